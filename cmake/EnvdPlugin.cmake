@@ -1,0 +1,36 @@
+# envd_add_plugin(<name> KIND builder|runner SOURCES <src>... [LIBRARIES <lib>...])
+#
+# Declares an envd driver module: a MODULE library linked against envd::sdk,
+# with hidden visibility (only the entry function is exported), no undefined
+# symbols, the output name envd-<kind>-<name>.so, and installation into
+# <libdir>/envd/plugins under the component plugin-<name>.
+#
+# Shipped with the SDK package; used by envd's own modules and by third parties.
+function(envd_add_plugin name)
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "KIND" "SOURCES;LIBRARIES")
+  if(NOT arg_KIND MATCHES "^(builder|runner)$")
+    message(FATAL_ERROR "envd_add_plugin(${name}): KIND must be builder or runner")
+  endif()
+  if(NOT arg_SOURCES)
+    message(FATAL_ERROR "envd_add_plugin(${name}): SOURCES is required")
+  endif()
+  add_library(${name} MODULE ${arg_SOURCES})
+  target_link_libraries(${name} PRIVATE envd::sdk ${arg_LIBRARIES})
+  set_target_properties(${name} PROPERTIES
+    PREFIX ""
+    OUTPUT_NAME "envd-${arg_KIND}-${name}"
+    CXX_VISIBILITY_PRESET hidden
+    C_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+  if(DEFINED ENVD_PLUGIN_OUTPUT_DIR)
+    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ENVD_PLUGIN_OUTPUT_DIR}")
+  endif()
+  if(NOT DEFINED ENVD_PLUGIN_INSTALL_DIR)
+    include(GNUInstallDirs)
+    set(ENVD_PLUGIN_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/envd/plugins")
+  endif()
+  # Installed modules find libenvd-sdk two levels up (<prefix>/lib).
+  set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/../..")
+  install(TARGETS ${name} LIBRARY DESTINATION "${ENVD_PLUGIN_INSTALL_DIR}" COMPONENT "plugin-${name}")
+endfunction()

@@ -1,0 +1,20 @@
+// Where driver modules are looked for, in order (first match per type wins):
+//   1. each directory of $ENVD_PLUGIN_PATH (colon-separated, empty entries skipped)
+//   2. <XDG data home>/envd/plugins (the user's own modules)
+//   3. <dir of the envd binary>/../lib/envd/plugins: the install prefix of a
+//      relocated install, and the build tree, which mirrors an install prefix
+//   4. the configured install prefix's lib/envd/plugins (ENVD_INSTALL_PLUGIN_DIR)
+// Duplicate directories (same canonical path) are listed once.
+#pragma once
+
+#include <filesystem>
+#include <vector>
+
+namespace envd::plugin {
+
+std::vector<std::filesystem::path> default_search_path();
+
+// <cache dir>/plugin-manifests.json, or empty if no cache dir can be found.
+std::filesystem::path default_manifest_cache();
+
+}  // namespace envd::plugin

@@ -1,0 +1,141 @@
+#include "util/atomic_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace envd::util {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
+
+Error errno_error(const std::string& what, const fs::path& path, int err) {
+  Errc code = Errc::internal;
+  if (err == EACCES || err == EPERM || err == EROFS) code = Errc::permission;
+  if (err == ENOENT) code = Errc::not_found;
+  return Error(code, "cannot " + what + " " + quoted(path) + ": " + std::strerror(err));
+}
+
+// Closes an fd on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+Status write_all(int fd, std::string_view data, const fs::path& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("write", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Status fsync_directory(const fs::path& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("open directory", dir, errno);
+  if (::fsync(fd.get()) != 0) return errno_error("fsync directory", dir, errno);
+  return {};
+}
+
+}  // namespace
+
+Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode) {
+  fs::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  fs::path temp = path;
+  temp += ".tmp";
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (fd.get() < 0) return errno_error("create", temp, errno);
+  // O_CREAT honours the umask and leaves an existing file's mode alone.
+  if (::fchmod(fd.get(), mode) != 0) return errno_error("chmod", temp, errno);
+  if (auto st = write_all(fd.get(), content, temp); !st) return st;
+  if (::fsync(fd.get()) != 0) return errno_error("fsync", temp, errno);
+  if (::close(fd.release()) != 0) return errno_error("close", temp, errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(temp.c_str());
+    return errno_error("replace", path, err);
+  }
+  return fsync_directory(dir);
+}
+
+Result<std::string> read_file(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("read", path, errno);
+  std::string content;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("read", path, errno);
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<size_t>(n));
+  }
+  return content;
+}
+
+Status create_directories(const fs::path& dir, mode_t mode) {
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return {};
+  fs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) {
+    if (auto st = create_directories(parent, 0755); !st) return st;
+  }
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return errno_error("create directory", dir, errno);
+  }
+  // mkdir honours the umask; the leaf must have exactly `mode` (0700 for private data).
+  if (::chmod(dir.c_str(), mode) != 0) return errno_error("chmod", dir, errno);
+  return {};
+}
+
+Result<FileLock> FileLock::exclusive(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return errno_error("open lock file", path, errno);
+  while (::flock(fd, LOCK_EX) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    return errno_error("lock", path, err);
+  }
+  return FileLock(fd);
+}
+
+FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+
+FileLock& FileLock::operator=(FileLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+}
+
+}  // namespace envd::util

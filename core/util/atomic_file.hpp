@@ -1,0 +1,50 @@
+// Crash-safe file replacement and advisory locking.
+//
+// write_file_atomically() writes to a temporary file in the same directory,
+// fsyncs it, renames it over the target and fsyncs the directory, so after a
+// crash at any instant the target holds either its old or its new content.
+// Concurrent writers must serialise through a FileLock: the temporary file name
+// is fixed per target, so two unlocked writers could interleave.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "envd/result.hpp"
+
+namespace envd::util {
+
+// Replaces `path` with `content`, creating it with `mode` (the mode of an
+// existing file is reset to `mode` too). The parent directory must exist.
+Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
+                             mode_t mode);
+
+// Reads a whole file. A missing file is Errc::not_found.
+Result<std::string> read_file(const std::filesystem::path& path);
+
+// Creates `dir` and missing parents; the leaf gets `mode`. An existing
+// directory keeps its mode.
+Status create_directories(const std::filesystem::path& dir, mode_t mode);
+
+// An exclusive flock(2) on a lock file, held until destruction. The kernel
+// drops it when the process dies, so a crashed holder never leaves a stale lock.
+class FileLock {
+ public:
+  // Blocks until the lock on `path` (created 0600 if missing) is held.
+  static Result<FileLock> exclusive(const std::filesystem::path& path);
+
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+}  // namespace envd::util

@@ -1,0 +1,103 @@
+#include "util/json.hpp"
+
+#include <algorithm>
+
+namespace envd::util {
+namespace {
+
+namespace json = boost::json;
+
+void pretty(std::string& out, const json::value& v, int indent) {
+  auto newline = [&](int level) {
+    out += '\n';
+    out.append(static_cast<size_t>(level) * 2, ' ');
+  };
+  switch (v.kind()) {
+    case json::kind::object: {
+      const auto& obj = v.get_object();
+      if (obj.empty()) {
+        out += "{}";
+        return;
+      }
+      out += '{';
+      bool first = true;
+      for (const auto& member : obj) {
+        if (!first) out += ',';
+        first = false;
+        newline(indent + 1);
+        out += json::serialize(json::string(member.key()));
+        out += ": ";
+        pretty(out, member.value(), indent + 1);
+      }
+      newline(indent);
+      out += '}';
+      return;
+    }
+    case json::kind::array: {
+      const auto& arr = v.get_array();
+      if (arr.empty()) {
+        out += "[]";
+        return;
+      }
+      out += '[';
+      bool first = true;
+      for (const auto& element : arr) {
+        if (!first) out += ',';
+        first = false;
+        newline(indent + 1);
+        pretty(out, element, indent + 1);
+      }
+      newline(indent);
+      out += ']';
+      return;
+    }
+    default:
+      out += json::serialize(v);
+  }
+}
+
+}  // namespace
+
+Result<json::value> parse_json(std::string_view text, std::string_view what) {
+  json::parser parser;
+  boost::system::error_code ec;
+  size_t consumed = parser.write_some(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (!ec) return parser.release();
+  // Locate the failure for the message: count lines up to the parser's stop point.
+  size_t stop = std::min(consumed, text.size());
+  size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + stop, '\n'));
+  size_t line_start = text.rfind('\n', stop == 0 ? 0 : stop - 1);
+  size_t column = (line_start == std::string_view::npos) ? stop + 1 : stop - line_start;
+  return Error(Errc::invalid_argument, std::string(what) + ": invalid JSON at line " +
+                                           std::to_string(line) + ", column " +
+                                           std::to_string(column) + ": " + ec.message());
+}
+
+std::string to_pretty_json(const json::value& value) {
+  std::string out;
+  pretty(out, value, 0);
+  out += '\n';
+  return out;
+}
+
+std::string to_compact_json(const json::value& value) { return json::serialize(value) + "\n"; }
+
+Result<std::string> get_string(const json::object& object, std::string_view key,
+                               std::string_view what) {
+  const json::value* v = object.if_contains(key);
+  if (v == nullptr || !v->is_string()) {
+    return Error(Errc::invalid_argument,
+                 std::string(what) + ": field '" + std::string(key) + "' must be a string");
+  }
+  return std::string(v->get_string());
+}
+
+std::string get_string_or(const json::object& object, std::string_view key,
+                          std::string_view fallback) {
+  const json::value* v = object.if_contains(key);
+  if (v == nullptr || !v->is_string()) return std::string(fallback);
+  return std::string(v->get_string());
+}
+
+}  // namespace envd::util

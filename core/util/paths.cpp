@@ -1,0 +1,64 @@
+#include "util/paths.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
+#include <system_error>
+
+namespace envd::util {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A set, non-empty, absolute environment variable; relative values are ignored
+// as the XDG specification requires.
+const char* absolute_env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || value[0] != '/') return nullptr;
+  return value;
+}
+
+Result<fs::path> home_dir() {
+  if (const char* home = absolute_env("HOME")) return fs::path(home);
+  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr &&
+                                              pw->pw_dir[0] == '/') {
+    return fs::path(pw->pw_dir);
+  }
+  return Error(Errc::not_found,
+               "cannot find the home directory: HOME is unset and the user has no passwd entry; "
+               "set ENVD_CONFIG_DIR");
+}
+
+Result<fs::path> xdg_dir(const char* variable, const char* fallback) {
+  if (const char* dir = absolute_env(variable)) return fs::path(dir) / "envd";
+  auto home = home_dir();
+  if (!home) return home.error();
+  return *home / fallback / "envd";
+}
+
+}  // namespace
+
+Result<fs::path> config_dir() {
+  if (const char* dir = std::getenv("ENVD_CONFIG_DIR"); dir != nullptr && dir[0] != '\0') {
+    std::error_code ec;
+    fs::path path = fs::absolute(dir, ec);
+    if (ec) return Error(Errc::invalid_argument, "ENVD_CONFIG_DIR '" + std::string(dir) + "': " + ec.message());
+    return path;
+  }
+  return xdg_dir("XDG_CONFIG_HOME", ".config");
+}
+
+Result<fs::path> cache_dir() { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
+
+Result<fs::path> data_dir() { return xdg_dir("XDG_DATA_HOME", ".local/share"); }
+
+Result<fs::path> executable_path() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return Error(Errc::internal, "cannot resolve /proc/self/exe: " + ec.message());
+  return exe;
+}
+
+}  // namespace envd::util

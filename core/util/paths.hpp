@@ -1,0 +1,24 @@
+// Where envd keeps its files. Every path the core uses is derived here, so the
+// resolution rules (environment variables, XDG fallbacks) live in one place.
+#pragma once
+
+#include <filesystem>
+
+#include "envd/result.hpp"
+
+namespace envd::util {
+
+// $ENVD_CONFIG_DIR, else $XDG_CONFIG_HOME/envd, else $HOME/.config/envd.
+Result<std::filesystem::path> config_dir();
+
+// $XDG_CACHE_HOME/envd, else $HOME/.cache/envd. Holds derived data only.
+Result<std::filesystem::path> cache_dir();
+
+// $XDG_DATA_HOME/envd, else $HOME/.local/share/envd.
+Result<std::filesystem::path> data_dir();
+
+// The running executable (/proc/self/exe), used to find modules installed or
+// built next to it.
+Result<std::filesystem::path> executable_path();
+
+}  // namespace envd::util

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs every Debian bookworm package envd needs to build, test and run its
+# end-to-end suite. Idempotent: packages already present are not touched, and
+# apt is not even consulted when nothing is missing.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake pkg-config git
+  libboost1.81-dev libboost-json1.81-dev
+  libcli11-dev libfmt-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libarchive-dev libssl-dev
+  libgtest-dev libgmock-dev
+)
+# Real services the end-to-end tests and the README's first command start.
+service_pkgs=(docker.io docker-registry busybox-static openssl iproute2 curl python3)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" != "--build-only" ]]; then want+=("${service_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#want[@]} packages present" >&2
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
