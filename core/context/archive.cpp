@@ -1,0 +1,358 @@
+#include "context/archive.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <system_error>
+#include <vector>
+
+#include "context/record.hpp"
+#include "util/atomic_file.hpp"
+#include "util/json.hpp"
+#include "util/text.hpp"
+
+namespace envd::context {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::string_view kMeta = "meta.json";
+constexpr std::string_view kMaterial = "material";
+constexpr std::size_t kMaxPathLength = 1024;
+constexpr mode_t kFileMode = 0600;
+constexpr mode_t kDirMode = 0700;
+
+struct ReadDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+struct WriteDeleter {
+  void operator()(archive* a) const { archive_write_free(a); }
+};
+struct EntryDeleter {
+  void operator()(archive_entry* e) const { archive_entry_free(e); }
+};
+using ReadArchive = std::unique_ptr<archive, ReadDeleter>;
+using WriteArchive = std::unique_ptr<archive, WriteDeleter>;
+using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
+
+std::string libarchive_error(archive* a) {
+  const char* message = archive_error_string(a);
+  return message != nullptr ? util::printable(message, 200) : "unknown libarchive error";
+}
+
+std::string shown(std::string_view path) { return "'" + util::printable(path, 200) + "'"; }
+
+// Why `path` (relative, '/'-separated) may not appear in an archive, or nullopt.
+// Export, import and install share this rule, so an export always imports.
+std::optional<std::string> path_problem(std::string_view path) {
+  if (path.empty()) return "has an empty name";
+  if (path.front() == '/') return "is an absolute path";
+  if (path.find('\\') != std::string_view::npos) return "contains a backslash";
+  for (char c : path) {
+    if (c < 0x20 || c > 0x7e) return "has a name that is not printable ASCII";
+  }
+  if (path.size() > kMaxPathLength) return "has a name longer than 1024 characters";
+  std::size_t start = 0;
+  for (;;) {
+    std::size_t end = path.find('/', start);
+    std::string_view part = path.substr(start, end == std::string_view::npos ? end : end - start);
+    if (part.empty()) return "is not in clean form (empty path component)";
+    if (part == ".") return "is not in clean form ('.' path component)";
+    if (part == "..") return "has a '..' path component";
+    if (end == std::string_view::npos) return std::nullopt;
+    start = end + 1;
+  }
+}
+
+// ---- writing -------------------------------------------------------------------
+
+la_ssize_t append_to_string(archive* /*a*/, void* out, const void* buffer, size_t length) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buffer), length);
+  return static_cast<la_ssize_t>(length);
+}
+
+// Path -> content; nullopt marks a directory. std::map keeps entries sorted.
+using Entries = std::map<std::string, std::optional<std::string>>;
+
+Result<std::string> write_tar(const Entries& entries, const std::string& what) {
+  std::string out;
+  WriteArchive a(archive_write_new());
+  if (!a) return Error(Errc::internal, what + ": out of memory");
+  auto fail = [&](const std::string& step) {
+    return Error(Errc::internal, what + ": " + step + ": " + libarchive_error(a.get()));
+  };
+  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK) {
+    return fail("cannot set up the tar writer");
+  }
+  if (archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) != ARCHIVE_OK) {
+    return fail("cannot start the archive");
+  }
+  Entry entry(archive_entry_new());
+  if (!entry) return Error(Errc::internal, what + ": out of memory");
+  for (const auto& [path, content] : entries) {
+    archive_entry_clear(entry.get());
+    // Fixed metadata: the same context always gives the same bytes.
+    archive_entry_set_pathname(entry.get(), path.c_str());
+    archive_entry_set_filetype(entry.get(), content ? AE_IFREG : AE_IFDIR);
+    archive_entry_set_perm(entry.get(), content ? kFileMode : kDirMode);
+    archive_entry_set_size(entry.get(), content ? static_cast<la_int64_t>(content->size()) : 0);
+    archive_entry_set_mtime(entry.get(), 0, 0);
+    archive_entry_set_uid(entry.get(), 0);
+    archive_entry_set_gid(entry.get(), 0);
+    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
+      return fail("cannot add " + shown(path));
+    }
+    if (content && !content->empty()) {
+      la_ssize_t written = archive_write_data(a.get(), content->data(), content->size());
+      if (written < 0 || static_cast<std::size_t>(written) != content->size()) {
+        return fail("cannot add " + shown(path));
+      }
+    }
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) return fail("cannot finish the archive");
+  return out;
+}
+
+// Reads the regular files under `dir` (relative path -> content). A missing
+// directory has no material; links and special files are refused.
+Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
+                                                         const std::string& what) {
+  std::map<std::string, std::string> files;
+  std::error_code ec;
+  fs::file_status status = fs::symlink_status(dir, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Error(Errc::internal,
+                 what + ": cannot inspect " + shown(dir.string()) + ": " + ec.message());
+  }
+  if (!fs::exists(status)) return files;
+  if (!fs::is_directory(status)) {
+    return Error(Errc::invalid_argument, what + ": its private directory " + shown(dir.string()) +
+                                             " is not a directory; move it aside");
+  }
+  fs::recursive_directory_iterator it(dir, fs::directory_options::none, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::path& path = it->path();
+    std::string rel = path.lexically_relative(dir).generic_string();
+    fs::file_status entry_status = it->symlink_status(ec);
+    if (ec) break;
+    if (fs::is_directory(entry_status)) continue;  // recorded through the files inside
+    if (fs::is_symlink(entry_status)) {
+      return Error(Errc::invalid_argument, what + ": " + shown(path.string()) +
+                                               " is a symbolic link; the private directory may "
+                                               "hold only regular files, replace the link with "
+                                               "the file it points to");
+    }
+    if (!fs::is_regular_file(entry_status)) {
+      return Error(Errc::invalid_argument, what + ": " + shown(path.string()) +
+                                               " is not a regular file; remove it from the "
+                                               "private directory");
+    }
+    if (auto problem = path_problem(std::string(kMaterial) + "/" + rel)) {
+      return Error(Errc::invalid_argument, what + ": " + shown(path.string()) + " " + *problem +
+                                               ", which an archive cannot carry; rename it");
+    }
+    auto content = util::read_file(path);
+    if (!content) return content.error().wrap(what);
+    files.emplace(std::move(rel), std::move(*content));
+  }
+  if (ec) {
+    return Error(Errc::internal,
+                 what + ": cannot read " + shown(dir.string()) + ": " + ec.message());
+  }
+  return files;
+}
+
+// ---- reading -------------------------------------------------------------------
+
+std::string entry_type_problem(archive_entry* entry) {
+  if (archive_entry_hardlink(entry) != nullptr) return "is a hard link";
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFLNK:
+      return "is a symbolic link";
+    case AE_IFCHR:
+    case AE_IFBLK:
+      return "is a device";
+    case AE_IFIFO:
+      return "is a FIFO";
+    case AE_IFSOCK:
+      return "is a socket";
+    default:
+      return "has an unsupported type";
+  }
+}
+
+}  // namespace
+
+Result<std::string> export_archive(const ContextStore& store, const Context& context) {
+  std::string what = "cannot export context '" + util::printable(context.name) + "'";
+  Entries entries;
+  entries.emplace(kMeta, util::to_pretty_json(context_to_json(context, RecordKind::archive)));
+  fs::path dir = store.data_dir(context);
+  if (!dir.empty()) {
+    auto files = read_material(dir, what);
+    if (!files) return files.error();
+    for (auto& [rel, content] : *files) {
+      std::string path = std::string(kMaterial) + "/" + rel;
+      // Every ancestor directory gets its own entry (0700 on extraction too).
+      for (std::size_t slash = path.find('/'); slash != std::string::npos;
+           slash = path.find('/', slash + 1)) {
+        entries.emplace(path.substr(0, slash), std::nullopt);
+      }
+      entries.emplace(std::move(path), std::move(content));
+    }
+  }
+  auto bytes = write_tar(entries, what);
+  if (!bytes) return bytes.error();
+  if (bytes->size() > kMaxArchiveBytes) {
+    return Error(Errc::invalid_argument,
+                 what + ": the archive would be " + std::to_string(bytes->size()) +
+                     " bytes, more than the " + std::to_string(kMaxArchiveBytes) +
+                     " an import accepts; remove large files from " + shown(dir.string()));
+  }
+  return bytes;
+}
+
+Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view source) {
+  const std::string invalid = std::string(source) + " is not a valid context archive";
+  auto bad_entry = [&](std::string_view path, const std::string& reason) {
+    return Error(Errc::invalid_argument, invalid + ": entry " + shown(path) + " " + reason);
+  };
+  if (bytes.size() > kMaxArchiveBytes) {
+    return Error(Errc::invalid_argument, invalid + ": it is larger than " +
+                                             std::to_string(kMaxArchiveBytes) +
+                                             " bytes, the limit for a context archive");
+  }
+  ReadArchive a(archive_read_new());
+  if (!a) return Error(Errc::internal, invalid + ": out of memory");
+  if (archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
+      archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(a.get()));
+  }
+
+  std::optional<std::string> meta;
+  std::set<std::string> seen;   // every entry, directories without the trailing '/'
+  std::set<std::string> files;  // regular files
+  std::vector<std::pair<std::string, std::string>> material;
+  std::size_t total = 0;
+  archive_entry* entry = nullptr;
+  for (;;) {
+    int status = archive_read_next_header(a.get(), &entry);
+    if (status == ARCHIVE_EOF) break;
+    if (status != ARCHIVE_OK) {
+      return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(a.get()));
+    }
+    const char* raw = archive_entry_pathname(entry);
+    std::string path = raw != nullptr ? raw : "";
+    bool is_dir =
+        archive_entry_hardlink(entry) == nullptr && archive_entry_filetype(entry) == AE_IFDIR;
+    bool is_file =
+        archive_entry_hardlink(entry) == nullptr && archive_entry_filetype(entry) == AE_IFREG;
+    if (is_dir && path.size() > 1 && path.back() == '/') path.pop_back();
+    if (auto problem = path_problem(path)) return bad_entry(path, *problem);
+    if (!is_dir && !is_file) return bad_entry(path, entry_type_problem(entry));
+    if (archive_entry_sparse_count(entry) > 0) return bad_entry(path, "is a sparse file");
+
+    bool top_meta = path == kMeta;
+    bool top_material = path == kMaterial;
+    bool under_material = path.size() > kMaterial.size() &&
+                          path.compare(0, kMaterial.size(), kMaterial) == 0 &&
+                          path[kMaterial.size()] == '/';
+    if (!top_meta && !top_material && !under_material) {
+      return bad_entry(path, "is not part of a context archive (only meta.json and material/...)");
+    }
+    if (top_meta && !is_file) return bad_entry(path, "must be a regular file");
+    if (top_material && !is_dir) return bad_entry(path, "must be a directory");
+    if (!seen.insert(path).second) return bad_entry(path, "appears twice");
+    if (is_dir) continue;
+
+    std::string content;
+    char buffer[16384];
+    for (;;) {
+      la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
+      if (n < 0) return bad_entry(path, "cannot be read: " + libarchive_error(a.get()));
+      if (n == 0) break;
+      total += static_cast<std::size_t>(n);
+      if (total > kMaxArchiveBytes) {
+        return bad_entry(path, "takes the content past " + std::to_string(kMaxArchiveBytes) +
+                                   " bytes, the limit for a context archive");
+      }
+      content.append(buffer, static_cast<std::size_t>(n));
+    }
+    files.insert(path);
+    if (top_meta) {
+      meta = std::move(content);
+    } else {
+      material.emplace_back(path.substr(kMaterial.size() + 1), std::move(content));
+    }
+  }
+
+  // A file cannot also be a directory holding other entries.
+  for (const std::string& file : files) {
+    auto inside = seen.lower_bound(file + "/");
+    if (inside != seen.end() && inside->compare(0, file.size() + 1, file + "/") == 0) {
+      return bad_entry(file, "is a file, yet " + shown(*inside) + " is inside it");
+    }
+  }
+  if (!meta) return Error(Errc::invalid_argument, invalid + ": it has no meta.json");
+  std::string meta_what = invalid + ": entry 'meta.json'";
+  auto value = util::parse_json(*meta, meta_what);
+  if (!value) return value.error();
+  auto context = context_from_json(*value, meta_what, RecordKind::archive);
+  if (!context) return context.error();
+
+  ContextArchive result;
+  result.context = std::move(*context);
+  std::sort(material.begin(), material.end());
+  result.material = std::move(material);
+  return result;
+}
+
+Status install_material(const ContextStore& store, const Context& context,
+                        const ContextArchive& archive) {
+  std::string what =
+      "cannot install the private material of context '" + util::printable(context.name) + "'";
+  for (const auto& [rel, content] : archive.material) {
+    std::string path = std::string(kMaterial) + "/" + rel;
+    if (auto problem = path_problem(path)) {
+      return Error(Errc::invalid_argument, what + ": " + shown(rel) + " " + *problem);
+    }
+  }
+  fs::path existing = store.data_dir(context);
+  std::error_code ec;
+  bool created = !existing.empty() && !fs::exists(existing, ec);
+  auto dir = store.ensure_data_dir(context);
+  if (!dir) return dir.error().wrap(what);
+
+  auto install = [&]() -> Status {
+    for (const auto& [rel, content] : archive.material) {
+      fs::path target = *dir;
+      std::size_t start = 0;
+      // Each directory level on its own, so every one is 0700.
+      for (std::size_t slash = rel.find('/'); slash != std::string::npos;
+           slash = rel.find('/', start)) {
+        target /= rel.substr(start, slash - start);
+        if (auto st = util::create_directories(target, kDirMode); !st) return st;
+        start = slash + 1;
+      }
+      target /= rel.substr(start);
+      if (auto st = util::write_file_atomically(target, content, kFileMode); !st) return st;
+    }
+    return {};
+  };
+  Status st = install();
+  if (!st) {
+    // A half-installed directory that we created is of no use to anyone.
+    if (created) fs::remove_all(*dir, ec);
+    return st.error().wrap(what);
+  }
+  return {};
+}
+
+}  // namespace envd::context

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -34,23 +35,38 @@ struct Context {
 };
 
 struct ContextList {
-  std::string current;  // empty: no current context stored
+  // Empty: no current context stored. May name a context that does not exist
+  // (a hand-edited file); the store tolerates that and resolve_context reports it.
+  std::string current;
   std::vector<Context> contexts;
   boost::json::object unknown_fields;
+  // The file ContextStore::load() read this list from; empty for a list built in
+  // memory. Only used to name the file in messages; never written.
+  std::filesystem::path file;
 
+  // The context called `name`, or null. Valid until `contexts` changes.
   Context* find(std::string_view name);
   const Context* find(std::string_view name) const;
 };
 
 // The seed's default context: "default", docker-container at envd_buildkitd,
-// runner docker.
+// runner docker, no runner address, no options. Its id is empty: the store
+// gives it one when it creates the file.
 Context default_context();
 
 // Context names: ^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$, at most 64 characters. The
-// error names the offending value and states the rule.
+// error (Errc::invalid_argument) names the offending value and states the rule:
+//   invalid context name 'a/b': <kNameRule>
 Status validate_name(std::string_view name);
 
-// A fresh random id for a new context (16 lowercase hex digits).
+// The rule as validate_name states it, for messages that add where a name came
+// from ("invalid context name 'a/b' (from ENVD_CONTEXT): <rule>").
+inline constexpr std::string_view kNameRule =
+    "names start with a letter or digit and contain only letters, digits, '_', '.', '+' and "
+    "'-' (at most 64 characters)";
+
+// A fresh random id for a new context (16 lowercase hex digits, 64 bits from
+// std::random_device, i.e. the kernel's random source).
 std::string new_context_id();
 
 }  // namespace envd::context

@@ -61,8 +61,8 @@ void pretty(std::string& out, const json::value& v, int indent) {
 Result<json::value> parse_json(std::string_view text, std::string_view what) {
   json::parser parser;
   boost::system::error_code ec;
-  size_t consumed = parser.write_some(text.data(), text.size(), ec);
-  if (!ec) parser.finish(ec);
+  // write() needs one complete JSON text: incomplete input or trailing characters fail.
+  size_t consumed = parser.write(text.data(), text.size(), ec);
   if (!ec) return parser.release();
   // Locate the failure for the message: count lines up to the parser's stop point.
   size_t stop = std::min(consumed, text.size());
