@@ -23,6 +23,13 @@ function(envd_add_plugin name)
     C_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
   target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+  # Hidden visibility does not cover template code instantiated from system
+  # headers (std::regex, say): a version script makes the entry function the
+  # module's only exported symbol, whatever the module uses.
+  set(version_script "${CMAKE_CURRENT_BINARY_DIR}/${name}.envd-plugin.map")
+  file(WRITE "${version_script}" "{ global: envd_plugin_entry; local: *; };\n")
+  target_link_options(${name} PRIVATE "LINKER:--version-script=${version_script}")
+  set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${version_script}")
   if(DEFINED ENVD_PLUGIN_OUTPUT_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ENVD_PLUGIN_OUTPUT_DIR}")
   endif()

@@ -4,6 +4,15 @@
 // executable searched on PATH, every descriptor other than 0-2 closed in the
 // child (all of envd's descriptors are O_CLOEXEC), optional environment changes,
 // and a deadline after which the child is killed with SIGKILL.
+//
+// The executable is resolved before spawning, so a missing one is an
+// Errc::not_found error ("cannot run 'x': not found on PATH"), never a child
+// exiting 127. The search uses the child's PATH: options.env["PATH"] if set,
+// else this process's PATH (none with clear_env), else "/usr/local/bin:/usr/bin:/bin".
+// The child starts with an empty signal mask and SIGPIPE at its default action
+// (other ignored signals stay ignored, as nohup expects).
+// All functions retry on EINTR and may run in several threads at once, as long
+// as no thread changes this process's environment meanwhile.
 #pragma once
 
 #include <sys/types.h>
@@ -24,24 +33,27 @@ struct ProcessOptions {
   // with clear_env): a value sets the variable, nullopt removes it.
   std::map<std::string, std::optional<std::string>> env;
   bool clear_env = false;
-  std::string cwd;          // empty: inherit
-  std::string stdin_data;   // written to the child's stdin, which is then closed
+  std::string cwd;                       // empty: inherit
+  std::string stdin_data;                // written to the child's stdin, which is then closed
   std::chrono::milliseconds timeout{0};  // 0: no deadline
 };
 
 struct ProcessResult {
-  int exit_code = -1;     // valid when the child exited (term_signal == 0)
-  int term_signal = 0;    // the signal that ended the child, 0 if it exited
-  bool timed_out = false; // the deadline passed and the child was killed
-  std::string out;        // everything written to stdout
-  std::string err;        // everything written to stderr
+  int exit_code = -1;      // valid when the child exited (term_signal == 0)
+  int term_signal = 0;     // the signal that ended the child, 0 if it exited
+  bool timed_out = false;  // the deadline passed and the child was killed
+  std::string out;         // everything written to stdout
+  std::string err;         // everything written to stderr
 
   bool succeeded() const { return term_signal == 0 && !timed_out && exit_code == 0; }
 };
 
 // Runs a process to completion, capturing stdout and stderr. Fails only if the
-// process cannot be started (Errc::not_found for a missing executable); a
-// non-zero exit is reported in the result.
+// process cannot be started (Errc::not_found for a missing executable or
+// working directory, Errc::permission for one that is not executable,
+// Errc::invalid_argument for an empty argv); a non-zero exit is reported in the
+// result. Without stdin_data the child's stdin is /dev/null. If the child
+// closes stdin early, the rest of stdin_data is dropped (no SIGPIPE).
 Result<ProcessResult> run_process(const ProcessOptions& options);
 
 // Starts a process whose stdin, stdout and stderr are the given descriptors
@@ -56,7 +68,9 @@ Result<pid_t> spawn_process(const ProcessOptions& options, int stdin_fd, int std
 // 128 + signal number if it was killed.
 Result<int> wait_process(pid_t pid);
 
-// Renders argv for messages: words with spaces or quotes are single-quoted.
+// Renders argv for messages: words with spaces or quotes are single-quoted
+// (so are empty words and any with other characters a POSIX shell treats
+// specially), so the text can be pasted into a shell.
 std::string format_command(const std::vector<std::string>& argv);
 
 }  // namespace envd::sdk
