@@ -1,0 +1,365 @@
+#include "plugin/driver.hpp"
+
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cassert>
+#include <cstring>
+#include <exception>
+#include <utility>
+
+#include "util/json.hpp"
+
+namespace envd::plugin {
+namespace {
+
+namespace json = boost::json;
+
+// One string the module handed over; released with the module's free_string.
+class ModuleString {
+ public:
+  explicit ModuleString(void (*free_fn)(char*), char* s = nullptr) : free_(free_fn), s_(s) {}
+  ModuleString(const ModuleString&) = delete;
+  ModuleString& operator=(const ModuleString&) = delete;
+  ~ModuleString() {
+    if (s_ == nullptr) return;
+    try {
+      free_(s_);
+    } catch (...) {  // a module built without the SDK may throw even here
+    }
+  }
+  char** out() { return &s_; }
+  bool empty() const { return s_ == nullptr; }
+  std::string copy() const { return s_ == nullptr ? std::string() : std::string(s_); }
+
+ private:
+  void (*free_)(char*);
+  char* s_;
+};
+
+const char* status_name(int status) {
+  switch (status) {
+    case ENVD_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case ENVD_ERR_NOT_FOUND:
+      return "not found";
+    case ENVD_ERR_ALREADY_EXISTS:
+      return "already exists";
+    case ENVD_ERR_UNAVAILABLE:
+      return "unavailable";
+    case ENVD_ERR_UNSUPPORTED:
+      return "unsupported";
+    case ENVD_ERR_TIMEOUT:
+      return "timeout";
+    case ENVD_ERR_PERMISSION:
+      return "permission denied";
+    case ENVD_ERR_CANCELLED:
+      return "cancelled";
+    case ENVD_ERR_INTERNAL:
+      return "internal error";
+    default:
+      return nullptr;
+  }
+}
+
+// The calling side of one module: the prefix for its messages and its free_string.
+class Boundary {
+ public:
+  Boundary(const envd_plugin_descriptor* desc, const char* kind)
+      : desc_(desc), prefix_(std::string(kind) + " '" + desc->type_name + "': ") {}
+
+  Error error(Errc code, const std::string& message) const {
+    return Error(code, prefix_ + message);
+  }
+
+  // Runs fn(char** error) -> envd_status, catching everything, and turns the
+  // status and message into a Status.
+  template <typename Fn>
+  Status invoke(const char* verb, Fn&& fn) const {
+    ModuleString message(desc_->free_string);
+    int status = ENVD_ERR_INTERNAL;
+    try {
+      status = static_cast<int>(fn(message.out()));
+    } catch (const std::exception& e) {
+      return error(Errc::internal, std::string(verb) + " threw an exception: " + e.what());
+    } catch (...) {
+      return error(Errc::internal, std::string(verb) + " threw an exception");
+    }
+    if (status == ENVD_OK) return {};
+    const char* name = status_name(status);
+    if (name == nullptr) {
+      std::string text = std::string(verb) + " returned unknown status " + std::to_string(status);
+      if (!message.empty()) text += ": " + message.copy();
+      return error(Errc::internal, text);
+    }
+    if (message.empty() || message.copy().empty()) {
+      return error(static_cast<Errc>(status),
+                   std::string(verb) + " failed without a message (" + name + ")");
+    }
+    return error(static_cast<Errc>(status), message.copy());
+  }
+
+  // As invoke, for fn(char** out, char** error): the result string, required on success.
+  template <typename Fn>
+  Result<std::string> invoke_out(const char* verb, Fn&& fn) const {
+    ModuleString out(desc_->free_string);
+    Status st = invoke(verb, [&](char** message) { return fn(out.out(), message); });
+    if (!st) return st.error();
+    if (out.empty()) return error(Errc::internal, std::string(verb) + " returned no result");
+    return out.copy();
+  }
+
+  // invoke_out, then checks the result is JSON of the expected kind.
+  template <typename Fn>
+  Result<std::string> invoke_json(const char* verb, json::kind expected, Fn&& fn) const {
+    auto out = invoke_out(verb, std::forward<Fn>(fn));
+    if (!out) return out;
+    auto parsed = util::parse_json(*out, std::string(verb) + " result");
+    if (!parsed) return error(Errc::internal, parsed.error().message());
+    if (parsed->kind() != expected) {
+      const char* want = expected == json::kind::array ? "an array" : "an object";
+      return error(Errc::internal, std::string(verb) + " returned JSON that is not " + want);
+    }
+    return out;
+  }
+
+  void (*free_string() const)(char*) { return desc_->free_string; }
+
+ private:
+  const envd_plugin_descriptor* desc_;
+  std::string prefix_;
+};
+
+json::object options_to_json(const Options& options) {
+  json::object object;
+  for (const auto& [key, value] : options) object[key] = value;
+  return object;
+}
+
+Result<Options> options_from_json(const std::string& text) {
+  auto parsed = util::parse_json(text, "normalize_options result");
+  if (!parsed) return parsed.error();
+  if (!parsed->is_object()) {
+    return Error(Errc::internal, "normalize_options returned JSON that is not an object");
+  }
+  Options options;
+  for (const auto& [key, value] : parsed->get_object()) {
+    if (!value.is_string()) {
+      return Error(Errc::internal, "normalize_options returned option '" + std::string(key) +
+                                       "' that is not a string");
+    }
+    options[std::string(key)] = std::string(value.get_string());
+  }
+  return options;
+}
+
+Result<Options> normalize_options(const Boundary& boundary, const Options& options,
+                                  envd_status (*fn)(const char*, char**, char**)) {
+  std::string input = json::serialize(options_to_json(options));
+  auto out = boundary.invoke_out("normalize_options", [&](char** result, char** message) {
+    return fn(input.c_str(), result, message);
+  });
+  if (!out) return out.error();
+  auto parsed = options_from_json(*out);
+  if (!parsed) return boundary.error(Errc::internal, parsed.error().message());
+  return parsed;
+}
+
+Result<std::string> normalize_address(const Boundary& boundary, std::string_view address,
+                                      envd_status (*fn)(const char*, char**, char**)) {
+  std::string input(address);
+  return boundary.invoke_out("normalize_address", [&](char** result, char** message) {
+    return fn(input.c_str(), result, message);
+  });
+}
+
+// A verb taking the request and returning JSON of `expected` kind.
+Result<std::string> json_verb(const Boundary& boundary, const char* verb, json::kind expected,
+                              const DriverRequest& request,
+                              envd_status (*fn)(const char*, char**, char**)) {
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+  return boundary.invoke_json(verb, expected, [&](char** result, char** message) {
+    return fn(text->c_str(), result, message);
+  });
+}
+
+Status plain_verb(const Boundary& boundary, const char* verb, const DriverRequest& request,
+                  envd_status (*fn)(const char*, char**)) {
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+  return boundary.invoke(verb, [&](char** message) { return fn(text->c_str(), message); });
+}
+
+}  // namespace
+
+Result<std::string> to_request_json(const DriverRequest& request) {
+  auto args = util::parse_json(request.args_json, "request args");
+  if (!args) return args.error();
+  if (!args->is_object()) {
+    return Error(Errc::invalid_argument, "request args must be a JSON object");
+  }
+  json::object object;
+  object["context"] = request.context;
+  object["address"] = request.address;
+  object["options"] = options_to_json(request.options);
+  object["data_dir"] = request.data_dir;
+  object["timeout_ms"] = static_cast<std::int64_t>(request.timeout.count());
+  object["args"] = std::move(*args);
+  return json::serialize(object);
+}
+
+// ---- Transport
+
+Transport::Transport(Transport&& other) noexcept
+    : kind(other.kind),
+      fd(std::exchange(other.fd, -1)),
+      target(std::move(other.target)),
+      tls_ca_pem(std::move(other.tls_ca_pem)),
+      tls_cert_pem(std::move(other.tls_cert_pem)),
+      tls_key_pem(std::move(other.tls_key_pem)),
+      tls_server_name(std::move(other.tls_server_name)),
+      description(std::move(other.description)) {}
+
+Transport& Transport::operator=(Transport&& other) noexcept {
+  if (this != &other) {
+    if (fd >= 0) ::close(fd);
+    kind = other.kind;
+    fd = std::exchange(other.fd, -1);
+    target = std::move(other.target);
+    tls_ca_pem = std::move(other.tls_ca_pem);
+    tls_cert_pem = std::move(other.tls_cert_pem);
+    tls_key_pem = std::move(other.tls_key_pem);
+    tls_server_name = std::move(other.tls_server_name);
+    description = std::move(other.description);
+  }
+  return *this;
+}
+
+Transport::~Transport() {
+  if (fd >= 0) ::close(fd);
+}
+
+int Transport::release_fd() { return std::exchange(fd, -1); }
+
+// ---- BuilderDriver
+
+BuilderDriver::BuilderDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
+  assert(desc_ != nullptr && desc_->builder != nullptr && desc_->free_string != nullptr);
+}
+
+Result<std::string> BuilderDriver::normalize_address(std::string_view address) const {
+  return plugin::normalize_address(Boundary(desc_, "builder"), address,
+                                   desc_->builder->normalize_address);
+}
+
+Result<Options> BuilderDriver::normalize_options(const Options& options) const {
+  return plugin::normalize_options(Boundary(desc_, "builder"), options,
+                                   desc_->builder->normalize_options);
+}
+
+Result<Transport> BuilderDriver::dial(const DriverRequest& request) const {
+  Boundary boundary(desc_, "builder");
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+
+  envd_transport raw;
+  std::memset(&raw, 0, sizeof raw);
+  raw.struct_size = sizeof raw;
+  raw.fd = -1;
+  Status st = boundary.invoke(
+      "dial", [&](char** message) { return desc_->builder->dial(text->c_str(), &raw, message); });
+  if (!st) return st.error();  // on failure the module keeps ownership of everything
+
+  // Success: every string is ours. Adopt them first so they are freed on any path.
+  auto free_fn = boundary.free_string();
+  ModuleString target(free_fn, raw.target), ca(free_fn, raw.tls_ca_pem),
+      cert(free_fn, raw.tls_cert_pem), key(free_fn, raw.tls_key_pem),
+      server_name(free_fn, raw.tls_server_name), description(free_fn, raw.description);
+
+  Transport transport;
+  transport.kind = raw.kind;
+  switch (raw.kind) {
+    case ENVD_TRANSPORT_FD:
+      transport.fd = raw.fd;
+      if (transport.fd < 0) {
+        return boundary.error(Errc::internal, "dial returned an fd transport without a socket");
+      }
+      break;
+    case ENVD_TRANSPORT_GRPC_TARGET:
+      if (target.empty()) {
+        return boundary.error(Errc::internal, "dial returned a target transport without a target");
+      }
+      break;
+    default:
+      return boundary.error(Errc::internal,
+                            "dial returned unknown transport kind " + std::to_string(raw.kind));
+  }
+  if (cert.empty() != key.empty()) {
+    return boundary.error(Errc::internal,
+                          "dial returned a TLS client certificate without its key, or a key "
+                          "without a certificate");
+  }
+  transport.target = target.copy();
+  transport.tls_ca_pem = ca.copy();
+  transport.tls_cert_pem = cert.copy();
+  transport.tls_key_pem = key.copy();
+  transport.tls_server_name = server_name.copy();
+  transport.description = description.copy();
+  return transport;
+}
+
+Result<std::string> BuilderDriver::status(const DriverRequest& request) const {
+  return json_verb(Boundary(desc_, "builder"), "status", json::kind::object, request,
+                   desc_->builder->status);
+}
+
+Result<std::string> BuilderDriver::bootstrap(const DriverRequest& request) const {
+  return json_verb(Boundary(desc_, "builder"), "bootstrap", json::kind::object, request,
+                   desc_->builder->bootstrap);
+}
+
+Status BuilderDriver::stop(const DriverRequest& request) const {
+  return plain_verb(Boundary(desc_, "builder"), "stop", request, desc_->builder->stop);
+}
+
+Status BuilderDriver::remove(const DriverRequest& request) const {
+  return plain_verb(Boundary(desc_, "builder"), "remove", request, desc_->builder->remove);
+}
+
+// ---- RunnerDriver
+
+RunnerDriver::RunnerDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
+  assert(desc_ != nullptr && desc_->runner != nullptr && desc_->free_string != nullptr);
+}
+
+Result<std::string> RunnerDriver::normalize_address(std::string_view address) const {
+  return plugin::normalize_address(Boundary(desc_, "runner"), address,
+                                   desc_->runner->normalize_address);
+}
+
+Result<Options> RunnerDriver::normalize_options(const Options& options) const {
+  return plugin::normalize_options(Boundary(desc_, "runner"), options,
+                                   desc_->runner->normalize_options);
+}
+
+Result<std::string> RunnerDriver::create(const DriverRequest& request) const {
+  return json_verb(Boundary(desc_, "runner"), "create", json::kind::object, request,
+                   desc_->runner->create);
+}
+
+Result<std::string> RunnerDriver::list(const DriverRequest& request) const {
+  return json_verb(Boundary(desc_, "runner"), "list", json::kind::array, request,
+                   desc_->runner->list);
+}
+
+Result<std::string> RunnerDriver::inspect(const DriverRequest& request) const {
+  return json_verb(Boundary(desc_, "runner"), "inspect", json::kind::object, request,
+                   desc_->runner->inspect);
+}
+
+Status RunnerDriver::remove(const DriverRequest& request) const {
+  return plain_verb(Boundary(desc_, "runner"), "remove", request, desc_->runner->remove);
+}
+
+}  // namespace envd::plugin

@@ -2,6 +2,16 @@
 // side, the module's C function table on the other. Every string the module
 // returns is copied and released with the module's free_string before the call
 // returns; no module memory outlives a call.
+//
+// Errors: a non-zero envd_status becomes the Errc of the same value, with the
+// module's message prefixed "builder '<type>': " or "runner '<type>': ". A
+// function that throws anyway (a module built without the SDK's glue), returns
+// an unknown status, or returns malformed output (missing result, JSON of the
+// wrong shape) yields Errc::internal with a message saying which verb did it.
+//
+// Thread-safety: the handles are cheap, copyable views of a descriptor that
+// lives for the whole process (modules are never unloaded). Calls may come from
+// any thread, as plugin_abi.h allows.
 #pragma once
 
 #include <chrono>
@@ -23,10 +33,15 @@ struct DriverRequest {
   Options options;
   std::string data_dir;
   std::chrono::milliseconds timeout{10000};
-  std::string args_json = "{}";
+  std::string args_json = "{}";  // must be a JSON object, else invalid_argument
 };
 
-// A transport returned by dial(); owns its fd.
+// Serialises `request` to the request JSON of plugin_abi.h. Fails with
+// Errc::invalid_argument if args_json is not a JSON object.
+Result<std::string> to_request_json(const DriverRequest& request);
+
+// A transport returned by dial(). Owns its fd (closed on destruction) when kind
+// is ENVD_TRANSPORT_FD; fd is -1 for ENVD_TRANSPORT_GRPC_TARGET. Move-only.
 struct Transport {
   int kind = ENVD_TRANSPORT_FD;
   int fd = -1;
@@ -43,20 +58,30 @@ struct Transport {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
   ~Transport();
+
+  // Gives up ownership of the fd (returns it, leaves -1).
+  int release_fd();
 };
 
+// Precondition for both classes: `descriptor` passed validation (the registry
+// guarantees it) and stays valid for the life of the process.
 class BuilderDriver {
  public:
-  explicit BuilderDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {}
+  explicit BuilderDriver(const envd_plugin_descriptor* descriptor);
 
   std::string_view type() const { return desc_->type_name; }
+  const envd_plugin_descriptor* descriptor() const { return desc_; }
 
   // Errors are prefixed "builder '<type>': ".
   Result<std::string> normalize_address(std::string_view address) const;
   Result<Options> normalize_options(const Options& options) const;
+  // The core sets struct_size (and fd = -1) before the call and takes ownership
+  // of the fd and strings on success; on failure it releases nothing, as the
+  // ABI says. A transport of unknown kind, an FD transport without a socket or
+  // a target transport without a target is Errc::internal.
   Result<Transport> dial(const DriverRequest& request) const;
-  Result<std::string> status(const DriverRequest& request) const;
-  Result<std::string> bootstrap(const DriverRequest& request) const;
+  Result<std::string> status(const DriverRequest& request) const;     // a JSON object
+  Result<std::string> bootstrap(const DriverRequest& request) const;  // a JSON object
   Status stop(const DriverRequest& request) const;
   Status remove(const DriverRequest& request) const;
 
@@ -66,16 +91,17 @@ class BuilderDriver {
 
 class RunnerDriver {
  public:
-  explicit RunnerDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {}
+  explicit RunnerDriver(const envd_plugin_descriptor* descriptor);
 
   std::string_view type() const { return desc_->type_name; }
+  const envd_plugin_descriptor* descriptor() const { return desc_; }
 
   // Errors are prefixed "runner '<type>': ".
   Result<std::string> normalize_address(std::string_view address) const;
   Result<Options> normalize_options(const Options& options) const;
-  Result<std::string> create(const DriverRequest& request) const;
-  Result<std::string> list(const DriverRequest& request) const;
-  Result<std::string> inspect(const DriverRequest& request) const;
+  Result<std::string> create(const DriverRequest& request) const;   // a JSON object
+  Result<std::string> list(const DriverRequest& request) const;     // a JSON array
+  Result<std::string> inspect(const DriverRequest& request) const;  // a JSON object
   Status remove(const DriverRequest& request) const;
 
  private:

@@ -4,10 +4,13 @@
 //   3. <dir of the envd binary>/../lib/envd/plugins: the install prefix of a
 //      relocated install, and the build tree, which mirrors an install prefix
 //   4. the configured install prefix's lib/envd/plugins (ENVD_INSTALL_PLUGIN_DIR)
-// Duplicate directories (same canonical path) are listed once.
+// Duplicate directories (same canonical path) are listed once; directories that
+// do not exist (or are not directories) are skipped silently. The result holds
+// canonical paths.
 #pragma once
 
 #include <filesystem>
+#include <string_view>
 #include <vector>
 
 namespace envd::plugin {
@@ -16,5 +19,16 @@ std::vector<std::filesystem::path> default_search_path();
 
 // <cache dir>/plugin-manifests.json, or empty if no cache dir can be found.
 std::filesystem::path default_manifest_cache();
+
+// The inputs default_search_path() reads from the process, so the ordering and
+// deduplication rules can be exercised without touching the environment. An
+// empty path is skipped.
+struct SearchPathSources {
+  std::string_view env_path{};          // $ENVD_PLUGIN_PATH, colon-separated
+  std::filesystem::path data_dir{};     // util::data_dir()
+  std::filesystem::path executable{};   // util::executable_path()
+  std::filesystem::path install_dir{};  // ENVD_INSTALL_PLUGIN_DIR
+};
+std::vector<std::filesystem::path> make_search_path(const SearchPathSources& sources);
 
 }  // namespace envd::plugin

@@ -19,8 +19,10 @@
  *     non-zero envd_status and, when `error` is not NULL, storing a message there.
  *   - Every string or buffer a module returns through an out-parameter is owned by
  *     the caller from then on and must be released with the descriptor's
- *     free_string. Strings inside the descriptor itself are static and owned by the
- *     module.
+ *     free_string. The core sets every out-parameter to NULL before a call and
+ *     frees whatever non-NULL string it finds afterwards, on success and on
+ *     failure alike (dial() is the exception: see envd_transport). Strings inside
+ *     the descriptor itself are static and owned by the module.
  *   - Modules are never unloaded by the core, and must not do work in static
  *     constructors: the entry function may be called by a scanning process that
  *     only wants the descriptor.
@@ -105,21 +107,21 @@ typedef enum envd_transport_kind {
 } envd_transport_kind;
 
 /*
- * Filled in by a builder's dial(). The core zero-initialises it and sets
- * struct_size before the call. On success, ownership of `fd` and of every
+ * Filled in by a builder's dial(). The core zero-initialises it, sets fd to -1
+ * and sets struct_size before the call. On success, ownership of `fd` and of every
  * non-NULL string passes to the core (strings are freed with free_string).
  * On failure the module must leave nothing the core has to release.
  */
 typedef struct envd_transport {
   uint32_t struct_size;
-  int32_t kind;                /* envd_transport_kind */
-  int32_t fd;                  /* ENVD_TRANSPORT_FD: the connected socket, else -1 */
-  char* target;                /* ENVD_TRANSPORT_GRPC_TARGET: the target, else NULL */
-  char* tls_ca_pem;            /* PEM CA bundle; NULL means no TLS */
-  char* tls_cert_pem;          /* PEM client certificate; NULL unless mutual TLS */
-  char* tls_key_pem;           /* PEM client key; set iff tls_cert_pem is */
-  char* tls_server_name;       /* name to verify; NULL means the target's host */
-  char* description;           /* how to name the daemon in messages, e.g. "tcp://h:p" */
+  int32_t kind;          /* envd_transport_kind */
+  int32_t fd;            /* ENVD_TRANSPORT_FD: the connected socket, else -1 */
+  char* target;          /* ENVD_TRANSPORT_GRPC_TARGET: the target, else NULL */
+  char* tls_ca_pem;      /* PEM CA bundle; NULL means no TLS */
+  char* tls_cert_pem;    /* PEM client certificate; NULL unless mutual TLS */
+  char* tls_key_pem;     /* PEM client key; set iff tls_cert_pem is */
+  char* tls_server_name; /* name to verify; NULL means the target's host */
+  char* description;     /* how to name the daemon in messages, e.g. "tcp://h:p" */
 } envd_transport;
 
 /*
@@ -138,8 +140,7 @@ typedef struct envd_builder_vtable {
 
   /* Validates driver options given as a JSON object of strings and returns the
    * stored form (same shape). Unknown keys are an ENVD_ERR_INVALID_ARGUMENT. */
-  envd_status (*normalize_options)(const char* options_json, char** normalized_json,
-                                   char** error);
+  envd_status (*normalize_options)(const char* options_json, char** normalized_json, char** error);
 
   /* Connects to the daemon (bootstrapping it when the driver manages one) and
    * fills *transport. `request_json` is the request described above. */
@@ -171,8 +172,7 @@ typedef struct envd_runner_vtable {
 
   /* As for builders. An empty address is allowed and may stay empty. */
   envd_status (*normalize_address)(const char* address, char** normalized, char** error);
-  envd_status (*normalize_options)(const char* options_json, char** normalized_json,
-                                   char** error);
+  envd_status (*normalize_options)(const char* options_json, char** normalized_json, char** error);
 
   /* Creates an environment; returns it as a JSON object. */
   envd_status (*create)(const char* request_json, char** environment_json, char** error);
@@ -196,10 +196,11 @@ typedef struct envd_plugin_descriptor {
 
   int32_t kind;            /* envd_plugin_kind */
   const char* type_name;   /* driver type used in contexts, e.g. "tcp"; matches
-                              ^[a-z0-9][a-z0-9-]{0,31}$ */
+                              ^[a-z0-9][a-z0-9-]{0,31}$; unique per kind (a builder
+                              and a runner may share a name) */
   const char* version;     /* the module's own version, e.g. "0.1.0" */
   const char* description; /* one line, no trailing period */
-  int32_t maturity;        /* envd_maturity */
+  int32_t maturity;        /* envd_maturity; an unknown value is shown as "unknown" */
 
   /* Releases any string or buffer the module handed to the core. NULL is a no-op. */
   void (*free_string)(char* s);

@@ -1,0 +1,397 @@
+#include "plugin/driver.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "plugin/test_support.hpp"
+
+namespace envd::plugin {
+namespace {
+
+namespace json = boost::json;
+
+// What the in-memory module does on its next call, and what it saw.
+struct FakeModule {
+  envd_status status = ENVD_OK;
+  const char* out = "out";        // copied to the out-parameter when not null
+  const char* message = nullptr;  // copied to `error` when not null
+  bool throw_std = false;
+  bool throw_other = false;
+
+  int transport_kind = ENVD_TRANSPORT_FD;
+  int transport_fd = -1;
+  const char* target = nullptr;
+  const char* ca = nullptr;
+  const char* cert = nullptr;
+  const char* key = nullptr;
+  const char* server_name = nullptr;
+  const char* description = nullptr;
+
+  std::string input;  // the last request JSON or input string
+  uint32_t seen_struct_size = 0;
+  int seen_fd = 0;
+  char* last_target = nullptr;
+  int calls = 0;
+  int allocs = 0;
+  int frees = 0;
+};
+FakeModule fake;
+
+char* dup(const char* s) {
+  if (s == nullptr) return nullptr;
+  ++fake.allocs;
+  return ::strdup(s);
+}
+
+void counting_free(char* s) {
+  if (s == nullptr) return;
+  ++fake.frees;
+  std::free(s);
+}
+
+void maybe_throw() {
+  if (fake.throw_std) throw std::runtime_error("boom");
+  if (fake.throw_other) throw 42;
+}
+
+envd_status in_out(const char* in, char** out, char** error) {
+  ++fake.calls;
+  fake.input = in;
+  maybe_throw();
+  if (fake.out != nullptr) *out = dup(fake.out);
+  if (fake.message != nullptr) *error = dup(fake.message);
+  return fake.status;
+}
+
+envd_status in_only(const char* in, char** error) {
+  ++fake.calls;
+  fake.input = in;
+  maybe_throw();
+  if (fake.message != nullptr) *error = dup(fake.message);
+  return fake.status;
+}
+
+envd_status dial(const char* in, envd_transport* t, char** error) {
+  ++fake.calls;
+  fake.input = in;
+  fake.seen_struct_size = t->struct_size;
+  fake.seen_fd = t->fd;
+  maybe_throw();
+  t->kind = fake.transport_kind;
+  t->fd = fake.transport_fd;
+  t->target = dup(fake.target);
+  fake.last_target = t->target;
+  t->tls_ca_pem = dup(fake.ca);
+  t->tls_cert_pem = dup(fake.cert);
+  t->tls_key_pem = dup(fake.key);
+  t->tls_server_name = dup(fake.server_name);
+  t->description = dup(fake.description);
+  if (fake.message != nullptr) *error = dup(fake.message);
+  return fake.status;
+}
+
+const envd_builder_vtable kBuilderTable = {
+    sizeof(envd_builder_vtable), in_out, in_out, dial, in_out, in_out, in_only, in_only};
+const envd_runner_vtable kRunnerTable = {
+    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only};
+
+envd_plugin_descriptor make_descriptor(envd_plugin_kind kind, const char* type) {
+  envd_plugin_descriptor d = testing::stub_descriptor(kind, type);
+  d.free_string = counting_free;
+  d.builder = kind == ENVD_KIND_BUILDER ? &kBuilderTable : nullptr;
+  d.runner = kind == ENVD_KIND_RUNNER ? &kRunnerTable : nullptr;
+  return d;
+}
+const envd_plugin_descriptor kBuilder = make_descriptor(ENVD_KIND_BUILDER, "mem");
+const envd_plugin_descriptor kRunner = make_descriptor(ENVD_KIND_RUNNER, "memr");
+
+bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+
+class DriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override { fake = FakeModule{}; }
+  // Every string the module allocated was released exactly once.
+  void TearDown() override { EXPECT_EQ(fake.allocs, fake.frees); }
+
+  BuilderDriver builder{&kBuilder};
+  RunnerDriver runner{&kRunner};
+};
+
+TEST_F(DriverTest, NormalizeAddressPassesInputAndCopiesTheResult) {
+  fake.out = "h:8888";
+  auto r = builder.normalize_address("tcp://h:8888");
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, "h:8888");
+  EXPECT_EQ(fake.input, "tcp://h:8888");
+  EXPECT_EQ(fake.allocs, 1);
+  EXPECT_EQ(builder.type(), "mem");
+}
+
+TEST_F(DriverTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {
+  for (int status = ENVD_ERR_INVALID_ARGUMENT; status <= ENVD_ERR_INTERNAL; ++status) {
+    fake.status = static_cast<envd_status>(status);
+    fake.out = nullptr;
+    fake.message = "address 'x' has no port";
+    auto r = builder.normalize_address("x");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(static_cast<int>(r.error().code()), status);
+    EXPECT_EQ(r.error().message(), "builder 'mem': address 'x' has no port");
+  }
+}
+
+TEST_F(DriverTest, ResultAndMessageAreFreedWhateverTheStatus) {
+  fake.status = ENVD_ERR_NOT_FOUND;
+  fake.out = "stray";
+  fake.message = "nope";
+  EXPECT_FALSE(runner.inspect({}));
+  fake.status = ENVD_OK;
+  fake.out = "{}";
+  fake.message = "stray message";
+  EXPECT_TRUE(runner.inspect({}));
+  EXPECT_EQ(fake.allocs, 4);  // TearDown checks they were all freed
+}
+
+TEST_F(DriverTest, FailureWithoutMessageSaysWhichVerbFailed) {
+  fake.status = ENVD_ERR_UNAVAILABLE;
+  fake.out = nullptr;
+  Status st = builder.stop({});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), Errc::unavailable);
+  EXPECT_EQ(st.error().message(), "builder 'mem': stop failed without a message (unavailable)");
+}
+
+TEST_F(DriverTest, UnknownStatusIsInternal) {
+  fake.status = static_cast<envd_status>(77);
+  fake.message = "odd";
+  Status st = runner.remove({});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), Errc::internal);
+  EXPECT_EQ(st.error().message(), "runner 'memr': remove returned unknown status 77: odd");
+}
+
+TEST_F(DriverTest, SuccessWithoutResultIsInternal) {
+  fake.out = nullptr;
+  auto r = builder.normalize_address("x");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::internal);
+  EXPECT_EQ(r.error().message(), "builder 'mem': normalize_address returned no result");
+}
+
+TEST_F(DriverTest, ExceptionsAreCaughtAsInternal) {
+  fake.throw_std = true;
+  auto r = builder.status({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::internal);
+  EXPECT_EQ(r.error().message(), "builder 'mem': status threw an exception: boom");
+
+  fake.throw_std = false;
+  fake.throw_other = true;
+  auto t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Errc::internal);
+  EXPECT_EQ(t.error().message(), "builder 'mem': dial threw an exception");
+}
+
+TEST_F(DriverTest, RequestJsonHasEveryField) {
+  DriverRequest request;
+  request.context = "ci";
+  request.address = "h:8888";
+  request.options = {{"b", "2"}, {"a", "1"}};
+  request.data_dir = "/home/u/.config/envd/contexts.d/abc";
+  request.timeout = std::chrono::milliseconds(2500);
+  request.args_json = R"({"recreate": true})";
+  fake.out = R"({"state": "running", "detail": "up"})";
+
+  auto r = builder.bootstrap(request);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, R"({"state": "running", "detail": "up"})");
+
+  json::value sent = json::parse(fake.input);
+  EXPECT_EQ(sent, json::parse(R"({
+    "context": "ci", "address": "h:8888", "options": {"a": "1", "b": "2"},
+    "data_dir": "/home/u/.config/envd/contexts.d/abc", "timeout_ms": 2500,
+    "args": {"recreate": true}})"));
+}
+
+TEST_F(DriverTest, BadArgsAreRejectedWithoutCallingTheModule) {
+  DriverRequest request;
+  request.args_json = "[1]";
+  auto r = builder.status(request);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(r.error().message(), "builder 'mem': request args must be a JSON object");
+  request.args_json = "{";
+  Status st = runner.remove(request);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(fake.calls, 0);
+}
+
+TEST_F(DriverTest, NormalizeOptionsRoundTripsAnObjectOfStrings) {
+  fake.out = R"({"network": "host", "image": "moby/buildkit"})";
+  auto r = builder.normalize_options({{"image", "moby/buildkit:latest"}, {"network", "host"}});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, (Options{{"image", "moby/buildkit"}, {"network", "host"}}));
+  EXPECT_EQ(json::parse(fake.input),
+            json::parse(R"({"image": "moby/buildkit:latest", "network": "host"})"));
+}
+
+TEST_F(DriverTest, NormalizeOptionsRejectsMalformedResults) {
+  fake.out = R"({"n": 1})";
+  auto r = runner.normalize_options({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::internal);
+  EXPECT_EQ(r.error().message(),
+            "runner 'memr': normalize_options returned option 'n' that is not a string");
+  fake.out = "[]";
+  r = runner.normalize_options({});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(),
+            "runner 'memr': normalize_options returned JSON that is not an object");
+  fake.out = "{";
+  r = runner.normalize_options({});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("runner 'memr': normalize_options result: invalid JSON"),
+            std::string::npos)
+      << r.error().message();
+}
+
+TEST_F(DriverTest, JsonResultsMustHaveTheDocumentedShape) {
+  fake.out = "[]";
+  EXPECT_TRUE(runner.list({}));
+  fake.out = "{}";
+  auto list = runner.list({});
+  ASSERT_FALSE(list);
+  EXPECT_EQ(list.error().message(), "runner 'memr': list returned JSON that is not an array");
+  auto create = runner.create({});
+  EXPECT_TRUE(create);
+  fake.out = "[]";
+  auto status = builder.status({});
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), Errc::internal);
+  EXPECT_EQ(status.error().message(), "builder 'mem': status returned JSON that is not an object");
+}
+
+TEST_F(DriverTest, DialHandsTheSocketToTheTransport) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  fake.transport_fd = fds[1];
+  fake.description = "mem://socket";
+  int fd = -1;
+  {
+    auto t = builder.dial({});
+    ASSERT_TRUE(t) << t.error().message();
+    EXPECT_EQ(fake.seen_struct_size, sizeof(envd_transport));
+    EXPECT_EQ(fake.seen_fd, -1);
+    EXPECT_EQ(t->kind, ENVD_TRANSPORT_FD);
+    EXPECT_EQ(t->fd, fds[1]);
+    EXPECT_EQ(t->description, "mem://socket");
+    EXPECT_TRUE(t->target.empty());
+    Transport moved(std::move(*t));
+    EXPECT_EQ(t->fd, -1);
+    fd = moved.fd;
+    EXPECT_TRUE(fd_is_open(fd));
+  }
+  EXPECT_FALSE(fd_is_open(fd));  // the transport closed it
+  ::close(fds[0]);
+}
+
+TEST_F(DriverTest, DialTargetCopiesEveryStringAndFreesThem) {
+  fake.transport_kind = ENVD_TRANSPORT_GRPC_TARGET;
+  fake.transport_fd = 0;  // meaningless for a target; must not be taken (or closed)
+  fake.target = "ipv4:10.0.0.5:8888";
+  fake.ca = "CA";
+  fake.cert = "CERT";
+  fake.key = "KEY";
+  fake.server_name = "buildkitd";
+  fake.description = "tcp://10.0.0.5:8888";
+  auto t = builder.dial({});
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ(t->kind, ENVD_TRANSPORT_GRPC_TARGET);
+  EXPECT_EQ(t->fd, -1);
+  EXPECT_EQ(t->target, "ipv4:10.0.0.5:8888");
+  EXPECT_EQ(t->tls_ca_pem, "CA");
+  EXPECT_EQ(t->tls_cert_pem, "CERT");
+  EXPECT_EQ(t->tls_key_pem, "KEY");
+  EXPECT_EQ(t->tls_server_name, "buildkitd");
+  EXPECT_EQ(t->description, "tcp://10.0.0.5:8888");
+  EXPECT_EQ(fake.allocs, 6);
+}
+
+TEST_F(DriverTest, DialFailureLeavesTheTransportToTheModule) {
+  fake.status = ENVD_ERR_UNAVAILABLE;
+  fake.message = "cannot reach 10.0.0.5:8888";
+  fake.target = "leftover";  // a module bug; the ABI says the core releases nothing
+  auto t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Errc::unavailable);
+  EXPECT_EQ(t.error().message(), "builder 'mem': cannot reach 10.0.0.5:8888");
+  EXPECT_EQ(fake.frees, 1);  // the message only
+  counting_free(fake.last_target);
+}
+
+TEST_F(DriverTest, DialRejectsMalformedTransports) {
+  fake.transport_fd = -1;
+  fake.description = "d";
+  auto t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Errc::internal);
+  EXPECT_EQ(t.error().message(), "builder 'mem': dial returned an fd transport without a socket");
+
+  fake.transport_kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().message(),
+            "builder 'mem': dial returned a target transport without a target");
+
+  fake.transport_kind = 9;
+  t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().message(), "builder 'mem': dial returned unknown transport kind 9");
+
+  fake.transport_kind = ENVD_TRANSPORT_GRPC_TARGET;
+  fake.target = "unix:/run/b.sock";
+  fake.cert = "CERT";
+  t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Errc::internal);
+  EXPECT_NE(t.error().message().find("certificate without its key"), std::string::npos);
+}
+
+TEST(Transport, MoveAssignmentClosesTheReplacedSocket) {
+  int a[2];
+  int b[2];
+  ASSERT_EQ(::pipe(a), 0);
+  ASSERT_EQ(::pipe(b), 0);
+  Transport first;
+  first.fd = a[0];
+  Transport second;
+  second.fd = b[0];
+  first = std::move(second);
+  EXPECT_FALSE(fd_is_open(a[0]));
+  EXPECT_EQ(first.fd, b[0]);
+  EXPECT_EQ(second.fd, -1);  // NOLINT(bugprone-use-after-move): moved-from state is specified
+  int released = first.release_fd();
+  EXPECT_EQ(released, b[0]);
+  EXPECT_EQ(first.fd, -1);
+  ::close(released);
+  ::close(a[1]);
+  ::close(b[1]);
+}
+
+TEST(RequestJson, DefaultsAreAnEmptyRequest) {
+  auto text = to_request_json({});
+  ASSERT_TRUE(text);
+  EXPECT_EQ(json::parse(*text), json::parse(R"({"context": "", "address": "", "options": {},
+    "data_dir": "", "timeout_ms": 10000, "args": {}})"));
+}
+
+}  // namespace
+}  // namespace envd::plugin

@@ -1,0 +1,435 @@
+// The one suite that loads real module files: discovery of good and broken
+// modules (each refused with its precise reason), loading and calling the good
+// ones, the manifest cache sparing module code, and the permissions policy.
+// The modules are built by this directory's CMakeLists.txt; their paths arrive
+// as ENVD_TEST_MODULE_* definitions.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+
+#include "plugin/manifest_cache.hpp"
+#include "plugin/registry.hpp"
+#include "plugin/test_support.hpp"
+
+namespace envd::plugin {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using testing::ScopedEnv;
+using testing::TempDir;
+
+std::string abi(int major, int minor) {
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+const std::string kHostAbi = abi(ENVD_ABI_MAJOR, ENVD_ABI_MINOR);
+
+fs::path copy_module(const char* built, const fs::path& dir, const std::string& name) {
+  fs::path to = dir / name;
+  fs::copy_file(built, to, fs::copy_options::overwrite_existing);
+  ::chmod(to.c_str(), 0755);
+  return to;
+}
+
+const ModuleInfo* find_module(const Registry& registry, const std::string& file_name) {
+  for (const auto& m : registry.modules()) {
+    if (m.path.filename() == file_name) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// ---- the zoo: every module in one directory, discovered once per test process
+
+struct ZooCase {
+  const char* file_name;
+  const char* module;
+  std::string reason;  // "" for a usable module
+};
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const ZooCase& c, std::ostream* os) { *os << c.file_name; }
+
+std::vector<ZooCase> zoo_cases() {
+  return {
+      {"a-good-builder.so", ENVD_TEST_MODULE_GOOD_BUILDER, ""},
+      {"b-good-runner.so", ENVD_TEST_MODULE_GOOD_RUNNER, ""},
+      {"c-duplicate-builder.so", ENVD_TEST_MODULE_DUPLICATE_BUILDER,
+       "builder type 'test-builder' already provided by '@/a-good-builder.so'"},
+      {"d-second-builder.so", ENVD_TEST_MODULE_SECOND_BUILDER, ""},
+      {"no-entry.so", ENVD_TEST_MODULE_NO_ENTRY,
+       "no entry symbol 'envd_plugin_entry': it is not an envd plugin, or was built without "
+       "ENVD_PLUGIN_EXPORT"},
+      {"abi-major.so", ENVD_TEST_MODULE_ABI_MAJOR,
+       "needs ABI " + abi(ENVD_ABI_MAJOR + 1, ENVD_ABI_MINOR) + ", this envd has " + kHostAbi},
+      {"abi-minor.so", ENVD_TEST_MODULE_ABI_MINOR,
+       "needs ABI " + abi(ENVD_ABI_MAJOR, ENVD_ABI_MINOR + 1) + ", this envd has " + kHostAbi},
+      {"null-entry.so", ENVD_TEST_MODULE_NULL_ENTRY, "entry returned no descriptor"},
+      {"throw-entry.so", ENVD_TEST_MODULE_THROW_ENTRY, "entry threw an exception: boom from entry"},
+      {"segv-entry.so", ENVD_TEST_MODULE_SEGV_ENTRY, "crashed while loading (signal 11)"},
+      {"ctor-crash.so", ENVD_TEST_MODULE_CTOR_CRASH, "crashed while loading (signal 11)"},
+      {"exit-entry.so", ENVD_TEST_MODULE_EXIT_ENTRY, "exited with status 3 while loading"},
+      {"wrong-kind.so", ENVD_TEST_MODULE_WRONG_KIND,
+       "kind is builder but the builder table is missing"},
+      {"bad-type.so", ENVD_TEST_MODULE_BAD_TYPE,
+       "type name 'Bad_Type' is invalid: it must match ^[a-z0-9][a-z0-9-]{0,31}$"},
+      {"missing-function.so", ENVD_TEST_MODULE_MISSING_FUNCTION,
+       "builder table lacks the required function 'dial'"},
+      {"undefined-symbol.so", ENVD_TEST_MODULE_UNDEFINED_SYMBOL,
+       "cannot be loaded: undefined symbol: envd_test_no_such_function"},
+      {"garbage.so", nullptr, "not an ELF shared library"},
+  };
+}
+
+class Zoo : public ::testing::TestWithParam<ZooCase> {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = std::make_unique<TempDir>();
+    dir_ = tmp_->mkdir("plugins");
+    cache_ = *tmp_ / "cache/plugin-manifests.json";
+    for (const ZooCase& c : zoo_cases()) {
+      if (c.module != nullptr) copy_module(c.module, dir_, c.file_name);
+    }
+    testing::write_text(dir_ / "garbage.so", "this is not a shared library at all\n");
+    registry_ = std::make_unique<Registry>(Registry::discover({dir_}, cache_));
+  }
+  static void TearDownTestSuite() {
+    registry_.reset();
+    tmp_.reset();
+  }
+
+  // The expected reason with '@' standing for the zoo directory.
+  static std::string expand(std::string text) {
+    if (size_t at = text.find('@'); at != std::string::npos) text.replace(at, 1, dir_.string());
+    return text;
+  }
+
+  static std::unique_ptr<TempDir> tmp_;
+  static fs::path dir_;
+  static fs::path cache_;
+  static std::unique_ptr<Registry> registry_;
+};
+std::unique_ptr<TempDir> Zoo::tmp_;
+fs::path Zoo::dir_;
+fs::path Zoo::cache_;
+std::unique_ptr<Registry> Zoo::registry_;
+
+TEST_P(Zoo, EachModuleIsUsableOrRefusedWithItsReason) {
+  const ZooCase& c = GetParam();
+  const ModuleInfo* m = find_module(*registry_, c.file_name);
+  ASSERT_NE(m, nullptr) << c.file_name << " was not discovered";
+  EXPECT_EQ(m->ok, c.reason.empty()) << m->reason;
+  EXPECT_EQ(m->reason, expand(c.reason));
+}
+
+TEST_P(Zoo, TheCachedVerdictIsTheSame) {
+  const ZooCase& c = GetParam();
+  Registry again = Registry::discover({dir_}, cache_);
+  const ModuleInfo* m = find_module(again, c.file_name);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->reason, expand(c.reason));
+  if (c.module == nullptr) return;
+  auto cached = ManifestCache::load(cache_).find(*stamp_of(dir_ / c.file_name));
+  ASSERT_TRUE(cached) << "no cache entry for " << c.file_name;
+  // The duplicate refusal depends on the other modules, so it is never cached.
+  if (std::string(c.file_name) == "c-duplicate-builder.so") {
+    EXPECT_TRUE(cached->ok);
+  } else {
+    EXPECT_EQ(cached->reason, c.reason);
+  }
+}
+
+// "a-good-builder.so" -> "a_good_builder"
+std::string zoo_case_name(const ::testing::TestParamInfo<ZooCase>& param_info) {
+  std::string name = param_info.param.file_name;
+  name.resize(name.size() - 3);
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modules, Zoo, ::testing::ValuesIn(zoo_cases()), zoo_case_name);
+
+TEST_F(Zoo, UsableModulesCarryTheirDescriptorFacts) {
+  const ModuleInfo* b = find_module(*registry_, "a-good-builder.so");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->type, "test-builder");
+  EXPECT_EQ(b->kind, Kind::builder);
+  EXPECT_EQ(b->version, "1.2.3");
+  EXPECT_EQ(b->description, "builder for the dlopen tests");
+  EXPECT_EQ(b->maturity, ENVD_MATURITY_EXPERIMENTAL);
+  EXPECT_EQ(b->abi_major, ENVD_ABI_MAJOR);
+  EXPECT_EQ(b->abi_minor, ENVD_ABI_MINOR);
+  const ModuleInfo* r = find_module(*registry_, "b-good-runner.so");
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->type, "test-runner");
+  EXPECT_EQ(r->kind, Kind::runner);
+  EXPECT_EQ(r->maturity, ENVD_MATURITY_STABLE);
+  const ModuleInfo* major = find_module(*registry_, "abi-major.so");
+  ASSERT_NE(major, nullptr);
+  EXPECT_EQ(major->abi_major, ENVD_ABI_MAJOR + 1);
+  EXPECT_TRUE(major->type.empty());  // nothing past the version was read
+}
+
+TEST_F(Zoo, OneWarningPerRefusedModule) {
+  size_t refused = 0;
+  for (const ZooCase& c : zoo_cases()) refused += c.reason.empty() ? 0 : 1;
+  auto warnings = registry_->warnings();
+  EXPECT_EQ(warnings.size(), refused);
+  EXPECT_NE(std::find(warnings.begin(), warnings.end(),
+                      "skipping plugin '" + (dir_ / "null-entry.so").string() +
+                          "': entry returned no descriptor"),
+            warnings.end());
+  EXPECT_EQ(registry_->types(Kind::builder),
+            (std::vector<std::string>{"test-builder", "test-builder-two"}));
+  EXPECT_EQ(registry_->types(Kind::runner), std::vector<std::string>{"test-runner"});
+}
+
+TEST_F(Zoo, TheGoodBuilderLoadsAndEveryVerbWorks) {
+  auto builder = registry_->builder("test-builder");
+  ASSERT_TRUE(builder) << builder.error().message();
+
+  auto address = builder->normalize_address("h:1");
+  ASSERT_TRUE(address) << address.error().message();
+  EXPECT_EQ(*address, "test-builder:h:1");
+
+  auto options = builder->normalize_options({{"k", "v"}});
+  ASSERT_TRUE(options) << options.error().message();
+  EXPECT_EQ(*options, (Options{{"k", "v"}}));
+
+  DriverRequest request;
+  request.context = "ci";
+  request.address = "h:1";
+  request.timeout = std::chrono::milliseconds(1234);
+  auto status = builder->status(request);
+  ASSERT_TRUE(status) << status.error().message();
+  auto echoed = json::parse(*status).as_object();
+  EXPECT_EQ(echoed.at("context"), "ci");
+  EXPECT_EQ(echoed.at("timeout_ms"), 1234);
+
+  auto transport = builder->dial(request);
+  ASSERT_TRUE(transport) << transport.error().message();
+  EXPECT_EQ(transport->kind, ENVD_TRANSPORT_FD);
+  EXPECT_EQ(transport->description, "test-builder://socketpair");
+  char buf[64] = {};
+  ssize_t n = ::read(transport->fd, buf, sizeof buf - 1);
+  EXPECT_EQ(std::string(buf, n > 0 ? static_cast<size_t>(n) : 0), "hello from test-builder\n");
+
+  EXPECT_TRUE(builder->stop(request));
+  Status removed = builder->remove(request);
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code(), Errc::not_found);
+  EXPECT_EQ(removed.error().message(), "builder 'test-builder': nothing to remove");
+}
+
+TEST_F(Zoo, TheGoodRunnerLoadsAndEveryVerbWorks) {
+  auto runner = registry_->runner("test-runner");
+  ASSERT_TRUE(runner) << runner.error().message();
+  EXPECT_EQ(*runner->normalize_address(""), "");
+  DriverRequest request;
+  request.args_json = R"({"spec": {"image": "ubuntu"}})";
+  auto created = runner->create(request);
+  ASSERT_TRUE(created) << created.error().message();
+  EXPECT_EQ(json::parse(*created).at("args").at("spec").at("image"), "ubuntu");
+  EXPECT_EQ(json::parse(*runner->list(request)), json::parse(R"([{"name": "dev"}])"));
+  auto missing = runner->inspect(request);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Errc::not_found);
+  EXPECT_EQ(missing.error().message(), "runner 'test-runner': environment 'x' not found");
+  EXPECT_TRUE(runner->remove(request));
+}
+
+TEST_F(Zoo, TwoBuilderModulesLiveInOneProcessWithoutShadowing) {
+  auto first = registry_->builder("test-builder");
+  auto second = registry_->builder("test-builder-two");
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_NE(first->descriptor(), second->descriptor());
+  EXPECT_EQ(*first->normalize_address("x"), "test-builder:x");
+  EXPECT_EQ(*second->normalize_address("x"), "test-builder-two:x");
+  // Loading again hands out the same, still-loaded module.
+  EXPECT_EQ(registry_->builder("test-builder")->descriptor(), first->descriptor());
+}
+
+TEST_F(Zoo, RefusedAndUnknownTypesAreErrorsThatSayWhy) {
+  auto unknown = registry_->builder("nope");
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message(),
+            "unknown builder type 'nope'; available: test-builder, test-builder-two");
+  auto wrong = registry_->builder("test-runner");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message(),
+            "'test-runner' is a runner, not a builder; available builders: test-builder, "
+            "test-builder-two");
+  auto broken = registry_->builder("broken");
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code(), Errc::unavailable);
+  EXPECT_TRUE(broken.error().message().starts_with("builder 'broken' is not available: plugin '" +
+                                                   dir_.string()))
+      << broken.error().message();
+}
+
+// ---- a module that never answers
+
+TEST(Scanning, AModuleThatHangsIsKilledAtTheDeadline) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  copy_module(ENVD_TEST_MODULE_HANG_ENTRY, dir, "hang-entry.so");
+  copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
+  auto start = std::chrono::steady_clock::now();
+  Registry registry = Registry::discover({dir}, tmp / "cache.json",
+                                         DiscoverOptions{std::chrono::milliseconds(1500)});
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  const ModuleInfo* hung = find_module(registry, "hang-entry.so");
+  ASSERT_NE(hung, nullptr);
+  EXPECT_FALSE(hung->ok);
+  EXPECT_EQ(hung->reason, "timed out while loading (killed after 1500 ms)");
+  EXPECT_LT(elapsed, std::chrono::seconds(10));
+  EXPECT_TRUE(find_module(registry, "good.so")->ok);
+
+  // The verdict is cached: the next discovery does not wait again.
+  start = std::chrono::steady_clock::now();
+  Registry again = Registry::discover({dir}, tmp / "cache.json");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_EQ(find_module(again, "hang-entry.so")->reason, hung->reason);
+}
+
+// Set while the test below runs; an exit handler of this process writes it.
+fs::path exit_handler_marker;
+
+TEST(Scanning, AModuleThatCallsExitDoesNotRunTheHostsExitHandlers) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  copy_module(ENVD_TEST_MODULE_EXIT_ENTRY, dir, "exit-entry.so");
+  exit_handler_marker = tmp / "exit-handler-ran";
+  std::atexit([] {
+    if (!exit_handler_marker.empty()) testing::write_text(exit_handler_marker, "ran");
+  });
+  Registry registry = Registry::discover({dir}, {});
+  exit_handler_marker.clear();
+  EXPECT_EQ(registry.modules().at(0).reason, "exited with status 3 while loading");
+  EXPECT_FALSE(fs::exists(tmp / "exit-handler-ran"));
+}
+
+TEST(Scanning, TheDefaultDeadlineIsFiveSeconds) {
+  EXPECT_EQ(DiscoverOptions{}.scan_timeout, std::chrono::seconds(5));
+}
+
+// ---- the manifest cache spares module code
+
+class EntryLog : public ::testing::Test {
+ protected:
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  fs::path cache = tmp / "cache/plugin-manifests.json";
+  fs::path log = tmp / "entry.log";
+  ScopedEnv log_env{"ENVD_TEST_ENTRY_LOG", log.string()};
+};
+
+TEST_F(EntryLog, ACurrentCacheRunsNoModuleCodeAndATouchRefreshesIt) {
+  fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
+
+  Registry first = Registry::discover({dir}, cache);
+  ASSERT_TRUE(first.modules().at(0).ok) << first.modules().at(0).reason;
+  auto lines = read_lines(log);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_TRUE(lines[0].starts_with("test-builder "));
+  EXPECT_NE(lines[0], "test-builder " + std::to_string(::getpid()));  // ran in the child
+
+  Registry second = Registry::discover({dir}, cache);
+  EXPECT_TRUE(second.modules().at(0).ok);
+  EXPECT_EQ(read_lines(log).size(), 1u) << "a current cache entry must not run the module";
+
+  testing::set_mtime(mod, 1600000000);
+  Registry third = Registry::discover({dir}, cache);
+  EXPECT_TRUE(third.modules().at(0).ok);
+  EXPECT_EQ(read_lines(log).size(), 2u) << "a touched module is scanned again";
+
+  Registry fourth = Registry::discover({dir}, cache);
+  EXPECT_EQ(read_lines(log).size(), 2u);
+}
+
+TEST_F(EntryLog, WithoutACacheEveryDiscoveryScans) {
+  copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
+  Registry first = Registry::discover({dir}, {});
+  Registry second = Registry::discover({dir}, {});
+  EXPECT_EQ(read_lines(log).size(), 2u);
+}
+
+TEST_F(EntryLog, LoadingADriverCallsTheEntryInThisProcess) {
+  copy_module(ENVD_TEST_MODULE_GOOD_RUNNER, dir, "runner.so");
+  Registry registry = Registry::discover({dir}, cache);
+  ASSERT_EQ(read_lines(log).size(), 1u);
+  ASSERT_TRUE(registry.runner("test-runner"));
+  auto lines = read_lines(log);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "test-runner " + std::to_string(::getpid()));
+}
+
+// ---- permissions: modules in unsafe places are refused before anything runs
+
+TEST_F(EntryLog, AWorldWritableModuleIsRefusedUnread) {
+  fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
+  ASSERT_EQ(::chmod(mod.c_str(), 0777), 0);
+  Registry registry = Registry::discover({dir}, cache);
+  EXPECT_FALSE(registry.modules().at(0).ok);
+  EXPECT_TRUE(registry.modules().at(0).reason.starts_with("file is world-writable (mode 0777)"))
+      << registry.modules().at(0).reason;
+  EXPECT_FALSE(fs::exists(log)) << "the module must not have been loaded";
+  auto builder = registry.builder("test-builder");
+  ASSERT_FALSE(builder);
+  EXPECT_EQ(builder.error().code(), Errc::not_found);  // its type was never read
+}
+
+TEST_F(EntryLog, EveryModuleOfAWorldWritableDirectoryIsRefusedUnread) {
+  copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "envd-builder-test-builder.so");
+  copy_module(ENVD_TEST_MODULE_GOOD_RUNNER, dir, "runner.so");
+  ASSERT_EQ(::chmod(dir.c_str(), 0777), 0);
+  Registry registry = Registry::discover({dir}, cache);
+  ASSERT_EQ(registry.modules().size(), 2u);
+  for (const auto& m : registry.modules()) {
+    EXPECT_EQ(m.reason, "directory '" + dir.string() + "' is world-writable");
+  }
+  EXPECT_FALSE(fs::exists(log));
+  // The file name convention still tells the user which driver it was meant to be.
+  EXPECT_EQ(registry.builder("test-builder").error().message(),
+            "builder 'test-builder' is not available: plugin '" +
+                (dir / "envd-builder-test-builder.so").string() + "' was refused: directory '" +
+                dir.string() + "' is world-writable");
+}
+
+TEST_F(EntryLog, AModuleOfAnotherUserIsRefusedUnread) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
+  ASSERT_EQ(::chown(mod.c_str(), 4242, 4242), 0);
+  Registry registry = Registry::discover({dir}, cache);
+  EXPECT_EQ(registry.modules().at(0).reason,
+            "file is owned by uid 4242, which is neither root nor the current user (uid 0)");
+  EXPECT_FALSE(fs::exists(log));
+}
+
+TEST_F(EntryLog, ModulesAreFoundThroughSymlinks) {
+  fs::path real = tmp.mkdir("real");
+  fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, real, "envd-builder-x.so.1");
+  fs::create_symlink(mod, dir / "envd-builder-x.so");
+  Registry registry = Registry::discover({dir}, cache);
+  ASSERT_EQ(registry.modules().size(), 1u);
+  EXPECT_EQ(registry.modules()[0].path, dir / "envd-builder-x.so");
+  EXPECT_TRUE(registry.modules()[0].ok) << registry.modules()[0].reason;
+  EXPECT_TRUE(registry.builder("test-builder"));
+}
+
+}  // namespace
+}  // namespace envd::plugin
