@@ -1,1 +1,63 @@
-int main() { return 0; }
+// envd's entry point: parse the command line, run the chosen command, and turn
+// any failure into one line on stderr and a non-zero exit code.
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <exception>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "cli/session.hpp"
+#include "context/context.hpp"
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+int fail(const std::string& message, int code) {
+  fmt::print(stderr, "envd: error: {}\n", message);
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  envd::cli::Session session;
+  envd::cli::Action action;
+
+  CLI::App app{"envd: build images and run development environments through contexts", "envd"};
+  app.set_version_flag("-v,--version", std::string("envd ") + ENVD_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("-c,--context", session.context_flag,
+                 "Context to use (overrides ENVD_CONTEXT and the current context)");
+  envd::cli::add_context_commands(app, session, action);
+  envd::cli::add_plugin_commands(app, session, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see 'envd --help')", kExitUsage);
+  }
+
+  try {
+    if (session.context_flag) {
+      if (auto st = envd::context::validate_name(*session.context_flag); !st) {
+        return fail(st.error().message(), kExitUsage);
+      }
+    }
+    if (!action) return fail("no command given (see 'envd --help')", kExitUsage);
+    if (auto st = action(); !st) return fail(st.error().message(), kExitFailure);
+  } catch (const std::exception& e) {
+    // Every expected failure is a Status; reaching this is a bug, still reported
+    // as one line rather than a crash.
+    return fail(std::string("internal error: ") + e.what(), kExitFailure);
+  }
+  return 0;
+}

@@ -22,8 +22,8 @@ const char* absolute_env(const char* name) {
 
 Result<fs::path> home_dir() {
   if (const char* home = absolute_env("HOME")) return fs::path(home);
-  if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr &&
-                                              pw->pw_dir[0] == '/') {
+  if (const passwd* pw = getpwuid(getuid());
+      pw != nullptr && pw->pw_dir != nullptr && pw->pw_dir[0] == '/') {
     return fs::path(pw->pw_dir);
   }
   return Error(Errc::not_found,
@@ -44,7 +44,9 @@ Result<fs::path> config_dir() {
   if (const char* dir = std::getenv("ENVD_CONFIG_DIR"); dir != nullptr && dir[0] != '\0') {
     std::error_code ec;
     fs::path path = fs::absolute(dir, ec);
-    if (ec) return Error(Errc::invalid_argument, "ENVD_CONFIG_DIR '" + std::string(dir) + "': " + ec.message());
+    if (ec)
+      return Error(Errc::invalid_argument,
+                   "ENVD_CONFIG_DIR '" + std::string(dir) + "': " + ec.message());
     return path;
   }
   return xdg_dir("XDG_CONFIG_HOME", ".config");

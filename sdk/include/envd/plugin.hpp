@@ -41,22 +41,22 @@ using Options = std::map<std::string, std::string>;
 
 // One call's parameters (the request JSON of plugin_abi.h, parsed).
 struct Request {
-  std::string context;                // the context's name
-  std::string address;                // normalised address, as stored
-  Options options;                    // normalised driver options
-  std::string data_dir;               // the context's private directory (0700)
+  std::string context;                       // the context's name
+  std::string address;                       // normalised address, as stored
+  Options options;                           // normalised driver options
+  std::string data_dir;                      // the context's private directory (0700)
   std::chrono::milliseconds timeout{10000};  // deadline for the whole call
-  std::string args_json = "{}";       // verb-specific arguments, a JSON object
+  std::string args_json = "{}";              // verb-specific arguments, a JSON object
 };
 
 // How the core reaches the BuildKit daemon (see envd_transport).
 struct Transport {
   enum class Kind { fd = ENVD_TRANSPORT_FD, grpc_target = ENVD_TRANSPORT_GRPC_TARGET };
   Kind kind = Kind::fd;
-  int fd = -1;                  // Kind::fd: connected socket; ownership passes to the core
-  std::string target;           // Kind::grpc_target: gRPC target
-  std::string tls_ca_pem;       // empty: plaintext
-  std::string tls_cert_pem;     // empty: no client certificate
+  int fd = -1;               // Kind::fd: connected socket; ownership passes to the core
+  std::string target;        // Kind::grpc_target: gRPC target
+  std::string tls_ca_pem;    // empty: plaintext
+  std::string tls_cert_pem;  // empty: no client certificate
   std::string tls_key_pem;
   std::string tls_server_name;  // empty: the target's host
   std::string description;      // e.g. "tcp://10.0.0.5:8888"
@@ -124,8 +124,8 @@ using RunnerFactory = RunnerDriver& (*)();
 
 void free_string(char* s);
 
-envd_status builder_normalize_address(BuilderFactory f, const PluginInfo& info,
-                                      const char* address, char** out, char** error);
+envd_status builder_normalize_address(BuilderFactory f, const PluginInfo& info, const char* address,
+                                      char** out, char** error);
 envd_status builder_normalize_options(BuilderFactory f, const PluginInfo& info,
                                       const char* options_json, char** out, char** error);
 envd_status builder_dial(BuilderFactory f, const PluginInfo& info, const char* request,
@@ -139,16 +139,16 @@ envd_status builder_stop(BuilderFactory f, const PluginInfo& info, const char* r
 envd_status builder_remove(BuilderFactory f, const PluginInfo& info, const char* request,
                            char** error);
 
-envd_status runner_normalize_address(RunnerFactory f, const PluginInfo& info,
-                                     const char* address, char** out, char** error);
+envd_status runner_normalize_address(RunnerFactory f, const PluginInfo& info, const char* address,
+                                     char** out, char** error);
 envd_status runner_normalize_options(RunnerFactory f, const PluginInfo& info,
                                      const char* options_json, char** out, char** error);
-envd_status runner_create(RunnerFactory f, const PluginInfo& info, const char* request,
-                          char** out, char** error);
-envd_status runner_list(RunnerFactory f, const PluginInfo& info, const char* request,
-                        char** out, char** error);
-envd_status runner_inspect(RunnerFactory f, const PluginInfo& info, const char* request,
-                           char** out, char** error);
+envd_status runner_create(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
+                          char** error);
+envd_status runner_list(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
+                        char** error);
+envd_status runner_inspect(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
+                           char** error);
 envd_status runner_remove(RunnerFactory f, const PluginInfo& info, const char* request,
                           char** error);
 
@@ -256,27 +256,25 @@ struct RunnerGlue {
 
 // Declares the module's entry function for a builder driver class. Use once per
 // module, at namespace scope, in a .cpp file.
-#define ENVD_DECLARE_BUILDER_PLUGIN(DriverClass, TypeName, Version, Description, Maturity) \
-  namespace {                                                                            \
-  struct EnvdPluginTraits {                                                              \
-    using Driver = DriverClass;                                                          \
-    static constexpr ::envd::sdk::PluginInfo info{TypeName, Version, Description,        \
-                                                  Maturity};                             \
-  };                                                                                     \
-  }                                                                                      \
-  extern "C" ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {  \
-    return ::envd::sdk::detail::BuilderGlue<EnvdPluginTraits>::descriptor();             \
+#define ENVD_DECLARE_BUILDER_PLUGIN(DriverClass, TypeName, Version, Description, Maturity)   \
+  namespace {                                                                                \
+  struct EnvdPluginTraits {                                                                  \
+    using Driver = DriverClass;                                                              \
+    static constexpr ::envd::sdk::PluginInfo info{TypeName, Version, Description, Maturity}; \
+  };                                                                                         \
+  }                                                                                          \
+  extern "C" ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {      \
+    return ::envd::sdk::detail::BuilderGlue<EnvdPluginTraits>::descriptor();                 \
   }
 
 // Declares the module's entry function for a runner driver class.
-#define ENVD_DECLARE_RUNNER_PLUGIN(DriverClass, TypeName, Version, Description, Maturity) \
-  namespace {                                                                           \
-  struct EnvdPluginTraits {                                                             \
-    using Driver = DriverClass;                                                         \
-    static constexpr ::envd::sdk::PluginInfo info{TypeName, Version, Description,       \
-                                                  Maturity};                            \
-  };                                                                                    \
-  }                                                                                     \
-  extern "C" ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) { \
-    return ::envd::sdk::detail::RunnerGlue<EnvdPluginTraits>::descriptor();             \
+#define ENVD_DECLARE_RUNNER_PLUGIN(DriverClass, TypeName, Version, Description, Maturity)    \
+  namespace {                                                                                \
+  struct EnvdPluginTraits {                                                                  \
+    using Driver = DriverClass;                                                              \
+    static constexpr ::envd::sdk::PluginInfo info{TypeName, Version, Description, Maturity}; \
+  };                                                                                         \
+  }                                                                                          \
+  extern "C" ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {      \
+    return ::envd::sdk::detail::RunnerGlue<EnvdPluginTraits>::descriptor();                  \
   }

@@ -1,0 +1,71 @@
+// `envd plugin ls`: every module on the search path, usable or refused.
+#include <fmt/core.h>
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "cli/table.hpp"
+#include "util/json.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace json = boost::json;
+
+std::string abi_version(const plugin::ModuleInfo& module) {
+  if (module.abi_major == 0 && module.abi_minor == 0) return "";
+  return std::to_string(module.abi_major) + "." + std::to_string(module.abi_minor);
+}
+
+Status run_plugin_ls(Session& session, const std::string& format_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  // Refusals are this command's report, not warnings.
+  const auto& modules = session.registry(/*quiet=*/true).modules();
+
+  if (*format == OutputFormat::json) {
+    json::array out;
+    for (const auto& m : modules) {
+      json::object row;
+      row["type"] = m.type;
+      row["kind"] = m.type.empty() ? "" : plugin::to_string(m.kind);
+      row["version"] = m.version;
+      row["maturity"] = m.type.empty() ? "" : plugin::maturity_name(m.maturity);
+      row["description"] = m.description;
+      row["abi"] = abi_version(m);
+      row["path"] = m.path.string();
+      row["status"] = m.ok ? "ok" : "refused";
+      if (!m.ok) row["reason"] = m.reason;
+      out.push_back(std::move(row));
+    }
+    fmt::print("{}", util::to_compact_json(out));
+    return {};
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& m : modules) {
+    auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
+    rows.push_back({or_dash(m.type), m.type.empty() ? "-" : plugin::to_string(m.kind),
+                    or_dash(m.version), m.type.empty() ? "-" : plugin::maturity_name(m.maturity),
+                    m.path.string(), m.ok ? "ok" : "refused: " + m.reason});
+  }
+  fmt::print("{}", render_table({"TYPE", "KIND", "VERSION", "MATURITY", "PATH", "STATUS"}, rows));
+  return {};
+}
+
+}  // namespace
+
+void add_plugin_commands(CLI::App& app, Session& session, Action& action) {
+  CLI::App* group = app.add_subcommand("plugin", "Inspect driver plugins");
+  group->require_subcommand(1);
+  auto format = std::make_shared<std::string>("table");
+  CLI::App* ls =
+      group->add_subcommand("ls", "List driver modules on the search path, with their status");
+  ls->alias("list");
+  ls->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+  ls->callback([&session, &action, format] {
+    action = [&session, format] { return run_plugin_ls(session, *format); };
+  });
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,35 @@
+#include "cli/session.hpp"
+
+#include <fmt/core.h>
+
+#include "plugin/search_path.hpp"
+
+namespace envd::cli {
+
+Result<OutputFormat> parse_format(const std::string& value) {
+  if (value == "table") return OutputFormat::table;
+  if (value == "json") return OutputFormat::json;
+  return Error(Errc::invalid_argument,
+               "invalid --format '" + value + "': expected 'table' or 'json'");
+}
+
+Result<context::ContextStore> Session::store() const {
+  return context::ContextStore::open_default();
+}
+
+plugin::Registry& Session::registry(bool quiet) {
+  if (!registry_) {
+    registry_ =
+        plugin::Registry::discover(plugin::default_search_path(), plugin::default_manifest_cache());
+    if (!quiet) {
+      for (const auto& warning : registry_->warnings()) warn(warning);
+    }
+  }
+  return *registry_;
+}
+
+void warn(const std::string& message) { fmt::print(stderr, "envd: warning: {}\n", message); }
+
+void inform(const std::string& message) { fmt::print(stderr, "{}\n", message); }
+
+}  // namespace envd::cli

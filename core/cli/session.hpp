@@ -1,0 +1,43 @@
+// What one envd invocation works with: the global flags, the context store and,
+// only when a command needs a driver, the driver registry. Commands that need no
+// driver never touch the registry, so they load and scan no module.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "context/store.hpp"
+#include "envd/result.hpp"
+#include "plugin/registry.hpp"
+
+namespace envd::cli {
+
+enum class OutputFormat { table, json };
+
+// "table" / "json"; anything else is an error naming the flag and the value.
+Result<OutputFormat> parse_format(const std::string& value);
+
+class Session {
+ public:
+  // --context, if given.
+  std::optional<std::string> context_flag;
+
+  // The context store at the configured directory.
+  Result<context::ContextStore> store() const;
+
+  // Discovers the driver modules on first use and prints one warning per
+  // refused module to stderr (unless `quiet`, for commands that report refusals
+  // themselves).
+  plugin::Registry& registry(bool quiet = false);
+
+ private:
+  std::optional<plugin::Registry> registry_;
+};
+
+// Prints "envd: warning: <message>" to stderr.
+void warn(const std::string& message);
+
+// Prints a status message (not data) to stderr.
+void inform(const std::string& message);
+
+}  // namespace envd::cli

@@ -1,0 +1,102 @@
+#include "cli_harness.hpp"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace envd::test {
+
+namespace fs = std::filesystem;
+
+void CliTest::SetUp() {
+  std::string pattern = (fs::temp_directory_path() / "envd-cli-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  home_ = pattern;
+}
+
+void CliTest::TearDown() {
+  std::error_code ec;
+  fs::permissions(home_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(home_, ec);
+}
+
+std::map<std::string, std::optional<std::string>> CliTest::base_env() const {
+  return {
+      {"HOME", home_.string()},           {"XDG_CONFIG_HOME", std::nullopt},
+      {"XDG_CACHE_HOME", std::nullopt},   {"XDG_DATA_HOME", std::nullopt},
+      {"ENVD_CONFIG_DIR", std::nullopt},  {"ENVD_CONTEXT", std::nullopt},
+      {"ENVD_PLUGIN_PATH", std::nullopt},
+  };
+}
+
+sdk::ProcessResult CliTest::envd(const std::vector<std::string>& args,
+                                 const std::map<std::string, std::optional<std::string>>& env,
+                                 const std::string& stdin_data) {
+  sdk::ProcessOptions options;
+  options.argv.push_back(ENVD_BINARY);
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.env = base_env();
+  for (const auto& [key, value] : env) options.env[key] = value;
+  options.stdin_data = stdin_data;
+  options.timeout = std::chrono::seconds(60);
+  auto result = sdk::run_process(options);
+  if (!result) {
+    ADD_FAILURE() << "cannot run envd: " << result.error().message();
+    return {};
+  }
+  EXPECT_FALSE(result->timed_out) << "envd timed out: " << sdk::format_command(options.argv);
+  EXPECT_EQ(result->term_signal, 0)
+      << "envd died by a signal: " << sdk::format_command(options.argv);
+  return *result;
+}
+
+sdk::ProcessResult CliTest::envd_ok(const std::vector<std::string>& args,
+                                    const std::map<std::string, std::optional<std::string>>& env) {
+  auto result = envd(args, env);
+  EXPECT_EQ(result.exit_code, 0) << "envd " << sdk::format_command(args)
+                                 << "\nstderr: " << result.err;
+  return result;
+}
+
+boost::json::object CliTest::read_store() const {
+  std::string text = read_text(store_file());
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  EXPECT_FALSE(ec) << "store does not parse: " << ec.message() << "\n" << text;
+  if (ec || !value.is_object()) return {};
+  return value.as_object();
+}
+
+boost::json::array CliTest::ls_json() {
+  auto result = envd_ok({"context", "ls", "--format", "json"});
+  boost::system::error_code ec;
+  auto value = boost::json::parse(result.out, ec);
+  EXPECT_FALSE(ec) << result.out;
+  if (ec || !value.is_array()) return {};
+  return value.as_array();
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::string golden(const std::string& name) { return read_text(fs::path(ENVD_GOLDEN_DIR) / name); }
+
+unsigned mode_of(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 07777;
+}
+
+}  // namespace envd::test

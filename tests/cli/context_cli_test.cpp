@@ -1,0 +1,495 @@
+// `envd context ...` end to end: every command and flag, each error message,
+// golden outputs for `ls`, and the commands of the user's guide as written.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+using ContextCli = CliTest;
+
+const std::string kError = "envd: error: ";
+
+// ---- first use and ls --------------------------------------------------------
+
+TEST_F(ContextCli, FirstUseCreatesTheStoreWithTheDefaultContext) {
+  auto r = envd_ok({"context", "ls"});
+  EXPECT_EQ(r.out, golden("ls_default.txt"));
+  EXPECT_EQ(r.err, "");
+  ASSERT_TRUE(fs::exists(store_file()));
+  EXPECT_EQ(mode_of(config_dir()), 0700u);
+  EXPECT_EQ(mode_of(store_file()), 0600u);
+  auto store = read_store();
+  EXPECT_EQ(store.at("current"), "default");
+  auto& ctx = store.at("contexts").as_array().at(0).as_object();
+  EXPECT_EQ(ctx.at("name"), "default");
+  EXPECT_EQ(ctx.at("builder"), "docker-container");
+  EXPECT_EQ(ctx.at("builder_address"), "envd_buildkitd");
+  EXPECT_EQ(ctx.at("runner"), "docker");
+  EXPECT_FALSE(ctx.contains("runner_address"));
+}
+
+TEST_F(ContextCli, LsJsonMatchesGolden) {
+  auto r = envd_ok({"context", "ls", "--format", "json"});
+  EXPECT_EQ(r.out, golden("ls_default.json"));
+  auto short_flag = envd_ok({"context", "ls", "-f", "json"});
+  EXPECT_EQ(short_flag.out, r.out);
+}
+
+TEST_F(ContextCli, LsRejectsAnUnknownFormat) {
+  auto r = envd({"context", "ls", "--format", "yaml"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, kError + "invalid --format 'yaml': expected 'table' or 'json'\n");
+}
+
+TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
+  envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo", "--use",
+           "--builder", "docker-container", "--runner", "docker"});
+  envd_ok({"context", "create", "--name", "remote-context", "--builder", "tcp", "--builder-address",
+           "10.0.0.5:8888"});
+  envd_ok({"context", "create", "--name", "k8s", "--builder", "kube-pod", "--builder-address",
+           "buildkitd-0?namespace=ci", "--runner", "envd-server", "--runner-address",
+           "http://localhost:8080"});
+  EXPECT_EQ(envd_ok({"context", "ls"}).out, golden("ls_several.txt"));
+  EXPECT_EQ(envd_ok({"context", "ls", "--format", "json"}).out, golden("ls_several.json"));
+}
+
+// ---- the user's guide, command by command ---------------------------------
+
+TEST_F(ContextCli, GuideCreateDemoWithUse) {
+  auto r = envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo",
+                    "--use", "--builder", "docker-container", "--runner", "docker"});
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "Context demo is created\nCurrent context is now \"demo\"\n");
+  auto rows = ls_json();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].at("context"), "demo");
+  EXPECT_EQ(rows[1].at("builder_addr"), "docker-container://buildkitd-demo");
+  EXPECT_EQ(rows[1].at("current"), true);
+  EXPECT_EQ(rows[0].at("current"), false);
+}
+
+TEST_F(ContextCli, GuideRemoveDemo) {
+  envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo",
+           "--builder", "docker-container", "--runner", "docker"});
+  auto r = envd_ok({"context", "rm", "--name", "demo"});
+  EXPECT_EQ(r.err, "Context demo is removed\n");
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+TEST_F(ContextCli, GuideUseSwitchesBetweenContexts) {
+  envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo"});
+  auto r = envd_ok({"context", "use", "demo"});
+  EXPECT_EQ(r.err, "Current context is now \"demo\"\n");
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "demo\n");
+  envd_ok({"context", "use", "--name", "default"});
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "default\n");
+}
+
+TEST_F(ContextCli, GuideRemoteContext) {
+  auto r = envd_ok({"context", "create", "--name", "remote-context", "--builder", "tcp",
+                    "--builder-address", "192.0.2.10:8888", "--use"});
+  EXPECT_EQ(r.err,
+            "Context remote-context is created\nCurrent context is now \"remote-context\"\n");
+  auto rows = ls_json();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].at("builder"), "tcp");
+  EXPECT_EQ(rows[1].at("builder_addr"), "tcp://192.0.2.10:8888");
+  EXPECT_EQ(rows[1].at("current"), true);
+}
+
+// ---- create ------------------------------------------------------------------
+
+TEST_F(ContextCli, CreateUsesEnvdDefaults) {
+  auto r = envd_ok({"context", "create", "--name", "plain"});
+  EXPECT_EQ(r.err, "Context plain is created\n");
+  auto store = read_store();
+  EXPECT_EQ(store.at("current"), "default");
+  auto& ctx = store.at("contexts").as_array().at(1).as_object();
+  EXPECT_EQ(ctx.at("builder"), "docker-container");
+  EXPECT_EQ(ctx.at("builder_address"), "envd_buildkitd");
+  EXPECT_EQ(ctx.at("runner"), "docker");
+  EXPECT_FALSE(ctx.contains("runner_address"));
+}
+
+TEST_F(ContextCli, CreateTakesThePositionalName) {
+  envd_ok({"context", "create", "positional"});
+  EXPECT_EQ(ls_json().at(1).at("context"), "positional");
+}
+
+TEST_F(ContextCli, CreateRefusesADuplicateName) {
+  envd_ok({"context", "create", "--name", "twice"});
+  std::string before = read_text(store_file());
+  auto r = envd({"context", "create", "--name", "twice"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, kError + "context 'twice' already exists\n");
+  EXPECT_EQ(read_text(store_file()), before);
+}
+
+TEST_F(ContextCli, CreateRejectsInvalidNames) {
+  for (const std::string& name : std::vector<std::string>{"-dash", "a/b", "sp ace", "dots/..",
+                                                          "_under", std::string(65, 'a')}) {
+    auto r = envd({"context", "create", "--name", name});
+    EXPECT_EQ(r.exit_code, 1) << name;
+    EXPECT_EQ(r.err.rfind(kError + "invalid context name '" + name + "'", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("at most 64"), std::string::npos) << r.err;
+  }
+  envd_ok({"context", "create", "--name", std::string(64, 'a')});
+  envd_ok({"context", "create", "--name", "a1_.+-z"});
+}
+
+TEST_F(ContextCli, CreateRequiresAName) {
+  auto r = envd({"context", "create", "--builder", "tcp"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, kError + "a context name is required (NAME or --name NAME)\n");
+  auto two = envd({"context", "create", "one", "--name", "two"});
+  EXPECT_EQ(two.err, kError + "expected one context name, got 2\n");
+}
+
+TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
+  auto r = envd({"context", "create", "--name", "x", "--builder", "podman-container"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind(kError + "unknown builder type 'podman-container'; available: ", 0), 0u)
+      << r.err;
+  EXPECT_NE(r.err.find("docker-container, kube-pod, tcp"), std::string::npos) << r.err;
+  auto runner = envd({"context", "create", "--name", "x", "--runner", "k8s"});
+  EXPECT_EQ(runner.exit_code, 1);
+  EXPECT_EQ(runner.err.rfind(kError + "unknown runner type 'k8s'; available: ", 0), 0u)
+      << runner.err;
+  // A runner type is not a builder type.
+  auto swapped = envd({"context", "create", "--name", "x", "--builder", "docker"});
+  EXPECT_EQ(swapped.exit_code, 1);
+  EXPECT_NE(swapped.err.find("runner"), std::string::npos) << swapped.err;
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+TEST_F(ContextCli, CreateValidatesAddressesThroughTheDriver) {
+  auto bad_tcp = envd({"context", "create", "--name", "x", "--builder", "tcp", "--builder-address",
+                       "http://host:8888"});
+  EXPECT_EQ(bad_tcp.exit_code, 1);
+  EXPECT_NE(bad_tcp.err.find("host:port"), std::string::npos) << bad_tcp.err;
+  auto no_address = envd({"context", "create", "--name", "x", "--builder", "tcp"});
+  EXPECT_EQ(no_address.exit_code, 1);
+  EXPECT_NE(no_address.err.find("--builder-address"), std::string::npos) << no_address.err;
+  auto bad_pod = envd({"context", "create", "--name", "x", "--builder", "kube-pod",
+                       "--builder-address", "Pod_Name"});
+  EXPECT_EQ(bad_pod.exit_code, 1);
+  auto bad_server = envd({"context", "create", "--name", "x", "--runner", "envd-server",
+                          "--runner-address", "localhost:2222"});
+  EXPECT_EQ(bad_server.exit_code, 1);
+  EXPECT_NE(bad_server.err.find("http://localhost:8080"), std::string::npos) << bad_server.err;
+  for (const auto& r : {bad_tcp, no_address, bad_pod, bad_server}) {
+    EXPECT_EQ(r.err.rfind(kError, 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+TEST_F(ContextCli, CreateNormalisesAddresses) {
+  envd_ok({"context", "create", "--name", "t", "--builder", "tcp", "--builder-address",
+           "tcp://[::1]:8888"});
+  envd_ok({"context", "create", "--name", "s", "--runner", "envd-server", "--runner-address",
+           "http://localhost:8080"});
+  auto rows = ls_json();
+  EXPECT_EQ(rows[1].at("builder_addr"), "tcp://[::1]:8888");
+  EXPECT_EQ(rows[2].at("runner"), "envd-server");
+  EXPECT_EQ(rows[2].at("runner_addr"), "http://localhost:8080");
+  EXPECT_EQ(read_store().at("contexts").as_array().at(1).at("builder_address"), "[::1]:8888");
+}
+
+// ---- use ---------------------------------------------------------------------
+
+TEST_F(ContextCli, UseRejectsUnknownContexts) {
+  auto r = envd({"context", "use", "ghost"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            kError + "context 'ghost' does not exist; 'envd context ls' lists the contexts\n");
+  auto none = envd({"context", "use"});
+  EXPECT_EQ(none.exit_code, 1);
+}
+
+TEST_F(ContextCli, UseWarnsWhenEnvdContextOverridesIt) {
+  envd_ok({"context", "create", "--name", "demo"});
+  auto r = envd_ok({"context", "use", "demo"}, {{"ENVD_CONTEXT", "default"}});
+  EXPECT_NE(r.err.find("envd: warning: ENVD_CONTEXT is set to 'default'"), std::string::npos)
+      << r.err;
+}
+
+// ---- rm ----------------------------------------------------------------------
+
+TEST_F(ContextCli, RmRefusesTheCurrentContextWithoutForce) {
+  auto r = envd({"context", "rm", "default"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, kError +
+                       "cannot remove the current context 'default'; switch with 'envd context "
+                       "use NAME' first, or pass --force\n");
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+TEST_F(ContextCli, RmForceOnTheCurrentContextFallsBackToDefault) {
+  envd_ok({"context", "create", "--name", "demo", "--use"});
+  auto r = envd_ok({"context", "rm", "--force", "demo"});
+  EXPECT_EQ(r.err, "Context demo is removed\nCurrent context is now \"default\"\n");
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "default\n");
+}
+
+TEST_F(ContextCli, RmTakesSeveralNamesAllOrNothing) {
+  envd_ok({"context", "create", "a"});
+  envd_ok({"context", "create", "b"});
+  envd_ok({"context", "create", "c"});
+  auto missing = envd({"context", "rm", "a", "ghost", "b"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("context 'ghost' does not exist"), std::string::npos);
+  EXPECT_EQ(ls_json().size(), 4u);
+  auto r = envd_ok({"context", "rm", "a", "b", "--name", "c"});
+  EXPECT_EQ(r.err, "Context a is removed\nContext b is removed\nContext c is removed\n");
+  EXPECT_EQ(ls_json().size(), 1u);
+  // --force ignores names that do not exist.
+  envd_ok({"context", "rm", "-f", "ghost"});
+}
+
+TEST_F(ContextCli, RmDeletesThePrivateDirectory) {
+  envd_ok({"context", "create", "demo"});
+  auto inspect = envd_ok({"context", "inspect", "demo"});
+  fs::path data_dir(std::string(json::parse(inspect.out).at("storage").at("data_dir").as_string()));
+  write_text(data_dir / "ca.pem", "x");
+  envd_ok({"context", "rm", "demo"});
+  EXPECT_FALSE(fs::exists(data_dir));
+}
+
+TEST_F(ContextCli, DefaultCanBeRemovedWhenNotCurrent) {
+  envd_ok({"context", "create", "demo", "--use"});
+  envd_ok({"context", "rm", "default"});
+  auto rows = ls_json();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at("context"), "demo");
+}
+
+// ---- inspect / show ----------------------------------------------------------
+
+TEST_F(ContextCli, InspectPrintsTheContextAsJson) {
+  envd_ok({"context", "create", "--name", "remote", "--builder", "tcp", "--builder-address",
+           "build.example.com:8888", "--runner", "envd-server", "--runner-address",
+           "https://envd.example.com"});
+  auto r = envd_ok({"context", "inspect", "remote"});
+  auto v = json::parse(r.out).as_object();
+  EXPECT_EQ(v.at("name"), "remote");
+  EXPECT_EQ(v.at("current"), false);
+  EXPECT_EQ(v.at("builder"), "tcp");
+  EXPECT_EQ(v.at("builder_address"), "build.example.com:8888");
+  EXPECT_EQ(v.at("builder_addr"), "tcp://build.example.com:8888");
+  EXPECT_EQ(v.at("runner"), "envd-server");
+  EXPECT_EQ(v.at("runner_address"), "https://envd.example.com");
+  EXPECT_TRUE(v.at("material").as_array().empty());
+  EXPECT_EQ(v.at("storage").at("store").as_string(), store_file().string());
+  // Without a name: the context in use.
+  auto current = json::parse(envd_ok({"context", "inspect"}).out).as_object();
+  EXPECT_EQ(current.at("name"), "default");
+  EXPECT_EQ(current.at("current"), true);
+  auto missing = envd({"context", "inspect", "ghost"});
+  EXPECT_EQ(missing.exit_code, 1);
+}
+
+TEST_F(ContextCli, InspectListsMaterialNamesButNeverContents) {
+  envd_ok({"context", "create", "demo"});
+  auto v = json::parse(envd_ok({"context", "inspect", "demo"}).out);
+  fs::path data_dir(std::string(v.at("storage").at("data_dir").as_string()));
+  write_text(data_dir / "builder" / "key.pem", "SECRET-KEY-BYTES");
+  auto r = envd_ok({"context", "inspect", "demo"});
+  EXPECT_EQ(r.out.find("SECRET-KEY-BYTES"), std::string::npos);
+  auto material = json::parse(r.out).at("material").as_array();
+  ASSERT_EQ(material.size(), 1u);
+  EXPECT_EQ(material[0], "builder/key.pem");
+}
+
+TEST_F(ContextCli, ResolutionOrderIsFlagThenEnvironmentThenStoreThenDefault) {
+  envd_ok({"context", "create", "stored"});
+  envd_ok({"context", "create", "from-env"});
+  envd_ok({"context", "create", "from-flag"});
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "default\n");
+  envd_ok({"context", "use", "stored"});
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "stored\n");
+  EXPECT_EQ(envd_ok({"context", "show"}, {{"ENVD_CONTEXT", "from-env"}}).out, "from-env\n");
+  EXPECT_EQ(
+      envd_ok({"--context", "from-flag", "context", "show"}, {{"ENVD_CONTEXT", "from-env"}}).out,
+      "from-flag\n");
+  EXPECT_EQ(envd_ok({"context", "show", "--context", "from-flag"}).out, "from-flag\n");
+  // An empty ENVD_CONTEXT counts as unset.
+  EXPECT_EQ(envd_ok({"context", "show"}, {{"ENVD_CONTEXT", ""}}).out, "stored\n");
+  // ls marks the context in use, wherever the choice came from.
+  auto rows =
+      json::parse(
+          envd_ok({"context", "ls", "--format", "json"}, {{"ENVD_CONTEXT", "from-env"}}).out)
+          .as_array();
+  for (const auto& row : rows) {
+    EXPECT_EQ(row.at("current").as_bool(), row.at("context") == "from-env");
+  }
+}
+
+TEST_F(ContextCli, ResolutionErrorsSayWhereTheNameCameFrom) {
+  auto env = envd({"context", "show"}, {{"ENVD_CONTEXT", "ghost"}});
+  EXPECT_EQ(env.exit_code, 1);
+  EXPECT_NE(env.err.find("ENVD_CONTEXT"), std::string::npos) << env.err;
+  auto flag = envd({"--context", "ghost", "context", "show"});
+  EXPECT_EQ(flag.exit_code, 1);
+  EXPECT_NE(flag.err.find("--context"), std::string::npos) << flag.err;
+  auto invalid = envd({"--context", "bad/name", "context", "show"});
+  EXPECT_EQ(invalid.exit_code, 2);
+  EXPECT_EQ(invalid.err.rfind(kError + "invalid context name 'bad/name'", 0), 0u) << invalid.err;
+}
+
+// ---- update ------------------------------------------------------------------
+
+TEST_F(ContextCli, UpdateChangesAddressesThroughTheDriver) {
+  envd_ok({"context", "create", "remote", "--builder", "tcp", "--builder-address", "10.0.0.1:1"});
+  auto r = envd_ok({"context", "update", "remote", "--builder-address", "tcp://10.0.0.2:8888"});
+  EXPECT_EQ(r.err, "Context remote is updated\n");
+  EXPECT_EQ(ls_json().at(1).at("builder_addr"), "tcp://10.0.0.2:8888");
+  auto bad = envd({"context", "update", "remote", "--builder-address", "nope"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(ls_json().at(1).at("builder_addr"), "tcp://10.0.0.2:8888");
+}
+
+TEST_F(ContextCli, UpdateOfTheBuilderTypeRevalidatesTheAddress) {
+  envd_ok({"context", "create", "demo"});
+  auto r = envd({"context", "update", "demo", "--builder", "tcp"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("pass --builder-address"), std::string::npos) << r.err;
+  envd_ok({"context", "update", "--name", "demo", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:8888"});
+  EXPECT_EQ(ls_json().at(1).at("builder_addr"), "tcp://127.0.0.1:8888");
+}
+
+TEST_F(ContextCli, UpdateSetsAndClearsTheRunnerAddress) {
+  envd_ok({"context", "create", "demo"});
+  envd_ok({"context", "update", "demo", "--runner", "envd-server", "--runner-address",
+           "http://127.0.0.1:8080"});
+  EXPECT_EQ(ls_json().at(1).at("runner_addr"), "http://127.0.0.1:8080");
+  envd_ok({"context", "update", "demo", "--runner-address", ""});
+  EXPECT_FALSE(ls_json().at(1).as_object().contains("runner_addr"));
+}
+
+TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
+  auto nothing = envd({"context", "update", "default"});
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_EQ(nothing.err, kError +
+                             "nothing to update for context 'default': pass --builder, "
+                             "--builder-address, --runner or --runner-address\n");
+  auto ghost = envd({"context", "update", "ghost", "--runner", "docker"});
+  EXPECT_EQ(ghost.exit_code, 1);
+  EXPECT_NE(ghost.err.find("context 'ghost' does not exist"), std::string::npos);
+}
+
+// ---- rename ------------------------------------------------------------------
+
+TEST_F(ContextCli, RenameMovesTheCurrentPointerAndKeepsMaterial) {
+  envd_ok({"context", "create", "old", "--use"});
+  auto before = json::parse(envd_ok({"context", "inspect", "old"}).out);
+  fs::path data_dir(std::string(before.at("storage").at("data_dir").as_string()));
+  write_text(data_dir / "ca.pem", "ca");
+  auto r = envd_ok({"context", "rename", "old", "new"});
+  EXPECT_EQ(r.err, "Context old is renamed to new\n");
+  EXPECT_EQ(envd_ok({"context", "show"}).out, "new\n");
+  auto after = json::parse(envd_ok({"context", "inspect", "new"}).out);
+  EXPECT_EQ(after.at("storage").at("data_dir"), before.at("storage").at("data_dir"));
+  EXPECT_EQ(after.at("material").as_array().size(), 1u);
+}
+
+TEST_F(ContextCli, RenameRefusesTakenAndMissingNames) {
+  envd_ok({"context", "create", "a"});
+  auto taken = envd({"context", "rename", "a", "default"});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_EQ(taken.err, kError + "context 'default' already exists\n");
+  auto missing = envd({"context", "rename", "ghost", "b"});
+  EXPECT_EQ(missing.exit_code, 1);
+  auto invalid = envd({"context", "rename", "a", "b/c"});
+  EXPECT_EQ(invalid.exit_code, 1);
+  auto usage = envd({"context", "rename", "a"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+// ---- the store's failure modes ---------------------------------------------
+
+TEST_F(ContextCli, CorruptStoreIsReportedAndNeverOverwritten) {
+  envd_ok({"context", "ls"});
+  const std::string corrupt = "{\"current\": \"default\", \"contexts\": [\n  {\"name\": ";
+  write_text(store_file(), corrupt);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"context", "ls"},
+                                               {"context", "create", "x"},
+                                               {"context", "use", "default"},
+                                               {"context", "rm", "-f", "default"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1) << args[1];
+    EXPECT_EQ(r.err.rfind(kError + "context store '" + store_file().string() + "' is corrupt", 0),
+              0u)
+        << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_EQ(read_text(store_file()), corrupt);
+  }
+}
+
+TEST_F(ContextCli, UnreadableStoreIsAnError) {
+  if (::geteuid() == 0) {
+    // root reads through permissions; an unreadable store is a directory instead.
+    fs::create_directories(store_file());
+  } else {
+    write_text(store_file(), "{}");
+    fs::permissions(store_file(), fs::perms::none);
+  }
+  auto r = envd({"context", "ls"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find(store_file().string()), std::string::npos) << r.err;
+}
+
+TEST_F(ContextCli, ConfigDirectoryFollowsTheEnvironment) {
+  fs::path custom = home() / "custom";
+  envd_ok({"context", "create", "x"}, {{"ENVD_CONFIG_DIR", custom.string()}});
+  EXPECT_TRUE(fs::exists(custom / "contexts.json"));
+  fs::path xdg = home() / "xdg";
+  envd_ok({"context", "ls"}, {{"XDG_CONFIG_HOME", xdg.string()}});
+  EXPECT_TRUE(fs::exists(xdg / "envd" / "contexts.json"));
+  EXPECT_FALSE(fs::exists(store_file()));
+}
+
+// ---- usage errors and help ---------------------------------------------------
+
+TEST_F(ContextCli, UsageErrorsAreOneLineAndExitTwo) {
+  auto unknown_flag = envd({"context", "ls", "--bogus"});
+  EXPECT_EQ(unknown_flag.exit_code, 2);
+  EXPECT_EQ(unknown_flag.err.rfind(kError, 0), 0u) << unknown_flag.err;
+  EXPECT_EQ(std::count(unknown_flag.err.begin(), unknown_flag.err.end(), '\n'), 1);
+  auto unknown_command = envd({"context", "frobnicate"});
+  EXPECT_EQ(unknown_command.exit_code, 2);
+  auto nothing = envd({});
+  EXPECT_EQ(nothing.exit_code, 2);
+}
+
+TEST_F(ContextCli, HelpGoesToStdoutEverywhere) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"--help"},
+                                               {"context", "--help"},
+                                               {"context", "create", "--help"},
+                                               {"context", "ls", "--help"},
+                                               {"context", "rm", "--help"},
+                                               {"context", "export", "--help"},
+                                               {"plugin", "ls", "--help"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << r.out;
+  }
+  auto version = envd_ok({"--version"});
+  EXPECT_EQ(version.out.rfind("envd ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace envd::test

@@ -1,0 +1,149 @@
+// `envd context export` / `import`: round trips through files and pipes, the
+// refusals (terminal, existing file, taken name, hostile archives).
+#include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+class ExportImportCli : public CliTest {
+ protected:
+  // Creates a tcp context with two private files and returns its data dir.
+  fs::path make_context_with_material() {
+    envd_ok({"context", "create", "remote", "--builder", "tcp", "--builder-address",
+             "10.1.2.3:8888", "--runner", "envd-server", "--runner-address",
+             "http://10.1.2.3:8080"});
+    auto v = json::parse(envd_ok({"context", "inspect", "remote"}).out);
+    fs::path dir(std::string(v.at("storage").at("data_dir").as_string()));
+    write_text(dir / "builder" / "ca.pem", "CA-PEM\n");
+    write_text(dir / "builder" / "key.pem", "KEY-PEM\n");
+    return dir;
+  }
+};
+
+TEST_F(ExportImportCli, RoundTripThroughAFile) {
+  make_context_with_material();
+  fs::path archive = home() / "remote.tar";
+  auto out = envd_ok({"context", "export", "remote", archive.string()});
+  EXPECT_EQ(out.out, "");
+  EXPECT_NE(out.err.find("envd: warning: the archive contains the private material"),
+            std::string::npos)
+      << out.err;
+  EXPECT_EQ(mode_of(archive), 0600u);
+
+  auto in = envd_ok({"context", "import", "copy", archive.string()});
+  EXPECT_EQ(in.err, "Context copy is imported\n");
+  auto copy = json::parse(envd_ok({"context", "inspect", "copy"}).out).as_object();
+  EXPECT_EQ(copy.at("builder_addr"), "tcp://10.1.2.3:8888");
+  EXPECT_EQ(copy.at("runner_address"), "http://10.1.2.3:8080");
+  fs::path dir(std::string(copy.at("storage").at("data_dir").as_string()));
+  EXPECT_EQ(read_text(dir / "builder" / "ca.pem"), "CA-PEM\n");
+  EXPECT_EQ(read_text(dir / "builder" / "key.pem"), "KEY-PEM\n");
+  EXPECT_EQ(mode_of(dir / "builder" / "key.pem"), 0600u);
+  // The copy has its own private directory.
+  auto original = json::parse(envd_ok({"context", "inspect", "remote"}).out);
+  EXPECT_NE(original.at("storage").at("data_dir"), copy.at("storage").at("data_dir"));
+}
+
+TEST_F(ExportImportCli, RoundTripThroughPipes) {
+  make_context_with_material();
+  auto out = envd_ok({"context", "export", "remote"});
+  ASSERT_GT(out.out.size(), 512u);
+  auto in = envd({"context", "import", "piped", "-"}, {}, out.out);
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(ls_json().back().at("context"), "piped");
+}
+
+TEST_F(ExportImportCli, ExportWithoutMaterialDoesNotWarn) {
+  auto out = envd_ok({"context", "export", "default", "-"});
+  EXPECT_EQ(out.err.find("warning"), std::string::npos) << out.err;
+}
+
+TEST_F(ExportImportCli, ExportNeverOverwritesAFile) {
+  fs::path target = home() / "existing.tar";
+  write_text(target, "precious");
+  auto r = envd({"context", "export", "default", target.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: '" + target.string() +
+                       "' already exists; export never overwrites a file\n");
+  EXPECT_EQ(read_text(target), "precious");
+}
+
+TEST_F(ExportImportCli, ExportRefusesATerminal) {
+  int master = -1;
+  int slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  sdk::ProcessOptions options;
+  options.argv = {ENVD_BINARY, "context", "export", "default"};
+  options.env = base_env();
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  auto pid = sdk::spawn_process(options, -1, slave, err_pipe[1]);
+  ASSERT_TRUE(pid) << pid.error().message();
+  ::close(slave);
+  ::close(err_pipe[1]);
+  std::string err;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<size_t>(n));
+  ::close(err_pipe[0]);
+  auto code = sdk::wait_process(*pid);
+  ::close(master);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(err.find("refusing to write the context archive to a terminal"), std::string::npos)
+      << err;
+}
+
+TEST_F(ExportImportCli, ImportRefusesATakenNameAndBadInput) {
+  fs::path archive = home() / "default.tar";
+  envd_ok({"context", "export", "default", archive.string()});
+  auto taken = envd({"context", "import", "default", archive.string()});
+  EXPECT_EQ(taken.exit_code, 1);
+  EXPECT_EQ(taken.err, "envd: error: context 'default' already exists\n");
+
+  auto missing = envd({"context", "import", "x", (home() / "nope.tar").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nope.tar"), std::string::npos);
+
+  fs::path garbage = home() / "garbage.tar";
+  write_text(garbage, std::string(2048, 'g'));
+  auto bad = envd({"context", "import", "x", garbage.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("garbage.tar"), std::string::npos) << bad.err;
+
+  auto huge = envd({"context", "import", "x", "-"}, {}, std::string(11 * 1024 * 1024, '\0'));
+  EXPECT_EQ(huge.exit_code, 1);
+  EXPECT_NE(huge.err.find("standard input"), std::string::npos) << huge.err;
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+TEST_F(ExportImportCli, ImportRevalidatesAddressesThroughTheDrivers) {
+  // An archive whose meta.json carries an address the tcp driver rejects.
+  fs::path dir = home() / "hostile";
+  write_text(
+      dir / "meta.json",
+      R"({"name":"x","builder":"tcp","builder_address":"not an address","runner":"docker"})");
+  fs::path archive = home() / "hostile.tar";
+  sdk::ProcessOptions tar;
+  tar.argv = {"tar", "-C", dir.string(), "-cf", archive.string(), "meta.json"};
+  auto made = sdk::run_process(tar);
+  ASSERT_TRUE(made && made->succeeded());
+  auto r = envd({"context", "import", "x", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("host:port"), std::string::npos) << r.err;
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+}  // namespace
+}  // namespace envd::test

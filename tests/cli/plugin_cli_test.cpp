@@ -1,0 +1,172 @@
+// `envd plugin ls` and how commands live with broken modules on the path.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+using PluginCli = CliTest;
+
+TEST_F(PluginCli, ListsTheFiveBackendsAsUsable) {
+  auto r = envd_ok({"plugin", "ls", "--format", "json"});
+  auto modules = json::parse(r.out).as_array();
+  std::set<std::string> builders;
+  std::set<std::string> runners;
+  for (const auto& m : modules) {
+    EXPECT_EQ(m.at("status"), "ok") << json::serialize(m);
+    EXPECT_EQ(m.at("abi"), "1.0");
+    EXPECT_EQ(m.at("version"), "0.1.0");
+    EXPECT_TRUE(fs::path(std::string(m.at("path").as_string())).is_absolute());
+    (m.at("kind") == "builder" ? builders : runners).insert(std::string(m.at("type").as_string()));
+  }
+  EXPECT_EQ(builders, (std::set<std::string>{"docker-container", "kube-pod", "tcp"}));
+  EXPECT_EQ(runners, (std::set<std::string>{"docker", "envd-server"}));
+
+  auto table = envd_ok({"plugin", "ls"});
+  EXPECT_EQ(table.out.rfind("TYPE", 0), 0u);
+  EXPECT_NE(table.out.find("MATURITY"), std::string::npos);
+  EXPECT_NE(table.out.find("envd-builder-tcp.so"), std::string::npos);
+  EXPECT_NE(table.out.find("experimental"), std::string::npos);
+}
+
+TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
+  fs::path dir = home() / "plugins";
+  write_text(dir / "garbage.so", "this is not an ELF file\n");
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", dir.string()}};
+
+  auto create = envd(
+      {"context", "create", "remote", "--builder", "tcp", "--builder-address", "127.0.0.1:8888"},
+      env);
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  std::string warning = "envd: warning: skipping plugin '" + (dir / "garbage.so").string() + "': ";
+  EXPECT_EQ(create.err.rfind(warning, 0), 0u) << create.err;
+  EXPECT_NE(create.err.find("Context remote is created"), std::string::npos);
+
+  auto ls = envd_ok({"plugin", "ls", "--format", "json"}, env);
+  auto modules = json::parse(ls.out).as_array();
+  ASSERT_EQ(modules.size(), 6u);
+  EXPECT_EQ(modules[0].at("path").as_string(), (dir / "garbage.so").string());
+  EXPECT_EQ(modules[0].at("status"), "refused");
+  EXPECT_FALSE(modules[0].at("reason").as_string().empty());
+  // plugin ls reports refusals in its table, not as warnings.
+  EXPECT_EQ(ls.err, "");
+}
+
+TEST_F(PluginCli, AWorldWritableModuleIsRefused) {
+  fs::path dir = home() / "plugins";
+  auto listing = json::parse(envd_ok({"plugin", "ls", "--format", "json"}).out).as_array();
+  fs::path tcp;
+  for (const auto& m : listing) {
+    if (m.at("type") == "tcp") tcp = std::string(m.at("path").as_string());
+  }
+  ASSERT_FALSE(tcp.empty());
+  fs::create_directories(dir);
+  fs::copy_file(tcp, dir / "copy-of-tcp.so");
+  ::chmod((dir / "copy-of-tcp.so").c_str(), 0666);
+  auto r = envd_ok({"plugin", "ls", "--format", "json"}, {{"ENVD_PLUGIN_PATH", dir.string()}});
+  auto modules = json::parse(r.out).as_array();
+  EXPECT_EQ(modules[0].at("status"), "refused");
+  EXPECT_NE(modules[0].at("reason").as_string().find("world-writable"), json::string::npos)
+      << json::serialize(modules[0]);
+}
+
+TEST_F(PluginCli, AnEarlierModuleShadowsALaterOneOfTheSameType) {
+  auto listing = json::parse(envd_ok({"plugin", "ls", "--format", "json"}).out).as_array();
+  fs::path tcp;
+  for (const auto& m : listing) {
+    if (m.at("type") == "tcp") tcp = std::string(m.at("path").as_string());
+  }
+  fs::path dir = home() / "plugins";
+  fs::create_directories(dir);
+  fs::copy_file(tcp, dir / "my-tcp.so");
+  auto r = envd_ok({"plugin", "ls", "--format", "json"}, {{"ENVD_PLUGIN_PATH", dir.string()}});
+  int ok = 0;
+  auto modules = json::parse(r.out).as_array();
+  for (const auto& m : modules) {
+    if (m.at("type") != "tcp") continue;
+    if (m.at("status") == "ok") {
+      ++ok;
+      EXPECT_EQ(m.at("path").as_string(), (dir / "my-tcp.so").string());
+    } else {
+      EXPECT_NE(m.at("reason").as_string().find("already provided by"), json::string::npos);
+    }
+  }
+  EXPECT_EQ(ok, 1);
+}
+
+TEST_F(PluginCli, CommandsThatNeedNoDriverDoNotEvenScan) {
+  fs::path dir = home() / "plugins";
+  write_text(dir / "garbage.so", "not a module");
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", dir.string()}};
+  envd_ok({"context", "create", "demo"});  // needs drivers: scans and caches
+  fs::path cache = home() / ".cache" / "envd" / "plugin-manifests.json";
+  ASSERT_TRUE(fs::exists(cache));
+  fs::remove(cache);
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"context", "ls"},
+                                               {"context", "use", "demo"},
+                                               {"context", "show"},
+                                               {"context", "inspect"},
+                                               {"context", "rename", "demo", "demo2"},
+                                               {"context", "rm", "-f", "demo2"}}) {
+    auto r = envd(args, env);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    // A scan would have warned about garbage.so.
+    EXPECT_EQ(r.err.find("skipping plugin"), std::string::npos) << args[1] << ": " << r.err;
+  }
+  EXPECT_FALSE(fs::exists(cache));
+}
+
+}  // namespace
+}  // namespace envd::test
+
+namespace envd::test {
+namespace {
+
+// A module whose entry function logs each call (tests/plugins/modules) proves
+// when envd runs module code: a listing with a current manifest cache runs
+// none, and a command loads only the driver it needs.
+TEST_F(PluginCli, ModuleCodeRunsOnlyWhenTheCacheIsStaleOrTheDriverIsUsed) {
+  fs::path dir = home() / "plugins";
+  fs::create_directories(dir);
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, dir / "logging-builder.so");
+  fs::path log = home() / "entry.log";
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", dir.string()},
+                                                        {"ENVD_TEST_ENTRY_LOG", log.string()}};
+  auto calls = [&] {
+    std::string text = read_text(log);
+    return std::count(text.begin(), text.end(), '\n');
+  };
+
+  auto first = envd_ok({"plugin", "ls", "--format", "json"}, env);
+  EXPECT_NE(first.out.find("\"type\":\"test-builder\""), std::string::npos) << first.out;
+  const auto after_scan = calls();
+  EXPECT_GE(after_scan, 1);
+
+  envd_ok({"plugin", "ls"}, env);
+  envd_ok({"context", "ls"}, env);
+  EXPECT_EQ(calls(), after_scan) << "a current cache must spare module code";
+
+  envd_ok({"context", "create", "t", "--builder", "test-builder", "--builder-address", "x"}, env);
+  EXPECT_EQ(calls(), after_scan + 1) << "using the driver loads it once";
+  EXPECT_EQ(ls_json().at(1).at("builder_addr"), "test-builder://test-builder:x");
+
+  // A changed file (new mtime) is scanned again.
+  fs::last_write_time(dir / "logging-builder.so",
+                      fs::last_write_time(dir / "logging-builder.so") + std::chrono::seconds(5));
+  envd_ok({"plugin", "ls"}, env);
+  EXPECT_EQ(calls(), after_scan + 2);
+}
+
+}  // namespace
+}  // namespace envd::test

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Install test: install envd to a temporary prefix, build the example third-party
+# plugin out of tree against the *installed* SDK package, and use it through the
+# installed envd. Usage: run.sh <build dir> <source dir>
+set -euo pipefail
+build=$(realpath "$1")
+src=$(realpath "$2")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+prefix="$work/prefix"
+
+fail() { echo "install test: $*" >&2; exit 1; }
+
+cmake --install "$build" --prefix "$prefix" >/dev/null
+
+# Only the public SDK headers are installed.
+installed=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
+expected="./envd/address.hpp ./envd/plugin.hpp ./envd/plugin_abi.h ./envd/process.hpp ./envd/result.hpp "
+[[ "$installed" == "$expected" ]] || fail "unexpected installed headers: $installed"
+[[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfig.cmake" ]] || fail "no envd-sdk package config"
+[[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfigVersion.cmake" ]] || fail "no package version file"
+[[ -e "$prefix/lib/libenvd-sdk.so.1" ]] || fail "no libenvd-sdk.so.1 (SONAME)"
+count=$(find "$prefix/lib/envd/plugins" -name 'envd-*.so' | wc -l)
+[[ "$count" -eq 5 ]] || fail "expected 5 installed modules, found $count"
+
+# The example builds against the installed package only.
+cmake -S "$src/examples/third-party-builder" -B "$work/example" \
+  -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$work/example" >/dev/null
+module="$work/example/envd-builder-podman-container.so"
+[[ -f "$module" ]] || fail "the example did not produce $module"
+
+# Hidden visibility: the entry function is the module's only exported symbol.
+exports=$(nm -D --defined-only "$module" | awk '$2 ~ /^[TDRBVW]$/ {print $3}' | sort | tr '\n' ' ')
+[[ "$exports" == "envd_plugin_entry " ]] || fail "the example exports more than its entry: $exports"
+
+# A package of another ABI major is not accepted.
+mkdir -p "$work/major2"
+cat > "$work/major2/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.25)
+project(wants_major_2 LANGUAGES CXX)
+find_package(envd-sdk 2 REQUIRED)
+CMAKE
+if cmake -S "$work/major2" -B "$work/major2/build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1; then
+  fail "find_package(envd-sdk 2) accepted an ABI 1 SDK"
+fi
+
+# The installed envd finds its installed modules and the example on ENVD_PLUGIN_PATH.
+export HOME="$work/home"
+unset XDG_CONFIG_HOME XDG_CACHE_HOME XDG_DATA_HOME ENVD_CONFIG_DIR ENVD_CONTEXT
+export ENVD_PLUGIN_PATH="$work/example"
+envd="$prefix/bin/envd"
+listing=$("$envd" plugin ls --format json)
+for type in podman-container docker-container kube-pod tcp docker envd-server; do
+  grep -q "\"type\":\"$type\"" <<<"$listing" || fail "plugin ls does not show $type: $listing"
+done
+grep -q '"status":"refused"' <<<"$listing" && fail "a module was refused: $listing"
+grep -q "\"path\":\"$prefix/lib/envd/plugins/" <<<"$listing" || fail "installed modules not found: $listing"
+
+"$envd" context create --name pod --builder podman-container --builder-address mybuildkitd --use 2>/dev/null
+row=$("$envd" context ls --format json)
+grep -q '"builder_addr":"podman-container://mybuildkitd"' <<<"$row" || fail "context not created: $row"
+if "$envd" context create --name bad --builder podman-container --builder-address 'no/slash' 2>"$work/err"; then
+  fail "the example accepted an invalid address"
+fi
+grep -q "podman-container address 'no/slash' is invalid" "$work/err" || fail "unexpected error: $(cat "$work/err")"
+echo "install test: ok"
