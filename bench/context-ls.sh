@@ -64,7 +64,7 @@ envd_ms=$(median_ms "$envd" context ls)
 docker_ms=$(median_ms "$docker_cli" context ls)
 modules=$("$envd" plugin ls --format json | grep -o '"status":"ok"' | wc -l)
 printf 'context ls, %d contexts, %d modules installed, median of %d runs\n' "$contexts" "$modules" "$runs"
-printf '%-28s %10s\n' "command" "wall (ms)"
-printf '%-28s %10s\n' "envd context ls" "$envd_ms"
-printf '%-28s %10s\n' "docker context ls ($("$docker_cli" --version | awk '{print $3}' | tr -d ,))" "$docker_ms"
+printf '%-40s %10s\n' "command" "wall (ms)"
+printf '%-40s %10s\n' "envd context ls" "$envd_ms"
+printf '%-40s %10s\n' "docker context ls ($("$docker_cli" --version | awk '{print $3}' | tr -d ,))" "$docker_ms"
 awk -v e="$envd_ms" -v d="$docker_ms" 'BEGIN { r = e / d; printf "ratio envd/docker: %.3f (target <= 0.25): %s\n", r, (r <= 0.25 ? "met" : "NOT met") }'

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Formatting check: every C/C++ source matches .clang-format.
+# Static checks CI runs after the build: every C/C++ source matches
+# .clang-format, and clang-tidy (.clang-tidy) finds nothing in the product code.
+# Usage: scripts/lint.sh [build dir with compile_commands.json] (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v clang-format >/dev/null; then
-  echo "lint: clang-format is not installed (apt-get install clang-format)" >&2
-  exit 1
-fi
+build="${1:-build}"
+for tool in clang-format run-clang-tidy; do
+  command -v "$tool" >/dev/null || { echo "lint: $tool is missing (apt-get install clang-format clang-tidy)" >&2; exit 1; }
+done
 mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
 clang-format --dry-run -Werror "${files[@]}"
 echo "lint: ${#files[@]} files formatted" >&2
+# Product code only: core/, sdk/src/, plugins/, without the *_test.cpp files.
+run-clang-tidy -p "$build" -quiet -j "$(nproc)" \
+  "^$PWD/(core|sdk/src|plugins)/.*(?<!_test)\.cpp$" >"$build/clang-tidy.log" 2>&1 || {
+  sed 's/\x1b\[[0-9;]*m//g' "$build/clang-tidy.log" | grep -E '(warning|error):' | sort -u >&2
+  echo "lint: clang-tidy found problems (full log: $build/clang-tidy.log)" >&2
+  exit 1
+}
+echo "lint: clang-tidy clean" >&2

@@ -43,6 +43,8 @@
 extern "C" {
 #endif
 
+/* C names, lower_case by design. NOLINTBEGIN(readability-identifier-naming) */
+
 /* The ABI version this header describes. Bump the minor when appending fields or
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
@@ -216,6 +218,8 @@ typedef struct envd_plugin_descriptor {
  * than lazy initialisation; it may be called more than once.
  */
 typedef const envd_plugin_descriptor* (*envd_plugin_entry_fn)(void);
+
+/* NOLINTEND(readability-identifier-naming) */
 
 #ifdef __cplusplus
 } /* extern "C" */
