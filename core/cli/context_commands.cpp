@@ -20,6 +20,7 @@
 #include "context/archive.hpp"
 #include "context/resolve.hpp"
 #include "context/store.hpp"
+#include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/terminal.hpp"
 
@@ -31,35 +32,6 @@ namespace json = boost::json;
 using context::Context;
 using context::ContextList;
 using context::ContextStore;
-
-// Writes all of `data` to `fd`.
-Status write_fd(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error(Errc::internal, "cannot write " + what + ": " + std::strerror(errno));
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
-
-// Reads at most `limit` + 1 bytes, so callers can tell "too large" apart.
-Result<std::string> read_fd(int fd, size_t limit, const std::string& what) {
-  std::string data;
-  char buf[65536];
-  while (data.size() <= limit) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Error(Errc::internal, "cannot read " + what + ": " + std::strerror(errno));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-  }
-  return data;
-}
 
 // The one context name a command takes, given as NAME or --name NAME.
 Result<std::string> one_name(const std::vector<std::string>& positional,
@@ -494,7 +466,7 @@ Status run_export(Session& session, const std::string& name, const std::string& 
   if (!archive) return archive.error();
 
   if (to_stdout) {
-    if (auto st = write_fd(STDOUT_FILENO, *archive, "standard output"); !st) return st;
+    if (auto st = util::write_all(STDOUT_FILENO, *archive, "standard output"); !st) return st;
   } else {
     // O_EXCL: an export never overwrites an existing file.
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -506,7 +478,7 @@ Status run_export(Session& session, const std::string& name, const std::string& 
       }
       return Error(Errc::internal, "cannot create '" + file + "': " + std::strerror(err));
     }
-    Status st = write_fd(fd, *archive, "'" + file + "'");
+    Status st = util::write_all(fd, *archive, "'" + file + "'");
     if (st && ::fsync(fd) != 0) {
       st = Error(Errc::internal, "cannot write '" + file + "': " + std::strerror(errno));
     }
@@ -530,12 +502,12 @@ Status run_import(Session& session, const std::string& name, const std::string& 
   std::string source = from_stdin ? "standard input" : "file '" + file + "'";
   Result<std::string> bytes = std::string();
   if (from_stdin) {
-    bytes = read_fd(STDIN_FILENO, context::kMaxArchiveBytes, source);
+    bytes = util::read_all(STDIN_FILENO, context::kMaxArchiveBytes, source);
   } else {
     int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
       return Error(Errc::not_found, "cannot open " + source + ": " + std::strerror(errno));
-    bytes = read_fd(fd, context::kMaxArchiveBytes, source);
+    bytes = util::read_all(fd, context::kMaxArchiveBytes, source);
     ::close(fd);
   }
   if (!bytes) return bytes.error();

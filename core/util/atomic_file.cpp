@@ -39,18 +39,6 @@ class Fd {
   int fd_;
 };
 
-Status write_all(int fd, std::string_view data, const fs::path& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("write", path, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
-
 Status fsync_directory(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("open directory", dir, errno);
@@ -69,7 +57,7 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   if (fd.get() < 0) return errno_error("create", temp, errno);
   // O_CREAT honours the umask and leaves an existing file's mode alone.
   if (::fchmod(fd.get(), mode) != 0) return errno_error("chmod", temp, errno);
-  if (auto st = write_all(fd.get(), content, temp); !st) return st;
+  if (auto st = write_all(fd.get(), content, quoted(temp)); !st) return st;
   if (::fsync(fd.get()) != 0) return errno_error("fsync", temp, errno);
   if (::close(fd.release()) != 0) return errno_error("close", temp, errno);
   if (::rename(temp.c_str(), path.c_str()) != 0) {
@@ -83,13 +71,34 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
 Result<std::string> read_file(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("read", path, errno);
-  std::string content;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  return read_all(fd.get(), std::string::npos - 1, quoted(path));
+}
+
+Status write_all(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno_error("read", path, errno);
+      int err = errno;
+      return Error(
+          err == EACCES || err == EPERM || err == EROFS ? Errc::permission : Errc::internal,
+          "cannot write " + what + ": " + std::strerror(err));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+Result<std::string> read_all(int fd, size_t limit, const std::string& what) {
+  std::string content;
+  char buf[65536];
+  while (content.size() <= limit) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      return Error(err == EACCES || err == EPERM ? Errc::permission : Errc::internal,
+                   "cannot read " + what + ": " + std::strerror(err));
     }
     if (n == 0) break;
     content.append(buf, static_cast<size_t>(n));

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -24,6 +25,14 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
 
 // Reads a whole file. A missing file is Errc::not_found.
 Result<std::string> read_file(const std::filesystem::path& path);
+
+// Writes all of `data` to `fd`, retrying short writes. `what` names the target
+// in errors ("cannot write <what>: <reason>").
+Status write_all(int fd, std::string_view data, const std::string& what);
+
+// Reads `fd` to its end, but stops after more than `limit` bytes, so callers can
+// tell an oversized input (result larger than `limit`) from a complete one.
+Result<std::string> read_all(int fd, size_t limit, const std::string& what);
 
 // Creates `dir` and missing parents; the leaf gets `mode`. An existing
 // directory keeps its mode.
