@@ -1,0 +1,93 @@
+#include "moby_worker_builder.hpp"
+
+#include <string_view>
+
+#include "envd/address.hpp"
+#include "envd/docker_engine.hpp"
+
+namespace envd::plugins {
+namespace {
+
+constexpr std::string_view kSubject = "moby-worker builder address";
+constexpr std::string_view kExpected =
+    "a name following Docker's rule [a-zA-Z0-9][a-zA-Z0-9_.-]+, e.g. envd_buildkitd (the "
+    "engine comes from DOCKER_HOST)";
+
+// JSON string literal for `text`.
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(c >> 4) & 0xf];
+          out += hex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+Error not_managed(std::string_view verb) {
+  return Error(Errc::unsupported,
+               "the moby-worker builder uses the Docker Engine's own BuildKit; there is nothing "
+               "to " +
+                   std::string(verb) + " (the engine is not managed by envd)");
+}
+
+}  // namespace
+
+Result<std::string> MobyWorkerBuilder::normalize_address(const std::string& address) const {
+  auto rest = sdk::strip_optional_scheme(address, "moby-worker");
+  if (!rest) return sdk::address_error(kSubject, address, rest.error().message(), kExpected);
+  std::string name(*rest);
+  if (name.empty()) name = default_name;
+  if (!sdk::is_docker_container_name(name)) {
+    return sdk::address_error(kSubject, address,
+                              "name '" + name + "' does not follow Docker's rule", kExpected);
+  }
+  return name;
+}
+
+Result<sdk::Transport> MobyWorkerBuilder::dial(const sdk::Request& request) {
+  auto deadline = sdk::deadline_after(request.timeout);
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto fd = engine->hijack("POST", "/grpc", "", {}, "h2c", deadline);
+  if (!fd) return fd.error();
+  sdk::Transport transport;
+  transport.kind = sdk::Transport::Kind::fd;
+  transport.fd = *fd;
+  transport.description =
+      "moby-worker://" + (request.address.empty() ? std::string(default_name) : request.address);
+  return transport;
+}
+
+Result<std::string> MobyWorkerBuilder::status(const sdk::Request& request) {
+  auto deadline = sdk::deadline_after(request.timeout);
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto version = engine->version(deadline);
+  if (!version) return version.error();
+  return R"({"state":"running","detail":)" +
+         json_string("Docker Engine " + version->version + " (API " + version->api_version + ")") +
+         "}";
+}
+
+Result<std::string> MobyWorkerBuilder::bootstrap(const sdk::Request& /*request*/) {
+  return not_managed("bootstrap");
+}
+Status MobyWorkerBuilder::stop(const sdk::Request& /*request*/) { return not_managed("stop"); }
+Status MobyWorkerBuilder::remove(const sdk::Request& /*request*/) { return not_managed("remove"); }
+
+}  // namespace envd::plugins

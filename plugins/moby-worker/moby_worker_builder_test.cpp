@@ -1,0 +1,94 @@
+#include "moby_worker_builder.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "testing/address_expectations.hpp"
+
+namespace envd::plugins {
+namespace {
+
+constexpr auto normalized = test_support::normalized<MobyWorkerBuilder>;
+constexpr auto rejected = test_support::rejected<MobyWorkerBuilder>;
+
+constexpr const char* kExpected =
+    "; expected a name following Docker's rule [a-zA-Z0-9][a-zA-Z0-9_.-]+, e.g. envd_buildkitd "
+    "(the engine comes from DOCKER_HOST)";
+
+TEST(MobyWorkerBuilder, AcceptsANameAndDefaultsToEnvdBuildkitd) {
+  EXPECT_EQ(normalized(""), "envd_buildkitd");
+  EXPECT_EQ(normalized("envd_buildkitd"), "envd_buildkitd");
+  EXPECT_EQ(normalized("my-worker.1"), "my-worker.1");
+  EXPECT_EQ(normalized("CI_Builder"), "CI_Builder");
+}
+
+TEST(MobyWorkerBuilder, StripsTheSchemePrefix) {
+  EXPECT_EQ(normalized("moby-worker://ci"), "ci");
+  EXPECT_EQ(normalized("MOBY-WORKER://ci"), "ci");
+  EXPECT_EQ(normalized("moby-worker://"), "envd_buildkitd");
+}
+
+TEST(MobyWorkerBuilder, RejectsNamesOutsideDockersRule) {
+  EXPECT_EQ(rejected("x"),
+            std::string("moby-worker builder address 'x' is invalid: name 'x' does not follow "
+                        "Docker's rule") +
+                kExpected);
+  EXPECT_EQ(rejected("_hidden"),
+            std::string("moby-worker builder address '_hidden' is invalid: name '_hidden' does "
+                        "not follow Docker's rule") +
+                kExpected);
+  EXPECT_EQ(rejected("a/b"),
+            std::string("moby-worker builder address 'a/b' is invalid: name 'a/b' does not "
+                        "follow Docker's rule") +
+                kExpected);
+  EXPECT_EQ(rejected("ci?context=x"),
+            std::string("moby-worker builder address 'ci?context=x' is invalid: name "
+                        "'ci?context=x' does not follow Docker's rule") +
+                kExpected);
+}
+
+TEST(MobyWorkerBuilder, RejectsOtherSchemes) {
+  EXPECT_EQ(rejected("unix:///var/run/docker.sock"),
+            std::string("moby-worker builder address 'unix:///var/run/docker.sock' is invalid: "
+                        "scheme 'unix://' is not accepted (only moby-worker:// or none)") +
+                kExpected);
+}
+
+TEST(MobyWorkerBuilder, LifecycleVerbsSayTheEngineIsNotManaged) {
+  MobyWorkerBuilder builder;
+  auto bootstrapped = builder.bootstrap(sdk::Request{});
+  ASSERT_FALSE(bootstrapped);
+  EXPECT_EQ(bootstrapped.error().code(), Errc::unsupported);
+  EXPECT_EQ(bootstrapped.error().message(),
+            "the moby-worker builder uses the Docker Engine's own BuildKit; there is nothing to "
+            "bootstrap (the engine is not managed by envd)");
+  EXPECT_EQ(builder.stop(sdk::Request{}).error().code(), Errc::unsupported);
+  EXPECT_EQ(builder.remove(sdk::Request{}).error().code(), Errc::unsupported);
+}
+
+TEST(MobyWorkerBuilder, AnUnreachableEngineIsUnavailable) {
+  ::setenv("DOCKER_HOST", "unix:///nonexistent/envd/docker.sock", 1);
+  MobyWorkerBuilder builder;
+  auto transport = builder.dial(sdk::Request{});
+  auto status = builder.status(sdk::Request{});
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_FALSE(transport);
+  EXPECT_EQ(transport.error().code(), Errc::unavailable);
+  EXPECT_EQ(transport.error().message(),
+            "cannot connect to the Docker Engine at unix:///nonexistent/envd/docker.sock: no such "
+            "file or directory");
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), Errc::unavailable);
+}
+
+TEST(MobyWorkerBuilder, ATcpDockerHostIsUnsupportedForNow) {
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+  auto transport = MobyWorkerBuilder().dial(sdk::Request{});
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_FALSE(transport);
+  EXPECT_EQ(transport.error().code(), Errc::unsupported);
+}
+
+}  // namespace
+}  // namespace envd::plugins

@@ -1,0 +1,541 @@
+#include "envd/docker_engine.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace envd::sdk {
+namespace {
+
+using namespace std::chrono_literals;
+
+// What the fake engine received on one connection.
+struct Received {
+  std::string head;  // request line and headers
+  std::string body;  // de-chunked
+  std::string target() const {
+    return head.substr(head.find(' ') + 1, head.find(" HTTP/") - head.find(' ') - 1);
+  }
+  bool has_header(const std::string& line) const {
+    return head.find("\r\n" + line + "\r\n") != std::string::npos;
+  }
+};
+
+bool read_byte(int fd, char& c) { return ::recv(fd, &c, 1, 0) == 1; }
+
+bool read_line(int fd, std::string& line) {
+  line.clear();
+  char c = 0;
+  while (read_byte(fd, c)) {
+    line.push_back(c);
+    if (line.size() >= 2 && line.compare(line.size() - 2, 2, "\r\n") == 0) return true;
+  }
+  return false;
+}
+
+bool read_exact(int fd, std::string& out, std::size_t n) {
+  std::size_t start = out.size();
+  out.resize(start + n);
+  std::size_t got = 0;
+  while (got < n) {
+    ssize_t r = ::recv(fd, out.data() + start + got, n - got, 0);
+    if (r <= 0) return false;
+    got += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+// Reads one request exactly (never past its end), so that a hijacked
+// connection's later bytes are left for the handler.
+bool read_request(int fd, Received& r) {
+  std::string line;
+  while (read_line(fd, line)) {
+    r.head += line;
+    if (line == "\r\n") break;
+  }
+  if (r.head.size() < 4 || r.head.compare(r.head.size() - 4, 4, "\r\n\r\n") != 0) return false;
+  std::string lower = r.head;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+    for (;;) {
+      if (!read_line(fd, line)) return false;
+      std::size_t size = std::stoul(line, nullptr, 16);
+      if (size == 0) return read_line(fd, line);  // the final CRLF
+      if (!read_exact(fd, r.body, size) || !read_line(fd, line)) return false;
+    }
+  }
+  if (auto at = lower.find("content-length: "); at != std::string::npos) {
+    return read_exact(fd, r.body, std::stoul(lower.substr(at + 16)));
+  }
+  return true;
+}
+
+std::string response(int status, const std::string& reason, const std::string& body,
+                     const std::string& extra_headers = "") {
+  return "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n" + extra_headers +
+         "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+// A loopback Docker Engine on a unix socket in a temporary directory. It
+// answers /_ping itself (with `api_version`) and hands every other request to
+// the handler, one connection at a time, on its own thread.
+class FakeEngine {
+ public:
+  using Handler = std::function<void(int fd, const Received&)>;
+
+  explicit FakeEngine(Handler handler, std::string api_version = "1.41")
+      : handler_(std::move(handler)), api_version_(std::move(api_version)) {
+    char tmpl[] = "/tmp/envd-fake-engine-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    path_ = dir_ + "/docker.sock";
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 8), 0);
+    EXPECT_EQ(::pipe2(stop_, O_CLOEXEC), 0);
+    thread_ = std::thread([this] { serve(); });
+  }
+
+  ~FakeEngine() {
+    char c = 'x';
+    EXPECT_EQ(::write(stop_[1], &c, 1), 1);
+    thread_.join();
+    ::close(listener_);
+    ::close(stop_[0]);
+    ::close(stop_[1]);
+    std::filesystem::remove_all(dir_);
+  }
+
+  DockerEngine engine() const { return DockerEngine(DockerEndpoint{url(), path_}); }
+  std::string url() const { return "unix://" + path_; }
+  std::string dir() const { return dir_; }
+
+  std::vector<Received> requests() {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+  int pings() const { return pings_; }
+
+ private:
+  void serve() {
+    for (;;) {
+      pollfd fds[2] = {{listener_, POLLIN, 0}, {stop_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0 || (fds[1].revents & POLLIN)) return;
+      int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      Received r;
+      if (read_request(fd, r)) {
+        if (r.target() == "/_ping") {
+          ++pings_;
+          send_all(fd, response(200, "OK", "OK", "Api-Version: " + api_version_ + "\r\n"));
+        } else {
+          {
+            std::lock_guard lock(mutex_);
+            requests_.push_back(r);
+          }
+          handler_(fd, r);
+        }
+      }
+      ::close(fd);
+    }
+  }
+
+  Handler handler_;
+  std::string api_version_;
+  std::string dir_;
+  std::string path_;
+  int listener_ = -1;
+  int stop_[2] = {-1, -1};
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<Received> requests_;
+  std::atomic<int> pings_{0};
+};
+
+Deadline soon() { return deadline_after(5s); }
+
+TEST(DockerHost, DefaultsToTheSystemSocket) {
+  auto endpoint = parse_docker_host("");
+  ASSERT_TRUE(endpoint) << endpoint.error().message();
+  EXPECT_EQ(endpoint->url, "unix:///var/run/docker.sock");
+  EXPECT_EQ(endpoint->socket_path, "/var/run/docker.sock");
+}
+
+TEST(DockerHost, AcceptsUnixSockets) {
+  auto endpoint = parse_docker_host("unix:///run/user/1000/docker.sock");
+  ASSERT_TRUE(endpoint) << endpoint.error().message();
+  EXPECT_EQ(endpoint->socket_path, "/run/user/1000/docker.sock");
+  EXPECT_EQ(endpoint->url, "unix:///run/user/1000/docker.sock");
+}
+
+TEST(DockerHost, RefusesOtherSchemesAsUnsupported) {
+  auto endpoint = parse_docker_host("tcp://10.0.0.5:2375");
+  ASSERT_FALSE(endpoint);
+  EXPECT_EQ(endpoint.error().code(), Errc::unsupported);
+  EXPECT_EQ(endpoint.error().message(),
+            "DOCKER_HOST 'tcp://10.0.0.5:2375' uses tcp://, which envd does not support yet: "
+            "only unix:// sockets are (e.g. unix:///var/run/docker.sock)");
+  EXPECT_EQ(parse_docker_host("ssh://me@host").error().code(), Errc::unsupported);
+}
+
+TEST(DockerHost, RejectsMalformedValues) {
+  auto bare = parse_docker_host("/var/run/docker.sock");
+  ASSERT_FALSE(bare);
+  EXPECT_EQ(bare.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(bare.error().message(),
+            "DOCKER_HOST '/var/run/docker.sock' is invalid: it has no scheme; expected "
+            "unix:///path/to/docker.sock");
+  EXPECT_EQ(parse_docker_host("unix://").error().code(), Errc::invalid_argument);
+  EXPECT_EQ(parse_docker_host("unix:///" + std::string(200, 'x')).error().code(),
+            Errc::invalid_argument);
+}
+
+TEST(DockerHost, FromEnvReadsDockerHost) {
+  ::setenv("DOCKER_HOST", "unix:///tmp/somewhere.sock", 1);
+  auto engine = DockerEngine::from_env();
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_TRUE(engine) << engine.error().message();
+  EXPECT_EQ(engine->endpoint().url, "unix:///tmp/somewhere.sock");
+}
+
+TEST(DockerContainerName, FollowsDockersRule) {
+  EXPECT_TRUE(is_docker_container_name("envd_buildkitd"));
+  EXPECT_TRUE(is_docker_container_name("a1.b-c_d"));
+  EXPECT_FALSE(is_docker_container_name("a"));
+  EXPECT_FALSE(is_docker_container_name("_x"));
+  EXPECT_FALSE(is_docker_container_name("a/b"));
+  EXPECT_FALSE(is_docker_container_name(""));
+}
+
+TEST(DockerEngineClient, UsesTheLowerOfBothApiVersionsAndPingsOnce) {
+  FakeEngine fake([](int fd, const Received&) { send_all(fd, response(200, "OK", "{}")); }, "1.40");
+  auto engine = fake.engine();
+  ASSERT_TRUE(engine.request("GET", "/version", "", soon()));
+  ASSERT_TRUE(engine.request("GET", "/info", "", soon()));
+  auto version = engine.api_version(soon());
+  ASSERT_TRUE(version);
+  EXPECT_EQ(*version, "1.40");
+  EXPECT_EQ(fake.pings(), 1);
+  auto seen = fake.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].target(), "/v1.40/version");
+  EXPECT_EQ(seen[1].target(), "/v1.40/info");
+}
+
+TEST(DockerEngineClient, KeepsItsOwnVersionWithANewerDaemon) {
+  FakeEngine fake([](int fd, const Received&) { send_all(fd, response(200, "OK", "{}")); }, "1.45");
+  auto engine = fake.engine();
+  ASSERT_TRUE(engine.request("GET", "/version", "", soon()));
+  EXPECT_EQ(fake.requests().at(0).target(), "/v1.41/version");
+}
+
+TEST(DockerEngineClient, OneClientServesSeveralThreads) {
+  FakeEngine fake([](int fd, const Received& r) { send_all(fd, response(200, "OK", r.target())); });
+  auto engine = fake.engine();
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        std::string path = "/t" + std::to_string(t) + "/" + std::to_string(i);
+        auto answer = engine.request("GET", path, "", soon());
+        if (answer && answer->body == "/v1.41" + path) ++good;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(good, 20);
+  EXPECT_EQ(fake.requests().size(), 20u);
+}
+
+TEST(DockerEngineClient, SendsJsonAndReturnsStatusAndBody) {
+  FakeEngine fake(
+      [](int fd, const Received&) { send_all(fd, response(201, "Created", R"({"Id":"abc"})")); });
+  auto engine = fake.engine();
+  auto answer = engine.request("POST", "/containers/create?name=x", R"({"Image":"i"})", soon());
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ(answer->status, 201);
+  EXPECT_EQ(answer->body, R"({"Id":"abc"})");
+  auto seen = fake.requests().at(0);
+  EXPECT_EQ(seen.target(), "/v1.41/containers/create?name=x");
+  EXPECT_TRUE(seen.head.rfind("POST ", 0) == 0);
+  EXPECT_TRUE(seen.has_header("Content-Type: application/json")) << seen.head;
+  EXPECT_EQ(seen.body, R"({"Image":"i"})");
+}
+
+TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
+  FakeEngine fake([](int fd, const Received& r) {
+    if (r.target().find("/images/") != std::string::npos) {
+      send_all(fd, response(404, "Not Found", R"({"message":"No such image: nope:latest"})"));
+    } else if (r.target().find("/containers/") != std::string::npos) {
+      send_all(fd, response(409, "Conflict", R"({"message":"name in use"})"));
+    } else {
+      send_all(fd, response(500, "Internal Server Error", "plain failure\n"));
+    }
+  });
+  auto engine = fake.engine();
+  auto missing = engine.call("GET", "/images/nope:latest/json", "", soon());
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Errc::not_found);
+  EXPECT_EQ(missing.error().message(),
+            "docker engine at " + fake.url() + ": No such image: nope:latest");
+  auto conflict = engine.call("POST", "/containers/create", "{}", soon());
+  ASSERT_FALSE(conflict);
+  EXPECT_EQ(conflict.error().code(), Errc::already_exists);
+  auto broken = engine.call("GET", "/info", "", soon());
+  ASSERT_FALSE(broken);
+  EXPECT_EQ(broken.error().code(), Errc::internal);
+  EXPECT_EQ(broken.error().message(), "docker engine at " + fake.url() + ": plain failure");
+  auto raw = engine.request("GET", "/images/x/json", "", soon());
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->status, 404);
+}
+
+TEST(DockerEngineClient, AMissingSocketIsUnavailable) {
+  DockerEngine engine(
+      DockerEndpoint{"unix:///nonexistent/envd/x.sock", "/nonexistent/envd/x.sock"});
+  auto answer = engine.request("GET", "/version", "", soon());
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code(), Errc::unavailable);
+  EXPECT_EQ(answer.error().message(),
+            "cannot connect to the Docker Engine at unix:///nonexistent/envd/x.sock: no such file "
+            "or directory");
+}
+
+TEST(DockerEngineClient, ARefusedConnectionIsUnavailable) {
+  char tmpl[] = "/tmp/envd-refused-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string path = dir + "/docker.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(fd);  // bound, never listening: connect() is refused
+  DockerEngine engine(DockerEndpoint{"unix://" + path, path});
+  auto answer = engine.request("GET", "/version", "", soon());
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code(), Errc::unavailable);
+  EXPECT_EQ(answer.error().message(),
+            "cannot connect to the Docker Engine at unix://" + path + ": connection refused");
+}
+
+TEST(DockerEngineClient, ASilentDaemonTimesOut) {
+  FakeEngine fake([](int fd, const Received&) {
+    pollfd p{fd, POLLIN, 0};
+    ::poll(&p, 1, 3000);  // until the client gives up and closes
+  });
+  auto engine = fake.engine();
+  auto start = std::chrono::steady_clock::now();
+  auto answer = engine.request("GET", "/version", "", deadline_after(300ms));
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code(), Errc::timeout);
+  EXPECT_EQ(answer.error().message(),
+            "the Docker Engine at " + fake.url() + " did not answer GET /version in time");
+  EXPECT_LT(took, 2s);
+}
+
+std::string chunked_response(const std::vector<std::string>& chunks) {
+  std::string out =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const auto& c : chunks) {
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx", c.size());
+    out += std::string(size) + "\r\n" + c + "\r\n";
+  }
+  return out + "0\r\n\r\n";
+}
+
+TEST(DockerEngineClient, StreamsLinesAcrossChunks) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, chunked_response({R"({"status":"a"})"
+                                   "\n"
+                                   R"({"sta)",
+                                   R"(tus":"b"})"
+                                   "\r\n",
+                                   R"({"status":"c"})"}));
+  });
+  auto engine = fake.engine();
+  std::vector<std::string> lines;
+  auto status = engine.stream(
+      "POST", "/images/create?fromImage=x", "", {}, StreamMode::lines,
+      [&](std::string_view line) {
+        lines.emplace_back(line);
+        return true;
+      },
+      soon());
+  ASSERT_TRUE(status) << status.error().message();
+  EXPECT_EQ(*status, 200);
+  EXPECT_EQ(lines, (std::vector<std::string>{R"({"status":"a"})", R"({"status":"b"})",
+                                             R"({"status":"c"})"}));
+}
+
+TEST(DockerEngineClient, StreamsChunksAndStopsWhenAsked) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, chunked_response({"one\n", "two\n"}));
+  });
+  auto engine = fake.engine();
+  std::string all;
+  auto status = engine.stream(
+      "GET", "/events", "", {}, StreamMode::chunks,
+      [&](std::string_view data) {
+        all += data;
+        return true;
+      },
+      soon());
+  ASSERT_TRUE(status) << status.error().message();
+  EXPECT_EQ(all, "one\ntwo\n");
+  auto stopped = engine.stream(
+      "GET", "/events", "", {}, StreamMode::lines, [](std::string_view) { return false; }, soon());
+  ASSERT_FALSE(stopped);
+  EXPECT_EQ(stopped.error().code(), Errc::cancelled);
+}
+
+TEST(DockerEngineClient, AStreamThatFailsReportsTheMessage) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, response(404, "Not Found", R"({"message":"pull access denied for x"})"));
+  });
+  auto engine = fake.engine();
+  bool called = false;
+  auto status = engine.stream(
+      "POST", "/images/create?fromImage=x", "", {}, StreamMode::lines,
+      [&](std::string_view) {
+        called = true;
+        return true;
+      },
+      soon());
+  ASSERT_FALSE(status);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(status.error().message(),
+            "docker engine at " + fake.url() + ": pull access denied for x");
+}
+
+TEST(DockerEngineClient, UploadsABodyFromAnFdChunked) {
+  FakeEngine fake([](int fd, const Received& r) {
+    send_all(fd, chunked_response({R"({"stream":"Loaded image: x:latest"})"
+                                   "\n",
+                                   "size " + std::to_string(r.body.size()) + "\n"}));
+  });
+  std::string payload;
+  for (int i = 0; i < 300000; ++i) payload.push_back(static_cast<char>('a' + i % 26));
+  std::string file = fake.dir() + "/image.tar";
+  {
+    FILE* f = std::fopen(file.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(payload.data(), 1, payload.size(), f);
+    std::fclose(f);
+  }
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto engine = fake.engine();
+  std::vector<std::string> lines;
+  auto status = engine.upload(
+      "POST", "/images/load?quiet=1", "application/x-tar", body_from_fd(fd), StreamMode::lines,
+      [&](std::string_view line) {
+        lines.emplace_back(line);
+        return true;
+      },
+      soon());
+  ::close(fd);
+  ASSERT_TRUE(status) << status.error().message();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[1], "size 300000");
+  auto seen = fake.requests().at(0);
+  EXPECT_EQ(seen.body, payload);
+  EXPECT_TRUE(seen.has_header("Content-Type: application/x-tar")) << seen.head;
+}
+
+TEST(DockerEngineClient, AnUploadSourceErrorAbortsTheCall) {
+  FakeEngine fake([](int fd, const Received&) { send_all(fd, response(200, "OK", "{}")); });
+  auto engine = fake.engine();
+  auto status = engine.upload(
+      "POST", "/images/load", "application/x-tar",
+      [](char*, std::size_t) -> Result<std::size_t> {
+        return Error(Errc::internal, "cannot read image.tar: gone");
+      },
+      StreamMode::lines, [](std::string_view) { return true; }, soon());
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().message(), "cannot read image.tar: gone");
+}
+
+TEST(DockerEngineClient, HijackLosesNoByteSentRightAfterTheHead) {
+  FakeEngine fake([](int fd, const Received&) {
+    // The head and the first bytes of the new protocol in one write, as
+    // dockerd does when it starts HTTP/2 at once.
+    send_all(fd, "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nEARLY-BYTES");
+    std::string got;
+    if (read_exact(fd, got, 4)) send_all(fd, "echo:" + got);
+  });
+  auto engine = fake.engine();
+  auto fd = engine.hijack("POST", "/grpc", "", {{"X-Test", "1"}, {"X-Test", "2"}}, "h2c", soon());
+  ASSERT_TRUE(fd) << fd.error().message();
+  EXPECT_TRUE(::fcntl(*fd, F_GETFD) & FD_CLOEXEC);
+  EXPECT_FALSE(::fcntl(*fd, F_GETFL) & O_NONBLOCK);
+  std::string early;
+  ASSERT_TRUE(read_exact(*fd, early, 11));
+  EXPECT_EQ(early, "EARLY-BYTES");
+  send_all(*fd, "ping");
+  std::string echo;
+  ASSERT_TRUE(read_exact(*fd, echo, 9));
+  EXPECT_EQ(echo, "echo:ping");
+  ::close(*fd);
+  auto seen = fake.requests().at(0);
+  EXPECT_EQ(seen.target(), "/v1.41/grpc");
+  EXPECT_TRUE(seen.has_header("Connection: Upgrade")) << seen.head;
+  EXPECT_TRUE(seen.has_header("Upgrade: h2c")) << seen.head;
+  EXPECT_TRUE(seen.has_header("X-Test: 1") && seen.has_header("X-Test: 2")) << seen.head;
+}
+
+TEST(DockerEngineClient, HijackAccepts200FromOldDaemons) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nraw");
+  });
+  auto engine = fake.engine();
+  auto fd = engine.hijack("POST", "/exec/abc/start", R"({"Detach":false,"Tty":false})", {}, "tcp",
+                          soon());
+  ASSERT_TRUE(fd) << fd.error().message();
+  std::string raw;
+  ASSERT_TRUE(read_exact(*fd, raw, 3));
+  EXPECT_EQ(raw, "raw");
+  ::close(*fd);
+  EXPECT_EQ(fake.requests().at(0).body, R"({"Detach":false,"Tty":false})");
+}
+
+TEST(DockerEngineClient, HijackRefusalIsAnErrorWithTheMessage) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, response(400, "Bad Request", R"({"message":"session already exists"})"));
+  });
+  auto engine = fake.engine();
+  auto fd = engine.hijack("POST", "/session", "", {}, "h2c", soon());
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(fd.error().message(), "docker engine at " + fake.url() + ": session already exists");
+}
+
+}  // namespace
+}  // namespace envd::sdk
