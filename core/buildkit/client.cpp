@@ -1,0 +1,449 @@
+#include "buildkit/client.hpp"
+
+#include <fcntl.h>
+
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "buildkit/progress.hpp"
+#include "buildkit/session.hpp"
+#include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
+
+namespace envd::buildkit {
+
+namespace bk = moby::buildkit::v1;
+using Clock = std::chrono::steady_clock;
+
+// ---- CancelToken -----------------------------------------------------------
+
+struct CancelToken::State {
+  std::mutex mu;
+  bool cancelled = false;
+  std::vector<const std::function<void()>*> actions;  // run by cancel()
+};
+
+CancelToken::CancelToken() : state_(std::make_shared<State>()) {}
+
+void CancelToken::cancel() {
+  std::lock_guard lock(state_->mu);
+  state_->cancelled = true;
+  for (const auto* action : state_->actions) (*action)();
+}
+
+bool CancelToken::cancelled() const {
+  std::lock_guard lock(state_->mu);
+  return state_->cancelled;
+}
+
+namespace {
+
+// Keeps a cancel action (cancelling a call or a session) registered with a
+// CancelToken for its scope; runs it at once when the token already fired.
+class CancelGuard {
+ public:
+  CancelGuard(CancelToken::State& state, std::function<void()> action)
+      : state_(state), action_(std::move(action)) {
+    std::lock_guard lock(state_.mu);
+    state_.actions.push_back(&action_);
+    if (state_.cancelled) action_();
+  }
+  CancelGuard(const CancelGuard&) = delete;
+  CancelGuard& operator=(const CancelGuard&) = delete;
+  ~CancelGuard() {
+    std::lock_guard lock(state_.mu);
+    auto& v = state_.actions;
+    v.erase(std::remove(v.begin(), v.end(), &action_), v.end());
+  }
+
+ private:
+  CancelToken::State& state_;
+  const std::function<void()> action_;
+};
+
+std::string format_duration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+bool contains(const std::string& haystack, const char* needle) {
+  std::string h = haystack;
+  std::string n = needle;
+  std::transform(h.begin(), h.end(), h.begin(), ::tolower);
+  std::transform(n.begin(), n.end(), n.begin(), ::tolower);
+  return h.find(n) != std::string::npos;
+}
+
+// A readable reason for a transport-level failure.
+std::string unavailable_reason(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  if (contains(m, "connection refused")) return "connection refused";
+  if (contains(m, "no such file")) return "no such socket";
+  if (contains(m, "permission denied")) return "permission denied";
+  if (contains(m, "handshake")) return "TLS handshake failed (" + m + ")";
+  if (contains(m, "connection reset")) return "connection reset by the daemon";
+  if (contains(m, "socket closed") || contains(m, "broken pipe") || contains(m, "eof") ||
+      contains(m, "closed")) {
+    return "connection closed by the daemon";
+  }
+  if (m.empty()) return "unavailable";
+  // "failed to connect to all addresses; last error: UNKNOWN: ipv4:1.2.3.4:5: <why>"
+  std::string why = m;
+  if (auto at = why.rfind("last error: "); at != std::string::npos) why = why.substr(at + 12);
+  for (const char* code : {"UNKNOWN: ", "UNAVAILABLE: "}) {
+    if (why.rfind(code, 0) == 0) why = why.substr(std::strlen(code));
+  }
+  for (const char* scheme : {"ipv4:", "ipv6:", "unix:", "dns:"}) {
+    if (why.rfind(scheme, 0) == 0) {
+      if (auto colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
+    }
+  }
+  if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+  return why;
+}
+
+Errc errc_of(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return Errc::invalid_argument;
+    case grpc::StatusCode::NOT_FOUND:
+      return Errc::not_found;
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return Errc::already_exists;
+    case grpc::StatusCode::UNAVAILABLE:
+      return Errc::unavailable;
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return Errc::unsupported;
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Errc::timeout;
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return Errc::permission;
+    case grpc::StatusCode::CANCELLED:
+      return Errc::cancelled;
+    default:
+      return Errc::internal;
+  }
+}
+
+// The reason part of "cannot <verb> buildkitd at <address>: <reason>".
+std::string reason_of(const grpc::Status& status, std::chrono::milliseconds deadline) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return unavailable_reason(status);
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "no answer within " + format_duration(deadline);
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "the daemon does not serve the BuildKit API (" + status.error_message() + ")";
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "access denied: " + status.error_message();
+    default:
+      return status.error_message().empty() ? "gRPC status " + std::to_string(status.error_code())
+                                            : status.error_message();
+  }
+}
+
+grpc::ChannelArguments channel_arguments() {
+  grpc::ChannelArguments args;
+  // Reconnect quickly while connect() probes a daemon that is still starting.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // A dead host (no FIN, no RST) is noticed by keepalive. grpc-go servers
+  // (buildkitd, dockerd) punish pings more often than every 5 minutes with
+  // GOAWAY, so ping just above that. A dead daemon process on a live host
+  // closes the socket and is noticed at once.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330 * 1000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // The session tunnel carries file chunks; solve requests carry LLB.
+  args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  return args;
+}
+
+Result<std::shared_ptr<grpc::Channel>> make_channel(plugin::Transport& transport) {
+  grpc::ChannelArguments args = channel_arguments();
+  if (transport.kind == ENVD_TRANSPORT_FD) {
+    if (transport.fd < 0) {
+      return Error(Errc::internal, "cannot connect to buildkitd at " + transport.description +
+                                       ": the transport has no socket");
+    }
+    int fd = transport.release_fd();
+    int flags = ::fcntl(fd, F_GETFL, 0);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    return grpc::CreateCustomInsecureChannelFromFd("localhost", fd, args);
+  }
+  if (transport.kind != ENVD_TRANSPORT_GRPC_TARGET || transport.target.empty()) {
+    return Error(Errc::internal, "cannot connect to buildkitd at " + transport.description +
+                                     ": the transport has neither a socket nor a target");
+  }
+  std::string target = transport.target;
+  if (target.rfind("tcp://", 0) == 0) target = target.substr(6);
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  if (transport.tls_ca_pem.empty() && transport.tls_cert_pem.empty()) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = transport.tls_ca_pem;
+    ssl.pem_cert_chain = transport.tls_cert_pem;
+    ssl.pem_private_key = transport.tls_key_pem;
+    credentials = grpc::SslCredentials(ssl);
+    if (!transport.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(transport.tls_server_name);
+    }
+  }
+  return grpc::CreateCustomChannel(target, credentials, args);
+}
+
+std::chrono::system_clock::time_point deadline_after(std::chrono::milliseconds d) {
+  return std::chrono::system_clock::now() + d;
+}
+
+std::string platform_string(const pb::Platform& p) {
+  std::string s = p.os() + "/" + p.architecture();
+  if (!p.variant().empty()) s += "/" + p.variant();
+  return s;
+}
+
+// Follows the Status stream of one solve on its own thread, handing updates to
+// the sink in order. The stream ends by itself after the job; finish() gives it
+// a grace period after the last message and then cancels it.
+class StatusFollower {
+ public:
+  StatusFollower(bk::Control::Stub& stub, const std::string& ref, ProgressSink& sink,
+                 CancelToken::State& cancel)
+      : sink_(sink), guard_(cancel, [this] { context_.TryCancel(); }) {
+    request_.set_ref(ref);
+    thread_ = std::thread([this, &stub] { run(stub); });
+  }
+  StatusFollower(const StatusFollower&) = delete;
+  StatusFollower& operator=(const StatusFollower&) = delete;
+  ~StatusFollower() { finish(std::chrono::seconds(0)); }
+
+  // Waits for the stream to end, at most `grace` after its last message, and
+  // then joins the thread. Idempotent.
+  void finish(std::chrono::milliseconds grace) {
+    if (!thread_.joinable()) return;
+    {
+      std::unique_lock lock(mu_);
+      while (!ended_) {
+        if (cv_.wait_until(lock, last_message_ + grace) == std::cv_status::timeout &&
+            Clock::now() >= last_message_ + grace) {
+          break;
+        }
+      }
+    }
+    context_.TryCancel();
+    thread_.join();
+  }
+
+ private:
+  void run(bk::Control::Stub& stub) {
+    auto reader = stub.Status(&context_, request_);
+    bk::StatusResponse response;
+    while (reader->Read(&response)) {
+      sink_.update(response);
+      std::lock_guard lock(mu_);
+      last_message_ = Clock::now();
+    }
+    (void)reader->Finish();  // "unknown job" when the solve failed early: not ours to report
+    std::lock_guard lock(mu_);
+    ended_ = true;
+    cv_.notify_all();
+  }
+
+  ProgressSink& sink_;
+  grpc::ClientContext context_;
+  CancelGuard guard_;
+  bk::StatusRequest request_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool ended_ = false;
+  Clock::time_point last_message_ = Clock::now();
+  std::thread thread_;
+};
+
+}  // namespace
+
+// ---- Client ----------------------------------------------------------------
+
+struct Client::State {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<bk::Control::Stub> stub;
+  bool reconnects = false;  // a target channel redials; an fd channel cannot
+};
+
+Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&&) noexcept = default;
+Client::~Client() = default;
+
+const std::string& Client::address() const { return state_->address; }
+
+Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline) {
+  auto state = std::make_unique<State>();
+  state->address = transport.description.empty() ? transport.target : transport.description;
+  state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
+  auto channel = make_channel(transport);
+  if (!channel) return channel.error();
+  state->channel = std::move(*channel);
+  state->stub = bk::Control::NewStub(state->channel);
+
+  const std::string prefix = "cannot connect to buildkitd at " + state->address + ": ";
+  const auto start = Clock::now();
+  const auto end = start + deadline;
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::max(end - Clock::now(), Clock::duration::zero())));
+    bk::ListWorkersRequest request;
+    bk::ListWorkersResponse response;
+    grpc::Status status = state->stub->ListWorkers(&context, request, &response);
+    if (status.ok()) return Client(std::move(state));
+    const auto code = status.error_code();
+    const bool retry = code == grpc::StatusCode::UNAVAILABLE && state->reconnects;
+    if (!retry || Clock::now() + backoff >= end) {
+      std::string reason = reason_of(status, deadline);
+      if (retry) reason += " (retried for " + format_duration(deadline) + ")";
+      return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
+                   prefix + reason);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+Result<DaemonInfo> Client::info(std::chrono::milliseconds deadline) {
+  const std::string prefix = "cannot query buildkitd at " + state_->address + ": ";
+  DaemonInfo info;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(deadline_after(deadline));
+    bk::InfoRequest request;
+    bk::InfoResponse response;
+    grpc::Status status = state_->stub->Info(&context, request, &response);
+    if (status.ok()) {
+      info.version = response.buildkitversion().version();
+    } else if (status.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+      return Error(errc_of(status.error_code()), prefix + reason_of(status, deadline));
+    }
+  }
+  grpc::ClientContext context;
+  context.set_deadline(deadline_after(deadline));
+  bk::ListWorkersRequest request;
+  bk::ListWorkersResponse response;
+  grpc::Status status = state_->stub->ListWorkers(&context, request, &response);
+  if (!status.ok()) {
+    return Error(errc_of(status.error_code()), prefix + reason_of(status, deadline));
+  }
+  for (const auto& record : response.record()) {
+    Worker worker;
+    worker.id = record.id();
+    for (const auto& platform : record.platforms()) {
+      worker.platforms.push_back(platform_string(platform));
+    }
+    worker.labels.insert(record.labels().begin(), record.labels().end());
+    info.workers.push_back(std::move(worker));
+  }
+  return info;
+}
+
+Result<SolveResult> Client::solve(const SolveRequest& request,
+                                  const std::vector<Attachable*>& attachables,
+                                  ProgressSink& progress, const CancelToken& cancel) {
+  CancelToken::State& cancel_state = *cancel.state_;
+  const std::string& address = state_->address;
+  if (cancel.cancelled()) {
+    progress.done();
+    return Error(Errc::cancelled, "build on " + address + " cancelled");
+  }
+
+  bk::SolveRequest solve;
+  solve.set_ref(random_id());
+  solve.set_session(random_id());
+  solve.set_frontend(request.frontend);
+  solve.mutable_frontendattrs()->insert(request.frontend_attrs.begin(),
+                                        request.frontend_attrs.end());
+  if (!request.definition.empty() &&
+      !solve.mutable_definition()->ParseFromString(request.definition)) {
+    progress.done();
+    return Error(Errc::invalid_argument, "the LLB definition for " + address + " is malformed");
+  }
+  for (const auto& entitlement : request.entitlements) solve.add_entitlements(entitlement);
+  // Daemons before v0.13 read only the first exporter from fields 3/4; newer
+  // ones read the list (field 13) and ignore 3/4 when it is set.
+  for (size_t i = 0; i < request.exports.size(); ++i) {
+    const Export& e = request.exports[i];
+    if (i == 0) {
+      solve.set_exporter(e.type);
+      solve.mutable_exporterattrs()->insert(e.attrs.begin(), e.attrs.end());
+    }
+    auto* exporter = solve.add_exporters();
+    exporter->set_type(e.type);
+    exporter->mutable_attrs()->insert(e.attrs.begin(), e.attrs.end());
+  }
+
+  SessionOptions options;
+  options.id = solve.session();
+  options.name = request.session_name.empty() ? "envd" : request.session_name;
+  options.shared_key = request.session_shared_key;
+  options.address = address;
+  auto session = Session::start(state_->channel, attachables, std::move(options));
+  if (!session) {
+    progress.done();
+    return session.error();
+  }
+
+  grpc::Status status;
+  bk::SolveResponse response;
+  {
+    Session* raw_session = session->get();
+    CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
+    StatusFollower follower(*state_->stub, solve.ref(), progress, cancel_state);
+    {
+      grpc::ClientContext context;
+      CancelGuard guard(cancel_state, [&context] { context.TryCancel(); });
+      status = state_->stub->Solve(&context, solve, &response);
+    }
+    (*session)->close();
+    // After a failure the stream may never have started; don't wait long.
+    follower.finish(status.ok() ? std::chrono::seconds(5) : std::chrono::seconds(1));
+  }
+  progress.done();
+
+  if (status.ok()) {
+    SolveResult result;
+    result.exporter_response.insert(response.exporterresponse().begin(),
+                                    response.exporterresponse().end());
+    return result;
+  }
+  if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
+  switch (status.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+      return Error(Errc::unavailable, "lost the connection to buildkitd at " + address + ": " +
+                                          unavailable_reason(status));
+    case grpc::StatusCode::CANCELLED:
+      return Error(Errc::cancelled,
+                   "build on " + address + " cancelled: " + status.error_message());
+    default:
+      return Error(errc_of(status.error_code()), status.error_message().empty()
+                                                     ? "the build failed on " + address
+                                                     : status.error_message());
+  }
+}
+
+}  // namespace envd::buildkit

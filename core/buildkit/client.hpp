@@ -36,10 +36,18 @@ struct Export {
 };
 
 struct SolveRequest {
-  std::string frontend = "dockerfile.v0";
+  std::string frontend = "dockerfile.v0";  // "" for raw LLB (then set definition)
   std::map<std::string, std::string> frontend_attrs;
+  // A serialized pb.Definition (raw LLB), sent when non-empty. Must be empty
+  // when `frontend` is set.
+  std::string definition;
   std::vector<Export> exports;
   std::vector<std::string> entitlements;  // e.g. "network.host"
+  // Session name and shared key (x-docker-expose-session-name/-sharedkey). The
+  // shared key lets the daemon reuse an earlier context transfer of the same
+  // directory; empty is fine. The session id and solve ref are always fresh.
+  std::string session_name;  // "" means "envd"
+  std::string session_shared_key;
 };
 
 struct SolveResult {
@@ -47,15 +55,19 @@ struct SolveResult {
 };
 
 // Cancels a running solve from another thread or a signal handler's helper
-// thread. Once cancelled, stays cancelled.
+// thread. Once cancelled, stays cancelled. Copies share one state, so a copy
+// handed to a watcher thread cancels the original. Thread-safe.
 class CancelToken {
  public:
+  CancelToken();
+  // Cancels every gRPC call of a solve using this token (and any later solve).
   void cancel();
   bool cancelled() const;
 
+  struct State;  // implementation detail (client.cpp), public for its helpers
+
  private:
-  struct State;
-  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::shared_ptr<State> state_;
   friend class Client;
 };
 
@@ -63,7 +75,12 @@ class Client {
  public:
   // Opens the channel and waits, up to `deadline`, until the daemon answers
   // ListWorkers. Errors read "cannot connect to buildkitd at <address>: <reason>"
-  // (Errc::unavailable, or Errc::timeout when the deadline passed).
+  // with a readable reason ("connection refused", "connection closed by the
+  // daemon", "no answer within 10s", ...): Errc::unavailable when the daemon
+  // is not there, Errc::timeout when it accepted but did not answer in time.
+  // A target transport is redialled with backoff until the deadline (the
+  // daemon may still be starting); an fd transport fails at the first refusal.
+  // Takes the transport's fd (gRPC owns it from then on).
   static Result<Client> connect(plugin::Transport transport, std::chrono::milliseconds deadline);
 
   Client(Client&&) noexcept;
@@ -73,14 +90,22 @@ class Client {
   // The daemon's address as shown in messages (the transport's description).
   const std::string& address() const;
 
-  // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers).
+  // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
+  // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at
+  // <address>: <reason>".
   Result<DaemonInfo> info(std::chrono::milliseconds deadline);
 
-  // Runs one solve: opens a session serving `attachables`, calls Solve and
-  // Status concurrently, feeds every status update to `progress`, and closes
-  // the session when Solve returns. A failed build is an error whose message is
-  // the daemon's; cancelling `cancel` cancels the solve on the daemon and
-  // returns Errc::cancelled.
+  // Runs one solve: opens a session serving `attachables` (fresh session id
+  // and ref), calls Solve and Status concurrently, feeds every status update to
+  // `progress` (in order, one call at a time), closes the session when Solve
+  // returns, then calls progress.done() exactly once (also on failure).
+  // Exports go into SolveRequest fields 3/4 (the first) and 13 (all).
+  // Errors: a failed build carries the daemon's message unchanged (code from
+  // the gRPC status); a lost connection is Errc::unavailable "lost the
+  // connection to buildkitd at <address>: <reason>", reported as soon as the
+  // socket closes; cancelling `cancel` (before or during) cancels the solve on
+  // the daemon and returns Errc::cancelled. Thread-safe: several solves may
+  // run at once on one client, each with its own sink.
   Result<SolveResult> solve(const SolveRequest& request,
                             const std::vector<class Attachable*>& attachables,
                             ProgressSink& progress, const CancelToken& cancel);

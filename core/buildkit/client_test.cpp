@@ -1,0 +1,782 @@
+// Client and Session against an in-process fake Control server, served over a
+// socketpair (as a driver's fd transport) or a unix socket (a gRPC target).
+// The fake's Session handler acts like the daemon: it opens an HTTP/2 client on
+// the tunnel and health-checks the client's session server through it.
+#include "buildkit/client.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpcpp/create_channel_posix.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "buildkit/attachable.hpp"
+#include "buildkit/progress.hpp"
+#include "buildkit/session.hpp"
+#include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
+#include "github.com/moby/buildkit/session/auth/auth.grpc.pb.h"
+
+namespace envd::buildkit {
+namespace {
+
+namespace bk = moby::buildkit::v1;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// Waits until the server call is cancelled (client gone or cancelled), at most `limit`.
+void wait_cancelled(grpc::ServerContext* context, std::chrono::milliseconds limit) {
+  auto end = Clock::now() + limit;
+  while (!context->IsCancelled() && Clock::now() < end) std::this_thread::sleep_for(5ms);
+}
+
+bool send_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Calls grpc.health.v1.Health/Check (empty service) on `channel`; true if SERVING.
+bool health_check(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub stub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 5s);
+  grpc::CompletionQueue cq;
+  grpc::Slice empty;
+  grpc::ByteBuffer request(&empty, 1);
+  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  if (!cq.Next(&tag, &ok) || !status.ok()) return false;
+  std::vector<grpc::Slice> slices;
+  (void)response.Dump(&slices);
+  std::string bytes;
+  for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  return bytes == std::string("\x08\x01", 2);  // status = SERVING
+}
+
+class FakeControl final : public bk::Control::Service {
+ public:
+  enum class SolveMode { succeed, fail, block };
+  enum class SessionMode { serve, reject, ignore_half_close };
+
+  // Configuration (set before use).
+  SolveMode solve_mode = SolveMode::succeed;
+  SessionMode session_mode = SessionMode::serve;
+  grpc::StatusCode info_code = grpc::StatusCode::UNIMPLEMENTED;
+  std::string version;
+  int status_updates = 3;
+  bool hang_list_workers = false;
+
+  // Observations.
+  std::mutex mu;
+  std::condition_variable cv;
+  bk::SolveRequest last_solve;
+  int solves = 0;
+  bool solve_started = false;
+  std::multimap<std::string, std::string> session_metadata;
+  int sessions = 0;
+  int sessions_ended = 0;
+  int healthy_sessions = 0;
+  std::set<std::string> checked_sessions;  // ids whose health check is done
+
+  grpc::Status ListWorkers(grpc::ServerContext* context, const bk::ListWorkersRequest*,
+                           bk::ListWorkersResponse* response) override {
+    if (hang_list_workers) {
+      wait_cancelled(context, 10s);
+      return grpc::Status::CANCELLED;
+    }
+    auto* worker = response->add_record();
+    worker->set_id("moby");
+    (*worker->mutable_labels())["org.mobyproject.buildkit.worker.executor"] = "runc";
+    auto* amd64 = worker->add_platforms();
+    amd64->set_os("linux");
+    amd64->set_architecture("amd64");
+    auto* arm = worker->add_platforms();
+    arm->set_os("linux");
+    arm->set_architecture("arm");
+    arm->set_variant("v7");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Info(grpc::ServerContext*, const bk::InfoRequest*,
+                    bk::InfoResponse* response) override {
+    if (info_code != grpc::StatusCode::OK) return {info_code, "unknown method Info"};
+    response->mutable_buildkitversion()->set_version(version);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Solve(grpc::ServerContext* context, const bk::SolveRequest* request,
+                     bk::SolveResponse* response) override {
+    {
+      std::lock_guard lock(mu);
+      last_solve = *request;
+      ++solves;
+      solve_started = true;
+      cv.notify_all();
+    }
+    switch (solve_mode) {
+      case SolveMode::succeed: {
+        // Like the daemon, use the session before finishing.
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, 5s, [&] { return checked_sessions.count(request->session()) > 0; });
+      }
+        (*response->mutable_exporterresponse())["containerimage.digest"] = "sha256:0123";
+        return grpc::Status::OK;
+      case SolveMode::fail:
+        return {grpc::StatusCode::UNKNOWN,
+                "process \"/bin/sh -c false\" did not complete successfully: exit code: 1"};
+      case SolveMode::block:
+        wait_cancelled(context, 20s);
+        return grpc::Status::CANCELLED;
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext*, const bk::StatusRequest* request,
+                      grpc::ServerWriter<bk::StatusResponse>* writer) override {
+    for (int i = 0; i < status_updates; ++i) {
+      bk::StatusResponse response;
+      auto* vertex = response.add_vertexes();
+      vertex->set_digest("sha256:" + request->ref());
+      vertex->set_name("step " + std::to_string(i));
+      if (!writer->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  // Acts as the daemon: dials the client's session server through the stream
+  // and health-checks it, then waits for the client to half-close.
+  grpc::Status Session(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<bk::BytesMessage, bk::BytesMessage>* stream) override {
+    std::string uuid;
+    {
+      std::lock_guard lock(mu);
+      ++sessions;
+      auto id = context->client_metadata().find("x-docker-expose-session-uuid");
+      if (id != context->client_metadata().end()) uuid.assign(id->second.data(), id->second.size());
+      for (const auto& [key, value] : context->client_metadata()) {
+        session_metadata.emplace(std::string(key.data(), key.size()),
+                                 std::string(value.data(), value.size()));
+      }
+    }
+    if (session_mode == SessionMode::reject) {
+      std::lock_guard lock(mu);
+      checked_sessions.insert(uuid);
+      cv.notify_all();
+      return {grpc::StatusCode::ALREADY_EXISTS, "session " + uuid + " already exists"};
+    }
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+      return {grpc::StatusCode::INTERNAL, "socketpair"};
+    }
+    int pump_fd = fds[0];
+    std::thread incoming([&] {
+      bk::BytesMessage message;
+      while (stream->Read(&message)) {
+        if (!send_all(pump_fd, message.data())) break;
+      }
+      ::shutdown(pump_fd, SHUT_RDWR);
+    });
+    std::thread outgoing([&] {
+      std::string buffer(32 * 1024, '\0');
+      bk::BytesMessage message;
+      for (;;) {
+        ssize_t n = ::recv(pump_fd, buffer.data(), buffer.size(), 0);
+        if (n <= 0) break;
+        message.set_data(buffer.data(), static_cast<size_t>(n));
+        if (!stream->Write(message)) break;
+      }
+    });
+    bool healthy = false;
+    {
+      auto channel = grpc::CreateInsecureChannelFromFd("session", fds[1]);
+      healthy = health_check(channel);
+    }
+    {
+      std::lock_guard lock(mu);
+      if (healthy) ++healthy_sessions;
+      checked_sessions.insert(uuid);
+      cv.notify_all();
+    }
+    incoming.join();  // the client half-closed (or the call died)
+    if (session_mode == SessionMode::ignore_half_close) wait_cancelled(context, 20s);
+    ::shutdown(pump_fd, SHUT_RDWR);
+    outgoing.join();
+    ::close(pump_fd);
+    std::lock_guard lock(mu);
+    ++sessions_ended;
+    cv.notify_all();
+    return grpc::Status::OK;
+  }
+
+  bool wait_for_solve(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, limit, [&] { return solve_started; });
+  }
+};
+
+// The fake served on one end of a socketpair; the other end is a driver transport.
+class FdServer {
+ public:
+  explicit FdServer(FakeControl& fake) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&fake);
+    server_ = builder.BuildAndStart();
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    ::fcntl(fds[1], F_SETFL, ::fcntl(fds[1], F_GETFL, 0) | O_NONBLOCK);
+    peer_ = ::dup(fds[1]);
+    grpc::AddInsecureChannelFromFd(server_.get(), fds[1]);
+    client_fd_ = fds[0];
+  }
+  ~FdServer() {
+    server_->Shutdown(std::chrono::system_clock::now() + 1s);
+    server_->Wait();
+    if (peer_ >= 0) ::close(peer_);
+  }
+
+  plugin::Transport transport() {
+    plugin::Transport t;
+    t.kind = ENVD_TRANSPORT_FD;
+    t.fd = client_fd_;
+    client_fd_ = -1;
+    t.description = "fake-daemon";
+    return t;
+  }
+
+  // The daemon dies: its end of the connection goes away.
+  void kill() { ::shutdown(peer_, SHUT_RDWR); }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  int client_fd_ = -1;
+  int peer_ = -1;
+};
+
+class RecordingSink : public ProgressSink {
+ public:
+  void update(const bk::StatusResponse& status) override {
+    EXPECT_FALSE(done_called) << "update after done";
+    for (const auto& v : status.vertexes()) names.push_back(v.name());
+  }
+  void done() override { ++done_called; }
+  std::vector<std::string> names;
+  int done_called = 0;
+};
+
+// Serves the generated Auth service with every method unimplemented.
+class FakeAttachable : public Attachable {
+ public:
+  void register_on(grpc::ServerBuilder& builder) override { builder.RegisterService(&service_); }
+  std::vector<std::string> methods() const override {
+    return {"/moby.filesync.v1.Auth/Credentials"};
+  }
+
+ private:
+  moby::filesync::v1::Auth::Service service_;
+};
+
+Client connect_ok(FdServer& server) {
+  auto client = Client::connect(server.transport(), 5s);
+  EXPECT_TRUE(client) << client.error().message();
+  return std::move(*client);
+}
+
+SolveRequest sample_request() {
+  SolveRequest request;
+  request.frontend_attrs = {{"filename", "Dockerfile"}, {"force-network-mode", "none"}};
+  request.exports = {{"moby", {{"name", "x/y:latest"}}}, {"local", {{"mode", "copy"}}}};
+  request.entitlements = {"network.host"};
+  return request;
+}
+
+int thread_count() {
+  int n = 0;
+  if (DIR* dir = ::opendir("/proc/self/task")) {
+    while (dirent* entry = ::readdir(dir)) {
+      if (entry->d_name[0] != '.') ++n;
+    }
+    ::closedir(dir);
+  }
+  return n;
+}
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/envd-bk-XXXXXX";
+  const char* made = ::mkdtemp(tmpl);
+  EXPECT_NE(made, nullptr);
+  return made ? made : "/tmp";
+}
+
+// ---- connect ---------------------------------------------------------------
+
+TEST(ClientConnect, SucceedsOverFdTransport) {
+  FakeControl fake;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 5s);
+  ASSERT_TRUE(client) << client.error().message();
+  EXPECT_EQ(client->address(), "fake-daemon");
+}
+
+TEST(ClientConnect, ClosedSocketFailsFastNamingTheAddress) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  ::close(fds[1]);
+  plugin::Transport t;
+  t.fd = fds[0];
+  t.description = "unix:///run/buildkit/buildkitd.sock";
+  auto start = Clock::now();
+  auto client = Client::connect(std::move(t), 10s);
+  ASSERT_FALSE(client);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(client.error().code(), Errc::unavailable);
+  EXPECT_EQ(client.error().message().rfind(
+                "cannot connect to buildkitd at unix:///run/buildkit/buildkitd.sock: ", 0),
+            0u)
+      << client.error().message();
+}
+
+TEST(ClientConnect, MissingUnixSocketRetriesUntilTheDeadline) {
+  std::string dir = temp_dir();
+  plugin::Transport t;
+  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t.target = "unix:" + dir + "/none.sock";
+  t.description = "unix://" + dir + "/none.sock";
+  auto start = Clock::now();
+  auto client = Client::connect(std::move(t), 400ms);
+  ASSERT_FALSE(client);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(client.error().code(), Errc::unavailable);
+  EXPECT_NE(client.error().message().find("cannot connect to buildkitd at unix://" + dir),
+            std::string::npos)
+      << client.error().message();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ClientConnect, WaitsForADaemonThatIsStillStarting) {
+  std::string dir = temp_dir();
+  std::string target = "unix:" + dir + "/late.sock";
+  FakeControl fake;
+  std::unique_ptr<grpc::Server> server;
+  std::thread starter([&] {
+    std::this_thread::sleep_for(400ms);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(target, grpc::InsecureServerCredentials());
+    builder.RegisterService(&fake);
+    server = builder.BuildAndStart();
+  });
+  plugin::Transport t;
+  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t.target = target;
+  t.description = "late-daemon";
+  auto client = Client::connect(std::move(t), 5s);
+  starter.join();
+  EXPECT_TRUE(client) << client.error().message();
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ClientConnect, DeadlineWhenTheServerNeverAnswers) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  plugin::Transport t;
+  t.fd = fds[0];
+  t.description = "tcp://10.0.0.1:1234";
+  auto start = Clock::now();
+  auto client = Client::connect(std::move(t), 300ms);
+  ASSERT_FALSE(client);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(client.error().code(), Errc::timeout);
+  EXPECT_EQ(client.error().message(),
+            "cannot connect to buildkitd at tcp://10.0.0.1:1234: no answer within 300ms");
+  ::close(fds[1]);
+}
+
+TEST(ClientConnect, SlowServerTimesOut) {
+  FakeControl fake;
+  fake.hang_list_workers = true;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 1s);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code(), Errc::timeout);
+  EXPECT_NE(client.error().message().find("no answer within 1s"), std::string::npos);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// TLS: a CA and a server certificate for "buildkitd.test" made with the openssl
+// tool; the client verifies it through tls_server_name.
+class TlsConnect : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = temp_dir();
+    std::string cmd = "cd " + dir_ +
+                      " && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=test-ca "
+                      "-keyout ca.key -out ca.pem"
+                      " && openssl req -newkey rsa:2048 -nodes -subj /CN=buildkitd.test "
+                      "-keyout server.key -out server.csr"
+                      " && printf 'subjectAltName=DNS:buildkitd.test' > ext.cnf"
+                      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+                      "-CAcreateserial -days 1 -extfile ext.cnf -out server.pem";
+    if (std::system(("(" + cmd + ") >/dev/null 2>&1").c_str()) != 0) {
+      GTEST_SKIP() << "openssl could not make test certificates";
+    }
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back(
+        {read_file(dir_ + "/server.key"), read_file(dir_ + "/server.pem")});
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(ssl), &port_);
+    builder.RegisterService(&fake_);
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 1s);
+    std::filesystem::remove_all(dir_);
+  }
+  plugin::Transport transport(const std::string& server_name) {
+    plugin::Transport t;
+    t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+    t.target = "127.0.0.1:" + std::to_string(port_);
+    t.tls_ca_pem = read_file(dir_ + "/ca.pem");
+    t.tls_server_name = server_name;
+    t.description = "tcp://" + t.target;
+    return t;
+  }
+
+  std::string dir_;
+  FakeControl fake_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(TlsConnect, VerifiesTheServerName) {
+  auto client = Client::connect(transport("buildkitd.test"), 5s);
+  ASSERT_TRUE(client) << client.error().message();
+  auto info = client->info(5s);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->workers.at(0).id, "moby");
+}
+
+TEST_F(TlsConnect, WrongServerNameFails) {
+  auto client = Client::connect(transport("other.test"), 500ms);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code(), Errc::unavailable);
+  EXPECT_EQ(client.error().message().rfind("cannot connect to buildkitd at tcp://127.0.0.1:", 0),
+            0u)
+      << client.error().message();
+  std::cerr << "message: " << client.error().message() << "\n";
+}
+
+// ---- info ------------------------------------------------------------------
+
+TEST(ClientInfo, UnimplementedInfoMeansNoVersion) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  auto info = client.info(5s);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->version, "");
+  ASSERT_EQ(info->workers.size(), 1u);
+  EXPECT_EQ(info->workers[0].id, "moby");
+  EXPECT_EQ(info->workers[0].platforms, (std::vector<std::string>{"linux/amd64", "linux/arm/v7"}));
+  EXPECT_EQ(info->workers[0].labels.at("org.mobyproject.buildkit.worker.executor"), "runc");
+}
+
+TEST(ClientInfo, ReportsTheVersion) {
+  FakeControl fake;
+  fake.info_code = grpc::StatusCode::OK;
+  fake.version = "v0.27.0";
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  auto info = client.info(5s);
+  ASSERT_TRUE(info) << info.error().message();
+  EXPECT_EQ(info->version, "v0.27.0");
+}
+
+TEST(ClientInfo, OtherInfoErrorsAreReported) {
+  FakeControl fake;
+  fake.info_code = grpc::StatusCode::PERMISSION_DENIED;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  auto info = client.info(5s);
+  ASSERT_FALSE(info);
+  EXPECT_EQ(info.error().code(), Errc::permission);
+  EXPECT_EQ(info.error().message().rfind("cannot query buildkitd at fake-daemon: ", 0), 0u);
+}
+
+// ---- solve -----------------------------------------------------------------
+
+TEST(ClientSolve, SendsExportersInBothFieldsAndOpensTheSession) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  FakeAttachable attachable;
+  RecordingSink sink;
+  CancelToken cancel;
+  auto result = client.solve(sample_request(), {&attachable}, sink, cancel);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->exporter_response.at("containerimage.digest"), "sha256:0123");
+
+  std::lock_guard lock(fake.mu);
+  const bk::SolveRequest& got = fake.last_solve;
+  EXPECT_EQ(got.exporter(), "moby");
+  EXPECT_EQ(got.exporterattrs().at("name"), "x/y:latest");
+  ASSERT_EQ(got.exporters_size(), 2);
+  EXPECT_EQ(got.exporters(0).type(), "moby");
+  EXPECT_EQ(got.exporters(0).attrs().at("name"), "x/y:latest");
+  EXPECT_EQ(got.exporters(1).type(), "local");
+  EXPECT_EQ(got.exporters(1).attrs().at("mode"), "copy");
+  EXPECT_EQ(got.frontend(), "dockerfile.v0");
+  EXPECT_EQ(got.frontendattrs().at("force-network-mode"), "none");
+  ASSERT_EQ(got.entitlements_size(), 1);
+  EXPECT_EQ(got.entitlements(0), "network.host");
+  EXPECT_FALSE(got.has_definition());
+  EXPECT_EQ(got.ref().size(), 25u);
+  EXPECT_EQ(got.session().size(), 25u);
+  EXPECT_NE(got.ref(), got.session());
+  EXPECT_EQ(got.session().find(':'), std::string::npos);
+
+  auto& md = fake.session_metadata;
+  ASSERT_EQ(md.count("x-docker-expose-session-uuid"), 1u);
+  EXPECT_EQ(md.find("x-docker-expose-session-uuid")->second, got.session());
+  EXPECT_EQ(md.find("x-docker-expose-session-name")->second, "envd");
+  EXPECT_EQ(md.count("x-docker-expose-session-sharedkey"), 1u);
+  std::vector<std::string> methods;
+  auto range = md.equal_range("x-docker-expose-session-grpc-method");
+  for (auto it = range.first; it != range.second; ++it) methods.push_back(it->second);
+  EXPECT_EQ(methods, (std::vector<std::string>{"/moby.filesync.v1.Auth/Credentials",
+                                               "/grpc.health.v1.Health/Check",
+                                               "/grpc.health.v1.Health/Watch"}));
+  EXPECT_EQ(fake.healthy_sessions, 1) << "the session server did not answer a health check";
+}
+
+TEST(ClientSolve, RawDefinitionIsSent) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  pb::Definition definition;
+  definition.add_def("op-a");
+  definition.add_def("terminal");
+  SolveRequest request;
+  request.frontend = "";
+  request.definition = definition.SerializeAsString();
+  RecordingSink sink;
+  auto result = client.solve(request, {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  std::lock_guard lock(fake.mu);
+  ASSERT_EQ(fake.last_solve.definition().def_size(), 2);
+  EXPECT_EQ(fake.last_solve.definition().def(1), "terminal");
+  EXPECT_EQ(fake.last_solve.frontend(), "");
+  EXPECT_EQ(fake.last_solve.exporter(), "");
+  EXPECT_EQ(fake.last_solve.exporters_size(), 0);
+}
+
+TEST(ClientSolve, FailedSolveCarriesTheDaemonMessage) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::fail;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(result.error().message(),
+            "process \"/bin/sh -c false\" did not complete successfully: exit code: 1");
+  EXPECT_EQ(sink.done_called, 1);
+}
+
+TEST(ClientSolve, StatusUpdatesReachTheSinkInOrder) {
+  FakeControl fake;
+  fake.status_updates = 200;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  ASSERT_EQ(sink.names.size(), 200u);
+  for (int i = 0; i < 200; ++i)
+    EXPECT_EQ(sink.names[static_cast<size_t>(i)], "step " + std::to_string(i));
+  EXPECT_EQ(sink.done_called, 1);
+}
+
+TEST(ClientSolve, CancelEndsTheSolve) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  CancelToken cancel;
+  std::thread canceller([&, copy = cancel]() mutable {
+    fake.wait_for_solve(5s);
+    copy.cancel();
+  });
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, cancel);
+  canceller.join();
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_EQ(result.error().code(), Errc::cancelled);
+  EXPECT_TRUE(cancel.cancelled());
+  EXPECT_EQ(sink.done_called, 1);
+}
+
+TEST(ClientSolve, AlreadyCancelledTokenDoesNotStart) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  CancelToken cancel;
+  cancel.cancel();
+  auto result = client.solve(sample_request(), {}, sink, cancel);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::cancelled);
+  std::lock_guard lock(fake.mu);
+  EXPECT_EQ(fake.solves, 0);
+}
+
+TEST(ClientSolve, PeerDyingMidSolveFailsQuickly) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  std::thread killer([&] {
+    fake.wait_for_solve(5s);
+    std::this_thread::sleep_for(100ms);
+    server.kill();
+  });
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  killer.join();
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  EXPECT_EQ(result.error().message().rfind("lost the connection to buildkitd at fake-daemon: ", 0),
+            0u)
+      << result.error().message();
+  EXPECT_EQ(sink.done_called, 1);
+}
+
+TEST(ClientSolve, ManySequentialBuildsLeakNoThreads) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  FakeAttachable attachable;
+  {
+    RecordingSink sink;
+    ASSERT_TRUE(client.solve(sample_request(), {&attachable}, sink, CancelToken()));
+  }
+  int before = thread_count();
+  std::set<std::string> sessions;
+  for (int i = 0; i < 20; ++i) {
+    RecordingSink sink;
+    auto result = client.solve(sample_request(), {&attachable}, sink, CancelToken());
+    ASSERT_TRUE(result) << "build " << i << ": " << result.error().message();
+    std::lock_guard lock(fake.mu);
+    sessions.insert(fake.last_solve.session());
+  }
+  EXPECT_EQ(sessions.size(), 20u);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_LE(thread_count(), before + 2);
+  std::lock_guard lock(fake.mu);
+  EXPECT_EQ(fake.healthy_sessions, 21);
+}
+
+TEST(ClientSolve, ConcurrentSolvesOnOneClient) {
+  FakeControl fake;
+  fake.status_updates = 20;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  std::vector<std::thread> threads;
+  std::atomic<int> succeeded{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      FakeAttachable attachable;
+      for (int i = 0; i < 5; ++i) {
+        RecordingSink sink;
+        auto result = client.solve(sample_request(), {&attachable}, sink, CancelToken());
+        if (result && sink.names.size() == 20u && sink.done_called == 1) ++succeeded;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(succeeded, 20);
+  std::lock_guard lock(fake.mu);
+  EXPECT_EQ(fake.healthy_sessions, 20);
+}
+
+TEST(ClientSolve, RejectedSessionDoesNotHang) {
+  FakeControl fake;
+  fake.session_mode = FakeControl::SessionMode::reject;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
+TEST(ClientSolve, DaemonIgnoringTheHalfCloseDoesNotHang) {
+  FakeControl fake;
+  fake.session_mode = FakeControl::SessionMode::ignore_half_close;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_LT(Clock::now() - start, 5s);
+  std::unique_lock lock(fake.mu);
+  EXPECT_TRUE(fake.cv.wait_for(lock, 5s, [&] { return fake.sessions_ended == 1; }));
+}
+
+TEST(RandomId, IsBase36AndUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = random_id();
+    ASSERT_EQ(id.size(), 25u);
+    for (char c : id) ASSERT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'));
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace envd::buildkit

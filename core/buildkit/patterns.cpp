@@ -1,0 +1,246 @@
+#include "buildkit/patterns.hpp"
+
+#include <utility>
+
+namespace envd::buildkit {
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+  const char* space = " \t\r\n\v\f";
+  auto begin = text.find_first_not_of(space);
+  if (begin == std::string_view::npos) return {};
+  auto end = text.find_last_not_of(space);
+  return text.substr(begin, end - begin + 1);
+}
+
+// Each parent of a cleaned path, shortest first: "a/b/c" gives "a", "a/b".
+std::vector<std::string_view> parents_of(std::string_view path) {
+  std::vector<std::string_view> out;
+  for (std::size_t i = path.find('/'); i != std::string_view::npos; i = path.find('/', i + 1)) {
+    out.push_back(path.substr(0, i));
+  }
+  return out;
+}
+
+std::vector<std::string_view> split_segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty()) return out;
+  std::size_t start = 0;
+  for (;;) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) {
+      out.push_back(path.substr(start));
+      return out;
+    }
+    out.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+}
+
+}  // namespace
+
+std::string clean_relative_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    auto part = path.substr(start, slash - start);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    start = slash + 1;
+  }
+  std::string out;
+  for (auto part : parts) {
+    if (!out.empty()) out += '/';
+    out += part;
+  }
+  return out;
+}
+
+Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& patterns) {
+  PatternMatcher matcher;
+  for (const auto& original : patterns) {
+    std::string_view text = trim(original);
+    if (text.empty()) continue;
+    Rule rule;
+    if (text.front() == '!') {
+      rule.exception = true;
+      text = trim(text.substr(1));
+      if (text.empty()) {
+        return Error(Errc::invalid_argument,
+                     "pattern '" + original + "' is invalid: '!' needs a pattern after it");
+      }
+    }
+    rule.text = clean_relative_path(text);
+    auto invalid = [&](const std::string& why) {
+      std::string message = "pattern '";
+      message += original;
+      message += "' is invalid: ";
+      message += why;
+      return Error(Errc::invalid_argument, std::move(message));
+    };
+    const std::string& p = rule.text;
+    std::vector<Token> segment;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      Token token;
+      char c = p[i];
+      if (c == '*') {
+        if (i + 1 < p.size() && p[i + 1] == '*') {
+          ++i;
+          if (i + 1 < p.size() && p[i + 1] == '/') ++i;
+          token.kind = i + 1 == p.size() ? Token::globstar_all : Token::globstar_dir;
+        } else {
+          token.kind = Token::star;
+        }
+      } else if (c == '?') {
+        token.kind = Token::any_char;
+      } else if (c == '[') {
+        token.kind = Token::class_set;
+        std::size_t j = i + 1;
+        if (j < p.size() && (p[j] == '!' || p[j] == '^')) {
+          token.negated = true;
+          ++j;
+        }
+        bool closed = false;
+        bool first = true;
+        while (j < p.size()) {
+          if (p[j] == ']' && !first) {
+            closed = true;
+            break;
+          }
+          first = false;
+          unsigned char lo = static_cast<unsigned char>(p[j]);
+          if (lo == '\\') {
+            if (++j >= p.size()) break;
+            lo = static_cast<unsigned char>(p[j]);
+          }
+          unsigned char hi = lo;
+          if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
+            j += 2;
+            if (p[j] == '\\' && ++j >= p.size()) break;
+            hi = static_cast<unsigned char>(p[j]);
+            if (hi < lo) return invalid("character class range is reversed");
+          }
+          token.ranges.emplace_back(lo, hi);
+          ++j;
+        }
+        if (!closed) return invalid("unterminated character class");
+        i = j;
+      } else if (c == '\\') {
+        if (i + 1 >= p.size()) return invalid("trailing backslash");
+        token.ch = p[++i];
+      } else {
+        token.ch = c;
+      }
+      rule.tokens.push_back(token);
+      if (token.kind == Token::literal && token.ch == '/') {
+        rule.segments.push_back(std::move(segment));
+        segment.clear();
+      } else {
+        segment.push_back(token);
+      }
+    }
+    rule.segments.push_back(std::move(segment));
+    matcher.has_exceptions_ = matcher.has_exceptions_ || rule.exception;
+    matcher.rules_.push_back(std::move(rule));
+  }
+  return matcher;
+}
+
+bool PatternMatcher::match_tokens(const std::vector<Token>& tokens, std::size_t ti,
+                                  std::string_view path, std::size_t pi) {
+  while (ti < tokens.size()) {
+    const Token& token = tokens[ti];
+    switch (token.kind) {
+      case Token::globstar_all:
+        return true;
+      case Token::globstar_dir:
+        // Zero segments, or any text up to and including a '/'.
+        if (match_tokens(tokens, ti + 1, path, pi)) return true;
+        for (std::size_t j = pi; j < path.size(); ++j) {
+          if (path[j] == '/' && match_tokens(tokens, ti + 1, path, j + 1)) return true;
+        }
+        return false;
+      case Token::star:
+        for (std::size_t j = pi;; ++j) {
+          if (match_tokens(tokens, ti + 1, path, j)) return true;
+          if (j >= path.size() || path[j] == '/') return false;
+        }
+      case Token::any_char:
+        if (pi >= path.size() || path[pi] == '/') return false;
+        break;
+      case Token::class_set: {
+        if (pi >= path.size() || path[pi] == '/') return false;
+        auto c = static_cast<unsigned char>(path[pi]);
+        bool in = false;
+        for (auto [lo, hi] : token.ranges) in = in || (c >= lo && c <= hi);
+        if (in == token.negated) return false;
+        break;
+      }
+      case Token::literal:
+        if (pi >= path.size() || path[pi] != token.ch) return false;
+        break;
+    }
+    ++ti;
+    ++pi;
+  }
+  return pi == path.size();
+}
+
+bool PatternMatcher::rule_matches(const Rule& rule, std::string_view path) {
+  if (rule.text.empty()) return true;  // "." or "/": the root, so everything
+  return match_tokens(rule.tokens, 0, path, 0);
+}
+
+bool PatternMatcher::matches(std::string_view raw_path) const {
+  std::string path = clean_relative_path(raw_path);
+  auto parents = parents_of(path);
+  bool matched = false;
+  for (const auto& rule : rules_) {
+    // A rule that cannot change the outcome need not be tried.
+    if (rule.exception != matched) continue;
+    bool hit = rule_matches(rule, path);
+    for (std::size_t i = 0; !hit && i < parents.size(); ++i) hit = rule_matches(rule, parents[i]);
+    if (hit) matched = !rule.exception;
+  }
+  return matched;
+}
+
+bool PatternMatcher::rule_may_match_below(const Rule& rule, std::string_view dir) {
+  auto parts = split_segments(dir);
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    // A pattern as long as a parent of the path matches that parent at most,
+    // which still covers everything below it.
+    if (i >= rule.segments.size()) return true;
+    for (const auto& token : rule.segments[i]) {
+      if (token.kind == Token::globstar_dir || token.kind == Token::globstar_all) return true;
+    }
+    if (!match_tokens(rule.segments[i], 0, parts[i], 0)) return false;
+  }
+  return true;
+}
+
+bool PatternMatcher::any_may_match_below(std::string_view raw_dir, bool exception) const {
+  std::string dir = clean_relative_path(raw_dir);
+  for (const auto& rule : rules_) {
+    if (rule.exception == exception && (rule.text.empty() || rule_may_match_below(rule, dir))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool PatternMatcher::may_match_below(std::string_view dir) const {
+  return any_may_match_below(dir, false);
+}
+
+bool PatternMatcher::may_reinclude_below(std::string_view dir) const {
+  return any_may_match_below(dir, true);
+}
+
+}  // namespace envd::buildkit

@@ -1,0 +1,171 @@
+#include "buildkit/patterns.hpp"
+
+#include <gtest/gtest.h>
+
+namespace envd::buildkit {
+namespace {
+
+PatternMatcher make(const std::vector<std::string>& patterns) {
+  auto matcher = PatternMatcher::create(patterns);
+  EXPECT_TRUE(matcher.ok()) << (matcher ? "" : matcher.error().message());
+  return matcher ? std::move(*matcher) : PatternMatcher();
+}
+
+TEST(CleanRelativePath, StripsAndResolves) {
+  EXPECT_EQ(clean_relative_path("/a/b"), "a/b");
+  EXPECT_EQ(clean_relative_path("./a/./b/"), "a/b");
+  EXPECT_EQ(clean_relative_path("a//b"), "a/b");
+  EXPECT_EQ(clean_relative_path("a/../b"), "b");
+  EXPECT_EQ(clean_relative_path("../../x"), "x");
+  EXPECT_EQ(clean_relative_path("."), "");
+  EXPECT_EQ(clean_relative_path("/"), "");
+}
+
+TEST(PatternMatcher, EmptyMatchesNothing) {
+  auto m = make({});
+  EXPECT_TRUE(m.empty());
+  EXPECT_FALSE(m.matches("a"));
+  auto blank = make({"", "  "});
+  EXPECT_TRUE(blank.empty());
+}
+
+TEST(PatternMatcher, StarDoesNotCrossSlash) {
+  auto m = make({"*.md"});
+  EXPECT_TRUE(m.matches("README.md"));
+  EXPECT_TRUE(m.matches("a.md"));
+  EXPECT_FALSE(m.matches("docs/a.md"));
+  EXPECT_FALSE(m.matches("a.mdx"));
+}
+
+TEST(PatternMatcher, MarkdownWithReadmeException) {
+  auto m = make({"*.md", "!README.md"});
+  EXPECT_TRUE(m.matches("CHANGELOG.md"));
+  EXPECT_FALSE(m.matches("README.md"));
+  EXPECT_FALSE(m.matches("main.go"));
+  EXPECT_TRUE(m.has_exceptions());
+}
+
+TEST(PatternMatcher, LastMatchingRuleWins) {
+  auto m = make({"!README.md", "*.md"});
+  EXPECT_TRUE(m.matches("README.md"));
+  auto again = make({"*.md", "!README.md", "README.md"});
+  EXPECT_TRUE(again.matches("README.md"));
+}
+
+TEST(PatternMatcher, DoubleStarAnyDepth) {
+  auto m = make({"**/*.go"});
+  EXPECT_TRUE(m.matches("main.go"));
+  EXPECT_TRUE(m.matches("cmd/main.go"));
+  EXPECT_TRUE(m.matches("a/b/c/x.go"));
+  EXPECT_FALSE(m.matches("a/b/c/x.gox"));
+  auto mid = make({"a/**/z"});
+  EXPECT_TRUE(mid.matches("a/z"));
+  EXPECT_TRUE(mid.matches("a/b/z"));
+  EXPECT_TRUE(mid.matches("a/b/c/z"));
+  EXPECT_FALSE(mid.matches("b/z"));
+  auto all = make({"**"});
+  EXPECT_TRUE(all.matches("x"));
+  EXPECT_TRUE(all.matches("x/y"));
+}
+
+TEST(PatternMatcher, DirectoryPatternsCoverChildren) {
+  for (const char* p : {"dir", "dir/", "/dir", "./dir"}) {
+    auto m = make({p});
+    EXPECT_TRUE(m.matches("dir")) << p;
+    EXPECT_TRUE(m.matches("dir/a")) << p;
+    EXPECT_TRUE(m.matches("dir/a/b")) << p;
+    EXPECT_FALSE(m.matches("dirx")) << p;
+    EXPECT_FALSE(m.matches("x/dir")) << p;
+  }
+  auto stars = make({"dir/**"});
+  EXPECT_FALSE(stars.matches("dir"));
+  EXPECT_TRUE(stars.matches("dir/a"));
+  EXPECT_TRUE(stars.matches("dir/a/b"));
+}
+
+TEST(PatternMatcher, ExcludesGit) {
+  auto m = make({".git"});
+  EXPECT_TRUE(m.matches(".git"));
+  EXPECT_TRUE(m.matches(".git/HEAD"));
+  EXPECT_TRUE(m.matches(".git/objects/ab/cdef"));
+  EXPECT_FALSE(m.matches(".gitignore"));
+  EXPECT_FALSE(m.matches("sub/.git"));
+}
+
+TEST(PatternMatcher, ExceptionInsideExcludedDir) {
+  auto m = make({"dir", "!dir/keep"});
+  EXPECT_TRUE(m.matches("dir/other"));
+  EXPECT_FALSE(m.matches("dir/keep"));
+  EXPECT_FALSE(m.matches("dir/keep/deep"));
+  EXPECT_TRUE(m.may_reinclude_below("dir"));
+  EXPECT_FALSE(m.may_reinclude_below("other"));
+  EXPECT_TRUE(m.may_reinclude_below("dir/keep"));
+  EXPECT_FALSE(m.may_reinclude_below("dir/nope"));
+}
+
+TEST(PatternMatcher, ExcludeEverythingButGoFiles) {
+  auto top = make({"*", "!*.go"});
+  EXPECT_FALSE(top.matches("main.go"));
+  EXPECT_TRUE(top.matches("README"));
+  EXPECT_TRUE(top.matches("pkg/lib.go"));  // "*" matches the parent "pkg"
+  EXPECT_FALSE(top.may_reinclude_below("pkg"));
+  auto deep = make({"**", "!**/*.go"});
+  EXPECT_FALSE(deep.matches("pkg/sub/lib.go"));
+  EXPECT_TRUE(deep.matches("pkg/sub/lib.c"));
+  EXPECT_TRUE(deep.matches("pkg"));
+  EXPECT_TRUE(deep.may_reinclude_below("pkg/sub"));
+}
+
+TEST(PatternMatcher, QuestionMarkAndClasses) {
+  auto m = make({"file?.txt", "[a-c]x", "[!0-9]y", "[^q]z", "\\*lit"});
+  EXPECT_TRUE(m.matches("file1.txt"));
+  EXPECT_FALSE(m.matches("file12.txt"));
+  EXPECT_FALSE(m.matches("file/.txt"));
+  EXPECT_TRUE(m.matches("bx"));
+  EXPECT_FALSE(m.matches("dx"));
+  EXPECT_TRUE(m.matches("ay"));
+  EXPECT_FALSE(m.matches("5y"));
+  EXPECT_TRUE(m.matches("az"));
+  EXPECT_FALSE(m.matches("qz"));
+  EXPECT_TRUE(m.matches("*lit"));
+  EXPECT_FALSE(m.matches("xlit"));
+}
+
+TEST(PatternMatcher, PathsAreCleaned) {
+  auto m = make({"a/b"});
+  EXPECT_TRUE(m.matches("/a/b"));
+  EXPECT_TRUE(m.matches("./a/b"));
+  EXPECT_TRUE(m.matches("a/./b/"));
+}
+
+TEST(PatternMatcher, MayMatchBelowForIncludes) {
+  auto m = make({"src/*.go", "docs/**/*.md"});
+  EXPECT_TRUE(m.may_match_below("src"));
+  EXPECT_FALSE(m.may_match_below("test"));
+  EXPECT_TRUE(m.may_match_below("docs"));
+  EXPECT_TRUE(m.may_match_below("docs/a/b"));
+  EXPECT_TRUE(m.may_match_below(""));
+  // Matched parents cover everything below.
+  auto dir = make({"lib"});
+  EXPECT_TRUE(dir.may_match_below("lib/x/y"));
+}
+
+TEST(PatternMatcher, WildcardInMiddleSegment) {
+  auto m = make({"*/tmp"});
+  EXPECT_TRUE(m.matches("a/tmp"));
+  EXPECT_TRUE(m.matches("a/tmp/x"));
+  EXPECT_FALSE(m.matches("tmp"));
+  EXPECT_FALSE(m.matches("a/b/tmp"));
+}
+
+TEST(PatternMatcher, InvalidPatterns) {
+  EXPECT_FALSE(PatternMatcher::create({"!"}).ok());
+  EXPECT_FALSE(PatternMatcher::create({"[abc"}).ok());
+  EXPECT_FALSE(PatternMatcher::create({"abc\\"}).ok());
+  EXPECT_FALSE(PatternMatcher::create({"[z-a]"}).ok());
+  auto error = PatternMatcher::create({"[abc"});
+  EXPECT_NE(error.error().message().find("'[abc'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace envd::buildkit

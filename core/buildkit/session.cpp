@@ -1,0 +1,220 @@
+#include "buildkit/session.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "buildkit/attachable.hpp"
+#include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
+
+namespace envd::buildkit {
+
+namespace bk = moby::buildkit::v1;
+
+namespace {
+
+constexpr size_t kChunk = size_t{32} * 1024;
+// How long close() waits for the daemon to end the stream after the half-close,
+// and for in-flight session calls when the server shuts down.
+constexpr auto kCloseGrace = std::chrono::seconds(2);
+
+// Writes all of `data` to a socket; MSG_NOSIGNAL so a closed peer is an error,
+// not SIGPIPE.
+bool send_all(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string random_id() {
+  static constexpr char kDigits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device device;
+    std::seed_seq seed{
+        device(), device(), device(), device(),
+        static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
+    return std::mt19937_64(seed);
+  }()};
+  std::uniform_int_distribution<int> digit(0, 35);
+  std::string id(25, '0');
+  for (char& c : id) c = kDigits[digit(rng)];
+  return id;
+}
+
+struct Session::State {
+  SessionOptions options;
+  std::vector<std::string> methods;
+  std::unique_ptr<bk::Control::Stub> stub;
+  std::unique_ptr<grpc::CallbackGenericService> fallback;  // outlives the server
+  std::unique_ptr<grpc::Server> server;
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<bk::BytesMessage, bk::BytesMessage>> stream;
+  int tunnel_fd = -1;    // our end of the socketpair; the server owns the other
+  int stop_fd = -1;      // eventfd: tells the outgoing pump to half-close
+  std::thread incoming;  // stream -> socket
+  std::thread outgoing;  // socket -> stream
+  std::mutex mu;
+  std::condition_variable cv;
+  bool incoming_done = false;
+  bool closed = false;
+
+  ~State() {
+    if (tunnel_fd >= 0) ::close(tunnel_fd);
+    if (stop_fd >= 0) ::close(stop_fd);
+  }
+
+  void pump_incoming() {
+    bk::BytesMessage message;
+    while (stream->Read(&message)) {
+      if (!send_all(tunnel_fd, message.data())) break;
+    }
+    // The daemon ended the stream (or it was cancelled): the server sees EOF,
+    // and the outgoing pump stops.
+    ::shutdown(tunnel_fd, SHUT_WR);
+    uint64_t one = 1;
+    (void)!::write(stop_fd, &one, sizeof one);
+    std::lock_guard lock(mu);
+    incoming_done = true;
+    cv.notify_all();
+  }
+
+  void pump_outgoing() {
+    std::string buffer(kChunk, '\0');
+    bk::BytesMessage message;
+    bool stream_ok = true;
+    for (;;) {
+      pollfd fds[2] = {{tunnel_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+      int ready = ::poll(fds, 2, -1);
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready < 0 || (fds[1].revents & POLLIN)) break;
+      ssize_t n = ::recv(tunnel_fd, buffer.data(), buffer.size(), 0);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;
+      message.set_data(buffer.data(), static_cast<size_t>(n));
+      if (!stream->Write(message)) {
+        stream_ok = false;
+        break;
+      }
+    }
+    if (stream_ok) stream->WritesDone();
+  }
+};
+
+Session::Session(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Session::~Session() { close(); }
+
+const std::string& Session::id() const { return state_->options.id; }
+
+const std::vector<std::string>& Session::methods() const { return state_->methods; }
+
+Result<std::unique_ptr<Session>> Session::start(const std::shared_ptr<grpc::Channel>& channel,
+                                                const std::vector<Attachable*>& attachables,
+                                                SessionOptions options) {
+  auto state = std::make_unique<State>();
+  state->options = std::move(options);
+  const std::string& address = state->options.address;
+
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + address +
+                                     ": socketpair: " + std::strerror(errno));
+  }
+  state->tunnel_fd = fds[0];
+  int server_fd = fds[1];
+  // gRPC's server endpoint assumes a non-blocking socket: with a blocking one
+  // it sends its SETTINGS and then never reads.
+  int flags = ::fcntl(server_fd, F_GETFL, 0);
+  ::fcntl(server_fd, F_SETFL, flags | O_NONBLOCK);
+  state->stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  if (state->stop_fd < 0) {
+    ::close(server_fd);
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + address +
+                                     ": eventfd: " + std::strerror(errno));
+  }
+
+  // The daemon health-checks the session every second and drops it on the
+  // first failure (BuildKit v0.8), so the built-in service must answer.
+  // The setting is a process-wide flag; set it once, not racing other solves.
+  static std::once_flag health_once;
+  std::call_once(health_once, [] { grpc::EnableDefaultHealthCheckService(true); });
+  grpc::ServerBuilder builder;
+  for (Attachable* attachable : attachables) {
+    attachable->register_on(builder);
+    for (auto& method : attachable->methods()) state->methods.push_back(std::move(method));
+  }
+  if (attachables.empty()) {
+    // gRPC refuses to start a server with no service of its own before it adds
+    // the health service; a generic service (answering UNIMPLEMENTED) counts.
+    state->fallback = std::make_unique<grpc::CallbackGenericService>();
+    builder.RegisterCallbackGenericService(state->fallback.get());
+  }
+  state->methods.emplace_back("/grpc.health.v1.Health/Check");
+  state->methods.emplace_back("/grpc.health.v1.Health/Watch");
+  state->server = builder.BuildAndStart();
+  if (!state->server) {
+    ::close(server_fd);
+    return Error(Errc::internal,
+                 "cannot open a session to buildkitd at " + address + ": cannot start the server");
+  }
+  grpc::AddInsecureChannelFromFd(state->server.get(), server_fd);  // takes the fd
+
+  state->context.AddMetadata("x-docker-expose-session-uuid", state->options.id);
+  state->context.AddMetadata("x-docker-expose-session-name", state->options.name);
+  state->context.AddMetadata("x-docker-expose-session-sharedkey", state->options.shared_key);
+  for (const auto& method : state->methods) {
+    state->context.AddMetadata("x-docker-expose-session-grpc-method", method);
+  }
+  state->stub = bk::Control::NewStub(channel);
+  state->stream = state->stub->Session(&state->context);
+  State* raw = state.get();
+  state->incoming = std::thread([raw] { raw->pump_incoming(); });
+  state->outgoing = std::thread([raw] { raw->pump_outgoing(); });
+  return std::unique_ptr<Session>(new Session(std::move(state)));
+}
+
+void Session::cancel() { state_->context.TryCancel(); }
+
+void Session::close() {
+  State& s = *state_;
+  if (s.closed) return;
+  s.closed = true;
+  // Half-close through the outgoing pump, the only writer of the stream.
+  uint64_t one = 1;
+  (void)!::write(s.stop_fd, &one, sizeof one);
+  s.outgoing.join();
+  {
+    std::unique_lock lock(s.mu);
+    if (!s.cv.wait_for(lock, kCloseGrace, [&] { return s.incoming_done; })) {
+      s.context.TryCancel();
+    }
+  }
+  s.incoming.join();
+  (void)s.stream->Finish();
+  s.server->Shutdown(std::chrono::system_clock::now() + kCloseGrace);
+  s.server->Wait();
+}
+
+}  // namespace envd::buildkit
