@@ -13,6 +13,7 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
 
 int fail(const std::string& message, int code) {
   fmt::print(stderr, "envd: error: {}\n", message);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   app.add_option("-c,--context", session.context_flag,
                  "Context to use (overrides ENVD_CONTEXT and the current context)");
   envd::cli::add_context_commands(app, session, action);
+  envd::cli::add_build_commands(app, session, action);
   envd::cli::add_plugin_commands(app, session, action);
 
   try {
@@ -53,7 +55,10 @@ int main(int argc, char** argv) {
       }
     }
     if (!action) return fail("no command given (see 'envd --help')", kExitUsage);
-    if (auto st = action(); !st) return fail(st.error().message(), kExitFailure);
+    if (auto st = action(); !st) {
+      bool interrupted = st.error().code() == envd::Errc::cancelled;
+      return fail(st.error().message(), interrupted ? kExitInterrupted : kExitFailure);
+    }
   } catch (const std::exception& e) {
     // Every expected failure is a Status; reaching this is a bug, still reported
     // as one line rather than a crash.

@@ -100,3 +100,7 @@ unsigned mode_of(const fs::path& path) {
 }
 
 }  // namespace envd::test
+
+namespace envd::test {
+const char* envd_binary() { return ENVD_BINARY; }
+}  // namespace envd::test

@@ -51,6 +51,9 @@ std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 std::string golden(const std::string& name);
 
+// The envd binary under test.
+const char* envd_binary();
+
 // The permission bits of a file.
 unsigned mode_of(const std::filesystem::path& path);
 

@@ -162,7 +162,7 @@ TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.rfind(kError + "unknown builder type 'podman-container'; available: ", 0), 0u)
       << r.err;
-  EXPECT_NE(r.err.find("docker-container, kube-pod, tcp"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("docker-container, kube-pod, moby-worker, tcp"), std::string::npos) << r.err;
   auto runner = envd({"context", "create", "--name", "x", "--runner", "k8s"});
   EXPECT_EQ(runner.exit_code, 1);
   EXPECT_EQ(runner.err.rfind(kError + "unknown runner type 'k8s'; available: ", 0), 0u)

@@ -84,7 +84,7 @@ TEST_F(ExportImportCli, ExportRefusesATerminal) {
   int slave = -1;
   ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
   sdk::ProcessOptions options;
-  options.argv = {ENVD_BINARY, "context", "export", "default"};
+  options.argv = {envd_binary(), "context", "export", "default"};
   options.env = base_env();
   int err_pipe[2];
   ASSERT_EQ(::pipe(err_pipe), 0);

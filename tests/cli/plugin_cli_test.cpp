@@ -18,7 +18,7 @@ namespace json = boost::json;
 
 using PluginCli = CliTest;
 
-TEST_F(PluginCli, ListsTheFiveBackendsAsUsable) {
+TEST_F(PluginCli, ListsTheBackendsAsUsable) {
   auto r = envd_ok({"plugin", "ls", "--format", "json"});
   auto modules = json::parse(r.out).as_array();
   std::set<std::string> builders;
@@ -30,7 +30,8 @@ TEST_F(PluginCli, ListsTheFiveBackendsAsUsable) {
     EXPECT_TRUE(fs::path(std::string(m.at("path").as_string())).is_absolute());
     (m.at("kind") == "builder" ? builders : runners).insert(std::string(m.at("type").as_string()));
   }
-  EXPECT_EQ(builders, (std::set<std::string>{"docker-container", "kube-pod", "tcp"}));
+  EXPECT_EQ(builders,
+            (std::set<std::string>{"docker-container", "kube-pod", "moby-worker", "tcp"}));
   EXPECT_EQ(runners, (std::set<std::string>{"docker", "envd-server"}));
 
   auto table = envd_ok({"plugin", "ls"});
@@ -55,7 +56,7 @@ TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
 
   auto ls = envd_ok({"plugin", "ls", "--format", "json"}, env);
   auto modules = json::parse(ls.out).as_array();
-  ASSERT_EQ(modules.size(), 6u);
+  ASSERT_EQ(modules.size(), 7u);  // the six modules of the build tree and garbage.so
   EXPECT_EQ(modules[0].at("path").as_string(), (dir / "garbage.so").string());
   EXPECT_EQ(modules[0].at("status"), "refused");
   EXPECT_FALSE(modules[0].at("reason").as_string().empty());

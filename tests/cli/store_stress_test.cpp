@@ -48,7 +48,7 @@ TEST_F(StoreStress, ConcurrentWritersNeverLoseAnUpdate) {
     sdk::ProcessOptions options;
     options.argv = {"sh", "-c", script};
     options.env = base_env();
-    options.env["ENVD"] = ENVD_BINARY;
+    options.env["ENVD"] = envd_binary();
     options.env["W"] = std::to_string(w);
     auto pid = sdk::spawn_process(options, -1, -1, -1);
     ASSERT_TRUE(pid) << pid.error().message();
@@ -78,7 +78,7 @@ TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
   for (int round = 0; round < 120; ++round) {
     std::string name = "k" + std::to_string(round);
     sdk::ProcessOptions options;
-    options.argv = {ENVD_BINARY, "context", "create", "--name", name};
+    options.argv = {envd_binary(), "context", "create", "--name", name};
     options.env = base_env();
     auto pid = sdk::spawn_process(options, -1, -1, -1);
     ASSERT_TRUE(pid);

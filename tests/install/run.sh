@@ -15,13 +15,13 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 
 # Only the public SDK headers are installed.
 installed=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
-expected="./envd/address.hpp ./envd/plugin.hpp ./envd/plugin_abi.h ./envd/process.hpp ./envd/result.hpp "
+expected="./envd/address.hpp ./envd/docker_engine.hpp ./envd/plugin.hpp ./envd/plugin_abi.h ./envd/process.hpp ./envd/result.hpp "
 [[ "$installed" == "$expected" ]] || fail "unexpected installed headers: $installed"
 [[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfig.cmake" ]] || fail "no envd-sdk package config"
 [[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfigVersion.cmake" ]] || fail "no package version file"
 [[ -e "$prefix/lib/libenvd-sdk.so.1" ]] || fail "no libenvd-sdk.so.1 (SONAME)"
 count=$(find "$prefix/lib/envd/plugins" -name 'envd-*.so' | wc -l)
-[[ "$count" -eq 5 ]] || fail "expected 5 installed modules, found $count"
+[[ "$count" -eq 6 ]] || fail "expected 6 installed modules, found $count"
 
 # The example builds against the installed package only.
 cmake -S "$src/examples/third-party-builder" -B "$work/example" \
@@ -51,7 +51,7 @@ unset XDG_CONFIG_HOME XDG_CACHE_HOME XDG_DATA_HOME ENVD_CONFIG_DIR ENVD_CONTEXT
 export ENVD_PLUGIN_PATH="$work/example"
 envd="$prefix/bin/envd"
 listing=$("$envd" plugin ls --format json)
-for type in podman-container docker-container kube-pod tcp docker envd-server; do
+for type in podman-container docker-container kube-pod moby-worker tcp docker envd-server; do
   grep -q "\"type\":\"$type\"" <<<"$listing" || fail "plugin ls does not show $type: $listing"
 done
 grep -q '"status":"refused"' <<<"$listing" && fail "a module was refused: $listing"

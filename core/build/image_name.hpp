@@ -1,0 +1,20 @@
+// Image references ([registry[:port]/]path[:tag][@digest]) as Docker parses
+// them, and the default tag of `envd build`.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "envd/result.hpp"
+
+namespace envd::build {
+
+// Validates a reference; the error names it and says what is wrong.
+Status validate_image_reference(std::string_view reference);
+
+// "<basename of the absolute context path, lower-cased>:dev". Fails, asking for
+// -t, when the directory name cannot be an image name.
+Result<std::string> default_image_tag(const std::filesystem::path& context_dir);
+
+}  // namespace envd::build

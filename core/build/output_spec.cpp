@@ -1,0 +1,106 @@
+#include "build/output_spec.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+namespace envd::build {
+namespace {
+
+Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
+
+// Splits one CSV record (RFC 4180 quoting, as Go's encoding/csv reads it).
+Result<std::vector<std::string>> split_csv(std::string_view text) {
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false;
+  bool field_started_quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && field.empty() && !field_started_quoted) {
+      quoted = true;
+      field_started_quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+      field_started_quoted = false;
+    } else if (c == '\n' || c == '\r') {
+      return invalid("--output takes one CSV record, not several lines");
+    } else {
+      field += c;
+    }
+  }
+  if (quoted) return invalid("invalid --output '" + std::string(text) + "': unterminated quote");
+  fields.push_back(std::move(field));
+  return fields;
+}
+
+bool is_tarball(const std::string& type) {
+  return type == "tar" || type == "oci" || type == "docker";
+}
+
+}  // namespace
+
+Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal) {
+  auto fields = split_csv(value);
+  if (!fields) return fields.error();
+  OutputSpec spec;
+  std::optional<std::string> dest;
+  for (const auto& field : *fields) {
+    size_t eq = field.find('=');
+    if (eq == std::string::npos) return invalid("invalid value " + field);
+    std::string key = field.substr(0, eq);
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::string val = field.substr(eq + 1);
+    if (key == "type") {
+      spec.type = val;
+    } else if (key == "dest") {
+      dest = val;
+    } else if (key == "output") {
+      return invalid("output=" + val + " not supported for --output, you meant dest=" + val + "?");
+    } else {
+      spec.attrs[key] = val;
+    }
+  }
+  if (spec.type.empty()) return invalid("--output requires type=<type>");
+
+  if (spec.type == "local") {
+    if (!dest || dest->empty()) return invalid("output directory is required for local exporter");
+    spec.destination = OutputSpec::Destination::directory;
+    spec.dest = *dest;
+  } else if (is_tarball(spec.type)) {
+    if (!dest || dest->empty() || *dest == "-") {
+      if (stdout_is_terminal) {
+        return invalid("output file is required for " + spec.type +
+                       " exporter. refusing to write to console");
+      }
+      spec.destination = OutputSpec::Destination::standard_output;
+    } else {
+      std::error_code ec;
+      if (std::filesystem::is_directory(*dest, ec)) {
+        return invalid("destination file is a directory");
+      }
+      spec.destination = OutputSpec::Destination::file;
+      spec.dest = *dest;
+    }
+  } else if (dest) {
+    return invalid("output " + *dest + " is not supported by " + spec.type + " exporter");
+  }
+  return spec;
+}
+
+}  // namespace envd::build

@@ -1,0 +1,82 @@
+#include "build/output_spec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace envd::build {
+namespace {
+
+using Destination = OutputSpec::Destination;
+
+std::string error_of(std::string_view value, bool terminal = false) {
+  auto r = parse_output(value, terminal);
+  return r ? std::string("(accepted)") : r.error().message();
+}
+
+TEST(OutputSpec, ImageAttributesPassThroughUnchanged) {
+  auto r = parse_output(
+      "type=image,name=127.0.0.1:5000/x:y,push=true,registry.insecure=true,"
+      "Compression=zstd",
+      false);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->type, "image");
+  EXPECT_EQ(r->destination, Destination::none);
+  EXPECT_EQ(r->attrs, (std::map<std::string, std::string>{{"name", "127.0.0.1:5000/x:y"},
+                                                          {"push", "true"},
+                                                          {"registry.insecure", "true"},
+                                                          {"compression", "zstd"}}));
+}
+
+TEST(OutputSpec, QuotedValuesMayHoldCommas) {
+  auto r = parse_output(R"(type=image,"name=a/b:1,a/b:2",push=true)", false);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->attrs.at("name"), "a/b:1,a/b:2");
+}
+
+TEST(OutputSpec, LocalNeedsADirectory) {
+  auto r = parse_output("type=local,dest=out", false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->destination, Destination::directory);
+  EXPECT_EQ(r->dest, "out");
+  EXPECT_TRUE(r->attrs.empty());
+  EXPECT_EQ(error_of("type=local"), "output directory is required for local exporter");
+}
+
+TEST(OutputSpec, TarballsGoToAFileOrToStdoutButNeverAConsole) {
+  for (const char* type : {"tar", "oci", "docker"}) {
+    auto file = parse_output(std::string("type=") + type + ",dest=out.tar", false);
+    ASSERT_TRUE(file);
+    EXPECT_EQ(file->destination, Destination::file);
+    auto stream = parse_output(std::string("type=") + type, false);
+    ASSERT_TRUE(stream);
+    EXPECT_EQ(stream->destination, Destination::standard_output);
+    auto dash = parse_output(std::string("type=") + type + ",dest=-", false);
+    ASSERT_TRUE(dash);
+    EXPECT_EQ(dash->destination, Destination::standard_output);
+    EXPECT_EQ(error_of(std::string("type=") + type, true),
+              std::string("output file is required for ") + type +
+                  " exporter. refusing to write to console");
+  }
+  EXPECT_EQ(error_of("type=tar,dest=" + std::filesystem::temp_directory_path().string()),
+            "destination file is a directory");
+}
+
+TEST(OutputSpec, ErrorsAsEnvdUsersKnowThem) {
+  EXPECT_EQ(error_of("name=x"), "--output requires type=<type>");
+  EXPECT_EQ(error_of("type=image,push"), "invalid value push");
+  EXPECT_EQ(error_of("type=tar,output=x.tar"),
+            "output=x.tar not supported for --output, you meant dest=x.tar?");
+  EXPECT_EQ(error_of("type=image,dest=x"), "output x is not supported by image exporter");
+  EXPECT_EQ(error_of("type=moby,dest=x"), "output x is not supported by moby exporter");
+}
+
+TEST(OutputSpec, KeysAreLowerCasedValuesAreNot) {
+  auto r = parse_output("TYPE=local,DEST=Out", false);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->type, "local");
+  EXPECT_EQ(r->dest, "Out");
+}
+
+}  // namespace
+}  // namespace envd::build

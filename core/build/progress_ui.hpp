@@ -1,0 +1,58 @@
+// Rendering BuildKit's status stream for people.
+//
+//   tty    a live view redrawn in place: one line per step with its time,
+//          CACHED/DONE/ERROR markers, and the last log lines of running steps
+//   plain  append-only lines, BuildKit style ("#3 [2/3] RUN make",
+//          "#3 0.412 <log line>", "#3 DONE 1.2s"), for logs and CI
+//
+// `auto` picks tty when the output is a terminal; BUILDKIT_PROGRESS overrides
+// auto. After the build, failure_report() gives the failed step's command and
+// the tail of its log.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buildkit/progress.hpp"
+#include "envd/result.hpp"
+
+namespace envd::build {
+
+enum class ProgressMode { tty, plain, quiet };
+
+// Resolves --progress (auto|tty|plain|quiet) with BUILDKIT_PROGRESS and whether
+// `out` is a terminal. tty without a terminal is an error.
+Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_terminal);
+
+class ProgressUi : public buildkit::ProgressSink {
+ public:
+  ProgressUi(ProgressMode mode, std::FILE* out);
+  ~ProgressUi() override;
+
+  void update(const moby::buildkit::v1::StatusResponse& status) override;
+  void done() override;
+
+  // For a failed build: " > <step>:" followed by the step's last log lines,
+  // framed as BuildKit does; empty if no step failed.
+  std::string failure_report() const;
+
+ private:
+  struct Vertex;
+  void print_plain(const moby::buildkit::v1::StatusResponse& status);
+  void redraw(bool final);
+  int number_of(const std::string& digest);
+
+  ProgressMode mode_;
+  std::FILE* out_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_{};
+  std::map<std::string, std::unique_ptr<Vertex>> vertices_;
+  std::vector<std::string> order_;  // digests in order of first appearance
+  int drawn_lines_ = 0;
+};
+
+}  // namespace envd::build

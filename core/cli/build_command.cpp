@@ -1,0 +1,439 @@
+// `envd build` and `envd builder status`: resolve the context, let its builder
+// driver hand over a transport, and run the build (or the probe) with the
+// core's BuildKit client.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fmt/core.h>
+#include <atomic>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "build/image_name.hpp"
+#include "build/output_spec.hpp"
+#include "build/progress_ui.hpp"
+#include "buildkit/auth.hpp"
+#include "buildkit/client.hpp"
+#include "buildkit/filesend.hpp"
+#include "buildkit/filesync.hpp"
+#include "cli/commands.hpp"
+#include "context/resolve.hpp"
+#include "util/atomic_file.hpp"
+#include "util/duration.hpp"
+#include "util/json.hpp"
+#include "util/terminal.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using build::OutputSpec;
+
+constexpr std::chrono::milliseconds kDefaultConnectTimeout{10000};
+
+// The connect deadline: --connect-timeout, else BUILDKIT_CONNECTING_TIMEOUT,
+// else 10 s.
+Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
+  if (!flag.empty()) return util::parse_duration(flag, "--connect-timeout");
+  if (const char* env = std::getenv("BUILDKIT_CONNECTING_TIMEOUT"); env && env[0] != '\0') {
+    return util::parse_duration(env, "BUILDKIT_CONNECTING_TIMEOUT");
+  }
+  return kDefaultConnectTimeout;
+}
+
+// The context a command runs in, with its builder's driver.
+struct BuilderTarget {
+  context::Context context;
+  context::ContextStore store;
+  plugin::BuilderDriver driver;
+};
+
+Result<BuilderTarget> resolve_builder(Session& session) {
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  auto resolved = context::resolve_context(*list, session.context_flag);
+  if (!resolved) return resolved.error();
+  auto driver = session.registry().builder(resolved->context.builder);
+  if (!driver) return driver.error();
+  return BuilderTarget{resolved->context, std::move(*store), *driver};
+}
+
+plugin::DriverRequest driver_request(const BuilderTarget& target,
+                                     std::chrono::milliseconds timeout) {
+  plugin::DriverRequest request;
+  request.context = target.context.name;
+  request.address = target.context.builder_address;
+  request.options = target.context.builder_options;
+  request.data_dir = target.store.data_dir(target.context).string();
+  request.timeout = timeout;
+  return request;
+}
+
+// Dials the builder and connects the BuildKit client within `timeout`.
+Result<buildkit::Client> connect_builder(const BuilderTarget& target,
+                                         std::chrono::milliseconds timeout) {
+  auto transport = target.driver.dial(driver_request(target, timeout));
+  if (!transport) {
+    return Error(transport.error().code(), "cannot connect to buildkitd at " +
+                                               target.context.builder_endpoint() + ": " +
+                                               transport.error().message());
+  }
+  return buildkit::Client::connect(std::move(*transport), timeout);
+}
+
+// Ctrl-C and SIGTERM cancel the solve: the signals are blocked in every thread
+// and collected by one watcher, so gRPC's threads never see them.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(buildkit::CancelToken token) : token_(std::move(token)) {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+    thread_ = std::thread([this] {
+      timespec tick{0, 100'000'000};
+      while (!stop_) {
+        if (sigtimedwait(&set_, nullptr, &tick) > 0) {
+          interrupted_ = true;
+          token_.cancel();
+        }
+      }
+    });
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  ~SignalWatcher() {
+    stop_ = true;
+    thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  buildkit::CancelToken token_;
+  sigset_t set_{};
+  sigset_t old_{};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> interrupted_{false};
+  std::thread thread_;
+};
+
+// ---- envd build ------------------------------------------------------------
+
+struct BuildRequest {
+  std::string path = ".";
+  std::string file;
+  std::string tag;
+  std::vector<std::string> build_args;
+  std::string target;
+  std::string platform;
+  bool no_cache = false;
+  std::string network = "default";
+  std::string output;
+  std::string progress = "auto";
+  std::string connect_timeout;
+};
+
+// Where the exported result goes, and what the session must serve for it.
+struct ExportPlan {
+  buildkit::Export exporter;
+  std::unique_ptr<buildkit::FileSendTarget> target;
+  int output_fd = -1;  // tarball destination, owned when > 2
+  std::string description;
+
+  ExportPlan() = default;
+  ExportPlan(ExportPlan&& other) noexcept
+      : exporter(std::move(other.exporter)),
+        target(std::move(other.target)),
+        output_fd(std::exchange(other.output_fd, -1)),
+        description(std::move(other.description)) {}
+  ExportPlan& operator=(ExportPlan&&) = delete;
+  ExportPlan(const ExportPlan&) = delete;
+  ExportPlan& operator=(const ExportPlan&) = delete;
+  ~ExportPlan() {
+    if (output_fd > 2) ::close(output_fd);
+  }
+};
+
+bool has_moby_worker(const buildkit::DaemonInfo& info) {
+  for (const auto& worker : info.workers) {
+    if (worker.id == "moby") return true;
+  }
+  return false;
+}
+
+Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
+                               const buildkit::DaemonInfo& info) {
+  ExportPlan plan;
+  if (req.output.empty()) {
+    if (!has_moby_worker(info)) {
+      return Error(Errc::unsupported,
+                   "this builder is not the Docker Engine's own BuildKit, and loading its result "
+                   "into the local Docker Engine is not available yet; pass --output (e.g. "
+                   "type=local,dest=DIR, type=tar,dest=FILE or type=image,name=...,push=true)");
+    }
+    plan.exporter = {"moby", {{"name", tag}}};
+    plan.description = "the Docker Engine as " + tag;
+    return plan;
+  }
+  auto spec = build::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+  if (!spec) return spec.error();
+  plan.exporter = {spec->type, spec->attrs};
+  // The Engine's own BuildKit names its image store "moby" (as buildx does).
+  if (spec->type == "image" && has_moby_worker(info)) {
+    if (spec->attrs.count("push") && spec->attrs.at("push") != "false") {
+      return Error(Errc::unsupported,
+                   "pushing from the Docker Engine's own builder is not available yet; export "
+                   "with type=moby and push with 'docker push'");
+    }
+    plan.exporter.type = "moby";
+  }
+  if (!plan.exporter.attrs.count("name") &&
+      (plan.exporter.type == "image" || plan.exporter.type == "moby")) {
+    plan.exporter.attrs["name"] = tag;
+  }
+  switch (spec->destination) {
+    case OutputSpec::Destination::directory: {
+      std::error_code ec;
+      fs::create_directories(spec->dest, ec);
+      if (ec) {
+        return Error(Errc::internal,
+                     "cannot create output directory '" + spec->dest + "': " + ec.message());
+      }
+      plan.target = buildkit::FileSendTarget::directory(fs::absolute(spec->dest));
+      plan.description = "directory " + spec->dest;
+      break;
+    }
+    case OutputSpec::Destination::file:
+    case OutputSpec::Destination::standard_output: {
+      if (spec->destination == OutputSpec::Destination::file) {
+        plan.output_fd = ::open(spec->dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (plan.output_fd < 0) {
+          return Error(Errc::internal,
+                       "cannot create '" + spec->dest + "': " + std::strerror(errno));
+        }
+        plan.description = "file " + spec->dest;
+      } else {
+        plan.output_fd = STDOUT_FILENO;
+        plan.description = "standard output";
+      }
+      plan.target = buildkit::FileSendTarget::stream(
+          buildkit::FileSendTarget::fd_sink(plan.output_fd, plan.description));
+      break;
+    }
+    case OutputSpec::Destination::none:
+      plan.description = plan.exporter.type + " exporter";
+      break;
+  }
+  return plan;
+}
+
+Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::path& dockerfile) {
+  buildkit::SolveRequest solve;
+  solve.frontend = "dockerfile.v0";
+  auto& attrs = solve.frontend_attrs;
+  attrs["filename"] = dockerfile.filename().string();
+  for (const auto& arg : req.build_args) {
+    size_t eq = arg.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error(Errc::invalid_argument, "invalid --build-arg '" + arg + "': expected KEY=VALUE");
+    }
+    attrs["build-arg:" + arg.substr(0, eq)] = arg.substr(eq + 1);
+  }
+  if (!req.target.empty()) attrs["target"] = req.target;
+  if (!req.platform.empty()) attrs["platform"] = req.platform;
+  if (req.no_cache) attrs["no-cache"] = "";
+  if (req.network == "none") {
+    attrs["force-network-mode"] = "none";
+  } else if (req.network == "host") {
+    attrs["force-network-mode"] = "host";
+    solve.entitlements.push_back("network.host");
+  } else if (req.network != "default") {
+    return Error(Errc::invalid_argument,
+                 "invalid --network '" + req.network + "': expected default, none or host");
+  }
+  return solve;
+}
+
+Status run_build(Session& session, const BuildRequest& req) {
+  // Validate everything local before contacting anything.
+  std::error_code ec;
+  fs::path context_dir = fs::absolute(req.path, ec);
+  if (ec || !fs::is_directory(context_dir, ec)) {
+    return Error(Errc::not_found, "build context '" + req.path + "' is not a directory");
+  }
+  fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
+  if (!fs::is_regular_file(dockerfile, ec)) {
+    return Error(Errc::not_found, "Dockerfile '" + dockerfile.string() + "' does not exist");
+  }
+  std::string tag = req.tag;
+  if (tag.empty()) {
+    auto derived = build::default_image_tag(context_dir);
+    if (!derived) return derived.error();
+    tag = *derived;
+  } else if (auto st = build::validate_image_reference(tag); !st) {
+    return st;
+  }
+  auto solve = solve_request(req, dockerfile);
+  if (!solve) return solve.error();
+  auto mode = build::resolve_progress_mode(req.progress, util::is_terminal(STDERR_FILENO));
+  if (!mode) return mode.error();
+  auto timeout = connect_timeout(req.connect_timeout);
+  if (!timeout) return timeout.error();
+
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+  auto client = connect_builder(*target, *timeout);
+  if (!client) return client.error();
+  auto info = client->info(*timeout);
+  if (!info) return info.error();
+  auto plan = plan_export(req, tag, *info);
+  if (!plan) return plan.error();
+  solve->exports.push_back(plan->exporter);
+
+  buildkit::FileSyncProvider files(
+      {{"context", context_dir}, {"dockerfile", dockerfile.parent_path()}});
+  buildkit::AuthProvider auth;
+  std::vector<buildkit::Attachable*> attachables{&files, &auth};
+  if (plan->target) attachables.push_back(plan->target.get());
+
+  build::ProgressUi progress(*mode, stderr);
+  buildkit::CancelToken cancel;
+  Result<buildkit::SolveResult> result = buildkit::SolveResult{};
+  {
+    SignalWatcher signals(cancel);
+    result = client->solve(*solve, attachables, progress, cancel);
+  }
+  if (!result) {
+    std::string report = progress.failure_report();
+    if (!report.empty()) fmt::print(stderr, "{}", report);
+    if (result.error().code() == Errc::cancelled) {
+      return Error(Errc::cancelled, "build cancelled");
+    }
+    // Name the builder, unless the client's message already does.
+    if (result.error().message().find(client->address()) != std::string::npos) {
+      return result.error();
+    }
+    return result.error().wrap("build failed on " + client->address());
+  }
+  inform("Built " + tag + ", exported to " + plan->description);
+  return {};
+}
+
+// ---- envd builder status ---------------------------------------------------
+
+Status run_status(Session& session, const std::string& format_flag,
+                  const std::string& timeout_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  auto timeout = connect_timeout(timeout_flag);
+  if (!timeout) return timeout.error();
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+
+  json::object out;
+  out["context"] = target->context.name;
+  out["builder"] = target->context.builder;
+  out["address"] = target->context.builder_endpoint();
+  Status reachable = [&]() -> Status {
+    auto client = connect_builder(*target, *timeout);
+    if (!client) return client.error();
+    auto info = client->info(*timeout);
+    if (!info) return info.error();
+    out["version"] = info->version;
+    json::array workers;
+    for (const auto& w : info->workers) {
+      json::object worker;
+      worker["id"] = w.id;
+      json::array platforms;
+      for (const auto& p : w.platforms) platforms.emplace_back(p);
+      worker["platforms"] = std::move(platforms);
+      workers.push_back(std::move(worker));
+    }
+    out["workers"] = std::move(workers);
+    return {};
+  }();
+  out["reachable"] = reachable.ok();
+  if (!reachable) out["error"] = reachable.error().message();
+
+  if (*format == OutputFormat::json) {
+    fmt::print("{}", util::to_compact_json(out));
+  } else {
+    fmt::print("Context:    {}\n", target->context.name);
+    fmt::print("Builder:    {}\n", target->context.builder_endpoint());
+    fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
+    if (reachable) {
+      std::string version(out["version"].as_string());
+      fmt::print("BuildKit:   {}\n",
+                 version.empty() ? "unknown (the daemon has no Info API)" : version);
+      for (const auto& w : out["workers"].as_array()) {
+        std::string platforms;
+        for (const auto& p : w.at("platforms").as_array()) {
+          platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
+        }
+        fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
+      }
+    }
+  }
+  if (!reachable) return reachable;
+  return {};
+}
+
+}  // namespace
+
+void add_build_commands(CLI::App& app, Session& session, Action& action) {
+  {
+    auto req = std::make_shared<BuildRequest>();
+    CLI::App* cmd =
+        app.add_subcommand("build", "Build an image from a Dockerfile with the context's builder");
+    cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
+    cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
+    cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
+    cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)");
+    cmd->add_option("--target", req->target, "Build stage to stop at");
+    cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
+    cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");
+    cmd->add_option("--network", req->network, "Network for RUN steps: default, none or host")
+        ->capture_default_str();
+    cmd->add_option("-o,--output", req->output,
+                    "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
+                    "type=image,name=REF,push=true | ...");
+    cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
+        ->capture_default_str();
+    cmd->add_option(
+        "--connect-timeout", req->connect_timeout,
+        "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    cmd->callback([&session, &action, req] {
+      action = [&session, req] { return run_build(session, *req); };
+    });
+  }
+  {
+    CLI::App* group = app.add_subcommand("builder", "Inspect the context's builder");
+    group->require_subcommand(1);
+    auto format = std::make_shared<std::string>("table");
+    auto timeout = std::make_shared<std::string>();
+    CLI::App* status =
+        group->add_subcommand("status", "Probe the builder: reachable, BuildKit version, workers");
+    status->add_option("-f,--format", *format, "Output format: table or json")
+        ->capture_default_str();
+    status->add_option("--connect-timeout", *timeout,
+                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    status->callback([&session, &action, format, timeout] {
+      action = [&session, format, timeout] { return run_status(session, *format, *timeout); };
+    });
+  }
+}
+
+}  // namespace envd::cli
