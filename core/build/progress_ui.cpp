@@ -31,6 +31,7 @@ struct ProgressUi::Vertex {
   bool started = false;
   bool completed = false;
   bool announced = false;  // plain: the "#N name" line was printed
+  bool finished = false;   // plain: its DONE/CACHED/ERROR line was printed
   std::string error;
   google::protobuf::Timestamp started_at;
   google::protobuf::Timestamp completed_at;
@@ -153,7 +154,8 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
   }
   for (const auto& vx : status.vertexes()) {
     Vertex& v = *vertices_.at(vx.digest());
-    if (!vx.has_completed() && !vx.cached()) continue;
+    if ((!vx.has_completed() && !vx.cached()) || v.finished) continue;
+    v.finished = true;
     announce(v);
     if (!v.error.empty()) {
       fmt::print(out_, "#{} ERROR: {}\n", v.number, v.error);

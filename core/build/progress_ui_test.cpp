@@ -113,3 +113,18 @@ TEST(ProgressUi, ModeResolution) {
 
 }  // namespace
 }  // namespace envd::build
+
+namespace envd::build {
+namespace {
+
+TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file());
+  // The daemon re-sends finished vertices with every later update.
+  ui.update(vertex("sha256:e", "[1/1] FROM base", true, true));
+  ui.update(vertex("sha256:e", "[1/1] FROM base", true, true));
+  EXPECT_EQ(out.text(), "#1 [1/1] FROM base\n#1 DONE 1.5s\n");
+}
+
+}  // namespace
+}  // namespace envd::build

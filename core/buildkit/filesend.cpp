@@ -19,6 +19,7 @@
 #include "buildkit/patterns.hpp"
 #include "github.com/moby/buildkit/session/filesync/filesync.pb.h"
 #include "github.com/tonistiigi/fsutil/types/wire.pb.h"
+#include "util/atomic_file.hpp"
 
 namespace envd::buildkit {
 
@@ -359,13 +360,7 @@ std::unique_ptr<FileSendTarget> FileSendTarget::stream(Sink sink) {
 
 FileSendTarget::Sink FileSendTarget::fd_sink(int fd, std::string what) {
   return [fd, what = std::move(what)](std::string_view chunk) -> Status {
-    while (!chunk.empty()) {
-      auto n = ::write(fd, chunk.data(), chunk.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Error(Errc::unavailable, "cannot write " + what + ": " + errno_text(errno));
-      chunk.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return {};
+    return util::write_all(fd, chunk, what);
   };
 }
 

@@ -23,7 +23,6 @@ fail() {
 for tool in dockerd docker docker-registry curl python3; do
   command -v "$tool" >/dev/null || fail "'$tool' is not installed: run scripts/install-deps.sh"
 done
-busybox_bin=/bin/busybox
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "install ok installed" ||
   fail "busybox-static is not installed: run scripts/install-deps.sh"
 
@@ -94,23 +93,8 @@ until curl -fsS --max-time 2 "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; do
 done
 
 # --- offline base image ---------------------------------------------------------
-rootfs=$dir/busybox-rootfs
-rm -rf "$rootfs"
-mkdir -p "$rootfs"/{bin,etc,tmp,root,proc,sys,dev}
-chmod 1777 "$rootfs/tmp"
-cp "$busybox_bin" "$rootfs/bin/busybox"
-for applet in sh ash echo cat ls mkdir cp mv rm ln sha256sum find sort test '[' true false \
-  grep sed head tail wc env touch chmod printf sleep id uname tr cut xargs date pwd basename \
-  dirname stat du df readlink tar gzip which; do
-  ln -s busybox "$rootfs/bin/$applet"
-done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$rootfs/etc/passwd"
-echo 'root:x:0:' >"$rootfs/etc/group"
-tar -C "$rootfs" --numeric-owner --owner=0 --group=0 -cf - . |
-  docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - envd-test/busybox:latest >/dev/null
-rm -rf "$rootfs"
-docker run --rm --network none envd-test/busybox:latest sh -c 'echo ok | sha256sum >/dev/null' ||
-  fail "the imported base image envd-test/busybox:latest cannot run sh"
+bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/base-image.sh" envd-test/busybox:latest ||
+  fail "cannot make the offline base image envd-test/busybox:latest"
 
 # --- hand-over --------------------------------------------------------------------
 cat >"$dir/env.tmp" <<ENV
