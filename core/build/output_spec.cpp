@@ -71,7 +71,9 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
     } else if (key == "dest") {
       dest = val;
     } else if (key == "output") {
-      return invalid("output=" + val + " not supported for --output, you meant dest=" + val + "?");
+      std::string message = "output=";
+      message.append(val).append(" not supported for --output, you meant dest=").append(val);
+      return invalid(message + "?");
     } else {
       spec.attrs[key] = val;
     }

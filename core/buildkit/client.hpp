@@ -14,7 +14,6 @@
 
 namespace envd::buildkit {
 
-class Session;
 class ProgressSink;
 
 struct Worker {
