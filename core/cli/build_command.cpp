@@ -401,7 +401,9 @@ void add_build_commands(CLI::App& app, Session& session, Action& action) {
     cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
     cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
     cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
-    cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)");
+    // One value per occurrence: a vector option would otherwise swallow PATH.
+    cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)")
+        ->allow_extra_args(false);
     cmd->add_option("--target", req->target, "Build stage to stop at");
     cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
     cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");

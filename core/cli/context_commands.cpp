@@ -560,7 +560,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     auto req = std::make_shared<CreateRequest>();
     CLI::App* cmd = group->add_subcommand("create", "Create a context");
     cmd->add_option("name", req->positional, "Name of the context");
-    cmd->add_option("--name", req->name, "Name of the context");
+    cmd->add_option("--name", req->name, "Name of the context")->allow_extra_args(false);
     cmd->add_option("--builder", req->builder,
                     "Builder type: a discovered builder driver (see 'envd plugin ls')")
         ->capture_default_str();
@@ -588,7 +588,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     auto flagged = std::make_shared<std::vector<std::string>>();
     CLI::App* cmd = group->add_subcommand("use", "Make a context the current one");
     cmd->add_option("name", *positional, "Name of the context");
-    cmd->add_option("--name", *flagged, "Name of the context");
+    cmd->add_option("--name", *flagged, "Name of the context")->allow_extra_args(false);
     cmd->callback([&session, &action, positional, flagged] {
       action = [&session, positional, flagged] { return run_use(session, *positional, *flagged); };
     });
@@ -598,7 +598,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     CLI::App* cmd = group->add_subcommand("rm", "Remove contexts");
     cmd->alias("remove");
     cmd->add_option("names", req->positional, "Names of the contexts");
-    cmd->add_option("--name", req->name, "Name of a context (repeatable)");
+    cmd->add_option("--name", req->name, "Name of a context (repeatable)")->allow_extra_args(false);
     cmd->add_flag("-f,--force", req->force,
                   "Remove the current context too (falling back to 'default') and ignore names "
                   "that do not exist");
@@ -622,7 +622,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     auto req = std::make_shared<UpdateRequest>();
     CLI::App* cmd = group->add_subcommand("update", "Change a context's builder or runner");
     cmd->add_option("name", req->positional, "Name of the context");
-    cmd->add_option("--name", req->name, "Name of the context");
+    cmd->add_option("--name", req->name, "Name of the context")->allow_extra_args(false);
     cmd->add_option("--builder", req->builder, "New builder type");
     cmd->add_option("--builder-address", req->builder_address, "New builder address");
     cmd->add_option("--runner", req->runner, "New runner type");

@@ -111,6 +111,21 @@ TEST_F(BuildE2e, DockerignoreExcludesFilesAndLocalExportWritesThem) {
   EXPECT_TRUE(fs::exists(out / "bin" / "busybox")) << "the base image is part of the export";
 }
 
+TEST_F(BuildE2e, BuildArgsAndTargetReachTheFrontend) {
+  fs::path dir = project("args", std::string("FROM ") + kBase +
+                                     " AS first\nARG GREETING=unset\n"
+                                     "RUN echo \"$GREETING\" > /greeting.txt\n"
+                                     "FROM first AS second\nRUN echo second > /second.txt\n");
+  fs::path out = home() / "out";
+  // --build-arg takes one value each time: PATH after it stays the context.
+  auto r = build({"--network", "none", "--progress", "plain", "--target", "first", "--output",
+                  "type=local,dest=" + out.string(), "--build-arg", "GREETING=hello args",
+                  dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(out / "greeting.txt"), "hello args\n");
+  EXPECT_FALSE(fs::exists(out / "second.txt")) << "--target stops at the first stage";
+}
+
 TEST_F(BuildE2e, TwentyThousandFilesArriveIntact) {
   fs::path dir = project("many", "FROM scratch\nCOPY files /files\n");
   for (int i = 0; i < 20000; ++i) {
