@@ -105,10 +105,7 @@ class SignalWatcher {
     thread_ = std::thread([this] {
       timespec tick{0, 100'000'000};
       while (!stop_) {
-        if (sigtimedwait(&set_, nullptr, &tick) > 0) {
-          interrupted_ = true;
-          token_.cancel();
-        }
+        if (sigtimedwait(&set_, nullptr, &tick) > 0) token_.cancel();
       }
     });
   }
@@ -119,14 +116,12 @@ class SignalWatcher {
     thread_.join();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
-  bool interrupted() const { return interrupted_; }
 
  private:
   buildkit::CancelToken token_;
   sigset_t set_{};
   sigset_t old_{};
   std::atomic<bool> stop_{false};
-  std::atomic<bool> interrupted_{false};
   std::thread thread_;
 };
 
@@ -295,6 +290,10 @@ Status run_build(Session& session, const BuildRequest& req) {
 
   auto target = resolve_builder(session);
   if (!target) return target.error();
+  // Block SIGINT/SIGTERM before gRPC starts its threads, which inherit the
+  // mask: a process-directed signal must reach the watcher, not kill envd.
+  buildkit::CancelToken cancel;
+  SignalWatcher signals(cancel);
   auto client = connect_builder(*target, *timeout);
   if (!client) return client.error();
   auto info = client->info(*timeout);
@@ -310,12 +309,7 @@ Status run_build(Session& session, const BuildRequest& req) {
   if (plan->target) attachables.push_back(plan->target.get());
 
   build::ProgressUi progress(*mode, stderr);
-  buildkit::CancelToken cancel;
-  Result<buildkit::SolveResult> result = buildkit::SolveResult{};
-  {
-    SignalWatcher signals(cancel);
-    result = client->solve(*solve, attachables, progress, cancel);
-  }
+  auto result = client->solve(*solve, attachables, progress, cancel);
   if (!result) {
     std::string report = progress.failure_report();
     if (!report.empty()) fmt::print(stderr, "{}", report);
