@@ -1,6 +1,5 @@
-// `envd build` and `envd builder status`: resolve the context, let its builder
-// driver hand over a transport, and run the build (or the probe) with the
-// core's BuildKit client.
+// `envd build`: resolve the context, let its builder driver hand over a
+// transport, and run the build with the core's BuildKit client.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "buildkit/client.hpp"
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
+#include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
 #include "context/resolve.hpp"
 #include "util/atomic_file.hpp"
@@ -38,92 +38,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using build::OutputSpec;
-
-constexpr std::chrono::milliseconds kDefaultConnectTimeout{10000};
-
-// The connect deadline: --connect-timeout, else BUILDKIT_CONNECTING_TIMEOUT,
-// else 10 s.
-Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
-  if (!flag.empty()) return util::parse_duration(flag, "--connect-timeout");
-  if (const char* env = std::getenv("BUILDKIT_CONNECTING_TIMEOUT"); env && env[0] != '\0') {
-    return util::parse_duration(env, "BUILDKIT_CONNECTING_TIMEOUT");
-  }
-  return kDefaultConnectTimeout;
-}
-
-// The context a command runs in, with its builder's driver.
-struct BuilderTarget {
-  context::Context context;
-  context::ContextStore store;
-  plugin::BuilderDriver driver;
-};
-
-Result<BuilderTarget> resolve_builder(Session& session) {
-  auto store = session.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, session.context_flag);
-  if (!resolved) return resolved.error();
-  auto driver = session.registry().builder(resolved->context.builder);
-  if (!driver) return driver.error();
-  return BuilderTarget{resolved->context, std::move(*store), *driver};
-}
-
-plugin::DriverRequest driver_request(const BuilderTarget& target,
-                                     std::chrono::milliseconds timeout) {
-  plugin::DriverRequest request;
-  request.context = target.context.name;
-  request.address = target.context.builder_address;
-  request.options = target.context.builder_options;
-  request.data_dir = target.store.data_dir(target.context).string();
-  request.timeout = timeout;
-  return request;
-}
-
-// Dials the builder and connects the BuildKit client within `timeout`.
-Result<buildkit::Client> connect_builder(const BuilderTarget& target,
-                                         std::chrono::milliseconds timeout) {
-  auto transport = target.driver.dial(driver_request(target, timeout));
-  if (!transport) {
-    return Error(transport.error().code(), "cannot connect to buildkitd at " +
-                                               target.context.builder_endpoint() + ": " +
-                                               transport.error().message());
-  }
-  return buildkit::Client::connect(std::move(*transport), timeout);
-}
-
-// Ctrl-C and SIGTERM cancel the solve: the signals are blocked in every thread
-// and collected by one watcher, so gRPC's threads never see them.
-class SignalWatcher {
- public:
-  explicit SignalWatcher(buildkit::CancelToken token) : token_(std::move(token)) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-    thread_ = std::thread([this] {
-      timespec tick{0, 100'000'000};
-      while (!stop_) {
-        if (sigtimedwait(&set_, nullptr, &tick) > 0) token_.cancel();
-      }
-    });
-  }
-  SignalWatcher(const SignalWatcher&) = delete;
-  SignalWatcher& operator=(const SignalWatcher&) = delete;
-  ~SignalWatcher() {
-    stop_ = true;
-    thread_.join();
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  buildkit::CancelToken token_;
-  sigset_t set_{};
-  sigset_t old_{};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // ---- envd build ------------------------------------------------------------
 
@@ -326,65 +240,6 @@ Status run_build(Session& session, const BuildRequest& req) {
   return {};
 }
 
-// ---- envd builder status ---------------------------------------------------
-
-Status run_status(Session& session, const std::string& format_flag,
-                  const std::string& timeout_flag) {
-  auto format = parse_format(format_flag);
-  if (!format) return format.error();
-  auto timeout = connect_timeout(timeout_flag);
-  if (!timeout) return timeout.error();
-  auto target = resolve_builder(session);
-  if (!target) return target.error();
-
-  json::object out;
-  out["context"] = target->context.name;
-  out["builder"] = target->context.builder;
-  out["address"] = target->context.builder_endpoint();
-  Status reachable = [&]() -> Status {
-    auto client = connect_builder(*target, *timeout);
-    if (!client) return client.error();
-    auto info = client->info(*timeout);
-    if (!info) return info.error();
-    out["version"] = info->version;
-    json::array workers;
-    for (const auto& w : info->workers) {
-      json::object worker;
-      worker["id"] = w.id;
-      json::array platforms;
-      for (const auto& p : w.platforms) platforms.emplace_back(p);
-      worker["platforms"] = std::move(platforms);
-      workers.push_back(std::move(worker));
-    }
-    out["workers"] = std::move(workers);
-    return {};
-  }();
-  out["reachable"] = reachable.ok();
-  if (!reachable) out["error"] = reachable.error().message();
-
-  if (*format == OutputFormat::json) {
-    fmt::print("{}", util::to_compact_json(out));
-  } else {
-    fmt::print("Context:    {}\n", target->context.name);
-    fmt::print("Builder:    {}\n", target->context.builder_endpoint());
-    fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
-    if (reachable) {
-      std::string version(out["version"].as_string());
-      fmt::print("BuildKit:   {}\n",
-                 version.empty() ? "unknown (the daemon has no Info API)" : version);
-      for (const auto& w : out["workers"].as_array()) {
-        std::string platforms;
-        for (const auto& p : w.at("platforms").as_array()) {
-          platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
-        }
-        fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
-      }
-    }
-  }
-  if (!reachable) return reachable;
-  return {};
-}
-
 }  // namespace
 
 void add_build_commands(CLI::App& app, Session& session, Action& action) {
@@ -413,21 +268,6 @@ void add_build_commands(CLI::App& app, Session& session, Action& action) {
         "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
     cmd->callback([&session, &action, req] {
       action = [&session, req] { return run_build(session, *req); };
-    });
-  }
-  {
-    CLI::App* group = app.add_subcommand("builder", "Inspect the context's builder");
-    group->require_subcommand(1);
-    auto format = std::make_shared<std::string>("table");
-    auto timeout = std::make_shared<std::string>();
-    CLI::App* status =
-        group->add_subcommand("status", "Probe the builder: reachable, BuildKit version, workers");
-    status->add_option("-f,--format", *format, "Output format: table or json")
-        ->capture_default_str();
-    status->add_option("--connect-timeout", *timeout,
-                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    status->callback([&session, &action, format, timeout] {
-      action = [&session, format, timeout] { return run_status(session, *format, *timeout); };
     });
   }
 }

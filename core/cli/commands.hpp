@@ -17,5 +17,6 @@ using Action = std::function<Status()>;
 void add_context_commands(CLI::App& app, Session& session, Action& action);
 void add_plugin_commands(CLI::App& app, Session& session, Action& action);
 void add_build_commands(CLI::App& app, Session& session, Action& action);
+void add_builder_commands(CLI::App& app, Session& session, Action& action);
 
 }  // namespace envd::cli

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
                  "Context to use (overrides ENVD_CONTEXT and the current context)");
   envd::cli::add_context_commands(app, session, action);
   envd::cli::add_build_commands(app, session, action);
+  envd::cli::add_builder_commands(app, session, action);
   envd::cli::add_plugin_commands(app, session, action);
 
   try {

@@ -21,9 +21,9 @@ std::string abi_string(unsigned major, unsigned minor) {
 }
 
 std::string too_small(const char* what, uint32_t size, size_t needed) {
+  // Every minimum is the ABI 1.0 layout: later fields are optional.
   return std::string(what) + " is too small: struct_size is " + std::to_string(size) +
-         " bytes, ABI " + abi_string(ENVD_ABI_MAJOR, ENVD_ABI_MINOR) + " needs at least " +
-         std::to_string(needed);
+         " bytes, ABI 1.0 needs at least " + std::to_string(needed);
 }
 
 // The first required function of a builder table that is missing, or nullptr.
@@ -60,6 +60,32 @@ std::string check_table(const char* kind, const Table* table, size_t needed) {
     return name + " lacks the required function '" + fn + "'";
   }
   return {};
+}
+
+// Option keys: ^[a-z0-9][a-z0-9.-]{0,63}$.
+bool is_valid_option_key(std::string_view key) {
+  if (key.empty() || key.size() > 64 || key.front() == '-' || key.front() == '.') return false;
+  for (char c : key) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+// Checks the ABI 1.1 file_options array; returns the reason or "".
+std::string check_file_options(const envd_plugin_descriptor* d) {
+  if (d->struct_size < kDescriptorSizeV1_1 || d->file_options == nullptr) return {};
+  for (size_t i = 0;; ++i) {
+    const char* key = d->file_options[i];
+    if (key == nullptr) return {};
+    if (i == kMaxFileOptions) {
+      return "file option list has more than " + std::to_string(kMaxFileOptions) +
+             " keys (or lacks its NULL terminator)";
+    }
+    if (!is_valid_option_key(key)) {
+      return "file option '" + shown(key) +
+             "' is invalid: it must match ^[a-z0-9][a-z0-9.-]{0,63}$";
+    }
+  }
 }
 
 ModuleInfo refuse(ModuleInfo info, std::string reason) {
@@ -150,10 +176,20 @@ ModuleInfo describe_descriptor(const envd_plugin_descriptor* d) {
       problem = "kind is runner but a builder table is set too";
     }
   }
+  if (problem.empty()) problem = check_file_options(d);
   if (!problem.empty()) return refuse(std::move(info), std::move(problem));
 
   info.ok = true;
   return info;
+}
+
+std::vector<std::string> file_options(const envd_plugin_descriptor* d) {
+  std::vector<std::string> keys;
+  if (d->struct_size < kDescriptorSizeV1_1 || d->file_options == nullptr) return keys;
+  for (size_t i = 0; i < kMaxFileOptions && d->file_options[i] != nullptr; ++i) {
+    keys.emplace_back(d->file_options[i]);
+  }
+  return keys;
 }
 
 json::object facts_to_json(const ModuleInfo& info) {

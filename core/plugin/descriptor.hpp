@@ -12,6 +12,8 @@
 #include <boost/json/object.hpp>
 #include <cstddef>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "envd/plugin_abi.h"
 #include "plugin/registry.hpp"
@@ -29,6 +31,11 @@ inline constexpr size_t kBuilderTableSizeV1_0 =
 inline constexpr size_t kRunnerTableSizeV1_0 =
     offsetof(envd_runner_vtable, remove) + sizeof(envd_runner_vtable::remove);
 
+// ABI 1.1 appended file_options to the descriptor.
+inline constexpr size_t kDescriptorSizeV1_1 =
+    offsetof(envd_plugin_descriptor, file_options) + sizeof(envd_plugin_descriptor::file_options);
+inline constexpr size_t kMaxFileOptions = 16;
+
 // The rule for type names: ^[a-z0-9][a-z0-9-]{0,31}$.
 bool is_valid_type_name(std::string_view name);
 
@@ -37,6 +44,10 @@ bool is_valid_type_name(std::string_view name);
 // the first rule broken ("needs ABI 2.0, this envd has 1.0"). Fields beyond what
 // the rules allowed reading are left default. `path` is left empty.
 ModuleInfo describe_descriptor(const envd_plugin_descriptor* descriptor);
+
+// The descriptor's file options (ABI 1.1; empty for a 1.0 module or NULL).
+// Precondition: describe_descriptor() accepted the descriptor.
+std::vector<std::string> file_options(const envd_plugin_descriptor* descriptor);
 
 // The facts of `info` (everything but the path) as a JSON object, and back.
 // facts_from_json returns nullopt for an object that does not have the shape.

@@ -96,6 +96,35 @@ TEST_F(DescriptorTest, StructTooSmall) {
                                    "needs at least " + std::to_string(kDescriptorSizeV1_0));
 }
 
+TEST_F(DescriptorTest, FileOptionsAreChecked) {
+  static const char* const good[] = {"tls-ca", "config", "a.b-c", nullptr};
+  builder.file_options = good;
+  Registry registry;
+  ASSERT_TRUE(registry.add_builtin(&builder));
+  EXPECT_EQ(file_options(&builder), (std::vector<std::string>{"tls-ca", "config", "a.b-c"}));
+
+  static const char* const bad[] = {"tls-ca", "-x", nullptr};
+  builder.file_options = bad;
+  EXPECT_EQ(refusal(&builder),
+            "file option '-x' is invalid: it must match ^[a-z0-9][a-z0-9.-]{0,63}$");
+
+  static const char* const many[] = {"a", "b", "c", "d", "e", "f", "g", "h", "i",
+                                     "j", "k", "l", "m", "n", "o", "p", "q", nullptr};
+  builder.file_options = many;
+  EXPECT_EQ(refusal(&builder),
+            "file option list has more than 16 keys (or lacks its NULL terminator)");
+}
+
+TEST_F(DescriptorTest, AOneZeroDescriptorIsNotReadPastItsEnd) {
+  static const char* const keys[] = {"tls-ca", nullptr};
+  builder.file_options = keys;
+  builder.abi_minor = 0;
+  builder.struct_size = kDescriptorSizeV1_0;
+  EXPECT_TRUE(file_options(&builder).empty());
+  Registry registry;
+  EXPECT_TRUE(registry.add_builtin(&builder));
+}
+
 TEST_F(DescriptorTest, LargerStructFromALaterBuildIsAccepted) {
   builder.struct_size = sizeof(envd_plugin_descriptor) + 64;
   Registry registry;

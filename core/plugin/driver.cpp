@@ -8,6 +8,7 @@
 #include <exception>
 #include <utility>
 
+#include "plugin/descriptor.hpp"
 #include "util/json.hpp"
 
 namespace envd::plugin {
@@ -248,6 +249,8 @@ BuilderDriver::BuilderDriver(const envd_plugin_descriptor* descriptor) : desc_(d
   assert(desc_ != nullptr && desc_->builder != nullptr && desc_->free_string != nullptr);
 }
 
+std::vector<std::string> BuilderDriver::file_options() const { return plugin::file_options(desc_); }
+
 Result<std::string> BuilderDriver::normalize_address(std::string_view address) const {
   return plugin::normalize_address(Boundary(desc_, "builder"), address,
                                    desc_->builder->normalize_address);
@@ -332,6 +335,8 @@ Status BuilderDriver::remove(const DriverRequest& request) const {
 RunnerDriver::RunnerDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
   assert(desc_ != nullptr && desc_->runner != nullptr && desc_->free_string != nullptr);
 }
+
+std::vector<std::string> RunnerDriver::file_options() const { return plugin::file_options(desc_); }
 
 Result<std::string> RunnerDriver::normalize_address(std::string_view address) const {
   return plugin::normalize_address(Boundary(desc_, "runner"), address,

@@ -18,6 +18,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "envd/plugin_abi.h"
 #include "envd/result.hpp"
@@ -71,6 +72,8 @@ class BuilderDriver {
 
   std::string_view type() const { return desc_->type_name; }
   const envd_plugin_descriptor* descriptor() const { return desc_; }
+  // The option keys whose values are files (plugin_abi.h, ABI 1.1).
+  std::vector<std::string> file_options() const;
 
   // Errors are prefixed "builder '<type>': ".
   Result<std::string> normalize_address(std::string_view address) const;
@@ -95,6 +98,7 @@ class RunnerDriver {
 
   std::string_view type() const { return desc_->type_name; }
   const envd_plugin_descriptor* descriptor() const { return desc_; }
+  std::vector<std::string> file_options() const;
 
   // Errors are prefixed "runner '<type>': ".
   Result<std::string> normalize_address(std::string_view address) const;

@@ -62,8 +62,8 @@ TEST(PluginAbi, DeclarationsMatchThePinnedVersion) {
 
   // Update together, and only with a version bump when declarations change.
   constexpr int kPinnedMajor = 1;
-  constexpr int kPinnedMinor = 0;
-  const std::string kPinnedFingerprint = "ca792b21766864fb";
+  constexpr int kPinnedMinor = 1;
+  const std::string kPinnedFingerprint = "8ba6d7f88719edbe";
 
   EXPECT_EQ(ENVD_ABI_MAJOR, kPinnedMajor);
   EXPECT_EQ(ENVD_ABI_MINOR, kPinnedMinor);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cli_harness.hpp"
+#include "envd/plugin_abi.h"
 
 namespace envd::test {
 namespace {
@@ -25,7 +26,8 @@ TEST_F(PluginCli, ListsTheBackendsAsUsable) {
   std::set<std::string> runners;
   for (const auto& m : modules) {
     EXPECT_EQ(m.at("status"), "ok") << json::serialize(m);
-    EXPECT_EQ(m.at("abi"), "1.0");
+    EXPECT_EQ(m.at("abi").as_string(),
+              std::to_string(ENVD_ABI_MAJOR) + "." + std::to_string(ENVD_ABI_MINOR));
     EXPECT_EQ(m.at("version"), "0.1.0");
     EXPECT_TRUE(fs::path(std::string(m.at("path").as_string())).is_absolute());
     (m.at("kind") == "builder" ? builders : runners).insert(std::string(m.at("type").as_string()));

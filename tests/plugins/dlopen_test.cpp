@@ -90,6 +90,9 @@ std::vector<ZooCase> zoo_cases() {
        "builder table lacks the required function 'dial'"},
       {"undefined-symbol.so", ENVD_TEST_MODULE_UNDEFINED_SYMBOL,
        "cannot be loaded: undefined symbol: envd_test_no_such_function"},
+      {"bad-file-option.so", ENVD_TEST_MODULE_BAD_FILE_OPTION,
+       "file option 'TLS Key' is invalid: it must match ^[a-z0-9][a-z0-9.-]{0,63}$"},
+      {"e-abi-1-0-builder.so", ENVD_TEST_MODULE_ABI_1_0_BUILDER, ""},
       {"garbage.so", nullptr, "not an ELF shared library"},
   };
 }
@@ -193,7 +196,7 @@ TEST_F(Zoo, OneWarningPerRefusedModule) {
                           "': entry returned no descriptor"),
             warnings.end());
   EXPECT_EQ(registry_->types(Kind::builder),
-            (std::vector<std::string>{"test-builder", "test-builder-two"}));
+            (std::vector<std::string>{"test-builder", "test-builder-old", "test-builder-two"}));
   EXPECT_EQ(registry_->types(Kind::runner), std::vector<std::string>{"test-runner"});
 }
 
@@ -251,6 +254,18 @@ TEST_F(Zoo, TheGoodRunnerLoadsAndEveryVerbWorks) {
   EXPECT_TRUE(runner->remove(request));
 }
 
+TEST_F(Zoo, FileOptionsComeFromTheDescriptorAndAOneZeroModuleHasNone) {
+  auto builder = registry_->builder("test-builder");
+  ASSERT_TRUE(builder) << builder.error().message();
+  EXPECT_EQ(builder->file_options(), (std::vector<std::string>{"tls-ca", "config"}));
+  // A module built for ABI 1.0 ends its descriptor before file_options; the
+  // core must not read past it.
+  auto old = registry_->builder("test-builder-old");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_TRUE(old->file_options().empty());
+  EXPECT_TRUE(old->normalize_address("x"));
+}
+
 TEST_F(Zoo, TwoBuilderModulesLiveInOneProcessWithoutShadowing) {
   auto first = registry_->builder("test-builder");
   auto second = registry_->builder("test-builder-two");
@@ -266,13 +281,14 @@ TEST_F(Zoo, TwoBuilderModulesLiveInOneProcessWithoutShadowing) {
 TEST_F(Zoo, RefusedAndUnknownTypesAreErrorsThatSayWhy) {
   auto unknown = registry_->builder("nope");
   ASSERT_FALSE(unknown);
-  EXPECT_EQ(unknown.error().message(),
-            "unknown builder type 'nope'; available: test-builder, test-builder-two");
+  EXPECT_EQ(
+      unknown.error().message(),
+      "unknown builder type 'nope'; available: test-builder, test-builder-old, test-builder-two");
   auto wrong = registry_->builder("test-runner");
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().message(),
             "'test-runner' is a runner, not a builder; available builders: test-builder, "
-            "test-builder-two");
+            "test-builder-old, test-builder-two");
   auto broken = registry_->builder("broken");
   ASSERT_FALSE(broken);
   EXPECT_EQ(broken.error().code(), Errc::unavailable);

@@ -17,6 +17,16 @@
 // the request JSON, catches every exception (reported as ENVD_ERR_INTERNAL), and
 // copies results into strings the core frees with the descriptor's free_string.
 //
+// Options whose values are files (TLS material, a daemon config) are declared
+// in the driver class, and the core copies those files into the context's
+// private directory; every verb but normalize_options then sees the absolute
+// path of the stored copy as the option's value:
+//
+//   static constexpr const char* kFileOptions[] = {"tls-ca", "tls-cert", nullptr};
+//
+// Long work (pulling an image, waiting for a daemon) is reported with
+// envd::sdk::report_progress() of <envd/progress.hpp>.
+//
 // Lifetime: the driver object is created on the first verb call (never at
 // dlopen time) and lives until the process exits. The core does not call the
 // same driver concurrently for one request, but may call it from several threads;
@@ -116,6 +126,17 @@ struct PluginInfo {
 
 namespace detail {
 
+// A driver class declares its file options (plugin_abi.h, ABI 1.1) with
+//   static constexpr const char* kFileOptions[] = {"tls-ca", "tls-cert", nullptr};
+template <typename Driver>
+constexpr const char* const* file_options_of() {
+  if constexpr (requires { Driver::kFileOptions; }) {
+    return Driver::kFileOptions;
+  } else {
+    return nullptr;
+  }
+}
+
 // The glue below is instantiated inside each module (hidden visibility), so
 // every module gets its own C thunks; the work is done by the non-template
 // functions implemented in libenvd-sdk, which catch every exception.
@@ -199,7 +220,8 @@ struct BuilderGlue {
                                              Traits::info.maturity,
                                              &free_string,
                                              &vtable,
-                                             nullptr};
+                                             nullptr,
+                                             file_options_of<typename Traits::Driver>()};
     return &desc;
   }
 };
@@ -246,7 +268,8 @@ struct RunnerGlue {
                                              Traits::info.maturity,
                                              &free_string,
                                              nullptr,
-                                             &vtable};
+                                             &vtable,
+                                             file_options_of<typename Traits::Driver>()};
     return &desc;
   }
 };

@@ -49,7 +49,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 0
+#define ENVD_ABI_MINOR 1
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -209,6 +209,16 @@ typedef struct envd_plugin_descriptor {
 
   const envd_builder_vtable* builder; /* non-NULL iff kind == ENVD_KIND_BUILDER */
   const envd_runner_vtable* runner;   /* non-NULL iff kind == ENVD_KIND_RUNNER */
+
+  /* Since ABI 1.1. The driver options whose values are files (TLS material, a
+   * daemon config), as a NULL-terminated array of option keys, or NULL for
+   * none. At most 16 keys, each matching ^[a-z0-9][a-z0-9.-]{0,63}$. When a user
+   * sets such an option the core copies the file into the context's private
+   * directory (0600), so the context keeps working when the original moves and
+   * travels with `context export`. normalize_options sees the path the user
+   * typed; every other verb's request carries the absolute path of the stored
+   * copy. */
+  const char* const* file_options;
 } envd_plugin_descriptor;
 
 /*

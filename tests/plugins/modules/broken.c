@@ -46,6 +46,12 @@ static TEST_UNUSED envd_status dial(const char* in, envd_transport* transport, c
 #else
 #define MODULE_TYPE "broken"
 #endif
+#if defined(BROKEN_BAD_FILE_OPTION)
+static const char* const file_options[] = {"tls-ca", "TLS Key", NULL};
+#define FILE_OPTIONS file_options
+#else
+#define FILE_OPTIONS NULL
+#endif
 #if defined(BROKEN_WRONG_KIND) /* says builder, carries a runner table */
 #define BUILDER_TABLE NULL
 #define RUNNER_TABLE &runner_table
@@ -70,7 +76,8 @@ static TEST_UNUSED const envd_plugin_descriptor descriptor = {MODULE_ABI_MAJOR,
                                                               ENVD_MATURITY_EXPERIMENTAL,
                                                               test_free_string,
                                                               BUILDER_TABLE,
-                                                              RUNNER_TABLE};
+                                                              RUNNER_TABLE,
+                                                              FILE_OPTIONS};
 
 #if defined(BROKEN_CTOR_CRASH)
 /* Work at dlopen time, which the ABI forbids: here, a crash. */

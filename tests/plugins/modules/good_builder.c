@@ -66,9 +66,23 @@ static const envd_builder_vtable table = {sizeof(envd_builder_vtable),
                                           stop,
                                           remove_daemon};
 
+/* TEST_ABI_1_0 builds the module as a 1.0 module would be: older minor, a
+ * descriptor that ends before file_options. */
+#if defined(TEST_ABI_1_0)
+#define MODULE_MINOR 0
+#define MODULE_DESCRIPTOR_SIZE \
+  (offsetof(envd_plugin_descriptor, runner) + sizeof(const envd_runner_vtable*))
+#define MODULE_FILE_OPTIONS NULL
+#else
+#define MODULE_MINOR ENVD_ABI_MINOR
+#define MODULE_DESCRIPTOR_SIZE sizeof(envd_plugin_descriptor)
+static const char* const file_options[] = {"tls-ca", "config", NULL};
+#define MODULE_FILE_OPTIONS file_options
+#endif
+
 static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
-                                                  ENVD_ABI_MINOR,
-                                                  sizeof(envd_plugin_descriptor),
+                                                  MODULE_MINOR,
+                                                  MODULE_DESCRIPTOR_SIZE,
                                                   ENVD_KIND_BUILDER,
                                                   TEST_TYPE,
                                                   "1.2.3",
@@ -76,7 +90,8 @@ static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
                                                   ENVD_MATURITY_EXPERIMENTAL,
                                                   test_free_string,
                                                   &table,
-                                                  NULL};
+                                                  NULL,
+                                                  MODULE_FILE_OPTIONS};
 
 ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {
   test_log_entry(TEST_TYPE);

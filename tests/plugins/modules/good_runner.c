@@ -35,7 +35,8 @@ static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
                                                   ENVD_MATURITY_STABLE,
                                                   test_free_string,
                                                   NULL,
-                                                  &table};
+                                                  &table,
+                                                  NULL};
 
 ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {
   test_log_entry("test-runner");

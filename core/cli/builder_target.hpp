@@ -1,0 +1,70 @@
+// What every command that talks to the context's builder shares: resolving the
+// context and its driver, the driver request, the connect deadline, dialling
+// the builder, and collecting Ctrl-C while BuildKit work runs.
+#pragma once
+
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "buildkit/client.hpp"
+#include "cli/session.hpp"
+#include "context/context.hpp"
+#include "context/store.hpp"
+#include "envd/result.hpp"
+#include "plugin/driver.hpp"
+
+namespace envd::cli {
+
+inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{10000};
+
+// The connect deadline: `flag` (--connect-timeout) if given, else
+// BUILDKIT_CONNECTING_TIMEOUT, else 10 s. Errors name the flag or variable.
+Result<std::chrono::milliseconds> connect_timeout(const std::string& flag);
+
+// The context a command runs in, with its builder's driver.
+struct BuilderTarget {
+  context::Context context;
+  context::ContextStore store;
+  plugin::BuilderDriver driver;
+};
+
+// Resolves --context / ENVD_CONTEXT / the current context and loads its
+// builder driver.
+Result<BuilderTarget> resolve_builder(Session& session);
+
+// The driver request for `target`: address, options (file options rewritten
+// to the absolute paths of their stored copies), data dir, `timeout`, and
+// `args_json` (a JSON object).
+plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::milliseconds timeout,
+                                     std::string args_json = "{}");
+
+// Dials the builder (the driver may bootstrap its daemon) and connects the
+// BuildKit client within `timeout`. Errors read "cannot connect to buildkitd
+// at <builder endpoint>: <reason>".
+Result<buildkit::Client> connect_builder(const BuilderTarget& target,
+                                         std::chrono::milliseconds timeout,
+                                         std::string args_json = "{}");
+
+// Ctrl-C and SIGTERM cancel `token`: the signals are blocked in every thread
+// created after construction and collected by one watcher thread, so gRPC's
+// threads never see them. Construct it before the first gRPC call.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(buildkit::CancelToken token);
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  ~SignalWatcher();
+
+ private:
+  buildkit::CancelToken token_;
+  sigset_t set_{};
+  sigset_t old_{};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace envd::cli
