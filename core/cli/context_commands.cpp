@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -20,6 +23,7 @@
 #include "context/archive.hpp"
 #include "context/resolve.hpp"
 #include "context/store.hpp"
+#include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/terminal.hpp"
@@ -88,6 +92,22 @@ Status check_options(Session& session, Context& ctx) {
   return {};
 }
 
+// Every file option of the imported context must name a file the archive carries.
+Status check_material(Session& session, const Context& ctx,
+                      const context::ContextArchive& archive) {
+  std::vector<std::string> paths;
+  for (const auto& [path, content] : archive.material) paths.push_back(path);
+  auto builder = session.registry().builder(ctx.builder);
+  if (!builder) return builder.error();
+  if (auto st = context::check_stored_files(ctx.builder_options, builder->file_options(), paths);
+      !st) {
+    return st;
+  }
+  auto runner = session.registry().runner(ctx.runner);
+  if (!runner) return runner.error();
+  return context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
+}
+
 // The name `ls` marks as current: the one commands would use.
 std::string effective_current(const ContextList& list, const Session& session) {
   if (session.context_flag) return *session.context_flag;
@@ -114,6 +134,201 @@ json::object options_json(const context::Options& options) {
   return out;
 }
 
+// ---- builder options ---------------------------------------------------------
+
+// The option flags of create and update. TLS flags and --buildkitd-config are
+// named forms of --builder-opt keys.
+struct OptionFlags {
+  std::vector<std::string> builder_opts;  // KEY=VALUE, repeatable
+  std::optional<std::string> tls_ca;
+  std::optional<std::string> tls_cert;
+  std::optional<std::string> tls_key;
+  std::optional<std::string> tls_servername;
+  std::optional<std::string> buildkitd_config;
+
+  bool any() const {
+    return !builder_opts.empty() || tls_ca || tls_cert || tls_key || tls_servername ||
+           buildkitd_config;
+  }
+};
+
+// One option as the user gave it: the value, and the flag that gave it (for
+// messages).
+struct GivenOption {
+  std::string value;
+  std::string flag;
+};
+using GivenOptions = std::map<std::string, GivenOption>;
+
+constexpr std::array kTlsFileKeys{"tls-ca", "tls-cert", "tls-key"};
+
+// Parses the option flags. A key given twice through --builder-opt gets the
+// values joined with ',' (list options such as cap-add); a key given by both a
+// named flag and --builder-opt is an error.
+Result<GivenOptions> given_options(const OptionFlags& flags) {
+  GivenOptions given;
+  for (const auto& opt : flags.builder_opts) {
+    size_t eq = opt.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error(Errc::invalid_argument,
+                   "invalid --builder-opt '" + opt + "': expected KEY=VALUE (KEY= removes KEY)");
+    }
+    std::string key = opt.substr(0, eq);
+    std::string value = opt.substr(eq + 1);
+    auto [it, fresh] = given.try_emplace(key, GivenOption{value, "--builder-opt " + key});
+    if (!fresh) {
+      if (value.empty() || it->second.value.empty()) {
+        return Error(Errc::invalid_argument,
+                     "--builder-opt " + key + " is given twice, once empty (which removes it)");
+      }
+      it->second.value += "," + value;
+    }
+  }
+  auto named = [&](const std::optional<std::string>& value, const std::string& key,
+                   const std::string& flag) -> Status {
+    if (!value) return {};
+    if (given.count(key) != 0) {
+      return Error(Errc::invalid_argument,
+                   flag + " and --builder-opt " + key + " set the same option; give one");
+    }
+    given[key] = GivenOption{*value, flag};
+    return {};
+  };
+  if (auto st = named(flags.tls_ca, "tls-ca", "--builder-tls-ca"); !st) return st.error();
+  if (auto st = named(flags.tls_cert, "tls-cert", "--builder-tls-cert"); !st) return st.error();
+  if (auto st = named(flags.tls_key, "tls-key", "--builder-tls-key"); !st) return st.error();
+  if (auto st = named(flags.tls_servername, "tls-servername", "--builder-tls-servername"); !st) {
+    return st.error();
+  }
+  if (auto st = named(flags.buildkitd_config, "config", "--buildkitd-config"); !st) {
+    return st.error();
+  }
+  return given;
+}
+
+bool contains(const std::vector<std::string>& keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// The builder's options after applying `given` to `current`, validated by the
+// driver, and the contents of the files named by its file options (read now,
+// written to the store by the caller). Values of new file options are still the
+// user's paths in the result; the caller replaces them with their stored names.
+struct OptionChange {
+  context::Options options;                  // normalised by the driver
+  std::map<std::string, std::string> files;  // file option key -> new content
+  std::vector<std::string> removed_files;    // file option keys no longer set
+};
+
+Result<OptionChange> change_builder_options(Session& session, const std::string& builder,
+                                            const context::Options& current,
+                                            const GivenOptions& given) {
+  auto driver = session.registry().builder(builder);
+  if (!driver) return driver.error();
+  std::vector<std::string> file_keys = driver->file_options();
+
+  OptionChange change;
+  context::Options wanted = current;
+  for (const auto& [key, option] : given) {
+    bool tls_flag = option.flag.rfind("--builder-tls-", 0) == 0;
+    if (tls_flag && key != "tls-servername" && !contains(file_keys, key)) {
+      return Error(Errc::invalid_argument,
+                   "the '" + builder + "' builder takes no TLS material (" + option.flag + ")");
+    }
+    if (option.value.empty()) {
+      if (wanted.erase(key) != 0 && contains(file_keys, key)) change.removed_files.push_back(key);
+      continue;
+    }
+    wanted[key] = option.value;
+  }
+  auto normalized = driver->normalize_options(wanted);
+  if (!normalized) return normalized.error();
+  change.options = std::move(*normalized);
+
+  for (const auto& [key, option] : given) {
+    if (option.value.empty() || !contains(file_keys, key)) continue;
+    if (change.options.count(key) == 0) continue;  // the driver dropped it
+    auto content = context::read_option_file(option.value, option.flag);
+    if (!content) return content.error();
+    // TLS material is PEM; catching a swapped or binary file here beats a
+    // handshake failure at the first build.
+    bool tls = std::find(kTlsFileKeys.begin(), kTlsFileKeys.end(), key) != kTlsFileKeys.end();
+    if (tls && content->find("-----BEGIN ") == std::string::npos) {
+      return Error(Errc::invalid_argument,
+                   option.flag + " '" + option.value + "' is not a PEM file (no -----BEGIN line)");
+    }
+    change.files[key] = std::move(*content);
+    change.options[key] = context::stored_file_value(key);
+  }
+  return change;
+}
+
+// Writes the new file contents of `change` under temporary names; commit()
+// renames them into place once the store has the new record, so a failed
+// update leaves the stored files as they were.
+class StagedFiles {
+ public:
+  StagedFiles(const ContextStore& store, Context context)
+      : store_(store), context_(std::move(context)) {}
+  StagedFiles(const StagedFiles&) = delete;
+  StagedFiles& operator=(const StagedFiles&) = delete;
+  ~StagedFiles() {
+    for (const auto& key : staged_) context::remove_option_file(store_, context_, staged(key));
+  }
+
+  Status stage(const std::map<std::string, std::string>& files) {
+    for (const auto& [key, content] : files) {
+      if (auto st = context::store_option_file(store_, context_, staged(key), content); !st) {
+        return st;
+      }
+      staged_.push_back(key);
+    }
+    return {};
+  }
+
+  // Renames every staged file into place and removes `removed`.
+  Status commit(const std::vector<std::string>& removed) {
+    fs::path dir = store_.data_dir(context_);
+    for (const auto& key : staged_) {
+      std::error_code ec;
+      fs::rename(dir / context::stored_file_value(staged(key)),
+                 dir / context::stored_file_value(key), ec);
+      if (ec) {
+        return Error(Errc::internal, "cannot store the file of option '" + key + "' in '" +
+                                         dir.string() + "': " + ec.message());
+      }
+    }
+    staged_.clear();
+    for (const auto& key : removed) context::remove_option_file(store_, context_, key);
+    return {};
+  }
+
+ private:
+  static std::string staged(const std::string& key) { return "." + key + ".new"; }
+
+  const ContextStore& store_;
+  Context context_;
+  std::vector<std::string> staged_;
+};
+
+void add_option_flags(CLI::App* cmd, OptionFlags& flags) {
+  cmd->add_option("--builder-opt", flags.builder_opts,
+                  "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
+                  "comma-separated list; KEY= removes it on update)")
+      ->allow_extra_args(false);
+  cmd->add_option("--builder-tls-ca", flags.tls_ca,
+                  "CA certificate (PEM) to verify the builder with; copied into the store");
+  cmd->add_option("--builder-tls-cert", flags.tls_cert,
+                  "Client certificate (PEM) for mutual TLS; needs --builder-tls-key");
+  cmd->add_option("--builder-tls-key", flags.tls_key,
+                  "Client private key (PEM) for mutual TLS; copied into the store (0600)");
+  cmd->add_option("--builder-tls-servername", flags.tls_servername,
+                  "Name to verify in the builder's certificate (default: the address's host)");
+  cmd->add_option("--buildkitd-config", flags.buildkitd_config,
+                  "buildkitd.toml for a builder envd starts (docker-container); copied into the "
+                  "store");
+}
+
 // ---- create ----------------------------------------------------------------
 
 struct CreateRequest {
@@ -123,6 +338,7 @@ struct CreateRequest {
   std::string builder_address;
   std::string runner = "docker";
   std::optional<std::string> runner_address;
+  OptionFlags options;
   bool use = false;
 };
 
@@ -150,6 +366,23 @@ Status run_create(Session& session, const CreateRequest& req) {
   if (!runner_address->empty()) ctx.runner_address = *runner_address;
   ctx.id = context::new_context_id();
 
+  auto given = given_options(req.options);
+  if (!given) return given.error();
+  OptionChange options;
+  if (!given->empty()) {
+    for (const auto& [key, option] : *given) {
+      if (option.value.empty()) {
+        return Error(Errc::invalid_argument, option.flag + " needs a value");
+      }
+    }
+    auto change = change_builder_options(session, ctx.builder, {}, *given);
+    if (!change) return change.error();
+    options = std::move(*change);
+    ctx.builder_options = options.options;
+  }
+  StagedFiles files(*store, ctx);
+  if (auto st = files.stage(options.files); !st) return st;
+
   auto st = store->update([&](ContextList& list) -> Status {
     if (list.find(ctx.name) != nullptr) {
       return Error(Errc::already_exists, "context '" + ctx.name + "' already exists");
@@ -158,7 +391,12 @@ Status run_create(Session& session, const CreateRequest& req) {
     if (req.use) list.current = ctx.name;
     return {};
   });
-  if (!st) return st;
+  if (!st) {
+    std::error_code ec;
+    if (!options.files.empty()) fs::remove_all(store->data_dir(ctx), ec);
+    return st;
+  }
+  if (auto committed = files.commit({}); !committed) return committed;
   inform("Context " + ctx.name + " is created");
   if (req.use) inform("Current context is now \"" + ctx.name + "\"");
   return {};
@@ -358,16 +596,21 @@ struct UpdateRequest {
   std::optional<std::string> builder_address;
   std::optional<std::string> runner;
   std::optional<std::string> runner_address;
+  OptionFlags options;
 };
 
 Status run_update(Session& session, const UpdateRequest& req) {
   auto name = one_name(req.positional, req.name);
   if (!name) return name.error();
-  if (!req.builder && !req.builder_address && !req.runner && !req.runner_address) {
+  if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
+      !req.options.any()) {
     return Error(Errc::invalid_argument,
                  "nothing to update for context '" + *name +
-                     "': pass --builder, --builder-address, --runner or --runner-address");
+                     "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
+                     "flag, --runner or --runner-address");
   }
+  auto given = given_options(req.options);
+  if (!given) return given.error();
   auto store = session.store();
   if (!store) return store.error();
   auto list = store->load();
@@ -390,8 +633,27 @@ Status run_update(Session& session, const UpdateRequest& req) {
       return normalized.error();
     }
     changed.builder_address = *normalized;
-    if (changed.builder != found->builder) changed.builder_options.clear();
   }
+  // A new builder type starts without the old type's options (and their files).
+  OptionChange options;
+  bool new_builder = changed.builder != found->builder;
+  if (new_builder || !given->empty()) {
+    context::Options current = new_builder ? context::Options{} : found->builder_options;
+    auto change = change_builder_options(session, changed.builder, current, *given);
+    if (!change) return change.error();
+    options = std::move(*change);
+    changed.builder_options = options.options;
+    if (new_builder) {
+      auto old_driver = session.registry().builder(found->builder);
+      if (old_driver) {
+        for (const auto& key : old_driver->file_options()) {
+          if (found->builder_options.count(key) != 0) options.removed_files.push_back(key);
+        }
+      }
+    }
+  }
+  StagedFiles files(*store, *found);
+  if (auto st = files.stage(options.files); !st) return st;
   if (req.runner || req.runner_address) {
     changed.runner = req.runner.value_or(found->runner);
     std::string address = req.runner_address.value_or(found->runner_address.value_or(""));
@@ -419,6 +681,7 @@ Status run_update(Session& session, const UpdateRequest& req) {
     return {};
   });
   if (!st) return st;
+  if (auto committed = files.commit(options.removed_files); !committed) return committed;
   inform("Context " + *name + " is updated");
   return {};
 }
@@ -531,6 +794,9 @@ Status run_import(Session& session, const std::string& name, const std::string& 
   if (!runner_address) return runner_address.error().wrap("cannot import " + source);
   ctx.runner_address = runner_address->empty() ? std::nullopt : std::optional(*runner_address);
   if (auto st = check_options(session, ctx); !st) return st.error().wrap("cannot import " + source);
+  if (auto st = check_material(session, ctx, *archive); !st) {
+    return st.error().wrap("cannot import " + source);
+  }
   ctx.id = context::new_context_id();
 
   if (auto st = context::install_material(*store, ctx, *archive); !st) return st;
@@ -569,6 +835,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     cmd->add_option("--runner", req->runner, "Runner type: a discovered runner driver")
         ->capture_default_str();
     cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
+    add_option_flags(cmd, req->options);
     cmd->add_flag("--use", req->use, "Make it the current context");
     cmd->callback([&session, &action, req] {
       action = [&session, req] { return run_create(session, *req); };
@@ -627,6 +894,7 @@ void add_context_commands(CLI::App& app, Session& session, Action& action) {
     cmd->add_option("--builder-address", req->builder_address, "New builder address");
     cmd->add_option("--runner", req->runner, "New runner type");
     cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
+    add_option_flags(cmd, req->options);
     cmd->callback([&session, &action, req] {
       action = [&session, req] { return run_update(session, *req); };
     });

@@ -1,0 +1,183 @@
+// `context create/update` with driver options: --builder-opt, the TLS flags and
+// --buildkitd-config, and the files of file options copied into the store.
+// The driver is the test module good_builder.c: it echoes every option back
+// from normalize_options and declares "tls-ca" and "config" as file options.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr const char* kPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+class BuilderOptionsCli : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    fs::path dir = home() / "plugins";
+    fs::create_directories(dir);
+    fs::copy_file(ENVD_TEST_LOGGING_MODULE, dir / "test-builder.so");
+    env_ = {{"ENVD_PLUGIN_PATH", dir.string()}};
+  }
+
+  sdk::ProcessResult run(const std::vector<std::string>& args) { return envd(args, env_); }
+  sdk::ProcessResult run_ok(const std::vector<std::string>& args) { return envd_ok(args, env_); }
+
+  // The stored record of context `name`.
+  json::object record(const std::string& name) {
+    json::object store = read_store();  // the loop must not outlive it
+    for (const auto& ctx : store.at("contexts").as_array()) {
+      if (ctx.at("name") == name.c_str()) return ctx.as_object();
+    }
+    ADD_FAILURE() << "no context " << name;
+    return {};
+  }
+  json::object options(const std::string& name) {
+    json::object ctx = record(name);
+    const json::value* opts = ctx.if_contains("builder_options");
+    return opts != nullptr ? opts->as_object() : json::object{};
+  }
+  fs::path private_dir(const std::string& name) {
+    return config_dir() / "contexts.d" / std::string(record(name).at("id").as_string());
+  }
+  fs::path write(const std::string& file, const std::string& text) {
+    write_text(home() / file, text);
+    return home() / file;
+  }
+
+  std::map<std::string, std::optional<std::string>> env_;
+};
+
+TEST_F(BuilderOptionsCli, TlsFilesAreCopiedIntoTheStoreAndOutliveTheOriginal) {
+  fs::path ca = write("ca.pem", kPem);
+  run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+          "--builder-tls-ca", ca.string(), "--builder-tls-servername", "build.example"});
+  EXPECT_EQ(options("r").at("tls-ca"), "files/tls-ca");
+  EXPECT_EQ(options("r").at("tls-servername"), "build.example");
+  fs::path stored = private_dir("r") / "files" / "tls-ca";
+  EXPECT_EQ(read_text(stored), kPem);
+  EXPECT_EQ(mode_of(stored), 0600u);
+  fs::remove(ca);
+  EXPECT_EQ(read_text(stored), kPem);
+
+  // inspect names the material, never its contents.
+  auto inspect = run_ok({"context", "inspect", "r"});
+  EXPECT_NE(inspect.out.find("files/tls-ca"), std::string::npos) << inspect.out;
+  EXPECT_EQ(inspect.out.find("MIIB"), std::string::npos) << inspect.out;
+}
+
+TEST_F(BuilderOptionsCli, BadFilesAreRefusedAndNothingIsStored) {
+  auto missing = run({"context", "create", "r", "--builder", "test-builder", "--builder-address",
+                      "h:1", "--builder-tls-ca", (home() / "nope.pem").string()});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "envd: error: cannot read --builder-tls-ca '" +
+                             (home() / "nope.pem").string() + "': No such file or directory\n");
+
+  fs::path not_pem = write("ca.der", std::string("\x30\x82\x01\x0a", 4));
+  auto binary = run({"context", "create", "r", "--builder", "test-builder", "--builder-address",
+                     "h:1", "--builder-tls-ca", not_pem.string()});
+  EXPECT_EQ(binary.exit_code, 1);
+  EXPECT_EQ(binary.err, "envd: error: --builder-tls-ca '" + not_pem.string() +
+                            "' is not a PEM file (no -----BEGIN line)\n");
+
+  auto dir = run({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+                  "--buildkitd-config", home().string()});
+  EXPECT_EQ(dir.exit_code, 1);
+  EXPECT_EQ(dir.err, "envd: error: cannot read --buildkitd-config '" + home().string() +
+                         "': not a regular file\n");
+
+  // The test builder declares no tls-cert file option: no TLS client pair.
+  fs::path cert = write("cert.pem", kPem);
+  auto unsupported = run({"context", "create", "r", "--builder", "test-builder",
+                          "--builder-address", "h:1", "--builder-tls-cert", cert.string()});
+  EXPECT_EQ(unsupported.exit_code, 1);
+  EXPECT_EQ(unsupported.err,
+            "envd: error: the 'test-builder' builder takes no TLS material (--builder-tls-cert)\n");
+
+  EXPECT_EQ(ls_json().size(), 1u) << "only the default context";
+  EXPECT_FALSE(fs::exists(config_dir() / "contexts.d") &&
+               !fs::is_empty(config_dir() / "contexts.d"));
+}
+
+TEST_F(BuilderOptionsCli, BuilderOptFlagsMergeAndConflict) {
+  run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+          "--builder-opt", "cap-add=NET_ADMIN", "--builder-opt", "cap-add=SYS_ADMIN",
+          "--builder-opt", "privileged=false"});
+  EXPECT_EQ(options("r").at("cap-add"), "NET_ADMIN,SYS_ADMIN");
+  EXPECT_EQ(options("r").at("privileged"), "false");
+
+  auto malformed = run({"context", "update", "r", "--builder-opt", "=x"});
+  EXPECT_EQ(malformed.exit_code, 1);
+  EXPECT_EQ(malformed.err,
+            "envd: error: invalid --builder-opt '=x': expected KEY=VALUE (KEY= removes KEY)\n");
+
+  fs::path config = write("buildkitd.toml", "debug = true\n");
+  auto twice = run({"context", "update", "r", "--buildkitd-config", config.string(),
+                    "--builder-opt", "config=" + config.string()});
+  EXPECT_EQ(twice.exit_code, 1);
+  EXPECT_EQ(twice.err,
+            "envd: error: --buildkitd-config and --builder-opt config set the same option; give "
+            "one\n");
+
+  auto empty = run({"context", "create", "s", "--builder", "test-builder", "--builder-address",
+                    "h:1", "--builder-opt", "privileged="});
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_EQ(empty.err, "envd: error: --builder-opt privileged needs a value\n");
+}
+
+TEST_F(BuilderOptionsCli, UpdateReplacesRemovesAndKeepsFilesOnFailure) {
+  fs::path config = write("buildkitd.toml", "debug = true\n");
+  run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+          "--buildkitd-config", config.string(), "--builder-opt", "privileged=false"});
+  fs::path stored = private_dir("r") / "files" / "config";
+  EXPECT_EQ(read_text(stored), "debug = true\n");
+
+  // A failing update (the second file is not PEM) leaves the stored files alone.
+  write_text(config, "debug = false\n");
+  fs::path bad = write("bad.pem", "not a certificate\n");
+  auto failed = run({"context", "update", "r", "--buildkitd-config", config.string(),
+                     "--builder-tls-ca", bad.string()});
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_EQ(read_text(stored), "debug = true\n");
+  EXPECT_EQ(options("r").count("tls-ca"), 0u);
+
+  run_ok({"context", "update", "r", "--buildkitd-config", config.string()});
+  EXPECT_EQ(read_text(stored), "debug = false\n");
+  EXPECT_EQ(options("r").at("privileged"), "false") << "other options are kept";
+  EXPECT_EQ(fs::directory_iterator(private_dir("r") / "files")->path().filename(), "config")
+      << "no staging file is left behind";
+
+  run_ok({"context", "update", "r", "--builder-opt", "config="});
+  EXPECT_EQ(options("r").count("config"), 0u);
+  EXPECT_FALSE(fs::exists(stored));
+
+  // A new builder type starts without the old type's options.
+  run_ok({"context", "update", "r", "--buildkitd-config", config.string()});
+  run_ok({"context", "update", "r", "--builder", "moby-worker", "--builder-address", ""});
+  EXPECT_TRUE(options("r").empty());
+  EXPECT_FALSE(fs::exists(stored));
+}
+
+TEST_F(BuilderOptionsCli, StoredFilesTravelWithExportAndImport) {
+  fs::path ca = write("ca.pem", kPem);
+  run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+          "--builder-tls-ca", ca.string()});
+  fs::path archive = home() / "r.tar";
+  run_ok({"context", "export", "r", archive.string()});
+  run_ok({"context", "rm", "r"});
+  run_ok({"context", "import", "copy", archive.string()});
+  EXPECT_EQ(options("copy").at("tls-ca"), "files/tls-ca");
+  EXPECT_EQ(read_text(private_dir("copy") / "files" / "tls-ca"), kPem);
+}
+
+}  // namespace
+}  // namespace envd::test
