@@ -74,12 +74,15 @@ Status check_stored_files(const Options& options, const std::vector<std::string>
     if (it == options.end()) continue;
     std::string expected = stored_file_value(key);
     if (it->second != expected) {
-      return Error(Errc::invalid_argument, "option '" + key + "' must name its stored file '" +
-                                               expected + "', not '" + it->second + "'");
+      std::string message = "option '" + key;
+      message += "' must name its stored file '" + expected;
+      message += "', not '" + it->second + "'";
+      return Error(Errc::invalid_argument, message);
     }
     if (std::find(material_paths.begin(), material_paths.end(), expected) == material_paths.end()) {
-      return Error(Errc::invalid_argument,
-                   "option '" + key + "' names '" + expected + "', which is missing");
+      std::string message = "option '" + key;
+      message += "' names '" + expected + "', which is missing";
+      return Error(Errc::invalid_argument, message);
     }
   }
   return {};

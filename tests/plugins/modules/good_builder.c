@@ -80,18 +80,10 @@ static const char* const file_options[] = {"tls-ca", "config", NULL};
 #define MODULE_FILE_OPTIONS file_options
 #endif
 
-static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
-                                                  MODULE_MINOR,
-                                                  MODULE_DESCRIPTOR_SIZE,
-                                                  ENVD_KIND_BUILDER,
-                                                  TEST_TYPE,
-                                                  "1.2.3",
-                                                  TEST_DESCRIPTION,
-                                                  ENVD_MATURITY_EXPERIMENTAL,
-                                                  test_free_string,
-                                                  &table,
-                                                  NULL,
-                                                  MODULE_FILE_OPTIONS};
+static const envd_plugin_descriptor descriptor = {
+    ENVD_ABI_MAJOR, MODULE_MINOR,       MODULE_DESCRIPTOR_SIZE,     ENVD_KIND_BUILDER, TEST_TYPE,
+    "1.2.3",        TEST_DESCRIPTION,   ENVD_MATURITY_EXPERIMENTAL, test_free_string,  &table,
+    NULL,           MODULE_FILE_OPTIONS};
 
 ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {
   test_log_entry(TEST_TYPE);
