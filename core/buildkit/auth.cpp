@@ -8,6 +8,7 @@
 
 #include "envd/process.hpp"
 #include "github.com/moby/buildkit/session/auth/auth.grpc.pb.h"
+#include "util/base64.hpp"
 #include "util/json.hpp"
 #include "util/text.hpp"
 
@@ -47,29 +48,6 @@ const boost::json::value* find_entry(const boost::json::object& object, std::str
     if (key_matches(member.key(), host, key)) return &member.value();
   }
   return nullptr;
-}
-
-Result<std::string> base64_decode(std::string_view text) {
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    if (c >= '0' && c <= '9') v = c - '0' + 52;
-    if (c == '+' || c == '-') v = 62;
-    if (c == '/' || c == '_') v = 63;
-    if (c == '=') break;
-    if (v < 0) return Error(Errc::invalid_argument, "invalid base64");
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xff);
-    }
-  }
-  return out;
 }
 
 std::string string_field(const boost::json::object& object, std::string_view name) {
@@ -114,7 +92,7 @@ Result<RegistryCredentials> from_auths_entry(const boost::json::value& entry,
     return RegistryCredentials{"", token};
   }
   if (auto encoded = string_field(object, "auth"); !encoded.empty()) {
-    auto decoded = base64_decode(encoded);
+    auto decoded = util::base64_decode(encoded);
     auto colon = decoded ? decoded->find(':') : std::string::npos;
     if (colon == std::string::npos) {
       return Error(Errc::invalid_argument,

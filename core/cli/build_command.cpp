@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -17,7 +18,10 @@
 #include <utility>
 #include <vector>
 
+#include "build/export_rules.hpp"
+#include "build/image_load.hpp"
 #include "build/image_name.hpp"
+#include "build/image_push.hpp"
 #include "build/output_spec.hpp"
 #include "build/progress_ui.hpp"
 #include "buildkit/auth.hpp"
@@ -27,6 +31,7 @@
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
 #include "context/resolve.hpp"
+#include "envd/docker_engine.hpp"
 #include "util/atomic_file.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
@@ -61,13 +66,19 @@ struct ExportPlan {
   std::unique_ptr<buildkit::FileSendTarget> target;
   int output_fd = -1;  // tarball destination, owned when > 2
   std::string description;
+  // Set when the `docker` exporter's tarball goes into the local Engine.
+  std::unique_ptr<build::ImageLoader> loader;
+  // Names to push through the Engine after a `moby` export (push=true).
+  std::vector<std::string> push_names;
 
   ExportPlan() = default;
   ExportPlan(ExportPlan&& other) noexcept
       : exporter(std::move(other.exporter)),
         target(std::move(other.target)),
         output_fd(std::exchange(other.output_fd, -1)),
-        description(std::move(other.description)) {}
+        description(std::move(other.description)),
+        loader(std::move(other.loader)),
+        push_names(std::move(other.push_names)) {}
   ExportPlan& operator=(ExportPlan&&) = delete;
   ExportPlan(const ExportPlan&) = delete;
   ExportPlan& operator=(const ExportPlan&) = delete;
@@ -83,35 +94,37 @@ bool has_moby_worker(const buildkit::DaemonInfo& info) {
   return false;
 }
 
+// Follows build::choose_export (export_rules.hpp) and sets up what the
+// session must serve for the chosen exporter.
 Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
-                               const buildkit::DaemonInfo& info) {
+                               const buildkit::DaemonInfo& info, const std::string& builder,
+                               std::chrono::milliseconds connect_timeout) {
   ExportPlan plan;
-  if (req.output.empty()) {
-    if (!has_moby_worker(info)) {
-      return Error(Errc::unsupported,
-                   "this builder is not the Docker Engine's own BuildKit, and loading its result "
-                   "into the local Docker Engine is not available yet; pass --output (e.g. "
-                   "type=local,dest=DIR, type=tar,dest=FILE or type=image,name=...,push=true)");
-    }
-    plan.exporter = {"moby", {{"name", tag}}};
-    plan.description = "the Docker Engine as " + tag;
+  std::optional<OutputSpec> spec;
+  if (!req.output.empty()) {
+    auto parsed = build::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    if (!parsed) return parsed.error();
+    spec = std::move(*parsed);
+  }
+  auto choice = build::choose_export(spec ? &*spec : nullptr, tag, has_moby_worker(info), builder);
+  if (!choice) return choice.error();
+  plan.exporter = std::move(choice->exporter);
+  plan.push_names = std::move(choice->push_names);
+  if (choice->load_into_engine) {
+    // The `docker` tarball goes into the Engine at DOCKER_HOST as it arrives.
+    std::string failed = "cannot load " + tag + " into the local Docker Engine";
+    auto engine = sdk::DockerEngine::from_env();
+    if (!engine) return engine.error().wrap(failed);
+    auto loader = build::ImageLoader::start(std::move(*engine), connect_timeout);
+    if (!loader) return loader.error().wrap(failed);
+    plan.target = buildkit::FileSendTarget::stream((*loader)->sink());
+    plan.description = "the Docker Engine at " + (*loader)->endpoint().url;
+    plan.loader = std::move(*loader);
     return plan;
   }
-  auto spec = build::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
-  if (!spec) return spec.error();
-  plan.exporter = {spec->type, spec->attrs};
-  // The Engine's own BuildKit names its image store "moby" (as buildx does).
-  if (spec->type == "image" && has_moby_worker(info)) {
-    if (spec->attrs.count("push") && spec->attrs.at("push") != "false") {
-      return Error(Errc::unsupported,
-                   "pushing from the Docker Engine's own builder is not available yet; export "
-                   "with type=moby and push with 'docker push'");
-    }
-    plan.exporter.type = "moby";
-  }
-  if (!plan.exporter.attrs.count("name") &&
-      (plan.exporter.type == "image" || plan.exporter.type == "moby")) {
-    plan.exporter.attrs["name"] = tag;
+  if (!spec) {
+    plan.description = "the Docker Engine as " + tag;
+    return plan;
   }
   switch (spec->destination) {
     case OutputSpec::Destination::directory: {
@@ -143,7 +156,9 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
       break;
     }
     case OutputSpec::Destination::none:
-      plan.description = plan.exporter.type + " exporter";
+      plan.description = plan.exporter.type == "moby"
+                             ? "the Docker Engine as " + plan.exporter.attrs.at("name")
+                             : plan.exporter.type + " exporter";
       break;
   }
   return plan;
@@ -202,6 +217,8 @@ Status run_build(Session& session, const BuildRequest& req) {
   auto timeout = connect_timeout(req.connect_timeout);
   if (!timeout) return timeout.error();
 
+  // Driver progress (pulling a builder image...) follows --progress too.
+  session.quiet_progress = *mode == build::ProgressMode::quiet;
   auto target = resolve_builder(session);
   if (!target) return target.error();
   // Block SIGINT/SIGTERM before gRPC starts its threads, which inherit the
@@ -212,7 +229,7 @@ Status run_build(Session& session, const BuildRequest& req) {
   if (!client) return client.error();
   auto info = client->info(*timeout);
   if (!info) return info.error();
-  auto plan = plan_export(req, tag, *info);
+  auto plan = plan_export(req, tag, *info, target->context.builder, *timeout);
   if (!plan) return plan.error();
   solve->exports.push_back(plan->exporter);
 
@@ -225,6 +242,7 @@ Status run_build(Session& session, const BuildRequest& req) {
   build::ProgressUi progress(*mode, stderr);
   auto result = client->solve(*solve, attachables, progress, cancel);
   if (!result) {
+    if (plan->loader) plan->loader->abandon();
     std::string report = progress.failure_report();
     if (!report.empty()) fmt::print(stderr, "{}", report);
     if (result.error().code() == Errc::cancelled) {
@@ -236,7 +254,28 @@ Status run_build(Session& session, const BuildRequest& req) {
     }
     return result.error().wrap("build failed on " + client->address());
   }
+  if (plan->loader) {
+    auto loaded = plan->loader->finish();
+    if (!loaded) {
+      return loaded.error().wrap("built " + tag + " but cannot load it into the Docker Engine at " +
+                                 plan->loader->endpoint().url);
+    }
+    inform("Loaded " + tag + " into the Docker Engine at " + plan->loader->endpoint().url);
+    return {};
+  }
   inform("Built " + tag + ", exported to " + plan->description);
+  if (!plan->push_names.empty()) {
+    // The moby-worker builder's engine is the one at DOCKER_HOST.
+    auto engine = sdk::DockerEngine::from_env();
+    if (!engine) return engine.error().wrap("cannot push " + plan->push_names.front());
+    build::PushOptions push;
+    push.mode = *mode;
+    push.cancelled = [&cancel] { return cancel.cancelled(); };
+    for (const auto& name : plan->push_names) {
+      if (auto pushed = build::push_image(*engine, name, push); !pushed) return pushed.error();
+      inform("Pushed " + name);
+    }
+  }
   return {};
 }
 

@@ -82,9 +82,12 @@ TEST(MobyWorkerBuilder, AnUnreachableEngineIsUnavailable) {
   EXPECT_EQ(status.error().code(), Errc::unavailable);
 }
 
-TEST(MobyWorkerBuilder, ATcpDockerHostIsUnsupportedForNow) {
-  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2375", 1);
+TEST(MobyWorkerBuilder, ATlsDockerHostIsUnsupportedForNow) {
+  // Plain tcp:// is supported by the SDK; TLS to the Engine is not yet.
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
+  ::setenv("DOCKER_TLS_VERIFY", "1", 1);
   auto transport = MobyWorkerBuilder().dial(sdk::Request{});
+  ::unsetenv("DOCKER_TLS_VERIFY");
   ::unsetenv("DOCKER_HOST");
   ASSERT_FALSE(transport);
   EXPECT_EQ(transport.error().code(), Errc::unsupported);

@@ -1,13 +1,16 @@
 #include "envd/docker_engine.hpp"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -27,11 +30,13 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using Local = asio::local::stream_protocol;
-using Stream = beast::basic_stream<Local, asio::any_io_executor, beast::unlimited_rate_policy>;
+// One socket type for unix and TCP endpoints.
+using Generic = asio::generic::stream_protocol;
+using Stream = beast::basic_stream<Generic, asio::any_io_executor, beast::unlimited_rate_policy>;
 using beast::error_code;
 
 constexpr const char* kDefaultHost = "unix:///var/run/docker.sock";
+constexpr uint16_t kDefaultTcpPort = 2375;
 constexpr std::size_t kMaxHeadBytes = std::size_t{64} * 1024;
 constexpr std::size_t kStreamBuffer = std::size_t{64} * 1024;
 
@@ -129,20 +134,33 @@ Deadline deadline_after(std::chrono::milliseconds timeout) {
 
 Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
   std::string_view text = docker_host.empty() ? std::string_view(kDefaultHost) : docker_host;
-  const std::string expected = "unix:///path/to/docker.sock";
+  const std::string expected = "unix:///path/to/docker.sock or tcp://host[:port]";
   auto scheme = scheme_of(text);
   if (scheme.empty()) {
     return Error(Errc::invalid_argument, "DOCKER_HOST '" + std::string(text) +
                                              "' is invalid: it has no scheme; expected " +
                                              expected);
   }
-  if (scheme != "unix") {
-    return Error(Errc::unsupported,
-                 "DOCKER_HOST '" + std::string(text) + "' uses " + scheme +
-                     "://, which envd does not support yet: only unix:// sockets are (e.g. " +
-                     kDefaultHost + ")");
+  if (scheme != "unix" && scheme != "tcp") {
+    return Error(Errc::unsupported, "DOCKER_HOST '" + std::string(text) + "' uses " + scheme +
+                                        "://, which envd does not support yet: only unix:// "
+                                        "sockets and plain tcp:// addresses are (e.g. " +
+                                        kDefaultHost + ")");
   }
   auto url = parse_url(text);
+  if (url && scheme == "tcp") {
+    if ((!url->path.empty() && url->path != "/") || !url->query.empty() || !url->user.empty()) {
+      return Error(Errc::invalid_argument,
+                   "DOCKER_HOST '" + std::string(text) +
+                       "' is invalid: tcp:// takes only host[:port]; expected " + expected);
+    }
+    DockerEndpoint endpoint;
+    endpoint.tcp_host = url->host;
+    endpoint.tcp_port = url->port.value_or(kDefaultTcpPort);
+    HostKind kind = is_ipv6(endpoint.tcp_host) ? HostKind::ipv6 : HostKind::dns;
+    endpoint.url = "tcp://" + HostPort{endpoint.tcp_host, endpoint.tcp_port, kind}.to_string();
+    return endpoint;
+  }
   if (!url) {
     return Error(Errc::invalid_argument, "DOCKER_HOST '" + std::string(text) + "' is invalid: " +
                                              url.error().message() + "; expected " + expected);
@@ -158,7 +176,10 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
                                              std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
                                              " bytes");
   }
-  return DockerEndpoint{"unix://" + url->path, url->path};
+  DockerEndpoint endpoint;
+  endpoint.url = "unix://" + url->path;
+  endpoint.socket_path = url->path;
+  return endpoint;
 }
 
 bool is_docker_container_name(std::string_view name) {
@@ -190,20 +211,59 @@ class Connection {
       : endpoint_(endpoint), deadline_(deadline) {}
 
   Status connect() {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (endpoint_.socket_path.empty()) return connect_tcp();
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::memcpy(address.sun_path, endpoint_.socket_path.data(), endpoint_.socket_path.size());
+    return connect_to(AF_UNIX, 0, &address, sizeof address);
+  }
+
+  // Tries every address the host resolves to, as the docker CLI does. Name
+  // resolution (getaddrinfo) does not honour the deadline.
+  Status connect_tcp() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    addrinfo* found = nullptr;
+    std::string port = std::to_string(endpoint_.tcp_port);
+    if (int rc = ::getaddrinfo(endpoint_.tcp_host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+      return Error(Errc::unavailable, "cannot connect to the Docker Engine at " + endpoint_.url +
+                                          ": cannot resolve '" + endpoint_.tcp_host +
+                                          "': " + ::gai_strerror(rc));
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
+    Status last = Error(Errc::unavailable, "cannot connect to the Docker Engine at " +
+                                               endpoint_.url + ": the host has no address");
+    for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+      last = connect_to(a->ai_family, a->ai_protocol, a->ai_addr, a->ai_addrlen);
+      if (last || last.error().code() == Errc::timeout) break;
+      error_code ignored;
+      stream_.socket().close(ignored);
+    }
+    if (last) {
+      // Requests and answers are small and sent whole: no Nagle delay.
+      int one = 1;
+      ::setsockopt(stream_.socket().native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return last;
+  }
+
+  Status connect_to(int family, int protocol, const void* address, std::size_t length) {
+    // Created here rather than by Asio so that it is close-on-exec.
+    int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, protocol);
     if (fd < 0) {
-      return Error(Errc::internal,
-                   std::string("cannot create a unix socket: ") + std::strerror(errno));
+      return Error(Errc::internal, std::string("cannot create a socket: ") + std::strerror(errno));
     }
     error_code ec;
-    stream_.socket().assign(Local(), fd, ec);
+    stream_.socket().assign(Generic(family, protocol), fd, ec);
     if (ec) {
       ::close(fd);
-      return Error(Errc::internal, "cannot use a unix socket: " + ec.message());
+      return Error(Errc::internal, "cannot use a socket: " + ec.message());
     }
+    Generic::endpoint target(address, length, protocol);
     ec = run([&](auto handler) {
-      stream_.async_connect(Local::endpoint(endpoint_.socket_path),
-                            [handler](error_code e) mutable { handler(e, 0); });
+      stream_.async_connect(target, [handler](error_code e) mutable { handler(e, 0); });
     });
     if (!ec) return {};
     Errc code = Errc::unavailable;
@@ -405,7 +465,7 @@ class Connection {
     if (status == 101 || status == 200) {
       // Nothing may be buffered: the parser was only ever given the head.
       stream_.expires_never();
-      Local::socket socket = stream_.release_socket();
+      auto socket = stream_.release_socket();
       int fd = socket.release(ec);
       if (ec) return Error(Errc::internal, "cannot take over the hijacked socket: " + ec.message());
       int flags = ::fcntl(fd, F_GETFL);
@@ -497,6 +557,15 @@ DockerEngine& DockerEngine::operator=(DockerEngine&&) noexcept = default;
 DockerEngine::~DockerEngine() = default;
 
 Result<DockerEngine> DockerEngine::from_env() {
+  for (const char* tls : {"DOCKER_TLS_VERIFY", "DOCKER_TLS"}) {
+    if (const char* value = std::getenv(tls); value != nullptr && value[0] != '\0') {
+      return Error(Errc::unsupported,
+                   std::string(tls) +
+                       " is set, but envd does not speak TLS to the Docker Engine yet: use a "
+                       "unix:// socket or plain tcp:// (unset " +
+                       tls + ")");
+    }
+  }
   const char* host = std::getenv("DOCKER_HOST");
   auto endpoint = parse_docker_host(host ? host : "");
   if (!endpoint) return endpoint.error();

@@ -2,6 +2,7 @@
 // fixture `engine`). Never skipped: without the services these tests fail.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -127,6 +128,65 @@ TEST_F(RealEngine, HijacksGrpcAndTheSocketSpeaksHttp2) {
   auto fd = engine.hijack("POST", "/grpc", "", {}, "h2c", deadline_after(10s));
   ASSERT_TRUE(fd) << fd.error().message();
   // The HTTP/2 client preface and an empty SETTINGS frame.
+  std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  hello += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
+  ASSERT_EQ(::write(*fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
+  unsigned char frame[9];
+  std::size_t got = 0;
+  while (got < sizeof frame) {
+    auto n = ::read(*fd, frame + got, sizeof frame - got);
+    ASSERT_GT(n, 0);
+    got += static_cast<std::size_t>(n);
+  }
+  EXPECT_EQ(frame[3], 0x04) << "the first frame from the server is not SETTINGS";
+  ::close(*fd);
+}
+
+// The same daemon on its plain TCP listener (tests/services/start.sh).
+TEST_F(RealEngine, TalksToTheEngineOverPlainTcp) {
+  ASSERT_EQ(services_.docker_tcp_host.rfind("tcp://127.0.0.1:", 0), 0u)
+      << "the env file lacks DOCKER_TCP_HOST: " << services_.docker_tcp_host;
+  ::setenv("DOCKER_HOST", services_.docker_tcp_host.c_str(), 1);
+  auto from_env = DockerEngine::from_env();
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_TRUE(from_env) << from_env.error().message();
+  EXPECT_EQ(from_env->endpoint().url, services_.docker_tcp_host);
+  auto& engine = *from_env;
+  auto version = engine.version(deadline_after(10s));
+  ASSERT_TRUE(version) << version.error().message();
+  EXPECT_EQ(version->os, "linux");
+  // The daemon's errors name the TCP endpoint.
+  auto missing =
+      engine.call("GET", "/images/envd-test/no-such-image:latest/json", "", deadline_after(10s));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Errc::not_found);
+  EXPECT_EQ(missing.error().message().rfind("docker engine at " + services_.docker_tcp_host, 0), 0u)
+      << missing.error().message();
+  // Streaming: the base image's history, line by line.
+  std::vector<std::string> lines;
+  auto streamed = engine.stream(
+      "GET", "/images/envd-test/busybox:latest/json", "", {}, StreamMode::lines,
+      [&](std::string_view line) {
+        lines.emplace_back(line);
+        return true;
+      },
+      deadline_after(10s));
+  ASSERT_TRUE(streamed) << streamed.error().message();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_NE(lines.front().find("envd-test/busybox:latest"), std::string::npos);
+}
+
+TEST_F(RealEngine, HijacksGrpcOverPlainTcpAndReturnsTheTcpSocket) {
+  auto endpoint = parse_docker_host(services_.docker_tcp_host);
+  ASSERT_TRUE(endpoint) << endpoint.error().message();
+  DockerEngine engine(*endpoint);
+  auto fd = engine.hijack("POST", "/grpc", "", {}, "h2c", deadline_after(10s));
+  ASSERT_TRUE(fd) << fd.error().message();
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  ASSERT_EQ(::getpeername(*fd, reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(peer.ss_family, AF_INET) << "the fd is the TCP connection itself";
+  EXPECT_EQ(::fcntl(*fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
   std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   hello += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
   ASSERT_EQ(::write(*fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));

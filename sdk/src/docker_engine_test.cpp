@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -129,7 +130,9 @@ class FakeEngine {
     std::filesystem::remove_all(dir_);
   }
 
-  DockerEngine engine() const { return DockerEngine(DockerEndpoint{url(), path_}); }
+  DockerEngine engine() const {
+    return DockerEngine(DockerEndpoint{.url = url(), .socket_path = path_});
+  }
   std::string url() const { return "unix://" + path_; }
   std::string dir() const { return dir_; }
 
@@ -191,14 +194,54 @@ TEST(DockerHost, AcceptsUnixSockets) {
   EXPECT_EQ(endpoint->url, "unix:///run/user/1000/docker.sock");
 }
 
+TEST(DockerHost, AcceptsPlainTcpAddresses) {
+  auto v4 = parse_docker_host("tcp://10.0.0.5:2375");
+  ASSERT_TRUE(v4) << v4.error().message();
+  EXPECT_EQ(v4->url, "tcp://10.0.0.5:2375");
+  EXPECT_EQ(v4->tcp_host, "10.0.0.5");
+  EXPECT_EQ(v4->tcp_port, 2375);
+  EXPECT_EQ(v4->socket_path, "");
+  auto v6 = parse_docker_host("tcp://[::1]:12345/");
+  ASSERT_TRUE(v6) << v6.error().message();
+  EXPECT_EQ(v6->url, "tcp://[::1]:12345");
+  EXPECT_EQ(v6->tcp_host, "::1");
+  auto named = parse_docker_host("TCP://Engine.Example.COM");
+  ASSERT_TRUE(named) << named.error().message();
+  EXPECT_EQ(named->url, "tcp://engine.example.com:2375") << "2375 is Docker's plain-TCP port";
+}
+
+TEST(DockerHost, RejectsTcpWithAPathOrQuery) {
+  auto path = parse_docker_host("tcp://10.0.0.5:2375/v1.41");
+  ASSERT_FALSE(path);
+  EXPECT_EQ(path.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(path.error().message(),
+            "DOCKER_HOST 'tcp://10.0.0.5:2375/v1.41' is invalid: tcp:// takes only host[:port]; "
+            "expected unix:///path/to/docker.sock or tcp://host[:port]");
+  EXPECT_EQ(parse_docker_host("tcp://10.0.0.5:99999").error().code(), Errc::invalid_argument);
+  EXPECT_EQ(parse_docker_host("tcp://").error().code(), Errc::invalid_argument);
+}
+
 TEST(DockerHost, RefusesOtherSchemesAsUnsupported) {
-  auto endpoint = parse_docker_host("tcp://10.0.0.5:2375");
+  auto endpoint = parse_docker_host("ssh://me@host");
   ASSERT_FALSE(endpoint);
   EXPECT_EQ(endpoint.error().code(), Errc::unsupported);
   EXPECT_EQ(endpoint.error().message(),
-            "DOCKER_HOST 'tcp://10.0.0.5:2375' uses tcp://, which envd does not support yet: "
-            "only unix:// sockets are (e.g. unix:///var/run/docker.sock)");
-  EXPECT_EQ(parse_docker_host("ssh://me@host").error().code(), Errc::unsupported);
+            "DOCKER_HOST 'ssh://me@host' uses ssh://, which envd does not support yet: only "
+            "unix:// sockets and plain tcp:// addresses are (e.g. unix:///var/run/docker.sock)");
+  EXPECT_EQ(parse_docker_host("npipe:////./pipe/docker_engine").error().code(), Errc::unsupported);
+}
+
+TEST(DockerHost, TlsSettingsAreRefusedAsUnsupported) {
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
+  ::setenv("DOCKER_TLS_VERIFY", "1", 1);
+  auto engine = DockerEngine::from_env();
+  ::unsetenv("DOCKER_TLS_VERIFY");
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_FALSE(engine);
+  EXPECT_EQ(engine.error().code(), Errc::unsupported);
+  EXPECT_EQ(engine.error().message(),
+            "DOCKER_TLS_VERIFY is set, but envd does not speak TLS to the Docker Engine yet: use "
+            "a unix:// socket or plain tcp:// (unset DOCKER_TLS_VERIFY)");
 }
 
 TEST(DockerHost, RejectsMalformedValues) {
@@ -207,7 +250,7 @@ TEST(DockerHost, RejectsMalformedValues) {
   EXPECT_EQ(bare.error().code(), Errc::invalid_argument);
   EXPECT_EQ(bare.error().message(),
             "DOCKER_HOST '/var/run/docker.sock' is invalid: it has no scheme; expected "
-            "unix:///path/to/docker.sock");
+            "unix:///path/to/docker.sock or tcp://host[:port]");
   EXPECT_EQ(parse_docker_host("unix://").error().code(), Errc::invalid_argument);
   EXPECT_EQ(parse_docker_host("unix:///" + std::string(200, 'x')).error().code(),
             Errc::invalid_argument);
@@ -315,8 +358,8 @@ TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
 }
 
 TEST(DockerEngineClient, AMissingSocketIsUnavailable) {
-  DockerEngine engine(
-      DockerEndpoint{"unix:///nonexistent/envd/x.sock", "/nonexistent/envd/x.sock"});
+  DockerEngine engine(DockerEndpoint{.url = "unix:///nonexistent/envd/x.sock",
+                                     .socket_path = "/nonexistent/envd/x.sock"});
   auto answer = engine.request("GET", "/version", "", soon());
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code(), Errc::unavailable);
@@ -335,13 +378,48 @@ TEST(DockerEngineClient, ARefusedConnectionIsUnavailable) {
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
   ::close(fd);  // bound, never listening: connect() is refused
-  DockerEngine engine(DockerEndpoint{"unix://" + path, path});
+  DockerEngine engine(DockerEndpoint{.url = "unix://" + path, .socket_path = path});
   auto answer = engine.request("GET", "/version", "", soon());
   std::filesystem::remove_all(dir);
   ASSERT_FALSE(answer);
   EXPECT_EQ(answer.error().code(), Errc::unavailable);
   EXPECT_EQ(answer.error().message(),
             "cannot connect to the Docker Engine at unix://" + path + ": connection refused");
+}
+
+TEST(DockerEngineClient, ARefusedTcpPortIsUnavailable) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);  // released: nobody listens there
+  std::string url = "tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  auto endpoint = parse_docker_host(url);
+  ASSERT_TRUE(endpoint);
+  DockerEngine engine(*endpoint);
+  auto answer = engine.request("GET", "/version", "", soon());
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code(), Errc::unavailable);
+  EXPECT_EQ(answer.error().message(),
+            "cannot connect to the Docker Engine at " + url + ": connection refused");
+}
+
+TEST(DockerEngineClient, AnUnresolvableTcpHostIsUnavailable) {
+  auto endpoint = parse_docker_host("tcp://no-such-host.invalid:2375");
+  ASSERT_TRUE(endpoint);
+  DockerEngine engine(*endpoint);
+  auto answer = engine.request("GET", "/version", "", soon());
+  ASSERT_FALSE(answer);
+  EXPECT_EQ(answer.error().code(), Errc::unavailable);
+  EXPECT_EQ(answer.error().message().rfind("cannot connect to the Docker Engine at "
+                                           "tcp://no-such-host.invalid:2375: cannot resolve "
+                                           "'no-such-host.invalid': ",
+                                           0),
+            0u)
+      << answer.error().message();
 }
 
 TEST(DockerEngineClient, ASilentDaemonTimesOut) {

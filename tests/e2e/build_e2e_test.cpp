@@ -2,22 +2,29 @@
 // Engine (started by the `engine` test fixture, tests/services), its embedded
 // BuildKit, real files on disk. RUN steps use --network none: the test engine
 // runs without a bridge network.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cli_harness.hpp"
+#include "envd/docker_engine.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -231,6 +238,292 @@ TEST_F(BuildE2e, CtrlCCancelsTheBuildAndExits130) {
   EXPECT_EQ(*code, 130) << err;
   EXPECT_LT(std::chrono::steady_clock::now() - interrupted_at, std::chrono::seconds(15));
   EXPECT_NE(err.find("envd: error: build cancelled"), std::string::npos) << err;
+}
+
+// The last line of `text` (which ends with a newline).
+std::string last_line(const std::string& text) {
+  if (text.size() < 2) return text;
+  return text.substr(text.rfind('\n', text.size() - 2) + 1);
+}
+
+// Runs curl against the test registry (plain HTTP on loopback).
+sdk::ProcessResult curl(const std::vector<std::string>& args) {
+  sdk::ProcessOptions options;
+  options.argv = {"curl", "-sS", "--max-time", "20"};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? *r : sdk::ProcessResult{};
+}
+
+// A TCP port on 127.0.0.1 nobody listens on (bound, then released).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
+  fs::path dir = project("pushed", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "pushed by envd\n");
+  // Credentials for the registry are looked up and sent; this registry needs
+  // none and ignores them (the header's encoding is unit-tested).
+  fs::path docker_config = home() / "docker-config";
+  write_text(docker_config / "config.json",
+             R"({"auths": {")" + services_.registry + R"(": {"auth": "ZW52ZDpzZWNyZXQ="}}})");
+  std::string repo = services_.registry + "/envd-e2e/pushed";
+  auto vars = env();
+  vars["DOCKER_CONFIG"] = docker_config.string();
+  auto r = envd({"build", "--progress", "plain", "--output",
+                 "type=image,\"name=" + repo + ":v1," + repo + ":also\",push=true", dir.string()},
+                vars);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Pushed " + repo + ":v1\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Pushed " + repo + ":also\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("The push refers to repository [" + repo + "]"), std::string::npos) << r.err;
+
+  auto tags = curl({"-f", "http://" + services_.registry + "/v2/envd-e2e/pushed/tags/list"});
+  ASSERT_EQ(tags.exit_code, 0) << tags.err;
+  auto listed = json::parse(tags.out).as_object().at("tags").as_array();
+  std::set<std::string> names;
+  for (const auto& tag : listed) names.insert(std::string(tag.as_string()));
+  EXPECT_TRUE(names.count("v1")) << tags.out;
+  EXPECT_TRUE(names.count("also")) << tags.out;
+  auto manifest = curl({"-o", "/dev/null", "-w", "%{http_code}", "-H",
+                        "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                        "http://" + services_.registry + "/v2/envd-e2e/pushed/manifests/v1"});
+  EXPECT_EQ(manifest.out, "200");
+  // The image is in the engine's store under the name, too.
+  EXPECT_EQ(docker({"image", "inspect", repo + ":v1"}).exit_code, 0);
+}
+
+// A registry that wants a password (htpasswd "envd" / "secret", bcrypt cost 4
+// so that the many checks of one push stay fast), run by the test itself.
+class PasswordRegistry {
+ public:
+  explicit PasswordRegistry(const fs::path& dir) {
+    fs::create_directories(dir / "data");
+    write_text(dir / "htpasswd",
+               "envd:$2b$04$ZBqnIpE7H.gdUuCCcZQPLuf9iWFzTM1hYH2s7Fd2b4TOvky55/T3C\n");
+    port_ = closed_port();
+    write_text(dir / "config.yml",
+               "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
+               "    rootdirectory: " +
+                   (dir / "data").string() +
+                   "\nauth:\n  htpasswd:\n    realm: envd-e2e\n    path: " +
+                   (dir / "htpasswd").string() + "\nhttp:\n  addr: " + address() + "\n");
+    sdk::ProcessOptions options;
+    options.argv = {"docker-registry", "serve", (dir / "config.yml").string()};
+    int log = ::open((dir / "registry.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    auto pid = sdk::spawn_process(options, -1, log, log);
+    ::close(log);
+    EXPECT_TRUE(pid) << pid.error().message();
+    if (pid) pid_ = *pid;
+  }
+  PasswordRegistry(const PasswordRegistry&) = delete;
+  PasswordRegistry& operator=(const PasswordRegistry&) = delete;
+  ~PasswordRegistry() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      (void)sdk::wait_process(pid_);
+    }
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  // Up once /v2/ answers 401 (it wants credentials).
+  bool wait_until_up() const {
+    for (int i = 0; i < 100; ++i) {
+      auto r = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://" + address() + "/v2/"});
+      if (r.out == "401") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+TEST_F(BuildE2e, PushSendsTheDockerConfigCredentials) {
+  PasswordRegistry registry(home() / "password-registry");
+  ASSERT_TRUE(registry.wait_until_up()) << "the password-protected registry did not start";
+  fs::path dir = project("private", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "private\n");
+  std::string ref = registry.address() + "/envd-e2e/private:v1";
+  std::vector<std::string> args = {"--progress", "plain", "--output",
+                                   "type=image,name=" + ref + ",push=true", dir.string()};
+
+  // Without credentials the registry refuses the push.
+  fs::path no_creds = home() / "no-creds";
+  write_text(no_creds / "config.json", "{}");
+  auto vars = env();
+  vars["DOCKER_CONFIG"] = no_creds.string();
+  auto refused = envd({"build", args[0], args[1], args[2], args[3], args[4]}, vars);
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_EQ(last_line(refused.err)
+                .rfind("envd: error: cannot push " + ref + " to " + registry.address() + ": ", 0),
+            0u)
+      << refused.err;
+
+  // With the auths entry ("envd:secret") it is accepted.
+  fs::path creds = home() / "creds";
+  write_text(creds / "config.json",
+             R"({"auths": {")" + registry.address() + R"(": {"auth": "ZW52ZDpzZWNyZXQ="}}})");
+  vars["DOCKER_CONFIG"] = creds.string();
+  auto pushed = envd({"build", args[0], args[1], args[2], args[3], args[4]}, vars);
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+  EXPECT_NE(pushed.err.find("Pushed " + ref + "\n"), std::string::npos) << pushed.err;
+  auto tags = curl({"-f", "-u", "envd:secret",
+                    "http://" + registry.address() + "/v2/envd-e2e/private/tags/list"});
+  ASSERT_EQ(tags.exit_code, 0) << tags.err;
+  EXPECT_NE(tags.out.find("\"v1\""), std::string::npos) << tags.out;
+}
+
+TEST_F(BuildE2e, PushToAnUnreachableRegistryFailsNamingIt) {
+  fs::path dir = project("nowhere", std::string("FROM ") + kBase + "\n");
+  std::string registry = "127.0.0.1:" + std::to_string(closed_port());
+  std::string ref = registry + "/envd-e2e/nowhere:v1";
+  auto start = std::chrono::steady_clock::now();
+  auto r = build(
+      {"--progress", "quiet", "--output", "type=image,name=" + ref + ",push=true", dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  std::string line = last_line(r.err);
+  EXPECT_EQ(line.rfind("envd: error: cannot push " + ref + " to " + registry + ": ", 0), 0u)
+      << r.err;
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line: " << line;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(120));
+}
+
+// A BuildKit at a TCP address, for builder types other than moby-worker: each
+// connection to 127.0.0.1:<port> is hijacked to the engine's POST /grpc and
+// the bytes are pumped both ways.
+class GrpcForwarder {
+ public:
+  explicit GrpcForwarder(const std::string& docker_host) {
+    auto endpoint = sdk::parse_docker_host(docker_host);
+    EXPECT_TRUE(endpoint);
+    endpoint_ = *endpoint;
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(listener_, 16), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  GrpcForwarder(const GrpcForwarder&) = delete;
+  GrpcForwarder& operator=(const GrpcForwarder&) = delete;
+  ~GrpcForwarder() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);  // wakes accept()
+    acceptor_.join();
+    ::close(listener_);
+    std::lock_guard lock(mutex_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    for (auto& pump : pumps_) pump.join();
+    for (int fd : fds_) ::close(fd);
+  }
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  static void pump(int from, int to) {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(from, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      for (ssize_t off = 0; off < n;) {
+        ssize_t w = ::send(to, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return;
+        off += w;
+      }
+    }
+    ::shutdown(to, SHUT_WR);
+  }
+
+  void accept_loop() {
+    for (;;) {
+      int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) {
+        if (errno == EINTR && !stop_) continue;
+        return;
+      }
+      sdk::DockerEngine engine(endpoint_);
+      auto upstream = engine.hijack("POST", "/grpc", "", {}, "h2c",
+                                    sdk::deadline_after(std::chrono::seconds(10)));
+      if (!upstream) {
+        ::close(client);
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      fds_.push_back(client);
+      fds_.push_back(*upstream);
+      pumps_.emplace_back(pump, client, *upstream);
+      pumps_.emplace_back(pump, *upstream, client);
+    }
+  }
+
+  sdk::DockerEndpoint endpoint_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+};
+
+TEST_F(BuildE2e, ATcpContextOnTheEnginesBuildkitStoresTheImageWithoutOutput) {
+  // Its ListWorkers names the worker "moby": the image goes to that engine's
+  // store through the `moby` exporter, whatever the builder type.
+  GrpcForwarder forwarder(services_.docker_host);
+  envd_ok({"context", "create", "--name", "forwarded", "--builder", "tcp", "--builder-address",
+           forwarder.address(), "--use"});
+  fs::path dir = project("viatcp", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "through tcp\n");
+  auto r = build({"--progress", "plain", "-t", "envd-e2e/viatcp:v1", dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Built envd-e2e/viatcp:v1, exported to the Docker Engine as "
+                       "envd-e2e/viatcp:v1"),
+            std::string::npos)
+      << r.err;
+  auto run = docker({"run", "--rm", "--network", "none", "envd-e2e/viatcp:v1", "cat", "/a.txt"});
+  EXPECT_EQ(run.out, "through tcp\n") << run.err;
+}
+
+TEST_F(BuildE2e, OtherBuildersPassImageAndDockerOutputsToTheDaemonUnchanged) {
+  // Outside moby-worker, type=image stays `image` and `docker` stays
+  // `docker`; BuildKit v0.8 inside dockerd has neither and says so itself.
+  GrpcForwarder forwarder(services_.docker_host);
+  envd_ok({"context", "create", "--name", "forwarded", "--builder", "tcp", "--builder-address",
+           forwarder.address(), "--use"});
+  fs::path dir = project("passthrough", std::string("FROM ") + kBase + "\n");
+  for (std::string type : {"image", "docker"}) {
+    std::string output = type == "image" ? "type=image,name=" + services_.registry + "/x:v1"
+                                         : "type=docker,dest=" + (home() / "x.tar").string();
+    auto r = build({"--progress", "plain", "--output", output, dir.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    std::string line = last_line(r.err);
+    EXPECT_EQ(line.rfind("envd: error: build failed on tcp://" + forwarder.address() + ": ", 0), 0u)
+        << r.err;
+    EXPECT_NE(line.find("exporter \"" + type + "\" could not be found"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line: " << line;
+  }
 }
 
 TEST_F(BuildE2e, BuilderStatusReportsTheEngine) {

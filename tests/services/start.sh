@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Starts the real services the end-to-end tests need, on loopback, isolated
 # from any system daemon:
-#   - dockerd (vfs storage, no iptables, no bridge) on <dir>/docker.sock
+#   - dockerd (vfs storage, no iptables, no bridge) on <dir>/docker.sock, and
+#     on plain TCP at 127.0.0.1:<free port> for the tcp:// DOCKER_HOST tests
 #   - a registry (Debian's docker-registry) on 127.0.0.1:<free port>
 #   - the offline base image envd-test/busybox:latest, imported from busybox-static
-# and writes <dir>/env (DOCKER_HOST=..., ENVD_TEST_REGISTRY=...) for the tests.
+# and writes <dir>/env (DOCKER_HOST=..., ENVD_TEST_REGISTRY=...,
+# DOCKER_TCP_HOST=tcp://127.0.0.1:<port>) for the tests.
 #
 # usage: start.sh <dir>     (run as root; stop.sh <dir> undoes everything)
 # A leftover from an earlier run in <dir> is stopped first.
@@ -43,10 +45,15 @@ mkdir -p "$DOCKER_CONFIG" "$dir/root" "$dir/exec"
 echo '{}' >"$dir/daemon.json"
 
 # --- dockerd -----------------------------------------------------------------
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# Loopback only: an unauthenticated TCP endpoint must not be reachable from elsewhere.
+tcp_port=$(free_port)
 setsid dockerd \
   --config-file "$dir/daemon.json" \
   --storage-driver=vfs --iptables=false --ip6tables=false --ip-masq=false --bridge=none \
-  -H "unix://$sock" --data-root "$dir/root" --exec-root "$dir/exec" \
+  -H "unix://$sock" -H "tcp://127.0.0.1:$tcp_port" --data-root "$dir/root" --exec-root "$dir/exec" \
   --pidfile "$dir/pid" --log-level warn --shutdown-timeout 5 \
   --containerd-namespace envd-test --containerd-plugins-namespace envd-test-plugins \
   >"$dir/dockerd.log" 2>&1 </dev/null &
@@ -66,7 +73,7 @@ until ping_engine; do
 done
 
 # --- registry ------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 mkdir -p "$dir/registry"
 cat >"$dir/registry.yml" <<YAML
 version: 0.1
@@ -100,6 +107,7 @@ bash "$(dirname "${BASH_SOURCE[0]}")/../../scripts/base-image.sh" envd-test/busy
 cat >"$dir/env.tmp" <<ENV
 DOCKER_HOST=unix://$sock
 ENVD_TEST_REGISTRY=127.0.0.1:$port
+DOCKER_TCP_HOST=tcp://127.0.0.1:$tcp_port
 ENV
 mv "$dir/env.tmp" "$dir/env"
 elapsed_ms=$(((${EPOCHREALTIME/./} - ${started/./}) / 1000))

@@ -27,7 +27,10 @@ struct TestServices {
   std::string env_file = ENVD_TEST_SERVICES_ENV;
   std::string docker_host;  // DOCKER_HOST of the test dockerd, "unix://<dir>/docker.sock"
   std::string registry;     // the test registry, "127.0.0.1:<port>" (plain HTTP)
-  std::string error;        // why load() failed; empty on success
+  // The same dockerd on plain TCP, "tcp://127.0.0.1:<port>"; empty if the env
+  // file predates it (tests that need it fail on that).
+  std::string docker_tcp_host;
+  std::string error;  // why load() failed; empty on success
 
   bool ok() const { return error.empty(); }
 
@@ -50,6 +53,7 @@ struct TestServices {
       auto value = line.substr(eq + 1);
       if (key == "DOCKER_HOST") services.docker_host = value;
       if (key == "ENVD_TEST_REGISTRY") services.registry = value;
+      if (key == "DOCKER_TCP_HOST") services.docker_tcp_host = value;
     }
     if (services.docker_host.rfind("unix://", 0) != 0 || services.registry.empty()) {
       services.error =

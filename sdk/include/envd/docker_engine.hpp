@@ -6,9 +6,9 @@
 //   auto deadline = envd::sdk::deadline_after(request.timeout);
 //   auto version = engine->request("GET", "/version", "", deadline);
 //
-// Endpoints: unix:///path only for now (DOCKER_HOST; default
-// unix:///var/run/docker.sock). tcp://, ssh:// and others are refused with
-// Errc::unsupported.
+// Endpoints (DOCKER_HOST; default unix:///var/run/docker.sock): unix:///path
+// and plain tcp://host[:port] (port 2375 by default). TLS (DOCKER_TLS_VERIFY,
+// DOCKER_TLS), ssh:// and other schemes are refused with Errc::unsupported.
 //
 // Versioning: the first call asks GET /_ping for the daemon's Api-Version and
 // uses the lower of it and client_api_version; every path given to a call is
@@ -19,7 +19,9 @@
 //
 // Errors (all envd::Result, no exceptions):
 //   - socket missing or refusing, or a closed connection: Errc::unavailable
-//     "cannot connect to the Docker Engine at unix:///x.sock: <reason>"
+//     "cannot connect to the Docker Engine at unix:///x.sock: <reason>" (or
+//     tcp://host:port; a host name that does not resolve reads "cannot
+//     resolve '<host>': <reason>")
 //   - socket not accessible: Errc::permission, same wording
 //   - the deadline passes: Errc::timeout "the Docker Engine at <endpoint> did
 //     not answer <method> <path> in time"
@@ -37,6 +39,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,16 +57,22 @@ using Deadline = std::chrono::steady_clock::time_point;
 // now + timeout.
 Deadline deadline_after(std::chrono::milliseconds timeout);
 
-// Where the Engine listens. Only unix sockets are supported for now.
+// Where the Engine listens: a unix socket (socket_path set) or a plain TCP
+// address (tcp_host and tcp_port set).
 struct DockerEndpoint {
-  std::string url;          // canonical form, e.g. "unix:///var/run/docker.sock"
-  std::string socket_path;  // e.g. "/var/run/docker.sock"
+  std::string url;  // canonical form, e.g. "unix:///var/run/docker.sock", "tcp://[::1]:2375"
+  std::string socket_path;  // unix only, e.g. "/var/run/docker.sock"
+  // Default member initializers keep {url, socket_path} aggregates warning-free.
+  std::string tcp_host{};  // tcp only: IPv4, IPv6 (no brackets) or DNS name
+  uint16_t tcp_port = 0;   // tcp only
 };
 
 // Parses a DOCKER_HOST value. Empty means the default unix:///var/run/docker.sock.
-// Errc::unsupported for tcp://, ssh://, npipe:// and other schemes (the message
-// names the value and says only unix:// is supported); Errc::invalid_argument
-// for a malformed unix:// value.
+// tcp://host[:port] without a port means port 2375 (Docker's plain-TCP port).
+// Errc::unsupported for ssh://, npipe:// and other schemes (the message names
+// the value and the supported forms); Errc::invalid_argument for a malformed
+// unix:// or tcp:// value (a path or query after tcp://host:port included).
+// Pure: TLS settings are checked by from_env().
 Result<DockerEndpoint> parse_docker_host(std::string_view docker_host);
 
 // Docker's rule for container (and volume) names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
@@ -108,7 +117,9 @@ class DockerEngine {
   // The newest Engine API version this client speaks.
   static constexpr const char* client_api_version = "1.41";
 
-  // A client of the engine named by DOCKER_HOST (see parse_docker_host).
+  // A client of the engine named by DOCKER_HOST (see parse_docker_host). A
+  // non-empty DOCKER_TLS_VERIFY or DOCKER_TLS asks for TLS, which envd does
+  // not speak to the Engine yet: Errc::unsupported naming the variable.
   static Result<DockerEngine> from_env();
 
   explicit DockerEngine(DockerEndpoint endpoint);

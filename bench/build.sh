@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# `envd build` (moby-worker context) against `DOCKER_BUILDKIT=1 docker build`,
+# both on the same Docker Engine and its embedded BuildKit, same Dockerfile:
+#   (a) cached rebuild of a small context: median of several runs after a warm-up
+#   (b) a context of 10,000 files x 4 KiB plus one 256 MiB file, COPY . /ctx and
+#       a trivial RUN with --network none, built with --no-cache; the context
+#       directory is renamed before every run, so neither client can reuse an
+#       earlier transfer (docker keys its reuse on the directory's path, envd
+#       never reuses) and every run sends the whole context
+# For each: wall time and the CLIENT's CPU time (user + sys), medians.
+#
+# What is measured: the command runs under /usr/bin/time, which reports the
+# wall time of the client and the user and system CPU time of the client
+# process and every descendant it waited for (wait4 rusage). envd has no
+# children; docker build has none either without buildx. The daemon's CPU time
+# (dockerd, BuildKit, containerd, the RUN container) is not included.
+#
+# docker: /usr/bin/docker when present (Debian's docker.io CLI, whose
+# DOCKER_BUILDKIT=1 builder is built in and talks to the Engine's /session and
+# /grpc itself), else the first docker on PATH; a CLI that needs the missing
+# buildx plugin fails the benchmark with its own message.
+#
+# Engine: the one at DOCKER_HOST if it answers, else a private one started
+# with tests/services/start.sh in a temporary directory (root needed) and
+# stopped on exit. The base image is envd-test/busybox:latest (made offline by
+# scripts/base-image.sh if missing).
+#
+# Usage: bench/build.sh [runs]   (default 9 for (a), 3 for (b))
+#   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+runs="${1:-9}"
+big_runs=3
+base="envd-test/busybox:latest"
+
+envd="${ENVD:-$repo/build/bin/envd}"
+if [[ ! -x "$envd" ]]; then
+  bash scripts/build.sh dev >/dev/null
+  envd="$repo/build/bin/envd"
+fi
+docker_cli=$(command -v /usr/bin/docker || command -v docker || true)
+[[ -n "$docker_cli" ]] || { echo "bench: no docker CLI on PATH" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/envd-bench.XXXXXX)
+services=""
+cleanup() {
+  if [[ -n "$services" ]]; then
+    bash "$repo/tests/services/stop.sh" "$services" >/dev/null 2>&1 || true
+  elif [[ -n "${docker_cli:-}" ]]; then
+    "$docker_cli" rmi -f bench-small:envd bench-small:docker bench-big:envd bench-big:docker \
+      >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+engine_answers() {
+  [[ "${DOCKER_HOST:-}" == unix://* ]] &&
+    curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1
+}
+if ! engine_answers; then
+  services="$work/s"
+  bash tests/services/start.sh "$services" >&2
+  export "$(grep '^DOCKER_HOST=' "$services/env")"
+fi
+export DOCKER_CONFIG="$work/docker-config" DOCKER_BUILDKIT=1
+mkdir -p "$DOCKER_CONFIG"
+"$docker_cli" image inspect "$base" >/dev/null 2>&1 || bash scripts/base-image.sh "$base" >&2
+
+# envd in a private configuration with a moby-worker context on this engine.
+export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
+unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
+"$envd" context create --name bench --builder moby-worker --use >/dev/null
+
+# Runs "$@" under /usr/bin/time; prints "<wall s> <user+sys s>". Fails loudly
+# if the command fails.
+measure() {
+  local log="$work/time.log" out="$work/cmd.log"
+  if ! /usr/bin/time -o "$log" -f '%e %U %S' "$@" >"$out" 2>&1; then
+    echo "bench: '$*' failed:" >&2
+    tail -n 20 "$out" >&2
+    exit 1
+  fi
+  awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' "$log"
+}
+
+# Median of the numbers on stdin.
+median() {
+  sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+
+# --- (a) cached rebuild of a small context ---------------------------------
+small="$work/small"
+mkdir -p "$small"
+printf 'FROM %s\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n' "$base" >"$small/Dockerfile"
+echo "small context" >"$small/a.txt"
+envd_small=("$envd" build --progress quiet --network none -t bench-small:envd "$small")
+docker_small=("$docker_cli" build -q --network none -t bench-small:docker "$small")
+measure "${envd_small[@]}" >/dev/null  # warm-up: fills the cache
+measure "${docker_small[@]}" >/dev/null
+: >"$work/a.envd"
+: >"$work/a.docker"
+for _ in $(seq 1 "$runs"); do
+  measure "${envd_small[@]}" >>"$work/a.envd"
+  measure "${docker_small[@]}" >>"$work/a.docker"
+done
+
+# --- (b) large context --------------------------------------------------------
+big="$work/big-0"
+mkdir -p "$big/files"
+python3 - "$big/files" <<'PY'
+import os, sys
+root = sys.argv[1]
+block = os.urandom(4096)
+for i in range(10000):
+    d = os.path.join(root, "d%02d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(block[i % 4096:] + block[:i % 4096])
+PY
+head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
+printf 'FROM %s\nCOPY . /ctx\nRUN true\n' "$base" >"$big/Dockerfile"
+: >"$work/b.envd"
+: >"$work/b.docker"
+n=0
+rename() {
+  local next="$work/big-$((n + 1))"
+  mv "$work/big-$n" "$next"
+  n=$((n + 1))
+  big="$next"
+}
+for _ in $(seq 1 "$big_runs"); do
+  rename
+  measure "$envd" build --progress quiet --no-cache --network none -t bench-big:envd "$big" >>"$work/b.envd"
+  rename
+  measure "$docker_cli" build -q --no-cache --network none -t bench-big:docker "$big" >>"$work/b.docker"
+done
+
+# --- report ---------------------------------------------------------------------
+row() {  # label file
+  printf '%-60s %12s %14s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)"
+}
+engine_version=$("$docker_cli" version --format '{{.Server.Version}}' 2>/dev/null || echo "?")
+client_version=$("$docker_cli" version --format '{{.Client.Version}}' 2>/dev/null || echo "?")
+printf 'Docker Engine %s (embedded BuildKit), docker CLI %s, %s CPUs (%s)\n' "$engine_version" \
+  "$client_version" "$(nproc)" "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+printf '%-60s %12s %14s\n' "command" "wall (s)" "client CPU (s)"
+row "(a) cached rebuild, envd, median of $runs" "$work/a.envd"
+row "(a) cached rebuild, docker build, median of $runs" "$work/a.docker"
+row "(b) 10,000 x 4 KiB + 256 MiB, envd, median of $big_runs" "$work/b.envd"
+row "(b) 10,000 x 4 KiB + 256 MiB, docker build, median of $big_runs" "$work/b.docker"
