@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <grpc/support/log.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
@@ -9,10 +10,13 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "buildkit/progress.hpp"
 #include "buildkit/session.hpp"
@@ -82,20 +86,83 @@ bool contains(const std::string& haystack, const char* needle) {
   return h.find(n) != std::string::npos;
 }
 
+// The text between `after` and the next `until` in `m` (case-sensitive), or "".
+std::string between(const std::string& m, const std::string& after, const std::string& until) {
+  auto at = m.find(after);
+  if (at == std::string::npos) return {};
+  at += after.size();
+  auto end = m.find(until, at);
+  return m.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+// gRPC reports a failed connection as "failed to connect to all addresses;
+// last error: UNKNOWN: ipv4:1.2.3.4:5: <why>"; TLS failures carry OpenSSL's
+// reason (e.g. "error:0A000086:SSL routines::certificate verify failed") or
+// gRPC's own check ("Peer name x is not in peer certificate"). A TLS failure
+// names the cause and the context option that fixes it.
+std::string tls_reason(const std::string& m) {
+  const std::string failed = "TLS handshake failed: ";
+  if (contains(m, "certificate verify failed")) {
+    return failed + "the daemon's certificate is not signed by the configured CA (tls-ca)";
+  }
+  if (contains(m, "is not in peer certificate")) {
+    std::string name = between(m, "Peer name ", " is not in peer certificate");
+    return failed + "the daemon's certificate is not valid for '" + name +
+           "' (check the address or --builder-tls-servername)";
+  }
+  if (contains(m, "certificate required") || contains(m, "alert handshake failure") ||
+      contains(m, "peer did not return a certificate")) {
+    return failed +
+           "the daemon requires a client certificate (set --builder-tls-cert and "
+           "--builder-tls-key)";
+  }
+  if (contains(m, "alert unknown ca") || contains(m, "alert bad certificate") ||
+      contains(m, "alert certificate unknown") || contains(m, "alert decrypt error")) {
+    return failed +
+           "the daemon rejected the client certificate (tls-cert is not signed by a CA the "
+           "daemon trusts)";
+  }
+  if (contains(m, "wrong version number") || contains(m, "packet length too long") ||
+      contains(m, "http request")) {
+    return failed + "the daemon does not speak TLS on this address (is it plaintext?)";
+  }
+  if (contains(m, "missing selected ALPN")) {
+    return failed + "the daemon did not negotiate HTTP/2 (ALPN h2): it is not a gRPC server";
+  }
+  if (contains(m, "ssl") || contains(m, "tls") ||
+      (contains(m, "handshake") && !contains(m, "handshaker shutdown"))) {
+    return failed + m;
+  }
+  return {};
+}
+
 // A readable reason for a transport-level failure.
 std::string unavailable_reason(const grpc::Status& status) {
   const std::string& m = status.error_message();
   if (contains(m, "connection refused")) return "connection refused";
+  if (contains(m, "DNS resolution failed")) {
+    // "DNS resolution failed for host:port: C-ares status is not ARES_SUCCESS
+    // qtype=A name=host is_balancer=0: Domain name not found"
+    std::string host = between(m, "DNS resolution failed for ", ": ");
+    if (auto colon = host.rfind(':'); colon != std::string::npos) host.resize(colon);
+    std::string why = m.substr(m.rfind(": ") + 2);
+    if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
+    return "cannot resolve '" + host + "' (DNS: " + why + ")";
+  }
+  if (std::string tls = tls_reason(m); !tls.empty()) return tls;
   if (contains(m, "no such file")) return "no such socket";
   if (contains(m, "permission denied")) return "permission denied";
-  if (contains(m, "handshake")) return "TLS handshake failed (" + m + ")";
   if (contains(m, "connection reset")) return "connection reset by the daemon";
   if (contains(m, "socket closed") || contains(m, "broken pipe") || contains(m, "eof") ||
-      contains(m, "closed")) {
+      contains(m, "closed") || contains(m, "endpoint read failed")) {
     return "connection closed by the daemon";
   }
+  if (contains(m, "handshaker shutdown")) return "the connection attempt was cut short";
+  if (contains(m, "SETTINGS frame")) {
+    return "the daemon accepted the connection but did not answer (no HTTP/2 greeting: is this "
+           "a BuildKit gRPC address?)";
+  }
   if (m.empty()) return "unavailable";
-  // "failed to connect to all addresses; last error: UNKNOWN: ipv4:1.2.3.4:5: <why>"
   std::string why = m;
   if (auto at = why.rfind("last error: "); at != std::string::npos) why = why.substr(at + 12);
   for (const char* code : {"UNKNOWN: ", "UNAVAILABLE: "}) {
@@ -108,6 +175,70 @@ std::string unavailable_reason(const grpc::Status& status) {
   }
   if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
   return why;
+}
+
+// Connect failures that redialling cannot cure: TLS verification and
+// configuration mismatches, and names that do not exist.
+bool permanent_failure(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  return !tls_reason(m).empty() || contains(m, "domain name not found");
+}
+
+// gRPC logs TLS failures to stderr ("E1122 ... ssl_transport_security.cc
+// ... certificate verify failed"), which breaks envd's one-line errors, and
+// some causes appear only there: with TLS 1.3 the daemon's "certificate
+// required" alert arrives after the handshake, and the failed call says just
+// "endpoint read failed". So envd keeps gRPC's log quiet (unless the user asks
+// for it with GRPC_VERBOSITY or GRPC_TRACE) and remembers the last OpenSSL
+// reason it logged, for connect() to explain the failure with.
+std::mutex g_tls_log_mu;
+std::string g_last_tls_log;  // guarded by g_tls_log_mu
+
+void quiet_grpc_log(gpr_log_func_args* args) {
+  if (args->severity != GPR_LOG_SEVERITY_ERROR || args->message == nullptr) return;
+  std::string message = args->message;
+  if (contains(message, "SSL routines") || contains(message, "alert")) {
+    std::lock_guard lock(g_tls_log_mu);
+    g_last_tls_log = std::move(message);
+  }
+}
+
+void install_grpc_log_filter() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (std::getenv("GRPC_VERBOSITY") != nullptr || std::getenv("GRPC_TRACE") != nullptr) return;
+    gpr_set_log_function(&quiet_grpc_log);
+  });
+}
+
+// Takes the OpenSSL reason gRPC logged since the last call, or "".
+std::string take_tls_log() {
+  std::lock_guard lock(g_tls_log_mu);
+  return std::exchange(g_last_tls_log, std::string());
+}
+
+// A connection the daemon accepted and then dropped (reset, closed, or a
+// failed read right after connecting).
+bool dropped_by_daemon(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  return tls_reason(m).empty() &&
+         (contains(m, "endpoint read failed") || contains(m, "connection reset") ||
+          contains(m, "socket closed") || contains(m, "connection closed"));
+}
+
+enum class Security { plaintext, tls_without_client_cert, mutual_tls };
+
+Security security_of(const plugin::Transport& transport) {
+  if (transport.kind != ENVD_TRANSPORT_GRPC_TARGET) return Security::plaintext;
+  if (transport.tls_ca_pem.empty() && transport.tls_cert_pem.empty()) return Security::plaintext;
+  return transport.tls_cert_pem.empty() ? Security::tls_without_client_cert : Security::mutual_tls;
+}
+
+// An attempt cut off by the connect deadline says only that; the attempt
+// before it says why the daemon was not reached.
+bool cut_by_deadline(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         contains(status.error_message(), "handshaker shutdown");
 }
 
 Errc errc_of(grpc::StatusCode code) {
@@ -296,6 +427,9 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
+  const Security security = security_of(transport);
+  install_grpc_log_filter();
+  (void)take_tls_log();  // only what this connect attempt logs counts
   auto channel = make_channel(transport);
   if (!channel) return channel.error();
   state->channel = std::move(*channel);
@@ -305,6 +439,8 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   const auto start = Clock::now();
   const auto end = start + deadline;
   auto backoff = std::chrono::milliseconds(50);
+  grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
+  int tls_drops = 0;     // consecutive connections dropped right after a TLS handshake
   for (;;) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -314,11 +450,41 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     bk::ListWorkersResponse response;
     grpc::Status status = state->stub->ListWorkers(&context, request, &response);
     if (status.ok()) return Client(std::move(state));
+    if (cut_by_deadline(status) && !earlier.ok()) status = earlier;
     const auto code = status.error_code();
     const bool retry = code == grpc::StatusCode::UNAVAILABLE && state->reconnects;
-    if (!retry || Clock::now() + backoff >= end) {
+    if (retry) earlier = status;
+    const bool dropped = code == grpc::StatusCode::UNAVAILABLE && dropped_by_daemon(status);
+    const bool tls_dropped = dropped && security != Security::plaintext;
+    // A TLS daemon drops a client it rejects right after the handshake (TLS
+    // 1.3 sends its alert then): the call only sees the read fail, and the
+    // alert, if it arrived before the reset, is in gRPC's log, which its I/O
+    // thread may write a moment after the call returned.
+    std::string logged_tls;
+    for (int i = 0; tls_dropped && logged_tls.empty() && i < 10; ++i) {
+      logged_tls = tls_reason(take_tls_log());
+      if (logged_tls.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    // Without the alert, the same drop twice is a rejection, not a restart.
+    tls_drops = tls_dropped ? tls_drops + 1 : 0;
+    const bool permanent = permanent_failure(status) || !logged_tls.empty() || tls_drops >= 2;
+    if (!retry || permanent || Clock::now() + backoff >= end) {
       std::string reason = reason_of(status, deadline);
-      if (retry) reason += " (retried for " + format_duration(deadline) + ")";
+      if (!logged_tls.empty()) {
+        reason = logged_tls;
+      } else if (tls_dropped && security == Security::tls_without_client_cert) {
+        reason =
+            "the daemon dropped the connection after the TLS handshake: it probably "
+            "requires a client certificate (set --builder-tls-cert and --builder-tls-key)";
+      } else if (tls_dropped) {
+        reason =
+            "the daemon dropped the connection after the TLS handshake: it probably "
+            "rejected the client certificate (tls-cert must be signed by the CA the daemon "
+            "trusts)";
+      } else if (dropped && security == Security::plaintext && state->reconnects) {
+        reason += " (does it expect TLS? set --builder-tls-ca)";
+      }
+      if (retry && !permanent) reason += " (retried for " + format_duration(deadline) + ")";
       return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
                    prefix + reason);
     }
@@ -444,6 +610,48 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                                                      ? "the build failed on " + address
                                                      : status.error_message());
   }
+}
+
+// ---- prune -----------------------------------------------------------------
+
+namespace {
+
+bk::PruneRequest make_prune_request(const PruneOptions& options) {
+  bk::PruneRequest request;
+  request.set_all(options.all);
+  request.set_keepduration(options.keep_duration.count());
+  // Field 4 is keepBytes before BuildKit v0.17 and reservedSpace since: the
+  // same meaning, the amount of cache to keep.
+  request.set_reservedspace(options.keep_bytes);
+  for (const auto& filter : options.filters) request.add_filter(filter);
+  return request;
+}
+
+}  // namespace
+
+std::string Client::prune_request_bytes(const PruneOptions& options) {
+  return make_prune_request(options).SerializeAsString();
+}
+
+Result<PruneResult> Client::prune(const PruneOptions& options, std::chrono::milliseconds deadline,
+                                  const CancelToken& cancel) {
+  const std::string prefix = "cannot prune the cache of buildkitd at " + state_->address + ": ";
+  grpc::ClientContext context;
+  context.set_deadline(deadline_after(deadline));
+  CancelGuard guard(*cancel.state_, [&context] { context.TryCancel(); });
+  auto reader = state_->stub->Prune(&context, make_prune_request(options));
+  PruneResult result;
+  bk::UsageRecord record;
+  while (reader->Read(&record)) {
+    ++result.records;
+    result.reclaimed_bytes += record.size();
+  }
+  grpc::Status status = reader->Finish();
+  if (cancel.cancelled()) return Error(Errc::cancelled, "prune cancelled");
+  if (!status.ok()) {
+    return Error(errc_of(status.error_code()), prefix + reason_of(status, deadline));
+  }
+  return result;
 }
 
 }  // namespace envd::buildkit

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -70,6 +71,21 @@ class CancelToken {
   friend class Client;
 };
 
+// What BuildKit's Prune removes: with `all` every unused record (else only
+// the ones BuildKit deems reclaimable, as its GC would), keeping records used
+// within `keep_duration` and `keep_bytes` of storage (0: no such limit).
+struct PruneOptions {
+  bool all = false;
+  std::chrono::nanoseconds keep_duration{0};
+  std::int64_t keep_bytes = 0;
+  std::vector<std::string> filters;  // BuildKit filter expressions, e.g. "type==source.local"
+};
+
+struct PruneResult {
+  std::size_t records = 0;           // cache records removed
+  std::int64_t reclaimed_bytes = 0;  // the sum of their sizes
+};
+
 class Client {
  public:
   // Opens the channel and waits, up to `deadline`, until the daemon answers
@@ -108,6 +124,16 @@ class Client {
   Result<SolveResult> solve(const SolveRequest& request,
                             const std::vector<class Attachable*>& attachables,
                             ProgressSink& progress, const CancelToken& cancel);
+
+  // Calls Prune and counts the UsageRecords the daemon streams back, each one
+  // a removed record. Errors read "cannot prune the cache of buildkitd at
+  // <address>: <reason>"; `cancel` cancels the call (Errc::cancelled); the
+  // whole call must finish within `deadline`.
+  Result<PruneResult> prune(const PruneOptions& options, std::chrono::milliseconds deadline,
+                            const CancelToken& cancel);
+
+  // The PruneRequest prune() sends for `options`, serialised (for tests).
+  static std::string prune_request_bytes(const PruneOptions& options);
 
  private:
   struct State;

@@ -33,7 +33,7 @@ TEST_F(PluginCli, ListsTheBackendsAsUsable) {
     (m.at("kind") == "builder" ? builders : runners).insert(std::string(m.at("type").as_string()));
   }
   EXPECT_EQ(builders,
-            (std::set<std::string>{"docker-container", "kube-pod", "moby-worker", "tcp"}));
+            (std::set<std::string>{"docker-container", "kube-pod", "moby-worker", "tcp", "unix"}));
   EXPECT_EQ(runners, (std::set<std::string>{"docker", "envd-server"}));
 
   auto table = envd_ok({"plugin", "ls"});
@@ -58,7 +58,7 @@ TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
 
   auto ls = envd_ok({"plugin", "ls", "--format", "json"}, env);
   auto modules = json::parse(ls.out).as_array();
-  ASSERT_EQ(modules.size(), 7u);  // the six modules of the build tree and garbage.so
+  ASSERT_EQ(modules.size(), 8u);  // the seven modules of the build tree and garbage.so
   EXPECT_EQ(modules[0].at("path").as_string(), (dir / "garbage.so").string());
   EXPECT_EQ(modules[0].at("status"), "refused");
   EXPECT_FALSE(modules[0].at("reason").as_string().empty());

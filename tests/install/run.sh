@@ -21,7 +21,7 @@ expected="./envd/address.hpp ./envd/docker_engine.hpp ./envd/plugin.hpp ./envd/p
 [[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfigVersion.cmake" ]] || fail "no package version file"
 [[ -e "$prefix/lib/libenvd-sdk.so.1" ]] || fail "no libenvd-sdk.so.1 (SONAME)"
 count=$(find "$prefix/lib/envd/plugins" -name 'envd-*.so' | wc -l)
-[[ "$count" -eq 6 ]] || fail "expected 6 installed modules, found $count"
+[[ "$count" -eq 7 ]] || fail "expected 7 installed modules, found $count"
 
 # The example builds against the installed package only.
 cmake -S "$src/examples/third-party-builder" -B "$work/example" \
@@ -51,7 +51,7 @@ unset XDG_CONFIG_HOME XDG_CACHE_HOME XDG_DATA_HOME ENVD_CONFIG_DIR ENVD_CONTEXT
 export ENVD_PLUGIN_PATH="$work/example"
 envd="$prefix/bin/envd"
 listing=$("$envd" plugin ls --format json)
-for type in podman-container docker-container kube-pod moby-worker tcp docker envd-server; do
+for type in podman-container docker-container kube-pod moby-worker tcp unix docker envd-server; do
   grep -q "\"type\":\"$type\"" <<<"$listing" || fail "plugin ls does not show $type: $listing"
 done
 grep -q '"status":"refused"' <<<"$listing" && fail "a module was refused: $listing"

@@ -40,14 +40,15 @@ Status status_of(const Result<T>& r) {
 }
 
 TEST_F(RealModules, AllAreUsable) {
-  EXPECT_EQ(registry_->types(Kind::builder),
-            (std::vector<std::string>{"docker-container", "kube-pod", "moby-worker", "tcp"}));
+  EXPECT_EQ(
+      registry_->types(Kind::builder),
+      (std::vector<std::string>{"docker-container", "kube-pod", "moby-worker", "tcp", "unix"}));
   EXPECT_EQ(registry_->types(Kind::runner), (std::vector<std::string>{"docker", "envd-server"}));
   for (const auto& m : registry_->modules()) EXPECT_TRUE(m.ok) << m.path << ": " << m.reason;
 }
 
 TEST_F(RealModules, BuilderVerbsAreNotAvailableYet) {
-  for (const char* type : {"docker-container", "kube-pod", "tcp"}) {
+  for (const char* type : {"kube-pod"}) {
     auto driver = registry_->builder(type);
     ASSERT_TRUE(driver) << driver.error().message();
     DriverRequest request;
@@ -74,13 +75,42 @@ TEST_F(RealModules, RunnerVerbsAreNotAvailableYet) {
 }
 
 TEST_F(RealModules, OptionsAreRejectedUntilADriverDeclaresSome) {
-  auto tcp = registry_->builder("tcp");
-  ASSERT_TRUE(tcp);
-  auto options = tcp->normalize_options({{"image", "x"}});
+  auto unix_builder = registry_->builder("unix");
+  ASSERT_TRUE(unix_builder);
+  auto options = unix_builder->normalize_options({{"image", "x"}});
   ASSERT_FALSE(options);
   EXPECT_EQ(options.error().code(), Errc::invalid_argument);
-  EXPECT_NE(options.error().message().find("unknown option 'image'"), std::string::npos)
-      << options.error().message();
+  EXPECT_EQ(options.error().message(),
+            "builder 'unix': unknown option 'image' for the 'unix' builder (it takes no options)");
+}
+
+// The remote builders connect to daemons that someone else runs: the tcp
+// module declares its TLS files, and neither manages a daemon's lifecycle.
+TEST_F(RealModules, RemoteBuildersDeclareTheirFilesAndManageNoDaemon) {
+  auto tcp = registry_->builder("tcp");
+  ASSERT_TRUE(tcp);
+  EXPECT_EQ(tcp->file_options(), (std::vector<std::string>{"tls-ca", "tls-cert", "tls-key"}));
+  auto options = tcp->normalize_options({{"image", "x"}});
+  ASSERT_FALSE(options);
+  EXPECT_EQ(options.error().message(),
+            "builder 'tcp': unknown option 'image' for the tcp builder (allowed: tls-ca, "
+            "tls-cert, tls-key, tls-servername)");
+  auto unix_builder = registry_->builder("unix");
+  ASSERT_TRUE(unix_builder);
+  EXPECT_TRUE(unix_builder->file_options().empty());
+  for (const auto& driver : {*tcp, *unix_builder}) {
+    DriverRequest request;
+    request.context = "t";
+    request.address = driver.type() == "tcp" ? "127.0.0.1:1" : "/nonexistent/buildkitd.sock";
+    auto bootstrap = driver.bootstrap(request);
+    ASSERT_FALSE(bootstrap);
+    EXPECT_EQ(bootstrap.error().code(), Errc::unsupported);
+    EXPECT_NE(bootstrap.error().message().find("connects to a buildkitd that someone else runs"),
+              std::string::npos)
+        << bootstrap.error().message();
+    EXPECT_EQ(driver.stop(request).error().code(), Errc::unsupported);
+    EXPECT_EQ(driver.remove(request).error().code(), Errc::unsupported);
+  }
 }
 
 }  // namespace
