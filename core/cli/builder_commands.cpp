@@ -1,18 +1,127 @@
-// `envd builder ...`: the context's builder daemon, probed and managed through
-// its driver and the core's BuildKit client.
+// The context's builder daemon, probed and managed through its driver and the
+// core's BuildKit client: `envd builder status|stop|rm`, `envd bootstrap` and
+// `envd prune`. Drivers that manage nothing (moby-worker, tcp) answer the
+// lifecycle verbs with their own "unsupported" message.
 #include <fmt/core.h>
+
 #include <boost/json.hpp>
+#include <cctype>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
+#include "util/duration.hpp"
 #include "util/json.hpp"
 
 namespace envd::cli {
 namespace {
 
 namespace json = boost::json;
+
+// The driver's JSON answer as an object ({} if it is not one: the driver
+// layer already checked the shape).
+json::object parse_object(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  return !ec && v.is_object() ? v.as_object() : json::object{};
+}
+
+std::string string_of(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// Adds "version" and "workers" from BuildKit to `out`.
+Status probe_into(const BuilderTarget& target, std::chrono::milliseconds timeout,
+                  json::object& out) {
+  auto client = connect_builder(target, timeout);
+  if (!client) return client.error();
+  auto info = client->info(timeout);
+  if (!info) return info.error();
+  out["version"] = info->version;
+  json::array workers;
+  for (const auto& w : info->workers) {
+    json::object worker;
+    worker["id"] = w.id;
+    json::array platforms;
+    for (const auto& p : w.platforms) platforms.emplace_back(p);
+    worker["platforms"] = std::move(platforms);
+    workers.push_back(std::move(worker));
+  }
+  out["workers"] = std::move(workers);
+  return {};
+}
+
+void print_probe(const json::object& out) {
+  std::string version = string_of(out, "version");
+  fmt::print("BuildKit:   {}\n",
+             version.empty() ? "unknown (the daemon has no Info API)" : version);
+  if (const auto* workers = out.if_contains("workers"); workers != nullptr) {
+    for (const auto& w : workers->as_array()) {
+      std::string platforms;
+      for (const auto& p : w.at("platforms").as_array()) {
+        platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
+      }
+      fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
+    }
+  }
+}
+
+// "1.5 GB"-style, decimal units as BuildKit's own du prints them.
+std::string human_bytes(std::int64_t bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1000 && unit < 4) {
+    value /= 1000;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.2f} {}", value, units[unit]);
+}
+
+// "10GB", "512MiB", "1048576" -> bytes, for --keep-storage.
+Result<std::int64_t> parse_keep_storage(const std::string& text) {
+  auto fail = [&] {
+    return Error(Errc::invalid_argument,
+                 "invalid --keep-storage '" + text +
+                     "': expected a size such as 10GB, 512MiB or a number of bytes");
+  };
+  size_t digits = 0;
+  while (digits < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
+    ++digits;
+  }
+  if (digits == 0 || text.find('.', text.find('.') + 1) < digits) return fail();
+  double number = std::stod(text.substr(0, digits));
+  std::string unit;
+  for (char c : text.substr(digits)) {
+    if (c != ' ') unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const std::pair<const char*, double> units[] = {{"", 1},
+                                                  {"b", 1},
+                                                  {"kb", 1e3},
+                                                  {"mb", 1e6},
+                                                  {"gb", 1e9},
+                                                  {"tb", 1e12},
+                                                  {"k", 1024.0},
+                                                  {"kib", 1024.0},
+                                                  {"m", 1048576.0},
+                                                  {"mib", 1048576.0},
+                                                  {"g", 1073741824.0},
+                                                  {"gib", 1073741824.0},
+                                                  {"t", 1099511627776.0},
+                                                  {"tib", 1099511627776.0}};
+  for (const auto& [name, factor] : units) {
+    if (unit != name) continue;
+    double bytes = std::round(number * factor);
+    if (bytes > static_cast<double>(std::numeric_limits<std::int64_t>::max())) return fail();
+    return static_cast<std::int64_t>(bytes);
+  }
+  return fail();
+}
 
 // ---- envd builder status ---------------------------------------------------
 
@@ -29,24 +138,21 @@ Status run_status(Session& session, const std::string& format_flag,
   out["context"] = target->context.name;
   out["builder"] = target->context.builder;
   out["address"] = target->context.builder_endpoint();
-  Status reachable = [&]() -> Status {
-    auto client = connect_builder(*target, *timeout);
-    if (!client) return client.error();
-    auto info = client->info(*timeout);
-    if (!info) return info.error();
-    out["version"] = info->version;
-    json::array workers;
-    for (const auto& w : info->workers) {
-      json::object worker;
-      worker["id"] = w.id;
-      json::array platforms;
-      for (const auto& p : w.platforms) platforms.emplace_back(p);
-      worker["platforms"] = std::move(platforms);
-      workers.push_back(std::move(worker));
-    }
-    out["workers"] = std::move(workers);
-    return {};
-  }();
+
+  // A managed builder reports its container; one that is not running is a
+  // state, not a failure, and is not started just to be probed.
+  auto driver_status = target->driver.status(driver_request(*target, *timeout));
+  json::object driver = driver_status ? parse_object(*driver_status) : json::object{};
+  std::string state = string_of(driver, "state");
+  if (!driver.empty()) {
+    out["state"] = state;
+    out["detail"] = string_of(driver, "detail");
+    out["driver"] = driver;
+  }
+  // A stale container is not dialled either: dialling refuses it.
+  bool down = state == "missing" || state == "stopped" || driver.contains("stale");
+  Status reachable = down ? Status(Error(Errc::unavailable, string_of(driver, "detail")))
+                          : probe_into(*target, *timeout, out);
   out["reachable"] = reachable.ok();
   if (!reachable) out["error"] = reachable.error().message();
 
@@ -55,21 +161,134 @@ Status run_status(Session& session, const std::string& format_flag,
   } else {
     fmt::print("Context:    {}\n", target->context.name);
     fmt::print("Builder:    {}\n", target->context.builder_endpoint());
-    fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
-    if (reachable) {
-      std::string version(out["version"].as_string());
-      fmt::print("BuildKit:   {}\n",
-                 version.empty() ? "unknown (the daemon has no Info API)" : version);
-      for (const auto& w : out["workers"].as_array()) {
-        std::string platforms;
-        for (const auto& p : w.at("platforms").as_array()) {
-          platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
-        }
-        fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
-      }
+    if (!state.empty()) fmt::print("State:      {}\n", state);
+    if (std::string c = string_of(driver, "container_state"); !c.empty()) {
+      fmt::print("Container:  {} ({})\n", string_of(driver, "container"), c);
     }
+    if (std::string image = string_of(driver, "image"); !image.empty()) {
+      fmt::print("Image:      {}\n", image);
+    }
+    if (std::string volume = string_of(driver, "volume"); !volume.empty()) {
+      fmt::print("Volume:     {}\n", volume);
+    }
+    if (std::string stale = string_of(driver, "stale"); !stale.empty()) {
+      fmt::print("Stale:      {} (envd bootstrap --recreate)\n", stale);
+    }
+    fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
+    if (reachable) print_probe(out);
+    if (down) fmt::print("Detail:     {}\n", string_of(driver, "detail"));
   }
-  if (!reachable) return reachable;
+  if (!reachable && !down) return reachable;
+  return {};
+}
+
+// ---- envd bootstrap --------------------------------------------------------
+
+Status run_bootstrap(Session& session, bool recreate, const std::string& format_flag,
+                     const std::string& timeout_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  auto timeout = connect_timeout(timeout_flag);
+  if (!timeout) return timeout.error();
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+  json::object args{{"recreate", recreate}};
+  auto result = target->driver.bootstrap(driver_request(*target, *timeout, json::serialize(args)));
+  if (!result) {
+    return result.error().wrap("cannot bootstrap the builder of context '" + target->context.name +
+                               "'");
+  }
+  json::object out = parse_object(*result);
+  out["context"] = target->context.name;
+  out["address"] = target->context.builder_endpoint();
+  if (auto probed = probe_into(*target, *timeout, out); !probed) return probed;
+  if (*format == OutputFormat::json) {
+    fmt::print("{}", util::to_compact_json(out));
+    return {};
+  }
+  std::string action = string_of(out, "action");
+  fmt::print("Builder:    {}{}\n", target->context.builder_endpoint(),
+             action.empty() ? "" : " (" + action + ")");
+  if (std::string image = string_of(out, "image"); !image.empty()) {
+    fmt::print("Image:      {}\n", image);
+  }
+  if (std::string volume = string_of(out, "volume"); !volume.empty()) {
+    fmt::print("Volume:     {}\n", volume);
+  }
+  print_probe(out);
+  return {};
+}
+
+// ---- envd builder stop / rm ------------------------------------------------
+
+Status run_stop(Session& session) {
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+  auto timeout = connect_timeout("");
+  if (!timeout) return timeout.error();
+  if (auto st = target->driver.stop(driver_request(*target, *timeout)); !st) return st;
+  inform("stopped " + target->context.builder_endpoint());
+  return {};
+}
+
+Status run_remove(Session& session, bool keep_cache) {
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+  auto timeout = connect_timeout("");
+  if (!timeout) return timeout.error();
+  json::object args{{"keep_cache", keep_cache}};
+  if (auto st = target->driver.remove(driver_request(*target, *timeout, json::serialize(args)));
+      !st) {
+    return st;
+  }
+  inform("removed " + target->context.builder_endpoint() +
+         (keep_cache ? " (its build cache is kept)" : " and its build cache"));
+  return {};
+}
+
+// ---- envd prune ------------------------------------------------------------
+
+struct PruneFlags {
+  bool all = false;
+  std::string keep_storage;
+  std::string keep_duration;
+  std::string format = "table";
+  std::string timeout;
+};
+
+Status run_prune(Session& session, const PruneFlags& flags) {
+  auto format = parse_format(flags.format);
+  if (!format) return format.error();
+  auto timeout = connect_timeout(flags.timeout);
+  if (!timeout) return timeout.error();
+  buildkit::PruneOptions options;
+  options.all = flags.all;
+  if (!flags.keep_storage.empty()) {
+    auto bytes = parse_keep_storage(flags.keep_storage);
+    if (!bytes) return bytes.error();
+    options.keep_bytes = *bytes;
+  }
+  if (!flags.keep_duration.empty()) {
+    auto duration = util::parse_duration(flags.keep_duration, "--keep-duration");
+    if (!duration) return duration.error();
+    options.keep_duration = *duration;
+  }
+  auto target = resolve_builder(session);
+  if (!target) return target.error();
+  buildkit::CancelToken cancel;
+  SignalWatcher watcher(cancel);
+  auto client = connect_builder(*target, *timeout);
+  if (!client) return client.error();
+  // Removing a large cache takes far longer than connecting.
+  auto pruned = client->prune(options, std::chrono::hours(1), cancel);
+  if (!pruned) return pruned.error();
+  if (*format == OutputFormat::json) {
+    json::object out{{"records", pruned->records}, {"reclaimed_bytes", pruned->reclaimed_bytes}};
+    fmt::print("{}", util::to_compact_json(out));
+  } else {
+    fmt::print("Removed {} cache record{}, reclaimed {}\n", pruned->records,
+               pruned->records == 1 ? "" : "s", human_bytes(pruned->reclaimed_bytes));
+  }
   return {};
 }
 
@@ -77,18 +296,65 @@ Status run_status(Session& session, const std::string& format_flag,
 
 void add_builder_commands(CLI::App& app, Session& session, Action& action) {
   {
-    CLI::App* group = app.add_subcommand("builder", "Inspect the context's builder");
+    CLI::App* group = app.add_subcommand("builder", "Inspect and manage the context's builder");
     group->require_subcommand(1);
     auto format = std::make_shared<std::string>("table");
     auto timeout = std::make_shared<std::string>();
-    CLI::App* status =
-        group->add_subcommand("status", "Probe the builder: reachable, BuildKit version, workers");
+    CLI::App* status = group->add_subcommand(
+        "status", "Show the builder: its container's state, reachability, BuildKit version");
     status->add_option("-f,--format", *format, "Output format: table or json")
         ->capture_default_str();
     status->add_option("--connect-timeout", *timeout,
                        "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
     status->callback([&session, &action, format, timeout] {
       action = [&session, format, timeout] { return run_status(session, *format, *timeout); };
+    });
+
+    CLI::App* stop =
+        group->add_subcommand("stop", "Stop the builder's container (managed builders)");
+    stop->callback([&session, &action] { action = [&session] { return run_stop(session); }; });
+
+    auto keep_cache = std::make_shared<bool>(false);
+    CLI::App* rm = group->add_subcommand(
+        "rm", "Remove the builder's container and its build cache (managed builders)");
+    rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
+    rm->callback([&session, &action, keep_cache] {
+      action = [&session, keep_cache] { return run_remove(session, *keep_cache); };
+    });
+  }
+  {
+    auto recreate = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
+    auto timeout = std::make_shared<std::string>();
+    CLI::App* bootstrap = app.add_subcommand(
+        "bootstrap", "Create and start the context's builder (done by any build on first use)");
+    bootstrap->add_flag("--recreate", *recreate,
+                        "Replace an existing builder container (its build cache is kept)");
+    bootstrap->add_option("-f,--format", *format, "Output format: table or json")
+        ->capture_default_str();
+    bootstrap->add_option("--connect-timeout", *timeout,
+                          "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
+                          "or 10s)");
+    bootstrap->callback([&session, &action, recreate, format, timeout] {
+      action = [&session, recreate, format, timeout] {
+        return run_bootstrap(session, *recreate, *format, *timeout);
+      };
+    });
+  }
+  {
+    auto flags = std::make_shared<PruneFlags>();
+    CLI::App* prune = app.add_subcommand("prune", "Remove build cache from the context's builder");
+    prune->add_flag("-a,--all", flags->all, "Remove all unused cache, not only what GC would");
+    prune->add_option("--keep-storage", flags->keep_storage,
+                      "Keep this much cache, e.g. 10GB or 512MiB");
+    prune->add_option("--keep-duration", flags->keep_duration,
+                      "Keep cache used within this long, e.g. 48h");
+    prune->add_option("-f,--format", flags->format, "Output format: table or json")
+        ->capture_default_str();
+    prune->add_option("--connect-timeout", flags->timeout,
+                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    prune->callback([&session, &action, flags] {
+      action = [&session, flags] { return run_prune(session, *flags); };
     });
   }
 }

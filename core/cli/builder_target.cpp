@@ -1,13 +1,79 @@
 #include "cli/builder_target.hpp"
 
+#include <fmt/core.h>
+
+#include <boost/json.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <utility>
 
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
+#include "envd/progress.hpp"
 #include "util/duration.hpp"
+#include "util/terminal.hpp"
 
 namespace envd::cli {
+namespace {
+
+void print_driver_progress(std::string_view line, void* /*user*/) {
+  fmt::print(stderr, "{}\n", line);
+}
+
+// `args_json` with "image" set to `image` unless empty or already given.
+std::string with_image(std::string args_json, const std::string& image) {
+  if (image.empty()) return args_json;
+  boost::system::error_code ec;
+  boost::json::value args = boost::json::parse(args_json, ec);
+  if (ec || !args.is_object()) return args_json;  // the driver layer reports it
+  if (!args.as_object().contains("image")) args.as_object()["image"] = image;
+  return boost::json::serialize(args);
+}
+
+// What the driver says about its daemon after BuildKit did not answer: the
+// state when not running and the daemon's last log lines, or "".
+std::string driver_diagnosis(const BuilderTarget& target) {
+  auto status = target.driver.status(driver_request(target, std::chrono::seconds(5)));
+  if (!status) return {};
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(*status, ec);
+  if (ec || !v.is_object()) return {};
+  const auto& o = v.as_object();
+  std::string out;
+  const auto* state = o.if_contains("state");
+  const auto* detail = o.if_contains("detail");
+  if (state != nullptr && state->is_string() && state->as_string() != "running" &&
+      detail != nullptr && detail->is_string()) {
+    out += " (" + std::string(detail->as_string()) + ")";
+  }
+  if (const auto* dial = o.if_contains("dial_error"); dial != nullptr && dial->is_string()) {
+    out += "; " + std::string(dial->as_string());
+  }
+  if (const auto* logs = o.if_contains("logs");
+      logs != nullptr && logs->is_array() && !logs->as_array().empty()) {
+    out += "; the builder's last log lines:";
+    for (const auto& line : logs->as_array()) {
+      if (line.is_string()) out += "\n  " + std::string(line.as_string());
+    }
+  }
+  return out;
+}
+
+// On a terminal, asks whether to replace a builder daemon that no longer
+// matches the context (the driver refused it with Errc::already_exists).
+bool confirm_recreate(const Error& error) {
+  if (error.code() != Errc::already_exists || !util::is_terminal(STDIN_FILENO) ||
+      !util::is_terminal(STDERR_FILENO)) {
+    return false;
+  }
+  fmt::print(stderr, "{}\nRecreate it now? [y/N] ", error.message());
+  std::fflush(stderr);
+  std::string answer;
+  for (char c = 0; ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n';) answer += c;
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+}  // namespace
 
 Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
   if (!flag.empty()) return util::parse_duration(flag, "--connect-timeout");
@@ -26,7 +92,8 @@ Result<BuilderTarget> resolve_builder(Session& session) {
   if (!resolved) return resolved.error();
   auto driver = session.registry().builder(resolved->context.builder);
   if (!driver) return driver.error();
-  return BuilderTarget{resolved->context, std::move(*store), *driver};
+  if (!session.quiet_progress) sdk::set_progress_handler(&print_driver_progress, nullptr);
+  return BuilderTarget{resolved->context, std::move(*store), *driver, session.buildkitd_image};
 }
 
 plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::milliseconds timeout,
@@ -38,19 +105,32 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
       target.store, target.context, target.context.builder_options, target.driver.file_options());
   request.data_dir = target.store.data_dir(target.context).string();
   request.timeout = timeout;
-  request.args_json = std::move(args_json);
+  request.args_json = with_image(std::move(args_json), target.buildkitd_image);
   return request;
 }
 
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout, std::string args_json) {
-  auto transport = target.driver.dial(driver_request(target, timeout, std::move(args_json)));
+  auto transport = target.driver.dial(driver_request(target, timeout, args_json));
+  if (!transport && confirm_recreate(transport.error())) {
+    auto recreated =
+        target.driver.bootstrap(driver_request(target, timeout, R"({"recreate":true})"));
+    if (!recreated) return recreated.error();
+    transport = target.driver.dial(driver_request(target, timeout, std::move(args_json)));
+  }
   if (!transport) {
     return Error(transport.error().code(), "cannot connect to buildkitd at " +
                                                target.context.builder_endpoint() + ": " +
                                                transport.error().message());
   }
-  return buildkit::Client::connect(std::move(*transport), timeout);
+  auto client = buildkit::Client::connect(std::move(*transport), timeout);
+  if (!client) {
+    std::string diagnosis = driver_diagnosis(target);
+    if (!diagnosis.empty()) {
+      return Error(client.error().code(), client.error().message() + diagnosis);
+    }
+  }
+  return client;
 }
 
 SignalWatcher::SignalWatcher(buildkit::CancelToken token) : token_(std::move(token)) {

@@ -30,21 +30,28 @@ struct BuilderTarget {
   context::Context context;
   context::ContextStore store;
   plugin::BuilderDriver driver;
+  std::string buildkitd_image;  // --buildkitd-image, sent as args "image" to every verb
 };
 
 // Resolves --context / ENVD_CONTEXT / the current context and loads its
-// builder driver.
+// builder driver. Unless session.quiet_progress, drivers' progress lines
+// (sdk::report_progress) are printed to stderr from then on.
 Result<BuilderTarget> resolve_builder(Session& session);
 
 // The driver request for `target`: address, options (file options rewritten
 // to the absolute paths of their stored copies), data dir, `timeout`, and
-// `args_json` (a JSON object).
+// `args_json` (a JSON object), to which target.buildkitd_image is added as
+// "image" when set.
 plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::milliseconds timeout,
                                      std::string args_json = "{}");
 
 // Dials the builder (the driver may bootstrap its daemon) and connects the
 // BuildKit client within `timeout`. Errors read "cannot connect to buildkitd
-// at <builder endpoint>: <reason>".
+// at <builder endpoint>: <reason>"; when the driver dialled but BuildKit did
+// not answer, the driver's status (state, last log lines) is appended. When
+// the driver refuses a daemon that no longer matches the context
+// (Errc::already_exists) and stdin and stderr are terminals, the user is asked
+// whether to recreate it (driver bootstrap with {"recreate": true}).
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout,
                                          std::string args_json = "{}");

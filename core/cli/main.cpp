@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.add_option("-c,--context", session.context_flag,
                  "Context to use (overrides ENVD_CONTEXT and the current context)");
+  app.add_option("--buildkitd-image", session.buildkitd_image,
+                 "Image a managed builder (docker-container) is bootstrapped from (overrides "
+                 "the context's image option)");
   envd::cli::add_context_commands(app, session, action);
   envd::cli::add_build_commands(app, session, action);
   envd::cli::add_builder_commands(app, session, action);

@@ -22,6 +22,14 @@ class Session {
   // --context, if given.
   std::optional<std::string> context_flag;
 
+  // --buildkitd-image, if given: the image a managed builder (docker-container)
+  // is bootstrapped from, overriding the context's `image` driver option.
+  std::string buildkitd_image;
+
+  // Set by commands whose --progress is quiet: drivers' progress lines (image
+  // pulls, "starting envd_buildkitd") are then not shown.
+  bool quiet_progress = false;
+
   // The context store at the configured directory.
   Result<context::ContextStore> store() const;
 

@@ -1,18 +1,36 @@
 #include "docker_container_builder.hpp"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string_view>
+#include <thread>
 
+#include "container_spec.hpp"
+#include "engine_ops.hpp"
 #include "envd/address.hpp"
+#include "envd/docker_engine.hpp"
+#include "envd/progress.hpp"
+#include "options.hpp"
 
 namespace envd::plugins {
 namespace {
+
+namespace dc = docker_container;
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kSubject = "docker-container builder address";
 constexpr std::string_view kExpected =
     "<container>[?context=<docker context>], e.g. envd_buildkitd or "
     "envd_buildkitd?context=remote";
+// Pulling an image may take far longer than connecting to a daemon.
+constexpr std::chrono::minutes kPullTimeout{15};
+constexpr int kLogLines = 20;
 
 // Docker's name rules: an alphanumeric first character, then at least one of
 // the alphanumerics and `extra`.
@@ -21,6 +39,292 @@ bool follows_docker_rule(std::string_view name, std::string_view extra) {
   return name.size() >= 2 && alnum(name.front()) &&
          std::all_of(name.begin() + 1, name.end(),
                      [&](char c) { return alnum(c) || extra.find(c) != std::string_view::npos; });
+}
+
+struct Args {
+  std::string image;
+  bool recreate = false;
+  bool keep_cache = false;
+};
+
+Args parse_args(const std::string& args_json) {
+  Args args;
+  boost::system::error_code ec;
+  json::value v = json::parse(args_json, ec);
+  if (ec || !v.is_object()) return args;
+  const auto& o = v.as_object();
+  if (const auto* i = o.if_contains("image"); i != nullptr && i->is_string()) {
+    args.image = std::string(i->as_string());
+  }
+  if (const auto* r = o.if_contains("recreate"); r != nullptr && r->is_bool()) {
+    args.recreate = r->as_bool();
+  }
+  if (const auto* k = o.if_contains("keep_cache"); k != nullptr && k->is_bool()) {
+    args.keep_cache = k->as_bool();
+  }
+  return args;
+}
+
+// Everything a verb needs to know about the container the context asks for.
+struct Target {
+  std::string name;
+  dc::ContainerOptions options;
+  dc::ContainerSpec spec;
+  std::string config_text;
+  Args args;
+};
+
+Result<std::string> container_name(const std::string& address) {
+  auto parsed = sdk::parse_name_with_query(address);
+  if (!parsed) return parsed.error();
+  if (const std::string* context = sdk::find_query_param(parsed->query, "context")) {
+    return Error(Errc::unsupported,
+                 "docker-container builder address '" + address + "' names the docker context '" +
+                     *context +
+                     "', which envd does not support: it reaches the Docker Engine that "
+                     "DOCKER_HOST names; set DOCKER_HOST instead and drop '?context=" +
+                     *context + "' from the address");
+  }
+  return parsed->name.empty() ? std::string(DockerContainerBuilder::default_container)
+                              : parsed->name;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Error(Errc::not_found, "cannot read the stored buildkitd config '" + path +
+                                      "' (set it again with envd context update "
+                                      "--buildkitd-config FILE)");
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Writes `text` to `path` unless it already holds it (a rewrite would change
+// nothing but the mtime), through a temporary file so a reader never sees half.
+Status write_if_changed(const fs::path& path, const std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream current;
+    current << in.rdbuf();
+    if (current.str() == text) return {};
+  }
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) {
+      return Error(Errc::permission,
+                   "cannot write the generated buildkitd config '" + tmp.string() + "'");
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    return Error(Errc::permission, "cannot write the generated buildkitd config '" + path.string() +
+                                       "': " + ec.message());
+  }
+  return {};
+}
+
+// Resolves the container the request asks for; writes the generated config
+// when `write_config` (status only compares).
+Result<Target> prepare(const sdk::Request& request, bool write_config) {
+  Target target;
+  auto name = container_name(request.address);
+  if (!name) return name.error();
+  target.name = *name;
+  auto options = dc::parse(request.options);
+  if (!options) return options.error();
+  target.options = std::move(*options);
+  target.args = parse_args(request.args_json);
+  std::string config_host;
+  if (!target.options.config_file.empty()) {
+    auto text = read_file(target.options.config_file);
+    if (!text) return text.error();
+    target.config_text = std::move(*text);
+    config_host = target.options.config_file;
+  } else {
+    if (request.data_dir.empty()) {
+      return Error(Errc::internal, "the docker-container builder needs the context's data dir");
+    }
+    target.config_text = dc::generated_config(target.options);
+    config_host = (fs::path(request.data_dir) / "buildkitd.toml").string();
+    if (write_config) {
+      if (auto st = write_if_changed(config_host, target.config_text); !st) return st.error();
+    }
+  }
+  target.spec = dc::make_spec(target.name, request.context, target.options,
+                              dc::effective_image(target.options, target.args.image), config_host,
+                              target.config_text);
+  return target;
+}
+
+std::string indent_logs(const std::vector<std::string>& lines) {
+  if (lines.empty()) return "; it wrote no log lines";
+  std::string out = "; its last log lines:";
+  for (const auto& line : lines) out += "\n  " + line;
+  return out;
+}
+
+Error exited_error(sdk::DockerEngine& engine, const std::string& name,
+                   const dc::ContainerState& state) {
+  auto logs =
+      dc::container_logs(engine, name, kLogLines, sdk::deadline_after(std::chrono::seconds(5)));
+  std::string why = state.status == "exited" || state.status == "dead"
+                        ? "exited with code " + std::to_string(state.exit_code)
+                        : "is " + state.status;
+  if (!state.error.empty()) why += " (" + state.error + ")";
+  return Error(Errc::unavailable, "buildkitd container '" + name + "' " + why + indent_logs(logs));
+}
+
+Status remove_container(sdk::DockerEngine& engine, const std::string& name,
+                        sdk::Deadline deadline) {
+  auto answer = engine.request("DELETE", "/containers/" + name + "?force=1", "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 404 || answer->status == 409) return {};  // gone, or already being removed
+  if (answer->status / 100 != 2) {
+    auto again = engine.call("DELETE", "/containers/" + name + "?force=1", "", deadline);
+    if (!again) return again.error().wrap("cannot remove container '" + name + "'");
+  }
+  return {};
+}
+
+Status create_and_start(sdk::DockerEngine& engine, const Target& target) {
+  const auto& spec = target.spec;
+  if (auto st = dc::ensure_image(engine, spec.image, sdk::deadline_after(kPullTimeout)); !st) {
+    return st;
+  }
+  auto deadline = sdk::deadline_after(std::chrono::seconds(60));
+  json::object volume{
+      {"Name", spec.volume},
+      {"Labels", json::object{{dc::kContextLabel, spec.labels.at(dc::kContextLabel)}}}};
+  if (auto v = engine.call("POST", "/volumes/create", json::serialize(volume), deadline); !v) {
+    return v.error().wrap("cannot create volume '" + spec.volume + "'");
+  }
+  sdk::report_progress("creating container " + spec.name + " from " + spec.image);
+  auto created =
+      engine.call("POST", "/containers/create?name=" + spec.name, spec.create_json, deadline);
+  if (!created) {
+    if (created.error().code() == Errc::already_exists) return {};  // another envd won the race
+    return created.error().wrap("cannot create buildkitd container '" + spec.name + "'");
+  }
+  sdk::report_progress("starting " + spec.name);
+  if (auto started = engine.call("POST", "/containers/" + spec.name + "/start", "", deadline);
+      !started) {
+    // A container that never ran holds nothing worth keeping, and leaving it
+    // would make the next attempt report a stale container instead of the cause.
+    (void)remove_container(engine, spec.name, deadline);
+    return started.error().wrap("cannot start buildkitd container '" + spec.name + "'");
+  }
+  return {};
+}
+
+// Waits until buildkitd in the container answers (`buildctl debug workers`).
+Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline deadline,
+                  std::chrono::milliseconds timeout) {
+  const auto& name = target.name;
+  sdk::report_progress("waiting for buildkitd in " + name);
+  std::string last;
+  for (;;) {
+    auto run = dc::exec_capture(engine, name, {"buildctl", "debug", "workers"}, deadline);
+    if (run && run->exit_code == 0) return {};
+    if (run) {
+      last = run->err.empty() ? run->out : run->err;
+    } else {
+      last = run.error().message();
+    }
+    auto state = dc::inspect_container(engine, name, sdk::deadline_after(std::chrono::seconds(5)));
+    if (!state) return state.error();
+    if (!*state) return Error(Errc::unavailable, "buildkitd container '" + name + "' disappeared");
+    if ((*state)->status != "running") return exited_error(engine, name, **state);
+    if (Clock::now() + std::chrono::milliseconds(200) >= deadline) {
+      while (!last.empty() && (last.back() == '\n' || last.back() == ' ')) last.pop_back();
+      std::replace(last.begin(), last.end(), '\n', ' ');
+      auto logs =
+          dc::container_logs(engine, name, kLogLines, sdk::deadline_after(std::chrono::seconds(5)));
+      return Error(Errc::timeout, "buildkitd in container '" + name + "' did not answer within " +
+                                      std::to_string(timeout.count()) + " ms" +
+                                      (last.empty() ? "" : " (" + last + ")") + indent_logs(logs));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Brings the container to running, as its state requires. Returns what it did.
+Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
+                           std::chrono::milliseconds timeout) {
+  const auto& name = target.name;
+  auto deadline = sdk::deadline_after(timeout);
+  bool recreate = target.args.recreate;
+  bool started = false;
+  std::string action;
+  for (;;) {
+    if (Clock::now() >= deadline) {
+      return Error(Errc::timeout, "buildkitd container '" + name +
+                                      "' did not reach the running "
+                                      "state within " +
+                                      std::to_string(timeout.count()) + " ms");
+    }
+    auto state = dc::inspect_container(engine, name, deadline);
+    if (!state) return state.error();
+    if (!*state) {
+      if (auto st = create_and_start(engine, target); !st) return st.error();
+      if (action.empty()) action = "created";
+      started = true;
+      deadline = sdk::deadline_after(timeout);  // the pull is not part of the connect deadline
+      continue;
+    }
+    const auto& s = **state;
+    if (s.status == "removing" || s.status == "restarting") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (s.status == "dead") {
+      if (auto st = remove_container(engine, name, deadline); !st) return st.error();
+      action = "recreated";
+      continue;
+    }
+    if (started && s.status == "exited") return exited_error(engine, name, s);
+    if (auto reason = dc::stale_reason(s.labels, target.spec); reason || recreate) {
+      if (!recreate) {
+        return Error(Errc::already_exists,
+                     "buildkitd container '" + name + "' does not match the context: " + *reason +
+                         "; run 'envd bootstrap --recreate' to replace it (the build cache in "
+                         "volume '" +
+                         target.spec.volume + "' is kept)");
+      }
+      sdk::report_progress("removing container " + name + " to recreate it");
+      if (auto st = remove_container(engine, name, deadline); !st) return st.error();
+      recreate = false;
+      action = "recreated";
+      continue;
+    }
+    if (s.status == "running") break;
+    if (s.status == "paused") {
+      sdk::report_progress("unpausing " + name);
+      if (auto r = engine.call("POST", "/containers/" + name + "/unpause", "", deadline); !r) {
+        return r.error().wrap("cannot unpause buildkitd container '" + name + "'");
+      }
+      if (action.empty()) action = "unpaused";
+      continue;
+    }
+    // created or exited
+    sdk::report_progress("starting " + name);
+    if (auto r = engine.call("POST", "/containers/" + name + "/start", "", deadline); !r) {
+      return r.error().wrap("cannot start buildkitd container '" + name + "'");
+    }
+    if (action.empty()) action = "started";
+    started = true;
+  }
+  if (action.empty()) return std::string("running");
+  if (auto st = wait_ready(engine, target, sdk::deadline_after(timeout), timeout); !st) {
+    return st.error();
+  }
+  return action;
 }
 
 }  // namespace
@@ -48,6 +352,143 @@ Result<std::string> DockerContainerBuilder::normalize_address(const std::string&
     }
   }
   return parsed->to_string();
+}
+
+Result<sdk::Options> DockerContainerBuilder::normalize_options(const sdk::Options& options) const {
+  return dc::normalize(options);
+}
+
+Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request) {
+  auto target = prepare(request, true);
+  if (!target) return target.error();
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto ensured = ensure(*engine, *target, request.timeout);
+  if (!ensured) return ensured.error();
+  auto fd = dc::dial_stdio(*engine, target->name, sdk::deadline_after(request.timeout));
+  if (!fd) return fd.error();
+  sdk::Transport transport;
+  transport.kind = sdk::Transport::Kind::fd;
+  transport.fd = *fd;
+  transport.description = "docker-container://" + target->name;
+  return transport;
+}
+
+Result<std::string> DockerContainerBuilder::bootstrap(const sdk::Request& request) {
+  auto target = prepare(request, true);
+  if (!target) return target.error();
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto action = ensure(*engine, *target, request.timeout);
+  if (!action) return action.error();
+  json::object out{{"container", target->name},
+                   {"image", target->spec.image},
+                   {"volume", target->spec.volume},
+                   {"config", target->spec.config_host},
+                   {"action", *action}};
+  return json::serialize(out);
+}
+
+Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) {
+  auto target = prepare(request, false);
+  if (!target) return target.error();
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto deadline = sdk::deadline_after(request.timeout);
+  auto state = dc::inspect_container(*engine, target->name, deadline);
+  if (!state) return state.error();
+  json::object out{{"container", target->name},
+                   {"volume", target->spec.volume},
+                   {"config", target->spec.config_host}};
+  if (!*state) {
+    out["state"] = "missing";
+    out["detail"] = "container '" + target->name + "' does not exist; envd bootstrap (or the " +
+                    "first build) creates it from " + target->spec.image;
+    out["image"] = target->spec.image;
+    return json::serialize(out);
+  }
+  const auto& s = **state;
+  auto label = s.labels.find(dc::kImageLabel);
+  out["image"] = label != s.labels.end() ? label->second : s.image;
+  out["container_state"] = s.status;
+  out["state"] = s.status == "running" ? "running" : "stopped";
+  std::string detail = "container '" + target->name + "' is " + s.status;
+  if (s.status == "exited" || s.status == "dead") {
+    out["exit_code"] = s.exit_code;
+    detail += " (exit code " + std::to_string(s.exit_code) + ")";
+  }
+  if (!s.error.empty()) detail += ": " + s.error;
+  if (auto reason = dc::stale_reason(s.labels, target->spec)) {
+    out["stale"] = *reason;
+    detail += "; it does not match the context (" + *reason + "): envd bootstrap --recreate";
+  }
+  out["detail"] = detail;
+  json::array logs;
+  for (auto& line : dc::container_logs(*engine, target->name, kLogLines, deadline)) {
+    logs.emplace_back(line);
+  }
+  out["logs"] = std::move(logs);
+  if (std::string failure = dc::last_dial_failure(*engine, deadline); !failure.empty()) {
+    out["dial_error"] = failure;
+  }
+  return json::serialize(out);
+}
+
+Status DockerContainerBuilder::stop(const sdk::Request& request) {
+  auto name = container_name(request.address);
+  if (!name) return name.error();
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  // buildkitd gets 10 s to finish what it is writing before SIGKILL.
+  auto answer = engine->request("POST", "/containers/" + *name + "/stop?t=10", "",
+                                sdk::deadline_after(request.timeout + std::chrono::seconds(10)));
+  if (!answer) return answer.error();
+  if (answer->status == 404) {
+    return Error(Errc::not_found, "there is no buildkitd container '" + *name + "' to stop");
+  }
+  if (answer->status != 204 && answer->status != 304) {
+    auto again = engine->call("POST", "/containers/" + *name + "/stop?t=0", "",
+                              sdk::deadline_after(request.timeout));
+    if (!again) return again.error().wrap("cannot stop buildkitd container '" + *name + "'");
+  }
+  return {};
+}
+
+Status DockerContainerBuilder::remove(const sdk::Request& request) {
+  auto name = container_name(request.address);
+  if (!name) return name.error();
+  Args args = parse_args(request.args_json);
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  auto deadline = sdk::deadline_after(request.timeout + std::chrono::seconds(10));
+  auto state = dc::inspect_container(*engine, *name, deadline);
+  if (!state) return state.error();
+  bool removed_any = false;
+  if (*state) {
+    if (auto st = remove_container(*engine, *name, deadline); !st) return st;
+    removed_any = true;
+  }
+  if (!args.keep_cache) {
+    std::string volume = *name + "_state";
+    auto answer = engine->request("DELETE", "/volumes/" + volume, "", deadline);
+    if (!answer) return answer.error();
+    if (answer->status / 100 == 2) {
+      removed_any = true;
+    } else if (answer->status != 404) {
+      auto again = engine->call("DELETE", "/volumes/" + volume, "", deadline);
+      if (!again) return again.error().wrap("cannot remove volume '" + volume + "'");
+    }
+  }
+  if (!request.data_dir.empty()) {
+    std::error_code ec;
+    fs::remove(fs::path(request.data_dir) / "buildkitd.toml", ec);
+  }
+  if (!removed_any) {
+    return Error(Errc::not_found, "there is no buildkitd container '" + *name + "'" +
+                                      (args.keep_cache ? "" : " nor volume '" + *name + "_state'") +
+                                      " to remove");
+  }
+  return {};
 }
 
 }  // namespace envd::plugins

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+
 #include "testing/address_expectations.hpp"
 
 namespace envd::plugins {
@@ -68,6 +72,64 @@ TEST(DockerContainerBuilder, RejectsOtherSchemes) {
   EXPECT_EQ(rejected("tcp://10.0.0.5:8888"),
             message("tcp://10.0.0.5:8888",
                     "scheme 'tcp://' is not accepted (only docker-container:// or none)"));
+}
+
+// The verbs fail before any engine call when the request cannot be served.
+class DockerContainerVerbs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* old = std::getenv("DOCKER_HOST");
+    if (old != nullptr) saved_ = old;
+    ::setenv("DOCKER_HOST", "unix:///nonexistent/envd-test/docker.sock", 1);
+    request_.context = "t";
+    request_.address = "envd_buildkitd";
+    request_.data_dir = ::testing::TempDir();
+    request_.timeout = std::chrono::milliseconds(2000);
+  }
+  void TearDown() override {
+    if (saved_) {
+      ::setenv("DOCKER_HOST", saved_->c_str(), 1);
+    } else {
+      ::unsetenv("DOCKER_HOST");
+    }
+  }
+  std::optional<std::string> saved_;
+  sdk::Request request_;
+};
+
+TEST_F(DockerContainerVerbs, AnUnreachableEngineIsAClearError) {
+  DockerContainerBuilder driver;
+  auto dial = driver.dial(request_);
+  ASSERT_FALSE(dial);
+  EXPECT_EQ(dial.error().code(), Errc::unavailable);
+  EXPECT_NE(dial.error().message().find(
+                "cannot connect to the Docker Engine at unix:///nonexistent/envd-test/docker.sock"),
+            std::string::npos)
+      << dial.error().message();
+  EXPECT_FALSE(driver.status(request_));
+  EXPECT_FALSE(driver.stop(request_));
+}
+
+TEST_F(DockerContainerVerbs, ADockerContextIsRefused) {
+  request_.address = "envd_buildkitd?context=remote";
+  auto status = DockerContainerBuilder().status(request_);
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().code(), Errc::unsupported);
+  EXPECT_EQ(status.error().message(),
+            "docker-container builder address 'envd_buildkitd?context=remote' names the docker "
+            "context 'remote', which envd does not support: it reaches the Docker Engine that "
+            "DOCKER_HOST names; set DOCKER_HOST instead and drop '?context=remote' from the "
+            "address");
+}
+
+TEST_F(DockerContainerVerbs, AMissingStoredConfigIsNamed) {
+  request_.options = {{"config", "/nonexistent/files/config"}};
+  auto bootstrap = DockerContainerBuilder().bootstrap(request_);
+  ASSERT_FALSE(bootstrap);
+  EXPECT_EQ(bootstrap.error().code(), Errc::not_found);
+  EXPECT_EQ(bootstrap.error().message(),
+            "cannot read the stored buildkitd config '/nonexistent/files/config' (set it again "
+            "with envd context update --buildkitd-config FILE)");
 }
 
 }  // namespace

@@ -1,0 +1,180 @@
+#include "container_spec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "stdio_frames.hpp"
+
+namespace envd::plugins::docker_container {
+namespace {
+
+namespace json = boost::json;
+
+json::object create_body(const ContainerSpec& spec) {
+  return json::parse(spec.create_json).as_object();
+}
+
+ContainerOptions options_of(const sdk::Options& raw) {
+  auto parsed = parse(raw);
+  EXPECT_TRUE(parsed) << parsed.error().message();
+  return parsed ? *parsed : ContainerOptions{};
+}
+
+TEST(DockerContainerSpec, DefaultContainerIsPrivilegedWithVolumeConfigAndLabels) {
+  ContainerOptions options;
+  std::string config = generated_config(options);
+  auto spec = make_spec("envd_buildkitd", "default", options, effective_image(options, ""),
+                        "/data/buildkitd.toml", config);
+  EXPECT_EQ(spec.image, "docker.io/moby/buildkit:v0.19.0");
+  EXPECT_EQ(spec.volume, "envd_buildkitd_state");
+  auto body = create_body(spec);
+  EXPECT_EQ(body.at("Image"), "docker.io/moby/buildkit:v0.19.0");
+  EXPECT_EQ(body.at("Cmd"), (json::array{"--config", "/etc/buildkit/buildkitd.toml"}));
+  const auto& host = body.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("Privileged"), true);
+  EXPECT_FALSE(host.contains("NetworkMode"));
+  const auto& mounts = host.at("Mounts").as_array();
+  ASSERT_EQ(mounts.size(), 2u);
+  EXPECT_EQ(mounts[0], (json::object{{"Type", "volume"},
+                                     {"Source", "envd_buildkitd_state"},
+                                     {"Target", "/var/lib/buildkit"}}));
+  EXPECT_EQ(mounts[1], (json::object{{"Type", "bind"},
+                                     {"Source", "/data/buildkitd.toml"},
+                                     {"Target", "/etc/buildkit/buildkitd.toml"},
+                                     {"ReadOnly", true}}));
+  const auto& labels = body.at("Labels").as_object();
+  EXPECT_EQ(labels.at("dev.envd.builder.image"), "docker.io/moby/buildkit:v0.19.0");
+  EXPECT_EQ(labels.at("dev.envd.context"), "default");
+  EXPECT_EQ(labels.at("dev.envd.builder.config-sha256").as_string().size(), 64u);
+  EXPECT_FALSE(stale_reason(spec.labels, spec));
+}
+
+TEST(DockerContainerSpec, GcKeepStorageLandsInTheGeneratedConfig) {
+  auto options = options_of({{"gc-keep-storage", "10GB"}});
+  EXPECT_NE(generated_config(options).find("[worker.oci]\n  gckeepstorage = 10000000000\n"),
+            std::string::npos);
+  EXPECT_EQ(generated_config(ContainerOptions{}).find("gckeepstorage"), std::string::npos);
+}
+
+TEST(DockerContainerSpec, RootlessUsesTheRootlessImageAndUnconfinedProfiles) {
+  auto options = options_of({{"rootless", "true"}});
+  auto spec = make_spec("bk", "ctx", options, effective_image(options, ""), "/c", "");
+  EXPECT_EQ(spec.image, "docker.io/moby/buildkit:v0.19.0-rootless");
+  auto body = create_body(spec);
+  EXPECT_EQ(body.at("Cmd"), (json::array{"--config", "/etc/buildkit/buildkitd.toml",
+                                         "--oci-worker-no-process-sandbox"}));
+  const auto& host = body.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("Privileged"), false);
+  EXPECT_EQ(host.at("SecurityOpt"), (json::array{"seccomp=unconfined", "apparmor=unconfined"}));
+  EXPECT_EQ(host.at("Devices"), (json::array{json::object{{"PathOnHost", "/dev/fuse"},
+                                                          {"PathInContainer", "/dev/fuse"},
+                                                          {"CgroupPermissions", "rwm"}}}));
+  EXPECT_EQ(host.at("Mounts").as_array()[0].at("Target"), "/home/user/.local/share/buildkit");
+}
+
+TEST(DockerContainerSpec, OptionsShapeTheHostConfig) {
+  auto options = options_of({{"privileged", "false"},
+                             {"cap-add", "ALL"},
+                             {"cap-drop", "SYS_RESOURCE"},
+                             {"security-opt", "systempaths=unconfined"},
+                             {"mount", "/run/x.sock:/run/y.sock"},
+                             {"network", "host"},
+                             {"env", "A=1"},
+                             {"buildkitd-flags", "--debug --x 'a b'"},
+                             {"device", "/dev/kvm"}});
+  auto spec = make_spec("bk", "ctx", options, "img:1", "/c", "");
+  auto body = create_body(spec);
+  EXPECT_EQ(body.at("Cmd"),
+            (json::array{"--config", "/etc/buildkit/buildkitd.toml", "--debug", "--x", "a b"}));
+  EXPECT_EQ(body.at("Env"), (json::array{"A=1"}));
+  const auto& host = body.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("Privileged"), false);
+  EXPECT_EQ(host.at("CapAdd"), (json::array{"ALL"}));
+  EXPECT_EQ(host.at("CapDrop"), (json::array{"SYS_RESOURCE"}));
+  EXPECT_EQ(host.at("SecurityOpt"), (json::array{"systempaths=unconfined"}));
+  EXPECT_EQ(host.at("NetworkMode"), "host");
+  EXPECT_EQ(host.at("Devices").as_array()[0].at("PathInContainer"), "/dev/kvm");
+  EXPECT_EQ(host.at("Mounts").as_array()[2], (json::object{{"Type", "bind"},
+                                                           {"Source", "/run/x.sock"},
+                                                           {"Target", "/run/y.sock"},
+                                                           {"ReadOnly", false}}));
+}
+
+TEST(DockerContainerSpec, StaleReasonsNameWhatDiffers) {
+  ContainerOptions options;
+  auto spec = make_spec("bk", "ctx", options, "img:1", "/c", "config A");
+  auto labels = spec.labels;
+  labels["dev.envd.builder.image"] = "img:0";
+  EXPECT_EQ(stale_reason(labels, spec), "it runs image img:0 but the context asks for img:1");
+  auto other_config = make_spec("bk", "ctx", options, "img:1", "/c", "config B");
+  EXPECT_EQ(stale_reason(other_config.labels, spec),
+            "its buildkitd.toml or driver options differ from the context's");
+  auto other_options =
+      make_spec("bk", "ctx", options_of({{"network", "none"}}), "img:1", "/c", "config A");
+  EXPECT_TRUE(stale_reason(other_options.labels, spec));
+  EXPECT_EQ(stale_reason({}, spec),
+            "it was not created by this envd (it has no dev.envd.builder.image label)");
+}
+
+TEST(DockerContainerSpec, ImageOverrideWins) {
+  auto options = options_of({{"image", "from/option:1"}});
+  EXPECT_EQ(effective_image(options, "from/flag:2"), "from/flag:2");
+  EXPECT_EQ(effective_image(options, ""), "from/option:1");
+}
+
+TEST(DockerContainerSpec, SplitsImageReferences) {
+  auto r = split_image("docker.io/moby/buildkit:v0.19.0");
+  EXPECT_EQ(r.repository, "docker.io/moby/buildkit");
+  EXPECT_EQ(r.tag, "v0.19.0");
+  EXPECT_EQ(r.registry, "docker.io");
+  r = split_image("127.0.0.1:5000/envd-test/standin");
+  EXPECT_EQ(r.repository, "127.0.0.1:5000/envd-test/standin");
+  EXPECT_EQ(r.tag, "latest");
+  EXPECT_EQ(r.registry, "127.0.0.1:5000");
+  r = split_image("moby/buildkit@sha256:abc");
+  EXPECT_EQ(r.repository, "moby/buildkit");
+  EXPECT_EQ(r.tag, "sha256:abc");
+  EXPECT_EQ(r.registry, "docker.io");
+  EXPECT_EQ(split_image("localhost/x:1").registry, "localhost");
+}
+
+TEST(DockerContainerSpec, Sha256MatchesAKnownVector) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+std::string frame(int stream, const std::string& payload) {
+  std::string out(8, '\0');
+  out[0] = static_cast<char>(stream);
+  out[4] = static_cast<char>((payload.size() >> 24) & 0xff);
+  out[5] = static_cast<char>((payload.size() >> 16) & 0xff);
+  out[6] = static_cast<char>((payload.size() >> 8) & 0xff);
+  out[7] = static_cast<char>(payload.size() & 0xff);
+  return out + payload;
+}
+
+TEST(StdioFrames, DemultiplexesInAnySplit) {
+  std::string big(70000, 'x');
+  std::string data = frame(1, "hello ") + frame(2, "oops\n") + frame(1, big) + frame(1, "!");
+  for (size_t step : {1u, 3u, 8u, 9u, 4096u, 1000000u}) {
+    std::string out;
+    std::string err;
+    FrameDemuxer d([&](int s, std::string_view p) { (s == 2 ? err : out).append(p); });
+    for (size_t i = 0; i < data.size(); i += step) {
+      EXPECT_TRUE(d.feed(std::string_view(data).substr(i, step)));
+    }
+    EXPECT_EQ(out, "hello " + big + "!") << step;
+    EXPECT_EQ(err, "oops\n") << step;
+  }
+  auto text = demux_all(frame(2, "e") + frame(1, "o"));
+  EXPECT_EQ(text.out, "o");
+  EXPECT_EQ(text.err, "e");
+}
+
+TEST(StdioFrames, StopsAtAMalformedHeader) {
+  FrameDemuxer d([](int, std::string_view) {});
+  EXPECT_FALSE(d.feed("HTTP/1.1 200 OK\r\n"));
+}
+
+}  // namespace
+}  // namespace envd::plugins::docker_container

@@ -1,0 +1,493 @@
+#include "engine_ops.hpp"
+
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "container_spec.hpp"
+#include "envd/address.hpp"
+#include "envd/progress.hpp"
+#include "stdio_frames.hpp"
+
+namespace envd::plugins::docker_container {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+std::string string_at(const json::object& object, std::string_view key) {
+  const json::value* v = object.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string base64(std::string_view data, bool url) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  if (url) {
+    for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  }
+  return out;
+}
+
+std::string unbase64(const std::string& data) {
+  std::string out(3 * (data.size() / 4) + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  if (n < 0) return {};
+  out.resize(static_cast<size_t>(n));
+  size_t pad = 0;
+  for (auto it = data.rbegin(); it != data.rend() && *it == '='; ++it) ++pad;
+  out.resize(out.size() - std::min(pad, out.size()));
+  return out;
+}
+
+// The X-Registry-Auth header for `registry` from the docker CLI's config.json
+// (inline "auth" entries; credential helpers are not consulted), or "".
+std::string registry_auth(const std::string& registry) {
+  std::string dir;
+  if (const char* env = std::getenv("DOCKER_CONFIG"); env != nullptr && env[0] != '\0') {
+    dir = env;
+  } else if (const char* home = std::getenv("HOME"); home != nullptr) {
+    dir = std::string(home) + "/.docker";
+  }
+  std::ifstream in(dir + "/config.json");
+  if (!in) return {};
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  json::value config = json::parse(text.str(), ec);
+  if (ec || !config.is_object()) return {};
+  const json::value* auths = config.as_object().if_contains("auths");
+  if (auths == nullptr || !auths->is_object()) return {};
+  std::vector<std::string> keys = {registry, "https://" + registry, "http://" + registry,
+                                   "https://" + registry + "/v1/"};
+  if (registry == "docker.io")
+    keys = {"https://index.docker.io/v1/", "docker.io", "index.docker.io", "registry-1.docker.io"};
+  for (const auto& key : keys) {
+    const json::value* entry = auths->as_object().if_contains(key);
+    if (entry == nullptr || !entry->is_object()) continue;
+    std::string user = string_at(entry->as_object(), "username");
+    std::string password = string_at(entry->as_object(), "password");
+    if (std::string auth = unbase64(string_at(entry->as_object(), "auth")); !auth.empty()) {
+      auto colon = auth.find(':');
+      user = auth.substr(0, colon);
+      password = colon == std::string::npos ? "" : auth.substr(colon + 1);
+    }
+    if (user.empty()) continue;
+    json::object header{{"username", user}, {"password", password}, {"serveraddress", key}};
+    return base64(json::serialize(header), true);
+  }
+  return {};
+}
+
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  return buf;
+}
+
+// Reads `fd` to its end (or the deadline), demultiplexing stdio frames.
+Result<StdioText> read_frames(int fd, sdk::Deadline deadline, const std::string& what) {
+  StdioText text;
+  FrameDemuxer demuxer([&](int stream, std::string_view piece) {
+    (stream == 2 ? text.err : text.out).append(piece);
+  });
+  char buf[16384];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return Error(Errc::timeout, what + " did not finish in time");
+    pollfd p{fd, POLLIN, 0};
+    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    demuxer.feed(std::string_view(buf, static_cast<size_t>(n)));
+  }
+  return text;
+}
+
+Result<std::string> create_exec(sdk::DockerEngine& engine, const std::string& container,
+                                const std::vector<std::string>& cmd, bool attach_stdin,
+                                sdk::Deadline deadline) {
+  json::array argv;
+  for (const auto& a : cmd) argv.emplace_back(a);
+  json::object body{{"AttachStdin", attach_stdin},
+                    {"AttachStdout", true},
+                    {"AttachStderr", true},
+                    {"Tty", false},
+                    {"Cmd", std::move(argv)}};
+  auto created =
+      engine.call("POST", "/containers/" + container + "/exec", json::serialize(body), deadline);
+  if (!created) return created.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*created, ec);
+  if (ec || !v.is_object() || string_at(v.as_object(), "Id").empty()) {
+    return Error(Errc::internal, "the Docker Engine's answer to exec create has no Id");
+  }
+  return string_at(v.as_object(), "Id");
+}
+
+struct ExecInfo {
+  bool running = false;
+  bool exited = false;  // ExitCode is set (it is null until the process ends)
+  int exit_code = -1;
+};
+
+Result<ExecInfo> inspect_exec(sdk::DockerEngine& engine, const std::string& id,
+                              sdk::Deadline deadline) {
+  auto body = engine.call("GET", "/exec/" + id + "/json", "", deadline);
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*body, ec);
+  if (ec || !v.is_object())
+    return Error(Errc::internal, "the Docker Engine's exec info is not JSON");
+  ExecInfo info;
+  const auto& o = v.as_object();
+  if (const auto* r = o.if_contains("Running"); r != nullptr && r->is_bool()) {
+    info.running = r->as_bool();
+  }
+  if (const auto* c = o.if_contains("ExitCode"); c != nullptr && c->is_int64()) {
+    info.exit_code = static_cast<int>(c->as_int64());
+    info.exited = !info.running;
+  }
+  return info;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// The two ends of a dial-stdio pump; closed when both directions are done.
+struct Pump {
+  int engine_fd = -1;
+  int local_fd = -1;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool engine_closed = false;
+  std::string exec_id;
+  std::string stderr_text;
+  std::string stdout_head;  // the first bytes, shown when they are an error text
+
+  ~Pump() {
+    ::close(engine_fd);
+    ::close(local_fd);
+  }
+};
+
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+// What a dial-stdio said: its stderr, else its stdout when that is text
+// rather than HTTP/2 (the engine writes an exec that cannot start its error
+// there), as one line.
+std::string what_dial_said(const Pump& pump) {
+  if (!pump.stderr_text.empty()) return one_line(pump.stderr_text);
+  bool text = !pump.stdout_head.empty() &&
+              std::all_of(pump.stdout_head.begin(), pump.stdout_head.end(), [](char c) {
+                return std::isprint(static_cast<unsigned char>(c)) != 0 ||
+                       std::isspace(static_cast<unsigned char>(c)) != 0;
+              });
+  return text ? one_line(pump.stdout_head) : std::string();
+}
+
+// The most recent dial-stdio of this process, for status() after the core's
+// probe failed.
+std::mutex last_dial_mu;
+std::string last_dial_exec;  // guarded by last_dial_mu
+std::string last_dial_said;  // guarded by last_dial_mu
+
+void remember_dial(const std::string& exec_id, const std::string& said) {
+  std::lock_guard lock(last_dial_mu);
+  last_dial_exec = exec_id;
+  last_dial_said = said;
+}
+
+}  // namespace
+
+std::string last_dial_failure(sdk::DockerEngine& engine, sdk::Deadline deadline) {
+  std::string exec_id;
+  std::string said;
+  {
+    std::lock_guard lock(last_dial_mu);
+    exec_id = last_dial_exec;
+    said = last_dial_said;
+  }
+  if (exec_id.empty()) return {};
+  auto info = inspect_exec(engine, exec_id, deadline);
+  if (info && info->exited && info->exit_code != 0) {
+    return "buildctl dial-stdio exited with " + std::to_string(info->exit_code) +
+           (said.empty() ? "" : ": " + said);
+  }
+  return said.empty() ? std::string() : "buildctl dial-stdio said: " + said;
+}
+
+Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engine,
+                                                        const std::string& name,
+                                                        sdk::Deadline deadline) {
+  auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 404) return std::optional<ContainerState>();
+  if (answer->status != 200) {
+    // Let call() phrase the engine's error the one way the SDK does.
+    auto again = engine.call("GET", "/containers/" + name + "/json", "", deadline);
+    if (!again) return again.error();
+    answer->body = *again;
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(answer->body, ec);
+  if (ec || !v.is_object()) {
+    return Error(Errc::internal,
+                 "the Docker Engine's inspect answer for container '" + name + "' is not JSON");
+  }
+  const auto& o = v.as_object();
+  ContainerState state;
+  state.id = string_at(o, "Id");
+  if (const auto* s = o.if_contains("State"); s != nullptr && s->is_object()) {
+    state.status = string_at(s->as_object(), "Status");
+    state.error = string_at(s->as_object(), "Error");
+    if (const auto* c = s->as_object().if_contains("ExitCode"); c != nullptr && c->is_int64()) {
+      state.exit_code = static_cast<int>(c->as_int64());
+    }
+  }
+  if (const auto* c = o.if_contains("Config"); c != nullptr && c->is_object()) {
+    state.image = string_at(c->as_object(), "Image");
+    if (const auto* l = c->as_object().if_contains("Labels"); l != nullptr && l->is_object()) {
+      for (const auto& [k, val] : l->as_object()) {
+        if (val.is_string()) state.labels[std::string(k)] = std::string(val.as_string());
+      }
+    }
+  }
+  return std::optional<ContainerState>(std::move(state));
+}
+
+Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline) {
+  auto have = engine.request("GET", "/images/" + image + "/json", "", deadline);
+  if (!have) return have.error();
+  if (have->status == 200) return {};
+
+  ImageRef ref = split_image(image);
+  sdk::EngineHeaders headers;
+  if (std::string auth = registry_auth(ref.registry); !auth.empty()) {
+    headers.emplace_back("X-Registry-Auth", auth);
+  }
+  sdk::report_progress("pulling " + image);
+  std::map<std::string, std::pair<double, double>> layers;  // id -> (current, total)
+  auto last_report = Clock::now();
+  std::string failure;
+  std::string path =
+      "/images/create?" + sdk::format_query({{"fromImage", ref.repository}, {"tag", ref.tag}});
+  auto pulled = engine.stream(
+      "POST", path, "", headers, sdk::StreamMode::lines,
+      [&](std::string_view line) {
+        boost::system::error_code ec;
+        json::value v = json::parse(line, ec);
+        if (ec || !v.is_object()) return true;
+        const auto& o = v.as_object();
+        if (std::string error = string_at(o, "error"); !error.empty()) {
+          failure = error;
+          return true;
+        }
+        std::string id = string_at(o, "id");
+        std::string status = string_at(o, "status");
+        const auto* detail = o.if_contains("progressDetail");
+        if (!id.empty() && detail != nullptr && detail->is_object()) {
+          const auto& d = detail->as_object();
+          const auto* cur = d.if_contains("current");
+          const auto* tot = d.if_contains("total");
+          if (cur != nullptr && tot != nullptr && cur->is_number() && tot->is_number() &&
+              status == "Downloading") {
+            layers[id] = {cur->to_number<double>(), tot->to_number<double>()};
+          }
+        }
+        if (status == "Download complete" || status == "Pull complete") {
+          if (auto it = layers.find(id); it != layers.end()) it->second.first = it->second.second;
+        }
+        if (id.empty() && !status.empty()) {
+          sdk::report_progress("pulling " + image + ": " + status);
+        } else if (Clock::now() - last_report > std::chrono::milliseconds(500) && !layers.empty()) {
+          double cur = 0;
+          double tot = 0;
+          for (const auto& [_, p] : layers) {
+            cur += p.first;
+            tot += p.second;
+          }
+          sdk::report_progress("pulling " + image + ": " + mib(cur) + " of " + mib(tot));
+          last_report = Clock::now();
+        }
+        return true;
+      },
+      deadline);
+  if (!pulled) return pulled.error().wrap("cannot pull image " + image);
+  if (!failure.empty()) {
+    return Error(Errc::unavailable, "cannot pull image " + image + ": " + one_line(failure));
+  }
+  return {};
+}
+
+std::vector<std::string> container_logs(sdk::DockerEngine& engine, const std::string& name,
+                                        int lines, sdk::Deadline deadline) {
+  auto body = engine.call(
+      "GET", "/containers/" + name + "/logs?stdout=1&stderr=1&tail=" + std::to_string(lines), "",
+      deadline);
+  if (!body) return {};
+  // Non-TTY logs are multiplexed; the order between the two streams is kept
+  // frame by frame.
+  std::string text;
+  FrameDemuxer demuxer([&](int /*stream*/, std::string_view piece) { text.append(piece); });
+  if (!demuxer.feed(*body)) text = *body;
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(line);
+  }
+  return out;
+}
+
+Result<ExecOutput> exec_capture(sdk::DockerEngine& engine, const std::string& container,
+                                const std::vector<std::string>& cmd, sdk::Deadline deadline) {
+  auto id = create_exec(engine, container, cmd, false, deadline);
+  if (!id) return id.error();
+  auto fd = engine.hijack("POST", "/exec/" + *id + "/start", R"({"Detach":false,"Tty":false})", {},
+                          "tcp", deadline);
+  if (!fd) return fd.error();
+  auto text = read_frames(*fd, deadline, "'" + cmd.front() + "' in container '" + container + "'");
+  ::close(*fd);
+  if (!text) return text.error();
+  auto info = inspect_exec(engine, *id, deadline);
+  if (!info) return info.error();
+  return ExecOutput{info->exit_code, std::move(text->out), std::move(text->err)};
+}
+
+Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
+                       sdk::Deadline deadline) {
+  auto id = create_exec(engine, container, {"buildctl", "dial-stdio"}, true, deadline);
+  if (!id) return id.error();
+  auto engine_fd = engine.hijack("POST", "/exec/" + *id + "/start",
+                                 R"({"Detach":false,"Tty":false})", {}, "tcp", deadline);
+  if (!engine_fd) return engine_fd.error();
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+    int err = errno;
+    ::close(*engine_fd);
+    return Error(Errc::internal, std::string("cannot create a socketpair: ") + std::strerror(err));
+  }
+  auto pump = std::make_shared<Pump>();
+  pump->engine_fd = *engine_fd;
+  pump->local_fd = pair[1];
+  pump->exec_id = *id;
+  remember_dial(*id, "");
+
+  // engine -> core: stdout frames are the gRPC stream, stderr is kept for errors.
+  std::thread([pump] {
+    FrameDemuxer demuxer([&](int stream, std::string_view piece) {
+      if (stream == 2) {
+        std::lock_guard lock(pump->mu);
+        if (pump->stderr_text.size() < 65536) pump->stderr_text.append(piece);
+      } else {
+        if (pump->stdout_head.size() < 512) {
+          std::lock_guard lock(pump->mu);
+          pump->stdout_head.append(piece.substr(0, 512 - pump->stdout_head.size()));
+        }
+        send_all(pump->local_fd, piece);
+      }
+    });
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(pump->engine_fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!demuxer.feed(std::string_view(buf, static_cast<size_t>(n)))) break;
+    }
+    {
+      // Recorded before the core sees the stream end, so its diagnosis finds it.
+      std::lock_guard lock(pump->mu);
+      remember_dial(pump->exec_id, what_dial_said(*pump));
+      pump->engine_closed = true;
+      pump->cv.notify_all();
+    }
+    ::shutdown(pump->local_fd, SHUT_WR);
+  }).detach();
+  // core -> engine: bytes become the process's stdin; the core closing its end
+  // closes that stdin, which ends dial-stdio.
+  std::thread([pump] {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(pump->local_fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      if (!send_all(pump->engine_fd, std::string_view(buf, static_cast<size_t>(n)))) break;
+    }
+    ::shutdown(pump->engine_fd, SHUT_WR);
+  }).detach();
+
+  // The engine answers the hijack before it starts the process: wait until
+  // the process runs, so one that cannot start (no buildctl in the image) or
+  // ends at once fails here with its exit code and stderr rather than as a
+  // bare closed stream. A running process costs one or two inspects.
+  auto backoff = std::chrono::milliseconds(2);
+  for (;;) {
+    auto info = inspect_exec(engine, *id, deadline);
+    if (!info) {
+      ::close(pair[0]);
+      return info.error();
+    }
+    if (info->running) return pair[0];
+    if (info->exited) {
+      ::close(pair[0]);
+      std::string err;
+      {
+        // stderr arrives before the stream closes; give the pump a moment.
+        std::unique_lock lock(pump->mu);
+        pump->cv.wait_for(lock, std::chrono::seconds(1), [&] { return pump->engine_closed; });
+        err = what_dial_said(*pump);
+      }
+      return Error(Errc::unavailable, "buildctl dial-stdio exited with " +
+                                          std::to_string(info->exit_code) + " in container '" +
+                                          container + "'" + (err.empty() ? "" : ": " + err));
+    }
+    if (Clock::now() + backoff >= deadline) {
+      ::close(pair[0]);
+      return Error(Errc::timeout,
+                   "buildctl dial-stdio did not start in container '" + container + "' in time");
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace envd::plugins::docker_container

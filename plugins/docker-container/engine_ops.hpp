@@ -1,0 +1,63 @@
+// The Engine API calls the docker-container builder makes: inspecting,
+// creating and starting its container, pulling its image with progress and
+// registry credentials, reading its logs, and running buildctl in it.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "envd/docker_engine.hpp"
+
+namespace envd::plugins::docker_container {
+
+// What GET /containers/{name}/json says (the fields the driver uses).
+struct ContainerState {
+  std::string id;
+  std::string status;  // created, running, paused, restarting, removing, exited, dead
+  int exit_code = 0;
+  std::string error;  // State.Error, e.g. why the runtime could not start it
+  std::string image;  // Config.Image
+  std::map<std::string, std::string> labels;
+};
+
+// The container, or nullopt when there is none of that name.
+Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engine,
+                                                        const std::string& name,
+                                                        sdk::Deadline deadline);
+
+// Pulls `image` unless the engine has it, reporting progress through
+// sdk::report_progress and sending the credentials of the docker CLI's
+// config.json ($DOCKER_CONFIG or ~/.docker) for its registry, if any.
+Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline);
+
+// The last `lines` lines of the container's stdout and stderr, in order, each
+// without its '\n'; empty when they cannot be read.
+std::vector<std::string> container_logs(sdk::DockerEngine& engine, const std::string& name,
+                                        int lines, sdk::Deadline deadline);
+
+struct ExecOutput {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `cmd` in the container to its end (no stdin) and collects its output.
+Result<ExecOutput> exec_capture(sdk::DockerEngine& engine, const std::string& container,
+                                const std::vector<std::string>& cmd, sdk::Deadline deadline);
+
+// Starts `buildctl dial-stdio` in the container and returns one end of a
+// socketpair carrying BuildKit's gRPC stream: a detached pump thread copies
+// stdout frames to it and its bytes to the process's stdin, until either side
+// closes. A process that exits at once fails the call with its exit code and
+// stderr.
+Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
+                       sdk::Deadline deadline);
+
+// Why this process's last dial-stdio stream ended, as one line ("buildctl
+// dial-stdio exited with 127: <what it said>"), or "" when it did not fail:
+// the reason when BuildKit's stream closed right after dial() returned.
+std::string last_dial_failure(sdk::DockerEngine& engine, sdk::Deadline deadline);
+
+}  // namespace envd::plugins::docker_container

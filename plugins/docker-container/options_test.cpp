@@ -1,0 +1,134 @@
+#include "options.hpp"
+
+#include <gtest/gtest.h>
+
+#include "docker_container_builder.hpp"
+
+namespace envd::plugins::docker_container {
+namespace {
+
+std::string rejected(const sdk::Options& options) {
+  auto r = DockerContainerBuilder().normalize_options(options);
+  if (r) return "<accepted>";
+  EXPECT_EQ(r.error().code(), Errc::invalid_argument);
+  return r.error().message();
+}
+
+sdk::Options normalized(const sdk::Options& options) {
+  auto r = DockerContainerBuilder().normalize_options(options);
+  EXPECT_TRUE(r) << r.error().message();
+  return r ? *r : sdk::Options{};
+}
+
+TEST(DockerContainerOptions, NoOptionsIsThePrivilegedDefault) {
+  auto parsed = parse({});
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->privileged);
+  EXPECT_FALSE(parsed->rootless);
+  EXPECT_TRUE(parsed->image.empty());
+  EXPECT_FALSE(parsed->gc_keep_storage);
+  EXPECT_EQ(normalized({}), sdk::Options{});
+}
+
+TEST(DockerContainerOptions, NormalizesBooleansListsAndCapabilities) {
+  auto out = normalized({{"privileged", "False"},
+                         {"cap-add", " all , sys_admin"},
+                         {"cap-drop", "SYS_RESOURCE"},
+                         {"security-opt", "seccomp=unconfined,, apparmor=unconfined"},
+                         {"mount", "/sys/fs/cgroup:/sys/fs/cgroup:rw,cache:/cache:ro"},
+                         {"network", "none"},
+                         {"env", "A=1,B_2=x y"},
+                         {"image", " envd-test/buildkit-standin:1 "}});
+  EXPECT_EQ(out.at("privileged"), "false");
+  EXPECT_EQ(out.at("cap-add"), "ALL,SYS_ADMIN");
+  EXPECT_EQ(out.at("cap-drop"), "SYS_RESOURCE");
+  EXPECT_EQ(out.at("security-opt"), "seccomp=unconfined,apparmor=unconfined");
+  EXPECT_EQ(out.at("mount"), "/sys/fs/cgroup:/sys/fs/cgroup:rw,cache:/cache:ro");
+  EXPECT_EQ(out.at("env"), "A=1,B_2=x y");
+  EXPECT_EQ(out.at("image"), "envd-test/buildkit-standin:1");
+  auto parsed = parse(out);
+  ASSERT_TRUE(parsed);
+  ASSERT_EQ(parsed->mounts.size(), 2u);
+  EXPECT_FALSE(parsed->mounts[0].is_volume());
+  EXPECT_FALSE(parsed->mounts[0].read_only);
+  EXPECT_TRUE(parsed->mounts[1].is_volume());
+  EXPECT_TRUE(parsed->mounts[1].read_only);
+}
+
+TEST(DockerContainerOptions, RejectsUnknownKeysNamingTheAllowedOnes) {
+  EXPECT_EQ(rejected({{"memory", "1g"}}),
+            "unknown driver option 'memory' for the docker-container builder (allowed: image, "
+            "privileged, cap-add, cap-drop, security-opt, device, mount, network, env, "
+            "buildkitd-flags, rootless, gc-keep-storage, config)");
+}
+
+TEST(DockerContainerOptions, RejectsBadValues) {
+  EXPECT_EQ(rejected({{"privileged", "maybe"}}),
+            "driver option 'privileged=maybe' is invalid: expected true or false");
+  EXPECT_EQ(rejected({{"mount", "/a"}}),
+            "driver option 'mount=/a' is invalid: expected SRC:DST[:ro|rw]");
+  EXPECT_EQ(rejected({{"mount", "/a:rel"}}),
+            "driver option 'mount=/a:rel' is invalid: the target must be an absolute path in the "
+            "container");
+  EXPECT_EQ(rejected({{"mount", "/a:/b:rx"}}),
+            "driver option 'mount=/a:/b:rx' is invalid: the mode must be ro or rw");
+  EXPECT_EQ(rejected({{"network", "my net"}}),
+            "driver option 'network=my net' is invalid: expected host, none or a Docker network "
+            "name");
+  EXPECT_EQ(rejected({{"env", "1A=x"}}),
+            "driver option 'env=1A=x' is invalid: expected NAME=VALUE with NAME made of "
+            "[A-Za-z0-9_]");
+  EXPECT_EQ(rejected({{"cap-add", "SYS-ADMIN"}}),
+            "driver option 'cap-add=SYS-ADMIN' is invalid: expected a capability name such as "
+            "SYS_ADMIN or ALL");
+  EXPECT_EQ(rejected({{"device", "fuse"}}),
+            "driver option 'device=fuse' is invalid: expected /dev/HOST[:/dev/CONTAINER[:rwm]]");
+  EXPECT_EQ(rejected({{"gc-keep-storage", "lots"}}),
+            "driver option 'gc-keep-storage' 'lots' is not a size (expected e.g. 10GB, 512MiB or "
+            "a number of bytes)");
+  EXPECT_EQ(rejected({{"buildkitd-flags", "--debug 'x"}}),
+            "driver option 'buildkitd-flags' '--debug 'x' has an unterminated ' quote");
+  EXPECT_EQ(rejected({{"image", "a b"}}),
+            "driver option 'image=a b' is invalid: expected an image reference such as "
+            "moby/buildkit:v0.19.0");
+}
+
+TEST(DockerContainerOptions, GcKeepStorageAndConfigExcludeEachOther) {
+  EXPECT_EQ(rejected({{"gc-keep-storage", "10GB"}, {"config", "/tmp/buildkitd.toml"}}),
+            "driver options 'gc-keep-storage' and 'config' cannot be combined: set "
+            "worker.oci.gckeepstorage in your config");
+}
+
+TEST(DockerContainerOptions, RootlessIsUnprivileged) {
+  auto parsed = parse({{"rootless", "true"}});
+  ASSERT_TRUE(parsed);
+  EXPECT_TRUE(parsed->rootless);
+  EXPECT_FALSE(parsed->privileged);
+  EXPECT_EQ(rejected({{"rootless", "true"}, {"privileged", "true"}}),
+            "driver options 'rootless=true' and 'privileged=true' cannot be combined: a rootless "
+            "buildkitd runs unprivileged");
+}
+
+TEST(DockerContainerOptions, ParsesSizes) {
+  EXPECT_EQ(*parse_size("10GB", "x"), 10'000'000'000u);
+  EXPECT_EQ(*parse_size("512MiB", "x"), 512u * 1024 * 1024);
+  EXPECT_EQ(*parse_size("1.5g", "x"), 1610612736u);
+  EXPECT_EQ(*parse_size("1048576", "x"), 1048576u);
+  EXPECT_EQ(*parse_size("20 kB", "x"), 20000u);
+  EXPECT_FALSE(parse_size("", "x"));
+  EXPECT_FALSE(parse_size("1.2.3GB", "x"));
+  EXPECT_FALSE(parse_size("5PB", "x"));
+  EXPECT_FALSE(parse_size("-1", "x"));
+}
+
+TEST(DockerContainerOptions, SplitsFlagsLikeAShell) {
+  auto words =
+      split_words(R"(--debug --allow-insecure-entitlement "network.host" --x 'a b' c\ d)", "f");
+  ASSERT_TRUE(words);
+  EXPECT_EQ(*words, (std::vector<std::string>{"--debug", "--allow-insecure-entitlement",
+                                              "network.host", "--x", "a b", "c d"}));
+  EXPECT_EQ(split_words("", "f")->size(), 0u);
+}
+
+}  // namespace
+}  // namespace envd::plugins::docker_container

@@ -1,0 +1,523 @@
+// The docker-container builder against the real Docker Engine of
+// tests/services. No moby/buildkit image can be pulled here, so SetUp imports
+// envd-test/buildkit-standin:{1,2} (standin-image.sh, standin.cpp): its
+// `buildctl dial-stdio` forwards to the engine's embedded BuildKit through the
+// engine socket mounted into the container, and its `buildkitd` logs its
+// arguments and config. Every test bootstraps its own uniquely named container
+// through the real envd binary and removes it (and its volume) afterwards.
+//
+// Containers run with privileged=false (this machine cannot run privileged
+// ones) and network=none (the test engine has no bridge).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+#include "services/test_services.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr const char* kStandin = "envd-test/buildkit-standin:1";
+constexpr const char* kStandin2 = "envd-test/buildkit-standin:2";
+constexpr const char* kEngineSocketInContainer = "/run/envd-test/docker.sock";
+
+class DockerContainer : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+    sdk::ProcessOptions image;
+    image.argv = {"bash",   ENVD_STANDIN_SCRIPT, services_.env_file, ENVD_STANDIN_BINARY, kStandin,
+                  kStandin2};
+    image.timeout = std::chrono::seconds(120);
+    auto made = sdk::run_process(image);
+    ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message());
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    name_ = std::string("envd_dc_") + info->name() + "_" + std::to_string(::getpid());
+  }
+
+  void TearDown() override {
+    for (const auto& name : containers_) {
+      docker({"rm", "-f", name});
+      docker({"volume", "rm", "-f", name + "_state"});
+    }
+    CliTest::TearDown();
+  }
+
+  std::map<std::string, std::optional<std::string>> env() const {
+    return {{"DOCKER_HOST", services_.docker_host},
+            {"DOCKER_CONFIG", (home() / ".docker").string()},
+            {"BUILDKIT_PROGRESS", std::nullopt},
+            {"BUILDKIT_CONNECTING_TIMEOUT", std::nullopt}};
+  }
+
+  // The options every test context needs here, plus `extra`.
+  std::vector<std::string> options(const std::vector<std::string>& extra = {},
+                                   bool privileged_false = true) const {
+    std::vector<std::string> out = {
+        "--builder-opt", "network=none", "--builder-opt",
+        "mount=" + services_.docker_socket() + ":" + kEngineSocketInContainer};
+    if (privileged_false) {
+      out.insert(out.end(), {"--builder-opt", "privileged=false"});
+    }
+    out.insert(out.end(), extra.begin(), extra.end());
+    return out;
+  }
+
+  // Creates and uses context `dc` with a builder container named `name`.
+  void create_context(const std::string& name, const std::vector<std::string>& opts) {
+    containers_.push_back(name);
+    std::vector<std::string> args = {
+        "context",           "create", "--name", "dc", "--builder", "docker-container",
+        "--builder-address", name,     "--use"};
+    args.insert(args.end(), opts.begin(), opts.end());
+    envd_ok(args, env());
+  }
+
+  sdk::ProcessResult run(std::vector<std::string> args, const std::string& image = kStandin) {
+    if (!image.empty()) args.insert(args.begin(), {"--buildkitd-image", image});
+    return envd(args, env());
+  }
+
+  json::object run_json(std::vector<std::string> args, const std::string& image = kStandin) {
+    args.insert(args.end(), {"--format", "json"});
+    auto r = run(args, image);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    boost::system::error_code ec;
+    auto v = json::parse(r.out, ec);
+    EXPECT_FALSE(ec) << r.out;
+    return !ec && v.is_object() ? v.as_object() : json::object{};
+  }
+
+  sdk::ProcessResult docker(const std::vector<std::string>& args) {
+    sdk::ProcessOptions options;
+    options.argv = {"docker"};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env["DOCKER_HOST"] = services_.docker_host;
+    options.timeout = std::chrono::seconds(120);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message());
+    return r ? *r : sdk::ProcessResult{};
+  }
+
+  // `docker inspect` of a container (or {} when it does not exist).
+  json::object inspect(const std::string& name) {
+    auto r = docker({"inspect", "--type", "container", name});
+    if (r.exit_code != 0) return {};
+    return json::parse(r.out).as_array().at(0).as_object();
+  }
+
+  std::string state_of(const std::string& name) {
+    auto c = inspect(name);
+    return c.empty() ? "missing" : std::string(c.at("State").at("Status").as_string());
+  }
+
+  std::string logs(const std::string& name) {
+    auto r = docker({"logs", name});
+    return r.out + r.err;
+  }
+
+  TestServices services_;
+  std::string name_;
+  std::vector<std::string> containers_;
+};
+
+std::string str(const json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+}
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+int lines_of(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
+TEST_F(DockerContainer, FirstUseBootstrapCreatesTheContainerWithVolumeLabelsAndConfig) {
+  create_context(name_, options({"--builder-opt", "gc-keep-storage=1GB"}));
+  auto out = run_json({"bootstrap"});
+  EXPECT_EQ(out["action"], "created");
+  EXPECT_EQ(str(out["container"]), name_);
+  EXPECT_EQ(str(out["volume"]), name_ + "_state");
+  ASSERT_TRUE(out.contains("workers")) << json::serialize(out);
+  EXPECT_EQ(out["workers"].as_array().at(0).at("id"), "moby");
+
+  auto c = inspect(name_);
+  ASSERT_FALSE(c.empty());
+  EXPECT_EQ(c.at("State").at("Status"), "running");
+  const auto& labels = c.at("Config").at("Labels").as_object();
+  EXPECT_EQ(labels.at("dev.envd.builder.image"), kStandin);
+  EXPECT_EQ(labels.at("dev.envd.context"), "dc");
+  EXPECT_EQ(labels.at("dev.envd.builder.config-sha256").as_string().size(), 64u);
+  EXPECT_EQ(c.at("Config").at("Cmd"), (json::array{"--config", "/etc/buildkit/buildkitd.toml"}));
+  EXPECT_EQ(c.at("HostConfig").at("Privileged"), false);
+  EXPECT_EQ(c.at("HostConfig").at("NetworkMode"), "none");
+  bool volume = false;
+  bool config = false;
+  for (const auto& m : c.at("Mounts").as_array()) {
+    if (m.at("Destination") == "/var/lib/buildkit") {
+      volume = m.at("Type") == "volume" && str(m.at("Name")) == name_ + "_state";
+    }
+    if (m.at("Destination") == "/etc/buildkit/buildkitd.toml") {
+      config = m.at("Type") == "bind" && m.at("RW") == false;
+      std::string source(m.at("Source").as_string());
+      EXPECT_TRUE(has(source, home().string())) << source << " is not in the context's dir";
+      EXPECT_TRUE(has(read_text(source), "gckeepstorage = 1000000000")) << read_text(source);
+    }
+  }
+  EXPECT_TRUE(volume) << json::serialize(c.at("Mounts"));
+  EXPECT_TRUE(config) << json::serialize(c.at("Mounts"));
+  // The stand-in's buildkitd logs the config it was started with.
+  auto log = logs(name_);
+  EXPECT_TRUE(has(log, "[worker.oci]\n  gckeepstorage = 1000000000")) << log;
+
+  // A second use finds it running and changes nothing.
+  auto again = run_json({"bootstrap"});
+  EXPECT_EQ(again["action"], "running");
+  EXPECT_EQ(inspect(name_).at("Id"), c.at("Id"));
+
+  auto status = run_json({"builder", "status"});
+  EXPECT_EQ(status["state"], "running");
+  EXPECT_EQ(status["reachable"], true);
+  EXPECT_EQ(status["driver"].at("image"), kStandin);
+}
+
+TEST_F(DockerContainer, AUserConfigFileIsMountedInstead) {
+  fs::path config = home() / "my-buildkitd.toml";
+  write_text(config, "# user config marker\ndebug = true\n");
+  create_context(name_, options({"--buildkitd-config", config.string()}));
+  write_text(config, "# changed after the context was made\n");
+  auto out = run_json({"bootstrap"});
+  EXPECT_EQ(out["action"], "created");
+  auto log = logs(name_);
+  EXPECT_TRUE(has(log, "# user config marker\ndebug = true")) << log;
+  EXPECT_FALSE(has(log, "changed after")) << "the stored copy is used, not the original";
+}
+
+TEST_F(DockerContainer, PrivilegedByDefaultFailsHereWithTheEnginesMessage) {
+  create_context(name_, options({}, /*privileged_false=*/false));
+  auto r = run({"bootstrap"});
+  EXPECT_EQ(r.exit_code, 1);
+  auto last = r.err.substr(r.err.rfind("envd: error: "));
+  EXPECT_EQ(lines_of(last), 1) << last;
+  EXPECT_TRUE(has(last, "cannot start buildkitd container '" + name_ + "'")) << last;
+  EXPECT_TRUE(has(last, "docker engine at " + services_.docker_host)) << last;
+  EXPECT_TRUE(has(last, "unable to apply caps")) << last;
+  EXPECT_EQ(state_of(name_), "missing") << "a container that never ran is not left behind";
+}
+
+TEST_F(DockerContainer, EachExistingStateIsHandled) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+
+  ASSERT_EQ(docker({"pause", name_}).exit_code, 0);
+  auto status = run_json({"builder", "status"});
+  EXPECT_EQ(status["state"], "stopped");
+  EXPECT_EQ(status["driver"].at("container_state"), "paused");
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "unpaused");
+  EXPECT_EQ(state_of(name_), "running");
+
+  ASSERT_EQ(docker({"stop", "-t", "1", name_}).exit_code, 0);
+  status = run_json({"builder", "status"});
+  EXPECT_EQ(status["state"], "stopped");
+  EXPECT_EQ(status["reachable"], false);
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "started");
+
+  ASSERT_EQ(docker({"kill", name_}).exit_code, 0);
+  // Any builder-using command brings it back, not only bootstrap.
+  auto probed = run_json({"builder", "status"});
+  EXPECT_EQ(probed["state"], "stopped");
+  fs::path dir = home() / "ctx";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "a\n");
+  auto build = run({"build", "--progress", "plain", "--output",
+                    "type=local,dest=" + (home() / "out").string(), dir.string()});
+  ASSERT_EQ(build.exit_code, 0) << build.err;
+  EXPECT_TRUE(has(build.err, "starting " + name_)) << build.err;
+  EXPECT_EQ(read_text(home() / "out" / "a.txt"), "a\n");
+  EXPECT_EQ(state_of(name_), "running");
+}
+
+TEST_F(DockerContainer, AChangedImageOrConfigIsDetectedAndRecreateReplacesIt) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  auto first_id = inspect(name_).at("Id");
+  ASSERT_EQ(docker({"exec", name_, "sh", "-c", "echo cached > /var/lib/buildkit/marker"}).exit_code,
+            0);
+
+  auto r = run({"bootstrap"}, kStandin2);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.err,
+                  "envd: error: cannot bootstrap the builder of context 'dc': builder "
+                  "'docker-container': buildkitd container '" +
+                      name_ + "' does not match the context: it runs image " + kStandin +
+                      " but the context asks for " + kStandin2 +
+                      "; run 'envd bootstrap --recreate' to replace it"))
+      << r.err;
+  // A build does not silently use the stale container either.
+  fs::path dir = home() / "ctx";
+  write_text(dir / "Dockerfile", "FROM scratch\n");
+  auto build = run({"build", dir.string()}, kStandin2);
+  EXPECT_EQ(build.exit_code, 1);
+  EXPECT_TRUE(has(build.err, "does not match the context")) << build.err;
+  EXPECT_EQ(inspect(name_).at("Id"), first_id);
+
+  auto recreated = run_json({"bootstrap", "--recreate"}, kStandin2);
+  EXPECT_EQ(recreated["action"], "recreated");
+  auto c = inspect(name_);
+  EXPECT_NE(c.at("Id"), first_id);
+  EXPECT_EQ(c.at("Config").at("Labels").at("dev.envd.builder.image"), kStandin2);
+  EXPECT_EQ(docker({"exec", name_, "cat", "/var/lib/buildkit/marker"}).out, "cached\n")
+      << "the cache volume survives recreation";
+
+  // Changed driver options make it stale too.
+  envd_ok({"context", "update", "dc", "--builder-opt", "env=A=1"}, env());
+  auto stale = run({"bootstrap"}, kStandin2);
+  EXPECT_EQ(stale.exit_code, 1);
+  EXPECT_TRUE(has(stale.err, "its buildkitd.toml or driver options differ")) << stale.err;
+  auto status = run_json({"builder", "status"}, kStandin2);
+  EXPECT_EQ(status["state"], "running");
+  EXPECT_EQ(status["reachable"], false);
+  EXPECT_TRUE(has(str(status["detail"]), "envd bootstrap --recreate")) << json::serialize(status);
+  EXPECT_TRUE(status["driver"].as_object().contains("stale")) << json::serialize(status);
+  EXPECT_EQ(run_json({"bootstrap", "--recreate"}, kStandin2)["action"], "recreated");
+  EXPECT_EQ(json::value(inspect(name_).at("Config").at("Env")).as_array().front(), "A=1");
+}
+
+TEST_F(DockerContainer, OnATerminalAStaleBuilderIsRecreatedWhenTheUserConfirms) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  fs::path dir = home() / "ctx";
+  write_text(dir / "Dockerfile", "FROM scratch\n");
+  // script(1) gives envd a terminal on stdin and stderr, fed from our stdin.
+  auto on_terminal = [&](const std::string& answer) {
+    sdk::ProcessOptions options;
+    std::string command =
+        sdk::format_command({envd_binary(), "--buildkitd-image", kStandin2, "build", "--output",
+                             "type=local,dest=" + (home() / "out").string(), dir.string()});
+    options.argv = {"script", "-qec", command, "/dev/null"};
+    options.env = base_env();
+    for (const auto& [key, value] : env()) options.env[key] = value;
+    options.stdin_data = answer + "\n";
+    options.timeout = std::chrono::seconds(60);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message());
+    return r ? *r : sdk::ProcessResult{};
+  };
+  auto declined = on_terminal("n");
+  EXPECT_NE(declined.exit_code, 0);
+  EXPECT_TRUE(has(declined.out, "Recreate it now? [y/N]")) << declined.out;
+  EXPECT_EQ(str(inspect(name_).at("Config").at("Labels").at("dev.envd.builder.image")), kStandin);
+
+  auto confirmed = on_terminal("y");
+  EXPECT_EQ(confirmed.exit_code, 0) << confirmed.out;
+  EXPECT_TRUE(has(confirmed.out, "removing container " + name_ + " to recreate it"))
+      << confirmed.out;
+  EXPECT_EQ(str(inspect(name_).at("Config").at("Labels").at("dev.envd.builder.image")), kStandin2);
+}
+
+TEST_F(DockerContainer, AFailingEntrypointShowsItsLogsAndExitCode) {
+  create_context(name_, options({"--builder-opt", "env=STANDIN_EXIT_CODE=3"}));
+  auto r = run({"bootstrap"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.err, "buildkitd container '" + name_ + "' exited with code 3")) << r.err;
+  // Its stdout and stderr lines interleave in either order.
+  EXPECT_TRUE(has(r.err, "its last log lines:\n  ")) << r.err;
+  EXPECT_TRUE(has(
+      r.err, "\n  buildkitd (envd test stand-in) args: --config /etc/buildkit/buildkitd.toml\n"))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "\n  standin: failing on purpose with exit code 3")) << r.err;
+  EXPECT_TRUE(has(r.err, "\n  standin: fatal: configured to fail")) << r.err;
+  auto status = run_json({"builder", "status"});
+  EXPECT_EQ(status["driver"].at("exit_code"), 3);
+}
+
+TEST_F(DockerContainer, ABuildkitdThatNeverAnswersTimesOutWithItsLogs) {
+  // Without the engine socket the stand-in's buildctl cannot reach "buildkitd".
+  create_context(name_, {"--builder-opt", "network=none", "--builder-opt", "privileged=false"});
+  auto start = std::chrono::steady_clock::now();
+  // 4 s leaves room for several probes on a loaded 2-core machine, so the
+  // last one has finished and its reason is known.
+  auto r = run({"bootstrap", "--connect-timeout", "4s"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(
+      has(r.err, "buildkitd in container '" + name_ +
+                     "' did not answer within 4000 ms "
+                     "(buildctl (envd test stand-in): cannot connect to buildkitd: dial unix "
+                     "/run/envd-test/docker.sock: No such file or directory)"))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "its last log lines:\n  buildkitd (envd test stand-in) args:")) << r.err;
+}
+
+TEST_F(DockerContainer, AFailingDialStdioReportsItsExitCodeAndStderr) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  ASSERT_EQ(docker({"exec", name_, "busybox", "rm", "/usr/bin/buildctl"}).exit_code, 0);
+  auto r = run({"builder", "status", "--format", "json"});
+  EXPECT_EQ(r.exit_code, 1);
+  // Caught by dial() when the engine marks the exec failed before it returns,
+  // else by the core's diagnosis after the stream closed: both name the exit
+  // code (126 or 127) and the engine's reason.
+  EXPECT_TRUE(
+      has(r.err, "envd: error: cannot connect to buildkitd at docker-container://" + name_ + ": "))
+      << r.err;
+  EXPECT_TRUE(has(r.err, "buildctl dial-stdio exited with 12")) << r.err;
+  EXPECT_TRUE(has(r.err, "\"buildctl\": executable file not found")) << r.err;
+}
+
+TEST_F(DockerContainer, AStreamThatClosesAfterDialShowsTheBuildersLogs) {
+  create_context(name_, options({"--builder-opt", "env=STANDIN_DIAL_CLOSE=1"}));
+  auto r = run({"bootstrap"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.err, "envd: error: cannot connect to buildkitd at docker-container://" + name_))
+      << r.err;
+  EXPECT_TRUE(
+      has(r.err,
+          "; buildctl dial-stdio exited with 1: buildctl (envd test stand-in): closing on purpose "
+          "(STANDIN_DIAL_CLOSE); the builder's last log lines:\n  buildkitd (envd test "
+          "stand-in) args: --config /etc/buildkit/buildkitd.toml"))
+      << r.err;
+}
+
+TEST_F(DockerContainer, StopAndRmManageTheContainerAndItsCache) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  auto stop = run({"builder", "stop"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(state_of(name_), "exited");
+
+  auto keep = run({"builder", "rm", "--keep-cache"});
+  EXPECT_EQ(keep.exit_code, 0) << keep.err;
+  EXPECT_EQ(state_of(name_), "missing");
+  EXPECT_EQ(docker({"volume", "inspect", name_ + "_state"}).exit_code, 0);
+
+  auto rm = run({"builder", "rm"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_NE(docker({"volume", "inspect", name_ + "_state"}).exit_code, 0);
+
+  auto again = run({"builder", "rm"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_TRUE(has(again.err, "there is no buildkitd container '" + name_ + "' nor volume"))
+      << again.err;
+  auto stop_missing = run({"builder", "stop"});
+  EXPECT_EQ(stop_missing.exit_code, 1);
+  EXPECT_TRUE(has(stop_missing.err, "there is no buildkitd container '" + name_ + "' to stop"));
+  auto status = run_json({"builder", "status"});
+  EXPECT_EQ(status["state"], "missing");
+}
+
+TEST_F(DockerContainer, AFullBuildRunsThroughTheDockerContainerContext) {
+  create_context(name_, options());
+  fs::path dir = home() / "hello";
+  write_text(dir / "Dockerfile",
+             "FROM envd-test/busybox:latest\nCOPY greeting.txt /g.txt\n"
+             "RUN echo built-through-docker-container > /built.txt\n");
+  write_text(dir / "greeting.txt", "hello\n");
+  std::string tag = "dc-e2e:" + std::to_string(::getpid());
+  auto r = run({"build", "--network", "none", "--progress", "plain", "-t", tag, dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "creating container " + name_)) << "the first build bootstraps";
+  EXPECT_EQ(state_of(name_), "running");
+  auto run_image = docker({"run", "--rm", "--network", "none", tag, "cat", "/g.txt", "/built.txt"});
+  EXPECT_EQ(run_image.exit_code, 0) << run_image.err;
+  EXPECT_EQ(run_image.out, "hello\nbuilt-through-docker-container\n");
+  docker({"rmi", tag});
+}
+
+TEST_F(DockerContainer, PruneOptionsReachTheDaemon) {
+  create_context(name_, options());
+  fs::path dir = home() / "prune";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY big.bin /big.bin\n");
+  write_text(dir / "big.bin", std::string(1 << 20, 'p') + std::to_string(::getpid()));
+  auto build =
+      run({"build", "--output", "type=local,dest=" + (home() / "out").string(), dir.string()});
+  ASSERT_EQ(build.exit_code, 0) << build.err;
+  // Everything is recent and small: with either limit nothing is removed.
+  auto kept_recent = run_json({"prune", "--all", "--keep-duration", "1h"});
+  EXPECT_EQ(kept_recent["records"], 0) << json::serialize(kept_recent);
+  auto kept_small = run_json({"prune", "--all", "--keep-storage", "1TB"});
+  EXPECT_EQ(kept_small["records"], 0) << json::serialize(kept_small);
+  auto pruned = run_json({"prune", "--all"});
+  EXPECT_GT(pruned["records"].as_int64(), 0) << json::serialize(pruned);
+  EXPECT_GE(pruned["reclaimed_bytes"].as_int64(), 1 << 20) << json::serialize(pruned);
+  auto table = run({"prune"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(has(table.out, "Removed ")) << table.out;
+  auto bad = run({"prune", "--keep-storage", "lots"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_TRUE(has(bad.err, "invalid --keep-storage 'lots'")) << bad.err;
+}
+
+TEST_F(DockerContainer, RootlessFlagsAppearInTheContainer) {
+  create_context(name_, options({"--builder-opt", "rootless=true"}, /*privileged_false=*/false));
+  auto out = run_json({"bootstrap"});
+  EXPECT_EQ(out["action"], "created");
+  auto c = inspect(name_);
+  ASSERT_FALSE(c.empty());
+  const auto& host = c.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("Privileged"), false);
+  const auto& security = host.at("SecurityOpt").as_array();
+  EXPECT_NE(std::find(security.begin(), security.end(), json::value("seccomp=unconfined")),
+            security.end());
+  EXPECT_NE(std::find(security.begin(), security.end(), json::value("apparmor=unconfined")),
+            security.end());
+  EXPECT_EQ(host.at("Devices").as_array().at(0).at("PathOnHost"), "/dev/fuse");
+  const auto& cmd = c.at("Config").at("Cmd").as_array();
+  EXPECT_EQ(cmd.back(), "--oci-worker-no-process-sandbox");
+  bool state_volume = false;
+  for (const auto& m : c.at("Mounts").as_array()) {
+    if (m.at("Destination") == "/home/user/.local/share/buildkit") {
+      state_volume = str(m.at("Name")) == name_ + "_state";
+    }
+  }
+  EXPECT_TRUE(state_volume) << json::serialize(c.at("Mounts"));
+}
+
+TEST_F(DockerContainer, AMissingImageIsPulledThroughTheEngineApiWithProgress) {
+  std::string image =
+      services_.registry + "/envd-test/buildkit-standin:pull-" + std::to_string(::getpid());
+  ASSERT_EQ(docker({"tag", kStandin, image}).exit_code, 0);
+  auto push = docker({"push", image});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  ASSERT_EQ(docker({"rmi", image}).exit_code, 0);
+  create_context(name_, options());
+  auto r = run({"bootstrap"}, image);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.err, "pulling " + image)) << r.err;
+  EXPECT_TRUE(has(r.err, "pulling " + image + ": Status: Downloaded newer image")) << r.err;
+  EXPECT_EQ(docker({"image", "inspect", image}).exit_code, 0);
+  EXPECT_EQ(state_of(name_), "running");
+
+  auto quiet_missing =
+      run({"bootstrap", "--recreate"}, services_.registry + "/envd-test/no-such-image:1");
+  EXPECT_EQ(quiet_missing.exit_code, 1);
+  EXPECT_TRUE(has(quiet_missing.err,
+                  "cannot pull image " + services_.registry + "/envd-test/no-such-image:1"))
+      << quiet_missing.err;
+  docker({"rmi", image});
+}
+
+TEST_F(DockerContainer, ADockerContextInTheAddressIsRefusedClearly) {
+  create_context(name_ + "?context=remote", options());
+  containers_.back() = name_;
+  auto r = run({"bootstrap"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(has(r.err, "names the docker context 'remote', which envd does not support"))
+      << r.err;
+  EXPECT_EQ(state_of(name_), "missing");
+}
+
+}  // namespace
+}  // namespace envd::test
