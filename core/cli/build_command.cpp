@@ -191,7 +191,42 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   return solve;
 }
 
+// ENVD_TIMINGS=1 prints, when a build ends, where its wall time went:
+// reaching the builder (dial + probe), the solve (the daemon's work plus the
+// session's transfers) and what follows it (load, push). bench/build.sh uses
+// it to show the daemon's share of a cached rebuild, the floor no client can
+// go below.
+class BuildTimings {
+ public:
+  using Clock = std::chrono::steady_clock;
+  BuildTimings() : enabled_(std::getenv("ENVD_TIMINGS") != nullptr), start_(Clock::now()) {}
+  BuildTimings(const BuildTimings&) = delete;
+  BuildTimings& operator=(const BuildTimings&) = delete;
+  ~BuildTimings() {
+    if (!enabled_) return;
+    auto end = Clock::now();
+    auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+    // Only the phases the build reached.
+    std::string line =
+        fmt::format("envd: timings: connect {:.3f} s", seconds(connected_.value_or(end) - start_));
+    if (connected_) {
+      line += fmt::format(", solve {:.3f} s", seconds(solved_.value_or(end) - *connected_));
+    }
+    if (solved_) line += fmt::format(", after {:.3f} s", seconds(end - *solved_));
+    fmt::print(stderr, "{}\n", line);
+  }
+  void connected() { connected_ = Clock::now(); }
+  void solved() { solved_ = Clock::now(); }
+
+ private:
+  bool enabled_;
+  Clock::time_point start_;
+  std::optional<Clock::time_point> connected_;
+  std::optional<Clock::time_point> solved_;
+};
+
 Status run_build(Session& session, const BuildRequest& req) {
+  BuildTimings timings;
   // Validate everything local before contacting anything.
   std::error_code ec;
   fs::path context_dir = fs::absolute(req.path, ec);
@@ -229,6 +264,7 @@ Status run_build(Session& session, const BuildRequest& req) {
   if (!client) return client.error();
   auto info = client->info(*timeout);
   if (!info) return info.error();
+  timings.connected();
   auto plan = plan_export(req, tag, *info, target->context.builder, *timeout);
   if (!plan) return plan.error();
   solve->exports.push_back(plan->exporter);
@@ -241,6 +277,7 @@ Status run_build(Session& session, const BuildRequest& req) {
 
   build::ProgressUi progress(*mode, stderr);
   auto result = client->solve(*solve, attachables, progress, cancel);
+  timings.solved();
   if (!result) {
     if (plan->loader) plan->loader->abandon();
     std::string report = progress.failure_report();

@@ -1,5 +1,10 @@
 #include "cli/builder_target.hpp"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
 #include <fmt/core.h>
 
 #include <boost/json.hpp>
@@ -138,17 +143,39 @@ SignalWatcher::SignalWatcher(buildkit::CancelToken token) : token_(std::move(tok
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  // A signalfd and an eventfd let the watcher sleep until a signal arrives or
+  // the command ends, so stopping it costs nothing (a polling tick would add
+  // up to a tick to every build's wall time).
+  signal_fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC);
+  stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
   thread_ = std::thread([this] {
-    timespec tick{0, 100'000'000};
-    while (!stop_) {
-      if (sigtimedwait(&set_, nullptr, &tick) > 0) token_.cancel();
+    for (;;) {
+      pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if ((fds[1].revents & POLLIN) != 0) return;
+      signalfd_siginfo info{};
+      if ((fds[0].revents & POLLIN) != 0 &&
+          ::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        token_.cancel();
+      }
     }
   });
 }
 
 SignalWatcher::~SignalWatcher() {
-  stop_ = true;
-  thread_.join();
+  uint64_t one = 1;
+  if (::write(stop_fd_, &one, sizeof one) != static_cast<ssize_t>(sizeof one)) {
+    // Without the eventfd the thread cannot be woken; it holds no resources
+    // the process needs, so let it end with the process.
+    thread_.detach();
+  } else {
+    thread_.join();
+  }
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+  if (stop_fd_ >= 0) ::close(stop_fd_);
   pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 

@@ -5,7 +5,6 @@
 
 #include <signal.h>
 
-#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -70,7 +69,8 @@ class SignalWatcher {
   buildkit::CancelToken token_;
   sigset_t set_{};
   sigset_t old_{};
-  std::atomic<bool> stop_{false};
+  int signal_fd_ = -1;  // SIGINT and SIGTERM, blocked and read here
+  int stop_fd_ = -1;    // eventfd: the command is over
   std::thread thread_;
 };
 
