@@ -123,16 +123,34 @@ Result<std::int64_t> parse_keep_storage(const std::string& text) {
   return fail();
 }
 
-// ---- envd builder status ---------------------------------------------------
+// What every builder command starts from: its output format, its deadline
+// and the context's builder, each flag checked before anything is contacted.
+struct Command {
+  OutputFormat format = OutputFormat::table;
+  std::chrono::milliseconds timeout{};
+  BuilderTarget target;
+};
 
-Status run_status(Session& session, const std::string& format_flag,
-                  const std::string& timeout_flag) {
+Result<Command> prepare(Session& session, const std::string& format_flag,
+                        const std::string& timeout_flag) {
   auto format = parse_format(format_flag);
   if (!format) return format.error();
   auto timeout = connect_timeout(timeout_flag);
   if (!timeout) return timeout.error();
   auto target = resolve_builder(session);
   if (!target) return target.error();
+  return Command{*format, *timeout, std::move(*target)};
+}
+
+// ---- envd builder status ---------------------------------------------------
+
+Status run_status(Session& session, const std::string& format_flag,
+                  const std::string& timeout_flag) {
+  auto command = prepare(session, format_flag, timeout_flag);
+  if (!command) return command.error();
+  const auto* format = &command->format;
+  const auto* timeout = &command->timeout;
+  const auto* target = &command->target;
 
   json::object out;
   out["context"] = target->context.name;
@@ -186,12 +204,11 @@ Status run_status(Session& session, const std::string& format_flag,
 
 Status run_bootstrap(Session& session, bool recreate, const std::string& format_flag,
                      const std::string& timeout_flag) {
-  auto format = parse_format(format_flag);
-  if (!format) return format.error();
-  auto timeout = connect_timeout(timeout_flag);
-  if (!timeout) return timeout.error();
-  auto target = resolve_builder(session);
-  if (!target) return target.error();
+  auto command = prepare(session, format_flag, timeout_flag);
+  if (!command) return command.error();
+  const auto* format = &command->format;
+  const auto* timeout = &command->timeout;
+  const auto* target = &command->target;
   json::object args{{"recreate", recreate}};
   auto result = target->driver.bootstrap(driver_request(*target, *timeout, json::serialize(args)));
   if (!result) {
@@ -222,26 +239,25 @@ Status run_bootstrap(Session& session, bool recreate, const std::string& format_
 // ---- envd builder stop / rm ------------------------------------------------
 
 Status run_stop(Session& session) {
-  auto target = resolve_builder(session);
-  if (!target) return target.error();
-  auto timeout = connect_timeout("");
-  if (!timeout) return timeout.error();
-  if (auto st = target->driver.stop(driver_request(*target, *timeout)); !st) return st;
-  inform("stopped " + target->context.builder_endpoint());
+  auto command = prepare(session, "table", "");
+  if (!command) return command.error();
+  const BuilderTarget& target = command->target;
+  if (auto st = target.driver.stop(driver_request(target, command->timeout)); !st) return st;
+  inform("stopped " + target.context.builder_endpoint());
   return {};
 }
 
 Status run_remove(Session& session, bool keep_cache) {
-  auto target = resolve_builder(session);
-  if (!target) return target.error();
-  auto timeout = connect_timeout("");
-  if (!timeout) return timeout.error();
+  auto command = prepare(session, "table", "");
+  if (!command) return command.error();
+  const BuilderTarget& target = command->target;
   json::object args{{"keep_cache", keep_cache}};
-  if (auto st = target->driver.remove(driver_request(*target, *timeout, json::serialize(args)));
+  if (auto st =
+          target.driver.remove(driver_request(target, command->timeout, json::serialize(args)));
       !st) {
     return st;
   }
-  inform("removed " + target->context.builder_endpoint() +
+  inform("removed " + target.context.builder_endpoint() +
          (keep_cache ? " (its build cache is kept)" : " and its build cache"));
   return {};
 }
@@ -257,10 +273,6 @@ struct PruneFlags {
 };
 
 Status run_prune(Session& session, const PruneFlags& flags) {
-  auto format = parse_format(flags.format);
-  if (!format) return format.error();
-  auto timeout = connect_timeout(flags.timeout);
-  if (!timeout) return timeout.error();
   buildkit::PruneOptions options;
   options.all = flags.all;
   if (!flags.keep_storage.empty()) {
@@ -273,16 +285,16 @@ Status run_prune(Session& session, const PruneFlags& flags) {
     if (!duration) return duration.error();
     options.keep_duration = *duration;
   }
-  auto target = resolve_builder(session);
-  if (!target) return target.error();
+  auto command = prepare(session, flags.format, flags.timeout);
+  if (!command) return command.error();
   buildkit::CancelToken cancel;
   SignalWatcher watcher(cancel);
-  auto client = connect_builder(*target, *timeout);
+  auto client = connect_builder(command->target, command->timeout);
   if (!client) return client.error();
   // Removing a large cache takes far longer than connecting.
   auto pruned = client->prune(options, std::chrono::hours(1), cancel);
   if (!pruned) return pruned.error();
-  if (*format == OutputFormat::json) {
+  if (command->format == OutputFormat::json) {
     json::object out{{"records", pruned->records}, {"reclaimed_bytes", pruned->reclaimed_bytes}};
     fmt::print("{}", util::to_compact_json(out));
   } else {

@@ -1,8 +1,15 @@
 #include "cli_harness.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -58,6 +65,83 @@ sdk::ProcessResult CliTest::envd_ok(const std::vector<std::string>& args,
   EXPECT_EQ(result.exit_code, 0) << "envd " << sdk::format_command(args)
                                  << "\nstderr: " << result.err;
   return result;
+}
+
+std::unique_ptr<BackgroundEnvd> CliTest::envd_background(
+    const std::vector<std::string>& args,
+    const std::map<std::string, std::optional<std::string>>& env) {
+  sdk::ProcessOptions options;
+  options.argv.push_back(ENVD_BINARY);
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.env = base_env();
+  for (const auto& [key, value] : env) options.env[key] = value;
+  return std::make_unique<BackgroundEnvd>(options);
+}
+
+BackgroundEnvd::BackgroundEnvd(const sdk::ProcessOptions& options) {
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    start_error_ = std::string("pipe2: ") + std::strerror(errno);
+    return;
+  }
+  auto pid = sdk::spawn_process(options, -1, -1, pipe_fds[1]);
+  ::close(pipe_fds[1]);
+  if (!pid) {
+    ::close(pipe_fds[0]);
+    start_error_ = pid.error().message();
+    return;
+  }
+  pid_ = *pid;
+  err_fd_ = pipe_fds[0];
+}
+
+BackgroundEnvd::~BackgroundEnvd() {
+  if (pid_ > 0 && !exited_) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  if (err_fd_ >= 0) ::close(err_fd_);
+}
+
+bool BackgroundEnvd::read_some(int timeout_ms) {
+  if (err_fd_ < 0) return false;
+  pollfd p{err_fd_, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return true;
+  char buf[4096];
+  ssize_t n = ::read(err_fd_, buf, sizeof buf);
+  if (n <= 0) {
+    ::close(err_fd_);
+    err_fd_ = -1;
+    return false;
+  }
+  err_.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+bool BackgroundEnvd::wait_for(const std::string& text) {
+  while (err_.find(text) == std::string::npos) {
+    if (!read_some(-1)) return err_.find(text) != std::string::npos;
+  }
+  return true;
+}
+
+std::optional<int> BackgroundEnvd::wait_exit(std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < end) {
+    read_some(100);
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited_ = true;
+      while (read_some(100)) {
+      }
+      return status;
+    }
+  }
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, &status, 0);
+  exited_ = true;
+  return std::nullopt;
 }
 
 boost::json::object CliTest::read_store() const {

@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/types.h>
 #include <boost/json.hpp>
+
+#include <chrono>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +18,41 @@
 #include "envd/process.hpp"
 
 namespace envd::test {
+
+// An envd started in the background, whose stderr the test reads as it comes
+// (for tests that act while a build runs: Ctrl-C, a daemon going away). The
+// destructor kills and reaps a process still running.
+class BackgroundEnvd {
+ public:
+  BackgroundEnvd(const sdk::ProcessOptions& options);
+  BackgroundEnvd(const BackgroundEnvd&) = delete;
+  BackgroundEnvd& operator=(const BackgroundEnvd&) = delete;
+  ~BackgroundEnvd();
+
+  // Empty when the process started; else why not.
+  const std::string& start_error() const { return start_error_; }
+  pid_t pid() const { return pid_; }
+
+  // Reads stderr until it contains `text`; false if envd closed it first.
+  bool wait_for(const std::string& text);
+
+  // Waits up to `limit` for envd to exit, collecting the rest of stderr.
+  // Returns the wait(2) status, or nullopt if it was still running (it is
+  // then killed).
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
+
+  // Everything read from stderr so far.
+  const std::string& err() const { return err_; }
+
+ private:
+  bool read_some(int timeout_ms);  // false at end of file
+
+  pid_t pid_ = -1;
+  int err_fd_ = -1;
+  bool exited_ = false;
+  std::string err_;
+  std::string start_error_;
+};
 
 class CliTest : public ::testing::Test {
  protected:
@@ -25,6 +64,11 @@ class CliTest : public ::testing::Test {
   sdk::ProcessResult envd(const std::vector<std::string>& args,
                           const std::map<std::string, std::optional<std::string>>& env = {},
                           const std::string& stdin_data = "");
+
+  // Starts `envd <args>` in the background with its stderr piped to the test.
+  std::unique_ptr<BackgroundEnvd> envd_background(
+      const std::vector<std::string>& args,
+      const std::map<std::string, std::optional<std::string>>& env = {});
 
   // Like envd() but fails the test unless the command exits 0.
   sdk::ProcessResult envd_ok(const std::vector<std::string>& args,

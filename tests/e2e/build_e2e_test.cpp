@@ -207,35 +207,19 @@ TEST_F(BuildE2e, AFailingRunExitsNonZeroAndShowsTheStepOutput) {
 TEST_F(BuildE2e, CtrlCCancelsTheBuildAndExits130) {
   fs::path dir = project("interrupted",
                          std::string("FROM ") + kBase + "\nRUN echo 'sleep-'began && sleep 30\n");
-  sdk::ProcessOptions options;
-  options.argv = {envd_binary(), "build", "--network",  "none",
-                  "--progress",  "plain", "--no-cache", dir.string()};
-  options.env = base_env();
-  for (const auto& [key, value] : env()) options.env[key] = value;
-  int err_pipe[2];
-  ASSERT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
-  auto pid = sdk::spawn_process(options, -1, -1, err_pipe[1]);
-  ::close(err_pipe[1]);
-  ASSERT_TRUE(pid) << pid.error().message();
+  auto running = envd_background(
+      {"build", "--network", "none", "--progress", "plain", "--no-cache", dir.string()}, env());
+  ASSERT_TRUE(running->start_error().empty()) << running->start_error();
   // Interrupt once the RUN step has printed, i.e. while it sleeps on the daemon.
-  std::string err;
-  char buf[4096];
   // The log line reads "sleep-began"; the step's name ("'sleep-'began") does not.
-  while (err.find("sleep-began") == std::string::npos) {
-    ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
-    if (n <= 0) break;
-    err.append(buf, static_cast<size_t>(n));
-  }
-  ASSERT_NE(err.find("sleep-began"), std::string::npos) << err;
+  ASSERT_TRUE(running->wait_for("sleep-began")) << running->err();
   auto interrupted_at = std::chrono::steady_clock::now();
-  ::kill(*pid, SIGINT);
-  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;) {
-    err.append(buf, static_cast<size_t>(n));
-  }
-  ::close(err_pipe[0]);
-  auto code = sdk::wait_process(*pid);
-  ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 130) << err;
+  ::kill(running->pid(), SIGINT);
+  auto status = running->wait_exit(std::chrono::seconds(30));
+  const std::string& err = running->err();
+  ASSERT_TRUE(status) << "envd did not exit after Ctrl-C:\n" << err;
+  ASSERT_TRUE(WIFEXITED(*status)) << err;
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << err;
   EXPECT_LT(std::chrono::steady_clock::now() - interrupted_at, std::chrono::seconds(15));
   EXPECT_NE(err.find("envd: error: build cancelled"), std::string::npos) << err;
 }

@@ -292,59 +292,22 @@ class RemoteBuild : public CliTest {
     fs::path dir = home() / "sleepy";
     write_text(dir / "Dockerfile",
                std::string("FROM ") + kBase + "\nRUN echo 'sleep-'began && sleep 60\n");
-    sdk::ProcessOptions options;
-    options.argv = {envd_binary(), "build", "--network",  "none",
-                    "--progress",  "plain", "--no-cache", dir.string()};
-    options.env = base_env();
-    for (const auto& [key, value] : env()) options.env[key] = value;
-    int err_pipe[2];
-    ASSERT_EQ(::pipe2(err_pipe, O_CLOEXEC), 0);
-    auto pid = sdk::spawn_process(options, -1, -1, err_pipe[1]);
-    ::close(err_pipe[1]);
-    ASSERT_TRUE(pid) << pid.error().message();
-    std::string err;
-    char buf[4096];
+    auto running = envd_background(
+        {"build", "--network", "none", "--progress", "plain", "--no-cache", dir.string()}, env());
+    ASSERT_TRUE(running->start_error().empty()) << running->start_error();
     // The log line reads "sleep-began"; the step's name ("'sleep-'began") does not.
-    while (!contains(err, "sleep-began")) {
-      ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
-      if (n <= 0) break;
-      err.append(buf, static_cast<size_t>(n));
-    }
-    if (!contains(err, "sleep-began")) {
-      ::kill(*pid, SIGKILL);
-      (void)sdk::wait_process(*pid);
-      ::close(err_pipe[0]);
-      FAIL() << "the build did not reach its RUN step:\n" << err;
-    }
+    ASSERT_TRUE(running->wait_for("sleep-began")) << "the build did not reach its RUN step:\n"
+                                                  << running->err();
     auto killed_at = Clock::now();
     bridge.kill();
     // envd must exit on its own; give it 20 s before calling it a hang.
-    bool exited = false;
-    int status = 0;
-    while (Clock::now() - killed_at < std::chrono::seconds(20)) {
-      pollfd p{err_pipe[0], POLLIN, 0};
-      if (::poll(&p, 1, 100) > 0) {
-        ssize_t n = ::read(err_pipe[0], buf, sizeof buf);
-        if (n > 0) err.append(buf, static_cast<size_t>(n));
-      }
-      if (::waitpid(*pid, &status, WNOHANG) == *pid) {
-        exited = true;
-        break;
-      }
-    }
+    auto status = running->wait_exit(std::chrono::seconds(20));
     auto elapsed = Clock::now() - killed_at;
-    if (!exited) {
-      ::kill(*pid, SIGKILL);
-      ::waitpid(*pid, &status, 0);
-    }
-    for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;) {
-      err.append(buf, static_cast<size_t>(n));
-    }
-    ::close(err_pipe[0]);
-    ASSERT_TRUE(exited) << "envd hung after the daemon went away:\n" << err;
+    const std::string& err = running->err();
+    ASSERT_TRUE(status) << "envd hung after the daemon went away:\n" << err;
     EXPECT_LT(elapsed, std::chrono::seconds(10)) << err;
-    ASSERT_TRUE(WIFEXITED(status)) << "envd died by signal " << WTERMSIG(status) << ":\n" << err;
-    EXPECT_EQ(WEXITSTATUS(status), 1) << err;
+    ASSERT_TRUE(WIFEXITED(*status)) << "envd died by signal " << WTERMSIG(*status) << ":\n" << err;
+    EXPECT_EQ(WEXITSTATUS(*status), 1) << err;
     std::string line = last_line(err);
     EXPECT_EQ(line.rfind("envd: error: ", 0), 0u) << err;
     EXPECT_TRUE(contains(line, endpoint)) << "expected " << endpoint << " in: " << line;
