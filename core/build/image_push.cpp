@@ -1,5 +1,7 @@
 #include "build/image_push.hpp"
 
+#include "envd/registry_auth.hpp"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -7,7 +9,6 @@
 #include <cctype>
 
 #include "build/image_name.hpp"
-#include "util/base64.hpp"
 
 namespace envd::build {
 namespace {
@@ -62,20 +63,6 @@ Result<PushReference> parse_push_reference(std::string_view reference) {
   return out;
 }
 
-std::string registry_auth_header(const buildkit::RegistryCredentials& credentials,
-                                 std::string_view server_address) {
-  if (credentials.empty()) return "e30=";
-  json::object auth;
-  if (credentials.username.empty()) {
-    auth["identitytoken"] = credentials.secret;
-  } else {
-    auth["username"] = credentials.username;
-    auth["password"] = credentials.secret;
-  }
-  auth["serveraddress"] = server_address;
-  return util::base64_encode(json::serialize(auth), util::Base64Alphabet::url);
-}
-
 PushProgress::PushProgress(ProgressMode mode, std::FILE* out) : mode_(mode), out_(out) {}
 
 Status PushProgress::line(std::string_view json_line) {
@@ -110,11 +97,9 @@ Status push_image(sdk::DockerEngine& engine, std::string_view reference,
   auto ref = parse_push_reference(reference);
   if (!ref) return ref.error();
   std::string failed = "cannot push " + std::string(reference) + " to " + ref->registry;
-  auto credentials = buildkit::lookup_registry_credentials(options.auth, ref->registry);
-  if (!credentials) return credentials.error().wrap(failed);
-  sdk::EngineHeaders headers{
-      {"X-Registry-Auth",
-       registry_auth_header(*credentials, buildkit::docker_config_key(ref->registry))}};
+  auto auth = sdk::registry_auth_header_for(ref->registry, options.auth);
+  if (!auth) return auth.error().wrap(failed);
+  sdk::EngineHeaders headers{{"X-Registry-Auth", *auth}};
   PushProgress progress(options.mode, options.out);
   Status failure;
   auto pushed = engine.stream(

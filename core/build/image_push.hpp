@@ -35,12 +35,6 @@ struct PushReference {
 // tag").
 Result<PushReference> parse_push_reference(std::string_view reference);
 
-// The X-Registry-Auth header value: URL-safe base64 of
-// {"username","password","serveraddress"} or, for an identity token,
-// {"identitytoken","serveraddress"}; "e30=" ("{}") without credentials.
-std::string registry_auth_header(const buildkit::RegistryCredentials& credentials,
-                                 std::string_view server_address);
-
 // Renders the Engine's push stream (JSON lines with status, progressDetail,
 // progress, id, aux, error/errorDetail) on `out`: in plain and tty mode one
 // line per change of a layer's status ("<id>: Pushed") and every message

@@ -5,7 +5,6 @@
 
 #include <string>
 
-#include "util/base64.hpp"
 #include "util/test_support.hpp"
 
 namespace envd::build {
@@ -57,38 +56,6 @@ TEST(PushReference, RefusesDigestsAndInvalidNames) {
   auto bad = parse_push_reference("127.0.0.1:5000/App:v1");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message().rfind("invalid image reference '127.0.0.1:5000/App:v1'", 0), 0u);
-}
-
-TEST(RegistryAuthHeader, NoCredentialsIsAnEmptyObject) {
-  EXPECT_EQ(registry_auth_header({}, "127.0.0.1:5000"), "e30=");
-  EXPECT_EQ(util::base64_decode("e30=").value(), "{}");
-}
-
-TEST(RegistryAuthHeader, UserAndPasswordAreUrlSafeBase64OfTheAuthConfig) {
-  // The password's bytes make '/' and '+' in the standard alphabet.
-  EXPECT_EQ(registry_auth_header({"envd", "?>?>?"}, "127.0.0.1:5000"),
-            "eyJ1c2VybmFtZSI6ImVudmQiLCJwYXNzd29yZCI6Ij8-Pz4_Iiwic2VydmVyYWRkcmVzcyI6IjEyNy4wLjAu"
-            "MTo1MDAwIn0=");
-  EXPECT_EQ(util::base64_decode(registry_auth_header({"envd", "?>?>?"}, "127.0.0.1:5000")).value(),
-            R"({"username":"envd","password":"?>?>?","serveraddress":"127.0.0.1:5000"})");
-}
-
-TEST(RegistryAuthHeader, AnIdentityTokenIsSentAsSuch) {
-  EXPECT_EQ(registry_auth_header({"", "tok/en+"}, "https://index.docker.io/v1/"),
-            "eyJpZGVudGl0eXRva2VuIjoidG9rL2VuKyIsInNlcnZlcmFkZHJlc3MiOiJodHRwczovL2luZGV4LmRvY2tl"
-            "ci5pby92MS8ifQ==");
-}
-
-TEST(RegistryAuthHeader, CredentialsFromADockerConfigAuthsEntry) {
-  TempDir dir;
-  write_text(dir / "config.json", R"({"auths": {"127.0.0.1:5000": {"auth": "ZW52ZDo/Pj8+Pw=="}}})");
-  buildkit::AuthOptions options;
-  options.config_dir = dir.path();
-  auto creds = buildkit::lookup_registry_credentials(options, "127.0.0.1:5000");
-  ASSERT_TRUE(creds) << creds.error().message();
-  EXPECT_EQ(registry_auth_header(*creds, buildkit::docker_config_key("127.0.0.1:5000")),
-            "eyJ1c2VybmFtZSI6ImVudmQiLCJwYXNzd29yZCI6Ij8-Pz4_Iiwic2VydmVyYWRkcmVzcyI6IjEyNy4wLjAu"
-            "MTo1MDAwIn0=");
 }
 
 class Capture {

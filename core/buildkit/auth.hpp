@@ -1,21 +1,7 @@
-// Auth: registry credentials for the daemon's pulls and pushes, answered from
-// the user's Docker configuration the way the docker CLI reads it. The daemon
-// calls /moby.filesync.v1.Auth/Credentials with a bare registry host
-// ("registry-1.docker.io", "ghcr.io", "localhost:5000").
-//
-// Lookup for a host, in $DOCKER_CONFIG/config.json (default
-// ~/.docker/config.json):
-//  1. The config key: Docker Hub's hosts (registry-1.docker.io, docker.io,
-//     index.docker.io) use "https://index.docker.io/v1/", others host[:port].
-//  2. credHelpers[key] (or an entry whose key names the same host), else
-//     credsStore: runs `docker-credential-<name> get` with the key on stdin
-//     and reads {"Username","Secret"}; Username "<token>" means the Secret is
-//     an identity token. A helper answering "credentials not found" means none.
-//  3. Otherwise (or if the helper has none) auths[key], also matching keys
-//     written as "https://host/..." or "http://host": "identitytoken" wins,
-//     else "auth" (base64 "user:password"), else "username"/"password".
-//     ("registrytoken" is not used: BuildKit has no field for it.)
-// An identity token is returned as Username "" and Secret <token>.
+// Auth: the session service that answers the daemon's registry credential
+// requests (/moby.filesync.v1.Auth/Credentials, with a bare registry host such
+// as "registry-1.docker.io" or "localhost:5000") from the user's Docker
+// configuration, looked up by <envd/registry_auth.hpp>.
 //
 // The daemon treats a Credentials error as fatal for the pull, so "nothing
 // configured" and every local failure (missing or corrupt config, failing
@@ -37,33 +23,15 @@
 #include <vector>
 
 #include "buildkit/attachable.hpp"
+#include "envd/registry_auth.hpp"
 #include "envd/result.hpp"
 
 namespace envd::buildkit {
 
-struct RegistryCredentials {
-  std::string username;  // "" with a non-empty secret: secret is an identity token
-  std::string secret;
-
-  bool empty() const { return username.empty() && secret.empty(); }
-};
-
-struct AuthOptions {
-  // Directory holding config.json. Empty: $DOCKER_CONFIG, else $HOME/.docker.
-  std::filesystem::path config_dir;
-  // How long a credential helper may run before it is killed.
-  std::chrono::milliseconds helper_timeout{std::chrono::seconds(30)};
-};
-
-// The Docker config key for a registry host: "https://index.docker.io/v1/"
-// for Docker Hub's hosts, else the host unchanged.
-std::string docker_config_key(std::string_view host);
-
-// Looks up the credentials for `host` as described above. A missing config
-// file is no credentials; a corrupt one, an unusable helper or a malformed
-// entry is an error ("docker config '/p/config.json' ...").
-Result<RegistryCredentials> lookup_registry_credentials(const AuthOptions& options,
-                                                        std::string_view host);
+using sdk::RegistryCredentials;
+using AuthOptions = sdk::RegistryAuthOptions;
+using sdk::docker_config_key;
+using sdk::lookup_registry_credentials;
 
 class AuthProvider : public Attachable {
  public:

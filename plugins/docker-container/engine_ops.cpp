@@ -1,6 +1,5 @@
 #include "engine_ops.hpp"
 
-#include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +21,7 @@
 #include "container_spec.hpp"
 #include "envd/address.hpp"
 #include "envd/progress.hpp"
+#include "envd/registry_auth.hpp"
 #include "stdio_frames.hpp"
 
 namespace envd::plugins::docker_container {
@@ -33,70 +33,6 @@ using Clock = std::chrono::steady_clock;
 std::string string_at(const json::object& object, std::string_view key) {
   const json::value* v = object.if_contains(key);
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::string base64(std::string_view data, bool url) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  if (url) {
-    for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  }
-  return out;
-}
-
-std::string unbase64(const std::string& data) {
-  std::string out(3 * (data.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  if (n < 0) return {};
-  out.resize(static_cast<size_t>(n));
-  size_t pad = 0;
-  for (auto it = data.rbegin(); it != data.rend() && *it == '='; ++it) ++pad;
-  out.resize(out.size() - std::min(pad, out.size()));
-  return out;
-}
-
-// The X-Registry-Auth header for `registry` from the docker CLI's config.json
-// (inline "auth" entries; credential helpers are not consulted), or "".
-std::string registry_auth(const std::string& registry) {
-  std::string dir;
-  if (const char* env = std::getenv("DOCKER_CONFIG"); env != nullptr && env[0] != '\0') {
-    dir = env;
-  } else if (const char* home = std::getenv("HOME"); home != nullptr) {
-    dir = std::string(home) + "/.docker";
-  }
-  std::ifstream in(dir + "/config.json");
-  if (!in) return {};
-  std::stringstream text;
-  text << in.rdbuf();
-  boost::system::error_code ec;
-  json::value config = json::parse(text.str(), ec);
-  if (ec || !config.is_object()) return {};
-  const json::value* auths = config.as_object().if_contains("auths");
-  if (auths == nullptr || !auths->is_object()) return {};
-  std::vector<std::string> keys = {registry, "https://" + registry, "http://" + registry,
-                                   "https://" + registry + "/v1/"};
-  if (registry == "docker.io")
-    keys = {"https://index.docker.io/v1/", "docker.io", "index.docker.io", "registry-1.docker.io"};
-  for (const auto& key : keys) {
-    const json::value* entry = auths->as_object().if_contains(key);
-    if (entry == nullptr || !entry->is_object()) continue;
-    std::string user = string_at(entry->as_object(), "username");
-    std::string password = string_at(entry->as_object(), "password");
-    if (std::string auth = unbase64(string_at(entry->as_object(), "auth")); !auth.empty()) {
-      auto colon = auth.find(':');
-      user = auth.substr(0, colon);
-      password = colon == std::string::npos ? "" : auth.substr(colon + 1);
-    }
-    if (user.empty()) continue;
-    json::object header{{"username", user}, {"password", password}, {"serveraddress", key}};
-    return base64(json::serialize(header), true);
-  }
-  return {};
 }
 
 std::string mib(double bytes) {
@@ -300,10 +236,10 @@ Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::De
   if (have->status == 200) return {};
 
   ImageRef ref = split_image(image);
-  sdk::EngineHeaders headers;
-  if (std::string auth = registry_auth(ref.registry); !auth.empty()) {
-    headers.emplace_back("X-Registry-Auth", auth);
-  }
+  // The docker CLI's credentials, credential helpers included.
+  auto auth = sdk::registry_auth_header_for(ref.registry);
+  if (!auth) return auth.error().wrap("cannot pull " + image);
+  sdk::EngineHeaders headers{{"X-Registry-Auth", *auth}};
   sdk::report_progress("pulling " + image);
   std::map<std::string, std::pair<double, double>> layers;  // id -> (current, total)
   auto last_report = Clock::now();

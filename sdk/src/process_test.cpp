@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "test_support.hpp"
+
 namespace envd::sdk {
 namespace {
 
@@ -32,29 +34,6 @@ ProcessResult run_ok(const ProcessOptions& options) {
   EXPECT_TRUE(result) << result.error().message();
   return result ? *result : ProcessResult{};
 }
-
-// A fresh directory under the test's temp dir, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "envd-process-test-XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
-  fs::path write(const std::string& name, const std::string& text, fs::perms perms) const {
-    fs::path file = path_ / name;
-    std::ofstream(file) << text;
-    fs::permissions(file, perms);
-    return file;
-  }
-
- private:
-  fs::path path_;
-};
 
 TEST(RunProcess, CapturesOutputAndExitCode) {
   auto result = run_ok(shell("echo out; echo err >&2; exit 3"));

@@ -1,9 +1,9 @@
-#include "util/base64.hpp"
+#include "base64.hpp"
 
 #include <array>
 #include <cstdint>
 
-namespace envd::util {
+namespace envd::sdk {
 namespace {
 
 constexpr std::string_view kStandard =
@@ -84,4 +84,4 @@ Result<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace envd::util
+}  // namespace envd::sdk

@@ -1,6 +1,6 @@
-// Base64 (RFC 4648) in both alphabets: the standard one ("+/", used by
-// "auth" entries of Docker's config.json) and the URL-safe one ("-_", used by
-// the Engine API's X-Registry-Auth header). Encoding always pads with '='.
+// Private to libenvd-sdk (not installed). Base64 (RFC 4648) in both alphabets: the standard one
+// ("+/", used by "auth" entries of Docker's config.json) and the URL-safe one ("-_", used by the
+// Engine API's X-Registry-Auth header). Encoding always pads with '='.
 #pragma once
 
 #include <string>
@@ -8,7 +8,7 @@
 
 #include "envd/result.hpp"
 
-namespace envd::util {
+namespace envd::sdk {
 
 enum class Base64Alphabet { standard, url };
 
@@ -21,4 +21,4 @@ std::string base64_encode(std::string_view data,
 // other character, data after padding, or a length no encoder produces.
 Result<std::string> base64_decode(std::string_view text);
 
-}  // namespace envd::util
+}  // namespace envd::sdk

@@ -1,8 +1,8 @@
-#include "util/base64.hpp"
+#include "base64.hpp"
 
 #include <gtest/gtest.h>
 
-namespace envd::util {
+namespace envd::sdk {
 namespace {
 
 TEST(Base64, EncodesTheRfc4648Vectors) {
@@ -52,4 +52,4 @@ TEST(Base64, RefusesWhatNoEncoderWrites) {
 }
 
 }  // namespace
-}  // namespace envd::util
+}  // namespace envd::sdk

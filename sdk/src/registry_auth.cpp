@@ -1,0 +1,194 @@
+#include "envd/registry_auth.hpp"
+
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "base64.hpp"
+#include "envd/process.hpp"
+
+namespace envd::sdk {
+namespace {
+
+// `text` on one line of at most `limit` characters, for messages.
+std::string one_line(std::string_view text, std::size_t limit) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= limit) {
+      out += "...";
+      break;
+    }
+    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+Result<boost::json::value> parse(std::string_view text, const std::string& what) {
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(text, ec);
+  if (ec) return Error(Errc::invalid_argument, what + " is not valid JSON: " + ec.message());
+  return value;
+}
+
+constexpr const char* kDockerHubKey = "https://index.docker.io/v1/";
+
+bool is_docker_hub(std::string_view host) {
+  return host == "registry-1.docker.io" || host == "docker.io" || host == "index.docker.io";
+}
+
+// "https://host/v1/" -> "host", as docker compares config keys.
+std::string key_host(std::string_view key) {
+  if (auto scheme = key.find("://"); scheme != std::string_view::npos) {
+    key.remove_prefix(scheme + 3);
+  }
+  if (auto slash = key.find('/'); slash != std::string_view::npos) key = key.substr(0, slash);
+  return std::string(key);
+}
+
+bool key_matches(std::string_view key, std::string_view host, std::string_view wanted_key) {
+  if (key == wanted_key) return true;
+  std::string h = key_host(key);
+  if (is_docker_hub(host)) return is_docker_hub(h);
+  return h == host;
+}
+
+// Finds the member of `object` for `host`: the exact key first, then any
+// key naming the same host.
+const boost::json::value* find_entry(const boost::json::object& object, std::string_view host,
+                                     const std::string& key) {
+  if (const auto* exact = object.if_contains(key)) return exact;
+  for (const auto& member : object) {
+    if (key_matches(member.key(), host, key)) return &member.value();
+  }
+  return nullptr;
+}
+
+std::string string_field(const boost::json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (value == nullptr || !value->is_string()) return {};
+  return std::string(value->get_string());
+}
+
+Result<RegistryCredentials> run_helper(const RegistryAuthOptions& options,
+                                       const std::string& helper, const std::string& key) {
+  ProcessOptions process;
+  process.argv = {"docker-credential-" + helper, "get"};
+  process.stdin_data = key;
+  process.timeout = options.helper_timeout;
+  auto ran = run_process(process);
+  std::string what = "credential helper 'docker-credential-" + helper + "'";
+  if (!ran) return ran.error().wrap("cannot run " + what);
+  if (ran->timed_out) {
+    return Error(Errc::timeout, what + " did not answer within " +
+                                    std::to_string(options.helper_timeout.count()) + " ms");
+  }
+  if (!ran->succeeded()) {
+    std::string output = ran->out + ran->err;
+    if (output.find("credentials not found") != std::string::npos) return RegistryCredentials{};
+    return Error(Errc::unavailable, what + " failed for '" + key + "': " + one_line(output, 200));
+  }
+  auto json = parse(ran->out, what + " output");
+  if (!json) return json.error();
+  if (!json->is_object()) return Error(Errc::invalid_argument, what + " output is not an object");
+  const auto& object = json->get_object();
+  RegistryCredentials creds{string_field(object, "Username"), string_field(object, "Secret")};
+  if (creds.username == "<token>") creds.username.clear();
+  return creds;
+}
+
+Result<RegistryCredentials> from_auths_entry(const boost::json::value& entry,
+                                             const std::string& what) {
+  if (!entry.is_object()) return Error(Errc::invalid_argument, what + " is not an object");
+  const auto& object = entry.get_object();
+  if (auto token = string_field(object, "identitytoken"); !token.empty()) {
+    return RegistryCredentials{"", token};
+  }
+  if (auto encoded = string_field(object, "auth"); !encoded.empty()) {
+    auto decoded = base64_decode(encoded);
+    auto colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon == std::string::npos) {
+      return Error(Errc::invalid_argument,
+                   what + " has an 'auth' field that is not base64 of user:password");
+    }
+    return RegistryCredentials{decoded->substr(0, colon), decoded->substr(colon + 1)};
+  }
+  return RegistryCredentials{string_field(object, "username"), string_field(object, "password")};
+}
+
+}  // namespace
+
+std::string docker_config_key(std::string_view host) {
+  return is_docker_hub(host) ? kDockerHubKey : std::string(host);
+}
+
+Result<RegistryCredentials> lookup_registry_credentials(const RegistryAuthOptions& options,
+                                                        std::string_view host) {
+  std::filesystem::path dir = options.config_dir;
+  if (dir.empty()) {
+    if (const char* env = std::getenv("DOCKER_CONFIG"); env != nullptr && env[0] != '\0') {
+      dir = env;
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && home[0] != '\0') {
+      dir = std::filesystem::path(home) / ".docker";
+    } else {
+      return RegistryCredentials{};
+    }
+  }
+  std::filesystem::path file = dir / "config.json";
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return RegistryCredentials{};  // no config: no credentials
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string what = "docker config '" + file.string() + "'";
+  auto json = parse(text.str(), what);
+  if (!json) return json.error();
+  if (!json->is_object()) return Error(Errc::invalid_argument, what + " is not a JSON object");
+  const auto& config = json->get_object();
+  std::string key = docker_config_key(host);
+
+  std::string helper;
+  if (const auto* helpers = config.if_contains("credHelpers"); helpers && helpers->is_object()) {
+    if (const auto* name = find_entry(helpers->get_object(), host, key);
+        name && name->is_string()) {
+      helper = std::string(name->get_string());
+    }
+  }
+  if (helper.empty()) helper = string_field(config, "credsStore");
+  if (!helper.empty()) {
+    auto creds = run_helper(options, helper, key);
+    if (!creds) return creds.error().wrap(what);
+    if (!creds->empty()) return creds;
+  }
+
+  if (const auto* auths = config.if_contains("auths"); auths && auths->is_object()) {
+    if (const auto* entry = find_entry(auths->get_object(), host, key)) {
+      return from_auths_entry(*entry, what + " entry for '" + key + "'");
+    }
+  }
+  return RegistryCredentials{};
+}
+
+std::string registry_auth_header(const RegistryCredentials& credentials,
+                                 std::string_view server_address) {
+  if (credentials.empty()) return "e30=";
+  boost::json::object auth;
+  if (credentials.username.empty()) {
+    auth["identitytoken"] = credentials.secret;
+  } else {
+    auth["username"] = credentials.username;
+    auth["password"] = credentials.secret;
+  }
+  auth["serveraddress"] = server_address;
+  return base64_encode(boost::json::serialize(auth), Base64Alphabet::url);
+}
+
+Result<std::string> registry_auth_header_for(std::string_view host,
+                                             const RegistryAuthOptions& options) {
+  auto credentials = lookup_registry_credentials(options, host);
+  if (!credentials) return credentials.error();
+  return registry_auth_header(*credentials, docker_config_key(host));
+}
+
+}  // namespace envd::sdk
