@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "build/test_support.hpp"
 #include "util/test_support.hpp"
 
 namespace envd::build {
@@ -58,23 +59,7 @@ TEST(PushReference, RefusesDigestsAndInvalidNames) {
   EXPECT_EQ(bad.error().message().rfind("invalid image reference '127.0.0.1:5000/App:v1'", 0), 0u);
 }
 
-class Capture {
- public:
-  Capture() : file_(::tmpfile()) {}
-  ~Capture() { std::fclose(file_); }
-  std::FILE* file() const { return file_; }
-  std::string text() const {
-    std::fflush(file_);
-    std::rewind(file_);
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    return out;
-  }
-
- private:
-  std::FILE* file_;
-};
+using testing::Capture;
 
 constexpr const char* kPushStream[] = {
     R"({"status":"The push refers to repository [127.0.0.1:5000/envd-e2e/pushed]"})",

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "build/test_support.hpp"
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
 
 namespace envd::build {
@@ -13,23 +14,7 @@ namespace {
 
 namespace bk = moby::buildkit::v1;
 
-class Capture {
- public:
-  Capture() : file_(::tmpfile()) {}
-  ~Capture() { std::fclose(file_); }
-  std::FILE* file() const { return file_; }
-  std::string text() const {
-    std::fflush(file_);
-    std::rewind(file_);
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, file_)) > 0;) out.append(buf, n);
-    return out;
-  }
-
- private:
-  std::FILE* file_;
-};
+using testing::Capture;
 
 bk::StatusResponse vertex(const std::string& digest, const std::string& name, bool started,
                           bool completed, bool cached = false, const std::string& error = "") {
