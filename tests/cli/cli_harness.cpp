@@ -144,6 +144,18 @@ std::optional<int> BackgroundEnvd::wait_exit(std::chrono::milliseconds limit) {
   return std::nullopt;
 }
 
+sdk::ProcessResult run_docker(const std::string& docker_host,
+                              const std::vector<std::string>& args) {
+  sdk::ProcessOptions options;
+  options.argv = {"docker"};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  options.env["DOCKER_HOST"] = docker_host;
+  options.timeout = std::chrono::seconds(120);
+  auto r = sdk::run_process(options);
+  EXPECT_TRUE(r) << (r ? "" : r.error().message());
+  return r ? *r : sdk::ProcessResult{};
+}
+
 boost::json::object CliTest::read_store() const {
   std::string text = read_text(store_file());
   boost::system::error_code ec;

@@ -95,6 +95,9 @@ std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 std::string golden(const std::string& name);
 
+// Runs the docker CLI against the engine at `docker_host` (2 min at most).
+sdk::ProcessResult run_docker(const std::string& docker_host, const std::vector<std::string>& args);
+
 // The envd binary under test.
 const char* envd_binary();
 

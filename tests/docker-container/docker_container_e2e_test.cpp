@@ -100,14 +100,7 @@ class DockerContainer : public CliTest {
   }
 
   sdk::ProcessResult docker(const std::vector<std::string>& args) {
-    sdk::ProcessOptions options;
-    options.argv = {"docker"};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.env["DOCKER_HOST"] = services_.docker_host;
-    options.timeout = std::chrono::seconds(120);
-    auto r = sdk::run_process(options);
-    EXPECT_TRUE(r) << (r ? "" : r.error().message());
-    return r ? *r : sdk::ProcessResult{};
+    return run_docker(services_.docker_host, args);
   }
 
   // `docker inspect` of a container (or {} when it does not exist).
