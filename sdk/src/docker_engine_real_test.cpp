@@ -123,22 +123,27 @@ TEST_F(RealEngine, SaveThenLoadAnImageThroughAnFd) {
   EXPECT_NE(lines.back().find("envd-test/busybox:latest"), std::string::npos) << lines.back();
 }
 
-TEST_F(RealEngine, HijacksGrpcAndTheSocketSpeaksHttp2) {
-  auto engine = this->engine();
-  auto fd = engine.hijack("POST", "/grpc", "", {}, "h2c", deadline_after(10s));
-  ASSERT_TRUE(fd) << fd.error().message();
-  // The HTTP/2 client preface and an empty SETTINGS frame.
+// Sends the HTTP/2 client preface and an empty SETTINGS frame on `fd` and
+// expects the server's first frame to be SETTINGS: the socket speaks HTTP/2.
+void expect_http2_server(int fd) {
   std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
   hello += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
-  ASSERT_EQ(::write(*fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
+  ASSERT_EQ(::write(fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
   unsigned char frame[9];
   std::size_t got = 0;
   while (got < sizeof frame) {
-    auto n = ::read(*fd, frame + got, sizeof frame - got);
+    auto n = ::read(fd, frame + got, sizeof frame - got);
     ASSERT_GT(n, 0);
     got += static_cast<std::size_t>(n);
   }
   EXPECT_EQ(frame[3], 0x04) << "the first frame from the server is not SETTINGS";
+}
+
+TEST_F(RealEngine, HijacksGrpcAndTheSocketSpeaksHttp2) {
+  auto engine = this->engine();
+  auto fd = engine.hijack("POST", "/grpc", "", {}, "h2c", deadline_after(10s));
+  ASSERT_TRUE(fd) << fd.error().message();
+  expect_http2_server(*fd);
   ::close(*fd);
 }
 
@@ -187,17 +192,7 @@ TEST_F(RealEngine, HijacksGrpcOverPlainTcpAndReturnsTheTcpSocket) {
   ASSERT_EQ(::getpeername(*fd, reinterpret_cast<sockaddr*>(&peer), &len), 0);
   EXPECT_EQ(peer.ss_family, AF_INET) << "the fd is the TCP connection itself";
   EXPECT_EQ(::fcntl(*fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
-  std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-  hello += std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);
-  ASSERT_EQ(::write(*fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
-  unsigned char frame[9];
-  std::size_t got = 0;
-  while (got < sizeof frame) {
-    auto n = ::read(*fd, frame + got, sizeof frame - got);
-    ASSERT_GT(n, 0);
-    got += static_cast<std::size_t>(n);
-  }
-  EXPECT_EQ(frame[3], 0x04) << "the first frame from the server is not SETTINGS";
+  expect_http2_server(*fd);
   ::close(*fd);
 }
 
