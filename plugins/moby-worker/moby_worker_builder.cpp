@@ -79,8 +79,11 @@ Result<std::string> MobyWorkerBuilder::status(const sdk::Request& request) {
   if (!engine) return engine.error();
   auto version = engine->version(deadline);
   if (!version) return version.error();
+  std::string at = engine->endpoint().url;
+  if (const auto* tls = engine->tls()) at += tls->verify ? " over TLS" : " over unverified TLS";
   return R"({"state":"running","detail":)" +
-         json_string("Docker Engine " + version->version + " (API " + version->api_version + ")") +
+         json_string("Docker Engine " + version->version + " (API " + version->api_version +
+                     ") at " + at) +
          "}";
 }
 

@@ -78,6 +78,7 @@ TEST_F(MobyWorkerReal, StatusNamesTheEngine) {
   ASSERT_TRUE(status) << status.error().message();
   EXPECT_EQ(status->rfind(R"({"state":"running","detail":"Docker Engine )", 0), 0u) << *status;
   EXPECT_NE(status->find("(API 1."), std::string::npos) << *status;
+  EXPECT_NE(status->find(") at unix://"), std::string::npos) << "names the endpoint: " << *status;
 }
 
 }  // namespace

@@ -82,15 +82,23 @@ TEST(MobyWorkerBuilder, AnUnreachableEngineIsUnavailable) {
   EXPECT_EQ(status.error().code(), Errc::unavailable);
 }
 
-TEST(MobyWorkerBuilder, ATlsDockerHostIsUnsupportedForNow) {
-  // Plain tcp:// is supported by the SDK; TLS to the Engine is not yet.
-  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
+TEST(MobyWorkerBuilder, TlsSettingsThatCannotWorkFailBeforeAnyConnection) {
+  // DOCKER_TLS_VERIFY without a CA file: the SDK names the file (TLS itself is
+  // tested against the real engine in tests/remote/engine_tls_test.cpp).
+  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:1", 1);
   ::setenv("DOCKER_TLS_VERIFY", "1", 1);
+  ::setenv("DOCKER_CERT_PATH", "/nonexistent/envd-test/certs", 1);
   auto transport = MobyWorkerBuilder().dial(sdk::Request{});
+  ::unsetenv("DOCKER_CERT_PATH");
   ::unsetenv("DOCKER_TLS_VERIFY");
   ::unsetenv("DOCKER_HOST");
   ASSERT_FALSE(transport);
-  EXPECT_EQ(transport.error().code(), Errc::unsupported);
+  EXPECT_EQ(transport.error().code(), Errc::not_found);
+  EXPECT_EQ(
+      transport.error().message(),
+      "DOCKER_TLS_VERIFY is set, but the CA certificate '/nonexistent/envd-test/certs/ca.pem' "
+      "does not exist (DOCKER_CERT_PATH names the directory of ca.pem, cert.pem and "
+      "key.pem)");
 }
 
 }  // namespace

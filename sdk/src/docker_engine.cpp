@@ -4,13 +4,22 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pwd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
@@ -21,6 +30,8 @@
 #include <limits>
 #include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "envd/address.hpp"
 
@@ -36,13 +47,99 @@ using Stream = beast::basic_stream<Generic, asio::any_io_executor, beast::unlimi
 using beast::error_code;
 
 constexpr const char* kDefaultHost = "unix:///var/run/docker.sock";
+// The docker CLI's default when TLS is asked for and DOCKER_HOST is empty.
+constexpr const char* kDefaultTlsHost = "tcp://localhost:2376";
 constexpr uint16_t kDefaultTcpPort = 2375;
+constexpr uint16_t kDefaultTlsPort = 2376;
+constexpr std::size_t kRelayBuffer = std::size_t{16} * 1024;
 constexpr std::size_t kMaxHeadBytes = std::size_t{64} * 1024;
 constexpr std::size_t kStreamBuffer = std::size_t{64} * 1024;
 
 std::string lower_first(std::string text) {
   if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
   return text;
+}
+
+std::string tcp_url(const std::string& host, uint16_t port) {
+  HostKind kind = is_ipv6(host) ? HostKind::ipv6 : HostKind::dns;
+  return "tcp://" + HostPort{host, port, kind}.to_string();
+}
+
+bool env_set(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && value[0] != '\0';
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+// Where the docker CLI looks for ca.pem, cert.pem and key.pem, and which
+// variable said so (for messages).
+std::pair<std::string, std::string> docker_cert_dir() {
+  if (env_set("DOCKER_CERT_PATH")) return {std::getenv("DOCKER_CERT_PATH"), "DOCKER_CERT_PATH"};
+  if (env_set("DOCKER_CONFIG")) return {std::getenv("DOCKER_CONFIG"), "DOCKER_CONFIG"};
+  std::string home = env_set("HOME") ? std::getenv("HOME") : "";
+  if (home.empty()) {
+    if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
+      home = pw->pw_dir;
+    }
+  }
+  return {home + "/.docker", "the default, ~/.docker"};
+}
+
+// OpenSSL's reason for a TLS error code of Asio, e.g. "wrong version number".
+std::string ssl_reason(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    if (const char* reason = ::ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
+      return reason;
+    }
+  }
+  return lower_first(ec.message());
+}
+
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const DockerTls& tls) {
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  // The docker CLI's minimum too.
+  ::SSL_CTX_set_min_proto_version(context->native_handle(), TLS1_2_VERSION);
+  beast::error_code ec;
+  if (tls.verify) {
+    context->load_verify_file(tls.ca_file, ec);
+    if (ec) {
+      return Error(Errc::invalid_argument, "cannot use the Docker TLS CA certificate '" +
+                                               tls.ca_file + "': " + ssl_reason(ec));
+    }
+    context->set_verify_mode(asio::ssl::verify_peer);
+  } else {
+    context->set_verify_mode(asio::ssl::verify_none);
+  }
+  if (!tls.cert_file.empty()) {
+    context->use_certificate_chain_file(tls.cert_file, ec);
+    if (ec) {
+      return Error(Errc::invalid_argument, "cannot use the Docker TLS client certificate '" +
+                                               tls.cert_file + "': " + ssl_reason(ec));
+    }
+    context->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
+    if (ec && ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+      return Error(Errc::invalid_argument, "the Docker TLS client key '" + tls.key_file +
+                                               "' does not belong to the certificate '" +
+                                               tls.cert_file + "'");
+    }
+    if (ec) {
+      return Error(Errc::invalid_argument, "cannot use the Docker TLS client key '" + tls.key_file +
+                                               "': " + ssl_reason(ec) +
+                                               " (it must be an unencrypted PEM key)");
+    }
+    if (::SSL_CTX_check_private_key(context->native_handle()) != 1) {
+      ::ERR_clear_error();
+      return Error(Errc::invalid_argument, "the Docker TLS client key '" + tls.key_file +
+                                               "' does not belong to the certificate '" +
+                                               tls.cert_file + "'");
+    }
+  }
+  return context;
 }
 
 // "1.41" -> {1, 41}; nullopt if it is not <number>.<number>.
@@ -157,8 +254,7 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
     DockerEndpoint endpoint;
     endpoint.tcp_host = url->host;
     endpoint.tcp_port = url->port.value_or(kDefaultTcpPort);
-    HostKind kind = is_ipv6(endpoint.tcp_host) ? HostKind::ipv6 : HostKind::dns;
-    endpoint.url = "tcp://" + HostPort{endpoint.tcp_host, endpoint.tcp_port, kind}.to_string();
+    endpoint.url = tcp_url(endpoint.tcp_host, endpoint.tcp_port);
     return endpoint;
   }
   if (!url) {
@@ -182,6 +278,56 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
   return endpoint;
 }
 
+Result<DockerSettings> docker_settings_from_env() {
+  const bool verify = env_set("DOCKER_TLS_VERIFY");
+  const bool tls = verify || env_set("DOCKER_TLS");
+  std::string host = env_set("DOCKER_HOST") ? std::getenv("DOCKER_HOST") : "";
+  if (host.empty() && tls) host = kDefaultTlsHost;
+  auto endpoint = parse_docker_host(host);
+  if (!endpoint) return endpoint.error();
+  DockerSettings settings{std::move(*endpoint), std::nullopt};
+  if (!tls || !settings.endpoint.socket_path.empty()) return settings;
+  auto& ep = settings.endpoint;
+  if (auto url = parse_url(host); url && !url->port) {
+    ep.tcp_port = kDefaultTlsPort;
+    ep.url = tcp_url(ep.tcp_host, ep.tcp_port);
+  }
+  const std::string variable = verify ? "DOCKER_TLS_VERIFY" : "DOCKER_TLS";
+  auto [dir, from] = docker_cert_dir();
+  DockerTls t;
+  t.verify = verify;
+  if (verify) {
+    t.ca_file = dir + "/ca.pem";
+    if (!file_exists(t.ca_file)) {
+      return Error(Errc::not_found,
+                   "DOCKER_TLS_VERIFY is set, but the CA certificate '" + t.ca_file +
+                       "' does not exist (" +
+                       (from == "DOCKER_CERT_PATH"
+                            ? std::string("DOCKER_CERT_PATH names the directory of ca.pem, "
+                                          "cert.pem and key.pem)")
+                            : "the directory is " + from +
+                                  "; set DOCKER_CERT_PATH to the directory of ca.pem, cert.pem "
+                                  "and key.pem)"));
+    }
+  }
+  std::string cert = dir + "/cert.pem";
+  std::string key = dir + "/key.pem";
+  bool has_cert = file_exists(cert);
+  bool has_key = file_exists(key);
+  if (has_cert != has_key) {
+    return Error(Errc::invalid_argument,
+                 variable + " is set and '" + (has_cert ? cert : key) + "' exists, but '" +
+                     (has_cert ? key : cert) +
+                     "' does not: a client certificate needs both cert.pem and key.pem");
+  }
+  if (has_cert) {
+    t.cert_file = std::move(cert);
+    t.key_file = std::move(key);
+  }
+  settings.tls = std::move(t);
+  return settings;
+}
+
 bool is_docker_container_name(std::string_view name) {
   auto alnum = [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -203,19 +349,118 @@ EngineBodySource body_from_fd(int fd) {
   };
 }
 
+// TLS settings with the OpenSSL context made from them (shared by every
+// connection of one DockerEngine; an SSL_CTX may be used from several threads).
+struct TlsSetup {
+  DockerTls settings;
+  std::shared_ptr<asio::ssl::context> context;
+};
+
 // One connection to the engine, driven synchronously: each operation runs the
 // private io_context until it completes or the deadline closes the socket.
+// Over TLS every operation goes through tls_, which wraps stream_ (whose
+// deadline still applies underneath).
 class Connection {
  public:
-  Connection(const DockerEndpoint& endpoint, Deadline deadline)
-      : endpoint_(endpoint), deadline_(deadline) {}
+  // The endpoint is copied: a hijacked TLS connection outlives its DockerEngine.
+  Connection(DockerEndpoint endpoint, std::optional<TlsSetup> tls, Deadline deadline)
+      : endpoint_(std::move(endpoint)), tls_setup_(std::move(tls)), deadline_(deadline) {}
 
   Status connect() {
-    if (endpoint_.socket_path.empty()) return connect_tcp();
+    Status connected = endpoint_.socket_path.empty() ? connect_tcp() : connect_unix();
+    if (!connected || !tls_setup_) return connected;
+    return handshake();
+  }
+
+  bool is_tls() const { return tls_.has_value(); }
+
+  Status connect_unix() {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, endpoint_.socket_path.data(), endpoint_.socket_path.size());
     return connect_to(AF_UNIX, 0, &address, sizeof address);
+  }
+
+  // Client side of the TLS handshake; the daemon's name is checked by OpenSSL
+  // itself (host name or IP address) so that a mismatch has its own verify code.
+  Status handshake() {
+    tls_.emplace(stream_, *tls_setup_->context);
+    SSL* ssl = tls_->native_handle();
+    const std::string& host = endpoint_.tcp_host;
+    const bool ip = is_ipv4(host) || is_ipv6(host);
+    // SNI carries DNS names only (RFC 6066).
+    if (!ip) ::SSL_set_tlsext_host_name(ssl, host.c_str());
+    if (tls_setup_->settings.verify) {
+      X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
+      int ok = ip ? ::X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                  : ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+      if (ok != 1) {
+        return Error(Errc::internal, "cannot check the Docker Engine's name '" + host + "'");
+      }
+    }
+    auto ec = run([&](auto handler) {
+      tls_->async_handshake(asio::ssl::stream_base::client,
+                            [handler](error_code e) mutable { handler(e, 0); });
+    });
+    if (!ec) return {};
+    if (ec == beast::error::timeout) {
+      return Error(Errc::timeout, "cannot connect to the Docker Engine at " + endpoint_.url +
+                                      " over TLS: the deadline passed during the handshake");
+    }
+    return tls_error(ec);
+  }
+
+  // Why TLS failed, from OpenSSL's verify result or the alert the daemon sent.
+  Error tls_error(error_code ec) {
+    const DockerTls& settings = tls_setup_->settings;
+    const bool has_cert = !settings.cert_file.empty();
+    std::string why;
+    long verify = tls_ ? ::SSL_get_verify_result(tls_->native_handle()) : X509_V_OK;
+    if (verify != X509_V_OK) {
+      switch (verify) {
+        case X509_V_ERR_HOSTNAME_MISMATCH:
+        case X509_V_ERR_IP_ADDRESS_MISMATCH:
+          why = "its certificate is not valid for '" + endpoint_.tcp_host + "'";
+          break;
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+          why = "its certificate is not signed by the CA in '" + settings.ca_file + "'";
+          break;
+        default:
+          why = std::string("its certificate was rejected: ") +
+                ::X509_verify_cert_error_string(verify);
+      }
+    } else if (ec.category() == asio::error::get_ssl_category()) {
+      switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+        case SSL_R_WRONG_VERSION_NUMBER:
+        case SSL_R_PACKET_LENGTH_TOO_LONG:
+        case SSL_R_HTTP_REQUEST:
+          why =
+              "it does not speak TLS on this port (for a plain-TCP Engine unset "
+              "DOCKER_TLS_VERIFY and DOCKER_TLS)";
+          break;
+        case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+        case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+        case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+          why = has_cert ? "it rejected the client certificate '" + settings.cert_file + "' (" +
+                               ssl_reason(ec) + ")"
+                         : "it requires a client certificate (" + ssl_reason(ec) +
+                               "): put cert.pem and key.pem in the DOCKER_CERT_PATH directory";
+          break;
+        default:
+          why = "TLS failed: " + ssl_reason(ec);
+      }
+    } else {
+      why = "it closed the connection during the TLS handshake (" + lower_first(ec.message()) + ")";
+    }
+    return Error(Errc::unavailable,
+                 "cannot connect to the Docker Engine at " + endpoint_.url + " over TLS: " + why);
   }
 
   // Tries every address the host resolves to, as the docker CLI does. Name
@@ -274,6 +519,18 @@ class Connection {
                                                   : lower_first(ec.message())));
   }
 
+  // Runs `op(stream, handler)` on the TLS stream, or on the plain one.
+  template <typename Op>
+  error_code io(Op&& op) {
+    return run([&](auto handler) {
+      if (tls_) {
+        op(*tls_, std::move(handler));
+      } else {
+        op(stream_, std::move(handler));
+      }
+    });
+  }
+
   // Runs one asynchronous operation started by `start(handler)` to completion.
   template <typename Start>
   error_code run(Start&& start) {
@@ -291,7 +548,11 @@ class Connection {
   }
 
   // The error for a failed read or write during `what` (e.g. "GET /version").
-  Error io_error(error_code ec, std::string_view what) const {
+  Error io_error(error_code ec, std::string_view what) {
+    // TLS 1.3 servers judge the client certificate after the handshake, so a
+    // refusal arrives as an alert on the first read.
+    if (tls_ && ec.category() == asio::error::get_ssl_category()) return tls_error(ec);
+    if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
     if (ec == beast::error::timeout) {
       return Error(Errc::timeout, "the Docker Engine at " + endpoint_.url + " did not answer " +
                                       std::string(what) + " in time");
@@ -340,10 +601,23 @@ class Connection {
       req.body() = std::string(body_json);
     }
     req.prepare_payload();
-    if (auto ec = run([&](auto h) { http::async_write(stream_, req, h); })) {
-      return io_error(ec, what);
+    if (auto ec = io([&](auto& s, auto h) { http::async_write(s, req, std::move(h)); })) {
+      return write_error(ec, what);
     }
     return {};
+  }
+
+  // A failed write. A TLS daemon that refused the client certificate after
+  // the handshake has sent an alert and closed, so the write meets a reset;
+  // the alert, still in the receive queue, says why.
+  Error write_error(error_code ec, std::string_view what) {
+    if (tls_ && (ec == asio::error::connection_reset || ec == asio::error::broken_pipe)) {
+      char byte = 0;
+      auto alert =
+          io([&](auto& s, auto h) { s.async_read_some(asio::buffer(&byte, 1), std::move(h)); });
+      if (alert.category() == asio::error::get_ssl_category()) return tls_error(alert);
+    }
+    return io_error(ec, what);
   }
 
   Result<EngineResponse> exchange(std::string_view method, const std::string& target,
@@ -354,7 +628,8 @@ class Connection {
     }
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (auto ec = run([&](auto h) { http::async_read(stream_, buffer_, parser, h); })) {
+    if (auto ec =
+            io([&](auto& s, auto h) { http::async_read(s, buffer_, parser, std::move(h)); })) {
       return io_error(ec, what);
     }
     auto& res = parser.get();
@@ -366,14 +641,16 @@ class Connection {
   Result<int> read_streamed(Delivery& delivery, std::string_view what) {
     http::response_parser<http::buffer_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    if (auto ec = run([&](auto h) { http::async_read_header(stream_, buffer_, parser, h); })) {
+    if (auto ec = io(
+            [&](auto& s, auto h) { http::async_read_header(s, buffer_, parser, std::move(h)); })) {
       return io_error(ec, what);
     }
     int status = static_cast<int>(parser.get().result_int());
     if (status < 200 || status > 299) {
       http::response_parser<http::string_body> whole(std::move(parser));
       if (!whole.is_done()) {
-        if (auto ec = run([&](auto h) { http::async_read(stream_, buffer_, whole, h); })) {
+        if (auto ec =
+                io([&](auto& s, auto h) { http::async_read(s, buffer_, whole, std::move(h)); })) {
           return io_error(ec, what);
         }
       }
@@ -383,7 +660,7 @@ class Connection {
     while (!parser.is_done()) {
       parser.get().body().data = chunk.data();
       parser.get().body().size = chunk.size();
-      auto ec = run([&](auto h) { http::async_read(stream_, buffer_, parser, h); });
+      auto ec = io([&](auto& s, auto h) { http::async_read(s, buffer_, parser, std::move(h)); });
       if (ec == http::error::need_buffer) ec = {};
       if (ec) return io_error(ec, what);
       std::size_t n = chunk.size() - parser.get().body().size;
@@ -411,7 +688,7 @@ class Connection {
     req.body().data = nullptr;
     req.body().more = true;
     http::request_serializer<http::buffer_body> serializer(req);
-    auto ec = run([&](auto h) { http::async_write_header(stream_, serializer, h); });
+    auto ec = io([&](auto& s, auto h) { http::async_write_header(s, serializer, std::move(h)); });
     std::vector<char> chunk(kStreamBuffer);
     while (!ec) {
       auto n = source(chunk.data(), chunk.size());
@@ -419,7 +696,7 @@ class Connection {
       req.body().data = *n ? chunk.data() : nullptr;
       req.body().size = *n;
       req.body().more = *n != 0;
-      ec = run([&](auto h) { http::async_write(stream_, serializer, h); });
+      ec = io([&](auto& s, auto h) { http::async_write(s, serializer, std::move(h)); });
       if (ec == http::error::need_buffer) ec = {};
       if (*n == 0) break;
     }
@@ -434,9 +711,10 @@ class Connection {
     return read_streamed(delivery, what);
   }
 
-  Result<int> hijack(std::string_view method, const std::string& target, std::string_view body_json,
-                     const EngineHeaders& headers, std::string_view protocol,
-                     std::string_view what) {
+  // Sends an upgrade request and reads the answer's head; on 101/200 the
+  // connection is left with nothing of the upgraded protocol consumed.
+  Status hijack(std::string_view method, const std::string& target, std::string_view body_json,
+                const EngineHeaders& headers, std::string_view protocol, std::string_view what) {
     if (auto sent = send(method, target, body_json, headers, protocol, what); !sent) {
       return sent.error();
     }
@@ -450,7 +728,8 @@ class Connection {
                                          " sent a response head over 64 KiB to " +
                                          std::string(what));
       }
-      auto ec = run([&](auto h) { stream_.async_read_some(asio::buffer(&byte, 1), h); });
+      auto ec =
+          io([&](auto& s, auto h) { s.async_read_some(asio::buffer(&byte, 1), std::move(h)); });
       if (ec) return io_error(ec, what);
       head.push_back(byte);
     }
@@ -462,27 +741,52 @@ class Connection {
     if (ec && ec != http::error::need_more) return io_error(ec, what);
     if (!parser.is_header_done()) return io_error(http::error::partial_message, what);
     int status = static_cast<int>(parser.get().result_int());
-    if (status == 101 || status == 200) {
-      // Nothing may be buffered: the parser was only ever given the head.
-      stream_.expires_never();
-      auto socket = stream_.release_socket();
-      int fd = socket.release(ec);
-      if (ec) return Error(Errc::internal, "cannot take over the hijacked socket: " + ec.message());
-      int flags = ::fcntl(fd, F_GETFL);
-      if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-        int saved = errno;
-        ::close(fd);
-        return Error(Errc::internal, std::string("cannot make the hijacked socket blocking: ") +
-                                         std::strerror(saved));
-      }
-      return fd;
-    }
+    if (status == 101 || status == 200) return {};
     if (!parser.is_done()) {
-      if (auto e = run([&](auto h) { http::async_read(stream_, buffer_, parser, h); })) {
+      if (auto e =
+              io([&](auto& s, auto h) { http::async_read(s, buffer_, parser, std::move(h)); })) {
         return io_error(e, what);
       }
     }
     return status_error(status, parser.get().body());
+  }
+
+  // After a plain hijack(): the socket itself, blocking, owned by the caller.
+  // Nothing may be buffered: the parser was only ever given the head.
+  Result<int> take_socket() {
+    stream_.expires_never();
+    error_code ec;
+    auto socket = stream_.release_socket();
+    int fd = socket.release(ec);
+    if (ec) return Error(Errc::internal, "cannot take over the hijacked socket: " + ec.message());
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+      int saved = errno;
+      ::close(fd);
+      return Error(Errc::internal, std::string("cannot make the hijacked socket blocking: ") +
+                                       std::strerror(saved));
+    }
+    return fd;
+  }
+
+  // After a TLS hijack(): copies bytes between the TLS connection and `local`
+  // (our end of a socketpair) until both directions ended. End of input on one
+  // side is passed on as a write shutdown of the other, so a caller's
+  // shutdown(SHUT_WR) reaches the daemon as the end of its stdin. Takes `local`.
+  void relay(int local) {
+    stream_.expires_never();
+    asio::local::stream_protocol::socket peer(ioc_);
+    error_code ec;
+    peer.assign(asio::local::stream_protocol(), local, ec);
+    if (ec) {
+      ::close(local);
+      return;
+    }
+    Relay relay{*tls_, stream_, peer};
+    relay.to_daemon();
+    relay.to_caller();
+    ioc_.restart();
+    ioc_.run();
   }
 
  private:
@@ -491,17 +795,116 @@ class Connection {
                                       " to " + std::string(what) + " was stopped by the caller");
   }
 
-  const DockerEndpoint& endpoint_;
+  using TlsStream = asio::ssl::stream<Stream&>;
+
+  // The two copy loops of relay(), on one thread.
+  struct Relay {
+    TlsStream& tls;
+    Stream& tcp;
+    asio::local::stream_protocol::socket& caller;
+    std::array<char, kRelayBuffer> up{};
+    std::array<char, kRelayBuffer> down{};
+    bool up_done = false;
+    bool down_done = false;
+    bool closed = false;
+
+    void close() {
+      if (closed) return;
+      closed = true;
+      error_code ignored;
+      caller.close(ignored);
+      tcp.socket().close(ignored);
+    }
+
+    void to_daemon() {
+      caller.async_read_some(asio::buffer(up), [this](error_code ec, std::size_t n) {
+        if (closed) return;
+        if (ec) {
+          // The caller is done writing (or gone): the daemon reads EOF. A TCP
+          // shutdown without close_notify is what Go's TLS reads as EOF too.
+          up_done = true;
+          error_code ignored;
+          tcp.socket().shutdown(asio::socket_base::shutdown_send, ignored);
+          if (down_done) close();
+          return;
+        }
+        asio::async_write(tls, asio::buffer(up.data(), n), [this](error_code e, std::size_t) {
+          if (closed) return;
+          if (e) return close();
+          to_daemon();
+        });
+      });
+    }
+
+    void to_caller() {
+      tls.async_read_some(asio::buffer(down), [this](error_code ec, std::size_t n) {
+        if (closed) return;
+        if (ec) {
+          down_done = true;
+          error_code ignored;
+          caller.shutdown(asio::socket_base::shutdown_send, ignored);
+          if (up_done) close();
+          return;
+        }
+        asio::async_write(caller, asio::buffer(down.data(), n), [this](error_code e, std::size_t) {
+          if (closed) return;
+          if (e) return close();  // the caller closed its end
+          to_caller();
+        });
+      });
+    }
+  };
+
+  DockerEndpoint endpoint_;
+  std::optional<TlsSetup> tls_setup_;
   Deadline deadline_;
   asio::io_context ioc_{1};
   Stream stream_{ioc_};
+  std::optional<TlsStream> tls_;  // after stream_: it refers to it
   beast::flat_buffer buffer_;
 };
 
+// Hands a hijacked TLS connection to a relay thread and returns the caller's
+// end of the socketpair (blocking, close-on-exec).
+Result<int> start_tls_relay(std::unique_ptr<Connection> connection) {
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+    return Error(Errc::internal, std::string("cannot create a socketpair for the TLS relay: ") +
+                                     std::strerror(errno));
+  }
+  try {
+    std::thread([c = std::move(connection), theirs = ends[1]]() { c->relay(theirs); }).detach();
+  } catch (const std::system_error& e) {
+    ::close(ends[0]);
+    ::close(ends[1]);
+    return Error(Errc::internal, std::string("cannot start the TLS relay thread: ") + e.what());
+  }
+  return ends[0];
+}
+
 struct DockerEngine::Impl {
   DockerEndpoint endpoint;
+  std::optional<DockerTls> tls;  // tcp:// endpoints only
   std::mutex mutex;
-  std::string version;  // negotiated; empty until the first call
+  std::string version;                              // negotiated; empty until the first call
+  std::shared_ptr<asio::ssl::context> tls_context;  // made on first use
+
+  // A connected connection (TLS handshake done) for one call.
+  Result<std::unique_ptr<Connection>> connect(Deadline deadline) {
+    std::optional<TlsSetup> setup;
+    if (tls) {
+      std::lock_guard lock(mutex);
+      if (!tls_context) {
+        auto made = make_tls_context(*tls);
+        if (!made) return made.error();
+        tls_context = std::move(*made);
+      }
+      setup = TlsSetup{*tls, tls_context};
+    }
+    auto connection = std::make_unique<Connection>(endpoint, std::move(setup), deadline);
+    if (auto st = connection->connect(); !st) return st.error();
+    return connection;
+  }
 
   std::string what(std::string_view method, std::string_view path) const {
     return std::string(method) + " " + std::string(path);
@@ -516,9 +919,9 @@ struct DockerEngine::Impl {
   Result<Opened> open(std::string_view path, Deadline deadline) {
     auto versioned = target(path, deadline);
     if (!versioned) return versioned.error();
-    auto connection = std::make_unique<Connection>(endpoint, deadline);
-    if (auto st = connection->connect(); !st) return st.error();
-    return Opened{std::move(*versioned), std::move(connection)};
+    auto connection = connect(deadline);
+    if (!connection) return connection.error();
+    return Opened{std::move(*versioned), std::move(*connection)};
   }
 
   Result<std::string> target(std::string_view path, Deadline deadline) {
@@ -532,12 +935,12 @@ struct DockerEngine::Impl {
       std::lock_guard lock(mutex);
       if (!version.empty()) return version;
     }
-    Connection connection(endpoint, deadline);
-    if (auto st = connection.connect(); !st) return st.error();
+    auto connection = connect(deadline);
+    if (!connection) return connection.error();
     std::string daemon_version;
-    auto answer = connection.exchange("GET", "/_ping", "", {}, "GET /_ping", &daemon_version);
+    auto answer = (*connection)->exchange("GET", "/_ping", "", {}, "GET /_ping", &daemon_version);
     if (!answer) return answer.error();
-    if (answer->status != 200) return connection.status_error(answer->status, answer->body);
+    if (answer->status != 200) return (*connection)->status_error(answer->status, answer->body);
     std::string chosen = DockerEngine::client_api_version;
     // A daemon that does not say (very old ones) gets our version and will
     // refuse it clearly if it is too new.
@@ -552,27 +955,25 @@ struct DockerEngine::Impl {
 DockerEngine::DockerEngine(DockerEndpoint endpoint) : impl_(std::make_unique<Impl>()) {
   impl_->endpoint = std::move(endpoint);
 }
+DockerEngine::DockerEngine(DockerEndpoint endpoint, DockerTls tls)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->endpoint = std::move(endpoint);
+  if (impl_->endpoint.socket_path.empty()) impl_->tls = std::move(tls);
+}
 DockerEngine::DockerEngine(DockerEngine&&) noexcept = default;
 DockerEngine& DockerEngine::operator=(DockerEngine&&) noexcept = default;
 DockerEngine::~DockerEngine() = default;
 
 Result<DockerEngine> DockerEngine::from_env() {
-  for (const char* tls : {"DOCKER_TLS_VERIFY", "DOCKER_TLS"}) {
-    if (const char* value = std::getenv(tls); value != nullptr && value[0] != '\0') {
-      return Error(Errc::unsupported,
-                   std::string(tls) +
-                       " is set, but envd does not speak TLS to the Docker Engine yet: use a "
-                       "unix:// socket or plain tcp:// (unset " +
-                       tls + ")");
-    }
-  }
-  const char* host = std::getenv("DOCKER_HOST");
-  auto endpoint = parse_docker_host(host ? host : "");
-  if (!endpoint) return endpoint.error();
-  return DockerEngine(std::move(*endpoint));
+  auto settings = docker_settings_from_env();
+  if (!settings) return settings.error();
+  if (settings->tls) return DockerEngine(std::move(settings->endpoint), std::move(*settings->tls));
+  return DockerEngine(std::move(settings->endpoint));
 }
 
 const DockerEndpoint& DockerEngine::endpoint() const { return impl_->endpoint; }
+
+const DockerTls* DockerEngine::tls() const { return impl_->tls ? &*impl_->tls : nullptr; }
 
 Result<std::string> DockerEngine::api_version(Deadline deadline) {
   return impl_->negotiate(deadline);
@@ -645,8 +1046,13 @@ Result<int> DockerEngine::hijack(std::string_view method, std::string_view path,
   auto opened = impl_->open(path, deadline);
   if (!opened) return opened.error();
   auto& [target, connection] = *opened;
-  return connection->hijack(method, target, body_json, headers, upgrade_protocol,
-                            impl_->what(method, path));
+  if (auto st = connection->hijack(method, target, body_json, headers, upgrade_protocol,
+                                   impl_->what(method, path));
+      !st) {
+    return st.error();
+  }
+  if (connection->is_tls()) return start_tls_relay(std::move(connection));
+  return connection->take_socket();
 }
 
 }  // namespace envd::sdk

@@ -12,10 +12,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test_support.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -231,17 +235,124 @@ TEST(DockerHost, RefusesOtherSchemesAsUnsupported) {
   EXPECT_EQ(parse_docker_host("npipe:////./pipe/docker_engine").error().code(), Errc::unsupported);
 }
 
-TEST(DockerHost, TlsSettingsAreRefusedAsUnsupported) {
-  ::setenv("DOCKER_HOST", "tcp://127.0.0.1:2376", 1);
-  ::setenv("DOCKER_TLS_VERIFY", "1", 1);
+// The TLS variables as the docker CLI reads them. Every test sets all of them.
+class DockerTlsSettings : public ::testing::Test {
+ protected:
+  using Env = std::map<std::string, std::optional<std::string>>;
+  static Env tls_env(Env extra) {
+    Env env = {{"DOCKER_HOST", std::nullopt},   {"DOCKER_TLS_VERIFY", std::nullopt},
+               {"DOCKER_TLS", std::nullopt},    {"DOCKER_CERT_PATH", std::nullopt},
+               {"DOCKER_CONFIG", std::nullopt}, {"HOME", std::nullopt}};
+    for (auto& [name, value] : extra) env[name] = value;
+    return env;
+  }
+  fs::path certs(const std::vector<std::string>& files) {
+    for (const auto& name : files) dir_.write(name, "PEM " + name, fs::perms::owner_read);
+    return dir_.path();
+  }
+  TempDir dir_;
+};
+
+TEST_F(DockerTlsSettings, VerifyReadsTheCertPathAndDefaultsToPort2376) {
+  fs::path dir = certs({"ca.pem", "cert.pem", "key.pem"});
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "tcp://engine.example"},
+                         {"DOCKER_TLS_VERIFY", "1"},
+                         {"DOCKER_CERT_PATH", dir.string()}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "tcp://engine.example:2376") << "2376 is Docker's TLS port";
+  ASSERT_TRUE(settings->tls);
+  EXPECT_TRUE(settings->tls->verify);
+  EXPECT_EQ(settings->tls->ca_file, (dir / "ca.pem").string());
+  EXPECT_EQ(settings->tls->cert_file, (dir / "cert.pem").string());
+  EXPECT_EQ(settings->tls->key_file, (dir / "key.pem").string());
   auto engine = DockerEngine::from_env();
-  ::unsetenv("DOCKER_TLS_VERIFY");
-  ::unsetenv("DOCKER_HOST");
+  ASSERT_TRUE(engine) << engine.error().message();
+  ASSERT_NE(engine->tls(), nullptr);
+  EXPECT_EQ(engine->tls()->ca_file, (dir / "ca.pem").string());
+}
+
+TEST_F(DockerTlsSettings, AnExplicitPortIsKept) {
+  fs::path dir = certs({"ca.pem"});
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "tcp://10.0.0.5:2375"},
+                         {"DOCKER_TLS_VERIFY", "1"},
+                         {"DOCKER_CERT_PATH", dir.string()}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "tcp://10.0.0.5:2375");
+  ASSERT_TRUE(settings->tls);
+  EXPECT_EQ(settings->tls->cert_file, "") << "no cert.pem: no client certificate";
+}
+
+TEST_F(DockerTlsSettings, DockerTlsAloneNeedsNoFilesAndDefaultsToLocalhost) {
+  ScopedEnv env(tls_env({{"DOCKER_TLS", "1"}, {"DOCKER_CERT_PATH", "/nonexistent/certs"}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "tcp://localhost:2376") << "the docker CLI's TLS default";
+  ASSERT_TRUE(settings->tls);
+  EXPECT_FALSE(settings->tls->verify);
+  EXPECT_EQ(settings->tls->ca_file, "");
+}
+
+TEST_F(DockerTlsSettings, AUnixSocketIgnoresTls) {
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "unix:///run/docker.sock"},
+                         {"DOCKER_TLS_VERIFY", "1"},
+                         {"DOCKER_CERT_PATH", "/nonexistent/certs"}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "unix:///run/docker.sock");
+  EXPECT_FALSE(settings->tls);
+}
+
+TEST_F(DockerTlsSettings, TheCertPathDefaultsToDockerConfigThenHome) {
+  fs::path dir = certs({"ca.pem"});
+  {
+    ScopedEnv env(tls_env(
+        {{"DOCKER_HOST", "tcp://h"}, {"DOCKER_TLS_VERIFY", "1"}, {"DOCKER_CONFIG", dir.string()}}));
+    auto settings = docker_settings_from_env();
+    ASSERT_TRUE(settings) << settings.error().message();
+    EXPECT_EQ(settings->tls->ca_file, (dir / "ca.pem").string());
+  }
+  ScopedEnv env(
+      tls_env({{"DOCKER_HOST", "tcp://h"}, {"DOCKER_TLS_VERIFY", "1"}, {"HOME", "/nonexistent"}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_FALSE(settings);
+  EXPECT_EQ(settings.error().code(), Errc::not_found);
+  EXPECT_EQ(settings.error().message(),
+            "DOCKER_TLS_VERIFY is set, but the CA certificate '/nonexistent/.docker/ca.pem' does "
+            "not exist (the directory is the default, ~/.docker; set DOCKER_CERT_PATH to the "
+            "directory of ca.pem, cert.pem and key.pem)");
+}
+
+TEST_F(DockerTlsSettings, ACertificateWithoutItsKeyIsRefused) {
+  fs::path dir = certs({"ca.pem", "cert.pem"});
+  ScopedEnv env(tls_env(
+      {{"DOCKER_HOST", "tcp://h"}, {"DOCKER_TLS", "1"}, {"DOCKER_CERT_PATH", dir.string()}}));
+  auto engine = DockerEngine::from_env();
   ASSERT_FALSE(engine);
-  EXPECT_EQ(engine.error().code(), Errc::unsupported);
-  EXPECT_EQ(engine.error().message(),
-            "DOCKER_TLS_VERIFY is set, but envd does not speak TLS to the Docker Engine yet: use "
-            "a unix:// socket or plain tcp:// (unset DOCKER_TLS_VERIFY)");
+  EXPECT_EQ(engine.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(engine.error().message(), "DOCKER_TLS is set and '" + (dir / "cert.pem").string() +
+                                          "' exists, but '" + (dir / "key.pem").string() +
+                                          "' does not: a client certificate needs both cert.pem "
+                                          "and key.pem");
+}
+
+// The files are read at the first call, before any connection.
+TEST_F(DockerTlsSettings, ACaFileThatIsNotPemFailsTheFirstCall) {
+  fs::path dir = certs({"ca.pem"});
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "tcp://127.0.0.1:1"},
+                         {"DOCKER_TLS_VERIFY", "1"},
+                         {"DOCKER_CERT_PATH", dir.string()}}));
+  auto engine = DockerEngine::from_env();
+  ASSERT_TRUE(engine) << engine.error().message();
+  auto version = engine->version(deadline_after(5s));
+  ASSERT_FALSE(version);
+  EXPECT_EQ(version.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(
+      version.error().message().rfind(
+          "cannot use the Docker TLS CA certificate '" + (dir / "ca.pem").string() + "': ", 0),
+      0u)
+      << version.error().message();
 }
 
 TEST(DockerHost, RejectsMalformedValues) {

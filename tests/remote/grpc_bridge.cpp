@@ -3,7 +3,12 @@
 // Engine's embedded BuildKit through a fresh POST /grpc (h2c upgrade) of the
 // engine named by DOCKER_HOST. TLS ends here; the engine side is plaintext.
 //
-//   envd_grpc_bridge [--unix PATH] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
+// With --engine-socket it stands in for a Docker Engine behind TLS instead
+// (dockerd's own TLS would apply to every TCP listener of the one test
+// daemon): each connection is forwarded byte for byte to that unix socket.
+//
+//   envd_grpc_bridge [--unix PATH] [--engine-socket PATH]
+//                    [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
 //
 // Prints the TCP port (or "ready" for --unix) and a newline on stdout once it
 // listens. Runs until killed; killing it closes every forwarded connection,
@@ -18,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -31,6 +37,7 @@ namespace {
 
 struct Options {
   std::string unix_path;
+  std::string engine_socket;
   std::string tls_cert;
   std::string tls_key;
   std::string client_ca;
@@ -83,6 +90,12 @@ SSL_CTX* make_tls(const Options& o) {
     SSL_CTX_set_client_CA_list(ctx, SSL_load_client_CA_file(o.client_ca.c_str()));
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
+  if (!o.engine_socket.empty()) {
+    // As dockerd (Go's crypto/tls) does: a TCP end of input at a record
+    // boundary without close_notify is a plain EOF, and the connection stays
+    // writable, so a client's half-close of a hijacked exec's stdin works.
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
   SSL_CTX_set_alpn_select_cb(ctx, select_h2, nullptr);
   // With a blocking socket, SSL_read must come back to poll() after a
   // non-application record instead of blocking for the next one.
@@ -101,36 +114,52 @@ bool send_all(int fd, const char* data, size_t size) {
   return true;
 }
 
-// Copies bytes both ways until either side closes; then closes both.
+// Copies bytes both ways. The end of one side's input is passed on as a
+// write shutdown of the other (close_notify over TLS), as a proxy must for a
+// hijacked exec's stdin; it returns once both directions ended or one failed.
 void forward(int client, SSL* ssl, int engine) {
   char buf[65536];
-  for (;;) {
-    bool pending = ssl != nullptr && SSL_pending(ssl) > 0;
-    pollfd fds[2] = {{client, POLLIN, 0}, {engine, POLLIN, 0}};
+  bool client_open = true;  // still reading from the client
+  bool engine_open = true;  // still reading from the engine
+  while (client_open || engine_open) {
+    bool pending = client_open && ssl != nullptr && SSL_pending(ssl) > 0;
+    pollfd fds[2] = {{client_open ? client : -1, POLLIN, 0},
+                     {engine_open ? engine : -1, POLLIN, 0}};
     if (::poll(fds, 2, pending ? 0 : -1) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (pending || (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      ssize_t n = 0;
       if (ssl != nullptr) {
-        int n = SSL_read(ssl, buf, sizeof buf);
-        if (n <= 0) {
-          int err = SSL_get_error(ssl, n);
-          if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) return;
-        } else if (!send_all(engine, buf, static_cast<size_t>(n))) {
-          return;
+        int got = SSL_read(ssl, buf, sizeof buf);
+        if (got <= 0) {
+          int err = SSL_get_error(ssl, got);
+          if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) continue;
         }
+        n = got;
       } else {
-        ssize_t n = ::read(client, buf, sizeof buf);
+        n = ::read(client, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0 || !send_all(engine, buf, static_cast<size_t>(n))) return;
+      }
+      if (n <= 0) {
+        client_open = false;
+        ::shutdown(engine, SHUT_WR);
+      } else if (!send_all(engine, buf, static_cast<size_t>(n))) {
+        return;
       }
     }
     if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
       ssize_t n = ::read(engine, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return;
-      if (ssl != nullptr) {
+      if (n <= 0) {
+        engine_open = false;
+        if (ssl != nullptr) {
+          SSL_shutdown(ssl);
+        } else {
+          ::shutdown(client, SHUT_WR);
+        }
+      } else if (ssl != nullptr) {
         if (SSL_write(ssl, buf, static_cast<int>(n)) <= 0) return;
       } else if (!send_all(client, buf, static_cast<size_t>(n))) {
         return;
@@ -139,7 +168,19 @@ void forward(int client, SSL* ssl, int engine) {
   }
 }
 
-void serve(int client, SSL_CTX* tls) {
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path - 1));
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return fd;
+  std::fprintf(stderr, "grpc_bridge: cannot connect to %s: %s\n", path.c_str(),
+               std::strerror(errno));
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
+void serve(int client, SSL_CTX* tls, const std::string& engine_socket) {
   SSL* ssl = nullptr;
   if (tls != nullptr) {
     // A client that stalls the handshake must not pin the thread forever.
@@ -155,6 +196,15 @@ void serve(int client, SSL_CTX* tls) {
     }
     timeval none{0, 0};
     ::setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  }
+  if (!engine_socket.empty()) {
+    if (int upstream = connect_unix(engine_socket); upstream >= 0) {
+      forward(client, ssl, upstream);
+      ::close(upstream);
+    }
+    if (ssl != nullptr) SSL_free(ssl);
+    ::close(client);
+    return;
   }
   auto engine = envd::sdk::DockerEngine::from_env();
   if (engine) {
@@ -215,6 +265,8 @@ int main(int argc, char** argv) {
     std::string value = argv[++i];
     if (arg == "--unix") {
       o.unix_path = value;
+    } else if (arg == "--engine-socket") {
+      o.engine_socket = value;
     } else if (arg == "--tls-cert") {
       o.tls_cert = value;
     } else if (arg == "--tls-key") {
@@ -244,6 +296,6 @@ int main(int argc, char** argv) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       die(std::string("accept failed: ") + std::strerror(errno));
     }
-    std::thread(serve, client, tls).detach();
+    std::thread(serve, client, tls, o.engine_socket).detach();
   }
 }

@@ -7,8 +7,9 @@
 //   auto version = engine->request("GET", "/version", "", deadline);
 //
 // Endpoints (DOCKER_HOST; default unix:///var/run/docker.sock): unix:///path
-// and plain tcp://host[:port] (port 2375 by default). TLS (DOCKER_TLS_VERIFY,
-// DOCKER_TLS), ssh:// and other schemes are refused with Errc::unsupported.
+// and tcp://host[:port], plain (port 2375 by default) or TLS as the docker CLI
+// sets it up (DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH; port 2376 by
+// default). ssh:// and other schemes are refused with Errc::unsupported.
 //
 // Versioning: the first call asks GET /_ping for the daemon's Api-Version and
 // uses the lower of it and client_api_version; every path given to a call is
@@ -23,6 +24,10 @@
 //     tcp://host:port; a host name that does not resolve reads "cannot
 //     resolve '<host>': <reason>")
 //   - socket not accessible: Errc::permission, same wording
+//   - TLS: Errc::unavailable "cannot connect to the Docker Engine at
+//     tcp://host:port over TLS: <why>", e.g. its certificate is not signed by
+//     the CA in <file>, is not valid for <host>, or it requires a client
+//     certificate
 //   - the deadline passes: Errc::timeout "the Docker Engine at <endpoint> did
 //     not answer <method> <path> in time"
 //   - a non-2xx answer (request() excepted, which returns any status):
@@ -42,6 +47,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,8 +63,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 // now + timeout.
 Deadline deadline_after(std::chrono::milliseconds timeout);
 
-// Where the Engine listens: a unix socket (socket_path set) or a plain TCP
-// address (tcp_host and tcp_port set).
+// Where the Engine listens: a unix socket (socket_path set) or a TCP address
+// (tcp_host and tcp_port set). TLS, if any, is given separately (DockerTls):
+// this struct keeps the layout of SDK 1.0.
 struct DockerEndpoint {
   std::string url;  // canonical form, e.g. "unix:///var/run/docker.sock", "tcp://[::1]:2375"
   std::string socket_path;  // unix only, e.g. "/var/run/docker.sock"
@@ -67,13 +74,44 @@ struct DockerEndpoint {
   uint16_t tcp_port = 0;   // tcp only
 };
 
+// TLS to a tcp:// Engine. The files are PEM. When verifying, the daemon's
+// certificate must chain to ca_file and name the endpoint's host (an IP
+// address is matched against the certificate's IP addresses).
+struct DockerTls {
+  bool verify = true;     // false: DOCKER_TLS without DOCKER_TLS_VERIFY (no check at all)
+  std::string ca_file;    // required to verify
+  std::string cert_file;  // client certificate, with key_file; both empty for none
+  std::string key_file;
+};
+
 // Parses a DOCKER_HOST value. Empty means the default unix:///var/run/docker.sock.
 // tcp://host[:port] without a port means port 2375 (Docker's plain-TCP port).
 // Errc::unsupported for ssh://, npipe:// and other schemes (the message names
 // the value and the supported forms); Errc::invalid_argument for a malformed
 // unix:// or tcp:// value (a path or query after tcp://host:port included).
-// Pure: TLS settings are checked by from_env().
+// Pure: TLS settings are read by docker_settings_from_env().
 Result<DockerEndpoint> parse_docker_host(std::string_view docker_host);
+
+// What the docker CLI would connect to.
+struct DockerSettings {
+  DockerEndpoint endpoint;
+  std::optional<DockerTls> tls;  // tcp:// only
+};
+
+// The settings the docker CLI would use, from the environment:
+//   DOCKER_HOST        as parse_docker_host; with TLS a tcp:// address without
+//                      a port means 2376 (Docker's TLS port)
+//   DOCKER_TLS_VERIFY  non-empty: TLS, verifying the daemon against ca.pem
+//   DOCKER_TLS         non-empty: TLS; without DOCKER_TLS_VERIFY the daemon's
+//                      certificate is not checked
+//   DOCKER_CERT_PATH   the directory of ca.pem, cert.pem and key.pem (default:
+//                      DOCKER_CONFIG, else ~/.docker)
+// TLS applies to tcp:// only: a unix socket ignores it, as the docker CLI does.
+// A client certificate is used when cert.pem and key.pem exist. Errors name
+// the variable and the file: Errc::not_found for a missing ca.pem when
+// verifying, Errc::invalid_argument for cert.pem without key.pem or the
+// reverse. The files are read when the first connection is made.
+Result<DockerSettings> docker_settings_from_env();
 
 // Docker's rule for container (and volume) names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
 bool is_docker_container_name(std::string_view name);
@@ -117,17 +155,20 @@ class DockerEngine {
   // The newest Engine API version this client speaks.
   static constexpr const char* client_api_version = "1.41";
 
-  // A client of the engine named by DOCKER_HOST (see parse_docker_host). A
-  // non-empty DOCKER_TLS_VERIFY or DOCKER_TLS asks for TLS, which envd does
-  // not speak to the Engine yet: Errc::unsupported naming the variable.
+  // A client of the engine docker_settings_from_env() names.
   static Result<DockerEngine> from_env();
 
   explicit DockerEngine(DockerEndpoint endpoint);
+  // A client speaking TLS to a tcp:// endpoint (a unix endpoint ignores `tls`).
+  DockerEngine(DockerEndpoint endpoint, DockerTls tls);
   DockerEngine(DockerEngine&&) noexcept;
   DockerEngine& operator=(DockerEngine&&) noexcept;
   ~DockerEngine();
 
   const DockerEndpoint& endpoint() const;
+
+  // The TLS settings in use; nullptr for a plain connection.
+  const DockerTls* tls() const;
 
   // The API version calls use: min(client_api_version, the daemon's), asking
   // GET /_ping on the first call. Errors as for any call.
@@ -171,6 +212,10 @@ class DockerEngine {
   // daemon sent after the blank line. The fd is blocking and close-on-exec,
   // and ownership passes to the caller, who must close() it. On failure no fd
   // is left open. A non-101/200 answer is an Error as above.
+  //
+  // Over TLS the fd is one end of a socketpair whose other end a background
+  // thread relays to the TLS connection: shutdown(fd, SHUT_WR) reaches the
+  // daemon as end of input, and close() ends the relay.
   Result<int> hijack(std::string_view method, std::string_view path, std::string_view body_json,
                      const EngineHeaders& headers, std::string_view upgrade_protocol,
                      Deadline deadline);

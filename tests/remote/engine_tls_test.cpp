@@ -1,0 +1,414 @@
+// The Docker Engine over TLS, as DOCKER_TLS_VERIFY / DOCKER_TLS /
+// DOCKER_CERT_PATH set it up: the SDK's client (requests, streams, a
+// hijacked exec whose stdin is half-closed through the TLS relay), its TLS
+// failures, and envd building through such an engine with the moby-worker and
+// docker-container builders.
+//
+// The engine is the real dockerd of tests/services behind envd_grpc_bridge
+// --engine-socket, which ends TLS (optionally requiring client certificates)
+// and forwards the bytes to the engine's unix socket: dockerd's own TLS would
+// apply to every TCP listener of the one test daemon, and the plain-TCP one is
+// tested too. Certificates are made with the openssl CLI for each run.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bridge_fixture.hpp"
+#include "cli_harness.hpp"
+#include "envd/docker_engine.hpp"
+#include "services/test_services.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using sdk::deadline_after;
+using sdk::DockerEngine;
+
+constexpr const char* kBase = "envd-test/busybox:latest";
+constexpr const char* kStandin = "envd-test/buildkit-standin:1";
+constexpr const char* kEngineSocketInContainer = "/run/envd-test/docker.sock";
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// Reads `fd` to its end.
+std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// The payload of the stdout frames (stream 1) of Docker's multiplexed stream.
+std::string stdout_of(const std::string& raw) {
+  std::string out;
+  std::size_t at = 0;
+  while (at + 8 <= raw.size()) {
+    auto size = (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 4])) << 24) |
+                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 5])) << 16) |
+                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 6])) << 8) |
+                static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 7]));
+    if (raw[at] == 1) out += raw.substr(at + 8, size);
+    at += 8 + size;
+  }
+  return out;
+}
+
+class EngineTls : public CliTest {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = (fs::temp_directory_path() / "envd-pki-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    pki_ = new Pki;
+    pki_->make(pattern);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    fs::remove_all(pki_->dir, ec);
+    delete pki_;
+    pki_ = nullptr;
+  }
+
+  void SetUp() override {
+    CliTest::SetUp();
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+  }
+
+  void TearDown() override {
+    if (HasFailure() && fs::exists(bridge_log())) {
+      std::cerr << "bridge log:\n" << read_text(bridge_log());
+    }
+    for (const auto& name : containers_) {
+      run_docker(services_.docker_host, {"rm", "-f", name});
+      run_docker(services_.docker_host, {"volume", "rm", "-f", name + "_state"});
+    }
+    CliTest::TearDown();
+  }
+
+  fs::path bridge_log() const { return home() / "bridge.log"; }
+
+  // The engine behind TLS with `cert`; `verify_clients` requires client
+  // certificates signed by the test CA.
+  std::unique_ptr<Bridge> start_engine(bool verify_clients, const fs::path& cert,
+                                       const fs::path& key) {
+    std::vector<std::string> args = {"--engine-socket", services_.docker_socket(),
+                                     "--tls-cert",      cert.string(),
+                                     "--tls-key",       key.string()};
+    if (verify_clients) args.insert(args.end(), {"--client-ca", pki_->ca.string()});
+    return std::make_unique<Bridge>(services_, args, bridge_log());
+  }
+  std::unique_ptr<Bridge> start_engine(bool verify_clients = true) {
+    return start_engine(verify_clients, pki_->server_cert, pki_->server_key);
+  }
+
+  // A DOCKER_CERT_PATH directory holding the given files as ca.pem, cert.pem
+  // and key.pem (an empty path leaves that file out).
+  fs::path cert_dir(const std::string& name, const fs::path& ca, const fs::path& cert,
+                    const fs::path& key) {
+    fs::path dir = home() / name;
+    fs::create_directories(dir);
+    if (!ca.empty()) fs::copy_file(ca, dir / "ca.pem");
+    if (!cert.empty()) fs::copy_file(cert, dir / "cert.pem");
+    if (!key.empty()) fs::copy_file(key, dir / "key.pem");
+    return dir;
+  }
+  fs::path good_certs() { return cert_dir("certs", pki_->ca, pki_->client_cert, pki_->client_key); }
+
+  // What the docker CLI would be given for a TLS engine.
+  static std::map<std::string, std::optional<std::string>> tls_env(const Bridge& engine,
+                                                                   const fs::path& certs,
+                                                                   bool verify = true) {
+    return {{"DOCKER_HOST", "tcp://" + engine.address()},
+            {"DOCKER_TLS_VERIFY", verify ? std::optional<std::string>("1") : std::nullopt},
+            {"DOCKER_TLS", "1"},
+            {"DOCKER_CERT_PATH", certs.string()}};
+  }
+
+  // A client of `engine` as DockerEngine::from_env() makes it for tls_env()
+  // (which the SDK's unit tests check): the endpoint and the files of `certs`.
+  static DockerEngine client(const Bridge& engine, const fs::path& certs, bool verify = true) {
+    auto endpoint = sdk::parse_docker_host("tcp://" + engine.address());
+    EXPECT_TRUE(endpoint) << endpoint.error().message();
+    sdk::DockerTls tls;
+    tls.verify = verify;
+    if (verify) tls.ca_file = (certs / "ca.pem").string();
+    if (fs::exists(certs / "cert.pem")) {
+      tls.cert_file = (certs / "cert.pem").string();
+      tls.key_file = (certs / "key.pem").string();
+    }
+    return DockerEngine(endpoint ? *endpoint : sdk::DockerEndpoint{}, tls);
+  }
+
+  // GET /version through client(): the error, or "".
+  static std::string version_error(const Bridge& engine, const fs::path& certs,
+                                   bool verify = true) {
+    auto version = client(engine, certs, verify).version(deadline_after(10s));
+    return version ? "" : version.error().message();
+  }
+
+  std::map<std::string, std::optional<std::string>> envd_env(
+      std::map<std::string, std::optional<std::string>> tls) const {
+    tls["DOCKER_CONFIG"] = (home() / ".docker").string();
+    tls["BUILDKIT_PROGRESS"] = std::nullopt;
+    return tls;
+  }
+
+  // A project whose build runs a RUN step and a COPY.
+  fs::path project(const std::string& name) {
+    fs::path dir = home() / name;
+    write_text(dir / "Dockerfile", std::string("FROM ") + kBase +
+                                       "\nCOPY greeting.txt /greeting.txt\n"
+                                       "RUN echo built-over-tls > /built.txt\n");
+    write_text(dir / "greeting.txt", "hello from " + name + "\n");
+    return dir;
+  }
+
+  // Builds `project(name)` to a tar and checks the files in it.
+  void build_to_tar(const std::string& name,
+                    const std::map<std::string, std::optional<std::string>>& env) {
+    fs::path dir = project(name);
+    fs::path tar = home() / (name + ".tar");
+    auto built = envd({"build", "--network", "none", "--progress", "plain", "--output",
+                       "type=tar,dest=" + tar.string(), dir.string()},
+                      env);
+    ASSERT_EQ(built.exit_code, 0) << built.err;
+    auto files = run_ok({"tar", "-xOf", tar.string(), "built.txt", "greeting.txt"});
+    EXPECT_EQ(files.out, "built-over-tls\nhello from " + name + "\n");
+  }
+
+  TestServices services_;
+  std::vector<std::string> containers_;
+  static Pki* pki_;
+};
+
+Pki* EngineTls::pki_ = nullptr;
+
+TEST_F(EngineTls, VerifiedMutualTlsServesRequestsAndStreams) {
+  auto engine_process = start_engine();
+  auto engine = std::make_optional(client(*engine_process, good_certs()));
+  ASSERT_NE(engine->tls(), nullptr);
+  EXPECT_TRUE(engine->tls()->verify);
+  EXPECT_EQ(engine->endpoint().url, "tcp://" + engine_process->address());
+  auto version = engine->version(deadline_after(10s));
+  ASSERT_TRUE(version) << version.error().message();
+  EXPECT_EQ(version->os, "linux");
+  // A daemon error still reads as the daemon's, naming the endpoint.
+  auto missing =
+      engine->call("GET", "/images/envd-test/no-such-image:latest/json", "", deadline_after(10s));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Errc::not_found);
+  EXPECT_EQ(
+      missing.error().message().rfind("docker engine at tcp://" + engine_process->address(), 0), 0u)
+      << missing.error().message();
+  // A large streamed body: the base image as a docker-archive.
+  std::size_t bytes = 0;
+  auto saved = engine->stream(
+      "GET", std::string("/images/") + kBase + "/get", "", {}, sdk::StreamMode::chunks,
+      [&](std::string_view chunk) {
+        bytes += chunk.size();
+        return true;
+      },
+      deadline_after(60s));
+  ASSERT_TRUE(saved) << saved.error().message();
+  EXPECT_GT(bytes, std::size_t{500} * 1024) << "busybox-static alone is over 500 KiB";
+}
+
+// stdin written to the hijacked fd reaches `cat` in a container, and
+// shutdown(SHUT_WR) reaches it as end of input, so the exec ends and the fd
+// reads EOF: the relay passes half-closes both ways.
+TEST_F(EngineTls, AHijackedExecSeesStdinAndItsEnd) {
+  auto engine_process = start_engine();
+  std::string name = "envd_tls_exec_" + std::to_string(::getpid());
+  containers_.push_back(name);
+  auto started = run_docker(services_.docker_host, {"run", "-d", "--name", name, "--network",
+                                                    "none", kBase, "sleep", "300"});
+  ASSERT_EQ(started.exit_code, 0) << started.err;
+  auto engine = std::make_optional(client(*engine_process, good_certs()));
+  auto created =
+      engine->call("POST", "/containers/" + name + "/exec",
+                   R"({"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["cat"]})",
+                   deadline_after(10s));
+  ASSERT_TRUE(created) << created.error().message();
+  std::string id(json::parse(*created).at("Id").as_string());
+  auto fd = engine->hijack("POST", "/exec/" + id + "/start", R"({"Detach":false,"Tty":false})", {},
+                           "tcp", deadline_after(10s));
+  ASSERT_TRUE(fd) << fd.error().message();
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  ASSERT_EQ(::getsockname(*fd, reinterpret_cast<sockaddr*>(&peer), &len), 0);
+  EXPECT_EQ(peer.ss_family, AF_UNIX) << "over TLS the caller gets its end of the relay";
+  std::string text = "hello over TLS\n" + std::string(100000, 'x') + "\n";
+  ASSERT_EQ(::write(*fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ASSERT_EQ(::shutdown(*fd, SHUT_WR), 0);
+  std::string raw = read_all(*fd);
+  ::close(*fd);
+  std::string echoed = stdout_of(raw);
+  EXPECT_EQ(echoed.size(), text.size()) << "raw stream of " << raw.size() << " bytes begins "
+                                        << json::serialize(json::string(raw.substr(0, 80)));
+  EXPECT_TRUE(echoed == text) << "cat echoed something else";
+  auto inspected = engine->call("GET", "/exec/" + id + "/json", "", deadline_after(10s));
+  ASSERT_TRUE(inspected) << inspected.error().message();
+  EXPECT_FALSE(json::parse(*inspected).at("Running").as_bool());
+}
+
+TEST_F(EngineTls, ADaemonSignedByAnotherCaIsRefused) {
+  auto engine = start_engine();
+  fs::path certs = cert_dir("wrong-ca", pki_->other_ca, pki_->client_cert, pki_->client_key);
+  EXPECT_EQ(version_error(*engine, certs),
+            "cannot connect to the Docker Engine at tcp://" + engine->address() +
+                " over TLS: its certificate is not signed by the CA in '" +
+                (certs / "ca.pem").string() + "'");
+}
+
+TEST_F(EngineTls, ADaemonCertificateForAnotherNameIsRefused) {
+  auto engine = start_engine(true, pki_->misnamed_cert, pki_->misnamed_key);
+  EXPECT_EQ(version_error(*engine, good_certs()),
+            "cannot connect to the Docker Engine at tcp://" + engine->address() +
+                " over TLS: its certificate is not valid for '127.0.0.1'");
+}
+
+TEST_F(EngineTls, DockerTlsWithoutVerifyAcceptsAnyDaemonCertificate) {
+  auto engine = start_engine(false, pki_->misnamed_cert, pki_->misnamed_key);
+  fs::path certs = cert_dir("no-ca", "", "", "");
+  EXPECT_EQ(version_error(*engine, certs, false), "");
+}
+
+TEST_F(EngineTls, AMissingClientCertificateIsNamed) {
+  auto engine = start_engine();
+  fs::path certs = cert_dir("ca-only", pki_->ca, "", "");
+  std::string error = version_error(*engine, certs);
+  EXPECT_EQ(error.rfind("cannot connect to the Docker Engine at tcp://" + engine->address() +
+                            " over TLS: it requires a client certificate (",
+                        0),
+            0u)
+      << error;
+  EXPECT_TRUE(contains(error, "): put cert.pem and key.pem in the DOCKER_CERT_PATH directory"))
+      << error;
+}
+
+TEST_F(EngineTls, AClientCertificateOfAnotherCaIsRejected) {
+  auto engine = start_engine();
+  fs::path certs = cert_dir("stranger", pki_->ca, pki_->stranger_cert, pki_->stranger_key);
+  std::string error = version_error(*engine, certs);
+  EXPECT_EQ(error.rfind("cannot connect to the Docker Engine at tcp://" + engine->address() +
+                            " over TLS: it rejected the client certificate '" +
+                            (certs / "cert.pem").string() + "' (",
+                        0),
+            0u)
+      << error;
+}
+
+TEST_F(EngineTls, TlsAgainstAPlainTcpEngineSaysSo) {
+  ASSERT_EQ(services_.docker_tcp_host.rfind("tcp://127.0.0.1:", 0), 0u)
+      << "the env file lacks DOCKER_TCP_HOST: " << services_.docker_tcp_host;
+  auto endpoint = sdk::parse_docker_host(services_.docker_tcp_host);
+  ASSERT_TRUE(endpoint) << endpoint.error().message();
+  sdk::DockerTls tls;
+  tls.ca_file = pki_->ca.string();
+  auto version = DockerEngine(*endpoint, tls).version(deadline_after(10s));
+  ASSERT_FALSE(version);
+  EXPECT_EQ(version.error().message(),
+            "cannot connect to the Docker Engine at " + services_.docker_tcp_host +
+                " over TLS: it does not speak TLS on this port (for a plain-TCP Engine unset "
+                "DOCKER_TLS_VERIFY and DOCKER_TLS)");
+}
+
+TEST_F(EngineTls, AKeyThatIsNotTheCertificatesIsNamed) {
+  auto engine = start_engine();
+  fs::path certs = cert_dir("mixed", pki_->ca, pki_->client_cert, pki_->stranger_key);
+  EXPECT_EQ(version_error(*engine, certs),
+            "the Docker TLS client key '" + (certs / "key.pem").string() +
+                "' does not belong to the certificate '" + (certs / "cert.pem").string() + "'");
+}
+
+TEST_F(EngineTls, MobyWorkerBuildsThroughATlsEngine) {
+  auto engine = start_engine();
+  auto env = envd_env(tls_env(*engine, good_certs()));
+  envd_ok({"context", "create", "--name", "tls", "--builder", "moby-worker", "--use"}, env);
+  auto status = envd({"builder", "status", "--format", "json"}, env);
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_TRUE(contains(status.out, ") at tcp://" + engine->address() + " over TLS")) << status.out;
+  build_to_tar("moby", env);
+
+  // The same context with the wrong CA: one line that says why, exit 1.
+  fs::path wrong = cert_dir("wrong-ca", pki_->other_ca, pki_->client_cert, pki_->client_key);
+  auto refused = envd({"build", "--network", "none", "--output",
+                       "type=tar,dest=" + (home() / "x.tar").string(), project("x").string()},
+                      envd_env(tls_env(*engine, wrong)));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(contains(refused.err, "over TLS: its certificate is not signed by the CA in '" +
+                                        (wrong / "ca.pem").string() + "'"))
+      << refused.err;
+  EXPECT_FALSE(fs::exists(home() / "x.tar"));
+}
+
+// The whole docker-container path over TLS: bootstrap through the Engine API,
+// readiness execs, and the build's `buildctl dial-stdio` exec, hijacked
+// through the TLS relay.
+TEST_F(EngineTls, DockerContainerBootstrapsAndBuildsThroughATlsEngine) {
+  sdk::ProcessOptions image;
+  image.argv = {"bash", ENVD_STANDIN_SCRIPT, services_.env_file, ENVD_STANDIN_BINARY, kStandin};
+  image.timeout = std::chrono::seconds(120);
+  auto made = sdk::run_process(image);
+  ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message());
+
+  auto engine = start_engine();
+  auto env = envd_env(tls_env(*engine, good_certs()));
+  std::string name = "envd_tls_dc_" + std::to_string(::getpid());
+  containers_.push_back(name);
+  envd_ok({"context", "create", "--name", "dc", "--builder", "docker-container",
+           "--builder-address", name, "--use", "--builder-opt", "network=none", "--builder-opt",
+           "privileged=false", "--builder-opt", "gc-keep-storage=1GB", "--builder-opt",
+           "mount=" + services_.docker_socket() + ":" + kEngineSocketInContainer},
+          env);
+  auto boot = envd({"--buildkitd-image", kStandin, "bootstrap", "--format", "json"}, env);
+  ASSERT_EQ(boot.exit_code, 0) << boot.err;
+  EXPECT_EQ(json::parse(boot.out).at("action"), "created") << boot.out;
+  auto state =
+      run_docker(services_.docker_host, {"inspect", "--format", "{{.State.Status}}", name});
+  EXPECT_EQ(state.out, "running\n") << state.err;
+  auto mounts =
+      run_docker(services_.docker_host,
+                 {"inspect", "--format", "{{range .Mounts}}{{.Destination}} {{end}}", name});
+  EXPECT_FALSE(contains(mounts.out, "/etc/buildkit")) << "no bind mount: " << mounts.out;
+  auto copied = run_docker(services_.docker_host,
+                           {"exec", name, "ls", "-ln", "/etc/buildkit/buildkitd.toml"});
+  EXPECT_EQ(copied.out.rfind("-r--r--r-- ", 0), 0u) << copied.out << copied.err;
+  auto log = run_docker(services_.docker_host, {"logs", name});
+  EXPECT_TRUE(
+      contains(log.out + log.err, "config /etc/buildkit/buildkitd.toml:\n# Written by envd"))
+      << "the stand-in buildkitd read the copied config: " << log.out << log.err;
+  EXPECT_TRUE(contains(log.out + log.err, "[worker.oci]\n  gckeepstorage = 1000000000"))
+      << log.out << log.err;
+
+  fs::path dir = project("dc");
+  fs::path tar = home() / "dc.tar";
+  auto built = envd({"--buildkitd-image", kStandin, "build", "--network", "none", "--progress",
+                     "plain", "--output", "type=tar,dest=" + tar.string(), dir.string()},
+                    env);
+  ASSERT_EQ(built.exit_code, 0) << built.err;
+  auto files = run_ok({"tar", "-xOf", tar.string(), "built.txt", "greeting.txt"});
+  EXPECT_EQ(files.out, "built-over-tls\nhello from dc\n");
+
+  auto removed = envd({"builder", "rm"}, env);
+  EXPECT_EQ(removed.exit_code, 0) << removed.err;
+  EXPECT_NE(run_docker(services_.docker_host, {"inspect", name}).exit_code, 0);
+}
+
+}  // namespace
+}  // namespace envd::test
