@@ -66,8 +66,6 @@ ContainerSpec make_spec(const std::string& name, const std::string& context,
   mounts.push_back(json::object{{"Type", "volume"},
                                 {"Source", spec.volume},
                                 {"Target", options.rootless ? kRootlessStateDir : kStateDir}});
-  mounts.push_back(json::object{
-      {"Type", "bind"}, {"Source", config_host}, {"Target", kConfigPath}, {"ReadOnly", true}});
   for (const auto& m : options.mounts) {
     mounts.push_back(json::object{{"Type", m.is_volume() ? "volume" : "bind"},
                                   {"Source", m.source},
@@ -110,9 +108,17 @@ ContainerSpec make_spec(const std::string& name, const std::string& context,
   body["Env"] = to_array(options.env);
   body["HostConfig"] = std::move(host);
 
-  // Everything the container is created with except its labels, plus the
-  // config's content: any change to either makes the container stale.
+  // Everything the container is created with except its labels and how the
+  // config reaches it, plus the config's content: any change to either makes
+  // the container stale (a bind-mounted or copied config is the same config).
   spec.config_sha256 = sha256_hex(config_text + '\0' + json::serialize(body));
+  if (!config_host.empty()) {
+    auto& all = body["HostConfig"].as_object()["Mounts"].as_array();
+    all.insert(all.begin() + 1, json::object{{"Type", "bind"},
+                                             {"Source", config_host},
+                                             {"Target", kConfigPath},
+                                             {"ReadOnly", true}});
+  }
   spec.labels = {
       {kImageLabel, image}, {kConfigLabel, spec.config_sha256}, {kContextLabel, context}};
   json::object labels;

@@ -27,7 +27,8 @@ struct ContainerSpec {
   std::string name;         // container name
   std::string image;        // image reference
   std::string volume;       // named volume holding the BuildKit state, <name>_state
-  std::string config_host;  // host path of the buildkitd.toml bind-mounted read-only
+  std::string config_host;  // host path of the buildkitd.toml bind-mounted read-only;
+                            // empty: put_config() copies it in before the start
   std::string config_sha256;
   std::map<std::string, std::string> labels;
   std::string create_json;  // the body of POST /containers/create
@@ -42,7 +43,8 @@ std::string generated_config(const ContainerOptions& options);
 std::string effective_image(const ContainerOptions& options, const std::string& override_image);
 
 // The spec of container `name` for `context`. `config_host` is the host path of
-// the config file to mount, `config_text` its content (hashed into a label).
+// the config file to mount (empty: none, the config is copied in),
+// `config_text` its content (hashed into a label).
 ContainerSpec make_spec(const std::string& name, const std::string& context,
                         const ContainerOptions& options, const std::string& image,
                         const std::string& config_host, const std::string& config_text);

@@ -117,6 +117,22 @@ TEST(DockerContainerSpec, StaleReasonsNameWhatDiffers) {
             "it was not created by this envd (it has no dev.envd.builder.image label)");
 }
 
+// For an Engine that may not share this disk (tcp://) the config is copied in,
+// not mounted; how it gets there does not make a container stale.
+TEST(DockerContainerSpec, AConfigToCopyIsNotMountedAndHashesTheSame) {
+  ContainerOptions options;
+  auto mounted = make_spec("bk", "ctx", options, "img:1", "/data/buildkitd.toml", "config A");
+  auto copied = make_spec("bk", "ctx", options, "img:1", "", "config A");
+  EXPECT_EQ(copied.config_host, "");
+  auto body = create_body(copied);
+  const auto& mounts = body.at("HostConfig").at("Mounts").as_array();
+  ASSERT_EQ(mounts.size(), 1u);
+  EXPECT_EQ(mounts[0].at("Type"), "volume");
+  EXPECT_EQ(copied.config_sha256, mounted.config_sha256);
+  EXPECT_EQ(stale_reason(mounted.labels, copied), std::nullopt);
+  EXPECT_EQ(body.at("Cmd"), (json::array{"--config", "/etc/buildkit/buildkitd.toml"}));
+}
+
 TEST(DockerContainerSpec, ImageOverrideWins) {
   auto options = options_of({{"image", "from/option:1"}});
   EXPECT_EQ(effective_image(options, "from/flag:2"), "from/flag:2");

@@ -70,9 +70,18 @@ struct Target {
   std::string name;
   dc::ContainerOptions options;
   dc::ContainerSpec spec;
+  std::string config_path;  // the stored or generated buildkitd.toml on this machine
   std::string config_text;
   Args args;
 };
+
+// Whether the Engine shares this machine's disk, so that the config can be
+// bind-mounted: a unix socket is local; a tcp:// Engine may be anywhere, so
+// the config is copied into the container instead.
+bool engine_shares_disk() {
+  auto settings = sdk::docker_settings_from_env();
+  return !settings || !settings->endpoint.socket_path.empty();
+}
 
 Result<std::string> container_name(const std::string& address) {
   auto parsed = sdk::parse_name_with_query(address);
@@ -157,9 +166,11 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
       if (auto st = write_if_changed(config_host, target.config_text); !st) return st.error();
     }
   }
-  target.spec = dc::make_spec(target.name, request.context, target.options,
-                              dc::effective_image(target.options, target.args.image), config_host,
-                              target.config_text);
+  target.config_path = config_host;
+  target.spec =
+      dc::make_spec(target.name, request.context, target.options,
+                    dc::effective_image(target.options, target.args.image),
+                    engine_shares_disk() ? config_host : std::string(), target.config_text);
   return target;
 }
 
@@ -211,6 +222,12 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target) {
   if (!created) {
     if (created.error().code() == Errc::already_exists) return {};  // another envd won the race
     return created.error().wrap("cannot create buildkitd container '" + spec.name + "'");
+  }
+  if (spec.config_host.empty()) {
+    if (auto st = dc::put_config(engine, spec.name, target.config_text, deadline); !st) {
+      (void)remove_container(engine, spec.name, deadline);
+      return st;
+    }
   }
   sdk::report_progress("starting " + spec.name);
   if (auto started = engine.call("POST", "/containers/" + spec.name + "/start", "", deadline);
@@ -313,6 +330,11 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
       continue;
     }
     // created or exited
+    if (s.status == "created" && target.spec.config_host.empty()) {
+      // An envd stopped between create and start may not have copied it yet.
+      if (auto st = dc::put_config(engine, name, target.config_text, deadline); !st)
+        return st.error();
+    }
     sdk::report_progress("starting " + name);
     if (auto r = engine.call("POST", "/containers/" + name + "/start", "", deadline); !r) {
       return r.error().wrap("cannot start buildkitd container '" + name + "'");
@@ -384,7 +406,7 @@ Result<std::string> DockerContainerBuilder::bootstrap(const sdk::Request& reques
   json::object out{{"container", target->name},
                    {"image", target->spec.image},
                    {"volume", target->spec.volume},
-                   {"config", target->spec.config_host},
+                   {"config", target->config_path},
                    {"action", *action}};
   return json::serialize(out);
 }
@@ -399,7 +421,7 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
   if (!state) return state.error();
   json::object out{{"container", target->name},
                    {"volume", target->spec.volume},
-                   {"config", target->spec.config_host}};
+                   {"config", target->config_path}};
   if (!*state) {
     out["state"] = "missing";
     out["detail"] = "container '" + target->name + "' does not exist; envd bootstrap (or the " +

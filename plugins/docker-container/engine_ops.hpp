@@ -43,6 +43,12 @@ struct ExecOutput {
   std::string err;
 };
 
+// Copies `text` into the created, not yet started container as kConfigPath
+// (mode 0444) through PUT /containers/{name}/archive: how the config reaches
+// a container on an Engine that does not share this machine's disk.
+Status put_config(sdk::DockerEngine& engine, const std::string& container, const std::string& text,
+                  sdk::Deadline deadline);
+
 // Runs `cmd` in the container to its end (no stdin) and collects its output.
 Result<ExecOutput> exec_capture(sdk::DockerEngine& engine, const std::string& container,
                                 const std::vector<std::string>& cmd, sdk::Deadline deadline);
