@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli_harness.hpp"
+#include "services/password_registry.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -502,6 +503,44 @@ TEST_F(DockerContainer, AMissingImageIsPulledThroughTheEngineApiWithProgress) {
                   "cannot pull image " + services_.registry + "/envd-test/no-such-image:1"))
       << quiet_missing.err;
   docker({"rmi", image});
+}
+
+// The pull sends the docker CLI's credentials for the image's registry; here
+// they come from a credential helper (credHelpers), as on most CI machines.
+TEST_F(DockerContainer, APullFromAPrivateRegistryUsesTheCredentialHelper) {
+  PasswordRegistry registry(home() / "password-registry");
+  ASSERT_TRUE(registry.wait_until_up()) << "the password-protected registry did not start";
+  std::string image = registry.address() + "/envd-test/buildkit-standin:private";
+  fs::path push_config = home() / "push-config";
+  write_text(push_config / "config.json", R"({"auths":{")" + registry.address() + R"(":{"auth":")" +
+                                              PasswordRegistry::kAuth + R"("}}})");
+  ASSERT_EQ(docker({"tag", kStandin, image}).exit_code, 0);
+  auto push = docker({"--config", push_config.string(), "push", image});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  ASSERT_EQ(docker({"rmi", image}).exit_code, 0);
+  create_context(name_, options());
+
+  // Without credentials: the registry's refusal, and no container.
+  auto refused = run({"bootstrap"}, image);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(has(refused.err, "cannot pull image " + image)) << refused.err;
+  EXPECT_EQ(state_of(name_), "missing");
+
+  fs::path bin = home() / "bin";
+  fs::path asked = home() / "helper-asked";
+  write_text(bin / "docker-credential-envdtest",
+             "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > '" + asked.string() +
+                 "'\necho '{\"ServerURL\":\"x\",\"Username\":\"envd\",\"Secret\":\"secret\"}'\n");
+  fs::permissions(bin / "docker-credential-envdtest", fs::perms::owner_all);
+  write_text(home() / ".docker" / "config.json",
+             R"({"credHelpers":{")" + registry.address() + R"(":"envdtest"}})");
+  auto vars = env();
+  vars["PATH"] = bin.string() + ":" + std::getenv("PATH");
+  auto pulled = envd({"--buildkitd-image", image, "bootstrap"}, vars);
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  EXPECT_TRUE(has(pulled.err, "pulling " + image)) << pulled.err;
+  EXPECT_TRUE(has(read_text(asked), registry.address())) << "the helper was asked for the registry";
+  EXPECT_EQ(state_of(name_), "running");
 }
 
 TEST_F(DockerContainer, ADockerContextInTheAddressIsRefusedClearly) {

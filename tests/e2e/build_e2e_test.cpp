@@ -25,6 +25,7 @@
 
 #include "cli_harness.hpp"
 #include "envd/docker_engine.hpp"
+#include "services/password_registry.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -234,19 +235,6 @@ sdk::ProcessResult curl(const std::vector<std::string>& args) {
   return r ? *r : sdk::ProcessResult{};
 }
 
-// A TCP port on 127.0.0.1 nobody listens on (bound, then released).
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
   fs::path dir = project("pushed", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
   write_text(dir / "a.txt", "pushed by envd\n");
@@ -281,55 +269,6 @@ TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
   EXPECT_EQ(docker({"image", "inspect", repo + ":v1"}).exit_code, 0);
 }
 
-// A registry that wants a password (htpasswd "envd" / "secret", bcrypt cost 4
-// so that the many checks of one push stay fast), run by the test itself.
-class PasswordRegistry {
- public:
-  explicit PasswordRegistry(const fs::path& dir) {
-    fs::create_directories(dir / "data");
-    write_text(dir / "htpasswd",
-               "envd:$2b$04$ZBqnIpE7H.gdUuCCcZQPLuf9iWFzTM1hYH2s7Fd2b4TOvky55/T3C\n");
-    port_ = closed_port();
-    write_text(dir / "config.yml",
-               "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"
-               "    rootdirectory: " +
-                   (dir / "data").string() +
-                   "\nauth:\n  htpasswd:\n    realm: envd-e2e\n    path: " +
-                   (dir / "htpasswd").string() + "\nhttp:\n  addr: " + address() + "\n");
-    sdk::ProcessOptions options;
-    options.argv = {"docker-registry", "serve", (dir / "config.yml").string()};
-    int log = ::open((dir / "registry.log").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    auto pid = sdk::spawn_process(options, -1, log, log);
-    ::close(log);
-    EXPECT_TRUE(pid) << pid.error().message();
-    if (pid) pid_ = *pid;
-  }
-  PasswordRegistry(const PasswordRegistry&) = delete;
-  PasswordRegistry& operator=(const PasswordRegistry&) = delete;
-  ~PasswordRegistry() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      (void)sdk::wait_process(pid_);
-    }
-  }
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
-  // Up once /v2/ answers 401 (it wants credentials).
-  bool wait_until_up() const {
-    for (int i = 0; i < 100; ++i) {
-      auto r = curl({"-o", "/dev/null", "-w", "%{http_code}", "http://" + address() + "/v2/"});
-      if (r.out == "401") return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
-  }
-
- private:
-  int port_ = 0;
-  pid_t pid_ = -1;
-};
-
 TEST_F(BuildE2e, PushSendsTheDockerConfigCredentials) {
   PasswordRegistry registry(home() / "password-registry");
   ASSERT_TRUE(registry.wait_until_up()) << "the password-protected registry did not start";
@@ -353,8 +292,8 @@ TEST_F(BuildE2e, PushSendsTheDockerConfigCredentials) {
 
   // With the auths entry ("envd:secret") it is accepted.
   fs::path creds = home() / "creds";
-  write_text(creds / "config.json",
-             R"({"auths": {")" + registry.address() + R"(": {"auth": "ZW52ZDpzZWNyZXQ="}}})");
+  write_text(creds / "config.json", R"({"auths": {")" + registry.address() + R"(": {"auth": ")" +
+                                        PasswordRegistry::kAuth + R"("}}})");
   vars["DOCKER_CONFIG"] = creds.string();
   auto pushed = envd({"build", args[0], args[1], args[2], args[3], args[4]}, vars);
   ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
