@@ -1,0 +1,236 @@
+// The `dead` and `removing` states of an existing buildkitd container, which a
+// real dockerd cannot be put into on demand (the e2e suite covers running,
+// paused, exited and missing): the driver runs against a fake Engine API that
+// answers exactly the calls it makes, with a scripted container state, and
+// the tests check the calls in order.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "container_spec.hpp"
+#include "docker_container_builder.hpp"
+#include "testing/fake_engine.hpp"
+
+namespace envd::plugins {
+namespace {
+
+namespace dc = docker_container;
+namespace json = boost::json;
+using sdk::testing::FakeEngine;
+using sdk::testing::Received;
+using sdk::testing::response;
+using sdk::testing::send_all;
+
+constexpr const char* kName = "envd_buildkitd";
+
+std::string method_of(const Received& r) { return r.head.substr(0, r.head.find(' ')); }
+
+// The scripted engine: the states `inspect` answers, in turn (the last one
+// repeats; "missing" is a 404), and what every other call answers.
+class ScriptedEngine {
+ public:
+  ScriptedEngine(std::deque<std::string> states, std::map<std::string, std::string> labels)
+      : states_(std::move(states)), labels_(std::move(labels)) {}
+
+  int delete_status = 204;  // DELETE /containers/...
+
+  void handle(int fd, const Received& r) {
+    std::lock_guard lock(mu_);
+    const std::string method = method_of(r);
+    const std::string target = r.target();
+    calls_.push_back(method + " " + target);
+    const std::string container = "/v1.41/containers/" + std::string(kName);
+    if (method == "GET" && target == container + "/json") {
+      std::string state = states_.front();
+      if (states_.size() > 1) states_.pop_front();
+      if (state == "missing") {
+        send_all(fd, response(404, "Not Found",
+                              R"({"message":"No such container: )" + std::string(kName) + "\"}"));
+        return;
+      }
+      json::object labels;
+      for (const auto& [k, v] : labels_) labels[k] = v;
+      json::object body{{"Id", "c0ffee"},
+                        {"State", json::object{{"Status", state}, {"ExitCode", 0}, {"Error", ""}}},
+                        {"Config", json::object{{"Image", "docker.io/moby/buildkit:v0.19.0"},
+                                                {"Labels", std::move(labels)}}}};
+      send_all(fd, response(200, "OK", json::serialize(body)));
+    } else if (method == "DELETE" && target.rfind(container + "?", 0) == 0) {
+      if (delete_status / 100 == 2) {
+        states_ = {"missing"};
+        send_all(fd, response(delete_status, "No Content", ""));
+      } else {
+        send_all(fd, response(delete_status, "Internal Server Error",
+                              R"({"message":"driver failed to remove root filesystem"})"));
+      }
+    } else if (method == "GET" && target.rfind("/v1.41/images/", 0) == 0) {
+      send_all(fd, response(200, "OK", R"({"Id":"sha256:1"})"));
+    } else if (method == "POST" && target == "/v1.41/volumes/create") {
+      send_all(fd, response(201, "Created", R"({"Name":"envd_buildkitd_state"})"));
+    } else if (method == "POST" &&
+               target == "/v1.41/containers/create?name=" + std::string(kName)) {
+      states_ = {"created"};
+      send_all(fd, response(201, "Created", R"({"Id":"c0ffee","Warnings":[]})"));
+    } else if (method == "POST" && target == container + "/start") {
+      states_ = {"running"};
+      send_all(fd, response(204, "No Content", ""));
+    } else if (method == "POST" && target == container + "/exec") {
+      send_all(fd, response(201, "Created", R"({"Id":"e1"})"));
+    } else if (method == "POST" && target == "/v1.41/exec/e1/start") {
+      // `buildctl debug workers` answers on stdout (stream 1), then ends.
+      std::string out = "ID  PLATFORMS\nmoby  linux/amd64\n";
+      std::string frame = {1, 0, 0, 0, 0, 0, 0, static_cast<char>(out.size())};
+      send_all(fd,
+               "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+               "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" +
+                   frame + out);
+    } else if (method == "GET" && target == "/v1.41/exec/e1/json") {
+      send_all(fd, response(200, "OK", R"({"ID":"e1","Running":false,"ExitCode":0})"));
+    } else {
+      send_all(fd,
+               response(404, "Not Found",
+                        R"({"message":"fake engine: unexpected )" + method + " " + target + "\"}"));
+    }
+  }
+
+  std::vector<std::string> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::string> states_;
+  std::map<std::string, std::string> labels_;
+  std::vector<std::string> calls_;
+};
+
+// True if `wanted` appears in `calls` in this order (other calls between).
+bool in_order(const std::vector<std::string>& calls, const std::vector<std::string>& wanted) {
+  std::size_t at = 0;
+  for (const auto& call : calls) {
+    if (at < wanted.size() && call == wanted[at]) ++at;
+  }
+  return at == wanted.size();
+}
+
+std::string joined(const std::vector<std::string>& calls) {
+  std::string out;
+  for (const auto& c : calls) out += "\n  " + c;
+  return out;
+}
+
+class ContainerStates : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (const char* old = std::getenv("DOCKER_HOST")) saved_ = old;
+    request_.context = "t";
+    request_.address = kName;
+    request_.data_dir = ::testing::TempDir() + "/envd-states-" + std::to_string(::getpid());
+    request_.timeout = std::chrono::milliseconds(1500);
+  }
+  void TearDown() override {
+    if (saved_) {
+      ::setenv("DOCKER_HOST", saved_->c_str(), 1);
+    } else {
+      ::unsetenv("DOCKER_HOST");
+    }
+  }
+
+  // The labels of a container that matches what the context asks for, as
+  // the driver computes them (default options, generated config, mounted).
+  std::map<std::string, std::string> matching_labels() const {
+    dc::ContainerOptions options;
+    return dc::make_spec(kName, request_.context, options, dc::effective_image(options, ""),
+                         request_.data_dir + "/buildkitd.toml", dc::generated_config(options))
+        .labels;
+  }
+
+  // Runs bootstrap against `script`.
+  Result<std::string> bootstrap(ScriptedEngine& script) {
+    FakeEngine fake([&](int fd, const Received& r) { script.handle(fd, r); });
+    ::setenv("DOCKER_HOST", fake.url().c_str(), 1);
+    return DockerContainerBuilder().bootstrap(request_);
+  }
+
+  std::optional<std::string> saved_;
+  sdk::Request request_;
+};
+
+const std::string kContainer = std::string("/v1.41/containers/") + kName;
+
+TEST_F(ContainerStates, ADeadContainerIsRemovedAndRecreated) {
+  ScriptedEngine script({"dead"}, matching_labels());
+  auto result = bootstrap(script);
+  ASSERT_TRUE(result) << result.error().message() << joined(script.calls());
+  EXPECT_EQ(json::parse(*result).at("action"), "recreated");
+  EXPECT_TRUE(in_order(
+      script.calls(),
+      {"GET " + kContainer + "/json", "DELETE " + kContainer + "?force=1",
+       "GET " + kContainer + "/json", "POST /v1.41/volumes/create",
+       "POST /v1.41/containers/create?name=envd_buildkitd", "POST " + kContainer + "/start",
+       "POST " + kContainer + "/exec", "POST /v1.41/exec/e1/start", "GET /v1.41/exec/e1/json"}))
+      << joined(script.calls());
+}
+
+TEST_F(ContainerStates, ARemovingContainerIsWaitedForThenCreated) {
+  ScriptedEngine script({"removing", "removing", "removing", "missing"}, matching_labels());
+  auto result = bootstrap(script);
+  ASSERT_TRUE(result) << result.error().message() << joined(script.calls());
+  EXPECT_EQ(json::parse(*result).at("action"), "created");
+  auto calls = script.calls();
+  // Nothing is done to a container the engine is removing: no DELETE, no start.
+  std::vector<std::string> first_four(calls.begin(),
+                                      calls.begin() + std::min<std::size_t>(4, calls.size()));
+  EXPECT_EQ(first_four, std::vector<std::string>(4, "GET " + kContainer + "/json"))
+      << joined(calls);
+  for (const auto& call : calls) EXPECT_EQ(call.rfind("DELETE", 0), std::string::npos) << call;
+  EXPECT_TRUE(in_order(calls, {"POST /v1.41/containers/create?name=envd_buildkitd",
+                               "POST " + kContainer + "/start", "POST /v1.41/exec/e1/start"}))
+      << joined(calls);
+}
+
+TEST_F(ContainerStates, AContainerStuckInRemovingTimesOut) {
+  ScriptedEngine script({"removing"}, matching_labels());
+  auto started = std::chrono::steady_clock::now();
+  auto result = bootstrap(script);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(result) << *result;
+  EXPECT_EQ(result.error().code(), Errc::timeout);
+  EXPECT_EQ(result.error().message(),
+            "buildkitd container 'envd_buildkitd' did not reach the running state within 1500 ms");
+  EXPECT_LT(took, std::chrono::seconds(10)) << "it gives up at the connect deadline";
+  for (const auto& call : script.calls()) {
+    EXPECT_EQ(call, "GET " + kContainer + "/json") << "only inspects while it is removed";
+  }
+}
+
+TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {
+  ScriptedEngine script({"dead"}, matching_labels());
+  script.delete_status = 500;
+  auto result = bootstrap(script);
+  ASSERT_FALSE(result) << *result;
+  EXPECT_EQ(result.error().code(), Errc::internal);
+  EXPECT_EQ(
+      result.error().message().rfind("cannot remove container 'envd_buildkitd': docker engine "
+                                     "at unix://",
+                                     0),
+      0u)
+      << result.error().message();
+  EXPECT_NE(result.error().message().find(": driver failed to remove root filesystem"),
+            std::string::npos)
+      << result.error().message();
+  for (const auto& call : script.calls()) {
+    EXPECT_EQ(call.find("/containers/create"), std::string::npos) << "nothing was created";
+  }
+}
+
+}  // namespace
+}  // namespace envd::plugins
