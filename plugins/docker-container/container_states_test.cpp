@@ -205,7 +205,8 @@ TEST_F(ContainerStates, AContainerStuckInRemovingTimesOut) {
   ASSERT_FALSE(result) << *result;
   EXPECT_EQ(result.error().code(), Errc::timeout);
   EXPECT_EQ(result.error().message(),
-            "buildkitd container 'envd_buildkitd' did not reach the running state within 1500 ms");
+            "buildkitd container 'envd_buildkitd' did not reach the running state within 1500 ms "
+            "(it stayed removing)");
   EXPECT_LT(took, std::chrono::seconds(10)) << "it gives up at the connect deadline";
   for (const auto& call : script.calls()) {
     EXPECT_EQ(call, "GET " + kContainer + "/json") << "only inspects while it is removed";
@@ -219,11 +220,16 @@ TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {
   ASSERT_FALSE(result) << *result;
   EXPECT_EQ(result.error().code(), Errc::internal);
   EXPECT_EQ(
-      result.error().message().rfind("cannot remove container 'envd_buildkitd': docker engine "
-                                     "at unix://",
-                                     0),
+      result.error().message().rfind(
+          "buildkitd container 'envd_buildkitd' is dead and envd cannot replace it (remove it "
+          "with 'docker rm -f envd_buildkitd' or see the Docker Engine's log): cannot remove "
+          "container 'envd_buildkitd': docker engine at unix://",
+          0),
       0u)
       << result.error().message();
+  int deletes = 0;
+  for (const auto& call : script.calls()) deletes += call.rfind("DELETE", 0) == 0 ? 1 : 0;
+  EXPECT_EQ(deletes, 1) << "a failed DELETE is not sent again to word its error";
   EXPECT_NE(result.error().message().find(": driver failed to remove root filesystem"),
             std::string::npos)
       << result.error().message();

@@ -198,8 +198,7 @@ Status remove_container(sdk::DockerEngine& engine, const std::string& name,
   if (!answer) return answer.error();
   if (answer->status == 404 || answer->status == 409) return {};  // gone, or already being removed
   if (answer->status / 100 != 2) {
-    auto again = engine.call("DELETE", "/containers/" + name + "?force=1", "", deadline);
-    if (!again) return again.error().wrap("cannot remove container '" + name + "'");
+    return engine.status_error(*answer).wrap("cannot remove container '" + name + "'");
   }
   return {};
 }
@@ -271,6 +270,12 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline
   }
 }
 
+// Sleeps 200 ms, or less if the deadline comes first.
+void pause_until(sdk::Deadline deadline) {
+  auto left = deadline - Clock::now();
+  std::this_thread::sleep_for(std::min<Clock::duration>(left, std::chrono::milliseconds(200)));
+}
+
 // Brings the container to running, as its state requires. Returns what it did.
 Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
                            std::chrono::milliseconds timeout) {
@@ -279,12 +284,13 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
   bool recreate = target.args.recreate;
   bool started = false;
   std::string action;
+  std::string last_state;  // for the timeout message
   for (;;) {
     if (Clock::now() >= deadline) {
-      return Error(Errc::timeout, "buildkitd container '" + name +
-                                      "' did not reach the running "
-                                      "state within " +
-                                      std::to_string(timeout.count()) + " ms");
+      return Error(Errc::timeout,
+                   "buildkitd container '" + name + "' did not reach the running state within " +
+                       std::to_string(timeout.count()) + " ms" +
+                       (last_state.empty() ? "" : " (it stayed " + last_state + ")"));
     }
     auto state = dc::inspect_container(engine, name, deadline);
     if (!state) return state.error();
@@ -296,13 +302,21 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
       continue;
     }
     const auto& s = **state;
+    last_state = s.status;
     if (s.status == "removing" || s.status == "restarting") {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      pause_until(deadline);
       continue;
     }
     if (s.status == "dead") {
-      if (auto st = remove_container(engine, name, deadline); !st) return st.error();
+      sdk::report_progress("removing dead container " + name + " to recreate it");
+      if (auto st = remove_container(engine, name, deadline); !st) {
+        return st.error().wrap("buildkitd container '" + name +
+                               "' is dead and envd cannot replace it (remove it with 'docker rm "
+                               "-f " +
+                               name + "' or see the Docker Engine's log)");
+      }
       action = "recreated";
+      pause_until(deadline);  // the engine may still report it dead for a moment
       continue;
     }
     if (started && s.status == "exited") return exited_error(engine, name, s);

@@ -199,12 +199,7 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
   auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
   if (!answer) return answer.error();
   if (answer->status == 404) return std::optional<ContainerState>();
-  if (answer->status != 200) {
-    // Let call() phrase the engine's error the one way the SDK does.
-    auto again = engine.call("GET", "/containers/" + name + "/json", "", deadline);
-    if (!again) return again.error();
-    answer->body = *again;
-  }
+  if (answer->status != 200) return engine.status_error(*answer);
   boost::system::error_code ec;
   json::value v = json::parse(answer->body, ec);
   if (ec || !v.is_object()) {
@@ -368,7 +363,7 @@ Status put_config(sdk::DockerEngine& engine, const std::string& container, const
   std::size_t sent = 0;
   auto body = [&](char* buffer, std::size_t capacity) -> Result<std::size_t> {
     std::size_t n = std::min(capacity, tar->size() - sent);
-    std::memcpy(buffer, tar->data() + sent, n);
+    std::copy_n(tar->data() + sent, n, buffer);
     sent += n;
     return n;
   };

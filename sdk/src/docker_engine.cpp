@@ -975,6 +975,11 @@ const DockerEndpoint& DockerEngine::endpoint() const { return impl_->endpoint; }
 
 const DockerTls* DockerEngine::tls() const { return impl_->tls ? &*impl_->tls : nullptr; }
 
+Error DockerEngine::status_error(const EngineResponse& answer) const {
+  return Error(code_for_status(answer.status), "docker engine at " + impl_->endpoint.url + ": " +
+                                                   daemon_message(answer.status, answer.body));
+}
+
 Result<std::string> DockerEngine::api_version(Deadline deadline) {
   return impl_->negotiate(deadline);
 }

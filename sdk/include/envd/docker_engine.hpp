@@ -183,6 +183,11 @@ class DockerEngine {
   Result<EngineResponse> request(std::string_view method, std::string_view path,
                                  std::string_view body_json, Deadline deadline);
 
+  // The Error a non-2xx `answer` of request() stands for, worded as call()
+  // words it: for a caller that looked at the status first and must not send
+  // the request again just to report it.
+  Error status_error(const EngineResponse& answer) const;
+
   // As request(), but a non-2xx status is an Error (see above) and a 2xx body
   // is returned.
   Result<std::string> call(std::string_view method, std::string_view path,
