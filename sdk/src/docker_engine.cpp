@@ -25,6 +25,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -34,6 +35,7 @@
 #include <thread>
 
 #include "envd/address.hpp"
+#include "envd/process.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -238,13 +240,26 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
                                              "' is invalid: it has no scheme; expected " +
                                              expected);
   }
-  if (scheme != "unix" && scheme != "tcp") {
+  if (scheme != "unix" && scheme != "tcp" && scheme != "ssh") {
     return Error(Errc::unsupported, "DOCKER_HOST '" + std::string(text) + "' uses " + scheme +
-                                        "://, which envd does not support yet: only unix:// "
-                                        "sockets and plain tcp:// addresses are (e.g. " +
+                                        "://, which envd does not support: only unix://, tcp:// "
+                                        "and ssh:// are (e.g. " +
                                         kDefaultHost + ")");
   }
   auto url = parse_url(text);
+  if (url && scheme == "ssh") {
+    if (!url->query.empty() || url->host.empty()) {
+      return Error(Errc::invalid_argument,
+                   "DOCKER_HOST '" + std::string(text) +
+                       "' is invalid: ssh:// takes [user@]host[:port][/path/to/remote.sock]");
+    }
+    DockerEndpoint endpoint;
+    endpoint.tcp_host = url->host;
+    endpoint.tcp_port = url->port.value_or(0);  // 0: ssh's own default
+    if (url->path == "/") url->path.clear();
+    endpoint.url = url->to_string();
+    return endpoint;
+  }
   if (url && scheme == "tcp") {
     if ((!url->path.empty() && url->path != "/") || !url->query.empty() || !url->user.empty()) {
       return Error(Errc::invalid_argument,
@@ -286,7 +301,7 @@ Result<DockerSettings> docker_settings_from_env() {
   auto endpoint = parse_docker_host(host);
   if (!endpoint) return endpoint.error();
   DockerSettings settings{std::move(*endpoint), std::nullopt};
-  if (!tls || !settings.endpoint.socket_path.empty()) return settings;
+  if (!tls || settings.endpoint.url.rfind("tcp://", 0) != 0) return settings;
   auto& ep = settings.endpoint;
   if (auto url = parse_url(host); url && !url->port) {
     ep.tcp_port = kDefaultTlsPort;
@@ -349,6 +364,50 @@ EngineBodySource body_from_fd(int fd) {
   };
 }
 
+// The ssh process behind an ssh:// connection: a thread collects what it
+// writes to stderr and reaps it when it ends (which, for a hijacked
+// connection, is when the caller closes its fd and ssh reads EOF).
+class SshProcess : public std::enable_shared_from_this<SshProcess> {
+ public:
+  void watch(pid_t pid, int stderr_fd) {
+    std::thread([self = shared_from_this(), pid, stderr_fd] {
+      char buf[1024];
+      for (;;) {
+        ssize_t n = ::read(stderr_fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        std::lock_guard lock(self->mutex_);
+        if (self->err_.size() < 16384) self->err_.append(buf, static_cast<std::size_t>(n));
+      }
+      ::close(stderr_fd);
+      auto code = wait_process(pid);
+      std::lock_guard lock(self->mutex_);
+      self->exit_code_ = code ? *code : -1;
+      self->done_ = true;
+      self->ended_.notify_all();
+    }).detach();
+  }
+
+  // Why the connection ended: ssh's last stderr line, or its exit code; ""
+  // if ssh is still running after `wait`.
+  std::string why(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mutex_);
+    if (!ended_.wait_for(lock, wait, [&] { return done_; })) return "";
+    std::string text = err_;
+    while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+    if (auto nl = text.rfind('\n'); nl != std::string::npos) text.erase(0, nl + 1);
+    if (!text.empty()) return text;
+    return "ssh exited with " + std::to_string(exit_code_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ended_;
+  std::string err_;
+  int exit_code_ = -1;
+  bool done_ = false;
+};
+
 // TLS settings with the OpenSSL context made from them (shared by every
 // connection of one DockerEngine; an SSL_CTX may be used from several threads).
 struct TlsSetup {
@@ -367,12 +426,67 @@ class Connection {
       : endpoint_(std::move(endpoint)), tls_setup_(std::move(tls)), deadline_(deadline) {}
 
   Status connect() {
+    if (endpoint_.url.rfind("ssh://", 0) == 0) return connect_ssh();
     Status connected = endpoint_.socket_path.empty() ? connect_tcp() : connect_unix();
     if (!connected || !tls_setup_) return connected;
     return handshake();
   }
 
   bool is_tls() const { return tls_.has_value(); }
+
+  // ssh://: as the docker CLI does, `ssh ... -- host docker system dial-stdio`
+  // with its stdin and stdout on one end of a socketpair, HTTP on the other.
+  // BatchMode: a password prompt cannot be answered in a build; keys and
+  // agents (and ~/.ssh/config) work as for any ssh.
+  Status connect_ssh() {
+    auto url = parse_url(endpoint_.url);
+    if (!url) return url.error();
+    auto left = std::chrono::duration_cast<std::chrono::seconds>(deadline_ -
+                                                                 std::chrono::steady_clock::now());
+    ProcessOptions options;
+    options.argv = {"ssh",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=" + std::to_string(std::max<long>(1, left.count())),
+                    "-T",
+                    "-x"};
+    if (!url->user.empty()) options.argv.insert(options.argv.end(), {"-l", url->user});
+    if (url->port) options.argv.insert(options.argv.end(), {"-p", std::to_string(*url->port)});
+    options.argv.insert(options.argv.end(), {"--", url->host, "docker"});
+    if (!url->path.empty())
+      options.argv.insert(options.argv.end(), {"--host", "unix://" + url->path});
+    options.argv.insert(options.argv.end(), {"system", "dial-stdio"});
+    int ends[2] = {-1, -1};
+    int err[2] = {-1, -1};
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0 ||
+        ::pipe2(err, O_CLOEXEC) != 0) {
+      int saved = errno;
+      for (int fd : {ends[0], ends[1], err[0], err[1]}) {
+        if (fd >= 0) ::close(fd);
+      }
+      return Error(Errc::internal,
+                   std::string("cannot create the pipes for ssh: ") + std::strerror(saved));
+    }
+    auto pid = spawn_process(options, ends[1], ends[1], err[1]);
+    ::close(ends[1]);
+    ::close(err[1]);
+    if (!pid) {
+      ::close(ends[0]);
+      ::close(err[0]);
+      return Error(Errc::unavailable, "cannot connect to the Docker Engine at " + endpoint_.url +
+                                          ": cannot run ssh: " + pid.error().message());
+    }
+    ssh_ = std::make_shared<SshProcess>();
+    ssh_->watch(*pid, err[0]);
+    error_code ec;
+    stream_.socket().assign(Generic(AF_UNIX, 0), ends[0], ec);
+    if (ec) {
+      ::close(ends[0]);
+      return Error(Errc::internal, "cannot use the ssh socketpair: " + ec.message());
+    }
+    return {};
+  }
 
   Status connect_unix() {
     sockaddr_un address{};
@@ -553,6 +667,15 @@ class Connection {
     // refusal arrives as an alert on the first read.
     if (tls_ && ec.category() == asio::error::get_ssl_category()) return tls_error(ec);
     if (ec == asio::ssl::error::stream_truncated) ec = asio::error::eof;
+    if (ssh_ && (ec == http::error::end_of_stream || ec == asio::error::eof ||
+                 ec == asio::error::connection_reset || ec == asio::error::broken_pipe)) {
+      // ssh ended: what it said is the reason (refused, unknown host, no
+      // docker on the remote side, ...).
+      if (std::string why = ssh_->why(std::chrono::seconds(2)); !why.empty()) {
+        return Error(Errc::unavailable,
+                     "cannot connect to the Docker Engine at " + endpoint_.url + ": " + why);
+      }
+    }
     if (ec == beast::error::timeout) {
       return Error(Errc::timeout, "the Docker Engine at " + endpoint_.url + " did not answer " +
                                       std::string(what) + " in time");
@@ -860,7 +983,8 @@ class Connection {
   Deadline deadline_;
   asio::io_context ioc_{1};
   Stream stream_{ioc_};
-  std::optional<TlsStream> tls_;  // after stream_: it refers to it
+  std::optional<TlsStream> tls_;     // after stream_: it refers to it
+  std::shared_ptr<SshProcess> ssh_;  // ssh:// only
   beast::flat_buffer buffer_;
 };
 
@@ -958,7 +1082,7 @@ DockerEngine::DockerEngine(DockerEndpoint endpoint) : impl_(std::make_unique<Imp
 DockerEngine::DockerEngine(DockerEndpoint endpoint, DockerTls tls)
     : impl_(std::make_unique<Impl>()) {
   impl_->endpoint = std::move(endpoint);
-  if (impl_->endpoint.socket_path.empty()) impl_->tls = std::move(tls);
+  if (impl_->endpoint.url.rfind("tcp://", 0) == 0) impl_->tls = std::move(tls);
 }
 DockerEngine::DockerEngine(DockerEngine&&) noexcept = default;
 DockerEngine& DockerEngine::operator=(DockerEngine&&) noexcept = default;

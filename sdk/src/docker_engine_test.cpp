@@ -72,13 +72,32 @@ TEST(DockerHost, RejectsTcpWithAPathOrQuery) {
 }
 
 TEST(DockerHost, RefusesOtherSchemesAsUnsupported) {
-  auto endpoint = parse_docker_host("ssh://me@host");
+  auto endpoint = parse_docker_host("npipe:////./pipe/docker_engine");
   ASSERT_FALSE(endpoint);
   EXPECT_EQ(endpoint.error().code(), Errc::unsupported);
   EXPECT_EQ(endpoint.error().message(),
-            "DOCKER_HOST 'ssh://me@host' uses ssh://, which envd does not support yet: only "
-            "unix:// sockets and plain tcp:// addresses are (e.g. unix:///var/run/docker.sock)");
-  EXPECT_EQ(parse_docker_host("npipe:////./pipe/docker_engine").error().code(), Errc::unsupported);
+            "DOCKER_HOST 'npipe:////./pipe/docker_engine' uses npipe://, which envd does not "
+            "support: only unix://, tcp:// and ssh:// are (e.g. unix:///var/run/docker.sock)");
+  EXPECT_EQ(parse_docker_host("fd://").error().code(), Errc::unsupported);
+}
+
+TEST(DockerHost, AcceptsSshWithUserPortAndRemoteSocket) {
+  auto plain = parse_docker_host("ssh://me@host.example");
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_EQ(plain->url, "ssh://me@host.example");
+  EXPECT_EQ(plain->tcp_host, "host.example");
+  EXPECT_EQ(plain->tcp_port, 0) << "0: ssh's own default port";
+  EXPECT_EQ(plain->socket_path, "");
+  auto full = parse_docker_host("ssh://me@10.0.0.5:2222/run/user/1000/docker.sock");
+  ASSERT_TRUE(full) << full.error().message();
+  EXPECT_EQ(full->url, "ssh://me@10.0.0.5:2222/run/user/1000/docker.sock");
+  EXPECT_EQ(full->tcp_port, 2222);
+  EXPECT_EQ(parse_docker_host("ssh://host/").value().url, "ssh://host");
+  auto query = parse_docker_host("ssh://host?x=1");
+  ASSERT_FALSE(query);
+  EXPECT_EQ(query.error().message(),
+            "DOCKER_HOST 'ssh://host?x=1' is invalid: ssh:// takes "
+            "[user@]host[:port][/path/to/remote.sock]");
 }
 
 // The TLS variables as the docker CLI reads them. Every test sets all of them.
@@ -147,6 +166,16 @@ TEST_F(DockerTlsSettings, AUnixSocketIgnoresTls) {
   auto settings = docker_settings_from_env();
   ASSERT_TRUE(settings) << settings.error().message();
   EXPECT_EQ(settings->endpoint.url, "unix:///run/docker.sock");
+  EXPECT_FALSE(settings->tls);
+}
+
+TEST_F(DockerTlsSettings, SshIgnoresTls) {
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "ssh://me@host"},
+                         {"DOCKER_TLS_VERIFY", "1"},
+                         {"DOCKER_CERT_PATH", "/nonexistent/certs"}}));
+  auto settings = docker_settings_from_env();
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "ssh://me@host");
   EXPECT_FALSE(settings->tls);
 }
 

@@ -1,14 +1,17 @@
 // Test fixtures shared by the suites that need a TLS endpoint: a PKI made by
-// the openssl CLI, and envd_grpc_bridge (grpc_bridge.cpp) as a child process.
+// the openssl CLI, and envd_grpc_bridge (grpc_bridge.cpp) as a child process;
+// and helpers for reading a hijacked exec's multiplexed output.
 #pragma once
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "cli_harness.hpp"
+#include "envd/docker_engine.hpp"
 #include "envd/process.hpp"
 #include "services/test_services.hpp"
 
@@ -151,5 +155,65 @@ class Bridge {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// Reads `fd` to its end.
+inline std::string read_all(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// The payload of the stdout frames (stream 1) of Docker's multiplexed stream.
+inline std::string stdout_of(const std::string& raw) {
+  std::string out;
+  std::size_t at = 0;
+  while (at + 8 <= raw.size()) {
+    auto size = (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 4])) << 24) |
+                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 5])) << 16) |
+                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 6])) << 8) |
+                static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 7]));
+    if (raw[at] == 1) out += raw.substr(at + 8, size);
+    at += 8 + size;
+  }
+  return out;
+}
+
+// Runs `cat` in `container` through a hijacked exec of `engine`: 100 KB of
+// stdin come back on stdout, and shutdown(SHUT_WR) on the fd reaches cat as
+// the end of its input, so the exec ends. A transport that relays (TLS, ssh)
+// hands out its end of a socketpair.
+inline void expect_cat_echoes(sdk::DockerEngine& engine, const std::string& container,
+                              const std::string& how) {
+  auto deadline = [] { return sdk::deadline_after(std::chrono::seconds(10)); };
+  auto created = engine.call(
+      "POST", "/containers/" + container + "/exec",
+      R"({"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["cat"]})", deadline());
+  ASSERT_TRUE(created) << created.error().message();
+  std::string id(boost::json::parse(*created).at("Id").as_string());
+  auto fd = engine.hijack("POST", "/exec/" + id + "/start", R"({"Detach":false,"Tty":false})", {},
+                          "tcp", deadline());
+  ASSERT_TRUE(fd) << fd.error().message();
+  sockaddr_storage local{};
+  socklen_t len = sizeof local;
+  ASSERT_EQ(::getsockname(*fd, reinterpret_cast<sockaddr*>(&local), &len), 0);
+  EXPECT_EQ(local.ss_family, AF_UNIX) << how << " the caller gets its end of a socketpair";
+  std::string text = "hello " + how + "\n" + std::string(100000, 'x') + "\n";
+  ASSERT_EQ(::write(*fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ASSERT_EQ(::shutdown(*fd, SHUT_WR), 0);
+  std::string raw = read_all(*fd);
+  ::close(*fd);
+  std::string echoed = stdout_of(raw);
+  EXPECT_EQ(echoed.size(), text.size())
+      << "raw stream of " << raw.size() << " bytes begins "
+      << boost::json::serialize(boost::json::string(raw.substr(0, 80)));
+  EXPECT_TRUE(echoed == text) << "cat echoed something else";
+  auto inspected = engine.call("GET", "/exec/" + id + "/json", "", deadline());
+  ASSERT_TRUE(inspected) << inspected.error().message();
+  EXPECT_FALSE(boost::json::parse(*inspected).at("Running").as_bool());
+}
 
 }  // namespace envd::test

@@ -42,32 +42,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-// Reads `fd` to its end.
-std::string read_all(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
-// The payload of the stdout frames (stream 1) of Docker's multiplexed stream.
-std::string stdout_of(const std::string& raw) {
-  std::string out;
-  std::size_t at = 0;
-  while (at + 8 <= raw.size()) {
-    auto size = (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 4])) << 24) |
-                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 5])) << 16) |
-                (static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 6])) << 8) |
-                static_cast<std::size_t>(static_cast<unsigned char>(raw[at + 7]));
-    if (raw[at] == 1) out += raw.substr(at + 8, size);
-    at += 8 + size;
-  }
-  return out;
-}
-
 class EngineTls : public CliTest {
  protected:
   static void SetUpTestSuite() {
@@ -238,32 +212,8 @@ TEST_F(EngineTls, AHijackedExecSeesStdinAndItsEnd) {
   auto started = run_docker(services_.docker_host, {"run", "-d", "--name", name, "--network",
                                                     "none", kBase, "sleep", "300"});
   ASSERT_EQ(started.exit_code, 0) << started.err;
-  auto engine = std::make_optional(client(*engine_process, good_certs()));
-  auto created =
-      engine->call("POST", "/containers/" + name + "/exec",
-                   R"({"AttachStdin":true,"AttachStdout":true,"AttachStderr":true,"Cmd":["cat"]})",
-                   deadline_after(10s));
-  ASSERT_TRUE(created) << created.error().message();
-  std::string id(json::parse(*created).at("Id").as_string());
-  auto fd = engine->hijack("POST", "/exec/" + id + "/start", R"({"Detach":false,"Tty":false})", {},
-                           "tcp", deadline_after(10s));
-  ASSERT_TRUE(fd) << fd.error().message();
-  sockaddr_storage peer{};
-  socklen_t len = sizeof peer;
-  ASSERT_EQ(::getsockname(*fd, reinterpret_cast<sockaddr*>(&peer), &len), 0);
-  EXPECT_EQ(peer.ss_family, AF_UNIX) << "over TLS the caller gets its end of the relay";
-  std::string text = "hello over TLS\n" + std::string(100000, 'x') + "\n";
-  ASSERT_EQ(::write(*fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  ASSERT_EQ(::shutdown(*fd, SHUT_WR), 0);
-  std::string raw = read_all(*fd);
-  ::close(*fd);
-  std::string echoed = stdout_of(raw);
-  EXPECT_EQ(echoed.size(), text.size()) << "raw stream of " << raw.size() << " bytes begins "
-                                        << json::serialize(json::string(raw.substr(0, 80)));
-  EXPECT_TRUE(echoed == text) << "cat echoed something else";
-  auto inspected = engine->call("GET", "/exec/" + id + "/json", "", deadline_after(10s));
-  ASSERT_TRUE(inspected) << inspected.error().message();
-  EXPECT_FALSE(json::parse(*inspected).at("Running").as_bool());
+  auto engine = client(*engine_process, good_certs());
+  expect_cat_echoes(engine, name, "over TLS");
 }
 
 TEST_F(EngineTls, ADaemonSignedByAnotherCaIsRefused) {

@@ -9,7 +9,10 @@
 // Endpoints (DOCKER_HOST; default unix:///var/run/docker.sock): unix:///path
 // and tcp://host[:port], plain (port 2375 by default) or TLS as the docker CLI
 // sets it up (DOCKER_TLS_VERIFY, DOCKER_TLS, DOCKER_CERT_PATH; port 2376 by
-// default). ssh:// and other schemes are refused with Errc::unsupported.
+// default), and ssh://[user@]host[:port][/remote.sock], which runs `ssh ...
+// -- host docker [--host unix://<path>] system dial-stdio` (from PATH, with
+// BatchMode=yes) for each connection, as the docker CLI does. Other schemes
+// are refused with Errc::unsupported.
 //
 // Versioning: the first call asks GET /_ping for the daemon's Api-Version and
 // uses the lower of it and client_api_version; every path given to a call is
@@ -24,6 +27,8 @@
 //     tcp://host:port; a host name that does not resolve reads "cannot
 //     resolve '<host>': <reason>")
 //   - socket not accessible: Errc::permission, same wording
+//   - ssh ended before answering: Errc::unavailable "cannot connect to the
+//     Docker Engine at ssh://...: <ssh's last stderr line>"
 //   - TLS: Errc::unavailable "cannot connect to the Docker Engine at
 //     tcp://host:port over TLS: <why>", e.g. its certificate is not signed by
 //     the CA in <file>, is not valid for <host>, or it requires a client
@@ -86,9 +91,11 @@ struct DockerTls {
 
 // Parses a DOCKER_HOST value. Empty means the default unix:///var/run/docker.sock.
 // tcp://host[:port] without a port means port 2375 (Docker's plain-TCP port).
-// Errc::unsupported for ssh://, npipe:// and other schemes (the message names
+// ssh:// keeps its URL (user, port, remote socket path) in `url`, the host in
+// tcp_host and the port in tcp_port (0: ssh's default).
+// Errc::unsupported for npipe://, fd:// and other schemes (the message names
 // the value and the supported forms); Errc::invalid_argument for a malformed
-// unix:// or tcp:// value (a path or query after tcp://host:port included).
+// value (a path or query after tcp://host:port, a query after ssh://).
 // Pure: TLS settings are read by docker_settings_from_env().
 Result<DockerEndpoint> parse_docker_host(std::string_view docker_host);
 
