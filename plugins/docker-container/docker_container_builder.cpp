@@ -310,10 +310,11 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
     if (s.status == "dead") {
       sdk::report_progress("removing dead container " + name + " to recreate it");
       if (auto st = remove_container(engine, name, deadline); !st) {
-        return st.error().wrap("buildkitd container '" + name +
-                               "' is dead and envd cannot replace it (remove it with 'docker rm "
-                               "-f " +
-                               name + "' or see the Docker Engine's log)");
+        std::string what = "buildkitd container '" + name;
+        what += "' is dead and envd cannot replace it (remove it with 'docker rm -f ";
+        what += name;
+        what += "' or see the Docker Engine's log)";
+        return st.error().wrap(what);
       }
       action = "recreated";
       pause_until(deadline);  // the engine may still report it dead for a moment

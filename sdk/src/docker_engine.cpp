@@ -67,10 +67,13 @@ std::string tcp_url(const std::string& host, uint16_t port) {
   return "tcp://" + HostPort{host, port, kind}.to_string();
 }
 
-bool env_set(const char* name) {
-  const char* value = std::getenv(name);
-  return value != nullptr && value[0] != '\0';
+// The variable's value; "" when it is unset.
+std::string env_value(const char* name) {
+  const char* value = std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
+  return value != nullptr ? std::string(value) : std::string();
 }
+
+bool env_set(const char* name) { return !env_value(name).empty(); }
 
 bool file_exists(const std::string& path) {
   struct stat st {};
@@ -80,9 +83,9 @@ bool file_exists(const std::string& path) {
 // Where the docker CLI looks for ca.pem, cert.pem and key.pem, and which
 // variable said so (for messages).
 std::pair<std::string, std::string> docker_cert_dir() {
-  if (env_set("DOCKER_CERT_PATH")) return {std::getenv("DOCKER_CERT_PATH"), "DOCKER_CERT_PATH"};
-  if (env_set("DOCKER_CONFIG")) return {std::getenv("DOCKER_CONFIG"), "DOCKER_CONFIG"};
-  std::string home = env_set("HOME") ? std::getenv("HOME") : "";
+  if (env_set("DOCKER_CERT_PATH")) return {env_value("DOCKER_CERT_PATH"), "DOCKER_CERT_PATH"};
+  if (env_set("DOCKER_CONFIG")) return {env_value("DOCKER_CONFIG"), "DOCKER_CONFIG"};
+  std::string home = env_value("HOME");
   if (home.empty()) {
     if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
       home = pw->pw_dir;
@@ -296,7 +299,7 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
 Result<DockerSettings> docker_settings_from_env() {
   const bool verify = env_set("DOCKER_TLS_VERIFY");
   const bool tls = verify || env_set("DOCKER_TLS");
-  std::string host = env_set("DOCKER_HOST") ? std::getenv("DOCKER_HOST") : "";
+  std::string host = env_value("DOCKER_HOST");
   if (host.empty() && tls) host = kDefaultTlsHost;
   auto endpoint = parse_docker_host(host);
   if (!endpoint) return endpoint.error();
@@ -737,7 +740,7 @@ class Connection {
     if (tls_ && (ec == asio::error::connection_reset || ec == asio::error::broken_pipe)) {
       char byte = 0;
       auto alert =
-          io([&](auto& s, auto h) { s.async_read_some(asio::buffer(&byte, 1), std::move(h)); });
+          run([&](auto h) { tls_->async_read_some(asio::buffer(&byte, 1), std::move(h)); });
       if (alert.category() == asio::error::get_ssl_category()) return tls_error(alert);
     }
     return io_error(ec, what);
