@@ -148,18 +148,16 @@ Status run_status(Session& session, const std::string& format_flag,
                   const std::string& timeout_flag) {
   auto command = prepare(session, format_flag, timeout_flag);
   if (!command) return command.error();
-  const auto* format = &command->format;
-  const auto* timeout = &command->timeout;
-  const auto* target = &command->target;
+  const auto& [format, timeout, target] = *command;
 
   json::object out;
-  out["context"] = target->context.name;
-  out["builder"] = target->context.builder;
-  out["address"] = target->context.builder_endpoint();
+  out["context"] = target.context.name;
+  out["builder"] = target.context.builder;
+  out["address"] = target.context.builder_endpoint();
 
   // A managed builder reports its container; one that is not running is a
   // state, not a failure, and is not started just to be probed.
-  auto driver_status = target->driver.status(driver_request(*target, *timeout));
+  auto driver_status = target.driver.status(driver_request(target, timeout));
   json::object driver = driver_status ? parse_object(*driver_status) : json::object{};
   std::string state = string_of(driver, "state");
   if (!driver.empty()) {
@@ -170,15 +168,15 @@ Status run_status(Session& session, const std::string& format_flag,
   // A stale container is not dialled either: dialling refuses it.
   bool down = state == "missing" || state == "stopped" || driver.contains("stale");
   Status reachable = down ? Status(Error(Errc::unavailable, string_of(driver, "detail")))
-                          : probe_into(*target, *timeout, out);
+                          : probe_into(target, timeout, out);
   out["reachable"] = reachable.ok();
   if (!reachable) out["error"] = reachable.error().message();
 
-  if (*format == OutputFormat::json) {
+  if (format == OutputFormat::json) {
     fmt::print("{}", util::to_compact_json(out));
   } else {
-    fmt::print("Context:    {}\n", target->context.name);
-    fmt::print("Builder:    {}\n", target->context.builder_endpoint());
+    fmt::print("Context:    {}\n", target.context.name);
+    fmt::print("Builder:    {}\n", target.context.builder_endpoint());
     if (!state.empty()) fmt::print("State:      {}\n", state);
     if (std::string c = string_of(driver, "container_state"); !c.empty()) {
       fmt::print("Container:  {} ({})\n", string_of(driver, "container"), c);
@@ -206,25 +204,23 @@ Status run_bootstrap(Session& session, bool recreate, const std::string& format_
                      const std::string& timeout_flag) {
   auto command = prepare(session, format_flag, timeout_flag);
   if (!command) return command.error();
-  const auto* format = &command->format;
-  const auto* timeout = &command->timeout;
-  const auto* target = &command->target;
+  const auto& [format, timeout, target] = *command;
   json::object args{{"recreate", recreate}};
-  auto result = target->driver.bootstrap(driver_request(*target, *timeout, json::serialize(args)));
+  auto result = target.driver.bootstrap(driver_request(target, timeout, json::serialize(args)));
   if (!result) {
-    return result.error().wrap("cannot bootstrap the builder of context '" + target->context.name +
+    return result.error().wrap("cannot bootstrap the builder of context '" + target.context.name +
                                "'");
   }
   json::object out = parse_object(*result);
-  out["context"] = target->context.name;
-  out["address"] = target->context.builder_endpoint();
-  if (auto probed = probe_into(*target, *timeout, out); !probed) return probed;
-  if (*format == OutputFormat::json) {
+  out["context"] = target.context.name;
+  out["address"] = target.context.builder_endpoint();
+  if (auto probed = probe_into(target, timeout, out); !probed) return probed;
+  if (format == OutputFormat::json) {
     fmt::print("{}", util::to_compact_json(out));
     return {};
   }
   std::string action = string_of(out, "action");
-  fmt::print("Builder:    {}{}\n", target->context.builder_endpoint(),
+  fmt::print("Builder:    {}{}\n", target.context.builder_endpoint(),
              action.empty() ? "" : " (" + action + ")");
   if (std::string image = string_of(out, "image"); !image.empty()) {
     fmt::print("Image:      {}\n", image);

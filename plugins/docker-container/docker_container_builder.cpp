@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -73,15 +74,8 @@ struct Target {
   std::string config_path;  // the stored or generated buildkitd.toml on this machine
   std::string config_text;
   Args args;
+  std::optional<sdk::DockerEngine> engine;  // the one DOCKER_HOST names; always set
 };
-
-// Whether the Engine shares this machine's disk, so that the config can be
-// bind-mounted: a unix socket is local; a tcp:// Engine may be anywhere, so
-// the config is copied into the container instead.
-bool engine_shares_disk() {
-  auto settings = sdk::docker_settings_from_env();
-  return !settings || !settings->endpoint.socket_path.empty();
-}
 
 Result<std::string> container_name(const std::string& address) {
   auto parsed = sdk::parse_name_with_query(address);
@@ -167,10 +161,15 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
     }
   }
   target.config_path = config_host;
-  target.spec =
-      dc::make_spec(target.name, request.context, target.options,
-                    dc::effective_image(target.options, target.args.image),
-                    engine_shares_disk() ? config_host : std::string(), target.config_text);
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  target.engine.emplace(std::move(*engine));
+  // A unix socket's Engine shares this machine's disk, so the config can be
+  // bind-mounted; a tcp:// or ssh:// one may be anywhere, so it is copied in.
+  bool shares_disk = !target.engine->endpoint().socket_path.empty();
+  target.spec = dc::make_spec(target.name, request.context, target.options,
+                              dc::effective_image(target.options, target.args.image),
+                              shares_disk ? config_host : std::string(), target.config_text);
   return target;
 }
 
@@ -398,8 +397,7 @@ Result<sdk::Options> DockerContainerBuilder::normalize_options(const sdk::Option
 Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request) {
   auto target = prepare(request, true);
   if (!target) return target.error();
-  auto engine = sdk::DockerEngine::from_env();
-  if (!engine) return engine.error();
+  auto& engine = target->engine;
   auto ensured = ensure(*engine, *target, request.timeout);
   if (!ensured) return ensured.error();
   auto fd = dc::dial_stdio(*engine, target->name, sdk::deadline_after(request.timeout));
@@ -414,8 +412,7 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
 Result<std::string> DockerContainerBuilder::bootstrap(const sdk::Request& request) {
   auto target = prepare(request, true);
   if (!target) return target.error();
-  auto engine = sdk::DockerEngine::from_env();
-  if (!engine) return engine.error();
+  auto& engine = target->engine;
   auto action = ensure(*engine, *target, request.timeout);
   if (!action) return action.error();
   json::object out{{"container", target->name},
@@ -429,8 +426,7 @@ Result<std::string> DockerContainerBuilder::bootstrap(const sdk::Request& reques
 Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) {
   auto target = prepare(request, false);
   if (!target) return target.error();
-  auto engine = sdk::DockerEngine::from_env();
-  if (!engine) return engine.error();
+  auto& engine = target->engine;
   auto deadline = sdk::deadline_after(request.timeout);
   auto state = dc::inspect_container(*engine, target->name, deadline);
   if (!state) return state.error();

@@ -194,6 +194,12 @@ std::string daemon_message(int status, std::string_view body) {
   return text;
 }
 
+// The Error a non-2xx answer of the Engine at `url` stands for.
+Error answer_error(const std::string& url, int status, std::string_view body) {
+  return Error(code_for_status(status),
+               "docker engine at " + url + ": " + daemon_message(status, body));
+}
+
 // Delivers streamed data to the caller's callback, whole lines or raw pieces.
 class Delivery {
  public:
@@ -698,8 +704,7 @@ class Connection {
   }
 
   Error status_error(int status, std::string_view body) const {
-    return Error(code_for_status(status),
-                 "docker engine at " + endpoint_.url + ": " + daemon_message(status, body));
+    return answer_error(endpoint_.url, status, body);
   }
 
   template <typename Body>
@@ -1103,8 +1108,7 @@ const DockerEndpoint& DockerEngine::endpoint() const { return impl_->endpoint; }
 const DockerTls* DockerEngine::tls() const { return impl_->tls ? &*impl_->tls : nullptr; }
 
 Error DockerEngine::status_error(const EngineResponse& answer) const {
-  return Error(code_for_status(answer.status), "docker engine at " + impl_->endpoint.url + ": " +
-                                                   daemon_message(answer.status, answer.body));
+  return answer_error(impl_->endpoint.url, answer.status, answer.body);
 }
 
 Result<std::string> DockerEngine::api_version(Deadline deadline) {

@@ -25,6 +25,7 @@
 
 #include "cli_harness.hpp"
 #include "envd/docker_engine.hpp"
+#include "services/loopback.hpp"
 #include "services/password_registry.hpp"
 #include "services/test_services.hpp"
 
@@ -328,15 +329,7 @@ class GrpcForwarder {
     auto endpoint = sdk::parse_docker_host(docker_host);
     EXPECT_TRUE(endpoint);
     endpoint_ = *endpoint;
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    EXPECT_EQ(::listen(listener_, 16), 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    listener_ = listen_loopback(&port_);
     acceptor_ = std::thread([this] { accept_loop(); });
   }
   GrpcForwarder(const GrpcForwarder&) = delete;

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -181,6 +183,46 @@ inline std::string stdout_of(const std::string& raw) {
   }
   return out;
 }
+
+// A CLI test of the remote suites: the test services, a PKI made once for the
+// whole suite (pki_), and envd_grpc_bridge children whose log is shown when a
+// test fails.
+class BridgeTest : public CliTest {
+ protected:
+  static void SetUpTestSuite() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "envd-pki-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    pki_ = new Pki;
+    pki_->make(pattern);
+  }
+  static void TearDownTestSuite() {
+    std::error_code ec;
+    std::filesystem::remove_all(pki_->dir, ec);
+    delete pki_;
+    pki_ = nullptr;
+  }
+
+  void SetUp() override {
+    CliTest::SetUp();
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+  }
+  void TearDown() override {
+    if (HasFailure() && std::filesystem::exists(bridge_log())) {
+      std::cerr << "bridge log:\n" << read_text(bridge_log());
+    }
+    CliTest::TearDown();
+  }
+
+  std::filesystem::path bridge_log() const { return home() / "bridge.log"; }
+
+  std::unique_ptr<Bridge> start_bridge(std::vector<std::string> args = {}) {
+    return std::make_unique<Bridge>(services_, std::move(args), bridge_log());
+  }
+
+  TestServices services_;
+  static inline Pki* pki_ = nullptr;
+};
 
 // Runs `cat` in `container` through a hijacked exec of `engine`: 100 KB of
 // stdin come back on stdout, and shutdown(SHUT_WR) on the fd reaches cat as

@@ -21,6 +21,7 @@
 #include "bridge_fixture.hpp"
 #include "cli_harness.hpp"
 #include "envd/docker_engine.hpp"
+#include "services/loopback.hpp"
 #include "services/password_registry.hpp"
 #include "services/test_services.hpp"
 

@@ -42,39 +42,15 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-class EngineTls : public CliTest {
+class EngineTls : public BridgeTest {
  protected:
-  static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "envd-pki-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    pki_ = new Pki;
-    pki_->make(pattern);
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(pki_->dir, ec);
-    delete pki_;
-    pki_ = nullptr;
-  }
-
-  void SetUp() override {
-    CliTest::SetUp();
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
-  }
-
   void TearDown() override {
-    if (HasFailure() && fs::exists(bridge_log())) {
-      std::cerr << "bridge log:\n" << read_text(bridge_log());
-    }
     for (const auto& name : containers_) {
       run_docker(services_.docker_host, {"rm", "-f", name});
       run_docker(services_.docker_host, {"volume", "rm", "-f", name + "_state"});
     }
-    CliTest::TearDown();
+    BridgeTest::TearDown();
   }
-
-  fs::path bridge_log() const { return home() / "bridge.log"; }
 
   // The engine behind TLS with `cert`; `verify_clients` requires client
   // certificates signed by the test CA.
@@ -84,7 +60,7 @@ class EngineTls : public CliTest {
                                      "--tls-cert",      cert.string(),
                                      "--tls-key",       key.string()};
     if (verify_clients) args.insert(args.end(), {"--client-ca", pki_->ca.string()});
-    return std::make_unique<Bridge>(services_, args, bridge_log());
+    return start_bridge(args);
   }
   std::unique_ptr<Bridge> start_engine(bool verify_clients = true) {
     return start_engine(verify_clients, pki_->server_cert, pki_->server_key);
@@ -165,12 +141,8 @@ class EngineTls : public CliTest {
     EXPECT_EQ(files.out, "built-over-tls\nhello from " + name + "\n");
   }
 
-  TestServices services_;
   std::vector<std::string> containers_;
-  static Pki* pki_;
 };
-
-Pki* EngineTls::pki_ = nullptr;
 
 TEST_F(EngineTls, VerifiedMutualTlsServesRequestsAndStreams) {
   auto engine_process = start_engine();

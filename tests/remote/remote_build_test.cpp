@@ -29,6 +29,7 @@
 
 #include "bridge_fixture.hpp"
 #include "cli_harness.hpp"
+#include "services/loopback.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -50,40 +51,8 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-class RemoteBuild : public CliTest {
+class RemoteBuild : public BridgeTest {
  protected:
-  static void SetUpTestSuite() {
-    std::string pattern = (fs::temp_directory_path() / "envd-pki-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    pki_ = new Pki;
-    pki_->make(pattern);
-  }
-  static void TearDownTestSuite() {
-    std::error_code ec;
-    fs::remove_all(pki_->dir, ec);
-    delete pki_;
-    pki_ = nullptr;
-  }
-
-  void SetUp() override {
-    CliTest::SetUp();
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
-  }
-
-  void TearDown() override {
-    if (HasFailure() && fs::exists(bridge_log())) {
-      std::cerr << "bridge log:\n" << read_text(bridge_log());
-    }
-    CliTest::TearDown();
-  }
-
-  fs::path bridge_log() const { return home() / "bridge.log"; }
-
-  std::unique_ptr<Bridge> start_bridge(std::vector<std::string> args = {}) {
-    return std::make_unique<Bridge>(services_, std::move(args), bridge_log());
-  }
-
   // A bridge behind TLS; `verify_clients` requires client certificates
   // signed by the test CA.
   std::unique_ptr<Bridge> start_tls_bridge(bool verify_clients) {
@@ -224,12 +193,7 @@ class RemoteBuild : public CliTest {
     EXPECT_TRUE(contains(table.out, "Reachable:  no\n")) << table.out;
     EXPECT_EQ(last_line(table.err), "envd: error: " + error + "\n");
   }
-
-  static Pki* pki_;
-  TestServices services_;
 };
-
-Pki* RemoteBuild::pki_ = nullptr;
 
 // ---- tcp, plaintext --------------------------------------------------------
 
@@ -356,15 +320,9 @@ TEST_F(RemoteBuild, AClientCertificateFromAnotherCaIsRejectedByTheDaemon) {
 
 TEST_F(RemoteBuild, ADaemonThatNeverAnswersHitsTheDeadline) {
   // Accepted by the kernel's backlog, never served.
-  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 8), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::string address = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  int port = 0;
+  int listener = listen_loopback(&port, 8);
+  std::string address = "127.0.0.1:" + std::to_string(port);
   create_context("silent", {"--builder", "tcp", "--builder-address", address});
   expect_connect_failure("tcp://" + address,
                          "the daemon accepted the connection but did not answer (no HTTP/2 "
