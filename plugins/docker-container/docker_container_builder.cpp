@@ -249,7 +249,8 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline
     if (run && run->exit_code == 0) return {};
     if (run) {
       last = run->err.empty() ? run->out : run->err;
-    } else {
+    } else if (run.error().code() != Errc::timeout || last.empty()) {
+      // A probe cut short by the deadline says less than the one before it.
       last = run.error().message();
     }
     auto state = dc::inspect_container(engine, name, sdk::deadline_after(std::chrono::seconds(5)));
