@@ -20,6 +20,7 @@
 
 #include "buildkit/progress.hpp"
 #include "buildkit/session.hpp"
+#include "buildkit/tls_tunnel.hpp"
 #include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
 
 namespace envd::buildkit {
@@ -95,47 +96,6 @@ std::string between(const std::string& m, const std::string& after, const std::s
   return m.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
-// gRPC reports a failed connection as "failed to connect to all addresses;
-// last error: UNKNOWN: ipv4:1.2.3.4:5: <why>"; TLS failures carry OpenSSL's
-// reason (e.g. "error:0A000086:SSL routines::certificate verify failed") or
-// gRPC's own check ("Peer name x is not in peer certificate"). A TLS failure
-// names the cause and the context option that fixes it.
-std::string tls_reason(const std::string& m) {
-  const std::string failed = "TLS handshake failed: ";
-  if (contains(m, "certificate verify failed")) {
-    return failed + "the daemon's certificate is not signed by the configured CA (tls-ca)";
-  }
-  if (contains(m, "is not in peer certificate")) {
-    std::string name = between(m, "Peer name ", " is not in peer certificate");
-    return failed + "the daemon's certificate is not valid for '" + name +
-           "' (check the address or --builder-tls-servername)";
-  }
-  if (contains(m, "certificate required") || contains(m, "alert handshake failure") ||
-      contains(m, "peer did not return a certificate")) {
-    return failed +
-           "the daemon requires a client certificate (set --builder-tls-cert and "
-           "--builder-tls-key)";
-  }
-  if (contains(m, "alert unknown ca") || contains(m, "alert bad certificate") ||
-      contains(m, "alert certificate unknown") || contains(m, "alert decrypt error")) {
-    return failed +
-           "the daemon rejected the client certificate (tls-cert is not signed by a CA the "
-           "daemon trusts)";
-  }
-  if (contains(m, "wrong version number") || contains(m, "packet length too long") ||
-      contains(m, "http request")) {
-    return failed + "the daemon does not speak TLS on this address (is it plaintext?)";
-  }
-  if (contains(m, "missing selected ALPN")) {
-    return failed + "the daemon did not negotiate HTTP/2 (ALPN h2): it is not a gRPC server";
-  }
-  if (contains(m, "ssl") || contains(m, "tls") ||
-      (contains(m, "handshake") && !contains(m, "handshaker shutdown"))) {
-    return failed + m;
-  }
-  return {};
-}
-
 // A readable reason for a transport-level failure.
 std::string unavailable_reason(const grpc::Status& status) {
   const std::string& m = status.error_message();
@@ -149,7 +109,6 @@ std::string unavailable_reason(const grpc::Status& status) {
     if (!why.empty()) why[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(why[0])));
     return "cannot resolve '" + host + "' (DNS: " + why + ")";
   }
-  if (std::string tls = tls_reason(m); !tls.empty()) return tls;
   if (contains(m, "no such file")) return "no such socket";
   if (contains(m, "permission denied")) return "permission denied";
   if (contains(m, "connection reset")) return "connection reset by the daemon";
@@ -177,31 +136,15 @@ std::string unavailable_reason(const grpc::Status& status) {
   return why;
 }
 
-// Connect failures that redialling cannot cure: TLS verification and
-// configuration mismatches, and names that do not exist.
+// Connect failures that redialling cannot cure: names that do not exist.
 bool permanent_failure(const grpc::Status& status) {
-  const std::string& m = status.error_message();
-  return !tls_reason(m).empty() || contains(m, "domain name not found");
+  return contains(status.error_message(), "domain name not found");
 }
 
-// gRPC logs TLS failures to stderr ("E1122 ... ssl_transport_security.cc
-// ... certificate verify failed"), which breaks envd's one-line errors, and
-// some causes appear only there: with TLS 1.3 the daemon's "certificate
-// required" alert arrives after the handshake, and the failed call says just
-// "endpoint read failed". So envd keeps gRPC's log quiet (unless the user asks
-// for it with GRPC_VERBOSITY or GRPC_TRACE) and remembers the last OpenSSL
-// reason it logged, for connect() to explain the failure with.
-std::mutex g_tls_log_mu;
-std::string g_last_tls_log;  // guarded by g_tls_log_mu
-
-void quiet_grpc_log(gpr_log_func_args* args) {
-  if (args->severity != GPR_LOG_SEVERITY_ERROR || args->message == nullptr) return;
-  std::string message = args->message;
-  if (contains(message, "SSL routines") || contains(message, "alert")) {
-    std::lock_guard lock(g_tls_log_mu);
-    g_last_tls_log = std::move(message);
-  }
-}
+// gRPC logs connection failures to stderr, which would break envd's one-line
+// errors; envd reports them itself. GRPC_VERBOSITY or GRPC_TRACE bring the
+// log back for debugging.
+void quiet_grpc_log(gpr_log_func_args* /*args*/) {}
 
 void install_grpc_log_filter() {
   static std::once_flag once;
@@ -211,18 +154,11 @@ void install_grpc_log_filter() {
   });
 }
 
-// Takes the OpenSSL reason gRPC logged since the last call, or "".
-std::string take_tls_log() {
-  std::lock_guard lock(g_tls_log_mu);
-  return std::exchange(g_last_tls_log, std::string());
-}
-
 // A connection the daemon accepted and then dropped (reset, closed, or a
 // failed read right after connecting).
 bool dropped_by_daemon(const grpc::Status& status) {
   const std::string& m = status.error_message();
-  return tls_reason(m).empty() &&
-         (contains(m, "endpoint read failed") || contains(m, "connection reset") ||
+  return (contains(m, "endpoint read failed") || contains(m, "connection reset") ||
           contains(m, "socket closed") || contains(m, "connection closed"));
 }
 
@@ -321,20 +257,7 @@ Result<std::shared_ptr<grpc::Channel>> make_channel(plugin::Transport& transport
   }
   std::string target = transport.target;
   if (target.rfind("tcp://", 0) == 0) target = target.substr(6);
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  if (transport.tls_ca_pem.empty() && transport.tls_cert_pem.empty()) {
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = transport.tls_ca_pem;
-    ssl.pem_cert_chain = transport.tls_cert_pem;
-    ssl.pem_private_key = transport.tls_key_pem;
-    credentials = grpc::SslCredentials(ssl);
-    if (!transport.tls_server_name.empty()) {
-      args.SetSslTargetNameOverride(transport.tls_server_name);
-    }
-  }
-  return grpc::CreateCustomChannel(target, credentials, args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
 std::chrono::system_clock::time_point deadline_after(std::chrono::milliseconds d) {
@@ -410,10 +333,12 @@ class StatusFollower {
 // ---- Client ----------------------------------------------------------------
 
 struct Client::State {
+  // Declared first, destroyed last: the channel runs over its socket.
+  std::unique_ptr<TlsTunnel> tunnel;  // set for TLS transports
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
-  bool reconnects = false;  // a target channel redials; an fd channel cannot
+  bool reconnects = false;  // a plaintext target channel redials; an fd channel cannot
 };
 
 Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -423,24 +348,68 @@ Client::~Client() = default;
 
 const std::string& Client::address() const { return state_->address; }
 
+namespace {
+
+// Dials a TLS daemon until `end`, redialling while it refuses (it may still
+// be starting); verification failures end at once.
+Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
+                                            Clock::time_point end,
+                                            std::chrono::milliseconds deadline,
+                                            const std::string& prefix) {
+  auto target = parse_tcp_target(transport.target);
+  if (!target) return Error(target.error().code(), prefix + target.error().message());
+  TlsSettings settings{transport.tls_ca_pem, transport.tls_cert_pem, transport.tls_key_pem,
+                       transport.tls_server_name};
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(end - Clock::now(), Clock::duration(std::chrono::milliseconds(1))));
+    auto tunnel = TlsTunnel::dial(*target, settings, remaining);
+    if (tunnel) return tunnel;
+    const bool retry = TlsTunnel::retryable(tunnel.error());
+    if (!retry || Clock::now() + backoff >= end) {
+      std::string reason = tunnel.error().message();
+      if (tunnel.error().code() == Errc::timeout)
+        reason = "no answer within " + format_duration(deadline);
+      if (retry) reason += " (retried for " + format_duration(deadline) + ")";
+      return Error(tunnel.error().code(), prefix + reason);
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+}  // namespace
+
 Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline) {
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
   const Security security = security_of(transport);
   install_grpc_log_filter();
-  (void)take_tls_log();  // only what this connect attempt logs counts
+  const std::string prefix = "cannot connect to buildkitd at " + state->address + ": ";
+  const auto start = Clock::now();
+  const auto end = start + deadline;
+
+  if (security != Security::plaintext) {
+    auto tunnel = dial_tls(transport, end, deadline, prefix);
+    if (!tunnel) return tunnel.error();
+    state->tunnel = std::move(*tunnel);
+    plugin::Transport plain;
+    plain.kind = ENVD_TRANSPORT_FD;
+    plain.fd = state->tunnel->release_fd();
+    plain.description = transport.description;
+    transport = std::move(plain);
+    state->reconnects = false;
+  }
   auto channel = make_channel(transport);
   if (!channel) return channel.error();
   state->channel = std::move(*channel);
   state->stub = bk::Control::NewStub(state->channel);
 
-  const std::string prefix = "cannot connect to buildkitd at " + state->address + ": ";
-  const auto start = Clock::now();
-  const auto end = start + deadline;
   auto backoff = std::chrono::milliseconds(50);
   grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
-  int tls_drops = 0;     // consecutive connections dropped right after a TLS handshake
+  int drops = 0;         // consecutive connections the daemon accepted and dropped at once
   for (;;) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -455,28 +424,22 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     const bool retry = code == grpc::StatusCode::UNAVAILABLE && state->reconnects;
     if (retry) earlier = status;
     const bool dropped = code == grpc::StatusCode::UNAVAILABLE && dropped_by_daemon(status);
-    const bool tls_dropped = dropped && security != Security::plaintext;
-    // A TLS daemon drops a client it rejects right after the handshake (TLS
-    // 1.3 sends its alert then): the call only sees the read fail, and the
-    // alert, if it arrived before the reset, is in gRPC's log, which its I/O
-    // thread may write a moment after the call returned.
-    std::string logged_tls;
-    for (int i = 0; tls_dropped && logged_tls.empty() && i < 10; ++i) {
-      logged_tls = tls_reason(take_tls_log());
-      if (logged_tls.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    // Without the alert, the same drop twice is a rejection, not a restart.
-    tls_drops = tls_dropped ? tls_drops + 1 : 0;
-    const bool permanent = permanent_failure(status) || !logged_tls.empty() || tls_drops >= 2;
+    // A TLS daemon that refuses the client certificate says so in an alert
+    // after the handshake (TLS 1.3); the tunnel read it.
+    const std::string tls_failure = state->tunnel ? state->tunnel->failure() : std::string();
+    // A starting daemon refuses connections; one that accepts and drops them
+    // again and again wants something else (TLS, most likely).
+    drops = dropped ? drops + 1 : 0;
+    const bool permanent = permanent_failure(status) || !tls_failure.empty() || drops >= 3;
     if (!retry || permanent || Clock::now() + backoff >= end) {
       std::string reason = reason_of(status, deadline);
-      if (!logged_tls.empty()) {
-        reason = logged_tls;
-      } else if (tls_dropped && security == Security::tls_without_client_cert) {
+      if (!tls_failure.empty()) {
+        reason = tls_failure;
+      } else if (dropped && security == Security::tls_without_client_cert) {
         reason =
             "the daemon dropped the connection after the TLS handshake: it probably "
             "requires a client certificate (set --builder-tls-cert and --builder-tls-key)";
-      } else if (tls_dropped) {
+      } else if (dropped && security == Security::mutual_tls) {
         reason =
             "the daemon dropped the connection after the TLS handshake: it probably "
             "rejected the client certificate (tls-cert must be signed by the CA the daemon "
@@ -523,6 +486,16 @@ Result<DaemonInfo> Client::info(std::chrono::milliseconds deadline) {
       worker.platforms.push_back(platform_string(platform));
     }
     worker.labels.insert(record.labels().begin(), record.labels().end());
+    for (const auto& policy : record.gcpolicy()) {
+      GcRule rule;
+      rule.all = policy.all();
+      // keepDuration is nanoseconds on the wire (Go's time.Duration).
+      rule.keep_duration = std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::nanoseconds(policy.keepduration()));
+      rule.keep_bytes = policy.reservedspace();
+      rule.filters.assign(policy.filters().begin(), policy.filters().end());
+      worker.gc_policy.push_back(std::move(rule));
+    }
     info.workers.push_back(std::move(worker));
   }
   return info;

@@ -3,6 +3,7 @@
 // The fake's Session handler acts like the daemon: it opens an HTTP/2 client on
 // the tunnel and health-checks the client's session server through it.
 #include "buildkit/client.hpp"
+#include "buildkit/tls_tunnel.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -499,7 +500,32 @@ TEST_F(TlsConnect, WrongServerNameFails) {
   EXPECT_EQ(client.error().message().rfind("cannot connect to buildkitd at tcp://127.0.0.1:", 0),
             0u)
       << client.error().message();
-  std::cerr << "message: " << client.error().message() << "\n";
+  EXPECT_NE(client.error().message().find(
+                "TLS handshake failed: the daemon's certificate is not valid for 'other.test'"),
+            std::string::npos)
+      << client.error().message();
+}
+
+// The gRPC server above selects "h2" by ALPN, buildkitd selects nothing
+// (tests/buildkit proves that one); both are accepted.
+
+// The TCP targets drivers hand over, read back for envd's own TLS dial.
+TEST(TlsTarget, ParsesTheTargetsDriversHandOver) {
+  auto v4 = parse_tcp_target("ipv4:10.0.0.5:8888");
+  ASSERT_TRUE(v4);
+  EXPECT_EQ(v4->host, "10.0.0.5");
+  EXPECT_EQ(v4->port, 8888);
+  auto v6 = parse_tcp_target("ipv6:[::1]:1234");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  auto dns = parse_tcp_target("dns:///buildkitd.example:443");
+  ASSERT_TRUE(dns);
+  EXPECT_EQ(dns->host, "buildkitd.example");
+  EXPECT_EQ(dns->port, 443);
+  EXPECT_TRUE(parse_tcp_target("tcp://h:1"));
+  for (const char* bad : {"unix:/run/b.sock", "h", "h:", "h:0", "h:65536", "[::1]8", "::1:80"}) {
+    EXPECT_FALSE(parse_tcp_target(bad)) << bad;
+  }
 }
 
 // ---- info ------------------------------------------------------------------

@@ -8,7 +8,10 @@
 // daemon): each connection is forwarded byte for byte to that unix socket.
 //
 //   envd_grpc_bridge [--unix PATH] [--engine-socket PATH]
-//                    [--tls-cert FILE --tls-key FILE [--client-ca FILE]]
+//                    [--tls-cert FILE --tls-key FILE [--client-ca FILE] [--alpn h2]]
+//
+// Like buildkitd (Go's crypto/tls with no NextProtos), the TLS side selects no
+// ALPN protocol unless --alpn h2 asks it to, as a gRPC-aware proxy would.
 //
 // Prints the TCP port (or "ready" for --unix) and a newline on stdout once it
 // listens. Runs until killed; killing it closes every forwarded connection,
@@ -41,6 +44,7 @@ struct Options {
   std::string tls_cert;
   std::string tls_key;
   std::string client_ca;
+  bool alpn_h2 = false;
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -58,7 +62,7 @@ std::string ssl_errors() {
   return out.empty() ? "no OpenSSL error" : out;
 }
 
-// gRPC clients insist that the server selects "h2" by ALPN.
+// Selects "h2" when the client offers it, as a gRPC-aware proxy does.
 int select_h2(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
               const unsigned char* in, unsigned int inlen, void* /*arg*/) {
   static const unsigned char h2[] = {'h', '2'};
@@ -96,7 +100,7 @@ SSL_CTX* make_tls(const Options& o) {
     // writable, so a client's half-close of a hijacked exec's stdin works.
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   }
-  SSL_CTX_set_alpn_select_cb(ctx, select_h2, nullptr);
+  if (o.alpn_h2) SSL_CTX_set_alpn_select_cb(ctx, select_h2, nullptr);
   // With a blocking socket, SSL_read must come back to poll() after a
   // non-application record instead of blocking for the next one.
   SSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY);
@@ -273,12 +277,16 @@ int main(int argc, char** argv) {
       o.tls_key = value;
     } else if (arg == "--client-ca") {
       o.client_ca = value;
+    } else if (arg == "--alpn") {
+      if (value != "h2") die("--alpn takes h2");
+      o.alpn_h2 = true;
     } else {
       die("unknown argument " + arg);
     }
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) die("--tls-cert and --tls-key come together");
   if (!o.client_ca.empty() && o.tls_cert.empty()) die("--client-ca needs --tls-cert");
+  if (o.alpn_h2 && o.tls_cert.empty()) die("--alpn needs --tls-cert");
   ::signal(SIGPIPE, SIG_IGN);
   SSL_CTX* tls = o.tls_cert.empty() ? nullptr : make_tls(o);
 
