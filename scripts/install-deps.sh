@@ -13,7 +13,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev
 )
 # Real services the end-to-end tests and the README's first command start.
-service_pkgs=(docker.io docker-registry busybox-static openssl iproute2 curl python3 openssh-server)
+service_pkgs=(docker.io docker-registry busybox-static runc openssl iproute2 curl python3 openssh-server)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${service_pkgs[@]}"); fi

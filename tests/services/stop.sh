@@ -28,7 +28,7 @@ pid_of() {
   pid=$(cat "$1" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   local comm
-  read -r comm <"/proc/$pid/comm" 2>/dev/null || return 1
+  { read -r comm <"/proc/$pid/comm"; } 2>/dev/null || return 1
   [[ $comm == "$2" ]] || return 1
   echo "$pid"
 }
@@ -71,7 +71,7 @@ descendants() {
 }
 pids=()
 for proc in /proc/[0-9]*; do
-  read -r comm <"$proc/comm" 2>/dev/null || continue
+  { read -r comm <"$proc/comm"; } 2>/dev/null || continue
   case $comm in containerd | containerd-shim*) ;; *) continue ;; esac
   if tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -qF "$dir/"; then
     pids+=("${proc#/proc/}")

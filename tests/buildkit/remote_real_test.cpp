@@ -1,0 +1,405 @@
+// The user guide's remote walkthrough against BuildKit's own daemon: the
+// standalone buildkitd v0.11.6 of ../shared/tools/buildkit, started by the
+// fixture `buildkitd` (tests/buildkit/start.sh) on loopback TCP (plaintext,
+// server TLS, mutual TLS) and on a unix socket, with its `oci` worker. Nothing
+// stands in for the daemon here: TLS, the session's Auth service, the image
+// exporter's push and the `docker` exporter are buildkitd's own.
+//
+// Where the binaries are absent every test is reported SKIPPED with the
+// reason (ENVD_TEST_BUILDKIT_DIR says where to look), never passed.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "buildkit/real_buildkit.hpp"
+#include "buildkit/standalone_buildkitd.hpp"
+#include "cli_harness.hpp"
+#include "services/password_registry.hpp"
+#include "services/test_services.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The last line of `text` (which ends with a newline).
+std::string last_line(const std::string& text) {
+  if (text.size() < 2) return text;
+  return text.substr(text.rfind('\n', text.size() - 2) + 1);
+}
+
+// Runs a command that must succeed; returns its stdout.
+std::string must(const std::vector<std::string>& argv) {
+  sdk::ProcessOptions options;
+  options.argv = argv;
+  options.timeout = std::chrono::seconds(60);
+  auto r = sdk::run_process(options);
+  EXPECT_TRUE(r && r->succeeded()) << sdk::format_command(argv) << "\n"
+                                   << (r ? r->err : r.error().message());
+  return r ? r->out : std::string();
+}
+
+class RealBuildkitTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    bk_ = RealBuildkit::load();
+    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
+    ASSERT_TRUE(bk_.error.empty()) << bk_.error;
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+    tag_ = std::to_string(::getpid());
+  }
+
+  // envd for a remote builder: the Engine at DOCKER_HOST only where the
+  // `docker` exporter's result is loaded into it.
+  std::map<std::string, std::optional<std::string>> env(bool with_engine = false) const {
+    return {{"DOCKER_HOST", with_engine ? services_.docker_host
+                                        : "unix://" + (home() / "no-docker.sock").string()},
+            {"DOCKER_CONFIG", (home() / ".docker").string()}};
+  }
+
+  sdk::ProcessResult run(const std::vector<std::string>& args, bool with_engine = false) {
+    return envd(args, env(with_engine));
+  }
+
+  void use_context(const std::string& name, std::vector<std::string> args) {
+    std::vector<std::string> argv = {"context", "create", "--name", name};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.emplace_back("--use");
+    auto r = run(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  std::vector<std::string> tls_flags(const fs::path& ca, const fs::path& cert = {},
+                                     const fs::path& key = {}) const {
+    std::vector<std::string> flags = {"--builder-tls-ca", ca.string()};
+    if (!cert.empty()) {
+      flags.insert(flags.end(),
+                   {"--builder-tls-cert", cert.string(), "--builder-tls-key", key.string()});
+    }
+    return flags;
+  }
+
+  // A project with a RUN step (runc in the daemon's worker) and a COPY (the
+  // session's FileSync), on the base image the fixture pushed.
+  fs::path project(const std::string& name) {
+    fs::path dir = home() / name;
+    write_text(dir / "Dockerfile", "FROM " + bk_.base +
+                                       "\nCOPY greeting.txt /greeting.txt\n"
+                                       "RUN echo built-by-buildkitd > /built.txt\n");
+    write_text(dir / "greeting.txt", "hello from " + name + "\n");
+    return dir;
+  }
+
+  void build_local(const std::string& name) {
+    fs::path out = home() / (name + "-out");
+    auto r = run({"build", "--progress", "plain", "--output", "type=local,dest=" + out.string(),
+                  project(name).string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_text(out / "greeting.txt"), "hello from " + name + "\n");
+    EXPECT_EQ(read_text(out / "built.txt"), "built-by-buildkitd\n");
+  }
+
+  // A build that fails before it starts: exit 1 within `limit`, and stderr
+  // is one line naming `endpoint` and containing `reason`.
+  void expect_connect_failure(const std::string& endpoint, const std::string& reason,
+                              std::chrono::seconds limit = std::chrono::seconds(4)) {
+    auto start = Clock::now();
+    auto r = run({"build", "--connect-timeout", "5s", "--output",
+                  "type=local,dest=" + (home() / "never").string(), project("refused").string()});
+    EXPECT_LT(Clock::now() - start, limit);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("envd: error: cannot connect to buildkitd at " + endpoint + ": ", 0), 0u)
+        << r.err;
+    EXPECT_TRUE(contains(r.err, reason)) << "expected '" << reason << "' in: " << r.err;
+    EXPECT_EQ(r.err, last_line(r.err)) << "one line, nothing else";
+    EXPECT_FALSE(fs::exists(home() / "never"));
+  }
+
+  json::object status_json() {
+    auto r = run({"builder", "status", "--format", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    boost::system::error_code ec;
+    auto v = json::parse(r.out, ec);
+    EXPECT_FALSE(ec) << r.out;
+    return !ec && v.is_object() ? v.as_object() : json::object{};
+  }
+
+  // The digest the registry holds for repository:tag (HEAD of the manifest).
+  std::string registry_digest(const std::string& registry, const std::string& repository,
+                              const std::string& tag, const std::string& user = "") {
+    std::vector<std::string> argv = {
+        "curl",
+        "-fsSI",
+        "--max-time",
+        "10",
+        "-H",
+        "Accept: application/vnd.docker.distribution.manifest.v2+json, "
+        "application/vnd.oci.image.manifest.v1+json, "
+        "application/vnd.docker.distribution.manifest.list.v2+json, "
+        "application/vnd.oci.image.index.v1+json"};
+    if (!user.empty()) argv.insert(argv.end(), {"-u", user});
+    argv.push_back("http://" + registry + "/v2/" + repository + "/manifests/" + tag);
+    std::string headers = must(argv);
+    for (size_t at = 0; at < headers.size();) {
+      size_t nl = headers.find('\n', at);
+      std::string line = headers.substr(at, nl - at);
+      if (line.rfind("Docker-Content-Digest: ", 0) == 0 ||
+          line.rfind("docker-content-digest: ", 0) == 0) {
+        std::string digest = line.substr(23);
+        while (!digest.empty() && (digest.back() == '\r' || digest.back() == ' '))
+          digest.pop_back();
+        return digest;
+      }
+      if (nl == std::string::npos) break;
+      at = nl + 1;
+    }
+    ADD_FAILURE() << "no digest in:\n" << headers;
+    return {};
+  }
+
+  RealBuildkit bk_;
+  TestServices services_;
+  std::string tag_;
+};
+
+// ---- the walkthrough, plaintext tcp ---------------------------------------------
+
+TEST_F(RealBuildkitTest, PushGoesStraightFromBuildkitdToTheRegistry) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  const std::string repository = "envd-real/walkthrough";
+  const std::string name = services_.registry + "/" + repository + ":" + tag_;
+  auto r = run({"build", "--progress", "plain", "--output",
+                "type=image,name=" + name + ",push=true", project("walkthrough").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // No Engine was reachable (DOCKER_HOST leads nowhere): buildkitd pushed.
+  std::string line = last_line(r.err);
+  ASSERT_EQ(line.rfind("Pushed " + name + " (sha256:", 0), 0u) << r.err;
+  std::string printed = line.substr(line.find("(") + 1, line.find(")") - line.find("(") - 1);
+  EXPECT_EQ(registry_digest(services_.registry, repository, tag_), printed);
+}
+
+TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", "tcp://" + bk_.tcp});
+  build_local("local");
+  fs::path tar = home() / "out.tar";
+  auto r = run({"build", "--output", "type=tar,dest=" + tar.string(), project("tarred").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(must({"tar", "-xOf", tar.string(), "built.txt", "greeting.txt"}),
+            "built-by-buildkitd\nhello from tarred\n");
+}
+
+// Without --output, a daemon without a moby worker exports with `docker` and
+// envd loads the tarball into the Engine at DOCKER_HOST.
+TEST_F(RealBuildkitTest, TheDefaultExportIsLoadedIntoTheEngine) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  const std::string image = "envd-real/loaded:" + tag_;
+  auto r = run({"build", "--progress", "plain", "-t", image, project("loaded").string()},
+               /*with_engine=*/true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_line(r.err),
+            "Loaded " + image + " into the Docker Engine at " + services_.docker_host + "\n");
+  auto ran = run_docker(services_.docker_host, {"run", "--rm", "--network", "none", image, "cat",
+                                                "/built.txt", "/greeting.txt"});
+  EXPECT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_EQ(ran.out, "built-by-buildkitd\nhello from loaded\n");
+  run_docker(services_.docker_host, {"rmi", "-f", image});
+}
+
+// The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
+// policy buildkitd derived from its config.
+TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  auto status = status_json();
+  EXPECT_EQ(status["reachable"], true) << json::serialize(status);
+  EXPECT_EQ(status["version"], json::value(bk_.version)) << json::serialize(status);
+  ASSERT_TRUE(status.contains("workers")) << json::serialize(status);
+  const auto& workers = status["workers"].as_array();
+  ASSERT_EQ(workers.size(), 1u) << json::serialize(status);
+  const auto& worker = workers[0].as_object();
+  EXPECT_TRUE(contains(json::serialize(worker.at("platforms")), "linux/amd64"));
+  EXPECT_FALSE(worker.at("gc_policy").as_array().empty()) << json::serialize(worker);
+
+  auto table = run({"builder", "status"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_TRUE(contains(table.out, "BuildKit:   " + bk_.version + "\n")) << table.out;
+  EXPECT_TRUE(contains(table.out, "GC rule:    keep ")) << table.out;
+}
+
+TEST_F(RealBuildkitTest, UnixSocketBuildsAndReportsStatus) {
+  use_context("rootless", {"--builder", "unix", "--builder-address", "unix://" + bk_.unix_socket});
+  build_local("unix");
+  auto status = status_json();
+  EXPECT_EQ(status["reachable"], true) << json::serialize(status);
+  EXPECT_EQ(status["version"], json::value(bk_.version));
+}
+
+// ---- TLS, as buildkitd does it (no ALPN) ------------------------------------------
+
+TEST_F(RealBuildkitTest, ServerOnlyTlsBuildsByAddressAndByName) {
+  use_context("tls", {"--builder", "tcp", "--builder-address", bk_.tls, "--builder-tls-ca",
+                      bk_.pki("ca.pem")});
+  build_local("tls");
+  auto port = bk_.tls.substr(bk_.tls.find(':') + 1);
+  use_context("by-name", {"--builder", "tcp", "--builder-address", "localhost:" + port,
+                          "--builder-tls-ca", bk_.pki("ca.pem")});
+  EXPECT_EQ(status_json()["reachable"], true);
+}
+
+TEST_F(RealBuildkitTest, MutualTlsBuildsPushesAndReportsStatus) {
+  auto flags = tls_flags(bk_.pki("ca.pem"), bk_.pki("client-cert.pem"), bk_.pki("client-key.pem"));
+  flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
+  use_context("ci", flags);
+  build_local("mtls");
+  const std::string name = services_.registry + "/envd-real/mtls:" + tag_;
+  auto r = run({"build", "--output", "type=image,name=" + name + ",push=true",
+                project("mtls-push").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_line(r.err).rfind("Pushed " + name, 0), 0u) << r.err;
+  auto status = status_json();
+  EXPECT_EQ(status["reachable"], true) << json::serialize(status);
+  EXPECT_EQ(status["version"], json::value(bk_.version));
+}
+
+TEST_F(RealBuildkitTest, AWrongCaIsNamed) {
+  auto flags =
+      tls_flags(bk_.pki("other-ca.pem"), bk_.pki("client-cert.pem"), bk_.pki("client-key.pem"));
+  flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
+  use_context("ci", flags);
+  expect_connect_failure("tcp://" + bk_.mtls,
+                         "TLS handshake failed: the daemon's certificate is not signed by the "
+                         "configured CA (tls-ca)");
+}
+
+TEST_F(RealBuildkitTest, AMissingClientCertificateIsNamed) {
+  use_context("ci", {"--builder", "tcp", "--builder-address", bk_.mtls, "--builder-tls-ca",
+                     bk_.pki("ca.pem")});
+  expect_connect_failure("tcp://" + bk_.mtls,
+                         "the daemon requires a client certificate (set --builder-tls-cert and "
+                         "--builder-tls-key)");
+}
+
+TEST_F(RealBuildkitTest, AForeignClientCertificateIsRejectedByTheDaemon) {
+  auto flags =
+      tls_flags(bk_.pki("ca.pem"), bk_.pki("stranger-cert.pem"), bk_.pki("stranger-key.pem"));
+  flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
+  use_context("ci", flags);
+  expect_connect_failure("tcp://" + bk_.mtls, "the daemon rejected the client certificate");
+}
+
+TEST_F(RealBuildkitTest, AServerNameMismatchIsNamed) {
+  auto flags = tls_flags(bk_.pki("ca.pem"), bk_.pki("client-cert.pem"), bk_.pki("client-key.pem"));
+  flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls,
+                               "--builder-tls-servername", "wrong.example"});
+  use_context("ci", flags);
+  expect_connect_failure("tcp://" + bk_.mtls,
+                         "TLS handshake failed: the daemon's certificate is not valid for "
+                         "'wrong.example' (check the address or --builder-tls-servername)");
+}
+
+TEST_F(RealBuildkitTest, APlaintextClientAgainstATlsDaemonIsTold) {
+  use_context("ci", {"--builder", "tcp", "--builder-address", bk_.mtls});
+  expect_connect_failure("tcp://" + bk_.mtls, "(does it expect TLS? set --builder-tls-ca)",
+                         std::chrono::seconds(10));
+}
+
+TEST_F(RealBuildkitTest, ATlsClientAgainstAPlaintextDaemonIsTold) {
+  use_context("ci", {"--builder", "tcp", "--builder-address", bk_.tcp, "--builder-tls-ca",
+                     bk_.pki("ca.pem")});
+  expect_connect_failure("tcp://" + bk_.tcp,
+                         "TLS handshake failed: the daemon does not speak TLS on this address "
+                         "(is it plaintext?)");
+}
+
+// ---- registry credentials through the session's Auth service -------------------------
+
+// A buildkitd of the test's own, whose config lets it reach a registry that
+// wants a password over plain HTTP; envd's session answers its Auth calls.
+class RealBuildkitAuth : public RealBuildkitTest {
+ protected:
+  void SetUp() override {
+    RealBuildkitTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    registry_ = std::make_unique<PasswordRegistry>(home() / "password-registry");
+    ASSERT_TRUE(registry_->wait_until_up());
+    daemon_ = std::make_unique<StandaloneBuildkitd>(
+        bk_, home() / "bk",
+        "[registry.\"" + registry_->address() + "\"]\n  http = true\n" + "[registry.\"" +
+            services_.registry + "\"]\n  http = true\n");
+    ASSERT_TRUE(daemon_->wait_until_ready()) << daemon_->log();
+    use_context("auth", {"--builder", "unix", "--builder-address", daemon_->socket()});
+  }
+
+  void TearDown() override {
+    daemon_.reset();
+    registry_.reset();
+    RealBuildkitTest::TearDown();
+  }
+
+  sdk::ProcessResult push(const std::string& repository,
+                          std::map<std::string, std::optional<std::string>> extra = {}) {
+    auto vars = env();
+    for (auto& [k, v] : extra) vars[k] = v;
+    return envd(
+        {"build", "--output",
+         "type=image,name=" + registry_->address() + "/" + repository + ":" + tag_ + ",push=true",
+         project("auth").string()},
+        vars);
+  }
+
+  std::unique_ptr<PasswordRegistry> registry_;
+  std::unique_ptr<StandaloneBuildkitd> daemon_;
+};
+
+TEST_F(RealBuildkitAuth, APushWithoutCredentialsIsRefusedInOneLine) {
+  auto r = push("team/app");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  std::string line = last_line(r.err);
+  EXPECT_EQ(line.rfind("envd: error: ", 0), 0u) << r.err;
+  EXPECT_TRUE(contains(line, "401") || contains(line, "nauthorized")) << line;
+}
+
+TEST_F(RealBuildkitAuth, CredentialsFromConfigJsonReachTheDaemon) {
+  write_text(home() / ".docker" / "config.json", std::string(R"({"auths":{")") +
+                                                     registry_->address() + R"(":{"auth":")" +
+                                                     PasswordRegistry::kAuth + R"("}}})");
+  auto r = push("team/app");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(registry_digest(registry_->address(), "team/app", tag_, "envd:secret").empty());
+}
+
+TEST_F(RealBuildkitAuth, CredentialsFromAHelperReachTheDaemon) {
+  fs::path bin = home() / "bin";
+  fs::path asked = home() / "helper-was-asked";
+  write_text(bin / "docker-credential-envdtest",
+             "#!/bin/sh\n"
+             "read -r server\n"
+             "echo \"$1 $server\" >> '" +
+                 asked.string() +
+                 "'\n"
+                 "echo '{\"ServerURL\":\"'\"$server\"'\",\"Username\":\"envd\",\"Secret\":"
+                 "\"secret\"}'\n");
+  fs::permissions(bin / "docker-credential-envdtest", fs::perms::owner_all);
+  write_text(home() / ".docker" / "config.json",
+             std::string(R"({"credHelpers":{")") + registry_->address() + R"(":"envdtest"}})");
+  const char* path = std::getenv("PATH");
+  auto r = push("team/helped", {{"PATH", bin.string() + ":" + (path ? path : "/usr/bin:/bin")}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(read_text(asked), "get " + registry_->address())) << read_text(asked);
+  EXPECT_FALSE(registry_digest(registry_->address(), "team/helped", tag_, "envd:secret").empty());
+}
+
+}  // namespace
+}  // namespace envd::test
