@@ -99,6 +99,11 @@ ContainerSpec make_spec(const std::string& name, const std::string& context,
   host["CapAdd"] = to_array(options.cap_add);
   host["CapDrop"] = to_array(options.cap_drop);
   host["SecurityOpt"] = to_array(security_opt);
+  if (options.unconfined_system_paths) {
+    // What the docker CLI makes of --security-opt systempaths=unconfined.
+    host["MaskedPaths"] = json::array();
+    host["ReadonlyPaths"] = json::array();
+  }
   host["Devices"] = std::move(devices);
   if (!options.network.empty()) host["NetworkMode"] = options.network;
 

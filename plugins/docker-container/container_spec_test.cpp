@@ -92,7 +92,11 @@ TEST(DockerContainerSpec, OptionsShapeTheHostConfig) {
   EXPECT_EQ(host.at("Privileged"), false);
   EXPECT_EQ(host.at("CapAdd"), (json::array{"ALL"}));
   EXPECT_EQ(host.at("CapDrop"), (json::array{"SYS_RESOURCE"}));
-  EXPECT_EQ(host.at("SecurityOpt"), (json::array{"systempaths=unconfined"}));
+  // The docker CLI's systempaths=unconfined is no Engine option: it becomes
+  // empty masked and read-only path lists.
+  EXPECT_EQ(host.at("SecurityOpt"), json::array());
+  EXPECT_EQ(host.at("MaskedPaths"), json::array());
+  EXPECT_EQ(host.at("ReadonlyPaths"), json::array());
   EXPECT_EQ(host.at("NetworkMode"), "host");
   EXPECT_EQ(host.at("Devices").as_array()[0].at("PathInContainer"), "/dev/kvm");
   EXPECT_EQ(host.at("Mounts").as_array()[2], (json::object{{"Type", "bind"},

@@ -104,6 +104,37 @@ Result<std::string> read_file(const std::string& path) {
   return text.str();
 }
 
+// The security options as the Engine takes them: a seccomp profile named by
+// its path is sent as its JSON, compacted, as the docker CLI does. Read at
+// every use, so an edited profile makes the container stale.
+Result<std::vector<std::string>> engine_security_opts(const std::vector<std::string>& opts) {
+  std::vector<std::string> out;
+  for (const auto& opt : opts) {
+    if (opt.rfind("seccomp=/", 0) != 0) {
+      out.push_back(opt);
+      continue;
+    }
+    const std::string path = opt.substr(8);
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    if (in) text << in.rdbuf();
+    if (!in) {
+      return Error(Errc::not_found,
+                   "cannot read the seccomp profile '" + path + "' of driver option security-opt");
+    }
+    boost::system::error_code ec;
+    json::value profile = json::parse(text.str(), ec);
+    if (ec || !profile.is_object()) {
+      return Error(Errc::invalid_argument, "the seccomp profile '" + path +
+                                               "' of driver option security-opt is not a JSON "
+                                               "object" +
+                                               (ec ? " (" + ec.message() + ")" : std::string()));
+    }
+    out.push_back("seccomp=" + json::serialize(profile));
+  }
+  return out;
+}
+
 // Writes `text` to `path` unless it already holds it (a rewrite would change
 // nothing but the mtime), through a temporary file so a reader never sees half.
 Status write_if_changed(const fs::path& path, const std::string& text) {
@@ -143,6 +174,9 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
   auto options = dc::parse(request.options);
   if (!options) return options.error();
   target.options = std::move(*options);
+  auto security = engine_security_opts(target.options.security_opt);
+  if (!security) return security.error();
+  target.options.security_opt = std::move(*security);
   target.args = parse_args(request.args_json);
   std::string config_host;
   if (!target.options.config_file.empty()) {

@@ -125,6 +125,40 @@ Result<std::string> parse_env(const std::string& item) {
   return item;
 }
 
+// One --security-opt item as the docker CLI reads it: KEY=VALUE (or the
+// deprecated KEY:VALUE), or no-new-privileges alone. Returns the form sent to
+// the Engine, or "" for systempaths=unconfined, which is no Engine option: the
+// CLI turns it into empty MaskedPaths and ReadonlyPaths, and so does envd.
+Result<std::string> parse_security_opt(const std::string& item) {
+  auto fail = [&](std::string_view why) { return invalid("security-opt", item, why); };
+  if (has_space(item)) return fail("it contains white space");
+  if (item == "no-new-privileges") return item;
+  size_t sep = item.find('=');
+  if (sep == std::string::npos) sep = item.find(':');
+  if (sep == std::string::npos) {
+    return fail(
+        "expected no-new-privileges, seccomp=unconfined|builtin|/PROFILE.json, apparmor=PROFILE, "
+        "label=LABEL or systempaths=unconfined");
+  }
+  const std::string key = item.substr(0, sep);
+  const std::string value = item.substr(sep + 1);
+  if (value.empty()) return fail("the value after '" + key + "' is empty");
+  if (key == "no-new-privileges") {
+    if (value != "true" && value != "false") return fail("no-new-privileges takes true or false");
+  } else if (key == "seccomp") {
+    if (value != "unconfined" && value != "builtin" && value.front() != '/') {
+      return fail("seccomp takes unconfined, builtin or the absolute path of a JSON profile");
+    }
+  } else if (key == "systempaths") {
+    if (value != "unconfined") return fail("systempaths takes only unconfined");
+    return std::string();
+  } else if (key != "apparmor" && key != "label") {
+    return fail("unknown security option '" + key +
+                "' (expected no-new-privileges, seccomp, apparmor, label or systempaths)");
+  }
+  return key + "=" + value;
+}
+
 // Applies `parse_item` to every comma-separated item of `value`.
 template <typename T, typename F>
 Result<std::vector<T>> parse_items(std::string_view value, F parse_item) {
@@ -281,15 +315,16 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
       if (!caps) return caps.error();
       (key == "cap-add" ? out.cap_add : out.cap_drop) = std::move(*caps);
     } else if (key == "security-opt") {
-      auto opts =
-          parse_items<std::string>(value, [&](const std::string& item) -> Result<std::string> {
-            if (has_space(item)) {
-              return invalid("security-opt", item, "expected e.g. seccomp=unconfined");
-            }
-            return item;
-          });
-      if (!opts) return opts.error();
-      out.security_opt = std::move(*opts);
+      out.security_opt.clear();
+      for (const auto& item : split_list(value)) {
+        auto opt = parse_security_opt(item);
+        if (!opt) return opt.error();
+        if (opt->empty()) {
+          out.unconfined_system_paths = true;
+        } else {
+          out.security_opt.push_back(std::move(*opt));
+        }
+      }
     } else if (key == "device") {
       auto devices = parse_items<DeviceSpec>(value, parse_device);
       if (!devices) return devices.error();

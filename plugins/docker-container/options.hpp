@@ -44,7 +44,10 @@ struct ContainerOptions {
   bool rootless = false;
   std::vector<std::string> cap_add;
   std::vector<std::string> cap_drop;
+  // As the Engine takes them (KEY=VALUE), except that seccomp=/PATH still
+  // names the profile's file; systempaths=unconfined is not among them.
   std::vector<std::string> security_opt;
+  bool unconfined_system_paths = false;  // systempaths=unconfined: no masked or read-only paths
   std::vector<DeviceSpec> devices;
   std::vector<MountSpec> mounts;
   std::string network;                           // empty: the engine's default

@@ -55,6 +55,37 @@ TEST(DockerContainerOptions, NormalizesBooleansListsAndCapabilities) {
   EXPECT_TRUE(parsed->mounts[1].read_only);
 }
 
+TEST(DockerContainerOptions, SecurityOptionsFollowTheDockerCli) {
+  auto parsed = parse({{"security-opt",
+                        "systempaths=unconfined,seccomp=unconfined,apparmor:unconfined,"
+                        "no-new-privileges,label=disable,seccomp=/etc/profile.json"}});
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_TRUE(parsed->unconfined_system_paths);
+  EXPECT_EQ(
+      parsed->security_opt,
+      (std::vector<std::string>{"seccomp=unconfined", "apparmor=unconfined", "no-new-privileges",
+                                "label=disable", "seccomp=/etc/profile.json"}));
+  EXPECT_FALSE(parse({{"security-opt", "seccomp=builtin"}})->unconfined_system_paths);
+
+  EXPECT_EQ(rejected({{"security-opt", "systempaths=masked"}}),
+            "driver option 'security-opt=systempaths=masked' is invalid: systempaths takes only "
+            "unconfined");
+  EXPECT_EQ(rejected({{"security-opt", "seccomp=profile.json"}}),
+            "driver option 'security-opt=seccomp=profile.json' is invalid: seccomp takes "
+            "unconfined, builtin or the absolute path of a JSON profile");
+  EXPECT_EQ(rejected({{"security-opt", "privileged=true"}}),
+            "driver option 'security-opt=privileged=true' is invalid: unknown security option "
+            "'privileged' (expected no-new-privileges, seccomp, apparmor, label or "
+            "systempaths)");
+  EXPECT_EQ(rejected({{"security-opt", "unconfined"}}),
+            "driver option 'security-opt=unconfined' is invalid: expected no-new-privileges, "
+            "seccomp=unconfined|builtin|/PROFILE.json, apparmor=PROFILE, label=LABEL or "
+            "systempaths=unconfined");
+  EXPECT_EQ(rejected({{"security-opt", "no-new-privileges=maybe"}}),
+            "driver option 'security-opt=no-new-privileges=maybe' is invalid: no-new-privileges "
+            "takes true or false");
+}
+
 TEST(DockerContainerOptions, RejectsUnknownKeysNamingTheAllowedOnes) {
   EXPECT_EQ(rejected({{"memory", "1g"}}),
             "unknown driver option 'memory' for the docker-container builder (allowed: image, "
