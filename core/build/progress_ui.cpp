@@ -1,9 +1,14 @@
 #include "build/progress_ui.hpp"
 
 #include <fmt/core.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
+#include <string_view>
 
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
 
@@ -16,6 +21,45 @@ constexpr size_t kLogTail = 12;      // log lines kept per step for failure repo
 constexpr size_t kLiveLogLines = 6;  // log lines shown under a running step (tty)
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 
+constexpr int kDefaultWidth = 80;
+
+// The width of the terminal `out` writes to, or kDefaultWidth.
+int terminal_width(std::FILE* out) {
+  winsize size{};
+  if (out != nullptr && ::ioctl(::fileno(out), TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
+    return size.ws_col;
+  }
+  return kDefaultWidth;
+}
+
+// Cuts `text` to at most `width` columns (counting UTF-8 code points, not
+// bytes), so no line wraps: a wrapped line would break the redraw's count.
+std::string fit(std::string_view text, int width) {
+  if (width <= 0) return {};
+  int columns = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // continuation byte
+    if (++columns > width) return std::string(text.substr(0, i));
+  }
+  return std::string(text);
+}
+
+int columns_of(std::string_view text) {
+  int columns = 0;
+  for (char c : text) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return columns;
+}
+
+// `left` and `right` on one line of `width` columns, `right` flush right,
+// `left` cut to make room.
+std::string justify(const std::string& left, const std::string& right, int width) {
+  if (right.empty()) return fit(left, width);
+  const int room = width - columns_of(right) - 1;
+  std::string head = fit(left, room);
+  return head + std::string(static_cast<size_t>(std::max(1, room - columns_of(head) + 1)), ' ') +
+         right;
+}
+
 double seconds_between(const google::protobuf::Timestamp& from,
                        const google::protobuf::Timestamp& to) {
   return static_cast<double>(to.seconds() - from.seconds()) +
@@ -23,6 +67,18 @@ double seconds_between(const google::protobuf::Timestamp& from,
 }
 
 }  // namespace
+
+std::string human_size(std::int64_t bytes) {
+  static const char* const units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  if (bytes < 1000) return fmt::format("{}B", bytes);
+  double value = static_cast<double>(bytes);
+  size_t unit = 0;
+  while (value >= 1000 && unit + 1 < std::size(units)) {
+    value /= 1000;
+    ++unit;
+  }
+  return fmt::format("{:.2f}{}", value, units[unit]);
+}
 
 struct ProgressUi::Vertex {
   int number = 0;
@@ -32,6 +88,7 @@ struct ProgressUi::Vertex {
   bool completed = false;
   bool announced = false;  // plain: the "#N name" line was printed
   bool finished = false;   // plain: its DONE/CACHED/ERROR line was printed
+  bool shown = false;      // tty: in shown_
   std::string error;
   google::protobuf::Timestamp started_at;
   google::protobuf::Timestamp completed_at;
@@ -62,8 +119,11 @@ Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_
                "invalid progress mode '" + mode + "': expected auto, tty, plain or quiet");
 }
 
-ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out)
-    : mode_(mode), out_(out), start_(std::chrono::steady_clock::now()) {}
+ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width)
+    : mode_(mode),
+      out_(out),
+      width_(width > 0 ? width : terminal_width(out)),
+      start_(std::chrono::steady_clock::now()) {}
 
 ProgressUi::~ProgressUi() = default;
 
@@ -94,18 +154,24 @@ void ProgressUi::update(const bk::StatusResponse& status) {
       v.completed_at = vx.completed();
     }
     if (!vx.error().empty()) v.error = vx.error();
+    // The live view lists steps in the order they started (or were found
+    // cached), as buildx does, not in the order the daemon first named them.
+    if ((v.started || v.cached) && !v.shown) {
+      v.shown = true;
+      shown_.push_back(vx.digest());
+    }
   }
   for (const auto& st : status.statuses()) {
     number_of(st.vertex());
     Vertex& v = *vertices_.at(st.vertex());
     std::string text = st.name().empty() ? st.id() : st.name();
-    if (st.has_completed()) {
-      text += " done";
-    } else if (st.total() > 0) {
-      text += fmt::format(" {}/{}", st.current(), st.total());
+    // Sizes in decimal units as buildx shows them: "transferring context: 292.74MB".
+    if (st.total() > 0) {
+      text += " " + human_size(st.current()) + " / " + human_size(st.total());
     } else if (st.current() > 0) {
-      text += fmt::format(" {}", st.current());
+      text += " " + human_size(st.current());
     }
+    if (st.has_completed()) text += " done";
     v.sub_status[st.id()] = text;
   }
   for (const auto& log : status.logs()) {
@@ -183,27 +249,32 @@ void ProgressUi::redraw(bool final) {
     if (v.completed || v.cached) ++finished;
   }
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  frame += fmt::format("[+] Building {:.1f}s ({}/{}){}\n", elapsed, finished, order_.size(),
-                       final ? " FINISHED" : "");
+  frame += justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed, finished, order_.size(),
+                               final ? " FINISHED" : ""),
+                   "", width_) +
+           "\n";
   ++lines;
-  for (const auto& digest : order_) {
+  for (const auto& digest : shown_) {
     const Vertex& v = *vertices_.at(digest);
-    if (v.name.empty() || (!v.started && !v.cached)) continue;
+    if (v.name.empty()) continue;
     std::string marker = v.cached ? "CACHED " : (!v.error.empty() ? "ERROR " : "");
     double t = v.completed ? seconds_between(v.started_at, v.completed_at)
                            : std::chrono::duration<double>(now - v.seen_started).count();
     std::string timing = v.cached ? "" : fmt::format("{:.1f}s", t);
-    frame += fmt::format(" => {}{} {}\n", marker, v.name, timing);
+    frame += justify(" => " + marker + v.name, timing, width_) + "\n";
     ++lines;
     bool running = v.started && !v.completed && !v.cached;
     if (running) {
       for (const auto& [id, text] : v.sub_status) {
-        frame += fmt::format(" => => {}\n", text);
+        frame += justify(" => => " + text, "", width_) + "\n";
         ++lines;
       }
-      size_t first = v.tail.size() > kLiveLogLines ? v.tail.size() - kLiveLogLines : 0;
-      for (size_t i = first; i < v.tail.size(); ++i) {
-        frame += fmt::format(" => => # {}\n", v.tail[i]);
+      // The last lines of its output, the unfinished one included, as buildx shows them.
+      std::vector<std::string_view> shown(v.tail.begin(), v.tail.end());
+      if (!v.partial_line.empty()) shown.emplace_back(v.partial_line);
+      size_t first = shown.size() > kLiveLogLines ? shown.size() - kLiveLogLines : 0;
+      for (size_t i = first; i < shown.size(); ++i) {
+        frame += justify(" => => # " + std::string(shown[i]), "", width_) + "\n";
         ++lines;
       }
     }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -28,9 +29,15 @@ enum class ProgressMode { tty, plain, quiet };
 // `out` is a terminal. tty without a terminal is an error.
 Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_terminal);
 
+// "292.74MB": decimal units with two decimals, as buildx shows transfers.
+std::string human_size(std::int64_t bytes);
+
 class ProgressUi : public buildkit::ProgressSink {
  public:
-  ProgressUi(ProgressMode mode, std::FILE* out);
+  // `width` is the terminal's width in columns for tty mode; 0 asks the
+  // terminal `out` writes to (80 if it cannot say). Lines are cut to fit, so
+  // none wraps, and step times are flush right.
+  ProgressUi(ProgressMode mode, std::FILE* out, int width = 0);
   ~ProgressUi() override;
 
   void update(const moby::buildkit::v1::StatusResponse& status) override;
@@ -48,10 +55,12 @@ class ProgressUi : public buildkit::ProgressSink {
 
   ProgressMode mode_;
   std::FILE* out_;
+  int width_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_{};
   std::map<std::string, std::unique_ptr<Vertex>> vertices_;
   std::vector<std::string> order_;  // digests in order of first appearance
+  std::vector<std::string> shown_;  // digests in the order they started or were found cached
   int drawn_lines_ = 0;
 };
 

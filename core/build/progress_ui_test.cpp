@@ -1,5 +1,6 @@
 #include "build/progress_ui.hpp"
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <stdio.h>
 
@@ -73,7 +74,7 @@ TEST(ProgressUi, FailureReportHasTheStepAndItsLogTail) {
 
 TEST(ProgressUi, TtyRedrawsInPlace) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file());
+  ProgressUi ui(ProgressMode::tty, out.file(), 40);
   ui.update(vertex("sha256:d", "[1/1] RUN sleep 1", true, false));
   ui.update(vertex("sha256:d", "[1/1] RUN sleep 1", true, true));
   ui.done();
@@ -81,7 +82,67 @@ TEST(ProgressUi, TtyRedrawsInPlace) {
   EXPECT_NE(text.find("[+] Building"), std::string::npos);
   EXPECT_NE(text.find("FINISHED"), std::string::npos);
   EXPECT_NE(text.find("\x1b["), std::string::npos) << "the final frame redraws the first";
-  EXPECT_NE(text.find(" => [1/1] RUN sleep 1 1.5s"), std::string::npos) << text;
+  // The time flush right in 40 columns.
+  EXPECT_NE(text.find("\n => [1/1] RUN sleep 1               1.5s\n"), std::string::npos) << text;
+}
+
+TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ui.update(vertex("sha256:f", "[internal] load build context", true, false));
+  bk::StatusResponse transfer;
+  auto* st = transfer.add_statuses();
+  st->set_vertex("sha256:f");
+  st->set_id("context");
+  st->set_name("transferring context:");
+  st->set_current(292743494);
+  ui.update(transfer);
+  ui.update(vertex("sha256:g", "[2/2] RUN make", true, false));
+  for (int i = 1; i <= 8; ++i) ui.update(log("sha256:g", fmt::format("line {}\n", i)));
+  ui.update(log("sha256:g", "compiling without a newline yet"));
+  ui.done();
+  std::string text = out.text();
+  std::string last = text.substr(text.rfind("[+] Building"));
+  EXPECT_NE(last.find(" => => transferring context: 292.74MB\n"), std::string::npos) << last;
+  EXPECT_EQ(last.find("line 3\n"), std::string::npos) << "only the last six lines: " << last;
+  EXPECT_NE(last.find(" => => # line 4\n"), std::string::npos) << last;
+  EXPECT_NE(last.find(" => => # line 8\n => => # compiling without a newline yet\n"),
+            std::string::npos)
+      << last;
+}
+
+TEST(ProgressUi, TtyCutsLongLinesSoNoneWraps) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 30);
+  ui.update(vertex("sha256:h", "[1/1] RUN " + std::string(100, 'x'), true, false));
+  ui.update(log("sha256:h", std::string(100, 'y') + "\n"));
+  ui.done();
+  std::string text = out.text();
+  std::string frame = text.substr(text.rfind("[+] Building"));
+  size_t start = 0;
+  for (size_t nl; (nl = frame.find('\n', start)) != std::string::npos; start = nl + 1) {
+    EXPECT_LE(nl - start, 30u) << frame.substr(start, nl - start);
+  }
+}
+
+TEST(ProgressUi, TtyListsStepsInTheOrderTheyStarted) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ui.update(vertex("sha256:late", "[2/2] RUN late", false, false));
+  ui.update(vertex("sha256:early", "[1/2] RUN early", true, false));
+  ui.update(vertex("sha256:late", "[2/2] RUN late", true, false));
+  ui.done();
+  std::string text = out.text();
+  std::string frame = text.substr(text.rfind("[+] Building"));
+  EXPECT_LT(frame.find("RUN early"), frame.find("RUN late")) << frame;
+}
+
+TEST(ProgressUi, HumanSizes) {
+  EXPECT_EQ(human_size(0), "0B");
+  EXPECT_EQ(human_size(999), "999B");
+  EXPECT_EQ(human_size(1000), "1.00kB");
+  EXPECT_EQ(human_size(292743494), "292.74MB");
+  EXPECT_EQ(human_size(int64_t{5} * 1000 * 1000 * 1000), "5.00GB");
 }
 
 TEST(ProgressUi, ModeResolution) {

@@ -17,10 +17,21 @@ namespace envd::buildkit {
 
 class ProgressSink;
 
+// One rule of a worker's garbage collection (WorkerRecord.GCPolicy): keep
+// `keep_bytes` of the records `filters` select (all of them with `all`),
+// those used within `keep_duration` regardless.
+struct GcRule {
+  bool all = false;
+  std::chrono::seconds keep_duration{0};
+  std::int64_t keep_bytes = 0;
+  std::vector<std::string> filters;
+};
+
 struct Worker {
   std::string id;
   std::vector<std::string> platforms;  // "linux/amd64", ...
   std::map<std::string, std::string> labels;
+  std::vector<GcRule> gc_policy;  // empty: the daemon collects no garbage (or does not say)
 };
 
 struct DaemonInfo {

@@ -70,6 +70,8 @@ struct ExportPlan {
   std::unique_ptr<build::ImageLoader> loader;
   // Names to push through the Engine after a `moby` export (push=true).
   std::vector<std::string> push_names;
+  // Names the daemon itself pushes (an `image` export with push=true).
+  std::vector<std::string> daemon_push_names;
 
   ExportPlan() = default;
   ExportPlan(ExportPlan&& other) noexcept
@@ -78,7 +80,8 @@ struct ExportPlan {
         output_fd(std::exchange(other.output_fd, -1)),
         description(std::move(other.description)),
         loader(std::move(other.loader)),
-        push_names(std::move(other.push_names)) {}
+        push_names(std::move(other.push_names)),
+        daemon_push_names(std::move(other.daemon_push_names)) {}
   ExportPlan& operator=(ExportPlan&&) = delete;
   ExportPlan(const ExportPlan&) = delete;
   ExportPlan& operator=(const ExportPlan&) = delete;
@@ -92,6 +95,26 @@ bool has_moby_worker(const buildkit::DaemonInfo& info) {
     if (worker.id == "moby") return true;
   }
   return false;
+}
+
+// The names an export asks the daemon to push: BuildKit's image exporter
+// pushes every name of its comma-separated `name` when push=true.
+std::vector<std::string> daemon_pushes(const buildkit::Export& exporter) {
+  auto push = exporter.attrs.find("push");
+  auto name = exporter.attrs.find("name");
+  if (exporter.type != "image" || push == exporter.attrs.end() || push->second != "true" ||
+      name == exporter.attrs.end()) {
+    return {};
+  }
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= name->second.size()) {
+    size_t comma = name->second.find(',', start);
+    if (comma == std::string::npos) comma = name->second.size();
+    if (comma > start) names.push_back(name->second.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return names;
 }
 
 // Follows build::choose_export (export_rules.hpp) and sets up what the
@@ -110,6 +133,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
   if (!choice) return choice.error();
   plan.exporter = std::move(choice->exporter);
   plan.push_names = std::move(choice->push_names);
+  if (plan.push_names.empty()) plan.daemon_push_names = daemon_pushes(plan.exporter);
   if (choice->load_into_engine) {
     // The `docker` tarball goes into the Engine at DOCKER_HOST as it arrives.
     std::string failed = "cannot load " + tag + " into the local Docker Engine";
@@ -298,6 +322,18 @@ Status run_build(Session& session, const BuildRequest& req) {
                                  plan->loader->endpoint().url);
     }
     inform("Loaded " + tag + " into the Docker Engine at " + plan->loader->endpoint().url);
+    return {};
+  }
+  if (!plan->daemon_push_names.empty()) {
+    // The daemon pushed them; what was pushed is what the user asked about.
+    auto digest = result->exporter_response.find("containerimage.digest");
+    std::string suffix =
+        digest == result->exporter_response.end() ? "" : " (" + digest->second + ")";
+    for (const auto& name : plan->daemon_push_names) {
+      std::string line = "Pushed " + name;
+      line += suffix;
+      inform(line);
+    }
     return {};
   }
   inform("Built " + tag + ", exported to " + plan->description);

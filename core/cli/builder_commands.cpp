@@ -49,10 +49,44 @@ Status probe_into(const BuilderTarget& target, std::chrono::milliseconds timeout
     json::array platforms;
     for (const auto& p : w.platforms) platforms.emplace_back(p);
     worker["platforms"] = std::move(platforms);
+    json::array gc;
+    for (const auto& rule : w.gc_policy) {
+      json::array filters;
+      for (const auto& f : rule.filters) filters.emplace_back(f);
+      gc.push_back(json::object{{"all", rule.all},
+                                {"keep_duration_s", rule.keep_duration.count()},
+                                {"keep_bytes", rule.keep_bytes},
+                                {"filters", std::move(filters)}});
+    }
+    worker["gc_policy"] = std::move(gc);
     workers.push_back(std::move(worker));
   }
   out["workers"] = std::move(workers);
   return {};
+}
+
+std::string human_bytes(std::int64_t bytes);
+
+// One GC rule for people: "keep 512.00 MB and what was used within 48h, of
+// type==source.local, type==exec.cachemount".
+std::string describe_gc_rule(const json::object& rule) {
+  auto bytes = rule.at("keep_bytes").to_number<std::int64_t>();
+  auto seconds = rule.at("keep_duration_s").to_number<std::int64_t>();
+  std::string text = bytes > 0 ? "keep " + human_bytes(bytes) : "keep no fixed amount";
+  if (seconds > 0) {
+    text += seconds % 3600 == 0 ? fmt::format(" and what was used within {}h", seconds / 3600)
+                                : fmt::format(" and what was used within {}s", seconds);
+  }
+  std::string filters;
+  for (const auto& f : rule.at("filters").as_array()) {
+    filters += (filters.empty() ? "" : ", ") + std::string(f.as_string());
+  }
+  if (rule.at("all").as_bool()) {
+    text += ", of all records";
+  } else if (!filters.empty()) {
+    text += ", of " + filters;
+  }
+  return text;
 }
 
 void print_probe(const json::object& out) {
@@ -66,6 +100,11 @@ void print_probe(const json::object& out) {
         platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
       }
       fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
+      const auto* gc = w.as_object().if_contains("gc_policy");
+      if (gc == nullptr) continue;
+      for (const auto& rule : gc->as_array()) {
+        fmt::print("GC rule:    {}\n", describe_gc_rule(rule.as_object()));
+      }
     }
   }
 }

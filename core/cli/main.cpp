@@ -2,6 +2,7 @@
 // any failure into one line on stderr and a non-zero exit code.
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <exception>
 #include <string>
 
@@ -16,6 +17,9 @@ constexpr int kExitUsage = 2;
 constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
 
 int fail(const std::string& message, int code) {
+  // What the command printed comes first, whole, also when stdout and stderr
+  // share a terminal or a file.
+  std::fflush(stdout);
   fmt::print(stderr, "envd: error: {}\n", message);
   return code;
 }
