@@ -40,4 +40,8 @@ function(envd_add_plugin name)
   # Installed modules find libenvd-sdk two levels up (<prefix>/lib).
   set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/../..")
   install(TARGETS ${name} LIBRARY DESTINATION "${ENVD_PLUGIN_INSTALL_DIR}" COMPONENT "plugin-${name}")
+  # The one record of the modules this build makes: tests and packaging read
+  # it (GLOBAL PROPERTY ENVD_PLUGINS) instead of keeping lists of their own.
+  set_property(GLOBAL APPEND PROPERTY ENVD_PLUGINS ${name})
+  set_property(GLOBAL APPEND PROPERTY ENVD_PLUGINS_${arg_KIND} ${name})
 endfunction()

@@ -30,12 +30,21 @@ void CliTest::TearDown() {
 }
 
 std::map<std::string, std::optional<std::string>> CliTest::base_env() const {
-  return {
+  std::map<std::string, std::optional<std::string>> env = {
       {"HOME", home_.string()},           {"XDG_CONFIG_HOME", std::nullopt},
       {"XDG_CACHE_HOME", std::nullopt},   {"XDG_DATA_HOME", std::nullopt},
       {"ENVD_CONFIG_DIR", std::nullopt},  {"ENVD_CONTEXT", std::nullopt},
       {"ENVD_PLUGIN_PATH", std::nullopt},
   };
+  // Nothing of the caller's Docker, BuildKit or gRPC settings leaks in: a test
+  // that wants one sets it.
+  for (const char* name :
+       {"DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "DOCKER_TLS", "DOCKER_TLS_VERIFY",
+        "DOCKER_CERT_PATH", "BUILDKIT_HOST", "BUILDKIT_PROGRESS", "BUILDKIT_CONNECTING_TIMEOUT",
+        "ENVD_TIMINGS", "ENVD_KUBECTL", "GRPC_VERBOSITY", "GRPC_TRACE"}) {
+    env[name] = std::nullopt;
+  }
+  return env;
 }
 
 sdk::ProcessResult CliTest::envd(const std::vector<std::string>& args,
@@ -119,9 +128,15 @@ bool BackgroundEnvd::read_some(int timeout_ms) {
   return true;
 }
 
-bool BackgroundEnvd::wait_for(const std::string& text) {
+bool BackgroundEnvd::wait_for(const std::string& text, std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
   while (err_.find(text) == std::string::npos) {
-    if (!read_some(-1)) return err_.find(text) != std::string::npos;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    if (!read_some(static_cast<int>(std::min<long>(left.count(), 1000)))) {
+      return err_.find(text) != std::string::npos;
+    }
   }
   return true;
 }

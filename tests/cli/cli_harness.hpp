@@ -33,8 +33,10 @@ class BackgroundEnvd {
   const std::string& start_error() const { return start_error_; }
   pid_t pid() const { return pid_; }
 
-  // Reads stderr until it contains `text`; false if envd closed it first.
-  bool wait_for(const std::string& text);
+  // Reads stderr until it contains `text`; false if envd closed it first or
+  // `limit` passed.
+  bool wait_for(const std::string& text,
+                std::chrono::milliseconds limit = std::chrono::seconds(120));
 
   // Waits up to `limit` for envd to exit, collecting the rest of stderr.
   // Returns the wait(2) status, or nullopt if it was still running (it is
