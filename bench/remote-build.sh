@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `envd build` on a tcp context against `buildctl build`, both clients of the
+# same standalone buildkitd (BuildKit's own v0.11.6 from ../shared/tools/buildkit,
+# or ENVD_TEST_BUILDKIT_DIR) on 127.0.0.1, same Dockerfile, same output:
+#   cached rebuild of a small context (FROM scratch, two COPYs), exported
+#   (1) to a local directory and (2) to a tar file, after a warm-up that fills
+#   the cache. Every run transfers the context through the session (FileSync)
+#   and the result back (FileSend), so the client's share is what differs.
+# Reported: median wall time over the runs (hyperfine), and the client's mean
+# CPU time (user + sys; hyperfine's rusage of the command). The daemon's CPU is
+# not included.
+#
+# Needs: root (buildkitd), hyperfine (apt-get install hyperfine), python3.
+# Usage: bench/remote-build.sh [runs]   (default 20)
+#   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+runs="${1:-20}"
+
+fail() {
+  echo "bench: $*" >&2
+  exit 1
+}
+command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
+[[ $(id -u) == 0 ]] || fail "buildkitd needs root"
+bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
+[[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
+  fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
+envd="${ENVD:-$repo/build/bin/envd}"
+if [[ ! -x "$envd" ]]; then
+  bash scripts/build.sh dev >/dev/null
+  envd="$repo/build/bin/envd"
+fi
+
+work=$(mktemp -d /tmp/envd-bench-remote.XXXXXX)
+daemon=""
+cleanup() {
+  if [[ -n "$daemon" ]]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+addr="tcp://127.0.0.1:$port"
+"$bkdir/buildkitd" --root "$work/root" --addr "$addr" --oci-worker=true --containerd-worker=false \
+  --oci-worker-snapshotter=native >"$work/buildkitd.log" 2>&1 </dev/null &
+daemon=$!
+for _ in $(seq 1 300); do
+  "$bkdir/buildctl" --addr "$addr" debug workers >/dev/null 2>&1 && break
+  kill -0 "$daemon" 2>/dev/null || { tail -n 20 "$work/buildkitd.log" >&2; fail "buildkitd exited"; }
+  sleep 0.2
+done
+"$bkdir/buildctl" --addr "$addr" debug workers >/dev/null || fail "buildkitd did not answer on $addr"
+
+ctx="$work/ctx"
+mkdir -p "$ctx"
+printf 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' >"$ctx/Dockerfile"
+echo "small context" >"$ctx/a.txt"
+head -c 65536 /dev/urandom >"$ctx/b.txt"
+
+export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
+unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
+"$envd" context create --name bench --builder tcp --builder-address "127.0.0.1:$port" --use >/dev/null 2>&1
+
+envd_local="$envd build --progress quiet --output type=local,dest=$work/out-envd $ctx"
+buildctl_local="$bkdir/buildctl --addr $addr build --progress plain --frontend dockerfile.v0 \
+--local context=$ctx --local dockerfile=$ctx --output type=local,dest=$work/out-buildctl"
+envd_tar="$envd build --progress quiet --output type=tar,dest=$work/envd.tar $ctx"
+buildctl_tar="$bkdir/buildctl --addr $addr build --progress plain --frontend dockerfile.v0 \
+--local context=$ctx --local dockerfile=$ctx --output type=tar,dest=$work/buildctl.tar"
+
+# hyperfine runs each command through no shell (-N); output goes nowhere.
+hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/local.json" \
+  -n envd "$envd_local" -n buildctl "$buildctl_local" >/dev/null
+hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/tar.json" \
+  -n envd "$envd_tar" -n buildctl "$buildctl_tar" >/dev/null
+
+version=$("$bkdir/buildkitd" --version | awk '{print $3}')
+printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s CPUs (%s)\n' \
+  "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
+  "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+python3 - "$runs" "$work/local.json" "$work/tar.json" <<'PY'
+import json, sys
+runs = sys.argv[1]
+print(f"{'cached rebuild, median of ' + runs:<44} {'wall (s)':>9} {'client CPU (s)':>15} {'wall ratio':>11}")
+for label, path in (("type=local", sys.argv[2]), ("type=tar", sys.argv[3])):
+    results = {r["command"]: r for r in json.load(open(path))["results"]}
+    base = results["buildctl"]["median"]
+    for name in ("envd", "buildctl"):
+        r = results[name]
+        cpu = r["user"] + r["system"]
+        print(f"{label + ', ' + name:<44} {r['median']:>9.3f} {cpu:>15.3f} {r['median'] / base:>10.2f}x")
+PY
