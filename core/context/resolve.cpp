@@ -21,24 +21,19 @@ const char* describe(ContextSource source) {
   return "?";
 }
 
+ContextChoice choose_context(const std::string& stored_current,
+                             const std::optional<std::string>& flag) {
+  if (flag) return {*flag, ContextSource::flag};
+  if (const char* env = std::getenv("ENVD_CONTEXT"); env != nullptr && env[0] != '\0') {
+    return {env, ContextSource::environment};
+  }
+  if (!stored_current.empty()) return {stored_current, ContextSource::store};
+  return {"default", ContextSource::fallback};
+}
+
 Result<ResolvedContext> resolve_context(const ContextList& list,
                                         const std::optional<std::string>& flag) {
-  std::string name;
-  ContextSource source = ContextSource::fallback;
-  const char* env = std::getenv("ENVD_CONTEXT");
-  if (flag) {
-    name = *flag;
-    source = ContextSource::flag;
-  } else if (env != nullptr && env[0] != '\0') {
-    name = env;
-    source = ContextSource::environment;
-  } else if (!list.current.empty()) {
-    name = list.current;
-    source = ContextSource::store;
-  } else {
-    name = "default";
-  }
-
+  auto [name, source] = choose_context(list.current, flag);
   std::string shown = "'" + util::printable(name) + "'";
   std::string file =
       list.file.empty() ? "the store" : "'" + util::printable(list.file.string()) + "'";

@@ -149,6 +149,28 @@ TEST(ResolveContext, InvalidNamesAreRejectedWithTheirOrigin) {
   }
 }
 
+TEST(ChooseContext, PicksANameWithoutLookingItUp) {
+  {
+    // Names that do not exist or are invalid are still chosen: ls marks them.
+    ScopedEnv env("ENVD_CONTEXT", "ghost");
+    ContextChoice flagged = choose_context("stored", std::string("a/b"));
+    EXPECT_EQ(flagged.name, "a/b");
+    EXPECT_EQ(flagged.source, ContextSource::flag);
+    ContextChoice from_env = choose_context("stored", std::nullopt);
+    EXPECT_EQ(from_env.name, "ghost");
+    EXPECT_EQ(from_env.source, ContextSource::environment);
+  }
+  {
+    ScopedEnv env("ENVD_CONTEXT", "");
+    ContextChoice stored = choose_context("stored", std::nullopt);
+    EXPECT_EQ(stored.name, "stored");
+    EXPECT_EQ(stored.source, ContextSource::store);
+    ContextChoice fallback = choose_context("", std::nullopt);
+    EXPECT_EQ(fallback.name, "default");
+    EXPECT_EQ(fallback.source, ContextSource::fallback);
+  }
+}
+
 TEST(ResolveContext, DescribeNamesEachSource) {
   EXPECT_STREQ(describe(ContextSource::flag), "--context");
   EXPECT_STREQ(describe(ContextSource::environment), "ENVD_CONTEXT");

@@ -14,17 +14,10 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-Context stored_context() {
-  Context ctx = default_context();
-  ctx.name = "r";
-  ctx.id = "0123456789abcdef";
-  return ctx;
-}
-
 TEST(StoredFiles, DriversSeeAbsolutePathsOfTheStoredCopiesOnly) {
   TempDir tmp;
   ContextStore store(tmp.path() / "config");
-  Context ctx = stored_context();
+  Context ctx = context_with_id();
   ASSERT_TRUE(store_option_file(store, ctx, "tls-ca", "pem"));
   fs::path copy = store.data_dir(ctx) / "files" / "tls-ca";
   EXPECT_EQ(*util::read_file(copy), "pem");

@@ -1,0 +1,123 @@
+#include "cli/context/builder_options.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <utility>
+
+#include "context/stored_files.hpp"
+
+namespace envd::cli {
+namespace {
+
+constexpr std::array kTlsFileKeys{"tls-ca", "tls-cert", "tls-key"};
+
+bool contains(const std::vector<std::string>& keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+}  // namespace
+
+void add_option_flags(CLI::App* cmd, OptionFlags& flags) {
+  cmd->add_option("--builder-opt", flags.builder_opts,
+                  "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
+                  "comma-separated list; KEY= removes it on update)")
+      ->allow_extra_args(false);
+  cmd->add_option("--builder-tls-ca", flags.tls_ca,
+                  "CA certificate (PEM) to verify the builder with; copied into the store");
+  cmd->add_option("--builder-tls-cert", flags.tls_cert,
+                  "Client certificate (PEM) for mutual TLS; needs --builder-tls-key");
+  cmd->add_option("--builder-tls-key", flags.tls_key,
+                  "Client private key (PEM) for mutual TLS; copied into the store (0600)");
+  cmd->add_option("--builder-tls-servername", flags.tls_servername,
+                  "Name to verify in the builder's certificate (default: the address's host)");
+  cmd->add_option("--buildkitd-config", flags.buildkitd_config,
+                  "buildkitd.toml for a builder envd starts (docker-container); copied into the "
+                  "store");
+}
+
+Result<GivenOptions> given_options(const OptionFlags& flags) {
+  GivenOptions given;
+  for (const auto& opt : flags.builder_opts) {
+    size_t eq = opt.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error(Errc::invalid_argument,
+                   "invalid --builder-opt '" + opt + "': expected KEY=VALUE (KEY= removes KEY)");
+    }
+    std::string key = opt.substr(0, eq);
+    std::string value = opt.substr(eq + 1);
+    auto [it, fresh] = given.try_emplace(key, GivenOption{value, "--builder-opt " + key});
+    if (!fresh) {
+      if (value.empty() || it->second.value.empty()) {
+        return Error(Errc::invalid_argument,
+                     "--builder-opt " + key + " is given twice, once empty (which removes it)");
+      }
+      it->second.value += "," + value;
+    }
+  }
+  auto named = [&](const std::optional<std::string>& value, const std::string& key,
+                   const std::string& flag) -> Status {
+    if (!value) return {};
+    if (given.count(key) != 0) {
+      return Error(Errc::invalid_argument,
+                   flag + " and --builder-opt " + key + " set the same option; give one");
+    }
+    given[key] = GivenOption{*value, flag};
+    return {};
+  };
+  if (auto st = named(flags.tls_ca, "tls-ca", "--builder-tls-ca"); !st) return st.error();
+  if (auto st = named(flags.tls_cert, "tls-cert", "--builder-tls-cert"); !st) return st.error();
+  if (auto st = named(flags.tls_key, "tls-key", "--builder-tls-key"); !st) return st.error();
+  if (auto st = named(flags.tls_servername, "tls-servername", "--builder-tls-servername"); !st) {
+    return st.error();
+  }
+  if (auto st = named(flags.buildkitd_config, "config", "--buildkitd-config"); !st) {
+    return st.error();
+  }
+  return given;
+}
+
+Result<OptionChange> change_builder_options(Session& session, const std::string& builder,
+                                            const context::Options& current,
+                                            const GivenOptions& given) {
+  auto driver = session.registry().builder(builder);
+  if (!driver) return driver.error();
+  std::vector<std::string> file_keys = driver->file_options();
+
+  OptionChange change;
+  context::Options wanted = current;
+  for (const auto& [key, option] : given) {
+    bool tls_flag = option.flag.rfind("--builder-tls-", 0) == 0;
+    if (tls_flag && key != "tls-servername" && !contains(file_keys, key)) {
+      return Error(Errc::invalid_argument,
+                   "the '" + builder + "' builder takes no TLS material (" + option.flag + ")");
+    }
+    if (option.value.empty()) {
+      if (wanted.erase(key) != 0 && contains(file_keys, key)) change.removed_files.push_back(key);
+      continue;
+    }
+    wanted[key] = option.value;
+  }
+  auto normalized = driver->normalize_options(wanted);
+  if (!normalized) return normalized.error();
+  change.options = std::move(*normalized);
+
+  for (const auto& [key, option] : given) {
+    if (option.value.empty() || !contains(file_keys, key)) continue;
+    if (change.options.count(key) == 0) continue;  // the driver dropped it
+    auto content = context::read_option_file(option.value, option.flag);
+    if (!content) return content.error();
+    // TLS material is PEM; catching a swapped or binary file here beats a
+    // handshake failure at the first build.
+    bool tls = std::find(kTlsFileKeys.begin(), kTlsFileKeys.end(), key) != kTlsFileKeys.end();
+    if (tls && content->find("-----BEGIN ") == std::string::npos) {
+      return Error(Errc::invalid_argument,
+                   option.flag + " '" + option.value + "' is not a PEM file (no -----BEGIN line)");
+    }
+    change.files[key] = std::move(*content);
+    change.options[key] = context::stored_file_value(key);
+  }
+  return change;
+}
+
+}  // namespace envd::cli

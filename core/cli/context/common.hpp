@@ -1,0 +1,55 @@
+// What several `envd context` commands share: the NAME / --name NAME
+// arguments, the missing-context error, address checks through the drivers,
+// the name of the context in use and the listing of a context's private files.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/session.hpp"
+#include "context/context.hpp"
+#include "context/store.hpp"
+#include "envd/result.hpp"
+
+namespace envd::cli {
+
+// Context names as given positionally (NAME) and by --name NAME.
+struct NameArgs {
+  std::vector<std::string> positional;
+  std::vector<std::string> flagged;
+
+  // The positional names, then the flagged ones.
+  std::vector<std::string> all() const;
+};
+
+// Declares NAME and --name NAME ("Name of the context") on `cmd`, filling
+// `args`.
+void add_name_args(CLI::App* cmd, NameArgs& args);
+
+// The one context name a command takes: exactly one in `args`, and a valid
+// name (Errc::invalid_argument otherwise).
+Result<std::string> one_context_name(const NameArgs& args);
+
+// Errc::not_found: "context 'x' does not exist; 'envd context ls' lists the
+// contexts".
+Status missing_context(const std::string& name);
+
+// `address` in the normalised form of the builder (runner) driver `type`;
+// loads that driver, whose error is returned when it is missing or refuses
+// the address.
+Result<std::string> normalize_builder_address(Session& session, const std::string& type,
+                                              const std::string& address);
+Result<std::string> normalize_runner_address(Session& session, const std::string& type,
+                                             const std::string& address);
+
+// The name of the context commands would use (context::choose_context), even
+// when no such context exists: what `ls` and `inspect` mark as current.
+std::string context_in_use(const context::ContextList& list, const Session& session);
+
+// Paths, relative to the context's private directory and sorted, of the
+// regular files in it; empty when it does not exist.
+std::vector<std::string> material_files(const context::ContextStore& store,
+                                        const context::Context& ctx);
+
+}  // namespace envd::cli

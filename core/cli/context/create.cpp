@@ -1,0 +1,115 @@
+// `envd context create`: a new context, its addresses and builder options
+// checked by the drivers, its file options copied into the store.
+#include "cli/context/context_commands.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "cli/context/builder_options.hpp"
+#include "cli/context/common.hpp"
+#include "context/file_staging.hpp"
+#include "context/store.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using context::Context;
+using context::ContextList;
+
+struct CreateRequest {
+  NameArgs names;
+  std::string builder = "docker-container";
+  std::string builder_address;
+  std::string runner = "docker";
+  std::optional<std::string> runner_address;
+  OptionFlags options;
+  bool use = false;
+};
+
+Status run_create(Session& session, const CreateRequest& req) {
+  auto name = one_context_name(req.names);
+  if (!name) return name.error();
+  auto store = session.store();
+  if (!store) return store.error();
+  // Fail on a taken name before loading any driver.
+  auto existing = store->load();
+  if (!existing) return existing.error();
+  if (existing->find(*name) != nullptr) {
+    return Error(Errc::already_exists, "context '" + *name + "' already exists");
+  }
+
+  Context ctx;
+  ctx.name = *name;
+  ctx.builder = req.builder;
+  ctx.runner = req.runner;
+  auto builder_address = normalize_builder_address(session, req.builder, req.builder_address);
+  if (!builder_address) return builder_address.error();
+  ctx.builder_address = *builder_address;
+  auto runner_address =
+      normalize_runner_address(session, req.runner, req.runner_address.value_or(""));
+  if (!runner_address) return runner_address.error();
+  if (!runner_address->empty()) ctx.runner_address = *runner_address;
+  ctx.id = context::new_context_id();
+
+  auto given = given_options(req.options);
+  if (!given) return given.error();
+  OptionChange options;
+  if (!given->empty()) {
+    for (const auto& [key, option] : *given) {
+      if (option.value.empty()) {
+        return Error(Errc::invalid_argument, option.flag + " needs a value");
+      }
+    }
+    auto change = change_builder_options(session, ctx.builder, {}, *given);
+    if (!change) return change.error();
+    options = std::move(*change);
+    ctx.builder_options = options.options;
+  }
+  context::StagedFiles files(*store, ctx);
+  if (auto st = files.stage(options.files); !st) return st;
+
+  auto st = store->update([&](ContextList& list) -> Status {
+    if (list.find(ctx.name) != nullptr) {
+      return Error(Errc::already_exists, "context '" + ctx.name + "' already exists");
+    }
+    list.contexts.push_back(ctx);
+    if (req.use) list.current = ctx.name;
+    return {};
+  });
+  if (!st) {
+    std::error_code ec;
+    if (!options.files.empty()) fs::remove_all(store->data_dir(ctx), ec);
+    return st;
+  }
+  if (auto committed = files.commit({}); !committed) return committed;
+  inform("Context " + ctx.name + " is created");
+  if (req.use) inform("Current context is now \"" + ctx.name + "\"");
+  return {};
+}
+
+}  // namespace
+
+void add_context_create_command(CLI::App& group, Session& session, Action& action) {
+  auto req = std::make_shared<CreateRequest>();
+  CLI::App* cmd = group.add_subcommand("create", "Create a context");
+  add_name_args(cmd, req->names);
+  cmd->add_option("--builder", req->builder,
+                  "Builder type: a discovered builder driver (see 'envd plugin ls')")
+      ->capture_default_str();
+  cmd->add_option("--builder-address", req->builder_address,
+                  "Builder address in the driver's form (default: the driver's default)");
+  cmd->add_option("--runner", req->runner, "Runner type: a discovered runner driver")
+      ->capture_default_str();
+  cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
+  add_option_flags(cmd, req->options);
+  cmd->add_flag("--use", req->use, "Make it the current context");
+  cmd->callback(
+      [&session, &action, req] { action = [&session, req] { return run_create(session, *req); }; });
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,86 @@
+// `envd context export`: a context and its private material as a tar archive,
+// to a new file or to standard output.
+#include "cli/context/context_commands.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "cli/context/common.hpp"
+#include "context/archive.hpp"
+#include "context/store.hpp"
+#include "util/atomic_file.hpp"
+#include "util/terminal.hpp"
+
+namespace envd::cli {
+namespace {
+
+using context::Context;
+
+Status run_export(Session& session, const std::string& name, const std::string& file) {
+  if (auto st = context::validate_name(name); !st) return st;
+  bool to_stdout = file.empty() || file == "-";
+  if (to_stdout && util::is_terminal(STDOUT_FILENO)) {
+    return Error(Errc::invalid_argument,
+                 "refusing to write the context archive to a terminal; give a FILE or redirect "
+                 "standard output");
+  }
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  const Context* ctx = list->find(name);
+  if (ctx == nullptr) return missing_context(name);
+  auto archive = context::export_archive(*store, *ctx);
+  if (!archive) return archive.error();
+
+  if (to_stdout) {
+    if (auto st = util::write_all(STDOUT_FILENO, *archive, "standard output"); !st) return st;
+  } else {
+    // O_EXCL: an export never overwrites an existing file.
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      int err = errno;
+      if (err == EEXIST) {
+        return Error(Errc::already_exists,
+                     "'" + file + "' already exists; export never overwrites a file");
+      }
+      return Error(Errc::internal, "cannot create '" + file + "': " + std::strerror(err));
+    }
+    Status st = util::write_all(fd, *archive, "'" + file + "'");
+    if (st && ::fsync(fd) != 0) {
+      st = Error(Errc::internal, "cannot write '" + file + "': " + std::strerror(errno));
+    }
+    ::close(fd);
+    if (!st) {
+      ::unlink(file.c_str());
+      return st;
+    }
+  }
+  if (!material_files(*store, *ctx).empty()) {
+    warn("the archive contains the private material of context '" + name +
+         "' (TLS keys included); keep it safe");
+  }
+  inform("Context " + name + " is exported to " + (to_stdout ? "standard output" : file));
+  return {};
+}
+
+}  // namespace
+
+void add_context_export_command(CLI::App& group, Session& session, Action& action) {
+  auto name = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  CLI::App* cmd =
+      group.add_subcommand("export", "Write a context and its private material as a tar archive");
+  cmd->add_option("name", *name, "Name of the context")->required();
+  cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)");
+  cmd->callback([&session, &action, name, file] {
+    action = [&session, name, file] { return run_export(session, *name, *file); };
+  });
+}
+
+}  // namespace envd::cli

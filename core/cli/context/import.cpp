@@ -1,0 +1,137 @@
+// `envd context import`: a new context from an exported archive, which is
+// untrusted and re-validated through the drivers.
+#include "cli/context/context_commands.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "cli/context/common.hpp"
+#include "context/archive.hpp"
+#include "context/store.hpp"
+#include "context/stored_files.hpp"
+#include "util/atomic_file.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using context::Context;
+using context::ContextList;
+
+// Validates stored options through the drivers.
+Status check_options(Session& session, Context& ctx) {
+  if (!ctx.builder_options.empty()) {
+    auto driver = session.registry().builder(ctx.builder);
+    if (!driver) return driver.error();
+    auto options = driver->normalize_options(ctx.builder_options);
+    if (!options) return options.error();
+    ctx.builder_options = std::move(*options);
+  }
+  if (!ctx.runner_options.empty()) {
+    auto driver = session.registry().runner(ctx.runner);
+    if (!driver) return driver.error();
+    auto options = driver->normalize_options(ctx.runner_options);
+    if (!options) return options.error();
+    ctx.runner_options = std::move(*options);
+  }
+  return {};
+}
+
+// Every file option of the imported context must name a file the archive carries.
+Status check_material(Session& session, const Context& ctx,
+                      const context::ContextArchive& archive) {
+  std::vector<std::string> paths;
+  for (const auto& [path, content] : archive.material) paths.push_back(path);
+  auto builder = session.registry().builder(ctx.builder);
+  if (!builder) return builder.error();
+  if (auto st = context::check_stored_files(ctx.builder_options, builder->file_options(), paths);
+      !st) {
+    return st;
+  }
+  auto runner = session.registry().runner(ctx.runner);
+  if (!runner) return runner.error();
+  return context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
+}
+
+Status run_import(Session& session, const std::string& name, const std::string& file) {
+  if (auto st = context::validate_name(name); !st) return st;
+  bool from_stdin = file == "-";
+  std::string source = from_stdin ? "standard input" : "file '" + file + "'";
+  Result<std::string> bytes = std::string();
+  if (from_stdin) {
+    bytes = util::read_all(STDIN_FILENO, context::kMaxArchiveBytes, source);
+  } else {
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return Error(Errc::not_found, "cannot open " + source + ": " + std::strerror(errno));
+    bytes = util::read_all(fd, context::kMaxArchiveBytes, source);
+    ::close(fd);
+  }
+  if (!bytes) return bytes.error();
+  auto archive = context::parse_archive(*bytes, source);
+  if (!archive) return archive.error();
+
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  if (list->find(name) != nullptr) {
+    return Error(Errc::already_exists, "context '" + name + "' already exists");
+  }
+  // The archive is untrusted: re-validate everything through the drivers.
+  Context ctx = archive->context;
+  ctx.name = name;
+  auto builder_address = normalize_builder_address(session, ctx.builder, ctx.builder_address);
+  if (!builder_address) return builder_address.error().wrap("cannot import " + source);
+  ctx.builder_address = *builder_address;
+  auto runner_address =
+      normalize_runner_address(session, ctx.runner, ctx.runner_address.value_or(""));
+  if (!runner_address) return runner_address.error().wrap("cannot import " + source);
+  ctx.runner_address = runner_address->empty() ? std::nullopt : std::optional(*runner_address);
+  if (auto st = check_options(session, ctx); !st) return st.error().wrap("cannot import " + source);
+  if (auto st = check_material(session, ctx, *archive); !st) {
+    return st.error().wrap("cannot import " + source);
+  }
+  ctx.id = context::new_context_id();
+
+  if (auto st = context::install_material(*store, ctx, *archive); !st) return st;
+  auto st = store->update([&](ContextList& current) -> Status {
+    if (current.find(name) != nullptr) {
+      return Error(Errc::already_exists, "context '" + name + "' already exists");
+    }
+    current.contexts.push_back(ctx);
+    return {};
+  });
+  if (!st) {
+    std::error_code ec;
+    fs::remove_all(store->data_dir(ctx), ec);
+    return st;
+  }
+  inform("Context " + name + " is imported");
+  return {};
+}
+
+}  // namespace
+
+void add_context_import_command(CLI::App& group, Session& session, Action& action) {
+  auto name = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  CLI::App* cmd = group.add_subcommand("import", "Create a context from an exported archive");
+  cmd->add_option("name", *name, "Name for the new context")->required();
+  cmd->add_option("file", *file, "Archive file ('-': standard input)")->required();
+  cmd->callback([&session, &action, name, file] {
+    action = [&session, name, file] { return run_import(session, *name, *file); };
+  });
+}
+
+}  // namespace envd::cli

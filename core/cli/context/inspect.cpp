@@ -1,0 +1,87 @@
+// `envd context inspect`: one context as JSON, with where its files are.
+#include "cli/context/context_commands.hpp"
+
+#include <fmt/core.h>
+
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/context/common.hpp"
+#include "context/resolve.hpp"
+#include "context/store.hpp"
+#include "util/json.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace json = boost::json;
+using context::Context;
+using context::ContextList;
+
+// The context named in `names`, or without a name the one in use.
+Result<Context> context_to_inspect(Session& session, const ContextList& list,
+                                   const std::vector<std::string>& names) {
+  if (!names.empty()) {
+    auto name = one_context_name({names, {}});
+    if (!name) return name.error();
+    const Context* ctx = list.find(*name);
+    if (ctx == nullptr) return missing_context(*name).error();
+    return *ctx;
+  }
+  auto resolved = context::resolve_context(list, session.context_flag);
+  if (!resolved) return resolved.error();
+  return resolved->context;
+}
+
+json::object options_json(const context::Options& options) {
+  json::object out;
+  for (const auto& [key, value] : options) out[key] = value;
+  return out;
+}
+
+Status run_inspect(Session& session, const std::vector<std::string>& names) {
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  auto ctx = context_to_inspect(session, *list, names);
+  if (!ctx) return ctx.error();
+
+  json::object out;
+  out["name"] = ctx->name;
+  out["current"] = ctx->name == context_in_use(*list, session);
+  out["builder"] = ctx->builder;
+  out["builder_address"] = ctx->builder_address;
+  out["builder_addr"] = ctx->builder_endpoint();
+  out["builder_options"] = options_json(ctx->builder_options);
+  out["runner"] = ctx->runner;
+  if (ctx->runner_address) out["runner_address"] = *ctx->runner_address;
+  out["runner_options"] = options_json(ctx->runner_options);
+  // Names of the private files only: their contents (keys) are never printed.
+  json::array material;
+  for (const auto& file : material_files(*store, *ctx)) material.emplace_back(file);
+  out["material"] = std::move(material);
+  json::object storage;
+  storage["store"] = store->file().string();
+  storage["data_dir"] = store->data_dir(*ctx).string();
+  out["storage"] = std::move(storage);
+  fmt::print("{}", util::to_pretty_json(out));
+  return {};
+}
+
+}  // namespace
+
+void add_context_inspect_command(CLI::App& group, Session& session, Action& action) {
+  auto names = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmd =
+      group.add_subcommand("inspect", "Show a context as JSON (default: the one in use)");
+  cmd->add_option("name", *names, "Name of the context");
+  cmd->callback([&session, &action, names] {
+    action = [&session, names] { return run_inspect(session, *names); };
+  });
+}
+
+}  // namespace envd::cli

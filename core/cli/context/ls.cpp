@@ -1,0 +1,70 @@
+// `envd context ls`: every context as a table or JSON, the one in use marked.
+#include "cli/context/context_commands.hpp"
+
+#include <fmt/core.h>
+
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cli/context/common.hpp"
+#include "cli/table.hpp"
+#include "util/json.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace json = boost::json;
+
+Status run_ls(Session& session, const std::string& format_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  std::string current = context_in_use(*list, session);
+  if (list->find(current) == nullptr) {
+    warn("the context in use, '" + current + "', does not exist");
+  }
+
+  if (*format == OutputFormat::json) {
+    json::array out;
+    for (const auto& ctx : list->contexts) {
+      json::object row;
+      row["context"] = ctx.name;
+      row["builder"] = ctx.builder;
+      row["builder_addr"] = ctx.builder_endpoint();
+      row["runner"] = ctx.runner;
+      if (ctx.runner_address) row["runner_addr"] = *ctx.runner_address;
+      row["current"] = ctx.name == current;
+      out.push_back(std::move(row));
+    }
+    fmt::print("{}", util::to_compact_json(out));
+    return {};
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& ctx : list->contexts) {
+    rows.push_back({ctx.name == current ? ctx.name + " (current)" : ctx.name, ctx.builder,
+                    ctx.builder_endpoint(), ctx.runner, ctx.runner_address.value_or("")});
+  }
+  fmt::print("{}",
+             render_table({"CONTEXT", "BUILDER", "BUILDER ADDR", "RUNNER", "RUNNER ADDR"}, rows));
+  return {};
+}
+
+}  // namespace
+
+void add_context_ls_command(CLI::App& group, Session& session, Action& action) {
+  auto format = std::make_shared<std::string>("table");
+  CLI::App* cmd = group.add_subcommand("ls", "List contexts");
+  cmd->alias("list");
+  cmd->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+  cmd->callback([&session, &action, format] {
+    action = [&session, format] { return run_ls(session, *format); };
+  });
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,133 @@
+// `envd context update`: a context's builder, runner, their addresses and the
+// builder's options, checked by the drivers; file options are swapped in only
+// once the store holds the new record.
+#include "cli/context/context_commands.hpp"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "cli/context/builder_options.hpp"
+#include "cli/context/common.hpp"
+#include "context/file_staging.hpp"
+#include "context/store.hpp"
+
+namespace envd::cli {
+namespace {
+
+using context::Context;
+using context::ContextList;
+
+struct UpdateRequest {
+  NameArgs names;
+  std::optional<std::string> builder;
+  std::optional<std::string> builder_address;
+  std::optional<std::string> runner;
+  std::optional<std::string> runner_address;
+  OptionFlags options;
+};
+
+Status run_update(Session& session, const UpdateRequest& req) {
+  auto name = one_context_name(req.names);
+  if (!name) return name.error();
+  if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
+      !req.options.any()) {
+    return Error(Errc::invalid_argument,
+                 "nothing to update for context '" + *name +
+                     "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
+                     "flag, --runner or --runner-address");
+  }
+  auto given = given_options(req.options);
+  if (!given) return given.error();
+  auto store = session.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  const Context* found = list->find(*name);
+  if (found == nullptr) return missing_context(*name);
+
+  // Validate against the drivers outside the lock; the update below re-checks
+  // that the context still exists.
+  Context changed = *found;
+  if (req.builder || req.builder_address) {
+    changed.builder = req.builder.value_or(found->builder);
+    std::string address = req.builder_address.value_or(found->builder_address);
+    auto normalized = normalize_builder_address(session, changed.builder, address);
+    if (!normalized) {
+      if (!req.builder_address) {
+        return normalized.error().wrap("the address of context '" + *name +
+                                       "' does not suit the new builder; pass --builder-address");
+      }
+      return normalized.error();
+    }
+    changed.builder_address = *normalized;
+  }
+  // A new builder type starts without the old type's options (and their files).
+  OptionChange options;
+  bool new_builder = changed.builder != found->builder;
+  if (new_builder || !given->empty()) {
+    context::Options current = new_builder ? context::Options{} : found->builder_options;
+    auto change = change_builder_options(session, changed.builder, current, *given);
+    if (!change) return change.error();
+    options = std::move(*change);
+    changed.builder_options = options.options;
+    if (new_builder) {
+      auto old_driver = session.registry().builder(found->builder);
+      if (old_driver) {
+        for (const auto& key : old_driver->file_options()) {
+          if (found->builder_options.count(key) != 0) options.removed_files.push_back(key);
+        }
+      }
+    }
+  }
+  context::StagedFiles files(*store, *found);
+  if (auto st = files.stage(options.files); !st) return st;
+  if (req.runner || req.runner_address) {
+    changed.runner = req.runner.value_or(found->runner);
+    std::string address = req.runner_address.value_or(found->runner_address.value_or(""));
+    auto normalized = normalize_runner_address(session, changed.runner, address);
+    if (!normalized) {
+      if (!req.runner_address) {
+        return normalized.error().wrap("the runner address of context '" + *name +
+                                       "' does not suit the new runner; pass --runner-address");
+      }
+      return normalized.error();
+    }
+    changed.runner_address = normalized->empty() ? std::nullopt : std::optional(*normalized);
+    if (changed.runner != found->runner) changed.runner_options.clear();
+  }
+
+  auto st = store->update([&](ContextList& current) -> Status {
+    Context* ctx = current.find(*name);
+    if (ctx == nullptr) return missing_context(*name);
+    ctx->builder = changed.builder;
+    ctx->builder_address = changed.builder_address;
+    ctx->builder_options = changed.builder_options;
+    ctx->runner = changed.runner;
+    ctx->runner_address = changed.runner_address;
+    ctx->runner_options = changed.runner_options;
+    return {};
+  });
+  if (!st) return st;
+  if (auto committed = files.commit(options.removed_files); !committed) return committed;
+  inform("Context " + *name + " is updated");
+  return {};
+}
+
+}  // namespace
+
+void add_context_update_command(CLI::App& group, Session& session, Action& action) {
+  auto req = std::make_shared<UpdateRequest>();
+  CLI::App* cmd = group.add_subcommand("update", "Change a context's builder or runner");
+  add_name_args(cmd, req->names);
+  cmd->add_option("--builder", req->builder, "New builder type");
+  cmd->add_option("--builder-address", req->builder_address, "New builder address");
+  cmd->add_option("--runner", req->runner, "New runner type");
+  cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
+  add_option_flags(cmd, req->options);
+  cmd->callback(
+      [&session, &action, req] { action = [&session, req] { return run_update(session, *req); }; });
+}
+
+}  // namespace envd::cli
