@@ -1,8 +1,8 @@
 # envd_add_plugin(<name> KIND builder|runner SOURCES <src>... [LIBRARIES <lib>...])
 #
-# Declares an envd driver module: a MODULE library linked against envd::sdk,
-# with hidden visibility (only the entry function is exported), no undefined
-# symbols, the output name envd-<kind>-<name>.so, and installation into
+# Declares an envd driver module: a MODULE library with the static envd::sdk
+# compiled in, hidden visibility (only the entry function is exported, so no
+# C++ symbol crosses to the host), no undefined symbols, the output name envd-<kind>-<name>.so, and installation into
 # <libdir>/envd/plugins under the component plugin-<name>.
 #
 # Shipped with the SDK package; used by envd's own modules and by third parties.
@@ -37,8 +37,6 @@ function(envd_add_plugin name)
     include(GNUInstallDirs)
     set(ENVD_PLUGIN_INSTALL_DIR "${CMAKE_INSTALL_LIBDIR}/envd/plugins")
   endif()
-  # Installed modules find libenvd-sdk two levels up (<prefix>/lib).
-  set_target_properties(${name} PROPERTIES INSTALL_RPATH "$ORIGIN/../..")
   install(TARGETS ${name} LIBRARY DESTINATION "${ENVD_PLUGIN_INSTALL_DIR}" COMPONENT "plugin-${name}")
   # The one record of the modules this build makes: tests and packaging read
   # it (GLOBAL PROPERTY ENVD_PLUGINS) instead of keeping lists of their own.

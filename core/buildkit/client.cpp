@@ -352,10 +352,21 @@ namespace {
 
 // Dials a TLS daemon until `end`, redialling while it refuses (it may still
 // be starting); verification failures end at once.
+// Sleeps for `pause` unless `cancel` fires first; false if it did.
+bool pause_unless_cancelled(std::chrono::milliseconds pause, const CancelToken* cancel) {
+  const auto end = Clock::now() + pause;
+  while (Clock::now() < end) {
+    if (cancel != nullptr && cancel->cancelled()) return false;
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(end - Clock::now(), std::chrono::milliseconds(20)));
+  }
+  return cancel == nullptr || !cancel->cancelled();
+}
+
 Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
                                             Clock::time_point end,
                                             std::chrono::milliseconds deadline,
-                                            const std::string& prefix) {
+                                            const std::string& prefix, const CancelToken* cancel) {
   auto target = parse_tcp_target(transport.target);
   if (!target) return Error(target.error().code(), prefix + target.error().message());
   TlsSettings settings{transport.tls_ca_pem, transport.tls_cert_pem, transport.tls_key_pem,
@@ -364,8 +375,10 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
   for (;;) {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max(end - Clock::now(), Clock::duration(std::chrono::milliseconds(1))));
-    auto tunnel = TlsTunnel::dial(*target, settings, remaining);
+    auto tunnel = TlsTunnel::dial(*target, settings, remaining,
+                                  [cancel] { return cancel != nullptr && cancel->cancelled(); });
     if (tunnel) return tunnel;
+    if (tunnel.error().code() == Errc::cancelled) return tunnel.error();
     const bool retry = TlsTunnel::retryable(tunnel.error());
     if (!retry || Clock::now() + backoff >= end) {
       std::string reason = tunnel.error().message();
@@ -374,14 +387,16 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
       if (retry) reason += " (retried for " + format_duration(deadline) + ")";
       return Error(tunnel.error().code(), prefix + reason);
     }
-    std::this_thread::sleep_for(backoff);
+    if (!pause_unless_cancelled(backoff, cancel)) break;
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
+  return Error(Errc::cancelled, prefix + "cancelled");
 }
 
 }  // namespace
 
-Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline) {
+Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline,
+                               const CancelToken* cancel) {
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
@@ -392,7 +407,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   const auto end = start + deadline;
 
   if (security != Security::plaintext) {
-    auto tunnel = dial_tls(transport, end, deadline, prefix);
+    auto tunnel = dial_tls(transport, end, deadline, prefix, cancel);
     if (!tunnel) return tunnel.error();
     state->tunnel = std::move(*tunnel);
     plugin::Transport plain;
@@ -417,8 +432,16 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
                              std::max(end - Clock::now(), Clock::duration::zero())));
     bk::ListWorkersRequest request;
     bk::ListWorkersResponse response;
-    grpc::Status status = state->stub->ListWorkers(&context, request, &response);
+    grpc::Status status;
+    if (cancel != nullptr) {
+      CancelGuard guard(*cancel->state_, [&context] { context.TryCancel(); });
+      status = state->stub->ListWorkers(&context, request, &response);
+    } else {
+      status = state->stub->ListWorkers(&context, request, &response);
+    }
     if (status.ok()) return Client(std::move(state));
+    if (cancel != nullptr && cancel->cancelled())
+      return Error(Errc::cancelled, prefix + "cancelled");
     if (cut_by_deadline(status) && !earlier.ok()) status = earlier;
     const auto code = status.error_code();
     const bool retry = code == grpc::StatusCode::UNAVAILABLE && state->reconnects;
@@ -451,7 +474,8 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
       return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
                    prefix + reason);
     }
-    std::this_thread::sleep_for(backoff);
+    if (!pause_unless_cancelled(backoff, cancel))
+      return Error(Errc::cancelled, prefix + "cancelled");
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
 }

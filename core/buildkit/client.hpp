@@ -106,8 +106,11 @@ class Client {
   // is not there, Errc::timeout when it accepted but did not answer in time.
   // A target transport is redialled with backoff until the deadline (the
   // daemon may still be starting); an fd transport fails at the first refusal.
-  // Takes the transport's fd (gRPC owns it from then on).
-  static Result<Client> connect(plugin::Transport transport, std::chrono::milliseconds deadline);
+  // Takes the transport's fd (gRPC owns it from then on). Cancelling `cancel`
+  // (optional) ends the attempt within a fraction of a second:
+  // Errc::cancelled "connecting to buildkitd at <address> cancelled".
+  static Result<Client> connect(plugin::Transport transport, std::chrono::milliseconds deadline,
+                                const CancelToken* cancel = nullptr);
 
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;

@@ -209,20 +209,24 @@ struct TlsTunnel::State {
 
 namespace {
 
-// Runs one asynchronous step on `io` until it completes or `end` passes; on
-// expiry `on_expiry` aborts it. Returns the step's error and whether the
-// deadline cut it.
-template <typename Initiate, typename OnExpiry>
-std::pair<error_code, bool> run_step(asio::io_context& io, Clock::time_point end, Initiate initiate,
-                                     OnExpiry on_expiry) {
+// Runs one asynchronous step on `io` until it completes, `end` passes or
+// `cancelled` says so (checked every 50 ms); then `abort` ends it. Returns the
+// step's error and whether the deadline cut it (a cancelled step's error is
+// operation_aborted).
+template <typename Initiate, typename Abort>
+std::pair<error_code, bool> run_step(asio::io_context& io, Clock::time_point end,
+                                     const std::function<bool()>& cancelled, Initiate initiate,
+                                     Abort abort) {
   error_code result = asio::error::would_block;
   bool done = false;
   bool expired = false;
+  bool aborted = false;
   asio::steady_timer timer(io, end);
   timer.async_wait([&](const error_code& ec) {
-    if (ec || done) return;
+    if (ec || done || aborted) return;
     expired = true;
-    on_expiry();
+    aborted = true;
+    abort();
   });
   initiate([&](const error_code& ec) {
     done = true;
@@ -230,7 +234,13 @@ std::pair<error_code, bool> run_step(asio::io_context& io, Clock::time_point end
     timer.cancel();
   });
   io.restart();
-  io.run();
+  while (!io.stopped()) {
+    io.run_for(std::chrono::milliseconds(50));
+    if (!done && !aborted && cancelled()) {
+      aborted = true;
+      abort();
+    }
+  }
   return {result, expired};
 }
 
@@ -266,7 +276,8 @@ std::string verify_cause(long verify, const std::string& name, bool own_ca) {
 
 Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
                                                    const TlsSettings& settings,
-                                                   std::chrono::milliseconds deadline) {
+                                                   std::chrono::milliseconds deadline,
+                                                   const std::function<bool()>& cancelled) {
   auto state = std::make_shared<State>();
   const auto end = Clock::now() + deadline;
   SSL_CTX* ctx = state->context.native_handle();
@@ -301,7 +312,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
     tcp::resolver resolver(state->io);
     tcp::resolver::results_type results;
     auto [rec, expired] = run_step(
-        state->io, end,
+        state->io, end, cancelled,
         [&](auto done) {
           resolver.async_resolve(target.host, std::to_string(target.port),
                                  [&, done](const error_code& e, tcp::resolver::results_type r) {
@@ -326,7 +337,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
   tcp::socket& socket = state->tls->next_layer();
   {
     auto [cec, expired] = run_step(
-        state->io, end,
+        state->io, end, cancelled,
         [&](auto done) {
           asio::async_connect(socket, endpoints,
                               [done](const error_code& e, const tcp::endpoint&) { done(e); });
@@ -335,6 +346,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
           error_code ignored;
           socket.close(ignored);
         });
+    if (cancelled()) return Error(Errc::cancelled, "cancelled");
     if (expired) {
       return Error(Errc::timeout, "no answer within " + format_duration(deadline));
     }
@@ -360,7 +372,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
   ::SSL_set_alpn_protos(ssl_handle, kAlpn, sizeof kAlpn);
   {
     auto [hec, expired] = run_step(
-        state->io, end,
+        state->io, end, cancelled,
         [&](auto done) {
           state->tls->async_handshake(ssl::stream_base::client,
                                       [done](const error_code& e) { done(e); });
@@ -369,6 +381,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
           error_code ignored;
           socket.close(ignored);
         });
+    if (cancelled()) return Error(Errc::cancelled, "cancelled");
     if (expired) {
       return Error(Errc::timeout,
                    "the daemon accepted the connection but did not complete the TLS handshake "

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -46,9 +47,10 @@ class TlsTunnel {
   //                      (retryable() says whether redialling may help)
   //   Errc::invalid_argument  "TLS setup failed: ..." (unusable PEM material)
   //   Errc::timeout      "... did not complete the TLS handshake within 5s"
-  static Result<std::unique_ptr<TlsTunnel>> dial(const TcpTarget& target,
-                                                 const TlsSettings& settings,
-                                                 std::chrono::milliseconds deadline);
+  //   Errc::cancelled    "cancelled" once `cancelled` says so (checked every 50 ms)
+  static Result<std::unique_ptr<TlsTunnel>> dial(
+      const TcpTarget& target, const TlsSettings& settings, std::chrono::milliseconds deadline,
+      const std::function<bool()>& cancelled = [] { return false; });
 
   // Whether a dial() failure with this message may succeed later (the daemon
   // is starting): refused or reset before TLS began.

@@ -280,10 +280,9 @@ Status run_build(Session& session, const BuildRequest& req) {
   session.quiet_progress = *mode == build::ProgressMode::quiet;
   auto target = resolve_builder(session);
   if (!target) return target.error();
-  // Block SIGINT/SIGTERM before gRPC starts its threads, which inherit the
-  // mask: a process-directed signal must reach the watcher, not kill envd.
-  buildkit::CancelToken cancel;
-  SignalWatcher signals(cancel);
+  // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
+  // which inherit the mask: a signal reaches its watcher, which cancels this.
+  buildkit::CancelToken cancel = target->cancel;
   auto client = connect_builder(*target, *timeout);
   if (!client) return client.error();
   auto info = client->info(*timeout);

@@ -322,8 +322,7 @@ Status run_prune(Session& session, const PruneFlags& flags) {
   }
   auto command = prepare(session, flags.format, flags.timeout);
   if (!command) return command.error();
-  buildkit::CancelToken cancel;
-  SignalWatcher watcher(cancel);
+  buildkit::CancelToken cancel = command->target.cancel;
   auto client = connect_builder(command->target, command->timeout);
   if (!client) return client.error();
   // Removing a large cache takes far longer than connecting.

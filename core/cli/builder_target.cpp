@@ -14,16 +14,11 @@
 
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
-#include "envd/progress.hpp"
 #include "util/duration.hpp"
 #include "util/terminal.hpp"
 
 namespace envd::cli {
 namespace {
-
-void print_driver_progress(std::string_view line, void* /*user*/) {
-  fmt::print(stderr, "{}\n", line);
-}
 
 // `args_json` with "image" set to `image` unless empty or already given.
 std::string with_image(std::string args_json, const std::string& image) {
@@ -97,8 +92,15 @@ Result<BuilderTarget> resolve_builder(Session& session) {
   if (!resolved) return resolved.error();
   auto driver = session.registry().builder(resolved->context.builder);
   if (!driver) return driver.error();
-  if (!session.quiet_progress) sdk::set_progress_handler(&print_driver_progress, nullptr);
-  return BuilderTarget{resolved->context, std::move(*store), *driver, session.buildkitd_image};
+  session.host.set_quiet(session.quiet_progress);
+  BuilderTarget target{resolved->context,       std::move(*store),       *driver,
+                       session.buildkitd_image, buildkit::CancelToken(), nullptr};
+  plugin::Host* host = &session.host;
+  target.signals = std::make_shared<SignalWatcher>([host, token = target.cancel]() mutable {
+    host->cancel();
+    token.cancel();
+  });
+  return target;
 }
 
 plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::milliseconds timeout,
@@ -128,7 +130,7 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                                target.context.builder_endpoint() + ": " +
                                                transport.error().message());
   }
-  auto client = buildkit::Client::connect(std::move(*transport), timeout);
+  auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel);
   if (!client) {
     std::string diagnosis = driver_diagnosis(target);
     if (!diagnosis.empty()) {
@@ -138,7 +140,7 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   return client;
 }
 
-SignalWatcher::SignalWatcher(buildkit::CancelToken token) : token_(std::move(token)) {
+SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::move(on_signal)) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
@@ -159,7 +161,7 @@ SignalWatcher::SignalWatcher(buildkit::CancelToken token) : token_(std::move(tok
       signalfd_siginfo info{};
       if ((fds[0].revents & POLLIN) != 0 &&
           ::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        token_.cancel();
+        on_signal_();
       }
     }
   });

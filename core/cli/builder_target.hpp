@@ -6,6 +6,8 @@
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -24,17 +26,25 @@ inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{10000};
 // BUILDKIT_CONNECTING_TIMEOUT, else 10 s. Errors name the flag or variable.
 Result<std::chrono::milliseconds> connect_timeout(const std::string& flag);
 
+class SignalWatcher;
+
 // The context a command runs in, with its builder's driver.
 struct BuilderTarget {
   context::Context context;
   context::ContextStore store;
   plugin::BuilderDriver driver;
   std::string buildkitd_image;  // --buildkitd-image, sent as args "image" to every verb
+  // Cancelled by Ctrl-C or SIGTERM from resolve_builder() on, like the
+  // session's host (which drivers watch).
+  buildkit::CancelToken cancel;
+  std::shared_ptr<SignalWatcher> signals;
 };
 
 // Resolves --context / ENVD_CONTEXT / the current context and loads its
-// builder driver. Unless session.quiet_progress, drivers' progress lines
-// (sdk::report_progress) are printed to stderr from then on.
+// builder driver. Unless session.quiet_progress, drivers' progress lines are
+// printed to stderr from then on. From then on Ctrl-C and SIGTERM cancel the
+// target's token and the session's host, so a driver stops its dial or
+// bootstrap and a solve is cancelled on the daemon.
 Result<BuilderTarget> resolve_builder(Session& session);
 
 // The driver request for `target`: address, options (file options rewritten
@@ -55,18 +65,19 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout,
                                          std::string args_json = "{}");
 
-// Ctrl-C and SIGTERM cancel `token`: the signals are blocked in every thread
-// created after construction and collected by one watcher thread, so gRPC's
-// threads never see them. Construct it before the first gRPC call.
+// Ctrl-C and SIGTERM call `on_signal` (on the watcher's thread): the signals
+// are blocked in every thread created after construction and collected by one
+// watcher thread, so gRPC's threads never see them. Construct it before the
+// first gRPC call.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(buildkit::CancelToken token);
+  explicit SignalWatcher(std::function<void()> on_signal);
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
   ~SignalWatcher();
 
  private:
-  buildkit::CancelToken token_;
+  std::function<void()> on_signal_;
   sigset_t set_{};
   sigset_t old_{};
   int signal_fd_ = -1;  // SIGINT and SIGTERM, blocked and read here

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include "envd/internal/host_binding.hpp"
 #include "plugin/search_path.hpp"
 
 namespace envd::cli {
@@ -13,14 +14,18 @@ Result<OutputFormat> parse_format(const std::string& value) {
                "invalid --format '" + value + "': expected 'table' or 'json'");
 }
 
+Session::Session() { sdk::internal::bind_host(host.api()); }
+
 Result<context::ContextStore> Session::store() const {
   return context::ContextStore::open_default();
 }
 
 plugin::Registry& Session::registry(bool quiet) {
   if (!registry_) {
-    registry_ =
-        plugin::Registry::discover(plugin::default_search_path(), plugin::default_manifest_cache());
+    plugin::DiscoverOptions options;
+    options.host = host.api();
+    registry_ = plugin::Registry::discover(plugin::default_search_path(),
+                                           plugin::default_manifest_cache(), options);
     if (!quiet) {
       for (const auto& warning : registry_->warnings()) warn(warning);
     }

@@ -8,6 +8,7 @@
 
 #include "context/store.hpp"
 #include "envd/result.hpp"
+#include "plugin/host.hpp"
 #include "plugin/registry.hpp"
 
 namespace envd::cli {
@@ -19,6 +20,15 @@ Result<OutputFormat> parse_format(const std::string& value);
 
 class Session {
  public:
+  // Binds the core's own copy of the SDK to `host`.
+  Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // The services driver modules get (progress, logs, cancellation); outlives
+  // the registry and every module it loads.
+  plugin::Host host;
+
   // --context, if given.
   std::optional<std::string> context_flag;
 

@@ -183,6 +183,14 @@ ModuleInfo describe_descriptor(const envd_plugin_descriptor* d) {
   return info;
 }
 
+void bind_host(const envd_plugin_descriptor* d, const envd_host_api* host) {
+  if (d == nullptr || host == nullptr || d->struct_size < kDescriptorSizeV1_2 ||
+      d->set_host == nullptr) {
+    return;
+  }
+  d->set_host(host);
+}
+
 std::vector<std::string> file_options(const envd_plugin_descriptor* d) {
   std::vector<std::string> keys;
   if (d->struct_size < kDescriptorSizeV1_1 || d->file_options == nullptr) return keys;

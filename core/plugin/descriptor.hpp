@@ -36,6 +36,14 @@ inline constexpr size_t kDescriptorSizeV1_1 =
     offsetof(envd_plugin_descriptor, file_options) + sizeof(envd_plugin_descriptor::file_options);
 inline constexpr size_t kMaxFileOptions = 16;
 
+// ABI 1.2 appended set_host to the descriptor.
+inline constexpr size_t kDescriptorSizeV1_2 =
+    offsetof(envd_plugin_descriptor, set_host) + sizeof(envd_plugin_descriptor::set_host);
+
+// Hands `host` to the module of `descriptor` if it takes one (ABI 1.2's
+// set_host; older modules and modules that set it NULL take none).
+void bind_host(const envd_plugin_descriptor* descriptor, const envd_host_api* host);
+
 // The rule for type names: ^[a-z0-9][a-z0-9-]{0,31}$.
 bool is_valid_type_name(std::string_view name);
 

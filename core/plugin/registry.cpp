@@ -57,6 +57,7 @@ struct Registry::State {
   std::vector<fs::path> search_path;
   std::vector<ModuleInfo> modules;
   std::vector<Slot> slots;  // parallel to modules
+  const envd_host_api* host = nullptr;
 
   // Refuses every usable module after the first of the same kind and type.
   void refuse_duplicates() {
@@ -135,6 +136,7 @@ struct Registry::State {
                   std::string(to_string(now.kind)) + " '" + now.type + "'");
     }
     slot.loaded = *descriptor;
+    bind_host(slot.loaded, host);
     return slot.loaded;
   }
 
@@ -165,6 +167,7 @@ Registry Registry::discover(const std::vector<fs::path>& search_path, const fs::
   Registry registry;
   State& state = *registry.state_;
   state.search_path = search_path;
+  state.host = options.host;
   ManifestCache cache = ManifestCache::load(cache_file);
   std::set<std::string> seen;  // canonical paths: a file reached twice is one module
 
@@ -215,7 +218,10 @@ Status Registry::add_builtin(const envd_plugin_descriptor* descriptor) {
   }
   const std::string reason = info.reason;
   State::Slot slot;
-  if (info.ok) slot.builtin = descriptor;
+  if (info.ok) {
+    slot.builtin = descriptor;
+    bind_host(descriptor, state.host);
+  }
   state.modules.insert(state.modules.begin() + static_cast<std::ptrdiff_t>(position),
                        std::move(info));
   state.slots.insert(state.slots.begin() + static_cast<std::ptrdiff_t>(position), slot);
@@ -237,6 +243,13 @@ std::vector<std::string> Registry::warnings() const {
 const std::vector<fs::path>& Registry::search_path() const { return state_->search_path; }
 
 std::vector<std::string> Registry::types(Kind kind) const { return state_->types(kind); }
+
+void Registry::set_host(const envd_host_api* host) {
+  state_->host = host;
+  for (const auto& slot : state_->slots) {
+    bind_host(slot.builtin != nullptr ? slot.builtin : slot.loaded, host);
+  }
+}
 
 Result<BuilderDriver> Registry::builder(std::string_view type) {
   auto descriptor = state_->driver(Kind::builder, type);

@@ -56,6 +56,10 @@ struct DiscoverOptions {
   // How long the scanning child may take to describe one module before it is
   // killed and the module refused ("timed out while loading").
   std::chrono::milliseconds scan_timeout{5000};
+  // The host services handed to each module when it is loaded for use (ABI
+  // 1.2, set_host), and to built-ins when they are added; must outlive every
+  // module (the life of the process). nullptr: none.
+  const envd_host_api* host = nullptr;
 };
 
 // Not thread-safe: discover, register and look up drivers from one thread
@@ -86,6 +90,10 @@ class Registry {
   // <reason>" (it is then also listed, refused), Errc::already_exists if a
   // built-in of that kind and type exists.
   Status add_builtin(const envd_plugin_descriptor* descriptor);
+
+  // Hands `host` (which must outlive every module) to the drivers in use and to
+  // every one loaded or added from now on, as DiscoverOptions::host does.
+  void set_host(const envd_host_api* host);
 
   // Every module seen, in search order (built-ins first), refused ones included.
   const std::vector<ModuleInfo>& modules() const;

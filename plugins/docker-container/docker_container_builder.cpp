@@ -14,7 +14,7 @@
 #include "engine_ops.hpp"
 #include "envd/address.hpp"
 #include "envd/docker_engine.hpp"
-#include "envd/progress.hpp"
+#include "envd/host.hpp"
 #include "options.hpp"
 
 namespace envd::plugins {
@@ -266,7 +266,8 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target) {
       !started) {
     // A container that never ran holds nothing worth keeping, and leaving it
     // would make the next attempt report a stale container instead of the cause.
-    (void)remove_container(engine, spec.name, deadline);
+    sdk::IgnoreCancellation cleanup;
+    (void)remove_container(engine, spec.name, sdk::deadline_after(std::chrono::seconds(10)));
     return started.error().wrap("cannot start buildkitd container '" + spec.name + "'");
   }
   return {};
@@ -281,6 +282,7 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline
   for (;;) {
     auto run = dc::exec_capture(engine, name, {"buildctl", "debug", "workers"}, deadline);
     if (run && run->exit_code == 0) return {};
+    if (!run && run.error().code() == Errc::cancelled) return run.error();
     if (run) {
       last = run->err.empty() ? run->out : run->err;
     } else if (run.error().code() != Errc::timeout || last.empty()) {
@@ -300,19 +302,25 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline
                                       std::to_string(timeout.count()) + " ms" +
                                       (last.empty() ? "" : " (" + last + ")") + indent_logs(logs));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(200))) {
+      return sdk::cancelled_error("waiting for buildkitd in " + name);
+    }
   }
 }
 
-// Sleeps 200 ms, or less if the deadline comes first.
-void pause_until(sdk::Deadline deadline) {
-  auto left = deadline - Clock::now();
-  std::this_thread::sleep_for(std::min<Clock::duration>(left, std::chrono::milliseconds(200)));
+// Sleeps 200 ms, or less if the deadline comes first; false when cancelled.
+bool pause_until(sdk::Deadline deadline) {
+  // Rounded up: waking a moment before the deadline would start a call that
+  // cannot finish, instead of reporting the deadline.
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  return sdk::sleep_unless_cancelled(
+      std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(200)));
 }
 
-// Brings the container to running, as its state requires. Returns what it did.
-Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
-                           std::chrono::milliseconds timeout) {
+// Brings the container to running, as its state requires. Returns what it
+// did; sets `created` once it created a container.
+Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target,
+                             std::chrono::milliseconds timeout, bool& created) {
   const auto& name = target.name;
   auto deadline = sdk::deadline_after(timeout);
   bool recreate = target.args.recreate;
@@ -330,6 +338,7 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
     if (!state) return state.error();
     if (!*state) {
       if (auto st = create_and_start(engine, target); !st) return st.error();
+      created = true;
       if (action.empty()) action = "created";
       started = true;
       deadline = sdk::deadline_after(timeout);  // the pull is not part of the connect deadline
@@ -338,7 +347,7 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
     const auto& s = **state;
     last_state = s.status;
     if (s.status == "removing" || s.status == "restarting") {
-      pause_until(deadline);
+      if (!pause_until(deadline)) return sdk::cancelled_error("bootstrap of " + name);
       continue;
     }
     if (s.status == "dead") {
@@ -351,7 +360,8 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
         return st.error().wrap(what);
       }
       action = "recreated";
-      pause_until(deadline);  // the engine may still report it dead for a moment
+      // The engine may still report it dead for a moment.
+      if (!pause_until(deadline)) return sdk::cancelled_error("bootstrap of " + name);
       continue;
     }
     if (started && s.status == "exited") return exited_error(engine, name, s);
@@ -396,6 +406,21 @@ Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
     return st.error();
   }
   return action;
+}
+
+// bring_up(), and when the user cancels it after it created the container,
+// removes that container again (it never became ready; its cache volume is
+// kept): Ctrl-C leaves nothing half made.
+Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
+                           std::chrono::milliseconds timeout) {
+  bool created = false;
+  auto result = bring_up(engine, target, timeout, created);
+  if (!result && result.error().code() == Errc::cancelled && created) {
+    sdk::IgnoreCancellation cleanup;
+    sdk::report_progress("removing " + target.name + ", which was cancelled before it was ready");
+    (void)remove_container(engine, target.name, sdk::deadline_after(std::chrono::seconds(10)));
+  }
+  return result;
 }
 
 }  // namespace

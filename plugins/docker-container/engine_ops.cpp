@@ -22,7 +22,7 @@
 
 #include "container_spec.hpp"
 #include "envd/address.hpp"
-#include "envd/progress.hpp"
+#include "envd/host.hpp"
 #include "envd/registry_auth.hpp"
 #include "stdio_frames.hpp"
 
@@ -53,8 +53,10 @@ Result<StdioText> read_frames(int fd, sdk::Deadline deadline, const std::string&
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return Error(Errc::timeout, what + " did not finish in time");
+    if (sdk::cancelled()) return sdk::cancelled_error(what);
     pollfd p{fd, POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
+    // At most 100 ms at a time, for Ctrl-C.
+    int ready = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 100)));
     if (ready < 0 && errno == EINTR) continue;
     if (ready == 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -484,7 +486,10 @@ Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
       return Error(Errc::timeout,
                    "buildctl dial-stdio did not start in container '" + container + "' in time");
     }
-    std::this_thread::sleep_for(backoff);
+    if (!sdk::sleep_unless_cancelled(backoff)) {
+      ::close(pair[0]);
+      return sdk::cancelled_error("connecting to buildkitd in container '" + container + "'");
+    }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
   }
 }

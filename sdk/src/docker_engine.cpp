@@ -35,6 +35,7 @@
 #include <thread>
 
 #include "envd/address.hpp"
+#include "envd/host.hpp"
 #include "envd/process.hpp"
 
 namespace envd::sdk {
@@ -526,6 +527,7 @@ class Connection {
                             [handler](error_code e) mutable { handler(e, 0); });
     });
     if (!ec) return {};
+    if (cancelled_) return cancelled_error("connecting to the Docker Engine at " + endpoint_.url);
     if (ec == beast::error::timeout) {
       return Error(Errc::timeout, "cannot connect to the Docker Engine at " + endpoint_.url +
                                       " over TLS: the deadline passed during the handshake");
@@ -634,6 +636,7 @@ class Connection {
       stream_.async_connect(target, [handler](error_code e) mutable { handler(e, 0); });
     });
     if (!ec) return {};
+    if (cancelled_) return cancelled_error("connecting to the Docker Engine at " + endpoint_.url);
     Errc code = Errc::unavailable;
     if (ec == beast::error::timeout) code = Errc::timeout;
     if (ec == boost::system::errc::permission_denied) code = Errc::permission;
@@ -654,7 +657,10 @@ class Connection {
     });
   }
 
-  // Runs one asynchronous operation started by `start(handler)` to completion.
+  // Runs one asynchronous operation started by `start(handler)` to completion,
+  // the deadline, or the host's cancellation (checked every 100 ms, so Ctrl-C
+  // ends even a long pull or a silent daemon's wait within a fraction of a
+  // second).
   template <typename Start>
   error_code run(Start&& start) {
     error_code result = asio::error::would_block;
@@ -665,13 +671,21 @@ class Connection {
       done = true;
     });
     ioc_.restart();
-    ioc_.run();
+    while (!ioc_.stopped()) {
+      ioc_.run_for(std::chrono::milliseconds(100));
+      if (!done && !cancelled_ && sdk::cancelled()) {
+        cancelled_ = true;
+        stream_.cancel();
+      }
+    }
+    if (cancelled_) return asio::error::operation_aborted;
     if (!done) return asio::error::operation_aborted;
     return result;
   }
 
   // The error for a failed read or write during `what` (e.g. "GET /version").
   Error io_error(error_code ec, std::string_view what) {
+    if (cancelled_) return cancelled_error(std::string(what) + " on the Docker Engine");
     // TLS 1.3 servers judge the client certificate after the handshake, so a
     // refusal arrives as an alert on the first read.
     if (tls_ && ec.category() == asio::error::get_ssl_category()) return tls_error(ec);
@@ -989,6 +1003,7 @@ class Connection {
   DockerEndpoint endpoint_;
   std::optional<TlsSetup> tls_setup_;
   Deadline deadline_;
+  bool cancelled_ = false;  // the host cancelled an operation of this connection
   asio::io_context ioc_{1};
   Stream stream_{ioc_};
   std::optional<TlsStream> tls_;     // after stream_: it refers to it

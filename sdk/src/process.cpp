@@ -1,5 +1,7 @@
 #include "envd/process.hpp"
 
+#include "envd/host.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -390,14 +392,20 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
     if (err.open()) fds[count++] = {err.get(), POLLIN, 0};
     if (in.open()) fds[count++] = {in.get(), POLLOUT, 0};
 
-    int wait_ms = -1;
+    // Wakes at least every 100 ms for the host's cancellation (Ctrl-C).
+    int wait_ms = 100;
     if (deadline) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
       if (left.count() <= 0) {
         deadline_passed = true;
         break;
       }
-      wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 60'000));
+      wait_ms = static_cast<int>(std::min<int64_t>(left.count(), wait_ms));
+    }
+    if (cancelled()) {
+      ::kill(*pid, SIGKILL);
+      (void)reap(*pid, std::nullopt);
+      return cancelled_error("'" + options.argv.front() + "'");
     }
     int ready = ::poll(fds.data(), count, wait_ms);
     if (ready < 0) {

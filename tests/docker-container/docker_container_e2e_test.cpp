@@ -9,6 +9,8 @@
 // Containers run with privileged=false (this machine cannot run privileged
 // ones) and network=none (the test engine has no bridge).
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -357,6 +359,64 @@ TEST_F(DockerContainer, ABuildkitdThatNeverAnswersTimesOutWithItsLogs) {
       has(r.err, timed_out + "the Docker Engine at " + services_.docker_host + " did not answer "))
       << r.err;
   EXPECT_TRUE(has(r.err, "its last log lines:\n  buildkitd (envd test stand-in) args:")) << r.err;
+}
+
+// Ctrl-C while `envd bootstrap` waits for a buildkitd that never answers:
+// envd stops within a second, exits 130, and removes the container it created
+// (its cache volume stays), so nothing half made is left.
+TEST_F(DockerContainer, CtrlCDuringBootstrapStopsAtOnceAndRemovesWhatItCreated) {
+  create_context(name_, {"--builder-opt", "network=none", "--builder-opt", "privileged=false"});
+  auto running = envd_background(
+      {"--buildkitd-image", kStandin, "bootstrap", "--connect-timeout", "60s"}, env());
+  ASSERT_TRUE(running->start_error().empty()) << running->start_error();
+  ASSERT_TRUE(running->wait_for("waiting for buildkitd in " + name_, std::chrono::seconds(60)))
+      << running->err();
+  ASSERT_EQ(state_of(name_), "running");
+  auto interrupted_at = std::chrono::steady_clock::now();
+  ::kill(running->pid(), SIGINT);
+  auto status = running->wait_exit(std::chrono::seconds(20));
+  const std::string& err = running->err();
+  ASSERT_TRUE(status) << "envd did not exit after Ctrl-C:\n" << err;
+  auto took = std::chrono::steady_clock::now() - interrupted_at;
+  ASSERT_TRUE(WIFEXITED(*status)) << err;
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << err;
+  // Within a second of the signal, plus the removal of the container.
+  EXPECT_LT(took, std::chrono::seconds(3)) << err;
+  EXPECT_TRUE(has(err, "envd: error: ")) << err;
+  EXPECT_TRUE(has(err, "cancelled")) << err;
+  EXPECT_EQ(state_of(name_), "missing") << err;
+  EXPECT_EQ(docker({"volume", "inspect", name_ + "_state"}).exit_code, 0) << "the cache stays";
+}
+
+// Ctrl-C while `envd build` dials a stopped builder whose buildkitd never
+// answers (the dial starts it and waits): the same, and a container that was
+// already there is kept.
+TEST_F(DockerContainer, CtrlCDuringDialStopsAtOnceAndLeavesTheExistingContainer) {
+  create_context(name_, {"--builder-opt", "network=none", "--builder-opt", "privileged=false"});
+  // A first bootstrap that times out leaves the container created and running.
+  auto first = run({"bootstrap", "--connect-timeout", "2s"}, kStandin);
+  ASSERT_EQ(first.exit_code, 1) << first.err;
+  ASSERT_EQ(run({"builder", "stop"}).exit_code, 0);
+  ASSERT_EQ(state_of(name_), "exited");
+  fs::path dir = home() / "never-built";
+  write_text(dir / "Dockerfile", "FROM scratch\n");
+  auto running =
+      envd_background({"--buildkitd-image", kStandin, "build", "--connect-timeout", "60s",
+                       "--output", "type=local,dest=" + (home() / "o").string(), dir.string()},
+                      env());
+  ASSERT_TRUE(running->start_error().empty()) << running->start_error();
+  ASSERT_TRUE(running->wait_for("waiting for buildkitd in " + name_, std::chrono::seconds(60)))
+      << running->err();
+  auto interrupted_at = std::chrono::steady_clock::now();
+  ::kill(running->pid(), SIGINT);
+  auto status = running->wait_exit(std::chrono::seconds(20));
+  const std::string& err = running->err();
+  ASSERT_TRUE(status) << "envd did not exit after Ctrl-C:\n" << err;
+  ASSERT_TRUE(WIFEXITED(*status)) << err;
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << err;
+  EXPECT_LT(std::chrono::steady_clock::now() - interrupted_at, std::chrono::seconds(1)) << err;
+  EXPECT_NE(state_of(name_), "missing") << "a container this run did not create is kept";
+  EXPECT_FALSE(fs::exists(home() / "o"));
 }
 
 TEST_F(DockerContainer, AFailingDialStdioReportsItsExitCodeAndStderr) {

@@ -10,10 +10,12 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
 
+#include "plugin/host.hpp"
 #include "plugin/manifest_cache.hpp"
 #include "plugin/registry.hpp"
 #include "plugin/test_support.hpp"
@@ -264,6 +266,54 @@ TEST_F(Zoo, FileOptionsComeFromTheDescriptorAndAOneZeroModuleHasNone) {
   ASSERT_TRUE(old) << old.error().message();
   EXPECT_TRUE(old->file_options().empty());
   EXPECT_TRUE(old->normalize_address("x"));
+}
+
+// ABI 1.2: the host's services (progress, cancellation) reach a module built
+// against plugin_abi.h alone; modules built against the 1.0 and 1.1 headers,
+// kept as they were, still load and work and are handed nothing.
+TEST(HostServices, ReachAModuleWhileOlderModulesStillWork) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "current.so");
+  copy_module(ENVD_TEST_MODULE_ABI_1_0_BUILDER, dir, "one-zero.so");
+  copy_module(ENVD_TEST_MODULE_ABI_1_1_BUILDER, dir, "one-one.so");
+  std::FILE* err = std::tmpfile();
+  ASSERT_NE(err, nullptr);
+  Host host(err);
+  DiscoverOptions options;
+  options.host = host.api();
+  Registry registry = Registry::discover({dir}, tmp / "cache.json", options);
+  EXPECT_TRUE(registry.warnings().empty());
+
+  auto current = registry.builder("test-builder");
+  ASSERT_TRUE(current) << current.error().message();
+  DriverRequest request;
+  ASSERT_TRUE(current->bootstrap(request));
+  std::fflush(err);
+  std::rewind(err);
+  char line[128] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, err), nullptr);
+  EXPECT_STREQ(line, "bootstrapping test-builder\n");
+
+  for (const char* old : {"test-builder-old", "test-builder-one-one"}) {
+    auto builder = registry.builder(old);
+    ASSERT_TRUE(builder) << builder.error().message();
+    EXPECT_EQ(*builder->normalize_address("x"), std::string(old) + ":x");
+    EXPECT_TRUE(builder->bootstrap(request)) << old;
+  }
+  EXPECT_TRUE(registry.builder("test-builder-old")->file_options().empty());
+  EXPECT_EQ(registry.builder("test-builder-one-one")->file_options(),
+            (std::vector<std::string>{"tls-ca", "config"}));
+
+  host.cancel();
+  auto cancelled = current->bootstrap(request);
+  ASSERT_FALSE(cancelled);
+  EXPECT_EQ(cancelled.error().code(), Errc::cancelled);
+  EXPECT_EQ(cancelled.error().message(),
+            "builder 'test-builder': bootstrap of test-builder cancelled");
+  // The older modules know nothing of it.
+  EXPECT_TRUE(registry.builder("test-builder-one-one")->bootstrap(request));
+  std::fclose(err);
 }
 
 TEST_F(Zoo, TwoBuilderModulesLiveInOneProcessWithoutShadowing) {

@@ -29,6 +29,11 @@
  *   - Unless a function says otherwise, the core may call it from any thread, but
  *     never concurrently for the same request.
  *
+ * Since ABI 1.2 the core also hands each module, once, a table of host
+ * services (envd_host_api: progress, log, cancellation). Nothing else crosses:
+ * no C++ type, no exception, no symbol of the core or of the SDK's C++ layer
+ * (which is compiled into each module, with hidden visibility).
+ *
  * Plugin authors normally do not use this header directly: <envd/plugin.hpp>
  * gives them C++ base classes and the ENVD_DECLARE_*_PLUGIN macros that generate
  * the entry function and translate exceptions into status codes.
@@ -49,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 1
+#define ENVD_ABI_MINOR 2
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -186,6 +191,43 @@ typedef struct envd_runner_vtable {
   envd_status (*remove)(const char* request_json, char** error);
 } envd_runner_vtable;
 
+/* Since ABI 1.2. Severity of a envd_host_api.log line. */
+typedef enum envd_log_level {
+  ENVD_LOG_DEBUG = 1,   /* shown only when the user asks for diagnostics (ENVD_DEBUG=1) */
+  ENVD_LOG_INFO = 2,    /* likewise */
+  ENVD_LOG_WARNING = 3, /* shown as "envd: warning: <line>" */
+  ENVD_LOG_ERROR = 4    /* shown as "envd: warning: <line>" too; a failure is still a status */
+} envd_log_level;
+
+/*
+ * Since ABI 1.2. What the host offers a module while it works, handed over once
+ * through the descriptor's set_host. Every function may be called from any
+ * thread, at any time after set_host, and returns quickly; `context` is the
+ * host's and must be passed back unchanged. Strings are NUL-terminated UTF-8,
+ * owned by the caller and valid for the call only. The table and `context` stay
+ * valid for the life of the process. Like every struct here it only grows at
+ * the end: a module checks struct_size before reading a field it did not know
+ * in an older version.
+ */
+typedef struct envd_host_api {
+  uint32_t struct_size;
+  void* context;
+
+  /* One line of progress of long work (pulling an image, waiting for a daemon),
+   * without a trailing newline. The host shows it (or not, with --progress
+   * quiet); a module never writes to stdout or stderr itself. */
+  void (*progress)(void* context, const char* line);
+
+  /* A diagnostic line; `level` is an envd_log_level. */
+  void (*log)(void* context, int32_t level, const char* line);
+
+  /* Non-zero once the user asked to stop (Ctrl-C, SIGTERM). A module polls it
+   * in every wait (I/O, child processes, sleeps between probes), at least every
+   * 100 ms, and then stops, undoes what it half did (a container it created,
+   * a child it started), and returns ENVD_ERR_CANCELLED. */
+  int32_t (*cancelled)(void* context);
+} envd_host_api;
+
 /*
  * What the entry function returns: static data owned by the module, valid for
  * the life of the process. Fields after struct_size are read only if
@@ -219,6 +261,11 @@ typedef struct envd_plugin_descriptor {
    * typed; every other verb's request carries the absolute path of the stored
    * copy. */
   const char* const* file_options;
+
+  /* Since ABI 1.2. Receives the host's services; the core calls it once, after
+   * validating the descriptor and before any verb, in the process that uses the
+   * driver (never in a scan). NULL when the module wants none. */
+  void (*set_host)(const envd_host_api* host);
 } envd_plugin_descriptor;
 
 /*

@@ -77,7 +77,8 @@ static TEST_UNUSED const envd_plugin_descriptor descriptor = {MODULE_ABI_MAJOR,
                                                               test_free_string,
                                                               BUILDER_TABLE,
                                                               RUNNER_TABLE,
-                                                              FILE_OPTIONS};
+                                                              FILE_OPTIONS,
+                                                              NULL};
 
 #if defined(BROKEN_CTOR_CRASH)
 /* Work at dlopen time, which the ABI forbids: here, a crash. */

@@ -57,33 +57,62 @@ static envd_status remove_daemon(const char* request_json, char** error) {
   return ENVD_ERR_NOT_FOUND;
 }
 
+/* The module is built against the header of the ABI it targets: the current
+ * one, or the 1.0 and 1.1 headers kept as they were (modules/abi-1.0,
+ * modules/abi-1.1), so its descriptor has exactly that version's layout. */
+#if ENVD_ABI_MINOR >= 1
+static const char* const file_options[] = {"tls-ca", "config", NULL};
+#endif
+
+#if ENVD_ABI_MINOR >= 2
+/* ABI 1.2: the host's services. bootstrap reports progress through them and
+ * answers whether the host cancelled, so the dlopen test sees both cross. */
+static const envd_host_api* host_api = NULL;
+static void set_host(const envd_host_api* host) { host_api = host; }
+#endif
+
+static envd_status bootstrap_with_host(const char* request_json, char** result_json, char** error) {
+#if ENVD_ABI_MINOR >= 2
+  if (host_api != NULL) {
+    host_api->progress(host_api->context, "bootstrapping " TEST_TYPE);
+    if (host_api->cancelled(host_api->context)) {
+      *error = test_strdup("bootstrap of " TEST_TYPE " cancelled");
+      return ENVD_ERR_CANCELLED;
+    }
+  }
+#endif
+  return bootstrap(request_json, result_json, error);
+}
+
 static const envd_builder_vtable table = {sizeof(envd_builder_vtable),
                                           normalize_address,
                                           test_echo, /* normalize_options */
                                           dial,
                                           test_echo, /* status: echoes the request */
-                                          bootstrap,
+                                          bootstrap_with_host,
                                           stop,
                                           remove_daemon};
 
-/* TEST_ABI_1_0 builds the module as a 1.0 module would be: older minor, a
- * descriptor that ends before file_options. */
-#if defined(TEST_ABI_1_0)
-#define MODULE_MINOR 0
-#define MODULE_DESCRIPTOR_SIZE \
-  (offsetof(envd_plugin_descriptor, runner) + sizeof(const envd_runner_vtable*))
-#define MODULE_FILE_OPTIONS NULL
-#else
-#define MODULE_MINOR ENVD_ABI_MINOR
-#define MODULE_DESCRIPTOR_SIZE sizeof(envd_plugin_descriptor)
-static const char* const file_options[] = {"tls-ca", "config", NULL};
-#define MODULE_FILE_OPTIONS file_options
+static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
+                                                  ENVD_ABI_MINOR,
+                                                  sizeof(envd_plugin_descriptor),
+                                                  ENVD_KIND_BUILDER,
+                                                  TEST_TYPE,
+                                                  "1.2.3",
+                                                  TEST_DESCRIPTION,
+                                                  ENVD_MATURITY_EXPERIMENTAL,
+                                                  test_free_string,
+                                                  &table,
+                                                  NULL
+#if ENVD_ABI_MINOR >= 1
+                                                  ,
+                                                  file_options
 #endif
-
-static const envd_plugin_descriptor descriptor = {
-    ENVD_ABI_MAJOR, MODULE_MINOR,       MODULE_DESCRIPTOR_SIZE,     ENVD_KIND_BUILDER, TEST_TYPE,
-    "1.2.3",        TEST_DESCRIPTION,   ENVD_MATURITY_EXPERIMENTAL, test_free_string,  &table,
-    NULL,           MODULE_FILE_OPTIONS};
+#if ENVD_ABI_MINOR >= 2
+                                                  ,
+                                                  set_host
+#endif
+};
 
 ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {
   test_log_entry(TEST_TYPE);

@@ -36,6 +36,7 @@ static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
                                                   test_free_string,
                                                   NULL,
                                                   &table,
+                                                  NULL,
                                                   NULL};
 
 ENVD_PLUGIN_EXPORT const envd_plugin_descriptor* envd_plugin_entry(void) {

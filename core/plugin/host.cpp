@@ -1,0 +1,40 @@
+#include "plugin/host.hpp"
+
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <string_view>
+
+namespace envd::plugin {
+
+Host::Host(std::FILE* err) : err_(err) {
+  const char* debug = std::getenv("ENVD_DEBUG");
+  debug_ = debug != nullptr && debug[0] != '\0' && std::string_view(debug) != "0";
+  api_.struct_size = sizeof(envd_host_api);
+  api_.context = this;
+  api_.progress = &Host::progress;
+  api_.log = &Host::log;
+  api_.cancelled = &Host::is_cancelled;
+}
+
+void Host::progress(void* context, const char* line) {
+  auto* host = static_cast<Host*>(context);
+  if (line == nullptr || host->quiet_.load()) return;
+  fmt::print(host->err_, "{}\n", line);
+}
+
+void Host::log(void* context, int32_t level, const char* line) {
+  auto* host = static_cast<Host*>(context);
+  if (line == nullptr) return;
+  if (level >= ENVD_LOG_WARNING) {
+    fmt::print(host->err_, "envd: warning: {}\n", line);
+  } else if (host->debug_) {
+    fmt::print(host->err_, "envd: debug: {}\n", line);
+  }
+}
+
+int32_t Host::is_cancelled(void* context) {
+  return static_cast<const Host*>(context)->cancelled_.load() ? 1 : 0;
+}
+
+}  // namespace envd::plugin
