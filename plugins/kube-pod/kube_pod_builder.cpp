@@ -1,64 +1,289 @@
 #include "kube_pod_builder.hpp"
 
-#include <algorithm>
-#include <string_view>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "envd/address.hpp"
+#include <boost/json.hpp>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "envd/host.hpp"
+#include "envd/process.hpp"
+#include "kube_address.hpp"
+#include "kubectl.hpp"
+#include "pod_choice.hpp"
 
 namespace envd::plugins {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using kube::KubeTarget;
+
+// The `kubectl exec` children of this process's dials. Each has a watcher
+// thread that keeps its stderr and reaps it when it ends (when the core closes
+// its end of the socket, kubectl's stdin ends, and so does the exec); the
+// object joins every watcher, stopping children still running, when the
+// driver goes at process exit. So no child is left unreaped and no thread
+// unowned.
+struct KubePodBuilder::Execs {
+  struct Child {
+    pid_t pid = -1;
+    std::thread watcher;
+    std::mutex mu;
+    std::condition_variable ended;
+    bool done = false;   // guarded by mu
+    int exit_code = -1;  // guarded by mu
+    std::string err;     // guarded by mu
+  };
+
+  std::mutex mu;
+  std::vector<std::shared_ptr<Child>> children;  // guarded by mu
+  std::shared_ptr<Child> last;                   // guarded by mu
+
+  ~Execs() {
+    std::lock_guard lock(mu);
+    for (auto& child : children) {
+      {
+        std::lock_guard child_lock(child->mu);
+        if (!child->done) ::kill(child->pid, SIGTERM);
+      }
+      if (child->watcher.joinable()) child->watcher.join();
+    }
+  }
+
+  // Starts `argv` with stdin and stdout on one end of a socketpair and
+  // returns the other end (close-on-exec).
+  Result<int> start(const std::vector<std::string>& argv) {
+    int io[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) != 0) {
+      return Error(Errc::internal,
+                   std::string("cannot create a socketpair: ") + std::strerror(errno));
+    }
+    int err[2];
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      int saved = errno;
+      ::close(io[0]);
+      ::close(io[1]);
+      return Error(Errc::internal, std::string("cannot create a pipe: ") + std::strerror(saved));
+    }
+    sdk::ProcessOptions options;
+    options.argv = argv;
+    auto pid = sdk::spawn_process(options, io[1], io[1], err[1]);
+    ::close(io[1]);
+    ::close(err[1]);
+    if (!pid) {
+      ::close(io[0]);
+      ::close(err[0]);
+      if (pid.error().code() == Errc::not_found) {
+        return Error(Errc::not_found,
+                     "kubectl is not installed: '" + argv.front() +
+                         "' is not on PATH (install kubectl, or set ENVD_KUBECTL)");
+      }
+      return pid.error();
+    }
+    auto child = std::make_shared<Child>();
+    child->pid = *pid;
+    child->watcher = std::thread([child, fd = err[0]] {
+      char buf[1024];
+      std::string text;
+      for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        if (text.size() < 65536) text.append(buf, static_cast<size_t>(n));
+      }
+      ::close(fd);
+      auto code = sdk::wait_process(child->pid);
+      std::lock_guard lock(child->mu);
+      child->err = std::move(text);
+      child->exit_code = code ? *code : -1;
+      child->done = true;
+      child->ended.notify_all();
+    });
+    std::lock_guard lock(mu);
+    reap_finished();
+    children.push_back(child);
+    last = child;
+    return io[0];
+  }
+
+  // Why the last exec failed, waiting up to `wait` for it to end: kubectl's
+  // reason, or "" if it still runs or succeeded.
+  std::string last_failure(std::chrono::milliseconds wait) {
+    std::shared_ptr<Child> child;
+    {
+      std::lock_guard lock(mu);
+      child = last;
+    }
+    if (!child) return {};
+    std::unique_lock lock(child->mu);
+    child->ended.wait_for(lock, wait, [&] { return child->done; });
+    if (!child->done || child->exit_code == 0) return {};
+    auto error = kube::kubectl_error(child->err, child->exit_code);
+    return "kubectl exec ended: " + error.message().substr(std::strlen("kubectl: "));
+  }
+
+ private:
+  // Joins the watchers of children that ended. Called with mu held.
+  void reap_finished() {
+    for (auto it = children.begin(); it != children.end();) {
+      bool done = false;
+      {
+        std::lock_guard child_lock((*it)->mu);
+        done = (*it)->done;
+      }
+      if (done && *it != last) {
+        (*it)->watcher.join();
+        it = children.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+};
+
 namespace {
 
-constexpr std::string_view kSubject = "kube-pod builder address";
-constexpr std::string_view kExpected =
-    "<pod>[?context=<kube context>&namespace=<namespace>&container=<container>], e.g. "
-    "buildkitd-0?namespace=ci";
+std::chrono::milliseconds left(Clock::time_point end) {
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()),
+                  std::chrono::milliseconds(1));
+}
 
-// The canonical parameter order.
-constexpr std::string_view kParameters[] = {"context", "namespace", "container"};
+std::string in_namespace(const std::string& ns) {
+  return ns.empty() ? std::string() : " in namespace " + ns;
+}
 
-// What kubectl accepts for pod, namespace and container names: [-a-z0-9.]+
-bool is_kube_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
-  });
+Result<KubeTarget> target_of(const sdk::Request& request) {
+  auto target = kube::parse_address(request.address);
+  if (!target) return target.error();
+  return target;
+}
+
+// The pod a dial goes to (and status reports).
+Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl& kubectl,
+                                   const std::string& context, Clock::time_point end) {
+  if (target.kind == KubeTarget::Kind::pod) {
+    auto json = kubectl.get_json({"pod", "-o", "json", "--", target.name}, left(end));
+    if (!json) return json.error();
+    auto pod = kube::parse_pod(*json);
+    if (!pod) return pod.error();
+    if (pod->phase != "Running" || pod->deleting) {
+      return Error(Errc::unavailable, pod->why_unusable());
+    }
+    if (!target.container.empty()) {
+      bool found = false;
+      std::string names;
+      for (const auto& c : pod->containers) {
+        found = found || c == target.container;
+        names += (names.empty() ? "" : ", ") + c;
+      }
+      if (!found) {
+        return Error(Errc::not_found, "pod " + pod->name + in_namespace(pod->namespace_) +
+                                          " has no container '" + target.container +
+                                          "' (it has: " + names + ")");
+      }
+    }
+    return pod;
+  }
+  std::string selector = target.selector;
+  const std::string what = target.describe() + in_namespace(target.namespace_);
+  if (target.kind != KubeTarget::Kind::selector) {
+    const char* resource =
+        target.kind == KubeTarget::Kind::deployment ? "deployment" : "statefulset";
+    auto json = kubectl.get_json({resource, "-o", "json", "--", target.name}, left(end));
+    if (!json) return json.error();
+    auto workload_selector = kube::parse_workload_selector(*json);
+    if (!workload_selector) return workload_selector.error();
+    if (workload_selector->empty()) {
+      return Error(Errc::invalid_argument,
+                   what + " has no spec.selector.matchLabels to find its pods by");
+    }
+    selector = *workload_selector;
+  }
+  auto json = kubectl.get_json({"pods", "--selector=" + selector, "-o", "json"}, left(end));
+  if (!json) return json.error();
+  auto pods = kube::parse_pod_list(*json);
+  if (!pods) return pods.error();
+  return kube::choose_pod(*pods, context, what);
+}
+
+Error not_managed(std::string_view verb) {
+  return Error(Errc::unsupported,
+               "the kube-pod builder uses buildkitd pods that you deploy; there is nothing to " +
+                   std::string(verb) +
+                   " (deploy buildkitd with kubectl: see examples/kubernetes and "
+                   "docs/kubernetes.md)");
 }
 
 }  // namespace
 
-Result<std::string> KubePodBuilder::normalize_address(const std::string& address) const {
-  if (address.empty()) {
-    return Error(Errc::invalid_argument,
-                 "the kube-pod builder has no default address: pass --builder-address " +
-                     std::string(kExpected));
-  }
-  auto fail = [&](const std::string& reason) {
-    return sdk::address_error(kSubject, address, reason, kExpected);
-  };
-  auto rest = sdk::strip_optional_scheme(address, "kube-pod");
-  if (!rest) return fail(rest.error().message());
-  auto parsed = sdk::parse_name_with_query(*rest);
-  if (!parsed) return fail(parsed.error().message());
-  if (auto keys =
-          sdk::check_query_keys(parsed->query, {std::begin(kParameters), std::end(kParameters)});
-      !keys) {
-    return fail(keys.error().message());
-  }
-  if (parsed->name.empty()) return fail("the pod name is missing");
-  if (!is_kube_name(parsed->name)) {
-    return fail("pod name '" + parsed->name + "' does not match [-a-z0-9.]+");
-  }
+KubePodBuilder::KubePodBuilder() : execs_(std::make_unique<Execs>()) {}
+KubePodBuilder::~KubePodBuilder() = default;
 
-  sdk::NameWithQuery canonical{parsed->name, {}};
-  for (std::string_view key : kParameters) {
-    const std::string* value = sdk::find_query_param(parsed->query, key);
-    if (value == nullptr) continue;
-    if (key == "context" && value->empty()) return fail("the kube context is empty");
-    if (key != "context" && !is_kube_name(*value)) {
-      return fail(std::string(key) + " '" + *value + "' does not match [-a-z0-9.]+");
-    }
-    canonical.query.emplace_back(key, *value);
-  }
-  return canonical.to_string();
+Result<std::string> KubePodBuilder::normalize_address(const std::string& address) const {
+  auto target = kube::parse_address(address);
+  if (!target) return target.error();
+  return target->to_string();
 }
+
+Result<sdk::Transport> KubePodBuilder::dial(const sdk::Request& request) {
+  const auto end = Clock::now() + request.timeout;
+  auto target = target_of(request);
+  if (!target) return target.error();
+  kube::Kubectl kubectl(*target);
+  auto pod = resolve_pod(*target, kubectl, request.context, end);
+  if (!pod) return pod.error();
+  sdk::report_progress("connecting to buildkitd in pod " + pod->name +
+                       in_namespace(pod->namespace_));
+  auto fd = execs_->start(kubectl.exec_argv(pod->name));
+  if (!fd) return fd.error();
+  sdk::Transport transport;
+  transport.kind = sdk::Transport::Kind::fd;
+  transport.fd = *fd;
+  transport.description = "kube-pod://" + target->to_string();
+  return transport;
+}
+
+Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
+  const auto end = Clock::now() + request.timeout;
+  auto target = target_of(request);
+  if (!target) return target.error();
+  kube::Kubectl kubectl(*target);
+  json::object out;
+  auto pod = resolve_pod(*target, kubectl, request.context, end);
+  if (pod) {
+    out["state"] = "running";
+    out["detail"] = "pod " + pod->name + in_namespace(pod->namespace_) + " is " + pod->phase;
+    out["pod"] = pod->name;
+    out["namespace"] = pod->namespace_;
+    out["phase"] = pod->phase;
+  } else {
+    const Errc code = pod.error().code();
+    out["state"] = code == Errc::not_found ? "missing"
+                   : code == Errc::unavailable && pod.error().message().rfind("kubectl", 0) != 0
+                       ? "stopped"
+                       : "unknown";
+    out["detail"] = pod.error().message();
+  }
+  // After a dial whose kubectl ended early, its reason (the core appends it).
+  if (std::string failure = execs_->last_failure(std::chrono::seconds(2)); !failure.empty()) {
+    out["dial_error"] = failure;
+  }
+  return json::serialize(out);
+}
+
+Result<std::string> KubePodBuilder::bootstrap(const sdk::Request& /*request*/) {
+  return not_managed("bootstrap");
+}
+Status KubePodBuilder::stop(const sdk::Request& /*request*/) { return not_managed("stop"); }
+Status KubePodBuilder::remove(const sdk::Request& /*request*/) { return not_managed("remove"); }
 
 }  // namespace envd::plugins
