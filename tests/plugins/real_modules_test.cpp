@@ -2,6 +2,7 @@
 // discovered as usable, and every verb of a later issue says plainly that it
 // is not available yet instead of pretending to work.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <string>
 
@@ -47,18 +48,28 @@ TEST_F(RealModules, AllAreUsable) {
   for (const auto& m : registry_->modules()) EXPECT_TRUE(m.ok) << m.path << ": " << m.reason;
 }
 
-TEST_F(RealModules, BuilderVerbsAreNotAvailableYet) {
-  for (const char* type : {"kube-pod"}) {
-    auto driver = registry_->builder(type);
-    ASSERT_TRUE(driver) << driver.error().message();
-    DriverRequest request;
-    request.context = "t";
-    expect_not_available(status_of(driver->dial(request)), "builder", type, "dial");
-    expect_not_available(status_of(driver->status(request)), "builder", type, "report status");
-    expect_not_available(status_of(driver->bootstrap(request)), "builder", type, "bootstrap");
-    expect_not_available(driver->stop(request), "builder", type, "stop");
-    expect_not_available(driver->remove(request), "builder", type, "remove");
-  }
+// kube-pod dials through kubectl; here: it manages no daemon, and a missing
+// kubectl is named.
+TEST_F(RealModules, KubePodManagesNoDaemonAndNamesAMissingKubectl) {
+  auto driver = registry_->builder("kube-pod");
+  ASSERT_TRUE(driver) << driver.error().message();
+  DriverRequest request;
+  request.context = "t";
+  request.address = "buildkitd-0?namespace=ci";
+  ::setenv("ENVD_KUBECTL", "/nonexistent/envd-test/kubectl", 1);
+  auto dialled = driver->dial(request);
+  ::unsetenv("ENVD_KUBECTL");
+  ASSERT_FALSE(dialled);
+  EXPECT_EQ(dialled.error().code(), Errc::not_found);
+  EXPECT_EQ(dialled.error().message(),
+            "builder 'kube-pod': kubectl is not installed: "
+            "'/nonexistent/envd-test/kubectl' is not "
+            "on PATH (install kubectl, or set ENVD_KUBECTL)");
+  auto boot = driver->bootstrap(request);
+  ASSERT_FALSE(boot);
+  EXPECT_EQ(boot.error().code(), Errc::unsupported);
+  EXPECT_NE(boot.error().message().find("deploy buildkitd with kubectl"), std::string::npos)
+      << boot.error().message();
 }
 
 TEST_F(RealModules, RunnerVerbsAreNotAvailableYet) {
