@@ -125,7 +125,8 @@ Result<std::string> parse_workload_selector(const std::string& text) {
   }
   std::string selector;
   for (const auto& [key, value] : sorted) {
-    selector += (selector.empty() ? "" : ",") + key + "=" + value;
+    if (!selector.empty()) selector += ',';
+    selector.append(key).append("=").append(value);
   }
   return selector;
 }
