@@ -460,7 +460,7 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
   auto& engine = target->engine;
   auto ensured = ensure(*engine, *target, request.timeout);
   if (!ensured) return ensured.error();
-  auto fd = dc::dial_stdio(*engine, target->name, sdk::deadline_after(request.timeout));
+  auto fd = dc::dial_stdio(*engine, target->name, sdk::deadline_after(request.timeout), dials_);
   if (!fd) return fd.error();
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::fd;
@@ -521,7 +521,7 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
     logs.emplace_back(line);
   }
   out["logs"] = std::move(logs);
-  if (std::string failure = dc::last_dial_failure(*engine, deadline); !failure.empty()) {
+  if (std::string failure = dc::last_dial_failure(*engine, *dials_, deadline); !failure.empty()) {
     out["dial_error"] = failure;
   }
   return json::serialize(out);

@@ -24,8 +24,10 @@
 // whose labels differ from what the context asks is never used silently.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "engine_ops.hpp"
 #include "envd/plugin.hpp"
 
 namespace envd::plugins {
@@ -57,6 +59,10 @@ class DockerContainerBuilder final : public sdk::BuilderDriver {
 
   // Removes the container and, unless "keep_cache", its state volume.
   Status remove(const sdk::Request& request) override;
+
+ private:
+  // What this process's last dial-stdio said, for status().
+  std::shared_ptr<docker_container::DialLog> dials_ = std::make_shared<docker_container::DialLog>();
 };
 
 }  // namespace envd::plugins

@@ -18,12 +18,13 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
-#include <thread>
+#include <utility>
 
 #include "container_spec.hpp"
 #include "envd/address.hpp"
 #include "envd/host.hpp"
 #include "envd/registry_auth.hpp"
+#include "envd/relay.hpp"
 #include "stdio_frames.hpp"
 
 namespace envd::plugins::docker_container {
@@ -114,31 +115,15 @@ Result<ExecInfo> inspect_exec(sdk::DockerEngine& engine, const std::string& id,
   return info;
 }
 
-bool send_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-// The two ends of a dial-stdio pump; closed when both directions are done.
+// What the engine -> core direction of a dial-stdio pump learnt, shared with
+// dial_stdio() while it waits for the process to start.
 struct Pump {
-  int engine_fd = -1;
-  int local_fd = -1;
   std::mutex mu;
   std::condition_variable cv;
   bool engine_closed = false;
   std::string exec_id;
   std::string stderr_text;
   std::string stdout_head;  // the first bytes, shown when they are an error text
-
-  ~Pump() {
-    ::close(engine_fd);
-    ::close(local_fd);
-  }
 };
 
 std::string one_line(std::string text) {
@@ -164,28 +149,58 @@ std::string what_dial_said(const Pump& pump) {
   return text ? one_line(pump.stdout_head) : std::string();
 }
 
-// The most recent dial-stdio of this process, for status() after the core's
-// probe failed.
-std::mutex last_dial_mu;
-std::string last_dial_exec;  // guarded by last_dial_mu
-std::string last_dial_said;  // guarded by last_dial_mu
+// engine -> core: stdout frames are the gRPC stream, stderr is kept for errors.
+// The demultiplexer keeps its state between reads, and forwards through the
+// function the relay passes with each read.
+class StdoutFrames {
+ public:
+  explicit StdoutFrames(std::shared_ptr<Pump> pump)
+      : pump_(std::move(pump)),
+        demuxer_([this](int stream, std::string_view piece) { take(stream, piece); }) {}
+  StdoutFrames(const StdoutFrames&) = delete;
+  StdoutFrames& operator=(const StdoutFrames&) = delete;
 
-void remember_dial(const std::string& exec_id, const std::string& said) {
-  std::lock_guard lock(last_dial_mu);
-  last_dial_exec = exec_id;
-  last_dial_said = said;
-}
+  bool feed(std::string_view data, const sdk::RelayForward& forward) {
+    forward_ = &forward;
+    return demuxer_.feed(data);
+  }
+
+ private:
+  void take(int stream, std::string_view piece) {
+    if (stream == 2) {
+      std::lock_guard lock(pump_->mu);
+      if (pump_->stderr_text.size() < 65536) pump_->stderr_text.append(piece);
+      return;
+    }
+    {
+      std::lock_guard lock(pump_->mu);
+      if (pump_->stdout_head.size() < 512) {
+        pump_->stdout_head.append(piece.substr(0, 512 - pump_->stdout_head.size()));
+      }
+    }
+    (*forward_)(piece);
+  }
+
+  std::shared_ptr<Pump> pump_;
+  const sdk::RelayForward* forward_ = nullptr;  // set by each feed()
+  FrameDemuxer demuxer_;
+};
 
 }  // namespace
 
-std::string last_dial_failure(sdk::DockerEngine& engine, sdk::Deadline deadline) {
-  std::string exec_id;
-  std::string said;
-  {
-    std::lock_guard lock(last_dial_mu);
-    exec_id = last_dial_exec;
-    said = last_dial_said;
-  }
+void DialLog::remember(const std::string& exec_id, const std::string& said) {
+  std::lock_guard lock(mutex_);
+  last_ = {exec_id, said};
+}
+
+DialLog::Entry DialLog::last() const {
+  std::lock_guard lock(mutex_);
+  return last_;
+}
+
+std::string last_dial_failure(sdk::DockerEngine& engine, const DialLog& log,
+                              sdk::Deadline deadline) {
+  auto [exec_id, said] = log.last();
   if (exec_id.empty()) return {};
   auto info = inspect_exec(engine, exec_id, deadline);
   if (info && info->exited && info->exit_code != 0) {
@@ -395,7 +410,7 @@ Result<ExecOutput> exec_capture(sdk::DockerEngine& engine, const std::string& co
 }
 
 Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
-                       sdk::Deadline deadline) {
+                       sdk::Deadline deadline, const std::shared_ptr<DialLog>& log) {
   auto id = create_exec(engine, container, {"buildctl", "dial-stdio"}, true, deadline);
   if (!id) return id.error();
   auto engine_fd = engine.hijack("POST", "/exec/" + *id + "/start",
@@ -408,53 +423,31 @@ Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
     return Error(Errc::internal, std::string("cannot create a socketpair: ") + std::strerror(err));
   }
   auto pump = std::make_shared<Pump>();
-  pump->engine_fd = *engine_fd;
-  pump->local_fd = pair[1];
   pump->exec_id = *id;
-  remember_dial(*id, "");
+  log->remember(*id, "");
 
-  // engine -> core: stdout frames are the gRPC stream, stderr is kept for errors.
-  std::thread([pump] {
-    FrameDemuxer demuxer([&](int stream, std::string_view piece) {
-      if (stream == 2) {
-        std::lock_guard lock(pump->mu);
-        if (pump->stderr_text.size() < 65536) pump->stderr_text.append(piece);
-      } else {
-        if (pump->stdout_head.size() < 512) {
-          std::lock_guard lock(pump->mu);
-          pump->stdout_head.append(piece.substr(0, 512 - pump->stdout_head.size()));
-        }
-        send_all(pump->local_fd, piece);
-      }
-    });
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(pump->engine_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      if (!demuxer.feed(std::string_view(buf, static_cast<size_t>(n)))) break;
-    }
-    {
-      // Recorded before the core sees the stream end, so its diagnosis finds it.
-      std::lock_guard lock(pump->mu);
-      remember_dial(pump->exec_id, what_dial_said(*pump));
-      pump->engine_closed = true;
-      pump->cv.notify_all();
-    }
-    ::shutdown(pump->local_fd, SHUT_WR);
-  }).detach();
+  sdk::RelayDirection to_core;
+  to_core.filter = [frames = std::make_shared<StdoutFrames>(pump)](
+                       std::string_view data, const sdk::RelayForward& forward) {
+    // A failed forward (the core closed its end) does not end the direction:
+    // what the process says on stderr is still wanted. A malformed frame does.
+    return frames->feed(data, forward);
+  };
+  to_core.on_end = [pump, log] {
+    // Recorded before the core sees the stream end, so its diagnosis finds it.
+    std::lock_guard lock(pump->mu);
+    log->remember(pump->exec_id, what_dial_said(*pump));
+    pump->engine_closed = true;
+    pump->cv.notify_all();
+  };
   // core -> engine: bytes become the process's stdin; the core closing its end
   // closes that stdin, which ends dial-stdio.
-  std::thread([pump] {
-    char buf[65536];
-    for (;;) {
-      ssize_t n = ::read(pump->local_fd, buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      if (!send_all(pump->engine_fd, std::string_view(buf, static_cast<size_t>(n)))) break;
-    }
-    ::shutdown(pump->engine_fd, SHUT_WR);
-  }).detach();
+  auto relay = sdk::Relay::between("dial-stdio pump", *engine_fd, pair[1], std::move(to_core));
+  if (!relay) {
+    ::close(pair[0]);
+    return relay.error();
+  }
+  sdk::relay_registry().adopt(std::move(*relay));
 
   // The engine answers the hijack before it starts the process: wait until
   // the process runs, so one that cannot start (no buildctl in the image) or

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,17 +55,40 @@ Status put_config(sdk::DockerEngine& engine, const std::string& container, const
 Result<ExecOutput> exec_capture(sdk::DockerEngine& engine, const std::string& container,
                                 const std::vector<std::string>& cmd, sdk::Deadline deadline);
 
-// Starts `buildctl dial-stdio` in the container and returns one end of a
-// socketpair carrying BuildKit's gRPC stream: a detached pump thread copies
-// stdout frames to it and its bytes to the process's stdin, until either side
-// closes. A process that exits at once fails the call with its exit code and
-// stderr.
-Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
-                       sdk::Deadline deadline);
+// What the last dial-stdio of this process said: its exec and, once its stream
+// ended, its stderr (or its stdout when that was an error text), as one line.
+// The driver object owns it (it lives until the process exits) and shares it
+// with the relay of each dial, whose thread records the end; shared, so that
+// whichever of the two goes last at exit, the record is still there for the
+// other. Thread-safe.
+class DialLog {
+ public:
+  struct Entry {
+    std::string exec_id;  // "" before the first dial
+    std::string said;
+  };
 
-// Why this process's last dial-stdio stream ended, as one line ("buildctl
+  void remember(const std::string& exec_id, const std::string& said);
+  Entry last() const;
+
+ private:
+  mutable std::mutex mutex_;
+  Entry last_;  // guarded by mutex_
+};
+
+// Starts `buildctl dial-stdio` in the container and returns one end of a
+// socketpair carrying BuildKit's gRPC stream: a relay (sdk::Relay, kept by the
+// module's sdk::relay_registry()) copies stdout frames to it and its bytes to
+// the process's stdin, until either side closes, and records in `log` what the
+// process said. A process that exits at once fails the call with its exit code
+// and stderr.
+Result<int> dial_stdio(sdk::DockerEngine& engine, const std::string& container,
+                       sdk::Deadline deadline, const std::shared_ptr<DialLog>& log);
+
+// Why the last dial-stdio stream in `log` ended, as one line ("buildctl
 // dial-stdio exited with 127: <what it said>"), or "" when it did not fail:
 // the reason when BuildKit's stream closed right after dial() returned.
-std::string last_dial_failure(sdk::DockerEngine& engine, sdk::Deadline deadline);
+std::string last_dial_failure(sdk::DockerEngine& engine, const DialLog& log,
+                              sdk::Deadline deadline);
 
 }  // namespace envd::plugins::docker_container

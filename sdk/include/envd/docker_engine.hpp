@@ -225,9 +225,11 @@ class DockerEngine {
   // and ownership passes to the caller, who must close() it. On failure no fd
   // is left open. A non-101/200 answer is an Error as above.
   //
-  // Over TLS the fd is one end of a socketpair whose other end a background
-  // thread relays to the TLS connection: shutdown(fd, SHUT_WR) reaches the
-  // daemon as end of input, and close() ends the relay.
+  // Over TLS the fd is one end of a socketpair whose other end a relay thread
+  // copies to and from the TLS connection: shutdown(fd, SHUT_WR) reaches the
+  // daemon as end of input, and close() ends the relay. The relay is kept by
+  // relay_registry() (<envd/relay.hpp>), which joins it once it ended and
+  // stops it at exit.
   Result<int> hijack(std::string_view method, std::string_view path, std::string_view body_json,
                      const EngineHeaders& headers, std::string_view upgrade_protocol,
                      Deadline deadline);
