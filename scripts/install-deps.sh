@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake pkg-config git clang-format clang-tidy
+  build-essential cmake pkg-config git clang-format clang-tidy ccache
   libboost1.81-dev libboost-json1.81-dev
   libcli11-dev libfmt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "envd/result.hpp"
-#include "plugin/driver.hpp"
+#include "plugin/module_handles.hpp"
 
 namespace envd::buildkit {
 

@@ -18,12 +18,6 @@
 #include <utility>
 #include <vector>
 
-#include "build/export_rules.hpp"
-#include "build/image_load.hpp"
-#include "build/image_name.hpp"
-#include "build/image_push.hpp"
-#include "build/output_spec.hpp"
-#include "build/progress_ui.hpp"
 #include "buildkit/auth.hpp"
 #include "buildkit/client.hpp"
 #include "buildkit/filesend.hpp"
@@ -32,6 +26,12 @@
 #include "cli/commands.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
+#include "output/export_rules.hpp"
+#include "output/image_load.hpp"
+#include "output/image_name.hpp"
+#include "output/image_push.hpp"
+#include "output/output_spec.hpp"
+#include "output/progress_ui.hpp"
 #include "util/atomic_file.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
@@ -42,7 +42,7 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
-using build::OutputSpec;
+using output::OutputSpec;
 
 // ---- envd build ------------------------------------------------------------
 
@@ -67,7 +67,7 @@ struct ExportPlan {
   int output_fd = -1;  // tarball destination, owned when > 2
   std::string description;
   // Set when the `docker` exporter's tarball goes into the local Engine.
-  std::unique_ptr<build::ImageLoader> loader;
+  std::unique_ptr<output::ImageLoader> loader;
   // Names to push through the Engine after a `moby` export (push=true).
   std::vector<std::string> push_names;
   // Names the daemon itself pushes (an `image` export with push=true).
@@ -117,7 +117,7 @@ std::vector<std::string> daemon_pushes(const buildkit::Export& exporter) {
   return names;
 }
 
-// Follows build::choose_export (export_rules.hpp) and sets up what the
+// Follows output::choose_export (export_rules.hpp) and sets up what the
 // session must serve for the chosen exporter.
 Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
                                const buildkit::DaemonInfo& info, const std::string& builder,
@@ -125,11 +125,11 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
   ExportPlan plan;
   std::optional<OutputSpec> spec;
   if (!req.output.empty()) {
-    auto parsed = build::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    auto parsed = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
     if (!parsed) return parsed.error();
     spec = std::move(*parsed);
   }
-  auto choice = build::choose_export(spec ? &*spec : nullptr, tag, has_moby_worker(info), builder);
+  auto choice = output::choose_export(spec ? &*spec : nullptr, tag, has_moby_worker(info), builder);
   if (!choice) return choice.error();
   plan.exporter = std::move(choice->exporter);
   plan.push_names = std::move(choice->push_names);
@@ -139,7 +139,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
     std::string failed = "cannot load " + tag + " into the local Docker Engine";
     auto engine = sdk::DockerEngine::from_env();
     if (!engine) return engine.error().wrap(failed);
-    auto loader = build::ImageLoader::start(std::move(*engine), connect_timeout);
+    auto loader = output::ImageLoader::start(std::move(*engine), connect_timeout);
     if (!loader) return loader.error().wrap(failed);
     plan.target = buildkit::FileSendTarget::stream((*loader)->sink());
     plan.description = "the Docker Engine at " + (*loader)->endpoint().url;
@@ -249,7 +249,7 @@ class BuildTimings {
   std::optional<Clock::time_point> solved_;
 };
 
-Status run_build(Session& session, const BuildRequest& req) {
+Status run_build(Invocation& invocation, const BuildRequest& req) {
   BuildTimings timings;
   // Validate everything local before contacting anything.
   std::error_code ec;
@@ -263,22 +263,22 @@ Status run_build(Session& session, const BuildRequest& req) {
   }
   std::string tag = req.tag;
   if (tag.empty()) {
-    auto derived = build::default_image_tag(context_dir);
+    auto derived = output::default_image_tag(context_dir);
     if (!derived) return derived.error();
     tag = *derived;
-  } else if (auto st = build::validate_image_reference(tag); !st) {
+  } else if (auto st = output::validate_image_reference(tag); !st) {
     return st;
   }
   auto solve = solve_request(req, dockerfile);
   if (!solve) return solve.error();
-  auto mode = build::resolve_progress_mode(req.progress, util::is_terminal(STDERR_FILENO));
+  auto mode = output::resolve_progress_mode(req.progress, util::is_terminal(STDERR_FILENO));
   if (!mode) return mode.error();
   auto timeout = connect_timeout(req.connect_timeout);
   if (!timeout) return timeout.error();
 
   // Driver progress (pulling a builder image...) follows --progress too.
-  session.quiet_progress = *mode == build::ProgressMode::quiet;
-  auto target = resolve_builder(session);
+  invocation.quiet_progress = *mode == output::ProgressMode::quiet;
+  auto target = resolve_builder(invocation);
   if (!target) return target.error();
   // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.
@@ -298,7 +298,7 @@ Status run_build(Session& session, const BuildRequest& req) {
   std::vector<buildkit::Attachable*> attachables{&files, &auth};
   if (plan->target) attachables.push_back(plan->target.get());
 
-  build::ProgressUi progress(*mode, stderr);
+  output::ProgressUi progress(*mode, stderr);
   auto result = client->solve(*solve, attachables, progress, cancel);
   timings.solved();
   if (!result) {
@@ -340,11 +340,11 @@ Status run_build(Session& session, const BuildRequest& req) {
     // The moby-worker builder's engine is the one at DOCKER_HOST.
     auto engine = sdk::DockerEngine::from_env();
     if (!engine) return engine.error().wrap("cannot push " + plan->push_names.front());
-    build::PushOptions push;
+    output::PushOptions push;
     push.mode = *mode;
     push.cancelled = [&cancel] { return cancel.cancelled(); };
     for (const auto& name : plan->push_names) {
-      if (auto pushed = build::push_image(*engine, name, push); !pushed) return pushed.error();
+      if (auto pushed = output::push_image(*engine, name, push); !pushed) return pushed.error();
       inform("Pushed " + name);
     }
   }
@@ -353,7 +353,7 @@ Status run_build(Session& session, const BuildRequest& req) {
 
 }  // namespace
 
-void add_build_commands(CLI::App& app, Session& session, Action& action) {
+void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
     auto req = std::make_shared<BuildRequest>();
     CLI::App* cmd =
@@ -377,8 +377,8 @@ void add_build_commands(CLI::App& app, Session& session, Action& action) {
     cmd->add_option(
         "--connect-timeout", req->connect_timeout,
         "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    cmd->callback([&session, &action, req] {
-      action = [&session, req] { return run_build(session, *req); };
+    cmd->callback([&invocation, &action, req] {
+      action = [&invocation, req] { return run_build(invocation, *req); };
     });
   }
 }

@@ -170,22 +170,22 @@ struct Command {
   BuilderTarget target;
 };
 
-Result<Command> prepare(Session& session, const std::string& format_flag,
+Result<Command> prepare(Invocation& invocation, const std::string& format_flag,
                         const std::string& timeout_flag) {
   auto format = parse_format(format_flag);
   if (!format) return format.error();
   auto timeout = connect_timeout(timeout_flag);
   if (!timeout) return timeout.error();
-  auto target = resolve_builder(session);
+  auto target = resolve_builder(invocation);
   if (!target) return target.error();
   return Command{*format, *timeout, std::move(*target)};
 }
 
 // ---- envd builder status ---------------------------------------------------
 
-Status run_status(Session& session, const std::string& format_flag,
+Status run_status(Invocation& invocation, const std::string& format_flag,
                   const std::string& timeout_flag) {
-  auto command = prepare(session, format_flag, timeout_flag);
+  auto command = prepare(invocation, format_flag, timeout_flag);
   if (!command) return command.error();
   const auto& [format, timeout, target] = *command;
 
@@ -239,9 +239,9 @@ Status run_status(Session& session, const std::string& format_flag,
 
 // ---- envd bootstrap --------------------------------------------------------
 
-Status run_bootstrap(Session& session, bool recreate, const std::string& format_flag,
+Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& format_flag,
                      const std::string& timeout_flag) {
-  auto command = prepare(session, format_flag, timeout_flag);
+  auto command = prepare(invocation, format_flag, timeout_flag);
   if (!command) return command.error();
   const auto& [format, timeout, target] = *command;
   json::object args{{"recreate", recreate}};
@@ -273,8 +273,8 @@ Status run_bootstrap(Session& session, bool recreate, const std::string& format_
 
 // ---- envd builder stop / rm ------------------------------------------------
 
-Status run_stop(Session& session) {
-  auto command = prepare(session, "table", "");
+Status run_stop(Invocation& invocation) {
+  auto command = prepare(invocation, "table", "");
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
   if (auto st = target.driver.stop(driver_request(target, command->timeout)); !st) return st;
@@ -282,8 +282,8 @@ Status run_stop(Session& session) {
   return {};
 }
 
-Status run_remove(Session& session, bool keep_cache) {
-  auto command = prepare(session, "table", "");
+Status run_remove(Invocation& invocation, bool keep_cache) {
+  auto command = prepare(invocation, "table", "");
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
   json::object args{{"keep_cache", keep_cache}};
@@ -307,7 +307,7 @@ struct PruneFlags {
   std::string timeout;
 };
 
-Status run_prune(Session& session, const PruneFlags& flags) {
+Status run_prune(Invocation& invocation, const PruneFlags& flags) {
   buildkit::PruneOptions options;
   options.all = flags.all;
   if (!flags.keep_storage.empty()) {
@@ -320,7 +320,7 @@ Status run_prune(Session& session, const PruneFlags& flags) {
     if (!duration) return duration.error();
     options.keep_duration = *duration;
   }
-  auto command = prepare(session, flags.format, flags.timeout);
+  auto command = prepare(invocation, flags.format, flags.timeout);
   if (!command) return command.error();
   buildkit::CancelToken cancel = command->target.cancel;
   auto client = connect_builder(command->target, command->timeout);
@@ -340,7 +340,7 @@ Status run_prune(Session& session, const PruneFlags& flags) {
 
 }  // namespace
 
-void add_builder_commands(CLI::App& app, Session& session, Action& action) {
+void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
     CLI::App* group = app.add_subcommand("builder", "Inspect and manage the context's builder");
     group->require_subcommand(1);
@@ -352,20 +352,21 @@ void add_builder_commands(CLI::App& app, Session& session, Action& action) {
         ->capture_default_str();
     status->add_option("--connect-timeout", *timeout,
                        "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    status->callback([&session, &action, format, timeout] {
-      action = [&session, format, timeout] { return run_status(session, *format, *timeout); };
+    status->callback([&invocation, &action, format, timeout] {
+      action = [&invocation, format, timeout] { return run_status(invocation, *format, *timeout); };
     });
 
     CLI::App* stop =
         group->add_subcommand("stop", "Stop the builder's container (managed builders)");
-    stop->callback([&session, &action] { action = [&session] { return run_stop(session); }; });
+    stop->callback(
+        [&invocation, &action] { action = [&invocation] { return run_stop(invocation); }; });
 
     auto keep_cache = std::make_shared<bool>(false);
     CLI::App* rm = group->add_subcommand(
         "rm", "Remove the builder's container and its build cache (managed builders)");
     rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
-    rm->callback([&session, &action, keep_cache] {
-      action = [&session, keep_cache] { return run_remove(session, *keep_cache); };
+    rm->callback([&invocation, &action, keep_cache] {
+      action = [&invocation, keep_cache] { return run_remove(invocation, *keep_cache); };
     });
   }
   {
@@ -381,9 +382,9 @@ void add_builder_commands(CLI::App& app, Session& session, Action& action) {
     bootstrap->add_option("--connect-timeout", *timeout,
                           "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
                           "or 10s)");
-    bootstrap->callback([&session, &action, recreate, format, timeout] {
-      action = [&session, recreate, format, timeout] {
-        return run_bootstrap(session, *recreate, *format, *timeout);
+    bootstrap->callback([&invocation, &action, recreate, format, timeout] {
+      action = [&invocation, recreate, format, timeout] {
+        return run_bootstrap(invocation, *recreate, *format, *timeout);
       };
     });
   }
@@ -399,8 +400,8 @@ void add_builder_commands(CLI::App& app, Session& session, Action& action) {
         ->capture_default_str();
     prune->add_option("--connect-timeout", flags->timeout,
                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    prune->callback([&session, &action, flags] {
-      action = [&session, flags] { return run_prune(session, *flags); };
+    prune->callback([&invocation, &action, flags] {
+      action = [&invocation, flags] { return run_prune(invocation, *flags); };
     });
   }
 }

@@ -83,19 +83,19 @@ Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
   return kDefaultConnectTimeout;
 }
 
-Result<BuilderTarget> resolve_builder(Session& session) {
-  auto store = session.store();
+Result<BuilderTarget> resolve_builder(Invocation& invocation) {
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, session.context_flag);
+  auto resolved = context::resolve_context(*list, invocation.context_flag);
   if (!resolved) return resolved.error();
-  auto driver = session.registry().builder(resolved->context.builder);
+  auto driver = invocation.registry().builder(resolved->context.builder);
   if (!driver) return driver.error();
-  session.host.set_quiet(session.quiet_progress);
-  BuilderTarget target{resolved->context,       std::move(*store),       *driver,
-                       session.buildkitd_image, buildkit::CancelToken(), nullptr};
-  plugin::Host* host = &session.host;
+  invocation.host.set_quiet(invocation.quiet_progress);
+  BuilderTarget target{resolved->context,          std::move(*store),       *driver,
+                       invocation.buildkitd_image, buildkit::CancelToken(), nullptr};
+  plugin::Host* host = &invocation.host;
   target.signals = std::make_shared<SignalWatcher>([host, token = target.cancel]() mutable {
     host->cancel();
     token.cancel();
@@ -144,12 +144,18 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set_, &old_);
   // A signalfd and an eventfd let the watcher sleep until a signal arrives or
   // the command ends, so stopping it costs nothing (a polling tick would add
-  // up to a tick to every build's wall time).
-  signal_fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC);
+  // up to a tick to every build's wall time). Without either (the process is
+  // out of descriptors), no watcher: Ctrl-C keeps its default effect.
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (stop_fd_ < 0) return;
+  pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  signal_fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+    return;
+  }
   thread_ = std::thread([this] {
     for (;;) {
       pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
@@ -168,17 +174,17 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
 }
 
 SignalWatcher::~SignalWatcher() {
-  uint64_t one = 1;
-  if (::write(stop_fd_, &one, sizeof one) != static_cast<ssize_t>(sizeof one)) {
-    // Without the eventfd the thread cannot be woken; it holds no resources
-    // the process needs, so let it end with the process.
-    thread_.detach();
-  } else {
+  if (thread_.joinable()) {
+    // An eventfd write fails only on a counter overflow, which one write per
+    // watcher cannot reach; EINTR is retried.
+    uint64_t one = 1;
+    while (::write(stop_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
     thread_.join();
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
   if (signal_fd_ >= 0) ::close(signal_fd_);
   if (stop_fd_ >= 0) ::close(stop_fd_);
-  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
 }  // namespace envd::cli

@@ -12,11 +12,11 @@
 #include <thread>
 
 #include "buildkit/client.hpp"
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 #include "context/context.hpp"
 #include "context/store.hpp"
 #include "envd/result.hpp"
-#include "plugin/driver.hpp"
+#include "plugin/module_handles.hpp"
 
 namespace envd::cli {
 
@@ -32,20 +32,20 @@ class SignalWatcher;
 struct BuilderTarget {
   context::Context context;
   context::ContextStore store;
-  plugin::BuilderDriver driver;
+  plugin::BuilderModule driver;
   std::string buildkitd_image;  // --buildkitd-image, sent as args "image" to every verb
   // Cancelled by Ctrl-C or SIGTERM from resolve_builder() on, like the
-  // session's host (which drivers watch).
+  // invocation's host (which drivers watch).
   buildkit::CancelToken cancel;
   std::shared_ptr<SignalWatcher> signals;
 };
 
 // Resolves --context / ENVD_CONTEXT / the current context and loads its
-// builder driver. Unless session.quiet_progress, drivers' progress lines are
+// builder driver. Unless invocation.quiet_progress, drivers' progress lines are
 // printed to stderr from then on. From then on Ctrl-C and SIGTERM cancel the
-// target's token and the session's host, so a driver stops its dial or
+// target's token and the invocation's host, so a driver stops its dial or
 // bootstrap and a solve is cancelled on the daemon.
-Result<BuilderTarget> resolve_builder(Session& session);
+Result<BuilderTarget> resolve_builder(Invocation& invocation);
 
 // The driver request for `target`: address, options (file options rewritten
 // to the absolute paths of their stored copies), data dir, `timeout`, and

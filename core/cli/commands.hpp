@@ -7,16 +7,16 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 #include "envd/result.hpp"
 
 namespace envd::cli {
 
 using Action = std::function<Status()>;
 
-void add_context_commands(CLI::App& app, Session& session, Action& action);
-void add_plugin_commands(CLI::App& app, Session& session, Action& action);
-void add_build_commands(CLI::App& app, Session& session, Action& action);
-void add_builder_commands(CLI::App& app, Session& session, Action& action);
+void add_context_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_plugin_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_build_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action);
 
 }  // namespace envd::cli

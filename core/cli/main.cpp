@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 #include "context/context.hpp"
 
 namespace {
@@ -27,22 +27,22 @@ int fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  envd::cli::Session session;
+  envd::cli::Invocation invocation;
   envd::cli::Action action;
 
   CLI::App app{"envd: build images and run development environments through contexts", "envd"};
   app.set_version_flag("-v,--version", std::string("envd ") + ENVD_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("-c,--context", session.context_flag,
+  app.add_option("-c,--context", invocation.context_flag,
                  "Context to use (overrides ENVD_CONTEXT and the current context)");
-  app.add_option("--buildkitd-image", session.buildkitd_image,
+  app.add_option("--buildkitd-image", invocation.buildkitd_image,
                  "Image a managed builder (docker-container) is bootstrapped from (overrides "
                  "the context's image option)");
-  envd::cli::add_context_commands(app, session, action);
-  envd::cli::add_build_commands(app, session, action);
-  envd::cli::add_builder_commands(app, session, action);
-  envd::cli::add_plugin_commands(app, session, action);
+  envd::cli::add_context_commands(app, invocation, action);
+  envd::cli::add_build_commands(app, invocation, action);
+  envd::cli::add_builder_commands(app, invocation, action);
+  envd::cli::add_plugin_commands(app, invocation, action);
 
   try {
     app.parse(argc, argv);
@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (session.context_flag) {
-      if (auto st = envd::context::validate_name(*session.context_flag); !st) {
+    if (invocation.context_flag) {
+      if (auto st = envd::context::validate_name(*invocation.context_flag); !st) {
         return fail(st.error().message(), kExitUsage);
       }
     }

@@ -18,11 +18,11 @@ std::string abi_version(const plugin::ModuleInfo& module) {
   return std::to_string(module.abi_major) + "." + std::to_string(module.abi_minor);
 }
 
-Status run_plugin_ls(Session& session, const std::string& format_flag) {
+Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
   auto format = parse_format(format_flag);
   if (!format) return format.error();
   // Refusals are this command's report, not warnings.
-  const auto& modules = session.registry(/*quiet=*/true).modules();
+  const auto& modules = invocation.registry(/*quiet=*/true).modules();
 
   if (*format == OutputFormat::json) {
     json::array out;
@@ -55,7 +55,7 @@ Status run_plugin_ls(Session& session, const std::string& format_flag) {
 
 }  // namespace
 
-void add_plugin_commands(CLI::App& app, Session& session, Action& action) {
+void add_plugin_commands(CLI::App& app, Invocation& invocation, Action& action) {
   CLI::App* group = app.add_subcommand("plugin", "Inspect driver plugins");
   group->require_subcommand(1);
   auto format = std::make_shared<std::string>("table");
@@ -63,8 +63,8 @@ void add_plugin_commands(CLI::App& app, Session& session, Action& action) {
       group->add_subcommand("ls", "List driver modules on the search path, with their status");
   ls->alias("list");
   ls->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
-  ls->callback([&session, &action, format] {
-    action = [&session, format] { return run_plugin_ls(session, *format); };
+  ls->callback([&invocation, &action, format] {
+    action = [&invocation, format] { return run_plugin_ls(invocation, *format); };
   });
 }
 

@@ -8,7 +8,7 @@
 // the module never dangle. Loading the same path again returns the descriptor
 // obtained the first time, without calling the entry again.
 //
-// The scanner runs the same function in a forked child; see scanner.hpp.
+// The scanner runs the same function in its helper process; see scanner.hpp.
 // Not thread-safe against concurrent discovery; load from one thread.
 #pragma once
 

@@ -251,16 +251,16 @@ void Registry::set_host(const envd_host_api* host) {
   }
 }
 
-Result<BuilderDriver> Registry::builder(std::string_view type) {
+Result<BuilderModule> Registry::builder(std::string_view type) {
   auto descriptor = state_->driver(Kind::builder, type);
   if (!descriptor) return descriptor.error();
-  return BuilderDriver(*descriptor);
+  return BuilderModule(*descriptor);
 }
 
-Result<RunnerDriver> Registry::runner(std::string_view type) {
+Result<RunnerModule> Registry::runner(std::string_view type) {
   auto descriptor = state_->driver(Kind::runner, type);
   if (!descriptor) return descriptor.error();
-  return RunnerDriver(*descriptor);
+  return RunnerModule(*descriptor);
 }
 
 }  // namespace envd::plugin

@@ -27,7 +27,7 @@
 
 #include "envd/plugin_abi.h"
 #include "envd/result.hpp"
-#include "plugin/driver.hpp"
+#include "plugin/module_handles.hpp"
 
 namespace envd::plugin {
 
@@ -108,8 +108,8 @@ class Registry {
   // Types of usable drivers of `kind`, sorted.
   std::vector<std::string> types(Kind kind) const;
 
-  // Loads (once per process) the module providing `type` and returns its
-  // driver. Errors:
+  // Loads (once per process) the module providing `type` and returns the
+  // handle that calls its driver. Errors:
   //   Errc::not_found         unknown builder type 'x'; available: docker-container, tcp
   //   Errc::invalid_argument  'docker' is a runner, not a builder; available builders: ...
   //   Errc::unavailable       builder 'tcp' is not available: plugin '/p/envd-builder-tcp.so'
@@ -118,8 +118,8 @@ class Registry {
   //                           succeeded; the error is remembered, not retried)
   // A refused module is matched by its descriptor's type or, when that could
   // not be read, by the file name convention envd-<kind>-<type>.so.
-  Result<BuilderDriver> builder(std::string_view type);
-  Result<RunnerDriver> runner(std::string_view type);
+  Result<BuilderModule> builder(std::string_view type);
+  Result<RunnerModule> runner(std::string_view type);
 
  private:
   struct State;

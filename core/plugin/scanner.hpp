@@ -1,15 +1,18 @@
 // Internal to core/plugin: describing a module file without risking the core.
 //
-// scan_module() reads the module's descriptor in a forked child: the child
-// loads the file (load_module), calls the entry, validates the descriptor
-// (describe_descriptor) and writes the facts as JSON to a pipe. The parent
-// waits up to `timeout`; a child that does not answer in time is killed. So a
-// module that crashes, hangs, calls exit() or prints while being loaded cannot
-// take envd down or garble its output; it is only refused, with the reason.
+// scan_module() reads the module's descriptor in a process of its own: it runs
+// the helper envd-plugin-scan (scan_helper_main.cpp) through the SDK's process
+// spawner (posix_spawn, so discovery may run while envd has threads), and the
+// helper loads the file (load_module), calls the entry, validates the
+// descriptor (describe_descriptor) and writes the facts as JSON to its stdout.
+// The scanner waits up to `timeout` and kills a helper that does not finish in
+// time. So a module that crashes, hangs, calls exit() or prints while being
+// loaded cannot take envd down or garble its output; it is only refused, with
+// the reason. No module code runs in envd's own process.
 //
-// The child's stdin, stdout and stderr are /dev/null, its core dumps are
-// disabled, and the signals a crash raises are reset to their default action.
-// fork() copies only the calling thread: call this before starting threads.
+// In the helper, the module sees /dev/null on stdin, stdout and stderr, core
+// dumps are disabled, and the signals a crash raises are at their default
+// action. docs/design/plugin-abi.md, section 5, says why.
 #pragma once
 
 #include <chrono>
@@ -20,7 +23,13 @@
 namespace envd::plugin {
 
 // The facts of the module at `path` (absolute); ModuleInfo::path is left empty.
-// Never fails as a function: every problem is a refusal in the result.
+// Never fails as a function: every problem is a refusal in the result. Not
+// cancellable (Ctrl-C waits for at most `timeout`).
 ModuleInfo scan_module(const std::filesystem::path& path, std::chrono::milliseconds timeout);
+
+// Where the helper is: libexec/envd/envd-plugin-scan beside the running
+// executable's bin/ (an install, or the build tree, which mirrors one), else
+// the configured install prefix's.
+std::filesystem::path scan_helper();
 
 }  // namespace envd::plugin

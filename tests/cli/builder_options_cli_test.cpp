@@ -23,6 +23,8 @@ class BuilderOptionsCli : public CliTest {
  protected:
   void SetUp() override {
     CliTest::SetUp();
+    // The contexts use the test module's builder and the default runner.
+    ENVD_REQUIRE_MODULES("docker runner");
     fs::path dir = home() / "plugins";
     fs::create_directories(dir);
     fs::copy_file(ENVD_TEST_LOGGING_MODULE, dir / "test-builder.so");
@@ -135,6 +137,7 @@ TEST_F(BuilderOptionsCli, BuilderOptFlagsMergeAndConflict) {
 }
 
 TEST_F(BuilderOptionsCli, UpdateReplacesRemovesAndKeepsFilesOnFailure) {
+  ENVD_REQUIRE_MODULES("moby-worker builder");
   fs::path config = write("buildkitd.toml", "debug = true\n");
   run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
           "--buildkitd-config", config.string(), "--builder-opt", "privileged=false"});

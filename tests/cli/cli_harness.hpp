@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "envd/process.hpp"
+#include "plugins/built_modules.hpp"  // ENVD_REQUIRE_MODULES, for every CLI test
 
 namespace envd::test {
 

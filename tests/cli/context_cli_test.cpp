@@ -54,6 +54,8 @@ TEST_F(ContextCli, LsRejectsAnUnknownFormat) {
 }
 
 TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "tcp builder", "kube-pod builder",
+                       "docker runner", "envd-server runner");
   envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo", "--use",
            "--builder", "docker-container", "--runner", "docker"});
   envd_ok({"context", "create", "--name", "remote-context", "--builder", "tcp", "--builder-address",
@@ -68,6 +70,7 @@ TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
 // ---- the user's guide, command by command ---------------------------------
 
 TEST_F(ContextCli, GuideCreateDemoWithUse) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   auto r = envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo",
                     "--use", "--builder", "docker-container", "--runner", "docker"});
   EXPECT_EQ(r.out, "");
@@ -81,6 +84,7 @@ TEST_F(ContextCli, GuideCreateDemoWithUse) {
 }
 
 TEST_F(ContextCli, GuideRemoveDemo) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo",
            "--builder", "docker-container", "--runner", "docker"});
   auto r = envd_ok({"context", "rm", "--name", "demo"});
@@ -89,6 +93,7 @@ TEST_F(ContextCli, GuideRemoveDemo) {
 }
 
 TEST_F(ContextCli, GuideUseSwitchesBetweenContexts) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "demo", "--builder-address", "buildkitd-demo"});
   auto r = envd_ok({"context", "use", "demo"});
   EXPECT_EQ(r.err, "Current context is now \"demo\"\n");
@@ -98,6 +103,7 @@ TEST_F(ContextCli, GuideUseSwitchesBetweenContexts) {
 }
 
 TEST_F(ContextCli, GuideRemoteContext) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
   auto r = envd_ok({"context", "create", "--name", "remote-context", "--builder", "tcp",
                     "--builder-address", "192.0.2.10:8888", "--use"});
   EXPECT_EQ(r.err,
@@ -112,6 +118,7 @@ TEST_F(ContextCli, GuideRemoteContext) {
 // ---- create ------------------------------------------------------------------
 
 TEST_F(ContextCli, CreateUsesEnvdDefaults) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   auto r = envd_ok({"context", "create", "--name", "plain"});
   EXPECT_EQ(r.err, "Context plain is created\n");
   auto store = read_store();
@@ -124,11 +131,13 @@ TEST_F(ContextCli, CreateUsesEnvdDefaults) {
 }
 
 TEST_F(ContextCli, CreateTakesThePositionalName) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "positional"});
   EXPECT_EQ(ls_json().at(1).at("context"), "positional");
 }
 
 TEST_F(ContextCli, CreateRefusesADuplicateName) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "twice"});
   std::string before = read_text(store_file());
   auto r = envd({"context", "create", "--name", "twice"});
@@ -138,6 +147,7 @@ TEST_F(ContextCli, CreateRefusesADuplicateName) {
 }
 
 TEST_F(ContextCli, CreateRejectsInvalidNames) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   for (const std::string& name : std::vector<std::string>{"-dash", "a/b", "sp ace", "dots/..",
                                                           "_under", std::string(65, 'a')}) {
     auto r = envd({"context", "create", "--name", name});
@@ -158,11 +168,14 @@ TEST_F(ContextCli, CreateRequiresAName) {
 }
 
 TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   auto r = envd({"context", "create", "--name", "x", "--builder", "podman-container"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.rfind(kError + "unknown builder type 'podman-container'; available: ", 0), 0u)
       << r.err;
-  EXPECT_NE(r.err.find("docker-container, kube-pod, moby-worker, tcp"), std::string::npos) << r.err;
+  std::string available;  // every builder this build makes
+  for (const auto& type : built_builders()) available += (available.empty() ? "" : ", ") + type;
+  EXPECT_NE(r.err.find("available: " + available + "\n"), std::string::npos) << r.err;
   auto runner = envd({"context", "create", "--name", "x", "--runner", "k8s"});
   EXPECT_EQ(runner.exit_code, 1);
   EXPECT_EQ(runner.err.rfind(kError + "unknown runner type 'k8s'; available: ", 0), 0u)
@@ -175,6 +188,8 @@ TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
 }
 
 TEST_F(ContextCli, CreateValidatesAddressesThroughTheDriver) {
+  ENVD_REQUIRE_MODULES("tcp builder", "kube-pod builder", "docker-container builder",
+                       "envd-server runner");
   auto bad_tcp = envd({"context", "create", "--name", "x", "--builder", "tcp", "--builder-address",
                        "http://host:8888"});
   EXPECT_EQ(bad_tcp.exit_code, 1);
@@ -197,6 +212,8 @@ TEST_F(ContextCli, CreateValidatesAddressesThroughTheDriver) {
 }
 
 TEST_F(ContextCli, CreateNormalisesAddresses) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker-container builder", "docker runner",
+                       "envd-server runner");
   envd_ok({"context", "create", "--name", "t", "--builder", "tcp", "--builder-address",
            "tcp://[::1]:8888"});
   envd_ok({"context", "create", "--name", "s", "--runner", "envd-server", "--runner-address",
@@ -220,6 +237,7 @@ TEST_F(ContextCli, UseRejectsUnknownContexts) {
 }
 
 TEST_F(ContextCli, UseWarnsWhenEnvdContextOverridesIt) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "demo"});
   auto r = envd_ok({"context", "use", "demo"}, {{"ENVD_CONTEXT", "default"}});
   EXPECT_NE(r.err.find("envd: warning: ENVD_CONTEXT is set to 'default'"), std::string::npos)
@@ -238,6 +256,7 @@ TEST_F(ContextCli, RmRefusesTheCurrentContextWithoutForce) {
 }
 
 TEST_F(ContextCli, RmForceOnTheCurrentContextFallsBackToDefault) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "demo", "--use"});
   auto r = envd_ok({"context", "rm", "--force", "demo"});
   EXPECT_EQ(r.err, "Context demo is removed\nCurrent context is now \"default\"\n");
@@ -245,6 +264,7 @@ TEST_F(ContextCli, RmForceOnTheCurrentContextFallsBackToDefault) {
 }
 
 TEST_F(ContextCli, RmTakesSeveralNamesAllOrNothing) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "a"});
   envd_ok({"context", "create", "b"});
   envd_ok({"context", "create", "c"});
@@ -260,6 +280,7 @@ TEST_F(ContextCli, RmTakesSeveralNamesAllOrNothing) {
 }
 
 TEST_F(ContextCli, RmDeletesThePrivateDirectory) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "demo"});
   auto inspect = envd_ok({"context", "inspect", "demo"});
   fs::path data_dir(std::string(json::parse(inspect.out).at("storage").at("data_dir").as_string()));
@@ -269,6 +290,7 @@ TEST_F(ContextCli, RmDeletesThePrivateDirectory) {
 }
 
 TEST_F(ContextCli, DefaultCanBeRemovedWhenNotCurrent) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "demo", "--use"});
   envd_ok({"context", "rm", "default"});
   auto rows = ls_json();
@@ -279,6 +301,7 @@ TEST_F(ContextCli, DefaultCanBeRemovedWhenNotCurrent) {
 // ---- inspect / show ----------------------------------------------------------
 
 TEST_F(ContextCli, InspectPrintsTheContextAsJson) {
+  ENVD_REQUIRE_MODULES("tcp builder", "envd-server runner");
   envd_ok({"context", "create", "--name", "remote", "--builder", "tcp", "--builder-address",
            "build.example.com:8888", "--runner", "envd-server", "--runner-address",
            "https://envd.example.com"});
@@ -302,6 +325,7 @@ TEST_F(ContextCli, InspectPrintsTheContextAsJson) {
 }
 
 TEST_F(ContextCli, InspectListsMaterialNamesButNeverContents) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "demo"});
   auto v = json::parse(envd_ok({"context", "inspect", "demo"}).out);
   fs::path data_dir(std::string(v.at("storage").at("data_dir").as_string()));
@@ -314,6 +338,7 @@ TEST_F(ContextCli, InspectListsMaterialNamesButNeverContents) {
 }
 
 TEST_F(ContextCli, ResolutionOrderIsFlagThenEnvironmentThenStoreThenDefault) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "stored"});
   envd_ok({"context", "create", "from-env"});
   envd_ok({"context", "create", "from-flag"});
@@ -352,6 +377,7 @@ TEST_F(ContextCli, ResolutionErrorsSayWhereTheNameCameFrom) {
 // ---- update ------------------------------------------------------------------
 
 TEST_F(ContextCli, UpdateChangesAddressesThroughTheDriver) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
   envd_ok({"context", "create", "remote", "--builder", "tcp", "--builder-address", "10.0.0.1:1"});
   auto r = envd_ok({"context", "update", "remote", "--builder-address", "tcp://10.0.0.2:8888"});
   EXPECT_EQ(r.err, "Context remote is updated\n");
@@ -362,6 +388,7 @@ TEST_F(ContextCli, UpdateChangesAddressesThroughTheDriver) {
 }
 
 TEST_F(ContextCli, UpdateOfTheBuilderTypeRevalidatesTheAddress) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "tcp builder", "docker runner");
   envd_ok({"context", "create", "demo"});
   auto r = envd({"context", "update", "demo", "--builder", "tcp"});
   EXPECT_EQ(r.exit_code, 1);
@@ -372,6 +399,7 @@ TEST_F(ContextCli, UpdateOfTheBuilderTypeRevalidatesTheAddress) {
 }
 
 TEST_F(ContextCli, UpdateSetsAndClearsTheRunnerAddress) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner", "envd-server runner");
   envd_ok({"context", "create", "demo"});
   envd_ok({"context", "update", "demo", "--runner", "envd-server", "--runner-address",
            "http://127.0.0.1:8080"});
@@ -395,6 +423,7 @@ TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
 // ---- rename ------------------------------------------------------------------
 
 TEST_F(ContextCli, RenameMovesTheCurrentPointerAndKeepsMaterial) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "old", "--use"});
   auto before = json::parse(envd_ok({"context", "inspect", "old"}).out);
   fs::path data_dir(std::string(before.at("storage").at("data_dir").as_string()));
@@ -408,6 +437,7 @@ TEST_F(ContextCli, RenameMovesTheCurrentPointerAndKeepsMaterial) {
 }
 
 TEST_F(ContextCli, RenameRefusesTakenAndMissingNames) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "a"});
   auto taken = envd({"context", "rename", "a", "default"});
   EXPECT_EQ(taken.exit_code, 1);
@@ -454,6 +484,7 @@ TEST_F(ContextCli, UnreadableStoreIsAnError) {
 }
 
 TEST_F(ContextCli, ConfigDirectoryFollowsTheEnvironment) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   fs::path custom = home() / "custom";
   envd_ok({"context", "create", "x"}, {{"ENVD_CONFIG_DIR", custom.string()}});
   EXPECT_TRUE(fs::exists(custom / "contexts.json"));

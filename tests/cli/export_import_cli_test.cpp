@@ -32,6 +32,7 @@ class ExportImportCli : public CliTest {
 };
 
 TEST_F(ExportImportCli, RoundTripThroughAFile) {
+  ENVD_REQUIRE_MODULES("tcp builder", "envd-server runner");
   make_context_with_material();
   fs::path archive = home() / "remote.tar";
   auto out = envd_ok({"context", "export", "remote", archive.string()});
@@ -56,6 +57,7 @@ TEST_F(ExportImportCli, RoundTripThroughAFile) {
 }
 
 TEST_F(ExportImportCli, RoundTripThroughPipes) {
+  ENVD_REQUIRE_MODULES("tcp builder", "envd-server runner");
   make_context_with_material();
   auto out = envd_ok({"context", "export", "remote"});
   ASSERT_GT(out.out.size(), 512u);
@@ -129,6 +131,7 @@ TEST_F(ExportImportCli, ImportRefusesATakenNameAndBadInput) {
 }
 
 TEST_F(ExportImportCli, ImportRevalidatesAddressesThroughTheDrivers) {
+  ENVD_REQUIRE_MODULES("tcp builder");
   // An archive whose meta.json carries an address the tcp driver rejects.
   fs::path dir = home() / "hostile";
   write_text(

@@ -37,6 +37,7 @@ std::set<std::string> names_in(const json::object& store) {
 
 // 8 processes, each creating 50 distinct contexts and removing every other one.
 TEST_F(StoreStress, ConcurrentWritersNeverLoseAnUpdate) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "ls"});
   constexpr int kWorkers = 8;
   constexpr int kPerWorker = 50;
@@ -111,6 +112,7 @@ bool waits_for_a_lock(pid_t pid) {
 // demonstrably landed inside the write (the store's temporary file was left
 // behind), before it and after it.
 TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "ls"});
   const fs::path temp = store_file().string() + ".tmp";
   const fs::path lock_file = store_file().string() + ".lock";

@@ -13,15 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "build/image_load.hpp"
 #include "buildkit/attachables_test_support.hpp"
 #include "buildkit/filesend.hpp"
 #include "envd/docker_engine.hpp"
 #include "github.com/moby/buildkit/session/filesync/filesync.grpc.pb.h"
+#include "output/image_load.hpp"
 #include "services/test_services.hpp"
 #include "util/test_support.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 constexpr const char* kBase = "envd-test/busybox:latest";
@@ -137,4 +137,4 @@ TEST_F(ImageLoadE2e, AnUnreachableEngineFailsBeforeTheBuild) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

@@ -77,10 +77,10 @@ Result<GivenOptions> given_options(const OptionFlags& flags) {
   return given;
 }
 
-Result<OptionChange> change_builder_options(Session& session, const std::string& builder,
+Result<OptionChange> change_builder_options(Invocation& invocation, const std::string& builder,
                                             const context::Options& current,
                                             const GivenOptions& given) {
-  auto driver = session.registry().builder(builder);
+  auto driver = invocation.registry().builder(builder);
   if (!driver) return driver.error();
   std::vector<std::string> file_keys = driver->file_options();
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 #include "context/context.hpp"
 #include "envd/result.hpp"
 
@@ -61,7 +61,7 @@ struct OptionChange {
 // Loads the `builder` driver. Errors: a TLS flag for a builder that takes no
 // TLS material, the driver refusing the options, an unreadable file, TLS
 // material that is not PEM.
-Result<OptionChange> change_builder_options(Session& session, const std::string& builder,
+Result<OptionChange> change_builder_options(Invocation& invocation, const std::string& builder,
                                             const context::Options& current,
                                             const GivenOptions& given);
 

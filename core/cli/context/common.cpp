@@ -39,22 +39,22 @@ Status missing_context(const std::string& name) {
                "context '" + name + "' does not exist; 'envd context ls' lists the contexts");
 }
 
-Result<std::string> normalize_builder_address(Session& session, const std::string& type,
+Result<std::string> normalize_builder_address(Invocation& invocation, const std::string& type,
                                               const std::string& address) {
-  auto driver = session.registry().builder(type);
+  auto driver = invocation.registry().builder(type);
   if (!driver) return driver.error();
   return driver->normalize_address(address);
 }
 
-Result<std::string> normalize_runner_address(Session& session, const std::string& type,
+Result<std::string> normalize_runner_address(Invocation& invocation, const std::string& type,
                                              const std::string& address) {
-  auto driver = session.registry().runner(type);
+  auto driver = invocation.registry().runner(type);
   if (!driver) return driver.error();
   return driver->normalize_address(address);
 }
 
-std::string context_in_use(const context::ContextList& list, const Session& session) {
-  return context::choose_context(list.current, session.context_flag).name;
+std::string context_in_use(const context::ContextList& list, const Invocation& invocation) {
+  return context::choose_context(list.current, invocation.context_flag).name;
 }
 
 std::vector<std::string> material_files(const context::ContextStore& store,

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 #include "context/context.hpp"
 #include "context/store.hpp"
 #include "envd/result.hpp"
@@ -38,14 +38,14 @@ Status missing_context(const std::string& name);
 // `address` in the normalised form of the builder (runner) driver `type`;
 // loads that driver, whose error is returned when it is missing or refuses
 // the address.
-Result<std::string> normalize_builder_address(Session& session, const std::string& type,
+Result<std::string> normalize_builder_address(Invocation& invocation, const std::string& type,
                                               const std::string& address);
-Result<std::string> normalize_runner_address(Session& session, const std::string& type,
+Result<std::string> normalize_runner_address(Invocation& invocation, const std::string& type,
                                              const std::string& address);
 
 // The name of the context commands would use (context::choose_context), even
 // when no such context exists: what `ls` and `inspect` mark as current.
-std::string context_in_use(const context::ContextList& list, const Session& session);
+std::string context_in_use(const context::ContextList& list, const Invocation& invocation);
 
 // Paths, relative to the context's private directory and sorted, of the
 // regular files in it; empty when it does not exist.

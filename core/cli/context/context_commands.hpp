@@ -8,19 +8,19 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 
 namespace envd::cli {
 
-void add_context_create_command(CLI::App& group, Session& session, Action& action);
-void add_context_ls_command(CLI::App& group, Session& session, Action& action);
-void add_context_use_command(CLI::App& group, Session& session, Action& action);
-void add_context_rm_command(CLI::App& group, Session& session, Action& action);
-void add_context_inspect_command(CLI::App& group, Session& session, Action& action);
-void add_context_show_command(CLI::App& group, Session& session, Action& action);
-void add_context_update_command(CLI::App& group, Session& session, Action& action);
-void add_context_rename_command(CLI::App& group, Session& session, Action& action);
-void add_context_export_command(CLI::App& group, Session& session, Action& action);
-void add_context_import_command(CLI::App& group, Session& session, Action& action);
+void add_context_create_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_ls_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_use_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_rm_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_inspect_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_show_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_update_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_rename_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_export_command(CLI::App& group, Invocation& invocation, Action& action);
+void add_context_import_command(CLI::App& group, Invocation& invocation, Action& action);
 
 }  // namespace envd::cli

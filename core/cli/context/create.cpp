@@ -31,10 +31,10 @@ struct CreateRequest {
   bool use = false;
 };
 
-Status run_create(Session& session, const CreateRequest& req) {
+Status run_create(Invocation& invocation, const CreateRequest& req) {
   auto name = one_context_name(req.names);
   if (!name) return name.error();
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   // Fail on a taken name before loading any driver.
   auto existing = store->load();
@@ -47,11 +47,11 @@ Status run_create(Session& session, const CreateRequest& req) {
   ctx.name = *name;
   ctx.builder = req.builder;
   ctx.runner = req.runner;
-  auto builder_address = normalize_builder_address(session, req.builder, req.builder_address);
+  auto builder_address = normalize_builder_address(invocation, req.builder, req.builder_address);
   if (!builder_address) return builder_address.error();
   ctx.builder_address = *builder_address;
   auto runner_address =
-      normalize_runner_address(session, req.runner, req.runner_address.value_or(""));
+      normalize_runner_address(invocation, req.runner, req.runner_address.value_or(""));
   if (!runner_address) return runner_address.error();
   if (!runner_address->empty()) ctx.runner_address = *runner_address;
   ctx.id = context::new_context_id();
@@ -65,7 +65,7 @@ Status run_create(Session& session, const CreateRequest& req) {
         return Error(Errc::invalid_argument, option.flag + " needs a value");
       }
     }
-    auto change = change_builder_options(session, ctx.builder, {}, *given);
+    auto change = change_builder_options(invocation, ctx.builder, {}, *given);
     if (!change) return change.error();
     options = std::move(*change);
     ctx.builder_options = options.options;
@@ -94,7 +94,7 @@ Status run_create(Session& session, const CreateRequest& req) {
 
 }  // namespace
 
-void add_context_create_command(CLI::App& group, Session& session, Action& action) {
+void add_context_create_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto req = std::make_shared<CreateRequest>();
   CLI::App* cmd = group.add_subcommand("create", "Create a context");
   add_name_args(cmd, req->names);
@@ -108,8 +108,9 @@ void add_context_create_command(CLI::App& group, Session& session, Action& actio
   cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
   add_option_flags(cmd, req->options);
   cmd->add_flag("--use", req->use, "Make it the current context");
-  cmd->callback(
-      [&session, &action, req] { action = [&session, req] { return run_create(session, *req); }; });
+  cmd->callback([&invocation, &action, req] {
+    action = [&invocation, req] { return run_create(invocation, *req); };
+  });
 }
 
 }  // namespace envd::cli

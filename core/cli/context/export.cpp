@@ -21,7 +21,7 @@ namespace {
 
 using context::Context;
 
-Status run_export(Session& session, const std::string& name, const std::string& file) {
+Status run_export(Invocation& invocation, const std::string& name, const std::string& file) {
   if (auto st = context::validate_name(name); !st) return st;
   bool to_stdout = file.empty() || file == "-";
   if (to_stdout && util::is_terminal(STDOUT_FILENO)) {
@@ -29,7 +29,7 @@ Status run_export(Session& session, const std::string& name, const std::string& 
                  "refusing to write the context archive to a terminal; give a FILE or redirect "
                  "standard output");
   }
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
@@ -71,15 +71,15 @@ Status run_export(Session& session, const std::string& name, const std::string& 
 
 }  // namespace
 
-void add_context_export_command(CLI::App& group, Session& session, Action& action) {
+void add_context_export_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto name = std::make_shared<std::string>();
   auto file = std::make_shared<std::string>();
   CLI::App* cmd =
       group.add_subcommand("export", "Write a context and its private material as a tar archive");
   cmd->add_option("name", *name, "Name of the context")->required();
   cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)");
-  cmd->callback([&session, &action, name, file] {
-    action = [&session, name, file] { return run_export(session, *name, *file); };
+  cmd->callback([&invocation, &action, name, file] {
+    action = [&invocation, name, file] { return run_export(invocation, *name, *file); };
   });
 }
 

@@ -29,16 +29,16 @@ using context::Context;
 using context::ContextList;
 
 // Validates stored options through the drivers.
-Status check_options(Session& session, Context& ctx) {
+Status check_options(Invocation& invocation, Context& ctx) {
   if (!ctx.builder_options.empty()) {
-    auto driver = session.registry().builder(ctx.builder);
+    auto driver = invocation.registry().builder(ctx.builder);
     if (!driver) return driver.error();
     auto options = driver->normalize_options(ctx.builder_options);
     if (!options) return options.error();
     ctx.builder_options = std::move(*options);
   }
   if (!ctx.runner_options.empty()) {
-    auto driver = session.registry().runner(ctx.runner);
+    auto driver = invocation.registry().runner(ctx.runner);
     if (!driver) return driver.error();
     auto options = driver->normalize_options(ctx.runner_options);
     if (!options) return options.error();
@@ -48,22 +48,22 @@ Status check_options(Session& session, Context& ctx) {
 }
 
 // Every file option of the imported context must name a file the archive carries.
-Status check_material(Session& session, const Context& ctx,
+Status check_material(Invocation& invocation, const Context& ctx,
                       const context::ContextArchive& archive) {
   std::vector<std::string> paths;
   for (const auto& [path, content] : archive.material) paths.push_back(path);
-  auto builder = session.registry().builder(ctx.builder);
+  auto builder = invocation.registry().builder(ctx.builder);
   if (!builder) return builder.error();
   if (auto st = context::check_stored_files(ctx.builder_options, builder->file_options(), paths);
       !st) {
     return st;
   }
-  auto runner = session.registry().runner(ctx.runner);
+  auto runner = invocation.registry().runner(ctx.runner);
   if (!runner) return runner.error();
   return context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
 }
 
-Status run_import(Session& session, const std::string& name, const std::string& file) {
+Status run_import(Invocation& invocation, const std::string& name, const std::string& file) {
   if (auto st = context::validate_name(name); !st) return st;
   bool from_stdin = file == "-";
   std::string source = from_stdin ? "standard input" : "file '" + file + "'";
@@ -81,7 +81,7 @@ Status run_import(Session& session, const std::string& name, const std::string& 
   auto archive = context::parse_archive(*bytes, source);
   if (!archive) return archive.error();
 
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
@@ -91,15 +91,16 @@ Status run_import(Session& session, const std::string& name, const std::string& 
   // The archive is untrusted: re-validate everything through the drivers.
   Context ctx = archive->context;
   ctx.name = name;
-  auto builder_address = normalize_builder_address(session, ctx.builder, ctx.builder_address);
+  auto builder_address = normalize_builder_address(invocation, ctx.builder, ctx.builder_address);
   if (!builder_address) return builder_address.error().wrap("cannot import " + source);
   ctx.builder_address = *builder_address;
   auto runner_address =
-      normalize_runner_address(session, ctx.runner, ctx.runner_address.value_or(""));
+      normalize_runner_address(invocation, ctx.runner, ctx.runner_address.value_or(""));
   if (!runner_address) return runner_address.error().wrap("cannot import " + source);
   ctx.runner_address = runner_address->empty() ? std::nullopt : std::optional(*runner_address);
-  if (auto st = check_options(session, ctx); !st) return st.error().wrap("cannot import " + source);
-  if (auto st = check_material(session, ctx, *archive); !st) {
+  if (auto st = check_options(invocation, ctx); !st)
+    return st.error().wrap("cannot import " + source);
+  if (auto st = check_material(invocation, ctx, *archive); !st) {
     return st.error().wrap("cannot import " + source);
   }
   ctx.id = context::new_context_id();
@@ -123,14 +124,14 @@ Status run_import(Session& session, const std::string& name, const std::string& 
 
 }  // namespace
 
-void add_context_import_command(CLI::App& group, Session& session, Action& action) {
+void add_context_import_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto name = std::make_shared<std::string>();
   auto file = std::make_shared<std::string>();
   CLI::App* cmd = group.add_subcommand("import", "Create a context from an exported archive");
   cmd->add_option("name", *name, "Name for the new context")->required();
   cmd->add_option("file", *file, "Archive file ('-': standard input)")->required();
-  cmd->callback([&session, &action, name, file] {
-    action = [&session, name, file] { return run_import(session, *name, *file); };
+  cmd->callback([&invocation, &action, name, file] {
+    action = [&invocation, name, file] { return run_import(invocation, *name, *file); };
   });
 }
 

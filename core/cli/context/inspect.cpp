@@ -22,7 +22,7 @@ using context::Context;
 using context::ContextList;
 
 // The context named in `names`, or without a name the one in use.
-Result<Context> context_to_inspect(Session& session, const ContextList& list,
+Result<Context> context_to_inspect(Invocation& invocation, const ContextList& list,
                                    const std::vector<std::string>& names) {
   if (!names.empty()) {
     auto name = one_context_name({names, {}});
@@ -31,7 +31,7 @@ Result<Context> context_to_inspect(Session& session, const ContextList& list,
     if (ctx == nullptr) return missing_context(*name).error();
     return *ctx;
   }
-  auto resolved = context::resolve_context(list, session.context_flag);
+  auto resolved = context::resolve_context(list, invocation.context_flag);
   if (!resolved) return resolved.error();
   return resolved->context;
 }
@@ -42,17 +42,17 @@ json::object options_json(const context::Options& options) {
   return out;
 }
 
-Status run_inspect(Session& session, const std::vector<std::string>& names) {
-  auto store = session.store();
+Status run_inspect(Invocation& invocation, const std::vector<std::string>& names) {
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
-  auto ctx = context_to_inspect(session, *list, names);
+  auto ctx = context_to_inspect(invocation, *list, names);
   if (!ctx) return ctx.error();
 
   json::object out;
   out["name"] = ctx->name;
-  out["current"] = ctx->name == context_in_use(*list, session);
+  out["current"] = ctx->name == context_in_use(*list, invocation);
   out["builder"] = ctx->builder;
   out["builder_address"] = ctx->builder_address;
   out["builder_addr"] = ctx->builder_endpoint();
@@ -74,13 +74,13 @@ Status run_inspect(Session& session, const std::vector<std::string>& names) {
 
 }  // namespace
 
-void add_context_inspect_command(CLI::App& group, Session& session, Action& action) {
+void add_context_inspect_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto names = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd =
       group.add_subcommand("inspect", "Show a context as JSON (default: the one in use)");
   cmd->add_option("name", *names, "Name of the context");
-  cmd->callback([&session, &action, names] {
-    action = [&session, names] { return run_inspect(session, *names); };
+  cmd->callback([&invocation, &action, names] {
+    action = [&invocation, names] { return run_inspect(invocation, *names); };
   });
 }
 

@@ -18,14 +18,14 @@ namespace {
 
 namespace json = boost::json;
 
-Status run_ls(Session& session, const std::string& format_flag) {
+Status run_ls(Invocation& invocation, const std::string& format_flag) {
   auto format = parse_format(format_flag);
   if (!format) return format.error();
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
-  std::string current = context_in_use(*list, session);
+  std::string current = context_in_use(*list, invocation);
   if (list->find(current) == nullptr) {
     warn("the context in use, '" + current + "', does not exist");
   }
@@ -57,13 +57,13 @@ Status run_ls(Session& session, const std::string& format_flag) {
 
 }  // namespace
 
-void add_context_ls_command(CLI::App& group, Session& session, Action& action) {
+void add_context_ls_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto format = std::make_shared<std::string>("table");
   CLI::App* cmd = group.add_subcommand("ls", "List contexts");
   cmd->alias("list");
   cmd->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
-  cmd->callback([&session, &action, format] {
-    action = [&session, format] { return run_ls(session, *format); };
+  cmd->callback([&invocation, &action, format] {
+    action = [&invocation, format] { return run_ls(invocation, *format); };
   });
 }
 

@@ -14,10 +14,10 @@ namespace {
 using context::Context;
 using context::ContextList;
 
-Status run_rename(Session& session, const std::string& from, const std::string& to) {
+Status run_rename(Invocation& invocation, const std::string& from, const std::string& to) {
   if (auto st = context::validate_name(from); !st) return st;
   if (auto st = context::validate_name(to); !st) return st;
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto st = store->update([&](ContextList& list) -> Status {
     Context* ctx = list.find(from);
@@ -37,15 +37,15 @@ Status run_rename(Session& session, const std::string& from, const std::string& 
 
 }  // namespace
 
-void add_context_rename_command(CLI::App& group, Session& session, Action& action) {
+void add_context_rename_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   CLI::App* cmd =
       group.add_subcommand("rename", "Rename a context (the current one stays current)");
   cmd->add_option("old", *from, "Current name")->required();
   cmd->add_option("new", *to, "New name")->required();
-  cmd->callback([&session, &action, from, to] {
-    action = [&session, from, to] { return run_rename(session, *from, *to); };
+  cmd->callback([&invocation, &action, from, to] {
+    action = [&invocation, from, to] { return run_rename(invocation, *from, *to); };
   });
 }
 

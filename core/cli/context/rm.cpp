@@ -23,7 +23,7 @@ struct RmRequest {
   bool force = false;
 };
 
-Status run_rm(Session& session, const RmRequest& req) {
+Status run_rm(Invocation& invocation, const RmRequest& req) {
   std::vector<std::string> names = req.names.all();
   if (names.empty()) {
     return Error(Errc::invalid_argument, "a context name is required (NAME... or --name NAME)");
@@ -31,7 +31,7 @@ Status run_rm(Session& session, const RmRequest& req) {
   for (const auto& name : names) {
     if (auto st = context::validate_name(name); !st) return st;
   }
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
 
   std::vector<Context> removed;
@@ -83,7 +83,7 @@ Status run_rm(Session& session, const RmRequest& req) {
 
 }  // namespace
 
-void add_context_rm_command(CLI::App& group, Session& session, Action& action) {
+void add_context_rm_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto req = std::make_shared<RmRequest>();
   CLI::App* cmd = group.add_subcommand("rm", "Remove contexts");
   cmd->alias("remove");
@@ -93,8 +93,9 @@ void add_context_rm_command(CLI::App& group, Session& session, Action& action) {
   cmd->add_flag("-f,--force", req->force,
                 "Remove the current context too (falling back to 'default') and ignore names "
                 "that do not exist");
-  cmd->callback(
-      [&session, &action, req] { action = [&session, req] { return run_rm(session, *req); }; });
+  cmd->callback([&invocation, &action, req] {
+    action = [&invocation, req] { return run_rm(invocation, *req); };
+  });
 }
 
 }  // namespace envd::cli

@@ -9,12 +9,12 @@
 namespace envd::cli {
 namespace {
 
-Status run_show(Session& session) {
-  auto store = session.store();
+Status run_show(Invocation& invocation) {
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, session.context_flag);
+  auto resolved = context::resolve_context(*list, invocation.context_flag);
   if (!resolved) return resolved.error();
   fmt::print("{}\n", resolved->context.name);
   return {};
@@ -22,9 +22,10 @@ Status run_show(Session& session) {
 
 }  // namespace
 
-void add_context_show_command(CLI::App& group, Session& session, Action& action) {
+void add_context_show_command(CLI::App& group, Invocation& invocation, Action& action) {
   CLI::App* cmd = group.add_subcommand("show", "Print the name of the context in use");
-  cmd->callback([&session, &action] { action = [&session] { return run_show(session); }; });
+  cmd->callback(
+      [&invocation, &action] { action = [&invocation] { return run_show(invocation); }; });
 }
 
 }  // namespace envd::cli

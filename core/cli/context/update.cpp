@@ -28,7 +28,7 @@ struct UpdateRequest {
   OptionFlags options;
 };
 
-Status run_update(Session& session, const UpdateRequest& req) {
+Status run_update(Invocation& invocation, const UpdateRequest& req) {
   auto name = one_context_name(req.names);
   if (!name) return name.error();
   if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
@@ -40,7 +40,7 @@ Status run_update(Session& session, const UpdateRequest& req) {
   }
   auto given = given_options(req.options);
   if (!given) return given.error();
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
@@ -53,7 +53,7 @@ Status run_update(Session& session, const UpdateRequest& req) {
   if (req.builder || req.builder_address) {
     changed.builder = req.builder.value_or(found->builder);
     std::string address = req.builder_address.value_or(found->builder_address);
-    auto normalized = normalize_builder_address(session, changed.builder, address);
+    auto normalized = normalize_builder_address(invocation, changed.builder, address);
     if (!normalized) {
       if (!req.builder_address) {
         return normalized.error().wrap("the address of context '" + *name +
@@ -68,12 +68,12 @@ Status run_update(Session& session, const UpdateRequest& req) {
   bool new_builder = changed.builder != found->builder;
   if (new_builder || !given->empty()) {
     context::Options current = new_builder ? context::Options{} : found->builder_options;
-    auto change = change_builder_options(session, changed.builder, current, *given);
+    auto change = change_builder_options(invocation, changed.builder, current, *given);
     if (!change) return change.error();
     options = std::move(*change);
     changed.builder_options = options.options;
     if (new_builder) {
-      auto old_driver = session.registry().builder(found->builder);
+      auto old_driver = invocation.registry().builder(found->builder);
       if (old_driver) {
         for (const auto& key : old_driver->file_options()) {
           if (found->builder_options.count(key) != 0) options.removed_files.push_back(key);
@@ -86,7 +86,7 @@ Status run_update(Session& session, const UpdateRequest& req) {
   if (req.runner || req.runner_address) {
     changed.runner = req.runner.value_or(found->runner);
     std::string address = req.runner_address.value_or(found->runner_address.value_or(""));
-    auto normalized = normalize_runner_address(session, changed.runner, address);
+    auto normalized = normalize_runner_address(invocation, changed.runner, address);
     if (!normalized) {
       if (!req.runner_address) {
         return normalized.error().wrap("the runner address of context '" + *name +
@@ -117,7 +117,7 @@ Status run_update(Session& session, const UpdateRequest& req) {
 
 }  // namespace
 
-void add_context_update_command(CLI::App& group, Session& session, Action& action) {
+void add_context_update_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto req = std::make_shared<UpdateRequest>();
   CLI::App* cmd = group.add_subcommand("update", "Change a context's builder or runner");
   add_name_args(cmd, req->names);
@@ -126,8 +126,9 @@ void add_context_update_command(CLI::App& group, Session& session, Action& actio
   cmd->add_option("--runner", req->runner, "New runner type");
   cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
   add_option_flags(cmd, req->options);
-  cmd->callback(
-      [&session, &action, req] { action = [&session, req] { return run_update(session, *req); }; });
+  cmd->callback([&invocation, &action, req] {
+    action = [&invocation, req] { return run_update(invocation, *req); };
+  });
 }
 
 }  // namespace envd::cli

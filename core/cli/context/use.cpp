@@ -14,10 +14,10 @@ namespace {
 
 using context::ContextList;
 
-Status run_use(Session& session, const NameArgs& names) {
+Status run_use(Invocation& invocation, const NameArgs& names) {
   auto name = one_context_name(names);
   if (!name) return name.error();
-  auto store = session.store();
+  auto store = invocation.store();
   if (!store) return store.error();
   auto st = store->update([&](ContextList& list) -> Status {
     if (list.find(*name) == nullptr) return missing_context(*name);
@@ -38,12 +38,12 @@ Status run_use(Session& session, const NameArgs& names) {
 
 }  // namespace
 
-void add_context_use_command(CLI::App& group, Session& session, Action& action) {
+void add_context_use_command(CLI::App& group, Invocation& invocation, Action& action) {
   auto names = std::make_shared<NameArgs>();
   CLI::App* cmd = group.add_subcommand("use", "Make a context the current one");
   add_name_args(cmd, *names);
-  cmd->callback([&session, &action, names] {
-    action = [&session, names] { return run_use(session, *names); };
+  cmd->callback([&invocation, &action, names] {
+    action = [&invocation, names] { return run_use(invocation, *names); };
   });
 }
 

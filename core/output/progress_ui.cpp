@@ -1,4 +1,4 @@
-#include "build/progress_ui.hpp"
+#include "output/progress_ui.hpp"
 
 #include <fmt/core.h>
 #include <sys/ioctl.h>
@@ -12,7 +12,7 @@
 
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 namespace bk = moby::buildkit::v1;
@@ -301,4 +301,4 @@ std::string ProgressUi::failure_report() const {
   return {};
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

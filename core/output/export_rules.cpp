@@ -1,8 +1,8 @@
-#include "build/export_rules.hpp"
+#include "output/export_rules.hpp"
 
-#include "build/image_push.hpp"
+#include "output/image_push.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 // BuildKit's reading of a boolean attribute (Go's strconv.ParseBool, with ""
@@ -57,4 +57,4 @@ Result<ExportChoice> choose_export(const OutputSpec* output, const std::string& 
   return choice;
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

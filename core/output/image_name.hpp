@@ -8,7 +8,7 @@
 
 #include "envd/result.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 // Validates a reference; the error names it and says what is wrong.
 Status validate_image_reference(std::string_view reference);
@@ -17,4 +17,4 @@ Status validate_image_reference(std::string_view reference);
 // -t, when the directory name cannot be an image name.
 Result<std::string> default_image_tag(const std::filesystem::path& context_dir);
 
-}  // namespace envd::build
+}  // namespace envd::output

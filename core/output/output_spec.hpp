@@ -15,7 +15,7 @@
 
 #include "envd/result.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 struct OutputSpec {
   enum class Destination { none, directory, file, standard_output };
@@ -30,4 +30,4 @@ struct OutputSpec {
 // may go to standard output.
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal);
 
-}  // namespace envd::build
+}  // namespace envd::output

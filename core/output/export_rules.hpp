@@ -18,11 +18,11 @@
 #include <string_view>
 #include <vector>
 
-#include "build/output_spec.hpp"
 #include "buildkit/client.hpp"
 #include "envd/result.hpp"
+#include "output/output_spec.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 struct ExportChoice {
   buildkit::Export exporter;
@@ -38,4 +38,4 @@ struct ExportChoice {
 Result<ExportChoice> choose_export(const OutputSpec* output, const std::string& tag,
                                    bool daemon_has_moby_worker, std::string_view builder);
 
-}  // namespace envd::build
+}  // namespace envd::output

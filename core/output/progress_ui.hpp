@@ -21,7 +21,7 @@
 #include "buildkit/progress.hpp"
 #include "envd/result.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 enum class ProgressMode { tty, plain, quiet };
 
@@ -64,4 +64,4 @@ class ProgressUi : public buildkit::ProgressSink {
   int drawn_lines_ = 0;
 };
 
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,4 +1,4 @@
-#include "cli/session.hpp"
+#include "cli/invocation.hpp"
 
 #include <fmt/core.h>
 
@@ -14,13 +14,13 @@ Result<OutputFormat> parse_format(const std::string& value) {
                "invalid --format '" + value + "': expected 'table' or 'json'");
 }
 
-Session::Session() { sdk::internal::bind_host(host.api()); }
+Invocation::Invocation() { sdk::internal::bind_host(host.api()); }
 
-Result<context::ContextStore> Session::store() const {
+Result<context::ContextStore> Invocation::store() const {
   return context::ContextStore::open_default();
 }
 
-plugin::Registry& Session::registry(bool quiet) {
+plugin::Registry& Invocation::registry(bool quiet) {
   if (!registry_) {
     plugin::DiscoverOptions options;
     options.host = host.api();

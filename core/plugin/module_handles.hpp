@@ -1,7 +1,10 @@
-// Core-side handles for a loaded driver: C++ calls with Result errors on one
-// side, the module's C function table on the other. Every string the module
-// returns is copied and released with the module's free_string before the call
-// returns; no module memory outlives a call.
+// Core-side handles for a loaded module: BuilderModule and RunnerModule call
+// the driver a module provides through its C function table (plugin_abi.h), with
+// C++ types and Result errors on the core's side. They are the host's view of a
+// module, not the SDK's envd::sdk::BuilderDriver / RunnerDriver that module
+// authors derive from. Every string the module returns is copied and released
+// with the module's free_string before the call returns; no module memory
+// outlives a call.
 //
 // Errors: a non-zero envd_status becomes the Errc of the same value, with the
 // module's message prefixed "builder '<type>': " or "runner '<type>': ". A
@@ -66,9 +69,9 @@ struct Transport {
 
 // Precondition for both classes: `descriptor` passed validation (the registry
 // guarantees it) and stays valid for the life of the process.
-class BuilderDriver {
+class BuilderModule {
  public:
-  explicit BuilderDriver(const envd_plugin_descriptor* descriptor);
+  explicit BuilderModule(const envd_plugin_descriptor* descriptor);
 
   std::string_view type() const { return desc_->type_name; }
   const envd_plugin_descriptor* descriptor() const { return desc_; }
@@ -92,9 +95,9 @@ class BuilderDriver {
   const envd_plugin_descriptor* desc_;
 };
 
-class RunnerDriver {
+class RunnerModule {
  public:
-  explicit RunnerDriver(const envd_plugin_descriptor* descriptor);
+  explicit RunnerModule(const envd_plugin_descriptor* descriptor);
 
   std::string_view type() const { return desc_->type_name; }
   const envd_plugin_descriptor* descriptor() const { return desc_; }

@@ -1,4 +1,4 @@
-#include "plugin/driver.hpp"
+#include "plugin/module_handles.hpp"
 
 #include <unistd.h>
 
@@ -243,25 +243,25 @@ Transport::~Transport() {
 
 int Transport::release_fd() { return std::exchange(fd, -1); }
 
-// ---- BuilderDriver
+// ---- BuilderModule
 
-BuilderDriver::BuilderDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
+BuilderModule::BuilderModule(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
   assert(desc_ != nullptr && desc_->builder != nullptr && desc_->free_string != nullptr);
 }
 
-std::vector<std::string> BuilderDriver::file_options() const { return plugin::file_options(desc_); }
+std::vector<std::string> BuilderModule::file_options() const { return plugin::file_options(desc_); }
 
-Result<std::string> BuilderDriver::normalize_address(std::string_view address) const {
+Result<std::string> BuilderModule::normalize_address(std::string_view address) const {
   return plugin::normalize_address(Boundary(desc_, "builder"), address,
                                    desc_->builder->normalize_address);
 }
 
-Result<Options> BuilderDriver::normalize_options(const Options& options) const {
+Result<Options> BuilderModule::normalize_options(const Options& options) const {
   return plugin::normalize_options(Boundary(desc_, "builder"), options,
                                    desc_->builder->normalize_options);
 }
 
-Result<Transport> BuilderDriver::dial(const DriverRequest& request) const {
+Result<Transport> BuilderModule::dial(const DriverRequest& request) const {
   Boundary boundary(desc_, "builder");
   auto text = to_request_json(request);
   if (!text) return boundary.error(text.error().code(), text.error().message());
@@ -312,58 +312,58 @@ Result<Transport> BuilderDriver::dial(const DriverRequest& request) const {
   return transport;
 }
 
-Result<std::string> BuilderDriver::status(const DriverRequest& request) const {
+Result<std::string> BuilderModule::status(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "builder"), "status", json::kind::object, request,
                    desc_->builder->status);
 }
 
-Result<std::string> BuilderDriver::bootstrap(const DriverRequest& request) const {
+Result<std::string> BuilderModule::bootstrap(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "builder"), "bootstrap", json::kind::object, request,
                    desc_->builder->bootstrap);
 }
 
-Status BuilderDriver::stop(const DriverRequest& request) const {
+Status BuilderModule::stop(const DriverRequest& request) const {
   return plain_verb(Boundary(desc_, "builder"), "stop", request, desc_->builder->stop);
 }
 
-Status BuilderDriver::remove(const DriverRequest& request) const {
+Status BuilderModule::remove(const DriverRequest& request) const {
   return plain_verb(Boundary(desc_, "builder"), "remove", request, desc_->builder->remove);
 }
 
-// ---- RunnerDriver
+// ---- RunnerModule
 
-RunnerDriver::RunnerDriver(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
+RunnerModule::RunnerModule(const envd_plugin_descriptor* descriptor) : desc_(descriptor) {
   assert(desc_ != nullptr && desc_->runner != nullptr && desc_->free_string != nullptr);
 }
 
-std::vector<std::string> RunnerDriver::file_options() const { return plugin::file_options(desc_); }
+std::vector<std::string> RunnerModule::file_options() const { return plugin::file_options(desc_); }
 
-Result<std::string> RunnerDriver::normalize_address(std::string_view address) const {
+Result<std::string> RunnerModule::normalize_address(std::string_view address) const {
   return plugin::normalize_address(Boundary(desc_, "runner"), address,
                                    desc_->runner->normalize_address);
 }
 
-Result<Options> RunnerDriver::normalize_options(const Options& options) const {
+Result<Options> RunnerModule::normalize_options(const Options& options) const {
   return plugin::normalize_options(Boundary(desc_, "runner"), options,
                                    desc_->runner->normalize_options);
 }
 
-Result<std::string> RunnerDriver::create(const DriverRequest& request) const {
+Result<std::string> RunnerModule::create(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "runner"), "create", json::kind::object, request,
                    desc_->runner->create);
 }
 
-Result<std::string> RunnerDriver::list(const DriverRequest& request) const {
+Result<std::string> RunnerModule::list(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "runner"), "list", json::kind::array, request,
                    desc_->runner->list);
 }
 
-Result<std::string> RunnerDriver::inspect(const DriverRequest& request) const {
+Result<std::string> RunnerModule::inspect(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "runner"), "inspect", json::kind::object, request,
                    desc_->runner->inspect);
 }
 
-Status RunnerDriver::remove(const DriverRequest& request) const {
+Status RunnerModule::remove(const DriverRequest& request) const {
   return plain_verb(Boundary(desc_, "runner"), "remove", request, desc_->runner->remove);
 }
 

@@ -1,4 +1,4 @@
-#include "build/image_load.hpp"
+#include "output/image_load.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include "util/atomic_file.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 namespace json = boost::json;
@@ -137,4 +137,4 @@ void ImageLoader::abandon() {
   if (thread_.joinable()) thread_.join();
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,8 +1,8 @@
-#include "build/image_name.hpp"
+#include "output/image_name.hpp"
 
 #include <gtest/gtest.h>
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 TEST(ImageName, AcceptsDockerReferences) {
@@ -34,4 +34,4 @@ TEST(ImageName, DefaultTagIsTheLowerCasedDirectoryName) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,4 +1,4 @@
-#include "plugin/driver.hpp"
+#include "plugin/module_handles.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -114,17 +114,17 @@ const envd_plugin_descriptor kRunner = make_descriptor(ENVD_KIND_RUNNER, "memr")
 
 bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
-class DriverTest : public ::testing::Test {
+class ModuleHandleTest : public ::testing::Test {
  protected:
   void SetUp() override { fake = FakeModule{}; }
   // Every string the module allocated was released exactly once.
   void TearDown() override { EXPECT_EQ(fake.allocs, fake.frees); }
 
-  BuilderDriver builder{&kBuilder};
-  RunnerDriver runner{&kRunner};
+  BuilderModule builder{&kBuilder};
+  RunnerModule runner{&kRunner};
 };
 
-TEST_F(DriverTest, NormalizeAddressPassesInputAndCopiesTheResult) {
+TEST_F(ModuleHandleTest, NormalizeAddressPassesInputAndCopiesTheResult) {
   fake.out = "h:8888";
   auto r = builder.normalize_address("tcp://h:8888");
   ASSERT_TRUE(r) << r.error().message();
@@ -134,7 +134,7 @@ TEST_F(DriverTest, NormalizeAddressPassesInputAndCopiesTheResult) {
   EXPECT_EQ(builder.type(), "mem");
 }
 
-TEST_F(DriverTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {
+TEST_F(ModuleHandleTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {
   for (int status = ENVD_ERR_INVALID_ARGUMENT; status <= ENVD_ERR_INTERNAL; ++status) {
     fake.status = static_cast<envd_status>(status);
     fake.out = nullptr;
@@ -146,7 +146,7 @@ TEST_F(DriverTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {
   }
 }
 
-TEST_F(DriverTest, ResultAndMessageAreFreedWhateverTheStatus) {
+TEST_F(ModuleHandleTest, ResultAndMessageAreFreedWhateverTheStatus) {
   fake.status = ENVD_ERR_NOT_FOUND;
   fake.out = "stray";
   fake.message = "nope";
@@ -158,7 +158,7 @@ TEST_F(DriverTest, ResultAndMessageAreFreedWhateverTheStatus) {
   EXPECT_EQ(fake.allocs, 4);  // TearDown checks they were all freed
 }
 
-TEST_F(DriverTest, FailureWithoutMessageSaysWhichVerbFailed) {
+TEST_F(ModuleHandleTest, FailureWithoutMessageSaysWhichVerbFailed) {
   fake.status = ENVD_ERR_UNAVAILABLE;
   fake.out = nullptr;
   Status st = builder.stop({});
@@ -167,7 +167,7 @@ TEST_F(DriverTest, FailureWithoutMessageSaysWhichVerbFailed) {
   EXPECT_EQ(st.error().message(), "builder 'mem': stop failed without a message (unavailable)");
 }
 
-TEST_F(DriverTest, UnknownStatusIsInternal) {
+TEST_F(ModuleHandleTest, UnknownStatusIsInternal) {
   fake.status = static_cast<envd_status>(77);
   fake.message = "odd";
   Status st = runner.remove({});
@@ -176,7 +176,7 @@ TEST_F(DriverTest, UnknownStatusIsInternal) {
   EXPECT_EQ(st.error().message(), "runner 'memr': remove returned unknown status 77: odd");
 }
 
-TEST_F(DriverTest, SuccessWithoutResultIsInternal) {
+TEST_F(ModuleHandleTest, SuccessWithoutResultIsInternal) {
   fake.out = nullptr;
   auto r = builder.normalize_address("x");
   ASSERT_FALSE(r);
@@ -184,7 +184,7 @@ TEST_F(DriverTest, SuccessWithoutResultIsInternal) {
   EXPECT_EQ(r.error().message(), "builder 'mem': normalize_address returned no result");
 }
 
-TEST_F(DriverTest, ExceptionsAreCaughtAsInternal) {
+TEST_F(ModuleHandleTest, ExceptionsAreCaughtAsInternal) {
   fake.throw_std = true;
   auto r = builder.status({});
   ASSERT_FALSE(r);
@@ -199,7 +199,7 @@ TEST_F(DriverTest, ExceptionsAreCaughtAsInternal) {
   EXPECT_EQ(t.error().message(), "builder 'mem': dial threw an exception");
 }
 
-TEST_F(DriverTest, RequestJsonHasEveryField) {
+TEST_F(ModuleHandleTest, RequestJsonHasEveryField) {
   DriverRequest request;
   request.context = "ci";
   request.address = "h:8888";
@@ -220,7 +220,7 @@ TEST_F(DriverTest, RequestJsonHasEveryField) {
     "args": {"recreate": true}})"));
 }
 
-TEST_F(DriverTest, BadArgsAreRejectedWithoutCallingTheModule) {
+TEST_F(ModuleHandleTest, BadArgsAreRejectedWithoutCallingTheModule) {
   DriverRequest request;
   request.args_json = "[1]";
   auto r = builder.status(request);
@@ -234,7 +234,7 @@ TEST_F(DriverTest, BadArgsAreRejectedWithoutCallingTheModule) {
   EXPECT_EQ(fake.calls, 0);
 }
 
-TEST_F(DriverTest, NormalizeOptionsRoundTripsAnObjectOfStrings) {
+TEST_F(ModuleHandleTest, NormalizeOptionsRoundTripsAnObjectOfStrings) {
   fake.out = R"({"network": "host", "image": "moby/buildkit"})";
   auto r = builder.normalize_options({{"image", "moby/buildkit:latest"}, {"network", "host"}});
   ASSERT_TRUE(r) << r.error().message();
@@ -243,7 +243,7 @@ TEST_F(DriverTest, NormalizeOptionsRoundTripsAnObjectOfStrings) {
             json::parse(R"({"image": "moby/buildkit:latest", "network": "host"})"));
 }
 
-TEST_F(DriverTest, NormalizeOptionsRejectsMalformedResults) {
+TEST_F(ModuleHandleTest, NormalizeOptionsRejectsMalformedResults) {
   fake.out = R"({"n": 1})";
   auto r = runner.normalize_options({});
   ASSERT_FALSE(r);
@@ -263,7 +263,7 @@ TEST_F(DriverTest, NormalizeOptionsRejectsMalformedResults) {
       << r.error().message();
 }
 
-TEST_F(DriverTest, JsonResultsMustHaveTheDocumentedShape) {
+TEST_F(ModuleHandleTest, JsonResultsMustHaveTheDocumentedShape) {
   fake.out = "[]";
   EXPECT_TRUE(runner.list({}));
   fake.out = "{}";
@@ -279,7 +279,7 @@ TEST_F(DriverTest, JsonResultsMustHaveTheDocumentedShape) {
   EXPECT_EQ(status.error().message(), "builder 'mem': status returned JSON that is not an object");
 }
 
-TEST_F(DriverTest, DialHandsTheSocketToTheTransport) {
+TEST_F(ModuleHandleTest, DialHandsTheSocketToTheTransport) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   fake.transport_fd = fds[1];
@@ -303,7 +303,7 @@ TEST_F(DriverTest, DialHandsTheSocketToTheTransport) {
   ::close(fds[0]);
 }
 
-TEST_F(DriverTest, DialTargetCopiesEveryStringAndFreesThem) {
+TEST_F(ModuleHandleTest, DialTargetCopiesEveryStringAndFreesThem) {
   fake.transport_kind = ENVD_TRANSPORT_GRPC_TARGET;
   fake.transport_fd = 0;  // meaningless for a target; must not be taken (or closed)
   fake.target = "ipv4:10.0.0.5:8888";
@@ -325,7 +325,7 @@ TEST_F(DriverTest, DialTargetCopiesEveryStringAndFreesThem) {
   EXPECT_EQ(fake.allocs, 6);
 }
 
-TEST_F(DriverTest, DialFailureLeavesTheTransportToTheModule) {
+TEST_F(ModuleHandleTest, DialFailureLeavesTheTransportToTheModule) {
   fake.status = ENVD_ERR_UNAVAILABLE;
   fake.message = "cannot reach 10.0.0.5:8888";
   fake.target = "leftover";  // a module bug; the ABI says the core releases nothing
@@ -337,7 +337,7 @@ TEST_F(DriverTest, DialFailureLeavesTheTransportToTheModule) {
   counting_free(fake.last_target);
 }
 
-TEST_F(DriverTest, DialRejectsMalformedTransports) {
+TEST_F(ModuleHandleTest, DialRejectsMalformedTransports) {
   fake.transport_fd = -1;
   fake.description = "d";
   auto t = builder.dial({});

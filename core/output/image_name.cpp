@@ -1,10 +1,10 @@
-#include "build/image_name.hpp"
+#include "output/image_name.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <regex>
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 // Grammar of Docker's reference package, written as regular expressions.
@@ -85,4 +85,4 @@ Result<std::string> default_image_tag(const std::filesystem::path& context_dir) 
   return tag;
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,14 +1,14 @@
-#include "build/image_push.hpp"
+#include "output/image_push.hpp"
 
 #include <gtest/gtest.h>
 #include <stdio.h>
 
 #include <string>
 
-#include "build/test_support.hpp"
+#include "output/test_support.hpp"
 #include "util/test_support.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 using util::testing::TempDir;
@@ -106,4 +106,4 @@ TEST(PushProgress, IgnoresLinesThatAreNotJson) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,4 +1,4 @@
-#include "build/progress_ui.hpp"
+#include "output/progress_ui.hpp"
 
 #include <fmt/core.h>
 #include <gtest/gtest.h>
@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <string>
 
-#include "build/test_support.hpp"
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
+#include "output/test_support.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 namespace bk = moby::buildkit::v1;
@@ -158,9 +158,9 @@ TEST(ProgressUi, ModeResolution) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
@@ -173,4 +173,4 @@ TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,4 +1,4 @@
-#include "build/output_spec.hpp"
+#include "output/output_spec.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
@@ -105,4 +105,4 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
   return spec;
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

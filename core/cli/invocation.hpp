@@ -18,12 +18,12 @@ enum class OutputFormat { table, json };
 // "table" / "json"; anything else is an error naming the flag and the value.
 Result<OutputFormat> parse_format(const std::string& value);
 
-class Session {
+class Invocation {
  public:
   // Binds the core's own copy of the SDK to `host`.
-  Session();
-  Session(const Session&) = delete;
-  Session& operator=(const Session&) = delete;
+  Invocation();
+  Invocation(const Invocation&) = delete;
+  Invocation& operator=(const Invocation&) = delete;
 
   // The services driver modules get (progress, logs, cancellation); outlives
   // the registry and every module it loads.

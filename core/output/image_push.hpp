@@ -13,12 +13,12 @@
 #include <string>
 #include <string_view>
 
-#include "build/progress_ui.hpp"
 #include "buildkit/auth.hpp"
 #include "envd/docker_engine.hpp"
 #include "envd/result.hpp"
+#include "output/progress_ui.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 // An image reference split the way the push endpoint wants it.
 struct PushReference {
@@ -71,4 +71,4 @@ struct PushOptions {
 Status push_image(sdk::DockerEngine& engine, std::string_view reference,
                   const PushOptions& options);
 
-}  // namespace envd::build
+}  // namespace envd::output

@@ -1,4 +1,4 @@
-#include "build/image_push.hpp"
+#include "output/image_push.hpp"
 
 #include "envd/registry_auth.hpp"
 
@@ -8,9 +8,9 @@
 #include <boost/json.hpp>
 #include <cctype>
 
-#include "build/image_name.hpp"
+#include "output/image_name.hpp"
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 namespace json = boost::json;
@@ -119,4 +119,4 @@ Status push_image(sdk::DockerEngine& engine, std::string_view reference,
   return {};
 }
 
-}  // namespace envd::build
+}  // namespace envd::output

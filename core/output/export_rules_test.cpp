@@ -1,11 +1,11 @@
-#include "build/export_rules.hpp"
+#include "output/export_rules.hpp"
 
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 using Attrs = std::map<std::string, std::string>;
@@ -101,4 +101,4 @@ TEST(ExportRules, OtherTypesPassThrough) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

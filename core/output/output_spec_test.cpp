@@ -1,10 +1,10 @@
-#include "build/output_spec.hpp"
+#include "output/output_spec.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
-namespace envd::build {
+namespace envd::output {
 namespace {
 
 using Destination = OutputSpec::Destination;
@@ -79,4 +79,4 @@ TEST(OutputSpec, KeysAreLowerCasedValuesAreNot) {
 }
 
 }  // namespace
-}  // namespace envd::build
+}  // namespace envd::output

@@ -26,7 +26,7 @@
 #include "envd/docker_engine.hpp"
 #include "envd/result.hpp"
 
-namespace envd::build {
+namespace envd::output {
 
 class ImageLoader {
  public:
@@ -71,4 +71,4 @@ class ImageLoader {
   std::vector<std::string> loaded_;
 };
 
-}  // namespace envd::build
+}  // namespace envd::output

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <string>
 
-namespace envd::build::testing {
+namespace envd::output::testing {
 
 // A temporary FILE* a renderer writes to, and what it wrote.
 class Capture {
@@ -25,4 +25,4 @@ class Capture {
   std::FILE* file_;
 };
 
-}  // namespace envd::build::testing
+}  // namespace envd::output::testing

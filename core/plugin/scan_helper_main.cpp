@@ -1,0 +1,88 @@
+// envd-plugin-scan: describes one module file for the scanner (scanner.hpp),
+// in a process of its own, so that a module that crashes, hangs, calls exit()
+// or prints while it loads cannot harm envd.
+//
+//   envd-plugin-scan /absolute/path/to/module.so
+//
+// Writes the module's facts (facts_to_json) as one JSON object to the stdout
+// it was started with, then exits 0. The module never sees that stdout: fds
+// 0-2 are /dev/null before it loads. Installed in libexec/envd/, not for
+// running by hand.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "plugin/descriptor.hpp"
+#include "plugin/module_loader.hpp"
+
+namespace {
+
+void write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2 || argv[1][0] != '/') {
+    std::fputs("usage: envd-plugin-scan /absolute/path/to/module.so (envd runs this itself)\n",
+               stderr);
+    return 2;
+  }
+  // The answer's channel: a copy of stdout that a module cannot write to by
+  // accident, and that a program it execs does not inherit.
+  int answer = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+  if (answer < 0) return 126;
+
+  // A crash must end the process with its signal, not in a handler or ignored.
+  for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) {
+    std::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
+    if (null_fd > 2) ::close(null_fd);
+  }
+
+  // A module that calls exit() ends the scan with its status at once, without
+  // this program's exit handlers and static destructors. Registered last,
+  // this handler runs first.
+  ::on_exit([](int status, void*) { _exit(status); }, nullptr);
+
+  std::string text;
+  try {
+    const std::filesystem::path path(argv[1]);
+    auto loaded = envd::plugin::load_module(path);
+    envd::plugin::ModuleInfo info;
+    if (loaded) {
+      info = envd::plugin::describe_descriptor(*loaded);
+    } else {
+      info.reason = loaded.error().message();
+    }
+    text = boost::json::serialize(envd::plugin::facts_to_json(info));
+  } catch (...) {
+    _exit(125);
+  }
+  write_all(answer, text);
+  _exit(0);
+}
