@@ -39,8 +39,14 @@ Status probe_into(const BuilderTarget& target, std::chrono::milliseconds timeout
                   json::object& out) {
   auto client = connect_builder(target, timeout);
   if (!client) return client.error();
+  // The round trip of one probe (Info, then ListWorkers), as the user's
+  // network and the daemon's load make it.
+  const auto probe_start = std::chrono::steady_clock::now();
   auto info = client->info(timeout);
   if (!info) return info.error();
+  out["rtt_ms"] =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - probe_start)
+          .count();
   out["version"] = info->version;
   json::array workers;
   for (const auto& w : info->workers) {
@@ -220,6 +226,10 @@ Status run_status(Invocation& invocation, const std::string& format_flag,
     if (std::string c = string_of(driver, "container_state"); !c.empty()) {
       fmt::print("Container:  {} ({})\n", string_of(driver, "container"), c);
     }
+    if (std::string pod = string_of(driver, "pod"); !pod.empty()) {
+      fmt::print("Pod:        {} (namespace {}, {})\n", pod, string_of(driver, "namespace"),
+                 string_of(driver, "phase"));
+    }
     if (std::string image = string_of(driver, "image"); !image.empty()) {
       fmt::print("Image:      {}\n", image);
     }
@@ -230,7 +240,10 @@ Status run_status(Invocation& invocation, const std::string& format_flag,
       fmt::print("Stale:      {} (envd bootstrap --recreate)\n", stale);
     }
     fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
-    if (reachable) print_probe(out);
+    if (reachable) {
+      print_probe(out);
+      fmt::print("Round trip: {:.1f} ms\n", out["rtt_ms"].to_number<double>());
+    }
     if (down) fmt::print("Detail:     {}\n", string_of(driver, "detail"));
   }
   if (!reachable && !down) return reachable;
