@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/json.hpp>
 #include <cctype>
 #include <condition_variable>
 #include <cstdlib>
@@ -234,6 +235,10 @@ grpc::ChannelArguments channel_arguments() {
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 330 * 1000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A daemon's error can be long (a failed mount names the session's whole
+  // answer); past gRPC C++'s default 8 KiB of metadata the stream is reset
+  // and the error lost. grpc-go clients accept 16 MiB.
+  args.SetInt(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024 * 1024);
   // The session tunnel carries file chunks; solve requests carry LLB.
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   return args;
@@ -547,6 +552,27 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     return Error(Errc::invalid_argument, "the LLB definition for " + address + " is malformed");
   }
   for (const auto& entitlement : request.entitlements) solve.add_entitlements(entitlement);
+  for (const auto& entry : request.cache_exports) {
+    auto* out = solve.mutable_cache()->add_exports();
+    out->set_type(entry.type);
+    out->mutable_attrs()->insert(entry.attrs.begin(), entry.attrs.end());
+  }
+  if (!request.cache_imports.empty()) {
+    boost::json::array imports;
+    for (const auto& entry : request.cache_imports) {
+      auto* in = solve.mutable_cache()->add_imports();
+      in->set_type(entry.type);
+      in->mutable_attrs()->insert(entry.attrs.begin(), entry.attrs.end());
+      boost::json::object attrs;
+      for (const auto& [key, value] : entry.attrs) attrs[key] = value;
+      imports.push_back(boost::json::object{{"Type", entry.type}, {"Attrs", std::move(attrs)}});
+    }
+    // The frontend resolves the imports itself (the key and the JSON field
+    // names are those of BuildKit's client, which marshals CacheOptionsEntry).
+    if (!request.frontend.empty()) {
+      (*solve.mutable_frontendattrs())["cache-imports"] = boost::json::serialize(imports);
+    }
+  }
   // Daemons before v0.13 read only the first exporter from fields 3/4; newer
   // ones read the list (field 13) and ignore 3/4 when it is set.
   for (size_t i = 0; i < request.exports.size(); ++i) {

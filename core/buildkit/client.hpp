@@ -46,6 +46,16 @@ struct Export {
   std::map<std::string, std::string> attrs;
 };
 
+// One cache exporter or importer of a solve (CacheOptionsEntry): a type
+// ("registry", "local", "inline", ...) and its attributes, passed to the daemon
+// unchanged. Imports are also handed to the frontend as its "cache-imports"
+// attribute (JSON), as BuildKit's own client does, so the Dockerfile frontend
+// can match its steps against them.
+struct CacheEntry {
+  std::string type;
+  std::map<std::string, std::string> attrs;
+};
+
 struct SolveRequest {
   std::string frontend = "dockerfile.v0";  // "" for raw LLB (then set definition)
   std::map<std::string, std::string> frontend_attrs;
@@ -54,6 +64,8 @@ struct SolveRequest {
   std::string definition;
   std::vector<Export> exports;
   std::vector<std::string> entitlements;  // e.g. "network.host"
+  std::vector<CacheEntry> cache_exports;
+  std::vector<CacheEntry> cache_imports;
   // Session name and shared key (x-docker-expose-session-name/-sharedkey). The
   // shared key lets the daemon reuse an earlier context transfer of the same
   // directory; empty is fine. The session id and solve ref are always fresh.

@@ -22,6 +22,10 @@
 #include "buildkit/client.hpp"
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
+#include "buildkit/secrets.hpp"
+#include "buildkit/ssh_forward.hpp"
+#include "cli/build_options.hpp"
+#include "cli/build_secrets.hpp"
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
 #include "context/resolve.hpp"
@@ -58,6 +62,21 @@ struct BuildRequest {
   std::string output;
   std::string progress = "auto";
   std::string connect_timeout;
+  // Cache (buildx's --cache-to/--cache-from; upstream envd's
+  // --export-cache/--import-cache land here too).
+  std::vector<std::string> cache_to;
+  std::vector<std::string> cache_from;
+  // Metadata.
+  std::vector<std::string> labels;
+  std::vector<std::string> add_hosts;
+  bool pull = false;
+  std::vector<std::string> build_contexts;
+  std::string iidfile;
+  std::string metadata_file;
+  bool quiet = false;
+  // Session services for RUN --mount=type=secret|ssh.
+  std::vector<std::string> secrets;
+  std::vector<std::string> ssh;
 };
 
 // Where the exported result goes, and what the session must serve for it.
@@ -212,7 +231,100 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
     return Error(Errc::invalid_argument,
                  "invalid --network '" + req.network + "': expected default, none or host");
   }
+  for (const auto& value : req.cache_to) {
+    auto entry = parse_cache_export("--cache-to", value);
+    if (!entry) return entry.error();
+    solve.cache_exports.push_back(std::move(*entry));
+  }
+  for (const auto& value : req.cache_from) {
+    auto entry = parse_cache_import("--cache-from", value);
+    if (!entry) return entry.error();
+    solve.cache_imports.push_back(std::move(*entry));
+  }
+  FrontendFlags flags;
+  flags.labels = req.labels;
+  flags.add_hosts = req.add_hosts;
+  flags.pull = req.pull;
+  for (const auto& value : req.build_contexts) {
+    auto named = parse_build_context(value);
+    if (!named) return named.error();
+    flags.contexts.push_back(std::move(*named));
+  }
+  if (auto st = add_frontend_flags(flags, attrs); !st) return st.error();
   return solve;
+}
+
+// The named build contexts that are directories, by name, for the session's
+// FileSync (the frontend asks for them as local:NAME).
+Result<std::map<std::string, fs::path>> named_context_dirs(const BuildRequest& req) {
+  std::map<std::string, fs::path> dirs;
+  for (const auto& value : req.build_contexts) {
+    auto named = parse_build_context(value);
+    if (!named) return named.error();
+    if (named->directory.empty()) continue;
+    if (named->name == "context" || named->name == "dockerfile") {
+      return Error(Errc::invalid_argument,
+                   "invalid --build-context '" + value + "': '" + named->name +
+                       "' is the name of the build's own directory; choose another name");
+    }
+    if (!dirs.emplace(named->name, named->directory).second) {
+      return Error(Errc::invalid_argument,
+                   "invalid --build-context '" + value + "': '" + named->name + "' is given twice");
+    }
+  }
+  return dirs;
+}
+
+// The daemon's refusal of a cache type (`unknown cache exporter: "registry"`),
+// said plainly: the Engine's embedded BuildKit exports cache only inline and
+// imports it only from a registry or a local directory. "" for other errors.
+std::string explain_cache_refusal(const std::string& message, const buildkit::DaemonInfo& info) {
+  for (const char* what : {"exporter", "importer"}) {
+    std::string marker = std::string("unknown cache ") + what + ": \"";
+    auto at = message.find(marker);
+    if (at == std::string::npos) continue;
+    auto start = at + marker.size();
+    auto end = message.find('"', start);
+    std::string type = message.substr(start, end == std::string::npos ? end : end - start);
+    bool exporting = std::string(what) == "exporter";
+    std::string flag = exporting ? "--cache-to" : "--cache-from";
+    if (has_moby_worker(info)) {
+      return "the Docker Engine's embedded BuildKit cannot " +
+             std::string(exporting ? "export" : "import") + " build cache as type=" + type + " (" +
+             flag + "): it " +
+             (exporting ? "exports cache only as type=inline"
+                        : "imports cache only from type=registry and type=local") +
+             "; build on a buildkitd (docker-container, tcp, unix or kube-pod builder) for the "
+             "other types";
+    }
+    return "this buildkitd has no cache " + std::string(what) + " of type=" + type + " (" + flag +
+           ")";
+  }
+  return {};
+}
+
+// Writes what a pipeline reads back: --iidfile and --metadata-file. A file
+// that cannot be written fails the command, after the build.
+Status write_build_results(const BuildRequest& req, const buildkit::SolveResult& result) {
+  if (!req.iidfile.empty()) {
+    std::string id = image_id(result.exporter_response);
+    if (id.empty()) {
+      return Error(Errc::invalid_argument,
+                   "--iidfile: the export made no image (the output is files), so there is no "
+                   "image ID to write to '" +
+                       req.iidfile + "'");
+    }
+    if (auto st = util::write_file_atomically(fs::absolute(req.iidfile), id, 0644); !st) {
+      return st.error().wrap("cannot write --iidfile");
+    }
+  }
+  if (!req.metadata_file.empty()) {
+    std::string text = util::to_pretty_json(build_metadata(result.exporter_response));
+    if (auto st = util::write_file_atomically(fs::absolute(req.metadata_file), text, 0644); !st) {
+      return st.error().wrap("cannot write --metadata-file");
+    }
+  }
+  return {};
 }
 
 // ENVD_TIMINGS=1 prints, when a build ends, where its wall time went:
@@ -271,7 +383,28 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   auto solve = solve_request(req, dockerfile);
   if (!solve) return solve.error();
-  auto mode = output::resolve_progress_mode(req.progress, util::is_terminal(STDERR_FILENO));
+  auto named_dirs = named_context_dirs(req);
+  if (!named_dirs) return named_dirs.error();
+  // Secret values are read now, so a missing file or variable fails before
+  // anything is contacted; they stay in memory only.
+  auto secrets = load_secrets(req.secrets);
+  if (!secrets) return secrets.error();
+  auto ssh_agents = resolve_ssh_agents(req.ssh);
+  if (!ssh_agents) return ssh_agents.error();
+  for (const auto* path : {&req.iidfile, &req.metadata_file}) {
+    if (path->empty()) continue;
+    std::error_code parent_ec;
+    fs::path parent = fs::absolute(*path).parent_path();
+    if (!fs::is_directory(parent, parent_ec)) {
+      return Error(Errc::not_found, "cannot write '" + *path + "': directory '" + parent.string() +
+                                        "' does not exist");
+    }
+    if (fs::is_directory(*path, parent_ec)) {
+      return Error(Errc::invalid_argument, "cannot write '" + *path + "': it is a directory");
+    }
+  }
+  auto mode = output::resolve_progress_mode(req.quiet ? "quiet" : req.progress,
+                                            util::is_terminal(STDERR_FILENO));
   if (!mode) return mode.error();
   auto timeout = connect_timeout(req.connect_timeout);
   if (!timeout) return timeout.error();
@@ -292,10 +425,16 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!plan) return plan.error();
   solve->exports.push_back(plan->exporter);
 
-  buildkit::FileSyncProvider files(
-      {{"context", context_dir}, {"dockerfile", dockerfile.parent_path()}});
+  std::map<std::string, fs::path> sync_dirs = std::move(*named_dirs);
+  sync_dirs["context"] = context_dir;
+  sync_dirs["dockerfile"] = dockerfile.parent_path();
+  buildkit::FileSyncProvider files(std::move(sync_dirs));
   buildkit::AuthProvider auth;
+  buildkit::SecretsProvider secret_provider(std::move(*secrets));
+  buildkit::SshForwardProvider ssh_provider(std::move(*ssh_agents));
   std::vector<buildkit::Attachable*> attachables{&files, &auth};
+  if (!req.secrets.empty()) attachables.push_back(&secret_provider);
+  if (!req.ssh.empty()) attachables.push_back(&ssh_provider);
   if (plan->target) attachables.push_back(plan->target.get());
 
   output::ProgressUi progress(*mode, stderr);
@@ -308,20 +447,37 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
     }
+    if (auto explained = explain_cache_refusal(result.error().message(), *info);
+        !explained.empty()) {
+      return Error(result.error().code(),
+                   "build failed on " + client->address() + ": " + explained);
+    }
     // Name the builder, unless the client's message already does.
     if (result.error().message().find(client->address()) != std::string::npos) {
       return result.error();
     }
     return result.error().wrap("build failed on " + client->address());
   }
+  // With --quiet, only the image ID goes out (to stdout), as docker build -q.
+  auto say = [&req](const std::string& message) {
+    if (!req.quiet) inform(message);
+  };
+  auto finish = [&]() -> Status {
+    if (auto st = write_build_results(req, *result); !st) return st;
+    if (req.quiet) {
+      std::string id = image_id(result->exporter_response);
+      if (!id.empty()) fmt::print("{}\n", id);
+    }
+    return {};
+  };
   if (plan->loader) {
     auto loaded = plan->loader->finish();
     if (!loaded) {
       return loaded.error().wrap("built " + tag + " but cannot load it into the Docker Engine at " +
                                  plan->loader->endpoint().url);
     }
-    inform("Loaded " + tag + " into the Docker Engine at " + plan->loader->endpoint().url);
-    return {};
+    say("Loaded " + tag + " into the Docker Engine at " + plan->loader->endpoint().url);
+    return finish();
   }
   if (!plan->daemon_push_names.empty()) {
     // The daemon pushed them; what was pushed is what the user asked about.
@@ -331,11 +487,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     for (const auto& name : plan->daemon_push_names) {
       std::string line = "Pushed " + name;
       line += suffix;
-      inform(line);
+      say(line);
     }
-    return {};
+    return finish();
   }
-  inform("Built " + tag + ", exported to " + plan->description);
+  say("Built " + tag + ", exported to " + plan->description);
   if (!plan->push_names.empty()) {
     // The moby-worker builder's engine is the one at DOCKER_HOST.
     auto engine = sdk::DockerEngine::from_env();
@@ -345,10 +501,10 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     push.cancelled = [&cancel] { return cancel.cancelled(); };
     for (const auto& name : plan->push_names) {
       if (auto pushed = output::push_image(*engine, name, push); !pushed) return pushed.error();
-      inform("Pushed " + name);
+      say("Pushed " + name);
     }
   }
-  return {};
+  return finish();
 }
 
 }  // namespace
@@ -377,6 +533,52 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
     cmd->add_option(
         "--connect-timeout", req->connect_timeout,
         "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    cmd->add_flag("-q,--quiet", req->quiet,
+                  "Print only the image ID on stdout (no progress, no messages)");
+
+    // Grouped as buildx groups them; one value per occurrence, as --build-arg.
+    const std::string cache = "Cache";
+    cmd->add_option("--cache-to,--export-cache", req->cache_to,
+                    "Export build cache: type=registry,ref=REF[,mode=max] | "
+                    "type=local,dest=DIR | type=inline (repeatable)")
+        ->allow_extra_args(false)
+        ->group(cache);
+    cmd->add_option("--cache-from,--import-cache", req->cache_from,
+                    "Import build cache: type=registry,ref=REF | type=local,src=DIR | REF "
+                    "(repeatable)")
+        ->allow_extra_args(false)
+        ->group(cache);
+
+    const std::string metadata = "Metadata";
+    cmd->add_option("--label", req->labels, "Image label KEY=VALUE (repeatable)")
+        ->allow_extra_args(false)
+        ->group(metadata);
+    cmd->add_option("--iidfile", req->iidfile, "Write the image ID to FILE")->group(metadata);
+    cmd->add_option("--metadata-file", req->metadata_file,
+                    "Write the build result's metadata (buildx's JSON) to FILE")
+        ->group(metadata);
+
+    const std::string inputs = "Inputs";
+    cmd->add_flag("--pull", req->pull, "Always look up base images in their registry")
+        ->group(inputs);
+    cmd->add_option("--add-host", req->add_hosts,
+                    "Host-to-IP mapping HOST:IP for RUN steps "
+                    "(repeatable)")
+        ->allow_extra_args(false)
+        ->group(inputs);
+    cmd->add_option("--secret", req->secrets,
+                    "Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
+        ->allow_extra_args(false)
+        ->group(inputs);
+    cmd->add_option("--ssh", req->ssh,
+                    "ssh-agent for RUN --mount=type=ssh: default|ID[=SOCKET] (repeatable)")
+        ->allow_extra_args(false)
+        ->group(inputs);
+    cmd->add_option("--build-context", req->build_contexts,
+                    "Named context NAME=DIR or NAME=docker-image://REF, for FROM NAME and "
+                    "COPY --from=NAME (repeatable)")
+        ->allow_extra_args(false)
+        ->group(inputs);
     cmd->callback([&invocation, &action, req] {
       action = [&invocation, req] { return run_build(invocation, *req); };
     });

@@ -20,6 +20,7 @@
 #include "buildkit/standalone_buildkitd.hpp"
 #include "cli_harness.hpp"
 #include "services/password_registry.hpp"
+#include "services/registry_probe.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -135,39 +136,6 @@ class RealBuildkitTest : public CliTest {
     auto v = json::parse(r.out, ec);
     EXPECT_FALSE(ec) << r.out;
     return !ec && v.is_object() ? v.as_object() : json::object{};
-  }
-
-  // The digest the registry holds for repository:tag (HEAD of the manifest).
-  std::string registry_digest(const std::string& registry, const std::string& repository,
-                              const std::string& tag, const std::string& user = "") {
-    std::vector<std::string> argv = {
-        "curl",
-        "-fsSI",
-        "--max-time",
-        "10",
-        "-H",
-        "Accept: application/vnd.docker.distribution.manifest.v2+json, "
-        "application/vnd.oci.image.manifest.v1+json, "
-        "application/vnd.docker.distribution.manifest.list.v2+json, "
-        "application/vnd.oci.image.index.v1+json"};
-    if (!user.empty()) argv.insert(argv.end(), {"-u", user});
-    argv.push_back("http://" + registry + "/v2/" + repository + "/manifests/" + tag);
-    std::string headers = must(argv);
-    for (size_t at = 0; at < headers.size();) {
-      size_t nl = headers.find('\n', at);
-      std::string line = headers.substr(at, nl - at);
-      if (line.rfind("Docker-Content-Digest: ", 0) == 0 ||
-          line.rfind("docker-content-digest: ", 0) == 0) {
-        std::string digest = line.substr(23);
-        while (!digest.empty() && (digest.back() == '\r' || digest.back() == ' '))
-          digest.pop_back();
-        return digest;
-      }
-      if (nl == std::string::npos) break;
-      at = nl + 1;
-    }
-    ADD_FAILURE() << "no digest in:\n" << headers;
-    return {};
   }
 
   RealBuildkit bk_;

@@ -1,0 +1,240 @@
+#include "cli/build_options.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <utility>
+
+#include "util/csv.hpp"
+#include "util/text.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+Error invalid(const std::string& flag, const std::string& value, const std::string& why) {
+  return Error(Errc::invalid_argument,
+               "invalid " + flag + " '" + util::printable(value, 300) + "': " + why);
+}
+
+// The key=value fields of one CSV record; a field without '=' is refused
+// unless it is the only one (`bare` then receives it).
+Result<std::map<std::string, std::string>> fields_of(const std::string& flag,
+                                                     const std::string& value,
+                                                     std::optional<std::string>* bare) {
+  auto fields = util::split_csv_record(value, flag);
+  if (!fields) return fields.error();
+  std::map<std::string, std::string> out;
+  for (const auto& field : *fields) {
+    auto eq = field.find('=');
+    if (eq == std::string::npos) {
+      if (bare != nullptr && fields->size() == 1 && !field.empty()) {
+        *bare = field;
+        return out;
+      }
+      return invalid(flag, value, "field '" + field + "' is not KEY=VALUE");
+    }
+    std::string key = field.substr(0, eq);
+    std::transform(key.begin(), key.end(), key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (key.empty()) return invalid(flag, value, "a field has no key");
+    if (out.count(key) != 0) return invalid(flag, value, "'" + key + "' is given twice");
+    out[key] = field.substr(eq + 1);
+  }
+  return out;
+}
+
+// `path` made absolute and normal, without a trailing separator.
+Result<fs::path> absolute_dir(const std::string& path) {
+  std::error_code ec;
+  fs::path absolute = fs::absolute(path, ec);
+  if (ec) return Error(Errc::invalid_argument, "cannot resolve '" + path + "': " + ec.message());
+  fs::path normal = absolute.lexically_normal();
+  if (normal.has_relative_path() && normal.filename().empty()) normal = normal.parent_path();
+  return normal;
+}
+
+Result<buildkit::CacheEntry> parse_cache(const std::string& flag, const std::string& value,
+                                         bool exporting) {
+  if (value.empty()) return invalid(flag, value, "expected type=TYPE[,KEY=VALUE...] or a REF");
+  std::optional<std::string> bare;
+  auto fields = fields_of(flag, value, &bare);
+  if (!fields) return fields.error();
+  buildkit::CacheEntry entry;
+  if (bare) {
+    // buildx: a bare value is a registry reference.
+    entry.type = "registry";
+    entry.attrs["ref"] = *bare;
+    return entry;
+  }
+  auto type = fields->find("type");
+  if (type == fields->end() || type->second.empty()) {
+    return invalid(flag, value, "type is missing (type=registry, local, inline, ...)");
+  }
+  entry.type = type->second;
+  fields->erase(type);
+  entry.attrs = std::move(*fields);
+  const char* dir_key = exporting ? "dest" : "src";
+  if (entry.type == "registry") {
+    if (entry.attrs.count("ref") == 0 || entry.attrs["ref"].empty()) {
+      return invalid(flag, value, "type=registry needs ref=REF");
+    }
+  } else if (entry.type == "local") {
+    auto dir = entry.attrs.find(dir_key);
+    if (dir == entry.attrs.end() || dir->second.empty()) {
+      return invalid(flag, value, std::string("type=local needs ") + dir_key + "=DIR");
+    }
+    auto absolute = absolute_dir(dir->second);
+    if (!absolute) return invalid(flag, value, absolute.error().message());
+    dir->second = absolute->string();
+    std::error_code ec;
+    if (!exporting && !fs::is_directory(*absolute, ec)) {
+      return invalid(flag, value, "'" + dir->second + "' is not a directory");
+    }
+  } else if (entry.type == "inline") {
+    if (!exporting) {
+      return invalid(flag, value,
+                     "type=inline is for --cache-to; import an inline cache with "
+                     "type=registry,ref=IMAGE");
+    }
+  }
+  if (entry.attrs.count("mode") != 0 && entry.attrs["mode"] != "min" &&
+      entry.attrs["mode"] != "max") {
+    return invalid(flag, value, "mode must be min or max");
+  }
+  return entry;
+}
+
+// RFC 4648 base64 through OpenSSL; nullopt when `text` is not base64.
+std::optional<std::string> base64_decoded(const std::string& text) {
+  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
+  std::string out(text.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t padding = 0;
+  if (text.back() == '=') ++padding;
+  if (text.size() > 1 && text[text.size() - 2] == '=') ++padding;
+  out.resize(static_cast<std::size_t>(n) - padding);
+  return out;
+}
+
+bool valid_context_name(const std::string& name) {
+  // As the Dockerfile frontend accepts them in FROM: a lower-case image-like name.
+  if (name.empty() || name.size() > 255) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+           c == '/' || c == ':';
+  });
+}
+
+}  // namespace
+
+Result<buildkit::CacheEntry> parse_cache_export(const std::string& flag, const std::string& value) {
+  return parse_cache(flag, value, true);
+}
+
+Result<buildkit::CacheEntry> parse_cache_import(const std::string& flag, const std::string& value) {
+  return parse_cache(flag, value, false);
+}
+
+Result<NamedContext> parse_build_context(const std::string& value) {
+  const std::string flag = "--build-context";
+  auto eq = value.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == value.size()) {
+    return invalid(flag, value, "expected NAME=DIR or NAME=docker-image://REF");
+  }
+  NamedContext named;
+  named.name = value.substr(0, eq);
+  std::string source = value.substr(eq + 1);
+  if (!valid_context_name(named.name)) {
+    return invalid(flag, value,
+                   "the name must be lower case letters, digits and -_./: (as in FROM NAME)");
+  }
+  if (source.rfind("docker-image://", 0) == 0) {
+    if (source.size() == std::string("docker-image://").size()) {
+      return invalid(flag, value, "docker-image:// needs an image reference");
+    }
+    named.image = source;
+    return named;
+  }
+  if (auto scheme = source.find("://"); scheme != std::string::npos) {
+    return invalid(flag, value,
+                   "envd takes a directory or docker-image://REF here, not '" +
+                       source.substr(0, scheme + 3) + "'");
+  }
+  auto dir = absolute_dir(source);
+  std::error_code ec;
+  if (!dir || !fs::is_directory(*dir, ec)) {
+    return invalid(flag, value, "'" + source + "' is not a directory");
+  }
+  named.directory = *dir;
+  return named;
+}
+
+Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std::string>& attrs) {
+  for (const auto& label : flags.labels) {
+    auto eq = label.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return invalid("--label", label, "expected KEY=VALUE");
+    }
+    attrs["label:" + label.substr(0, eq)] = label.substr(eq + 1);
+  }
+  std::string hosts;
+  for (const auto& host : flags.add_hosts) {
+    // docker's HOST:IP, where an IPv6 address holds colons itself; buildx
+    // also takes HOST=IP. The frontend reads HOST=IP records.
+    auto sep = host.find('=');
+    if (sep == std::string::npos) sep = host.find(':');
+    if (sep == std::string::npos || sep == 0 || sep + 1 == host.size()) {
+      return invalid("--add-host", host, "expected HOST:IP");
+    }
+    std::string name = host.substr(0, sep);
+    std::string ip = host.substr(sep + 1);
+    if (ip.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
+      return invalid("--add-host", host, "'" + ip + "' is not an IP address");
+    }
+    if (name.find_first_of(",= \t") != std::string::npos) {
+      return invalid("--add-host", host, "'" + name + "' is not a host name");
+    }
+    if (!hosts.empty()) hosts += ',';
+    hosts += name + "=" + ip;
+  }
+  if (!hosts.empty()) attrs["add-hosts"] = hosts;
+  if (flags.pull) attrs["image-resolve-mode"] = "pull";
+  for (const auto& named : flags.contexts) {
+    attrs["context:" + named.name] = named.image.empty() ? "local:" + named.name : named.image;
+  }
+  return {};
+}
+
+json::object build_metadata(const std::map<std::string, std::string>& exporter_response) {
+  json::object out;
+  for (const auto& [key, value] : exporter_response) {
+    if (auto decoded = base64_decoded(value)) {
+      boost::system::error_code ec;
+      json::value parsed = json::parse(*decoded, ec);
+      if (!ec && parsed.is_object() && !parsed.as_object().empty()) {
+        out[key] = std::move(parsed);
+        continue;
+      }
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+std::string image_id(const std::map<std::string, std::string>& exporter_response) {
+  for (const char* key : {"containerimage.config.digest", "containerimage.digest"}) {
+    auto it = exporter_response.find(key);
+    if (it != exporter_response.end() && !it->second.empty()) return it->second;
+  }
+  return {};
+}
+
+}  // namespace envd::cli
