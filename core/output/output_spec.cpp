@@ -6,47 +6,12 @@
 #include <optional>
 #include <vector>
 
+#include "util/csv.hpp"
+
 namespace envd::output {
 namespace {
 
 Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
-
-// Splits one CSV record (RFC 4180 quoting, as Go's encoding/csv reads it).
-Result<std::vector<std::string>> split_csv(std::string_view text) {
-  std::vector<std::string> fields;
-  std::string field;
-  bool quoted = false;
-  bool field_started_quoted = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && field.empty() && !field_started_quoted) {
-      quoted = true;
-      field_started_quoted = true;
-    } else if (c == ',') {
-      fields.push_back(std::move(field));
-      field.clear();
-      field_started_quoted = false;
-    } else if (c == '\n' || c == '\r') {
-      return invalid("--output takes one CSV record, not several lines");
-    } else {
-      field += c;
-    }
-  }
-  if (quoted) return invalid("invalid --output '" + std::string(text) + "': unterminated quote");
-  fields.push_back(std::move(field));
-  return fields;
-}
 
 bool is_tarball(const std::string& type) {
   return type == "tar" || type == "oci" || type == "docker";
@@ -55,7 +20,7 @@ bool is_tarball(const std::string& type) {
 }  // namespace
 
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal) {
-  auto fields = split_csv(value);
+  auto fields = util::split_csv_record(value, "--output");
   if (!fields) return fields.error();
   OutputSpec spec;
   std::optional<std::string> dest;

@@ -241,6 +241,58 @@ TEST_F(RealBuildkitTest, MutualTlsBuildsPushesAndReportsStatus) {
   EXPECT_EQ(status["version"], json::value(bk_.version));
 }
 
+// The CI job of docs/building.md (examples/ci/build-on-remote-buildkitd.sh),
+// run as a CI system would run it: envd on PATH, the job's variables set, a
+// buildkitd with mutual TLS, the cache in the registry, a secret, a push.
+TEST_F(RealBuildkitTest, TheDocumentedCiJobRunsEndToEnd) {
+  fs::path dir = home() / "ci-project";
+  write_text(dir / "Dockerfile", "FROM " + bk_.base +
+                                     "\nCOPY greeting.txt /greeting.txt\n"
+                                     "RUN --mount=type=secret,id=npm_token,required=true "
+                                     "test -s /run/secrets/npm_token && echo ok > /secret-seen\n");
+  write_text(dir / "greeting.txt", "hello from ci\n");
+  const std::string repository = "envd-real/ci-job";
+  auto job_env = env();
+  job_env["PATH"] = fs::path(envd_binary()).parent_path().string() + ":" +
+                    std::string(std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin");
+  job_env["BUILDKIT_ADDR"] = "tcp://" + bk_.mtls;
+  job_env["BUILDKIT_CA"] = bk_.pki("ca.pem");
+  job_env["BUILDKIT_CERT"] = bk_.pki("client-cert.pem");
+  job_env["BUILDKIT_KEY"] = bk_.pki("client-key.pem");
+  job_env["IMAGE"] = services_.registry + "/" + repository;
+  job_env["TAG"] = tag_;
+  job_env["NPM_TOKEN"] = "npm-secret-" + tag_;
+  for (const auto& [key, value] : base_env()) job_env.emplace(key, value);
+
+  auto job = [&] {
+    sdk::ProcessOptions options;
+    options.argv = {"bash",
+                    std::string(ENVD_SOURCE_DIR) + "/examples/ci/build-on-remote-buildkitd.sh",
+                    dir.string()};
+    options.env = job_env;
+    options.cwd = home().string();
+    options.timeout = std::chrono::seconds(300);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : sdk::ProcessResult{};
+  };
+  auto first = job();
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto second = job();
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(contains(second.err, " CACHED")) << second.err;
+  EXPECT_FALSE(contains(first.err + second.err, "npm-secret-" + tag_));
+
+  // The metadata names what the registry holds; the cache is there too.
+  auto metadata = json::parse(read_text(home() / "build-metadata.json")).as_object();
+  EXPECT_EQ(metadata.at("containerimage.digest").as_string(),
+            registry_digest(services_.registry, repository, tag_));
+  EXPECT_FALSE(registry_digest(services_.registry, repository, "buildcache").empty());
+  // The job removed its context.
+  auto ls = run({"context", "ls", "--format", "json"});
+  EXPECT_FALSE(contains(ls.out, "ci-")) << ls.out;
+}
+
 TEST_F(RealBuildkitTest, AWrongCaIsNamed) {
   auto flags =
       tls_flags(bk_.pki("other-ca.pem"), bk_.pki("client-cert.pem"), bk_.pki("client-key.pem"));
