@@ -288,17 +288,21 @@ std::string explain_cache_refusal(const std::string& message, const buildkit::Da
     std::string type = message.substr(start, end == std::string::npos ? end : end - start);
     bool exporting = std::string(what) == "exporter";
     std::string flag = exporting ? "--cache-to" : "--cache-from";
+    std::string text;
     if (has_moby_worker(info)) {
-      return "the Docker Engine's embedded BuildKit cannot " +
-             std::string(exporting ? "export" : "import") + " build cache as type=" + type + " (" +
-             flag + "): it " +
-             (exporting ? "exports cache only as type=inline"
-                        : "imports cache only from type=registry and type=local") +
-             "; build on a buildkitd (docker-container, tcp, unix or kube-pod builder) for the "
-             "other types";
+      text = "the Docker Engine's embedded BuildKit cannot ";
+      text += exporting ? "export" : "import";
+      text.append(" build cache as type=").append(type).append(" (").append(flag).append("): it ");
+      text += exporting ? "exports cache only as type=inline"
+                        : "imports cache only from type=registry and type=local";
+      text +=
+          "; build on a buildkitd (docker-container, tcp, unix or kube-pod builder) for the "
+          "other types";
+    } else {
+      text = "this buildkitd has no cache ";
+      text.append(what).append(" of type=").append(type).append(" (").append(flag).append(")");
     }
-    return "this buildkitd has no cache " + std::string(what) + " of type=" + type + " (" + flag +
-           ")";
+    return text;
   }
   return {};
 }

@@ -203,7 +203,7 @@ Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std:
       return invalid("--add-host", host, "'" + name + "' is not a host name");
     }
     if (!hosts.empty()) hosts += ',';
-    hosts += name + "=" + ip;
+    hosts.append(name).append("=").append(ip);
   }
   if (!hosts.empty()) attrs["add-hosts"] = hosts;
   if (flags.pull) attrs["image-resolve-mode"] = "pull";
