@@ -1,6 +1,6 @@
-# The session attachables (FileSync, FileSend, Auth, Secrets, SSH forwarding)
-# and their tests. Included from core/buildkit/CMakeLists.txt after
-# envd_buildkit is defined.
+# The session attachables (FileSync, FileSend, Auth, Secrets, SSH forwarding,
+# the content store of local cache directories) and their tests. Included
+# from core/buildkit/CMakeLists.txt after envd_buildkit is defined.
 target_sources(envd_buildkit PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/patterns.cpp
   ${CMAKE_CURRENT_LIST_DIR}/request_metadata.cpp
@@ -10,6 +10,8 @@ target_sources(envd_buildkit PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/auth.cpp
   ${CMAKE_CURRENT_LIST_DIR}/secrets.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ssh_forward.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/content_store.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/cache_dirs.cpp
 )
 
 if(ENVD_BUILD_TESTS)
@@ -21,6 +23,8 @@ if(ENVD_BUILD_TESTS)
     ${CMAKE_CURRENT_LIST_DIR}/auth_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/secrets_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/ssh_forward_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/content_store_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/cache_dirs_test.cpp
   )
   target_link_libraries(envd_buildkit_attachables_test PRIVATE envd::buildkit GTest::gtest_main)
   gtest_discover_tests(envd_buildkit_attachables_test)

@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "buildkit/auth.hpp"
+#include "buildkit/cache_dirs.hpp"
 #include "buildkit/client.hpp"
+#include "buildkit/content_store.hpp"
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
 #include "buildkit/secrets.hpp"
@@ -436,10 +438,16 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   buildkit::AuthProvider auth;
   buildkit::SecretsProvider secret_provider(std::move(*secrets));
   buildkit::SshForwardProvider ssh_provider(std::move(*ssh_agents));
+  // Local cache directories are served through the session's content store.
+  auto local_caches = buildkit::prepare_local_caches(solve->cache_exports, solve->cache_imports);
+  if (!local_caches) return local_caches.error();
+  for (const auto& warning : local_caches->warnings) warn(warning);
+  buildkit::ContentStoreProvider cache_store(local_caches->dirs);
   std::vector<buildkit::Attachable*> attachables{&files, &auth};
   if (!req.secrets.empty()) attachables.push_back(&secret_provider);
   if (!req.ssh.empty()) attachables.push_back(&ssh_provider);
   if (plan->target) attachables.push_back(plan->target.get());
+  if (!local_caches->dirs.empty()) attachables.push_back(&cache_store);
 
   output::ProgressUi progress(*mode, stderr);
   auto result = client->solve(*solve, attachables, progress, cancel);
@@ -461,6 +469,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       return result.error();
     }
     return result.error().wrap("build failed on " + client->address());
+  }
+  if (auto st = buildkit::record_local_cache_exports(*local_caches, result->exporter_response);
+      !st) {
+    if (plan->loader) plan->loader->abandon();
+    return st.error().wrap("built " + tag + " but cannot record its local cache");
   }
   // With --quiet, only the image ID goes out (to stdout), as docker build -q.
   auto say = [&req](const std::string& message) {

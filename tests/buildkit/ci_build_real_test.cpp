@@ -303,5 +303,71 @@ TEST_F(CiBuildTest, HelpGroupsTheFlags) {
   }
 }
 
+// ---- local cache ------------------------------------------------------------
+
+// Build A exports its cache to a local directory (mode=max) through the
+// session's content store; a fresh buildkitd imports it from there and runs
+// no step. Exporting again into the same directory, where every blob already
+// is, keeps one "latest" entry; another tag adds its own.
+TEST_F(CiBuildTest, LocalCacheMakesAFreshDaemonRunNothing) {
+  use_tcp();
+  fs::path cache = home() / "local-cache";
+  fs::path dir = project("localcached");
+  auto r = run({"build", "--progress", "plain", "--cache-to",
+                "type=local,dest=" + cache.string() + ",mode=max", "--output",
+                "type=local,dest=" + (home() / "out-a").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(fs::exists(cache / "oci-layout"));
+  auto index = json::parse(read_text(cache / "index.json")).as_object();
+  auto manifests = index.at("manifests").as_array();
+  ASSERT_EQ(manifests.size(), 1U) << read_text(cache / "index.json");
+  std::string digest(manifests[0].at("digest").as_string());
+  EXPECT_EQ(std::string(
+                manifests[0].at("annotations").at("org.opencontainers.image.ref.name").as_string()),
+            "latest");
+  EXPECT_TRUE(fs::is_regular_file(cache / "blobs" / "sha256" / digest.substr(7))) << digest;
+  EXPECT_FALSE(fs::exists(cache / "ingest"));
+
+  r = run({"build", "--progress", "plain", "--cache-to",
+           "type=local,dest=" + cache.string() + ",mode=max", "--output",
+           "type=local,dest=" + (home() / "out-a2").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run({"build", "--progress", "plain", "--cache-to",
+           "type=local,dest=" + cache.string() + ",mode=max,tag=v2", "--output",
+           "type=local,dest=" + (home() / "out-a3").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  manifests = json::parse(read_text(cache / "index.json")).as_object().at("manifests").as_array();
+  EXPECT_EQ(manifests.size(), 2U) << read_text(cache / "index.json");
+
+  std::ifstream config_file(bk_.config);
+  std::stringstream config;
+  config << config_file.rdbuf();
+  StandaloneBuildkitd fresh(bk_, home() / "fresh", config.str());
+  ASSERT_TRUE(fresh.wait_until_ready()) << fresh.log();
+  use_context("fresh", {"--builder", "unix", "--builder-address", fresh.socket()});
+  r = run({"build", "--progress", "plain", "--cache-from", "type=local,src=" + cache.string(),
+           "--output", "type=local,dest=" + (home() / "out-b").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.err, "RUN echo first-localcached")) << r.err;
+  EXPECT_GE(count_of(r.err, " CACHED"), 3U) << r.err;
+  EXPECT_EQ(read_text(home() / "out-b" / "second.txt"),
+            "hello from localcached\nfirst-localcached\n");
+}
+
+// A local cache directory without an index is skipped with a warning, as
+// BuildKit's client does, and the build goes on.
+TEST_F(CiBuildTest, AnEmptyLocalCacheIsSkippedWithAWarning) {
+  use_tcp();
+  fs::path empty = home() / "empty-cache";
+  fs::create_directories(empty);
+  fs::path dir = project("nocache");
+  auto r = run({"build", "--progress", "plain", "--cache-from", "type=local,src=" + empty.string(),
+                "--output", "type=local,dest=" + (home() / "out").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(
+      contains(r.err, "envd: warning: local cache import at " + empty.string() + " skipped"))
+      << r.err;
+}
+
 }  // namespace
 }  // namespace envd::test
