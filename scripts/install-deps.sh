@@ -9,11 +9,14 @@ build_pkgs=(
   libboost1.81-dev libboost-json1.81-dev
   libcli11-dev libfmt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libarchive-dev libssl-dev
+  libarchive-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  openssh-client  # ssh-agent, ssh-add, ssh-keygen for the SSH forwarding unit tests
 )
-# Real services the end-to-end tests and the README's first command start.
-service_pkgs=(docker.io docker-registry busybox-static runc openssl iproute2 curl python3 openssh-server)
+# Real services the end-to-end tests and the README's first command start,
+# and the tools the tests drive.
+service_pkgs=(docker.io docker-registry busybox-static runc openssl iproute2 curl python3 openssh-server
+  zsh fish)  # the shells whose parsers check `envd completion zsh|fish`
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${service_pkgs[@]}"); fi
@@ -24,6 +27,14 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Not a package to install: Debian's kubectl 1.20 (SPDY-only exec) extracted
+# beside the kubectl on PATH, for the kube tests' legacy cases
+# (ENVD_TEST_KUBECTL_LEGACY), which report themselves skipped without it.
+if [[ "${1:-}" != "--build-only" ]]; then
+  bash "$(dirname "$0")/../tests/kube/kubectl-1.20.sh" /opt/kubectl-1.20 >/dev/null ||
+    echo "install-deps: no kubectl 1.20 in /opt/kubectl-1.20: tests needing it will skip" >&2
+fi
 
 if ((${#missing[@]} == 0)); then
   echo "install-deps: all ${#want[@]} packages present" >&2

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
+#include <map>
 #include <random>
 
 #include "kube_discovery.hpp"
@@ -534,6 +536,108 @@ Reply get_log(const ResourceRequest& r, const Target& t, const State& state) {
   return text_reply(200, pod->log);
 }
 
+// Go's %#v of the request's http.Header (sorted, names canonical), without the
+// Authorization the apiserver keeps to itself: what the kubelet prints when
+// the upgrade headers are wrong.
+std::string go_header_dump(const Request& req) {
+  std::map<std::string, std::vector<std::string>> headers;
+  for (const auto& field : req) {
+    std::string name(field.name_string());
+    bool upper = true;
+    for (auto& c : name) {
+      c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
+                                  : std::tolower(static_cast<unsigned char>(c)));
+      upper = c == '-';
+    }
+    if (name != "Authorization") headers[name].emplace_back(field.value());
+  }
+  auto quote = [](const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  };
+  std::string out = "http.Header{";
+  bool first = true;
+  for (const auto& [name, values] : headers) {
+    out += (first ? "" : ", ") + quote(name) + ":[]string{";
+    for (std::size_t i = 0; i < values.size(); ++i) out += (i ? ", " : "") + quote(values[i]);
+    out += "}";
+    first = false;
+  }
+  return out + "}";
+}
+
+// An exec upgrading to anything but a WebSocket: the apiserver proxies it to
+// the kubelet as it is (its stream translator takes only v5 WebSockets), so
+// this is the kubelet's remotecommand server, whose refusals come back as
+// plain text. It speaks SPDY/3.1 with the first protocol of the client's
+// X-Stream-Protocol-Version headers that it has a SPDY handler for: v4 for
+// kubectl 1.20 (which lists v4 first) and for 1.30 and later (which list v5,
+// a WebSocket protocol, before it).
+Routed kubelet_spdy_exec(ExecPlan plan, const Pod& pod, const Request& req) {
+  Routed out;
+  bool no_streams = !plan.use_stdin && !plan.use_stdout && !plan.use_stderr;
+  if (no_streams) {
+    out.reply = text_reply(400, "you must specify at least 1 of stdin, stdout, stderr");
+    return out;
+  }
+  if (!pod.container_running(plan.container)) {
+    out.reply = text_reply(500, "container not found (\"" + plan.container + "\")");
+    return out;
+  }
+  std::vector<std::string> offered;
+  auto [from, to] = req.equal_range("X-Stream-Protocol-Version");
+  for (auto it = from; it != to; ++it) {
+    for (const auto& p : split(std::string(it->value()), ',')) {
+      if (!trim(p).empty()) offered.push_back(trim(p));
+    }
+  }
+  // http.Error's replies end with a newline.
+  if (offered.empty()) {
+    out.reply = text_reply(400, "unable to upgrade: X-Stream-Protocol-Version is required\n");
+    return out;
+  }
+  static const std::pair<const char*, Channel> kKubelet[] = {{"v4.channel.k8s.io", Channel::v4},
+                                                             {"v3.channel.k8s.io", Channel::v3},
+                                                             {"v2.channel.k8s.io", Channel::v2},
+                                                             {"channel.k8s.io", Channel::v1}};
+  for (const auto& p : offered) {
+    for (const auto& [name, channel] : kKubelet) {
+      if (plan.protocol.empty() && p == name) {
+        plan.protocol = name;
+        plan.channel = channel;
+      }
+    }
+  }
+  if (plan.protocol.empty()) {
+    std::string client;
+    for (const auto& p : offered) client += (client.empty() ? "" : " ") + p;
+    std::string message = "unable to upgrade: unable to negotiate protocol: client supports [" +
+                          client + "], server accepts [";
+    for (std::size_t i = 0; i < std::size(kKubelet); ++i) {
+      message += (i ? " " : "") + std::string(kKubelet[i].first);
+    }
+    message += "]\n";
+    // The kubelet's handshake writes the 403, and its caller the same text again.
+    out.reply = text_reply(403, message + message);
+    for (const auto& [name, channel] : kKubelet) {
+      out.reply.headers.emplace_back("X-Accepted-Stream-Protocol-Versions", name);
+    }
+    return out;
+  }
+  if (lower(header(req, http::field::upgrade)).find("spdy/3.1") == std::string::npos) {
+    out.reply = text_reply(400, "unable to upgrade: missing upgrade headers in request: " +
+                                    go_header_dump(req) + "\n");
+    return out;
+  }
+  plan.transport = Transport::spdy;
+  out.exec = std::move(plan);
+  return out;
+}
+
 Routed exec(const ResourceRequest& r, const Target& t, const Request& req, const State& state) {
   Routed out;
   std::string method(req.method_string());
@@ -624,12 +728,7 @@ Routed exec(const ResourceRequest& r, const Target& t, const Request& req, const
     out.exec = std::move(plan);
     return out;
   }
-  if (upgrading && lower(trim(upgrade)).rfind("spdy/", 0) == 0) {
-    out.reply = bad_request(
-        "unable to upgrade connection: this test apiserver speaks no SPDY/3.1: use the WebSocket "
-        "protocol v5.channel.k8s.io (kubectl 1.30 or later does)");
-    return out;
-  }
+  if (upgrading) return kubelet_spdy_exec(std::move(plan), *pod, req);
   out.reply = bad_request("Upgrade request required");
   return out;
 }

@@ -1,8 +1,8 @@
 // What envd_test_kube_apiserver answers, transport aside: authentication,
 // RBAC denials, discovery, pods, deployments and statefulsets, and the checks a
-// kube-apiserver makes before it upgrades an exec request. A request either
-// gets a Reply, or an ExecPlan for the WebSocket session of kube_exec.hpp.
-// Test-only.
+// kube-apiserver (and, behind it, a kubelet) makes before it upgrades an exec
+// request. A request either gets a Reply, or an ExecPlan for the WebSocket or
+// SPDY/3.1 session of kube_exec.hpp. Test-only.
 #pragma once
 
 #include <boost/beast/http.hpp>
@@ -35,9 +35,15 @@ struct Reply {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// How an exec's streams travel: WebSocket channels, or SPDY/3.1 streams
+// (kubectl before 1.30, and later ones whose WebSocket upgrade failed).
+enum class Transport { websocket, spdy };
+
 // The remotecommand subprotocols: v5 is what kube-apiserver's stream
-// translator speaks, the others what a kubelet speaks behind the apiserver.
-enum class Channel { v5, v4, v4_base64, v1, v1_base64 };
+// translator speaks (WebSocket only), the others what a kubelet speaks behind
+// the apiserver: over WebSocket v4 and v1, each also base64-encoded; over
+// SPDY v4, v3, v2 and v1 ("channel.k8s.io").
+enum class Channel { v5, v4, v4_base64, v3, v2, v1, v1_base64 };
 
 struct ExecPlan {
   std::string namespace_name;
@@ -48,6 +54,7 @@ struct ExecPlan {
   bool use_stdout = false;
   bool use_stderr = false;
   bool tty = false;
+  Transport transport = Transport::websocket;
   std::string protocol;  // the subprotocol to answer with ("" when the client asked none)
   Channel channel = Channel::v5;
   // Set when the exec cannot start although the request is valid (the
@@ -58,7 +65,7 @@ struct ExecPlan {
 
 struct Routed {
   Reply reply;                   // the answer, unless exec is set
-  std::optional<ExecPlan> exec;  // a WebSocket exec to accept
+  std::optional<ExecPlan> exec;  // an exec to upgrade the connection for
 };
 
 Routed route(const Request& request, const Config& config);

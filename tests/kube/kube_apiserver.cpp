@@ -7,7 +7,8 @@
 // get` without -o, a Table) of namespaces, pods, deployments and statefulsets,
 // pod logs, and exec over the WebSocket remotecommand protocols
 // (v5.channel.k8s.io as the apiserver's stream translator, v4 and older as a
-// kubelet). No watch, no writes. An exec runs the command here, with
+// kubelet) and over SPDY/3.1 as a kubelet does for kubectl before 1.30 (v4
+// and older). No watch, no writes. An exec runs the command here, with
 // buildctl replaced by --buildctl and BUILDKIT_HOST set to --buildkit-addr, so
 // the bytes on the channels are BuildKit's own.
 //
@@ -22,8 +23,8 @@
 // kubectl needs TLS.
 // --log appends one JSON object per line: each request ({"method", "path",
 // "query", "status", ...}) and each exec's end ({"exec": {...}}). Runs until
-// SIGTERM or SIGINT, then kills and reaps its exec children. SPDY is not
-// spoken: a SPDY upgrade is refused with a 400 Status. Diagnostics go to stderr.
+// SIGTERM or SIGINT, then kills and reaps its exec children. Diagnostics go
+// to stderr.
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -109,8 +110,12 @@ json::object request_entry(const kube::Request& req, unsigned status) {
   header(http::field::upgrade, "upgrade");
   header(http::field::sec_websocket_protocol, "protocols");
   header(http::field::user_agent, "user_agent");
-  auto stream_version = req.find("X-Stream-Protocol-Version");
-  if (stream_version != req.end()) e["stream_protocols"] = std::string(stream_version->value());
+  std::string stream_protocols;
+  auto [from, to] = req.equal_range("X-Stream-Protocol-Version");
+  for (auto it = from; it != to; ++it) {
+    stream_protocols += (stream_protocols.empty() ? "" : ", ") + std::string(it->value());
+  }
+  if (!stream_protocols.empty()) e["stream_protocols"] = stream_protocols;
   return e;
 }
 
@@ -130,39 +135,60 @@ asio::awaitable<void> serve(Stream& stream, Server& server) {
     if (routed.exec) {
       const kube::ExecPlan& plan = *routed.exec;
       beast::get_lowest_layer(stream).expires_never();
-      beast::websocket::stream<Stream> ws(std::move(stream));
-      beast::websocket::stream_base::timeout timeout{};
-      timeout.handshake_timeout = std::chrono::seconds(10);
-      timeout.idle_timeout = beast::websocket::stream_base::none();
-      timeout.keep_alive_pings = false;
-      ws.set_option(timeout);
-      std::string protocol = plan.protocol;
-      ws.set_option(beast::websocket::stream_base::decorator(
-          [protocol](beast::websocket::response_type& res) {
-            res.erase(http::field::server);
-            if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
-          }));
-      auto [aec] = co_await ws.async_accept(req, kUse);
-      json::object entry = request_entry(req, aec ? 400 : 101);
-      if (!plan.protocol.empty()) entry["protocol"] = plan.protocol;
-      if (aec) entry["error"] = aec.message();
-      server.write_log(entry);
-      if (aec) co_return;
-      kube::ExecResult result = co_await kube::run_exec(ws, plan, server.exec);
+      kube::ExecResult result;
+      if (plan.transport == kube::Transport::spdy) {
+        // As the kubelet's upgrader answers (through the apiserver's proxy).
+        http::response<http::empty_body> res{http::status::switching_protocols, req.version()};
+        res.set(http::field::connection, "Upgrade");
+        res.set(http::field::upgrade, "SPDY/3.1");
+        res.set("X-Stream-Protocol-Version", plan.protocol);
+        res.set(http::field::date, utc_time("%a, %d %b %Y %H:%M:%S GMT"));
+        auto [wec, written] = co_await http::async_write(stream, res, kUse);
+        (void)written;
+        json::object entry = request_entry(req, 101);
+        entry["protocol"] = plan.protocol;
+        if (wec) entry["error"] = wec.message();
+        server.write_log(entry);
+        if (wec) co_return;
+        result = co_await kube::run_spdy_exec(stream, buffer, plan, server.exec);
+      } else {
+        beast::websocket::stream<Stream> ws(std::move(stream));
+        beast::websocket::stream_base::timeout timeout{};
+        timeout.handshake_timeout = std::chrono::seconds(10);
+        timeout.idle_timeout = beast::websocket::stream_base::none();
+        timeout.keep_alive_pings = false;
+        ws.set_option(timeout);
+        std::string protocol = plan.protocol;
+        ws.set_option(beast::websocket::stream_base::decorator(
+            [protocol](beast::websocket::response_type& res) {
+              res.erase(http::field::server);
+              if (!protocol.empty()) res.set(http::field::sec_websocket_protocol, protocol);
+            }));
+        auto [aec] = co_await ws.async_accept(req, kUse);
+        json::object entry = request_entry(req, aec ? 400 : 101);
+        if (!plan.protocol.empty()) entry["protocol"] = plan.protocol;
+        if (aec) entry["error"] = aec.message();
+        server.write_log(entry);
+        if (aec) co_return;
+        result = co_await kube::run_exec(ws, plan, server.exec);
+      }
       json::array argv;
       for (const auto& a : result.argv) argv.emplace_back(a);
-      json::object done{{"namespace", plan.namespace_name},
-                        {"pod", plan.pod},
-                        {"container", plan.container},
-                        {"protocol", plan.protocol},
-                        {"argv", std::move(argv)},
-                        {"exit_code", result.exit_code},
-                        {"signal", result.signal},
-                        {"client_gone", result.client_gone},
-                        {"stdin_bytes", result.stdin_bytes},
-                        {"stdout_bytes", result.stdout_bytes},
-                        {"stderr_bytes", result.stderr_bytes}};
+      json::object done{
+          {"namespace", plan.namespace_name},
+          {"pod", plan.pod},
+          {"container", plan.container},
+          {"transport", plan.transport == kube::Transport::spdy ? "spdy" : "websocket"},
+          {"protocol", plan.protocol},
+          {"argv", std::move(argv)},
+          {"exit_code", result.exit_code},
+          {"signal", result.signal},
+          {"client_gone", result.client_gone},
+          {"stdin_bytes", result.stdin_bytes},
+          {"stdout_bytes", result.stdout_bytes},
+          {"stderr_bytes", result.stderr_bytes}};
       if (!result.error.empty()) done["error"] = result.error;
+      if (!result.protocol_error.empty()) done["protocol_error"] = result.protocol_error;
       server.write_log(
           json::object{{"time", utc_time("%Y-%m-%dT%H:%M:%SZ")}, {"exec", std::move(done)}});
       co_return;
@@ -170,7 +196,7 @@ asio::awaitable<void> serve(Stream& stream, Server& server) {
 
     const kube::Reply& reply = routed.reply;
     http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
-    for (const auto& [k, v] : reply.headers) res.set(k, v);
+    for (const auto& [k, v] : reply.headers) res.insert(k, v);
     if (!reply.content_type.empty()) res.set(http::field::content_type, reply.content_type);
     res.set(http::field::date, utc_time("%a, %d %b %Y %H:%M:%S GMT"));
     res.body() = req.method() == http::verb::head ? "" : reply.body;

@@ -235,64 +235,128 @@ json::object internal_error(const std::string& cause) {
                        false);
 }
 
-}  // namespace
-
+// The WebSocket side: one message per write, the channel number (a digit for
+// the base64 protocols) in front.
 template <class Stream>
-asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const ExecPlan& plan,
-                                     const ExecOptions& options) {
-  auto ex = co_await asio::this_coro::executor;
-  ExecResult result;
-  const bool base64 = plan.channel == Channel::v4_base64 || plan.channel == Channel::v1_base64;
-  const bool v5 = plan.channel == Channel::v5;
-  const bool json_status = plan.channel != Channel::v1 && plan.channel != Channel::v1_base64;
-  if (base64) {
-    ws.text(true);
-  } else {
-    ws.binary(true);
+class WebSocketConnection final : public ExecConnection {
+ public:
+  WebSocketConnection(beast::websocket::stream<Stream>& ws, const ExecPlan& plan,
+                      asio::any_io_executor ex)
+      : ws_(ws),
+        plan_(plan),
+        base64_(plan.channel == Channel::v4_base64 || plan.channel == Channel::v1_base64),
+        lock_(ex, 1) {
+    if (base64_) {
+      ws_.text(true);
+    } else {
+      ws_.binary(true);
+    }
+    ws_.auto_fragment(false);
   }
-  ws.auto_fragment(false);
 
-  // One write at a time on the WebSocket: a channel of one slot is the lock.
-  asio::experimental::channel<void(boost::system::error_code)> lock(ex, 1);
-  bool writable = true;
-  auto send = [&](unsigned char channel, std::string_view data) -> asio::awaitable<bool> {
-    if (!writable) co_return false;
+  asio::awaitable<bool> send_channel(unsigned char channel, std::string_view data) {
+    if (!writable_) co_return false;
     std::string frame;
-    if (base64) {
+    if (base64_) {
       frame = std::string(1, static_cast<char>('0' + channel)) + base64_encode(data);
     } else {
       frame.reserve(data.size() + 1);
       frame += static_cast<char>(channel);
       frame += data;
     }
-    co_await lock.async_send(boost::system::error_code{}, kUse);
-    auto [ec, n] = co_await ws.async_write(asio::buffer(frame), kUse);
-    lock.try_receive([](boost::system::error_code) {});
+    co_await lock_.async_send(boost::system::error_code{}, kUse);
+    auto [ec, n] = co_await ws_.async_write(asio::buffer(frame), kUse);
+    lock_.try_receive([](boost::system::error_code) {});
     (void)n;
-    if (ec) writable = false;
+    if (ec) writable_ = false;
     co_return !ec;
-  };
-  // The end: the status on the error channel (v1 protocols send failures only, as text), then
-  // the close handshake.
-  auto finish = [&](const std::optional<json::object>& status) -> asio::awaitable<void> {
-    if (status) {
-      if (json_status) {
-        co_await send(3, json::serialize(*status));
-      } else if (status->at("status").as_string() != "Success") {
-        co_await send(3, std::string(status->at("message").as_string()));
+  }
+
+  asio::awaitable<bool> send(int fd, std::string_view data) override {
+    co_return co_await send_channel(static_cast<unsigned char>(fd), data);
+  }
+
+  asio::awaitable<Input> receive() override {
+    for (;;) {
+      buffer_.clear();
+      auto [ec, n] = co_await ws_.async_read(buffer_, kUse);
+      (void)n;
+      if (ec) co_return Input{};
+      std::string data = beast::buffers_to_string(buffer_.data());
+      if (data.empty()) continue;
+      if (plan_.channel == Channel::v5 && static_cast<unsigned char>(data[0]) == 255) {
+        // v5's CLOSE signal: [255, channel]. Anything else ends the connection, as in wsstream.
+        if (data.size() != 2 || static_cast<unsigned char>(data[1]) > 4) {
+          co_return Input{Input::Kind::stop};
+        }
+        if (data[1] == 0) co_return Input{Input::Kind::stdin_end};
+        continue;
+      }
+      unsigned channel = static_cast<unsigned char>(data[0]);
+      std::string payload = data.substr(1);
+      if (base64_) {
+        channel -= '0';
+        auto decoded = base64_decode(payload);
+        if (!decoded) continue;
+        payload = std::move(*decoded);
+      }
+      if (channel == 0 && plan_.use_stdin) {
+        co_return Input{Input::Kind::stdin_data, std::move(payload)};
+      }
+      if (channel == 4 && plan_.tty) {
+        boost::system::error_code jec;
+        json::value message = json::parse(payload, jec);
+        if (auto size = jec ? std::nullopt : terminal_size(message)) {
+          co_return Input{Input::Kind::resize, "", size->first, size->second};
+        }
       }
     }
-    if (writable) {
-      co_await lock.async_send(boost::system::error_code{}, kUse);
-      auto [ec] = co_await ws.async_close(beast::websocket::close_code::normal, kUse);
-      lock.try_receive([](boost::system::error_code) {});
-      (void)ec;
-      writable = false;
-    }
-  };
+  }
 
-  // The apiserver first sends an empty message on the lowest writable channel.
-  co_await send(plan.use_stdout ? 1 : plan.use_stderr ? 2 : 3, "");
+  // The status on the error channel (v1 protocols send failures only, as
+  // text), then the close handshake.
+  asio::awaitable<void> finish(const json::object& status) override {
+    if (plan_.channel != Channel::v1 && plan_.channel != Channel::v1_base64) {
+      co_await send_channel(3, json::serialize(status));
+    } else if (status.at("status").as_string() != "Success") {
+      co_await send_channel(3, std::string(status.at("message").as_string()));
+    }
+    if (writable_) {
+      co_await lock_.async_send(boost::system::error_code{}, kUse);
+      auto [ec] = co_await ws_.async_close(beast::websocket::close_code::normal, kUse);
+      lock_.try_receive([](boost::system::error_code) {});
+      (void)ec;
+      writable_ = false;
+    }
+  }
+
+ private:
+  beast::websocket::stream<Stream>& ws_;
+  const ExecPlan& plan_;
+  const bool base64_;
+  // One write at a time on the WebSocket: a channel of one slot is the lock.
+  asio::experimental::channel<void(boost::system::error_code)> lock_;
+  bool writable_ = true;
+  beast::flat_buffer buffer_;
+};
+
+}  // namespace
+
+std::optional<std::pair<unsigned short, unsigned short>> terminal_size(const json::value& message) {
+  if (!message.is_object()) return std::nullopt;
+  const auto* w = message.as_object().if_contains("Width");
+  const auto* h = message.as_object().if_contains("Height");
+  if (w == nullptr || h == nullptr || !w->is_number() || !h->is_number()) return std::nullopt;
+  return std::make_pair(static_cast<unsigned short>(w->to_number<double>()),
+                        static_cast<unsigned short>(h->to_number<double>()));
+}
+
+asio::awaitable<ExecResult> run_command(ExecConnection& connection, const ExecPlan& plan,
+                                        const ExecOptions& options) {
+  using Input = ExecConnection::Input;
+  auto ex = co_await asio::this_coro::executor;
+  ExecResult result;
+  const bool v5 = plan.channel == Channel::v5;
 
   std::vector<std::string> argv = plan.command;
   if (!argv.empty() && argv[0] == "buildctl" && !options.buildctl.empty()) {
@@ -309,14 +373,11 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
                             : runtime_error(plan.command.front(), child.spawn_errno);
     if (plan.failure.empty() && v5) cause = "Internal error occurred: " + cause;
     result.error = "Internal error occurred: " + cause;
-    co_await finish(internal_error(cause));
-    // Let the client's close reply arrive.
-    beast::flat_buffer drain;
+    co_await connection.finish(internal_error(cause));
+    // Let the client's end arrive.
     for (;;) {
-      auto [ec, n] = co_await ws.async_read(drain, kUse);
-      (void)n;
-      if (ec) break;
-      drain.clear();
+      Input in = co_await connection.receive();
+      if (in.kind == Input::Kind::gone || in.kind == Input::Kind::stop) break;
     }
     co_return result;
   }
@@ -330,7 +391,7 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
 
   bool client_gone = false;
   auto gone_at = std::chrono::steady_clock::now();
-  bool closing = false;  // we started the close handshake
+  bool closing = false;  // the end is being reported
   auto close_stdin = [&] {
     if (plan.tty) return;  // a terminal has no half-close; the grace period applies
     boost::system::error_code ignored;
@@ -338,12 +399,9 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
   };
 
   auto reader = [&]() -> asio::awaitable<void> {
-    beast::flat_buffer buffer;
     for (;;) {
-      buffer.clear();
-      auto [ec, n] = co_await ws.async_read(buffer, kUse);
-      (void)n;
-      if (ec) {
+      Input in = co_await connection.receive();
+      if (in.kind == Input::Kind::gone) {
         if (!closing) {
           client_gone = true;
           gone_at = std::chrono::steady_clock::now();
@@ -351,47 +409,26 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
         }
         break;
       }
-      std::string data = beast::buffers_to_string(buffer.data());
-      if (data.empty()) continue;
-      if (v5 && static_cast<unsigned char>(data[0]) == 255) {
-        // v5's CLOSE signal: [255, channel]. Anything else ends the connection, as in wsstream.
-        if (data.size() != 2 || static_cast<unsigned char>(data[1]) > 4) break;
-        if (data[1] == 0) close_stdin();
-        continue;
-      }
-      unsigned channel = static_cast<unsigned char>(data[0]);
-      std::string payload = data.substr(1);
-      if (base64) {
-        channel -= '0';
-        auto decoded = base64_decode(payload);
-        if (!decoded) continue;
-        payload = std::move(*decoded);
-      }
-      if (channel == 0 && plan.use_stdin && child_in.is_open()) {
-        result.stdin_bytes += payload.size();
-        auto [wec, written] = co_await asio::async_write(child_in, asio::buffer(payload), kUse);
+      if (in.kind == Input::Kind::stop) break;
+      if (in.kind == Input::Kind::stdin_end) {
+        close_stdin();
+      } else if (in.kind == Input::Kind::stdin_data && plan.use_stdin && child_in.is_open()) {
+        result.stdin_bytes += in.data.size();
+        auto [wec, written] = co_await asio::async_write(child_in, asio::buffer(in.data), kUse);
         (void)written;
         if (wec) close_stdin();
-      } else if (channel == 4 && plan.tty) {
-        boost::system::error_code jec;
-        json::value size = json::parse(payload, jec);
-        if (!jec && size.is_object()) {
-          const auto* w = size.as_object().if_contains("Width");
-          const auto* h = size.as_object().if_contains("Height");
-          if (w && h && w->is_number() && h->is_number()) {
-            winsize ws_size{};
-            ws_size.ws_col = static_cast<unsigned short>(w->to_number<double>());
-            ws_size.ws_row = static_cast<unsigned short>(h->to_number<double>());
-            ::ioctl(child.out, TIOCSWINSZ, &ws_size);
-          }
-        }
+      } else if (in.kind == Input::Kind::resize && plan.tty) {
+        winsize size{};
+        size.ws_col = in.width;
+        size.ws_row = in.height;
+        ::ioctl(child.out, TIOCSWINSZ, &size);
       }
     }
     close_stdin();
   };
 
   int pumps_running = 0;
-  auto pump = [&](asio::posix::stream_descriptor& from, unsigned char channel,
+  auto pump = [&](asio::posix::stream_descriptor& from, int fd,
                   std::size_t& counter) -> asio::awaitable<void> {
     if (!from.is_open()) co_return;
     ++pumps_running;
@@ -400,7 +437,7 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
       auto [ec, n] = co_await from.async_read_some(asio::buffer(chunk), kUse);
       if (ec) break;  // EOF, EIO from a pty whose child is gone, or closed by the watcher
       counter += n;
-      if (!client_gone) co_await send(channel, std::string_view(chunk.data(), n));
+      if (!client_gone) co_await connection.send(fd, std::string_view(chunk.data(), n));
     }
     --pumps_running;
   };
@@ -451,7 +488,7 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
       result.exit_code = WEXITSTATUS(wait_status);
     }
     result.client_gone = client_gone;
-    std::optional<json::object> status;
+    json::object status;
     if (result.exit_code == 0) {
       status = bare_status("Success");
     } else if (v5) {
@@ -466,7 +503,7 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
                                std::to_string(result.exit_code));
     }
     closing = true;
-    if (!client_gone) co_await finish(status);
+    if (!client_gone) co_await connection.finish(status);
   };
 
   co_await (reader() && outputs());
@@ -477,11 +514,19 @@ asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const
   co_return result;
 }
 
+template <class Stream>
+asio::awaitable<ExecResult> run_exec(beast::websocket::stream<Stream>& ws, const ExecPlan& plan,
+                                     const ExecOptions& options) {
+  WebSocketConnection<Stream> connection(ws, plan, co_await asio::this_coro::executor);
+  // The apiserver first sends an empty message on the lowest writable channel.
+  co_await connection.send_channel(plan.use_stdout ? 1 : plan.use_stderr ? 2 : 3, "");
+  co_return co_await run_command(connection, plan, options);
+}
+
 template asio::awaitable<ExecResult> run_exec(beast::websocket::stream<beast::tcp_stream>&,
                                               const ExecPlan&, const ExecOptions&);
-template asio::awaitable<ExecResult> run_exec(
-    beast::websocket::stream<beast::ssl_stream<beast::tcp_stream>>&, const ExecPlan&,
-    const ExecOptions&);
+template asio::awaitable<ExecResult> run_exec(beast::websocket::stream<TlsStream>&, const ExecPlan&,
+                                              const ExecOptions&);
 
 void kill_all_children() {
   for (pid_t pid : live_children()) {

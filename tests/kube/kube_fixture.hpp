@@ -21,6 +21,16 @@
 // Child processes that run kubectl (envd, buildctl) need kube.env():
 // KUBECONFIG, and KUBECACHEDIR so kubectl's discovery cache stays in `dir`.
 //
+// kubectl 1.32 (on PATH) execs over WebSocket v5.channel.k8s.io; Debian's
+// kubectl 1.20 (kKubectlLegacy, extracted by scripts/install-deps.sh) only
+// over SPDY/3.1, as kubectl 1.32 does too with
+// KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false. To run the legacy one:
+//
+//   if (auto why = envd::test::KubeApiserver::kubectl_legacy_absent(); !why.empty())
+//     GTEST_SKIP() << why;
+//   KubeApiserver::Options options;
+//   options.kubectl = KubeApiserver::kKubectlLegacy;  // kubectl() runs it, env() puts it on PATH
+//
 // The kubeconfig (kube.kubeconfig()) has three contexts, all for the server
 // https://127.0.0.1:PORT:
 //   - "envd-test", the current one: the token the server accepts and, as
@@ -52,7 +62,8 @@
 //
 // Every member but "name" (and a denial's "namespace") is optional. A denial
 // may also list "verbs": as in Kubernetes 1.32, a WebSocket exec (GET) is
-// "get" on pods/exec and kubectl's SPDY fallback (POST) is "create". An exec
+// "get" on pods/exec and a SPDY exec (POST: kubectl 1.20, or 1.32's
+// fallback) is "create". An exec
 // runs its command on this machine; only a container that runs (phase Running,
 // scheduled, no waiting_reason) can exec.
 //
@@ -97,6 +108,9 @@ struct KubeApiserverOptions {
   // false: answer discovery only with the legacy documents, as a server
   // without aggregated discovery does (kubectl then asks /api/v1 and /apis/apps/v1).
   bool aggregated_discovery = true;
+  // The kubectl that kubectl() runs; a path also goes first on env()'s PATH,
+  // for what runs "kubectl" from PATH (BuildKit's kube-pod:// helper).
+  std::string kubectl = "kubectl";
 };
 
 class KubeApiserver {
@@ -106,6 +120,9 @@ class KubeApiserver {
   static constexpr const char* kUnknownCaContext = "envd-test-unknown-ca";
 
   using Options = KubeApiserverOptions;
+
+  // Debian's kubectl 1.20, whose exec speaks only SPDY/3.1 (ENVD_TEST_KUBECTL_LEGACY).
+  static constexpr const char* kKubectlLegacy = ENVD_TEST_KUBECTL_LEGACY;
 
   // A namespace "ci" with pod buildkitd-0 (app=buildkitd, of statefulset
   // buildkitd), deployment and statefulset buildkitd selecting app=buildkitd,
@@ -128,6 +145,14 @@ class KubeApiserver {
       if (!dir.empty() && ::access((dir + "/kubectl").c_str(), X_OK) == 0) return "";
     }
     return "no kubectl on PATH: install kubectl 1.32 (the tests run the real one)";
+  }
+
+  // Why kubectl 1.20 cannot be used (empty if it can).
+  static std::string kubectl_legacy_absent() {
+    if (::access(kKubectlLegacy, X_OK) == 0) return "";
+    return std::string("no kubectl 1.20 at '") + kKubectlLegacy +
+           "': run scripts/install-deps.sh (it extracts Debian's kubernetes-client there with "
+           "tests/kube/kubectl-1.20.sh), or configure ENVD_TEST_KUBECTL_LEGACY";
   }
 
   // Starts the server in `dir` (created; it holds the state, kubeconfig, log
@@ -164,7 +189,14 @@ class KubeApiserver {
 
   // The environment for anything that runs kubectl, in sdk::ProcessOptions::env's form.
   std::map<std::string, std::optional<std::string>> env() const {
-    return {{"KUBECONFIG", kubeconfig().string()}, {"KUBECACHEDIR", cache_dir().string()}};
+    std::map<std::string, std::optional<std::string>> e = {{"KUBECONFIG", kubeconfig().string()},
+                                                           {"KUBECACHEDIR", cache_dir().string()}};
+    if (options_.kubectl.find('/') != std::string::npos) {
+      const char* path = std::getenv("PATH");
+      e["PATH"] = std::filesystem::path(options_.kubectl).parent_path().string() + ":" +
+                  (path ? path : "/usr/local/bin:/usr/bin:/bin");
+    }
+    return e;
   }
 
   // Replaces the cluster's state; the next request sees it.
@@ -174,12 +206,12 @@ class KubeApiserver {
     std::filesystem::rename(tmp, state_file());
   }
 
-  // Runs the real kubectl with env() (and `extra_env`) and a deadline.
+  // Runs the real kubectl (Options::kubectl) with env() (and `extra_env`) and a deadline.
   sdk::ProcessResult kubectl(
       const std::vector<std::string>& args, const std::string& stdin_data = "",
       std::map<std::string, std::optional<std::string>> extra_env = {}) const {
     sdk::ProcessOptions o;
-    o.argv = {"kubectl"};
+    o.argv = {options_.kubectl};
     o.argv.insert(o.argv.end(), args.begin(), args.end());
     o.env = env();
     for (auto& [k, v] : extra_env) o.env[k] = v;
@@ -195,8 +227,9 @@ class KubeApiserver {
   }
 
   // The server's log, one object per line: requests ({"method", "path",
-  // "query", "status", "accept", "upgrade", "protocols", "user_agent", ...})
-  // and ends of execs ({"exec": {"namespace", "pod", "container", "argv",
+  // "query", "status", "accept", "upgrade", "protocols", "stream_protocols",
+  // "user_agent", ...}) and ends of execs ({"exec": {"namespace", "pod",
+  // "container", "transport" ("websocket" or "spdy"), "protocol", "argv",
   // "exit_code", "stdin_bytes", "stdout_bytes", ...}}).
   std::vector<boost::json::object> log() const {
     std::vector<boost::json::object> out;

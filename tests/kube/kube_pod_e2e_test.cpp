@@ -2,9 +2,10 @@
 // Kubernetes API server of kube_fixture.hpp, whose exec runs the real
 // `buildctl dial-stdio` against the real standalone buildkitd of
 // tests/buildkit. So every byte between envd and BuildKit goes through
-// kubectl's own exec stream (WebSocket v5.channel.k8s.io with kubectl 1.32)
-// and reaches BuildKit's own daemon; the API server is the only stand-in, and
-// it answers as the real one does (status codes, Status bodies, RBAC text).
+// kubectl's own exec stream (WebSocket v5.channel.k8s.io with kubectl 1.32,
+// SPDY/3.1 with Debian's kubectl 1.20 as ENVD_KUBECTL) and reaches BuildKit's
+// own daemon; the API server is the only stand-in, and it answers as the real
+// one does (status codes, Status bodies, RBAC text).
 //
 // Skipped, with the reason, when kubectl or the BuildKit binaries are absent.
 #include <dirent.h>
@@ -136,6 +137,7 @@ class KubePodE2ETest : public CliTest {
     e["DOCKER_HOST"] =
         with_engine ? services_.docker_host : "unix://" + (home() / "no-docker.sock").string();
     e["DOCKER_CONFIG"] = (home() / ".docker").string();
+    if (!kubectl_.empty()) e["ENVD_KUBECTL"] = kubectl_;
     return e;
   }
 
@@ -199,6 +201,7 @@ class KubePodE2ETest : public CliTest {
   RealBuildkit bk_;
   TestServices services_;
   std::unique_ptr<KubeApiserver> kube_;
+  std::string kubectl_;  // ENVD_KUBECTL for envd, when set
 };
 
 // ---- builds ----------------------------------------------------------------
@@ -260,6 +263,32 @@ TEST_F(KubePodE2ETest, BuildsOnAStatefulSetsPod) {
   use_context("k8s-sts", "statefulset/buildkitd?namespace=ci");
   build_local("by-statefulset");
   EXPECT_EQ(exec_pods(1).front(), "buildkitd-0");
+}
+
+// kubectl 1.20 execs only over SPDY/3.1: a whole build through it, by
+// deployment (so its `get` and discovery too), as envd's ENVD_KUBECTL.
+TEST_F(KubePodE2ETest, BuildsThroughKubectl120OverSpdy) {
+  if (auto why = KubeApiserver::kubectl_legacy_absent(); !why.empty()) GTEST_SKIP() << why;
+  start_cluster();
+  kubectl_ = KubeApiserver::kKubectlLegacy;
+  use_context("k8s-legacy", "deployment/buildkitd?namespace=ci");
+  build_local("over-spdy");
+  auto execs = kube_->wait_for_execs(1);
+  ASSERT_FALSE(execs.empty());
+  for (const auto& exec : execs) {
+    EXPECT_EQ(exec.at("transport").as_string(), "spdy") << exec;
+    EXPECT_EQ(exec.at("protocol").as_string(), "v4.channel.k8s.io") << exec;
+    EXPECT_EQ(exec.at("pod").as_string(), "buildkitd-0") << exec;
+    EXPECT_FALSE(exec.contains("protocol_error")) << exec;
+  }
+  EXPECT_GT(execs.front().at("stdin_bytes").as_int64(), 0);
+  // Every request was kubectl 1.20's: none went over WebSocket.
+  for (const auto& r : kube_->requests()) {
+    const auto* agent = r.if_contains("user_agent");
+    ASSERT_NE(agent, nullptr) << r;
+    EXPECT_EQ(std::string(agent->as_string()).rfind("kubectl/v1.20.", 0), 0U) << r;
+    EXPECT_FALSE(r.contains("protocols")) << r;
+  }
 }
 
 // ---- choosing among pods -----------------------------------------------------
