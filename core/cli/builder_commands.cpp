@@ -13,6 +13,7 @@
 
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
+#include "cli/size_flag.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
 
@@ -125,47 +126,6 @@ std::string human_bytes(std::int64_t bytes) {
     ++unit;
   }
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.2f} {}", value, units[unit]);
-}
-
-// "10GB", "512MiB", "1048576" -> bytes, for --keep-storage.
-Result<std::int64_t> parse_keep_storage(const std::string& text) {
-  auto fail = [&] {
-    return Error(Errc::invalid_argument,
-                 "invalid --keep-storage '" + text +
-                     "': expected a size such as 10GB, 512MiB or a number of bytes");
-  };
-  size_t digits = 0;
-  while (digits < text.size() &&
-         (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
-    ++digits;
-  }
-  if (digits == 0 || text.find('.', text.find('.') + 1) < digits) return fail();
-  double number = std::stod(text.substr(0, digits));
-  std::string unit;
-  for (char c : text.substr(digits)) {
-    if (c != ' ') unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  const std::pair<const char*, double> units[] = {{"", 1},
-                                                  {"b", 1},
-                                                  {"kb", 1e3},
-                                                  {"mb", 1e6},
-                                                  {"gb", 1e9},
-                                                  {"tb", 1e12},
-                                                  {"k", 1024.0},
-                                                  {"kib", 1024.0},
-                                                  {"m", 1048576.0},
-                                                  {"mib", 1048576.0},
-                                                  {"g", 1073741824.0},
-                                                  {"gib", 1073741824.0},
-                                                  {"t", 1099511627776.0},
-                                                  {"tib", 1099511627776.0}};
-  for (const auto& [name, factor] : units) {
-    if (unit != name) continue;
-    double bytes = std::round(number * factor);
-    if (bytes > static_cast<double>(std::numeric_limits<std::int64_t>::max())) return fail();
-    return static_cast<std::int64_t>(bytes);
-  }
-  return fail();
 }
 
 // What every builder command starts from: its output format, its deadline
@@ -324,7 +284,7 @@ Status run_prune(Invocation& invocation, const PruneFlags& flags) {
   buildkit::PruneOptions options;
   options.all = flags.all;
   if (!flags.keep_storage.empty()) {
-    auto bytes = parse_keep_storage(flags.keep_storage);
+    auto bytes = parse_size_flag(flags.keep_storage, "--keep-storage");
     if (!bytes) return bytes.error();
     options.keep_bytes = *bytes;
   }

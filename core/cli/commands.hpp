@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "cli/invocation.hpp"
 #include "envd/result.hpp"
@@ -18,5 +20,15 @@ void add_context_commands(CLI::App& app, Invocation& invocation, Action& action)
 void add_plugin_commands(CLI::App& app, Invocation& invocation, Action& action);
 void add_build_commands(CLI::App& app, Invocation& invocation, Action& action);
 void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_version_command(CLI::App& app, Invocation& invocation, Action& action);
+void add_completion_commands(CLI::App& app, Invocation& invocation, Action& action);
+
+// `envd __complete WORD... PARTIAL`, what the completion scripts run: prints
+// the candidates for PARTIAL after WORD... on the command tree of `root`, one
+// per line. main() calls it before parsing (CLI11 would take the words as
+// options).
+Status complete_command_line(Invocation& invocation, const CLI::App* root,
+                             const std::vector<std::string>& words);
 
 }  // namespace envd::cli

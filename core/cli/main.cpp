@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
@@ -42,7 +43,16 @@ int main(int argc, char** argv) {
   envd::cli::add_context_commands(app, invocation, action);
   envd::cli::add_build_commands(app, invocation, action);
   envd::cli::add_builder_commands(app, invocation, action);
+  envd::cli::add_runner_commands(app, invocation, action);
   envd::cli::add_plugin_commands(app, invocation, action);
+  envd::cli::add_version_command(app, invocation, action);
+  envd::cli::add_completion_commands(app, invocation, action);
+
+  if (argc > 1 && std::string(argv[1]) == "__complete") {
+    std::vector<std::string> words(argv + 2, argv + argc);
+    auto st = envd::cli::complete_command_line(invocation, &app, words);
+    return st ? 0 : kExitFailure;
+  }
 
   try {
     app.parse(argc, argv);

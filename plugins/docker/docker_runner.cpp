@@ -1,8 +1,19 @@
 #include "docker_runner.hpp"
 
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <sstream>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "envd/address.hpp"
+#include "envd/docker_engine.hpp"
+#include "envd/host.hpp"
+#include "environment.hpp"
 
 namespace envd::plugins {
 namespace {
@@ -25,7 +36,304 @@ std::string endpoint_problem(sdk::Url& url) {
   return "";
 }
 
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using docker_runner::environment_of;
+using docker_runner::is_environment;
+
+// How long a container must stay running, without a restart, to count as up:
+// a command that fails at once is seen exiting rather than reported as running.
+constexpr auto kSettle = std::chrono::milliseconds(200);
+constexpr int kLogLines = 10;
+
+// The Engine the context names: its address if it has one (TLS from the
+// environment, as for DOCKER_HOST), else DOCKER_HOST's.
+Result<sdk::DockerEngine> engine_for(const sdk::Request& request) {
+  if (request.address.empty()) return sdk::DockerEngine::from_env();
+  auto endpoint = sdk::parse_docker_host(request.address);
+  if (!endpoint) return endpoint.error();
+  bool tls = std::getenv("DOCKER_TLS_VERIFY") != nullptr || std::getenv("DOCKER_TLS") != nullptr;
+  if (tls && endpoint->url.rfind("tcp://", 0) == 0) {
+    auto settings = sdk::docker_settings_from_env();
+    if (!settings) return settings.error();
+    if (settings->tls) return sdk::DockerEngine(std::move(*endpoint), *settings->tls);
+  }
+  return sdk::DockerEngine(std::move(*endpoint));
+}
+
+std::string where(const sdk::DockerEngine& engine) {
+  return "the Docker Engine at " + engine.endpoint().url;
+}
+
+Result<json::object> parse_object(const std::string& text, const std::string& what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object())
+    return Error(Errc::internal, "the Docker Engine's " + what + " is not JSON");
+  return std::move(v.as_object());
+}
+
+// The container's inspect answer, or nullopt when there is none of that name or id.
+Result<std::optional<json::object>> inspect_container(sdk::DockerEngine& engine,
+                                                      const std::string& name,
+                                                      sdk::Deadline deadline) {
+  auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 404) return std::optional<json::object>();
+  if (answer->status != 200) return engine.status_error(*answer);
+  auto o = parse_object(answer->body, "inspect answer for container '" + name + "'");
+  if (!o) return o.error();
+  return std::optional<json::object>(std::move(*o));
+}
+
+// The environment `name`: Errc::not_found when there is no container of that
+// name, or it is not one of envd's.
+Result<json::object> find_environment(sdk::DockerEngine& engine, const std::string& name,
+                                      sdk::Deadline deadline) {
+  auto found = inspect_container(engine, name, deadline);
+  if (!found) return found.error();
+  if (!*found) return Error(Errc::not_found, "no environment '" + name + "' on " + where(engine));
+  if (!is_environment(**found)) {
+    return Error(Errc::not_found, "container '" + name + "' on " + where(engine) +
+                                      " is not an envd environment (it has no label " +
+                                      docker_runner::kNameLabel + ")");
+  }
+  return std::move(**found);
+}
+
+// The environment name in the request's args ({"name": N}).
+Result<std::string> name_arg(const sdk::Request& request) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  const json::value* name =
+      !ec && args.is_object() ? args.as_object().if_contains("name") : nullptr;
+  if (name == nullptr || !name->is_string() || name->as_string().empty()) {
+    return Error(Errc::invalid_argument, "no environment name given");
+  }
+  std::string out(name->as_string());
+  if (!sdk::is_docker_container_name(out)) {
+    return Error(
+        Errc::invalid_argument,
+        "environment name '" + out + "' is invalid: it must match [a-zA-Z0-9][a-zA-Z0-9_.-]+");
+  }
+  return out;
+}
+
+bool bool_arg(const sdk::Request& request, std::string_view key) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  const json::value* v = !ec && args.is_object() ? args.as_object().if_contains(key) : nullptr;
+  return v != nullptr && v->is_bool() && v->as_bool();
+}
+
+// The last lines the container printed (its TTY: one stream, \r\n line ends).
+std::vector<std::string> last_log_lines(sdk::DockerEngine& engine, const std::string& id,
+                                        sdk::Deadline deadline) {
+  auto body = engine.call(
+      "GET", "/containers/" + id + "/logs?stdout=1&stderr=1&tail=" + std::to_string(kLogLines), "",
+      deadline);
+  if (!body) return {};
+  std::vector<std::string> out;
+  std::istringstream in(*body);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.push_back(line);
+  }
+  while (!out.empty() && out.back().empty()) out.pop_back();
+  return out;
+}
+
+Status remove_container(sdk::DockerEngine& engine, const std::string& id, bool volumes,
+                        sdk::Deadline deadline) {
+  auto removed = engine.call("DELETE", "/containers/" + id + "?force=1" + (volumes ? "&v=1" : ""),
+                             "", deadline);
+  if (!removed) return removed.error();
+  return {};
+}
+
+Error name_in_use(const sdk::DockerEngine& engine, const std::string& name,
+                  const json::object& container) {
+  std::string id = environment_of(container).at("id").as_string().c_str();
+  id = id.substr(0, 12);
+  std::string status = environment_of(container).at("status").as_string().c_str();
+  return Error(Errc::already_exists, "the name '" + name + "' is in use by container " + id + " (" +
+                                         status + ") on " + where(engine) +
+                                         ": choose another --name, or replace it with --force");
+}
+
+Error missing_image(const sdk::DockerEngine& engine, const std::string& image) {
+  return Error(Errc::not_found, "image '" + image + "' is not on " + where(engine) +
+                                    ": build it with 'envd up', or pull it with 'docker pull " +
+                                    image + "'");
+}
+
+Error exited(sdk::DockerEngine& engine, const std::string& name, const json::object& container,
+             sdk::Deadline deadline) {
+  json::object env = environment_of(container);
+  std::string message = "environment '" + name + "' exited";
+  if (env.at("status").as_string() == "running" || env.at("status").as_string() == "restarting") {
+    message += " and was restarted";
+  } else {
+    message += " with code " + std::to_string(env.at("exit_code").as_int64());
+  }
+  message += " before it was up (remove it with 'envd down " + name + "')";
+  if (std::string error(env.at("error").as_string()); !error.empty()) message += ": " + error;
+  auto lines = last_log_lines(engine, std::string(env.at("id").as_string()), deadline);
+  if (lines.empty()) return Error(Errc::unavailable, message + "; it printed nothing");
+  message += "; its last log lines:";
+  for (const auto& line : lines) message += "\n  " + line;
+  return Error(Errc::unavailable, message);
+}
+
+// Polls the started container until it is up, it exits, or the deadline.
+Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& name,
+                                  const std::string& id, sdk::Deadline deadline) {
+  std::optional<Clock::time_point> running_since;
+  auto backoff = std::chrono::milliseconds(20);
+  for (;;) {
+    auto found = inspect_container(engine, id, deadline);
+    if (!found) return found.error();
+    if (!*found) {
+      return Error(Errc::unavailable,
+                   "environment '" + name + "' was removed by someone else while it started");
+    }
+    const json::object& c = **found;
+    json::object env = environment_of(c);
+    std::string status(env.at("status").as_string());
+    std::int64_t restarts = c.contains("RestartCount") && c.at("RestartCount").is_int64()
+                                ? c.at("RestartCount").as_int64()
+                                : 0;
+    if (restarts > 0 || status == "exited" || status == "dead" || status == "restarting") {
+      return exited(engine, name, c, deadline);
+    }
+    if (status == "running") {
+      if (!running_since) running_since = Clock::now();
+      if (Clock::now() - *running_since >= kSettle) return env;
+    }
+    if (Clock::now() + backoff >= deadline) {
+      return Error(Errc::timeout, "environment '" + name + "' was not running in time (it is " +
+                                      status + "; remove it with 'envd down " + name +
+                                      "', or give it longer with --timeout)");
+    }
+    if (!sdk::sleep_unless_cancelled(backoff)) {
+      sdk::IgnoreCancellation cleanup;
+      (void)remove_container(engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
+      return sdk::cancelled_error("starting environment '" + name + "'");
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+  }
+}
+
 }  // namespace
+
+Result<std::string> DockerRunner::create(const sdk::Request& request) {
+  auto spec = docker_runner::parse_spec(request.args_json);
+  if (!spec) return spec.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  auto deadline = sdk::deadline_after(request.timeout);
+  const std::string& name = spec->name;
+
+  auto image = engine->request("GET", "/images/" + spec->image + "/json", "", deadline);
+  if (!image) return image.error();
+  if (image->status == 404) return missing_image(*engine, spec->image);
+  if (image->status != 200) return engine->status_error(*image);
+
+  auto existing = inspect_container(*engine, name, deadline);
+  if (!existing) return existing.error();
+  if (*existing) {
+    if (!spec->force) return name_in_use(*engine, name, **existing);
+    sdk::report_progress("removing the existing container '" + name + "'");
+    if (auto st = remove_container(*engine, name, true, deadline); !st) {
+      return st.error().wrap("cannot replace container '" + name + "'");
+    }
+  }
+
+  auto created =
+      engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
+                      json::serialize(docker_runner::container_body(*spec)), deadline);
+  if (!created) return created.error();
+  if (created->status == 404) return missing_image(*engine, spec->image);
+  if (created->status == 409) {
+    auto now = inspect_container(*engine, name, deadline);
+    if (now && *now) return name_in_use(*engine, name, **now);
+  }
+  if (created->status != 201 && created->status != 200) {
+    return engine->status_error(*created).wrap("cannot create environment '" + name + "'");
+  }
+  auto answer = parse_object(created->body, "answer to container create");
+  if (!answer) return answer.error();
+  std::string id = answer->contains("Id") && answer->at("Id").is_string()
+                       ? std::string(answer->at("Id").as_string())
+                       : name;
+
+  if (auto started = engine->call("POST", "/containers/" + id + "/start", "", deadline); !started) {
+    sdk::IgnoreCancellation cleanup;
+    (void)remove_container(*engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
+    if (started.error().code() == Errc::cancelled) return started.error();
+    return started.error().wrap("cannot start environment '" + name + "'");
+  }
+  sdk::report_progress("waiting for environment '" + name + "' to run");
+  auto env = wait_running(*engine, name, id, deadline);
+  if (!env) return env.error();
+  return json::serialize(*env);
+}
+
+Result<std::string> DockerRunner::list(const sdk::Request& request) {
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  auto deadline = sdk::deadline_after(request.timeout);
+  json::object filters{{"label", json::array{docker_runner::kNameLabel}}};
+  auto body =
+      engine->call("GET",
+                   "/containers/json?" +
+                       sdk::format_query({{"all", "1"}, {"filters", json::serialize(filters)}}),
+                   "", deadline);
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value listed = json::parse(*body, ec);
+  if (ec || !listed.is_array()) {
+    return Error(Errc::internal, "the Docker Engine's container list is not a JSON array");
+  }
+  json::array out;
+  for (const auto& item : listed.as_array()) {
+    if (!item.is_object() || !item.as_object().contains("Id")) continue;
+    const json::value& id = item.as_object().at("Id");
+    if (!id.is_string()) continue;
+    auto found = inspect_container(*engine, std::string(id.as_string()), deadline);
+    if (!found) return found.error();
+    if (*found && is_environment(**found)) out.push_back(environment_of(**found));
+  }
+  std::sort(out.begin(), out.end(), [](const json::value& a, const json::value& b) {
+    const auto& x = a.as_object();
+    const auto& y = b.as_object();
+    return std::make_pair(x.at("created").as_string(), x.at("name").as_string()) <
+           std::make_pair(y.at("created").as_string(), y.at("name").as_string());
+  });
+  return json::serialize(out);
+}
+
+Result<std::string> DockerRunner::inspect(const sdk::Request& request) {
+  auto name = name_arg(request);
+  if (!name) return name.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  auto found = find_environment(*engine, *name, sdk::deadline_after(request.timeout));
+  if (!found) return found.error();
+  return json::serialize(environment_of(*found));
+}
+
+Status DockerRunner::remove(const sdk::Request& request) {
+  auto name = name_arg(request);
+  if (!name) return name.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  auto deadline = sdk::deadline_after(request.timeout);
+  auto found = find_environment(*engine, *name, deadline);
+  if (!found) return found.error();
+  std::string id(found->at("Id").as_string());
+  return remove_container(*engine, id, bool_arg(request, "volumes"), deadline);
+}
 
 Result<std::string> DockerRunner::normalize_address(const std::string& address) const {
   if (address.empty()) return std::string();

@@ -1,0 +1,202 @@
+// Shell completion. `envd completion bash|zsh|fish` prints a script for the
+// shell; the script asks envd itself what may come next (`envd __complete
+// WORD... PARTIAL`), so commands, flags and values never go stale against the
+// binary: commands and flags are read from the CLI11 tree, context names from
+// the store (read only, never created), builder and runner types from the
+// registry (the manifest cache; no module is loaded into envd).
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "context/store.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The scripts. Each passes the words after `envd` up to the cursor, the
+// partial word last, and offers what envd prints, one candidate per line.
+constexpr const char* kBashScript = R"(# envd completion for bash: source it, or put it in
+# /usr/share/bash-completion/completions/envd
+_envd_complete() {
+  local IFS=$'\n'
+  COMPREPLY=($(envd __complete "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null))
+}
+complete -o default -F _envd_complete envd
+)";
+
+constexpr const char* kZshScript = R"(#compdef envd
+# envd completion for zsh: put it on $fpath as _envd, or source it
+_envd() {
+  local -a candidates
+  candidates=("${(@f)$(envd __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  compadd -- "${candidates[@]}"
+}
+compdef _envd envd
+)";
+
+constexpr const char* kFishScript =
+    R"(# envd completion for fish: put it in ~/.config/fish/completions/envd.fish
+complete -c envd -f -a '(envd __complete (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'
+)";
+
+bool is_flag(const CLI::Option* option) { return option->get_type_size_max() == 0; }
+
+bool has_long_name(const CLI::Option* option, const std::string& name) {
+  const auto& names = option->get_lnames();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The option of `app` (or of an app above it, whose options fall through)
+// that `word` names, or null.
+const CLI::Option* find_option(const CLI::App* app, const std::string& word) {
+  std::string name = word.substr(0, word.find('='));
+  for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
+    for (const CLI::Option* option : at->get_options()) {
+      if (!option->nonpositional()) continue;
+      for (const auto& l : option->get_lnames()) {
+        if (name == "--" + l) return option;
+      }
+      for (const auto& s : option->get_snames()) {
+        if (name == "-" + s) return option;
+      }
+    }
+  }
+  return nullptr;
+}
+
+const CLI::App* find_subcommand(const CLI::App* app, const std::string& word) {
+  for (const CLI::App* sub : app->get_subcommands({})) {
+    if (sub->get_name().empty() || sub->get_name().rfind("__", 0) == 0) continue;
+    if (sub->check_name(word)) return sub;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> context_names(Invocation& invocation) {
+  std::vector<std::string> names;
+  auto store = invocation.store();
+  std::error_code ec;
+  if (!store || !fs::exists(store->file(), ec)) return names;
+  auto list = store->load();
+  if (!list) return names;
+  for (const auto& c : list->contexts) names.push_back(c.name);
+  return names;
+}
+
+// What may follow `option`: its fixed values, or names envd knows.
+std::vector<std::string> option_values(Invocation& invocation, const CLI::Option* option) {
+  auto is = [option](const char* name) { return has_long_name(option, name); };
+  if (is("format")) return {"table", "json"};
+  if (is("progress")) return {"auto", "tty", "plain", "quiet"};
+  if (is("network")) return {"default", "none", "host"};
+  if (is("output")) {
+    return {"type=local,dest=",  "type=tar,dest=",   "type=oci,dest=",
+            "type=docker,dest=", "type=image,name=", "type=moby,name="};
+  }
+  if (is("cache-to")) {
+    return {"type=registry,ref=", "type=local,dest=", "type=inline"};
+  }
+  if (is("cache-from")) {
+    return {"type=registry,ref=", "type=local,src="};
+  }
+  if (is("context")) return context_names(invocation);
+  if (is("builder")) return invocation.registry(/*quiet=*/true).types(plugin::Kind::builder);
+  if (is("runner")) return invocation.registry(/*quiet=*/true).types(plugin::Kind::runner);
+  return {};
+}
+
+// Positional values worth offering: context names for the commands that take one.
+std::vector<std::string> positional_values(Invocation& invocation, const CLI::App* app) {
+  const CLI::App* parent = app->get_parent();
+  if (parent != nullptr && parent->get_name() == "context") {
+    static const std::vector<std::string> by_name = {"use",    "rm",     "inspect", "show",
+                                                     "update", "rename", "export"};
+    if (std::find(by_name.begin(), by_name.end(), app->get_name()) != by_name.end()) {
+      return context_names(invocation);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status complete_command_line(Invocation& invocation, const CLI::App* root,
+                             const std::vector<std::string>& words) {
+  if (words.empty()) return {};
+  const std::string partial = words.back();
+  const CLI::App* app = root;
+  const CLI::Option* pending = nullptr;  // an option whose value comes next
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (pending != nullptr) {
+      pending = nullptr;
+      continue;
+    }
+    if (word.rfind("-", 0) == 0) {
+      const CLI::Option* option = find_option(app, word);
+      if (option != nullptr && !is_flag(option) && word.find('=') == std::string::npos) {
+        pending = option;
+      }
+      continue;
+    }
+    if (const CLI::App* sub = find_subcommand(app, word)) app = sub;
+  }
+
+  std::vector<std::string> candidates;
+  if (pending != nullptr) {
+    candidates = option_values(invocation, pending);
+  } else if (partial.rfind("-", 0) == 0) {
+    for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
+      for (const CLI::Option* option : at->get_options()) {
+        if (!option->nonpositional()) continue;
+        for (const auto& l : option->get_lnames()) candidates.push_back("--" + l);
+      }
+      if (at == root) break;
+    }
+    candidates.emplace_back("--help");
+  } else {
+    for (const CLI::App* sub : app->get_subcommands({})) {
+      const std::string& name = sub->get_name();
+      if (name.empty() || name.rfind("__", 0) == 0) continue;
+      candidates.push_back(name);
+    }
+    auto values = positional_values(invocation, app);
+    candidates.insert(candidates.end(), values.begin(), values.end());
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  for (const auto& c : candidates) {
+    if (c.rfind(partial, 0) == 0) fmt::print("{}\n", c);
+  }
+  return {};
+}
+
+void add_completion_commands(CLI::App& app, Invocation& /*invocation*/, Action& action) {
+  auto shell = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("completion", "Print a shell completion script");
+  cmd->add_option("shell", *shell, "bash, zsh or fish")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh", "fish"}));
+  cmd->footer(
+      "  bash: source <(envd completion bash)\n"
+      "  zsh:  source <(envd completion zsh)   (after compinit)\n"
+      "  fish: envd completion fish > ~/.config/fish/completions/envd.fish");
+  cmd->callback([&action, shell] {
+    action = [shell]() -> Status {
+      if (*shell == "bash") fmt::print("{}", kBashScript);
+      if (*shell == "zsh") fmt::print("{}", kZshScript);
+      if (*shell == "fish") fmt::print("{}", kFishScript);
+      return {};
+    };
+  });
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,426 @@
+// Environments on the context's runner, through its driver: `envd run`,
+// `envd envs ls|describe`, `envd down`. Each resolves --context / ENVD_CONTEXT
+// / the current context as the build commands do, and loads only the
+// context's runner module.
+#include <fmt/core.h>
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/builder_target.hpp"
+#include "cli/commands.hpp"
+#include "cli/size_flag.hpp"
+#include "cli/table.hpp"
+#include "context/resolve.hpp"
+#include "context/stored_files.hpp"
+#include "util/duration.hpp"
+#include "util/json.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::chrono::milliseconds kRunTimeout{60000};
+constexpr std::chrono::milliseconds kQueryTimeout{30000};
+
+// The context a command runs in, with its runner's driver.
+struct RunnerTarget {
+  context::Context context;
+  context::ContextStore store;
+  plugin::RunnerModule driver;
+  std::shared_ptr<SignalWatcher> signals;  // Ctrl-C and SIGTERM cancel the driver's work
+};
+
+Result<RunnerTarget> resolve_runner(Invocation& invocation) {
+  auto store = invocation.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  auto resolved = context::resolve_context(*list, invocation.context_flag);
+  if (!resolved) return resolved.error();
+  auto driver = invocation.registry().runner(resolved->context.runner);
+  if (!driver) return driver.error();
+  invocation.host.set_quiet(invocation.quiet_progress);
+  plugin::Host* host = &invocation.host;
+  return RunnerTarget{resolved->context, std::move(*store), *driver,
+                      std::make_shared<SignalWatcher>([host] { host->cancel(); })};
+}
+
+plugin::DriverRequest runner_request(const RunnerTarget& target, std::chrono::milliseconds timeout,
+                                     const json::object& args) {
+  plugin::DriverRequest request;
+  request.context = target.context.name;
+  request.address = target.context.runner_address.value_or("");
+  request.options = context::resolve_stored_files(
+      target.store, target.context, target.context.runner_options, target.driver.file_options());
+  request.data_dir = target.store.data_dir(target.context).string();
+  request.timeout = timeout;
+  request.args_json = json::serialize(args);
+  return request;
+}
+
+Error usage(const std::string& message) { return Error(Errc::invalid_argument, message); }
+
+std::string string_of(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// ---- envd run ---------------------------------------------------------------
+
+struct RunFlags {
+  std::string image;
+  std::string name;
+  std::vector<std::string> env;
+  std::vector<std::string> ports;
+  std::string cpus;
+  std::string memory;
+  std::string gpus;
+  std::string restart;
+  std::string network;
+  std::string timeout;
+  bool force = false;
+  std::vector<std::string> command;
+};
+
+int port_or_fail(const std::string& text, bool allow_empty, bool& ok) {
+  if (text.empty() && allow_empty) return 0;
+  if (text.empty() || text.size() > 5 || !std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    ok = false;
+    return 0;
+  }
+  int n = std::stoi(text);
+  if (n < 1 || n > 65535) ok = false;
+  return n;
+}
+
+// "[IP:]HOST:CTR[/PROTO]" (IPv6 in brackets) -> a port object of the spec.
+Result<json::object> parse_port(const std::string& text) {
+  auto fail = [&] {
+    return usage("invalid --publish '" + text + "': expected [IP:]HOST:CONTAINER[/tcp|udp|sctp]");
+  };
+  std::string rest = text;
+  std::string protocol = "tcp";
+  if (auto slash = rest.rfind('/'); slash != std::string::npos) {
+    protocol = rest.substr(slash + 1);
+    rest.resize(slash);
+    if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") return fail();
+  }
+  auto last = rest.rfind(':');
+  if (last == std::string::npos) return fail();
+  std::string ctr = rest.substr(last + 1);
+  rest.resize(last);
+  std::string host = rest;
+  std::string ip;
+  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
+    host = rest.substr(colon + 1);
+    ip = rest.substr(0, colon);
+    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (ip.empty()) return fail();
+  }
+  bool ok = true;
+  int host_port = port_or_fail(host, true, ok);
+  int ctr_port = port_or_fail(ctr, false, ok);
+  if (!ok) return fail();
+  return json::object{{"host_ip", ip},
+                      {"host_port", host_port},
+                      {"container_port", ctr_port},
+                      {"protocol", protocol}};
+}
+
+Result<json::object> run_spec(const RunFlags& flags) {
+  json::object spec{{"image", flags.image}, {"force", flags.force}};
+  if (flags.image.empty()) return usage("--image is required");
+  if (!flags.name.empty()) spec["name"] = flags.name;
+  json::object env;
+  for (const auto& item : flags.env) {
+    auto eq = item.find('=');
+    if (eq == 0 || item.empty()) return usage("invalid --env '" + item + "': expected KEY=VALUE");
+    if (eq == std::string::npos) {
+      // As docker run does: a bare KEY passes envd's own value, if it has one.
+      if (const char* value = std::getenv(item.c_str())) env[item] = value;
+      continue;
+    }
+    env[item.substr(0, eq)] = item.substr(eq + 1);
+  }
+  spec["env"] = std::move(env);
+  json::array ports;
+  for (const auto& item : flags.ports) {
+    auto port = parse_port(item);
+    if (!port) return port.error();
+    ports.push_back(std::move(*port));
+  }
+  spec["ports"] = std::move(ports);
+  if (!flags.cpus.empty()) {
+    char* end = nullptr;
+    double cpus = std::strtod(flags.cpus.c_str(), &end);
+    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus > 0) || cpus > 1e6) {
+      return usage("invalid --cpus '" + flags.cpus + "': expected a positive number, e.g. 1.5");
+    }
+    spec["cpus"] = cpus;
+  }
+  if (!flags.memory.empty()) {
+    auto bytes = parse_size_flag(flags.memory, "--memory");
+    if (!bytes) return bytes.error();
+    if (*bytes <= 0) return usage("invalid --memory '" + flags.memory + "': it must be positive");
+    spec["memory"] = *bytes;
+  }
+  if (!flags.gpus.empty()) spec["gpus"] = flags.gpus;
+  if (!flags.restart.empty()) spec["restart"] = flags.restart;
+  if (!flags.network.empty()) spec["network"] = flags.network;
+  json::array command;
+  for (const auto& arg : flags.command) command.emplace_back(arg);
+  spec["command"] = std::move(command);
+  return spec;
+}
+
+Status run_run(Invocation& invocation, const RunFlags& flags) {
+  auto spec = run_spec(flags);
+  if (!spec) return spec.error();
+  std::chrono::milliseconds timeout = kRunTimeout;
+  if (!flags.timeout.empty()) {
+    auto parsed = util::parse_duration(flags.timeout, "--timeout");
+    if (!parsed) return parsed.error();
+    if (parsed->count() <= 0)
+      return usage("invalid --timeout '" + flags.timeout + "': it must be positive");
+    timeout = *parsed;
+  }
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  auto created =
+      target->driver.create(runner_request(*target, timeout, json::object{{"spec", *spec}}));
+  if (!created) return created.error();
+  auto env = util::parse_json(*created, "the runner's answer");
+  std::string name = env && env->is_object() ? string_of(env->as_object(), "name") : "";
+  fmt::print("{}\n", name.empty() ? string_of(*spec, "name") : name);
+  return {};
+}
+
+// ---- envd envs ls / describe ------------------------------------------------
+
+Status run_ls(Invocation& invocation, const std::string& format_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  auto listed = target->driver.list(runner_request(*target, kQueryTimeout, json::object{}));
+  if (!listed) return listed.error();
+  auto parsed = util::parse_json(*listed, "the runner's list");
+  if (!parsed) return parsed.error();
+  if (*format == OutputFormat::json) {
+    fmt::print("{}", util::to_compact_json(*parsed));
+    return {};
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& item : parsed->as_array()) {
+    if (!item.is_object()) continue;
+    const auto& e = item.as_object();
+    rows.push_back({string_of(e, "name"), string_of(e, "image"), string_of(e, "status"),
+                    string_of(e, "endpoint"), string_of(e, "created")});
+  }
+  fmt::print("{}", render_table({"NAME", "IMAGE", "STATUS", "ENDPOINT", "CREATED"}, rows));
+  return {};
+}
+
+std::string scalar_text(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_null()) return "";
+  return json::serialize(v);
+}
+
+std::string human_memory(std::int64_t bytes) {
+  if (bytes <= 0) return "no limit";
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+// The describe view: one "Key: value" line per fact, lists indented below.
+std::string describe_text(const json::object& e) {
+  std::string out;
+  auto line = [&](const std::string& key, const std::string& value) {
+    out += fmt::format("{:<10} {}\n", key + ":", value);
+  };
+  line("Name", string_of(e, "name"));
+  line("Image", string_of(e, "image"));
+  std::string status = string_of(e, "status");
+  if (status == "exited" || status == "dead") {
+    status +=
+        fmt::format(" (code {})", e.contains("exit_code") ? scalar_text(e.at("exit_code")) : "?");
+  }
+  line("Status", status);
+  line("Created", string_of(e, "created"));
+  line("Endpoint", string_of(e, "endpoint"));
+  if (const auto* command = e.if_contains("command"); command != nullptr && command->is_array()) {
+    std::string text;
+    for (const auto& arg : command->as_array()) {
+      text += (text.empty() ? "" : " ") + scalar_text(arg);
+    }
+    line("Command", text);
+  }
+  line("Restart", string_of(e, "restart"));
+  line("Network", string_of(e, "network"));
+  if (const auto* r = e.if_contains("resources"); r != nullptr && r->is_object()) {
+    const auto& res = r->as_object();
+    double cpus =
+        res.contains("cpus") && res.at("cpus").is_number() ? res.at("cpus").to_number<double>() : 0;
+    std::int64_t memory =
+        res.contains("memory") && res.at("memory").is_int64() ? res.at("memory").as_int64() : 0;
+    std::string gpus = string_of(res, "gpus");
+    line("Resources", fmt::format("cpus {}, memory {}, gpus {}",
+                                  cpus > 0 ? fmt::format("{:g}", cpus) : "no limit",
+                                  human_memory(memory), gpus.empty() ? "none" : gpus));
+  }
+  auto section = [&](const std::string& title, const std::vector<std::string>& items) {
+    out += title + ":" + (items.empty() ? " none\n" : "\n");
+    for (const auto& item : items) out += "  " + item + "\n";
+  };
+  std::vector<std::string> ports;
+  if (const auto* p = e.if_contains("ports"); p != nullptr && p->is_array()) {
+    for (const auto& item : p->as_array()) {
+      if (!item.is_object()) continue;
+      const auto& port = item.as_object();
+      std::string ip = string_of(port, "host_ip");
+      std::string host = scalar_text(port.at("host_port"));
+      ports.push_back((ip.empty() ? "" : ip + ":") + (host == "0" ? "*" : host) + " -> " +
+                      scalar_text(port.at("container_port")) + "/" + string_of(port, "protocol"));
+    }
+  }
+  section("Ports", ports);
+  auto pairs = [&](std::string_view key) {
+    std::vector<std::string> items;
+    if (const auto* o = e.if_contains(key); o != nullptr && o->is_object()) {
+      for (const auto& [k, v] : o->as_object())
+        items.push_back(std::string(k) + "=" + scalar_text(v));
+    }
+    return items;
+  };
+  section("Env", pairs("env"));
+  section("Labels", pairs("labels"));
+  return out;
+}
+
+Status run_describe(Invocation& invocation, const std::string& name,
+                    const std::string& format_flag) {
+  auto format = parse_format(format_flag);
+  if (!format) return format.error();
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  auto found =
+      target->driver.inspect(runner_request(*target, kQueryTimeout, json::object{{"name", name}}));
+  if (!found) return found.error();
+  auto parsed = util::parse_json(*found, "the runner's answer");
+  if (!parsed) return parsed.error();
+  if (*format == OutputFormat::json) {
+    fmt::print("{}", util::to_pretty_json(*parsed));
+    return {};
+  }
+  fmt::print("{}", describe_text(parsed->as_object()));
+  return {};
+}
+
+// ---- envd down --------------------------------------------------------------
+
+Status run_down(Invocation& invocation, const std::vector<std::string>& names, bool volumes) {
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  std::vector<Error> failures;
+  for (const auto& name : names) {
+    Status removed = target->driver.remove(
+        runner_request(*target, kQueryTimeout, json::object{{"name", name}, {"volumes", volumes}}));
+    if (removed) {
+      fmt::print("{}\n", name);
+    } else if (removed.error().code() == Errc::cancelled) {
+      return removed.error();
+    } else {
+      failures.push_back(removed.error());
+    }
+  }
+  if (failures.empty()) return {};
+  if (failures.size() == 1) return failures.front();
+  std::string message =
+      fmt::format("{} of {} environments were not removed:", failures.size(), names.size());
+  for (const auto& f : failures) message += " " + f.message() + ";";
+  message.pop_back();
+  return Error(failures.front().code(), message);
+}
+
+}  // namespace
+
+void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) {
+  {
+    auto flags = std::make_shared<RunFlags>();
+    CLI::App* run = app.add_subcommand(
+        "run", "Create and start an environment from an image on the context's runner");
+    run->add_option("-i,--image", flags->image, "Image to run (required)");
+    run->add_option("-n,--name", flags->name,
+                    "Name of the environment (default: from the image's name)");
+    run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
+    run->add_option("-p,--publish", flags->ports,
+                    "Publish a port [IP:]HOST:CONTAINER[/tcp|udp|sctp] (repeatable)");
+    run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
+    run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
+    run->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]");
+    run->add_option("--restart", flags->restart,
+                    "Restart policy: always (default), unless-stopped, on-failure, no");
+    run->add_option("--network", flags->network,
+                    "Network mode (default: the runner's; e.g. none, host, bridge)");
+    run->add_option("--timeout", flags->timeout,
+                    "How long to wait for the environment to run (default 60s)");
+    run->add_flag("--force", flags->force, "Replace an existing container of the same name");
+    run->add_option("command", flags->command, "Command to run instead of the image's (after --)");
+    run->callback([&invocation, &action, flags] {
+      action = [&invocation, flags] { return run_run(invocation, *flags); };
+    });
+  }
+  {
+    CLI::App* envs =
+        app.add_subcommand("envs", "List and inspect environments on the context's runner");
+    envs->require_subcommand(1);
+    auto format = std::make_shared<std::string>("table");
+    CLI::App* ls = envs->add_subcommand("ls", "List environments");
+    ls->alias("list");
+    ls->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+    ls->callback([&invocation, &action, format] {
+      action = [&invocation, format] { return run_ls(invocation, *format); };
+    });
+
+    auto name = std::make_shared<std::string>();
+    auto describe_format = std::make_shared<std::string>("table");
+    CLI::App* describe =
+        envs->add_subcommand("describe", "Show an environment: ports, env, resources, labels");
+    describe->add_option("name", *name, "Environment")->required();
+    describe->add_option("-f,--format", *describe_format, "Output format: table or json")
+        ->capture_default_str();
+    describe->callback([&invocation, &action, name, describe_format] {
+      action = [&invocation, name, describe_format] {
+        return run_describe(invocation, *name, *describe_format);
+      };
+    });
+  }
+  {
+    auto names = std::make_shared<std::vector<std::string>>();
+    auto volumes = std::make_shared<bool>(false);
+    CLI::App* down = app.add_subcommand("down", "Stop and remove environments");
+    down->add_option("names", *names, "Environments")->required();
+    down->add_flag("--volumes", *volumes, "Remove their anonymous volumes too");
+    down->callback([&invocation, &action, names, volumes] {
+      action = [&invocation, names, volumes] { return run_down(invocation, *names, *volumes); };
+    });
+  }
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,344 @@
+#include "environment.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include "envd/docker_engine.hpp"
+
+namespace envd::plugins::docker_runner {
+namespace {
+
+namespace json = boost::json;
+
+Error bad(const std::string& what) {
+  return Error(Errc::invalid_argument, "invalid environment spec: " + what);
+}
+
+std::string string_at(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+const json::object* object_at(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_object() ? &v->as_object() : nullptr;
+}
+
+std::int64_t int_at(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr) return 0;
+  if (v->is_int64()) return v->as_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
+  return 0;
+}
+
+json::array strings(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& s : items) out.emplace_back(s);
+  return out;
+}
+
+std::vector<std::string> strings_at(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array()) return out;
+  for (const auto& item : v->as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+Result<int> port_number(const json::object& o, std::string_view key, bool allow_zero) {
+  const json::value* v = o.if_contains(key);
+  if (v == nullptr && allow_zero) return 0;
+  if (v == nullptr || !v->is_int64()) return bad(std::string(key) + " must be a number");
+  std::int64_t n = v->as_int64();
+  if (n < (allow_zero ? 0 : 1) || n > 65535) {
+    return bad(std::string(key) + " " + std::to_string(n) + " is not a port (1-65535)");
+  }
+  return static_cast<int>(n);
+}
+
+// "0.0.0.0:8080->80/tcp" for each binding, comma-separated.
+std::string endpoint_of(const std::vector<PortBinding>& ports) {
+  std::string out;
+  for (const auto& p : ports) {
+    if (!out.empty()) out += ",";
+    std::string ip = p.host_ip.empty() ? "0.0.0.0" : p.host_ip;
+    if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+    out += ip + ":" + (p.host_port == 0 ? std::string("*") : std::to_string(p.host_port)) + "->" +
+           std::to_string(p.container_port) + "/" + p.protocol;
+  }
+  return out;
+}
+
+// "2026-12-02T08:30:00.123456789Z" -> "2026-12-02T08:30:00Z".
+std::string to_seconds(std::string time) {
+  if (time.size() > 19 && time[10] == 'T') return time.substr(0, 19) + "Z";
+  return time;
+}
+
+std::string gpus_of(const json::object& host_config) {
+  const json::value* v = host_config.if_contains("DeviceRequests");
+  if (v == nullptr || !v->is_array() || v->as_array().empty()) return "";
+  const json::value& first = v->as_array().front();
+  if (!first.is_object()) return "";
+  const auto& r = first.as_object();
+  std::vector<std::string> ids = strings_at(r, "DeviceIDs");
+  if (!ids.empty()) {
+    std::string out = "device=";
+    for (std::size_t i = 0; i < ids.size(); ++i) out += (i > 0 ? "," : "") + ids[i];
+    return out;
+  }
+  std::int64_t count = int_at(r, "Count");
+  return count < 0 ? "all" : std::to_string(count);
+}
+
+}  // namespace
+
+std::string default_name(const std::string& image) {
+  std::string_view rest = image;
+  if (auto at = rest.find('@'); at != std::string_view::npos) rest = rest.substr(0, at);
+  if (auto slash = rest.rfind('/'); slash != std::string_view::npos) rest = rest.substr(slash + 1);
+  if (auto colon = rest.find(':'); colon != std::string_view::npos) rest = rest.substr(0, colon);
+  std::string out;
+  for (char c : rest) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-';
+    out += ok ? c : '-';
+  }
+  while (!out.empty() && std::isalnum(static_cast<unsigned char>(out.front())) == 0) {
+    out.erase(out.begin());
+  }
+  if (out.size() > 30) out.resize(30);
+  if (out.size() < 2) out = "envd-" + out;
+  return out;
+}
+
+Result<json::array> gpu_requests(const std::string& gpus) {
+  json::object request{{"Driver", ""}, {"Capabilities", json::array{json::array{"gpu"}}}};
+  auto expected = [&] {
+    return bad("gpus '" + gpus + "' is not all, a count or device=ID[,ID...]");
+  };
+  if (gpus == "all") {
+    request["Count"] = -1;
+  } else if (gpus.rfind("device=", 0) == 0) {
+    json::array ids;
+    std::string list = gpus.substr(7);
+    std::size_t start = 0;
+    while (start <= list.size()) {
+      std::size_t comma = std::min(list.find(',', start), list.size());
+      std::string id = list.substr(start, comma - start);
+      if (id.empty()) return expected();
+      ids.emplace_back(id);
+      start = comma + 1;
+    }
+    request["DeviceIDs"] = std::move(ids);
+  } else {
+    if (gpus.empty() || gpus.size() > 4 || !std::all_of(gpus.begin(), gpus.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c)) != 0;
+        })) {
+      return expected();
+    }
+    int count = std::stoi(gpus);
+    if (count == 0) return expected();
+    request["Count"] = count;
+  }
+  return json::array{std::move(request)};
+}
+
+Result<Spec> parse_spec(const std::string& args_json) {
+  boost::system::error_code ec;
+  json::value args = json::parse(args_json, ec);
+  if (ec || !args.is_object()) return bad("the request's args are not a JSON object");
+  const json::object* s = object_at(args.as_object(), "spec");
+  if (s == nullptr) return bad("the request has no spec object");
+  Spec spec;
+  spec.image = string_at(*s, "image");
+  if (spec.image.empty()) return bad("image is missing");
+  spec.name = string_at(*s, "name");
+  if (spec.name.empty()) spec.name = default_name(spec.image);
+  if (!sdk::is_docker_container_name(spec.name)) {
+    return bad("name '" + spec.name +
+               "' is not a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+  }
+  if (const json::object* env = object_at(*s, "env")) {
+    for (const auto& [k, v] : *env) {
+      if (k.empty() || !v.is_string()) return bad("env must map names to strings");
+      spec.env[std::string(k)] = std::string(v.as_string());
+    }
+  }
+  if (const json::value* ports = s->if_contains("ports"); ports != nullptr) {
+    if (!ports->is_array()) return bad("ports must be an array");
+    for (const auto& item : ports->as_array()) {
+      if (!item.is_object()) return bad("each port must be an object");
+      const auto& p = item.as_object();
+      PortBinding b;
+      b.host_ip = string_at(p, "host_ip");
+      auto host = port_number(p, "host_port", true);
+      if (!host) return host.error();
+      auto ctr = port_number(p, "container_port", false);
+      if (!ctr) return ctr.error();
+      b.host_port = *host;
+      b.container_port = *ctr;
+      if (std::string proto = string_at(p, "protocol"); !proto.empty()) b.protocol = proto;
+      if (b.protocol != "tcp" && b.protocol != "udp" && b.protocol != "sctp") {
+        return bad("protocol '" + b.protocol + "' is not tcp, udp or sctp");
+      }
+      spec.ports.push_back(std::move(b));
+    }
+  }
+  if (const json::value* cpus = s->if_contains("cpus"); cpus != nullptr) {
+    if (!cpus->is_number() || cpus->to_number<double>() < 0) {
+      return bad("cpus must be a positive number");
+    }
+    spec.cpus = cpus->to_number<double>();
+  }
+  spec.memory = int_at(*s, "memory");
+  if (spec.memory < 0) return bad("memory must be a positive number of bytes");
+  spec.gpus = string_at(*s, "gpus");
+  if (!spec.gpus.empty()) {
+    if (auto requests = gpu_requests(spec.gpus); !requests) return requests.error();
+  }
+  if (std::string restart = string_at(*s, "restart"); !restart.empty()) spec.restart = restart;
+  if (spec.restart != "no" && spec.restart != "always" && spec.restart != "unless-stopped" &&
+      spec.restart != "on-failure") {
+    return bad("restart policy '" + spec.restart +
+               "' is not one of no, always, unless-stopped, on-failure");
+  }
+  spec.network = string_at(*s, "network");
+  spec.command = strings_at(*s, "command");
+  if (const json::value* force = s->if_contains("force"); force != nullptr && force->is_bool()) {
+    spec.force = force->as_bool();
+  }
+  return spec;
+}
+
+json::object container_body(const Spec& spec) {
+  json::array env;
+  for (const auto& [k, v] : spec.env) env.emplace_back(k + "=" + v);
+  // Bindings of the same container port accumulate under one key.
+  json::object exposed;
+  json::object merged;
+  for (const auto& p : spec.ports) {
+    std::string key = std::to_string(p.container_port) + "/" + p.protocol;
+    exposed[key] = json::object{};
+    if (!merged.contains(key)) merged[key] = json::array{};
+    merged[key].as_array().push_back(
+        json::object{{"HostIp", p.host_ip},
+                     {"HostPort", p.host_port == 0 ? std::string() : std::to_string(p.host_port)}});
+  }
+  json::object host{{"RestartPolicy", json::object{{"Name", spec.restart}}},
+                    {"PortBindings", std::move(merged)}};
+  if (spec.cpus > 0) host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));
+  if (spec.memory > 0) host["Memory"] = spec.memory;
+  if (!spec.gpus.empty()) {
+    if (auto requests = gpu_requests(spec.gpus)) host["DeviceRequests"] = std::move(*requests);
+  }
+  if (!spec.network.empty()) host["NetworkMode"] = spec.network;
+  json::object body{
+      {"Image", spec.image},
+      {"Env", std::move(env)},
+      {"Labels", json::object{{kNameLabel, spec.name}, {kVendorLabel, kVendor}}},
+      {"ExposedPorts", std::move(exposed)},
+      {"Tty", true},
+      {"OpenStdin", true},
+      {"HostConfig", std::move(host)},
+  };
+  if (!spec.command.empty()) body["Cmd"] = strings(spec.command);
+  return body;
+}
+
+bool is_environment(const json::object& container) {
+  const json::object* config = object_at(container, "Config");
+  const json::object* labels = config ? object_at(*config, "Labels") : nullptr;
+  return labels != nullptr && labels->contains(kNameLabel);
+}
+
+json::object environment_of(const json::object& c) {
+  static const json::object kEmpty;
+  const json::object* config = object_at(c, "Config");
+  const json::object* state = object_at(c, "State");
+  const json::object* host = object_at(c, "HostConfig");
+  if (config == nullptr) config = &kEmpty;
+  if (state == nullptr) state = &kEmpty;
+  if (host == nullptr) host = &kEmpty;
+
+  json::object labels;
+  if (const json::object* l = object_at(*config, "Labels")) labels = *l;
+  std::string name = string_at(labels, kNameLabel);
+  if (name.empty()) {
+    name = string_at(c, "Name");
+    if (!name.empty() && name.front() == '/') name.erase(0, 1);
+  }
+
+  std::vector<PortBinding> ports;
+  if (const json::object* bindings = object_at(*host, "PortBindings")) {
+    for (const auto& [key, list] : *bindings) {
+      std::string k(key);
+      auto slash = k.find('/');
+      PortBinding b;
+      b.container_port = std::atoi(k.substr(0, slash).c_str());
+      b.protocol = slash == std::string::npos ? "tcp" : k.substr(slash + 1);
+      if (!list.is_array()) continue;
+      for (const auto& item : list.as_array()) {
+        if (!item.is_object()) continue;
+        PortBinding one = b;
+        one.host_ip = string_at(item.as_object(), "HostIp");
+        one.host_port = std::atoi(string_at(item.as_object(), "HostPort").c_str());
+        ports.push_back(std::move(one));
+      }
+    }
+  }
+  std::sort(ports.begin(), ports.end(), [](const PortBinding& a, const PortBinding& b) {
+    return std::tie(a.host_port, a.container_port, a.protocol, a.host_ip) <
+           std::tie(b.host_port, b.container_port, b.protocol, b.host_ip);
+  });
+  json::array ports_json;
+  for (const auto& p : ports) {
+    ports_json.push_back(json::object{{"host_ip", p.host_ip},
+                                      {"host_port", p.host_port},
+                                      {"container_port", p.container_port},
+                                      {"protocol", p.protocol}});
+  }
+
+  json::object env;
+  for (const auto& item : strings_at(*config, "Env")) {
+    auto eq = item.find('=');
+    env[item.substr(0, eq)] = eq == std::string::npos ? std::string() : item.substr(eq + 1);
+  }
+
+  std::int64_t nano_cpus = int_at(*host, "NanoCpus");
+  json::object resources{{"cpus", static_cast<double>(nano_cpus) / 1e9},
+                         {"memory", int_at(*host, "Memory")},
+                         {"gpus", gpus_of(*host)}};
+  std::string restart;
+  if (const json::object* policy = object_at(*host, "RestartPolicy")) {
+    restart = string_at(*policy, "Name");
+  }
+
+  return json::object{
+      {"name", name},
+      {"id", string_at(c, "Id")},
+      {"image", string_at(*config, "Image")},
+      {"status", string_at(*state, "Status")},
+      {"exit_code", int_at(*state, "ExitCode")},
+      {"error", string_at(*state, "Error")},
+      {"created", to_seconds(string_at(c, "Created"))},
+      {"started", to_seconds(string_at(*state, "StartedAt"))},
+      {"endpoint", endpoint_of(ports)},
+      {"ports", std::move(ports_json)},
+      {"env", std::move(env)},
+      {"resources", std::move(resources)},
+      {"labels", std::move(labels)},
+      {"restart", restart},
+      {"network", string_at(*host, "NetworkMode")},
+      {"command", strings(strings_at(*config, "Cmd"))},
+  };
+}
+
+}  // namespace envd::plugins::docker_runner

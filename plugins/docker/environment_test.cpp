@@ -1,0 +1,122 @@
+#include "environment.hpp"
+
+#include <gtest/gtest.h>
+
+namespace envd::plugins::docker_runner {
+namespace {
+
+namespace json = boost::json;
+
+std::string args(const std::string& spec) { return R"({"spec":)" + spec + "}"; }
+
+TEST(DockerRunnerSpec, NamesFollowTheImage) {
+  EXPECT_EQ(default_name("ubuntu:22.04"), "ubuntu");
+  EXPECT_EQ(default_name("envd-test/busybox:latest"), "busybox");
+  EXPECT_EQ(default_name("127.0.0.1:5000/team/py@sha256:abc"), "py");
+  EXPECT_EQ(default_name("x"), "envd-x");
+  EXPECT_EQ(default_name("a/" + std::string(40, 'b')), std::string(30, 'b'));
+}
+
+TEST(DockerRunnerSpec, ParsesEveryField) {
+  auto spec = parse_spec(args(R"({"name":"dev","image":"img","env":{"A":"1"},
+      "ports":[{"host_ip":"127.0.0.1","host_port":8080,"container_port":80}],
+      "cpus":1.5,"memory":1048576,"gpus":"all","restart":"no","network":"none",
+      "command":["sh","-c","true"],"force":true})"));
+  ASSERT_TRUE(spec) << spec.error().message();
+  EXPECT_EQ(spec->name, "dev");
+  EXPECT_EQ(spec->env.at("A"), "1");
+  ASSERT_EQ(spec->ports.size(), 1U);
+  EXPECT_EQ(spec->ports[0].protocol, "tcp");
+  EXPECT_TRUE(spec->force);
+
+  json::object body = container_body(*spec);
+  EXPECT_EQ(body.at("Labels"), (json::object{{kNameLabel, "dev"}, {kVendorLabel, "envd"}}));
+  EXPECT_EQ(body.at("Env"), (json::array{"A=1"}));
+  EXPECT_EQ(body.at("Cmd"), (json::array{"sh", "-c", "true"}));
+  const auto& host = body.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("NanoCpus").as_int64(), 1500000000);
+  EXPECT_EQ(host.at("Memory").as_int64(), 1048576);
+  EXPECT_EQ(host.at("NetworkMode"), "none");
+  EXPECT_EQ(host.at("RestartPolicy"), (json::object{{"Name", "no"}}));
+  EXPECT_EQ(host.at("PortBindings"),
+            (json::object{{"80/tcp", json::array{json::object{{"HostIp", "127.0.0.1"},
+                                                              {"HostPort", "8080"}}}}}));
+  EXPECT_EQ(host.at("DeviceRequests").as_array()[0].as_object().at("Count"), -1);
+}
+
+TEST(DockerRunnerSpec, DefaultsAreUpstreams) {
+  auto spec = parse_spec(args(R"({"image":"envd-test/busybox:latest"})"));
+  ASSERT_TRUE(spec);
+  EXPECT_EQ(spec->name, "busybox");
+  json::object body = container_body(*spec);
+  EXPECT_EQ(body.at("HostConfig").as_object().at("RestartPolicy"),
+            (json::object{{"Name", "always"}}));
+  EXPECT_FALSE(body.at("HostConfig").as_object().contains("NetworkMode"));
+  EXPECT_FALSE(body.contains("Cmd"));
+  EXPECT_EQ(body.at("Tty"), true);
+}
+
+TEST(DockerRunnerSpec, GpusMapToDeviceRequests) {
+  auto two = gpu_requests("2");
+  ASSERT_TRUE(two);
+  EXPECT_EQ(two->at(0).as_object().at("Count"), 2);
+  EXPECT_EQ(two->at(0).as_object().at("Capabilities"), (json::array{json::array{"gpu"}}));
+  auto ids = gpu_requests("device=0,GPU-3a");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->at(0).as_object().at("DeviceIDs"), (json::array{"0", "GPU-3a"}));
+  for (const char* bad : {"", "0", "some", "device=", "device=0,"}) {
+    auto r = gpu_requests(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), Errc::invalid_argument);
+  }
+}
+
+TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
+  auto message = [](const std::string& spec) {
+    auto r = parse_spec(args(spec));
+    return r ? std::string("accepted") : r.error().message();
+  };
+  EXPECT_EQ(message("{}"), "invalid environment spec: image is missing");
+  EXPECT_EQ(message(R"({"image":"i","name":"-x"})"),
+            "invalid environment spec: name '-x' is not a Docker container name "
+            "([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+  EXPECT_EQ(message(R"({"image":"i","ports":[{"container_port":70000}]})"),
+            "invalid environment spec: container_port 70000 is not a port (1-65535)");
+  EXPECT_EQ(message(R"({"image":"i","restart":"sometimes"})"),
+            "invalid environment spec: restart policy 'sometimes' is not one of no, always, "
+            "unless-stopped, on-failure");
+  EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
+            "invalid environment spec: gpus 'many' is not all, a count or device=ID[,ID...]");
+}
+
+TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
+  json::value c = json::parse(R"({
+    "Id": "0123456789abcdef", "Name": "/dev", "Created": "2026-12-02T08:30:00.123456789Z",
+    "RestartCount": 0,
+    "State": {"Status": "running", "ExitCode": 0, "Error": "",
+              "StartedAt": "2026-12-02T08:30:01.5Z"},
+    "Config": {"Image": "img", "Env": ["A=1", "PATH=/bin"], "Cmd": ["sh"],
+               "Labels": {"ai.tensorchord.envd.name": "dev", "x": "y"}},
+    "HostConfig": {"NanoCpus": 500000000, "Memory": 1024, "NetworkMode": "default",
+                   "RestartPolicy": {"Name": "always"},
+                   "DeviceRequests": [{"Count": 2}],
+                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                    "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}}})");
+  ASSERT_TRUE(is_environment(c.as_object()));
+  json::object env = environment_of(c.as_object());
+  EXPECT_EQ(env.at("name"), "dev");
+  EXPECT_EQ(env.at("status"), "running");
+  EXPECT_EQ(env.at("created"), "2026-12-02T08:30:00Z");
+  EXPECT_EQ(env.at("started"), "2026-12-02T08:30:01Z");
+  EXPECT_EQ(env.at("endpoint"), "127.0.0.1:5353->53/udp,0.0.0.0:8080->80/tcp");
+  EXPECT_EQ(env.at("env"), (json::object{{"A", "1"}, {"PATH", "/bin"}}));
+  EXPECT_EQ(env.at("resources"), (json::object{{"cpus", 0.5}, {"memory", 1024}, {"gpus", "2"}}));
+  EXPECT_EQ(env.at("restart"), "always");
+  EXPECT_EQ(env.at("command"), (json::array{"sh"}));
+
+  json::value other = json::parse(R"({"Config": {"Labels": {"x": "y"}}})");
+  EXPECT_FALSE(is_environment(other.as_object()));
+}
+
+}  // namespace
+}  // namespace envd::plugins::docker_runner

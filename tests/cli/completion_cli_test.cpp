@@ -1,0 +1,161 @@
+// Shell completion as a user's shell runs it: the bash script sourced in a
+// real bash, whose completion function is called with COMP_WORDS and
+// COMP_CWORD as bash sets them, and COMPREPLY read back; the zsh and fish
+// scripts checked by their own shells' parsers. And `envd version`.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+bool have(const char* tool) {
+  return std::system((std::string("command -v ") + tool + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+class CompletionTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    auto script = envd_ok({"completion", "bash"});
+    write_text(home() / "envd.bash", script.out);
+  }
+
+  // COMPREPLY for the command line `words` (after "envd"), the cursor in the
+  // last word, computed by the real bash with the sourced script.
+  std::vector<std::string> complete(const std::vector<std::string>& words) {
+    std::string array = "(envd";
+    for (const auto& w : words) array += " '" + w + "'";
+    array += ")";
+    std::string program = "source '" + (home() / "envd.bash").string() +
+                          "'\n"
+                          "COMP_WORDS=" +
+                          array + "\nCOMP_CWORD=" + std::to_string(words.size()) +
+                          "\n_envd_complete\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n";
+    sdk::ProcessOptions options;
+    options.argv = {"bash", "--norc", "--noprofile", "-c", program};
+    options.env = base_env();
+    options.env["PATH"] = fs::path(envd_binary()).parent_path().string() + ":/usr/bin:/bin";
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r && r->succeeded()) << (r ? r->err : r.error().message());
+    auto lines = r ? lines_of(r->out) : std::vector<std::string>{};
+    if (lines.size() == 1 && lines[0].empty()) lines.clear();
+    return lines;
+  }
+};
+
+TEST_F(CompletionTest, CommandsAndSubcommands) {
+  auto top = complete({""});
+  for (const char* c : {"build", "builder", "context", "plugin", "version", "completion"}) {
+    EXPECT_NE(std::find(top.begin(), top.end(), c), top.end()) << c;
+  }
+  EXPECT_EQ(std::find(top.begin(), top.end(), "__complete"), top.end());
+  EXPECT_EQ(complete({"bui"}), (std::vector<std::string>{"build", "builder"}));
+  EXPECT_EQ(complete({"context", "r"}), (std::vector<std::string>{"rename", "rm"}));
+}
+
+TEST_F(CompletionTest, FlagsAndTheirValues) {
+  EXPECT_EQ(complete({"build", "--prog"}), (std::vector<std::string>{"--progress"}));
+  EXPECT_EQ(complete({"build", "--progress", ""}),
+            (std::vector<std::string>{"auto", "plain", "quiet", "tty"}));
+  EXPECT_EQ(complete({"context", "ls", "--format", "j"}), (std::vector<std::string>{"json"}));
+  auto outputs = complete({"build", "-o", "type=l"});
+  EXPECT_EQ(outputs, (std::vector<std::string>{"type=local,dest="}));
+  // Global flags are offered under a subcommand too.
+  auto flags = complete({"build", "--con"});
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "--context"), flags.end());
+  EXPECT_NE(std::find(flags.begin(), flags.end(), "--connect-timeout"), flags.end());
+}
+
+TEST_F(CompletionTest, ContextNamesComeFromTheStore) {
+  envd_ok({"context", "create", "--name", "staging-remote", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1234"});
+  envd_ok({"context", "create", "--name", "staging-local", "--builder", "moby-worker"});
+  EXPECT_EQ(complete({"context", "use", "stag"}),
+            (std::vector<std::string>{"staging-local", "staging-remote"}));
+  EXPECT_EQ(complete({"--context", "staging-r"}), (std::vector<std::string>{"staging-remote"}));
+  EXPECT_EQ(complete({"build", "-c", "staging-l"}), (std::vector<std::string>{"staging-local"}));
+}
+
+TEST_F(CompletionTest, DriverTypesComeFromTheModules) {
+  auto builders = complete({"context", "create", "--builder", ""});
+  for (const auto& type : built_builders()) {
+    EXPECT_NE(std::find(builders.begin(), builders.end(), type), builders.end()) << type;
+  }
+}
+
+TEST_F(CompletionTest, CompletingCreatesNoStore) {
+  complete({"context", "use", ""});
+  EXPECT_FALSE(fs::exists(store_file()));
+}
+
+TEST_F(CompletionTest, ZshAndFishScriptsParse) {
+  std::string skipped;
+  for (const char* shell : {"zsh", "fish"}) {
+    if (!have(shell)) {
+      skipped += std::string(skipped.empty() ? "" : "; ") + shell + " is not installed";
+      continue;
+    }
+    auto script = envd_ok({"completion", shell});
+    fs::path file = home() / (std::string("envd.") + shell);
+    write_text(file, script.out);
+    sdk::ProcessOptions options;
+    options.argv = {shell, "-n", file.string()};
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->exit_code, 0) << shell << ": " << r->err;
+  }
+  if (!skipped.empty()) GTEST_SKIP() << skipped;
+}
+
+TEST_F(CompletionTest, AnUnknownShellIsRefused) {
+  auto r = envd({"completion", "tcsh"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("tcsh"), std::string::npos) << r.err;
+}
+
+class VersionTest : public CliTest {};
+
+TEST_F(VersionTest, TableAndJson) {
+  auto r = envd_ok({"version"});
+  EXPECT_EQ(r.out.rfind("envd:         ", 0), 0U) << r.out;
+  EXPECT_NE(r.out.find("Plugin ABI:   1."), std::string::npos) << r.out;
+  auto j = envd_ok({"version", "--format", "json"});
+  auto v = json::parse(j.out).as_object();
+  EXPECT_FALSE(v.at("version").as_string().empty());
+  EXPECT_FALSE(v.at("git_revision").as_string().empty());
+  EXPECT_EQ(std::string(v.at("plugin_abi").as_string()).substr(0, 2), "1.");
+  std::vector<std::string> builders;
+  for (const auto& p : v.at("plugins").as_array()) {
+    const auto& o = p.as_object();
+    if (o.at("kind").as_string() == "builder" && o.at("status").as_string() == "ok") {
+      builders.emplace_back(o.at("type").as_string());
+      EXPECT_EQ(std::string(o.at("abi").as_string()).substr(0, 2), "1.");
+    }
+  }
+  std::sort(builders.begin(), builders.end());
+  EXPECT_EQ(builders, built_builders());
+}
+
+}  // namespace
+}  // namespace envd::test

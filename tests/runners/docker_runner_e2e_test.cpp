@@ -1,0 +1,289 @@
+// The docker runner end to end: the built envd against the test Engine
+// (tests/services; it runs without a bridge network, so environments get the
+// Engine's default network mode, which there means no network, and published
+// ports are recorded but not reachable). Every container a test makes is named
+// with this process's id and removed in TearDown, also on failure.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+#include "services/test_services.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kBase = "envd-test/busybox:latest";
+
+class DockerRunnerE2e : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+  }
+
+  void TearDown() override {
+    if (!names_.empty()) {
+      std::vector<std::string> args{"rm", "-f", "-v"};
+      args.insert(args.end(), names_.begin(), names_.end());
+      docker(args);
+    }
+    CliTest::TearDown();
+  }
+
+  // A container name for this test, removed in TearDown.
+  std::string name(const std::string& what) {
+    names_.push_back("envd-e2e-" + std::to_string(::getpid()) + "-" + what);
+    return names_.back();
+  }
+
+  std::map<std::string, std::optional<std::string>> env() const {
+    return {{"DOCKER_HOST", services_.docker_host}};
+  }
+
+  sdk::ProcessResult run(std::vector<std::string> args) { return envd(args, env()); }
+
+  sdk::ProcessResult docker(const std::vector<std::string>& args) {
+    return run_docker(services_.docker_host, args);
+  }
+
+  // stderr from the error line on (progress lines such as "waiting for
+  // environment 'x' to run" come before it).
+  std::string error_of(const sdk::ProcessResult& r) {
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_EQ(r.out, "");
+    auto at = r.err.find("envd: error: ");
+    return at == std::string::npos ? r.err : r.err.substr(at);
+  }
+
+  TestServices services_;
+  std::vector<std::string> names_;
+};
+
+json::value parse(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  EXPECT_FALSE(ec) << text;
+  return v;
+}
+
+TEST_F(DockerRunnerE2e, RunListDescribeDown) {
+  std::string n = name("dev");
+  auto r =
+      run({"run", "--image", kBase, "--name", n, "-e", "GREETING=hello", "-p", "127.0.0.1:18080:80",
+           "-p", "5353:53/udp", "--cpus", "0.5", "--memory", "64m", "--timeout", "30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, n + "\n");
+
+  // The Engine sees a running, labelled container with the limits.
+  auto inspected =
+      docker({"inspect", "-f",
+              "{{.State.Status}} {{index .Config.Labels \"ai.tensorchord.envd.name\"}} "
+              "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}} "
+              "{{.HostConfig.RestartPolicy.Name}}",
+              n});
+  ASSERT_EQ(inspected.exit_code, 0) << inspected.err;
+  EXPECT_EQ(inspected.out, "running " + n + " 500000000 67108864 always\n");
+
+  // A container envd did not make is not listed.
+  std::string other = name("other");
+  ASSERT_EQ(docker({"run", "-d", "--name", other, kBase, "sleep", "60"}).exit_code, 0);
+
+  auto ls = run({"envs", "ls", "--format", "json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  json::value listed = parse(ls.out);
+  ASSERT_TRUE(listed.is_array()) << ls.out;
+  int mine = 0;
+  for (const auto& e : listed.as_array()) {
+    EXPECT_NE(e.at("name"), json::value(other));
+    if (e.at("name") == json::value(n)) {
+      ++mine;
+      EXPECT_EQ(e.at("image"), kBase);
+      EXPECT_EQ(e.at("status"), "running");
+      EXPECT_EQ(e.at("endpoint"), "0.0.0.0:5353->53/udp,127.0.0.1:18080->80/tcp");
+      EXPECT_EQ(e.at("created").as_string().size(), 20U) << e.at("created");
+    }
+  }
+  EXPECT_EQ(mine, 1) << ls.out;
+
+  auto table = run({"envs", "ls"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.rfind("NAME", 0), 0U) << table.out;
+  EXPECT_NE(table.out.find("ENDPOINT"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(n + "  "), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find(other), std::string::npos) << table.out;
+
+  auto described = run({"envs", "describe", n, "--format", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  json::value d = parse(described.out);
+  EXPECT_EQ(d.at("env").at("GREETING"), "hello");
+  EXPECT_EQ(d.at("resources").at("cpus"), 0.5);
+  EXPECT_EQ(d.at("resources").at("memory"), 67108864);
+  EXPECT_EQ(d.at("labels").at("ai.tensorchord.envd.name"), json::value(n));
+  EXPECT_EQ(d.at("labels").at("ai.tensorchord.envd.vendor"), "envd");
+  EXPECT_EQ(d.at("ports"), (json::array{json::object{{"host_ip", ""},
+                                                     {"host_port", 5353},
+                                                     {"container_port", 53},
+                                                     {"protocol", "udp"}},
+                                        json::object{{"host_ip", "127.0.0.1"},
+                                                     {"host_port", 18080},
+                                                     {"container_port", 80},
+                                                     {"protocol", "tcp"}}}))
+      << described.out;
+
+  auto text = run({"envs", "describe", n});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("Status:    running\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Resources: cpus 0.5, memory 64.0 MiB, gpus none\n"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("  127.0.0.1:18080 -> 80/tcp\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("  GREETING=hello\n"), std::string::npos) << text.out;
+
+  // down refuses what envd did not make, and removes what it did.
+  EXPECT_EQ(error_of(run({"down", other})),
+            "envd: error: runner 'docker': container '" + other + "' on the Docker Engine at " +
+                services_.docker_host +
+                " is not an envd environment (it has no label ai.tensorchord.envd.name)\n");
+  auto down = run({"down", n, "--volumes"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(down.out, n + "\n");
+  EXPECT_NE(docker({"inspect", n}).exit_code, 0);
+  EXPECT_EQ(error_of(run({"envs", "describe", n})),
+            "envd: error: runner 'docker': no environment '" + n + "' on the Docker Engine at " +
+                services_.docker_host + "\n");
+  EXPECT_EQ(error_of(run({"down", n})), "envd: error: runner 'docker': no environment '" + n +
+                                            "' on the Docker Engine at " + services_.docker_host +
+                                            "\n");
+}
+
+TEST_F(DockerRunnerE2e, NamesDefaultToTheImageAndCommandsReplaceItsOwn) {
+  names_.push_back("busybox");
+  docker({"rm", "-f", "busybox"});
+  auto r = run({"run", "--image", kBase, "--", "sleep", "60"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "busybox\n");
+  auto d = run({"envs", "describe", "busybox", "--format", "json"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(parse(d.out).at("command"), (json::array{"sleep", "60"}));
+}
+
+TEST_F(DockerRunnerE2e, AMissingImageOffersUpOrPull) {
+  std::string n = name("noimage");
+  EXPECT_EQ(error_of(run({"run", "--image", "envd-test/absent:1", "--name", n})),
+            "envd: error: runner 'docker': image 'envd-test/absent:1' is not on the Docker "
+            "Engine at " +
+                services_.docker_host +
+                ": build it with 'envd up', or pull it with 'docker pull envd-test/absent:1'\n");
+  EXPECT_NE(docker({"inspect", n}).exit_code, 0);
+}
+
+TEST_F(DockerRunnerE2e, ANameInUseOffersForce) {
+  std::string n = name("taken");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n}).exit_code, 0);
+  auto first = docker({"inspect", "-f", "{{.Id}}", n});
+  auto again = run({"run", "--image", kBase, "--name", n});
+  std::string err = error_of(again);
+  EXPECT_EQ(
+      err.rfind("envd: error: runner 'docker': the name '" + n + "' is in use by container " +
+                    first.out.substr(0, 12) + " (running) on the Docker Engine at " +
+                    services_.docker_host + ": choose another --name, or replace it with --force\n",
+                0),
+      0U)
+      << err;
+  auto forced = run({"run", "--image", kBase, "--name", n, "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(forced.out, n + "\n");
+  EXPECT_NE(docker({"inspect", "-f", "{{.Id}}", n}).out, first.out);
+}
+
+TEST_F(DockerRunnerE2e, AnEnvironmentThatExitsShowsItsLastLogLines) {
+  std::string n = name("exits");
+  auto r = run({"run", "--image", kBase, "--name", n, "--restart", "no", "--", "sh", "-c",
+                "echo starting; echo 'no config found' >&2; exit 3"});
+  EXPECT_EQ(error_of(r), "envd: error: runner 'docker': environment '" + n +
+                             "' exited with code 3 before it was up (remove it with 'envd down " +
+                             n + "'); its last log lines:\n  starting\n  no config found\n");
+  // It is kept, as the message says, so its logs stay readable.
+  auto d = run({"envs", "describe", n, "--format", "json"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(parse(d.out).at("status"), "exited");
+  EXPECT_EQ(parse(d.out).at("exit_code"), 3);
+
+  // With the default restart policy it is caught restarting.
+  std::string again = name("restarts");
+  std::string err = error_of(
+      run({"run", "--image", kBase, "--name", again, "--", "sh", "-c", "echo bye; exit 1"}));
+  EXPECT_NE(err.find("envd: error: runner 'docker': environment '" + again + "' exited"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("its last log lines:\n  bye\n"), std::string::npos) << err;
+}
+
+TEST_F(DockerRunnerE2e, GpusBecomeDeviceRequestsTheEngineCannotServeHere) {
+  std::string n = name("gpu");
+  std::string err = error_of(run({"run", "--image", kBase, "--name", n, "--gpus", "all"}));
+  EXPECT_EQ(err.rfind("envd: error: runner 'docker': cannot start environment '" + n + "': ", 0),
+            0U)
+      << err;
+  EXPECT_NE(err.find("gpu"), std::string::npos) << err;
+  // What could not start is not left behind.
+  EXPECT_NE(docker({"inspect", n}).exit_code, 0);
+}
+
+TEST_F(DockerRunnerE2e, AnEngineThatIsDownIsNamed) {
+  std::map<std::string, std::optional<std::string>> down{
+      {"DOCKER_HOST", "unix:///nonexistent/envd-e2e/docker.sock"}};
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"run", "--image", kBase}, {"envs", "ls"}, {"envs", "describe", "xy"}, {"down", "xy"}}) {
+    std::string err = error_of(envd(args, down));
+    EXPECT_EQ(err.rfind("envd: error: runner 'docker': cannot connect to the Docker Engine at "
+                        "unix:///nonexistent/envd-e2e/docker.sock",
+                        0),
+              0U)
+        << err;
+    EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+  }
+}
+
+TEST_F(DockerRunnerE2e, TheContextsRunnerAddressChoosesTheEngine) {
+  ASSERT_FALSE(services_.docker_tcp_host.empty()) << "the services' env file has no TCP host";
+  envd_ok({"context", "create", "--name", "tcp-engine", "--runner", "docker", "--runner-address",
+           services_.docker_tcp_host});
+  std::string n = name("tcp");
+  std::map<std::string, std::optional<std::string>> nowhere{
+      {"DOCKER_HOST", "unix:///nonexistent/envd-e2e/docker.sock"}};
+  auto r = envd({"--context", "tcp-engine", "run", "--image", kBase, "--name", n}, nowhere);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto ls = envd({"envs", "ls", "--format", "json"},
+                 {{"DOCKER_HOST", "unix:///nonexistent"}, {"ENVD_CONTEXT", "tcp-engine"}});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("\"name\":\"" + n + "\""), std::string::npos) << ls.out;
+}
+
+TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
+  auto bad = [&](const std::vector<std::string>& args) {
+    auto r = envd(args, {{"DOCKER_HOST", "unix:///nonexistent"}});
+    EXPECT_EQ(r.exit_code, 1);
+    return r.err;
+  };
+  EXPECT_EQ(bad({"run", "--name", "x"}), "envd: error: --image is required\n");
+  EXPECT_EQ(bad({"run", "--image", kBase, "-p", "80"}),
+            "envd: error: invalid --publish '80': expected [IP:]HOST:CONTAINER[/tcp|udp|sctp]\n");
+  EXPECT_EQ(bad({"run", "--image", kBase, "--memory", "lots"}),
+            "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
+            "number of bytes\n");
+  EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
+            "envd: error: invalid --cpus '-1': expected a positive number, e.g. 1.5\n");
+  EXPECT_EQ(bad({"run", "--image", kBase, "--timeout", "soon"}).rfind("envd: error: ", 0), 0U);
+  EXPECT_EQ(bad({"envs", "ls", "--format", "yaml"}),
+            "envd: error: invalid --format 'yaml': expected 'table' or 'json'\n");
+}
+
+}  // namespace
+}  // namespace envd::test
