@@ -409,6 +409,19 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       return Error(Errc::invalid_argument, "cannot write '" + *path + "': it is a directory");
     }
   }
+  if (!req.iidfile.empty() && !req.output.empty()) {
+    // As buildx: files make no image, so there is no ID to write.
+    auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    if (spec && (spec->type == "local" || spec->type == "tar")) {
+      return Error(Errc::invalid_argument,
+                   "--iidfile needs an image; --output type=" + spec->type + " writes files");
+    }
+  }
+  if (!req.iidfile.empty()) {
+    // A failed build must not leave an earlier build's ID behind.
+    std::error_code removed;
+    fs::remove(req.iidfile, removed);
+  }
   auto mode = output::resolve_progress_mode(req.quiet ? "quiet" : req.progress,
                                             util::is_terminal(STDERR_FILENO));
   if (!mode) return mode.error();

@@ -249,14 +249,20 @@ TEST_F(CiBuildTest, IidfileNamesTheEnginesImage) {
   EXPECT_EQ(read_text(iid) + "\n", inspect->out);
 }
 
-TEST_F(CiBuildTest, IidfileWithoutAnImageIsAnError) {
+TEST_F(CiBuildTest, IidfileWithoutAnImageIsRefusedBeforeTheBuild) {
   use_tcp();
+  write_text(home() / "iid", "sha256:stale\n");
   auto r = run({"build", "--iidfile", (home() / "iid").string(), "--output",
                 "type=local,dest=" + (home() / "out").string(), project("files").string()});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(contains(r.err, "--iidfile: the export made no image")) << r.err;
-  // The build's files are there; only the ID file is not.
-  EXPECT_TRUE(fs::exists(home() / "out" / "second.txt"));
+  EXPECT_EQ(r.err, "envd: error: --iidfile needs an image; --output type=local writes files\n");
+  EXPECT_FALSE(fs::exists(home() / "out"));
+  // A build that fails after it started leaves no stale ID behind.
+  fs::path broken = home() / "broken";
+  write_text(broken / "Dockerfile", "FROM " + bk_.base + "\nRUN exit 3\n");
+  r = run({"build", "--iidfile", (home() / "iid").string(), "--output",
+           "type=image,name=" + image("envd-ci/broken") + ",push=true", broken.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_FALSE(fs::exists(home() / "iid"));
 }
 
