@@ -26,6 +26,7 @@
 #include "buildkit/filesync.hpp"
 #include "buildkit/secrets.hpp"
 #include "buildkit/ssh_forward.hpp"
+#include "cli/build_command.hpp"
 #include "cli/build_options.hpp"
 #include "cli/build_secrets.hpp"
 #include "cli/builder_target.hpp"
@@ -51,35 +52,6 @@ namespace json = boost::json;
 using output::OutputSpec;
 
 // ---- envd build ------------------------------------------------------------
-
-struct BuildRequest {
-  std::string path = ".";
-  std::string file;
-  std::string tag;
-  std::vector<std::string> build_args;
-  std::string target;
-  std::string platform;
-  bool no_cache = false;
-  std::string network = "default";
-  std::string output;
-  std::string progress = "auto";
-  std::string connect_timeout;
-  // Cache (buildx's --cache-to/--cache-from; upstream envd's
-  // --export-cache/--import-cache land here too).
-  std::vector<std::string> cache_to;
-  std::vector<std::string> cache_from;
-  // Metadata.
-  std::vector<std::string> labels;
-  std::vector<std::string> add_hosts;
-  bool pull = false;
-  std::vector<std::string> build_contexts;
-  std::string iidfile;
-  std::string metadata_file;
-  bool quiet = false;
-  // Session services for RUN --mount=type=secret|ssh.
-  std::vector<std::string> secrets;
-  std::vector<std::string> ssh;
-};
 
 // Where the exported result goes, and what the session must serve for it.
 struct ExportPlan {
@@ -367,6 +339,8 @@ class BuildTimings {
   std::optional<Clock::time_point> solved_;
 };
 
+}  // namespace
+
 Status run_build(Invocation& invocation, const BuildRequest& req) {
   BuildTimings timings;
   // Validate everything local before contacting anything.
@@ -537,7 +511,71 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   return finish();
 }
 
-}  // namespace
+void add_build_flags(CLI::App* cmd, BuildRequest& request) {
+  BuildRequest* req = &request;
+  cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
+  cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
+  // One value per occurrence: a vector option would otherwise swallow PATH.
+  cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_option("--target", req->target, "Build stage to stop at");
+  cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
+  cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");
+  cmd->add_option("--network", req->network, "Network for RUN steps: default, none or host")
+      ->capture_default_str();
+  cmd->add_option("-o,--output", req->output,
+                  "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
+                  "type=image,name=REF,push=true | ...");
+  cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
+      ->capture_default_str();
+  cmd->add_option("--connect-timeout", req->connect_timeout,
+                  "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+  cmd->add_flag("-q,--quiet", req->quiet,
+                "Print only the image ID on stdout (no progress, no messages)");
+
+  // Grouped as buildx groups them; one value per occurrence, as --build-arg.
+  const std::string cache = "Cache";
+  cmd->add_option("--cache-to,--export-cache", req->cache_to,
+                  "Export build cache: type=registry,ref=REF[,mode=max] | "
+                  "type=local,dest=DIR | type=inline (repeatable)")
+      ->allow_extra_args(false)
+      ->group(cache);
+  cmd->add_option("--cache-from,--import-cache", req->cache_from,
+                  "Import build cache: type=registry,ref=REF | type=local,src=DIR | REF "
+                  "(repeatable)")
+      ->allow_extra_args(false)
+      ->group(cache);
+
+  const std::string metadata = "Metadata";
+  cmd->add_option("--label", req->labels, "Image label KEY=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->group(metadata);
+  cmd->add_option("--iidfile", req->iidfile, "Write the image ID to FILE")->group(metadata);
+  cmd->add_option("--metadata-file", req->metadata_file,
+                  "Write the build result's metadata (buildx's JSON) to FILE")
+      ->group(metadata);
+
+  const std::string inputs = "Inputs";
+  cmd->add_flag("--pull", req->pull, "Always look up base images in their registry")->group(inputs);
+  cmd->add_option("--add-host", req->add_hosts,
+                  "Host-to-IP mapping HOST:IP for RUN steps "
+                  "(repeatable)")
+      ->allow_extra_args(false)
+      ->group(inputs);
+  cmd->add_option("--secret", req->secrets,
+                  "Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
+      ->allow_extra_args(false)
+      ->group(inputs);
+  cmd->add_option("--ssh", req->ssh,
+                  "ssh-agent for RUN --mount=type=ssh: default|ID[=SOCKET] (repeatable)")
+      ->allow_extra_args(false)
+      ->group(inputs);
+  cmd->add_option("--build-context", req->build_contexts,
+                  "Named context NAME=DIR or NAME=docker-image://REF, for FROM NAME and "
+                  "COPY --from=NAME (repeatable)")
+      ->allow_extra_args(false)
+      ->group(inputs);
+}
 
 void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
@@ -545,70 +583,7 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
     CLI::App* cmd =
         app.add_subcommand("build", "Build an image from a Dockerfile with the context's builder");
     cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
-    cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
-    cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
-    // One value per occurrence: a vector option would otherwise swallow PATH.
-    cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)")
-        ->allow_extra_args(false);
-    cmd->add_option("--target", req->target, "Build stage to stop at");
-    cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
-    cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");
-    cmd->add_option("--network", req->network, "Network for RUN steps: default, none or host")
-        ->capture_default_str();
-    cmd->add_option("-o,--output", req->output,
-                    "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
-                    "type=image,name=REF,push=true | ...");
-    cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
-        ->capture_default_str();
-    cmd->add_option(
-        "--connect-timeout", req->connect_timeout,
-        "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    cmd->add_flag("-q,--quiet", req->quiet,
-                  "Print only the image ID on stdout (no progress, no messages)");
-
-    // Grouped as buildx groups them; one value per occurrence, as --build-arg.
-    const std::string cache = "Cache";
-    cmd->add_option("--cache-to,--export-cache", req->cache_to,
-                    "Export build cache: type=registry,ref=REF[,mode=max] | "
-                    "type=local,dest=DIR | type=inline (repeatable)")
-        ->allow_extra_args(false)
-        ->group(cache);
-    cmd->add_option("--cache-from,--import-cache", req->cache_from,
-                    "Import build cache: type=registry,ref=REF | type=local,src=DIR | REF "
-                    "(repeatable)")
-        ->allow_extra_args(false)
-        ->group(cache);
-
-    const std::string metadata = "Metadata";
-    cmd->add_option("--label", req->labels, "Image label KEY=VALUE (repeatable)")
-        ->allow_extra_args(false)
-        ->group(metadata);
-    cmd->add_option("--iidfile", req->iidfile, "Write the image ID to FILE")->group(metadata);
-    cmd->add_option("--metadata-file", req->metadata_file,
-                    "Write the build result's metadata (buildx's JSON) to FILE")
-        ->group(metadata);
-
-    const std::string inputs = "Inputs";
-    cmd->add_flag("--pull", req->pull, "Always look up base images in their registry")
-        ->group(inputs);
-    cmd->add_option("--add-host", req->add_hosts,
-                    "Host-to-IP mapping HOST:IP for RUN steps "
-                    "(repeatable)")
-        ->allow_extra_args(false)
-        ->group(inputs);
-    cmd->add_option("--secret", req->secrets,
-                    "Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
-        ->allow_extra_args(false)
-        ->group(inputs);
-    cmd->add_option("--ssh", req->ssh,
-                    "ssh-agent for RUN --mount=type=ssh: default|ID[=SOCKET] (repeatable)")
-        ->allow_extra_args(false)
-        ->group(inputs);
-    cmd->add_option("--build-context", req->build_contexts,
-                    "Named context NAME=DIR or NAME=docker-image://REF, for FROM NAME and "
-                    "COPY --from=NAME (repeatable)")
-        ->allow_extra_args(false)
-        ->group(inputs);
+    add_build_flags(cmd, *req);
     cmd->callback([&invocation, &action, req] {
       action = [&invocation, req] { return run_build(invocation, *req); };
     });

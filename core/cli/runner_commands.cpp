@@ -8,16 +8,19 @@
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cli/build_command.hpp"
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
+#include "output/image_name.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
 
@@ -204,6 +207,67 @@ Status run_run(Invocation& invocation, const RunFlags& flags) {
   return {};
 }
 
+// ---- envd up -------------------------------------------------------------------
+
+// An environment name from a directory, as upstream envd makes it: the
+// basename in Docker's name alphabet, at most 30 characters.
+std::string name_from_directory(const std::filesystem::path& dir) {
+  std::string base = dir.filename().string();
+  if (base.empty()) base = dir.parent_path().filename().string();
+  std::string name;
+  for (char c : base) {
+    bool keep =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-';
+    if (keep) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.front()))) {
+    name.erase(0, 1);
+  }
+  if (name.size() > 30) name.resize(30);
+  return name.size() < 2 ? "envd-env" : name;
+}
+
+// Builds PATH with the context's builder, then runs the image on its runner:
+// into the local Engine for the docker runner, pushed to its registry for
+// envd-server (which pulls it), as upstream envd does.
+Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags) {
+  std::error_code ec;
+  std::filesystem::path dir = std::filesystem::absolute(build.path, ec);
+  if (ec || !std::filesystem::is_directory(dir, ec)) {
+    return Error(Errc::not_found, "build context '" + build.path + "' is not a directory");
+  }
+  if (build.tag.empty()) {
+    auto derived = output::default_image_tag(dir);
+    if (!derived) return derived.error();
+    build.tag = *derived;
+  }
+  flags.image = build.tag;
+  if (flags.name.empty()) flags.name = name_from_directory(dir);
+  if (auto spec = run_spec(flags); !spec) return spec.error();
+
+  // Which runner decides where the image must go; its module is loaded after
+  // the build, so one signal watcher at a time owns Ctrl-C.
+  auto store = invocation.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  auto resolved = context::resolve_context(*list, invocation.context_flag);
+  if (!resolved) return resolved.error();
+  if (resolved->context.runner == "envd-server") {
+    std::string push = "type=image,name=" + build.tag + ",push=true";
+    if (!build.output.empty() && build.output != push) {
+      return usage("envd up pushes the image for the envd-server runner (" + push +
+                   "); drop --output");
+    }
+    build.output = push;
+  } else if (!build.output.empty()) {
+    return usage("envd up loads the image into the Docker Engine for the " +
+                 resolved->context.runner + " runner; drop --output");
+  }
+  if (auto built = run_build(invocation, build); !built) return built;
+  return run_run(invocation, flags);
+}
+
 // ---- envd envs ls / describe ------------------------------------------------
 
 Status run_ls(Invocation& invocation, const std::string& format_flag) {
@@ -384,6 +448,41 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("command", flags->command, "Command to run instead of the image's (after --)");
     run->callback([&invocation, &action, flags] {
       action = [&invocation, flags] { return run_run(invocation, *flags); };
+    });
+  }
+  {
+    auto build = std::make_shared<BuildRequest>();
+    auto flags = std::make_shared<RunFlags>();
+    CLI::App* up = app.add_subcommand(
+        "up", "Build PATH with the context's builder, then run it on the context's runner");
+    up->add_option("path", build->path, "Build context directory")->capture_default_str();
+    add_build_flags(up, *build);
+    const std::string env = "Environment";
+    up->add_option("-n,--name", flags->name,
+                   "Name of the environment (default: from PATH's directory name)")
+        ->group(env);
+    up->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)")
+        ->allow_extra_args(false)
+        ->group(env);
+    up->add_option("-p,--publish", flags->ports,
+                   "Publish a port [IP:]HOST:CONTAINER[/tcp|udp|sctp] (repeatable)")
+        ->allow_extra_args(false)
+        ->group(env);
+    up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
+    up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
+    up->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]")->group(env);
+    up->add_option("--timeout", flags->timeout,
+                   "How long to wait for the environment to run (default 60s)")
+        ->group(env);
+    up->add_flag("--force", flags->force, "Replace an existing environment of the same name")
+        ->group(env);
+    auto detach = std::make_shared<bool>(false);
+    up->add_flag("-d,--detach", *detach,
+                 "Do not attach (envd attaches to no environment yet, so up "
+                 "always returns once it runs)")
+        ->group(env);
+    up->callback([&invocation, &action, build, flags, detach] {
+      action = [&invocation, build, flags] { return run_up(invocation, *build, *flags); };
     });
   }
   {

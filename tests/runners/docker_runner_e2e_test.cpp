@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 namespace envd::test {
 namespace {
 
+namespace fs = std::filesystem;
 namespace json = boost::json;
 
 constexpr const char* kBase = "envd-test/busybox:latest";
@@ -283,6 +285,46 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(bad({"run", "--image", kBase, "--timeout", "soon"}).rfind("envd: error: ", 0), 0U);
   EXPECT_EQ(bad({"envs", "ls", "--format", "yaml"}),
             "envd: error: invalid --format 'yaml': expected 'table' or 'json'\n");
+}
+
+}  // namespace
+}  // namespace envd::test
+
+namespace envd::test {
+namespace {
+
+// envd up: built on the Engine's BuildKit (moby-worker), loaded into the
+// Engine, run by the docker runner, seen in envs ls, removed.
+TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
+  ASSERT_EQ(run({"context", "create", "--name", "local", "--builder", "moby-worker", "--runner",
+                 "docker", "--use"})
+                .exit_code,
+            0);
+  std::string n = name("up");
+  fs::path dir = home() / "project";
+  write_text(dir / "Dockerfile", std::string("FROM ") + kBase +
+                                     "\nRUN echo built-by-up > /built.txt\n"
+                                     "CMD [\"/bin/sh\"]\n");
+  const std::string tag = "envd-e2e/up:" + std::to_string(::getpid());
+  // RUN steps on this Engine need --network none (it has no bridge).
+  auto r =
+      run({"up", dir.string(), "-t", tag, "--network", "none", "--name", n, "--timeout", "30s"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, n + "\n");
+  auto cat = docker({"exec", n, "cat", "/built.txt"});
+  EXPECT_EQ(cat.out, "built-by-up\n") << cat.err;
+  auto ls = run({"envs", "ls", "--format", "json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("\"" + n + "\""), std::string::npos) << ls.out;
+  EXPECT_EQ(run({"down", n}).exit_code, 0);
+  docker({"rmi", "-f", tag});
+
+  // --output makes no sense for the docker runner: refused before the build.
+  r = run({"up", dir.string(), "-o", "type=local,dest=" + (home() / "out").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("envd up loads the image into the Docker Engine"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(home() / "out"));
 }
 
 }  // namespace

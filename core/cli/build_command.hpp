@@ -1,0 +1,51 @@
+// `envd build`'s request and flags, shared with `envd up`, which builds the
+// same way before it runs the result on the context's runner.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "cli/invocation.hpp"
+#include "envd/result.hpp"
+
+namespace envd::cli {
+
+struct BuildRequest {
+  std::string path = ".";
+  std::string file;
+  std::string tag;
+  std::vector<std::string> build_args;
+  std::string target;
+  std::string platform;
+  bool no_cache = false;
+  std::string network = "default";
+  std::string output;
+  std::string progress = "auto";
+  std::string connect_timeout;
+  // Cache (buildx's --cache-to/--cache-from; upstream envd's
+  // --export-cache/--import-cache land here too).
+  std::vector<std::string> cache_to;
+  std::vector<std::string> cache_from;
+  // Metadata.
+  std::vector<std::string> labels;
+  std::vector<std::string> add_hosts;
+  bool pull = false;
+  std::vector<std::string> build_contexts;
+  std::string iidfile;
+  std::string metadata_file;
+  bool quiet = false;
+  // Session services for RUN --mount=type=secret|ssh.
+  std::vector<std::string> secrets;
+  std::vector<std::string> ssh;
+};
+
+// Declares every `envd build` flag but PATH on `cmd`, writing into `request`
+// (which must outlive parsing).
+void add_build_flags(CLI::App* cmd, BuildRequest& request);
+
+// Builds as `envd build` does: resolves the context's builder, solves, and
+// exports, loads or pushes as the request says.
+Status run_build(Invocation& invocation, const BuildRequest& req);
+
+}  // namespace envd::cli
