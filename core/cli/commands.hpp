@@ -23,6 +23,7 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
 void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action);
 void add_version_command(CLI::App& app, Invocation& invocation, Action& action);
 void add_completion_commands(CLI::App& app, Invocation& invocation, Action& action);
+void add_login_commands(CLI::App& app, Invocation& invocation, Action& action);
 
 // `envd __complete WORD... PARTIAL`, what the completion scripts run: prints
 // the candidates for PARTIAL after WORD... on the command tree of `root`, one

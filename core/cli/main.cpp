@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   envd::cli::add_plugin_commands(app, invocation, action);
   envd::cli::add_version_command(app, invocation, action);
   envd::cli::add_completion_commands(app, invocation, action);
+  envd::cli::add_login_commands(app, invocation, action);
 
   if (argc > 1 && std::string(argv[1]) == "__complete") {
     std::vector<std::string> words(argv + 2, argv + argc);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "context/record.hpp"
+#include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/text.hpp"
@@ -143,6 +144,7 @@ Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
     fs::file_status entry_status = it->symlink_status(ec);
     if (ec) break;
     if (fs::is_directory(entry_status)) continue;  // recorded through the files inside
+    if (rel == kRunnerLoginFile) continue;         // a credential stays on this machine
     if (fs::is_symlink(entry_status)) {
       return Error(Errc::invalid_argument, what + ": " + shown(path.string()) +
                                                " is a symbolic link; the private directory may "

@@ -19,6 +19,11 @@ namespace envd::context {
 // The largest file an option may name (1 MiB: certificates and configs are small).
 inline constexpr std::size_t kMaxOptionFileBytes = std::size_t{1} << 20;
 
+// What `envd login` stores in the private directory for the context's runner
+// (envd-server; docs/envd-server.md): a credential, so `context export`
+// leaves it out.
+inline constexpr const char* kRunnerLoginFile = "runner-login.json";
+
 // The value stored for file option `key`: "files/<key>".
 std::string stored_file_value(std::string_view key);
 

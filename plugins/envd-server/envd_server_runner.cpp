@@ -1,15 +1,180 @@
 #include "envd_server_runner.hpp"
 
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string_view>
 
 #include "envd/address.hpp"
+#include "envd/host.hpp"
+#include "envd/http_client.hpp"
+#include "environment.hpp"
 
 namespace envd::plugins {
 namespace {
 
+namespace json = boost::json;
+using envd_server::environment_of;
+using envd_server::server_message;
+
 constexpr std::string_view kSubject = "envd-server runner address";
 constexpr std::string_view kExpected =
     "a URL such as http://localhost:8080 (the server's API, not its SSH port)";
+constexpr const char* kDefaultServer = "http://localhost:8080";
+constexpr std::chrono::milliseconds kPollInterval{1000};
+
+// What a verb works with: the server, and who we are on it.
+struct Session {
+  sdk::HttpServer server;
+  std::string login;
+  std::string token;
+  std::string host;  // for the SSH endpoint
+};
+
+std::string escape(std::string_view text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+Result<Session> session(const sdk::Request& request) {
+  Session s;
+  s.server.name = "the envd server";
+  s.server.base_url = request.address;
+  if (s.server.base_url.empty()) {
+    const char* env = std::getenv("ENVD_SERVER_HOST");
+    s.server.base_url = env != nullptr && *env != '\0' ? env : kDefaultServer;
+  }
+  auto url = sdk::parse_url(s.server.base_url);
+  if (!url) {
+    return Error(Errc::invalid_argument, "the envd server address '" + s.server.base_url +
+                                             "' is invalid: " + url.error().message());
+  }
+  s.host = url->host;
+  if (auto ca = request.options.find("runner-tls-ca"); ca != request.options.end()) {
+    s.server.ca_file = ca->second;
+  }
+  std::string login_file = request.data_dir + "/" + EnvdServerRunner::kLoginFile;
+  std::string not_logged_in = "not logged in to the envd server at " + s.server.base_url +
+                              " in context '" + request.context + "'; run envd login";
+  std::ifstream in(login_file);
+  if (request.data_dir.empty() || !in) return Error(Errc::permission, not_logged_in);
+  std::stringstream text;
+  text << in.rdbuf();
+  boost::system::error_code ec;
+  json::value stored = json::parse(text.str(), ec);
+  if (ec || !stored.is_object()) {
+    return Error(Errc::permission,
+                 "the login stored in '" + login_file + "' is unreadable; run envd login");
+  }
+  auto field = [&](std::string_view key) {
+    const json::value* v = stored.as_object().if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  s.login = field("login_name");
+  s.token = field("identity_token");
+  if (s.login.empty() || s.token.empty()) return Error(Errc::permission, not_logged_in);
+  if (field("server") != s.server.base_url) {
+    return Error(Errc::permission, "the login of context '" + request.context + "' is for " +
+                                       field("server") + ", not " + s.server.base_url +
+                                       "; run envd login");
+  }
+  return s;
+}
+
+std::string environments_path(const Session& s) {
+  return "/api/v1/users/" + escape(s.login) + "/environments";
+}
+
+Result<sdk::HttpAnswer> call(const Session& s, const std::string& method, const std::string& path,
+                             const std::string& body, sdk::HttpDeadline deadline) {
+  sdk::HttpRequest req{method, path, body, {{"Authorization", s.token}}};
+  auto answer = sdk::http_call(s.server, req, deadline);
+  if (!answer && answer.error().code() == Errc::unavailable &&
+      answer.error().message().rfind("cannot connect", 0) == 0 &&
+      answer.error().message().find(" over TLS: ") == std::string::npos) {
+    return Error(Errc::unavailable, answer.error().message() + " (is the envd server running?)");
+  }
+  return answer;
+}
+
+// The error a failed answer stands for; `doing` says what failed, e.g.
+// "cannot get environment 'dev'".
+Error answer_error(const Session& s, const sdk::HttpAnswer& answer, const std::string& doing) {
+  std::string message = server_message(answer.status, answer.body);
+  std::string says = "the envd server at " + s.server.base_url + " answered " +
+                     std::to_string(answer.status) + ": " + message;
+  switch (answer.status) {
+    case 401:
+      return Error(Errc::permission, doing + ": " + says + "; run envd login");
+    case 403:
+      return Error(Errc::permission, doing + ": " + says);
+    case 400:
+      return Error(Errc::invalid_argument, doing + ": " + says);
+    case 404:
+      return Error(Errc::not_found, doing + ": " + says);
+    case 409:
+      return Error(Errc::already_exists, doing + ": " + says);
+    default:
+      return Error(answer.status >= 500 ? Errc::unavailable : Errc::internal, doing + ": " + says);
+  }
+}
+
+Result<json::object> parse_object(const Session& s, const sdk::HttpAnswer& answer,
+                                  const std::string& what) {
+  boost::system::error_code ec;
+  json::value value = json::parse(answer.body, ec);
+  if (ec || !value.is_object()) {
+    return Error(Errc::internal, "the envd server at " + s.server.base_url + " answered " + what +
+                                     " with something that is not a JSON object");
+  }
+  return std::move(value.as_object());
+}
+
+std::string name_arg(const sdk::Request& request) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  if (ec || !args.is_object()) return "";
+  const json::value* name = args.as_object().if_contains("name");
+  return name != nullptr && name->is_string() ? std::string(name->as_string()) : "";
+}
+
+Result<json::object> get_environment(const Session& s, const std::string& name,
+                                     sdk::HttpDeadline deadline) {
+  std::string path = environments_path(s) + "/" + escape(name);
+  auto answer = call(s, "GET", path, "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status != 200) {
+    return answer_error(s, *answer, "cannot get environment '" + name + "'");
+  }
+  return parse_object(s, *answer, "GET " + path);
+}
+
+Status delete_environment(const Session& s, const std::string& name, sdk::HttpDeadline deadline) {
+  auto answer = call(s, "DELETE", environments_path(s) + "/" + escape(name), "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status != 200 && answer->status != 204) {
+    return answer_error(s, *answer, "cannot remove environment '" + name + "'");
+  }
+  return {};
+}
+
+std::string phase_of(const json::object& env) {
+  const json::value* status = env.if_contains("status");
+  if (status == nullptr || !status->is_object()) return "";
+  const json::value* phase = status->as_object().if_contains("phase");
+  return phase != nullptr && phase->is_string() ? std::string(phase->as_string()) : "";
+}
 
 }  // namespace
 
@@ -28,6 +193,113 @@ Result<std::string> EnvdServerRunner::normalize_address(const std::string& addre
   if (!url->query.empty()) return fail("query parameters are not accepted");
   while (!url->path.empty() && url->path.back() == '/') url->path.pop_back();
   return url->to_string();
+}
+
+Result<sdk::Options> EnvdServerRunner::normalize_options(const sdk::Options& options) const {
+  for (const auto& [key, value] : options) {
+    if (key != "runner-tls-ca") {
+      return Error(Errc::invalid_argument,
+                   "the envd-server runner has no option '" + key + "' (it takes runner-tls-ca)");
+    }
+    if (value.empty()) return Error(Errc::invalid_argument, "runner-tls-ca needs a file");
+  }
+  return options;
+}
+
+Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
+  auto deadline = sdk::http_deadline_after(request.timeout);
+  auto body = envd_server::create_body(request.args_json);
+  if (!body) return body.error();
+  auto s = session(request);
+  if (!s) return s.error();
+  std::string doing = "cannot create environment '" + body->name + "'";
+  std::string payload = json::serialize(body->body);
+  auto answer = call(*s, "POST", environments_path(*s), payload, deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 409 && body->force) {
+    sdk::report_progress("replacing environment '" + body->name + "'");
+    if (auto st = delete_environment(*s, body->name, deadline); !st) return st.error();
+    answer = call(*s, "POST", environments_path(*s), payload, deadline);
+    if (!answer) return answer.error();
+  }
+  if (answer->status == 409) {
+    Error e = answer_error(*s, *answer, doing);
+    return Error(e.code(), e.message() + " (pass --force to replace it)");
+  }
+  if (answer->status != 201 && answer->status != 200) return answer_error(*s, *answer, doing);
+
+  // Wait until it runs: the server answers as soon as the pod is created.
+  std::string last_phase;
+  while (true) {
+    auto env = get_environment(*s, body->name, deadline);
+    if (!env) return env.error();
+    std::string phase = phase_of(*env);
+    if (phase == "Running") {
+      return json::serialize(environment_of(*env, s->login, s->host));
+    }
+    if (phase == "Failed" || phase == "Succeeded") {
+      return Error(Errc::unavailable, "environment '" + body->name + "' on the envd server at " +
+                                          s->server.base_url + " ended (phase " + phase + ")");
+    }
+    if (phase != last_phase) {
+      sdk::report_progress("waiting for environment '" + body->name + "' to run (phase " +
+                           (phase.empty() ? "unknown" : phase) + ")");
+      last_phase = phase;
+    }
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) {
+      return Error(Errc::timeout, "environment '" + body->name + "' on the envd server at " +
+                                      s->server.base_url + " is not running after " +
+                                      std::to_string(request.timeout.count() / 1000) +
+                                      " s (phase " + (phase.empty() ? "unknown" : phase) +
+                                      "); it is left as it is (envd down removes it)");
+    }
+    auto wait = std::min<std::chrono::milliseconds>(
+        kPollInterval, std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    if (!sdk::sleep_unless_cancelled(wait)) {
+      return sdk::cancelled_error("waiting for environment '" + body->name + "'");
+    }
+  }
+}
+
+Result<std::string> EnvdServerRunner::list(const sdk::Request& request) {
+  auto deadline = sdk::http_deadline_after(request.timeout);
+  auto s = session(request);
+  if (!s) return s.error();
+  std::string path = environments_path(*s);
+  auto answer = call(*s, "GET", path, "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status != 200) return answer_error(*s, *answer, "cannot list environments");
+  auto object = parse_object(*s, *answer, "GET " + path);
+  if (!object) return object.error();
+  json::array out;
+  if (const json::value* items = object->if_contains("items");
+      items != nullptr && items->is_array()) {
+    for (const auto& item : items->as_array()) {
+      if (item.is_object()) out.push_back(environment_of(item.as_object(), s->login, s->host));
+    }
+  }
+  return json::serialize(out);
+}
+
+Result<std::string> EnvdServerRunner::inspect(const sdk::Request& request) {
+  auto deadline = sdk::http_deadline_after(request.timeout);
+  std::string name = name_arg(request);
+  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto s = session(request);
+  if (!s) return s.error();
+  auto env = get_environment(*s, name, deadline);
+  if (!env) return env.error();
+  return json::serialize(environment_of(*env, s->login, s->host));
+}
+
+Status EnvdServerRunner::remove(const sdk::Request& request) {
+  auto deadline = sdk::http_deadline_after(request.timeout);
+  std::string name = name_arg(request);
+  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto s = session(request);
+  if (!s) return s.error();
+  return delete_environment(*s, name, deadline);
 }
 
 }  // namespace envd::plugins

@@ -413,8 +413,8 @@ TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
   EXPECT_EQ(nothing.exit_code, 1);
   EXPECT_EQ(nothing.err, kError +
                              "nothing to update for context 'default': pass --builder, "
-                             "--builder-address, --builder-opt, a --builder-tls-* flag, --runner "
-                             "or --runner-address\n");
+                             "--builder-address, --builder-opt, a --builder-tls-* flag, --runner, "
+                             "--runner-address or --runner-tls-ca\n");
   auto ghost = envd({"context", "update", "ghost", "--runner", "docker"});
   EXPECT_EQ(ghost.exit_code, 1);
   EXPECT_NE(ghost.err.find("context 'ghost' does not exist"), std::string::npos);

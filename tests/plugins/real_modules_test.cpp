@@ -1,6 +1,6 @@
 // envd's own modules, loaded for real from the build tree: each is
 // discovered as usable, and fails plainly where it cannot work here (the
-// docker runner's verbs: an Engine that is down).
+// runners' verbs: an Engine that is down, a server not logged in to).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -63,6 +63,24 @@ TEST_F(RealModules, KubePodManagesNoDaemonAndNamesAMissingKubectl) {
   EXPECT_EQ(boot.error().code(), Errc::unsupported);
   EXPECT_NE(boot.error().message().find("deploy buildkitd with kubectl"), std::string::npos)
       << boot.error().message();
+}
+
+// The envd-server runner does its verbs (tests/envd-server drives them
+// against a loopback server); here: without `envd login` it says to log in
+// before any server is contacted.
+TEST_F(RealModules, EnvdServerRunnerAsksForALogin) {
+  ENVD_REQUIRE_MODULES("envd-server runner");
+  auto driver = registry_->runner("envd-server");
+  ASSERT_TRUE(driver) << driver.error().message();
+  DriverRequest request;
+  request.context = "t";
+  request.address = "http://127.0.0.1:1";
+  auto listed = driver->list(request);
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code(), Errc::permission);
+  EXPECT_EQ(listed.error().message(),
+            "runner 'envd-server': not logged in to the envd server at http://127.0.0.1:1 in "
+            "context 't'; run envd login");
 }
 
 // The docker runner does its verbs (tests/runners drives them against a real

@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "context/resolve.hpp"
+#include "context/stored_files.hpp"
 
 namespace envd::cli {
 
@@ -64,7 +65,9 @@ std::vector<std::string> material_files(const context::ContextStore& store,
   fs::path dir = store.data_dir(ctx);
   if (!fs::is_directory(dir, ec)) return files;
   for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (it->is_regular_file(ec)) files.push_back(fs::relative(it->path(), dir, ec).string());
+    if (!it->is_regular_file(ec)) continue;
+    std::string rel = fs::relative(it->path(), dir, ec).string();
+    if (rel != context::kRunnerLoginFile) files.push_back(std::move(rel));
   }
   std::sort(files.begin(), files.end());
   return files;

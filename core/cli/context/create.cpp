@@ -11,6 +11,7 @@
 
 #include "cli/context/builder_options.hpp"
 #include "cli/context/common.hpp"
+#include "cli/context/runner_options.hpp"
 #include "context/file_staging.hpp"
 #include "context/store.hpp"
 
@@ -28,6 +29,7 @@ struct CreateRequest {
   std::string runner = "docker";
   std::optional<std::string> runner_address;
   OptionFlags options;
+  std::optional<std::string> runner_tls_ca;
   bool use = false;
 };
 
@@ -70,6 +72,13 @@ Status run_create(Invocation& invocation, const CreateRequest& req) {
     options = std::move(*change);
     ctx.builder_options = options.options;
   }
+  if (req.runner_tls_ca && req.runner_tls_ca->empty()) {
+    return Error(Errc::invalid_argument, "--runner-tls-ca needs a value");
+  }
+  auto runner_options = change_runner_options(invocation, ctx.runner, {}, req.runner_tls_ca);
+  if (!runner_options) return runner_options.error();
+  ctx.runner_options = runner_options->options;
+  options.files.insert(runner_options->files.begin(), runner_options->files.end());
   context::StagedFiles files(*store, ctx);
   if (auto st = files.stage(options.files); !st) return st;
 
@@ -107,6 +116,7 @@ void add_context_create_command(CLI::App& group, Invocation& invocation, Action&
       ->capture_default_str();
   cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
   add_option_flags(cmd, req->options);
+  add_runner_option_flags(cmd, req->runner_tls_ca);
   cmd->add_flag("--use", req->use, "Make it the current context");
   cmd->callback([&invocation, &action, req] {
     action = [&invocation, req] { return run_create(invocation, *req); };

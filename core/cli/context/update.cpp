@@ -7,11 +7,14 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cli/context/builder_options.hpp"
 #include "cli/context/common.hpp"
+#include "cli/context/runner_options.hpp"
 #include "context/file_staging.hpp"
 #include "context/store.hpp"
+#include "context/stored_files.hpp"
 
 namespace envd::cli {
 namespace {
@@ -26,17 +29,18 @@ struct UpdateRequest {
   std::optional<std::string> runner;
   std::optional<std::string> runner_address;
   OptionFlags options;
+  std::optional<std::string> runner_tls_ca;
 };
 
 Status run_update(Invocation& invocation, const UpdateRequest& req) {
   auto name = one_context_name(req.names);
   if (!name) return name.error();
   if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
-      !req.options.any()) {
+      !req.options.any() && !req.runner_tls_ca) {
     return Error(Errc::invalid_argument,
                  "nothing to update for context '" + *name +
                      "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
-                     "flag, --runner or --runner-address");
+                     "flag, --runner, --runner-address or --runner-tls-ca");
   }
   auto given = given_options(req.options);
   if (!given) return given.error();
@@ -81,8 +85,6 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
       }
     }
   }
-  context::StagedFiles files(*store, *found);
-  if (auto st = files.stage(options.files); !st) return st;
   if (req.runner || req.runner_address) {
     changed.runner = req.runner.value_or(found->runner);
     std::string address = req.runner_address.value_or(found->runner_address.value_or(""));
@@ -95,8 +97,28 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
       return normalized.error();
     }
     changed.runner_address = normalized->empty() ? std::nullopt : std::optional(*normalized);
-    if (changed.runner != found->runner) changed.runner_options.clear();
+    if (changed.runner != found->runner) {
+      // A new runner type starts without the old type's options (and files).
+      changed.runner_options.clear();
+      for (const auto& [key, value] : found->runner_options) {
+        if (value == context::stored_file_value(key)) options.removed_files.push_back(key);
+      }
+    }
   }
+  if (req.runner_tls_ca) {
+    auto runner_options = change_runner_options(invocation, changed.runner, changed.runner_options,
+                                                req.runner_tls_ca);
+    if (!runner_options) return runner_options.error();
+    changed.runner_options = runner_options->options;
+    options.files.insert(runner_options->files.begin(), runner_options->files.end());
+    options.removed_files.insert(options.removed_files.end(), runner_options->removed_files.begin(),
+                                 runner_options->removed_files.end());
+  }
+  // A file written anew is not removed afterwards (commit removes after it renames).
+  std::erase_if(options.removed_files,
+                [&](const std::string& key) { return options.files.count(key) != 0; });
+  context::StagedFiles files(*store, *found);
+  if (auto st = files.stage(options.files); !st) return st;
 
   auto st = store->update([&](ContextList& current) -> Status {
     Context* ctx = current.find(*name);
@@ -126,6 +148,7 @@ void add_context_update_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("--runner", req->runner, "New runner type");
   cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
   add_option_flags(cmd, req->options);
+  add_runner_option_flags(cmd, req->runner_tls_ca);
   cmd->callback([&invocation, &action, req] {
     action = [&invocation, req] { return run_update(invocation, *req); };
   });

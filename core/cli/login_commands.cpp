@@ -1,0 +1,266 @@
+// `envd login` and `envd logout`: the login to the envd server of the
+// context's envd-server runner (docs/envd-server.md). The token is stored in
+// the context's private directory as runner-login.json (0600), where the
+// runner module reads it; a new login replaces it.
+#include <fmt/core.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <string>
+
+#include "cli/builder_target.hpp"
+#include "cli/commands.hpp"
+#include "context/resolve.hpp"
+#include "context/stored_files.hpp"
+#include "envd/http_client.hpp"
+#include "envd/process.hpp"
+#include "util/atomic_file.hpp"
+#include "util/json.hpp"
+#include "util/paths.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+constexpr const char* kRunnerType = "envd-server";
+// The contract with the envd-server module (plugins/envd-server).
+constexpr const char* kLoginFile = context::kRunnerLoginFile;
+constexpr const char* kDefaultServer = "http://localhost:8080";
+constexpr std::chrono::seconds kLoginTimeout{30};
+
+struct LoginFlags {
+  std::string username;
+  bool password_stdin = false;
+};
+
+struct LoginTarget {
+  context::Context context;
+  context::ContextStore store;
+};
+
+// The context whose runner is logged in to; nullopt (with a warning) for a
+// docker runner, which needs no login.
+Result<std::optional<LoginTarget>> resolve_login_target(Invocation& invocation,
+                                                        const std::string& command) {
+  auto store = invocation.store();
+  if (!store) return store.error();
+  auto list = store->load();
+  if (!list) return list.error();
+  auto resolved = context::resolve_context(*list, invocation.context_flag);
+  if (!resolved) return resolved.error();
+  const auto& ctx = resolved->context;
+  if (ctx.runner == "docker") {
+    warn(command + " is not needed for the docker runner of context '" + ctx.name + "', skipping");
+    return std::optional<LoginTarget>();
+  }
+  if (ctx.runner != kRunnerType) {
+    return Error(Errc::unsupported, "the '" + ctx.runner + "' runner of context '" + ctx.name +
+                                        "' has no " + command + " (only envd-server has)");
+  }
+  return std::optional<LoginTarget>(LoginTarget{ctx, std::move(*store)});
+}
+
+std::string server_message(const sdk::HttpAnswer& answer) {
+  if (auto parsed = util::parse_json(answer.body, "the answer"); parsed && parsed->is_object()) {
+    std::string message = util::get_string_or(parsed->as_object(), "message", "");
+    if (!message.empty()) return message;
+  }
+  std::string text = answer.body;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty() || text.size() > 512) return "HTTP status " + std::to_string(answer.status);
+  return text;
+}
+
+Error refused(const sdk::HttpServer& server, const std::string& doing,
+              const sdk::HttpAnswer& answer) {
+  Errc code = answer.status == 401 || answer.status == 403 ? Errc::permission
+              : answer.status == 400                       ? Errc::invalid_argument
+                                                           : Errc::unavailable;
+  return Error(code, doing + ": the envd server at " + server.base_url + " answered " +
+                         std::to_string(answer.status) + ": " + server_message(answer));
+}
+
+// `<os user>-<host name>`, upstream's login name in no-auth mode.
+std::string default_login_name() {
+  std::string user;
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr) user = pw->pw_name;
+  if (user.empty()) {
+    const char* env = std::getenv("USER");
+    user = env != nullptr ? env : "envd";
+  }
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return host[0] == '\0' ? user : user + "-" + host;
+}
+
+// ~/.config/envd/id_rsa_envd.pub, made with ssh-keygen (as upstream's RSA
+// key) when neither half exists.
+Result<std::string> public_key() {
+  auto dir = util::config_dir();
+  if (!dir) return dir.error();
+  fs::path key = *dir / "id_rsa_envd";
+  fs::path pub = *dir / "id_rsa_envd.pub";
+  std::error_code ec;
+  if (!fs::exists(pub, ec)) {
+    sdk::ProcessOptions options;
+    if (fs::exists(key, ec)) {
+      return Error(Errc::not_found, "'" + pub.string() +
+                                        "' is missing; make it with ssh-keygen -y -f '" +
+                                        key.string() + "' > '" + pub.string() + "'");
+    }
+    if (auto st = util::create_directories(*dir, 0700); !st) return st.error();
+    options.argv = {"ssh-keygen", "-q", "-t", "rsa",  "-b", "4096",
+                    "-N",         "",   "-C", "envd", "-f", key.string()};
+    options.timeout = std::chrono::seconds(60);
+    auto made = sdk::run_process(options);
+    if (!made) return made.error().wrap("cannot make the envd SSH key with ssh-keygen");
+    if (made->exit_code != 0) {
+      std::string err = made->err;
+      while (!err.empty() && std::isspace(static_cast<unsigned char>(err.back()))) err.pop_back();
+      return Error(Errc::internal, "ssh-keygen failed to make '" + key.string() + "': " + err);
+    }
+    inform("Made the SSH key " + key.string());
+  }
+  auto text = util::read_file(pub);
+  if (!text) return text.error();
+  while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) text->pop_back();
+  return *text;
+}
+
+Status run_login(Invocation& invocation, const LoginFlags& flags) {
+  auto target = resolve_login_target(invocation, "login");
+  if (!target) return target.error();
+  if (!*target) return {};
+  const auto& ctx = (*target)->context;
+  const auto& store = (*target)->store;
+
+  std::string password;
+  if (flags.password_stdin) {
+    std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    while (!input.empty() && (input.back() == '\n' || input.back() == '\r')) input.pop_back();
+    if (input.empty()) return Error(Errc::invalid_argument, "--password-stdin read no password");
+    password = std::move(input);
+  }
+
+  auto driver = invocation.registry().runner(ctx.runner);
+  if (!driver) return driver.error();
+  invocation.host.set_quiet(invocation.quiet_progress);
+  plugin::Host* host = &invocation.host;
+  SignalWatcher signals([host] { host->cancel(); });
+
+  sdk::HttpServer server;
+  server.name = "the envd server";
+  server.base_url = ctx.runner_address.value_or("");
+  if (server.base_url.empty()) {
+    const char* env = std::getenv("ENVD_SERVER_HOST");
+    server.base_url = env != nullptr && *env != '\0' ? env : kDefaultServer;
+  }
+  auto options =
+      context::resolve_stored_files(store, ctx, ctx.runner_options, driver->file_options());
+  if (auto ca = options.find("runner-tls-ca"); ca != options.end()) server.ca_file = ca->second;
+
+  auto key = public_key();
+  if (!key) return key.error();
+  std::string login = flags.username.empty() ? default_login_name() : flags.username;
+  auto deadline = sdk::http_deadline_after(kLoginTimeout);
+  std::string credentials =
+      json::serialize(json::object{{"login_name", login}, {"password", password}});
+
+  if (password.empty()) {
+    // As upstream: without a password the server is taken to run in no-auth
+    // mode, where registering an existing name is fine.
+    warn("no password given: registering '" + login + "' on a server in no-auth mode");
+    auto registered = sdk::http_call(server, {"POST", "/api/v1/register", credentials}, deadline);
+    if (!registered) return registered.error();
+    if (registered->status != 200 && registered->status != 201 && registered->status != 409) {
+      return refused(server, "cannot register '" + login + "'", *registered);
+    }
+  }
+  auto answer = sdk::http_call(server, {"POST", "/api/v1/login", credentials}, deadline);
+  if (!answer) return answer.error();
+  if (answer->status != 200) return refused(server, "cannot log in as '" + login + "'", *answer);
+  auto parsed = util::parse_json(answer->body, "the envd server's login answer");
+  if (!parsed) return parsed.error();
+  if (!parsed->is_object()) {
+    return Error(Errc::internal, "the envd server's login answer is not a JSON object");
+  }
+  std::string token = util::get_string_or(parsed->as_object(), "identity_token", "");
+  std::string status = util::get_string_or(parsed->as_object(), "status", "Login succeeded");
+  std::string login_name = util::get_string_or(parsed->as_object(), "login_name", login);
+  if (token.empty()) {
+    return Error(Errc::internal, "the envd server at " + server.base_url +
+                                     " answered the login without an identity_token");
+  }
+
+  std::string keys_path = "/api/v1/users/" + login_name + "/keys";
+  std::string key_body = json::serialize(json::object{{"name", "default"}, {"public_key", *key}});
+  auto added =
+      sdk::http_call(server, {"POST", keys_path, key_body, {{"Authorization", token}}}, deadline);
+  if (!added) return added.error();
+  if (added->status != 200 && added->status != 201 && added->status != 409) {
+    return refused(server, "cannot add the envd SSH key for '" + login_name + "'", *added);
+  }
+
+  // Unlike upstream, which keeps the first token of a name, a new login
+  // replaces the stored one.
+  auto dir = store.ensure_data_dir(ctx);
+  if (!dir) return dir.error();
+  json::object stored{
+      {"server", server.base_url}, {"login_name", login_name}, {"identity_token", token}};
+  if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600);
+      !st) {
+    return st;
+  }
+  fmt::print("{}\n", status);
+  return {};
+}
+
+Status run_logout(Invocation& invocation) {
+  auto target = resolve_login_target(invocation, "logout");
+  if (!target) return target.error();
+  if (!*target) return {};
+  const auto& ctx = (*target)->context;
+  fs::path dir = (*target)->store.data_dir(ctx);
+  std::error_code ec;
+  if (dir.empty() || !fs::remove(dir / kLoginFile, ec)) {
+    if (ec) {
+      return Error(Errc::internal,
+                   "cannot remove '" + (dir / kLoginFile).string() + "': " + ec.message());
+    }
+    inform("Not logged in to the envd server of context '" + ctx.name + "'");
+    return {};
+  }
+  inform("Removed the login of context '" + ctx.name + "'");
+  return {};
+}
+
+}  // namespace
+
+void add_login_commands(CLI::App& app, Invocation& invocation, Action& action) {
+  auto flags = std::make_shared<LoginFlags>();
+  CLI::App* login =
+      app.add_subcommand("login", "Log in to the envd server of the context's runner");
+  login->add_option("-u,--username", flags->username,
+                    "Login name (default: <user>-<host>, registered in no-auth mode)");
+  login->add_flag("--password-stdin", flags->password_stdin,
+                  "Read the password from stdin (without one, the server is taken to run in "
+                  "no-auth mode)");
+  login->callback([&invocation, &action, flags] {
+    action = [&invocation, flags] { return run_login(invocation, *flags); };
+  });
+  CLI::App* logout =
+      app.add_subcommand("logout", "Remove the login to the envd server of the context's runner");
+  logout->callback(
+      [&invocation, &action] { action = [&invocation] { return run_logout(invocation); }; });
+}
+
+}  // namespace envd::cli

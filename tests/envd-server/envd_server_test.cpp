@@ -1,0 +1,525 @@
+// The envd-server runner end to end on loopback: `envd login`/`logout`
+// through the built binary, and the module's environment verbs through the
+// core's registry, against envd_test_envd_server (fake_envd_server.cpp), which
+// answers as envd-server's REST API does.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+#include "envd/http_client.hpp"
+#include "envd/process.hpp"
+#include "plugin/registry.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using plugin::DriverRequest;
+
+// The fake server as a child process, killed and reaped on destruction.
+class FakeServer {
+ public:
+  explicit FakeServer(std::vector<std::string> args, bool tls = false) {
+    sdk::ProcessOptions options;
+    options.argv = {ENVD_TEST_ENVD_SERVER};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) != 0) return;
+    auto pid = sdk::spawn_process(options, -1, out[1], 2);
+    ::close(out[1]);
+    if (!pid) {
+      ::close(out[0]);
+      return;
+    }
+    pid_ = *pid;
+    std::string line;
+    pollfd p{out[0], POLLIN, 0};
+    while (line.find('\n') == std::string::npos && ::poll(&p, 1, 10000) > 0) {
+      char buf[64];
+      ssize_t n = ::read(out[0], buf, sizeof buf);
+      if (n <= 0) break;
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(out[0]);
+    port_ = std::atoi(line.c_str());
+    url_ = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
+  }
+  ~FakeServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      (void)sdk::wait_process(pid_);
+    }
+  }
+  FakeServer(const FakeServer&) = delete;
+  FakeServer& operator=(const FakeServer&) = delete;
+
+  bool started() const { return port_ > 0; }
+  const std::string& url() const { return url_; }
+
+  // POST /api/v1/register, as an admin would before a login with a password.
+  int register_user(const std::string& login, const std::string& password) const {
+    auto answer =
+        call("POST", "/api/v1/register",
+             json::serialize(json::object{{"login_name", login}, {"password", password}}));
+    return answer ? answer->status : -1;
+  }
+
+  // GET /_test/state: users, keys and environments.
+  json::object state() const {
+    auto answer = call("GET", "/_test/state", "");
+    if (!answer) return {};
+    return json::parse(answer->body).as_object();
+  }
+
+ private:
+  Result<sdk::HttpAnswer> call(const std::string& method, const std::string& path,
+                               const std::string& body) const {
+    sdk::HttpServer server{"http://127.0.0.1:" + std::to_string(port_), "", "the fake server"};
+    return sdk::http_call(server, {method, path, body},
+                          sdk::http_deadline_after(std::chrono::seconds(10)));
+  }
+
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string url_;
+};
+
+class EnvdServerTest : public CliTest {
+ protected:
+  static void SetUpTestSuite() {
+    registry_ = new plugin::Registry(plugin::Registry::discover({ENVD_BUILD_PLUGIN_DIR}, {}));
+  }
+  static void TearDownTestSuite() {
+    delete registry_;
+    registry_ = nullptr;
+  }
+
+  void SetUp() override {
+    CliTest::SetUp();
+    ENVD_REQUIRE_MODULES("envd-server runner", "tcp builder");
+  }
+
+  // A context "es" on `url`, in use.
+  void create_context(const std::string& url, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"context",
+                                     "create",
+                                     "--name",
+                                     "es",
+                                     "--builder",
+                                     "tcp",
+                                     "--builder-address",
+                                     "tcp://127.0.0.1:1",
+                                     "--runner",
+                                     "envd-server",
+                                     "--runner-address",
+                                     url,
+                                     "--use"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    envd_ok(args);
+  }
+
+  fs::path data_dir() {
+    json::object store = read_store();
+    for (const auto& ctx : store["contexts"].as_array()) {
+      if (ctx.as_object().at("name") == "es") {
+        return config_dir() / "contexts.d" / std::string(ctx.as_object().at("id").as_string());
+      }
+    }
+    ADD_FAILURE() << "no context es";
+    return {};
+  }
+  fs::path login_file() { return data_dir() / "runner-login.json"; }
+  json::object stored_login() { return json::parse(read_text(login_file())).as_object(); }
+
+  DriverRequest request(const std::string& url, const std::string& args_json = "{}") {
+    DriverRequest r;
+    r.context = "es";
+    r.address = url;
+    r.data_dir = data_dir().string();
+    r.args_json = args_json;
+    return r;
+  }
+
+  plugin::RunnerModule driver() {
+    auto d = registry_->runner("envd-server");
+    EXPECT_TRUE(d) << d.error().message();
+    return *d;
+  }
+
+  static plugin::Registry* registry_;
+};
+
+plugin::Registry* EnvdServerTest::registry_ = nullptr;
+
+// The one error line of a failed command (progress and warnings may come
+// before it).
+std::string one_line(const std::string& err) {
+  std::size_t at = err.find("envd: error: ");
+  EXPECT_NE(at, std::string::npos) << err;
+  if (at == std::string::npos) return err;
+  std::string line = err.substr(at);
+  EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << err;
+  return line;
+}
+
+TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  auto out = envd_ok({"login", "-u", "alice"});
+  EXPECT_EQ(out.out, "Login succeeded\n");
+  EXPECT_NE(out.err.find("no password given: registering 'alice' on a server in no-auth mode"),
+            std::string::npos)
+      << out.err;
+  // Upstream's key, made with ssh-keygen, is uploaded as "default".
+  std::string pub = read_text(config_dir() / "id_rsa_envd.pub");
+  EXPECT_EQ(pub.rfind("ssh-rsa ", 0), 0u) << pub;
+  auto state = server.state();
+  ASSERT_TRUE(state.contains("alice")) << json::serialize(state);
+  std::string uploaded(state["alice"].as_object()["keys"].as_object()["default"].as_string());
+  EXPECT_EQ(uploaded + "\n", pub);
+  // The token, 0600 in the context's private directory.
+  EXPECT_EQ(mode_of(login_file()), 0600u);
+  auto login = stored_login();
+  EXPECT_EQ(login["server"], json::value(server.url()));
+  EXPECT_EQ(login["login_name"], "alice");
+  EXPECT_EQ(login["identity_token"], "envd-2-alice");  // register issued envd-1-alice
+
+  // Again: register answers 409 and the key 409, both fine; the new token
+  // replaces the old one (upstream keeps the old).
+  envd_ok({"login", "-u", "alice"});
+  EXPECT_EQ(stored_login()["identity_token"], "envd-3-alice");
+  EXPECT_EQ(pub, read_text(config_dir() / "id_rsa_envd.pub"));  // the key is kept
+
+  // The token is a credential: an export leaves it out (and has no private
+  // material to warn about).
+  auto exported = envd_ok({"context", "export", "es", (home() / "es.tar").string()});
+  EXPECT_EQ(exported.err.find("private material"), std::string::npos) << exported.err;
+  sdk::ProcessOptions tar;
+  tar.argv = {"tar", "tf", (home() / "es.tar").string()};
+  auto listing = sdk::run_process(tar);
+  ASSERT_TRUE(listing);
+  EXPECT_EQ(listing->out.find("runner-login"), std::string::npos) << listing->out;
+}
+
+TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
+  FakeServer server({});
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.register_user("bob", "s3cret"), 200);
+  create_context(server.url());
+  auto wrong = envd({"login", "-u", "bob", "--password-stdin"}, {}, "nope\n");
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(one_line(wrong.err), "envd: error: cannot log in as 'bob': the envd server at " +
+                                     server.url() + " answered 401: the password is wrong\n");
+  EXPECT_FALSE(fs::exists(login_file()));
+
+  auto first = envd({"login", "-u", "bob", "--password-stdin"}, {}, "s3cret\n");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.err, "");  // no no-auth warning with a password
+  EXPECT_EQ(stored_login()["identity_token"], "envd-2-bob");
+  auto second = envd({"login", "-u", "bob", "--password-stdin"}, {}, "s3cret\n");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(stored_login()["identity_token"], "envd-3-bob");
+
+  auto out = envd_ok({"logout"});
+  EXPECT_EQ(out.err, "Removed the login of context 'es'\n");
+  EXPECT_FALSE(fs::exists(login_file()));
+  out = envd_ok({"logout"});
+  EXPECT_EQ(out.err, "Not logged in to the envd server of context 'es'\n");
+}
+
+TEST_F(EnvdServerTest, DockerRunnerNeedsNoLogin) {
+  ENVD_REQUIRE_MODULES("docker runner");
+  envd_ok({"context", "create", "--name", "d", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1", "--use"});
+  auto out = envd_ok({"login"});
+  EXPECT_EQ(out.err,
+            "envd: warning: login is not needed for the docker runner of context 'd', skipping\n");
+}
+
+TEST_F(EnvdServerTest, EnvironmentsThroughTheModule) {
+  FakeServer server({"--no-auth", "--running-after-ms", "1500"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "carol"});
+  auto runner = driver();
+  std::string spec =
+      R"({"spec":{"image":"registry.local/py:3","name":"dev","env":{"A":"1"},"cpus":2,)"
+      R"("ports":[{"host_ip":"","host_port":0,"container_port":8888,"protocol":"tcp"}]}})";
+
+  auto start = std::chrono::steady_clock::now();
+  auto created = runner.create(request(server.url(), spec));
+  ASSERT_TRUE(created) << created.error().message();
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1400));
+  auto env = json::parse(*created).as_object();
+  EXPECT_EQ(env["name"], "dev");
+  EXPECT_EQ(env["status"], "running");
+  EXPECT_EQ(env["image"], "registry.local/py:3");
+  EXPECT_EQ(env["endpoint"], "carol/dev@127.0.0.1:2222");
+  EXPECT_EQ(json::serialize(env["env"]), R"({"A":"1"})");
+  // What the server got: upstream's request shape, owner set by the server.
+  auto stored = server.state()["carol"].as_object()["environments"].as_array()[0].as_object();
+  EXPECT_EQ(json::serialize(stored["spec"]),
+            R"({"image":"registry.local/py:3","env":[{"name":"A","value":"1"}],)"
+            R"("ports":[{"name":"port-8888","port":8888}],"owner":"carol"})");
+  EXPECT_EQ(json::serialize(stored["resource"]), R"({"gpu":"0","shm":"2048Mi","cpu":"2"})");
+
+  auto listed = runner.list(request(server.url()));
+  ASSERT_TRUE(listed) << listed.error().message();
+  auto items = json::parse(*listed).as_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].as_object().at("name"), "dev");
+
+  auto found = runner.inspect(request(server.url(), R"({"name":"dev"})"));
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_EQ(json::parse(*found).as_object().at("status"), "running");
+
+  auto again = runner.create(request(server.url(), spec));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Errc::already_exists);
+  EXPECT_EQ(again.error().message(),
+            "runner 'envd-server': cannot create environment 'dev': the envd server at " +
+                server.url() +
+                " answered 409: pods \"dev\" already exists (pass --force to "
+                "replace it)");
+
+  ASSERT_TRUE(runner.remove(request(server.url(), R"({"name":"dev"})")));
+  auto gone = runner.inspect(request(server.url(), R"({"name":"dev"})"));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), Errc::not_found);
+  EXPECT_EQ(gone.error().message(),
+            "runner 'envd-server': cannot get environment 'dev': the envd "
+            "server at " +
+                server.url() + " answered 404: pods \"dev\" not found");
+  auto removed = runner.remove(request(server.url(), R"({"name":"dev"})"));
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().code(), Errc::not_found);
+  listed = runner.list(request(server.url()));
+  ASSERT_TRUE(listed) << listed.error().message();
+  EXPECT_EQ(*listed, "[]");
+}
+
+TEST_F(EnvdServerTest, CreateGivesUpAtItsDeadline) {
+  FakeServer server({"--no-auth", "--running-after-ms", "60000"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "dan"});
+  auto r = request(server.url(), R"({"spec":{"image":"x","name":"slow"}})");
+  r.timeout = std::chrono::milliseconds(1500);
+  auto created = driver().create(r);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code(), Errc::timeout);
+  EXPECT_EQ(created.error().message(),
+            "runner 'envd-server': environment 'slow' on the envd server at " + server.url() +
+                " is not running after 1 s (phase Pending); it is left as it is (envd down "
+                "removes it)");
+}
+
+TEST_F(EnvdServerTest, ATokenTheServerRefusesSaysRunEnvdLogin) {
+  FakeServer server({});
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.register_user("erin", "pw"), 200);
+  create_context(server.url());
+  auto runner = driver();
+  auto listed = runner.list(request(server.url()));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code(), Errc::permission);
+  EXPECT_EQ(listed.error().message(), "runner 'envd-server': not logged in to the envd server at " +
+                                          server.url() + " in context 'es'; run envd login");
+
+  auto in = envd({"login", "-u", "erin", "--password-stdin"}, {}, "pw");
+  ASSERT_EQ(in.exit_code, 0) << in.err;
+  ASSERT_TRUE(runner.list(request(server.url())));
+  // A token the server does not know (expired, or from before a restart).
+  auto login = stored_login();
+  login["identity_token"] = "envd-99-erin";
+  write_text(login_file(), json::serialize(login));
+  listed = runner.list(request(server.url()));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code(), Errc::permission);
+  EXPECT_EQ(listed.error().message(),
+            "runner 'envd-server': cannot list environments: the envd "
+            "server at " +
+                server.url() + " answered 401: the token is invalid; run envd login");
+  // Another user's token is refused too.
+  ASSERT_EQ(server.register_user("frank", "pw"), 200);
+  auto other = envd({"login", "-u", "frank", "--password-stdin"}, {}, "pw");
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  login = stored_login();
+  login["login_name"] = "erin";
+  write_text(login_file(), json::serialize(login));
+  listed = runner.list(request(server.url()));
+  ASSERT_FALSE(listed);
+  EXPECT_NE(listed.error().message().find("answered 401: the token is not for user erin"),
+            std::string::npos)
+      << listed.error().message();
+}
+
+TEST_F(EnvdServerTest, AnUnreachableServerIsOneLine) {
+  create_context("http://127.0.0.1:1");
+  auto out = envd({"login", "-u", "x"});
+  EXPECT_EQ(out.exit_code, 1);
+  EXPECT_EQ(one_line(out.err).rfind("envd: error: cannot connect to the envd server at "
+                                    "http://127.0.0.1:1: connection refused",
+                                    0),
+            0u)
+      << out.err;
+  // The module says whether it runs.
+  write_text(login_file(),
+             R"({"server":"http://127.0.0.1:1","login_name":"x","identity_token":"t"})");
+  auto listed = driver().list(request("http://127.0.0.1:1"));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code(), Errc::unavailable);
+  EXPECT_EQ(listed.error().message(),
+            "runner 'envd-server': cannot connect to the envd server at http://127.0.0.1:1: "
+            "connection refused (is the envd server running?)");
+}
+
+// A CA and a server certificate for 127.0.0.1 signed by it, and another CA.
+struct Certificates {
+  fs::path dir, ca, other_ca, cert, key;
+};
+
+Certificates make_certificates(const fs::path& dir) {
+  Certificates c{dir, dir / "ca.pem", dir / "other-ca.pem", dir / "server.pem", dir / "server.key"};
+  std::string d = dir.string();
+  sdk::ProcessOptions options;
+  options.argv = {
+      "bash", "-c",
+      "set -e; cd '" + d +
+          "'\n"
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+          "-subj /CN=envd-test-ca 2>/dev/null\n"
+          "openssl req -x509 -newkey rsa:2048 -nodes -keyout other-ca.key -out other-ca.pem -days "
+          "2 "
+          "-subj /CN=envd-other-ca 2>/dev/null\n"
+          "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr "
+          "-subj /CN=127.0.0.1 2>/dev/null\n"
+          "printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf\n"
+          "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+          "-out server.pem -days 2 -extfile ext.cnf 2>/dev/null\n"};
+  options.timeout = std::chrono::seconds(60);
+  auto made = sdk::run_process(options);
+  EXPECT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message());
+  return c;
+}
+
+TEST_F(EnvdServerTest, HttpsIsVerifiedAgainstTheGivenCa) {
+  fs::create_directories(home() / "certs");
+  auto certs = make_certificates(home() / "certs");
+  FakeServer server(
+      {"--no-auth", "--tls-cert", certs.cert.string(), "--tls-key", certs.key.string()}, true);
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  fs::create_directories(data_dir());
+  write_text(login_file(),
+             R"({"server":")" + server.url() + R"(","login_name":"g","identity_token":"t"})");
+  auto runner = driver();
+
+  auto r = request(server.url());
+  r.options["runner-tls-ca"] = certs.ca.string();
+  auto listed = runner.list(r);
+  ASSERT_TRUE(listed) << listed.error().message();
+  EXPECT_EQ(*listed, "[]");
+
+  r.options["runner-tls-ca"] = certs.other_ca.string();
+  listed = runner.list(r);
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().code(), Errc::unavailable);
+  EXPECT_EQ(listed.error().message(),
+            "runner 'envd-server': cannot connect to the envd server at " + server.url() +
+                " over TLS: its certificate is not signed by the CA "
+                "in '" +
+                certs.other_ca.string() + "'");
+
+  // Without a CA: the system's, which do not know the test CA.
+  r.options.clear();
+  listed = runner.list(r);
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().message(),
+            "runner 'envd-server': cannot connect to the envd server at " + server.url() +
+                " over TLS: its certificate is not signed by the "
+                "system's CA certificates");
+}
+
+// The CA given with --runner-tls-ca is copied into the store and used by
+// `envd login`; another CA is refused.
+TEST_F(EnvdServerTest, RunnerTlsCaIsStoredAndUsedByLogin) {
+  fs::create_directories(home() / "certs");
+  auto certs = make_certificates(home() / "certs");
+  FakeServer server(
+      {"--no-auth", "--tls-cert", certs.cert.string(), "--tls-key", certs.key.string()}, true);
+  ASSERT_TRUE(server.started());
+  create_context(server.url(), {"--runner-tls-ca", certs.ca.string()});
+  fs::path stored = data_dir() / "files" / "runner-tls-ca";
+  EXPECT_EQ(read_text(stored), read_text(certs.ca));
+  EXPECT_EQ(mode_of(stored), 0600u);
+  json::object store = read_store();
+  EXPECT_EQ(json::serialize(store["contexts"].as_array()[1].as_object()["runner_options"]),
+            R"({"runner-tls-ca":"files/runner-tls-ca"})");
+  auto in = envd({"login", "-u", "tls"});
+  ASSERT_EQ(in.exit_code, 0) << in.err;
+
+  envd_ok({"context", "update", "es", "--runner-tls-ca", certs.other_ca.string()});
+  EXPECT_EQ(read_text(stored), read_text(certs.other_ca));
+  auto refused = envd({"login", "-u", "tls"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(one_line(refused.err), "envd: error: cannot connect to the envd server at " +
+                                       server.url() +
+                                       " over TLS: its certificate is not signed by the CA in '" +
+                                       stored.string() + "'\n");
+  // Removing it falls back to the system's CAs.
+  envd_ok({"context", "update", "es", "--runner-tls-ca", ""});
+  EXPECT_FALSE(fs::exists(stored));
+  // Another runner type drops the option and its file.
+  envd_ok({"context", "update", "es", "--runner-tls-ca", certs.ca.string()});
+  EXPECT_TRUE(fs::exists(stored));
+  ENVD_REQUIRE_MODULES("docker runner");
+  envd_ok({"context", "update", "es", "--runner", "docker", "--runner-address", ""});
+  EXPECT_FALSE(fs::exists(stored));
+  store = read_store();
+  EXPECT_FALSE(store["contexts"].as_array()[1].as_object().contains("runner_options"))
+      << json::serialize(store);
+  // A runner that takes no CA says so.
+  auto docker = envd({"context", "create", "--name", "d", "--builder", "tcp", "--builder-address",
+                      "tcp://127.0.0.1:1", "--runner-tls-ca", certs.ca.string()});
+  EXPECT_EQ(docker.exit_code, 1);
+  EXPECT_EQ(one_line(docker.err),
+            "envd: error: the 'docker' runner takes no TLS material (--runner-tls-ca)\n");
+}
+
+// The runner commands (envd run, envs ls/describe, down) on envd-server.
+TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
+  FakeServer server({"--no-auth", "--running-after-ms", "200"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "hana"});
+  auto run = envd_ok({"run", "--image", "registry.local/py:3", "--name", "dev"});
+  EXPECT_EQ(run.out, "dev\n");
+  auto ls = envd_ok({"envs", "ls", "--format", "json"});
+  auto items = json::parse(ls.out).as_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].as_object().at("endpoint"), "hana/dev@127.0.0.1:2222");
+  auto described = envd_ok({"envs", "describe", "dev"});
+  EXPECT_NE(described.out.find("running"), std::string::npos) << described.out;
+  EXPECT_EQ(envd_ok({"down", "dev"}).out, "dev\n");
+  auto missing = envd({"down", "dev"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(one_line(missing.err),
+            "envd: error: runner 'envd-server': cannot remove environment 'dev': the envd server "
+            "at " +
+                server.url() + " answered 404: pods \"dev\" not found\n");
+}
+
+}  // namespace
+}  // namespace envd::test
