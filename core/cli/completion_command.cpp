@@ -131,7 +131,7 @@ std::vector<std::string> positional_values(Invocation& invocation, const CLI::Ap
 Status complete_command_line(Invocation& invocation, const CLI::App* root,
                              const std::vector<std::string>& words) {
   if (words.empty()) return {};
-  const std::string partial = words.back();
+  const std::string& partial = words.back();
   const CLI::App* app = root;
   const CLI::Option* pending = nullptr;  // an option whose value comes next
   for (size_t i = 0; i + 1 < words.size(); ++i) {
@@ -140,7 +140,7 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
       pending = nullptr;
       continue;
     }
-    if (word.rfind("-", 0) == 0) {
+    if (word.rfind('-', 0) == 0) {
       const CLI::Option* option = find_option(app, word);
       if (option != nullptr && !is_flag(option) && word.find('=') == std::string::npos) {
         pending = option;
@@ -153,7 +153,7 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   std::vector<std::string> candidates;
   if (pending != nullptr) {
     candidates = option_values(invocation, pending);
-  } else if (partial.rfind("-", 0) == 0) {
+  } else if (partial.rfind('-', 0) == 0) {
     for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
       for (const CLI::Option* option : at->get_options()) {
         if (!option->nonpositional()) continue;
