@@ -72,6 +72,7 @@ class Call {
       done = true;
     });
     ioc_.restart();
+    // NOLINTNEXTLINE(bugprone-infinite-loop): the handler ioc_.run_for runs sets `done`.
     while (!done) {
       ioc_.run_for(std::chrono::milliseconds(100));
       if (done) break;
