@@ -211,9 +211,14 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
       if (Clock::now() - *running_since >= kSettle) return env;
     }
     if (Clock::now() + backoff >= deadline) {
-      return Error(Errc::timeout, "environment '" + name + "' was not running in time (it is " +
-                                      status + "; remove it with 'envd down " + name +
-                                      "', or give it longer with --timeout)");
+      std::string message = "environment '";
+      message.append(name)
+          .append("' was not running in time (it is ")
+          .append(status)
+          .append("; remove it with 'envd down ")
+          .append(name);
+      message += "', or give it longer with --timeout)";
+      return Error(Errc::timeout, message);
     }
     if (!sdk::sleep_unless_cancelled(backoff)) {
       sdk::IgnoreCancellation cleanup;

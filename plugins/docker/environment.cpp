@@ -70,9 +70,10 @@ std::string endpoint_of(const std::vector<PortBinding>& ports) {
   for (const auto& p : ports) {
     if (!out.empty()) out += ",";
     std::string ip = p.host_ip.empty() ? "0.0.0.0" : p.host_ip;
-    if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
-    out += ip + ":" + (p.host_port == 0 ? std::string("*") : std::to_string(p.host_port)) + "->" +
-           std::to_string(p.container_port) + "/" + p.protocol;
+    if (ip.find(':') != std::string::npos) ip.insert(0, "[").append("]");
+    out.append(ip).append(":");
+    out += p.host_port == 0 ? std::string("*") : std::to_string(p.host_port);
+    out.append("->").append(std::to_string(p.container_port)).append("/").append(p.protocol);
   }
   return out;
 }
@@ -220,7 +221,11 @@ Result<Spec> parse_spec(const std::string& args_json) {
 
 json::object container_body(const Spec& spec) {
   json::array env;
-  for (const auto& [k, v] : spec.env) env.emplace_back(k + "=" + v);
+  for (const auto& [k, v] : spec.env) {
+    std::string item = k;
+    item.append("=").append(v);
+    env.emplace_back(item);
+  }
   // Bindings of the same container port accumulate under one key.
   json::object exposed;
   json::object merged;
