@@ -87,9 +87,11 @@ TEST_F(CompletionTest, FlagsAndTheirValues) {
 }
 
 TEST_F(CompletionTest, ContextNamesComeFromTheStore) {
+  ENVD_REQUIRE_MODULES("tcp builder");
   envd_ok({"context", "create", "--name", "staging-remote", "--builder", "tcp", "--builder-address",
            "tcp://127.0.0.1:1234"});
-  envd_ok({"context", "create", "--name", "staging-local", "--builder", "moby-worker"});
+  envd_ok({"context", "create", "--name", "staging-local", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1235"});
   EXPECT_EQ(complete({"context", "use", "stag"}),
             (std::vector<std::string>{"staging-local", "staging-remote"}));
   EXPECT_EQ(complete({"--context", "staging-r"}), (std::vector<std::string>{"staging-remote"}));
