@@ -25,13 +25,15 @@
 #include "envd/host.hpp"
 #include "envd/registry_auth.hpp"
 #include "envd/relay.hpp"
-#include "stdio_frames.hpp"
+#include "envd/stdio_frames.hpp"
 
 namespace envd::plugins::docker_container {
 namespace {
 
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
+using sdk::FrameDemuxer;
+using sdk::StdioText;
 
 std::string string_at(const json::object& object, std::string_view key) {
   const json::value* v = object.if_contains(key);

@@ -1,8 +1,8 @@
-#include "stdio_frames.hpp"
+#include "envd/stdio_frames.hpp"
 
 #include <algorithm>
 
-namespace envd::plugins::docker_container {
+namespace envd::sdk {
 
 bool FrameDemuxer::feed(std::string_view data) {
   while (!data.empty() && !broken_) {
@@ -39,4 +39,4 @@ StdioText demux_all(std::string_view data) {
   return text;
 }
 
-}  // namespace envd::plugins::docker_container
+}  // namespace envd::sdk

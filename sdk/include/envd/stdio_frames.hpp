@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace envd::plugins::docker_container {
+namespace envd::sdk {
 
 class FrameDemuxer {
  public:
@@ -39,4 +39,4 @@ struct StdioText {
 };
 StdioText demux_all(std::string_view data);
 
-}  // namespace envd::plugins::docker_container
+}  // namespace envd::sdk
