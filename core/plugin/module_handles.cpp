@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <cassert>
+#include <cstddef>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -365,6 +366,87 @@ Result<std::string> RunnerModule::inspect(const DriverRequest& request) const {
 
 Status RunnerModule::remove(const DriverRequest& request) const {
   return plain_verb(Boundary(desc_, "runner"), "remove", request, desc_->runner->remove);
+}
+
+namespace {
+
+// envd_stdio over a RunnerStdio; the module calls back through `context`.
+envd_stdio to_c_stdio(const RunnerStdio& stdio) {
+  envd_stdio io{};
+  io.struct_size = sizeof io;
+  io.in_fd = stdio.in_fd;
+  io.out_fd = stdio.out_fd;
+  io.err_fd = stdio.err_fd;
+  io.is_terminal = stdio.is_terminal ? 1 : 0;
+  io.context = const_cast<RunnerStdio*>(&stdio);  // NOLINT(cppcoreguidelines-pro-type-const-cast)
+  io.make_raw = [](void* context) {
+    try {
+      static_cast<RunnerStdio*>(context)->make_raw();
+    } catch (...) {  // a C caller cannot take an exception
+    }
+  };
+  io.window_size = [](void* context, uint16_t* rows, uint16_t* columns) -> uint32_t {
+    uint16_t r = 0;
+    uint16_t c = 0;
+    uint32_t generation = 0;
+    try {
+      const auto& size = static_cast<RunnerStdio*>(context)->window_size;
+      if (size) generation = size(r, c);
+    } catch (...) {
+    }
+    if (rows != nullptr) *rows = r;
+    if (columns != nullptr) *columns = c;
+    return generation;
+  };
+  return io;
+}
+
+}  // namespace
+
+Status RunnerModule::check_verb(const char* verb, std::size_t end,
+                                bool (*present)(const envd_runner_vtable&)) const {
+  Boundary boundary(desc_, "runner");
+  // A field past the module's struct_size is not there at all: never read it.
+  if (desc_->runner->struct_size < end) {
+    return boundary.error(Errc::unsupported,
+                          std::string("cannot ") + verb + ": the module was built for ABI " +
+                              std::to_string(desc_->abi_major) + "." +
+                              std::to_string(desc_->abi_minor) +
+                              ", which has no such verb (it came with ABI 1.3); update the module");
+  }
+  if (!present(*desc_->runner)) {
+    return boundary.error(Errc::unsupported,
+                          std::string("cannot ") + verb + ": the module does not provide it");
+  }
+  return {};
+}
+
+Status RunnerModule::logs(const DriverRequest& request, const RunnerStdio& stdio) const {
+  Status available = check_verb("show logs", offsetof(envd_runner_vtable, logs) + sizeof(void*),
+                                [](const envd_runner_vtable& t) { return t.logs != nullptr; });
+  if (!available) return available;
+  Boundary boundary(desc_, "runner");
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+  envd_stdio io = to_c_stdio(stdio);
+  return boundary.invoke(
+      "logs", [&](char** message) { return desc_->runner->logs(text->c_str(), &io, message); });
+}
+
+Result<int> RunnerModule::attach(const DriverRequest& request, const RunnerStdio& stdio) const {
+  Status available = check_verb("attach", offsetof(envd_runner_vtable, attach) + sizeof(void*),
+                                [](const envd_runner_vtable& t) { return t.attach != nullptr; });
+  if (!available) return available.error();
+  Boundary boundary(desc_, "runner");
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+  envd_stdio io = to_c_stdio(stdio);
+  int32_t exit_code = -1;
+  Status attached = boundary.invoke("attach", [&](char** message) {
+    return desc_->runner->attach(text->c_str(), &io, &exit_code, message);
+  });
+  if (!attached) return attached.error();
+  return static_cast<int>(exit_code);
 }
 
 }  // namespace envd::plugin

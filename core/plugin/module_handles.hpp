@@ -18,6 +18,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -95,6 +98,17 @@ class BuilderModule {
   const envd_plugin_descriptor* desc_;
 };
 
+// The user's input and output lent to a runner's logs or attach (envd_stdio):
+// the descriptors stay the caller's.
+struct RunnerStdio {
+  int in_fd = -1;
+  int out_fd = 1;
+  int err_fd = 2;
+  bool is_terminal = false;
+  std::function<void()> make_raw = [] {};
+  std::function<std::uint32_t(std::uint16_t& rows, std::uint16_t& columns)> window_size;
+};
+
 class RunnerModule {
  public:
   explicit RunnerModule(const envd_plugin_descriptor* descriptor);
@@ -110,8 +124,16 @@ class RunnerModule {
   Result<std::string> list(const DriverRequest& request) const;     // a JSON array
   Result<std::string> inspect(const DriverRequest& request) const;  // a JSON object
   Status remove(const DriverRequest& request) const;
+  // ABI 1.3 verbs: Errc::unsupported, saying why, for a module without them.
+  Status logs(const DriverRequest& request, const RunnerStdio& stdio) const;
+  Result<int> attach(const DriverRequest& request, const RunnerStdio& stdio) const;
 
  private:
+  // Errc::unsupported unless the module's runner table reaches `end` bytes
+  // (an ABI 1.3 field) and `present` finds the function set.
+  Status check_verb(const char* verb, std::size_t end,
+                    bool (*present)(const envd_runner_vtable&)) const;
+
   const envd_plugin_descriptor* desc_;
 };
 

@@ -100,7 +100,7 @@ envd_status dial(const char* in, envd_transport* t, char** error) {
 const envd_builder_vtable kBuilderTable = {
     sizeof(envd_builder_vtable), in_out, in_out, dial, in_out, in_out, in_only, in_only};
 const envd_runner_vtable kRunnerTable = {
-    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only};
+    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, nullptr, nullptr};
 
 envd_plugin_descriptor make_descriptor(envd_plugin_kind kind, const char* type) {
   envd_plugin_descriptor d = testing::stub_descriptor(kind, type);

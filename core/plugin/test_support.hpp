@@ -39,7 +39,9 @@ inline const envd_runner_vtable kStubRunnerTable = {sizeof(envd_runner_vtable),
                                                     stub_in_out,
                                                     stub_in_out,
                                                     stub_in_out,
-                                                    stub_in};
+                                                    stub_in,
+                                                    nullptr,
+                                                    nullptr};
 
 // A valid descriptor of `kind` named `type`; `type` must outlive it.
 inline envd_plugin_descriptor stub_descriptor(envd_plugin_kind kind, const char* type) {

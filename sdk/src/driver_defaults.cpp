@@ -34,5 +34,11 @@ Result<std::string> RunnerDriver::create(const Request& /*request*/) { return no
 Result<std::string> RunnerDriver::list(const Request& /*request*/) { return not_provided(); }
 Result<std::string> RunnerDriver::inspect(const Request& /*request*/) { return not_provided(); }
 Status RunnerDriver::remove(const Request& /*request*/) { return not_provided(); }
+Status RunnerDriver::logs(const Request& /*request*/, const Stdio& /*stdio*/) {
+  return not_provided();
+}
+Result<int> RunnerDriver::attach(const Request& /*request*/, const Stdio& /*stdio*/) {
+  return not_provided();
+}
 
 }  // namespace envd::sdk

@@ -438,4 +438,63 @@ envd_status runner_remove(RunnerFactory f, const PluginInfo& info, const char* r
                      [](RunnerDriver& d, const Request& r) { return d.remove(r); });
 }
 
+namespace {
+
+// The core's envd_stdio as the driver's Stdio; fields an older core's struct
+// lacks keep their defaults (there is none older than 1.3 yet, but the rule
+// holds for every struct that crosses).
+Result<Stdio> stdio_from(const envd_stdio* io) {
+  if (io == nullptr || io->struct_size < offsetof(envd_stdio, window_size) + sizeof io->window_size)
+    return Error(Errc::invalid_argument, "no usable input and output (envd_stdio)");
+  Stdio stdio;
+  stdio.in_fd = io->in_fd;
+  stdio.out_fd = io->out_fd;
+  stdio.err_fd = io->err_fd;
+  stdio.is_terminal = io->is_terminal != 0;
+  if (io->make_raw != nullptr) stdio.make_raw = [io] { io->make_raw(io->context); };
+  if (io->window_size != nullptr) {
+    stdio.window_size = [io](std::uint16_t& rows, std::uint16_t& columns) {
+      return io->window_size(io->context, &rows, &columns);
+    };
+  }
+  return stdio;
+}
+
+}  // namespace
+
+envd_status runner_logs(RunnerFactory f, const PluginInfo& info, const char* request,
+                        const envd_stdio* stdio, char** error) {
+  Call call{kRunner, info, "show logs"};
+  return guarded(call, error, [&] {
+    auto parsed = parse_request(call, request);
+    if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
+    auto io = stdio_from(stdio);
+    if (!io)
+      return report(error, ENVD_ERR_INVALID_ARGUMENT, call.driver() + ": " + io.error().message());
+    Status result = f().logs(*parsed, *io);
+    if (!result) return report(call, error, result.error());
+    return ENVD_OK;
+  });
+}
+
+envd_status runner_attach(RunnerFactory f, const PluginInfo& info, const char* request,
+                          const envd_stdio* stdio, int32_t* exit_code, char** error) {
+  Call call{kRunner, info, "attach"};
+  return guarded(call, error, [&] {
+    if (exit_code == nullptr) {
+      return report(error, ENVD_ERR_INVALID_ARGUMENT,
+                    call.driver() + " was asked to attach without an exit code parameter");
+    }
+    auto parsed = parse_request(call, request);
+    if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
+    auto io = stdio_from(stdio);
+    if (!io)
+      return report(error, ENVD_ERR_INVALID_ARGUMENT, call.driver() + ": " + io.error().message());
+    Result<int> code = f().attach(*parsed, *io);
+    if (!code) return report(call, error, code.error());
+    *exit_code = *code;
+    return ENVD_OK;
+  });
+}
+
 }  // namespace envd::sdk::detail

@@ -316,6 +316,79 @@ TEST(HostServices, ReachAModuleWhileOlderModulesStillWork) {
   std::fclose(err);
 }
 
+// Reads what is in a pipe's read end after its write end closed.
+std::string drain(int fd) {
+  std::string out;
+  char buffer[256];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+    out.append(buffer, static_cast<size_t>(n));
+  return out;
+}
+
+// ABI 1.3: logs and attach work on descriptors and callbacks the core lends;
+// a runner built against the 1.2 header still loads and works, and the core
+// says it cannot show logs or attach without reading past its table.
+TEST(RunnerStreams, CrossTheBoundaryAndOlderRunnersSayTheyLackThem) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  copy_module(ENVD_TEST_MODULE_GOOD_RUNNER, dir, "current.so");
+  copy_module(ENVD_TEST_MODULE_ABI_1_2_RUNNER, dir, "one-two.so");
+  Registry registry = Registry::discover({dir}, tmp / "cache.json", DiscoverOptions{});
+  EXPECT_TRUE(registry.warnings().empty());
+  auto current = registry.runner("test-runner");
+  ASSERT_TRUE(current) << current.error().message();
+
+  int out[2];
+  int err[2];
+  int in[2];
+  ASSERT_EQ(::pipe(out), 0);
+  ASSERT_EQ(::pipe(err), 0);
+  ASSERT_EQ(::pipe(in), 0);
+  DriverRequest request;
+  request.args_json = R"({"name":"dev","follow":true})";
+  RunnerStdio stdio;
+  stdio.in_fd = in[0];
+  stdio.out_fd = out[1];
+  stdio.err_fd = err[1];
+  int raw_calls = 0;
+  stdio.make_raw = [&] { ++raw_calls; };
+  stdio.window_size = [](std::uint16_t& rows, std::uint16_t& columns) {
+    rows = 24;
+    columns = 80;
+    return std::uint32_t{7};
+  };
+  ASSERT_TRUE(current->logs(request, stdio));
+  ASSERT_EQ(::write(in[1], "hello", 5), 5);
+  ::close(in[1]);
+  auto code = current->attach(request, stdio);
+  ASSERT_TRUE(code) << code.error().message();
+  EXPECT_EQ(*code, 5);
+  EXPECT_EQ(raw_calls, 1);
+  ::close(out[1]);
+  ::close(err[1]);
+  std::string written = drain(out[0]);
+  auto newline = written.find("24x80\n");
+  ASSERT_NE(newline, std::string::npos) << written;
+  json::value sent = json::parse(written.substr(0, newline));
+  EXPECT_EQ(sent.at("args"), json::parse(R"({"name":"dev","follow":true})"));
+  EXPECT_EQ(written.substr(newline), "24x80\nhello");
+  EXPECT_EQ(drain(err[0]), "err\n");
+  for (int fd : {out[0], err[0], in[0]}) ::close(fd);
+
+  auto old = registry.runner("test-runner-one-two");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_EQ(json::parse(*old->list(request)), json::parse(R"([{"name": "dev"}])"));
+  auto logs = old->logs(request, stdio);
+  ASSERT_FALSE(logs);
+  EXPECT_EQ(logs.error().code(), Errc::unsupported);
+  EXPECT_EQ(logs.error().message(),
+            "runner 'test-runner-one-two': cannot show logs: the module was built for ABI 1.2, "
+            "which has no such verb (it came with ABI 1.3); update the module");
+  auto attached = old->attach(request, stdio);
+  ASSERT_FALSE(attached);
+  EXPECT_EQ(attached.error().code(), Errc::unsupported);
+}
+
 TEST_F(Zoo, TwoBuilderModulesLiveInOneProcessWithoutShadowing) {
   auto first = registry_->builder("test-builder");
   auto second = registry_->builder("test-builder-two");

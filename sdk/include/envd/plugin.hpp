@@ -40,6 +40,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -103,6 +105,24 @@ class BuilderDriver {
   virtual Status remove(const Request& request);
 };
 
+// The user's input and output, lent to a runner's logs and attach for the
+// call (see envd_stdio): the descriptors stay the core's, never close them.
+struct Stdio {
+  int in_fd = -1;  // -1: no input
+  int out_fd = 1;
+  int err_fd = 2;
+  bool is_terminal = false;  // in_fd and out_fd are a terminal
+  // Raw mode for passing keystrokes through; the core restores the terminal.
+  std::function<void()> make_raw = [] {};
+  // Stores the terminal's size; the returned counter changes with it.
+  std::function<std::uint32_t(std::uint16_t& rows, std::uint16_t& columns)> window_size =
+      [](std::uint16_t& rows, std::uint16_t& columns) {
+        rows = 0;
+        columns = 0;
+        return std::uint32_t{0};
+      };
+};
+
 // Base class of runner drivers: development environments.
 class RunnerDriver {
  public:
@@ -117,6 +137,13 @@ class RunnerDriver {
   virtual Result<std::string> list(const Request& request);
   virtual Result<std::string> inspect(const Request& request);
   virtual Status remove(const Request& request);
+
+  // Since ABI 1.3. Writes the environment's output to `stdio` (args: "name",
+  // "follow", "tail"); returns when done, cancelled or past the deadline.
+  virtual Status logs(const Request& request, const Stdio& stdio);
+  // Since ABI 1.3. An interactive shell in the environment (args: "name",
+  // "shell"); returns the shell's exit status.
+  virtual Result<int> attach(const Request& request, const Stdio& stdio);
 };
 
 // Static facts about a module, as given to the declaration macro.

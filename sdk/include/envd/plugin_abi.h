@@ -54,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 2
+#define ENVD_ABI_MINOR 3
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -170,6 +170,31 @@ typedef struct envd_builder_vtable {
 } envd_builder_vtable;
 
 /*
+ * Since ABI 1.3. The user's input and output, lent to a runner's logs and
+ * attach for the call only. The descriptors stay owned by the core (a module
+ * must not close them); the functions may be called from any thread.
+ */
+typedef struct envd_stdio {
+  uint32_t struct_size;
+  int32_t in_fd;       /* the user's input, or -1 when there is none */
+  int32_t out_fd;      /* output */
+  int32_t err_fd;      /* error output (may equal out_fd) */
+  int32_t is_terminal; /* non-zero: in_fd and out_fd are a terminal */
+  void* context;       /* passed back unchanged to the functions below */
+
+  /* Puts the terminal into raw mode (no echo, no line editing, no signals
+   * from keys), for a module that passes keystrokes through as they come. The
+   * core restores the terminal after the call. A no-op without a terminal. */
+  void (*make_raw)(void* context);
+
+  /* Stores the terminal's current size and returns a counter that changes
+   * whenever the size does, so a module polling it (at least every 100 ms)
+   * knows when to resize the remote terminal. Zero rows and columns without
+   * a terminal. */
+  uint32_t (*window_size)(void* context, uint16_t* rows, uint16_t* columns);
+} envd_stdio;
+
+/*
  * A runner driver. Environments cross as JSON objects; `args` in the request
  * carries {"name": "<environment>"} for inspect/remove and {"spec": {...}} for
  * create. Same error conventions as the builder table.
@@ -189,6 +214,27 @@ typedef struct envd_runner_vtable {
   envd_status (*inspect)(const char* request_json, char** environment_json, char** error);
   /* Removes an environment, ENVD_ERR_NOT_FOUND if there is none. */
   envd_status (*remove)(const char* request_json, char** error);
+
+  /* Since ABI 1.3; either may be NULL (the core then says the runner cannot
+   * do it). Both take {"name": "<environment>"} in args and work on `stdio`,
+   * which the core owns; they return when the work is done, the user
+   * cancelled (ENVD_ERR_CANCELLED) or the request's deadline passed.
+   *
+   * logs: writes the environment's output to stdio->out_fd (and, where the
+   * runner keeps them apart, its error output to stdio->err_fd). args may
+   * carry "follow": true (keep writing until the environment stops or the
+   * user cancels; timeout_ms is then 0, meaning none) and "tail": K (only the
+   * last K lines; absent means all). */
+  envd_status (*logs)(const char* request_json, const struct envd_stdio* stdio, char** error);
+
+  /* attach: an interactive shell in the environment, reading stdio->in_fd and
+   * writing stdio->out_fd (and err_fd without a terminal), until the shell
+   * ends; *exit_code receives its exit status. args may carry "shell": [argv].
+   * With a terminal the module calls stdio->make_raw before it starts copying
+   * input and follows stdio->window_size. timeout_ms bounds reaching the
+   * environment and starting the shell, not the session. */
+  envd_status (*attach)(const char* request_json, const struct envd_stdio* stdio,
+                        int32_t* exit_code, char** error);
 } envd_runner_vtable;
 
 /* Since ABI 1.2. Severity of a envd_host_api.log line. */

@@ -61,6 +61,10 @@ envd_status runner_inspect(RunnerFactory f, const PluginInfo& info, const char* 
                            char** error);
 envd_status runner_remove(RunnerFactory f, const PluginInfo& info, const char* request,
                           char** error);
+envd_status runner_logs(RunnerFactory f, const PluginInfo& info, const char* request,
+                        const envd_stdio* stdio, char** error);
+envd_status runner_attach(RunnerFactory f, const PluginInfo& info, const char* request,
+                          const envd_stdio* stdio, int32_t* exit_code, char** error);
 
 // Traits: `using Driver = ...;` and `static constexpr PluginInfo info{...};`.
 template <typename Traits>
@@ -140,6 +144,12 @@ struct RunnerGlue {
   static envd_status remove(const char* r, char** err) {
     return runner_remove(&driver, Traits::info, r, err);
   }
+  static envd_status logs(const char* r, const envd_stdio* io, char** err) {
+    return runner_logs(&driver, Traits::info, r, io, err);
+  }
+  static envd_status attach(const char* r, const envd_stdio* io, int32_t* code, char** err) {
+    return runner_attach(&driver, Traits::info, r, io, code, err);
+  }
   static const envd_plugin_descriptor* descriptor() {
     static const envd_runner_vtable vtable{sizeof(envd_runner_vtable),
                                            &normalize_address,
@@ -147,7 +157,9 @@ struct RunnerGlue {
                                            &create,
                                            &list,
                                            &inspect,
-                                           &remove};
+                                           &remove,
+                                           &logs,
+                                           &attach};
     static const envd_plugin_descriptor desc{ENVD_ABI_MAJOR,
                                              ENVD_ABI_MINOR,
                                              sizeof(envd_plugin_descriptor),
