@@ -40,6 +40,10 @@ class Invocation {
   // pulls, "starting envd_buildkitd") are then not shown.
   bool quiet_progress = false;
 
+  // The exit status of a command that succeeded but passes on another
+  // program's status (`envd attach`: the shell's).
+  int exit_code = 0;
+
   // The context store at the configured directory.
   Result<context::ContextStore> store() const;
 

@@ -83,5 +83,5 @@ int main(int argc, char** argv) {
     // as one line rather than a crash.
     return fail(std::string("internal error: ") + e.what(), kExitFailure);
   }
-  return 0;
+  return invocation.exit_code;
 }

@@ -1,12 +1,15 @@
 // Environments on the context's runner, through its driver: `envd run`,
-// `envd envs ls|describe`, `envd down`. Each resolves --context / ENVD_CONTEXT
+// `envd up`, `envd envs ls|describe`, `envd down` (`envs logs` and `attach`
+// are in environment_session.cpp). Each resolves --context / ENVD_CONTEXT
 // / the current context as the build commands do, and loads only the
 // context's runner module.
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -14,12 +17,12 @@
 #include <vector>
 
 #include "cli/build_command.hpp"
-#include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
+#include "cli/environment_session.hpp"
+#include "cli/runner_target.hpp"
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
 #include "context/resolve.hpp"
-#include "context/stored_files.hpp"
 #include "output/image_name.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
@@ -31,42 +34,6 @@ namespace json = boost::json;
 
 constexpr std::chrono::milliseconds kRunTimeout{60000};
 constexpr std::chrono::milliseconds kQueryTimeout{30000};
-
-// The context a command runs in, with its runner's driver.
-struct RunnerTarget {
-  context::Context context;
-  context::ContextStore store;
-  plugin::RunnerModule driver;
-  std::shared_ptr<SignalWatcher> signals;  // Ctrl-C and SIGTERM cancel the driver's work
-};
-
-Result<RunnerTarget> resolve_runner(Invocation& invocation) {
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  auto driver = invocation.registry().runner(resolved->context.runner);
-  if (!driver) return driver.error();
-  invocation.host.set_quiet(invocation.quiet_progress);
-  plugin::Host* host = &invocation.host;
-  return RunnerTarget{resolved->context, std::move(*store), *driver,
-                      std::make_shared<SignalWatcher>([host] { host->cancel(); })};
-}
-
-plugin::DriverRequest runner_request(const RunnerTarget& target, std::chrono::milliseconds timeout,
-                                     const json::object& args) {
-  plugin::DriverRequest request;
-  request.context = target.context.name;
-  request.address = target.context.runner_address.value_or("");
-  request.options = context::resolve_stored_files(
-      target.store, target.context, target.context.runner_options, target.driver.file_options());
-  request.data_dir = target.store.data_dir(target.context).string();
-  request.timeout = timeout;
-  request.args_json = json::serialize(args);
-  return request;
-}
 
 Error usage(const std::string& message) { return Error(Errc::invalid_argument, message); }
 
@@ -185,7 +152,8 @@ Result<json::object> run_spec(const RunFlags& flags) {
   return spec;
 }
 
-Status run_run(Invocation& invocation, const RunFlags& flags) {
+// Creates and starts the environment; returns its name.
+Result<std::string> start_environment(Invocation& invocation, const RunFlags& flags) {
   auto spec = run_spec(flags);
   if (!spec) return spec.error();
   std::chrono::milliseconds timeout = kRunTimeout;
@@ -203,7 +171,13 @@ Status run_run(Invocation& invocation, const RunFlags& flags) {
   if (!created) return created.error();
   auto env = util::parse_json(*created, "the runner's answer");
   std::string name = env && env->is_object() ? string_of(env->as_object(), "name") : "";
-  fmt::print("{}\n", name.empty() ? string_of(*spec, "name") : name);
+  return name.empty() ? string_of(*spec, "name") : name;
+}
+
+Status run_run(Invocation& invocation, const RunFlags& flags) {
+  auto name = start_environment(invocation, flags);
+  if (!name) return name.error();
+  fmt::print("{}\n", *name);
   return {};
 }
 
@@ -230,7 +204,7 @@ std::string name_from_directory(const std::filesystem::path& dir) {
 // Builds PATH with the context's builder, then runs the image on its runner:
 // into the local Engine for the docker runner, pushed to its registry for
 // envd-server (which pulls it), as upstream envd does.
-Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags) {
+Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool detach) {
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::absolute(build.path, ec);
   if (ec || !std::filesystem::is_directory(dir, ec)) {
@@ -265,7 +239,16 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags) {
                  resolved->context.runner + " runner; drop --output");
   }
   if (auto built = run_build(invocation, build); !built) return built;
-  return run_run(invocation, flags);
+  auto name = start_environment(invocation, flags);
+  if (!name) return name.error();
+  fmt::print("{}\n", *name);
+  // As upstream: a developer at a terminal lands in the environment; a script
+  // (or --detach) gets the name and the environment keeps running.
+  if (detach || ::isatty(STDIN_FILENO) != 1 || ::isatty(STDOUT_FILENO) != 1) return {};
+  std::fflush(stdout);
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  return attach_to(invocation, *target, *name, "");
 }
 
 // ---- envd envs ls / describe ------------------------------------------------
@@ -478,11 +461,12 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         ->group(env);
     auto detach = std::make_shared<bool>(false);
     up->add_flag("-d,--detach", *detach,
-                 "Do not attach (envd attaches to no environment yet, so up "
-                 "always returns once it runs)")
+                 "Do not attach a shell once it runs (up never attaches without a terminal)")
         ->group(env);
     up->callback([&invocation, &action, build, flags, detach] {
-      action = [&invocation, build, flags] { return run_up(invocation, *build, *flags); };
+      action = [&invocation, build, flags, detach] {
+        return run_up(invocation, *build, *flags, *detach);
+      };
     });
   }
   {
@@ -509,7 +493,9 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         return run_describe(invocation, *name, *describe_format);
       };
     });
+    add_logs_command(*envs, invocation, action);
   }
+  add_attach_command(app, invocation, action);
   {
     auto names = std::make_shared<std::vector<std::string>>();
     auto volumes = std::make_shared<bool>(false);

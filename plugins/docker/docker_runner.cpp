@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <optional>
 #include <sstream>
@@ -10,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "container_io.hpp"
 #include "envd/address.hpp"
 #include "envd/docker_engine.hpp"
 #include "envd/host.hpp"
@@ -338,6 +341,93 @@ Status DockerRunner::remove(const sdk::Request& request) {
   if (!found) return found.error();
   std::string id(found->at("Id").as_string());
   return remove_container(*engine, id, bool_arg(request, "volumes"), deadline);
+}
+
+namespace {
+
+// A non-negative integer arg ("tail"), nullopt when absent.
+Result<std::optional<int>> count_arg(const sdk::Request& request, std::string_view key) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  const json::value* v = !ec && args.is_object() ? args.as_object().if_contains(key) : nullptr;
+  if (v == nullptr || v->is_null()) return std::optional<int>();
+  if (!v->is_int64() || v->as_int64() < 0 || v->as_int64() > INT32_MAX) {
+    return Error(Errc::invalid_argument, "'" + std::string(key) + "' must be a count of lines");
+  }
+  return std::optional<int>(static_cast<int>(v->as_int64()));
+}
+
+// The shell to attach with: args "shell" (an argv), else bash where the image
+// has it and sh otherwise.
+Result<std::vector<std::string>> shell_arg(const sdk::Request& request) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  const json::value* v = !ec && args.is_object() ? args.as_object().if_contains("shell") : nullptr;
+  if (v == nullptr || v->is_null()) {
+    return std::vector<std::string>{
+        "/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh"};
+  }
+  std::vector<std::string> shell;
+  if (v->is_array()) {
+    for (const auto& word : v->as_array()) {
+      if (!word.is_string()) return Error(Errc::invalid_argument, "'shell' must be strings");
+      shell.emplace_back(word.as_string());
+    }
+  }
+  if (shell.empty() || shell.front().empty()) {
+    return Error(Errc::invalid_argument, "'shell' must name a program");
+  }
+  return shell;
+}
+
+bool has_tty(const json::object& container) {
+  const json::value* config = container.if_contains("Config");
+  const json::value* tty =
+      config != nullptr && config->is_object() ? config->as_object().if_contains("Tty") : nullptr;
+  return tty != nullptr && tty->is_bool() && tty->as_bool();
+}
+
+}  // namespace
+
+Status DockerRunner::logs(const sdk::Request& request, const sdk::Stdio& stdio) {
+  auto name = name_arg(request);
+  if (!name) return name.error();
+  auto tail = count_arg(request, "tail");
+  if (!tail) return tail.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  bool follow = bool_arg(request, "follow");
+  // Following has no deadline: it ends with the container or Ctrl-C.
+  auto deadline = follow || request.timeout.count() == 0
+                      ? sdk::deadline_after(std::chrono::hours(24 * 365))
+                      : sdk::deadline_after(request.timeout);
+  auto found = find_environment(*engine, *name, sdk::deadline_after(std::chrono::seconds(30)));
+  if (!found) return found.error();
+  docker_runner::LogsOptions options{follow, *tail, has_tty(*found)};
+  return docker_runner::stream_logs(*engine, std::string(found->at("Id").as_string()), options,
+                                    stdio, deadline);
+}
+
+Result<int> DockerRunner::attach(const sdk::Request& request, const sdk::Stdio& stdio) {
+  auto name = name_arg(request);
+  if (!name) return name.error();
+  auto shell = shell_arg(request);
+  if (!shell) return shell.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  auto deadline =
+      sdk::deadline_after(request.timeout.count() > 0 ? request.timeout : std::chrono::seconds(30));
+  auto found = find_environment(*engine, *name, deadline);
+  if (!found) return found.error();
+  json::object env = environment_of(*found);
+  if (env.at("status").as_string() != "running") {
+    return Error(Errc::unavailable,
+                 "environment '" + *name + "' is " + std::string(env.at("status").as_string()) +
+                     ", not running: see 'envd envs logs " + *name +
+                     "', or start it again with 'envd up' or 'envd run --force'");
+  }
+  return docker_runner::attach_shell(*engine, std::string(found->at("Id").as_string()), *shell,
+                                     stdio, deadline);
 }
 
 Result<std::string> DockerRunner::normalize_address(const std::string& address) const {

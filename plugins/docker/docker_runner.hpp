@@ -28,6 +28,11 @@
 //            label exists.
 //   remove   {"name": N, "volumes": bool}: kills and removes it (with its
 //            anonymous volumes if asked), same not_found rule.
+//   logs     {"name": N, "follow": bool, "tail": K}: the container's logs
+//            (one stream with a TTY, stdout and stderr apart without).
+//   attach   {"name": N, "shell": [argv]}: an Engine API exec in the running
+//            container (bash if the image has it, else sh), with a TTY when
+//            the user has a terminal; returns the shell's exit code.
 #pragma once
 
 #include <string>
@@ -43,6 +48,8 @@ class DockerRunner final : public sdk::RunnerDriver {
   Result<std::string> list(const sdk::Request& request) override;
   Result<std::string> inspect(const sdk::Request& request) override;
   Status remove(const sdk::Request& request) override;
+  Status logs(const sdk::Request& request, const sdk::Stdio& stdio) override;
+  Result<int> attach(const sdk::Request& request, const sdk::Stdio& stdio) override;
 };
 
 }  // namespace envd::plugins

@@ -47,6 +47,29 @@ std::map<std::string, std::optional<std::string>> CliTest::base_env() const {
   return env;
 }
 
+std::map<std::string, std::string> CliTest::full_env(
+    const std::map<std::string, std::optional<std::string>>& env) const {
+  std::map<std::string, std::string> out;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    std::string text(*entry);
+    auto eq = text.find('=');
+    if (eq != std::string::npos) out[text.substr(0, eq)] = text.substr(eq + 1);
+  }
+  auto apply = [&out](const std::map<std::string, std::optional<std::string>>& changes) {
+    for (const auto& [key, value] : changes) {
+      if (value) {
+        out[key] = *value;
+      } else {
+        out.erase(key);
+      }
+    }
+  };
+  apply(base_env());
+  apply(env);
+  out["TERM"] = "xterm";
+  return out;
+}
+
 sdk::ProcessResult CliTest::envd(const std::vector<std::string>& args,
                                  const std::map<std::string, std::optional<std::string>>& env,
                                  const std::string& stdin_data) {

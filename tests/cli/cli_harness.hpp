@@ -80,6 +80,11 @@ class CliTest : public ::testing::Test {
   // The environment every run starts from.
   std::map<std::string, std::optional<std::string>> base_env() const;
 
+  // The whole environment of a run (this process's, with base_env() and then
+  // `env` applied) as a PtySession takes it, with TERM=xterm.
+  std::map<std::string, std::string> full_env(
+      const std::map<std::string, std::optional<std::string>>& env = {}) const;
+
   std::filesystem::path home() const { return home_; }
   std::filesystem::path config_dir() const { return home_ / ".config" / "envd"; }
   std::filesystem::path store_file() const { return config_dir() / "contexts.json"; }

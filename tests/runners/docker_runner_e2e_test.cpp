@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli_harness.hpp"
+#include "pty_session.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -325,6 +327,131 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   EXPECT_NE(r.err.find("envd up loads the image into the Docker Engine"), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(home() / "out"));
+}
+
+}  // namespace
+}  // namespace envd::test
+
+namespace envd::test {
+namespace {
+
+// envs logs: all, the last K lines, and followed until the container ends
+// (the Engine keeps a TTY's "\r\n").
+TEST_F(DockerRunnerE2e, LogsShowAllTheTailAndFollowToTheEnd) {
+  std::string n = name("logs");
+  auto r = run({"run", "--image", kBase, "--name", n, "--restart", "no", "--", "sh", "-c",
+                "echo one; echo two; echo three; sleep 4; echo four"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  auto all = run({"envs", "logs", n});
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_EQ(all.out, "one\r\ntwo\r\nthree\r\n");
+  EXPECT_EQ(all.err, "");
+  auto tail = run({"envs", "logs", n, "--tail", "1"});
+  ASSERT_EQ(tail.exit_code, 0) << tail.err;
+  EXPECT_EQ(tail.out, "three\r\n");
+
+  auto followed = run({"envs", "logs", "-f", n});
+  ASSERT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_EQ(followed.out, "one\r\ntwo\r\nthree\r\nfour\r\n");
+
+  auto missing = run({"envs", "logs", "no-such-env-" + std::to_string(::getpid())});
+  EXPECT_NE(error_of(missing).find("no environment 'no-such-env-"), std::string::npos)
+      << missing.err;
+  auto bad = run({"envs", "logs", n, "--tail", "-3"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+}
+
+// attach without a terminal: stdin, stdout and stderr as separate streams,
+// the shell's exit code passed through.
+TEST_F(DockerRunnerE2e, AttachWithoutATerminalPassesStreamsAndTheExitCode) {
+  std::string n = name("pipe");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n}).exit_code, 0);
+  auto r = envd({"attach", n}, env(), "echo out-$((6*7)); echo err-1 >&2; exit 4\n");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_EQ(r.out, "out-42\n");
+  EXPECT_EQ(r.err, "err-1\n");
+
+  // `envd ssh` is the same command; --shell picks the program.
+  r = envd({"ssh", n, "--shell", "cat"}, env(), "typed text\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "typed text\n");
+
+  // A missing program: the Engine's words reach the user, and the exit is not 0.
+  r = envd({"attach", n, "--shell", "no-such-shell"}, env(), "");
+  EXPECT_NE(r.exit_code, 0) << r.err;
+  EXPECT_NE((r.out + r.err).find("no-such-shell"), std::string::npos) << r.out << r.err;
+
+  ASSERT_EQ(docker({"stop", "-t", "0", n}).exit_code, 0);
+  r = run({"attach", n});
+  EXPECT_NE(error_of(r).find("environment '" + n + "' is exited, not running"), std::string::npos)
+      << r.err;
+}
+
+// attach on a real terminal: raw mode (keys reach the shell one by one), the
+// window size at start and after a resize, the exit code, and the terminal's
+// modes given back.
+TEST_F(DockerRunnerE2e, AttachOnATerminalFollowsTheWindowAndRestoresIt) {
+  std::string n = name("tty");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n}).exit_code, 0);
+  auto session = PtySession::start(
+      {"/bin/sh", "-c",
+       std::string(envd_binary()) + " attach " + n + "; echo attach-exit=$?; stty -a"},
+      full_env(env()), 33, 101);
+  ASSERT_TRUE(session);
+  session->type("busybox stty size\r");
+  ASSERT_TRUE(session->wait_for("33 101", std::chrono::seconds(20))) << session->output();
+
+  // SIGWINCH reaches envd, which resizes the exec; the shell sees it.
+  session->resize(40, 120);
+  bool resized = false;
+  for (int attempt = 0; attempt < 10 && !resized; ++attempt) {
+    std::size_t from = session->output().size();
+    session->type("busybox stty size\r");
+    resized = session->wait_for("40 120", std::chrono::seconds(1), from);
+  }
+  EXPECT_TRUE(resized) << session->output();
+
+  session->type("echo sum-$((6*7))\r");
+  EXPECT_TRUE(session->wait_for("sum-42", std::chrono::seconds(10))) << session->output();
+  session->type("exit 3\r");
+  ASSERT_TRUE(session->wait_for("attach-exit=3", std::chrono::seconds(20))) << session->output();
+  auto code = session->wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 0);
+  std::string after = session->output().substr(session->output().find("attach-exit=3"));
+  EXPECT_NE(after.find(" icanon"), std::string::npos) << after;
+  EXPECT_NE(after.find(" echo "), std::string::npos) << after;
+  EXPECT_EQ(after.find("-icanon"), std::string::npos) << after;
+}
+
+// envd up on a terminal lands in the environment once it runs.
+TEST_F(DockerRunnerE2e, UpOnATerminalAttaches) {
+  ASSERT_EQ(run({"context", "create", "--name", "local", "--builder", "moby-worker", "--runner",
+                 "docker", "--use"})
+                .exit_code,
+            0);
+  std::string n = name("upterm");
+  fs::path dir = home() / "project";
+  write_text(dir / "Dockerfile", std::string("FROM ") + kBase +
+                                     "\nRUN echo made-by-up > /made.txt\nCMD [\"/bin/sh\"]\n");
+  const std::string tag = "envd-e2e/upterm:" + std::to_string(::getpid());
+  auto session = PtySession::start({envd_binary(), "up", dir.string(), "-t", tag, "--network",
+                                    "none", "--name", n, "--progress", "plain"},
+                                   full_env(env()), 24, 80);
+  ASSERT_TRUE(session);
+  // The name is printed, then the shell's prompt.
+  ASSERT_TRUE(session->wait_for(n + "\r\n", std::chrono::seconds(120))) << session->output();
+  std::size_t from = session->output().size();
+  session->type("cat /made.txt; exit 5\r");
+  EXPECT_TRUE(session->wait_for("made-by-up", std::chrono::seconds(20), from)) << session->output();
+  auto code = session->wait_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 5) << session->output();
+  // The environment keeps running after the shell ends.
+  auto state = docker({"inspect", "-f", "{{.State.Status}}", n});
+  EXPECT_EQ(state.out, "running\n") << state.err;
+  docker({"rmi", "-f", tag});
 }
 
 }  // namespace

@@ -1,0 +1,93 @@
+#include "cli/environment_session.hpp"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include "cli/terminal.hpp"
+
+namespace envd::cli {
+namespace {
+
+namespace json = boost::json;
+
+// How long finding the environment and starting its shell or log stream may
+// take; the session or a followed log itself has no deadline.
+constexpr std::chrono::milliseconds kReachTimeout{30000};
+
+struct LogsFlags {
+  std::string name;
+  bool follow = false;
+  int tail = -1;  // -1: all lines
+};
+
+Status run_logs(Invocation& invocation, const LogsFlags& flags) {
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  json::object args{{"name", flags.name}, {"follow", flags.follow}};
+  if (flags.tail >= 0) args["tail"] = flags.tail;
+  // Logs are data: written straight to stdout, never in raw mode.
+  TerminalLease terminal;
+  plugin::RunnerStdio stdio = terminal.stdio();
+  stdio.in_fd = -1;
+  stdio.make_raw = [] {};
+  auto timeout = flags.follow ? std::chrono::milliseconds(0) : kReachTimeout;
+  return target->driver.logs(runner_request(*target, timeout, args), stdio);
+}
+
+Status run_attach(Invocation& invocation, const std::string& name, const std::string& shell) {
+  auto target = resolve_runner(invocation);
+  if (!target) return target.error();
+  return attach_to(invocation, *target, name, shell);
+}
+
+}  // namespace
+
+Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::string& name,
+                 const std::string& shell) {
+  json::object args{{"name", name}};
+  if (!shell.empty()) {
+    json::array words;
+    std::istringstream in(shell);
+    for (std::string word; in >> word;) words.emplace_back(word);
+    if (words.empty()) return Error(Errc::invalid_argument, "--shell names no program");
+    args["shell"] = std::move(words);
+  }
+  TerminalLease terminal;
+  auto code = target.driver.attach(runner_request(target, kReachTimeout, args), terminal.stdio());
+  if (!code) return code.error();
+  invocation.exit_code = *code;
+  return {};
+}
+
+void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action) {
+  auto flags = std::make_shared<LogsFlags>();
+  CLI::App* logs = envs.add_subcommand("logs", "Show an environment's output");
+  logs->add_option("name", flags->name, "Environment")->required();
+  logs->add_flag("-f,--follow", flags->follow,
+                 "Keep showing new output until the environment stops (or Ctrl-C)");
+  logs->add_option("-n,--tail", flags->tail, "Show only the last K lines")
+      ->check(CLI::NonNegativeNumber);
+  logs->callback([&invocation, &action, flags] {
+    action = [&invocation, flags] { return run_logs(invocation, *flags); };
+  });
+}
+
+void add_attach_command(CLI::App& app, Invocation& invocation, Action& action) {
+  auto name = std::make_shared<std::string>();
+  auto shell = std::make_shared<std::string>();
+  CLI::App* attach = app.add_subcommand(
+      "attach", "Open a shell in an environment (docker: an Engine exec; envd-server: ssh)");
+  attach->alias("ssh");
+  attach->add_option("name", *name, "Environment")->required();
+  attach->add_option("--shell", *shell,
+                     "Shell command line to run (default: the runner's; docker: bash if the "
+                     "image has it, else sh)");
+  attach->callback([&invocation, &action, name, shell] {
+    action = [&invocation, name, shell] { return run_attach(invocation, *name, *shell); };
+  });
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,24 @@
+// Commands that lend the user's terminal to the runner: `envd envs logs` and
+// `envd attach` (alias `envd ssh`); `envd up` attaches through attach_to().
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "cli/invocation.hpp"
+#include "cli/runner_target.hpp"
+
+namespace envd::cli {
+
+// Opens a shell in environment `name` (`shell`: a command line split on
+// blanks, empty for the runner's default) and sets invocation.exit_code to
+// the shell's exit code.
+Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::string& name,
+                 const std::string& shell);
+
+// `logs` under the `envs` group; `attach` (alias `ssh`) on the root.
+void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action);
+void add_attach_command(CLI::App& app, Invocation& invocation, Action& action);
+
+}  // namespace envd::cli

@@ -1,0 +1,227 @@
+#include "container_io.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/json.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+
+#include "envd/address.hpp"
+#include "envd/host.hpp"
+#include "envd/stdio_frames.hpp"
+
+namespace envd::plugins::docker_runner {
+namespace {
+
+namespace json = boost::json;
+
+// Tries a resize this often until the exec's process exists (the Engine
+// refuses to resize an exec that has not started yet).
+constexpr int kResizeAttempts = 20;
+
+// Writes all of `data` to `fd` (blocking); false if the reader is gone.
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, 100);
+        continue;
+      }
+      return false;
+    }
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Delivers a raw (TTY) or multiplexed stream to stdout / stderr.
+class OutputSink {
+ public:
+  OutputSink(const sdk::Stdio& stdio, bool tty)
+      : stdio_(stdio), tty_(tty), demuxer_([this](int stream, std::string_view piece) {
+          ok_ = write_all(stream == 2 ? stdio_.err_fd : stdio_.out_fd, piece) && ok_;
+        }) {}
+
+  // False once the user's side is gone (a closed pipe): stop reading then.
+  bool feed(std::string_view data) {
+    if (tty_) return ok_ = write_all(stdio_.out_fd, data);
+    demuxer_.feed(data);
+    return ok_;
+  }
+
+ private:
+  const sdk::Stdio& stdio_;
+  bool tty_;
+  bool ok_ = true;
+  sdk::FrameDemuxer demuxer_;
+};
+
+std::string logs_path(const std::string& id, const LogsOptions& options) {
+  sdk::QueryParams query{{"stdout", "1"}, {"stderr", "1"}};
+  if (options.follow) query.emplace_back("follow", "1");
+  query.emplace_back("tail", options.tail ? std::to_string(*options.tail) : "all");
+  return "/containers/" + id + "/logs?" + sdk::format_query(query);
+}
+
+// The exec's state: {running, exit code}.
+Result<std::pair<bool, int>> exec_state(sdk::DockerEngine& engine, const std::string& exec_id,
+                                        sdk::Deadline deadline) {
+  auto body = engine.call("GET", "/exec/" + exec_id + "/json", "", deadline);
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(*body, ec);
+  if (ec || !v.is_object()) return Error(Errc::internal, "the Engine's exec inspect is not JSON");
+  const auto& o = v.as_object();
+  bool running = o.contains("Running") && o.at("Running").is_bool() && o.at("Running").as_bool();
+  int code = o.contains("ExitCode") && o.at("ExitCode").is_int64()
+                 ? static_cast<int>(o.at("ExitCode").as_int64())
+                 : -1;
+  return std::make_pair(running, code);
+}
+
+// The exit code once the exec has ended; the Engine records it a moment after
+// the stream closes.
+Result<int> wait_exit_code(sdk::DockerEngine& engine, const std::string& exec_id) {
+  auto deadline = sdk::deadline_after(std::chrono::seconds(10));
+  for (;;) {
+    auto state = exec_state(engine, exec_id, deadline);
+    if (!state) return state.error();
+    if (!state->first) return state->second;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Error(Errc::timeout,
+                   "the shell's stream ended but the Engine still reports it running");
+    }
+    if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(20))) {
+      return sdk::cancelled_error("waiting for the shell's exit code");
+    }
+  }
+}
+
+}  // namespace
+
+Status stream_logs(sdk::DockerEngine& engine, const std::string& id, const LogsOptions& options,
+                   const sdk::Stdio& stdio, sdk::Deadline deadline) {
+  OutputSink sink(stdio, options.tty);
+  bool reader_gone = false;
+  auto streamed = engine.stream(
+      "GET", logs_path(id, options), "", {}, sdk::StreamMode::chunks,
+      [&](std::string_view data) {
+        if (sink.feed(data)) return true;
+        reader_gone = true;
+        return false;
+      },
+      deadline);
+  if (reader_gone) return {};  // `envd envs logs -f | head` ends quietly, as docker logs does
+  if (!streamed) {
+    if (streamed.error().code() == Errc::cancelled) return sdk::cancelled_error("showing logs");
+    return streamed.error();
+  }
+  return {};
+}
+
+Result<int> attach_shell(sdk::DockerEngine& engine, const std::string& id,
+                         const std::vector<std::string>& shell, const sdk::Stdio& stdio,
+                         sdk::Deadline deadline) {
+  const bool tty = stdio.is_terminal;
+  json::array cmd;
+  for (const auto& word : shell) cmd.emplace_back(word);
+  json::object exec{{"AttachStdin", stdio.in_fd >= 0},
+                    {"AttachStdout", true},
+                    {"AttachStderr", true},
+                    {"Tty", tty},
+                    {"Cmd", std::move(cmd)}};
+  if (tty) {
+    // The user's terminal type, as ssh passes it on; xterm when unset.
+    const char* term = std::getenv("TERM");  // NOLINT(concurrency-mt-unsafe): read only
+    exec["Env"] =
+        json::array{"TERM=" + std::string(term != nullptr && *term != '\0' ? term : "xterm")};
+  }
+  auto created =
+      engine.call("POST", "/containers/" + id + "/exec", json::serialize(exec), deadline);
+  if (!created) return created.error().wrap("cannot start a shell");
+  boost::system::error_code ec;
+  json::value answer = json::parse(*created, ec);
+  if (ec || !answer.is_object() || !answer.as_object().contains("Id") ||
+      !answer.as_object().at("Id").is_string()) {
+    return Error(Errc::internal, "the Engine's answer to exec create has no Id");
+  }
+  std::string exec_id(answer.as_object().at("Id").as_string());
+
+  auto hijacked = engine.hijack("POST", "/exec/" + exec_id + "/start",
+                                json::serialize(json::object{{"Detach", false}, {"Tty", tty}}), {},
+                                "tcp", deadline);
+  if (!hijacked) return hijacked.error().wrap("cannot start a shell");
+  int sock = *hijacked;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{sock};
+
+  stdio.make_raw();
+  OutputSink sink(stdio, tty);
+  std::uint32_t seen_generation = 0;
+  int resize_attempts = tty ? kResizeAttempts : 0;
+  bool input_open = stdio.in_fd >= 0;
+  std::array<char, std::size_t{32} * 1024> buffer{};
+  for (;;) {
+    if (sdk::cancelled()) return sdk::cancelled_error("the shell");
+    if (tty) {
+      std::uint16_t rows = 0;
+      std::uint16_t columns = 0;
+      std::uint32_t generation = stdio.window_size(rows, columns);
+      if (generation != seen_generation) resize_attempts = kResizeAttempts;
+      if (resize_attempts > 0 && rows > 0 && columns > 0) {
+        auto resized = engine.call(
+            "POST",
+            "/exec/" + exec_id + "/resize?" +
+                sdk::format_query({{"h", std::to_string(rows)}, {"w", std::to_string(columns)}}),
+            "", sdk::deadline_after(std::chrono::seconds(5)));
+        resize_attempts = resized ? 0 : resize_attempts - 1;
+        seen_generation = generation;
+      } else if (resize_attempts > 0) {
+        resize_attempts = 0;
+        seen_generation = generation;
+      }
+    }
+    std::array<pollfd, 2> fds{pollfd{sock, POLLIN, 0},
+                              pollfd{input_open ? stdio.in_fd : -1, POLLIN, 0}};
+    // Short waits while a resize is still pending, else the 100 ms
+    // cancellation and window-size poll.
+    int ready = ::poll(fds.data(), fds.size(), resize_attempts > 0 ? 20 : 100);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return Error(Errc::internal, std::string("poll failed: ") + std::strerror(errno));
+    }
+    if ((fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      ssize_t n = ::read(stdio.in_fd, buffer.data(), buffer.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) {
+        // End of input: the shell sees its stdin end (without a TTY).
+        input_open = false;
+        ::shutdown(sock, SHUT_WR);
+      } else if (!write_all(sock, std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
+        input_open = false;
+      }
+    }
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      ssize_t n = ::read(sock, buffer.data(), buffer.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;  // the shell ended
+      if (!sink.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
+    }
+  }
+  return wait_exit_code(engine, exec_id);
+}
+
+}  // namespace envd::plugins::docker_runner
