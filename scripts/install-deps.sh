@@ -12,6 +12,7 @@ build_pkgs=(
   libarchive-dev libssl-dev zlib1g-dev
   libgtest-dev libgmock-dev
   openssh-client  # ssh-agent, ssh-add, ssh-keygen for the SSH forwarding unit tests
+  libssh-dev      # the envd-server SSH gateway stand-in (tests/envd-server)
 )
 # Real services the end-to-end tests and the README's first command start,
 # and the tools the tests drive.

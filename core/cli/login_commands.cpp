@@ -102,9 +102,14 @@ std::string default_login_name() {
   return host[0] == '\0' ? user : user + "-" + host;
 }
 
+struct SshKey {
+  std::string public_text;   // the .pub file's line
+  std::string private_path;  // where the private half is
+};
+
 // ~/.config/envd/id_rsa_envd.pub, made with ssh-keygen (as upstream's RSA
 // key) when neither half exists.
-Result<std::string> public_key() {
+Result<SshKey> public_key() {
   auto dir = util::config_dir();
   if (!dir) return dir.error();
   fs::path key = *dir / "id_rsa_envd";
@@ -133,7 +138,7 @@ Result<std::string> public_key() {
   auto text = util::read_file(pub);
   if (!text) return text.error();
   while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) text->pop_back();
-  return *text;
+  return SshKey{*text, key.string()};
 }
 
 Status run_login(Invocation& invocation, const LoginFlags& flags) {
@@ -202,7 +207,8 @@ Status run_login(Invocation& invocation, const LoginFlags& flags) {
   }
 
   std::string keys_path = "/api/v1/users/" + login_name + "/keys";
-  std::string key_body = json::serialize(json::object{{"name", "default"}, {"public_key", *key}});
+  std::string key_body =
+      json::serialize(json::object{{"name", "default"}, {"public_key", key->public_text}});
   auto added =
       sdk::http_call(server, {"POST", keys_path, key_body, {{"Authorization", token}}}, deadline);
   if (!added) return added.error();
@@ -214,8 +220,11 @@ Status run_login(Invocation& invocation, const LoginFlags& flags) {
   // replaces the stored one.
   auto dir = store.ensure_data_dir(ctx);
   if (!dir) return dir.error();
-  json::object stored{
-      {"server", server.base_url}, {"login_name", login_name}, {"identity_token", token}};
+  // The private half of the key just uploaded: what `envd attach` gives ssh.
+  json::object stored{{"server", server.base_url},
+                      {"login_name", login_name},
+                      {"identity_token", token},
+                      {"identity_file", key->private_path}};
   if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600);
       !st) {
     return st;

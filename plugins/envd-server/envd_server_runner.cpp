@@ -1,15 +1,24 @@
 #include "envd_server_runner.hpp"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <boost/json.hpp>
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string_view>
+#include <vector>
 
 #include "envd/address.hpp"
 #include "envd/host.hpp"
 #include "envd/http_client.hpp"
+#include "envd/process.hpp"
 #include "environment.hpp"
+#include "ssh_access.hpp"
 
 namespace envd::plugins {
 namespace {
@@ -29,7 +38,8 @@ struct Session {
   sdk::HttpServer server;
   std::string login;
   std::string token;
-  std::string host;  // for the SSH endpoint
+  std::string host;           // for the SSH endpoint
+  std::string identity_file;  // the private key whose public half login uploaded
 };
 
 std::string escape(std::string_view text) {
@@ -83,6 +93,7 @@ Result<Session> session(const sdk::Request& request) {
   };
   s.login = field("login_name");
   s.token = field("identity_token");
+  s.identity_file = field("identity_file");
   if (s.login.empty() || s.token.empty()) return Error(Errc::permission, not_logged_in);
   if (field("server") != s.server.base_url) {
     return Error(Errc::permission, "the login of context '" + request.context + "' is for " +
@@ -176,7 +187,104 @@ std::string phase_of(const json::object& env) {
   return phase != nullptr && phase->is_string() ? std::string(phase->as_string()) : "";
 }
 
+// The ssh-port option's value, or nullopt if it is not a port.
+std::optional<int> ssh_port_of(const std::string& text) {
+  if (text.empty() || text.size() > 5 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  int port = std::stoi(text);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
+}
+
+// The shell argv in args ("shell"), empty for the login shell.
+Result<std::vector<std::string>> shell_arg(const sdk::Request& request) {
+  boost::system::error_code ec;
+  json::value args = json::parse(request.args_json, ec);
+  const json::value* v = !ec && args.is_object() ? args.as_object().if_contains("shell") : nullptr;
+  std::vector<std::string> shell;
+  if (v == nullptr || v->is_null()) return shell;
+  if (!v->is_array()) return Error(Errc::invalid_argument, "'shell' must be a list of words");
+  for (const auto& word : v->as_array()) {
+    if (!word.is_string()) return Error(Errc::invalid_argument, "'shell' must be strings");
+    shell.emplace_back(word.as_string());
+  }
+  return shell;
+}
+
+// Where ssh's home-relative files are: $HOME, as ssh's users expect of envd.
+std::string home_dir() {
+  const char* home = std::getenv("HOME");  // NOLINT(concurrency-mt-unsafe): read only
+  return home != nullptr ? home : "";
+}
+
 }  // namespace
+
+Status EnvdServerRunner::logs(const sdk::Request& request, const sdk::Stdio& /*stdio*/) {
+  return Error(Errc::unsupported,
+               "the envd server's API (v1) has no endpoint for an environment's logs; "
+               "open a shell with 'envd attach " +
+                   name_arg(request) + "' instead");
+}
+
+Result<int> EnvdServerRunner::attach(const sdk::Request& request, const sdk::Stdio& stdio) {
+  auto deadline = sdk::http_deadline_after(request.timeout);
+  std::string name = name_arg(request);
+  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto shell = shell_arg(request);
+  if (!shell) return shell.error();
+  auto s = session(request);
+  if (!s) return s.error();
+  if (s->identity_file.empty()) {
+    return Error(Errc::permission, "the login of context '" + request.context +
+                                       "' names no SSH key (it predates envd attach); run "
+                                       "envd login again");
+  }
+  auto env = get_environment(*s, name, deadline);
+  if (!env) return env.error();
+  if (std::string phase = phase_of(*env); phase != "Running") {
+    return Error(Errc::unavailable, "environment '" + name + "' on the envd server at " +
+                                        s->server.base_url + " is not running (phase " +
+                                        (phase.empty() ? "unknown" : phase) + ")");
+  }
+  envd_server::SshTarget target;
+  target.host = s->host;
+  if (auto port = request.options.find("ssh-port"); port != request.options.end()) {
+    target.port = ssh_port_of(port->second).value_or(target.port);
+  }
+  target.login = s->login;
+  target.environment = name;
+  target.identity_file = s->identity_file;
+  target.known_hosts = request.data_dir + "/ssh_known_hosts";
+  if (std::string home = home_dir(); !home.empty()) {
+    if (auto st = envd_server::update_ssh_config(home + "/.ssh/config", target); !st) {
+      sdk::log(sdk::LogLevel::warning,
+               "cannot add " + name + ".envd to ~/.ssh/config: " + st.error().message());
+    }
+  }
+  sdk::ProcessOptions options;
+  options.argv = envd_server::ssh_command(target, stdio.is_terminal, *shell);
+  auto child = sdk::spawn_process(options, stdio.in_fd, stdio.out_fd, stdio.err_fd);
+  if (!child) return child.error().wrap("cannot run ssh (install OpenSSH's client)");
+  // ssh owns the terminal from here (raw mode, resizes through SIGWINCH,
+  // which reaches it in envd's process group); the session ends with it, or
+  // with the user's SIGTERM to envd, which ends ssh too.
+  for (;;) {
+    int status = 0;
+    pid_t done = ::waitpid(*child, &status, WNOHANG);
+    if (done == *child) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (done < 0 && errno != EINTR) return sdk::wait_process(*child);
+    if (sdk::cancelled()) {
+      ::kill(*child, SIGTERM);
+      (void)sdk::wait_process(*child);
+      return sdk::cancelled_error("the ssh session to '" + name + "'");
+    }
+    ::usleep(50 * 1000);
+  }
+}
 
 Result<std::string> EnvdServerRunner::normalize_address(const std::string& address) const {
   if (address.empty()) return std::string();
@@ -197,9 +305,16 @@ Result<std::string> EnvdServerRunner::normalize_address(const std::string& addre
 
 Result<sdk::Options> EnvdServerRunner::normalize_options(const sdk::Options& options) const {
   for (const auto& [key, value] : options) {
+    if (key == "ssh-port") {
+      if (!ssh_port_of(value)) {
+        return Error(Errc::invalid_argument,
+                     "ssh-port '" + value + "' is not a port number (1-65535)");
+      }
+      continue;
+    }
     if (key != "runner-tls-ca") {
-      return Error(Errc::invalid_argument,
-                   "the envd-server runner has no option '" + key + "' (it takes runner-tls-ca)");
+      return Error(Errc::invalid_argument, "the envd-server runner has no option '" + key +
+                                               "' (it takes runner-tls-ca and ssh-port)");
     }
     if (value.empty()) return Error(Errc::invalid_argument, "runner-tls-ca needs a file");
   }

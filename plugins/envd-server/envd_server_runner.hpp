@@ -10,11 +10,15 @@
 //
 // Options: runner-tls-ca, a file option (the CA an https:// server is
 // verified with; without it, the system's CAs). Verification is never off.
+// ssh-port: the server's SSH gateway port (default 2222).
 //
 // Verbs: create, list, inspect, remove under /api/v1/users/<login>/environments
 // with the token `envd login` stored in the context's private directory
 // (kLoginFile). create waits until the environment's phase is Running, within
-// the request's timeout.
+// the request's timeout. attach runs OpenSSH to the gateway on the server's
+// host as `<login>/<env>` with the login's key (ssh_access.hpp) and keeps a
+// `Host <env>.envd` block in ~/.ssh/config; logs is unsupported (the API has
+// no endpoint for it).
 #pragma once
 
 #include <string>
@@ -27,7 +31,8 @@ class EnvdServerRunner final : public sdk::RunnerDriver {
  public:
   static constexpr const char* kFileOptions[] = {"runner-tls-ca", nullptr};
   // What `envd login` writes into the context's private directory (0600):
-  // {"server": <base URL>, "login_name": ..., "identity_token": ...}.
+  // {"server": <base URL>, "login_name": ..., "identity_token": ...,
+  //  "identity_file": <the private key's path>}.
   static constexpr const char* kLoginFile = "runner-login.json";
 
   Result<std::string> normalize_address(const std::string& address) const override;
@@ -36,6 +41,8 @@ class EnvdServerRunner final : public sdk::RunnerDriver {
   Result<std::string> list(const sdk::Request& request) override;
   Result<std::string> inspect(const sdk::Request& request) override;
   Status remove(const sdk::Request& request) override;
+  Status logs(const sdk::Request& request, const sdk::Stdio& stdio) override;
+  Result<int> attach(const sdk::Request& request, const sdk::Stdio& stdio) override;
 };
 
 }  // namespace envd::plugins

@@ -17,7 +17,9 @@
 #include "cli_harness.hpp"
 #include "envd/http_client.hpp"
 #include "envd/process.hpp"
+#include "loopback_servers.hpp"
 #include "plugin/registry.hpp"
+#include "pty_session.hpp"
 
 namespace envd::test {
 namespace {
@@ -25,74 +27,6 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 using plugin::DriverRequest;
-
-// The fake server as a child process, killed and reaped on destruction.
-class FakeServer {
- public:
-  explicit FakeServer(std::vector<std::string> args, bool tls = false) {
-    sdk::ProcessOptions options;
-    options.argv = {ENVD_TEST_ENVD_SERVER};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) return;
-    auto pid = sdk::spawn_process(options, -1, out[1], 2);
-    ::close(out[1]);
-    if (!pid) {
-      ::close(out[0]);
-      return;
-    }
-    pid_ = *pid;
-    std::string line;
-    pollfd p{out[0], POLLIN, 0};
-    while (line.find('\n') == std::string::npos && ::poll(&p, 1, 10000) > 0) {
-      char buf[64];
-      ssize_t n = ::read(out[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(out[0]);
-    port_ = std::atoi(line.c_str());
-    url_ = std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_);
-  }
-  ~FakeServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      (void)sdk::wait_process(pid_);
-    }
-  }
-  FakeServer(const FakeServer&) = delete;
-  FakeServer& operator=(const FakeServer&) = delete;
-
-  bool started() const { return port_ > 0; }
-  const std::string& url() const { return url_; }
-
-  // POST /api/v1/register, as an admin would before a login with a password.
-  int register_user(const std::string& login, const std::string& password) const {
-    auto answer =
-        call("POST", "/api/v1/register",
-             json::serialize(json::object{{"login_name", login}, {"password", password}}));
-    return answer ? answer->status : -1;
-  }
-
-  // GET /_test/state: users, keys and environments.
-  json::object state() const {
-    auto answer = call("GET", "/_test/state", "");
-    if (!answer) return {};
-    return json::parse(answer->body).as_object();
-  }
-
- private:
-  Result<sdk::HttpAnswer> call(const std::string& method, const std::string& path,
-                               const std::string& body) const {
-    sdk::HttpServer server{"http://127.0.0.1:" + std::to_string(port_), "", "the fake server"};
-    return sdk::http_call(server, {method, path, body},
-                          sdk::http_deadline_after(std::chrono::seconds(10)));
-  }
-
-  pid_t pid_ = -1;
-  int port_ = 0;
-  std::string url_;
-};
 
 class EnvdServerTest : public CliTest {
  protected:
@@ -519,6 +453,110 @@ TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
             "envd: error: runner 'envd-server': cannot remove environment 'dev': the envd server "
             "at " +
                 server.url() + " answered 404: pods \"dev\" not found\n");
+}
+
+// envd attach on envd-server: OpenSSH to the gateway as <login>/<env> with
+// the key login uploaded, on a real terminal; the exit code comes back, the
+// ~/.ssh/config block is written once and replaced, not duplicated, and the
+// gateway's host key is kept per context (trust on first use).
+TEST_F(EnvdServerTest, AttachSshesToTheGatewayAndWritesTheSshConfigBlock) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "alice"});
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", "dev"});
+
+  // The gateway accepts only the key the server holds for alice.
+  auto state = server.state();
+  std::string uploaded(state["alice"].as_object()["keys"].as_object()["default"].as_string());
+  write_text(home() / "authorized.pub", uploaded + "\n");
+  SshGateway gateway("alice/dev", home() / "authorized.pub");
+  ASSERT_GT(gateway.port(), 0);
+  envd_ok(
+      {"context", "update", "es", "--runner-opt", "ssh-port=" + std::to_string(gateway.port())});
+  std::string user_config = "Host elsewhere\n  User someone\n";
+  write_text(home() / ".ssh" / "config", user_config);
+
+  auto session = PtySession::start(
+      {"/bin/sh", "-c", std::string(envd_binary()) + " attach dev; echo attach-exit=$?"},
+      full_env(), 30, 90);
+  ASSERT_TRUE(session);
+  session->type("echo user=$ENVD_GATEWAY_USER; stty size\r");
+  EXPECT_TRUE(session->wait_for("user=alice/dev", std::chrono::seconds(20))) << session->output();
+  EXPECT_TRUE(session->wait_for("30 90", std::chrono::seconds(10))) << session->output();
+  session->resize(41, 121);
+  bool resized = false;
+  for (int attempt = 0; attempt < 10 && !resized; ++attempt) {
+    std::size_t from = session->output().size();
+    session->type("stty size\r");
+    resized = session->wait_for("41 121", std::chrono::seconds(1), from);
+  }
+  EXPECT_TRUE(resized) << session->output();
+  session->type("exit 6\r");
+  EXPECT_TRUE(session->wait_for("attach-exit=6", std::chrono::seconds(20))) << session->output();
+  session.reset();
+
+  std::string config = read_text(home() / ".ssh" / "config");
+  EXPECT_EQ(config.rfind(user_config, 0), 0u) << config;
+  EXPECT_NE(config.find("Host dev.envd\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("  User alice/dev\n"), std::string::npos) << config;
+  EXPECT_NE(config.find("  Port " + std::to_string(gateway.port()) + "\n"), std::string::npos)
+      << config;
+  EXPECT_NE(config.find("IdentityFile \"" + (config_dir() / "id_rsa_envd").string() + "\""),
+            std::string::npos)
+      << config;
+  EXPECT_EQ(mode_of(home() / ".ssh" / "config"), 0644u);  // the user's file keeps its mode
+  EXPECT_FALSE(read_text(data_dir() / "ssh_known_hosts").empty());
+
+  // Without a terminal: plain streams; the block is replaced, not added again.
+  auto piped = envd({"attach", "dev"}, {}, "echo piped-$((2+3)); exit 2\n");
+  EXPECT_EQ(piped.exit_code, 2) << piped.err;
+  EXPECT_EQ(piped.out, "piped-5\n");
+  std::string again = read_text(home() / ".ssh" / "config");
+  EXPECT_EQ(again, config);
+
+  // The editor's way in: plain ssh with the block envd wrote.
+  sdk::ProcessOptions ssh;
+  ssh.argv = {"ssh", "-F", (home() / ".ssh" / "config").string(), "dev.envd", "echo", "via-config"};
+  auto via = sdk::run_process(ssh);
+  ASSERT_TRUE(via);
+  EXPECT_EQ(via->exit_code, 0) << via->err;
+  EXPECT_EQ(via->out, "via-config\n");
+
+  // An environment the server does not have: the server's answer, one line.
+  auto missing = envd({"attach", "nope"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(one_line(missing.err).find("cannot get environment 'nope'"), std::string::npos)
+      << missing.err;
+  // logs: the API has no endpoint for them, said plainly.
+  auto logs = envd({"envs", "logs", "dev"});
+  EXPECT_EQ(logs.exit_code, 1);
+  EXPECT_NE(one_line(logs.err).find("has no endpoint for an environment's logs"), std::string::npos)
+      << logs.err;
+}
+
+// A key the gateway does not hold is refused by the gateway, and ssh's own
+// words and exit status (255) reach the user.
+TEST_F(EnvdServerTest, AttachWithAKeyTheGatewayRefusesFails) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "alice"});
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", "dev"});
+  sdk::ProcessOptions keygen;
+  keygen.argv = {"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", (home() / "other").string()};
+  ASSERT_TRUE(sdk::run_process(keygen));
+  SshGateway gateway("alice/dev", home() / "other.pub");
+  ASSERT_GT(gateway.port(), 0);
+  envd_ok(
+      {"context", "update", "es", "--runner-opt", "ssh-port=" + std::to_string(gateway.port())});
+  auto refused = envd({"attach", "dev"}, {}, "exit 0\n");
+  EXPECT_EQ(refused.exit_code, 255) << refused.err;
+  EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.err;
+
+  auto bad = envd({"context", "update", "es", "--runner-opt", "ssh-port=70000"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("ssh-port '70000' is not a port number"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ struct CreateRequest {
   std::string runner = "docker";
   std::optional<std::string> runner_address;
   OptionFlags options;
-  std::optional<std::string> runner_tls_ca;
+  RunnerOptionFlags runner_options;
   bool use = false;
 };
 
@@ -72,10 +72,10 @@ Status run_create(Invocation& invocation, const CreateRequest& req) {
     options = std::move(*change);
     ctx.builder_options = options.options;
   }
-  if (req.runner_tls_ca && req.runner_tls_ca->empty()) {
+  if (req.runner_options.tls_ca && req.runner_options.tls_ca->empty()) {
     return Error(Errc::invalid_argument, "--runner-tls-ca needs a value");
   }
-  auto runner_options = change_runner_options(invocation, ctx.runner, {}, req.runner_tls_ca);
+  auto runner_options = change_runner_options(invocation, ctx.runner, {}, req.runner_options);
   if (!runner_options) return runner_options.error();
   ctx.runner_options = runner_options->options;
   options.files.insert(runner_options->files.begin(), runner_options->files.end());
@@ -116,7 +116,7 @@ void add_context_create_command(CLI::App& group, Invocation& invocation, Action&
       ->capture_default_str();
   cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
   add_option_flags(cmd, req->options);
-  add_runner_option_flags(cmd, req->runner_tls_ca);
+  add_runner_option_flags(cmd, req->runner_options);
   cmd->add_flag("--use", req->use, "Make it the current context");
   cmd->callback([&invocation, &action, req] {
     action = [&invocation, req] { return run_create(invocation, *req); };

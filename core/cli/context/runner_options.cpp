@@ -1,41 +1,70 @@
 #include "cli/context/runner_options.hpp"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 #include "context/stored_files.hpp"
 
 namespace envd::cli {
 
-void add_runner_option_flags(CLI::App* cmd, std::optional<std::string>& flag) {
-  cmd->add_option("--runner-tls-ca", flag,
+void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags) {
+  cmd->add_option("--runner-opt", flags.opts,
+                  "Runner driver option KEY=VALUE, repeatable (KEY= removes it; e.g. "
+                  "ssh-port=2222 for envd-server)")
+      ->allow_extra_args(false);
+  cmd->add_option("--runner-tls-ca", flags.tls_ca,
                   "CA certificate (PEM) to verify an https:// runner with (envd-server); copied "
                   "into the store ('' removes it on update)");
 }
 
 Result<OptionChange> change_runner_options(Invocation& invocation, const std::string& runner,
                                            const context::Options& current,
-                                           const std::optional<std::string>& flag) {
+                                           const RunnerOptionFlags& flags) {
   OptionChange change;
   change.options = current;
-  if (!flag) return change;
+  if (!flags.any()) return change;
   auto driver = invocation.registry().runner(runner);
   if (!driver) return driver.error();
   auto keys = driver->file_options();
-  if (std::find(keys.begin(), keys.end(), kRunnerTlsCaKey) == keys.end()) {
+  context::Options wanted = current;
+  std::map<std::string, std::string> given;
+  for (const auto& opt : flags.opts) {
+    auto eq = opt.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return Error(Errc::invalid_argument,
+                   "invalid --runner-opt '" + opt + "': expected KEY=VALUE (KEY= removes KEY)");
+    }
+    std::string key = opt.substr(0, eq);
+    std::string value = opt.substr(eq + 1);
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) {
+      std::string message = "--runner-opt ";
+      message.append(key).append(" names a file; use --").append(key);
+      return Error(Errc::invalid_argument, message);
+    }
+    if (auto [it, fresh] = given.try_emplace(key, value); !fresh && it->second != value) {
+      return Error(Errc::invalid_argument, "--runner-opt " + key + " is given twice");
+    }
+    if (value.empty()) {
+      wanted.erase(key);
+    } else {
+      wanted[key] = value;
+    }
+  }
+  const auto& flag = flags.tls_ca;
+  if (flag && std::find(keys.begin(), keys.end(), kRunnerTlsCaKey) == keys.end()) {
     return Error(Errc::invalid_argument,
                  "the '" + runner + "' runner takes no TLS material (--runner-tls-ca)");
   }
-  context::Options wanted = current;
-  if (flag->empty()) {
+  if (flag && flag->empty()) {
     if (wanted.erase(kRunnerTlsCaKey) != 0) change.removed_files.push_back(kRunnerTlsCaKey);
-  } else {
+  } else if (flag) {
     wanted[kRunnerTlsCaKey] = *flag;
   }
   auto normalized = driver->normalize_options(wanted);
   if (!normalized) return normalized.error();
   change.options = std::move(*normalized);
-  if (flag->empty()) return change;
+  if (!flag || flag->empty()) return change;
   auto content = context::read_option_file(*flag, "--runner-tls-ca");
   if (!content) return content.error();
   if (content->find("-----BEGIN ") == std::string::npos) {

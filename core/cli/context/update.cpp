@@ -29,18 +29,18 @@ struct UpdateRequest {
   std::optional<std::string> runner;
   std::optional<std::string> runner_address;
   OptionFlags options;
-  std::optional<std::string> runner_tls_ca;
+  RunnerOptionFlags runner_options;
 };
 
 Status run_update(Invocation& invocation, const UpdateRequest& req) {
   auto name = one_context_name(req.names);
   if (!name) return name.error();
   if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
-      !req.options.any() && !req.runner_tls_ca) {
+      !req.options.any() && !req.runner_options.any()) {
     return Error(Errc::invalid_argument,
                  "nothing to update for context '" + *name +
                      "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
-                     "flag, --runner, --runner-address or --runner-tls-ca");
+                     "flag, --runner, --runner-address, --runner-opt or --runner-tls-ca");
   }
   auto given = given_options(req.options);
   if (!given) return given.error();
@@ -105,9 +105,9 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
       }
     }
   }
-  if (req.runner_tls_ca) {
+  if (req.runner_options.any()) {
     auto runner_options = change_runner_options(invocation, changed.runner, changed.runner_options,
-                                                req.runner_tls_ca);
+                                                req.runner_options);
     if (!runner_options) return runner_options.error();
     changed.runner_options = runner_options->options;
     options.files.insert(runner_options->files.begin(), runner_options->files.end());
@@ -148,7 +148,7 @@ void add_context_update_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("--runner", req->runner, "New runner type");
   cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
   add_option_flags(cmd, req->options);
-  add_runner_option_flags(cmd, req->runner_tls_ca);
+  add_runner_option_flags(cmd, req->runner_options);
   cmd->callback([&invocation, &action, req] {
     action = [&invocation, req] { return run_update(invocation, *req); };
   });

@@ -1,0 +1,83 @@
+// `envd up` with an envd-server context, end to end: built on the test
+// Engine's BuildKit (moby-worker), pushed to the test registry (the server's
+// cluster pulls from there), then the environment created on the fake
+// envd-server, listed and removed, as upstream envd's flow goes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <string>
+
+#include "cli_harness.hpp"
+#include "loopback_servers.hpp"
+#include "services/registry_probe.hpp"
+#include "services/test_services.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+class EnvdServerUpE2e : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    services_ = TestServices::load();
+    ASSERT_TRUE(services_.ok()) << services_.error;
+  }
+
+  std::map<std::string, std::optional<std::string>> env() const {
+    return {{"DOCKER_HOST", services_.docker_host}};
+  }
+
+  TestServices services_;
+};
+
+TEST_F(EnvdServerUpE2e, BuildsPushesAndCreatesTheEnvironment) {
+  FakeServer server({"--no-auth", "--running-after-ms", "300"});
+  ASSERT_TRUE(server.started());
+  envd_ok({"context", "create", "--name", "remote-dev", "--builder", "moby-worker", "--runner",
+           "envd-server", "--runner-address", server.url(), "--use"},
+          env());
+  envd_ok({"login", "-u", "bob"}, env());
+
+  fs::path dir = home() / "project";
+  write_text(dir / "Dockerfile", "FROM envd-test/busybox:latest\nRUN echo pushed > /p.txt\n");
+  const std::string repository = "envd-e2e/up-server";
+  const std::string tag = std::to_string(::getpid());
+  const std::string image = services_.registry + "/" + repository + ":" + tag;
+  auto up = envd(
+      {"up", dir.string(), "-t", image, "--network", "none", "--name", "dev", "--timeout", "30s"},
+      env());
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(up.out, "dev\n");  // no terminal: no attach
+
+  // The image is in the registry, and the server was asked to run exactly it.
+  EXPECT_EQ(registry_digest(services_.registry, repository, tag).rfind("sha256:", 0), 0u);
+  auto state = server.state();
+  ASSERT_TRUE(state.contains("bob")) << json::serialize(state);
+  const auto& envs = state["bob"].as_object()["environments"].as_array();
+  ASSERT_EQ(envs.size(), 1u) << json::serialize(state);
+  EXPECT_EQ(envs[0].at("name"), "dev");
+  EXPECT_EQ(envs[0].at("spec").at("image"), json::value(image));
+
+  auto ls = envd_ok({"envs", "ls", "--format", "json"}, env());
+  auto items = json::parse(ls.out).as_array();
+  ASSERT_EQ(items.size(), 1u) << ls.out;
+  EXPECT_EQ(items[0].at("name"), "dev");
+  EXPECT_EQ(items[0].at("image"), json::value(image));
+  EXPECT_EQ(envd_ok({"down", "dev"}, env()).out, "dev\n");
+  EXPECT_TRUE(server.state()["bob"].as_object()["environments"].as_array().empty());
+
+  // An --output other than the push is refused before anything is built.
+  auto refused = envd({"up", dir.string(), "-t", image, "-o", "type=local,dest=/tmp/x"}, env());
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("envd up pushes the image for the envd-server runner"),
+            std::string::npos)
+      << refused.err;
+}
+
+}  // namespace
+}  // namespace envd::test
