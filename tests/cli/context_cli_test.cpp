@@ -414,7 +414,18 @@ TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
   EXPECT_EQ(nothing.err, kError +
                              "nothing to update for context 'default': pass --builder, "
                              "--builder-address, --builder-opt, a --builder-tls-* flag, --runner, "
-                             "--runner-address or --runner-tls-ca\n");
+                             "--runner-address, --runner-opt or --runner-tls-ca\n");
+  // --runner-opt goes to the runner's driver, which checks it: docker takes none.
+  auto opt = envd({"context", "update", "default", "--runner-opt", "ssh-port=2222"});
+  EXPECT_EQ(opt.exit_code, 1);
+  EXPECT_EQ(opt.err,
+            kError +
+                "runner 'docker': unknown option 'ssh-port' for the 'docker' runner (it takes no "
+                "options)\n");
+  auto malformed = envd({"context", "update", "default", "--runner-opt", "ssh-port"});
+  EXPECT_EQ(malformed.exit_code, 1);
+  EXPECT_EQ(malformed.err,
+            kError + "invalid --runner-opt 'ssh-port': expected KEY=VALUE (KEY= removes KEY)\n");
   auto ghost = envd({"context", "update", "ghost", "--runner", "docker"});
   EXPECT_EQ(ghost.exit_code, 1);
   EXPECT_NE(ghost.err.find("context 'ghost' does not exist"), std::string::npos);
