@@ -84,17 +84,13 @@ Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
 }
 
 Result<BuilderTarget> resolve_builder(Invocation& invocation) {
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  auto driver = invocation.registry().builder(resolved->context.builder);
+  auto current = invocation.current_context();
+  if (!current) return current.error();
+  auto driver = invocation.registry().builder(current->context.builder);
   if (!driver) return driver.error();
   invocation.host.set_quiet(invocation.quiet_progress);
-  BuilderTarget target{resolved->context,          std::move(*store),       *driver,
-                       invocation.buildkitd_image, buildkit::CancelToken(), nullptr};
+  BuilderTarget target{std::move(current->context), std::move(current->store), *driver,
+                       invocation.buildkitd_image,  buildkit::CancelToken(),   nullptr};
   plugin::Host* host = &invocation.host;
   target.signals = std::make_shared<SignalWatcher>([host, token = target.cancel]() mutable {
     host->cancel();

@@ -2,6 +2,9 @@
 
 #include <fmt/core.h>
 
+#include <utility>
+
+#include "context/resolve.hpp"
 #include "envd/internal/host_binding.hpp"
 #include "plugin/search_path.hpp"
 
@@ -18,6 +21,16 @@ Invocation::Invocation() { sdk::internal::bind_host(host.api()); }
 
 Result<context::ContextStore> Invocation::store() const {
   return context::ContextStore::open_default();
+}
+
+Result<Invocation::CurrentContext> Invocation::current_context() const {
+  auto opened = store();
+  if (!opened) return opened.error();
+  auto list = opened->load();
+  if (!list) return list.error();
+  auto resolved = context::resolve_context(*list, context_flag);
+  if (!resolved) return resolved.error();
+  return CurrentContext{std::move(resolved->context), std::move(*opened)};
 }
 
 plugin::Registry& Invocation::registry(bool quiet) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "context/context.hpp"
 #include "context/store.hpp"
 #include "envd/result.hpp"
 #include "plugin/host.hpp"
@@ -46,6 +47,14 @@ class Invocation {
 
   // The context store at the configured directory.
   Result<context::ContextStore> store() const;
+
+  // The context this invocation works in (--context, else ENVD_CONTEXT, else
+  // the store's current one), with the store it was loaded from.
+  struct CurrentContext {
+    context::Context context;
+    context::ContextStore store;
+  };
+  Result<CurrentContext> current_context() const;
 
   // Discovers the driver modules on first use and prints one warning per
   // refused module to stderr (unless `quiet`, for commands that report refusals

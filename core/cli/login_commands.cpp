@@ -51,13 +51,9 @@ struct LoginTarget {
 // docker runner, which needs no login.
 Result<std::optional<LoginTarget>> resolve_login_target(Invocation& invocation,
                                                         const std::string& command) {
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  const auto& ctx = resolved->context;
+  auto current = invocation.current_context();
+  if (!current) return current.error();
+  const auto& ctx = current->context;
   if (ctx.runner == "docker") {
     warn(command + " is not needed for the docker runner of context '" + ctx.name + "', skipping");
     return std::optional<LoginTarget>();
@@ -66,7 +62,7 @@ Result<std::optional<LoginTarget>> resolve_login_target(Invocation& invocation,
     return Error(Errc::unsupported, "the '" + ctx.runner + "' runner of context '" + ctx.name +
                                         "' has no " + command + " (only envd-server has)");
   }
-  return std::optional<LoginTarget>(LoginTarget{ctx, std::move(*store)});
+  return std::optional<LoginTarget>(LoginTarget{ctx, std::move(current->store)});
 }
 
 std::string server_message(const sdk::HttpAnswer& answer) {

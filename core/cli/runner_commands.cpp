@@ -22,7 +22,6 @@
 #include "cli/runner_target.hpp"
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
-#include "context/resolve.hpp"
 #include "output/image_name.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
@@ -221,13 +220,9 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
 
   // Which runner decides where the image must go; its module is loaded after
   // the build, so one signal watcher at a time owns Ctrl-C.
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  if (resolved->context.runner == "envd-server") {
+  auto current = invocation.current_context();
+  if (!current) return current.error();
+  if (current->context.runner == "envd-server") {
     std::string push = "type=image,name=" + build.tag + ",push=true";
     if (!build.output.empty() && build.output != push) {
       return usage("envd up pushes the image for the envd-server runner (" + push +
@@ -236,7 +231,7 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
     build.output = push;
   } else if (!build.output.empty()) {
     return usage("envd up loads the image into the Docker Engine for the " +
-                 resolved->context.runner + " runner; drop --output");
+                 current->context.runner + " runner; drop --output");
   }
   if (auto built = run_build(invocation, build); !built) return built;
   auto name = start_environment(invocation, flags);

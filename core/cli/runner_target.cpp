@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 
 namespace envd::cli {
@@ -10,17 +9,13 @@ namespace envd::cli {
 namespace json = boost::json;
 
 Result<RunnerTarget> resolve_runner(Invocation& invocation) {
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  auto driver = invocation.registry().runner(resolved->context.runner);
+  auto current = invocation.current_context();
+  if (!current) return current.error();
+  auto driver = invocation.registry().runner(current->context.runner);
   if (!driver) return driver.error();
   invocation.host.set_quiet(invocation.quiet_progress);
   plugin::Host* host = &invocation.host;
-  return RunnerTarget{resolved->context, std::move(*store), *driver,
+  return RunnerTarget{std::move(current->context), std::move(current->store), *driver,
                       std::make_shared<SignalWatcher>([host] { host->cancel(); })};
 }
 

@@ -3,20 +3,15 @@
 
 #include <fmt/core.h>
 
-#include "context/resolve.hpp"
 #include "context/store.hpp"
 
 namespace envd::cli {
 namespace {
 
 Status run_show(Invocation& invocation) {
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  auto resolved = context::resolve_context(*list, invocation.context_flag);
-  if (!resolved) return resolved.error();
-  fmt::print("{}\n", resolved->context.name);
+  auto current = invocation.current_context();
+  if (!current) return current.error();
+  fmt::print("{}\n", current->context.name);
   return {};
 }
 
