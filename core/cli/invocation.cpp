@@ -2,11 +2,13 @@
 
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <utility>
 
 #include "context/resolve.hpp"
 #include "envd/internal/host_binding.hpp"
 #include "plugin/search_path.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -40,6 +42,13 @@ plugin::Registry& Invocation::registry(bool quiet) {
     registry_ = plugin::Registry::discover(plugin::default_search_path(),
                                            plugin::default_manifest_cache(), options);
     if (!quiet) {
+      if (const char* env = std::getenv("ENVD_PLUGIN_PATH")) {  // NOLINT(concurrency-mt-unsafe)
+        for (const auto& entry : plugin::relative_entries(env)) {
+          warn("ENVD_PLUGIN_PATH entry '" + util::printable(entry, 64) +
+               "' is not an absolute path: ignored (plugins are never loaded relative to the "
+               "working directory)");
+        }
+      }
       for (const auto& warning : registry_->warnings()) warn(warning);
     }
   }

@@ -40,7 +40,7 @@ std::vector<fs::path> make_search_path(const SearchPathSources& sources) {
   while (!rest.empty()) {
     size_t colon = rest.find(':');
     std::string_view entry = rest.substr(0, colon);
-    if (!entry.empty()) list.add(fs::path(entry));
+    if (!entry.empty() && entry.front() == '/') list.add(fs::path(entry));
     if (colon == std::string_view::npos) break;
     rest.remove_prefix(colon + 1);
   }
@@ -50,6 +50,18 @@ std::vector<fs::path> make_search_path(const SearchPathSources& sources) {
   }
   list.add(sources.install_dir);
   return list.release();
+}
+
+std::vector<std::string> relative_entries(std::string_view env_path) {
+  std::vector<std::string> out;
+  while (!env_path.empty()) {
+    size_t colon = env_path.find(':');
+    std::string_view entry = env_path.substr(0, colon);
+    if (!entry.empty() && entry.front() != '/') out.emplace_back(entry);
+    if (colon == std::string_view::npos) break;
+    env_path.remove_prefix(colon + 1);
+  }
+  return out;
 }
 
 std::vector<fs::path> default_search_path() {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +30,13 @@ struct SearchPathSources {
   std::filesystem::path executable{};   // util::executable_path()
   std::filesystem::path install_dir{};  // ENVD_INSTALL_PLUGIN_DIR
 };
+// Entries of $ENVD_PLUGIN_PATH that are not absolute are never searched:
+// resolved against the working directory, they would let whoever controls
+// the directory envd runs in supply its code.
 std::vector<std::filesystem::path> make_search_path(const SearchPathSources& sources);
+
+// The entries of `env_path` make_search_path() ignores for not being
+// absolute, so the caller can say so.
+std::vector<std::string> relative_entries(std::string_view env_path);
 
 }  // namespace envd::plugin

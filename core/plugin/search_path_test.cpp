@@ -57,6 +57,23 @@ TEST(SearchPath, MissingDirectoriesFilesAndEmptyEntriesAreSkipped) {
   EXPECT_EQ(dirs, (std::vector<fs::path>{a}));
 }
 
+TEST(SearchPath, RelativeEntriesAreNeverSearched) {
+  TempDir tmp;
+  fs::path a = tmp.mkdir("a");
+  tmp.mkdir("rel");
+  // From inside tmp, "rel" and "./rel" would name a real directory.
+  fs::path before = fs::current_path();
+  fs::current_path(tmp.path());
+  std::string env = "rel:./rel:" + a.string() + ":../" + tmp.path().filename().string() + "/rel";
+  auto dirs = make_search_path({.env_path = env, .install_dir = tmp / "no-install"});
+  fs::current_path(before);
+  EXPECT_EQ(dirs, (std::vector<fs::path>{a}));
+  EXPECT_EQ(
+      relative_entries(env),
+      (std::vector<std::string>{"rel", "./rel", "../" + tmp.path().filename().string() + "/rel"}));
+  EXPECT_TRUE(relative_entries("::/abs:").empty());
+}
+
 TEST(SearchPath, DefaultReadsEnvironment) {
   TempDir tmp;
   fs::path a = tmp.mkdir("a");
