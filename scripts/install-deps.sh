@@ -13,6 +13,7 @@ build_pkgs=(
   libgtest-dev libgmock-dev
   openssh-client  # ssh-agent, ssh-add, ssh-keygen for the SSH forwarding unit tests
   libssh-dev      # the envd-server SSH gateway stand-in (tests/envd-server)
+  clang libfuzzer-14-dev  # the fuzz preset (scripts/fuzz.sh)
 )
 # Real services the end-to-end tests and the README's first command start,
 # and the tools the tests drive.

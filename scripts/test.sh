@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: install what is missing, build with
-# warnings as errors, check formatting, and run every test with CTest. Then
+# warnings as errors, check formatting, run every test with CTest, and run
+# each fuzz target for 15 seconds (the fuzz preset, built with clang). Then
 # prove that a build of a subset of the modules (the ENVD_PLUGIN_* options)
 # builds and passes its tests: the ci-subset preset (only the tcp builder and
 # the docker runner), whose tests that need no real services run too. ccache
@@ -11,5 +12,7 @@ bash scripts/install-deps.sh
 bash scripts/build.sh ci
 bash scripts/lint.sh
 ctest --preset ci -j 2
+# Every fuzz target under libFuzzer, ASan and UBSan, briefly (docs/security.md).
+bash scripts/fuzz.sh 15
 bash scripts/build.sh ci-subset
 ctest --preset ci-subset -j 2

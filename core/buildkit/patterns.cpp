@@ -1,5 +1,7 @@
 #include "buildkit/patterns.hpp"
 
+#include "util/text.hpp"
+
 #include <utility>
 
 namespace envd::buildkit {
@@ -72,14 +74,14 @@ Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& pa
       rule.exception = true;
       text = trim(text.substr(1));
       if (text.empty()) {
-        return Error(Errc::invalid_argument,
-                     "pattern '" + original + "' is invalid: '!' needs a pattern after it");
+        return Error(Errc::invalid_argument, "pattern '" + util::printable(original, 80) +
+                                                 "' is invalid: '!' needs a pattern after it");
       }
     }
     rule.text = clean_relative_path(text);
     auto invalid = [&](const std::string& why) {
       std::string message = "pattern '";
-      message += original;
+      message += util::printable(original, 80);
       message += "' is invalid: ";
       message += why;
       return Error(Errc::invalid_argument, std::move(message));
@@ -152,8 +154,24 @@ Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& pa
   return matcher;
 }
 
-bool PatternMatcher::match_tokens(const std::vector<Token>& tokens, std::size_t ti,
-                                  std::string_view path, std::size_t pi) {
+bool PatternMatcher::match_tokens(const std::vector<Token>& tokens, std::string_view path) {
+  std::vector<bool> failed((tokens.size() + 1) * (path.size() + 1), false);
+  return match_from(tokens, 0, path, 0, failed);
+}
+
+// `failed` remembers the (token, position) starts already known not to match:
+// each is tried at most once, whatever the number of stars.
+bool PatternMatcher::match_from(const std::vector<Token>& tokens, std::size_t ti,
+                                std::string_view path, std::size_t pi, std::vector<bool>& failed) {
+  const std::size_t start = ti * (path.size() + 1) + pi;
+  if (failed[start]) return false;
+  bool matched = match_here(tokens, ti, path, pi, failed);
+  if (!matched) failed[start] = true;
+  return matched;
+}
+
+bool PatternMatcher::match_here(const std::vector<Token>& tokens, std::size_t ti,
+                                std::string_view path, std::size_t pi, std::vector<bool>& failed) {
   while (ti < tokens.size()) {
     const Token& token = tokens[ti];
     switch (token.kind) {
@@ -161,14 +179,14 @@ bool PatternMatcher::match_tokens(const std::vector<Token>& tokens, std::size_t 
         return true;
       case Token::globstar_dir:
         // Zero segments, or any text up to and including a '/'.
-        if (match_tokens(tokens, ti + 1, path, pi)) return true;
+        if (match_from(tokens, ti + 1, path, pi, failed)) return true;
         for (std::size_t j = pi; j < path.size(); ++j) {
-          if (path[j] == '/' && match_tokens(tokens, ti + 1, path, j + 1)) return true;
+          if (path[j] == '/' && match_from(tokens, ti + 1, path, j + 1, failed)) return true;
         }
         return false;
       case Token::star:
         for (std::size_t j = pi;; ++j) {
-          if (match_tokens(tokens, ti + 1, path, j)) return true;
+          if (match_from(tokens, ti + 1, path, j, failed)) return true;
           if (j >= path.size() || path[j] == '/') return false;
         }
       case Token::any_char:
@@ -194,7 +212,7 @@ bool PatternMatcher::match_tokens(const std::vector<Token>& tokens, std::size_t 
 
 bool PatternMatcher::rule_matches(const Rule& rule, std::string_view path) {
   if (rule.text.empty()) return true;  // "." or "/": the root, so everything
-  return match_tokens(rule.tokens, 0, path, 0);
+  return match_tokens(rule.tokens, path);
 }
 
 bool PatternMatcher::matches(std::string_view raw_path) const {
@@ -220,7 +238,7 @@ bool PatternMatcher::rule_may_match_below(const Rule& rule, std::string_view dir
     for (const auto& token : rule.segments[i]) {
       if (token.kind == Token::globstar_dir || token.kind == Token::globstar_all) return true;
     }
-    if (!match_tokens(rule.segments[i], 0, parts[i], 0)) return false;
+    if (!match_tokens(rule.segments[i], parts[i])) return false;
   }
   return true;
 }

@@ -76,8 +76,14 @@ class PatternMatcher {
     std::vector<std::vector<Token>> segments;  // tokens split at '/', for prefix checks
   };
 
-  static bool match_tokens(const std::vector<Token>& tokens, std::size_t ti, std::string_view path,
-                           std::size_t pi);
+  // Whether `tokens` match all of `path`. Linear in the pair (token, path
+  // position) count: a hostile .dockerignore (hundreds of '*') cannot make it
+  // backtrack exponentially.
+  static bool match_tokens(const std::vector<Token>& tokens, std::string_view path);
+  static bool match_from(const std::vector<Token>& tokens, std::size_t ti, std::string_view path,
+                         std::size_t pi, std::vector<bool>& failed);
+  static bool match_here(const std::vector<Token>& tokens, std::size_t ti, std::string_view path,
+                         std::size_t pi, std::vector<bool>& failed);
   static bool rule_matches(const Rule& rule, std::string_view path);
   static bool rule_may_match_below(const Rule& rule, std::string_view dir);
   bool any_may_match_below(std::string_view dir, bool exception) const;

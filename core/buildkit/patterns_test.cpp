@@ -167,5 +167,24 @@ TEST(PatternMatcher, InvalidPatterns) {
   EXPECT_NE(error.error().message().find("'[abc'"), std::string::npos);
 }
 
+// Found by the dockerignore fuzz target: runs of '*' and '**' made matching
+// backtrack exponentially, so a hostile .dockerignore could hang a build.
+TEST(PatternMatcher, ManyStarsDoNotBacktrackExponentially) {
+  std::string stars(300, '*');
+  auto m = PatternMatcher::create({"a" + stars + "b" + stars + "c" + stars + "/" + stars + "x"});
+  ASSERT_TRUE(m) << m.error().message();
+  std::string path(200, 'a');
+  path += "/" + std::string(100, 'b');
+  EXPECT_FALSE(m->matches(path));
+  EXPECT_TRUE(m->matches("abc/x"));
+}
+
+// A pattern quoted in an error is shown with its control characters escaped.
+TEST(PatternMatcher, InvalidPatternsAreQuotedPrintably) {
+  auto error = PatternMatcher::create({"[\x1b[31m"});
+  ASSERT_FALSE(error);
+  EXPECT_EQ(error.error().message().find('\x1b'), std::string::npos) << error.error().message();
+}
+
 }  // namespace
 }  // namespace envd::buildkit

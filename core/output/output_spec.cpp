@@ -7,11 +7,15 @@
 #include <vector>
 
 #include "util/csv.hpp"
+#include "util/text.hpp"
 
 namespace envd::output {
 namespace {
 
-Error invalid(const std::string& message) { return Error(Errc::invalid_argument, message); }
+// The messages quote what the user typed: printable() keeps it on one line.
+Error invalid(const std::string& message) {
+  return Error(Errc::invalid_argument, util::printable(message));
+}
 
 bool is_tarball(const std::string& type) {
   return type == "tar" || type == "oci" || type == "docker";

@@ -249,6 +249,12 @@ std::optional<ModuleInfo> facts_from_json(const json::object& object) {
   info.abi_minor = static_cast<uint16_t>(minor);
   // A usable module always has a valid type; anything else is not our writing.
   if (info.ok && (!is_valid_type_name(info.type) || !info.reason.empty())) return std::nullopt;
+  // Nor is text the descriptor checks would have refused (a hand edit could
+  // otherwise put terminal escapes into `envd plugin ls`): the module is then
+  // scanned again.
+  for (const std::string* text : {&info.type, &info.version, &info.description, &info.reason}) {
+    if (!is_clean_text(*text)) return std::nullopt;
+  }
   if (!info.ok && info.reason.empty()) return std::nullopt;
   return info;
 }

@@ -1,5 +1,7 @@
 #include "envd/address.hpp"
 
+#include "envd/text.hpp"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -10,7 +12,12 @@
 namespace envd::sdk {
 namespace {
 
-Error invalid(std::string message) { return Error(Errc::invalid_argument, std::move(message)); }
+// Every message here quotes what the user (or a stored file) gave; printable()
+// keeps a control character or escape sequence in it from reaching the
+// terminal raw. envd's own words have none, so escaping the whole is exact.
+Error invalid(const std::string& message) {
+  return Error(Errc::invalid_argument, printable(message));
+}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }

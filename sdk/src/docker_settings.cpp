@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "envd/address.hpp"
+#include "envd/text.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -57,7 +58,20 @@ std::pair<std::string, std::string> docker_cert_dir() {
 
 }  // namespace
 
+namespace {
+Result<DockerEndpoint> parse_docker_host_text(std::string_view docker_host);
+}  // namespace
+
+// The messages quote DOCKER_HOST as given: printable() keeps it on one line.
 Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
+  auto parsed = parse_docker_host_text(docker_host);
+  if (!parsed) return Error(parsed.error().code(), printable(parsed.error().message()));
+  return parsed;
+}
+
+namespace {
+
+Result<DockerEndpoint> parse_docker_host_text(std::string_view docker_host) {
   std::string_view text = docker_host.empty() ? std::string_view(kDefaultHost) : docker_host;
   const std::string expected = "unix:///path/to/docker.sock or tcp://host[:port]";
   auto scheme = scheme_of(text);
@@ -118,6 +132,8 @@ Result<DockerEndpoint> parse_docker_host(std::string_view docker_host) {
   endpoint.socket_path = url->path;
   return endpoint;
 }
+
+}  // namespace
 
 Result<DockerSettings> docker_settings_from_env() {
   const bool verify = env_set("DOCKER_TLS_VERIFY");

@@ -8,6 +8,7 @@
 
 #include "base64.hpp"
 #include "envd/process.hpp"
+#include "envd/text.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -124,8 +125,37 @@ std::string docker_config_key(std::string_view host) {
   return is_docker_hub(host) ? kDockerHubKey : std::string(host);
 }
 
+namespace {
+
+// What follows "docker-credential-": a program name, never a path (a '/'
+// would make the config file choose any executable relative to the working
+// directory) and never anything a terminal would interpret.
+bool is_helper_name(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Result<RegistryCredentials> lookup(const RegistryAuthOptions& options, std::string_view host);
+
+}  // namespace
+
+// The messages quote the config file, its entries and a helper's output:
+// printable() keeps them on one line and off the terminal's controls.
 Result<RegistryCredentials> lookup_registry_credentials(const RegistryAuthOptions& options,
                                                         std::string_view host) {
+  auto found = lookup(options, host);
+  if (!found) return Error(found.error().code(), printable(found.error().message()));
+  return found;
+}
+
+namespace {
+
+Result<RegistryCredentials> lookup(const RegistryAuthOptions& options, std::string_view host) {
   std::filesystem::path dir = options.config_dir;
   if (dir.empty()) {
     if (const char* env = std::getenv("DOCKER_CONFIG"); env != nullptr && env[0] != '\0') {
@@ -156,6 +186,11 @@ Result<RegistryCredentials> lookup_registry_credentials(const RegistryAuthOption
     }
   }
   if (helper.empty()) helper = string_field(config, "credsStore");
+  if (!helper.empty() && !is_helper_name(helper)) {
+    return Error(Errc::invalid_argument,
+                 what + " names credential helper '" + helper +
+                     "', which is not a program name (letters, digits, '.', '_', '-')");
+  }
   if (!helper.empty()) {
     auto creds = run_helper(options, helper, key);
     if (!creds) return creds.error().wrap(what);
@@ -169,6 +204,8 @@ Result<RegistryCredentials> lookup_registry_credentials(const RegistryAuthOption
   }
   return RegistryCredentials{};
 }
+
+}  // namespace
 
 std::string registry_auth_header(const RegistryCredentials& credentials,
                                  std::string_view server_address) {

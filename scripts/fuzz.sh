@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (tests/fuzz) under libFuzzer, with AddressSanitizer
+# and UndefinedBehaviorSanitizer, for SECONDS each (default 30), starting
+# from its seed corpus in tests/fuzz/corpus/<target>/. New inputs go to
+# build-fuzz/corpus/<target>/ (kept between runs, never into the repository);
+# a crash, leak, hang or broken property leaves its input in
+# build-fuzz/findings/ and fails the run. CI runs it briefly; for a long run:
+#   scripts/fuzz.sh 3600            # an hour per target
+#   scripts/fuzz.sh 600 address     # one target
+# Once a finding is fixed, copy its input into tests/fuzz/corpus/<target>/:
+# the replay tests (ctest -L fuzz) then run it in every build.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-30}"
+shift || true
+bash scripts/install-deps.sh --build-only
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake --preset fuzz "${launcher[@]}" >/dev/null
+cmake --build --preset fuzz -j "$(nproc)"
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  for bin in build-fuzz/fuzz/fuzz_*; do targets+=("${bin##*/fuzz_}"); done
+fi
+mkdir -p build-fuzz/findings
+failed=()
+for target in "${targets[@]}"; do
+  bin="build-fuzz/fuzz/fuzz_$target"
+  [[ -x "$bin" ]] || { echo "fuzz: no target '$target'" >&2; exit 2; }
+  mkdir -p "build-fuzz/corpus/$target"
+  echo "fuzz: $target for ${seconds}s" >&2
+  # -timeout: an input slower than 10 s is a hang; -rss_limit_mb: a leak or
+  # an allocation a hostile file can force.
+  if ! "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -artifact_prefix="build-fuzz/findings/$target-" -print_final_stats=1 \
+      "build-fuzz/corpus/$target" "tests/fuzz/corpus/$target" \
+      >"build-fuzz/findings/$target.log" 2>&1; then
+    failed+=("$target")
+    tail -n 40 "build-fuzz/findings/$target.log" >&2
+  fi
+  grep -E '^stat::(number_of_executed_units|new_units_added)' "build-fuzz/findings/$target.log" |
+    tr '\n' ' ' >&2 || true
+  echo >&2
+done
+if ((${#failed[@]} > 0)); then
+  echo "fuzz: findings in ${failed[*]} (inputs in build-fuzz/findings/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each, nothing found" >&2

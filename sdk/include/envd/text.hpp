@@ -1,0 +1,81 @@
+// Text from outside (daemons' answers, file contents, names a user typed)
+// made safe to put into a one-line message: what envd and its modules quote
+// back to the user goes through printable(), so it stays on one line and
+// cannot drive the terminal.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+namespace envd::sdk {
+
+namespace text_detail {
+
+// Length of the well-formed UTF-8 sequence starting at text[i], or 0. Rejects
+// overlong forms, surrogates and code points above U+10FFFF.
+inline std::size_t utf8_length(std::string_view text, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char lead = byte(i);
+  if (lead < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    n = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    n = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    n = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  if (byte(i + 1) < low || byte(i + 1) > high) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xbf) return 0;
+  }
+  return n;
+}
+
+}  // namespace text_detail
+
+// Returns `text` with every control character (C0, DEL and the C1 range
+// U+0080..U+009F) and every byte that is not part of well-formed UTF-8 written
+// as \xNN per byte, so a message quoting it stays on one line and cannot drive
+// the terminal. Once the output reaches `max_length` bytes the rest is cut and
+// "..." appended.
+inline std::string printable(std::string_view text,
+                             std::size_t max_length = std::string_view::npos) {
+  std::string out;
+  auto escape = [&out](unsigned char c) {
+    char buf[5];
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    if (out.size() >= max_length) {
+      out += "...";
+      break;
+    }
+    auto c = static_cast<unsigned char>(text[i]);
+    std::size_t n = text_detail::utf8_length(text, i);
+    bool c1 = n == 2 && c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
+    if (n == 0 || c < 0x20 || c == 0x7f || c1) {
+      std::size_t bytes = c1 ? 2 : 1;
+      for (std::size_t k = 0; k < bytes; ++k) escape(static_cast<unsigned char>(text[i + k]));
+      i += bytes;
+    } else {
+      out.append(text.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+}  // namespace envd::sdk
