@@ -55,8 +55,13 @@ plugin::Registry& Invocation::registry(bool quiet) {
   return *registry_;
 }
 
-void warn(const std::string& message) { fmt::print(stderr, "envd: warning: {}\n", message); }
+// Messages may quote daemons, files and names: shown printably (util/text.hpp).
+void warn(const std::string& message) {
+  fmt::print(stderr, "envd: warning: {}\n", util::printable_lines(message));
+}
 
-void inform(const std::string& message) { fmt::print(stderr, "{}\n", message); }
+void inform(const std::string& message) {
+  fmt::print(stderr, "{}\n", util::printable_lines(message));
+}
 
 }  // namespace envd::cli

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
 #include "context/context.hpp"
+#include "util/text.hpp"
 
 namespace {
 
@@ -21,7 +22,9 @@ int fail(const std::string& message, int code) {
   // What the command printed comes first, whole, also when stdout and stderr
   // share a terminal or a file.
   std::fflush(stdout);
-  fmt::print(stderr, "envd: error: {}\n", message);
+  // The message may quote a daemon's answer, a file or a name: whatever
+  // control characters or escape sequences it holds are shown, not obeyed.
+  fmt::print(stderr, "envd: error: {}\n", envd::util::printable_lines(message));
   return code;
 }
 

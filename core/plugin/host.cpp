@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "util/text.hpp"
+
 namespace envd::plugin {
 
 Host::Host(std::FILE* err) : err_(err) {
@@ -20,16 +22,17 @@ Host::Host(std::FILE* err) : err_(err) {
 void Host::progress(void* context, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr || host->quiet_.load()) return;
-  fmt::print(host->err_, "{}\n", line);
+  // A module's line may quote a daemon: nothing in it drives the terminal.
+  fmt::print(host->err_, "{}\n", util::printable(line));
 }
 
 void Host::log(void* context, int32_t level, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr) return;
   if (level >= ENVD_LOG_WARNING) {
-    fmt::print(host->err_, "envd: warning: {}\n", line);
+    fmt::print(host->err_, "envd: warning: {}\n", util::printable(line));
   } else if (host->debug_) {
-    fmt::print(host->err_, "envd: debug: {}\n", line);
+    fmt::print(host->err_, "envd: debug: {}\n", util::printable(line));
   }
 }
 

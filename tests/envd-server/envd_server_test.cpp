@@ -453,6 +453,13 @@ TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
             "envd: error: runner 'envd-server': cannot remove environment 'dev': the envd server "
             "at " +
                 server.url() + " answered 404: pods \"dev\" not found\n");
+
+  // A name with a terminal escape comes back in the server's answer: it is
+  // shown, not obeyed.
+  auto hostile = envd({"down", "dev\x1b[2J"});
+  EXPECT_EQ(hostile.exit_code, 1);
+  EXPECT_EQ(hostile.err.find('\x1b'), std::string::npos) << hostile.err;
+  EXPECT_NE(hostile.err.find("pods \"dev\\x1b[2J\" not found"), std::string::npos) << hostile.err;
 }
 
 // envd attach on envd-server: OpenSSH to the gateway as <login>/<env> with

@@ -25,6 +25,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -95,6 +96,23 @@ class Server {
   int issued_ = 0;
 };
 
+// %XX decoded, as gin's router gives path parameters (it matches on the
+// decoded URL.Path).
+std::string percent_decoded(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 1])) != 0 &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2])) != 0) {
+      out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> split_path(const std::string& target) {
   std::string path = target.substr(0, target.find('?'));
   std::vector<std::string> parts;
@@ -102,7 +120,7 @@ std::vector<std::string> split_path(const std::string& target) {
   while (start <= path.size()) {
     std::size_t slash = path.find('/', start);
     if (slash == std::string::npos) slash = path.size();
-    parts.push_back(path.substr(start, slash - start));
+    parts.push_back(percent_decoded(path.substr(start, slash - start)));
     start = slash + 1;
   }
   return parts;
