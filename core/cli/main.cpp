@@ -2,6 +2,7 @@
 // any failure into one line on stderr and a non-zero exit code.
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -31,6 +32,9 @@ int fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
+  // which every writer reports, instead of killing envd half-way through it.
+  std::signal(SIGXFSZ, SIG_IGN);
   envd::cli::Invocation invocation;
   envd::cli::Action action;
 

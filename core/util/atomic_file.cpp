@@ -55,16 +55,18 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   temp += ".tmp";
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
   if (fd.get() < 0) return errno_error("create", temp, errno);
-  // O_CREAT honours the umask and leaves an existing file's mode alone.
-  if (::fchmod(fd.get(), mode) != 0) return errno_error("chmod", temp, errno);
-  if (auto st = write_all(fd.get(), content, quoted(temp)); !st) return st;
-  if (::fsync(fd.get()) != 0) return errno_error("fsync", temp, errno);
-  if (::close(fd.release()) != 0) return errno_error("close", temp, errno);
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+  // A write that fails part-way (a full disk, RLIMIT_FSIZE) leaves the old
+  // file as it was and no temporary file behind.
+  auto fail = [&](const Error& error) {
     ::unlink(temp.c_str());
-    return errno_error("replace", path, err);
-  }
+    return error;
+  };
+  // O_CREAT honours the umask and leaves an existing file's mode alone.
+  if (::fchmod(fd.get(), mode) != 0) return fail(errno_error("chmod", temp, errno));
+  if (auto st = write_all(fd.get(), content, quoted(temp)); !st) return fail(st.error());
+  if (::fsync(fd.get()) != 0) return fail(errno_error("fsync", temp, errno));
+  if (::close(fd.release()) != 0) return fail(errno_error("close", temp, errno));
+  if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno_error("replace", path, errno));
   return fsync_directory(dir);
 }
 

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "cli_harness.hpp"
+#include "envd/process.hpp"
 
 namespace envd::test {
 namespace {
@@ -492,6 +494,62 @@ TEST_F(ContextCli, UnreadableStoreIsAnError) {
   auto r = envd({"context", "ls"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find(store_file().string()), std::string::npos) << r.err;
+}
+
+// A store write that fails part-way (here: a file-size limit, as a full disk
+// would) is one error line, and leaves the store as it was with no temporary
+// file behind; envd is not killed by SIGXFSZ.
+TEST_F(ContextCli, AWriteThatFailsPartWayLeavesTheStoreIntact) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
+  for (int i = 0; i < 3; ++i) {
+    envd_ok({"context", "create", "--name", "c" + std::to_string(i), "--builder", "tcp",
+             "--builder-address", "tcp://127.0.0.1:100" + std::to_string(i)});
+  }
+  const std::string before = read_text(store_file());
+  sdk::ProcessOptions limited;
+  limited.argv = {"prlimit",
+                  "--fsize=" + std::to_string(before.size()),
+                  envd_binary(),
+                  "context",
+                  "create",
+                  "--name",
+                  "one-more-context-with-a-long-name",
+                  "--builder",
+                  "tcp",
+                  "--builder-address",
+                  "tcp://127.0.0.1:9"};
+  limited.env = base_env();
+  limited.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(limited);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->term_signal, 0) << r->err;
+  EXPECT_EQ(r->exit_code, 1) << r->err;
+  EXPECT_NE(r->err.find("File too large"), std::string::npos) << r->err;
+  EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+  EXPECT_EQ(read_text(store_file()), before);
+  for (const auto& entry : fs::directory_iterator(config_dir())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << entry.path() << " was left behind";
+  }
+  // Without the limit the same command works.
+  envd_ok({"context", "create", "--name", "one-more-context-with-a-long-name", "--builder", "tcp",
+           "--builder-address", "tcp://127.0.0.1:9"});
+}
+
+// A hand-edited store with a path for a name and a terminal escape: one
+// clean error line, nothing written.
+TEST_F(ContextCli, AHostileStoreIsOneCleanErrorAndIsNotRewritten) {
+  const std::string hostile =
+      R"({"version":1,"current":"x\u001b[31m","contexts":[{"name":"../../x","id":"1",)"
+      R"("builder":"tcp","builder_address":"127.0.0.1:1","runner":"docker"}]})";
+  write_text(store_file(), hostile);
+  auto r = envd({"context", "ls"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(store_file().string()), std::string::npos) << r.err;
+  EXPECT_EQ(read_text(store_file()), hostile);
+  EXPECT_FALSE(fs::exists(home() / ".config" / "x"));
 }
 
 TEST_F(ContextCli, ConfigDirectoryFollowsTheEnvironment) {
