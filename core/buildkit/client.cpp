@@ -23,6 +23,7 @@
 #include "buildkit/session.hpp"
 #include "buildkit/tls_tunnel.hpp"
 #include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
+#include "util/text.hpp"
 
 namespace envd::buildkit {
 
@@ -307,6 +308,14 @@ class StatusFollower {
     thread_.join();
   }
 
+  // Where the build was when it stopped, for a message: the step that ran
+  // last ("[2/3] COPY . /src", "exporting to client directory"), or "" before
+  // the first one.
+  std::string phase() {
+    std::lock_guard lock(mu_);
+    return phase_;
+  }
+
  private:
   void run(bk::Control::Stub& stub) {
     auto reader = stub.Status(&context_, request_);
@@ -315,6 +324,12 @@ class StatusFollower {
       sink_.update(response);
       std::lock_guard lock(mu_);
       last_message_ = Clock::now();
+      for (const auto& vertex : response.vertexes()) {
+        // The latest step to start, or to report while still running.
+        if (vertex.has_started() && !vertex.has_completed() && !vertex.name().empty()) {
+          phase_ = vertex.name();
+        }
+      }
     }
     (void)reader->Finish();  // "unknown job" when the solve failed early: not ours to report
     std::lock_guard lock(mu_);
@@ -330,6 +345,7 @@ class StatusFollower {
   std::condition_variable cv_;
   bool ended_ = false;
   Clock::time_point last_message_ = Clock::now();
+  std::string phase_;
   std::thread thread_;
 };
 
@@ -599,6 +615,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
 
   grpc::Status status;
   bk::SolveResponse response;
+  std::string phase;
   {
     Session* raw_session = session->get();
     CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
@@ -611,6 +628,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     (*session)->close();
     // After a failure the stream may never have started; don't wait long.
     follower.finish(status.ok() ? std::chrono::seconds(5) : std::chrono::seconds(1));
+    phase = follower.phase();
   }
   progress.done();
 
@@ -623,8 +641,11 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
-      return Error(Errc::unavailable, "lost the connection to buildkitd at " + address + ": " +
-                                          unavailable_reason(status));
+      return Error(Errc::unavailable,
+                   "lost the connection to buildkitd at " + address +
+                       (phase.empty() ? " before the build's first step"
+                                      : " during '" + util::printable(phase, 80) + "'") +
+                       ": " + unavailable_reason(status));
     case grpc::StatusCode::CANCELLED:
       return Error(Errc::cancelled,
                    "build on " + address + " cancelled: " + status.error_message());
