@@ -65,8 +65,9 @@ TEST(UnixBuilder, RejectsOtherFormsNamingTheExpectedOne) {
             std::string("unix builder address '/run/b.sock?x=1' is invalid: '?' and '#' are not "
                         "allowed in a socket path") +
                 kExpected);
+  // The control character is quoted printably, never raw (envd/text.hpp).
   EXPECT_EQ(rejected("/run/b\n.sock"),
-            std::string("unix builder address '/run/b\n.sock' is invalid: the socket path "
+            std::string("unix builder address '/run/b\\x0a.sock' is invalid: the socket path "
                         "contains a control character") +
                 kExpected);
   std::string long_path = "/" + std::string(107, 'a');
