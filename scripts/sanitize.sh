@@ -9,12 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --build-only
-launcher=()
-if command -v ccache >/dev/null; then
-  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
-  export CCACHE_DIR="${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}"
-  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-fi
+source scripts/ccache-env.sh
 asan_tests=(envd_sdk_test envd_util_test envd_context_test envd_plugin_test envd_plugin_dlopen_test
   envd_plugin_docker_test envd_plugin_envd_server_test envd_plugin_tcp_test)
 tsan_tests=(envd_sdk_test)
