@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -223,12 +224,23 @@ std::string reason_of(const grpc::Status& status, std::chrono::milliseconds dead
   }
 }
 
-grpc::ChannelArguments channel_arguments() {
+// `connect_deadline` is the time connect() has in all.
+grpc::ChannelArguments channel_arguments(std::chrono::milliseconds connect_deadline) {
   grpc::ChannelArguments args;
   // Reconnect quickly while connect() probes a daemon that is still starting.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // gRPC also reads the "minimum reconnect backoff" as the time one
+  // connection attempt has, from the TCP connect to the daemon's HTTP/2
+  // SETTINGS. Set to 100 ms it failed builds on a busy buildkitd (four builds
+  // at once on two loaded cores: the greeting came later, every attempt was
+  // cut, and connect() gave up). Each attempt gets half the connect deadline
+  // (at least a second): time enough on a loaded machine, and a daemon that
+  // accepts and never answers is still told apart from one cut by the
+  // deadline (the first attempt's own timeout says why).
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(std::clamp<std::int64_t>(connect_deadline.count() / 2, 1000,
+                                                        std::int64_t{20000})));
   // A dead host (no FIN, no RST) is noticed by keepalive. grpc-go servers
   // (buildkitd, dockerd) punish pings more often than every 5 minutes with
   // GOAWAY, so ping just above that. A dead daemon process on a live host
@@ -245,8 +257,9 @@ grpc::ChannelArguments channel_arguments() {
   return args;
 }
 
-Result<std::shared_ptr<grpc::Channel>> make_channel(plugin::Transport& transport) {
-  grpc::ChannelArguments args = channel_arguments();
+Result<std::shared_ptr<grpc::Channel>> make_channel(plugin::Transport& transport,
+                                                    std::chrono::milliseconds connect_deadline) {
+  grpc::ChannelArguments args = channel_arguments(connect_deadline);
   if (transport.kind == ENVD_TRANSPORT_FD) {
     if (transport.fd < 0) {
       return Error(Errc::internal, "cannot connect to buildkitd at " + transport.description +
@@ -438,7 +451,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     transport = std::move(plain);
     state->reconnects = false;
   }
-  auto channel = make_channel(transport);
+  auto channel = make_channel(transport, deadline);
   if (!channel) return channel.error();
   state->channel = std::move(*channel);
   state->stub = bk::Control::NewStub(state->channel);

@@ -13,7 +13,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "buildkit/real_buildkit.hpp"
@@ -204,6 +206,63 @@ TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_TRUE(contains(table.out, "BuildKit:   " + bk_.version + "\n")) << table.out;
   EXPECT_TRUE(contains(table.out, "GC rule:    keep ")) << table.out;
+}
+
+// Load: four builds at once on one builder while eight processes write
+// contexts into the store the builds read. Every build succeeds with its own
+// result, and no context is lost: the store's lock serialises the writers,
+// and a build holds no lock on the store while it runs.
+TEST_F(RealBuildkitTest, FourBuildsAtOnceWhileEightProcessesWriteContexts) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  constexpr int kBuilds = 4;
+  constexpr int kWriters = 8;
+  constexpr int kContextsPerWriter = 12;
+  auto writer_context = [](int w, int k) {
+    return "w" + std::to_string(w) + "-" + std::to_string(k);
+  };
+  std::vector<fs::path> projects;
+  for (int i = 0; i < kBuilds; ++i) projects.push_back(project("load-" + std::to_string(i)));
+
+  std::vector<sdk::ProcessResult> builds(kBuilds);
+  std::vector<std::string> writer_errors(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBuilds; ++i) {
+    threads.emplace_back([&, i] {
+      builds[i] = run({"build", "--progress", "plain", "--output",
+                       "type=local,dest=" + (home() / ("load-out-" + std::to_string(i))).string(),
+                       projects[i].string()});
+    });
+  }
+  for (int w = 0; w < kWriters; ++w) {
+    threads.emplace_back([&, w] {
+      for (int k = 0; k < kContextsPerWriter; ++k) {
+        auto r = run({"context", "create", "--name", writer_context(w, k), "--builder", "tcp",
+                      "--builder-address", "tcp://127.0.0.1:" + std::to_string(2000 + k)});
+        if (r.exit_code != 0) writer_errors[w] += r.err;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+
+  for (int i = 0; i < kBuilds; ++i) {
+    EXPECT_EQ(builds[i].exit_code, 0) << "build " << i << ": " << builds[i].err;
+    fs::path out = home() / ("load-out-" + std::to_string(i));
+    EXPECT_EQ(read_text(out / "greeting.txt"), "hello from load-" + std::to_string(i) + "\n");
+    EXPECT_EQ(read_text(out / "built.txt"), "built-by-buildkitd\n");
+  }
+  for (int w = 0; w < kWriters; ++w) EXPECT_EQ(writer_errors[w], "") << "writer " << w;
+  json::object store = read_store();
+  std::set<std::string> names;
+  for (const auto& c : store.at("contexts").as_array()) {
+    names.insert(std::string(c.as_object().at("name").as_string()));
+  }
+  for (int w = 0; w < kWriters; ++w) {
+    for (int k = 0; k < kContextsPerWriter; ++k) {
+      EXPECT_TRUE(names.count(writer_context(w, k))) << "lost " << writer_context(w, k);
+    }
+  }
+  EXPECT_EQ(names.size(), static_cast<size_t>(kWriters * kContextsPerWriter + 2));  // + default
+  EXPECT_EQ(store.at("current").as_string(), "remote-context");
 }
 
 TEST_F(RealBuildkitTest, UnixSocketBuildsAndReportsStatus) {
