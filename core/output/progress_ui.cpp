@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
+#include "util/text.hpp"
 
 namespace envd::output {
 namespace {
@@ -58,6 +59,46 @@ std::string justify(const std::string& left, const std::string& right, int width
   std::string head = fit(left, room);
   return head + std::string(static_cast<size_t>(std::max(1, room - columns_of(head) + 1)), ' ') +
          right;
+}
+
+// One line of a step's output as it is safe to show. BuildKit passes a RUN's
+// bytes through untouched, so a Dockerfile or a package it installs could
+// otherwise move the cursor, clear the screen or retitle the terminal (docker
+// and buildx print them raw). Colour and cursor sequences (CSI, OSC) are
+// dropped; a carriage return, which progress bars redraw with, keeps what a
+// terminal would leave: the text after it; a tab becomes spaces to the next
+// stop of 8 so the tty view can count columns; every other control character
+// is escaped by printable().
+std::string shown_line(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  if (size_t cr = line.rfind('\r'); cr != std::string_view::npos) line.remove_prefix(cr + 1);
+  std::string plain;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (c == '\x1b' && i + 1 < line.size() && line[i + 1] == '[') {
+      // CSI: parameter and intermediate bytes, then one final byte.
+      size_t k = i + 2;
+      while (k < line.size() && line[k] >= 0x20 && line[k] <= 0x3f) ++k;
+      if (k < line.size() && line[k] >= 0x40 && line[k] <= 0x7e) {
+        i = k;
+        continue;
+      }
+    } else if (c == '\x1b' && i + 1 < line.size() && line[i + 1] == ']') {
+      // OSC: ends with BEL or ESC backslash.
+      size_t bel = line.find('\a', i + 2);
+      size_t st = line.find("\x1b\\", i + 2);
+      size_t end = std::min(bel, st == std::string_view::npos ? st : st + 1);
+      if (end != std::string_view::npos) {
+        i = end;
+        continue;
+      }
+    } else if (c == '\t') {
+      plain.append(8 - columns_of(plain) % 8, ' ');
+      continue;
+    }
+    plain += c;
+  }
+  return util::printable(plain);
 }
 
 double seconds_between(const google::protobuf::Timestamp& from,
@@ -142,7 +183,9 @@ void ProgressUi::update(const bk::StatusResponse& status) {
   for (const auto& vx : status.vertexes()) {
     number_of(vx.digest());
     Vertex& v = *vertices_.at(vx.digest());
-    if (!vx.name().empty()) v.name = vx.name();
+    // Names and errors come from the daemon (a Dockerfile's text, a
+    // frontend's words): shown printably, like every other outside string.
+    if (!vx.name().empty()) v.name = util::printable(vx.name());
     v.cached = v.cached || vx.cached();
     if (vx.has_started() && !v.started) {
       v.started = true;
@@ -153,7 +196,7 @@ void ProgressUi::update(const bk::StatusResponse& status) {
       v.completed = true;
       v.completed_at = vx.completed();
     }
-    if (!vx.error().empty()) v.error = vx.error();
+    if (!vx.error().empty()) v.error = util::printable(vx.error());
     // The live view lists steps in the order they started (or were found
     // cached), as buildx does, not in the order the daemon first named them.
     if ((v.started || v.cached) && !v.shown) {
@@ -164,7 +207,7 @@ void ProgressUi::update(const bk::StatusResponse& status) {
   for (const auto& st : status.statuses()) {
     number_of(st.vertex());
     Vertex& v = *vertices_.at(st.vertex());
-    std::string text = st.name().empty() ? st.id() : st.name();
+    std::string text = util::printable(st.name().empty() ? st.id() : st.name());
     // Sizes in decimal units as buildx shows them: "transferring context: 292.74MB".
     if (st.total() > 0) {
       text += " " + human_size(st.current()) + " / " + human_size(st.total());
@@ -180,9 +223,11 @@ void ProgressUi::update(const bk::StatusResponse& status) {
     std::string data = v.partial_line + log.msg();
     size_t start = 0;
     for (size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1) {
-      v.tail.push_back(data.substr(start, nl - start));
+      v.tail.push_back(shown_line(std::string_view(data).substr(start, nl - start)));
       if (v.tail.size() > kLogTail) v.tail.pop_front();
     }
+    // Kept raw: the rest of this line may come in the next message (an
+    // escape sequence cut in two included); shown through shown_line().
     v.partial_line = data.substr(start);
   }
   if (mode_ == ProgressMode::plain) print_plain(status);
@@ -213,7 +258,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     while (!msg.empty()) {
       size_t nl = msg.find('\n');
       std::string_view line = msg.substr(0, nl);
-      fmt::print(out_, "#{} {:.3f} {}\n", v.number, t, line);
+      fmt::print(out_, "#{} {:.3f} {}\n", v.number, t, shown_line(line));
       if (nl == std::string_view::npos) break;
       msg.remove_prefix(nl + 1);
     }
@@ -270,11 +315,11 @@ void ProgressUi::redraw(bool final) {
         ++lines;
       }
       // The last lines of its output, the unfinished one included, as buildx shows them.
-      std::vector<std::string_view> shown(v.tail.begin(), v.tail.end());
-      if (!v.partial_line.empty()) shown.emplace_back(v.partial_line);
+      std::vector<std::string> shown(v.tail.begin(), v.tail.end());
+      if (!v.partial_line.empty()) shown.push_back(shown_line(v.partial_line));
       size_t first = shown.size() > kLiveLogLines ? shown.size() - kLiveLogLines : 0;
       for (size_t i = first; i < shown.size(); ++i) {
-        frame += justify(" => => # " + std::string(shown[i]), "", width_) + "\n";
+        frame += justify(" => => # " + shown[i], "", width_) + "\n";
         ++lines;
       }
     }
@@ -294,7 +339,7 @@ std::string ProgressUi::failure_report() const {
     if (v.error.empty()) continue;
     std::string report = "------\n > " + v.name + ":\n";
     for (const auto& line : v.tail) report += line + "\n";
-    if (!v.partial_line.empty()) report += v.partial_line + "\n";
+    if (!v.partial_line.empty()) report += shown_line(v.partial_line) + "\n";
     report += "------\n";
     return report;
   }

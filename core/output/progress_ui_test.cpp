@@ -137,6 +137,59 @@ TEST(ProgressUi, TtyListsStepsInTheOrderTheyStarted) {
   EXPECT_LT(frame.find("RUN early"), frame.find("RUN late")) << frame;
 }
 
+// What a RUN step prints, a Dockerfile's text and a daemon's error reach the
+// terminal neutralised: colours and cursor movement dropped, a carriage
+// return keeping what a terminal would show, other controls escaped.
+TEST(ProgressUi, PlainNeutralisesWhatTheBuildPrints) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file());
+  ui.update(vertex("sha256:e",
+                   "[1/1] RUN x\x1b[2J\x1b"
+                   "c",
+                   true, false));
+  ui.update(log("sha256:e", "\x1b[31mred\x1b[0m\n50%\r100%\r\n\x1b]0;title\aa\tb\n\abell \x1b[\n"));
+  ui.update(vertex("sha256:e", "", true, true, false, "exit code: 1\n\x1b[2Jspoof"));
+  ui.done();
+  EXPECT_EQ(out.text(),
+            "#1 [1/1] RUN x\\x1b[2J\\x1bc\n"
+            "#1 0.250 red\n"
+            "#1 0.250 100%\n"
+            "#1 0.250 a       b\n"
+            "#1 0.250 \\x07bell \\x1b[\n"
+            "#1 ERROR: exit code: 1\\x0a\\x1b[2Jspoof\n");
+  EXPECT_EQ(
+      ui.failure_report(),
+      "------\n > [1/1] RUN x\\x1b[2J\\x1bc:\nred\n100%\na       b\n\\x07bell \\x1b[\n------\n");
+}
+
+TEST(ProgressUi, TtyWritesNoEscapeButItsOwnRedraw) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ui.update(vertex("sha256:f", "[1/1] RUN \x1b]0;pwned\a", true, false));
+  bk::StatusResponse transfer;
+  auto* st = transfer.add_statuses();
+  st->set_vertex("sha256:f");
+  st->set_id("\x1b[1Aid");
+  st->set_current(10);
+  ui.update(transfer);
+  // A sequence cut between two messages is still not written raw.
+  ui.update(log("sha256:f", "done\n\x1b"));
+  ui.update(log("sha256:f", "[2Kwiped"));
+  ui.done();
+  std::string text = out.text();
+  // Take away the redraw's own "ESC[<n>F ESC[J"; no other escape remains.
+  for (size_t at; (at = text.find("\x1b[")) != std::string::npos;) {
+    size_t f = text.find("F\x1b[J", at);
+    ASSERT_NE(f, std::string::npos) << text;
+    ASSERT_EQ(text.find_first_not_of("0123456789", at + 2), f) << text;
+    text.erase(at, f + 4 - at);
+  }
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_EQ(text.find('\a'), std::string::npos) << text;
+  EXPECT_NE(text.find(" => [1/1] RUN \\x1b]0;pwned\\x07"), std::string::npos) << text;
+  EXPECT_NE(text.find("\\x1b[1Aid 10B"), std::string::npos) << text;
+}
+
 TEST(ProgressUi, HumanSizes) {
   EXPECT_EQ(human_size(0), "0B");
   EXPECT_EQ(human_size(999), "999B");
