@@ -100,6 +100,21 @@ TEST(DockerHost, AcceptsSshWithUserPortAndRemoteSocket) {
             "[user@]host[:port][/path/to/remote.sock]");
 }
 
+// The remote socket path reaches the remote user's shell (ssh joins its
+// command into one line): nothing a shell would interpret is accepted.
+TEST(DockerHost, SshRefusesARemotePathTheRemoteShellWouldInterpret) {
+  for (std::string path : {"/run/x.sock;reboot", "/run/$(id).sock", "/run/`id`", "/run/a'b",
+                           "/run/a|b", "/run/a&b", "/run/a>b"}) {
+    auto parsed = parse_docker_host("ssh://host" + path);
+    ASSERT_FALSE(parsed) << path;
+    EXPECT_NE(parsed.error().message().find("the remote shell would read anything else"),
+              std::string::npos)
+        << parsed.error().message();
+  }
+  EXPECT_FALSE(parse_docker_host("ssh://host/run/a b.sock"));  // the URL grammar refuses spaces
+  EXPECT_TRUE(parse_docker_host("ssh://host/run/user/1000/docker-rootless_1.sock"));
+}
+
 // The TLS variables as the docker CLI reads them. Every test sets all of them.
 class DockerTlsSettings : public ::testing::Test {
  protected:

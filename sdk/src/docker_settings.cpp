@@ -7,9 +7,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "envd/address.hpp"
@@ -92,6 +95,19 @@ Result<DockerEndpoint> parse_docker_host_text(std::string_view docker_host) {
       return Error(Errc::invalid_argument,
                    "DOCKER_HOST '" + std::string(text) +
                        "' is invalid: ssh:// takes [user@]host[:port][/path/to/remote.sock]");
+    }
+    // ssh joins the remote command into one line that the remote user's
+    // shell reads: a path holding `;`, `$(...)` or a space would run there.
+    // A socket path needs none of that.
+    auto shell_safe = [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("/._-+@%,=:").find(c) != std::string_view::npos;
+    };
+    if (!std::all_of(url->path.begin(), url->path.end(), shell_safe)) {
+      return Error(Errc::invalid_argument,
+                   "DOCKER_HOST '" + std::string(text) +
+                       "' is invalid: the remote socket path may hold only letters, digits and "
+                       "/ . _ - + @ % , = : (the remote shell would read anything else)");
     }
     DockerEndpoint endpoint;
     endpoint.tcp_host = url->host;
