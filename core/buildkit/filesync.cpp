@@ -346,8 +346,14 @@ class Transfer {
     data_.Clear();
     data_.set_type(Packet::PACKET_DATA);
     data_.set_id(id);
-    // A file that cannot be opened is sent empty, as fsutil does.
-    Fd file(::openat(root_fd_, files_[id].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    // A file that cannot be opened is sent empty, as fsutil does. So is one
+    // that stopped being a regular file since the walk saw it: a FIFO put in
+    // its place would block a plain open (and its read) for ever, and a
+    // device would be read without end. O_NONBLOCK makes that open return;
+    // it changes nothing for a regular file.
+    Fd file(::openat(root_fd_, files_[id].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    struct stat st {};
+    if (file.get() >= 0 && (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode))) file = Fd(-1);
     if (file.get() >= 0) {
       ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
       std::string* buffer = data_.mutable_data();

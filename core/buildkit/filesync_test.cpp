@@ -97,10 +97,11 @@ class OrderChecker {
 };
 
 // Plays the daemon: the fsutil receiver on FileSync.DiffCopy, requesting every
-// regular file (or, with `request` set, only those it names).
+// regular file as its STAT comes (`before_request` runs just before).
 Received receive(const std::shared_ptr<grpc::Channel>& channel, const Metadata& metadata,
                  const std::function<void(Received&, grpc::ClientReaderWriter<Packet, Packet>&)>&
-                     on_walk_done = nullptr) {
+                     on_walk_done = nullptr,
+                 const std::function<void(const fsutil::types::Stat&)>& before_request = nullptr) {
   moby::filesync::v1::FileSync::Stub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -130,6 +131,7 @@ Received receive(const std::shared_ptr<grpc::Channel>& channel, const Metadata& 
         if (fsutil_mode::is_regular(entry.stat.mode()) && entry.stat.linkname().empty()) {
           entry.requested = true;
           ++pending;
+          if (before_request) before_request(entry.stat);
           Packet request;
           request.set_type(Packet::PACKET_REQ);
           request.set_id(id);
@@ -442,6 +444,27 @@ TEST_F(FileSyncTest, DuplicateRequestIsAProtocolError) {
   EXPECT_FALSE(received.status.ok());
   EXPECT_NE(received.err_packet.find("already sent file ID 0"), std::string::npos)
       << received.err_packet;
+}
+
+// A regular file that becomes a FIFO between the walk and the daemon's
+// request for its data (the build context is the repository's to change) is
+// sent empty: opening it must neither block the send nor read the pipe.
+TEST_F(FileSyncTest, AFileTurnedIntoAFifoAfterTheWalkIsSentEmpty) {
+  write_text(src_.path() / "became-fifo", "was a file");
+  write_text(src_.path() / "stays", "kept");
+  start({{"context", src_.path()}});
+  auto received = receive(server_->channel(), {{"dir-name", "context"}}, nullptr,
+                          [&](const fsutil::types::Stat& stat) {
+                            if (stat.path() != "became-fifo") return;
+                            fs::remove(src_.path() / "became-fifo");
+                            ASSERT_EQ(::mkfifo((src_.path() / "became-fifo").c_str(), 0644), 0);
+                          });
+  ASSERT_TRUE(received.status.ok()) << received.status.error_message();
+  ASSERT_NE(received.find("became-fifo"), nullptr);
+  EXPECT_TRUE(received.find("became-fifo")->complete);
+  EXPECT_EQ(received.find("became-fifo")->bytes, 0u);
+  EXPECT_TRUE(received.find("stays")->complete);
+  EXPECT_EQ(received.find("stays")->bytes, 4u);
 }
 
 TEST_F(FileSyncTest, TwentyThousandFiles) {
