@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cli_harness.hpp"
 #include "envd/process.hpp"
@@ -534,6 +535,54 @@ TEST_F(ContextCli, AWriteThatFailsPartWayLeavesTheStoreIntact) {
   // Without the limit the same command works.
   envd_ok({"context", "create", "--name", "one-more-context-with-a-long-name", "--builder", "tcp",
            "--builder-address", "tcp://127.0.0.1:9"});
+}
+
+// A config directory on a read-only file system (a bind mount remounted
+// read-only in a private mount namespace: root writes through permissions,
+// not through that): reading works, every write is one error line naming the
+// store and why, and the store is unchanged.
+TEST_F(ContextCli, AReadOnlyConfigDirectoryReadsAndRefusesWritesCleanly) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
+  envd_ok({"context", "create", "--name", "kept", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1234"});
+  const std::string before = read_text(store_file());
+  const std::string dir = config_dir().string();
+  auto read_only = [&](const std::vector<std::string>& args) {
+    sdk::ProcessOptions options;
+    options.argv = {"unshare",
+                    "--mount",
+                    "sh",
+                    "-c",
+                    "mount --bind \"$0\" \"$0\" && mount -o remount,bind,ro \"$0\" && "
+                    "exec \"$@\"",
+                    dir,
+                    envd_binary()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : sdk::ProcessResult{};
+  };
+  // The mount works here (the test runs as root, as CI does); if it did not,
+  // sh's error would be on stderr and the exit status 1 or 32, not envd's.
+  auto ls = read_only({"context", "ls", "--format", "json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("\"kept\""), std::string::npos) << ls.out;
+
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"context", "create", "--name", "new", "--builder",
+                                              "tcp", "--builder-address", "tcp://127.0.0.1:9"},
+                                             {"context", "use", "kept"},
+                                             {"context", "rm", "kept"}}) {
+    auto r = read_only(args);
+    EXPECT_EQ(r.term_signal, 0) << r.err;
+    EXPECT_EQ(r.exit_code, 1) << sdk::format_command(args) << "\n" << r.err;
+    EXPECT_NE(r.err.find("Read-only file system"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(dir), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(read_text(store_file()), before);
 }
 
 // A hand-edited store with a path for a name and a terminal escape: one

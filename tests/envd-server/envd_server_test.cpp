@@ -144,6 +144,19 @@ TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
   auto listing = sdk::run_process(tar);
   ASSERT_TRUE(listing);
   EXPECT_EQ(listing->out.find("runner-login"), std::string::npos) << listing->out;
+
+  // Nor is it shown: inspect and ls, in text and JSON, say a login exists at
+  // most, never the token.
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"context", "inspect", "es"},
+                                             {"context", "inspect", "es", "--format", "json"},
+                                             {"context", "ls"},
+                                             {"context", "ls", "--format", "json"}}) {
+    auto shown = envd_ok(args);
+    EXPECT_EQ((shown.out + shown.err).find("envd-3-alice"), std::string::npos)
+        << sdk::format_command(args) << "\n"
+        << shown.out;
+  }
 }
 
 TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
@@ -156,6 +169,7 @@ TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
   EXPECT_EQ(one_line(wrong.err), "envd: error: cannot log in as 'bob': the envd server at " +
                                      server.url() + " answered 401: the password is wrong\n");
   EXPECT_FALSE(fs::exists(login_file()));
+  EXPECT_EQ((wrong.out + wrong.err).find("nope"), std::string::npos) << "the password is not shown";
 
   auto first = envd({"login", "-u", "bob", "--password-stdin"}, {}, "s3cret\n");
   ASSERT_EQ(first.exit_code, 0) << first.err;
