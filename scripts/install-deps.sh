@@ -18,7 +18,8 @@ build_pkgs=(
 # Real services the end-to-end tests and the README's first command start,
 # and the tools the tests drive.
 service_pkgs=(docker.io docker-registry busybox-static runc openssl iproute2 curl python3 openssh-server
-  zsh fish)  # the shells whose parsers check `envd completion zsh|fish`
+  zsh fish  # the shells whose parsers check `envd completion zsh|fish`
+  lintian)  # checks the Debian packages (tests/install/packages.sh)
 
 want=("${build_pkgs[@]}")
 if [[ "${1:-}" != "--build-only" ]]; then want+=("${service_pkgs[@]}"); fi
