@@ -31,6 +31,7 @@
 #include "cli/build_secrets.hpp"
 #include "cli/builder_target.hpp"
 #include "cli/commands.hpp"
+#include "cli/flag_values.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
 #include "output/export_rules.hpp"
@@ -187,11 +188,9 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   auto& attrs = solve.frontend_attrs;
   attrs["filename"] = dockerfile.filename().string();
   for (const auto& arg : req.build_args) {
-    size_t eq = arg.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Error(Errc::invalid_argument, "invalid --build-arg '" + arg + "': expected KEY=VALUE");
-    }
-    attrs["build-arg:" + arg.substr(0, eq)] = arg.substr(eq + 1);
+    auto parsed = parse_key_value("--build-arg", arg);
+    if (!parsed) return parsed.error();
+    attrs["build-arg:" + parsed->key] = parsed->value;
   }
   if (!req.target.empty()) attrs["target"] = req.target;
   if (!req.platform.empty()) attrs["platform"] = req.platform;

@@ -19,6 +19,7 @@
 #include "cli/build_command.hpp"
 #include "cli/commands.hpp"
 #include "cli/environment_session.hpp"
+#include "cli/flag_values.hpp"
 #include "cli/runner_target.hpp"
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
@@ -58,51 +59,11 @@ struct RunFlags {
   std::vector<std::string> command;
 };
 
-int port_or_fail(const std::string& text, bool allow_empty, bool& ok) {
-  if (text.empty() && allow_empty) return 0;
-  if (text.empty() || text.size() > 5 || !std::all_of(text.begin(), text.end(), [](char c) {
-        return std::isdigit(static_cast<unsigned char>(c)) != 0;
-      })) {
-    ok = false;
-    return 0;
-  }
-  int n = std::stoi(text);
-  if (n < 1 || n > 65535) ok = false;
-  return n;
-}
-
-// "[IP:]HOST:CTR[/PROTO]" (IPv6 in brackets) -> a port object of the spec.
-Result<json::object> parse_port(const std::string& text) {
-  auto fail = [&] {
-    return usage("invalid --publish '" + text + "': expected [IP:]HOST:CONTAINER[/tcp|udp|sctp]");
-  };
-  std::string rest = text;
-  std::string protocol = "tcp";
-  if (auto slash = rest.rfind('/'); slash != std::string::npos) {
-    protocol = rest.substr(slash + 1);
-    rest.resize(slash);
-    if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") return fail();
-  }
-  auto last = rest.rfind(':');
-  if (last == std::string::npos) return fail();
-  std::string ctr = rest.substr(last + 1);
-  rest.resize(last);
-  std::string host = rest;
-  std::string ip;
-  if (auto colon = rest.rfind(':'); colon != std::string::npos) {
-    host = rest.substr(colon + 1);
-    ip = rest.substr(0, colon);
-    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-    if (ip.empty()) return fail();
-  }
-  bool ok = true;
-  int host_port = port_or_fail(host, true, ok);
-  int ctr_port = port_or_fail(ctr, false, ok);
-  if (!ok) return fail();
-  return json::object{{"host_ip", ip},
-                      {"host_port", host_port},
-                      {"container_port", ctr_port},
-                      {"protocol", protocol}};
+json::object port_object(const PortPublish& publish) {
+  return json::object{{"host_ip", publish.host_ip},
+                      {"host_port", publish.host_port},
+                      {"container_port", publish.container_port},
+                      {"protocol", publish.protocol}};
 }
 
 Result<json::object> run_spec(const RunFlags& flags) {
@@ -111,21 +72,21 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.name.empty()) spec["name"] = flags.name;
   json::object env;
   for (const auto& item : flags.env) {
-    auto eq = item.find('=');
-    if (eq == 0 || item.empty()) return usage("invalid --env '" + item + "': expected KEY=VALUE");
-    if (eq == std::string::npos) {
+    auto parsed = parse_env_value(item);
+    if (!parsed) return parsed.error();
+    if (!parsed->bare) {
+      env[parsed->key] = parsed->value;
+    } else if (const char* value = std::getenv(parsed->key.c_str())) {
       // As docker run does: a bare KEY passes envd's own value, if it has one.
-      if (const char* value = std::getenv(item.c_str())) env[item] = value;
-      continue;
+      env[parsed->key] = value;
     }
-    env[item.substr(0, eq)] = item.substr(eq + 1);
   }
   spec["env"] = std::move(env);
   json::array ports;
   for (const auto& item : flags.ports) {
-    auto port = parse_port(item);
-    if (!port) return port.error();
-    ports.push_back(std::move(*port));
+    auto publish = parse_publish(item);
+    if (!publish) return publish.error();
+    ports.push_back(port_object(*publish));
   }
   spec["ports"] = std::move(ports);
   if (!flags.cpus.empty()) {

@@ -2,15 +2,18 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <utility>
+
+#include "util/text.hpp"
 
 namespace envd::cli {
 
 Result<std::int64_t> parse_size_flag(const std::string& text, const std::string& flag) {
   auto fail = [&] {
     return Error(Errc::invalid_argument,
-                 "invalid " + flag + " '" + text +
+                 "invalid " + flag + " '" + util::printable(text) +
                      "': expected a size such as 10GB, 512MiB or a number of bytes");
   };
   size_t digits = 0;
@@ -18,8 +21,14 @@ Result<std::int64_t> parse_size_flag(const std::string& text, const std::string&
          (std::isdigit(static_cast<unsigned char>(text[digits])) != 0 || text[digits] == '.')) {
     ++digits;
   }
-  if (digits == 0 || text.find('.', text.find('.') + 1) < digits) return fail();
-  double number = std::stod(text.substr(0, digits));
+  // At least one digit, at most one '.': "." and "1.2.3" are not numbers.
+  if (digits == 0 || text.find('.', text.find('.') + 1) < digits ||
+      text.find_first_of("0123456789") >= digits) {
+    return fail();
+  }
+  // strtod, not stod: a number too large for a double is HUGE_VAL, not an
+  // exception, and is refused below.
+  double number = std::strtod(text.substr(0, digits).c_str(), nullptr);
   std::string unit;
   for (char c : text.substr(digits)) {
     if (c != ' ') unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -41,7 +50,8 @@ Result<std::int64_t> parse_size_flag(const std::string& text, const std::string&
   for (const auto& [name, factor] : units) {
     if (unit != name) continue;
     double bytes = std::round(number * factor);
-    if (bytes > static_cast<double>(std::numeric_limits<std::int64_t>::max())) return fail();
+    // 2^63 itself is out of range: the largest int64 is 2^63 - 1.
+    if (!(bytes < static_cast<double>(std::numeric_limits<std::int64_t>::max()))) return fail();
     return static_cast<std::int64_t>(bytes);
   }
   return fail();

@@ -5,7 +5,9 @@
 #include <string_view>
 #include <utility>
 
+#include "cli/flag_values.hpp"
 #include "context/stored_files.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -39,18 +41,14 @@ void add_option_flags(CLI::App* cmd, OptionFlags& flags) {
 Result<GivenOptions> given_options(const OptionFlags& flags) {
   GivenOptions given;
   for (const auto& opt : flags.builder_opts) {
-    size_t eq = opt.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return Error(Errc::invalid_argument,
-                   "invalid --builder-opt '" + opt + "': expected KEY=VALUE (KEY= removes KEY)");
-    }
-    std::string key = opt.substr(0, eq);
-    std::string value = opt.substr(eq + 1);
+    auto parsed = parse_key_value("--builder-opt", opt, "KEY=VALUE (KEY= removes KEY)");
+    if (!parsed) return parsed.error();
+    auto& [key, value] = *parsed;
     auto [it, fresh] = given.try_emplace(key, GivenOption{value, "--builder-opt " + key});
     if (!fresh) {
       if (value.empty() || it->second.value.empty()) {
-        return Error(Errc::invalid_argument,
-                     "--builder-opt " + key + " is given twice, once empty (which removes it)");
+        return Error(Errc::invalid_argument, "--builder-opt " + util::printable(key) +
+                                                 " is given twice, once empty (which removes it)");
       }
       it->second.value += "," + value;
     }

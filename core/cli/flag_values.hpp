@@ -1,0 +1,46 @@
+// The values of the repeatable KEY=VALUE flags (--build-arg, --builder-opt,
+// -e/--env) and of -p/--publish, checked before anything is contacted. Each
+// error is Errc::invalid_argument, one line naming the flag and quoting its
+// value printably (util::printable).
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "envd/result.hpp"
+
+namespace envd::cli {
+
+struct KeyValue {
+  std::string key;    // never empty, never holds '='
+  std::string value;  // may be empty, may hold '='
+};
+
+// "KEY=VALUE", cut at the first '='. `flag` ("--build-arg") and `form`
+// ("KEY=VALUE (KEY= removes KEY)") word the error.
+Result<KeyValue> parse_key_value(std::string_view flag, std::string_view text,
+                                 std::string_view form = "KEY=VALUE");
+
+// -e/--env: KEY=VALUE, or a bare KEY (docker run's form: the value is envd's
+// own, if it has one; `value` is then unset).
+struct EnvValue {
+  std::string key;  // never empty, never holds '=' or NUL
+  std::string value;
+  bool bare = false;  // a bare KEY: the caller looks the value up
+};
+Result<EnvValue> parse_env_value(std::string_view text);
+
+// -p/--publish: [IP:]HOST:CONTAINER[/tcp|udp|sctp], an IPv6 IP in brackets,
+// HOST empty for any free port.
+struct PortPublish {
+  std::string host_ip;     // "" for every address; IPv6 without brackets
+  int host_port = 0;       // 0: any free port; else 1..65535
+  int container_port = 0;  // 1..65535
+  std::string protocol = "tcp";
+
+  // The flag value that gives this publish back ("[::1]:8080:80/udp").
+  std::string to_string() const;
+};
+Result<PortPublish> parse_publish(std::string_view text);
+
+}  // namespace envd::cli
