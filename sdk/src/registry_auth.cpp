@@ -7,24 +7,20 @@
 #include <utility>
 
 #include "base64.hpp"
+#include "credential_helper.hpp"
 #include "envd/process.hpp"
 #include "envd/text.hpp"
 
 namespace envd::sdk {
 namespace {
 
-// `text` on one line of at most `limit` characters, for messages.
+// `text` on one line of about `limit` characters, for messages: line breaks
+// and tabs become spaces, any other control character is escaped.
 std::string one_line(std::string_view text, std::size_t limit) {
   std::string out;
-  for (char c : text) {
-    if (out.size() >= limit) {
-      out += "...";
-      break;
-    }
-    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
-  }
+  for (char c : text) out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
   while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
+  return printable(out, limit);
 }
 
 Result<boost::json::value> parse(std::string_view text, const std::string& what) {
@@ -80,24 +76,9 @@ Result<RegistryCredentials> run_helper(const RegistryAuthOptions& options,
   process.stdin_data = key;
   process.timeout = options.helper_timeout;
   auto ran = run_process(process);
-  std::string what = "credential helper 'docker-credential-" + helper + "'";
-  if (!ran) return ran.error().wrap("cannot run " + what);
-  if (ran->timed_out) {
-    return Error(Errc::timeout, what + " did not answer within " +
-                                    std::to_string(options.helper_timeout.count()) + " ms");
-  }
-  if (!ran->succeeded()) {
-    std::string output = ran->out + ran->err;
-    if (output.find("credentials not found") != std::string::npos) return RegistryCredentials{};
-    return Error(Errc::unavailable, what + " failed for '" + key + "': " + one_line(output, 200));
-  }
-  auto json = parse(ran->out, what + " output");
-  if (!json) return json.error();
-  if (!json->is_object()) return Error(Errc::invalid_argument, what + " output is not an object");
-  const auto& object = json->get_object();
-  RegistryCredentials creds{string_field(object, "Username"), string_field(object, "Secret")};
-  if (creds.username == "<token>") creds.username.clear();
-  return creds;
+  if (!ran)
+    return ran.error().wrap("cannot run credential helper 'docker-credential-" + helper + "'");
+  return helper_answer(helper, key, *ran, options.helper_timeout);
 }
 
 Result<RegistryCredentials> from_auths_entry(const boost::json::value& entry,
@@ -120,6 +101,29 @@ Result<RegistryCredentials> from_auths_entry(const boost::json::value& entry,
 }
 
 }  // namespace
+
+Result<RegistryCredentials> helper_answer(const std::string& helper, const std::string& key,
+                                          const ProcessResult& ran,
+                                          std::chrono::milliseconds timeout) {
+  std::string what = "credential helper 'docker-credential-" + helper + "'";
+  if (ran.timed_out) {
+    return Error(Errc::timeout,
+                 what + " did not answer within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (!ran.succeeded()) {
+    std::string output = ran.out + ran.err;
+    if (output.find("credentials not found") != std::string::npos) return RegistryCredentials{};
+    return Error(Errc::unavailable,
+                 what + " failed for '" + printable(key) + "': " + one_line(output, 200));
+  }
+  auto json = parse(ran.out, what + " output");
+  if (!json) return json.error();
+  if (!json->is_object()) return Error(Errc::invalid_argument, what + " output is not an object");
+  const auto& object = json->get_object();
+  RegistryCredentials creds{string_field(object, "Username"), string_field(object, "Secret")};
+  if (creds.username == "<token>") creds.username.clear();
+  return creds;
+}
 
 std::string docker_config_key(std::string_view host) {
   return is_docker_hub(host) ? kDockerHubKey : std::string(host);
