@@ -26,6 +26,7 @@
 #include "envd/registry_auth.hpp"
 #include "envd/relay.hpp"
 #include "envd/stdio_frames.hpp"
+#include "envd/text.hpp"
 
 namespace envd::plugins::docker_container {
 namespace {
@@ -128,6 +129,8 @@ struct Pump {
   std::string stdout_head;  // the first bytes, shown when they are an error text
 };
 
+// What the Engine or a process in the container said, for a message: one
+// line, with any other control character escaped.
 std::string one_line(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
     text.pop_back();
@@ -135,7 +138,7 @@ std::string one_line(std::string text) {
   for (char& c : text) {
     if (c == '\n' || c == '\r') c = ' ';
   }
-  return text;
+  return sdk::printable(text);
 }
 
 // What a dial-stdio said: its stderr, else its stdout when that is text

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "envd/text.hpp"
+
 namespace envd::sdk::engine {
 namespace {
 
@@ -52,10 +54,11 @@ std::string daemon_message(int status, std::string_view body) {
 
 }  // namespace
 
-// The Error a non-2xx answer of the Engine at `url` stands for.
+// The Error a non-2xx answer of the Engine at `url` stands for. The daemon's
+// words are quoted printably: they are one line, and never drive a terminal.
 Error answer_error(const std::string& url, int status, std::string_view body) {
   return Error(code_for_status(status),
-               "docker engine at " + url + ": " + daemon_message(status, body));
+               "docker engine at " + url + ": " + printable(daemon_message(status, body)));
 }
 
 bool Delivery::put(std::string_view data) {
