@@ -43,6 +43,7 @@ TEST(FlagValues, PublishNeedsAnIpAddressAndGivesItselfBack) {
   EXPECT_EQ(parse_publish("127.0.0.1:8080:80")->to_string(), "127.0.0.1:8080:80/tcp");
   EXPECT_FALSE(parse_publish("[[x]]:1:2"));
   EXPECT_FALSE(parse_publish("host:1:2"));
+  EXPECT_FALSE(parse_publish(std::string("127.0.0.1\0junk:1:2", 18)));
   EXPECT_FALSE(parse_publish("0:80"));
   EXPECT_FALSE(parse_publish("8080:65536"));
 }
