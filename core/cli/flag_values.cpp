@@ -1,10 +1,9 @@
 #include "cli/flag_values.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cctype>
 
+#include "envd/address.hpp"
 #include "util/text.hpp"
 
 namespace envd::cli {
@@ -30,14 +29,8 @@ int port_of(std::string_view text, bool allow_empty) {
   return n >= 1 && n <= 65535 ? n : -1;
 }
 
-// An IPv4 or IPv6 address, as the runner will have to bind it. inet_pton
-// reads up to a NUL: "127.0.0.1\0junk" must not pass for 127.0.0.1.
-bool is_ip_address(const std::string& text) {
-  unsigned char buffer[sizeof(in6_addr)];
-  if (text.find('\0') != std::string::npos) return false;
-  return ::inet_pton(AF_INET, text.c_str(), buffer) == 1 ||
-         ::inet_pton(AF_INET6, text.c_str(), buffer) == 1;
-}
+// An IPv4 or IPv6 address, as the runner will have to bind it.
+bool is_ip_address(const std::string& text) { return sdk::is_ipv4(text) || sdk::is_ipv6(text); }
 
 }  // namespace
 

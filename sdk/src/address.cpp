@@ -220,7 +220,11 @@ bool is_ipv4(std::string_view text) {
 }
 
 bool is_ipv6(std::string_view text) {
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
+  // inet_pton reads up to a NUL: "::1\0junk" must not pass for ::1.
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
+      text.find('\0') != std::string_view::npos) {
+    return false;
+  }
   std::string copy(text);  // inet_pton needs a terminated string
   in6_addr address{};
   return inet_pton(AF_INET6, copy.c_str(), &address) == 1;

@@ -28,6 +28,8 @@ TEST(HostSyntax, Ipv4IsStrictDottedQuad) {
 
 TEST(HostSyntax, Ipv6) {
   EXPECT_TRUE(is_ipv6("::1"));
+  // inet_pton would stop at the NUL (the module_address fuzzer's finding).
+  EXPECT_FALSE(is_ipv6(std::string_view("::1\0junk", 8)));
   EXPECT_TRUE(is_ipv6("fe80::1:2"));
   EXPECT_TRUE(is_ipv6("2001:db8::8a2e:370:7334"));
   EXPECT_TRUE(is_ipv6("::ffff:10.0.0.1"));
