@@ -439,11 +439,19 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   auto result = client->solve(*solve, attachables, progress, cancel);
   timings.solved();
   if (!result) {
+    // Read before abandon(): the tarball it cuts short is refused too.
+    Status load_failure = plan->loader ? plan->loader->failure() : Status{};
     if (plan->loader) plan->loader->abandon();
     std::string report = progress.failure_report();
     if (!report.empty()) fmt::print(stderr, "{}", report);
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
+    }
+    // The Engine failed the load and so stopped the export: that is the cause,
+    // not what the daemon made of it.
+    if (!load_failure) {
+      return load_failure.error().wrap("cannot load " + tag + " from " + client->address() +
+                                       " into the Docker Engine");
     }
     if (auto explained = explain_cache_refusal(result.error().message(), *info);
         !explained.empty()) {

@@ -110,8 +110,7 @@ buildkit::FileSendTarget::Sink ImageLoader::sink() {
       buildkit::FileSendTarget::fd_sink(write_fd_, "the image tarball to the Docker Engine");
   return [this, write = std::move(write)](std::string_view chunk) -> Status {
     if (failed_) {
-      return Error(Errc::internal, "the Docker Engine at " + engine_.endpoint().url +
-                                       " refused the image: " + failure().error().message());
+      return failure().error().wrap("cannot load the image");
     }
     return write(chunk);
   };

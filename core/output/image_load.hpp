@@ -53,13 +53,17 @@ class ImageLoader {
   // (the build failed; a truncated tarball is refused by the engine anyway).
   void abandon();
 
+  // Why the engine has failed the load so far: ok while it goes on or once
+  // it succeeded. Set before sink() fails, so a build whose export stopped
+  // because of the load can tell that cause from its own.
+  Status failure() const;
+
   const sdk::DockerEndpoint& endpoint() const { return engine_.endpoint(); }
 
  private:
   ImageLoader(sdk::DockerEngine engine, int read_fd, int write_fd);
   void run();
   void close_write_end();
-  Status failure() const;
 
   sdk::DockerEngine engine_;
   int read_fd_;
