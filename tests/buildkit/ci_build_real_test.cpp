@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "buildkit/real_buildkit.hpp"
+#include "buildkit/real_buildkit_test.hpp"
 #include "buildkit/standalone_buildkitd.hpp"
 #include "cli_harness.hpp"
 #include "services/registry_probe.hpp"
@@ -43,15 +43,11 @@ size_t count_of(const std::string& text, const std::string& part) {
   return n;
 }
 
-class CiBuildTest : public CliTest {
+class CiBuildTest : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.ok()) << bk_.error;
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     tag_ = std::to_string(::getpid());
   }
 
@@ -92,8 +88,6 @@ class CiBuildTest : public CliTest {
     return services_.registry + "/" + repository + ":" + tag_;
   }
 
-  RealBuildkit bk_;
-  TestServices services_;
   std::string tag_;
 };
 

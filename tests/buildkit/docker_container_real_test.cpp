@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "buildkit/real_buildkit.hpp"
+#include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
 #include "services/test_services.hpp"
 
@@ -37,15 +37,11 @@ std::string last_line(const std::string& text) {
 // test registry (a push there works only because of it) and the GC cap.
 constexpr std::int64_t kKeepStorage = 3'000'000'000;
 
-class RealDockerContainer : public CliTest {
+class RealDockerContainer : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.error.empty()) << bk_.error;
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     name_ = std::string("envd_real_") + info->name() + "_" + std::to_string(::getpid());
     config_ = home() / "buildkitd.toml";
@@ -67,19 +63,8 @@ class RealDockerContainer : public CliTest {
             {"DOCKER_CONFIG", (home() / ".docker").string()}};
   }
 
-  // The options of the BuildKit README for a container on these machines.
-  // `seccomp` is the seccomp= value.
   std::vector<std::string> options(const std::string& seccomp = "unconfined") const {
-    return {"--builder-opt",      "image=" + bk_.image,
-            "--builder-opt",      "privileged=false",
-            "--builder-opt",      "cap-add=ALL",
-            "--builder-opt",      "cap-drop=SYS_RESOURCE",
-            "--builder-opt",      "security-opt=seccomp=" + seccomp + ",apparmor=unconfined",
-            "--builder-opt",      "security-opt=systempaths=unconfined",
-            "--builder-opt",      "mount=/sys/fs/cgroup:/sys/fs/cgroup",
-            "--builder-opt",      "network=host",
-            "--builder-opt",      "buildkitd-flags=--oci-worker-snapshotter=native",
-            "--buildkitd-config", config_.string()};
+    return docker_container_options(config_, seccomp);
   }
 
   void create_context(const std::string& seccomp = "unconfined") {
@@ -137,8 +122,6 @@ class RealDockerContainer : public CliTest {
     EXPECT_EQ(read_text(out / "built.txt"), marker + "\n");
   }
 
-  RealBuildkit bk_;
-  TestServices services_;
   std::string name_;
   fs::path config_;
 };

@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "buildkit/real_buildkit.hpp"
+#include "buildkit/real_buildkit_test.hpp"
 #include "buildkit/standalone_buildkitd.hpp"
 #include "cli_harness.hpp"
 #include "services/password_registry.hpp"
@@ -53,15 +53,11 @@ std::string must(const std::vector<std::string>& argv) {
   return r ? r->out : std::string();
 }
 
-class RealBuildkitTest : public CliTest {
+class RealBuildkitTest : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.error.empty()) << bk_.error;
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     tag_ = std::to_string(::getpid());
   }
 
@@ -140,8 +136,6 @@ class RealBuildkitTest : public CliTest {
     return !ec && v.is_object() ? v.as_object() : json::object{};
   }
 
-  RealBuildkit bk_;
-  TestServices services_;
   std::string tag_;
 };
 

@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "buildkit/real_buildkit.hpp"
+#include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
 #include "services/registry_probe.hpp"
 #include "services/test_services.hpp"
@@ -72,15 +72,11 @@ bool any_file_contains(const fs::path& dir, const std::string& needle) {
   return false;
 }
 
-class SessionSecretsTest : public CliTest {
+class SessionSecretsTest : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.ok()) << bk_.error;
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     tag_ = std::to_string(::getpid());
     auto r = envd({"context", "create", "--name", "ci", "--builder", "tcp", "--builder-address",
                    bk_.tcp, "--use"},
@@ -93,8 +89,6 @@ class SessionSecretsTest : public CliTest {
             {"DOCKER_CONFIG", (home() / ".docker").string()}};
   }
 
-  RealBuildkit bk_;
-  TestServices services_;
   std::string tag_;
 };
 
