@@ -1,22 +1,35 @@
-// Faults on the wire between envd and the real standalone buildkitd: a
-// loopback proxy (fault_proxy.hpp) in front of the fixture's plaintext tcp
-// daemon black-holes, delays, resets, truncates or half-closes the
-// connection at chosen points of the stream. In every case envd ends within
-// its deadline with one line naming the builder, exits non-zero, and a retry
-// once the fault is cleared succeeds. The tcp builder starts no child
-// process, so none can be left.
+// Faults on the wire between envd and the real daemons: a loopback proxy
+// (fault_proxy.hpp) black-holes, delays, resets, truncates or half-closes
+// the connection at chosen points of the stream, counting the daemon's bytes
+// or envd's. It stands in front of the standalone buildkitd's TCP port (the
+// tcp builder) and its unix socket (the unix builder), and in front of the
+// test Docker Engine's socket (DOCKER_HOST): the moby-worker builder's
+// /grpc link, the load of a built image into the Engine, the push through
+// it, and the docker-container builder's bootstrap.
+//
+// In every case envd ends within its deadline, exits 1 with one error line
+// naming the builder (or the Engine) and the phase, leaves no child process
+// (the test is their subreaper) and no temporary file, does not touch the
+// context store, and the same command succeeds once the fault is cleared.
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "buildkit/fault_proxy.hpp"
-#include "buildkit/real_buildkit.hpp"
+#include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
-#include "services/test_services.hpp"
 
 namespace envd::test {
 namespace {
@@ -24,104 +37,449 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using Fault = FaultProxy::Fault;
+using Direction = FaultProxy::Direction;
+using Env = std::map<std::string, std::optional<std::string>>;
 
-class FaultTest : public CliTest {
+// The base image as the test Engine has it (tests/services/start.sh).
+constexpr const char* kEngineBase = "envd-test/busybox:latest";
+
+FaultProxy::Plan fault_plan(Fault fault, std::size_t after_bytes = 0,
+                            Direction counted = Direction::from_daemon) {
+  FaultProxy::Plan plan;
+  plan.fault = fault;
+  plan.after_bytes = after_bytes;
+  plan.counted = counted;
+  return plan;
+}
+
+// What a failed command must say: its error line contains every one of
+// `names` (the builder, the Engine) and one of `phases`.
+struct Expected {
+  std::vector<std::string> names;
+  std::vector<std::string> phases;
+  std::chrono::seconds limit;
+};
+
+// The phases of a build as the core names them when the link drops.
+const std::vector<std::string> kBuildPhases = {"cannot connect to buildkitd at ", " during '",
+                                               " before the build's first step"};
+
+// Every process whose parent is this one.
+std::vector<std::string> children_of_this_process() {
+  std::vector<std::string> found;
+  std::string self = std::to_string(::getpid());
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat;
+    std::getline(in, stat);
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::string state;
+    std::string ppid;
+    std::istringstream rest(stat.substr(close + 1));
+    rest >> state >> ppid;
+    if (ppid == self) found.push_back(pid + " " + stat.substr(0, close + 1));
+  }
+  return found;
+}
+
+// Every file under `dir`, with its content.
+std::map<std::string, std::string> snapshot(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file())
+      files[fs::relative(it->path(), dir).string()] = read_text(it->path());
+  }
+  return files;
+}
+
+class FaultTest : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.error.empty()) << bk_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    // A process envd leaves behind is re-parented to this test, which then sees it.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    fs::create_directories(home() / "tmp");
+    dir_ = home() / "project";
+    project(bk_.base);
+  }
+
+  // The project: a COPY of enough data that a fault can land in the middle of
+  // the file sync, and a RUN step.
+  void project(const std::string& base) {
+    write_text(dir_ / "Dockerfile", "FROM " + base +
+                                        "\nCOPY data.bin /data.bin\n"
+                                        "RUN echo built > /built.txt\n");
+    write_text(dir_ / "data.bin", std::string(512 * 1024, 'x'));
+  }
+
+  // The environment of every run: DOCKER_HOST (a socket nobody listens on
+  // unless the case needs the Engine) and a private TMPDIR.
+  Env env(const std::string& docker_host = {}) const {
+    return {{"DOCKER_HOST",
+             docker_host.empty() ? "unix://" + (home() / "no-docker.sock").string() : docker_host},
+            {"DOCKER_CONFIG", (home() / ".docker").string()},
+            {"TMPDIR", (home() / "tmp").string()}};
+  }
+
+  void use_context(const std::string& name, const std::vector<std::string>& args,
+                   const Env& with = {}) {
+    std::vector<std::string> argv = {"context", "create", "--name", name};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.emplace_back("--use");
+    auto r = envd(argv, with.empty() ? env() : with);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // envd build of the project to the directory out-<what>, with `extra` flags.
+  sdk::ProcessResult build_local(const std::string& what, const Env& with,
+                                 const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"build",
+                                     "--connect-timeout",
+                                     "3s",
+                                     "--progress",
+                                     "plain",
+                                     "--output",
+                                     "type=local,dest=" + (home() / ("out-" + what)).string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(dir_.string());
+    return envd(args, with);
+  }
+
+  // Runs `command` with the fault `plan` and checks the failure (see the top
+  // of the file); then clears the fault and returns the same command's
+  // result, which must succeed.
+  sdk::ProcessResult fault_then_recovery(
+      FaultProxy& proxy, const FaultProxy::Plan& plan, const std::string& what,
+      const Expected& expected,
+      const std::function<sdk::ProcessResult(const std::string& what)>& command) {
+    auto store_before = snapshot(config_dir());
+    proxy.set(plan);
+    auto start = Clock::now();
+    auto failed = command(what);
+    auto took = Clock::now() - start;
+    EXPECT_LT(took, expected.limit) << what;
+    EXPECT_EQ(failed.exit_code, 1) << what << ": " << failed.err;
+
+    auto at = failed.err.rfind("envd: error: ");
+    EXPECT_NE(at, std::string::npos) << what << ": " << failed.err;
+    if (at != std::string::npos) {
+      EXPECT_EQ(failed.err.find("envd: error: "), at) << what << ": one error: " << failed.err;
+      std::string line = failed.err.substr(at);
+      EXPECT_EQ(line.find('\n'), line.size() - 1) << what << ": one line: " << line;
+      for (const auto& name : expected.names) {
+        EXPECT_NE(line.find(name), std::string::npos)
+            << what << ": '" << name << "' is named: " << line;
+      }
+      bool phase = false;
+      for (const auto& p : expected.phases) phase = phase || line.find(p) != std::string::npos;
+      EXPECT_TRUE(phase) << what << ": the phase is named: " << line;
+      std::printf("[ %s ] %s", what.c_str(), line.c_str());
+    }
+    EXPECT_EQ(children_of_this_process(), std::vector<std::string>{})
+        << what << ": envd left a process";
+    EXPECT_EQ(snapshot(home() / "tmp"), (std::map<std::string, std::string>{}))
+        << what << ": envd left a file in TMPDIR";
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(home(), ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      EXPECT_NE(it->path().extension(), ".tmp") << what << ": a temporary file: " << it->path();
+    }
+    EXPECT_EQ(snapshot(config_dir()), store_before) << what << ": the context store changed";
+
+    proxy.set({});
+    auto ok = command(what + "-retry");
+    EXPECT_EQ(ok.exit_code, 0) << what << " retry: " << ok.err;
+    return ok;
+  }
+
+  fs::path dir_;
+};
+
+// ---- the tcp builder ------------------------------------------------------
+
+class TcpFaultTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    FaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     auto colon = bk_.tcp.rfind(':');
     proxy_ = std::make_unique<FaultProxy>(bk_.tcp.substr(0, colon),
                                           std::stoi(bk_.tcp.substr(colon + 1)));
     ASSERT_TRUE(proxy_->ok());
-    auto r = envd({"context", "create", "--name", "faulty", "--builder", "tcp", "--builder-address",
-                   "tcp://" + proxy_->address(), "--use"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    dir_ = home() / "project";
-    write_text(dir_ / "Dockerfile", "FROM " + bk_.base +
-                                        "\nCOPY data.bin /data.bin\n"
-                                        "RUN echo built > /built.txt\n");
-    // Enough to send that a fault can land in the middle of the file sync.
-    write_text(dir_ / "data.bin", std::string(512 * 1024, 'x'));
+    use_context("faulty", {"--builder", "tcp", "--builder-address", "tcp://" + proxy_->address()});
   }
 
-  // envd build to a fresh local directory; the result and how long it took.
-  std::pair<sdk::ProcessResult, Clock::duration> build(const std::string& what) {
-    auto start = Clock::now();
-    auto r = envd({"build", "--connect-timeout", "3s", "--progress", "plain", "--output",
-                   "type=local,dest=" + (home() / ("out-" + what)).string(), dir_.string()},
-                  {{"DOCKER_HOST", "unix://" + (home() / "no-docker.sock").string()}});
-    return {r, Clock::now() - start};
-  }
-
-  // The fault `plan` fails the build within `limit`, in one error line that
-  // names the builder; cleared, the same build succeeds.
-  void expect_fault_then_recovery(FaultProxy::Plan plan, const std::string& what,
+  // The build fails with `plan` within `limit`; cleared, it builds.
+  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
                                   std::chrono::seconds limit) {
-    proxy_->set(plan);
-    auto [failed, took] = build(what);
-    EXPECT_LT(took, limit) << what;
-    EXPECT_EQ(failed.exit_code, 1) << what << ": " << failed.err;
-    auto at = failed.err.rfind("envd: error: ");
-    ASSERT_NE(at, std::string::npos) << what << ": " << failed.err;
-    std::string line = failed.err.substr(at);
-    EXPECT_EQ(line.find('\n'), line.size() - 1) << what << ": one line: " << line;
-    EXPECT_NE(line.find(proxy_->address()), std::string::npos)
-        << what << ": the builder is named: " << line;
-    if (line.find("lost the connection") != std::string::npos) {
-      // The phase: the step that ran last, or that none had started.
-      bool phase = line.find(" during '") != std::string::npos ||
-                   line.find(" before the build's first step") != std::string::npos;
-      EXPECT_TRUE(phase) << what << ": the phase is named: " << line;
-    }
-    std::printf("[ %s ] %s", what.c_str(), line.c_str());
-
-    proxy_->set({});
-    auto [ok, took_ok] = build(what + "-retry");
-    EXPECT_EQ(ok.exit_code, 0) << what << " retry: " << ok.err;
+    fault_then_recovery(*proxy_, plan, what, {{proxy_->address()}, kBuildPhases, limit},
+                        [this](const std::string& w) { return build_local(w, env()); });
     EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
   }
 
-  RealBuildkit bk_;
   std::unique_ptr<FaultProxy> proxy_;
-  fs::path dir_;
 };
 
-TEST_F(FaultTest, ABlackHoleAtConnectEndsAtTheConnectDeadline) {
-  expect_fault_then_recovery({Fault::blackhole, 0, {}}, "blackhole", std::chrono::seconds(10));
+TEST_F(TcpFaultTest, ABlackHoleAtConnectEndsAtTheConnectDeadline) {
+  expect_fault_then_recovery(fault_plan(Fault::blackhole), "blackhole", std::chrono::seconds(10));
 }
 
-TEST_F(FaultTest, AResetEarlyInTheStreamIsOneLine) {
-  expect_fault_then_recovery({Fault::reset, 200, {}}, "reset-early", std::chrono::seconds(30));
+TEST_F(TcpFaultTest, AResetEarlyInTheStreamIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 200), "reset-early",
+                             std::chrono::seconds(30));
 }
 
-TEST_F(FaultTest, AResetDuringTheBuildIsOneLine) {
-  expect_fault_then_recovery({Fault::reset, 6000, {}}, "reset-mid", std::chrono::seconds(60));
+TEST_F(TcpFaultTest, AResetDuringTheBuildIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 6000), "reset-mid", std::chrono::seconds(60));
 }
 
-TEST_F(FaultTest, ATruncatedStreamIsOneLine) {
-  expect_fault_then_recovery({Fault::truncate, 6000, {}}, "truncate", std::chrono::seconds(60));
+TEST_F(TcpFaultTest, ATruncatedStreamIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::truncate, 6000), "truncate",
+                             std::chrono::seconds(60));
 }
 
-TEST_F(FaultTest, AHalfClosedStreamIsOneLine) {
-  expect_fault_then_recovery({Fault::half_close, 6000, {}}, "half-close", std::chrono::seconds(60));
+TEST_F(TcpFaultTest, AHalfClosedStreamIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::half_close, 6000), "half-close",
+                             std::chrono::seconds(60));
 }
 
 // Half a megabyte comes back from the daemon only in the local export: the
 // fault lands there.
-TEST_F(FaultTest, AResetDuringTheExportIsOneLine) {
-  expect_fault_then_recovery({Fault::reset, 200000, {}}, "reset-export", std::chrono::seconds(60));
+TEST_F(TcpFaultTest, AResetDuringTheExportIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 200000), "reset-export",
+                             std::chrono::seconds(60));
+}
+
+// Half a megabyte goes to the daemon only in the file sync of the context:
+// counting envd's bytes, the fault lands in the upload.
+TEST_F(TcpFaultTest, AResetDuringTheContextUploadIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 250000, Direction::from_client),
+                             "reset-upload", std::chrono::seconds(60));
+}
+
+// The daemon reads end-of-stream in the middle of the upload while envd
+// still reads the daemon's answers.
+TEST_F(TcpFaultTest, AHalfCloseDuringTheContextUploadIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::half_close, 250000, Direction::from_client),
+                             "half-close-upload", std::chrono::seconds(60));
 }
 
 // A slow link is not a fault: every piece held 20 ms both ways, the build
 // still succeeds.
-TEST_F(FaultTest, ASlowLinkStillBuilds) {
-  proxy_->set({Fault::delay, 0, std::chrono::milliseconds(20)});
-  auto [r, took] = build("slow");
+TEST_F(TcpFaultTest, ASlowLinkStillBuilds) {
+  FaultProxy::Plan slow;
+  slow.fault = Fault::delay;
+  slow.delay = std::chrono::milliseconds(20);
+  proxy_->set(slow);
+  auto r = build_local("slow", env());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_text(home() / "out-slow" / "built.txt"), "built\n");
+}
+
+// ---- the unix builder -----------------------------------------------------
+
+class UnixFaultTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    FaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    proxy_ = std::make_unique<FaultProxy>(home() / "buildkitd.sock", bk_.unix_socket);
+    ASSERT_TRUE(proxy_->ok());
+    use_context("faulty",
+                {"--builder", "unix", "--builder-address", "unix://" + proxy_->address()});
+  }
+
+  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
+                                  std::chrono::seconds limit) {
+    fault_then_recovery(*proxy_, plan, what, {{"unix://" + proxy_->address()}, kBuildPhases, limit},
+                        [this](const std::string& w) { return build_local(w, env()); });
+    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
+  }
+
+  std::unique_ptr<FaultProxy> proxy_;
+};
+
+// A unix socket has no RST: the proxy's reset reaches envd as a close.
+TEST_F(UnixFaultTest, ABlackHoleAtConnectEndsAtTheConnectDeadline) {
+  expect_fault_then_recovery(fault_plan(Fault::blackhole), "blackhole", std::chrono::seconds(10));
+}
+
+TEST_F(UnixFaultTest, AResetDuringTheBuildIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 6000), "reset-mid", std::chrono::seconds(60));
+}
+
+TEST_F(UnixFaultTest, AHalfClosedStreamIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::half_close, 6000), "half-close",
+                             std::chrono::seconds(60));
+}
+
+TEST_F(UnixFaultTest, AResetDuringTheContextUploadIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 250000, Direction::from_client),
+                             "reset-upload", std::chrono::seconds(60));
+}
+
+// ---- the Docker Engine at DOCKER_HOST --------------------------------------
+
+class EngineFaultTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    FaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    proxy_ = std::make_unique<FaultProxy>(home() / "docker.sock", services_.docker_socket());
+    ASSERT_TRUE(proxy_->ok());
+  }
+
+  // The environment with DOCKER_HOST at the proxy.
+  Env engine_env() const { return env("unix://" + proxy_->address()); }
+
+  std::unique_ptr<FaultProxy> proxy_;
+};
+
+class MobyWorkerFaultTest : public EngineFaultTest {
+ protected:
+  void SetUp() override {
+    EngineFaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    project(kEngineBase);
+    use_context("faulty", {"--builder", "moby-worker"}, engine_env());
+  }
+
+  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
+                                  std::chrono::seconds limit) {
+    fault_then_recovery(*proxy_, plan, what, {{"moby-worker://"}, kBuildPhases, limit},
+                        [this](const std::string& w) {
+                          return build_local(w, engine_env(), {"--network", "none"});
+                        });
+    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
+  }
+};
+
+TEST_F(MobyWorkerFaultTest, ABlackHoleAtConnectEndsAtTheConnectDeadline) {
+  expect_fault_then_recovery(fault_plan(Fault::blackhole), "blackhole", std::chrono::seconds(10));
+}
+
+TEST_F(MobyWorkerFaultTest, AResetDuringTheBuildIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 6000), "reset-mid", std::chrono::seconds(60));
+}
+
+TEST_F(MobyWorkerFaultTest, ATruncatedStreamIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::truncate, 6000), "truncate",
+                             std::chrono::seconds(60));
+}
+
+TEST_F(MobyWorkerFaultTest, AResetDuringTheContextUploadIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 250000, Direction::from_client),
+                             "reset-upload", std::chrono::seconds(60));
+}
+
+// The image goes to the Engine through the proxy (`envd build` without
+// --output on the tcp builder: the `docker` exporter's tarball streamed into
+// POST /images/load); the fault cuts that upload.
+TEST_F(EngineFaultTest, AResetWhileTheImageLoadsIsOneLine) {
+  use_context("direct", {"--builder", "tcp", "--builder-address", "tcp://" + bk_.tcp});
+  std::string tag = "envd-fault-load:" + std::to_string(::getpid());
+  auto plan = fault_plan(Fault::reset, 100000, Direction::from_client);
+  plan.request_contains = "/images/load";
+  fault_then_recovery(*proxy_, plan, "load",
+                      {{"tcp://" + bk_.tcp, "the Docker Engine at unix://" + proxy_->address()},
+                       {"cannot load " + tag + " from "},
+                       std::chrono::seconds(60)},
+                      [&](const std::string&) {
+                        return envd({"build", "--connect-timeout", "3s", "--progress", "plain",
+                                     "-t", tag, dir_.string()},
+                                    engine_env());
+                      });
+  auto inspect = run_docker(services_.docker_host, {"image", "inspect", tag});
+  EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  run_docker(services_.docker_host, {"rmi", "-f", tag});
+}
+
+// A moby-worker build with push=true pushes through the Engine (POST
+// /images/<name>/push); the fault resets that call.
+TEST_F(MobyWorkerFaultTest, AResetDuringThePushIsOneLine) {
+  std::string name = services_.registry + "/envd-test/fault-push:" + std::to_string(::getpid());
+  auto plan = fault_plan(Fault::reset, 0);
+  plan.request_contains = "/push?";
+  fault_then_recovery(
+      *proxy_, plan, "push",
+      {{"the Docker Engine at unix://" + proxy_->address()},
+       {"cannot push " + name},
+       std::chrono::seconds(60)},
+      [&](const std::string&) {
+        return envd({"build", "--connect-timeout", "3s", "--progress", "plain", "--network", "none",
+                     "--output", "type=image,name=" + name + ",push=true", dir_.string()},
+                    engine_env());
+      });
+  run_docker(services_.docker_host, {"rmi", "-f", name});
+}
+
+// The docker-container builder creates its container through the Engine on
+// the first build. The answer to POST /containers/create is reset (the
+// Engine did create it): the build fails naming the builder and the call,
+// and the next build starts that container and builds.
+class DockerContainerFaultTest : public EngineFaultTest {
+ protected:
+  void SetUp() override {
+    EngineFaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    name_ = "envd_fault_" + std::to_string(::getpid());
+    fs::path config = home() / "buildkitd.toml";
+    write_text(config,
+               "[registry.\"" + services_.registry + "\"]\n  http = true\n  insecure = true\n");
+    std::vector<std::string> args = {"--builder", "docker-container", "--builder-address", name_};
+    auto opts = docker_container_options(config);
+    args.insert(args.end(), opts.begin(), opts.end());
+    use_context("faulty", args, engine_env());
+  }
+
+  void TearDown() override {
+    if (!name_.empty()) {
+      run_docker(services_.docker_host, {"rm", "-f", name_});
+      run_docker(services_.docker_host, {"volume", "rm", "-f", name_ + "_state"});
+    }
+    FaultTest::TearDown();
+  }
+
+  sdk::ProcessResult build(const std::string& what, const std::string& connect_timeout) {
+    return envd({"build", "--connect-timeout", connect_timeout, "--progress", "plain", "--output",
+                 "type=local,dest=" + (home() / ("out-" + what)).string(), dir_.string()},
+                engine_env());
+  }
+
+  std::string name_;
+};
+
+TEST_F(DockerContainerFaultTest, AResetDuringTheBootstrapIsOneLine) {
+  auto plan = fault_plan(Fault::reset, 0);
+  plan.request_contains = "/containers/create?";
+  fault_then_recovery(
+      *proxy_, plan, "bootstrap",
+      {{"docker-container://" + name_, "the Docker Engine at unix://" + proxy_->address()},
+       {"cannot create buildkitd container"},
+       std::chrono::seconds(60)},
+      [&](const std::string& w) { return build(w, "60s"); });
+  EXPECT_EQ(read_text(home() / "out-bootstrap-retry" / "built.txt"), "built\n");
+}
+
+// The first call of the bootstrap (inspecting the container) is black-holed:
+// the build ends at the connect deadline.
+TEST_F(DockerContainerFaultTest, ABlackHoleDuringTheBootstrapEndsAtTheConnectDeadline) {
+  auto plan = fault_plan(Fault::blackhole);
+  plan.request_contains = "/containers/" + name_ + "/json";
+  fault_then_recovery(
+      *proxy_, plan, "bootstrap-blackhole",
+      {{"docker-container://" + name_, "the Docker Engine at unix://" + proxy_->address()},
+       {"cannot connect to buildkitd at "},
+       std::chrono::seconds(20)},
+      [&](const std::string& w) { return build(w, "10s"); });
+  EXPECT_EQ(read_text(home() / "out-bootstrap-blackhole-retry" / "built.txt"), "built\n");
 }
 
 }  // namespace
