@@ -482,5 +482,18 @@ TEST_F(DockerContainerFaultTest, ABlackHoleDuringTheBootstrapEndsAtTheConnectDea
   EXPECT_EQ(read_text(home() / "out-bootstrap-blackhole-retry" / "built.txt"), "built\n");
 }
 
+// Once the container runs, the build's link is `buildctl dial-stdio` in it,
+// through the Engine's hijacked POST /exec/<id>/start: reset mid-build.
+TEST_F(DockerContainerFaultTest, AResetOfTheDialStdioLinkIsOneLine) {
+  auto warm = build("warm", "60s");
+  ASSERT_EQ(warm.exit_code, 0) << warm.err;
+  auto plan = fault_plan(Fault::reset, 6000);
+  plan.request_contains = "/exec/";
+  fault_then_recovery(*proxy_, plan, "dial-stdio",
+                      {{"docker-container://" + name_}, kBuildPhases, std::chrono::seconds(60)},
+                      [&](const std::string& w) { return build(w, "10s"); });
+  EXPECT_EQ(read_text(home() / "out-dial-stdio-retry" / "built.txt"), "built\n");
+}
+
 }  // namespace
 }  // namespace envd::test
