@@ -12,7 +12,9 @@
 // (the test is their subreaper) and no temporary file, does not touch the
 // context store, and the same command succeeds once the fault is cleared.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +27,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "buildkit/fault_proxy.hpp"
@@ -398,6 +401,46 @@ TEST_F(EngineFaultTest, AResetWhileTheImageLoadsIsOneLine) {
                       });
   auto inspect = run_docker(services_.docker_host, {"image", "inspect", tag});
   EXPECT_EQ(inspect.exit_code, 0) << inspect.err;
+  run_docker(services_.docker_host, {"rmi", "-f", tag});
+}
+
+// A black hole that swallows the whole tarball leaves envd waiting for the
+// Engine's answer (the load's deadline is long: the Engine answers a large
+// image only once it has loaded it); Ctrl-C ends the wait at once, in one
+// line, leaving nothing behind.
+TEST_F(EngineFaultTest, ABlackHoledLoadEndsAtCtrlC) {
+  use_context("direct", {"--builder", "tcp", "--builder-address", "tcp://" + bk_.tcp});
+  std::string tag = "envd-fault-load:" + std::to_string(::getpid());
+  auto store_before = snapshot(config_dir());
+  auto plan = fault_plan(Fault::blackhole);
+  plan.request_contains = "/images/load";
+  proxy_->set(plan);
+  auto started = proxy_->accepted();
+  auto bg = envd_background(
+      {"build", "--connect-timeout", "3s", "--progress", "plain", "-t", tag, dir_.string()},
+      engine_env());
+  ASSERT_TRUE(bg->start_error().empty()) << bg->start_error();
+  ASSERT_TRUE(bg->wait_for("exporting", std::chrono::seconds(60))) << bg->err();
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_GT(proxy_->accepted(), started) << "the load reached the proxy";
+  ASSERT_EQ(::kill(bg->pid(), SIGINT), 0);
+  auto start = Clock::now();
+  auto status = bg->wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status) << "envd did not end at Ctrl-C: " << bg->err();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) != 0) << *status;
+  std::string line = bg->err().substr(bg->err().rfind("envd: error: "));
+  EXPECT_EQ(line.find('\n'), line.size() - 1) << line;
+  std::printf("[ load-blackhole ] %s", line.c_str());
+  EXPECT_EQ(children_of_this_process(), std::vector<std::string>{});
+  EXPECT_EQ(snapshot(home() / "tmp"), (std::map<std::string, std::string>{}));
+  EXPECT_EQ(snapshot(config_dir()), store_before);
+
+  proxy_->set({});
+  auto ok =
+      envd({"build", "--connect-timeout", "3s", "--progress", "plain", "-t", tag, dir_.string()},
+           engine_env());
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
   run_docker(services_.docker_host, {"rmi", "-f", tag});
 }
 
