@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
 #include "kube/kube_fixture.hpp"
 #include "services/test_services.hpp"
@@ -101,16 +102,12 @@ std::vector<std::string> processes_with(const std::string& marker) {
   return found;
 }
 
-class KubePodE2ETest : public CliTest {
+class KubePodE2ETest : public RealBuildkitTestBase {
  protected:
   void SetUp() override {
-    CliTest::SetUp();
-    bk_ = RealBuildkit::load();
-    if (!bk_.absent.empty()) GTEST_SKIP() << bk_.absent;
-    ASSERT_TRUE(bk_.ok()) << bk_.error;
+    RealBuildkitTestBase::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     if (auto why = KubeApiserver::kubectl_absent(); !why.empty()) GTEST_SKIP() << why;
-    services_ = TestServices::load();
-    ASSERT_TRUE(services_.ok()) << services_.error;
   }
 
   void TearDown() override {
@@ -198,8 +195,6 @@ class KubePodE2ETest : public CliTest {
     EXPECT_FALSE(fs::exists(home() / "never"));
   }
 
-  RealBuildkit bk_;
-  TestServices services_;
   std::unique_ptr<KubeApiserver> kube_;
   std::string kubectl_;  // ENVD_KUBECTL for envd, when set
 };
