@@ -202,7 +202,23 @@ class FaultTest : public RealBuildkitTestBase {
     return ok;
   }
 
+  // A build of the project through the builder of the context in use fails
+  // with `plan` within `limit`, naming builder_; cleared, it builds.
+  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
+                                  std::chrono::seconds limit) {
+    fault_then_recovery(
+        *proxy_, plan, what, {{builder_}, kBuildPhases, limit},
+        [this](const std::string& w) { return build_local(w, build_env_, build_extra_); });
+    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
+  }
+
   fs::path dir_;
+  std::unique_ptr<FaultProxy> proxy_;
+  // For expect_fault_then_recovery(): how the error names the builder, and
+  // the environment and extra flags of its builds.
+  std::string builder_;
+  Env build_env_;
+  std::vector<std::string> build_extra_;
 };
 
 // ---- the tcp builder ------------------------------------------------------
@@ -217,17 +233,11 @@ class TcpFaultTest : public FaultTest {
                                           std::stoi(bk_.tcp.substr(colon + 1)));
     ASSERT_TRUE(proxy_->ok());
     use_context("faulty", {"--builder", "tcp", "--builder-address", "tcp://" + proxy_->address()});
+    builder_ = "tcp://" + proxy_->address();
+    build_env_ = env();
   }
 
   // The build fails with `plan` within `limit`; cleared, it builds.
-  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
-                                  std::chrono::seconds limit) {
-    fault_then_recovery(*proxy_, plan, what, {{proxy_->address()}, kBuildPhases, limit},
-                        [this](const std::string& w) { return build_local(w, env()); });
-    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
-  }
-
-  std::unique_ptr<FaultProxy> proxy_;
 };
 
 TEST_F(TcpFaultTest, ABlackHoleAtConnectEndsAtTheConnectDeadline) {
@@ -297,16 +307,9 @@ class UnixFaultTest : public FaultTest {
     ASSERT_TRUE(proxy_->ok());
     use_context("faulty",
                 {"--builder", "unix", "--builder-address", "unix://" + proxy_->address()});
+    builder_ = "unix://" + proxy_->address();
+    build_env_ = env();
   }
-
-  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
-                                  std::chrono::seconds limit) {
-    fault_then_recovery(*proxy_, plan, what, {{"unix://" + proxy_->address()}, kBuildPhases, limit},
-                        [this](const std::string& w) { return build_local(w, env()); });
-    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
-  }
-
-  std::unique_ptr<FaultProxy> proxy_;
 };
 
 // A unix socket has no RST: the proxy's reset reaches envd as a close.
@@ -341,8 +344,6 @@ class EngineFaultTest : public FaultTest {
 
   // The environment with DOCKER_HOST at the proxy.
   Env engine_env() const { return env("unix://" + proxy_->address()); }
-
-  std::unique_ptr<FaultProxy> proxy_;
 };
 
 class MobyWorkerFaultTest : public EngineFaultTest {
@@ -352,15 +353,9 @@ class MobyWorkerFaultTest : public EngineFaultTest {
     if (IsSkipped() || HasFatalFailure()) return;
     project(kEngineBase);
     use_context("faulty", {"--builder", "moby-worker"}, engine_env());
-  }
-
-  void expect_fault_then_recovery(const FaultProxy::Plan& plan, const std::string& what,
-                                  std::chrono::seconds limit) {
-    fault_then_recovery(*proxy_, plan, what, {{"moby-worker://"}, kBuildPhases, limit},
-                        [this](const std::string& w) {
-                          return build_local(w, engine_env(), {"--network", "none"});
-                        });
-    EXPECT_EQ(read_text(home() / ("out-" + what + "-retry") / "built.txt"), "built\n");
+    builder_ = "moby-worker://";
+    build_env_ = engine_env();
+    build_extra_ = {"--network", "none"};
   }
 };
 
