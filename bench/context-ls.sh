@@ -1,21 +1,36 @@
 #!/usr/bin/env bash
 # Start-up cost of listing contexts: `envd context ls` with every module
 # installed and 1,000 contexts in the store, side by side with `docker context
-# ls` holding 1,000 contexts too. Prints the median wall time of repeated runs.
-# Target (issue: foundation): envd at most a quarter of docker's time.
+# ls` (Debian's docker.io CLI, /usr/bin/docker) holding 1,000 contexts too.
+# Also `envd --help` and `envd completion bash`, which shell completion and a
+# user's first look pay for. Reported: hyperfine's median wall time, its mean
+# client CPU (user + sys), and envd's ratio to docker's median.
+# Target (issue 17): `envd context ls` at most 5 ms and at most 0.25x docker.
 #
-# Usage: bench/context-ls.sh [runs]   (default 30; builds envd if needed)
+# Needs: hyperfine (apt-get install hyperfine), python3, docker.io's CLI.
+# Usage: bench/context-ls.sh [runs]   (default 200)
+#   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
+#   DOCKER=/path/to/docker   the docker CLI (default /usr/bin/docker)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${1:-30}"
+repo=$PWD
+runs="${1:-200}"
 contexts=1000
 
-[[ -x build/bin/envd ]] || bash scripts/build.sh dev >/dev/null
-envd="$PWD/build/bin/envd"
-docker_cli=$(command -v /usr/bin/docker || command -v docker || true)
-[[ -n "$docker_cli" ]] || { echo "bench: no docker CLI (apt-get install docker.io)" >&2; exit 1; }
+fail() {
+  echo "bench: $*" >&2
+  exit 1
+}
+command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
+envd="${ENVD:-$repo/build/bin/envd}"
+if [[ ! -x "$envd" ]]; then
+  bash scripts/build.sh dev >/dev/null
+  envd="$repo/build/bin/envd"
+fi
+docker_cli="${DOCKER:-/usr/bin/docker}"
+[[ -x "$docker_cli" ]] || fail "no docker CLI at '$docker_cli' (apt-get install docker.io, or set DOCKER)"
 
-work=$(mktemp -d)
+work=$(mktemp -d /tmp/envd-bench-ls.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 # envd's store: written directly, in the store's documented format.
@@ -40,31 +55,39 @@ for i in $(seq 1 "$contexts"); do
     "$name" $((i / 256)) $((i % 256)) >"$work/docker/contexts/meta/$id/meta.json"
 done
 
-# Median wall time in milliseconds of `runs` runs of the command.
-median_ms() {
-  local samples=()
-  for _ in $(seq 1 "$runs"); do
-    local start end
-    start=$(date +%s%N)
-    "$@" >/dev/null 2>&1
-    end=$(date +%s%N)
-    samples+=($(((end - start) / 1000)))
-  done
-  printf '%s\n' "${samples[@]}" | sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.2f", m/1000}'
-}
-
 export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache" DOCKER_CONFIG="$work/docker"
 unset ENVD_CONTEXT ENVD_PLUGIN_PATH DOCKER_HOST DOCKER_CONTEXT
 
 # Sanity: both list every context.
-[[ $("$envd" context ls | wc -l) -eq $((contexts + 2)) ]] || { echo "bench: envd lists the wrong count" >&2; exit 1; }
-[[ $("$docker_cli" context ls -q | wc -l) -ge $contexts ]] || { echo "bench: docker lists the wrong count" >&2; exit 1; }
+[[ $("$envd" context ls | wc -l) -eq $((contexts + 2)) ]] || fail "envd lists the wrong count"
+[[ $("$docker_cli" context ls -q | wc -l) -ge $contexts ]] || fail "docker lists the wrong count"
 
-envd_ms=$(median_ms "$envd" context ls)
-docker_ms=$(median_ms "$docker_cli" context ls)
+# hyperfine runs each command through no shell (-N); output goes nowhere.
+hyperfine -N --style none --warmup 10 --runs "$runs" --export-json "$work/ls.json" \
+  -n "envd context ls" "$envd context ls" \
+  -n "docker context ls" "$docker_cli context ls" \
+  -n "envd --help" "$envd --help" \
+  -n "envd completion bash" "$envd completion bash" >/dev/null
+
 modules=$("$envd" plugin ls --format json | grep -o '"status":"ok"' | wc -l)
-printf 'context ls, %d contexts, %d modules installed, median of %d runs\n' "$contexts" "$modules" "$runs"
-printf '%-40s %10s\n' "command" "wall (ms)"
-printf '%-40s %10s\n' "envd context ls" "$envd_ms"
-printf '%-40s %10s\n' "docker context ls ($("$docker_cli" --version | awk '{print $3}' | tr -d ,))" "$docker_ms"
-awk -v e="$envd_ms" -v d="$docker_ms" 'BEGIN { r = e / d; printf "ratio envd/docker: %.3f (target <= 0.25): %s\n", r, (r <= 0.25 ? "met" : "NOT met") }'
+printf 'context ls, %d contexts, %d modules installed, envd %s, docker %s, %s CPUs (%s)\n' \
+  "$contexts" "$modules" "$("$envd" --version | awk '{print $2}')" \
+  "$("$docker_cli" --version | awk '{print $3}' | tr -d ,)" "$(nproc)" \
+  "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+printf 'shared libraries envd maps at start: %d\n' \
+  "$(LD_DEBUG=libs "$envd" context ls 2>&1 >/dev/null | grep -c 'calling init:' || true)"
+python3 - "$runs" "$work/ls.json" <<'PY'
+import json, sys
+runs = sys.argv[1]
+results = {r["command"]: r for r in json.load(open(sys.argv[2]))["results"]}
+base = results["docker context ls"]["median"]
+print(f"{'command, median of ' + runs:<36} {'wall (ms)':>10} {'CPU (ms)':>9} {'vs docker':>10}")
+for name, r in results.items():
+    cpu = (r["user"] + r["system"]) * 1000
+    print(f"{name:<36} {r['median'] * 1000:>10.2f} {cpu:>9.2f} {r['median'] / base:>9.3f}x")
+ls = results["envd context ls"]["median"]
+ratio = ls / base
+ok = ls <= 0.005 and ratio <= 0.25
+print(f"target: envd context ls <= 5 ms and <= 0.25x docker: "
+      f"{ls * 1000:.2f} ms, {ratio:.3f}x: {'met' if ok else 'NOT met'}")
+PY
