@@ -1,5 +1,6 @@
 // `envd build`'s request and flags, shared with `envd up`, which builds the
-// same way before it runs the result on the context's runner.
+// same way before it runs the result on the context's runner. The build runs
+// in libenvd-client: ClientApi::build (cli/client/api.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -43,9 +44,5 @@ struct BuildRequest {
 // Declares every `envd build` flag but PATH on `cmd`, writing into `request`
 // (which must outlive parsing).
 void add_build_flags(CLI::App* cmd, BuildRequest& request);
-
-// Builds as `envd build` does: resolves the context's builder, solves, and
-// exports, loads or pushes as the request says.
-Status run_build(Invocation& invocation, const BuildRequest& req);
 
 }  // namespace envd::cli

@@ -1,5 +1,8 @@
-// `envd build`: resolve the context, let its builder driver hand over a
-// transport, and run the build with the core's BuildKit client.
+// `envd build`'s work, in libenvd-client (cli/client/api.hpp): resolve the
+// context, let its builder driver hand over a transport, and run the build
+// with the core's BuildKit client. The flags are in build_command.cpp.
+#include "cli/client/commands.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -30,7 +33,6 @@
 #include "cli/build_options.hpp"
 #include "cli/build_secrets.hpp"
 #include "cli/builder_target.hpp"
-#include "cli/commands.hpp"
 #include "cli/flag_values.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
@@ -516,85 +518,6 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
   }
   return finish();
-}
-
-void add_build_flags(CLI::App* cmd, BuildRequest& request) {
-  BuildRequest* req = &request;
-  cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
-  cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
-  // One value per occurrence: a vector option would otherwise swallow PATH.
-  cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)")
-      ->allow_extra_args(false);
-  cmd->add_option("--target", req->target, "Build stage to stop at");
-  cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
-  cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");
-  cmd->add_option("--network", req->network, "Network for RUN steps: default, none or host")
-      ->capture_default_str();
-  cmd->add_option("-o,--output", req->output,
-                  "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
-                  "type=image,name=REF,push=true | ...");
-  cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
-      ->capture_default_str();
-  cmd->add_option("--connect-timeout", req->connect_timeout,
-                  "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-  cmd->add_flag("-q,--quiet", req->quiet,
-                "Print only the image ID on stdout (no progress, no messages)");
-
-  // Grouped as buildx groups them; one value per occurrence, as --build-arg.
-  const std::string cache = "Cache";
-  cmd->add_option("--cache-to,--export-cache", req->cache_to,
-                  "Export build cache: type=registry,ref=REF[,mode=max] | "
-                  "type=local,dest=DIR | type=inline (repeatable)")
-      ->allow_extra_args(false)
-      ->group(cache);
-  cmd->add_option("--cache-from,--import-cache", req->cache_from,
-                  "Import build cache: type=registry,ref=REF | type=local,src=DIR | REF "
-                  "(repeatable)")
-      ->allow_extra_args(false)
-      ->group(cache);
-
-  const std::string metadata = "Metadata";
-  cmd->add_option("--label", req->labels, "Image label KEY=VALUE (repeatable)")
-      ->allow_extra_args(false)
-      ->group(metadata);
-  cmd->add_option("--iidfile", req->iidfile, "Write the image ID to FILE")->group(metadata);
-  cmd->add_option("--metadata-file", req->metadata_file,
-                  "Write the build result's metadata (buildx's JSON) to FILE")
-      ->group(metadata);
-
-  const std::string inputs = "Inputs";
-  cmd->add_flag("--pull", req->pull, "Always look up base images in their registry")->group(inputs);
-  cmd->add_option("--add-host", req->add_hosts,
-                  "Host-to-IP mapping HOST:IP for RUN steps "
-                  "(repeatable)")
-      ->allow_extra_args(false)
-      ->group(inputs);
-  cmd->add_option("--secret", req->secrets,
-                  "Secret for RUN --mount=type=secret: id=ID[,src=FILE|,env=VAR] (repeatable)")
-      ->allow_extra_args(false)
-      ->group(inputs);
-  cmd->add_option("--ssh", req->ssh,
-                  "ssh-agent for RUN --mount=type=ssh: default|ID[=SOCKET] (repeatable)")
-      ->allow_extra_args(false)
-      ->group(inputs);
-  cmd->add_option("--build-context", req->build_contexts,
-                  "Named context NAME=DIR or NAME=docker-image://REF, for FROM NAME and "
-                  "COPY --from=NAME (repeatable)")
-      ->allow_extra_args(false)
-      ->group(inputs);
-}
-
-void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
-  {
-    auto req = std::make_shared<BuildRequest>();
-    CLI::App* cmd =
-        app.add_subcommand("build", "Build an image from a Dockerfile with the context's builder");
-    cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
-    add_build_flags(cmd, *req);
-    cmd->callback([&invocation, &action, req] {
-      action = [&invocation, req] { return run_build(invocation, *req); };
-    });
-  }
 }
 
 }  // namespace envd::cli

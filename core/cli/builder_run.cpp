@@ -1,7 +1,10 @@
 // The context's builder daemon, probed and managed through its driver and the
 // core's BuildKit client: `envd builder status|stop|rm`, `envd bootstrap` and
-// `envd prune`. Drivers that manage nothing (moby-worker, tcp) answer the
-// lifecycle verbs with their own "unsupported" message.
+// `envd prune`, in libenvd-client (their flags: builder_commands.cpp). Drivers
+// that manage nothing (moby-worker, tcp) answer the lifecycle verbs with their
+// own "unsupported" message.
+#include "cli/client/commands.hpp"
+
 #include <fmt/core.h>
 
 #include <boost/json.hpp>
@@ -12,7 +15,6 @@
 #include <string>
 
 #include "cli/builder_target.hpp"
-#include "cli/commands.hpp"
 #include "cli/size_flag.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
@@ -147,10 +149,12 @@ Result<Command> prepare(Invocation& invocation, const std::string& format_flag,
   return Command{*format, *timeout, std::move(*target)};
 }
 
+}  // namespace
+
 // ---- envd builder status ---------------------------------------------------
 
-Status run_status(Invocation& invocation, const std::string& format_flag,
-                  const std::string& timeout_flag) {
+Status run_builder_status(Invocation& invocation, const std::string& format_flag,
+                          const std::string& timeout_flag) {
   auto command = prepare(invocation, format_flag, timeout_flag);
   if (!command) return command.error();
   const auto& [format, timeout, target] = *command;
@@ -246,7 +250,7 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
 
 // ---- envd builder stop / rm ------------------------------------------------
 
-Status run_stop(Invocation& invocation) {
+Status run_builder_stop(Invocation& invocation) {
   auto command = prepare(invocation, "table", "");
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
@@ -255,7 +259,7 @@ Status run_stop(Invocation& invocation) {
   return {};
 }
 
-Status run_remove(Invocation& invocation, bool keep_cache) {
+Status run_builder_rm(Invocation& invocation, bool keep_cache) {
   auto command = prepare(invocation, "table", "");
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
@@ -272,15 +276,7 @@ Status run_remove(Invocation& invocation, bool keep_cache) {
 
 // ---- envd prune ------------------------------------------------------------
 
-struct PruneFlags {
-  bool all = false;
-  std::string keep_storage;
-  std::string keep_duration;
-  std::string format = "table";
-  std::string timeout;
-};
-
-Status run_prune(Invocation& invocation, const PruneFlags& flags) {
+Status run_prune(Invocation& invocation, const PruneRequest& flags) {
   buildkit::PruneOptions options;
   options.all = flags.all;
   if (!flags.keep_storage.empty()) {
@@ -309,74 +305,6 @@ Status run_prune(Invocation& invocation, const PruneFlags& flags) {
                pruned->records == 1 ? "" : "s", human_bytes(pruned->reclaimed_bytes));
   }
   return {};
-}
-
-}  // namespace
-
-void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action) {
-  {
-    CLI::App* group = app.add_subcommand("builder", "Inspect and manage the context's builder");
-    group->require_subcommand(1);
-    auto format = std::make_shared<std::string>("table");
-    auto timeout = std::make_shared<std::string>();
-    CLI::App* status = group->add_subcommand(
-        "status", "Show the builder: its container's state, reachability, BuildKit version");
-    status->add_option("-f,--format", *format, "Output format: table or json")
-        ->capture_default_str();
-    status->add_option("--connect-timeout", *timeout,
-                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    status->callback([&invocation, &action, format, timeout] {
-      action = [&invocation, format, timeout] { return run_status(invocation, *format, *timeout); };
-    });
-
-    CLI::App* stop =
-        group->add_subcommand("stop", "Stop the builder's container (managed builders)");
-    stop->callback(
-        [&invocation, &action] { action = [&invocation] { return run_stop(invocation); }; });
-
-    auto keep_cache = std::make_shared<bool>(false);
-    CLI::App* rm = group->add_subcommand(
-        "rm", "Remove the builder's container and its build cache (managed builders)");
-    rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
-    rm->callback([&invocation, &action, keep_cache] {
-      action = [&invocation, keep_cache] { return run_remove(invocation, *keep_cache); };
-    });
-  }
-  {
-    auto recreate = std::make_shared<bool>(false);
-    auto format = std::make_shared<std::string>("table");
-    auto timeout = std::make_shared<std::string>();
-    CLI::App* bootstrap = app.add_subcommand(
-        "bootstrap", "Create and start the context's builder (done by any build on first use)");
-    bootstrap->add_flag("--recreate", *recreate,
-                        "Replace an existing builder container (its build cache is kept)");
-    bootstrap->add_option("-f,--format", *format, "Output format: table or json")
-        ->capture_default_str();
-    bootstrap->add_option("--connect-timeout", *timeout,
-                          "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
-                          "or 10s)");
-    bootstrap->callback([&invocation, &action, recreate, format, timeout] {
-      action = [&invocation, recreate, format, timeout] {
-        return run_bootstrap(invocation, *recreate, *format, *timeout);
-      };
-    });
-  }
-  {
-    auto flags = std::make_shared<PruneFlags>();
-    CLI::App* prune = app.add_subcommand("prune", "Remove build cache from the context's builder");
-    prune->add_flag("-a,--all", flags->all, "Remove all unused cache, not only what GC would");
-    prune->add_option("--keep-storage", flags->keep_storage,
-                      "Keep this much cache, e.g. 10GB or 512MiB");
-    prune->add_option("--keep-duration", flags->keep_duration,
-                      "Keep cache used within this long, e.g. 48h");
-    prune->add_option("-f,--format", flags->format, "Output format: table or json")
-        ->capture_default_str();
-    prune->add_option("--connect-timeout", flags->timeout,
-                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
-    prune->callback([&invocation, &action, flags] {
-      action = [&invocation, flags] { return run_prune(invocation, *flags); };
-    });
-  }
 }
 
 }  // namespace envd::cli

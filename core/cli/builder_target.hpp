@@ -3,16 +3,13 @@
 // the builder, and collecting Ctrl-C while BuildKit work runs.
 #pragma once
 
-#include <signal.h>
-
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "buildkit/client.hpp"
 #include "cli/invocation.hpp"
+#include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
 #include "context/store.hpp"
 #include "envd/result.hpp"
@@ -25,8 +22,6 @@ inline constexpr std::chrono::milliseconds kDefaultConnectTimeout{10000};
 // The connect deadline: `flag` (--connect-timeout) if given, else
 // BUILDKIT_CONNECTING_TIMEOUT, else 10 s. Errors name the flag or variable.
 Result<std::chrono::milliseconds> connect_timeout(const std::string& flag);
-
-class SignalWatcher;
 
 // The context a command runs in, with its builder's driver.
 struct BuilderTarget {
@@ -64,25 +59,5 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout,
                                          std::string args_json = "{}");
-
-// Ctrl-C and SIGTERM call `on_signal` (on the watcher's thread): the signals
-// are blocked in every thread created after construction and collected by one
-// watcher thread, so gRPC's threads never see them. Construct it before the
-// first gRPC call.
-class SignalWatcher {
- public:
-  explicit SignalWatcher(std::function<void()> on_signal);
-  SignalWatcher(const SignalWatcher&) = delete;
-  SignalWatcher& operator=(const SignalWatcher&) = delete;
-  ~SignalWatcher();
-
- private:
-  std::function<void()> on_signal_;
-  sigset_t set_{};
-  sigset_t old_{};
-  int signal_fd_ = -1;  // SIGINT and SIGTERM, blocked and read here
-  int stop_fd_ = -1;    // eventfd: the command is over
-  std::thread thread_;
-};
 
 }  // namespace envd::cli

@@ -2,6 +2,8 @@
 // context's envd-server runner (docs/envd-server.md). The token is stored in
 // the context's private directory as runner-login.json (0600), where the
 // runner module reads it; a new login replaces it.
+#include "cli/client/commands.hpp"
+
 #include <fmt/core.h>
 #include <pwd.h>
 #include <unistd.h>
@@ -16,7 +18,6 @@
 #include <string>
 
 #include "cli/builder_target.hpp"
-#include "cli/commands.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 #include "envd/http_client.hpp"
@@ -36,11 +37,6 @@ constexpr const char* kRunnerType = "envd-server";
 constexpr const char* kLoginFile = context::kRunnerLoginFile;
 constexpr const char* kDefaultServer = "http://localhost:8080";
 constexpr std::chrono::seconds kLoginTimeout{30};
-
-struct LoginFlags {
-  std::string username;
-  bool password_stdin = false;
-};
 
 struct LoginTarget {
   context::Context context;
@@ -137,7 +133,9 @@ Result<SshKey> public_key() {
   return SshKey{*text, key.string()};
 }
 
-Status run_login(Invocation& invocation, const LoginFlags& flags) {
+}  // namespace
+
+Status run_login(Invocation& invocation, const LoginRequest& flags) {
   auto target = resolve_login_target(invocation, "login");
   if (!target) return target.error();
   if (!*target) return {};
@@ -246,26 +244,6 @@ Status run_logout(Invocation& invocation) {
   }
   inform("Removed the login of context '" + ctx.name + "'");
   return {};
-}
-
-}  // namespace
-
-void add_login_commands(CLI::App& app, Invocation& invocation, Action& action) {
-  auto flags = std::make_shared<LoginFlags>();
-  CLI::App* login =
-      app.add_subcommand("login", "Log in to the envd server of the context's runner");
-  login->add_option("-u,--username", flags->username,
-                    "Login name (default: <user>-<host>, registered in no-auth mode)");
-  login->add_flag("--password-stdin", flags->password_stdin,
-                  "Read the password from stdin (without one, the server is taken to run in "
-                  "no-auth mode)");
-  login->callback([&invocation, &action, flags] {
-    action = [&invocation, flags] { return run_login(invocation, *flags); };
-  });
-  CLI::App* logout =
-      app.add_subcommand("logout", "Remove the login to the envd server of the context's runner");
-  logout->callback(
-      [&invocation, &action] { action = [&invocation] { return run_logout(invocation); }; });
 }
 
 }  // namespace envd::cli

@@ -7,8 +7,8 @@
 #include <chrono>
 #include <memory>
 
-#include "cli/builder_target.hpp"
 #include "cli/invocation.hpp"
+#include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
 #include "context/store.hpp"
 #include "envd/result.hpp"

@@ -1,6 +1,7 @@
 // `envd context export`: a context and its private material as a tar archive,
-// to a new file or to standard output.
-#include "cli/context/context_commands.hpp"
+// to a new file or to standard output. In libenvd-client, which holds
+// libarchive; the flags are in export.cpp.
+#include "cli/client/commands.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,11 +18,11 @@
 #include "util/terminal.hpp"
 
 namespace envd::cli {
-namespace {
 
 using context::Context;
 
-Status run_export(Invocation& invocation, const std::string& name, const std::string& file) {
+Status run_context_export(Invocation& invocation, const std::string& name,
+                          const std::string& file) {
   if (auto st = context::validate_name(name); !st) return st;
   bool to_stdout = file.empty() || file == "-";
   if (to_stdout && util::is_terminal(STDOUT_FILENO)) {
@@ -67,20 +68,6 @@ Status run_export(Invocation& invocation, const std::string& name, const std::st
   }
   inform("Context " + name + " is exported to " + (to_stdout ? "standard output" : file));
   return {};
-}
-
-}  // namespace
-
-void add_context_export_command(CLI::App& group, Invocation& invocation, Action& action) {
-  auto name = std::make_shared<std::string>();
-  auto file = std::make_shared<std::string>();
-  CLI::App* cmd =
-      group.add_subcommand("export", "Write a context and its private material as a tar archive");
-  cmd->add_option("name", *name, "Name of the context")->required();
-  cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)");
-  cmd->callback([&invocation, &action, name, file] {
-    action = [&invocation, name, file] { return run_export(invocation, *name, *file); };
-  });
 }
 
 }  // namespace envd::cli

@@ -1,6 +1,7 @@
 // `envd context import`: a new context from an exported archive, which is
-// untrusted and re-validated through the drivers.
-#include "cli/context/context_commands.hpp"
+// untrusted and re-validated through the drivers. In libenvd-client, which
+// holds libarchive; the flags are in import.cpp.
+#include "cli/client/commands.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -63,7 +64,10 @@ Status check_material(Invocation& invocation, const Context& ctx,
   return context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
 }
 
-Status run_import(Invocation& invocation, const std::string& name, const std::string& file) {
+}  // namespace
+
+Status run_context_import(Invocation& invocation, const std::string& name,
+                          const std::string& file) {
   if (auto st = context::validate_name(name); !st) return st;
   bool from_stdin = file == "-";
   std::string source = from_stdin ? "standard input" : "file '" + file + "'";
@@ -120,19 +124,6 @@ Status run_import(Invocation& invocation, const std::string& name, const std::st
   }
   inform("Context " + name + " is imported");
   return {};
-}
-
-}  // namespace
-
-void add_context_import_command(CLI::App& group, Invocation& invocation, Action& action) {
-  auto name = std::make_shared<std::string>();
-  auto file = std::make_shared<std::string>();
-  CLI::App* cmd = group.add_subcommand("import", "Create a context from an exported archive");
-  cmd->add_option("name", *name, "Name for the new context")->required();
-  cmd->add_option("file", *file, "Archive file ('-': standard input)")->required();
-  cmd->callback([&invocation, &action, name, file] {
-    action = [&invocation, name, file] { return run_import(invocation, *name, *file); };
-  });
 }
 
 }  // namespace envd::cli

@@ -1,0 +1,95 @@
+// `envd builder status|stop|rm`, `envd bootstrap` and `envd prune`: their
+// flags. They run in libenvd-client (builder_run.cpp), which holds the BuildKit
+// client.
+#include <memory>
+#include <string>
+
+#include "cli/client/library.hpp"
+#include "cli/commands.hpp"
+
+namespace envd::cli {
+
+void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action) {
+  {
+    CLI::App* group = app.add_subcommand("builder", "Inspect and manage the context's builder");
+    group->require_subcommand(1);
+    auto format = std::make_shared<std::string>("table");
+    auto timeout = std::make_shared<std::string>();
+    CLI::App* status = group->add_subcommand(
+        "status", "Show the builder: its container's state, reachability, BuildKit version");
+    status->add_option("-f,--format", *format, "Output format: table or json")
+        ->capture_default_str();
+    status->add_option("--connect-timeout", *timeout,
+                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    status->callback([&invocation, &action, format, timeout] {
+      action = [&invocation, format, timeout] {
+        return run_in_client(invocation, [&](const ClientApi& client) {
+          return client.builder_status(invocation, *format, *timeout);
+        });
+      };
+    });
+
+    CLI::App* stop =
+        group->add_subcommand("stop", "Stop the builder's container (managed builders)");
+    stop->callback([&invocation, &action] {
+      action = [&invocation] {
+        return run_in_client(
+            invocation, [&](const ClientApi& client) { return client.builder_stop(invocation); });
+      };
+    });
+
+    auto keep_cache = std::make_shared<bool>(false);
+    CLI::App* rm = group->add_subcommand(
+        "rm", "Remove the builder's container and its build cache (managed builders)");
+    rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
+    rm->callback([&invocation, &action, keep_cache] {
+      action = [&invocation, keep_cache] {
+        return run_in_client(invocation, [&](const ClientApi& client) {
+          return client.builder_rm(invocation, *keep_cache);
+        });
+      };
+    });
+  }
+  {
+    auto recreate = std::make_shared<bool>(false);
+    auto format = std::make_shared<std::string>("table");
+    auto timeout = std::make_shared<std::string>();
+    CLI::App* bootstrap = app.add_subcommand(
+        "bootstrap", "Create and start the context's builder (done by any build on first use)");
+    bootstrap->add_flag("--recreate", *recreate,
+                        "Replace an existing builder container (its build cache is kept)");
+    bootstrap->add_option("-f,--format", *format, "Output format: table or json")
+        ->capture_default_str();
+    bootstrap->add_option("--connect-timeout", *timeout,
+                          "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
+                          "or 10s)");
+    bootstrap->callback([&invocation, &action, recreate, format, timeout] {
+      action = [&invocation, recreate, format, timeout] {
+        return run_in_client(invocation, [&](const ClientApi& client) {
+          return client.bootstrap(invocation, *recreate, *format, *timeout);
+        });
+      };
+    });
+  }
+  {
+    auto flags = std::make_shared<PruneRequest>();
+    CLI::App* prune = app.add_subcommand("prune", "Remove build cache from the context's builder");
+    prune->add_flag("-a,--all", flags->all, "Remove all unused cache, not only what GC would");
+    prune->add_option("--keep-storage", flags->keep_storage,
+                      "Keep this much cache, e.g. 10GB or 512MiB");
+    prune->add_option("--keep-duration", flags->keep_duration,
+                      "Keep cache used within this long, e.g. 48h");
+    prune->add_option("-f,--format", flags->format, "Output format: table or json")
+        ->capture_default_str();
+    prune->add_option("--connect-timeout", flags->timeout,
+                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    prune->callback([&invocation, &action, flags] {
+      action = [&invocation, flags] {
+        return run_in_client(
+            invocation, [&](const ClientApi& client) { return client.prune(invocation, *flags); });
+      };
+    });
+  }
+}
+
+}  // namespace envd::cli

@@ -1,0 +1,37 @@
+// Inside libenvd-client: the commands its table (api.hpp) hands the
+// executable, each defined beside the flags it serves (build_run.cpp,
+// builder_run.cpp, login_run.cpp, context/export_run.cpp,
+// context/import_run.cpp). The executable never calls these directly.
+#pragma once
+
+#include <string>
+
+#include "cli/build_command.hpp"
+#include "cli/client/api.hpp"
+#include "cli/invocation.hpp"
+#include "envd/result.hpp"
+
+namespace envd::cli {
+
+// Builds as `envd build` does: resolves the context's builder, solves, and
+// exports, loads or pushes as the request says.
+Status run_build(Invocation& invocation, const BuildRequest& req);
+
+// `envd builder status|stop|rm`, `envd bootstrap`, `envd prune`.
+Status run_builder_status(Invocation& invocation, const std::string& format_flag,
+                          const std::string& timeout_flag);
+Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& format_flag,
+                     const std::string& timeout_flag);
+Status run_builder_stop(Invocation& invocation);
+Status run_builder_rm(Invocation& invocation, bool keep_cache);
+Status run_prune(Invocation& invocation, const PruneRequest& flags);
+
+// `envd login`, `envd logout`.
+Status run_login(Invocation& invocation, const LoginRequest& flags);
+Status run_logout(Invocation& invocation);
+
+// `envd context export|import`.
+Status run_context_export(Invocation& invocation, const std::string& name, const std::string& file);
+Status run_context_import(Invocation& invocation, const std::string& name, const std::string& file);
+
+}  // namespace envd::cli

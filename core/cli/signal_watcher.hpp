@@ -1,0 +1,32 @@
+// Ctrl-C and SIGTERM for commands whose work runs on other threads (gRPC's,
+// a driver's): collected by one watcher thread instead of killing envd.
+#pragma once
+
+#include <signal.h>
+
+#include <functional>
+#include <thread>
+
+namespace envd::cli {
+
+// Ctrl-C and SIGTERM call `on_signal` (on the watcher's thread): the signals
+// are blocked in every thread created after construction and collected by one
+// watcher thread, so gRPC's threads never see them. Construct it before the
+// first gRPC call.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(std::function<void()> on_signal);
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+  ~SignalWatcher();
+
+ private:
+  std::function<void()> on_signal_;
+  sigset_t set_{};
+  sigset_t old_{};
+  int signal_fd_ = -1;  // SIGINT and SIGTERM, blocked and read here
+  int stop_fd_ = -1;    // eventfd: the command is over
+  std::thread thread_;
+};
+
+}  // namespace envd::cli
