@@ -38,6 +38,15 @@ done
 # The scanner's helper is installed where the installed envd looks for it.
 [[ -x "$prefix/libexec/envd/envd-plugin-scan" ]] || fail "no libexec/envd/envd-plugin-scan"
 
+# libenvd-client, the private library of the commands that talk to a daemon or
+# read an archive, sits beside the modules, with no header; envd itself links
+# none of what it holds (it opens the library on first use).
+[[ -f "$prefix/lib/envd/libenvd-client.so" ]] || fail "no lib/envd/libenvd-client.so"
+[[ -z $(find "$prefix/include" -name '*client*') ]] || fail "a libenvd-client header was installed"
+if readelf -d "$prefix/bin/envd" | grep -E 'NEEDED.*(grpc|gpr|protobuf|absl|ssl|crypto|archive|envd)'; then
+  fail "the installed envd links a library it should open on first use"
+fi
+
 # The example builds against the installed package only.
 cmake -S "$src/examples/third-party-builder" -B "$work/example" \
   -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -74,6 +83,14 @@ grep -q '"status":"refused"' <<<"$listing" && fail "a module was refused: $listi
 if [[ -n "$built" ]]; then
   grep -q "\"path\":\"$prefix/lib/envd/plugins/" <<<"$listing" || fail "installed modules not found: $listing"
 fi
+
+# The install is relocatable: moved elsewhere, envd still finds libenvd-client
+# (context export needs it, and no daemon).
+mv "$prefix" "$work/moved"
+"$work/moved/bin/envd" context export default "$work/default.tar" 2>"$work/err" ||
+  fail "the moved envd cannot export: $(cat "$work/err")"
+[[ -s "$work/default.tar" ]] || fail "the moved envd wrote no archive"
+mv "$work/moved" "$prefix"
 
 # A context needs a runner too: docker (the default) when this build made it.
 runner=""

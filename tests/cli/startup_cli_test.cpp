@@ -1,0 +1,155 @@
+// What envd maps at start-up. Commands that talk to no daemon and read no
+// archive load none of the BuildKit client's libraries (gRPC, protobuf,
+// Abseil), TLS (OpenSSL) or libarchive: those live in libenvd-client, which
+// envd opens on first use (core/cli/client/). The dynamic loader's own trace
+// (LD_DEBUG=files) names every object it maps, dlopen'ed ones included.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+using StartupCli = CliTest;
+
+// The file names the loader mapped into envd itself during `envd <args>`
+// (LD_DEBUG=files prints "<pid>: file=<name> [0];  generating link map" for
+// each). Lines of other processes (the module scanner envd may start) are not
+// envd's: its own pid is the first in the trace.
+std::set<std::string> mapped(const std::string& trace) {
+  std::set<std::string> names;
+  std::istringstream lines(trace);
+  std::string pid;
+  for (std::string line; std::getline(lines, line);) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string prefix = line.substr(0, colon);
+    prefix.erase(0, prefix.find_first_not_of(" \t"));
+    if (prefix.empty() || prefix.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (pid.empty()) pid = prefix;
+    if (prefix != pid) continue;
+    auto at = line.find("file=");
+    if (at == std::string::npos || line.find("generating link map") == std::string::npos) continue;
+    std::string name = line.substr(at + 5);
+    name = name.substr(0, name.find_first_of(" \t"));
+    names.insert(fs::path(name).filename().string());
+  }
+  return names;
+}
+
+// The libraries among `names` that only libenvd-client brings: the BuildKit
+// client's, libarchive, and the library itself.
+std::vector<std::string> client_only(const std::set<std::string>& names) {
+  std::vector<std::string> found;
+  for (const auto& name : names) {
+    for (const char* prefix : {"libgrpc", "libgpr", "libprotobuf", "libabsl", "libarchive",
+                               "libenvd-client", "libenvd-buildkit-proto"}) {
+      if (name.rfind(prefix, 0) == 0) found.push_back(name);
+    }
+  }
+  return found;
+}
+
+// Those and OpenSSL: what a command that loads no driver module must not map.
+std::vector<std::string> heavy(const std::set<std::string>& names) {
+  std::vector<std::string> found = client_only(names);
+  for (const auto& name : names) {
+    if (name.rfind("libssl", 0) == 0 || name.rfind("libcrypto", 0) == 0) found.push_back(name);
+  }
+  return found;
+}
+
+const std::map<std::string, std::optional<std::string>> kTrace{{"LD_DEBUG", "files"}};
+
+TEST_F(StartupCli, CommandsThatTalkToNoDaemonMapNoneOfTheClientLibraries) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  // Commands that load no driver module into envd map nothing heavy at all.
+  const std::vector<std::vector<std::string>> plain = {
+      {"--help"},
+      {"context", "ls"},
+      {"context", "--help"},
+      {"build", "--help"},
+      {"completion", "bash"},
+      {"__complete", "context", "use", ""},
+      {"context", "ls", "--format", "json"},
+      {"plugin", "ls"},
+      {"version"},
+  };
+  // Commands that load the context's modules (to check addresses) map what
+  // those bring (the docker runner links OpenSSL for TLS to the Engine), but
+  // still nothing only libenvd-client holds.
+  const std::vector<std::vector<std::string>> with_modules = {
+      {"context", "create", "remote", "--builder", "tcp", "--builder-address", "127.0.0.1:8888"},
+      {"context", "use", "remote"},
+      {"context", "inspect", "remote"},
+      {"context", "use", "default"},
+      {"context", "rm", "remote"},
+  };
+  auto check = [&](const std::vector<std::string>& args, bool modules) {
+    std::string line;
+    for (const auto& a : args) line += " " + a;
+    auto r = envd(args, kTrace);
+    EXPECT_EQ(r.exit_code, 0) << "envd" << line << "\n" << r.err;
+    auto names = mapped(r.err);
+    // The trace is there: the C library is always among the mapped files.
+    ASSERT_EQ(names.count("libc.so.6"), 1u) << "envd" << line << ": no loader trace\n" << r.err;
+    EXPECT_EQ(modules ? client_only(names) : heavy(names), std::vector<std::string>{})
+        << "envd" << line;
+  };
+  for (const auto& args : plain) check(args, false);
+  for (const auto& args : with_modules) check(args, true);
+}
+
+TEST_F(StartupCli, ExportOpensTheClientLibraryOnFirstUse) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok(
+      {"context", "create", "local", "--builder", "tcp", "--builder-address", "127.0.0.1:8888"});
+  auto r = envd({"context", "export", "local", (home() / "local.tar").string()}, kTrace);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto names = mapped(r.err);
+  EXPECT_EQ(names.count("libenvd-client.so"), 1u);
+  EXPECT_EQ(names.count("libarchive.so.13"), 1u);
+}
+
+TEST_F(StartupCli, AMissingClientLibraryIsOneLineAndAFailure) {
+  // An install without lib/envd/libenvd-client.so: envd itself still lists
+  // contexts, and a command that needs the library says which file is missing.
+  fs::path prefix = home() / "prefix";
+  fs::create_directories(prefix / "bin");
+  std::error_code ec;
+  fs::create_hard_link(envd_binary(), prefix / "bin" / "envd",
+                       ec);  // /proc/self/exe names the link
+  if (ec) fs::copy_file(envd_binary(), prefix / "bin" / "envd");
+  sdk::ProcessOptions options;
+  options.argv = {(prefix / "bin" / "envd").string(), "context", "ls"};
+  options.env = base_env();
+  auto ls = sdk::run_process(options);
+  ASSERT_TRUE(ls) << ls.error().message();
+  EXPECT_EQ(ls->exit_code, 0) << ls->err;
+
+  options.argv = {(prefix / "bin" / "envd").string(), "context", "export", "default",
+                  (home() / "out.tar").string()};
+  auto r = sdk::run_process(options);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->exit_code, 1);
+  std::string expected = "envd: error: cannot load '" +
+                         (prefix / "lib" / "envd" / "libenvd-client.so").string() + "': ";
+  EXPECT_EQ(r->err.rfind(expected, 0), 0u) << r->err;
+  EXPECT_NE(r->err.find("No such file"), std::string::npos) << r->err;
+  EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+  EXPECT_FALSE(fs::exists(home() / "out.tar"));
+}
+
+}  // namespace
+}  // namespace envd::test
