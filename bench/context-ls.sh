@@ -11,6 +11,8 @@
 # Usage: bench/context-ls.sh [runs]   (default 200)
 #   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
 #   DOCKER=/path/to/docker   the docker CLI (default /usr/bin/docker)
+#   BASELINE=/path/to/envd   another envd (an older build) timed alongside,
+#                            for before/after figures under the same load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -63,19 +65,27 @@ unset ENVD_CONTEXT ENVD_PLUGIN_PATH DOCKER_HOST DOCKER_CONTEXT
 [[ $("$docker_cli" context ls -q | wc -l) -ge $contexts ]] || fail "docker lists the wrong count"
 
 # hyperfine runs each command through no shell (-N); output goes nowhere.
+commands=(-n "envd context ls" "$envd context ls"
+  -n "docker context ls" "$docker_cli context ls"
+  -n "envd --help" "$envd --help"
+  -n "envd completion bash" "$envd completion bash")
+if [[ -n "${BASELINE:-}" ]]; then
+  [[ $("$BASELINE" context ls | wc -l) -eq $((contexts + 2)) ]] || fail "BASELINE lists the wrong count"
+  commands+=(-n "baseline envd context ls" "$BASELINE context ls"
+    -n "baseline envd --help" "$BASELINE --help")
+fi
 hyperfine -N --style none --warmup 10 --runs "$runs" --export-json "$work/ls.json" \
-  -n "envd context ls" "$envd context ls" \
-  -n "docker context ls" "$docker_cli context ls" \
-  -n "envd --help" "$envd --help" \
-  -n "envd completion bash" "$envd completion bash" >/dev/null
+  "${commands[@]}" >/dev/null
 
 modules=$("$envd" plugin ls --format json | grep -o '"status":"ok"' | wc -l)
 printf 'context ls, %d contexts, %d modules installed, envd %s, docker %s, %s CPUs (%s)\n' \
   "$contexts" "$modules" "$("$envd" --version | awk '{print $2}')" \
   "$("$docker_cli" --version | awk '{print $3}' | tr -d ,)" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
-printf 'shared libraries envd maps at start: %d\n' \
-  "$(LD_DEBUG=libs "$envd" context ls 2>&1 >/dev/null | grep -c 'calling init:' || true)"
+maps() { LD_DEBUG=files "$1" context ls 2>&1 >/dev/null | grep -c 'generating link map' || true; }
+printf 'shared objects envd context ls maps: %d' "$(maps "$envd")"
+[[ -z "${BASELINE:-}" ]] || printf ' (baseline: %d)' "$(maps "$BASELINE")"
+printf '\n'
 python3 - "$runs" "$work/ls.json" <<'PY'
 import json, sys
 runs = sys.argv[1]
