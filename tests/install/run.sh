@@ -53,6 +53,15 @@ cmake --build "$work/example" >/dev/null
 module="$work/example/envd-builder-podman-container.so"
 [[ -f "$module" ]] || fail "the example did not produce $module"
 
+# The example's own .deb (its README's packaging step): the module alone, in
+# the system plugin directory, depending on envd.
+(cd "$work/example" && cpack -G DEB >/dev/null) || fail "cpack failed for the example"
+deb=$(ls "$work/example"/envd-plugin-podman-container_*.deb 2>/dev/null) || fail "the example made no .deb"
+contents=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | tr '\n' ' ')
+[[ "$contents" == "./usr/lib/envd/plugins/envd-builder-podman-container.so " ]] ||
+  fail "the example's .deb holds '$contents'"
+[[ "$(dpkg-deb -f "$deb" Depends)" == "envd (>= "* ]] || fail "the example's .deb does not depend on envd first"
+
 # Hidden visibility: the entry function is the module's only exported symbol.
 exports=$(nm -D --defined-only "$module" | awk '$2 ~ /^[TDRBVW]$/ {print $3}' | sort | tr '\n' ' ')
 [[ "$exports" == "envd_plugin_entry " ]] || fail "the example exports more than its entry: $exports"
