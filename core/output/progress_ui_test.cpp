@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
@@ -41,6 +42,18 @@ bk::StatusResponse log(const std::string& digest, const std::string& msg) {
   l->set_msg(msg);
   l->mutable_timestamp()->set_seconds(100);
   l->mutable_timestamp()->set_nanos(250000000);
+  return r;
+}
+
+// A transfer's status under step `digest`: `current` bytes so far.
+bk::StatusResponse transfer(const std::string& digest, const std::string& id,
+                            const std::string& name, std::int64_t current) {
+  bk::StatusResponse r;
+  auto* st = r.add_statuses();
+  st->set_vertex(digest);
+  st->set_id(id);
+  st->set_name(name);
+  st->set_current(current);
   return r;
 }
 
@@ -90,13 +103,7 @@ TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
   Capture out;
   ProgressUi ui(ProgressMode::tty, out.file(), 60);
   ui.update(vertex("sha256:f", "[internal] load build context", true, false));
-  bk::StatusResponse transfer;
-  auto* st = transfer.add_statuses();
-  st->set_vertex("sha256:f");
-  st->set_id("context");
-  st->set_name("transferring context:");
-  st->set_current(292743494);
-  ui.update(transfer);
+  ui.update(transfer("sha256:f", "context", "transferring context:", 292743494));
   ui.update(vertex("sha256:g", "[2/2] RUN make", true, false));
   for (int i = 1; i <= 8; ++i) ui.update(log("sha256:g", fmt::format("line {}\n", i)));
   ui.update(log("sha256:g", "compiling without a newline yet"));
@@ -166,12 +173,7 @@ TEST(ProgressUi, TtyWritesNoEscapeButItsOwnRedraw) {
   Capture out;
   ProgressUi ui(ProgressMode::tty, out.file(), 60);
   ui.update(vertex("sha256:f", "[1/1] RUN \x1b]0;pwned\a", true, false));
-  bk::StatusResponse transfer;
-  auto* st = transfer.add_statuses();
-  st->set_vertex("sha256:f");
-  st->set_id("\x1b[1Aid");
-  st->set_current(10);
-  ui.update(transfer);
+  ui.update(transfer("sha256:f", "\x1b[1Aid", "", 10));
   // A sequence cut between two messages is still not written raw.
   ui.update(log("sha256:f", "done\n\x1b"));
   ui.update(log("sha256:f", "[2Kwiped"));
