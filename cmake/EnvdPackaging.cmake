@@ -1,8 +1,8 @@
 # Packages, made by CPack from the install components (docs/install.md):
 #
-#   envd                   component cli: bin/envd, its scanning helper, the
-#                          private BuildKit protocol library (lib/envd/),
-#                          shell completions
+#   envd                   component cli: bin/envd, its scanning helper, its
+#                          private libraries (lib/envd/: libenvd-client and
+#                          the BuildKit protocol library), shell completions
 #   envd-plugin-<name>     component plugin-<name>: one driver module, Depends
 #                          on envd of exactly this version (the ABI it was
 #                          checked against)
