@@ -74,6 +74,21 @@ check_plugins() {
 }
 check_plugins "$root/usr/bin/envd" "$plugin "
 
+# A build-only install (one builder, no runner, as in a CI image) makes a
+# context with the default runner unchecked, says so, and names the missing
+# runner when an environment command needs it.
+if [[ $plugin == envd-plugin-tcp ]]; then
+  envd_in_root="$root/usr/bin/envd"
+  "$envd_in_root" context create --name ci --builder tcp --builder-address 127.0.0.1:8888 --use \
+    >/dev/null 2>"$work/create.log" || fail "context create with only the tcp module failed: $(cat "$work/create.log")"
+  grep -q "Runner 'docker' is not installed: context ci can build but not run environments" "$work/create.log" ||
+    fail "context create did not say the runner is missing: $(cat "$work/create.log")"
+  if "$envd_in_root" envs ls >/dev/null 2>"$work/envs.log"; then fail "envd envs ls worked with no runner module"; fi
+  grep -q "unknown runner type 'docker'" "$work/envs.log" ||
+    fail "envd envs ls did not name the missing runner: $(cat "$work/envs.log")"
+  "$envd_in_root" context rm --force ci >/dev/null 2>&1 || fail "context rm --force ci failed"
+fi
+
 # Relocatable: the whole prefix moved elsewhere keeps working.
 mkdir -p "$work/elsewhere/opt"
 mv "$root/usr" "$work/elsewhere/opt/envd"

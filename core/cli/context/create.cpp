@@ -27,6 +27,7 @@ struct CreateRequest {
   std::string builder = "docker-container";
   std::string builder_address;
   std::string runner = "docker";
+  bool runner_given = false;  // --runner on the command line, not the default
   std::optional<std::string> runner_address;
   OptionFlags options;
   RunnerOptionFlags runner_options;
@@ -52,8 +53,19 @@ Status run_create(Invocation& invocation, const CreateRequest& req) {
   auto builder_address = normalize_builder_address(invocation, req.builder, req.builder_address);
   if (!builder_address) return builder_address.error();
   ctx.builder_address = *builder_address;
+  // A build-only install (a CI image with one builder module) has no runner
+  // module. The default runner is then recorded unchecked, as upstream envd
+  // records it: the context builds, and a command that runs an environment
+  // names the missing runner when it needs it.
+  const bool runner_untouched =
+      !req.runner_given && !req.runner_address && !req.runner_options.any();
   auto runner_address =
       normalize_runner_address(invocation, req.runner, req.runner_address.value_or(""));
+  if (!runner_address && runner_untouched && runner_address.error().code() == Errc::not_found) {
+    inform("Runner '" + req.runner + "' is not installed: context " + ctx.name +
+           " can build but not run environments");
+    runner_address = std::string();
+  }
   if (!runner_address) return runner_address.error();
   if (!runner_address->empty()) ctx.runner_address = *runner_address;
   ctx.id = context::new_context_id();
@@ -112,13 +124,15 @@ void add_context_create_command(CLI::App& group, Invocation& invocation, Action&
       ->capture_default_str();
   cmd->add_option("--builder-address", req->builder_address,
                   "Builder address in the driver's form (default: the driver's default)");
-  cmd->add_option("--runner", req->runner, "Runner type: a discovered runner driver")
-      ->capture_default_str();
+  CLI::Option* runner =
+      cmd->add_option("--runner", req->runner, "Runner type: a discovered runner driver")
+          ->capture_default_str();
   cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
   add_option_flags(cmd, req->options);
   add_runner_option_flags(cmd, req->runner_options);
   cmd->add_flag("--use", req->use, "Make it the current context");
-  cmd->callback([&invocation, &action, req] {
+  cmd->callback([&invocation, &action, req, runner] {
+    req->runner_given = runner->count() > 0;
     action = [&invocation, req] { return run_create(invocation, *req); };
   });
 }
