@@ -345,6 +345,13 @@ class BuildTimings {
 Status run_build(Invocation& invocation, const BuildRequest& req) {
   BuildTimings timings;
   // Validate everything local before contacting anything.
+  // The flags' own values first: a bad one is the user's error whatever the
+  // directory holds.
+  auto mode = output::resolve_progress_mode(req.quiet ? "quiet" : req.progress,
+                                            util::is_terminal(STDERR_FILENO));
+  if (!mode) return mode.error();
+  auto timeout = connect_timeout(req.connect_timeout);
+  if (!timeout) return timeout.error();
   std::error_code ec;
   fs::path context_dir = fs::absolute(req.path, ec);
   if (ec || !fs::is_directory(context_dir, ec)) {
@@ -397,11 +404,6 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     std::error_code removed;
     fs::remove(req.iidfile, removed);
   }
-  auto mode = output::resolve_progress_mode(req.quiet ? "quiet" : req.progress,
-                                            util::is_terminal(STDERR_FILENO));
-  if (!mode) return mode.error();
-  auto timeout = connect_timeout(req.connect_timeout);
-  if (!timeout) return timeout.error();
 
   // Driver progress (pulling a builder image...) follows --progress too.
   invocation.quiet_progress = *mode == output::ProgressMode::quiet;

@@ -29,6 +29,34 @@ int fail(const std::string& message, int code) {
   return code;
 }
 
+// The command the parse reached ("envd context create"): its --help is the one
+// a usage error points to.
+const CLI::App& deepest_command(const CLI::App& app, std::string& path) {
+  const CLI::App* deepest = &app;
+  path = app.get_name();
+  for (auto parsed = deepest->get_subcommands(); !parsed.empty();
+       parsed = deepest->get_subcommands()) {
+    deepest = parsed.front();
+    path += " " + deepest->get_name();
+  }
+  return *deepest;
+}
+
+// A usage error in one line. CLI11 says only "A subcommand is required" for a
+// word where a command belongs that names none, so that word is named.
+std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
+  std::string path;
+  const CLI::App& deepest = deepest_command(app, path);
+  if (deepest.get_require_subcommand_min() > 0) {
+    for (const auto& word : app.remaining(true)) {
+      if (!word.empty() && word.front() != '-') {
+        return fmt::format("unknown command '{}' for '{}' (see '{} --help')", word, path, path);
+      }
+    }
+  }
+  return fmt::format("{} (see '{} --help')", e.what(), path);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,7 +99,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return fail(std::string(e.what()) + " (see 'envd --help')", kExitUsage);
+    return fail(usage_error(app, e), kExitUsage);
   }
 
   try {
