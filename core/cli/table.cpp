@@ -5,16 +5,19 @@
 namespace envd::cli {
 namespace {
 
+// Appended in place: `context ls` renders a row per context, a thousand in a
+// large store, on every TAB of shell completion.
 void append_row(std::string& out, const std::vector<std::string>& cells,
                 const std::vector<size_t>& widths) {
-  std::string line;
+  const size_t start = out.size();
   for (size_t i = 0; i < widths.size(); ++i) {
-    const std::string cell = i < cells.size() ? cells[i] : std::string();
-    line += cell;
-    if (i + 1 < widths.size()) line.append(widths[i] - cell.size() + 2, ' ');
+    const size_t cell = i < cells.size() ? cells[i].size() : 0;
+    if (cell != 0) out += cells[i];
+    if (i + 1 < widths.size()) out.append(widths[i] - cell + 2, ' ');
   }
-  line.erase(line.find_last_not_of(' ') + 1);
-  out += line;
+  // No trailing blanks; a row of blanks only keeps none.
+  size_t end = out.find_last_not_of(' ');
+  out.resize(end == std::string::npos || end < start ? start : end + 1);
   out += '\n';
 }
 
@@ -30,6 +33,9 @@ std::string render_table(const std::vector<std::string>& header,
     }
   }
   std::string out;
+  size_t line = 1;
+  for (size_t w : widths) line += w + 2;
+  out.reserve(line * (rows.size() + 1));
   append_row(out, header, widths);
   for (const auto& row : rows) append_row(out, row, widths);
   return out;

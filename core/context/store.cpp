@@ -2,11 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <map>
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <string>
 #include <system_error>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "context/record.hpp"
@@ -36,8 +38,10 @@ Error corrupt(const fs::path& file, const std::string& reason) {
 // The rules that span contexts: unique names, unique ids. The message is the
 // bare reason.
 Status check_list(const ContextList& list) {
-  std::set<std::string_view> names;
-  std::map<std::string_view, std::string_view> ids;  // id -> name, for the message
+  std::unordered_set<std::string_view> names;
+  std::unordered_map<std::string_view, std::string_view> ids;  // id -> name, for the message
+  names.reserve(list.contexts.size());
+  ids.reserve(list.contexts.size());
   for (const Context& ctx : list.contexts) {
     if (!names.insert(ctx.name).second) {
       return Error(Errc::invalid_argument, "two contexts are named '" + ctx.name + "'");
@@ -54,6 +58,10 @@ Status check_list(const ContextList& list) {
 
 // Gives every context without an id the derived one (see derived_context_id).
 void derive_missing_ids(ContextList& list) {
+  if (std::all_of(list.contexts.begin(), list.contexts.end(),
+                  [](const Context& ctx) { return !ctx.id.empty(); })) {
+    return;  // the usual store: every context was written with its id
+  }
   std::set<std::string> taken;
   for (const Context& ctx : list.contexts) {
     if (!ctx.id.empty()) taken.insert(ctx.id);
@@ -87,17 +95,22 @@ Result<ContextList> parse_store(std::string_view text, const fs::path& file) {
   const json::value* contexts = top.if_contains("contexts");
   if (contexts == nullptr) return corrupt(file, "field 'contexts' is missing");
   if (!contexts->is_array()) return corrupt(file, "field 'contexts' must be an array");
-  std::size_t index = 0;
-  for (const json::value& record : contexts->get_array()) {
-    std::string what = "contexts[" + std::to_string(index++) + "]";
-    if (record.is_object()) {
-      if (const json::value* name = record.get_object().if_contains("name");
-          name != nullptr && name->is_string()) {
-        what += " ('" + util::printable(name->get_string(), 64) + "')";
+  const json::array& records = contexts->get_array();
+  list.contexts.reserve(records.size());
+  for (std::size_t index = 0; index < records.size(); ++index) {
+    const json::value& record = records[index];
+    auto ctx = context_from_json(record, "", RecordKind::store);
+    if (!ctx) {
+      // Only a failing record pays for its label: read again with it.
+      std::string what = "contexts[" + std::to_string(index) + "]";
+      if (record.is_object()) {
+        if (const json::value* name = record.get_object().if_contains("name");
+            name != nullptr && name->is_string()) {
+          what += " ('" + util::printable(name->get_string(), 64) + "')";
+        }
       }
+      return corrupt(file, context_from_json(record, what, RecordKind::store).error().message());
     }
-    auto ctx = context_from_json(record, what, RecordKind::store);
-    if (!ctx) return corrupt(file, ctx.error().message());
     list.contexts.push_back(std::move(*ctx));
   }
   if (auto st = check_list(list); !st) return corrupt(file, st.error().message());

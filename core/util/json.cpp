@@ -59,7 +59,12 @@ void pretty(std::string& out, const json::value& v, int indent) {
 }  // namespace
 
 Result<json::value> parse_json(std::string_view text, std::string_view what) {
+  // One arena per document: no malloc per element, and no walk to free each
+  // one (a store of 1,000 contexts spent a quarter of `context ls` in both).
+  // The value and every copy of its parts share the arena, so it lives as
+  // long as any of them.
   json::parser parser;
+  parser.reset(json::make_shared_resource<json::monotonic_resource>());
   boost::system::error_code ec;
   // write() needs one complete JSON text: incomplete input or trailing characters fail.
   size_t consumed = parser.write(text.data(), text.size(), ec);
