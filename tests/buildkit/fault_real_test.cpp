@@ -2,10 +2,11 @@
 // (fault_proxy.hpp) black-holes, delays, resets, truncates or half-closes
 // the connection at chosen points of the stream, counting the daemon's bytes
 // or envd's. It stands in front of the standalone buildkitd's TCP port (the
-// tcp builder) and its unix socket (the unix builder), and in front of the
-// test Docker Engine's socket (DOCKER_HOST): the moby-worker builder's
-// /grpc link, the load of a built image into the Engine, the push through
-// it, and the docker-container builder's bootstrap.
+// tcp builder, in plaintext and with mutual TLS) and its unix socket (the
+// unix builder), and in front of the test Docker Engine's socket
+// (DOCKER_HOST): the moby-worker builder's /grpc link, the load of a built
+// image into the Engine, the push through it, and the docker-container
+// builder's bootstrap.
 //
 // In every case envd ends within its deadline, exits 1 with one error line
 // naming the builder (or the Engine) and the phase, leaves no child process
@@ -294,6 +295,60 @@ TEST_F(TcpFaultTest, ASlowLinkStillBuilds) {
   auto r = build_local("slow", env());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_text(home() / "out-slow" / "built.txt"), "built\n");
+}
+
+// ---- the tcp builder with mutual TLS ---------------------------------------
+
+// envd does TLS itself (core/buildkit/tls_tunnel.cpp) and relays plaintext
+// HTTP/2 to gRPC: faults in the handshake and inside the encrypted stream
+// must end the same way as on a plaintext link. The proxy forwards bytes, so
+// the daemon's certificate (valid for 127.0.0.1) still verifies through it.
+class MtlsFaultTest : public FaultTest {
+ protected:
+  void SetUp() override {
+    FaultTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    auto colon = bk_.mtls.rfind(':');
+    proxy_ = std::make_unique<FaultProxy>(bk_.mtls.substr(0, colon),
+                                          std::stoi(bk_.mtls.substr(colon + 1)));
+    ASSERT_TRUE(proxy_->ok());
+    use_context("faulty", {"--builder", "tcp", "--builder-address", "tcp://" + proxy_->address(),
+                           "--builder-tls-ca", bk_.ca(), "--builder-tls-cert", bk_.client_cert(),
+                           "--builder-tls-key", bk_.client_key()});
+    builder_ = "tcp://" + proxy_->address();
+    build_env_ = env();
+  }
+};
+
+// Accepted and never answered: the ClientHello gets no ServerHello.
+TEST_F(MtlsFaultTest, ABlackHoleInTheHandshakeEndsAtTheConnectDeadline) {
+  expect_fault_then_recovery(fault_plan(Fault::blackhole), "blackhole", std::chrono::seconds(10));
+}
+
+// Cut inside the daemon's first flight (ServerHello, certificate, request
+// for envd's certificate), a few hundred bytes in.
+TEST_F(MtlsFaultTest, AResetInTheHandshakeIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 300), "reset-handshake",
+                             std::chrono::seconds(30));
+}
+
+TEST_F(MtlsFaultTest, ATruncatedHandshakeIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::truncate, 300), "truncate-handshake",
+                             std::chrono::seconds(30));
+}
+
+TEST_F(MtlsFaultTest, AResetDuringTheBuildIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 9000), "reset-mid", std::chrono::seconds(60));
+}
+
+TEST_F(MtlsFaultTest, AResetDuringTheContextUploadIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::reset, 250000, Direction::from_client),
+                             "reset-upload", std::chrono::seconds(60));
+}
+
+TEST_F(MtlsFaultTest, AHalfCloseDuringTheExportIsOneLine) {
+  expect_fault_then_recovery(fault_plan(Fault::half_close, 200000), "half-close-export",
+                             std::chrono::seconds(60));
 }
 
 // ---- the unix builder -----------------------------------------------------
