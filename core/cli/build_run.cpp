@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -45,6 +47,7 @@
 #include "util/atomic_file.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
+#include "util/paths.hpp"
 #include "util/terminal.hpp"
 
 namespace envd::cli {
@@ -229,6 +232,49 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   return solve;
 }
 
+// This machine's build node: 32 random hex digits kept in the cache
+// directory, made on first use. Empty when it can be neither read nor made;
+// the transfer key then still names the directory.
+std::string build_node_id() {
+  auto cache = util::cache_dir();
+  if (!cache) return {};
+  const fs::path file = *cache / "build-node-id";
+  auto valid = [](const std::string& id) {
+    return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
+             return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+  };
+  if (auto text = util::read_file(file)) {
+    std::string id = text->substr(0, text->find('\n'));
+    if (valid(id)) return id;
+  }
+  std::random_device device;
+  std::string id;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 8; ++i) {
+    unsigned bits = device();
+    for (int j = 0; j < 4; ++j, bits >>= 4) id += kHex[bits & 0xf];
+  }
+  std::error_code ec;
+  fs::create_directories(*cache, ec);
+  if (ec || !util::write_file_atomically(file, id + "\n", 0600)) return {};
+  return id;
+}
+
+// The session's shared key. BuildKit keeps the last transfer of a context
+// under it and asks only for the files whose size, time or mode changed, so
+// it must name the directory: with one key for every build, a project whose
+// files matched another's in size and time was built from the other's
+// content. Keyed as the docker CLI keys it, on this machine and the
+// directory's absolute path, so a rebuild sends only what changed.
+std::string context_transfer_key(const fs::path& context_dir) {
+  std::error_code ec;
+  fs::path canonical = fs::weakly_canonical(context_dir, ec);  // one key for ./x, x/ and x
+  if (ec) canonical = context_dir;
+  std::string digest = buildkit::sha256_digest(build_node_id() + ":" + canonical.string());
+  return digest.substr(digest.find(':') + 1);
+}
+
 // The named build contexts that are directories, by name, for the session's
 // FileSync (the frontend asks for them as local:NAME).
 Result<std::map<std::string, fs::path>> named_context_dirs(const BuildRequest& req) {
@@ -371,6 +417,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   auto solve = solve_request(req, dockerfile);
   if (!solve) return solve.error();
+  solve->session_shared_key = context_transfer_key(context_dir);
   auto named_dirs = named_context_dirs(req);
   if (!named_dirs) return named_dirs.error();
   // Secret values are read now, so a missing file or variable fails before

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -143,6 +144,48 @@ TEST_F(BuildE2e, TwentyThousandFilesArriveIntact) {
   auto sent = listing(dir / "files");
   EXPECT_EQ(sent.size(), 20000u);
   EXPECT_EQ(listing(out / "files"), sent);
+}
+
+// BuildKit keeps the last transfer of a context under the session's shared
+// key and asks only for the files whose size, time or mode changed. With one
+// key for every directory (envd sent none), the Engine built a project from
+// another directory's files when they matched in size and time. Each
+// directory now has its own key: two directories that differ only in
+// content are each built from their own files, and a rebuild after a change
+// has the change.
+TEST_F(BuildE2e, AContextTransferIsNeverReusedForAnotherDirectory) {
+  const std::string dockerfile = "FROM scratch\nCOPY . /ctx\n";
+  const auto when = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  auto make = [&](const std::string& name, char fill) {
+    fs::path dir = project(name, dockerfile);
+    for (int i = 0; i < 64; ++i) {
+      fs::path file = dir / ("f" + std::to_string(i));
+      write_text(file, std::string(16384, fill));
+      fs::last_write_time(file, when);
+    }
+    fs::last_write_time(dir / "Dockerfile", when);
+    return dir;
+  };
+  fs::path a = make("reuse-a", 'a');
+  fs::path b = make("reuse-b", 'b');
+  auto export_of = [&](const fs::path& dir, const std::string& out) {
+    auto r = build({"--progress", "plain", "--output", "type=local,dest=" + (home() / out).string(),
+                    dir.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  };
+  // Whether file `name` of export `out` holds 16 KiB of `fill`.
+  auto holds = [&](const std::string& out, const std::string& name, char fill) {
+    return read_text(home() / out / "ctx" / name) == std::string(16384, fill);
+  };
+  export_of(a, "out-a");
+  EXPECT_TRUE(holds("out-a", "f7", 'a'));
+  export_of(b, "out-b");
+  EXPECT_TRUE(holds("out-b", "f7", 'b')) << "another directory's transfer was reused";
+
+  write_text(a / "f7", std::string(16384, 'c'));
+  export_of(a, "out-a2");
+  EXPECT_TRUE(holds("out-a2", "f7", 'c'));
+  EXPECT_TRUE(holds("out-a2", "f8", 'a'));
 }
 
 TEST_F(BuildE2e, TarExportWritesATarball) {
