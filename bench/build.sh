@@ -7,7 +7,12 @@
 #       directory is renamed before every run, so neither client can reuse an
 #       earlier transfer (docker keys its reuse on the directory's path, envd
 #       never reuses) and every run sends the whole context
-# For each: wall time and the CLIENT's CPU time (user + sys), medians.
+#   (c) the context of (b) sent once into a fixed directory, one 4 KiB file
+#       changed, and built again: the bytes each client sent for the context
+#       on the rebuild, as the daemon reports them ("transferring ..." in
+#       plain progress), against the whole context's
+# For each: wall time, the CLIENT's CPU time (user + sys) and its peak
+# resident memory, medians.
 #
 # What is measured: the command runs under /usr/bin/time, which reports the
 # wall time of the client and the user and system CPU time of the client
@@ -74,16 +79,16 @@ export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
 unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
 "$envd" context create --name bench --builder moby-worker --use >/dev/null
 
-# Runs "$@" under /usr/bin/time; prints "<wall s> <user+sys s>". Fails loudly
+# Runs "$@" under /usr/bin/time; prints "<wall s> <user+sys s> <peak RSS MiB>". Fails loudly
 # if the command fails.
 measure() {
   local log="$work/time.log" out="$work/cmd.log"
-  if ! /usr/bin/time -o "$log" -f '%e %U %S' "$@" >"$out" 2>&1; then
+  if ! /usr/bin/time -o "$log" -f '%e %U %S %M' "$@" >"$out" 2>&1; then
     echo "bench: '$*' failed:" >&2
     tail -n 20 "$out" >&2
     exit 1
   fi
-  awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' "$log"
+  awk '{ printf "%.3f %.3f %.1f\n", $1, $2 + $3, $4 / 1024 }' "$log"
 }
 
 # Median of the numbers on stdin.
@@ -142,18 +147,47 @@ for _ in $(seq 1 "$big_runs"); do
   measure "$docker_cli" build -q --no-cache --network none -t bench-big:docker "$big" >>"$work/b.docker"
 done
 
+# --- (c) a rebuild after one file changed -------------------------------------
+# The largest "transferring" figure of a plain-progress log: the context's
+# (the Dockerfile's and .dockerignore's are a few bytes).
+sent() { grep -oE 'transferring( context:)? [0-9.]+[kMG]?B' "$1" | awk '{print $NF}' |
+  python3 -c 'import sys
+units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+def size(t):
+    for u in ("kB", "MB", "GB", "B"):
+        if t.endswith(u): return float(t[:-len(u)]) * units[u]
+print(int(max((size(l.strip()) for l in sys.stdin if l.strip()), default=0)))'; }
+rebuild_sent() {  # name build-command...: sends the context, changes a file, rebuilds
+  local name="$1"
+  shift
+  "$@" >"$work/c.$name.full" 2>&1 || { tail -n 20 "$work/c.$name.full" >&2; exit 1; }
+  head -c 4096 /dev/urandom >"$big/files/d07/f00007"
+  "$@" >"$work/c.$name.rebuild" 2>&1 || { tail -n 20 "$work/c.$name.rebuild" >&2; exit 1; }
+  echo "$(sent "$work/c.$name.full") $(sent "$work/c.$name.rebuild")"
+}
+# A directory of a new name for each: docker reuses a transfer keyed on the
+# path, and (b) built this one last with docker.
+rename
+c_envd=$(rebuild_sent envd "$envd" build --progress plain --network none -t bench-big:envd "$big")
+rename
+c_docker=$(rebuild_sent docker "$docker_cli" build --progress plain --network none -t bench-big:docker "$big")
+
 # --- report ---------------------------------------------------------------------
 row() {  # label file
-  printf '%-60s %12s %14s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)"
+  printf '%-60s %12s %14s %14s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)" \
+    "$(cut -d' ' -f3 "$2" | median)"
 }
 engine_version=$("$docker_cli" version --format '{{.Server.Version}}' 2>/dev/null || echo "?")
 client_version=$("$docker_cli" version --format '{{.Client.Version}}' 2>/dev/null || echo "?")
 printf 'Docker Engine %s (embedded BuildKit), docker CLI %s, %s CPUs (%s)\n' "$engine_version" \
   "$client_version" "$(nproc)" "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
-printf '%-60s %12s %14s\n' "command" "wall (s)" "client CPU (s)"
+printf '%-60s %12s %14s %14s\n' "command" "wall (s)" "client CPU (s)" "peak RSS (MiB)"
 row "(a) cached rebuild, envd, median of $runs" "$work/a.envd"
 row "(a) cached rebuild, docker build, median of $runs" "$work/a.docker"
-printf '%-60s %12s %14s\n' "(a) the daemon's Solve alone (the floor), median of $runs" \
-  "$(median <"$work/a.floor")" "-"
+printf '%-60s %12s %14s %14s\n' "(a) the daemon's Solve alone (the floor), median of $runs" \
+  "$(median <"$work/a.floor")" "-" "-"
 row "(b) 10,000 x 4 KiB + 256 MiB, envd, median of $big_runs" "$work/b.envd"
 row "(b) 10,000 x 4 KiB + 256 MiB, docker build, median of $big_runs" "$work/b.docker"
+printf '%-60s %12s %14s\n' "(c) context bytes sent, one 4 KiB file changed" "first build" "rebuild"
+printf '%-60s %12s %14s\n' "(c) envd" $c_envd
+printf '%-60s %12s %14s\n' "(c) docker build" $c_docker
