@@ -151,8 +151,9 @@ TEST_F(BuildE2e, TwentyThousandFilesArriveIntact) {
 // key for every directory (envd sent none), the Engine built a project from
 // another directory's files when they matched in size and time. Each
 // directory now has its own key: two directories that differ only in
-// content are each built from their own files, and a rebuild after a change
-// has the change.
+// content are each sent in full and built from their own files, and a
+// rebuild of the first after one file changed (with the other built in
+// between) sends that file and the listing, not the rest.
 TEST_F(BuildE2e, AContextTransferIsNeverReusedForAnotherDirectory) {
   const std::string dockerfile = "FROM scratch\nCOPY . /ctx\n";
   const auto when = fs::file_time_type::clock::now() - std::chrono::hours(1);
@@ -168,22 +169,41 @@ TEST_F(BuildE2e, AContextTransferIsNeverReusedForAnotherDirectory) {
   };
   fs::path a = make("reuse-a", 'a');
   fs::path b = make("reuse-b", 'b');
+  // Builds `dir` into export `out`; returns the bytes the daemon reports
+  // for the context's transfer ("#N [internal] load build context", then
+  // "#N transferring 1.05MB"; the export's own transfer is another vertex).
   auto export_of = [&](const fs::path& dir, const std::string& out) {
     auto r = build({"--progress", "plain", "--output", "type=local,dest=" + (home() / out).string(),
                     dir.string()});
     EXPECT_EQ(r.exit_code, 0) << r.err;
+    std::string vertex;
+    double bytes = -1;
+    std::istringstream in(r.err);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(" [internal] load build context") != std::string::npos) {
+        vertex = line.substr(0, line.find(' ') + 1);
+      } else if (!vertex.empty() && line.rfind(vertex + "transferring ", 0) == 0) {
+        std::istringstream figure(line.substr(vertex.size() + 13));
+        std::string unit;
+        figure >> bytes >> unit;
+        if (unit.rfind("kB", 0) == 0) bytes *= 1e3;
+        if (unit.rfind("MB", 0) == 0) bytes *= 1e6;
+      }
+    }
+    EXPECT_GE(bytes, 0) << "no transfer of the build context in: " << r.err;
+    return bytes;
   };
   // Whether file `name` of export `out` holds 16 KiB of `fill`.
   auto holds = [&](const std::string& out, const std::string& name, char fill) {
     return read_text(home() / out / "ctx" / name) == std::string(16384, fill);
   };
-  export_of(a, "out-a");
+  EXPECT_GT(export_of(a, "out-a"), 1e6);
   EXPECT_TRUE(holds("out-a", "f7", 'a'));
-  export_of(b, "out-b");
+  EXPECT_GT(export_of(b, "out-b"), 1e6) << "another directory's transfer was reused";
   EXPECT_TRUE(holds("out-b", "f7", 'b')) << "another directory's transfer was reused";
 
   write_text(a / "f7", std::string(16384, 'c'));
-  export_of(a, "out-a2");
+  EXPECT_LT(export_of(a, "out-a2"), 100e3) << "one changed file of 16 KiB, the rest reused";
   EXPECT_TRUE(holds("out-a2", "f7", 'c'));
   EXPECT_TRUE(holds("out-a2", "f8", 'a'));
 }
