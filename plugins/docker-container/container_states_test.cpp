@@ -4,13 +4,16 @@
 // answers exactly the calls it makes, with a scripted container state, and
 // the tests check the calls in order.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -39,13 +42,35 @@ class ScriptedEngine {
   ScriptedEngine(std::deque<std::string> states, std::map<std::string, std::string> labels)
       : states_(std::move(states)), labels_(std::move(labels)) {}
 
-  int delete_status = 204;  // DELETE /containers/...
+  ScriptedEngine(const ScriptedEngine&) = delete;
+  ScriptedEngine& operator=(const ScriptedEngine&) = delete;
+  ~ScriptedEngine() {
+    for (int fd : held_) ::close(fd);
+  }
 
-  void handle(int fd, const Received& r) {
+  int delete_status = 204;  // DELETE /containers/...
+  // The first call that starts with this ("POST /v1.41/containers/create")
+  // is black-holed: the engine does what it asks but never answers, and
+  // keeps the connection open.
+  std::string black_hole;
+
+  // The container's state as the next inspect would say it.
+  std::string state() {
+    std::lock_guard lock(mu_);
+    return states_.front();
+  }
+
+  void handle(int connection, const Received& r) {
     std::lock_guard lock(mu_);
     const std::string method = method_of(r);
     const std::string target = r.target();
     calls_.push_back(method + " " + target);
+    int fd = connection;
+    if (!black_hole.empty() && (method + " " + target).rfind(black_hole, 0) == 0) {
+      black_hole.clear();
+      held_.push_back(::dup(connection));
+      fd = -1;  // every answer below goes nowhere
+    }
     const std::string container = "/v1.41/containers/" + std::string(kName);
     if (method == "GET" && target == container + "/json") {
       std::string state = states_.front();
@@ -62,7 +87,11 @@ class ScriptedEngine {
                         {"Config", json::object{{"Image", "docker.io/moby/buildkit:v0.19.0"},
                                                 {"Labels", std::move(labels)}}}};
       send_all(fd, response(200, "OK", json::serialize(body)));
-    } else if (method == "DELETE" && target.rfind(container + "?", 0) == 0) {
+    } else if (method == "DELETE" && target == container && states_.front() == "running") {
+      send_all(fd, response(409, "Conflict",
+                            R"({"message":"cannot remove container: container is running"})"));
+    } else if (method == "DELETE" &&
+               (target == container || target.rfind(container + "?", 0) == 0)) {
       if (delete_status / 100 == 2) {
         states_ = {"missing"};
         send_all(fd, response(delete_status, "No Content", ""));
@@ -110,6 +139,7 @@ class ScriptedEngine {
   std::deque<std::string> states_;
   std::map<std::string, std::string> labels_;
   std::vector<std::string> calls_;
+  std::vector<int> held_;  // the black-holed connections
 };
 
 // True if `wanted` appears in `calls` in this order (other calls between).
@@ -236,6 +266,88 @@ TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {
   for (const auto& call : script.calls()) {
     EXPECT_EQ(call.find("/containers/create"), std::string::npos) << "nothing was created";
   }
+}
+
+// A black-holed Engine (it accepts the call, may even do it, never answers)
+// on each call of a bootstrap in turn: the bootstrap ends at the one connect
+// deadline (1.5 s), in one line naming the container and the step, and what
+// it created but could not start is removed again.
+struct BlackHoleCase {
+  std::string test;   // the test's name
+  std::string call;   // the call black-holed
+  std::string phase;  // what the message starts with
+  bool removed;       // a DELETE of the container follows (it may have been created)
+};
+
+// Names the case in test listings (ctest shows the parameter).
+void PrintTo(const BlackHoleCase& c, std::ostream* out) { *out << c.test; }
+
+class BlackHoledBootstrap : public ContainerStates,
+                            public ::testing::WithParamInterface<BlackHoleCase> {};
+
+TEST_P(BlackHoledBootstrap, EndsAtTheConnectDeadlineNamingTheStep) {
+  const auto& param = GetParam();
+  ScriptedEngine script({"missing"}, matching_labels());
+  script.black_hole = param.call;
+  auto started = std::chrono::steady_clock::now();
+  auto result = bootstrap(script);
+  auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(result) << *result << joined(script.calls());
+  const std::string& message = result.error().message();
+  EXPECT_EQ(result.error().code(), Errc::timeout) << message;
+  EXPECT_EQ(message.rfind(param.phase, 0), 0u) << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos) << "one line: " << message;
+  EXPECT_NE(message.find("the Docker Engine at unix://"), std::string::npos) << message;
+  // The deadline (1.5 s) and the answered clean-up: nowhere near a second
+  // deadline, the 5 s of a clean-up or the 60 s the calls once had.
+  EXPECT_GE(took, std::chrono::milliseconds(1300)) << message;
+  EXPECT_LT(took, std::chrono::milliseconds(2800)) << message;
+  auto calls = script.calls();
+  bool deleted = false;
+  for (const auto& call : calls) deleted = deleted || call.rfind("DELETE " + kContainer, 0) == 0;
+  EXPECT_EQ(deleted, param.removed) << joined(calls);
+  if (param.removed) {
+    EXPECT_EQ(script.state(), "missing") << "nothing half made is left";
+  }
+}
+
+std::string TestName(const ::testing::TestParamInfo<BlackHoleCase>& info) {
+  return info.param.test;
+}
+
+const std::string kWithin = " (connect timeout: 1500 ms)";
+const std::string kNotReady =
+    "buildkitd in container 'envd_buildkitd' did not answer within 1500 ms"
+    " (the Docker Engine at unix://";
+
+INSTANTIATE_TEST_SUITE_P(
+    EachCall, BlackHoledBootstrap,
+    ::testing::Values(BlackHoleCase{"Inspect", "GET " + kContainer + "/json",
+                                    "cannot inspect buildkitd container 'envd_buildkitd': ", false},
+                      BlackHoleCase{"ImageLookup", "GET /v1.41/images/",
+                                    "cannot look up image docker.io/moby/buildkit:", false},
+                      BlackHoleCase{"VolumeCreate", "POST /v1.41/volumes/create",
+                                    "cannot create volume 'envd_buildkitd_state': ", false},
+                      BlackHoleCase{"ContainerCreate", "POST /v1.41/containers/create",
+                                    "cannot create buildkitd container 'envd_buildkitd': ", true},
+                      BlackHoleCase{"ContainerStart", "POST " + kContainer + "/start",
+                                    "cannot start buildkitd container 'envd_buildkitd': ", true},
+                      BlackHoleCase{"ExecCreate", "POST " + kContainer + "/exec", kNotReady, false},
+                      BlackHoleCase{"ExecStart", "POST /v1.41/exec/e1/start", kNotReady, false},
+                      BlackHoleCase{"ExecInspect", "GET /v1.41/exec/e1/json", kNotReady, false}),
+    TestName);
+
+// The steps before buildkitd is waited for name the connect timeout.
+TEST_F(ContainerStates, ABlackHoledCreateNamesTheConnectTimeout) {
+  ScriptedEngine script({"missing"}, matching_labels());
+  script.black_hole = "POST /v1.41/containers/create";
+  auto result = bootstrap(script);
+  ASSERT_FALSE(result) << *result;
+  const std::string& message = result.error().message();
+  EXPECT_EQ(message.size() - message.rfind(kWithin), kWithin.size()) << message;
+  EXPECT_NE(message.find("did not answer POST /containers/create?name=envd_buildkitd in time"),
+            std::string::npos)
+      << message;
 }
 
 }  // namespace

@@ -32,6 +32,10 @@ constexpr std::string_view kExpected =
 // Pulling an image may take far longer than connecting to a daemon.
 constexpr std::chrono::minutes kPullTimeout{15};
 constexpr int kLogLines = 20;
+// What a failure may still take after the connect deadline: removing the
+// container it left half made, reading the last log lines for the message.
+constexpr std::chrono::seconds kCleanupTimeout{5};
+constexpr std::chrono::seconds kLogsTimeout{2};
 
 // Docker's name rules: an alphanumeric first character, then at least one of
 // the alphanumerics and `extra`.
@@ -207,7 +211,9 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
   return target;
 }
 
-std::string indent_logs(const std::vector<std::string>& lines) {
+std::string indent_logs(const Result<std::vector<std::string>>& logs) {
+  if (!logs) return "";  // the Engine did not give them: nothing to say about them
+  const auto& lines = *logs;
   if (lines.empty()) return "; it wrote no log lines";
   std::string out = "; its last log lines:";
   for (const auto& line : lines) out += "\n  " + line;
@@ -216,8 +222,7 @@ std::string indent_logs(const std::vector<std::string>& lines) {
 
 Error exited_error(sdk::DockerEngine& engine, const std::string& name,
                    const dc::ContainerState& state) {
-  auto logs =
-      dc::container_logs(engine, name, kLogLines, sdk::deadline_after(std::chrono::seconds(5)));
+  auto logs = dc::container_logs(engine, name, kLogLines, sdk::deadline_after(kLogsTimeout));
   std::string why = state.status == "exited" || state.status == "dead"
                         ? "exited with code " + std::to_string(state.exit_code)
                         : "is " + state.status;
@@ -236,47 +241,90 @@ Status remove_container(sdk::DockerEngine& engine, const std::string& name,
   return {};
 }
 
-Status create_and_start(sdk::DockerEngine& engine, const Target& target) {
+// The one deadline of a bootstrap: the connect timeout (--connect-timeout),
+// from the verb's start. Inspecting, creating, starting the container and
+// waiting for buildkitd all share it; the image pull does not (see
+// create_and_start), so its time is added to the deadline.
+struct Budget {
+  sdk::Deadline deadline;
+  std::chrono::milliseconds timeout;
+};
+
+// `error` of the call that `phase` names ("cannot create buildkitd container
+// 'x'"); when the deadline ran out, the message says which one it was.
+Error in_phase(const Error& error, const std::string& phase, const Budget& budget) {
+  Error wrapped = error.wrap(phase);
+  if (wrapped.code() != Errc::timeout) return wrapped;
+  return Error(Errc::timeout, wrapped.message() + " (connect timeout: " +
+                                  std::to_string(budget.timeout.count()) + " ms)");
+}
+
+// After a create whose answer never came (the Engine may have made the
+// container anyway) or a failed start: removes the container so that nothing
+// half made is left, on a short deadline of its own, even after Ctrl-C.
+// `force` also removes one that runs; without it a container that runs (one
+// another envd created and started meanwhile) is kept.
+void remove_half_made(sdk::DockerEngine& engine, const std::string& name, bool force) {
+  sdk::IgnoreCancellation cleanup;
+  (void)engine.request("DELETE", "/containers/" + name + (force ? "?force=1" : ""), "",
+                       sdk::deadline_after(kCleanupTimeout));
+}
+
+Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget& budget) {
   const auto& spec = target.spec;
-  if (auto st = dc::ensure_image(engine, spec.image, sdk::deadline_after(kPullTimeout)); !st) {
-    return st;
+  auto have = dc::have_image(engine, spec.image, budget.deadline);
+  if (!have) return in_phase(have.error(), "cannot look up image " + spec.image, budget);
+  if (!*have) {
+    // The pull is not part of the connect deadline: a large image from a slow
+    // registry may legitimately take minutes. It has its own limit, and the
+    // time it took is added to the deadline of the calls after it.
+    auto pull_started = Clock::now();
+    if (auto st = dc::pull_image(engine, spec.image, sdk::deadline_after(kPullTimeout)); !st) {
+      return st;
+    }
+    budget.deadline += Clock::now() - pull_started;
   }
-  auto deadline = sdk::deadline_after(std::chrono::seconds(60));
+  const auto deadline = budget.deadline;
   json::object volume{
       {"Name", spec.volume},
       {"Labels", json::object{{dc::kContextLabel, spec.labels.at(dc::kContextLabel)}}}};
   if (auto v = engine.call("POST", "/volumes/create", json::serialize(volume), deadline); !v) {
-    return v.error().wrap("cannot create volume '" + spec.volume + "'");
+    return in_phase(v.error(), "cannot create volume '" + spec.volume + "'", budget);
   }
   sdk::report_progress("creating container " + spec.name + " from " + spec.image);
   auto created =
       engine.call("POST", "/containers/create?name=" + spec.name, spec.create_json, deadline);
   if (!created) {
     if (created.error().code() == Errc::already_exists) return {};  // another envd won the race
-    return created.error().wrap("cannot create buildkitd container '" + spec.name + "'");
+    // The Engine may have created it though its answer was lost.
+    remove_half_made(engine, spec.name, false);
+    return in_phase(created.error(), "cannot create buildkitd container '" + spec.name + "'",
+                    budget);
   }
   if (spec.config_host.empty()) {
     if (auto st = dc::put_config(engine, spec.name, target.config_text, deadline); !st) {
-      (void)remove_container(engine, spec.name, deadline);
-      return st;
+      remove_half_made(engine, spec.name, true);
+      return in_phase(st.error(), "cannot set up buildkitd container '" + spec.name + "'", budget);
     }
   }
   sdk::report_progress("starting " + spec.name);
   if (auto started = engine.call("POST", "/containers/" + spec.name + "/start", "", deadline);
       !started) {
     // A container that never ran holds nothing worth keeping, and leaving it
-    // would make the next attempt report a stale container instead of the cause.
-    sdk::IgnoreCancellation cleanup;
-    (void)remove_container(engine, spec.name, sdk::deadline_after(std::chrono::seconds(10)));
-    return started.error().wrap("cannot start buildkitd container '" + spec.name + "'");
+    // would make the next attempt report a stale container instead of the
+    // cause. Forced: the Engine may have started it though its answer was lost.
+    remove_half_made(engine, spec.name, true);
+    return in_phase(started.error(), "cannot start buildkitd container '" + spec.name + "'",
+                    budget);
   }
   return {};
 }
 
-// Waits until buildkitd in the container answers (`buildctl debug workers`).
-Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline deadline,
-                  std::chrono::milliseconds timeout) {
+// Waits until buildkitd in the container answers (`buildctl debug workers`),
+// until the budget's deadline.
+Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget& budget) {
   const auto& name = target.name;
+  const auto deadline = budget.deadline;
   sdk::report_progress("waiting for buildkitd in " + name);
   std::string last;
   for (;;) {
@@ -289,17 +337,23 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, sdk::Deadline
       // A probe cut short by the deadline says less than the one before it.
       last = run.error().message();
     }
-    auto state = dc::inspect_container(engine, name, sdk::deadline_after(std::chrono::seconds(5)));
-    if (!state) return state.error();
-    if (!*state) return Error(Errc::unavailable, "buildkitd container '" + name + "' disappeared");
-    if ((*state)->status != "running") return exited_error(engine, name, **state);
-    if (Clock::now() + std::chrono::milliseconds(200) >= deadline) {
+    // An exited container is reported as such, even at the deadline.
+    auto state = dc::inspect_container(
+        engine, name, std::min(deadline, sdk::deadline_after(std::chrono::seconds(5))));
+    bool out_of_time = Clock::now() + std::chrono::milliseconds(200) >= deadline;
+    if (!state && !(out_of_time && state.error().code() == Errc::timeout)) {
+      return in_phase(state.error(), "waiting for buildkitd in container '" + name + "'", budget);
+    }
+    if (state && !*state) {
+      return Error(Errc::unavailable, "buildkitd container '" + name + "' disappeared");
+    }
+    if (state && (*state)->status != "running") return exited_error(engine, name, **state);
+    if (out_of_time) {
       while (!last.empty() && (last.back() == '\n' || last.back() == ' ')) last.pop_back();
       std::replace(last.begin(), last.end(), '\n', ' ');
-      auto logs =
-          dc::container_logs(engine, name, kLogLines, sdk::deadline_after(std::chrono::seconds(5)));
+      auto logs = dc::container_logs(engine, name, kLogLines, sdk::deadline_after(kLogsTimeout));
       return Error(Errc::timeout, "buildkitd in container '" + name + "' did not answer within " +
-                                      std::to_string(timeout.count()) + " ms" +
+                                      std::to_string(budget.timeout.count()) + " ms" +
                                       (last.empty() ? "" : " (" + last + ")") + indent_logs(logs));
     }
     if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(200))) {
@@ -317,51 +371,50 @@ bool pause_until(sdk::Deadline deadline) {
       std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(200)));
 }
 
-// Brings the container to running, as its state requires. Returns what it
-// did; sets `created` once it created a container.
-Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target,
-                             std::chrono::milliseconds timeout, bool& created) {
+// Brings the container to running, as its state requires, within the
+// budget. Returns what it did; sets `created` once it created a container.
+Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Budget& budget,
+                             bool& created) {
   const auto& name = target.name;
-  auto deadline = sdk::deadline_after(timeout);
   bool recreate = target.args.recreate;
   bool started = false;
   std::string action;
   std::string last_state;  // for the timeout message
+  const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   for (;;) {
-    if (Clock::now() >= deadline) {
+    if (Clock::now() >= budget.deadline) {
       return Error(Errc::timeout,
                    "buildkitd container '" + name + "' did not reach the running state within " +
-                       std::to_string(timeout.count()) + " ms" +
+                       std::to_string(budget.timeout.count()) + " ms" +
                        (last_state.empty() ? "" : " (it stayed " + last_state + ")"));
     }
-    auto state = dc::inspect_container(engine, name, deadline);
-    if (!state) return state.error();
+    auto state = dc::inspect_container(engine, name, budget.deadline);
+    if (!state) return in_phase(state.error(), inspecting, budget);
     if (!*state) {
-      if (auto st = create_and_start(engine, target); !st) return st.error();
+      if (auto st = create_and_start(engine, target, budget); !st) return st.error();
       created = true;
       if (action.empty()) action = "created";
       started = true;
-      deadline = sdk::deadline_after(timeout);  // the pull is not part of the connect deadline
       continue;
     }
     const auto& s = **state;
     last_state = s.status;
     if (s.status == "removing" || s.status == "restarting") {
-      if (!pause_until(deadline)) return sdk::cancelled_error("bootstrap of " + name);
+      if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
       continue;
     }
     if (s.status == "dead") {
       sdk::report_progress("removing dead container " + name + " to recreate it");
-      if (auto st = remove_container(engine, name, deadline); !st) {
+      if (auto st = remove_container(engine, name, budget.deadline); !st) {
         std::string what = "buildkitd container '" + name;
         what += "' is dead and envd cannot replace it (remove it with 'docker rm -f ";
         what += name;
         what += "' or see the Docker Engine's log)";
-        return st.error().wrap(what);
+        return in_phase(st.error(), what, budget);
       }
       action = "recreated";
       // The engine may still report it dead for a moment.
-      if (!pause_until(deadline)) return sdk::cancelled_error("bootstrap of " + name);
+      if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
       continue;
     }
     if (started && s.status == "exited") return exited_error(engine, name, s);
@@ -374,7 +427,9 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target,
                          target.spec.volume + "' is kept)");
       }
       sdk::report_progress("removing container " + name + " to recreate it");
-      if (auto st = remove_container(engine, name, deadline); !st) return st.error();
+      if (auto st = remove_container(engine, name, budget.deadline); !st) {
+        return in_phase(st.error(), "cannot replace buildkitd container '" + name + "'", budget);
+      }
       recreate = false;
       action = "recreated";
       continue;
@@ -382,8 +437,9 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target,
     if (s.status == "running") break;
     if (s.status == "paused") {
       sdk::report_progress("unpausing " + name);
-      if (auto r = engine.call("POST", "/containers/" + name + "/unpause", "", deadline); !r) {
-        return r.error().wrap("cannot unpause buildkitd container '" + name + "'");
+      if (auto r = engine.call("POST", "/containers/" + name + "/unpause", "", budget.deadline);
+          !r) {
+        return in_phase(r.error(), "cannot unpause buildkitd container '" + name + "'", budget);
       }
       if (action.empty()) action = "unpaused";
       continue;
@@ -391,34 +447,33 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target,
     // created or exited
     if (s.status == "created" && target.spec.config_host.empty()) {
       // An envd stopped between create and start may not have copied it yet.
-      if (auto st = dc::put_config(engine, name, target.config_text, deadline); !st)
-        return st.error();
+      if (auto st = dc::put_config(engine, name, target.config_text, budget.deadline); !st) {
+        return in_phase(st.error(), "cannot set up buildkitd container '" + name + "'", budget);
+      }
     }
     sdk::report_progress("starting " + name);
-    if (auto r = engine.call("POST", "/containers/" + name + "/start", "", deadline); !r) {
-      return r.error().wrap("cannot start buildkitd container '" + name + "'");
+    if (auto r = engine.call("POST", "/containers/" + name + "/start", "", budget.deadline); !r) {
+      return in_phase(r.error(), "cannot start buildkitd container '" + name + "'", budget);
     }
     if (action.empty()) action = "started";
     started = true;
   }
   if (action.empty()) return std::string("running");
-  if (auto st = wait_ready(engine, target, sdk::deadline_after(timeout), timeout); !st) {
-    return st.error();
-  }
+  if (auto st = wait_ready(engine, target, budget); !st) return st.error();
   return action;
 }
 
 // bring_up(), and when the user cancels it after it created the container,
 // removes that container again (it never became ready; its cache volume is
-// kept): Ctrl-C leaves nothing half made.
-Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target,
-                           std::chrono::milliseconds timeout) {
+// kept): Ctrl-C leaves nothing half made. A container that started but whose
+// buildkitd did not answer in time is kept: its logs say why, and the next
+// attempt uses it.
+Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target, Budget& budget) {
   bool created = false;
-  auto result = bring_up(engine, target, timeout, created);
+  auto result = bring_up(engine, target, budget, created);
   if (!result && result.error().code() == Errc::cancelled && created) {
-    sdk::IgnoreCancellation cleanup;
     sdk::report_progress("removing " + target.name + ", which was cancelled before it was ready");
-    (void)remove_container(engine, target.name, sdk::deadline_after(std::chrono::seconds(10)));
+    remove_half_made(engine, target.name, true);
   }
   return result;
 }
@@ -458,9 +513,11 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
   auto target = prepare(request, true);
   if (!target) return target.error();
   auto& engine = target->engine;
-  auto ensured = ensure(*engine, *target, request.timeout);
+  Budget budget{sdk::deadline_after(request.timeout), request.timeout};
+  auto ensured = ensure(*engine, *target, budget);
   if (!ensured) return ensured.error();
-  auto fd = dc::dial_stdio(*engine, target->name, sdk::deadline_after(request.timeout), dials_);
+  // The same deadline: bringing the container up and dialling it is one connect.
+  auto fd = dc::dial_stdio(*engine, target->name, budget.deadline, dials_);
   if (!fd) return fd.error();
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::fd;
@@ -473,7 +530,8 @@ Result<std::string> DockerContainerBuilder::bootstrap(const sdk::Request& reques
   auto target = prepare(request, true);
   if (!target) return target.error();
   auto& engine = target->engine;
-  auto action = ensure(*engine, *target, request.timeout);
+  Budget budget{sdk::deadline_after(request.timeout), request.timeout};
+  auto action = ensure(*engine, *target, budget);
   if (!action) return action.error();
   json::object out{{"container", target->name},
                    {"image", target->spec.image},
@@ -517,8 +575,8 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
   }
   out["detail"] = detail;
   json::array logs;
-  for (auto& line : dc::container_logs(*engine, target->name, kLogLines, deadline)) {
-    logs.emplace_back(line);
+  if (auto lines = dc::container_logs(*engine, target->name, kLogLines, deadline)) {
+    for (auto& line : *lines) logs.emplace_back(line);
   }
   out["logs"] = std::move(logs);
   if (std::string failure = dc::last_dial_failure(*engine, *dials_, deadline); !failure.empty()) {

@@ -249,11 +249,21 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
   return std::optional<ContainerState>(std::move(state));
 }
 
-Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline) {
+Result<bool> have_image(sdk::DockerEngine& engine, const std::string& image,
+                        sdk::Deadline deadline) {
   auto have = engine.request("GET", "/images/" + image + "/json", "", deadline);
   if (!have) return have.error();
-  if (have->status == 200) return {};
+  return have->status == 200;
+}
 
+Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline) {
+  auto have = have_image(engine, image, deadline);
+  if (!have) return have.error();
+  if (*have) return {};
+  return pull_image(engine, image, deadline);
+}
+
+Status pull_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline) {
   ImageRef ref = split_image(image);
   // The docker CLI's credentials, credential helpers included.
   auto auth = sdk::registry_auth_header_for(ref.registry);
@@ -313,12 +323,12 @@ Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::De
   return {};
 }
 
-std::vector<std::string> container_logs(sdk::DockerEngine& engine, const std::string& name,
-                                        int lines, sdk::Deadline deadline) {
+Result<std::vector<std::string>> container_logs(sdk::DockerEngine& engine, const std::string& name,
+                                                int lines, sdk::Deadline deadline) {
   auto body = engine.call(
       "GET", "/containers/" + name + "/logs?stdout=1&stderr=1&tail=" + std::to_string(lines), "",
       deadline);
-  if (!body) return {};
+  if (!body) return body.error();
   // Non-TTY logs are multiplexed; the order between the two streams is kept
   // frame by frame.
   std::string text;

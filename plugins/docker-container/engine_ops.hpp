@@ -29,15 +29,22 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
                                                         const std::string& name,
                                                         sdk::Deadline deadline);
 
-// Pulls `image` unless the engine has it, reporting progress through
-// sdk::report_progress and sending the credentials of the docker CLI's
-// config.json ($DOCKER_CONFIG or ~/.docker) for its registry, if any.
+// Whether the engine has `image` (GET /images/{image}/json).
+Result<bool> have_image(sdk::DockerEngine& engine, const std::string& image,
+                        sdk::Deadline deadline);
+
+// Pulls `image`, reporting progress through sdk::report_progress and sending
+// the credentials of the docker CLI's config.json ($DOCKER_CONFIG or
+// ~/.docker) for its registry, if any.
+Status pull_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline);
+
+// have_image(), then pull_image() unless it has it, on the one deadline.
 Status ensure_image(sdk::DockerEngine& engine, const std::string& image, sdk::Deadline deadline);
 
 // The last `lines` lines of the container's stdout and stderr, in order, each
-// without its '\n'; empty when they cannot be read.
-std::vector<std::string> container_logs(sdk::DockerEngine& engine, const std::string& name,
-                                        int lines, sdk::Deadline deadline);
+// without its '\n'; the Engine's error when they cannot be read.
+Result<std::vector<std::string>> container_logs(sdk::DockerEngine& engine, const std::string& name,
+                                                int lines, sdk::Deadline deadline);
 
 struct ExecOutput {
   int exit_code = -1;

@@ -157,12 +157,14 @@ class FaultTest : public RealBuildkitTestBase {
   }
 
   // Runs `command` with the fault `plan` and checks the failure (see the top
-  // of the file); then clears the fault and returns the same command's
-  // result, which must succeed.
+  // of the file), and with `after_failure` what else it must have left as it
+  // was; then clears the fault and returns the same command's result, which
+  // must succeed.
   sdk::ProcessResult fault_then_recovery(
       FaultProxy& proxy, const FaultProxy::Plan& plan, const std::string& what,
       const Expected& expected,
-      const std::function<sdk::ProcessResult(const std::string& what)>& command) {
+      const std::function<sdk::ProcessResult(const std::string& what)>& command,
+      const std::function<void()>& after_failure = {}) {
     auto store_before = snapshot(config_dir());
     proxy.set(plan);
     auto start = Clock::now();
@@ -196,6 +198,7 @@ class FaultTest : public RealBuildkitTestBase {
       EXPECT_NE(it->path().extension(), ".tmp") << what << ": a temporary file: " << it->path();
     }
     EXPECT_EQ(snapshot(config_dir()), store_before) << what << ": the context store changed";
+    if (after_failure) after_failure();
 
     proxy.set({});
     auto ok = command(what + "-retry");
@@ -516,7 +519,8 @@ TEST_F(MobyWorkerFaultTest, AResetDuringThePushIsOneLine) {
 // The docker-container builder creates its container through the Engine on
 // the first build. The answer to POST /containers/create is reset (the
 // Engine did create it): the build fails naming the builder and the call,
-// and the next build starts that container and builds.
+// removes the container it cannot know it made right, and the next build
+// creates it again and builds.
 class DockerContainerFaultTest : public EngineFaultTest {
  protected:
   void SetUp() override {
@@ -573,6 +577,43 @@ TEST_F(DockerContainerFaultTest, ABlackHoleDuringTheBootstrapEndsAtTheConnectDea
        std::chrono::seconds(20)},
       [&](const std::string& w) { return build(w, "10s"); });
   EXPECT_EQ(read_text(home() / "out-bootstrap-blackhole-retry" / "built.txt"), "built\n");
+}
+
+// The call that creates the container, then the one that starts it, is
+// black-holed (the proxy accepts it and never passes it on): creating,
+// starting and waiting for buildkitd share the one connect deadline (5 s
+// here), so the build ends there, in one line naming the container and the
+// call, and no container is left (one that was created is removed again).
+// Cleared, the next build (with a deadline that fits a cold start) builds.
+TEST_F(DockerContainerFaultTest, ABlackHoledCreateOrStartEndsAtTheConnectDeadline) {
+  const std::string engine = "the Docker Engine at unix://" + proxy_->address();
+  struct Step {
+    std::string what;
+    std::string request;
+    std::string phase;
+  };
+  for (const Step& step :
+       {Step{"create-blackhole", "/containers/create?", "cannot create buildkitd container '"},
+        Step{"start-blackhole", "/containers/" + name_ + "/start",
+             "cannot start buildkitd container '"}}) {
+    SCOPED_TRACE(step.what);
+    auto plan = fault_plan(Fault::blackhole);
+    plan.request_contains = step.request;
+    fault_then_recovery(
+        *proxy_, plan, step.what,
+        {{"docker-container://" + name_, engine, " did not answer POST /containers/",
+          "(connect timeout: 5000 ms)"},
+         {step.phase + name_ + "': " + engine},
+         std::chrono::seconds(12)},
+        [&](const std::string& w) { return build(w, w.ends_with("-retry") ? "60s" : "5s"); },
+        [&] {
+          auto inspect = run_docker(services_.docker_host, {"container", "inspect", name_});
+          EXPECT_NE(inspect.exit_code, 0) << step.what << ": a container was left: " << inspect.out;
+        });
+    EXPECT_EQ(read_text(home() / ("out-" + step.what + "-retry") / "built.txt"), "built\n");
+    // The next step starts from no container again.
+    run_docker(services_.docker_host, {"rm", "-f", name_});
+  }
 }
 
 // Once the container runs, the build's link is `buildctl dial-stdio` in it,
