@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -217,8 +218,8 @@ TEST_F(ContainerStates, ARemovingContainerIsWaitedForThenCreated) {
   EXPECT_EQ(json::parse(*result).at("action"), "created");
   auto calls = script.calls();
   // Nothing is done to a container the engine is removing: no DELETE, no start.
-  std::vector<std::string> first_four(calls.begin(),
-                                      calls.begin() + std::min<std::size_t>(4, calls.size()));
+  std::vector<std::string> first_four(
+      calls.begin(), calls.begin() + std::min<std::ptrdiff_t>(4, std::ssize(calls)));
   EXPECT_EQ(first_four, std::vector<std::string>(4, "GET " + kContainer + "/json"))
       << joined(calls);
   for (const auto& call : calls) EXPECT_EQ(call.rfind("DELETE", 0), std::string::npos) << call;
@@ -280,6 +281,7 @@ struct BlackHoleCase {
 };
 
 // Names the case in test listings (ctest shows the parameter).
+// NOLINTNEXTLINE(readability-identifier-naming): the name gtest looks for
 void PrintTo(const BlackHoleCase& c, std::ostream* out) { *out << c.test; }
 
 class BlackHoledBootstrap : public ContainerStates,
@@ -311,7 +313,7 @@ TEST_P(BlackHoledBootstrap, EndsAtTheConnectDeadlineNamingTheStep) {
   }
 }
 
-std::string TestName(const ::testing::TestParamInfo<BlackHoleCase>& info) {
+std::string case_name(const ::testing::TestParamInfo<BlackHoleCase>& info) {
   return info.param.test;
 }
 
@@ -335,7 +337,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BlackHoleCase{"ExecCreate", "POST " + kContainer + "/exec", kNotReady, false},
                       BlackHoleCase{"ExecStart", "POST /v1.41/exec/e1/start", kNotReady, false},
                       BlackHoleCase{"ExecInspect", "GET /v1.41/exec/e1/json", kNotReady, false}),
-    TestName);
+    case_name);
 
 // The steps before buildkitd is waited for name the connect timeout.
 TEST_F(ContainerStates, ABlackHoledCreateNamesTheConnectTimeout) {
