@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The unit suites that need no daemon, under sanitizers: AddressSanitizer +
+# The suites that need no daemon, under sanitizers: AddressSanitizer +
 # UndefinedBehaviorSanitizer (the asan preset: the SDK, util, context and
-# plugin libraries, the real-dlopen plugin suite with its broken modules, and
-# the driver modules' unit tests) and ThreadSanitizer (the tsan preset: the
+# plugin libraries, the real-dlopen plugin suite with its broken modules, the
+# driver modules' unit tests, and the CLI suite, which runs the instrumented
+# envd binary with every instrumented module) and ThreadSanitizer (the tsan preset: the
 # SDK's threaded parts, relays, processes and HTTP, and the BuildKit session's
 # attachables: file sync, file send, secrets, SSH forwarding). A finding fails the run;
 # it is fixed, not suppressed (docs/security.md).
@@ -11,15 +12,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --build-only
 source scripts/ccache-env.sh
+# The asan preset's flags apply to every target of build-asan: envd, its
+# client library and every module the CLI suite makes envd load are
+# instrumented too. The CLI suite (tests/cli) needs no service: every test
+# runs, none is filtered out (the cases that want a Docker Engine are in
+# tests/e2e and tests/docker-container, not here).
 asan_tests=(envd_sdk_test envd_util_test envd_context_test envd_plugin_test envd_plugin_dlopen_test
-  envd_plugin_docker_test envd_plugin_envd_server_test envd_plugin_tcp_test)
+  envd_plugin_docker_test envd_plugin_docker_container_test envd_plugin_envd_server_test
+  envd_plugin_tcp_test envd_cli_test)
 tsan_tests=(envd_sdk_test envd_buildkit_attachables_test)
 # ASan and TSan stop at the first report. UBSan reports and goes on, and a
-# "runtime error:" in a test's output fails the run: halting would also turn
+# report (or a "runtime error:" in a test's output) fails the run: halting would also turn
 # the dlopen suite's deliberately crashing modules (a store to NULL, in the
 # scanning child) into an exit status instead of the SIGSEGV it expects.
-export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1"
-export UBSAN_OPTIONS="print_stacktrace=1"
+# Every report, a test's own or that of an envd the CLI suite ran (whose
+# stderr the test may only match against, never show), goes to a file in
+# build-asan/sanitizer-reports/ (log_path appends the process id); any
+# non-empty file there fails the run and is printed.
+reports="$PWD/build-asan/sanitizer-reports"
+export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:log_path=$reports/asan"
+export UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan"
 # Debian's gRPC, Abseil and protobuf are not built with TSan: their locks are
 # invisible to it, so memory handed over through them (a message gRPC's thread
 # filled, read by the caller) would be reported as a race. TSan's documented
@@ -36,13 +48,25 @@ run_preset() {
   for t in "$@"; do targets+=(--target "$t"); done
   # The dlopen suite loads the test modules it depends on; build them too.
   cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
+  if [[ "$preset" == asan ]]; then
+    rm -rf "$reports"
+    mkdir -p "$reports"
+  fi
   for t in "$@"; do
     echo "sanitize: $preset $t" >&2
-    "$dir/bin/$t" --gtest_brief=1 >"$dir/$t.log" 2>&1 && ! grep -q "runtime error:" "$dir/$t.log" || {
+    local started=$SECONDS ok=1
+    "$dir/bin/$t" --gtest_brief=1 >"$dir/$t.log" 2>&1 && ! grep -q "runtime error:" "$dir/$t.log" || ok=0
+    if ((!ok)); then
       tail -n 60 "$dir/$t.log" >&2
       echo "sanitize: $t failed under $preset (log: $dir/$t.log)" >&2
-      exit 1
-    }
+    fi
+    if [[ "$preset" == asan ]] && find "$reports" -type f -size +0 | grep -q .; then
+      find "$reports" -type f -size +0 -print -exec cat {} \; >&2
+      echo "sanitize: sanitizer reports under $preset while $t ran (in $reports)" >&2
+      ok=0
+    fi
+    ((ok)) || exit 1
+    echo "sanitize: $preset $t clean in $((SECONDS - started)) s" >&2
   done
 }
 
