@@ -46,12 +46,14 @@ run_preset() {
   cmake --preset "$preset" "${launcher[@]}" >/dev/null
   local targets=()
   for t in "$@"; do targets+=(--target "$t"); done
-  # The dlopen suite loads the test modules it depends on; build them too.
-  cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
+  # Before the build: it runs the instrumented test binaries to list their
+  # tests, and what they report counts too.
   if [[ "$preset" == asan ]]; then
     rm -rf "$reports"
     mkdir -p "$reports"
   fi
+  # The dlopen suite loads the test modules it depends on; build them too.
+  cmake --build "$dir" -j "$(nproc)" "${targets[@]}"
   for t in "$@"; do
     echo "sanitize: $preset $t" >&2
     local started=$SECONDS ok=1
