@@ -24,6 +24,7 @@
 #include "buildkit/session.hpp"
 #include "buildkit/tls_tunnel.hpp"
 #include "github.com/moby/buildkit/api/services/control/control.grpc.pb.h"
+#include "util/step_times.hpp"
 #include "util/text.hpp"
 
 namespace envd::buildkit {
@@ -625,6 +626,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     progress.done();
     return session.error();
   }
+  util::StepTimes::global().mark("session started");
 
   grpc::Status status;
   bk::SolveResponse response;
@@ -636,6 +638,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     {
       grpc::ClientContext context;
       CancelGuard guard(cancel_state, [&context] { context.TryCancel(); });
+      util::StepTimes::global().mark("first Solve byte");
       status = state_->stub->Solve(&context, solve, &response);
     }
     (*session)->close();

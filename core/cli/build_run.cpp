@@ -48,6 +48,7 @@
 #include "util/duration.hpp"
 #include "util/json.hpp"
 #include "util/paths.hpp"
+#include "util/step_times.hpp"
 #include "util/terminal.hpp"
 
 namespace envd::cli {
@@ -356,11 +357,20 @@ Status write_build_results(const BuildRequest& req, const buildkit::SolveResult&
 // reaching the builder (dial + probe), the solve (the daemon's work plus the
 // session's transfers) and what follows it (load, push). bench/build.sh uses
 // it to show the daemon's share of a cached rebuild, the floor no client can
-// go below.
+// go below. A second line gives each step's time since the process began
+// (util/step_times.hpp), "first Solve byte" being when the Solve request is
+// handed to gRPC (bench/first-solve.sh reads it).
 class BuildTimings {
  public:
   using Clock = std::chrono::steady_clock;
-  BuildTimings() : enabled_(std::getenv("ENVD_TIMINGS") != nullptr), start_(Clock::now()) {}
+  explicit BuildTimings(const Invocation& invocation)
+      : enabled_(std::getenv("ENVD_TIMINGS") != nullptr), start_(Clock::now()) {
+    if (!enabled_ || !invocation.process_start) return;
+    auto& steps = util::StepTimes::global();
+    steps.start(*invocation.process_start);
+    steps.mark("main", invocation.main_entered);
+    steps.mark("build", start_);
+  }
   BuildTimings(const BuildTimings&) = delete;
   BuildTimings& operator=(const BuildTimings&) = delete;
   ~BuildTimings() {
@@ -375,9 +385,20 @@ class BuildTimings {
     }
     if (solved_) line += fmt::format(", after {:.3f} s", seconds(end - *solved_));
     fmt::print(stderr, "{}\n", line);
+    auto& steps = util::StepTimes::global();
+    steps.mark("end", end);
+    if (steps.started()) fmt::print(stderr, "envd: timings: {}\n", steps.report());
   }
-  void connected() { connected_ = Clock::now(); }
-  void solved() { solved_ = Clock::now(); }
+  // A step of the build, for the second line.
+  static void step(std::string_view name) { util::StepTimes::global().mark(name); }
+  void connected() {
+    connected_ = Clock::now();
+    util::StepTimes::global().mark("connected", *connected_);
+  }
+  void solved() {
+    solved_ = Clock::now();
+    util::StepTimes::global().mark("solved", *solved_);
+  }
 
  private:
   bool enabled_;
@@ -389,7 +410,7 @@ class BuildTimings {
 }  // namespace
 
 Status run_build(Invocation& invocation, const BuildRequest& req) {
-  BuildTimings timings;
+  BuildTimings timings(invocation);
   // Validate everything local before contacting anything.
   // The flags' own values first: a bad one is the user's error whatever the
   // directory holds.
@@ -454,13 +475,16 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
 
   // Driver progress (pulling a builder image...) follows --progress too.
   invocation.quiet_progress = *mode == output::ProgressMode::quiet;
+  BuildTimings::step("checked");
   auto target = resolve_builder(invocation);
   if (!target) return target.error();
+  BuildTimings::step("driver loaded");
   // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.
   buildkit::CancelToken cancel = target->cancel;
   auto client = connect_builder(*target, *timeout);
   if (!client) return client.error();
+  BuildTimings::step("channel open");
   auto info = client->info(*timeout);
   if (!info) return info.error();
   timings.connected();

@@ -3,6 +3,7 @@
 // driver never touch the registry, so they load and scan no module.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -11,6 +12,7 @@
 #include "envd/result.hpp"
 #include "plugin/host.hpp"
 #include "plugin/registry.hpp"
+#include "util/step_times.hpp"
 
 namespace envd::cli {
 
@@ -44,6 +46,11 @@ class Invocation {
   // The exit status of a command that succeeded but passes on another
   // program's status (`envd attach`: the shell's).
   int exit_code = 0;
+
+  // With ENVD_TIMINGS set: when the process began and when main() was
+  // entered, for the step timings a command prints (util/step_times.hpp).
+  std::optional<util::ProcessStart> process_start;
+  std::chrono::steady_clock::time_point main_entered{};
 
   // The context store at the configured directory.
   Result<context::ContextStore> store() const;

@@ -2,8 +2,10 @@
 // any failure into one line on stderr and a non-zero exit code.
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
 #include "context/context.hpp"
+#include "util/step_times.hpp"
 #include "util/text.hpp"
 
 namespace {
@@ -60,11 +63,18 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto main_entered = std::chrono::steady_clock::now();
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);
   envd::cli::Invocation invocation;
   envd::cli::Action action;
+  if (std::getenv("ENVD_TIMINGS") != nullptr) {
+    // Measured from the kernel's record of the process's creation, so the
+    // dynamic loader's share shows (util/step_times.cpp has the method).
+    if (auto start = envd::util::process_start()) invocation.process_start = *start;
+    invocation.main_entered = main_entered;
+  }
 
   CLI::App app{"envd: build images and run development environments through contexts", "envd"};
   app.set_version_flag("-v,--version", std::string("envd ") + ENVD_VERSION);

@@ -249,6 +249,44 @@ TEST_F(BuildE2e, ACachedRebuildReportsEveryStepCached) {
     EXPECT_TRUE(cached) << id << " not cached:\n" << second.err;
 }
 
+TEST_F(BuildE2e, TimingsCountFromProcessStartAndMarkTheFirstSolveByte) {
+  fs::path dir = project("timings", "FROM scratch\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "a\n");
+  auto vars = env();
+  vars["ENVD_TIMINGS"] = "1";
+  auto r = envd({"build", "--progress", "quiet", "--output",
+                 "type=local,dest=" + (home() / "timings-out").string(), dir.string()},
+                vars);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // "envd: timings: since process start (<method>, +-<resolution>): main
+  // 3.5 ms, build ..., first Solve byte ..., end ..." in the order they happened.
+  const std::string prefix = "envd: timings: since process start (";
+  auto at = r.err.find(prefix);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  std::string line = r.err.substr(at, r.err.find('\n', at) - at);
+  std::vector<std::pair<std::string, double>> steps;
+  std::istringstream items(line.substr(line.find("): ") + 3));
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item.front() == ' ') item.erase(0, 1);
+    auto ms = item.rfind(" ms");
+    auto space = item.rfind(' ', ms - 1);
+    ASSERT_TRUE(ms != std::string::npos && space != std::string::npos) << line;
+    steps.emplace_back(item.substr(0, space), std::stod(item.substr(space + 1, ms - space - 1)));
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, ms] : steps) names.push_back(name);
+  for (const char* expected : {"main", "build", "connected", "first Solve byte", "solved", "end"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end())
+        << expected << ": " << line;
+  }
+  ASSERT_FALSE(steps.empty());
+  // main() comes after exec and the loader: later than the process's start.
+  EXPECT_EQ(steps.front().first, "main") << line;
+  EXPECT_GT(steps.front().second, 0.0) << line;
+  for (size_t i = 1; i < steps.size(); ++i) EXPECT_GE(steps[i].second, steps[i - 1].second);
+  EXPECT_EQ(steps.back().first, "end") << line;
+}
+
 TEST_F(BuildE2e, AFailingRunExitsNonZeroAndShowsTheStepOutput) {
   fs::path dir =
       project("failing", std::string("FROM ") + kBase +
