@@ -1,0 +1,89 @@
+// `envd build` failing before it reaches a daemon: nothing it was asked to
+// write may appear, and nothing already there may be touched.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "cli_harness.hpp"
+
+namespace envd::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A loopback port nothing listens on (bound, then released).
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof addr;
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), size), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class BuildCli : public CliTest {
+ protected:
+  fs::path project() {
+    fs::path dir = home() / "project";
+    write_text(dir / "Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n");
+    write_text(dir / "a.txt", "a\n");
+    return dir;
+  }
+
+  // Fails the test unless `envd build <args>` fails to connect.
+  void expect_unreachable(std::vector<std::string> args,
+                          const std::map<std::string, std::optional<std::string>>& env = {}) {
+    args.insert(args.begin(), {"build", "--connect-timeout", "1s", "--progress", "quiet"});
+    auto r = envd(args, env);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("cannot connect to buildkitd"), std::string::npos) << r.err;
+  }
+};
+
+TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  fs::path out = home() / "out";
+  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
+  expect_unreachable({"--output", "type=local,dest=" + (out / "files").string(), dir.string()});
+  expect_unreachable({"-t", "x:1", "--iidfile", (home() / "iid").string(), "--metadata-file",
+                      (home() / "meta.json").string(), "--cache-to",
+                      "type=local,dest=" + (out / "cache").string(), dir.string()});
+  EXPECT_FALSE(fs::exists(out)) << "the build made " << out;
+  EXPECT_FALSE(fs::exists(home() / "iid"));
+  EXPECT_FALSE(fs::exists(home() / "meta.json"));
+
+  // An earlier result at the destination is left as it was, not truncated.
+  fs::create_directories(out);
+  write_text(out / "image.tar", "earlier build");
+  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
+  EXPECT_EQ(read_text(out / "image.tar"), "earlier build");
+  EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+}
+
+TEST_F(BuildCli, AnUnreachableEngineLeavesNoOutputBehind) {
+  ENVD_REQUIRE_MODULES("moby-worker builder");
+  envd_ok({"context", "create", "--name", "engine", "--builder", "moby-worker", "--use"});
+  fs::path dir = project();
+  fs::path out = home() / "out";
+  std::map<std::string, std::optional<std::string>> env{
+      {"DOCKER_HOST", "unix://" + (home() / "no-such.sock").string()}};
+  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()},
+                     env);
+  expect_unreachable({"--output", "type=local,dest=" + (out / "files").string(), dir.string()},
+                     env);
+  EXPECT_FALSE(fs::exists(out)) << "the build made " << out;
+}
+
+}  // namespace
+}  // namespace envd::test
