@@ -367,13 +367,43 @@ class StatusFollower {
 
 // ---- Client ----------------------------------------------------------------
 
+namespace {
+
+// The workers of a ListWorkers answer, platforms as "os/arch[/variant]".
+std::vector<Worker> workers_of(const bk::ListWorkersResponse& response) {
+  std::vector<Worker> workers;
+  for (const auto& record : response.record()) {
+    Worker worker;
+    worker.id = record.id();
+    for (const auto& platform : record.platforms()) {
+      worker.platforms.push_back(platform_string(platform));
+    }
+    worker.labels.insert(record.labels().begin(), record.labels().end());
+    for (const auto& policy : record.gcpolicy()) {
+      GcRule rule;
+      rule.all = policy.all();
+      // keepDuration is nanoseconds on the wire (Go's time.Duration).
+      rule.keep_duration = std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::nanoseconds(policy.keepduration()));
+      rule.keep_bytes = policy.reservedspace();
+      rule.filters.assign(policy.filters().begin(), policy.filters().end());
+      worker.gc_policy.push_back(std::move(rule));
+    }
+    workers.push_back(std::move(worker));
+  }
+  return workers;
+}
+
+}  // namespace
+
 struct Client::State {
   // Declared first, destroyed last: the channel runs over its socket.
   std::unique_ptr<TlsTunnel> tunnel;  // set for TLS transports
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
-  bool reconnects = false;  // a plaintext target channel redials; an fd channel cannot
+  bool reconnects = false;      // a plaintext target channel redials; an fd channel cannot
+  std::vector<Worker> workers;  // what connect()'s probe listed
 };
 
 Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -474,7 +504,10 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     } else {
       status = state->stub->ListWorkers(&context, request, &response);
     }
-    if (status.ok()) return Client(std::move(state));
+    if (status.ok()) {
+      state->workers = workers_of(response);
+      return Client(std::move(state));
+    }
     if (cancel != nullptr && cancel->cancelled())
       return Error(Errc::cancelled, prefix + "cancelled");
     if (cut_by_deadline(status) && !earlier.ok()) status = earlier;
@@ -538,27 +571,11 @@ Result<DaemonInfo> Client::info(std::chrono::milliseconds deadline) {
   if (!status.ok()) {
     return Error(errc_of(status.error_code()), prefix + reason_of(status, deadline));
   }
-  for (const auto& record : response.record()) {
-    Worker worker;
-    worker.id = record.id();
-    for (const auto& platform : record.platforms()) {
-      worker.platforms.push_back(platform_string(platform));
-    }
-    worker.labels.insert(record.labels().begin(), record.labels().end());
-    for (const auto& policy : record.gcpolicy()) {
-      GcRule rule;
-      rule.all = policy.all();
-      // keepDuration is nanoseconds on the wire (Go's time.Duration).
-      rule.keep_duration = std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::nanoseconds(policy.keepduration()));
-      rule.keep_bytes = policy.reservedspace();
-      rule.filters.assign(policy.filters().begin(), policy.filters().end());
-      worker.gc_policy.push_back(std::move(rule));
-    }
-    info.workers.push_back(std::move(worker));
-  }
+  info.workers = workers_of(response);
   return info;
 }
+
+const std::vector<Worker>& Client::workers() const { return state_->workers; }
 
 Result<SolveResult> Client::solve(const SolveRequest& request,
                                   const std::vector<Attachable*>& attachables,

@@ -131,6 +131,11 @@ class Client {
   // The daemon's address as shown in messages (the transport's description).
   const std::string& address() const;
 
+  // The workers the daemon listed when connect() probed it (the probe is a
+  // ListWorkers call): what a build needs to choose its exporter, without
+  // another round trip. Same form as info()'s.
+  const std::vector<Worker>& workers() const;
+
   // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
   // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at
   // <address>: <reason>".

@@ -101,6 +101,8 @@ class FakeControl final : public bk::Control::Service {
   std::condition_variable cv;
   bk::SolveRequest last_solve;
   int solves = 0;
+  std::atomic<int> list_workers_calls{0};
+  std::atomic<int> info_calls{0};
   bool solve_started = false;
   std::multimap<std::string, std::string> session_metadata;
   int sessions = 0;
@@ -110,6 +112,7 @@ class FakeControl final : public bk::Control::Service {
 
   grpc::Status ListWorkers(grpc::ServerContext* context, const bk::ListWorkersRequest*,
                            bk::ListWorkersResponse* response) override {
+    ++list_workers_calls;
     if (hang_list_workers) {
       wait_cancelled(context, 10s);
       return grpc::Status::CANCELLED;
@@ -129,6 +132,7 @@ class FakeControl final : public bk::Control::Service {
 
   grpc::Status Info(grpc::ServerContext*, const bk::InfoRequest*,
                     bk::InfoResponse* response) override {
+    ++info_calls;
     if (info_code != grpc::StatusCode::OK) return {info_code, "unknown method Info"};
     response->mutable_buildkitversion()->set_version(version);
     return grpc::Status::OK;
@@ -529,6 +533,19 @@ TEST(TlsTarget, ParsesTheTargetsDriversHandOver) {
 }
 
 // ---- info ------------------------------------------------------------------
+
+TEST(ClientInfo, TheConnectProbeListsTheWorkersInOneCall) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  ASSERT_EQ(client.workers().size(), 1u);
+  EXPECT_EQ(client.workers()[0].id, "moby");
+  EXPECT_EQ(client.workers()[0].platforms,
+            (std::vector<std::string>{"linux/amd64", "linux/arm/v7"}));
+  // One round trip before a build can choose its exporter: the probe.
+  EXPECT_EQ(fake.list_workers_calls, 1);
+  EXPECT_EQ(fake.info_calls, 0);
+}
 
 TEST(ClientInfo, UnimplementedInfoMeansNoVersion) {
   FakeControl fake;

@@ -484,9 +484,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   buildkit::CancelToken cancel = target->cancel;
   auto client = connect_builder(*target, *timeout);
   if (!client) return client.error();
-  BuildTimings::step("channel open");
-  auto info = client->info(*timeout);
-  if (!info) return info.error();
+  // connect() probed the daemon with ListWorkers: its answer is all the
+  // build needs (the exporter, the wording of a cache refusal), so no Info
+  // and no second ListWorkers.
+  auto info = std::make_optional<buildkit::DaemonInfo>();
+  info->workers = client->workers();
   timings.connected();
   auto plan = plan_export(req, tag, *info, target->context.builder, *timeout);
   if (!plan) return plan.error();

@@ -63,7 +63,9 @@ Result<sdk::Transport> MobyWorkerBuilder::dial(const sdk::Request& request) {
   auto deadline = sdk::deadline_after(request.timeout);
   auto engine = sdk::DockerEngine::from_env();
   if (!engine) return engine.error();
-  auto fd = engine->hijack("POST", "/grpc", "", {}, "h2c", deadline);
+  // Unversioned: the Engine serves /grpc the same at every API version, so
+  // the version negotiation's GET /_ping would be a round trip for nothing.
+  auto fd = engine->hijack_unversioned("POST", "/grpc", "", {}, "h2c", deadline);
   if (!fd) return fd.error();
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::fd;

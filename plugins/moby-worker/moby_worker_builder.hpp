@@ -21,8 +21,9 @@ class MobyWorkerBuilder final : public sdk::BuilderDriver {
 
   Result<std::string> normalize_address(const std::string& address) const override;
 
-  // Hijacks POST /grpc with Upgrade: h2c; the fd then carries HTTP/2 with the
-  // engine's gRPC server (moby.buildkit.v1.Control) on the other side.
+  // Hijacks POST /grpc (unversioned: one request, no GET /_ping first) with
+  // Upgrade: h2c; the fd then carries HTTP/2 with the engine's gRPC server
+  // (moby.buildkit.v1.Control) on the other side.
   Result<sdk::Transport> dial(const sdk::Request& request) override;
 
   // {"state":"running","detail":"Docker Engine <version> (API <version>)"}, or

@@ -113,6 +113,20 @@ struct DockerEngine::Impl {
     return "/v" + *version_used + std::string(path);
   }
 
+  // Sends the upgrade request for `target` on `connection` and hands over the
+  // socket (or, over TLS, a relayed end of a socketpair).
+  Result<int> hijack(std::unique_ptr<Connection> connection, std::string_view method,
+                     const std::string& target, std::string_view path, std::string_view body_json,
+                     const EngineHeaders& headers, std::string_view upgrade_protocol) {
+    if (auto st = connection->hijack(method, target, body_json, headers, upgrade_protocol,
+                                     what(method, path));
+        !st) {
+      return st.error();
+    }
+    if (connection->is_tls()) return engine::start_tls_relay(std::move(connection));
+    return connection->take_socket();
+  }
+
   Result<std::string> negotiate(Deadline deadline) {
     {
       std::lock_guard lock(mutex);
@@ -233,13 +247,18 @@ Result<int> DockerEngine::hijack(std::string_view method, std::string_view path,
   auto opened = impl_->open(path, deadline);
   if (!opened) return opened.error();
   auto& [target, connection] = *opened;
-  if (auto st = connection->hijack(method, target, body_json, headers, upgrade_protocol,
-                                   impl_->what(method, path));
-      !st) {
-    return st.error();
-  }
-  if (connection->is_tls()) return engine::start_tls_relay(std::move(connection));
-  return connection->take_socket();
+  return impl_->hijack(std::move(connection), method, target, path, body_json, headers,
+                       upgrade_protocol);
+}
+
+Result<int> DockerEngine::hijack_unversioned(std::string_view method, std::string_view path,
+                                             std::string_view body_json,
+                                             const EngineHeaders& headers,
+                                             std::string_view upgrade_protocol, Deadline deadline) {
+  auto connection = impl_->connect(deadline);
+  if (!connection) return connection.error();
+  return impl_->hijack(std::move(*connection), method, std::string(path), path, body_json, headers,
+                       upgrade_protocol);
 }
 
 }  // namespace envd::sdk

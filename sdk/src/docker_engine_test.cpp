@@ -590,6 +590,34 @@ TEST(DockerEngineClient, HijackLosesNoByteSentRightAfterTheHead) {
   EXPECT_TRUE(seen.has_header("X-Test: 1") && seen.has_header("X-Test: 2")) << seen.head;
 }
 
+TEST(DockerEngineClient, UnversionedHijackSendsThePathAsGivenWithoutAPing) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nH2");
+  });
+  auto engine = fake.engine();
+  auto fd = engine.hijack_unversioned("POST", "/grpc", "", {}, "h2c", soon());
+  ASSERT_TRUE(fd) << fd.error().message();
+  std::string first;
+  ASSERT_TRUE(read_exact(*fd, first, 2));
+  EXPECT_EQ(first, "H2");
+  ::close(*fd);
+  EXPECT_EQ(fake.pings(), 0);
+  ASSERT_EQ(fake.requests().size(), 1U);
+  EXPECT_EQ(fake.requests().at(0).target(), "/grpc");
+  EXPECT_TRUE(fake.requests().at(0).has_header("Upgrade: h2c"));
+}
+
+TEST(DockerEngineClient, UnversionedHijackRefusalIsAnError) {
+  FakeEngine fake([](int fd, const Received&) {
+    send_all(fd, response(404, "Not Found", R"({"message":"page not found"})"));
+  });
+  auto engine = fake.engine();
+  auto fd = engine.hijack_unversioned("POST", "/grpc", "", {}, "h2c", soon());
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), Errc::not_found);
+  EXPECT_EQ(fd.error().message(), "docker engine at " + fake.url() + ": page not found");
+}
+
 TEST(DockerEngineClient, HijackAccepts200FromOldDaemons) {
   FakeEngine fake([](int fd, const Received&) {
     send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\nraw");

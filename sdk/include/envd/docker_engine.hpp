@@ -234,6 +234,18 @@ class DockerEngine {
                      const EngineHeaders& headers, std::string_view upgrade_protocol,
                      Deadline deadline);
 
+  // hijack() with `path` sent as given, without the "/v<version>" prefix, and
+  // so without the GET /_ping a first call spends on negotiating the version:
+  // one connection, one request. Only for routes whose handling does not
+  // depend on the API version, such as POST /grpc and POST /session: the
+  // Engine registers every route with and without the prefix and serves an
+  // unversioned request at its own default version (moby's api/server
+  // CreateMux and VersionMiddleware, unchanged from 17.x to today). Errors as
+  // hijack(); an Engine without the route answers 404 (Errc::not_found).
+  Result<int> hijack_unversioned(std::string_view method, std::string_view path,
+                                 std::string_view body_json, const EngineHeaders& headers,
+                                 std::string_view upgrade_protocol, Deadline deadline);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
