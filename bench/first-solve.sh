@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Issue 17's build latency targets, side by side in one run:
+#   (1) envd's time from process start to the first Solve byte (the moment
+#       the Solve request is handed to gRPC), as ENVD_TIMINGS=1 prints it, on
+#       a moby-worker context (the Engine's embedded BuildKit) and on a tcp
+#       context (a standalone buildkitd); target: at most 10 ms
+#   (2) the wall time of a cached rebuild of a small context:
+#       moby-worker: envd build against DOCKER_BUILDKIT=1 docker build (the
+#         docker CLI's built-in BuildKit client), both tagging an image in the
+#         Engine; target: envd at most 0.9x
+#       tcp: envd build against buildctl build, both exporting type=local to a
+#         directory; target: envd at most 0.9x
+# The go clients' first Solve byte cannot be read from outside; only their
+# wall time is compared.
+#
+# Method: hyperfine -N (no shell), 3 warm-ups (which fill the build cache),
+# then the runs; median wall and mean client CPU (user + sys of the client;
+# the daemons' CPU is not included). The first-Solve-byte figures are
+# medians over as many separate ENVD_TIMINGS=1 runs, taken between the
+# hyperfine runs. The load average is printed with the figures: the machine
+# is shared, and a busy CPU inflates every wall time.
+#
+# Daemons: the Engine at DOCKER_HOST (a unix socket) if it answers, else a
+# private one started with tests/services/start.sh (root needed), stopped on
+# exit; a private buildkitd (BuildKit's own, ../shared/tools/buildkit or
+# ENVD_TEST_BUILDKIT_DIR) on 127.0.0.1, stopped on exit.
+#
+# Needs: root, hyperfine (apt-get install hyperfine), python3, Debian's
+# docker.io CLI (/usr/bin/docker).
+# Usage: bench/first-solve.sh [runs]   (default 20)
+#   ENVD=/path/to/envd   the envd binary (default build/bin/envd)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+runs="${1:-20}"
+base="envd-test/busybox:latest"
+
+fail() {
+  echo "bench: $*" >&2
+  exit 1
+}
+command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
+[[ $(id -u) == 0 ]] || fail "buildkitd needs root"
+docker_cli=$(command -v /usr/bin/docker || command -v docker || true)
+[[ -n "$docker_cli" ]] || fail "no docker CLI (apt-get install docker.io)"
+bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
+[[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
+  fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
+envd="${ENVD:-$repo/build/bin/envd}"
+[[ -x "$envd" ]] || fail "no envd at '$envd' (build it, or set ENVD)"
+
+work=$(mktemp -d /tmp/envd-bench-first.XXXXXX)
+services=""
+daemon=""
+cleanup() {
+  if [[ -n "$daemon" ]]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  if [[ -n "$services" ]]; then
+    bash "$repo/tests/services/stop.sh" "$services" >/dev/null 2>&1 || true
+  else
+    "$docker_cli" rmi -f bench-first:envd bench-first:docker >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- the daemons ----------------------------------------------------------------
+engine_answers() {
+  [[ "${DOCKER_HOST:-}" == unix://* ]] &&
+    curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1
+}
+if ! engine_answers; then
+  services="$work/s"
+  bash tests/services/start.sh "$services" >&2
+  export "$(grep '^DOCKER_HOST=' "$services/env")"
+fi
+export DOCKER_CONFIG="$work/docker-config" DOCKER_BUILDKIT=1
+mkdir -p "$DOCKER_CONFIG"
+"$docker_cli" image inspect "$base" >/dev/null 2>&1 || bash scripts/base-image.sh "$base" >&2
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+addr="tcp://127.0.0.1:$port"
+"$bkdir/buildkitd" --root "$work/bk" --addr "$addr" --oci-worker=true --containerd-worker=false \
+  --oci-worker-snapshotter=native >"$work/buildkitd.log" 2>&1 </dev/null &
+daemon=$!
+for _ in $(seq 1 300); do
+  "$bkdir/buildctl" --addr "$addr" debug workers >/dev/null 2>&1 && break
+  kill -0 "$daemon" 2>/dev/null || { tail -n 20 "$work/buildkitd.log" >&2; fail "buildkitd exited"; }
+  sleep 0.2
+done
+"$bkdir/buildctl" --addr "$addr" debug workers >/dev/null || fail "buildkitd did not answer on $addr"
+
+# --- the builds -------------------------------------------------------------------
+export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
+unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS ENVD_TIMINGS
+"$envd" context create --name moby --builder moby-worker >/dev/null
+"$envd" context create --name tcp --builder tcp --builder-address "127.0.0.1:$port" >/dev/null
+
+# moby-worker: a three-line Dockerfile with a RUN, as bench/build.sh.
+moby_ctx="$work/moby-ctx"
+mkdir -p "$moby_ctx"
+printf 'FROM %s\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n' "$base" >"$moby_ctx/Dockerfile"
+echo "small context" >"$moby_ctx/a.txt"
+# tcp: FROM scratch and two COPYs, exported to a directory, as bench/remote-build.sh.
+tcp_ctx="$work/tcp-ctx"
+mkdir -p "$tcp_ctx"
+printf 'FROM scratch\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' >"$tcp_ctx/Dockerfile"
+echo "small context" >"$tcp_ctx/a.txt"
+head -c 65536 /dev/urandom >"$tcp_ctx/b.txt"
+
+envd_moby="$envd --context moby build --progress quiet --network none -t bench-first:envd $moby_ctx"
+docker_moby="$docker_cli build -q --network none -t bench-first:docker $moby_ctx"
+envd_tcp="$envd --context tcp build --progress quiet --output type=local,dest=$work/out-envd $tcp_ctx"
+buildctl_tcp="$bkdir/buildctl --addr $addr build --progress plain --frontend dockerfile.v0 \
+--local context=$tcp_ctx --local dockerfile=$tcp_ctx --output type=local,dest=$work/out-buildctl"
+
+# The first-Solve-byte mark of one ENVD_TIMINGS=1 run of "$@", in ms.
+first_solve() {
+  ENVD_TIMINGS=1 "$@" 2>&1 >/dev/null |
+    sed -n 's/^envd: timings: since process start.* first Solve byte \([0-9.]*\) ms.*/\1/p'
+}
+median() {
+  sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck disable=SC2086 # the command lines are split on purpose
+hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/moby.json" \
+  -n envd "$envd_moby" -n docker "$docker_moby" >/dev/null
+hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/tcp.json" \
+  -n envd "$envd_tcp" -n buildctl "$buildctl_tcp" >/dev/null
+for _ in $(seq 1 "$runs"); do
+  # shellcheck disable=SC2086
+  first_solve $envd_moby >>"$work/moby.first"
+  # shellcheck disable=SC2086
+  first_solve $envd_tcp >>"$work/tcp.first"
+done
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- the report --------------------------------------------------------------------
+printf 'Docker Engine %s (embedded BuildKit), docker CLI %s; buildkitd %s (oci worker, native)\n' \
+  "$("$docker_cli" version --format '{{.Server.Version}}' 2>/dev/null || echo '?')" \
+  "$("$docker_cli" version --format '{{.Client.Version}}' 2>/dev/null || echo '?')" \
+  "$("$bkdir/buildkitd" --version | awk '{print $3}')"
+printf 'envd %s; %s CPUs (%s); load average %s before, %s after\n' \
+  "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
+  "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')" "$load_before" "$load_after"
+python3 - "$runs" "$work/moby.json" "$work/tcp.json" "$(median <"$work/moby.first")" \
+  "$(median <"$work/tcp.first")" <<'PY'
+import json, sys
+runs, moby, tcp, moby_first, tcp_first = sys.argv[1:]
+print(f"{'median of ' + runs + ' runs':<34} {'first Solve byte':>17} {'wall (s)':>9} {'client CPU (s)':>15} {'wall ratio':>11}")
+for label, path, other, first in (("moby-worker", moby, "docker", moby_first),
+                                  ("tcp", tcp, "buildctl", tcp_first)):
+    results = {r["command"]: r for r in json.load(open(path))["results"]}
+    base = results[other]["median"]
+    for name in ("envd", other):
+        r = results[name]
+        cpu = r["user"] + r["system"]
+        shown = (first + " ms") if name == "envd" else "-"
+        print(f"{label + ', ' + name:<34} {shown:>17} {r['median']:>9.3f} {cpu:>15.3f} {r['median'] / base:>10.2f}x")
+PY
