@@ -274,6 +274,7 @@ TEST_F(BuildE2e, TimingsCountFromProcessStartAndMarkTheFirstSolveByte) {
     steps.emplace_back(item.substr(0, space), std::stod(item.substr(space + 1, ms - space - 1)));
   }
   std::vector<std::string> names;
+  names.reserve(steps.size());
   for (const auto& [name, ms] : steps) names.push_back(name);
   for (const char* expected : {"main", "build", "connected", "first Solve byte", "solved", "end"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end())
