@@ -46,17 +46,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr="tcp://127.0.0.1:$port"
-"$bkdir/buildkitd" --root "$work/root" --addr "$addr" --oci-worker=true --containerd-worker=false \
-  --oci-worker-snapshotter=native >"$work/buildkitd.log" 2>&1 </dev/null &
-daemon=$!
-for _ in $(seq 1 300); do
-  "$bkdir/buildctl" --addr "$addr" debug workers >/dev/null 2>&1 && break
-  kill -0 "$daemon" 2>/dev/null || { tail -n 20 "$work/buildkitd.log" >&2; fail "buildkitd exited"; }
-  sleep 0.2
-done
-"$bkdir/buildctl" --addr "$addr" debug workers >/dev/null || fail "buildkitd did not answer on $addr"
+source "$repo/bench/lib/standalone-buildkitd.sh"
+start_buildkitd "$bkdir" "$work/root" "$work/buildkitd.log"
 
 export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
 unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
