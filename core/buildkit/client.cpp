@@ -16,6 +16,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -403,7 +404,38 @@ struct Client::State {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
   bool reconnects = false;      // a plaintext target channel redials; an fd channel cannot
-  std::vector<Worker> workers;  // what connect()'s probe listed
+  std::vector<Worker> workers;  // what connect()'s probe listed (written before `probed`)
+
+  // The connect probe's outcome; for a concurrent probe also its thread, what
+  // stops it (the client going away) and what it fires when it fails (every
+  // solve on the client listens).
+  mutable std::mutex probe_mu;
+  mutable std::condition_variable probe_cv;
+  bool probed = false;
+  Status probe_status;
+  CancelToken probe_stop;
+  CancelToken probe_failed;
+  std::thread probe_thread;
+
+  State() = default;
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+  // Runs before the members go: the probe uses the channel and the stub.
+  ~State() {
+    if (probe_thread.joinable()) {
+      probe_stop.cancel();
+      probe_thread.join();
+    }
+  }
+
+  void wait_probed() const {
+    std::unique_lock lock(probe_mu);
+    probe_cv.wait(lock, [this] { return probed; });
+  }
+  bool still_probing() const {
+    std::lock_guard lock(probe_mu);
+    return !probed;
+  }
 };
 
 Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -460,8 +492,80 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
 
 }  // namespace
 
+namespace {
+
+// The probe: ListWorkers until the daemon answers (its workers go to
+// `workers`), refuses for good, `end` passes, or `cancel` fires (its state
+// passed too: the token's own is private to Client). Errors are connect()'s.
+Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* tunnel,
+                     Security security, Clock::time_point end, std::chrono::milliseconds deadline,
+                     const CancelToken* cancel, CancelToken::State* cancel_state,
+                     const std::string& prefix, std::vector<Worker>& workers) {
+  auto backoff = std::chrono::milliseconds(50);
+  grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
+  int drops = 0;         // consecutive connections the daemon accepted and dropped at once
+  for (;;) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::max(end - Clock::now(), Clock::duration::zero())));
+    bk::ListWorkersRequest request;
+    bk::ListWorkersResponse response;
+    grpc::Status status;
+    if (cancel_state != nullptr) {
+      CancelGuard guard(*cancel_state, [&context] { context.TryCancel(); });
+      status = stub.ListWorkers(&context, request, &response);
+    } else {
+      status = stub.ListWorkers(&context, request, &response);
+    }
+    if (status.ok()) {
+      workers = workers_of(response);
+      return {};
+    }
+    if (cancel != nullptr && cancel->cancelled())
+      return Error(Errc::cancelled, prefix + "cancelled");
+    if (cut_by_deadline(status) && !earlier.ok()) status = earlier;
+    const auto code = status.error_code();
+    const bool retry = code == grpc::StatusCode::UNAVAILABLE && reconnects;
+    if (retry) earlier = status;
+    const bool dropped = code == grpc::StatusCode::UNAVAILABLE && dropped_by_daemon(status);
+    // A TLS daemon that refuses the client certificate says so in an alert
+    // after the handshake (TLS 1.3); the tunnel read it.
+    const std::string tls_failure = tunnel != nullptr ? tunnel->failure() : std::string();
+    // A starting daemon refuses connections; one that accepts and drops them
+    // again and again wants something else (TLS, most likely).
+    drops = dropped ? drops + 1 : 0;
+    const bool permanent = permanent_failure(status) || !tls_failure.empty() || drops >= 3;
+    if (!retry || permanent || Clock::now() + backoff >= end) {
+      std::string reason = reason_of(status, deadline);
+      if (!tls_failure.empty()) {
+        reason = tls_failure;
+      } else if (dropped && security == Security::tls_without_client_cert) {
+        reason =
+            "the daemon dropped the connection after the TLS handshake: it probably "
+            "requires a client certificate (set --builder-tls-cert and --builder-tls-key)";
+      } else if (dropped && security == Security::mutual_tls) {
+        reason =
+            "the daemon dropped the connection after the TLS handshake: it probably "
+            "rejected the client certificate (tls-cert must be signed by the CA the daemon "
+            "trusts)";
+      } else if (dropped && security == Security::plaintext && reconnects) {
+        reason += " (does it expect TLS? set --builder-tls-ca)";
+      }
+      if (retry && !permanent) reason += " (retried for " + format_duration(deadline) + ")";
+      return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
+                   prefix + reason);
+    }
+    if (!pause_unless_cancelled(backoff, cancel))
+      return Error(Errc::cancelled, prefix + "cancelled");
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+}  // namespace
+
 Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline,
-                               const CancelToken* cancel) {
+                               const CancelToken* cancel, Probe probe) {
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
@@ -486,66 +590,37 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   if (!channel) return channel.error();
   state->channel = std::move(*channel);
   state->stub = bk::Control::NewStub(state->channel);
+  util::StepTimes::global().mark("channel created");
 
-  auto backoff = std::chrono::milliseconds(50);
-  grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
-  int drops = 0;         // consecutive connections the daemon accepted and dropped at once
-  for (;;) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::max(end - Clock::now(), Clock::duration::zero())));
-    bk::ListWorkersRequest request;
-    bk::ListWorkersResponse response;
-    grpc::Status status;
-    if (cancel != nullptr) {
-      CancelGuard guard(*cancel->state_, [&context] { context.TryCancel(); });
-      status = state->stub->ListWorkers(&context, request, &response);
-    } else {
-      status = state->stub->ListWorkers(&context, request, &response);
-    }
-    if (status.ok()) {
-      state->workers = workers_of(response);
-      return Client(std::move(state));
-    }
-    if (cancel != nullptr && cancel->cancelled())
-      return Error(Errc::cancelled, prefix + "cancelled");
-    if (cut_by_deadline(status) && !earlier.ok()) status = earlier;
-    const auto code = status.error_code();
-    const bool retry = code == grpc::StatusCode::UNAVAILABLE && state->reconnects;
-    if (retry) earlier = status;
-    const bool dropped = code == grpc::StatusCode::UNAVAILABLE && dropped_by_daemon(status);
-    // A TLS daemon that refuses the client certificate says so in an alert
-    // after the handshake (TLS 1.3); the tunnel read it.
-    const std::string tls_failure = state->tunnel ? state->tunnel->failure() : std::string();
-    // A starting daemon refuses connections; one that accepts and drops them
-    // again and again wants something else (TLS, most likely).
-    drops = dropped ? drops + 1 : 0;
-    const bool permanent = permanent_failure(status) || !tls_failure.empty() || drops >= 3;
-    if (!retry || permanent || Clock::now() + backoff >= end) {
-      std::string reason = reason_of(status, deadline);
-      if (!tls_failure.empty()) {
-        reason = tls_failure;
-      } else if (dropped && security == Security::tls_without_client_cert) {
-        reason =
-            "the daemon dropped the connection after the TLS handshake: it probably "
-            "requires a client certificate (set --builder-tls-cert and --builder-tls-key)";
-      } else if (dropped && security == Security::mutual_tls) {
-        reason =
-            "the daemon dropped the connection after the TLS handshake: it probably "
-            "rejected the client certificate (tls-cert must be signed by the CA the daemon "
-            "trusts)";
-      } else if (dropped && security == Security::plaintext && state->reconnects) {
-        reason += " (does it expect TLS? set --builder-tls-ca)";
-      }
-      if (retry && !permanent) reason += " (retried for " + format_duration(deadline) + ")";
-      return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
-                   prefix + reason);
-    }
-    if (!pause_unless_cancelled(backoff, cancel))
-      return Error(Errc::cancelled, prefix + "cancelled");
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  if (probe == Probe::wait) {
+    auto probed = probe_workers(
+        *state->stub, state->reconnects, state->tunnel.get(), security, end, deadline, cancel,
+        cancel != nullptr ? cancel->state_.get() : nullptr, prefix, state->workers);
+    if (!probed) return probed.error();
+    state->probed = true;
+    return Client(std::move(state));
   }
+  State* raw = state.get();
+  std::optional<CancelToken> user_cancel;
+  if (cancel != nullptr) user_cancel = *cancel;
+  raw->probe_thread = std::thread([raw, user_cancel, security, end, deadline, prefix] {
+    // Ctrl-C ends the probe as it ends the solve; so does the client going away.
+    std::optional<CancelGuard> forward;
+    if (user_cancel) forward.emplace(*user_cancel->state_, [raw] { raw->probe_stop.cancel(); });
+    Status outcome =
+        probe_workers(*raw->stub, raw->reconnects, raw->tunnel.get(), security, end, deadline,
+                      &raw->probe_stop, raw->probe_stop.state_.get(), prefix, raw->workers);
+    forward.reset();
+    if (outcome) util::StepTimes::global().mark("probe answered");
+    {
+      std::lock_guard lock(raw->probe_mu);
+      raw->probe_status = outcome;
+      raw->probed = true;
+    }
+    raw->probe_cv.notify_all();
+    if (!outcome) raw->probe_failed.cancel();
+  });
+  return Client(std::move(state));
 }
 
 Result<DaemonInfo> Client::info(std::chrono::milliseconds deadline) {
@@ -575,16 +650,66 @@ Result<DaemonInfo> Client::info(std::chrono::milliseconds deadline) {
   return info;
 }
 
-const std::vector<Worker>& Client::workers() const { return state_->workers; }
+const std::vector<Worker>& Client::workers() const {
+  state_->wait_probed();
+  return state_->workers;
+}
+
+bool Client::wait_until_connected(const CancelToken& ends) const {
+  // A channel over a driver's socket is connected from the start (and gRPC
+  // keeps no connectivity state for it); only a target channel dials.
+  if (!state_->reconnects) return true;
+  const auto& channel = state_->channel;
+  auto seen = channel->GetState(true);
+  while (seen != GRPC_CHANNEL_READY) {
+    if (ends.cancelled() || !state_->still_probing()) {
+      // A probe that answered saw the connection up; it may have gone since,
+      // which the calls will say.
+      return !ends.cancelled() && probe_status();
+    }
+    if (seen == GRPC_CHANNEL_SHUTDOWN) return false;
+    channel->WaitForStateChange(seen,
+                                std::chrono::system_clock::now() + std::chrono::milliseconds(20));
+    seen = channel->GetState(true);
+  }
+  return true;
+}
+
+Status Client::probe_status() const {
+  state_->wait_probed();
+  std::lock_guard lock(state_->probe_mu);
+  return state_->probe_status;
+}
 
 Result<SolveResult> Client::solve(const SolveRequest& request,
                                   const std::vector<Attachable*>& attachables,
                                   ProgressSink& progress, const CancelToken& cancel) {
-  CancelToken::State& cancel_state = *cancel.state_;
   const std::string& address = state_->address;
   if (cancel.cancelled()) {
     progress.done();
     return Error(Errc::cancelled, "build on " + address + " cancelled");
+  }
+  // Every call of this solve ends when the caller cancels or, while a
+  // concurrent probe runs, when the probe fails (connect() says why).
+  CancelToken ends;
+  CancelToken::State& cancel_state = *ends.state_;
+  CancelGuard on_cancel(*cancel.state_, [ends]() mutable { ends.cancel(); });
+  CancelGuard on_probe_failure(*state_->probe_failed.state_, [ends]() mutable { ends.cancel(); });
+  // The probe's error, when it failed: the better account of a failure.
+  auto probe_failure = [this]() -> std::optional<Error> {
+    if (!state_->probe_thread.joinable()) return std::nullopt;
+    Status probed = probe_status();
+    if (probed || probed.error().code() == Errc::cancelled) return std::nullopt;
+    return probed.error();
+  };
+  // While the probe runs, the calls wait for the connection itself (not for
+  // the probe's answer): a daemon that is still starting refuses, and a call
+  // sent then would fail at once where the probe redials.
+  if (!wait_until_connected(ends)) {
+    progress.done();
+    if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
+    if (auto failure = probe_failure()) return *failure;
+    return Error(Errc::unavailable, "cannot connect to buildkitd at " + address);
   }
 
   bk::SolveRequest solve;
@@ -641,6 +766,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   auto session = Session::start(state_->channel, attachables, std::move(options));
   if (!session) {
     progress.done();
+    if (auto failure = probe_failure()) return *failure;
     return session.error();
   }
   util::StepTimes::global().mark("session started");
@@ -672,6 +798,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     return result;
   }
   if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
+  if (auto failure = probe_failure()) return *failure;
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       return Error(Errc::unavailable,

@@ -121,8 +121,19 @@ class Client {
   // Takes the transport's fd (gRPC owns it from then on). Cancelling `cancel`
   // (optional) ends the attempt within a fraction of a second:
   // Errc::cancelled "connecting to buildkitd at <address> cancelled".
+  //
+  // With Probe::concurrent, connect() returns as soon as the channel exists
+  // and the probe runs on its own thread (a build's first Solve byte need not
+  // wait a round trip the build does not use: a standalone buildkitd takes
+  // about 15 ms to answer ListWorkers). Until the probe has answered, solve()
+  // sends its calls once the connection is up rather than failing on a
+  // daemon that still refuses; when the probe fails,
+  // every solve on the client is cancelled and probe_status() says why, in
+  // the words above. A probe still running when the client is destroyed is
+  // cancelled.
+  enum class Probe { wait, concurrent };
   static Result<Client> connect(plugin::Transport transport, std::chrono::milliseconds deadline,
-                                const CancelToken* cancel = nullptr);
+                                const CancelToken* cancel = nullptr, Probe probe = Probe::wait);
 
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;
@@ -133,8 +144,13 @@ class Client {
 
   // The workers the daemon listed when connect() probed it (the probe is a
   // ListWorkers call): what a build needs to choose its exporter, without
-  // another round trip. Same form as info()'s.
+  // another round trip. Same form as info()'s. Waits for a concurrent probe;
+  // empty when it failed.
   const std::vector<Worker>& workers() const;
+
+  // The probe's outcome (waits for a concurrent one): ok, or connect()'s
+  // error for it ("cannot connect to buildkitd at <address>: <reason>").
+  Status probe_status() const;
 
   // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
   // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at
@@ -169,6 +185,9 @@ class Client {
  private:
   struct State;
   explicit Client(std::unique_ptr<State> state);
+  // Until the channel is READY, or a concurrent probe ended (true when it
+  // answered), or `ends` fired (false).
+  bool wait_until_connected(const CancelToken& ends) const;
   std::unique_ptr<State> state_;
 };
 

@@ -95,6 +95,8 @@ class FakeControl final : public bk::Control::Service {
   std::string version;
   int status_updates = 3;
   bool hang_list_workers = false;
+  std::chrono::milliseconds list_workers_delay{0};  // answers this late (unless cancelled)
+  grpc::StatusCode list_workers_code = grpc::StatusCode::OK;
 
   // Observations.
   std::mutex mu;
@@ -116,6 +118,13 @@ class FakeControl final : public bk::Control::Service {
     if (hang_list_workers) {
       wait_cancelled(context, 10s);
       return grpc::Status::CANCELLED;
+    }
+    if (list_workers_delay > 0ms) {
+      wait_cancelled(context, list_workers_delay);
+      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    }
+    if (list_workers_code != grpc::StatusCode::OK) {
+      return grpc::Status(list_workers_code, "no workers for you");
     }
     auto* worker = response->add_record();
     worker->set_id("moby");
@@ -810,6 +819,147 @@ TEST(ClientSolve, DaemonIgnoringTheHalfCloseDoesNotHang) {
   EXPECT_LT(Clock::now() - start, 5s);
   std::unique_lock lock(fake.mu);
   EXPECT_TRUE(fake.cv.wait_for(lock, 5s, [&] { return fake.sessions_ended == 1; }));
+}
+
+// ---- solve beside a concurrent probe ---------------------------------------
+
+TEST(ConcurrentProbe, TheSolveGoesOutWithoutWaitingForTheProbe) {
+  FakeControl fake;
+  fake.list_workers_delay = 1500ms;
+  FdServer server(fake);
+  auto start = Clock::now();
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  RecordingSink sink;
+  auto result = client->solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_LT(Clock::now() - start, 1s) << "the solve waited for the probe";
+  EXPECT_EQ(fake.list_workers_calls.load(), 1);
+  // The probe still answers, and its workers are there once it has.
+  ASSERT_TRUE(client->probe_status());
+  ASSERT_EQ(client->workers().size(), 1u);
+  EXPECT_EQ(client->workers()[0].id, "moby");
+}
+
+TEST(ConcurrentProbe, AFailedProbeCancelsTheSolveAndIsWhatItReports) {
+  FakeControl fake;
+  fake.list_workers_delay = 300ms;
+  fake.list_workers_code = grpc::StatusCode::PERMISSION_DENIED;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  RecordingSink sink;
+  CancelToken cancel;
+  auto start = Clock::now();
+  auto result = client->solve(sample_request(), {}, sink, cancel);
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(result.error().code(), Errc::permission);
+  EXPECT_EQ(result.error().message(),
+            "cannot connect to buildkitd at fake-daemon: access denied: no workers for you");
+  EXPECT_FALSE(cancel.cancelled()) << "the caller's token is the caller's";
+  EXPECT_EQ(sink.done_called, 1);
+  {
+    std::lock_guard lock(fake.mu);
+    EXPECT_EQ(fake.solves, 1) << "the solve went out before the probe failed";
+  }
+  auto probed = client->probe_status();
+  ASSERT_FALSE(probed);
+  EXPECT_EQ(probed.error().message(), result.error().message());
+  EXPECT_TRUE(client->workers().empty());
+}
+
+TEST(ConcurrentProbe, TheSolveWaitsForADaemonThatIsStillStarting) {
+  std::string dir = temp_dir();
+  std::string target = "unix:" + dir + "/late.sock";
+  FakeControl fake;
+  std::unique_ptr<grpc::Server> server;
+  std::thread starter([&] {
+    std::this_thread::sleep_for(400ms);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(target, grpc::InsecureServerCredentials());
+    builder.RegisterService(&fake);
+    server = builder.BuildAndStart();
+  });
+  plugin::Transport t;
+  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t.target = target;
+  t.description = "late-daemon";
+  {
+    auto client = Client::connect(std::move(t), 5s, nullptr, Client::Probe::concurrent);
+    ASSERT_TRUE(client) << client.error().message();
+    RecordingSink sink;
+    auto result = client->solve(sample_request(), {}, sink, CancelToken());
+    starter.join();
+    EXPECT_TRUE(result) << result.error().message();
+    EXPECT_TRUE(client->probe_status());
+  }
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConcurrentProbe, NoDaemonIsReportedAsConnectReportsIt) {
+  std::string dir = temp_dir();
+  plugin::Transport t;
+  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t.target = "unix:" + dir + "/none.sock";
+  t.description = "unix://" + dir + "/none.sock";
+  auto start = Clock::now();
+  auto client = Client::connect(std::move(t), 400ms, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  RecordingSink sink;
+  auto result = client->solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 2s);
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  EXPECT_EQ(result.error().message().rfind(
+                "cannot connect to buildkitd at unix://" + dir + "/none.sock: ", 0),
+            0u)
+      << result.error().message();
+  EXPECT_NE(result.error().message().find("(retried for 400ms)"), std::string::npos)
+      << result.error().message();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConcurrentProbe, CancellingTheCallerEndsTheProbeToo) {
+  FakeControl fake;
+  fake.hang_list_workers = true;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  CancelToken cancel;
+  auto client = Client::connect(server.transport(), 20s, &cancel, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  std::thread canceller([&, copy = cancel]() mutable {
+    fake.wait_for_solve(5s);
+    copy.cancel();
+  });
+  RecordingSink sink;
+  auto start = Clock::now();
+  auto result = client->solve(sample_request(), {}, sink, cancel);
+  canceller.join();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::cancelled);
+  auto probed = client->probe_status();
+  ASSERT_FALSE(probed);
+  EXPECT_EQ(probed.error().code(), Errc::cancelled);
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+TEST(ConcurrentProbe, DestroyingTheClientStopsAProbeThatHangs) {
+  FakeControl fake;
+  fake.hang_list_workers = true;
+  FdServer server(fake);
+  auto start = Clock::now();
+  {
+    auto client = Client::connect(server.transport(), 20s, nullptr, Client::Probe::concurrent);
+    ASSERT_TRUE(client) << client.error().message();
+    RecordingSink sink;
+    auto result = client->solve(sample_request(), {}, sink, CancelToken());
+    EXPECT_TRUE(result) << result.error().message();
+  }
+  EXPECT_LT(Clock::now() - start, 3s);
+  EXPECT_EQ(fake.list_workers_calls.load(), 1);
 }
 
 TEST(RandomId, IsBase36AndUnique) {

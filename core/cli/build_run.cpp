@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -61,10 +62,75 @@ using output::OutputSpec;
 // ---- envd build ------------------------------------------------------------
 
 // Where the exported result goes, and what the session must serve for it.
+// The file of --output type=tar/oci/docker,dest=<file>: created (and an
+// existing one truncated) when the export's first bytes arrive, or when the
+// build ends without any, so a build that fails before its export leaves an
+// existing file as it was.
+class OutputFile {
+ public:
+  explicit OutputFile(std::string path) : path_(std::move(path)) {}
+  OutputFile(const OutputFile&) = delete;
+  OutputFile& operator=(const OutputFile&) = delete;
+  ~OutputFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status open_once() {
+    std::lock_guard lock(mu_);
+    return open_locked();
+  }
+  Status write(std::string_view chunk) {
+    std::lock_guard lock(mu_);
+    if (auto st = open_locked(); !st) return st;
+    return util::write_all(fd_, chunk, "file " + path_);
+  }
+
+ private:
+  Status open_locked() {
+    if (fd_ >= 0) return {};
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) {
+      return Error(Errc::internal, "cannot create '" + path_ + "': " + std::strerror(errno));
+    }
+    return {};
+  }
+
+  std::mutex mu_;
+  std::string path_;
+  int fd_ = -1;
+};
+
+// What creating `path` would run into, found without creating anything (the
+// directory of a type=local export is made when the export arrives, the file
+// of a tarball when its first bytes do): the path, or else its nearest
+// existing parent, must be a directory envd may write to; a file must not be
+// a directory. The reason is in strerror's words, as creating would say it.
+Status check_creatable(const fs::path& path, bool directory, const std::string& what) {
+  auto refuse = [&](int error) {
+    return Error(Errc::internal, what + ": " + std::strerror(error));
+  };
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (fs::exists(status)) {
+    if (directory != fs::is_directory(status)) return refuse(directory ? ENOTDIR : EISDIR);
+    if (::access(path.c_str(), directory ? (W_OK | X_OK) : W_OK) != 0) return refuse(errno);
+    return {};
+  }
+  fs::path parent = fs::absolute(path, ec).parent_path();
+  while (!parent.empty() && !fs::exists(parent, ec)) {
+    if (!directory) return refuse(ENOENT);  // a file's directory is not made for it
+    if (parent == parent.parent_path()) break;
+    parent = parent.parent_path();
+  }
+  if (!fs::is_directory(parent, ec)) return refuse(ENOTDIR);
+  if (::access(parent.c_str(), W_OK | X_OK) != 0) return refuse(errno);
+  return {};
+}
+
 struct ExportPlan {
   buildkit::Export exporter;
   std::unique_ptr<buildkit::FileSendTarget> target;
-  int output_fd = -1;  // tarball destination, owned when > 2
+  std::shared_ptr<OutputFile> output_file;  // a tarball's file destination
   std::string description;
   // Set when the `docker` exporter's tarball goes into the local Engine.
   std::unique_ptr<output::ImageLoader> loader;
@@ -77,7 +143,7 @@ struct ExportPlan {
   ExportPlan(ExportPlan&& other) noexcept
       : exporter(std::move(other.exporter)),
         target(std::move(other.target)),
-        output_fd(std::exchange(other.output_fd, -1)),
+        output_file(std::move(other.output_file)),
         description(std::move(other.description)),
         loader(std::move(other.loader)),
         push_names(std::move(other.push_names)),
@@ -85,9 +151,7 @@ struct ExportPlan {
   ExportPlan& operator=(ExportPlan&&) = delete;
   ExportPlan(const ExportPlan&) = delete;
   ExportPlan& operator=(const ExportPlan&) = delete;
-  ~ExportPlan() {
-    if (output_fd > 2) ::close(output_fd);
-  }
+  ~ExportPlan() = default;
 };
 
 bool has_moby_worker(const buildkit::DaemonInfo& info) {
@@ -152,11 +216,10 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
   }
   switch (spec->destination) {
     case OutputSpec::Destination::directory: {
-      std::error_code ec;
-      fs::create_directories(spec->dest, ec);
-      if (ec) {
-        return Error(Errc::internal,
-                     "cannot create output directory '" + spec->dest + "': " + ec.message());
+      if (auto st = check_creatable(spec->dest, true,
+                                    "cannot create output directory '" + spec->dest + "'");
+          !st) {
+        return st.error();
       }
       plan.target = buildkit::FileSendTarget::directory(fs::absolute(spec->dest));
       plan.description = "directory " + spec->dest;
@@ -165,18 +228,19 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
     case OutputSpec::Destination::file:
     case OutputSpec::Destination::standard_output: {
       if (spec->destination == OutputSpec::Destination::file) {
-        plan.output_fd = ::open(spec->dest.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (plan.output_fd < 0) {
-          return Error(Errc::internal,
-                       "cannot create '" + spec->dest + "': " + std::strerror(errno));
+        if (auto st = check_creatable(spec->dest, false, "cannot create '" + spec->dest + "'");
+            !st) {
+          return st.error();
         }
+        plan.output_file = std::make_shared<OutputFile>(spec->dest);
         plan.description = "file " + spec->dest;
+        plan.target = buildkit::FileSendTarget::stream(
+            [file = plan.output_file](std::string_view chunk) { return file->write(chunk); });
       } else {
-        plan.output_fd = STDOUT_FILENO;
         plan.description = "standard output";
+        plan.target = buildkit::FileSendTarget::stream(
+            buildkit::FileSendTarget::fd_sink(STDOUT_FILENO, plan.description));
       }
-      plan.target = buildkit::FileSendTarget::stream(
-          buildkit::FileSendTarget::fd_sink(plan.output_fd, plan.description));
       break;
     }
     case OutputSpec::Destination::none:
@@ -482,13 +546,18 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.
   buildkit::CancelToken cancel = target->cancel;
-  auto client = connect_builder(*target, *timeout);
+  // The connect probe (ListWorkers) tells the exporter only when there is no
+  // --output (a moby worker takes the image itself); with one, the Solve
+  // goes out beside the probe instead of a round trip after it, and a failed
+  // probe cancels the build and is what it reports.
+  const auto probe =
+      req.output.empty() ? buildkit::Client::Probe::wait : buildkit::Client::Probe::concurrent;
+  auto client = connect_builder(*target, *timeout, "{}", probe);
   if (!client) return client.error();
-  // connect() probed the daemon with ListWorkers: its answer is all the
-  // build needs (the exporter, the wording of a cache refusal), so no Info
-  // and no second ListWorkers.
+  // The probe's answer is all the build needs (the exporter, the wording of a
+  // cache refusal), so no Info and no second ListWorkers.
   auto info = std::make_optional<buildkit::DaemonInfo>();
-  info->workers = client->workers();
+  if (probe == buildkit::Client::Probe::wait) info->workers = client->workers();
   timings.connected();
   auto plan = plan_export(req, tag, *info, target->context.builder, *timeout);
   if (!plan) return plan.error();
@@ -524,6 +593,14 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
     }
+    // A concurrent probe that failed is why the build did (the client
+    // returned its error); say it as a failed connect is said.
+    if (probe == buildkit::Client::Probe::concurrent) {
+      if (auto probed = client->probe_status(); !probed) {
+        return connect_failure(*target, probed.error());
+      }
+      info->workers = client->workers();
+    }
     // The Engine failed the load and so stopped the export: that is the cause,
     // not what the daemon made of it.
     if (!load_failure) {
@@ -540,6 +617,10 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       return result.error();
     }
     return result.error().wrap("build failed on " + client->address());
+  }
+  if (plan->output_file) {
+    // An export with no bytes still makes its (empty) file.
+    if (auto st = plan->output_file->open_once(); !st) return st;
   }
   if (auto st = buildkit::record_local_cache_exports(*local_caches, result->exporter_response);
       !st) {

@@ -109,8 +109,15 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
   return request;
 }
 
+Error connect_failure(const BuilderTarget& target, const Error& failure) {
+  std::string diagnosis = driver_diagnosis(target);
+  if (diagnosis.empty()) return failure;
+  return Error(failure.code(), failure.message() + diagnosis);
+}
+
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
-                                         std::chrono::milliseconds timeout, std::string args_json) {
+                                         std::chrono::milliseconds timeout, std::string args_json,
+                                         buildkit::Client::Probe probe) {
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
   if (!transport && confirm_recreate(transport.error())) {
     auto recreated =
@@ -123,13 +130,8 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                                target.context.builder_endpoint() + ": " +
                                                transport.error().message());
   }
-  auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel);
-  if (!client) {
-    std::string diagnosis = driver_diagnosis(target);
-    if (!diagnosis.empty()) {
-      return Error(client.error().code(), client.error().message() + diagnosis);
-    }
-  }
+  auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
+  if (!client) return connect_failure(target, client.error());
   return client;
 }
 

@@ -56,8 +56,15 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
 // the driver refuses a daemon that no longer matches the context
 // (Errc::already_exists) and stdin and stderr are terminals, the user is asked
 // whether to recreate it (driver bootstrap with {"recreate": true}).
-Result<buildkit::Client> connect_builder(const BuilderTarget& target,
-                                         std::chrono::milliseconds timeout,
-                                         std::string args_json = "{}");
+// With Probe::concurrent the client comes back before BuildKit has answered
+// (buildkit::Client::connect); a failure of that probe then surfaces through
+// the client's calls, and connect_failure() words it as this function would.
+Result<buildkit::Client> connect_builder(
+    const BuilderTarget& target, std::chrono::milliseconds timeout, std::string args_json = "{}",
+    buildkit::Client::Probe probe = buildkit::Client::Probe::wait);
+
+// `failure` (the client's "cannot connect to buildkitd at ..." error) with the
+// driver's status appended, as connect_builder() reports it.
+Error connect_failure(const BuilderTarget& target, const Error& failure);
 
 }  // namespace envd::cli

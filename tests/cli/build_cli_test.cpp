@@ -54,7 +54,12 @@ TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
            "127.0.0.1:" + std::to_string(closed_port()), "--use"});
   fs::path dir = project();
   fs::path out = home() / "out";
-  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
+  // A tarball's directory is not made for it: said before anything is contacted.
+  auto local = envd({"build", "--progress", "quiet", "--output",
+                     "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
+  EXPECT_EQ(local.exit_code, 1) << local.err;
+  EXPECT_EQ(local.err, "envd: error: cannot create '" + (out / "image.tar").string() +
+                           "': No such file or directory\n");
   expect_unreachable({"--output", "type=local,dest=" + (out / "files").string(), dir.string()});
   expect_unreachable({"-t", "x:1", "--iidfile", (home() / "iid").string(), "--metadata-file",
                       (home() / "meta.json").string(), "--cache-to",
@@ -69,6 +74,20 @@ TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
   expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
   EXPECT_EQ(read_text(out / "image.tar"), "earlier build");
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+}
+
+TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  write_text(home() / "plain", "a file");
+  auto r = envd({"build", "--progress", "quiet", "--output",
+                 "type=local,dest=" + (home() / "plain" / "files").string(), dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err, "envd: error: cannot create output directory '" +
+                       (home() / "plain" / "files").string() + "': Not a directory\n");
+  EXPECT_EQ(read_text(home() / "plain"), "a file");
 }
 
 TEST_F(BuildCli, AnUnreachableEngineLeavesNoOutputBehind) {
