@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/client/library.hpp"
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
 #include "context/context.hpp"
@@ -75,6 +76,8 @@ int main(int argc, char** argv) {
     if (auto start = envd::util::process_start()) invocation.process_start = *start;
     invocation.main_entered = main_entered;
   }
+
+  envd::cli::prefetch_client_library(argc, argv);
 
   CLI::App app{"envd: build images and run development environments through contexts", "envd"};
   app.set_version_flag("-v,--version", std::string("envd ") + ENVD_VERSION);

@@ -1,9 +1,13 @@
 #include "cli/client/library.hpp"
 
 #include <dlfcn.h>
+#include <pthread.h>
 
+#include <csignal>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <thread>
 
 #include "util/paths.hpp"
 
@@ -42,7 +46,63 @@ Result<const ClientApi*> open_client(Invocation& invocation) {
   return api;
 }
 
+// The thread opening the library ahead of its use; joined by client_api()
+// or, at the latest, when the process exits.
+struct Prefetch {
+  std::thread thread;
+  Prefetch() = default;
+  Prefetch(const Prefetch&) = delete;
+  Prefetch& operator=(const Prefetch&) = delete;
+  ~Prefetch() { join(); }
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+};
+
+Prefetch& prefetch() {
+  static Prefetch instance;
+  return instance;
+}
+
+// The first word that is not an option nor the value of a top-level option
+// that takes one (main.cpp's -c/--context and --buildkitd-image).
+std::string_view command_word(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "-c" || word == "--context" || word == "--buildkitd-image") {
+      ++i;
+      continue;
+    }
+    if (!word.empty() && word.front() == '-') continue;
+    return word;
+  }
+  return {};
+}
+
 }  // namespace
+
+void prefetch_client_library(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "-h" || word == "--help" || word == "--") return;  // help needs no library
+  }
+  std::string_view command = command_word(argc, argv);
+  if (command != "build" && command != "builder" && command != "prune") return;
+  auto path = client_library_path();
+  if (!path) return;  // client_api() reports it
+  // The thread takes no signal: SIGINT and SIGTERM belong to the watcher the
+  // commands set up, which expects every other thread to block them.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  prefetch().thread = std::thread([library = std::move(*path)] {
+    // The handle is dropped: client_api()'s own dlopen finds the library
+    // loaded and takes it from there (dlopen counts references).
+    (void)::dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
+  });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
 
 Result<std::filesystem::path> client_library_path() {
   auto exe = util::executable_path();
@@ -51,6 +111,7 @@ Result<std::filesystem::path> client_library_path() {
 }
 
 Result<const ClientApi*> client_api(Invocation& invocation) {
+  prefetch().join();
   // Modules are never unloaded, and neither is this: one open per process.
   static Result<const ClientApi*> opened = open_client(invocation);
   return opened;

@@ -22,6 +22,14 @@ Result<std::filesystem::path> client_library_path();
 // mismatch found); the CLI prints them as its one error line.
 Result<const ClientApi*> client_api(Invocation& invocation);
 
+// When the command line names a command that opens the library (build,
+// builder, prune), starts opening it on a thread of its own, so that the
+// dynamic loading (gRPC, protobuf, Abseil, OpenSSL: most of a build's start)
+// overlaps the parsing and checking that come first. client_api() waits for
+// it; a failure there is reported by client_api() as usual. Call once, first
+// thing in main.
+void prefetch_client_library(int argc, const char* const* argv);
+
 // Opens the library (client_api) and runs `command` with its table: what each
 // command callback that needs the library does.
 template <class Command>
