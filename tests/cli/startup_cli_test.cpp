@@ -149,6 +149,26 @@ TEST_F(StartupCli, AMissingClientLibraryIsOneLineAndAFailure) {
   EXPECT_NE(r->err.find("No such file"), std::string::npos) << r->err;
   EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
   EXPECT_FALSE(fs::exists(home() / "out.tar"));
+
+  // `build` starts opening the library before parsing (client/library.hpp);
+  // that attempt failing is still reported once, by the command.
+  options.argv = {(prefix / "bin" / "envd").string(), "--context", "default", "build",
+                  home().string()};
+  r = sdk::run_process(options);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_EQ(r->err.rfind(expected, 0), 0u) << r->err;
+  EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+}
+
+TEST_F(StartupCli, BuildOpensTheClientLibraryAheadOfItsUse) {
+  // Past the option that takes a value, `build` is the command: the library
+  // is opened (by the thread that starts at main) even when the build then
+  // fails a local check.
+  auto r = envd({"--context", "default", "build", (home() / "no-such-dir").string()}, kTrace);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("is not a directory"), std::string::npos) << r.err;
+  EXPECT_EQ(mapped(r.err).count("libenvd-client.so"), 1u);
 }
 
 }  // namespace
