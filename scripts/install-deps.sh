@@ -9,7 +9,7 @@ build_pkgs=(
   libboost1.81-dev libboost-json1.81-dev
   libcli11-dev libfmt-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libarchive-dev libssl-dev zlib1g-dev
+  libarchive-dev libssl-dev nettle-dev zlib1g-dev
   libgtest-dev libgmock-dev
   openssh-client  # ssh-agent, ssh-add, ssh-keygen for the SSH forwarding unit tests
   libssh-dev      # the envd-server SSH gateway stand-in (tests/envd-server)
