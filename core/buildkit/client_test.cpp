@@ -351,6 +351,49 @@ std::string temp_dir() {
   return made ? made : "/tmp";
 }
 
+// A gRPC target transport for a unix socket at `path`.
+plugin::Transport unix_target(const std::string& path, std::string description) {
+  plugin::Transport t;
+  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
+  t.target = "unix:" + path;
+  t.description = std::move(description);
+  return t;
+}
+
+// The fake, listening on a unix socket only 400 ms after construction: a
+// daemon that is still starting when the client dials.
+class LateServer {
+ public:
+  LateServer() : dir_(temp_dir()) {
+    starter_ = std::thread([this] {
+      std::this_thread::sleep_for(400ms);
+      grpc::ServerBuilder builder;
+      builder.AddListeningPort("unix:" + socket(), grpc::InsecureServerCredentials());
+      builder.RegisterService(&fake_);
+      server_ = builder.BuildAndStart();
+    });
+  }
+  LateServer(const LateServer&) = delete;
+  LateServer& operator=(const LateServer&) = delete;
+  ~LateServer() {
+    started();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + 1s);
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string socket() const { return dir_ + "/late.sock"; }
+  // Waits until the server has been started.
+  void started() {
+    if (starter_.joinable()) starter_.join();
+  }
+
+ private:
+  std::string dir_;
+  FakeControl fake_;
+  std::unique_ptr<grpc::Server> server_;
+  std::thread starter_;
+};
+
 // ---- connect ---------------------------------------------------------------
 
 TEST(ClientConnect, SucceedsOverFdTransport) {
@@ -381,12 +424,9 @@ TEST(ClientConnect, ClosedSocketFailsFastNamingTheAddress) {
 
 TEST(ClientConnect, MissingUnixSocketRetriesUntilTheDeadline) {
   std::string dir = temp_dir();
-  plugin::Transport t;
-  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
-  t.target = "unix:" + dir + "/none.sock";
-  t.description = "unix://" + dir + "/none.sock";
   auto start = Clock::now();
-  auto client = Client::connect(std::move(t), 400ms);
+  auto client =
+      Client::connect(unix_target(dir + "/none.sock", "unix://" + dir + "/none.sock"), 400ms);
   ASSERT_FALSE(client);
   EXPECT_LT(Clock::now() - start, 2s);
   EXPECT_EQ(client.error().code(), Errc::unavailable);
@@ -397,26 +437,10 @@ TEST(ClientConnect, MissingUnixSocketRetriesUntilTheDeadline) {
 }
 
 TEST(ClientConnect, WaitsForADaemonThatIsStillStarting) {
-  std::string dir = temp_dir();
-  std::string target = "unix:" + dir + "/late.sock";
-  FakeControl fake;
-  std::unique_ptr<grpc::Server> server;
-  std::thread starter([&] {
-    std::this_thread::sleep_for(400ms);
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(target, grpc::InsecureServerCredentials());
-    builder.RegisterService(&fake);
-    server = builder.BuildAndStart();
-  });
-  plugin::Transport t;
-  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
-  t.target = target;
-  t.description = "late-daemon";
-  auto client = Client::connect(std::move(t), 5s);
-  starter.join();
+  LateServer late;
+  auto client = Client::connect(unix_target(late.socket(), "late-daemon"), 5s);
+  late.started();
   EXPECT_TRUE(client) << client.error().message();
-  server->Shutdown(std::chrono::system_clock::now() + 1s);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ClientConnect, DeadlineWhenTheServerNeverAnswers) {
@@ -871,42 +895,22 @@ TEST(ConcurrentProbe, AFailedProbeCancelsTheSolveAndIsWhatItReports) {
 }
 
 TEST(ConcurrentProbe, TheSolveWaitsForADaemonThatIsStillStarting) {
-  std::string dir = temp_dir();
-  std::string target = "unix:" + dir + "/late.sock";
-  FakeControl fake;
-  std::unique_ptr<grpc::Server> server;
-  std::thread starter([&] {
-    std::this_thread::sleep_for(400ms);
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort(target, grpc::InsecureServerCredentials());
-    builder.RegisterService(&fake);
-    server = builder.BuildAndStart();
-  });
-  plugin::Transport t;
-  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
-  t.target = target;
-  t.description = "late-daemon";
-  {
-    auto client = Client::connect(std::move(t), 5s, nullptr, Client::Probe::concurrent);
-    ASSERT_TRUE(client) << client.error().message();
-    RecordingSink sink;
-    auto result = client->solve(sample_request(), {}, sink, CancelToken());
-    starter.join();
-    EXPECT_TRUE(result) << result.error().message();
-    EXPECT_TRUE(client->probe_status());
-  }
-  server->Shutdown(std::chrono::system_clock::now() + 1s);
-  std::filesystem::remove_all(dir);
+  LateServer late;
+  auto client = Client::connect(unix_target(late.socket(), "late-daemon"), 5s, nullptr,
+                                Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  RecordingSink sink;
+  auto result = client->solve(sample_request(), {}, sink, CancelToken());
+  late.started();
+  EXPECT_TRUE(result) << result.error().message();
+  EXPECT_TRUE(client->probe_status());
 }
 
 TEST(ConcurrentProbe, NoDaemonIsReportedAsConnectReportsIt) {
   std::string dir = temp_dir();
-  plugin::Transport t;
-  t.kind = ENVD_TRANSPORT_GRPC_TARGET;
-  t.target = "unix:" + dir + "/none.sock";
-  t.description = "unix://" + dir + "/none.sock";
   auto start = Clock::now();
-  auto client = Client::connect(std::move(t), 400ms, nullptr, Client::Probe::concurrent);
+  auto client = Client::connect(unix_target(dir + "/none.sock", "unix://" + dir + "/none.sock"),
+                                400ms, nullptr, Client::Probe::concurrent);
   ASSERT_TRUE(client) << client.error().message();
   RecordingSink sink;
   auto result = client->solve(sample_request(), {}, sink, CancelToken());

@@ -61,7 +61,6 @@ using output::OutputSpec;
 
 // ---- envd build ------------------------------------------------------------
 
-// Where the exported result goes, and what the session must serve for it.
 // The file of --output type=tar/oci/docker,dest=<file>: created (and an
 // existing one truncated) when the export's first bytes arrive, or when the
 // build ends without any, so a build that fails before its export leaves an
@@ -127,6 +126,7 @@ Status check_creatable(const fs::path& path, bool directory, const std::string& 
   return {};
 }
 
+// Where the exported result goes, and what the session must serve for it.
 struct ExportPlan {
   buildkit::Export exporter;
   std::unique_ptr<buildkit::FileSendTarget> target;
@@ -138,20 +138,6 @@ struct ExportPlan {
   std::vector<std::string> push_names;
   // Names the daemon itself pushes (an `image` export with push=true).
   std::vector<std::string> daemon_push_names;
-
-  ExportPlan() = default;
-  ExportPlan(ExportPlan&& other) noexcept
-      : exporter(std::move(other.exporter)),
-        target(std::move(other.target)),
-        output_file(std::move(other.output_file)),
-        description(std::move(other.description)),
-        loader(std::move(other.loader)),
-        push_names(std::move(other.push_names)),
-        daemon_push_names(std::move(other.daemon_push_names)) {}
-  ExportPlan& operator=(ExportPlan&&) = delete;
-  ExportPlan(const ExportPlan&) = delete;
-  ExportPlan& operator=(const ExportPlan&) = delete;
-  ~ExportPlan() = default;
 };
 
 bool has_moby_worker(const buildkit::DaemonInfo& info) {
