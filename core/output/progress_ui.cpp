@@ -186,6 +186,20 @@ void ProgressUi::update(const bk::StatusResponse& status) {
     // Names and errors come from the daemon (a Dockerfile's text, a
     // frontend's words): shown printably, like every other outside string.
     if (!vx.name().empty()) v.name = util::printable(vx.name());
+    // BuildKit runs some steps twice and says so: "load build context"
+    // completes once for its cache key and again after the transfer, and a
+    // FROM completes and then comes back cached. A step seen completed that
+    // starts again is shown again, so its last outcome is what stays on
+    // screen and in the log.
+    bool starts_again = vx.has_started() &&
+                        (!vx.has_completed() || vx.started().seconds() != v.started_at.seconds() ||
+                         vx.started().nanos() != v.started_at.nanos());
+    if (v.completed && starts_again) {
+      v.completed = false;
+      v.finished = false;
+      v.started = false;
+      v.cached = false;
+    }
     v.cached = v.cached || vx.cached();
     if (vx.has_started() && !v.started) {
       v.started = true;

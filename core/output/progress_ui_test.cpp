@@ -227,5 +227,38 @@ TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
   EXPECT_EQ(out.text(), "#1 [1/1] FROM base\n#1 DONE 1.5s\n");
 }
 
+// What the Engine's BuildKit sends for "load build context": completed at
+// once (its cache key), started again for the transfer, completed again; and a
+// FROM that completes and then comes back cached. The last outcome is shown.
+TEST(ProgressUi, PlainShowsTheOutcomeOfAStepThatRanAgain) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file());
+  auto at = [](const std::string& digest, const std::string& name, std::int64_t started,
+               std::int64_t completed, bool cached) {
+    bk::StatusResponse r;
+    auto* v = r.add_vertexes();
+    v->set_digest(digest);
+    v->set_name(name);
+    v->set_cached(cached);
+    v->mutable_started()->set_seconds(started);
+    if (completed > 0) v->mutable_completed()->set_seconds(completed);
+    return r;
+  };
+  ui.update(at("sha256:f", "[1/2] FROM base", 100, 100, false));
+  ui.update(at("sha256:c", "[internal] load build context", 100, 100, false));
+  ui.update(at("sha256:c", "[internal] load build context", 101, 0, false));
+  ui.update(transfer("sha256:c", "context", "transferring", 310));
+  // Started again and found cached in one update.
+  ui.update(at("sha256:f", "[1/2] FROM base", 102, 102, true));
+  ui.update(at("sha256:c", "[internal] load build context", 101, 106, false));
+  // Re-sent unchanged with a later update: no third line.
+  ui.update(at("sha256:c", "[internal] load build context", 101, 106, false));
+  EXPECT_EQ(out.text(),
+            "#1 [1/2] FROM base\n#1 DONE 0.0s\n"
+            "#2 [internal] load build context\n#2 DONE 0.0s\n"
+            "#1 CACHED\n"
+            "#2 DONE 5.0s\n");
+}
+
 }  // namespace
 }  // namespace envd::output
