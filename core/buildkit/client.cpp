@@ -415,6 +415,7 @@ struct Client::State {
   Status probe_status;
   CancelToken probe_stop;
   CancelToken probe_failed;
+  CancelToken probe_done;  // fired once the probe ended, either way
   std::thread probe_thread;
 
   State() = default;
@@ -598,6 +599,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
         cancel != nullptr ? cancel->state_.get() : nullptr, prefix, state->workers);
     if (!probed) return probed.error();
     state->probed = true;
+    state->probe_done.cancel();
     return Client(std::move(state));
   }
   State* raw = state.get();
@@ -619,6 +621,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     }
     raw->probe_cv.notify_all();
     if (!outcome) raw->probe_failed.cancel();
+    raw->probe_done.cancel();
   });
   return Client(std::move(state));
 }
@@ -675,6 +678,8 @@ bool Client::wait_until_connected(const CancelToken& ends) const {
   return true;
 }
 
+bool Client::probe_ended() const { return !state_->still_probing(); }
+
 Status Client::probe_status() const {
   state_->wait_probed();
   std::lock_guard lock(state_->probe_mu);
@@ -695,6 +700,27 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   CancelToken::State& cancel_state = *ends.state_;
   CancelGuard on_cancel(*cancel.state_, [ends]() mutable { ends.cancel(); });
   CancelGuard on_probe_failure(*state_->probe_failed.state_, [ends]() mutable { ends.cancel(); });
+  // A remembered answer the probe refutes ends the solve as well: its
+  // exports were planned for another daemon. Checked when the probe ends (at
+  // once when it already has); a failed probe cancels the solve by itself.
+  std::optional<CancelGuard> on_probe_done;
+  if (request.assumed_workers) {
+    on_probe_done.emplace(*state_->probe_done.state_, [this, &request, ends]() mutable {
+      std::lock_guard lock(state_->probe_mu);
+      if (state_->probe_status && !request.assumed_workers(state_->workers)) ends.cancel();
+    });
+  }
+  // Whether the solve failed because of that: the daemon may refuse the
+  // exports before the probe has answered, so this waits for the probe.
+  auto refuted_error = [&]() -> std::optional<Error> {
+    if (!request.assumed_workers) return std::nullopt;
+    state_->wait_probed();
+    std::lock_guard lock(state_->probe_mu);
+    if (!state_->probe_status || request.assumed_workers(state_->workers)) return std::nullopt;
+    return Error(Errc::unavailable, "buildkitd at " + address +
+                                        " is not the daemon this build was planned for "
+                                        "(its workers changed since the last build)");
+  };
   // The probe's error, when it failed: the better account of a failure.
   auto probe_failure = [this]() -> std::optional<Error> {
     if (!state_->probe_thread.joinable()) return std::nullopt;
@@ -709,6 +735,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     progress.done();
     if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
     if (auto failure = probe_failure()) return *failure;
+    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
     return Error(Errc::unavailable, "cannot connect to buildkitd at " + address);
   }
 
@@ -767,6 +794,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   if (!session) {
     progress.done();
     if (auto failure = probe_failure()) return *failure;
+    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
     return session.error();
   }
   util::StepTimes::global().mark("session started");
@@ -799,6 +827,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   }
   if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
   if (auto failure = probe_failure()) return *failure;
+  if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       return Error(Errc::unavailable,

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -71,6 +72,13 @@ struct SolveRequest {
   // directory; empty is fine. The session id and solve ref are always fresh.
   std::string session_name;  // "" means "envd"
   std::string session_shared_key;
+  // What the exports above took for granted about the daemon's workers (a
+  // remembered answer, used before the connect probe has answered; see
+  // Client::Probe::concurrent). Once the probe answers, a solve for which this
+  // returns false is cancelled and returns Errc::unavailable "... is not the
+  // daemon this build was planned for"; the caller plans again from
+  // Client::workers(). Empty: nothing assumed.
+  std::function<bool(const std::vector<Worker>&)> assumed_workers;
 };
 
 struct SolveResult {
@@ -151,6 +159,9 @@ class Client {
   // The probe's outcome (waits for a concurrent one): ok, or connect()'s
   // error for it ("cannot connect to buildkitd at <address>: <reason>").
   Status probe_status() const;
+
+  // Whether the probe has ended (answered or failed), without waiting.
+  bool probe_ended() const;
 
   // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
   // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at

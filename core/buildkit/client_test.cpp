@@ -16,6 +16,7 @@
 #include <grpcpp/server_posix.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -97,6 +98,7 @@ class FakeControl final : public bk::Control::Service {
   bool hang_list_workers = false;
   std::chrono::milliseconds list_workers_delay{0};  // answers this late (unless cancelled)
   grpc::StatusCode list_workers_code = grpc::StatusCode::OK;
+  std::chrono::milliseconds solve_delay{0};  // a succeeding Solve takes this long
 
   // Observations.
   std::mutex mu;
@@ -162,6 +164,8 @@ class FakeControl final : public bk::Control::Service {
         std::unique_lock lock(mu);
         cv.wait_for(lock, 5s, [&] { return checked_sessions.count(request->session()) > 0; });
       }
+        wait_cancelled(context, solve_delay);
+        if (context->IsCancelled()) return grpc::Status::CANCELLED;
         (*response->mutable_exporterresponse())["containerimage.digest"] = "sha256:0123";
         return grpc::Status::OK;
       case SolveMode::fail:
@@ -964,6 +968,100 @@ TEST(ConcurrentProbe, DestroyingTheClientStopsAProbeThatHangs) {
   }
   EXPECT_LT(Clock::now() - start, 3s);
   EXPECT_EQ(fake.list_workers_calls.load(), 1);
+}
+
+// A solve planned from a remembered answer (the daemon has no moby worker)
+// on a daemon whose probe says otherwise: it ends when the probe answers, and
+// says why, so the caller can plan again.
+bool assumes_no_moby(const std::vector<Worker>& workers) {
+  return std::none_of(workers.begin(), workers.end(),
+                      [](const Worker& worker) { return worker.id == "moby"; });
+}
+
+constexpr const char* kRefuted =
+    "buildkitd at fake-daemon is not the daemon this build was planned for (its workers "
+    "changed since the last build)";
+
+TEST(ConcurrentProbe, AnAnswerTheProbeRefutesEndsTheSolve) {
+  FakeControl fake;
+  fake.list_workers_delay = 300ms;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  SolveRequest request = sample_request();
+  request.assumed_workers = assumes_no_moby;
+  RecordingSink sink;
+  CancelToken cancel;
+  auto start = Clock::now();
+  auto result = client->solve(request, {}, sink, cancel);
+  ASSERT_FALSE(result);
+  EXPECT_LT(Clock::now() - start, 3s) << "the blocked Solve was not cancelled";
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  EXPECT_EQ(result.error().message(), kRefuted);
+  EXPECT_FALSE(cancel.cancelled());
+  EXPECT_EQ(sink.done_called, 1);
+  {
+    std::lock_guard lock(fake.mu);
+    EXPECT_EQ(fake.solves, 1) << "the solve went out before the probe answered";
+  }
+  // The probe itself succeeded: what it found is there to plan again from.
+  EXPECT_TRUE(client->probe_status());
+  ASSERT_EQ(client->workers().size(), 1u);
+  EXPECT_EQ(client->workers()[0].id, "moby");
+}
+
+TEST(ConcurrentProbe, AnAnswerTheProbeConfirmsLetsTheSolveFinish) {
+  FakeControl fake;
+  fake.list_workers_delay = 300ms;
+  fake.solve_delay = 800ms;  // the probe answers while the Solve runs
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  SolveRequest request = sample_request();
+  request.assumed_workers = [](const std::vector<Worker>& workers) {
+    return !assumes_no_moby(workers);
+  };
+  RecordingSink sink;
+  auto result = client->solve(request, {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->exporter_response.at("containerimage.digest"), "sha256:0123");
+  EXPECT_TRUE(client->probe_ended());
+}
+
+// The daemon may refuse exports planned for another daemon before the probe
+// answers; the failure is still reported as the refutation.
+TEST(ConcurrentProbe, ADaemonRefusalBeforeTheProbeAnswersIsTheRefutation) {
+  FakeControl fake;
+  fake.list_workers_delay = 500ms;
+  fake.solve_mode = FakeControl::SolveMode::fail;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent);
+  ASSERT_TRUE(client) << client.error().message();
+  SolveRequest request = sample_request();
+  request.assumed_workers = assumes_no_moby;
+  RecordingSink sink;
+  auto result = client->solve(request, {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().message(), kRefuted);
+}
+
+// With the probe already answered, the assumption is checked before anything
+// is sent on its behalf, and the client stays usable for the plan that
+// follows.
+TEST(ClientSolve, ARefutedAssumptionLeavesTheClientUsable) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  SolveRequest request = sample_request();
+  request.assumed_workers = assumes_no_moby;
+  RecordingSink refused_sink;
+  auto refused = client.solve(request, {}, refused_sink, CancelToken());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().message(), kRefuted);
+  RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
 }
 
 TEST(RandomId, IsBase36AndUnique) {

@@ -36,6 +36,7 @@
 #include "cli/build_options.hpp"
 #include "cli/build_secrets.hpp"
 #include "cli/builder_target.hpp"
+#include "cli/daemon_answer.hpp"
 #include "cli/flag_values.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
@@ -140,12 +141,12 @@ struct ExportPlan {
   std::vector<std::string> daemon_push_names;
 };
 
-bool has_moby_worker(const buildkit::DaemonInfo& info) {
-  for (const auto& worker : info.workers) {
-    if (worker.id == "moby") return true;
-  }
-  return false;
+bool has_moby_worker(const std::vector<buildkit::Worker>& workers) {
+  return std::any_of(workers.begin(), workers.end(),
+                     [](const buildkit::Worker& worker) { return worker.id == "moby"; });
 }
+
+bool has_moby_worker(const buildkit::DaemonInfo& info) { return has_moby_worker(info.workers); }
 
 // The names an export asks the daemon to push: BuildKit's image exporter
 // pushes every name of its comma-separated `name` when push=true.
@@ -532,22 +533,28 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.
   buildkit::CancelToken cancel = target->cancel;
-  // The connect probe (ListWorkers) tells the exporter only when there is no
-  // --output (a moby worker takes the image itself); with one, the Solve
-  // goes out beside the probe instead of a round trip after it, and a failed
-  // probe cancels the build and is what it reports.
-  const auto probe =
-      req.output.empty() ? buildkit::Client::Probe::wait : buildkit::Client::Probe::concurrent;
+  // The connect probe (ListWorkers) names the daemon's workers, and they
+  // decide the exporter when there is no --output (a moby worker takes the
+  // image itself). With --output, or with the answer remembered from the last
+  // build on this context (daemon_answer.hpp), the Solve goes out beside the
+  // probe instead of a round trip after it: a failed probe cancels the build
+  // and is what it reports, and one that refutes the remembered answer has
+  // the build planned again from its own.
+  std::optional<std::vector<buildkit::Worker>> remembered;
+  if (req.output.empty()) remembered = load_daemon_answer(target->context);
+  const auto probe = req.output.empty() && !remembered ? buildkit::Client::Probe::wait
+                                                       : buildkit::Client::Probe::concurrent;
   auto client = connect_builder(*target, *timeout, "{}", probe);
   if (!client) return client.error();
   // The probe's answer is all the build needs (the exporter, the wording of a
   // cache refusal), so no Info and no second ListWorkers.
   auto info = std::make_optional<buildkit::DaemonInfo>();
-  if (probe == buildkit::Client::Probe::wait) info->workers = client->workers();
+  if (probe == buildkit::Client::Probe::wait) {
+    info->workers = client->workers();
+  } else if (remembered) {
+    info->workers = *remembered;
+  }
   timings.connected();
-  auto plan = plan_export(req, tag, *info, target->context.builder, *timeout);
-  if (!plan) return plan.error();
-  solve->exports.push_back(plan->exporter);
 
   std::map<std::string, fs::path> sync_dirs = std::move(*named_dirs);
   sync_dirs["context"] = context_dir;
@@ -564,17 +571,53 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   std::vector<buildkit::Attachable*> attachables{&files, &auth};
   if (!req.secrets.empty()) attachables.push_back(&secret_provider);
   if (!req.ssh.empty()) attachables.push_back(&ssh_provider);
-  if (plan->target) attachables.push_back(plan->target.get());
   if (!local_caches->dirs.empty()) attachables.push_back(&cache_store);
 
-  output::ProgressUi progress(*mode, stderr);
-  auto result = client->solve(*solve, attachables, progress, cancel);
+  ExportPlan plan;
+  std::optional<output::ProgressUi> progress;
+  std::optional<Result<buildkit::SolveResult>> outcome;
+  for (bool replanned = false;;) {
+    auto planned = plan_export(req, tag, *info, target->context.builder, *timeout);
+    if (!planned) return planned.error();
+    plan = std::move(*planned);
+    solve->exports.assign(1, plan.exporter);
+    solve->assumed_workers = nullptr;
+    if (remembered && !replanned) {
+      solve->assumed_workers = [moby = has_moby_worker(*info)](const auto& workers) {
+        return has_moby_worker(workers) == moby;
+      };
+    }
+    std::vector<buildkit::Attachable*> served = attachables;
+    if (plan.target) served.push_back(plan.target.get());
+    progress.emplace(*mode, stderr);
+    outcome.emplace(client->solve(*solve, served, *progress, cancel));
+    if (*outcome || !solve->assumed_workers || cancel.cancelled() || !client->probe_status() ||
+        solve->assumed_workers(client->workers())) {
+      break;
+    }
+    // Planned for the daemon this context reached last time, and the probe
+    // says this one differs: plan again from what it said.
+    if (plan.loader) plan.loader->abandon();
+    info->workers = client->workers();
+    save_daemon_answer(target->context, info->workers);
+    replanned = true;
+    if (!req.quiet) {
+      inform("the builder at " + client->address() +
+             " is not the daemon of the last build; starting the build again");
+    }
+  }
+  // Remembered for the next build, once the probe has answered (a build
+  // with --output may end before it does).
+  if (client->probe_ended() && client->probe_status()) {
+    save_daemon_answer(target->context, client->workers());
+  }
+  auto& result = *outcome;
   timings.solved();
   if (!result) {
     // Read before abandon(): the tarball it cuts short is refused too.
-    Status load_failure = plan->loader ? plan->loader->failure() : Status{};
-    if (plan->loader) plan->loader->abandon();
-    std::string report = progress.failure_report();
+    Status load_failure = plan.loader ? plan.loader->failure() : Status{};
+    if (plan.loader) plan.loader->abandon();
+    std::string report = progress->failure_report();
     if (!report.empty()) fmt::print(stderr, "{}", report);
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
@@ -604,13 +647,13 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
     return result.error().wrap("build failed on " + client->address());
   }
-  if (plan->output_file) {
+  if (plan.output_file) {
     // An export with no bytes still makes its (empty) file.
-    if (auto st = plan->output_file->open_once(); !st) return st;
+    if (auto st = plan.output_file->open_once(); !st) return st;
   }
   if (auto st = buildkit::record_local_cache_exports(*local_caches, result->exporter_response);
       !st) {
-    if (plan->loader) plan->loader->abandon();
+    if (plan.loader) plan.loader->abandon();
     return st.error().wrap("built " + tag + " but cannot record its local cache");
   }
   // With --quiet, only the image ID goes out (to stdout), as docker build -q.
@@ -625,36 +668,36 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
     return {};
   };
-  if (plan->loader) {
-    auto loaded = plan->loader->finish();
+  if (plan.loader) {
+    auto loaded = plan.loader->finish();
     if (!loaded) {
       return loaded.error().wrap("built " + tag + " but cannot load it into the Docker Engine at " +
-                                 plan->loader->endpoint().url);
+                                 plan.loader->endpoint().url);
     }
-    say("Loaded " + tag + " into the Docker Engine at " + plan->loader->endpoint().url);
+    say("Loaded " + tag + " into the Docker Engine at " + plan.loader->endpoint().url);
     return finish();
   }
-  if (!plan->daemon_push_names.empty()) {
+  if (!plan.daemon_push_names.empty()) {
     // The daemon pushed them; what was pushed is what the user asked about.
     auto digest = result->exporter_response.find("containerimage.digest");
     std::string suffix =
         digest == result->exporter_response.end() ? "" : " (" + digest->second + ")";
-    for (const auto& name : plan->daemon_push_names) {
+    for (const auto& name : plan.daemon_push_names) {
       std::string line = "Pushed " + name;
       line += suffix;
       say(line);
     }
     return finish();
   }
-  say("Built " + tag + ", exported to " + plan->description);
-  if (!plan->push_names.empty()) {
+  say("Built " + tag + ", exported to " + plan.description);
+  if (!plan.push_names.empty()) {
     // The moby-worker builder's engine is the one at DOCKER_HOST.
     auto engine = sdk::DockerEngine::from_env();
-    if (!engine) return engine.error().wrap("cannot push " + plan->push_names.front());
+    if (!engine) return engine.error().wrap("cannot push " + plan.push_names.front());
     output::PushOptions push;
     push.mode = *mode;
     push.cancelled = [&cancel] { return cancel.cancelled(); };
-    for (const auto& name : plan->push_names) {
+    for (const auto& name : plan.push_names) {
       if (auto pushed = output::push_image(*engine, name, push); !pushed) return pushed.error();
       say("Pushed " + name);
     }

@@ -182,6 +182,47 @@ TEST_F(RealBuildkitTest, TheDefaultExportIsLoadedIntoTheEngine) {
   run_docker(services_.docker_host, {"rmi", "-f", image});
 }
 
+// The answer remembered from the last build (<cache dir>/envd/daemons/) is
+// checked by the probe of every build that uses it. One that says this
+// buildkitd has a moby worker (as if the context had reached an Engine last
+// time) gets the `moby` exporter, which buildkitd lacks; the probe refutes
+// it and the build starts again with `docker`, loading into the Engine.
+TEST_F(RealBuildkitTest, AStaleRememberedAnswerIsCorrectedWithinTheBuild) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  const std::string image = "envd-real/replanned:" + tag_;
+  fs::path dir = project("replanned");
+  auto first = run({"build", "--progress", "plain", "-t", image, dir.string()}, true);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(home() / ".cache/envd/daemons")) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  const std::string remembered = read_text(files[0]);
+  auto answer = json::parse(remembered).as_object();
+  EXPECT_EQ(answer["endpoint"], json::value("tcp://" + bk_.tcp)) << remembered;
+  const auto& workers = answer["workers"].as_array();
+  ASSERT_EQ(workers.size(), 1u) << remembered;
+  EXPECT_NE(workers[0].as_object().at("id"), "moby") << remembered;
+
+  write_text(files[0], R"({"format": 1, "endpoint": "tcp://)" + bk_.tcp +
+                           R"(", "workers": [{"id": "moby", "platforms": ["linux/amd64"]}]})");
+  write_text(dir / "greeting.txt", "hello again\n");
+  auto second = run({"build", "--progress", "plain", "-t", image, dir.string()}, true);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_TRUE(contains(second.err, "the builder at tcp://" + bk_.tcp +
+                                       " is not the daemon of the last build; starting the "
+                                       "build again"))
+      << second.err;
+  EXPECT_EQ(last_line(second.err),
+            "Loaded " + image + " into the Docker Engine at " + services_.docker_host + "\n");
+  EXPECT_EQ(read_text(files[0]), remembered) << "the probe's answer replaced the stale one";
+  auto ran = run_docker(services_.docker_host,
+                        {"run", "--rm", "--network", "none", image, "cat", "/greeting.txt"});
+  EXPECT_EQ(ran.out, "hello again\n") << ran.err;
+  run_docker(services_.docker_host, {"rmi", "-f", image});
+}
+
 // The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
 // policy buildkitd derived from its config.
 TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {

@@ -516,6 +516,57 @@ TEST_F(BuildE2e, ATcpContextOnTheEnginesBuildkitStoresTheImageWithoutOutput) {
   EXPECT_EQ(run.out, "through tcp\n") << run.err;
 }
 
+// Without --output the exporter follows the daemon's workers. What the last
+// build's probe said is remembered (<cache dir>/envd/daemons/), so the next
+// build's Solve need not wait for the probe; the probe still runs beside it,
+// and a remembered answer it refutes (made stale by hand here: no moby
+// worker, so the `docker` exporter and a load into the Engine) is corrected
+// within the build, which starts again with the right exporter.
+TEST_F(BuildE2e, ARememberedDaemonAnswerIsUsedAndAStaleOneIsCorrected) {
+  fs::path dir = project("remembered", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
+  write_text(dir / "a.txt", "remembered\n");
+  const std::vector<std::string> args = {"--progress", "plain", "-t", "envd-e2e/remembered:v1",
+                                         dir.string()};
+  auto first = build(args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(home() / ".cache/envd/daemons")) {
+    if (entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  ASSERT_EQ(files.size(), 1u);
+  const std::string remembered = read_text(files[0]);
+  auto answer = json::parse(remembered).as_object();
+  EXPECT_EQ(answer["endpoint"], "moby-worker://envd_buildkitd") << remembered;
+  EXPECT_EQ(answer["workers"].as_array().at(0).as_object().at("id"), "moby") << remembered;
+
+  // Used: the probe runs beside the Solve (only then is its answer timed).
+  auto vars = env();
+  vars["ENVD_TIMINGS"] = "1";
+  std::vector<std::string> timed = {"build"};
+  timed.insert(timed.end(), args.begin(), args.end());
+  auto second = envd(timed, vars);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find(", probe answered "), std::string::npos) << second.err;
+  EXPECT_EQ(second.err.find("starting the build again"), std::string::npos) << second.err;
+
+  write_text(files[0], R"({"format": 1, "endpoint": "moby-worker://envd_buildkitd",
+                           "workers": [{"id": "stale", "platforms": ["linux/amd64"]}]})");
+  write_text(dir / "a.txt", "corrected\n");
+  auto third = build(args);
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_NE(third.err.find("the builder at moby-worker://envd_buildkitd is not the daemon of the "
+                           "last build; starting the build again"),
+            std::string::npos)
+      << third.err;
+  EXPECT_EQ(last_line(third.err),
+            "Built envd-e2e/remembered:v1, exported to the Docker Engine as "
+            "envd-e2e/remembered:v1\n");
+  EXPECT_EQ(read_text(files[0]), remembered) << "the probe's answer replaced the stale one";
+  auto run =
+      docker({"run", "--rm", "--network", "none", "envd-e2e/remembered:v1", "cat", "/a.txt"});
+  EXPECT_EQ(run.out, "corrected\n") << run.err;
+}
+
 TEST_F(BuildE2e, OtherBuildersPassImageAndDockerOutputsToTheDaemonUnchanged) {
   // Outside moby-worker, type=image stays `image` and `docker` stays
   // `docker`; BuildKit v0.8 inside dockerd has neither and says so itself.
