@@ -143,6 +143,10 @@ Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
     std::string rel = path.lexically_relative(dir).generic_string();
     fs::file_status entry_status = it->symlink_status(ec);
     if (ec) break;
+    if (rel == kRuntimeDir && fs::is_directory(entry_status)) {
+      it.disable_recursion_pending();  // a socket and the like stay on this machine
+      continue;
+    }
     if (fs::is_directory(entry_status)) continue;  // recorded through the files inside
     if (rel == kRunnerLoginFile) continue;         // a credential stays on this machine
     if (fs::is_symlink(entry_status)) {

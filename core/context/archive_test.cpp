@@ -3,11 +3,14 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -269,6 +272,38 @@ TEST_F(ArchiveTest, ExportRefusesLinksAndSpecialFilesInThePrivateDirectory) {
   fs::remove(dir / "back\\slash");
 
   EXPECT_TRUE(export_archive(store(), ctx).ok());
+}
+
+// run/ holds what a driver keeps only while it runs here: the
+// docker-container driver's mount for buildkitd's socket. A socket there
+// does not stop an export, and nothing under run/ is carried.
+TEST_F(ArchiveTest, TheRuntimeDirectoryStaysOnThisMachine) {
+  Context ctx = stored_context();
+  fs::path dir = add_material(ctx);
+  fs::create_directories(dir / "run" / "sub");
+  int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(sock, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = (dir / "run" / "buildkitd.sock").string();
+  ASSERT_LT(path.size(), sizeof addr.sun_path) << path;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(sock, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  ::close(sock);
+  write_text(dir / "run" / "sub" / "state", "x");
+  auto bytes = export_archive(store(), ctx);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message();
+  for (const auto& entry : list_tar(*bytes)) {
+    EXPECT_EQ(entry.path.find("/run"), std::string::npos) << entry.path;
+  }
+  // A file named run is material like any other.
+  fs::remove_all(dir / "run");
+  write_text(dir / "run", "not a directory");
+  bytes = export_archive(store(), ctx);
+  ASSERT_TRUE(bytes.ok()) << bytes.error().message();
+  bool carried = false;
+  for (const auto& entry : list_tar(*bytes)) carried = carried || entry.path.ends_with("/run");
+  EXPECT_TRUE(carried);
 }
 
 TEST_F(ArchiveTest, ExportRefusesAPrivateDirectoryThatIsALink) {

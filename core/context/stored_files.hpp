@@ -24,6 +24,11 @@ inline constexpr std::size_t kMaxOptionFileBytes = std::size_t{1} << 20;
 // leaves it out.
 inline constexpr const char* kRunnerLoginFile = "runner-login.json";
 
+// The private directory's subdirectory for what a driver keeps only while it
+// runs on this machine (the docker-container driver mounts it where buildkitd
+// makes its socket): `context export` leaves it out.
+inline constexpr const char* kRuntimeDir = "run";
+
 // The value stored for file option `key`: "files/<key>".
 std::string stored_file_value(std::string_view key);
 
