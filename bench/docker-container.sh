@@ -7,7 +7,9 @@
 # Both build the same small context (FROM scratch, two COPYs) with a cached
 # rebuild exported to a local directory, so the daemon's work is the same and
 # only the way in differs: docker-container asks the Engine about the
-# container and runs `buildctl dial-stdio` in it through an exec; tcp dials.
+# container, then connects to buildkitd's socket through the directory it
+# mounted (or, where that cannot work, runs `buildctl dial-stdio` in the
+# container through an exec); tcp dials.
 #
 # Reported: the median wall time of each (hyperfine -N, 3 warm-ups that fill
 # the cache), the client's mean CPU, the median of the first Solve byte

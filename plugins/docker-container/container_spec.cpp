@@ -48,14 +48,26 @@ std::string effective_image(const ContainerOptions& options, const std::string& 
   return options.rootless ? kDefaultRootlessImage : kDefaultImage;
 }
 
+bool mounts_over_socket_dir(const ContainerOptions& options) {
+  const std::string dir = kSocketDir;
+  return std::any_of(options.mounts.begin(), options.mounts.end(), [&](const auto& mount) {
+    std::string target = mount.target;
+    while (target.size() > 1 && target.back() == '/') target.pop_back();
+    return target == "/" || dir == target || dir.rfind(target + "/", 0) == 0 ||
+           target.rfind(dir + "/", 0) == 0;
+  });
+}
+
 ContainerSpec make_spec(const std::string& name, const std::string& context,
                         const ContainerOptions& options, const std::string& image,
-                        const std::string& config_host, const std::string& config_text) {
+                        const std::string& config_host, const std::string& config_text,
+                        const std::string& socket_dir_host) {
   ContainerSpec spec;
   spec.name = name;
   spec.image = image;
   spec.volume = name + "_state";
   spec.config_host = config_host;
+  spec.socket_dir_host = socket_dir_host;
 
   json::array cmd{"--config", kConfigPath};
   for (const auto& flag : options.daemon_flags) cmd.emplace_back(flag);
@@ -123,6 +135,10 @@ ContainerSpec make_spec(const std::string& name, const std::string& context,
                                              {"Source", config_host},
                                              {"Target", kConfigPath},
                                              {"ReadOnly", true}});
+  }
+  if (!socket_dir_host.empty()) {
+    body["HostConfig"].as_object()["Mounts"].as_array().push_back(
+        json::object{{"Type", "bind"}, {"Source", socket_dir_host}, {"Target", kSocketDir}});
   }
   spec.labels = {
       {kImageLabel, image}, {kConfigLabel, spec.config_sha256}, {kContextLabel, context}};

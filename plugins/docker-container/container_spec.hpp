@@ -22,6 +22,10 @@ inline constexpr const char* kConfigPath = "/etc/buildkit/buildkitd.toml";
 inline constexpr const char* kStateDir = "/var/lib/buildkit";
 // The rootless image runs as `user` and keeps its state in its home.
 inline constexpr const char* kRootlessStateDir = "/home/user/.local/share/buildkit";
+// Where buildkitd makes its socket (its default address); a host directory
+// mounted there shows the socket to this machine.
+inline constexpr const char* kSocketDir = "/run/buildkit";
+inline constexpr const char* kSocketName = "buildkitd.sock";
 
 struct ContainerSpec {
   std::string name;         // container name
@@ -29,6 +33,9 @@ struct ContainerSpec {
   std::string volume;       // named volume holding the BuildKit state, <name>_state
   std::string config_host;  // host path of the buildkitd.toml bind-mounted read-only;
                             // empty: put_config() copies it in before the start
+  // Host directory bind-mounted at kSocketDir, where buildkitd's socket
+  // appears to this machine; empty: none (dial through an exec only).
+  std::string socket_dir_host;
   std::string config_sha256;
   std::map<std::string, std::string> labels;
   std::string create_json;  // the body of POST /containers/create
@@ -44,10 +51,19 @@ std::string effective_image(const ContainerOptions& options, const std::string& 
 
 // The spec of container `name` for `context`. `config_host` is the host path of
 // the config file to mount (empty: none, the config is copied in),
-// `config_text` its content (hashed into a label).
+// `config_text` its content (hashed into a label). `socket_dir_host`, when
+// not empty, is mounted at kSocketDir. Like the config's mount, it is left out
+// of the hash: a container made without it is not stale, it is only dialled
+// the slower way.
 ContainerSpec make_spec(const std::string& name, const std::string& context,
                         const ContainerOptions& options, const std::string& image,
-                        const std::string& config_host, const std::string& config_text);
+                        const std::string& config_host, const std::string& config_text,
+                        const std::string& socket_dir_host = "");
+
+// Whether one of the user's mounts covers kSocketDir, its parents or what is
+// below it: then envd adds no mount there (Docker refuses two mounts on one
+// target, and the user's wins).
+bool mounts_over_socket_dir(const ContainerOptions& options);
 
 // Why an existing container with `labels` (its Config.Labels) does not match
 // `spec`, or nullopt when it does.

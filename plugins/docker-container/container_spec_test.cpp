@@ -135,6 +135,37 @@ TEST(DockerContainerSpec, AConfigToCopyIsNotMountedAndHashesTheSame) {
   EXPECT_EQ(body.at("Cmd"), (json::array{"--config", "/etc/buildkit/buildkitd.toml"}));
 }
 
+// On an Engine that shares this disk, a directory of the context's is
+// mounted where buildkitd makes its socket, so envd can dial it without an
+// exec. It is not part of the hash: a container made without it still
+// matches, and is dialled through the exec.
+TEST(DockerContainerSpec, TheSocketDirectoryIsMountedAndHashesTheSame) {
+  ContainerOptions options;
+  auto with =
+      make_spec("bk", "ctx", options, "img:1", "/data/buildkitd.toml", "config A", "/data/run");
+  auto without = make_spec("bk", "ctx", options, "img:1", "/data/buildkitd.toml", "config A");
+  EXPECT_EQ(with.socket_dir_host, "/data/run");
+  EXPECT_EQ(without.socket_dir_host, "");
+  auto body = create_body(with);
+  const auto& mounts = body.at("HostConfig").at("Mounts").as_array();
+  ASSERT_EQ(mounts.size(), 3u);
+  EXPECT_EQ(mounts[2],
+            (json::object{{"Type", "bind"}, {"Source", "/data/run"}, {"Target", "/run/buildkit"}}));
+  EXPECT_EQ(create_body(without).at("HostConfig").at("Mounts").as_array().size(), 2u);
+  EXPECT_EQ(with.config_sha256, without.config_sha256);
+  EXPECT_EQ(stale_reason(without.labels, with), std::nullopt);
+}
+
+TEST(DockerContainerSpec, AUserMountOverTheSocketDirectoryWins) {
+  EXPECT_FALSE(mounts_over_socket_dir(ContainerOptions{}));
+  EXPECT_FALSE(mounts_over_socket_dir(options_of({{"mount", "/srv:/srv"}})));
+  EXPECT_FALSE(mounts_over_socket_dir(options_of({{"mount", "/srv:/run/buildkit-other"}})));
+  for (const char* mount : {"/srv:/run/buildkit", "/srv:/run/buildkit/", "/srv:/run", "/srv:/",
+                            "/srv:/run/buildkit/sub"}) {
+    EXPECT_TRUE(mounts_over_socket_dir(options_of({{"mount", mount}}))) << mount;
+  }
+}
+
 TEST(DockerContainerSpec, ImageOverrideWins) {
   auto options = options_of({{"image", "from/option:1"}});
   EXPECT_EQ(effective_image(options, "from/flag:2"), "from/flag:2");

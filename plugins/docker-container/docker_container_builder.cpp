@@ -1,8 +1,14 @@
 #include "docker_container_builder.hpp"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -205,10 +211,49 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
   // A unix socket's Engine shares this machine's disk, so the config can be
   // bind-mounted; a tcp:// or ssh:// one may be anywhere, so it is copied in.
   bool shares_disk = !target.engine->endpoint().socket_path.empty();
-  target.spec = dc::make_spec(target.name, request.context, target.options,
-                              dc::effective_image(target.options, target.args.image),
-                              shares_disk ? config_host : std::string(), target.config_text);
+  // On a shared disk buildkitd's socket can be reached without an exec per
+  // connection (docs/docker-container.md, "How envd reaches buildkitd").
+  std::string socket_dir;
+  if (shares_disk && !target.options.rootless && !request.data_dir.empty() &&
+      !dc::mounts_over_socket_dir(target.options)) {
+    socket_dir = (fs::path(request.data_dir) / "run").string();
+    if (write_config) {
+      std::error_code ec;
+      fs::create_directories(socket_dir, ec);
+      if (ec) socket_dir.clear();  // then no mount: the exec still dials
+    }
+  }
+  target.spec =
+      dc::make_spec(target.name, request.context, target.options,
+                    dc::effective_image(target.options, target.args.image),
+                    shares_disk ? config_host : std::string(), target.config_text, socket_dir);
   return target;
+}
+
+// buildkitd's socket in the mounted directory, connected; -1 when it is not
+// there or nothing answers on it (a container made without the mount, or by
+// another context, an Engine in a VM, a socket this user may not open): the
+// exec then dials. Connected through /proc/self/fd, so a long data directory
+// cannot exceed sun_path.
+int connect_mounted_socket(const std::string& dir) {
+  int dir_fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return -1;
+  std::string path = "/proc/self/fd/" + std::to_string(dir_fd) + "/" + dc::kSocketName;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  // Non-blocking so a full backlog fails (EAGAIN) instead of waiting without
+  // a deadline; the exec then dials.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc = fd < 0 ? -1 : ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  ::close(dir_fd);
+  if (rc != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  int flags = ::fcntl(fd, F_GETFL, 0);
+  if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+  return fd;
 }
 
 std::string indent_logs(const Result<std::vector<std::string>>& logs) {
@@ -516,13 +561,19 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
   Budget budget{sdk::deadline_after(request.timeout), request.timeout};
   auto ensured = ensure(*engine, *target, budget);
   if (!ensured) return ensured.error();
+  sdk::Transport transport;
+  transport.kind = sdk::Transport::Kind::fd;
+  transport.description = "docker-container://" + target->name;
+  if (!target->spec.socket_dir_host.empty()) {
+    if (int fd = connect_mounted_socket(target->spec.socket_dir_host); fd >= 0) {
+      transport.fd = fd;
+      return transport;
+    }
+  }
   // The same deadline: bringing the container up and dialling it is one connect.
   auto fd = dc::dial_stdio(*engine, target->name, budget.deadline, dials_);
   if (!fd) return fd.error();
-  sdk::Transport transport;
-  transport.kind = sdk::Transport::Kind::fd;
   transport.fd = *fd;
-  transport.description = "docker-container://" + target->name;
   return transport;
 }
 

@@ -166,6 +166,55 @@ TEST_F(RealDockerContainer, BootstrapsBuildsPushesAndReadsTheUsersConfig) {
   docker({"rmi", "-f", image});
 }
 
+// The Engine shares this disk, so the container is made with the context's
+// run/ directory mounted where buildkitd makes its socket, and a build dials
+// that socket: no `buildctl dial-stdio` exec, which costs about 100 ms a
+// build (docs/performance.md). A context whose directory holds no socket
+// (here a second context on the same container, as a container made before
+// the mount would be) still builds, through the exec. The Engine's own
+// event log counts the execs.
+TEST_F(RealDockerContainer, BuildsThroughTheMountedSocketAndFallsBackToTheExec) {
+  create_context();
+  auto boot = run({"bootstrap"});
+  ASSERT_EQ(boot.exit_code, 0) << boot.err;
+  std::vector<fs::path> sockets;
+  for (const auto& entry : fs::recursive_directory_iterator(home() / ".config/envd/contexts.d")) {
+    if (entry.is_socket()) sockets.push_back(entry.path());
+  }
+  ASSERT_EQ(sockets.size(), 1u);
+  EXPECT_EQ(sockets[0].filename(), "buildkitd.sock");
+  EXPECT_EQ(sockets[0].parent_path().filename(), "run");
+
+  auto now = [] {
+    auto since_epoch = std::chrono::system_clock::now().time_since_epoch();
+    return std::to_string(std::chrono::duration<double>(since_epoch).count());
+  };
+  auto dial_execs = [&](const std::string& since, const std::string& until) {
+    auto events =
+        docker({"events", "--since", since, "--until", until, "--filter", "container=" + name_,
+                "--filter", "event=exec_create", "--format", "{{.Action}}"});
+    EXPECT_EQ(events.exit_code, 0) << events.err;
+    int count = 0;
+    for (std::size_t at = 0; (at = events.out.find("dial-stdio", at)) != std::string::npos; ++at) {
+      ++count;
+    }
+    return count;
+  };
+  std::string since = now();
+  build_local("through-the-socket");
+  EXPECT_EQ(dial_execs(since, now()), 0);
+
+  std::vector<std::string> args = {
+      "context",           "create", "--name", "dc2", "--builder", "docker-container",
+      "--builder-address", name_,    "--use"};
+  auto opts = options();
+  args.insert(args.end(), opts.begin(), opts.end());
+  envd_ok(args, env());
+  since = now();
+  build_local("through-the-exec", "fell-back");
+  EXPECT_EQ(dial_execs(since, now()), 1);
+}
+
 TEST_F(RealDockerContainer, BuildsAfterStopPauseAndKill) {
   create_context();
   build_local("fresh", "one");

@@ -616,9 +616,19 @@ TEST_F(DockerContainerFaultTest, ABlackHoledCreateOrStartEndsAtTheConnectDeadlin
   }
 }
 
-// Once the container runs, the build's link is `buildctl dial-stdio` in it,
-// through the Engine's hijacked POST /exec/<id>/start: reset mid-build.
+// Once the container runs, a build whose driver cannot reach buildkitd's
+// socket itself (an Engine elsewhere; here the user's own mount over
+// /run/buildkit, which envd leaves alone) links through `buildctl dial-stdio`
+// in it, through the Engine's hijacked POST /exec/<id>/start: reset mid-build.
 TEST_F(DockerContainerFaultTest, AResetOfTheDialStdioLinkIsOneLine) {
+  fs::path own_run = home() / "own-run";
+  fs::create_directories(own_run);
+  std::vector<std::string> args = {
+      "--builder", "docker-container", "--builder-address",
+      name_,       "--builder-opt",    "mount=" + own_run.string() + ":/run/buildkit"};
+  auto opts = docker_container_options(home() / "buildkitd.toml");
+  args.insert(args.end(), opts.begin(), opts.end());
+  use_context("faulty-exec", args, engine_env());
   auto warm = build("warm", "60s");
   ASSERT_EQ(warm.exit_code, 0) << warm.err;
   auto plan = fault_plan(Fault::reset, 6000);
