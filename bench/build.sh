@@ -61,15 +61,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-engine_answers() {
-  [[ "${DOCKER_HOST:-}" == unix://* ]] &&
-    curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1
-}
-if ! engine_answers; then
-  services="$work/s"
-  bash tests/services/start.sh "$services" >&2
-  export "$(grep '^DOCKER_HOST=' "$services/env")"
-fi
+source "$repo/bench/lib/engine.sh"
+use_engine "$work/s"
 export DOCKER_CONFIG="$work/docker-config" DOCKER_BUILDKIT=1
 mkdir -p "$DOCKER_CONFIG"
 "$docker_cli" image inspect "$base" >/dev/null 2>&1 || bash scripts/base-image.sh "$base" >&2

@@ -60,15 +60,8 @@ cleanup() {
 trap cleanup EXIT
 [[ -n "${BENCH_KEEP:-}" ]] && trap - EXIT
 
-engine_answers() {
-  [[ "${DOCKER_HOST:-}" == unix://* ]] &&
-    curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1
-}
-if ! engine_answers; then
-  services="$work/s"
-  bash tests/services/start.sh "$services" >&2
-  export "$(grep '^DOCKER_HOST=' "$services/env")"
-fi
+source "$repo/bench/lib/engine.sh"
+use_engine "$work/s"
 bash tests/buildkit/image.sh "$image" >&2
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -97,13 +90,7 @@ head -c 65536 /dev/urandom >"$ctx/b.txt"
 envd_dc="$envd --context dc build --progress quiet --output type=local,dest=$work/out-dc $ctx"
 envd_tcp="$envd --context tcp build --progress quiet --output type=local,dest=$work/out-tcp $ctx"
 
-first_solve() {
-  ENVD_TIMINGS=1 "$@" 2>&1 >/dev/null |
-    sed -n 's/^envd: timings: since process start.* first Solve byte \([0-9.]*\) ms.*/\1/p'
-}
-median() {
-  sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
-}
+source "$repo/bench/lib/first-solve-byte.sh"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # shellcheck disable=SC2086 # the command lines are split on purpose

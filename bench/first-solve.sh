@@ -67,15 +67,8 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the daemons ----------------------------------------------------------------
-engine_answers() {
-  [[ "${DOCKER_HOST:-}" == unix://* ]] &&
-    curl -fsS --max-time 2 --unix-socket "${DOCKER_HOST#unix://}" http://localhost/_ping >/dev/null 2>&1
-}
-if ! engine_answers; then
-  services="$work/s"
-  bash tests/services/start.sh "$services" >&2
-  export "$(grep '^DOCKER_HOST=' "$services/env")"
-fi
+source "$repo/bench/lib/engine.sh"
+use_engine "$work/s"
 export DOCKER_CONFIG="$work/docker-config" DOCKER_BUILDKIT=1
 mkdir -p "$DOCKER_CONFIG"
 "$docker_cli" image inspect "$base" >/dev/null 2>&1 || bash scripts/base-image.sh "$base" >&2
@@ -107,14 +100,7 @@ envd_tcp="$envd --context tcp build --progress quiet --output type=local,dest=$w
 buildctl_tcp="$bkdir/buildctl --addr $addr build --progress plain --frontend dockerfile.v0 \
 --local context=$tcp_ctx --local dockerfile=$tcp_ctx --output type=local,dest=$work/out-buildctl"
 
-# The first-Solve-byte mark of one ENVD_TIMINGS=1 run of "$@", in ms.
-first_solve() {
-  ENVD_TIMINGS=1 "$@" 2>&1 >/dev/null |
-    sed -n 's/^envd: timings: since process start.* first Solve byte \([0-9.]*\) ms.*/\1/p'
-}
-median() {
-  sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
-}
+source "$repo/bench/lib/first-solve-byte.sh"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # shellcheck disable=SC2086 # the command lines are split on purpose

@@ -599,15 +599,14 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // says this one differs: plan again from what it said.
     if (plan.loader) plan.loader->abandon();
     info->workers = client->workers();
-    save_daemon_answer(target->context, info->workers);
     replanned = true;
     if (!req.quiet) {
       inform("the builder at " + client->address() +
              " is not the daemon of the last build; starting the build again");
     }
   }
-  // Remembered for the next build, once the probe has answered (a build
-  // with --output may end before it does).
+  // Remembered for the next build (replacing one the probe refuted), once
+  // the probe has answered (a build with --output may end before it does).
   if (client->probe_ended() && client->probe_status()) {
     save_daemon_answer(target->context, client->workers());
   }

@@ -70,6 +70,16 @@ std::map<std::string, std::string> CliTest::full_env(
   return out;
 }
 
+std::vector<std::filesystem::path> CliTest::remembered_daemon_answers() const {
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(home_ / ".cache/envd/daemons", ec), end;
+       !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".json") files.push_back(it->path());
+  }
+  return files;
+}
+
 sdk::ProcessResult CliTest::envd(const std::vector<std::string>& args,
                                  const std::map<std::string, std::optional<std::string>>& env,
                                  const std::string& stdin_data) {

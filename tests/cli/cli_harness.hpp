@@ -92,6 +92,9 @@ class CliTest : public ::testing::Test {
   // The store file parsed; fails the test if it does not parse.
   boost::json::object read_store() const;
 
+  // The daemon answers builds remembered (<cache dir>/envd/daemons/*.json).
+  std::vector<std::filesystem::path> remembered_daemon_answers() const;
+
   // `envd context ls --format json` parsed.
   boost::json::array ls_json();
 

@@ -529,10 +529,7 @@ TEST_F(BuildE2e, ARememberedDaemonAnswerIsUsedAndAStaleOneIsCorrected) {
                                          dir.string()};
   auto first = build(args);
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  std::vector<fs::path> files;
-  for (const auto& entry : fs::directory_iterator(home() / ".cache/envd/daemons")) {
-    if (entry.path().extension() == ".json") files.push_back(entry.path());
-  }
+  auto files = remembered_daemon_answers();
   ASSERT_EQ(files.size(), 1u);
   const std::string remembered = read_text(files[0]);
   auto answer = json::parse(remembered).as_object();
