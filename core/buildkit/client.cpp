@@ -437,6 +437,12 @@ struct Client::State {
     std::lock_guard lock(probe_mu);
     return !probed;
   }
+  // Whether the probe answered and what a solve `assumed` of the daemon's
+  // workers does not hold for the ones it listed.
+  bool refutes(const std::function<bool(const std::vector<Worker>&)>& assumed) const {
+    std::lock_guard lock(probe_mu);
+    return probe_status && !assumed(workers);
+  }
 };
 
 Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -706,8 +712,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   std::optional<CancelGuard> on_probe_done;
   if (request.assumed_workers) {
     on_probe_done.emplace(*state_->probe_done.state_, [this, &request, ends]() mutable {
-      std::lock_guard lock(state_->probe_mu);
-      if (state_->probe_status && !request.assumed_workers(state_->workers)) ends.cancel();
+      if (state_->refutes(request.assumed_workers)) ends.cancel();
     });
   }
   // Whether the solve failed because of that: the daemon may refuse the
@@ -715,8 +720,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   auto refuted_error = [&]() -> std::optional<Error> {
     if (!request.assumed_workers) return std::nullopt;
     state_->wait_probed();
-    std::lock_guard lock(state_->probe_mu);
-    if (!state_->probe_status || request.assumed_workers(state_->workers)) return std::nullopt;
+    if (!state_->refutes(request.assumed_workers)) return std::nullopt;
     return Error(Errc::unavailable, "buildkitd at " + address +
                                         " is not the daemon this build was planned for "
                                         "(its workers changed since the last build)");
