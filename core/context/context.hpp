@@ -32,6 +32,8 @@ struct Context {
 
   // "<builder>://<builder_address>", as every listing shows it.
   std::string builder_endpoint() const { return builder + "://" + builder_address; }
+
+  bool operator==(const Context&) const = default;
 };
 
 struct ContextList {

@@ -2,16 +2,12 @@
 
 #include <sys/stat.h>
 
-#include <algorithm>
-#include <optional>
-#include <set>
 #include <string>
 #include <system_error>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
 #include "context/record.hpp"
+#include "context/store_parse.hpp"
 #include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/paths.hpp"
@@ -25,103 +21,6 @@ namespace json = boost::json;
 
 constexpr mode_t kDirMode = 0700;
 constexpr mode_t kFileMode = 0600;
-constexpr std::string_view kRecovery =
-    "; fix it or move it aside to start over with the default context";
-
-std::string quoted(const fs::path& path) { return "'" + util::printable(path.string()) + "'"; }
-
-Error corrupt(const fs::path& file, const std::string& reason) {
-  return Error(Errc::invalid_argument,
-               "context store " + quoted(file) + " is corrupt: " + reason + std::string(kRecovery));
-}
-
-// The rules that span contexts: unique names, unique ids. The message is the
-// bare reason.
-Status check_list(const ContextList& list) {
-  std::unordered_set<std::string_view> names;
-  std::unordered_map<std::string_view, std::string_view> ids;  // id -> name, for the message
-  names.reserve(list.contexts.size());
-  ids.reserve(list.contexts.size());
-  for (const Context& ctx : list.contexts) {
-    if (!names.insert(ctx.name).second) {
-      return Error(Errc::invalid_argument, "two contexts are named '" + ctx.name + "'");
-    }
-    if (ctx.id.empty()) continue;
-    auto [it, inserted] = ids.emplace(ctx.id, ctx.name);
-    if (!inserted) {
-      return Error(Errc::invalid_argument, "contexts '" + std::string(it->second) + "' and '" +
-                                               ctx.name + "' share the id '" + ctx.id + "'");
-    }
-  }
-  return {};
-}
-
-// Gives every context without an id the derived one (see derived_context_id).
-void derive_missing_ids(ContextList& list) {
-  if (std::all_of(list.contexts.begin(), list.contexts.end(),
-                  [](const Context& ctx) { return !ctx.id.empty(); })) {
-    return;  // the usual store: every context was written with its id
-  }
-  std::set<std::string> taken;
-  for (const Context& ctx : list.contexts) {
-    if (!ctx.id.empty()) taken.insert(ctx.id);
-  }
-  for (Context& ctx : list.contexts) {
-    if (!ctx.id.empty()) continue;
-    for (unsigned attempt = 0;; ++attempt) {
-      std::string id = derived_context_id(ctx.name, attempt);
-      if (taken.insert(id).second) {
-        ctx.id = std::move(id);
-        break;
-      }
-    }
-  }
-}
-
-Result<ContextList> parse_store(std::string_view text, const fs::path& file) {
-  auto parsed = util::parse_json(text, "context store " + quoted(file) + " is corrupt");
-  if (!parsed) {
-    return Error(parsed.error().code(), parsed.error().message() + std::string(kRecovery));
-  }
-  if (!parsed->is_object()) return corrupt(file, "the top level must be a JSON object");
-  const json::object& top = parsed->get_object();
-
-  ContextList list;
-  list.file = file;
-  if (const json::value* current = top.if_contains("current")) {
-    if (!current->is_string()) return corrupt(file, "field 'current' must be a string");
-    list.current = std::string(current->get_string());
-  }
-  const json::value* contexts = top.if_contains("contexts");
-  if (contexts == nullptr) return corrupt(file, "field 'contexts' is missing");
-  if (!contexts->is_array()) return corrupt(file, "field 'contexts' must be an array");
-  const json::array& records = contexts->get_array();
-  list.contexts.reserve(records.size());
-  for (std::size_t index = 0; index < records.size(); ++index) {
-    const json::value& record = records[index];
-    auto ctx = context_from_json(record, "", RecordKind::store);
-    if (!ctx) {
-      // Only a failing record pays for its label: read again with it.
-      std::string what = "contexts[" + std::to_string(index) + "]";
-      if (record.is_object()) {
-        if (const json::value* name = record.get_object().if_contains("name");
-            name != nullptr && name->is_string()) {
-          what += " ('" + util::printable(name->get_string(), 64) + "')";
-        }
-      }
-      return corrupt(file, context_from_json(record, what, RecordKind::store).error().message());
-    }
-    list.contexts.push_back(std::move(*ctx));
-  }
-  if (auto st = check_list(list); !st) return corrupt(file, st.error().message());
-  for (const auto& member : top) {
-    if (member.key() != "current" && member.key() != "contexts") {
-      list.unknown_fields.emplace(member.key(), member.value());
-    }
-  }
-  derive_missing_ids(list);
-  return list;
-}
 
 std::string serialize(const ContextList& list) {
   json::object top;
