@@ -42,14 +42,14 @@ Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
     fmt::print("{}", util::to_compact_json(out));
     return {};
   }
-  std::vector<std::vector<std::string>> rows;
+  Table table({"TYPE", "KIND", "VERSION", "MATURITY", "PATH", "STATUS"});
   for (const auto& m : modules) {
-    auto or_dash = [](const std::string& s) { return s.empty() ? std::string("-") : s; };
-    rows.push_back({or_dash(m.type), m.type.empty() ? "-" : plugin::to_string(m.kind),
-                    or_dash(m.version), m.type.empty() ? "-" : plugin::maturity_name(m.maturity),
-                    m.path.string(), m.ok ? "ok" : "refused: " + m.reason});
+    auto or_dash = [](const std::string& s) { return s.empty() ? std::string_view("-") : s; };
+    table.add_row({or_dash(m.type), m.type.empty() ? "-" : plugin::to_string(m.kind),
+                   or_dash(m.version), m.type.empty() ? "-" : plugin::maturity_name(m.maturity),
+                   table.keep(m.path.string()), m.ok ? "ok" : table.keep("refused: " + m.reason)});
   }
-  fmt::print("{}", render_table({"TYPE", "KIND", "VERSION", "MATURITY", "PATH", "STATUS"}, rows));
+  fmt::print("{}", table.render());
   return {};
 }
 

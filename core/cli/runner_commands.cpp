@@ -225,14 +225,15 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
     fmt::print("{}", util::to_compact_json(*parsed));
     return {};
   }
-  std::vector<std::vector<std::string>> rows;
+  Table table({"NAME", "IMAGE", "STATUS", "ENDPOINT", "CREATED"});
   for (const auto& item : parsed->as_array()) {
     if (!item.is_object()) continue;
     const auto& e = item.as_object();
-    rows.push_back({string_of(e, "name"), string_of(e, "image"), string_of(e, "status"),
-                    string_of(e, "endpoint"), string_of(e, "created")});
+    table.add_row({table.keep(string_of(e, "name")), table.keep(string_of(e, "image")),
+                   table.keep(string_of(e, "status")), table.keep(string_of(e, "endpoint")),
+                   table.keep(string_of(e, "created"))});
   }
-  fmt::print("{}", render_table({"NAME", "IMAGE", "STATUS", "ENDPOINT", "CREATED"}, rows));
+  fmt::print("{}", table.render());
   return {};
 }
 

@@ -3,41 +3,44 @@
 #include <algorithm>
 
 namespace envd::cli {
-namespace {
 
-// Appended in place: `context ls` renders a row per context, a thousand in a
-// large store, on every TAB of shell completion.
-void append_row(std::string& out, const std::vector<std::string>& cells,
-                const std::vector<size_t>& widths) {
-  const size_t start = out.size();
-  for (size_t i = 0; i < widths.size(); ++i) {
-    const size_t cell = i < cells.size() ? cells[i].size() : 0;
-    if (cell != 0) out += cells[i];
-    if (i + 1 < widths.size()) out.append(widths[i] - cell + 2, ' ');
-  }
-  // No trailing blanks; a row of blanks only keeps none.
-  size_t end = out.find_last_not_of(' ');
-  out.resize(end == std::string::npos || end < start ? start : end + 1);
-  out += '\n';
+Table::Table(std::initializer_list<std::string_view> header)
+    : columns_(header.size()), cells_(header), widths_(header.size()) {
+  for (std::size_t i = 0; i < columns_; ++i) widths_[i] = cells_[i].size();
 }
 
-}  // namespace
+void Table::reserve(std::size_t rows) { cells_.reserve((rows + 1) * columns_); }
 
-std::string render_table(const std::vector<std::string>& header,
-                         const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths(header.size());
-  for (size_t i = 0; i < header.size(); ++i) widths[i] = header[i].size();
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < widths.size() && i < row.size(); ++i) {
-      widths[i] = std::max(widths[i], row[i].size());
-    }
+void Table::add_row(std::initializer_list<std::string_view> cells) {
+  std::size_t i = 0;
+  for (std::string_view cell : cells) {
+    if (i == columns_) break;
+    widths_[i] = std::max(widths_[i], cell.size());
+    cells_.push_back(cell);
+    ++i;
   }
+  for (; i < columns_; ++i) cells_.emplace_back();
+}
+
+std::string_view Table::keep(std::string text) { return kept_.emplace_back(std::move(text)); }
+
+std::string Table::render() const {
   std::string out;
-  size_t line = 1;
-  for (size_t w : widths) line += w + 2;
-  out.reserve(line * (rows.size() + 1));
-  append_row(out, header, widths);
-  for (const auto& row : rows) append_row(out, row, widths);
+  std::size_t line = 1;
+  for (std::size_t w : widths_) line += w + 2;
+  out.reserve(line * (cells_.size() / std::max<std::size_t>(columns_, 1)));
+  for (std::size_t row = 0; row < cells_.size(); row += columns_) {
+    const std::size_t start = out.size();
+    for (std::size_t i = 0; i < columns_; ++i) {
+      std::string_view cell = cells_[row + i];
+      out += cell;
+      if (i + 1 < columns_) out.append(widths_[i] - cell.size() + 2, ' ');
+    }
+    // No trailing blanks; a row of blanks only keeps none.
+    std::size_t end = out.find_last_not_of(' ');
+    out.resize(end == std::string::npos || end < start ? start : end + 1);
+    out += '\n';
+  }
   return out;
 }
 

@@ -45,13 +45,14 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
     fmt::print("{}", util::to_compact_json(out));
     return {};
   }
-  std::vector<std::vector<std::string>> rows;
+  Table table({"CONTEXT", "BUILDER", "BUILDER ADDR", "RUNNER", "RUNNER ADDR"});
+  table.reserve(list->contexts.size());
   for (const auto& ctx : list->contexts) {
-    rows.push_back({ctx.name == current ? ctx.name + " (current)" : ctx.name, ctx.builder,
-                    ctx.builder_endpoint(), ctx.runner, ctx.runner_address.value_or("")});
+    table.add_row({ctx.name == current ? table.keep(ctx.name + " (current)") : ctx.name,
+                   ctx.builder, table.keep(ctx.builder_endpoint()), ctx.runner,
+                   ctx.runner_address ? std::string_view(*ctx.runner_address) : ""});
   }
-  fmt::print("{}",
-             render_table({"CONTEXT", "BUILDER", "BUILDER ADDR", "RUNNER", "RUNNER ADDR"}, rows));
+  fmt::print("{}", table.render());
   return {};
 }
 
