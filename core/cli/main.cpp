@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/client/library.hpp"
+#include "cli/command_groups.hpp"
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
 #include "context/context.hpp"
@@ -88,14 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--buildkitd-image", invocation.buildkitd_image,
                  "Image a managed builder (docker-container) is bootstrapped from (overrides "
                  "the context's image option)");
-  envd::cli::add_context_commands(app, invocation, action);
-  envd::cli::add_build_commands(app, invocation, action);
-  envd::cli::add_builder_commands(app, invocation, action);
-  envd::cli::add_runner_commands(app, invocation, action);
-  envd::cli::add_plugin_commands(app, invocation, action);
-  envd::cli::add_version_command(app, invocation, action);
-  envd::cli::add_completion_commands(app, invocation, action);
-  envd::cli::add_login_commands(app, invocation, action);
+  envd::cli::add_commands(app, invocation, action, argc, argv);
 
   if (argc > 1 && std::string(argv[1]) == "__complete") {
     std::vector<std::string> words(argv + 2, argv + argc);

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "cli_harness.hpp"
 #include "envd/process.hpp"
@@ -61,6 +64,34 @@ TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   r = envd({"build", "--connect-timeout", "soon", empty.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.find("Dockerfile"), std::string::npos) << r.err;
+}
+
+// A run registers only the group of commands its first word names
+// (core/cli/command_groups.cpp). Every command and alias `envd --help` lists
+// must reach its own command that way, not an unknown-command error.
+TEST_F(UsageCli, EveryCommandIsReachedThroughItsGroup) {
+  auto help = envd_ok({"--help"});
+  std::istringstream lines(help.out);
+  std::string line;
+  while (std::getline(lines, line) && line != "Subcommands:") {
+  }
+  std::vector<std::pair<std::string, std::string>> words;  // word, the command's name
+  while (std::getline(lines, line) && line.size() > 2) {
+    // "  attach, ssh    Open a shell ...": the names end at the first run of two blanks.
+    std::string names = line.substr(2, line.find("  ", 2) - 2);
+    std::string primary = names.substr(0, names.find(','));
+    std::istringstream each(names);
+    for (std::string word; std::getline(each, word, ',');) {
+      words.emplace_back(word.substr(word.find_first_not_of(' ')), primary);
+    }
+  }
+  ASSERT_GE(words.size(), 16U) << help.out;
+  for (const auto& [word, primary] : words) {
+    SCOPED_TRACE(word);
+    auto r = envd({word, "--bogus"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("(see 'envd " + primary + " --help')"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace

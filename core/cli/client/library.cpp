@@ -9,6 +9,7 @@
 #include <string_view>
 #include <thread>
 
+#include "cli/command_groups.hpp"
 #include "util/paths.hpp"
 
 namespace envd::cli {
@@ -62,21 +63,6 @@ struct Prefetch {
 Prefetch& prefetch() {
   static Prefetch instance;
   return instance;
-}
-
-// The first word that is not an option nor the value of a top-level option
-// that takes one (main.cpp's -c/--context and --buildkitd-image).
-std::string_view command_word(int argc, const char* const* argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view word = argv[i];
-    if (word == "-c" || word == "--context" || word == "--buildkitd-image") {
-      ++i;
-      continue;
-    }
-    if (!word.empty() && word.front() == '-') continue;
-    return word;
-  }
-  return {};
 }
 
 }  // namespace
