@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <boost/json/basic_parser_impl.hpp>
 #include <cstdint>
 #include <set>
@@ -27,40 +28,34 @@ Error corrupt(const fs::path& file, const std::string& reason) {
                "context store " + quoted(file) + " is corrupt: " + reason + std::string(kRecovery));
 }
 
-// A name or id and the index of its context in the list.
-using Keyed = std::pair<std::string_view, std::size_t>;
+// The contexts of a list, by the value of one of their fields: an
+// open-addressing table sized once, so no allocation per context (a
+// std::unordered_set allocates a node each) and no sort.
+class FieldIndex {
+ public:
+  FieldIndex(const std::vector<Context>& contexts, std::string Context::*field)
+      : contexts_(contexts), field_(field), slots_(std::bit_ceil(2 * contexts.size() + 2)) {}
 
-// Of the keys that repeat, the one a walk in list order meets again first: the
-// indexes of its first and second context. Sorted hashes rather than a hash
-// set: no allocation per context, for a list read on every TAB of shell
-// completion.
-std::optional<std::pair<std::size_t, std::size_t>> first_repeat(const std::vector<Keyed>& keys) {
-  std::vector<std::pair<std::size_t, std::size_t>> hashed;  // hash, position in keys
-  hashed.reserve(keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) {
-    hashed.emplace_back(std::hash<std::string_view>{}(keys[i].first), i);
-  }
-  std::sort(hashed.begin(), hashed.end());  // by hash, then in list order
-  std::optional<std::pair<std::size_t, std::size_t>> first;
-  for (std::size_t begin = 0, end = 0; begin < hashed.size(); begin = end) {
-    end = begin + 1;
-    while (end < hashed.size() && hashed[end].first == hashed[begin].first) ++end;
-    // Equal hashes, almost always equal keys: the first one met again.
-    for (std::size_t j = begin + 1; j < end; ++j) {
-      const Keyed& later = keys[hashed[j].second];
-      if (first && later.second >= first->second) break;
-      auto earlier =
-          std::find_if(hashed.begin() + static_cast<std::ptrdiff_t>(begin),
-                       hashed.begin() + static_cast<std::ptrdiff_t>(j),
-                       [&](const auto& h) { return keys[h.second].first == later.first; });
-      if (earlier != hashed.begin() + static_cast<std::ptrdiff_t>(j)) {
-        first.emplace(keys[earlier->second].second, later.second);
-        break;
+  // The index of an earlier context whose field is equal to this one's; else
+  // this one is added.
+  std::optional<std::size_t> add(std::size_t index) {
+    std::string_view value = contexts_[index].*field_;
+    const std::size_t mask = slots_.size() - 1;  // at most half full: a probe ends soon
+    for (std::size_t at = std::hash<std::string_view>{}(value)&mask;; at = (at + 1) & mask) {
+      std::size_t& slot = slots_[at];
+      if (slot == 0) {
+        slot = index + 1;
+        return std::nullopt;
       }
+      if (contexts_[slot - 1].*field_ == value) return slot - 1;
     }
   }
-  return first;
-}
+
+ private:
+  const std::vector<Context>& contexts_;
+  std::string Context::*field_;
+  std::vector<std::size_t> slots_;  // a context's index + 1; 0 is empty
+};
 
 // The fields of a stored record, as bits of a mask of those seen.
 enum Field : unsigned {
@@ -77,6 +72,32 @@ enum Field : unsigned {
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "name",           "builder",         "builder_address", "runner",
     "runner_address", "builder_options", "runner_options",  "id"};
+// {"name":"a","builder":"b","builder_address":"","runner":"c"}: no record of
+// the one-pass shape is shorter.
+constexpr std::size_t kShortestRecord = 60;
+
+// The field a record's key names, or kFieldCount. By length first: this runs
+// for every key of every record.
+Field field_named(std::string_view key) {
+  auto is = [key](Field field) { return key == kFieldNames[field] ? field : kFieldCount; };
+  switch (key.size()) {
+    case 2:
+      return is(kId);
+    case 4:
+      return is(kName);
+    case 6:
+      return is(kRunner);
+    case 7:
+      return is(kBuilder);
+    case 14:
+      return key[7] == 'a' ? is(kRunnerAddress) : is(kRunnerOptions);
+    case 15:
+      return key[8] == 'a' ? is(kBuilderAddress) : is(kBuilderOptions);
+    default:
+      return kFieldCount;
+  }
+}
+
 constexpr unsigned kRequired =
     (1U << kName) | (1U << kBuilder) | (1U << kBuilderAddress) | (1U << kRunner);
 
@@ -226,9 +247,8 @@ class OnePassHandler {
         return false;
       }
       case Level::record: {
-        auto known = std::find(kFieldNames.begin(), kFieldNames.end(), key);
-        if (known == kFieldNames.end()) return false;
-        field_ = static_cast<Field>(known - kFieldNames.begin());
+        field_ = field_named(key);
+        if (field_ == kFieldCount) return false;
         if ((seen_ & (1U << field_)) != 0) return false;
         seen_ |= 1U << field_;
         return true;
@@ -295,29 +315,18 @@ class OnePassHandler {
 std::string quoted(const fs::path& path) { return "'" + util::printable(path.string()) + "'"; }
 
 Status check_list(const ContextList& list) {
-  // Sorted views rather than hash sets: no allocation per context, for a list
-  // read on every TAB of shell completion.
-  std::vector<Keyed> names;
-  std::vector<Keyed> ids;
-  names.reserve(list.contexts.size());
-  ids.reserve(list.contexts.size());
+  FieldIndex names(list.contexts, &Context::name);
+  FieldIndex ids(list.contexts, &Context::id);
   for (std::size_t index = 0; index < list.contexts.size(); ++index) {
     const Context& ctx = list.contexts[index];
-    names.push_back({ctx.name, index});
-    if (!ctx.id.empty()) ids.push_back({ctx.id, index});
-  }
-  // Reported: what a walk in list order meets first, a name before an id.
-  auto name = first_repeat(names);
-  auto id = first_repeat(ids);
-  if (name && (!id || name->second <= id->second)) {
-    return Error(Errc::invalid_argument,
-                 "two contexts are named '" + list.contexts[name->second].name + "'");
-  }
-  if (id) {
-    const Context& first = list.contexts[id->first];
-    const Context& second = list.contexts[id->second];
-    return Error(Errc::invalid_argument, "contexts '" + first.name + "' and '" + second.name +
-                                             "' share the id '" + second.id + "'");
+    if (names.add(index)) {
+      return Error(Errc::invalid_argument, "two contexts are named '" + ctx.name + "'");
+    }
+    if (ctx.id.empty()) continue;
+    if (auto earlier = ids.add(index)) {
+      return Error(Errc::invalid_argument, "contexts '" + list.contexts[*earlier].name + "' and '" +
+                                               ctx.name + "' share the id '" + ctx.id + "'");
+    }
   }
   return {};
 }
@@ -345,6 +354,10 @@ void derive_missing_ids(ContextList& list) {
 
 std::optional<ContextList> read_store_in_one_pass(std::string_view text) {
   json::basic_parser<OnePassHandler> parser{json::parse_options{}};
+  // Room for as many records as the text can hold, rather than moving them
+  // on each regrowth into pages touched for the first time. Untouched room
+  // costs no page.
+  parser.handler().list.contexts.reserve(text.size() / kShortestRecord + 1);
   error_code ec;
   // more = false: the text is the whole document; trailing characters stop
   // short of its end, as they fail the tree reader.

@@ -30,7 +30,7 @@ Result<std::string> read_file(const std::filesystem::path& path);
 // in errors ("cannot write <what>: <reason>").
 Status write_all(int fd, std::string_view data, const std::string& what);
 
-// Reads `fd` to its end, but stops after more than `limit` bytes, so callers can
+// Reads `fd` to its end, but stops after `limit` + 1 bytes, so callers can
 // tell an oversized input (result larger than `limit`) from a complete one.
 Result<std::string> read_all(int fd, size_t limit, const std::string& what);
 
