@@ -5,9 +5,12 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/client/library.hpp"
@@ -89,13 +92,15 @@ int main(int argc, char** argv) {
   app.add_option("--buildkitd-image", invocation.buildkitd_image,
                  "Image a managed builder (docker-container) is bootstrapped from (overrides "
                  "the context's image option)");
-  envd::cli::add_commands(app, invocation, action, argc, argv);
-
-  if (argc > 1 && std::string(argv[1]) == "__complete") {
+  if (argc > 1 && std::string_view(argv[1]) == "__complete") {
+    // The words before the one being completed name the command; the last
+    // may be any command's prefix ("b": build, builder, bootstrap).
+    envd::cli::add_commands(app, invocation, action, argc - 2, argv + 1);
     std::vector<std::string> words(argv + 2, argv + argc);
     auto st = envd::cli::complete_command_line(invocation, &app, words);
     return st ? 0 : kExitFailure;
   }
+  envd::cli::add_commands(app, invocation, action, argc, argv);
 
   try {
     app.parse(argc, argv);
@@ -124,6 +129,14 @@ int main(int argc, char** argv) {
     // Every expected failure is a Status; reaching this is a bug, still reported
     // as one line rather than a crash.
     return fail(std::string("internal error: ") + e.what(), kExitFailure);
+  }
+  // Data written through stdio (a listing) fails here, if at all: a full disk
+  // or a closed pipe is reported, not taken for a complete listing.
+  const int flush_error = std::fflush(stdout) == 0 ? 0 : errno;
+  if (flush_error != 0 || std::ferror(stdout) != 0) {
+    return fail(std::string("cannot write the output: ") +
+                    (flush_error != 0 ? std::strerror(flush_error) : "a write failed"),
+                kExitFailure);
   }
   return invocation.exit_code;
 }

@@ -49,7 +49,7 @@ Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
                    or_dash(m.version), m.type.empty() ? "-" : plugin::maturity_name(m.maturity),
                    table.keep(m.path.string()), m.ok ? "ok" : table.keep("refused: " + m.reason)});
   }
-  fmt::print("{}", table.render());
+  table.print(stdout);
   return {};
 }
 

@@ -233,7 +233,7 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
                    table.keep(string_of(e, "status")), table.keep(string_of(e, "endpoint")),
                    table.keep(string_of(e, "created"))});
   }
-  fmt::print("{}", table.render());
+  table.print(stdout);
   return {};
 }
 

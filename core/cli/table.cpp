@@ -24,24 +24,43 @@ void Table::add_row(std::initializer_list<std::string_view> cells) {
 
 std::string_view Table::keep(std::string text) { return kept_.emplace_back(std::move(text)); }
 
+void Table::append_row(std::string& out, std::size_t row) const {
+  const std::size_t start = out.size();
+  for (std::size_t i = 0; i < columns_; ++i) {
+    std::string_view cell = cells_[row * columns_ + i];
+    out += cell;
+    if (i + 1 < columns_) out.append(widths_[i] - cell.size() + 2, ' ');
+  }
+  // No trailing blanks; a row of blanks only keeps none.
+  std::size_t end = out.find_last_not_of(' ');
+  out.resize(end == std::string::npos || end < start ? start : end + 1);
+  out += '\n';
+}
+
+std::size_t Table::rows() const { return columns_ == 0 ? 0 : cells_.size() / columns_; }
+
 std::string Table::render() const {
   std::string out;
   std::size_t line = 1;
   for (std::size_t w : widths_) line += w + 2;
-  out.reserve(line * (cells_.size() / std::max<std::size_t>(columns_, 1)));
-  for (std::size_t row = 0; row < cells_.size(); row += columns_) {
-    const std::size_t start = out.size();
-    for (std::size_t i = 0; i < columns_; ++i) {
-      std::string_view cell = cells_[row + i];
-      out += cell;
-      if (i + 1 < columns_) out.append(widths_[i] - cell.size() + 2, ' ');
-    }
-    // No trailing blanks; a row of blanks only keeps none.
-    std::size_t end = out.find_last_not_of(' ');
-    out.resize(end == std::string::npos || end < start ? start : end + 1);
-    out += '\n';
-  }
+  out.reserve(line * rows());
+  for (std::size_t row = 0; row < rows(); ++row) append_row(out, row);
   return out;
+}
+
+void Table::print(std::FILE* out) const {
+  // In chunks through one small buffer: a whole rendering of a thousand rows
+  // would touch 20 fresh pages, a page fault each.
+  constexpr std::size_t kChunk = 16384;
+  std::string chunk;
+  chunk.reserve(2 * kChunk);
+  for (std::size_t row = 0; row < rows(); ++row) {
+    append_row(chunk, row);
+    if (chunk.size() >= kChunk || row + 1 == rows()) {
+      std::fwrite(chunk.data(), 1, chunk.size(), out);
+      chunk.clear();
+    }
+  }
 }
 
 }  // namespace envd::cli

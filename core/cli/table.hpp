@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdio>
 #include <deque>
 #include <initializer_list>
 #include <string>
@@ -26,8 +27,13 @@ class Table {
   std::string_view keep(std::string text);
 
   std::string render() const;
+  // The rendering, written to `out` (stdio reports a failed write at exit).
+  void print(std::FILE* out) const;
 
  private:
+  std::size_t rows() const;  // the header included
+  void append_row(std::string& out, std::size_t row) const;
+
   std::size_t columns_;
   std::vector<std::string_view> cells_;  // row after row, the header first
   std::vector<std::size_t> widths_;

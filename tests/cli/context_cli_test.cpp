@@ -70,6 +70,24 @@ TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
   EXPECT_EQ(envd_ok({"context", "ls", "--format", "json"}).out, golden("ls_several.json"));
 }
 
+TEST_F(ContextCli, AListingThatCannotBeWrittenIsAnError) {
+  envd_ok({"context", "ls"});  // the store exists: only the write can fail
+  for (std::string format : {"table", "json"}) {
+    SCOPED_TRACE(format);
+    sdk::ProcessOptions options;
+    options.argv = {"/bin/sh", "-c", "exec \"$0\" context ls --format \"$1\" >/dev/full",
+                    envd_binary(), format};
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(60);
+    auto r = sdk::run_process(options);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->exit_code, 1);
+    EXPECT_EQ(r->err.find(kError), 0U) << r->err;
+    EXPECT_NE(r->err.find("No space left on device"), std::string::npos) << r->err;
+    EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+  }
+}
+
 // ---- the user's guide, command by command ---------------------------------
 
 TEST_F(ContextCli, GuideCreateDemoWithUse) {

@@ -52,7 +52,7 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
                    ctx.builder, table.keep(ctx.builder_endpoint()), ctx.runner,
                    ctx.runner_address ? std::string_view(*ctx.runner_address) : ""});
   }
-  fmt::print("{}", table.render());
+  table.print(stdout);
   return {};
 }
 
