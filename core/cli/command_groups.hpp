@@ -2,24 +2,47 @@
 // command it is given, and a run needs only its own: `envd context ls`, run on
 // every TAB of shell completion, spent a fifth of its time building the flags
 // of build, run and the rest. So a run registers the one group that holds its
-// command; help, completion, no command and an unknown word get every group,
-// so whatever CLI11 lists or reports is complete.
+// command, and the context group the one subcommand named (its create and
+// update alone have more flags than ls costs to list). Help, no command and an
+// unknown word get everything, so whatever CLI11 lists or reports is complete.
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <array>
+#include <span>
 #include <string_view>
 
 #include "cli/commands.hpp"
 
 namespace envd::cli {
 
-// The first word of the command line that is neither an option nor the value
-// of a top-level option that takes one (main.cpp's -c/--context and
-// --buildkitd-image): the command's name, or empty.
-std::string_view command_word(int argc, const char* const* argv);
+// The first two words of the command line that are neither options nor the
+// value of a top-level option that takes one (main.cpp's -c/--context and
+// --buildkitd-image): the command's name and the word after it (a group's
+// subcommand), each empty when missing.
+struct CommandWords {
+  std::string_view command;
+  std::string_view subcommand;
+};
+CommandWords command_words(int argc, const char* const* argv);
 
-// Registers the commands a run with these arguments can reach.
+// Registers the commands a run with these arguments can reach (for
+// `envd __complete WORD... PARTIAL`: argv from "__complete", without PARTIAL).
+// The group's own add function learns its subcommand from
+// Invocation::subcommand_word.
 void add_commands(CLI::App& app, Invocation& invocation, Action& action, int argc,
                   const char* const* argv);
+
+// A command (or a group of them) and the names and aliases it registers (the
+// rest empty).
+struct CommandEntry {
+  std::array<std::string_view, 6> words;
+  void (*add)(CLI::App& parent, Invocation& invocation, Action& action);
+};
+
+// Calls the add function of the entry naming `word`, or of every entry when
+// none does (an empty word, help, a misspelling).
+void add_named(CLI::App& parent, Invocation& invocation, Action& action,
+               std::span<const CommandEntry> entries, std::string_view word);
 
 }  // namespace envd::cli

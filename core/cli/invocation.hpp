@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "context/context.hpp"
 #include "context/store.hpp"
@@ -42,6 +43,10 @@ class Invocation {
   // Set by commands whose --progress is quiet: drivers' progress lines (image
   // pulls, "starting envd_buildkitd") are then not shown.
   bool quiet_progress = false;
+
+  // The word after the command's name on the command line, empty under help:
+  // a group registers only the subcommand it names (cli/command_groups.hpp).
+  std::string_view subcommand_word;
 
   // The exit status of a command that succeeded but passes on another
   // program's status (`envd attach`: the shell's).

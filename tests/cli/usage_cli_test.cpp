@@ -66,18 +66,16 @@ TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   EXPECT_EQ(r.err.find("Dockerfile"), std::string::npos) << r.err;
 }
 
-// A run registers only the group of commands its first word names
-// (core/cli/command_groups.cpp). Every command and alias `envd --help` lists
-// must reach its own command that way, not an unknown-command error.
-TEST_F(UsageCli, EveryCommandIsReachedThroughItsGroup) {
-  auto help = envd_ok({"--help"});
-  std::istringstream lines(help.out);
+// The commands and aliases a help text lists, each with its command's name:
+// "  attach, ssh    Open a shell ..." gives (attach, attach) and (ssh, attach).
+std::vector<std::pair<std::string, std::string>> listed_commands(const std::string& help) {
+  std::istringstream lines(help);
   std::string line;
   while (std::getline(lines, line) && line != "Subcommands:") {
   }
-  std::vector<std::pair<std::string, std::string>> words;  // word, the command's name
+  std::vector<std::pair<std::string, std::string>> words;
   while (std::getline(lines, line) && line.size() > 2) {
-    // "  attach, ssh    Open a shell ...": the names end at the first run of two blanks.
+    // The names end at the first run of two blanks.
     std::string names = line.substr(2, line.find("  ", 2) - 2);
     std::string primary = names.substr(0, names.find(','));
     std::istringstream each(names);
@@ -85,13 +83,36 @@ TEST_F(UsageCli, EveryCommandIsReachedThroughItsGroup) {
       words.emplace_back(word.substr(word.find_first_not_of(' ')), primary);
     }
   }
-  ASSERT_GE(words.size(), 16U) << help.out;
-  for (const auto& [word, primary] : words) {
+  return words;
+}
+
+// A run registers only the commands its first words name
+// (core/cli/command_groups.cpp). Every command, subcommand and alias that
+// help lists must reach its own command that way, not an unknown-command
+// error.
+TEST_F(UsageCli, EveryCommandIsReachedThroughItsGroup) {
+  auto commands = listed_commands(envd_ok({"--help"}).out);
+  ASSERT_GE(commands.size(), 16U);
+  std::size_t subcommands = 0;
+  for (const auto& [word, primary] : commands) {
     SCOPED_TRACE(word);
     auto r = envd({word, "--bogus"});
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("(see 'envd " + primary + " --help')"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+    if (word != primary) continue;
+    for (const auto& [sub, sub_primary] : listed_commands(envd_ok({word, "--help"}).out)) {
+      SCOPED_TRACE(sub);
+      ++subcommands;
+      r = envd({word, sub, "--bogus"});
+      EXPECT_EQ(r.exit_code, 2);
+      EXPECT_NE(r.err.find("(see 'envd " + word + " " + sub_primary + " --help')"),
+                std::string::npos)
+          << r.err;
+      EXPECT_EQ(r.err.find("warning"), std::string::npos) << r.err;
+    }
   }
+  EXPECT_GE(subcommands, 10U);  // context's alone
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ void prefetch_client_library(int argc, const char* const* argv) {
     std::string_view word = argv[i];
     if (word == "-h" || word == "--help" || word == "--") return;  // help needs no library
   }
-  std::string_view command = command_word(argc, argv);
+  std::string_view command = command_words(argc, argv).command;
   if (command != "build" && command != "builder" && command != "prune") return;
   auto path = client_library_path();
   if (!path) return;  // client_api() reports it

@@ -1,7 +1,8 @@
 // `envd context ...`, one file per command as docker/cli lays out
 // cli/command/context/. add_context_commands (cli/commands.hpp) creates the
-// group and calls each add_context_*_command in the order help lists them;
-// each declares its flags on `group` and, when parsed, sets `action` to run it.
+// group and calls the add_context_*_command of the subcommand named, or each
+// in the order help lists them (cli/command_groups.hpp); each declares its
+// flags on `group` and, when parsed, sets `action` to run it.
 // Helpers the commands share are in common.hpp and builder_options.hpp.
 #pragma once
 
