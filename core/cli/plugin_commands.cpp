@@ -47,7 +47,8 @@ Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
     auto or_dash = [](const std::string& s) { return s.empty() ? std::string_view("-") : s; };
     table.add_row({or_dash(m.type), m.type.empty() ? "-" : plugin::to_string(m.kind),
                    or_dash(m.version), m.type.empty() ? "-" : plugin::maturity_name(m.maturity),
-                   table.keep(m.path.string()), m.ok ? "ok" : table.keep("refused: " + m.reason)});
+                   table.keep({m.path.native()}),
+                   m.ok ? "ok" : table.keep({"refused: ", m.reason})});
   }
   table.print(stdout);
   return {};

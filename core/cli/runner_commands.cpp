@@ -229,9 +229,9 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
   for (const auto& item : parsed->as_array()) {
     if (!item.is_object()) continue;
     const auto& e = item.as_object();
-    table.add_row({table.keep(string_of(e, "name")), table.keep(string_of(e, "image")),
-                   table.keep(string_of(e, "status")), table.keep(string_of(e, "endpoint")),
-                   table.keep(string_of(e, "created"))});
+    table.add_row({table.keep({string_of(e, "name")}), table.keep({string_of(e, "image")}),
+                   table.keep({string_of(e, "status")}), table.keep({string_of(e, "endpoint")}),
+                   table.keep({string_of(e, "created")})});
   }
   table.print(stdout);
   return {};

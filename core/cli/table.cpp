@@ -22,7 +22,19 @@ void Table::add_row(std::initializer_list<std::string_view> cells) {
   for (; i < columns_; ++i) cells_.emplace_back();
 }
 
-std::string_view Table::keep(std::string text) { return kept_.emplace_back(std::move(text)); }
+std::string_view Table::keep(std::initializer_list<std::string_view> parts) {
+  constexpr std::size_t kBlock = 4096;
+  std::size_t size = 0;
+  for (std::string_view part : parts) size += part.size();
+  if (static_cast<std::size_t>(end_ - free_) < size) {
+    const std::size_t block = std::max(size, kBlock);
+    free_ = blocks_.emplace_back(std::make_unique_for_overwrite<char[]>(block)).get();
+    end_ = free_ + block;
+  }
+  char* start = free_;
+  for (std::string_view part : parts) free_ = std::copy(part.begin(), part.end(), free_);
+  return {start, size};
+}
 
 void Table::append_row(std::string& out, std::size_t row) const {
   const std::size_t start = out.size();

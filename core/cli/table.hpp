@@ -4,8 +4,8 @@
 
 #include <cstddef>
 #include <cstdio>
-#include <deque>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,8 +23,9 @@ class Table {
   void reserve(std::size_t rows);
   // Missing cells are empty; cells beyond the header's are dropped.
   void add_row(std::initializer_list<std::string_view> cells);
-  // Keeps `text` for as long as the table lives, and returns a view of it.
-  std::string_view keep(std::string text);
+  // Keeps `parts` joined for as long as the table lives, and returns a view of
+  // them: keep({ctx.builder, "://", ctx.builder_address}).
+  std::string_view keep(std::initializer_list<std::string_view> parts);
 
   std::string render() const;
   // The rendering, written to `out` (stdio reports a failed write at exit).
@@ -37,7 +38,11 @@ class Table {
   std::size_t columns_;
   std::vector<std::string_view> cells_;  // row after row, the header first
   std::vector<std::size_t> widths_;
-  std::deque<std::string> kept_;  // a deque never moves what it holds
+  // Kept text, in blocks that never move once allocated: one allocation per
+  // block, not per string.
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* free_ = nullptr;  // the last block's unused bytes: [free_, end_)
+  char* end_ = nullptr;
 };
 
 }  // namespace envd::cli

@@ -10,7 +10,7 @@ namespace {
 TEST(Table, ColumnsAreAsWideAsTheirWidestCellAndRowsEndWithoutBlanks) {
   Table table({"NAME", "TYPE", "ADDRESS"});
   std::string owned = "a-much-longer-name";
-  table.add_row({owned, "tcp", table.keep(std::string("tcp://") + "10.0.0.1:1")});
+  table.add_row({owned, "tcp", table.keep({"tcp://", "10.0.0.1:1"})});
   table.add_row({"b", "unix"});  // a missing cell is empty, and leaves no blanks
   table.add_row({"", "", ""});   // so is a row of empty cells
   table.add_row({"c", "x", "y", "dropped"});
@@ -23,11 +23,17 @@ TEST(Table, ColumnsAreAsWideAsTheirWidestCellAndRowsEndWithoutBlanks) {
 }
 
 TEST(Table, KeptTextStaysValidAsTheTableGrows) {
-  Table table({"N"});
-  for (int i = 0; i < 1000; ++i) table.add_row({table.keep(std::to_string(i))});
+  Table table({"N", "LONG"});
+  const std::string wide(10000, 'w');  // more than a block of kept text
+  for (int i = 0; i < 5000; ++i) {
+    std::string n = std::to_string(i);
+    table.add_row({table.keep({"#", n}), i == 2500 ? table.keep({wide, "!"}) : ""});
+  }
   std::string out = table.render();
-  EXPECT_EQ(out.substr(0, 8), "N\n0\n1\n2\n");
-  EXPECT_EQ(out.substr(out.size() - 4), "999\n");
+  EXPECT_EQ(out.substr(0, 12), "N      LONG\n");
+  EXPECT_NE(out.find("\n#2500  " + wide + "!\n"), std::string::npos);
+  EXPECT_NE(out.find("\n#2501\n"), std::string::npos);
+  EXPECT_EQ(out.substr(out.size() - 6), "#4999\n");
 }
 
 }  // namespace

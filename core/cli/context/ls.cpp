@@ -48,8 +48,8 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
   Table table({"CONTEXT", "BUILDER", "BUILDER ADDR", "RUNNER", "RUNNER ADDR"});
   table.reserve(list->contexts.size());
   for (const auto& ctx : list->contexts) {
-    table.add_row({ctx.name == current ? table.keep(ctx.name + " (current)") : ctx.name,
-                   ctx.builder, table.keep(ctx.builder_endpoint()), ctx.runner,
+    table.add_row({ctx.name == current ? table.keep({ctx.name, " (current)"}) : ctx.name,
+                   ctx.builder, table.keep({ctx.builder, "://", ctx.builder_address}), ctx.runner,
                    ctx.runner_address ? std::string_view(*ctx.runner_address) : ""});
   }
   table.print(stdout);
