@@ -106,6 +106,12 @@ TEST_F(StartupCli, CommandsThatTalkToNoDaemonMapNoneOfTheClientLibraries) {
     ASSERT_EQ(names.count("libc.so.6"), 1u) << "envd" << line << ": no loader trace\n" << r.err;
     EXPECT_EQ(modules ? client_only(names) : heavy(names), std::vector<std::string>{})
         << "envd" << line;
+    // Boost.JSON is linked into the executable (core/cli/CMakeLists.txt).
+    if (!modules) {
+      for (const auto& name : names) {
+        EXPECT_NE(name.rfind("libboost", 0), 0U) << "envd" << line << " maps " << name;
+      }
+    }
   };
   for (const auto& args : plain) check(args, false);
   for (const auto& args : with_modules) check(args, true);
