@@ -2,10 +2,10 @@
 // any failure into one line on stderr and a non-zero exit code.
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
