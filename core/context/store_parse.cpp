@@ -356,8 +356,11 @@ std::optional<ContextList> read_store_in_one_pass(std::string_view text) {
   json::basic_parser<OnePassHandler> parser{json::parse_options{}};
   // Room for as many records as the text can hold, rather than moving them
   // on each regrowth into pages touched for the first time. Untouched room
-  // costs no page.
-  parser.handler().list.contexts.reserve(text.size() / kShortestRecord + 1);
+  // costs no page, but address space it does: past a few thousand records
+  // (no store anyone keeps by hand) the list grows as usual.
+  constexpr std::size_t kMostReserved = 4096;
+  parser.handler().list.contexts.reserve(
+      std::min(text.size() / kShortestRecord + 1, kMostReserved));
   error_code ec;
   // more = false: the text is the whole document; trailing characters stop
   // short of its end, as they fail the tree reader.

@@ -141,6 +141,23 @@ TEST(StoreParse, AnythingOffTheUsualShapeGoesToTheTreeReader) {
   }
 }
 
+TEST(StoreParse, AStoreLargerThanTheRoomReservedIsReadWhole) {
+  // More records than the one-pass reader reserves room for up front.
+  std::string text = R"({"current":"ctx-0","contexts":[)";
+  for (int i = 0; i < 5000; ++i) {
+    if (i != 0) text += ',';
+    text += R"({"name":"ctx-)" + std::to_string(i) +
+            R"(","builder":"tcp","builder_address":"10.0.0.1:)" + std::to_string(i) +
+            R"(","runner":"docker"})";
+  }
+  text += "]}";
+  auto one_pass = read_store_in_one_pass(text);
+  ASSERT_TRUE(one_pass.has_value());
+  ASSERT_EQ(one_pass->contexts.size(), 5000U);
+  EXPECT_EQ(one_pass->contexts[4999].builder_address, "10.0.0.1:4999");
+  expect_same_as_tree(text);
+}
+
 Context named(const std::string& name, const std::string& id) {
   Context ctx = default_context();
   ctx.name = name;
