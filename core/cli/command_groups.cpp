@@ -18,6 +18,8 @@ const std::array<CommandEntry, 8> kGroups = {{
     {{"login", "logout"}, add_login_commands},
 }};
 
+}  // namespace
+
 bool asks_for_help(int argc, const char* const* argv) {
   for (int i = 1; i < argc; ++i) {
     std::string_view word = argv[i];
@@ -26,8 +28,6 @@ bool asks_for_help(int argc, const char* const* argv) {
   }
   return false;
 }
-
-}  // namespace
 
 CommandWords command_words(int argc, const char* const* argv) {
   CommandWords words;

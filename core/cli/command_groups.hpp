@@ -26,6 +26,9 @@ struct CommandWords {
 };
 CommandWords command_words(int argc, const char* const* argv);
 
+// Whether the command line asks for help (-h or --help before any "--").
+bool asks_for_help(int argc, const char* const* argv);
+
 // Registers the commands a run with these arguments can reach (for
 // `envd __complete WORD... PARTIAL`: argv from "__complete", without PARTIAL).
 // The group's own add function learns its subcommand from

@@ -51,15 +51,6 @@ void Table::append_row(std::string& out, std::size_t row) const {
 
 std::size_t Table::rows() const { return columns_ == 0 ? 0 : cells_.size() / columns_; }
 
-std::string Table::render() const {
-  std::string out;
-  std::size_t line = 1;
-  for (std::size_t w : widths_) line += w + 2;
-  out.reserve(line * rows());
-  for (std::size_t row = 0; row < rows(); ++row) append_row(out, row);
-  return out;
-}
-
 void Table::print(std::FILE* out) const {
   // In chunks through one small buffer: a whole rendering of a thousand rows
   // would touch 20 fresh pages, a page fault each.

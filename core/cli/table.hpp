@@ -27,8 +27,7 @@ class Table {
   // them: keep({ctx.builder, "://", ctx.builder_address}).
   std::string_view keep(std::initializer_list<std::string_view> parts);
 
-  std::string render() const;
-  // The rendering, written to `out` (stdio reports a failed write at exit).
+  // Writes the table to `out`; a failed write shows in ferror(out).
   void print(std::FILE* out) const;
 
  private:

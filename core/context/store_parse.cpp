@@ -72,6 +72,14 @@ enum Field : unsigned {
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "name",           "builder",         "builder_address", "runner",
     "runner_address", "builder_options", "runner_options",  "id"};
+
+// The Context member a string field fills; null for the fields that are not
+// plain strings.
+constexpr std::array<std::string Context::*, kFieldCount> kStringMembers = {
+    &Context::name,   &Context::builder, &Context::builder_address,
+    &Context::runner, nullptr,           nullptr,
+    nullptr,          &Context::id};
+
 // {"name":"a","builder":"b","builder_address":"","runner":"c"}: no record of
 // the one-pass shape is shorter.
 constexpr std::size_t kShortestRecord = 60;
@@ -268,28 +276,13 @@ class OnePassHandler {
         list.current.assign(value);
         return true;
       case Level::record:
-        switch (field_) {
-          case kName:
-            record().name.assign(value);
-            return true;
-          case kBuilder:
-            record().builder.assign(value);
-            return true;
-          case kBuilderAddress:
-            record().builder_address.assign(value);
-            return true;
-          case kRunner:
-            record().runner.assign(value);
-            return true;
-          case kRunnerAddress:
-            record().runner_address.emplace(value);
-            return true;
-          case kId:
-            record().id.assign(value);
-            return true;
-          default:
-            return false;  // options must be objects
+        if (field_ == kRunnerAddress) {
+          record().runner_address.emplace(value);
+          return true;
         }
+        if (kStringMembers[field_] == nullptr) return false;  // options must be objects
+        (record().*kStringMembers[field_]).assign(value);
+        return true;
       case Level::options:
         options_->emplace(std::move(option_key_), value);
         option_key_.clear();

@@ -68,10 +68,7 @@ Prefetch& prefetch() {
 }  // namespace
 
 void prefetch_client_library(int argc, const char* const* argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view word = argv[i];
-    if (word == "-h" || word == "--help" || word == "--") return;  // help needs no library
-  }
+  if (asks_for_help(argc, argv)) return;  // help needs no library
   std::string_view command = command_words(argc, argv).command;
   if (command != "build" && command != "builder" && command != "prune") return;
   auto path = client_library_path();
