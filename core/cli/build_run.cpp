@@ -596,14 +596,19 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       break;
     }
     // Planned for the daemon this context reached last time, and the probe
-    // says this one differs: plan again from what it said.
+    // says this one differs: plan again from what a probe says, on a
+    // connection of its own (a daemon may end the one whose solve was
+    // cancelled: the Engine's tunnel answers the next call with GOAWAY).
     if (plan.loader) plan.loader->abandon();
-    info->workers = client->workers();
     replanned = true;
     if (!req.quiet) {
       inform("the builder at " + client->address() +
              " is not the daemon of the last build; starting the build again");
     }
+    auto fresh = connect_builder(*target, *timeout, "{}", buildkit::Client::Probe::wait);
+    if (!fresh) return fresh.error();
+    client = std::move(fresh);
+    info->workers = client->workers();
   }
   // Remembered for the next build (replacing one the probe refuted), once
   // the probe has answered (a build with --output may end before it does).
