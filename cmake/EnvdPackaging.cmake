@@ -1,8 +1,8 @@
 # Packages, made by CPack from the install components (docs/install.md):
 #
-#   envd                   component cli: bin/envd, its scanning helper, its
-#                          private libraries (lib/envd/: libenvd-client and
-#                          the BuildKit protocol library), shell completions
+#   envd                   component cli: bin/envd, its private programs
+#                          (libexec/envd/: the module scanner and
+#                          envd-client), shell completions
 #   envd-plugin-<name>     component plugin-<name>: one driver module, Depends
 #                          on envd of exactly this version (the ABI it was
 #                          checked against)
@@ -83,9 +83,11 @@ set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE amd64)
 set(CPACK_DEBIAN_PACKAGE_SECTION utils)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Runtime dependencies from the ELF files (dpkg-shlibdeps); the private
-# protocol library is found in the package itself.
+# Runtime dependencies from the ELF files (dpkg-shlibdeps), and libarchive,
+# which envd-client opens only for context export and import (so no ELF file
+# names it).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "libarchive13")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
 set(CPACK_DEBIAN_CLI_DESCRIPTION "build images and run development environments through contexts
 envd builds container images on BuildKit and runs development environments.

@@ -1,11 +1,11 @@
 // `envd build`'s flags, shared with `envd up`. The build itself runs in
-// libenvd-client (build_run.cpp), opened when a build starts.
+// envd-client (build_run.cpp), which envd hands a build over to.
 #include "cli/build_command.hpp"
 
 #include <memory>
 #include <string>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 
 namespace envd::cli {
@@ -86,7 +86,7 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
     cmd->callback([&invocation, &action, req] {
       action = [&invocation, req] {
         return run_in_client(
-            invocation, [&](const ClientApi& client) { return client.build(invocation, *req); });
+            [&](const ClientApi& client) { return client.build(invocation, *req); });
       };
     });
   }

@@ -1,6 +1,6 @@
 // `envd build`'s request and flags, shared with `envd up`, which builds the
 // same way before it runs the result on the context's runner. The build runs
-// in libenvd-client: ClientApi::build (cli/client/api.hpp).
+// in envd-client: ClientApi::build (cli/client/api.hpp).
 #pragma once
 
 #include <CLI/CLI.hpp>

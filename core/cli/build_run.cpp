@@ -1,4 +1,4 @@
-// `envd build`'s work, in libenvd-client (cli/client/api.hpp): resolve the
+// `envd build`'s work, in envd-client (cli/client/program.hpp): resolve the
 // context, let its builder driver hand over a transport, and run the build
 // with the core's BuildKit client. The flags are in build_command.cpp.
 #include "cli/client/commands.hpp"

@@ -1,10 +1,10 @@
 // `envd builder status|stop|rm`, `envd bootstrap` and `envd prune`: their
-// flags. They run in libenvd-client (builder_run.cpp), which holds the BuildKit
+// flags. They run in envd-client (builder_run.cpp), which holds the BuildKit
 // client.
 #include <memory>
 #include <string>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 
 namespace envd::cli {
@@ -23,7 +23,7 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
                        "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
     status->callback([&invocation, &action, format, timeout] {
       action = [&invocation, format, timeout] {
-        return run_in_client(invocation, [&](const ClientApi& client) {
+        return run_in_client([&](const ClientApi& client) {
           return client.builder_status(invocation, *format, *timeout);
         });
       };
@@ -34,7 +34,7 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     stop->callback([&invocation, &action] {
       action = [&invocation] {
         return run_in_client(
-            invocation, [&](const ClientApi& client) { return client.builder_stop(invocation); });
+            [&](const ClientApi& client) { return client.builder_stop(invocation); });
       };
     });
 
@@ -44,9 +44,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
     rm->callback([&invocation, &action, keep_cache] {
       action = [&invocation, keep_cache] {
-        return run_in_client(invocation, [&](const ClientApi& client) {
-          return client.builder_rm(invocation, *keep_cache);
-        });
+        return run_in_client(
+            [&](const ClientApi& client) { return client.builder_rm(invocation, *keep_cache); });
       };
     });
   }
@@ -65,7 +64,7 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
                           "or 10s)");
     bootstrap->callback([&invocation, &action, recreate, format, timeout] {
       action = [&invocation, recreate, format, timeout] {
-        return run_in_client(invocation, [&](const ClientApi& client) {
+        return run_in_client([&](const ClientApi& client) {
           return client.bootstrap(invocation, *recreate, *format, *timeout);
         });
       };
@@ -86,7 +85,7 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     prune->callback([&invocation, &action, flags] {
       action = [&invocation, flags] {
         return run_in_client(
-            invocation, [&](const ClientApi& client) { return client.prune(invocation, *flags); });
+            [&](const ClientApi& client) { return client.prune(invocation, *flags); });
       };
     });
   }

@@ -1,6 +1,6 @@
 // The context's builder daemon, probed and managed through its driver and the
 // core's BuildKit client: `envd builder status|stop|rm`, `envd bootstrap` and
-// `envd prune`, in libenvd-client (their flags: builder_commands.cpp). Drivers
+// `envd prune`, in envd-client (their flags: builder_commands.cpp). Drivers
 // that manage nothing (moby-worker, tcp) answer the lifecycle verbs with their
 // own "unsupported" message.
 #include "cli/client/commands.hpp"

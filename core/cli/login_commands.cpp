@@ -1,9 +1,9 @@
-// `envd login` and `envd logout`: their flags. They run in libenvd-client
+// `envd login` and `envd logout`: their flags. They run in envd-client
 // (login_run.cpp), which holds the HTTPS client.
 #include <memory>
 #include <string>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 
 namespace envd::cli {
@@ -20,15 +20,14 @@ void add_login_commands(CLI::App& app, Invocation& invocation, Action& action) {
   login->callback([&invocation, &action, flags] {
     action = [&invocation, flags] {
       return run_in_client(
-          invocation, [&](const ClientApi& client) { return client.login(invocation, *flags); });
+          [&](const ClientApi& client) { return client.login(invocation, *flags); });
     };
   });
   CLI::App* logout =
       app.add_subcommand("logout", "Remove the login to the envd server of the context's runner");
   logout->callback([&invocation, &action] {
     action = [&invocation] {
-      return run_in_client(invocation,
-                           [&](const ClientApi& client) { return client.logout(invocation); });
+      return run_in_client([&](const ClientApi& client) { return client.logout(invocation); });
     };
   });
 }

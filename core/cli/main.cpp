@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/command_groups.hpp"
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
@@ -69,6 +69,11 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 
 int main(int argc, char** argv) {
   const auto main_entered = std::chrono::steady_clock::now();
+  // A command that talks to a daemon runs in envd-client, from the start: in
+  // envd this returns only if envd-client could not be executed.
+  if (auto st = envd::cli::hand_over_to_client(argc, argv); !st) {
+    return fail(st.error().message(), kExitFailure);
+  }
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -80,8 +85,6 @@ int main(int argc, char** argv) {
     if (auto start = envd::util::process_start()) invocation.process_start = *start;
     invocation.main_entered = main_entered;
   }
-
-  envd::cli::prefetch_client_library(argc, argv);
 
   CLI::App app{"envd: build images and run development environments through contexts", "envd"};
   app.set_version_flag("-v,--version", std::string("envd ") + ENVD_VERSION);

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "cli/build_command.hpp"
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/environment_session.hpp"
 #include "cli/flag_values.hpp"
@@ -195,8 +195,8 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
     return usage("envd up loads the image into the Docker Engine for the " +
                  current->context.runner + " runner; drop --output");
   }
-  auto built = run_in_client(
-      invocation, [&](const ClientApi& client) { return client.build(invocation, build); });
+  auto built =
+      run_in_client([&](const ClientApi& client) { return client.build(invocation, build); });
   if (!built) return built;
   auto name = start_environment(invocation, flags);
   if (!name) return name.error();

@@ -1,8 +1,5 @@
 #include "context/archive.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -12,6 +9,7 @@
 #include <system_error>
 #include <vector>
 
+#include "context/libarchive_loader.hpp"
 #include "context/record.hpp"
 #include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
@@ -29,21 +27,25 @@ constexpr std::size_t kMaxPathLength = 1024;
 constexpr mode_t kFileMode = 0600;
 constexpr mode_t kDirMode = 0700;
 
+// Each holds libarchive's free function (libarchive_loader.hpp).
 struct ReadDeleter {
-  void operator()(archive* a) const { archive_read_free(a); }
+  decltype(LibArchive::archive_read_free) free;
+  void operator()(archive* a) const { free(a); }
 };
 struct WriteDeleter {
-  void operator()(archive* a) const { archive_write_free(a); }
+  decltype(LibArchive::archive_write_free) free;
+  void operator()(archive* a) const { free(a); }
 };
 struct EntryDeleter {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
+  decltype(LibArchive::archive_entry_free) free;
+  void operator()(archive_entry* e) const { free(e); }
 };
 using ReadArchive = std::unique_ptr<archive, ReadDeleter>;
 using WriteArchive = std::unique_ptr<archive, WriteDeleter>;
 using Entry = std::unique_ptr<archive_entry, EntryDeleter>;
 
-std::string libarchive_error(archive* a) {
-  const char* message = archive_error_string(a);
+std::string libarchive_error(const LibArchive& la, archive* a) {
+  const char* message = la.archive_error_string(a);
   return message != nullptr ? util::printable(message, 200) : "unknown libarchive error";
 }
 
@@ -81,43 +83,44 @@ la_ssize_t append_to_string(archive* /*a*/, void* out, const void* buffer, size_
 // Path -> content; nullopt marks a directory. std::map keeps entries sorted.
 using Entries = std::map<std::string, std::optional<std::string>>;
 
-Result<std::string> write_tar(const Entries& entries, const std::string& what) {
+Result<std::string> write_tar(const LibArchive& la, const Entries& entries,
+                              const std::string& what) {
   std::string out;
-  WriteArchive a(archive_write_new());
+  WriteArchive a(la.archive_write_new(), WriteDeleter{la.archive_write_free});
   if (!a) return Error(Errc::internal, what + ": out of memory");
   auto fail = [&](const std::string& step) {
-    return Error(Errc::internal, what + ": " + step + ": " + libarchive_error(a.get()));
+    return Error(Errc::internal, what + ": " + step + ": " + libarchive_error(la, a.get()));
   };
-  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
-      archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK) {
+  if (la.archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+      la.archive_write_set_bytes_in_last_block(a.get(), 1) != ARCHIVE_OK) {
     return fail("cannot set up the tar writer");
   }
-  if (archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) != ARCHIVE_OK) {
+  if (la.archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr) != ARCHIVE_OK) {
     return fail("cannot start the archive");
   }
-  Entry entry(archive_entry_new());
+  Entry entry(la.archive_entry_new(), EntryDeleter{la.archive_entry_free});
   if (!entry) return Error(Errc::internal, what + ": out of memory");
   for (const auto& [path, content] : entries) {
-    archive_entry_clear(entry.get());
+    la.archive_entry_clear(entry.get());
     // Fixed metadata: the same context always gives the same bytes.
-    archive_entry_set_pathname(entry.get(), path.c_str());
-    archive_entry_set_filetype(entry.get(), content ? AE_IFREG : AE_IFDIR);
-    archive_entry_set_perm(entry.get(), content ? kFileMode : kDirMode);
-    archive_entry_set_size(entry.get(), content ? static_cast<la_int64_t>(content->size()) : 0);
-    archive_entry_set_mtime(entry.get(), 0, 0);
-    archive_entry_set_uid(entry.get(), 0);
-    archive_entry_set_gid(entry.get(), 0);
-    if (archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
+    la.archive_entry_set_pathname(entry.get(), path.c_str());
+    la.archive_entry_set_filetype(entry.get(), content ? AE_IFREG : AE_IFDIR);
+    la.archive_entry_set_perm(entry.get(), content ? kFileMode : kDirMode);
+    la.archive_entry_set_size(entry.get(), content ? static_cast<la_int64_t>(content->size()) : 0);
+    la.archive_entry_set_mtime(entry.get(), 0, 0);
+    la.archive_entry_set_uid(entry.get(), 0);
+    la.archive_entry_set_gid(entry.get(), 0);
+    if (la.archive_write_header(a.get(), entry.get()) != ARCHIVE_OK) {
       return fail("cannot add " + shown(path));
     }
     if (content && !content->empty()) {
-      la_ssize_t written = archive_write_data(a.get(), content->data(), content->size());
+      la_ssize_t written = la.archive_write_data(a.get(), content->data(), content->size());
       if (written < 0 || static_cast<std::size_t>(written) != content->size()) {
         return fail("cannot add " + shown(path));
       }
     }
   }
-  if (archive_write_close(a.get()) != ARCHIVE_OK) return fail("cannot finish the archive");
+  if (la.archive_write_close(a.get()) != ARCHIVE_OK) return fail("cannot finish the archive");
   return out;
 }
 
@@ -177,9 +180,9 @@ Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
 
 // ---- reading -------------------------------------------------------------------
 
-std::string entry_type_problem(archive_entry* entry) {
-  if (archive_entry_hardlink(entry) != nullptr) return "is a hard link";
-  switch (archive_entry_filetype(entry)) {
+std::string entry_type_problem(const LibArchive& la, archive_entry* entry) {
+  if (la.archive_entry_hardlink(entry) != nullptr) return "is a hard link";
+  switch (la.archive_entry_filetype(entry)) {
     case AE_IFLNK:
       return "is a symbolic link";
     case AE_IFCHR:
@@ -214,7 +217,9 @@ Result<std::string> export_archive(const ContextStore& store, const Context& con
       entries.emplace(std::move(path), std::move(content));
     }
   }
-  auto bytes = write_tar(entries, what);
+  auto lib = libarchive();
+  if (!lib) return Error(lib.error().code(), what + ": " + lib.error().message());
+  auto bytes = write_tar(**lib, entries, what);
   if (!bytes) return bytes.error();
   if (bytes->size() > kMaxArchiveBytes) {
     return Error(Errc::invalid_argument,
@@ -235,11 +240,14 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
                                              std::to_string(kMaxArchiveBytes) +
                                              " bytes, the limit for a context archive");
   }
-  ReadArchive a(archive_read_new());
+  auto lib = libarchive();
+  if (!lib) return lib.error();
+  const LibArchive& la = **lib;
+  ReadArchive a(la.archive_read_new(), ReadDeleter{la.archive_read_free});
   if (!a) return Error(Errc::internal, invalid + ": out of memory");
-  if (archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
-      archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
-    return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(a.get()));
+  if (la.archive_read_support_format_tar(a.get()) != ARCHIVE_OK ||
+      la.archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(la, a.get()));
   }
 
   std::optional<std::string> meta;
@@ -249,21 +257,21 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
   std::size_t total = 0;
   archive_entry* entry = nullptr;
   for (;;) {
-    int status = archive_read_next_header(a.get(), &entry);
+    int status = la.archive_read_next_header(a.get(), &entry);
     if (status == ARCHIVE_EOF) break;
     if (status != ARCHIVE_OK) {
-      return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(a.get()));
+      return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(la, a.get()));
     }
-    const char* raw = archive_entry_pathname(entry);
+    const char* raw = la.archive_entry_pathname(entry);
     std::string path = raw != nullptr ? raw : "";
     bool is_dir =
-        archive_entry_hardlink(entry) == nullptr && archive_entry_filetype(entry) == AE_IFDIR;
+        la.archive_entry_hardlink(entry) == nullptr && la.archive_entry_filetype(entry) == AE_IFDIR;
     bool is_file =
-        archive_entry_hardlink(entry) == nullptr && archive_entry_filetype(entry) == AE_IFREG;
+        la.archive_entry_hardlink(entry) == nullptr && la.archive_entry_filetype(entry) == AE_IFREG;
     if (is_dir && path.size() > 1 && path.back() == '/') path.pop_back();
     if (auto problem = path_problem(path)) return bad_entry(path, *problem);
-    if (!is_dir && !is_file) return bad_entry(path, entry_type_problem(entry));
-    if (archive_entry_sparse_count(entry) > 0) return bad_entry(path, "is a sparse file");
+    if (!is_dir && !is_file) return bad_entry(path, entry_type_problem(la, entry));
+    if (la.archive_entry_sparse_count(entry) > 0) return bad_entry(path, "is a sparse file");
 
     bool top_meta = path == kMeta;
     bool top_material = path == kMaterial;
@@ -281,8 +289,8 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
     std::string content;
     char buffer[16384];
     for (;;) {
-      la_ssize_t n = archive_read_data(a.get(), buffer, sizeof buffer);
-      if (n < 0) return bad_entry(path, "cannot be read: " + libarchive_error(a.get()));
+      la_ssize_t n = la.archive_read_data(a.get(), buffer, sizeof buffer);
+      if (n < 0) return bad_entry(path, "cannot be read: " + libarchive_error(la, a.get()));
       if (n == 0) break;
       total += static_cast<std::size_t>(n);
       if (total > kMaxArchiveBytes) {

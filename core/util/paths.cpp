@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace envd::util {
 namespace {
@@ -60,7 +61,16 @@ Result<fs::path> executable_path() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return Error(Errc::internal, "cannot resolve /proc/self/exe: " + ec.message());
-  return exe;
+  // The helpers' directory, ENVD_HELPER_DIR under the prefix ("libexec/envd"),
+  // is matched component by component from its end.
+  const fs::path helper_dir = ENVD_HELPER_DIR;
+  std::vector<fs::path> parts(helper_dir.begin(), helper_dir.end());
+  fs::path prefix = exe.parent_path();
+  for (auto part = parts.rbegin(); part != parts.rend(); ++part) {
+    if (prefix.filename() != *part) return exe;
+    prefix = prefix.parent_path();
+  }
+  return prefix / ENVD_BIN_DIR / "envd";
 }
 
 }  // namespace envd::util

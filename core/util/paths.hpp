@@ -17,8 +17,10 @@ Result<std::filesystem::path> cache_dir();
 // $XDG_DATA_HOME/envd, else $HOME/.local/share/envd.
 Result<std::filesystem::path> data_dir();
 
-// The running executable (/proc/self/exe), used to find modules installed or
-// built next to it.
+// The envd executable this process runs as, used to find what is installed or
+// built next to it (modules, helpers): /proc/self/exe, except in one of envd's
+// helper programs in <prefix>/libexec/envd/ (the BuildKit client, the module
+// scanner), which act for the envd of their prefix: <prefix>/bin/envd.
 Result<std::filesystem::path> executable_path();
 
 }  // namespace envd::util

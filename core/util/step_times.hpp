@@ -1,14 +1,15 @@
 // ENVD_TIMINGS=1: step timestamps measured from the moment the kernel created
 // the process, not from main(), so that start-up (exec, the dynamic loader,
-// static constructors, opening libenvd-client) is counted too.
+// static constructors, envd handing the command over to envd-client) is
+// counted too.
 //
 //   auto& times = util::StepTimes::global();
 //   times.start(*util::process_start());  // once, when ENVD_TIMINGS is set
 //   times.mark("connected");              // from any thread
 //   fmt::print(stderr, "{}\n", times.report());
 //
-// Each copy of the core (the envd executable, libenvd-client) has its own
-// global(); only marks made in the copy that reports are shown.
+// One global() per process image: envd-client, which replaces envd in the
+// same process, starts its own.
 #pragma once
 
 #include <chrono>

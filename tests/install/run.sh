@@ -38,13 +38,19 @@ done
 # The scanner's helper is installed where the installed envd looks for it.
 [[ -x "$prefix/libexec/envd/envd-plugin-scan" ]] || fail "no libexec/envd/envd-plugin-scan"
 
-# libenvd-client, the private library of the commands that talk to a daemon or
-# read an archive, sits beside the modules (with no header: the list above);
-# envd itself links none of what it holds (it opens the library on first use).
-[[ -f "$prefix/lib/envd/libenvd-client.so" ]] || fail "no lib/envd/libenvd-client.so"
+# envd-client, the private program of the commands that talk to a daemon or
+# read an archive, sits beside the scanner; it links gRPC, protobuf, Abseil and
+# OpenSSL in, and envd itself links none of what it holds (it executes
+# envd-client for those commands). No private shared library is installed.
+[[ -x "$prefix/libexec/envd/envd-client" ]] || fail "no libexec/envd/envd-client"
 if readelf -d "$prefix/bin/envd" | grep -E 'NEEDED.*(grpc|gpr|protobuf|absl|ssl|crypto|archive|envd)'; then
-  fail "the installed envd links a library it should open on first use"
+  fail "the installed envd links a library only envd-client needs"
 fi
+if readelf -d "$prefix/libexec/envd/envd-client" | grep -E 'NEEDED.*(grpc|gpr|protobuf|absl|ssl|crypto|envd)'; then
+  fail "the installed envd-client loads a library it should link in"
+fi
+[[ -z $(find "$prefix/lib" -maxdepth 2 -name 'libenvd-*.so*') ]] ||
+  fail "a private shared library was installed: $(find "$prefix/lib" -maxdepth 2 -name 'libenvd-*.so*')"
 
 # The example builds against the installed package only.
 cmake -S "$src/examples/third-party-builder" -B "$work/example" \
@@ -92,7 +98,7 @@ if [[ -n "$built" ]]; then
   grep -q "\"path\":\"$prefix/lib/envd/plugins/" <<<"$listing" || fail "installed modules not found: $listing"
 fi
 
-# The install is relocatable: moved elsewhere, envd still finds libenvd-client
+# The install is relocatable: moved elsewhere, envd still finds envd-client
 # (context export needs it, and no daemon).
 mv "$prefix" "$work/moved"
 "$work/moved/bin/envd" context export default "$work/default.tar" 2>"$work/err" ||

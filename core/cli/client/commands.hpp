@@ -1,7 +1,6 @@
-// Inside libenvd-client: the commands its table (api.hpp) hands the
-// executable, each defined beside the flags it serves (build_run.cpp,
-// builder_run.cpp, login_run.cpp, context/export_run.cpp,
-// context/import_run.cpp). The executable never calls these directly.
+// Linked into envd-client only: the commands of its table (api.hpp), each defined beside the flags
+// it serves (build_run.cpp, builder_run.cpp, login_run.cpp, context/export_run.cpp,
+// context/import_run.cpp). The CLI's code reaches them through the table.
 #pragma once
 
 #include <string>

@@ -1,10 +1,10 @@
 // `envd context export`: a context and its private material as a tar archive,
-// to a new file or to standard output: the flags. It runs in libenvd-client
+// to a new file or to standard output: the flags. It runs in envd-client
 // (export_run.cpp), which holds libarchive.
 #include <memory>
 #include <string>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/context/context_commands.hpp"
 
 namespace envd::cli {
@@ -18,9 +18,8 @@ void add_context_export_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)");
   cmd->callback([&invocation, &action, name, file] {
     action = [&invocation, name, file] {
-      return run_in_client(invocation, [&](const ClientApi& client) {
-        return client.context_export(invocation, *name, *file);
-      });
+      return run_in_client(
+          [&](const ClientApi& client) { return client.context_export(invocation, *name, *file); });
     };
   });
 }

@@ -1,5 +1,5 @@
 // `envd context export`: a context and its private material as a tar archive,
-// to a new file or to standard output. In libenvd-client, which holds
+// to a new file or to standard output. In envd-client, which holds
 // libarchive; the flags are in export.cpp.
 #include "cli/client/commands.hpp"
 

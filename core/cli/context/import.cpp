@@ -1,10 +1,10 @@
 // `envd context import`: a new context from an exported archive, which is
 // untrusted and re-validated through the drivers: the flags. It runs in
-// libenvd-client (import_run.cpp), which holds libarchive.
+// envd-client (import_run.cpp), which holds libarchive.
 #include <memory>
 #include <string>
 
-#include "cli/client/library.hpp"
+#include "cli/client/program.hpp"
 #include "cli/context/context_commands.hpp"
 
 namespace envd::cli {
@@ -17,9 +17,8 @@ void add_context_import_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("file", *file, "Archive file ('-': standard input)")->required();
   cmd->callback([&invocation, &action, name, file] {
     action = [&invocation, name, file] {
-      return run_in_client(invocation, [&](const ClientApi& client) {
-        return client.context_import(invocation, *name, *file);
-      });
+      return run_in_client(
+          [&](const ClientApi& client) { return client.context_import(invocation, *name, *file); });
     };
   });
 }

@@ -1,5 +1,5 @@
 // `envd context import`: a new context from an exported archive, which is
-// untrusted and re-validated through the drivers. In libenvd-client, which
+// untrusted and re-validated through the drivers. In envd-client, which
 // holds libarchive; the flags are in import.cpp.
 #include "cli/client/commands.hpp"
 

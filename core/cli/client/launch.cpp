@@ -1,0 +1,73 @@
+// envd's side of envd-client (program.hpp): handing a command line over.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/client/program.hpp"
+#include "cli/command_groups.hpp"
+#include "util/paths.hpp"
+
+namespace envd::cli {
+namespace {
+
+// main's command line, for a hand-over that happens late (client_api).
+int saved_argc = 0;
+const char* const* saved_argv = nullptr;
+
+// Whether the command runs in envd-client. A miss costs nothing but time:
+// client_api() hands the command over when it gets there.
+bool runs_in_client(int argc, const char* const* argv) {
+  auto [command, subcommand] = command_words(argc, argv);
+  for (std::string_view name :
+       {"build", "builder", "bootstrap", "prune", "up", "login", "logout"}) {
+    if (command == name) return true;
+  }
+  return command == "context" && (subcommand == "export" || subcommand == "import");
+}
+
+// Returns only when envd-client could not be executed.
+Error execute_client(int argc, const char* const* argv) {
+  auto path = client_program_path();
+  if (!path) return path.error();
+  // What envd wrote so far goes out before its buffers are dropped.
+  std::fflush(stdout);
+  std::fflush(stderr);
+  // argv[0] stays the user's: ps, and every message, still say envd.
+  std::vector<char*> args;
+  args.reserve(static_cast<size_t>(argc) + 1);
+  for (int i = 0; i < argc; ++i) args.push_back(const_cast<char*>(argv[i]));
+  args.push_back(nullptr);
+  ::execv(path->c_str(), args.data());
+  const int error = errno;
+  return Error(Errc::internal, "cannot run '" + path->string() + "': " + std::strerror(error) +
+                                   " (reinstall envd: the program ships with it)");
+}
+
+}  // namespace
+
+Result<std::filesystem::path> client_program_path() {
+  auto exe = util::executable_path();
+  if (!exe) return exe.error();
+  return exe->parent_path().parent_path() / ENVD_CLIENT_PROGRAM_RELATIVE;
+}
+
+Status hand_over_to_client(int argc, const char* const* argv) {
+  saved_argc = argc;
+  saved_argv = argv;
+  if (asks_for_help(argc, argv) || !runs_in_client(argc, argv)) return {};
+  return execute_client(argc, argv);
+}
+
+Result<const ClientApi*> client_api() {
+  if (saved_argv == nullptr) {
+    return Error(Errc::internal, "the command line was not recorded before the command ran");
+  }
+  return execute_client(saved_argc, saved_argv);
+}
+
+}  // namespace envd::cli
