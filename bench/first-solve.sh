@@ -11,7 +11,8 @@
 #       tcp: envd build against buildctl build, both exporting type=local to a
 #         directory; target: envd at most 0.9x
 # The go clients' first Solve byte cannot be read from outside; only their
-# wall time is compared.
+# wall time is compared. Last, each of envd's steps (ENVD_TIMINGS=1's second
+# line) as its median over those runs, to show where the time goes.
 #
 # Method: hyperfine -N (no shell), 3 warm-ups (which fill the build cache),
 # then the runs; median wall and mean client CPU (user + sys of the client;
@@ -110,9 +111,12 @@ hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/tcp.jso
   -n envd "$envd_tcp" -n buildctl "$buildctl_tcp" >/dev/null
 for _ in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086
-  first_solve $envd_moby >>"$work/moby.first"
+  step_line $envd_moby >>"$work/moby.steps"
   # shellcheck disable=SC2086
-  first_solve $envd_tcp >>"$work/tcp.first"
+  step_line $envd_tcp >>"$work/tcp.steps"
+done
+for ctx in moby tcp; do
+  sed -n 's/.*first Solve byte \([0-9.]*\) ms.*/\1/p' "$work/$ctx.steps" >"$work/$ctx.first"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -139,3 +143,7 @@ for label, path, other, first in (("moby-worker", moby, "docker", moby_first),
         shown = (first + " ms") if name == "envd" else "-"
         print(f"{label + ', ' + name:<34} {shown:>17} {r['median']:>9.3f} {cpu:>15.3f} {r['median'] / base:>10.2f}x")
 PY
+# Where envd's time goes: each step's median since the process started
+# (docs/design/first-solve.md names the steps).
+echo "envd's steps, moby-worker: $(step_medians "$work/moby.steps")"
+echo "envd's steps, tcp: $(step_medians "$work/tcp.steps")"
