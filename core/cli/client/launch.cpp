@@ -1,7 +1,9 @@
 // envd's side of envd-client (program.hpp): handing a command line over.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -42,8 +44,15 @@ Error execute_client(int argc, const char* const* argv) {
   args.reserve(static_cast<size_t>(argc) + 1);
   for (int i = 0; i < argc; ++i) args.push_back(const_cast<char*>(argv[i]));
   args.push_back(nullptr);
+  // A late hand-over may come after a command blocked SIGINT and SIGTERM for
+  // its signal watcher; envd-client starts as envd did, with none blocked.
+  sigset_t none;
+  sigset_t previous;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, &previous);
   ::execv(path->c_str(), args.data());
   const int error = errno;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return Error(Errc::internal, "cannot run '" + path->string() + "': " + std::strerror(error) +
                                    " (reinstall envd: the program ships with it)");
 }
