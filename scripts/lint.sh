@@ -12,7 +12,20 @@ mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
 clang-format --dry-run -Werror "${files[@]}"
 echo "lint: ${#files[@]} files formatted" >&2
 # Product code only: core/, sdk/src/, plugins/, without the *_test.cpp files.
-run-clang-tidy -p "$build" -quiet -j "$(nproc)" \
+# Each file once: a source compiled into several targets (envd-client and a
+# test) has an entry per target, and run-clang-tidy would check it each time.
+mkdir -p "$build/lint"
+python3 - "$build/compile_commands.json" "$build/lint/compile_commands.json" <<'PY'
+import json, os, sys
+seen, unique = set(), []
+for entry in json.load(open(sys.argv[1])):
+    path = os.path.normpath(os.path.join(entry["directory"], entry["file"]))
+    if path not in seen:
+        seen.add(path)
+        unique.append(entry)
+json.dump(unique, open(sys.argv[2], "w"), indent=0)
+PY
+run-clang-tidy -p "$build/lint" -quiet -j "$(nproc)" \
   "^$PWD/(core|sdk/src|plugins)/.*(?<!_test)\.cpp$" >"$build/clang-tidy.log" 2>&1 || {
   sed 's/\x1b\[[0-9;]*m//g' "$build/clang-tidy.log" | grep -E '(warning|error):' | sort -u >&2
   echo "lint: clang-tidy found problems (full log: $build/clang-tidy.log)" >&2
