@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 
-#include <grpc/support/log.h>
 #include <grpcpp/create_channel_posix.h>
 #include <grpcpp/grpcpp.h>
 
@@ -21,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "buildkit/grpc_warm_up.hpp"
 #include "buildkit/progress.hpp"
 #include "buildkit/session.hpp"
 #include "buildkit/tls_tunnel.hpp"
@@ -144,19 +144,6 @@ std::string unavailable_reason(const grpc::Status& status) {
 // Connect failures that redialling cannot cure: names that do not exist.
 bool permanent_failure(const grpc::Status& status) {
   return contains(status.error_message(), "domain name not found");
-}
-
-// gRPC logs connection failures to stderr, which would break envd's one-line
-// errors; envd reports them itself. GRPC_VERBOSITY or GRPC_TRACE bring the
-// log back for debugging.
-void quiet_grpc_log(gpr_log_func_args* /*args*/) {}
-
-void install_grpc_log_filter() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (std::getenv("GRPC_VERBOSITY") != nullptr || std::getenv("GRPC_TRACE") != nullptr) return;
-    gpr_set_log_function(&quiet_grpc_log);
-  });
 }
 
 // A connection the daemon accepted and then dropped (reset, closed, or a
@@ -732,6 +719,20 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     if (probed || probed.error().code() == Errc::cancelled) return std::nullopt;
     return probed.error();
   };
+  // The session's server is built while the connection is still being set
+  // up (the probe's call dials it); the daemon hears of it at open().
+  SessionOptions options;
+  options.id = random_id();
+  options.name = request.session_name.empty() ? "envd" : request.session_name;
+  options.shared_key = request.session_shared_key;
+  options.address = address;
+  auto session = Session::prepare(attachables, std::move(options));
+  if (!session) {
+    progress.done();
+    if (auto failure = probe_failure()) return *failure;
+    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
+    return session.error();
+  }
   // While the probe runs, the calls wait for the connection itself (not for
   // the probe's answer): a daemon that is still starting refuses, and a call
   // sent then would fail at once where the probe redials.
@@ -745,7 +746,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
 
   bk::SolveRequest solve;
   solve.set_ref(random_id());
-  solve.set_session(random_id());
+  solve.set_session((*session)->id());
   solve.set_frontend(request.frontend);
   solve.mutable_frontendattrs()->insert(request.frontend_attrs.begin(),
                                         request.frontend_attrs.end());
@@ -789,18 +790,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     exporter->mutable_attrs()->insert(e.attrs.begin(), e.attrs.end());
   }
 
-  SessionOptions options;
-  options.id = solve.session();
-  options.name = request.session_name.empty() ? "envd" : request.session_name;
-  options.shared_key = request.session_shared_key;
-  options.address = address;
-  auto session = Session::start(state_->channel, attachables, std::move(options));
-  if (!session) {
-    progress.done();
-    if (auto failure = probe_failure()) return *failure;
-    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
-    return session.error();
-  }
+  (*session)->open(state_->channel);
   util::StepTimes::global().mark("session started");
 
   grpc::Status status;

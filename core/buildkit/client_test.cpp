@@ -1064,6 +1064,29 @@ TEST(ClientSolve, ARefutedAssumptionLeavesTheClientUsable) {
   ASSERT_TRUE(result) << result.error().message();
 }
 
+// Client::solve builds the session's server while its connection is being
+// set up, so a solve that fails before it is connected closes a session it
+// never opened.
+TEST(SessionPrepare, ASessionNeverOpenedClosesAtOnce) {
+  FakeAttachable attachable;
+  SessionOptions options;
+  options.id = random_id();
+  options.name = "envd";
+  options.address = "unix:///nowhere";
+  const auto start = Clock::now();
+  for (int i = 0; i < 5; ++i) {
+    auto session = Session::prepare({&attachable}, options);
+    ASSERT_TRUE(session) << session.error().message();
+    EXPECT_EQ((*session)->id(), options.id);
+    EXPECT_EQ((*session)->methods(), (std::vector<std::string>{"/moby.filesync.v1.Auth/Credentials",
+                                                               "/grpc.health.v1.Health/Check",
+                                                               "/grpc.health.v1.Health/Watch"}));
+    (*session)->close();
+    (*session)->close();  // idempotent
+  }
+  EXPECT_LT(Clock::now() - start, 2s);
+}
+
 TEST(RandomId, IsBase36AndUnique) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) {

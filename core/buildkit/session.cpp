@@ -78,6 +78,7 @@ struct Session::State {
   std::mutex mu;
   std::condition_variable cv;
   bool incoming_done = false;
+  bool opened = false;
   bool closed = false;
 
   ~State() {
@@ -130,9 +131,8 @@ const std::string& Session::id() const { return state_->options.id; }
 
 const std::vector<std::string>& Session::methods() const { return state_->methods; }
 
-Result<std::unique_ptr<Session>> Session::start(const std::shared_ptr<grpc::Channel>& channel,
-                                                const std::vector<Attachable*>& attachables,
-                                                SessionOptions options) {
+Result<std::unique_ptr<Session>> Session::prepare(const std::vector<Attachable*>& attachables,
+                                                  SessionOptions options) {
   auto state = std::make_unique<State>();
   state->options = std::move(options);
   const std::string& address = state->options.address;
@@ -180,19 +180,24 @@ Result<std::unique_ptr<Session>> Session::start(const std::shared_ptr<grpc::Chan
                  "cannot open a session to buildkitd at " + address + ": cannot start the server");
   }
   grpc::AddInsecureChannelFromFd(state->server.get(), server_fd);  // takes the fd
-
-  state->context.AddMetadata("x-docker-expose-session-uuid", state->options.id);
-  state->context.AddMetadata("x-docker-expose-session-name", state->options.name);
-  state->context.AddMetadata("x-docker-expose-session-sharedkey", state->options.shared_key);
-  for (const auto& method : state->methods) {
-    state->context.AddMetadata("x-docker-expose-session-grpc-method", method);
-  }
-  state->stub = bk::Control::NewStub(channel);
-  state->stream = state->stub->Session(&state->context);
-  State* raw = state.get();
-  state->incoming = std::thread([raw] { raw->pump_incoming(); });
-  state->outgoing = std::thread([raw] { raw->pump_outgoing(); });
   return std::unique_ptr<Session>(new Session(std::move(state)));
+}
+
+void Session::open(const std::shared_ptr<grpc::Channel>& channel) {
+  State& s = *state_;
+  if (s.opened || s.closed) return;
+  s.opened = true;
+  s.context.AddMetadata("x-docker-expose-session-uuid", s.options.id);
+  s.context.AddMetadata("x-docker-expose-session-name", s.options.name);
+  s.context.AddMetadata("x-docker-expose-session-sharedkey", s.options.shared_key);
+  for (const auto& method : s.methods) {
+    s.context.AddMetadata("x-docker-expose-session-grpc-method", method);
+  }
+  s.stub = bk::Control::NewStub(channel);
+  s.stream = s.stub->Session(&s.context);
+  State* raw = &s;
+  s.incoming = std::thread([raw] { raw->pump_incoming(); });
+  s.outgoing = std::thread([raw] { raw->pump_outgoing(); });
 }
 
 void Session::cancel() { state_->context.TryCancel(); }
@@ -201,6 +206,15 @@ void Session::close() {
   State& s = *state_;
   if (s.closed) return;
   s.closed = true;
+  if (!s.opened) {
+    // No stream and no pumps: the daemon never heard of this session, so no
+    // call can be in flight. The server's end of the socketpair sees EOF and
+    // nothing is waited for.
+    ::shutdown(s.tunnel_fd, SHUT_RDWR);
+    s.server->Shutdown(std::chrono::system_clock::now());
+    s.server->Wait();
+    return;
+  }
   // Half-close through the outgoing pump, the only writer of the stream.
   uint64_t one = 1;
   (void)!::write(s.stop_fd, &one, sizeof one);

@@ -7,7 +7,8 @@
 // end and the Session stream. Internal to the core: Client::solve opens one per
 // build.
 //
-// Thread-safety: start() and close() from one thread; cancel() from any thread.
+// Thread-safety: prepare(), open() and close() from one thread; cancel() from
+// any thread.
 #pragma once
 
 #include <memory>
@@ -39,13 +40,17 @@ class Session {
  public:
   // Builds and starts the session server with the default health service and
   // every attachable registered (each must outlive the session; when there is
-  // any, at least one must register a gRPC service), then opens the
-  // Control.Session stream on `channel` advertising every method. Does not
-  // wait for the daemon. Fails with Errc::internal if the socketpair or the
-  // server cannot be created.
-  static Result<std::unique_ptr<Session>> start(const std::shared_ptr<grpc::Channel>& channel,
-                                                const std::vector<Attachable*>& attachables,
-                                                SessionOptions options);
+  // any, at least one must register a gRPC service). Nothing is sent until
+  // open(), so a client can build the server while its connection is still
+  // being set up. Fails with Errc::internal if the socketpair or the server
+  // cannot be created.
+  static Result<std::unique_ptr<Session>> prepare(const std::vector<Attachable*>& attachables,
+                                                  SessionOptions options);
+
+  // Opens the Control.Session stream on `channel` advertising every method.
+  // Does not wait for the daemon: a failure shows in the calls that need the
+  // session. Once per session.
+  void open(const std::shared_ptr<grpc::Channel>& channel);
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -58,8 +63,9 @@ class Session {
 
   // Ends the session: half-closes the stream (the daemon then drops the
   // session), waits briefly for the daemon to end it, cancels it otherwise,
-  // joins the pumps and shuts the server down with a deadline. Idempotent;
-  // never blocks for more than a few seconds.
+  // joins the pumps and shuts the server down with a deadline (only the last
+  // for a session never opened). Idempotent; never blocks for more than a few
+  // seconds.
   void close();
 
   // Cancels the stream at once (for cancelled builds). Safe from any thread.

@@ -30,6 +30,7 @@
 #include "buildkit/content_store.hpp"
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
+#include "buildkit/grpc_warm_up.hpp"
 #include "buildkit/secrets.hpp"
 #include "buildkit/ssh_forward.hpp"
 #include "cli/build_command.hpp"
@@ -527,6 +528,10 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // Driver progress (pulling a builder image...) follows --progress too.
   invocation.quiet_progress = *mode == output::ProgressMode::quiet;
   BuildTimings::step("checked");
+  // gRPC starts on its own thread while the builder is resolved (the
+  // context read, the driver module loaded); declared before the client, so
+  // it outlives every channel.
+  buildkit::GrpcWarmUp grpc_ready;
   auto target = resolve_builder(invocation);
   if (!target) return target.error();
   BuildTimings::step("driver loaded");
