@@ -10,6 +10,8 @@
 #include <cstring>
 #include <utility>
 
+#include "util/prefault.hpp"
+
 namespace envd::util {
 namespace {
 
@@ -102,7 +104,10 @@ Result<std::string> read_all(int fd, size_t limit, const std::string& what) {
   if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
     size = static_cast<size_t>(st.st_size) + 1;  // the byte beyond sees the end (or growth)
   }
-  std::string content(std::min(size, limit + 1), '\0');
+  std::string content;
+  content.reserve(std::min(size, limit + 1));
+  prefault_for_writing(content.data(), content.capacity());
+  content.resize(std::min(size, limit + 1));
   size_t filled = 0;
   while (filled <= limit) {
     if (filled == content.size())
