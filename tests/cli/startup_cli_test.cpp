@@ -110,10 +110,23 @@ TEST_F(StartupCli, CommandsThatTalkToNoDaemonMapNoneOfTheClientLibraries) {
     ASSERT_EQ(names.count("libc.so.6"), 1u) << "envd" << line << ": no loader trace\n" << r.err;
     EXPECT_EQ(modules ? client_only(names) : heavy(names), std::vector<std::string>{})
         << "envd" << line;
-    // Boost.JSON is linked into the executable (core/cli/CMakeLists.txt).
+    // `context create` loads the tcp module to check the address: the module
+    // brings its own shared C++ run-time beside envd's linked-in one, and the
+    // command works (only C types cross the plugin ABI).
+    if (ENVD_TEST_STATIC_CXX_RUNTIME && args.size() > 1 && args[1] == "create") {
+      EXPECT_EQ(names.count("libstdc++.so.6"), 1u) << "envd" << line;
+    }
+    // Boost.JSON is linked into the executable (core/cli/CMakeLists.txt),
+    // and so are libstdc++ and fmt (ENVD_STATIC_CXX_RUNTIME; the unwinder,
+    // libgcc_s, stays shared).
     if (!modules) {
       for (const auto& name : names) {
         EXPECT_NE(name.rfind("libboost", 0), 0U) << "envd" << line << " maps " << name;
+        if (ENVD_TEST_STATIC_CXX_RUNTIME) {
+          for (const char* runtime : {"libstdc++", "libfmt"}) {
+            EXPECT_NE(name.rfind(runtime, 0), 0U) << "envd" << line << " maps " << name;
+          }
+        }
       }
     }
   };
@@ -196,6 +209,35 @@ TEST_F(StartupCli, ABuildRunsInTheClientProgramWithNoneOfItsLibrariesShared) {
   // Nothing heavy: envd-client links gRPC, protobuf, Abseil and OpenSSL in,
   // and opens libarchive only for export and import.
   EXPECT_EQ(heavy(mapped(r.err)), std::vector<std::string>{});
+}
+
+// envd links its C++ library in (ENVD_STATIC_CXX_RUNTIME) while a module it
+// loads uses the shared one. A module built without the SDK's glue may let an
+// exception escape a verb, against the ABI's rules: it must still end in the
+// core's catch, not abort the process (the unwinder is shared for that).
+TEST_F(StartupCli, AModuleThatThrowsIsAnErrorInEnvdsOwnProcess) {
+  fs::path dir = home() / "plugins";
+  fs::create_directories(dir);
+  fs::copy_file(ENVD_TEST_THROWING_MODULE, dir / "throwing-builder.so");
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", dir.string()},
+                                                        {"LD_DEBUG", "files"}};
+  auto r =
+      envd({"context", "create", "t", "--builder", "test-throwing", "--builder-address", "x"}, env);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("envd: error: builder 'test-throwing': normalize_address threw an "
+                       "exception: boom from normalize_address\n"),
+            std::string::npos)
+      << r.err;
+  // envd loaded the module into its own process (the throw was not in the
+  // scanner's), and that process had the module's shared C++ library.
+  auto names = mapped(r.err);
+  EXPECT_EQ(names.count("throwing-builder.so"), 1u) << r.err;
+  if (ENVD_TEST_STATIC_CXX_RUNTIME) {
+    EXPECT_EQ(names.count("libstdc++.so.6"), 1u) << r.err;
+  }
+  // Nothing was stored.
+  auto ls = envd_ok({"context", "ls", "--format", "json"});
+  EXPECT_EQ(ls.out.find("\"t\""), std::string::npos) << ls.out;
 }
 
 }  // namespace

@@ -46,6 +46,17 @@ done
 if readelf -d "$prefix/bin/envd" | grep -E 'NEEDED.*(grpc|gpr|protobuf|absl|ssl|crypto|archive|envd)'; then
   fail "the installed envd links a library only envd-client needs"
 fi
+# libstdc++ and fmt are linked into envd too (ENVD_STATIC_CXX_RUNTIME, on
+# unless a sanitizer build turned it off), and envd exports none of it: a
+# module it loads binds its own libstdc++.
+if grep -q '^ENVD_STATIC_CXX_RUNTIME:BOOL=ON' "$build/CMakeCache.txt"; then
+  if readelf -d "$prefix/bin/envd" | grep -E 'NEEDED.*(stdc\+\+|fmt)'; then
+    fail "the installed envd loads libstdc++ or fmt, which it should link in"
+  fi
+  if nm -DC --defined-only "$prefix/bin/envd" | grep -E 'std::|fmt::|__cxa|operator (new|delete)'; then
+    fail "the installed envd exports the C++ library it links in"
+  fi
+fi
 if readelf -d "$prefix/libexec/envd/envd-client" | grep -E 'NEEDED.*(grpc|gpr|protobuf|absl|ssl|crypto|envd)'; then
   fail "the installed envd-client loads a library it should link in"
 fi
