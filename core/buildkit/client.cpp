@@ -20,7 +20,7 @@
 #include <thread>
 #include <utility>
 
-#include "buildkit/grpc_warm_up.hpp"
+#include "buildkit/grpc_process.hpp"
 #include "buildkit/progress.hpp"
 #include "buildkit/session.hpp"
 #include "buildkit/tls_tunnel.hpp"

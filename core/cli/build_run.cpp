@@ -30,7 +30,7 @@
 #include "buildkit/content_store.hpp"
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
-#include "buildkit/grpc_warm_up.hpp"
+#include "buildkit/grpc_process.hpp"
 #include "buildkit/secrets.hpp"
 #include "buildkit/ssh_forward.hpp"
 #include "cli/build_command.hpp"

@@ -1,8 +1,11 @@
-// gRPC's process-wide start (grpc_init: its timer and executor threads, the
-// event engine, the registry of resolvers and load balancers) costs a build
-// 1 to 2 ms before its channel exists. GrpcWarmUp does it on a thread of its
-// own while the command still reads its context and loads the driver module,
-// so the channel finds gRPC ready.
+// gRPC's process-wide setup: its start, early and on a thread of its own
+// (GrpcWarmUp), and the filter on its log (install_grpc_log_filter).
+//
+// gRPC's start (grpc_init: its timer and executor threads, the event engine,
+// the registry of resolvers and load balancers) costs a build 1 to 2 ms
+// before its channel exists. GrpcWarmUp does it on a thread of its own while
+// the command still reads its context and loads the driver module, so the
+// channel finds gRPC ready.
 //
 //   buildkit::GrpcWarmUp grpc_ready;  // before resolving the builder
 //   auto client = buildkit::Client::connect(...);

@@ -1,7 +1,7 @@
 // GrpcWarmUp in a process of its own (its own test program): gRPC must not
 // have been started by anything else, or the threads it starts could not be
 // told apart.
-#include "buildkit/grpc_warm_up.hpp"
+#include "buildkit/grpc_process.hpp"
 
 #include <dirent.h>
 #include <grpc/grpc.h>

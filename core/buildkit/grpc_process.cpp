@@ -1,4 +1,4 @@
-#include "buildkit/grpc_warm_up.hpp"
+#include "buildkit/grpc_process.hpp"
 
 #include <grpc/grpc.h>
 #include <grpc/support/log.h>
