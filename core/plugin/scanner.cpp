@@ -35,9 +35,9 @@ std::string duration_text(std::chrono::milliseconds d) {
 }  // namespace
 
 fs::path scan_helper() {
-  if (auto exe = util::executable_path()) {
-    fs::path beside = exe->parent_path() / ".." / ENVD_SCAN_HELPER_RELATIVE;
-    if (::access(beside.c_str(), X_OK) == 0) return beside.lexically_normal();
+  if (auto prefix = util::install_prefix()) {
+    fs::path beside = *prefix / ENVD_SCAN_HELPER_RELATIVE;
+    if (::access(beside.c_str(), X_OK) == 0) return beside;
   }
   return ENVD_INSTALL_SCAN_HELPER;
 }

@@ -45,9 +45,7 @@ std::vector<fs::path> make_search_path(const SearchPathSources& sources) {
     rest.remove_prefix(colon + 1);
   }
   if (!sources.data_dir.empty()) list.add(sources.data_dir / "plugins");
-  if (!sources.executable.empty()) {
-    list.add(sources.executable.parent_path() / ".." / "lib" / "envd" / "plugins");
-  }
+  if (!sources.prefix.empty()) list.add(plugin_dir_under(sources.prefix));
   list.add(sources.install_dir);
   return list.release();
 }
@@ -69,7 +67,7 @@ std::vector<fs::path> default_search_path() {
   if (const char* env = std::getenv("ENVD_PLUGIN_PATH")) sources.env_path = env;
   // Either lookup can fail (no HOME, no /proc); the other directories still count.
   if (auto data = util::data_dir()) sources.data_dir = *data;
-  if (auto exe = util::executable_path()) sources.executable = *exe;
+  if (auto prefix = util::install_prefix()) sources.prefix = *prefix;
   sources.install_dir = ENVD_INSTALL_PLUGIN_DIR;
   return make_search_path(sources);
 }
@@ -79,5 +77,7 @@ fs::path default_manifest_cache() {
   if (!dir) return {};
   return *dir / "plugin-manifests.json";
 }
+
+fs::path plugin_dir_under(const fs::path& prefix) { return prefix / ENVD_PLUGIN_DIR_RELATIVE; }
 
 }  // namespace envd::plugin

@@ -16,14 +16,14 @@ TEST(SearchPath, OrderIsEnvThenDataDirThenBesideBinaryThenInstallDir) {
   fs::path a = tmp.mkdir("a");
   fs::path b = tmp.mkdir("b");
   fs::path data_plugins = tmp.mkdir("data/plugins");
-  fs::path prefix_plugins = tmp.mkdir("prefix/lib/envd/plugins");
-  tmp.mkdir("prefix/bin");
+  fs::path prefix_plugins = plugin_dir_under(tmp / "prefix");
+  fs::create_directories(prefix_plugins);
   fs::path install = tmp.mkdir("install");
   std::string env = a.string() + ":" + b.string();
 
   auto dirs = make_search_path({.env_path = env,
                                 .data_dir = tmp / "data",
-                                .executable = tmp / "prefix/bin/envd",
+                                .prefix = tmp / "prefix",
                                 .install_dir = install});
 
   EXPECT_EQ(dirs, (std::vector<fs::path>{a, b, data_plugins, prefix_plugins, install}));
@@ -51,7 +51,7 @@ TEST(SearchPath, MissingDirectoriesFilesAndEmptyEntriesAreSkipped) {
 
   auto dirs = make_search_path({.env_path = env,
                                 .data_dir = tmp / "no-data",
-                                .executable = tmp / "no-prefix/bin/envd",
+                                .prefix = tmp / "no-prefix",
                                 .install_dir = tmp / "no-install"});
 
   EXPECT_EQ(dirs, (std::vector<fs::path>{a}));

@@ -73,4 +73,10 @@ Result<fs::path> executable_path() {
   return prefix / ENVD_BIN_DIR / "envd";
 }
 
+Result<fs::path> install_prefix() {
+  auto exe = executable_path();
+  if (!exe) return exe.error();
+  return exe->parent_path().parent_path();
+}
+
 }  // namespace envd::util

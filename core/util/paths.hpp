@@ -23,4 +23,10 @@ Result<std::filesystem::path> data_dir();
 // scanner), which act for the envd of their prefix: <prefix>/bin/envd.
 Result<std::filesystem::path> executable_path();
 
+// The install prefix of that envd, the directory above the one holding it
+// (<prefix>/bin/envd): what is installed with it lies under it, at the same
+// relative paths as in the configured install prefix. The build tree mirrors
+// an install prefix, so there it is the build directory.
+Result<std::filesystem::path> install_prefix();
+
 }  // namespace envd::util

@@ -60,9 +60,9 @@ Error execute_client(int argc, const char* const* argv) {
 }  // namespace
 
 Result<std::filesystem::path> client_program_path() {
-  auto exe = util::executable_path();
-  if (!exe) return exe.error();
-  return exe->parent_path().parent_path() / ENVD_CLIENT_PROGRAM_RELATIVE;
+  auto prefix = util::install_prefix();
+  if (!prefix) return prefix.error();
+  return *prefix / ENVD_CLIENT_PROGRAM_RELATIVE;
 }
 
 Status hand_over_to_client(int argc, const char* const* argv) {
