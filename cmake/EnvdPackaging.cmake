@@ -69,6 +69,59 @@ foreach(component IN LISTS envd_components)
     DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/${package}" COMPONENT ${component})
 endforeach()
 
+# The envd package's programs hold code of other libraries, linked in from
+# Debian's packages when they were built: envd-client gRPC (with its upb and
+# address_sorting), protobuf, Abseil, c-ares and OpenSSL (EnvdStaticClient.cmake),
+# both programs Boost.JSON and Boost.Container, envd fmt and libstdc++
+# (ENVD_STATIC_CXX_RUNTIME). Their licenses ask that their notices travel
+# with the binaries, so each package's own Debian copyright file is shipped
+# beside ours: doc/envd/embedded/<package>.copyright. The packages are asked
+# of dpkg for the files the link used; without dpkg (not a Debian system)
+# nothing is added and configuring says so.
+set(envd_embedded_sources ${envd_static_client_archives}
+  "${ENVD_BOOST_JSON_ARCHIVE_FILE}" "${ENVD_BOOST_CONTAINER_ARCHIVE_FILE}")
+if(ENVD_STATIC_CXX_RUNTIME)
+  execute_process(COMMAND "${CMAKE_CXX_COMPILER}" -print-file-name=libstdc++.a
+    OUTPUT_VARIABLE envd_libstdcxx_archive OUTPUT_STRIP_TRAILING_WHITESPACE)
+  find_path(ENVD_FMT_INCLUDE_DIR fmt/format-inl.h)
+  list(APPEND envd_embedded_sources "${envd_libstdcxx_archive}"
+    "${ENVD_FMT_INCLUDE_DIR}/fmt/format-inl.h")
+endif()
+list(FILTER envd_embedded_sources EXCLUDE REGEX "(NOTFOUND|^)$")
+find_program(ENVD_DPKG_QUERY dpkg-query)
+set(envd_embedded_packages)
+if(ENVD_DPKG_QUERY AND envd_embedded_sources)
+  set(envd_embedded_paths)
+  foreach(source IN LISTS envd_embedded_sources)
+    file(REAL_PATH "${source}" source)
+    list(APPEND envd_embedded_paths "${source}")
+  endforeach()
+  # One line per file: "libprotobuf-dev:amd64: /usr/lib/.../libprotobuf.a".
+  execute_process(COMMAND "${ENVD_DPKG_QUERY}" -S ${envd_embedded_paths}
+    OUTPUT_VARIABLE owners ERROR_QUIET)
+  string(REPLACE "\n" ";" owners "${owners}")
+  foreach(owner IN LISTS owners)
+    if(owner MATCHES "^([a-z0-9][a-z0-9+.-]*)(:[a-z0-9]+)?: ")
+      list(APPEND envd_embedded_packages "${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES envd_embedded_packages)
+endif()
+if(NOT envd_embedded_packages)
+  message(STATUS "envd package: the notices of the libraries linked in are not shipped "
+    "(no dpkg-query, or it knows none of their files)")
+endif()
+foreach(package IN LISTS envd_embedded_packages)
+  set(notice "/usr/share/doc/${package}/copyright")
+  if(NOT EXISTS "${notice}")
+    message(FATAL_ERROR "${package} is linked into envd but '${notice}' is missing: "
+      "its notice must ship with the envd package")
+  endif()
+  file(REAL_PATH "${notice}" notice)
+  install(FILES "${notice}" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/envd/embedded"
+    RENAME "${package}.copyright" COMPONENT cli)
+endforeach()
+
 set(CPACK_PACKAGE_NAME envd)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
 set(CPACK_PACKAGE_CONTACT "envd developers <envd-dev@lists.envd.invalid>")

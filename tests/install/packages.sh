@@ -35,6 +35,15 @@ names=$(for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Package; done | sort | tr
 lintian --fail-on error --tag-display-limit 0 "${debs[@]}" >"$work/lintian.log" 2>&1 ||
   fail "lintian found errors: $(grep '^E:' "$work/lintian.log")"
 
+# The notices of the libraries linked into envd's programs ship with it
+# (cmake/EnvdPackaging.cmake): at least protobuf's and OpenSSL's, which
+# envd-client always holds, each the Debian package's own copyright file.
+contents=$(dpkg-deb -c "$out"/envd_*_amd64.deb)
+for package in libprotobuf-dev libssl-dev libgrpc-dev; do
+  grep -q "usr/share/doc/envd/embedded/$package.copyright$" <<<"$contents" ||
+    fail "the envd package lacks the notice of $package"
+done
+
 # Every plugin package wants the envd it was built with, exactly.
 for deb in "$out"/envd-plugin-*.deb; do
   depends=$(dpkg-deb -f "$deb" Depends)
