@@ -287,7 +287,9 @@ TEST_F(RealDockerContainer, ASeccompProfileFileIsSentAsItsJson) {
   create_context(profile.string());
   auto boot = run_json({"bootstrap"});
   EXPECT_EQ(boot["action"], "created") << json::serialize(boot);
-  const auto& opts = inspect().at("HostConfig").at("SecurityOpt").as_array();
+  // The inspected value is kept: a reference into the temporary would dangle.
+  const json::value inspected = inspect();
+  const auto& opts = inspected.at("HostConfig").at("SecurityOpt").as_array();
   EXPECT_NE(std::find(opts.begin(), opts.end(),
                       json::value(R"(seccomp={"defaultAction":"SCMP_ACT_ALLOW"})")),
             opts.end())
