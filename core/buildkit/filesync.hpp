@@ -10,7 +10,7 @@
 //
 // Wire behaviour: STAT packets for every entry in depth-first pre-order with
 // names in byte order (IDs are 0-based STAT positions), then an empty STAT;
-// REQ{ID} is answered with 32 KiB DATA chunks and an empty DATA; FIN is
+// REQ{ID} is answered with DATA chunks of up to 1 MiB and an empty DATA; FIN is
 // answered with FIN and status OK; ERR from the daemon fails the call.
 // Sockets are skipped; a second path of a hard-linked inode is sent as a
 // hardlink to the first. Errors: unknown dir-name NOT_FOUND, bad patterns

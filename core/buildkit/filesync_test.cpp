@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
@@ -50,6 +51,8 @@ struct Entry {
   bool complete = false;
   std::uint64_t hash = kFnvStart;
   std::uint64_t bytes = 0;
+  std::size_t data_packets = 0;  // non-empty DATA
+  std::size_t largest_data = 0;
 };
 
 struct Received {
@@ -147,6 +150,8 @@ Received receive(const std::shared_ptr<grpc::Channel>& channel, const Metadata& 
       } else {
         entry.hash = fnv(entry.hash, packet.data());
         entry.bytes += packet.data().size();
+        ++entry.data_packets;
+        entry.largest_data = std::max(entry.largest_data, packet.data().size());
       }
     } else if (packet.type() == Packet::PACKET_FIN) {
       break;
@@ -515,6 +520,11 @@ TEST_F(FileSyncTest, LargeFileStreams) {
   ASSERT_TRUE(received.status.ok()) << received.status.error_message();
   ASSERT_EQ(received.entries.size(), 1u);
   EXPECT_EQ(received.entries[0].bytes, static_cast<std::uint64_t>(kSize));
+  // 1 MiB chunks: 256 messages where 32 KiB ones made 8,192, each
+  // under the 4 MiB this receiver's gRPC (the default, as the daemon's)
+  // accepts; a larger one would have failed the call.
+  EXPECT_EQ(received.entries[0].data_packets, 256u);
+  EXPECT_EQ(received.entries[0].largest_data, std::size_t{1} << 20);
   std::printf("[ perf     ] 256 MiB file in %.3f s (%.0f MiB/s, incl. receiver hashing)\n", elapsed,
               256 / elapsed);
   expect_matches_source(received, root);

@@ -28,7 +28,12 @@ namespace bk = moby::buildkit::v1;
 
 namespace {
 
-constexpr size_t kChunk = size_t{32} * 1024;
+// The most the outgoing pump reads at once, so the most one BytesMessage to
+// the daemon carries: as large as FileSync's DATA chunks (filesync.cpp), so a
+// burst of the server's writes crosses as few messages as the socket holds
+// (each costs a trip through gRPC on both sides), under the 4 MiB a gRPC
+// server takes by default.
+constexpr size_t kChunk = size_t{1} << 20;
 // How long close() waits for the daemon to end the stream after the half-close,
 // and for in-flight session calls when the server shuts down.
 constexpr auto kCloseGrace = std::chrono::seconds(2);
