@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A full send of a big build context into an empty build cache: `envd build`
+# on a tcp context against `buildctl build`, both clients of the same
+# standalone buildkitd (BuildKit's own v0.11.6 from ../shared/tools/buildkit,
+# or ENVD_TEST_BUILDKIT_DIR) on 127.0.0.1, same Dockerfile, same output:
+#   (1) 10,000 files of 4 KiB in 100 directories (the small files alone)
+#   (2) the same plus one 256 MiB file of random bytes
+#   (3) the context of (2) sent once, one 4 KiB file changed, sent again: the
+#       bytes the daemon reports for each ("transferring ..." in plain
+#       progress)
+# `FROM scratch` and `COPY . /ctx`, --no-cache, the image exported as a tar to
+# /dev/null, so the daemon's work is the transfer, one copy and the tar.
+#
+# Every timed run starts from an empty build cache: hyperfine's --prepare runs
+# `buildctl prune --all` first. Renaming the directory is not enough for
+# buildctl: buildkitd keeps the last transfer of a local directory under the
+# session's shared key and the directory's name ("context"), buildctl sends no
+# shared key, so every later run of buildctl sends only the metadata of the
+# files it already sent (292 kB of a 41 MB context), whatever the directory.
+# envd keys each directory on its own (docs/performance.md).
+#
+# Reported: median wall time (hyperfine), the client's mean CPU time (user +
+# sys of the client process, hyperfine's rusage), the DAEMON's CPU time per
+# run (buildkitd's utime + stime from /proc around each run, the prune
+# excluded; median), and for (1) and (2) one more run of each under
+# /usr/bin/time for the client's peak resident memory and the bytes sent.
+#
+# Needs: root (buildkitd), hyperfine, python3, /usr/bin/time.
+# Usage: bench/send.sh [runs]   (default 5, after one warm-up run each)
+#   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+runs="${1:-5}"
+
+fail() {
+  echo "bench: $*" >&2
+  exit 1
+}
+command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
+[[ -x /usr/bin/time ]] || fail "/usr/bin/time is missing (apt-get install time)"
+[[ $(id -u) == 0 ]] || fail "buildkitd needs root"
+bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
+[[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
+  fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
+envd="${ENVD:-$repo/build/bin/envd}"
+if [[ ! -x "$envd" ]]; then
+  bash scripts/build.sh dev >/dev/null
+  envd="$repo/build/bin/envd"
+fi
+
+work=$(mktemp -d /tmp/envd-bench-send.XXXXXX)
+daemon=""
+cleanup() {
+  if [[ -n "$daemon" ]]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# shellcheck source=bench/lib/standalone-buildkitd.sh
+source "$repo/bench/lib/standalone-buildkitd.sh"
+# Sets port, addr and daemon.
+start_buildkitd "$bkdir" "$work/root" "$work/buildkitd.log"
+
+small="$work/small"
+big="$work/big"
+mkdir -p "$small" "$big"
+python3 - "$small" <<'PY'
+import os, sys
+root = sys.argv[1]
+block = os.urandom(4096)
+for i in range(10000):
+    d = os.path.join(root, "d%02d" % (i % 100))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+        f.write(block[i % 4096:] + block[:i % 4096])
+PY
+printf 'FROM scratch\nCOPY . /ctx\n' >"$small/Dockerfile"
+cp -a "$small/." "$big/"
+head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
+
+export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
+unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
+# shellcheck disable=SC2154 # port comes from start_buildkitd
+"$envd" context create --name bench --builder tcp --builder-address "127.0.0.1:$port" --use >/dev/null 2>&1
+
+# The daemon's CPU time in seconds (all its threads).
+cat >"$work/daemon-cpu.sh" <<EOF
+awk -v hz="\$(getconf CLK_TCK)" '{printf "%.3f\n", (\$14 + \$15) / hz}' /proc/$daemon/stat
+EOF
+# Before each run: the previous run ends here, the cache is emptied, this run
+# starts. Every line goes to one log, in order.
+cat >"$work/prepare.sh" <<EOF
+echo "end \$(bash $work/daemon-cpu.sh)" >>"\$1"
+"$bkdir/buildctl" --addr "$addr" prune --all >/dev/null
+echo "start \$(bash $work/daemon-cpu.sh)" >>"\$1"
+EOF
+
+# cmd_of CLIENT PROGRESS DIR: sets the array `cmd` to CLIENT's build command.
+# shellcheck disable=SC2154 # addr comes from start_buildkitd
+cmd_of() {
+  if [[ $1 == envd ]]; then
+    cmd=("$envd" build --progress "$2" --no-cache --output "type=tar,dest=/dev/null" "$3")
+  else
+    cmd=("$bkdir/buildctl" --addr "$addr" build --progress "$2" --frontend dockerfile.v0 --no-cache
+      --local "context=$3" --local "dockerfile=$3" --output "type=tar,dest=/dev/null")
+  fi
+}
+
+# bench NAME DIR: hyperfine over both clients; then one run of each under
+# /usr/bin/time with plain progress: "<peak RSS KiB> <bytes sent>" per client.
+sent() {  # the largest "transferring" figure of a plain-progress log
+  grep -oE 'transferring( context:)? [0-9.]+[kMG]?B' "$1" | awk '{print $NF}' |
+    python3 -c 'import sys
+units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+def size(t):
+    for u in ("kB", "MB", "GB", "B"):
+        if t.endswith(u): return float(t[:-len(u)]) * units[u]
+print(int(max((size(l.strip()) for l in sys.stdin if l.strip()), default=0)))'
+}
+bench() {
+  local name="$1" dir="$2" client
+  : >"$work/$name.cpu.envd"
+  : >"$work/$name.cpu.buildctl"
+  local envd_line buildctl_line
+  cmd_of envd quiet "$dir"
+  envd_line="${cmd[*]}"
+  cmd_of buildctl plain "$dir"
+  buildctl_line="${cmd[*]}"
+  hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$work/$name.json" \
+    -p "bash $work/prepare.sh $work/$name.cpu.envd" -n envd "$envd_line" \
+    -p "bash $work/prepare.sh $work/$name.cpu.buildctl" -n buildctl "$buildctl_line" >/dev/null
+  # envd's last run ended where buildctl's first prepare began.
+  head -n 1 "$work/$name.cpu.buildctl" >>"$work/$name.cpu.envd"
+  echo "end $(bash "$work/daemon-cpu.sh")" >>"$work/$name.cpu.buildctl"
+  for client in envd buildctl; do
+    "$bkdir/buildctl" --addr "$addr" prune --all >/dev/null
+    cmd_of "$client" plain "$dir"
+    /usr/bin/time -o "$work/$name.time.$client" -f '%M' "${cmd[@]}" >"$work/$name.log.$client" 2>&1 ||
+      { tail -n 20 "$work/$name.log.$client" >&2; fail "$client failed on ($name)"; }
+    echo "$(tail -n 1 "$work/$name.time.$client") $(sent "$work/$name.log.$client")" \
+      >"$work/$name.once.$client"
+  done
+}
+bench small "$small"
+bench big "$big"
+
+# (3): one file changed after a full send, both clients from an empty cache.
+rebuild() {  # client: "<first bytes> <rebuild bytes>"
+  local client="$1"
+  "$bkdir/buildctl" --addr "$addr" prune --all >/dev/null
+  cp "$work/big.keep" "$big/d07/f00007"
+  cmd_of "$client" plain "$big"
+  "${cmd[@]}" >"$work/rebuild.first.$client" 2>&1 || fail "$client failed on (3)"
+  head -c 4096 /dev/urandom >"$big/d07/f00007"
+  "${cmd[@]}" >"$work/rebuild.again.$client" 2>&1 || fail "$client failed on (3)"
+  echo "$(sent "$work/rebuild.first.$client") $(sent "$work/rebuild.again.$client")"
+}
+cp "$big/d07/f00007" "$work/big.keep"
+rebuild_envd=$(rebuild envd)
+rebuild_buildctl=$(rebuild buildctl)
+
+version=$("$bkdir/buildkitd" --version | awk '{print $3}')
+printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s CPUs (%s)\n' \
+  "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
+  "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
+python3 - "$runs" "$work" "$rebuild_envd" "$rebuild_buildctl" <<'PY'
+import json, statistics, sys
+runs, work = int(sys.argv[1]), sys.argv[2]
+
+def daemon_cpu(path):
+    # start/end pairs in order; the first "end" closes nothing. Warm-ups first.
+    deltas, start = [], None
+    for line in open(path):
+        kind, value = line.split()
+        if kind == "start":
+            start = float(value)
+        elif start is not None:
+            deltas.append(float(value) - start)
+            start = None
+    return statistics.median(deltas[-runs:])
+
+print(f"{'full send into an empty cache, median of ' + str(runs):<46} {'wall (s)':>9} {'ratio':>6} "
+      f"{'client CPU (s)':>15} {'daemon CPU (s)':>15} {'peak RSS (MiB)':>15} {'bytes sent':>12}")
+for name, label in (("small", "(1) 10,000 x 4 KiB"), ("big", "(2) 10,000 x 4 KiB + 256 MiB")):
+    results = {r["command"]: r for r in json.load(open(f"{work}/{name}.json"))["results"]}
+    base = results["buildctl"]["median"]
+    for client in ("envd", "buildctl"):
+        r = results[client]
+        rss_kib, sent = open(f"{work}/{name}.once.{client}").read().split()
+        print(f"{label + ', ' + client:<46} {r['median']:>9.3f} {r['median'] / base:>5.2f}x "
+              f"{r['user'] + r['system']:>15.3f} {daemon_cpu(f'{work}/{name}.cpu.{client}'):>15.3f} "
+              f"{int(rss_kib) / 1024:>15.1f} {int(sent):>12,}")
+print(f"{'(3) bytes sent, one 4 KiB file changed':<46} {'first send':>12} {'rebuild':>12}")
+for client, figures in (("envd", sys.argv[3]), ("buildctl", sys.argv[4])):
+    first, again = (int(x) for x in figures.split())
+    print(f"{'(3) ' + client:<46} {first:>12,} {again:>12,}")
+PY
