@@ -6,7 +6,8 @@
 #       a trivial RUN with --network none, built with --no-cache; the context
 #       directory is renamed before every run, so neither client can reuse an
 #       earlier transfer (docker keys its reuse on the directory's path, envd
-#       never reuses) and every run sends the whole context
+#       keys it on the directory) and every run sends the whole context, into
+#       an empty build cache on the private Engine (see empty_cache below)
 #   (c) the context of (b) sent once into a fixed directory, one 4 KiB file
 #       changed, and built again: the bytes each client sent for the context
 #       on the rebuild, as the daemon reports them ("transferring ..." in
@@ -133,10 +134,18 @@ rename() {
   n=$((n + 1))
   big="$next"
 }
+# Into an empty build cache, as the target says: the private Engine's build
+# cache is emptied before every run. An Engine of the user's (DOCKER_HOST) is
+# never pruned; its runs start from whatever cache it has.
+empty_cache() {
+  if [[ -n "$services" ]]; then "$docker_cli" builder prune -af >/dev/null; fi
+}
 for _ in $(seq 1 "$big_runs"); do
   rename
+  empty_cache
   measure "$envd" build --progress quiet --no-cache --network none -t bench-big:envd "$big" >>"$work/b.envd"
   rename
+  empty_cache
   measure "$docker_cli" build -q --no-cache --network none -t bench-big:docker "$big" >>"$work/b.docker"
 done
 
