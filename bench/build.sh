@@ -113,16 +113,7 @@ done
 # --- (b) large context --------------------------------------------------------
 big="$work/big-0"
 mkdir -p "$big/files"
-python3 - "$big/files" <<'PY'
-import os, sys
-root = sys.argv[1]
-block = os.urandom(4096)
-for i in range(10000):
-    d = os.path.join(root, "d%02d" % (i % 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(block[i % 4096:] + block[:i % 4096])
-PY
+python3 "$repo/bench/lib/small-files.py" "$big/files"
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
 printf 'FROM %s\nCOPY . /ctx\nRUN true\n' "$base" >"$big/Dockerfile"
 : >"$work/b.envd"

@@ -24,34 +24,10 @@ fail() {
   echo "bench: $*" >&2
   exit 1
 }
-command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
-[[ $(id -u) == 0 ]] || fail "buildkitd needs root"
-bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
-[[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
-  fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
-envd="${ENVD:-$repo/build/bin/envd}"
-if [[ ! -x "$envd" ]]; then
-  bash scripts/build.sh dev >/dev/null
-  envd="$repo/build/bin/envd"
-fi
 
-work=$(mktemp -d /tmp/envd-bench-concurrent.XXXXXX)
-daemon=""
-cleanup() {
-  if [[ -n "$daemon" ]]; then
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+# shellcheck source=bench/lib/standalone-buildkitd.sh
 source "$repo/bench/lib/standalone-buildkitd.sh"
-start_buildkitd "$bkdir" "$work/root" "$work/buildkitd.log"
-
-export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
-unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
-"$envd" context create --name bench --builder tcp --builder-address "127.0.0.1:$port" --use >/dev/null 2>&1
+start_standalone_bench concurrent
 
 envd_cmd() {
   echo "$envd build --no-cache --progress quiet --output type=local,dest=$work/out-envd-$1 $work/p$1"

@@ -37,55 +37,18 @@ fail() {
   echo "bench: $*" >&2
   exit 1
 }
-command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
 [[ -x /usr/bin/time ]] || fail "/usr/bin/time is missing (apt-get install time)"
-[[ $(id -u) == 0 ]] || fail "buildkitd needs root"
-bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
-[[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
-  fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
-envd="${ENVD:-$repo/build/bin/envd}"
-if [[ ! -x "$envd" ]]; then
-  bash scripts/build.sh dev >/dev/null
-  envd="$repo/build/bin/envd"
-fi
-
-work=$(mktemp -d /tmp/envd-bench-send.XXXXXX)
-daemon=""
-cleanup() {
-  if [[ -n "$daemon" ]]; then
-    kill "$daemon" 2>/dev/null || true
-    wait "$daemon" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 # shellcheck source=bench/lib/standalone-buildkitd.sh
 source "$repo/bench/lib/standalone-buildkitd.sh"
-# Sets port, addr and daemon.
-start_buildkitd "$bkdir" "$work/root" "$work/buildkitd.log"
+start_standalone_bench send
 
 small="$work/small"
 big="$work/big"
-mkdir -p "$small" "$big"
-python3 - "$small" <<'PY'
-import os, sys
-root = sys.argv[1]
-block = os.urandom(4096)
-for i in range(10000):
-    d = os.path.join(root, "d%02d" % (i % 100))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%05d" % i), "wb") as f:
-        f.write(block[i % 4096:] + block[:i % 4096])
-PY
+python3 "$repo/bench/lib/small-files.py" "$small"
 printf 'FROM scratch\nCOPY . /ctx\n' >"$small/Dockerfile"
+mkdir -p "$big"
 cp -a "$small/." "$big/"
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
-
-export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
-unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
-# shellcheck disable=SC2154 # port comes from start_buildkitd
-"$envd" context create --name bench --builder tcp --builder-address "127.0.0.1:$port" --use >/dev/null 2>&1
 
 # The daemon's CPU time in seconds (all its threads).
 cat >"$work/daemon-cpu.sh" <<EOF

@@ -17,3 +17,44 @@ start_buildkitd() {
   done
   fail "buildkitd did not answer on $addr"
 }
+
+# start_standalone_bench NAME: the common start of the benchmarks that time
+# `envd build` on a tcp context against `buildctl build`: checks for
+# hyperfine, root and BuildKit's binaries (ENVD_TEST_BUILDKIT_DIR, else
+# ../shared/tools/buildkit), finds envd (ENVD, else build/bin/envd, built if
+# missing), makes a work directory /tmp/envd-bench-NAME.XXXXXX that goes away
+# on exit with the daemon, starts buildkitd there and creates the tcp context
+# `bench` in a private envd configuration. Needs the caller's `fail` and
+# `repo` (the repository's root, the current directory). Sets `bkdir`,
+# `envd`, `work`, and what start_buildkitd sets.
+start_standalone_bench() {
+  local name="$1"
+  command -v hyperfine >/dev/null || fail "hyperfine is missing (apt-get install hyperfine)"
+  [[ $(id -u) == 0 ]] || fail "buildkitd needs root"
+  bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
+  [[ -x "$bkdir/buildkitd" && -x "$bkdir/buildctl" ]] ||
+    fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
+  envd="${ENVD:-$repo/build/bin/envd}"
+  if [[ ! -x "$envd" ]]; then
+    bash scripts/build.sh dev >/dev/null
+    envd="$repo/build/bin/envd"
+  fi
+  work=$(mktemp -d "/tmp/envd-bench-$name.XXXXXX")
+  daemon=""
+  trap stop_standalone_bench EXIT
+  start_buildkitd "$bkdir" "$work/root" "$work/buildkitd.log"
+  export ENVD_CONFIG_DIR="$work/envd" XDG_CACHE_HOME="$work/cache"
+  unset ENVD_CONTEXT ENVD_PLUGIN_PATH BUILDKIT_PROGRESS
+  "$envd" context create --name bench --builder tcp --builder-address "127.0.0.1:$port" \
+    --use >/dev/null 2>&1
+}
+
+# The exit trap of start_standalone_bench: stops the daemon, removes the work
+# directory.
+stop_standalone_bench() {
+  if [[ -n "$daemon" ]]; then
+    kill "$daemon" 2>/dev/null || true
+    wait "$daemon" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
