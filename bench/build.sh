@@ -141,15 +141,7 @@ for _ in $(seq 1 "$big_runs"); do
 done
 
 # --- (c) a rebuild after one file changed -------------------------------------
-# The largest "transferring" figure of a plain-progress log: the context's
-# (the Dockerfile's and .dockerignore's are a few bytes).
-sent() { grep -oE 'transferring( context:)? [0-9.]+[kMG]?B' "$1" | awk '{print $NF}' |
-  python3 -c 'import sys
-units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
-def size(t):
-    for u in ("kB", "MB", "GB", "B"):
-        if t.endswith(u): return float(t[:-len(u)]) * units[u]
-print(int(max((size(l.strip()) for l in sys.stdin if l.strip()), default=0)))'; }
+sent() { python3 "$repo/bench/lib/sent-bytes.py" "$1"; }
 rebuild_sent() {  # name build-command...: sends the context, changes a file, rebuilds
   local name="$1"
   shift

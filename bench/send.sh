@@ -73,17 +73,9 @@ cmd_of() {
   fi
 }
 
+sent() { python3 "$repo/bench/lib/sent-bytes.py" "$1"; }
 # bench NAME DIR: hyperfine over both clients; then one run of each under
 # /usr/bin/time with plain progress: "<peak RSS KiB> <bytes sent>" per client.
-sent() {  # the largest "transferring" figure of a plain-progress log
-  grep -oE 'transferring( context:)? [0-9.]+[kMG]?B' "$1" | awk '{print $NF}' |
-    python3 -c 'import sys
-units = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
-def size(t):
-    for u in ("kB", "MB", "GB", "B"):
-        if t.endswith(u): return float(t[:-len(u)]) * units[u]
-print(int(max((size(l.strip()) for l in sys.stdin if l.strip()), default=0)))'
-}
 bench() {
   local name="$1" dir="$2" client
   : >"$work/$name.cpu.envd"
