@@ -7,6 +7,7 @@
 // Whatever the daemon says, a failure is one clean line and what a module
 // hands back to the core is JSON.
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -72,13 +73,19 @@ sdk::Request runner_request(const std::string& args_json) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const bool setup = [] {
-    // No registry credentials are read from the machine's Docker config.
-    char tmpl[] = "/tmp/envd-fuzz-engine-XXXXXX";
-    ::setenv("DOCKER_CONFIG", ::mkdtemp(tmpl), 1);
-    return true;
-  }();
-  (void)setup;
+  // No registry credentials are read from the machine's Docker config: an
+  // empty one of this run's, removed when libFuzzer exits.
+  static const struct EmptyDockerConfig {
+    std::string dir;
+    EmptyDockerConfig() {
+      char tmpl[] = "/tmp/envd-fuzz-engine-XXXXXX";
+      envd::fuzz::require(::mkdtemp(tmpl) != nullptr, "cannot make an empty DOCKER_CONFIG");
+      dir = tmpl;
+      ::setenv("DOCKER_CONFIG", dir.c_str(), 1);
+    }
+    ~EmptyDockerConfig() { ::rmdir(dir.c_str()); }
+  } docker_config;
+  (void)docker_config;
   if (size < 2) return 0;
   auto [first, later] = envd::fuzz::split_once(envd::fuzz::as_text(data + 2, size - 2));
   script.first_status = kStatuses[data[1] % kStatuses.size()];
