@@ -313,6 +313,43 @@ Result<Transport> BuilderModule::dial(const DriverRequest& request) const {
   return transport;
 }
 
+bool BuilderModule::has_dial_session() const {
+  // A field past the module's struct_size is not there at all: never read it.
+  return desc_->builder->struct_size >=
+             offsetof(envd_builder_vtable, dial_session) + sizeof(void*) &&
+         desc_->builder->dial_session != nullptr;
+}
+
+Result<util::UniqueFd> BuilderModule::dial_session(DriverRequest request,
+                                                   const SessionSpec& session) const {
+  Boundary boundary(desc_, "builder");
+  if (!has_dial_session()) {
+    return boundary.error(Errc::unsupported, "the module cannot open session connections");
+  }
+  json::array methods;
+  for (const auto& method : session.methods) methods.emplace_back(method);
+  request.args_json =
+      json::serialize(json::object{{"session", json::object{{"id", session.id},
+                                                            {"name", session.name},
+                                                            {"shared_key", session.shared_key},
+                                                            {"methods", std::move(methods)}}}});
+  auto text = to_request_json(request);
+  if (!text) return boundary.error(text.error().code(), text.error().message());
+  int32_t fd = -1;
+  Status st = boundary.invoke("dial_session", [&](char** message) {
+    return desc_->builder->dial_session(text->c_str(), &fd, message);
+  });
+  if (!st) {
+    // The ABI says a failing module leaves -1; one that did not leaks nothing.
+    if (fd >= 0) ::close(fd);
+    return st.error();
+  }
+  if (fd < 0) {
+    return boundary.error(Errc::internal, "dial_session succeeded without a socket");
+  }
+  return util::UniqueFd(fd);
+}
+
 Result<std::string> BuilderModule::status(const DriverRequest& request) const {
   return json_verb(Boundary(desc_, "builder"), "status", json::kind::object, request,
                    desc_->builder->status);

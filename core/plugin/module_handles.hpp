@@ -28,6 +28,7 @@
 
 #include "envd/plugin_abi.h"
 #include "envd/result.hpp"
+#include "util/unique_fd.hpp"
 
 namespace envd::plugin {
 
@@ -70,6 +71,15 @@ struct Transport {
   int release_fd();
 };
 
+// One build's session, as BuilderModule::dial_session announces it to the
+// daemon (the x-docker-expose-session-* values).
+struct SessionSpec {
+  std::string id;
+  std::string name;
+  std::string shared_key;
+  std::vector<std::string> methods;
+};
+
 // Precondition for both classes: `descriptor` passed validation (the registry
 // guarantees it) and stays valid for the life of the process.
 class BuilderModule {
@@ -93,6 +103,15 @@ class BuilderModule {
   Result<std::string> bootstrap(const DriverRequest& request) const;  // a JSON object
   Status stop(const DriverRequest& request) const;
   Status remove(const DriverRequest& request) const;
+
+  // ABI 1.4, optional: a connection of its own for one build's session, on
+  // which the daemon is the HTTP/2 client (plugin_abi.h). `session` becomes
+  // args "session" (request.args_json is replaced). Errc::unsupported when the
+  // module lacks the verb or its daemon the route: the caller then tunnels
+  // the session through the dial() connection.
+  Result<util::UniqueFd> dial_session(DriverRequest request, const SessionSpec& session) const;
+  // Whether the module has the verb at all (it may still answer unsupported).
+  bool has_dial_session() const;
 
  private:
   const envd_plugin_descriptor* desc_;

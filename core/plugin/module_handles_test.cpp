@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -97,8 +98,39 @@ envd_status dial(const char* in, envd_transport* t, char** error) {
   return fake.status;
 }
 
+envd_status dial_session(const char* in, int32_t* fd, char** error) {
+  ++fake.calls;
+  fake.input = in;
+  fake.seen_fd = *fd;
+  maybe_throw();
+  *fd = fake.transport_fd;
+  if (fake.message != nullptr) *error = dup(fake.message);
+  return fake.status;
+}
+
+const envd_builder_vtable kSessionBuilderTable = {sizeof(envd_builder_vtable),
+                                                  in_out,
+                                                  in_out,
+                                                  dial,
+                                                  in_out,
+                                                  in_out,
+                                                  in_only,
+                                                  in_only,
+                                                  dial_session};
+// An ABI 1.3 module: its table ends before dial_session (whatever follows in
+// memory must never be read, so it is a function that would fail the test).
+const envd_builder_vtable kOldBuilderTable = {offsetof(envd_builder_vtable, dial_session),
+                                              in_out,
+                                              in_out,
+                                              dial,
+                                              in_out,
+                                              in_out,
+                                              in_only,
+                                              in_only,
+                                              dial_session};
+
 const envd_builder_vtable kBuilderTable = {
-    sizeof(envd_builder_vtable), in_out, in_out, dial, in_out, in_out, in_only, in_only};
+    sizeof(envd_builder_vtable), in_out, in_out, dial, in_out, in_out, in_only, in_only, nullptr};
 const envd_runner_vtable kRunnerTable = {
     sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, nullptr, nullptr};
 
@@ -391,6 +423,84 @@ TEST(RequestJson, DefaultsAreAnEmptyRequest) {
   ASSERT_TRUE(text);
   EXPECT_EQ(json::parse(*text), json::parse(R"({"context": "", "address": "", "options": {},
     "data_dir": "", "timeout_ms": 10000, "args": {}})"));
+}
+
+TEST_F(ModuleHandleTest, DialSessionSendsTheSessionAndTakesTheSocket) {
+  envd_plugin_descriptor descriptor = kBuilder;
+  descriptor.builder = &kSessionBuilderTable;
+  BuilderModule module(&descriptor);
+  ASSERT_TRUE(module.has_dial_session());
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[1]);
+  fake.transport_fd = fds[0];
+  DriverRequest request;
+  request.context = "ci";
+  request.args_json = R"({"image":"replaced"})";
+  auto connection = module.dial_session(
+      request, SessionSpec{"id1", "envd", "key", {"/a.B/C", "/grpc.health.v1.Health/Check"}});
+  ASSERT_TRUE(connection) << connection.error().message();
+  EXPECT_EQ(connection->get(), fds[0]);
+  EXPECT_EQ(fake.seen_fd, -1);
+  json::value sent = json::parse(fake.input);
+  EXPECT_EQ(sent.at("context"), "ci");
+  EXPECT_EQ(sent.at("args"),
+            json::parse(R"({"session":{"id":"id1","name":"envd","shared_key":"key",)"
+                        R"("methods":["/a.B/C","/grpc.health.v1.Health/Check"]}})"));
+  connection->reset();
+  EXPECT_FALSE(fd_is_open(fds[0]));
+}
+
+TEST_F(ModuleHandleTest, DialSessionIsUnsupportedWithoutTheVerb) {
+  for (const envd_builder_vtable* table : {&kBuilderTable, &kOldBuilderTable}) {
+    envd_plugin_descriptor descriptor = kBuilder;
+    descriptor.builder = table;
+    BuilderModule module(&descriptor);
+    EXPECT_FALSE(module.has_dial_session());
+    auto connection = module.dial_session({}, SessionSpec{"id1", "envd", "", {"/a.B/C"}});
+    ASSERT_FALSE(connection);
+    EXPECT_EQ(connection.error().code(), Errc::unsupported);
+    EXPECT_EQ(fake.calls, 0);  // an older module's table is never read past its end
+  }
+}
+
+TEST_F(ModuleHandleTest, DialSessionFailuresAreErrorsAndLeakNoSocket) {
+  envd_plugin_descriptor descriptor = kBuilder;
+  descriptor.builder = &kSessionBuilderTable;
+  BuilderModule module(&descriptor);
+  const SessionSpec session{"id1", "envd", "", {"/a.B/C"}};
+
+  fake.status = ENVD_ERR_UNSUPPORTED;
+  fake.message = "the Docker Engine has no POST /session";
+  auto unsupported = module.dial_session({}, session);
+  ASSERT_FALSE(unsupported);
+  EXPECT_EQ(unsupported.error().code(), Errc::unsupported);
+  EXPECT_EQ(unsupported.error().message(), "builder 'mem': the Docker Engine has no POST /session");
+
+  // A module that fails but hands a socket over anyway: closed, not leaked.
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ::close(fds[1]);
+  fake.status = ENVD_ERR_UNAVAILABLE;
+  fake.message = "connection refused";
+  fake.transport_fd = fds[0];
+  auto refused = module.dial_session({}, session);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Errc::unavailable);
+  EXPECT_FALSE(fd_is_open(fds[0]));
+
+  fake.status = ENVD_OK;
+  fake.message = nullptr;
+  fake.transport_fd = -1;
+  auto empty = module.dial_session({}, session);
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().code(), Errc::internal);
+  EXPECT_EQ(empty.error().message(), "builder 'mem': dial_session succeeded without a socket");
+
+  fake.throw_std = true;
+  auto thrown = module.dial_session({}, session);
+  ASSERT_FALSE(thrown);
+  EXPECT_EQ(thrown.error().message(), "builder 'mem': dial_session threw an exception: boom");
 }
 
 }  // namespace

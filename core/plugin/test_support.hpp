@@ -32,7 +32,8 @@ inline const envd_builder_vtable kStubBuilderTable = {sizeof(envd_builder_vtable
                                                       stub_in_out,
                                                       stub_in_out,
                                                       stub_in,
-                                                      stub_in};
+                                                      stub_in,
+                                                      nullptr};
 inline const envd_runner_vtable kStubRunnerTable = {sizeof(envd_runner_vtable),
                                                     stub_in_out,
                                                     stub_in_out,

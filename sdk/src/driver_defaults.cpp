@@ -26,6 +26,10 @@ Result<std::string> BuilderDriver::status(const Request& /*request*/) { return n
 Result<std::string> BuilderDriver::bootstrap(const Request& /*request*/) { return not_provided(); }
 Status BuilderDriver::stop(const Request& /*request*/) { return not_provided(); }
 Status BuilderDriver::remove(const Request& /*request*/) { return not_provided(); }
+Result<int> BuilderDriver::dial_session(const Request& /*request*/,
+                                        const SessionRequest& /*session*/) {
+  return not_provided();
+}
 
 Result<Options> RunnerDriver::normalize_options(const Options& options) const {
   return accept_no_options(options);

@@ -345,6 +345,39 @@ envd_status deliver_transport(const Call& call, const Transport& result, envd_tr
   return ENVD_OK;
 }
 
+// The "session" object of dial_session's args (plugin_abi.h, ABI 1.4). The
+// id and at least one method are required: the daemon can do nothing with a
+// session it cannot name or call.
+Result<SessionRequest> parse_session(const Request& request) {
+  auto args = parse_json(request.args_json.c_str());
+  if (!args) return args.error();
+  const json::value* session =
+      args->is_object() ? args->get_object().if_contains("session") : nullptr;
+  if (session == nullptr || !session->is_object()) {
+    return Error(Errc::invalid_argument, "args has no 'session' object");
+  }
+  const json::object& object = session->get_object();
+  SessionRequest out;
+  for (auto [key, field] : {std::pair{"id", &out.id}, std::pair{"name", &out.name},
+                            std::pair{"shared_key", &out.shared_key}}) {
+    auto value = string_field(object, key);
+    if (!value) return value.error().wrap("field 'session'");
+    *field = std::move(*value);
+  }
+  if (out.id.empty()) return Error(Errc::invalid_argument, "the session has no id");
+  const json::value* methods = object.if_contains("methods");
+  if (methods == nullptr || !methods->is_array() || methods->get_array().empty()) {
+    return Error(Errc::invalid_argument, "the session has no 'methods' array");
+  }
+  for (const auto& method : methods->get_array()) {
+    if (!method.is_string()) {
+      return Error(Errc::invalid_argument, "the session's methods must be strings");
+    }
+    out.methods.emplace_back(method.get_string());
+  }
+  return out;
+}
+
 constexpr const char* kBuilder = "builder";
 constexpr const char* kRunner = "runner";
 
@@ -377,6 +410,34 @@ envd_status builder_dial(BuilderFactory f, const PluginInfo& info, const char* r
     auto result = f().dial(*parsed);
     if (!result) return report(call, error, result.error());
     return deliver_transport(call, *result, transport, error);
+  });
+}
+
+envd_status builder_dial_session(BuilderFactory f, const PluginInfo& info, const char* request,
+                                 int32_t* fd, char** error) {
+  Call call{kBuilder, info, "open a session connection"};
+  return guarded(call, error, [&] {
+    if (fd == nullptr) {
+      return report(error, ENVD_ERR_INVALID_ARGUMENT,
+                    call.driver() + " was asked to open a session connection without an fd");
+    }
+    *fd = -1;
+    auto parsed = parse_request(call, request);
+    if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
+    auto session = parse_session(*parsed);
+    if (!session) {
+      return report(
+          error, ENVD_ERR_INVALID_ARGUMENT,
+          call.driver() + " got a malformed session request: " + session.error().message());
+    }
+    auto result = f().dial_session(*parsed, *session);
+    if (!result) return report(call, error, result.error());
+    if (*result < 0) {
+      return report(error, ENVD_ERR_INTERNAL,
+                    call.driver() + " opened a session connection but returned no socket");
+    }
+    *fd = *result;
+    return ENVD_OK;
   });
 }
 

@@ -13,6 +13,8 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace envd::sdk {
 namespace {
@@ -38,6 +40,7 @@ bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
 // --- A builder that overrides every verb, steered by the test ---------------
 
 std::function<Result<Transport>(const Request&)> g_dial;
+std::function<Result<int>(const Request&, const SessionRequest&)> g_dial_session;
 
 class EchoBuilder : public BuilderDriver {
  public:
@@ -56,6 +59,9 @@ class EchoBuilder : public BuilderDriver {
     return normalized;
   }
   Result<Transport> dial(const Request& request) override { return g_dial(request); }
+  Result<int> dial_session(const Request& request, const SessionRequest& session) override {
+    return g_dial_session(request, session);
+  }
   Result<std::string> status(const Request& r) override {
     std::string options;
     for (const auto& [key, value] : r.options) options += key + "=" + value + ";";
@@ -128,6 +134,10 @@ const envd_plugin_descriptor* plain() { return detail::RunnerGlue<BareRunnerTrai
 
 constexpr const char* kRequest = R"({"context":"ci","address":"h:1","options":{},
   "data_dir":"/d","timeout_ms":5000,"args":{}})";
+
+constexpr const char* kSessionRequest = R"({"context":"ci","timeout_ms":5000,
+  "args":{"session":{"id":"s1","name":"ctx","shared_key":"k",
+                     "methods":["/a.B/C","/grpc.health.v1.Health/Check"]}}})";
 
 // --- Descriptor ----------------------------------------------------------------
 
@@ -314,6 +324,13 @@ TEST(PluginGlue, DefaultBuilderVerbsSayTheyAreNotAvailableYet) {
   {
     Owned error(bare());
     expect_unsupported(b->remove(kRequest, error.out()), error, "remove");
+  }
+  {
+    Owned error(bare());
+    int32_t fd = 7;
+    expect_unsupported(b->dial_session(kSessionRequest, &fd, error.out()), error,
+                       "open a session connection");
+    EXPECT_EQ(fd, -1);
   }
 }
 
@@ -621,6 +638,95 @@ TEST(PluginGlue, DialNeedsAUsableTransportStruct) {
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &tiny, error2.out()), ENVD_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(tiny.kind, 0);
+}
+
+// --- dial_session (ABI 1.4) ------------------------------------------------------
+
+TEST(PluginGlue, DialSessionParsesTheSessionAndHandsOverTheSocket) {
+  SocketPair pair;
+  ASSERT_GE(pair.driver_end, 0);
+  SessionRequest seen;
+  std::string seen_context;
+  g_dial_session = [&](const Request& r, const SessionRequest& session) -> Result<int> {
+    seen_context = r.context;
+    seen = session;
+    return pair.driver_end;
+  };
+  ASSERT_NE(echo()->builder->dial_session, nullptr);
+  Owned error(echo());
+  int32_t fd = -1;
+  ASSERT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()), ENVD_OK)
+      << error.str();
+  EXPECT_EQ(error.get(), nullptr);
+  EXPECT_EQ(fd, pair.driver_end);
+  EXPECT_EQ(seen_context, "ci");
+  EXPECT_EQ(seen.id, "s1");
+  EXPECT_EQ(seen.name, "ctx");
+  EXPECT_EQ(seen.shared_key, "k");
+  EXPECT_EQ(seen.methods, (std::vector<std::string>{"/a.B/C", "/grpc.health.v1.Health/Check"}));
+  ::close(fd);  // the core owns it now
+}
+
+TEST(PluginGlue, DialSessionFailuresLeaveNoSocket) {
+  g_dial_session = [](const Request&, const SessionRequest&) -> Result<int> {
+    return Error(Errc::unsupported, "the Docker Engine has no POST /session");
+  };
+  {
+    Owned error(echo());
+    int32_t fd = 5;
+    EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()),
+              ENVD_ERR_UNSUPPORTED);
+    EXPECT_EQ(error.str(), "the Docker Engine has no POST /session");
+    EXPECT_EQ(fd, -1);
+  }
+  g_dial_session = [](const Request&, const SessionRequest&) -> Result<int> { return -1; };
+  {
+    Owned error(echo());
+    int32_t fd = -1;
+    EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()), ENVD_ERR_INTERNAL);
+    EXPECT_EQ(error.str(), "the 'echo' builder opened a session connection but returned no socket");
+  }
+  g_dial_session = [](const Request&, const SessionRequest&) -> Result<int> {
+    throw std::runtime_error("hijack exploded");
+  };
+  {
+    Owned error(echo());
+    int32_t fd = -1;
+    EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()), ENVD_ERR_INTERNAL);
+    EXPECT_EQ(error.str(), "the 'echo' builder failed: hijack exploded");
+    EXPECT_EQ(fd, -1);
+  }
+}
+
+TEST(PluginGlue, DialSessionRefusesMalformedSessions) {
+  int calls = 0;
+  g_dial_session = [&](const Request&, const SessionRequest&) -> Result<int> {
+    ++calls;
+    return -1;
+  };
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"args":{}})", "args has no 'session' object"},
+      {R"({"args":{"session":[]}})", "args has no 'session' object"},
+      {R"({"args":{"session":{"methods":["/a.B/C"]}}})", "the session has no id"},
+      {R"({"args":{"session":{"id":"s","methods":[]}}})", "the session has no 'methods' array"},
+      {R"({"args":{"session":{"id":"s","methods":[1]}}})", "the session's methods must be strings"},
+      {R"({"args":{"session":{"id":7,"methods":["/a.B/C"]}}})",
+       "field 'session': field 'id' must be a string"},
+  };
+  for (const auto& [request, reason] : cases) {
+    Owned error(echo());
+    int32_t fd = -1;
+    EXPECT_EQ(echo()->builder->dial_session(request, &fd, error.out()), ENVD_ERR_INVALID_ARGUMENT)
+        << request;
+    EXPECT_EQ(error.str(),
+              std::string("the 'echo' builder got a malformed session request: ") + reason)
+        << request;
+    EXPECT_EQ(fd, -1);
+  }
+  Owned error(echo());
+  EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, nullptr, error.out()),
+            ENVD_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(calls, 0);
 }
 
 }  // namespace

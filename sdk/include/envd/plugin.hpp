@@ -77,6 +77,15 @@ struct Transport {
   std::string description;      // e.g. "tcp://10.0.0.5:8888"
 };
 
+// One build's session, for BuilderDriver::dial_session (ABI 1.4): the
+// x-docker-expose-session-* values the daemon needs to register it.
+struct SessionRequest {
+  std::string id;
+  std::string name;
+  std::string shared_key;            // may be empty
+  std::vector<std::string> methods;  // gRPC method paths the session serves
+};
+
 // Base class of builder drivers: transport and lifecycle of a BuildKit daemon.
 // A builder never runs the build itself; the core does, over the transport.
 class BuilderDriver {
@@ -103,6 +112,13 @@ class BuilderDriver {
 
   virtual Status stop(const Request& request);
   virtual Status remove(const Request& request);
+
+  // Since ABI 1.4, optional: a connection of its own for one build's
+  // session, on which the daemon is the HTTP/2 client (the Docker Engine's
+  // POST /session). Returns the socket, positioned after the upgrade;
+  // ownership passes to the core. The default, Errc::unsupported, makes the
+  // core tunnel the session through dial()'s connection instead.
+  virtual Result<int> dial_session(const Request& request, const SessionRequest& session);
 };
 
 // The user's input and output, lent to a runner's logs and attach for the

@@ -54,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 3
+#define ENVD_ABI_MINOR 4
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -136,9 +136,10 @@ typedef struct envd_transport {
 } envd_transport;
 
 /*
- * A builder driver. Every function is required (a module that cannot do a verb
- * returns ENVD_ERR_UNSUPPORTED with a message saying so). `error`, when not NULL,
- * receives a one-line message (lowercase, no trailing period) on failure.
+ * A builder driver. Every function but dial_session is required (a module
+ * that cannot do a verb returns ENVD_ERR_UNSUPPORTED with a message saying
+ * so). `error`, when not NULL, receives a one-line message (lowercase, no
+ * trailing period) on failure.
  */
 typedef struct envd_builder_vtable {
   uint32_t struct_size;
@@ -171,6 +172,23 @@ typedef struct envd_builder_vtable {
 
   /* Removes the managed daemon; args may carry {"keep_cache": true}. */
   envd_status (*remove)(const char* request_json, char** error);
+
+  /* Since ABI 1.4, and optional: NULL (or beyond the module's struct_size) or
+   * ENVD_ERR_UNSUPPORTED means the daemon has no such route, and the core
+   * tunnels the session through Control.Session on dial()'s connection.
+   *
+   * Opens a connection of its own for one build's session: the daemon is the
+   * HTTP/2 client on it and calls the session's services (file sync, auth,
+   * secrets, health), which the core serves. The Docker Engine's
+   * POST /session, upgraded to h2c, is one. args carries
+   *   {"session": {"id": "<uuid>", "name": "<name>", "shared_key": "<key>",
+   *                "methods": ["/moby.filesync.v1.FileSync/DiffCopy", ...]}}
+   * (the x-docker-expose-session-* values). The core sets *fd to -1 before
+   * the call. On success *fd is a connected stream socket whose first byte
+   * to read is the first the daemon sent after the upgrade, and the core owns
+   * it; on failure the module leaves *fd at -1 and closes what it opened.
+   * Called once per build, while dial()'s connection is in use. */
+  envd_status (*dial_session)(const char* request_json, int32_t* fd, char** error);
 } envd_builder_vtable;
 
 /*

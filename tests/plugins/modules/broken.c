@@ -61,7 +61,7 @@ static const char* const file_options[] = {"tls-ca", "TLS Key", NULL};
 #endif
 
 static TEST_UNUSED const envd_builder_vtable builder_table = {
-    sizeof(envd_builder_vtable), in_out, in_out, DIAL_FN, in_out, in_out, in_only, in_only};
+    sizeof(envd_builder_vtable), in_out, in_out, DIAL_FN, in_out, in_out, in_only, in_only, NULL};
 
 static TEST_UNUSED const envd_runner_vtable runner_table = {
     sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, NULL, NULL};

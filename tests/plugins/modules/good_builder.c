@@ -84,14 +84,19 @@ static envd_status bootstrap_with_host(const char* request_json, char** result_j
   return bootstrap(request_json, result_json, error);
 }
 
-static const envd_builder_vtable table = {sizeof(envd_builder_vtable),
-                                          normalize_address,
-                                          test_echo, /* normalize_options */
-                                          dial,
-                                          test_echo, /* status: echoes the request */
-                                          bootstrap_with_host,
-                                          stop,
-                                          remove_daemon};
+static const envd_builder_vtable table = {
+    sizeof(envd_builder_vtable),
+    normalize_address,
+    test_echo, /* normalize_options */
+    dial,
+    test_echo, /* status: echoes the request */
+    bootstrap_with_host,
+    stop,
+    remove_daemon,
+#if ENVD_ABI_MINOR >= 4
+    NULL /* dial_session: sessions are tunnelled */
+#endif
+};
 
 static const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
                                                   ENVD_ABI_MINOR,

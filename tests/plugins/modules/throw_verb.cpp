@@ -20,6 +20,7 @@ envd_status status(const char*, char**, char**) { boom("status"); }
 envd_status bootstrap(const char*, char**, char**) { boom("bootstrap"); }
 envd_status stop(const char*, char**) { boom("stop"); }
 envd_status remove_daemon(const char*, char**) { boom("remove"); }
+envd_status dial_session(const char*, int32_t*, char**) { boom("dial_session"); }
 void free_string(char*) {}
 
 const envd_builder_vtable table = {sizeof(envd_builder_vtable),
@@ -29,7 +30,8 @@ const envd_builder_vtable table = {sizeof(envd_builder_vtable),
                                    status,
                                    bootstrap,
                                    stop,
-                                   remove_daemon};
+                                   remove_daemon,
+                                   dial_session};
 
 const envd_plugin_descriptor descriptor = {ENVD_ABI_MAJOR,
                                            ENVD_ABI_MINOR,

@@ -48,6 +48,8 @@ envd_status builder_stop(BuilderFactory f, const PluginInfo& info, const char* r
                          char** error);
 envd_status builder_remove(BuilderFactory f, const PluginInfo& info, const char* request,
                            char** error);
+envd_status builder_dial_session(BuilderFactory f, const PluginInfo& info, const char* request,
+                                 int32_t* fd, char** error);
 
 envd_status runner_normalize_address(RunnerFactory f, const PluginInfo& info, const char* address,
                                      char** out, char** error);
@@ -94,6 +96,9 @@ struct BuilderGlue {
   static envd_status remove(const char* r, char** err) {
     return builder_remove(&driver, Traits::info, r, err);
   }
+  static envd_status dial_session(const char* r, int32_t* fd, char** err) {
+    return builder_dial_session(&driver, Traits::info, r, fd, err);
+  }
   static const envd_plugin_descriptor* descriptor() {
     static const envd_builder_vtable vtable{sizeof(envd_builder_vtable),
                                             &normalize_address,
@@ -102,7 +107,8 @@ struct BuilderGlue {
                                             &status,
                                             &bootstrap,
                                             &stop,
-                                            &remove};
+                                            &remove,
+                                            &dial_session};
     static const envd_plugin_descriptor desc{ENVD_ABI_MAJOR,
                                              ENVD_ABI_MINOR,
                                              sizeof(envd_plugin_descriptor),
