@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -390,8 +391,10 @@ struct Client::State {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
-  bool reconnects = false;      // a plaintext target channel redials; an fd channel cannot
-  std::vector<Worker> workers;  // what connect()'s probe listed (written before `probed`)
+  bool reconnects = false;               // a plaintext target channel redials; an fd channel cannot
+  std::vector<Worker> workers;           // what connect()'s probe listed (written before `probed`)
+  Client::SessionDialer session_dialer;  // empty: every session is tunnelled
+  std::atomic<bool> session_dial_refused{false};  // the dialer said unsupported once
 
   // The connect probe's outcome; for a concurrent probe also its thread, what
   // stops it (the client going away) and what it fires when it fails (every
@@ -436,6 +439,10 @@ Client::Client(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
 Client::~Client() = default;
+
+void Client::set_session_dialer(SessionDialer dialer) {
+  state_->session_dialer = std::move(dialer);
+}
 
 const std::string& Client::address() const { return state_->address; }
 
@@ -726,6 +733,18 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   options.name = request.session_name.empty() ? "envd" : request.session_name;
   options.shared_key = request.session_shared_key;
   options.address = address;
+  // A direct session connection is dialled while the session's server is
+  // built and the channel comes up. The future owns the connection until it
+  // is taken, so any early return below closes it (once the dial, bounded by
+  // the dialer's deadline, ended).
+  std::future<Result<util::UniqueFd>> session_connection;
+  if (state_->session_dialer && !state_->session_dial_refused.load()) {
+    plugin::SessionSpec spec{options.id, options.name, options.shared_key,
+                             Session::advertised_methods(attachables)};
+    session_connection = std::async(std::launch::async, [this, spec = std::move(spec)] {
+      return state_->session_dialer(spec);
+    });
+  }
   auto session = Session::prepare(attachables, std::move(options));
   if (!session) {
     progress.done();
@@ -790,8 +809,30 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     exporter->mutable_attrs()->insert(e.attrs.begin(), e.attrs.end());
   }
 
-  (*session)->open(state_->channel);
-  util::StepTimes::global().mark("session started");
+  Status opened;
+  bool direct = false;
+  if (session_connection.valid()) {
+    Result<util::UniqueFd> connection = session_connection.get();
+    if (connection) {
+      direct = true;
+      opened = (*session)->open_direct(std::move(*connection));
+    } else if (connection.error().code() == Errc::unsupported) {
+      // The daemon (or the driver) has no such route: tunnel from now on.
+      state_->session_dial_refused = true;
+    } else if (connection.error().code() == Errc::cancelled) {
+      opened = Error(Errc::cancelled, "build on " + address + " cancelled");
+    } else {
+      opened = Error(connection.error().code(), "cannot open a session to buildkitd at " + address +
+                                                    ": " + connection.error().message());
+    }
+  }
+  if (opened && !direct) opened = (*session)->open(state_->channel);
+  if (!opened) {
+    progress.done();
+    if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
+    return opened.error();
+  }
+  util::StepTimes::global().mark(direct ? "session connected" : "session started");
 
   grpc::Status status;
   bk::SolveResponse response;

@@ -150,6 +150,18 @@ class Client {
   // The daemon's address as shown in messages (the transport's description).
   const std::string& address() const;
 
+  // Opens a connection of its own for a solve's session (the driver's
+  // dial_session, plugin_abi.h ABI 1.4), or fails with Errc::unsupported.
+  using SessionDialer = std::function<Result<util::UniqueFd>(const plugin::SessionSpec&)>;
+
+  // From then on each solve() first asks `dialer` for a direct session
+  // connection, while it waits for the channel, and serves its session there;
+  // when the dialer answers Errc::unsupported, that solve and every later one
+  // tunnel the session through Control.Session, as without a dialer. Any
+  // other failure fails the solve: "cannot open a session to buildkitd at
+  // <address>: <reason>". Call before the first solve.
+  void set_session_dialer(SessionDialer dialer);
+
   // The workers the daemon listed when connect() probed it (the probe is a
   // ListWorkers call): what a build needs to choose its exporter, without
   // another round trip. Same form as info()'s. Waits for a concurrent probe;

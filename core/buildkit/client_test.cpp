@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -1067,6 +1068,164 @@ TEST(ClientSolve, ARefutedAssumptionLeavesTheClientUsable) {
 // Client::solve builds the session's server while its connection is being
 // set up, so a solve that fails before it is connected closes a session it
 // never opened.
+// A driver's dial_session, as the Engine's POST /session behaves: each dial
+// is a connection of its own on which the "daemon" (a thread here) is the
+// HTTP/2 client. It health-checks the client's session server, marks the
+// session usable for the fake's Solve, and waits for the client to close.
+class DirectSessions {
+ public:
+  explicit DirectSessions(FakeControl& fake) : fake_(fake) {}
+  DirectSessions(const DirectSessions&) = delete;
+  DirectSessions& operator=(const DirectSessions&) = delete;
+  ~DirectSessions() {
+    for (auto& daemon : daemons_) daemon.join();
+  }
+
+  Status failure;  // what the dialer answers instead, when set
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<plugin::SessionSpec> dialled;
+  int healthy = 0;
+  int closed_by_client = 0;
+
+  Client::SessionDialer dialer() {
+    return [this](const plugin::SessionSpec& spec) -> Result<util::UniqueFd> {
+      std::lock_guard lock(mu);
+      dialled.push_back(spec);
+      if (!failure) return failure.error();
+      int fds[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+        return Error(Errc::internal, "socketpair");
+      }
+      daemons_.emplace_back([this, fd = fds[1], id = spec.id] { serve(fd, id); });
+      return util::UniqueFd(fds[0]);
+    };
+  }
+
+  // Waits until the client closed `n` connections.
+  bool wait_closed(int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 5s, [&] { return closed_by_client >= n; });
+  }
+
+ private:
+  void serve(int fd, const std::string& id) {
+    int watch = ::dup(fd);  // the channel owns `fd`
+    bool ok = false;
+    {
+      auto channel = grpc::CreateInsecureChannelFromFd("session", fd);
+      ok = health_check(channel);
+      {
+        std::lock_guard lock(fake_.mu);
+        fake_.checked_sessions.insert(id);
+        fake_.cv.notify_all();
+      }
+      // The connection ends when the client closes it (its session is over).
+      pollfd pfd{watch, POLLRDHUP, 0};
+      bool eof = ::poll(&pfd, 1, 10000) == 1;  // POLLRDHUP, POLLHUP or POLLERR
+      std::lock_guard lock(mu);
+      if (ok) ++healthy;
+      if (eof) ++closed_by_client;
+      cv.notify_all();
+    }
+    ::close(watch);
+  }
+
+  FakeControl& fake_;
+  std::vector<std::thread> daemons_;
+};
+
+TEST(DirectSession, TheSessionIsServedOnTheDialledConnection) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  DirectSessions direct(fake);
+  client.set_session_dialer(direct.dialer());
+  FakeAttachable attachable;
+  RecordingSink sink;
+  CancelToken cancel;
+  SolveRequest request = sample_request();
+  request.session_name = "ctx";
+  request.session_shared_key = "key";
+  auto result = client.solve(request, {&attachable}, sink, cancel);
+  ASSERT_TRUE(result) << result.error().message();
+  ASSERT_TRUE(direct.wait_closed(1)) << "the client kept the session's connection open";
+
+  std::scoped_lock lock(fake.mu, direct.mu);
+  EXPECT_EQ(fake.sessions, 0) << "the session went through Control.Session too";
+  EXPECT_EQ(direct.healthy, 1) << "the session server did not answer on the connection";
+  ASSERT_EQ(direct.dialled.size(), 1u);
+  const plugin::SessionSpec& spec = direct.dialled[0];
+  EXPECT_EQ(spec.id, fake.last_solve.session());
+  EXPECT_EQ(spec.name, "ctx");
+  EXPECT_EQ(spec.shared_key, "key");
+  EXPECT_EQ(spec.methods, (std::vector<std::string>{"/moby.filesync.v1.Auth/Credentials",
+                                                    "/grpc.health.v1.Health/Check",
+                                                    "/grpc.health.v1.Health/Watch"}));
+  EXPECT_EQ(sink.done_called, 1);
+}
+
+TEST(DirectSession, ADaemonWithoutTheRouteIsTunnelledFromThenOn) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  DirectSessions direct(fake);
+  direct.failure = Error(Errc::unsupported, "the Docker Engine has no POST /session");
+  client.set_session_dialer(direct.dialer());
+  FakeAttachable attachable;
+  for (int i = 0; i < 2; ++i) {
+    RecordingSink sink;
+    auto result = client.solve(sample_request(), {&attachable}, sink, CancelToken());
+    ASSERT_TRUE(result) << result.error().message();
+  }
+  std::scoped_lock lock(fake.mu, direct.mu);
+  EXPECT_EQ(direct.dialled.size(), 1u) << "the refusal is remembered for the client's life";
+  EXPECT_EQ(fake.sessions, 2);
+  EXPECT_EQ(fake.healthy_sessions, 2);
+}
+
+TEST(DirectSession, AFailedDialFailsTheBuildBeforeItsSolve) {
+  FakeControl fake;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  DirectSessions direct(fake);
+  direct.failure = Error(Errc::unavailable, "builder 'moby-worker': connection refused");
+  client.set_session_dialer(direct.dialer());
+  RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  EXPECT_EQ(result.error().message(),
+            "cannot open a session to buildkitd at fake-daemon: builder 'moby-worker': "
+            "connection refused");
+  EXPECT_EQ(sink.done_called, 1);
+  std::lock_guard lock(fake.mu);
+  EXPECT_EQ(fake.solves, 0);
+  EXPECT_EQ(fake.sessions, 0);
+}
+
+TEST(DirectSession, CancellingTheBuildClosesTheConnection) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::block;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  DirectSessions direct(fake);
+  client.set_session_dialer(direct.dialer());
+  RecordingSink sink;
+  CancelToken cancel;
+  std::thread canceller([&, copy = cancel]() mutable {
+    fake.wait_for_solve(5s);
+    copy.cancel();
+  });
+  auto start = Clock::now();
+  auto result = client.solve(sample_request(), {}, sink, cancel);
+  canceller.join();
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::cancelled);
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_TRUE(direct.wait_closed(1));
+}
+
 TEST(SessionPrepare, ASessionNeverOpenedClosesAtOnce) {
   FakeAttachable attachable;
   SessionOptions options;

@@ -76,8 +76,12 @@ struct Session::State {
   std::unique_ptr<grpc::Server> server;
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<bk::BytesMessage, bk::BytesMessage>> stream;
-  int tunnel_fd = -1;    // our end of the socketpair; the server owns the other
-  int stop_fd = -1;      // eventfd: tells the outgoing pump to half-close
+  int tunnel_fd = -1;  // our end of the socketpair; the server owns the other
+  int stop_fd = -1;    // eventfd: tells the outgoing pump to half-close
+  // A direct connection (open_direct): a duplicate of the socket the server
+  // owns, to end the connection from any thread (shutdown() acts on the
+  // socket, not the descriptor). -1 for a tunnel.
+  int direct_fd = -1;
   std::thread incoming;  // stream -> socket
   std::thread outgoing;  // socket -> stream
   std::mutex mu;
@@ -89,6 +93,7 @@ struct Session::State {
   ~State() {
     if (tunnel_fd >= 0) ::close(tunnel_fd);
     if (stop_fd >= 0) ::close(stop_fd);
+    if (direct_fd >= 0) ::close(direct_fd);
   }
 
   void pump_incoming() {
@@ -136,29 +141,20 @@ const std::string& Session::id() const { return state_->options.id; }
 
 const std::vector<std::string>& Session::methods() const { return state_->methods; }
 
+std::vector<std::string> Session::advertised_methods(const std::vector<Attachable*>& attachables) {
+  std::vector<std::string> methods;
+  for (const Attachable* attachable : attachables) {
+    for (auto& method : attachable->methods()) methods.push_back(std::move(method));
+  }
+  methods.emplace_back("/grpc.health.v1.Health/Check");
+  methods.emplace_back("/grpc.health.v1.Health/Watch");
+  return methods;
+}
+
 Result<std::unique_ptr<Session>> Session::prepare(const std::vector<Attachable*>& attachables,
                                                   SessionOptions options) {
   auto state = std::make_unique<State>();
   state->options = std::move(options);
-  const std::string& address = state->options.address;
-
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
-    return Error(Errc::internal, "cannot open a session to buildkitd at " + address +
-                                     ": socketpair: " + std::strerror(errno));
-  }
-  state->tunnel_fd = fds[0];
-  int server_fd = fds[1];
-  // gRPC's server endpoint assumes a non-blocking socket: with a blocking one
-  // it sends its SETTINGS and then never reads.
-  int flags = ::fcntl(server_fd, F_GETFL, 0);
-  ::fcntl(server_fd, F_SETFL, flags | O_NONBLOCK);
-  state->stop_fd = ::eventfd(0, EFD_CLOEXEC);
-  if (state->stop_fd < 0) {
-    ::close(server_fd);
-    return Error(Errc::internal, "cannot open a session to buildkitd at " + address +
-                                     ": eventfd: " + std::strerror(errno));
-  }
 
   // The daemon health-checks the session every second and drops it on the
   // first failure (BuildKit v0.8), so the built-in service must answer.
@@ -166,31 +162,51 @@ Result<std::unique_ptr<Session>> Session::prepare(const std::vector<Attachable*>
   static std::once_flag health_once;
   std::call_once(health_once, [] { grpc::EnableDefaultHealthCheckService(true); });
   grpc::ServerBuilder builder;
-  for (Attachable* attachable : attachables) {
-    attachable->register_on(builder);
-    for (auto& method : attachable->methods()) state->methods.push_back(std::move(method));
-  }
+  for (Attachable* attachable : attachables) attachable->register_on(builder);
+  state->methods = advertised_methods(attachables);
   if (attachables.empty()) {
     // gRPC refuses to start a server with no service of its own before it adds
     // the health service; a generic service (answering UNIMPLEMENTED) counts.
     state->fallback = std::make_unique<grpc::CallbackGenericService>();
     builder.RegisterCallbackGenericService(state->fallback.get());
   }
-  state->methods.emplace_back("/grpc.health.v1.Health/Check");
-  state->methods.emplace_back("/grpc.health.v1.Health/Watch");
   state->server = builder.BuildAndStart();
   if (!state->server) {
-    ::close(server_fd);
-    return Error(Errc::internal,
-                 "cannot open a session to buildkitd at " + address + ": cannot start the server");
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + state->options.address +
+                                     ": cannot start the server");
   }
-  grpc::AddInsecureChannelFromFd(state->server.get(), server_fd);  // takes the fd
   return std::unique_ptr<Session>(new Session(std::move(state)));
 }
 
-void Session::open(const std::shared_ptr<grpc::Channel>& channel) {
+namespace {
+
+// Hands `fd` to the server, which owns it from then on. gRPC's server
+// endpoint assumes a non-blocking socket: with a blocking one it sends its
+// SETTINGS and then never reads.
+void serve_on(grpc::Server& server, int fd) {
+  int flags = ::fcntl(fd, F_GETFL, 0);
+  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  grpc::AddInsecureChannelFromFd(&server, fd);
+}
+
+}  // namespace
+
+Status Session::open(const std::shared_ptr<grpc::Channel>& channel) {
   State& s = *state_;
-  if (s.opened || s.closed) return;
+  if (s.opened || s.closed) return {};
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + s.options.address +
+                                     ": socketpair: " + std::strerror(errno));
+  }
+  s.tunnel_fd = fds[0];
+  s.stop_fd = ::eventfd(0, EFD_CLOEXEC);
+  if (s.stop_fd < 0) {
+    ::close(fds[1]);
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + s.options.address +
+                                     ": eventfd: " + std::strerror(errno));
+  }
+  serve_on(*s.server, fds[1]);
   s.opened = true;
   s.context.AddMetadata("x-docker-expose-session-uuid", s.options.id);
   s.context.AddMetadata("x-docker-expose-session-name", s.options.name);
@@ -203,20 +219,47 @@ void Session::open(const std::shared_ptr<grpc::Channel>& channel) {
   State* raw = &s;
   s.incoming = std::thread([raw] { raw->pump_incoming(); });
   s.outgoing = std::thread([raw] { raw->pump_outgoing(); });
+  return {};
 }
 
-void Session::cancel() { state_->context.TryCancel(); }
+Status Session::open_direct(util::UniqueFd connection) {
+  State& s = *state_;
+  if (s.opened || s.closed) return {};
+  s.direct_fd = ::fcntl(connection.get(), F_DUPFD_CLOEXEC, 0);
+  if (s.direct_fd < 0) {
+    return Error(Errc::internal, "cannot open a session to buildkitd at " + s.options.address +
+                                     ": dup: " + std::strerror(errno));
+  }
+  serve_on(*s.server, connection.release());
+  s.opened = true;
+  return {};
+}
+
+void Session::cancel() {
+  State& s = *state_;
+  if (s.direct_fd >= 0) {
+    ::shutdown(s.direct_fd, SHUT_RDWR);
+  } else {
+    s.context.TryCancel();
+  }
+}
 
 void Session::close() {
   State& s = *state_;
   if (s.closed) return;
   s.closed = true;
   if (!s.opened) {
-    // No stream and no pumps: the daemon never heard of this session, so no
-    // call can be in flight. The server's end of the socketpair sees EOF and
-    // nothing is waited for.
-    ::shutdown(s.tunnel_fd, SHUT_RDWR);
+    // No connection: the daemon never heard of this session, so no call can
+    // be in flight, and nothing is waited for.
     s.server->Shutdown(std::chrono::system_clock::now());
+    s.server->Wait();
+    return;
+  }
+  if (s.direct_fd >= 0) {
+    // The daemon drops the session when its connection closes, as it does
+    // for the docker CLI's; the build is over, so no call of it is needed.
+    ::shutdown(s.direct_fd, SHUT_RDWR);
+    s.server->Shutdown(std::chrono::system_clock::now() + kCloseGrace);
     s.server->Wait();
     return;
   }

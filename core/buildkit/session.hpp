@@ -1,14 +1,19 @@
 // One BuildKit session: the reverse-direction gRPC server the daemon calls
-// during a build (health checks, FileSync, FileSend, Auth, ...), tunnelled
-// through the bidi Control.Session stream of the client's channel.
+// during a build (health checks, FileSync, FileSend, Auth, ...).
 //
-// The server has no listening port. It is fed one end of a socketpair through
-// grpc::AddInsecureChannelFromFd; two pump threads copy bytes between the other
-// end and the Session stream. Internal to the core: Client::solve opens one per
-// build.
+// The server has no listening port: it serves one connection handed to it
+// through grpc::AddInsecureChannelFromFd, on which the daemon is the HTTP/2
+// client. That connection is either
+//  - a tunnel (open()): one end of a socketpair, whose other end two pump
+//    threads copy to and from the bidi Control.Session stream of the client's
+//    channel; every daemon has it; or
+//  - direct (open_direct()): a connection of its own to the daemon, which a
+//    driver opened for the session (the Docker Engine's POST /session, see
+//    plugin_abi.h's dial_session): no pumps, no framing inside a stream.
+// Internal to the core: Client::solve opens one per build.
 //
-// Thread-safety: prepare(), open() and close() from one thread; cancel() from
-// any thread.
+// Thread-safety: prepare(), open() or open_direct(), and close() from one
+// thread; cancel() from any thread.
 #pragma once
 
 #include <memory>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "envd/result.hpp"
+#include "util/unique_fd.hpp"
 
 namespace grpc {
 class Channel;
@@ -41,16 +47,22 @@ class Session {
   // Builds and starts the session server with the default health service and
   // every attachable registered (each must outlive the session; when there is
   // any, at least one must register a gRPC service). Nothing is sent until
-  // open(), so a client can build the server while its connection is still
-  // being set up. Fails with Errc::internal if the socketpair or the server
-  // cannot be created.
+  // open() or open_direct(), so a client can build the server while its
+  // connection is still being set up. Fails with Errc::internal if the server
+  // cannot be started.
   static Result<std::unique_ptr<Session>> prepare(const std::vector<Attachable*>& attachables,
                                                   SessionOptions options);
 
-  // Opens the Control.Session stream on `channel` advertising every method.
-  // Does not wait for the daemon: a failure shows in the calls that need the
-  // session. Once per session.
-  void open(const std::shared_ptr<grpc::Channel>& channel);
+  // Opens the Control.Session stream on `channel` advertising every method,
+  // and serves the session through it. Does not wait for the daemon: a
+  // failure shows in the calls that need the session. Once per session (with
+  // open_direct); fails with Errc::internal if the socketpair cannot be made.
+  Status open(const std::shared_ptr<grpc::Channel>& channel);
+
+  // Serves the session on `connection`, a socket to the daemon positioned
+  // after its upgrade (the daemon announced the session's id and methods when
+  // it was dialled). Instead of open(), once per session.
+  Status open_direct(util::UniqueFd connection);
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -61,14 +73,21 @@ class Session {
   // The method paths advertised to the daemon, in the order sent.
   const std::vector<std::string>& methods() const;
 
-  // Ends the session: half-closes the stream (the daemon then drops the
-  // session), waits briefly for the daemon to end it, cancels it otherwise,
-  // joins the pumps and shuts the server down with a deadline (only the last
-  // for a session never opened). Idempotent; never blocks for more than a few
-  // seconds.
+  // What methods() will be for a session of `attachables`, before it is
+  // prepared: every attachable's, then the health service's.
+  static std::vector<std::string> advertised_methods(const std::vector<Attachable*>& attachables);
+
+  // Ends the session. A tunnel: half-closes the stream (the daemon then drops
+  // the session), waits briefly for the daemon to end it, cancels it
+  // otherwise and joins the pumps. A direct connection: closes it (the daemon
+  // then drops the session). Then shuts the server down with a deadline
+  // (only that for a session never opened). Idempotent; never blocks for more
+  // than a few seconds.
   void close();
 
-  // Cancels the stream at once (for cancelled builds). Safe from any thread.
+  // Cancels the stream, or closes the direct connection, at once (for
+  // cancelled builds). Safe from any thread once open() or open_direct()
+  // returned.
   void cancel();
 
  private:

@@ -132,6 +132,11 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   }
   auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
   if (!client) return connect_failure(target, client.error());
+  if (target.driver.has_dial_session()) {
+    client->set_session_dialer(
+        [driver = target.driver, request = driver_request(target, timeout)](
+            const plugin::SessionSpec& session) { return driver.dial_session(request, session); });
+  }
   return client;
 }
 

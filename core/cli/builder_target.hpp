@@ -56,6 +56,8 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
 // the driver refuses a daemon that no longer matches the context
 // (Errc::already_exists) and stdin and stderr are terminals, the user is asked
 // whether to recreate it (driver bootstrap with {"recreate": true}).
+// When the driver can open session connections (dial_session), the client's
+// solves use them (buildkit::Client::set_session_dialer).
 // With Probe::concurrent the client comes back before BuildKit has answered
 // (buildkit::Client::connect); a failure of that probe then surfaces through
 // the client's calls, and connect_failure() words it as this function would.

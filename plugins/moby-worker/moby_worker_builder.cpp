@@ -75,6 +75,27 @@ Result<sdk::Transport> MobyWorkerBuilder::dial(const sdk::Request& request) {
   return transport;
 }
 
+Result<int> MobyWorkerBuilder::dial_session(const sdk::Request& request,
+                                            const sdk::SessionRequest& session) {
+  auto deadline = sdk::deadline_after(request.timeout);
+  auto engine = sdk::DockerEngine::from_env();
+  if (!engine) return engine.error();
+  // The headers BuildKit's session manager reads (the same values the tunnel
+  // sends as gRPC metadata); one X-Docker-Expose-Session-Grpc-Method per method.
+  sdk::EngineHeaders headers{{"X-Docker-Expose-Session-Uuid", session.id},
+                             {"X-Docker-Expose-Session-Name", session.name},
+                             {"X-Docker-Expose-Session-Sharedkey", session.shared_key}};
+  for (const auto& method : session.methods) {
+    headers.emplace_back("X-Docker-Expose-Session-Grpc-Method", method);
+  }
+  auto fd = engine->hijack_unversioned("POST", "/session", "", headers, "h2c", deadline);
+  if (!fd && fd.error().code() == Errc::not_found) {
+    // An Engine without the route: the core tunnels the session instead.
+    return Error(Errc::unsupported, "the Docker Engine has no POST /session");
+  }
+  return fd;
+}
+
 Result<std::string> MobyWorkerBuilder::status(const sdk::Request& request) {
   auto deadline = sdk::deadline_after(request.timeout);
   auto engine = sdk::DockerEngine::from_env();

@@ -26,6 +26,14 @@ class MobyWorkerBuilder final : public sdk::BuilderDriver {
   // (moby.buildkit.v1.Control) on the other side.
   Result<sdk::Transport> dial(const sdk::Request& request) override;
 
+  // Hijacks POST /session (unversioned) with Upgrade: h2c and the session's
+  // X-Docker-Expose-Session-* headers: the Engine's BuildKit then calls the
+  // session's services over this connection directly, as it does for the
+  // docker CLI, instead of through Control.Session inside /grpc.
+  // Errc::unsupported for an Engine without the route (404).
+  Result<int> dial_session(const sdk::Request& request,
+                           const sdk::SessionRequest& session) override;
+
   // {"state":"running","detail":"Docker Engine <version> (API <version>)"}, or
   // the engine's error (Errc::unavailable when it cannot be reached).
   Result<std::string> status(const sdk::Request& request) override;

@@ -72,6 +72,27 @@ TEST_F(MobyWorkerReal, DialGivesAnFdThatSpeaksHttp2) {
   ::close(transport->fd);
 }
 
+// POST /session: once upgraded, the daemon is the HTTP/2 client, so the
+// first bytes on the connection are its client preface and SETTINGS, sent
+// unasked; an Engine that refused the session would have answered the
+// request with an error instead.
+TEST_F(MobyWorkerReal, ASessionConnectionHasTheDaemonAsItsHttp2Client) {
+  MobyWorkerBuilder builder;
+  sdk::SessionRequest session{"envdtestsession0000000001",
+                              "envd-test",
+                              "",
+                              {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}};
+  auto fd = builder.dial_session(request(), session);
+  ASSERT_TRUE(fd) << fd.error().message();
+  ASSERT_GE(*fd, 0);
+  const std::string preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  EXPECT_EQ(read_exactly(*fd, preface.size()), preface);
+  auto head = read_exactly(*fd, 9);
+  ASSERT_EQ(head.size(), 9u);
+  EXPECT_EQ(static_cast<unsigned char>(head[3]), 0x04) << "the preface is followed by SETTINGS";
+  ::close(*fd);
+}
+
 TEST_F(MobyWorkerReal, StatusNamesTheEngine) {
   MobyWorkerBuilder builder;
   auto status = builder.status(request());

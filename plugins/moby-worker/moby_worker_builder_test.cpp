@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
 
 #include "testing/address_expectations.hpp"
+#include "testing/fake_engine.hpp"
 
 namespace envd::plugins {
 namespace {
@@ -80,6 +82,69 @@ TEST(MobyWorkerBuilder, AnUnreachableEngineIsUnavailable) {
             "file or directory");
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), Errc::unavailable);
+}
+
+// Sets DOCKER_HOST to `engine` for the test's scope.
+class EngineHost {
+ public:
+  explicit EngineHost(const sdk::testing::FakeEngine& engine) {
+    ::setenv("DOCKER_HOST", engine.url().c_str(), 1);
+  }
+  EngineHost(const EngineHost&) = delete;
+  EngineHost& operator=(const EngineHost&) = delete;
+  ~EngineHost() { ::unsetenv("DOCKER_HOST"); }
+};
+
+TEST(MobyWorkerBuilder, ASessionIsAnnouncedInTheHeadersOfPostSession) {
+  sdk::testing::FakeEngine engine([](int fd, const sdk::testing::Received&) {
+    sdk::testing::send_all(fd,
+                           "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                           "Upgrade: h2c\r\n\r\nPRI * HTTP/2.0");
+  });
+  EngineHost host(engine);
+  sdk::SessionRequest session{
+      "sid", "ctx", "key", {"/moby.filesync.v1.FileSync/DiffCopy", "/grpc.health.v1.Health/Check"}};
+  auto fd = MobyWorkerBuilder().dial_session(sdk::Request{}, session);
+  ASSERT_TRUE(fd) << fd.error().message();
+  std::string first(14, '\0');
+  EXPECT_EQ(::read(*fd, first.data(), first.size()), 14);
+  EXPECT_EQ(first, "PRI * HTTP/2.0") << "what followed the 101 is left for the session";
+  ::close(*fd);
+
+  auto requests = engine.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  const auto& r = requests[0];
+  EXPECT_EQ(r.head.rfind("POST /session HTTP/1.1\r\n", 0), 0u) << r.head;
+  EXPECT_EQ(engine.pings(), 0) << "no version negotiation for an unversioned route";
+  for (const char* line :
+       {"Connection: Upgrade", "Upgrade: h2c", "X-Docker-Expose-Session-Uuid: sid",
+        "X-Docker-Expose-Session-Name: ctx", "X-Docker-Expose-Session-Sharedkey: key",
+        "X-Docker-Expose-Session-Grpc-Method: /moby.filesync.v1.FileSync/DiffCopy",
+        "X-Docker-Expose-Session-Grpc-Method: /grpc.health.v1.Health/Check"}) {
+    EXPECT_TRUE(r.has_header(line)) << line << " in\n" << r.head;
+  }
+}
+
+TEST(MobyWorkerBuilder, AnEngineWithoutPostSessionIsUnsupported) {
+  sdk::testing::FakeEngine engine([](int fd, const sdk::testing::Received&) {
+    sdk::testing::send_all(
+        fd, sdk::testing::response(404, "Not Found", R"({"message":"page not found"})"));
+  });
+  EngineHost host(engine);
+  auto fd = MobyWorkerBuilder().dial_session(sdk::Request{},
+                                             sdk::SessionRequest{"sid", "envd", "", {"/a.B/C"}});
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), Errc::unsupported);
+  EXPECT_EQ(fd.error().message(), "the Docker Engine has no POST /session");
+}
+
+TEST(MobyWorkerBuilder, AnUnreachableEngineFailsTheSessionDialToo) {
+  ::setenv("DOCKER_HOST", "unix:///nonexistent/envd/docker.sock", 1);
+  auto fd = MobyWorkerBuilder().dial_session(sdk::Request{},
+                                             sdk::SessionRequest{"id", "envd", "", {"/a.B/C"}});
+  ::unsetenv("DOCKER_HOST");
+  ASSERT_FALSE(fd);
+  EXPECT_EQ(fd.error().code(), Errc::unavailable) << "only a missing route means unsupported";
 }
 
 TEST(MobyWorkerBuilder, TlsSettingsThatCannotWorkFailBeforeAnyConnection) {

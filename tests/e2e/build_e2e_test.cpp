@@ -276,10 +276,15 @@ TEST_F(BuildE2e, TimingsCountFromProcessStartAndMarkTheFirstSolveByte) {
   std::vector<std::string> names;
   names.reserve(steps.size());
   for (const auto& [name, ms] : steps) names.push_back(name);
-  for (const char* expected : {"main", "build", "connected", "first Solve byte", "solved", "end"}) {
+  // "session connected": the Engine's BuildKit called the session (which
+  // read the context and wrote the local output) on a POST /session
+  // connection of its own, not through Control.Session ("session started").
+  for (const char* expected :
+       {"main", "build", "connected", "session connected", "first Solve byte", "solved", "end"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), expected), names.end())
         << expected << ": " << line;
   }
+  EXPECT_EQ(std::find(names.begin(), names.end(), "session started"), names.end()) << line;
   ASSERT_FALSE(steps.empty());
   // main() comes after exec and the loader: later than the process's start.
   EXPECT_EQ(steps.front().first, "main") << line;
