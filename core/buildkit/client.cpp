@@ -837,6 +837,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   grpc::Status status;
   bk::SolveResponse response;
   std::string phase;
+  std::optional<std::string> session_lost;
   {
     Session* raw_session = session->get();
     CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
@@ -847,6 +848,10 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
       util::StepTimes::global().mark("first Solve byte");
       status = state_->stub->Solve(&context, solve, &response);
     }
+    // Before close(), which ends the connection itself: a session connection
+    // that died under the build explains its failure better than the
+    // daemon's word for it (often just "EOF").
+    if (!status.ok()) session_lost = (*session)->connection_lost();
     (*session)->close();
     // After a failure the stream may never have started; don't wait long.
     follower.finish(status.ok() ? std::chrono::seconds(5) : std::chrono::seconds(1));
@@ -863,6 +868,13 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
   if (auto failure = probe_failure()) return *failure;
   if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
+  if (session_lost) {
+    return Error(Errc::unavailable,
+                 "lost the session's connection to buildkitd at " + address +
+                     (phase.empty() ? " before the build's first step"
+                                    : " during '" + util::printable(phase, 80) + "'") +
+                     ": " + *session_lost);
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       return Error(Errc::unavailable,

@@ -87,7 +87,9 @@ bool health_check(const std::shared_ptr<grpc::Channel>& channel) {
 
 class FakeControl final : public bk::Control::Service {
  public:
-  enum class SolveMode { succeed, fail, block };
+  // lose_session: uses the session, then fails as the daemon does when the
+  // session's connection went away ("EOF").
+  enum class SolveMode { succeed, fail, block, lose_session };
   enum class SessionMode { serve, reject, ignore_half_close };
 
   // Configuration (set before use).
@@ -160,6 +162,11 @@ class FakeControl final : public bk::Control::Service {
       cv.notify_all();
     }
     switch (solve_mode) {
+      case SolveMode::lose_session: {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, 5s, [&] { return checked_sessions.count(request->session()) > 0; });
+        return {grpc::StatusCode::UNKNOWN, "EOF"};
+      }
       case SolveMode::succeed: {
         // Like the daemon, use the session before finishing.
         std::unique_lock lock(mu);
@@ -1081,7 +1088,8 @@ class DirectSessions {
     for (auto& daemon : daemons_) daemon.join();
   }
 
-  Status failure;  // what the dialer answers instead, when set
+  Status failure;        // what the dialer answers instead, when set
+  bool hang_up = false;  // the daemon closes each connection after its health check
   std::mutex mu;
   std::condition_variable cv;
   std::vector<plugin::SessionSpec> dialled;
@@ -1115,6 +1123,7 @@ class DirectSessions {
     {
       auto channel = grpc::CreateInsecureChannelFromFd("session", fd);
       ok = health_check(channel);
+      if (hang_up) ::shutdown(watch, SHUT_RDWR);
       {
         std::lock_guard lock(fake_.mu);
         fake_.checked_sessions.insert(id);
@@ -1202,6 +1211,27 @@ TEST(DirectSession, AFailedDialFailsTheBuildBeforeItsSolve) {
   std::lock_guard lock(fake.mu);
   EXPECT_EQ(fake.solves, 0);
   EXPECT_EQ(fake.sessions, 0);
+}
+
+TEST(DirectSession, ASessionConnectionLostUnderTheBuildIsWhatItReports) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::lose_session;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  DirectSessions direct(fake);
+  direct.hang_up = true;
+  client.set_session_dialer(direct.dialer());
+  RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  // The phase is whatever the Status stream had shown by then.
+  const std::string& message = result.error().message();
+  EXPECT_EQ(message.rfind("lost the session's connection to buildkitd at fake-daemon ", 0), 0u)
+      << message;
+  const std::string reason = ": the connection was closed";
+  ASSERT_GE(message.size(), reason.size()) << message;
+  EXPECT_EQ(message.substr(message.size() - reason.size()), reason) << message;
 }
 
 TEST(DirectSession, CancellingTheBuildClosesTheConnection) {

@@ -235,6 +235,20 @@ Status Session::open_direct(util::UniqueFd connection) {
   return {};
 }
 
+std::optional<std::string> Session::connection_lost() const {
+  const State& s = *state_;
+  if (s.direct_fd < 0) return std::nullopt;
+  pollfd watch{s.direct_fd, POLLRDHUP, 0};
+  if (::poll(&watch, 1, 0) != 1) return std::nullopt;
+  int error = 0;
+  socklen_t length = sizeof error;
+  if ((watch.revents & POLLERR) != 0 &&
+      ::getsockopt(s.direct_fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error != 0) {
+    return std::string(std::strerror(error));
+  }
+  return std::string("the connection was closed");
+}
+
 void Session::cancel() {
   State& s = *state_;
   if (s.direct_fd >= 0) {

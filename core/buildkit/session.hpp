@@ -17,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,12 @@ class Session {
   // (only that for a session never opened). Idempotent; never blocks for more
   // than a few seconds.
   void close();
+
+  // For a direct connection the other end closed or reset before close():
+  // why, in a few words ("connection reset by peer", "the connection was
+  // closed"). nullopt while it is up, and for a tunnel (whose loss fails the
+  // build's own channel, which says so).
+  std::optional<std::string> connection_lost() const;
 
   // Cancels the stream, or closes the direct connection, at once (for
   // cancelled builds). Safe from any thread once open() or open_direct()

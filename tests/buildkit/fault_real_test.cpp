@@ -29,6 +29,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "buildkit/fault_proxy.hpp"
@@ -433,6 +434,31 @@ TEST_F(MobyWorkerFaultTest, ATruncatedStreamIsOneLine) {
 TEST_F(MobyWorkerFaultTest, AResetDuringTheContextUploadIsOneLine) {
   expect_fault_then_recovery(fault_plan(Fault::reset, 250000, Direction::from_client),
                              "reset-upload", std::chrono::seconds(60));
+}
+
+// The build's session has a connection of its own on the Engine (POST
+// /session): a fault on it alone, in the middle of the context's upload,
+// names the session's connection and the phase; a fault on the /grpc
+// connection alone is named as before.
+FaultProxy::Plan on_requests_containing(FaultProxy::Plan plan, std::string text) {
+  plan.request_contains = std::move(text);
+  return plan;
+}
+
+TEST_F(MobyWorkerFaultTest, AResetOfTheSessionConnectionAloneIsOneLine) {
+  expect_fault_then_recovery(
+      on_requests_containing(fault_plan(Fault::reset, 250000, Direction::from_client),
+                             "POST /session "),
+      "reset-session", std::chrono::seconds(60));
+}
+
+TEST_F(MobyWorkerFaultTest, AResetOfTheGrpcConnectionAloneIsOneLine) {
+  // Counted on envd's side, since a cached build's /grpc may carry fewer of
+  // the daemon's bytes than any fixed count: after 600 of envd's bytes the
+  // fault lands in the connect probe or the Solve, and envd names either.
+  expect_fault_then_recovery(
+      on_requests_containing(fault_plan(Fault::reset, 600, Direction::from_client), "POST /grpc "),
+      "reset-grpc", std::chrono::seconds(60));
 }
 
 // The image goes to the Engine through the proxy (`envd build` without
