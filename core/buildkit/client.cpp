@@ -352,6 +352,37 @@ class StatusFollower {
   std::thread thread_;
 };
 
+// One Solve in flight on gRPC's callback API, so that the caller can open
+// the session while it goes out. The state is shared with the callback,
+// which may still be returning on gRPC's thread when wait() does.
+class SolveCall {
+ public:
+  std::function<void(grpc::Status)> on_done() {
+    return [state = state_](grpc::Status status) {
+      std::lock_guard lock(state->mu);
+      state->status = std::move(status);
+      state->done = true;
+      state->cv.notify_all();
+    };
+  }
+
+  // Blocks until the call ends (the caller cancels its context to hurry it).
+  grpc::Status wait() {
+    std::unique_lock lock(state_->mu);
+    state_->cv.wait(lock, [this] { return state_->done; });
+    return state_->status;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 }  // namespace
 
 // ---- Client ----------------------------------------------------------------
@@ -726,17 +757,16 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     if (probed || probed.error().code() == Errc::cancelled) return std::nullopt;
     return probed.error();
   };
-  // The session's server is built while the connection is still being set
-  // up (the probe's call dials it); the daemon hears of it at open().
   SessionOptions options;
   options.id = random_id();
   options.name = request.session_name.empty() ? "envd" : request.session_name;
   options.shared_key = request.session_shared_key;
   options.address = address;
-  // A direct session connection is dialled while the session's server is
-  // built and the channel comes up. The future owns the connection until it
-  // is taken, so any early return below closes it (once the dial, bounded by
-  // the dialer's deadline, ended).
+  // A driver's session connection is the longest step before the daemon
+  // can use the session, so it is dialled first, on a thread of its own,
+  // while the Solve goes out and the session's server is built.
+  // The future owns the connection until it is taken, so any early return
+  // below closes it (once the dial, bounded by the dialer's deadline, ended).
   std::future<Result<util::UniqueFd>> session_connection;
   if (state_->session_dialer && !state_->session_dial_refused.load()) {
     plugin::SessionSpec spec{options.id, options.name, options.shared_key,
@@ -744,13 +774,6 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     session_connection = std::async(std::launch::async, [this, spec = std::move(spec)] {
       return state_->session_dialer(spec);
     });
-  }
-  auto session = Session::prepare(attachables, std::move(options));
-  if (!session) {
-    progress.done();
-    if (auto failure = probe_failure()) return *failure;
-    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
-    return session.error();
   }
   // While the probe runs, the calls wait for the connection itself (not for
   // the probe's answer): a daemon that is still starting refuses, and a call
@@ -765,7 +788,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
 
   bk::SolveRequest solve;
   solve.set_ref(random_id());
-  solve.set_session((*session)->id());
+  solve.set_session(options.id);
   solve.set_frontend(request.frontend);
   solve.mutable_frontendattrs()->insert(request.frontend_attrs.begin(),
                                         request.frontend_attrs.end());
@@ -809,55 +832,80 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     exporter->mutable_attrs()->insert(e.attrs.begin(), e.attrs.end());
   }
 
-  Status opened;
+  // Builds the session's server and serves it on the driver's connection,
+  // when it dialled one, or through the tunnel.
+  std::unique_ptr<Session> session;
   bool direct = false;
-  if (session_connection.valid()) {
-    Result<util::UniqueFd> connection = session_connection.get();
-    if (connection) {
-      direct = true;
-      opened = (*session)->open_direct(std::move(*connection));
-    } else if (connection.error().code() == Errc::unsupported) {
+  auto open_session = [&]() -> Status {
+    auto prepared = Session::prepare(attachables, options);
+    if (!prepared) return prepared.error();
+    session = std::move(*prepared);
+    if (session_connection.valid()) {
+      Result<util::UniqueFd> connection = session_connection.get();
+      if (connection) {
+        direct = true;
+        return session->open_direct(std::move(*connection));
+      }
+      if (connection.error().code() == Errc::cancelled) {
+        return Error(Errc::cancelled, "build on " + address + " cancelled");
+      }
+      if (connection.error().code() != Errc::unsupported) {
+        return Error(connection.error().code(), "cannot open a session to buildkitd at " + address +
+                                                    ": " + connection.error().message());
+      }
       // The daemon (or the driver) has no such route: tunnel from now on.
       state_->session_dial_refused = true;
-    } else if (connection.error().code() == Errc::cancelled) {
-      opened = Error(Errc::cancelled, "build on " + address + " cancelled");
-    } else {
-      opened = Error(connection.error().code(), "cannot open a session to buildkitd at " + address +
-                                                    ": " + connection.error().message());
     }
-  }
-  if (opened && !direct) opened = (*session)->open(state_->channel);
-  if (!opened) {
-    progress.done();
-    if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
-    return opened.error();
-  }
-  util::StepTimes::global().mark(direct ? "session connected" : "session started");
+    return session->open(state_->channel);
+  };
 
   grpc::Status status;
   bk::SolveResponse response;
   std::string phase;
+  Status opened;
   std::optional<std::string> session_lost;
   {
-    Session* raw_session = session->get();
-    CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
     StatusFollower follower(*state_->stub, solve.ref(), progress, cancel_state);
-    {
-      grpc::ClientContext context;
-      CancelGuard guard(cancel_state, [&context] { context.TryCancel(); });
-      util::StepTimes::global().mark("first Solve byte");
-      status = state_->stub->Solve(&context, solve, &response);
+    grpc::ClientContext context;
+    CancelGuard guard(cancel_state, [&context] { context.TryCancel(); });
+    // The Solve goes out before the session is open, as BuildKit's own
+    // client sends it (the two run side by side): the daemon waits for the
+    // session the Solve names when the build first needs it (up to 5 s,
+    // session.Manager.Get), and the session's server and connection take a
+    // few milliseconds more. If the session cannot be opened, the Solve is
+    // cancelled and the session's failure reported.
+    SolveCall call;
+    util::StepTimes::global().mark("first Solve byte");
+    state_->stub->async()->Solve(&context, &solve, &response, call.on_done());
+    opened = open_session();
+    if (opened) {
+      util::StepTimes::global().mark(direct ? "session connected" : "session started");
+      Session* raw_session = session.get();
+      CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
+      status = call.wait();
+      // Before close(), which ends the connection itself: a session
+      // connection that died under the build explains its failure better
+      // than the daemon's word for it (often just "EOF").
+      if (!status.ok()) session_lost = session->connection_lost();
+    } else {
+      context.TryCancel();
+      status = call.wait();
     }
-    // Before close(), which ends the connection itself: a session connection
-    // that died under the build explains its failure better than the
-    // daemon's word for it (often just "EOF").
-    if (!status.ok()) session_lost = (*session)->connection_lost();
-    (*session)->close();
-    // After a failure the stream may never have started; don't wait long.
-    follower.finish(status.ok() ? std::chrono::seconds(5) : std::chrono::seconds(1));
+    if (session) session->close();
+    // After a failure the stream may never have started; don't wait long,
+    // and not at all for a Solve this client cancelled itself.
+    follower.finish(!opened       ? std::chrono::seconds(0)
+                    : status.ok() ? std::chrono::seconds(5)
+                                  : std::chrono::seconds(1));
     phase = follower.phase();
   }
   progress.done();
+  if (!opened) {
+    if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
+    if (auto failure = probe_failure()) return *failure;
+    if (auto refuted_by_probe = refuted_error()) return *refuted_by_probe;
+    return opened.error();
+  }
 
   if (status.ok()) {
     SolveResult result;

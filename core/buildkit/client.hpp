@@ -191,6 +191,9 @@ class Client {
   // socket closes; cancelling `cancel` (before or during) cancels the solve on
   // the daemon and returns Errc::cancelled. Thread-safe: several solves may
   // run at once on one client, each with its own sink.
+  // The Solve goes out before the session is open (the daemon waits for the
+  // session it names); a session that cannot be opened cancels it and is
+  // what the solve reports.
   Result<SolveResult> solve(const SolveRequest& request,
                             const std::vector<class Attachable*>& attachables,
                             ProgressSink& progress, const CancelToken& cancel);

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -116,6 +117,7 @@ class FakeControl final : public bk::Control::Service {
   int sessions_ended = 0;
   int healthy_sessions = 0;
   std::set<std::string> checked_sessions;  // ids whose health check is done
+  int solves_cancelled_awaiting_session = 0;
 
   grpc::Status ListWorkers(grpc::ServerContext* context, const bk::ListWorkersRequest*,
                            bk::ListWorkersResponse* response) override {
@@ -162,16 +164,12 @@ class FakeControl final : public bk::Control::Service {
       cv.notify_all();
     }
     switch (solve_mode) {
-      case SolveMode::lose_session: {
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, 5s, [&] { return checked_sessions.count(request->session()) > 0; });
+      case SolveMode::lose_session:
+        if (!wait_for_session(context, request->session())) return session_missing(context);
         return {grpc::StatusCode::UNKNOWN, "EOF"};
-      }
-      case SolveMode::succeed: {
+      case SolveMode::succeed:
         // Like the daemon, use the session before finishing.
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, 5s, [&] { return checked_sessions.count(request->session()) > 0; });
-      }
+        if (!wait_for_session(context, request->session())) return session_missing(context);
         wait_cancelled(context, solve_delay);
         if (context->IsCancelled()) return grpc::Status::CANCELLED;
         (*response->mutable_exporterresponse())["containerimage.digest"] = "sha256:0123";
@@ -262,6 +260,28 @@ class FakeControl final : public bk::Control::Service {
     ++sessions_ended;
     cv.notify_all();
     return grpc::Status::OK;
+  }
+
+  // As the daemon's session manager (session.Manager.Get): a Solve may
+  // arrive before its session, and waits for it until the call is cancelled
+  // or 5 s pass.
+  bool wait_for_session(grpc::ServerContext* context, const std::string& id) {
+    const auto end = Clock::now() + 5s;
+    std::unique_lock lock(mu);
+    while (checked_sessions.count(id) == 0) {
+      if (context->IsCancelled() || Clock::now() >= end) return false;
+      cv.wait_for(lock, 10ms);
+    }
+    return true;
+  }
+  grpc::Status session_missing(grpc::ServerContext* context) {
+    if (context->IsCancelled()) {
+      std::lock_guard lock(mu);
+      ++solves_cancelled_awaiting_session;
+      cv.notify_all();
+      return grpc::Status::CANCELLED;
+    }
+    return {grpc::StatusCode::UNKNOWN, "no active session: context deadline exceeded"};
   }
 
   bool wait_for_solve(std::chrono::milliseconds limit) {
@@ -1096,8 +1116,9 @@ class DirectSessions {
     for (auto& daemon : daemons_) daemon.join();
   }
 
-  Status failure;        // what the dialer answers instead, when set
-  bool hang_up = false;  // the daemon closes each connection after its health check
+  Status failure;                       // what the dialer answers instead, when set
+  std::function<void()> before_answer;  // runs in each dial before it answers
+  bool hang_up = false;                 // the daemon closes each connection after its health check
   std::mutex mu;
   std::condition_variable cv;
   std::vector<plugin::SessionSpec> dialled;
@@ -1106,6 +1127,7 @@ class DirectSessions {
 
   Client::SessionDialer dialer() {
     return [this](const plugin::SessionSpec& spec) -> Result<util::UniqueFd> {
+      if (before_answer) before_answer();
       std::lock_guard lock(mu);
       dialled.push_back(spec);
       if (!failure) return failure.error();
@@ -1202,18 +1224,41 @@ TEST_F(DirectSession, ADaemonWithoutTheRouteIsTunnelledFromThenOn) {
   EXPECT_EQ(fake.healthy_sessions, 2);
 }
 
-TEST_F(DirectSession, AFailedDialFailsTheBuildBeforeItsSolve) {
-  direct.failure = Error(Errc::unavailable, "builder 'moby-worker': connection refused");
+// As BuildKit's own client does, the Solve does not wait for the session:
+// here the dial answers only once the daemon holds the Solve.
+TEST_F(DirectSession, TheSolveGoesOutBeforeTheSessionIsConnected) {
+  bool solve_was_first = false;
+  direct.before_answer = [&] { solve_was_first = fake.wait_for_solve(5s); };
   RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_TRUE(solve_was_first) << "the Solve waited for the session's connection";
+  ASSERT_TRUE(direct.wait_closed(1));
+  std::lock_guard lock(direct.mu);
+  EXPECT_EQ(direct.healthy, 1);
+}
+
+// The Solve is already out when the dial fails: it is cancelled (the daemon
+// would otherwise wait 5 s for the session), and the dial's failure is what
+// the build reports.
+TEST_F(DirectSession, AFailedDialFailsTheBuildAndCancelsItsSolve) {
+  direct.failure = Error(Errc::unavailable, "builder 'moby-worker': connection refused");
+  direct.before_answer = [&] { fake.wait_for_solve(5s); };
+  RecordingSink sink;
+  const auto start = Clock::now();
   auto result = client.solve(sample_request(), {}, sink, CancelToken());
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().code(), Errc::unavailable);
   EXPECT_EQ(result.error().message(),
             "cannot open a session to buildkitd at fake-daemon: builder 'moby-worker': "
             "connection refused");
+  EXPECT_LT(Clock::now() - start, 2s) << "the client waited for the Solve to give up by itself";
   EXPECT_EQ(sink.done_called, 1);
-  std::lock_guard lock(fake.mu);
-  EXPECT_EQ(fake.solves, 0);
+  std::unique_lock lock(fake.mu);
+  EXPECT_TRUE(fake.cv.wait_for(lock, 5s, [&] {
+    return fake.solves_cancelled_awaiting_session == 1;
+  })) << "the Solve was not cancelled";
+  EXPECT_EQ(fake.solves, 1);
   EXPECT_EQ(fake.sessions, 0);
 }
 
