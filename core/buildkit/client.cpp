@@ -352,37 +352,6 @@ class StatusFollower {
   std::thread thread_;
 };
 
-// One Solve in flight on gRPC's callback API, so that the caller can open
-// the session while it goes out. The state is shared with the callback,
-// which may still be returning on gRPC's thread when wait() does.
-class SolveCall {
- public:
-  std::function<void(grpc::Status)> on_done() {
-    return [state = state_](grpc::Status status) {
-      std::lock_guard lock(state->mu);
-      state->status = std::move(status);
-      state->done = true;
-      state->cv.notify_all();
-    };
-  }
-
-  // Blocks until the call ends (the caller cancels its context to hurry it).
-  grpc::Status wait() {
-    std::unique_lock lock(state_->mu);
-    state_->cv.wait(lock, [this] { return state_->done; });
-    return state_->status;
-  }
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-  };
-  std::shared_ptr<State> state_ = std::make_shared<State>();
-};
-
 }  // namespace
 
 // ---- Client ----------------------------------------------------------------
@@ -874,22 +843,26 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
     // session.Manager.Get), and the session's server and connection take a
     // few milliseconds more. If the session cannot be opened, the Solve is
     // cancelled and the session's failure reported.
-    SolveCall call;
+    // The promise is shared with gRPC's callback, which may still be
+    // returning on gRPC's thread when the future is ready.
+    auto done = std::make_shared<std::promise<grpc::Status>>();
+    std::future<grpc::Status> solved = done->get_future();
     util::StepTimes::global().mark("first Solve byte");
-    state_->stub->async()->Solve(&context, &solve, &response, call.on_done());
+    state_->stub->async()->Solve(&context, &solve, &response,
+                                 [done](grpc::Status s) { done->set_value(std::move(s)); });
     opened = open_session();
     if (opened) {
       util::StepTimes::global().mark(direct ? "session connected" : "session started");
       Session* raw_session = session.get();
       CancelGuard session_guard(cancel_state, [raw_session] { raw_session->cancel(); });
-      status = call.wait();
+      status = solved.get();
       // Before close(), which ends the connection itself: a session
       // connection that died under the build explains its failure better
       // than the daemon's word for it (often just "EOF").
       if (!status.ok()) session_lost = session->connection_lost();
     } else {
       context.TryCancel();
-      status = call.wait();
+      status = solved.get();
     }
     if (session) session->close();
     // After a failure the stream may never have started; don't wait long,
