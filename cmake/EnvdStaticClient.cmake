@@ -17,18 +17,18 @@
 # linked: envd_static_client_libs for it, the shared libraries for everything
 # else (the tests, the modules, third-party plugins).
 #
-# The list is pkg-config's own static link line for grpc++, protobuf and
-# openssl, each -l resolved to its archive, with two exceptions that stay
-# shared: RE2 (its archive's thread-local hooks are not even PIE code) and
-# zlib (a copy of zlib is what Debian's lintian refuses in a package, and the
-# shared one is small).
+# The list is pkg-config's own static link line for grpc++, protobuf-lite (the
+# generated code is lite, proto/envd/wellknown.proto) and openssl, each -l
+# resolved to its archive, with two exceptions that stay shared: RE2 (its
+# archive's thread-local hooks are not even PIE code) and zlib (a copy of zlib
+# is what Debian's lintian refuses in a package, and the shared one is small).
 find_package(PkgConfig REQUIRED)
 execute_process(
-  COMMAND "${PKG_CONFIG_EXECUTABLE}" --static --libs grpc++ protobuf openssl
+  COMMAND "${PKG_CONFIG_EXECUTABLE}" --static --libs grpc++ protobuf-lite openssl
   OUTPUT_VARIABLE envd_static_client_flags OUTPUT_STRIP_TRAILING_WHITESPACE
   RESULT_VARIABLE envd_static_client_result)
 if(NOT envd_static_client_result EQUAL 0)
-  message(FATAL_ERROR "pkg-config cannot list the static link of grpc++, protobuf and openssl")
+  message(FATAL_ERROR "pkg-config cannot list the static link of grpc++, protobuf-lite and openssl")
 endif()
 separate_arguments(envd_static_client_flags UNIX_COMMAND "${envd_static_client_flags}")
 

@@ -31,7 +31,7 @@ constexpr std::size_t kReadChunk = std::size_t{1} << 20;
 
 using Clock = std::chrono::system_clock;
 
-void set_time(google::protobuf::Timestamp* out, Clock::time_point t) {
+void set_time(envd::wellknown::Timestamp* out, Clock::time_point t) {
   auto since = t.time_since_epoch();
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
   out->set_seconds(seconds.count());
@@ -39,7 +39,7 @@ void set_time(google::protobuf::Timestamp* out, Clock::time_point t) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(since - seconds).count()));
 }
 
-void set_time(google::protobuf::Timestamp* out, const struct timespec& t) {
+void set_time(envd::wellknown::Timestamp* out, const struct timespec& t) {
   out->set_seconds(t.tv_sec);
   out->set_nanos(static_cast<int32_t>(t.tv_nsec));
 }
@@ -293,7 +293,7 @@ class ContentStoreProvider::Service final : public pb::Content::Service {
   }
 
   grpc::Status Abort(grpc::ServerContext* context, const pb::AbortRequest* request,
-                     google::protobuf::Empty* /*response*/) override {
+                     envd::wellknown::Empty* /*response*/) override {
     Store* store = nullptr;
     if (auto st = choose(*context, &store); !st.ok()) return st;
     std::shared_ptr<Ingest> ingest;

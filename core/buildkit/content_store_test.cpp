@@ -296,7 +296,7 @@ TEST_F(ContentStoreTest, StatusResumeAndAbort) {
   auto ctx = context();
   pb::AbortRequest abort;
   abort.set_ref("drop-me");
-  google::protobuf::Empty empty;
+  envd::wellknown::Empty empty;
   ASSERT_TRUE(stub_->Abort(ctx.get(), abort, &empty).ok());
   EXPECT_TRUE(fs::is_empty(cache_ / "ingest"));
   EXPECT_EQ(status("drop-me", &ingest).error_code(), grpc::StatusCode::NOT_FOUND);

@@ -32,7 +32,7 @@ constexpr const char* kMethod = "/moby.filesync.v1.FileSend/DiffCopy";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-bool decode(grpc::ByteBuffer& buffer, google::protobuf::Message& message) {
+bool decode(grpc::ByteBuffer& buffer, google::protobuf::MessageLite& message) {
   grpc::ProtoBufferReader reader(&buffer);
   return message.ParseFromZeroCopyStream(&reader);
 }

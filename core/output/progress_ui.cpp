@@ -101,8 +101,8 @@ std::string shown_line(std::string_view line) {
   return util::printable(plain);
 }
 
-double seconds_between(const google::protobuf::Timestamp& from,
-                       const google::protobuf::Timestamp& to) {
+double seconds_between(const envd::wellknown::Timestamp& from,
+                       const envd::wellknown::Timestamp& to) {
   return static_cast<double>(to.seconds() - from.seconds()) +
          static_cast<double>(to.nanos() - from.nanos()) / 1e9;
 }
@@ -131,8 +131,8 @@ struct ProgressUi::Vertex {
   bool finished = false;   // plain: its DONE/CACHED/ERROR line was printed
   bool shown = false;      // tty: in shown_
   std::string error;
-  google::protobuf::Timestamp started_at;
-  google::protobuf::Timestamp completed_at;
+  envd::wellknown::Timestamp started_at;
+  envd::wellknown::Timestamp completed_at;
   std::chrono::steady_clock::time_point seen_started;
   std::string partial_line;                       // log bytes after the last newline
   std::deque<std::string> tail;                   // last complete log lines
