@@ -392,7 +392,6 @@ struct Client::State {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
   bool reconnects = false;               // a plaintext target channel redials; an fd channel cannot
-  bool owns_connection = false;          // dialled by address, not a driver's socket
   std::vector<Worker> workers;           // what connect()'s probe listed (written before `probed`)
   Client::SessionDialer session_dialer;  // empty: every session is tunnelled
   std::atomic<bool> session_dial_refused{false};  // the dialer said unsupported once
@@ -571,7 +570,6 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
-  state->owns_connection = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
   const Security security = security_of(transport);
   install_grpc_log_filter();
   const std::string prefix = "cannot connect to buildkitd at " + state->address + ": ";
@@ -659,8 +657,6 @@ const std::vector<Worker>& Client::workers() const {
   state_->wait_probed();
   return state_->workers;
 }
-
-bool Client::owns_connection() const { return state_->owns_connection; }
 
 bool Client::wait_until_connected(const CancelToken& ends) const {
   // A channel over a driver's socket is connected from the start (and gRPC

@@ -175,11 +175,6 @@ class Client {
   // Whether the probe has ended (answered or failed), without waiting.
   bool probe_ended() const;
 
-  // Whether the connection is the client's own: dialled by address (gRPC's
-  // own, or the TLS tunnel's), not a driver's socket that a driver may still
-  // be relaying. Only such a client may outlive its driver.
-  bool owns_connection() const;
-
   // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
   // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at
   // <address>: <reason>".

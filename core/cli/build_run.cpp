@@ -531,7 +531,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // gRPC starts on its own thread while the builder is resolved (the
   // context read, the driver module loaded); declared before the client, so
   // it outlives every channel.
-  auto grpc_ready = std::make_shared<buildkit::GrpcWarmUp>();
+  buildkit::GrpcWarmUp grpc_ready;
   auto target = resolve_builder(invocation);
   if (!target) return target.error();
   BuildTimings::step("driver loaded");
@@ -674,14 +674,6 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (req.quiet) {
       std::string id = image_id(result->exporter_response);
       if (!id.empty()) fmt::print("{}\n", id);
-    }
-    // The build is over and so is the process: closing the channel and
-    // joining gRPC's threads would only make the user wait (0.5 to 4 ms,
-    // docs/performance.md). Not a driver's socket, though: its driver, torn
-    // down as usual, may be relaying it until the channel lets go.
-    if (req.ends_the_process && client->owns_connection()) {
-      invocation.leave_to_exit(grpc_ready);
-      invocation.leave_to_exit(std::make_shared<buildkit::Client>(std::move(*client)));
     }
     return {};
   };

@@ -141,11 +141,5 @@ int main(int argc, char** argv) {
                     (flush_error != 0 ? std::strerror(flush_error) : "a write failed"),
                 kExitFailure);
   }
-  // What the command left to the process's end is not torn down
-  // (Invocation::leave_to_exit): no destructor runs after this.
-  if (invocation.leaves_anything_to_exit()) {
-    std::fflush(stderr);
-    std::_Exit(invocation.exit_code);
-  }
   return invocation.exit_code;
 }
