@@ -1113,12 +1113,17 @@ class DirectSessions {
   DirectSessions(const DirectSessions&) = delete;
   DirectSessions& operator=(const DirectSessions&) = delete;
   ~DirectSessions() {
+    {
+      std::lock_guard lock(mu);
+      released_ = true;
+      cv.notify_all();
+    }
     for (auto& daemon : daemons_) daemon.join();
   }
 
   Status failure;                       // what the dialer answers instead, when set
   std::function<void()> before_answer;  // runs in each dial before it answers
-  bool hang_up = false;                 // the daemon closes each connection after its health check
+  bool hang_up = false;                 // the daemon hangs up after each health check
   std::mutex mu;
   std::condition_variable cv;
   std::vector<plugin::SessionSpec> dialled;
@@ -1162,16 +1167,22 @@ class DirectSessions {
       // The connection ends when the client closes it (its session is over).
       pollfd pfd{watch, POLLRDHUP, 0};
       bool eof = ::poll(&pfd, 1, 10000) == 1;  // POLLRDHUP, POLLHUP or POLLERR
-      std::lock_guard lock(mu);
+      std::unique_lock lock(mu);
       if (ok) ++healthy;
       if (eof) ++closed_by_client;
       cv.notify_all();
+      // A hung-up connection stays open on this side until the test ends.
+      // Closing it would let the kernel turn the end of stream the client
+      // read into a reset (when frames its session server sent were still
+      // unread here), and so change the reason the client reports.
+      if (hang_up) cv.wait(lock, [&] { return released_; });
     }
     ::close(watch);
   }
 
   FakeControl& fake_;
   std::vector<std::thread> daemons_;
+  bool released_ = false;  // the destructor lets hung-up connections go
 };
 
 // A client whose solves dial their sessions through `direct`.

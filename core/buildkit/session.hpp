@@ -87,9 +87,11 @@ class Session {
   void close();
 
   // For a direct connection the other end closed or reset before close():
-  // why, in a few words ("connection reset by peer", "the connection was
-  // closed"). nullopt while it is up, and for a tunnel (whose loss fails the
-  // build's own channel, which says so).
+  // why, in a few words ("Connection reset by peer", "the connection was
+  // closed"). The reason is the kernel's best word at that moment: a reset
+  // reads as a plain close once the session server's own read has taken the
+  // socket's error. nullopt while it is up, and for a tunnel (whose loss
+  // fails the build's own channel, which says so).
   std::optional<std::string> connection_lost() const;
 
   // Cancels the stream, or closes the direct connection, at once (for
