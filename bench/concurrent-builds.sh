@@ -10,7 +10,12 @@
 # Reported: medians over the runs (hyperfine, 2 warm-ups): each build alone,
 # the four at once (one shell starting four clients and waiting for them),
 # and the ratio of the two; the same for buildctl, on the same daemon in the
-# same run.
+# same run. Then what the four at once cost in CPU time: the daemon's (all
+# its threads, from /proc, median per run) and the clients' (hyperfine's
+# rusage of the shell, which includes the four clients it waited for), and
+# the floor that puts under the wall: that CPU time spread over every CPU
+# with none idle. A floor over 1.2x the slowest build alone means no client
+# can meet the target on this machine.
 #
 # Needs: root (buildkitd), hyperfine (apt-get install hyperfine), python3.
 # Usage: bench/concurrent-builds.sh [runs]   (default 10)
@@ -49,12 +54,28 @@ for tool in envd buildctl; do
   } >"$work/$tool-four.sh"
 done
 
+# The daemon's CPU time in seconds (all its threads). Before each run of the
+# four at once: the previous run ends here, this one starts.
+cat >"$work/daemon-cpu.sh" <<EOF
+awk -v hz="\$(getconf CLK_TCK)" '{printf "%.3f\n", (\$14 + \$15) / hz}' /proc/$daemon/stat
+EOF
+cat >"$work/mark.sh" <<EOF
+cpu=\$(bash $work/daemon-cpu.sh)
+echo "end \$cpu" >>"\$1"
+echo "start \$cpu" >>"\$1"
+EOF
+
 # hyperfine runs each command through no shell (-N); output goes nowhere.
 for tool in envd buildctl; do
   args=()
   for i in 1 2 3 4; do args+=(-n "$tool alone $i" "$("${tool}_cmd" "$i")"); done
-  args+=(-n "$tool four at once" "bash $work/$tool-four.sh")
-  hyperfine -N --style none --warmup 2 --runs "$runs" --export-json "$work/$tool.json" "${args[@]}" >/dev/null
+  hyperfine -N --style none --warmup 2 --runs "$runs" --export-json "$work/$tool-alone.json" \
+    "${args[@]}" >/dev/null
+  : >"$work/$tool.cpu"
+  hyperfine -N --style none --warmup 2 --runs "$runs" --export-json "$work/$tool-four.json" \
+    -p "bash $work/mark.sh $work/$tool.cpu" -n "$tool four at once" "bash $work/$tool-four.sh" \
+    >/dev/null
+  echo "end $(bash "$work/daemon-cpu.sh")" >>"$work/$tool.cpu"
 done
 
 version=$("$bkdir/buildkitd" --version | awk '{print $3}')
@@ -62,13 +83,37 @@ printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s 
   "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$runs" "$work/envd.json" "$work/buildctl.json" <<'PY'
-import json, sys
-runs = sys.argv[1]
-print(f"{'--no-cache, 1 MiB context, median of ' + runs:<40} {'slowest alone (s)':>18} {'four at once (s)':>17} {'ratio':>7}")
-for tool, path in (("envd", sys.argv[2]), ("buildctl", sys.argv[3])):
-    results = {r["command"]: r for r in json.load(open(path))["results"]}
+python3 - "$runs" "$work" "$(nproc)" <<'PY'
+import json, statistics, sys
+runs, work, cpus = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+
+def daemon_cpu(path):
+    # start/end pairs in order; the first "end" closes nothing. Warm-ups first.
+    deltas, start = [], None
+    for line in open(path):
+        kind, value = line.split()
+        if kind == "start":
+            start = float(value)
+        elif start is not None:
+            deltas.append(float(value) - start)
+            start = None
+    return statistics.median(deltas[-runs:])
+
+rows = []
+for tool in ("envd", "buildctl"):
+    results = {r["command"]: r for part in ("alone", "four")
+               for r in json.load(open(f"{work}/{tool}-{part}.json"))["results"]}
     alone = max(results[f"{tool} alone {i}"]["median"] for i in range(1, 5))
-    four = results[f"{tool} four at once"]["median"]
-    print(f"{tool:<40} {alone:>18.3f} {four:>17.3f} {four / alone:>6.2f}x")
+    four = results[f"{tool} four at once"]
+    clients = four["user"] + four["system"]
+    daemon = daemon_cpu(f"{work}/{tool}.cpu")
+    rows.append((tool, alone, four["median"], clients, daemon, (clients + daemon) / cpus))
+print(f"{'--no-cache, 1 MiB context, median of ' + str(runs):<38} {'slowest alone (s)':>18} "
+      f"{'four at once (s)':>17} {'ratio':>7}")
+for tool, alone, four, *_ in rows:
+    print(f"{tool:<38} {alone:>18.3f} {four:>17.3f} {four / alone:>6.2f}x")
+print(f"{'the four at once, CPU time':<38} {'clients (s)':>18} {'daemon (s)':>17} "
+      f"{'floor on ' + str(cpus) + ' CPUs (s)':>20} {'floor ratio':>12}")
+for tool, alone, _, clients, daemon, floor in rows:
+    print(f"{tool:<38} {clients:>18.3f} {daemon:>17.3f} {floor:>20.3f} {floor / alone:>11.2f}x")
 PY
