@@ -54,16 +54,8 @@ for tool in envd buildctl; do
   } >"$work/$tool-four.sh"
 done
 
-# The daemon's CPU time in seconds (all its threads). Before each run of the
-# four at once: the previous run ends here, this one starts.
-cat >"$work/daemon-cpu.sh" <<EOF
-awk -v hz="\$(getconf CLK_TCK)" '{printf "%.3f\n", (\$14 + \$15) / hz}' /proc/$daemon/stat
-EOF
-cat >"$work/mark.sh" <<EOF
-cpu=\$(bash $work/daemon-cpu.sh)
-echo "end \$cpu" >>"\$1"
-echo "start \$cpu" >>"\$1"
-EOF
+# Before each run of the four at once: the previous run ends, this one starts.
+daemon_cpu_marks
 
 # hyperfine runs each command through no shell (-N); output goes nowhere.
 for tool in envd buildctl; do
@@ -83,21 +75,10 @@ printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s 
   "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$runs" "$work" "$(nproc)" <<'PY'
-import json, statistics, sys
+PYTHONPATH="$repo/bench/lib" python3 - "$runs" "$work" "$(nproc)" <<'PY'
+import json, sys
+from daemon_cpu import median_per_run
 runs, work, cpus = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-
-def daemon_cpu(path):
-    # start/end pairs in order; the first "end" closes nothing. Warm-ups first.
-    deltas, start = [], None
-    for line in open(path):
-        kind, value = line.split()
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            deltas.append(float(value) - start)
-            start = None
-    return statistics.median(deltas[-runs:])
 
 rows = []
 for tool in ("envd", "buildctl"):
@@ -106,7 +87,7 @@ for tool in ("envd", "buildctl"):
     alone = max(results[f"{tool} alone {i}"]["median"] for i in range(1, 5))
     four = results[f"{tool} four at once"]
     clients = four["user"] + four["system"]
-    daemon = daemon_cpu(f"{work}/{tool}.cpu")
+    daemon = median_per_run(f"{work}/{tool}.cpu", runs)
     rows.append((tool, alone, four["median"], clients, daemon, (clients + daemon) / cpus))
 print(f"{'--no-cache, 1 MiB context, median of ' + str(runs):<38} {'slowest alone (s)':>18} "
       f"{'four at once (s)':>17} {'ratio':>7}")

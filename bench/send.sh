@@ -50,17 +50,10 @@ mkdir -p "$big"
 cp -a "$small/." "$big/"
 head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
 
-# The daemon's CPU time in seconds (all its threads).
-cat >"$work/daemon-cpu.sh" <<EOF
-awk -v hz="\$(getconf CLK_TCK)" '{printf "%.3f\n", (\$14 + \$15) / hz}' /proc/$daemon/stat
-EOF
-# Before each run: the previous run ends here, the cache is emptied, this run
-# starts. Every line goes to one log, in order.
-cat >"$work/prepare.sh" <<EOF
-echo "end \$(bash $work/daemon-cpu.sh)" >>"\$1"
-"$bkdir/buildctl" --addr "$addr" prune --all >/dev/null
-echo "start \$(bash $work/daemon-cpu.sh)" >>"\$1"
-EOF
+# Before each run: the previous run ends, the cache is emptied, this run
+# starts. Every mark goes to one log per client, in order.
+daemon_cpu_marks
+prune=("$bkdir/buildctl" --addr "$addr" prune --all)
 
 # cmd_of CLIENT PROGRESS DIR: sets the array `cmd` to CLIENT's build command.
 # shellcheck disable=SC2154 # addr comes from start_buildkitd
@@ -86,8 +79,8 @@ bench() {
   cmd_of buildctl plain "$dir"
   buildctl_line="${cmd[*]}"
   hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$work/$name.json" \
-    -p "bash $work/prepare.sh $work/$name.cpu.envd" -n envd "$envd_line" \
-    -p "bash $work/prepare.sh $work/$name.cpu.buildctl" -n buildctl "$buildctl_line" >/dev/null
+    -p "bash $work/mark.sh $work/$name.cpu.envd ${prune[*]}" -n envd "$envd_line" \
+    -p "bash $work/mark.sh $work/$name.cpu.buildctl ${prune[*]}" -n buildctl "$buildctl_line" >/dev/null
   # envd's last run ended where buildctl's first prepare began.
   head -n 1 "$work/$name.cpu.buildctl" >>"$work/$name.cpu.envd"
   echo "end $(bash "$work/daemon-cpu.sh")" >>"$work/$name.cpu.buildctl"
@@ -122,21 +115,10 @@ version=$("$bkdir/buildkitd" --version | awk '{print $3}')
 printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s CPUs (%s)\n' \
   "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
-python3 - "$runs" "$work" "$rebuild_envd" "$rebuild_buildctl" <<'PY'
-import json, statistics, sys
+PYTHONPATH="$repo/bench/lib" python3 - "$runs" "$work" "$rebuild_envd" "$rebuild_buildctl" <<'PY'
+import json, sys
+from daemon_cpu import median_per_run
 runs, work = int(sys.argv[1]), sys.argv[2]
-
-def daemon_cpu(path):
-    # start/end pairs in order; the first "end" closes nothing. Warm-ups first.
-    deltas, start = [], None
-    for line in open(path):
-        kind, value = line.split()
-        if kind == "start":
-            start = float(value)
-        elif start is not None:
-            deltas.append(float(value) - start)
-            start = None
-    return statistics.median(deltas[-runs:])
 
 print(f"{'full send into an empty cache, median of ' + str(runs):<46} {'wall (s)':>9} {'ratio':>6} "
       f"{'client CPU (s)':>15} {'daemon CPU (s)':>15} {'peak RSS (MiB)':>15} {'bytes sent':>12}")
@@ -147,7 +129,7 @@ for name, label in (("small", "(1) 10,000 x 4 KiB"), ("big", "(2) 10,000 x 4 KiB
         r = results[client]
         rss_kib, sent = open(f"{work}/{name}.once.{client}").read().split()
         print(f"{label + ', ' + client:<46} {r['median']:>9.3f} {r['median'] / base:>5.2f}x "
-              f"{r['user'] + r['system']:>15.3f} {daemon_cpu(f'{work}/{name}.cpu.{client}'):>15.3f} "
+              f"{r['user'] + r['system']:>15.3f} {median_per_run(f'{work}/{name}.cpu.{client}', runs):>15.3f} "
               f"{int(rss_kib) / 1024:>15.1f} {int(sent):>12,}")
 print(f"{'(3) bytes sent, one 4 KiB file changed':<46} {'first send':>12} {'rebuild':>12}")
 for client, figures in (("envd", sys.argv[3]), ("buildctl", sys.argv[4])):

@@ -58,3 +58,22 @@ stop_standalone_bench() {
   fi
   rm -rf "$work"
 }
+
+# daemon_cpu_marks: writes $work/daemon-cpu.sh, which prints the daemon's CPU
+# time in seconds (all its threads, from /proc), and $work/mark.sh LOG [CMD..],
+# which appends "end S" to LOG, runs CMD (output discarded) and appends
+# "start S": run as hyperfine's --prepare, the previous run ends there and the
+# next one starts. bench/lib/daemon_cpu.py reads LOG. Needs `work` and
+# `daemon`.
+daemon_cpu_marks() {
+  cat >"$work/daemon-cpu.sh" <<EOF
+awk -v hz="\$(getconf CLK_TCK)" '{printf "%.3f\n", (\$14 + \$15) / hz}' /proc/$daemon/stat
+EOF
+  cat >"$work/mark.sh" <<EOF
+log=\$1
+shift
+echo "end \$(bash $work/daemon-cpu.sh)" >>"\$log"
+if [[ \$# -gt 0 ]]; then "\$@" >/dev/null; fi
+echo "start \$(bash $work/daemon-cpu.sh)" >>"\$log"
+EOF
+}
