@@ -50,6 +50,7 @@
 #include "util/atomic_file.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
+#include "util/message_out.hpp"
 #include "util/paths.hpp"
 #include "util/step_times.hpp"
 #include "util/terminal.hpp"
@@ -436,10 +437,11 @@ class BuildTimings {
       line += fmt::format(", solve {:.3f} s", seconds(solved_.value_or(end) - *connected_));
     }
     if (solved_) line += fmt::format(", after {:.3f} s", seconds(end - *solved_));
-    fmt::print(stderr, "{}\n", line);
+    util::write_message(stderr, fmt::format("{}\n", line));
     auto& steps = util::StepTimes::global();
     steps.mark("end", end);
-    if (steps.started()) fmt::print(stderr, "envd: timings: {}\n", steps.report());
+    if (steps.started())
+      util::write_message(stderr, fmt::format("envd: timings: {}\n", steps.report()));
   }
   // A step of the build, for the second line.
   static void step(std::string_view name) { util::StepTimes::global().mark(name); }
@@ -627,7 +629,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     Status load_failure = plan.loader ? plan.loader->failure() : Status{};
     if (plan.loader) plan.loader->abandon();
     std::string report = progress->failure_report();
-    if (!report.empty()) fmt::print(stderr, "{}", report);
+    if (!report.empty()) util::write_message(stderr, fmt::format("{}", report));
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
     }

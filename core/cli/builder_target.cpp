@@ -12,6 +12,7 @@
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 #include "util/duration.hpp"
+#include "util/message_out.hpp"
 #include "util/terminal.hpp"
 
 namespace envd::cli {
@@ -63,7 +64,7 @@ bool confirm_recreate(const Error& error) {
       !util::is_terminal(STDERR_FILENO)) {
     return false;
   }
-  fmt::print(stderr, "{}\nRecreate it now? [y/N] ", error.message());
+  util::write_message(stderr, fmt::format("{}\nRecreate it now? [y/N] ", error.message()));
   std::fflush(stderr);
   std::string answer;
   for (char c = 0; ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n';) answer += c;

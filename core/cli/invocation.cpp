@@ -8,6 +8,7 @@
 #include "context/resolve.hpp"
 #include "envd/internal/host_binding.hpp"
 #include "plugin/search_path.hpp"
+#include "util/message_out.hpp"
 #include "util/text.hpp"
 
 namespace envd::cli {
@@ -57,11 +58,11 @@ plugin::Registry& Invocation::registry(bool quiet) {
 
 // Messages may quote daemons, files and names: shown printably (util/text.hpp).
 void warn(const std::string& message) {
-  fmt::print(stderr, "envd: warning: {}\n", util::printable_lines(message));
+  util::write_message(stderr, fmt::format("envd: warning: {}\n", util::printable_lines(message)));
 }
 
 void inform(const std::string& message) {
-  fmt::print(stderr, "{}\n", util::printable_lines(message));
+  util::write_message(stderr, fmt::format("{}\n", util::printable_lines(message)));
 }
 
 }  // namespace envd::cli

@@ -11,6 +11,7 @@
 #include <exception>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "cli/client/program.hpp"
@@ -18,6 +19,7 @@
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
 #include "context/context.hpp"
+#include "util/message_out.hpp"
 #include "util/step_times.hpp"
 #include "util/text.hpp"
 
@@ -33,7 +35,8 @@ int fail(const std::string& message, int code) {
   std::fflush(stdout);
   // The message may quote a daemon's answer, a file or a name: whatever
   // control characters or escape sequences it holds are shown, not obeyed.
-  fmt::print(stderr, "envd: error: {}\n", envd::util::printable_lines(message));
+  envd::util::write_message(stderr,
+                            fmt::format("envd: error: {}\n", envd::util::printable_lines(message)));
   return code;
 }
 
@@ -128,6 +131,10 @@ int main(int argc, char** argv) {
       bool interrupted = st.error().code() == envd::Errc::cancelled;
       return fail(st.error().message(), interrupted ? kExitInterrupted : kExitFailure);
     }
+  } catch (const std::system_error& e) {
+    // fmt::print's report of a write to stdout that failed half-way (a full
+    // disk under a listing longer than stdio's buffer): the system's words.
+    return fail(e.what(), kExitFailure);
   } catch (const std::exception& e) {
     // Every expected failure is a Status; reaching this is a bug, still reported
     // as one line rather than a crash.

@@ -1,6 +1,8 @@
 #include "cli/table.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <system_error>
 
 namespace envd::cli {
 
@@ -60,7 +62,11 @@ void Table::print(std::FILE* out) const {
   for (std::size_t row = 0; row < rows(); ++row) {
     append_row(chunk, row);
     if (chunk.size() >= kChunk || row + 1 == rows()) {
-      std::fwrite(chunk.data(), 1, chunk.size(), out);
+      // A failed write ends the listing as fmt::print's would (main reports
+      // it): the reason is known only here.
+      if (std::fwrite(chunk.data(), 1, chunk.size(), out) != chunk.size()) {
+        throw std::system_error(errno, std::generic_category(), "cannot write the output");
+      }
       chunk.clear();
     }
   }

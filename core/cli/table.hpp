@@ -27,7 +27,8 @@ class Table {
   // them: keep({ctx.builder, "://", ctx.builder_address}).
   std::string_view keep(std::initializer_list<std::string_view> parts);
 
-  // Writes the table to `out`; a failed write shows in ferror(out).
+  // Writes the table to `out`. A failed write throws std::system_error with
+  // the reason, as fmt::print does (main turns it into one line).
   void print(std::FILE* out) const;
 
  private:

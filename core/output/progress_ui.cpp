@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
+#include "util/message_out.hpp"
 #include "util/text.hpp"
 
 namespace envd::output {
@@ -252,7 +253,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
   auto announce = [&](Vertex& v) {
     if (v.announced || v.name.empty()) return;
     v.announced = true;
-    fmt::print(out_, "#{} {}\n", v.number, v.name);
+    util::write_message(out_, fmt::format("#{} {}\n", v.number, v.name));
   };
   for (const auto& vx : status.vertexes()) {
     Vertex& v = *vertices_.at(vx.digest());
@@ -261,7 +262,8 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
   for (const auto& st : status.statuses()) {
     Vertex& v = *vertices_.at(st.vertex());
     announce(v);
-    if (st.has_completed()) fmt::print(out_, "#{} {}\n", v.number, v.sub_status[st.id()]);
+    if (st.has_completed())
+      util::write_message(out_, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]));
   }
   for (const auto& log : status.logs()) {
     Vertex& v = *vertices_.at(log.vertex());
@@ -272,7 +274,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     while (!msg.empty()) {
       size_t nl = msg.find('\n');
       std::string_view line = msg.substr(0, nl);
-      fmt::print(out_, "#{} {:.3f} {}\n", v.number, t, shown_line(line));
+      util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number, t, shown_line(line)));
       if (nl == std::string_view::npos) break;
       msg.remove_prefix(nl + 1);
     }
@@ -283,12 +285,12 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     v.finished = true;
     announce(v);
     if (!v.error.empty()) {
-      fmt::print(out_, "#{} ERROR: {}\n", v.number, v.error);
+      util::write_message(out_, fmt::format("#{} ERROR: {}\n", v.number, v.error));
     } else if (v.cached) {
-      fmt::print(out_, "#{} CACHED\n", v.number);
+      util::write_message(out_, fmt::format("#{} CACHED\n", v.number));
     } else {
-      fmt::print(out_, "#{} DONE {:.1f}s\n", v.number,
-                 seconds_between(v.started_at, v.completed_at));
+      util::write_message(out_, fmt::format("#{} DONE {:.1f}s\n", v.number,
+                                            seconds_between(v.started_at, v.completed_at)));
     }
   }
   std::fflush(out_);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "util/message_out.hpp"
 #include "util/text.hpp"
 
 namespace envd::plugin {
@@ -23,16 +24,16 @@ void Host::progress(void* context, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr || host->quiet_.load()) return;
   // A module's line may quote a daemon: nothing in it drives the terminal.
-  fmt::print(host->err_, "{}\n", util::printable(line));
+  util::write_message(host->err_, fmt::format("{}\n", util::printable(line)));
 }
 
 void Host::log(void* context, int32_t level, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr) return;
   if (level >= ENVD_LOG_WARNING) {
-    fmt::print(host->err_, "envd: warning: {}\n", util::printable(line));
+    util::write_message(host->err_, fmt::format("envd: warning: {}\n", util::printable(line)));
   } else if (host->debug_) {
-    fmt::print(host->err_, "envd: debug: {}\n", util::printable(line));
+    util::write_message(host->err_, fmt::format("envd: debug: {}\n", util::printable(line)));
   }
 }
 

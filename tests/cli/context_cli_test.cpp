@@ -19,9 +19,24 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-using ContextCli = CliTest;
-
 const std::string kError = "envd: error: ";
+
+class ContextCli : public CliTest {
+ protected:
+  // Runs `script` with /bin/sh, $0 being envd and $1... `args`, in the test's
+  // environment, for what needs a redirection.
+  sdk::ProcessResult in_shell(const std::string& script,
+                              const std::vector<std::string>& args = {}) {
+    sdk::ProcessOptions options;
+    options.argv = {"/bin/sh", "-c", script, envd_binary()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(60);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? *r : sdk::ProcessResult{};
+  }
+};
 
 // ---- first use and ls --------------------------------------------------------
 
@@ -74,17 +89,50 @@ TEST_F(ContextCli, AListingThatCannotBeWrittenIsAnError) {
   envd_ok({"context", "ls"});  // the store exists: only the write can fail
   for (std::string format : {"table", "json"}) {
     SCOPED_TRACE(format);
-    sdk::ProcessOptions options;
-    options.argv = {"/bin/sh", "-c", "exec \"$0\" context ls --format \"$1\" >/dev/full",
-                    envd_binary(), format};
-    options.env = base_env();
-    options.timeout = std::chrono::seconds(60);
-    auto r = sdk::run_process(options);
-    ASSERT_TRUE(r.ok()) << r.error().message();
-    EXPECT_EQ(r->exit_code, 1);
-    EXPECT_EQ(r->err.find(kError), 0U) << r->err;
-    EXPECT_NE(r->err.find("No space left on device"), std::string::npos) << r->err;
-    EXPECT_EQ(std::count(r->err.begin(), r->err.end(), '\n'), 1) << r->err;
+    auto r = in_shell("exec \"$0\" context ls --format \"$1\" >/dev/full", {format});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err.find(kError), 0U) << r.err;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// Longer than stdio's buffer, the listing's write fails while it is printed,
+// not at the final flush.
+TEST_F(ContextCli, ALongListingThatCannotBeWrittenIsAnError) {
+  for (int i = 0; i < 130; ++i) {
+    envd_ok({"context", "create", "--name", "ctx-" + std::to_string(i), "--builder", "tcp",
+             "--builder-address",
+             "10.0." + std::to_string(i / 100) + "." + std::to_string(i % 100) + ":1234"});
+  }
+  ASSERT_GT(envd_ok({"context", "ls"}).out.size(), 8192U);
+  for (std::string format : {"table", "json"}) {
+    SCOPED_TRACE(format);
+    auto r = in_shell("exec \"$0\" context ls --format \"$1\" >/dev/full", {format});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err.find(kError), 0U) << r.err;
+    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// A closed or full stderr loses the messages, never the command's status nor
+// what it did.
+TEST_F(ContextCli, AClosedOrFullStderrKeepsTheExitStatus) {
+  for (std::string redirect : {"2>/dev/full", "2>&-"}) {
+    SCOPED_TRACE(redirect);
+    EXPECT_EQ(in_shell("exec \"$0\" context ls --format yaml " + redirect).exit_code, 1);
+    EXPECT_EQ(in_shell("exec \"$0\" context use no-such-context " + redirect).exit_code, 1);
+    EXPECT_EQ(in_shell("exec \"$0\" --no-such-flag " + redirect).exit_code, 2);
+    const std::string name = redirect == "2>&-" ? "closed" : "full";
+    auto created = in_shell(
+        "exec \"$0\" context create --name \"$1\" --builder tcp "
+        "--builder-address 127.0.0.1:1234 --use " +
+            redirect,
+        {name});
+    EXPECT_EQ(created.exit_code, 0);
+    EXPECT_EQ(envd_ok({"context", "show"}).out, name + "\n");
   }
 }
 
