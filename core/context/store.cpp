@@ -21,6 +21,10 @@ namespace json = boost::json;
 
 constexpr mode_t kDirMode = 0700;
 constexpr mode_t kFileMode = 0600;
+// A store of 1,000 contexts is about 100 KB. Anything past this limit is not
+// one envd wrote, and parsing it would take seconds and gigabytes (a sparse
+// file of 4 GiB took 18 s and 4 GB of memory to be called invalid JSON).
+constexpr size_t kMaxStoreBytes = size_t{64} << 20;
 
 std::string serialize(const ContextList& list) {
   json::object top;
@@ -69,9 +73,13 @@ fs::path ContextStore::data_dir(const Context& context) const {
 }
 
 Result<std::optional<ContextList>> ContextStore::read() const {
-  auto text = util::read_file(file());
+  auto text = util::read_file(file(), kMaxStoreBytes);
   if (!text) {
     if (text.error().code() == Errc::not_found) return std::optional<ContextList>();
+    if (text.error().code() == Errc::invalid_argument) {
+      return corrupt_store(file(), "it is larger than " + std::to_string(kMaxStoreBytes >> 20) +
+                                       " MiB, which no store envd writes is");
+    }
     return Error(text.error().code(), "the context store is unreadable: " + text.error().message() +
                                           "; check the owner and permissions of the file and of " +
                                           quoted(dir_));

@@ -25,8 +25,7 @@ constexpr std::string_view kRecovery =
     "; fix it or move it aside to start over with the default context";
 
 Error corrupt(const fs::path& file, const std::string& reason) {
-  return Error(Errc::invalid_argument,
-               "context store " + quoted(file) + " is corrupt: " + reason + std::string(kRecovery));
+  return corrupt_store(file, reason);
 }
 
 // The contexts of a list, by the value of one of their fields: an
@@ -425,6 +424,11 @@ Result<ContextList> read_store_tree(std::string_view text, const fs::path& file)
   }
   derive_missing_ids(list);
   return list;
+}
+
+Error corrupt_store(const fs::path& file, const std::string& reason) {
+  return Error(Errc::invalid_argument,
+               "context store " + quoted(file) + " is corrupt: " + reason + std::string(kRecovery));
 }
 
 Result<ContextList> parse_store(std::string_view text, const fs::path& file) {

@@ -28,6 +28,10 @@ namespace envd::context {
 // to start over with the default context"). The list's `file` is `file`.
 Result<ContextList> parse_store(std::string_view text, const std::filesystem::path& file);
 
+// The error parse_store() returns for a store that is not one envd wrote:
+// Errc::invalid_argument, "context store '<file>' is corrupt: <reason>; ...".
+Error corrupt_store(const std::filesystem::path& file, const std::string& reason);
+
 // The one-pass reader: the list, or nothing when the text is off its shape.
 // The list's `file` is empty.
 std::optional<ContextList> read_store_in_one_pass(std::string_view text);

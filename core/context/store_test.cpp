@@ -810,6 +810,31 @@ TEST_F(StoreTest, EveryCorruptionIsNamedAndTheFileIsLeftAlone) {
   }
 }
 
+// A huge file (here 4 GiB, sparse) is refused by its size, before a byte of it
+// is read or parsed, and left as it was.
+TEST_F(StoreTest, AFileLargerThanAnyStoreIsRefusedUnread) {
+  ASSERT_TRUE(store().load().ok());
+  const std::uintmax_t size = std::uintmax_t{4} << 30;
+  fs::resize_file(file(), size);
+  const std::string expected = "context store '" + file().string() +
+                               "' is corrupt: it is larger than 64 MiB, which no store envd "
+                               "writes is" +
+                               kRecovery;
+  auto list = store().load();
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(list.error().message(), expected);
+  bool called = false;
+  Status st = store().update([&](ContextList&) -> Status {
+    called = true;
+    return {};
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(), expected);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(fs::file_size(file()), size);
+}
+
 TEST_F(StoreTest, ControlCharactersInACorruptFileDoNotReachTheMessage) {
   seed("{\"contexts\": [{\"name\": \"\\u001b[31mx\", " + kOk + "}]}");
   auto list = store().load();

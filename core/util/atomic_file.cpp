@@ -79,6 +79,23 @@ Result<std::string> read_file(const fs::path& path) {
   return read_all(fd.get(), std::string::npos - 1, quoted(path));
 }
 
+Result<std::string> read_file(const fs::path& path, size_t limit) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("read", path, errno);
+  auto too_large = [&] {
+    return Error(Errc::invalid_argument,
+                 quoted(path) + " is larger than " + std::to_string(limit) + " bytes");
+  };
+  struct stat st {};
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<unsigned long long>(st.st_size) > limit) {
+    return too_large();
+  }
+  auto content = read_all(fd.get(), limit, quoted(path));
+  if (content && content->size() > limit) return too_large();
+  return content;
+}
+
 Status write_all(int fd, std::string_view data, const std::string& what) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());

@@ -26,6 +26,12 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
 // Reads a whole file. A missing file is Errc::not_found.
 Result<std::string> read_file(const std::filesystem::path& path);
 
+// Reads a whole file of at most `limit` bytes; a larger one is
+// Errc::invalid_argument, refused before its content is read when its size
+// is known up front (a regular file), so a huge or sparse file costs no time
+// and no memory.
+Result<std::string> read_file(const std::filesystem::path& path, size_t limit);
+
 // Writes all of `data` to `fd`, retrying short writes. `what` names the target
 // in errors ("cannot write <what>: <reason>").
 Status write_all(int fd, std::string_view data, const std::string& what);
