@@ -90,14 +90,25 @@ Result<std::optional<ContextList>> ContextStore::read() const {
 }
 
 Status ContextStore::write(const ContextList& list) const {
-  // Write through a symlinked store (dotfile managers) instead of replacing the link.
+  // Write through a symlinked store (dotfile managers) instead of replacing
+  // the link, also when the link's target does not exist yet: followed link
+  // by link, as the kernel would, since canonical() fails on a dangling one.
   fs::path target = file();
   std::error_code ec;
-  if (fs::is_symlink(target, ec)) {
-    fs::path resolved = fs::canonical(target, ec);
-    if (!ec) target = std::move(resolved);
+  for (int links = 0; fs::is_symlink(target, ec); ++links) {
+    if (links == 40) {
+      return Error(Errc::invalid_argument, "cannot write the context store " + quoted(file()) +
+                                               ": too many levels of symbolic links");
+    }
+    fs::path next = fs::read_symlink(target, ec);
+    if (ec) {
+      return Error(Errc::internal, "cannot write the context store " + quoted(file()) +
+                                       ": cannot read the link " + quoted(target) + ": " +
+                                       ec.message());
+    }
+    target = next.is_absolute() ? next : target.parent_path() / next;
   }
-  return util::write_file_atomically(target, serialize(list), kFileMode);
+  return util::write_file_atomically(target.lexically_normal(), serialize(list), kFileMode);
 }
 
 Result<util::FileLock> ContextStore::lock() const {

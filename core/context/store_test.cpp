@@ -661,6 +661,30 @@ TEST_F(StoreTest, ASymlinkedStoreFileIsWrittenThrough) {
   EXPECT_EQ(target.at("contexts").as_array().size(), 2u);
 }
 
+// A link to a store not written yet (a dotfile manager's, before first use)
+// is written through too: the target is created, the link stays. A link
+// into a missing directory is an error, and the link is left as it was.
+TEST_F(StoreTest, ADanglingSymlinkedStoreFileIsWrittenThroughOrLeftAlone) {
+  fs::path dotfiles = tmp_.path() / "dotfiles";
+  fs::create_directories(dotfiles);
+  fs::create_directories(config());
+  fs::create_symlink("../../../dotfiles/envd.json", file());
+  ASSERT_EQ(fs::canonical(config() / "../../../dotfiles"), fs::canonical(dotfiles));
+  ASSERT_TRUE(store().load().ok());
+  EXPECT_TRUE(fs::is_symlink(file()));
+  ASSERT_TRUE(fs::exists(dotfiles / "envd.json"));
+  EXPECT_EQ(json::parse(read_text(dotfiles / "envd.json")).at("current"), "default");
+
+  fs::remove(file());
+  fs::create_symlink(tmp_.path() / "missing" / "envd.json", file());
+  auto list = store().load();
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.error().message().find((tmp_.path() / "missing").string()), std::string::npos)
+      << list.error().message();
+  EXPECT_TRUE(fs::is_symlink(file()));
+  EXPECT_EQ(fs::read_symlink(file()), tmp_.path() / "missing" / "envd.json");
+}
+
 // 8 processes, each making 50 update() calls that add a distinct context and
 // 25 more that remove every other one of its own.
 TEST_F(StoreTest, ConcurrentProcessesNeverLoseAnUpdate) {
