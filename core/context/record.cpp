@@ -86,6 +86,21 @@ Status check_context(const Context& context, RecordKind kind) {
     return Error(Errc::invalid_argument, "field 'builder' must not be empty");
   if (context.runner.empty())
     return Error(Errc::invalid_argument, "field 'runner' must not be empty");
+  // What `context ls` prints as it is: a hand-edited escape sequence there
+  // would drive the terminal, and a newline would break the table.
+  auto plain = [](std::string_view key, std::string_view text) -> Status {
+    if (std::none_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == '\x7f'; })) {
+      return {};
+    }
+    return Error(Errc::invalid_argument, "field '" + std::string(key) +
+                                             "' must not hold control characters, as '" +
+                                             util::printable(text, 64) + "' does");
+  };
+  if (auto st = plain("builder", context.builder); !st) return st;
+  if (auto st = plain("builder_address", context.builder_address); !st) return st;
+  if (auto st = plain("runner", context.runner); !st) return st;
+  if (auto st = plain("runner_address", context.runner_address.value_or("")); !st) return st;
   if (kind == RecordKind::store && !context.id.empty() && !is_valid_id(context.id)) {
     return Error(Errc::invalid_argument,
                  "field 'id' must be 1 to 64 letters, digits, '_' or '-', not '" +

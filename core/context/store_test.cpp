@@ -779,6 +779,19 @@ std::vector<Corruption> corruptions() {
       {"empty builder",
        R"({"contexts": [{"name": "a", "builder": "", "builder_address": "h", "runner": "docker"}]})",
        "contexts[0] ('a'): field 'builder' must not be empty"},
+      {"control character in builder",
+       R"({"contexts": [{"name": "a", "builder": "tc\u0000p", "builder_address": "h", )"
+       R"("runner": "docker"}]})",
+       "contexts[0] ('a'): field 'builder' must not hold control characters, as 'tc\\x00p' does"},
+      {"escape sequence in builder_address",
+       R"({"contexts": [{"name": "a", "builder": "tcp", "builder_address": "h\u001b[2J\n", )"
+       R"("runner": "docker"}]})",
+       "contexts[0] ('a'): field 'builder_address' must not hold control characters, as "
+       "'h\\x1b[2J\\x0a' does"},
+      {"control character in runner_address",
+       R"({"contexts": [{"name": "a", "runner_address": "http://h\r", )" + kOk + "}]}",
+       "contexts[0] ('a'): field 'runner_address' must not hold control characters, as "
+       "'http://h\\x0d' does"},
       {"runner_address wrong type",
        R"({"contexts": [{"name": "a", "runner_address": 5, )" + kOk + "}]}",
        "contexts[0] ('a'): field 'runner_address' must be a string"},
