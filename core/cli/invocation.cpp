@@ -23,7 +23,14 @@ Result<OutputFormat> parse_format(const std::string& value) {
 Invocation::Invocation() { sdk::internal::bind_host(host.api()); }
 
 Result<context::ContextStore> Invocation::store() const {
-  return context::ContextStore::open_default();
+  auto store = context::ContextStore::open_default();
+  if (store) {
+    store->on_lock_wait([lock = store->lock_file()] {
+      inform("Waiting for another envd command to finish changing the contexts ('" + lock.string() +
+             "' is locked)");
+    });
+  }
+  return store;
 }
 
 Result<Invocation::CurrentContext> Invocation::current_context() const {

@@ -113,7 +113,7 @@ Status ContextStore::write(const ContextList& list) const {
 
 Result<util::FileLock> ContextStore::lock() const {
   if (auto st = util::create_directories(dir_, kDirMode); !st) return st.error();
-  return util::FileLock::exclusive(lock_file());
+  return util::FileLock::exclusive(lock_file(), lock_wait_);
 }
 
 Result<ContextList> ContextStore::load() const {

@@ -79,6 +79,10 @@ class ContextStore {
   // missing and returns it. Error if the context has no valid id.
   Result<std::filesystem::path> ensure_data_dir(const Context& context) const;
 
+  // Called once when a write has waited a second for another process's lock
+  // (the CLI says why nothing happens); the wait goes on.
+  void on_lock_wait(std::function<void()> waiting) { lock_wait_ = std::move(waiting); }
+
  private:
   // The parsed file, nullopt when it does not exist.
   Result<std::optional<ContextList>> read() const;
@@ -87,6 +91,7 @@ class ContextStore {
   Result<util::FileLock> lock() const;
 
   std::filesystem::path dir_;
+  std::function<void()> lock_wait_;
 };
 
 }  // namespace envd::context

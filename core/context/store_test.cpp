@@ -10,6 +10,8 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -592,6 +594,47 @@ TEST_F(StoreTest, UpdateWaitsForTheLock) {
   auto list = store().load();
   ASSERT_TRUE(list.ok());
   EXPECT_NE(list->find("late"), nullptr);
+}
+
+// A writer kept waiting says so once, after a second, and then still waits
+// for the lock before it changes anything.
+TEST_F(StoreTest, AWriterKeptWaitingSaysSoOnceAndStillWaits) {
+  ASSERT_TRUE(store().load().ok());
+  auto held = util::FileLock::exclusive(config() / "contexts.json.lock");
+  ASSERT_TRUE(held.ok()) << held.error().message();
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int told = 0;
+  bool changed = false;
+  ContextStore waiting_store = store();
+  waiting_store.on_lock_wait([&] {
+    std::lock_guard lock(mu);
+    ++told;
+    cv.notify_all();
+  });
+  std::thread writer([&] {
+    Status st = waiting_store.update([&](ContextList& l) -> Status {
+      std::lock_guard lock(mu);
+      changed = true;
+      l.contexts.push_back(make("late"));
+      return {};
+    });
+    EXPECT_TRUE(st.ok());
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return told > 0; }));
+    EXPECT_FALSE(changed) << "update ran its change without the lock";
+  }
+  { util::FileLock release = std::move(*held); }  // dropped here
+  writer.join();
+  EXPECT_EQ(told, 1);
+  EXPECT_TRUE(changed);
+  // Not kept waiting: not a word.
+  told = 0;
+  ASSERT_TRUE(waiting_store.update([](ContextList&) -> Status { return {}; }).ok());
+  EXPECT_EQ(told, 0);
 }
 
 TEST_F(StoreTest, AWriterKilledWhileHoldingTheLockLeavesTheOldFileAndNoStaleLock) {

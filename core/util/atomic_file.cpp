@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "util/prefault.hpp"
@@ -158,11 +160,27 @@ Status create_directories(const fs::path& dir, mode_t mode) {
   return {};
 }
 
-Result<FileLock> FileLock::exclusive(const fs::path& path) {
+Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<void()>& waiting) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return errno_error("open lock file", path, errno);
-  while (::flock(fd, LOCK_EX) != 0) {
+  // flock(2) has no timeout: until `waiting` has been called, the lock is
+  // tried without blocking, with pauses growing to 20 ms.
+  using Clock = std::chrono::steady_clock;
+  const auto say_so_at = Clock::now() + std::chrono::seconds(1);
+  auto pause = std::chrono::microseconds(500);
+  bool blocking = !waiting;
+  while (::flock(fd, blocking ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK && !blocking) {
+      if (Clock::now() >= say_so_at) {
+        waiting();
+        blocking = true;
+      } else {
+        std::this_thread::sleep_for(pause);
+        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+      }
+      continue;
+    }
     int err = errno;
     ::close(fd);
     return errno_error("lock", path, err);

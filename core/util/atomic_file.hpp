@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -48,8 +49,12 @@ Status create_directories(const std::filesystem::path& dir, mode_t mode);
 // drops it when the process dies, so a crashed holder never leaves a stale lock.
 class FileLock {
  public:
-  // Blocks until the lock on `path` (created 0600 if missing) is held.
-  static Result<FileLock> exclusive(const std::filesystem::path& path);
+  // Blocks until the lock on `path` (created 0600 if missing) is held. With
+  // `waiting`, a lock still held by another process after a second calls it
+  // once (to say why nothing happens) before the wait goes on: until then
+  // the lock is retried with short pauses, so a brief wait says nothing.
+  static Result<FileLock> exclusive(const std::filesystem::path& path,
+                                    const std::function<void()>& waiting = {});
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
