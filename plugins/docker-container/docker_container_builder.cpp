@@ -407,13 +407,15 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget&
   }
 }
 
-// Sleeps 200 ms, or less if the deadline comes first; false when cancelled.
+// Sleeps 200 ms, or until the deadline when less than 400 ms are left, so
+// a call made after the pause has 200 ms at least; false when cancelled.
 bool pause_until(sdk::Deadline deadline) {
   // Rounded up: waking a moment before the deadline would start a call that
   // cannot finish, instead of reporting the deadline.
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+  constexpr std::chrono::milliseconds kPause(200);
   return sdk::sleep_unless_cancelled(
-      std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(200)));
+      std::clamp(left < 2 * kPause ? left : kPause, std::chrono::milliseconds(0), 2 * kPause));
 }
 
 // Brings the container to running, as its state requires, within the
@@ -426,15 +428,24 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   std::string action;
   std::string last_state;  // for the timeout message
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
+  auto out_of_time = [&] {
+    return Error(Errc::timeout, "buildkitd container '" + name +
+                                    "' did not reach the running state within " +
+                                    std::to_string(budget.timeout.count()) + " ms" +
+                                    (last_state.empty() ? "" : " (it stayed " + last_state + ")"));
+  };
   for (;;) {
-    if (Clock::now() >= budget.deadline) {
-      return Error(Errc::timeout,
-                   "buildkitd container '" + name + "' did not reach the running state within " +
-                       std::to_string(budget.timeout.count()) + " ms" +
-                       (last_state.empty() ? "" : " (it stayed " + last_state + ")"));
-    }
+    if (Clock::now() >= budget.deadline) return out_of_time();
     auto state = dc::inspect_container(engine, name, budget.deadline);
-    if (!state) return in_phase(state.error(), inspecting, budget);
+    if (!state) {
+      // An inspect the deadline cut short while the container sat in a state
+      // it had to leave: that state, not the last call, is the news.
+      if (state.error().code() == Errc::timeout && !last_state.empty() &&
+          Clock::now() >= budget.deadline) {
+        return out_of_time();
+      }
+      return in_phase(state.error(), inspecting, budget);
+    }
     if (!*state) {
       if (auto st = create_and_start(engine, target, budget); !st) return st.error();
       created = true;

@@ -181,6 +181,7 @@ void FaultProxy::serve(int client, Plan plan) {
     first.assign(buffer.data(), static_cast<std::size_t>(n));
     if (first.find(plan.request_contains) == std::string::npos) plan = Plan{};
   }
+  if (plan.fault != Fault::none) ++faulted_;
   if (plan.fault == Fault::blackhole) {
     // Accepted, then silence: read and drop whatever comes until stopped.
     while (wait_readable(client) && ::read(client, buffer.data(), buffer.size()) > 0) {

@@ -66,6 +66,9 @@ class FaultProxy {
   void set(Plan plan);
   // Connections accepted so far.
   std::size_t accepted() const { return accepted_.load(); }
+  // Connections the plan's fault was applied to so far (with request_contains,
+  // those whose request matched).
+  std::size_t faulted() const { return faulted_.load(); }
 
  private:
   void start(int listen_fd);
@@ -82,6 +85,7 @@ class FaultProxy {
   int stop_fd_ = -1;  // eventfd: written once to stop every loop
   int port_ = 0;
   std::atomic<std::size_t> accepted_{0};
+  std::atomic<std::size_t> faulted_{0};
   std::mutex mutex_;
   Plan plan_;
   std::size_t plan_set_at_ = 0;  // accepted_ when plan_ was set
