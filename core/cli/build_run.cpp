@@ -54,6 +54,7 @@
 #include "util/paths.hpp"
 #include "util/step_times.hpp"
 #include "util/terminal.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -107,6 +108,26 @@ class OutputFile {
 // of a tarball when its first bytes do): the path, or else its nearest
 // existing parent, must be a directory envd may write to; a file must not be
 // a directory. The reason is in strerror's words, as creating would say it.
+// The Dockerfile is read by the session when the daemon asks: what would
+// stop that is said now, in the words that fit.
+Status check_dockerfile(const fs::path& dockerfile) {
+  const std::string quoted = "Dockerfile '" + dockerfile.string() + "'";
+  std::error_code ec;
+  auto status = fs::status(dockerfile, ec);
+  if (status.type() == fs::file_type::not_found) {
+    return Error(Errc::not_found, quoted + " does not exist");
+  }
+  if (ec) return Error(Errc::permission, "cannot read " + quoted + ": " + ec.message());
+  if (fs::is_directory(status)) return Error(Errc::invalid_argument, quoted + " is a directory");
+  if (!fs::is_regular_file(status)) {
+    return Error(Errc::invalid_argument, quoted + " is not a regular file");
+  }
+  if (::access(dockerfile.c_str(), R_OK) != 0) {
+    return Error(Errc::permission, "cannot read " + quoted + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
 Status check_creatable(const fs::path& path, bool directory, const std::string& what) {
   auto refuse = [&](int error) {
     return Error(Errc::internal, what + ": " + std::strerror(error));
@@ -479,9 +500,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     return Error(Errc::not_found, "build context '" + req.path + "' is not a directory");
   }
   fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
-  if (!fs::is_regular_file(dockerfile, ec)) {
-    return Error(Errc::not_found, "Dockerfile '" + dockerfile.string() + "' does not exist");
-  }
+  if (auto st = check_dockerfile(dockerfile); !st) return st;
   std::string tag = req.tag;
   if (tag.empty()) {
     auto derived = output::default_image_tag(context_dir);
@@ -512,6 +531,12 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (fs::is_directory(*path, parent_ec)) {
       return Error(Errc::invalid_argument, "cannot write '" + *path + "': it is a directory");
     }
+  }
+  if (!req.output.empty()) {
+    // Checked again when the export is planned; a mistyped flag is told
+    // before a builder is bootstrapped or a daemon contacted.
+    auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    if (!spec) return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
   }
   if (!req.iidfile.empty() && !req.output.empty()) {
     // As buildx: files make no image, so there is no ID to write.

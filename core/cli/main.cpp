@@ -60,9 +60,14 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   const CLI::App& deepest = deepest_command(app, path);
   if (deepest.get_require_subcommand_min() > 0) {
     for (const auto& word : app.remaining(true)) {
-      if (!word.empty() && word.front() != '-') {
+      if (word.empty()) continue;
+      if (word.front() != '-') {
         return fmt::format("unknown command '{}' for '{}' (see '{} --help')", word, path, path);
       }
+      // "envd --bogus": the flag is the mistake, not the missing command.
+      std::string flag = word.substr(0, word.find('='));
+      return fmt::format("unknown flag '{}' for '{}' (see '{} --help')",
+                         envd::util::printable(flag, 80), path, path);
     }
   }
   return fmt::format("{} (see '{} --help')", e.what(), path);

@@ -411,6 +411,10 @@ std::string scheme_of(std::string_view text) {
 Result<std::string_view> strip_optional_scheme(std::string_view text, std::string_view scheme) {
   std::string_view rest = strip_scheme(text, scheme);
   if (rest.find("://") != std::string_view::npos) {
+    if (rest.size() != text.size()) {
+      return invalid("the address has two schemes ('" + std::string(scheme) + "://" +
+                     scheme_of(rest) + "://')");
+    }
     return invalid("scheme '" + scheme_of(rest) + "://' is not accepted (only " +
                    std::string(scheme) + ":// or none)");
   }

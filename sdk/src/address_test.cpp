@@ -253,7 +253,9 @@ TEST(StripOptionalScheme, AcceptsTheSchemeOrNoneButNoOther) {
   ASSERT_FALSE(other);
   EXPECT_EQ(error_of(other), "scheme 'http://' is not accepted (only tcp:// or none)");
   EXPECT_EQ(error_of(strip_optional_scheme("tcp://tcp://h:1", "tcp")),
-            "scheme 'tcp://' is not accepted (only tcp:// or none)");
+            "the address has two schemes ('tcp://tcp://')");
+  EXPECT_EQ(error_of(strip_optional_scheme("tcp://unix://h", "tcp")),
+            "the address has two schemes ('tcp://unix://')");
 }
 
 TEST(AddressError, OneWordingForEveryDriver) {

@@ -1,6 +1,7 @@
 // Mistakes on the command line itself: an unknown command is named, and a
 // command's flag values are checked before anything they would act on.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <sstream>
@@ -47,6 +48,17 @@ TEST_F(UsageCli, AMissingCommandPointsToItsGroupsHelp) {
   EXPECT_EQ(r.err, kError + "A subcommand is required (see 'envd context --help')\n");
 }
 
+// Before any command: the flag is named, not the missing command.
+TEST_F(UsageCli, AnUnknownFlagWhereACommandBelongsIsNamed) {
+  auto r = envd({"--bogus"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kError + "unknown flag '--bogus' for 'envd' (see 'envd --help')\n");
+  r = envd({"context", "--nope=1"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            kError + "unknown flag '--nope' for 'envd context' (see 'envd context --help')\n");
+}
+
 TEST_F(UsageCli, AnUnknownFlagPointsToItsCommandsHelp) {
   auto r = envd({"context", "ls", "--bogus"});
   EXPECT_EQ(r.exit_code, 2);
@@ -64,6 +76,39 @@ TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   r = envd({"build", "--connect-timeout", "soon", empty.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err.find("Dockerfile"), std::string::npos) << r.err;
+}
+
+// What is wrong with --output or the Dockerfile is told before any builder
+// is resolved: the current context here names a daemon nobody could reach.
+TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "nowhere", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:1", "--use"});
+  fs::path project = home() / "project";
+  fs::create_directories(project / "sub");
+  write_text(project / "Dockerfile", "FROM scratch\n");
+  ASSERT_EQ(::mkfifo((project / "fifo").c_str(), 0600), 0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"-o", "garbage"}, "--output 'garbage': invalid value garbage"},
+      {{"-o", "type=local"},
+       "--output 'type=local': output directory is required for local "
+       "exporter"},
+      {{"-f", (project / "sub").string()},
+       "Dockerfile '" + (project / "sub").string() + "' is a directory"},
+      {{"-f", (project / "fifo").string()},
+       "Dockerfile '" + (project / "fifo").string() + "' is not a regular file"},
+      {{"-f", (project / "none").string()},
+       "Dockerfile '" + (project / "none").string() + "' does not exist"},
+  };
+  for (const auto& [flags, message] : cases) {
+    SCOPED_TRACE(message);
+    std::vector<std::string> args = {"build"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.push_back(project.string());
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, kError + message + "\n");
+  }
 }
 
 // The commands and aliases a help text lists, each with its command's name:
