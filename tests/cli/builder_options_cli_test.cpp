@@ -91,6 +91,15 @@ TEST_F(BuilderOptionsCli, BadFilesAreRefusedAndNothingIsStored) {
   EXPECT_EQ(binary.err, "envd: error: --builder-tls-ca '" + not_pem.string() +
                             "' is not a PEM file (no -----BEGIN line)\n");
 
+  // A private key given as the CA: PEM, but not the block the flag needs.
+  fs::path key =
+      write("key.pem", "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n");
+  auto swapped = run({"context", "create", "r", "--builder", "test-builder", "--builder-address",
+                      "h:1", "--builder-tls-ca", key.string()});
+  EXPECT_EQ(swapped.exit_code, 1);
+  EXPECT_EQ(swapped.err, "envd: error: --builder-tls-ca '" + key.string() +
+                             "' holds no CERTIFICATE block (it holds RSA PRIVATE KEY)\n");
+
   auto dir = run({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
                   "--buildkitd-config", home().string()});
   EXPECT_EQ(dir.exit_code, 1);

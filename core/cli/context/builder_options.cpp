@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "cli/context/common.hpp"
 #include "cli/flag_values.hpp"
 #include "context/stored_files.hpp"
 #include "util/text.hpp"
@@ -105,12 +106,11 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     if (change.options.count(key) == 0) continue;  // the driver dropped it
     auto content = context::read_option_file(option.value, option.flag);
     if (!content) return content.error();
-    // TLS material is PEM; catching a swapped or binary file here beats a
-    // handshake failure at the first build.
     bool tls = std::find(kTlsFileKeys.begin(), kTlsFileKeys.end(), key) != kTlsFileKeys.end();
-    if (tls && content->find("-----BEGIN ") == std::string::npos) {
-      return Error(Errc::invalid_argument,
-                   option.flag + " '" + option.value + "' is not a PEM file (no -----BEGIN line)");
+    if (tls) {
+      auto st = check_pem(*content, option.flag, option.value,
+                          key == "tls-key" ? "PRIVATE KEY" : "CERTIFICATE");
+      if (!st) return st.error();
     }
     change.files[key] = std::move(*content);
     change.options[key] = context::stored_file_value(key);

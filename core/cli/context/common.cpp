@@ -6,6 +6,7 @@
 
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -71,6 +72,30 @@ std::vector<std::string> material_files(const context::ContextStore& store,
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
+                 std::string_view block) {
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  std::vector<std::string> labels;
+  for (size_t at = content.find(kBegin); at != std::string_view::npos;
+       at = content.find(kBegin, at + 1)) {
+    size_t end = content.find("-----", at + kBegin.size());
+    if (end == std::string_view::npos) break;
+    std::string_view label = content.substr(at + kBegin.size(), end - at - kBegin.size());
+    if (label.size() >= block.size() && label.substr(label.size() - block.size()) == block) {
+      return {};
+    }
+    if (labels.size() < 3) labels.push_back(util::printable(label, 40));
+  }
+  const std::string file = flag + " '" + value + "'";
+  if (labels.empty()) {
+    return Error(Errc::invalid_argument, file + " is not a PEM file (no -----BEGIN line)");
+  }
+  std::string held;
+  for (const auto& label : labels) held += (held.empty() ? "" : ", ") + label;
+  return Error(Errc::invalid_argument,
+               file + " holds no " + std::string(block) + " block (it holds " + held + ")");
 }
 
 }  // namespace envd::cli

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/invocation.hpp"
@@ -46,6 +47,14 @@ Result<std::string> normalize_runner_address(Invocation& invocation, const std::
 // The name of the context commands would use (context::choose_context), even
 // when no such context exists: what `ls` and `inspect` mark as current.
 std::string context_in_use(const context::ContextList& list, const Invocation& invocation);
+
+// TLS material given as `flag` 'value' with `content`: a PEM file holding a
+// block whose label ends in `block` ("CERTIFICATE"; "PRIVATE KEY" also takes
+// "RSA PRIVATE KEY"). A swapped or binary file is caught here rather than
+// as a handshake failure at the first build; the error names the flag, the
+// file and the blocks it does hold.
+Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
+                 std::string_view block);
 
 // Paths, relative to the context's private directory and sorted, of the
 // regular files in it; empty when it does not exist.

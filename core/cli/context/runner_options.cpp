@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "cli/context/common.hpp"
 #include "context/stored_files.hpp"
 
 namespace envd::cli {
@@ -67,9 +68,8 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   if (!flag || flag->empty()) return change;
   auto content = context::read_option_file(*flag, "--runner-tls-ca");
   if (!content) return content.error();
-  if (content->find("-----BEGIN ") == std::string::npos) {
-    return Error(Errc::invalid_argument,
-                 "--runner-tls-ca '" + *flag + "' is not a PEM file (no -----BEGIN line)");
+  if (auto st = check_pem(*content, "--runner-tls-ca", *flag, "CERTIFICATE"); !st) {
+    return st.error();
   }
   change.files[kRunnerTlsCaKey] = std::move(*content);
   change.options[kRunnerTlsCaKey] = context::stored_file_value(kRunnerTlsCaKey);
