@@ -5,8 +5,14 @@
 #include <fmt/core.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <utility>
 
 #include "context/resolve.hpp"
@@ -71,6 +77,44 @@ bool confirm_recreate(const Error& error) {
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
+constexpr std::chrono::milliseconds kWaitNoticeAfter{3000};
+
+std::string seconds_text(std::chrono::milliseconds duration) {
+  auto ms = duration.count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+// Calls `say` once, on a thread of its own, if it is still alive `after` from
+// now; nothing when `deadline` comes first anyway (a short connect timeout).
+class WaitNotice {
+ public:
+  WaitNotice(std::chrono::milliseconds after, std::chrono::milliseconds deadline,
+             std::function<void()> say) {
+    if (deadline <= after) return;
+    thread_ = std::thread([this, after, say = std::move(say)] {
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_for(lock, after, [this] { return done_; })) say();
+    });
+  }
+  WaitNotice(const WaitNotice&) = delete;
+  WaitNotice& operator=(const WaitNotice&) = delete;
+  ~WaitNotice() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
@@ -87,9 +131,14 @@ Result<BuilderTarget> resolve_builder(Invocation& invocation) {
   auto driver = invocation.registry().builder(current->context.builder);
   if (!driver) return driver.error();
   invocation.host.set_quiet(invocation.quiet_progress);
-  BuilderTarget target{std::move(current->context), std::move(current->store), *driver,
-                       invocation.buildkitd_image,  buildkit::CancelToken(),   nullptr};
   plugin::Host* host = &invocation.host;
+  BuilderTarget target{std::move(current->context),
+                       std::move(current->store),
+                       *driver,
+                       invocation.buildkitd_image,
+                       buildkit::CancelToken(),
+                       nullptr,
+                       host};
   target.signals = std::make_shared<SignalWatcher>([host, token = target.cancel]() mutable {
     host->cancel();
     token.cancel();
@@ -119,6 +168,13 @@ Error connect_failure(const BuilderTarget& target, const Error& failure) {
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout, std::string args_json,
                                          buildkit::Client::Probe probe) {
+  // A long --connect-timeout must not look like a hang: once the daemon has
+  // kept the command waiting a few seconds, say what for and for how long.
+  WaitNotice notice(kWaitNoticeAfter, timeout, [&] {
+    if (target.host == nullptr) return;
+    target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
+                        " (at most " + seconds_text(timeout) + ", --connect-timeout)");
+  });
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
   if (!transport && confirm_recreate(transport.error())) {
     auto recreated =

@@ -33,6 +33,7 @@ struct BuilderTarget {
   // invocation's host (which drivers watch).
   buildkit::CancelToken cancel;
   std::shared_ptr<SignalWatcher> signals;
+  plugin::Host* host = nullptr;  // the invocation's, for the core's own progress lines
 };
 
 // Resolves --context / ENVD_CONTEXT / the current context and loads its

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <string>
 
 #include "envd/plugin_abi.h"
 
@@ -27,6 +28,9 @@ class Host {
 
   // Progress lines are not shown while quiet (--progress quiet).
   void set_quiet(bool quiet) { quiet_.store(quiet); }
+
+  // A progress line of the core's own, shown (or not) as a module's are.
+  void report(const std::string& line) { progress(this, line.c_str()); }
 
   // The user asked to stop: from now on every module's cancelled() is true.
   void cancel() { cancelled_.store(true); }

@@ -29,6 +29,31 @@ int closed_port() {
   return ntohs(addr.sin_port);
 }
 
+// A loopback listener that never accepts: connections complete in the
+// kernel's backlog and then hear nothing, as from a daemon that hangs.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), size), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &size), 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  ~SilentListener() { ::close(fd_); }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
 class BuildCli : public CliTest {
  protected:
   fs::path project() {
@@ -74,6 +99,33 @@ TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
   expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
   EXPECT_EQ(read_text(out / "image.tar"), "earlier build");
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+}
+
+// A daemon that keeps the build waiting is named after three seconds, once,
+// so a long --connect-timeout does not look like a hang; --progress quiet
+// keeps that line back, and a deadline shorter than that never prints it.
+TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  SilentListener silent;
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(silent.port());
+  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  fs::path dir = project();
+  const std::string notice =
+      "Waiting for buildkitd at " + endpoint + " (at most 5 s, --connect-timeout)\n";
+  auto r = envd({"build", "--connect-timeout", "5s", "--progress", "plain", dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.find(notice), 0U) << r.err;
+  EXPECT_EQ(r.err.find("Waiting", 1), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("envd: error: cannot connect to buildkitd at " + endpoint),
+            std::string::npos)
+      << r.err;
+  r = envd({"build", "--connect-timeout", "5s", "--progress", "quiet", dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.find("Waiting"), std::string::npos) << r.err;
+  r = envd({"build", "--connect-timeout", "2s", "--progress", "plain", dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.find("Waiting"), std::string::npos) << r.err;
 }
 
 TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
