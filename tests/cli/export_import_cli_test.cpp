@@ -81,6 +81,26 @@ TEST_F(ExportImportCli, ExportNeverOverwritesAFile) {
   EXPECT_EQ(read_text(target), "precious");
 }
 
+// A hand-edited store whose file option names a path of its own: import
+// would refuse the archive, so export refuses to write it.
+TEST_F(ExportImportCli, ExportRefusesWhatImportWouldRefuse) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok(
+      {"context", "create", "edited", "--builder", "tcp", "--builder-address", "10.1.2.3:8888"});
+  json::object store = read_store();
+  for (auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name") == "edited") ctx.as_object()["builder_options"] = {{"tls-ca", "/etc/hosts"}};
+  }
+  write_text(store_file(), json::serialize(store));
+  fs::path archive = home() / "edited.tar";
+  auto r = envd({"context", "export", "edited", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "envd: error: cannot export context 'edited': option 'tls-ca' must name its stored "
+            "file 'files/tls-ca', not '/etc/hosts'\n");
+  EXPECT_FALSE(fs::exists(archive));
+}
+
 TEST_F(ExportImportCli, ExportRefusesATerminal) {
   int master = -1;
   int slave = -1;

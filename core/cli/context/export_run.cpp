@@ -10,10 +10,12 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/context/common.hpp"
 #include "context/archive.hpp"
 #include "context/store.hpp"
+#include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
 #include "util/terminal.hpp"
 
@@ -36,6 +38,20 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   if (!list) return list.error();
   const Context* ctx = list->find(name);
   if (ctx == nullptr) return missing_context(name);
+  // What import will refuse is refused here: a file option must name the
+  // copy the store holds (a hand-edited store may name any path instead).
+  // Checked with the drivers that are installed; import checks again.
+  const auto material = material_files(*store, *ctx);
+  auto check = [&](const context::Options& options, const std::vector<std::string>& keys) {
+    auto st = context::check_stored_files(options, keys, material);
+    return st ? st : st.error().wrap("cannot export context '" + name + "'");
+  };
+  if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
+    if (auto st = check(ctx->builder_options, builder->file_options()); !st) return st;
+  }
+  if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
+    if (auto st = check(ctx->runner_options, runner->file_options()); !st) return st;
+  }
   auto archive = context::export_archive(*store, *ctx);
   if (!archive) return archive.error();
 
@@ -62,7 +78,7 @@ Status run_context_export(Invocation& invocation, const std::string& name,
       return st;
     }
   }
-  if (!material_files(*store, *ctx).empty()) {
+  if (!material.empty()) {
     warn("the archive contains the private material of context '" + name +
          "' (TLS keys included); keep it safe");
   }
