@@ -18,6 +18,7 @@
 #include "cli/command_groups.hpp"
 #include "cli/commands.hpp"
 #include "cli/invocation.hpp"
+#include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
 #include "util/message_out.hpp"
 #include "util/step_times.hpp"
@@ -133,8 +134,11 @@ int main(int argc, char** argv) {
     }
     if (!action) return fail("no command given (see 'envd --help')", kExitUsage);
     if (auto st = action(); !st) {
-      bool interrupted = st.error().code() == envd::Errc::cancelled;
-      return fail(st.error().message(), interrupted ? kExitInterrupted : kExitFailure);
+      if (st.error().code() != envd::Errc::cancelled)
+        return fail(st.error().message(), kExitFailure);
+      // Ctrl-C or SIGTERM, as the watcher collected it (130 or 143).
+      const int signal = envd::cli::SignalWatcher::received();
+      return fail(st.error().message(), signal != 0 ? 128 + signal : kExitInterrupted);
     }
   } catch (const std::system_error& e) {
     // fmt::print's report of a write to stdout that failed half-way (a full

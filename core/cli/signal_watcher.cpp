@@ -5,11 +5,19 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <utility>
 
 namespace envd::cli {
+namespace {
+
+std::atomic<int> first_signal{0};
+
+}  // namespace
+
+int SignalWatcher::received() { return first_signal.load(); }
 
 SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::move(on_signal)) {
   sigemptyset(&set_);
@@ -38,6 +46,8 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
       signalfd_siginfo info{};
       if ((fds[0].revents & POLLIN) != 0 &&
           ::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        int none = 0;
+        first_signal.compare_exchange_strong(none, static_cast<int>(info.ssi_signo));
         on_signal_();
       }
     }

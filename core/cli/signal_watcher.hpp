@@ -20,6 +20,11 @@ class SignalWatcher {
   SignalWatcher& operator=(const SignalWatcher&) = delete;
   ~SignalWatcher();
 
+  // The first signal any watcher collected in this process (SIGINT or
+  // SIGTERM), 0 if none: a cancelled command exits 128 + it, as a shell
+  // reports a process that signal ended.
+  static int received();
+
  private:
   std::function<void()> on_signal_;
   sigset_t set_{};

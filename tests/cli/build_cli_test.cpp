@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -126,6 +128,28 @@ TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
   r = envd({"build", "--connect-timeout", "2s", "--progress", "plain", dir.string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.err.find("Waiting"), std::string::npos) << r.err;
+}
+
+// Ctrl-C and SIGTERM while envd waits for the daemon end it at once, with
+// the status a shell gives a process that signal ended (130, 143).
+TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  SilentListener silent;
+  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  fs::path dir = project();
+  for (int signal : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(signal);
+    auto bg = envd_background({"build", "--connect-timeout", "60s", dir.string()});
+    ASSERT_TRUE(bg->start_error().empty()) << bg->start_error();
+    ASSERT_TRUE(bg->wait_for("Waiting for buildkitd", std::chrono::seconds(30))) << bg->err();
+    ASSERT_EQ(::kill(bg->pid(), signal), 0);
+    auto status = bg->wait_exit(std::chrono::seconds(10));
+    ASSERT_TRUE(status) << "envd did not end at the signal: " << bg->err();
+    ASSERT_TRUE(WIFEXITED(*status)) << *status;
+    EXPECT_EQ(WEXITSTATUS(*status), 128 + signal) << bg->err();
+    EXPECT_NE(bg->err().find("envd: error: "), std::string::npos) << bg->err();
+  }
 }
 
 TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
