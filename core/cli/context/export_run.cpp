@@ -40,17 +40,23 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   if (ctx == nullptr) return missing_context(name);
   // What import will refuse is refused here: a file option must name the
   // copy the store holds (a hand-edited store may name any path instead).
-  // Checked with the drivers that are installed; import checks again.
+  // Only the driver knows which options are files, so a context with options
+  // has its installed drivers loaded for the check (one without loads none);
+  // import checks again.
   const auto material = material_files(*store, *ctx);
   auto check = [&](const context::Options& options, const std::vector<std::string>& keys) {
     auto st = context::check_stored_files(options, keys, material);
     return st ? st : st.error().wrap("cannot export context '" + name + "'");
   };
-  if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
-    if (auto st = check(ctx->builder_options, builder->file_options()); !st) return st;
+  if (!ctx->builder_options.empty()) {
+    if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
+      if (auto st = check(ctx->builder_options, builder->file_options()); !st) return st;
+    }
   }
-  if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
-    if (auto st = check(ctx->runner_options, runner->file_options()); !st) return st;
+  if (!ctx->runner_options.empty()) {
+    if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
+      if (auto st = check(ctx->runner_options, runner->file_options()); !st) return st;
+    }
   }
   auto archive = context::export_archive(*store, *ctx);
   if (!archive) return archive.error();
