@@ -469,9 +469,16 @@ TEST_F(EngineFaultTest, AResetWhileTheImageLoadsIsOneLine) {
   std::string tag = "envd-fault-load:" + std::to_string(::getpid());
   auto plan = fault_plan(Fault::reset, 100000, Direction::from_client);
   plan.request_contains = "/images/load";
+  // The reset stops the export ("cannot load <tag> from <builder> into the
+  // Docker Engine"), unless the daemon had already handed over the whole
+  // tarball when envd saw it: the build is then over and only the load
+  // failed ("built <tag> but cannot load it into the Docker Engine at ...").
+  // Which one comes first is the kernel's timing; both name the Engine.
   fault_then_recovery(*proxy_, plan, "load",
-                      {{"tcp://" + bk_.tcp, "the Docker Engine at unix://" + proxy_->address()},
-                       {"cannot load " + tag + " from "},
+                      {{"the Docker Engine at unix://" + proxy_->address()},
+                       {"cannot load " + tag + " from tcp://" + bk_.tcp + " into the Docker Engine",
+                        "built " + tag + " but cannot load it into the Docker Engine at unix://" +
+                            proxy_->address()},
                        std::chrono::seconds(60)},
                       [&](const std::string&) {
                         return envd({"build", "--connect-timeout", "3s", "--progress", "plain",
