@@ -48,6 +48,23 @@ class StoreTest : public ::testing::Test {
 
   json::object file_json() const { return json::parse(read_text(file())).as_object(); }
 
+  // load() and update() both fail with `expected`, and update() never runs
+  // its change.
+  void expect_refused(const std::string& expected) const {
+    auto list = store().load();
+    ASSERT_FALSE(list.ok());
+    EXPECT_EQ(list.error().code(), Errc::invalid_argument);
+    EXPECT_EQ(list.error().message(), expected);
+    bool called = false;
+    Status st = store().update([&](ContextList&) -> Status {
+      called = true;
+      return {};
+    });
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().message(), expected);
+    EXPECT_FALSE(called);
+  }
+
   static Context make(const std::string& name) {
     Context ctx = default_context();
     ctx.name = name;
@@ -868,23 +885,7 @@ TEST_F(StoreTest, EveryCorruptionIsNamedAndTheFileIsLeftAlone) {
   for (const Corruption& c : corruptions()) {
     SCOPED_TRACE(c.label);
     seed(c.text);
-    const std::string expected =
-        "context store '" + file().string() + "' is corrupt: " + c.reason + kRecovery;
-
-    auto list = store().load();
-    ASSERT_FALSE(list.ok());
-    EXPECT_EQ(list.error().code(), Errc::invalid_argument);
-    EXPECT_EQ(list.error().message(), expected);
-
-    bool called = false;
-    Status st = store().update([&](ContextList&) -> Status {
-      called = true;
-      return {};
-    });
-    ASSERT_FALSE(st.ok());
-    EXPECT_EQ(st.error().message(), expected);
-    EXPECT_FALSE(called);
-
+    expect_refused("context store '" + file().string() + "' is corrupt: " + c.reason + kRecovery);
     EXPECT_EQ(read_text(file()), c.text) << "the corrupt file was modified";
     EXPECT_FALSE(fs::exists(config() / "contexts.json.tmp"));
   }
@@ -896,22 +897,9 @@ TEST_F(StoreTest, AFileLargerThanAnyStoreIsRefusedUnread) {
   ASSERT_TRUE(store().load().ok());
   const std::uintmax_t size = std::uintmax_t{4} << 30;
   fs::resize_file(file(), size);
-  const std::string expected = "context store '" + file().string() +
-                               "' is corrupt: it is larger than 64 MiB, which no store envd "
-                               "writes is" +
-                               kRecovery;
-  auto list = store().load();
-  ASSERT_FALSE(list.ok());
-  EXPECT_EQ(list.error().code(), Errc::invalid_argument);
-  EXPECT_EQ(list.error().message(), expected);
-  bool called = false;
-  Status st = store().update([&](ContextList&) -> Status {
-    called = true;
-    return {};
-  });
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().message(), expected);
-  EXPECT_FALSE(called);
+  expect_refused("context store '" + file().string() +
+                 "' is corrupt: it is larger than 64 MiB, which no store envd writes is" +
+                 kRecovery);
   EXPECT_EQ(fs::file_size(file()), size);
 }
 

@@ -36,6 +36,20 @@ class ContextCli : public CliTest {
     EXPECT_TRUE(r.ok()) << r.error().message();
     return r.ok() ? *r : sdk::ProcessResult{};
   }
+
+  // `context ls` to a full disk, as a table and as JSON: one error line that
+  // says why, and exit 1.
+  void expect_listing_fails_on_a_full_disk() {
+    for (std::string format : {"table", "json"}) {
+      SCOPED_TRACE(format);
+      auto r = in_shell("exec \"$0\" context ls --format \"$1\" >/dev/full", {format});
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_EQ(r.err.find(kError), 0U) << r.err;
+      EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
+      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+  }
 };
 
 // ---- first use and ls --------------------------------------------------------
@@ -87,14 +101,7 @@ TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
 
 TEST_F(ContextCli, AListingThatCannotBeWrittenIsAnError) {
   envd_ok({"context", "ls"});  // the store exists: only the write can fail
-  for (std::string format : {"table", "json"}) {
-    SCOPED_TRACE(format);
-    auto r = in_shell("exec \"$0\" context ls --format \"$1\" >/dev/full", {format});
-    EXPECT_EQ(r.exit_code, 1);
-    EXPECT_EQ(r.err.find(kError), 0U) << r.err;
-    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  }
+  expect_listing_fails_on_a_full_disk();
 }
 
 // Longer than stdio's buffer, the listing's write fails while it is printed,
@@ -106,15 +113,7 @@ TEST_F(ContextCli, ALongListingThatCannotBeWrittenIsAnError) {
              "10.0." + std::to_string(i / 100) + "." + std::to_string(i % 100) + ":1234"});
   }
   ASSERT_GT(envd_ok({"context", "ls"}).out.size(), 8192U);
-  for (std::string format : {"table", "json"}) {
-    SCOPED_TRACE(format);
-    auto r = in_shell("exec \"$0\" context ls --format \"$1\" >/dev/full", {format});
-    EXPECT_EQ(r.exit_code, 1);
-    EXPECT_EQ(r.err.find(kError), 0U) << r.err;
-    EXPECT_NE(r.err.find("No space left on device"), std::string::npos) << r.err;
-    EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  }
+  expect_listing_fails_on_a_full_disk();
 }
 
 // A closed or full stderr loses the messages, never the command's status nor
