@@ -92,7 +92,9 @@ Result<std::optional<ContextList>> ContextStore::read() const {
 Status ContextStore::write(const ContextList& list) const {
   // Write through a symlinked store (dotfile managers) instead of replacing
   // the link, also when the link's target does not exist yet: followed link
-  // by link, as the kernel would, since canonical() fails on a dangling one.
+  // by link, since canonical() fails on a dangling one. The path is left for
+  // the kernel to resolve, not normalised: '..' after a symlinked directory
+  // leads out of the link's target, as it does when the store is read.
   fs::path target = file();
   std::error_code ec;
   for (int links = 0; fs::is_symlink(target, ec); ++links) {
@@ -108,7 +110,7 @@ Status ContextStore::write(const ContextList& list) const {
     }
     target = next.is_absolute() ? next : target.parent_path() / next;
   }
-  return util::write_file_atomically(target.lexically_normal(), serialize(list), kFileMode);
+  return util::write_file_atomically(target, serialize(list), kFileMode);
 }
 
 Result<util::FileLock> ContextStore::lock() const {

@@ -745,6 +745,38 @@ TEST_F(StoreTest, ADanglingSymlinkedStoreFileIsWrittenThroughOrLeftAlone) {
   EXPECT_EQ(fs::read_symlink(file()), tmp_.path() / "missing" / "envd.json");
 }
 
+// A relative link in a config directory that is itself a link: '..' is the
+// kernel's, so writes land where reads look.
+TEST_F(StoreTest, ARelativeLinkInALinkedConfigDirectoryIsWrittenWhereItIsRead) {
+  fs::path real = tmp_.path() / "srv" / "cfg";
+  fs::create_directories(real);
+  fs::create_directories(config().parent_path());
+  fs::create_directory_symlink(real, config());
+  for (bool exists : {true, false}) {
+    SCOPED_TRACE(exists ? "existing target" : "dangling link");
+    fs::remove(tmp_.path() / "srv" / "ctx.json");
+    fs::remove(file());
+    fs::create_symlink("../ctx.json", file());
+    if (exists) {
+      ASSERT_TRUE(store().load().ok());
+    }
+    ASSERT_TRUE(store()
+                    .update([](ContextList& l) -> Status {
+                      l.contexts.push_back(make("b"));
+                      return {};
+                    })
+                    .ok());
+    EXPECT_TRUE(fs::is_symlink(file()));
+    EXPECT_FALSE(fs::exists(config().parent_path() / "ctx.json"));
+    auto list = store().load();
+    ASSERT_TRUE(list.ok()) << list.error().message();
+    EXPECT_NE(list->find("b"), nullptr);
+    EXPECT_EQ(
+        json::parse(read_text(tmp_.path() / "srv" / "ctx.json")).at("contexts").as_array().size(),
+        2u);
+  }
+}
+
 // 8 processes, each making 50 update() calls that add a distinct context and
 // 25 more that remove every other one of its own.
 TEST_F(StoreTest, ConcurrentProcessesNeverLoseAnUpdate) {
