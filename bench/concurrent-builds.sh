@@ -75,7 +75,7 @@ printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s 
   "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
-PYTHONPATH="$repo/bench/lib" python3 - "$runs" "$work" "$(nproc)" <<'PY'
+PYTHONPATH="$repo/bench/lib${PYTHONPATH:+:$PYTHONPATH}" python3 - "$runs" "$work" "$(nproc)" <<'PY'
 import json, sys
 from daemon_cpu import median_per_run
 runs, work, cpus = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])

@@ -53,7 +53,9 @@ head -c $((256 * 1024 * 1024)) /dev/urandom >"$big/large.bin"
 # Before each run: the previous run ends, the cache is emptied, this run
 # starts. Every mark goes to one log per client, in order.
 daemon_cpu_marks
-prune=("$bkdir/buildctl" --addr "$addr" prune --all)
+# A script of its own, so hyperfine's word splitting (-N) meets no path of
+# the checkout's, which may hold spaces.
+printf '%q --addr %q prune --all\n' "$bkdir/buildctl" "$addr" >"$work/prune.sh"
 
 # cmd_of CLIENT PROGRESS DIR: sets the array `cmd` to CLIENT's build command.
 # shellcheck disable=SC2154 # addr comes from start_buildkitd
@@ -79,8 +81,9 @@ bench() {
   cmd_of buildctl plain "$dir"
   buildctl_line="${cmd[*]}"
   hyperfine -N --style none --warmup 1 --runs "$runs" --export-json "$work/$name.json" \
-    -p "bash $work/mark.sh $work/$name.cpu.envd ${prune[*]}" -n envd "$envd_line" \
-    -p "bash $work/mark.sh $work/$name.cpu.buildctl ${prune[*]}" -n buildctl "$buildctl_line" >/dev/null
+    -p "bash $work/mark.sh $work/$name.cpu.envd bash $work/prune.sh" -n envd "$envd_line" \
+    -p "bash $work/mark.sh $work/$name.cpu.buildctl bash $work/prune.sh" -n buildctl "$buildctl_line" \
+    >/dev/null
   # envd's last run ended where buildctl's first prepare began.
   head -n 1 "$work/$name.cpu.buildctl" >>"$work/$name.cpu.envd"
   echo "end $(bash "$work/daemon-cpu.sh")" >>"$work/$name.cpu.buildctl"
@@ -115,7 +118,7 @@ version=$("$bkdir/buildkitd" --version | awk '{print $3}')
 printf 'buildkitd %s (oci worker, native snapshotter) on 127.0.0.1, envd %s, %s CPUs (%s)\n' \
   "$version" "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
-PYTHONPATH="$repo/bench/lib" python3 - "$runs" "$work" "$rebuild_envd" "$rebuild_buildctl" <<'PY'
+PYTHONPATH="$repo/bench/lib${PYTHONPATH:+:$PYTHONPATH}" python3 - "$runs" "$work" "$rebuild_envd" "$rebuild_buildctl" <<'PY'
 import json, sys
 from daemon_cpu import median_per_run
 runs, work = int(sys.argv[1]), sys.argv[2]

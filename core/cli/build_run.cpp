@@ -103,11 +103,6 @@ class OutputFile {
   int fd_ = -1;
 };
 
-// What creating `path` would run into, found without creating anything (the
-// directory of a type=local export is made when the export arrives, the file
-// of a tarball when its first bytes do): the path, or else its nearest
-// existing parent, must be a directory envd may write to; a file must not be
-// a directory. The reason is in strerror's words, as creating would say it.
 // The Dockerfile is read by the session when the daemon asks: what would
 // stop that is said now, in the words that fit.
 Status check_dockerfile(const fs::path& dockerfile) {
@@ -128,6 +123,11 @@ Status check_dockerfile(const fs::path& dockerfile) {
   return {};
 }
 
+// What creating `path` would run into, found without creating anything (the
+// directory of a type=local export is made when the export arrives, the file
+// of a tarball when its first bytes do): the path, or else its nearest
+// existing parent, must be a directory envd may write to; a file must not be
+// a directory. The reason is in strerror's words, as creating would say it.
 Status check_creatable(const fs::path& path, bool directory, const std::string& what) {
   auto refuse = [&](int error) {
     return Error(Errc::internal, what + ": " + std::strerror(error));

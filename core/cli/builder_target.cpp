@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -168,13 +169,6 @@ Error connect_failure(const BuilderTarget& target, const Error& failure) {
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout, std::string args_json,
                                          buildkit::Client::Probe probe) {
-  // A long --connect-timeout must not look like a hang: once the daemon has
-  // kept the command waiting a few seconds, say what for and for how long.
-  WaitNotice notice(kWaitNoticeAfter, timeout, [&] {
-    if (target.host == nullptr) return;
-    target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
-                        " (at most " + seconds_text(timeout) + ", --connect-timeout)");
-  });
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
   if (!transport && confirm_recreate(transport.error())) {
     auto recreated =
@@ -187,7 +181,19 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                                target.context.builder_endpoint() + ": " +
                                                transport.error().message());
   }
+  // A long --connect-timeout must not look like a hang: once the daemon has
+  // kept the command waiting a few seconds, say what for and for how long.
+  // Only around the client's connect, whose deadline is exactly `timeout`:
+  // a driver's dial (a bootstrap that pulls an image, a prompt to recreate)
+  // reports its own progress and may take longer.
+  std::optional<WaitNotice> notice;
+  notice.emplace(kWaitNoticeAfter, timeout, [&target, timeout] {
+    if (target.host == nullptr) return;
+    target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
+                        " (at most " + seconds_text(timeout) + ", --connect-timeout)");
+  });
   auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
+  notice.reset();
   if (!client) return connect_failure(target, client.error());
   if (target.driver.has_dial_session()) {
     client->set_session_dialer(

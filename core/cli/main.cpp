@@ -1,5 +1,8 @@
 // envd's entry point: parse the command line, run the chosen command, and turn
 // any failure into one line on stderr and a non-zero exit code.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 #include <cerrno>
@@ -78,6 +81,16 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 
 int main(int argc, char** argv) {
   const auto main_entered = std::chrono::steady_clock::now();
+  // Started with stdin, stdout or stderr closed (2>&-), the next file envd
+  // opens (the store's lock, a socket) would take that number, and messages
+  // would be written into it: each closed one gets /dev/null instead.
+  for (int fd = 0; fd <= 2; ++fd) {
+    // open() takes the lowest free number: this one, the lower ones being
+    // open by now. Should it fail, there is nothing better to do.
+    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    }
+  }
   // A command that talks to a daemon runs in envd-client, from the start: in
   // envd this returns only if envd-client could not be executed.
   if (auto st = envd::cli::hand_over_to_client(argc, argv); !st) {
@@ -142,8 +155,11 @@ int main(int argc, char** argv) {
     }
   } catch (const std::system_error& e) {
     // fmt::print's report of a write to stdout that failed half-way (a full
-    // disk under a listing longer than stdio's buffer): the system's words.
-    return fail(e.what(), kExitFailure);
+    // disk under a listing longer than stdio's buffer), or Table::print's:
+    // the system's words. Any other system error is a bug, said as one.
+    if (std::string_view(e.what()).rfind("cannot write", 0) == 0)
+      return fail(e.what(), kExitFailure);
+    return fail(std::string("internal error: ") + e.what(), kExitFailure);
   } catch (const std::exception& e) {
     // Every expected failure is a Status; reaching this is a bug, still reported
     // as one line rather than a crash.

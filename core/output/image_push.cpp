@@ -9,6 +9,7 @@
 #include <cctype>
 
 #include "output/image_name.hpp"
+#include "util/message_out.hpp"
 
 namespace envd::output {
 namespace {
@@ -79,14 +80,14 @@ Status PushProgress::line(std::string_view json_line) {
   if (status.empty()) return {};  // aux (digest and size) and keep-alive lines
   std::string id = string_member(object, "id");
   if (id.empty()) {
-    fmt::print(out_, "{}\n", status);
+    util::write_message(out_, fmt::format("{}\n", status));
   } else {
     // Progress lines repeat "Pushing" with growing byte counts: one line per
     // change of state is what a log can hold.
     auto& last = layer_status_[id];
     if (last == status) return {};
     last = status;
-    fmt::print(out_, "{}: {}\n", id, status);
+    util::write_message(out_, fmt::format("{}: {}\n", id, status));
   }
   std::fflush(out_);
   return {};

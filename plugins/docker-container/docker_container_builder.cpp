@@ -407,15 +407,15 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget&
   }
 }
 
-// Sleeps 200 ms, or until the deadline when less than 400 ms are left, so
-// a call made after the pause has 200 ms at least; false when cancelled.
+// Sleeps 200 ms, or less if the deadline comes first; false when cancelled.
 bool pause_until(sdk::Deadline deadline) {
   // Rounded up: waking a moment before the deadline would start a call that
-  // cannot finish, instead of reporting the deadline.
+  // cannot finish, instead of reporting the deadline. (A call can still start
+  // with a moment left, after a pause that ended just before it: bring_up
+  // reports the state the container stayed in, not that call's timeout.)
   auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
-  constexpr std::chrono::milliseconds kPause(200);
   return sdk::sleep_unless_cancelled(
-      std::clamp(left < 2 * kPause ? left : kPause, std::chrono::milliseconds(0), 2 * kPause));
+      std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(200)));
 }
 
 // Brings the container to running, as its state requires, within the

@@ -6,9 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_harness.hpp"
@@ -150,6 +152,55 @@ TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
     EXPECT_EQ(WEXITSTATUS(*status), 128 + signal) << bg->err();
     EXPECT_NE(bg->err().find("envd: error: "), std::string::npos) << bg->err();
   }
+}
+
+// Started with stderr closed (2>&-), envd puts /dev/null there first, so the
+// files and sockets it opens later (a library, the store's lock, the channel
+// to the daemon) never take number 2 and receive its messages.
+TEST_F(BuildCli, AClosedStderrIsDevNullWhileEnvdRuns) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  SilentListener silent;
+  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  fs::path dir = project();
+  std::vector<std::string> environment;
+  for (const auto& [key, value] : full_env()) environment.push_back(key + "=" + value);
+  std::vector<std::string> args = {envd_binary(), "build", "--connect-timeout", "30s",
+                                   dir.string()};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  // Before main, the dynamic loader and static constructors may hold number
+  // 2 for a moment; from main on it is /dev/null, for good.
+  const std::string fd2 = "/proc/" + std::to_string(pid) + "/fd/2";
+  std::string seen;
+  for (int i = 0; i < 1000 && seen != "/dev/null"; ++i) {
+    std::error_code ec;
+    auto target = fs::read_symlink(fd2, ec);
+    seen = ec ? "" : target.string();
+    if (seen != "/dev/null") std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Still waiting for the silent daemon: what holds fd 2 now is what envd
+  // would write its messages into.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::error_code ec;
+  auto later = fs::read_symlink(fd2, ec);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  EXPECT_EQ(seen, "/dev/null");
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(later.string(), "/dev/null");
 }
 
 TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {

@@ -107,11 +107,16 @@ TEST_F(ContextCli, AListingThatCannotBeWrittenIsAnError) {
 // Longer than stdio's buffer, the listing's write fails while it is printed,
 // not at the final flush.
 TEST_F(ContextCli, ALongListingThatCannotBeWrittenIsAnError) {
+  envd_ok({"context", "ls"});
+  json::object store = read_store();
+  auto& contexts = store.at("contexts").as_array();
   for (int i = 0; i < 130; ++i) {
-    envd_ok({"context", "create", "--name", "ctx-" + std::to_string(i), "--builder", "tcp",
-             "--builder-address",
-             "10.0." + std::to_string(i / 100) + "." + std::to_string(i % 100) + ":1234"});
+    contexts.push_back({{"name", "ctx-" + std::to_string(i)},
+                        {"builder", "tcp"},
+                        {"builder_address", "10.0.0." + std::to_string(i) + ":1234"},
+                        {"runner", "docker"}});
   }
+  write_text(store_file(), json::serialize(store));
   ASSERT_GT(envd_ok({"context", "ls"}).out.size(), 8192U);
   expect_listing_fails_on_a_full_disk();
 }
