@@ -48,6 +48,14 @@ class StoreTest : public ::testing::Test {
 
   json::object file_json() const { return json::parse(read_text(file())).as_object(); }
 
+  // Adds a context named `name` through update().
+  Status add_context(const std::string& name) const {
+    return store().update([&](ContextList& l) -> Status {
+      l.contexts.push_back(make(name));
+      return {};
+    });
+  }
+
   // load() and update() both fail with `expected`, and update() never runs
   // its change.
   void expect_refused(const std::string& expected) const {
@@ -710,12 +718,7 @@ TEST_F(StoreTest, ASymlinkedStoreFileIsWrittenThrough) {
     {"name": "default", "builder": "docker-container", "builder_address": "envd_buildkitd",
      "runner": "docker", "id": "0000000000000001"}]})");
   fs::create_symlink(dotfiles / "contexts.json", file());
-  ASSERT_TRUE(store()
-                  .update([](ContextList& l) -> Status {
-                    l.contexts.push_back(make("b"));
-                    return {};
-                  })
-                  .ok());
+  ASSERT_TRUE(add_context("b").ok());
   EXPECT_TRUE(fs::is_symlink(file()));
   auto target = json::parse(read_text(dotfiles / "contexts.json"));
   EXPECT_EQ(target.at("contexts").as_array().size(), 2u);
@@ -760,12 +763,7 @@ TEST_F(StoreTest, ARelativeLinkInALinkedConfigDirectoryIsWrittenWhereItIsRead) {
     if (exists) {
       ASSERT_TRUE(store().load().ok());
     }
-    ASSERT_TRUE(store()
-                    .update([](ContextList& l) -> Status {
-                      l.contexts.push_back(make("b"));
-                      return {};
-                    })
-                    .ok());
+    ASSERT_TRUE(add_context("b").ok());
     EXPECT_TRUE(fs::is_symlink(file()));
     EXPECT_FALSE(fs::exists(config().parent_path() / "ctx.json"));
     auto list = store().load();

@@ -67,6 +67,15 @@ class BuildCli : public CliTest {
     return dir;
   }
 
+  // Makes a tcp context for `silent` the current one, and returns its
+  // endpoint as envd names it.
+  std::string use_silent_daemon(const SilentListener& silent) {
+    const std::string address = "127.0.0.1:" + std::to_string(silent.port());
+    envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
+             address, "--use"});
+    return "tcp://" + address;
+  }
+
   // Fails the test unless `envd build <args>` fails to connect.
   void expect_unreachable(std::vector<std::string> args,
                           const std::map<std::string, std::optional<std::string>>& env = {}) {
@@ -111,9 +120,7 @@ TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
 TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
   ENVD_REQUIRE_MODULES("tcp builder");
   SilentListener silent;
-  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(silent.port());
-  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
-           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  const std::string endpoint = use_silent_daemon(silent);
   fs::path dir = project();
   const std::string notice =
       "Waiting for buildkitd at " + endpoint + " (at most 5 s, --connect-timeout)\n";
@@ -137,8 +144,7 @@ TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
 TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
   ENVD_REQUIRE_MODULES("tcp builder");
   SilentListener silent;
-  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
-           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  use_silent_daemon(silent);
   fs::path dir = project();
   for (int signal : {SIGINT, SIGTERM}) {
     SCOPED_TRACE(signal);
@@ -160,8 +166,7 @@ TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
 TEST_F(BuildCli, AClosedStderrIsDevNullWhileEnvdRuns) {
   ENVD_REQUIRE_MODULES("tcp builder");
   SilentListener silent;
-  envd_ok({"context", "create", "--name", "silent", "--builder", "tcp", "--builder-address",
-           "127.0.0.1:" + std::to_string(silent.port()), "--use"});
+  use_silent_daemon(silent);
   fs::path dir = project();
   std::vector<std::string> environment;
   for (const auto& [key, value] : full_env()) environment.push_back(key + "=" + value);
