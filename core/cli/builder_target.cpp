@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <functional>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -186,14 +185,14 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   // Only around the client's connect, whose deadline is exactly `timeout`:
   // a driver's dial (a bootstrap that pulls an image, a prompt to recreate)
   // reports its own progress and may take longer.
-  std::optional<WaitNotice> notice;
-  notice.emplace(kWaitNoticeAfter, timeout, [&target, timeout] {
-    if (target.host == nullptr) return;
-    target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
-                        " (at most " + seconds_text(timeout) + ", --connect-timeout)");
-  });
-  auto client = buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
-  notice.reset();
+  auto client = [&] {
+    WaitNotice notice(kWaitNoticeAfter, timeout, [&target, timeout] {
+      if (target.host == nullptr) return;
+      target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
+                          " (at most " + seconds_text(timeout) + ", --connect-timeout)");
+    });
+    return buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
+  }();
   if (!client) return connect_failure(target, client.error());
   if (target.driver.has_dial_session()) {
     client->set_session_dialer(

@@ -76,9 +76,7 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
 }
 
 Result<std::string> read_file(const fs::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) return errno_error("read", path, errno);
-  return read_all(fd.get(), std::string::npos - 1, quoted(path));
+  return read_file(path, std::string::npos - 1);
 }
 
 Result<std::string> read_file(const fs::path& path, size_t limit) {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/json.hpp>
 #include <cerrno>
@@ -11,6 +12,7 @@
 #include <string_view>
 
 #include "envd/address.hpp"
+#include "envd/text.hpp"
 
 namespace envd::plugins {
 namespace {
@@ -72,18 +74,9 @@ Result<std::string> read_pem(const sdk::Request& request, std::string_view key,
     }
   }
   ::close(fd);
-  std::string begin = "-----BEGIN ";
-  bool found = false;
-  for (size_t at = content.find(begin); at != std::string::npos; at = content.find(begin, at + 1)) {
-    size_t end = content.find("-----", at + begin.size());
-    if (end == std::string::npos) break;
-    std::string_view label(content.data() + at + begin.size(), end - at - begin.size());
-    // "PRIVATE KEY" matches "RSA PRIVATE KEY" and "EC PRIVATE KEY" as well.
-    if (label.size() >= block.size() && label.substr(label.size() - block.size()) == block) {
-      found = true;
-      break;
-    }
-  }
+  auto labels = sdk::pem_labels(content);
+  bool found = std::any_of(labels.begin(), labels.end(),
+                           [&](std::string_view label) { return sdk::pem_label_is(label, block); });
   if (!found) {
     return fail(Errc::invalid_argument,
                 "is not a PEM file with a " + std::string(block) + " block");

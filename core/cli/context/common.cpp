@@ -76,24 +76,19 @@ std::vector<std::string> material_files(const context::ContextStore& store,
 
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block) {
-  constexpr std::string_view kBegin = "-----BEGIN ";
-  std::vector<std::string> labels;
-  for (size_t at = content.find(kBegin); at != std::string_view::npos;
-       at = content.find(kBegin, at + 1)) {
-    size_t end = content.find("-----", at + kBegin.size());
-    if (end == std::string_view::npos) break;
-    std::string_view label = content.substr(at + kBegin.size(), end - at - kBegin.size());
-    if (label.size() >= block.size() && label.substr(label.size() - block.size()) == block) {
-      return {};
-    }
-    if (labels.size() < 3) labels.push_back(util::printable(label, 40));
+  auto found = sdk::pem_labels(content);
+  if (std::any_of(found.begin(), found.end(),
+                  [&](std::string_view label) { return sdk::pem_label_is(label, block); })) {
+    return {};
   }
   const std::string file = flag + " '" + value + "'";
-  if (labels.empty()) {
+  if (found.empty()) {
     return Error(Errc::invalid_argument, file + " is not a PEM file (no -----BEGIN line)");
   }
   std::string held;
-  for (const auto& label : labels) held += (held.empty() ? "" : ", ") + label;
+  for (size_t i = 0; i < found.size() && i < 3; ++i) {
+    held += (i == 0 ? "" : ", ") + util::printable(found[i], 40);
+  }
   return Error(Errc::invalid_argument,
                file + " holds no " + std::string(block) + " block (it holds " + held + ")");
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace envd::sdk {
 
@@ -76,6 +77,26 @@ inline std::string printable(std::string_view text,
     }
   }
   return out;
+}
+
+// The labels of the PEM blocks in `text` ("CERTIFICATE", "RSA PRIVATE KEY"),
+// in order, as views into it: what a file given as TLS material holds.
+inline std::vector<std::string_view> pem_labels(std::string_view text) {
+  constexpr std::string_view kBegin = "-----BEGIN ";
+  std::vector<std::string_view> labels;
+  for (std::size_t at = text.find(kBegin); at != std::string_view::npos;
+       at = text.find(kBegin, at + 1)) {
+    std::size_t end = text.find("-----", at + kBegin.size());
+    if (end == std::string_view::npos) break;
+    labels.push_back(text.substr(at + kBegin.size(), end - at - kBegin.size()));
+  }
+  return labels;
+}
+
+// Whether a label of pem_labels() is of `kind`: "PRIVATE KEY" also takes
+// "RSA PRIVATE KEY" and "EC PRIVATE KEY", "CERTIFICATE" "TRUSTED CERTIFICATE".
+inline bool pem_label_is(std::string_view label, std::string_view kind) {
+  return label.size() >= kind.size() && label.substr(label.size() - kind.size()) == kind;
 }
 
 }  // namespace envd::sdk
