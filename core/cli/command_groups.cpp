@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "cli/empty_values.hpp"
+
 namespace envd::cli {
 namespace {
 
@@ -78,6 +80,7 @@ void add_commands(CLI::App& app, Invocation& invocation, Action& action, int arg
   if (!asks_for_help(argc, argv)) words = command_words(argc, argv);
   invocation.subcommand_word = words.subcommand;
   add_named(app, invocation, action, kGroups, words.command);
+  refuse_empty_values(app);
 }
 
 }  // namespace envd::cli

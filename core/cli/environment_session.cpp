@@ -1,12 +1,18 @@
 #include "cli/environment_session.hpp"
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <sstream>
+#include <string>
+#include <system_error>
 #include <vector>
 
 #include "cli/terminal.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -68,8 +74,19 @@ void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action) {
   logs->add_option("name", flags->name, "Environment")->required();
   logs->add_flag("-f,--follow", flags->follow,
                  "Keep showing new output until the environment stops (or Ctrl-C)");
-  logs->add_option("-n,--tail", flags->tail, "Show only the last K lines")
-      ->check(CLI::NonNegativeNumber);
+  // CLI::NonNegativeNumber would answer "-1" with a 300-digit upper bound.
+  const CLI::Validator line_count(
+      [](const std::string& value) {
+        std::int64_t n = 0;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (value.empty() || ec != std::errc{} || end != value.data() + value.size() || n < 0 ||
+            n > std::numeric_limits<int>::max()) {
+          return "'" + util::printable(value, 40) + "' is not a number of lines (0 or more)";
+        }
+        return std::string();
+      },
+      "", "line-count");
+  logs->add_option("-n,--tail", flags->tail, "Show only the last K lines")->check(line_count);
   logs->callback([&invocation, &action, flags] {
     action = [&invocation, flags] { return run_logs(invocation, *flags); };
   });

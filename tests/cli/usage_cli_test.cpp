@@ -111,6 +111,16 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
   }
 }
 
+TEST_F(UsageCli, ATailIsANumberOfLines) {
+  for (const std::string value : {"-1", "ten", "99999999999", "3x"}) {
+    SCOPED_TRACE(value);
+    auto r = envd({"envs", "logs", "--tail", value, "web"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.err, kError + "--tail: '" + value +
+                         "' is not a number of lines (0 or more) (see 'envd envs logs --help')\n");
+  }
+}
+
 // The commands and aliases a help text lists, each with its command's name:
 // "  attach, ssh    Open a shell ..." gives (attach, attach) and (ssh, attach).
 std::vector<std::pair<std::string, std::string>> listed_commands(const std::string& help) {
@@ -158,6 +168,78 @@ TEST_F(UsageCli, EveryCommandIsReachedThroughItsGroup) {
     }
   }
   EXPECT_GE(subcommands, 10U);  // context's alone
+}
+
+// The flags a help text lists that take a value, each with its description:
+// "  -f,--file TEXT    Dockerfile ..." gives ("--file", "Dockerfile ...").
+// A long flag's description may be on the line below its name.
+std::vector<std::pair<std::string, std::string>> value_flags(const std::string& help) {
+  std::istringstream lines(help);
+  std::string line;
+  while (std::getline(lines, line) && line != "Options:") {
+  }
+  std::vector<std::pair<std::string, std::string>> flags;
+  while (std::getline(lines, line) && !line.empty()) {
+    if (line.rfind("  -", 0) != 0) {
+      if (!flags.empty() && flags.back().second.empty()) flags.back().second = line;
+      continue;
+    }
+    std::istringstream words(line);
+    std::string names;
+    std::string type;
+    words >> names >> type;
+    // A type follows the names after one blank; a flag's description after many.
+    if (line.size() < names.size() + 4 || line[2 + names.size() + 1] == ' ') continue;
+    std::string first_long = names.substr(names.find("--"));
+    first_long = first_long.substr(0, first_long.find(','));
+    std::string::size_type gap = line.find("  ", 2 + names.size() + 1 + type.size());
+    flags.emplace_back(first_long, gap == std::string::npos ? "" : line.substr(gap));
+  }
+  return flags;
+}
+
+// `--file ''` from a script's unset variable is a mistake, not the default
+// (core/cli/empty_values.hpp). Every flag that takes a value refuses '',
+// except those whose help says what '' does; and those do not.
+TEST_F(UsageCli, EveryValueFlagRefusesAnEmptyValueUnlessItsHelpSaysWhatItMeans) {
+  std::vector<std::vector<std::string>> commands = {{}};
+  for (const auto& [word, primary] : listed_commands(envd_ok({"--help"}).out)) {
+    if (word != primary) continue;
+    commands.push_back({word});
+    for (const auto& [sub, sub_primary] : listed_commands(envd_ok({word, "--help"}).out)) {
+      if (sub == sub_primary) commands.push_back({word, sub});
+    }
+  }
+  std::size_t refused = 0;
+  std::size_t allowed = 0;
+  for (const auto& command : commands) {
+    std::vector<std::string> help_args = command;
+    help_args.emplace_back("--help");
+    for (const auto& [flag, description] : value_flags(envd_ok(help_args).out)) {
+      std::vector<std::string> args = command;
+      args.push_back(flag);
+      args.emplace_back("");
+      std::string path = "envd";
+      for (const auto& word : command) path += " " + word;
+      SCOPED_TRACE(path + " " + flag + " ''");
+      auto r = envd(args);
+      const std::string refusal = kError + flag +
+                                  ": the value is empty (leave the flag out "
+                                  "instead) (see '" +
+                                  path + " --help')\n";
+      if (description.find("''") != std::string::npos) {
+        ++allowed;
+        EXPECT_EQ(r.err.find("the value is empty"), std::string::npos) << r.err;
+      } else {
+        ++refused;
+        EXPECT_EQ(r.exit_code, 2);
+        EXPECT_EQ(r.out, "");
+        EXPECT_EQ(r.err, refusal);
+      }
+    }
+  }
+  EXPECT_GE(refused, 40U);
+  EXPECT_EQ(allowed, 16U);  // context create's and update's eight each
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "cli/context/common.hpp"
+#include "cli/empty_values.hpp"
 #include "cli/flag_values.hpp"
 #include "context/stored_files.hpp"
 #include "util/text.hpp"
@@ -26,17 +27,26 @@ void add_option_flags(CLI::App* cmd, OptionFlags& flags) {
                   "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
                   "comma-separated list; KEY= removes it on update)")
       ->allow_extra_args(false);
-  cmd->add_option("--builder-tls-ca", flags.tls_ca,
-                  "CA certificate (PEM) to verify the builder with; copied into the store");
-  cmd->add_option("--builder-tls-cert", flags.tls_cert,
-                  "Client certificate (PEM) for mutual TLS; needs --builder-tls-key");
-  cmd->add_option("--builder-tls-key", flags.tls_key,
-                  "Client private key (PEM) for mutual TLS; copied into the store (0600)");
-  cmd->add_option("--builder-tls-servername", flags.tls_servername,
-                  "Name to verify in the builder's certificate (default: the address's host)");
-  cmd->add_option("--buildkitd-config", flags.buildkitd_config,
-                  "buildkitd.toml for a builder envd starts (docker-container); copied into the "
-                  "store");
+  allow_empty(
+      cmd->add_option("--builder-tls-ca", flags.tls_ca,
+                      "CA certificate (PEM) to verify the builder with; copied into the store ('' "
+                      "removes it on update)"));
+  allow_empty(cmd->add_option(
+      "--builder-tls-cert", flags.tls_cert,
+      "Client certificate (PEM) for mutual TLS; needs --builder-tls-key ('' removes "
+      "it on update)"));
+  allow_empty(
+      cmd->add_option("--builder-tls-key", flags.tls_key,
+                      "Client private key (PEM) for mutual TLS; copied into the store (0600; '' "
+                      "removes it on update)"));
+  allow_empty(cmd->add_option(
+      "--builder-tls-servername", flags.tls_servername,
+      "Name to verify in the builder's certificate (default: the address's host; '' "
+      "removes it on update)"));
+  allow_empty(cmd->add_option(
+      "--buildkitd-config", flags.buildkitd_config,
+      "buildkitd.toml for a builder envd starts (docker-container); copied into the "
+      "store ('' removes it on update)"));
 }
 
 Result<GivenOptions> given_options(const OptionFlags& flags) {

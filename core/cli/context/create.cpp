@@ -12,6 +12,7 @@
 #include "cli/context/builder_options.hpp"
 #include "cli/context/common.hpp"
 #include "cli/context/runner_options.hpp"
+#include "cli/empty_values.hpp"
 #include "context/file_staging.hpp"
 #include "context/store.hpp"
 
@@ -122,12 +123,14 @@ void add_context_create_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("--builder", req->builder,
                   "Builder type: a discovered builder driver (see 'envd plugin ls')")
       ->capture_default_str();
-  cmd->add_option("--builder-address", req->builder_address,
-                  "Builder address in the driver's form (default: the driver's default)");
+  allow_empty(cmd->add_option("--builder-address", req->builder_address,
+                              "Builder address in the driver's form (default, and '': the "
+                              "driver's default)"));
   CLI::Option* runner =
       cmd->add_option("--runner", req->runner, "Runner type: a discovered runner driver")
           ->capture_default_str();
-  cmd->add_option("--runner-address", req->runner_address, "Runner address (optional)");
+  allow_empty(cmd->add_option("--runner-address", req->runner_address,
+                              "Runner address (optional; '' for none)"));
   add_option_flags(cmd, req->options);
   add_runner_option_flags(cmd, req->runner_options);
   cmd->add_flag("--use", req->use, "Make it the current context");

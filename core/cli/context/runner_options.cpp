@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cli/context/common.hpp"
+#include "cli/empty_values.hpp"
 #include "context/stored_files.hpp"
 
 namespace envd::cli {
@@ -14,9 +15,9 @@ void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags) {
                   "Runner driver option KEY=VALUE, repeatable (KEY= removes it; e.g. "
                   "ssh-port=2222 for envd-server)")
       ->allow_extra_args(false);
-  cmd->add_option("--runner-tls-ca", flags.tls_ca,
-                  "CA certificate (PEM) to verify an https:// runner with (envd-server); copied "
-                  "into the store ('' removes it on update)");
+  allow_empty(cmd->add_option("--runner-tls-ca", flags.tls_ca,
+                              "CA certificate (PEM) to verify an https:// runner with "
+                              "(envd-server); copied into the store ('' removes it on update)"));
 }
 
 Result<OptionChange> change_runner_options(Invocation& invocation, const std::string& runner,

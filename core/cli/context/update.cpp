@@ -12,6 +12,7 @@
 #include "cli/context/builder_options.hpp"
 #include "cli/context/common.hpp"
 #include "cli/context/runner_options.hpp"
+#include "cli/empty_values.hpp"
 #include "context/file_staging.hpp"
 #include "context/store.hpp"
 #include "context/stored_files.hpp"
@@ -144,9 +145,11 @@ void add_context_update_command(CLI::App& group, Invocation& invocation, Action&
   CLI::App* cmd = group.add_subcommand("update", "Change a context's builder or runner");
   add_name_args(cmd, req->names);
   cmd->add_option("--builder", req->builder, "New builder type");
-  cmd->add_option("--builder-address", req->builder_address, "New builder address");
+  allow_empty(cmd->add_option("--builder-address", req->builder_address,
+                              "New builder address ('' asks for the driver's default)"));
   cmd->add_option("--runner", req->runner, "New runner type");
-  cmd->add_option("--runner-address", req->runner_address, "New runner address ('' removes it)");
+  allow_empty(cmd->add_option("--runner-address", req->runner_address,
+                              "New runner address ('' removes it)"));
   add_option_flags(cmd, req->options);
   add_runner_option_flags(cmd, req->runner_options);
   cmd->callback([&invocation, &action, req] {

@@ -1,0 +1,24 @@
+// An empty flag value is a mistake unless the flag gives '' a meaning.
+// `--file ''` or `--connect-timeout "$UNSET"` used to be taken as the flag
+// left out, so a script's unset variable silently built the wrong file or
+// waited the default time. Now every option that takes a value refuses ''
+// before anything runs, except the few whose help says what '' does
+// (`context update --runner-address ''` removes the address).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace envd::cli {
+
+// Marks `option` as one whose empty value means something; returns it, for
+// chaining at the option's definition.
+CLI::Option* allow_empty(CLI::Option* option);
+
+// Adds the check to every option of `app` and of its subcommands, at any
+// depth, that takes a value and is not marked: positional arguments are left
+// alone ("envd run IMAGE -- sh -c ''" passes an empty word on purpose), and
+// so are flags. Call it once the commands are registered: it also forgets the
+// marks (they name options of this app only).
+void refuse_empty_values(CLI::App& app);
+
+}  // namespace envd::cli
