@@ -457,6 +457,25 @@ TEST_F(StoreTest, UpdateRestoresThePrivateModeOfTheFile) {
   EXPECT_EQ(mode_of(file()), 0600u);
 }
 
+// The rename would replace it (the directory is writable); a user who made
+// the file read-only meant it to stay as it is.
+TEST_F(StoreTest, AReadOnlyFileIsNotReplaced) {
+  ASSERT_TRUE(store().load().ok());
+  ASSERT_EQ(::chmod(file().c_str(), 0444), 0);
+  std::string before = read_text(file());
+  ino_t inode = inode_of(file());
+  Status st = store().update([](ContextList&) -> Status { return {}; });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), Errc::permission);
+  EXPECT_EQ(st.error().message(),
+            "cannot replace '" + file().string() + "': the file is read-only (mode 0444)");
+  EXPECT_EQ(read_text(file()), before);
+  EXPECT_EQ(inode_of(file()), inode);
+  EXPECT_EQ(mode_of(file()), 0444u);
+  EXPECT_FALSE(fs::exists(file().string() + ".tmp"));
+  EXPECT_TRUE(store().load().ok());  // reading it still works
+}
+
 TEST_F(StoreTest, AFailedChangeWritesNothing) {
   ASSERT_TRUE(store().load().ok());
   std::string before = read_text(file());

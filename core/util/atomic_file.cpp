@@ -28,6 +28,14 @@ Error errno_error(const std::string& what, const fs::path& path, int err) {
   return Error(code, "cannot " + what + " " + quoted(path) + ": " + std::strerror(err));
 }
 
+// "(mode 0444)".
+std::string mode_text(mode_t mode) {
+  std::string digits = "0000";
+  for (int i = 3; i >= 0; --i, mode >>= 3)
+    digits[static_cast<std::size_t>(i)] = static_cast<char>('0' + (mode & 7));
+  return "(mode " + digits + ")";
+}
+
 // Closes an fd on scope exit.
 class Fd {
  public:
@@ -54,6 +62,20 @@ Status fsync_directory(const fs::path& dir) {
 }  // namespace
 
 Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode) {
+  // The rename below needs only the directory to be writable, so it would
+  // replace a file its owner made read-only, or another user's file: both
+  // are refused as a plain write would be. The mode is checked too, because
+  // the kernel lets root write anything.
+  struct stat existing {};
+  if (::stat(path.c_str(), &existing) == 0) {
+    if ((existing.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0) {
+      return Error(Errc::permission, "cannot replace " + quoted(path) + ": the file is read-only " +
+                                         mode_text(existing.st_mode));
+    }
+    if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
+      return errno_error("replace", path, errno);
+    }
+  }
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   fs::path temp = path;

@@ -20,7 +20,9 @@
 namespace envd::util {
 
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
-// existing file is reset to `mode` too). The parent directory must exist.
+// existing file is reset to `mode` too). The parent directory must exist. An
+// existing file that is read-only (no write bit at all) or not writable by
+// this process is Errc::permission, and left as it is.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                              mode_t mode);
 
