@@ -392,6 +392,7 @@ struct Client::State {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
   bool reconnects = false;               // a plaintext target channel redials; an fd channel cannot
+  bool self_contained = false;           // the driver keeps nothing running for it
   std::vector<Worker> workers;           // what connect()'s probe listed (written before `probed`)
   Client::SessionDialer session_dialer;  // empty: every session is tunnelled
   std::atomic<bool> session_dial_refused{false};  // the dialer said unsupported once
@@ -570,6 +571,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
+  state->self_contained = transport.self_contained;
   const Security security = security_of(transport);
   install_grpc_log_filter();
   const std::string prefix = "cannot connect to buildkitd at " + state->address + ": ";
@@ -657,6 +659,8 @@ const std::vector<Worker>& Client::workers() const {
   state_->wait_probed();
   return state_->workers;
 }
+
+bool Client::self_contained() const { return state_->self_contained; }
 
 bool Client::wait_until_connected(const CancelToken& ends) const {
   // A channel over a driver's socket is connected from the start (and gRPC

@@ -175,6 +175,13 @@ class Client {
   // Whether the probe has ended (answered or failed), without waiting.
   bool probe_ended() const;
 
+  // Whether the driver said that nothing of it runs for this connection
+  // (ENVD_TRANSPORT_SELF_CONTAINED: the tcp and unix drivers). Only then may
+  // the client outlive its driver, left to the process's end; a driver that
+  // relays its socket, or stands a helper behind its target, keeps the
+  // orderly teardown.
+  bool self_contained() const;
+
   // Version (Info; empty before BuildKit v0.11) and workers (ListWorkers),
   // platforms as "os/arch[/variant]". Errors read "cannot query buildkitd at
   // <address>: <reason>".

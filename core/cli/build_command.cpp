@@ -84,6 +84,7 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
     cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
     add_build_flags(cmd, *req);
     cmd->callback([&invocation, &action, req] {
+      req->ends_the_process = true;
       action = [&invocation, req] {
         return run_in_client(
             [&](const ClientApi& client) { return client.build(invocation, *req); });

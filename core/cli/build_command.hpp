@@ -39,6 +39,11 @@ struct BuildRequest {
   // Session services for RUN --mount=type=secret|ssh.
   std::vector<std::string> secrets;
   std::vector<std::string> ssh;
+  // Set by `envd build`, whose process ends with the build: a successful
+  // build leaves its connection and gRPC to the process's end
+  // (Invocation::leave_to_exit). `envd up` goes on to run the image and
+  // tears them down as usual.
+  bool ends_the_process = false;
 };
 
 // Declares every `envd build` flag but PATH on `cmd`, writing into `request`

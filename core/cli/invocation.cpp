@@ -22,6 +22,14 @@ Result<OutputFormat> parse_format(const std::string& value) {
 
 Invocation::Invocation() { sdk::internal::bind_host(host.api()); }
 
+Invocation::~Invocation() {
+  while (!left_to_exit_.empty()) left_to_exit_.pop_back();
+}
+
+void Invocation::leave_to_exit(std::shared_ptr<void> resources) {
+  left_to_exit_.push_back(std::move(resources));
+}
+
 Result<context::ContextStore> Invocation::store() const {
   auto store = context::ContextStore::open_default();
   if (store) {

@@ -23,6 +23,7 @@
 #include "cli/invocation.hpp"
 #include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
+#include "envd/relay.hpp"
 #include "util/message_out.hpp"
 #include "util/step_times.hpp"
 #include "util/text.hpp"
@@ -172,6 +173,16 @@ int main(int argc, char** argv) {
     return fail(std::string("cannot write the output: ") +
                     (flush_error != 0 ? std::strerror(flush_error) : "a write failed"),
                 kExitFailure);
+  }
+  // What the command left to the process's end is not torn down
+  // (Invocation::leave_to_exit): no destructor runs after this.
+  if (invocation.leaves_anything_to_exit()) {
+    // The core's own relays (an image load through an ssh:// Engine has an
+    // ssh process behind it) end as they would at exit; the builder's
+    // module said it keeps nothing running.
+    envd::sdk::relay_registry().stop_all();
+    std::fflush(stderr);
+    std::_Exit(invocation.exit_code);
   }
   return invocation.exit_code;
 }

@@ -221,7 +221,8 @@ Transport::Transport(Transport&& other) noexcept
       tls_cert_pem(std::move(other.tls_cert_pem)),
       tls_key_pem(std::move(other.tls_key_pem)),
       tls_server_name(std::move(other.tls_server_name)),
-      description(std::move(other.description)) {}
+      description(std::move(other.description)),
+      self_contained(other.self_contained) {}
 
 Transport& Transport::operator=(Transport&& other) noexcept {
   if (this != &other) {
@@ -234,6 +235,7 @@ Transport& Transport::operator=(Transport&& other) noexcept {
     tls_key_pem = std::move(other.tls_key_pem);
     tls_server_name = std::move(other.tls_server_name);
     description = std::move(other.description);
+    self_contained = other.self_contained;
   }
   return *this;
 }
@@ -283,6 +285,8 @@ Result<Transport> BuilderModule::dial(const DriverRequest& request) const {
 
   Transport transport;
   transport.kind = raw.kind;
+  // Zeroed above: a module older than ABI 1.5 leaves it so.
+  transport.self_contained = (raw.flags & ENVD_TRANSPORT_SELF_CONTAINED) != 0;
   switch (raw.kind) {
     case ENVD_TRANSPORT_FD:
       transport.fd = raw.fd;

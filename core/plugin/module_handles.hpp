@@ -59,6 +59,9 @@ struct Transport {
   std::string tls_key_pem;
   std::string tls_server_name;
   std::string description;
+  // ENVD_TRANSPORT_SELF_CONTAINED: the process may end without tearing the
+  // module or this connection down (ABI 1.5; false for older modules).
+  bool self_contained = false;
 
   Transport() = default;
   Transport(Transport&& other) noexcept;

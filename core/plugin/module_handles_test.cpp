@@ -34,6 +34,7 @@ struct FakeModule {
   const char* key = nullptr;
   const char* server_name = nullptr;
   const char* description = nullptr;
+  uint32_t flags = 0;  // envd_transport.flags (ABI 1.5)
 
   std::string input;  // the last request JSON or input string
   uint32_t seen_struct_size = 0;
@@ -94,6 +95,7 @@ envd_status dial(const char* in, envd_transport* t, char** error) {
   t->tls_key_pem = dup(fake.key);
   t->tls_server_name = dup(fake.server_name);
   t->description = dup(fake.description);
+  if (t->struct_size >= offsetof(envd_transport, flags) + sizeof t->flags) t->flags = fake.flags;
   if (fake.message != nullptr) *error = dup(fake.message);
   return fake.status;
 }
@@ -351,6 +353,20 @@ TEST_F(ModuleHandleTest, DialTargetCopiesEveryStringAndFreesThem) {
   EXPECT_EQ(t->tls_server_name, "buildkitd");
   EXPECT_EQ(t->description, "tcp://10.0.0.5:8888");
   EXPECT_EQ(fake.allocs, 6);
+}
+
+TEST_F(ModuleHandleTest, DialReadsTheSelfContainedFlag) {
+  fake.transport_kind = ENVD_TRANSPORT_GRPC_TARGET;
+  fake.target = "ipv4:10.0.0.5:8888";
+  auto t = builder.dial({});
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_FALSE(t->self_contained);  // a module older than ABI 1.5 leaves the field zeroed
+  fake.flags = ENVD_TRANSPORT_SELF_CONTAINED;
+  t = builder.dial({});
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_TRUE(t->self_contained);
+  Transport moved(std::move(*t));
+  EXPECT_TRUE(moved.self_contained);
 }
 
 TEST_F(ModuleHandleTest, DialFailureLeavesTheTransportToTheModule) {

@@ -578,6 +578,9 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
   if (!target->spec.socket_dir_host.empty()) {
     if (int fd = connect_mounted_socket(target->spec.socket_dir_host); fd >= 0) {
       transport.fd = fd;
+      // buildkitd's own socket: nothing of this module runs for it (the
+      // docker exec below is relayed, and so is not).
+      transport.self_contained = true;
       return transport;
     }
   }

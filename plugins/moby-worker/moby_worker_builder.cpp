@@ -72,6 +72,11 @@ Result<sdk::Transport> MobyWorkerBuilder::dial(const sdk::Request& request) {
   transport.fd = *fd;
   transport.description =
       "moby-worker://" + (request.address.empty() ? std::string(default_name) : request.address);
+  // On the Engine's unix socket or plain TCP the socket is the Engine's own
+  // connection, and so is dial_session's; over TLS a relay thread of this
+  // module carries each, and over ssh:// an ssh process.
+  const sdk::DockerEndpoint& endpoint = engine->endpoint();
+  transport.self_contained = engine->tls() == nullptr && endpoint.url.rfind("ssh://", 0) != 0;
   return transport;
 }
 

@@ -161,6 +161,9 @@ Result<sdk::Transport> TcpBuilder::dial(const sdk::Request& request) {
   }
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::grpc_target;
+  // The core dials the target itself; nothing of this module runs after
+  // dial() returns.
+  transport.self_contained = true;
   // Address literals go to gRPC's ipv4:/ipv6: resolvers so that no DNS lookup
   // happens for them; names go through its DNS resolver.
   const std::string port = std::to_string(host_port->port);

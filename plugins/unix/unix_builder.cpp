@@ -188,6 +188,9 @@ Result<sdk::Transport> UnixBuilder::dial(const sdk::Request& request) {
   transport.kind = sdk::Transport::Kind::fd;
   transport.fd = *fd;
   transport.description = "unix://" + path;
+  // The daemon's own socket, handed over whole: nothing of this module runs
+  // after dial() returns.
+  transport.self_contained = true;
   return transport;
 }
 

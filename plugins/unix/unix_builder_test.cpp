@@ -134,6 +134,7 @@ TEST_F(UnixBuilderDial, ConnectsAListeningSocketAndHandsOverTheFd) {
   auto t = UnixBuilder().dial(request(path));
   ASSERT_TRUE(t) << t.error().message();
   EXPECT_EQ(t->kind, sdk::Transport::Kind::fd);
+  EXPECT_TRUE(t->self_contained);  // the daemon's own socket, nothing relays it
   EXPECT_EQ(t->description, "unix://" + path);
   ASSERT_GE(t->fd, 0);
   int accepted = ::accept(listener_, nullptr, nullptr);

@@ -339,6 +339,12 @@ envd_status deliver_transport(const Call& call, const Transport& result, envd_tr
 
   transport->kind = static_cast<int32_t>(result.kind);
   transport->fd = std::exchange(socket.fd, -1);
+  // A hint that lets the core skip work: an older core, whose struct has no
+  // room for it, tears down as always.
+  if (result.self_contained &&
+      covers(transport, offsetof(envd_transport, flags), sizeof(uint32_t))) {
+    transport->flags |= ENVD_TRANSPORT_SELF_CONTAINED;
+  }
   for (size_t i = 0; i < std::size(fields); ++i) {
     if (copies[i]) transport->*fields[i].member = copies[i].release();
   }

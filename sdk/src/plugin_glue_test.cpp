@@ -547,6 +547,44 @@ TEST(PluginGlue, DialWritesOnlyFieldsInsideTheCallersStructSize) {
   g.release(echo());
 }
 
+// ABI 1.5: the driver's word that nothing of it runs for the connection.
+TEST(PluginGlue, DialSaysWhenTheTransportIsSelfContained) {
+  for (bool self_contained : {true, false}) {
+    SCOPED_TRACE(self_contained);
+    g_dial = [&](const Request&) -> Result<Transport> {
+      Transport t;
+      t.kind = Transport::Kind::grpc_target;
+      t.target = "ipv4:127.0.0.1:1234";
+      t.self_contained = self_contained;
+      return t;
+    };
+    GuardedTransport g(sizeof(envd_transport));
+    Owned error(echo());
+    ASSERT_EQ(echo()->builder->dial(kRequest, &g.t, error.out()), ENVD_OK) << error.str();
+    EXPECT_EQ(g.t.flags, self_contained ? uint32_t{ENVD_TRANSPORT_SELF_CONTAINED} : 0U);
+    g.release(echo());
+  }
+}
+
+// A hint: an older core, whose struct ends before the field, is not refused
+// and not written past.
+TEST(PluginGlue, DialDropsTheSelfContainedHintForAnOlderCore) {
+  g_dial = [](const Request&) -> Result<Transport> {
+    Transport t;
+    t.kind = Transport::Kind::grpc_target;
+    t.target = "ipv4:127.0.0.1:1234";
+    t.self_contained = true;
+    return t;
+  };
+  GuardedTransport g(offsetof(envd_transport, flags));
+  g.t.flags = 0x5e47;
+  Owned error(echo());
+  ASSERT_EQ(echo()->builder->dial(kRequest, &g.t, error.out()), ENVD_OK) << error.str();
+  EXPECT_STREQ(g.t.target, "ipv4:127.0.0.1:1234");
+  EXPECT_EQ(g.t.flags, 0x5e47U);
+  g.release(echo());
+}
+
 TEST(PluginGlue, DialRefusesToDropFieldsThatChangeTheConnection) {
   SocketPair pair;
   ASSERT_GE(pair.driver_end, 0);

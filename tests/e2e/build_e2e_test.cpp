@@ -291,6 +291,10 @@ TEST_F(BuildE2e, TimingsCountFromProcessStartAndMarkTheFirstSolveByte) {
   EXPECT_GT(steps.front().second, 0.0) << line;
   for (size_t i = 1; i < steps.size(); ++i) EXPECT_GE(steps[i].second, steps[i - 1].second);
   EXPECT_EQ(steps.back().first, "end") << line;
+  // moby-worker on the Engine's unix socket hands over the Engine's own
+  // connections (ABI 1.5's self-contained transport): nothing of the driver
+  // runs after the build, and the process ends without tearing them down.
+  EXPECT_NE(r.err.find("(the connection left to the process's end)"), std::string::npos) << r.err;
 }
 
 TEST_F(BuildE2e, AFailingRunExitsNonZeroAndShowsTheStepOutput) {
@@ -511,8 +515,13 @@ TEST_F(BuildE2e, ATcpContextOnTheEnginesBuildkitStoresTheImageWithoutOutput) {
            forwarder.address(), "--use"});
   fs::path dir = project("viatcp", std::string("FROM ") + kBase + "\nCOPY a.txt /a.txt\n");
   write_text(dir / "a.txt", "through tcp\n");
-  auto r = build({"--progress", "plain", "-t", "envd-e2e/viatcp:v1", dir.string()});
+  auto vars = env();
+  vars["ENVD_TIMINGS"] = "1";
+  auto r = envd({"build", "--progress", "plain", "-t", "envd-e2e/viatcp:v1", dir.string()}, vars);
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // The tcp driver's connection is self-contained (ABI 1.5): the process
+  // ends without tearing it down, after everything below was written.
+  EXPECT_NE(r.err.find("(the connection left to the process's end)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Built envd-e2e/viatcp:v1, exported to the Docker Engine as "
                        "envd-e2e/viatcp:v1"),
             std::string::npos)

@@ -75,6 +75,11 @@ struct Transport {
   std::string tls_key_pem;
   std::string tls_server_name;  // empty: the target's host
   std::string description;      // e.g. "tcp://10.0.0.5:8888"
+  // ABI 1.5: nothing of the module runs for this connection once dial()
+  // returned, and nothing needs the process's orderly exit; the core may end
+  // the process without tearing the module down (ENVD_TRANSPORT_SELF_CONTAINED).
+  // Dropped for an older core, which tears down as always.
+  bool self_contained = false;
 };
 
 // One build's session, for BuilderDriver::dial_session (ABI 1.4): the

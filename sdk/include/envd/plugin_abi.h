@@ -54,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 4
+#define ENVD_ABI_MINOR 5
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -117,6 +117,18 @@ typedef enum envd_transport_kind {
   ENVD_TRANSPORT_GRPC_TARGET = 2
 } envd_transport_kind;
 
+/* Since ABI 1.5. Bits of envd_transport.flags. */
+typedef enum envd_transport_flag {
+  /* Nothing of the module runs for this connection once dial() returned (no
+   * relay, no helper process: the core dialled the target itself), and the
+   * module has nothing to do at the process's end. The core may then end the
+   * process when the command is done without closing the connection or
+   * running the module's static destructors. The tcp driver sets it; a
+   * driver that relays its socket, or stands a helper behind its target (a
+   * port forward), must not. */
+  ENVD_TRANSPORT_SELF_CONTAINED = 1
+} envd_transport_flag;
+
 /*
  * Filled in by a builder's dial(). The core zero-initialises it, sets fd to -1
  * and sets struct_size before the call. On success, ownership of `fd` and of every
@@ -133,6 +145,7 @@ typedef struct envd_transport {
   char* tls_key_pem;     /* PEM client key; set iff tls_cert_pem is */
   char* tls_server_name; /* name to verify; NULL means the target's host */
   char* description;     /* how to name the daemon in messages, e.g. "tcp://h:p" */
+  uint32_t flags;        /* since ABI 1.5: envd_transport_flag bits, else 0 */
 } envd_transport;
 
 /*
