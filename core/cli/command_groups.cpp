@@ -79,6 +79,7 @@ void add_commands(CLI::App& app, Invocation& invocation, Action& action, int arg
   CommandWords words;
   if (!asks_for_help(argc, argv)) words = command_words(argc, argv);
   invocation.subcommand_word = words.subcommand;
+  forget_empty_marks();
   add_named(app, invocation, action, kGroups, words.command);
   refuse_empty_values(app);
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace envd::cli {
@@ -41,10 +42,30 @@ void refuse_in(CLI::App& app, const std::vector<const CLI::Option*>& allowed) {
 
 }  // namespace
 
+std::vector<std::string> split_empty_assignments(int argc, const char* const* argv) {
+  std::vector<std::string> words;
+  words.reserve(static_cast<std::size_t>(argc) + 1);
+  bool options_ended = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view word = argv[i];
+    if (word == "--") options_ended = true;
+    if (!options_ended && i > 0 && word.size() > 3 && word.substr(0, 2) == "--" &&
+        word.back() == '=' && word.find('=') == word.size() - 1) {
+      words.emplace_back(word.substr(0, word.size() - 1));
+      words.emplace_back();
+      continue;
+    }
+    words.emplace_back(word);
+  }
+  return words;
+}
+
 CLI::Option* allow_empty(CLI::Option* option) {
   marked().push_back(option);
   return option;
 }
+
+void forget_empty_marks() { marked().clear(); }
 
 void refuse_empty_values(CLI::App& app) {
   refuse_in(app, marked());

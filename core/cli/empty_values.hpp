@@ -7,6 +7,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace envd::cli {
 
@@ -14,11 +16,22 @@ namespace envd::cli {
 // chaining at the option's definition.
 CLI::Option* allow_empty(CLI::Option* option);
 
+// Drops every mark not yet walked (made for an app refuse_empty_values never
+// saw), so that none is mistaken for an option of the next app. Called before
+// an app's commands are registered.
+void forget_empty_marks();
+
 // Adds the check to every option of `app` and of its subcommands, at any
 // depth, that takes a value and is not marked: positional arguments are left
 // alone ("envd run IMAGE -- sh -c ''" passes an empty word on purpose), and
 // so are flags. Call it once the commands are registered: it also forgets the
 // marks (they name options of this app only).
 void refuse_empty_values(CLI::App& app);
+
+// The command line with each "--flag=" (nothing after the '=') before any
+// "--" split into "--flag" and "": CLI11 takes the word after "--flag=" as
+// its value, so `--tag="$UNSET" sub` tagged the build `sub` and built '.'.
+// Split, an empty value is refused or accepted as "--flag ''" is.
+std::vector<std::string> split_empty_assignments(int argc, const char* const* argv);
 
 }  // namespace envd::cli

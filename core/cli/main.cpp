@@ -20,6 +20,7 @@
 #include "cli/client/program.hpp"
 #include "cli/command_groups.hpp"
 #include "cli/commands.hpp"
+#include "cli/empty_values.hpp"
 #include "cli/invocation.hpp"
 #include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
@@ -127,9 +128,13 @@ int main(int argc, char** argv) {
     return st ? 0 : kExitFailure;
   }
   envd::cli::add_commands(app, invocation, action, argc, argv);
+  const std::vector<std::string> words = envd::cli::split_empty_assignments(argc, argv);
+  std::vector<const char*> word_pointers;
+  word_pointers.reserve(words.size());
+  for (const std::string& word : words) word_pointers.push_back(word.c_str());
 
   try {
-    app.parse(argc, argv);
+    app.parse(static_cast<int>(word_pointers.size()), word_pointers.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

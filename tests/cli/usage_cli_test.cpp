@@ -88,6 +88,10 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
   fs::create_directories(project / "sub");
   write_text(project / "Dockerfile", "FROM scratch\n");
   ASSERT_EQ(::mkfifo((project / "fifo").c_str(), 0600), 0);
+  // Kept read-only: refused before the build, not after it (or removed).
+  write_text(project / "kept.json", "{}");
+  ASSERT_EQ(::chmod((project / "kept.json").c_str(), 0444), 0);
+  const std::string kept = (project / "kept.json").string();
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"-o", "garbage"}, "--output 'garbage': invalid value garbage"},
       {{"-o", "type=local"},
@@ -99,6 +103,9 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
        "Dockerfile '" + (project / "fifo").string() + "' is not a regular file"},
       {{"-f", (project / "none").string()},
        "Dockerfile '" + (project / "none").string() + "' does not exist"},
+      {{"--metadata-file", kept},
+       "cannot replace '" + kept + "': the file is read-only (mode 0444)"},
+      {{"--iidfile", kept}, "cannot replace '" + kept + "': the file is read-only (mode 0444)"},
   };
   for (const auto& [flags, message] : cases) {
     SCOPED_TRACE(message);
@@ -109,6 +116,7 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err, kError + message + "\n");
   }
+  EXPECT_EQ(read_text(project / "kept.json"), "{}");
 }
 
 TEST_F(UsageCli, ATailIsANumberOfLines) {
@@ -216,30 +224,40 @@ TEST_F(UsageCli, EveryValueFlagRefusesAnEmptyValueUnlessItsHelpSaysWhatItMeans) 
     std::vector<std::string> help_args = command;
     help_args.emplace_back("--help");
     for (const auto& [flag, description] : value_flags(envd_ok(help_args).out)) {
-      std::vector<std::string> args = command;
-      args.push_back(flag);
-      args.emplace_back("");
       std::string path = "envd";
       for (const auto& word : command) path += " " + word;
-      SCOPED_TRACE(path + " " + flag + " ''");
-      auto r = envd(args);
-      const std::string refusal = kError + flag +
-                                  ": the value is empty (leave the flag out "
-                                  "instead) (see '" +
-                                  path + " --help')\n";
-      if (description.find("''") != std::string::npos) {
-        ++allowed;
-        EXPECT_EQ(r.err.find("the value is empty"), std::string::npos) << r.err;
-      } else {
-        ++refused;
-        EXPECT_EQ(r.exit_code, 2);
-        EXPECT_EQ(r.out, "");
-        EXPECT_EQ(r.err, refusal);
+      // The help named is the deepest command reached: `version` after a
+      // top-level flag's word.
+      auto refusal = [&](const std::string& reached) {
+        return kError + flag + ": the value is empty (leave the flag out instead) (see '" +
+               reached + " --help')\n";
+      };
+      const bool empty_allowed = description.find("''") != std::string::npos;
+      empty_allowed ? ++allowed : ++refused;
+      // "--flag ''", and "--flag=" followed by a word, which CLI11 alone
+      // would take for the value ("--tag= sub" tagged the build "sub"); at
+      // the top level the word is a command.
+      const std::string word = command.empty() ? "version" : "word";
+      for (const std::vector<std::string>& given :
+           {std::vector<std::string>{flag, ""}, std::vector<std::string>{flag + "=", word}}) {
+        std::vector<std::string> args = command;
+        args.insert(args.end(), given.begin(), given.end());
+        SCOPED_TRACE(path + " " + given[0] + " '" + given[1] + "'");
+        auto r = envd(args);
+        if (empty_allowed) {
+          EXPECT_EQ(r.err.find("the value is empty"), std::string::npos) << r.err;
+        } else {
+          EXPECT_EQ(r.exit_code, 2);
+          EXPECT_EQ(r.out, "");
+          EXPECT_EQ(r.err, refusal(given[1] == "version" ? "envd version" : path));
+        }
       }
     }
   }
   EXPECT_GE(refused, 40U);
-  EXPECT_EQ(allowed, 16U);  // context create's and update's eight each
+  // context create's --builder-address and --runner-address, and update's
+  // two addresses, five builder files (or name) and --runner-tls-ca.
+  EXPECT_EQ(allowed, 10U);
 }
 
 }  // namespace

@@ -22,31 +22,30 @@ bool contains(const std::vector<std::string>& keys, std::string_view key) {
 
 }  // namespace
 
-void add_option_flags(CLI::App* cmd, OptionFlags& flags) {
+void add_option_flags(CLI::App* cmd, OptionFlags& flags, OptionVerb verb) {
+  const bool update = verb == OptionVerb::update;
   cmd->add_option("--builder-opt", flags.builder_opts,
-                  "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
-                  "comma-separated list; KEY= removes it on update)")
+                  update ? "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
+                           "comma-separated list; KEY= removes it)"
+                         : "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
+                           "comma-separated list)")
       ->allow_extra_args(false);
-  allow_empty(
-      cmd->add_option("--builder-tls-ca", flags.tls_ca,
-                      "CA certificate (PEM) to verify the builder with; copied into the store ('' "
-                      "removes it on update)"));
-  allow_empty(cmd->add_option(
-      "--builder-tls-cert", flags.tls_cert,
-      "Client certificate (PEM) for mutual TLS; needs --builder-tls-key ('' removes "
-      "it on update)"));
-  allow_empty(
-      cmd->add_option("--builder-tls-key", flags.tls_key,
-                      "Client private key (PEM) for mutual TLS; copied into the store (0600; '' "
-                      "removes it on update)"));
-  allow_empty(cmd->add_option(
-      "--builder-tls-servername", flags.tls_servername,
-      "Name to verify in the builder's certificate (default: the address's host; '' "
-      "removes it on update)"));
-  allow_empty(cmd->add_option(
-      "--buildkitd-config", flags.buildkitd_config,
-      "buildkitd.toml for a builder envd starts (docker-container); copied into the "
-      "store ('' removes it on update)"));
+  // On update '' removes the file or name; on create it would mean nothing.
+  auto removable = [&](const char* name, std::optional<std::string>& value, const char* help) {
+    CLI::Option* option = cmd->add_option(
+        name, value, update ? std::string(help) + " ('' removes it)" : std::string(help));
+    if (update) allow_empty(option);
+  };
+  removable("--builder-tls-ca", flags.tls_ca,
+            "CA certificate (PEM) to verify the builder with; copied into the store");
+  removable("--builder-tls-cert", flags.tls_cert,
+            "Client certificate (PEM) for mutual TLS; needs --builder-tls-key");
+  removable("--builder-tls-key", flags.tls_key,
+            "Client private key (PEM) for mutual TLS; copied into the store (0600)");
+  removable("--builder-tls-servername", flags.tls_servername,
+            "Name to verify in the builder's certificate (default: the address's host)");
+  removable("--buildkitd-config", flags.buildkitd_config,
+            "buildkitd.toml for a builder envd starts (docker-container); copied into the store");
 }
 
 Result<GivenOptions> given_options(const OptionFlags& flags) {

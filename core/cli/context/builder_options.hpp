@@ -32,8 +32,13 @@ struct OptionFlags {
   }
 };
 
+// Which command declares the option flags: on update '' removes a file
+// option (or the TLS server name), on create it is refused as any empty
+// value is (cli/empty_values.hpp).
+enum class OptionVerb { create, update };
+
 // Declares the option flags on `cmd`, filling `flags`.
-void add_option_flags(CLI::App* cmd, OptionFlags& flags);
+void add_option_flags(CLI::App* cmd, OptionFlags& flags, OptionVerb verb);
 
 // One option as the user gave it: the value, and the flag that gave it (for
 // messages).

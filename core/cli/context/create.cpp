@@ -85,9 +85,6 @@ Status run_create(Invocation& invocation, const CreateRequest& req) {
     options = std::move(*change);
     ctx.builder_options = options.options;
   }
-  if (req.runner_options.tls_ca && req.runner_options.tls_ca->empty()) {
-    return Error(Errc::invalid_argument, "--runner-tls-ca needs a value");
-  }
   auto runner_options = change_runner_options(invocation, ctx.runner, {}, req.runner_options);
   if (!runner_options) return runner_options.error();
   ctx.runner_options = runner_options->options;
@@ -131,8 +128,8 @@ void add_context_create_command(CLI::App& group, Invocation& invocation, Action&
           ->capture_default_str();
   allow_empty(cmd->add_option("--runner-address", req->runner_address,
                               "Runner address (optional; '' for none)"));
-  add_option_flags(cmd, req->options);
-  add_runner_option_flags(cmd, req->runner_options);
+  add_option_flags(cmd, req->options, OptionVerb::create);
+  add_runner_option_flags(cmd, req->runner_options, OptionVerb::create);
   cmd->add_flag("--use", req->use, "Make it the current context");
   cmd->callback([&invocation, &action, req, runner] {
     req->runner_given = runner->count() > 0;

@@ -10,14 +10,20 @@
 
 namespace envd::cli {
 
-void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags) {
+void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags, OptionVerb verb) {
+  const bool update = verb == OptionVerb::update;
   cmd->add_option("--runner-opt", flags.opts,
-                  "Runner driver option KEY=VALUE, repeatable (KEY= removes it; e.g. "
-                  "ssh-port=2222 for envd-server)")
+                  update ? "Runner driver option KEY=VALUE, repeatable (KEY= removes it; e.g. "
+                           "ssh-port=2222 for envd-server)"
+                         : "Runner driver option KEY=VALUE, repeatable (e.g. ssh-port=2222 for "
+                           "envd-server)")
       ->allow_extra_args(false);
-  allow_empty(cmd->add_option("--runner-tls-ca", flags.tls_ca,
-                              "CA certificate (PEM) to verify an https:// runner with "
-                              "(envd-server); copied into the store ('' removes it on update)"));
+  const std::string ca_help =
+      "CA certificate (PEM) to verify an https:// runner with (envd-server); copied into the "
+      "store";
+  CLI::Option* ca = cmd->add_option("--runner-tls-ca", flags.tls_ca,
+                                    update ? ca_help + " ('' removes it)" : ca_help);
+  if (update) allow_empty(ca);
 }
 
 Result<OptionChange> change_runner_options(Invocation& invocation, const std::string& runner,

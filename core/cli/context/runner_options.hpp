@@ -28,7 +28,7 @@ struct RunnerOptionFlags {
 };
 
 // Declares --runner-opt and --runner-tls-ca on `cmd`, filling `flags`.
-void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags);
+void add_runner_option_flags(CLI::App* cmd, RunnerOptionFlags& flags, OptionVerb verb);
 
 // The runner's options after applying `flags` to `current`, validated by the
 // `runner` driver, with the CA's content to stage. Errors: a malformed

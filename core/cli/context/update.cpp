@@ -150,8 +150,8 @@ void add_context_update_command(CLI::App& group, Invocation& invocation, Action&
   cmd->add_option("--runner", req->runner, "New runner type");
   allow_empty(cmd->add_option("--runner-address", req->runner_address,
                               "New runner address ('' removes it)"));
-  add_option_flags(cmd, req->options);
-  add_runner_option_flags(cmd, req->runner_options);
+  add_option_flags(cmd, req->options, OptionVerb::update);
+  add_runner_option_flags(cmd, req->runner_options, OptionVerb::update);
   cmd->callback([&invocation, &action, req] {
     action = [&invocation, req] { return run_update(invocation, *req); };
   });
