@@ -108,10 +108,11 @@ Status put_index_entry(const fs::path& dir, const std::string& tag, json::object
   }
   manifests.push_back(std::move(descriptor));
   index["manifests"] = std::move(manifests);
-  if (auto st = util::write_file_atomically(dir / "oci-layout",
-                                            "{\"imageLayoutVersion\":\"1.0.0\"}", 0644);
-      !st) {
-    return st;
+  // Written once: the same every time, and rewriting it would fail a build
+  // over a layout file the user made read-only.
+  const std::string layout = "{\"imageLayoutVersion\":\"1.0.0\"}";
+  if (auto old = util::read_file(dir / "oci-layout"); !old || *old != layout) {
+    if (auto st = util::write_file_atomically(dir / "oci-layout", layout, 0644); !st) return st;
   }
   return util::write_file_atomically(dir / "index.json", json::serialize(index), 0644);
 }

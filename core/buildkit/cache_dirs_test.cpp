@@ -1,6 +1,7 @@
 #include "buildkit/cache_dirs.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -59,6 +60,22 @@ TEST(CacheDirsTest, ExportCreatesTheDirAndRecordsTheIndex) {
   EXPECT_EQ(str(manifests[0].at("digest")), sha256_digest("one"));
   EXPECT_EQ(manifests[0].at("size").as_int64(), 3);
   EXPECT_EQ(str(manifests[0].at("annotations").at(kRefNameAnnotation)), "latest");
+}
+
+// The layout file never changes, so it is not rewritten: a read-only one
+// (a cache directory kept read-only but its index) does not fail a build.
+TEST(CacheDirsTest, AnUnchangedLayoutFileIsNotRewritten) {
+  TempDir tmp;
+  fs::path dir = tmp.path() / "cache";
+  std::vector<CacheEntry> exports{{"local", {{"dest", dir.string()}}}};
+  std::vector<CacheEntry> imports;
+  auto caches = prepare_local_caches(exports, imports);
+  ASSERT_TRUE(caches) << caches.error().message();
+  ASSERT_TRUE(record_local_cache_exports(*caches, {{"cache.manifest", descriptor_json("one")}}));
+  ASSERT_EQ(::chmod((dir / "oci-layout").c_str(), 0444), 0);
+  auto again = record_local_cache_exports(*caches, {{"cache.manifest", descriptor_json("two")}});
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(str(manifests_of(dir).at(0).at("digest")), sha256_digest("two"));
 }
 
 TEST(CacheDirsTest, PutReplacesOnlyTheSameTag) {

@@ -332,7 +332,9 @@ std::string build_node_id() {
   }
   std::error_code ec;
   fs::create_directories(*cache, ec);
-  if (ec || !util::write_file_atomically(file, id + "\n", 0600)) return {};
+  if (ec || !util::write_file_atomically(file, id + "\n", 0600, util::ReadOnlyFile::replace)) {
+    return {};
+  }
   return id;
 }
 
@@ -535,6 +537,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (fs::is_directory(*path, parent_ec)) {
       return Error(Errc::invalid_argument, "cannot write '" + *path + "': it is a directory");
     }
+    // A read-only file is refused now, not after the build (or, for
+    // --iidfile, removed with the earlier build's ID).
+    if (auto st = util::check_replaceable(fs::absolute(*path)); !st) return st;
   }
   if (!req.output.empty()) {
     // Checked again when the export is planned; a mistyped flag is told

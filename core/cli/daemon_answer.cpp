@@ -99,7 +99,7 @@ void save_daemon_answer(const context::Context& context,
   lock_path += ".lock";
   auto lock = util::FileLock::exclusive(lock_path);
   if (!lock) return;
-  (void)util::write_file_atomically(file, text, 0600);
+  (void)util::write_file_atomically(file, text, 0600, util::ReadOnlyFile::replace);
 }
 
 }  // namespace envd::cli

@@ -78,6 +78,16 @@ TEST_F(DaemonAnswer, ACorruptOrForeignFileIsIgnoredAndRewritten) {
   EXPECT_TRUE(load_daemon_answer(context_));
 }
 
+// A remembered answer is derived: one left read-only (a sudo run, a chmod)
+// is still replaced, or every build would start again on the stale one.
+TEST_F(DaemonAnswer, AReadOnlyAnswerIsStillReplaced) {
+  fs::create_directories(file().parent_path());
+  util::testing::write_text(file(), "not json");
+  ASSERT_EQ(::chmod(file().c_str(), 0444), 0);
+  save_daemon_answer(context_, workers_);
+  EXPECT_TRUE(load_daemon_answer(context_));
+}
+
 TEST_F(DaemonAnswer, TheSameAnswerIsNotWrittenAgain) {
   save_daemon_answer(context_, workers_);
   struct stat before {};

@@ -118,7 +118,7 @@ Status ManifestCache::save(const fs::path& file) const {
   lock_path += ".lock";
   auto lock = util::FileLock::exclusive(lock_path);
   if (!lock) return lock.error();
-  return util::write_file_atomically(file, text, 0600);
+  return util::write_file_atomically(file, text, 0600, util::ReadOnlyFile::replace);
 }
 
 }  // namespace envd::plugin

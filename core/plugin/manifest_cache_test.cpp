@@ -129,6 +129,18 @@ TEST_F(ManifestCacheTest, ACorruptCacheIsIgnoredAndRewritten) {
   EXPECT_TRUE(ManifestCache::load(cache_file).find(file_stamp(module)));
 }
 
+// A cache repairs itself even when a run as another user (sudo) or a chmod
+// left it unwritable: it is derived, unlike the store (util::ReadOnlyFile).
+TEST_F(ManifestCacheTest, AReadOnlyCacheIsStillRewritten) {
+  fs::create_directories(cache_file.parent_path());
+  testing::write_text(cache_file, "{\"format\": 1, \"modu");
+  ASSERT_EQ(::chmod(cache_file.c_str(), 0444), 0);
+  ManifestCache cache = ManifestCache::load(cache_file);
+  cache.store(file_stamp(module), builder_facts("tcp"));
+  ASSERT_TRUE(cache.save(cache_file));
+  EXPECT_TRUE(ManifestCache::load(cache_file).find(file_stamp(module)));
+}
+
 TEST_F(ManifestCacheTest, MalformedEntriesAreSkippedOthersKept) {
   ManifestCache cache;
   cache.store(file_stamp(module), builder_facts("tcp"));

@@ -61,20 +61,27 @@ Status fsync_directory(const fs::path& dir) {
 
 }  // namespace
 
-Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode) {
-  // The rename below needs only the directory to be writable, so it would
-  // replace a file its owner made read-only, or another user's file: both
-  // are refused as a plain write would be. The mode is checked too, because
-  // the kernel lets root write anything.
+Status check_replaceable(const fs::path& path) {
+  // The rename of write_file_atomically needs only the directory to be
+  // writable, so it would replace a file its owner made read-only, or
+  // another user's file: both are refused as a plain write would be. The
+  // mode is checked too, because the kernel lets root write anything.
   struct stat existing {};
-  if (::stat(path.c_str(), &existing) == 0) {
-    if ((existing.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0) {
-      return Error(Errc::permission, "cannot replace " + quoted(path) + ": the file is read-only " +
-                                         mode_text(existing.st_mode));
-    }
-    if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
-      return errno_error("replace", path, errno);
-    }
+  if (::stat(path.c_str(), &existing) != 0) return {};
+  if ((existing.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0) {
+    return Error(Errc::permission, "cannot replace " + quoted(path) + ": the file is read-only " +
+                                       mode_text(existing.st_mode));
+  }
+  if (::faccessat(AT_FDCWD, path.c_str(), W_OK, AT_EACCESS) != 0) {
+    return errno_error("replace", path, errno);
+  }
+  return {};
+}
+
+Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode,
+                             ReadOnlyFile read_only) {
+  if (read_only == ReadOnlyFile::refuse) {
+    if (auto st = check_replaceable(path); !st) return st;
   }
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";

@@ -19,12 +19,28 @@
 
 namespace envd::util {
 
+// What write_file_atomically does with an existing file that is read-only
+// (no write bit at all) or that this process may not write.
+enum class ReadOnlyFile {
+  // Errc::permission, and the file left as it is: a file the user keeps
+  // (the context store, a --metadata-file) made read-only was meant to stay.
+  refuse,
+  // Replaced like any other: a cache envd derives and may rewrite at will
+  // (the plugin manifests, a daemon's remembered answer), which would
+  // otherwise never repair itself once, say, a sudo run left it root's.
+  replace,
+};
+
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
-// existing file is reset to `mode` too). The parent directory must exist. An
-// existing file that is read-only (no write bit at all) or not writable by
-// this process is Errc::permission, and left as it is.
+// existing file is reset to `mode` too). The parent directory must exist.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
-                             mode_t mode);
+                             mode_t mode, ReadOnlyFile read_only = ReadOnlyFile::refuse);
+
+// Errc::permission when `path` exists and is read-only or not writable by
+// this process ("cannot replace '<path>': the file is read-only (mode
+// 0444)"), else success: what write_file_atomically refuses, checked before
+// work whose result would land there.
+Status check_replaceable(const std::filesystem::path& path);
 
 // Reads a whole file. A missing file is Errc::not_found.
 Result<std::string> read_file(const std::filesystem::path& path);
