@@ -30,6 +30,11 @@
 # docker.io CLI (/usr/bin/docker).
 # Usage: bench/first-solve.sh [runs]   (default 20)
 #   ENVD=/path/to/envd   the envd binary (default build/bin/envd)
+#   ENVD_BASELINE=/path/to/envd   another envd (a build of an earlier commit,
+#                        with its own modules under its prefix), run in the
+#                        same hyperfine runs as a third command, for a before
+#                        and after in one run; its wall ratio is to the same
+#                        Go client
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -49,6 +54,8 @@ bkdir="${ENVD_TEST_BUILDKIT_DIR:-$repo/../shared/tools/buildkit}"
   fail "no buildkitd and buildctl in '$bkdir' (set ENVD_TEST_BUILDKIT_DIR)"
 envd="${ENVD:-$repo/build/bin/envd}"
 [[ -x "$envd" ]] || fail "no envd at '$envd' (build it, or set ENVD)"
+baseline="${ENVD_BASELINE:-}"
+[[ -z "$baseline" || -x "$baseline" ]] || fail "no envd at '$baseline' (ENVD_BASELINE)"
 
 work=$(mktemp -d /tmp/envd-bench-first.XXXXXX)
 services=""
@@ -101,14 +108,21 @@ envd_tcp="$envd --context tcp build --progress quiet --output type=local,dest=$w
 buildctl_tcp="$bkdir/buildctl --addr $addr build --progress plain --frontend dockerfile.v0 \
 --local context=$tcp_ctx --local dockerfile=$tcp_ctx --output type=local,dest=$work/out-buildctl"
 
+baseline_moby=()
+baseline_tcp=()
+if [[ -n "$baseline" ]]; then
+  baseline_moby=(-n baseline "${envd_moby/#$envd/$baseline}")
+  baseline_tcp=(-n baseline "${envd_tcp/#$envd/$baseline}")
+fi
+
 source "$repo/bench/lib/first-solve-byte.sh"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # shellcheck disable=SC2086 # the command lines are split on purpose
 hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/moby.json" \
-  -n envd "$envd_moby" -n docker "$docker_moby" >/dev/null
+  -n envd "$envd_moby" "${baseline_moby[@]}" -n docker "$docker_moby" >/dev/null
 hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/tcp.json" \
-  -n envd "$envd_tcp" -n buildctl "$buildctl_tcp" >/dev/null
+  -n envd "$envd_tcp" "${baseline_tcp[@]}" -n buildctl "$buildctl_tcp" >/dev/null
 for _ in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086
   step_line $envd_moby >>"$work/moby.steps"
@@ -137,7 +151,9 @@ for label, path, other, first in (("moby-worker", moby, "docker", moby_first),
                                   ("tcp", tcp, "buildctl", tcp_first)):
     results = {r["command"]: r for r in json.load(open(path))["results"]}
     base = results[other]["median"]
-    for name in ("envd", other):
+    for name in ("envd", "baseline", other):
+        if name not in results:
+            continue
         r = results[name]
         cpu = r["user"] + r["system"]
         shown = (first + " ms") if name == "envd" else "-"

@@ -176,7 +176,7 @@ class Client {
   bool probe_ended() const;
 
   // Whether the driver said that nothing of it runs for this connection
-  // (ENVD_TRANSPORT_SELF_CONTAINED: the tcp and unix drivers). Only then may
+  // (ENVD_TRANSPORT_SELF_CONTAINED, docs/design/plugin-abi.md). Only then may
   // the client outlive its driver, left to the process's end; a driver that
   // relays its socket, or stands a helper behind its target, keeps the
   // orderly teardown.

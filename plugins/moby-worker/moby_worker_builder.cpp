@@ -75,8 +75,12 @@ Result<sdk::Transport> MobyWorkerBuilder::dial(const sdk::Request& request) {
   // On the Engine's unix socket or plain TCP the socket is the Engine's own
   // connection, and so is dial_session's; over TLS a relay thread of this
   // module carries each, and over ssh:// an ssh process.
+  // Named by what is known to be direct, so that a transport added later is
+  // torn down in order until someone says otherwise.
   const sdk::DockerEndpoint& endpoint = engine->endpoint();
-  transport.self_contained = engine->tls() == nullptr && endpoint.url.rfind("ssh://", 0) != 0;
+  const bool unix_socket = !endpoint.socket_path.empty();
+  const bool plain_tcp = endpoint.url.rfind("tcp://", 0) == 0 && engine->tls() == nullptr;
+  transport.self_contained = unix_socket || plain_tcp;
   return transport;
 }
 

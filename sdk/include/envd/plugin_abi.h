@@ -123,9 +123,11 @@ typedef enum envd_transport_flag {
    * relay, no helper process: the core dialled the target itself), and the
    * module has nothing to do at the process's end. The core may then end the
    * process when the command is done without closing the connection or
-   * running the module's static destructors. The tcp driver sets it; a
-   * driver that relays its socket, or stands a helper behind its target (a
-   * port forward), must not. */
+   * running the module's static destructors (tcp and unix set it, as do
+   * moby-worker and docker-container when their socket is the daemon's
+   * own). A driver that relays its socket, or stands a helper behind its
+   * target (a port forward), must not. The same holds for dial_session's
+   * connection of the same build. */
   ENVD_TRANSPORT_SELF_CONTAINED = 1
 } envd_transport_flag;
 
