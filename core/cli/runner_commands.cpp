@@ -27,6 +27,7 @@
 #include "output/image_name.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -258,8 +259,10 @@ std::string human_memory(std::int64_t bytes) {
 // The describe view: one "Key: value" line per fact, lists indented below.
 std::string describe_text(const json::object& e) {
   std::string out;
+  // Every value comes from the runner's daemon: escaped, so that none can
+  // drive the terminal or add a line.
   auto line = [&](const std::string& key, const std::string& value) {
-    out += fmt::format("{:<10} {}\n", key + ":", value);
+    out += fmt::format("{:<10} {}\n", key + ":", util::printable(value));
   };
   line("Name", string_of(e, "name"));
   line("Image", string_of(e, "image"));
@@ -293,7 +296,7 @@ std::string describe_text(const json::object& e) {
   }
   auto section = [&](const std::string& title, const std::vector<std::string>& items) {
     out += title + ":" + (items.empty() ? " none\n" : "\n");
-    for (const auto& item : items) out += "  " + item + "\n";
+    for (const auto& item : items) out += "  " + util::printable(item) + "\n";
   };
   std::vector<std::string> ports;
   if (const auto* p = e.if_contains("ports"); p != nullptr && p->is_array()) {

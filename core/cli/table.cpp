@@ -4,11 +4,33 @@
 #include <cerrno>
 #include <system_error>
 
+#include "util/text.hpp"
+
 namespace envd::cli {
+namespace {
+
+// Whether `cell` may go out as it is: printable ASCII only. Anything else
+// (a control character, a byte of UTF-8) is looked at by util::printable.
+bool plain_ascii(std::string_view cell) {
+  return std::all_of(cell.begin(), cell.end(), [](char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x7f;
+  });
+}
+
+// Columns on a terminal: one per character, so UTF-8's continuation bytes
+// add none (wide East Asian characters are not told apart).
+std::size_t columns_of(std::string_view cell) {
+  return static_cast<std::size_t>(std::count_if(cell.begin(), cell.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  }));
+}
+
+}  // namespace
 
 Table::Table(std::initializer_list<std::string_view> header)
     : columns_(header.size()), cells_(header), widths_(header.size()) {
-  for (std::size_t i = 0; i < columns_; ++i) widths_[i] = cells_[i].size();
+  for (std::size_t i = 0; i < columns_; ++i) widths_[i] = columns_of(cells_[i]);
 }
 
 void Table::reserve(std::size_t rows) { cells_.reserve((rows + 1) * columns_); }
@@ -17,7 +39,15 @@ void Table::add_row(std::initializer_list<std::string_view> cells) {
   std::size_t i = 0;
   for (std::string_view cell : cells) {
     if (i == columns_) break;
-    widths_[i] = std::max(widths_[i], cell.size());
+    // Cells come from daemons, servers and file names too: none may drive
+    // the terminal or break the row. Escaped only when needed, so that a
+    // listing of plain names copies nothing.
+    std::string escaped;
+    if (!plain_ascii(cell)) {
+      escaped = util::printable(cell);
+      if (escaped != cell) cell = keep({escaped});
+    }
+    widths_[i] = std::max(widths_[i], columns_of(cell));
     cells_.push_back(cell);
     ++i;
   }
@@ -43,7 +73,7 @@ void Table::append_row(std::string& out, std::size_t row) const {
   for (std::size_t i = 0; i < columns_; ++i) {
     std::string_view cell = cells_[row * columns_ + i];
     out += cell;
-    if (i + 1 < columns_) out.append(widths_[i] - cell.size() + 2, ' ');
+    if (i + 1 < columns_) out.append(widths_[i] - columns_of(cell) + 2, ' ');
   }
   // No trailing blanks; a row of blanks only keeps none.
   std::size_t end = out.find_last_not_of(' ');

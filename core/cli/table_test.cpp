@@ -22,6 +22,18 @@ std::string printed(const Table& table) {
   return text;
 }
 
+// A name from a daemon ("ev\x1b[31mil") cannot colour the terminal or
+// start a line of its own; UTF-8 text is kept.
+TEST(Table, ControlCharactersAreEscapedAndUtf8IsKept) {
+  Table table({"NAME", "IMAGE"});
+  table.add_row({"ev\x1b[31mil", "img\nsecond"});
+  table.add_row({"caf\xc3\xa9", "ok"});
+  EXPECT_EQ(printed(table),
+            "NAME          IMAGE\n"
+            "ev\\x1b[31mil  img\\x0asecond\n"
+            "caf\xc3\xa9          ok\n");  // four columns wide, five bytes
+}
+
 TEST(Table, ColumnsAreAsWideAsTheirWidestCellAndRowsEndWithoutBlanks) {
   Table table({"NAME", "TYPE", "ADDRESS"});
   std::string owned = "a-much-longer-name";

@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "envd/plugin_abi.h"
 #include "util/json.hpp"
+#include "util/text.hpp"
 
 #ifndef ENVD_GIT_REVISION
 #define ENVD_GIT_REVISION "unknown"
@@ -54,10 +55,12 @@ Status run_version(Invocation& invocation, const std::string& format_flag) {
   fmt::print("Plugin ABI:   {}\n", abi);
   for (const auto& m : modules) {
     if (m.ok) {
-      fmt::print("Plugin:       {} {} {} (ABI {})\n", plugin::to_string(m.kind), m.type, m.version,
-                 abi_of(m));
+      fmt::print("Plugin:       {} {} {} (ABI {})\n", plugin::to_string(m.kind), m.type,
+                 util::printable(m.version), abi_of(m));
     } else {
-      fmt::print("Plugin:       {} refused: {}\n", m.path.string(), m.reason);
+      // A file name is anyone's: escaped, as in the warnings.
+      fmt::print("Plugin:       {} refused: {}\n", util::printable(m.path.string()),
+                 util::printable(m.reason));
     }
   }
   return {};

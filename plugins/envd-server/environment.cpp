@@ -6,6 +6,8 @@
 #include <ctime>
 #include <string_view>
 
+#include "envd/text.hpp"
+
 namespace envd::plugins::envd_server {
 namespace {
 
@@ -247,13 +249,19 @@ std::string server_message(int status, const std::string& body) {
   json::value value = json::parse(body, ec);
   if (!ec && value.is_object()) {
     std::string message = string_at(value.as_object(), "message");
-    if (!message.empty()) return message;
+    // The server's words go into one line of envd's: escaped and bounded.
+    if (!message.empty()) return sdk::printable(message, 300);
   }
   std::string text = body;
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
-  if (text.empty() || text.size() > 512) return "HTTP status " + std::to_string(status);
-  return text;
+  // A page of HTML or any text of many lines (a proxy's error page) says
+  // less than its status.
+  if (text.empty() || text.size() > 512 || text.front() == '<' ||
+      text.find('\n') != std::string::npos) {
+    return "HTTP status " + std::to_string(status);
+  }
+  return sdk::printable(text);
 }
 
 }  // namespace envd::plugins::envd_server

@@ -75,6 +75,12 @@ TEST(EnvdServerEnvironment, ServerMessages) {
             "no such env");
   EXPECT_EQ(server_message(500, " oops \n"), "oops");
   EXPECT_EQ(server_message(502, ""), "HTTP status 502");
+  // The server's text becomes part of one line of envd's: escaped, and a
+  // page of HTML or many lines gives way to the status.
+  EXPECT_EQ(server_message(400, R"({"message":"bad \u001b[31mred\nsecond line"})"),
+            "bad \\x1b[31mred\\x0asecond line");
+  EXPECT_EQ(server_message(400, "<html><body>\n<h1>Bad</h1>\n</body></html>\n"), "HTTP status 400");
+  EXPECT_EQ(server_message(400, "one\ntwo"), "HTTP status 400");
 }
 
 }  // namespace
