@@ -25,6 +25,7 @@
 #include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/paths.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -64,12 +65,18 @@ Result<std::optional<LoginTarget>> resolve_login_target(Invocation& invocation,
 std::string server_message(const sdk::HttpAnswer& answer) {
   if (auto parsed = util::parse_json(answer.body, "the answer"); parsed && parsed->is_object()) {
     std::string message = util::get_string_or(parsed->as_object(), "message", "");
-    if (!message.empty()) return message;
+    // The server's words go into one line of envd's: escaped and bounded.
+    if (!message.empty()) return util::printable(message, 300);
   }
   std::string text = answer.body;
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  if (text.empty() || text.size() > 512) return "HTTP status " + std::to_string(answer.status);
-  return text;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.erase(0, 1);
+  // A page of HTML or any text of many lines says less than its status.
+  if (text.empty() || text.size() > 512 || text.front() == '<' ||
+      text.find('\n') != std::string::npos) {
+    return "HTTP status " + std::to_string(answer.status);
+  }
+  return util::printable(text);
 }
 
 Error refused(const sdk::HttpServer& server, const std::string& doing,
@@ -92,6 +99,26 @@ std::string default_login_name() {
   char host[256] = {};
   if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
   return host[0] == '\0' ? user : user + "-" + host;
+}
+
+// A login name, the user's (-u) or the server's answer, goes into a URL
+// path: one segment, never "." or "..", with nothing a request line or a
+// terminal would take for something else.
+Status check_login_name(const std::string& name, const std::string& from) {
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::invalid_argument,
+                 "invalid login name '" + util::printable(name, 80) + "' (" + from + "): " + why);
+  };
+  if (name.empty()) return bad("it is empty");
+  if (name.size() > 128) return bad("it is longer than 128 characters");
+  if (name == "." || name == "..") return bad("it is not a name");
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '?' || c == '#' || c == '%' ||
+        c == ' ') {
+      return bad("names hold no spaces, control characters or any of / \\ ? # %");
+    }
+  }
+  return {};
 }
 
 struct SshKey {
@@ -170,6 +197,11 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   auto key = public_key();
   if (!key) return key.error();
   std::string login = flags.username.empty() ? default_login_name() : flags.username;
+  if (auto st = check_login_name(
+          login, flags.username.empty() ? "the default, <user>-<host>" : "-u/--username");
+      !st) {
+    return st;
+  }
   auto deadline = sdk::http_deadline_after(kLoginTimeout);
   std::string credentials =
       json::serialize(json::object{{"login_name", login}, {"password", password}});
@@ -195,6 +227,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   std::string token = util::get_string_or(parsed->as_object(), "identity_token", "");
   std::string status = util::get_string_or(parsed->as_object(), "status", "Login succeeded");
   std::string login_name = util::get_string_or(parsed->as_object(), "login_name", login);
+  if (auto st = check_login_name(login_name, "in the envd server's answer"); !st) return st;
   if (token.empty()) {
     return Error(Errc::internal, "the envd server at " + server.base_url +
                                      " answered the login without an identity_token");
@@ -223,7 +256,8 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
       !st) {
     return st;
   }
-  fmt::print("{}\n", status);
+  // The server's words: one line, nothing that drives the terminal.
+  fmt::print("{}\n", util::printable(status, 200));
   return {};
 }
 

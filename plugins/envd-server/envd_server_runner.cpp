@@ -17,6 +17,7 @@
 #include "envd/host.hpp"
 #include "envd/http_client.hpp"
 #include "envd/process.hpp"
+#include "envd/text.hpp"
 #include "environment.hpp"
 #include "ssh_access.hpp"
 
@@ -160,6 +161,27 @@ std::string name_arg(const sdk::Request& request) {
   return name != nullptr && name->is_string() ? std::string(name->as_string()) : "";
 }
 
+// The environment named in the request: one segment of the server's URL
+// path, so never "." or "..", and nothing a terminal or request line would
+// take for something else (the docker runner holds names to Docker's rule;
+// the server has its own, and says so for a name that is merely unknown).
+Result<std::string> environment_name(const sdk::Request& request) {
+  std::string name = name_arg(request);
+  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::invalid_argument,
+                 "environment name '" + sdk::printable(name, 80) + "' is invalid: " + why);
+  };
+  if (name.size() > 253) return bad("it is longer than 253 characters");
+  if (name == "." || name == "..") return bad("it is not a name");
+  for (unsigned char c : name) {
+    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
+      return bad("names hold no control characters, '/' or '\\'");
+    }
+  }
+  return name;
+}
+
 Result<json::object> get_environment(const Session& s, const std::string& name,
                                      sdk::HttpDeadline deadline) {
   std::string path = environments_path(s) + "/" + escape(name);
@@ -225,13 +247,14 @@ Status EnvdServerRunner::logs(const sdk::Request& request, const sdk::Stdio& /*s
   return Error(Errc::unsupported,
                "the envd server's API (v1) has no endpoint for an environment's logs; "
                "open a shell with 'envd attach " +
-                   name_arg(request) + "' instead");
+                   sdk::printable(name_arg(request), 80) + "' instead");
 }
 
 Result<int> EnvdServerRunner::attach(const sdk::Request& request, const sdk::Stdio& stdio) {
   auto deadline = sdk::http_deadline_after(request.timeout);
-  std::string name = name_arg(request);
-  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto named = environment_name(request);
+  if (!named) return named.error();
+  const std::string& name = *named;
   auto shell = shell_arg(request);
   if (!shell) return shell.error();
   auto s = session(request);
@@ -399,8 +422,9 @@ Result<std::string> EnvdServerRunner::list(const sdk::Request& request) {
 
 Result<std::string> EnvdServerRunner::inspect(const sdk::Request& request) {
   auto deadline = sdk::http_deadline_after(request.timeout);
-  std::string name = name_arg(request);
-  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto named = environment_name(request);
+  if (!named) return named.error();
+  const std::string& name = *named;
   auto s = session(request);
   if (!s) return s.error();
   auto env = get_environment(*s, name, deadline);
@@ -410,8 +434,9 @@ Result<std::string> EnvdServerRunner::inspect(const sdk::Request& request) {
 
 Status EnvdServerRunner::remove(const sdk::Request& request) {
   auto deadline = sdk::http_deadline_after(request.timeout);
-  std::string name = name_arg(request);
-  if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
+  auto named = environment_name(request);
+  if (!named) return named.error();
+  const std::string& name = *named;
   auto s = session(request);
   if (!s) return s.error();
   return delete_environment(*s, name, deadline);

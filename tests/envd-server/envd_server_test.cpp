@@ -158,6 +158,45 @@ TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
   }
 }
 
+// The name goes into the URL's path (/api/v1/users/<name>/keys): one that
+// would leave its segment, or put a control character into the request
+// line, is refused before the server is asked anything.
+TEST_F(EnvdServerTest, ALoginNameThatIsNotOnePathSegmentIsRefused) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  for (const std::string name : {"../../admin", "..", "a b?x=1#f", "a\x1b[31m", "a/b"}) {
+    SCOPED_TRACE(name);
+    auto r = envd({"login", "-u", name});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(one_line(r.err).rfind("envd: error: invalid login name '", 0), 0U) << r.err;
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(server.state().size(), 0U) << json::serialize(server.state());
+  EXPECT_FALSE(fs::exists(login_file()));
+}
+
+// Environment names go into the URL's path too; the docker runner holds
+// them to Docker's rule, this one to being one printable segment.
+TEST_F(EnvdServerTest, AnEnvironmentNameThatIsNotOnePathSegmentIsRefused) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "alice"});
+  for (const std::string name : {"..", "a/b", "a\x1b[31m"}) {
+    for (const std::vector<std::string>& args :
+         std::vector<std::vector<std::string>>{{"down", name}, {"envs", "describe", name}}) {
+      SCOPED_TRACE(args[0] + " " + name);
+      auto r = envd(args);
+      EXPECT_EQ(r.exit_code, 1);
+      EXPECT_EQ(r.out, "");
+      EXPECT_NE(one_line(r.err).find("environment name '"), std::string::npos) << r.err;
+      EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+    }
+  }
+}
+
 TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
   FakeServer server({});
   ASSERT_TRUE(server.started());
@@ -467,12 +506,13 @@ TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
             "at " +
                 server.url() + " answered 404: pods \"dev\" not found\n");
 
-  // A name with a terminal escape comes back in the server's answer: it is
+  // A name with a terminal escape is refused before the server is asked:
   // shown, not obeyed.
   auto hostile = envd({"down", "dev\x1b[2J"});
   EXPECT_EQ(hostile.exit_code, 1);
   EXPECT_EQ(hostile.err.find('\x1b'), std::string::npos) << hostile.err;
-  EXPECT_NE(hostile.err.find("pods \"dev\\x1b[2J\" not found"), std::string::npos) << hostile.err;
+  EXPECT_NE(hostile.err.find("environment name 'dev\\x1b[2J' is invalid"), std::string::npos)
+      << hostile.err;
 }
 
 // envd attach on envd-server: OpenSSH to the gateway as <login>/<env> with
