@@ -546,6 +546,12 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // before a builder is bootstrapped or a daemon contacted.
     auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
     if (!spec) return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
+    if (spec->destination == output::OutputSpec::Destination::standard_output &&
+        util::was_closed_at_start(STDOUT_FILENO)) {
+      return Error(Errc::invalid_argument, "--output '" + util::printable(req.output, 80) +
+                                               "': standard output is closed, so the " +
+                                               spec->type + " would be lost; give dest=FILE");
+    }
   }
   if (!req.iidfile.empty() && !req.output.empty()) {
     // As buildx: files make no image, so there is no ID to write.

@@ -27,6 +27,7 @@
 #include "envd/relay.hpp"
 #include "util/message_out.hpp"
 #include "util/step_times.hpp"
+#include "util/terminal.hpp"
 #include "util/text.hpp"
 
 namespace {
@@ -83,20 +84,23 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 
 int main(int argc, char** argv) {
   const auto main_entered = std::chrono::steady_clock::now();
+  // A command that talks to a daemon runs in envd-client, from the start: in
+  // envd this returns only if envd-client could not be executed. First, so
+  // that envd-client finds the descriptors as the user left them.
+  if (auto st = envd::cli::hand_over_to_client(argc, argv); !st) {
+    return fail(st.error().message(), kExitFailure);
+  }
   // Started with stdin, stdout or stderr closed (2>&-), the next file envd
   // opens (the store's lock, a socket) would take that number, and messages
-  // would be written into it: each closed one gets /dev/null instead.
+  // would be written into it: each closed one gets /dev/null instead, noted
+  // so that data for a closed standard output is refused.
   for (int fd = 0; fd <= 2; ++fd) {
     // open() takes the lowest free number: this one, the lower ones being
     // open by now. Should it fail, there is nothing better to do.
     if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
       (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      envd::util::note_closed_at_start(fd);
     }
-  }
-  // A command that talks to a daemon runs in envd-client, from the start: in
-  // envd this returns only if envd-client could not be executed.
-  if (auto st = envd::cli::hand_over_to_client(argc, argv); !st) {
-    return fail(st.error().message(), kExitFailure);
   }
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.

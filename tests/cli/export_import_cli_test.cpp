@@ -127,6 +127,49 @@ TEST_F(ExportImportCli, ExportRefusesATerminal) {
       << err;
 }
 
+TEST_F(ExportImportCli, ImportRefusesATerminal) {
+  int master = -1;
+  int slave = -1;
+  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  sdk::ProcessOptions options;
+  options.argv = {envd_binary(), "context", "import", "typed", "-"};
+  options.env = base_env();
+  options.timeout = std::chrono::seconds(30);
+  int err_pipe[2];
+  ASSERT_EQ(::pipe(err_pipe), 0);
+  auto pid = sdk::spawn_process(options, slave, -1, err_pipe[1]);
+  ASSERT_TRUE(pid) << pid.error().message();
+  ::close(slave);
+  ::close(err_pipe[1]);
+  std::string err;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<size_t>(n));
+  ::close(err_pipe[0]);
+  auto code = sdk::wait_process(*pid);
+  ::close(master);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1);
+  EXPECT_EQ(err,
+            "envd: error: refusing to read a context archive from a terminal; give a FILE or "
+            "redirect standard input\n");
+}
+
+// With stdout closed (>&-), main puts /dev/null there: the archive would be
+// thrown away while envd said it was written.
+TEST_F(ExportImportCli, ExportRefusesAClosedStandardOutput) {
+  sdk::ProcessOptions options;
+  options.argv = {"sh", "-c", "exec \"$0\" context export default - >&-", envd_binary()};
+  options.env = base_env();
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_EQ(r->err,
+            "envd: error: standard output is closed, so the context archive would be lost; give "
+            "a FILE\n");
+}
+
 TEST_F(ExportImportCli, ImportRefusesATakenNameAndBadInput) {
   fs::path archive = home() / "default.tar";
   envd_ok({"context", "export", "default", archive.string()});
@@ -165,6 +208,53 @@ TEST_F(ExportImportCli, ImportRevalidatesAddressesThroughTheDrivers) {
   auto r = envd({"context", "import", "x", archive.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("host:port"), std::string::npos) << r.err;
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
+// An archive is anyone's: its files are held to what `context create`
+// takes, and a login (which export never writes) is not installed for the
+// runner to use.
+TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
+  ENVD_REQUIRE_MODULES("tcp builder", "envd-server runner");
+  const std::string meta = R"({"name":"x","builder":"tcp","builder_address":"10.1.2.3:8888",)"
+                           R"("builder_options":{"tls-ca":"files/tls-ca"},"runner":"envd-server",)"
+                           R"("runner_address":"http://10.1.2.3:8080"})";
+  const std::string pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  struct Case {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> files;  // under material/
+    std::string error;
+  };
+  const std::vector<Case> cases = {
+      {"notpem",
+       {{"files/tls-ca", "not pem\n"}},
+       "entry 'material/files/tls-ca' is not a PEM file (no -----BEGIN line)"},
+      {"huge",
+       {{"files/tls-ca", pem + std::string(std::size_t{3} << 20, 'x')}},
+       "entry 'material/files/tls-ca' is larger than 1 MiB"},
+      {"login",
+       {{"files/tls-ca", pem},
+        {"runner-login.json", R"({"identity_token":"t","identity_file":"/etc/shadow"})"}},
+       "entry 'material/runner-login.json' is a login, which envd never exports; log in with "
+       "'envd login' after the import instead"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    fs::path dir = home() / c.name;
+    write_text(dir / "meta.json", meta);
+    std::vector<std::string> entries = {"meta.json", "material"};
+    for (const auto& [rel, content] : c.files) write_text(dir / "material" / rel, content);
+    fs::path archive = home() / (c.name + ".tar");
+    sdk::ProcessOptions tar;
+    tar.argv = {"tar", "-C", dir.string(), "-cf", archive.string()};
+    tar.argv.insert(tar.argv.end(), entries.begin(), entries.end());
+    auto made = sdk::run_process(tar);
+    ASSERT_TRUE(made && made->succeeded());
+    auto r = envd({"context", "import", c.name, archive.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err,
+              "envd: error: cannot import file '" + archive.string() + "': " + c.error + "\n");
+  }
   EXPECT_EQ(ls_json().size(), 1u);
 }
 

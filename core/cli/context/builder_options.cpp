@@ -14,8 +14,6 @@
 namespace envd::cli {
 namespace {
 
-constexpr std::array kTlsFileKeys{"tls-ca", "tls-cert", "tls-key"};
-
 bool contains(const std::vector<std::string>& keys, std::string_view key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
@@ -115,11 +113,8 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     if (change.options.count(key) == 0) continue;  // the driver dropped it
     auto content = context::read_option_file(option.value, option.flag);
     if (!content) return content.error();
-    bool tls = std::find(kTlsFileKeys.begin(), kTlsFileKeys.end(), key) != kTlsFileKeys.end();
-    if (tls) {
-      auto st = check_pem(*content, option.flag, option.value,
-                          key == "tls-key" ? "PRIVATE KEY" : "CERTIFICATE");
-      if (!st) return st.error();
+    if (std::string_view block = tls_file_block(key); !block.empty()) {
+      if (auto st = check_pem(*content, option.flag, option.value, block); !st) return st.error();
     }
     change.files[key] = std::move(*content);
     change.options[key] = context::stored_file_value(key);

@@ -74,6 +74,12 @@ std::vector<std::string> material_files(const context::ContextStore& store,
   return files;
 }
 
+std::string_view tls_file_block(std::string_view key) {
+  if (key == "tls-key") return "PRIVATE KEY";
+  if (key == "tls-ca" || key == "tls-cert" || key == "runner-tls-ca") return "CERTIFICATE";
+  return {};
+}
+
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block) {
   auto found = sdk::pem_labels(content);

@@ -56,6 +56,11 @@ std::string context_in_use(const context::ContextList& list, const Invocation& i
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block);
 
+// The PEM block the TLS file option `key` must hold ("tls-ca", "tls-cert"
+// and "runner-tls-ca": CERTIFICATE; "tls-key": PRIVATE KEY), or an empty
+// view for an option that is no TLS file (a daemon config).
+std::string_view tls_file_block(std::string_view key);
+
 // Paths, relative to the context's private directory and sorted, of the
 // regular files in it; empty when it does not exist.
 std::vector<std::string> material_files(const context::ContextStore& store,

@@ -27,6 +27,10 @@ Status run_context_export(Invocation& invocation, const std::string& name,
                           const std::string& file) {
   if (auto st = context::validate_name(name); !st) return st;
   bool to_stdout = file.empty() || file == "-";
+  if (to_stdout && util::was_closed_at_start(STDOUT_FILENO)) {
+    return Error(Errc::invalid_argument,
+                 "standard output is closed, so the context archive would be lost; give a FILE");
+  }
   if (to_stdout && util::is_terminal(STDOUT_FILENO)) {
     return Error(Errc::invalid_argument,
                  "refusing to write the context archive to a terminal; give a FILE or redirect "

@@ -21,6 +21,7 @@
 #include "context/store.hpp"
 #include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
+#include "util/terminal.hpp"
 
 namespace envd::cli {
 namespace {
@@ -48,11 +49,37 @@ Status check_options(Invocation& invocation, Context& ctx) {
   return {};
 }
 
-// Every file option of the imported context must name a file the archive carries.
+// A stored file option's content, held to what create holds a file to: at
+// most kMaxOptionFileBytes, and a TLS file the PEM block it is for.
+Status check_option_file(const std::string& key, const std::string& content) {
+  const std::string entry = "material/" + context::stored_file_value(key);
+  if (content.size() > context::kMaxOptionFileBytes) {
+    return Error(Errc::invalid_argument, "entry '" + entry + "' is larger than " +
+                                             std::to_string(context::kMaxOptionFileBytes >> 20) +
+                                             " MiB");
+  }
+  if (std::string_view block = tls_file_block(key); !block.empty()) {
+    return check_pem(content, "entry", entry, block);
+  }
+  return {};
+}
+
+// Every file option of the imported context must name a file the archive
+// carries, and hold what `context create` would have taken. A login is never
+// exported (export_run.cpp), so an archive with one was made by hand: its
+// token and identity file are refused rather than used by the runner.
 Status check_material(Invocation& invocation, const Context& ctx,
                       const context::ContextArchive& archive) {
   std::vector<std::string> paths;
-  for (const auto& [path, content] : archive.material) paths.push_back(path);
+  for (const auto& [path, content] : archive.material) {
+    if (path == context::kRunnerLoginFile) {
+      return Error(Errc::invalid_argument,
+                   std::string("entry 'material/") + context::kRunnerLoginFile +
+                       "' is a login, which envd never exports; log in with 'envd login' "
+                       "after the import instead");
+    }
+    paths.push_back(path);
+  }
   auto builder = invocation.registry().builder(ctx.builder);
   if (!builder) return builder.error();
   if (auto st = context::check_stored_files(ctx.builder_options, builder->file_options(), paths);
@@ -61,7 +88,22 @@ Status check_material(Invocation& invocation, const Context& ctx,
   }
   auto runner = invocation.registry().runner(ctx.runner);
   if (!runner) return runner.error();
-  return context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
+  if (auto st = context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
+      !st) {
+    return st;
+  }
+  for (const auto& [options, keys] : {std::pair{&ctx.builder_options, builder->file_options()},
+                                      std::pair{&ctx.runner_options, runner->file_options()}}) {
+    for (const std::string& key : keys) {
+      if (options->count(key) == 0) continue;
+      const std::string stored = context::stored_file_value(key);
+      for (const auto& [path, content] : archive.material) {
+        if (path != stored) continue;
+        if (auto st = check_option_file(key, content); !st) return st;
+      }
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -72,6 +114,12 @@ Status run_context_import(Invocation& invocation, const std::string& name,
   bool from_stdin = file == "-";
   std::string source = from_stdin ? "standard input" : "file '" + file + "'";
   Result<std::string> bytes = std::string();
+  if (from_stdin && util::is_terminal(STDIN_FILENO)) {
+    // It would wait for an archive typed in, silently.
+    return Error(Errc::invalid_argument,
+                 "refusing to read a context archive from a terminal; give a FILE or redirect "
+                 "standard input");
+  }
   if (from_stdin) {
     bytes = util::read_all(STDIN_FILENO, context::kMaxArchiveBytes, source);
   } else {

@@ -75,7 +75,8 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   if (!flag || flag->empty()) return change;
   auto content = context::read_option_file(*flag, "--runner-tls-ca");
   if (!content) return content.error();
-  if (auto st = check_pem(*content, "--runner-tls-ca", *flag, "CERTIFICATE"); !st) {
+  if (auto st = check_pem(*content, "--runner-tls-ca", *flag, tls_file_block(kRunnerTlsCaKey));
+      !st) {
     return st.error();
   }
   change.files[kRunnerTlsCaKey] = std::move(*content);
