@@ -5,15 +5,36 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
 #include <utility>
+
+#include "util/message_out.hpp"
 
 namespace envd::cli {
 namespace {
 
 std::atomic<int> first_signal{0};
+
+// After the first signal the command has this long to stop (a driver polls
+// the host's cancellation every 100 ms and then undoes what it half did).
+constexpr int kGraceMs = 10000;
+
+// A command that did not stop (a driver that ignores cancellation, a call
+// that never returns) would leave envd deaf to the user: it ends here, with
+// the status the first signal stands for, and says why.
+[[noreturn]] void end_now(const char* why) {
+  util::write_message(stderr, std::string("envd: error: ") + why + "\n");
+  const int signal = first_signal.load();
+  ::_exit(128 + (signal != 0 ? signal : SIGINT));
+}
 
 }  // namespace
 
@@ -36,18 +57,33 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
     return;
   }
   thread_ = std::thread([this] {
+    std::optional<std::chrono::steady_clock::time_point> deadline;  // set by the first signal
     for (;;) {
       pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
+      int wait_ms = -1;
+      if (deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            *deadline - std::chrono::steady_clock::now());
+        wait_ms = static_cast<int>(std::max<std::int64_t>(left.count(), 0));
+      }
+      int ready = ::poll(fds, 2, wait_ms);
+      if (ready < 0) {
         if (errno == EINTR) continue;
         return;
       }
       if ((fds[1].revents & POLLIN) != 0) return;
+      if (ready == 0) {
+        end_now(
+            "interrupted, but the command did not stop within 10 s; ending envd without its "
+            "clean-up");
+      }
       signalfd_siginfo info{};
       if ((fds[0].revents & POLLIN) != 0 &&
           ::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        if (deadline) end_now("interrupted again; ending envd without its clean-up");
         int none = 0;
         first_signal.compare_exchange_strong(none, static_cast<int>(info.ssi_signo));
+        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGraceMs);
         on_signal_();
       }
     }

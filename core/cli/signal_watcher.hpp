@@ -13,6 +13,11 @@ namespace envd::cli {
 // are blocked in every thread created after construction and collected by one
 // watcher thread, so gRPC's threads never see them. Construct it before the
 // first gRPC call.
+//
+// The command then has 10 s to stop; a second signal, or a command still
+// running after that, ends the process at once (_exit, status 128 + the
+// first signal) with one line saying so, since envd would otherwise stay
+// deaf to the user behind a driver that ignores cancellation.
 class SignalWatcher {
  public:
   explicit SignalWatcher(std::function<void()> on_signal);

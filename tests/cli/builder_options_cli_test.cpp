@@ -3,11 +3,15 @@
 // The driver is the test module good_builder.c: it echoes every option back
 // from normalize_options and declares "tls-ca" and "config" as file options.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "cli_harness.hpp"
 
@@ -117,6 +121,69 @@ TEST_F(BuilderOptionsCli, BadFilesAreRefusedAndNothingIsStored) {
   EXPECT_EQ(ls_json().size(), 1u) << "only the default context";
   EXPECT_FALSE(fs::exists(config_dir() / "contexts.d") &&
                !fs::is_empty(config_dir() / "contexts.d"));
+}
+
+// A driver verb that never returns and ignores cancellation (the test
+// module's stop at address "hang") must not leave envd deaf: a second signal
+// ends it at once, and a single one after the grace period, each with one
+// line and the first signal's status.
+TEST_F(BuilderOptionsCli, ADriverThatIgnoresCancellationCannotKeepEnvdRunning) {
+  run_ok({"context", "create", "stuck", "--builder", "test-builder", "--builder-address", "hang",
+          "--use"});
+  struct Case {
+    std::vector<int> signals;
+    int status;
+    std::string message;
+    std::chrono::seconds at_most;
+  };
+  const std::vector<Case> cases = {
+      {{SIGINT, SIGINT},
+       130,
+       "interrupted again; ending envd without its clean-up",
+       std::chrono::seconds(5)},
+      {{SIGTERM},
+       143,
+       "interrupted, but the command did not stop within 10 s; ending envd without its clean-up",
+       std::chrono::seconds(20)},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.status);
+    sdk::ProcessOptions options;
+    options.argv = {envd_binary(), "builder", "stop"};
+    options.env = base_env();
+    for (const auto& [key, value] : env_) options.env[key] = value;
+    int err_pipe[2];
+    ASSERT_EQ(::pipe(err_pipe), 0);
+    auto pid = sdk::spawn_process(options, -1, -1, err_pipe[1]);
+    ASSERT_TRUE(pid) << pid.error().message();
+    ::close(err_pipe[1]);
+    // The verb runs once the signal watcher's thread is up beside the main
+    // one (envd-client, in envd's place): signals before that would take
+    // their default effect.
+    const fs::path tasks = "/proc/" + std::to_string(*pid) + "/task";
+    for (int i = 0; i < 500; ++i) {
+      std::error_code ec;
+      auto count = std::distance(fs::directory_iterator(tasks, ec), fs::directory_iterator());
+      if (!ec && count >= 2) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto start = std::chrono::steady_clock::now();
+    for (int signal : c.signals) {
+      ASSERT_EQ(::kill(*pid, signal), 0);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::string err;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
+      err.append(buf, static_cast<size_t>(n));
+    ::close(err_pipe[0]);
+    auto code = sdk::wait_process(*pid);
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, c.status) << err;
+    EXPECT_EQ(err, "envd: error: " + c.message + "\n");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, c.at_most);
+  }
 }
 
 TEST_F(BuilderOptionsCli, BuilderOptFlagsMergeAndConflict) {
