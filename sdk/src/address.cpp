@@ -128,6 +128,11 @@ Result<std::pair<HostPort, std::string_view>> parse_bracketed_host(std::string_v
 // host[:port] as in a URL authority (port optional) or host:port (port required).
 Result<HostPort> parse_host_and_port(std::string_view text, bool port_required) {
   if (text.empty()) return invalid("the host is missing");
+  // "user:password@host:port": said without quoting the host, which would
+  // repeat the password.
+  if (text.find('@') != std::string_view::npos) {
+    return invalid("a user or password in the address is not allowed");
+  }
   HostPort result;
   std::string_view port_text;
   bool has_port = false;
@@ -387,9 +392,21 @@ Result<NameWithQuery> parse_name_with_query(std::string_view text) {
   return result;
 }
 
+std::string redact_password(std::string_view address) {
+  std::size_t start = address.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  std::size_t end = address.find_first_of("/?#", start);
+  if (end == std::string_view::npos) end = address.size();
+  std::size_t at = address.rfind('@', end == 0 ? 0 : end - 1);
+  if (at == std::string_view::npos || at < start) return std::string(address);
+  std::size_t colon = address.find(':', start);
+  if (colon == std::string_view::npos || colon > at) return std::string(address);
+  return std::string(address.substr(0, colon + 1)) + "xxxxx" + std::string(address.substr(at));
+}
+
 Error address_error(std::string_view subject, std::string_view input, std::string_view reason,
                     std::string_view expected) {
-  std::string message = std::string(subject) + " '" + std::string(input) + "' is invalid: ";
+  std::string message = std::string(subject) + " '" + redact_password(input) + "' is invalid: ";
   if (!reason.empty()) message += std::string(reason) + "; ";
   return invalid(message + "expected " + std::string(expected));
 }

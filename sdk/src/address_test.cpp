@@ -278,5 +278,19 @@ TEST(StripScheme, RemovesOnlyTheGivenScheme) {
   EXPECT_EQ(strip_scheme("tcp://", "tcp"), "");
 }
 
+// A password the user typed is not repeated in the message that refuses it.
+TEST(AddressError, APasswordIsNotRepeated) {
+  EXPECT_EQ(redact_password("http://u:secret@127.0.0.1:1/x"), "http://u:xxxxx@127.0.0.1:1/x");
+  EXPECT_EQ(redact_password("u:secret@h:1"), "u:xxxxx@h:1");
+  EXPECT_EQ(redact_password("ssh://user@host"), "ssh://user@host");
+  EXPECT_EQ(redact_password("tcp://h:1/a@b"), "tcp://h:1/a@b");
+  EXPECT_EQ(redact_password("h:1"), "h:1");
+  auto e = address_error("tcp builder address", "tcp://u:secret@h:1", "bad", "host:port");
+  EXPECT_EQ(e.message().find("secret"), std::string::npos) << e.message();
+  auto parsed = parse_host_port("u:secret@127.0.0.1:1");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().message(), "a user or password in the address is not allowed");
+}
+
 }  // namespace
 }  // namespace envd::sdk

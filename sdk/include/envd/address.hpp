@@ -102,6 +102,10 @@ struct NameWithQuery {
 // (or a '#', which no address grammar allows); the caller validates the name.
 Result<NameWithQuery> parse_name_with_query(std::string_view text);
 
+// `address` with the password of a "user:password@" part written as xxxxx
+// (as the docker CLI shows one), for messages that quote what the user typed.
+std::string redact_password(std::string_view address);
+
 // The one wording of a rejected address, so every driver says it alike:
 //   "<subject> '<input>' is invalid: <reason>; expected <expected>"
 // e.g. address_error("tcp builder address", "10.0.0.5", "the port is missing",
