@@ -4,6 +4,7 @@
 // from normalize_options and declares "tls-ca" and "config" as file options.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -152,15 +153,12 @@ TEST_F(BuilderOptionsCli, ADriverThatIgnoresCancellationCannotKeepEnvdRunning) {
     options.argv = {envd_binary(), "builder", "stop"};
     options.env = base_env();
     for (const auto& [key, value] : env_) options.env[key] = value;
-    int err_pipe[2];
-    ASSERT_EQ(::pipe(err_pipe), 0);
-    auto pid = sdk::spawn_process(options, -1, -1, err_pipe[1]);
-    ASSERT_TRUE(pid) << pid.error().message();
-    ::close(err_pipe[1]);
+    BackgroundEnvd envd(options);
+    ASSERT_EQ(envd.start_error(), "");
     // The verb runs once the signal watcher's thread is up beside the main
     // one (envd-client, in envd's place): signals before that would take
     // their default effect.
-    const fs::path tasks = "/proc/" + std::to_string(*pid) + "/task";
+    const fs::path tasks = "/proc/" + std::to_string(envd.pid()) + "/task";
     for (int i = 0; i < 500; ++i) {
       std::error_code ec;
       auto count = std::distance(fs::directory_iterator(tasks, ec), fs::directory_iterator());
@@ -170,18 +168,14 @@ TEST_F(BuilderOptionsCli, ADriverThatIgnoresCancellationCannotKeepEnvdRunning) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     auto start = std::chrono::steady_clock::now();
     for (int signal : c.signals) {
-      ASSERT_EQ(::kill(*pid, signal), 0);
+      ASSERT_EQ(::kill(envd.pid(), signal), 0);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    std::string err;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
-      err.append(buf, static_cast<size_t>(n));
-    ::close(err_pipe[0]);
-    auto code = sdk::wait_process(*pid);
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, c.status) << err;
-    EXPECT_EQ(err, "envd: error: " + c.message + "\n");
+    auto status = envd.wait_exit(std::chrono::seconds(30));
+    ASSERT_TRUE(status) << envd.err();
+    ASSERT_TRUE(WIFEXITED(*status)) << envd.err();
+    EXPECT_EQ(WEXITSTATUS(*status), c.status) << envd.err();
+    EXPECT_EQ(envd.err(), "envd: error: " + c.message + "\n");
     EXPECT_LT(std::chrono::steady_clock::now() - start, c.at_most);
   }
 }

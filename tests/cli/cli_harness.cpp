@@ -120,13 +120,13 @@ std::unique_ptr<BackgroundEnvd> CliTest::envd_background(
   return std::make_unique<BackgroundEnvd>(options);
 }
 
-BackgroundEnvd::BackgroundEnvd(const sdk::ProcessOptions& options) {
+BackgroundEnvd::BackgroundEnvd(const sdk::ProcessOptions& options, int stdin_fd, int stdout_fd) {
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     start_error_ = std::string("pipe2: ") + std::strerror(errno);
     return;
   }
-  auto pid = sdk::spawn_process(options, -1, -1, pipe_fds[1]);
+  auto pid = sdk::spawn_process(options, stdin_fd, stdout_fd, pipe_fds[1]);
   ::close(pipe_fds[1]);
   if (!pid) {
     ::close(pipe_fds[0]);

@@ -22,10 +22,12 @@ namespace envd::test {
 
 // An envd started in the background, whose stderr the test reads as it comes
 // (for tests that act while a build runs: Ctrl-C, a daemon going away). The
-// destructor kills and reaps a process still running.
+// destructor kills and reaps a process still running. Its stdin and stdout
+// are the given descriptors (a terminal, say), /dev/null for -1.
 class BackgroundEnvd {
  public:
-  BackgroundEnvd(const sdk::ProcessOptions& options);
+  explicit BackgroundEnvd(const sdk::ProcessOptions& options, int stdin_fd = -1,
+                          int stdout_fd = -1);
   BackgroundEnvd(const BackgroundEnvd&) = delete;
   BackgroundEnvd& operator=(const BackgroundEnvd&) = delete;
   ~BackgroundEnvd();

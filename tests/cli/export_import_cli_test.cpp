@@ -29,6 +29,23 @@ class ExportImportCli : public CliTest {
     write_text(dir / "builder" / "key.pem", "KEY-PEM\n");
     return dir;
   }
+
+  // `args` run with a terminal as stdin (or stdout): its exit status and stderr.
+  std::pair<int, std::string> run_on_a_terminal(std::vector<std::string> args, bool as_stdin) {
+    int master = -1;
+    int slave = -1;
+    EXPECT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+    sdk::ProcessOptions options;
+    options.argv = std::move(args);
+    options.env = base_env();
+    BackgroundEnvd envd(options, as_stdin ? slave : -1, as_stdin ? -1 : slave);
+    ::close(slave);
+    EXPECT_EQ(envd.start_error(), "");
+    auto status = envd.wait_exit(std::chrono::seconds(30));
+    ::close(master);
+    EXPECT_TRUE(status && WIFEXITED(*status)) << envd.err();
+    return {status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, envd.err()};
+  }
 };
 
 TEST_F(ExportImportCli, RoundTripThroughAFile) {
@@ -102,54 +119,15 @@ TEST_F(ExportImportCli, ExportRefusesWhatImportWouldRefuse) {
 }
 
 TEST_F(ExportImportCli, ExportRefusesATerminal) {
-  int master = -1;
-  int slave = -1;
-  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
-  sdk::ProcessOptions options;
-  options.argv = {envd_binary(), "context", "export", "default"};
-  options.env = base_env();
-  int err_pipe[2];
-  ASSERT_EQ(::pipe(err_pipe), 0);
-  auto pid = sdk::spawn_process(options, -1, slave, err_pipe[1]);
-  ASSERT_TRUE(pid) << pid.error().message();
-  ::close(slave);
-  ::close(err_pipe[1]);
-  std::string err;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
-    err.append(buf, static_cast<size_t>(n));
-  ::close(err_pipe[0]);
-  auto code = sdk::wait_process(*pid);
-  ::close(master);
-  ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 1);
+  auto [code, err] = run_on_a_terminal({envd_binary(), "context", "export", "default"}, false);
+  EXPECT_EQ(code, 1);
   EXPECT_NE(err.find("refusing to write the context archive to a terminal"), std::string::npos)
       << err;
 }
 
 TEST_F(ExportImportCli, ImportRefusesATerminal) {
-  int master = -1;
-  int slave = -1;
-  ASSERT_EQ(::openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
-  sdk::ProcessOptions options;
-  options.argv = {envd_binary(), "context", "import", "typed", "-"};
-  options.env = base_env();
-  options.timeout = std::chrono::seconds(30);
-  int err_pipe[2];
-  ASSERT_EQ(::pipe(err_pipe), 0);
-  auto pid = sdk::spawn_process(options, slave, -1, err_pipe[1]);
-  ASSERT_TRUE(pid) << pid.error().message();
-  ::close(slave);
-  ::close(err_pipe[1]);
-  std::string err;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(err_pipe[0], buf, sizeof buf)) > 0;)
-    err.append(buf, static_cast<size_t>(n));
-  ::close(err_pipe[0]);
-  auto code = sdk::wait_process(*pid);
-  ::close(master);
-  ASSERT_TRUE(code);
-  EXPECT_EQ(*code, 1);
+  auto [code, err] = run_on_a_terminal({envd_binary(), "context", "import", "typed", "-"}, true);
+  EXPECT_EQ(code, 1);
   EXPECT_EQ(err,
             "envd: error: refusing to read a context archive from a terminal; give a FILE or "
             "redirect standard input\n");
