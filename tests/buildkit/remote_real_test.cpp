@@ -163,6 +163,19 @@ TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(must({"tar", "-xOf", tar.string(), "built.txt", "greeting.txt"}),
             "built-by-buildkitd\nhello from tarred\n");
+
+  // tcp's connection is self-contained (ABI 1.5): the process ends without
+  // tearing it down, after the whole tarball went out on stdout.
+  auto vars = env(false);
+  vars["ENVD_TIMINGS"] = "1";
+  auto piped = envd({"build", "--output", "type=tar,dest=-", project("piped").string()}, vars);
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_NE(piped.err.find("(the connection left to the process's end)"), std::string::npos)
+      << piped.err;
+  fs::path piped_tar = home() / "piped.tar";
+  write_text(piped_tar, piped.out);
+  EXPECT_EQ(must({"tar", "-xOf", piped_tar.string(), "built.txt", "greeting.txt"}),
+            "built-by-buildkitd\nhello from piped\n");
 }
 
 // Without --output, a daemon without a moby worker exports with `docker` and
