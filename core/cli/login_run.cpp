@@ -16,10 +16,12 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cli/builder_target.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
+#include "envd/address.hpp"
 #include "envd/http_client.hpp"
 #include "envd/process.hpp"
 #include "util/atomic_file.hpp"
@@ -186,9 +188,17 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   sdk::HttpServer server;
   server.name = "the envd server";
   server.base_url = ctx.runner_address.value_or("");
+  std::string_view from;
   if (server.base_url.empty()) {
     const char* env = std::getenv("ENVD_SERVER_HOST");
     server.base_url = env != nullptr && *env != '\0' ? env : kDefaultServer;
+    if (env != nullptr && *env != '\0') from = " (from ENVD_SERVER_HOST)";
+  }
+  // Checked before anything is made on disk (the SSH key); a password is not echoed.
+  if (auto url = sdk::parse_url(server.base_url); !url) {
+    return Error(Errc::invalid_argument,
+                 "the envd server address '" + sdk::redact_password(server.base_url) + "'" +
+                     std::string(from) + " is invalid: " + url.error().message());
   }
   auto options =
       context::resolve_stored_files(store, ctx, ctx.runner_options, driver->file_options());

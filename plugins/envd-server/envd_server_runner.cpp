@@ -10,6 +10,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -62,14 +63,18 @@ Result<Session> session(const sdk::Request& request) {
   Session s;
   s.server.name = "the envd server";
   s.server.base_url = request.address;
+  std::string_view from;
   if (s.server.base_url.empty()) {
     const char* env = std::getenv("ENVD_SERVER_HOST");
     s.server.base_url = env != nullptr && *env != '\0' ? env : kDefaultServer;
+    if (env != nullptr && *env != '\0') from = " (from ENVD_SERVER_HOST)";
   }
   auto url = sdk::parse_url(s.server.base_url);
   if (!url) {
-    return Error(Errc::invalid_argument, "the envd server address '" + s.server.base_url +
-                                             "' is invalid: " + url.error().message());
+    // The address may hold a password the user should not see echoed.
+    return Error(Errc::invalid_argument,
+                 "the envd server address '" + sdk::redact_password(s.server.base_url) + "'" +
+                     std::string(from) + " is invalid: " + url.error().message());
   }
   s.host = url->host;
   if (auto ca = request.options.find("runner-tls-ca"); ca != request.options.end()) {

@@ -288,7 +288,8 @@ Result<HttpAnswer> http_call(const HttpServer& server, const HttpRequest& reques
                              HttpDeadline deadline) {
   auto url = parse_url(server.base_url);
   if (!url) {
-    return Error(Errc::invalid_argument, "the address of " + server.name + " '" + server.base_url +
+    return Error(Errc::invalid_argument, "the address of " + server.name + " '" +
+                                             redact_password(server.base_url) +
                                              "' is invalid: " + url.error().message());
   }
   if (url->scheme != "http" && url->scheme != "https") {

@@ -11,6 +11,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -369,6 +371,30 @@ TEST_F(EnvdServerTest, AnUnreachableServerIsOneLine) {
   EXPECT_EQ(listed.error().message(),
             "runner 'envd-server': cannot connect to the envd server at http://127.0.0.1:1: "
             "connection refused (is the envd server running?)");
+}
+
+TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
+  // A context without --runner-address takes the server from ENVD_SERVER_HOST.
+  envd_ok({"context", "create", "--name", "es", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1", "--runner", "envd-server", "--use"});
+  std::map<std::string, std::optional<std::string>> env = {
+      {"ENVD_SERVER_HOST", "http://me:s3cret@127.0.0.1:1"}};
+  const std::string said =
+      "the envd server address 'http://me:xxxxx@127.0.0.1:1' (from ENVD_SERVER_HOST) is invalid: "
+      "a password in the address is not allowed\n";
+  auto login = envd({"login", "-u", "x"}, env);
+  EXPECT_EQ(login.exit_code, 1);
+  EXPECT_EQ(one_line(login.err), "envd: error: " + said) << login.err;
+  // Refused before anything is made: no SSH key, no login.
+  EXPECT_FALSE(fs::exists(config_dir() / "id_rsa_envd"));
+  EXPECT_FALSE(fs::exists(login_file()));
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"envs", "ls"}, {"envs", "ls", "--format", "json"}}) {
+    auto out = envd(args, env);
+    EXPECT_EQ(out.exit_code, 1);
+    EXPECT_EQ(one_line(out.err), "envd: error: runner 'envd-server': " + said) << out.err;
+    EXPECT_EQ(out.err.find("s3cret"), std::string::npos) << out.err;
+  }
 }
 
 // A CA and a server certificate for 127.0.0.1 signed by it, and another CA.
