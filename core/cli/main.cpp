@@ -80,6 +80,15 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   return fmt::format("{} (see '{} --help')", e.what(), path);
 }
 
+// Whether the command line asks for help (-h or --help before a "--").
+bool asks_for_help(const std::vector<std::string>& words) {
+  for (std::size_t i = 1; i < words.size(); ++i) {
+    if (words[i] == "--") return false;
+    if (words[i] == "-h" || words[i] == "--help") return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -146,6 +155,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // CLI11 checks values before it looks for --help, so `run -i '' --help`
+    // would answer with the value's error; a user asking for help gets it.
+    // Unknown flags and missing values are still errors, as in the docker CLI.
+    const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) != nullptr ||
+                           dynamic_cast<const CLI::ConversionError*>(&e) != nullptr;
+    if (bad_value && asks_for_help(words)) return app.exit(CLI::CallForHelp());
     return fail(usage_error(app, e), kExitUsage);
   }
 

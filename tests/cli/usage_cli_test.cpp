@@ -260,5 +260,34 @@ TEST_F(UsageCli, EveryValueFlagRefusesAnEmptyValueUnlessItsHelpSaysWhatItMeans) 
   EXPECT_EQ(allowed, 10U);
 }
 
+// CLI11 checks a value before it sees --help; asking for help wins over a bad
+// value, as it already did over an unknown flag.
+TEST_F(UsageCli, HelpIsShownEvenWhenAValueIsBad) {
+  const std::string run_help = envd_ok({"run", "--help"}).out;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"run", "-i", "", "--help"},
+        std::vector<std::string>{"run", "--help", "--image="},
+        std::vector<std::string>{"run", "-i", "", "-h"}}) {
+    std::string given;
+    for (const auto& arg : args) given += " '" + arg + "'";
+    SCOPED_TRACE(given);
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(r.out, run_help);
+    EXPECT_EQ(r.err, "");
+  }
+  auto logs = envd({"envs", "logs", "dev", "--tail", "-1", "--help"});
+  EXPECT_EQ(logs.exit_code, 0);
+  EXPECT_EQ(logs.out, envd_ok({"envs", "logs", "--help"}).out);
+
+  auto unknown = envd({"run", "--bogus", "--help"});
+  EXPECT_EQ(unknown.exit_code, 0);
+  EXPECT_EQ(unknown.out, run_help);
+  // After "--", --help is an argument, not a request.
+  auto after = envd({"run", "-i", "", "--", "--help"});
+  EXPECT_EQ(after.exit_code, 2);
+  EXPECT_NE(after.err.find("--image: the value is empty"), std::string::npos) << after.err;
+}
+
 }  // namespace
 }  // namespace envd::test
