@@ -27,6 +27,7 @@ struct LogsFlags {
   std::string name;
   bool follow = false;
   int tail = -1;  // -1: all lines
+  std::string timeout;
 };
 
 Status run_logs(Invocation& invocation, const LogsFlags& flags) {
@@ -39,20 +40,26 @@ Status run_logs(Invocation& invocation, const LogsFlags& flags) {
   plugin::RunnerStdio stdio = terminal.stdio();
   stdio.in_fd = -1;
   stdio.make_raw = [] {};
-  auto timeout = flags.follow ? std::chrono::milliseconds(0) : kReachTimeout;
-  return target->driver.logs(runner_request(*target, timeout, args), stdio);
+  // A followed log has no deadline unless one is given.
+  auto timeout =
+      runner_timeout(flags.timeout, flags.follow ? std::chrono::milliseconds(0) : kReachTimeout);
+  if (!timeout) return timeout.error();
+  return target->driver.logs(runner_request(*target, *timeout, args), stdio);
 }
 
-Status run_attach(Invocation& invocation, const std::string& name, const std::string& shell) {
+Status run_attach(Invocation& invocation, const std::string& name, const std::string& shell,
+                  const std::string& timeout_flag) {
+  auto timeout = runner_timeout(timeout_flag, kReachTimeout);
+  if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
-  return attach_to(invocation, *target, name, shell);
+  return attach_to(invocation, *target, name, shell, *timeout);
 }
 
 }  // namespace
 
 Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::string& name,
-                 const std::string& shell) {
+                 const std::string& shell, std::chrono::milliseconds timeout) {
   json::object args{{"name", name}};
   if (!shell.empty()) {
     json::array words;
@@ -62,7 +69,8 @@ Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::
     args["shell"] = std::move(words);
   }
   TerminalLease terminal;
-  auto code = target.driver.attach(runner_request(target, kReachTimeout, args), terminal.stdio());
+  if (timeout.count() <= 0) timeout = kReachTimeout;
+  auto code = target.driver.attach(runner_request(target, timeout, args), terminal.stdio());
   if (!code) return code.error();
   invocation.exit_code = *code;
   return {};
@@ -87,6 +95,7 @@ void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action) {
       },
       "", "line-count");
   logs->add_option("-n,--tail", flags->tail, "Show only the last K lines")->check(line_count);
+  add_runner_timeout_flag(*logs, flags->timeout, "the logs", "30s; with --follow, none");
   logs->callback([&invocation, &action, flags] {
     action = [&invocation, flags] { return run_logs(invocation, *flags); };
   });
@@ -102,8 +111,12 @@ void add_attach_command(CLI::App& app, Invocation& invocation, Action& action) {
   attach->add_option("--shell", *shell,
                      "Shell command line to run (default: the runner's; docker: bash if the "
                      "image has it, else sh)");
-  attach->callback([&invocation, &action, name, shell] {
-    action = [&invocation, name, shell] { return run_attach(invocation, *name, *shell); };
+  auto timeout = std::make_shared<std::string>();
+  add_runner_timeout_flag(*attach, *timeout, "the shell to start", "30s");
+  attach->callback([&invocation, &action, name, shell, timeout] {
+    action = [&invocation, name, shell, timeout] {
+      return run_attach(invocation, *name, *shell, *timeout);
+    };
   });
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <string>
 
 #include "cli/commands.hpp"
@@ -13,9 +14,11 @@ namespace envd::cli {
 
 // Opens a shell in environment `name` (`shell`: a command line split on
 // blanks, empty for the runner's default) and sets invocation.exit_code to
-// the shell's exit code.
+// the shell's exit code. `timeout` bounds reaching the shell (0: the default,
+// 30s); the session itself has no deadline.
 Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::string& name,
-                 const std::string& shell);
+                 const std::string& shell,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
 // `logs` under the `envs` group; `attach` (alias `ssh`) on the root.
 void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action);

@@ -5,6 +5,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
+#include "cli/runner_target.hpp"
 
 namespace envd::cli {
 
@@ -17,6 +18,7 @@ void add_login_commands(CLI::App& app, Invocation& invocation, Action& action) {
   login->add_flag("--password-stdin", flags->password_stdin,
                   "Read the password from stdin (without one, the server is taken to run in "
                   "no-auth mode)");
+  add_runner_timeout_flag(*login, flags->timeout, "the envd server", "30s");
   login->callback([&invocation, &action, flags] {
     action = [&invocation, flags] {
       return run_in_client(

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "cli/builder_target.hpp"
+#include "cli/runner_target.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 #include "envd/address.hpp"
@@ -212,7 +213,9 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
       !st) {
     return st;
   }
-  auto deadline = sdk::http_deadline_after(kLoginTimeout);
+  auto timeout = runner_timeout(flags.timeout, kLoginTimeout);
+  if (!timeout) return timeout.error();
+  auto deadline = sdk::http_deadline_after(*timeout);
   std::string credentials =
       json::serialize(json::object{{"login_name", login}, {"password", password}});
 

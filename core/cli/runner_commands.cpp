@@ -118,18 +118,12 @@ Result<json::object> run_spec(const RunFlags& flags) {
 Result<std::string> start_environment(Invocation& invocation, const RunFlags& flags) {
   auto spec = run_spec(flags);
   if (!spec) return spec.error();
-  std::chrono::milliseconds timeout = kRunTimeout;
-  if (!flags.timeout.empty()) {
-    auto parsed = util::parse_duration(flags.timeout, "--timeout");
-    if (!parsed) return parsed.error();
-    if (parsed->count() <= 0)
-      return usage("invalid --timeout '" + flags.timeout + "': it must be positive");
-    timeout = *parsed;
-  }
+  auto timeout = runner_timeout(flags.timeout, kRunTimeout);
+  if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   auto created =
-      target->driver.create(runner_request(*target, timeout, json::object{{"spec", *spec}}));
+      target->driver.create(runner_request(*target, *timeout, json::object{{"spec", *spec}}));
   if (!created) return created.error();
   auto env = util::parse_json(*created, "the runner's answer");
   std::string name = env && env->is_object() ? string_of(env->as_object(), "name") : "";
@@ -213,12 +207,20 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
 
 // ---- envd envs ls / describe ------------------------------------------------
 
-Status run_ls(Invocation& invocation, const std::string& format_flag) {
-  auto format = parse_format(format_flag);
+// The flags of envs ls, envs describe and down.
+struct QueryFlags {
+  std::string format = "table";
+  std::string timeout;
+};
+
+Status run_ls(Invocation& invocation, const QueryFlags& flags) {
+  auto format = parse_format(flags.format);
   if (!format) return format.error();
+  auto timeout = runner_timeout(flags.timeout, kQueryTimeout);
+  if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
-  auto listed = target->driver.list(runner_request(*target, kQueryTimeout, json::object{}));
+  auto listed = target->driver.list(runner_request(*target, *timeout, json::object{}));
   if (!listed) return listed.error();
   auto parsed = util::parse_json(*listed, "the runner's list");
   if (!parsed) return parsed.error();
@@ -323,14 +325,15 @@ std::string describe_text(const json::object& e) {
   return out;
 }
 
-Status run_describe(Invocation& invocation, const std::string& name,
-                    const std::string& format_flag) {
-  auto format = parse_format(format_flag);
+Status run_describe(Invocation& invocation, const std::string& name, const QueryFlags& flags) {
+  auto format = parse_format(flags.format);
   if (!format) return format.error();
+  auto timeout = runner_timeout(flags.timeout, kQueryTimeout);
+  if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   auto found =
-      target->driver.inspect(runner_request(*target, kQueryTimeout, json::object{{"name", name}}));
+      target->driver.inspect(runner_request(*target, *timeout, json::object{{"name", name}}));
   if (!found) return found.error();
   auto parsed = util::parse_json(*found, "the runner's answer");
   if (!parsed) return parsed.error();
@@ -344,13 +347,16 @@ Status run_describe(Invocation& invocation, const std::string& name,
 
 // ---- envd down --------------------------------------------------------------
 
-Status run_down(Invocation& invocation, const std::vector<std::string>& names, bool volumes) {
+Status run_down(Invocation& invocation, const std::vector<std::string>& names, bool volumes,
+                const std::string& timeout_flag) {
+  auto timeout = runner_timeout(timeout_flag, kQueryTimeout);
+  if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   std::vector<Error> failures;
   for (const auto& name : names) {
     Status removed = target->driver.remove(
-        runner_request(*target, kQueryTimeout, json::object{{"name", name}, {"volumes", volumes}}));
+        runner_request(*target, *timeout, json::object{{"name", name}, {"volumes", volumes}}));
     if (removed) {
       fmt::print("{}\n", name);
     } else if (removed.error().code() == Errc::cancelled) {
@@ -388,8 +394,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
                     "Restart policy: always (default), unless-stopped, on-failure, no");
     run->add_option("--network", flags->network,
                     "Network mode (default: the runner's; e.g. none, host, bridge)");
-    run->add_option("--timeout", flags->timeout,
-                    "How long to wait for the environment to run (default 60s)");
+    add_runner_timeout_flag(*run, flags->timeout, "the environment to run", "60s");
     run->add_flag("--force", flags->force, "Replace an existing container of the same name");
     run->add_option("command", flags->command, "Command to run instead of the image's (after --)");
     run->callback([&invocation, &action, flags] {
@@ -417,9 +422,8 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
     up->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]")->group(env);
-    up->add_option("--timeout", flags->timeout,
-                   "How long to wait for the environment to run (default 60s)")
-        ->group(env);
+    add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");
+    up->get_option("--timeout")->group(env);
     up->add_flag("--force", flags->force, "Replace an existing environment of the same name")
         ->group(env);
     auto detach = std::make_shared<bool>(false);
@@ -436,24 +440,27 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     CLI::App* envs =
         app.add_subcommand("envs", "List and inspect environments on the context's runner");
     envs->require_subcommand(1);
-    auto format = std::make_shared<std::string>("table");
+    auto ls_flags = std::make_shared<QueryFlags>();
     CLI::App* ls = envs->add_subcommand("ls", "List environments");
     ls->alias("list");
-    ls->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
-    ls->callback([&invocation, &action, format] {
-      action = [&invocation, format] { return run_ls(invocation, *format); };
+    ls->add_option("-f,--format", ls_flags->format, "Output format: table or json")
+        ->capture_default_str();
+    add_runner_timeout_flag(*ls, ls_flags->timeout, "the runner's answer", "30s");
+    ls->callback([&invocation, &action, ls_flags] {
+      action = [&invocation, ls_flags] { return run_ls(invocation, *ls_flags); };
     });
 
     auto name = std::make_shared<std::string>();
-    auto describe_format = std::make_shared<std::string>("table");
+    auto describe_flags = std::make_shared<QueryFlags>();
     CLI::App* describe =
         envs->add_subcommand("describe", "Show an environment: ports, env, resources, labels");
     describe->add_option("name", *name, "Environment")->required();
-    describe->add_option("-f,--format", *describe_format, "Output format: table or json")
+    describe->add_option("-f,--format", describe_flags->format, "Output format: table or json")
         ->capture_default_str();
-    describe->callback([&invocation, &action, name, describe_format] {
-      action = [&invocation, name, describe_format] {
-        return run_describe(invocation, *name, *describe_format);
+    add_runner_timeout_flag(*describe, describe_flags->timeout, "the runner's answer", "30s");
+    describe->callback([&invocation, &action, name, describe_flags] {
+      action = [&invocation, name, describe_flags] {
+        return run_describe(invocation, *name, *describe_flags);
       };
     });
     add_logs_command(*envs, invocation, action);
@@ -465,8 +472,12 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     CLI::App* down = app.add_subcommand("down", "Stop and remove environments");
     down->add_option("names", *names, "Environments")->required();
     down->add_flag("--volumes", *volumes, "Remove their anonymous volumes too");
-    down->callback([&invocation, &action, names, volumes] {
-      action = [&invocation, names, volumes] { return run_down(invocation, *names, *volumes); };
+    auto timeout = std::make_shared<std::string>();
+    add_runner_timeout_flag(*down, *timeout, "each environment's removal", "30s");
+    down->callback([&invocation, &action, names, volumes, timeout] {
+      action = [&invocation, names, volumes, timeout] {
+        return run_down(invocation, *names, *volumes, *timeout);
+      };
     });
   }
 }

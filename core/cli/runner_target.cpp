@@ -3,6 +3,8 @@
 #include <utility>
 
 #include "context/stored_files.hpp"
+#include "util/duration.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -30,6 +32,37 @@ plugin::DriverRequest runner_request(const RunnerTarget& target, std::chrono::mi
   request.timeout = timeout;
   request.args_json = json::serialize(args);
   return request;
+}
+
+Result<std::chrono::milliseconds> runner_timeout(const std::string& flag,
+                                                 std::chrono::milliseconds fallback) {
+  if (flag.empty()) return fallback;
+  auto parsed = util::parse_duration(flag, "--timeout");
+  if (!parsed) return parsed.error();
+  if (parsed->count() <= 0) {
+    return Error(Errc::invalid_argument,
+                 "invalid --timeout '" + util::printable(flag, 40) + "': it must be positive");
+  }
+  return *parsed;
+}
+
+void add_runner_timeout_flag(CLI::App& command, std::string& value, std::string_view what,
+                             std::string_view fallback) {
+  // Checked as the command line is read, so a bad value costs no build.
+  const CLI::Validator positive_duration(
+      [](const std::string& text) {
+        // CLI11 puts "--timeout: " before it.
+        auto parsed = runner_timeout(text, std::chrono::milliseconds(1));
+        return parsed ? std::string()
+                      : "'" + util::printable(text, 40) +
+                            "' is not a positive duration (e.g. 30s, 1m30s, 500ms)";
+      },
+      "", "duration");
+  command
+      .add_option(
+          "--timeout", value,
+          "How long to wait for " + std::string(what) + " (default " + std::string(fallback) + ")")
+      ->check(positive_duration);
 }
 
 }  // namespace envd::cli

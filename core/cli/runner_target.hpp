@@ -3,9 +3,12 @@
 // cancelling the driver's work.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "cli/invocation.hpp"
 #include "cli/signal_watcher.hpp"
@@ -33,5 +36,15 @@ Result<RunnerTarget> resolve_runner(Invocation& invocation);
 // to their stored copies), data dir, `timeout` (0: none) and `args`.
 plugin::DriverRequest runner_request(const RunnerTarget& target, std::chrono::milliseconds timeout,
                                      const boost::json::object& args);
+
+// How long a runner command waits: --timeout if given (a positive duration,
+// "30s", "1m30s"), else `fallback`. A silent server answers nothing, so a
+// script needs a way to give up sooner than the fallback.
+Result<std::chrono::milliseconds> runner_timeout(const std::string& flag,
+                                                 std::chrono::milliseconds fallback);
+
+// Adds --timeout to `command`: "How long to wait for <what> (default <fallback>)".
+void add_runner_timeout_flag(CLI::App& command, std::string& value, std::string_view what,
+                             std::string_view fallback);
 
 }  // namespace envd::cli

@@ -2,9 +2,12 @@
 // through the built binary, and the module's environment verbs through the
 // core's registry, against envd_test_envd_server (fake_envd_server.cpp), which
 // answers as envd-server's REST API does.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -395,6 +398,41 @@ TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
     EXPECT_EQ(one_line(out.err), "envd: error: runner 'envd-server': " + said) << out.err;
     EXPECT_EQ(out.err.find("s3cret"), std::string::npos) << out.err;
   }
+}
+
+// A server that takes connections (the kernel's backlog) and never answers:
+// a hung envd server. Every runner command gives up at its --timeout.
+TEST_F(EnvdServerTest, ASilentServerIsGivenUpAtTheTimeoutFlag) {
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  create_context(url);
+  write_text(login_file(), R"({"server":")" + url + R"(","login_name":"x","identity_token":"t"})");
+
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"envs", "ls", "--timeout", "1s"},
+        {"envs", "describe", "dev", "--timeout", "1s"},
+        {"down", "dev", "--timeout=1s"},
+        {"login", "-u", "x", "--password-stdin", "--timeout", "1s"}}) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    const auto started = std::chrono::steady_clock::now();
+    auto out = envd(args, {}, "pw\n");
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(out.exit_code, 1);
+    EXPECT_NE(one_line(out.err).find("the envd server at " + url + " did not answer"),
+              std::string::npos)
+        << out.err;
+    EXPECT_GE(took, std::chrono::milliseconds(900));
+    EXPECT_LT(took, std::chrono::seconds(10)) << "the 30 s default was used";
+  }
+  ::close(listener);
 }
 
 // A CA and a server certificate for 127.0.0.1 signed by it, and another CA.

@@ -284,7 +284,13 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
             "number of bytes\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
             "envd: error: invalid --cpus '-1': expected a positive number, e.g. 1.5\n");
-  EXPECT_EQ(bad({"run", "--image", kBase, "--timeout", "soon"}).rfind("envd: error: ", 0), 0U);
+  // A malformed duration is a usage error, found as the command line is read.
+  auto soon = envd({"run", "--image", kBase, "--timeout", "soon"},
+                   {{"DOCKER_HOST", "unix:///nonexistent"}});
+  EXPECT_EQ(soon.exit_code, 2);
+  EXPECT_EQ(soon.err,
+            "envd: error: --timeout: 'soon' is not a positive duration (e.g. 30s, 1m30s, 500ms) "
+            "(see 'envd run --help')\n");
   EXPECT_EQ(bad({"envs", "ls", "--format", "yaml"}),
             "envd: error: invalid --format 'yaml': expected 'table' or 'json'\n");
 }

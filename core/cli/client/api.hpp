@@ -27,6 +27,7 @@ struct PruneRequest {
 struct LoginRequest {
   std::string username;
   bool password_stdin = false;
+  std::string timeout;  // --timeout, checked as it was read; "" for 30s
 };
 
 // The client's commands. Each runs one command with the invocation the CLI
