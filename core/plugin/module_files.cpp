@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <system_error>
 
 namespace envd::plugin {
@@ -34,6 +36,29 @@ std::string file_refusal(const fs::path& path, const struct stat& st) {
   return {};
 }
 
+// Why a "*.so" entry that stat() could not show as a regular file is not a
+// module, or "" when it is gone. `stat_errno` is stat()'s errno if it failed.
+std::string odd_entry(const fs::path& path, const struct stat& st, int stat_errno) {
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) != 0) return {};
+  if (S_ISLNK(link.st_mode) && (stat_errno == ENOENT || stat_errno == ELOOP)) {
+    std::error_code ec;
+    fs::path target = fs::read_symlink(path, ec);
+    return stat_errno == ELOOP ? "it is a symbolic link that loops"
+                               : "it is a dangling symbolic link (to " + quoted(target) + ")";
+  }
+  if (S_ISLNK(link.st_mode) && stat_errno != 0) {
+    return std::string("its symbolic link cannot be followed: ") + std::strerror(stat_errno);
+  }
+  if (stat_errno != 0) return std::string("it cannot be examined: ") + std::strerror(stat_errno);
+  const char* what = S_ISDIR(st.st_mode)                          ? "a directory"
+                     : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+                     : S_ISSOCK(st.st_mode)                       ? "a socket"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                  : "not a regular file";
+  return std::string("it is ") + what + ", not a module file";
+}
+
 }  // namespace
 
 std::vector<ModuleFile> list_module_files(const fs::path& dir) {
@@ -54,7 +79,15 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
     const std::string name = path.filename().string();
     if (name.size() <= 3 || !name.ends_with(".so")) continue;
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    const int stat_errno = ::stat(path.c_str(), &st) == 0 ? 0 : errno;
+    if (stat_errno != 0 || !S_ISREG(st.st_mode)) {
+      // Named as a module but not one: said, not dropped, so that a module
+      // that went missing (a dangling link after an upgrade) is noticed.
+      std::string odd = odd_entry(path, st, stat_errno);
+      if (odd.empty()) continue;  // vanished meanwhile
+      files.push_back(ModuleFile{path, path, std::move(odd)});
+      continue;
+    }
     std::error_code canonical_ec;
     fs::path canonical = fs::canonical(path, canonical_ec);
     if (canonical_ec) continue;  // vanished meanwhile

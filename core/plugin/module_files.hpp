@@ -5,7 +5,8 @@
 //   - a world-writable file: refused;
 //   - a file owned by neither root nor the effective user: refused.
 // Only regular files (symlinks are followed) whose name ends in ".so" count,
-// in name order. Nothing here loads or reads the modules.
+// in name order; any other "*.so" entry (a dangling link, a directory, a FIFO)
+// is listed refused, with what it is. Nothing here loads or reads the modules.
 #pragma once
 
 #include <filesystem>

@@ -133,9 +133,40 @@ TEST_F(RegistryTest, OnlySoRegularFilesInSearchThenNameOrder) {
 
   Registry registry = discover({dir, second});
   std::vector<fs::path> paths;
-  for (const auto& m : registry.modules()) paths.push_back(m.path);
+  for (const auto& m : registry.modules()) {
+    if (m.ok) paths.push_back(m.path);
+  }
   EXPECT_EQ(paths, (std::vector<fs::path>{dir / "m.so", dir / "z.so", second / "a.so"}));
   EXPECT_EQ(registry.search_path(), (std::vector<fs::path>{dir, second}));
+}
+
+// A "*.so" entry that is not a module file is listed refused, saying what it
+// is, so that a module gone missing (a dangling link) is noticed.
+TEST_F(RegistryTest, SoEntriesThatAreNotFilesAreRefusedWithWhatTheyAre) {
+  add_module(dir, "m.so", usable_facts(Kind::runner, "m"));
+  fs::create_directory(dir / "sub.so");
+  fs::create_symlink(dir / "missing", dir / "dangling.so");
+  fs::create_symlink(dir / "loop.so", dir / "loop.so");
+  ASSERT_EQ(::mkfifo((dir / "pipe.so").c_str(), 0600), 0);
+  testing::write_text(dir / "libx.so.1", "x");
+
+  Registry registry = discover({dir});
+  std::vector<std::pair<std::string, std::string>> seen;
+  for (const auto& m : registry.modules()) {
+    seen.emplace_back(m.path.filename().string(), m.ok ? "ok" : m.reason);
+  }
+  EXPECT_EQ(seen, (std::vector<std::pair<std::string, std::string>>{
+                      {"dangling.so",
+                       "it is a dangling symbolic link (to '" + (dir / "missing").string() + "')"},
+                      {"loop.so", "it is a symbolic link that loops"},
+                      {"m.so", "ok"},
+                      {"pipe.so", "it is a FIFO, not a module file"},
+                      {"sub.so", "it is a directory, not a module file"}}));
+  // The CLI prints these as warnings before a command.
+  auto warnings = registry.warnings();
+  ASSERT_EQ(warnings.size(), 4U);
+  EXPECT_EQ(warnings[3], "skipping plugin '" + (dir / "sub.so").string() +
+                             "': it is a directory, not a module file");
 }
 
 TEST_F(RegistryTest, AFileReachedTwiceIsOneModule) {
