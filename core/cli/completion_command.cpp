@@ -47,7 +47,8 @@ constexpr const char* kFishScript =
 complete -c envd -f -a '(envd __complete (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'
 )";
 
-bool is_flag(const CLI::Option* option) { return option->get_type_size_max() == 0; }
+// CLI11 gives a flag expected(0); its type size is that of its variable (1 for a bool).
+bool is_flag(const CLI::Option* option) { return option->get_expected_max() == 0; }
 
 bool has_long_name(const CLI::Option* option, const std::string& name) {
   const auto& names = option->get_lnames();
@@ -70,6 +71,11 @@ const CLI::Option* find_option(const CLI::App* app, const std::string& word) {
     }
   }
   return nullptr;
+}
+
+const CLI::App* root_of(const CLI::App* app) {
+  while (app->get_parent() != nullptr) app = app->get_parent();
+  return app;
 }
 
 const CLI::App* find_subcommand(const CLI::App* app, const std::string& word) {
@@ -113,17 +119,34 @@ std::vector<std::string> option_values(Invocation& invocation, const CLI::Option
   return {};
 }
 
-// Positional values worth offering: context names for the commands that take one.
-std::vector<std::string> positional_values(Invocation& invocation, const CLI::App* app) {
+// Positional values worth offering after `given` (the positional words
+// already typed for `app`): context names where a command takes one (only
+// for the first word where it takes one: `context export NAME FILE`; never
+// one already named where it takes several), the shells of `completion`.
+std::vector<std::string> positional_values(Invocation& invocation, const CLI::App* app,
+                                           const std::vector<std::string>& given) {
   const CLI::App* parent = app->get_parent();
-  if (parent != nullptr && parent->get_name() == "context") {
-    static const std::vector<std::string> by_name = {"use",    "rm",     "inspect", "show",
-                                                     "update", "rename", "export"};
-    if (std::find(by_name.begin(), by_name.end(), app->get_name()) != by_name.end()) {
-      return context_names(invocation);
-    }
+  const std::string& name = app->get_name();
+  if (parent == root_of(app) && name == "completion") {
+    return given.empty() ? std::vector<std::string>{"bash", "fish", "zsh"}
+                         : std::vector<std::string>{};
   }
-  return {};
+  if (parent == nullptr || parent->get_name() != "context") return {};
+  static const std::vector<std::string> one_name = {"use", "update", "rename", "export"};
+  static const std::vector<std::string> many_names = {"rm", "inspect"};
+  auto among = [&](const std::vector<std::string>& commands) {
+    return std::find(commands.begin(), commands.end(), name) != commands.end();
+  };
+  if (among(one_name))
+    return given.empty() ? context_names(invocation) : std::vector<std::string>{};
+  if (!among(many_names)) return {};
+  std::vector<std::string> names = context_names(invocation);
+  names.erase(std::remove_if(names.begin(), names.end(),
+                             [&](const std::string& n) {
+                               return std::find(given.begin(), given.end(), n) != given.end();
+                             }),
+              names.end());
+  return names;
 }
 
 }  // namespace
@@ -134,26 +157,37 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   const std::string& partial = words.back();
   const CLI::App* app = root;
   const CLI::Option* pending = nullptr;  // an option whose value comes next
+  std::vector<std::string> positionals;  // the words for `app`'s positionals so far
+  bool options_ended = false;            // after "--" every word is positional
   for (size_t i = 0; i + 1 < words.size(); ++i) {
     const std::string& word = words[i];
     if (pending != nullptr) {
       pending = nullptr;
       continue;
     }
-    if (word.rfind('-', 0) == 0) {
+    if (word == "--") {
+      options_ended = true;
+      continue;
+    }
+    if (!options_ended && word.rfind('-', 0) == 0) {
       const CLI::Option* option = find_option(app, word);
       if (option != nullptr && !is_flag(option) && word.find('=') == std::string::npos) {
         pending = option;
       }
       continue;
     }
-    if (const CLI::App* sub = find_subcommand(app, word)) app = sub;
+    const bool command_word = !options_ended && positionals.empty();
+    if (const CLI::App* sub = command_word ? find_subcommand(app, word) : nullptr) {
+      app = sub;
+    } else {
+      positionals.push_back(word);
+    }
   }
 
   std::vector<std::string> candidates;
   if (pending != nullptr) {
     candidates = option_values(invocation, pending);
-  } else if (partial.rfind('-', 0) == 0) {
+  } else if (!options_ended && partial.rfind('-', 0) == 0) {
     for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
       for (const CLI::Option* option : at->get_options()) {
         if (!option->nonpositional()) continue;
@@ -165,10 +199,12 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   } else {
     for (const CLI::App* sub : app->get_subcommands({})) {
       const std::string& name = sub->get_name();
-      if (name.empty() || name.rfind("__", 0) == 0) continue;
+      if (options_ended || !positionals.empty() || name.empty() || name.rfind("__", 0) == 0) {
+        continue;
+      }
       candidates.push_back(name);
     }
-    auto values = positional_values(invocation, app);
+    auto values = positional_values(invocation, app, positionals);
     candidates.insert(candidates.end(), values.begin(), values.end());
   }
   std::sort(candidates.begin(), candidates.end());

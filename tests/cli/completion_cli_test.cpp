@@ -78,6 +78,9 @@ TEST_F(CompletionTest, FlagsAndTheirValues) {
   EXPECT_EQ(complete({"build", "--progress", ""}),
             (std::vector<std::string>{"auto", "plain", "quiet", "tty"}));
   EXPECT_EQ(complete({"context", "ls", "--format", "j"}), (std::vector<std::string>{"json"}));
+  // A flag takes no value: the word after it is the command's own.
+  EXPECT_EQ(complete({"--help", "bui"}), (std::vector<std::string>{"build", "builder"}));
+  EXPECT_EQ(complete({"build", "--no-cache", "--prog"}), (std::vector<std::string>{"--progress"}));
   auto outputs = complete({"build", "-o", "type=l"});
   EXPECT_EQ(outputs, (std::vector<std::string>{"type=local,dest="}));
   // Global flags are offered under a subcommand too.
@@ -96,6 +99,22 @@ TEST_F(CompletionTest, ContextNamesComeFromTheStore) {
             (std::vector<std::string>{"staging-local", "staging-remote"}));
   EXPECT_EQ(complete({"--context", "staging-r"}), (std::vector<std::string>{"staging-remote"}));
   EXPECT_EQ(complete({"build", "-c", "staging-l"}), (std::vector<std::string>{"staging-local"}));
+  // A context name only where one goes: export's second word is a file (bash
+  // then completes file names, `complete -o default`), rename's a new name.
+  EXPECT_EQ(complete({"context", "export", "staging-local", ""}), std::vector<std::string>{});
+  EXPECT_EQ(complete({"context", "rename", "staging-local", ""}), std::vector<std::string>{});
+  EXPECT_EQ(complete({"context", "use", "staging-local", ""}), std::vector<std::string>{});
+  // rm takes several: those already named are not offered again.
+  EXPECT_EQ(complete({"context", "rm", "staging-local", "stag"}),
+            (std::vector<std::string>{"staging-remote"}));
+  EXPECT_EQ(complete({"context", "rm", "-f", "staging-local", "stag"}),
+            (std::vector<std::string>{"staging-remote"}));
+}
+
+TEST_F(CompletionTest, TheCompletionCommandOffersItsShells) {
+  EXPECT_EQ(complete({"completion", ""}), (std::vector<std::string>{"bash", "fish", "zsh"}));
+  EXPECT_EQ(complete({"completion", "z"}), (std::vector<std::string>{"zsh"}));
+  EXPECT_EQ(complete({"completion", "bash", ""}), std::vector<std::string>{});
 }
 
 TEST_F(CompletionTest, DriverTypesComeFromTheModules) {
