@@ -173,10 +173,24 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   }
   flags.image = build.tag;
   if (flags.name.empty()) flags.name = name_from_directory(dir);
-  if (auto spec = run_spec(flags); !spec) return spec.error();
+  auto spec = run_spec(flags);
+  if (!spec) return spec.error();
 
-  // Which runner decides where the image must go; its module is loaded after
-  // the build, so one signal watcher at a time owns Ctrl-C.
+  // The runner checks what create will be given (ABI 1.6: the name, its
+  // address, a login) before the build, so that a bad name is not found
+  // after minutes of building. Its signal watcher ends with this block: one
+  // at a time owns Ctrl-C, and the build has its own.
+  {
+    auto target = resolve_runner(invocation);
+    if (!target) return target.error();
+    if (auto st = target->driver.check_create(
+            runner_request(*target, kRunTimeout, json::object{{"spec", *spec}}));
+        !st) {
+      return st;
+    }
+  }
+
+  // Which runner decides where the image must go.
   auto current = invocation.current_context();
   if (!current) return current.error();
   if (current->context.runner == "envd-server") {

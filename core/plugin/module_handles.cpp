@@ -409,6 +409,16 @@ Status RunnerModule::remove(const DriverRequest& request) const {
   return plain_verb(Boundary(desc_, "runner"), "remove", request, desc_->runner->remove);
 }
 
+Status RunnerModule::check_create(const DriverRequest& request) const {
+  const envd_runner_vtable& table = *desc_->runner;
+  // A field past the module's struct_size is not there at all: never read it.
+  if (table.struct_size < offsetof(envd_runner_vtable, check_create) + sizeof(void*) ||
+      table.check_create == nullptr) {
+    return {};
+  }
+  return plain_verb(Boundary(desc_, "runner"), "check_create", request, table.check_create);
+}
+
 namespace {
 
 // envd_stdio over a RunnerStdio; the module calls back through `context`.

@@ -149,6 +149,9 @@ class RunnerModule {
   // ABI 1.3 verbs: Errc::unsupported, saying why, for a module without them.
   Status logs(const DriverRequest& request, const RunnerStdio& stdio) const;
   Result<int> attach(const DriverRequest& request, const RunnerStdio& stdio) const;
+  // ABI 1.6: create's checks, contacting nothing. Succeeds for a module
+  // without the verb (an older one, or NULL): create still checks.
+  Status check_create(const DriverRequest& request) const;
 
  private:
   // Errc::unsupported unless the module's runner table reaches `end` bytes

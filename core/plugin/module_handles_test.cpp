@@ -129,8 +129,28 @@ const envd_builder_vtable kOldBuilderTable = [] {
 
 const envd_builder_vtable kBuilderTable = {
     sizeof(envd_builder_vtable), in_out, in_out, dial, in_out, in_out, in_only, in_only, nullptr};
-const envd_runner_vtable kRunnerTable = {
-    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, nullptr, nullptr};
+const envd_runner_vtable kRunnerTable = {sizeof(envd_runner_vtable),
+                                         in_out,
+                                         in_out,
+                                         in_out,
+                                         in_out,
+                                         in_out,
+                                         in_only,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr};
+const envd_runner_vtable kCheckingRunnerTable = [] {
+  envd_runner_vtable table = kRunnerTable;
+  table.check_create = in_only;
+  return table;
+}();
+// An ABI 1.5 module's table: it ends before check_create, whose bytes here
+// hold a function the core must never call.
+const envd_runner_vtable kOldRunnerTable = [] {
+  envd_runner_vtable table = kCheckingRunnerTable;
+  table.struct_size = offsetof(envd_runner_vtable, check_create);
+  return table;
+}();
 
 envd_plugin_descriptor make_descriptor(envd_plugin_kind kind, const char* type) {
   envd_plugin_descriptor d = testing::stub_descriptor(kind, type);
@@ -474,6 +494,33 @@ TEST_F(ModuleHandleTest, DialSessionIsUnsupportedWithoutTheVerb) {
     EXPECT_EQ(connection.error().code(), Errc::unsupported);
     EXPECT_EQ(fake.calls, 0);  // an older module's table is never read past its end
   }
+}
+
+TEST_F(ModuleHandleTest, CheckCreateIsAskedOnlyOfAModuleThatHasIt) {
+  // Without the verb (NULL, or an older table) nothing is checked ahead.
+  for (const envd_runner_vtable* table : {&kRunnerTable, &kOldRunnerTable}) {
+    envd_plugin_descriptor descriptor = kRunner;
+    descriptor.runner = table;
+    fake.status = ENVD_ERR_INVALID_ARGUMENT;
+    EXPECT_TRUE(RunnerModule(&descriptor).check_create({}));
+    EXPECT_EQ(fake.calls, 0);
+  }
+  envd_plugin_descriptor descriptor = kRunner;
+  descriptor.runner = &kCheckingRunnerTable;
+  RunnerModule module(&descriptor);
+  DriverRequest request;
+  request.args_json = R"({"spec":{"image":"x","name":"bad name"}})";
+  fake.message = "environment name 'bad name' is invalid";
+  Status st = module.check_create(request);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(st.error().message(), "runner 'memr': environment name 'bad name' is invalid");
+  EXPECT_EQ(json::parse(fake.input).at("args"),
+            json::parse(R"({"spec":{"image":"x","name":"bad name"}})"));
+  fake.status = ENVD_OK;
+  fake.message = nullptr;
+  EXPECT_TRUE(module.check_create(request));
+  EXPECT_EQ(fake.calls, 2);
 }
 
 TEST_F(ModuleHandleTest, DialSessionFailuresAreErrorsAndLeakNoSocket) {

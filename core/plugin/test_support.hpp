@@ -42,6 +42,7 @@ inline const envd_runner_vtable kStubRunnerTable = {sizeof(envd_runner_vtable),
                                                     stub_in_out,
                                                     stub_in,
                                                     nullptr,
+                                                    nullptr,
                                                     nullptr};
 
 // A valid descriptor of `kind` named `type`; `type` must outlive it.

@@ -234,6 +234,15 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
 
 }  // namespace
 
+// The spec and the Engine's address, as create reads them; no Engine call.
+Status DockerRunner::check_create(const sdk::Request& request) {
+  auto spec = docker_runner::parse_spec(request.args_json);
+  if (!spec) return spec.error();
+  auto engine = engine_for(request);
+  if (!engine) return engine.error();
+  return {};
+}
+
 Result<std::string> DockerRunner::create(const sdk::Request& request) {
   auto spec = docker_runner::parse_spec(request.args_json);
   if (!spec) return spec.error();

@@ -45,6 +45,7 @@ class DockerRunner final : public sdk::RunnerDriver {
  public:
   Result<std::string> normalize_address(const std::string& address) const override;
   Result<std::string> create(const sdk::Request& request) override;
+  Status check_create(const sdk::Request& request) override;
   Result<std::string> list(const sdk::Request& request) override;
   Result<std::string> inspect(const sdk::Request& request) override;
   Status remove(const sdk::Request& request) override;

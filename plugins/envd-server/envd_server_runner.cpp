@@ -170,8 +170,7 @@ std::string name_arg(const sdk::Request& request) {
 // path, so never "." or "..", and nothing a terminal or request line would
 // take for something else (the docker runner holds names to Docker's rule;
 // the server has its own, and says so for a name that is merely unknown).
-Result<std::string> environment_name(const sdk::Request& request) {
-  std::string name = name_arg(request);
+Result<std::string> valid_environment_name(std::string name) {
   if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
   auto bad = [&](const std::string& why) {
     return Error(Errc::invalid_argument,
@@ -185,6 +184,10 @@ Result<std::string> environment_name(const sdk::Request& request) {
     }
   }
   return name;
+}
+
+Result<std::string> environment_name(const sdk::Request& request) {
+  return valid_environment_name(name_arg(request));
 }
 
 Result<json::object> get_environment(const Session& s, const std::string& name,
@@ -349,10 +352,22 @@ Result<sdk::Options> EnvdServerRunner::normalize_options(const sdk::Options& opt
   return options;
 }
 
+// The spec, the server's address and the stored login, as create reads
+// them; no call to the server.
+Status EnvdServerRunner::check_create(const sdk::Request& request) {
+  auto body = envd_server::create_body(request.args_json);
+  if (!body) return body.error();
+  if (auto name = valid_environment_name(body->name); !name) return name.error();
+  auto s = session(request);
+  if (!s) return s.error();
+  return {};
+}
+
 Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
   auto deadline = sdk::http_deadline_after(request.timeout);
   auto body = envd_server::create_body(request.args_json);
   if (!body) return body.error();
+  if (auto name = valid_environment_name(body->name); !name) return name.error();
   auto s = session(request);
   if (!s) return s.error();
   std::string doing = "cannot create environment '" + body->name + "'";

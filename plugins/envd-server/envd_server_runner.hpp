@@ -38,6 +38,7 @@ class EnvdServerRunner final : public sdk::RunnerDriver {
   Result<std::string> normalize_address(const std::string& address) const override;
   Result<sdk::Options> normalize_options(const sdk::Options& options) const override;
   Result<std::string> create(const sdk::Request& request) override;
+  Status check_create(const sdk::Request& request) override;
   Result<std::string> list(const sdk::Request& request) override;
   Result<std::string> inspect(const sdk::Request& request) override;
   Status remove(const sdk::Request& request) override;

@@ -38,6 +38,7 @@ Result<std::string> RunnerDriver::create(const Request& /*request*/) { return no
 Result<std::string> RunnerDriver::list(const Request& /*request*/) { return not_provided(); }
 Result<std::string> RunnerDriver::inspect(const Request& /*request*/) { return not_provided(); }
 Status RunnerDriver::remove(const Request& /*request*/) { return not_provided(); }
+Status RunnerDriver::check_create(const Request& /*request*/) { return {}; }
 Status RunnerDriver::logs(const Request& /*request*/, const Stdio& /*stdio*/) {
   return not_provided();
 }

@@ -62,8 +62,8 @@ TEST(PluginAbi, DeclarationsMatchThePinnedVersion) {
 
   // Update together, and only with a version bump when declarations change.
   constexpr int kPinnedMajor = 1;
-  constexpr int kPinnedMinor = 5;
-  const std::string kPinnedFingerprint = "fa0eab4ad5a69f42";
+  constexpr int kPinnedMinor = 6;
+  const std::string kPinnedFingerprint = "ee17eddf9b864554";
 
   EXPECT_EQ(ENVD_ABI_MAJOR, kPinnedMajor);
   EXPECT_EQ(ENVD_ABI_MINOR, kPinnedMinor);

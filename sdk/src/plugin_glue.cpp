@@ -505,6 +505,12 @@ envd_status runner_remove(RunnerFactory f, const PluginInfo& info, const char* r
                      [](RunnerDriver& d, const Request& r) { return d.remove(r); });
 }
 
+envd_status runner_check_create(RunnerFactory f, const PluginInfo& info, const char* request,
+                                char** error) {
+  return status_verb(Call{kRunner, info, "check environment specs"}, f, request, error,
+                     [](RunnerDriver& d, const Request& r) { return d.check_create(r); });
+}
+
 namespace {
 
 // The core's envd_stdio as the driver's Stdio; fields an older core's struct

@@ -361,6 +361,14 @@ TEST(PluginGlue, DefaultRunnerVerbsSayTheyAreNotAvailableYet) {
     Owned error(plain());
     expect_unsupported(r->remove(kRequest, error.out()), error, "remove environments");
   }
+  // check_create (ABI 1.6) is always in the table; by default it checks
+  // nothing, and create says what it says.
+  ASSERT_NE(r->check_create, nullptr);
+  Owned error(plain());
+  EXPECT_EQ(r->check_create(kRequest, error.out()), ENVD_OK);
+  EXPECT_EQ(error.get(), nullptr);
+  Owned malformed(plain());
+  EXPECT_EQ(r->check_create("{", malformed.out()), ENVD_ERR_INVALID_ARGUMENT);
 }
 
 TEST(PluginGlue, UnsupportedCheckStillNeedsAWellFormedRequest) {

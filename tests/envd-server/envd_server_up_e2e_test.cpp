@@ -77,6 +77,26 @@ TEST_F(EnvdServerUpE2e, BuildsPushesAndCreatesTheEnvironment) {
   EXPECT_NE(refused.err.find("envd up pushes the image for the envd-server runner"),
             std::string::npos)
       << refused.err;
+
+  // Without a login, or with a name the runner refuses, nothing is built or
+  // pushed: the runner checks before the build (ABI 1.6's check_create).
+  const std::string unpushed = "unpushed-" + tag;
+  const std::string unpushed_image = services_.registry + "/" + repository + ":" + unpushed;
+  auto bad_name =
+      envd({"up", dir.string(), "-t", unpushed_image, "--network", "none", "--name", "a/b"}, env());
+  EXPECT_EQ(bad_name.exit_code, 1);
+  EXPECT_EQ(bad_name.err,
+            "envd: error: runner 'envd-server': environment name 'a/b' is invalid: names hold no "
+            "control characters, '/' or '\\'\n");
+  envd_ok({"logout"}, env());
+  auto logged_out =
+      envd({"up", dir.string(), "-t", unpushed_image, "--network", "none", "--name", "dev"}, env());
+  EXPECT_EQ(logged_out.exit_code, 1);
+  EXPECT_EQ(logged_out.err,
+            "envd: error: runner 'envd-server': not logged in to the envd server at " +
+                server.url() + " in context 'remote-dev'; run envd login\n");
+  EXPECT_EQ(registry_manifest_status(services_.registry, repository, unpushed), 404)
+      << "the build ran";
 }
 
 }  // namespace

@@ -333,6 +333,16 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   EXPECT_NE(r.err.find("envd up loads the image into the Docker Engine"), std::string::npos)
       << r.err;
   EXPECT_FALSE(fs::exists(home() / "out"));
+
+  // A name the runner would refuse is refused before the build (ABI 1.6's
+  // check_create), not after it: nothing is built or loaded.
+  const std::string unbuilt = tag + "-unbuilt";
+  r = run({"up", dir.string(), "-t", unbuilt, "--network", "none", "--name", "bad name"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "envd: error: runner 'docker': invalid environment spec: name 'bad name' is not a "
+            "Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)\n");
+  EXPECT_NE(docker({"image", "inspect", unbuilt}).exit_code, 0) << "the build ran";
 }
 
 }  // namespace

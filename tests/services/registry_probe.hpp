@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,30 @@ inline std::string registry_digest(const std::string& registry, const std::strin
   }
   ADD_FAILURE() << "no digest in:\n" << headers;
   return {};
+}
+
+// The HTTP status of a HEAD of repository:reference's manifest (200 when the
+// registry holds it, 404 when not; 0 when curl could not ask).
+inline int registry_manifest_status(const std::string& registry, const std::string& repository,
+                                    const std::string& reference) {
+  sdk::ProcessOptions options;
+  options.argv = {"curl",
+                  "-sS",
+                  "--max-time",
+                  "10",
+                  "-o",
+                  "/dev/null",
+                  "-w",
+                  "%{http_code}",
+                  "-I",
+                  "-H",
+                  registry_probe_detail::manifest_accept(),
+                  "http://" + registry + "/v2/" + repository + "/manifests/" + reference};
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  EXPECT_TRUE(r && r->succeeded()) << sdk::format_command(options.argv) << "\n"
+                                   << (r ? r->err : r.error().message());
+  return r && r->succeeded() ? std::atoi(r->out.c_str()) : 0;
 }
 
 // The manifest of repository:reference as JSON (an object; empty on failure).

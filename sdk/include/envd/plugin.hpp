@@ -165,6 +165,11 @@ class RunnerDriver {
   // Since ABI 1.3. An interactive shell in the environment (args: "name",
   // "shell"); returns the shell's exit status.
   virtual Result<int> attach(const Request& request, const Stdio& stdio);
+  // Since ABI 1.6. Fails as create would on this request's values (args:
+  // "spec"), contacting nothing and changing nothing; the core calls it before
+  // work that precedes create (envd up's build). The default checks nothing.
+  // create is still called with the same request and checks for itself.
+  virtual Status check_create(const Request& request);
 };
 
 // Static facts about a module, as given to the declaration macro.

@@ -54,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 5
+#define ENVD_ABI_MINOR 6
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -272,6 +272,15 @@ typedef struct envd_runner_vtable {
    * environment and starting the shell, not the session. */
   envd_status (*attach)(const char* request_json, const struct envd_stdio* stdio,
                         int32_t* exit_code, char** error);
+
+  /* Since ABI 1.6; may be NULL (nothing is checked ahead). Checks a create
+   * request (args {"spec": {...}}, as create takes it) without contacting
+   * anything and without a side effect: the spec's values (the environment's
+   * name first), the address, and what the runner needs on disk (a login).
+   * It fails as create would fail on them. The core calls it before work that
+   * precedes create, so that `envd up --name 'bad name'` fails before its
+   * build, not after; create must still check everything itself. */
+  envd_status (*check_create)(const char* request_json, char** error);
 } envd_runner_vtable;
 
 /* Since ABI 1.2. Severity of a envd_host_api.log line. */

@@ -64,7 +64,7 @@ static TEST_UNUSED const envd_builder_vtable builder_table = {
     sizeof(envd_builder_vtable), in_out, in_out, DIAL_FN, in_out, in_out, in_only, in_only, NULL};
 
 static TEST_UNUSED const envd_runner_vtable runner_table = {
-    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, NULL, NULL};
+    sizeof(envd_runner_vtable), in_out, in_out, in_out, in_out, in_out, in_only, NULL, NULL, NULL};
 
 static TEST_UNUSED const envd_plugin_descriptor descriptor = {MODULE_ABI_MAJOR,
                                                               MODULE_ABI_MINOR,

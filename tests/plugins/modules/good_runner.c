@@ -62,9 +62,16 @@ static envd_status attach(const char* request_json, const envd_stdio* stdio, int
   return ENVD_OK;
 }
 
+#if ENVD_ABI_MINOR >= 6
+/* check_create left NULL, as a module may (nothing is checked ahead). */
+static const envd_runner_vtable table = {
+    sizeof(envd_runner_vtable), test_echo, test_echo, test_echo, list, inspect,
+    remove_environment,         logs,      attach,    NULL};
+#else
 static const envd_runner_vtable table = {
     sizeof(envd_runner_vtable), test_echo, test_echo, test_echo, list, inspect,
     remove_environment,         logs,      attach};
+#endif
 #else
 static const envd_runner_vtable table = {
     sizeof(envd_runner_vtable), test_echo, test_echo, test_echo, list, inspect, remove_environment};

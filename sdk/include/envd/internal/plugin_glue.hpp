@@ -67,6 +67,8 @@ envd_status runner_logs(RunnerFactory f, const PluginInfo& info, const char* req
                         const envd_stdio* stdio, char** error);
 envd_status runner_attach(RunnerFactory f, const PluginInfo& info, const char* request,
                           const envd_stdio* stdio, int32_t* exit_code, char** error);
+envd_status runner_check_create(RunnerFactory f, const PluginInfo& info, const char* request,
+                                char** error);
 
 // Traits: `using Driver = ...;` and `static constexpr PluginInfo info{...};`.
 template <typename Traits>
@@ -156,6 +158,9 @@ struct RunnerGlue {
   static envd_status attach(const char* r, const envd_stdio* io, int32_t* code, char** err) {
     return runner_attach(&driver, Traits::info, r, io, code, err);
   }
+  static envd_status check_create(const char* r, char** err) {
+    return runner_check_create(&driver, Traits::info, r, err);
+  }
   static const envd_plugin_descriptor* descriptor() {
     static const envd_runner_vtable vtable{sizeof(envd_runner_vtable),
                                            &normalize_address,
@@ -165,7 +170,8 @@ struct RunnerGlue {
                                            &inspect,
                                            &remove,
                                            &logs,
-                                           &attach};
+                                           &attach,
+                                           &check_create};
     static const envd_plugin_descriptor desc{ENVD_ABI_MAJOR,
                                              ENVD_ABI_MINOR,
                                              sizeof(envd_plugin_descriptor),
