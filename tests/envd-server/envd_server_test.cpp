@@ -2,12 +2,9 @@
 // through the built binary, and the module's environment verbs through the
 // core's registry, against envd_test_envd_server (fake_envd_server.cpp), which
 // answers as envd-server's REST API does.
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +22,7 @@
 #include "loopback_servers.hpp"
 #include "plugin/registry.hpp"
 #include "pty_session.hpp"
+#include "services/loopback.hpp"
 
 namespace envd::test {
 namespace {
@@ -403,16 +401,9 @@ TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
 // A server that takes connections (the kernel's backlog) and never answers:
 // a hung envd server. Every runner command gives up at its --timeout.
 TEST_F(EnvdServerTest, ASilentServerIsGivenUpAtTheTimeoutFlag) {
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
-  ASSERT_EQ(::listen(listener, 16), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  int port = 0;
+  int listener = listen_loopback(&port);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
   create_context(url);
   write_text(login_file(), R"({"server":")" + url + R"(","login_name":"x","identity_token":"t"})");
 
