@@ -19,8 +19,9 @@ namespace {
 
 namespace json = boost::json;
 
-// How long finding the environment and starting its shell or log stream may
-// take; the session or a followed log itself has no deadline.
+// How long finding the environment and starting its shell, or showing its
+// logs, may take unless --timeout says; the shell session has no deadline,
+// nor has a followed log unless --timeout gives it one.
 constexpr std::chrono::milliseconds kReachTimeout{30000};
 
 struct LogsFlags {

@@ -196,10 +196,12 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
     if (env != nullptr && *env != '\0') from = " (from ENVD_SERVER_HOST)";
   }
   // Checked before anything is made on disk (the SSH key); a password is not echoed.
-  if (auto url = sdk::parse_url(server.base_url); !url) {
+  auto url = sdk::parse_url(server.base_url);
+  if (!url || (url->scheme != "http" && url->scheme != "https")) {
     return Error(Errc::invalid_argument,
                  "the envd server address '" + sdk::redact_password(server.base_url) + "'" +
-                     std::string(from) + " is invalid: " + url.error().message());
+                     std::string(from) + " is invalid: " +
+                     (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
   auto options =
       context::resolve_stored_files(store, ctx, ctx.runner_options, driver->file_options());

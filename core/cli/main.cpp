@@ -80,11 +80,14 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   return fmt::format("{} (see '{} --help')", e.what(), path);
 }
 
-// Whether the command line asks for help (-h or --help before a "--").
-bool asks_for_help(const std::vector<std::string>& words) {
-  for (std::size_t i = 1; i < words.size(); ++i) {
-    if (words[i] == "--") return false;
-    if (words[i] == "-h" || words[i] == "--help") return true;
+// Whether the parse met -h or --help as a flag of a command it reached (not
+// as a flag's value, `--name -h`, nor after "--").
+bool asks_for_help(const CLI::App& app) {
+  for (const CLI::App* at = &app; at != nullptr;) {
+    const CLI::Option* help = at->get_help_ptr();
+    if (help != nullptr && help->count() > 0) return true;
+    auto parsed = at->get_subcommands();
+    at = parsed.empty() ? nullptr : parsed.front();
   }
   return false;
 }
@@ -160,7 +163,7 @@ int main(int argc, char** argv) {
     // Unknown flags and missing values are still errors, as in the docker CLI.
     const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) != nullptr ||
                            dynamic_cast<const CLI::ConversionError*>(&e) != nullptr;
-    if (bad_value && asks_for_help(words)) return app.exit(CLI::CallForHelp());
+    if (bad_value && asks_for_help(app)) return app.exit(CLI::CallForHelp());
     return fail(usage_error(app, e), kExitUsage);
   }
 

@@ -175,6 +175,8 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   if (flags.name.empty()) flags.name = name_from_directory(dir);
   auto spec = run_spec(flags);
   if (!spec) return spec.error();
+  auto timeout = runner_timeout(flags.timeout, kRunTimeout);
+  if (!timeout) return timeout.error();
 
   // The runner checks what create will be given (ABI 1.6: the name, its
   // address, a login) before the build, so that a bad name is not found
@@ -184,7 +186,7 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
     auto target = resolve_runner(invocation);
     if (!target) return target.error();
     if (auto st = target->driver.check_create(
-            runner_request(*target, kRunTimeout, json::object{{"spec", *spec}}));
+            runner_request(*target, *timeout, json::object{{"spec", *spec}}));
         !st) {
       return st;
     }

@@ -52,10 +52,14 @@ void add_runner_timeout_flag(CLI::App& command, std::string& value, std::string_
   const CLI::Validator positive_duration(
       [](const std::string& text) {
         // CLI11 puts "--timeout: " before it.
-        auto parsed = runner_timeout(text, std::chrono::milliseconds(1));
-        return parsed ? std::string()
-                      : "'" + util::printable(text, 40) +
-                            "' is not a positive duration (e.g. 30s, 1m30s, 500ms)";
+        auto parsed = util::parse_duration(text, "--timeout");
+        const std::string quoted = "'" + util::printable(text, 40) + "'";
+        if (!parsed) {
+          return quoted + " is not a duration (e.g. 30s, 1m30s, 500ms; at most 277777h)";
+        }
+        // "0", or less than the millisecond a deadline counts in ("1ns").
+        if (parsed->count() <= 0) return quoted + " is not a duration of 1ms or more";
+        return std::string();
       },
       "", "duration");
   command

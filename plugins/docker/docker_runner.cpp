@@ -406,11 +406,12 @@ Status DockerRunner::logs(const sdk::Request& request, const sdk::Stdio& stdio) 
   auto engine = engine_for(request);
   if (!engine) return engine.error();
   bool follow = bool_arg(request, "follow");
-  // Following has no deadline: it ends with the container or Ctrl-C.
-  auto deadline = follow || request.timeout.count() == 0
-                      ? sdk::deadline_after(std::chrono::hours(24 * 365))
-                      : sdk::deadline_after(request.timeout);
-  auto found = find_environment(*engine, *name, sdk::deadline_after(std::chrono::seconds(30)));
+  // No timeout (a followed log unless the user gave one) is no deadline: it
+  // ends with the container or Ctrl-C. Finding the container is still bounded.
+  const bool bounded = request.timeout.count() > 0;
+  auto deadline = sdk::deadline_after(bounded ? request.timeout : std::chrono::hours(24 * 365));
+  auto found = find_environment(*engine, *name,
+                                bounded ? deadline : sdk::deadline_after(std::chrono::seconds(30)));
   if (!found) return found.error();
   docker_runner::LogsOptions options{follow, *tail, has_tty(*found)};
   return docker_runner::stream_logs(*engine, std::string(found->at("Id").as_string()), options,

@@ -3,9 +3,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -70,11 +73,12 @@ Result<Session> session(const sdk::Request& request) {
     if (env != nullptr && *env != '\0') from = " (from ENVD_SERVER_HOST)";
   }
   auto url = sdk::parse_url(s.server.base_url);
-  if (!url) {
+  if (!url || (url->scheme != "http" && url->scheme != "https")) {
     // The address may hold a password the user should not see echoed.
     return Error(Errc::invalid_argument,
                  "the envd server address '" + sdk::redact_password(s.server.base_url) + "'" +
-                     std::string(from) + " is invalid: " + url.error().message());
+                     std::string(from) + " is invalid: " +
+                     (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
   s.host = url->host;
   if (auto ca = request.options.find("runner-tls-ca"); ca != request.options.end()) {
@@ -186,6 +190,16 @@ Result<std::string> valid_environment_name(std::string name) {
   return name;
 }
 
+// "2 s", "1.5 s", "700 ms": a --timeout as the user may have given it.
+std::string duration_text(std::chrono::milliseconds duration) {
+  const auto ms = duration.count();
+  if (ms < 1000) return std::to_string(ms) + " ms";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + " s";
+  std::string text = std::to_string(ms / 1000) + "." + std::to_string(1000 + ms % 1000).substr(1);
+  while (text.back() == '0') text.pop_back();
+  return text + " s";
+}
+
 Result<std::string> environment_name(const sdk::Request& request) {
   return valid_environment_name(name_arg(request));
 }
@@ -288,6 +302,12 @@ Result<int> EnvdServerRunner::attach(const sdk::Request& request, const sdk::Std
   target.environment = name;
   target.identity_file = s->identity_file;
   target.known_hosts = request.data_dir + "/ssh_known_hosts";
+  // What is left of the timeout bounds reaching the gateway too (at least 1 s:
+  // ssh takes whole seconds); the session itself has none.
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  target.connect_timeout_seconds =
+      static_cast<int>(std::max<std::int64_t>(1, (left.count() + 999) / 1000));
   if (std::string home = home_dir(); !home.empty()) {
     if (auto st = envd_server::update_ssh_config(home + "/.ssh/config", target); !st) {
       sdk::log(sdk::LogLevel::warning,
@@ -408,8 +428,8 @@ Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
     if (left <= std::chrono::milliseconds(0)) {
       return Error(Errc::timeout, "environment '" + body->name + "' on the envd server at " +
                                       s->server.base_url + " is not running after " +
-                                      std::to_string(request.timeout.count() / 1000) +
-                                      " s (phase " + (phase.empty() ? "unknown" : phase) +
+                                      duration_text(request.timeout) + " (phase " +
+                                      (phase.empty() ? "unknown" : phase) +
                                       "); it is left as it is (envd down removes it)");
     }
     auto wait = std::min<std::chrono::milliseconds>(

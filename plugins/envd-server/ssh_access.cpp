@@ -42,7 +42,14 @@ std::vector<std::string> ssh_command(const SshTarget& target, bool terminal,
       // Trust on first use, per context: upstream turns host
       // key checking off; here a changed key is refused.
       "-o", "StrictHostKeyChecking=accept-new", "-o", "PubkeyAcceptedKeyTypes=+ssh-rsa", "-o",
-      "BatchMode=yes", terminal ? "-t" : "-T", "--", target.host};
+      "BatchMode=yes", terminal ? "-t" : "-T"};
+  if (target.connect_timeout_seconds > 0) {
+    // Before "--": a gateway that takes the connection and never greets
+    // would otherwise hold attach for good.
+    argv.insert(argv.end(),
+                {"-o", "ConnectTimeout=" + std::to_string(target.connect_timeout_seconds)});
+  }
+  argv.insert(argv.end(), {"--", target.host});
   argv.insert(argv.end(), command.begin(), command.end());
   return argv;
 }

@@ -20,6 +20,9 @@ struct SshTarget {
   std::string environment;
   std::string identity_file;  // the private key `envd login` uploaded the public half of
   std::string known_hosts;    // the context's own known_hosts file
+  // ssh's ConnectTimeout (the connection and the server's greeting), in
+  // whole seconds; 0 leaves ssh's own (none). Not in the ~/.ssh/config block.
+  int connect_timeout_seconds = 0;
 };
 
 // `ssh` and its arguments: every value is passed as its own word after the

@@ -49,6 +49,16 @@ TEST(SshAccess, CommandKeepsEveryValueOutOfOptionPositions) {
   auto plain = ssh_command(target_for("dev"), false, {});
   EXPECT_EQ(plain.back(), "envd.example.com");
   EXPECT_NE(std::find(plain.begin(), plain.end(), "-T"), plain.end());
+  EXPECT_EQ(std::find(plain.begin(), plain.end(), "ConnectTimeout=3"), plain.end());
+  // attach's timeout bounds the connection and the gateway's greeting.
+  SshTarget bounded = target_for("dev");
+  bounded.connect_timeout_seconds = 3;
+  auto timed = ssh_command(bounded, false, {});
+  auto option = std::find(timed.begin(), timed.end(), "ConnectTimeout=3");
+  ASSERT_NE(option, timed.end());
+  EXPECT_EQ(*(option - 1), "-o");
+  EXPECT_LT(option, std::find(timed.begin(), timed.end(), "--"));
+  EXPECT_EQ(ssh_config_block(bounded).find("ConnectTimeout"), std::string::npos);
 }
 
 TEST(SshAccess, BlockIsReplacedNotDuplicatedAndOtherLinesStay) {

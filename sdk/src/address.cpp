@@ -395,9 +395,10 @@ Result<NameWithQuery> parse_name_with_query(std::string_view text) {
 std::string redact_password(std::string_view address) {
   std::size_t start = address.find("://");
   start = start == std::string_view::npos ? 0 : start + 3;
-  std::size_t end = address.find_first_of("/?#", start);
-  if (end == std::string_view::npos) end = address.size();
-  std::size_t at = address.rfind('@', end == 0 ? 0 : end - 1);
+  // The last '@' anywhere, and not only before the path: a password typed
+  // without percent-encoding may hold '/', '?' or '#'. Hiding a path's
+  // "h:1/a@b" too is the price; a message may say less, never the secret.
+  std::size_t at = address.rfind('@');
   if (at == std::string_view::npos || at < start) return std::string(address);
   std::size_t colon = address.find(':', start);
   if (colon == std::string_view::npos || colon > at) return std::string(address);

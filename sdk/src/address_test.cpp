@@ -283,7 +283,12 @@ TEST(AddressError, APasswordIsNotRepeated) {
   EXPECT_EQ(redact_password("http://u:secret@127.0.0.1:1/x"), "http://u:xxxxx@127.0.0.1:1/x");
   EXPECT_EQ(redact_password("u:secret@h:1"), "u:xxxxx@h:1");
   EXPECT_EQ(redact_password("ssh://user@host"), "ssh://user@host");
-  EXPECT_EQ(redact_password("tcp://h:1/a@b"), "tcp://h:1/a@b");
+  // A password with '/', '?' or '#' (not percent-encoded) is hidden whole.
+  EXPECT_EQ(redact_password("http://me:s3/cret@127.0.0.1:1"), "http://me:xxxxx@127.0.0.1:1");
+  EXPECT_EQ(redact_password("http://me:s3?c#ret@h:1/p"), "http://me:xxxxx@h:1/p");
+  // So is what looks like one in a path: saying less is the safe side.
+  EXPECT_EQ(redact_password("tcp://h:1/a@b"), "tcp://h:xxxxx@b");
+  EXPECT_EQ(redact_password("ssh://user@host:22"), "ssh://user@host:22");
   EXPECT_EQ(redact_password("h:1"), "h:1");
   auto e = address_error("tcp builder address", "tcp://u:secret@h:1", "bad", "host:port");
   EXPECT_EQ(e.message().find("secret"), std::string::npos) << e.message();

@@ -283,6 +283,21 @@ TEST_F(UsageCli, HelpIsShownEvenWhenAValueIsBad) {
   auto unknown = envd({"run", "--bogus", "--help"});
   EXPECT_EQ(unknown.exit_code, 0);
   EXPECT_EQ(unknown.out, run_help);
+  // A flag's value "-h" is a value, not a request for help.
+  auto value = envd({"run", "-i", "img", "--timeout", "0", "--name", "-h"});
+  EXPECT_EQ(value.exit_code, 2);
+  EXPECT_EQ(value.out, "");
+  EXPECT_EQ(value.err,
+            "envd: error: --timeout: '0' is not a duration of 1ms or more (see 'envd run "
+            "--help')\n");
+  // Less than a millisecond is as good as none; past 277777h is refused too.
+  EXPECT_NE(envd({"envs", "ls", "--timeout", "1ns"})
+                .err.find("--timeout: '1ns' is not a duration of 1ms or more"),
+            std::string::npos);
+  EXPECT_NE(envd({"envs", "ls", "--timeout", "99999999h"})
+                .err.find("--timeout: '99999999h' is not a duration (e.g. 30s, 1m30s, 500ms; at "
+                          "most 277777h)"),
+            std::string::npos);
   // After "--", --help is an argument, not a request.
   auto after = envd({"run", "-i", "", "--", "--help"});
   EXPECT_EQ(after.exit_code, 2);

@@ -310,7 +310,7 @@ TEST_F(EnvdServerTest, CreateGivesUpAtItsDeadline) {
   EXPECT_EQ(created.error().code(), Errc::timeout);
   EXPECT_EQ(created.error().message(),
             "runner 'envd-server': environment 'slow' on the envd server at " + server.url() +
-                " is not running after 1 s (phase Pending); it is left as it is (envd down "
+                " is not running after 1.5 s (phase Pending); it is left as it is (envd down "
                 "removes it)");
 }
 
@@ -378,23 +378,34 @@ TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
   // A context without --runner-address takes the server from ENVD_SERVER_HOST.
   envd_ok({"context", "create", "--name", "es", "--builder", "tcp", "--builder-address",
            "tcp://127.0.0.1:1", "--runner", "envd-server", "--use"});
-  std::map<std::string, std::optional<std::string>> env = {
-      {"ENVD_SERVER_HOST", "http://me:s3cret@127.0.0.1:1"}};
-  const std::string said =
-      "the envd server address 'http://me:xxxxx@127.0.0.1:1' (from ENVD_SERVER_HOST) is invalid: "
-      "a password in the address is not allowed\n";
-  auto login = envd({"login", "-u", "x"}, env);
-  EXPECT_EQ(login.exit_code, 1);
-  EXPECT_EQ(one_line(login.err), "envd: error: " + said) << login.err;
-  // Refused before anything is made: no SSH key, no login.
-  EXPECT_FALSE(fs::exists(config_dir() / "id_rsa_envd"));
-  EXPECT_FALSE(fs::exists(login_file()));
-  for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"envs", "ls"}, {"envs", "ls", "--format", "json"}}) {
-    auto out = envd(args, env);
-    EXPECT_EQ(out.exit_code, 1);
-    EXPECT_EQ(one_line(out.err), "envd: error: runner 'envd-server': " + said) << out.err;
-    EXPECT_EQ(out.err.find("s3cret"), std::string::npos) << out.err;
+  // A password, one with a '/' (not percent-encoded), and a scheme that is
+  // not HTTP: each refused before anything is made, no secret repeated.
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"http://me:s3cret@127.0.0.1:1",
+       "the envd server address 'http://me:xxxxx@127.0.0.1:1' (from ENVD_SERVER_HOST) is "
+       "invalid: a password in the address is not allowed\n"},
+      {"http://me:s3/cret@127.0.0.1:1",
+       "the envd server address 'http://me:xxxxx@127.0.0.1:1' (from ENVD_SERVER_HOST) is "
+       "invalid: port 's3' is not a number from 1 to 65535\n"},
+      {"tcp://127.0.0.1:1",
+       "the envd server address 'tcp://127.0.0.1:1' (from ENVD_SERVER_HOST) is invalid: it is "
+       "not an http:// or https:// URL\n"}};
+  for (const auto& [address, said] : cases) {
+    SCOPED_TRACE(address);
+    std::map<std::string, std::optional<std::string>> env = {{"ENVD_SERVER_HOST", address}};
+    auto login = envd({"login", "-u", "x"}, env);
+    EXPECT_EQ(login.exit_code, 1);
+    EXPECT_EQ(one_line(login.err), "envd: error: " + said) << login.err;
+    // Refused before anything is made: no SSH key, no login.
+    EXPECT_FALSE(fs::exists(config_dir() / "id_rsa_envd"));
+    EXPECT_FALSE(fs::exists(login_file()));
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"envs", "ls"}, {"envs", "ls", "--format", "json"}}) {
+      auto out = envd(args, env);
+      EXPECT_EQ(out.exit_code, 1);
+      EXPECT_EQ(one_line(out.err), "envd: error: runner 'envd-server': " + said) << out.err;
+      EXPECT_EQ(out.err.find("cret"), std::string::npos) << out.err;
+    }
   }
 }
 
@@ -405,12 +416,14 @@ TEST_F(EnvdServerTest, ASilentServerIsGivenUpAtTheTimeoutFlag) {
   int listener = listen_loopback(&port);
   const std::string url = "http://127.0.0.1:" + std::to_string(port);
   create_context(url);
-  write_text(login_file(), R"({"server":")" + url + R"(","login_name":"x","identity_token":"t"})");
+  write_text(login_file(), R"({"server":")" + url +
+                               R"(","login_name":"x","identity_token":"t","identity_file":"/k"})");
 
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"envs", "ls", "--timeout", "1s"},
         {"envs", "describe", "dev", "--timeout", "1s"},
         {"down", "dev", "--timeout=1s"},
+        {"attach", "dev", "--timeout", "1s"},
         {"login", "-u", "x", "--password-stdin", "--timeout", "1s"}}) {
     SCOPED_TRACE(args[0] + " " + args[1]);
     const auto started = std::chrono::steady_clock::now();
@@ -574,6 +587,26 @@ TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
 // the key login uploaded, on a real terminal; the exit code comes back, the
 // ~/.ssh/config block is written once and replaced, not duplicated, and the
 // gateway's host key is kept per context (trust on first use).
+// An SSH gateway that takes the connection and never greets: attach gives
+// up when its --timeout is spent (ssh's ConnectTimeout), not never.
+TEST_F(EnvdServerTest, AttachGivesUpOnASilentGatewayAtItsTimeout) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "alice"});
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", "dev"});
+  int port = 0;
+  int gateway = listen_loopback(&port);
+  envd_ok({"context", "update", "es", "--runner-opt", "ssh-port=" + std::to_string(port)});
+  const auto started = std::chrono::steady_clock::now();
+  auto out = envd({"attach", "dev", "--timeout", "2s"});
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::close(gateway);
+  EXPECT_EQ(out.exit_code, 255) << out.err;  // ssh's own status for a connection failure
+  EXPECT_NE(out.err.find("timed out"), std::string::npos) << out.err;
+  EXPECT_LT(took, std::chrono::seconds(15)) << out.err;
+}
+
 TEST_F(EnvdServerTest, AttachSshesToTheGatewayAndWritesTheSshConfigBlock) {
   FakeServer server({"--no-auth"});
   ASSERT_TRUE(server.started());

@@ -14,6 +14,7 @@
 
 #include "cli_harness.hpp"
 #include "pty_session.hpp"
+#include "services/loopback.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -255,6 +256,32 @@ TEST_F(DockerRunnerE2e, AnEngineThatIsDownIsNamed) {
   }
 }
 
+// An Engine that takes connections and never answers: every runner command
+// gives up at its --timeout, a followed log included.
+TEST_F(DockerRunnerE2e, ASilentEngineIsGivenUpAtTheTimeoutFlag) {
+  int port = 0;
+  int listener = listen_loopback(&port);
+  envd_ok({"context", "create", "--name", "silent", "--runner", "docker", "--runner-address",
+           "tcp://127.0.0.1:" + std::to_string(port)});
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"envs", "ls"},
+                                               {"envs", "logs", "xy"},
+                                               {"envs", "logs", "-f", "xy"},
+                                               {"attach", "xy"},
+                                               {"down", "xy"}}) {
+    std::vector<std::string> full = {"--context", "silent"};
+    full.insert(full.end(), args.begin(), args.end());
+    full.insert(full.end(), {"--timeout", "1s"});
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    const auto started = std::chrono::steady_clock::now();
+    auto r = envd(full, {{"DOCKER_HOST", "unix:///nonexistent"}});
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.err.rfind("envd: error: runner 'docker': ", 0), 0U) << r.err;
+    EXPECT_LT(took, std::chrono::seconds(10)) << "the 30 s default was used: " << r.err;
+  }
+  ::close(listener);
+}
+
 TEST_F(DockerRunnerE2e, TheContextsRunnerAddressChoosesTheEngine) {
   ASSERT_FALSE(services_.docker_tcp_host.empty()) << "the services' env file has no TCP host";
   envd_ok({"context", "create", "--name", "tcp-engine", "--runner", "docker", "--runner-address",
@@ -289,8 +316,8 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
                    {{"DOCKER_HOST", "unix:///nonexistent"}});
   EXPECT_EQ(soon.exit_code, 2);
   EXPECT_EQ(soon.err,
-            "envd: error: --timeout: 'soon' is not a positive duration (e.g. 30s, 1m30s, 500ms) "
-            "(see 'envd run --help')\n");
+            "envd: error: --timeout: 'soon' is not a duration (e.g. 30s, 1m30s, 500ms; at most "
+            "277777h) (see 'envd run --help')\n");
   EXPECT_EQ(bad({"envs", "ls", "--format", "yaml"}),
             "envd: error: invalid --format 'yaml': expected 'table' or 'json'\n");
 }

@@ -104,6 +104,8 @@ Result<NameWithQuery> parse_name_with_query(std::string_view text);
 
 // `address` with the password of a "user:password@" part written as xxxxx
 // (as the docker CLI shows one), for messages that quote what the user typed.
+// Everything from the first ':' after the scheme to the last '@' is hidden,
+// so a password holding '/', '?' or '#' does not show either.
 std::string redact_password(std::string_view address);
 
 // The one wording of a rejected address, so every driver says it alike:

@@ -260,8 +260,9 @@ typedef struct envd_runner_vtable {
    * logs: writes the environment's output to stdio->out_fd (and, where the
    * runner keeps them apart, its error output to stdio->err_fd). args may
    * carry "follow": true (keep writing until the environment stops or the
-   * user cancels; timeout_ms is then 0, meaning none) and "tail": K (only the
-   * last K lines; absent means all). */
+   * user cancels; timeout_ms is then 0, meaning none, unless the user gave a
+   * timeout) and "tail": K (only the last K lines; absent means all). A
+   * non-zero timeout_ms bounds the whole call. */
   envd_status (*logs)(const char* request_json, const struct envd_stdio* stdio, char** error);
 
   /* attach: an interactive shell in the environment, reading stdio->in_fd and
