@@ -1,4 +1,5 @@
 #include "cli/environment_session.hpp"
+#include "cli/flag_values.hpp"
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -32,6 +33,7 @@ struct LogsFlags {
 };
 
 Status run_logs(Invocation& invocation, const LogsFlags& flags) {
+  if (auto st = check_utf8("environment name", flags.name); !st) return st;
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   json::object args{{"name", flags.name}, {"follow", flags.follow}};
@@ -50,6 +52,8 @@ Status run_logs(Invocation& invocation, const LogsFlags& flags) {
 
 Status run_attach(Invocation& invocation, const std::string& name, const std::string& shell,
                   const std::string& timeout_flag) {
+  if (auto st = check_utf8("environment name", name); !st) return st;
+  if (auto st = check_utf8("--shell", shell); !st) return st;
   auto timeout = runner_timeout(timeout_flag, kReachTimeout);
   if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);

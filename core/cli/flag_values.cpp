@@ -34,14 +34,22 @@ bool is_ip_address(const std::string& text) { return sdk::is_ipv4(text) || sdk::
 
 }  // namespace
 
+Status check_utf8(std::string_view flag, std::string_view text) {
+  if (sdk::is_utf8(text)) return {};
+  return Error(Errc::invalid_argument, "invalid " + std::string(flag) + " '" +
+                                           util::printable(text, 200) + "': it is not UTF-8 text");
+}
+
 Result<KeyValue> parse_key_value(std::string_view flag, std::string_view text,
                                  std::string_view form) {
+  if (auto st = check_utf8(flag, text); !st) return st.error();
   size_t eq = text.find('=');
   if (eq == std::string_view::npos || eq == 0) return invalid(flag, text, form);
   return KeyValue{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
 }
 
 Result<EnvValue> parse_env_value(std::string_view text) {
+  if (auto st = check_utf8("--env", text); !st) return st.error();
   size_t eq = text.find('=');
   std::string_view key = text.substr(0, eq);
   // A NUL would cut the name where the environment is looked up or set.

@@ -11,6 +11,10 @@
 
 namespace envd::cli {
 
+// A flag's value that must be text (it goes into JSON or a protobuf string):
+// "invalid <flag> '<value>': it is not UTF-8 text" unless it is UTF-8.
+Status check_utf8(std::string_view flag, std::string_view text);
+
 struct KeyValue {
   std::string key;    // never empty, never holds '='
   std::string value;  // may be empty, may hold '='

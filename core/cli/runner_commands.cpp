@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/build_command.hpp"
@@ -71,6 +72,20 @@ json::object port_object(const PortPublish& publish) {
 Result<json::object> run_spec(const RunFlags& flags) {
   json::object spec{{"image", flags.image}, {"force", flags.force}};
   if (flags.image.empty()) return usage("--image is required");
+  // Everything below goes to the runner as JSON text.
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string*>{"--image", &flags.image},
+        {"--name", &flags.name},
+        {"--cpus", &flags.cpus},
+        {"--memory", &flags.memory},
+        {"--gpus", &flags.gpus},
+        {"--restart", &flags.restart},
+        {"--network", &flags.network}}) {
+    if (auto st = check_utf8(flag, *value); !st) return st.error();
+  }
+  for (const auto& word : flags.command) {
+    if (auto st = check_utf8("command word", word); !st) return st.error();
+  }
   if (!flags.name.empty()) spec["name"] = flags.name;
   json::object env;
   for (const auto& item : flags.env) {
@@ -344,6 +359,7 @@ std::string describe_text(const json::object& e) {
 Status run_describe(Invocation& invocation, const std::string& name, const QueryFlags& flags) {
   auto format = parse_format(flags.format);
   if (!format) return format.error();
+  if (auto st = check_utf8("environment name", name); !st) return st;
   auto timeout = runner_timeout(flags.timeout, kQueryTimeout);
   if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
@@ -367,6 +383,9 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
                 const std::string& timeout_flag) {
   auto timeout = runner_timeout(timeout_flag, kQueryTimeout);
   if (!timeout) return timeout.error();
+  for (const auto& name : names) {
+    if (auto st = check_utf8("environment name", name); !st) return st;
+  }
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   std::vector<Error> failures;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string_view>
+#include <utility>
 
 #include "util/json.hpp"
 #include "util/text.hpp"
@@ -88,7 +90,14 @@ Status check_context(const Context& context, RecordKind kind) {
     return Error(Errc::invalid_argument, "field 'runner' must not be empty");
   // What `context ls` prints as it is: a hand-edited escape sequence there
   // would drive the terminal, and a newline would break the table.
+  // And UTF-8 throughout: JSON holds nothing else, so a byte that is not
+  // would make the store unreadable to envd itself.
   auto plain = [](std::string_view key, std::string_view text) -> Status {
+    if (!sdk::is_utf8(text)) {
+      return Error(Errc::invalid_argument, "field '" + std::string(key) +
+                                               "' must be UTF-8 text, which '" +
+                                               util::printable(text, 64) + "' is not");
+    }
     if (std::none_of(text.begin(), text.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == '\x7f'; })) {
       return {};
@@ -101,6 +110,17 @@ Status check_context(const Context& context, RecordKind kind) {
   if (auto st = plain("builder_address", context.builder_address); !st) return st;
   if (auto st = plain("runner", context.runner); !st) return st;
   if (auto st = plain("runner_address", context.runner_address.value_or("")); !st) return st;
+  for (const auto& [field, options] :
+       {std::pair<std::string_view, const Options*>{"builder_options", &context.builder_options},
+        {"runner_options", &context.runner_options}}) {
+    for (const auto& [key, value] : *options) {
+      if (!sdk::is_utf8(key) || !sdk::is_utf8(value)) {
+        return Error(Errc::invalid_argument,
+                     "field '" + std::string(field) + "': option '" + util::printable(key, 64) +
+                         "=" + util::printable(value, 64) + "' is not UTF-8 text");
+      }
+    }
+  }
   if (kind == RecordKind::store && !context.id.empty() && !is_valid_id(context.id)) {
     return Error(Errc::invalid_argument,
                  "field 'id' must be 1 to 64 letters, digits, '_' or '-', not '" +

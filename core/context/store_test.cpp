@@ -866,6 +866,12 @@ std::vector<Corruption> corruptions() {
       {"trailing garbage", R"({"contexts": []} x)",
        "invalid JSON at line 1, column 18: extra data"},
       {"top level array", "[]", "the top level must be a JSON object"},
+      // Parsed as infinity, it would be written back as no JSON at all.
+      {"number out of range", R"({"x": 1e400, "contexts": []})",
+       "invalid JSON: a number is too large to keep (beyond 1.8e308)"},
+      {"number out of range in a context",
+       R"({"contexts": [{"name": "a", "x": [-1e999], )" + kOk + "}]}",
+       "invalid JSON: a number is too large to keep (beyond 1.8e308)"},
       {"contexts missing", R"({"current": "default"})", "field 'contexts' is missing"},
       {"contexts not array", R"({"contexts": {}})", "field 'contexts' must be an array"},
       {"current not string", R"({"current": 1, "contexts": []})",

@@ -1,6 +1,7 @@
 #include "util/json.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace envd::util {
 namespace {
@@ -58,6 +59,29 @@ void pretty(std::string& out, const json::value& v, int indent) {
 
 }  // namespace
 
+namespace {
+
+bool has_non_finite(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::double_:
+      return !std::isfinite(value.get_double());
+    case json::kind::array:
+      for (const auto& item : value.get_array()) {
+        if (has_non_finite(item)) return true;
+      }
+      return false;
+    case json::kind::object:
+      for (const auto& member : value.get_object()) {
+        if (has_non_finite(member.value())) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 Result<json::value> parse_json(std::string_view text, std::string_view what) {
   // One arena per document: no malloc per element, and no walk to free each
   // one (a store of 1,000 contexts spent a quarter of `context ls` in both).
@@ -68,7 +92,18 @@ Result<json::value> parse_json(std::string_view text, std::string_view what) {
   boost::system::error_code ec;
   // write() needs one complete JSON text: incomplete input or trailing characters fail.
   size_t consumed = parser.write(text.data(), text.size(), ec);
-  if (!ec) return parser.release();
+  if (!ec) {
+    json::value value = parser.release();
+    // 1e400 parses as infinity, which no JSON writer can give back: a file
+    // envd rewrites would become one it cannot read.
+    if (has_non_finite(value)) {
+      return Error(Errc::invalid_argument,
+                   std::string(what) +
+                       ": invalid JSON: a number is too large to keep (beyond "
+                       "1.8e308)");
+    }
+    return value;
+  }
   // Locate the failure for the message: count lines up to the parser's stop point.
   size_t stop = std::min(consumed, text.size());
   size_t line = 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + stop, '\n'));

@@ -671,6 +671,41 @@ TEST_F(ContextCli, AHostileStoreIsOneCleanErrorAndIsNotRewritten) {
   EXPECT_FALSE(fs::exists(home() / ".config" / "x"));
 }
 
+// JSON holds only UTF-8: a Latin-1 byte a shell passed on used to be written
+// into contexts.json, which envd then called corrupt. It is refused where it
+// is read, naming the flag, and the store stays as it was.
+TEST_F(ContextCli, ValuesThatAreNotUtf8AreRefusedAndTheStoreStaysReadable) {
+  ENVD_REQUIRE_MODULES("tcp builder", "unix builder", "envd-server runner", "docker runner");
+  envd_ok({"context", "create", "--name", "ok", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1"});
+  const std::string before = read_text(store_file());
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"context", "create", "u", "--builder", "unix", "--builder-address", "/tmp/a\xff.sock"},
+       "invalid --builder-address '/tmp/a\\xff.sock': it is not UTF-8 text"},
+      {{"context", "update", "ok", "--builder-address", "tcp://127.0.0.1:1\xe9"},
+       "invalid --builder-address 'tcp://127.0.0.1:1\\xe9': it is not UTF-8 text"},
+      {{"context", "create", "v", "--runner", "envd-server", "--runner-address",
+        "http://127.0.0.1:1/p\xff"},
+       "invalid --runner-address 'http://127.0.0.1:1/p\\xff': it is not UTF-8 text"},
+      {{"context", "update", "ok", "--builder-opt", "image=im\xff"},
+       "invalid --builder-opt 'image=im\\xff': it is not UTF-8 text"},
+      {{"context", "update", "ok", "--builder-tls-servername", "x\xff"},
+       "invalid --builder-tls-servername 'x\\xff': it is not UTF-8 text"},
+      {{"context", "update", "ok", "--runner-opt", "a=\xff"},
+       "invalid --runner-opt 'a=\\xff': it is not UTF-8 text"},
+      {{"run", "-i", "alpine", "-e", "K=\xff"}, "invalid --env 'K=\\xff': it is not UTF-8 text"},
+      {{"run", "-i", "alp\xffine"}, "invalid --image 'alp\\xffine': it is not UTF-8 text"},
+      {{"down", "x\xff"}, "invalid environment name 'x\\xff': it is not UTF-8 text"}};
+  for (const auto& [args, said] : cases) {
+    SCOPED_TRACE(args[0] + " " + args[1]);
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, "envd: error: " + said + "\n");
+    EXPECT_EQ(read_text(store_file()), before);
+  }
+  envd_ok({"context", "ls"});
+}
+
 TEST_F(ContextCli, ConfigDirectoryFollowsTheEnvironment) {
   ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   fs::path custom = home() / "custom";

@@ -98,6 +98,7 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
       return Error(Errc::invalid_argument,
                    "the '" + builder + "' builder takes no TLS material (" + option.flag + ")");
     }
+    if (auto st = check_utf8(option.flag, option.value); !st) return st.error();
     if (option.value.empty()) {
       if (wanted.erase(key) != 0 && contains(file_keys, key)) change.removed_files.push_back(key);
       continue;

@@ -1,4 +1,5 @@
 #include "cli/context/common.hpp"
+#include "cli/flag_values.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -43,6 +44,7 @@ Status missing_context(const std::string& name) {
 
 Result<std::string> normalize_builder_address(Invocation& invocation, const std::string& type,
                                               const std::string& address) {
+  if (auto st = check_utf8("--builder-address", address); !st) return st.error();
   auto driver = invocation.registry().builder(type);
   if (!driver) return driver.error();
   return driver->normalize_address(address);
@@ -50,6 +52,7 @@ Result<std::string> normalize_builder_address(Invocation& invocation, const std:
 
 Result<std::string> normalize_runner_address(Invocation& invocation, const std::string& type,
                                              const std::string& address) {
+  if (auto st = check_utf8("--runner-address", address); !st) return st.error();
   auto driver = invocation.registry().runner(type);
   if (!driver) return driver.error();
   return driver->normalize_address(address);

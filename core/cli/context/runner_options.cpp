@@ -1,4 +1,5 @@
 #include "cli/context/runner_options.hpp"
+#include "cli/flag_values.hpp"
 
 #include <algorithm>
 #include <map>
@@ -38,6 +39,7 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   context::Options wanted = current;
   std::map<std::string, std::string> given;
   for (const auto& opt : flags.opts) {
+    if (auto st = check_utf8("--runner-opt", opt); !st) return st.error();
     auto eq = opt.find('=');
     if (eq == std::string::npos || eq == 0) {
       return Error(Errc::invalid_argument,

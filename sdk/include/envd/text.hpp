@@ -46,6 +46,19 @@ inline std::size_t utf8_length(std::string_view text, std::size_t i) {
 
 }  // namespace text_detail
 
+// Whether `text` is well-formed UTF-8 throughout: what JSON text and protobuf
+// strings must hold. A value that is not (a Latin-1 byte a shell passed on)
+// is refused where it is read, naming the flag, rather than written into
+// JSON no parser would take back.
+inline bool is_utf8(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = text_detail::utf8_length(text, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 // Returns `text` with every control character (C0, DEL and the C1 range
 // U+0080..U+009F) and every byte that is not part of well-formed UTF-8 written
 // as \xNN per byte, so a message quoting it stays on one line and cannot drive
