@@ -76,6 +76,10 @@ Result<std::optional<ContextList>> ContextStore::read() const {
   auto text = util::read_file(file(), kMaxStoreBytes);
   if (!text) {
     if (text.error().code() == Errc::not_found) return std::optional<ContextList>();
+    if (text.error().code() == Errc::unsupported) {
+      return Error(Errc::invalid_argument,
+                   "the context store is unusable: " + text.error().message());
+    }
     if (text.error().code() == Errc::invalid_argument) {
       return corrupt_store(file(), "it is larger than " + std::to_string(kMaxStoreBytes >> 20) +
                                        " MiB, which no store envd writes is");

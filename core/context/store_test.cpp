@@ -1016,8 +1016,23 @@ TEST_F(StoreTest, AStoreFileThatIsADirectoryIsAnError) {
   ASSERT_FALSE(list.ok());
   EXPECT_NE(list.error().message().find("'" + file().string() + "'"), std::string::npos)
       << list.error().message();
-  EXPECT_NE(list.error().message().find("Is a directory"), std::string::npos);
+  EXPECT_EQ(list.error().message(), "the context store is unusable: '" + file().string() +
+                                        "' is a directory, not a regular file; move it aside");
   EXPECT_TRUE(fs::is_directory(file()));
+}
+
+// A FIFO in the store's place would hold open() until a writer came: it is
+// refused at once, and left where it is.
+TEST_F(StoreTest, AStoreFileThatIsAFifoIsAnErrorNotAHang) {
+  fs::create_directories(config());
+  ASSERT_EQ(::mkfifo(file().c_str(), 0600), 0);
+  auto list = store().load();
+  ASSERT_FALSE(list.ok());
+  EXPECT_EQ(list.error().message(), "the context store is unusable: '" + file().string() +
+                                        "' is a FIFO, not a regular file; move it aside");
+  auto changed = store().update([](ContextList&) { return Status{}; });
+  EXPECT_FALSE(changed.ok());
+  EXPECT_TRUE(fs::is_fifo(file()));
 }
 
 TEST_F(StoreTest, OpenDefaultUsesEnvdConfigDir) {

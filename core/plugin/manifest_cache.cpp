@@ -15,6 +15,8 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 
 constexpr int64_t kFormat = 1;
+// A cache entry is a few hundred bytes; no set of modules comes near this.
+constexpr std::size_t kMaxCacheBytes = std::size_t{16} << 20;
 
 bool int_field(const json::object& object, const char* key, int64_t& out) {
   const json::value* v = object.if_contains(key);
@@ -38,7 +40,9 @@ std::optional<ModuleStamp> stamp_of(const fs::path& canonical_path) {
 ManifestCache ManifestCache::load(const fs::path& file) {
   ManifestCache cache;
   if (file.empty()) return cache;
-  auto text = util::read_file(file);
+  // Any unreadable cache (too large for any set of modules, not a regular
+  // file) is an empty one: the modules are scanned again.
+  auto text = util::read_file(file, kMaxCacheBytes);
   if (!text) return cache;
   cache.original_ = *text;
   auto parsed = util::parse_json(*text, "manifest cache");
@@ -116,8 +120,10 @@ Status ManifestCache::save(const fs::path& file) const {
   if (auto st = util::create_directories(file.parent_path(), 0700); !st) return st;
   fs::path lock_path = file;
   lock_path += ".lock";
-  auto lock = util::FileLock::exclusive(lock_path);
-  if (!lock) return lock.error();
+  // Another envd writing the cache writes what it found; waiting for it would
+  // only delay this command.
+  auto lock = util::FileLock::try_exclusive(lock_path);
+  if (!lock) return lock.error().code() == Errc::unavailable ? Status{} : Status{lock.error()};
   return util::write_file_atomically(file, text, 0600, util::ReadOnlyFile::replace);
 }
 

@@ -109,16 +109,29 @@ Result<std::string> read_file(const fs::path& path) {
 }
 
 Result<std::string> read_file(const fs::path& path, size_t limit) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO waits for a writer otherwise, and every file
+  // read here (the store, caches, keys) is one envd or the user wrote.
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (fd.get() < 0) return errno_error("read", path, errno);
   auto too_large = [&] {
     return Error(Errc::invalid_argument,
                  quoted(path) + " is larger than " + std::to_string(limit) + " bytes");
   };
   struct stat st {};
-  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<unsigned long long>(st.st_size) > limit) {
-    return too_large();
+  if (::fstat(fd.get(), &st) != 0) return errno_error("read", path, errno);
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISDIR(st.st_mode)                          ? "a directory"
+                       : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+                       : S_ISSOCK(st.st_mode)                       ? "a socket"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                                    : "not a regular file";
+    return Error(Errc::unsupported,
+                 quoted(path) + " is " + kind + ", not a regular file; move it aside");
+  }
+  if (static_cast<unsigned long long>(st.st_size) > limit) return too_large();
+  // Reads block again: a file on a slow disk is read whole, not in part.
+  if (int flags = ::fcntl(fd.get(), F_GETFL); flags >= 0) {
+    (void)::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
   }
   auto content = read_all(fd.get(), limit, quoted(path));
   if (content && content->size() > limit) return too_large();
@@ -210,6 +223,21 @@ Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<v
     }
     int err = errno;
     ::close(fd);
+    return errno_error("lock", path, err);
+  }
+  return FileLock(fd);
+}
+
+Result<FileLock> FileLock::try_exclusive(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return errno_error("open lock file", path, errno);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK) {
+      return Error(Errc::unavailable, quoted(path) + " is locked by another process");
+    }
     return errno_error("lock", path, err);
   }
   return FileLock(fd);

@@ -42,7 +42,9 @@ Status write_file_atomically(const std::filesystem::path& path, std::string_view
 // work whose result would land there.
 Status check_replaceable(const std::filesystem::path& path);
 
-// Reads a whole file. A missing file is Errc::not_found.
+// Reads a whole regular file. A missing file is Errc::not_found; anything
+// else (a directory, a FIFO, a device) is Errc::unsupported, found without
+// blocking: a FIFO in the store's place cannot hang envd.
 Result<std::string> read_file(const std::filesystem::path& path);
 
 // Reads a whole file of at most `limit` bytes; a larger one is
@@ -73,6 +75,9 @@ class FileLock {
   // the lock is retried with short pauses, so a brief wait says nothing.
   static Result<FileLock> exclusive(const std::filesystem::path& path,
                                     const std::function<void()>& waiting = {});
+  // The lock if no other process holds it, else Errc::unavailable at once:
+  // for writes that may be skipped (a cache another process is writing).
+  static Result<FileLock> try_exclusive(const std::filesystem::path& path);
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;

@@ -20,6 +20,7 @@
 #include "engine_ops.hpp"
 #include "envd/address.hpp"
 #include "envd/docker_engine.hpp"
+#include "envd/files.hpp"
 #include "envd/host.hpp"
 #include "options.hpp"
 
@@ -103,15 +104,15 @@ Result<std::string> container_name(const std::string& address) {
 }
 
 Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return Error(Errc::not_found, "cannot read the stored buildkitd config '" + path +
-                                      "' (set it again with envd context update "
+  auto text = sdk::read_regular_file(path);
+  if (!text) {
+    const std::string why =
+        text.error().code() == Errc::not_found ? "" : ": " + text.error().message();
+    return Error(Errc::not_found, "cannot read the stored buildkitd config '" + path + "'" + why +
+                                      " (set it again with envd context update "
                                       "--buildkitd-config FILE)");
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return text;
 }
 
 // The security options as the Engine takes them: a seccomp profile named by
@@ -125,15 +126,15 @@ Result<std::vector<std::string>> engine_security_opts(const std::vector<std::str
       continue;
     }
     const std::string path = opt.substr(8);
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    if (in) text << in.rdbuf();
-    if (!in) {
-      return Error(Errc::not_found,
-                   "cannot read the seccomp profile '" + path + "' of driver option security-opt");
+    auto text = sdk::read_regular_file(path);
+    if (!text) {
+      const std::string why =
+          text.error().code() == Errc::not_found ? "" : " (" + text.error().message() + ")";
+      return Error(Errc::not_found, "cannot read the seccomp profile '" + path +
+                                        "' of driver option security-opt" + why);
     }
     boost::system::error_code ec;
-    json::value profile = json::parse(text.str(), ec);
+    json::value profile = json::parse(*text, ec);
     if (ec || !profile.is_object()) {
       return Error(Errc::invalid_argument, "the seccomp profile '" + path +
                                                "' of driver option security-opt is not a JSON "

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "envd/address.hpp"
+#include "envd/files.hpp"
 #include "envd/host.hpp"
 #include "envd/http_client.hpp"
 #include "envd/process.hpp"
@@ -87,12 +88,17 @@ Result<Session> session(const sdk::Request& request) {
   std::string login_file = request.data_dir + "/" + EnvdServerRunner::kLoginFile;
   std::string not_logged_in = "not logged in to the envd server at " + s.server.base_url +
                               " in context '" + request.context + "'; run envd login";
-  std::ifstream in(login_file);
-  if (request.data_dir.empty() || !in) return Error(Errc::permission, not_logged_in);
-  std::stringstream text;
-  text << in.rdbuf();
+  if (request.data_dir.empty()) return Error(Errc::permission, not_logged_in);
+  auto text = sdk::read_regular_file(login_file, 1 << 20);
+  if (!text && text.error().code() == Errc::not_found)
+    return Error(Errc::permission, not_logged_in);
+  if (!text) {
+    return Error(Errc::permission, "the login stored in context '" + request.context +
+                                       "' is unreadable (" + text.error().message() +
+                                       "); run envd login");
+  }
   boost::system::error_code ec;
-  json::value stored = json::parse(text.str(), ec);
+  json::value stored = json::parse(*text, ec);
   if (ec || !stored.is_object()) {
     return Error(Errc::permission,
                  "the login stored in '" + login_file + "' is unreadable; run envd login");

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "envd/files.hpp"
+
 namespace envd::plugins::envd_server {
 namespace {
 
@@ -125,11 +127,10 @@ Status update_ssh_config(const std::string& path, const SshTarget& target) {
   struct stat st {};
   if (::stat(file.c_str(), &st) == 0) {
     mode = st.st_mode & 07777;
-    std::ifstream in(file);
-    if (!in) return io_error("read", file.string());
-    std::stringstream text;
-    text << in.rdbuf();
-    old = text.str();
+    auto text = sdk::read_regular_file(file.string());
+    if (!text)
+      return Error(Errc::internal, "cannot update ~/.ssh/config: " + text.error().message());
+    old = std::move(*text);
   } else if (errno != ENOENT) {
     return io_error("read", file.string());
   }

@@ -8,6 +8,7 @@
 
 #include "base64.hpp"
 #include "credential_helper.hpp"
+#include "envd/files.hpp"
 #include "envd/process.hpp"
 #include "envd/text.hpp"
 
@@ -171,12 +172,12 @@ Result<RegistryCredentials> lookup(const RegistryAuthOptions& options, std::stri
     }
   }
   std::filesystem::path file = dir / "config.json";
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return RegistryCredentials{};  // no config: no credentials
-  std::ostringstream text;
-  text << in.rdbuf();
+  auto text = read_regular_file(file.string());
+  // No config: no credentials.
+  if (!text && text.error().code() == Errc::not_found) return RegistryCredentials{};
+  if (!text) return text.error().wrap("cannot use the docker config");
   std::string what = "docker config '" + file.string() + "'";
-  auto json = parse(text.str(), what);
+  auto json = parse(*text, what);
   if (!json) return json.error();
   if (!json->is_object()) return Error(Errc::invalid_argument, what + " is not a JSON object");
   const auto& config = json->get_object();
