@@ -80,6 +80,13 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   return fmt::format("{} (see '{} --help')", e.what(), path);
 }
 
+// What a failed write to stdout is called: the system's words, unless stdout
+// was closed when envd started (its stand-in, /dev/full, fails every write).
+std::string output_lost(const std::string& reason) {
+  if (!envd::util::was_closed_at_start(STDOUT_FILENO)) return reason;
+  return "standard output is closed, so the output was lost; give it a file or a pipe";
+}
+
 // Whether the parse met -h or --help as a flag of a command it reached (not
 // as a flag's value, `--name -h`, nor after "--").
 bool asks_for_help(const CLI::App& app) {
@@ -104,13 +111,16 @@ int main(int argc, char** argv) {
   }
   // Started with stdin, stdout or stderr closed (2>&-), the next file envd
   // opens (the store's lock, a socket) would take that number, and messages
-  // would be written into it: each closed one gets /dev/null instead, noted
-  // so that data for a closed standard output is refused.
+  // would be written into it: each closed one gets a stand-in, noted so that
+  // data for a closed standard output is refused. stdout's is /dev/full, so
+  // that data written there fails (and is reported) rather than vanishing.
   for (int fd = 0; fd <= 2; ++fd) {
     // open() takes the lowest free number: this one, the lower ones being
     // open by now. Should it fail, there is nothing better to do.
     if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
-      (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      if (fd != 1 || ::open("/dev/full", O_WRONLY) != 1) {
+        (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+      }
       envd::util::note_closed_at_start(fd);
     }
   }
@@ -185,8 +195,9 @@ int main(int argc, char** argv) {
     // fmt::print's report of a write to stdout that failed half-way (a full
     // disk under a listing longer than stdio's buffer), or Table::print's:
     // the system's words. Any other system error is a bug, said as one.
-    if (std::string_view(e.what()).rfind("cannot write", 0) == 0)
-      return fail(e.what(), kExitFailure);
+    if (std::string_view(e.what()).rfind("cannot write", 0) == 0) {
+      return fail(output_lost(e.what()), kExitFailure);
+    }
     return fail(std::string("internal error: ") + e.what(), kExitFailure);
   } catch (const std::exception& e) {
     // Every expected failure is a Status; reaching this is a bug, still reported
@@ -197,8 +208,8 @@ int main(int argc, char** argv) {
   // or a closed pipe is reported, not taken for a complete listing.
   const int flush_error = std::fflush(stdout) == 0 ? 0 : errno;
   if (flush_error != 0 || std::ferror(stdout) != 0) {
-    return fail(std::string("cannot write the output: ") +
-                    (flush_error != 0 ? std::strerror(flush_error) : "a write failed"),
+    return fail(output_lost(std::string("cannot write the output: ") +
+                            (flush_error != 0 ? std::strerror(flush_error) : "a write failed")),
                 kExitFailure);
   }
   // What the command left to the process's end is not torn down

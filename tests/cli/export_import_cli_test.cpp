@@ -133,7 +133,7 @@ TEST_F(ExportImportCli, ImportRefusesATerminal) {
             "redirect standard input\n");
 }
 
-// With stdout closed (>&-), main puts /dev/null there: the archive would be
+// With stdout closed (>&-), main puts a stand-in there: the archive would be
 // thrown away while envd said it was written.
 TEST_F(ExportImportCli, ExportRefusesAClosedStandardOutput) {
   sdk::ProcessOptions options;

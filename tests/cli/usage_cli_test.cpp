@@ -304,5 +304,31 @@ TEST_F(UsageCli, HelpIsShownEvenWhenAValueIsBad) {
   EXPECT_NE(after.err.find("--image: the value is empty"), std::string::npos) << after.err;
 }
 
+// With stdout closed (>&-) a listing has nowhere to go: said, exit 1, as for
+// a full disk, not a success with the data gone. A command whose only output
+// is a message (on stderr) is not affected.
+TEST_F(UsageCli, DataForAClosedStandardOutputIsAnError) {
+  auto closed = [&](const std::string& args) {
+    sdk::ProcessOptions options;
+    options.argv = {"sh", "-c", "exec \"$0\" " + args + " >&-", envd_binary()};
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : sdk::ProcessResult{};
+  };
+  for (const std::string& args : {std::string("context ls"), std::string("version --format json"),
+                                  std::string("context inspect default")}) {
+    SCOPED_TRACE(args);
+    auto r = closed(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err,
+              "envd: error: standard output is closed, so the output was lost; give it a file or "
+              "a pipe\n");
+  }
+  auto use = closed("context use default");
+  EXPECT_EQ(use.exit_code, 0) << use.err;
+}
+
 }  // namespace
 }  // namespace envd::test
