@@ -42,8 +42,8 @@ Status validate_name(std::string_view name) {
               return is_alnum(c) || c == '_' || c == '.' || c == '+' || c == '-';
             });
   if (ok) return {};
-  return Error(Errc::invalid_argument,
-               "invalid context name '" + util::printable(name) + "': " + std::string(kNameRule));
+  return Error(Errc::invalid_argument, "invalid context name '" + util::printable(name, 80) +
+                                           "': " + std::string(kNameRule));
 }
 
 std::string new_context_id() {

@@ -34,7 +34,7 @@ ContextChoice choose_context(const std::string& stored_current,
 Result<ResolvedContext> resolve_context(const ContextList& list,
                                         const std::optional<std::string>& flag) {
   auto [name, source] = choose_context(list.current, flag);
-  std::string shown = "'" + util::printable(name) + "'";
+  std::string shown = "'" + util::printable(name, 80) + "'";
   std::string file =
       list.file.empty() ? "the store" : "'" + util::printable(list.file.string()) + "'";
   if (!validate_name(name)) {

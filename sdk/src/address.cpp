@@ -12,6 +12,10 @@
 namespace envd::sdk {
 namespace {
 
+// How much of a value a message quotes: a 100 KB address said twice made a
+// 200 KB line. Past it, "..." shows the cut.
+constexpr std::size_t kQuoted = 200;
+
 // Every message here quotes what the user (or a stored file) gave; printable()
 // keeps a control character or escape sequence in it from reaching the
 // terminal raw. envd's own words have none, so escaping the whole is exact.
@@ -93,7 +97,7 @@ Result<uint16_t> parse_port(std::string_view text) {
   bool digits = text.size() <= 5 && std::all_of(text.begin(), text.end(), is_digit);
   if (digits) std::from_chars(text.data(), text.data() + text.size(), value);
   if (!digits || value < 1 || value > 65535) {
-    return invalid("port '" + std::string(text) + "' is not a number from 1 to 65535");
+    return invalid("port '" + printable(text, kQuoted) + "' is not a number from 1 to 65535");
   }
   return static_cast<uint16_t>(value);
 }
@@ -106,10 +110,10 @@ Result<HostPort> parse_plain_host(std::string_view host) {
   if (is_ipv4(host)) return HostPort{std::string(host), 0, HostKind::ipv4};
   if (is_dns_name(host)) return HostPort{to_lower(host), 0, HostKind::dns};
   if (host.find(':') != std::string_view::npos && is_ipv6(host)) {
-    return invalid("IPv6 host '" + std::string(host) + "' must be in brackets, e.g. [" +
+    return invalid("IPv6 host '" + printable(host, kQuoted) + "' must be in brackets, e.g. [" +
                    std::string(host) + "]");
   }
-  return invalid("host '" + std::string(host) + "' is not " + std::string(kHostForms));
+  return invalid("host '" + printable(host, kQuoted) + "' is not " + std::string(kHostForms));
 }
 
 // "[v6]" followed by the rest of the authority; returns the host and the text after ']'.
@@ -120,7 +124,7 @@ Result<std::pair<HostPort, std::string_view>> parse_bracketed_host(std::string_v
   }
   std::string_view host = text.substr(1, close - 1);
   if (!is_ipv6(host)) {
-    return invalid("'" + std::string(host) + "' in brackets is not an IPv6 address");
+    return invalid("'" + printable(host, kQuoted) + "' in brackets is not an IPv6 address");
   }
   return std::pair{HostPort{to_lower(host), 0, HostKind::ipv6}, text.substr(close + 1)};
 }
@@ -157,7 +161,7 @@ Result<HostPort> parse_host_and_port(std::string_view text, bool port_required) 
         if (is_ipv6(text) || is_ipv6(host)) {
           return invalid("IPv6 host must be in brackets, e.g. [::1]:8888");
         }
-        return invalid("host '" + std::string(host) + "' is not " + std::string(kHostForms));
+        return invalid("host '" + printable(host, kQuoted) + "' is not " + std::string(kHostForms));
       }
       has_port = true;
       port_text = text.substr(colon + 1);
@@ -407,7 +411,8 @@ std::string redact_password(std::string_view address) {
 
 Error address_error(std::string_view subject, std::string_view input, std::string_view reason,
                     std::string_view expected) {
-  std::string message = std::string(subject) + " '" + redact_password(input) + "' is invalid: ";
+  std::string message =
+      std::string(subject) + " '" + printable(redact_password(input), kQuoted) + "' is invalid: ";
   if (!reason.empty()) message += std::string(reason) + "; ";
   return invalid(message + "expected " + std::string(expected));
 }

@@ -290,6 +290,16 @@ TEST(AddressError, APasswordIsNotRepeated) {
   EXPECT_EQ(redact_password("tcp://h:1/a@b"), "tcp://h:xxxxx@b");
   EXPECT_EQ(redact_password("ssh://user@host:22"), "ssh://user@host:22");
   EXPECT_EQ(redact_password("h:1"), "h:1");
+  // A huge value is quoted in part: one line of a few hundred bytes.
+  const std::string huge = "tcp://" + std::string(100000, 'a');
+  auto long_error = address_error("tcp builder address", huge, "bad", "host:port");
+  EXPECT_LT(long_error.message().size(), 400U);
+  EXPECT_NE(long_error.message().find("aaa...' is invalid: bad; expected host:port"),
+            std::string::npos)
+      << long_error.message();
+  auto long_host = parse_host_port(std::string(100000, 'a') + ":1");
+  ASSERT_FALSE(long_host);
+  EXPECT_LT(long_host.error().message().size(), 400U);
   auto e = address_error("tcp builder address", "tcp://u:secret@h:1", "bad", "host:port");
   EXPECT_EQ(e.message().find("secret"), std::string::npos) << e.message();
   auto parsed = parse_host_port("u:secret@127.0.0.1:1");

@@ -12,6 +12,7 @@
 #include "cli/context/common.hpp"
 #include "cli/table.hpp"
 #include "util/json.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -27,7 +28,7 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
   if (!list) return list.error();
   std::string current = context_in_use(*list, invocation);
   if (list->find(current) == nullptr) {
-    warn("the context in use, '" + current + "', does not exist");
+    warn("the context in use, '" + util::printable(current, 80) + "', does not exist");
   }
 
   if (*format == OutputFormat::json) {
