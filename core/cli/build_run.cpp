@@ -9,6 +9,7 @@
 
 #include <fmt/core.h>
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <boost/json.hpp>
 #include <cerrno>
@@ -307,6 +308,45 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   return solve;
 }
 
+// --platform as containerd reads it: a comma-separated list of
+// OS[/ARCH[/VARIANT]], each part letters, digits, '_' or '-'. A daemon would
+// refuse anything else only after the session and the context were set up.
+Status check_platforms(const std::string& value) {
+  if (value.empty()) return {};
+  auto bad = [&](const std::string& why) {
+    return Error(Errc::invalid_argument, "invalid --platform '" + util::printable(value, 80) +
+                                             "': " + why +
+                                             "; expected e.g. linux/amd64 or "
+                                             "linux/amd64,linux/arm64/v8");
+  };
+  auto part_ok = [](const std::string& part) {
+    return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+    });
+  };
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = value.find(',', start);
+    const std::string item =
+        value.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (item.empty()) return bad("a platform in the list is empty");
+    std::size_t parts = 0;
+    bool ok = true;
+    for (std::size_t from = 0;;) {
+      const std::size_t slash = item.find('/', from);
+      ok = ok && part_ok(item.substr(from, slash == std::string::npos ? slash : slash - from));
+      ++parts;
+      if (slash == std::string::npos) break;
+      from = slash + 1;
+    }
+    if (!ok || parts > 3) {
+      return bad("'" + util::printable(item, 40) + "' is not OS[/ARCH[/VARIANT]]");
+    }
+    if (comma == std::string::npos) return {};
+    start = comma + 1;
+  }
+}
+
 // This machine's build node: 32 random hex digits kept in the cache
 // directory, made on first use. Empty when it can be neither read nor made;
 // the transfer key then still names the directory.
@@ -526,6 +566,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!secrets) return secrets.error();
   auto ssh_agents = resolve_ssh_agents(req.ssh);
   if (!ssh_agents) return ssh_agents.error();
+  if (auto st = check_platforms(req.platform); !st) return st;
   for (const auto* path : {&req.iidfile, &req.metadata_file}) {
     if (path->empty()) continue;
     std::error_code parent_ec;

@@ -17,6 +17,21 @@ Error invalid(const std::string& message) {
   return Error(Errc::invalid_argument, util::printable(message));
 }
 
+// The exporters' attributes BuildKit reads as booleans (Go's ParseBool): a
+// typo there fails only at the end of a build, so it is caught here.
+bool is_boolean_attr(const std::string& key) {
+  static const std::vector<std::string> keys = {
+      "push",  "push-by-digest", "insecure",          "registry.insecure", "unpack",
+      "store", "oci-mediatypes", "force-compression", "buildinfo",         "name-canonical"};
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+bool is_go_bool(const std::string& value) {
+  static const std::vector<std::string> forms = {"1", "t", "T", "TRUE",  "true",  "True",
+                                                 "0", "f", "F", "FALSE", "false", "False"};
+  return std::find(forms.begin(), forms.end(), value) != forms.end();
+}
+
 bool is_tarball(const std::string& type) {
   return type == "tar" || type == "oci" || type == "docker";
 }
@@ -28,6 +43,7 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
   if (!fields) return fields.error();
   OutputSpec spec;
   std::optional<std::string> dest;
+  std::vector<std::string> seen;
   for (const auto& field : *fields) {
     size_t eq = field.find('=');
     if (eq == std::string::npos) return invalid("invalid value " + field);
@@ -35,6 +51,14 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
     std::transform(key.begin(), key.end(), key.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     std::string val = field.substr(eq + 1);
+    // Which of two would count is a guess; the user says which.
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      return invalid("key '" + key + "' is given twice");
+    }
+    seen.push_back(key);
+    if (is_boolean_attr(key) && !is_go_bool(val)) {
+      return invalid(key + "=" + val + " is not a boolean (true or false)");
+    }
     if (key == "type") {
       spec.type = val;
     } else if (key == "dest") {

@@ -69,6 +69,12 @@ TEST(OutputSpec, ErrorsAsEnvdUsersKnowThem) {
             "output=x.tar not supported for --output, you meant dest=x.tar?");
   EXPECT_EQ(error_of("type=image,dest=x"), "output x is not supported by image exporter");
   EXPECT_EQ(error_of("type=moby,dest=x"), "output x is not supported by moby exporter");
+  // Found before the build, not at its end by the daemon.
+  EXPECT_EQ(error_of("type=local,dest=x,dest=y"), "key 'dest' is given twice");
+  EXPECT_EQ(error_of("type=image,name=a,NAME=b"), "key 'name' is given twice");
+  EXPECT_EQ(error_of("type=image,name=a,push=maybe"),
+            "push=maybe is not a boolean (true or false)");
+  EXPECT_EQ(error_of("type=image,name=a,push=True,unpack=0,registry.insecure=f"), "(accepted)");
 }
 
 TEST(OutputSpec, KeysAreLowerCasedValuesAreNot) {

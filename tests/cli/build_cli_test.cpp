@@ -222,6 +222,33 @@ TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
   EXPECT_EQ(read_text(home() / "plain"), "a file");
 }
 
+// Values a daemon would refuse only after the session and the context were
+// set up are refused first; good ones go on to the (unreachable) daemon.
+TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  const std::string expected = "; expected e.g. linux/amd64 or linux/amd64,linux/arm64/v8\n";
+  for (const auto& [platform, why] : std::vector<std::pair<std::string, std::string>>{
+           {"bogus/x/y/z", "'bogus/x/y/z' is not OS[/ARCH[/VARIANT]]"},
+           {"/", "'/' is not OS[/ARCH[/VARIANT]]"},
+           {"linux/amd64,", "a platform in the list is empty"},
+           {"linux/am d64", "'linux/am d64' is not OS[/ARCH[/VARIANT]]"}}) {
+    auto r = envd({"build", "--progress", "quiet", "--platform", platform, dir.string()});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(r.err, "envd: error: invalid --platform '" + platform + "': " + why + expected);
+  }
+  auto push =
+      envd({"build", "--progress", "quiet", "-o", "type=image,name=a,push=maybe", dir.string()});
+  EXPECT_EQ(push.err,
+            "envd: error: --output 'type=image,name=a,push=maybe': push=maybe is not a boolean "
+            "(true or false)\n");
+  for (const std::string platform : {"linux", "linux/amd64", "linux/arm64/v8,linux/amd64"}) {
+    expect_unreachable({"--platform", platform, dir.string()});
+  }
+}
+
 TEST_F(BuildCli, AnUnreachableEngineLeavesNoOutputBehind) {
   ENVD_REQUIRE_MODULES("moby-worker builder");
   envd_ok({"context", "create", "--name", "engine", "--builder", "moby-worker", "--use"});
