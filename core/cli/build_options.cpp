@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "output/image_name.hpp"
 #include "util/csv.hpp"
 #include "util/text.hpp"
 
@@ -69,6 +70,9 @@ Result<buildkit::CacheEntry> parse_cache(const std::string& flag, const std::str
     // buildx: a bare value is a registry reference.
     entry.type = "registry";
     entry.attrs["ref"] = *bare;
+    if (auto st = output::validate_image_reference(*bare); !st) {
+      return invalid(flag, value, st.error().message());
+    }
     return entry;
   }
   auto type = fields->find("type");
@@ -82,6 +86,9 @@ Result<buildkit::CacheEntry> parse_cache(const std::string& flag, const std::str
   if (entry.type == "registry") {
     if (entry.attrs.count("ref") == 0 || entry.attrs["ref"].empty()) {
       return invalid(flag, value, "type=registry needs ref=REF");
+    }
+    if (auto st = output::validate_image_reference(entry.attrs["ref"]); !st) {
+      return invalid(flag, value, st.error().message());
     }
   } else if (entry.type == "local") {
     auto dir = entry.attrs.find(dir_key);
@@ -159,6 +166,9 @@ Result<NamedContext> parse_build_context(const std::string& value) {
   if (source.rfind("docker-image://", 0) == 0) {
     if (source.size() == std::string("docker-image://").size()) {
       return invalid(flag, value, "docker-image:// needs an image reference");
+    }
+    if (auto st = output::validate_image_reference(source.substr(15)); !st) {
+      return invalid(flag, value, st.error().message());
     }
     named.image = source;
     return named;

@@ -61,6 +61,9 @@ TEST(CacheFlags, BadValuesSayWhatIsWrongInOneLine) {
            Case{true, "type=registry,ref=a,ref=b", "'ref' is given twice"},
            Case{true, "type=registry,ref=a,oops", "field 'oops' is not KEY=VALUE"},
            Case{true, "type=registry,\"ref=a", "unterminated quote"},
+           // A reference the registry would refuse, refused before the build.
+           Case{false, "BAD REF", "invalid image reference 'BAD REF'"},
+           Case{true, "type=registry,ref=Bad", "invalid image reference 'Bad'"},
        }) {
     auto r = c.exporting ? parse_cache_export("--cache-to", c.value)
                          : parse_cache_import("--cache-from", c.value);
@@ -89,8 +92,9 @@ TEST(BuildContexts, DirectoriesAndImages) {
   EXPECT_EQ(image->image, "docker-image://127.0.0.1:5000/busybox:1");
   EXPECT_TRUE(image->directory.empty());
 
-  for (const std::string bad : {"assets", "=.", "assets=", "Assets=.", "x=/nonexistent/envd-dir",
-                                "x=docker-image://", "x=git://example/repo"}) {
+  for (const std::string bad :
+       {"assets", "=.", "assets=", "Assets=.", "x=/nonexistent/envd-dir", "x=docker-image://",
+        "x=git://example/repo", "x=docker-image://BAD REF"}) {
     auto r = parse_build_context(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().message().rfind("invalid --build-context", 0), 0U) << bad;
