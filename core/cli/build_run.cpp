@@ -9,9 +9,9 @@
 
 #include <fmt/core.h>
 #include <algorithm>
-#include <cctype>
 #include <atomic>
 #include <boost/json.hpp>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
