@@ -56,7 +56,8 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
       return invalid("key '" + key + "' is given twice");
     }
     seen.push_back(key);
-    if (is_boolean_attr(key) && !is_go_bool(val)) {
+    // An empty value is BuildKit's "true" for these ("push=" pushes).
+    if (is_boolean_attr(key) && !val.empty() && !is_go_bool(val)) {
       return invalid(key + "=" + val + " is not a boolean (true or false)");
     }
     if (key == "type") {

@@ -75,6 +75,7 @@ TEST(OutputSpec, ErrorsAsEnvdUsersKnowThem) {
   EXPECT_EQ(error_of("type=image,name=a,push=maybe"),
             "push=maybe is not a boolean (true or false)");
   EXPECT_EQ(error_of("type=image,name=a,push=True,unpack=0,registry.insecure=f"), "(accepted)");
+  EXPECT_EQ(error_of("type=image,name=a,push="), "(accepted)");  // BuildKit: empty is true
 }
 
 TEST(OutputSpec, KeysAreLowerCasedValuesAreNot) {

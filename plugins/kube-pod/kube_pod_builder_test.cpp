@@ -66,10 +66,12 @@ TEST(KubePodBuilder, RejectsNamesOutsideKubernetesRules) {
   EXPECT_EQ(rejected("BuildKit"), message("BuildKit", "pod name 'BuildKit' " + kSubdomainRule));
   EXPECT_EQ(rejected("build_kit"), message("build_kit", "pod name 'build_kit' " + kSubdomainRule));
   EXPECT_EQ(rejected("-oFoo"), message("-oFoo", "pod name '-oFoo' " + kSubdomainRule));
+  // The address is quoted up to 200 bytes, "..." marking the cut.
   EXPECT_EQ(rejected(std::string(254, 'a')),
-            message(std::string(254, 'a'), "pod name '" + std::string(254, 'a') +
-                                               "' must be at most 253 characters (DNS-1123 "
-                                               "subdomain)"));
+            "kube-pod builder address '" + std::string(200, 'a') + "...' is invalid: pod name '" +
+                std::string(254, 'a') +
+                "' must be at most 253 characters (DNS-1123 subdomain); expected " +
+                kube::kExpectedAddress);
   EXPECT_EQ(rejected("p?namespace=CI"), message("p?namespace=CI", "namespace 'CI' " + kLabelRule));
   EXPECT_EQ(rejected("p?namespace=a.b"),
             message("p?namespace=a.b", "namespace 'a.b' " + kLabelRule));
