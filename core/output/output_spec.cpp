@@ -58,7 +58,9 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
     seen.push_back(key);
     // An empty value is BuildKit's "true" for these ("push=" pushes).
     if (is_boolean_attr(key) && !val.empty() && !is_go_bool(val)) {
-      return invalid(key + "=" + val + " is not a boolean (true or false)");
+      std::string message = key;
+      message.append("=").append(val).append(" is not a boolean (true or false)");
+      return invalid(message);
     }
     if (key == "type") {
       spec.type = val;

@@ -128,10 +128,12 @@ Result<std::vector<std::string>> engine_security_opts(const std::vector<std::str
     const std::string path = opt.substr(8);
     auto text = sdk::read_regular_file(path);
     if (!text) {
-      const std::string why =
-          text.error().code() == Errc::not_found ? "" : " (" + text.error().message() + ")";
-      return Error(Errc::not_found, "cannot read the seccomp profile '" + path +
-                                        "' of driver option security-opt" + why);
+      std::string message = "cannot read the seccomp profile '";
+      message.append(path).append("' of driver option security-opt");
+      if (text.error().code() != Errc::not_found) {
+        message.append(" (").append(text.error().message()).append(")");
+      }
+      return Error(Errc::not_found, message);
     }
     boost::system::error_code ec;
     json::value profile = json::parse(*text, ec);
