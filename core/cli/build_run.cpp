@@ -173,12 +173,13 @@ bool has_moby_worker(const std::vector<buildkit::Worker>& workers) {
 bool has_moby_worker(const buildkit::DaemonInfo& info) { return has_moby_worker(info.workers); }
 
 // The names an export asks the daemon to push: BuildKit's image exporter
-// pushes every name of its comma-separated `name` when push=true.
+// pushes every name of its comma-separated `name` when push is true ("push",
+// "push=1" and "push=True" too).
 std::vector<std::string> daemon_pushes(const buildkit::Export& exporter) {
   auto push = exporter.attrs.find("push");
   auto name = exporter.attrs.find("name");
-  if (exporter.type != "image" || push == exporter.attrs.end() || push->second != "true" ||
-      name == exporter.attrs.end()) {
+  if (exporter.type != "image" || push == exporter.attrs.end() ||
+      !output::attribute_is_true(push->second) || name == exporter.attrs.end()) {
     return {};
   }
   std::vector<std::string> names;
@@ -308,8 +309,9 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   return solve;
 }
 
-// --platform as containerd reads it: a comma-separated list of
-// OS[/ARCH[/VARIANT]], each part letters, digits, '_' or '-'. A daemon would
+// --platform in containerd's grammar: a comma-separated list of
+// OS[(OSVERSION)][/ARCH[/VARIANT]], each part letters, digits, '_', '-' or
+// '.' ("linux/arm64/v8.0", "windows(10.0.20348)/amd64"). A daemon would
 // refuse anything else only after the session and the context were set up.
 Status check_platforms(const std::string& value) {
   if (value.empty()) return {};
@@ -319,10 +321,21 @@ Status check_platforms(const std::string& value) {
                                              "; expected e.g. linux/amd64 or "
                                              "linux/amd64,linux/arm64/v8");
   };
-  auto part_ok = [](const std::string& part) {
-    return !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+  auto word_ok = [](const std::string& word) {
+    return std::all_of(word.begin(), word.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
     });
+  };
+  auto part_ok = [&](std::string part, bool os) {
+    // The OS may carry its version in parentheses.
+    if (os && !part.empty() && part.back() == ')') {
+      const std::size_t open = part.find('(');
+      if (open == std::string::npos || !word_ok(part.substr(open + 1, part.size() - open - 2))) {
+        return false;
+      }
+      part.resize(open);
+    }
+    return !part.empty() && word_ok(part);
   };
   std::size_t start = 0;
   for (;;) {
@@ -334,7 +347,8 @@ Status check_platforms(const std::string& value) {
     bool ok = true;
     for (std::size_t from = 0;;) {
       const std::size_t slash = item.find('/', from);
-      ok = ok && part_ok(item.substr(from, slash == std::string::npos ? slash : slash - from));
+      ok = ok &&
+           part_ok(item.substr(from, slash == std::string::npos ? slash : slash - from), from == 0);
       ++parts;
       if (slash == std::string::npos) break;
       from = slash + 1;

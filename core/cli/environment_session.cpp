@@ -1,5 +1,6 @@
 #include "cli/environment_session.hpp"
-#include "cli/flag_values.hpp"
+
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <charconv>
@@ -12,7 +13,9 @@
 #include <system_error>
 #include <vector>
 
+#include "cli/flag_values.hpp"
 #include "cli/terminal.hpp"
+#include "util/terminal.hpp"
 #include "util/text.hpp"
 
 namespace envd::cli {
@@ -32,8 +35,17 @@ struct LogsFlags {
   std::string timeout;
 };
 
+// The runner writes straight to the descriptors: with stdout closed (its
+// stand-in fails every write) the logs, or the shell, would go nowhere.
+Status refuse_closed_stdout(const char* what) {
+  if (!util::was_closed_at_start(STDOUT_FILENO)) return {};
+  return Error(Errc::invalid_argument, std::string("standard output is closed, so ") + what +
+                                           " would be lost; give it a file or a pipe");
+}
+
 Status run_logs(Invocation& invocation, const LogsFlags& flags) {
   if (auto st = check_utf8("environment name", flags.name); !st) return st;
+  if (auto st = refuse_closed_stdout("the logs"); !st) return st;
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   json::object args{{"name", flags.name}, {"follow", flags.follow}};
@@ -54,6 +66,7 @@ Status run_attach(Invocation& invocation, const std::string& name, const std::st
                   const std::string& timeout_flag) {
   if (auto st = check_utf8("environment name", name); !st) return st;
   if (auto st = check_utf8("--shell", shell); !st) return st;
+  if (auto st = refuse_closed_stdout("the shell's output"); !st) return st;
   auto timeout = runner_timeout(timeout_flag, kReachTimeout);
   if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);

@@ -95,6 +95,11 @@ Result<json::object> run_spec(const RunFlags& flags) {
       env[parsed->key] = parsed->value;
     } else if (const char* value = std::getenv(parsed->key.c_str())) {
       // As docker run does: a bare KEY passes envd's own value, if it has one.
+      if (auto st =
+              check_utf8("--env " + parsed->key + " (its value in envd's environment)", value);
+          !st) {
+        return st.error();
+      }
       env[parsed->key] = value;
     }
   }

@@ -866,7 +866,6 @@ std::vector<Corruption> corruptions() {
       {"trailing garbage", R"({"contexts": []} x)",
        "invalid JSON at line 1, column 18: extra data"},
       {"top level array", "[]", "the top level must be a JSON object"},
-      // Parsed as infinity, it would be written back as no JSON at all.
       // The tree would keep one of the two silently, and a write lose the other.
       {"repeated top-level key",
        R"({"contexts": [{"name": "a", )" + kOk + R"(}], "contexts": [{"name": "b", )" + kOk + "}]}",
@@ -874,6 +873,7 @@ std::vector<Corruption> corruptions() {
       {"repeated key in a context",
        R"({"contexts": [{"name": "a", "builder_address": "x:1", )" + kOk + "}]}",
        "the key 'builder_address' appears twice in one object, and only one can be kept"},
+      // Parsed as infinity, it would be written back as no JSON at all.
       {"number out of range", R"({"x": 1e400, "contexts": []})",
        "invalid JSON: a number is too large to keep (beyond 1.8e308)"},
       {"number out of range in a context",

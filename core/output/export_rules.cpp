@@ -5,13 +5,6 @@
 namespace envd::output {
 namespace {
 
-// BuildKit's reading of a boolean attribute (Go's strconv.ParseBool, with ""
-// meaning true).
-bool attr_true(const std::string& value) {
-  return !(value == "false" || value == "0" || value == "f" || value == "F" || value == "FALSE" ||
-           value == "False");
-}
-
 std::vector<std::string> split_names(const std::string& names) {
   std::vector<std::string> out;
   for (size_t start = 0;;) {
@@ -47,7 +40,7 @@ Result<ExportChoice> choose_export(const OutputSpec* output, const std::string& 
   if (output->type == "image" && builder == "moby-worker") {
     choice.exporter.type = "moby";
     if (auto push = attrs.find("push"); push != attrs.end()) {
-      if (attr_true(push->second)) choice.push_names = split_names(attrs.at("name"));
+      if (attribute_is_true(push->second)) choice.push_names = split_names(attrs.at("name"));
       attrs.erase(push);
     }
     for (const auto& name : choice.push_names) {

@@ -38,6 +38,11 @@ bool is_tarball(const std::string& type) {
 
 }  // namespace
 
+bool attribute_is_true(const std::string& value) {
+  return !(value == "false" || value == "0" || value == "f" || value == "F" || value == "FALSE" ||
+           value == "False");
+}
+
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal) {
   auto fields = util::split_csv_record(value, "--output");
   if (!fields) return fields.error();

@@ -30,4 +30,9 @@ struct OutputSpec {
 // may go to standard output.
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal);
 
+// BuildKit's reading of a boolean exporter attribute such as push: Go's
+// strconv.ParseBool, with "" meaning true. parse_output() has refused any
+// other value of the attributes it knows to be boolean.
+bool attribute_is_true(const std::string& value);
+
 }  // namespace envd::output

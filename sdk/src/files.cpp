@@ -49,6 +49,8 @@ Result<std::string> read_regular_file(const std::string& path, std::size_t limit
     return Error(Errc::invalid_argument,
                  quoted(path) + " is larger than " + std::to_string(limit) + " bytes");
   }
+  // Reads block again: a file on a slow disk is read whole.
+  if (int flags = ::fcntl(fd, F_GETFL); flags >= 0) (void)::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   std::string text;
   char buffer[65536];
   for (;;) {

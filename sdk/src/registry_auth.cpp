@@ -9,6 +9,7 @@
 #include "base64.hpp"
 #include "credential_helper.hpp"
 #include "envd/files.hpp"
+#include "envd/host.hpp"
 #include "envd/process.hpp"
 #include "envd/text.hpp"
 
@@ -175,7 +176,12 @@ Result<RegistryCredentials> lookup(const RegistryAuthOptions& options, std::stri
   auto text = read_regular_file(file.string());
   // No config: no credentials.
   if (!text && text.error().code() == Errc::not_found) return RegistryCredentials{};
-  if (!text) return text.error().wrap("cannot use the docker config");
+  if (!text) {
+    // As the docker CLI: a config that cannot be read (root's after a sudo
+    // login) is warned about, and the pull goes on without credentials.
+    log(LogLevel::warning, "ignoring the docker config: " + text.error().message());
+    return RegistryCredentials{};
+  }
   std::string what = "docker config '" + file.string() + "'";
   auto json = parse(*text, what);
   if (!json) return json.error();

@@ -75,5 +75,18 @@ TEST(RegistryAuthHeader, AMissingConfigMeansNoCredentials) {
   EXPECT_EQ(docker_config_key("localhost:5000"), "localhost:5000");
 }
 
+// As the docker CLI: a config that cannot be read (here a directory, as a
+// FIFO or an unreadable file would be) means no credentials, not a failed
+// pull; the driver is warned through the host's log.
+TEST(RegistryAuthHeader, AnUnreadableConfigMeansNoCredentials) {
+  TempDir dir;
+  fs::create_directory(dir.path() / "config.json");
+  RegistryAuthOptions options;
+  options.config_dir = dir.path();
+  auto header = registry_auth_header_for("ghcr.io", options);
+  ASSERT_TRUE(header) << header.error().message();
+  EXPECT_EQ(*header, "e30=");
+}
+
 }  // namespace
 }  // namespace envd::sdk

@@ -244,7 +244,9 @@ TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted
   EXPECT_EQ(push.err,
             "envd: error: --output 'type=image,name=a,push=maybe': push=maybe is not a boolean "
             "(true or false)\n");
-  for (const std::string platform : {"linux", "linux/amd64", "linux/arm64/v8,linux/amd64"}) {
+  for (const std::string platform :
+       {"linux", "linux/amd64", "linux/arm64/v8,linux/amd64", "linux/arm64/v8.0", "linux/arm/v7",
+        "windows(10.0.20348)/amd64", "darwin"}) {
     expect_unreachable({"--platform", platform, dir.string()});
   }
 }

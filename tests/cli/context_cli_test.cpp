@@ -704,6 +704,14 @@ TEST_F(ContextCli, ValuesThatAreNotUtf8AreRefusedAndTheStoreStaysReadable) {
     EXPECT_EQ(read_text(store_file()), before);
   }
   envd_ok({"context", "ls"});
+  // A file's path reaches the driver as JSON text too: the message says how
+  // to give such a file.
+  auto tls = envd({"context", "update", "ok", "--builder-tls-ca", "/tmp/ca\xe9.pem"});
+  EXPECT_EQ(tls.exit_code, 1);
+  EXPECT_EQ(tls.err,
+            "envd: error: invalid --builder-tls-ca '/tmp/ca\\xe9.pem': it is not UTF-8 text (give "
+            "the file by a path that is, e.g. through a symbolic link)\n");
+  EXPECT_EQ(read_text(store_file()), before);
 }
 
 TEST_F(ContextCli, ConfigDirectoryFollowsTheEnvironment) {

@@ -328,6 +328,18 @@ TEST_F(UsageCli, DataForAClosedStandardOutputIsAnError) {
   }
   auto use = closed("context use default");
   EXPECT_EQ(use.exit_code, 0) << use.err;
+  // The runner writes logs and a shell's output straight to the descriptor:
+  // refused before the runner is asked.
+  auto logs = closed("envs logs dev");
+  EXPECT_EQ(logs.exit_code, 1);
+  EXPECT_EQ(logs.err,
+            "envd: error: standard output is closed, so the logs would be lost; give it a file or "
+            "a pipe\n");
+  auto attach = closed("attach dev");
+  EXPECT_EQ(attach.exit_code, 1);
+  EXPECT_EQ(attach.err,
+            "envd: error: standard output is closed, so the shell's output would be lost; give it "
+            "a file or a pipe\n");
 }
 
 }  // namespace

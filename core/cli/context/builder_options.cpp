@@ -98,7 +98,13 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
       return Error(Errc::invalid_argument,
                    "the '" + builder + "' builder takes no TLS material (" + option.flag + ")");
     }
-    if (auto st = check_utf8(option.flag, option.value); !st) return st.error();
+    // Every value, a file's path too, reaches the driver as JSON text.
+    if (auto st = check_utf8(option.flag, option.value); !st) {
+      if (!contains(file_keys, key)) return st.error();
+      return Error(Errc::invalid_argument, st.error().message() +
+                                               " (give the file by a path that is, e.g. "
+                                               "through a symbolic link)");
+    }
     if (option.value.empty()) {
       if (wanted.erase(key) != 0 && contains(file_keys, key)) change.removed_files.push_back(key);
       continue;

@@ -1,10 +1,10 @@
 #include "cli/context/common.hpp"
-#include "cli/flag_values.hpp"
 
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
 
+#include "cli/flag_values.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 #include "util/text.hpp"

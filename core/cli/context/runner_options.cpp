@@ -1,5 +1,4 @@
 #include "cli/context/runner_options.hpp"
-#include "cli/flag_values.hpp"
 
 #include <algorithm>
 #include <map>
@@ -7,6 +6,7 @@
 
 #include "cli/context/common.hpp"
 #include "cli/empty_values.hpp"
+#include "cli/flag_values.hpp"
 #include "context/stored_files.hpp"
 
 namespace envd::cli {
