@@ -134,20 +134,34 @@ Result<json::object> run_spec(const RunFlags& flags) {
   return spec;
 }
 
-// Creates and starts the environment; returns its name.
-Result<std::string> start_environment(Invocation& invocation, const RunFlags& flags) {
+// What create is given for `flags`: the context's runner and the request.
+// `envd up` asks the runner to check it before its build, then creates.
+struct CreateCall {
+  RunnerTarget target;
+  plugin::DriverRequest request;
+  std::string name;  // the spec's, if it has one
+};
+
+Result<CreateCall> prepare_create(Invocation& invocation, const RunFlags& flags) {
   auto spec = run_spec(flags);
   if (!spec) return spec.error();
   auto timeout = runner_timeout(flags.timeout, kRunTimeout);
   if (!timeout) return timeout.error();
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
-  auto created =
-      target->driver.create(runner_request(*target, *timeout, json::object{{"spec", *spec}}));
+  auto request = runner_request(*target, *timeout, json::object{{"spec", *spec}});
+  return CreateCall{std::move(*target), std::move(request), string_of(*spec, "name")};
+}
+
+// Creates and starts the environment; returns its name.
+Result<std::string> start_environment(Invocation& invocation, const RunFlags& flags) {
+  auto call = prepare_create(invocation, flags);
+  if (!call) return call.error();
+  auto created = call->target.driver.create(call->request);
   if (!created) return created.error();
   auto env = util::parse_json(*created, "the runner's answer");
   std::string name = env && env->is_object() ? string_of(env->as_object(), "name") : "";
-  return name.empty() ? string_of(*spec, "name") : name;
+  return name.empty() ? call->name : name;
 }
 
 Status run_run(Invocation& invocation, const RunFlags& flags) {
@@ -193,23 +207,14 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   }
   flags.image = build.tag;
   if (flags.name.empty()) flags.name = name_from_directory(dir);
-  auto spec = run_spec(flags);
-  if (!spec) return spec.error();
-  auto timeout = runner_timeout(flags.timeout, kRunTimeout);
-  if (!timeout) return timeout.error();
-
   // The runner checks what create will be given (ABI 1.6: the name, its
   // address, a login) before the build, so that a bad name is not found
   // after minutes of building. Its signal watcher ends with this block: one
   // at a time owns Ctrl-C, and the build has its own.
   {
-    auto target = resolve_runner(invocation);
-    if (!target) return target.error();
-    if (auto st = target->driver.check_create(
-            runner_request(*target, *timeout, json::object{{"spec", *spec}}));
-        !st) {
-      return st;
-    }
+    auto call = prepare_create(invocation, flags);
+    if (!call) return call.error();
+    if (auto st = call->target.driver.check_create(call->request); !st) return st;
   }
 
   // Which runner decides where the image must go.
