@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <iostream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -85,6 +86,16 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
 std::string output_lost(const std::string& reason) {
   if (!envd::util::was_closed_at_start(STDOUT_FILENO)) return reason;
   return "standard output is closed, so the output was lost; give it a file or a pipe";
+}
+
+// The exit code of help or the version that CLI11 wrote to std::cout, unless
+// the text could not be written (a closed stdout, a full disk).
+int shown(int code) {
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0) {
+    return fail(output_lost("cannot write the output: a write failed"), kExitFailure);
+  }
+  return code;
 }
 
 // Whether the parse met -h or --help as a flag of a command it reached (not
@@ -162,11 +173,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(static_cast<int>(word_pointers.size()), word_pointers.data());
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return shown(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return shown(app.exit(e));
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return shown(app.exit(e));
   } catch (const CLI::ParseError& e) {
     // CLI11 checks values before it looks for --help, so `run -i '' --help`
     // would answer with the value's error; a user asking for help gets it.

@@ -317,8 +317,9 @@ TEST_F(UsageCli, DataForAClosedStandardOutputIsAnError) {
     EXPECT_TRUE(r) << r.error().message();
     return r ? *r : sdk::ProcessResult{};
   };
-  for (const std::string& args : {std::string("context ls"), std::string("version --format json"),
-                                  std::string("context inspect default")}) {
+  for (const std::string& args :
+       {std::string("context ls"), std::string("version --format json"),
+        std::string("context inspect default"), std::string("--help"), std::string("--version")}) {
     SCOPED_TRACE(args);
     auto r = closed(args);
     EXPECT_EQ(r.exit_code, 1);
