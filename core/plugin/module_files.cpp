@@ -9,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "envd/files.hpp"
+
 namespace envd::plugin {
 namespace {
 
@@ -51,11 +53,7 @@ std::string odd_entry(const fs::path& path, const struct stat& st, int stat_errn
     return std::string("its symbolic link cannot be followed: ") + std::strerror(stat_errno);
   }
   if (stat_errno != 0) return std::string("it cannot be examined: ") + std::strerror(stat_errno);
-  const char* what = S_ISDIR(st.st_mode)                          ? "a directory"
-                     : S_ISFIFO(st.st_mode)                       ? "a FIFO"
-                     : S_ISSOCK(st.st_mode)                       ? "a socket"
-                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                  : "not a regular file";
+  const char* what = sdk::file_kind(st.st_mode);
   return std::string("it is ") + what + ", not a module file";
 }
 

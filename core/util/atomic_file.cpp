@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "envd/files.hpp"
 #include "util/prefault.hpp"
 
 namespace envd::util {
@@ -120,11 +121,7 @@ Result<std::string> read_file(const fs::path& path, size_t limit) {
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return errno_error("read", path, errno);
   if (!S_ISREG(st.st_mode)) {
-    const char* kind = S_ISDIR(st.st_mode)                          ? "a directory"
-                       : S_ISFIFO(st.st_mode)                       ? "a FIFO"
-                       : S_ISSOCK(st.st_mode)                       ? "a socket"
-                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-                                                                    : "not a regular file";
+    const char* kind = sdk::file_kind(st.st_mode);
     return Error(Errc::unsupported,
                  quoted(path) + " is " + kind + ", not a regular file; move it aside");
   }

@@ -19,14 +19,6 @@ Error errno_error(const std::string& path, int err) {
   return Error(code, "cannot read " + quoted(path) + ": " + std::strerror(err));
 }
 
-const char* kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
-  return "not a regular file";
-}
-
 }  // namespace
 
 Result<std::string> read_regular_file(const std::string& path, std::size_t limit) {
@@ -42,7 +34,7 @@ Result<std::string> read_regular_file(const std::string& path, std::size_t limit
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return Error(Errc::unsupported,
-                 quoted(path) + " is " + kind_of(st.st_mode) + ", not a regular file");
+                 quoted(path) + " is " + file_kind(st.st_mode) + ", not a regular file");
   }
   if (static_cast<unsigned long long>(st.st_size) > limit) {
     ::close(fd);

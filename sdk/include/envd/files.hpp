@@ -3,12 +3,24 @@
 // a FIFO in its place would block an open or a read for good.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstddef>
 #include <string>
 
 #include "envd/result.hpp"
 
 namespace envd::sdk {
+
+// What a file that is not a regular one is, for a message: "a directory",
+// "a FIFO", "a socket", "a device", else "not a regular file".
+inline const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
 
 // The whole of the regular file at `path`, at most `limit` bytes. A missing
 // file is Errc::not_found; a directory, FIFO, socket or device is
