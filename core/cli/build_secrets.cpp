@@ -1,6 +1,7 @@
 #include "cli/build_secrets.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "util/csv.hpp"
+#include "util/message_out.hpp"
 #include "util/text.hpp"
 #include "util/unique_fd.hpp"
 
@@ -24,6 +26,26 @@ Error invalid_secret(std::string_view value, const std::string& why) {
   return Error(Errc::invalid_argument, "invalid --secret " + single_quoted(value) + ": " + why);
 }
 
+// How long a FIFO may stay silent before envd says what it is waiting for.
+constexpr int kFifoNoticeMs = 1000;
+
+// Waits until `fd` (a FIFO) has data or its writer has gone. A FIFO no one
+// has opened for writing yet reads as an empty file, so the wait comes before
+// the read; after a second of silence the user is told what envd waits on
+// (Ctrl-C still stops it: secrets are read before any signal is blocked).
+Status wait_for_fifo(int fd, const std::string& path, const std::string& flag, bool& noticed) {
+  pollfd p{fd, POLLIN, 0};
+  while (true) {
+    int ready = ::poll(&p, 1, noticed ? -1 : kFifoNoticeMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) return Error(Errc::internal, flag + ": poll: " + std::strerror(errno));
+    if (ready > 0) return {};
+    noticed = true;
+    util::write_message(stderr, flag + ": waiting for a writer on the FIFO " +
+                                    single_quoted(path) + " (Ctrl-C stops)\n");
+  }
+}
+
 // Reads at most kMaxSecretSize + 1 bytes: enough to tell a value that is too big.
 Result<std::string> read_secret_file(const std::string& path, const std::string& flag) {
   auto failed = [&](int err) {
@@ -32,15 +54,33 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
                                                 : Errc::invalid_argument;
     return Error(code, flag + ": cannot read " + single_quoted(path) + ": " + std::strerror(err));
   };
-  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO would otherwise block, silently, until a writer
+  // came. /dev/stdin and named pipes are legitimate sources, so a FIFO is read,
+  // not refused.
+  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd) return failed(errno);
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return failed(errno);
+  bool fifo = S_ISFIFO(st.st_mode);
+  if (!fifo) {
+    // Files, terminals and devices are read as they always were: blocking.
+    int flags = ::fcntl(fd.get(), F_GETFL);
+    if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return failed(errno);
+  }
+  bool noticed = false;
   std::string value;
   char buffer[16384];
   while (value.size() <= buildkit::kMaxSecretSize) {
+    if (fifo) {
+      if (auto waited = wait_for_fifo(fd.get(), path, flag, noticed); !waited) {
+        return waited.error();
+      }
+    }
     ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) return failed(errno);
     if (n == 0) break;
+    noticed = true;  // a writer came: a pause in its data is not worth a notice
     value.append(buffer, static_cast<std::size_t>(n));
   }
   return value;

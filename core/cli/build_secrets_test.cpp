@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/test_support.hpp"
@@ -179,6 +183,48 @@ TEST(SecretFlagTest, TooBigIsRefused) {
             std::string::npos)
       << variable.error().message();
   EXPECT_EQ(variable.error().message().find("sss"), std::string::npos);
+}
+
+// A FIFO is a legitimate source (a password manager writing into a named
+// pipe), but opening it used to block without a word until a writer came.
+// Now envd waits in poll() and, after a second, says what it waits for.
+TEST(SecretFlagTest, AFifoIsReadOnceItsWriterComes) {
+  TempDir dir;
+  fs::path fifo = dir / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  std::string flag = "id=f,src=" + fifo.string();
+
+  // A writer that is there at once: the value, and no notice.
+  std::thread quick([&] { write_text(fifo, "s3cr3t-1"); });
+  ::testing::internal::CaptureStderr();
+  auto first = load_secrets({flag});
+  std::string quick_notice = ::testing::internal::GetCapturedStderr();
+  quick.join();
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(first->at("f"), "s3cr3t-1");
+  EXPECT_EQ(quick_notice, "");
+
+  // A writer that comes late: the notice names the flag and the FIFO, then
+  // the value is read whole.
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    write_text(fifo, "s3cr3t-2");
+  });
+  ::testing::internal::CaptureStderr();
+  auto second = load_secrets({flag});
+  std::string late_notice = ::testing::internal::GetCapturedStderr();
+  late.join();
+  ASSERT_TRUE(second) << second.error().message();
+  EXPECT_EQ(second->at("f"), "s3cr3t-2");
+  EXPECT_EQ(late_notice, "--secret " + flag + ": waiting for a writer on the FIFO '" +
+                             fifo.string() + "' (Ctrl-C stops)\n");
+
+  // A writer that opens and closes without a word: an empty secret, not a hang.
+  std::thread empty([&] { write_text(fifo, ""); });
+  auto third = load_secrets({flag});
+  empty.join();
+  ASSERT_TRUE(third) << third.error().message();
+  EXPECT_EQ(third->at("f"), "");
 }
 
 TEST(SshFlagTest, Grammar) {

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "envd/text.hpp"
+
 namespace envd::output {
 namespace {
 
@@ -51,14 +53,26 @@ bool domain_label(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return alnum(c) || c == '-'; });
 }
 
-// label(?:\.label)*(?::[0-9]+)?
+bool digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// (?:label(?:\.label)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?
+// The bracketed IPv6 host is the grammar of distribution/reference since
+// v0.5 (the Engine 20.10's older copy refuses it; newer daemons take it).
 bool domain(std::string_view s) {
-  if (size_t colon = s.find(':'); colon != std::string_view::npos) {
-    std::string_view port = s.substr(colon + 1);
-    if (port.empty() ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (!s.empty() && s.front() == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    std::string_view address = s.substr(1, close - 1);
+    if (!std::all_of(address.begin(), address.end(), [](char c) { return hex(c) || c == ':'; })) {
       return false;
     }
+    std::string_view rest = s.substr(close + 1);
+    return rest.empty() || (rest.front() == ':' && digits(rest.substr(1)));
+  }
+  if (size_t colon = s.find(':'); colon != std::string_view::npos) {
+    if (!digits(s.substr(colon + 1))) return false;
     s = s.substr(0, colon);
   }
   for (size_t start = 0;;) {
@@ -88,9 +102,13 @@ bool digest(std::string_view s) {
   return algorithm_ok && encoded.size() >= 32 && std::all_of(encoded.begin(), encoded.end(), hex);
 }
 
+// A reference may be anything the user typed: it is quoted in part, on one line.
+constexpr size_t kQuoted = 200;
+constexpr size_t kQuotedPart = 80;
+
 Error bad(std::string_view reference, const std::string& why) {
   return Error(Errc::invalid_argument,
-               "invalid image reference '" + std::string(reference) + "': " + why);
+               "invalid image reference '" + sdk::printable(reference, kQuoted) + "': " + why);
 }
 
 }  // namespace
@@ -128,13 +146,13 @@ Status validate_image_reference(std::string_view reference) {
                            std::any_of(head.begin(), head.end(), ::isupper));
   if (has_domain) {
     if (!domain(head)) {
-      return bad(reference, "'" + head + "' is not a valid registry host");
+      return bad(reference, "'" + sdk::printable(head, kQuotedPart) + "' is not a valid registry host");
     }
     first = 1;
   }
   for (size_t i = first; i < parts.size(); ++i) {
     if (!path_component(parts[i])) {
-      return bad(reference, "'" + parts[i] +
+      return bad(reference, "'" + sdk::printable(parts[i], kQuotedPart) +
                                 "' must be lowercase letters and digits, separated by '.', '_', "
                                 "'__' or '-'");
     }

@@ -14,6 +14,8 @@ TEST(ImageName, AcceptsDockerReferences) {
   for (const char* ok :
        {"hello", "hello:dev", "library/hello:1.0", "127.0.0.1:5000/x:y",
         "registry.example.com/team/app", "localhost/app:latest", "a__b/c-d.e:TAG_1",
+        "[::1]:5000/x:y", "[fe80::1]/team/app", "[2001:DB8::5]:443/a@sha256:"
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}) {
     EXPECT_TRUE(validate_image_reference(ok)) << ok;
   }
@@ -69,14 +71,31 @@ TEST(ImageName, TagsFollowDockersGrammar) {
 
 TEST(ImageName, RegistryHostsFollowDockersGrammar) {
   std::vector<std::string> hosts;
-  for (const std::string& h : all_strings("aZ0-.:", 5)) {
+  for (const std::string& h : all_strings("aZ0-.:[]", 5)) {
     // Only a first part with '.', ':' or an upper-case letter is a host.
     if (h.find_first_of(".:Z") != std::string::npos) hosts.push_back(h);
   }
   expect_same_as_regex(
-      "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-      "(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?",
+      "(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+      "(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*"
+      "|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?",
       hosts, [](const std::string& h) { return h + "/a"; });
+}
+
+// Whatever was typed, the message stays one line of bounded length.
+TEST(ImageName, LongOrUnprintableReferencesAreQuotedInPart) {
+  std::string long_reference = "a/" + std::string(100000, 'B');
+  auto st = validate_image_reference(long_reference);
+  ASSERT_FALSE(st);
+  EXPECT_LT(st.error().message().size(), 500u) << st.error().message().size();
+  EXPECT_NE(st.error().message().find("..."), std::string::npos);
+
+  auto control = validate_image_reference("a/b\nc\x1b[2J");
+  ASSERT_FALSE(control);
+  EXPECT_EQ(control.error().message().find('\n'), std::string::npos);
+  EXPECT_EQ(control.error().message().find('\x1b'), std::string::npos);
+  EXPECT_NE(control.error().message().find("\\x0a"), std::string::npos)
+      << control.error().message();
 }
 
 TEST(ImageName, DigestsFollowDockersGrammar) {

@@ -1,6 +1,7 @@
 #include "output/image_push.hpp"
 
 #include "envd/registry_auth.hpp"
+#include "envd/text.hpp"
 
 #include <fmt/core.h>
 
@@ -39,7 +40,7 @@ bool has_error(const json::object& object) {
 
 Result<PushReference> parse_push_reference(std::string_view reference) {
   if (reference.find('@') != std::string_view::npos) {
-    return Error(Errc::invalid_argument, "cannot push '" + std::string(reference) +
+    return Error(Errc::invalid_argument, "cannot push '" + sdk::printable(reference, 200) +
                                              "': a digest names content, not a place to push "
                                              "to; give a tag instead");
   }

@@ -34,6 +34,14 @@ TEST(PushReference, APortColonIsNotATag) {
   EXPECT_EQ(ref.tag, "latest");
 }
 
+TEST(PushReference, ABracketedIpv6RegistryKeepsItsColons) {
+  auto ref = parsed("[::1]:5000/app:v2");
+  EXPECT_EQ(ref.registry, "[::1]:5000");
+  EXPECT_EQ(ref.repository, "[::1]:5000/app");
+  EXPECT_EQ(ref.tag, "v2");
+  EXPECT_EQ(parsed("[fe80::1]/app").tag, "latest");
+}
+
 TEST(PushReference, NamesWithoutARegistryGoToDockerHub) {
   auto ref = parsed("team/app:1.2");
   EXPECT_EQ(ref.registry, "docker.io");
