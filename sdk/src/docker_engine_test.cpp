@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -588,6 +589,28 @@ TEST(DockerEngineClient, HijackLosesNoByteSentRightAfterTheHead) {
   EXPECT_TRUE(seen.has_header("Connection: Upgrade")) << seen.head;
   EXPECT_TRUE(seen.has_header("Upgrade: h2c")) << seen.head;
   EXPECT_TRUE(seen.has_header("X-Test: 1") && seen.has_header("X-Test: 2")) << seen.head;
+}
+
+// The head is taken in as much as has arrived, never past its blank line:
+// here the blank line is split across writes at every place it can be, and
+// the upgraded protocol's bytes follow in the same write as its last part.
+TEST(DockerEngineClient, HijackFindsTheHeadsEndSplitAcrossWrites) {
+  const std::string head = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
+  for (std::size_t cut : {std::size_t{10}, head.size() - 4, head.size() - 3, head.size() - 2,
+                          head.size() - 1}) {
+    FakeEngine fake([&](int fd, const Received&) {
+      send_all(fd, head.substr(0, cut));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      send_all(fd, head.substr(cut) + "AFTER");
+    });
+    auto engine = fake.engine();
+    auto fd = engine.hijack_unversioned("POST", "/grpc", "", {}, "h2c", soon());
+    ASSERT_TRUE(fd) << "cut at " << cut << ": " << fd.error().message();
+    std::string after;
+    ASSERT_TRUE(read_exact(*fd, after, 5)) << "cut at " << cut;
+    EXPECT_EQ(after, "AFTER") << "cut at " << cut;
+    ::close(*fd);
+  }
 }
 
 TEST(DockerEngineClient, UnversionedHijackSendsThePathAsGivenWithoutAPing) {

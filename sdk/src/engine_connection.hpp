@@ -138,6 +138,7 @@ class Connection {
   Error write_error(error_code ec, std::string_view what);
   Result<int> read_streamed(Delivery& delivery, std::string_view what);
   Error cancelled(std::string_view what) const;
+  void take_arrived_head(std::string& head);
 
   // Runs `op(stream, handler)` on the TLS stream, or on the plain one.
   template <typename Op>

@@ -3,8 +3,11 @@
 #include "engine_connection.hpp"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cerrno>
@@ -20,6 +23,11 @@ namespace {
 
 constexpr std::size_t kMaxHeadBytes = std::size_t{64} * 1024;
 constexpr std::size_t kStreamBuffer = std::size_t{64} * 1024;
+
+// Whether `head` ends with the blank line that closes an HTTP head.
+bool ends_head(const std::string& head) {
+  return head.size() >= 4 && head.compare(head.size() - 4, 4, "\r\n\r\n") == 0;
+}
 
 Errc code_for_status(int status) {
   switch (status) {
@@ -229,6 +237,30 @@ Result<int> Connection::upload(std::string_view method, const std::string& targe
   return read_streamed(delivery, what);
 }
 
+// Appends to `head` what has already arrived of it on the plain socket, up to
+// and including its blank line, never past it: a peek finds where the head
+// ends, and only that much is read. The 101 answer to an upgrade comes in
+// one segment, so this is two system calls where reading byte by byte through
+// the event loop took one asynchronous operation per byte (about 150). A
+// transport that cannot peek (not a socket) leaves `head` as it was, and the
+// caller goes on a byte at a time.
+void Connection::take_arrived_head(std::string& head) {
+  const int fd = stream_.socket().native_handle();
+  std::array<char, 4096> peeked{};
+  std::size_t room = std::min(peeked.size(), kMaxHeadBytes - std::min(head.size(), kMaxHeadBytes));
+  ssize_t n = ::recv(fd, peeked.data(), room, MSG_PEEK | MSG_DONTWAIT);
+  if (n <= 0) return;
+  // The blank line may begin in what `head` already holds (up to 3 bytes).
+  std::size_t carried = std::min<std::size_t>(head.size(), 3);
+  std::string joined = head.substr(head.size() - carried);
+  joined.append(peeked.data(), static_cast<std::size_t>(n));
+  std::size_t end = joined.find("\r\n\r\n");
+  std::size_t take =
+      end == std::string::npos ? static_cast<std::size_t>(n) : end + 4 - carried;
+  ssize_t got = ::recv(fd, peeked.data(), take, MSG_DONTWAIT);
+  if (got > 0) head.append(peeked.data(), static_cast<std::size_t>(got));
+}
+
 // Sends an upgrade request and reads the answer's head; on 101/200 the
 // connection is left with nothing of the upgraded protocol consumed.
 Status Connection::hijack(std::string_view method, const std::string& target,
@@ -237,11 +269,14 @@ Status Connection::hijack(std::string_view method, const std::string& target,
   if (auto sent = send(method, target, body_json, headers, protocol, what); !sent) {
     return sent.error();
   }
-  // The head is read a byte at a time: everything after its blank line
-  // belongs to the upgraded protocol and must stay in the socket.
+  // Everything after the head's blank line belongs to the upgraded protocol
+  // and must stay in the socket, so the head is never over-read: one byte is
+  // awaited (under the deadline), then the rest that has arrived is taken up
+  // to the blank line (take_arrived_head). Over TLS the bytes come from the
+  // TLS layer's buffer one at a time, which costs no system call.
   std::string head;
   char byte = 0;
-  while (head.size() < 4 || head.compare(head.size() - 4, 4, "\r\n\r\n") != 0) {
+  while (!ends_head(head)) {
     if (head.size() >= kMaxHeadBytes) {
       return Error(Errc::internal, "the Docker Engine at " + endpoint_.url +
                                        " sent a response head over 64 KiB to " + std::string(what));
@@ -249,6 +284,7 @@ Status Connection::hijack(std::string_view method, const std::string& target,
     auto ec = io([&](auto& s, auto h) { s.async_read_some(asio::buffer(&byte, 1), std::move(h)); });
     if (ec) return io_error(ec, what);
     head.push_back(byte);
+    if (!tls_ && !ends_head(head)) take_arrived_head(head);
   }
   http::response_parser<http::string_body> parser;
   parser.body_limit(std::numeric_limits<std::uint64_t>::max());
