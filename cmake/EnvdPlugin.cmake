@@ -23,6 +23,12 @@ function(envd_add_plugin name)
     C_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
   target_link_options(${name} PRIVATE "LINKER:--no-undefined")
+  # In envd's own build, OpenSSL's archives instead of its shared libraries
+  # (cmake/EnvdStaticClient.cmake says why); a build from the installed
+  # package has no such target and links the shared ones.
+  if(TARGET envd_static_openssl)
+    set_target_properties(${name} PROPERTIES ENVD_STATIC_OPENSSL ON)
+  endif()
   # Hidden visibility does not cover template code instantiated from system
   # headers (std::regex, say): a version script makes the entry function the
   # module's only exported symbol, whatever the module uses.

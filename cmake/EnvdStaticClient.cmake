@@ -68,3 +68,19 @@ set(ENVD_UNLESS_STATIC_CLIENT "$<NOT:${ENVD_IF_STATIC_CLIENT}>")
 # The BuildKit protocol's generated code (proto/CMakeLists.txt), chosen alike.
 set(ENVD_BUILDKIT_PROTO
   "$<IF:${ENVD_IF_STATIC_CLIENT},envd_buildkit_proto_static,envd_buildkit_proto>")
+
+# OpenSSL's archives, for envd's own driver modules (envd_add_plugin sets the
+# property ENVD_STATIC_OPENSSL on them). Unlike gRPC's and Abseil's, Debian
+# builds these as position-independent code, so they can go into a shared
+# module; the module's version script keeps every symbol of them local. Why:
+# the shared libcrypto and libssl carry 21,000 relocations, 4,900 of them
+# symbol lookups, and loading them took 1.2 to 1.5 ms of every build on the
+# moby-worker context and of every command of the docker runner; linked in,
+# only the members a module uses come along, bound when it is linked
+# (docs/performance.md). Third-party modules, built from the installed
+# package, keep the shared libraries: the property and this target are this
+# build's own.
+add_library(envd_static_openssl INTERFACE)
+target_link_libraries(envd_static_openssl INTERFACE
+  "${ENVD_STATIC_ARCHIVE_ssl}" "${ENVD_STATIC_ARCHIVE_crypto}" ${CMAKE_DL_LIBS} Threads::Threads)
+set(ENVD_IF_STATIC_OPENSSL "$<BOOL:$<TARGET_PROPERTY:ENVD_STATIC_OPENSSL>>")
