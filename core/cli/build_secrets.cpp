@@ -41,8 +41,8 @@ Status wait_for_fifo(int fd, const std::string& path, const std::string& flag, b
     if (ready < 0) return Error(Errc::internal, flag + ": poll: " + std::strerror(errno));
     if (ready > 0) return {};
     noticed = true;
-    util::write_message(stderr, flag + ": waiting for a writer on the FIFO " +
-                                    single_quoted(path) + " (Ctrl-C stops)\n");
+    util::write_message(stderr, flag + ": waiting for a writer on the FIFO " + single_quoted(path) +
+                                    " (Ctrl-C stops)\n");
   }
 }
 

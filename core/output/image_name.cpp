@@ -146,7 +146,8 @@ Status validate_image_reference(std::string_view reference) {
                            std::any_of(head.begin(), head.end(), ::isupper));
   if (has_domain) {
     if (!domain(head)) {
-      return bad(reference, "'" + sdk::printable(head, kQuotedPart) + "' is not a valid registry host");
+      return bad(reference,
+                 "'" + sdk::printable(head, kQuotedPart) + "' is not a valid registry host");
     }
     first = 1;
   }

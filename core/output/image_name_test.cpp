@@ -14,7 +14,8 @@ TEST(ImageName, AcceptsDockerReferences) {
   for (const char* ok :
        {"hello", "hello:dev", "library/hello:1.0", "127.0.0.1:5000/x:y",
         "registry.example.com/team/app", "localhost/app:latest", "a__b/c-d.e:TAG_1",
-        "[::1]:5000/x:y", "[fe80::1]/team/app", "[2001:DB8::5]:443/a@sha256:"
+        "[::1]:5000/x:y", "[fe80::1]/team/app",
+        "[2001:DB8::5]:443/a@sha256:"
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         "app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}) {
     EXPECT_TRUE(validate_image_reference(ok)) << ok;

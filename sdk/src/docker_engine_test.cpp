@@ -596,8 +596,8 @@ TEST(DockerEngineClient, HijackLosesNoByteSentRightAfterTheHead) {
 // the upgraded protocol's bytes follow in the same write as its last part.
 TEST(DockerEngineClient, HijackFindsTheHeadsEndSplitAcrossWrites) {
   const std::string head = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n";
-  for (std::size_t cut : {std::size_t{10}, head.size() - 4, head.size() - 3, head.size() - 2,
-                          head.size() - 1}) {
+  for (std::size_t cut :
+       {std::size_t{10}, head.size() - 4, head.size() - 3, head.size() - 2, head.size() - 1}) {
     FakeEngine fake([&](int fd, const Received&) {
       send_all(fd, head.substr(0, cut));
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -255,8 +255,7 @@ void Connection::take_arrived_head(std::string& head) {
   std::string joined = head.substr(head.size() - carried);
   joined.append(peeked.data(), static_cast<std::size_t>(n));
   std::size_t end = joined.find("\r\n\r\n");
-  std::size_t take =
-      end == std::string::npos ? static_cast<std::size_t>(n) : end + 4 - carried;
+  std::size_t take = end == std::string::npos ? static_cast<std::size_t>(n) : end + 4 - carried;
   ssize_t got = ::recv(fd, peeked.data(), take, MSG_DONTWAIT);
   if (got > 0) head.append(peeked.data(), static_cast<std::size_t>(got));
 }
