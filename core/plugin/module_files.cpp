@@ -65,6 +65,13 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
   fs::directory_iterator it(dir, ec);
   if (ec) return files;
 
+  // The directory resolved once: an entry that is not a symbolic link then
+  // resolves to it plus its name, without a readlink() per component of
+  // the path for every module (a dozen system calls each, on every command
+  // that loads a driver).
+  std::error_code dir_ec;
+  const fs::path dir_canonical = fs::canonical(dir, dir_ec);
+
   std::string dir_refusal;
   struct stat dir_st {};
   if (::stat(dir.c_str(), &dir_st) == 0 && (dir_st.st_mode & S_IWOTH) != 0) {
@@ -87,7 +94,9 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
       continue;
     }
     std::error_code canonical_ec;
-    fs::path canonical = fs::canonical(path, canonical_ec);
+    const bool link = it->is_symlink(canonical_ec) || canonical_ec;
+    fs::path canonical = !link && !dir_ec ? dir_canonical / path.filename()
+                                          : fs::canonical(path, canonical_ec);
     if (canonical_ec) continue;  // vanished meanwhile
     ModuleFile file;
     file.path = path;

@@ -182,6 +182,21 @@ TEST_F(RegistryTest, AFileReachedTwiceIsOneModule) {
   EXPECT_TRUE(registry.modules()[0].ok);
 }
 
+// The scan resolves each directory once and a plain entry as that plus its
+// name: a directory on the path twice, once through a link, is still one
+// module, known by its real path.
+TEST_F(RegistryTest, ADirectoryReachedThroughALinkIsOneModule) {
+  fs::path alias = tmp / "alias";
+  fs::create_directory_symlink(dir, alias);
+  add_module(dir, "x.so", usable_facts(Kind::builder, "x"));
+  Registry registry = discover({alias, dir});
+  ASSERT_EQ(registry.modules().size(), 1u);
+  // Usable only if its facts were found in the cache, which is keyed by the
+  // real path: a file not cached is scanned, and this one is not an ELF file.
+  EXPECT_TRUE(registry.modules()[0].ok) << registry.modules()[0].reason;
+  EXPECT_EQ(registry.modules()[0].path, alias / "x.so");
+}
+
 TEST_F(RegistryTest, TheFirstModuleOfAKindAndTypeWins) {
   fs::path second = tmp.mkdir("second");
   fs::path first = add_module(dir, "b.so", usable_facts(Kind::builder, "tcp"));
