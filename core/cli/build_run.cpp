@@ -576,7 +576,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!named_dirs) return named_dirs.error();
   // Secret values are read now, so a missing file or variable fails before
   // anything is contacted; they stay in memory only.
-  auto secrets = load_secrets(req.secrets);
+  SecretReadOptions secret_reading;
+  if (!req.quiet) {
+    secret_reading.notice = [](const std::string& line) { inform(line); };
+  }
+  auto secrets = load_secrets(req.secrets, secret_reading);
   if (!secrets) return secrets.error();
   auto ssh_agents = resolve_ssh_agents(req.ssh);
   if (!ssh_agents) return ssh_agents.error();

@@ -8,12 +8,14 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <utility>
 
+#include "envd/files.hpp"
 #include "util/csv.hpp"
-#include "util/message_out.hpp"
 #include "util/text.hpp"
 #include "util/unique_fd.hpp"
 
@@ -26,61 +28,94 @@ Error invalid_secret(std::string_view value, const std::string& why) {
   return Error(Errc::invalid_argument, "invalid --secret " + single_quoted(value) + ": " + why);
 }
 
-// How long a FIFO may stay silent before envd says what it is waiting for.
-constexpr int kFifoNoticeMs = 1000;
+// The descriptor a path names that this process already holds: /dev/stdin,
+// /dev/fd/N or /proc/self/fd/N. Opening such a path opens the file behind
+// the descriptor anew, which for a pipe whose writer has already left is a
+// new reader that waits for a new writer for ever; a duplicate reads what the
+// shell redirected, and works for a socket too (a socket cannot be opened).
+std::optional<int> held_descriptor(std::string_view path) {
+  if (path == "/dev/stdin") return STDIN_FILENO;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix)) continue;
+    std::string_view digits = path.substr(prefix.size());
+    int fd = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
+  }
+  return std::nullopt;
+}
 
-// Waits until `fd` (a FIFO) has data or its writer has gone. A FIFO no one
-// has opened for writing yet reads as an empty file, so the wait comes before
-// the read; after a second of silence the user is told what envd waits on
-// (Ctrl-C still stops it: secrets are read before any signal is blocked).
-Status wait_for_fifo(int fd, const std::string& path, const std::string& flag, bool& noticed) {
+// Waits until `fd` can be read without blocking. The notice is given once,
+// when nothing has come after `options.notice_after`: a FIFO or a terminal
+// that nobody writes to would otherwise hold the build without a word (Ctrl-C
+// still stops it: secrets are read before any signal is blocked).
+Status wait_readable(int fd, const std::string& notice, const SecretReadOptions& options,
+                     bool& noticed) {
   pollfd p{fd, POLLIN, 0};
+  auto timeout = static_cast<int>(options.notice_after.count());
   while (true) {
-    int ready = ::poll(&p, 1, noticed ? -1 : kFifoNoticeMs);
+    int ready = ::poll(&p, 1, noticed ? -1 : timeout);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) return Error(Errc::internal, flag + ": poll: " + std::strerror(errno));
+    if (ready < 0) return Error(Errc::internal, "poll: " + std::string(std::strerror(errno)));
     if (ready > 0) return {};
     noticed = true;
-    util::write_message(stderr, flag + ": waiting for a writer on the FIFO " + single_quoted(path) +
-                                    " (Ctrl-C stops)\n");
+    if (options.notice) options.notice(notice);
   }
 }
 
 // Reads at most kMaxSecretSize + 1 bytes: enough to tell a value that is too big.
-Result<std::string> read_secret_file(const std::string& path, const std::string& flag) {
+Result<std::string> read_secret_file(const std::string& path, const std::string& flag,
+                                     const SecretReadOptions& options) {
   auto failed = [&](int err) {
     Errc code = err == ENOENT                   ? Errc::not_found
                 : err == EACCES || err == EPERM ? Errc::permission
                                                 : Errc::invalid_argument;
     return Error(code, flag + ": cannot read " + single_quoted(path) + ": " + std::strerror(err));
   };
-  // O_NONBLOCK: opening a FIFO would otherwise block, silently, until a writer
-  // came. /dev/stdin and named pipes are legitimate sources, so a FIFO is read,
-  // not refused.
-  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd) return failed(errno);
+  util::UniqueFd fd;
+  bool held = false;
+  if (auto number = held_descriptor(path)) {
+    // Its flags are shared with whoever else holds it: left as they are.
+    fd = util::UniqueFd(::fcntl(*number, F_DUPFD_CLOEXEC, 0));
+    if (!fd) return failed(errno);
+    held = true;
+  } else {
+    // O_NONBLOCK: opening a FIFO would otherwise block, silently, until a
+    // writer came; named pipes are legitimate sources, so one is read, not
+    // refused. A file under another process's lease refuses a non-blocking
+    // open, and is opened as before.
+    fd = util::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    if (!fd && errno == EWOULDBLOCK)
+      fd = util::UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return failed(errno);
+  }
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return failed(errno);
-  bool fifo = S_ISFIFO(st.st_mode);
-  if (!fifo) {
-    // Files, terminals and devices are read as they always were: blocking.
+  // A regular file is read as it always was. Anything else may keep envd
+  // waiting, so it is polled first: a FIFO that no writer has opened yet
+  // reads as an empty file, not as one that blocks.
+  const bool waits = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+  if (!held && !waits) {
     int flags = ::fcntl(fd.get(), F_GETFL);
     if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) return failed(errno);
   }
+  const std::string notice = flag + ": nothing has arrived yet on " + single_quoted(path) + " (" +
+                             sdk::file_kind(st.st_mode) + "); still waiting (Ctrl-C stops)";
   bool noticed = false;
   std::string value;
   char buffer[16384];
   while (value.size() <= buildkit::kMaxSecretSize) {
-    if (fifo) {
-      if (auto waited = wait_for_fifo(fd.get(), path, flag, noticed); !waited) {
-        return waited.error();
+    if (waits) {
+      if (auto ready = wait_readable(fd.get(), notice, options, noticed); !ready) {
+        return Error(Errc::internal, flag + ": " + ready.error().message());
       }
     }
     ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN && waits) continue;  // polled again before the next read
     if (n < 0) return failed(errno);
     if (n == 0) break;
-    noticed = true;  // a writer came: a pause in its data is not worth a notice
+    noticed = true;  // something came: a pause in it is not worth a notice
     value.append(buffer, static_cast<std::size_t>(n));
   }
   return value;
@@ -130,7 +165,8 @@ Result<SecretSpec> parse_secret_flag(std::string_view value) {
   return spec;
 }
 
-Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values) {
+Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values,
+                                           const SecretReadOptions& options) {
   buildkit::SecretStore store;
   for (const auto& value : values) {
     auto spec = parse_secret_flag(value);
@@ -160,7 +196,7 @@ Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& value
                      size_error(flag, "environment variable " + util::printable(env, 200)));
       }
     } else {
-      auto read = read_secret_file(file, flag);
+      auto read = read_secret_file(file, flag, options);
       if (!read) return read.error();
       if (read->size() > buildkit::kMaxSecretSize) {
         return Error(Errc::invalid_argument, size_error(flag, single_quoted(file)));

@@ -28,6 +28,8 @@
 // message is one line naming the flag, the value and the file or variable.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,9 +49,19 @@ struct SecretSpec {
 // Parses one --secret value. Reads nothing.
 Result<SecretSpec> parse_secret_flag(std::string_view value);
 
+// How a secret's file is read. A FIFO, socket or terminal (`src=/dev/stdin`)
+// may keep envd waiting: when nothing has come after `notice_after`, `notice`
+// is called once with a line saying what envd waits on.
+struct SecretReadOptions {
+  std::function<void(const std::string&)> notice;
+  std::chrono::milliseconds notice_after{1000};
+};
+
 // Parses every --secret value and reads each secret's value from its file or
-// variable.
-Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values);
+// variable. /dev/stdin, /dev/fd/N and /proc/self/fd/N are read through the
+// descriptor envd already holds, not opened anew.
+Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values,
+                                           const SecretReadOptions& options = {});
 
 struct SshSpec {
   std::string id;                  // "default" when the value names none

@@ -1,5 +1,6 @@
 #include "cli/build_secrets.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -187,44 +189,97 @@ TEST(SecretFlagTest, TooBigIsRefused) {
 
 // A FIFO is a legitimate source (a password manager writing into a named
 // pipe), but opening it used to block without a word until a writer came.
-// Now envd waits in poll() and, after a second, says what it waits for.
+// Now envd waits in poll() and, when nothing has come for a while, says what
+// it waits on.
 TEST(SecretFlagTest, AFifoIsReadOnceItsWriterComes) {
   TempDir dir;
   fs::path fifo = dir / "pipe";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
   std::string flag = "id=f,src=" + fifo.string();
+  // Joins a writer, first letting it go if it is still blocked in open()
+  // (load_secrets never opened the FIFO), so that a failure cannot hang the
+  // test: the guard is a reader and a writer, so the late write fits.
+  auto join = [&](std::thread& writer) {
+    int guard = ::open(fifo.c_str(), O_RDWR | O_NONBLOCK);
+    writer.join();
+    if (guard >= 0) ::close(guard);
+  };
+  std::vector<std::string> notices;
+  SecretReadOptions options;
+  options.notice = [&](const std::string& line) { notices.push_back(line); };
 
   // A writer that is there at once: the value, and no notice.
+  options.notice_after = std::chrono::seconds(60);
   std::thread quick([&] { write_text(fifo, "s3cr3t-1"); });
-  ::testing::internal::CaptureStderr();
-  auto first = load_secrets({flag});
-  std::string quick_notice = ::testing::internal::GetCapturedStderr();
-  quick.join();
+  auto first = load_secrets({flag}, options);
+  join(quick);
   ASSERT_TRUE(first) << first.error().message();
   EXPECT_EQ(first->at("f"), "s3cr3t-1");
-  EXPECT_EQ(quick_notice, "");
+  EXPECT_TRUE(notices.empty());
 
-  // A writer that comes late: the notice names the flag and the FIFO, then
-  // the value is read whole.
-  std::thread late([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // A writer that comes only after the notice: the notice names the flag and
+  // the FIFO, and then the value is read whole.
+  options.notice_after = std::chrono::milliseconds(20);
+  std::promise<void> noticed;
+  options.notice = [&](const std::string& line) {
+    notices.push_back(line);
+    noticed.set_value();
+  };
+  std::thread late([&, told = noticed.get_future()] {
+    (void)told.wait_for(std::chrono::seconds(10));
     write_text(fifo, "s3cr3t-2");
   });
-  ::testing::internal::CaptureStderr();
-  auto second = load_secrets({flag});
-  std::string late_notice = ::testing::internal::GetCapturedStderr();
-  late.join();
+  auto second = load_secrets({flag}, options);
+  join(late);
   ASSERT_TRUE(second) << second.error().message();
   EXPECT_EQ(second->at("f"), "s3cr3t-2");
-  EXPECT_EQ(late_notice, "--secret " + flag + ": waiting for a writer on the FIFO '" +
-                             fifo.string() + "' (Ctrl-C stops)\n");
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_EQ(notices[0], "--secret " + flag + ": nothing has arrived yet on '" + fifo.string() +
+                            "' (a FIFO); still waiting (Ctrl-C stops)");
 
   // A writer that opens and closes without a word: an empty secret, not a hang.
+  options.notice = {};
   std::thread empty([&] { write_text(fifo, ""); });
-  auto third = load_secrets({flag});
-  empty.join();
+  auto third = load_secrets({flag}, options);
+  join(empty);
   ASSERT_TRUE(third) << third.error().message();
   EXPECT_EQ(third->at("f"), "");
+}
+
+// src=/dev/fd/N (and /dev/stdin) read the descriptor envd holds. Opening the
+// path anew would open the FIFO behind it as a new reader, which waits for a
+// new writer for ever once the first one has left.
+TEST(SecretFlagTest, AHeldDescriptorIsReadNotReopened) {
+  TempDir dir;
+  fs::path fifo = dir / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(reader, 0) << std::strerror(errno);
+  int writer = ::open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(writer, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(writer, "s3cr3t-h", 8), 8);
+  ::close(writer);  // the writer has left before envd reads
+
+  auto loaded = std::async(std::launch::async, [&] {
+    return load_secrets({"id=h,src=/dev/fd/" + std::to_string(reader)});
+  });
+  if (loaded.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    ADD_FAILURE() << "reading /dev/fd/" << reader << " hangs";
+    // A writer that comes and goes lets the new reader see the end.
+    int late = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (late >= 0) ::close(late);
+  }
+  auto store = loaded.get();
+  ASSERT_TRUE(store) << store.error().message();
+  EXPECT_EQ(store->at("h"), "s3cr3t-h");
+  // A duplicate was read: envd's own descriptor is still open, its flags untouched.
+  EXPECT_EQ(::fcntl(reader, F_GETFL) & O_NONBLOCK, O_NONBLOCK);
+  ::close(reader);
+
+  auto bad = load_secrets({"id=h,src=/dev/fd/987"});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "--secret id=h,src=/dev/fd/987: cannot read '/dev/fd/987': Bad file descriptor");
 }
 
 TEST(SshFlagTest, Grammar) {
