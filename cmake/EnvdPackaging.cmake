@@ -125,6 +125,41 @@ foreach(package IN LISTS envd_embedded_packages)
     RENAME "${package}.copyright" COMPONENT cli)
 endforeach()
 
+# envd's own modules link OpenSSL's archives (EnvdStaticClient.cmake,
+# envd_static_openssl), so its notice travels with each module's package too,
+# in doc/envd-plugin-<name>/embedded/ (a module that speaks no TLS holds
+# none of its code; the notice is shipped with every module alike).
+set(envd_module_embedded_packages)
+if(ENVD_DPKG_QUERY)
+  set(envd_openssl_paths)
+  foreach(source IN ITEMS "${ENVD_STATIC_ARCHIVE_ssl}" "${ENVD_STATIC_ARCHIVE_crypto}")
+    file(REAL_PATH "${source}" source)
+    list(APPEND envd_openssl_paths "${source}")
+  endforeach()
+  execute_process(COMMAND "${ENVD_DPKG_QUERY}" -S ${envd_openssl_paths}
+    OUTPUT_VARIABLE owners ERROR_QUIET)
+  string(REPLACE "\n" ";" owners "${owners}")
+  foreach(owner IN LISTS owners)
+    if(owner MATCHES "^([a-z0-9][a-z0-9+.-]*)(:[a-z0-9]+)?: ")
+      list(APPEND envd_module_embedded_packages "${CMAKE_MATCH_1}")
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES envd_module_embedded_packages)
+endif()
+foreach(package IN LISTS envd_module_embedded_packages)
+  set(notice "/usr/share/doc/${package}/copyright")
+  if(NOT EXISTS "${notice}")
+    message(WARNING "${package} is linked into envd's modules but '${notice}' is missing: "
+      "their packages made by this build would lack its notice (reinstall ${package})")
+    continue()
+  endif()
+  file(REAL_PATH "${notice}" notice)
+  foreach(plugin IN LISTS envd_plugins)
+    install(FILES "${notice}" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/envd-plugin-${plugin}/embedded"
+      RENAME "${package}.copyright" COMPONENT "plugin-${plugin}")
+  endforeach()
+endforeach()
+
 set(CPACK_PACKAGE_NAME envd)
 set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
 set(CPACK_PACKAGE_CONTACT "envd developers <envd-dev@lists.envd.invalid>")

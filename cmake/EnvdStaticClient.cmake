@@ -73,8 +73,8 @@ set(ENVD_BUILDKIT_PROTO
 # property ENVD_STATIC_OPENSSL on them). Unlike gRPC's and Abseil's, Debian
 # builds these as position-independent code, so they can go into a shared
 # module; the module's version script keeps every symbol of them local. Why:
-# the shared libcrypto and libssl carry 21,000 relocations, 4,900 of them
-# symbol lookups, and loading them took 1.2 to 1.5 ms of every build on the
+# the shared libcrypto and libssl carry 24,000 relocations, 4,900 of them
+# symbol lookups, and loading them took 0.7 to 0.8 ms of every build on the
 # moby-worker context and of every command of the docker runner; linked in,
 # only the members a module uses come along, bound when it is linked
 # (docs/performance.md). Third-party modules, built from the installed

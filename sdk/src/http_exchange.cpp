@@ -240,8 +240,9 @@ Result<int> Connection::upload(std::string_view method, const std::string& targe
 // Appends to `head` what has already arrived of it on the plain socket, up to
 // and including its blank line, never past it: a peek finds where the head
 // ends, and only that much is read. The 101 answer to an upgrade comes in
-// one segment, so this is two system calls where reading byte by byte through
-// the event loop took one asynchronous operation per byte (about 150). A
+// one segment, so after its first byte the rest takes two system calls where
+// reading byte by byte through the event loop took one asynchronous
+// operation per byte (about 150). A
 // transport that cannot peek (not a socket) leaves `head` as it was, and the
 // caller goes on a byte at a time.
 void Connection::take_arrived_head(std::string& head) {

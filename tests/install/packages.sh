@@ -44,6 +44,13 @@ for package in libprotobuf-dev libssl-dev libgrpc-dev; do
     fail "the envd package lacks the notice of $package"
 done
 
+# envd's modules link OpenSSL in: its notice ships in every plugin package.
+for deb in "$out"/envd-plugin-*.deb; do
+  name=$(dpkg-deb -f "$deb" Package)
+  dpkg-deb -c "$deb" | grep -q "usr/share/doc/$name/embedded/libssl-dev.copyright$" ||
+    fail "$name lacks the notice of libssl-dev"
+done
+
 # Every plugin package wants the envd it was built with, exactly.
 for deb in "$out"/envd-plugin-*.deb; do
   depends=$(dpkg-deb -f "$deb" Depends)
