@@ -42,6 +42,11 @@ constexpr int kLogLines = 20;
 // What a failure may still take after the connect deadline: removing the
 // container it left half made, reading the last log lines for the message.
 constexpr std::chrono::seconds kCleanupTimeout{5};
+// How long a create is waited on at least, past the deadline or a Ctrl-C:
+// only its answer says whether there is a container to undo (the Engine goes
+// on with a create whose client went away). An Engine that never answers is
+// still given up on about then.
+constexpr std::chrono::seconds kCreateAnswerGrace{5};
 constexpr std::chrono::seconds kLogsTimeout{2};
 
 // Docker's name rules: an alphanumeric first character, then at least one of
@@ -318,7 +323,24 @@ void remove_half_made(sdk::DockerEngine& engine, const std::string& name, bool f
                        sdk::deadline_after(kCleanupTimeout));
 }
 
-Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget& budget) {
+// POST /containers/{name}/start; 304 (already started, by another envd
+// bringing up the same builder) is success.
+Status start_container(sdk::DockerEngine& engine, const std::string& name, sdk::Deadline deadline) {
+  auto answer = engine.request("POST", "/containers/" + name + "/start", "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 304 || answer->status / 100 == 2) return {};
+  return engine.status_error(*answer);
+}
+
+// What create_and_start did: `created` is false when another envd holds the
+// name (it is creating or removing a container of that name), and nothing
+// was made here.
+struct CreateOutcome {
+  bool created = false;
+};
+
+Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& target,
+                                       Budget& budget) {
   const auto& spec = target.spec;
   auto have = dc::have_image(engine, spec.image, budget.deadline);
   if (!have) return in_phase(have.error(), "cannot look up image " + spec.image, budget);
@@ -328,7 +350,7 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget&
     // time it took is added to the deadline of the calls after it.
     auto pull_started = Clock::now();
     if (auto st = dc::pull_image(engine, spec.image, sdk::deadline_after(kPullTimeout)); !st) {
-      return st;
+      return st.error();
     }
     budget.deadline += Clock::now() - pull_started;
   }
@@ -340,14 +362,26 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget&
     return in_phase(v.error(), "cannot create volume '" + spec.volume + "'", budget);
   }
   sdk::report_progress("creating container " + spec.name + " from " + spec.image);
-  auto created =
-      engine.call("POST", "/containers/create?name=" + spec.name, spec.create_json, deadline);
+  auto created = [&] {
+    sdk::IgnoreCancellation until_answered;
+    return engine.call("POST", "/containers/create?name=" + spec.name, spec.create_json,
+                       std::max(deadline, sdk::deadline_after(kCreateAnswerGrace)));
+  }();
   if (!created) {
-    if (created.error().code() == Errc::already_exists) return {};  // another envd won the race
-    // The Engine may have created it though its answer was lost.
-    remove_half_made(engine, spec.name, false);
+    if (created.error().code() == Errc::already_exists) return CreateOutcome{};  // another envd's
+    // No answer even after the grace: the Engine may have made it anyway.
+    if (created.error().code() == Errc::timeout) remove_half_made(engine, spec.name, false);
     return in_phase(created.error(), "cannot create buildkitd container '" + spec.name + "'",
                     budget);
+  }
+  if (sdk::cancelled()) {
+    remove_half_made(engine, spec.name, true);
+    return sdk::cancelled_error("bootstrap of " + spec.name);
+  }
+  if (Clock::now() >= deadline) {
+    remove_half_made(engine, spec.name, true);
+    return in_phase(Error(Errc::timeout, "the deadline passed while the Docker Engine created it"),
+                    "cannot create buildkitd container '" + spec.name + "'", budget);
   }
   if (spec.config_host.empty()) {
     if (auto st = dc::put_config(engine, spec.name, target.config_text, deadline); !st) {
@@ -356,8 +390,7 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget&
     }
   }
   sdk::report_progress("starting " + spec.name);
-  if (auto started = engine.call("POST", "/containers/" + spec.name + "/start", "", deadline);
-      !started) {
+  if (auto started = start_container(engine, spec.name, deadline); !started) {
     // A container that never ran holds nothing worth keeping, and leaving it
     // would make the next attempt report a stale container instead of the
     // cause. Forced: the Engine may have started it though its answer was lost.
@@ -365,7 +398,7 @@ Status create_and_start(sdk::DockerEngine& engine, const Target& target, Budget&
     return in_phase(started.error(), "cannot start buildkitd container '" + spec.name + "'",
                     budget);
   }
-  return {};
+  return CreateOutcome{true};
 }
 
 // Waits until buildkitd in the container answers (`buildctl debug workers`),
@@ -423,6 +456,8 @@ bool pause_until(sdk::Deadline deadline) {
 
 // Brings the container to running, as its state requires, within the
 // budget. Returns what it did; sets `created` once it created a container.
+// A container found running is taken as ready, unless this call waited for
+// another envd bringing it up (then its buildkitd may not listen yet).
 Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Budget& budget,
                              bool& created) {
   const auto& name = target.name;
@@ -430,6 +465,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   bool started = false;
   std::string action;
   std::string last_state;  // for the timeout message
+  bool waited = false;  // on a container another envd was creating, starting or removing
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   auto out_of_time = [&] {
     return Error(Errc::timeout, "buildkitd container '" + name +
@@ -450,7 +486,15 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       return in_phase(state.error(), inspecting, budget);
     }
     if (!*state) {
-      if (auto st = create_and_start(engine, target, budget); !st) return st.error();
+      auto made = create_and_start(engine, target, budget);
+      if (!made) return made.error();
+      if (!made->created) {
+        // Another envd holds the name (its create, or its removal, is under
+        // way): its container is looked at again after a pause, not raced.
+        if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
+        waited = true;
+        continue;
+      }
       created = true;
       if (action.empty()) action = "created";
       started = true;
@@ -460,6 +504,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     last_state = s.status;
     if (s.status == "removing" || s.status == "restarting") {
       if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
+      waited = true;
       continue;
     }
     if (s.status == "dead") {
@@ -511,15 +556,17 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       }
     }
     sdk::report_progress("starting " + name);
-    if (auto r = engine.call("POST", "/containers/" + name + "/start", "", budget.deadline); !r) {
+    if (auto r = start_container(engine, name, budget.deadline); !r) {
       return in_phase(r.error(), "cannot start buildkitd container '" + name + "'", budget);
     }
     if (action.empty()) action = "started";
     started = true;
   }
-  if (action.empty()) return std::string("running");
+  if (action.empty() && !waited) return std::string("running");
+  // Brought up here, or by another envd this one waited for: its buildkitd
+  // may not listen yet.
   if (auto st = wait_ready(engine, target, budget); !st) return st.error();
-  return action;
+  return action.empty() ? std::string("running") : action;
 }
 
 // bring_up(), and when the user cancels it after it created the container,
@@ -578,15 +625,17 @@ Result<sdk::Transport> DockerContainerBuilder::dial(const sdk::Request& request)
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::fd;
   transport.description = "docker-container://" + target->name;
-  if (!target->spec.socket_dir_host.empty()) {
-    if (int fd = connect_mounted_socket(target->spec.socket_dir_host); fd >= 0) {
-      transport.fd = fd;
-      // buildkitd's own socket: nothing of this module runs for it (the
-      // docker exec below is relayed, and so is not).
-      transport.self_contained = true;
-      return transport;
-    }
-  }
+  auto mounted = [&]() -> bool {
+    if (target->spec.socket_dir_host.empty()) return false;
+    int fd = connect_mounted_socket(target->spec.socket_dir_host);
+    if (fd < 0) return false;
+    transport.fd = fd;
+    // buildkitd's own socket: nothing of this module runs for it (the docker
+    // exec below is relayed, and so is not).
+    transport.self_contained = true;
+    return true;
+  };
+  if (mounted()) return transport;
   // The same deadline: bringing the container up and dialling it is one connect.
   auto fd = dc::dial_stdio(*engine, target->name, budget.deadline, dials_);
   if (!fd) return fd.error();

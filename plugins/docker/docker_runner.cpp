@@ -47,6 +47,12 @@ using docker_runner::is_environment;
 // How long a container must stay running, without a restart, to count as up:
 // a command that fails at once is seen exiting rather than reported as running.
 constexpr auto kSettle = std::chrono::milliseconds(200);
+// How long a create is waited on at least, past the command's deadline or a
+// Ctrl-C: only its answer says whether there is a container to undo. The
+// Engine goes on with a create whose client went away, so giving up on the
+// answer left a container behind. An Engine that never answers is still
+// given up on about then.
+constexpr auto kCreateAnswerGrace = std::chrono::seconds(5);
 constexpr int kLogLines = 10;
 
 // The Engine the context names: its address if it has one (TLS from the
@@ -266,9 +272,12 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     }
   }
 
-  auto created =
-      engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
-                      json::serialize(docker_runner::container_body(*spec)), deadline);
+  auto created = [&] {
+    sdk::IgnoreCancellation until_answered;
+    return engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
+                           json::serialize(docker_runner::container_body(*spec)),
+                           std::max(deadline, sdk::deadline_after(kCreateAnswerGrace)));
+  }();
   if (!created) return created.error();
   if (created->status == 404) return missing_image(*engine, spec->image);
   if (created->status == 409) {
@@ -283,6 +292,12 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
   std::string id = answer->contains("Id") && answer->at("Id").is_string()
                        ? std::string(answer->at("Id").as_string())
                        : name;
+  if (sdk::cancelled()) {
+    // Stopped while the Engine created it: what was made is undone.
+    sdk::IgnoreCancellation cleanup;
+    (void)remove_container(*engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
+    return sdk::cancelled_error("creating environment '" + name + "'");
+  }
 
   if (auto started = engine->call("POST", "/containers/" + id + "/start", "", deadline); !started) {
     sdk::IgnoreCancellation cleanup;

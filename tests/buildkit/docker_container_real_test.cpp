@@ -11,6 +11,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -170,6 +171,38 @@ TEST_F(RealDockerContainer, BootstrapsBuildsPushesAndReadsTheUsersConfig) {
   auto ran = docker({"run", "--rm", "--network", "none", image, "cat", "/built.txt"});
   EXPECT_EQ(ran.out, "loaded\n") << ran.err;
   docker({"rmi", "-f", image});
+}
+
+// Several envd processes bringing up the same builder at once (parallel CI
+// jobs, `make -j`): one creates the container, the others wait for it and
+// use it. Before, the Engine's 304 to a second start was taken for a failed
+// start, and that envd removed the container the first had just started;
+// one that found the name taken asked again without a pause, hundreds of
+// times; and one that found it freshly started dialled a buildkitd that did
+// not listen yet.
+TEST_F(RealDockerContainer, ConcurrentBootstrapsAndBuildsShareOneBuilder) {
+  create_context();
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    std::vector<std::future<sdk::ProcessResult>> boots;
+    for (int i = 0; i < 3; ++i) {
+      boots.push_back(std::async(std::launch::async, [this] { return run({"bootstrap"}); }));
+    }
+    for (auto& boot : boots) {
+      auto r = boot.get();
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      auto lines = std::count_if(r.err.begin(), r.err.end(), [](char c) { return c == '\n'; });
+      EXPECT_LT(lines, 20) << "a busy loop? " << r.err;
+    }
+    EXPECT_EQ(state(), "running");
+    ASSERT_EQ(run({"builder", "rm"}).exit_code, 0);
+  }
+  std::vector<std::future<std::string>> builds;
+  for (const std::string name : {"parallel-a", "parallel-b"}) {
+    builds.push_back(std::async(std::launch::async, [this, name] { return build_local(name); }));
+  }
+  for (auto& build : builds) build.get();
+  EXPECT_EQ(state(), "running");
 }
 
 // The Engine shares this disk, so the container is made with the context's
