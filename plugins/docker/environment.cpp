@@ -275,11 +275,13 @@ json::object environment_of(const json::object& c) {
 
   json::object labels;
   if (const json::object* l = object_at(*config, "Labels")) labels = *l;
-  std::string name = string_at(labels, kNameLabel);
-  if (name.empty()) {
-    name = string_at(c, "Name");
-    if (!name.empty() && name.front() == '/') name.erase(0, 1);
-  }
+  // The container's own name, which every command looks the environment up
+  // by; envd gives its label the same value, but a container made by other
+  // means may carry the label with another (or the same as another's), and
+  // would then be listed under a name nothing can reach.
+  std::string name = string_at(c, "Name");
+  if (!name.empty() && name.front() == '/') name.erase(0, 1);
+  if (name.empty()) name = string_at(labels, kNameLabel);
 
   std::vector<PortBinding> ports;
   if (const json::object* bindings = object_at(*host, "PortBindings")) {

@@ -118,5 +118,16 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
   EXPECT_FALSE(is_environment(other.as_object()));
 }
 
+// `envs ls` lists an environment under the name describe, logs, attach and
+// down look it up by: the container's. A container made by other means with
+// envd's label set to another name used to be listed as that name, which
+// nothing could then reach.
+TEST(DockerRunnerEnvironment, TheNameIsTheContainersNotTheLabels) {
+  json::value c = json::parse(R"({"Id": "0123", "Name": "/other",
+    "Config": {"Labels": {"ai.tensorchord.envd.name": "fake"}}})");
+  ASSERT_TRUE(is_environment(c.as_object()));
+  EXPECT_EQ(environment_of(c.as_object()).at("name"), "other");
+}
+
 }  // namespace
 }  // namespace envd::plugins::docker_runner
