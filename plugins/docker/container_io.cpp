@@ -26,8 +26,9 @@ namespace json = boost::json;
 // refuses to resize an exec that has not started yet).
 constexpr int kResizeAttempts = 20;
 
-// Writes all of `data` to `fd` (blocking); false if the reader is gone.
-bool write_all(int fd, std::string_view data) {
+// Writes all of `data` to `fd` (blocking); 0, or the errno of the write
+// that failed (EPIPE: the reader is gone).
+int write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == ENOTSOCK) n = ::write(fd, data.data(), data.size());
@@ -38,11 +39,11 @@ bool write_all(int fd, std::string_view data) {
         ::poll(&p, 1, 100);
         continue;
       }
-      return false;
+      return errno;
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
+  return 0;
 }
 
 // Delivers a raw (TTY) or multiplexed stream to stdout / stderr.
@@ -50,20 +51,35 @@ class OutputSink {
  public:
   OutputSink(const sdk::Stdio& stdio, bool tty)
       : stdio_(stdio), tty_(tty), demuxer_([this](int stream, std::string_view piece) {
-          ok_ = write_all(stream == 2 ? stdio_.err_fd : stdio_.out_fd, piece) && ok_;
+          note(write_all(stream == 2 ? stdio_.err_fd : stdio_.out_fd, piece));
         }) {}
 
-  // False once the user's side is gone (a closed pipe): stop reading then.
+  // False once a write failed: stop reading then.
   bool feed(std::string_view data) {
-    if (tty_) return ok_ = write_all(stdio_.out_fd, data);
-    demuxer_.feed(data);
-    return ok_;
+    if (tty_) {
+      note(write_all(stdio_.out_fd, data));
+    } else {
+      demuxer_.feed(data);
+    }
+    return error_ == 0;
+  }
+
+  // Why the output stopped: "" when it did not, or when its reader went
+  // away (`envd envs logs -f | head` ends quietly, as docker logs does);
+  // else what failed (a full disk), which the command must not call success.
+  std::string failure() const {
+    if (error_ == 0 || error_ == EPIPE) return {};
+    return std::strerror(error_);
   }
 
  private:
+  void note(int error) {
+    if (error_ == 0) error_ = error;
+  }
+
   const sdk::Stdio& stdio_;
   bool tty_;
-  bool ok_ = true;
+  int error_ = 0;
   sdk::FrameDemuxer demuxer_;
 };
 
@@ -122,7 +138,12 @@ Status stream_logs(sdk::DockerEngine& engine, const std::string& id, const LogsO
         return false;
       },
       deadline);
-  if (reader_gone) return {};  // `envd envs logs -f | head` ends quietly, as docker logs does
+  if (reader_gone) {
+    if (auto why = sink.failure(); !why.empty()) {
+      return Error(Errc::unavailable, "cannot write the logs: " + why);
+    }
+    return {};  // the reader went away
+  }
   if (!streamed) {
     if (streamed.error().code() == Errc::cancelled) return sdk::cancelled_error("showing logs");
     return streamed.error();
@@ -210,7 +231,8 @@ Result<int> attach_shell(sdk::DockerEngine& engine, const std::string& id,
         // End of input: the shell sees its stdin end (without a TTY).
         input_open = false;
         ::shutdown(sock, SHUT_WR);
-      } else if (!write_all(sock, std::string_view(buffer.data(), static_cast<std::size_t>(n)))) {
+      } else if (write_all(sock, std::string_view(buffer.data(), static_cast<std::size_t>(n))) !=
+                 0) {
         input_open = false;
       }
     }
@@ -220,6 +242,9 @@ Result<int> attach_shell(sdk::DockerEngine& engine, const std::string& id,
       if (n <= 0) break;  // the shell ended
       if (!sink.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
     }
+  }
+  if (auto why = sink.failure(); !why.empty()) {
+    return Error(Errc::unavailable, "cannot write the shell's output: " + why);
   }
   return wait_exit_code(engine, exec_id);
 }

@@ -67,6 +67,21 @@ class DockerRunnerE2e : public CliTest {
     return at == std::string::npos ? r.err : r.err.substr(at);
   }
 
+  // `envd <args>` with its stdout on /dev/full (every write fails ENOSPC).
+  sdk::ProcessResult to_full_device(const std::vector<std::string>& args,
+                                    const std::string& stdin_data = "") {
+    sdk::ProcessOptions options;
+    options.argv = {"/bin/sh", "-c", "exec \"$@\" >/dev/full", "sh", envd_binary()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = base_env();
+    for (const auto& [key, value] : env()) options.env[key] = value;
+    options.stdin_data = stdin_data;
+    options.timeout = std::chrono::seconds(60);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? *r : sdk::ProcessResult{};
+  }
+
   TestServices services_;
   std::vector<std::string> names_;
 };
@@ -403,6 +418,15 @@ TEST_F(DockerRunnerE2e, LogsShowAllTheTailAndFollowToTheEnd) {
       << missing.err;
   auto bad = run({"envs", "logs", n, "--tail", "-3"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
+
+  // Logs that cannot be written (a full disk) are an error, not a success
+  // with the data gone; a reader that leaves (`| head`) is not.
+  auto full = to_full_device({"envs", "logs", n});
+  EXPECT_EQ(full.exit_code, 1) << full.err;
+  EXPECT_NE(full.err.find("cannot write the logs: No space left on device"), std::string::npos)
+      << full.err;
+  auto attached = to_full_device({"attach", n}, "echo hi; exit 0\n");
+  EXPECT_EQ(attached.exit_code, 1) << attached.err;
 }
 
 // attach without a terminal: stdin, stdout and stderr as separate streams,
