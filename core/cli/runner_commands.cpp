@@ -215,6 +215,24 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
     auto call = prepare_create(invocation, flags);
     if (!call) return call.error();
     if (auto st = call->target.driver.check_create(call->request); !st) return st;
+    // A name already taken fails now too, not after the build (which would
+    // also have retagged the image that environment may run). --force
+    // replaces it after the build, as create does.
+    if (!flags.force && !call->name.empty()) {
+      auto found = call->target.driver.inspect(
+          runner_request(call->target, call->request.timeout, json::object{{"name", call->name}}));
+      if (found) {
+        auto env = util::parse_json(*found, "the runner's answer");
+        std::string status =
+            env && env->is_object() ? string_of(env->as_object(), "status") : std::string();
+        return Error(Errc::already_exists,
+                     "runner '" + call->target.context.runner + "': the name '" + call->name +
+                         "' is in use by an environment" +
+                         (status.empty() ? "" : " (" + status + ")") +
+                         ": choose another --name, or replace it with --force");
+      }
+      if (found.error().code() != Errc::not_found) return found.error();
+    }
   }
 
   // Which runner decides where the image must go.

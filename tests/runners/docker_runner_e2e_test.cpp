@@ -385,6 +385,23 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
             "envd: error: runner 'docker': invalid environment spec: name 'bad name' is not a "
             "Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)\n");
   EXPECT_NE(docker({"image", "inspect", unbuilt}).exit_code, 0) << "the build ran";
+
+  // So is a name already in use (without --force): nothing is built or
+  // retagged, and the environment that has the name keeps running.
+  std::string taken = name("taken");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", taken}).exit_code, 0);
+  r = run({"up", dir.string(), "-t", unbuilt, "--network", "none", "--name", taken});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: runner 'docker': the name '" + taken +
+                       "' is in use by an environment (running): choose another --name, or "
+                       "replace it with --force\n");
+  EXPECT_NE(docker({"image", "inspect", unbuilt}).exit_code, 0) << "the build ran";
+  // --force replaces it, after the build.
+  r = run({"up", dir.string(), "-t", unbuilt, "--network", "none", "--name", taken, "--force",
+           "--timeout", "30s"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(docker({"exec", taken, "cat", "/built.txt"}).out, "built-by-up\n");
+  docker({"rmi", "-f", unbuilt});
 }
 
 }  // namespace
