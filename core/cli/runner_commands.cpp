@@ -114,8 +114,10 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.cpus.empty()) {
     char* end = nullptr;
     double cpus = std::strtod(flags.cpus.c_str(), &end);
-    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus > 0) || cpus > 1e6) {
-      return usage("invalid --cpus '" + flags.cpus + "': expected a positive number, e.g. 1.5");
+    // From 0.01, Docker's own floor: a smaller share rounds to no limit at all.
+    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus >= 0.01) || cpus > 1e6) {
+      return usage("invalid --cpus '" + util::printable(flags.cpus, 80) +
+                   "': expected a number of CPUs from 0.01, e.g. 1.5");
     }
     spec["cpus"] = cpus;
   }

@@ -194,8 +194,10 @@ Result<Spec> parse_spec(const std::string& args_json) {
     }
   }
   if (const json::value* cpus = s->if_contains("cpus"); cpus != nullptr) {
-    if (!cpus->is_number() || cpus->to_number<double>() < 0) {
-      return bad("cpus must be a positive number");
+    // 0 is no limit; a share under 0.01 (Docker's floor) would round to it.
+    if (!cpus->is_number() || cpus->to_number<double>() < 0 ||
+        (cpus->to_number<double>() > 0 && cpus->to_number<double>() < 0.01)) {
+      return bad("cpus must be 0 (no limit) or a number of CPUs from 0.01");
     }
     spec.cpus = cpus->to_number<double>();
   }

@@ -87,6 +87,10 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
             "unless-stopped, on-failure");
   EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
             "invalid environment spec: gpus 'many' is not all, a count or device=ID[,ID...]");
+  // A share under Docker's floor would round to NanoCpus 0: no limit at all.
+  EXPECT_EQ(message(R"({"image":"i","cpus":1e-10})"),
+            "invalid environment spec: cpus must be 0 (no limit) or a number of CPUs from 0.01");
+  EXPECT_EQ(message(R"({"image":"i","cpus":0})"), "accepted");
 }
 
 TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {

@@ -325,7 +325,11 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
             "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
             "number of bytes\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
-            "envd: error: invalid --cpus '-1': expected a positive number, e.g. 1.5\n");
+            "envd: error: invalid --cpus '-1': expected a number of CPUs from 0.01, e.g. 1.5\n");
+  // A share that would round to no limit at all.
+  EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "0.0000000001"}),
+            "envd: error: invalid --cpus '0.0000000001': expected a number of CPUs from 0.01, "
+            "e.g. 1.5\n");
   // A malformed duration is a usage error, found as the command line is read.
   auto soon = envd({"run", "--image", kBase, "--timeout", "soon"},
                    {{"DOCKER_HOST", "unix:///nonexistent"}});
