@@ -31,10 +31,15 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
 
     CLI::App* stop =
         group->add_subcommand("stop", "Stop the builder's container (managed builders)");
-    stop->callback([&invocation, &action] {
-      action = [&invocation] {
-        return run_in_client(
-            [&](const ClientApi& client) { return client.builder_stop(invocation); });
+    auto stop_timeout = std::make_shared<std::string>();
+    stop->add_option("--connect-timeout", *stop_timeout,
+                     "How long to wait for the builder's engine (default: "
+                     "BUILDKIT_CONNECTING_TIMEOUT or 10s; buildkitd then has 10s to stop)");
+    stop->callback([&invocation, &action, stop_timeout] {
+      action = [&invocation, stop_timeout] {
+        return run_in_client([&](const ClientApi& client) {
+          return client.builder_stop(invocation, *stop_timeout);
+        });
       };
     });
 
@@ -42,10 +47,15 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     CLI::App* rm = group->add_subcommand(
         "rm", "Remove the builder's container and its build cache (managed builders)");
     rm->add_flag("--keep-cache", *keep_cache, "Keep the volume holding the build cache");
-    rm->callback([&invocation, &action, keep_cache] {
-      action = [&invocation, keep_cache] {
-        return run_in_client(
-            [&](const ClientApi& client) { return client.builder_rm(invocation, *keep_cache); });
+    auto rm_timeout = std::make_shared<std::string>();
+    rm->add_option("--connect-timeout", *rm_timeout,
+                   "How long to wait for the builder's engine (default: "
+                   "BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    rm->callback([&invocation, &action, keep_cache, rm_timeout] {
+      action = [&invocation, keep_cache, rm_timeout] {
+        return run_in_client([&](const ClientApi& client) {
+          return client.builder_rm(invocation, *keep_cache, *rm_timeout);
+        });
       };
     });
   }

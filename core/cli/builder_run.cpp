@@ -38,14 +38,20 @@ std::string string_of(const json::object& o, std::string_view key) {
 }
 
 // Adds "version" and "workers" from BuildKit to `out`.
-Status probe_into(const BuilderTarget& target, std::chrono::milliseconds timeout,
+Status probe_into(const BuilderTarget& target, std::chrono::steady_clock::time_point deadline,
                   json::object& out) {
-  auto client = connect_builder(target, timeout);
+  // What is left of the command's one connect deadline, at least a moment.
+  auto left = [deadline] {
+    return std::max(
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
+        std::chrono::milliseconds(1));
+  };
+  auto client = connect_builder(target, left());
   if (!client) return client.error();
   // The round trip of one probe (Info, then ListWorkers), as the user's
   // network and the daemon's load make it.
   const auto probe_start = std::chrono::steady_clock::now();
-  auto info = client->info(timeout);
+  auto info = client->info(left());
   if (!info) return info.error();
   out["rtt_ms"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - probe_start)
@@ -164,6 +170,9 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   out["builder"] = target.context.builder;
   out["address"] = target.context.builder_endpoint();
 
+  // One deadline for the whole command, as --connect-timeout promises: the
+  // driver's look at its container and the probe share it.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   // A managed builder reports its container; one that is not running is a
   // state, not a failure, and is not started just to be probed.
   auto driver_status = target.driver.status(driver_request(target, timeout));
@@ -177,7 +186,7 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   // A stale container is not dialled either: dialling refuses it.
   bool down = state == "missing" || state == "stopped" || driver.contains("stale");
   Status reachable = down ? Status(Error(Errc::unavailable, string_of(driver, "detail")))
-                          : probe_into(target, timeout, out);
+                          : probe_into(target, deadline, out);
   out["reachable"] = reachable.ok();
   if (!reachable) out["error"] = reachable.error().message();
 
@@ -230,7 +239,11 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
   json::object out = parse_object(*result);
   out["context"] = target.context.name;
   out["address"] = target.context.builder_endpoint();
-  if (auto probed = probe_into(target, timeout, out); !probed) return probed;
+  // The probe after a bootstrap has a deadline of its own: the bootstrap may
+  // have pulled an image, which the connect timeout does not bound.
+  if (auto probed = probe_into(target, std::chrono::steady_clock::now() + timeout, out); !probed) {
+    return probed;
+  }
   if (format == OutputFormat::json) {
     fmt::print("{}", util::to_compact_json(out));
     return {};
@@ -250,8 +263,8 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
 
 // ---- envd builder stop / rm ------------------------------------------------
 
-Status run_builder_stop(Invocation& invocation) {
-  auto command = prepare(invocation, "table", "");
+Status run_builder_stop(Invocation& invocation, const std::string& timeout_flag) {
+  auto command = prepare(invocation, "table", timeout_flag);
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
   if (auto st = target.driver.stop(driver_request(target, command->timeout)); !st) return st;
@@ -259,8 +272,8 @@ Status run_builder_stop(Invocation& invocation) {
   return {};
 }
 
-Status run_builder_rm(Invocation& invocation, bool keep_cache) {
-  auto command = prepare(invocation, "table", "");
+Status run_builder_rm(Invocation& invocation, bool keep_cache, const std::string& timeout_flag) {
+  auto command = prepare(invocation, "table", timeout_flag);
   if (!command) return command.error();
   const BuilderTarget& target = command->target;
   json::object args{{"keep_cache", keep_cache}};

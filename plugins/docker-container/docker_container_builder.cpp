@@ -465,7 +465,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   bool started = false;
   std::string action;
   std::string last_state;  // for the timeout message
-  bool waited = false;  // on a container another envd was creating, starting or removing
+  bool waited = false;     // on a container another envd was creating, starting or removing
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   auto out_of_time = [&] {
     return Error(Errc::timeout, "buildkitd container '" + name +
@@ -707,6 +707,12 @@ Status DockerContainerBuilder::stop(const sdk::Request& request) {
   if (!name) return name.error();
   auto engine = sdk::DockerEngine::from_env();
   if (!engine) return engine.error();
+  // Bounded by the timeout alone: a silent Engine is given up on then.
+  auto state = dc::inspect_container(*engine, *name, sdk::deadline_after(request.timeout));
+  if (!state) return state.error();
+  if (!*state) {
+    return Error(Errc::not_found, "there is no buildkitd container '" + *name + "' to stop");
+  }
   // buildkitd gets 10 s to finish what it is writing before SIGKILL.
   auto answer = engine->request("POST", "/containers/" + *name + "/stop?t=10", "",
                                 sdk::deadline_after(request.timeout + std::chrono::seconds(10)));
@@ -728,9 +734,12 @@ Status DockerContainerBuilder::remove(const sdk::Request& request) {
   Args args = parse_args(request.args_json);
   auto engine = sdk::DockerEngine::from_env();
   if (!engine) return engine.error();
-  auto deadline = sdk::deadline_after(request.timeout + std::chrono::seconds(10));
-  auto state = dc::inspect_container(*engine, *name, deadline);
+  // The look at the container is bounded by the timeout alone, so a silent
+  // Engine is given up on then; the removal of a running buildkitd (killed,
+  // its volume unmounted) gets 10 s more.
+  auto state = dc::inspect_container(*engine, *name, sdk::deadline_after(request.timeout));
   if (!state) return state.error();
+  auto deadline = sdk::deadline_after(request.timeout + std::chrono::seconds(10));
   bool removed_any = false;
   if (*state) {
     if (auto st = remove_container(*engine, *name, deadline); !st) return st;

@@ -297,6 +297,33 @@ TEST_F(DockerRunnerE2e, ASilentEngineIsGivenUpAtTheTimeoutFlag) {
   ::close(listener);
 }
 
+// The builder commands against the same silent Engine: `builder status`
+// keeps to one connect deadline for the driver's look and the probe (it took
+// each its own, twice the flag), and `builder stop` / `rm` take the flag too
+// (they waited the default plus buildkitd's 10 s of grace for the first
+// answer).
+TEST_F(DockerRunnerE2e, ASilentEngineBoundsTheBuilderCommandsByTheirConnectTimeout) {
+  int port = 0;
+  int listener = listen_loopback(&port);
+  const std::map<std::string, std::optional<std::string>> silent = {
+      {"DOCKER_HOST", "tcp://127.0.0.1:" + std::to_string(port)}};
+  envd_ok({"context", "create", "--name", "mw", "--builder", "moby-worker"});
+  envd_ok({"context", "create", "--name", "dc", "--builder", "docker-container"});
+  auto timed = [&](const std::vector<std::string>& args) {
+    const auto started = std::chrono::steady_clock::now();
+    auto r = envd(args, silent);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    return std::chrono::steady_clock::now() - started;
+  };
+  EXPECT_LT(timed({"--context", "mw", "builder", "status", "--connect-timeout", "3s"}),
+            std::chrono::milliseconds(5500));
+  EXPECT_LT(timed({"--context", "dc", "builder", "stop", "--connect-timeout", "1s"}),
+            std::chrono::seconds(5));
+  EXPECT_LT(timed({"--context", "dc", "builder", "rm", "--connect-timeout", "1s"}),
+            std::chrono::seconds(5));
+  ::close(listener);
+}
+
 TEST_F(DockerRunnerE2e, TheContextsRunnerAddressChoosesTheEngine) {
   ASSERT_FALSE(services_.docker_tcp_host.empty()) << "the services' env file has no TCP host";
   envd_ok({"context", "create", "--name", "tcp-engine", "--runner", "docker", "--runner-address",

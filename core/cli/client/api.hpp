@@ -39,8 +39,8 @@ struct ClientApi {
                            const std::string& timeout);
   Status (*bootstrap)(Invocation& invocation, bool recreate, const std::string& format,
                       const std::string& timeout);
-  Status (*builder_stop)(Invocation& invocation);
-  Status (*builder_rm)(Invocation& invocation, bool keep_cache);
+  Status (*builder_stop)(Invocation& invocation, const std::string& timeout_flag);
+  Status (*builder_rm)(Invocation& invocation, bool keep_cache, const std::string& timeout_flag);
   Status (*prune)(Invocation& invocation, const PruneRequest& request);
   Status (*login)(Invocation& invocation, const LoginRequest& request);
   Status (*logout)(Invocation& invocation);

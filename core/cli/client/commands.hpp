@@ -21,8 +21,8 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
                           const std::string& timeout_flag);
 Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& format_flag,
                      const std::string& timeout_flag);
-Status run_builder_stop(Invocation& invocation);
-Status run_builder_rm(Invocation& invocation, bool keep_cache);
+Status run_builder_stop(Invocation& invocation, const std::string& timeout_flag);
+Status run_builder_rm(Invocation& invocation, bool keep_cache, const std::string& timeout_flag);
 Status run_prune(Invocation& invocation, const PruneRequest& flags);
 
 // `envd login`, `envd logout`.
