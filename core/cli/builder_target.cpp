@@ -160,6 +160,8 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
 }
 
 Error connect_failure(const BuilderTarget& target, const Error& failure) {
+  // Ctrl-C says nothing about the builder: its logs would read as a fault.
+  if (failure.code() == Errc::cancelled) return failure;
   std::string diagnosis = driver_diagnosis(target);
   if (diagnosis.empty()) return failure;
   return Error(failure.code(), failure.message() + diagnosis);

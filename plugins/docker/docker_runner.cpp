@@ -364,7 +364,14 @@ Status DockerRunner::remove(const sdk::Request& request) {
   auto found = find_environment(*engine, *name, deadline);
   if (!found) return found.error();
   std::string id(found->at("Id").as_string());
-  return remove_container(*engine, id, bool_arg(request, "volumes"), deadline);
+  auto removed = remove_container(*engine, id, bool_arg(request, "volumes"), deadline);
+  if (!removed && removed.error().code() == Errc::already_exists) {
+    // The Engine's 409: another `envd down` (or docker rm) is removing it.
+    return Error(Errc::already_exists,
+                 "environment '" + *name + "' is already being removed (by another command)");
+  }
+  if (!removed) return removed.error().wrap("cannot remove environment '" + *name + "'");
+  return {};
 }
 
 namespace {
@@ -445,9 +452,15 @@ Result<int> DockerRunner::attach(const sdk::Request& request, const sdk::Stdio& 
   auto found = find_environment(*engine, *name, deadline);
   if (!found) return found.error();
   json::object env = environment_of(*found);
-  if (env.at("status").as_string() != "running") {
+  const std::string status(env.at("status").as_string());
+  if (status == "paused") {
+    return Error(Errc::unavailable, "environment '" + *name +
+                                        "' is paused: resume it with 'docker unpause " + *name +
+                                        "', then attach");
+  }
+  if (status != "running") {
     return Error(Errc::unavailable,
-                 "environment '" + *name + "' is " + std::string(env.at("status").as_string()) +
+                 "environment '" + *name + "' is " + status +
                      ", not running: see 'envd envs logs " + *name +
                      "', or start it again with 'envd up' or 'envd run --force'");
   }
