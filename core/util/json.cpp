@@ -1,6 +1,8 @@
 #include "util/json.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cmath>
 
 namespace envd::util {
@@ -8,11 +10,27 @@ namespace {
 
 namespace json = boost::json;
 
+// A double as the shortest text that reads back as it: "1.5", "0", "1e-10".
+// Boost.JSON writes "1.5E0" and "0E0", valid JSON but odd in what a script or
+// a person reads (a CPU share, a probe's round trip).
+void append_double(std::string& out, double d) {
+  std::array<char, 32> buffer{};
+  auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), d);
+  if (ec != std::errc()) {
+    out += json::serialize(json::value(d));
+    return;
+  }
+  out.append(buffer.data(), end);
+}
+
+// `indent` < 0: compact, no whitespace at all.
 void pretty(std::string& out, const json::value& v, int indent) {
   auto newline = [&](int level) {
+    if (indent < 0) return;
     out += '\n';
     out.append(static_cast<size_t>(level) * 2, ' ');
   };
+  const int inner = indent < 0 ? indent : indent + 1;
   switch (v.kind()) {
     case json::kind::object: {
       const auto& obj = v.get_object();
@@ -27,8 +45,8 @@ void pretty(std::string& out, const json::value& v, int indent) {
         first = false;
         newline(indent + 1);
         out += json::serialize(json::string(member.key()));
-        out += ": ";
-        pretty(out, member.value(), indent + 1);
+        out += indent < 0 ? ":" : ": ";
+        pretty(out, member.value(), inner);
       }
       newline(indent);
       out += '}';
@@ -46,12 +64,15 @@ void pretty(std::string& out, const json::value& v, int indent) {
         if (!first) out += ',';
         first = false;
         newline(indent + 1);
-        pretty(out, element, indent + 1);
+        pretty(out, element, inner);
       }
       newline(indent);
       out += ']';
       return;
     }
+    case json::kind::double_:
+      append_double(out, v.get_double());
+      return;
     default:
       out += json::serialize(v);
   }
@@ -121,7 +142,12 @@ std::string to_pretty_json(const json::value& value) {
   return out;
 }
 
-std::string to_compact_json(const json::value& value) { return json::serialize(value) + "\n"; }
+std::string to_compact_json(const json::value& value) {
+  std::string out;
+  pretty(out, value, -1);
+  out += '\n';
+  return out;
+}
 
 Result<std::string> get_string(const json::object& object, std::string_view key,
                                std::string_view what) {
