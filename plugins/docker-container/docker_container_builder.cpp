@@ -42,11 +42,12 @@ constexpr int kLogLines = 20;
 // What a failure may still take after the connect deadline: removing the
 // container it left half made, reading the last log lines for the message.
 constexpr std::chrono::seconds kCleanupTimeout{5};
-// How long a create is waited on at least, past the deadline or a Ctrl-C:
-// only its answer says whether there is a container to undo (the Engine goes
-// on with a create whose client went away). An Engine that never answers is
-// still given up on about then.
-constexpr std::chrono::seconds kCreateAnswerGrace{5};
+// How long a create is waited on at least, even past the deadline or a
+// Ctrl-C: only its answer says whether there is a container to undo (the
+// Engine goes on with a create whose client went away), and it comes in tens
+// of milliseconds. An Engine that never answers is given up on at the
+// deadline, or this long after the create was sent if that is later.
+constexpr std::chrono::seconds kCreateAnswerGrace{1};
 constexpr std::chrono::seconds kLogsTimeout{2};
 
 // Docker's name rules: an alphanumeric first character, then at least one of

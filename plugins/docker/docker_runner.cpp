@@ -47,12 +47,13 @@ using docker_runner::is_environment;
 // How long a container must stay running, without a restart, to count as up:
 // a command that fails at once is seen exiting rather than reported as running.
 constexpr auto kSettle = std::chrono::milliseconds(200);
-// How long a create is waited on at least, past the command's deadline or a
-// Ctrl-C: only its answer says whether there is a container to undo. The
-// Engine goes on with a create whose client went away, so giving up on the
-// answer left a container behind. An Engine that never answers is still
-// given up on about then.
-constexpr auto kCreateAnswerGrace = std::chrono::seconds(5);
+// How long a create is waited on at least, even past the command's deadline
+// or a Ctrl-C: only its answer says whether there is a container to undo.
+// The Engine goes on with a create whose client went away, so giving up on
+// the answer left a container behind; the answer comes in tens of
+// milliseconds. An Engine that never answers is given up on at the
+// deadline, or this long after the create was sent if that is later.
+constexpr auto kCreateAnswerGrace = std::chrono::seconds(1);
 constexpr int kLogLines = 10;
 
 // The Engine the context names: its address if it has one (TLS from the
