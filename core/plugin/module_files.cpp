@@ -95,8 +95,8 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
     }
     std::error_code canonical_ec;
     const bool link = it->is_symlink(canonical_ec) || canonical_ec;
-    fs::path canonical = !link && !dir_ec ? dir_canonical / path.filename()
-                                          : fs::canonical(path, canonical_ec);
+    fs::path canonical =
+        !link && !dir_ec ? dir_canonical / path.filename() : fs::canonical(path, canonical_ec);
     if (canonical_ec) continue;  // vanished meanwhile
     ModuleFile file;
     file.path = path;
