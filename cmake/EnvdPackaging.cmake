@@ -117,18 +117,27 @@ if(NOT envd_embedded_packages)
   message(STATUS "envd package: the notices of the libraries linked in are not shipped "
     "(no dpkg-query, or it knows none of their files)")
 endif()
-foreach(package IN LISTS envd_embedded_packages)
+# The Debian copyright file of `package`, linked into `holder`, in `out_var`;
+# "" (and a warning) when the system dropped it. A system that drops
+# packages' documentation loses these too; a build for use still works, but
+# a package made from it must not be shipped.
+function(envd_notice_of package holder out_var)
   set(notice "/usr/share/doc/${package}/copyright")
-  # A system that drops packages' documentation loses these too; a build for
-  # use still works, but a package made from it must not be shipped.
   if(NOT EXISTS "${notice}")
-    message(WARNING "${package} is linked into envd but '${notice}' is missing: "
-      "an envd package made by this build would lack its notice (reinstall ${package})")
-    continue()
+    message(WARNING "${package} is linked into ${holder} but '${notice}' is missing: "
+      "a package made by this build would lack its notice (reinstall ${package})")
+    set(${out_var} "" PARENT_SCOPE)
+    return()
   endif()
   file(REAL_PATH "${notice}" notice)
-  install(FILES "${notice}" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/envd/embedded"
-    RENAME "${package}.copyright" COMPONENT cli)
+  set(${out_var} "${notice}" PARENT_SCOPE)
+endfunction()
+foreach(package IN LISTS envd_embedded_packages)
+  envd_notice_of("${package}" envd notice)
+  if(notice)
+    install(FILES "${notice}" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/envd/embedded"
+      RENAME "${package}.copyright" COMPONENT cli)
+  endif()
 endforeach()
 
 # envd's own modules link OpenSSL's archives (EnvdStaticClient.cmake,
@@ -138,13 +147,10 @@ endforeach()
 envd_owning_packages(envd_module_embedded_packages
   "${ENVD_STATIC_ARCHIVE_ssl}" "${ENVD_STATIC_ARCHIVE_crypto}")
 foreach(package IN LISTS envd_module_embedded_packages)
-  set(notice "/usr/share/doc/${package}/copyright")
-  if(NOT EXISTS "${notice}")
-    message(WARNING "${package} is linked into envd's modules but '${notice}' is missing: "
-      "their packages made by this build would lack its notice (reinstall ${package})")
+  envd_notice_of("${package}" "envd's modules" notice)
+  if(NOT notice)
     continue()
   endif()
-  file(REAL_PATH "${notice}" notice)
   foreach(plugin IN LISTS envd_plugins)
     install(FILES "${notice}" DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/envd-plugin-${plugin}/embedded"
       RENAME "${package}.copyright" COMPONENT "plugin-${plugin}")
