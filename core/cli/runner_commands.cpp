@@ -114,10 +114,12 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.cpus.empty()) {
     char* end = nullptr;
     double cpus = std::strtod(flags.cpus.c_str(), &end);
-    // From 0.01, Docker's own floor: a smaller share rounds to no limit at all.
-    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus >= 0.01) || cpus > 1e6) {
+    // From 0.001 (Kubernetes' 1m, the least any runner takes): under 1e-9 a
+    // share rounds to Docker's NanoCpus 0, no limit at all. The docker runner
+    // asks for 0.01, Docker's own floor.
+    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus >= 0.001) || cpus > 1e6) {
       return usage("invalid --cpus '" + util::printable(flags.cpus, 80) +
-                   "': expected a number of CPUs from 0.01, e.g. 1.5");
+                   "': expected a number of CPUs from 0.001, e.g. 1.5");
     }
     spec["cpus"] = cpus;
   }
@@ -233,7 +235,10 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
                          (status.empty() ? "" : " (" + status + ")") +
                          ": choose another --name, or replace it with --force");
       }
-      if (found.error().code() != Errc::not_found) return found.error();
+      // A runner without inspect cannot say: create will.
+      if (found.error().code() != Errc::not_found && found.error().code() != Errc::unsupported) {
+        return found.error();
+      }
     }
   }
 
@@ -367,6 +372,8 @@ std::string describe_text(const json::object& e) {
       if (!item.is_object()) continue;
       const auto& port = item.as_object();
       std::string ip = string_of(port, "host_ip");
+      // An IPv6 address in brackets, as envs ls and `docker port` write it.
+      if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
       std::string host = scalar_text(port.at("host_port"));
       ports.push_back((ip.empty() ? "" : ip + ":") + (host == "0" ? "*" : host) + " -> " +
                       scalar_text(port.at("container_port")) + "/" + string_of(port, "protocol"));

@@ -64,7 +64,12 @@ class ScriptedEngine {
   void handle(int connection, const Received& r) {
     std::lock_guard lock(mu_);
     const std::string method = method_of(r);
-    const std::string target = r.target();
+    const std::string container = "/v1.41/containers/" + std::string(kName);
+    // The Engine takes a container's id wherever it takes its name; envd
+    // removes what it created by id. Recorded under the name.
+    std::string target = r.target();
+    const std::string by_id = "/v1.41/containers/c0ffee";
+    if (target.rfind(by_id, 0) == 0) target = container + target.substr(by_id.size());
     calls_.push_back(method + " " + target);
     int fd = connection;
     if (!black_hole.empty() && (method + " " + target).rfind(black_hole, 0) == 0) {
@@ -72,7 +77,6 @@ class ScriptedEngine {
       held_.push_back(::dup(connection));
       fd = -1;  // every answer below goes nowhere
     }
-    const std::string container = "/v1.41/containers/" + std::string(kName);
     if (method == "GET" && target == container + "/json") {
       std::string state = states_.front();
       if (states_.size() > 1) states_.pop_front();
@@ -107,6 +111,16 @@ class ScriptedEngine {
     } else if (method == "POST" &&
                target == "/v1.41/containers/create?name=" + std::string(kName)) {
       states_ = {"created"};
+      // The container carries the labels it was created with (envd's
+      // creation token among them), as the Engine's would.
+      boost::system::error_code ec;
+      json::value body = json::parse(r.body, ec);
+      if (!ec && body.is_object() && body.as_object().contains("Labels") &&
+          body.as_object().at("Labels").is_object()) {
+        for (const auto& [k, v] : body.as_object().at("Labels").as_object()) {
+          if (v.is_string()) labels_[std::string(k)] = std::string(v.as_string());
+        }
+      }
       send_all(fd, response(201, "Created", R"({"Id":"c0ffee","Warnings":[]})"));
     } else if (method == "POST" && target == container + "/start") {
       states_ = {"running"};

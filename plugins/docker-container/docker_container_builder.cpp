@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -42,11 +43,9 @@ constexpr int kLogLines = 20;
 // What a failure may still take after the connect deadline: removing the
 // container it left half made, reading the last log lines for the message.
 constexpr std::chrono::seconds kCleanupTimeout{5};
-// How long a create is waited on at least, even past the deadline or a
-// Ctrl-C: only its answer says whether there is a container to undo (the
-// Engine goes on with a create whose client went away), and it comes in tens
-// of milliseconds. An Engine that never answers is given up on at the
-// deadline, or this long after the create was sent if that is later.
+// After a create that got no answer, how long the container it may have
+// made is looked for (the Engine goes on with a create whose client went
+// away, and makes one in tens of milliseconds).
 constexpr std::chrono::seconds kCreateAnswerGrace{1};
 constexpr std::chrono::seconds kLogsTimeout{2};
 
@@ -313,15 +312,54 @@ Error in_phase(const Error& error, const std::string& phase, const Budget& budge
                                   std::to_string(budget.timeout.count()) + " ms)");
 }
 
-// After a create whose answer never came (the Engine may have made the
-// container anyway) or a failed start: removes the container so that nothing
-// half made is left, on a short deadline of its own, even after Ctrl-C.
-// `force` also removes one that runs; without it a container that runs (one
-// another envd created and started meanwhile) is kept.
-void remove_half_made(sdk::DockerEngine& engine, const std::string& name, bool force) {
+// Removes the container `id` this envd created, so that nothing half made is
+// left, on a short deadline of its own, even after Ctrl-C. By id, never by
+// name: the name may be another envd's container by then. `force` also
+// removes it once it runs; without it a container that runs (another envd
+// started it meanwhile, and may be using it) is kept.
+void remove_half_made(sdk::DockerEngine& engine, const std::string& id, bool force) {
   sdk::IgnoreCancellation cleanup;
-  (void)engine.request("DELETE", "/containers/" + name + (force ? "?force=1" : ""), "",
+  (void)engine.request("DELETE", "/containers/" + id + (force ? "?force=1" : ""), "",
                        sdk::deadline_after(kCleanupTimeout));
+}
+
+// The label a create carries so that this envd can tell the container it
+// asked for from one another envd made under the same name.
+constexpr const char* kCreationLabel = "dev.envd.builder.creation";
+
+std::string creation_token() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> byte(0, 255);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (int i = 0; i < 16; ++i) {
+    unsigned b = byte(device);
+    token += kHex[b >> 4];
+    token += kHex[b & 15];
+  }
+  return token;
+}
+
+// After a create that got no answer (cut by the deadline, Ctrl-C or a lost
+// connection): the Engine goes on with it, so for a moment the container it
+// made is looked for under the name, and removed if it is the one this
+// create asked for (its token); another envd's is left alone.
+void remove_unanswered_create(sdk::DockerEngine& engine, const std::string& name,
+                              const std::string& token) {
+  sdk::IgnoreCancellation cleanup;
+  const auto until = Clock::now() + kCreateAnswerGrace;
+  for (;;) {
+    auto state = dc::inspect_container(engine, name, sdk::deadline_after(kCleanupTimeout));
+    if (state && *state) {
+      auto label = (*state)->labels.find(kCreationLabel);
+      if (label != (*state)->labels.end() && label->second == token) {
+        remove_half_made(engine, (*state)->id, false);
+      }
+      return;
+    }
+    if (!state || Clock::now() >= until) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
 }
 
 // POST /containers/{name}/start; 304 (already started, by another envd
@@ -333,11 +371,11 @@ Status start_container(sdk::DockerEngine& engine, const std::string& name, sdk::
   return engine.status_error(*answer);
 }
 
-// What create_and_start did: `created` is false when another envd holds the
-// name (it is creating or removing a container of that name), and nothing
-// was made here.
+// What create_and_start did: `id` is the container it created and started,
+// "" when another envd holds the name (it is creating or removing a
+// container of that name) and nothing was made here.
 struct CreateOutcome {
-  bool created = false;
+  std::string id;
 };
 
 Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& target,
@@ -363,30 +401,36 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     return in_phase(v.error(), "cannot create volume '" + spec.volume + "'", budget);
   }
   sdk::report_progress("creating container " + spec.name + " from " + spec.image);
-  auto created = [&] {
-    sdk::IgnoreCancellation until_answered;
-    return engine.call("POST", "/containers/create?name=" + spec.name, spec.create_json,
-                       std::max(deadline, sdk::deadline_after(kCreateAnswerGrace)));
-  }();
+  const std::string token = creation_token();
+  json::value body = json::parse(spec.create_json);
+  body.as_object()["Labels"].as_object()[kCreationLabel] = token;
+  auto created =
+      engine.call("POST", "/containers/create?name=" + spec.name, json::serialize(body), deadline);
   if (!created) {
-    if (created.error().code() == Errc::already_exists) return CreateOutcome{};  // another envd's
-    // No answer even after the grace: the Engine may have made it anyway.
-    if (created.error().code() == Errc::timeout) remove_half_made(engine, spec.name, false);
+    const Errc code = created.error().code();
+    if (code == Errc::already_exists) return CreateOutcome{};  // another envd's
+    // The Engine answered with a refusal: nothing was made. Otherwise the
+    // request may have reached it, and what it made is looked for.
+    if (code != Errc::invalid_argument && code != Errc::not_found && code != Errc::permission) {
+      remove_unanswered_create(engine, spec.name, token);
+    }
+    if (code == Errc::cancelled) return sdk::cancelled_error("bootstrap of " + spec.name);
     return in_phase(created.error(), "cannot create buildkitd container '" + spec.name + "'",
                     budget);
   }
+  boost::system::error_code parse_ec;
+  json::value answer = json::parse(*created, parse_ec);
+  const std::string id = !parse_ec && answer.is_object() && answer.as_object().contains("Id") &&
+                                 answer.as_object().at("Id").is_string()
+                             ? std::string(answer.as_object().at("Id").as_string())
+                             : spec.name;
   if (sdk::cancelled()) {
-    remove_half_made(engine, spec.name, true);
+    remove_half_made(engine, id, false);
     return sdk::cancelled_error("bootstrap of " + spec.name);
-  }
-  if (Clock::now() >= deadline) {
-    remove_half_made(engine, spec.name, true);
-    return in_phase(Error(Errc::timeout, "the deadline passed while the Docker Engine created it"),
-                    "cannot create buildkitd container '" + spec.name + "'", budget);
   }
   if (spec.config_host.empty()) {
     if (auto st = dc::put_config(engine, spec.name, target.config_text, deadline); !st) {
-      remove_half_made(engine, spec.name, true);
+      remove_half_made(engine, id, false);
       return in_phase(st.error(), "cannot set up buildkitd container '" + spec.name + "'", budget);
     }
   }
@@ -395,11 +439,11 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     // A container that never ran holds nothing worth keeping, and leaving it
     // would make the next attempt report a stale container instead of the
     // cause. Forced: the Engine may have started it though its answer was lost.
-    remove_half_made(engine, spec.name, true);
+    remove_half_made(engine, id, true);
     return in_phase(started.error(), "cannot start buildkitd container '" + spec.name + "'",
                     budget);
   }
-  return CreateOutcome{true};
+  return CreateOutcome{id};
 }
 
 // Waits until buildkitd in the container answers (`buildctl debug workers`),
@@ -456,11 +500,12 @@ bool pause_until(sdk::Deadline deadline) {
 }
 
 // Brings the container to running, as its state requires, within the
-// budget. Returns what it did; sets `created` once it created a container.
+// budget. Returns what it did; sets `created` to the id of the container it
+// created, once it did.
 // A container found running is taken as ready, unless this call waited for
 // another envd bringing it up (then its buildkitd may not listen yet).
 Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Budget& budget,
-                             bool& created) {
+                             std::string& created) {
   const auto& name = target.name;
   bool recreate = target.args.recreate;
   bool started = false;
@@ -489,14 +534,14 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     if (!*state) {
       auto made = create_and_start(engine, target, budget);
       if (!made) return made.error();
-      if (!made->created) {
+      if (made->id.empty()) {
         // Another envd holds the name (its create, or its removal, is under
         // way): its container is looked at again after a pause, not raced.
         if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
         waited = true;
         continue;
       }
-      created = true;
+      created = made->id;
       if (action.empty()) action = "created";
       started = true;
       continue;
@@ -576,11 +621,18 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
 // buildkitd did not answer in time is kept: its logs say why, and the next
 // attempt uses it.
 Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target, Budget& budget) {
-  bool created = false;
+  std::string created;  // the id of the container this call created
   auto result = bring_up(engine, target, budget, created);
-  if (!result && result.error().code() == Errc::cancelled && created) {
-    sdk::report_progress("removing " + target.name + ", which was cancelled before it was ready");
-    remove_half_made(engine, target.name, true);
+  if (!result && result.error().code() == Errc::cancelled && !created.empty()) {
+    // Another envd may have waited for this container and be using it: one
+    // whose buildkitd answers is not half made, and is kept.
+    sdk::IgnoreCancellation cleanup;
+    auto ready = dc::exec_capture(engine, created, {"buildctl", "debug", "workers"},
+                                  sdk::deadline_after(kCleanupTimeout));
+    if (!ready || ready->exit_code != 0) {
+      sdk::report_progress("removing " + target.name + ", which was cancelled before it was ready");
+      remove_half_made(engine, created, true);
+    }
   }
   return result;
 }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "container_spec.hpp"
@@ -208,6 +209,18 @@ std::string last_dial_failure(sdk::DockerEngine& engine, const DialLog& log,
   auto [exec_id, said] = log.last();
   if (exec_id.empty()) return {};
   auto info = inspect_exec(engine, exec_id, deadline);
+  if (info && info->exited && info->exit_code != 0 && said.empty()) {
+    // The process has ended, so the Engine is about to close its stream, and
+    // the pump then records what it said. The core can get here first: the
+    // Engine writes an exec that cannot start its error text on stdout, which
+    // gRPC refuses at once, before that stream ends.
+    for (int i = 0; i < 50 && said.empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      auto [again_id, again_said] = log.last();
+      if (again_id != exec_id) break;
+      said = again_said;
+    }
+  }
   if (info && info->exited && info->exit_code != 0) {
     return "buildctl dial-stdio exited with " + std::to_string(info->exit_code) +
            (said.empty() ? "" : ": " + said);

@@ -65,10 +65,11 @@ class OutputSink {
   }
 
   // Why the output stopped: "" when it did not, or when its reader went
-  // away (`envd envs logs -f | head` ends quietly, as docker logs does);
+  // away (`envd envs logs -f | head` ends quietly, as docker logs does; a
+  // socket's reader resets it);
   // else what failed (a full disk), which the command must not call success.
   std::string failure() const {
-    if (error_ == 0 || error_ == EPIPE) return {};
+    if (error_ == 0 || error_ == EPIPE || error_ == ECONNRESET) return {};
     return std::strerror(error_);
   }
 

@@ -7,8 +7,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,13 +49,23 @@ using docker_runner::is_environment;
 // How long a container must stay running, without a restart, to count as up:
 // a command that fails at once is seen exiting rather than reported as running.
 constexpr auto kSettle = std::chrono::milliseconds(200);
-// How long a create is waited on at least, even past the command's deadline
-// or a Ctrl-C: only its answer says whether there is a container to undo.
-// The Engine goes on with a create whose client went away, so giving up on
-// the answer left a container behind; the answer comes in tens of
-// milliseconds. An Engine that never answers is given up on at the
-// deadline, or this long after the create was sent if that is later.
+// After a create that got no answer, how long the container it may have
+// made is looked for: the Engine goes on with a create whose client went
+// away (the deadline, Ctrl-C, a lost connection), and makes one in tens of
+// milliseconds.
 constexpr auto kCreateAnswerGrace = std::chrono::seconds(1);
+std::string creation_token() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> byte(0, 255);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (int i = 0; i < 16; ++i) {
+    unsigned b = byte(device);
+    token += kHex[b >> 4];
+    token += kHex[b & 15];
+  }
+  return token;
+}
 constexpr int kLogLines = 10;
 
 // The Engine the context names: its address if it has one (TLS from the
@@ -104,9 +116,10 @@ Result<json::object> find_environment(sdk::DockerEngine& engine, const std::stri
   if (!found) return found.error();
   if (!*found) return Error(Errc::not_found, "no environment '" + name + "' on " + where(engine));
   if (!is_environment(**found)) {
-    return Error(Errc::not_found, "container '" + name + "' on " + where(engine) +
-                                      " is not an envd environment (it has no label " +
-                                      docker_runner::kNameLabel + ")");
+    // The name is taken, by a container envd did not make.
+    return Error(Errc::already_exists, "container '" + name + "' on " + where(engine) +
+                                           " is not an envd environment (it has no label " +
+                                           docker_runner::kNameLabel + ")");
   }
   return std::move(**found);
 }
@@ -273,13 +286,43 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     }
   }
 
-  auto created = [&] {
-    sdk::IgnoreCancellation until_answered;
-    return engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
-                           json::serialize(docker_runner::container_body(*spec)),
-                           std::max(deadline, sdk::deadline_after(kCreateAnswerGrace)));
-  }();
-  if (!created) return created.error();
+  const std::string token = creation_token();
+  json::object body = docker_runner::container_body(*spec);
+  body["Labels"].as_object()[docker_runner::kCreationLabel] = token;
+  auto created =
+      engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
+                      json::serialize(body), deadline);
+  if (!created) {
+    // No answer: the request may have reached the Engine, which then makes
+    // the container anyway. What it made for this create (the token) is
+    // looked for a moment and removed; another envd's is left alone.
+    sdk::IgnoreCancellation cleanup;
+    const auto until = Clock::now() + kCreateAnswerGrace;
+    for (;;) {
+      auto found = inspect_container(*engine, name, sdk::deadline_after(std::chrono::seconds(5)));
+      if (found && *found) {
+        const json::object* config =
+            (**found).if_contains("Config") != nullptr && (**found).at("Config").is_object()
+                ? &(**found).at("Config").as_object()
+                : nullptr;
+        const json::value* labels = config != nullptr ? config->if_contains("Labels") : nullptr;
+        const json::value* mine =
+            labels != nullptr && labels->is_object()
+                ? labels->as_object().if_contains(docker_runner::kCreationLabel)
+                : nullptr;
+        const json::value* id = (**found).if_contains("Id");
+        if (mine != nullptr && mine->is_string() && mine->as_string() == token && id != nullptr &&
+            id->is_string()) {
+          (void)remove_container(*engine, std::string(id->as_string()), true,
+                                 sdk::deadline_after(std::chrono::seconds(10)));
+        }
+        break;
+      }
+      if (!found || Clock::now() >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return created.error();
+  }
   if (created->status == 404) return missing_image(*engine, spec->image);
   if (created->status == 409) {
     auto now = inspect_container(*engine, name, deadline);
@@ -370,6 +413,11 @@ Status DockerRunner::remove(const sdk::Request& request) {
     // The Engine's 409: another `envd down` (or docker rm) is removing it.
     return Error(Errc::already_exists,
                  "environment '" + *name + "' is already being removed (by another command)");
+  }
+  if (!removed && removed.error().code() == Errc::not_found) {
+    // Another command removed it between the look and the removal.
+    return Error(Errc::not_found,
+                 "environment '" + *name + "' was removed meanwhile (by another command)");
   }
   if (!removed) return removed.error().wrap("cannot remove environment '" + *name + "'");
   return {};

@@ -194,7 +194,8 @@ Result<Spec> parse_spec(const std::string& args_json) {
     }
   }
   if (const json::value* cpus = s->if_contains("cpus"); cpus != nullptr) {
-    // 0 is no limit; a share under 0.01 (Docker's floor) would round to it.
+    // 0 is no limit. Docker's floor is 0.01: below it the kernel refuses the
+    // CPU quota when the container starts, and under 1e-9 it rounds to 0.
     if (!cpus->is_number() || cpus->to_number<double>() < 0 ||
         (cpus->to_number<double>() > 0 && cpus->to_number<double>() < 0.01)) {
       return bad("cpus must be 0 (no limit) or a number of CPUs from 0.01");
@@ -265,6 +266,15 @@ bool is_environment(const json::object& container) {
   const json::object* labels = config ? object_at(*config, "Labels") : nullptr;
   return labels != nullptr && labels->contains(kNameLabel);
 }
+
+namespace {
+
+json::object without_creation_token(json::object labels) {
+  labels.erase(kCreationLabel);
+  return labels;
+}
+
+}  // namespace
 
 json::object environment_of(const json::object& c) {
   static const json::object kEmpty;
@@ -343,7 +353,7 @@ json::object environment_of(const json::object& c) {
       {"ports", std::move(ports_json)},
       {"env", std::move(env)},
       {"resources", std::move(resources)},
-      {"labels", std::move(labels)},
+      {"labels", without_creation_token(std::move(labels))},
       {"restart", restart},
       {"network", string_at(*host, "NetworkMode")},
       {"command", strings(strings_at(*config, "Cmd"))},

@@ -30,6 +30,9 @@ namespace envd::plugins::docker_runner {
 // (its environment's name), which is how list tells envd's containers apart.
 inline constexpr const char* kNameLabel = "ai.tensorchord.envd.name";
 inline constexpr const char* kVendorLabel = "ai.tensorchord.envd.vendor";
+// One create's own token, so that envd can tell the container it asked for
+// from one another envd made under the same name meanwhile; not shown.
+inline constexpr const char* kCreationLabel = "ai.tensorchord.envd.creation";
 inline constexpr const char* kVendor = "envd";
 
 struct PortBinding {

@@ -180,6 +180,14 @@ TEST_F(DockerRunnerE2e, RunListDescribeDown) {
   EXPECT_EQ(error_of(run({"down", n})), "envd: error: runner 'docker': no environment '" + n +
                                             "' on the Docker Engine at " + services_.docker_host +
                                             "\n");
+
+  // An IPv6 binding is written in brackets by describe as by envs ls.
+  std::string six = name("six");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", six, "-p", "[::1]:18082:82"}).exit_code, 0);
+  auto six_text = run({"envs", "describe", six});
+  EXPECT_NE(six_text.out.find("  [::1]:18082 -> 82/tcp\n"), std::string::npos) << six_text.out;
+  auto six_ls = run({"envs", "ls", "--format", "json"});
+  EXPECT_NE(six_ls.out.find("[::1]:18082->82/tcp"), std::string::npos) << six_ls.out;
 }
 
 TEST_F(DockerRunnerE2e, NamesDefaultToTheImageAndCommandsReplaceItsOwn) {
@@ -352,10 +360,10 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
             "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
             "number of bytes\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
-            "envd: error: invalid --cpus '-1': expected a number of CPUs from 0.01, e.g. 1.5\n");
+            "envd: error: invalid --cpus '-1': expected a number of CPUs from 0.001, e.g. 1.5\n");
   // A share that would round to no limit at all.
   EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "0.0000000001"}),
-            "envd: error: invalid --cpus '0.0000000001': expected a number of CPUs from 0.01, "
+            "envd: error: invalid --cpus '0.0000000001': expected a number of CPUs from 0.001, "
             "e.g. 1.5\n");
   // A malformed duration is a usage error, found as the command line is read.
   auto soon = envd({"run", "--image", kBase, "--timeout", "soon"},
