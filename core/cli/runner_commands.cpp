@@ -373,7 +373,7 @@ std::string describe_text(const json::object& e) {
       const auto& port = item.as_object();
       std::string ip = string_of(port, "host_ip");
       // An IPv6 address in brackets, as envs ls and `docker port` write it.
-      if (ip.find(':') != std::string::npos) ip = "[" + ip + "]";
+      if (ip.find(':') != std::string::npos) ip.insert(0, "[").append("]");
       std::string host = scalar_text(port.at("host_port"));
       ports.push_back((ip.empty() ? "" : ip + ":") + (host == "0" ? "*" : host) + " -> " +
                       scalar_text(port.at("container_port")) + "/" + string_of(port, "protocol"));
