@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -327,19 +326,6 @@ void remove_half_made(sdk::DockerEngine& engine, const std::string& id, bool for
 // asked for from one another envd made under the same name.
 constexpr const char* kCreationLabel = "dev.envd.builder.creation";
 
-std::string creation_token() {
-  std::random_device device;
-  std::uniform_int_distribution<unsigned> byte(0, 255);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token;
-  for (int i = 0; i < 16; ++i) {
-    unsigned b = byte(device);
-    token += kHex[b >> 4];
-    token += kHex[b & 15];
-  }
-  return token;
-}
-
 // After a create that got no answer (cut by the deadline, Ctrl-C or a lost
 // connection): the Engine goes on with it, so for a moment the container it
 // made is looked for under the name, and removed if it is the one this
@@ -401,7 +387,7 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     return in_phase(v.error(), "cannot create volume '" + spec.volume + "'", budget);
   }
   sdk::report_progress("creating container " + spec.name + " from " + spec.image);
-  const std::string token = creation_token();
+  const std::string token = sdk::creation_token();
   json::value body = json::parse(spec.create_json);
   body.as_object()["Labels"].as_object()[kCreationLabel] = token;
   auto created =

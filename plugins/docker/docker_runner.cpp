@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
-#include <random>
 #include <sstream>
 #include <string_view>
 #include <thread>
@@ -54,18 +53,6 @@ constexpr auto kSettle = std::chrono::milliseconds(200);
 // away (the deadline, Ctrl-C, a lost connection), and makes one in tens of
 // milliseconds.
 constexpr auto kCreateAnswerGrace = std::chrono::seconds(1);
-std::string creation_token() {
-  std::random_device device;
-  std::uniform_int_distribution<unsigned> byte(0, 255);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token;
-  for (int i = 0; i < 16; ++i) {
-    unsigned b = byte(device);
-    token += kHex[b >> 4];
-    token += kHex[b & 15];
-  }
-  return token;
-}
 constexpr int kLogLines = 10;
 
 // The Engine the context names: its address if it has one (TLS from the
@@ -286,7 +273,7 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     }
   }
 
-  const std::string token = creation_token();
+  const std::string token = sdk::creation_token();
   json::object body = docker_runner::container_body(*spec);
   body["Labels"].as_object()[docker_runner::kCreationLabel] = token;
   auto created =

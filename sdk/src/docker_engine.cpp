@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "engine_connection.hpp"
@@ -42,6 +43,19 @@ std::optional<std::pair<int, int>> parse_api_version(std::string_view text) {
 
 Deadline deadline_after(std::chrono::milliseconds timeout) {
   return std::chrono::steady_clock::now() + timeout;
+}
+
+std::string creation_token() {
+  std::random_device device;
+  std::uniform_int_distribution<unsigned> byte(0, 255);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (int i = 0; i < 16; ++i) {
+    unsigned b = byte(device);
+    token += kHex[b >> 4];
+    token += kHex[b & 15];
+  }
+  return token;
 }
 
 bool is_docker_container_name(std::string_view name) {

@@ -123,6 +123,12 @@ Result<DockerSettings> docker_settings_from_env();
 // Docker's rule for container (and volume) names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
 bool is_docker_container_name(std::string_view name);
 
+// 32 random hex digits (the kernel's random source), new at every call: a
+// label a driver puts on a container it creates, so that after a create that
+// got no answer it can tell the container it asked for from one another
+// process made under the same name meanwhile.
+std::string creation_token();
+
 // The answer to request(): the HTTP status and the whole body.
 struct EngineResponse {
   int status = 0;
