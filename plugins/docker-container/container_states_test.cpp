@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -50,6 +52,7 @@ class ScriptedEngine {
   }
 
   int delete_status = 204;  // DELETE /containers/...
+  std::string started_at;   // State.StartedAt, when not empty
   // The first call that starts with this ("POST /v1.41/containers/create")
   // is black-holed: the engine does what it asks but never answers, and
   // keeps the connection open.
@@ -87,8 +90,10 @@ class ScriptedEngine {
       }
       json::object labels;
       for (const auto& [k, v] : labels_) labels[k] = v;
+      json::object status{{"Status", state}, {"ExitCode", 0}, {"Error", ""}};
+      if (!started_at.empty()) status["StartedAt"] = started_at;
       json::object body{{"Id", "c0ffee"},
-                        {"State", json::object{{"Status", state}, {"ExitCode", 0}, {"Error", ""}}},
+                        {"State", std::move(status)},
                         {"Config", json::object{{"Image", "docker.io/moby/buildkit:v0.19.0"},
                                                 {"Labels", std::move(labels)}}}};
       send_all(fd, response(200, "OK", json::serialize(body)));
@@ -223,6 +228,50 @@ TEST_F(ContainerStates, ADeadContainerIsRemovedAndRecreated) {
        "POST /v1.41/containers/create?name=envd_buildkitd", "POST " + kContainer + "/start",
        "POST " + kContainer + "/exec", "POST /v1.41/exec/e1/start", "GET /v1.41/exec/e1/json"}))
       << joined(script.calls());
+}
+
+// The Engine's form of a time `ago` before now.
+std::string engine_time(std::chrono::system_clock::duration ago) {
+  auto at = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now() - ago);
+  auto day = std::chrono::floor<std::chrono::days>(at);
+  std::chrono::year_month_day date(day);
+  std::chrono::hh_mm_ss time(at - day);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02ld:%02ld:%02lld.123456789Z",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<long>(time.hours().count()),
+                static_cast<long>(time.minutes().count()),
+                static_cast<long long>(time.seconds().count()));
+  return text;
+}
+
+bool probed(const std::vector<std::string>& calls) {
+  return std::find(calls.begin(), calls.end(), "POST " + kContainer + "/exec") != calls.end();
+}
+
+// Found running, started a moment ago (by `docker start`, a restart policy,
+// another envd): its buildkitd may not listen yet, so it is asked first.
+TEST_F(ContainerStates, ARunningContainerStartedAMomentAgoIsAskedFirst) {
+  ScriptedEngine script({"running"}, matching_labels());
+  script.started_at = engine_time(std::chrono::seconds(2));
+  auto result = bootstrap(script);
+  ASSERT_TRUE(result) << result.error().message() << joined(script.calls());
+  EXPECT_EQ(json::parse(*result).at("action"), "running");
+  EXPECT_TRUE(probed(script.calls())) << joined(script.calls());
+}
+
+// Running for longer, or with no start time the driver can read: used at
+// once, with no exec.
+TEST_F(ContainerStates, ARunningContainerStartedLongAgoIsUsedAtOnce) {
+  for (const auto& started_at : {engine_time(std::chrono::minutes(5)), std::string("garbage")}) {
+    ScriptedEngine script({"running"}, matching_labels());
+    script.started_at = started_at;
+    auto result = bootstrap(script);
+    ASSERT_TRUE(result) << result.error().message() << joined(script.calls());
+    EXPECT_EQ(json::parse(*result).at("action"), "running");
+    EXPECT_EQ(script.calls(), std::vector<std::string>{"GET " + kContainer + "/json"})
+        << started_at << joined(script.calls());
+  }
 }
 
 TEST_F(ContainerStates, ARemovingContainerIsWaitedForThenCreated) {

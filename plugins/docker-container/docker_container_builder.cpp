@@ -47,6 +47,10 @@ constexpr std::chrono::seconds kCleanupTimeout{5};
 // away, and makes one in tens of milliseconds).
 constexpr std::chrono::seconds kCreateAnswerGrace{1};
 constexpr std::chrono::seconds kLogsTimeout{2};
+// A container found running that started less than this ago is waited for
+// like one started here: buildkitd listens some time after its container
+// starts (15 ms here, seconds on a loaded machine with a big cache).
+constexpr std::chrono::seconds kFreshStart{60};
 
 // Docker's name rules: an alphanumeric first character, then at least one of
 // the alphanumerics and `extra`.
@@ -432,17 +436,47 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
   return CreateOutcome{id};
 }
 
-// Waits until buildkitd in the container answers (`buildctl debug workers`),
-// until the budget's deadline.
-Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget& budget) {
+// Waits until buildkitd in the container answers, until the budget's
+// deadline. `socket_dir`, when not empty, is the host directory where the
+// container's buildkitd makes its socket: buildkitd makes it once it serves,
+// so a connect there tells at no cost, and is tried every 10 ms; the exec
+// (`buildctl debug workers`) is still asked every 200 ms, in case this
+// machine cannot reach that socket after all (a buildkitd given another
+// --addr). Without it, the exec is asked every 200 ms. `found_running`: the container ran before this envd looked,
+// and may have answered for long; an exec that cannot run buildctl at all
+// (126, 127) then ends the wait, and the dial says what is wrong.
+Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget& budget,
+                  const std::string& socket_dir, bool found_running) {
   const auto& name = target.name;
   const auto deadline = budget.deadline;
-  sdk::report_progress("waiting for buildkitd in " + name);
+  // Said once the first look finds it not answering: a build on a builder
+  // that started a moment ago and answers says nothing.
+  bool said = false;
+  auto say = [&] {
+    if (!said) sdk::report_progress("waiting for buildkitd in " + name);
+    said = true;
+  };
   std::string last;
   for (;;) {
+    if (!socket_dir.empty()) {
+      const auto next_exec = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
+      for (;;) {
+        if (int fd = connect_mounted_socket(socket_dir); fd >= 0) {
+          ::close(fd);
+          return {};
+        }
+        say();
+        if (Clock::now() >= next_exec) break;
+        if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(10))) {
+          return sdk::cancelled_error("waiting for buildkitd in " + name);
+        }
+      }
+    }
     auto run = dc::exec_capture(engine, name, {"buildctl", "debug", "workers"}, deadline);
     if (run && run->exit_code == 0) return {};
+    if (found_running && run && (run->exit_code == 126 || run->exit_code == 127)) return {};
     if (!run && run.error().code() == Errc::cancelled) return run.error();
+    say();
     if (run) {
       last = run->err.empty() ? run->out : run->err;
     } else if (run.error().code() != Errc::timeout || last.empty()) {
@@ -468,7 +502,7 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget&
                                       std::to_string(budget.timeout.count()) + " ms" +
                                       (last.empty() ? "" : " (" + last + ")") + indent_logs(logs));
     }
-    if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(200))) {
+    if (socket_dir.empty() && !sdk::sleep_unless_cancelled(std::chrono::milliseconds(200))) {
       return sdk::cancelled_error("waiting for buildkitd in " + name);
     }
   }
@@ -489,7 +523,9 @@ bool pause_until(sdk::Deadline deadline) {
 // budget. Returns what it did; sets `created` to the id of the container it
 // created, once it did.
 // A container found running is taken as ready, unless this call waited for
-// another envd bringing it up (then its buildkitd may not listen yet).
+// another envd bringing it up, or it started less than kFreshStart ago (by
+// another envd, `docker start`, a restart policy): then its buildkitd may not
+// listen yet, and a dial would fail.
 Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Budget& budget,
                              std::string& created) {
   const auto& name = target.name;
@@ -498,6 +534,8 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   std::string action;
   std::string last_state;  // for the timeout message
   bool waited = false;     // on a container another envd was creating, starting or removing
+  bool fresh = false;      // found running, started a moment ago
+  std::string socket_dir;  // where its buildkitd's socket shows on this machine, if it does
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   auto out_of_time = [&] {
     return Error(Errc::timeout, "buildkitd container '" + name +
@@ -570,7 +608,18 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       action = "recreated";
       continue;
     }
-    if (s.status == "running") break;
+    if (s.status == "running") {
+      // Its mount of this context's socket directory, not any: another
+      // context's directory may be one this user cannot reach.
+      if (!target.spec.socket_dir_host.empty() && s.socket_dir == target.spec.socket_dir_host) {
+        socket_dir = s.socket_dir;
+      }
+      // Against this machine's clock: an Engine elsewhere whose clock is
+      // ahead costs one wait that finds buildkitd answering.
+      const auto now = std::chrono::system_clock::now();
+      fresh = s.started_at && *s.started_at + kFreshStart > now;
+      break;
+    }
     if (s.status == "paused") {
       sdk::report_progress("unpausing " + name);
       if (auto r = engine.call("POST", "/containers/" + name + "/unpause", "", budget.deadline);
@@ -594,10 +643,12 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     if (action.empty()) action = "started";
     started = true;
   }
-  if (action.empty() && !waited) return std::string("running");
-  // Brought up here, or by another envd this one waited for: its buildkitd
-  // may not listen yet.
-  if (auto st = wait_ready(engine, target, budget); !st) return st.error();
+  if (action.empty() && !waited && !fresh) return std::string("running");
+  // Brought up here, by another envd this one waited for, or a moment ago:
+  // its buildkitd may not listen yet.
+  if (auto st = wait_ready(engine, target, budget, socket_dir, action.empty() && !waited); !st) {
+    return st.error();
+  }
   return action.empty() ? std::string("running") : action;
 }
 

@@ -228,6 +228,41 @@ std::string last_dial_failure(sdk::DockerEngine& engine, const DialLog& log,
   return said.empty() ? std::string() : "buildctl dial-stdio said: " + said;
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_engine_time(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS, then an optional fraction, then Z.
+  auto digits = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    if (at + n > text.size()) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (std::isdigit(static_cast<unsigned char>(text[i])) == 0) return std::nullopt;
+      value = value * 10 + (text[i] - '0');
+    }
+    return value;
+  };
+  auto year = digits(0, 4);
+  auto month = digits(5, 2);
+  auto day = digits(8, 2);
+  auto hour = digits(11, 2);
+  auto minute = digits(14, 2);
+  auto second = digits(17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || text[4] != '-' || text[7] != '-' ||
+      text[10] != 'T' || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  std::size_t end = 19;
+  if (end < text.size() && text[end] == '.') {
+    ++end;
+    while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end])) != 0) ++end;
+  }
+  if (end + 1 != text.size() || text[end] != 'Z' || *year < 1970) return std::nullopt;
+  std::chrono::year_month_day date{std::chrono::year(*year),
+                                   std::chrono::month(static_cast<unsigned>(*month)),
+                                   std::chrono::day(static_cast<unsigned>(*day))};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  return std::chrono::sys_days(date) + std::chrono::hours(*hour) + std::chrono::minutes(*minute) +
+         std::chrono::seconds(*second);
+}
+
 Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engine,
                                                         const std::string& name,
                                                         sdk::Deadline deadline) {
@@ -247,8 +282,18 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
   if (const auto* s = o.if_contains("State"); s != nullptr && s->is_object()) {
     state.status = string_at(s->as_object(), "Status");
     state.error = string_at(s->as_object(), "Error");
+    state.started_at = parse_engine_time(string_at(s->as_object(), "StartedAt"));
     if (const auto* c = s->as_object().if_contains("ExitCode"); c != nullptr && c->is_int64()) {
       state.exit_code = static_cast<int>(c->as_int64());
+    }
+  }
+  if (const auto* m = o.if_contains("Mounts"); m != nullptr && m->is_array()) {
+    for (const auto& mount : m->as_array()) {
+      if (!mount.is_object()) continue;
+      const auto& mo = mount.as_object();
+      if (string_at(mo, "Type") == "bind" && string_at(mo, "Destination") == kSocketDir) {
+        state.socket_dir = string_at(mo, "Source");
+      }
     }
   }
   if (const auto* c = o.if_contains("Config"); c != nullptr && c->is_object()) {

@@ -3,6 +3,7 @@
 // registry credentials, reading its logs, and running buildctl in it.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -22,7 +23,16 @@ struct ContainerState {
   std::string error;  // State.Error, e.g. why the runtime could not start it
   std::string image;  // Config.Image
   std::map<std::string, std::string> labels;
+  // State.StartedAt; nullopt when it never started or the time is not
+  // RFC 3339 in UTC, as the Engine writes it.
+  std::optional<std::chrono::system_clock::time_point> started_at;
+  // The host directory bind-mounted at kSocketDir, or "".
+  std::string socket_dir;
 };
+
+// "2026-12-05T10:45:03.123456789Z" (the fraction is dropped), or nullopt;
+// Go's zero time, which the Engine gives a container that never started, too.
+std::optional<std::chrono::system_clock::time_point> parse_engine_time(std::string_view text);
 
 // The container, or nullopt when there is none of that name.
 Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engine,

@@ -13,10 +13,12 @@
 #include <filesystem>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
+#include "envd/process.hpp"
 #include "services/test_services.hpp"
 
 namespace envd::test {
@@ -258,6 +260,68 @@ TEST_F(RealDockerContainer, BuildsThroughTheMountedSocketAndFallsBackToTheExec) 
   EXPECT_EQ(dial_execs(since, now()), 1);
   // The exec's stdio is relayed by the driver: torn down in order.
   EXPECT_EQ(err.find(kLeft), std::string::npos) << err;
+}
+
+// A builder whose container started a moment ago, by `docker start`, a
+// restart policy or another envd, is found running before its buildkitd
+// listens (15 ms here; seconds on a loaded machine with a big cache). A
+// build then waits for it, through the mounted socket and, for a context
+// with no socket of its own, through the exec, instead of dialling a
+// buildkitd that is not there. Here buildkitd is held (SIGSTOP) before it
+// listens, and let go 1.5 s later.
+TEST_F(RealDockerContainer, ABuilderStartedAMomentAgoIsWaitedFor) {
+  create_context();
+  ASSERT_EQ(run({"bootstrap"}).exit_code, 0);
+  fs::path run_dir;
+  for (const auto& entry : fs::recursive_directory_iterator(home() / ".config/envd/contexts.d")) {
+    if (entry.is_socket()) run_dir = entry.path().parent_path();
+  }
+  ASSERT_FALSE(run_dir.empty()) << "no mounted socket after the bootstrap";
+  const std::string socket_path = services_.docker_host.substr(std::string("unix://").size());
+  // Started and stopped in one curl: the two requests are a millisecond
+  // apart. When buildkitd made its socket in between all the same, again.
+  auto start_held = [&] {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (docker({"stop", "-t", "1", name_}).exit_code != 0) return false;
+      sdk::ProcessOptions curl;
+      curl.argv = {"curl",
+                   "-fsS",
+                   "--unix-socket",
+                   socket_path,
+                   "-X",
+                   "POST",
+                   "http://engine/containers/" + name_ + "/start",
+                   "http://engine/containers/" + name_ + "/kill?signal=STOP"};
+      curl.timeout = std::chrono::seconds(30);
+      auto r = sdk::run_process(curl);
+      if (!r || r->exit_code != 0) {
+        ADD_FAILURE() << (r ? r->err : r.error().message());
+        return false;
+      }
+      if (!fs::exists(run_dir / "buildkitd.sock")) return true;
+    }
+    ADD_FAILURE() << "buildkitd listened before it could be held, five times";
+    return false;
+  };
+  auto build_while_held = [&](const std::string& name, const std::string& marker) {
+    std::string err;
+    auto build = std::async(std::launch::async, [&] { err = build_local(name, marker); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(docker({"kill", "-s", "CONT", name_}).exit_code, 0);
+    build.get();
+    EXPECT_TRUE(contains(err, "waiting for buildkitd in " + name_)) << err;
+  };
+  ASSERT_TRUE(start_held());
+  build_while_held("held-socket", "through-the-socket");
+
+  std::vector<std::string> args = {
+      "context",           "create", "--name", "dc2", "--builder", "docker-container",
+      "--builder-address", name_,    "--use"};
+  auto opts = options();
+  args.insert(args.end(), opts.begin(), opts.end());
+  envd_ok(args, env());
+  ASSERT_TRUE(start_held());
+  build_while_held("held-exec", "through-the-exec");
 }
 
 TEST_F(RealDockerContainer, BuildsAfterStopPauseAndKill) {
