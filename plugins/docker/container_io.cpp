@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "envd/address.hpp"
 #include "envd/host.hpp"
 #include "envd/stdio_frames.hpp"
+#include "envd/text.hpp"
 
 namespace envd::plugins::docker_runner {
 namespace {
@@ -92,19 +94,84 @@ std::string logs_path(const std::string& id, const LogsOptions& options) {
 }
 
 // The exec's state: {running, exit code}.
-Result<std::pair<bool, int>> exec_state(sdk::DockerEngine& engine, const std::string& exec_id,
-                                        sdk::Deadline deadline) {
+// What GET /exec/{id}/json says: whether it runs (true from the start call,
+// before the process exists), its exit code (-1 while it has none) and its
+// process id (0 until the process started; it stays 0 for an exec the
+// runtime could not start).
+struct ExecState {
+  bool running = false;
+  int exit_code = -1;
+  std::int64_t pid = 0;
+};
+
+Result<ExecState> exec_state(sdk::DockerEngine& engine, const std::string& exec_id,
+                             sdk::Deadline deadline) {
   auto body = engine.call("GET", "/exec/" + exec_id + "/json", "", deadline);
   if (!body) return body.error();
   boost::system::error_code ec;
   json::value v = json::parse(*body, ec);
   if (ec || !v.is_object()) return Error(Errc::internal, "the Engine's exec inspect is not JSON");
   const auto& o = v.as_object();
-  bool running = o.contains("Running") && o.at("Running").is_bool() && o.at("Running").as_bool();
-  int code = o.contains("ExitCode") && o.at("ExitCode").is_int64()
-                 ? static_cast<int>(o.at("ExitCode").as_int64())
-                 : -1;
-  return std::make_pair(running, code);
+  ExecState state;
+  state.running = o.contains("Running") && o.at("Running").is_bool() && o.at("Running").as_bool();
+  if (o.contains("ExitCode") && o.at("ExitCode").is_int64()) {
+    state.exit_code = static_cast<int>(o.at("ExitCode").as_int64());
+  }
+  if (o.contains("Pid") && o.at("Pid").is_int64()) state.pid = o.at("Pid").as_int64();
+  return state;
+}
+
+// The Engine's text, as one printable line.
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return sdk::printable(text);
+}
+
+// Waits until the exec's process runs or has run, before any of its output
+// is passed on. An exec the runtime could not start (no such program, not
+// executable) has no process and an exit code: the Engine then writes its
+// reason on the stream as if it were the program's output, and that is read
+// here and returned as the error, so that it reaches stderr, not stdout.
+Status check_started(sdk::DockerEngine& engine, const std::string& exec_id, int sock, bool tty,
+                     const std::string& program, sdk::Deadline deadline) {
+  for (;;) {
+    auto state = exec_state(engine, exec_id, deadline);
+    if (!state) return state.error().wrap("cannot start '" + program + "'");
+    // The Engine says running from the moment it asks the runtime, before
+    // the process exists; the process id says it started.
+    if (state->pid != 0) return {};
+    if (!state->running && state->exit_code >= 0) break;
+    if (!sdk::sleep_unless_cancelled(std::chrono::milliseconds(5))) {
+      return sdk::cancelled_error("starting '" + program + "'");
+    }
+  }
+  // The Engine closes the stream once it has written why.
+  std::string text;
+  sdk::FrameDemuxer demuxer([&](int /*stream*/, std::string_view piece) { text.append(piece); });
+  std::array<char, 4096> buffer{};
+  const auto until = std::min(deadline, sdk::deadline_after(std::chrono::seconds(1)));
+  while (text.size() < 4096) {
+    auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    pollfd fd{sock, POLLIN, 0};
+    if (left.count() <= 0 || ::poll(&fd, 1, static_cast<int>(left.count())) <= 0) break;
+    ssize_t n = ::read(sock, buffer.data(), buffer.size());
+    if (n <= 0) break;
+    std::string_view piece(buffer.data(), static_cast<std::size_t>(n));
+    if (tty) {
+      text.append(piece);
+    } else {
+      demuxer.feed(piece);
+    }
+  }
+  text = one_line(text);
+  return Error(Errc::invalid_argument,
+               "cannot start '" + program + "'" + (text.empty() ? "" : ": " + text));
 }
 
 // The exit code once the exec has ended; the Engine records it a moment after
@@ -114,7 +181,7 @@ Result<int> wait_exit_code(sdk::DockerEngine& engine, const std::string& exec_id
   for (;;) {
     auto state = exec_state(engine, exec_id, deadline);
     if (!state) return state.error();
-    if (!state->first) return state->second;
+    if (!state->running) return state->exit_code;
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error(Errc::timeout,
                    "the shell's stream ended but the Engine still reports it running");
@@ -190,6 +257,9 @@ Result<int> attach_shell(sdk::DockerEngine& engine, const std::string& id,
     ~Closer() { ::close(fd); }
   } closer{sock};
 
+  if (auto started = check_started(engine, exec_id, sock, tty, shell.front(), deadline); !started) {
+    return started.error();
+  }
   stdio.make_raw();
   OutputSink sink(stdio, tty);
   std::uint32_t seen_generation = 0;

@@ -74,6 +74,19 @@ std::string where(const sdk::DockerEngine& engine) {
   return "the Docker Engine at " + engine.endpoint().url;
 }
 
+// The docker CLI command a hint names: the CLI finds the Engine of the
+// environment (DOCKER_HOST, its context) as envd did, unless the context
+// names the runner's Engine, which it is then told with -H.
+std::string docker_cli(const sdk::Request& request, const sdk::DockerEngine& engine) {
+  if (request.address.empty()) return "docker";
+  const std::string& url = engine.endpoint().url;
+  bool plain = std::all_of(url.begin(), url.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view(":/._@%+=,-[]").find(c) != std::string_view::npos;
+  });
+  return "docker -H " + (plain ? url : "'" + url + "'");
+}
+
 Result<json::object> parse_object(const std::string& text, const std::string& what) {
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
@@ -171,10 +184,11 @@ Error name_in_use(const sdk::DockerEngine& engine, const std::string& name,
                                          ": choose another --name, or replace it with --force");
 }
 
-Error missing_image(const sdk::DockerEngine& engine, const std::string& image) {
+Error missing_image(const sdk::Request& request, const sdk::DockerEngine& engine,
+                    const std::string& image) {
   return Error(Errc::not_found, "image '" + image + "' is not on " + where(engine) +
-                                    ": build it with 'envd up', or pull it with 'docker pull " +
-                                    image + "'");
+                                    ": build it with 'envd up', or pull it with '" +
+                                    docker_cli(request, engine) + " pull " + image + "'");
 }
 
 Error exited(sdk::DockerEngine& engine, const std::string& name, const json::object& container,
@@ -260,7 +274,7 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
 
   auto image = engine->request("GET", "/images/" + spec->image + "/json", "", deadline);
   if (!image) return image.error();
-  if (image->status == 404) return missing_image(*engine, spec->image);
+  if (image->status == 404) return missing_image(request, *engine, spec->image);
   if (image->status != 200) return engine->status_error(*image);
 
   auto existing = inspect_container(*engine, name, deadline);
@@ -310,7 +324,7 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     }
     return created.error();
   }
-  if (created->status == 404) return missing_image(*engine, spec->image);
+  if (created->status == 404) return missing_image(request, *engine, spec->image);
   if (created->status == 409) {
     auto now = inspect_container(*engine, name, deadline);
     if (now && *now) return name_in_use(*engine, name, **now);
@@ -490,8 +504,8 @@ Result<int> DockerRunner::attach(const sdk::Request& request, const sdk::Stdio& 
   json::object env = environment_of(*found);
   const std::string status(env.at("status").as_string());
   if (status == "paused") {
-    return Error(Errc::unavailable, "environment '" + *name +
-                                        "' is paused: resume it with 'docker unpause " + *name +
+    return Error(Errc::unavailable, "environment '" + *name + "' is paused: resume it with '" +
+                                        docker_cli(request, *engine) + " unpause " + *name +
                                         "', then attach");
   }
   if (status != "running") {

@@ -211,6 +211,27 @@ TEST_F(DockerRunnerE2e, AMissingImageOffersUpOrPull) {
   EXPECT_NE(docker({"inspect", n}).exit_code, 0);
 }
 
+// A context that names its runner's Engine: the docker CLI the hints name
+// is told it with -H (without the context, the CLI finds the Engine envd
+// used, from DOCKER_HOST, as above).
+TEST_F(DockerRunnerE2e, HintsNameTheContextsEngine) {
+  envd_ok({"context", "create", "--name", "named-engine", "--runner", "docker", "--runner-address",
+           services_.docker_host, "--use"});
+  std::string n = name("hint");
+  EXPECT_EQ(error_of(envd({"run", "--image", "envd-test/absent:1", "--name", n})),
+            "envd: error: runner 'docker': image 'envd-test/absent:1' is not on the Docker "
+            "Engine at " +
+                services_.docker_host + ": build it with 'envd up', or pull it with 'docker -H " +
+                services_.docker_host + " pull envd-test/absent:1'\n");
+  ASSERT_EQ(envd({"run", "--image", kBase, "--name", n}).exit_code, 0);
+  ASSERT_EQ(docker({"pause", n}).exit_code, 0);
+  EXPECT_EQ(error_of(envd({"attach", n}, {}, "")),
+            "envd: error: runner 'docker': environment '" + n +
+                "' is paused: resume it with 'docker -H " + services_.docker_host + " unpause " +
+                n + "', then attach\n");
+  ASSERT_EQ(docker({"unpause", n}).exit_code, 0);
+}
+
 TEST_F(DockerRunnerE2e, ANameInUseOffersForce) {
   std::string n = name("taken");
   ASSERT_EQ(run({"run", "--image", kBase, "--name", n}).exit_code, 0);
@@ -500,10 +521,19 @@ TEST_F(DockerRunnerE2e, AttachWithoutATerminalPassesStreamsAndTheExitCode) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "typed text\n");
 
-  // A missing program: the Engine's words reach the user, and the exit is not 0.
+  // A missing program: the Engine writes why on the exec's stream, as if the
+  // program had said it; it reaches stderr as the error, stdout stays empty.
   r = envd({"attach", n, "--shell", "no-such-shell"}, env(), "");
-  EXPECT_NE(r.exit_code, 0) << r.err;
-  EXPECT_NE((r.out + r.err).find("no-such-shell"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(error_of(r).find("cannot start 'no-such-shell': OCI runtime exec failed: "),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("executable file not found"), std::string::npos) << r.err;
+  // A program that runs and ends at once is not taken for one that could not start.
+  r = envd({"attach", n, "--shell", "true"}, env(), "");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out + r.err, "");
 
   ASSERT_EQ(docker({"stop", "-t", "0", n}).exit_code, 0);
   r = run({"attach", n});
