@@ -53,6 +53,9 @@ class ScriptedEngine {
 
   int delete_status = 204;  // DELETE /containers/...
   std::string started_at;   // State.StartedAt, when not empty
+  // Every create is refused with 409, as by an Engine that still reserves
+  // the name for a container it lost: inspect keeps saying there is none.
+  bool name_reserved = false;
   // The first call that starts with this ("POST /v1.41/containers/create")
   // is black-holed: the engine does what it asks but never answers, and
   // keeps the connection open.
@@ -113,6 +116,12 @@ class ScriptedEngine {
       send_all(fd, response(200, "OK", R"({"Id":"sha256:1"})"));
     } else if (method == "POST" && target == "/v1.41/volumes/create") {
       send_all(fd, response(201, "Created", R"({"Name":"envd_buildkitd_state"})"));
+    } else if (method == "POST" &&
+               target == "/v1.41/containers/create?name=" + std::string(kName) && name_reserved) {
+      send_all(fd, response(409, "Conflict",
+                            R"({"message":"Conflict. The container name \"/envd_buildkitd\" is )"
+                            R"(already in use by container \"5ca1ab1e\". You have to remove (or )"
+                            R"(rename) that container to be able to reuse that name."})"));
     } else if (method == "POST" &&
                target == "/v1.41/containers/create?name=" + std::string(kName)) {
       states_ = {"created"};
@@ -305,6 +314,34 @@ TEST_F(ContainerStates, AContainerStuckInRemovingTimesOut) {
   for (const auto& call : script.calls()) {
     EXPECT_EQ(call, "GET " + kContainer + "/json") << "only inspects while it is removed";
   }
+}
+
+// The Engine refuses the name on every create but has no container of that
+// name: the timeout says so, with the Engine's words and what frees it,
+// instead of a bare "did not reach the running state".
+TEST_F(ContainerStates, ANameTheEngineKeepsReservedIsNamedAtTheDeadline) {
+  ScriptedEngine script({"missing"}, matching_labels());
+  script.name_reserved = true;
+  auto result = bootstrap(script);
+  ASSERT_FALSE(result) << *result;
+  EXPECT_EQ(result.error().code(), Errc::timeout);
+  const std::string& message = result.error().message();
+  EXPECT_EQ(message.rfind("buildkitd container 'envd_buildkitd' did not reach the running state "
+                          "within 1500 ms: the Engine refused the name each time, yet has no "
+                          "container of that name (",
+                          0),
+            0u)
+      << message;
+  EXPECT_NE(message.find("is already in use by container \"5ca1ab1e\""), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("); restarting the Docker Engine frees a name it kept for a container it "
+                         "lost"),
+            std::string::npos)
+      << message;
+  int creates = 0;
+  for (const auto& call : script.calls())
+    creates += call.find("/containers/create") != std::string::npos;
+  EXPECT_LE(creates, 10) << "a pause between the attempts" << joined(script.calls());
 }
 
 TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {

@@ -366,6 +366,7 @@ Status start_container(sdk::DockerEngine& engine, const std::string& name, sdk::
 // container of that name) and nothing was made here.
 struct CreateOutcome {
   std::string id;
+  std::string refusal;  // when "": the Engine's words (its 409) on the name
 };
 
 Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& target,
@@ -398,7 +399,7 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
       engine.call("POST", "/containers/create?name=" + spec.name, json::serialize(body), deadline);
   if (!created) {
     const Errc code = created.error().code();
-    if (code == Errc::already_exists) return CreateOutcome{};  // another envd's
+    if (code == Errc::already_exists) return CreateOutcome{{}, created.error().message()};
     // The Engine answered with a refusal: nothing was made. Otherwise the
     // request may have reached it, and what it made is looked for.
     if (code != Errc::invalid_argument && code != Errc::not_found && code != Errc::permission) {
@@ -433,7 +434,7 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     return in_phase(started.error(), "cannot start buildkitd container '" + spec.name + "'",
                     budget);
   }
-  return CreateOutcome{id};
+  return CreateOutcome{id, {}};
 }
 
 // Waits until buildkitd in the container answers, until the budget's
@@ -442,9 +443,9 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
 // so a connect there tells at no cost, and is tried every 10 ms; the exec
 // (`buildctl debug workers`) is still asked every 200 ms, in case this
 // machine cannot reach that socket after all (a buildkitd given another
-// --addr). Without it, the exec is asked every 200 ms. `found_running`: the container ran before this envd looked,
-// and may have answered for long; an exec that cannot run buildctl at all
-// (126, 127) then ends the wait, and the dial says what is wrong.
+// --addr). Without it, the exec is asked every 200 ms. `found_running`: the container ran before
+// this envd looked, and may have answered for long; an exec that cannot run buildctl at all (126,
+// 127) then ends the wait, and the dial says what is wrong.
 Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget& budget,
                   const std::string& socket_dir, bool found_running) {
   const auto& name = target.name;
@@ -535,13 +536,24 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   std::string last_state;  // for the timeout message
   bool waited = false;     // on a container another envd was creating, starting or removing
   bool fresh = false;      // found running, started a moment ago
+  std::string refusal;     // the last create's refusal of the name, while none was found
   std::string socket_dir;  // where its buildkitd's socket shows on this machine, if it does
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   auto out_of_time = [&] {
+    std::string why;
+    if (!last_state.empty()) {
+      why = " (it stayed " + last_state + ")";
+    } else if (!refusal.empty()) {
+      // Never found under the name, yet refused it each time: a name the
+      // Engine still reserves for a container it lost (a crash mid-create).
+      why = ": the Engine refused the name each time, yet has no container of that name (" +
+            refusal +
+            "); restarting the Docker Engine frees a name it kept for a container it "
+            "lost";
+    }
     return Error(Errc::timeout, "buildkitd container '" + name +
                                     "' did not reach the running state within " +
-                                    std::to_string(budget.timeout.count()) + " ms" +
-                                    (last_state.empty() ? "" : " (it stayed " + last_state + ")"));
+                                    std::to_string(budget.timeout.count()) + " ms" + why);
   };
   for (;;) {
     if (Clock::now() >= budget.deadline) return out_of_time();
@@ -561,6 +573,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       if (made->id.empty()) {
         // Another envd holds the name (its create, or its removal, is under
         // way): its container is looked at again after a pause, not raced.
+        refusal = made->refusal;
         if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
         waited = true;
         continue;
@@ -572,6 +585,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     }
     const auto& s = **state;
     last_state = s.status;
+    refusal.clear();
     if (s.status == "removing" || s.status == "restarting") {
       if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
       waited = true;
