@@ -9,11 +9,13 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli_harness.hpp"
+#include "envd/process.hpp"
 
 namespace envd::test {
 namespace {
@@ -158,6 +160,40 @@ TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
     EXPECT_EQ(WEXITSTATUS(*status), 128 + signal) << bg->err();
     EXPECT_NE(bg->err().find("envd: error: "), std::string::npos) << bg->err();
   }
+}
+
+// A shell starts a background job (`envd build &` in a script) with SIGINT
+// ignored. envd reads its signals from a signalfd, with them blocked, and an
+// ignored signal is dropped on arrival even when blocked: envd was deaf to
+// SIGINT there. It takes the signal back, as the Go clients do (Go's
+// signal.Notify), so `kill -INT` still ends it.
+TEST_F(BuildCli, SigintEndsEnvdStartedWithItIgnored) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  SilentListener silent;
+  use_silent_daemon(silent);
+  fs::path dir = project();
+  sdk::ProcessOptions options;
+  options.argv = {"/bin/sh",     "-c",    "trap '' INT; exec \"$@\"", "sh",
+                  envd_binary(), "build", "--connect-timeout",        "60s",
+                  dir.string()};
+  options.env = base_env();
+  BackgroundEnvd bg(options);
+  ASSERT_TRUE(bg.start_error().empty()) << bg.start_error();
+  ASSERT_TRUE(bg.wait_for("Waiting for buildkitd", std::chrono::seconds(30))) << bg.err();
+  std::ifstream status_file("/proc/" + std::to_string(bg.pid()) + "/status");
+  std::string line;
+  std::string ignored;
+  while (std::getline(status_file, line)) {
+    if (line.rfind("SigIgn:", 0) == 0) ignored = line;
+  }
+  // Bit 2 (SIGINT) of the mask: no longer ignored once envd runs.
+  ASSERT_FALSE(ignored.empty());
+  EXPECT_EQ(std::stoull(ignored.substr(7), nullptr, 16) & (1ULL << (SIGINT - 1)), 0U) << ignored;
+  ASSERT_EQ(::kill(bg.pid(), SIGINT), 0);
+  auto status = bg.wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status) << "envd did not end at SIGINT: " << bg.err();
+  ASSERT_TRUE(WIFEXITED(*status)) << *status;
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << bg.err();
 }
 
 // Started with stderr closed (2>&-), envd puts /dev/null there first, so the
