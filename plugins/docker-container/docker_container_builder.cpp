@@ -366,7 +366,7 @@ Status start_container(sdk::DockerEngine& engine, const std::string& name, sdk::
 // container of that name) and nothing was made here.
 struct CreateOutcome {
   std::string id;
-  std::string refusal;  // when "": the Engine's words (its 409) on the name
+  std::string refusal;  // with no id: the Engine's words (its 409) on the name
 };
 
 Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& target,
@@ -442,10 +442,11 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
 // container's buildkitd makes its socket: buildkitd makes it once it serves,
 // so a connect there tells at no cost, and is tried every 10 ms; the exec
 // (`buildctl debug workers`) is still asked every 200 ms, in case this
-// machine cannot reach that socket after all (a buildkitd given another
-// --addr). Without it, the exec is asked every 200 ms. `found_running`: the container ran before
-// this envd looked, and may have answered for long; an exec that cannot run buildctl at all (126,
-// 127) then ends the wait, and the dial says what is wrong.
+// machine cannot reach that socket after all. Without it, the exec is asked
+// every 200 ms.
+// `found_running`: the container ran before this envd looked, and may have
+// answered for long; an exec that cannot run buildctl at all (126, 127) then
+// ends the wait, and the dial says what is wrong.
 Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget& budget,
                   const std::string& socket_dir, bool found_running) {
   const auto& name = target.name;
