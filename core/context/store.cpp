@@ -114,6 +114,8 @@ Status ContextStore::write(const ContextList& list) const {
     }
     target = next.is_absolute() ? next : target.parent_path() / next;
   }
+  // Under the store's lock: no other writer's temporary is in use.
+  util::remove_stale_temporaries(target);
   return util::write_file_atomically(target, serialize(list), kFileMode);
 }
 

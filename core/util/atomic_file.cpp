@@ -53,6 +53,7 @@ class Fd {
   int fd_;
 };
 
+// Best effort (see write_file_atomically).
 Status fsync_directory(const fs::path& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("open directory", dir, errno);
@@ -86,23 +87,48 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   }
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
-  fs::path temp = path;
-  temp += ".tmp";
-  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode));
-  if (fd.get() < 0) return errno_error("create", temp, errno);
+  // A temporary of its own, made with O_EXCL: two writers of one file (two
+  // builds remembering a daemon's answer) never write into one inode, and
+  // whatever sits at a name (a FIFO, which would block the open for ever; a
+  // hard link to a file elsewhere, which the write would overwrite) is
+  // never opened.
+  std::string templ = path.string() + ".XXXXXX.tmp";
+  Fd fd(::mkostemps(templ.data(), 4, O_CLOEXEC));
+  if (fd.get() < 0) return errno_error("create", path.string() + ".XXXXXX.tmp", errno);
+  const fs::path temp = templ;
   // A write that fails part-way (a full disk, RLIMIT_FSIZE) leaves the old
   // file as it was and no temporary file behind.
   auto fail = [&](const Error& error) {
     ::unlink(temp.c_str());
     return error;
   };
-  // O_CREAT honours the umask and leaves an existing file's mode alone.
   if (::fchmod(fd.get(), mode) != 0) return fail(errno_error("chmod", temp, errno));
   if (auto st = write_all(fd.get(), content, quoted(temp)); !st) return fail(st.error());
   if (::fsync(fd.get()) != 0) return fail(errno_error("fsync", temp, errno));
   if (::close(fd.release()) != 0) return fail(errno_error("close", temp, errno));
   if (::rename(temp.c_str(), path.c_str()) != 0) return fail(errno_error("replace", path, errno));
-  return fsync_directory(dir);
+  // The rename is the commit: the file holds the new content from here on,
+  // and the caller must not undo what it stands for. The directory's fsync
+  // only makes the rename durable sooner; a directory this process may
+  // write but not open (mode 0300) leaves that to the file system.
+  (void)fsync_directory(dir);
+  return {};
+}
+
+void remove_stale_temporaries(const fs::path& path) {
+  const std::string name = path.filename().string();
+  std::error_code ec;
+  fs::directory_iterator it(path.parent_path().empty() ? fs::path(".") : path.parent_path(), ec);
+  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string entry = it->path().filename().string();
+    // <name>.XXXXXX.tmp, and <name>.tmp of the envd versions before.
+    bool ours = entry == name + ".tmp" ||
+                (entry.size() == name.size() + 11 && entry.rfind(name + ".", 0) == 0 &&
+                 entry.compare(entry.size() - 4, 4, ".tmp") == 0);
+    // Unlinking removes only the name: a hard link's other names keep the
+    // file, and a directory is not removed.
+    if (ours) (void)::unlink(it->path().c_str());
+  }
 }
 
 Result<std::string> read_file(const fs::path& path) {

@@ -1,10 +1,11 @@
 // Crash-safe file replacement and advisory locking.
 //
-// write_file_atomically() writes to a temporary file in the same directory,
-// fsyncs it, renames it over the target and fsyncs the directory, so after a
-// crash at any instant the target holds either its old or its new content.
-// Concurrent writers must serialise through a FileLock: the temporary file name
-// is fixed per target, so two unlocked writers could interleave.
+// write_file_atomically() writes to a temporary file of its own in the same
+// directory (<name>.XXXXXX.tmp, made with O_EXCL), fsyncs it, renames it over
+// the target and fsyncs the directory, so after a crash at any instant the
+// target holds either its old or its new content. Unlocked writers of one
+// file do not interleave (the last rename wins); a read-modify-write (the
+// context store) still serialises through a FileLock.
 #pragma once
 
 #include <sys/types.h>
@@ -33,8 +34,16 @@ enum class ReadOnlyFile {
 
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
 // existing file is reset to `mode` too). The parent directory must exist.
+// Success once the rename is done, even when the directory's fsync cannot be
+// (a directory that cannot be opened): the change is made, and an error
+// would make the caller undo what it stands for.
 Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                              mode_t mode, ReadOnlyFile read_only = ReadOnlyFile::refuse);
+
+// Removes the temporaries write_file_atomically left for `path` when killed
+// mid-write (and an older envd's <name>.tmp). Only for a file whose writers
+// hold a lock, called under it: another writer's temporary is in use.
+void remove_stale_temporaries(const std::filesystem::path& path);
 
 // Errc::permission when `path` exists and is read-only or not writable by
 // this process ("cannot replace '<path>': the file is read-only (mode

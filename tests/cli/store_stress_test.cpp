@@ -162,7 +162,20 @@ bool waits_for_a_lock(pid_t pid) {
 TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
   ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "ls"});
-  const fs::path temp = store_file().string() + ".tmp";
+  // The store's temporaries (contexts.json.XXXXXX.tmp): removed, and
+  // counted, after each round.
+  auto remove_temporaries = [this] {
+    int removed = 0;
+    const std::string prefix = store_file().filename().string() + ".";
+    for (const auto& entry : fs::directory_iterator(config_dir())) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(prefix, 0) == 0 && entry.path().extension() == ".tmp") {
+        fs::remove(entry.path());
+        ++removed;
+      }
+    }
+    return removed;
+  };
   const fs::path lock_file = store_file().string() + ".lock";
   std::set<std::string> confirmed{"default"};
   // Starts `envd context create NAME` and returns once it waits for the lock
@@ -233,7 +246,8 @@ TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
     ::kill(pid, SIGKILL);
     auto code = sdk::wait_process(pid);
     ASSERT_TRUE(code);
-    const bool left_temp = fs::exists(temp);
+    // Removed, so the next round's observation is its own.
+    const bool left_temp = remove_temporaries() > 0;
     if (*code == 0) {
       ++finished;
     } else if (left_temp) {
@@ -241,7 +255,6 @@ TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
     } else {
       ++interrupted;
     }
-    fs::remove(temp);  // so the next round's observation is its own
     auto names = names_in(read_store());
     // Nothing confirmed earlier is ever lost; a create that finished is there.
     for (const auto& n : confirmed) {

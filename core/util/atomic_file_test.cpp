@@ -1,0 +1,120 @@
+// write_file_atomically()'s temporary file: one of its own per write, so that
+// nothing sitting at a temporary's name is ever opened or written, and two
+// writers of one file never share an inode.
+#include "util/atomic_file.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace envd::util {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class AtomicFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("envd-atomic-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::directory_iterator(dir_)) {
+      out.push_back(entry.path().filename().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  fs::path dir_;
+};
+
+// A FIFO at the name an older envd used for its temporary blocked every
+// write's open for ever; a hard link there to a file elsewhere had that file
+// overwritten with the store and made 0600.
+TEST_F(AtomicFile, WhatSitsAtATemporarysNameIsNeverOpened) {
+  const fs::path file = dir_ / "contexts.json";
+  ASSERT_EQ(::mkfifo((file.string() + ".tmp").c_str(), 0600), 0);
+  ASSERT_TRUE(write_file_atomically(file, "one", 0600));
+  EXPECT_EQ(slurp(file), "one");
+  fs::remove(file.string() + ".tmp");
+
+  const fs::path victim = dir_ / "victim";
+  { std::ofstream(victim) << "precious"; }
+  fs::permissions(victim, fs::perms(0644));
+  fs::create_hard_link(victim, file.string() + ".tmp");
+  ASSERT_TRUE(write_file_atomically(file, "two", 0600));
+  EXPECT_EQ(slurp(file), "two");
+  EXPECT_EQ(slurp(victim), "precious");
+  EXPECT_EQ(fs::status(victim).permissions(), fs::perms(0644));
+}
+
+TEST_F(AtomicFile, TheFileGetsItsModeAndNoTemporaryIsLeft) {
+  const fs::path file = dir_ / "iid";
+  ASSERT_TRUE(write_file_atomically(file, "sha256:1\n", 0644));
+  EXPECT_EQ(fs::status(file).permissions(), fs::perms(0644));
+  EXPECT_EQ(names(), std::vector<std::string>{"iid"});
+}
+
+// Two builds remembering one daemon's answer at once: each rename puts a
+// whole file in place, never a mix of the two.
+TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {
+  const fs::path file = dir_ / "answer.json";
+  const std::string a(100000, 'a');
+  const std::string b(70000, 'b');
+  std::vector<std::thread> writers;
+  for (const std::string* text : {&a, &b, &a, &b}) {
+    writers.emplace_back([&file, text] {
+      for (int i = 0; i < 50; ++i) ASSERT_TRUE(write_file_atomically(file, *text, 0600));
+    });
+  }
+  for (int i = 0; i < 200; ++i) {
+    std::string now = slurp(file);
+    EXPECT_TRUE(now.empty() || now == a || now == b) << now.size() << " bytes";
+  }
+  for (auto& writer : writers) writer.join();
+  std::string last = slurp(file);
+  EXPECT_TRUE(last == a || last == b);
+  EXPECT_EQ(names(), std::vector<std::string>{"answer.json"});
+}
+
+// What a writer killed mid-write leaves (and an older envd's <name>.tmp) is
+// removed by the next locked writer; nothing else is, and a hard link's
+// other name keeps its file.
+TEST_F(AtomicFile, StaleTemporariesAreRemovedAndNothingElse) {
+  const fs::path file = dir_ / "contexts.json";
+  { std::ofstream(file) << "{}"; }
+  { std::ofstream(dir_ / "contexts.json.Ab12Cd.tmp") << "half"; }
+  { std::ofstream(dir_ / "victim") << "keep"; }
+  fs::create_hard_link(dir_ / "victim", dir_ / "contexts.json.tmp");
+  { std::ofstream(dir_ / "contexts.json.lock"); }
+  { std::ofstream(dir_ / "contexts.json.old.tmp") << "not ours: another length"; }
+  { std::ofstream(dir_ / "other.json.Ab12Cd.tmp") << "another file's"; }
+  remove_stale_temporaries(file);
+  EXPECT_EQ(names(),
+            (std::vector<std::string>{"contexts.json", "contexts.json.lock",
+                                      "contexts.json.old.tmp", "other.json.Ab12Cd.tmp", "victim"}));
+  EXPECT_EQ(slurp(dir_ / "victim"), "keep");
+}
+
+}  // namespace
+}  // namespace envd::util
