@@ -8,11 +8,10 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string_view>
 #include <thread>
 
@@ -159,26 +158,33 @@ Result<std::vector<std::string>> engine_security_opts(const std::vector<std::str
 // Writes `text` to `path` unless it already holds it (a rewrite would change
 // nothing but the mtime), through a temporary file so a reader never sees half.
 Status write_if_changed(const fs::path& path, const std::string& text) {
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::stringstream current;
-    current << in.rdbuf();
-    if (current.str() == text) return {};
-  }
+  // Read without blocking: whatever is not a regular file there is replaced.
+  if (auto current = sdk::read_regular_file(path.string()); current && *current == text) return {};
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
-  fs::path tmp = path;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) {
-      return Error(Errc::permission,
-                   "cannot write the generated buildkitd config '" + tmp.string() + "'");
-    }
+  // A temporary of its own (O_EXCL): nothing sitting at a name is opened,
+  // and two envd processes writing the config at once do not mix.
+  std::string tmp = path.string() + ".XXXXXX.tmp";
+  int fd = ::mkostemps(tmp.data(), 4, O_CLOEXEC);
+  if (fd < 0) {
+    return Error(Errc::permission, "cannot write the generated buildkitd config '" + path.string() +
+                                       "': " + std::strerror(errno));
+  }
+  bool written = ::fchmod(fd, 0644) == 0;
+  for (std::string_view left = text; written && !left.empty();) {
+    ssize_t n = ::write(fd, left.data(), left.size());
+    if (n < 0 && errno == EINTR) continue;
+    written = n > 0;
+    if (written) left.remove_prefix(static_cast<std::size_t>(n));
+  }
+  written = ::close(fd) == 0 && written;
+  if (!written) {
+    ::unlink(tmp.c_str());
+    return Error(Errc::permission, "cannot write the generated buildkitd config '" + tmp + "'");
   }
   fs::rename(tmp, path, ec);
   if (ec) {
+    ::unlink(tmp.c_str());
     return Error(Errc::permission, "cannot write the generated buildkitd config '" + path.string() +
                                        "': " + ec.message());
   }
