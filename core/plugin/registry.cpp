@@ -185,7 +185,7 @@ Registry Registry::discover(const std::vector<fs::path>& search_path, const fs::
           info = std::move(*cached);
         } else {
           info = scan_module(file.canonical, options.scan_timeout);
-          cache.store(*stamp, info);
+          if (info.cacheable) cache.store(*stamp, info);
         }
       }
       info.path = std::move(file.path);

@@ -49,6 +49,10 @@ struct ModuleInfo {
   int32_t maturity = 0;
   uint16_t abi_major = 0;
   uint16_t abi_minor = 0;
+  // False when the refusal says nothing about the module (the scan helper
+  // could not be started): it is not remembered in the manifest cache, so
+  // the module is scanned again once the helper is back.
+  bool cacheable = true;
 };
 
 // Tunables of discover(); the defaults are what envd uses.

@@ -34,11 +34,20 @@ std::string duration_text(std::chrono::milliseconds d) {
 
 }  // namespace
 
+namespace {
+
+// Where the helper is looked for first: beside this envd (an installation
+// moved elsewhere, the build tree); "" when envd cannot tell where it is.
+fs::path relocated_scan_helper() {
+  auto prefix = util::install_prefix();
+  return prefix ? *prefix / ENVD_SCAN_HELPER_RELATIVE : fs::path();
+}
+
+}  // namespace
+
 fs::path scan_helper() {
-  if (auto prefix = util::install_prefix()) {
-    fs::path beside = *prefix / ENVD_SCAN_HELPER_RELATIVE;
-    if (::access(beside.c_str(), X_OK) == 0) return beside;
-  }
+  fs::path beside = relocated_scan_helper();
+  if (!beside.empty() && ::access(beside.c_str(), X_OK) == 0) return beside;
   return ENVD_INSTALL_SCAN_HELPER;
 }
 
@@ -53,7 +62,17 @@ ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) 
   // remembered in the manifest cache as the module's refusal.
   sdk::IgnoreCancellation bounded;
   auto scan = sdk::run_process(options);
-  if (!scan) return refused("cannot be scanned: " + scan.error().message());
+  if (!scan) {
+    // Nothing about the module: the helper is missing or the system is out
+    // of processes. Not remembered, so a reinstalled helper is used next time.
+    const fs::path beside = relocated_scan_helper();
+    std::string tried = beside.empty() || beside == options.argv.front()
+                            ? std::string()
+                            : " (nor can '" + beside.string() + "')";
+    ModuleInfo info = refused("cannot be scanned: " + scan.error().message() + tried);
+    info.cacheable = false;
+    return info;
+  }
   if (scan->timed_out) {
     return refused("timed out while loading (killed after " + duration_text(timeout) + ")");
   }

@@ -10,6 +10,7 @@
 
 #include "cli_harness.hpp"
 #include "envd/plugin_abi.h"
+#include "envd/process.hpp"
 
 namespace envd::test {
 namespace {
@@ -72,6 +73,53 @@ TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
   EXPECT_FALSE(modules[0].at("reason").as_string().empty());
   // plugin ls reports refusals in its table, not as warnings.
   EXPECT_EQ(ls.err, "");
+}
+
+// An envd whose scan helper is missing (a broken or half-done install)
+// refuses every module, naming both places it looked; that is not a fact
+// about the modules, so it is not cached: once the helper is back, the same
+// modules load, without touching them.
+TEST_F(PluginCli, AMissingScanHelperIsNotRememberedAsTheModulesRefusal) {
+  fs::path plugins = home() / "plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "logging-builder.so");
+  // A moved installation whose libexec/ lost the helper.
+  fs::path tree = home() / "tree";
+  fs::create_directories(tree / "bin");
+  fs::copy_file(envd_binary(), tree / "bin" / "envd");
+  const fs::path helper =
+      fs::path(envd_binary()).parent_path().parent_path() / "libexec" / "envd" / "envd-plugin-scan";
+  ASSERT_TRUE(fs::exists(helper)) << helper;
+  sdk::ProcessOptions options;
+  options.argv = {(tree / "bin" / "envd").string(), "plugin", "ls", "--format", "json"};
+  options.env = base_env();
+  options.env["ENVD_PLUGIN_PATH"] = plugins.string();
+  options.timeout = std::chrono::seconds(60);
+  auto module_status = [&]() -> json::object {
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << r.error().message();
+    if (!r) return {};
+    EXPECT_EQ(r->exit_code, 0) << r->err;
+    json::value listed = json::parse(r->out);
+    for (const auto& m : listed.as_array()) {
+      if (m.at("path").as_string().ends_with("/logging-builder.so")) return m.as_object();
+    }
+    ADD_FAILURE() << "the module is not listed: " << r->out;
+    return {};
+  };
+  auto missing = module_status();
+  EXPECT_EQ(missing["status"], "refused") << json::serialize(missing);
+  const std::string reason(missing["reason"].is_string() ? missing["reason"].as_string() : "");
+  EXPECT_EQ(reason.rfind("cannot be scanned: cannot run '", 0), 0u) << reason;
+  EXPECT_NE(
+      reason.find("(nor can '" + (tree / "libexec" / "envd" / "envd-plugin-scan").string() + "')"),
+      std::string::npos)
+      << reason;
+
+  fs::create_directories(tree / "libexec" / "envd");
+  fs::copy_file(helper, tree / "libexec" / "envd" / "envd-plugin-scan");
+  auto back = module_status();
+  EXPECT_EQ(back["status"], "ok") << json::serialize(back);
 }
 
 TEST_F(PluginCli, AWorldWritableModuleIsRefused) {
