@@ -162,6 +162,26 @@ TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
   }
 }
 
+// `builder status` on a docker-container context whose Engine hears nothing:
+// the driver's look at its container takes the whole --connect-timeout, and
+// that is what is reported, with the user's timeout. It once went on to
+// dial with what was left (1 ms) and reported "(connect timeout: 1 ms)".
+TEST_F(BuildCli, BuilderStatusReportsTheLookThatTookTheDeadline) {
+  ENVD_REQUIRE_MODULES("docker-container builder");
+  SilentListener silent;
+  const std::string engine = "tcp://127.0.0.1:" + std::to_string(silent.port());
+  auto r = envd({"builder", "status", "--connect-timeout", "2s", "--format", "json"},
+                {{"DOCKER_HOST", engine}});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  auto status = boost::json::parse(r.out).as_object();
+  EXPECT_EQ(status["reachable"], false);
+  EXPECT_EQ(boost::json::value_to<std::string>(status["error"]),
+            "cannot look at the builder docker-container://envd_buildkitd: builder "
+            "'docker-container': the Docker Engine at " +
+                engine + " did not answer GET /_ping in time (connect timeout: 2000 ms)")
+      << r.out;
+}
+
 // A shell starts a background job (`envd build &` in a script) with SIGINT
 // ignored. envd reads its signals from a signalfd, with them blocked, and an
 // ignored signal is dropped on arrival even when blocked: envd was deaf to
