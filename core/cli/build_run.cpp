@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -14,8 +15,10 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -75,33 +78,85 @@ class OutputFile {
   explicit OutputFile(std::string path) : path_(std::move(path)) {}
   OutputFile(const OutputFile&) = delete;
   OutputFile& operator=(const OutputFile&) = delete;
-  ~OutputFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~OutputFile() { abandon(); }
 
-  Status open_once() {
-    std::lock_guard lock(mu_);
-    return open_locked();
-  }
   Status write(std::string_view chunk) {
     std::lock_guard lock(mu_);
     if (auto st = open_locked(); !st) return st;
     return util::write_all(fd_, chunk, "file " + path_);
   }
+  // The export is whole: the file (empty when no bytes came) takes its place.
+  Status commit() {
+    std::lock_guard lock(mu_);
+    if (auto st = open_locked(); !st) return st;
+    if (::close(std::exchange(fd_, -1)) != 0) return fail("cannot write '" + path_ + "'", errno);
+    if (!temp_.empty() && ::rename(temp_.c_str(), path_.c_str()) != 0) {
+      return fail("cannot replace '" + path_ + "'", errno);
+    }
+    temp_.clear();
+    ended_ = true;
+    return {};
+  }
+  // The export failed or was cancelled: what it wrote goes, and an earlier
+  // file at the destination stays as it was.
+  void abandon() {
+    std::lock_guard lock(mu_);
+    (void)fail("", 0);
+  }
 
  private:
+  // Ends the export: the temporary goes; an Error saying `what` and `error`.
+  Error fail(const std::string& what, int error) {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (!temp_.empty()) ::unlink(temp_.c_str());
+    temp_.clear();
+    ended_ = true;
+    return Error(Errc::internal, what + ": " + std::strerror(error));
+  }
+
+  // A regular file (or none yet) is written beside the destination and
+  // renamed over it at the end, so that a build that fails or is cancelled
+  // mid-export (a full disk, the daemon gone, Ctrl-C) leaves an earlier
+  // result whole. Anything else (/dev/null, a FIFO, a symbolic link) is
+  // written in place, as before.
   Status open_locked() {
     if (fd_ >= 0) return {};
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) {
-      return Error(Errc::internal, "cannot create '" + path_ + "': " + std::strerror(errno));
+    if (ended_) return Error(Errc::internal, "the export to '" + path_ + "' has ended");
+    struct stat existing {};
+    const bool exists = ::lstat(path_.c_str(), &existing) == 0;
+    if (exists && !S_ISREG(existing.st_mode)) {
+      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      return fd_ >= 0 ? Status{} : fail("cannot create '" + path_ + "'", errno);
     }
+    std::string temp = path_ + ".XXXXXX.tmp";
+    fd_ = ::mkostemps(temp.data(), 4, O_CLOEXEC);
+    if (fd_ < 0) return fail("cannot create '" + path_ + "'", errno);
+    temp_ = std::move(temp);
+    // The mode (and, for root, the owner) an earlier file had, else what
+    // creating it would have given.
+    const mode_t mode = exists ? existing.st_mode & 07777 : 0644 & ~current_umask();
+    if (exists && ::geteuid() == 0) (void)::fchown(fd_, existing.st_uid, existing.st_gid);
+    if (::fchmod(fd_, mode) != 0) return fail("cannot create '" + path_ + "'", errno);
     return {};
+  }
+
+  // The process's umask, read without setting it (umask(2) does both, and
+  // other threads create files meanwhile).
+  static mode_t current_umask() {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("Umask:", 0) == 0) {
+        return static_cast<mode_t>(std::strtoul(line.c_str() + 6, nullptr, 8));
+      }
+    }
+    return 022;
   }
 
   std::mutex mu_;
   std::string path_;
+  std::string temp_;  // the file being written, until renamed over path_
   int fd_ = -1;
+  bool ended_ = false;  // committed or abandoned
 };
 
 // The Dockerfile is read by the session when the daemon asks: what would
@@ -727,6 +782,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // Read before abandon(): the tarball it cuts short is refused too.
     Status load_failure = plan.loader ? plan.loader->failure() : Status{};
     if (plan.loader) plan.loader->abandon();
+    if (plan.output_file) plan.output_file->abandon();
     std::string report = progress->failure_report();
     if (!report.empty()) util::write_message(stderr, fmt::format("{}", report));
     if (result.error().code() == Errc::cancelled) {
@@ -759,7 +815,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   if (plan.output_file) {
     // An export with no bytes still makes its (empty) file.
-    if (auto st = plan.output_file->open_once(); !st) return st;
+    if (auto st = plan.output_file->commit(); !st) return st;
   }
   if (auto st = buildkit::record_local_cache_exports(*local_caches, result->exporter_response);
       !st) {

@@ -275,6 +275,28 @@ TEST_F(TcpFaultTest, AResetDuringTheExportIsOneLine) {
                              std::chrono::seconds(60));
 }
 
+// The same fault in a tarball's export, over an earlier tarball at the
+// destination: the export is written beside it and renamed over it only
+// when whole, so the earlier file is left as it was (it was once truncated
+// and left half written), and no temporary remains.
+TEST_F(TcpFaultTest, AResetDuringATarExportKeepsTheEarlierFile) {
+  const fs::path tar = home() / "image.tar";
+  write_text(tar, "an earlier build");
+  fs::permissions(tar, fs::perms(0640));
+  auto ok = fault_then_recovery(
+      *proxy_, fault_plan(Fault::reset, 200000), "reset-tar-export",
+      {{builder_}, kBuildPhases, std::chrono::seconds(60)},
+      [&](const std::string&) {
+        return envd({"build", "--connect-timeout", "3s", "--progress", "plain", "--output",
+                     "type=tar,dest=" + tar.string(), dir_.string()},
+                    env());
+      },
+      [&] { EXPECT_EQ(read_text(tar), "an earlier build"); });
+  EXPECT_GT(fs::file_size(tar), 512u * 1024) << ok.err;
+  // The new file keeps the earlier one's mode.
+  EXPECT_EQ(fs::status(tar).permissions(), fs::perms(0640));
+}
+
 // Half a megabyte goes to the daemon only in the file sync of the context:
 // counting envd's bytes, the fault lands in the upload.
 TEST_F(TcpFaultTest, AResetDuringTheContextUploadIsOneLine) {
