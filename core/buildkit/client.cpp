@@ -908,8 +908,16 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                                       : " during '" + util::printable(phase, 80) + "'") +
                        ": " + unavailable_reason(status));
     case grpc::StatusCode::CANCELLED:
-      return Error(Errc::cancelled,
-                   "build on " + address + " cancelled: " + status.error_message());
+      // Not this envd (its cancel was checked above): the daemon ended the
+      // build itself, as buildkitd does when it stops. A failure, not the
+      // user's Ctrl-C.
+      return Error(Errc::unavailable,
+                   "buildkitd at " + address + " cancelled the build" +
+                       (phase.empty() ? " before its first step"
+                                      : " during '" + util::printable(phase, 80) + "'") +
+                       ": " +
+                       (status.error_message().empty() ? "cancelled" : status.error_message()) +
+                       " (not envd: is the daemon stopping?)");
     default:
       return Error(errc_of(status.error_code()), status.error_message().empty()
                                                      ? "the build failed on " + address

@@ -90,7 +90,7 @@ class FakeControl final : public bk::Control::Service {
  public:
   // lose_session: uses the session, then fails as the daemon does when the
   // session's connection went away ("EOF").
-  enum class SolveMode { succeed, fail, block, lose_session };
+  enum class SolveMode { succeed, fail, block, daemon_cancels, lose_session };
   enum class SessionMode { serve, reject, ignore_half_close };
 
   // Configuration (set before use).
@@ -182,6 +182,9 @@ class FakeControl final : public bk::Control::Service {
       case SolveMode::block:
         wait_cancelled(context, 20s);
         return grpc::Status::CANCELLED;
+      case SolveMode::daemon_cancels:
+        // What buildkitd answers when it stops (SIGTERM) under a build.
+        return {grpc::StatusCode::CANCELLED, "context canceled"};
     }
     return grpc::Status::OK;
   }
@@ -731,6 +734,27 @@ TEST(ClientSolve, FailedSolveCarriesTheDaemonMessage) {
   EXPECT_EQ(result.error().message(),
             "process \"/bin/sh -c false\" did not complete successfully: exit code: 1");
   EXPECT_EQ(sink.done_called, 1);
+}
+
+// A daemon that cancels the build itself (it is shutting down) is not the
+// user's Ctrl-C: not Errc::cancelled (exit 130, "build cancelled"), but a
+// failure that says who cancelled it.
+TEST(ClientSolve, ADaemonThatCancelsTheBuildIsNotTheUsersCancel) {
+  FakeControl fake;
+  fake.solve_mode = FakeControl::SolveMode::daemon_cancels;
+  FdServer server(fake);
+  Client client = connect_ok(server);
+  RecordingSink sink;
+  auto result = client.solve(sample_request(), {}, sink, CancelToken());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().code(), Errc::unavailable);
+  EXPECT_EQ(result.error().message().rfind("buildkitd at " + client.address() +
+                                               " cancelled the build before its first step: "
+                                               "context canceled (not envd: is the daemon "
+                                               "stopping?)",
+                                           0),
+            0u)
+      << result.error().message();
 }
 
 TEST(ClientSolve, StatusUpdatesReachTheSinkInOrder) {
