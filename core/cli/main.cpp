@@ -138,6 +138,18 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);
+  // A shell starts a background job (`envd build &` in a script) with SIGINT
+  // ignored. envd takes it back at once, as Go's signal.Notify does for the
+  // docker CLI and buildctl: while it waits on a secret's FIFO, before any
+  // signal is blocked, Ctrl-C ends it; later the signal watcher reads it
+  // (an ignored signal is dropped even while blocked, so it would never see
+  // one otherwise).
+  for (int signal : {SIGINT, SIGTERM}) {
+    struct sigaction current {};
+    if (::sigaction(signal, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
+      std::signal(signal, SIG_DFL);
+    }
+  }
   envd::cli::Invocation invocation;
   envd::cli::Action action;
   if (std::getenv("ENVD_TIMINGS") != nullptr) {

@@ -50,21 +50,6 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
   // out of descriptors), no watcher: Ctrl-C keeps its default effect.
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (stop_fd_ < 0) return;
-  // A shell starts a background job (`envd build &` in a script) with
-  // SIGINT ignored, and an ignored signal is dropped on arrival even while
-  // blocked: the signalfd would never see it, and envd would be deaf to
-  // `kill -INT`. It is taken back, as Go's signal.Notify does for the
-  // docker CLI and buildctl. Blocked from here on, the default action never
-  // runs while the watcher lives.
-  for (int signal : {SIGINT, SIGTERM}) {
-    struct sigaction current {};
-    if (::sigaction(signal, nullptr, &current) == 0 && current.sa_handler == SIG_IGN) {
-      struct sigaction dfl {};
-      dfl.sa_handler = SIG_DFL;
-      sigemptyset(&dfl.sa_mask);
-      ::sigaction(signal, &dfl, nullptr);
-    }
-  }
   pthread_sigmask(SIG_BLOCK, &set_, &old_);
   signal_fd_ = ::signalfd(-1, &set_, SFD_CLOEXEC);
   if (signal_fd_ < 0) {
