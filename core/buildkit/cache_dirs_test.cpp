@@ -130,21 +130,43 @@ TEST(CacheDirsTest, ImportsWithoutIndexTagOrBlobAreSkippedWithAWarning) {
   ASSERT_TRUE(put_index_entry(tagged, "latest", json::parse(descriptor_json("gone")).as_object()));
   fs::path broken = tmp.mkdir("broken");
   write_text(broken / "index.json", "{not json");
+  // A CI job's first run: the directory its --cache-to will make.
+  fs::path missing = tmp.path() / "not-yet";
 
   std::vector<CacheEntry> exports;
   std::vector<CacheEntry> imports{{"local", {{"src", empty.string()}}},
                                   {"local", {{"src", tagged.string()}, {"tag", "other"}}},
                                   {"local", {{"src", tagged.string()}}},
-                                  {"local", {{"src", broken.string()}}}};
+                                  {"local", {{"src", broken.string()}}},
+                                  {"local", {{"src", missing.string()}}}};
   auto caches = prepare_local_caches(exports, imports);
   ASSERT_TRUE(caches) << caches.error().message();
   EXPECT_TRUE(imports.empty());
   EXPECT_TRUE(caches->dirs.empty());
-  ASSERT_EQ(caches->warnings.size(), 4U);
+  ASSERT_EQ(caches->warnings.size(), 5U);
   EXPECT_NE(caches->warnings[0].find(empty.string()), std::string::npos);
   EXPECT_NE(caches->warnings[1].find("no digest found for tag 'other'"), std::string::npos);
   EXPECT_NE(caches->warnings[2].find("unavailable"), std::string::npos);
   EXPECT_NE(caches->warnings[3].find("invalid JSON"), std::string::npos) << caches->warnings[3];
+  EXPECT_EQ(caches->warnings[4], "local cache import at " + missing.string() +
+                                     " skipped: cannot read '" + (missing / "index.json").string() +
+                                     "': No such file or directory")
+      << caches->warnings[4];
+  EXPECT_FALSE(fs::exists(missing));
+}
+
+// A --cache-to directory that is a file is refused before the build, as a
+// read-only one is; it once passed, and the build failed at its very end.
+TEST(CacheDirsTest, AnExportDirectoryThatIsAFileIsRefused) {
+  TempDir tmp;
+  write_text(tmp.path() / "file", "x");
+  std::vector<CacheEntry> exports{{"local", {{"dest", (tmp.path() / "file").string()}}}};
+  std::vector<CacheEntry> imports;
+  auto caches = prepare_local_caches(exports, imports);
+  ASSERT_FALSE(caches);
+  EXPECT_EQ(caches.error().message(),
+            "cannot create the cache directory: cannot create directory '" +
+                (tmp.path() / "file").string() + "': Not a directory");
 }
 
 TEST(CacheDirsTest, AMalformedDescriptorIsAnError) {

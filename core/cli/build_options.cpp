@@ -98,8 +98,12 @@ Result<buildkit::CacheEntry> parse_cache(const std::string& flag, const std::str
     auto absolute = absolute_dir(dir->second);
     if (!absolute) return invalid(flag, value, absolute.error().message());
     dir->second = absolute->string();
+    // A cache directory that does not exist yet (a CI job's first run) is
+    // skipped with a warning when the build starts, as buildx does; one that
+    // is a file is a mistake.
     std::error_code ec;
-    if (!exporting && !fs::is_directory(*absolute, ec)) {
+    auto kind = fs::status(*absolute, ec).type();
+    if (!exporting && kind != fs::file_type::not_found && kind != fs::file_type::directory) {
       return invalid(flag, value, "'" + dir->second + "' is not a directory");
     }
   } else if (entry.type == "inline") {

@@ -55,7 +55,7 @@ TEST(CacheFlags, BadValuesSayWhatIsWrongInOneLine) {
            Case{true, "type=registry,ref=", "type=registry needs ref=REF"},
            Case{true, "type=local", "type=local needs dest=DIR"},
            Case{false, "type=local,dest=/tmp", "type=local needs src=DIR"},
-           Case{false, "type=local,src=/nonexistent/envd-cache", "is not a directory"},
+           Case{false, "type=local,src=/etc/hostname", "'/etc/hostname' is not a directory"},
            Case{false, "type=inline", "type=inline is for --cache-to"},
            Case{true, "type=registry,ref=a,mode=most", "mode must be min or max"},
            Case{true, "type=registry,ref=a,ref=b", "'ref' is given twice"},
@@ -73,6 +73,15 @@ TEST(CacheFlags, BadValuesSayWhatIsWrongInOneLine) {
         << c.value << ": " << r.error().message();
     EXPECT_EQ(r.error().message().find('\n'), std::string::npos) << r.error().message();
   }
+}
+
+// A CI job's first run imports from the directory its last step will make:
+// a missing one is taken here and skipped with a warning when the build
+// starts, as buildx does.
+TEST(CacheFlags, AMissingLocalCacheToImportIsNoError) {
+  auto from = parse_cache_import("--cache-from", "type=local,src=/nonexistent/envd-cache");
+  ASSERT_TRUE(from) << message(from);
+  EXPECT_EQ(from->attrs.at("src"), "/nonexistent/envd-cache");
 }
 
 TEST(CacheFlags, UnknownTypesGoToTheDaemon) {

@@ -640,6 +640,17 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   auto ssh_agents = resolve_ssh_agents(req.ssh);
   if (!ssh_agents) return ssh_agents.error();
   if (auto st = check_platforms(req.platform); !st) return st;
+  // A local cache directory is made once the daemon is reached; what would
+  // stop that (a file in its place, a read-only parent) is told first.
+  for (const auto& entry : solve->cache_exports) {
+    auto dest = entry.attrs.find("dest");
+    if (entry.type != "local" || dest == entry.attrs.end()) continue;
+    if (auto st = check_creatable(dest->second, true,
+                                  "cannot create the cache directory '" + dest->second + "'");
+        !st) {
+      return st;
+    }
+  }
   for (const auto* path : {&req.iidfile, &req.metadata_file}) {
     if (path->empty()) continue;
     std::error_code parent_ec;

@@ -215,8 +215,10 @@ Status create_directories(const fs::path& dir, mode_t mode) {
   if (!parent.empty() && parent != dir) {
     if (auto st = create_directories(parent, 0755); !st) return st;
   }
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return errno_error("create directory", dir, errno);
+  if (::mkdir(dir.c_str(), mode) != 0) {
+    // EEXIST: made meanwhile by another process, or something else is there.
+    if (errno != EEXIST) return errno_error("create directory", dir, errno);
+    if (!fs::is_directory(dir, ec)) return errno_error("create directory", dir, ENOTDIR);
   }
   // mkdir honours the umask; the leaf must have exactly `mode` (0700 for private data).
   if (::chmod(dir.c_str(), mode) != 0) return errno_error("chmod", dir, errno);

@@ -175,10 +175,16 @@ TEST_F(CiBuildTest, BadCacheFlagsFailBeforeAnythingIsContacted) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
             "envd: error: invalid --cache-to 'type=registry': type=registry needs ref=REF\n");
-  r = run({"build", "--cache-from", "type=local,src=" + (home() / "none").string(),
+  write_text(home() / "a-file", "x");
+  r = run({"build", "--cache-from", "type=local,src=" + (home() / "a-file").string(),
            project("bad").string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(contains(r.err, "is not a directory")) << r.err;
+  r = run({"build", "--cache-to", "type=local,dest=" + (home() / "a-file").string(),
+           project("bad").string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: cannot create the cache directory '" +
+                       (home() / "a-file").string() + "': Not a directory\n");
 }
 
 // ---- metadata ---------------------------------------------------------------
@@ -355,7 +361,9 @@ TEST_F(CiBuildTest, LocalCacheMakesAFreshDaemonRunNothing) {
 }
 
 // A local cache directory without an index is skipped with a warning, as
-// BuildKit's client does, and the build goes on.
+// BuildKit's client does, and the build goes on; so is one that does not
+// exist yet: a CI job's first run imports from the directory its
+// --cache-to then makes.
 TEST_F(CiBuildTest, AnEmptyLocalCacheIsSkippedWithAWarning) {
   use_tcp();
   fs::path empty = home() / "empty-cache";
@@ -367,6 +375,16 @@ TEST_F(CiBuildTest, AnEmptyLocalCacheIsSkippedWithAWarning) {
   EXPECT_TRUE(
       contains(r.err, "envd: warning: local cache import at " + empty.string() + " skipped"))
       << r.err;
+
+  fs::path first_run = home() / "ci-cache";
+  r = run({"build", "--progress", "plain", "--cache-from", "type=local,src=" + first_run.string(),
+           "--cache-to", "type=local,dest=" + first_run.string(), "--output",
+           "type=local,dest=" + (home() / "out-first").string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(
+      contains(r.err, "envd: warning: local cache import at " + first_run.string() + " skipped"))
+      << r.err;
+  EXPECT_TRUE(fs::exists(first_run / "index.json"));
 }
 
 }  // namespace
