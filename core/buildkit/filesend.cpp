@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <system_error>
 #include <utility>
@@ -308,9 +309,24 @@ class FileSendTarget::Service final : public grpc::Service {
             this)));
   }
 
+  std::string local_failure() const {
+    std::lock_guard lock(mu_);
+    return failure_;
+  }
+
  private:
-  grpc::Status diff_copy(grpc::ServerContext* /*context*/, Stream* stream) {
-    if (sink_) return receive_bytes(stream);
+  grpc::Status diff_copy(grpc::ServerContext* context, Stream* stream) {
+    grpc::Status status = sink_ ? receive_bytes(stream) : receive_tree(stream);
+    // Every failure here is this end's (the daemon's errors come as the
+    // stream's end, which ends the call with OK).
+    if (!status.ok() && !context->IsCancelled()) {
+      std::lock_guard lock(mu_);
+      if (failure_.empty()) failure_ = status.error_message();
+    }
+    return status;
+  }
+
+  grpc::Status receive_tree(Stream* stream) {
     std::error_code ec;
     std::filesystem::create_directories(dir_, ec);
     if (ec) {
@@ -342,6 +358,8 @@ class FileSendTarget::Service final : public grpc::Service {
 
   std::filesystem::path dir_;
   Sink sink_;
+  mutable std::mutex mu_;
+  std::string failure_;  // the first failure of this end; guarded by mu_
 };
 
 FileSendTarget::FileSendTarget(std::unique_ptr<Service> service) : service_(std::move(service)) {}
@@ -369,5 +387,7 @@ void FileSendTarget::register_on(grpc::ServerBuilder& builder) {
 }
 
 std::vector<std::string> FileSendTarget::methods() const { return {kMethod}; }
+
+std::string FileSendTarget::local_failure() const { return service_->local_failure(); }
 
 }  // namespace envd::buildkit

@@ -61,6 +61,12 @@ class FileSendTarget : public Attachable {
   FileSendTarget(const FileSendTarget&) = delete;
   FileSendTarget& operator=(const FileSendTarget&) = delete;
 
+  // Why this end failed the export (a full disk, a path it cannot create,
+  // the sink's error, a protocol error), or "" when it did not: the cause
+  // to report, whatever the daemon then made of the stream's end (often
+  // only "EOF"). Thread-safe.
+  std::string local_failure() const;
+
   void register_on(grpc::ServerBuilder& builder) override;
   std::vector<std::string> methods() const override;  // {"/moby.filesync.v1.FileSend/DiffCopy"}
 

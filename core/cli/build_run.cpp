@@ -799,6 +799,14 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (result.error().code() == Errc::cancelled) {
       return Error(Errc::cancelled, "build cancelled");
     }
+    // This end failed the export (a full disk, a path it cannot create): the
+    // cause, whatever the daemon made of the stream it cut (often "EOF").
+    // The Engine's load has its own report below.
+    if (plan.target && !plan.loader) {
+      if (std::string local = plan.target->local_failure(); !local.empty()) {
+        return Error(Errc::internal, "the export to " + plan.description + " failed: " + local);
+      }
+    }
     // A concurrent probe that failed is why the build did (the client
     // returned its error); say it as a failed connect is said.
     if (probe == buildkit::Client::Probe::concurrent) {

@@ -35,6 +35,7 @@
 #include "buildkit/fault_proxy.hpp"
 #include "buildkit/real_buildkit_test.hpp"
 #include "cli_harness.hpp"
+#include "envd/process.hpp"
 
 namespace envd::test {
 namespace {
@@ -295,6 +296,50 @@ TEST_F(TcpFaultTest, AResetDuringATarExportKeepsTheEarlierFile) {
   EXPECT_GT(fs::file_size(tar), 512u * 1024) << ok.err;
   // The new file keeps the earlier one's mode.
   EXPECT_EQ(fs::status(tar).permissions(), fs::perms(0640));
+}
+
+// The export fails on this end (here a file-size limit, as a full disk
+// would): that is the error, not what the daemon made of the stream it
+// cut (3 runs in 6 said only "EOF" on a full disk).
+TEST_F(TcpFaultTest, AnExportThisEndCannotWriteSaysWhy) {
+  const fs::path out = home() / "out-limited";
+  const fs::path tar = home() / "limited.tar";
+  // The first file over the limit (of the base image, or the project's).
+  for (const auto& [output, says] :
+       {std::pair{"type=local,dest=" + out.string(), "envd: error: the export to directory " +
+                                                         out.string() + " failed: cannot write '"},
+        std::pair{"type=tar,dest=" + tar.string(),
+                  "envd: error: the export to file " + tar.string() +
+                      " failed: cannot write file " + tar.string()}}) {
+    sdk::ProcessOptions limited;
+    // 256 blocks of 512 bytes (dash): the project's 512 KiB file does not fit.
+    limited.argv = {"/bin/sh",
+                    "-c",
+                    "ulimit -f 256; exec \"$@\"",
+                    "sh",
+                    envd_binary(),
+                    "build",
+                    "--connect-timeout",
+                    "3s",
+                    "--progress",
+                    "quiet",
+                    "--output",
+                    output,
+                    dir_.string()};
+    limited.env = base_env();
+    for (const auto& [key, value] : env()) limited.env[key] = *value;
+    limited.timeout = std::chrono::seconds(120);
+    auto r = sdk::run_process(limited);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->exit_code, 1) << r->err;
+    // After the failed step's report, one line.
+    const std::string line = r->err.substr(std::min(r->err.find("envd: error: "), r->err.size()));
+    EXPECT_EQ(line.rfind(says, 0), 0u) << r->err;
+    const std::string end = ": File too large\n";
+    EXPECT_TRUE(line.size() > end.size() && line.ends_with(end)) << r->err;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << r->err;
+  }
+  EXPECT_FALSE(fs::exists(tar)) << "no half-written tarball";
 }
 
 // Half a megabyte goes to the daemon only in the file sync of the context:
