@@ -102,10 +102,13 @@ std::string shown_line(std::string_view line) {
   return util::printable(plain);
 }
 
+// Never below zero: buildkitd 0.11 may stamp a step's completion a few
+// microseconds before its start, which printed "DONE -0.0s".
 double seconds_between(const envd::wellknown::Timestamp& from,
                        const envd::wellknown::Timestamp& to) {
-  return static_cast<double>(to.seconds() - from.seconds()) +
-         static_cast<double>(to.nanos() - from.nanos()) / 1e9;
+  double seconds = static_cast<double>(to.seconds() - from.seconds()) +
+                   static_cast<double>(to.nanos() - from.nanos()) / 1e9;
+  return seconds > 0 ? seconds : 0.0;
 }
 
 }  // namespace

@@ -75,6 +75,25 @@ TEST(ProgressUi, PlainLinesNumberStepsAndMarkCachedAndDone) {
   EXPECT_EQ(ui.failure_report(), "");
 }
 
+// buildkitd 0.11 may stamp a completion a few microseconds before the start.
+TEST(ProgressUi, ACompletionStampedBeforeItsStartIsNoNegativeTime) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file());
+  bk::StatusResponse r;
+  auto* v = r.add_vertexes();
+  v->set_digest("sha256:a");
+  v->set_name("[internal] load build definition from Dockerfile");
+  v->mutable_started()->set_seconds(100);
+  v->mutable_started()->set_nanos(2000);
+  v->mutable_completed()->set_seconds(100);
+  v->mutable_completed()->set_nanos(1000);
+  ui.update(r);
+  ui.done();
+  EXPECT_EQ(out.text(),
+            "#1 [internal] load build definition from Dockerfile\n"
+            "#1 DONE 0.0s\n");
+}
+
 TEST(ProgressUi, FailureReportHasTheStepAndItsLogTail) {
   Capture out;
   ProgressUi ui(ProgressMode::plain, out.file());
