@@ -7,6 +7,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
+#include "cli/duration_flag.hpp"
 
 namespace envd::cli {
 
@@ -28,7 +29,8 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
   cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
       ->capture_default_str();
   cmd->add_option("--connect-timeout", req->connect_timeout,
-                  "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+                  "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")
+      ->check(positive_duration());
   cmd->add_flag("-q,--quiet", req->quiet,
                 "Print only the image ID on stdout (no progress, no messages)");
 

@@ -6,6 +6,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
+#include "cli/duration_flag.hpp"
 
 namespace envd::cli {
 
@@ -19,8 +20,10 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
         "status", "Show the builder: its container's state, reachability, BuildKit version");
     status->add_option("-f,--format", *format, "Output format: table or json")
         ->capture_default_str();
-    status->add_option("--connect-timeout", *timeout,
-                       "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    status
+        ->add_option("--connect-timeout", *timeout,
+                     "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")
+        ->check(positive_duration());
     status->callback([&invocation, &action, format, timeout] {
       action = [&invocation, format, timeout] {
         return run_in_client([&](const ClientApi& client) {
@@ -34,7 +37,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     auto stop_timeout = std::make_shared<std::string>();
     stop->add_option("--connect-timeout", *stop_timeout,
                      "How long to wait for the builder's engine (default: "
-                     "BUILDKIT_CONNECTING_TIMEOUT or 10s; buildkitd then has 10s to stop)");
+                     "BUILDKIT_CONNECTING_TIMEOUT or 10s; buildkitd then has 10s to stop)")
+        ->check(positive_duration());
     stop->callback([&invocation, &action, stop_timeout] {
       action = [&invocation, stop_timeout] {
         return run_in_client([&](const ClientApi& client) {
@@ -50,7 +54,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     auto rm_timeout = std::make_shared<std::string>();
     rm->add_option("--connect-timeout", *rm_timeout,
                    "How long to wait for the builder's engine (default: "
-                   "BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+                   "BUILDKIT_CONNECTING_TIMEOUT or 10s)")
+        ->check(positive_duration());
     rm->callback([&invocation, &action, keep_cache, rm_timeout] {
       action = [&invocation, keep_cache, rm_timeout] {
         return run_in_client([&](const ClientApi& client) {
@@ -69,9 +74,11 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
                         "Replace an existing builder container (its build cache is kept)");
     bootstrap->add_option("-f,--format", *format, "Output format: table or json")
         ->capture_default_str();
-    bootstrap->add_option("--connect-timeout", *timeout,
-                          "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
-                          "or 10s)");
+    bootstrap
+        ->add_option("--connect-timeout", *timeout,
+                     "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
+                     "or 10s)")
+        ->check(positive_duration());
     bootstrap->callback([&invocation, &action, recreate, format, timeout] {
       action = [&invocation, recreate, format, timeout] {
         return run_in_client([&](const ClientApi& client) {
@@ -90,8 +97,10 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
                       "Keep cache used within this long, e.g. 48h");
     prune->add_option("-f,--format", flags->format, "Output format: table or json")
         ->capture_default_str();
-    prune->add_option("--connect-timeout", flags->timeout,
-                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)");
+    prune
+        ->add_option("--connect-timeout", flags->timeout,
+                     "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")
+        ->check(positive_duration());
     prune->callback([&invocation, &action, flags] {
       action = [&invocation, flags] {
         return run_in_client(

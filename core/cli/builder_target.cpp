@@ -20,6 +20,7 @@
 #include "util/duration.hpp"
 #include "util/message_out.hpp"
 #include "util/terminal.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -118,9 +119,22 @@ class WaitNotice {
 }  // namespace
 
 Result<std::chrono::milliseconds> connect_timeout(const std::string& flag) {
-  if (!flag.empty()) return util::parse_duration(flag, "--connect-timeout");
+  // The flag was checked as the command line was read (positive_duration);
+  // the variable is checked here, by the same rule.
+  auto checked = [](const std::string& text,
+                    const char* what) -> Result<std::chrono::milliseconds> {
+    auto parsed = util::parse_duration(text, what);
+    if (!parsed) return parsed.error();
+    if (parsed->count() <= 0) {
+      return Error(Errc::invalid_argument, std::string("invalid ") + what + " '" +
+                                               util::printable(text, 40) +
+                                               "': it must be 1ms or more");
+    }
+    return *parsed;
+  };
+  if (!flag.empty()) return checked(flag, "--connect-timeout");
   if (const char* env = std::getenv("BUILDKIT_CONNECTING_TIMEOUT"); env && env[0] != '\0') {
-    return util::parse_duration(env, "BUILDKIT_CONNECTING_TIMEOUT");
+    return checked(env, "BUILDKIT_CONNECTING_TIMEOUT");
   }
   return kDefaultConnectTimeout;
 }

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "cli/duration_flag.hpp"
 #include "context/stored_files.hpp"
 #include "util/duration.hpp"
 #include "util/text.hpp"
@@ -49,24 +50,11 @@ Result<std::chrono::milliseconds> runner_timeout(const std::string& flag,
 void add_runner_timeout_flag(CLI::App& command, std::string& value, std::string_view what,
                              std::string_view fallback) {
   // Checked as the command line is read, so a bad value costs no build.
-  const CLI::Validator positive_duration(
-      [](const std::string& text) {
-        // CLI11 puts "--timeout: " before it.
-        auto parsed = util::parse_duration(text, "--timeout");
-        const std::string quoted = "'" + util::printable(text, 40) + "'";
-        if (!parsed) {
-          return quoted + " is not a duration (e.g. 30s, 1m30s, 500ms; at most 277777h)";
-        }
-        // "0", or less than the millisecond a deadline counts in ("1ns").
-        if (parsed->count() <= 0) return quoted + " is not a duration of 1ms or more";
-        return std::string();
-      },
-      "", "duration");
   command
       .add_option(
           "--timeout", value,
           "How long to wait for " + std::string(what) + " (default " + std::string(fallback) + ")")
-      ->check(positive_duration);
+      ->check(positive_duration());
 }
 
 }  // namespace envd::cli

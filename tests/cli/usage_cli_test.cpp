@@ -73,9 +73,30 @@ TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   auto r = envd({"build", "--progress", "fancy", empty.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err, kError + "invalid progress mode 'fancy': expected auto, tty, plain or quiet\n");
+  // The duration flags are usage errors (exit 2), --connect-timeout as
+  // --timeout, on every command that has it; 0 is no deadline to keep.
   r = envd({"build", "--connect-timeout", "soon", empty.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kError +
+                       "--connect-timeout: 'soon' is not a duration (e.g. 30s, 1m30s, 500ms; at "
+                       "most 277777h) (see 'envd build --help')\n");
+  for (const auto& command : std::vector<std::vector<std::string>>{{"build", empty.string()},
+                                                                   {"bootstrap"},
+                                                                   {"prune"},
+                                                                   {"builder", "status"},
+                                                                   {"builder", "stop"},
+                                                                   {"builder", "rm"}}) {
+    auto args = command;
+    args.insert(args.end() - (command[0] == "build" ? 1 : 0), {"--connect-timeout", "0"});
+    r = envd(args);
+    EXPECT_EQ(r.exit_code, 2) << command[0] << ": " << r.err;
+    EXPECT_NE(r.err.find("--connect-timeout: '0' is not a duration of 1ms or more"),
+              std::string::npos)
+        << r.err;
+  }
+  r = envd({"builder", "status"}, {{"BUILDKIT_CONNECTING_TIMEOUT", "0"}});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err.find("Dockerfile"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err, kError + "invalid BUILDKIT_CONNECTING_TIMEOUT '0': it must be 1ms or more\n");
 }
 
 // What is wrong with --output or the Dockerfile is told before any builder
