@@ -4,6 +4,7 @@
 // from normalize_options and declares "tls-ca" and "config" as file options.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -250,6 +251,24 @@ TEST_F(BuilderOptionsCli, StoredFilesTravelWithExportAndImport) {
   run_ok({"context", "import", "copy", archive.string()});
   EXPECT_EQ(options("copy").at("tls-ca"), "files/tls-ca");
   EXPECT_EQ(read_text(private_dir("copy") / "files" / "tls-ca"), kPem);
+
+  // A stored file replaced by a FIFO or a symbolic link is named for what it
+  // is, not reported missing; nothing is written.
+  const fs::path stored = private_dir("copy") / "files" / "tls-ca";
+  fs::remove(stored);
+  ASSERT_EQ(::mkfifo(stored.c_str(), 0600), 0);
+  auto fifo = run({"context", "export", "copy", (home() / "fifo.tar").string()});
+  EXPECT_EQ(fifo.exit_code, 1);
+  EXPECT_EQ(fifo.err, "envd: error: cannot export context 'copy': '" + stored.string() +
+                          "' is not a regular file; remove it from the private directory\n");
+  fs::remove(stored);
+  fs::create_symlink(ca, stored);
+  auto link = run({"context", "export", "copy", (home() / "link.tar").string()});
+  EXPECT_EQ(link.exit_code, 1);
+  EXPECT_NE(link.err.find("'" + stored.string() + "' is a symbolic link"), std::string::npos)
+      << link.err;
+  EXPECT_FALSE(fs::exists(home() / "fifo.tar"));
+  EXPECT_FALSE(fs::exists(home() / "link.tar"));
 }
 
 }  // namespace

@@ -42,6 +42,11 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   if (!list) return list.error();
   const Context* ctx = list->find(name);
   if (ctx == nullptr) return missing_context(name);
+  // Read first: what the private directory holds that is not a regular file
+  // (a symbolic link, a FIFO) is refused with the file's name and kind, not
+  // as a missing file by the check below.
+  auto archive = context::export_archive(*store, *ctx);
+  if (!archive) return archive.error();
   // What import will refuse is refused here: a file option must name the
   // copy the store holds (a hand-edited store may name any path instead).
   // Only the driver knows which options are files, so a context with options
@@ -62,8 +67,6 @@ Status run_context_export(Invocation& invocation, const std::string& name,
       if (auto st = check(ctx->runner_options, runner->file_options()); !st) return st;
     }
   }
-  auto archive = context::export_archive(*store, *ctx);
-  if (!archive) return archive.error();
 
   if (to_stdout) {
     if (auto st = util::write_all(STDOUT_FILENO, *archive, "standard output"); !st) return st;
