@@ -479,14 +479,19 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
     if (tunnel) return tunnel;
     if (tunnel.error().code() == Errc::cancelled) return tunnel.error();
     const bool retry = TlsTunnel::retryable(tunnel.error());
-    if (!retry || Clock::now() + backoff >= end) {
+    // To the deadline itself, as probe_workers (below).
+    const auto left = end - Clock::now();
+    if (!retry || left <= std::chrono::milliseconds(5)) {
       std::string reason = tunnel.error().message();
       if (tunnel.error().code() == Errc::timeout)
         reason = "no answer within " + format_duration(deadline);
       if (retry) reason += " (retried for " + format_duration(deadline) + ")";
       return Error(tunnel.error().code(), prefix + reason);
     }
-    if (!pause_unless_cancelled(backoff, cancel)) break;
+    if (!pause_unless_cancelled(
+            std::min(backoff, std::chrono::ceil<std::chrono::milliseconds>(left)), cancel)) {
+      break;
+    }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
   return Error(Errc::cancelled, prefix + "cancelled");
@@ -538,7 +543,10 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
     // again and again wants something else (TLS, most likely).
     drops = dropped ? drops + 1 : 0;
     const bool permanent = permanent_failure(status) || !tls_failure.empty() || drops >= 3;
-    if (!retry || permanent || Clock::now() + backoff >= end) {
+    // Retried to the deadline itself, the last pause cut to fit: giving up
+    // when the next pause would cross it ended a 3 s wait after 2.3 s.
+    const auto left = end - Clock::now();
+    if (!retry || permanent || left <= std::chrono::milliseconds(5)) {
       std::string reason = reason_of(status, deadline);
       if (!tls_failure.empty()) {
         reason = tls_failure;
@@ -558,7 +566,8 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
       return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),
                    prefix + reason);
     }
-    if (!pause_unless_cancelled(backoff, cancel))
+    if (!pause_unless_cancelled(
+            std::min(backoff, std::chrono::ceil<std::chrono::milliseconds>(left)), cancel))
       return Error(Errc::cancelled, prefix + "cancelled");
     backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
