@@ -884,7 +884,14 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
     return finish();
   }
-  say("Built " + tag + ", exported to " + plan.description);
+  // The image's name is the export's own when it has one and -t was not
+  // given (--output type=docker,name=app:1): what the tarball is tagged.
+  std::string built = tag;
+  if (auto name = plan.exporter.attrs.find("name");
+      req.tag.empty() && name != plan.exporter.attrs.end() && !name->second.empty()) {
+    built = name->second.substr(0, name->second.find(','));
+  }
+  say("Built " + built + ", exported to " + plan.description);
   if (!plan.push_names.empty()) {
     // The moby-worker builder's engine is the one at DOCKER_HOST.
     auto engine = sdk::DockerEngine::from_env();

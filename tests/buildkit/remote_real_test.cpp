@@ -176,6 +176,18 @@ TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
   write_text(piped_tar, piped.out);
   EXPECT_EQ(must({"tar", "-xOf", piped_tar.string(), "built.txt", "greeting.txt"}),
             "built-by-buildkitd\nhello from piped\n");
+
+  // An export that names its image (no -t): the summary says that name, the
+  // one the tarball carries, not the directory's default.
+  fs::path docker_tar = home() / "docker.tar";
+  r = run({"build", "--output", "type=docker,name=envd-real/named:1,dest=" + docker_tar.string(),
+           project("named").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_line(r.err),
+            "Built envd-real/named:1, exported to file " + docker_tar.string() + "\n")
+      << r.err;
+  EXPECT_NE(must({"tar", "-xOf", docker_tar.string(), "manifest.json"}).find("envd-real/named:1"),
+            std::string::npos);
 }
 
 // Without --output, a daemon without a moby worker exports with `docker` and
