@@ -49,8 +49,8 @@ TEST(DockerRunner, RejectsOtherFormsListingTheAcceptedOnes) {
             message("ssh://remote?x=1", "query parameters are not accepted"));
   EXPECT_EQ(rejected("unix://var/run/docker.sock"),
             message("unix://var/run/docker.sock",
-                    "unix socket path 'var/run/docker.sock' must be absolute, e.g. "
-                    "unix:///run/buildkit/buildkitd.sock"));
+                    "unix socket path 'var/run/docker.sock' must be absolute (three "
+                    "slashes: unix:///var/run/docker.sock)"));
   // The password is not repeated in the message.
   EXPECT_EQ(rejected("ssh://me:pw@remote"),
             message("ssh://me:xxxxx@remote", "a password in the address is not allowed"));

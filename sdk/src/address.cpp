@@ -297,8 +297,10 @@ Result<Url> parse_url(std::string_view text) {
   if (url.scheme == "unix") {
     if (rest.empty()) return invalid("the unix socket path is missing");
     if (rest.front() != '/') {
+      // The common slip is two slashes for three; the fix, in the user's own
+      // path, fits any socket (BuildKit's, the Engine's).
       return invalid("unix socket path '" + std::string(rest) +
-                     "' must be absolute, e.g. unix:///run/buildkit/buildkitd.sock");
+                     "' must be absolute (three slashes: unix:///" + std::string(rest) + ")");
     }
     url.path = std::string(rest);
   } else {
