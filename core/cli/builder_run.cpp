@@ -188,18 +188,20 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   // A driver that could not look (its Engine did not answer) is the news:
   // a dial would meet the same, with what is left of the deadline (1 ms).
   bool looked = driver_status || driver_status.error().code() == Errc::unsupported;
-  auto cannot_look = [&] {
+  Status reachable;
+  if (!looked) {
     const Error& e = driver_status.error();
-    return Error(e.code(),
-                 "cannot look at the builder " + target.context.builder_endpoint() + ": " +
-                     e.message() +
-                     (e.code() == Errc::timeout
-                          ? " (connect timeout: " + std::to_string(timeout.count()) + " ms)"
-                          : std::string()));
-  };
-  Status reachable = !looked ? Status(cannot_look())
-                     : down  ? Status(Error(Errc::unavailable, string_of(driver, "detail")))
-                             : probe_into(target, deadline, out);
+    std::string why =
+        "cannot look at the builder " + target.context.builder_endpoint() + ": " + e.message();
+    if (e.code() == Errc::timeout) {
+      why += " (connect timeout: " + std::to_string(timeout.count()) + " ms)";
+    }
+    reachable = Error(e.code(), why);
+  } else if (down) {
+    reachable = Error(Errc::unavailable, string_of(driver, "detail"));
+  } else {
+    reachable = probe_into(target, deadline, out);
+  }
   out["reachable"] = reachable.ok();
   if (!reachable) out["error"] = reachable.error().message();
 
