@@ -95,4 +95,20 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
   }
 }
 
+Result<std::filesystem::path> build_context_dir(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string quoted = "build context '" + path + "'";
+  std::error_code ec;
+  fs::path dir = fs::absolute(path, ec);
+  if (ec) return Error(Errc::invalid_argument, "cannot read " + quoted + ": " + ec.message());
+  auto status = fs::status(dir, ec);
+  if (status.type() == fs::file_type::not_found) {
+    return Error(Errc::not_found, quoted + " does not exist");
+  }
+  if (ec) return Error(Errc::permission, "cannot read " + quoted + ": " + ec.message());
+  if (!fs::is_directory(status))
+    return Error(Errc::invalid_argument, quoted + " is not a directory");
+  return dir;
+}
+
 }  // namespace envd::cli

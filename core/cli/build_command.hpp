@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,9 @@ struct BuildRequest {
 // Declares every `envd build` flag but PATH on `cmd`, writing into `request`
 // (which must outlive parsing).
 void add_build_flags(CLI::App* cmd, BuildRequest& request);
+
+// PATH made absolute, or why it cannot be built: "build context 'x' does
+// not exist", "... is not a directory", "cannot read build context 'x': ...".
+Result<std::filesystem::path> build_context_dir(const std::string& path);
 
 }  // namespace envd::cli

@@ -609,11 +609,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!mode) return mode.error();
   auto timeout = connect_timeout(req.connect_timeout);
   if (!timeout) return timeout.error();
-  std::error_code ec;
-  fs::path context_dir = fs::absolute(req.path, ec);
-  if (ec || !fs::is_directory(context_dir, ec)) {
-    return Error(Errc::not_found, "build context '" + req.path + "' is not a directory");
-  }
+  auto checked_dir = build_context_dir(req.path);
+  if (!checked_dir) return checked_dir.error();
+  const fs::path context_dir = std::move(*checked_dir);
   fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
   std::string tag = req.tag;

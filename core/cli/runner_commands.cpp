@@ -199,11 +199,9 @@ std::string name_from_directory(const std::filesystem::path& dir) {
 // into the local Engine for the docker runner, pushed to its registry for
 // envd-server (which pulls it), as upstream envd does.
 Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool detach) {
-  std::error_code ec;
-  std::filesystem::path dir = std::filesystem::absolute(build.path, ec);
-  if (ec || !std::filesystem::is_directory(dir, ec)) {
-    return Error(Errc::not_found, "build context '" + build.path + "' is not a directory");
-  }
+  auto checked_dir = build_context_dir(build.path);
+  if (!checked_dir) return checked_dir.error();
+  const std::filesystem::path dir = std::move(*checked_dir);
   if (build.tag.empty()) {
     auto derived = output::default_image_tag(dir);
     if (!derived) return derived.error();
