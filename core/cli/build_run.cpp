@@ -760,7 +760,17 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     std::vector<buildkit::Attachable*> served = attachables;
     if (plan.target) served.push_back(plan.target.get());
     progress.emplace(*mode, stderr);
-    outcome.emplace(client->solve(*solve, served, *progress, cancel));
+    {
+      // With the probe beside the Solve, the connect returned at once: the
+      // wait for a daemon that does not answer is the Solve's, and is said
+      // as a connect's is (once the probe has kept it waiting a while).
+      std::shared_ptr<void> notice;
+      if (probe == buildkit::Client::Probe::concurrent && !replanned) {
+        notice =
+            connect_wait_notice(*target, *timeout, [c = &*client] { return !c->probe_ended(); });
+      }
+      outcome.emplace(client->solve(*solve, served, *progress, cancel));
+    }
     if (*outcome || !solve->assumed_workers || cancel.cancelled() || !client->probe_status() ||
         solve->assumed_workers(client->workers())) {
       break;

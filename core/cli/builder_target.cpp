@@ -173,6 +173,19 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
   return request;
 }
 
+std::shared_ptr<void> connect_wait_notice(const BuilderTarget& target,
+                                          std::chrono::milliseconds timeout,
+                                          std::function<bool()> still_waiting) {
+  return std::make_shared<WaitNotice>(
+      kWaitNoticeAfter, timeout,
+      [host = target.host, endpoint = target.context.builder_endpoint(), timeout,
+       still_waiting = std::move(still_waiting)] {
+        if (host == nullptr || !still_waiting()) return;
+        host->report("Waiting for buildkitd at " + endpoint + " (at most " + seconds_text(timeout) +
+                     ", --connect-timeout)");
+      });
+}
+
 Error connect_failure(const BuilderTarget& target, const Error& failure) {
   // Ctrl-C says nothing about the builder: its logs would read as a fault.
   if (failure.code() == Errc::cancelled) return failure;
@@ -202,11 +215,7 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   // a driver's dial (a bootstrap that pulls an image, a prompt to recreate)
   // reports its own progress and may take longer.
   auto client = [&] {
-    WaitNotice notice(kWaitNoticeAfter, timeout, [&target, timeout] {
-      if (target.host == nullptr) return;
-      target.host->report("Waiting for buildkitd at " + target.context.builder_endpoint() +
-                          " (at most " + seconds_text(timeout) + ", --connect-timeout)");
-    });
+    auto notice = connect_wait_notice(target, timeout, [] { return true; });
     return buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
   }();
   if (!client) return connect_failure(target, client.error());

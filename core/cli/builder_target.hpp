@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -69,5 +70,15 @@ Result<buildkit::Client> connect_builder(
 // `failure` (the client's "cannot connect to buildkitd at ..." error) with the
 // driver's status appended, as connect_builder() reports it.
 Error connect_failure(const BuilderTarget& target, const Error& failure);
+
+// Says once on stderr "Waiting for buildkitd at <endpoint> (at most <timeout>,
+// --connect-timeout)" if, a few seconds from now, `still_waiting()` is true,
+// unless `timeout` comes first. connect_builder() holds one around its
+// connect; a build whose probe runs beside its Solve (Probe::concurrent)
+// holds one until the solve ends, with the probe's end as the test. Held
+// until destroyed (the destructor waits for its thread).
+std::shared_ptr<void> connect_wait_notice(const BuilderTarget& target,
+                                          std::chrono::milliseconds timeout,
+                                          std::function<bool()> still_waiting);
 
 }  // namespace envd::cli

@@ -139,6 +139,13 @@ TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
   r = envd({"build", "--connect-timeout", "2s", "--progress", "plain", dir.string()});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.err.find("Waiting"), std::string::npos) << r.err;
+  // With --output the probe runs beside the Solve and the connect returns
+  // at once: the wait is the Solve's, and is said all the same.
+  r = envd({"build", "--connect-timeout", "5s", "--progress", "plain", "--output",
+            "type=tar,dest=" + (home() / "out.tar").string(), dir.string()});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err.find(notice), 0U) << r.err;
+  EXPECT_EQ(r.err.find("Waiting", 1), std::string::npos) << r.err;
 }
 
 // Ctrl-C and SIGTERM while envd waits for the daemon end it at once, with
