@@ -43,6 +43,7 @@
 #include "cli/builder_target.hpp"
 #include "cli/daemon_answer.hpp"
 #include "cli/flag_values.hpp"
+#include "cli/output_file.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
 #include "output/export_rules.hpp"
@@ -68,96 +69,6 @@ namespace json = boost::json;
 using output::OutputSpec;
 
 // ---- envd build ------------------------------------------------------------
-
-// The file of --output type=tar/oci/docker,dest=<file>: created (and an
-// existing one truncated) when the export's first bytes arrive, or when the
-// build ends without any, so a build that fails before its export leaves an
-// existing file as it was.
-class OutputFile {
- public:
-  explicit OutputFile(std::string path) : path_(std::move(path)) {}
-  OutputFile(const OutputFile&) = delete;
-  OutputFile& operator=(const OutputFile&) = delete;
-  ~OutputFile() { abandon(); }
-
-  Status write(std::string_view chunk) {
-    std::lock_guard lock(mu_);
-    if (auto st = open_locked(); !st) return st;
-    return util::write_all(fd_, chunk, "file " + path_);
-  }
-  // The export is whole: the file (empty when no bytes came) takes its place.
-  Status commit() {
-    std::lock_guard lock(mu_);
-    if (auto st = open_locked(); !st) return st;
-    if (::close(std::exchange(fd_, -1)) != 0) return fail("cannot write '" + path_ + "'", errno);
-    if (!temp_.empty() && ::rename(temp_.c_str(), path_.c_str()) != 0) {
-      return fail("cannot replace '" + path_ + "'", errno);
-    }
-    temp_.clear();
-    ended_ = true;
-    return {};
-  }
-  // The export failed or was cancelled: what it wrote goes, and an earlier
-  // file at the destination stays as it was.
-  void abandon() {
-    std::lock_guard lock(mu_);
-    (void)fail("", 0);
-  }
-
- private:
-  // Ends the export: the temporary goes; an Error saying `what` and `error`.
-  Error fail(const std::string& what, int error) {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    if (!temp_.empty()) ::unlink(temp_.c_str());
-    temp_.clear();
-    ended_ = true;
-    return Error(Errc::internal, what + ": " + std::strerror(error));
-  }
-
-  // A regular file (or none yet) is written beside the destination and
-  // renamed over it at the end, so that a build that fails or is cancelled
-  // mid-export (a full disk, the daemon gone, Ctrl-C) leaves an earlier
-  // result whole. Anything else (/dev/null, a FIFO, a symbolic link) is
-  // written in place, as before.
-  Status open_locked() {
-    if (fd_ >= 0) return {};
-    if (ended_) return Error(Errc::internal, "the export to '" + path_ + "' has ended");
-    struct stat existing {};
-    const bool exists = ::lstat(path_.c_str(), &existing) == 0;
-    if (exists && !S_ISREG(existing.st_mode)) {
-      fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      return fd_ >= 0 ? Status{} : fail("cannot create '" + path_ + "'", errno);
-    }
-    std::string temp = path_ + ".XXXXXX.tmp";
-    fd_ = ::mkostemps(temp.data(), 4, O_CLOEXEC);
-    if (fd_ < 0) return fail("cannot create '" + path_ + "'", errno);
-    temp_ = std::move(temp);
-    // The mode (and, for root, the owner) an earlier file had, else what
-    // creating it would have given.
-    const mode_t mode = exists ? existing.st_mode & 07777 : 0644 & ~current_umask();
-    if (exists && ::geteuid() == 0) (void)::fchown(fd_, existing.st_uid, existing.st_gid);
-    if (::fchmod(fd_, mode) != 0) return fail("cannot create '" + path_ + "'", errno);
-    return {};
-  }
-
-  // The process's umask, read without setting it (umask(2) does both, and
-  // other threads create files meanwhile).
-  static mode_t current_umask() {
-    std::ifstream status("/proc/self/status");
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("Umask:", 0) == 0) {
-        return static_cast<mode_t>(std::strtoul(line.c_str() + 6, nullptr, 8));
-      }
-    }
-    return 022;
-  }
-
-  std::mutex mu_;
-  std::string path_;
-  std::string temp_;  // the file being written, until renamed over path_
-  int fd_ = -1;
-  bool ended_ = false;  // committed or abandoned
-};
 
 // The Dockerfile is read by the session when the daemon asks: what would
 // stop that is said now, in the words that fit.
