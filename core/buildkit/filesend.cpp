@@ -317,9 +317,13 @@ class FileSendTarget::Service final : public grpc::Service {
  private:
   grpc::Status diff_copy(grpc::ServerContext* context, Stream* stream) {
     grpc::Status status = sink_ ? receive_bytes(stream) : receive_tree(stream);
-    // Every failure here is this end's (the daemon's errors come as the
-    // stream's end, which ends the call with OK).
-    if (!status.ok() && !context->IsCancelled()) {
+    // This end's failures: INTERNAL (a file it cannot write, the sink's
+    // error) and INVALID_ARGUMENT (what the daemon sent breaks the protocol).
+    // The daemon's own abort (its ERR packet, UNKNOWN) is the daemon's to
+    // report.
+    const auto code = status.error_code();
+    if ((code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::INVALID_ARGUMENT) &&
+        !context->IsCancelled()) {
       std::lock_guard lock(mu_);
       if (failure_.empty()) failure_ = status.error_message();
     }
