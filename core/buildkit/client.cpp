@@ -471,6 +471,7 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
   TlsSettings settings{transport.tls_ca_pem, transport.tls_cert_pem, transport.tls_key_pem,
                        transport.tls_server_name};
   auto backoff = std::chrono::milliseconds(50);
+  std::optional<Error> earlier;  // the last retryable failure, for when the deadline cuts the next
   for (;;) {
     auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::max(end - Clock::now(), Clock::duration(std::chrono::milliseconds(1))));
@@ -478,15 +479,18 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
                                   [cancel] { return cancel != nullptr && cancel->cancelled(); });
     if (tunnel) return tunnel;
     if (tunnel.error().code() == Errc::cancelled) return tunnel.error();
-    const bool retry = TlsTunnel::retryable(tunnel.error());
+    // The last attempt, made with what was left of the deadline, says less
+    // than the refusal before it.
+    Error failure = tunnel.error().code() == Errc::timeout && earlier ? *earlier : tunnel.error();
+    const bool retry = TlsTunnel::retryable(failure);
+    if (retry) earlier = failure;
     // To the deadline itself, as probe_workers (below).
     const auto left = end - Clock::now();
     if (!retry || left <= std::chrono::milliseconds(5)) {
-      std::string reason = tunnel.error().message();
-      if (tunnel.error().code() == Errc::timeout)
-        reason = "no answer within " + format_duration(deadline);
+      std::string reason = failure.message();
+      if (failure.code() == Errc::timeout) reason = "no answer within " + format_duration(deadline);
       if (retry) reason += " (retried for " + format_duration(deadline) + ")";
-      return Error(tunnel.error().code(), prefix + reason);
+      return Error(failure.code(), prefix + reason);
     }
     if (!pause_unless_cancelled(
             std::min(backoff, std::chrono::ceil<std::chrono::milliseconds>(left)), cancel)) {
