@@ -85,6 +85,17 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   if (read_only == ReadOnlyFile::refuse) {
     if (auto st = check_replaceable(path); !st) return st;
   }
+  // What is not a regular file, followed through links (/dev/null,
+  // /dev/stdout, a FIFO: `--metadata-file /dev/stdout`), is written in place;
+  // a rename would replace it, as root even a device node.
+  if (struct stat target{}; ::stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
+    if (S_ISDIR(target.st_mode)) return errno_error("write", path, EISDIR);
+    Fd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+    if (out.get() < 0) return errno_error("write", path, errno);
+    if (auto st = write_all(out.get(), content, quoted(path)); !st) return st;
+    if (::close(out.release()) != 0) return errno_error("write", path, errno);
+    return {};
+  }
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   // A temporary of its own, made with O_EXCL: two writers of one file (two

@@ -75,6 +75,21 @@ TEST_F(AtomicFile, TheFileGetsItsModeAndNoTemporaryIsLeft) {
   EXPECT_EQ(names(), std::vector<std::string>{"iid"});
 }
 
+// `--metadata-file /dev/stdout`, `--iidfile /dev/null`: written through,
+// not replaced by a file (as root, a rename would replace the device node;
+// here a link to it stands in for it).
+TEST_F(AtomicFile, WhatIsNotARegularFileIsWrittenInPlace) {
+  const fs::path link = dir_ / "null";
+  fs::create_symlink("/dev/null", link);
+  ASSERT_TRUE(write_file_atomically(link, "sha256:1\n", 0644, ReadOnlyFile::replace));
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(names(), std::vector<std::string>{"null"});
+  auto dir = write_file_atomically(dir_, "x", 0644);
+  ASSERT_FALSE(dir);
+  EXPECT_NE(dir.error().message().find("Is a directory"), std::string::npos)
+      << dir.error().message();
+}
+
 // Two builds remembering one daemon's answer at once: each rename puts a
 // whole file in place, never a mix of the two.
 TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {
