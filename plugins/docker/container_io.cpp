@@ -97,7 +97,7 @@ std::string logs_path(const std::string& id, const LogsOptions& options) {
 // What GET /exec/{id}/json says: whether it runs (true from the start call,
 // before the process exists), its exit code (-1 while it has none) and its
 // process id (0 until the process started; it stays 0 for an exec the
-// runtime could not start).
+// runtime could not start; -1 when the Engine does not say).
 struct ExecState {
   bool running = false;
   int exit_code = -1;
@@ -117,7 +117,8 @@ Result<ExecState> exec_state(sdk::DockerEngine& engine, const std::string& exec_
   if (o.contains("ExitCode") && o.at("ExitCode").is_int64()) {
     state.exit_code = static_cast<int>(o.at("ExitCode").as_int64());
   }
-  if (o.contains("Pid") && o.at("Pid").is_int64()) state.pid = o.at("Pid").as_int64();
+  // An Engine that gives no Pid cannot tell a started exec: taken as one.
+  state.pid = o.contains("Pid") && o.at("Pid").is_int64() ? o.at("Pid").as_int64() : -1;
   return state;
 }
 

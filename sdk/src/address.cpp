@@ -299,8 +299,10 @@ Result<Url> parse_url(std::string_view text) {
     if (rest.front() != '/') {
       // The common slip is two slashes for three; the fix, in the user's own
       // path, fits any socket (BuildKit's, the Engine's).
-      return invalid("unix socket path '" + std::string(rest) +
-                     "' must be absolute (three slashes: unix:///" + std::string(rest) + ")");
+      // ("./x" is no slip: no fix is guessed for it.)
+      return invalid("unix socket path '" + std::string(rest) + "' must be absolute" +
+                     (rest.front() == '.' ? std::string()
+                                          : " (three slashes: unix:///" + std::string(rest) + ")"));
     }
     url.path = std::string(rest);
   } else {
