@@ -8,76 +8,57 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
+
+#include "util/test_support.hpp"
 
 namespace envd::cli {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void put(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+using util::testing::entry_names;
+using util::testing::read_text;
+using util::testing::write_text;
 
 class OutputFileTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("envd-output-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<std::string> names() const { return entry_names(dir_); }
 
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      out.push_back(entry.path().filename().string());
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  fs::path dir_;
+  util::testing::TempDir tmp_;
+  const fs::path dir_ = tmp_.path();
 };
 
 TEST_F(OutputFileTest, NothingIsNamedUntilTheCommitAndAnEarlierFileStaysUntilThen) {
   const fs::path tar = dir_ / "image.tar";
-  put(tar, "earlier");
+  write_text(tar, "earlier");
   fs::permissions(tar, fs::perms(0640));
   OutputFile file(tar.string());
   ASSERT_TRUE(file.write("new "));
   ASSERT_TRUE(file.write("content"));
   // Mid-export, as a SIGKILL would find it: the earlier file, nothing else.
   EXPECT_EQ(names(), std::vector<std::string>{"image.tar"});
-  EXPECT_EQ(slurp(tar), "earlier");
+  EXPECT_EQ(read_text(tar), "earlier");
   ASSERT_TRUE(file.commit());
-  EXPECT_EQ(slurp(tar), "new content");
+  EXPECT_EQ(read_text(tar), "new content");
   EXPECT_EQ(fs::status(tar).permissions(), fs::perms(0640));
   EXPECT_EQ(names(), std::vector<std::string>{"image.tar"});
 }
 
 TEST_F(OutputFileTest, AnAbandonedExportLeavesTheEarlierFileAndNothingElse) {
   const fs::path tar = dir_ / "image.tar";
-  put(tar, "earlier");
+  write_text(tar, "earlier");
   {
     OutputFile file(tar.string());
     ASSERT_TRUE(file.write("half of it"));
     file.abandon();
     EXPECT_FALSE(file.write("more"));
   }
-  EXPECT_EQ(slurp(tar), "earlier");
+  EXPECT_EQ(read_text(tar), "earlier");
   EXPECT_EQ(names(), std::vector<std::string>{"image.tar"});
 }
 
@@ -92,12 +73,12 @@ TEST_F(OutputFileTest, AnExportWithoutBytesStillMakesItsFile) {
 // names would lose them, a device would be replaced by a file.
 TEST_F(OutputFileTest, HardLinksAndDevicesAreWrittenInPlace) {
   const fs::path tar = dir_ / "image.tar";
-  put(tar, "earlier");
+  write_text(tar, "earlier");
   fs::create_hard_link(tar, dir_ / "other-name");
   OutputFile file(tar.string());
   ASSERT_TRUE(file.write("new"));
   ASSERT_TRUE(file.commit());
-  EXPECT_EQ(slurp(dir_ / "other-name"), "new");
+  EXPECT_EQ(read_text(dir_ / "other-name"), "new");
 
   OutputFile null("/dev/null");
   ASSERT_TRUE(null.write("discarded"));
@@ -113,7 +94,7 @@ TEST_F(OutputFileTest, ALongNameStillWorks) {
   OutputFile file(tar.string());
   ASSERT_TRUE(file.write("x"));
   ASSERT_TRUE(file.commit());
-  EXPECT_EQ(slurp(tar), "x");
+  EXPECT_EQ(read_text(tar), "x");
   EXPECT_EQ(names().size(), 1u);
 }
 
@@ -122,8 +103,8 @@ TEST_F(OutputFileTest, ALongNameStillWorks) {
 TEST_F(OutputFileTest, ABindMountedFileGetsTheContentCopiedIn) {
   const fs::path source = dir_ / "host.tar";
   const fs::path target = dir_ / "mounted.tar";
-  put(source, "earlier");
-  put(target, "");
+  write_text(source, "earlier");
+  write_text(target, "");
   ASSERT_EQ(::mount(source.c_str(), target.c_str(), nullptr, MS_BIND, nullptr), 0)
       << std::strerror(errno);
   {
@@ -132,7 +113,7 @@ TEST_F(OutputFileTest, ABindMountedFileGetsTheContentCopiedIn) {
     auto committed = file.commit();
     EXPECT_TRUE(committed) << committed.error().message();
   }
-  EXPECT_EQ(slurp(source), "new content");
+  EXPECT_EQ(read_text(source), "new content");
   ::umount(target.c_str());
 }
 

@@ -7,45 +7,28 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "util/test_support.hpp"
 
 namespace envd::util {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using testing::entry_names;
+using testing::read_text;
+using testing::write_text;
 
 class AtomicFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / ("envd-atomic-" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  std::vector<std::string> names() const { return entry_names(dir_); }
 
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::directory_iterator(dir_)) {
-      out.push_back(entry.path().filename().string());
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  fs::path dir_;
+  testing::TempDir tmp_;
+  const fs::path dir_ = tmp_.path();
 };
 
 // A FIFO at the name an older envd used for its temporary blocked every
@@ -55,16 +38,16 @@ TEST_F(AtomicFile, WhatSitsAtATemporarysNameIsNeverOpened) {
   const fs::path file = dir_ / "contexts.json";
   ASSERT_EQ(::mkfifo((file.string() + ".tmp").c_str(), 0600), 0);
   ASSERT_TRUE(write_file_atomically(file, "one", 0600));
-  EXPECT_EQ(slurp(file), "one");
+  EXPECT_EQ(read_text(file), "one");
   fs::remove(file.string() + ".tmp");
 
   const fs::path victim = dir_ / "victim";
-  { std::ofstream(victim) << "precious"; }
+  write_text(victim, "precious");
   fs::permissions(victim, fs::perms(0644));
   fs::create_hard_link(victim, file.string() + ".tmp");
   ASSERT_TRUE(write_file_atomically(file, "two", 0600));
-  EXPECT_EQ(slurp(file), "two");
-  EXPECT_EQ(slurp(victim), "precious");
+  EXPECT_EQ(read_text(file), "two");
+  EXPECT_EQ(read_text(victim), "precious");
   EXPECT_EQ(fs::status(victim).permissions(), fs::perms(0644));
 }
 
@@ -103,11 +86,11 @@ TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {
     });
   }
   for (int i = 0; i < 200; ++i) {
-    std::string now = slurp(file);
+    std::string now = read_text(file);
     EXPECT_TRUE(now.empty() || now == a || now == b) << now.size() << " bytes";
   }
   for (auto& writer : writers) writer.join();
-  std::string last = slurp(file);
+  std::string last = read_text(file);
   EXPECT_TRUE(last == a || last == b);
   EXPECT_EQ(names(), std::vector<std::string>{"answer.json"});
 }
@@ -117,18 +100,18 @@ TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {
 // other name keeps its file.
 TEST_F(AtomicFile, StaleTemporariesAreRemovedAndNothingElse) {
   const fs::path file = dir_ / "contexts.json";
-  { std::ofstream(file) << "{}"; }
-  { std::ofstream(dir_ / "contexts.json.Ab12Cd.tmp") << "half"; }
-  { std::ofstream(dir_ / "victim") << "keep"; }
+  write_text(file, "{}");
+  write_text(dir_ / "contexts.json.Ab12Cd.tmp", "half");
+  write_text(dir_ / "victim", "keep");
   fs::create_hard_link(dir_ / "victim", dir_ / "contexts.json.tmp");
-  { std::ofstream(dir_ / "contexts.json.lock"); }
-  { std::ofstream(dir_ / "contexts.json.old.tmp") << "not ours: another length"; }
-  { std::ofstream(dir_ / "other.json.Ab12Cd.tmp") << "another file's"; }
+  write_text(dir_ / "contexts.json.lock", "");
+  write_text(dir_ / "contexts.json.old.tmp", "not ours: another length");
+  write_text(dir_ / "other.json.Ab12Cd.tmp", "another file's");
   remove_stale_temporaries(file);
   EXPECT_EQ(names(),
             (std::vector<std::string>{"contexts.json", "contexts.json.lock",
                                       "contexts.json.old.tmp", "other.json.Ab12Cd.tmp", "victim"}));
-  EXPECT_EQ(slurp(dir_ / "victim"), "keep");
+  EXPECT_EQ(read_text(dir_ / "victim"), "keep");
 }
 
 }  // namespace

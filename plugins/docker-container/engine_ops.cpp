@@ -130,29 +130,17 @@ struct Pump {
   std::string stdout_head;  // the first bytes, shown when they are an error text
 };
 
-// What the Engine or a process in the container said, for a message: one
-// line, with any other control character escaped.
-std::string one_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return sdk::printable(text);
-}
-
 // What a dial-stdio said: its stderr, else its stdout when that is text
 // rather than HTTP/2 (the engine writes an exec that cannot start its error
 // there), as one line.
 std::string what_dial_said(const Pump& pump) {
-  if (!pump.stderr_text.empty()) return one_line(pump.stderr_text);
+  if (!pump.stderr_text.empty()) return sdk::one_line(pump.stderr_text);
   bool text = !pump.stdout_head.empty() &&
               std::all_of(pump.stdout_head.begin(), pump.stdout_head.end(), [](char c) {
                 return std::isprint(static_cast<unsigned char>(c)) != 0 ||
                        std::isspace(static_cast<unsigned char>(c)) != 0;
               });
-  return text ? one_line(pump.stdout_head) : std::string();
+  return text ? sdk::one_line(pump.stdout_head) : std::string();
 }
 
 // engine -> core: stdout frames are the gRPC stream, stderr is kept for errors.
@@ -376,7 +364,7 @@ Status pull_image(sdk::DockerEngine& engine, const std::string& image, sdk::Dead
       deadline);
   if (!pulled) return pulled.error().wrap("cannot pull image " + image);
   if (!failure.empty()) {
-    return Error(Errc::unavailable, "cannot pull image " + image + ": " + one_line(failure));
+    return Error(Errc::unavailable, "cannot pull image " + image + ": " + sdk::one_line(failure));
   }
   return {};
 }

@@ -122,17 +122,6 @@ Result<ExecState> exec_state(sdk::DockerEngine& engine, const std::string& exec_
   return state;
 }
 
-// The Engine's text, as one printable line.
-std::string one_line(std::string text) {
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  for (char& c : text) {
-    if (c == '\n' || c == '\r') c = ' ';
-  }
-  return sdk::printable(text);
-}
-
 // Waits until the exec's process runs or has run, before any of its output
 // is passed on. An exec the runtime could not start (no such program, not
 // executable) has no process and an exit code: the Engine then writes its
@@ -170,7 +159,7 @@ Status check_started(sdk::DockerEngine& engine, const std::string& exec_id, int 
       demuxer.feed(piece);
     }
   }
-  text = one_line(text);
+  text = sdk::one_line(text);
   return Error(Errc::invalid_argument,
                "cannot start '" + program + "'" + (text.empty() ? "" : ": " + text));
 }

@@ -70,9 +70,10 @@ class RealDockerContainer : public RealBuildkitTestBase {
     return docker_container_options(config_, seccomp);
   }
 
-  void create_context(const std::string& seccomp = "unconfined") {
+  // A context `name` on this test's container, made the one in use.
+  void create_context(const std::string& name = "dc", const std::string& seccomp = "unconfined") {
     std::vector<std::string> args = {
-        "context",           "create", "--name", "dc", "--builder", "docker-container",
+        "context",           "create", "--name", name, "--builder", "docker-container",
         "--builder-address", name_,    "--use"};
     auto opts = options(seccomp);
     args.insert(args.end(), opts.begin(), opts.end());
@@ -249,12 +250,7 @@ TEST_F(RealDockerContainer, BuildsThroughTheMountedSocketAndFallsBackToTheExec) 
   EXPECT_EQ(dial_execs(since, now()), 0);
   EXPECT_NE(err.find(kLeft), std::string::npos) << err;
 
-  std::vector<std::string> args = {
-      "context",           "create", "--name", "dc2", "--builder", "docker-container",
-      "--builder-address", name_,    "--use"};
-  auto opts = options();
-  args.insert(args.end(), opts.begin(), opts.end());
-  envd_ok(args, env());
+  create_context("dc2");
   since = now();
   err = build_local("through-the-exec", "fell-back");
   EXPECT_EQ(dial_execs(since, now()), 1);
@@ -317,12 +313,7 @@ TEST_F(RealDockerContainer, ABuilderStartedAMomentAgoIsWaitedFor) {
   ASSERT_TRUE(start_held());
   build_while_held("held-socket", "through-the-socket");
 
-  std::vector<std::string> args = {
-      "context",           "create", "--name", "dc2", "--builder", "docker-container",
-      "--builder-address", name_,    "--use"};
-  auto opts = options();
-  args.insert(args.end(), opts.begin(), opts.end());
-  envd_ok(args, env());
+  create_context("dc2");
   ASSERT_TRUE(start_held());
   build_while_held("held-exec", "through-the-exec");
 }
@@ -396,7 +387,7 @@ TEST_F(RealDockerContainer, PruneOptionsReachTheDaemonAndRemoveKeepsOrDropsTheCa
 TEST_F(RealDockerContainer, ASeccompProfileFileIsSentAsItsJson) {
   fs::path profile = home() / "profile.json";
   write_text(profile, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n");
-  create_context(profile.string());
+  create_context("dc", profile.string());
   auto boot = run_json({"bootstrap"});
   EXPECT_EQ(boot["action"], "created") << json::serialize(boot);
   // The inspected value is kept: a reference into the temporary would dangle.

@@ -92,6 +92,19 @@ inline std::string printable(std::string_view text,
   return out;
 }
 
+// What a daemon or a process said, for one line of a message: trailing line
+// ends and spaces dropped, the line ends within it made spaces, the rest
+// through printable() (an Engine's "OCI runtime exec failed: ...\r\n").
+inline std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return printable(text);
+}
+
 // The labels of the PEM blocks in `text` ("CERTIFICATE", "RSA PRIVATE KEY"),
 // in order, as views into it: what a file given as TLS material holds.
 inline std::vector<std::string_view> pem_labels(std::string_view text) {
