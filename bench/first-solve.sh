@@ -15,8 +15,15 @@
 # line) as its median over those runs, to show where the time goes.
 #
 # Method: hyperfine -N (no shell), 3 warm-ups (which fill the build cache),
-# then the runs; median wall and mean client CPU (user + sys of the client;
-# the daemons' CPU is not included). The first-Solve-byte figures are
+# then the runs in rounds: each round is one hyperfine run of every client
+# (ROUND_RUNS runs each, default 5, one warm-up each), the clients' order
+# swapped from one round to the next. A daemon whose cached builds drift
+# over a minute (the Engine's do) then drifts under every client alike,
+# where one long run of each, back to back, compares two stretches of the
+# daemon's time. Medians over all rounds' runs; the wall ratio's 95%
+# interval resamples whole rounds (bootstrap, 2,000 draws, fixed seed), so
+# a target is met when the interval's top is under it. Mean client CPU
+# (user + sys of the client; the daemons' CPU is not included). The first-Solve-byte figures are
 # medians over as many separate ENVD_TIMINGS=1 runs, taken between the
 # hyperfine runs. The load average is printed with the figures: the machine
 # is shared, and a busy CPU inflates every wall time.
@@ -28,7 +35,8 @@
 #
 # Needs: root, hyperfine (apt-get install hyperfine), python3, Debian's
 # docker.io CLI (/usr/bin/docker).
-# Usage: bench/first-solve.sh [runs]   (default 20)
+# Usage: bench/first-solve.sh [runs]   (default 20; rounded up to whole rounds)
+#   ROUND_RUNS=N         runs of each client per round (default 5)
 #   ENVD=/path/to/envd   the envd binary (default build/bin/envd)
 #   ENVD_BASELINE=/path/to/envd   another envd (a build of an earlier commit,
 #                        with its own modules under its prefix), run in the
@@ -117,12 +125,30 @@ fi
 
 source "$repo/bench/lib/first-solve-byte.sh"
 
+round_runs="${ROUND_RUNS:-5}"
+[[ "$round_runs" =~ ^[1-9][0-9]*$ ]] || fail "ROUND_RUNS must be a positive number, not '$round_runs'"
+rounds=$(((runs + round_runs - 1) / round_runs))
+# rounds_of CTX WARMUP CMD...: one hyperfine run of the named commands
+# ("-n NAME COMMAND" triples) per round, written to $work/CTX.<round>.json;
+# odd rounds take the commands in reverse order.
+rounds_of() {
+  local ctx="$1" warmup="$2"
+  shift 2
+  local forward=("$@") reverse=() i round
+  for ((i = ${#forward[@]} - 3; i >= 0; i -= 3)); do
+    reverse+=("${forward[i]}" "${forward[i + 1]}" "${forward[i + 2]}")
+  done
+  for ((round = 0; round < rounds; round++)); do
+    local order=("${forward[@]}")
+    ((round % 2 == 0)) || order=("${reverse[@]}")
+    hyperfine -N --style none --warmup "$([[ $round == 0 ]] && echo "$warmup" || echo 1)" \
+      --runs "$round_runs" --export-json "$work/$ctx.$round.json" "${order[@]}" >/dev/null
+  done
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-# shellcheck disable=SC2086 # the command lines are split on purpose
-hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/moby.json" \
-  -n envd "$envd_moby" "${baseline_moby[@]}" -n docker "$docker_moby" >/dev/null
-hyperfine -N --style none --warmup 3 --runs "$runs" --export-json "$work/tcp.json" \
-  -n envd "$envd_tcp" "${baseline_tcp[@]}" -n buildctl "$buildctl_tcp" >/dev/null
+rounds_of moby 3 -n envd "$envd_moby" "${baseline_moby[@]}" -n docker "$docker_moby"
+rounds_of tcp 3 -n envd "$envd_tcp" "${baseline_tcp[@]}" -n buildctl "$buildctl_tcp"
 for _ in $(seq 1 "$runs"); do
   # shellcheck disable=SC2086
   step_line $envd_moby >>"$work/moby.steps"
@@ -142,22 +168,50 @@ printf 'Docker Engine %s (embedded BuildKit), docker CLI %s; buildkitd %s (oci w
 printf 'envd %s; %s CPUs (%s); load average %s before, %s after\n' \
   "$("$envd" --version 2>/dev/null | awk '{print $2}')" "$(nproc)" \
   "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')" "$load_before" "$load_after"
-python3 - "$runs" "$work/moby.json" "$work/tcp.json" "$(median <"$work/moby.first")" \
+python3 - "$rounds" "$round_runs" "$work" "$(median <"$work/moby.first")" \
   "$(median <"$work/tcp.first")" <<'PY'
-import json, sys
-runs, moby, tcp, moby_first, tcp_first = sys.argv[1:]
-print(f"{'median of ' + runs + ' runs':<34} {'first Solve byte':>17} {'wall (s)':>9} {'client CPU (s)':>15} {'wall ratio':>11}")
-for label, path, other, first in (("moby-worker", moby, "docker", moby_first),
-                                  ("tcp", tcp, "buildctl", tcp_first)):
-    results = {r["command"]: r for r in json.load(open(path))["results"]}
-    base = results[other]["median"]
+import json, random, statistics, sys
+rounds, round_runs, work, moby_first, tcp_first = sys.argv[1:]
+rounds, round_runs = int(rounds), int(round_runs)
+
+def load(ctx):
+    """Per round, each command's wall times and CPU times."""
+    out = []
+    for r in range(rounds):
+        results = json.load(open(f"{work}/{ctx}.{r}.json"))["results"]
+        out.append({x["command"]: x for x in results})
+    return out
+
+def walls(per_round, name):
+    return [t for rd in per_round for t in rd[name]["times"]]
+
+def interval(per_round, name, other):
+    """95% bootstrap interval of median(name) / median(other), resampling rounds."""
+    rng = random.Random(17)
+    ratios = []
+    for _ in range(2000):
+        pick = [rng.choice(per_round) for _ in per_round]
+        ratios.append(statistics.median(walls(pick, name)) / statistics.median(walls(pick, other)))
+    ratios.sort()
+    return ratios[int(0.025 * len(ratios))], ratios[int(0.975 * len(ratios)) - 1]
+
+title = f"median of {rounds} x {round_runs} runs"
+print(f"{title:<34} {'first Solve byte':>17} {'wall (s)':>9} {'client CPU (s)':>15} {'wall ratio':>11} {'95% interval':>14}")
+for label, ctx, other, first in (("moby-worker", "moby", "docker", moby_first),
+                                 ("tcp", "tcp", "buildctl", tcp_first)):
+    per_round = load(ctx)
+    base = statistics.median(walls(per_round, other))
     for name in ("envd", "baseline", other):
-        if name not in results:
+        if name not in per_round[0]:
             continue
-        r = results[name]
-        cpu = r["user"] + r["system"]
+        wall = statistics.median(walls(per_round, name))
+        cpu = statistics.mean(rd[name]["user"] + rd[name]["system"] for rd in per_round)
         shown = (first + " ms") if name == "envd" else "-"
-        print(f"{label + ', ' + name:<34} {shown:>17} {r['median']:>9.3f} {cpu:>15.3f} {r['median'] / base:>10.2f}x")
+        spread = "-"
+        if name != other and rounds > 1:
+            low, high = interval(per_round, name, other)
+            spread = f"{low:.2f} to {high:.2f}"
+        print(f"{label + ', ' + name:<34} {shown:>17} {wall:>9.3f} {cpu:>15.3f} {wall / base:>10.2f}x {spread:>14}")
 PY
 # Where envd's time goes: each step's median since the process started
 # (docs/design/first-solve.md names the steps).
