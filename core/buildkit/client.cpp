@@ -503,24 +503,40 @@ Result<std::unique_ptr<TlsTunnel>> dial_tls(const plugin::Transport& transport,
 
 }  // namespace
 
+std::string filter_excluding(const std::vector<Worker>& expected) {
+  if (expected.size() != 1) return "";
+  const std::string& id = expected.front().id;
+  // Worker ids are BuildKit's random ids or "moby"; anything else is not
+  // worth escaping for containerd's filter parser.
+  auto plain = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
+  };
+  if (id.empty() || id.size() > 128 || !std::all_of(id.begin(), id.end(), plain)) return "";
+  return "id!=\"" + id + "\"";
+}
+
 namespace {
 
 // The probe: ListWorkers until the daemon answers (its workers go to
 // `workers`), refuses for good, `end` passes, or `cancel` fires (its state
 // passed too: the token's own is private to Client). Errors are connect()'s.
+// With `expected` (see Client::connect), first only for the other workers.
 Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* tunnel,
                      Security security, Clock::time_point end, std::chrono::milliseconds deadline,
                      const CancelToken* cancel, CancelToken::State* cancel_state,
-                     const std::string& prefix, std::vector<Worker>& workers) {
+                     const std::string& prefix, const std::vector<Worker>& expected,
+                     std::vector<Worker>& workers) {
   auto backoff = std::chrono::milliseconds(50);
   grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
   int drops = 0;         // consecutive connections the daemon accepted and dropped at once
+  std::string filter = filter_excluding(expected);
   for (;;) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::max(end - Clock::now(), Clock::duration::zero())));
     bk::ListWorkersRequest request;
+    if (!filter.empty()) request.add_filter(filter);
     bk::ListWorkersResponse response;
     grpc::Status status;
     if (cancel_state != nullptr) {
@@ -529,9 +545,22 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
     } else {
       status = stub.ListWorkers(&context, request, &response);
     }
-    if (status.ok()) {
+    if (status.ok() && !filter.empty() && response.record_size() == 0) {
+      workers = expected;
+      return {};
+    }
+    if (status.ok() && filter.empty()) {
       workers = workers_of(response);
       return {};
+    }
+    // Another daemon than the expected one (its workers came back), or one
+    // that would not take the filter (a parse error is InvalidArgument, or
+    // Unknown from a daemon that did not wrap it): all its workers, at once.
+    if (!filter.empty() &&
+        (status.ok() || status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+         status.error_code() == grpc::StatusCode::UNKNOWN)) {
+      filter.clear();
+      continue;
     }
     if (cancel != nullptr && cancel->cancelled())
       return Error(Errc::cancelled, prefix + "cancelled");
@@ -580,7 +609,8 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
 }  // namespace
 
 Result<Client> Client::connect(plugin::Transport transport, std::chrono::milliseconds deadline,
-                               const CancelToken* cancel, Probe probe) {
+                               const CancelToken* cancel, Probe probe,
+                               std::vector<Worker> expected) {
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
@@ -611,7 +641,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   if (probe == Probe::wait) {
     auto probed = probe_workers(
         *state->stub, state->reconnects, state->tunnel.get(), security, end, deadline, cancel,
-        cancel != nullptr ? cancel->state_.get() : nullptr, prefix, state->workers);
+        cancel != nullptr ? cancel->state_.get() : nullptr, prefix, expected, state->workers);
     if (!probed) return probed.error();
     state->probed = true;
     state->probe_done.cancel();
@@ -620,13 +650,14 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   State* raw = state.get();
   std::optional<CancelToken> user_cancel;
   if (cancel != nullptr) user_cancel = *cancel;
-  raw->probe_thread = std::thread([raw, user_cancel, security, end, deadline, prefix] {
+  raw->probe_thread = std::thread([raw, user_cancel, security, end, deadline, prefix,
+                                   expected = std::move(expected)] {
     // Ctrl-C ends the probe as it ends the solve; so does the client going away.
     std::optional<CancelGuard> forward;
     if (user_cancel) forward.emplace(*user_cancel->state_, [raw] { raw->probe_stop.cancel(); });
-    Status outcome =
-        probe_workers(*raw->stub, raw->reconnects, raw->tunnel.get(), security, end, deadline,
-                      &raw->probe_stop, raw->probe_stop.state_.get(), prefix, raw->workers);
+    Status outcome = probe_workers(*raw->stub, raw->reconnects, raw->tunnel.get(), security, end,
+                                   deadline, &raw->probe_stop, raw->probe_stop.state_.get(), prefix,
+                                   expected, raw->workers);
     forward.reset();
     if (outcome) util::StepTimes::global().mark("probe answered");
     {

@@ -117,6 +117,12 @@ struct PruneResult {
   std::int64_t reclaimed_bytes = 0;  // the sum of their sizes
 };
 
+// The ListWorkers filter that lets every worker through but the one in
+// `expected` (containerd's filter syntax, `id!="<id>"`), or "" when there is
+// nothing such a filter can confirm: not exactly one worker, or an id with
+// characters the filter would have to escape.
+std::string filter_excluding(const std::vector<Worker>& expected);
+
 class Client {
  public:
   // Opens the channel and waits, up to `deadline`, until the daemon answers
@@ -139,9 +145,19 @@ class Client {
   // every solve on the client is cancelled and probe_status() says why, in
   // the words above. A probe still running when the client is destroyed is
   // cancelled.
+  //
+  // `expected`, when given, is what the caller believes the daemon has (the
+  // last build's answer). BuildKit runs its platform detection on every
+  // ListWorkers (it executes a test binary per foreign architecture: 8 to 17
+  // ms of the daemon's CPU here, taken from the solve beside it), but only
+  // for the workers the request's filter lets through. So for one expected
+  // worker the probe asks for every worker but that one: an empty answer says
+  // the daemon has exactly it (every daemon has a worker), and workers() is
+  // `expected`; any other answer is followed by a full ListWorkers.
   enum class Probe { wait, concurrent };
   static Result<Client> connect(plugin::Transport transport, std::chrono::milliseconds deadline,
-                                const CancelToken* cancel = nullptr, Probe probe = Probe::wait);
+                                const CancelToken* cancel = nullptr, Probe probe = Probe::wait,
+                                std::vector<Worker> expected = {});
 
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;

@@ -103,6 +103,10 @@ class FakeControl final : public bk::Control::Service {
   std::chrono::milliseconds list_workers_delay{0};  // answers this late (unless cancelled)
   bool list_workers_after_solve = false;            // and not before a Solve arrived (5 s at most)
   grpc::StatusCode list_workers_code = grpc::StatusCode::OK;
+  // What a filtered ListWorkers gets: OK applies it as BuildKit does (only
+  // the form `id!="<id>"` is known here; any other filter is refused as
+  // containerd's parser refuses what it cannot read, with Unknown).
+  grpc::StatusCode filtered_code = grpc::StatusCode::OK;
   std::chrono::milliseconds solve_delay{0};  // a succeeding Solve takes this long
 
   // Observations.
@@ -111,6 +115,7 @@ class FakeControl final : public bk::Control::Service {
   bk::SolveRequest last_solve;
   int solves = 0;
   std::atomic<int> list_workers_calls{0};
+  std::vector<std::string> list_workers_filters;  // each call's filters, joined by ';'
   std::atomic<int> info_calls{0};
   bool solve_started = false;
   std::multimap<std::string, std::string> session_metadata;
@@ -120,9 +125,26 @@ class FakeControl final : public bk::Control::Service {
   std::set<std::string> checked_sessions;  // ids whose health check is done
   int solves_cancelled_awaiting_session = 0;
 
-  grpc::Status ListWorkers(grpc::ServerContext* context, const bk::ListWorkersRequest*,
+  grpc::Status ListWorkers(grpc::ServerContext* context, const bk::ListWorkersRequest* request,
                            bk::ListWorkersResponse* response) override {
     ++list_workers_calls;
+    std::string excluded;
+    {
+      std::string filters;
+      for (const auto& filter : request->filter()) filters += (filters.empty() ? "" : ";") + filter;
+      std::lock_guard lock(mu);
+      list_workers_filters.push_back(filters);
+    }
+    for (const auto& filter : request->filter()) {
+      if (filtered_code != grpc::StatusCode::OK) return {filtered_code, "filters: bad filter"};
+      const std::string prefix = "id!=\"";
+      if (filter.rfind(prefix, 0) != 0 || filter.size() < prefix.size() + 1 ||
+          filter.back() != '"') {
+        return {grpc::StatusCode::UNKNOWN, "filters: parse error: " + filter};
+      }
+      excluded = filter.substr(prefix.size(), filter.size() - prefix.size() - 1);
+    }
+    if (excluded == "moby") return grpc::Status::OK;  // the one worker, filtered out
     if (hang_list_workers) {
       wait_cancelled(context, 10s);
       return grpc::Status::CANCELLED;
@@ -917,6 +939,80 @@ TEST(ClientSolve, DaemonIgnoringTheHalfCloseDoesNotHang) {
   EXPECT_LT(Clock::now() - start, 5s);
   std::unique_lock lock(fake.mu);
   EXPECT_TRUE(fake.cv.wait_for(lock, 5s, [&] { return fake.sessions_ended == 1; }));
+}
+
+// ---- the probe with an expected worker ---------------------------------------
+
+Worker worker(std::string id, std::vector<std::string> platforms) {
+  Worker w;
+  w.id = std::move(id);
+  w.platforms = std::move(platforms);
+  return w;
+}
+
+TEST(FilterExcluding, NamesTheOneExpectedWorker) {
+  EXPECT_EQ(filter_excluding({worker("moby", {})}), "id!=\"moby\"");
+  EXPECT_EQ(filter_excluding({worker("wkc4rxbo9w0xhvjgn8sv0z1tm", {"linux/amd64"})}),
+            "id!=\"wkc4rxbo9w0xhvjgn8sv0z1tm\"");
+  // Nothing an empty answer could confirm, or an id the filter would have to escape.
+  EXPECT_EQ(filter_excluding({}), "");
+  EXPECT_EQ(filter_excluding({worker("a", {}), worker("b", {})}), "");
+  EXPECT_EQ(filter_excluding({worker("", {})}), "");
+  EXPECT_EQ(filter_excluding({worker("x\",id!=\"y", {})}), "");
+  EXPECT_EQ(filter_excluding({worker(std::string(200, 'a'), {})}), "");
+}
+
+TEST(ExpectedWorkers, AnEmptyFilteredAnswerConfirmsThem) {
+  FakeControl fake;
+  FdServer server(fake);
+  const std::vector<Worker> expected{worker("moby", {"test/remembered"})};
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::wait, expected);
+  ASSERT_TRUE(client) << client.error().message();
+  ASSERT_EQ(client->workers().size(), 1u);
+  EXPECT_EQ(client->workers()[0].id, "moby");
+  EXPECT_EQ(client->workers()[0].platforms, std::vector<std::string>{"test/remembered"});
+  EXPECT_EQ(fake.list_workers_filters, std::vector<std::string>{"id!=\"moby\""});
+}
+
+TEST(ExpectedWorkers, AnotherDaemonIsListedInFull) {
+  FakeControl fake;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::concurrent,
+                                {worker("oci-of-last-time", {"linux/amd64"})});
+  ASSERT_TRUE(client) << client.error().message();
+  ASSERT_TRUE(client->probe_status());
+  ASSERT_EQ(client->workers().size(), 1u);
+  EXPECT_EQ(client->workers()[0].id, "moby");
+  EXPECT_EQ(client->workers()[0].platforms,
+            (std::vector<std::string>{"linux/amd64", "linux/arm/v7"}));
+  EXPECT_EQ(fake.list_workers_filters, (std::vector<std::string>{"id!=\"oci-of-last-time\"", ""}));
+}
+
+TEST(ExpectedWorkers, ADaemonThatRefusesTheFilterIsAskedWithout) {
+  for (auto code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::UNKNOWN}) {
+    FakeControl fake;
+    fake.filtered_code = code;
+    FdServer server(fake);
+    auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::wait,
+                                  {worker("moby", {"test/remembered"})});
+    ASSERT_TRUE(client) << client.error().message();
+    ASSERT_EQ(client->workers().size(), 1u);
+    EXPECT_EQ(client->workers()[0].platforms,
+              (std::vector<std::string>{"linux/amd64", "linux/arm/v7"}));
+    EXPECT_EQ(fake.list_workers_filters, (std::vector<std::string>{"id!=\"moby\"", ""}));
+  }
+}
+
+TEST(ExpectedWorkers, AFailureOfTheUnfilteredProbeIsReportedAsBefore) {
+  FakeControl fake;
+  fake.list_workers_code = grpc::StatusCode::PERMISSION_DENIED;
+  FdServer server(fake);
+  auto client = Client::connect(server.transport(), 10s, nullptr, Client::Probe::wait,
+                                {worker("oci-of-last-time", {})});
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code(), Errc::permission);
+  EXPECT_EQ(client.error().message(),
+            "cannot connect to buildkitd at fake-daemon: access denied: no workers for you");
 }
 
 // ---- solve beside a concurrent probe ---------------------------------------

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -199,6 +200,30 @@ TEST_F(EngineTest, InfoShowsTheMobyWorker) {
   ASSERT_FALSE(info->workers.empty());
   EXPECT_EQ(info->workers[0].id, "moby");
   EXPECT_FALSE(info->workers[0].platforms.empty());
+}
+
+// The Engine's BuildKit applies ListWorkers' filter before its platform
+// detection: a probe that expects the moby worker gets an empty answer, and
+// the client keeps what it expected (the platform below is no real one).
+// Expecting another worker gets the Engine's real answer.
+TEST_F(EngineTest, AProbeExpectingTheMobyWorkerIsAnsweredWithoutIt) {
+  Worker moby;
+  moby.id = "moby";
+  moby.platforms = {"test/expected"};
+  auto client = Client::connect(hijack_grpc(socket_), 10s, nullptr, Client::Probe::wait, {moby});
+  ASSERT_TRUE(client) << client.error().message();
+  ASSERT_EQ(client->workers().size(), 1u);
+  EXPECT_EQ(client->workers()[0].platforms, std::vector<std::string>{"test/expected"});
+
+  Worker other;
+  other.id = "wkc4rxbo9w0xhvjgn8sv0z1tm";
+  auto listed = Client::connect(hijack_grpc(socket_), 10s, nullptr, Client::Probe::wait, {other});
+  ASSERT_TRUE(listed) << listed.error().message();
+  ASSERT_EQ(listed->workers().size(), 1u);
+  EXPECT_EQ(listed->workers()[0].id, "moby");
+  EXPECT_NE(std::find(listed->workers()[0].platforms.begin(), listed->workers()[0].platforms.end(),
+                      "linux/amd64"),
+            listed->workers()[0].platforms.end());
 }
 
 TEST_F(EngineTest, MkfileOnScratchExportsAnImage) {

@@ -619,11 +619,15 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // probe instead of a round trip after it: a failed probe cancels the build
   // and is what it reports, and one that refutes the remembered answer has
   // the build planned again from its own.
+  // Any remembered answer, with --output too, spares the daemon most of the
+  // probe's work (buildkit::Client::connect's `expected`).
+  auto last_answer = load_daemon_answer(target->context);
   std::optional<std::vector<buildkit::Worker>> remembered;
-  if (req.output.empty()) remembered = load_daemon_answer(target->context);
+  if (req.output.empty()) remembered = last_answer;
   const auto probe = req.output.empty() && !remembered ? buildkit::Client::Probe::wait
                                                        : buildkit::Client::Probe::concurrent;
-  auto client = connect_builder(*target, *timeout, "{}", probe);
+  auto client = connect_builder(*target, *timeout, "{}", probe,
+                                last_answer.value_or(std::vector<buildkit::Worker>{}));
   if (!client) return client.error();
   // The probe's answer is all the build needs (the exporter, the wording of a
   // cache refusal), so no Info and no second ListWorkers.

@@ -196,7 +196,8 @@ Error connect_failure(const BuilderTarget& target, const Error& failure) {
 
 Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          std::chrono::milliseconds timeout, std::string args_json,
-                                         buildkit::Client::Probe probe) {
+                                         buildkit::Client::Probe probe,
+                                         std::vector<buildkit::Worker> expected) {
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
   if (!transport && confirm_recreate(transport.error())) {
     auto recreated =
@@ -216,7 +217,8 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   // reports its own progress and may take longer.
   auto client = [&] {
     auto notice = connect_wait_notice(target, timeout, [] { return true; });
-    return buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe);
+    return buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe,
+                                     std::move(expected));
   }();
   if (!client) return connect_failure(target, client.error());
   if (target.driver.has_dial_session()) {

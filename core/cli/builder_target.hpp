@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "buildkit/client.hpp"
 #include "cli/invocation.hpp"
@@ -63,9 +64,12 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
 // With Probe::concurrent the client comes back before BuildKit has answered
 // (buildkit::Client::connect); a failure of that probe then surfaces through
 // the client's calls, and connect_failure() words it as this function would.
+// `expected` are the workers the caller believes the daemon has
+// (buildkit::Client::connect).
 Result<buildkit::Client> connect_builder(
     const BuilderTarget& target, std::chrono::milliseconds timeout, std::string args_json = "{}",
-    buildkit::Client::Probe probe = buildkit::Client::Probe::wait);
+    buildkit::Client::Probe probe = buildkit::Client::Probe::wait,
+    std::vector<buildkit::Worker> expected = {});
 
 // `failure` (the client's "cannot connect to buildkitd at ..." error) with the
 // driver's status appended, as connect_builder() reports it.

@@ -11,10 +11,12 @@
 //     "workers": [ { "id": "...", "platforms": ["linux/amd64"] } ]
 //   }
 // An entry is never trusted alone. The build that uses it still probes the
-// daemon, beside the Solve; when the probe's workers would have chosen
-// another exporter, the solve is cancelled and planned again from them, and
-// the entry is rewritten. So an entry is stale for at most the one build
-// that finds it so, and that build still does the right thing.
+// daemon, beside the Solve (asking only for workers other than a remembered
+// one, which spares the daemon its platform detection: Client::connect);
+// when the probe's workers would have chosen another exporter, the solve is
+// cancelled and planned again from them, and the entry is rewritten. So an
+// entry is stale for at most the one build that finds it so, and that build
+// still does the right thing.
 //
 // Derived data: a missing, unreadable or corrupt file, or one written for
 // another endpoint (the context was updated), is ignored and rewritten after

@@ -245,6 +245,43 @@ TEST_F(RealBuildkitTest, AStaleRememberedAnswerIsCorrectedWithinTheBuild) {
   run_docker(services_.docker_host, {"rmi", "-f", image});
 }
 
+// A build that remembers this daemon's worker asks ListWorkers only for the
+// other workers (buildkitd runs its platform detection for each worker it
+// lists, on the CPUs the build needs): the empty answer confirms the
+// remembered worker, which stays as written, platforms included (a full
+// answer would have replaced them with the daemon's).
+TEST_F(RealBuildkitTest, ARememberedWorkerIsConfirmedWithoutBeingListed) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  const std::string image = "envd-real/confirmed:" + tag_;
+  fs::path dir = project("confirmed");
+  auto first = run({"build", "--progress", "plain", "-t", image, dir.string()}, true);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto files = remembered_daemon_answers();
+  ASSERT_EQ(files.size(), 1u);
+  auto answer = json::parse(read_text(files[0])).as_object();
+  const auto& workers = answer["workers"].as_array();
+  ASSERT_EQ(workers.size(), 1u) << read_text(files[0]);
+  const std::string id(workers[0].as_object().at("id").as_string());
+  EXPECT_TRUE(contains(json::serialize(workers[0]), "linux/amd64")) << read_text(files[0]);
+
+  const std::string remembered = R"({"format": 1, "endpoint": "tcp://)" + bk_.tcp +
+                                 R"(", "workers": [{"id": ")" + id +
+                                 R"(", "platforms": ["test/remembered"]}]})";
+  write_text(files[0], remembered);
+  write_text(dir / "greeting.txt", "hello again\n");
+  auto second = run({"build", "--progress", "plain", "-t", image, dir.string()}, true);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_FALSE(contains(second.err, "is not the daemon of the last build")) << second.err;
+  auto after = json::parse(read_text(files[0])).as_object();
+  EXPECT_EQ(json::serialize(after["workers"]),
+            R"([{"id":")" + id + R"(","platforms":["test/remembered"]}])")
+      << read_text(files[0]);
+  auto ran = run_docker(services_.docker_host,
+                        {"run", "--rm", "--network", "none", image, "cat", "/greeting.txt"});
+  EXPECT_EQ(ran.out, "hello again\n") << ran.err;
+  run_docker(services_.docker_host, {"rmi", "-f", image});
+}
+
 // The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
 // policy buildkitd derived from its config.
 TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {
