@@ -256,11 +256,22 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
   std::vector<std::pair<std::string, std::string>> material;
   std::size_t total = 0;
   archive_entry* entry = nullptr;
+  std::string last;  // the entry read before, to say where a damaged archive breaks
   for (;;) {
     int status = la.archive_read_next_header(a.get(), &entry);
     if (status == ARCHIVE_EOF) break;
+    // A warning comes with the entry read (a name libarchive cannot convert
+    // to this locale, a malformed pax attribute): it is named.
+    if (status == ARCHIVE_WARN && entry != nullptr) {
+      const char* raw = la.archive_entry_pathname(entry);
+      if (raw == nullptr) raw = la.archive_entry_pathname_utf8(entry);
+      std::string path = raw != nullptr ? raw : "";
+      if (auto problem = path_problem(path)) return bad_entry(path, *problem);
+      return bad_entry(path, "cannot be read: " + libarchive_error(la, a.get()));
+    }
     if (status != ARCHIVE_OK) {
-      return Error(Errc::invalid_argument, invalid + ": " + libarchive_error(la, a.get()));
+      std::string where = last.empty() ? "" : "the entry after " + shown(last) + ": ";
+      return Error(Errc::invalid_argument, invalid + ": " + where + libarchive_error(la, a.get()));
     }
     const char* raw = la.archive_entry_pathname(entry);
     std::string path = raw != nullptr ? raw : "";
@@ -269,6 +280,7 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
     bool is_file =
         la.archive_entry_hardlink(entry) == nullptr && la.archive_entry_filetype(entry) == AE_IFREG;
     if (is_dir && path.size() > 1 && path.back() == '/') path.pop_back();
+    last = path;
     if (auto problem = path_problem(path)) return bad_entry(path, *problem);
     if (!is_dir && !is_file) return bad_entry(path, entry_type_problem(la, entry));
     if (la.archive_entry_sparse_count(entry) > 0) return bad_entry(path, "is a sparse file");

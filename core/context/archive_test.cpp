@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <clocale>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -358,6 +359,55 @@ TEST_F(ArchiveTest, GarbageEmptyAndTruncatedInputsAreRejected) {
   auto r = parse_archive(whole.substr(0, 2048), kSource);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message().rfind(kInvalid, 0), 0u) << r.error().message();
+}
+
+// A damaged archive is said to break after the last entry read whole.
+TEST_F(ArchiveTest, ADamagedArchiveNamesTheEntryBeforeTheDamage) {
+  std::string whole =
+      make_tar({{"material/a", AE_IFREG, std::string(5000, 'a')}, {"meta.json", AE_IFREG, kMeta}});
+  // Past material/a's header (512) and its data (5,000, padded to 5,120),
+  // inside meta.json's pax header.
+  auto r = parse_archive(whole.substr(0, 512 + 5120 + 100), kSource);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(), kInvalid + "the entry after 'material/a': Truncated tar archive");
+}
+
+// A pax archive (as GNU tar and Python write them) carries a non-ASCII name
+// in UTF-8, which libarchive cannot convert in envd's C locale: a warning
+// with the entry, which is refused by its name as any other non-ASCII one.
+TEST_F(ArchiveTest, AUtf8NameInAPaxHeaderIsRefusedByName) {
+  // Written as in a UTF-8 locale; read back in envd's.
+  ASSERT_NE(std::setlocale(LC_CTYPE, "C.UTF-8"), nullptr);
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  for (const char* name : {"meta.json", "material/caf\xc3\xa9.pem"}) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, name);
+    archive_entry_set_filetype(entry, AE_IFREG);
+    archive_entry_set_perm(entry, 0644);
+    const std::string content = name[0] == 'm' && name[1] == 'e' ? kMeta : "x";
+    archive_entry_set_size(entry, static_cast<la_int64_t>(content.size()));
+    EXPECT_GE(archive_write_header(a, entry), ARCHIVE_WARN) << archive_error_string(a);
+    archive_write_data(a, content.data(), content.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  std::setlocale(LC_CTYPE, "C");
+  ASSERT_NE(out.find("path=material/caf\xc3\xa9.pem"), std::string::npos) << "no pax path record";
+
+  auto r = parse_archive(out, kSource);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message(),
+            kInvalid + "entry 'material/caf\xc3\xa9.pem' has a name that is not printable ASCII");
 }
 
 struct Rejection {

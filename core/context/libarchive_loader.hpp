@@ -31,6 +31,7 @@
   X(archive_entry_free)                      \
   X(archive_entry_clear)                     \
   X(archive_entry_pathname)                  \
+  X(archive_entry_pathname_utf8)             \
   X(archive_entry_hardlink)                  \
   X(archive_entry_filetype)                  \
   X(archive_entry_sparse_count)              \
