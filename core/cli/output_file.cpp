@@ -38,16 +38,15 @@ std::string directory_of(const std::string& path) {
   return dir.empty() ? std::string(".") : dir.string();
 }
 
-// "<path>.<6 random characters>.tmp", or in the same directory under a short
-// name when the destination's own name leaves no room for the suffix.
+// "<path>.<6 random characters>.tmp" (util::temporary_template, whose X's
+// are filled here: the file is named by linkat, not made by mkstemps).
 std::string temporary_name(const std::string& path) {
   static constexpr std::string_view kAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::random_device random;
-  std::string tag(6, 'x');
-  for (char& c : tag) c = kAlphabet[random() % kAlphabet.size()];
-  const std::string name = fs::path(path).filename().string();
-  if (name.size() + 11 > NAME_MAX) return directory_of(path) + "/.envd-" + tag + ".tmp";
-  return path + "." + tag + ".tmp";
+  std::string name = util::temporary_template(path);
+  auto tag = name.rfind("XXXXXX");
+  for (std::size_t i = 0; i < 6; ++i) name[tag + i] = kAlphabet[random() % kAlphabet.size()];
+  return name;
 }
 
 bool copy_all(int from, int to) {

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -103,9 +105,10 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   // whatever sits at a name (a FIFO, which would block the open for ever; a
   // hard link to a file elsewhere, which the write would overwrite) is
   // never opened.
-  std::string templ = path.string() + ".XXXXXX.tmp";
+  std::string templ = temporary_template(path);
+  const std::string shown_template = templ;
   Fd fd(::mkostemps(templ.data(), 4, O_CLOEXEC));
-  if (fd.get() < 0) return errno_error("create", path.string() + ".XXXXXX.tmp", errno);
+  if (fd.get() < 0) return errno_error("create", shown_template, errno);
   const fs::path temp = templ;
   // A write that fails part-way (a full disk, RLIMIT_FSIZE) leaves the old
   // file as it was and no temporary file behind.
@@ -126,15 +129,33 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   return {};
 }
 
+std::string temporary_template(const fs::path& path) {
+  static constexpr std::string_view kSuffix = ".XXXXXX.tmp";
+  std::string name = path.filename().string();
+  if (name.size() + kSuffix.size() > NAME_MAX) {
+    std::size_t keep = NAME_MAX - kSuffix.size();
+    // Back to the first byte of the character the cut would split.
+    while (keep > 0 && (static_cast<unsigned char>(name[keep]) & 0xC0) == 0x80) --keep;
+    name.resize(keep);
+  }
+  return (path.parent_path() / (name + std::string(kSuffix))).string();
+}
+
 void remove_stale_temporaries(const fs::path& path) {
   const std::string name = path.filename().string();
+  // "<name>." as temporary_template() cuts it; six letters or digits follow.
+  const std::string templ = fs::path(temporary_template(path)).filename().string();
+  const std::string prefix = templ.substr(0, templ.size() - std::string_view("XXXXXX.tmp").size());
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   std::error_code ec;
   fs::directory_iterator it(path.parent_path().empty() ? fs::path(".") : path.parent_path(), ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string entry = it->path().filename().string();
     // <name>.XXXXXX.tmp, and <name>.tmp of the envd versions before.
     bool ours = entry == name + ".tmp" ||
-                (entry.size() == name.size() + 11 && entry.rfind(name + ".", 0) == 0 &&
+                (entry.size() == templ.size() && entry.rfind(prefix, 0) == 0 &&
+                 std::all_of(entry.begin() + static_cast<std::ptrdiff_t>(prefix.size()),
+                             entry.end() - 4, alnum) &&
                  entry.compare(entry.size() - 4, 4, ".tmp") == 0);
     // Unlinking removes only the name: a hard link's other names keep the
     // file, and a directory is not removed.

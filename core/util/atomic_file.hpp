@@ -42,6 +42,12 @@ enum class ReadOnlyFile {
 Status write_file_atomically(const std::filesystem::path& path, std::string_view content,
                              mode_t mode, ReadOnlyFile read_only = ReadOnlyFile::refuse);
 
+// The name a temporary for `path` takes beside it: "<name>.XXXXXX.tmp", the
+// X's for mkstemps (or a writer's own six random letters and digits), with
+// <name> cut at the start of a UTF-8 character where the whole would pass
+// NAME_MAX (a 250-byte name is a valid file name; its temporary must be too).
+std::string temporary_template(const std::filesystem::path& path);
+
 // Removes the temporaries write_file_atomically left for `path` when killed
 // mid-write (and an older envd's <name>.tmp). Only for a file whose writers
 // hold a lock, called under it: another writer's temporary is in use.

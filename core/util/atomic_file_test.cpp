@@ -114,5 +114,44 @@ TEST_F(AtomicFile, StaleTemporariesAreRemovedAndNothingElse) {
   EXPECT_EQ(read_text(dir_ / "victim"), "keep");
 }
 
+// Six letters or digits, as mkstemps makes them: a user's file of the same
+// length is not taken for a temporary.
+TEST_F(AtomicFile, OnlyWhatMkstempsMakesIsTakenForATemporary) {
+  const fs::path file = dir_ / "contexts.json";
+  write_text(dir_ / "contexts.json.my-bak.tmp", "the user's");
+  remove_stale_temporaries(file);
+  EXPECT_EQ(names(), std::vector<std::string>{"contexts.json.my-bak.tmp"});
+}
+
+// A file name may have NAME_MAX (255) bytes; its temporary must have no more:
+// the name is cut for it, at a character's start, and still recognised.
+TEST_F(AtomicFile, ALongNameGetsATemporaryOfALegalName) {
+  for (const std::string& name :
+       {std::string(250, 'a'), std::string(240, 'b') + "\xc3\xa9" + std::string(13, 'c')}) {
+    SCOPED_TRACE(name.size());
+    const fs::path file = dir_ / name;
+    const std::string templ = fs::path(temporary_template(file)).filename().string();
+    EXPECT_LE(templ.size(), 255u);
+    EXPECT_EQ(templ.substr(templ.size() - 11), ".XXXXXX.tmp");
+    EXPECT_EQ(name.rfind(templ.substr(0, templ.size() - 11), 0), 0u) << "a prefix of the name";
+    ASSERT_TRUE(write_file_atomically(file, "content", 0600));
+    EXPECT_EQ(read_text(file), "content");
+    EXPECT_EQ(names(), std::vector<std::string>{name}) << "no temporary left";
+
+    std::string stale = templ;
+    stale.replace(stale.size() - 10, 6, "Ab12Cd");
+    write_text(dir_ / stale, "half");
+    remove_stale_temporaries(file);
+    EXPECT_EQ(names(), std::vector<std::string>{name});
+    fs::remove(file);
+  }
+  // The cut (at 244 bytes) does not split the two-byte character at 243.
+  const std::string cut =
+      fs::path(temporary_template(dir_ / (std::string(243, 'd') + "\xc3\xa9" + "e")))
+          .filename()
+          .string();
+  EXPECT_EQ(cut, std::string(243, 'd') + ".XXXXXX.tmp");
+}
+
 }  // namespace
 }  // namespace envd::util
