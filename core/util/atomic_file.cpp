@@ -250,7 +250,20 @@ Status create_directories(const fs::path& dir, mode_t mode) {
   if (::mkdir(dir.c_str(), mode) != 0) {
     // EEXIST: made meanwhile by another process, or something else is there.
     if (errno != EEXIST) return errno_error("create directory", dir, errno);
-    if (!fs::is_directory(dir, ec)) return errno_error("create directory", dir, ENOTDIR);
+    if (!fs::is_directory(dir, ec)) {
+      // A link whose target is missing (a configuration directory linked
+      // into a dotfiles checkout not yet made): "Not a directory" would
+      // send the user looking for a file.
+      if (fs::is_symlink(fs::symlink_status(dir, ec))) {
+        fs::path target = fs::read_symlink(dir, ec);
+        if (!ec && !fs::exists(dir, ec)) {
+          return Error(Errc::not_found, "cannot create directory " + quoted(dir) +
+                                            ": it is a symbolic link to " + quoted(target) +
+                                            ", which does not exist");
+        }
+      }
+      return errno_error("create directory", dir, ENOTDIR);
+    }
   }
   // mkdir honours the umask; the leaf must have exactly `mode` (0700 for private data).
   if (::chmod(dir.c_str(), mode) != 0) return errno_error("chmod", dir, errno);

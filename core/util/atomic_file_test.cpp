@@ -153,5 +153,25 @@ TEST_F(AtomicFile, ALongNameGetsATemporaryOfALegalName) {
   EXPECT_EQ(cut, std::string(243, 'd') + ".XXXXXX.tmp");
 }
 
+// A directory's place taken by a link to nothing is named as such, not
+// "Not a directory"; what the link points to is not created.
+TEST_F(AtomicFile, ADanglingLinkInADirectorysPlaceIsNamed) {
+  const fs::path link = dir_ / "config";
+  fs::create_directory_symlink(dir_ / "missing", link);
+  auto made = create_directories(link / "envd", 0700);
+  ASSERT_FALSE(made);
+  EXPECT_EQ(made.error().code(), Errc::not_found);
+  EXPECT_EQ(made.error().message(), "cannot create directory '" + link.string() +
+                                        "': it is a symbolic link to '" +
+                                        (dir_ / "missing").string() + "', which does not exist");
+  EXPECT_FALSE(fs::exists(dir_ / "missing"));
+
+  write_text(dir_ / "file", "x");
+  auto over_file = create_directories(dir_ / "file", 0700);
+  ASSERT_FALSE(over_file);
+  EXPECT_EQ(over_file.error().message(),
+            "cannot create directory '" + (dir_ / "file").string() + "': Not a directory");
+}
+
 }  // namespace
 }  // namespace envd::util
