@@ -821,8 +821,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     push.mode = *mode;
     push.cancelled = [&cancel] { return cancel.cancelled(); };
     for (const auto& name : plan.push_names) {
-      if (auto pushed = output::push_image(*engine, name, push); !pushed) return pushed.error();
-      say("Pushed " + name);
+      auto pushed = output::push_image(*engine, name, push);
+      if (!pushed) return pushed.error();
+      say("Pushed " + name + (pushed->empty() ? "" : " (" + *pushed + ")"));
     }
   }
   return finish();

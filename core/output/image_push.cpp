@@ -76,6 +76,10 @@ Status PushProgress::line(std::string_view json_line) {
     std::string message = error_of(object);
     return Error(Errc::internal, message.empty() ? "the Docker Engine reported an error" : message);
   }
+  if (const auto* aux = object.if_contains("aux"); aux != nullptr && aux->is_object()) {
+    std::string digest = string_member(aux->get_object(), "Digest");
+    if (!digest.empty()) digest_ = sdk::printable(digest, 100);
+  }
   if (mode_ == ProgressMode::quiet) return {};
   std::string status = string_member(object, "status");
   if (status.empty()) return {};  // aux (digest and size) and keep-alive lines
@@ -94,8 +98,8 @@ Status PushProgress::line(std::string_view json_line) {
   return {};
 }
 
-Status push_image(sdk::DockerEngine& engine, std::string_view reference,
-                  const PushOptions& options) {
+Result<std::string> push_image(sdk::DockerEngine& engine, std::string_view reference,
+                               const PushOptions& options) {
   auto ref = parse_push_reference(reference);
   if (!ref) return ref.error();
   std::string failed = "cannot push " + std::string(reference) + " to " + ref->registry;
@@ -118,7 +122,7 @@ Status push_image(sdk::DockerEngine& engine, std::string_view reference,
     if (pushed.error().code() == Errc::cancelled) return Error(Errc::cancelled, "push cancelled");
     return pushed.error().wrap(failed);
   }
-  return {};
+  return progress.digest();
 }
 
 }  // namespace envd::output

@@ -48,9 +48,14 @@ class PushProgress {
   // (Errc::internal), a line that is not JSON is ignored.
   Status line(std::string_view json_line);
 
+  // The manifest digest the Engine reported at the end ({"aux": {"Tag",
+  // "Digest", "Size"}}), "" until then or if it did not.
+  const std::string& digest() const { return digest_; }
+
  private:
   ProgressMode mode_;
   std::FILE* out_;
+  std::string digest_;
   std::map<std::string, std::string> layer_status_;  // id -> last status shown
 };
 
@@ -64,11 +69,13 @@ struct PushOptions {
   std::function<bool()> cancelled;
 };
 
-// Pushes `reference` from `engine`'s image store. Errors are one line:
+// Pushes `reference` from `engine`'s image store; the manifest digest the
+// registry now has for it ("sha256:...", "" if the Engine did not say, as
+// `docker push` prints it). Errors are one line:
 // "cannot push <reference> to <registry>: <reason>" (the Engine's message,
 // e.g. a refused connection or "An image does not exist locally ..."), or the
 // credential lookup's error.
-Status push_image(sdk::DockerEngine& engine, std::string_view reference,
-                  const PushOptions& options);
+Result<std::string> push_image(sdk::DockerEngine& engine, std::string_view reference,
+                               const PushOptions& options);
 
 }  // namespace envd::output

@@ -89,6 +89,7 @@ TEST(PushProgress, PlainShowsEachLayerStateOnce) {
             "5b8c72934dfc: Pushing\n"
             "5b8c72934dfc: Pushed\n"
             "v1: digest: sha256:abc size: 527\n");
+  EXPECT_EQ(progress.digest(), "sha256:abc");
 }
 
 TEST(PushProgress, QuietShowsNothingButStillFails) {

@@ -362,9 +362,18 @@ TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
                  "type=image,\"name=" + repo + ":v1," + repo + ":also\",push=true", dir.string()},
                 vars);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("Pushed " + repo + ":v1\n"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("Pushed " + repo + ":also\n"), std::string::npos) << r.err;
+  // Each name with the manifest digest the registry has for it, as the
+  // Engine reported it (what `docker push` prints).
+  const std::string pushed_v1 = "Pushed " + repo + ":v1 (sha256:";
+  auto at = r.err.find(pushed_v1);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  const std::string digest = r.err.substr(at + pushed_v1.size() - 7, 7 + 64);
+  EXPECT_EQ(r.err.substr(at + pushed_v1.size() + 64, 2), ")\n") << r.err;
+  EXPECT_NE(r.err.find("Pushed " + repo + ":also (" + digest + ")\n"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("The push refers to repository [" + repo + "]"), std::string::npos) << r.err;
+  auto head = curl({"-fI", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                    "http://" + services_.registry + "/v2/envd-e2e/pushed/manifests/v1"});
+  EXPECT_NE(head.out.find("Docker-Content-Digest: " + digest), std::string::npos) << head.out;
 
   auto tags = curl({"-f", "http://" + services_.registry + "/v2/envd-e2e/pushed/tags/list"});
   ASSERT_EQ(tags.exit_code, 0) << tags.err;
@@ -409,7 +418,7 @@ TEST_F(BuildE2e, PushSendsTheDockerConfigCredentials) {
   vars["DOCKER_CONFIG"] = creds.string();
   auto pushed = envd({"build", args[0], args[1], args[2], args[3], args[4]}, vars);
   ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
-  EXPECT_NE(pushed.err.find("Pushed " + ref + "\n"), std::string::npos) << pushed.err;
+  EXPECT_NE(pushed.err.find("Pushed " + ref + " (sha256:"), std::string::npos) << pushed.err;
   auto tags = curl({"-f", "-u", "envd:secret",
                     "http://" + registry.address() + "/v2/envd-e2e/private/tags/list"});
   ASSERT_EQ(tags.exit_code, 0) << tags.err;
