@@ -118,6 +118,33 @@ TEST_F(ExportImportCli, ExportRefusesWhatImportWouldRefuse) {
   EXPECT_FALSE(fs::exists(archive));
 }
 
+// An option the driver refuses (a hand-edited store, an option an older
+// driver knew) is refused as import would refuse it, with the way out; the
+// way out works.
+TEST_F(ExportImportCli, ExportRefusesAnOptionTheDriverRefuses) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok(
+      {"context", "create", "edited", "--builder", "tcp", "--builder-address", "10.1.2.3:8888"});
+  json::object store = read_store();
+  for (auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name") == "edited") ctx.as_object()["builder_options"] = {{"bogus", "1"}};
+  }
+  write_text(store_file(), json::serialize(store));
+  fs::path archive = home() / "edited.tar";
+  auto r = envd({"context", "export", "edited", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "envd: error: cannot export context 'edited': builder 'tcp': unknown option 'bogus' "
+            "for the tcp builder (allowed: tls-ca, tls-cert, tls-key, tls-servername) (import "
+            "would refuse it; correct it with envd context update)\n");
+  EXPECT_FALSE(fs::exists(archive));
+
+  envd_ok({"context", "update", "edited", "--builder-opt", "bogus="});
+  envd_ok({"context", "export", "edited", archive.string()});
+  auto in = envd({"context", "import", "copied", archive.string()});
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+}
+
 TEST_F(ExportImportCli, ExportRefusesATerminal) {
   auto [code, err] = run_on_a_terminal({envd_binary(), "context", "export", "default"}, false);
   EXPECT_EQ(code, 1);

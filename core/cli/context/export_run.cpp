@@ -47,24 +47,29 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   // as a missing file by the check below.
   auto archive = context::export_archive(*store, *ctx);
   if (!archive) return archive.error();
-  // What import will refuse is refused here: a file option must name the
-  // copy the store holds (a hand-edited store may name any path instead).
-  // Only the driver knows which options are files, so a context with options
-  // has its installed drivers loaded for the check (one without loads none);
-  // import checks again.
+  // What import will refuse is refused here: an option the driver refuses,
+  // and a file option that does not name the copy the store holds (a
+  // hand-edited store may hold anything). Only the driver knows its options,
+  // so a context with options has its installed drivers loaded for the check
+  // (one without loads none); import checks again.
   const auto material = material_files(*store, *ctx);
-  auto check = [&](const context::Options& options, const std::vector<std::string>& keys) {
-    auto st = context::check_stored_files(options, keys, material);
-    return st ? st : st.error().wrap("cannot export context '" + name + "'");
+  const std::string refused = "cannot export context '" + name + "'";
+  const std::string fix = " (import would refuse it; correct it with envd context update)";
+  auto check = [&](const auto& driver, const context::Options& options) -> Status {
+    if (auto normalized = driver.normalize_options(options); !normalized) {
+      return Error(normalized.error().code(), refused + ": " + normalized.error().message() + fix);
+    }
+    auto st = context::check_stored_files(options, driver.file_options(), material);
+    return st ? st : st.error().wrap(refused);
   };
   if (!ctx->builder_options.empty()) {
     if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
-      if (auto st = check(ctx->builder_options, builder->file_options()); !st) return st;
+      if (auto st = check(*builder, ctx->builder_options); !st) return st;
     }
   }
   if (!ctx->runner_options.empty()) {
     if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
-      if (auto st = check(ctx->runner_options, runner->file_options()); !st) return st;
+      if (auto st = check(*runner, ctx->runner_options); !st) return st;
     }
   }
 
