@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -61,50 +62,119 @@ class Fd {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-// Quotes a path literally for the pattern language (so followpaths with '*'
-// or '[' in their names match only themselves).
-std::string escape_pattern(std::string_view path) {
-  std::string out;
-  for (char c : path) {
-    if (c == '*' || c == '?' || c == '[' || c == '\\') out += '\\';
-    out += c;
+// Whether a path component holds a wildcard ('*', '?' or '['), a backslash
+// quoting the character after it (fsutil's containsWildcards).
+bool has_wildcard(std::string_view name) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '\\') {
+      ++i;
+    } else if (name[i] == '*' || name[i] == '?' || name[i] == '[') {
+      return true;
+    }
   }
-  return out;
+  return false;
 }
 
-// Adds `path` and, resolving symlinks component by component inside `root`,
-// every symlink met on the way and the final target.
-void follow_path(int root_fd, const std::string& path, std::set<std::string>& out, int depth) {
-  std::string clean = clean_relative_path(path);
-  if (clean.empty()) return;
-  out.insert(clean);
-  if (depth > 40) return;
-  std::string prefix;
-  std::size_t start = 0;
-  while (start <= clean.size()) {
-    auto slash = clean.find('/', start);
-    if (slash == std::string::npos) slash = clean.size();
-    std::string current = clean.substr(0, slash);
-    struct stat st {};
-    if (::fstatat(root_fd, current.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return;
-    if (S_ISLNK(st.st_mode)) {
-      std::string target(4096, '\0');
-      auto n = ::readlinkat(root_fd, current.c_str(), target.data(), target.size());
-      if (n < 0) return;
-      target.resize(static_cast<std::size_t>(n));
-      out.insert(current);
-      std::string resolved = prefix;
-      if (target.starts_with('/')) resolved.clear();
-      resolved += '/';
-      resolved += target;
-      if (slash < clean.size()) resolved += clean.substr(slash);
-      follow_path(root_fd, resolved, out, depth + 1);
+// fsutil's FollowLinks (v0.11's vendored version): the frontend's
+// followpaths are COPY's and ADD's sources as written ("*.txt", "src/*.go",
+// "linkdir/file"), and each becomes an include pattern, wildcards and all.
+// Resolved component by component inside the root: every symlink met (a
+// component with a wildcard: every matching entry that is a symlink) adds
+// itself and its target, within the root, with the rest of the path below it.
+class FollowResolver {
+ public:
+  explicit FollowResolver(int root_fd) : root_fd_(root_fd) {}
+
+  void add(const std::string& path, int depth = 0) {
+    const std::string clean = clean_relative_path(path);
+    if (clean.empty()) {
+      whole_root_ = true;
       return;
     }
-    prefix = current;
-    start = slash + 1;
+    std::size_t start = 0;
+    for (;;) {
+      auto slash = clean.find('/', start);
+      if (slash == std::string::npos) slash = clean.size();
+      const std::string current = clean.substr(0, slash);
+      const std::string rest = slash < clean.size() ? clean.substr(slash + 1) : "";
+      auto targets = symlink_targets(current, true);
+      if ((rest.empty() || !targets.empty()) && resolved_.contains(current)) return;
+      if (!targets.empty()) {
+        resolved_.insert(current);
+        if (depth > 40) return;  // a loop the set above does not end
+        for (const auto& target : targets) add(target + "/" + rest, depth + 1);
+        return;
+      }
+      if (rest.empty()) {
+        resolved_.insert(current);
+        return;
+      }
+      start = slash + 1;
+    }
   }
-}
+
+  // The include patterns: the resolved paths, none under another (fsutil's
+  // dedupePaths); nothing when a followpath is the root itself.
+  std::vector<std::string> patterns() const {
+    std::vector<std::string> out;
+    if (whole_root_) return out;
+    for (const auto& path : resolved_) {
+      if (!out.empty() && path.starts_with(out.back() + "/")) continue;
+      out.push_back(path);
+    }
+    return out;
+  }
+
+ private:
+  // The targets of the symlink at `path` (relative to the root, and within
+  // it: "/" + target, cleaned), or of every symlink matching it when its last
+  // component has a wildcard (filepath.Match, which fnmatch(3) is for one
+  // name). Empty when there is none.
+  std::vector<std::string> symlink_targets(const std::string& path, bool wildcard) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+    const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    std::vector<std::string> out;
+    if (wildcard && has_wildcard(base)) {
+      int fd =
+          ::openat(root_fd_, dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      DIR* listing = fd < 0 ? nullptr : ::fdopendir(fd);
+      if (listing == nullptr) {
+        if (fd >= 0) ::close(fd);
+        return out;
+      }
+      std::vector<std::string> names;
+      while (dirent* entry = ::readdir(listing)) {
+        std::string_view name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        if (::fnmatch(base.c_str(), entry->d_name, 0) == 0) names.emplace_back(name);
+      }
+      ::closedir(listing);
+      std::sort(names.begin(), names.end());
+      for (const auto& name : names) {
+        auto targets = symlink_targets(dir.empty() ? name : dir + "/" + name, false);
+        out.insert(out.end(), targets.begin(), targets.end());
+      }
+      return out;
+    }
+    struct stat st {};
+    if (::fstatat(root_fd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK(st.st_mode)) {
+      return out;
+    }
+    std::string target(4096, '\0');
+    auto n = ::readlinkat(root_fd_, path.c_str(), target.data(), target.size());
+    if (n < 0) return out;
+    target.resize(static_cast<std::size_t>(n));
+    // Absolute targets are taken from the root, relative ones from the
+    // link's directory; clean_relative_path keeps both inside the root.
+    out.push_back(target.starts_with('/') ? target : dir + "/" + target);
+    return out;
+  }
+
+  int root_fd_;
+  std::set<std::string> resolved_;
+  bool whole_root_ = false;
+};
 
 // Walks a tree in fsutil order and hands each entry that passes the filters,
 // preceded by any parent directories not sent yet, to `emit`.
@@ -449,11 +519,9 @@ class FileSyncProvider::Service final : public moby::filesync::v1::FileSync::Ser
     }
     auto include_patterns = metadata_values(*context, "include-patterns");
     auto exclude_patterns = metadata_values(*context, "exclude-patterns");
-    std::set<std::string> follow;
-    for (const auto& path : metadata_values(*context, "followpaths")) {
-      follow_path(root_fd.get(), path, follow, 0);
-    }
-    for (const auto& path : follow) include_patterns.push_back(escape_pattern(path));
+    FollowResolver follow(root_fd.get());
+    for (const auto& path : metadata_values(*context, "followpaths")) follow.add(path);
+    for (auto& pattern : follow.patterns()) include_patterns.push_back(std::move(pattern));
     auto include = PatternMatcher::create(include_patterns);
     if (!include) return {grpc::StatusCode::INVALID_ARGUMENT, include.error().message()};
     auto exclude = PatternMatcher::create(exclude_patterns);

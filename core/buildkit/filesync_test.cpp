@@ -374,6 +374,49 @@ TEST_F(FileSyncTest, FollowPathsResolveSymlinks) {
   expect_matches_source(received, root);
 }
 
+// COPY's sources reach the session as followpaths, wildcards and all
+// (`COPY *.txt /o/`): they are patterns, as fsutil takes them, and a symlink
+// a wildcard matches brings its target.
+TEST_F(FileSyncTest, FollowPathsAreGlobPatterns) {
+  const auto& root = src_.path();
+  write_text(root / "a.txt", "a");
+  write_text(root / "b.txt", "b");
+  write_text(root / "c.md", "c");
+  fs::create_directories(root / "src");
+  write_text(root / "src/c.go", "c");
+  write_text(root / "src/d.txt", "d");
+  fs::create_directories(root / "real");
+  write_text(root / "real/r.txt", "r");
+  write_text(root / "real/other", "o");
+  fs::create_symlink("real/r.txt", root / "link.txt");
+  write_text(root / "[x]", "literal brackets");
+  write_text(root / "y", "y");
+  start({{"context", root}});
+  auto received = get({{"dir-name", "context"},
+                       {"followpaths", "*.txt"},
+                       {"followpaths", "src/*.go"},
+                       {"followpaths", "[[]x]"},
+                       {"followpaths", "[xy]"},
+                       {"followpaths", "no-such-*"}});
+  ASSERT_TRUE(received.status.ok()) << received.status.error_message();
+  EXPECT_EQ(received.order_error, "");
+  EXPECT_EQ(received.paths(), (std::vector<std::string>{"[x]", "a.txt", "b.txt", "link.txt", "real",
+                                                        "real/r.txt", "src", "src/c.go", "y"}));
+  expect_matches_source(received, root);
+}
+
+// A followpath that is the root (COPY . /) lifts the filter: everything goes.
+TEST_F(FileSyncTest, AFollowPathOfTheRootSendsEverything) {
+  const auto& root = src_.path();
+  write_text(root / "a", "a");
+  fs::create_directories(root / "d");
+  write_text(root / "d/b", "b");
+  start({{"context", root}});
+  auto received = get({{"dir-name", "context"}, {"followpaths", "."}, {"followpaths", "a"}});
+  ASSERT_TRUE(received.status.ok()) << received.status.error_message();
+  EXPECT_EQ(received.paths(), (std::vector<std::string>{"a", "d", "d/b"}));
+}
+
 TEST_F(FileSyncTest, EncodedMetadataIsUnescaped) {
   const auto& root = src_.path();
   write_text(root / "\xc3\xa9t\xc3\xa9.txt", "summer");

@@ -282,6 +282,32 @@ TEST_F(RealBuildkitTest, ARememberedWorkerIsConfirmedWithoutBeingListed) {
   run_docker(services_.docker_host, {"rmi", "-f", image});
 }
 
+// COPY's wildcard sources (sent to the session as followpaths) copy what
+// they match, as buildctl copies them; a symlink a wildcard matches is
+// copied as the link, its target sent with it.
+TEST_F(RealBuildkitTest, WildcardCopySourcesCopyWhatTheyMatch) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = home() / "wildcards";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY *.txt /o/\nCOPY src/*.go /o/\n");
+  write_text(dir / "a.txt", "a\n");
+  write_text(dir / "b.txt", "b\n");
+  write_text(dir / "c.md", "c\n");
+  write_text(dir / "src" / "d.go", "d\n");
+  write_text(dir / "src" / "e.txt", "e\n");
+  write_text(dir / "real" / "r", "r\n");
+  fs::create_symlink("real/r", dir / "link.txt");
+  fs::path out = home() / "wildcards-out";
+  auto r = run({"build", "--progress", "plain", "--output", "type=local,dest=" + out.string(),
+                dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> copied;
+  for (const auto& entry : fs::directory_iterator(out / "o")) {
+    copied.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(copied, (std::set<std::string>{"a.txt", "b.txt", "d.go", "link.txt"}));
+  EXPECT_EQ(read_text(out / "o" / "b.txt"), "b\n");
+}
+
 // The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
 // policy buildkitd derived from its config.
 TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {

@@ -116,6 +116,27 @@ TEST_F(BuildE2e, DockerignoreExcludesFilesAndLocalExportWritesThem) {
   EXPECT_TRUE(fs::exists(out / "bin" / "busybox")) << "the base image is part of the export";
 }
 
+// COPY's wildcard sources (sent to the session as followpaths) copy what
+// they match on the Engine's BuildKit, as docker build copies it.
+TEST_F(BuildE2e, WildcardCopySourcesCopyWhatTheyMatch) {
+  fs::path dir = project("wildcards", "FROM scratch\nCOPY *.txt /o/\nCOPY src/*.go /o/\n");
+  write_text(dir / "a.txt", "a\n");
+  write_text(dir / "b.txt", "b\n");
+  write_text(dir / "c.md", "c\n");
+  write_text(dir / "src" / "d.go", "d\n");
+  write_text(dir / "src" / "e.txt", "e\n");
+  fs::path out = home() / "wildcards-out";
+  auto r =
+      build({"--progress", "plain", "--output", "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> copied;
+  for (const auto& entry : fs::directory_iterator(out / "o")) {
+    copied.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(copied, (std::set<std::string>{"a.txt", "b.txt", "d.go"}));
+  EXPECT_EQ(read_text(out / "o" / "d.go"), "d\n");
+}
+
 TEST_F(BuildE2e, BuildArgsAndTargetReachTheFrontend) {
   fs::path dir = project("args", std::string("FROM ") + kBase +
                                      " AS first\nARG GREETING=unset\n"
