@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <climits>
 #include <cstdint>
@@ -108,11 +109,38 @@ Result<std::optional<json::object>> inspect_container(sdk::DockerEngine& engine,
   return std::optional<json::object>(std::move(*o));
 }
 
+// The container named exactly `name`, or nullopt. The Engine resolves
+// /containers/{x}/json as a full id, then a name, then an id prefix, so a
+// name of hex digits ("cafe", "12") would otherwise find a container whose
+// id starts with it: an answer for a container of another name, or a
+// refusal of an ambiguous prefix (400, "multiple IDs found"), means that no
+// container has this name (a name is tried before any prefix).
+Result<std::optional<json::object>> inspect_named(sdk::DockerEngine& engine,
+                                                  const std::string& name, sdk::Deadline deadline) {
+  auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 404) return std::optional<json::object>();
+  if (answer->status == 400) {
+    std::string body = answer->body;
+    std::transform(body.begin(), body.end(), body.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (body.find("multiple ids found") != std::string::npos) return std::optional<json::object>();
+  }
+  if (answer->status != 200) return engine.status_error(*answer);
+  auto o = parse_object(answer->body, "inspect answer for container '" + name + "'");
+  if (!o) return o.error();
+  const json::value* named = o->if_contains("Name");
+  if (named == nullptr || !named->is_string() || named->as_string() != "/" + name) {
+    return std::optional<json::object>();
+  }
+  return std::optional<json::object>(std::move(*o));
+}
+
 // The environment `name`: Errc::not_found when there is no container of that
 // name, or it is not one of envd's.
 Result<json::object> find_environment(sdk::DockerEngine& engine, const std::string& name,
                                       sdk::Deadline deadline) {
-  auto found = inspect_container(engine, name, deadline);
+  auto found = inspect_named(engine, name, deadline);
   if (!found) return found.error();
   if (!*found) return Error(Errc::not_found, "no environment '" + name + "' on " + where(engine));
   if (!is_environment(**found)) {
@@ -277,12 +305,15 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
   if (image->status == 404) return missing_image(request, *engine, spec->image);
   if (image->status != 200) return engine->status_error(*image);
 
-  auto existing = inspect_container(*engine, name, deadline);
+  auto existing = inspect_named(*engine, name, deadline);
   if (!existing) return existing.error();
   if (*existing) {
     if (!spec->force) return name_in_use(*engine, name, **existing);
     sdk::report_progress("removing the existing container '" + name + "'");
-    if (auto st = remove_container(*engine, name, true, deadline); !st) {
+    // By id: the name, if the container went meanwhile, could be taken by
+    // the Engine for another container's id prefix.
+    const std::string existing_id = environment_of(**existing).at("id").as_string().c_str();
+    if (auto st = remove_container(*engine, existing_id, true, deadline); !st) {
       return st.error().wrap("cannot replace container '" + name + "'");
     }
   }
@@ -300,7 +331,7 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     sdk::IgnoreCancellation cleanup;
     const auto until = Clock::now() + kCreateAnswerGrace;
     for (;;) {
-      auto found = inspect_container(*engine, name, sdk::deadline_after(std::chrono::seconds(5)));
+      auto found = inspect_named(*engine, name, sdk::deadline_after(std::chrono::seconds(5)));
       if (found && *found) {
         const json::object* config =
             (**found).if_contains("Config") != nullptr && (**found).at("Config").is_object()
@@ -326,8 +357,14 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
   }
   if (created->status == 404) return missing_image(request, *engine, spec->image);
   if (created->status == 409) {
-    auto now = inspect_container(*engine, name, deadline);
+    auto now = inspect_named(*engine, name, deadline);
     if (now && *now) return name_in_use(*engine, name, **now);
+    // The Engine reserves a name before the container can be inspected:
+    // another command is creating one of this name at this moment.
+    return Error(Errc::already_exists,
+                 "the name '" + name + "' was taken on " + where(*engine) +
+                     " by another command while this environment was being created: choose "
+                     "another --name, or replace it with --force");
   }
   if (created->status != 201 && created->status != 200) {
     return engine->status_error(*created).wrap("cannot create environment '" + name + "'");

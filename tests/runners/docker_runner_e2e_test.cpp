@@ -251,6 +251,39 @@ TEST_F(DockerRunnerE2e, ANameInUseOffersForce) {
   EXPECT_NE(docker({"inspect", "-f", "{{.Id}}", n}).out, first.out);
 }
 
+// A name of hex digits is a name, never the prefix of a container's id (the
+// Engine resolves /containers/{x}/json by id prefix when no name matches):
+// envd neither describes, replaces nor removes another container for it.
+TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {
+  const std::string victim = name("victim");
+  ASSERT_EQ(
+      docker({"run", "-d", "--network", "none", "--name", victim, kBase, "sleep", "600"}).exit_code,
+      0);
+  const std::string id = docker({"inspect", "-f", "{{.Id}}", victim}).out;
+  ASSERT_GT(id.size(), 12u);
+  const std::string prefix = id.substr(0, 6);
+  names_.push_back(prefix);
+
+  EXPECT_EQ(error_of(run({"envs", "describe", prefix})),
+            "envd: error: runner 'docker': no environment '" + prefix +
+                "' on the Docker Engine at " + services_.docker_host + "\n");
+  EXPECT_EQ(error_of(run({"down", prefix})), "envd: error: runner 'docker': no environment '" +
+                                                 prefix + "' on the Docker Engine at " +
+                                                 services_.docker_host + "\n");
+  auto made = run({"run", "--image", kBase, "--name", prefix, "--force"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(made.err.find("removing the existing container"), std::string::npos) << made.err;
+  EXPECT_EQ(docker({"inspect", "-f", "{{.Id}}", victim}).out, id) << "the other container is kept";
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", prefix}).out, "true\n");
+
+  // And the environment's own id prefix names nothing either.
+  const std::string own = docker({"inspect", "-f", "{{.Id}}", prefix}).out.substr(0, 8);
+  EXPECT_EQ(error_of(run({"down", own})), "envd: error: runner 'docker': no environment '" + own +
+                                              "' on the Docker Engine at " + services_.docker_host +
+                                              "\n");
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", prefix}).out, "true\n");
+}
+
 TEST_F(DockerRunnerE2e, AnEnvironmentThatExitsShowsItsLastLogLines) {
   std::string n = name("exits");
   auto r = run({"run", "--image", kBase, "--name", n, "--restart", "no", "--", "sh", "-c",
