@@ -178,10 +178,15 @@ Status run_run(Invocation& invocation, const RunFlags& flags) {
 // ---- envd up -------------------------------------------------------------------
 
 // An environment name from a directory, as upstream envd makes it: the
-// basename in Docker's name alphabet, at most 30 characters.
+// basename in Docker's name alphabet, at most 30 characters. The directory
+// is resolved first, as for the image's name (output::default_image_tag):
+// `envd up` gives "<cwd>/.", whose own last component is ".".
 std::string name_from_directory(const std::filesystem::path& dir) {
-  std::string base = dir.filename().string();
-  if (base.empty()) base = dir.parent_path().filename().string();
+  std::error_code ec;
+  std::filesystem::path resolved = std::filesystem::weakly_canonical(dir, ec);
+  if (ec) resolved = std::filesystem::absolute(dir).lexically_normal();
+  std::string base = resolved.filename().string();
+  if (base.empty()) base = resolved.parent_path().filename().string();
   std::string name;
   for (char c : base) {
     bool keep =

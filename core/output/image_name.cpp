@@ -164,7 +164,7 @@ Status validate_image_reference(std::string_view reference) {
 Result<std::string> default_image_tag(const std::filesystem::path& context_dir) {
   std::error_code ec;
   std::filesystem::path absolute = std::filesystem::weakly_canonical(context_dir, ec);
-  if (ec) absolute = std::filesystem::absolute(context_dir);
+  if (ec) absolute = std::filesystem::absolute(context_dir).lexically_normal();
   std::string name = absolute.filename().string();
   if (name.empty()) name = absolute.parent_path().filename().string();
   std::transform(name.begin(), name.end(), name.begin(),

@@ -437,6 +437,43 @@ namespace envd::test {
 namespace {
 
 // envd up: built on the Engine's BuildKit (moby-worker), loaded into the
+// `envd up` with no PATH builds the working directory ("<cwd>/."): the
+// environment is named after that directory, as the image is, and `./`
+// names the same one.
+TEST_F(DockerRunnerE2e, UpWithoutAPathIsNamedAfterTheWorkingDirectory) {
+  ASSERT_EQ(run({"context", "create", "--name", "local", "--builder", "moby-worker", "--runner",
+                 "docker", "--use"})
+                .exit_code,
+            0);
+  const std::string derived = "envd-up-" + std::to_string(::getpid());
+  names_.push_back(derived);
+  fs::path dir = home() / ("Envd-Up-" + std::to_string(::getpid()));
+  write_text(dir / "Dockerfile", std::string("FROM ") + kBase + "\nCMD [\"/bin/sh\"]\n");
+  auto up_in_dir = [&](std::vector<std::string> args) {
+    sdk::ProcessOptions options;
+    options.argv = {envd_binary()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = base_env();
+    for (const auto& [key, value] : env()) options.env[key] = value;
+    options.cwd = dir.string();
+    options.timeout = std::chrono::seconds(120);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r.ok()) << r.error().message();
+    return r.ok() ? *r : sdk::ProcessResult{};
+  };
+  auto r = up_in_dir({"up", "-d", "--progress", "quiet", "--network", "none"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, derived + "\n");
+  EXPECT_EQ(docker({"inspect", "-f", "{{.Config.Image}}", derived}).out, derived + ":dev\n");
+  auto again = up_in_dir({"up", "-d", "--progress", "quiet", "--network", "none", "./"});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("the name '" + derived + "' is in use by an environment"),
+            std::string::npos)
+      << again.err;
+  docker({"rm", "-f", derived});
+  docker({"rmi", "-f", derived + ":dev"});
+}
+
 // Engine, run by the docker runner, seen in envs ls, removed.
 TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   ASSERT_EQ(run({"context", "create", "--name", "local", "--builder", "moby-worker", "--runner",
