@@ -176,6 +176,23 @@ TEST_F(FileSendTest, WritesTheTree) {
   EXPECT_EQ(read_text(dest / "ro/file"), "read only");
 }
 
+// Linux names are bytes, and fsutil's are Go strings: a name or a link
+// target that is not UTF-8 arrives as it is (protobuf refused to parse it
+// while the fields were declared `string`).
+TEST_F(FileSendTest, NamesThatAreNotUtf8ArriveAsTheyAre) {
+  auto dest = out_.path() / "out";
+  start(FileSendTarget::directory(dest));
+  const std::string bad = "bad\xff\xfe";
+  std::vector<SendEntry> entries = {
+      {bad, 0644, "bytes\n"},
+      {"link", mode::symlink | 0777, "", "tar\xffget"},
+  };
+  auto result = send_tree(server_->channel(), entries);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message() << result.err_packet;
+  EXPECT_EQ(read_text(dest / bad), "bytes\n");
+  EXPECT_EQ(fs::read_symlink(dest / "link").string(), "tar\xffget");
+}
+
 TEST_F(FileSendTest, ReplacesEntriesWithoutFollowingLinks) {
   TempDir outside;
   util::testing::write_text(outside / "victim", "safe");

@@ -417,6 +417,19 @@ TEST_F(FileSyncTest, AFollowPathOfTheRootSendsEverything) {
   EXPECT_EQ(received.paths(), (std::vector<std::string>{"a", "d", "d/b"}));
 }
 
+// A file name or a link target that is not UTF-8 is sent as it is, as
+// fsutil (Go strings: bytes) sends it.
+TEST_F(FileSyncTest, NamesThatAreNotUtf8AreSentAsTheyAre) {
+  const auto& root = src_.path();
+  write_text(root / "bad\xff\xfe", "bytes");
+  fs::create_symlink("tar\xffget", root / "link");
+  start({{"context", root}});
+  auto received = get({{"dir-name", "context"}});
+  ASSERT_TRUE(received.status.ok()) << received.status.error_message();
+  EXPECT_EQ(received.paths(), (std::vector<std::string>{"bad\xff\xfe", "link"}));
+  expect_matches_source(received, root);
+}
+
 TEST_F(FileSyncTest, EncodedMetadataIsUnescaped) {
   const auto& root = src_.path();
   write_text(root / "\xc3\xa9t\xc3\xa9.txt", "summer");

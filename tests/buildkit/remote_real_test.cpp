@@ -308,6 +308,23 @@ TEST_F(RealBuildkitTest, WildcardCopySourcesCopyWhatTheyMatch) {
   EXPECT_EQ(read_text(out / "o" / "b.txt"), "b\n");
 }
 
+// Names are bytes: a file name and a link target that are not UTF-8 go to
+// buildkitd and come back in a local export as they are.
+TEST_F(RealBuildkitTest, NamesThatAreNotUtf8GoAndComeBackAsTheyAre) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = home() / "bytes";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+  write_text(dir / "bad\xff\xfe", "bytes\n");
+  fs::create_symlink("tar\xffget", dir / "link");
+  fs::path out = home() / "bytes-out";
+  auto r = run({"build", "--progress", "plain", "--output", "type=local,dest=" + out.string(),
+                dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(contains(r.err, "libprotobuf")) << r.err;
+  EXPECT_EQ(read_text(out / "ctx" / "bad\xff\xfe"), "bytes\n");
+  EXPECT_EQ(fs::read_symlink(out / "ctx" / "link").string(), "tar\xffget");
+}
+
 // The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
 // policy buildkitd derived from its config.
 TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {
