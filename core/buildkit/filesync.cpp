@@ -244,11 +244,13 @@ class Walker {
         target.resize(static_cast<std::size_t>(n));
         stat.set_linkname(std::move(target));
       } else if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+        // A later name of a file sent before: its first name, and the
+        // file's size all the same, as fsutil's mkstat leaves it (its size
+        // is set after the link). The daemon compares an incoming stat with
+        // its own copy's on a rebuild: a size of 0 made every hard link
+        // "modified", and the daemon's relinking left a .tmp.N file behind.
         auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, path);
-        if (!first) {
-          stat.set_linkname(it->second);
-          stat.set_size(0);
-        }
+        if (!first) stat.set_linkname(it->second);
       }
       if (!flush()) return {};
       if (!emit_(stat, S_ISREG(st.st_mode) && stat.linkname().empty())) stopped_ = true;

@@ -325,6 +325,31 @@ TEST_F(RealBuildkitTest, NamesThatAreNotUtf8GoAndComeBackAsTheyAre) {
   EXPECT_EQ(fs::read_symlink(out / "ctx" / "link").string(), "tar\xffget");
 }
 
+// A rebuild of a context holding a hard link (and a directory) has the
+// image hold exactly the context: buildkitd compares each incoming stat with
+// its copy of the last transfer, and a link sent with another size than
+// fsutil sends was relinked, leaving a stray .tmp.N file in the image.
+TEST_F(RealBuildkitTest, ARebuildWithAHardLinkAddsNothing) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = home() / "hardlinks";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+  write_text(dir / "a.txt", "hi\n");
+  fs::create_hard_link(dir / "a.txt", dir / "hard");
+  write_text(dir / "d" / "f", "x\n");
+  for (int run_number = 1; run_number <= 3; ++run_number) {
+    SCOPED_TRACE(run_number);
+    fs::path out = home() / ("hardlinks-out-" + std::to_string(run_number));
+    auto r = run({"build", "--progress", "quiet", "--no-cache", "--output",
+                  "type=local,dest=" + out.string(), dir.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::set<std::string> names;
+    for (const auto& entry : fs::directory_iterator(out / "ctx")) {
+      names.insert(entry.path().filename().string());
+    }
+    EXPECT_EQ(names, (std::set<std::string>{"Dockerfile", "a.txt", "d", "hard"}));
+  }
+}
+
 // The Info API (v0.11+) gives the version; the worker is `oci`, with the GC
 // policy buildkitd derived from its config.
 TEST_F(RealBuildkitTest, StatusShowsTheVersionTheWorkerAndItsGcPolicy) {
