@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "engine_connection.hpp"
+#include "envd/text.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -122,6 +123,17 @@ struct DockerEngine::Impl {
   }
 
   Result<std::string> target(std::string_view path, Deadline deadline) {
+    // A space or a control character would end the request line, or start
+    // a header of a caller's making: what goes into a path must be escaped
+    // (or refused) by the caller, and reaching here is its bug.
+    for (char c : path) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte <= 0x20 || byte == 0x7f) {
+        return Error(Errc::invalid_argument, "refusing to send a request for '" +
+                                                 printable(path, 200) +
+                                                 "': a space or a control character in a URL path");
+      }
+    }
     auto version_used = negotiate(deadline);
     if (!version_used) return version_used.error();
     return "/v" + *version_used + std::string(path);

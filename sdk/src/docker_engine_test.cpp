@@ -359,6 +359,20 @@ TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
   EXPECT_EQ(raw->status, 404);
 }
 
+// What would end the request line or start a header is refused before any
+// connection: a path is the caller's to escape.
+TEST(DockerEngineClient, APathWithASpaceOrAControlCharacterIsRefused) {
+  DockerEngine engine(DockerEndpoint{.url = "unix:///nonexistent/envd/x.sock",
+                                     .socket_path = "/nonexistent/envd/x.sock"});
+  for (const char* path : {"/images/a b/json", "/images/a\r\nX: y/json", "/images/\x7f/json"}) {
+    auto answer = engine.request("GET", path, "", soon());
+    ASSERT_FALSE(answer);
+    EXPECT_EQ(answer.error().code(), Errc::invalid_argument) << answer.error().message();
+    EXPECT_NE(answer.error().message().find("a space or a control character in a URL path"),
+              std::string::npos);
+  }
+}
+
 TEST(DockerEngineClient, AMissingSocketIsUnavailable) {
   DockerEngine engine(DockerEndpoint{.url = "unix:///nonexistent/envd/x.sock",
                                      .socket_path = "/nonexistent/envd/x.sock"});

@@ -408,6 +408,19 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
     return r.err;
   };
   EXPECT_EQ(bad({"run", "--name", "x"}), "envd: error: --image is required\n");
+  // The runner puts the image into the Engine's URLs: only a reference goes.
+  EXPECT_EQ(bad({"run", "--image", "a b"}),
+            "envd: error: --image: invalid image reference 'a b': 'a b' must be lowercase letters "
+            "and digits, separated by '.', '_', '__' or '-'\n");
+  EXPECT_EQ(
+      bad({"run", "--image", "busybox/json HTTP/1.1\r\nX: y"})
+          .rfind("envd: error: --image: invalid image reference 'busybox/json HTTP/1.1\\x0d\\x0aX: "
+                 "y': ",
+                 0),
+      0u);
+  EXPECT_EQ(bad({"run", "--image", "../containers/x"}),
+            "envd: error: --image: invalid image reference '../containers/x': '..' is not a valid "
+            "registry host\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "-p", "80"}),
             "envd: error: invalid --publish '80': expected [IP:]HOST:CONTAINER[/tcp|udp|sctp]\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--memory", "lots"}),
