@@ -64,6 +64,34 @@ std::string clean_relative_path(std::string_view path) {
   return out;
 }
 
+namespace {
+
+// Whether Go's filepath.Clean of `pattern` is "." or "/", or climbs above
+// where it starts ("..", "../x"): a pattern for no path of a walk.
+bool names_root_or_above(std::string_view pattern) {
+  const bool rooted = !pattern.empty() && pattern.front() == '/';
+  int depth = 0;
+  std::size_t start = 0;
+  while (start <= pattern.size()) {
+    auto slash = pattern.find('/', start);
+    if (slash == std::string_view::npos) slash = pattern.size();
+    auto part = pattern.substr(start, slash - start);
+    if (part == "..") {
+      if (depth > 0) {
+        --depth;
+      } else if (!rooted) {
+        return true;
+      }
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    start = slash + 1;
+  }
+  return depth == 0;
+}
+
+}  // namespace
+
 Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& patterns) {
   PatternMatcher matcher;
   for (const auto& original : patterns) {
@@ -78,6 +106,7 @@ Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& pa
                                                  "' is invalid: '!' needs a pattern after it");
       }
     }
+    rule.matches_nothing = names_root_or_above(text);
     rule.text = clean_relative_path(text);
     auto invalid = [&](const std::string& why) {
       std::string message = "pattern '";
@@ -211,7 +240,7 @@ bool PatternMatcher::match_here(const std::vector<Token>& tokens, std::size_t ti
 }
 
 bool PatternMatcher::rule_matches(const Rule& rule, std::string_view path) {
-  if (rule.text.empty()) return true;  // "." or "/": the root, so everything
+  if (rule.matches_nothing) return false;
   return match_tokens(rule.tokens, path);
 }
 
@@ -246,7 +275,7 @@ bool PatternMatcher::rule_may_match_below(const Rule& rule, std::string_view dir
 bool PatternMatcher::any_may_match_below(std::string_view raw_dir, bool exception) const {
   std::string dir = clean_relative_path(raw_dir);
   for (const auto& rule : rules_) {
-    if (rule.exception == exception && (rule.text.empty() || rule_may_match_below(rule, dir))) {
+    if (rule.exception == exception && !rule.matches_nothing && rule_may_match_below(rule, dir)) {
       return true;
     }
   }

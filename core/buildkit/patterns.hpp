@@ -72,6 +72,10 @@ class PatternMatcher {
   struct Rule {
     std::string text;
     bool exception = false;
+    // "." and "/" (and what climbs above the root, "../x"): no walked path
+    // is ever the root or above it, so moby's patternmatcher, whose patterns
+    // these are, matches nothing with them.
+    bool matches_nothing = false;
     std::vector<Token> tokens;
     std::vector<std::vector<Token>> segments;  // tokens split at '/', for prefix checks
   };

@@ -29,6 +29,28 @@ TEST(PatternMatcher, EmptyMatchesNothing) {
   EXPECT_TRUE(blank.empty());
 }
 
+// As in moby's patternmatcher (BuildKit, docker build): "." and "/" name
+// the root, and "../x" what is above it, which no walked path is: they match
+// nothing, so `.` in a .dockerignore excludes nothing.
+TEST(PatternMatcher, TheRootAndWhatIsAboveItMatchNothing) {
+  for (const char* pattern : {".", "/", "./", "a/..", "..", "../x", "a/../../x", "!."}) {
+    SCOPED_TRACE(pattern);
+    auto m = make({pattern});
+    EXPECT_FALSE(m.matches("a"));
+    EXPECT_FALSE(m.matches("x"));
+    EXPECT_FALSE(m.matches("dir/file"));
+    EXPECT_FALSE(m.may_match_below("dir"));
+    EXPECT_FALSE(m.may_reinclude_below("dir"));
+  }
+  auto then_keep = make({".", "!keep"});
+  EXPECT_FALSE(then_keep.matches("other"));
+  EXPECT_FALSE(then_keep.matches("keep"));
+  // A leading '/' is dropped (BuildKit's .dockerignore reader drops it too),
+  // and a ".." inside the pattern resolved.
+  EXPECT_TRUE(make({"/x"}).matches("x"));
+  EXPECT_TRUE(make({"a/../x"}).matches("x"));
+}
+
 TEST(PatternMatcher, StarDoesNotCrossSlash) {
   auto m = make({"*.md"});
   EXPECT_TRUE(m.matches("README.md"));
