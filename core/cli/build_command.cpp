@@ -103,6 +103,18 @@ Result<std::filesystem::path> build_context_dir(const std::string& path) {
   if (ec) return Error(Errc::invalid_argument, "cannot read " + quoted + ": " + ec.message());
   auto status = fs::status(dir, ec);
   if (status.type() == fs::file_type::not_found) {
+    // What docker build also takes, envd does not: said as such, not as a
+    // missing directory named "-" or "https:".
+    if (path == "-") {
+      return Error(Errc::unsupported,
+                   "a build context from standard input ('-') is not supported: give a "
+                   "directory");
+    }
+    if (path.find("://") != std::string::npos || path.rfind("git@", 0) == 0) {
+      return Error(Errc::unsupported, "a remote " + quoted +
+                                          " is not supported: clone or download it, and give "
+                                          "its directory");
+    }
     return Error(Errc::not_found, quoted + " does not exist");
   }
   if (ec) return Error(Errc::permission, "cannot read " + quoted + ": " + ec.message());

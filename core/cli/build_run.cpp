@@ -521,6 +521,10 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   auto checked_dir = build_context_dir(req.path);
   if (!checked_dir) return checked_dir.error();
   const fs::path context_dir = std::move(*checked_dir);
+  if (req.file == "-" && !fs::exists(req.file)) {
+    return Error(Errc::unsupported,
+                 "a Dockerfile from standard input (-f -) is not supported: give a file");
+  }
   fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
   std::string tag = req.tag;

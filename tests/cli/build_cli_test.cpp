@@ -285,6 +285,32 @@ TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
   EXPECT_EQ(read_text(home() / "plain"), "a file");
 }
 
+// What docker build also reads (standard input, a URL) is not mistaken for
+// a missing directory named "-" or "https:".
+TEST_F(BuildCli, StdinAndRemoteContextsAreSaidToBeUnsupported) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  auto stdin_context = envd({"build", "-"});
+  EXPECT_EQ(stdin_context.exit_code, 1);
+  EXPECT_EQ(stdin_context.err,
+            "envd: error: a build context from standard input ('-') is not supported: give a "
+            "directory\n");
+  auto stdin_file = envd({"build", "-f", "-", dir.string()});
+  EXPECT_EQ(stdin_file.exit_code, 1);
+  EXPECT_EQ(stdin_file.err,
+            "envd: error: a Dockerfile from standard input (-f -) is not supported: give a "
+            "file\n");
+  for (const std::string url : {"https://github.com/x/y.git", "git@github.com:x/y.git"}) {
+    auto remote = envd({"build", url});
+    EXPECT_EQ(remote.exit_code, 1);
+    EXPECT_EQ(remote.err, "envd: error: a remote build context '" + url +
+                              "' is not supported: clone or download it, and give its "
+                              "directory\n");
+  }
+}
+
 // Values a daemon would refuse only after the session and the context were
 // set up are refused first; good ones go on to the (unreachable) daemon.
 TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted) {
