@@ -262,15 +262,22 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
       if (!running_since) running_since = Clock::now();
       if (Clock::now() - *running_since >= kSettle) return env;
     }
+    // Given up a pause before the deadline: a look after it would be the
+    // Engine's call failing at the deadline instead of this answer.
     if (Clock::now() + backoff >= deadline) {
-      std::string message = "environment '";
-      message.append(name)
-          .append("' was not running in time (it is ")
-          .append(status)
-          .append("; remove it with 'envd down ")
-          .append(name);
-      message += "', or give it longer with --timeout)";
-      return Error(Errc::timeout, message);
+      // Running, but for less than kSettle: not yet seen to stay up.
+      if (status == "running") {
+        return Error(Errc::timeout,
+                     "environment '" + name +
+                         "' is running, but the timeout ended before it had run for the " +
+                         std::to_string(kSettle.count()) +
+                         " ms envd watches a new environment for an early exit; it is left "
+                         "running (remove it with 'envd down " +
+                         name + "'), or give it longer with --timeout");
+      }
+      return Error(Errc::timeout, "environment '" + name + "' was not running in time (it is " +
+                                      status + "; remove it with 'envd down " + name +
+                                      "', or give it longer with --timeout)");
     }
     if (!sdk::sleep_unless_cancelled(backoff)) {
       sdk::IgnoreCancellation cleanup;

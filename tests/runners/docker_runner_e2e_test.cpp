@@ -284,6 +284,32 @@ TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {
   EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", prefix}).out, "true\n");
 }
 
+// A --timeout that ends while a new environment runs but has not yet run
+// long enough to be seen to stay up says so (it said "was not running in
+// time (it is running ...)"), and leaves it running as it says.
+TEST_F(DockerRunnerE2e, ATimeoutBeforeTheEnvironmentSettledSaysSo) {
+  const std::string n = name("settle");
+  auto r = run({"run", "--image", kBase, "--name", n, "--network", "none", "--timeout", "300ms"});
+  if (r.exit_code == 0) {
+    // A fast Engine: started and seen to stay up within the 300 ms.
+    EXPECT_EQ(r.out, n + "\n");
+    return;
+  }
+  const std::string err = error_of(r);
+  EXPECT_EQ(err.find("(it is running;"), std::string::npos) << err;
+  const std::string settling = "envd: error: runner 'docker': environment '" + n +
+                               "' is running, but the timeout ended before it had run for the "
+                               "200 ms envd watches a new environment for an early exit; it is "
+                               "left running (remove it with 'envd down " +
+                               n + "'), or give it longer with --timeout\n";
+  if (err == settling) {
+    EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", n}).out, "true\n");
+  } else {
+    // A slower Engine: the create or the start itself took the 300 ms.
+    EXPECT_NE(err.find("in time"), std::string::npos) << err;
+  }
+}
+
 TEST_F(DockerRunnerE2e, AnEnvironmentThatExitsShowsItsLastLogLines) {
   std::string n = name("exits");
   auto r = run({"run", "--image", kBase, "--name", n, "--restart", "no", "--", "sh", "-c",
