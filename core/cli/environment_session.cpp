@@ -35,14 +35,6 @@ struct LogsFlags {
   std::string timeout;
 };
 
-// The runner writes straight to the descriptors: with stdout closed (its
-// stand-in fails every write) the logs, or the shell, would go nowhere.
-Status refuse_closed_stdout(const char* what) {
-  if (!util::was_closed_at_start(STDOUT_FILENO)) return {};
-  return Error(Errc::invalid_argument, std::string("standard output is closed, so ") + what +
-                                           " would be lost; give it a file or a pipe");
-}
-
 Status run_logs(Invocation& invocation, const LogsFlags& flags) {
   if (auto st = check_utf8("environment name", flags.name); !st) return st;
   if (auto st = refuse_closed_stdout("the logs"); !st) return st;
@@ -75,6 +67,12 @@ Status run_attach(Invocation& invocation, const std::string& name, const std::st
 }
 
 }  // namespace
+
+Status refuse_closed_stdout(const char* what) {
+  if (!util::was_closed_at_start(STDOUT_FILENO)) return {};
+  return Error(Errc::invalid_argument, std::string("standard output is closed, so ") + what +
+                                           " would be lost; give it a file or a pipe");
+}
 
 Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::string& name,
                  const std::string& shell, std::chrono::milliseconds timeout) {

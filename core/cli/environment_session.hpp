@@ -20,6 +20,13 @@ Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::
                  const std::string& shell,
                  std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
+// Errc::invalid_argument "standard output is closed, so <what> would be
+// lost; ..." when envd started with stdout closed (its stand-in fails every
+// write): checked before a command does anything whose output would be lost
+// (the logs, a shell, an environment's name), so the work is not done and
+// then reported as failed.
+Status refuse_closed_stdout(const char* what);
+
 // `logs` under the `envs` group; `attach` (alias `ssh`) on the root.
 void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action);
 void add_attach_command(CLI::App& app, Invocation& invocation, Action& action);

@@ -174,6 +174,7 @@ Result<std::string> start_environment(Invocation& invocation, const RunFlags& fl
 }
 
 Status run_run(Invocation& invocation, const RunFlags& flags) {
+  if (auto st = refuse_closed_stdout("the environment's name"); !st) return st;
   auto name = start_environment(invocation, flags);
   if (!name) return name.error();
   fmt::print("{}\n", *name);
@@ -209,6 +210,7 @@ std::string name_from_directory(const std::filesystem::path& dir) {
 // into the local Engine for the docker runner, pushed to its registry for
 // envd-server (which pulls it), as upstream envd does.
 Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool detach) {
+  if (auto st = refuse_closed_stdout("the environment's name"); !st) return st;
   auto checked_dir = build_context_dir(build.path);
   if (!checked_dir) return checked_dir.error();
   const std::filesystem::path dir = std::move(*checked_dir);
@@ -431,6 +433,7 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
   for (const auto& name : names) {
     if (auto st = check_utf8("environment name", name); !st) return st;
   }
+  if (auto st = refuse_closed_stdout("the names of the removed environments"); !st) return st;
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   std::vector<Error> failures;

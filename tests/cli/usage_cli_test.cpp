@@ -362,6 +362,22 @@ TEST_F(UsageCli, DataForAClosedStandardOutputIsAnError) {
   EXPECT_EQ(attach.err,
             "envd: error: standard output is closed, so the shell's output would be lost; give it "
             "a file or a pipe\n");
+  // An environment made or removed and then reported as a failure (its name
+  // could not be printed) is refused before the runner is asked, too.
+  for (const std::string& args :
+       {std::string("run --image busybox"), std::string("up ."), std::string("up -d .")}) {
+    SCOPED_TRACE(args);
+    auto r = closed(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err,
+              "envd: error: standard output is closed, so the environment's name would be lost; "
+              "give it a file or a pipe\n");
+  }
+  auto down = closed("down dev");
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_EQ(down.err,
+            "envd: error: standard output is closed, so the names of the removed environments "
+            "would be lost; give it a file or a pipe\n");
 }
 
 }  // namespace
