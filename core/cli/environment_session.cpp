@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -78,10 +77,11 @@ Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::
                  const std::string& shell, std::chrono::milliseconds timeout) {
   json::object args{{"name", name}};
   if (!shell.empty()) {
+    auto split = split_command_line("--shell", shell);
+    if (!split) return split.error();
+    if (split->empty()) return Error(Errc::invalid_argument, "--shell names no program");
     json::array words;
-    std::istringstream in(shell);
-    for (std::string word; in >> word;) words.emplace_back(word);
-    if (words.empty()) return Error(Errc::invalid_argument, "--shell names no program");
+    for (auto& word : *split) words.emplace_back(std::move(word));
     args["shell"] = std::move(words);
   }
   TerminalLease terminal;
@@ -125,8 +125,9 @@ void add_attach_command(CLI::App& app, Invocation& invocation, Action& action) {
   attach->alias("ssh");
   attach->add_option("name", *name, "Environment")->required();
   attach->add_option("--shell", *shell,
-                     "Shell command line to run (default: the runner's; docker: bash if the "
-                     "image has it, else sh)");
+                     "Shell command line to run, split into words as a shell splits it "
+                     "(quotes and backslashes; no expansions) (default: the runner's; docker: "
+                     "bash if the image has it, else sh)");
   auto timeout = std::make_shared<std::string>();
   add_runner_timeout_flag(*attach, *timeout, "the shell to start", "30s");
   attach->callback([&invocation, &action, name, shell, timeout] {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "envd/address.hpp"
 #include "util/text.hpp"
@@ -97,6 +100,52 @@ std::string PortPublish::to_string() const {
   }
   if (host_port != 0) out += std::to_string(host_port);
   return out + ':' + std::to_string(container_port) + '/' + protocol;
+}
+
+Result<std::vector<std::string>> split_command_line(std::string_view flag, std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false;  // an empty '' or "" is a word too
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (in_word) words.push_back(std::exchange(word, {}));
+      in_word = false;
+      continue;
+    }
+    in_word = true;
+    if (c == '\\') {
+      if (++i == text.size()) {
+        return Error(Errc::invalid_argument,
+                     std::string(flag) + ": a backslash ends the command line");
+      }
+      if (text[i] != '\n') word += text[i];  // backslash-newline joins lines
+    } else if (c == '\'') {
+      const auto end = text.find('\'', i + 1);
+      if (end == std::string_view::npos) {
+        return Error(Errc::invalid_argument, std::string(flag) + ": a ' is not closed");
+      }
+      word.append(text.substr(i + 1, end - i - 1));
+      i = end;
+    } else if (c == '"') {
+      for (++i;; ++i) {
+        if (i == text.size()) {
+          return Error(Errc::invalid_argument, std::string(flag) + ": a \" is not closed");
+        }
+        if (text[i] == '"') break;
+        if (text[i] == '\\' && i + 1 < text.size() &&
+            std::string_view("$`\"\\\n").find(text[i + 1]) != std::string_view::npos) {
+          ++i;
+          if (text[i] == '\n') continue;
+        }
+        word += text[i];
+      }
+    } else {
+      word += c;
+    }
+  }
+  if (in_word) words.push_back(std::move(word));
+  return words;
 }
 
 }  // namespace envd::cli

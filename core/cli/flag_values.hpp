@@ -6,6 +6,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "envd/result.hpp"
 
@@ -46,5 +47,12 @@ struct PortPublish {
   std::string to_string() const;
 };
 Result<PortPublish> parse_publish(std::string_view text);
+
+// A command line split into words as a POSIX shell splits it, without
+// expansions: blanks separate words; '...' is literal; "..." keeps blanks,
+// a backslash in it quoting only $ ` " \ and a newline; a backslash outside
+// quotes quotes the next character. Errc::invalid_argument "<flag>: ..." for
+// an unterminated quote or a trailing backslash.
+Result<std::vector<std::string>> split_command_line(std::string_view flag, std::string_view text);
 
 }  // namespace envd::cli

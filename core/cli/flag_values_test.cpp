@@ -59,5 +59,35 @@ TEST(SizeFlag, RefusesWhatIsNoNumberOrTooLarge) {
             "bytes");
 }
 
+TEST(SplitCommandLine, SplitsAsAShellWithoutExpansions) {
+  auto words = [](std::string_view text) {
+    auto split = split_command_line("--shell", text);
+    EXPECT_TRUE(split) << split.error().message();
+    return split ? *split : std::vector<std::string>{};
+  };
+  EXPECT_EQ(words("sh"), std::vector<std::string>{"sh"});
+  EXPECT_EQ(words("  bash   -l "), (std::vector<std::string>{"bash", "-l"}));
+  EXPECT_EQ(words("sh -c \"exit 3\""), (std::vector<std::string>{"sh", "-c", "exit 3"}));
+  EXPECT_EQ(words("sh -c 'echo \"$HOME\"'"),
+            (std::vector<std::string>{"sh", "-c", "echo \"$HOME\""}));
+  EXPECT_EQ(words("a\\ b c"), (std::vector<std::string>{"a b", "c"}));
+  EXPECT_EQ(words("\"a\\\"b\\n\""), std::vector<std::string>{"a\"b\\n"});
+  EXPECT_EQ(words("x '' \"\""), (std::vector<std::string>{"x", "", ""}));
+  EXPECT_EQ(words("pre'fix 'and\"more\""), std::vector<std::string>{"prefix andmore"});
+  EXPECT_EQ(words(""), std::vector<std::string>{});
+}
+
+TEST(SplitCommandLine, AnOpenQuoteOrATrailingBackslashIsAnError) {
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"sh -c \"exit 3", "--shell: a \" is not closed"},
+           {"sh -c 'exit", "--shell: a ' is not closed"},
+           {"sh \\", "--shell: a backslash ends the command line"}}) {
+    auto split = split_command_line("--shell", text);
+    ASSERT_FALSE(split) << text;
+    EXPECT_EQ(split.error().code(), Errc::invalid_argument);
+    EXPECT_EQ(split.error().message(), message);
+  }
+}
+
 }  // namespace
 }  // namespace envd::cli

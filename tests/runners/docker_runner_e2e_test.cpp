@@ -643,6 +643,10 @@ TEST_F(DockerRunnerE2e, AttachWithoutATerminalPassesStreamsAndTheExitCode) {
   r = envd({"attach", n, "--shell", "true"}, env(), "");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out + r.err, "");
+  // The command line is split as a shell splits it: quotes keep a word whole.
+  r = envd({"attach", n, "--shell", "sh -c 'echo \"a  b\"; exit 3'"}, env(), "");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(r.out, "a  b\n");
 
   ASSERT_EQ(docker({"stop", "-t", "0", n}).exit_code, 0);
   r = run({"attach", n});
