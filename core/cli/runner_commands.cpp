@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -137,6 +138,12 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.gpus.empty()) spec["gpus"] = flags.gpus;
   if (!flags.restart.empty()) spec["restart"] = flags.restart;
   if (!flags.network.empty()) spec["network"] = flags.network;
+  if (flags.network == "host" && !spec["ports"].as_array().empty()) {
+    // As docker run warns: the Engine drops them without a word.
+    warn(
+        "published ports (-p) are discarded with --network host: the environment listens on "
+        "the host's ports directly");
+  }
   json::array command;
   for (const auto& arg : flags.command) command.emplace_back(arg);
   spec["command"] = std::move(command);
@@ -339,8 +346,9 @@ std::string describe_text(const json::object& e) {
   std::string out;
   // Every value comes from the runner's daemon: escaped, so that none can
   // drive the terminal or add a line.
+  // An empty value shows as "-", not as trailing blanks.
   auto line = [&](const std::string& key, const std::string& value) {
-    out += fmt::format("{:<10} {}\n", key + ":", util::printable(value));
+    out += fmt::format("{:<10} {}\n", key + ":", value.empty() ? "-" : util::printable(value));
   };
   line("Name", string_of(e, "name"));
   line("Image", string_of(e, "image"));
@@ -437,7 +445,9 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   std::vector<Error> failures;
+  std::set<std::string> asked;
   for (const auto& name : names) {
+    if (!asked.insert(name).second) continue;  // `down a a` removes a once
     Status removed = target->driver.remove(
         runner_request(*target, *timeout, json::object{{"name", name}, {"volumes", volumes}}));
     if (removed) {
@@ -451,7 +461,7 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
   if (failures.empty()) return {};
   if (failures.size() == 1) return failures.front();
   std::string message =
-      fmt::format("{} of {} environments were not removed:", failures.size(), names.size());
+      fmt::format("{} of {} environments were not removed:", failures.size(), asked.size());
   for (const auto& f : failures) message += " " + f.message() + ";";
   message.pop_back();
   return Error(failures.front().code(), message);

@@ -310,6 +310,23 @@ TEST_F(DockerRunnerE2e, ATimeoutBeforeTheEnvironmentSettledSaysSo) {
   }
 }
 
+// docker run's warning for ports with the host's network; a name given
+// twice to down is removed once; an empty fact in describe is "-".
+TEST_F(DockerRunnerE2e, HostNetworkPortsWarnAndDownTakesANameOnce) {
+  const std::string n = name("host");
+  auto r = run({"run", "--image", kBase, "--name", n, "--network", "host", "-p", "18081:80"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("envd: warning: published ports (-p) are discarded with --network host"),
+            std::string::npos)
+      << r.err;
+  auto text = run({"envs", "describe", n});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out.find(" \n"), std::string::npos) << "no trailing blanks:\n" << text.out;
+  auto down = run({"down", n, n});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(down.out, n + "\n");
+}
+
 TEST_F(DockerRunnerE2e, AnEnvironmentThatExitsShowsItsLastLogLines) {
   std::string n = name("exits");
   auto r = run({"run", "--image", kBase, "--name", n, "--restart", "no", "--", "sh", "-c",
