@@ -73,11 +73,6 @@ json::object port_object(const PortPublish& publish) {
 Result<json::object> run_spec(const RunFlags& flags) {
   json::object spec{{"image", flags.image}, {"force", flags.force}};
   if (flags.image.empty()) return usage("--image is required");
-  // The runner puts it into its API's paths (the Engine's /images/{name}/json):
-  // only a reference in Docker's grammar goes, as `docker run` checks it.
-  if (auto st = output::validate_image_reference(flags.image); !st) {
-    return usage("--image: " + st.error().message());
-  }
   // Everything below goes to the runner as JSON text.
   for (const auto& [flag, value] :
        {std::pair<const char*, const std::string*>{"--image", &flags.image},
@@ -91,6 +86,11 @@ Result<json::object> run_spec(const RunFlags& flags) {
   }
   for (const auto& word : flags.command) {
     if (auto st = check_utf8("command word", word); !st) return st.error();
+  }
+  // The runner puts it into its API's paths (the Engine's /images/{name}/json):
+  // only a reference in Docker's grammar goes, as `docker run` checks it.
+  if (auto st = output::validate_image_reference(flags.image); !st) {
+    return usage("--image: " + st.error().message());
   }
   if (!flags.name.empty()) spec["name"] = flags.name;
   json::object env;
