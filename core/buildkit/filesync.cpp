@@ -102,7 +102,11 @@ class FollowResolver {
       if (!targets.empty()) {
         resolved_.insert(current);
         if (depth > 40) return;  // a loop the set above does not end
-        for (const auto& target : targets) add(target + "/" + rest, depth + 1);
+        for (const auto& target : targets) {
+          std::string below = target;
+          below.append("/").append(rest);
+          add(below, depth + 1);
+        }
         return;
       }
       if (rest.empty()) {
@@ -152,7 +156,10 @@ class FollowResolver {
       ::closedir(listing);
       std::sort(names.begin(), names.end());
       for (const auto& name : names) {
-        auto targets = symlink_targets(dir.empty() ? name : dir + "/" + name, false);
+        std::string entry = dir;
+        if (!entry.empty()) entry += '/';
+        entry += name;
+        auto targets = symlink_targets(entry, false);
         out.insert(out.end(), targets.begin(), targets.end());
       }
       return out;

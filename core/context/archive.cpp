@@ -270,8 +270,10 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
       return bad_entry(path, "cannot be read: " + libarchive_error(la, a.get()));
     }
     if (status != ARCHIVE_OK) {
-      std::string where = last.empty() ? "" : "the entry after " + shown(last) + ": ";
-      return Error(Errc::invalid_argument, invalid + ": " + where + libarchive_error(la, a.get()));
+      std::string message = invalid + ": ";
+      if (!last.empty()) message.append("the entry after ").append(shown(last)).append(": ");
+      message += libarchive_error(la, a.get());
+      return Error(Errc::invalid_argument, std::move(message));
     }
     const char* raw = la.archive_entry_pathname(entry);
     std::string path = raw != nullptr ? raw : "";

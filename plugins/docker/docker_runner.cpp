@@ -266,18 +266,23 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
     // Engine's call failing at the deadline instead of this answer.
     if (Clock::now() + backoff >= deadline) {
       // Running, but for less than kSettle: not yet seen to stay up.
+      std::string message = "environment '";
+      message += name;
       if (status == "running") {
-        return Error(Errc::timeout,
-                     "environment '" + name +
-                         "' is running, but the timeout ended before it had run for the " +
-                         std::to_string(kSettle.count()) +
-                         " ms envd watches a new environment for an early exit; it is left "
-                         "running (remove it with 'envd down " +
-                         name + "'), or give it longer with --timeout");
+        message.append("' is running, but the timeout ended before it had run for the ")
+            .append(std::to_string(kSettle.count()))
+            .append(" ms envd watches a new environment for an early exit; it is left running ")
+            .append("(remove it with 'envd down ")
+            .append(name)
+            .append("'), or give it longer with --timeout");
+      } else {
+        message.append("' was not running in time (it is ")
+            .append(status)
+            .append("; remove it with 'envd down ")
+            .append(name)
+            .append("', or give it longer with --timeout)");
       }
-      return Error(Errc::timeout, "environment '" + name + "' was not running in time (it is " +
-                                      status + "; remove it with 'envd down " + name +
-                                      "', or give it longer with --timeout)");
+      return Error(Errc::timeout, message);
     }
     if (!sdk::sleep_unless_cancelled(backoff)) {
       sdk::IgnoreCancellation cleanup;
