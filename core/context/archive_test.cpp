@@ -50,11 +50,8 @@ struct TarEntry {
   std::string hardlink;  // target of a hard link entry
 };
 
-std::string make_tar(const std::vector<TarEntry>& entries) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_set_bytes_in_last_block(a, 1);
+// Opens writer `a` into `out`, which must outlive the writer.
+void write_into(archive* a, std::string& out) {
   archive_write_open(
       a, &out, nullptr,
       [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
@@ -62,6 +59,14 @@ std::string make_tar(const std::vector<TarEntry>& entries) {
         return static_cast<la_ssize_t>(n);
       },
       nullptr);
+}
+
+std::string make_tar(const std::vector<TarEntry>& entries) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_set_bytes_in_last_block(a, 1);
+  write_into(a, out);
   for (const TarEntry& e : entries) {
     archive_entry* entry = archive_entry_new();
     archive_entry_set_pathname(entry, e.path.c_str());
@@ -381,13 +386,7 @@ TEST_F(ArchiveTest, AUtf8NameInAPaxHeaderIsRefusedByName) {
   std::string out;
   archive* a = archive_write_new();
   archive_write_set_format_pax(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* data, const void* buf, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(data)->append(static_cast<const char*>(buf), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
+  write_into(a, out);
   for (const char* name : {"meta.json", "material/caf\xc3\xa9.pem"}) {
     archive_entry* entry = archive_entry_new();
     archive_entry_set_pathname(entry, name);
