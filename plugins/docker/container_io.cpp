@@ -188,9 +188,11 @@ Status stream_logs(sdk::DockerEngine& engine, const std::string& id, const LogsO
                    const sdk::Stdio& stdio, sdk::Deadline deadline) {
   OutputSink sink(stdio, options.tty);
   bool reader_gone = false;
+  bool any_data = false;
   auto streamed = engine.stream(
       "GET", logs_path(id, options), "", {}, sdk::StreamMode::chunks,
       [&](std::string_view data) {
+        any_data = true;
         if (sink.feed(data)) return true;
         reader_gone = true;
         return false;
@@ -204,6 +206,13 @@ Status stream_logs(sdk::DockerEngine& engine, const std::string& id, const LogsO
   }
   if (!streamed) {
     if (streamed.error().code() == Errc::cancelled) return sdk::cancelled_error("showing logs");
+    // The Engine answered and the logs flowed until the user's --timeout:
+    // not an Engine that "did not answer".
+    if (streamed.error().code() == Errc::timeout && options.follow && any_data) {
+      return Error(Errc::timeout,
+                   "stopped following the logs when --timeout ended (the environment was still "
+                   "running)");
+    }
     return streamed.error();
   }
   return {};

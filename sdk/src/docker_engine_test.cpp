@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -508,6 +509,38 @@ TEST(DockerEngineClient, StreamsChunksAndStopsWhenAsked) {
       "GET", "/events", "", {}, StreamMode::lines, [](std::string_view) { return false; }, soon());
   ASSERT_FALSE(stopped);
   EXPECT_EQ(stopped.error().code(), Errc::cancelled);
+}
+
+// A live stream (followed logs, events, a push's progress) reaches the
+// caller as it arrives, not when 64 KiB have or the body ends: the fake
+// Engine holds the rest of its body until the caller has the first chunk.
+TEST(DockerEngineClient, ALiveStreamArrivesAsItComes) {
+  auto first_seen = std::make_shared<std::atomic<bool>>(false);
+  auto held_until_seen = std::make_shared<std::atomic<bool>>(false);
+  FakeEngine fake([first_seen, held_until_seen](int fd, const Received&) {
+    const std::string whole = chunked_response({"one\n", "two\n"});
+    const auto second = whole.find("4\r\ntwo");
+    send_all(fd, whole.substr(0, second));
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!*first_seen && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    *held_until_seen = first_seen->load();
+    send_all(fd, whole.substr(second));
+  });
+  auto engine = fake.engine();
+  std::string all;
+  auto status = engine.stream(
+      "GET", "/containers/x/logs?follow=1", "", {}, StreamMode::chunks,
+      [&](std::string_view data) {
+        all += data;
+        if (all.find("one\n") != std::string::npos) *first_seen = true;
+        return true;
+      },
+      soon());
+  ASSERT_TRUE(status) << status.error().message();
+  EXPECT_EQ(all, "one\ntwo\n");
+  EXPECT_TRUE(*held_until_seen) << "the first chunk reached the caller only with the rest";
 }
 
 TEST(DockerEngineClient, AStreamThatFailsReportsTheMessage) {

@@ -185,11 +185,14 @@ Result<int> Connection::read_streamed(Delivery& delivery, std::string_view what)
   while (!parser.is_done()) {
     parser.get().body().data = chunk.data();
     parser.get().body().size = chunk.size();
-    auto ec = io([&](auto& s, auto h) { http::async_read(s, buffer_, parser, std::move(h)); });
+    // read_some, not read: read waits until the buffer is full or the body
+    // ends, so a live stream (followed logs, events, a push's progress)
+    // reached the caller only 64 KiB at a time, or at its end.
+    auto ec = io([&](auto& s, auto h) { http::async_read_some(s, buffer_, parser, std::move(h)); });
     if (ec == http::error::need_buffer) ec = {};
     if (ec) return io_error(ec, what);
     std::size_t n = chunk.size() - parser.get().body().size;
-    if (!delivery.put(std::string_view(chunk.data(), n))) return cancelled(what);
+    if (n > 0 && !delivery.put(std::string_view(chunk.data(), n))) return cancelled(what);
   }
   if (!delivery.finish()) return cancelled(what);
   return status;

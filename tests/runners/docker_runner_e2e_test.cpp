@@ -612,6 +612,15 @@ TEST_F(DockerRunnerE2e, LogsShowAllTheTailAndFollowToTheEnd) {
   ASSERT_EQ(tail.exit_code, 0) << tail.err;
   EXPECT_EQ(tail.out, "three\r\n");
 
+  // A followed log shows what there is at once, and a --timeout that ends
+  // it while it flows says so (the SDK read a live stream 64 KiB at a time).
+  auto cut = run({"envs", "logs", "-f", n, "--timeout", "1s"});
+  EXPECT_EQ(cut.exit_code, 1);
+  EXPECT_EQ(cut.out, "one\r\ntwo\r\nthree\r\n");
+  EXPECT_EQ(cut.err,
+            "envd: error: runner 'docker': stopped following the logs when --timeout ended (the "
+            "environment was still running)\n");
+
   auto followed = run({"envs", "logs", "-f", n});
   ASSERT_EQ(followed.exit_code, 0) << followed.err;
   EXPECT_EQ(followed.out, "one\r\ntwo\r\nthree\r\nfour\r\n");
