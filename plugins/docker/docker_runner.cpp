@@ -96,44 +96,47 @@ Result<json::object> parse_object(const std::string& text, const std::string& wh
   return std::move(v.as_object());
 }
 
-// The container's inspect answer, or nullopt when there is none of that name or id.
-Result<std::optional<json::object>> inspect_container(sdk::DockerEngine& engine,
-                                                      const std::string& name,
-                                                      sdk::Deadline deadline) {
-  auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
-  if (!answer) return answer.error();
-  if (answer->status == 404) return std::optional<json::object>();
-  if (answer->status != 200) return engine.status_error(*answer);
-  auto o = parse_object(answer->body, "inspect answer for container '" + name + "'");
-  if (!o) return o.error();
-  return std::optional<json::object>(std::move(*o));
-}
+// How a container is named to the Engine: by the id it gave, or by a name
+// that must be the container's exact name.
+enum class Lookup { id, exact_name };
 
-// The container named exactly `name`, or nullopt. The Engine resolves
-// /containers/{x}/json as a full id, then a name, then an id prefix, so a
-// name of hex digits ("cafe", "12") would otherwise find a container whose
-// id starts with it: an answer for a container of another name, or a
-// refusal of an ambiguous prefix (400, "multiple IDs found"), means that no
-// container has this name (a name is tried before any prefix).
-Result<std::optional<json::object>> inspect_named(sdk::DockerEngine& engine,
-                                                  const std::string& name, sdk::Deadline deadline) {
-  auto answer = engine.request("GET", "/containers/" + name + "/json", "", deadline);
+// The container's inspect answer, or nullopt when there is none. The Engine
+// resolves /containers/{x}/json as a full id, then a name, then an id
+// prefix, so a name of hex digits ("cafe", "12") would otherwise find a
+// container whose id starts with it: for Lookup::exact_name, an answer for a
+// container of another name, or a refusal of an ambiguous prefix (400,
+// "multiple IDs found"), means that no container has this name (a name is
+// tried before any prefix).
+Result<std::optional<json::object>> inspect_container(sdk::DockerEngine& engine,
+                                                      const std::string& ref,
+                                                      sdk::Deadline deadline,
+                                                      Lookup lookup = Lookup::id) {
+  const bool by_name = lookup == Lookup::exact_name;
+  auto answer = engine.request("GET", "/containers/" + ref + "/json", "", deadline);
   if (!answer) return answer.error();
   if (answer->status == 404) return std::optional<json::object>();
-  if (answer->status == 400) {
+  if (by_name && answer->status == 400) {
     std::string body = answer->body;
     std::transform(body.begin(), body.end(), body.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (body.find("multiple ids found") != std::string::npos) return std::optional<json::object>();
   }
   if (answer->status != 200) return engine.status_error(*answer);
-  auto o = parse_object(answer->body, "inspect answer for container '" + name + "'");
+  auto o = parse_object(answer->body, "inspect answer for container '" + ref + "'");
   if (!o) return o.error();
-  const json::value* named = o->if_contains("Name");
-  if (named == nullptr || !named->is_string() || named->as_string() != "/" + name) {
-    return std::optional<json::object>();
+  if (by_name) {
+    const json::value* named = o->if_contains("Name");
+    if (named == nullptr || !named->is_string() || named->as_string() != "/" + ref) {
+      return std::optional<json::object>();
+    }
   }
   return std::optional<json::object>(std::move(*o));
+}
+
+// The container named exactly `name`, or nullopt.
+Result<std::optional<json::object>> inspect_named(sdk::DockerEngine& engine,
+                                                  const std::string& name, sdk::Deadline deadline) {
+  return inspect_container(engine, name, deadline, Lookup::exact_name);
 }
 
 // The environment `name`: Errc::not_found when there is no container of that
