@@ -354,7 +354,7 @@ TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {
       result.error().message().rfind(
           "buildkitd container 'envd_buildkitd' is dead and envd cannot replace it (remove it "
           "with 'docker rm -f envd_buildkitd' or see the Docker Engine's log): cannot remove "
-          "container 'envd_buildkitd': docker engine at unix://",
+          "container 'envd_buildkitd': the Docker Engine at unix://",
           0),
       0u)
       << result.error().message();

@@ -347,14 +347,14 @@ TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Errc::not_found);
   EXPECT_EQ(missing.error().message(),
-            "docker engine at " + fake.url() + ": No such image: nope:latest");
+            "the Docker Engine at " + fake.url() + ": No such image: nope:latest");
   auto conflict = engine.call("POST", "/containers/create", "{}", soon());
   ASSERT_FALSE(conflict);
   EXPECT_EQ(conflict.error().code(), Errc::already_exists);
   auto broken = engine.call("GET", "/info", "", soon());
   ASSERT_FALSE(broken);
   EXPECT_EQ(broken.error().code(), Errc::internal);
-  EXPECT_EQ(broken.error().message(), "docker engine at " + fake.url() + ": plain failure");
+  EXPECT_EQ(broken.error().message(), "the Docker Engine at " + fake.url() + ": plain failure");
   auto raw = engine.request("GET", "/images/x/json", "", soon());
   ASSERT_TRUE(raw);
   EXPECT_EQ(raw->status, 404);
@@ -559,7 +559,7 @@ TEST(DockerEngineClient, AStreamThatFailsReportsTheMessage) {
   ASSERT_FALSE(status);
   EXPECT_FALSE(called);
   EXPECT_EQ(status.error().message(),
-            "docker engine at " + fake.url() + ": pull access denied for x");
+            "the Docker Engine at " + fake.url() + ": pull access denied for x");
 }
 
 TEST(DockerEngineClient, UploadsABodyFromAnFdChunked) {
@@ -685,7 +685,7 @@ TEST(DockerEngineClient, UnversionedHijackRefusalIsAnError) {
   auto fd = engine.hijack_unversioned("POST", "/grpc", "", {}, "h2c", soon());
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().code(), Errc::not_found);
-  EXPECT_EQ(fd.error().message(), "docker engine at " + fake.url() + ": page not found");
+  EXPECT_EQ(fd.error().message(), "the Docker Engine at " + fake.url() + ": page not found");
 }
 
 TEST(DockerEngineClient, HijackAccepts200FromOldDaemons) {
@@ -711,7 +711,7 @@ TEST(DockerEngineClient, HijackRefusalIsAnErrorWithTheMessage) {
   auto fd = engine.hijack("POST", "/session", "", {}, "h2c", soon());
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().code(), Errc::invalid_argument);
-  EXPECT_EQ(fd.error().message(), "docker engine at " + fake.url() + ": session already exists");
+  EXPECT_EQ(fd.error().message(), "the Docker Engine at " + fake.url() + ": session already exists");
 }
 
 }  // namespace

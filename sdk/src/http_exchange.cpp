@@ -66,7 +66,7 @@ std::string daemon_message(int status, std::string_view body) {
 // words are quoted printably: they are one line, and never drive a terminal.
 Error answer_error(const std::string& url, int status, std::string_view body) {
   return Error(code_for_status(status),
-               "docker engine at " + url + ": " + printable(daemon_message(status, body)));
+               "the Docker Engine at " + url + ": " + printable(daemon_message(status, body)));
 }
 
 bool Delivery::put(std::string_view data) {

@@ -208,7 +208,7 @@ TEST_F(DockerContainer, PrivilegedByDefaultFailsHereWithTheEnginesMessage) {
   auto last = r.err.substr(r.err.rfind("envd: error: "));
   EXPECT_EQ(lines_of(last), 1) << last;
   EXPECT_TRUE(has(last, "cannot start buildkitd container '" + name_ + "'")) << last;
-  EXPECT_TRUE(has(last, "docker engine at " + services_.docker_host)) << last;
+  EXPECT_TRUE(has(last, "the Docker Engine at " + services_.docker_host)) << last;
   EXPECT_TRUE(has(last, "unable to apply caps")) << last;
   EXPECT_EQ(state_of(name_), "missing") << "a container that never ran is not left behind";
 }

@@ -36,7 +36,7 @@
 //   - the deadline passes: Errc::timeout "the Docker Engine at <endpoint> did
 //     not answer <method> <path> in time"
 //   - a non-2xx answer (request() excepted, which returns any status):
-//     "docker engine at <endpoint>: <the daemon's message>", with the code
+//     "the Docker Engine at <endpoint>: <the daemon's message>", with the code
 //     mapped from the status (400 invalid_argument, 401/403 permission,
 //     404 not_found, 409 already_exists, 5xx and others internal)
 //   - an answer that is not HTTP: Errc::internal
