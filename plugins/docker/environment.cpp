@@ -295,8 +295,12 @@ json::object environment_of(const json::object& c) {
   if (!name.empty() && name.front() == '/') name.erase(0, 1);
   if (name.empty()) name = string_at(labels, kNameLabel);
 
+  // Under the host's network the Engine publishes nothing: the bindings the
+  // spec asked for stay in HostConfig but reach no port, so none is shown.
   std::vector<PortBinding> ports;
-  if (const json::object* bindings = object_at(*host, "PortBindings")) {
+  const json::object* bindings = object_at(*host, "PortBindings");
+  if (string_at(*host, "NetworkMode") == "host") bindings = nullptr;
+  if (bindings != nullptr) {
     for (const auto& [key, list] : *bindings) {
       std::string k(key);
       auto slash = k.find('/');

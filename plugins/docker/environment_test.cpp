@@ -122,6 +122,19 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
   EXPECT_FALSE(is_environment(other.as_object()));
 }
 
+// The Engine keeps the bindings of a container on the host's network in its
+// HostConfig but publishes none of them; describe showed them as endpoints.
+TEST(DockerRunnerEnvironment, NoPortIsShownOnTheHostsNetwork) {
+  json::value c = json::parse(R"({"Id": "0123", "Name": "/h",
+    "Config": {"Labels": {"ai.tensorchord.envd.name": "h"}},
+    "HostConfig": {"NetworkMode": "host",
+                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}})");
+  json::object env = environment_of(c.as_object());
+  EXPECT_EQ(env.at("endpoint"), "");
+  EXPECT_EQ(env.at("ports"), json::array{});
+  EXPECT_EQ(env.at("network"), "host");
+}
+
 // `envs ls` lists an environment under the name describe, logs, attach and
 // down look it up by: the container's. A container made by other means with
 // envd's label set to another name used to be listed as that name, which

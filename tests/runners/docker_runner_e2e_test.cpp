@@ -322,6 +322,8 @@ TEST_F(DockerRunnerE2e, HostNetworkPortsWarnAndDownTakesANameOnce) {
   auto text = run({"envs", "describe", n});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out.find(" \n"), std::string::npos) << "no trailing blanks:\n" << text.out;
+  // The Engine keeps the binding in HostConfig but publishes nothing.
+  EXPECT_EQ(text.out.find("18081"), std::string::npos) << text.out;
   auto down = run({"down", n, n});
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(down.out, n + "\n");
