@@ -332,6 +332,9 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
   std::string meta_what = invalid + ": entry 'meta.json'";
   auto value = util::parse_json(*meta, meta_what);
   if (!value) return value.error();
+  if (auto inexact = util::first_inexact_number(*meta, *value)) {
+    return Error(Errc::invalid_argument, meta_what + ": " + util::inexact_number_reason(*inexact));
+  }
   auto context = context_from_json(*value, meta_what, RecordKind::archive);
   if (!context) return context.error();
 

@@ -497,6 +497,12 @@ std::vector<Rejection> rejections() {
              "builder_options": {"tls": true}})"}},
        "entry 'meta.json': field 'builder_options' must be an object of strings ('tls' is not a "
        "string)"},
+      {"meta with a number a store write would change",
+       {{"meta.json", AE_IFREG,
+         R"({"name": "a", "builder": "tcp", "builder_address": "h", "runner": "docker",
+             "x-size": 99999999999999999999})"}},
+       "entry 'meta.json': the number 99999999999999999999 cannot be kept exactly (a write would "
+       "make it 1e+20); quote it as a string"},
       {"meta not an object",
        {{"meta.json", AE_IFREG, "[]"}},
        "entry 'meta.json': a context must be a JSON object"},

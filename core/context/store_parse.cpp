@@ -454,6 +454,9 @@ Result<ContextList> read_store_tree(std::string_view text, const fs::path& file)
     return corrupt(file, "the key '" + util::printable(key, 64) +
                              "' appears twice in one object, and only one can be kept");
   }
+  if (auto inexact = util::first_inexact_number(text, *parsed)) {
+    return corrupt(file, util::inexact_number_reason(*inexact));
+  }
   if (!parsed->is_object()) return corrupt(file, "the top level must be a JSON object");
   const json::object& top = parsed->get_object();
 

@@ -282,6 +282,22 @@ TEST_F(StoreTest, EveryFieldAndUnknownFieldsSurviveARewriteInOrder) {
   EXPECT_EQ(reread->find("remote")->runner_options, remote->runner_options);
 }
 
+// Numbers in unknown fields come back as the same numbers: integers of 64
+// bits exactly, doubles as the shortest text that reads back as each. One a
+// write would change is refused instead (EveryCorruptionIsNamed...).
+TEST_F(StoreTest, NumbersInUnknownFieldsSurviveARewrite) {
+  seed(R"({"n": [18446744073709551615, -9223372036854775808, 1.5, 1E21, 0.001e3],
+  "current": "default", "contexts": []})");
+  ASSERT_TRUE(store()
+                  .update([](ContextList& l) -> Status {
+                    l.current = "default";
+                    return {};
+                  })
+                  .ok());
+  EXPECT_EQ(file_json().at("n"),
+            json::parse("[18446744073709551615, -9223372036854775808, 1.5, 1e21, 1]"));
+}
+
 TEST_F(StoreTest, NullRunnerAddressAndMissingCurrentAreAccepted) {
   seed(R"({"contexts": [{"name": "a", "builder": "tcp", "builder_address": "h:1",
                          "runner": "docker", "runner_address": null, "id": "abc"}]})");
@@ -879,6 +895,14 @@ std::vector<Corruption> corruptions() {
       {"number out of range in a context",
        R"({"contexts": [{"name": "a", "x": [-1e999], )" + kOk + "}]}",
        "invalid JSON: a number is too large to keep (beyond 1.8e308)"},
+      // Read as a double, it would be written back as another number.
+      {"integer beyond 64 bits", R"({"x": 123456789012345678901, "contexts": []})",
+       "the number 123456789012345678901 cannot be kept exactly (a write would make it "
+       "123456789012345667584); quote it as a string"},
+      {"more digits than a double holds in a context",
+       R"({"contexts": [{"name": "a", "x": {"y": 0.30000000000000001}, )" + kOk + "}]}",
+       "the number 0.30000000000000001 cannot be kept exactly (a write would make it 0.3); "
+       "quote it as a string"},
       {"contexts missing", R"({"current": "default"})", "field 'contexts' is missing"},
       {"contexts not array", R"({"contexts": {}})", "field 'contexts' must be an array"},
       {"current not string", R"({"current": 1, "contexts": []})",

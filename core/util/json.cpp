@@ -1,9 +1,13 @@
 #include "util/json.hpp"
 
+#include "util/text.hpp"
+
 #include <algorithm>
 #include <array>
+#include <boost/json/basic_parser_impl.hpp>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 
 namespace envd::util {
 namespace {
@@ -101,7 +105,140 @@ bool has_non_finite(const json::value& value) {
   }
 }
 
+bool has_double(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::double_:
+      return true;
+    case json::kind::array:
+      return std::any_of(value.get_array().begin(), value.get_array().end(), has_double);
+    case json::kind::object:
+      return std::any_of(value.get_object().begin(), value.get_object().end(),
+                         [](const json::key_value_pair& m) { return has_double(m.value()); });
+    default:
+      return false;
+  }
+}
+
+// The value of a JSON number's text as sign, significant digits (no leading
+// or trailing zero) and the power of ten that puts the point before the first
+// of them: "-120.50e1" is {true, "1205", 4}. Zero has no digits.
+struct Decimal {
+  bool negative = false;
+  std::string digits;
+  std::int64_t exponent = 0;
+  bool operator==(const Decimal&) const = default;
+};
+
+Decimal decimal_of(std::string_view text) {
+  Decimal d;
+  std::size_t i = 0;
+  if (i < text.size() && text[i] == '-') {
+    d.negative = true;
+    ++i;
+  }
+  std::int64_t point = 0;  // digits before the decimal point
+  bool before_point = true;
+  for (; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '.') {
+      before_point = false;
+      continue;
+    }
+    if (c < '0' || c > '9') break;
+    if (d.digits.empty() && c == '0') {
+      if (!before_point) --point;  // a leading zero after the point
+      continue;
+    }
+    d.digits += c;
+    if (before_point) ++point;
+  }
+  std::int64_t exponent = 0;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    bool minus = false;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) minus = text[i++] == '-';
+    for (; i < text.size(); ++i) {
+      // Saturates far beyond any double's range: such a number is already
+      // infinity or zero, and told apart by its digits.
+      if (exponent < 1'000'000'000) exponent = exponent * 10 + (text[i] - '0');
+    }
+    if (minus) exponent = -exponent;
+  }
+  while (!d.digits.empty() && d.digits.back() == '0') d.digits.pop_back();
+  if (d.digits.empty()) return Decimal{d.negative, "", 0};
+  d.exponent = point + exponent;
+  return d;
+}
+
+// basic_parser's handler that stops at the first double whose text a write
+// would change; integers are kept exactly by Boost.JSON and pass.
+class InexactNumberHandler {
+ public:
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  std::optional<InexactNumber> found;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return true; }
+  bool on_object_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_array_begin(boost::system::error_code&) { return true; }
+  bool on_array_end(std::size_t, boost::system::error_code&) { return true; }
+  bool on_key_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_key(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return true; }
+  bool on_number_part(json::string_view part, boost::system::error_code&) {
+    number_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_int64(std::int64_t, json::string_view, boost::system::error_code&) {
+    number_.clear();
+    return true;
+  }
+  bool on_uint64(std::uint64_t, json::string_view, boost::system::error_code&) {
+    number_.clear();
+    return true;
+  }
+  bool on_double(double d, json::string_view last, boost::system::error_code& ec) {
+    number_.append(last.data(), last.size());
+    std::string rewritten;
+    append_double(rewritten, d);
+    if (!(decimal_of(number_) == decimal_of(rewritten))) {
+      found = InexactNumber{number_, rewritten};
+      ec = json::error::syntax;  // stops the parse; the caller words the message
+      return false;
+    }
+    number_.clear();
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  std::string number_;
+};
+
 }  // namespace
+
+std::optional<InexactNumber> first_inexact_number(std::string_view text, const json::value& value) {
+  if (!has_double(value)) return std::nullopt;
+  json::basic_parser<InexactNumberHandler> parser{json::parse_options{}};
+  boost::system::error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return parser.handler().found;
+}
+
+std::string inexact_number_reason(const InexactNumber& number) {
+  return "the number " + printable(number.written, 64) +
+         " cannot be kept exactly (a write would make it " + number.rewritten +
+         "); quote it as a string";
+}
 
 Result<json::value> parse_json(std::string_view text, std::string_view what) {
   // One arena per document: no malloc per element, and no walk to free each

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,26 @@ namespace envd::util {
 // Parses `text`; on failure the message is "<what>: invalid JSON at line L,
 // column C: <reason>". `what` names the source, e.g. "context store '/p'".
 Result<boost::json::value> parse_json(std::string_view text, std::string_view what);
+
+// A number of a JSON text that Boost.JSON reads as a double whose value a
+// write gives back changed: an integer beyond 64 bits, more digits than a
+// double holds, or a magnitude below its least. `written` is the number as
+// the text has it, `rewritten` as a write would put it. A file envd rewrites
+// (the context store) is refused with such a number rather than changed.
+struct InexactNumber {
+  std::string written;
+  std::string rewritten;
+};
+
+// The first such number of `text`, which parsed as `value`; nullopt when
+// every number would be written back as it is (the usual case costs one walk
+// of `value`, and a second parse only when it holds a double).
+std::optional<InexactNumber> first_inexact_number(std::string_view text,
+                                                  const boost::json::value& value);
+
+// "the number 123456789012345678901 cannot be kept exactly (a write would
+// make it 123456789012345667584); quote it as a string".
+std::string inexact_number_reason(const InexactNumber& number);
 
 // Two-space indented JSON followed by a newline, keys in insertion order.
 std::string to_pretty_json(const boost::json::value& value);

@@ -34,5 +34,43 @@ TEST(UtilJson, DoublesAreWrittenShortAndReadBackTheSame) {
   }
 }
 
+// A file envd rewrites must give back every number as it read it. Boost.JSON
+// keeps integers of 64 bits exactly and reads the rest as doubles; which of
+// those a write changes is what first_inexact_number tells.
+TEST(UtilJson, TellsTheFirstNumberAWriteWouldChange) {
+  auto first = [](std::string_view text) {
+    auto value = parse_json(text, "test");
+    EXPECT_TRUE(value) << value.error().message();
+    return first_inexact_number(text, *value);
+  };
+  for (std::string_view kept :
+       {R"({"a": 1, "b": [18446744073709551615, -9223372036854775808]})",
+        R"([1.5, 1.50, 0.0, -0.0, 1e21, 1E+21, 1e-10, 0.001e3, 120.5e-1, 1e308, 5e-324])",
+        R"({"x": "123456789012345678901"})"}) {
+    auto found = first(kept);
+    EXPECT_FALSE(found) << kept << ": " << found->written;
+  }
+  struct Case {
+    std::string_view text;
+    std::string_view written;
+    std::string_view rewritten;
+  };
+  for (const Case& c : {
+           Case{R"({"a": [1, 18446744073709551617]})", "18446744073709551617",
+                "18446744073709551616"},
+           Case{R"({"a": -9223372036854775809})", "-9223372036854775809", "-9223372036854775808"},
+           Case{R"([0.1, 0.30000000000000001])", "0.30000000000000001", "0.3"},
+           Case{R"({"a": 1e-400})", "1e-400", "0"},
+       }) {
+    auto found = first(c.text);
+    ASSERT_TRUE(found) << c.text;
+    EXPECT_EQ(found->written, c.written);
+    EXPECT_EQ(found->rewritten, c.rewritten);
+  }
+  EXPECT_EQ(inexact_number_reason({"1e-400", "0"}),
+            "the number 1e-400 cannot be kept exactly (a write would make it 0); quote it as a "
+            "string");
+}
+
 }  // namespace
 }  // namespace envd::util
