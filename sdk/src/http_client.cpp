@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -19,6 +20,7 @@
 
 #include "envd/address.hpp"
 #include "envd/host.hpp"
+#include "envd/text.hpp"
 
 namespace envd::sdk {
 namespace {
@@ -218,6 +220,11 @@ Error Call::io_error(const error_code& ec, const std::string& what) {
     return Error(Errc::unavailable, server_.name + " at " + server_.base_url +
                                         " closed the connection during " + what);
   }
+  if (ec == http::error::partial_message) {
+    return Error(Errc::unavailable, server_.name + " at " + server_.base_url +
+                                        " closed the connection in the middle of its answer to " +
+                                        what);
+  }
   if (ec.category() == beast::http::make_error_code(http::error::bad_version).category()) {
     return Error(Errc::internal, server_.name + " at " + server_.base_url + " did not answer " +
                                      what + " in HTTP: " + ec.message());
@@ -295,6 +302,28 @@ Result<HttpAnswer> http_call(const HttpServer& server, const HttpRequest& reques
   if (url->scheme != "http" && url->scheme != "https") {
     return Error(Errc::invalid_argument, "the address of " + server.name + " '" + server.base_url +
                                              "' is not an http:// or https:// URL");
+  }
+  // A header or request line is ended by CR LF: one inside a value (a token
+  // a server handed out, a path made of a name) would end it early and let
+  // the rest pass for headers or a request of its own.
+  auto unsafe = [](std::string_view text) {
+    return std::any_of(text.begin(), text.end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return u < 0x20 || u == 0x7f;
+    });
+  };
+  if (unsafe(request.method) || unsafe(request.path) ||
+      request.path.find(' ') != std::string::npos) {
+    return Error(Errc::invalid_argument, "cannot call " + server.name + ": the request '" +
+                                             printable(request.method + " " + request.path, 120) +
+                                             "' holds a space or a control character");
+  }
+  for (const auto& [name, value] : request.headers) {
+    if (unsafe(name) || unsafe(value)) {
+      return Error(Errc::invalid_argument, "cannot call " + server.name +
+                                               ": the value of header '" + printable(name, 60) +
+                                               "' holds a control character");
+    }
   }
   try {
     Call call(server, std::move(*url), deadline);

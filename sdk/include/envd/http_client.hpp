@@ -23,6 +23,12 @@
 //   - the host's cancellation (<envd/host.hpp>): Errc::cancelled, within
 //     100 ms
 //   - an answer that is not HTTP, or a body over 16 MiB: Errc::internal
+//   - the connection closed before the answer's end: Errc::unavailable
+//     "<name> at <url> closed the connection in the middle of its answer to
+//     <METHOD> <path>"
+//   - a method, path or header value holding a control character (a path also
+//     a space), which would end the request line or header early: refused
+//     before connecting, Errc::invalid_argument
 // Any HTTP status is an answer, not an error: the caller judges it.
 //
 // Thread-safety: calls share nothing; any thread may call at any time.
