@@ -8,6 +8,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <cstdlib>
@@ -91,6 +92,19 @@ Error refused(const sdk::HttpServer& server, const std::string& doing,
                          std::to_string(answer.status) + ": " + server_message(answer));
 }
 
+// One call to the server; a refused connection says what may be wrong, as
+// the runner module's calls do.
+Result<sdk::HttpAnswer> call(const sdk::HttpServer& server, const sdk::HttpRequest& request,
+                             sdk::HttpDeadline deadline) {
+  auto answer = sdk::http_call(server, request, deadline);
+  if (!answer && answer.error().code() == Errc::unavailable &&
+      answer.error().message().rfind("cannot connect", 0) == 0 &&
+      answer.error().message().find(" over TLS: ") == std::string::npos) {
+    return Error(Errc::unavailable, answer.error().message() + " (is the envd server running?)");
+  }
+  return answer;
+}
+
 // `<os user>-<host name>`, upstream's login name in no-auth mode.
 std::string default_login_name() {
   std::string user;
@@ -127,6 +141,7 @@ Status check_login_name(const std::string& name, const std::string& from) {
 struct SshKey {
   std::string public_text;   // the .pub file's line
   std::string private_path;  // where the private half is
+  bool made = false;         // by this login, just now
 };
 
 // ~/.config/envd/id_rsa_envd.pub, made with ssh-keygen (as upstream's RSA
@@ -137,6 +152,7 @@ Result<SshKey> public_key() {
   fs::path key = *dir / "id_rsa_envd";
   fs::path pub = *dir / "id_rsa_envd.pub";
   std::error_code ec;
+  bool fresh = false;
   if (!fs::exists(pub, ec)) {
     sdk::ProcessOptions options;
     if (fs::exists(key, ec)) {
@@ -156,11 +172,12 @@ Result<SshKey> public_key() {
       return Error(Errc::internal, "ssh-keygen failed to make '" + key.string() + "': " + err);
     }
     inform("Made the SSH key " + key.string());
+    fresh = true;
   }
   auto text = util::read_file(pub);
   if (!text) return text.error();
   while (!text->empty() && std::isspace(static_cast<unsigned char>(text->back()))) text->pop_back();
-  return SshKey{*text, key.string()};
+  return SshKey{*text, key.string(), fresh};
 }
 
 }  // namespace
@@ -203,6 +220,12 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                      std::string(from) + " is invalid: " +
                      (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
+  if (!from.empty()) {
+    // As a context's address is stored: "http://host:8080/" is the server
+    // at "http://host:8080", whose paths do not start with "//".
+    while (!url->path.empty() && url->path.back() == '/') url->path.pop_back();
+    server.base_url = url->to_string();
+  }
   auto options =
       context::resolve_stored_files(store, ctx, ctx.runner_options, driver->file_options());
   if (auto ca = options.find("runner-tls-ca"); ca != options.end()) server.ca_file = ca->second;
@@ -225,13 +248,13 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
     // As upstream: without a password the server is taken to run in no-auth
     // mode, where registering an existing name is fine.
     warn("no password given: registering '" + login + "' on a server in no-auth mode");
-    auto registered = sdk::http_call(server, {"POST", "/api/v1/register", credentials}, deadline);
+    auto registered = call(server, {"POST", "/api/v1/register", credentials, {}}, deadline);
     if (!registered) return registered.error();
     if (registered->status != 200 && registered->status != 201 && registered->status != 409) {
       return refused(server, "cannot register '" + login + "'", *registered);
     }
   }
-  auto answer = sdk::http_call(server, {"POST", "/api/v1/login", credentials}, deadline);
+  auto answer = call(server, {"POST", "/api/v1/login", credentials, {}}, deadline);
   if (!answer) return answer.error();
   if (answer->status != 200) return refused(server, "cannot log in as '" + login + "'", *answer);
   auto parsed = util::parse_json(answer->body, "the envd server's login answer");
@@ -247,15 +270,34 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
     return Error(Errc::internal, "the envd server at " + server.base_url +
                                      " answered the login without an identity_token");
   }
+  // The token is sent back in a header on every call: a character that ends
+  // a header would let the server's text pass for headers of envd's own.
+  if (std::any_of(token.begin(), token.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u >= 0x7f;
+      })) {
+    return Error(Errc::internal, "the envd server at " + server.base_url +
+                                     " answered the login with an identity_token holding a "
+                                     "control or non-ASCII character; it is not stored");
+  }
 
   std::string keys_path = "/api/v1/users/" + login_name + "/keys";
   std::string key_body =
       json::serialize(json::object{{"name", "default"}, {"public_key", key->public_text}});
-  auto added =
-      sdk::http_call(server, {"POST", keys_path, key_body, {{"Authorization", token}}}, deadline);
+  auto added = call(server, {"POST", keys_path, key_body, {{"Authorization", token}}}, deadline);
   if (!added) return added.error();
   if (added->status != 200 && added->status != 201 && added->status != 409) {
     return refused(server, "cannot add the envd SSH key for '" + login_name + "'", *added);
+  }
+  if (added->status == 409) {
+    // The server keeps the first key of a login and refuses another of the
+    // same name; it has no call to replace one.
+    warn("the envd server already holds an SSH key for '" + login_name + "' and keeps it" +
+         (key->made
+              ? "; the key just made in " + key->private_path +
+                    ".pub is not it, so envd "
+                    "attach will be refused until the server's key is replaced by hand"
+              : "; envd attach works only if it is the one in " + key->private_path + ".pub"));
   }
 
   // Unlike upstream, which keeps the first token of a name, a new login

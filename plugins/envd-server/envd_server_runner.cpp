@@ -38,14 +38,16 @@ constexpr std::string_view kExpected =
     "a URL such as http://localhost:8080 (the server's API, not its SSH port)";
 constexpr const char* kDefaultServer = "http://localhost:8080";
 constexpr std::chrono::milliseconds kPollInterval{1000};
+constexpr std::chrono::milliseconds kRemovePollInterval{250};
 
 // What a verb works with: the server, and who we are on it.
 struct Session {
   sdk::HttpServer server;
   std::string login;
   std::string token;
-  std::string host;           // for the SSH endpoint
-  std::string identity_file;  // the private key whose public half login uploaded
+  std::string host;                      // for the SSH endpoint
+  int ssh_port = envd_server::kSshPort;  // the gateway's (the ssh-port option)
+  std::string identity_file;             // the private key whose public half login uploaded
 };
 
 std::string escape(std::string_view text) {
@@ -61,6 +63,17 @@ std::string escape(std::string_view text) {
     }
   }
   return out;
+}
+
+// The ssh-port option's value, or nullopt if it is not a port.
+std::optional<int> ssh_port_of(const std::string& text) {
+  if (text.empty() || text.size() > 5 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  int port = std::stoi(text);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return port;
 }
 
 Result<Session> session(const sdk::Request& request) {
@@ -81,7 +94,16 @@ Result<Session> session(const sdk::Request& request) {
                      std::string(from) + " is invalid: " +
                      (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
+  if (!from.empty()) {
+    // As a context's address is stored: "http://host:8080/" is the server
+    // at "http://host:8080", whose paths do not start with "//".
+    while (!url->path.empty() && url->path.back() == '/') url->path.pop_back();
+    s.server.base_url = url->to_string();
+  }
   s.host = url->host;
+  if (auto port = request.options.find("ssh-port"); port != request.options.end()) {
+    s.ssh_port = ssh_port_of(port->second).value_or(s.ssh_port);
+  }
   if (auto ca = request.options.find("runner-tls-ca"); ca != request.options.end()) {
     s.server.ca_file = ca->second;
   }
@@ -141,6 +163,13 @@ Error answer_error(const Session& s, const sdk::HttpAnswer& answer, const std::s
   std::string message = server_message(answer.status, answer.body);
   std::string says = "the envd server at " + s.server.base_url + " answered " +
                      std::to_string(answer.status) + ": " + message;
+  // The server's runtime checks a pod's owner label against the login, and
+  // answers 401 (get) or 500 (remove) with these words: no new login helps.
+  if (message == "mismatch loginname") {
+    return Error(Errc::permission, doing + ": it belongs to another user of the envd server at " +
+                                       s.server.base_url + " (it answered " +
+                                       std::to_string(answer.status) + ": " + message + ")");
+  }
   switch (answer.status) {
     case 401:
       return Error(Errc::permission, doing + ": " + says + "; run envd login");
@@ -176,24 +205,23 @@ std::string name_arg(const sdk::Request& request) {
   return name != nullptr && name->is_string() ? std::string(name->as_string()) : "";
 }
 
-// The environment named in the request: one segment of the server's URL
-// path, so never "." or "..", and nothing a terminal or request line would
-// take for something else (the docker runner holds names to Docker's rule;
-// the server has its own, and says so for a name that is merely unknown).
+// The server names a pod and a Service after the environment, so a name
+// must be what Kubernetes takes for both: a DNS-1035 label. A name it would
+// refuse left a pod behind with a failed Service; one holding a space broke
+// the ~/.ssh/config block attach writes.
 Result<std::string> valid_environment_name(std::string name) {
   if (name.empty()) return Error(Errc::invalid_argument, "no environment name given");
-  auto bad = [&](const std::string& why) {
-    return Error(Errc::invalid_argument,
-                 "environment name '" + sdk::printable(name, 80) + "' is invalid: " + why);
-  };
-  if (name.size() > 253) return bad("it is longer than 253 characters");
-  if (name == "." || name == "..") return bad("it is not a name");
-  for (unsigned char c : name) {
-    if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
-      return bad("names hold no control characters, '/' or '\\'");
-    }
-  }
-  return name;
+  bool ok = name.size() <= 63 && std::islower(static_cast<unsigned char>(name.front())) != 0 &&
+            name.back() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
+              auto u = static_cast<unsigned char>(c);
+              return std::islower(u) != 0 || std::isdigit(u) != 0 || c == '-';
+            });
+  if (ok) return name;
+  return Error(Errc::invalid_argument,
+               "environment name '" + sdk::printable(name, 80) +
+                   "' is invalid: the envd server names a pod and a service after it, so it "
+                   "must be 1 to 63 lowercase letters, digits and '-', starting with a letter "
+                   "and ending with a letter or digit");
 }
 
 // "2 s", "1.5 s", "700 ms": a --timeout as the user may have given it.
@@ -221,13 +249,60 @@ Result<json::object> get_environment(const Session& s, const std::string& name,
   return parse_object(s, *answer, "GET " + path);
 }
 
-Status delete_environment(const Session& s, const std::string& name, sdk::HttpDeadline deadline) {
+// The environment `name`, or nullopt when the server has none of that name.
+Result<std::optional<json::object>> find_environment(const Session& s, const std::string& name,
+                                                     sdk::HttpDeadline deadline) {
+  std::string path = environments_path(s) + "/" + escape(name);
+  auto answer = call(s, "GET", path, "", deadline);
+  if (!answer) return answer.error();
+  if (answer->status == 404) return std::optional<json::object>();
+  if (answer->status != 200) {
+    return answer_error(s, *answer, "cannot get environment '" + name + "'");
+  }
+  auto object = parse_object(s, *answer, "GET " + path);
+  if (!object) return object.error();
+  return std::optional<json::object>(std::move(*object));
+}
+
+// Removes `name` and waits until the server has no pod of that name: a pod
+// terminates after the server answers, and a name is taken until it has.
+// The server answers 200 for a name it has not, so the caller looks first.
+Status delete_environment(const Session& s, const std::string& name, sdk::HttpDeadline deadline,
+                          std::chrono::milliseconds timeout) {
+  std::string doing = "cannot remove environment '" + name + "'";
   auto answer = call(s, "DELETE", environments_path(s) + "/" + escape(name), "", deadline);
   if (!answer) return answer.error();
-  if (answer->status != 200 && answer->status != 204) {
-    return answer_error(s, *answer, "cannot remove environment '" + name + "'");
+  if (answer->status != 200 && answer->status != 204) return answer_error(s, *answer, doing);
+  bool told = false;
+  while (true) {
+    auto found = find_environment(s, name, deadline);
+    if (!found) return found.error();
+    if (!*found) return {};
+    if (!told) {
+      sdk::report_progress("waiting for environment '" + name + "' to be removed");
+      told = true;
+    }
+    auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::milliseconds(0)) {
+      return Error(Errc::timeout, "environment '" + name + "' on the envd server at " +
+                                      s.server.base_url + " is still being removed after " +
+                                      duration_text(timeout) + "; the server goes on removing it");
+    }
+    auto wait = std::min<std::chrono::milliseconds>(
+        kRemovePollInterval, std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    if (!sdk::sleep_unless_cancelled(wait)) {
+      return Error(Errc::cancelled, "waiting for environment '" + name +
+                                        "' to be removed cancelled; the server goes on "
+                                        "removing it");
+    }
   }
-  return {};
+}
+
+Error already_exists(const Session& s, const std::string& name) {
+  return Error(Errc::already_exists, "cannot create environment '" + name +
+                                         "': the envd server at " + s.server.base_url +
+                                         " already has one of that name (pass --force to "
+                                         "replace it)");
 }
 
 std::string phase_of(const json::object& env) {
@@ -235,17 +310,6 @@ std::string phase_of(const json::object& env) {
   if (status == nullptr || !status->is_object()) return "";
   const json::value* phase = status->as_object().if_contains("phase");
   return phase != nullptr && phase->is_string() ? std::string(phase->as_string()) : "";
-}
-
-// The ssh-port option's value, or nullopt if it is not a port.
-std::optional<int> ssh_port_of(const std::string& text) {
-  if (text.empty() || text.size() > 5 ||
-      text.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  int port = std::stoi(text);
-  if (port < 1 || port > 65535) return std::nullopt;
-  return port;
 }
 
 // The shell argv in args ("shell"), empty for the login shell.
@@ -301,9 +365,7 @@ Result<int> EnvdServerRunner::attach(const sdk::Request& request, const sdk::Std
   }
   envd_server::SshTarget target;
   target.host = s->host;
-  if (auto port = request.options.find("ssh-port"); port != request.options.end()) {
-    target.port = ssh_port_of(port->second).value_or(target.port);
-  }
+  target.port = s->ssh_port;
   target.login = s->login;
   target.environment = name;
   target.identity_file = s->identity_file;
@@ -397,18 +459,26 @@ Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
   auto s = session(request);
   if (!s) return s.error();
   std::string doing = "cannot create environment '" + body->name + "'";
+  // The server answers a create of a name it has with a 500 like any other
+  // failure (and only after a Kubernetes round trip): look first.
+  auto existing = find_environment(*s, body->name, deadline);
+  if (!existing) return existing.error();
+  if (*existing) {
+    if (!body->force) return already_exists(*s, body->name);
+    sdk::report_progress("replacing environment '" + body->name + "'");
+    if (auto st = delete_environment(*s, body->name, deadline, request.timeout); !st) {
+      return st.error();
+    }
+  }
   std::string payload = json::serialize(body->body);
   auto answer = call(*s, "POST", environments_path(*s), payload, deadline);
   if (!answer) return answer.error();
-  if (answer->status == 409 && body->force) {
-    sdk::report_progress("replacing environment '" + body->name + "'");
-    if (auto st = delete_environment(*s, body->name, deadline); !st) return st.error();
-    answer = call(*s, "POST", environments_path(*s), payload, deadline);
-    if (!answer) return answer.error();
-  }
-  if (answer->status == 409) {
-    Error e = answer_error(*s, *answer, doing);
-    return Error(e.code(), e.message() + " (pass --force to replace it)");
+  // Made meanwhile by another client: 500 "... already exists" from the
+  // server's runtime (409 from a server that says so).
+  if (answer->status == 409 ||
+      (answer->status == 500 &&
+       server_message(answer->status, answer->body).find("already exists") != std::string::npos)) {
+    return already_exists(*s, body->name);
   }
   if (answer->status != 201 && answer->status != 200) return answer_error(*s, *answer, doing);
 
@@ -419,7 +489,7 @@ Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
     if (!env) return env.error();
     std::string phase = phase_of(*env);
     if (phase == "Running") {
-      return json::serialize(environment_of(*env, s->login, s->host));
+      return json::serialize(environment_of(*env, s->login, s->host, s->ssh_port));
     }
     if (phase == "Failed" || phase == "Succeeded") {
       return Error(Errc::unavailable, "environment '" + body->name + "' on the envd server at " +
@@ -441,7 +511,9 @@ Result<std::string> EnvdServerRunner::create(const sdk::Request& request) {
     auto wait = std::min<std::chrono::milliseconds>(
         kPollInterval, std::chrono::duration_cast<std::chrono::milliseconds>(left));
     if (!sdk::sleep_unless_cancelled(wait)) {
-      return sdk::cancelled_error("waiting for environment '" + body->name + "'");
+      return Error(Errc::cancelled, "waiting for environment '" + body->name +
+                                        "' to run cancelled; it is left as it is (envd down "
+                                        "removes it)");
     }
   }
 }
@@ -460,7 +532,8 @@ Result<std::string> EnvdServerRunner::list(const sdk::Request& request) {
   if (const json::value* items = object->if_contains("items");
       items != nullptr && items->is_array()) {
     for (const auto& item : items->as_array()) {
-      if (item.is_object()) out.push_back(environment_of(item.as_object(), s->login, s->host));
+      if (item.is_object())
+        out.push_back(environment_of(item.as_object(), s->login, s->host, s->ssh_port));
     }
   }
   return json::serialize(out);
@@ -475,7 +548,7 @@ Result<std::string> EnvdServerRunner::inspect(const sdk::Request& request) {
   if (!s) return s.error();
   auto env = get_environment(*s, name, deadline);
   if (!env) return env.error();
-  return json::serialize(environment_of(*env, s->login, s->host));
+  return json::serialize(environment_of(*env, s->login, s->host, s->ssh_port));
 }
 
 Status EnvdServerRunner::remove(const sdk::Request& request) {
@@ -485,7 +558,13 @@ Status EnvdServerRunner::remove(const sdk::Request& request) {
   const std::string& name = *named;
   auto s = session(request);
   if (!s) return s.error();
-  return delete_environment(*s, name, deadline);
+  auto found = find_environment(*s, name, deadline);
+  if (!found) return found.error();
+  if (!*found) {
+    return Error(Errc::not_found,
+                 "no environment '" + name + "' on the envd server at " + s->server.base_url);
+  }
+  return delete_environment(*s, name, deadline, request.timeout);
 }
 
 }  // namespace envd::plugins

@@ -98,49 +98,25 @@ Result<CreateBody> create_body(const std::string& args_json) {
     return bad("a network mode does not apply to envd-server");
   }
 
-  json::object server_spec{{"image", image}};
+  // The server's runtime reads the image and nothing else of the spec: the
+  // pod gets its own variables, the image's command and the SSH port (and
+  // the ports the image's envd labels declare). What it would drop is
+  // refused here, not sent to be lost.
   if (const json::object* env = object_at(*spec, "env"); env != nullptr && !env->empty()) {
-    json::array list;
-    for (const auto& [key, value] : *env) {
-      if (!value.is_string()) return bad("env '" + std::string(key) + "' is not a string");
-      list.push_back(json::object{{"name", key}, {"value", value.as_string()}});
-    }
-    server_spec["env"] = std::move(list);
+    return bad(
+        "envd-server does not pass environment variables (-e) to an environment: its pod "
+        "gets the image's own; set them in the image");
   }
   if (const json::array* command = array_at(*spec, "command");
       command != nullptr && !command->empty()) {
-    json::array cmd;
-    for (const auto& arg : *command) {
-      if (!arg.is_string()) return bad("'command' holds a value that is not a string");
-      cmd.push_back(arg);
-    }
-    server_spec["cmd"] = std::move(cmd);
+    return bad("envd-server runs the image's own command; a command cannot be given");
   }
   if (const json::array* ports = array_at(*spec, "ports"); ports != nullptr && !ports->empty()) {
-    json::array list;
-    for (const auto& item : *ports) {
-      if (!item.is_object()) return bad("a port is not an object");
-      const auto& port = item.as_object();
-      const json::value* ctr = port.if_contains("container_port");
-      if (ctr == nullptr || !ctr->is_int64() || ctr->as_int64() < 1 || ctr->as_int64() > 65535) {
-        return bad("a port has no container_port from 1 to 65535");
-      }
-      const json::value* host_port = port.if_contains("host_port");
-      bool has_host_port =
-          host_port != nullptr && host_port->is_int64() && host_port->as_int64() != 0;
-      if (has_host_port || !string_at(port, "host_ip").empty()) {
-        return bad("envd-server publishes a pod's container port only; give -p :" +
-                   std::to_string(ctr->as_int64()) + " (no host address or port)");
-      }
-      std::string protocol = string_at(port, "protocol");
-      if (!protocol.empty() && protocol != "tcp") {
-        return bad("envd-server publishes tcp ports only, not " + protocol);
-      }
-      list.push_back(json::object{{"name", "port-" + std::to_string(ctr->as_int64())},
-                                  {"port", ctr->as_int64()}});
-    }
-    server_spec["ports"] = std::move(list);
+    return bad(
+        "envd-server publishes the SSH port and the ports the image's envd labels declare; "
+        "-p cannot be given");
   }
+  json::object server_spec{{"image", image}};
 
   // As upstream: gpu is a string, "0" without GPUs; shm in MiB.
   json::object resource{{"gpu", "0"}, {"shm", std::to_string(kDefaultShmMiB) + "Mi"}};
@@ -169,7 +145,7 @@ Result<CreateBody> create_body(const std::string& args_json) {
 }
 
 json::object environment_of(const json::object& env, const std::string& login,
-                            const std::string& host) {
+                            const std::string& host, int ssh_port) {
   static const json::object empty;
   const json::object* spec = object_at(env, "spec");
   const json::object* status = object_at(env, "status");
@@ -231,7 +207,7 @@ json::object environment_of(const json::object& env, const std::string& login,
       {"status", phase},
       {"created", rfc3339(created)},
       {"endpoint", (owner.empty() ? login : owner) + "/" + name + "@" + ssh_host + ":" +
-                       std::to_string(kSshPort)},
+                       std::to_string(ssh_port)},
       {"owner", owner},
       {"command", std::move(command)},
       {"env", std::move(vars)},

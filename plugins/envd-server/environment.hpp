@@ -8,15 +8,16 @@
 //   {"name", "image", "env": {"K": "V"}, "ports": [{"host_ip", "host_port",
 //    "container_port", "protocol"}], "cpus": 1.5, "memory": 536870912,
 //    "gpus": "2", "restart", "network", "command": [...], "force": false}
-// envd-server runs pods: a port is published by its container port only (no
-// host address or port), over tcp; GPUs are a count; restart and network
-// do not apply. Anything else is refused with Errc::invalid_argument naming
-// the field, rather than dropped.
+// envd-server runs pods, and its runtime reads only the image of a spec: env,
+// a command and ports are refused (the pod gets its own variables, the
+// image's command, the SSH port and the ports the image's labels declare);
+// GPUs are a count; restart and network do not apply. Each is refused with
+// Errc::invalid_argument naming the field, rather than dropped.
 //
 // An environment (what create and inspect answer, list an array of them):
 //   {"name", "image", "status" (the phase, lower case: "running",
 //    "pending"...), "created" (RFC 3339, UTC), "endpoint"
-//    ("<login>/<name>@<host>:2222", the SSH target), "owner", "command": [...],
+//    ("<login>/<name>@<host>:<ssh port>", the SSH target), "owner", "command": [...],
 //    "env": {...}, "ports": [...], "resources": {"cpus", "memory", "gpus",
 //    "shm"}, "labels": {...}, "jupyter_addr", "rstudio_server_addr",
 //    "server": <the server's Environment as it answered>}
@@ -52,9 +53,9 @@ Result<CreateBody> create_body(const std::string& args_json);
 std::string default_name(const std::string& image);
 
 // envd's environment object for the server's Environment `env`, reached by
-// `login` on `host`.
+// `login` on `host`, whose SSH gateway listens on `ssh_port`.
 boost::json::object environment_of(const boost::json::object& env, const std::string& login,
-                                   const std::string& host);
+                                   const std::string& host, int ssh_port = kSshPort);
 
 // The server's explanation of a failed call: the "message" of its error body
 // ({"http_status_code","message","request",...}), else the trimmed body, else

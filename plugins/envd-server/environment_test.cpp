@@ -24,12 +24,10 @@ TEST(EnvdServerEnvironment, CreateBodyAsUpstreamSendsIt) {
       json::serialize(body_of(R"({"spec":{"image":"ubuntu:22.04","name":"dev"}})")),
       R"({"name":"dev","spec":{"image":"ubuntu:22.04"},"resource":{"gpu":"0","shm":"2048Mi"}})");
   auto full =
-      body_of(R"({"spec":{"image":"r/x:1","name":"dev","env":{"A":"1"},"command":["sleep","9"],)"
-              R"("ports":[{"host_ip":"","host_port":0,"container_port":8888,"protocol":"tcp"}],)"
-              R"("cpus":1.5,"memory":536870912,"gpus":"2","force":true}})");
+      body_of(R"({"spec":{"image":"r/x:1","name":"dev","cpus":1.5,"memory":536870912,"gpus":"2",)"
+              R"("force":true,"env":{},"command":[],"ports":[]}})");
   EXPECT_EQ(json::serialize(full),
-            R"({"name":"dev","spec":{"image":"r/x:1","env":[{"name":"A","value":"1"}],)"
-            R"("cmd":["sleep","9"],"ports":[{"name":"port-8888","port":8888}]},)"
+            R"({"name":"dev","spec":{"image":"r/x:1"},)"
             R"("resource":{"gpu":"2","shm":"2048Mi","cpu":"1.5","memory":"536870912"}})");
   EXPECT_TRUE(create_body(R"({"spec":{"image":"x","force":true}})")->force);
 }
@@ -45,9 +43,16 @@ TEST(EnvdServerEnvironment, RefusesWhatAPodCannotDo) {
   EXPECT_EQ(refusal(R"({"spec":{}})"), "invalid environment spec: 'image' is required");
   EXPECT_EQ(refusal(R"({"spec":{"image":"x","gpus":"all"}})"),
             "invalid environment spec: envd-server takes a GPU count, not 'all'");
-  EXPECT_EQ(refusal(R"({"spec":{"image":"x","ports":[{"host_port":80,"container_port":8080}]}})"),
-            "invalid environment spec: envd-server publishes a pod's container port only; give -p "
-            ":8080 (no host address or port)");
+  // The server's runtime reads only the image of a spec.
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","ports":[{"host_port":0,"container_port":8080}]}})"),
+            "invalid environment spec: envd-server publishes the SSH port and the ports the "
+            "image's envd labels declare; -p cannot be given");
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","env":{"A":"1"}}})"),
+            "invalid environment spec: envd-server does not pass environment variables (-e) to an "
+            "environment: its pod gets the image's own; set them in the image");
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","command":["sh"]}})"),
+            "invalid environment spec: envd-server runs the image's own command; a command "
+            "cannot be given");
   EXPECT_EQ(refusal(R"({"spec":{"image":"x","restart":"no"}})"),
             "invalid environment spec: a restart policy does not apply to envd-server (its pods "
             "are managed by the server)");

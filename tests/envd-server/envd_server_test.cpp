@@ -134,8 +134,13 @@ TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
 
   // Again: register answers 409 and the key 409, both fine; the new token
   // replaces the old one (upstream keeps the old).
-  envd_ok({"login", "-u", "alice"});
+  auto again = envd_ok({"login", "-u", "alice"});
   EXPECT_EQ(stored_login()["identity_token"], "envd-3-alice");
+  EXPECT_NE(again.err.find("envd: warning: the envd server already holds an SSH key for 'alice' "
+                           "and keeps it; envd attach works only if it is the one in " +
+                           (config_dir() / "id_rsa_envd").string() + ".pub"),
+            std::string::npos)
+      << again.err;
   EXPECT_EQ(pub, read_text(config_dir() / "id_rsa_envd.pub"));  // the key is kept
 
   // The token is a credential: an export leaves it out (and has no private
@@ -180,24 +185,37 @@ TEST_F(EnvdServerTest, ALoginNameThatIsNotOnePathSegmentIsRefused) {
   EXPECT_FALSE(fs::exists(login_file()));
 }
 
-// Environment names go into the URL's path too; the docker runner holds
-// them to Docker's rule, this one to being one printable segment.
-TEST_F(EnvdServerTest, AnEnvironmentNameThatIsNotOnePathSegmentIsRefused) {
+// Environment names go into the URL's path, and the server names a pod and
+// a Service after them: the docker runner holds them to Docker's rule, this
+// one to Kubernetes' DNS-1035 label. A space used to break the ~/.ssh/config
+// block attach writes; "my.env" or "1abc" made a pod whose Service the
+// cluster refused, leaving the pod behind.
+TEST_F(EnvdServerTest, AnEnvironmentNameThatIsNoDns1035LabelIsRefused) {
   FakeServer server({"--no-auth"});
   ASSERT_TRUE(server.started());
   create_context(server.url());
   envd_ok({"login", "-u", "alice"});
-  for (const std::string name : {"..", "a/b", "a\x1b[31m"}) {
-    for (const std::vector<std::string>& args :
-         std::vector<std::vector<std::string>>{{"down", name}, {"envs", "describe", name}}) {
+  for (const std::string& name :
+       std::vector<std::string>{"..", "a/b", "a\x1b[31m", "a b", "Dev", "1abc", "my.env", "dev-",
+                                std::string(64, 'a')}) {
+    for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+             {"down", name},
+             {"envs", "describe", name},
+             {"run", "--image", "registry.local/py:3", "--name", name}}) {
       SCOPED_TRACE(args[0] + " " + name);
       auto r = envd(args);
       EXPECT_EQ(r.exit_code, 1);
       EXPECT_EQ(r.out, "");
       EXPECT_NE(one_line(r.err).find("environment name '"), std::string::npos) << r.err;
+      EXPECT_NE(r.err.find("must be 1 to 63 lowercase letters, digits and '-', starting with a "
+                           "letter and ending with a letter or digit"),
+                std::string::npos)
+          << r.err;
       EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
     }
   }
+  EXPECT_EQ(json::serialize(server.state()["alice"].as_object()["environments"]), "[]");
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", std::string(63, 'a')});
 }
 
 TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
@@ -237,14 +255,12 @@ TEST_F(EnvdServerTest, DockerRunnerNeedsNoLogin) {
 }
 
 TEST_F(EnvdServerTest, EnvironmentsThroughTheModule) {
-  FakeServer server({"--no-auth", "--running-after-ms", "1500"});
+  FakeServer server({"--no-auth", "--running-after-ms", "1500", "--terminating-ms", "700"});
   ASSERT_TRUE(server.started());
   create_context(server.url());
   envd_ok({"login", "-u", "carol"});
   auto runner = driver();
-  std::string spec =
-      R"({"spec":{"image":"registry.local/py:3","name":"dev","env":{"A":"1"},"cpus":2,)"
-      R"("ports":[{"host_ip":"","host_port":0,"container_port":8888,"protocol":"tcp"}]}})";
+  std::string spec = R"({"spec":{"image":"registry.local/py:3","name":"dev","cpus":2}})";
 
   auto start = std::chrono::steady_clock::now();
   auto created = runner.create(request(server.url(), spec));
@@ -255,13 +271,13 @@ TEST_F(EnvdServerTest, EnvironmentsThroughTheModule) {
   EXPECT_EQ(env["status"], "running");
   EXPECT_EQ(env["image"], "registry.local/py:3");
   EXPECT_EQ(env["endpoint"], "carol/dev@127.0.0.1:2222");
-  EXPECT_EQ(json::serialize(env["env"]), R"({"A":"1"})");
-  // What the server got: upstream's request shape, owner set by the server.
+  // The pod's own variables, as the server shows them.
+  EXPECT_EQ(env["env"].as_object().at("ENVD_WORKDIR"), "/home/envd/dev");
+  // What the server got: upstream's request shape.
   auto stored = server.state()["carol"].as_object()["environments"].as_array()[0].as_object();
-  EXPECT_EQ(json::serialize(stored["spec"]),
-            R"({"image":"registry.local/py:3","env":[{"name":"A","value":"1"}],)"
-            R"("ports":[{"name":"port-8888","port":8888}],"owner":"carol"})");
-  EXPECT_EQ(json::serialize(stored["resource"]), R"({"gpu":"0","shm":"2048Mi","cpu":"2"})");
+  EXPECT_EQ(json::serialize(stored["request"]),
+            R"({"name":"dev","spec":{"image":"registry.local/py:3"},)"
+            R"("resource":{"gpu":"0","shm":"2048Mi","cpu":"2"}})");
 
   auto listed = runner.list(request(server.url()));
   ASSERT_TRUE(listed) << listed.error().message();
@@ -273,16 +289,20 @@ TEST_F(EnvdServerTest, EnvironmentsThroughTheModule) {
   ASSERT_TRUE(found) << found.error().message();
   EXPECT_EQ(json::parse(*found).as_object().at("status"), "running");
 
+  // The server answers a create of a name it has with a 500 after a round
+  // trip to Kubernetes: envd looks first.
   auto again = runner.create(request(server.url(), spec));
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code(), Errc::already_exists);
   EXPECT_EQ(again.error().message(),
             "runner 'envd-server': cannot create environment 'dev': the envd server at " +
-                server.url() +
-                " answered 409: pods \"dev\" already exists (pass --force to "
-                "replace it)");
+                server.url() + " already has one of that name (pass --force to replace it)");
 
+  // A remove waits until the pod has terminated: until then the name is
+  // taken.
+  start = std::chrono::steady_clock::now();
   ASSERT_TRUE(runner.remove(request(server.url(), R"({"name":"dev"})")));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(650));
   auto gone = runner.inspect(request(server.url(), R"({"name":"dev"})"));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code(), Errc::not_found);
@@ -290,9 +310,12 @@ TEST_F(EnvdServerTest, EnvironmentsThroughTheModule) {
             "runner 'envd-server': cannot get environment 'dev': the envd "
             "server at " +
                 server.url() + " answered 404: pods \"dev\" not found");
+  // The server answers 200 for a name it has not: envd looks first.
   auto removed = runner.remove(request(server.url(), R"({"name":"dev"})"));
   ASSERT_FALSE(removed);
   EXPECT_EQ(removed.error().code(), Errc::not_found);
+  EXPECT_EQ(removed.error().message(),
+            "runner 'envd-server': no environment 'dev' on the envd server at " + server.url());
   listed = runner.list(request(server.url()));
   ASSERT_TRUE(listed) << listed.error().message();
   EXPECT_EQ(*listed, "[]");
@@ -312,6 +335,85 @@ TEST_F(EnvdServerTest, CreateGivesUpAtItsDeadline) {
             "runner 'envd-server': environment 'slow' on the envd server at " + server.url() +
                 " is not running after 1.5 s (phase Pending); it is left as it is (envd down "
                 "removes it)");
+}
+
+// --force on a name the server has: removed, waited for while its pod
+// terminates, created again. The server never answers a create with 409, so
+// replacing on a 409 (as before) never happened against it.
+TEST_F(EnvdServerTest, ForceReplacesAnEnvironmentOnceItsPodHasGone) {
+  FakeServer server({"--no-auth", "--terminating-ms", "800"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "gil"});
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", "f1"});
+  auto plain = envd({"run", "--image", "registry.local/py:3", "--name", "f1"});
+  EXPECT_EQ(plain.exit_code, 1);
+  EXPECT_NE(plain.err.find("already has one of that name (pass --force to replace it)"),
+            std::string::npos)
+      << plain.err;
+  auto start = std::chrono::steady_clock::now();
+  auto forced = envd({"run", "--image", "registry.local/other:1", "--name", "f1", "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(750));
+  EXPECT_NE(forced.err.find("waiting for environment 'f1' to be removed"), std::string::npos)
+      << forced.err;
+  auto envs = server.state()["gil"].as_object()["environments"].as_array();
+  ASSERT_EQ(envs.size(), 1u) << json::serialize(envs);
+  EXPECT_EQ(envs[0].as_object()["spec"].as_object()["image"], "registry.local/other:1");
+}
+
+// What the server's runtime would drop (env, a command, ports) is refused,
+// not sent; nothing is made.
+TEST_F(EnvdServerTest, WhatTheServerWouldDropIsRefused) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  envd_ok({"login", "-u", "ida"});
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"-e", "A=1"}, "envd-server does not pass environment variables (-e) to an environment"},
+      {{"-p", ":8888"},
+       "envd-server publishes the SSH port and the ports the image's envd labels "
+       "declare; -p cannot be given"},
+      {{"--", "sleep", "9"},
+       "envd-server runs the image's own command; a command cannot be "
+       "given"}};
+  for (const auto& [extra, said] : cases) {
+    std::vector<std::string> args = {"run", "--image", "registry.local/py:3", "--name", "x"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    SCOPED_TRACE(sdk::format_command(args));
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(one_line(r.err).find(said), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(json::serialize(server.state()["ida"].as_object()["environments"]), "[]");
+}
+
+// The server checks a pod's owner label against the login: another user's
+// environment is refused with "mismatch loginname" (401 on get, 500 on
+// remove), which no new login mends.
+TEST_F(EnvdServerTest, AnotherUsersEnvironmentIsSaidToBeTheirs) {
+  FakeServer server({});
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.register_user("erin", "pw"), 200);
+  ASSERT_EQ(server.register_user("frank", "pw"), 200);
+  create_context(server.url());
+  ASSERT_EQ(envd({"login", "-u", "erin", "--password-stdin"}, {}, "pw").exit_code, 0);
+  envd_ok({"run", "--image", "registry.local/py:3", "--name", "dev"});
+  ASSERT_EQ(envd({"login", "-u", "frank", "--password-stdin"}, {}, "pw").exit_code, 0);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"envs", "describe", "dev"},
+           {"down", "dev"},
+           {"run", "--image", "registry.local/py:3", "--name", "dev"}}) {
+    SCOPED_TRACE(sdk::format_command(args));
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(one_line(r.err).find("it belongs to another user of the envd server at " +
+                                   server.url() + " (it answered 401: mismatch loginname)"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find("run envd login"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(server.state()["erin"].as_object()["environments"].as_array().size(), 1u);
 }
 
 TEST_F(EnvdServerTest, ATokenTheServerRefusesSaysRunEnvdLogin) {
@@ -358,11 +460,9 @@ TEST_F(EnvdServerTest, AnUnreachableServerIsOneLine) {
   create_context("http://127.0.0.1:1");
   auto out = envd({"login", "-u", "x"});
   EXPECT_EQ(out.exit_code, 1);
-  EXPECT_EQ(one_line(out.err).rfind("envd: error: cannot connect to the envd server at "
-                                    "http://127.0.0.1:1: connection refused",
-                                    0),
-            0u)
-      << out.err;
+  EXPECT_EQ(one_line(out.err),
+            "envd: error: cannot connect to the envd server at http://127.0.0.1:1: connection "
+            "refused (is the envd server running?)\n");
   // The module says whether it runs.
   write_text(login_file(),
              R"({"server":"http://127.0.0.1:1","login_name":"x","identity_token":"t"})");
@@ -407,6 +507,44 @@ TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
       EXPECT_EQ(out.err.find("cret"), std::string::npos) << out.err;
     }
   }
+}
+
+// ENVD_SERVER_HOST is read as a context's address is stored: a trailing '/'
+// made every path start with "//", which the server's router does not take.
+TEST_F(EnvdServerTest, EnvdServerHostWithATrailingSlashIsTheServer) {
+  FakeServer server({"--no-auth"});
+  ASSERT_TRUE(server.started());
+  envd_ok({"context", "create", "--name", "es", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1", "--runner", "envd-server", "--use"});
+  std::map<std::string, std::optional<std::string>> env = {
+      {"ENVD_SERVER_HOST", server.url() + "/"}};
+  auto login = envd({"login", "-u", "jo"}, env);
+  ASSERT_EQ(login.exit_code, 0) << login.err;
+  EXPECT_EQ(stored_login()["server"], json::value(server.url()));
+  auto ls = envd({"envs", "ls"}, env);
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+}
+
+// The token goes back in a header on every call: one holding CR LF would
+// have let the server's text pass for headers, or a request, of envd's own.
+TEST_F(EnvdServerTest, ATokenHoldingAControlCharacterIsNotStored) {
+  FakeServer server({"--no-auth", "--token-prefix", "tok\r\nX-Injected: yes\r\n\r\nGET /x "});
+  ASSERT_TRUE(server.started());
+  create_context(server.url());
+  auto r = envd({"login", "-u", "kim"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(one_line(r.err), "envd: error: the envd server at " + server.url() +
+                                 " answered the login with an identity_token holding a control "
+                                 "or non-ASCII character; it is not stored\n");
+  EXPECT_FALSE(fs::exists(login_file()));
+  // One stored by hand is refused by the module before it reaches the wire.
+  write_text(login_file(), R"({"server":")" + server.url() +
+                               R"(","login_name":"kim","identity_token":"t\r\nX: y"})");
+  auto ls = envd({"envs", "ls"});
+  EXPECT_EQ(ls.exit_code, 1);
+  EXPECT_NE(ls.err.find("the value of header 'Authorization' holds a control character"),
+            std::string::npos)
+      << ls.err;
 }
 
 // A server that takes connections (the kernel's backlog) and never answers:
@@ -566,13 +704,18 @@ TEST_F(EnvdServerTest, RunnerCommandsThroughTheBinary) {
   EXPECT_EQ(items[0].as_object().at("endpoint"), "hana/dev@127.0.0.1:2222");
   auto described = envd_ok({"envs", "describe", "dev"});
   EXPECT_NE(described.out.find("running"), std::string::npos) << described.out;
+  // The endpoint names the gateway's port, as attach reaches it.
+  envd_ok({"context", "update", "es", "--runner-opt", "ssh-port=2022"});
+  ls = envd_ok({"envs", "ls", "--format", "json"});
+  EXPECT_EQ(json::parse(ls.out).as_array().at(0).as_object().at("endpoint"),
+            "hana/dev@127.0.0.1:2022");
   EXPECT_EQ(envd_ok({"down", "dev"}).out, "dev\n");
   auto missing = envd({"down", "dev"});
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_EQ(one_line(missing.err),
-            "envd: error: runner 'envd-server': cannot remove environment 'dev': the envd server "
-            "at " +
-                server.url() + " answered 404: pods \"dev\" not found\n");
+            "envd: error: runner 'envd-server': no environment 'dev' on "
+            "the envd server at " +
+                server.url() + "\n");
 
   // A name with a terminal escape is refused before the server is asked:
   // shown, not obeyed.

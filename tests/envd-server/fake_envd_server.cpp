@@ -3,22 +3,39 @@
 // as a client sees it, with pods replaced by records whose phase turns from
 // Pending to Running after --running-after-ms.
 //
-//   envd_test_envd_server [--no-auth] [--running-after-ms N]
-//                         [--tls-cert FILE --tls-key FILE]
+//   envd_test_envd_server [--no-auth] [--running-after-ms N] [--terminating-ms N]
+//                         [--token-prefix TEXT] [--tls-cert FILE --tls-key FILE]
 //
 // Listens on 127.0.0.1 on a free port and prints the port on stdout, then
 // serves one connection at a time until killed.
 //
-// What it keeps faithful: the paths, methods and status codes (201 for a
-// created environment, 200 for keys, 409 for an existing user, key or
-// environment, 401 for a failed login or a token that is not the user's, 404
-// for a missing environment), the JSON shapes, gin's error body in release
-// mode ({"http_status_code","message","request"}) and the raw token in
-// Authorization. Tokens are opaque ("envd-<n>-<login>"), valid until the
-// server exits, and checked against the user of the path unless --no-auth,
-// where (as upstream) login checks no password and the middleware takes the
-// user from the path. GET /_test/state (not part of the API) shows the users,
-// their keys and environments, for the tests to check.
+// What it keeps faithful (read in envd-server's pkg/server and
+// pkg/runtime/kubernetes): the paths, methods and status codes (201 for a
+// created environment, 200 for keys, 409 for an existing user or key, 401
+// for a failed login or a token that is not the user's), the JSON shapes,
+// gin's error body in release mode ({"http_status_code","message",
+// "request"}) and the raw token in Authorization. Tokens are opaque
+// ("envd-<n>-<login>"), valid until the server exits, and checked against the
+// user of the path unless --no-auth, where (as upstream) login checks no
+// password and the middleware takes the user from the path.
+//
+// Environments are pods in one namespace shared by every user, as the
+// server's runtime keeps them:
+//   - create of a name that exists (anyone's, or one being removed) is 500
+//     "failed to create pod: pods \"<name>\" already exists", never 409;
+//     a name that is no RFC 1123 subdomain fails the pod, one that is no
+//     DNS-1035 label fails the Service after the pod was made (left behind);
+//   - the spec's env, cmd and ports are ignored: the pod gets the ENVD_*
+//     variables and the SSH port only;
+//   - get of another user's environment is 401 "mismatch loginname", of a
+//     missing one 404 'pods "<name>" not found';
+//   - remove of a missing environment is 200, of another user's 500
+//     "mismatch loginname"; a removed pod stays (listed, its phase
+//     unchanged) for --terminating-ms (default 300), as a pod terminates.
+// --token-prefix puts TEXT before every token issued (a server that hands out
+// a hostile one). GET /_test/state (not part of the API) shows the users, their keys and
+// environments, each with the request body it was created from, for the
+// tests to check.
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -47,19 +64,23 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   bool no_auth = false;
   std::chrono::milliseconds running_after{0};
+  std::chrono::milliseconds terminating{300};
+  std::string token_prefix;
   std::string tls_cert;
   std::string tls_key;
 };
 
 struct Environment {
-  json::object record;  // the Environment as stored (status set when read)
+  std::string owner;
+  json::object record;   // the Environment as stored (status set when read)
+  json::object request;  // the body it was created from
   Clock::time_point created;
+  std::optional<Clock::time_point> removed;  // terminating since
 };
 
 struct User {
   std::string password;
   json::object keys;  // name -> public key
-  std::map<std::string, Environment> environments;
 };
 
 struct Answer {
@@ -88,10 +109,14 @@ class Server {
                                   const std::string& login);
   Answer credentials(const std::string& body, bool registering);
   json::object with_status(const Environment& env) const;
+  Answer environments(const http::request<http::string_body>& req, const std::string& login,
+                      const std::vector<std::string>& parts);
+  void reap();
 
   Options options_;
   std::string request_line_;
   std::map<std::string, User> users_;
+  std::map<std::string, Environment> pods_;    // by name, every user's
   std::map<std::string, std::string> tokens_;  // token -> login
   int issued_ = 0;
 };
@@ -170,11 +195,55 @@ Answer Server::credentials(const std::string& body, bool registering) {
   } else if (!options_.no_auth && found->second.password != password) {
     return error(http::status::unauthorized, "the password is wrong");
   }
-  std::string token = "envd-" + std::to_string(++issued_) + "-" + login;
+  std::string token = options_.token_prefix + "envd-" + std::to_string(++issued_) + "-" + login;
   tokens_[token] = login;
   return ok(http::status::ok,
             json::object{
                 {"login_name", login}, {"identity_token", token}, {"status", "Login succeeded"}});
+}
+
+// Kubernetes' name rules (k8s.io/apimachinery validation): a pod's name is
+// an RFC 1123 subdomain, a Service's a DNS-1035 label.
+bool is_dns1123_subdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    std::size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    std::string label = name.substr(start, dot - start);
+    if (label.empty() || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!(std::islower(static_cast<unsigned char>(c)) != 0 ||
+            std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '-')) {
+        return false;
+      }
+    }
+    start = dot + 1;
+  }
+  return true;
+}
+
+bool is_dns1035_label(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (std::islower(static_cast<unsigned char>(name.front())) == 0) return false;
+  if (name.back() == '-') return false;
+  for (char c : name) {
+    if (!(std::islower(static_cast<unsigned char>(c)) != 0 ||
+          std::isdigit(static_cast<unsigned char>(c)) != 0 || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void Server::reap() {
+  for (auto it = pods_.begin(); it != pods_.end();) {
+    if (it->second.removed && Clock::now() - *it->second.removed >= options_.terminating) {
+      it = pods_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 json::object Server::with_status(const Environment& env) const {
@@ -192,10 +261,16 @@ Answer Server::handle(const http::request<http::string_body>& req) {
   const auto method = req.method();
 
   if (parts.size() == 2 && parts[0] == "_test" && parts[1] == "state") {
+    reap();
     json::object state;
     for (const auto& [login, user] : users_) {
       json::array envs;
-      for (const auto& [name, env] : user.environments) envs.push_back(with_status(env));
+      for (const auto& [name, env] : pods_) {
+        if (env.owner != login) continue;
+        json::object shown = with_status(env);
+        shown["request"] = env.request;
+        envs.push_back(std::move(shown));
+      }
       state[login] = json::object{{"keys", user.keys}, {"environments", envs}};
     }
     return ok(http::status::ok, state);
@@ -230,45 +305,96 @@ Answer Server::handle(const http::request<http::string_body>& req) {
       return ok(http::status::ok,
                 json::object{{"name", name}, {"public_key", key}, {"login_name", login}});
     }
-    if (parts[2] == "environments") {
-      if (parts.size() == 3 && method == http::verb::get) {
-        json::array items;
-        for (const auto& [name, env] : user.environments) items.push_back(with_status(env));
-        return ok(http::status::ok, json::object{{"items", items}});
+    if (parts[2] == "environments") return environments(req, login, parts);
+  }
+  return error(http::status::not_found, "404 page not found");
+}
+
+Answer Server::environments(const http::request<http::string_body>& req, const std::string& login,
+                            const std::vector<std::string>& parts) {
+  reap();
+  const auto method = req.method();
+  if (parts.size() == 3 && method == http::verb::get) {
+    json::array items;
+    for (const auto& [name, env] : pods_) {
+      if (env.owner == login) items.push_back(with_status(env));
+    }
+    return ok(http::status::ok, json::object{{"items", items}});
+  }
+  if (parts.size() == 3 && method == http::verb::post) {
+    auto body = parse_object(req.body());
+    if (!body) return error(http::status::internal_server_error, "the request body is not JSON");
+    std::string name = string_at(*body, "name");
+    const json::value* spec = body->if_contains("spec");
+    if (spec == nullptr || !spec->is_object() || string_at(spec->as_object(), "image").empty()) {
+      return error(http::status::internal_server_error, "image is not found");
+    }
+    if (!is_dns1123_subdomain(name)) {
+      return error(http::status::internal_server_error,
+                   "failed to create pod: Pod \"" + name +
+                       "\" is invalid: metadata.name: Invalid value: \"" + name +
+                       "\": a lowercase RFC 1123 subdomain must consist of lower case "
+                       "alphanumeric characters, '-' or '.', and must start and end with an "
+                       "alphanumeric character");
+    }
+    if (pods_.count(name) != 0) {
+      return error(http::status::internal_server_error,
+                   "failed to create pod: pods \"" + name + "\" already exists");
+    }
+    // The pod the server's runtime makes: the image, the owner, its own
+    // variables and the SSH port; the spec's env, cmd and ports are not read.
+    json::object record{
+        {"name", name},
+        {"spec",
+         json::object{
+             {"owner", login},
+             {"image", spec->as_object().at("image")},
+             {"env",
+              json::array{json::object{{"name", "ENVD_HOST_KEY"}, {"value", "/var/envd/hostkey"}},
+                          json::object{{"name", "ENVD_AUTHORIZED_KEYS_PATH"},
+                                       {"value", "/var/envd/authkey"}},
+                          json::object{{"name", "ENVD_WORKDIR"}, {"value", "/home/envd/" + name}}}},
+             {"ports", json::array{json::object{{"name", "ssh"}, {"port", 2222}}}}}},
+        {"created_at", std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count()}};
+    if (const json::value* resource = body->if_contains("resource")) {
+      record["resource"] = *resource;
+    }
+    pods_[name] = Environment{login, std::move(record), *body, Clock::now(), std::nullopt};
+    if (!is_dns1035_label(name)) {
+      // The Service named after it is refused after the pod was made.
+      return error(http::status::internal_server_error,
+                   "failed to create service: Service \"" + name +
+                       "\" is invalid: metadata.name: Invalid value: \"" + name +
+                       "\": a DNS-1035 label must consist of lower case alphanumeric "
+                       "characters or '-', start with an alphabetic character, and end with an "
+                       "alphanumeric character");
+    }
+    return ok(http::status::created,
+              json::object{{"environment", with_status(pods_[name])}, {"warnings", json::array{}}});
+  }
+  if (parts.size() == 4) {
+    auto it = pods_.find(parts[3]);
+    if (method == http::verb::get) {
+      if (it == pods_.end()) {
+        return error(http::status::not_found, "pods \"" + parts[3] + "\" not found");
       }
-      if (parts.size() == 3 && method == http::verb::post) {
-        auto body = parse_object(req.body());
-        if (!body) return error(http::status::bad_request, "the request body is not JSON");
-        std::string name = string_at(*body, "name");
-        const json::value* spec = body->if_contains("spec");
-        if (name.empty() || spec == nullptr || !spec->is_object() ||
-            string_at(spec->as_object(), "image").empty()) {
-          return error(http::status::bad_request, "name and spec.image are required");
-        }
-        if (user.environments.count(name) != 0) {
-          return error(http::status::conflict, "pods \"" + name + "\" already exists");
-        }
-        Environment env{*body, Clock::now()};
-        env.record["spec"].as_object()["owner"] = login;
-        env.record["created_at"] = std::chrono::duration_cast<std::chrono::seconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count();
-        env.record.erase("status");
-        user.environments[name] = env;
-        return ok(http::status::created,
-                  json::object{{"environment", with_status(env)}, {"warnings", json::array{}}});
+      if (it->second.owner != login) {
+        return error(http::status::unauthorized, "mismatch loginname");
       }
-      if (parts.size() == 4) {
-        auto it = user.environments.find(parts[3]);
-        if (it == user.environments.end()) {
-          return error(http::status::not_found, "pods \"" + parts[3] + "\" not found");
+      return ok(http::status::ok, with_status(it->second));
+    }
+    if (method == http::verb::delete_) {
+      if (it != pods_.end()) {
+        // The handler tests for Kubernetes' Unauthorized, which the
+        // runtime's own error is not: a 500.
+        if (it->second.owner != login) {
+          return error(http::status::internal_server_error, "mismatch loginname");
         }
-        if (method == http::verb::get) return ok(http::status::ok, with_status(it->second));
-        if (method == http::verb::delete_) {
-          user.environments.erase(it);
-          return ok(http::status::ok, json::object{});
-        }
+        if (!it->second.removed) it->second.removed = Clock::now();
       }
+      return ok(http::status::ok, json::object{});
     }
   }
   return error(http::status::not_found, "404 page not found");
@@ -308,6 +434,10 @@ int main(int argc, char** argv) {
       options.no_auth = true;
     } else if (arg == "--running-after-ms") {
       options.running_after = std::chrono::milliseconds(std::atol(next().c_str()));
+    } else if (arg == "--terminating-ms") {
+      options.terminating = std::chrono::milliseconds(std::atol(next().c_str()));
+    } else if (arg == "--token-prefix") {
+      options.token_prefix = next();
     } else if (arg == "--tls-cert") {
       options.tls_cert = next();
     } else if (arg == "--tls-key") {
