@@ -114,9 +114,18 @@ Status ContextStore::write(const ContextList& list) const {
     }
     target = next.is_absolute() ? next : target.parent_path() / next;
   }
+  // A store envd could not read back would lose every context: refused
+  // before it is written (a driver's 65 MiB address did that once).
+  std::string text = serialize(list);
+  if (text.size() > kMaxStoreBytes) {
+    return Error(Errc::invalid_argument,
+                 "cannot write the context store " + quoted(file()) + ": it would be " +
+                     std::to_string(text.size() >> 20) + " MiB, larger than the " +
+                     std::to_string(kMaxStoreBytes >> 20) + " MiB envd reads; nothing changed");
+  }
   // Under the store's lock: no other writer's temporary is in use.
   util::remove_stale_temporaries(target);
-  return util::write_file_atomically(target, serialize(list), kFileMode);
+  return util::write_file_atomically(target, text, kFileMode);
 }
 
 Result<util::FileLock> ContextStore::lock() const {

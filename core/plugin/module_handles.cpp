@@ -1,5 +1,6 @@
 #include "plugin/module_handles.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -14,6 +15,24 @@
 
 namespace envd::plugin {
 namespace {
+
+// Why `fd`, handed over by a module as a connection, cannot be one ("" if it
+// can): it must be an open socket. One that is open but no socket stays the
+// module's (it may even be one of envd's own, such as stdout).
+// The longest address a module may give back: far beyond any URL, selector
+// or path a user types, and far below what would swell the store.
+constexpr std::size_t kMaxAddressBytes = 16 * 1024;
+
+// The longest message of a module's shown: an environment's last log lines
+// fit many times over.
+constexpr std::size_t kMaxMessageBytes = 16 * 1024;
+
+std::string socket_problem(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return "descriptor " + std::to_string(fd) + ", which is not open";
+  if (!S_ISSOCK(st.st_mode)) return "descriptor " + std::to_string(fd) + ", which is not a socket";
+  return "";
+}
 
 namespace json = boost::json;
 
@@ -91,14 +110,26 @@ class Boundary {
     const char* name = status_name(status);
     if (name == nullptr) {
       std::string text = std::string(verb) + " returned unknown status " + std::to_string(status);
-      if (!message.empty()) text += ": " + message.copy();
+      if (!message.empty()) text += ": " + bounded(message.copy());
       return error(Errc::internal, text);
     }
     if (message.empty() || message.copy().empty()) {
       return error(static_cast<Errc>(status),
                    std::string(verb) + " failed without a message (" + name + ")");
     }
-    return error(static_cast<Errc>(status), message.copy());
+    return error(static_cast<Errc>(status), bounded(message.copy()));
+  }
+
+  // A module's message as envd shows it: at most kMaxMessageBytes (a 64 MiB
+  // one went to stderr whole), cut where a UTF-8 character starts.
+  static std::string bounded(std::string text) {
+    if (text.size() <= kMaxMessageBytes) return text;
+    std::size_t cut = kMaxMessageBytes;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    std::size_t all = text.size();
+    text.resize(cut);
+    text += "... (" + std::to_string(all) + " bytes in all)";
+    return text;
   }
 
   // As invoke, for fn(char** out, char** error): the result string, required on success.
@@ -170,9 +201,18 @@ Result<Options> normalize_options(const Boundary& boundary, const Options& optio
 Result<std::string> normalize_address(const Boundary& boundary, std::string_view address,
                                       envd_status (*fn)(const char*, char**, char**)) {
   std::string input(address);
-  return boundary.invoke_out("normalize_address", [&](char** result, char** message) {
+  auto normalized = boundary.invoke_out("normalize_address", [&](char** result, char** message) {
     return fn(input.c_str(), result, message);
   });
+  // An address is stored in the context store and shown in every listing.
+  if (normalized && normalized->size() > kMaxAddressBytes) {
+    return boundary.error(Errc::internal, "normalize_address returned " +
+                                              std::to_string(normalized->size()) +
+                                              " bytes, more than the " +
+                                              std::to_string(kMaxAddressBytes) +
+                                              " an address may hold");
+  }
+  return normalized;
 }
 
 // A verb taking the request and returning JSON of `expected` kind.
@@ -289,10 +329,16 @@ Result<Transport> BuilderModule::dial(const DriverRequest& request) const {
   transport.self_contained = (raw.flags & ENVD_TRANSPORT_SELF_CONTAINED) != 0;
   switch (raw.kind) {
     case ENVD_TRANSPORT_FD:
-      transport.fd = raw.fd;
-      if (transport.fd < 0) {
+      if (raw.fd < 0) {
         return boundary.error(Errc::internal, "dial returned an fd transport without a socket");
       }
+      // gRPC aborts the process on a descriptor that is not an open socket
+      // (a driver's double close, a pipe): checked here, where it is the
+      // driver's fault.
+      if (std::string problem = socket_problem(raw.fd); !problem.empty()) {
+        return boundary.error(Errc::internal, "dial returned " + problem);
+      }
+      transport.fd = raw.fd;
       break;
     case ENVD_TRANSPORT_GRPC_TARGET:
       if (target.empty()) {
@@ -350,6 +396,9 @@ Result<util::UniqueFd> BuilderModule::dial_session(DriverRequest request,
   }
   if (fd < 0) {
     return boundary.error(Errc::internal, "dial_session succeeded without a socket");
+  }
+  if (std::string problem = socket_problem(fd); !problem.empty()) {
+    return boundary.error(Errc::internal, "dial_session returned " + problem);
   }
   return util::UniqueFd(fd);
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -184,6 +185,30 @@ TEST_F(ModuleHandleTest, NormalizeAddressPassesInputAndCopiesTheResult) {
   EXPECT_EQ(builder.type(), "mem");
 }
 
+// An address goes into the store and every listing: a module's 65 MiB one
+// once made the store larger than envd reads, losing every context.
+TEST_F(ModuleHandleTest, AnAddressBeyond16KiBIsRefused) {
+  std::string huge(16 * 1024 + 1, 'a');
+  fake.out = huge.c_str();
+  auto r = builder.normalize_address("x");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Errc::internal);
+  EXPECT_EQ(r.error().message(),
+            "builder 'mem': normalize_address returned 16385 bytes, more than the 16384 an "
+            "address may hold");
+}
+
+// A 64 MiB message went to stderr whole.
+TEST_F(ModuleHandleTest, AModulesMessageIsCutAt16KiB) {
+  std::string huge = std::string(16 * 1024 - 1, 'a') + "\u00e9" + std::string(100, 'b');
+  fake.status = ENVD_ERR_UNAVAILABLE;
+  fake.message = huge.c_str();
+  auto r = builder.normalize_address("x");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "builder 'mem': " + std::string(16 * 1024 - 1, 'a') +
+                                     "... (16485 bytes in all)");
+}
+
 TEST_F(ModuleHandleTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {
   for (int status = ENVD_ERR_INVALID_ARGUMENT; status <= ENVD_ERR_INTERNAL; ++status) {
     fake.status = static_cast<envd_status>(status);
@@ -331,7 +356,7 @@ TEST_F(ModuleHandleTest, JsonResultsMustHaveTheDocumentedShape) {
 
 TEST_F(ModuleHandleTest, DialHandsTheSocketToTheTransport) {
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   fake.transport_fd = fds[1];
   fake.description = "mem://socket";
   int fd = -1;
@@ -401,6 +426,27 @@ TEST_F(ModuleHandleTest, DialFailureLeavesTheTransportToTheModule) {
   counting_free(fake.last_target);
 }
 
+// gRPC aborts the whole process on a descriptor that is not an open socket:
+// a driver's double close killed envd with SIGABRT and no word.
+TEST_F(ModuleHandleTest, DialRefusesADescriptorThatIsNoOpenSocket) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  fake.transport_fd = fds[0];
+  auto t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().code(), Errc::internal);
+  EXPECT_EQ(t.error().message(), "builder 'mem': dial returned descriptor " +
+                                     std::to_string(fds[0]) + ", which is not a socket");
+  EXPECT_TRUE(fd_is_open(fds[0]));  // the module's still: it may be anyone's
+  ::close(fds[0]);
+  ::close(fds[1]);
+  fake.transport_fd = fds[0];  // closed now
+  t = builder.dial({});
+  ASSERT_FALSE(t);
+  EXPECT_EQ(t.error().message(), "builder 'mem': dial returned descriptor " +
+                                     std::to_string(fds[0]) + ", which is not open");
+}
+
 TEST_F(ModuleHandleTest, DialRejectsMalformedTransports) {
   fake.transport_fd = -1;
   fake.description = "d";
@@ -463,7 +509,7 @@ TEST_F(ModuleHandleTest, DialSessionSendsTheSessionAndTakesTheSocket) {
   BuilderModule module(&descriptor);
   ASSERT_TRUE(module.has_dial_session());
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   ::close(fds[1]);
   fake.transport_fd = fds[0];
   DriverRequest request;
@@ -538,7 +584,7 @@ TEST_F(ModuleHandleTest, DialSessionFailuresAreErrorsAndLeakNoSocket) {
 
   // A module that fails but hands a socket over anyway: closed, not leaked.
   int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
   ::close(fds[1]);
   fake.status = ENVD_ERR_UNAVAILABLE;
   fake.message = "connection refused";
