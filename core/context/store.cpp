@@ -119,9 +119,9 @@ Status ContextStore::write(const ContextList& list) const {
   std::string text = serialize(list);
   if (text.size() > kMaxStoreBytes) {
     return Error(Errc::invalid_argument,
-                 "cannot write the context store " + quoted(file()) + ": it would be " +
-                     std::to_string(text.size() >> 20) + " MiB, larger than the " +
-                     std::to_string(kMaxStoreBytes >> 20) + " MiB envd reads; nothing changed");
+                 "cannot write the context store " + quoted(file()) +
+                     ": it would be larger than the " + std::to_string(kMaxStoreBytes >> 20) +
+                     " MiB envd reads; nothing changed");
   }
   // Under the store's lock: no other writer's temporary is in use.
   util::remove_stale_temporaries(target);

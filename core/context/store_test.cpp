@@ -979,6 +979,22 @@ TEST_F(StoreTest, EveryCorruptionIsNamedAndTheFileIsLeftAlone) {
 
 // A huge file (here 4 GiB, sparse) is refused by its size, before a byte of it
 // is read or parsed, and left as it was.
+// A store envd could not read back is never written: every context in it
+// would be lost to the next command.
+TEST_F(StoreTest, AStoreLargerThanEnvdReadsIsNotWritten) {
+  ASSERT_TRUE(store().load().ok());
+  std::string before = read_text(file());
+  Status st = store().update([](ContextList& l) -> Status {
+    l.unknown_fields["x"] = std::string((std::size_t{64} << 20) + 1, 'a');
+    return {};
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message(), "cannot write the context store '" + file().string() +
+                                      "': it would be larger than the 64 MiB envd reads; "
+                                      "nothing changed");
+  EXPECT_EQ(read_text(file()), before);
+}
+
 TEST_F(StoreTest, AFileLargerThanAnyStoreIsRefusedUnread) {
   ASSERT_TRUE(store().load().ok());
   const std::uintmax_t size = std::uintmax_t{4} << 30;
