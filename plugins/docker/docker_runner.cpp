@@ -245,8 +245,15 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
                                   const std::string& id, sdk::Deadline deadline) {
   std::optional<Clock::time_point> running_since;
   auto backoff = std::chrono::milliseconds(20);
+  // Ctrl-C removes what this create made, whichever call it interrupts.
+  auto cancelled = [&] {
+    sdk::IgnoreCancellation cleanup;
+    (void)remove_container(engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
+    return sdk::cancelled_error("starting environment '" + name + "'");
+  };
   for (;;) {
     auto found = inspect_container(engine, id, deadline);
+    if (!found && found.error().code() == Errc::cancelled) return cancelled();
     if (!found) return found.error();
     if (!*found) {
       return Error(Errc::unavailable,
@@ -287,11 +294,7 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
       }
       return Error(Errc::timeout, message);
     }
-    if (!sdk::sleep_unless_cancelled(backoff)) {
-      sdk::IgnoreCancellation cleanup;
-      (void)remove_container(engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
-      return sdk::cancelled_error("starting environment '" + name + "'");
-    }
+    if (!sdk::sleep_unless_cancelled(backoff)) return cancelled();
     backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
   }
 }

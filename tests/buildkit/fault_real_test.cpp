@@ -601,6 +601,36 @@ TEST_F(EngineFaultTest, ABlackHoledLoadEndsAtCtrlC) {
   run_docker(services_.docker_host, {"rmi", "-f", tag});
 }
 
+// Ctrl-C while `envd run` waits for the new environment to run removes the
+// container it made, whichever call it lands in: one landing in an Engine
+// call (here slowed by the proxy, as a remote Engine is) used to return at
+// once and leave the container running.
+TEST_F(EngineFaultTest, CtrlCWhileRunWaitsRemovesTheContainerItMade) {
+  use_context("runs", {"--builder", "tcp", "--builder-address", "tcp://" + bk_.tcp}, engine_env());
+  const std::string name = "envd-fault-run-" + std::to_string(::getpid());
+  auto plan = fault_plan(Fault::delay);
+  plan.delay = std::chrono::milliseconds(400);
+  plan.request_contains = "/json";  // the inspects; create and start pass as they come
+  proxy_->set(plan);
+  auto bg = envd_background(
+      {"run", "--image", kEngineBase, "--name", name, "--network", "none", "--", "sleep", "1000"},
+      engine_env());
+  ASSERT_TRUE(bg->start_error().empty()) << bg->start_error();
+  ASSERT_TRUE(bg->wait_for("waiting for environment", std::chrono::seconds(60))) << bg->err();
+  ASSERT_EQ(::kill(bg->pid(), SIGINT), 0);
+  auto status = bg->wait_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(status) << "envd did not end at Ctrl-C: " << bg->err();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 130) << *status << bg->err();
+  EXPECT_NE(bg->err().find("starting environment '" + name + "' cancelled"), std::string::npos)
+      << bg->err();
+  proxy_->set({});
+  auto left =
+      run_docker(services_.docker_host, {"ps", "-a", "-q", "--filter", "name=^/" + name + "$"});
+  EXPECT_EQ(left.exit_code, 0) << left.err;
+  EXPECT_EQ(left.out, "") << "the container was left behind";
+  run_docker(services_.docker_host, {"rm", "-f", name});
+}
+
 // A moby-worker build with push=true pushes through the Engine (POST
 // /images/<name>/push); the fault resets that call.
 TEST_F(MobyWorkerFaultTest, AResetDuringThePushIsOneLine) {
