@@ -96,6 +96,7 @@ class ScriptedEngine {
       json::object status{{"Status", state}, {"ExitCode", 0}, {"Error", ""}};
       if (!started_at.empty()) status["StartedAt"] = started_at;
       json::object body{{"Id", "c0ffee"},
+                        {"Name", "/" + std::string(kName)},
                         {"State", std::move(status)},
                         {"Config", json::object{{"Image", "docker.io/moby/buildkit:v0.19.0"},
                                                 {"Labels", std::move(labels)}}}};

@@ -292,15 +292,26 @@ Error exited_error(sdk::DockerEngine& engine, const std::string& name,
   return Error(Errc::unavailable, "buildkitd container '" + name + "' " + why + indent_logs(logs));
 }
 
+// Removes the container `state` of `name`, by its id (see inspect_container).
 Status remove_container(sdk::DockerEngine& engine, const std::string& name,
-                        sdk::Deadline deadline) {
-  auto answer = engine.request("DELETE", "/containers/" + name + "?force=1", "", deadline);
+                        const dc::ContainerState& state, sdk::Deadline deadline) {
+  auto answer = engine.request("DELETE", "/containers/" + state.id + "?force=1", "", deadline);
   if (!answer) return answer.error();
   if (answer->status == 404 || answer->status == 409) return {};  // gone, or already being removed
   if (answer->status / 100 != 2) {
     return engine.status_error(*answer).wrap("cannot remove container '" + name + "'");
   }
   return {};
+}
+
+// Why `state`, the container of the builder's name, is not envd's to stop or
+// remove ("" if it is): a container another tool made under that name.
+std::string not_envds(const std::string& name, const dc::ContainerState& state,
+                      const std::string& verb) {
+  if (state.labels.contains(dc::kImageLabel) && state.labels.contains(dc::kConfigLabel)) return "";
+  return "container '" + name + "' was not created by envd (it has no " + dc::kImageLabel +
+         " label); envd does not " + verb + " it (use docker " + verb + " " + name +
+         " if it is yours to " + verb + ")";
 }
 
 // The one deadline of a bootstrap: the connect timeout (--connect-timeout),
@@ -600,7 +611,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     }
     if (s.status == "dead") {
       sdk::report_progress("removing dead container " + name + " to recreate it");
-      if (auto st = remove_container(engine, name, budget.deadline); !st) {
+      if (auto st = remove_container(engine, name, s, budget.deadline); !st) {
         std::string what = "buildkitd container '" + name;
         what += "' is dead and envd cannot replace it (remove it with 'docker rm -f ";
         what += name;
@@ -622,7 +633,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
                          target.spec.volume + "' is kept)");
       }
       sdk::report_progress("removing container " + name + " to recreate it");
-      if (auto st = remove_container(engine, name, budget.deadline); !st) {
+      if (auto st = remove_container(engine, name, s, budget.deadline); !st) {
         return in_phase(st.error(), "cannot replace buildkitd container '" + name + "'", budget);
       }
       recreate = false;
@@ -643,7 +654,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
     }
     if (s.status == "paused") {
       sdk::report_progress("unpausing " + name);
-      if (auto r = engine.call("POST", "/containers/" + name + "/unpause", "", budget.deadline);
+      if (auto r = engine.call("POST", "/containers/" + s.id + "/unpause", "", budget.deadline);
           !r) {
         return in_phase(r.error(), "cannot unpause buildkitd container '" + name + "'", budget);
       }
@@ -658,7 +669,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       }
     }
     sdk::report_progress("starting " + name);
-    if (auto r = start_container(engine, name, budget.deadline); !r) {
+    if (auto r = start_container(engine, s.id, budget.deadline); !r) {
       return in_phase(r.error(), "cannot start buildkitd container '" + name + "'", budget);
     }
     if (action.empty()) action = "started";
@@ -824,15 +835,19 @@ Status DockerContainerBuilder::stop(const sdk::Request& request) {
   if (!*state) {
     return Error(Errc::not_found, "there is no buildkitd container '" + *name + "' to stop");
   }
+  if (std::string why = not_envds(*name, **state, "stop"); !why.empty()) {
+    return Error(Errc::permission, why);
+  }
+  const std::string id = (*state)->id;
   // buildkitd gets 10 s to finish what it is writing before SIGKILL.
-  auto answer = engine->request("POST", "/containers/" + *name + "/stop?t=10", "",
+  auto answer = engine->request("POST", "/containers/" + id + "/stop?t=10", "",
                                 sdk::deadline_after(request.timeout + std::chrono::seconds(10)));
   if (!answer) return answer.error();
   if (answer->status == 404) {
     return Error(Errc::not_found, "there is no buildkitd container '" + *name + "' to stop");
   }
   if (answer->status != 204 && answer->status != 304) {
-    auto again = engine->call("POST", "/containers/" + *name + "/stop?t=0", "",
+    auto again = engine->call("POST", "/containers/" + id + "/stop?t=0", "",
                               sdk::deadline_after(request.timeout));
     if (!again) return again.error().wrap("cannot stop buildkitd container '" + *name + "'");
   }
@@ -850,10 +865,15 @@ Status DockerContainerBuilder::remove(const sdk::Request& request) {
   // its volume unmounted) gets 10 s more.
   auto state = dc::inspect_container(*engine, *name, sdk::deadline_after(request.timeout));
   if (!state) return state.error();
+  if (*state) {
+    if (std::string why = not_envds(*name, **state, "remove"); !why.empty()) {
+      return Error(Errc::permission, why + "; its volume is left too");
+    }
+  }
   auto deadline = sdk::deadline_after(request.timeout + std::chrono::seconds(10));
   bool removed_any = false;
   if (*state) {
-    if (auto st = remove_container(*engine, *name, deadline); !st) return st;
+    if (auto st = remove_container(*engine, *name, **state, deadline); !st) return st;
     removed_any = true;
   }
   if (!args.keep_cache) {

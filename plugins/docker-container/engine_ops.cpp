@@ -265,6 +265,11 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
                  "the Docker Engine's inspect answer for container '" + name + "' is not JSON");
   }
   const auto& o = v.as_object();
+  // The Engine resolves /containers/{x} as a full id, then a name, then an
+  // id prefix: with no container of this name, a name of hex digits found
+  // another container (one `builder rm` then removed). Only the container
+  // that has the name is the builder's.
+  if (string_at(o, "Name") != "/" + name) return std::optional<ContainerState>();
   ContainerState state;
   state.id = string_at(o, "Id");
   if (const auto* s = o.if_contains("State"); s != nullptr && s->is_object()) {

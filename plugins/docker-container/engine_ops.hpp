@@ -34,7 +34,9 @@ struct ContainerState {
 // Go's zero time, which the Engine gives a container that never started, too.
 std::optional<std::chrono::system_clock::time_point> parse_engine_time(std::string_view text);
 
-// The container, or nullopt when there is none of that name.
+// The container, or nullopt when there is none of that name (one the Engine
+// finds by an id or id prefix equal to `name` is not it). Whoever acts on it
+// afterwards acts by its id.
 Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engine,
                                                         const std::string& name,
                                                         sdk::Deadline deadline);

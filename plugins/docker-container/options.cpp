@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "envd/docker_engine.hpp"
@@ -195,7 +196,11 @@ Result<std::uint64_t> parse_size(std::string_view text, std::string_view what) {
   if (digits == 0 || std::count(s.begin(), s.begin() + static_cast<long>(digits), '.') > 1) {
     return fail();
   }
-  double number = std::stod(s.substr(0, digits));
+  // strtod, not stod: "." and a 300-digit number throw out of stod.
+  std::string number_text = s.substr(0, digits);
+  char* end = nullptr;
+  double number = std::strtod(number_text.c_str(), &end);
+  if (end != number_text.c_str() + number_text.size() || !std::isfinite(number)) return fail();
   std::string unit;
   for (char c : trim(s.substr(digits))) {
     unit += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

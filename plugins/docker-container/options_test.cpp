@@ -150,6 +150,9 @@ TEST(DockerContainerOptions, ParsesSizes) {
   EXPECT_FALSE(parse_size("1.2.3GB", "x"));
   EXPECT_FALSE(parse_size("5PB", "x"));
   EXPECT_FALSE(parse_size("-1", "x"));
+  // Each threw out of std::stod, reaching the plugin boundary as "stod".
+  EXPECT_FALSE(parse_size(".", "x"));
+  EXPECT_FALSE(parse_size(std::string(400, '9'), "x"));
 }
 
 TEST(DockerContainerOptions, SplitsFlagsLikeAShell) {

@@ -476,6 +476,41 @@ TEST_F(DockerContainer, StopAndRmManageTheContainerAndItsCache) {
   EXPECT_EQ(status["state"], "missing");
 }
 
+// The Engine takes /containers/{x} as an id prefix when no container has the
+// name x: a builder named like the start of another container's id stopped
+// and removed that container. And a container of the builder's name that
+// envd did not make is not envd's to stop or remove.
+TEST_F(DockerContainer, StopAndRmLeaveContainersThatAreNotTheBuildersAlone) {
+  const std::string innocent = name_ + "_innocent";
+  containers_.push_back(innocent);
+  auto made = docker({"create", "--name", innocent, "--network", "none", "envd-test/busybox:latest",
+                      "sleep", "1000"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string prefix = made.out.substr(0, 10);
+  create_context(prefix, options());
+  auto rm = run({"builder", "rm"});
+  EXPECT_EQ(rm.exit_code, 1) << rm.err;
+  EXPECT_TRUE(has(rm.err, "there is no buildkitd container '" + prefix + "' nor volume")) << rm.err;
+  auto stop = run({"builder", "stop"});
+  EXPECT_EQ(stop.exit_code, 1) << stop.err;
+  EXPECT_TRUE(has(stop.err, "there is no buildkitd container '" + prefix + "' to stop"))
+      << stop.err;
+  EXPECT_EQ(state_of(innocent), "created") << "another container was touched";
+  envd_ok({"context", "rm", "--force", "dc"}, env());
+
+  // A container of the builder's name made by someone else.
+  made = docker({"create", "--name", name_, "--network", "none", "envd-test/busybox:latest",
+                 "sleep", "1000"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  create_context(name_, options());
+  for (const std::string verb : {"stop", "rm"}) {
+    auto r = run({"builder", verb});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_TRUE(has(r.err, "container '" + name_ + "' was not created by envd")) << r.err;
+  }
+  EXPECT_EQ(state_of(name_), "created");
+}
+
 TEST_F(DockerContainer, AFullBuildRunsThroughTheDockerContainerContext) {
   create_context(name_, options());
   fs::path dir = home() / "hello";
