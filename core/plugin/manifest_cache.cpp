@@ -34,6 +34,8 @@ std::optional<ModuleStamp> stamp_of(const fs::path& canonical_path) {
   stamp.path = canonical_path.native();
   stamp.size = static_cast<int64_t>(st.st_size);
   stamp.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  stamp.inode = static_cast<int64_t>(st.st_ino);
+  stamp.ctime_ns = static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
   return stamp;
 }
 
@@ -64,8 +66,11 @@ ManifestCache ManifestCache::load(const fs::path& file) {
     const json::object& entry = value.get_object();
     Entry e;
     e.stamp.path = std::string(path);
+    // An entry of an envd that kept no inode or ctime is scanned again.
     if (!int_field(entry, "size", e.stamp.size) ||
-        !int_field(entry, "mtime_ns", e.stamp.mtime_ns)) {
+        !int_field(entry, "mtime_ns", e.stamp.mtime_ns) ||
+        !int_field(entry, "inode", e.stamp.inode) ||
+        !int_field(entry, "ctime_ns", e.stamp.ctime_ns)) {
       continue;
     }
     auto facts = facts_from_json(entry);
@@ -101,6 +106,8 @@ std::string ManifestCache::serialize() const {
     json::object entry;
     entry["size"] = e.stamp.size;
     entry["mtime_ns"] = e.stamp.mtime_ns;
+    entry["inode"] = e.stamp.inode;
+    entry["ctime_ns"] = e.stamp.ctime_ns;
     for (auto& [key, value] : facts_to_json(e.facts)) entry[key] = value;
     modules[path] = std::move(entry);
   }
@@ -124,6 +131,13 @@ Status ManifestCache::save(const fs::path& file) const {
   // only delay this command.
   auto lock = util::FileLock::try_exclusive(lock_path);
   if (!lock) return lock.error().code() == Errc::unavailable ? Status{} : Status{lock.error()};
+  // Something other than a file at the path (a FIFO would block the write
+  // for ever, a device take it) is left alone; the cache is only a speed-up.
+  struct stat st {};
+  if (::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    return Error(Errc::invalid_argument,
+                 "'" + file.string() + "' is not a regular file; the manifest cache is not kept");
+  }
   return util::write_file_atomically(file, text, 0600, util::ReadOnlyFile::replace);
 }
 

@@ -41,6 +41,11 @@ struct ModuleStamp {
   std::string path;  // canonical
   int64_t size = 0;
   int64_t mtime_ns = 0;
+  // A replacement that keeps size and mtime (cp -p, rsync -a, tar, dpkg all
+  // keep the mtime) still changes these: a new file is a new inode, and
+  // writing or renaming one sets its ctime, which no tool can set back.
+  int64_t inode = 0;
+  int64_t ctime_ns = 0;
 
   bool operator==(const ModuleStamp&) const = default;
 };

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <boost/json.hpp>
+#include <chrono>
+#include <thread>
 
 #include "plugin/test_support.hpp"
 #include "util/atomic_file.hpp"
@@ -101,6 +103,45 @@ TEST_F(ManifestCacheTest, AnotherSizeMtimeOrPathIsAMiss) {
   other = stamp;
   other.path += "x";
   EXPECT_FALSE(cache.find(other));
+}
+
+// cp -p, rsync -a, tar and dpkg keep a file's mtime, and modules of one
+// build are often of one size: a module replaced so was taken for the one
+// cached (a crashing one then ran inside envd). Its inode or ctime differs.
+TEST_F(ManifestCacheTest, AModuleReplacedWithTheSameSizeAndMtimeIsAMiss) {
+  testing::set_mtime(module, 1700000000, 0);
+  ModuleStamp before = file_stamp(module);
+  ManifestCache cache;
+  cache.store(before, builder_facts("tcp"));
+  ASSERT_TRUE(cache.save(cache_file));
+  // Replaced by a rename, as an installer does: a new inode.
+  testing::write_text(tmp / "new.so", "MODULE BYTES");
+  testing::set_mtime(tmp / "new.so", 1700000000, 0);
+  fs::rename(tmp / "new.so", module);
+  ModuleStamp after = file_stamp(module);
+  ASSERT_EQ(after.size, before.size);
+  ASSERT_EQ(after.mtime_ns, before.mtime_ns);
+  EXPECT_FALSE(ManifestCache::load(cache_file).find(after));
+  // Rewritten in place, as cp -p does: the same inode, a new ctime.
+  cache.store(after, builder_facts("tcp"));
+  ASSERT_TRUE(cache.save(cache_file));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  testing::write_text(module, "module bytez");
+  testing::set_mtime(module, 1700000000, 0);
+  ModuleStamp rewritten = file_stamp(module);
+  ASSERT_EQ(rewritten.inode, after.inode);
+  EXPECT_FALSE(ManifestCache::load(cache_file).find(rewritten));
+}
+
+// A FIFO at the cache's path blocked every command that loads drivers.
+TEST_F(ManifestCacheTest, AFifoAtTheCachePathIsLeftAloneAndDoesNotBlock) {
+  fs::create_directories(cache_file.parent_path());
+  ASSERT_EQ(::mkfifo(cache_file.c_str(), 0600), 0);
+  ManifestCache cache = ManifestCache::load(cache_file);
+  cache.store(file_stamp(module), builder_facts("tcp"));
+  auto saved = cache.save(cache_file);
+  EXPECT_FALSE(saved);
+  EXPECT_TRUE(fs::is_fifo(cache_file));
 }
 
 TEST_F(ManifestCacheTest, ACacheOfAnotherAbiOrFormatIsIgnoredWhole) {

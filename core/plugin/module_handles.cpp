@@ -206,11 +206,10 @@ Result<std::string> normalize_address(const Boundary& boundary, std::string_view
   });
   // An address is stored in the context store and shown in every listing.
   if (normalized && normalized->size() > kMaxAddressBytes) {
-    return boundary.error(Errc::internal, "normalize_address returned " +
-                                              std::to_string(normalized->size()) +
-                                              " bytes, more than the " +
-                                              std::to_string(kMaxAddressBytes) +
-                                              " an address may hold");
+    return boundary.error(Errc::internal,
+                          "normalize_address returned " + std::to_string(normalized->size()) +
+                              " bytes, more than the " + std::to_string(kMaxAddressBytes) +
+                              " an address may hold");
   }
   return normalized;
 }

@@ -205,8 +205,8 @@ TEST_F(ModuleHandleTest, AModulesMessageIsCutAt16KiB) {
   fake.message = huge.c_str();
   auto r = builder.normalize_address("x");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message(), "builder 'mem': " + std::string(16 * 1024 - 1, 'a') +
-                                     "... (16485 bytes in all)");
+  EXPECT_EQ(r.error().message(),
+            "builder 'mem': " + std::string(16 * 1024 - 1, 'a') + "... (16485 bytes in all)");
 }
 
 TEST_F(ModuleHandleTest, EveryStatusMapsToTheSameErrcWithPrefixedMessage) {

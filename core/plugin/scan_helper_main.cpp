@@ -6,10 +6,17 @@
 //
 // Writes the module's facts (facts_to_json) as one JSON object to the stdout
 // it was started with, then exits 0. The module never sees that stdout: fds
-// 0-2 are /dev/null before it loads. Installed in libexec/envd/, not for
-// running by hand.
+// 0 and 2 are /dev/null before it loads, and fd 1 an anonymous file, so that
+// a module that prints to stdout as it loads (which would corrupt envd's
+// --format json once loaded for use) is seen and refused. The helper dies
+// with envd: a module that spins would otherwise outlive an envd killed by a
+// signal sent to it alone. Installed in libexec/envd/, not for running by
+// hand.
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -48,6 +55,10 @@ int main(int argc, char** argv) {
   // accident, and that a program it execs does not inherit.
   int answer = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
   if (answer < 0) return 126;
+  // Ends with envd, however envd ends; if envd is gone already, at once.
+  const pid_t parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) _exit(124);
 
   // A crash must end the process with its signal, not in a handler or ignored.
   for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) {
@@ -63,6 +74,11 @@ int main(int argc, char** argv) {
     for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
     if (null_fd > 2) ::close(null_fd);
   }
+  // What the module prints to stdout lands here, to be measured.
+  if (int printed = ::memfd_create("envd-plugin-scan-stdout", MFD_CLOEXEC); printed >= 0) {
+    ::dup2(printed, STDOUT_FILENO);
+    ::close(printed);
+  }
 
   // A module that calls exit() ends the scan with its status at once, without
   // this program's exit handlers and static destructors. Registered last,
@@ -76,6 +92,14 @@ int main(int argc, char** argv) {
     envd::plugin::ModuleInfo info;
     if (loaded) {
       info = envd::plugin::describe_descriptor(*loaded);
+      std::fflush(stdout);
+      struct stat printed {};
+      if (info.ok && ::fstat(STDOUT_FILENO, &printed) == 0 && S_ISREG(printed.st_mode) &&
+          printed.st_size > 0) {
+        info.ok = false;
+        info.reason = "it writes to stdout as it loads (" + std::to_string(printed.st_size) +
+                      " bytes), which would corrupt envd's output";
+      }
     } else {
       info.reason = loaded.error().message();
     }

@@ -5,15 +5,19 @@
 // as ENVD_TEST_MODULE_* definitions.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <memory>
+#include <thread>
 
 #include "plugin/host.hpp"
 #include "plugin/manifest_cache.hpp"
@@ -83,6 +87,8 @@ std::vector<ZooCase> zoo_cases() {
       {"throw-entry.so", ENVD_TEST_MODULE_THROW_ENTRY, "entry threw an exception: boom from entry"},
       {"segv-entry.so", ENVD_TEST_MODULE_SEGV_ENTRY, "crashed while loading (signal 11)"},
       {"ctor-crash.so", ENVD_TEST_MODULE_CTOR_CRASH, "crashed while loading (signal 11)"},
+      {"ctor-print.so", ENVD_TEST_MODULE_CTOR_PRINT,
+       "it writes to stdout as it loads (8 bytes), which would corrupt envd's output"},
       {"exit-entry.so", ENVD_TEST_MODULE_EXIT_ENTRY, "exited with status 3 while loading"},
       {"wrong-kind.so", ENVD_TEST_MODULE_WRONG_KIND,
        "kind is builder but the builder table is missing"},
@@ -443,6 +449,48 @@ TEST(Scanning, AModuleThatHangsIsKilledAtTheDeadline) {
   Registry again = Registry::discover({dir}, tmp / "cache.json");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
   EXPECT_EQ(find_module(again, "hang-entry.so")->reason, hung->reason);
+}
+
+// The processes whose command line mentions `text`.
+std::vector<int> processes_mentioning(const std::string& text) {
+  std::vector<int> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string pid = entry.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos) found.push_back(std::stoi(pid));
+  }
+  return found;
+}
+
+// envd killed by a signal sent to it alone (a service manager's, a CI
+// cancellation's) left the scan of a module that spins running for ever,
+// orphaned: the helper now dies with the process that started it.
+TEST(Scanning, TheScanEndsWithTheProcessThatStartedIt) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  copy_module(ENVD_TEST_MODULE_HANG_ENTRY, dir, "hang-entry.so");
+  const std::string module = (dir / "hang-entry.so").string();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    Registry::discover({dir}, tmp / "cache.json", DiscoverOptions{std::chrono::seconds(60)});
+    _exit(0);
+  }
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (processes_mentioning(module).empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_FALSE(processes_mentioning(module).empty()) << "the scan never started";
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!processes_mentioning(module).empty() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(processes_mentioning(module), std::vector<int>{}) << "the scan outlived envd";
 }
 
 // Set while the test below runs; an exit handler of this process writes it.

@@ -2,6 +2,7 @@
  * tests/plugins/CMakeLists.txt). Apart from the one flaw each is a valid
  * builder, so the refusal reason names exactly that flaw. */
 #include <signal.h>
+#include <stdio.h>
 
 #include "module_util.h"
 
@@ -87,6 +88,12 @@ __attribute__((constructor)) static void crash_on_load(void) {
   volatile int* volatile p = NULL;
   *p = 1;
 }
+#endif
+
+#if defined(BROKEN_CTOR_PRINT)
+/* Output at dlopen time: loaded for use, it would land in envd's stdout,
+ * the middle of a --format json answer. Left in stdio's buffer on purpose. */
+__attribute__((constructor)) static void print_on_load(void) { fputs("GARBAGE\n", stdout); }
 #endif
 
 #if defined(BROKEN_UNDEFINED_SYMBOL)
