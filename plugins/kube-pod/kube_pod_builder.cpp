@@ -61,7 +61,7 @@ struct KubePodBuilder::Execs {
 
   // Starts `argv` with stdin and stdout on one end of a socketpair and
   // returns the other end (close-on-exec).
-  Result<int> start(const std::vector<std::string>& argv) {
+  Result<int> start(const kube::Kubectl& kubectl, const std::vector<std::string>& argv) {
     int io[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io) != 0) {
       return Error(Errc::internal,
@@ -82,11 +82,7 @@ struct KubePodBuilder::Execs {
     if (!pid) {
       ::close(io[0]);
       ::close(err[0]);
-      if (pid.error().code() == Errc::not_found) {
-        return Error(Errc::not_found,
-                     "kubectl is not installed: '" + argv.front() +
-                         "' is not on PATH (install kubectl, or set ENVD_KUBECTL)");
-      }
+      if (pid.error().code() == Errc::not_found) return kubectl.missing();
       return pid.error();
     }
     auto child = std::make_shared<Child>();
@@ -153,7 +149,8 @@ struct KubePodBuilder::Execs {
 namespace {
 
 std::chrono::milliseconds left(Clock::time_point end) {
-  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()),
+  // Rounded up: a 10 s deadline reads "10000 ms" in messages, not "9999 ms".
+  return std::max(std::chrono::ceil<std::chrono::milliseconds>(end - Clock::now()),
                   std::chrono::milliseconds(1));
 }
 
@@ -243,7 +240,7 @@ Result<sdk::Transport> KubePodBuilder::dial(const sdk::Request& request) {
   if (!pod) return pod.error();
   sdk::report_progress("connecting to buildkitd in pod " + pod->name +
                        in_namespace(pod->namespace_));
-  auto fd = execs_->start(kubectl.exec_argv(pod->name));
+  auto fd = execs_->start(kubectl, kubectl.exec_argv(pod->name));
   if (!fd) return fd.error();
   sdk::Transport transport;
   transport.kind = sdk::Transport::Kind::fd;
@@ -266,12 +263,11 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
     out["namespace"] = pod->namespace_;
     out["phase"] = pod->phase;
   } else {
-    const Errc code = pod.error().code();
-    out["state"] = code == Errc::not_found ? "missing"
-                   : code == Errc::unavailable && pod.error().message().rfind("kubectl", 0) != 0
-                       ? "stopped"
-                       : "unknown";
-    out["detail"] = pod.error().message();
+    // envd starts no pod here: one it cannot find or use (kubectl missing,
+    // an unknown kube context, no such workload, no Ready pod) is the
+    // answer's error, not a state to bootstrap from ("missing" made
+    // `envd builder status` exit 0, passing a CI gate on a broken setup).
+    return pod.error();
   }
   // After a dial whose kubectl ended early, its reason (the core appends it).
   if (std::string failure = execs_->last_failure(std::chrono::seconds(2)); !failure.empty()) {

@@ -23,10 +23,23 @@ bool contains(const std::string& text, std::string_view part) {
 
 Kubectl::Kubectl(const KubeTarget& target) : container_(target.container) {
   const char* configured = std::getenv("ENVD_KUBECTL");
-  binary_ = configured != nullptr && configured[0] != '\0' ? configured : "kubectl";
+  configured_ = configured != nullptr && configured[0] != '\0';
+  binary_ = configured_ ? configured : "kubectl";
   // One token per flag (--flag=value): a value can never be read as a flag.
   if (!target.context.empty()) flags_.push_back("--context=" + target.context);
   if (!target.namespace_.empty()) flags_.push_back("--namespace=" + target.namespace_);
+}
+
+Error Kubectl::missing() const {
+  if (!configured_) {
+    return Error(Errc::not_found, "kubectl is not installed: '" + binary_ +
+                                      "' is not on PATH (install kubectl, or set ENVD_KUBECTL)");
+  }
+  return Error(Errc::not_found,
+               "ENVD_KUBECTL is '" + binary_ + "', which " +
+                   (binary_.find('/') != std::string::npos ? "does not exist or cannot be run"
+                                                           : "is not on PATH") +
+                   " (point it at kubectl, or unset it to use the kubectl on PATH)");
 }
 
 Result<std::string> Kubectl::get_json(const std::vector<std::string>& args,
@@ -39,10 +52,7 @@ Result<std::string> Kubectl::get_json(const std::vector<std::string>& args,
   options.timeout = timeout;
   auto run = sdk::run_process(options);
   if (!run) {
-    if (run.error().code() == Errc::not_found) {
-      return Error(Errc::not_found, "kubectl is not installed: '" + binary_ +
-                                        "' is not on PATH (install kubectl, or set ENVD_KUBECTL)");
-    }
+    if (run.error().code() == Errc::not_found) return missing();
     return run.error();
   }
   if (run->timed_out) {

@@ -19,6 +19,11 @@ class Kubectl {
 
   const std::string& binary() const { return binary_; }
 
+  // Errc::not_found saying the binary cannot be run: "kubectl is not
+  // installed: 'kubectl' is not on PATH (install kubectl, or set
+  // ENVD_KUBECTL)", or, for ENVD_KUBECTL's value, that it names nothing.
+  Error missing() const;
+
   // `kubectl [--context=C] [--namespace=N] get <args> -o json`, killed and
   // reaped at the deadline (or on the host's cancellation). Errors:
   // Errc::not_found, Errc::permission or Errc::unavailable "kubectl: <why>"
@@ -33,6 +38,7 @@ class Kubectl {
 
  private:
   std::string binary_;
+  bool configured_ = false;  // binary_ is ENVD_KUBECTL's
   std::vector<std::string> flags_;
   std::string container_;
 };

@@ -64,8 +64,17 @@ TEST(Kubectl, AMissingKubectlIsNamed) {
   ASSERT_FALSE(got);
   EXPECT_EQ(got.error().code(), Errc::not_found);
   EXPECT_EQ(got.error().message(),
-            "kubectl is not installed: '/nonexistent/kubectl' is not on PATH (install kubectl, or "
-            "set ENVD_KUBECTL)");
+            "ENVD_KUBECTL is '/nonexistent/kubectl', which does not exist or cannot be run (point "
+            "it at kubectl, or unset it to use the kubectl on PATH)");
+  const char* path = std::getenv("PATH");
+  std::string saved = path != nullptr ? path : "";
+  ::setenv("PATH", "/nonexistent", 1);
+  got = Kubectl(target).get_json({"pod", "bk-0"}, std::chrono::seconds(5));
+  ::setenv("PATH", saved.c_str(), 1);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().message(),
+            "kubectl is not installed: 'kubectl' is not on PATH (install kubectl, or set "
+            "ENVD_KUBECTL)");
 }
 
 }  // namespace

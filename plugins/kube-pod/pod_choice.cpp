@@ -146,9 +146,21 @@ Result<PodFacts> choose_pod(const std::vector<PodFacts>& pods, const std::string
                  "no Running, Ready pod for " + what +
                      (seen.empty() ? " (there are no pods)" : " (" + seen + ")"));
   }
-  std::sort(usable.begin(), usable.end(),
-            [](const PodFacts* a, const PodFacts* b) { return a->name < b->name; });
-  return *usable[fnv1a(context) % usable.size()];
+  // Rendezvous hashing: each pod scores the context, the highest wins. A pod
+  // that goes away moves only the contexts it had; the others keep theirs
+  // and their cache (a hash modulo the count moved most contexts at once).
+  auto score = [&](const PodFacts* pod) {
+    std::string key = context;
+    key += '\0';
+    key += pod->name;
+    return fnv1a(key);
+  };
+  return **std::max_element(usable.begin(), usable.end(),
+                            [&](const PodFacts* a, const PodFacts* b) {
+                              auto sa = score(a);
+                              auto sb = score(b);
+                              return sa != sb ? sa < sb : a->name > b->name;
+                            });
 }
 
 }  // namespace envd::plugins::kube

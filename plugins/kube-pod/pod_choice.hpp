@@ -34,9 +34,10 @@ Result<std::vector<PodFacts>> parse_pod_list(const std::string& json);
 // selector ("app=buildkitd,tier=ci", keys sorted); "" if it has none.
 Result<std::string> parse_workload_selector(const std::string& json);
 
-// Among `pods`, the usable one `context` sticks to: a stable hash of the
-// context's name over the sorted names of the usable pods, so repeated builds
-// of one context reuse one pod's cache (buildx's loadbalance=sticky). Errors:
+// Among `pods`, the usable one `context` sticks to, by rendezvous hashing of
+// the context's name with each usable pod's: repeated builds of one context
+// reuse one pod's cache (buildx's loadbalance=sticky), and a pod that goes
+// away moves only the contexts it had (as buildx's hash ring). Errors:
 // Errc::unavailable "no Running, Ready pod for <what> (<each pod and why>)".
 Result<PodFacts> choose_pod(const std::vector<PodFacts>& pods, const std::string& context,
                             const std::string& what);

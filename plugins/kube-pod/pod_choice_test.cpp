@@ -71,6 +71,32 @@ TEST(PodChoice, TheChoiceSticksToTheContextAndSkipsUnusablePods) {
   EXPECT_GT(chosen.size(), 1u) << "contexts spread over the pods";
 }
 
+// A pod that becomes unusable moves only the contexts it had: the others
+// keep their pod and its cache (a hash modulo the pod count moved healthy
+// contexts too).
+TEST(PodChoice, APodGoingAwayMovesOnlyItsContexts) {
+  auto all = parse_pod_list(R"({"kind":"PodList","items":[)" + pod_json("bk-a", "Running", true) +
+                            "," + pod_json("bk-b", "Running", true) + "," +
+                            pod_json("bk-c", "Running", true) + "]}");
+  auto without_c = parse_pod_list(
+      R"({"kind":"PodList","items":[)" + pod_json("bk-a", "Running", true) + "," +
+      pod_json("bk-b", "Running", true) + "," + pod_json("bk-c", "Running", false) + "]}");
+  ASSERT_TRUE(all && without_c);
+  int on_c = 0;
+  for (int i = 0; i < 60; ++i) {
+    std::string context = "ctx" + std::to_string(i);
+    std::string before = choose_pod(*all, context, "deployment/bk")->name;
+    std::string after = choose_pod(*without_c, context, "deployment/bk")->name;
+    if (before == "bk-c") {
+      ++on_c;
+      EXPECT_NE(after, "bk-c");
+    } else {
+      EXPECT_EQ(after, before) << context << " moved off a healthy pod";
+    }
+  }
+  EXPECT_GT(on_c, 5) << "contexts spread over all three pods";
+}
+
 TEST(PodChoice, NoUsablePodSaysWhyForEach) {
   std::vector<PodFacts> pods = {*parse_pod(pod_json("bk-0", "Pending", false)),
                                 *parse_pod(pod_json("bk-1", "Running", false, "CrashLoopBackOff"))};

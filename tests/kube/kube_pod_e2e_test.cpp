@@ -381,6 +381,11 @@ TEST_F(KubePodE2ETest, AMissingPodIsOneLine) {
   start_cluster();
   use_context("missing", "buildkitd-9?namespace=ci");
   expect_one_line_failure({"buildkitd-9", "not found"});
+  // Nothing envd could start: status fails too (it said "missing" and
+  // exited 0, passing a CI gate on a broken setup).
+  auto status = run({"builder", "status", "--connect-timeout", "8s"});
+  EXPECT_EQ(status.exit_code, 1) << status.out << status.err;
+  EXPECT_TRUE(contains(status.err, "buildkitd-9")) << status.err;
 }
 
 TEST_F(KubePodE2ETest, ForbiddenShowsTheRbacText) {

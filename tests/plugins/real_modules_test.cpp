@@ -55,9 +55,9 @@ TEST_F(RealModules, KubePodManagesNoDaemonAndNamesAMissingKubectl) {
   ASSERT_FALSE(dialled);
   EXPECT_EQ(dialled.error().code(), Errc::not_found);
   EXPECT_EQ(dialled.error().message(),
-            "builder 'kube-pod': kubectl is not installed: "
-            "'/nonexistent/envd-test/kubectl' is not "
-            "on PATH (install kubectl, or set ENVD_KUBECTL)");
+            "builder 'kube-pod': ENVD_KUBECTL is '/nonexistent/envd-test/kubectl', which does "
+            "not exist or cannot be run (point it at kubectl, or unset it to use the kubectl on "
+            "PATH)");
   auto boot = driver->bootstrap(request);
   ASSERT_FALSE(boot);
   EXPECT_EQ(boot.error().code(), Errc::unsupported);
