@@ -18,6 +18,7 @@
 #include "cli/size_flag.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -107,14 +108,15 @@ std::string describe_gc_rule(const json::object& rule) {
 void print_probe(const json::object& out) {
   std::string version = string_of(out, "version");
   fmt::print("BuildKit:   {}\n",
-             version.empty() ? "unknown (the daemon has no Info API)" : version);
+             version.empty() ? "unknown (the daemon has no Info API)" : util::printable(version));
   if (const auto* workers = out.if_contains("workers"); workers != nullptr) {
     for (const auto& w : workers->as_array()) {
       std::string platforms;
       for (const auto& p : w.at("platforms").as_array()) {
         platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
       }
-      fmt::print("Worker:     {} ({})\n", std::string(w.at("id").as_string()), platforms);
+      fmt::print("Worker:     {} ({})\n", util::printable(w.at("id").as_string()),
+                 util::printable(platforms));
       const auto* gc = w.as_object().if_contains("gc_policy");
       if (gc == nullptr) continue;
       for (const auto& rule : gc->as_array()) {
@@ -210,29 +212,32 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   } else {
     fmt::print("Context:    {}\n", target.context.name);
     fmt::print("Builder:    {}\n", target.context.builder_endpoint());
-    if (!state.empty()) fmt::print("State:      {}\n", state);
+    // What a driver or daemon says is shown printable: it may hold anything.
+    if (!state.empty()) fmt::print("State:      {}\n", util::printable(state));
     if (std::string c = string_of(driver, "container_state"); !c.empty()) {
-      fmt::print("Container:  {} ({})\n", string_of(driver, "container"), c);
+      fmt::print("Container:  {} ({})\n", util::printable(string_of(driver, "container")),
+                 util::printable(c));
     }
     if (std::string pod = string_of(driver, "pod"); !pod.empty()) {
-      fmt::print("Pod:        {} (namespace {}, {})\n", pod, string_of(driver, "namespace"),
-                 string_of(driver, "phase"));
+      fmt::print("Pod:        {} (namespace {}, {})\n", util::printable(pod),
+                 util::printable(string_of(driver, "namespace")),
+                 util::printable(string_of(driver, "phase")));
     }
     if (std::string image = string_of(driver, "image"); !image.empty()) {
-      fmt::print("Image:      {}\n", image);
+      fmt::print("Image:      {}\n", util::printable(image));
     }
     if (std::string volume = string_of(driver, "volume"); !volume.empty()) {
-      fmt::print("Volume:     {}\n", volume);
+      fmt::print("Volume:     {}\n", util::printable(volume));
     }
     if (std::string stale = string_of(driver, "stale"); !stale.empty()) {
-      fmt::print("Stale:      {} (envd bootstrap --recreate)\n", stale);
+      fmt::print("Stale:      {} (envd bootstrap --recreate)\n", util::printable(stale));
     }
     fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
     if (reachable) {
       print_probe(out);
       fmt::print("Round trip: {:.1f} ms\n", out["rtt_ms"].to_number<double>());
     }
-    if (down) fmt::print("Detail:     {}\n", string_of(driver, "detail"));
+    if (down) fmt::print("Detail:     {}\n", util::printable(string_of(driver, "detail")));
   }
   if (!reachable && !down) return reachable;
   return {};
@@ -267,10 +272,10 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
   fmt::print("Builder:    {}{}\n", target.context.builder_endpoint(),
              action.empty() ? "" : " (" + action + ")");
   if (std::string image = string_of(out, "image"); !image.empty()) {
-    fmt::print("Image:      {}\n", image);
+    fmt::print("Image:      {}\n", util::printable(image));
   }
   if (std::string volume = string_of(out, "volume"); !volume.empty()) {
-    fmt::print("Volume:     {}\n", volume);
+    fmt::print("Volume:     {}\n", util::printable(volume));
   }
   print_probe(out);
   return {};

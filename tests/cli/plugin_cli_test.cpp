@@ -122,6 +122,30 @@ TEST_F(PluginCli, AMissingScanHelperIsNotRememberedAsTheModulesRefusal) {
   EXPECT_EQ(back["status"], "ok") << json::serialize(back);
 }
 
+// A driver's facts are shown as text: an escape sequence in them would drive
+// the terminal (retitle it, clear it) if printed as it came.
+TEST_F(PluginCli, BuilderStatusShowsADriversFactsPrintable) {
+  ENVD_REQUIRE_MODULES("docker runner");
+  fs::path plugins = home() / "plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "test-builder.so");
+  std::map<std::string, std::optional<std::string>> env{
+      {"ENVD_PLUGIN_PATH", plugins.string()},
+      {"ENVD_TEST_BUILDER_STATUS",
+       R"({"state":"stopped","detail":"gone\u001b]0;pwned\u0007\u001b[2J",)"
+       R"("image":"img\u001b[5mblink","volume":"v\nw"})"}};
+  envd_ok({"context", "create", "--name", "t", "--builder", "test-builder", "--builder-address",
+           "x", "--use"},
+          env);
+  auto r = envd({"builder", "status"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find('\a'), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Detail:     gone\\x1b]0;pwned\\x07\\x1b[2J\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Image:      img\\x1b[5mblink\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Volume:     v\\x0aw\n"), std::string::npos) << r.out;
+}
+
 TEST_F(PluginCli, AWorldWritableModuleIsRefused) {
   ENVD_REQUIRE_MODULES("tcp builder");
   fs::path dir = home() / "plugins";
