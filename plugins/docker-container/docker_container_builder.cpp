@@ -314,6 +314,26 @@ std::string not_envds(const std::string& name, const dc::ContainerState& state,
          " if it is yours to " + verb + ")";
 }
 
+// Why the stopped container `state` cannot be started again as it is: a
+// file or directory of envd's it bind-mounts is gone (the context that made
+// it was removed, or another context made it), which the Engine's start
+// refuses with "bind source path does not exist". nullopt if none is gone.
+// Only when the Engine's files are this host's (the spec mounts files too).
+std::optional<std::string> missing_mount(const dc::ContainerState& state,
+                                         const dc::ContainerSpec& spec) {
+  if (state.status == "running" || state.status == "paused") return std::nullopt;
+  if (spec.config_host.empty() && spec.socket_dir_host.empty()) return std::nullopt;
+  for (const std::string& source : {state.config_source, state.socket_dir}) {
+    std::error_code ec;
+    if (!source.empty() && !fs::exists(source, ec)) {
+      return "it mounts " + source +
+             ", which no longer exists (the context that made it was "
+             "removed)";
+    }
+  }
+  return std::nullopt;
+}
+
 // The one deadline of a bootstrap: the connect timeout (--connect-timeout),
 // from the verb's start. Inspecting, creating, starting the container and
 // waiting for buildkitd all share it; the image pull does not (see
@@ -624,7 +644,9 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       continue;
     }
     if (started && s.status == "exited") return exited_error(engine, name, s);
-    if (auto reason = dc::stale_reason(s.labels, target.spec); reason || recreate) {
+    auto reason = dc::stale_reason(s.labels, target.spec);
+    if (!reason) reason = missing_mount(s, target.spec);
+    if (reason || recreate) {
       if (!recreate) {
         return Error(Errc::already_exists,
                      "buildkitd container '" + name + "' does not match the context: " + *reason +
@@ -808,7 +830,9 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
     detail += " (exit code " + std::to_string(s.exit_code) + ")";
   }
   if (!s.error.empty()) detail += ": " + s.error;
-  if (auto reason = dc::stale_reason(s.labels, target->spec)) {
+  auto reason = dc::stale_reason(s.labels, target->spec);
+  if (!reason) reason = missing_mount(s, target->spec);
+  if (reason) {
     out["stale"] = *reason;
     detail += "; it does not match the context (" + *reason + "): envd bootstrap --recreate";
   }

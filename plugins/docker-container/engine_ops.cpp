@@ -287,6 +287,9 @@ Result<std::optional<ContainerState>> inspect_container(sdk::DockerEngine& engin
       if (string_at(mo, "Type") == "bind" && string_at(mo, "Destination") == kSocketDir) {
         state.socket_dir = string_at(mo, "Source");
       }
+      if (string_at(mo, "Type") == "bind" && string_at(mo, "Destination") == kConfigPath) {
+        state.config_source = string_at(mo, "Source");
+      }
     }
   }
   if (const auto* c = o.if_contains("Config"); c != nullptr && c->is_object()) {

@@ -28,6 +28,8 @@ struct ContainerState {
   std::optional<std::chrono::system_clock::time_point> started_at;
   // The host directory bind-mounted at kSocketDir, or "".
   std::string socket_dir;
+  // The host file bind-mounted at kConfigPath, or "".
+  std::string config_source;
 };
 
 // "2026-12-05T10:45:03.123456789Z" (the fraction is dropped), or nullopt;

@@ -511,6 +511,27 @@ TEST_F(DockerContainer, StopAndRmLeaveContainersThatAreNotTheBuildersAlone) {
   EXPECT_EQ(state_of(name_), "created");
 }
 
+// A stopped builder bind-mounts files of the context that made it: once that
+// context is removed, the Engine refuses to start it ("bind source path does
+// not exist"). It is said to be stale, with the way out, instead.
+TEST_F(DockerContainer, AStoppedBuilderOfARemovedContextIsStale) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  ASSERT_EQ(run({"builder", "stop"}).exit_code, 0);
+  envd_ok({"context", "rm", "--force", "dc"}, env());
+  create_context(name_, options());
+  auto up = run({"bootstrap"});
+  EXPECT_EQ(up.exit_code, 1) << up.err;
+  EXPECT_TRUE(has(up.err, "which no longer exists (the context that made it was removed)"))
+      << up.err;
+  EXPECT_TRUE(has(up.err, "envd bootstrap --recreate")) << up.err;
+  EXPECT_FALSE(has(up.err, "bind source path")) << up.err;
+  auto status = run_json({"builder", "status"});
+  EXPECT_TRUE(has(str(status["driver"].as_object()["stale"]), "no longer exists"))
+      << json::serialize(status);
+  EXPECT_EQ(run_json({"bootstrap", "--recreate"})["action"], "recreated");
+}
+
 TEST_F(DockerContainer, AFullBuildRunsThroughTheDockerContainerContext) {
   create_context(name_, options());
   fs::path dir = home() / "hello";
