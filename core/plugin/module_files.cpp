@@ -100,8 +100,18 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
     if (canonical_ec) continue;  // vanished meanwhile
     ModuleFile file;
     file.path = path;
-    file.canonical = std::move(canonical);
     file.refusal = dir_refusal.empty() ? file_refusal(path, st) : dir_refusal;
+    // A link leads to the file in another directory: anyone who can write
+    // to that one can replace the module as well.
+    if (link && file.refusal.empty()) {
+      struct stat target_dir {};
+      const fs::path where = canonical.parent_path();
+      if (::stat(where.c_str(), &target_dir) == 0 && (target_dir.st_mode & S_IWOTH) != 0) {
+        file.refusal =
+            "it links to " + quoted(canonical) + ", in world-writable directory " + quoted(where);
+      }
+    }
+    file.canonical = std::move(canonical);
     files.push_back(std::move(file));
   }
   std::sort(files.begin(), files.end(), [](const ModuleFile& a, const ModuleFile& b) {

@@ -597,6 +597,21 @@ TEST_F(EntryLog, EveryModuleOfAWorldWritableDirectoryIsRefusedUnread) {
                 dir.string() + "' is world-writable");
 }
 
+// A link from a safe plugin directory to a module in a world-writable one
+// went around the refusal above: anyone could replace the module there.
+TEST_F(EntryLog, ALinkIntoAWorldWritableDirectoryIsRefusedUnread) {
+  fs::path open_dir = tmp.mkdir("open");
+  fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, open_dir, "real.so");
+  ASSERT_EQ(::chmod(open_dir.c_str(), 0777), 0);
+  fs::create_symlink(mod, dir / "envd-builder-test-builder.so");
+  Registry registry = Registry::discover({dir}, cache);
+  ASSERT_EQ(registry.modules().size(), 1u);
+  EXPECT_EQ(registry.modules().at(0).reason, "it links to '" + fs::canonical(mod).string() +
+                                                 "', in world-writable directory '" +
+                                                 fs::canonical(open_dir).string() + "'");
+  EXPECT_FALSE(fs::exists(log));
+}
+
 TEST_F(EntryLog, AModuleOfAnotherUserIsRefusedUnread) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
   fs::path mod = copy_module(ENVD_TEST_MODULE_GOOD_BUILDER, dir, "good.so");
