@@ -25,30 +25,62 @@ constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 
 constexpr int kDefaultWidth = 80;
 
-// The width of the terminal `out` writes to, or kDefaultWidth.
-int terminal_width(std::FILE* out) {
+// The size of the terminal `out` writes to: {columns, rows}, each 0 when it
+// cannot say.
+std::pair<int, int> terminal_size(std::FILE* out) {
   winsize size{};
-  if (out != nullptr && ::ioctl(::fileno(out), TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
-    return size.ws_col;
+  if (out != nullptr && ::ioctl(::fileno(out), TIOCGWINSZ, &size) == 0) {
+    return {size.ws_col, size.ws_row};
   }
-  return kDefaultWidth;
+  return {0, 0};
 }
 
-// Cuts `text` to at most `width` columns (counting UTF-8 code points, not
-// bytes), so no line wraps: a wrapped line would break the redraw's count.
+// The code point of the UTF-8 sequence at text[i] (i at its first byte);
+// a malformed byte stands for itself.
+char32_t code_point_at(std::string_view text, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char b = byte(i);
+  int extra = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+  if (extra > 0 && i + static_cast<size_t>(extra) >= text.size()) return b;
+  char32_t cp = extra == 0 ? b : b & (0x3F >> extra);
+  for (int k = 1; k <= extra; ++k) cp = (cp << 6) | (byte(i + static_cast<size_t>(k)) & 0x3F);
+  return cp;
+}
+
+// The columns a terminal gives a code point: 0 for a combining mark, 2 for
+// the wide East Asian scripts and emoji, else 1 (what wcwidth says, without
+// depending on the process's locale).
+int columns_of_code_point(char32_t c) {
+  if ((c >= 0x0300 && c <= 0x036F) || (c >= 0x200B && c <= 0x200F) || c == 0xFE0F) return 0;
+  const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) ||
+                    (c >= 0x3041 && c <= 0x33FF) || (c >= 0x3400 && c <= 0x4DBF) ||
+                    (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+                    (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+                    (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+                    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+                    (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
+  return wide ? 2 : 1;
+}
+
+// Cuts `text` to at most `width` display columns (a wide character counts
+// two), so no line wraps: a wrapped line would break the redraw's count.
 std::string fit(std::string_view text, int width) {
   if (width <= 0) return {};
   int columns = 0;
   for (size_t i = 0; i < text.size(); ++i) {
     if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // continuation byte
-    if (++columns > width) return std::string(text.substr(0, i));
+    columns += columns_of_code_point(code_point_at(text, i));
+    if (columns > width) return std::string(text.substr(0, i));
   }
   return std::string(text);
 }
 
 int columns_of(std::string_view text) {
   int columns = 0;
-  for (char c : text) columns += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    columns += columns_of_code_point(code_point_at(text, i));
+  }
   return columns;
 }
 
@@ -164,10 +196,12 @@ Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_
                "invalid progress mode '" + mode + "': expected auto, tty, plain or quiet");
 }
 
-ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width)
+ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width, int height)
     : mode_(mode),
       out_(out),
-      width_(width > 0 ? width : terminal_width(out)),
+      fixed_width_(width > 0 ? width : 0),
+      fixed_height_(height > 0 ? height : 0),
+      width_(width > 0 ? width : kDefaultWidth),
       start_(std::chrono::steady_clock::now()) {}
 
 ProgressUi::~ProgressUi() = default;
@@ -303,21 +337,22 @@ void ProgressUi::redraw(bool final) {
   auto now = std::chrono::steady_clock::now();
   if (!final && now - last_draw_ < kRedrawInterval) return;
   last_draw_ = now;
+  // The terminal's size now: a resize is followed from the next frame on.
+  auto [columns, rows] = terminal_size(out_);
+  width_ = fixed_width_ > 0 ? fixed_width_ : columns > 0 ? columns : kDefaultWidth;
+  const int height = fixed_height_ > 0 ? fixed_height_ : rows;
+  std::vector<std::string> body;  // the frame's lines, each ending in '\n'
   std::string frame;
-  // Move to the start of the previous frame and clear it.
-  if (drawn_lines_ > 0) frame += fmt::format("\x1b[{}F\x1b[J", drawn_lines_);
-  int lines = 0;
   int finished = 0;
   for (const auto& digest : order_) {
     const Vertex& v = *vertices_.at(digest);
     if (v.completed || v.cached) ++finished;
   }
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  frame += justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed, finished, order_.size(),
-                               final ? " FINISHED" : ""),
-                   "", width_) +
-           "\n";
-  ++lines;
+  const std::string header = justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed,
+                                                 finished, order_.size(), final ? " FINISHED" : ""),
+                                     "", width_) +
+                             "\n";
   for (const auto& digest : shown_) {
     const Vertex& v = *vertices_.at(digest);
     if (v.name.empty()) continue;
@@ -325,27 +360,35 @@ void ProgressUi::redraw(bool final) {
     double t = v.completed ? seconds_between(v.started_at, v.completed_at)
                            : std::chrono::duration<double>(now - v.seen_started).count();
     std::string timing = v.cached ? "" : fmt::format("{:.1f}s", t);
-    frame += justify(" => " + marker + v.name, timing, width_) + "\n";
-    ++lines;
+    body.push_back(justify(" => " + marker + v.name, timing, width_) + "\n");
     bool running = v.started && !v.completed && !v.cached;
     if (running) {
       for (const auto& [id, text] : v.sub_status) {
-        frame += justify(" => => " + text, "", width_) + "\n";
-        ++lines;
+        body.push_back(justify(" => => " + text, "", width_) + "\n");
       }
       // The last lines of its output, the unfinished one included, as buildx shows them.
       std::vector<std::string> shown(v.tail.begin(), v.tail.end());
       if (!v.partial_line.empty()) shown.push_back(shown_line(v.partial_line));
       size_t first = shown.size() > kLiveLogLines ? shown.size() - kLiveLogLines : 0;
       for (size_t i = first; i < shown.size(); ++i) {
-        frame += justify(" => => # " + shown[i], "", width_) + "\n";
-        ++lines;
+        body.push_back(justify(" => => # " + shown[i], "", width_) + "\n");
       }
     }
   }
+  // Taller than the terminal, the top of the frame would scroll away, where
+  // the next redraw cannot reach it, and stay as a stale copy: the header and
+  // the last lines that fit are drawn (the final frame is drawn whole, once).
+  std::size_t first = 0;
+  if (!final && height > 2 && body.size() + 1 > static_cast<std::size_t>(height - 1)) {
+    first = body.size() - static_cast<std::size_t>(height - 2);
+  }
+  // Move to the start of the previous frame and clear it.
+  if (drawn_lines_ > 0) frame += fmt::format("\x1b[{}F\x1b[J", drawn_lines_);
+  frame += header;
+  for (std::size_t i = first; i < body.size(); ++i) frame += body[i];
   std::fputs(frame.c_str(), out_);
   std::fflush(out_);
-  drawn_lines_ = lines;
+  drawn_lines_ = static_cast<int>(1 + body.size() - first);
 }
 
 void ProgressUi::done() {

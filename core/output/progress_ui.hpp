@@ -34,10 +34,14 @@ std::string human_size(std::int64_t bytes);
 
 class ProgressUi : public buildkit::ProgressSink {
  public:
-  // `width` is the terminal's width in columns for tty mode; 0 asks the
-  // terminal `out` writes to (80 if it cannot say). Lines are cut to fit, so
-  // none wraps, and step times are flush right.
-  ProgressUi(ProgressMode mode, std::FILE* out, int width = 0);
+  // `width` and `height` are the terminal's size for tty mode; 0 asks the
+  // terminal `out` writes to on every redraw, so a resize is followed (80
+  // columns and no height limit if it cannot say). Lines are cut to fit in
+  // display columns (a wide character takes two), so none wraps, and step
+  // times are flush right; a frame taller than the terminal keeps its header
+  // and its last lines, as BuildKit's own display does, since the lines
+  // scrolled off could not be redrawn over.
+  ProgressUi(ProgressMode mode, std::FILE* out, int width = 0, int height = 0);
   ~ProgressUi() override;
 
   void update(const moby::buildkit::v1::StatusResponse& status) override;
@@ -55,6 +59,8 @@ class ProgressUi : public buildkit::ProgressSink {
 
   ProgressMode mode_;
   std::FILE* out_;
+  int fixed_width_;   // 0: the terminal's, read at each redraw
+  int fixed_height_;  // 0: the terminal's, read at each redraw
   int width_;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_draw_{};

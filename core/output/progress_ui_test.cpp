@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdio.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -149,6 +150,53 @@ TEST(ProgressUi, TtyCutsLongLinesSoNoneWraps) {
   for (size_t nl; (nl = frame.find('\n', start)) != std::string::npos; start = nl + 1) {
     EXPECT_LE(nl - start, 30u) << frame.substr(start, nl - start);
   }
+}
+
+// A wide character takes two columns: counted as one, a line of them wrapped
+// and left a stale line behind on every redraw.
+TEST(ProgressUi, TtyCutsWideCharactersByTheirColumns) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 30);
+  std::string wide;
+  for (int i = 0; i < 40; ++i) wide += "\u4f60";  // 你, two columns each
+  ui.update(vertex("sha256:w", "[1/1] RUN echo " + wide, true, false));
+  ui.done();
+  std::string text = out.text();
+  std::string frame = text.substr(text.rfind("[+] Building"));
+  std::string line = frame.substr(frame.find(" => "));
+  line = line.substr(0, line.find('\n'));
+  // " => [1/1] RUN echo " is 19 columns; 5 wide characters fill 10 more of
+  // 30, leaving room for the time (" 1.5s" does not fit beside a sixth).
+  int columns = 0;
+  for (unsigned char c : line) {
+    if ((c & 0xC0) == 0x80) continue;
+    columns += c >= 0xE0 ? 2 : 1;
+  }
+  EXPECT_LE(columns, 30) << line;
+}
+
+// A frame taller than the terminal would scroll its top away, where the next
+// redraw cannot clear it: each redraw left a stale copy in the scrollback.
+TEST(ProgressUi, TtyFramesFitTheTerminalsHeight) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 40, 10);
+  bk::StatusResponse many;
+  for (int i = 1; i <= 30; ++i) {
+    auto* v = many.add_vertexes();
+    v->set_digest(fmt::format("sha256:{}", i));
+    v->set_name(fmt::format("[{}/30] RUN step{}", i, i));
+    v->mutable_started()->set_seconds(100);
+  }
+  ui.update(many);
+  std::string first = out.text();
+  EXPECT_EQ(std::count(first.begin(), first.end(), '\n'), 9) << first;
+  EXPECT_NE(first.find("[+] Building"), std::string::npos) << first;
+  EXPECT_NE(first.find("RUN step30"), std::string::npos) << "the last lines are kept: " << first;
+  EXPECT_EQ(first.find("RUN step1\n"), std::string::npos) << first;
+  ui.done();
+  std::string rest = out.text().substr(first.size());
+  EXPECT_EQ(rest.rfind("\x1b[9F\x1b[J", 0), 0u) << "the redraw goes back over 9 lines";
+  EXPECT_NE(rest.find("RUN step1 "), std::string::npos) << "the final frame is whole: " << rest;
 }
 
 TEST(ProgressUi, TtyListsStepsInTheOrderTheyStarted) {
