@@ -1,10 +1,12 @@
 #include "cli/builder_target.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <thread>
 #include <utility>
 
+#include "cli/signal_watcher.hpp"
 #include "context/resolve.hpp"
 #include "context/stored_files.hpp"
 #include "util/duration.hpp"
@@ -73,8 +76,24 @@ bool confirm_recreate(const Error& error) {
   }
   util::write_message(stderr, fmt::format("{}\nRecreate it now? [y/N] ", error.message()));
   std::fflush(stderr);
+  // Read as the answer comes, checking for Ctrl-C between polls: the
+  // signals are taken by the SignalWatcher's thread, so a blocking read was
+  // never interrupted and Ctrl-C waited for the 10 s watchdog.
   std::string answer;
-  for (char c = 0; ::read(STDIN_FILENO, &c, 1) == 1 && c != '\n';) answer += c;
+  for (;;) {
+    if (SignalWatcher::received() != 0) {
+      util::write_message(stderr, "\n");
+      return false;
+    }
+    pollfd ready{STDIN_FILENO, POLLIN, 0};
+    int n = ::poll(&ready, 1, 100);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) continue;
+    char c = 0;
+    if (::read(STDIN_FILENO, &c, 1) != 1 || c == '\n') break;
+    answer += c;
+  }
   return answer == "y" || answer == "Y" || answer == "yes";
 }
 
@@ -199,7 +218,11 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
                                          buildkit::Client::Probe probe,
                                          std::vector<buildkit::Worker> expected) {
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
-  if (!transport && confirm_recreate(transport.error())) {
+  const bool recreate = !transport && confirm_recreate(transport.error());
+  if (!transport && SignalWatcher::received() != 0) {
+    return Error(Errc::cancelled, "recreating the builder cancelled; it is left as it was");
+  }
+  if (recreate) {
     auto recreated =
         target.driver.bootstrap(driver_request(target, timeout, R"({"recreate":true})"));
     if (!recreated) return recreated.error();

@@ -16,10 +16,12 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "cli_harness.hpp"
+#include "pty_session.hpp"
 #include "services/password_registry.hpp"
 #include "services/test_services.hpp"
 
@@ -321,6 +323,38 @@ TEST_F(DockerContainer, OnATerminalAStaleBuilderIsRecreatedWhenTheUserConfirms) 
   EXPECT_TRUE(has(confirmed.out, "removing container " + name_ + " to recreate it"))
       << confirmed.out;
   EXPECT_EQ(str(inspect(name_).at("Config").at("Labels").at("dev.envd.builder.image")), kStandin2);
+}
+
+// Ctrl-C at the question ends envd at once: the signal is taken by envd's
+// watcher thread, so a blocking read of the answer was never interrupted and
+// envd waited for its 10 s watchdog.
+TEST_F(DockerContainer, CtrlCAtTheRecreateQuestionEndsAtOnce) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  fs::path dir = home() / "ctx";
+  write_text(dir / "Dockerfile", "FROM scratch\n");
+  std::map<std::string, std::string> environment;
+  for (const auto& [key, value] : base_env()) {
+    if (value) environment[key] = *value;
+  }
+  for (const auto& [key, value] : env()) {
+    if (value) environment[key] = *value;
+  }
+  environment["PATH"] = "/usr/sbin:/usr/bin:/sbin:/bin";
+  auto session =
+      PtySession::start({envd_binary(), "--buildkitd-image", kStandin2, "build", "--output",
+                         "type=local,dest=" + (home() / "out").string(), dir.string()},
+                        environment, 24, 80);
+  ASSERT_NE(session, nullptr);
+  ASSERT_TRUE(session->wait_for("Recreate it now? [y/N]", std::chrono::seconds(60)))
+      << session->output();
+  const auto asked = std::chrono::steady_clock::now();
+  session->type("\x03");
+  auto code = session->wait_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(code) << session->output();
+  EXPECT_EQ(*code, 130) << session->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(3)) << session->output();
+  EXPECT_EQ(str(inspect(name_).at("Config").at("Labels").at("dev.envd.builder.image")), kStandin);
 }
 
 TEST_F(DockerContainer, AFailingEntrypointShowsItsLogsAndExitCode) {
