@@ -177,9 +177,11 @@ struct ProgressUi::Vertex {
 
 Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_terminal) {
   std::string mode = flag;
+  std::string from;  // where a mode the user did not type came from
   if (mode == "auto") {
     if (const char* env = std::getenv("BUILDKIT_PROGRESS"); env != nullptr && env[0] != '\0') {
       mode = env;
+      from = " (from BUILDKIT_PROGRESS)";
     }
   }
   if (mode == "auto") return out_is_terminal ? ProgressMode::tty : ProgressMode::plain;
@@ -188,12 +190,12 @@ Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_
   if (mode == "tty") {
     if (!out_is_terminal) {
       return Error(Errc::invalid_argument,
-                   "progress mode 'tty' needs a terminal; use --progress plain");
+                   "progress mode 'tty'" + from + " needs a terminal; use --progress plain");
     }
     return ProgressMode::tty;
   }
-  return Error(Errc::invalid_argument,
-               "invalid progress mode '" + mode + "': expected auto, tty, plain or quiet");
+  return Error(Errc::invalid_argument, "invalid progress mode '" + util::printable(mode, 60) + "'" +
+                                           from + ": expected auto, tty, plain or quiet");
 }
 
 ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width, int height)

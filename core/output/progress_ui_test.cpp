@@ -276,6 +276,14 @@ TEST(ProgressUi, ModeResolution) {
   ::setenv("BUILDKIT_PROGRESS", "plain", 1);
   EXPECT_EQ(*resolve_progress_mode("auto", true), ProgressMode::plain);
   EXPECT_EQ(*resolve_progress_mode("tty", true), ProgressMode::tty) << "the flag beats the env";
+  // A value from the environment is said to come from there: the command
+  // line had no --progress to blame.
+  ::setenv("BUILDKIT_PROGRESS", "rawjson", 1);
+  auto bad = resolve_progress_mode("auto", true);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "invalid progress mode 'rawjson' (from BUILDKIT_PROGRESS): expected auto, tty, plain "
+            "or quiet");
   ::unsetenv("BUILDKIT_PROGRESS");
 }
 
