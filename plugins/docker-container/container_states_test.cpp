@@ -231,12 +231,13 @@ TEST_F(ContainerStates, ADeadContainerIsRemovedAndRecreated) {
   auto result = bootstrap(script);
   ASSERT_TRUE(result) << result.error().message() << joined(script.calls());
   EXPECT_EQ(json::parse(*result).at("action"), "recreated");
-  EXPECT_TRUE(in_order(
-      script.calls(),
-      {"GET " + kContainer + "/json", "DELETE " + kContainer + "?force=1",
-       "GET " + kContainer + "/json", "POST /v1.41/volumes/create",
-       "POST /v1.41/containers/create?name=envd_buildkitd", "POST " + kContainer + "/start",
-       "POST " + kContainer + "/exec", "POST /v1.41/exec/e1/start", "GET /v1.41/exec/e1/json"}))
+  EXPECT_TRUE(
+      in_order(script.calls(),
+               {"GET " + kContainer + "/json", "DELETE " + kContainer + "?force=1",
+                "GET " + kContainer + "/json", "GET /v1.41/volumes/envd_buildkitd_state",
+                "POST /v1.41/volumes/create", "POST /v1.41/containers/create?name=envd_buildkitd",
+                "POST " + kContainer + "/start", "POST " + kContainer + "/exec",
+                "POST /v1.41/exec/e1/start", "GET /v1.41/exec/e1/json"}))
       << joined(script.calls());
 }
 

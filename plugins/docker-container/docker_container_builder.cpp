@@ -425,6 +425,18 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
   json::object volume{
       {"Name", spec.volume},
       {"Labels", json::object{{dc::kContextLabel, spec.labels.at(dc::kContextLabel)}}}};
+  // A volume made here for a container that then cannot be made or started
+  // holds nothing: it goes with the container, and nothing is left behind.
+  bool fresh_volume = false;
+  if (auto had = engine.request("GET", "/volumes/" + spec.volume, "", deadline); had) {
+    fresh_volume = had->status == 404;
+  }
+  auto drop_fresh_volume = [&] {
+    if (!fresh_volume) return;
+    sdk::IgnoreCancellation cleanup;
+    (void)engine.request("DELETE", "/volumes/" + spec.volume, "",
+                         sdk::deadline_after(kCleanupTimeout));
+  };
   if (auto v = engine.call("POST", "/volumes/create", json::serialize(volume), deadline); !v) {
     return in_phase(v.error(), "cannot create volume '" + spec.volume + "'", budget);
   }
@@ -442,6 +454,7 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     if (code != Errc::invalid_argument && code != Errc::not_found && code != Errc::permission) {
       remove_unanswered_create(engine, spec.name, token);
     }
+    drop_fresh_volume();
     if (code == Errc::cancelled) return sdk::cancelled_error("bootstrap of " + spec.name);
     return in_phase(created.error(), "cannot create buildkitd container '" + spec.name + "'",
                     budget);
@@ -454,11 +467,13 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
                              : spec.name;
   if (sdk::cancelled()) {
     remove_half_made(engine, id, false);
+    drop_fresh_volume();
     return sdk::cancelled_error("bootstrap of " + spec.name);
   }
   if (spec.config_host.empty()) {
     if (auto st = dc::put_config(engine, spec.name, target.config_text, deadline); !st) {
       remove_half_made(engine, id, false);
+      drop_fresh_volume();
       return in_phase(st.error(), "cannot set up buildkitd container '" + spec.name + "'", budget);
     }
   }
@@ -468,6 +483,7 @@ Result<CreateOutcome> create_and_start(sdk::DockerEngine& engine, const Target& 
     // would make the next attempt report a stale container instead of the
     // cause. Forced: the Engine may have started it though its answer was lost.
     remove_half_made(engine, id, true);
+    drop_fresh_volume();
     return in_phase(started.error(), "cannot start buildkitd container '" + spec.name + "'",
                     budget);
   }

@@ -213,6 +213,8 @@ TEST_F(DockerContainer, PrivilegedByDefaultFailsHereWithTheEnginesMessage) {
   EXPECT_TRUE(has(last, "the Docker Engine at " + services_.docker_host)) << last;
   EXPECT_TRUE(has(last, "unable to apply caps")) << last;
   EXPECT_EQ(state_of(name_), "missing") << "a container that never ran is not left behind";
+  EXPECT_NE(docker({"volume", "inspect", name_ + "_state"}).exit_code, 0)
+      << "nor the volume made for it";
 }
 
 TEST_F(DockerContainer, EachExistingStateIsHandled) {
