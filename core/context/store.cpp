@@ -118,10 +118,10 @@ Status ContextStore::write(const ContextList& list) const {
   // before it is written (a driver's 65 MiB address did that once).
   std::string text = serialize(list);
   if (text.size() > kMaxStoreBytes) {
-    return Error(Errc::invalid_argument,
-                 "cannot write the context store " + quoted(file()) +
-                     ": it would be larger than the " + std::to_string(kMaxStoreBytes >> 20) +
-                     " MiB envd reads; nothing changed");
+    return Error(Errc::invalid_argument, "cannot write the context store " + quoted(file()) +
+                                             ": it would be larger than the " +
+                                             std::to_string(kMaxStoreBytes >> 20) +
+                                             " MiB envd reads; nothing changed");
   }
   // Under the store's lock: no other writer's temporary is in use.
   util::remove_stale_temporaries(target);

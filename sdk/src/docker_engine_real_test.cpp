@@ -53,7 +53,8 @@ TEST_F(RealEngine, AMissingImageIsNotFoundWithTheDaemonsMessage) {
   // dockerd 20.10 says "no such image: <ref>: No such image: <ref>"; the
   // client passes the daemon's message on as it is.
   const auto& message = body.error().message();
-  EXPECT_EQ(message.rfind("the Docker Engine at " + services_.docker_host + ": ", 0), 0u) << message;
+  EXPECT_EQ(message.rfind("the Docker Engine at " + services_.docker_host + ": ", 0), 0u)
+      << message;
   EXPECT_NE(message.find("No such image: envd-test/no-such-image:latest"), std::string::npos)
       << message;
 }
@@ -165,7 +166,8 @@ TEST_F(RealEngine, TalksToTheEngineOverPlainTcp) {
       engine.call("GET", "/images/envd-test/no-such-image:latest/json", "", deadline_after(10s));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Errc::not_found);
-  EXPECT_EQ(missing.error().message().rfind("the Docker Engine at " + services_.docker_tcp_host, 0), 0u)
+  EXPECT_EQ(missing.error().message().rfind("the Docker Engine at " + services_.docker_tcp_host, 0),
+            0u)
       << missing.error().message();
   // Streaming: the base image's history, line by line.
   std::vector<std::string> lines;

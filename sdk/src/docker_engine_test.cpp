@@ -711,7 +711,8 @@ TEST(DockerEngineClient, HijackRefusalIsAnErrorWithTheMessage) {
   auto fd = engine.hijack("POST", "/session", "", {}, "h2c", soon());
   ASSERT_FALSE(fd);
   EXPECT_EQ(fd.error().code(), Errc::invalid_argument);
-  EXPECT_EQ(fd.error().message(), "the Docker Engine at " + fake.url() + ": session already exists");
+  EXPECT_EQ(fd.error().message(),
+            "the Docker Engine at " + fake.url() + ": session already exists");
 }
 
 }  // namespace

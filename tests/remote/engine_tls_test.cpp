@@ -162,7 +162,8 @@ TEST_F(EngineTls, VerifiedMutualTlsServesRequestsAndStreams) {
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Errc::not_found);
   EXPECT_EQ(
-      missing.error().message().rfind("the Docker Engine at tcp://" + engine_process->address(), 0), 0u)
+      missing.error().message().rfind("the Docker Engine at tcp://" + engine_process->address(), 0),
+      0u)
       << missing.error().message();
   // A large streamed body: the base image as a docker-archive.
   std::size_t bytes = 0;
