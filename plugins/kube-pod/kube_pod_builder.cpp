@@ -200,8 +200,7 @@ Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl
     auto workload_selector = kube::parse_workload_selector(*json);
     if (!workload_selector) return workload_selector.error();
     if (workload_selector->empty()) {
-      return Error(Errc::invalid_argument,
-                   what + " has no spec.selector.matchLabels to find its pods by");
+      return Error(Errc::invalid_argument, what + " has no spec.selector to find its pods by");
     }
     selector = *workload_selector;
   }

@@ -117,16 +117,56 @@ Result<std::vector<PodFacts>> parse_pod_list(const std::string& text) {
 Result<std::string> parse_workload_selector(const std::string& text) {
   auto v = parse_json(text, "workload");
   if (!v) return v.error();
-  const json::value* labels = member(member(member(&*v, "spec"), "selector"), "matchLabels");
-  if (labels == nullptr || !labels->is_object()) return std::string();
+  const json::value* selector_json = member(member(&*v, "spec"), "selector");
+  const json::value* labels = member(selector_json, "matchLabels");
   std::map<std::string, std::string> sorted;
-  for (const auto& [key, value] : labels->as_object()) {
-    if (value.is_string()) sorted[std::string(key)] = std::string(value.as_string());
+  if (labels != nullptr && labels->is_object()) {
+    for (const auto& [key, value] : labels->as_object()) {
+      if (value.is_string()) sorted[std::string(key)] = std::string(value.as_string());
+    }
   }
   std::string selector;
   for (const auto& [key, value] : sorted) {
     if (!selector.empty()) selector += ',';
     selector.append(key).append("=").append(value);
+  }
+  // matchExpressions too, in the selector syntax kubectl takes ("k in
+  // (a,b)", "k notin (a)", "k", "!k"): left out, a workload's pods were
+  // chosen among pods its selector excludes (buildx applies the whole
+  // selector).
+  const json::value* expressions = member(selector_json, "matchExpressions");
+  if (expressions != nullptr && expressions->is_array()) {
+    for (const auto& item : expressions->as_array()) {
+      const json::value* key = member(&item, "key");
+      const json::value* op = member(&item, "operator");
+      if (key == nullptr || !key->is_string() || op == nullptr || !op->is_string()) {
+        return Error(Errc::invalid_argument,
+                     "the workload's selector has a matchExpression "
+                     "without a key or operator");
+      }
+      std::string term(key->as_string());
+      const std::string oper(op->as_string());
+      if (oper == "In" || oper == "NotIn") {
+        std::vector<std::string> values;
+        if (const json::value* list = member(&item, "values");
+            list != nullptr && list->is_array()) {
+          for (const auto& value : list->as_array()) {
+            if (value.is_string()) values.emplace_back(value.as_string());
+          }
+        }
+        std::sort(values.begin(), values.end());
+        term += oper == "In" ? " in (" : " notin (";
+        for (std::size_t i = 0; i < values.size(); ++i) term += (i > 0 ? "," : "") + values[i];
+        term += ")";
+      } else if (oper == "DoesNotExist") {
+        term.insert(0, "!");
+      } else if (oper != "Exists") {
+        return Error(Errc::invalid_argument,
+                     "the workload's selector has the unknown operator '" + oper + "'");
+      }
+      if (!selector.empty()) selector += ',';
+      selector += term;
+    }
   }
   return selector;
 }

@@ -30,8 +30,10 @@ struct PodFacts {
 Result<PodFacts> parse_pod(const std::string& json);
 Result<std::vector<PodFacts>> parse_pod_list(const std::string& json);
 
-// spec.selector.matchLabels of a Deployment or StatefulSet, as a label
-// selector ("app=buildkitd,tier=ci", keys sorted); "" if it has none.
+// spec.selector of a Deployment or StatefulSet, as a label selector:
+// matchLabels ("app=buildkitd,tier=ci", keys sorted), then matchExpressions
+// as kubectl's set-based terms ("track notin (canary)", "gpu", "!spot");
+// "" if it has none.
 Result<std::string> parse_workload_selector(const std::string& json);
 
 // Among `pods`, the usable one `context` sticks to, by rendezvous hashing of

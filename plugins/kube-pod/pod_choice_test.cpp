@@ -51,6 +51,26 @@ TEST(PodChoice, ReadsAWorkloadsSelector) {
   EXPECT_EQ(*selector, "app=buildkitd,tier=ci");
 }
 
+// matchExpressions are part of the selector: left out, pods the workload's
+// selector excludes (a canary) were chosen.
+TEST(PodChoice, ReadsAWorkloadsMatchExpressions) {
+  auto selector = parse_workload_selector(
+      R"({"kind":"Deployment","spec":{"selector":{"matchLabels":{"app":"buildkitd"},)"
+      R"("matchExpressions":[{"key":"track","operator":"NotIn","values":["canary","b"]},)"
+      R"({"key":"zone","operator":"In","values":["x"]},{"key":"gpu","operator":"Exists"},)"
+      R"({"key":"spot","operator":"DoesNotExist"}]}}})");
+  ASSERT_TRUE(selector) << selector.error().message();
+  EXPECT_EQ(*selector, "app=buildkitd,track notin (b,canary),zone in (x),gpu,!spot");
+  auto only = parse_workload_selector(
+      R"({"spec":{"selector":{"matchExpressions":[{"key":"app","operator":"In","values":["bk"]}]}}})");
+  ASSERT_TRUE(only);
+  EXPECT_EQ(*only, "app in (bk)");
+  auto odd = parse_workload_selector(
+      R"({"spec":{"selector":{"matchExpressions":[{"key":"a","operator":"Gt","values":["1"]}]}}})");
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().message(), "the workload's selector has the unknown operator 'Gt'");
+}
+
 TEST(PodChoice, TheChoiceSticksToTheContextAndSkipsUnusablePods) {
   std::string list = R"({"kind":"PodList","items":[)" + pod_json("bk-c", "Running", true) + "," +
                      pod_json("bk-a", "Running", true) + "," + pod_json("bk-b", "Running", true) +
