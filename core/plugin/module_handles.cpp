@@ -21,11 +21,11 @@ namespace {
 // module's (it may even be one of envd's own, such as stdout).
 // The longest address a module may give back: far beyond any URL, selector
 // or path a user types, and far below what would swell the store.
-constexpr std::size_t kMaxAddressBytes = 16 * 1024;
+constexpr std::size_t kMaxAddressBytes = std::size_t{16} * 1024;
 
 // The longest message of a module's shown: an environment's last log lines
 // fit many times over.
-constexpr std::size_t kMaxMessageBytes = 16 * 1024;
+constexpr std::size_t kMaxMessageBytes = std::size_t{16} * 1024;
 
 std::string socket_problem(int fd) {
   struct stat st {};
