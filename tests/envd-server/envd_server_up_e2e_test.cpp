@@ -86,8 +86,9 @@ TEST_F(EnvdServerUpE2e, BuildsPushesAndCreatesTheEnvironment) {
       envd({"up", dir.string(), "-t", unpushed_image, "--network", "none", "--name", "a/b"}, env());
   EXPECT_EQ(bad_name.exit_code, 1);
   EXPECT_EQ(bad_name.err,
-            "envd: error: runner 'envd-server': environment name 'a/b' is invalid: names hold no "
-            "control characters, '/' or '\\'\n");
+            "envd: error: runner 'envd-server': environment name 'a/b' is invalid: the envd "
+            "server names a pod and a service after it, so it must be 1 to 63 lowercase letters, "
+            "digits and '-', starting with a letter and ending with a letter or digit\n");
   envd_ok({"logout"}, env());
   auto logged_out =
       envd({"up", dir.string(), "-t", unpushed_image, "--network", "none", "--name", "dev"}, env());
