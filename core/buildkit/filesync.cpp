@@ -431,33 +431,41 @@ class Transfer {
     data_.Clear();
     data_.set_type(Packet::PACKET_DATA);
     data_.set_id(id);
-    // A file that cannot be opened is sent empty, as fsutil does. So is one
-    // that stopped being a regular file since the walk saw it: a FIFO put in
-    // its place would block a plain open (and its read) for ever, and a
-    // device would be read without end. O_NONBLOCK makes that open return;
-    // it changes nothing for a regular file.
+    // A file that cannot be opened fails the send, naming it: fsutil sends
+    // such a file empty, which builds an image with the file's content
+    // silently lost (an unreadable key, a file removed mid-build). So does
+    // one that stopped being a regular file since the walk saw it; O_NONBLOCK
+    // keeps the open of a FIFO put in its place from blocking for ever, and
+    // changes nothing for a regular file.
     Fd file(::openat(root_fd_, files_[id].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+    if (file.get() < 0) {
+      fail(grpc::StatusCode::FAILED_PRECONDITION,
+           "cannot read '" + files_[id] + "': " + errno_text(errno));
+      return false;
+    }
     struct stat st {};
-    if (file.get() >= 0 && (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode))) file = Fd(-1);
-    if (file.get() >= 0) {
-      if (st.st_size > static_cast<off_t>(kChunkSize)) {
-        ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      fail(grpc::StatusCode::FAILED_PRECONDITION,
+           "'" + files_[id] + "' changed while it was sent: it is no longer a regular file");
+      return false;
+    }
+    if (st.st_size > static_cast<off_t>(kChunkSize)) {
+      ::posix_fadvise(file.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    }
+    // Read into a buffer of our own: sizing the packet's string to a whole
+    // chunk first would zero 1 MiB for every small file.
+    if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunkSize);
+    for (;;) {
+      auto n = ::read(file.get(), chunk_.get(), kChunkSize);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        fail(grpc::StatusCode::UNAVAILABLE,
+             "cannot read '" + files_[id] + "': " + errno_text(errno));
+        return false;
       }
-      // Read into a buffer of our own: sizing the packet's string to a whole
-      // chunk first would zero 1 MiB for every small file.
-      if (!chunk_) chunk_ = std::make_unique_for_overwrite<char[]>(kChunkSize);
-      for (;;) {
-        auto n = ::read(file.get(), chunk_.get(), kChunkSize);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          fail(grpc::StatusCode::UNAVAILABLE,
-               "cannot read '" + files_[id] + "': " + errno_text(errno));
-          return false;
-        }
-        if (n == 0) break;
-        data_.set_data(chunk_.get(), static_cast<std::size_t>(n));
-        if (!write(data_)) return false;
-      }
+      if (n == 0) break;
+      data_.set_data(chunk_.get(), static_cast<std::size_t>(n));
+      if (!write(data_)) return false;
     }
     data_.clear_data();
     return write(data_);
