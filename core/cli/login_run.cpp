@@ -309,7 +309,10 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                       {"login_name", login_name},
                       {"identity_token", token},
                       {"identity_file", key->private_path}};
-  if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600);
+  // Replaced whatever its mode: the runner answers an unreadable login
+  // with "run envd login", which must then mend it.
+  if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600,
+                                            util::ReadOnlyFile::replace);
       !st) {
     return st;
   }

@@ -238,6 +238,14 @@ TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(stored_login()["identity_token"], "envd-3-bob");
 
+  // A login file made read-only (or unreadable) is what "run envd login"
+  // mends: a new login replaces it with a private one.
+  fs::permissions(login_file(), fs::perms::none);
+  auto third = envd({"login", "-u", "bob", "--password-stdin"}, {}, "s3cret\n");
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_EQ(stored_login()["identity_token"], "envd-4-bob");
+  EXPECT_EQ(fs::status(login_file()).permissions(), fs::perms::owner_read | fs::perms::owner_write);
+
   auto out = envd_ok({"logout"});
   EXPECT_EQ(out.err, "Removed the login of context 'es'\n");
   EXPECT_FALSE(fs::exists(login_file()));
