@@ -163,6 +163,18 @@ Result<BuilderTarget> resolve_builder(Invocation& invocation) {
   if (!current) return current.error();
   auto driver = invocation.registry().builder(current->context.builder);
   if (!driver) return driver.error();
+  // --buildkitd-image is for a builder made from an image: one whose driver
+  // takes an "image" option. Asking its (pure) option check says so for any
+  // module, ours or not, and checks the value; a tcp builder would otherwise
+  // ignore the flag without a word.
+  if (!invocation.buildkitd_image.empty()) {
+    auto taken = driver->normalize_options({{"image", invocation.buildkitd_image}});
+    if (!taken) {
+      return Error(Errc::invalid_argument,
+                   "--buildkitd-image cannot be used with context '" + current->context.name +
+                       "': " + taken.error().message());
+    }
+  }
   invocation.host.set_quiet(invocation.quiet_progress);
   plugin::Host* host = &invocation.host;
   BuilderTarget target{std::move(current->context),

@@ -340,6 +340,37 @@ TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted
   }
 }
 
+// --buildkitd-image is for a builder made from an image (docker-container):
+// with any other it is refused, for every command that reaches the builder,
+// instead of being ignored; a bad image is refused by the driver's own check.
+TEST_F(BuildCli, BuildkitdImageIsRefusedForABuilderNotMadeFromAnImage) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker-container builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  const std::string expected =
+      "envd: error: --buildkitd-image cannot be used with context 'gone': builder 'tcp': "
+      "unknown option 'image' for the tcp builder (allowed: tls-ca, tls-cert, tls-key, "
+      "tls-servername)\n";
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"build", "--progress", "quiet", project().string()},
+        {"bootstrap"},
+        {"builder", "status"}}) {
+    std::vector<std::string> args{"--buildkitd-image", "moby/buildkit:v0.11.6"};
+    args.insert(args.end(), command.begin(), command.end());
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1) << command[0];
+    EXPECT_EQ(r.err, expected) << command[0];
+  }
+  envd_ok({"context", "create", "--name", "managed", "--builder", "docker-container", "--use"});
+  auto bad = envd({"--buildkitd-image", "Not An Image", "builder", "status"});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.err.rfind("envd: error: --buildkitd-image cannot be used with context 'managed': "
+                          "builder 'docker-container': ",
+                          0),
+            0u)
+      << bad.err;
+}
+
 TEST_F(BuildCli, AnUnreachableEngineLeavesNoOutputBehind) {
   ENVD_REQUIRE_MODULES("moby-worker builder");
   envd_ok({"context", "create", "--name", "engine", "--builder", "moby-worker", "--use"});
