@@ -156,8 +156,12 @@ class Connection {
   // the deadline, or the host's cancellation (checked every 100 ms, so Ctrl-C
   // ends even a long pull or a silent daemon's wait within a fraction of a
   // second).
+  // Once cancelled, a connection starts nothing more: a caller's follow-up
+  // (reading the answer to a body cut short) would otherwise wait for a
+  // daemon that may never answer, until the deadline.
   template <typename Start>
   error_code run(Start&& start) {
+    if (cancelled_) return asio::error::operation_aborted;
     error_code result = asio::error::would_block;
     bool done = false;
     stream_.expires_at(deadline_);
