@@ -1,15 +1,33 @@
 #include "cli/command_groups.hpp"
 
+#include <fmt/core.h>
+
 #include <string>
+#include <vector>
 
 #include "cli/empty_values.hpp"
 
 namespace envd::cli {
 namespace {
 
+// `envd help [COMMAND...]`, listed with the others; main() runs it as
+// `envd COMMAND... --help` (help_as_flag), so this command's own callback is
+// reached only if that rewrite was not made.
+void add_help_command(CLI::App& app, Invocation& /*invocation*/, Action& action) {
+  CLI::App* help = app.add_subcommand(
+      "help", "Show a command's help: envd help context create is envd context create --help");
+  help->add_option("command", "The command whose help to show")->expected(0, -1);
+  help->callback([&app, &action] {
+    action = [&app] {
+      fmt::print("{}", app.help());
+      return Status{};
+    };
+  });
+}
+
 // In the order `envd --help` lists them. The CLI test
 // EveryCommandIsReachedThroughItsGroup keeps the words true.
-const std::array<CommandEntry, 8> kGroups = {{
+const std::array<CommandEntry, 9> kGroups = {{
     {{"context"}, add_context_commands},
     {{"build"}, add_build_commands},
     {{"builder", "bootstrap", "prune"}, add_builder_commands},
@@ -18,6 +36,7 @@ const std::array<CommandEntry, 8> kGroups = {{
     {{"version"}, add_version_command},
     {{"completion"}, add_completion_commands},
     {{"login", "logout"}, add_login_commands},
+    {{"help"}, add_help_command},
 }};
 
 }  // namespace
@@ -71,6 +90,27 @@ void add_named(CLI::App& parent, Invocation& invocation, Action& action,
   if (!subcommands.empty()) {
     warn("the command table misses '" + std::string(word) + "' (a slower start; please report it)");
   }
+}
+
+std::vector<std::string> help_as_flag(int argc, const char* const* argv) {
+  if (asks_for_help(argc, argv) || command_words(argc, argv).command != "help") return {};
+  std::vector<std::string> words(argv, argv + argc);
+  for (auto word = words.begin() + 1; word != words.end(); ++word) {
+    if (*word == "-c" || *word == "--context" || *word == "--buildkitd-image") {
+      if (++word == words.end()) break;
+      continue;
+    }
+    if (*word == "help") {
+      word = words.erase(word);
+      // Only command words follow: `envd help --bogus` is help's own error.
+      for (auto rest = word; rest != words.end(); ++rest) {
+        if (rest->empty() || rest->front() == '-') return {};
+      }
+      break;
+    }
+  }
+  words.emplace_back("--help");
+  return words;
 }
 
 void add_commands(CLI::App& app, Invocation& invocation, Action& action, int argc,

@@ -10,7 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <array>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "cli/commands.hpp"
 
@@ -28,6 +30,11 @@ CommandWords command_words(int argc, const char* const* argv);
 
 // Whether the command line asks for help (-h or --help before any "--").
 bool asks_for_help(int argc, const char* const* argv);
+
+// `envd help [COMMAND...]` as the docker CLI takes it: the words of
+// `envd [COMMAND...] --help` (global options kept in place), or none when
+// the command line is not a help command.
+std::vector<std::string> help_as_flag(int argc, const char* const* argv);
 
 // Registers the commands a run with these arguments can reach (for
 // `envd __complete WORD... PARTIAL`: argv from "__complete", without PARTIAL).

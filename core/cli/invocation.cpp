@@ -17,7 +17,7 @@ Result<OutputFormat> parse_format(const std::string& value) {
   if (value == "table") return OutputFormat::table;
   if (value == "json") return OutputFormat::json;
   return Error(Errc::invalid_argument,
-               "invalid --format '" + value + "': expected 'table' or 'json'");
+               "invalid --format '" + util::printable(value, 80) + "': expected 'table' or 'json'");
 }
 
 Invocation::Invocation() { sdk::internal::bind_host(host.api()); }

@@ -78,7 +78,8 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
                          envd::util::printable(flag, 80), path, path);
     }
   }
-  return fmt::format("{} (see '{} --help')", e.what(), path);
+  // CLI11 quotes the words it could not take as they are: one line, shown.
+  return fmt::format("{} (see '{} --help')", envd::util::printable(e.what(), 1000), path);
 }
 
 // What a failed write to stdout is called: the system's words, unless stdout
@@ -176,8 +177,14 @@ int main(int argc, char** argv) {
     auto st = envd::cli::complete_command_line(invocation, &app, words);
     return st ? 0 : kExitFailure;
   }
-  envd::cli::add_commands(app, invocation, action, argc, argv);
-  const std::vector<std::string> words = envd::cli::split_empty_assignments(argc, argv);
+  // `envd help context create` is `envd context create --help`.
+  const std::vector<std::string> help_words = envd::cli::help_as_flag(argc, argv);
+  std::vector<const char*> help_argv;
+  for (const std::string& word : help_words) help_argv.push_back(word.c_str());
+  const int arg_count = help_words.empty() ? argc : static_cast<int>(help_argv.size());
+  const char* const* args = help_words.empty() ? argv : help_argv.data();
+  envd::cli::add_commands(app, invocation, action, arg_count, args);
+  const std::vector<std::string> words = envd::cli::split_empty_assignments(arg_count, args);
   std::vector<const char*> word_pointers;
   word_pointers.reserve(words.size());
   for (const std::string& word : words) word_pointers.push_back(word.c_str());

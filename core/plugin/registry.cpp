@@ -11,6 +11,7 @@
 #include "plugin/module_files.hpp"
 #include "plugin/module_loader.hpp"
 #include "plugin/scanner.hpp"
+#include "util/text.hpp"
 
 namespace envd::plugin {
 namespace {
@@ -100,7 +101,7 @@ struct Registry::State {
                                                  list);
       }
     }
-    std::string message = "unknown " + std::string(name) + " type '" + std::string(type) + "'; ";
+    std::string message = "unknown " + std::string(name) + " type '" + util::printable(type, 80) + "'; ";
     if (!available.empty()) {
       message += "available: " + join(available, ", ");
     } else {

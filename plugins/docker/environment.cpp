@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "envd/docker_engine.hpp"
+#include "envd/text.hpp"
 
 namespace envd::plugins::docker_runner {
 namespace {
@@ -164,7 +165,7 @@ Result<Spec> parse_spec(const std::string& args_json) {
   spec.name = string_at(*s, "name");
   if (spec.name.empty()) spec.name = default_name(spec.image);
   if (!sdk::is_docker_container_name(spec.name)) {
-    return bad("name '" + spec.name +
+    return bad("name '" + sdk::printable(spec.name, 80) +
                "' is not a Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
   }
   if (const json::object* env = object_at(*s, "env")) {

@@ -67,6 +67,37 @@ TEST_F(UsageCli, AnUnknownFlagPointsToItsCommandsHelp) {
                        "--help')\n");
 }
 
+// `envd help COMMAND...` is `envd COMMAND... --help`, as in the docker CLI,
+// global options kept; `envd help` alone is the top level's help.
+TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {
+  EXPECT_EQ(envd_ok({"help", "context", "create"}).out,
+            envd_ok({"context", "create", "--help"}).out);
+  EXPECT_EQ(envd_ok({"-c", "default", "help", "build"}).out, envd_ok({"build", "--help"}).out);
+  auto top = envd_ok({"help"});
+  EXPECT_EQ(top.out, envd_ok({"--help"}).out);
+  EXPECT_NE(top.out.find("\n  help "), std::string::npos) << "listed with the commands";
+  auto bogus = envd({"help", "--bogus"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_EQ(bogus.err,
+            kError + "The following argument was not expected: --bogus (see 'envd help --help')\n");
+}
+
+// A value holding a newline is quoted escaped: the error stays one line.
+TEST_F(UsageCli, AValueWithANewlineIsQuotedOnOneLine) {
+  for (const auto& [args, expected] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"context", "ls", "--format", "a\nb"},
+            "invalid --format 'a\\x0ab': expected 'table' or 'json'"},
+           {{"context", "create", "--name", "x", "--builder", "a\nb"},
+            "unknown builder type 'a\\x0ab'; available: "},
+           {{"context", "ls", "a\nb"}, "The following argument was not expected: a\\x0ab"}}) {
+    auto r = envd(args);
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_EQ(r.err.rfind(kError + expected, 0), 0u) << r.err;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  }
+}
+
 TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   fs::path empty = home() / "empty";
   fs::create_directories(empty);
