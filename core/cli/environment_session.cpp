@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/flag_values.hpp"
+#include "cli/signal_watcher.hpp"
 #include "cli/terminal.hpp"
 #include "util/terminal.hpp"
 #include "util/text.hpp"
@@ -50,7 +51,15 @@ Status run_logs(Invocation& invocation, const LogsFlags& flags) {
   auto timeout =
       runner_timeout(flags.timeout, flags.follow ? std::chrono::milliseconds(0) : kReachTimeout);
   if (!timeout) return timeout.error();
-  return target->driver.logs(runner_request(*target, *timeout, args), stdio);
+  auto shown = target->driver.logs(runner_request(*target, *timeout, args), stdio);
+  // Ctrl-C is how a followed log ends: with the signal's status and no
+  // error, as docker logs -f and kubectl logs -f end.
+  if (!shown && shown.error().code() == Errc::cancelled && flags.follow &&
+      SignalWatcher::received() != 0) {
+    invocation.exit_code = 128 + SignalWatcher::received();
+    return {};
+  }
+  return shown;
 }
 
 Status run_attach(Invocation& invocation, const std::string& name, const std::string& shell,

@@ -4,12 +4,15 @@
 // ports are recorded but not reachable). Every container a test makes is named
 // with this process's id and removed in TearDown, also on failure.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <csignal>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli_harness.hpp"
@@ -641,6 +644,27 @@ TEST_F(DockerRunnerE2e, LogsShowAllTheTailAndFollowToTheEnd) {
       << full.err;
   auto attached = to_full_device({"attach", n}, "echo hi; exit 0\n");
   EXPECT_EQ(attached.exit_code, 1) << attached.err;
+}
+
+// Ctrl-C is how a followed log ends: with the signal's status and no error
+// line, as docker logs -f ends.
+TEST_F(DockerRunnerE2e, CtrlCEndsAFollowedLogWithoutAnError) {
+  std::string n = name("follow");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n, "--", "sh", "-c", "echo one; sleep 600"})
+                .exit_code,
+            0);
+  for (int signal : {SIGINT, SIGTERM}) {
+    SCOPED_TRACE(signal);
+    auto followed = envd_background({"envs", "logs", "-f", n}, env());
+    ASSERT_EQ(followed->start_error(), "");
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_EQ(::kill(followed->pid(), signal), 0);
+    auto status = followed->wait_exit(std::chrono::seconds(10));
+    ASSERT_TRUE(status.has_value()) << "still following 10 s after the signal";
+    EXPECT_TRUE(WIFEXITED(*status));
+    EXPECT_EQ(WEXITSTATUS(*status), 128 + signal);
+    EXPECT_EQ(followed->err(), "");
+  }
 }
 
 // attach without a terminal: stdin, stdout and stderr as separate streams,
