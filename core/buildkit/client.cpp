@@ -920,6 +920,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                                   : std::chrono::seconds(1));
     phase = follower.phase();
   }
+  if (cancel.cancelled()) progress.cancelled();
   progress.done();
   if (!opened) {
     if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");

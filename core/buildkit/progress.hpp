@@ -16,6 +16,9 @@ class ProgressSink {
   virtual void update(const moby::buildkit::v1::StatusResponse& status) = 0;
   // The stream ended (the build finished or failed).
   virtual void done() = 0;
+  // Called before done() when the build ended because it was cancelled: the
+  // daemon's own word for the steps it stopped never arrives then.
+  virtual void cancelled() {}
 };
 
 }  // namespace envd::buildkit

@@ -352,18 +352,23 @@ void ProgressUi::redraw(bool final) {
   }
   double elapsed = std::chrono::duration<double>(now - start_).count();
   const std::string header = justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed,
-                                                 finished, order_.size(), final ? " FINISHED" : ""),
+                                                 finished, order_.size(),
+                                                 !final ? "" : cancelled_ ? " CANCELED" : " FINISHED"),
                                      "", width_) +
                              "\n";
   for (const auto& digest : shown_) {
     const Vertex& v = *vertices_.at(digest);
     if (v.name.empty()) continue;
-    std::string marker = v.cached ? "CACHED " : (!v.error.empty() ? "ERROR " : "");
+    const bool stopped = cancelled_ && v.started && !v.completed && !v.cached;
+    std::string marker = v.cached           ? "CACHED "
+                         : !v.error.empty() ? "ERROR "
+                         : stopped          ? "CANCELED "
+                                            : "";
     double t = v.completed ? seconds_between(v.started_at, v.completed_at)
                            : std::chrono::duration<double>(now - v.seen_started).count();
     std::string timing = v.cached ? "" : fmt::format("{:.1f}s", t);
     body.push_back(justify(" => " + marker + v.name, timing, width_) + "\n");
-    bool running = v.started && !v.completed && !v.cached;
+    bool running = v.started && !v.completed && !v.cached && !stopped;
     if (running) {
       for (const auto& [id, text] : v.sub_status) {
         body.push_back(justify(" => => " + text, "", width_) + "\n");
@@ -395,6 +400,18 @@ void ProgressUi::redraw(bool final) {
 
 void ProgressUi::done() {
   if (mode_ == ProgressMode::tty) redraw(true);
+}
+
+void ProgressUi::cancelled() {
+  cancelled_ = true;
+  if (mode_ != ProgressMode::plain) return;
+  for (const auto& digest : order_) {
+    Vertex& v = *vertices_.at(digest);
+    if (!v.announced || v.finished || v.cached || v.completed) continue;
+    v.finished = true;
+    util::write_message(out_, fmt::format("#{} CANCELED\n", v.number));
+  }
+  std::fflush(out_);
 }
 
 std::string ProgressUi::failure_report() const {

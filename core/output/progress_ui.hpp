@@ -46,6 +46,9 @@ class ProgressUi : public buildkit::ProgressSink {
 
   void update(const moby::buildkit::v1::StatusResponse& status) override;
   void done() override;
+  // The steps still running are shown CANCELED (plain: "#N CANCELED"), and
+  // the final frame's header says CANCELED rather than FINISHED.
+  void cancelled() override;
 
   // For a failed build: " > <step>:" followed by the step's last log lines,
   // framed as BuildKit does; empty if no step failed.
@@ -68,6 +71,7 @@ class ProgressUi : public buildkit::ProgressSink {
   std::vector<std::string> order_;  // digests in order of first appearance
   std::vector<std::string> shown_;  // digests in the order they started or were found cached
   int drawn_lines_ = 0;
+  bool cancelled_ = false;
 };
 
 }  // namespace envd::output

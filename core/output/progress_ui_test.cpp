@@ -119,6 +119,40 @@ TEST(ProgressUi, TtyRedrawsInPlace) {
   EXPECT_NE(text.find("\n => [1/1] RUN sleep 1               1.5s\n"), std::string::npos) << text;
 }
 
+// A cancelled build (Ctrl-C) ends its view with the steps that were running
+// marked CANCELED, as BuildKit marks the steps it stopped, and without
+// FINISHED; finished and cached steps keep their outcome.
+TEST(ProgressUi, ACancelledBuildMarksItsRunningStepsCanceled) {
+  {
+    Capture out;
+    ProgressUi ui(ProgressMode::plain, out.file());
+    ui.update(vertex("sha256:a", "[1/3] FROM base", false, true, /*cached=*/true));
+    ui.update(vertex("sha256:b", "[2/3] RUN sleep 30", true, false));
+    ui.update(vertex("sha256:c", "[3/3] RUN true", false, false));
+    ui.cancelled();
+    ui.done();
+    EXPECT_EQ(out.text(),
+              "#1 [1/3] FROM base\n"
+              "#1 CACHED\n"
+              "#2 [2/3] RUN sleep 30\n"
+              "#2 CANCELED\n");
+  }
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 40);
+  ui.update(vertex("sha256:a", "[1/2] RUN true", true, true));
+  ui.update(vertex("sha256:b", "[2/2] RUN sleep 30", true, false));
+  ui.update(log("sha256:b", "still going\n"));
+  ui.cancelled();
+  ui.done();
+  std::string text = out.text();
+  std::string last = text.substr(text.rfind("[+] Building"));
+  EXPECT_NE(last.find(" (1/2) CANCELED"), std::string::npos) << last;
+  EXPECT_EQ(last.find("FINISHED"), std::string::npos) << last;
+  EXPECT_NE(last.find("\n => [1/2] RUN true                  1.5s\n"), std::string::npos) << last;
+  EXPECT_NE(last.find("\n => CANCELED [2/2] RUN sleep 30"), std::string::npos) << last;
+  EXPECT_EQ(last.find("still going"), std::string::npos) << "a stopped step shows no live log";
+}
+
 TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
   Capture out;
   ProgressUi ui(ProgressMode::tty, out.file(), 60);
