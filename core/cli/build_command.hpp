@@ -37,6 +37,9 @@ struct BuildRequest {
   std::string iidfile;
   std::string metadata_file;
   bool quiet = false;
+  // What --quiet prints on stdout: the image ID for `envd build`; `envd up`
+  // prints the environment's name instead.
+  bool quiet_prints_image_id = true;
   // Session services for RUN --mount=type=secret|ssh.
   std::vector<std::string> secrets;
   std::vector<std::string> ssh;

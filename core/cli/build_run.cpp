@@ -772,7 +772,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   };
   auto finish = [&]() -> Status {
     if (auto st = write_build_results(req, *result); !st) return st;
-    if (req.quiet) {
+    if (req.quiet && req.quiet_prints_image_id) {
       std::string id = image_id(result->exporter_response);
       if (!id.empty()) fmt::print("{}\n", id);
     }

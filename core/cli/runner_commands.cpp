@@ -228,6 +228,8 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   }
   flags.image = build.tag;
   if (flags.name.empty()) flags.name = name_from_directory(dir);
+  // The environment's name is up's one line of data, with --quiet too.
+  build.quiet_prints_image_id = false;
   // The runner checks what create will be given (ABI 1.6: the name, its
   // address, a login) before the build, so that a bad name is not found
   // after minutes of building. Its signal watcher ends with this block: one
@@ -501,6 +503,8 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         "up", "Build PATH with the context's builder, then run it on the context's runner");
     up->add_option("path", build->path, "Build context directory")->capture_default_str();
     add_build_flags(up, *build);
+    up->get_option("--quiet")->description(
+        "Print only the environment's name on stdout (no progress, no messages)");
     const std::string env = "Environment";
     up->add_option("-n,--name", flags->name,
                    "Name of the environment (default: from PATH's directory name)")
