@@ -736,7 +736,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // returned its error); say it as a failed connect is said.
     if (probe == buildkit::Client::Probe::concurrent) {
       if (auto probed = client->probe_status(); !probed) {
-        return connect_failure(*target, probed.error());
+        return connect_failure(*target, probed.error(), *timeout);
       }
       info->workers = client->workers();
     }

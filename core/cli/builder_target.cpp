@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
@@ -40,8 +41,8 @@ std::string with_image(std::string args_json, const std::string& image) {
 
 // What the driver says about its daemon after BuildKit did not answer: the
 // state when not running and the daemon's last log lines, or "".
-std::string driver_diagnosis(const BuilderTarget& target) {
-  auto status = target.driver.status(driver_request(target, std::chrono::seconds(5)));
+std::string driver_diagnosis(const BuilderTarget& target, std::chrono::milliseconds budget) {
+  auto status = target.driver.status(driver_request(target, budget));
   if (!status) return {};
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(*status, ec);
@@ -217,10 +218,16 @@ std::shared_ptr<void> connect_wait_notice(const BuilderTarget& target,
       });
 }
 
-Error connect_failure(const BuilderTarget& target, const Error& failure) {
+Error connect_failure(const BuilderTarget& target, const Error& failure,
+                      std::chrono::milliseconds timeout) {
   // Ctrl-C says nothing about the builder: its logs would read as a fault.
   if (failure.code() == Errc::cancelled) return failure;
-  std::string diagnosis = driver_diagnosis(target);
+  // The diagnosis comes after the deadline the user gave, so it gets a
+  // quarter of it (250 ms to 5 s): a driver asking a silent API server
+  // (kube-pod's kubectl) would otherwise double or treble the wait.
+  std::string diagnosis = driver_diagnosis(
+      target, std::clamp<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(250),
+                                                    std::chrono::seconds(5)));
   if (diagnosis.empty()) return failure;
   return Error(failure.code(), failure.message() + diagnosis);
 }
@@ -255,7 +262,7 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
     return buildkit::Client::connect(std::move(*transport), timeout, &target.cancel, probe,
                                      std::move(expected));
   }();
-  if (!client) return connect_failure(target, client.error());
+  if (!client) return connect_failure(target, client.error(), timeout);
   if (target.driver.has_dial_session()) {
     client->set_session_dialer(
         [driver = target.driver, request = driver_request(target, timeout)](

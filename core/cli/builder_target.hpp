@@ -72,8 +72,10 @@ Result<buildkit::Client> connect_builder(
     std::vector<buildkit::Worker> expected = {});
 
 // `failure` (the client's "cannot connect to buildkitd at ..." error) with the
-// driver's status appended, as connect_builder() reports it.
-Error connect_failure(const BuilderTarget& target, const Error& failure);
+// driver's status appended, as connect_builder() reports it. The driver has
+// a quarter of the connect `timeout` to say it (250 ms to 5 s).
+Error connect_failure(const BuilderTarget& target, const Error& failure,
+                      std::chrono::milliseconds timeout);
 
 // Says once on stderr "Waiting for buildkitd at <endpoint> (at most <timeout>,
 // --connect-timeout)" if, a few seconds from now, `still_waiting()` is true,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -269,7 +270,12 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
     return pod.error();
   }
   // After a dial whose kubectl ended early, its reason (the core appends it).
-  if (std::string failure = execs_->last_failure(std::chrono::seconds(2)); !failure.empty()) {
+  // Within the request's time: the core asks this after its own deadline.
+  const auto left = std::max(std::chrono::milliseconds(0),
+                             std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
+  if (std::string failure = execs_->last_failure(std::min<std::chrono::milliseconds>(
+          std::chrono::seconds(2), left));
+      !failure.empty()) {
     out["dial_error"] = failure;
   }
   return json::serialize(out);

@@ -111,6 +111,9 @@ struct KubeApiserverOptions {
   // The kubectl that kubectl() runs; a path also goes first on env()'s PATH,
   // for what runs "kubectl" from PATH (BuildKit's kube-pod:// helper).
   std::string kubectl = "kubectl";
+  // Where an exec'd buildctl dial-stdio connects; empty: the plaintext
+  // daemon's unix socket.
+  std::string buildkit_addr;
 };
 
 class KubeApiserver {
@@ -318,7 +321,8 @@ class KubeApiserver {
               "--buildctl",
               bk_.buildctl,
               "--buildkit-addr",
-              "unix://" + bk_.unix_socket,
+              options_.buildkit_addr.empty() ? "unix://" + bk_.unix_socket
+                                             : options_.buildkit_addr,
               "--log",
               log_file().string()};
     if (!options_.aggregated_discovery) o.argv.push_back("--legacy-discovery");

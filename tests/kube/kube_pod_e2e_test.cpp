@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -476,6 +478,40 @@ TEST_F(KubePodE2ETest, AHangingApiServerHitsTheDeadlineAndKubectlIsReaped) {
   EXPECT_TRUE(contains(r.err, "did not finish within")) << r.err;
   EXPECT_LT(took, std::chrono::seconds(8)) << r.err;
   EXPECT_EQ(processes_with(marker), std::vector<std::string>{});
+}
+
+// A pod whose buildkitd never answers (exec works; the daemon's socket
+// accepts and is silent): the build ends at --connect-timeout, and what the
+// driver adds about the pod afterwards takes a quarter of it at most (its
+// status waited 5 s more, and 2 s for the exec's end).
+TEST_F(KubePodE2ETest, ASilentBuildkitdEndsNearTheConnectTimeout) {
+  const fs::path socket = home() / "silent.sock";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket.c_str());
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);  // connections complete; nobody reads
+  KubeApiserver::Options options;
+  options.buildkit_addr = "unix://" + socket.string();
+  kube_ = std::make_unique<KubeApiserver>(home() / "kube", bk_, KubeApiserver::buildkit_state(),
+                                          options);
+  ASSERT_TRUE(kube_->ok()) << kube_->error();
+  use_context("silent", "buildkitd-0?namespace=ci");
+
+  auto start = Clock::now();
+  auto r = run({"build", "--connect-timeout", "4s", "--output",
+                "type=local,dest=" + (home() / "never").string(), project("silent").string()});
+  auto took = Clock::now() - start;
+  ::close(fd);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "envd: error: cannot connect to buildkitd at "
+                              "kube-pod://buildkitd-0?namespace=ci: no answer within 4s"))
+      << r.err;
+  // 4 s, then at most 1 s for the driver's word, and start-up.
+  EXPECT_LT(took, std::chrono::milliseconds(5700)) << r.err;
+  EXPECT_FALSE(fs::exists(home() / "never"));
 }
 
 // ---- addresses ---------------------------------------------------------------
