@@ -9,13 +9,21 @@
 # shares the objects of the two builds, so the second one compiles little.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-bash scripts/build.sh ci
-bash scripts/lint.sh
-ctest --preset ci -j 2
+# Each phase says how long it took, so a slow CI run shows where its time went.
+phase() {
+  local name="$1" started=$SECONDS
+  shift
+  "$@"
+  echo "test.sh: $name took $((SECONDS - started)) s" >&2
+}
+phase install bash scripts/install-deps.sh
+phase build bash scripts/build.sh ci
+phase lint bash scripts/lint.sh
+phase ctest ctest --preset ci -j 2
 # Every fuzz target under libFuzzer, ASan and UBSan, briefly, and the unit
 # suites that need no daemon under ASan + UBSan and TSan (docs/security.md).
-bash scripts/fuzz.sh 15
-bash scripts/sanitize.sh
-bash scripts/build.sh ci-subset
-ctest --preset ci-subset -j 2
+phase fuzz bash scripts/fuzz.sh 15
+phase sanitize bash scripts/sanitize.sh
+phase subset-build bash scripts/build.sh ci-subset
+phase subset-ctest ctest --preset ci-subset -j 2
+echo "test.sh: everything passed in $SECONDS s" >&2
