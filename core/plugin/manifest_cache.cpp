@@ -39,8 +39,9 @@ std::optional<ModuleStamp> stamp_of(const fs::path& canonical_path) {
   return stamp;
 }
 
-ManifestCache ManifestCache::load(const fs::path& file) {
+ManifestCache ManifestCache::load(const fs::path& file, const std::string& scanner) {
   ManifestCache cache;
+  cache.scanner_ = scanner;
   if (file.empty()) return cache;
   // Any unreadable cache (too large for any set of modules, not a regular
   // file) is an empty one: the modules are scanned again.
@@ -56,6 +57,10 @@ ManifestCache ManifestCache::load(const fs::path& file) {
   if (!int_field(root, "format", format) || format != kFormat ||
       !int_field(root, "abi_major", major) || major != ENVD_ABI_MAJOR ||
       !int_field(root, "abi_minor", minor) || minor != ENVD_ABI_MINOR) {
+    return cache;
+  }
+  const json::value* written_by = root.if_contains("scanner");
+  if (written_by == nullptr || !written_by->is_string() || written_by->get_string() != scanner) {
     return cache;
   }
   const json::value* modules = root.if_contains("modules");
@@ -115,6 +120,7 @@ std::string ManifestCache::serialize() const {
   root["format"] = kFormat;
   root["abi_major"] = static_cast<int64_t>(ENVD_ABI_MAJOR);
   root["abi_minor"] = static_cast<int64_t>(ENVD_ABI_MINOR);
+  root["scanner"] = scanner_;
   root["modules"] = std::move(modules);
   return util::to_pretty_json(root);
 }

@@ -5,6 +5,7 @@
 //   {
 //     "format": 1,
 //     "abi_major": 1, "abi_minor": 0,          the envd that wrote it
+//     "scanner": "...",                         and its scanner (scanner_identity())
 //     "modules": {
 //       "<canonical path>": { "size": N, "mtime_ns": N,
 //                             "ok": true, "reason": "", "type": "tcp", "kind": "builder",
@@ -14,7 +15,8 @@
 //   }
 // An entry is current when the file at that path still has that size and
 // modification time (in nanoseconds). A cache written by an envd with another
-// ABI version or format is ignored as a whole, since its verdicts may differ.
+// ABI version, format or scanner is ignored as a whole, since its verdicts may
+// differ (a newer envd says more of a module an older one refused).
 //
 // The cache is derived data: a missing, unreadable or corrupt file is silently
 // treated as empty and rewritten, and a failure to write it is ignored (the
@@ -58,7 +60,8 @@ class ManifestCache {
   ManifestCache() = default;
 
   // Reads `file`; never fails (see above). An empty path gives an empty cache.
-  static ManifestCache load(const std::filesystem::path& file);
+  // Entries are taken only from a cache written for the same `scanner`.
+  static ManifestCache load(const std::filesystem::path& file, const std::string& scanner = "");
 
   // The facts recorded for exactly this stamp, if any.
   std::optional<ModuleInfo> find(const ModuleStamp& stamp);
@@ -83,6 +86,7 @@ class ManifestCache {
   std::map<std::string, Entry> entries_;
   std::set<std::string> used_;
   std::string original_;
+  std::string scanner_;
 };
 
 }  // namespace envd::plugin

@@ -160,6 +160,19 @@ TEST_F(ManifestCacheTest, ACacheOfAnotherAbiOrFormatIsIgnoredWhole) {
   }
 }
 
+// Verdicts of another scanner (an older envd, which may have refused what
+// this one would take, or said less of why) are not reused.
+TEST_F(ManifestCacheTest, ACacheOfAnotherScannerIsIgnoredWhole) {
+  ManifestCache cache = ManifestCache::load(cache_file, "envd 0.1.0, helper A");
+  cache.store(file_stamp(module), builder_facts("tcp"));
+  ASSERT_TRUE(cache.save(cache_file));
+  EXPECT_EQ(json::parse(read(cache_file)).at("scanner"), "envd 0.1.0, helper A");
+  EXPECT_TRUE(ManifestCache::load(cache_file, "envd 0.1.0, helper A").find(file_stamp(module)));
+  ManifestCache other = ManifestCache::load(cache_file, "envd 0.2.0, helper B");
+  EXPECT_EQ(other.size(), 0u);
+  EXPECT_FALSE(other.find(file_stamp(module)));
+}
+
 TEST_F(ManifestCacheTest, ACorruptCacheIsIgnoredAndRewritten) {
   fs::create_directories(cache_file.parent_path());
   testing::write_text(cache_file, "{\"format\": 1, \"modu");

@@ -1,11 +1,13 @@
 #include "plugin/module_loader.hpp"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/dll/import.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <map>
@@ -62,19 +64,69 @@ std::string dlerror_text(const std::string& what, const fs::path& path) {
 
 Error refusal(std::string reason) { return Error(Errc::unavailable, std::move(reason)); }
 
+// The machine this envd runs on, as an ELF header names it.
+constexpr std::uint16_t kHostMachine =
+#if defined(__x86_64__)
+    EM_X86_64;
+#elif defined(__aarch64__)
+    EM_AARCH64;
+#elif defined(__i386__)
+    EM_386;
+#elif defined(__arm__)
+    EM_ARM;
+#elif defined(__riscv)
+    EM_RISCV;
+#elif defined(__powerpc64__)
+    EM_PPC64;
+#elif defined(__s390x__)
+    EM_S390;
+#else
+    EM_NONE;  // unknown: not checked
+#endif
+
+// A name for an ELF machine, as `file` and Debian's architectures say it.
+std::string machine_name(std::uint16_t machine) {
+  switch (machine) {
+    case EM_X86_64: return "x86-64 (amd64)";
+    case EM_AARCH64: return "aarch64 (arm64)";
+    case EM_386: return "i386";
+    case EM_ARM: return "32-bit ARM (armhf)";
+    case EM_RISCV: return "RISC-V";
+    case EM_PPC64: return "64-bit PowerPC (ppc64el)";
+    case EM_S390: return "s390x";
+    default: return "ELF machine " + std::to_string(machine);
+  }
+}
+
 }  // namespace
 
 Status check_elf_header(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
-  unsigned char magic[4] = {};
-  ssize_t n = ::read(fd, magic, sizeof magic);
+  // e_ident, e_type and e_machine lie at the same offsets in both classes.
+  unsigned char header[EI_NIDENT + 4] = {};
+  ssize_t n = ::read(fd, header, sizeof header);
   int err = errno;
   ::close(fd);
   if (n < 0) return refusal(std::string("cannot be read: ") + std::strerror(err));
-  if (n != sizeof magic || magic[0] != 0x7f || magic[1] != 'E' || magic[2] != 'L' ||
-      magic[3] != 'F') {
+  if (n != sizeof header || std::memcmp(header, ELFMAG, SELFMAG) != 0) {
     return refusal("not an ELF shared library");
+  }
+  // glibc answers a module of another architecture with "cannot open shared
+  // object file: No such file or directory", about a file that is there.
+  const int host_class = sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32;
+  if (header[EI_CLASS] != host_class) {
+    return refusal(std::string("built for a ") + (header[EI_CLASS] == ELFCLASS32 ? "32" : "64") +
+                   "-bit system; this envd is " + (host_class == ELFCLASS64 ? "64" : "32") +
+                   "-bit");
+  }
+  const bool little = header[EI_DATA] == ELFDATA2LSB;
+  const std::uint16_t machine =
+      little ? static_cast<std::uint16_t>(header[EI_NIDENT + 2] | header[EI_NIDENT + 3] << 8)
+             : static_cast<std::uint16_t>(header[EI_NIDENT + 2] << 8 | header[EI_NIDENT + 3]);
+  if (kHostMachine != EM_NONE && machine != kHostMachine) {
+    return refusal("built for " + machine_name(machine) + "; this envd runs on " +
+                   machine_name(kHostMachine));
   }
   return {};
 }

@@ -20,7 +20,9 @@
 namespace envd::plugin {
 
 // Cheap check of the file's first bytes, run before anything loads it: an error
-// "not an ELF shared library" (or the read error) if it cannot be one.
+// "not an ELF shared library" (or the read error) if it cannot be one, and
+// "built for aarch64 (arm64); this envd runs on x86-64 (amd64)" (or for the
+// other word size) if it was made for another machine.
 Status check_elf_header(const std::filesystem::path& path);
 
 // Loads `path` (absolute) and returns what its entry function returned (which

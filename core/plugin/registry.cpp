@@ -169,7 +169,7 @@ Registry Registry::discover(const std::vector<fs::path>& search_path, const fs::
   State& state = *registry.state_;
   state.search_path = search_path;
   state.host = options.host;
-  ManifestCache cache = ManifestCache::load(cache_file);
+  ManifestCache cache = ManifestCache::load(cache_file, scanner_identity());
   std::set<std::string> seen;  // canonical paths: a file reached twice is one module
 
   for (const fs::path& dir : search_path) {

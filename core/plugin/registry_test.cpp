@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "plugin/manifest_cache.hpp"
+#include "plugin/scanner.hpp"
 #include "plugin/test_support.hpp"
 #include "util/atomic_file.hpp"
 
@@ -38,7 +39,7 @@ class RegistryTest : public ::testing::Test {
   fs::path add_module(const fs::path& in, const std::string& name, const ModuleInfo& info) {
     fs::path path = in / name;
     testing::write_text(path, "not really a module: " + name);
-    ManifestCache cache = ManifestCache::load(cache_file);
+    ManifestCache cache = ManifestCache::load(cache_file, scanner_identity());
     cache.store(*stamp_of(fs::canonical(path)), info);
     EXPECT_TRUE(cache.save(cache_file));
     return path;
@@ -80,7 +81,7 @@ TEST_F(RegistryTest, AChangedModuleIsScannedAgainAndTheCacheUpdated) {
   EXPECT_FALSE(registry.modules()[0].ok);
   EXPECT_EQ(registry.modules()[0].reason, "not an ELF shared library");
 
-  auto entry = ManifestCache::load(cache_file).find(*stamp_of(mod));
+  auto entry = ManifestCache::load(cache_file, scanner_identity()).find(*stamp_of(mod));
   ASSERT_TRUE(entry);
   EXPECT_FALSE(entry->ok);
   EXPECT_EQ(entry->reason, "not an ELF shared library");
@@ -109,7 +110,7 @@ TEST_F(RegistryTest, ACorruptCacheIsSilentlyRebuilt) {
   Registry registry = discover();
   ASSERT_EQ(registry.modules().size(), 1u);
   EXPECT_EQ(registry.modules()[0].reason, "not an ELF shared library");
-  EXPECT_TRUE(ManifestCache::load(cache_file).find(*stamp_of(dir / "junk.so")));
+  EXPECT_TRUE(ManifestCache::load(cache_file, scanner_identity()).find(*stamp_of(dir / "junk.so")));
 }
 
 TEST_F(RegistryTest, WithoutACacheFileNothingIsWritten) {

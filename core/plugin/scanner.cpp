@@ -1,6 +1,9 @@
 #include "plugin/scanner.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <fmt/core.h>
 
 #include <boost/json.hpp>
 #include <string>
@@ -49,6 +52,16 @@ fs::path scan_helper() {
   fs::path beside = relocated_scan_helper();
   if (!beside.empty() && ::access(beside.c_str(), X_OK) == 0) return beside;
   return ENVD_INSTALL_SCAN_HELPER;
+}
+
+std::string scanner_identity() {
+  std::string identity = "envd " ENVD_VERSION;
+  struct stat st {};
+  if (::stat(scan_helper().c_str(), &st) == 0) {
+    identity += fmt::format(", helper {} bytes, mtime {}.{:09}", st.st_size, st.st_mtim.tv_sec,
+                            st.st_mtim.tv_nsec);
+  }
+  return identity;
 }
 
 ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) {

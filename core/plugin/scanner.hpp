@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <string>
 
 #include "plugin/registry.hpp"
 
@@ -31,5 +32,10 @@ ModuleInfo scan_module(const std::filesystem::path& path, std::chrono::milliseco
 // executable's bin/ (an install, or the build tree, which mirrors one), else
 // the configured install prefix's.
 std::filesystem::path scan_helper();
+
+// What says which scanner made a verdict: envd's version and the helper's
+// size and modification time. The manifest cache keeps verdicts only for the
+// same identity, so an upgraded envd looks again at what an older one refused.
+std::string scanner_identity();
 
 }  // namespace envd::plugin

@@ -4,6 +4,7 @@
 #include "plugin/scanner.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -63,6 +64,34 @@ TEST(Scanner, AFileThatIsNotElfStartsNoProcess) {
   fs::path file = tmp / "text.so";
   testing::write_text(file, "not a library\n");
   EXPECT_EQ(scan_module(file, 5s).reason, "not an ELF shared library");
+}
+
+// A module of another machine or word size is said to be one (glibc's own
+// word for the first is "cannot open shared object file: No such file or
+// directory", about a file that is there), and no process is started.
+TEST(Scanner, AModuleOfAnotherArchitectureIsNamedAsSuch) {
+  testing::TempDir tmp;
+  std::string library = util::testing::read_text(a_shared_library());
+  ASSERT_GT(library.size(), 20u);
+  std::string arm = library;
+  arm[18] = static_cast<char>(EM_AARCH64 & 0xff);  // e_machine, little-endian
+  arm[19] = static_cast<char>(EM_AARCH64 >> 8);
+  testing::write_text(tmp / "arm.so", arm);
+  EXPECT_EQ(scan_module(tmp / "arm.so", 5s).reason,
+            "built for aarch64 (arm64); this envd runs on x86-64 (amd64)");
+  std::string narrow = library;
+  narrow[EI_CLASS] = ELFCLASS32;
+  testing::write_text(tmp / "narrow.so", narrow);
+  EXPECT_EQ(scan_module(tmp / "narrow.so", 5s).reason,
+            "built for a 32-bit system; this envd is 64-bit");
+}
+
+// The manifest cache keeps verdicts per scanner: a rebuilt or upgraded envd
+// looks again at every module.
+TEST(Scanner, ItsIdentityNamesEnvdsVersionAndItsHelper) {
+  std::string identity = scanner_identity();
+  EXPECT_EQ(identity.rfind("envd " ENVD_VERSION ", helper ", 0), 0u) << identity;
+  EXPECT_EQ(identity, scanner_identity());
 }
 
 }  // namespace

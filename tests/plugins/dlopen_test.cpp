@@ -22,6 +22,7 @@
 #include "plugin/host.hpp"
 #include "plugin/manifest_cache.hpp"
 #include "plugin/registry.hpp"
+#include "plugin/scanner.hpp"
 #include "plugin/test_support.hpp"
 
 namespace envd::plugin {
@@ -153,7 +154,7 @@ TEST_P(Zoo, TheCachedVerdictIsTheSame) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->reason, expand(c.reason));
   if (c.module == nullptr) return;
-  auto cached = ManifestCache::load(cache_).find(*stamp_of(dir_ / c.file_name));
+  auto cached = ManifestCache::load(cache_, scanner_identity()).find(*stamp_of(dir_ / c.file_name));
   ASSERT_TRUE(cached) << "no cache entry for " << c.file_name;
   // The duplicate refusal depends on the other modules, so it is never cached.
   if (std::string(c.file_name) == "c-duplicate-builder.so") {
