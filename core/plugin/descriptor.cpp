@@ -1,6 +1,7 @@
 #include "plugin/descriptor.hpp"
 
 #include <boost/json.hpp>
+#include <cstring>
 #include <string>
 
 #include "util/text.hpp"
@@ -12,6 +13,10 @@ namespace json = boost::json;
 
 // Module-provided text shown in messages: escaped and cut (util::printable).
 std::string shown(std::string_view text) { return util::printable(text, 64); }
+
+// The longest version and description a module may give (plugin_abi.h).
+constexpr std::size_t kMaxVersionBytes = 64;
+constexpr std::size_t kMaxDescriptionBytes = 256;
 
 // One line of well-formed UTF-8 without control characters.
 bool is_clean_text(std::string_view text) { return util::printable(text) == text; }
@@ -151,11 +156,22 @@ ModuleInfo describe_descriptor(const envd_plugin_descriptor* d) {
     return refuse(std::move(info),
                   "version '" + shown(d->version) + "' is not one line of UTF-8 text");
   }
+  // Bounded, so that `envd plugin ls` stays a table and a status line one
+  // line (plugin_abi.h states the limits).
+  if (std::strlen(d->version) > kMaxVersionBytes) {
+    return refuse(std::move(info), "version '" + shown(d->version) + "' is longer than " +
+                                       std::to_string(kMaxVersionBytes) + " bytes");
+  }
   info.version = d->version;
   if (d->description == nullptr) return refuse(std::move(info), "descriptor has no description");
   if (!is_clean_text(d->description)) {
     return refuse(std::move(info),
                   "description '" + shown(d->description) + "' is not one line of UTF-8 text");
+  }
+  if (const std::size_t length = std::strlen(d->description); length > kMaxDescriptionBytes) {
+    return refuse(std::move(info), "description is " + std::to_string(length) +
+                                       " bytes long; at most " +
+                                       std::to_string(kMaxDescriptionBytes) + " are shown");
   }
   info.description = d->description;
   info.maturity = d->maturity;
@@ -254,6 +270,9 @@ std::optional<ModuleInfo> facts_from_json(const json::object& object) {
   // scanned again.
   for (const std::string* text : {&info.type, &info.version, &info.description, &info.reason}) {
     if (!is_clean_text(*text)) return std::nullopt;
+  }
+  if (info.version.size() > kMaxVersionBytes || info.description.size() > kMaxDescriptionBytes) {
+    return std::nullopt;
   }
   if (!info.ok && info.reason.empty()) return std::nullopt;
   return info;

@@ -174,6 +174,23 @@ TEST_F(DescriptorTest, MissingOrBadVersionAndDescription) {
   EXPECT_TRUE(registry.add_builtin(&builder));
 }
 
+// Bounded, so that `envd plugin ls` stays a table: a version of at most 64
+// bytes, a description of at most 256.
+TEST_F(DescriptorTest, VersionAndDescriptionHaveALengthLimit) {
+  const std::string version(64, '1');
+  const std::string description(256, 'd');
+  builder.version = version.c_str();
+  builder.description = description.c_str();
+  EXPECT_TRUE(describe_descriptor(&builder).ok);
+  const std::string long_version(65, '1');
+  builder.version = long_version.c_str();
+  EXPECT_EQ(refusal(&builder), "version '" + std::string(64, '1') + "...' is longer than 64 bytes");
+  builder.version = "0.1.0";
+  const std::string long_description(100000, 'd');
+  builder.description = long_description.c_str();
+  EXPECT_EQ(refusal(&builder), "description is 100000 bytes long; at most 256 are shown");
+}
+
 TEST_F(DescriptorTest, UnknownMaturityIsAcceptedAndShownAsUnknown) {
   builder.maturity = 42;
   Registry registry;
