@@ -58,13 +58,7 @@ plugin::Registry& Invocation::registry(bool quiet) {
     registry_ = plugin::Registry::discover(plugin::default_search_path(),
                                            plugin::default_manifest_cache(), options);
     if (!quiet) {
-      if (const char* env = std::getenv("ENVD_PLUGIN_PATH")) {  // NOLINT(concurrency-mt-unsafe)
-        for (const auto& entry : plugin::relative_entries(env)) {
-          warn("ENVD_PLUGIN_PATH entry '" + util::printable(entry, 64) +
-               "' is not an absolute path: ignored (plugins are never loaded relative to the "
-               "working directory)");
-        }
-      }
+      warn_ignored_plugin_path();
       for (const auto& warning : registry_->warnings()) warn(warning);
     }
   }
@@ -74,6 +68,16 @@ plugin::Registry& Invocation::registry(bool quiet) {
 // Messages may quote daemons, files and names: shown printably (util/text.hpp).
 void warn(const std::string& message) {
   util::write_message(stderr, fmt::format("envd: warning: {}\n", util::printable_lines(message)));
+}
+
+void warn_ignored_plugin_path() {
+  if (const char* env = std::getenv("ENVD_PLUGIN_PATH")) {  // NOLINT(concurrency-mt-unsafe)
+    for (const auto& entry : plugin::relative_entries(env)) {
+      warn("ENVD_PLUGIN_PATH entry '" + util::printable(entry, 64) +
+           "' is not an absolute path: ignored (plugins are never loaded relative to the "
+           "working directory)");
+    }
+  }
 }
 
 void inform(const std::string& message) {

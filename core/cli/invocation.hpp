@@ -96,6 +96,11 @@ class Invocation {
 // Prints "envd: warning: <message>" to stderr.
 void warn(const std::string& message);
 
+// Warns of each ENVD_PLUGIN_PATH entry that is ignored (not an absolute path).
+// Invocation::registry() does unless quiet; the reports that list modules
+// (plugin ls, version) do themselves, since their table cannot show it.
+void warn_ignored_plugin_path();
+
 // Prints a status message (not data) to stderr.
 void inform(const std::string& message);
 

@@ -21,8 +21,10 @@ std::string abi_version(const plugin::ModuleInfo& module) {
 Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
   auto format = parse_format(format_flag);
   if (!format) return format.error();
-  // Refusals are this command's report, not warnings.
+  // Refusals are this command's report, not warnings; an ignored search
+  // path entry has no row to show it.
   const auto& modules = invocation.registry(/*quiet=*/true).modules();
+  warn_ignored_plugin_path();
 
   if (*format == OutputFormat::json) {
     json::array out;

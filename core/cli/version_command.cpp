@@ -32,6 +32,7 @@ Status run_version(Invocation& invocation, const std::string& format_flag) {
   const std::string abi = std::to_string(ENVD_ABI_MAJOR) + "." + std::to_string(ENVD_ABI_MINOR);
   // Refused modules are listed with their reason, not warned about.
   const auto& modules = invocation.registry(/*quiet=*/true).modules();
+  warn_ignored_plugin_path();
 
   if (*format == OutputFormat::json) {
     json::array plugins;

@@ -50,6 +50,27 @@ TEST_F(PluginCli, ListsTheBackendsAsUsable) {
   }
 }
 
+// A relative ENVD_PLUGIN_PATH entry is never searched (it would load modules
+// from whatever directory envd runs in): the reports that list modules say
+// so too, as every command that loads modules does; completion stays
+// silent.
+TEST_F(PluginCli, ARelativePluginPathEntryIsSaidToBeIgnored) {
+  const std::string warning =
+      "envd: warning: ENVD_PLUGIN_PATH entry 'plugins' is not an absolute path: ignored (plugins "
+      "are never loaded relative to the working directory)\n";
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"plugin", "ls"},
+        {"version"},
+        {"context", "create", "--name", "t", "--builder", "tcp", "--builder-address", "h:1"}}) {
+    auto r = envd(command, {{"ENVD_PLUGIN_PATH", "plugins:" + home().string()}});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.err.substr(0, r.err.find('\n') + 1), warning) << command[0];
+  }
+  auto completed = envd({"__complete", "context", "create", "--builder", ""},
+                        {{"ENVD_PLUGIN_PATH", "plugins"}});
+  EXPECT_EQ(completed.err, "");
+}
+
 TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
   ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
   fs::path dir = home() / "plugins";
