@@ -232,6 +232,18 @@ TEST_F(CiBuildTest, QuietPrintsOnlyTheImageId) {
   EXPECT_EQ(r.out, std::string(manifest.at("config").at("digest").as_string()) + "\n");
 }
 
+// buildx's -o type=registry pushes as type=image,push=true does, on a
+// standalone buildkitd (which has no "registry" exporter either).
+TEST_F(CiBuildTest, TypeRegistryPushesTheImage) {
+  use_tcp();
+  const std::string name = image("envd-ci/registry");
+  auto r = run({"build", "-q", "--output", "type=registry,name=" + name,
+                project("registry").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto manifest = registry_manifest(services_.registry, "envd-ci/registry", tag_);
+  EXPECT_EQ(r.out, std::string(manifest.at("config").at("digest").as_string()) + "\n");
+}
+
 // Into the Engine: the image ID in --iidfile is the Engine's own.
 TEST_F(CiBuildTest, IidfileNamesTheEnginesImage) {
   use_context("engine", {"--builder", "moby-worker"});
