@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <string_view>
+#include <system_error>
 #include <thread>
 
 #include "container_spec.hpp"
@@ -155,13 +157,29 @@ Result<std::vector<std::string>> engine_security_opts(const std::vector<std::str
   return out;
 }
 
+// Creates `dir` and its missing parents 0700, as the store makes a context's
+// private directory (fs::create_directories makes them 0755 under the usual
+// umask, and the context's directory is the driver's to make when no other
+// command made it yet).
+std::error_code create_private_directories(const fs::path& dir) {
+  std::error_code ec;
+  if (dir.empty() || fs::is_directory(dir, ec)) return {};
+  if (dir.has_parent_path() && dir.parent_path() != dir) {
+    if (auto parent = create_private_directories(dir.parent_path())) return parent;
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return {errno, std::generic_category()};
+  }
+  return {};
+}
+
 // Writes `text` to `path` unless it already holds it (a rewrite would change
 // nothing but the mtime), through a temporary file so a reader never sees half.
 Status write_if_changed(const fs::path& path, const std::string& text) {
   // Read without blocking: whatever is not a regular file there is replaced.
   if (auto current = sdk::read_regular_file(path.string()); current && *current == text) return {};
+  create_private_directories(path.parent_path());
   std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
   // A temporary of its own (O_EXCL): nothing sitting at a name is opened,
   // and two envd processes writing the config at once do not mix.
   std::string tmp = path.string() + ".XXXXXX.tmp";
@@ -234,10 +252,8 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
   if (shares_disk && !target.options.rootless && !request.data_dir.empty() &&
       !dc::mounts_over_socket_dir(target.options)) {
     socket_dir = (fs::path(request.data_dir) / "run").string();
-    if (write_config) {
-      std::error_code ec;
-      fs::create_directories(socket_dir, ec);
-      if (ec) socket_dir.clear();  // then no mount: the exec still dials
+    if (write_config && create_private_directories(socket_dir)) {
+      socket_dir.clear();  // then no mount: the exec still dials
     }
   }
   target.spec =

@@ -171,6 +171,9 @@ TEST_F(DockerContainer, FirstUseBootstrapCreatesTheContainerWithVolumeLabelsAndC
       config = m.at("Type") == "bind" && m.at("RW") == false;
       std::string source(m.at("Source").as_string());
       EXPECT_TRUE(has(source, home().string())) << source << " is not in the context's dir";
+      // The context's directory, whoever made it, is private to the user.
+      EXPECT_EQ(fs::status(fs::path(source).parent_path()).permissions(), fs::perms::owner_all)
+          << source;
       EXPECT_TRUE(has(read_text(source), "gckeepstorage = 1000000000")) << read_text(source);
     }
   }
