@@ -239,7 +239,10 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
     }
     if (down) fmt::print("Detail:     {}\n", util::printable(string_of(driver, "detail")));
   }
-  if (!reachable && !down) return reachable;
+  // Down is a state to bootstrap from, unless the driver says its settings
+  // cannot make a daemon (a file they name cannot be read): then the next
+  // build fails, and so does this look, for a script's gate.
+  if (!reachable && (!down || driver.contains("unusable"))) return reachable;
   return {};
 }
 

@@ -95,6 +95,10 @@ struct Target {
   std::string config_text;
   Args args;
   std::optional<sdk::DockerEngine> engine;  // the one DOCKER_HOST names; always set
+  // Looking only (status): why the context's settings cannot make a container
+  // now (a seccomp profile or stored config that cannot be read), else "".
+  // The spec then lacks what could not be read.
+  std::string unusable;
 };
 
 Result<std::string> container_name(const std::string& address) {
@@ -219,15 +223,28 @@ Result<Target> prepare(const sdk::Request& request, bool write_config) {
   auto options = dc::parse(request.options);
   if (!options) return options.error();
   target.options = std::move(*options);
+  // A file the settings name that cannot be read stops a container from
+  // being made; to look at one (status), it is only said.
+  const bool looking = !write_config;
   auto security = engine_security_opts(target.options.security_opt);
-  if (!security) return security.error();
-  target.options.security_opt = std::move(*security);
+  if (security) {
+    target.options.security_opt = std::move(*security);
+  } else if (looking) {
+    target.unusable = security.error().message();
+  } else {
+    return security.error();
+  }
   target.args = parse_args(request.args_json);
   std::string config_host;
   if (!target.options.config_file.empty()) {
     auto text = read_file(target.options.config_file);
-    if (!text) return text.error();
-    target.config_text = std::move(*text);
+    if (text) {
+      target.config_text = std::move(*text);
+    } else if (looking) {
+      if (target.unusable.empty()) target.unusable = text.error().message();
+    } else {
+      return text.error();
+    }
     config_host = target.options.config_file;
   } else {
     if (request.data_dir.empty()) {
@@ -844,10 +861,14 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
   json::object out{{"container", target->name},
                    {"volume", target->spec.volume},
                    {"config", target->config_path}};
+  if (!target->unusable.empty()) out["unusable"] = target->unusable;
   if (!*state) {
     out["state"] = "missing";
-    out["detail"] = "container '" + target->name + "' does not exist; envd bootstrap (or the " +
-                    "first build) creates it from " + target->spec.image;
+    out["detail"] = "container '" + target->name + "' does not exist; " +
+                    (target->unusable.empty()
+                         ? "envd bootstrap (or the first build) creates it from " +
+                               target->spec.image
+                         : "it cannot be created until this is mended: " + target->unusable);
     out["image"] = target->spec.image;
     return json::serialize(out);
   }
@@ -862,8 +883,14 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
     detail += " (exit code " + std::to_string(s.exit_code) + ")";
   }
   if (!s.error.empty()) detail += ": " + s.error;
-  auto reason = dc::stale_reason(s.labels, target->spec);
-  if (!reason) reason = missing_mount(s, target->spec);
+  // Whether it matches settings that cannot be read is not known.
+  std::optional<std::string> reason;
+  if (target->unusable.empty()) {
+    reason = dc::stale_reason(s.labels, target->spec);
+    if (!reason) reason = missing_mount(s, target->spec);
+  } else {
+    detail += "; the context's settings cannot be used (" + target->unusable + ")";
+  }
   if (reason) {
     out["stale"] = *reason;
     detail += "; it does not match the context (" + *reason + "): envd bootstrap --recreate";

@@ -618,6 +618,39 @@ TEST_F(DockerContainer, RootlessFlagsAppearInTheContainer) {
   EXPECT_TRUE(state_volume) << json::serialize(c.at("Mounts"));
 }
 
+// A seccomp profile the options name that cannot be read any more stops a
+// container from being made or checked against the context, but not a look
+// at the builder: status shows the state with the reason, and exits 1, as
+// the next build would fail.
+TEST_F(DockerContainer, StatusLooksEvenWhenAProfileTheOptionsNameIsGone) {
+  const fs::path profile = home() / "seccomp.json";
+  write_text(profile, R"({"defaultAction":"SCMP_ACT_ALLOW"})");
+  create_context(name_, options({"--builder-opt", "security-opt=seccomp=" + profile.string()}));
+  fs::remove(profile);
+  auto missing = run({"builder", "status", "--format", "json"});
+  EXPECT_EQ(missing.exit_code, 1) << missing.err;
+  auto out = json::parse(missing.out).as_object();
+  EXPECT_EQ(out.at("state"), "missing");
+  const std::string why = "cannot read the seccomp profile '" + profile.string() +
+                          "' of driver option security-opt";
+  EXPECT_EQ(out.at("driver").at("unusable"), why.c_str());
+  EXPECT_EQ(out.at("detail"),
+            ("container '" + name_ + "' does not exist; it cannot be created until this is "
+             "mended: " + why)
+                .c_str());
+  auto boot = run({"bootstrap"});
+  EXPECT_EQ(boot.exit_code, 1);
+  EXPECT_TRUE(has(boot.err, why)) << boot.err;
+
+  write_text(profile, R"({"defaultAction":"SCMP_ACT_ALLOW"})");
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  fs::remove(profile);
+  auto running = run({"builder", "status"});
+  EXPECT_EQ(running.exit_code, 1) << running.err;
+  EXPECT_TRUE(has(running.out, "State:      running")) << running.out;
+  EXPECT_TRUE(has(running.err, why)) << running.err;
+}
+
 TEST_F(DockerContainer, AMissingImageIsPulledThroughTheEngineApiWithProgress) {
   std::string image =
       services_.registry + "/envd-test/buildkit-standin:pull-" + std::to_string(::getpid());
