@@ -256,6 +256,14 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   }
   auto answer = call(server, {"POST", "/api/v1/login", credentials, {}}, deadline);
   if (!answer) return answer.error();
+  if (answer->status == 500 && answer->body.empty()) {
+    // envd-server's answer to a login name it does not know (a nil error
+    // it dereferences): said as what it means.
+    return Error(Errc::permission, "cannot log in as '" + login + "': the envd server at " +
+                                       server.base_url +
+                                       " answered 500 with no reason, as it does for a login "
+                                       "name it does not know (register it first, or check -u)");
+  }
   if (answer->status != 200) return refused(server, "cannot log in as '" + login + "'", *answer);
   auto parsed = util::parse_json(answer->body, "the envd server's login answer");
   if (!parsed) return parsed.error();

@@ -226,9 +226,17 @@ TEST_F(EnvdServerTest, PasswordLoginReplacesTheTokenAndLogoutRemovesIt) {
   auto wrong = envd({"login", "-u", "bob", "--password-stdin"}, {}, "nope\n");
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_EQ(one_line(wrong.err), "envd: error: cannot log in as 'bob': the envd server at " +
-                                     server.url() + " answered 401: the password is wrong\n");
+                                     server.url() +
+                                     " answered 401: crypto/bcrypt: hashedPassword is not the hash "
+                                     "of the given password\n");
   EXPECT_FALSE(fs::exists(login_file()));
   EXPECT_EQ((wrong.out + wrong.err).find("nope"), std::string::npos) << "the password is not shown";
+  auto unknown = envd({"login", "-u", "carol", "--password-stdin"}, {}, "s3cret\n");
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(one_line(unknown.err),
+            "envd: error: cannot log in as 'carol': the envd server at " + server.url() +
+                " answered 500 with no reason, as it does for a login name it does not know "
+                "(register it first, or check -u)\n");
 
   auto first = envd({"login", "-u", "bob", "--password-stdin"}, {}, "s3cret\n");
   ASSERT_EQ(first.exit_code, 0) << first.err;

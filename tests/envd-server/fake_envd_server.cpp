@@ -12,12 +12,17 @@
 // What it keeps faithful (read in envd-server's pkg/server and
 // pkg/runtime/kubernetes): the paths, methods and status codes (201 for a
 // created environment, 200 for keys, 409 for an existing user or key, 401
-// for a failed login or a token that is not the user's), the JSON shapes,
+// for a wrong password or a token that is not the user's), the JSON shapes,
 // gin's error body in release mode ({"http_status_code","message",
 // "request"}) and the raw token in Authorization. Tokens are opaque
 // ("envd-<n>-<login>"), valid until the server exits, and checked against the
 // user of the path unless --no-auth, where (as upstream) login checks no
 // password and the middleware takes the user from the path.
+//
+// A login fails as the server's does: a wrong password is 401 with bcrypt's
+// words; an unknown login name is 500 with an empty body (user.Login
+// answers it with no error, NewError calls Error() on that nil, and gin's
+// Recovery answers the panic).
 //
 // Environments are pods in one namespace shared by every user, as the
 // server's runtime keeps them:
@@ -190,10 +195,11 @@ Answer Server::credentials(const std::string& body, bool registering) {
     }
     users_[login].password = password;
   } else if (found == users_.end()) {
-    if (!options_.no_auth) return error(http::status::unauthorized, "no such user: " + login);
+    if (!options_.no_auth) return Answer{http::status::internal_server_error, ""};
     users_[login];
   } else if (!options_.no_auth && found->second.password != password) {
-    return error(http::status::unauthorized, "the password is wrong");
+    return error(http::status::unauthorized,
+                 "crypto/bcrypt: hashedPassword is not the hash of the given password");
   }
   std::string token = options_.token_prefix + "envd-" + std::to_string(++issued_) + "-" + login;
   tokens_[token] = login;
