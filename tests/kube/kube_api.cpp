@@ -739,10 +739,18 @@ Routed route_request(const Request& req, const Config& config, const Target& t) 
   const auto& s = t.segments;
 
   // Authentication: one bearer token; anonymous requests are refused too.
-  std::string auth = header(req, http::field::authorization);
+  // As the apiserver's bearertoken authenticator reads the header: trimmed,
+  // split at single spaces (at most three parts), the token the second part,
+  // so "Bearer  TOKEN" has an empty token and is refused.
+  std::string auth = trim(header(req, http::field::authorization));
   auto space = auth.find(' ');
+  std::string token;
+  if (space != std::string::npos) {
+    auto end = auth.find(' ', space + 1);
+    token = auth.substr(space + 1, end == std::string::npos ? std::string::npos : end - space - 1);
+  }
   bool authenticated = space != std::string::npos && lower(auth.substr(0, space)) == "bearer" &&
-                       trim(auth.substr(space + 1)) == config.token && !config.token.empty();
+                       !token.empty() && token == config.token && !config.token.empty();
   if (!authenticated) {
     out.reply = status_reply(401, "Unauthorized", "Unauthorized");
     return out;

@@ -485,6 +485,24 @@ std::string spdy_exec_request(const KubeApiserver& kube,
   return r + "Content-Length: 0\r\n\r\n";
 }
 
+// The token is read as the apiserver's bearertoken authenticator reads it:
+// the second of the header's space-separated parts, so a doubled space
+// leaves it empty, and that is refused.
+TEST_F(KubeApiserverTest, TheBearerTokenIsTheHeadersSecondPart) {
+  auto& kube = start();
+  ASSERT_TRUE(kube.ok());
+  auto get = [&](const std::string& authorization) {
+    RawSpdyClient client(kube.port(), bk_.ca());
+    return client.request("GET /api/v1/namespaces/ci/pods/buildkitd-0 HTTP/1.1\r\nHost: "
+                          "127.0.0.1\r\nAuthorization: " +
+                          authorization + "\r\nContent-Length: 0\r\n\r\n");
+  };
+  EXPECT_EQ(get("Bearer " + kube.token()).rfind("HTTP/1.1 200 ", 0), 0U);
+  EXPECT_EQ(get("bearer " + kube.token() + " trailing").rfind("HTTP/1.1 200 ", 0), 0U);
+  EXPECT_EQ(get("Bearer  " + kube.token()).rfind("HTTP/1.1 401 ", 0), 0U);
+  EXPECT_EQ(get("Bearer" + kube.token()).rfind("HTTP/1.1 401 ", 0), 0U);
+}
+
 TEST_F(KubeApiserverTest, SpdyNegotiatesAsTheKubelet) {
   auto& kube = start();
   ASSERT_TRUE(kube.ok());
