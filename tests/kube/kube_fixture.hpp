@@ -53,7 +53,8 @@
 //              "containers": ["buildkitd"], "default_container": "",
 //              "waiting_reason": "",      // e.g. CrashLoopBackOff: containers not running
 //              "waiting_message": "", "message": "", "restarts": 0, "image": "...",
-//              "owner_kind": "StatefulSet", "owner_name": "buildkitd", "log": "..."}],
+//              "owner_kind": "StatefulSet", "owner_name": "buildkitd", "log": "...",
+//              "deleting": false}],       // true: deletionTimestamp set (Terminating)
 //    "deployments": [{"namespace": "ci", "name": "buildkitd",
 //                     "selector": {"app": "buildkitd"}, "replicas": 1}],
 //    "statefulsets": [... as deployments ...],

@@ -336,6 +336,24 @@ TEST_F(KubePodE2ETest, APendingPodIsSkipped) {
   EXPECT_EQ(exec_pods(1).back(), "buildkitd-b");
 }
 
+// A pod being deleted (Running and Ready while it terminates) is never
+// chosen: its buildkitd is about to go, with the build.
+TEST_F(KubePodE2ETest, ATerminatingPodIsSkipped) {
+  json::object leaving = pod("buildkitd-a");
+  leaving["deleting"] = true;
+  start_cluster(cluster({leaving, pod("buildkitd-b")}));
+  for (const std::string context : {"t1", "t2", "t3", "t4"}) {
+    use_context(context, "deployment/buildkitd?namespace=ci");
+    auto r = run({"builder", "status", "--format", "json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out).at("driver").at("pod").as_string(), "buildkitd-b") << r.out;
+  }
+  use_context("by-name", "buildkitd-a?namespace=ci");
+  auto named = run({"builder", "status"});
+  EXPECT_EQ(named.exit_code, 1);
+  EXPECT_TRUE(contains(named.err, "pod buildkitd-a in namespace ci is being deleted")) << named.err;
+}
+
 TEST_F(KubePodE2ETest, AllPodsDownIsOneClearLine) {
   auto crashing = pod("buildkitd-b", "Running", false);
   crashing["waiting_reason"] = "CrashLoopBackOff";

@@ -103,6 +103,7 @@ Pod read_pod(const json::object& obj, const std::string& where, std::string* err
   r.string("owner_kind", &pod.owner_kind);
   r.string("owner_name", &pod.owner_name);
   r.string("log", &pod.log);
+  r.boolean("deleting", &pod.deleting);
   static const char* const kPhases[] = {"Pending", "Running", "Succeeded", "Failed", "Unknown"};
   if (error->empty() &&
       std::find(std::begin(kPhases), std::end(kPhases), pod.phase) == std::end(kPhases)) {
@@ -412,6 +413,10 @@ json::object pod_object(const Pod& pod, const std::string& created, bool with_ty
                         {"uid", uid},
                         {"resourceVersion", resource_version(uid)},
                         {"creationTimestamp", created}};
+  if (pod.deleting) {
+    metadata["deletionTimestamp"] = created;
+    metadata["deletionGracePeriodSeconds"] = 30;
+  }
   if (!pod.labels.empty()) metadata["labels"] = labels_object(pod.labels);
   if (!pod.default_container.empty()) {
     metadata["annotations"] =

@@ -32,6 +32,9 @@ struct Pod {
   std::string owner_kind;  // "StatefulSet" or "ReplicaSet"; empty: no owner
   std::string owner_name;
   std::string log;  // what GET .../log answers for any of its containers
+  // Being deleted: metadata.deletionTimestamp (and its grace period) set, as
+  // a pod has while it terminates; it keeps its phase and may still be Ready.
+  bool deleting = false;
 
   // Whether `container` runs: what exec needs.
   bool container_running(const std::string& container) const;

@@ -125,6 +125,8 @@ json::array pod_cells(const json::object& pod, std::int64_t age, const std::stri
     }
   }
   if (reason == "Completed" && running) reason = "Running";
+  // printPod: a pod being deleted is Terminating, whatever else it says.
+  if (pod.at("metadata").as_object().contains("deletionTimestamp")) reason = "Terminating";
   std::string restart_text = std::to_string(restarts);
   if (last_terminated && restarts > 0) restart_text += " (" + human_duration(age) + " ago)";
   std::string ip = json_text(status, {"podIP"});
