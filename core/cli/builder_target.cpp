@@ -171,9 +171,9 @@ Result<BuilderTarget> resolve_builder(Invocation& invocation) {
   if (!invocation.buildkitd_image.empty()) {
     auto taken = driver->normalize_options({{"image", invocation.buildkitd_image}});
     if (!taken) {
-      return Error(Errc::invalid_argument,
-                   "--buildkitd-image cannot be used with context '" + current->context.name +
-                       "': " + taken.error().message());
+      return Error(Errc::invalid_argument, "--buildkitd-image cannot be used with context '" +
+                                               current->context.name +
+                                               "': " + taken.error().message());
     }
   }
   invocation.host.set_quiet(invocation.quiet_progress);

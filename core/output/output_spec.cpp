@@ -82,8 +82,8 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
   if (spec.type.empty()) return invalid("--output requires type=<type>");
   // buildx's shorthand, which no daemon knows as an exporter.
   if (spec.type == "registry") {
-    if (auto push = spec.attrs.find("push"); push != spec.attrs.end() && !push->second.empty() &&
-                                             !attribute_is_true(push->second)) {
+    if (auto push = spec.attrs.find("push");
+        push != spec.attrs.end() && !push->second.empty() && !attribute_is_true(push->second)) {
       return invalid("type=registry pushes: push=" + push->second +
                      " contradicts it (use type=image to keep the image on the builder)");
     }

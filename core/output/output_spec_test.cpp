@@ -34,8 +34,8 @@ TEST(OutputSpec, RegistryIsAPushedImage) {
   auto r = parse_output("type=registry,name=127.0.0.1:5000/x:y", false);
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->type, "image");
-  EXPECT_EQ(r->attrs, (std::map<std::string, std::string>{{"name", "127.0.0.1:5000/x:y"},
-                                                          {"push", "true"}}));
+  EXPECT_EQ(r->attrs,
+            (std::map<std::string, std::string>{{"name", "127.0.0.1:5000/x:y"}, {"push", "true"}}));
   EXPECT_TRUE(parse_output("type=registry,name=x,push=true", false));
   EXPECT_EQ(error_of("type=registry,name=x,push=false"),
             "type=registry pushes: push=false contradicts it (use type=image to keep the image on "

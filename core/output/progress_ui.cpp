@@ -351,11 +351,13 @@ void ProgressUi::redraw(bool final) {
     if (v.completed || v.cached) ++finished;
   }
   double elapsed = std::chrono::duration<double>(now - start_).count();
-  const std::string header = justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed,
-                                                 finished, order_.size(),
-                                                 !final ? "" : cancelled_ ? " CANCELED" : " FINISHED"),
-                                     "", width_) +
-                             "\n";
+  const std::string header =
+      justify(fmt::format("[+] Building {:.1f}s ({}/{}){}", elapsed, finished, order_.size(),
+                          !final       ? ""
+                          : cancelled_ ? " CANCELED"
+                                       : " FINISHED"),
+              "", width_) +
+      "\n";
   for (const auto& digest : shown_) {
     const Vertex& v = *vertices_.at(digest);
     if (v.name.empty()) continue;

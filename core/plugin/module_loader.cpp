@@ -87,14 +87,22 @@ constexpr std::uint16_t kHostMachine =
 // A name for an ELF machine, as `file` and Debian's architectures say it.
 std::string machine_name(std::uint16_t machine) {
   switch (machine) {
-    case EM_X86_64: return "x86-64 (amd64)";
-    case EM_AARCH64: return "aarch64 (arm64)";
-    case EM_386: return "i386";
-    case EM_ARM: return "32-bit ARM (armhf)";
-    case EM_RISCV: return "RISC-V";
-    case EM_PPC64: return "64-bit PowerPC (ppc64el)";
-    case EM_S390: return "s390x";
-    default: return "ELF machine " + std::to_string(machine);
+    case EM_X86_64:
+      return "x86-64 (amd64)";
+    case EM_AARCH64:
+      return "aarch64 (arm64)";
+    case EM_386:
+      return "i386";
+    case EM_ARM:
+      return "32-bit ARM (armhf)";
+    case EM_RISCV:
+      return "RISC-V";
+    case EM_PPC64:
+      return "64-bit PowerPC (ppc64el)";
+    case EM_S390:
+      return "s390x";
+    default:
+      return "ELF machine " + std::to_string(machine);
   }
 }
 

@@ -101,7 +101,8 @@ struct Registry::State {
                                                  list);
       }
     }
-    std::string message = "unknown " + std::string(name) + " type '" + util::printable(type, 80) + "'; ";
+    std::string message =
+        "unknown " + std::string(name) + " type '" + util::printable(type, 80) + "'; ";
     if (!available.empty()) {
       message += "available: " + join(available, ", ");
     } else {

@@ -864,11 +864,11 @@ Result<std::string> DockerContainerBuilder::status(const sdk::Request& request) 
   if (!target->unusable.empty()) out["unusable"] = target->unusable;
   if (!*state) {
     out["state"] = "missing";
-    out["detail"] = "container '" + target->name + "' does not exist; " +
-                    (target->unusable.empty()
-                         ? "envd bootstrap (or the first build) creates it from " +
-                               target->spec.image
-                         : "it cannot be created until this is mended: " + target->unusable);
+    out["detail"] =
+        "container '" + target->name + "' does not exist; " +
+        (target->unusable.empty()
+             ? "envd bootstrap (or the first build) creates it from " + target->spec.image
+             : "it cannot be created until this is mended: " + target->unusable);
     out["image"] = target->spec.image;
     return json::serialize(out);
   }

@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/json.hpp>
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -271,10 +271,11 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
   }
   // After a dial whose kubectl ended early, its reason (the core appends it).
   // Within the request's time: the core asks this after its own deadline.
-  const auto left = std::max(std::chrono::milliseconds(0),
-                             std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
-  if (std::string failure = execs_->last_failure(std::min<std::chrono::milliseconds>(
-          std::chrono::seconds(2), left));
+  const auto left =
+      std::max(std::chrono::milliseconds(0),
+               std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
+  if (std::string failure =
+          execs_->last_failure(std::min<std::chrono::milliseconds>(std::chrono::seconds(2), left));
       !failure.empty()) {
     out["dial_error"] = failure;
   }

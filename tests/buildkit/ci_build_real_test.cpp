@@ -237,8 +237,8 @@ TEST_F(CiBuildTest, QuietPrintsOnlyTheImageId) {
 TEST_F(CiBuildTest, TypeRegistryPushesTheImage) {
   use_tcp();
   const std::string name = image("envd-ci/registry");
-  auto r = run({"build", "-q", "--output", "type=registry,name=" + name,
-                project("registry").string()});
+  auto r =
+      run({"build", "-q", "--output", "type=registry,name=" + name, project("registry").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto manifest = registry_manifest(services_.registry, "envd-ci/registry", tag_);
   EXPECT_EQ(r.out, std::string(manifest.at("config").at("digest").as_string()) + "\n");

@@ -66,8 +66,8 @@ TEST_F(PluginCli, ARelativePluginPathEntryIsSaidToBeIgnored) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.err.substr(0, r.err.find('\n') + 1), warning) << command[0];
   }
-  auto completed = envd({"__complete", "context", "create", "--builder", ""},
-                        {{"ENVD_PLUGIN_PATH", "plugins"}});
+  auto completed =
+      envd({"__complete", "context", "create", "--builder", ""}, {{"ENVD_PLUGIN_PATH", "plugins"}});
   EXPECT_EQ(completed.err, "");
 }
 

@@ -84,8 +84,7 @@ TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {
 
 // A value holding a newline is quoted escaped: the error stays one line.
 TEST_F(UsageCli, AValueWithANewlineIsQuotedOnOneLine) {
-  for (const auto& [args, expected] :
-       std::vector<std::pair<std::vector<std::string>, std::string>>{
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"context", "ls", "--format", "a\nb"},
             "invalid --format 'a\\x0ab': expected 'table' or 'json'"},
            {{"context", "create", "--name", "x", "--builder", "a\nb"},

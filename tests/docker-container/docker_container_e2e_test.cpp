@@ -631,13 +631,14 @@ TEST_F(DockerContainer, StatusLooksEvenWhenAProfileTheOptionsNameIsGone) {
   EXPECT_EQ(missing.exit_code, 1) << missing.err;
   auto out = json::parse(missing.out).as_object();
   EXPECT_EQ(out.at("state"), "missing");
-  const std::string why = "cannot read the seccomp profile '" + profile.string() +
-                          "' of driver option security-opt";
+  const std::string why =
+      "cannot read the seccomp profile '" + profile.string() + "' of driver option security-opt";
   EXPECT_EQ(out.at("driver").at("unusable"), why.c_str());
-  EXPECT_EQ(out.at("detail"),
-            ("container '" + name_ + "' does not exist; it cannot be created until this is "
-             "mended: " + why)
-                .c_str());
+  EXPECT_EQ(out.at("detail"), ("container '" + name_ +
+                               "' does not exist; it cannot be created until this is "
+                               "mended: " +
+                               why)
+                                  .c_str());
   auto boot = run({"bootstrap"});
   EXPECT_EQ(boot.exit_code, 1);
   EXPECT_TRUE(has(boot.err, why)) << boot.err;

@@ -493,9 +493,10 @@ TEST_F(KubeApiserverTest, TheBearerTokenIsTheHeadersSecondPart) {
   ASSERT_TRUE(kube.ok());
   auto get = [&](const std::string& authorization) {
     RawSpdyClient client(kube.port(), bk_.ca());
-    return client.request("GET /api/v1/namespaces/ci/pods/buildkitd-0 HTTP/1.1\r\nHost: "
-                          "127.0.0.1\r\nAuthorization: " +
-                          authorization + "\r\nContent-Length: 0\r\n\r\n");
+    return client.request(
+        "GET /api/v1/namespaces/ci/pods/buildkitd-0 HTTP/1.1\r\nHost: "
+        "127.0.0.1\r\nAuthorization: " +
+        authorization + "\r\nContent-Length: 0\r\n\r\n");
   };
   EXPECT_EQ(get("Bearer " + kube.token()).rfind("HTTP/1.1 200 ", 0), 0U);
   EXPECT_EQ(get("bearer " + kube.token() + " trailing").rfind("HTTP/1.1 200 ", 0), 0U);

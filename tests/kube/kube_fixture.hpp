@@ -322,8 +322,7 @@ class KubeApiserver {
               "--buildctl",
               bk_.buildctl,
               "--buildkit-addr",
-              options_.buildkit_addr.empty() ? "unix://" + bk_.unix_socket
-                                             : options_.buildkit_addr,
+              options_.buildkit_addr.empty() ? "unix://" + bk_.unix_socket : options_.buildkit_addr,
               "--log",
               log_file().string()};
     if (!options_.aggregated_discovery) o.argv.push_back("--legacy-discovery");

@@ -524,8 +524,9 @@ TEST_F(KubePodE2ETest, ASilentBuildkitdEndsNearTheConnectTimeout) {
   auto took = Clock::now() - start;
   ::close(fd);
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(contains(r.err, "envd: error: cannot connect to buildkitd at "
-                              "kube-pod://buildkitd-0?namespace=ci: no answer within 4s"))
+  EXPECT_TRUE(contains(r.err,
+                       "envd: error: cannot connect to buildkitd at "
+                       "kube-pod://buildkitd-0?namespace=ci: no answer within 4s"))
       << r.err;
   // 4 s, then at most 1 s for the driver's word, and start-up.
   EXPECT_LT(took, std::chrono::milliseconds(5700)) << r.err;

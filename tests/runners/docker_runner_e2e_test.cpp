@@ -9,8 +9,8 @@
 
 #include <boost/json.hpp>
 #include <chrono>
-#include <filesystem>
 #include <csignal>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -594,8 +594,8 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   EXPECT_EQ(docker({"exec", taken, "cat", "/built.txt"}).out, "built-by-up\n");
   // --quiet: the environment's name is the one line out (not the image ID
   // too, as build -q would print), and nothing goes to stderr.
-  r = run({"up", dir.string(), "-q", "-t", unbuilt, "--network", "none", "--name", taken,
-           "--force", "--timeout", "30s"});
+  r = run({"up", dir.string(), "-q", "-t", unbuilt, "--network", "none", "--name", taken, "--force",
+           "--timeout", "30s"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, taken + "\n");
   EXPECT_EQ(r.err, "");
