@@ -180,6 +180,7 @@ int main(int argc, char** argv) {
   // `envd help context create` is `envd context create --help`.
   const std::vector<std::string> help_words = envd::cli::help_as_flag(argc, argv);
   std::vector<const char*> help_argv;
+  help_argv.reserve(help_words.size());
   for (const std::string& word : help_words) help_argv.push_back(word.c_str());
   const int arg_count = help_words.empty() ? argc : static_cast<int>(help_argv.size());
   const char* const* args = help_words.empty() ? argv : help_argv.data();

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -619,37 +620,11 @@ TEST(DockerEngineClient, AnUploadSourceErrorAbortsTheCall) {
 // the write is cut, and no wait for the answer to the body cut short
 // follows it (that wait lasted until the deadline, a day for a load).
 TEST(DockerEngineClient, AnUploadTheEngineStopsReadingEndsAtTheHostsCancellation) {
-  char tmpl[] = "/tmp/envd-stalled-engine-XXXXXX";
-  const std::string dir = ::mkdtemp(tmpl);
-  const std::string path = dir + "/docker.sock";
-  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 8), 0);
-  int stop[2];
-  ASSERT_EQ(::pipe2(stop, O_CLOEXEC), 0);
-  // Answers the ping; takes the upload's head, then reads nothing more.
-  std::thread engine_thread([&] {
-    std::vector<int> held;
-    for (;;) {
-      pollfd fds[2] = {{listener, POLLIN, 0}, {stop[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0 || (fds[1].revents & POLLIN) != 0) break;
-      int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) continue;
-      std::string head, line;
-      while (read_line(fd, line) && line != "\r\n") head += line;
-      if (head.find("/_ping") != std::string::npos) {
-        send_all(fd, response(200, "OK", "OK", "Api-Version: 1.41\r\n"));
-        ::close(fd);
-      } else {
-        held.push_back(fd);
-      }
-    }
-    for (int fd : held) ::close(fd);
-  });
-
+  // Takes the upload's head, then reads nothing more until the call ended.
+  std::promise<void> call_ended;
+  std::shared_future<void> ended = call_ended.get_future().share();
+  FakeEngine fake([ended](int, const Received&) { ended.wait(); }, "1.41",
+                  FakeEngine::Body::left);
   std::atomic<bool> cancelled{false};
   envd_host_api host{};
   host.struct_size = sizeof host;
@@ -662,10 +637,9 @@ TEST(DockerEngineClient, AnUploadTheEngineStopsReadingEndsAtTheHostsCancellation
     std::this_thread::sleep_for(300ms);
     cancelled = true;
   });
-  DockerEngine engine(DockerEndpoint{.url = "unix://" + path, .socket_path = path});
   std::vector<char> endless(1 << 16, 'x');
   const auto begin = std::chrono::steady_clock::now();
-  auto status = engine.upload(
+  auto status = fake.engine().upload(
       "POST", "/images/load", "application/x-tar",
       [&](char* buffer, std::size_t capacity) -> Result<std::size_t> {
         std::size_t n = std::min(capacity, endless.size());
@@ -674,15 +648,9 @@ TEST(DockerEngineClient, AnUploadTheEngineStopsReadingEndsAtTheHostsCancellation
       },
       StreamMode::lines, [](std::string_view) { return true; }, deadline_after(60s));
   const auto took = std::chrono::steady_clock::now() - begin;
+  call_ended.set_value();
   canceller.join();
   internal::bind_host(nullptr);
-  char c = 'x';
-  EXPECT_EQ(::write(stop[1], &c, 1), 1);
-  engine_thread.join();
-  ::close(listener);
-  ::close(stop[0]);
-  ::close(stop[1]);
-  std::filesystem::remove_all(dir);
 
   ASSERT_FALSE(status);
   EXPECT_EQ(status.error().code(), Errc::cancelled) << status.error().message();

@@ -72,14 +72,16 @@ inline void send_all(int fd, std::string_view data) {
 }
 
 // Reads one request exactly (never past its end), so that a hijacked
-// connection's later bytes are left for the handler.
-inline bool read_request(int fd, Received& r) {
+// connection's later bytes are left for the handler; without `with_body`,
+// only its head (an Engine that takes an upload's head and reads no more).
+inline bool read_request(int fd, Received& r, bool with_body = true) {
   std::string line;
   while (read_line(fd, line)) {
     r.head += line;
     if (line == "\r\n") break;
   }
   if (r.head.size() < 4 || r.head.compare(r.head.size() - 4, 4, "\r\n\r\n") != 0) return false;
+  if (!with_body) return true;
   std::string lower = r.head;
   for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower.find("transfer-encoding: chunked") != std::string::npos) {
@@ -105,13 +107,16 @@ inline std::string response(int status, const std::string& reason, const std::st
 
 // A loopback Docker Engine on a unix socket in a temporary directory. It
 // answers /_ping itself (with `api_version`) and hands every other request to
-// the handler, one connection at a time, on its own thread.
+// the handler, one connection at a time, on its own thread: with its body
+// read (Body::read), or with only its head, the body left unread in the
+// connection (Body::left).
 class FakeEngine {
  public:
   using Handler = std::function<void(int fd, const Received&)>;
+  enum class Body { read, left };
 
-  explicit FakeEngine(Handler handler, std::string api_version = "1.41")
-      : handler_(std::move(handler)), api_version_(std::move(api_version)) {
+  explicit FakeEngine(Handler handler, std::string api_version = "1.41", Body body = Body::read)
+      : handler_(std::move(handler)), api_version_(std::move(api_version)), body_(body) {
     char tmpl[] = "/tmp/envd-fake-engine-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     path_ = dir_ + "/docker.sock";
@@ -155,7 +160,7 @@ class FakeEngine {
       int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) continue;
       Received r;
-      if (read_request(fd, r)) {
+      if (read_request(fd, r, body_ == Body::read)) {
         if (r.target() == "/_ping") {
           ++pings_;
           send_all(fd, response(200, "OK", "OK", "Api-Version: " + api_version_ + "\r\n"));
@@ -173,6 +178,7 @@ class FakeEngine {
 
   Handler handler_;
   std::string api_version_;
+  Body body_;
   std::string dir_;
   std::string path_;
   int listener_ = -1;
