@@ -623,8 +623,7 @@ TEST(DockerEngineClient, AnUploadTheEngineStopsReadingEndsAtTheHostsCancellation
   // Takes the upload's head, then reads nothing more until the call ended.
   std::promise<void> call_ended;
   std::shared_future<void> ended = call_ended.get_future().share();
-  FakeEngine fake([ended](int, const Received&) { ended.wait(); }, "1.41",
-                  FakeEngine::Body::left);
+  FakeEngine fake([ended](int, const Received&) { ended.wait(); }, "1.41", FakeEngine::Body::left);
   std::atomic<bool> cancelled{false};
   envd_host_api host{};
   host.struct_size = sizeof host;
