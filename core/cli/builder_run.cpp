@@ -40,15 +40,26 @@ std::string string_of(const json::object& o, std::string_view key) {
 
 // Adds "version" and "workers" from BuildKit to `out`.
 Status probe_into(const BuilderTarget& target, std::chrono::steady_clock::time_point deadline,
-                  json::object& out) {
+                  std::chrono::milliseconds timeout, json::object& out) {
   // What is left of the command's one connect deadline, at least a moment.
   auto left = [deadline] {
     return std::max(
         std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
         std::chrono::milliseconds(1));
   };
-  auto client = connect_builder(target, left());
-  if (!client) return client.error();
+  const auto budget = left();
+  auto client = connect_builder(target, budget);
+  if (!client) {
+    // The driver's look (a slow API server for kube-pod) took nearly the
+    // whole deadline: "no answer within 1ms" alone would blame the daemon.
+    if (budget * 10 < timeout) {
+      return Error(client.error().code(),
+                   client.error().message() + " (the look at the builder took all but " +
+                       std::to_string(budget.count()) + " ms of the " +
+                       std::to_string(timeout.count()) + " ms --connect-timeout)");
+    }
+    return client.error();
+  }
   // The round trip of one probe (Info, then ListWorkers), as the user's
   // network and the daemon's load make it.
   const auto probe_start = std::chrono::steady_clock::now();
@@ -202,7 +213,7 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   } else if (down) {
     reachable = Error(Errc::unavailable, string_of(driver, "detail"));
   } else {
-    reachable = probe_into(target, deadline, out);
+    reachable = probe_into(target, deadline, timeout, out);
   }
   out["reachable"] = reachable.ok();
   if (!reachable) out["error"] = reachable.error().message();
@@ -264,7 +275,8 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
   out["address"] = target.context.builder_endpoint();
   // The probe after a bootstrap has a deadline of its own: the bootstrap may
   // have pulled an image, which the connect timeout does not bound.
-  if (auto probed = probe_into(target, std::chrono::steady_clock::now() + timeout, out); !probed) {
+  if (auto probed = probe_into(target, std::chrono::steady_clock::now() + timeout, timeout, out);
+      !probed) {
     return probed;
   }
   if (format == OutputFormat::json) {

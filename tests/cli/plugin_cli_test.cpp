@@ -167,6 +167,27 @@ TEST_F(PluginCli, BuilderStatusShowsADriversFactsPrintable) {
   EXPECT_NE(r.out.find("Volume:     v\\x0aw\n"), std::string::npos) << r.out;
 }
 
+// A driver whose look took nearly the whole --connect-timeout leaves the
+// probe a moment; the failure says where the time went rather than only
+// "no answer within 1ms", which would blame the daemon.
+TEST_F(PluginCli, BuilderStatusSaysWhenTheDriversLookTookTheDeadline) {
+  ENVD_REQUIRE_MODULES("docker runner");
+  fs::path plugins = home() / "plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "test-builder.so");
+  std::map<std::string, std::optional<std::string>> env{
+      {"ENVD_PLUGIN_PATH", plugins.string()},
+      {"ENVD_TEST_BUILDER_STATUS", R"({"state":"running","detail":"slow to say"})"},
+      {"ENVD_TEST_BUILDER_STATUS_DELAY_MS", "960"}};
+  envd_ok({"context", "create", "--name", "t", "--builder", "test-builder", "--builder-address",
+           "x", "--use"},
+          env);
+  auto r = envd({"builder", "status", "--connect-timeout", "1s"}, env);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(" ms of the 1000 ms --connect-timeout)\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("(the look at the builder took all but "), std::string::npos) << r.err;
+}
+
 TEST_F(PluginCli, AWorldWritableModuleIsRefused) {
   ENVD_REQUIRE_MODULES("tcp builder");
   fs::path dir = home() / "plugins";

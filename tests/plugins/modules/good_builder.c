@@ -2,6 +2,7 @@
  * TEST_DESCRIPTION: the good builder, a second builder of another type (two
  * modules in one process) and a duplicate of the first one's type. */
 #include <sys/socket.h>
+#include <time.h>
 
 #include "module_util.h"
 
@@ -89,8 +90,17 @@ static envd_status bootstrap_with_host(const char* request_json, char** result_j
 }
 
 /* $ENVD_TEST_BUILDER_STATUS when set (a test's driver facts), else the
- * request echoed. */
+ * request echoed; after $ENVD_TEST_BUILDER_STATUS_DELAY_MS milliseconds when
+ * set (a driver whose look is slow). */
 static envd_status status(const char* request_json, char** result_json, char** error) {
+  const char* delay = getenv("ENVD_TEST_BUILDER_STATUS_DELAY_MS");
+  if (delay != NULL && delay[0] != '\0') {
+    struct timespec pause = {0, 0};
+    long ms = strtol(delay, NULL, 10);
+    pause.tv_sec = ms / 1000;
+    pause.tv_nsec = (ms % 1000) * 1000000L;
+    nanosleep(&pause, NULL);
+  }
   const char* scripted = getenv("ENVD_TEST_BUILDER_STATUS");
   if (scripted != NULL && scripted[0] != '\0') {
     *result_json = test_strdup(scripted);
