@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <bit>
 #include <boost/dll/import.hpp>
 #include <boost/dll/shared_library.hpp>
 #include <cerrno>
@@ -122,6 +123,10 @@ Status check_elf_header(const fs::path& path) {
   }
   // glibc answers a module of another architecture with "cannot open shared
   // object file: No such file or directory", about a file that is there.
+  if ((header[EI_CLASS] != ELFCLASS32 && header[EI_CLASS] != ELFCLASS64) ||
+      (header[EI_DATA] != ELFDATA2LSB && header[EI_DATA] != ELFDATA2MSB)) {
+    return refusal("not an ELF shared library (its header is damaged)");
+  }
   const int host_class = sizeof(void*) == 8 ? ELFCLASS64 : ELFCLASS32;
   if (header[EI_CLASS] != host_class) {
     return refusal(std::string("built for a ") + (header[EI_CLASS] == ELFCLASS32 ? "32" : "64") +
@@ -129,6 +134,12 @@ Status check_elf_header(const fs::path& path) {
                    "-bit");
   }
   const bool little = header[EI_DATA] == ELFDATA2LSB;
+  const bool host_little = std::endian::native == std::endian::little;
+  if (little != host_little) {
+    return refusal(std::string("built for a ") + (little ? "little" : "big") +
+                   "-endian system; this envd runs on a " + (host_little ? "little" : "big") +
+                   "-endian one");
+  }
   const std::uint16_t machine =
       little ? static_cast<std::uint16_t>(header[EI_NIDENT + 2] | header[EI_NIDENT + 3] << 8)
              : static_cast<std::uint16_t>(header[EI_NIDENT + 2] << 8 | header[EI_NIDENT + 3]);

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -73,12 +75,24 @@ TEST(Scanner, AModuleOfAnotherArchitectureIsNamedAsSuch) {
   testing::TempDir tmp;
   std::string library = util::testing::read_text(a_shared_library());
   ASSERT_GT(library.size(), 20u);
-  std::string arm = library;
-  arm[18] = static_cast<char>(EM_AARCH64 & 0xff);  // e_machine, little-endian
-  arm[19] = static_cast<char>(EM_AARCH64 >> 8);
-  testing::write_text(tmp / "arm.so", arm);
-  EXPECT_EQ(scan_module(tmp / "arm.so", 5s).reason,
-            "built for aarch64 (arm64); this envd runs on x86-64 (amd64)");
+  // A machine that is not this one, in this one's byte order.
+#if defined(__x86_64__)
+  const std::uint16_t other = EM_AARCH64;
+  const std::string expected = "built for aarch64 (arm64); this envd runs on x86-64 (amd64)";
+#else
+  const std::uint16_t other = EM_X86_64;
+  const std::string expected = "built for x86-64 (amd64); this envd runs on ";
+#endif
+  std::string foreign = library;
+  std::memcpy(foreign.data() + 18, &other, sizeof other);  // e_machine
+  testing::write_text(tmp / "foreign.so", foreign);
+  EXPECT_EQ(scan_module(tmp / "foreign.so", 5s).reason.rfind(expected, 0), 0u)
+      << scan_module(tmp / "foreign.so", 5s).reason;
+  std::string damaged = library;
+  damaged[EI_CLASS] = 7;
+  testing::write_text(tmp / "damaged.so", damaged);
+  EXPECT_EQ(scan_module(tmp / "damaged.so", 5s).reason,
+            "not an ELF shared library (its header is damaged)");
   std::string narrow = library;
   narrow[EI_CLASS] = ELFCLASS32;
   testing::write_text(tmp / "narrow.so", narrow);
