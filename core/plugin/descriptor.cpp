@@ -1,7 +1,6 @@
 #include "plugin/descriptor.hpp"
 
 #include <boost/json.hpp>
-#include <cstring>
 #include <string>
 
 #include "util/text.hpp"
@@ -14,9 +13,16 @@ namespace json = boost::json;
 // Module-provided text shown in messages: escaped and cut (util::printable).
 std::string shown(std::string_view text) { return util::printable(text, 64); }
 
-// The longest version and description a module may give (plugin_abi.h).
+// How much of a module's version and description envd keeps and shows
+// (plugin_abi.h): a longer one is cut, with "..." after it, so that `envd
+// plugin ls` stays a table. Cut, not refused: ABI 1.x took any length.
 constexpr std::size_t kMaxVersionBytes = 64;
 constexpr std::size_t kMaxDescriptionBytes = 256;
+
+// `text` (one line of UTF-8) cut to `limit` bytes at a character's start.
+std::string bounded(std::string_view text, std::size_t limit) {
+  return text.size() <= limit ? std::string(text) : util::printable(text, limit);
+}
 
 // One line of well-formed UTF-8 without control characters.
 bool is_clean_text(std::string_view text) { return util::printable(text) == text; }
@@ -156,24 +162,13 @@ ModuleInfo describe_descriptor(const envd_plugin_descriptor* d) {
     return refuse(std::move(info),
                   "version '" + shown(d->version) + "' is not one line of UTF-8 text");
   }
-  // Bounded, so that `envd plugin ls` stays a table and a status line one
-  // line (plugin_abi.h states the limits).
-  if (std::strlen(d->version) > kMaxVersionBytes) {
-    return refuse(std::move(info), "version '" + shown(d->version) + "' is longer than " +
-                                       std::to_string(kMaxVersionBytes) + " bytes");
-  }
-  info.version = d->version;
+  info.version = bounded(d->version, kMaxVersionBytes);
   if (d->description == nullptr) return refuse(std::move(info), "descriptor has no description");
   if (!is_clean_text(d->description)) {
     return refuse(std::move(info),
                   "description '" + shown(d->description) + "' is not one line of UTF-8 text");
   }
-  if (const std::size_t length = std::strlen(d->description); length > kMaxDescriptionBytes) {
-    return refuse(std::move(info), "description is " + std::to_string(length) +
-                                       " bytes long; at most " +
-                                       std::to_string(kMaxDescriptionBytes) + " are shown");
-  }
-  info.description = d->description;
+  info.description = bounded(d->description, kMaxDescriptionBytes);
   info.maturity = d->maturity;
 
   if (d->free_string == nullptr) {
@@ -271,8 +266,9 @@ std::optional<ModuleInfo> facts_from_json(const json::object& object) {
   for (const std::string* text : {&info.type, &info.version, &info.description, &info.reason}) {
     if (!is_clean_text(*text)) return std::nullopt;
   }
-  if (info.version.size() > kMaxVersionBytes || info.description.size() > kMaxDescriptionBytes) {
-    return std::nullopt;
+  if (info.version.size() > kMaxVersionBytes + 3 ||
+      info.description.size() > kMaxDescriptionBytes + 3) {
+    return std::nullopt;  // longer than bounded() makes it
   }
   if (!info.ok && info.reason.empty()) return std::nullopt;
   return info;

@@ -174,21 +174,31 @@ TEST_F(DescriptorTest, MissingOrBadVersionAndDescription) {
   EXPECT_TRUE(registry.add_builtin(&builder));
 }
 
-// Bounded, so that `envd plugin ls` stays a table: a version of at most 64
-// bytes, a description of at most 256.
-TEST_F(DescriptorTest, VersionAndDescriptionHaveALengthLimit) {
+// Bounded, so that `envd plugin ls` stays a table: a version is kept to 64
+// bytes and a description to 256, cut at a character's start with "..."
+// after them; the module is not refused for it (ABI 1.x took any length).
+TEST_F(DescriptorTest, LongVersionAndDescriptionAreCut) {
   const std::string version(64, '1');
   const std::string description(256, 'd');
   builder.version = version.c_str();
   builder.description = description.c_str();
-  EXPECT_TRUE(describe_descriptor(&builder).ok);
+  ModuleInfo exact = describe_descriptor(&builder);
+  EXPECT_TRUE(exact.ok);
+  EXPECT_EQ(exact.version, version);
+  EXPECT_EQ(exact.description, description);
   const std::string long_version(65, '1');
   builder.version = long_version.c_str();
-  EXPECT_EQ(refusal(&builder), "version '" + std::string(64, '1') + "...' is longer than 64 bytes");
-  builder.version = "0.1.0";
-  const std::string long_description(100000, 'd');
+  std::string long_description(99999, 'd');
+  long_description += "\xc3\xa9";  // a two-byte character at the cut is kept whole or left out
   builder.description = long_description.c_str();
-  EXPECT_EQ(refusal(&builder), "description is 100000 bytes long; at most 256 are shown");
+  ModuleInfo cut = describe_descriptor(&builder);
+  EXPECT_TRUE(cut.ok) << cut.reason;
+  EXPECT_EQ(cut.version, std::string(64, '1') + "...");
+  EXPECT_EQ(cut.description, std::string(256, 'd') + "...");
+  // What a scan keeps is what the cache takes back.
+  auto again = facts_from_json(facts_to_json(cut));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->description, cut.description);
 }
 
 TEST_F(DescriptorTest, UnknownMaturityIsAcceptedAndShownAsUnknown) {

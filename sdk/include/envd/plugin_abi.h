@@ -335,8 +335,8 @@ typedef struct envd_plugin_descriptor {
   const char* type_name;   /* driver type used in contexts, e.g. "tcp"; matches
                               ^[a-z0-9][a-z0-9-]{0,31}$; unique per kind (a builder
                               and a runner may share a name) */
-  const char* version;     /* the module's own version, e.g. "0.1.0"; at most 64 bytes */
-  const char* description; /* one line, no trailing period; at most 256 bytes */
+  const char* version;     /* the module's own version, e.g. "0.1.0"; shown cut at 64 bytes */
+  const char* description; /* one line, no trailing period; shown cut at 256 bytes */
   int32_t maturity;        /* envd_maturity; an unknown value is shown as "unknown" */
 
   /* Releases any string or buffer the module handed to the core. NULL is a no-op. */
