@@ -171,8 +171,11 @@ std::error_code create_private_directories(const fs::path& dir) {
   if (dir.has_parent_path() && dir.parent_path() != dir) {
     if (auto parent = create_private_directories(dir.parent_path())) return parent;
   }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return {errno, std::generic_category()};
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    const int err = errno;
+    // Another process made it meanwhile; anything else there is no directory.
+    if (err == EEXIST && fs::is_directory(dir, ec)) return {};
+    return {err == EEXIST ? ENOTDIR : err, std::generic_category()};
   }
   return {};
 }
@@ -182,7 +185,10 @@ std::error_code create_private_directories(const fs::path& dir) {
 Status write_if_changed(const fs::path& path, const std::string& text) {
   // Read without blocking: whatever is not a regular file there is replaced.
   if (auto current = sdk::read_regular_file(path.string()); current && *current == text) return {};
-  create_private_directories(path.parent_path());
+  if (auto made = create_private_directories(path.parent_path())) {
+    return Error(Errc::permission, "cannot write the generated buildkitd config '" + path.string() +
+                                       "': cannot make its directory: " + made.message());
+  }
   std::error_code ec;
   // A temporary of its own (O_EXCL): nothing sitting at a name is opened,
   // and two envd processes writing the config at once do not mix.
