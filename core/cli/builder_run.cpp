@@ -47,19 +47,18 @@ Status probe_into(const BuilderTarget& target, std::chrono::steady_clock::time_p
         std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()),
         std::chrono::milliseconds(1));
   };
-  const auto budget = left();
-  auto client = connect_builder(target, budget);
-  if (!client) {
-    // The driver's look (a slow API server for kube-pod) took nearly the
-    // whole deadline: "no answer within 1ms" alone would blame the daemon.
-    if (budget * 10 < timeout) {
-      return Error(client.error().code(),
-                   client.error().message() + " (the look at the builder took all but " +
-                       std::to_string(budget.count()) + " ms of the " +
-                       std::to_string(timeout.count()) + " ms --connect-timeout)");
-    }
-    return client.error();
+  // The driver's look (a slow API server for kube-pod) took nearly the whole
+  // deadline: a dial in what is left would fail with "no answer within 1ms",
+  // blaming the daemon, and its diagnosis would repeat the slow look.
+  if (const auto budget = left(); budget * 10 < timeout) {
+    return Error(Errc::timeout,
+                 "cannot connect to buildkitd at " + target.context.builder_endpoint() +
+                     ": looking at the builder took all but " + std::to_string(budget.count()) +
+                     " ms of the " + std::to_string(timeout.count()) +
+                     " ms --connect-timeout; give it longer");
   }
+  auto client = connect_builder(target, left());
+  if (!client) return client.error();
   // The round trip of one probe (Info, then ListWorkers), as the user's
   // network and the daemon's load make it.
   const auto probe_start = std::chrono::steady_clock::now();
