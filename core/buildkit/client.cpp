@@ -739,6 +739,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                                   ProgressSink& progress, const CancelToken& cancel) {
   const std::string& address = state_->address;
   if (cancel.cancelled()) {
+    progress.cancelled();
     progress.done();
     return Error(Errc::cancelled, "build on " + address + " cancelled");
   }
@@ -796,6 +797,7 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
   // the probe's answer): a daemon that is still starting refuses, and a call
   // sent then would fail at once where the probe redials.
   if (!wait_until_connected(ends)) {
+    if (cancel.cancelled()) progress.cancelled();
     progress.done();
     if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
     if (auto failure = probe_failure()) return *failure;
@@ -920,7 +922,8 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                                   : std::chrono::seconds(1));
     phase = follower.phase();
   }
-  if (cancel.cancelled()) progress.cancelled();
+  // A Ctrl-C after the daemon's answer cancelled nothing: the build stands.
+  if (cancel.cancelled() && (!opened || !status.ok())) progress.cancelled();
   progress.done();
   if (!opened) {
     if (cancel.cancelled()) return Error(Errc::cancelled, "build on " + address + " cancelled");
