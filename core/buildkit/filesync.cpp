@@ -24,6 +24,7 @@
 #include "buildkit/patterns.hpp"
 #include "buildkit/request_metadata.hpp"
 #include "github.com/moby/buildkit/session/filesync/filesync.grpc.pb.h"
+#include "util/text.hpp"
 
 namespace envd::buildkit {
 
@@ -31,6 +32,13 @@ namespace {
 
 using fsutil::types::Packet;
 using fsutil::types::Stat;
+
+// A context path in a message: escaped, so that a name holding a newline
+// keeps the error on one line.
+std::string shown_path(const std::string& rel) {
+  return rel.empty() ? "." : util::printable(rel, 300);
+}
+
 using Stream = grpc::ServerReaderWriter<Packet, Packet>;
 
 // DATA packets carry up to 1 MiB. fsutil's own sender uses 32 KiB, but its
@@ -199,7 +207,7 @@ class Walker {
     if (dir == nullptr) {
       int err = errno;
       if (dup_fd >= 0) ::close(dup_fd);
-      return "cannot read directory '" + display(rel) + "': " + errno_text(err);
+      return "cannot read directory '" + shown_path(rel) + "': " + errno_text(err);
     }
     std::vector<std::string> names;
     errno = 0;
@@ -210,7 +218,7 @@ class Walker {
     int read_errno = errno;
     ::closedir(dir);
     if (read_errno != 0) {
-      return "cannot read directory '" + display(rel) + "': " + errno_text(read_errno);
+      return "cannot read directory '" + shown_path(rel) + "': " + errno_text(read_errno);
     }
     std::sort(names.begin(), names.end());
 
@@ -266,8 +274,6 @@ class Walker {
   }
 
  private:
-  static std::string display(const std::string& rel) { return rel.empty() ? "." : rel; }
-
   static Stat make_stat(const std::string& path, const struct stat& st) {
     Stat stat;
     stat.set_path(path);
@@ -437,16 +443,22 @@ class Transfer {
     // one that stopped being a regular file since the walk saw it; O_NONBLOCK
     // keeps the open of a FIFO put in its place from blocking for ever, and
     // changes nothing for a regular file.
+    // A link (O_NOFOLLOW's ELOOP) or a socket (ENXIO) put in its place is
+    // no longer the file the walk saw either.
     Fd file(::openat(root_fd_, files_[id].c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-    if (file.get() < 0) {
-      fail(grpc::StatusCode::FAILED_PRECONDITION,
-           "cannot read '" + files_[id] + "': " + errno_text(errno));
+    const int open_errno = errno;
+    struct stat st {};
+    const bool replaced = file.get() < 0 ? open_errno == ELOOP || open_errno == ENXIO
+                                         : ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode);
+    if (replaced) {
+      fail(grpc::StatusCode::FAILED_PRECONDITION, "'" + shown_path(files_[id]) +
+                                                      "' changed while it was sent: it is no "
+                                                      "longer a regular file");
       return false;
     }
-    struct stat st {};
-    if (::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (file.get() < 0) {
       fail(grpc::StatusCode::FAILED_PRECONDITION,
-           "'" + files_[id] + "' changed while it was sent: it is no longer a regular file");
+           "cannot read '" + shown_path(files_[id]) + "': " + errno_text(open_errno));
       return false;
     }
     if (st.st_size > static_cast<off_t>(kChunkSize)) {
@@ -459,8 +471,9 @@ class Transfer {
       auto n = ::read(file.get(), chunk_.get(), kChunkSize);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        fail(grpc::StatusCode::UNAVAILABLE,
-             "cannot read '" + files_[id] + "': " + errno_text(errno));
+        const int read_errno = errno;
+        fail(grpc::StatusCode::FAILED_PRECONDITION,
+             "cannot read '" + shown_path(files_[id]) + "': " + errno_text(read_errno));
         return false;
       }
       if (n == 0) break;

@@ -528,6 +528,22 @@ TEST_F(FileSyncTest, AFileTurnedIntoAFifoAfterTheWalkFailsTheSend) {
             "'became-fifo' changed while it was sent: it is no longer a regular file");
 }
 
+// So is one turned into a link (never followed), and a name holding a
+// newline is shown escaped, keeping the error on one line.
+TEST_F(FileSyncTest, AFileTurnedIntoALinkAfterTheWalkFailsTheSend) {
+  write_text(src_.path() / "became\nlink", "was a file");
+  start({{"context", src_.path()}});
+  auto received = receive(server_->channel(), {{"dir-name", "context"}}, nullptr,
+                          [&](const fsutil::types::Stat& stat) {
+                            if (stat.path() != "became\nlink") return;
+                            fs::remove(src_.path() / "became\nlink");
+                            fs::create_symlink("/etc/passwd", src_.path() / "became\nlink");
+                          });
+  EXPECT_FALSE(received.status.ok());
+  EXPECT_EQ(received.err_packet,
+            "'became\\x0alink' changed while it was sent: it is no longer a regular file");
+}
+
 // A file that cannot be opened when the daemon asks for it (here removed
 // after the walk; EACCES takes the same path, which root cannot show) fails
 // the send with the file and the reason, never an empty file.
