@@ -254,6 +254,11 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
   auto target = target_of(request);
   if (!target) return target.error();
   kube::Kubectl kubectl(*target);
+  // After a dial of this process whose kubectl exec already ended, its
+  // reason is what the core asks this for (it appends dial_error): known
+  // now, it is kept even when the pod lookup below does not fit in what is
+  // left of a short deadline.
+  std::string failure = execs_->last_failure(std::chrono::milliseconds(0));
   json::object out;
   auto pod = resolve_pod(*target, kubectl, request.context, end);
   if (pod) {
@@ -262,23 +267,26 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
     out["pod"] = pod->name;
     out["namespace"] = pod->namespace_;
     out["phase"] = pod->phase;
-  } else {
+  } else if (failure.empty()) {
     // envd starts no pod here: one it cannot find or use (kubectl missing,
     // an unknown kube context, no such workload, no Ready pod) is the
     // answer's error, not a state to bootstrap from ("missing" made
     // `envd builder status` exit 0, passing a CI gate on a broken setup).
     return pod.error();
+  } else {
+    out["state"] = "unknown";
+    out["detail"] = pod.error().message();
   }
-  // After a dial whose kubectl ended early, its reason (the core appends it).
-  // Within the request's time: the core asks this after its own deadline.
-  const auto left =
-      std::max(std::chrono::milliseconds(0),
-               std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
-  if (std::string failure =
-          execs_->last_failure(std::min<std::chrono::milliseconds>(std::chrono::seconds(2), left));
-      !failure.empty()) {
-    out["dial_error"] = failure;
+  // A dial's kubectl that still runs may end within the request's time: the
+  // core asks this after its own deadline.
+  if (failure.empty()) {
+    const auto left =
+        std::max(std::chrono::milliseconds(0),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
+    failure =
+        execs_->last_failure(std::min<std::chrono::milliseconds>(std::chrono::seconds(2), left));
   }
+  if (!failure.empty()) out["dial_error"] = failure;
   return json::serialize(out);
 }
 
