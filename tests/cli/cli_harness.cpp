@@ -111,13 +111,13 @@ sdk::ProcessResult CliTest::envd_ok(const std::vector<std::string>& args,
 
 std::unique_ptr<BackgroundEnvd> CliTest::envd_background(
     const std::vector<std::string>& args,
-    const std::map<std::string, std::optional<std::string>>& env) {
+    const std::map<std::string, std::optional<std::string>>& env, int stdout_fd) {
   sdk::ProcessOptions options;
   options.argv.push_back(ENVD_BINARY);
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.env = base_env();
   for (const auto& [key, value] : env) options.env[key] = value;
-  return std::make_unique<BackgroundEnvd>(options);
+  return std::make_unique<BackgroundEnvd>(options, -1, stdout_fd);
 }
 
 BackgroundEnvd::BackgroundEnvd(const sdk::ProcessOptions& options, int stdin_fd, int stdout_fd) {

@@ -70,10 +70,11 @@ class CliTest : public ::testing::Test {
                           const std::map<std::string, std::optional<std::string>>& env = {},
                           const std::string& stdin_data = "");
 
-  // Starts `envd <args>` in the background with its stderr piped to the test.
+  // Starts `envd <args>` in the background with its stderr piped to the test
+  // (and its stdout to `stdout_fd` when one is given, which stays the caller's).
   std::unique_ptr<BackgroundEnvd> envd_background(
       const std::vector<std::string>& args,
-      const std::map<std::string, std::optional<std::string>>& env = {});
+      const std::map<std::string, std::optional<std::string>>& env = {}, int stdout_fd = -1);
 
   // Like envd() but fails the test unless the command exits 0.
   sdk::ProcessResult envd_ok(const std::vector<std::string>& args,

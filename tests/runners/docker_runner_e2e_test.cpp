@@ -3,7 +3,9 @@
 // Engine's default network mode, which there means no network, and published
 // ports are recorded but not reachable). Every container a test makes is named
 // with this process's id and removed in TearDown, also on failure.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,7 +14,6 @@
 #include <csignal>
 #include <filesystem>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cli_harness.hpp"
@@ -662,15 +663,28 @@ TEST_F(DockerRunnerE2e, CtrlCEndsAFollowedLogWithoutAnError) {
             0);
   for (int signal : {SIGINT, SIGTERM}) {
     SCOPED_TRACE(signal);
-    auto followed = envd_background({"envs", "logs", "-f", n}, env());
+    int out[2];
+    ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    auto followed = envd_background({"envs", "logs", "-f", n}, env(), out[1]);
+    ::close(out[1]);
     ASSERT_EQ(followed->start_error(), "");
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // The signal once the log flows: envd is following it by then, past
+    // start-up (a signal before its watcher exists ends it by the default
+    // action, which is another test).
+    std::string shown;
+    for (char c = 0; shown.find("one") == std::string::npos;) {
+      pollfd ready{out[0], POLLIN, 0};
+      ASSERT_GT(::poll(&ready, 1, 30000), 0) << "no log line within 30 s";
+      ASSERT_EQ(::read(out[0], &c, 1), 1) << "envd ended before the log came";
+      shown.push_back(c);
+    }
     ASSERT_EQ(::kill(followed->pid(), signal), 0);
     auto status = followed->wait_exit(std::chrono::seconds(10));
     ASSERT_TRUE(status.has_value()) << "still following 10 s after the signal";
     EXPECT_TRUE(WIFEXITED(*status));
     EXPECT_EQ(WEXITSTATUS(*status), 128 + signal);
     EXPECT_EQ(followed->err(), "");
+    ::close(out[0]);
   }
 }
 
