@@ -11,9 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each phase says how long it took, so a slow CI run shows where its time went.
 phase() {
-  local name="$1" started=$SECONDS
+  local name="$1" started=$SECONDS rc=0
   shift
-  "$@"
+  "$@" || rc=$?
+  if ((rc != 0)); then
+    echo "test.sh: $name failed (exit $rc) after $((SECONDS - started)) s" >&2
+    exit "$rc"
+  fi
   echo "test.sh: $name took $((SECONDS - started)) s" >&2
 }
 phase install bash scripts/install-deps.sh

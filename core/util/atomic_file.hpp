@@ -28,7 +28,9 @@ enum class ReadOnlyFile {
   refuse,
   // Replaced like any other: a cache envd derives and may rewrite at will
   // (the plugin manifests, a daemon's remembered answer), which would
-  // otherwise never repair itself once, say, a sudo run left it root's.
+  // otherwise never repair itself once, say, a sudo run left it root's; and
+  // a file envd owns whose remedy is to write it again (the runner's login,
+  // which `envd login` replaces whatever its mode).
   replace,
 };
 
