@@ -18,7 +18,23 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-using PluginCli = CliTest;
+class PluginCli : public CliTest {
+ protected:
+  // The environment of a context "t" on the test module's builder (its
+  // status answers `status`), which this creates and uses; with `extra` too.
+  std::map<std::string, std::optional<std::string>> use_test_builder(
+      const std::string& status, std::map<std::string, std::optional<std::string>> extra = {}) {
+    fs::path plugins = home() / "plugins";
+    fs::create_directories(plugins);
+    fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "test-builder.so");
+    extra["ENVD_PLUGIN_PATH"] = plugins.string();
+    extra["ENVD_TEST_BUILDER_STATUS"] = status;
+    envd_ok({"context", "create", "--name", "t", "--builder", "test-builder", "--builder-address",
+             "x", "--use"},
+            extra);
+    return extra;
+  }
+};
 
 TEST_F(PluginCli, ListsTheBackendsAsUsable) {
   auto r = envd_ok({"plugin", "ls", "--format", "json"});
@@ -148,17 +164,8 @@ TEST_F(PluginCli, AMissingScanHelperIsNotRememberedAsTheModulesRefusal) {
 // the terminal (retitle it, clear it) if printed as it came.
 TEST_F(PluginCli, BuilderStatusShowsADriversFactsPrintable) {
   ENVD_REQUIRE_MODULES("docker runner");
-  fs::path plugins = home() / "plugins";
-  fs::create_directories(plugins);
-  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "test-builder.so");
-  std::map<std::string, std::optional<std::string>> env{
-      {"ENVD_PLUGIN_PATH", plugins.string()},
-      {"ENVD_TEST_BUILDER_STATUS",
-       R"({"state":"stopped","detail":"gone\u001b]0;pwned\u0007\u001b[2J",)"
-       R"("image":"img\u001b[5mblink","volume":"v\nw"})"}};
-  envd_ok({"context", "create", "--name", "t", "--builder", "test-builder", "--builder-address",
-           "x", "--use"},
-          env);
+  auto env = use_test_builder(R"({"state":"stopped","detail":"gone\u001b]0;pwned\u0007\u001b[2J",)"
+                              R"("image":"img\u001b[5mblink","volume":"v\nw"})");
   auto r = envd({"builder", "status"}, env);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << r.out;
@@ -173,16 +180,8 @@ TEST_F(PluginCli, BuilderStatusShowsADriversFactsPrintable) {
 // "no answer within 1ms", which would blame the daemon.
 TEST_F(PluginCli, BuilderStatusSaysWhenTheDriversLookTookTheDeadline) {
   ENVD_REQUIRE_MODULES("docker runner");
-  fs::path plugins = home() / "plugins";
-  fs::create_directories(plugins);
-  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "test-builder.so");
-  std::map<std::string, std::optional<std::string>> env{
-      {"ENVD_PLUGIN_PATH", plugins.string()},
-      {"ENVD_TEST_BUILDER_STATUS", R"({"state":"running","detail":"slow to say"})"},
-      {"ENVD_TEST_BUILDER_STATUS_DELAY_MS", "960"}};
-  envd_ok({"context", "create", "--name", "t", "--builder", "test-builder", "--builder-address",
-           "x", "--use"},
-          env);
+  auto env = use_test_builder(R"({"state":"running","detail":"slow to say"})",
+                              {{"ENVD_TEST_BUILDER_STATUS_DELAY_MS", "960"}});
   auto r = envd({"builder", "status", "--connect-timeout", "1s"}, env);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(
