@@ -280,11 +280,8 @@ Result<std::string> KubePodBuilder::status(const sdk::Request& request) {
   // A dial's kubectl that still runs may end within the request's time: the
   // core asks this after its own deadline.
   if (failure.empty()) {
-    const auto left =
-        std::max(std::chrono::milliseconds(0),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()));
-    failure =
-        execs_->last_failure(std::min<std::chrono::milliseconds>(std::chrono::seconds(2), left));
+    failure = execs_->last_failure(
+        std::min<std::chrono::milliseconds>(std::chrono::seconds(2), left(end)));
   }
   if (!failure.empty()) out["dial_error"] = failure;
   return json::serialize(out);
