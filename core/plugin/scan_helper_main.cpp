@@ -2,7 +2,7 @@
 // in a process of its own, so that a module that crashes, hangs, calls exit()
 // or prints while it loads cannot harm envd.
 //
-//   envd-plugin-scan /absolute/path/to/module.so
+//   envd-plugin-scan /absolute/path/to/module.so ENVD_PID
 //
 // Writes the module's facts (facts_to_json) as one JSON object to the stdout
 // it was started with, then exits 0. The module never sees that stdout: fds
@@ -46,9 +46,12 @@ void write_all(int fd, std::string_view data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || argv[1][0] != '/') {
-    std::fputs("usage: envd-plugin-scan /absolute/path/to/module.so (envd runs this itself)\n",
-               stderr);
+  char* end = nullptr;
+  const long envd_pid = argc == 3 ? std::strtol(argv[2], &end, 10) : 0;
+  if (argc != 3 || argv[1][0] != '/' || envd_pid <= 0 || end == argv[2] || *end != '\0') {
+    std::fputs(
+        "usage: envd-plugin-scan /absolute/path/to/module.so ENVD_PID (envd runs this itself)\n",
+        stderr);
     return 2;
   }
   // The answer's channel: a copy of stdout that a module cannot write to by
@@ -56,9 +59,10 @@ int main(int argc, char** argv) {
   int answer = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
   if (answer < 0) return 126;
   // Ends with envd, however envd ends; if envd is gone already, at once.
-  const pid_t parent = ::getppid();
+  // envd names itself: reading getppid() first would take the process that
+  // adopted this one, after an envd killed before prctl, for envd.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (::getppid() != parent) _exit(124);
+  if (::getppid() != static_cast<pid_t>(envd_pid)) _exit(124);
 
   // A crash must end the process with its signal, not in a handler or ignored.
   for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS}) {

@@ -69,7 +69,7 @@ ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) 
   if (auto st = check_elf_header(path); !st) return refused(st.error().message());
 
   sdk::ProcessOptions options;
-  options.argv = {scan_helper().string(), path.string()};
+  options.argv = {scan_helper().string(), path.string(), std::to_string(::getpid())};
   options.timeout = timeout;
   // The scan is bounded by its timeout; a scan cut short by Ctrl-C would be
   // remembered in the manifest cache as the module's refusal.

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "envd/process.hpp"
 #include "plugin/test_support.hpp"
 
 namespace envd::plugin {
@@ -36,6 +37,33 @@ TEST(Scanner, ItsHelperIsBuiltBesideTheTestsAsInAnInstall) {
   EXPECT_EQ(helper.filename(), "envd-plugin-scan");
   EXPECT_EQ(helper.parent_path().filename(), "envd");
   EXPECT_EQ(::access(helper.c_str(), X_OK), 0) << helper;
+}
+
+// envd killed between the helper's start and its PR_SET_PDEATHSIG would leave
+// the helper adopted and the request made too late: the helper is told envd's
+// pid and, finding another parent, ends before loading anything.
+TEST(Scanner, ItsHelperEndsAtOnceWhenItsParentIsNotTheEnvdThatNamedItself) {
+  sdk::ProcessOptions options;
+  options.argv = {scan_helper().string(), a_shared_library().string(), "1"};
+  options.timeout = 5s;
+  auto run = sdk::run_process(options);
+  ASSERT_TRUE(run) << run.error().message();
+  EXPECT_FALSE(run->timed_out);
+  EXPECT_EQ(run->exit_code, 124);
+  EXPECT_EQ(run->out, "");
+
+  options.argv[2] = std::to_string(::getpid());
+  run = sdk::run_process(options);
+  ASSERT_TRUE(run) << run.error().message();
+  EXPECT_EQ(run->exit_code, 0) << "the same helper, named by its real parent, scans";
+  EXPECT_NE(run->out.find("envd_plugin_entry"), std::string::npos) << run->out;
+
+  for (const char* bad : {"", "0", "-5", "12x"}) {
+    options.argv[2] = bad;
+    run = sdk::run_process(options);
+    ASSERT_TRUE(run);
+    EXPECT_EQ(run->exit_code, 2) << "ENVD_PID '" << bad << "'";
+  }
 }
 
 TEST(Scanner, ScansWhileThisProcessRunsThreads) {
