@@ -102,6 +102,8 @@ std::vector<std::string> help_as_flag(int argc, const char* const* argv) {
     }
     if (*word == "help") {
       word = words.erase(word);
+      // `envd help -- build`: the words after `--` are still command words.
+      if (word != words.end() && *word == "--") word = words.erase(word);
       // Only command words follow: `envd help --bogus` is help's own error.
       for (auto rest = word; rest != words.end(); ++rest) {
         if (rest->empty() || rest->front() == '-') return {};

@@ -73,6 +73,7 @@ TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {
   EXPECT_EQ(envd_ok({"help", "context", "create"}).out,
             envd_ok({"context", "create", "--help"}).out);
   EXPECT_EQ(envd_ok({"-c", "default", "help", "build"}).out, envd_ok({"build", "--help"}).out);
+  EXPECT_EQ(envd_ok({"help", "--", "build"}).out, envd_ok({"build", "--help"}).out);
   auto top = envd_ok({"help"});
   EXPECT_EQ(top.out, envd_ok({"--help"}).out);
   EXPECT_NE(top.out.find("\n  help "), std::string::npos) << "listed with the commands";
