@@ -64,8 +64,8 @@ run_preset() {
     echo "sanitize: $preset $t" >&2
     local started=$SECONDS ok=1 shard pids=()
     # One shard per CPU, at once (GoogleTest's sharding splits the tests):
-    # an instrumented envd takes a third of a second to start, and the CLI
-    # suite starts thousands of them, one after another in each test.
+    # the CLI suite starts thousands of instrumented envd processes, one after
+    # another in each test, and a test uses one CPU at a time.
     for ((shard = 0; shard < shards; shard++)); do
       GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$shard \
         "$dir/bin/$t" --gtest_brief=1 >"$dir/$t.$shard.log" 2>&1 &
