@@ -27,6 +27,7 @@
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
 #include "github.com/moby/buildkit/solver/pb/ops.pb.h"
 #include "services/test_services.hpp"
+#include "util/test_support.hpp"
 
 namespace envd::buildkit {
 namespace {
@@ -148,14 +149,7 @@ std::string exec_on_base_image(const std::string& script) {
 // Whether a process whose command line contains `needle` runs on this host
 // (the fixture's dockerd runs its containers here).
 bool process_running(const std::string& needle) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(needle) != std::string::npos) return true;
-  }
-  return false;
+  return !util::testing::processes_running(needle).empty();
 }
 
 class CountingSink : public ProgressSink {

@@ -3,6 +3,7 @@
 // scope, and small file helpers. Header-only; part of no library.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 namespace envd::util::testing {
@@ -123,6 +125,34 @@ inline ino_t inode_of(const std::filesystem::path& path) {
 inline void set_mtime(const std::filesystem::path& path, time_t seconds, long nanos = 0) {
   const timespec times[2] = {{seconds, nanos}, {seconds, nanos}};
   ::utimensat(AT_FDCWD, path.c_str(), times, 0);
+}
+
+// The processes on this host whose command line (NULs read as spaces)
+// contains `needle`, as (pid, command line). Plain system calls on purpose: a
+// process that ends during the scan makes the read of its cmdline fail with
+// ESRCH, which a std::ifstream read through istreambuf_iterator throws (and a
+// throw on a watcher thread aborts the test). Such a process is skipped.
+inline std::vector<std::pair<pid_t, std::string>> processes_running(const std::string& needle) {
+  std::vector<std::pair<pid_t, std::string>> found;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* entry = ::readdir(proc)) {
+    const std::string name = entry->d_name;
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int fd = ::open(("/proc/" + name + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    std::string cmdline;
+    char buffer[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0) cmdline.append(buffer, n);
+    ::close(fd);
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (cmdline.find(needle) != std::string::npos) {
+      found.emplace_back(static_cast<pid_t>(std::stol(name)), std::move(cmdline));
+    }
+  }
+  ::closedir(proc);
+  return found;
 }
 
 }  // namespace envd::util::testing

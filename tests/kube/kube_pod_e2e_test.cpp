@@ -8,7 +8,6 @@
 // one does (status codes, Status bodies, RBAC text).
 //
 // Skipped, with the reason, when kubectl or the BuildKit binaries are absent.
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -32,6 +31,7 @@
 #include "cli_harness.hpp"
 #include "kube/kube_fixture.hpp"
 #include "services/test_services.hpp"
+#include "util/test_support.hpp"
 
 namespace envd::test {
 namespace {
@@ -91,15 +91,8 @@ json::value cluster(json::array pods) {
 // Processes whose command line contains `marker`: what a test left running.
 std::vector<std::string> processes_with(const std::string& marker) {
   std::vector<std::string> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string pid = entry.path().filename().string();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (char& c : cmdline) {
-      if (c == '\0') c = ' ';
-    }
-    if (contains(cmdline, marker)) found.push_back(pid + ": " + cmdline);
+  for (const auto& [pid, cmdline] : envd::util::testing::processes_running(marker)) {
+    found.push_back(std::to_string(pid) + ": " + cmdline);
   }
   return found;
 }

@@ -455,12 +455,8 @@ TEST(Scanning, AModuleThatHangsIsKilledAtTheDeadline) {
 // The processes whose command line mentions `text`.
 std::vector<int> processes_mentioning(const std::string& text) {
   std::vector<int> found;
-  for (const auto& entry : fs::directory_iterator("/proc")) {
-    const std::string pid = entry.path().filename();
-    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
-    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(text) != std::string::npos) found.push_back(std::stoi(pid));
+  for (const auto& process : envd::util::testing::processes_running(text)) {
+    found.push_back(process.first);
   }
   return found;
 }
