@@ -20,14 +20,34 @@ phase() {
   fi
   echo "test.sh: $name took $((SECONDS - started)) s" >&2
 }
+# CTest, and when a test failed, that test's output again at the very end
+# (the last lines of its log): CI keeps the tail of a failed run, and with
+# 1,000 tests the output of the failed one is long gone from it by then.
+run_ctest() {
+  local preset="$1" dir="$2" rc=0
+  ctest --preset "$preset" -j 2 || rc=$?
+  if ((rc != 0)) && [[ -f "$dir/Testing/Temporary/LastTest.log" ]]; then
+    awk -v keep=40 '
+      /^[0-9]+\/[0-9]+ Testing: / { name = $0; sub(/^[^:]*: /, "", name); n = 0; passed = 0; next }
+      /^Output:$/ { in_output = 1; getline; next }
+      /^<end of output>$/ { in_output = 0; next }
+      in_output { lines[n++] = $0; next }
+      /^Test Passed\.$/ { passed = 1; next }
+      /^"[^"]*" end time: / && !passed {
+        print "\n---- " name ": the last lines of its output ----"
+        for (i = (n > keep ? n - keep : 0); i < n; i++) print lines[i]
+      }' "$dir/Testing/Temporary/LastTest.log" >&2
+  fi
+  return "$rc"
+}
 phase install bash scripts/install-deps.sh
 phase build bash scripts/build.sh ci
 phase lint bash scripts/lint.sh
-phase ctest ctest --preset ci -j 2
+phase ctest run_ctest ci build
 # Every fuzz target under libFuzzer, ASan and UBSan, briefly, and the unit
 # suites that need no daemon under ASan + UBSan and TSan (docs/security.md).
 phase fuzz bash scripts/fuzz.sh 15
 phase sanitize bash scripts/sanitize.sh
 phase subset-build bash scripts/build.sh ci-subset
-phase subset-ctest ctest --preset ci-subset -j 2
+phase subset-ctest run_ctest ci-subset build-subset
 echo "test.sh: everything passed in $SECONDS s" >&2
