@@ -7,8 +7,8 @@
 #include <optional>
 #include <utility>
 
+#include "envd/csv.hpp"
 #include "output/image_name.hpp"
-#include "util/csv.hpp"
 #include "util/text.hpp"
 
 namespace envd::cli {
@@ -27,7 +27,7 @@ Error invalid(const std::string& flag, const std::string& value, const std::stri
 Result<std::map<std::string, std::string>> fields_of(const std::string& flag,
                                                      const std::string& value,
                                                      std::optional<std::string>* bare) {
-  auto fields = util::split_csv_record(value, flag);
+  auto fields = sdk::split_csv_record(value, flag);
   if (!fields) return fields.error();
   std::map<std::string, std::string> out;
   for (const auto& field : *fields) {

@@ -14,8 +14,8 @@
 #include <optional>
 #include <utility>
 
+#include "envd/csv.hpp"
 #include "envd/files.hpp"
-#include "util/csv.hpp"
 #include "util/text.hpp"
 #include "util/unique_fd.hpp"
 
@@ -130,7 +130,7 @@ std::string size_error(const std::string& flag, const std::string& what) {
 
 Result<SecretSpec> parse_secret_flag(std::string_view value) {
   if (value.empty()) return invalid_secret(value, "missing id=ID");
-  auto fields = util::split_csv_record(value, "--secret");
+  auto fields = sdk::split_csv_record(value, "--secret");
   if (!fields) return fields.error();
   SecretSpec spec;
   std::string type;

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "util/csv.hpp"
+#include "envd/csv.hpp"
 #include "util/text.hpp"
 
 namespace envd::output {
@@ -44,7 +44,7 @@ bool attribute_is_true(const std::string& value) {
 }
 
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal) {
-  auto fields = util::split_csv_record(value, "--output");
+  auto fields = sdk::split_csv_record(value, "--output");
   if (!fields) return fields.error();
   OutputSpec spec;
   std::optional<std::string> dest;

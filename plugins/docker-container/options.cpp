@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <limits>
 
+#include "envd/csv.hpp"
 #include "envd/docker_engine.hpp"
 
 namespace envd::plugins::docker_container {
@@ -24,22 +25,23 @@ std::string trim(std::string_view text) {
   return std::string(text.substr(begin, end - begin + 1));
 }
 
-std::vector<std::string> split_list(std::string_view value) {
+// The items of a list option: a CSV record (an item in double quotes holds
+// commas: env="NO_PROXY=a,b",FOO=1), each item trimmed, empty ones dropped.
+Result<std::vector<std::string>> split_list(std::string_view key, std::string_view value) {
+  auto fields = sdk::split_csv_record(value, "driver option '" + std::string(key) + "'");
+  if (!fields) return fields.error();
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= value.size()) {
-    size_t comma = value.find(',', start);
-    if (comma == std::string_view::npos) comma = value.size();
-    std::string item = trim(value.substr(start, comma - start));
+  for (const auto& field : *fields) {
+    std::string item = trim(field);
     if (!item.empty()) out.push_back(std::move(item));
-    start = comma + 1;
   }
   return out;
 }
 
+// The stored form of a list option: what split_list reads back as `items`.
 std::string join(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ",") + item;
+  for (const auto& item : items) out += (out.empty() ? "" : ",") + sdk::csv_field(item);
   return out;
 }
 
@@ -160,11 +162,13 @@ Result<std::string> parse_security_opt(const std::string& item) {
   return key + "=" + value;
 }
 
-// Applies `parse_item` to every comma-separated item of `value`.
+// Applies `parse_item` to every item of the list option `key`.
 template <typename T, typename F>
-Result<std::vector<T>> parse_items(std::string_view value, F parse_item) {
+Result<std::vector<T>> parse_items(std::string_view key, std::string_view value, F parse_item) {
+  auto items = split_list(key, value);
+  if (!items) return items.error();
   std::vector<T> out;
-  for (const auto& item : split_list(value)) {
+  for (const auto& item : *items) {
     auto parsed = parse_item(item);
     if (!parsed) return parsed.error();
     out.push_back(std::move(*parsed));
@@ -286,7 +290,9 @@ Result<sdk::Options> normalize(const sdk::Options& options) {
     } else if (key == "cap-drop") {
       out[key] = join(parsed->cap_drop);
     } else if (key == "security-opt" || key == "device" || key == "mount" || key == "env") {
-      out[key] = join(split_list(value));
+      auto items = split_list(key, value);
+      if (!items) return items.error();
+      out[key] = join(*items);
     } else {
       out[key] = trim(value);
     }
@@ -316,12 +322,14 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
     } else if (key == "cap-add" || key == "cap-drop") {
       std::string_view name = key;  // a structured binding cannot be captured before C++20
       auto caps = parse_items<std::string>(
-          value, [name](const std::string& item) { return capability(name, item); });
+          key, value, [name](const std::string& item) { return capability(name, item); });
       if (!caps) return caps.error();
       (key == "cap-add" ? out.cap_add : out.cap_drop) = std::move(*caps);
     } else if (key == "security-opt") {
+      auto items = split_list(key, value);
+      if (!items) return items.error();
       out.security_opt.clear();
-      for (const auto& item : split_list(value)) {
+      for (const auto& item : *items) {
         auto opt = parse_security_opt(item);
         if (!opt) return opt.error();
         if (opt->empty()) {
@@ -331,11 +339,11 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
         }
       }
     } else if (key == "device") {
-      auto devices = parse_items<DeviceSpec>(value, parse_device);
+      auto devices = parse_items<DeviceSpec>(key, value, parse_device);
       if (!devices) return devices.error();
       out.devices = std::move(*devices);
     } else if (key == "mount") {
-      auto mounts = parse_items<MountSpec>(value, parse_mount);
+      auto mounts = parse_items<MountSpec>(key, value, parse_mount);
       if (!mounts) return mounts.error();
       out.mounts = std::move(*mounts);
     } else if (key == "network") {
@@ -345,7 +353,7 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
       }
       out.network = value;
     } else if (key == "env") {
-      auto env = parse_items<std::string>(value, parse_env);
+      auto env = parse_items<std::string>(key, value, parse_env);
       if (!env) return env.error();
       out.env = std::move(*env);
     } else if (key == "buildkitd-flags") {

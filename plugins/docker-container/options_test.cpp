@@ -55,6 +55,26 @@ TEST(DockerContainerOptions, NormalizesBooleansListsAndCapabilities) {
   EXPECT_TRUE(parsed->mounts[1].read_only);
 }
 
+// A list item in double quotes holds commas, as in the docker CLI's and
+// buildx's CSV flags; the stored form quotes only the items that need it.
+TEST(DockerContainerOptions, AQuotedListItemHoldsCommas) {
+  auto out = normalized({{"env", R"("NO_PROXY=localhost,.corp", FOO="x","BAR=""y""")"},
+                         {"mount", R"("/srv/a,b:/a,b:ro")"}});
+  EXPECT_EQ(out.at("env"), R"("NO_PROXY=localhost,.corp",FOO="x",BAR="y")");
+  EXPECT_EQ(out.at("mount"), R"("/srv/a,b:/a,b:ro")");
+  auto parsed = parse(out);
+  ASSERT_TRUE(parsed) << parsed.error().message();
+  EXPECT_EQ(parsed->env,
+            (std::vector<std::string>{"NO_PROXY=localhost,.corp", "FOO=\"x\"", "BAR=\"y\""}));
+  ASSERT_EQ(parsed->mounts.size(), 1u);
+  EXPECT_EQ(parsed->mounts[0].source, "/srv/a,b");
+  EXPECT_EQ(parsed->mounts[0].target, "/a,b");
+  EXPECT_EQ(normalized(out), out) << "normalizing the stored form changes nothing";
+
+  EXPECT_EQ(rejected({{"env", R"(A=1,"B=2)"}}),
+            R"(invalid driver option 'env' 'A=1,"B=2': unterminated quote)");
+}
+
 TEST(DockerContainerOptions, SecurityOptionsFollowTheDockerCli) {
   auto parsed = parse({{"security-opt",
                         "systempaths=unconfined,seccomp=unconfined,apparmor:unconfined,"

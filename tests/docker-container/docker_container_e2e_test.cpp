@@ -284,8 +284,11 @@ TEST_F(DockerContainer, AChangedImageOrConfigIsDetectedAndRecreateReplacesIt) {
   EXPECT_EQ(docker({"exec", name_, "cat", "/var/lib/buildkit/marker"}).out, "cached\n")
       << "the cache volume survives recreation";
 
-  // Changed driver options make it stale too.
-  envd_ok({"context", "update", "dc", "--builder-opt", "env=A=1"}, env());
+  // Changed driver options make it stale too. A list item in double quotes
+  // holds commas (a proxy's NO_PROXY list).
+  envd_ok({"context", "update", "dc", "--builder-opt", R"(env="NO_PROXY=a,b")", "--builder-opt",
+           "env=A=1"},
+          env());
   auto stale = run({"bootstrap"}, kStandin2);
   EXPECT_EQ(stale.exit_code, 1);
   EXPECT_TRUE(has(stale.err, "its buildkitd.toml or driver options differ")) << stale.err;
@@ -295,7 +298,10 @@ TEST_F(DockerContainer, AChangedImageOrConfigIsDetectedAndRecreateReplacesIt) {
   EXPECT_TRUE(has(str(status["detail"]), "envd bootstrap --recreate")) << json::serialize(status);
   EXPECT_TRUE(status["driver"].as_object().contains("stale")) << json::serialize(status);
   EXPECT_EQ(run_json({"bootstrap", "--recreate"}, kStandin2)["action"], "recreated");
-  EXPECT_EQ(json::value(inspect(name_).at("Config").at("Env")).as_array().front(), "A=1");
+  const auto container_env = json::value(inspect(name_).at("Config").at("Env")).as_array();
+  ASSERT_GE(container_env.size(), 2u) << json::serialize(container_env);
+  EXPECT_EQ(container_env[0], "NO_PROXY=a,b");
+  EXPECT_EQ(container_env[1], "A=1");
 }
 
 TEST_F(DockerContainer, OnATerminalAStaleBuilderIsRecreatedWhenTheUserConfirms) {

@@ -15,7 +15,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 
 # Only the public SDK headers are installed.
 installed=$(cd "$prefix/include" && find . -type f | sort | tr '\n' ' ')
-expected="./envd/address.hpp ./envd/docker_engine.hpp ./envd/files.hpp ./envd/host.hpp ./envd/http_client.hpp ./envd/internal/host_binding.hpp ./envd/internal/plugin_glue.hpp ./envd/plugin.hpp ./envd/plugin_abi.h ./envd/process.hpp ./envd/progress.hpp ./envd/registry_auth.hpp ./envd/relay.hpp ./envd/result.hpp ./envd/stdio_frames.hpp ./envd/text.hpp "
+expected="./envd/address.hpp ./envd/csv.hpp ./envd/docker_engine.hpp ./envd/files.hpp ./envd/host.hpp ./envd/http_client.hpp ./envd/internal/host_binding.hpp ./envd/internal/plugin_glue.hpp ./envd/plugin.hpp ./envd/plugin_abi.h ./envd/process.hpp ./envd/progress.hpp ./envd/registry_auth.hpp ./envd/relay.hpp ./envd/result.hpp ./envd/stdio_frames.hpp ./envd/text.hpp "
 [[ "$installed" == "$expected" ]] || fail "unexpected installed headers: $installed"
 [[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfig.cmake" ]] || fail "no envd-sdk package config"
 [[ -f "$prefix/lib/cmake/envd-sdk/envd-sdkConfigVersion.cmake" ]] || fail "no package version file"

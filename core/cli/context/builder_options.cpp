@@ -24,9 +24,9 @@ void add_option_flags(CLI::App* cmd, OptionFlags& flags, OptionVerb verb) {
   const bool update = verb == OptionVerb::update;
   cmd->add_option("--builder-opt", flags.builder_opts,
                   update ? "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
-                           "comma-separated list; KEY= removes it)"
+                           "comma-separated list, where \"A,B\" is one item; KEY= removes it)"
                          : "Builder driver option KEY=VALUE (repeatable; a repeated KEY adds to a "
-                           "comma-separated list)")
+                           "comma-separated list, where \"A,B\" is one item)")
       ->allow_extra_args(false);
   // On update '' removes the file or name; on create it would mean nothing.
   auto removable = [&](const char* name, std::optional<std::string>& value, const char* help) {
