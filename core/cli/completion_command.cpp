@@ -154,12 +154,14 @@ std::vector<std::string> positional_values(Invocation& invocation, const CLI::Ap
 Status complete_command_line(Invocation& invocation, const CLI::App* root,
                              const std::vector<std::string>& words) {
   if (words.empty()) return {};
-  const std::string& partial = words.back();
+  const size_t last = words.size() - 1;
+  std::string partial = words.back();
+  std::string prefix;  // put before each candidate: the "--opt=" of a whole word
   const CLI::App* app = root;
   const CLI::Option* pending = nullptr;  // an option whose value comes next
   std::vector<std::string> positionals;  // the words for `app`'s positionals so far
   bool options_ended = false;            // after "--" every word is positional
-  for (size_t i = 0; i + 1 < words.size(); ++i) {
+  for (size_t i = 0; i < last; ++i) {
     const std::string& word = words[i];
     if (pending != nullptr) {
       pending = nullptr;
@@ -173,6 +175,16 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
       const CLI::Option* option = find_option(app, word);
       if (option != nullptr && !is_flag(option) && word.find('=') == std::string::npos) {
         pending = option;
+        // bash splits "--format=js" at the '=' (it is in COMP_WORDBREAKS):
+        // "--format" "=" "js". The "=" is no value; the word after it is,
+        // and with the cursor right after the '=' the value is still empty.
+        if (words[i + 1] == "=") {
+          if (i + 1 == last) {
+            partial.clear();
+          } else {
+            ++i;
+          }
+        }
       }
       continue;
     }
@@ -185,8 +197,18 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   }
 
   std::vector<std::string> candidates;
+  const CLI::Option* joined = nullptr;  // zsh and fish pass "--format=js" whole
+  if (pending == nullptr && !options_ended && partial.rfind("--", 0) == 0 &&
+      partial.find('=') != std::string::npos) {
+    joined = find_option(app, partial);
+    if (joined != nullptr && is_flag(joined)) joined = nullptr;
+  }
   if (pending != nullptr) {
     candidates = option_values(invocation, pending);
+  } else if (joined != nullptr) {
+    candidates = option_values(invocation, joined);
+    prefix = partial.substr(0, partial.find('=') + 1);
+    partial.erase(0, prefix.size());
   } else if (!options_ended && partial.rfind('-', 0) == 0) {
     for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
       for (const CLI::Option* option : at->get_options()) {
@@ -210,7 +232,7 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   for (const auto& c : candidates) {
-    if (c.rfind(partial, 0) == 0) fmt::print("{}\n", c);
+    if (c.rfind(partial, 0) == 0) fmt::print("{}{}\n", prefix, c);
   }
   return {};
 }

@@ -83,6 +83,18 @@ TEST_F(CompletionTest, FlagsAndTheirValues) {
   EXPECT_EQ(complete({"build", "--no-cache", "--prog"}), (std::vector<std::string>{"--progress"}));
   auto outputs = complete({"build", "-o", "type=l"});
   EXPECT_EQ(outputs, (std::vector<std::string>{"type=local,dest="}));
+  // bash splits "--format=j" at the '=' (it is in COMP_WORDBREAKS): the value
+  // still completes, every value right after the '=', and the words after a
+  // value given so are the command's own.
+  EXPECT_EQ(complete({"context", "ls", "--format", "=", "j"}), (std::vector<std::string>{"json"}));
+  EXPECT_EQ(complete({"context", "ls", "--format", "="}),
+            (std::vector<std::string>{"json", "table"}));
+  EXPECT_EQ(complete({"build", "--progress", "=", "plain", "--no-c"}),
+            (std::vector<std::string>{"--no-cache"}));
+  // zsh and fish pass the word whole: the candidates are whole words too.
+  EXPECT_EQ(envd_ok({"__complete", "context", "ls", "--format=j"}).out, "--format=json\n");
+  EXPECT_EQ(envd_ok({"__complete", "build", "--progress=", "--no-c"}).out, "--no-cache\n");
+  EXPECT_EQ(envd_ok({"__complete", "build", "--no-cache=t"}).out, "");
   // Global flags are offered under a subcommand too.
   auto flags = complete({"build", "--con"});
   EXPECT_NE(std::find(flags.begin(), flags.end(), "--context"), flags.end());
