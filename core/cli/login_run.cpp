@@ -180,6 +180,25 @@ Result<SshKey> public_key() {
   return SshKey{*text, key.string(), fresh};
 }
 
+// The public key the server accepted for `login_name` at `server`, as the
+// last login stored it in `file`; "" when that login was elsewhere, as
+// another name, or recorded no key. The server has no call that shows a
+// user's keys, so this record is how a new login knows that the key the
+// server refuses as a duplicate (409) is this one.
+std::string key_accepted_before(const fs::path& file, const std::string& server,
+                                const std::string& login_name) {
+  auto text = util::read_file(file, 1 << 20);
+  if (!text) return {};
+  auto parsed = util::parse_json(*text, "the stored login");
+  if (!parsed || !parsed->is_object()) return {};
+  const auto& stored = parsed->as_object();
+  if (util::get_string_or(stored, "server", "") != server ||
+      util::get_string_or(stored, "login_name", "") != login_name) {
+    return {};
+  }
+  return util::get_string_or(stored, "ssh_public_key", "");
+}
+
 }  // namespace
 
 Status run_login(Invocation& invocation, const LoginRequest& flags) {
@@ -297,9 +316,17 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   if (added->status != 200 && added->status != 201 && added->status != 409) {
     return refused(server, "cannot add the envd SSH key for '" + login_name + "'", *added);
   }
-  if (added->status == 409) {
-    // The server keeps the first key of a login and refuses another of the
-    // same name; it has no call to replace one.
+  // The server keeps the first key of a login and refuses another of the
+  // same name (409); it has no call to replace one.
+  std::string accepted_key = added->status == 409 ? std::string() : key->public_text;
+  if (added->status == 409 && !key->made) {
+    const fs::path data_dir = store.data_dir(ctx);
+    std::string before =
+        data_dir.empty() ? std::string()
+                         : key_accepted_before(data_dir / kLoginFile, server.base_url, login_name);
+    if (!before.empty() && before == key->public_text) accepted_key = before;
+  }
+  if (added->status == 409 && accepted_key.empty()) {
     warn("the envd server already holds an SSH key for '" + login_name + "' and keeps it" +
          (key->made
               ? "; the key just made in " + key->private_path +
@@ -317,6 +344,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                       {"login_name", login_name},
                       {"identity_token", token},
                       {"identity_file", key->private_path}};
+  if (!accepted_key.empty()) stored["ssh_public_key"] = accepted_key;
   // Replaced whatever its mode: the runner answers an unreadable login
   // with "run envd login", which must then mend it.
   if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600,

@@ -132,16 +132,37 @@ TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
   EXPECT_EQ(login["login_name"], "alice");
   EXPECT_EQ(login["identity_token"], "envd-2-alice");  // register issued envd-1-alice
 
+  EXPECT_EQ(std::string(login["ssh_public_key"].as_string()) + "\n", pub);  // accepted
+
   // Again: register answers 409 and the key 409, both fine; the new token
-  // replaces the old one (upstream keeps the old).
+  // replaces the old one (upstream keeps the old). The key the server keeps
+  // is the one the stored login says it accepted: nothing to warn about.
   auto again = envd_ok({"login", "-u", "alice"});
   EXPECT_EQ(stored_login()["identity_token"], "envd-3-alice");
-  EXPECT_NE(again.err.find("envd: warning: the envd server already holds an SSH key for 'alice' "
-                           "and keeps it; envd attach works only if it is the one in " +
-                           (config_dir() / "id_rsa_envd").string() + ".pub"),
-            std::string::npos)
-      << again.err;
+  EXPECT_EQ(again.err.find("already holds an SSH key"), std::string::npos) << again.err;
+  EXPECT_EQ(stored_login()["ssh_public_key"], login["ssh_public_key"]);
   EXPECT_EQ(pub, read_text(config_dir() / "id_rsa_envd.pub"));  // the key is kept
+
+  // A record of another key (the user's .pub was replaced since) is no proof.
+  auto edited = stored_login();
+  edited["ssh_public_key"] = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC0ther envd";
+  write_text(login_file(), json::serialize(edited));
+  auto other = envd_ok({"login", "-u", "alice"});
+  EXPECT_NE(other.err.find("already holds an SSH key for 'alice'"), std::string::npos) << other.err;
+  EXPECT_FALSE(stored_login().contains("ssh_public_key"));
+
+  // After a logout that record is gone, and the server's 409 does not say
+  // whose key it holds: the user is told what to check.
+  envd_ok({"logout"});
+  auto after_logout = envd_ok({"login", "-u", "alice"});
+  EXPECT_EQ(stored_login()["identity_token"], "envd-5-alice");
+  EXPECT_NE(
+      after_logout.err.find("envd: warning: the envd server already holds an SSH key for 'alice' "
+                            "and keeps it; envd attach works only if it is the one in " +
+                            (config_dir() / "id_rsa_envd").string() + ".pub"),
+      std::string::npos)
+      << after_logout.err;
+  EXPECT_FALSE(stored_login().contains("ssh_public_key"));
 
   // The token is a credential: an export leaves it out (and has no private
   // material to warn about).
@@ -160,7 +181,7 @@ TEST_F(EnvdServerTest, NoAuthLoginRegistersUploadsTheKeyAndStoresTheToken) {
                                              {"context", "ls"},
                                              {"context", "ls", "--format", "json"}}) {
     auto shown = envd_ok(args);
-    EXPECT_EQ((shown.out + shown.err).find("envd-3-alice"), std::string::npos)
+    EXPECT_EQ((shown.out + shown.err).find("envd-5-alice"), std::string::npos)
         << sdk::format_command(args) << "\n"
         << shown.out;
   }
