@@ -32,19 +32,41 @@ _envd_complete() {
 complete -o default -F _envd_complete envd
 )";
 
+// Where envd has nothing to offer (a file argument: `context export NAME
+// FILE`, `build DIR`) each shell completes file names.
 constexpr const char* kZshScript = R"(#compdef envd
 # envd completion for zsh: put it on $fpath as _envd, or source it
 _envd() {
   local -a candidates
   candidates=("${(@f)$(envd __complete "${(@)words[2,CURRENT]}" 2>/dev/null)}")
-  compadd -- "${candidates[@]}"
+  candidates=(${candidates:#})
+  if (( ${#candidates} )); then
+    compadd -- "${candidates[@]}"
+  else
+    _files
+  fi
 }
-compdef _envd envd
+# Autoloaded from $fpath, this file is _envd's body and runs at the first TAB:
+# complete at once. Sourced, it only registers the function.
+if [[ "${funcstack[1]}" == _envd ]]; then
+  _envd "$@"
+else
+  compdef _envd envd
+fi
 )";
 
 constexpr const char* kFishScript =
     R"(# envd completion for fish: put it in ~/.config/fish/completions/envd.fish
-complete -c envd -f -a '(envd __complete (commandline -opc)[2..-1] (commandline -ct) 2>/dev/null)'
+# __envd_complete_words WORD... PARTIAL: what may come next, or file names.
+function __envd_complete_words
+    set -l candidates (envd __complete $argv 2>/dev/null)
+    if test (count $candidates) -gt 0
+        printf '%s\n' $candidates
+    else
+        __fish_complete_path $argv[-1]
+    end
+end
+complete -c envd -f -a '(__envd_complete_words (commandline -opc)[2..] (commandline -ct))'
 )";
 
 // CLI11 gives a flag expected(0); its type size is that of its variable (1 for a bool).

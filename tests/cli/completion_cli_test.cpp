@@ -161,6 +161,67 @@ TEST_F(CompletionTest, ZshAndFishScriptsParse) {
   if (!skipped.empty()) GTEST_SKIP() << skipped;
 }
 
+// zsh and fish run their scripts for real, with the shells' completion
+// builtins (compadd, compdef, _files) replaced by functions that print what
+// they were given: the candidates, the registration and the file fallback.
+class ShellScriptTest : public CompletionTest {
+ protected:
+  std::string shell_out(const std::string& shell, const std::string& program) {
+    sdk::ProcessOptions options;
+    options.argv = shell == "zsh" ? std::vector<std::string>{"zsh", "-f", "-c", program}
+                                  : std::vector<std::string>{"fish", "--no-config", "-c", program};
+    options.env = base_env();
+    options.env["PATH"] = fs::path(envd_binary()).parent_path().string() + ":/usr/bin:/bin";
+    options.cwd = home().string();
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r && r->succeeded()) << (r ? r->err : r.error().message());
+    return r ? r->out : std::string();
+  }
+};
+
+TEST_F(ShellScriptTest, ZshCompletesAtTheFirstTabAndFallsBackToFiles) {
+  fs::path functions = home() / "zsh-functions";
+  fs::create_directories(functions);
+  write_text(functions / "_envd", envd_ok({"completion", "zsh"}).out);
+  write_text(home() / "notes.txt", "");
+  const std::string stubs =
+      "compadd() { shift; print -rl -- \"$@\" }\n"
+      "_files() { print -r -- '<files>' }\n"
+      "compdef() { print -r -- \"compdef $*\" }\n";
+  // Autoloaded from $fpath (how the packages install it): the first call
+  // completes; the function it defines completes from then on.
+  const std::string autoloaded = stubs + "fpath=(" + functions.string() +
+                                 " $fpath)\nautoload -Uz _envd\n"
+                                 "words=(envd context ls --format j); CURRENT=5; _envd\n"
+                                 "words=(envd bui); CURRENT=2; _envd\n"
+                                 "words=(envd context export dev ''); CURRENT=5; _envd\n";
+  EXPECT_EQ(shell_out("zsh", autoloaded), "json\nbuild\nbuilder\n<files>\n");
+  // Sourced: it registers itself and completes nothing yet.
+  EXPECT_EQ(shell_out("zsh", stubs + "source " + (functions / "_envd").string() + "\n"),
+            "compdef _envd envd\n");
+}
+
+// fish's own completion engine (`complete -C LINE`) with the script loaded.
+TEST_F(ShellScriptTest, FishCompletesWordsAndFallsBackToFiles) {
+  write_text(home() / "envd.fish", envd_ok({"completion", "fish"}).out);
+  write_text(home() / "notes.txt", "");
+  auto fish_complete = [&](const std::string& line) {
+    return lines_of(shell_out(
+        "fish", "source " + (home() / "envd.fish").string() + "\ncomplete -C '" + line + "'\n"));
+  };
+  EXPECT_EQ(fish_complete("envd context ls --format=j"),
+            (std::vector<std::string>{"--format=json"}));
+  EXPECT_EQ(fish_complete("envd bui"), (std::vector<std::string>{"build", "builder"}));
+  EXPECT_EQ(fish_complete("envd build --progress q"), (std::vector<std::string>{"quiet"}));
+  EXPECT_EQ(fish_complete("envd context export dev not"), (std::vector<std::string>{"notes.txt"}));
+  // The first word after envd, still empty: the commands, not files.
+  auto first = fish_complete("envd ");
+  EXPECT_NE(std::find(first.begin(), first.end(), "build"), first.end());
+  EXPECT_NE(std::find(first.begin(), first.end(), "context"), first.end());
+  EXPECT_EQ(std::find(first.begin(), first.end(), "notes.txt"), first.end());
+}
+
 TEST_F(CompletionTest, AnUnknownShellIsRefused) {
   auto r = envd({"completion", "tcsh"});
   EXPECT_NE(r.exit_code, 0);
