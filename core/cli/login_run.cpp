@@ -317,16 +317,14 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
     return refused(server, "cannot add the envd SSH key for '" + login_name + "'", *added);
   }
   // The server keeps the first key of a login and refuses another of the
-  // same name (409); it has no call to replace one.
-  std::string accepted_key = added->status == 409 ? std::string() : key->public_text;
-  if (added->status == 409 && !key->made) {
-    const fs::path data_dir = store.data_dir(ctx);
-    std::string before =
-        data_dir.empty() ? std::string()
-                         : key_accepted_before(data_dir / kLoginFile, server.base_url, login_name);
-    if (!before.empty() && before == key->public_text) accepted_key = before;
-  }
-  if (added->status == 409 && accepted_key.empty()) {
+  // same name (409); it has no call to replace one. A 409 for the key an
+  // earlier login saw accepted is no news.
+  const fs::path data_dir = store.data_dir(ctx);
+  const bool key_accepted =
+      added->status != 409 ||
+      (!key->made && !data_dir.empty() && !key->public_text.empty() &&
+       key_accepted_before(data_dir / kLoginFile, server.base_url, login_name) == key->public_text);
+  if (!key_accepted) {
     warn("the envd server already holds an SSH key for '" + login_name + "' and keeps it" +
          (key->made
               ? "; the key just made in " + key->private_path +
@@ -344,7 +342,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                       {"login_name", login_name},
                       {"identity_token", token},
                       {"identity_file", key->private_path}};
-  if (!accepted_key.empty()) stored["ssh_public_key"] = accepted_key;
+  if (key_accepted) stored["ssh_public_key"] = key->public_text;
   // Replaced whatever its mode: the runner answers an unreadable login
   // with "run envd login", which must then mend it.
   if (auto st = util::write_file_atomically(*dir / kLoginFile, util::to_pretty_json(stored), 0600,
