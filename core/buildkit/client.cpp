@@ -80,9 +80,14 @@ class CancelGuard {
   const std::function<void()> action_;
 };
 
+// A deadline for a message: "250ms" below a second, else seconds to a tenth
+// ("3s", "1.5s"). A deadline is often what is left of the user's (`builder
+// status` spends a few ms looking first): "3s", not "2996ms".
 std::string format_duration(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
-  return std::to_string(d.count()) + "ms";
+  if (d < std::chrono::seconds(1)) return std::to_string(d.count()) + "ms";
+  const auto tenths = (d.count() + 50) / 100;
+  if (tenths % 10 == 0) return std::to_string(tenths / 10) + "s";
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + "s";
 }
 
 bool contains(const std::string& haystack, const char* needle) {
