@@ -9,12 +9,9 @@
 
 #include "cli/commands.hpp"
 #include "envd/plugin_abi.h"
+#include "envd_git_revision.h"  // generated at every build: ENVD_GIT_REVISION
 #include "util/json.hpp"
 #include "util/text.hpp"
-
-#ifndef ENVD_GIT_REVISION
-#define ENVD_GIT_REVISION "unknown"
-#endif
 
 namespace envd::cli {
 namespace {
