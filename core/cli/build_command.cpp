@@ -16,7 +16,9 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
   cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
   cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
   // One value per occurrence: a vector option would otherwise swallow PATH.
-  cmd->add_option("--build-arg", req->build_args, "Build-time variable KEY=VALUE (repeatable)")
+  cmd->add_option(
+         "--build-arg", req->build_args,
+         "Build-time variable KEY=VALUE, or KEY for its value in the environment (repeatable)")
       ->allow_extra_args(false);
   cmd->add_option("--target", req->target, "Build stage to stop at");
   cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
@@ -48,7 +50,8 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
       ->group(cache);
 
   const std::string metadata = "Metadata";
-  cmd->add_option("--label", req->labels, "Image label KEY=VALUE (repeatable)")
+  cmd->add_option("--label", req->labels,
+                  "Image label KEY=VALUE, or KEY for an empty value (repeatable)")
       ->allow_extra_args(false)
       ->group(metadata);
   cmd->add_option("--iidfile", req->iidfile, "Write the image ID to FILE")->group(metadata);

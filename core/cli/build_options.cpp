@@ -193,11 +193,14 @@ Result<NamedContext> parse_build_context(const std::string& value) {
 
 Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std::string>& attrs) {
   for (const auto& label : flags.labels) {
+    // KEY=VALUE, or a bare KEY for an empty value (as docker build).
     auto eq = label.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return invalid("--label", label, "expected KEY=VALUE");
+    if (eq == 0 || label.empty()) return invalid("--label", label, "expected KEY=VALUE or KEY");
+    if (eq == std::string::npos) {
+      attrs["label:" + label] = "";
+    } else {
+      attrs["label:" + label.substr(0, eq)] = label.substr(eq + 1);
     }
-    attrs["label:" + label.substr(0, eq)] = label.substr(eq + 1);
   }
   std::string hosts;
   for (const auto& host : flags.add_hosts) {
@@ -249,6 +252,25 @@ std::string image_id(const std::map<std::string, std::string>& exporter_response
     if (it != exporter_response.end() && !it->second.empty()) return it->second;
   }
   return {};
+}
+
+void record_engine_push(std::map<std::string, std::string>& exporter_response,
+                        const std::vector<std::string>& names, const std::string& manifest_digest) {
+  if (!names.empty() && !exporter_response.count("image.name")) {
+    std::string joined;
+    for (const auto& name : names) {
+      if (!joined.empty()) joined += ',';
+      joined += name;
+    }
+    exporter_response["image.name"] = joined;
+  }
+  if (manifest_digest.empty()) return;
+  auto reported = exporter_response.find("containerimage.digest");
+  if (reported != exporter_response.end() &&
+      !exporter_response.count("containerimage.config.digest")) {
+    exporter_response["containerimage.config.digest"] = reported->second;
+  }
+  exporter_response["containerimage.digest"] = manifest_digest;
 }
 
 }  // namespace envd::cli

@@ -62,4 +62,14 @@ boost::json::object build_metadata(const std::map<std::string, std::string>& exp
 // made no image (a local directory or a tarball of files).
 std::string image_id(const std::map<std::string, std::string>& exporter_response);
 
+// After envd pushed a moby export through the Engine (push=true on the
+// moby-worker builder): the Engine's exporter reported the image ID as
+// containerimage.digest, and the registry holds a manifest of another digest.
+// As buildx does for its docker driver, containerimage.digest becomes the
+// pushed manifest's digest (what a pipeline signs or deploys by), the image ID
+// moves to containerimage.config.digest unless the daemon set that key, and
+// image.name names the pushed references unless the daemon did.
+void record_engine_push(std::map<std::string, std::string>& exporter_response,
+                        const std::vector<std::string>& names, const std::string& manifest_digest);
+
 }  // namespace envd::cli

@@ -112,7 +112,7 @@ TEST(BuildContexts, DirectoriesAndImages) {
 
 TEST(FrontendFlags, BecomeTheDockerfileFrontendsAttributes) {
   FrontendFlags flags;
-  flags.labels = {"org.opencontainers.image.source=https://example.com/x", "empty="};
+  flags.labels = {"org.opencontainers.image.source=https://example.com/x", "empty=", "bare"};
   flags.add_hosts = {"db:10.0.0.2", "v6:fe80::1", "other=10.0.0.3"};
   flags.pull = true;
   flags.contexts = {NamedContext{"assets", "/srv/assets", ""},
@@ -122,6 +122,7 @@ TEST(FrontendFlags, BecomeTheDockerfileFrontendsAttributes) {
   EXPECT_EQ(attrs, (std::map<std::string, std::string>{
                        {"label:org.opencontainers.image.source", "https://example.com/x"},
                        {"label:empty", ""},
+                       {"label:bare", ""},
                        {"add-hosts", "db=10.0.0.2,v6=fe80::1,other=10.0.0.3"},
                        {"image-resolve-mode", "pull"},
                        {"context:assets", "local:assets"},
@@ -131,9 +132,9 @@ TEST(FrontendFlags, BecomeTheDockerfileFrontendsAttributes) {
 TEST(FrontendFlags, BadValuesAreRefused) {
   std::map<std::string, std::string> attrs;
   FrontendFlags label;
-  label.labels = {"novalue"};
+  label.labels = {"=value"};
   EXPECT_EQ(message(add_frontend_flags(label, attrs)),
-            "invalid --label 'novalue': expected KEY=VALUE");
+            "invalid --label '=value': expected KEY=VALUE or KEY");
   FrontendFlags host;
   host.add_hosts = {"db:not-an-ip"};
   EXPECT_EQ(message(add_frontend_flags(host, attrs)),
@@ -156,6 +157,30 @@ TEST(BuildMetadata, DecodesBase64JsonAsBuildxDoes) {
   ASSERT_TRUE(meta.at("containerimage.descriptor").is_object());
   EXPECT_EQ(meta.at("containerimage.descriptor").at("digest").as_string(), "sha256:ab");
   EXPECT_EQ(meta.at("not.json").as_string(), "aGVsbG8=");
+}
+
+TEST(RecordEnginePush, TheManifestDigestReplacesTheImageId) {
+  std::map<std::string, std::string> response = {{"containerimage.digest", "sha256:id"}};
+  record_engine_push(response, {"reg/app:1", "reg/app:2"}, "sha256:manifest");
+  EXPECT_EQ(response.at("containerimage.digest"), "sha256:manifest");
+  EXPECT_EQ(response.at("containerimage.config.digest"), "sha256:id");
+  EXPECT_EQ(response.at("image.name"), "reg/app:1,reg/app:2");
+  EXPECT_EQ(image_id(response), "sha256:id");
+}
+
+TEST(RecordEnginePush, KeepsWhatTheDaemonSaid) {
+  std::map<std::string, std::string> response = {{"containerimage.digest", "sha256:id"},
+                                                 {"containerimage.config.digest", "sha256:cfg"},
+                                                 {"image.name", "daemon/name:1"}};
+  record_engine_push(response, {"reg/app:1"}, "sha256:manifest");
+  EXPECT_EQ(response.at("containerimage.digest"), "sha256:manifest");
+  EXPECT_EQ(response.at("containerimage.config.digest"), "sha256:cfg");
+  EXPECT_EQ(response.at("image.name"), "daemon/name:1");
+  // An Engine that reported no digest for the push changes no digest.
+  std::map<std::string, std::string> unreported = {{"containerimage.digest", "sha256:id"}};
+  record_engine_push(unreported, {"reg/app:1"}, "");
+  EXPECT_EQ(unreported.at("containerimage.digest"), "sha256:id");
+  EXPECT_FALSE(unreported.count("containerimage.config.digest"));
 }
 
 TEST(ImageId, IsTheConfigDigestElseTheManifestDigest) {

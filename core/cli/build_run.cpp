@@ -234,8 +234,15 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   auto& attrs = solve.frontend_attrs;
   attrs["filename"] = dockerfile.filename().string();
   for (const auto& arg : req.build_args) {
-    auto parsed = parse_key_value("--build-arg", arg);
+    auto parsed = parse_env_value(arg, "--build-arg");
     if (!parsed) return parsed.error();
+    if (parsed->bare) {
+      // docker build's --build-arg KEY: the value of KEY in envd's
+      // environment; an unset KEY is left out (the Dockerfile's default).
+      const char* value = std::getenv(parsed->key.c_str());
+      if (value == nullptr) continue;
+      parsed->value = value;
+    }
     attrs["build-arg:" + parsed->key] = parsed->value;
   }
   if (!req.target.empty()) attrs["target"] = req.target;
@@ -824,11 +831,15 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     output::PushOptions push;
     push.mode = *mode;
     push.cancelled = [&cancel] { return cancel.cancelled(); };
+    std::string first_digest;
     for (const auto& name : plan.push_names) {
       auto pushed = output::push_image(*engine, name, push);
       if (!pushed) return pushed.error();
       say("Pushed " + name + (pushed->empty() ? "" : " (" + *pushed + ")"));
+      if (first_digest.empty()) first_digest = *pushed;
     }
+    // --metadata-file then names what the registry holds, not the image ID.
+    record_engine_push(result->exporter_response, plan.push_names, first_digest);
   }
   return finish();
 }

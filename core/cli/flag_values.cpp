@@ -51,13 +51,13 @@ Result<KeyValue> parse_key_value(std::string_view flag, std::string_view text,
   return KeyValue{std::string(text.substr(0, eq)), std::string(text.substr(eq + 1))};
 }
 
-Result<EnvValue> parse_env_value(std::string_view text) {
-  if (auto st = check_utf8("--env", text); !st) return st.error();
+Result<EnvValue> parse_env_value(std::string_view text, std::string_view flag) {
+  if (auto st = check_utf8(flag, text); !st) return st.error();
   size_t eq = text.find('=');
   std::string_view key = text.substr(0, eq);
   // A NUL would cut the name where the environment is looked up or set.
   if (key.empty() || key.find('\0') != std::string_view::npos) {
-    return invalid("--env", text, "KEY=VALUE or KEY");
+    return invalid(flag, text, "KEY=VALUE or KEY");
   }
   if (eq == std::string_view::npos) return EnvValue{std::string(key), "", true};
   return EnvValue{std::string(key), std::string(text.substr(eq + 1)), false};

@@ -26,14 +26,14 @@ struct KeyValue {
 Result<KeyValue> parse_key_value(std::string_view flag, std::string_view text,
                                  std::string_view form = "KEY=VALUE");
 
-// -e/--env: KEY=VALUE, or a bare KEY (docker run's form: the value is envd's
-// own, if it has one; `value` is then unset).
+// -e/--env and --build-arg: KEY=VALUE, or a bare KEY (docker's form: the
+// value is envd's own environment's, if it has one; `value` is then unset).
 struct EnvValue {
   std::string key;  // never empty, never holds '=' or NUL
   std::string value;
   bool bare = false;  // a bare KEY: the caller looks the value up
 };
-Result<EnvValue> parse_env_value(std::string_view text);
+Result<EnvValue> parse_env_value(std::string_view text, std::string_view flag = "--env");
 
 // -p/--publish: [IP:]HOST:CONTAINER[/tcp|udp|sctp], an IPv6 IP in brackets,
 // HOST empty for any free port.

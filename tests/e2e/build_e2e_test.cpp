@@ -140,15 +140,25 @@ TEST_F(BuildE2e, WildcardCopySourcesCopyWhatTheyMatch) {
 TEST_F(BuildE2e, BuildArgsAndTargetReachTheFrontend) {
   fs::path dir = project("args", std::string("FROM ") + kBase +
                                      " AS first\nARG GREETING=unset\n"
+                                     "ARG FROM_ENV=unset\nARG NOT_SET=default\n"
                                      "RUN echo \"$GREETING\" > /greeting.txt\n"
+                                     "RUN echo \"$FROM_ENV $NOT_SET\" > /env.txt\n"
                                      "FROM first AS second\nRUN echo second > /second.txt\n");
   fs::path out = home() / "out";
   // --build-arg takes one value each time: PATH after it stays the context.
-  auto r = build({"--network", "none", "--progress", "plain", "--target", "first", "--output",
-                  "type=local,dest=" + out.string(), "--build-arg", "GREETING=hello args",
-                  dir.string()});
+  // A bare KEY takes envd's environment's value, and is left out when unset
+  // (the Dockerfile's default stays), as docker build does.
+  auto vars = env();
+  vars["FROM_ENV"] = "from the environment";
+  vars["NOT_SET"] = std::nullopt;
+  auto r =
+      envd({"build", "--network", "none", "--progress", "plain", "--target", "first", "--output",
+            "type=local,dest=" + out.string(), "--build-arg", "GREETING=hello args", "--build-arg",
+            "FROM_ENV", "--build-arg", "NOT_SET", dir.string()},
+           vars);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_text(out / "greeting.txt"), "hello args\n");
+  EXPECT_EQ(read_text(out / "env.txt"), "from the environment default\n");
   EXPECT_FALSE(fs::exists(out / "second.txt")) << "--target stops at the first stage";
 }
 
@@ -379,7 +389,10 @@ TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
   std::string repo = services_.registry + "/envd-e2e/pushed";
   auto vars = env();
   vars["DOCKER_CONFIG"] = docker_config.string();
-  auto r = envd({"build", "--progress", "plain", "--output",
+  fs::path metadata = home() / "metadata.json";
+  fs::path iidfile = home() / "iid";
+  auto r = envd({"build", "--progress", "plain", "--metadata-file", metadata.string(), "--iidfile",
+                 iidfile.string(), "--output",
                  "type=image,\"name=" + repo + ":v1," + repo + ":also\",push=true", dir.string()},
                 vars);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -409,6 +422,16 @@ TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
   EXPECT_EQ(manifest.out, "200");
   // The image is in the engine's store under the name, too.
   EXPECT_EQ(docker({"image", "inspect", repo + ":v1"}).exit_code, 0);
+  // --metadata-file names what the registry holds (as buildx's docker driver
+  // writes it): the manifest's digest, with the image ID as the config's.
+  auto image = docker({"image", "inspect", "--format", "{{.Id}}", repo + ":v1"});
+  std::string image_id = image.out.substr(0, image.out.find('\n'));
+  ASSERT_EQ(image_id.rfind("sha256:", 0), 0U) << image.out;
+  auto meta = json::parse(read_text(metadata)).as_object();
+  EXPECT_EQ(meta.at("containerimage.digest").as_string(), digest) << read_text(metadata);
+  EXPECT_EQ(meta.at("containerimage.config.digest").as_string(), image_id) << read_text(metadata);
+  EXPECT_EQ(meta.at("image.name").as_string(), repo + ":v1," + repo + ":also");
+  EXPECT_EQ(read_text(iidfile), image_id);
 }
 
 TEST_F(BuildE2e, PushSendsTheDockerConfigCredentials) {
