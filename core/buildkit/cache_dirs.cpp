@@ -83,6 +83,9 @@ Result<std::optional<std::string>> index_digest(const fs::path& dir, const std::
 Status put_index_entry(const fs::path& dir, const std::string& tag, json::object descriptor) {
   auto lock = util::FileLock::exclusive(dir / "index.json.lock");
   if (!lock) return lock.error();
+  // Gone when done, as BuildKit's own clients leave the layout: the
+  // directory is what a CI job saves as its cache.
+  lock->remove_when_released();
   json::object index;
   auto existing = read_index(dir);
   if (existing) {

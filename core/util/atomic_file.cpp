@@ -270,61 +270,101 @@ Status create_directories(const fs::path& dir, mode_t mode) {
   return {};
 }
 
+namespace {
+
+// Whether `fd` (locked) is still the file `path` names: a holder that removed
+// the lock file released a lock nobody else can take through the path.
+Result<bool> names_the_locked_file(int fd, const fs::path& path) {
+  struct stat held {};
+  struct stat named {};
+  if (::fstat(fd, &held) != 0) return errno_error("stat lock file", path, errno);
+  if (::lstat(path.c_str(), &named) != 0) {
+    if (errno == ENOENT) return false;
+    return errno_error("stat lock file", path, errno);
+  }
+  return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
+}
+
+}  // namespace
+
 Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<void()>& waiting) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return errno_error("open lock file", path, errno);
   // flock(2) has no timeout: until `waiting` has been called, the lock is
   // tried without blocking, with pauses growing to 20 ms.
   using Clock = std::chrono::steady_clock;
   const auto say_so_at = Clock::now() + std::chrono::seconds(1);
   auto pause = std::chrono::microseconds(500);
   bool blocking = !waiting;
-  while (::flock(fd, blocking ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
-    if (errno == EWOULDBLOCK && !blocking) {
-      if (Clock::now() >= say_so_at) {
-        waiting();
-        blocking = true;
-      } else {
-        std::this_thread::sleep_for(pause);
-        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+  for (;;) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return errno_error("open lock file", path, errno);
+    while (::flock(fd, blocking ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      if (errno == EWOULDBLOCK && !blocking) {
+        if (Clock::now() >= say_so_at) {
+          waiting();
+          blocking = true;
+        } else {
+          std::this_thread::sleep_for(pause);
+          pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(20));
+        }
+        continue;
       }
-      continue;
+      int err = errno;
+      ::close(fd);
+      return errno_error("lock", path, err);
     }
-    int err = errno;
+    auto current = names_the_locked_file(fd, path);
+    if (current && *current) return FileLock(fd, path);
     ::close(fd);
-    return errno_error("lock", path, err);
+    if (!current) return current.error();
   }
-  return FileLock(fd);
 }
 
 Result<FileLock> FileLock::try_exclusive(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return errno_error("open lock file", path, errno);
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EINTR) continue;
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) {
-      return Error(Errc::unavailable, quoted(path) + " is locked by another process");
+  for (;;) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return errno_error("open lock file", path, errno);
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return Error(Errc::unavailable, quoted(path) + " is locked by another process");
+      }
+      return errno_error("lock", path, err);
     }
-    return errno_error("lock", path, err);
+    auto current = names_the_locked_file(fd, path);
+    if (current && *current) return FileLock(fd, path);
+    ::close(fd);
+    if (!current) return current.error();
   }
-  return FileLock(fd);
 }
 
-FileLock::FileLock(FileLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+FileLock::FileLock(FileLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      path_(std::move(other.path_)),
+      remove_(std::exchange(other.remove_, false)) {}
 
 FileLock& FileLock::operator=(FileLock&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
+    FileLock released(std::move(*this));
     fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+    remove_ = std::exchange(other.remove_, false);
   }
   return *this;
 }
 
 FileLock::~FileLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the last descriptor releases the flock
+  if (fd_ < 0) return;
+  // Removed while held, and only if the path still names this file: a waiter
+  // holding the removed file sees it is gone and opens the path again.
+  if (remove_) {
+    if (auto current = names_the_locked_file(fd_, path_); current && *current) {
+      ::unlink(path_.c_str());
+    }
+  }
+  ::close(fd_);  // closing the last descriptor releases the flock
 }
 
 }  // namespace envd::util

@@ -86,6 +86,9 @@ Status create_directories(const std::filesystem::path& dir, mode_t mode);
 
 // An exclusive flock(2) on a lock file, held until destruction. The kernel
 // drops it when the process dies, so a crashed holder never leaves a stale lock.
+// A lock is only taken on the file the path names once it is held: a holder
+// that removed the file (remove_when_released) leaves a waiter with the
+// removed one, and the waiter then opens the path again.
 class FileLock {
  public:
   // Blocks until the lock on `path` (created 0600 if missing) is held. With
@@ -104,9 +107,16 @@ class FileLock {
   FileLock& operator=(const FileLock&) = delete;
   ~FileLock();
 
+  // The lock file is removed as the lock is released, while still held: for
+  // a lock file inside a directory the user keeps (BuildKit's own clients
+  // remove index.json.lock from an OCI layout they wrote to).
+  void remove_when_released() { remove_ = true; }
+
  private:
-  explicit FileLock(int fd) : fd_(fd) {}
+  FileLock(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
   int fd_ = -1;
+  std::filesystem::path path_;
+  bool remove_ = false;
 };
 
 }  // namespace envd::util

@@ -7,7 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -171,6 +174,73 @@ TEST_F(AtomicFile, ADanglingLinkInADirectorysPlaceIsNamed) {
   ASSERT_FALSE(over_file);
   EXPECT_EQ(over_file.error().message(),
             "cannot create directory '" + (dir_ / "file").string() + "': Not a directory");
+}
+
+TEST_F(AtomicFile, ALockFileRemovedOnReleaseIsGoneAndTheOtherStays) {
+  {
+    auto lock = FileLock::exclusive(dir_ / "kept.lock");
+    ASSERT_TRUE(lock);
+  }
+  {
+    auto lock = FileLock::exclusive(dir_ / "removed.lock");
+    ASSERT_TRUE(lock);
+    lock->remove_when_released();
+    EXPECT_TRUE(fs::exists(dir_ / "removed.lock"));
+  }
+  EXPECT_EQ(names(), std::vector<std::string>{"kept.lock"});
+}
+
+// A waiter that opened the lock file before its holder removed it would hold
+// a lock on a file no one else can reach, beside a newcomer locking a new file
+// at the path: it opens the path again instead.
+TEST_F(AtomicFile, AWaiterOnARemovedLockFileLocksTheOneThePathNames) {
+  const fs::path path = dir_ / "index.json.lock";
+  auto held = FileLock::exclusive(path);
+  ASSERT_TRUE(held);
+  std::optional<FileLock> holder(std::move(*held));
+  holder->remove_when_released();
+  std::atomic<bool> locked{false};
+  bool path_named_it = false;
+  std::thread waiter([&] {
+    auto lock = FileLock::exclusive(path);
+    ASSERT_TRUE(lock);
+    locked = true;
+    path_named_it = fs::exists(path);
+    // While it is held, no one else gets it through the path.
+    auto other = FileLock::try_exclusive(path);
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error().code(), Errc::unavailable);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(locked);
+  holder.reset();
+  waiter.join();
+  EXPECT_TRUE(locked);
+  EXPECT_TRUE(path_named_it);
+}
+
+TEST_F(AtomicFile, LocksRemovedOnReleaseStillExcludeEachOther) {
+  const fs::path path = dir_ / "index.json.lock";
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  int count = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto lock = FileLock::exclusive(path);
+        ASSERT_TRUE(lock);
+        lock->remove_when_released();
+        if (inside.fetch_add(1) != 0) ++overlaps;
+        ++count;
+        inside.fetch_sub(1);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(overlaps, 0);
+  EXPECT_EQ(count, 800);
+  EXPECT_TRUE(names().empty());
 }
 
 }  // namespace
