@@ -8,9 +8,11 @@
 //   if (auto st = store.update(...); !st) return st;       // staged files removed
 //   if (auto st = files.commit(removed_keys); !st) return st;
 //
-// Thread-safety: one object per command. The store's lock serialises the
-// record, not the files: two processes changing the files of one context at
-// once may interleave them.
+// Thread-safety: one object per command. The temporary names are fixed, so
+// a context whose directory others may also change (an update, as opposed to
+// a create's new directory) stages and commits under the store's lock: in
+// ContextStore::update's `change` and `after_write`. Two processes then never
+// interleave their files.
 #pragma once
 
 #include <map>

@@ -149,7 +149,8 @@ Result<ContextList> ContextStore::load() const {
   return list;
 }
 
-Status ContextStore::update(const std::function<Status(ContextList&)>& change) const {
+Status ContextStore::update(const std::function<Status(ContextList&)>& change,
+                            const std::function<Status()>& after_write) const {
   auto lock_held = lock();
   if (!lock_held) return lock_held.error();
   auto existing = read();
@@ -178,7 +179,8 @@ Status ContextStore::update(const std::function<Status(ContextList&)>& change) c
       !(old_current_dangling && list.current == old_current)) {
     return refuse("the current context '" + util::printable(list.current) + "' does not exist");
   }
-  return write(list);
+  if (auto st = write(list); !st) return st;
+  return after_write ? after_write() : Status{};
 }
 
 Result<fs::path> ContextStore::ensure_data_dir(const Context& context) const {

@@ -73,7 +73,11 @@ class ContextStore {
   // is unchanged); a violation is an error and nothing is written. `change` may
   // run with the lock held for as long as it takes: keep it short, and never
   // call the store from inside it (the lock is not re-entrant: deadlock).
-  Status update(const std::function<Status(ContextList&)>& change) const;
+  // `after_write`, if given, runs once the list is written, still under the
+  // lock (a context's stored files are renamed into place there); its error
+  // is returned, and the list stays written.
+  Status update(const std::function<Status(ContextList&)>& change,
+                const std::function<Status()>& after_write = {}) const;
 
   // Creates the context's private directory (0700, and contexts.d 0700) if
   // missing and returns it. Error if the context has no valid id.

@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -278,6 +280,88 @@ TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
   // The store still works for ordinary commands afterwards.
   envd_ok({"context", "create", "after-the-storm"});
   EXPECT_EQ(ls_json().size(), confirmed.size() + 1);
+}
+
+// Runs envd with each argument list at once and waits for all; each must succeed.
+void run_at_once(const std::vector<std::vector<std::string>>& runs,
+                 const std::map<std::string, std::optional<std::string>>& env) {
+  std::vector<pid_t> pids;
+  for (const auto& args : runs) {
+    sdk::ProcessOptions options;
+    options.argv = {envd_binary()};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    options.env = env;
+    auto pid = sdk::spawn_process(options, -1, -1, -1);
+    ASSERT_TRUE(pid) << pid.error().message();
+    pids.push_back(*pid);
+  }
+  for (pid_t pid : pids) {
+    auto code = sdk::wait_process(pid);
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 0) << "an update failed";
+  }
+}
+
+json::object stored_context(const json::object& store, const std::string& name) {
+  for (const auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name").as_string() == name) return ctx.as_object();
+  }
+  ADD_FAILURE() << "no context " << name;
+  return {};
+}
+
+// Two updates of one context at once, each changing another field: both
+// apply (an update worked out from a record the other made stale is worked
+// out again), where one used to write its stale copy over the other's change.
+TEST_F(StoreStress, ConcurrentUpdatesOfOneContextBothApply) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
+  envd_ok({"context", "create", "--name", "u", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:1000"});
+  for (int round = 1; round <= 12; ++round) {
+    std::string port = std::to_string(1000 + round);
+    std::string socket = "unix:///tmp/envd-runner-" + std::to_string(round) + ".sock";
+    run_at_once({{"context", "update", "u", "--builder-address", "127.0.0.1:" + port},
+                 {"context", "update", "u", "--runner-address", socket}},
+                base_env());
+    json::object ctx = stored_context(read_store(), "u");
+    ASSERT_EQ(ctx.at("builder_address").as_string(), "127.0.0.1:" + port) << "round " << round;
+    ASSERT_EQ(ctx.at("runner_address").as_string(), socket) << "round " << round;
+  }
+}
+
+// Updates replacing a context's whole TLS set at once leave one set whole,
+// never a CA of one with a key of the other, and each says what it did.
+TEST_F(StoreStress, ConcurrentTlsUpdatesLeaveOneWholeSet) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "t", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:1000"});
+  auto pem = [](const std::string& kind, const std::string& set) {
+    return "-----BEGIN " + kind + "-----\n" + set + "\n-----END " + kind + "-----\n";
+  };
+  std::vector<std::vector<std::string>> updates;
+  for (const std::string set : {"A", "B"}) {
+    fs::path dir = home() / ("set" + set);
+    write_text(dir / "ca.pem", pem("CERTIFICATE", set + "ca"));
+    write_text(dir / "cert.pem", pem("CERTIFICATE", set + "cert"));
+    write_text(dir / "key.pem", pem("PRIVATE KEY", set + "key"));
+    updates.push_back({"context", "update", "t", "--builder-tls-ca", (dir / "ca.pem").string(),
+                       "--builder-tls-cert", (dir / "cert.pem").string(), "--builder-tls-key",
+                       (dir / "key.pem").string()});
+  }
+  for (int round = 1; round <= 8; ++round) {
+    run_at_once({updates[0], updates[1], updates[0], updates[1]}, base_env());
+    json::object ctx = stored_context(read_store(), "t");
+    fs::path files = config_dir() / "contexts.d" / std::string(ctx.at("id").as_string()) / "files";
+    std::string ca = read_text(files / "tls-ca");
+    std::string set = ca.find("Aca") != std::string::npos ? "A" : "B";
+    EXPECT_EQ(ca, pem("CERTIFICATE", set + "ca")) << "round " << round;
+    EXPECT_EQ(read_text(files / "tls-cert"), pem("CERTIFICATE", set + "cert")) << "round " << round;
+    EXPECT_EQ(read_text(files / "tls-key"), pem("PRIVATE KEY", set + "key")) << "round " << round;
+    // Nothing staged is left behind.
+    for (const auto& entry : fs::directory_iterator(files)) {
+      EXPECT_EQ(entry.path().filename().string().rfind('.', 0), std::string::npos) << entry.path();
+    }
+  }
 }
 
 }  // namespace

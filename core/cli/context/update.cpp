@@ -33,35 +33,27 @@ struct UpdateRequest {
   RunnerOptionFlags runner_options;
 };
 
-Status run_update(Invocation& invocation, const UpdateRequest& req) {
-  auto name = one_context_name(req.names);
-  if (!name) return name.error();
-  if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
-      !req.options.any() && !req.runner_options.any()) {
-    return Error(Errc::invalid_argument,
-                 "nothing to update for context '" + *name +
-                     "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
-                     "flag, --runner, --runner-address, --runner-opt or --runner-tls-ca");
-  }
-  auto given = given_options(req.options);
-  if (!given) return given.error();
-  auto store = invocation.store();
-  if (!store) return store.error();
-  auto list = store->load();
-  if (!list) return list.error();
-  const Context* found = list->find(*name);
-  if (found == nullptr) return missing_context(*name);
+// What an update makes of one context: the new record, and the file options
+// written anew or removed. Worked out from the record as read, outside the
+// store's lock (the drivers check addresses and options).
+struct PlannedUpdate {
+  Context changed;
+  OptionChange options;
+};
 
-  // Validate against the drivers outside the lock; the update below re-checks
-  // that the context still exists.
-  Context changed = *found;
+Result<PlannedUpdate> plan_update(Invocation& invocation, const UpdateRequest& req,
+                                  const Context& found, const GivenOptions& given) {
+  const std::string& name = found.name;
+  PlannedUpdate plan{found, {}};
+  Context& changed = plan.changed;
+  OptionChange& options = plan.options;
   if (req.builder || req.builder_address) {
-    changed.builder = req.builder.value_or(found->builder);
-    std::string address = req.builder_address.value_or(found->builder_address);
+    changed.builder = req.builder.value_or(found.builder);
+    std::string address = req.builder_address.value_or(found.builder_address);
     auto normalized = normalize_builder_address(invocation, changed.builder, address);
     if (!normalized) {
       if (!req.builder_address) {
-        return normalized.error().wrap("the address of context '" + *name +
+        return normalized.error().wrap("the address of context '" + name +
                                        "' does not suit the new builder; pass --builder-address");
       }
       return normalized.error();
@@ -69,39 +61,38 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
     changed.builder_address = *normalized;
   }
   // A new builder type starts without the old type's options (and their files).
-  OptionChange options;
-  bool new_builder = changed.builder != found->builder;
-  if (new_builder || !given->empty()) {
-    context::Options current = new_builder ? context::Options{} : found->builder_options;
-    auto change = change_builder_options(invocation, changed.builder, current, *given);
+  bool new_builder = changed.builder != found.builder;
+  if (new_builder || !given.empty()) {
+    context::Options current = new_builder ? context::Options{} : found.builder_options;
+    auto change = change_builder_options(invocation, changed.builder, current, given);
     if (!change) return change.error();
     options = std::move(*change);
     changed.builder_options = options.options;
     if (new_builder) {
-      auto old_driver = invocation.registry().builder(found->builder);
+      auto old_driver = invocation.registry().builder(found.builder);
       if (old_driver) {
         for (const auto& key : old_driver->file_options()) {
-          if (found->builder_options.count(key) != 0) options.removed_files.push_back(key);
+          if (found.builder_options.count(key) != 0) options.removed_files.push_back(key);
         }
       }
     }
   }
   if (req.runner || req.runner_address) {
-    changed.runner = req.runner.value_or(found->runner);
-    std::string address = req.runner_address.value_or(found->runner_address.value_or(""));
+    changed.runner = req.runner.value_or(found.runner);
+    std::string address = req.runner_address.value_or(found.runner_address.value_or(""));
     auto normalized = normalize_runner_address(invocation, changed.runner, address);
     if (!normalized) {
       if (!req.runner_address) {
-        return normalized.error().wrap("the runner address of context '" + *name +
+        return normalized.error().wrap("the runner address of context '" + name +
                                        "' does not suit the new runner; pass --runner-address");
       }
       return normalized.error();
     }
     changed.runner_address = normalized->empty() ? std::nullopt : std::optional(*normalized);
-    if (changed.runner != found->runner) {
+    if (changed.runner != found.runner) {
       // A new runner type starts without the old type's options (and files).
       changed.runner_options.clear();
-      for (const auto& [key, value] : found->runner_options) {
+      for (const auto& [key, value] : found.runner_options) {
         if (value == context::stored_file_value(key)) options.removed_files.push_back(key);
       }
     }
@@ -118,24 +109,61 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
   // A file written anew is not removed afterwards (commit removes after it renames).
   std::erase_if(options.removed_files,
                 [&](const std::string& key) { return options.files.count(key) != 0; });
-  context::StagedFiles files(*store, *found);
-  if (auto st = files.stage(options.files); !st) return st;
+  return plan;
+}
 
-  auto st = store->update([&](ContextList& current) -> Status {
-    Context* ctx = current.find(*name);
-    if (ctx == nullptr) return missing_context(*name);
-    ctx->builder = changed.builder;
-    ctx->builder_address = changed.builder_address;
-    ctx->builder_options = changed.builder_options;
-    ctx->runner = changed.runner;
-    ctx->runner_address = changed.runner_address;
-    ctx->runner_options = changed.runner_options;
+// How often an update is worked out again when another envd changed the
+// context between the read and the lock (each round is a few milliseconds).
+constexpr int kUpdateRounds = 5;
+
+Status run_update(Invocation& invocation, const UpdateRequest& req) {
+  auto name = one_context_name(req.names);
+  if (!name) return name.error();
+  if (!req.builder && !req.builder_address && !req.runner && !req.runner_address &&
+      !req.options.any() && !req.runner_options.any()) {
+    return Error(Errc::invalid_argument,
+                 "nothing to update for context '" + *name +
+                     "': pass --builder, --builder-address, --builder-opt, a --builder-tls-* "
+                     "flag, --runner, --runner-address, --runner-opt or --runner-tls-ca");
+  }
+  auto given = given_options(req.options);
+  if (!given) return given.error();
+  auto store = invocation.store();
+  if (!store) return store.error();
+  for (int round = 1;; ++round) {
+    auto list = store->load();
+    if (!list) return list.error();
+    const Context* found = list->find(*name);
+    if (found == nullptr) return missing_context(*name);
+    auto plan = plan_update(invocation, req, *found, *given);
+    if (!plan) return plan.error();
+
+    // The change is made only to the record it was worked out from, and its
+    // files are staged, the record written and the files renamed into place
+    // under the store's lock: two updates at once each apply whole (one after
+    // the other), never one over a copy the other has made stale.
+    bool stale = false;
+    context::StagedFiles files(*store, *found);
+    auto st = store->update(
+        [&](ContextList& current) -> Status {
+          Context* ctx = current.find(*name);
+          if (ctx == nullptr) return missing_context(*name);
+          if (!(*ctx == *found)) {
+            stale = true;
+            return Error(Errc::unavailable, "context '" + *name +
+                                                "' was changed by another envd while this "
+                                                "update was worked out; run it again");
+          }
+          if (auto staged = files.stage(plan->options.files); !staged) return staged;
+          *ctx = plan->changed;
+          return {};
+        },
+        [&] { return files.commit(plan->options.removed_files); });
+    if (stale && round < kUpdateRounds) continue;
+    if (!st) return st;
+    inform("Context " + *name + " is updated");
     return {};
-  });
-  if (!st) return st;
-  if (auto committed = files.commit(options.removed_files); !committed) return committed;
-  inform("Context " + *name + " is updated");
-  return {};
+  }
 }
 
 }  // namespace
