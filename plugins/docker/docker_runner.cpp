@@ -299,6 +299,88 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
   }
 }
 
+// The container `create --force` replaces, while it is being replaced.
+struct Replaced {
+  std::string id;
+  std::string name;        // the environment's name, which it holds until set aside
+  std::string aside_name;  // the name it has while set aside ("" until then)
+  bool was_running = false;
+};
+
+// Removes the container(s) a create with this token made (its creation
+// label); whether one was found.
+Result<bool> remove_made_by(sdk::DockerEngine& engine, const std::string& token,
+                            sdk::Deadline deadline) {
+  json::object filters{
+      {"label", json::array{std::string(docker_runner::kCreationLabel) + "=" + token}}};
+  auto body =
+      engine.call("GET",
+                  "/containers/json?" +
+                      sdk::format_query({{"all", "1"}, {"filters", json::serialize(filters)}}),
+                  "", deadline);
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value listed = json::parse(*body, ec);
+  if (ec || !listed.is_array()) return false;
+  bool found = false;
+  for (const auto& item : listed.as_array()) {
+    const json::value* id = item.is_object() ? item.as_object().if_contains("Id") : nullptr;
+    if (id == nullptr || !id->is_string()) continue;
+    found = true;
+    (void)remove_container(engine, std::string(id->as_string()), true, deadline);
+  }
+  return found;
+}
+
+// Takes the old container out of the new one's way: stopped (at once, as
+// the removal that follows a start would kill it anyway), renamed aside, and
+// the new container given the name. On error, restore() undoes what was done.
+Status set_aside(sdk::DockerEngine& engine, Replaced& old, const std::string& new_id,
+                 const std::string& token, sdk::Deadline deadline) {
+  if (old.was_running) {
+    auto stopped = engine.request("POST", "/containers/" + old.id + "/stop?t=0", "", deadline);
+    if (!stopped) return stopped.error();
+    if (stopped->status != 204 && stopped->status != 304) return engine.status_error(*stopped);
+  }
+  const std::string aside = old.name + "-replaced-" + token.substr(0, 12);
+  auto renamed = engine.request(
+      "POST", "/containers/" + old.id + "/rename?" + sdk::format_query({{"name", aside}}), "",
+      deadline);
+  if (!renamed) return renamed.error();
+  if (renamed->status != 204 && renamed->status != 200) return engine.status_error(*renamed);
+  old.aside_name = aside;
+  auto named = engine.request(
+      "POST", "/containers/" + new_id + "/rename?" + sdk::format_query({{"name", old.name}}), "",
+      deadline);
+  if (!named) return named.error();
+  if (named->status == 409) {
+    return Error(Errc::already_exists, "the name '" + old.name + "' was taken on " + where(engine) +
+                                           " by another command meanwhile");
+  }
+  if (named->status != 204 && named->status != 200) return engine.status_error(*named);
+  return {};
+}
+
+// Puts a container set aside back: its name again, and running if it was.
+Status restore(sdk::DockerEngine& engine, const Replaced& old) {
+  auto deadline = sdk::deadline_after(std::chrono::seconds(10));
+  if (!old.aside_name.empty()) {
+    auto renamed = engine.request(
+        "POST", "/containers/" + old.id + "/rename?" + sdk::format_query({{"name", old.name}}), "",
+        deadline);
+    if (!renamed) return renamed.error().wrap("it is kept as '" + old.aside_name + "'");
+    if (renamed->status != 204 && renamed->status != 200) {
+      return engine.status_error(*renamed).wrap("it is kept as '" + old.aside_name + "'");
+    }
+  }
+  if (old.was_running) {
+    auto started = engine.request("POST", "/containers/" + old.id + "/start", "", deadline);
+    if (!started) return started.error();
+    if (started->status != 204 && started->status != 304) return engine.status_error(*started);
+  }
+  return {};
+}
+
 }  // namespace
 
 // The spec and the Engine's address, as create reads them; no Engine call.
@@ -325,23 +407,25 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
 
   auto existing = inspect_named(*engine, name, deadline);
   if (!existing) return existing.error();
+  std::optional<Replaced> replaced;
   if (*existing) {
     if (!spec->force) return name_in_use(*engine, name, **existing);
-    sdk::report_progress("removing the existing container '" + name + "'");
     // By id: the name, if the container went meanwhile, could be taken by
     // the Engine for another container's id prefix.
-    const std::string existing_id = environment_of(**existing).at("id").as_string().c_str();
-    if (auto st = remove_container(*engine, existing_id, true, deadline); !st) {
-      return st.error().wrap("cannot replace container '" + name + "'");
-    }
+    json::object old = environment_of(**existing);
+    replaced = Replaced{
+        std::string(old.at("id").as_string()), name, {}, old.at("status").as_string() == "running"};
   }
 
   const std::string token = sdk::creation_token();
   json::object body = docker_runner::container_body(*spec);
   body["Labels"].as_object()[docker_runner::kCreationLabel] = token;
+  // A replacement is made without a name and takes the name only once it is
+  // made and the old container is set aside: an Engine refusing the new one
+  // (a memory limit, a network, a device) leaves the old one as it was.
+  const std::string query = replaced ? "" : "?" + sdk::format_query({{"name", name}});
   auto created =
-      engine->request("POST", "/containers/create?" + sdk::format_query({{"name", name}}),
-                      json::serialize(body), deadline);
+      engine->request("POST", "/containers/create" + query, json::serialize(body), deadline);
   if (!created) {
     // No answer: the request may have reached the Engine, which then makes
     // the container anyway. What it made for this create (the token) is
@@ -349,32 +433,14 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     sdk::IgnoreCancellation cleanup;
     const auto until = Clock::now() + kCreateAnswerGrace;
     for (;;) {
-      auto found = inspect_named(*engine, name, sdk::deadline_after(std::chrono::seconds(5)));
-      if (found && *found) {
-        const json::object* config =
-            (**found).if_contains("Config") != nullptr && (**found).at("Config").is_object()
-                ? &(**found).at("Config").as_object()
-                : nullptr;
-        const json::value* labels = config != nullptr ? config->if_contains("Labels") : nullptr;
-        const json::value* mine =
-            labels != nullptr && labels->is_object()
-                ? labels->as_object().if_contains(docker_runner::kCreationLabel)
-                : nullptr;
-        const json::value* id = (**found).if_contains("Id");
-        if (mine != nullptr && mine->is_string() && mine->as_string() == token && id != nullptr &&
-            id->is_string()) {
-          (void)remove_container(*engine, std::string(id->as_string()), true,
-                                 sdk::deadline_after(std::chrono::seconds(10)));
-        }
-        break;
-      }
-      if (!found || Clock::now() >= until) break;
+      auto found = remove_made_by(*engine, token, sdk::deadline_after(std::chrono::seconds(5)));
+      if ((found && *found) || Clock::now() >= until) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return created.error();
   }
   if (created->status == 404) return missing_image(request, *engine, spec->image);
-  if (created->status == 409) {
+  if (created->status == 409 && !replaced) {
     auto now = inspect_named(*engine, name, deadline);
     if (now && *now) return name_in_use(*engine, name, **now);
     // The Engine reserves a name before the container can be inspected:
@@ -392,18 +458,42 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
   std::string id = answer->contains("Id") && answer->at("Id").is_string()
                        ? std::string(answer->at("Id").as_string())
                        : name;
-  if (sdk::cancelled()) {
-    // Stopped while the Engine created it: what was made is undone.
+  // Undoes this create: the new container goes, the replaced one comes back.
+  auto undo = [&](const Error& error) -> Error {
     sdk::IgnoreCancellation cleanup;
     (void)remove_container(*engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
-    return sdk::cancelled_error("creating environment '" + name + "'");
+    if (!replaced) return error;
+    if (auto st = restore(*engine, *replaced); !st) {
+      return Error(error.code(), error.message() + "; and the container it was to replace could " +
+                                     "not be put back: " + st.error().message());
+    }
+    return error;
+  };
+  if (sdk::cancelled()) {
+    // Stopped while the Engine created it: what was made is undone.
+    return undo(sdk::cancelled_error("creating environment '" + name + "'"));
+  }
+  if (replaced) {
+    sdk::report_progress("replacing the existing container '" + name + "'");
+    if (auto st = set_aside(*engine, *replaced, id, token, deadline); !st) {
+      return undo(st.error().wrap("cannot replace container '" + name + "'"));
+    }
   }
 
   if (auto started = engine->call("POST", "/containers/" + id + "/start", "", deadline); !started) {
+    if (started.error().code() == Errc::cancelled) return undo(started.error());
+    return undo(started.error().wrap("cannot start environment '" + name + "'"));
+  }
+  if (replaced) {
+    // Removed as `docker rm -f` does: its anonymous volumes are kept
+    // (`envd down --volumes` is how an environment's go with it).
     sdk::IgnoreCancellation cleanup;
-    (void)remove_container(*engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
-    if (started.error().code() == Errc::cancelled) return started.error();
-    return started.error().wrap("cannot start environment '" + name + "'");
+    if (auto st = remove_container(*engine, replaced->id, false,
+                                   sdk::deadline_after(std::chrono::seconds(10)));
+        !st) {
+      sdk::report_progress("the replaced container is kept as '" + replaced->aside_name +
+                           "': " + st.error().message());
+    }
   }
   sdk::report_progress("waiting for environment '" + name + "' to run");
   auto env = wait_running(*engine, name, id, deadline);

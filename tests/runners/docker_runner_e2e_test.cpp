@@ -255,6 +255,67 @@ TEST_F(DockerRunnerE2e, ANameInUseOffersForce) {
   EXPECT_NE(docker({"inspect", "-f", "{{.Id}}", n}).out, first.out);
 }
 
+// --force makes the new container before it touches the old one: an Engine
+// refusing the new one (here a memory limit under its minimum) leaves the old
+// environment as it was, running, with what was written in it.
+TEST_F(DockerRunnerE2e, AFailedForceKeepsTheOldEnvironment) {
+  std::string n = name("kept");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n, "--network", "none"}).exit_code, 0);
+  const std::string id = docker({"inspect", "-f", "{{.Id}}", n}).out;
+  ASSERT_EQ(docker({"exec", n, "sh", "-c", "echo written > /marker"}).exit_code, 0);
+
+  auto refused =
+      run({"run", "--image", kBase, "--name", n, "--network", "none", "--force", "--memory", "1k"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.err.find("cannot create environment '" + n + "'"), std::string::npos)
+      << refused.err;
+  EXPECT_EQ(docker({"inspect", "-f", "{{.Id}}", n}).out, id);
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", n}).out, "true\n");
+  EXPECT_EQ(docker({"exec", n, "cat", "/marker"}).out, "written\n");
+  // Nothing else is left: the one container labelled with the name is it.
+  auto labelled = docker(
+      {"ps", "-aq", "--no-trunc", "--filter", std::string("label=ai.tensorchord.envd.name=") + n});
+  EXPECT_EQ(labelled.out, id);
+
+  // A start the Engine refuses (GPUs on an Engine without a GPU device
+  // driver: it creates the container, and its start fails) puts the old one
+  // back too: its name, and running.
+  auto unstarted =
+      run({"run", "--image", kBase, "--name", n, "--network", "none", "--force", "--gpus", "all"});
+  EXPECT_NE(unstarted.err.find("cannot start environment '" + n + "'"), std::string::npos)
+      << unstarted.err;
+  EXPECT_NE(unstarted.exit_code, 0);
+  EXPECT_EQ(docker({"inspect", "-f", "{{.Id}}", n}).out, id) << unstarted.err;
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", n}).out, "true\n") << unstarted.err;
+  EXPECT_EQ(docker({"exec", n, "cat", "/marker"}).out, "written\n");
+  labelled = docker(
+      {"ps", "-aq", "--no-trunc", "--filter", std::string("label=ai.tensorchord.envd.name=") + n});
+  EXPECT_EQ(labelled.out, id) << unstarted.err;
+
+  // A replacement that works replaces it.
+  auto forced = run({"run", "--image", kBase, "--name", n, "--network", "none", "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_NE(docker({"inspect", "-f", "{{.Id}}", n}).out, id);
+  EXPECT_NE(docker({"inspect", id.substr(0, 64)}).exit_code, 0) << "the old one is removed";
+}
+
+// The container --force replaces is removed as `docker rm -f` removes it: its
+// anonymous volumes stay (they held a database in the audit that found it).
+TEST_F(DockerRunnerE2e, ForceKeepsTheReplacedContainersVolumes) {
+  std::string n = name("volume");
+  ASSERT_EQ(docker({"run", "-d", "--network", "none", "--name", n, "-v", "/data", kBase, "sh", "-c",
+                    "echo important > /data/db; sleep 600"})
+                .exit_code,
+            0);
+  auto volume = docker({"inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", n});
+  std::string volume_name = volume.out.substr(0, volume.out.find('\n'));
+  ASSERT_FALSE(volume_name.empty()) << volume.out;
+  auto forced = run({"run", "--image", kBase, "--name", n, "--network", "none", "--force"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.err;
+  EXPECT_EQ(docker({"volume", "inspect", volume_name}).exit_code, 0) << "the volume was removed";
+  docker({"volume", "rm", volume_name});
+}
+
 // A name of hex digits is a name, never the prefix of a container's id (the
 // Engine resolves /containers/{x}/json by id prefix when no name matches):
 // envd neither describes, replaces nor removes another container for it.
@@ -276,7 +337,7 @@ TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {
                                                  services_.docker_host + "\n");
   auto made = run({"run", "--image", kBase, "--name", prefix, "--force"});
   ASSERT_EQ(made.exit_code, 0) << made.err;
-  EXPECT_EQ(made.err.find("removing the existing container"), std::string::npos) << made.err;
+  EXPECT_EQ(made.err.find("replacing the existing container"), std::string::npos) << made.err;
   EXPECT_EQ(docker({"inspect", "-f", "{{.Id}}", victim}).out, id) << "the other container is kept";
   EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", prefix}).out, "true\n");
 
