@@ -294,7 +294,17 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
   if (!settings.cert_pem.empty()) {
     state->context.use_certificate_chain(asio::buffer(settings.cert_pem), ec);
     if (ec) return setup_error("tls-cert holds no usable certificate", ec);
+    // No passphrase is ever asked for: OpenSSL's default would prompt on the
+    // terminal, and wait there past any deadline.
+    state->context.set_password_callback(
+        [](std::size_t, ssl::context::password_purpose) { return std::string(); });
     state->context.use_private_key(asio::buffer(settings.key_pem), ssl::context::pem, ec);
+    if (ec && settings.key_pem.find("ENCRYPTED") != std::string::npos) {
+      ::ERR_clear_error();
+      return Error(Errc::invalid_argument,
+                   "TLS setup failed: tls-key is encrypted with a passphrase, which envd does not "
+                   "ask for: store the key without one (openssl pkey -in KEY -out PLAIN-KEY)");
+    }
     if (ec) return setup_error("tls-key holds no usable private key", ec);
     if (::SSL_CTX_check_private_key(ctx) != 1) {
       ::ERR_clear_error();

@@ -43,6 +43,10 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const DockerTls& tl
       return Error(Errc::invalid_argument, "cannot use the Docker TLS client certificate '" +
                                                tls.cert_file + "': " + ssl_reason(ec));
     }
+    // No passphrase is ever asked for (OpenSSL's default prompts on the
+    // terminal): an encrypted key fails, with the words below.
+    context->set_password_callback(
+        [](std::size_t, asio::ssl::context::password_purpose) { return std::string(); });
     context->use_private_key_file(tls.key_file, asio::ssl::context::pem, ec);
     if (ec && ec.category() == asio::error::get_ssl_category() &&
         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {

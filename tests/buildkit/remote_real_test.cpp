@@ -21,6 +21,7 @@
 #include "buildkit/real_buildkit_test.hpp"
 #include "buildkit/standalone_buildkitd.hpp"
 #include "cli_harness.hpp"
+#include "pty_session.hpp"
 #include "services/password_registry.hpp"
 #include "services/registry_probe.hpp"
 #include "services/test_services.hpp"
@@ -544,6 +545,54 @@ TEST_F(RealBuildkitTest, AForeignClientCertificateIsRejectedByTheDaemon) {
   flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
   use_context("ci", flags);
   expect_connect_failure("tcp://" + bk_.mtls, "the daemon rejected the client certificate");
+}
+
+// envd never asks for a passphrase: an encrypted client key is refused when
+// the context is made, and one that reached the store anyway (an older envd,
+// a hand-copied file) fails the connection at once. OpenSSL's default, which
+// the connection used, printed "Enter PEM pass phrase:" on the terminal and
+// waited there past --connect-timeout.
+TEST_F(RealBuildkitTest, AnEncryptedClientKeyIsRefusedAndNeverPrompts) {
+  const fs::path encrypted = home() / "encrypted-key.pem";
+  sdk::ProcessOptions openssl;
+  openssl.argv = {
+      "openssl",     "pkcs8", "-topk8",          "-in", bk_.pki("client-key.pem"), "-passout",
+      "pass:secret", "-out",  encrypted.string()};
+  auto made = sdk::run_process(openssl);
+  ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message());
+
+  auto flags = tls_flags(bk_.pki("ca.pem"), bk_.pki("client-cert.pem"), encrypted);
+  flags.insert(flags.begin(), {"context", "create", "--name", "enc", "--builder", "tcp",
+                               "--builder-address", bk_.mtls});
+  auto refused = run(flags);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err, "envd: error: --builder-tls-key '" + encrypted.string() +
+                             "' is encrypted with a passphrase, which envd does not ask for: give "
+                             "the key without one (openssl pkey -in KEY -out PLAIN-KEY)\n");
+
+  use_context("enc", [&] {
+    auto plain =
+        tls_flags(bk_.pki("ca.pem"), bk_.pki("client-cert.pem"), bk_.pki("client-key.pem"));
+    plain.insert(plain.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
+    return plain;
+  }());
+  auto store = read_store();
+  std::string id;
+  for (const auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name").as_string() == "enc") id = ctx.at("id").as_string().c_str();
+  }
+  ASSERT_FALSE(id.empty());
+  write_text(config_dir() / "contexts.d" / id / "files" / "tls-key", read_text(encrypted));
+  auto env = full_env(this->env());
+  auto session = PtySession::start({envd_binary(), "builder", "status", "--connect-timeout", "5s"},
+                                   env, 24, 120);
+  ASSERT_NE(session, nullptr);
+  auto code = session->wait_exit(std::chrono::seconds(20));
+  ASSERT_TRUE(code) << "envd waited at a prompt: " << session->output();
+  EXPECT_EQ(*code, 1) << session->output();
+  EXPECT_EQ(session->output().find("pass phrase"), std::string::npos) << session->output();
+  EXPECT_NE(session->output().find("tls-key is encrypted with a passphrase"), std::string::npos)
+      << session->output();
 }
 
 TEST_F(RealBuildkitTest, AServerNameMismatchIsNamed) {

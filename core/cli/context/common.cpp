@@ -86,11 +86,20 @@ std::string_view tls_file_block(std::string_view key) {
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block) {
   auto found = sdk::pem_labels(content);
+  const std::string file = flag + " '" + value + "'";
+  if (block == "PRIVATE KEY" &&
+      (std::find(found.begin(), found.end(), "ENCRYPTED PRIVATE KEY") != found.end() ||
+       content.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos)) {
+    // envd never asks for a passphrase; the connection would fail.
+    return Error(Errc::invalid_argument,
+                 file +
+                     " is encrypted with a passphrase, which envd does not ask for: give the "
+                     "key without one (openssl pkey -in KEY -out PLAIN-KEY)");
+  }
   if (std::any_of(found.begin(), found.end(),
                   [&](std::string_view label) { return sdk::pem_label_is(label, block); })) {
     return {};
   }
-  const std::string file = flag + " '" + value + "'";
   if (found.empty()) {
     return Error(Errc::invalid_argument, file + " is not a PEM file (no -----BEGIN line)");
   }
