@@ -176,6 +176,12 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # names it).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_CLI_PACKAGE_DEPENDS "libarchive13")
+# The plugin ABI this envd speaks, as a versioned virtual package: a module
+# built against the SDK of ABI 1.N depends on envd-plugin-abi-1 (>= 1.N)
+# (ENVD_SDK_DEBIAN_DEPENDS of the SDK's CMake package), which the envd
+# version alone cannot say (the ABI moves on within one envd version).
+set(CPACK_DEBIAN_CLI_PACKAGE_PROVIDES
+  "envd-plugin-abi-${ENVD_ABI_MAJOR} (= ${ENVD_ABI_MAJOR}.${ENVD_ABI_MINOR})")
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS OFF)
 set(CPACK_DEBIAN_CLI_DESCRIPTION "build images and run development environments through contexts
 envd builds container images on BuildKit and runs development environments.

@@ -2,8 +2,10 @@
 #
 # Declares an envd driver module: a MODULE library with the static envd::sdk
 # compiled in, hidden visibility (only the entry function is exported, so no
-# C++ symbol crosses to the host), no undefined symbols, the output name envd-<kind>-<name>.so, and installation into
-# <libdir>/envd/plugins under the component plugin-<name>.
+# C++ symbol crosses to the host), no undefined symbols, the output name
+# envd-<kind>-<name>.so, and installation into ENVD_PLUGIN_INSTALL_DIR (from
+# the SDK package: the directory envd searches under its prefix, e.g.
+# lib/envd/plugins) under the component plugin-<name>.
 #
 # Shipped with the SDK package; used by envd's own modules and by third parties.
 function(envd_add_plugin name)

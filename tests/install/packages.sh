@@ -6,6 +6,7 @@
 # prefix is moved. Usage: packages.sh <build dir>
 set -euo pipefail
 build=$(realpath "$1")
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -50,6 +51,20 @@ for deb in "$out"/envd-plugin-*.deb; do
   dpkg-deb -c "$deb" | grep -q "usr/share/doc/$name/embedded/libssl-dev.copyright$" ||
     fail "$name lacks the notice of libssl-dev"
 done
+
+# envd provides the plugin ABI it speaks, for third parties' modules to
+# depend on (their version of it comes from the SDK's CMake package).
+abi_major=$(sed -n 's/^#define ENVD_ABI_MAJOR \([0-9]*\).*/\1/p' "$src/sdk/include/envd/plugin_abi.h")
+abi_minor=$(sed -n 's/^#define ENVD_ABI_MINOR \([0-9]*\).*/\1/p' "$src/sdk/include/envd/plugin_abi.h")
+provides=$(dpkg-deb -f "$out"/envd_*_amd64.deb Provides)
+[[ "$provides" == "envd-plugin-abi-$abi_major (= $abi_major.$abi_minor)" ]] ||
+  fail "the envd package provides '$provides'"
+# The SDK's archive ships without its debug information.
+sdk_dir="$work/sdk-deb"
+dpkg-deb -x "$out"/envd-sdk-dev_*_amd64.deb "$sdk_dir"
+if readelf -S "$sdk_dir"/usr/lib/libenvd-sdk.a 2>/dev/null | grep -q '\.debug_info'; then
+  fail "the SDK package's libenvd-sdk.a holds debug information"
+fi
 
 # Every plugin package wants the envd it was built with, exactly.
 for deb in "$out"/envd-plugin-*.deb; do

@@ -76,13 +76,19 @@ module="$work/example/envd-builder-podman-container.so"
 [[ -f "$module" ]] || fail "the example did not produce $module"
 
 # The example's own .deb (its README's packaging step): the module alone, in
-# the system plugin directory, depending on envd.
+# the system plugin directory, depending on an envd of the SDK's plugin ABI.
+# Configured as a Debian package build configures it (prefix /usr, the
+# multiarch libdir): the module still goes where envd looks.
+cmake -S "$src/examples/third-party-builder" -B "$work/example" -DCMAKE_INSTALL_PREFIX=/usr \
+  -DCMAKE_INSTALL_LIBDIR=lib/x86_64-linux-gnu >/dev/null
 (cd "$work/example" && cpack -G DEB >/dev/null) || fail "cpack failed for the example"
 deb=$(ls "$work/example"/envd-plugin-podman-container_*.deb 2>/dev/null) || fail "the example made no .deb"
 contents=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | tr '\n' ' ')
 [[ "$contents" == "./usr/lib/envd/plugins/envd-builder-podman-container.so " ]] ||
   fail "the example's .deb holds '$contents'"
-[[ "$(dpkg-deb -f "$deb" Depends)" == "envd (>= "* ]] || fail "the example's .deb does not depend on envd first"
+abi=$(sed -n 's/^#define ENVD_ABI_MINOR \([0-9]*\).*/\1/p' "$prefix/include/envd/plugin_abi.h")
+[[ "$(dpkg-deb -f "$deb" Depends)" == "envd-plugin-abi-1 (>= 1.$abi)"* ]] ||
+  fail "the example's .deb does not depend on the SDK's plugin ABI first: $(dpkg-deb -f "$deb" Depends)"
 
 # Hidden visibility: the entry function is the module's only exported symbol.
 exports=$(nm -D --defined-only "$module" | awk '$2 ~ /^[TDRBVW]$/ {print $3}' | sort | tr '\n' ' ')
