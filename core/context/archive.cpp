@@ -332,6 +332,11 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
   std::string meta_what = invalid + ": entry 'meta.json'";
   auto value = util::parse_json(*meta, meta_what);
   if (!value) return value.error();
+  // As the store refuses it: one of the two values would be dropped silently.
+  if (std::string key = util::first_repeated_key(*meta); !key.empty()) {
+    return Error(Errc::invalid_argument, meta_what + ": the key '" + util::printable(key, 64) +
+                                             "' appears twice in one object");
+  }
   if (auto inexact = util::first_inexact_number(*meta, *value)) {
     return Error(Errc::invalid_argument, meta_what + ": " + util::inexact_number_reason(*inexact));
   }

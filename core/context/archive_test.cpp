@@ -344,6 +344,18 @@ TEST_F(ArchiveTest, DirectoryEntriesAreOptional) {
 
 // ---- import: every rejection ------------------------------------------------------------
 
+// As a store entry: a key given twice would keep one value silently.
+TEST_F(ArchiveTest, AKeyRepeatedInMetaJsonIsRejected) {
+  auto r = parse({{"meta.json", AE_IFREG,
+                   R"({"name":"x","builder":"unix","builder":"tcp","builder_address":"h:1",)"
+                   R"("runner":"docker"})"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("entry 'meta.json': the key 'builder' appears twice in one "
+                                     "object"),
+            std::string::npos)
+      << r.error().message();
+}
+
 TEST_F(ArchiveTest, OversizedInputIsRejectedBeforeParsing) {
   std::string big(kMaxArchiveBytes + 1, '\0');
   auto r = parse_archive(big, kSource);

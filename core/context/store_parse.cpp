@@ -382,75 +382,12 @@ std::optional<ContextList> read_store_in_one_pass(std::string_view text) {
   return std::move(list);
 }
 
-// basic_parser's handler that finds a key repeated within one object, which
-// the tree would settle silently (one of the two values dropped, for good at
-// the next write). Only the tree reader needs it: the one-pass reader hands
-// every repeated key to the tree reader.
-class RepeatedKeyHandler {
- public:
-  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
-  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
-
-  std::string repeated;  // the first key found twice, if any
-
-  bool on_document_begin(error_code&) { return true; }
-  bool on_document_end(error_code&) { return true; }
-  bool on_object_begin(error_code&) {
-    keys_.emplace_back();
-    return true;
-  }
-  bool on_object_end(std::size_t, error_code&) {
-    keys_.pop_back();
-    return true;
-  }
-  bool on_array_begin(error_code&) { return true; }
-  bool on_array_end(std::size_t, error_code&) { return true; }
-  bool on_key_part(json::string_view part, std::size_t, error_code&) {
-    pending_.append(part.data(), part.size());
-    return true;
-  }
-  bool on_key(json::string_view last, std::size_t, error_code& ec) {
-    pending_.append(last.data(), last.size());
-    if (!keys_.back().insert(pending_).second) {
-      repeated = pending_;
-      ec = json::error::syntax;  // stops the parse; the message is ours
-      return false;
-    }
-    pending_.clear();
-    return true;
-  }
-  bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
-  bool on_string(json::string_view, std::size_t, error_code&) { return true; }
-  bool on_number_part(json::string_view, error_code&) { return true; }
-  bool on_int64(std::int64_t, json::string_view, error_code&) { return true; }
-  bool on_uint64(std::uint64_t, json::string_view, error_code&) { return true; }
-  bool on_double(double, json::string_view, error_code&) { return true; }
-  bool on_bool(bool, error_code&) { return true; }
-  bool on_null(error_code&) { return true; }
-  bool on_comment_part(json::string_view, error_code&) { return true; }
-  bool on_comment(json::string_view, error_code&) { return true; }
-
- private:
-  std::vector<std::set<std::string>> keys_;
-  std::string pending_;
-};
-
-// The key `text` (well-formed JSON) repeats within one object, or "".
-std::string repeated_key(std::string_view text) {
-  json::basic_parser<RepeatedKeyHandler> parser{json::parse_options{}};
-  error_code ec;
-  parser.write_some(false, text.data(), text.size(), ec);
-  return parser.handler().repeated;
-}
-
 Result<ContextList> read_store_tree(std::string_view text, const fs::path& file) {
   auto parsed = util::parse_json(text, "context store " + quoted(file) + " is corrupt");
   if (!parsed) {
     return Error(parsed.error().code(), parsed.error().message() + std::string(kRecovery));
   }
-  if (std::string key = repeated_key(text); !key.empty()) {
+  if (std::string key = util::first_repeated_key(text); !key.empty()) {
     return corrupt(file, "the key '" + util::printable(key, 64) +
                              "' appears twice in one object, and only one can be kept");
   }

@@ -8,6 +8,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace envd::util {
 namespace {
@@ -301,6 +304,72 @@ std::string get_string_or(const json::object& object, std::string_view key,
   const json::value* v = object.if_contains(key);
   if (v == nullptr || !v->is_string()) return std::string(fallback);
   return std::string(v->get_string());
+}
+
+namespace {
+
+using error_code = boost::system::error_code;
+
+// basic_parser's handler that finds a key repeated within one object, which
+// the tree would settle silently (one of the two values dropped).
+class RepeatedKeyHandler {
+ public:
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  std::string repeated;  // the first key found twice, if any
+
+  bool on_document_begin(error_code&) { return true; }
+  bool on_document_end(error_code&) { return true; }
+  bool on_object_begin(error_code&) {
+    keys_.emplace_back();
+    return true;
+  }
+  bool on_object_end(std::size_t, error_code&) {
+    keys_.pop_back();
+    return true;
+  }
+  bool on_array_begin(error_code&) { return true; }
+  bool on_array_end(std::size_t, error_code&) { return true; }
+  bool on_key_part(json::string_view part, std::size_t, error_code&) {
+    pending_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_key(json::string_view last, std::size_t, error_code& ec) {
+    pending_.append(last.data(), last.size());
+    if (!keys_.back().insert(pending_).second) {
+      repeated = pending_;
+      ec = json::error::syntax;  // stops the parse; the message is ours
+      return false;
+    }
+    pending_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, error_code&) { return true; }
+  bool on_string(json::string_view, std::size_t, error_code&) { return true; }
+  bool on_number_part(json::string_view, error_code&) { return true; }
+  bool on_int64(std::int64_t, json::string_view, error_code&) { return true; }
+  bool on_uint64(std::uint64_t, json::string_view, error_code&) { return true; }
+  bool on_double(double, json::string_view, error_code&) { return true; }
+  bool on_bool(bool, error_code&) { return true; }
+  bool on_null(error_code&) { return true; }
+  bool on_comment_part(json::string_view, error_code&) { return true; }
+  bool on_comment(json::string_view, error_code&) { return true; }
+
+ private:
+  std::vector<std::set<std::string>> keys_;
+  std::string pending_;
+};
+
+}  // namespace
+
+std::string first_repeated_key(std::string_view text) {
+  json::basic_parser<RepeatedKeyHandler> parser{json::parse_options{}};
+  error_code ec;
+  parser.write_some(false, text.data(), text.size(), ec);
+  return parser.handler().repeated;
 }
 
 }  // namespace envd::util

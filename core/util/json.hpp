@@ -35,6 +35,11 @@ std::optional<InexactNumber> first_inexact_number(std::string_view text,
 // make it 123456789012345667584); quote it as a string".
 std::string inexact_number_reason(const InexactNumber& number);
 
+// The first key that `text` (well-formed JSON) repeats within one object, or
+// "". boost::json keeps one of the two values silently; a file envd reads as
+// a record (the context store, an archive's meta.json) is refused instead.
+std::string first_repeated_key(std::string_view text);
+
 // Two-space indented JSON followed by a newline, keys in insertion order.
 std::string to_pretty_json(const boost::json::value& value);
 
