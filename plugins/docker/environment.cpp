@@ -296,10 +296,19 @@ json::object environment_of(const json::object& c) {
   if (!name.empty() && name.front() == '/') name.erase(0, 1);
   if (name.empty()) name = string_at(labels, kNameLabel);
 
-  // Under the host's network the Engine publishes nothing: the bindings the
-  // spec asked for stay in HostConfig but reach no port, so none is shown.
+  // While the container runs, what the Engine published
+  // (NetworkSettings.Ports: the port it chose for a HOST left empty, nothing
+  // on network none); otherwise what was asked for (HostConfig.PortBindings),
+  // which the next start publishes, as far as the network allows. Under the
+  // host's network the Engine publishes nothing: the bindings stay in
+  // HostConfig but reach no port, so none is shown.
   std::vector<PortBinding> ports;
-  const json::object* bindings = object_at(*host, "PortBindings");
+  const std::string status = string_at(*state, "Status");
+  const bool live = status == "running" || status == "paused" || status == "restarting";
+  const json::object* network = object_at(c, "NetworkSettings");
+  const json::object* bindings = live
+                                     ? (network != nullptr ? object_at(*network, "Ports") : nullptr)
+                                     : object_at(*host, "PortBindings");
   if (string_at(*host, "NetworkMode") == "host") bindings = nullptr;
   if (bindings != nullptr) {
     for (const auto& [key, list] : *bindings) {

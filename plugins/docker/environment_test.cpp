@@ -104,8 +104,11 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
     "HostConfig": {"NanoCpus": 500000000, "Memory": 1024, "NetworkMode": "default",
                    "RestartPolicy": {"Name": "always"},
                    "DeviceRequests": [{"Count": 2}],
-                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
-                                    "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}}})");
+                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}],
+                                    "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}},
+    "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
+                                  "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
+                                  "22/tcp": null}}})");
   ASSERT_TRUE(is_environment(c.as_object()));
   json::object env = environment_of(c.as_object());
   EXPECT_EQ(env.at("name"), "dev");
@@ -120,6 +123,31 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
 
   json::value other = json::parse(R"({"Config": {"Labels": {"x": "y"}}})");
   EXPECT_FALSE(is_environment(other.as_object()));
+}
+
+// The endpoint is what the Engine published while the container runs (a
+// port it chose for -p :80, nothing on network none), not what was asked for;
+// a stopped container shows what its next start asks for.
+TEST(DockerRunnerEnvironment, TheEndpointIsWhatTheEnginePublished) {
+  auto with = [](const std::string& status, const std::string& published) {
+    return json::parse(R"({"Id": "0123", "Name": "/p",
+      "State": {"Status": ")" +
+                       status + R"("},
+      "Config": {"Labels": {"ai.tensorchord.envd.name": "p"}},
+      "HostConfig": {"NetworkMode": "default",
+                     "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}},
+      "NetworkSettings": {"Ports": )" +
+                       published + "}}")
+        .as_object();
+  };
+  EXPECT_EQ(environment_of(with("running", R"({"80/tcp": [{"HostIp": "0.0.0.0",
+      "HostPort": "49153"}, {"HostIp": "::", "HostPort": "49153"}]})"))
+                .at("endpoint"),
+            "0.0.0.0:49153->80/tcp,[::]:49153->80/tcp");
+  // Network none: the Engine publishes nothing, whatever was asked for.
+  EXPECT_EQ(environment_of(with("running", "{}")).at("endpoint"), "");
+  EXPECT_EQ(environment_of(with("running", "{}")).at("ports"), json::array{});
+  EXPECT_EQ(environment_of(with("exited", "{}")).at("endpoint"), "0.0.0.0:*->80/tcp");
 }
 
 // The Engine keeps the bindings of a container on the host's network in its
