@@ -1,6 +1,7 @@
 // `envd build`'s flags, shared with `envd up`. The build itself runs in
 // envd-client (build_run.cpp), which envd hands a build over to.
 #include "cli/build_command.hpp"
+#include "cli/choice_flag.hpp"
 
 #include <memory>
 #include <string>
@@ -24,12 +25,14 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
   cmd->add_option("--platform", req->platform, "Target platform, e.g. linux/amd64");
   cmd->add_flag("--no-cache", req->no_cache, "Do not use the build cache");
   cmd->add_option("--network", req->network, "Network for RUN steps: default, none or host")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"default", "none", "host"}));
   cmd->add_option("-o,--output", req->output,
                   "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
                   "type=image,name=REF,push=true | ...");
   cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(one_of({"auto", "tty", "plain", "quiet"}));
   cmd->add_option("--connect-timeout", req->connect_timeout,
                   "How long to wait for the builder (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")
       ->check(positive_duration());

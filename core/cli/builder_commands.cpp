@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/choice_flag.hpp"
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/duration_flag.hpp"
@@ -19,7 +20,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     CLI::App* status = group->add_subcommand(
         "status", "Show the builder: its container's state, reachability, BuildKit version");
     status->add_option("-f,--format", *format, "Output format: table or json")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(one_of({"table", "json"}));
     status
         ->add_option("--connect-timeout", *timeout,
                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")
@@ -73,7 +75,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     bootstrap->add_flag("--recreate", *recreate,
                         "Replace an existing builder container (its build cache is kept)");
     bootstrap->add_option("-f,--format", *format, "Output format: table or json")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(one_of({"table", "json"}));
     bootstrap
         ->add_option("--connect-timeout", *timeout,
                      "How long to wait for BuildKit (default: BUILDKIT_CONNECTING_TIMEOUT "
@@ -96,7 +99,8 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     prune->add_option("--keep-duration", flags->keep_duration,
                       "Keep cache used within this long, e.g. 48h");
     prune->add_option("-f,--format", flags->format, "Output format: table or json")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(one_of({"table", "json"}));
     prune
         ->add_option("--connect-timeout", flags->timeout,
                      "How long to wait (default: BUILDKIT_CONNECTING_TIMEOUT or 10s)")

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/choice_flag.hpp"
 #include "cli/commands.hpp"
 #include "cli/table.hpp"
 #include "util/json.hpp"
@@ -65,7 +66,9 @@ void add_plugin_commands(CLI::App& app, Invocation& invocation, Action& action) 
   CLI::App* ls =
       group->add_subcommand("ls", "List driver modules on the search path, with their status");
   ls->alias("list");
-  ls->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+  ls->add_option("-f,--format", *format, "Output format: table or json")
+      ->capture_default_str()
+      ->check(one_of({"table", "json"}));
   ls->callback([&invocation, &action, format] {
     action = [&invocation, format] { return run_plugin_ls(invocation, *format); };
   });

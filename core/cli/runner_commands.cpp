@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/build_command.hpp"
+#include "cli/choice_flag.hpp"
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/environment_session.hpp"
@@ -541,7 +542,8 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     CLI::App* ls = envs->add_subcommand("ls", "List environments");
     ls->alias("list");
     ls->add_option("-f,--format", ls_flags->format, "Output format: table or json")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(one_of({"table", "json"}));
     add_runner_timeout_flag(*ls, ls_flags->timeout, "the runner's answer", "30s");
     ls->callback([&invocation, &action, ls_flags] {
       action = [&invocation, ls_flags] { return run_ls(invocation, *ls_flags); };
@@ -553,7 +555,8 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         envs->add_subcommand("describe", "Show an environment: ports, env, resources, labels");
     describe->add_option("name", *name, "Environment")->required();
     describe->add_option("-f,--format", describe_flags->format, "Output format: table or json")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(one_of({"table", "json"}));
     add_runner_timeout_flag(*describe, describe_flags->timeout, "the runner's answer", "30s");
     describe->callback([&invocation, &action, name, describe_flags] {
       action = [&invocation, name, describe_flags] {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/choice_flag.hpp"
 #include "cli/commands.hpp"
 #include "envd/plugin_abi.h"
 #include "envd_git_revision.h"  // generated at every build: ENVD_GIT_REVISION
@@ -70,7 +71,9 @@ void add_version_command(CLI::App& app, Invocation& invocation, Action& action) 
   auto format = std::make_shared<std::string>("table");
   CLI::App* cmd =
       app.add_subcommand("version", "Show envd's version, revision, plugin ABI and plugins");
-  cmd->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+  cmd->add_option("-f,--format", *format, "Output format: table or json")
+      ->capture_default_str()
+      ->check(one_of({"table", "json"}));
   cmd->callback([&invocation, &action, format] {
     action = [&invocation, format] { return run_version(invocation, *format); };
   });

@@ -52,6 +52,9 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::str
     total_ns += number * scale;
   }
   if (!std::isfinite(total_ns) || total_ns > 1e18) return bad();
+  // Less than the millisecond a deadline counts in is none: rounded, 500us
+  // became 1ms, which the flags' "1ms or more" then took.
+  if (total_ns < 1e6) return std::chrono::milliseconds(0);
   return std::chrono::milliseconds(static_cast<long long>(std::llround(total_ns / 1e6)));
 }
 

@@ -11,6 +11,7 @@ namespace envd::util {
 
 // Units: ns, us (or µs), ms, s, m, h; a bare "0" is zero. `what` names the
 // source in errors ("BUILDKIT_CONNECTING_TIMEOUT", "--connect-timeout").
+// Rounded to the nearest millisecond; less than one millisecond is zero.
 Result<std::chrono::milliseconds> parse_duration(std::string_view text, std::string_view what);
 
 }  // namespace envd::util

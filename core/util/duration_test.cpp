@@ -14,6 +14,10 @@ TEST(Duration, ParsesGoSyntax) {
   EXPECT_EQ(*parse_duration("1.5h", "x"), milliseconds(5400000));
   EXPECT_EQ(*parse_duration("0", "x"), milliseconds(0));
   EXPECT_EQ(*parse_duration("2500us", "x"), milliseconds(3));
+  // Under a millisecond is none (it rounded up to 1ms, which "1ms or more" took).
+  EXPECT_EQ(*parse_duration("500us", "x"), milliseconds(0));
+  EXPECT_EQ(*parse_duration("999999ns", "x"), milliseconds(0));
+  EXPECT_EQ(*parse_duration("1ms", "x"), milliseconds(1));
 }
 
 TEST(Duration, RejectsWithTheSourceNamed) {

@@ -78,11 +78,14 @@ TEST_F(ContextCli, LsJsonMatchesGolden) {
   EXPECT_EQ(short_flag.out, r.out);
 }
 
+// A value outside the flag's choices is a usage error, as the parser finds it.
 TEST_F(ContextCli, LsRejectsAnUnknownFormat) {
   auto r = envd({"context", "ls", "--format", "yaml"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_EQ(r.err, kError + "invalid --format 'yaml': expected 'table' or 'json'\n");
+  EXPECT_EQ(r.err, kError +
+                       "--format: 'yaml' is not one of table or json (see 'envd context ls "
+                       "--help')\n");
 }
 
 TEST_F(ContextCli, LsWithSeveralContextsMatchesGolden) {
@@ -126,7 +129,7 @@ TEST_F(ContextCli, ALongListingThatCannotBeWrittenIsAnError) {
 TEST_F(ContextCli, AClosedOrFullStderrKeepsTheExitStatus) {
   for (std::string redirect : {"2>/dev/full", "2>&-"}) {
     SCOPED_TRACE(redirect);
-    EXPECT_EQ(in_shell("exec \"$0\" context ls --format yaml " + redirect).exit_code, 1);
+    EXPECT_EQ(in_shell("exec \"$0\" context ls --format yaml " + redirect).exit_code, 2);
     EXPECT_EQ(in_shell("exec \"$0\" context use no-such-context " + redirect).exit_code, 1);
     EXPECT_EQ(in_shell("exec \"$0\" --no-such-flag " + redirect).exit_code, 2);
     const std::string name = redirect == "2>&-" ? "closed" : "full";

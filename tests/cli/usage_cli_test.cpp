@@ -87,7 +87,7 @@ TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {
 TEST_F(UsageCli, AValueWithANewlineIsQuotedOnOneLine) {
   for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"context", "ls", "--format", "a\nb"},
-            "invalid --format 'a\\x0ab': expected 'table' or 'json'"},
+            "--format: 'a\\x0ab' is not one of table or json"},
            {{"context", "create", "--name", "x", "--builder", "a\nb"},
             "unknown builder type 'a\\x0ab'; available: "},
            {{"context", "ls", "a\nb"}, "The following argument was not expected: a\\x0ab"}}) {
@@ -101,9 +101,18 @@ TEST_F(UsageCli, AValueWithANewlineIsQuotedOnOneLine) {
 TEST_F(UsageCli, BuildChecksItsFlagValuesBeforeTheDirectory) {
   fs::path empty = home() / "empty";
   fs::create_directories(empty);
+  // A value outside a flag's choices is a usage error (exit 2), found as the
+  // command line is read.
   auto r = envd({"build", "--progress", "fancy", empty.string()});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, kError + "invalid progress mode 'fancy': expected auto, tty, plain or quiet\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kError +
+                       "--progress: 'fancy' is not one of auto, tty, plain or quiet (see 'envd "
+                       "build --help')\n");
+  r = envd({"build", "--network", "bridge", empty.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kError +
+                       "--network: 'bridge' is not one of default, none or host (see 'envd build "
+                       "--help')\n");
   // The duration flags are usage errors (exit 2), --connect-timeout as
   // --timeout, on every command that has it; 0 is no deadline to keep.
   r = envd({"build", "--connect-timeout", "soon", empty.string()});
@@ -346,6 +355,11 @@ TEST_F(UsageCli, HelpIsShownEvenWhenAValueIsBad) {
   EXPECT_NE(envd({"envs", "ls", "--timeout", "1ns"})
                 .err.find("--timeout: '1ns' is not a duration of 1ms or more"),
             std::string::npos);
+  auto half = envd({"builder", "status", "--connect-timeout", "500us"});
+  EXPECT_EQ(half.exit_code, 2);
+  EXPECT_NE(half.err.find("--connect-timeout: '500us' is not a duration of 1ms or more"),
+            std::string::npos)
+      << half.err;
   EXPECT_NE(envd({"envs", "ls", "--timeout", "99999999h"})
                 .err.find("--timeout: '99999999h' is not a duration (e.g. 30s, 1m30s, 500ms; at "
                           "most 277777h)"),

@@ -584,8 +584,12 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(soon.err,
             "envd: error: --timeout: 'soon' is not a duration (e.g. 30s, 1m30s, 500ms; at most "
             "277777h) (see 'envd run --help')\n");
-  EXPECT_EQ(bad({"envs", "ls", "--format", "yaml"}),
-            "envd: error: invalid --format 'yaml': expected 'table' or 'json'\n");
+  // So is a value outside a flag's listed choices.
+  auto yaml = envd({"envs", "ls", "--format", "yaml"}, {{"DOCKER_HOST", "unix:///nonexistent"}});
+  EXPECT_EQ(yaml.exit_code, 2);
+  EXPECT_EQ(yaml.err,
+            "envd: error: --format: 'yaml' is not one of table or json (see 'envd envs ls "
+            "--help')\n");
 }
 
 }  // namespace

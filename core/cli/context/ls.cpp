@@ -1,4 +1,5 @@
 // `envd context ls`: every context as a table or JSON, the one in use marked.
+#include "cli/choice_flag.hpp"
 #include "cli/context/context_commands.hpp"
 
 #include <fmt/core.h>
@@ -63,7 +64,9 @@ void add_context_ls_command(CLI::App& group, Invocation& invocation, Action& act
   auto format = std::make_shared<std::string>("table");
   CLI::App* cmd = group.add_subcommand("ls", "List contexts");
   cmd->alias("list");
-  cmd->add_option("-f,--format", *format, "Output format: table or json")->capture_default_str();
+  cmd->add_option("-f,--format", *format, "Output format: table or json")
+      ->capture_default_str()
+      ->check(one_of({"table", "json"}));
   cmd->callback([&invocation, &action, format] {
     action = [&invocation, format] { return run_ls(invocation, *format); };
   });
