@@ -107,9 +107,23 @@ std::string between(const std::string& m, const std::string& after, const std::s
   return m.substr(at, end == std::string::npos ? std::string::npos : end - at);
 }
 
+// gRPC's words for an answer that is not HTTP/2 (UNAVAILABLE or INTERNAL): a
+// web server, or the Docker Engine's socket, answering the preface with an
+// HTTP/1 error ("Trying to connect an http1.x server"), or bytes it cannot
+// read as a frame ("failed parsing HTTP/2").
+bool not_http2(const grpc::Status& status) {
+  return contains(status.error_message(), "failed parsing HTTP/2") ||
+         contains(status.error_message(), "http1.x server");
+}
+
+const char* const kNotHttp2 =
+    "the daemon answered, but not in HTTP/2: this is not a BuildKit gRPC address (an HTTP/1 "
+    "server? the Docker Engine's socket is the moby-worker builder's)";
+
 // A readable reason for a transport-level failure.
 std::string unavailable_reason(const grpc::Status& status) {
   const std::string& m = status.error_message();
+  if (not_http2(status)) return kNotHttp2;
   if (contains(m, "connection refused")) return "connection refused";
   if (contains(m, "DNS resolution failed")) {
     // "DNS resolution failed for host:port: C-ares status is not ARES_SUCCESS
@@ -135,7 +149,7 @@ std::string unavailable_reason(const grpc::Status& status) {
   if (m.empty()) return "unavailable";
   std::string why = m;
   if (auto at = why.rfind("last error: "); at != std::string::npos) why = why.substr(at + 12);
-  for (const char* code : {"UNKNOWN: ", "UNAVAILABLE: "}) {
+  for (const char* code : {"UNKNOWN: ", "UNAVAILABLE: ", "INTERNAL: "}) {
     if (why.rfind(code, 0) == 0) why = why.substr(std::strlen(code));
   }
   for (const char* scheme : {"ipv4:", "ipv6:", "unix:", "dns:"}) {
@@ -147,9 +161,10 @@ std::string unavailable_reason(const grpc::Status& status) {
   return why;
 }
 
-// Connect failures that redialling cannot cure: names that do not exist.
+// Connect failures that redialling cannot cure: names that do not exist, and
+// a daemon that speaks another protocol.
 bool permanent_failure(const grpc::Status& status) {
-  return contains(status.error_message(), "domain name not found");
+  return contains(status.error_message(), "domain name not found") || not_http2(status);
 }
 
 // A connection the daemon accepted and then dropped (reset, closed, or a
@@ -203,6 +218,7 @@ Errc errc_of(grpc::StatusCode code) {
 
 // The reason part of "cannot <verb> buildkitd at <address>: <reason>".
 std::string reason_of(const grpc::Status& status, std::chrono::milliseconds deadline) {
+  if (not_http2(status)) return kNotHttp2;
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
       return unavailable_reason(status);
@@ -599,6 +615,13 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
             "trusts)";
       } else if (dropped && security == Security::plaintext && reconnects) {
         reason += " (does it expect TLS? set --builder-tls-ca)";
+      } else if (!reconnects && (reason == "connection closed by the daemon" ||
+                                 reason == "connection reset by the daemon")) {
+        // A socket the driver connected (unix): the Docker Engine's closes a
+        // gRPC connection at once, and is a common thing to point it at.
+        reason +=
+            " (is it a buildkitd socket? the Docker Engine's socket is the moby-worker "
+            "builder's)";
       }
       if (retry && !permanent) reason += " (retried for " + format_duration(deadline) + ")";
       return Error(code == grpc::StatusCode::DEADLINE_EXCEEDED ? Errc::timeout : errc_of(code),

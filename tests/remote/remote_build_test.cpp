@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -412,6 +413,48 @@ TEST_F(RemoteBuild, AnExportedTlsContextBuildsAfterImport) {
 }
 
 // ---- unix ----------------------------------------------------------------------
+
+// An address that is not buildkitd's is named as such at once, not retried
+// to the deadline with gRPC's own words ("failed parsing HTTP/2"): a web
+// server answering the HTTP/2 preface as an HTTP/1 request does, and the
+// Docker Engine's socket given to the unix builder.
+TEST_F(RemoteBuild, AnAddressThatIsNotBuildkitdIsNamedAsSuch) {
+  int port = 0;
+  int listener = listen_loopback(&port, 8);
+  std::atomic<bool> stop{false};
+  std::thread server([&] {
+    while (!stop) {
+      pollfd p{listener, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      int fd = ::accept(listener, nullptr, nullptr);
+      if (fd < 0) continue;
+      char buffer[1024];
+      (void)::read(fd, buffer, sizeof buffer);
+      const std::string answer =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n"
+          "400 Bad Request";
+      (void)::write(fd, answer.data(), answer.size());
+      ::close(fd);
+    }
+  });
+  std::string address = "127.0.0.1:" + std::to_string(port);
+  create_context("web", {"--builder", "tcp", "--builder-address", address});
+  auto start = Clock::now();
+  expect_connect_failure("tcp://" + address,
+                         "the daemon answered, but not in HTTP/2: this is not a BuildKit gRPC "
+                         "address (an HTTP/1 server? the Docker Engine's socket is the "
+                         "moby-worker builder's)");
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3)) << "retried to the 5 s deadline";
+  stop = true;
+  server.join();
+  ::close(listener);
+
+  std::string engine = services_.docker_host;
+  ASSERT_EQ(engine.rfind("unix://", 0), 0u) << engine;
+  create_context("engine-socket", {"--builder", "unix", "--builder-address", engine});
+  // The Engine answers the preface with an HTTP/1 error, or closes first.
+  expect_connect_failure(engine, "the Docker Engine's socket is the moby-worker builder's");
+}
 
 TEST_F(RemoteBuild, UnixContextBuildsReportsStatusAndSurvivesNothing) {
   fs::path socket = home() / "buildkitd.sock";
