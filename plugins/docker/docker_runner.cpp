@@ -299,6 +299,25 @@ Result<json::object> wait_running(sdk::DockerEngine& engine, const std::string& 
   }
 }
 
+// Every container (running or not) with the label filter `label` ("KEY" or
+// "KEY=VALUE"), as the Engine lists them.
+Result<json::array> containers_labelled(sdk::DockerEngine& engine, const std::string& label,
+                                        sdk::Deadline deadline) {
+  json::object filters{{"label", json::array{label}}};
+  auto body =
+      engine.call("GET",
+                  "/containers/json?" +
+                      sdk::format_query({{"all", "1"}, {"filters", json::serialize(filters)}}),
+                  "", deadline);
+  if (!body) return body.error();
+  boost::system::error_code ec;
+  json::value listed = json::parse(*body, ec);
+  if (ec || !listed.is_array()) {
+    return Error(Errc::internal, "the Docker Engine's container list is not a JSON array");
+  }
+  return std::move(listed.as_array());
+}
+
 // The container `create --force` replaces, while it is being replaced.
 struct Replaced {
   std::string id;
@@ -311,19 +330,11 @@ struct Replaced {
 // label); whether one was found.
 Result<bool> remove_made_by(sdk::DockerEngine& engine, const std::string& token,
                             sdk::Deadline deadline) {
-  json::object filters{
-      {"label", json::array{std::string(docker_runner::kCreationLabel) + "=" + token}}};
-  auto body =
-      engine.call("GET",
-                  "/containers/json?" +
-                      sdk::format_query({{"all", "1"}, {"filters", json::serialize(filters)}}),
-                  "", deadline);
-  if (!body) return body.error();
-  boost::system::error_code ec;
-  json::value listed = json::parse(*body, ec);
-  if (ec || !listed.is_array()) return false;
+  auto listed = containers_labelled(
+      engine, std::string(docker_runner::kCreationLabel) + "=" + token, deadline);
+  if (!listed) return listed.error();
   bool found = false;
-  for (const auto& item : listed.as_array()) {
+  for (const auto& item : *listed) {
     const json::value* id = item.is_object() ? item.as_object().if_contains("Id") : nullptr;
     if (id == nullptr || !id->is_string()) continue;
     found = true;
@@ -505,20 +516,10 @@ Result<std::string> DockerRunner::list(const sdk::Request& request) {
   auto engine = engine_for(request);
   if (!engine) return engine.error();
   auto deadline = sdk::deadline_after(request.timeout);
-  json::object filters{{"label", json::array{docker_runner::kNameLabel}}};
-  auto body =
-      engine->call("GET",
-                   "/containers/json?" +
-                       sdk::format_query({{"all", "1"}, {"filters", json::serialize(filters)}}),
-                   "", deadline);
-  if (!body) return body.error();
-  boost::system::error_code ec;
-  json::value listed = json::parse(*body, ec);
-  if (ec || !listed.is_array()) {
-    return Error(Errc::internal, "the Docker Engine's container list is not a JSON array");
-  }
+  auto listed = containers_labelled(*engine, docker_runner::kNameLabel, deadline);
+  if (!listed) return listed.error();
   json::array out;
-  for (const auto& item : listed.as_array()) {
+  for (const auto& item : *listed) {
     if (!item.is_object() || !item.as_object().contains("Id")) continue;
     const json::value& id = item.as_object().at("Id");
     if (!id.is_string()) continue;

@@ -41,6 +41,15 @@ std::set<std::string> names_in(const json::object& store) {
   return names;
 }
 
+// Waits for every process; each must exit 0.
+void expect_all_succeed(const std::vector<pid_t>& pids, const std::string& what) {
+  for (pid_t pid : pids) {
+    auto code = sdk::wait_process(pid);
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 0) << what;
+  }
+}
+
 // 8 processes, each creating 50 distinct contexts and removing every other one.
 TEST_F(StoreStress, ConcurrentWritersNeverLoseAnUpdate) {
   ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
@@ -66,11 +75,7 @@ TEST_F(StoreStress, ConcurrentWritersNeverLoseAnUpdate) {
     ASSERT_TRUE(pid) << pid.error().message();
     pids.push_back(*pid);
   }
-  for (pid_t pid : pids) {
-    auto code = sdk::wait_process(pid);
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, 0) << "a worker failed";
-  }
+  expect_all_succeed(pids, "a worker failed");
   std::set<std::string> expected{"default"};
   for (int w = 0; w < kWorkers; ++w) {
     for (int i = 1; i <= kPerWorker; i += 2)
@@ -295,11 +300,7 @@ void run_at_once(const std::vector<std::vector<std::string>>& runs,
     ASSERT_TRUE(pid) << pid.error().message();
     pids.push_back(*pid);
   }
-  for (pid_t pid : pids) {
-    auto code = sdk::wait_process(pid);
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, 0) << "an update failed";
-  }
+  expect_all_succeed(pids, "an update failed");
 }
 
 json::object stored_context(const json::object& store, const std::string& name) {
