@@ -285,6 +285,23 @@ Result<bool> names_the_locked_file(int fd, const fs::path& path) {
   return held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
+// Opens `path` and locks it with `take` until the file locked is the one the
+// path names (a holder may have removed it meanwhile); the locked descriptor.
+Result<int> lock_named_file(const fs::path& path, const std::function<Status(int)>& take) {
+  for (;;) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return errno_error("open lock file", path, errno);
+    if (auto st = take(fd); !st) {
+      ::close(fd);
+      return st.error();
+    }
+    auto current = names_the_locked_file(fd, path);
+    if (current && *current) return fd;
+    ::close(fd);
+    if (!current) return current.error();
+  }
+}
+
 }  // namespace
 
 Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<void()>& waiting) {
@@ -294,9 +311,7 @@ Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<v
   const auto say_so_at = Clock::now() + std::chrono::seconds(1);
   auto pause = std::chrono::microseconds(500);
   bool blocking = !waiting;
-  for (;;) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno_error("open lock file", path, errno);
+  auto locked = lock_named_file(path, [&](int fd) -> Status {
     while (::flock(fd, blocking ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
       if (errno == EINTR) continue;
       if (errno == EWOULDBLOCK && !blocking) {
@@ -309,35 +324,27 @@ Result<FileLock> FileLock::exclusive(const fs::path& path, const std::function<v
         }
         continue;
       }
-      int err = errno;
-      ::close(fd);
-      return errno_error("lock", path, err);
+      return errno_error("lock", path, errno);
     }
-    auto current = names_the_locked_file(fd, path);
-    if (current && *current) return FileLock(fd, path);
-    ::close(fd);
-    if (!current) return current.error();
-  }
+    return {};
+  });
+  if (!locked) return locked.error();
+  return FileLock(*locked, path);
 }
 
 Result<FileLock> FileLock::try_exclusive(const fs::path& path) {
-  for (;;) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno_error("open lock file", path, errno);
+  auto locked = lock_named_file(path, [&](int fd) -> Status {
     while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      if (err == EWOULDBLOCK) {
+      if (errno == EWOULDBLOCK) {
         return Error(Errc::unavailable, quoted(path) + " is locked by another process");
       }
-      return errno_error("lock", path, err);
+      return errno_error("lock", path, errno);
     }
-    auto current = names_the_locked_file(fd, path);
-    if (current && *current) return FileLock(fd, path);
-    ::close(fd);
-    if (!current) return current.error();
-  }
+    return {};
+  });
+  if (!locked) return locked.error();
+  return FileLock(*locked, path);
 }
 
 FileLock::FileLock(FileLock&& other) noexcept
