@@ -343,6 +343,15 @@ Result<bool> remove_made_by(sdk::DockerEngine& engine, const std::string& token,
   return found;
 }
 
+// Gives container `id` the name `name` (a name taken: Errc::already_exists).
+Status rename_container(sdk::DockerEngine& engine, const std::string& id, const std::string& name,
+                        sdk::Deadline deadline) {
+  auto renamed = engine.call(
+      "POST", "/containers/" + id + "/rename?" + sdk::format_query({{"name", name}}), "", deadline);
+  if (!renamed) return renamed.error();
+  return {};
+}
+
 // Takes the old container out of the new one's way: stopped (at once, as
 // the removal that follows a start would kill it anyway), renamed aside, and
 // the new container given the name. On error, restore() undoes what was done.
@@ -354,34 +363,22 @@ Status set_aside(sdk::DockerEngine& engine, Replaced& old, const std::string& ne
     if (stopped->status != 204 && stopped->status != 304) return engine.status_error(*stopped);
   }
   const std::string aside = old.name + "-replaced-" + token.substr(0, 12);
-  auto renamed = engine.request(
-      "POST", "/containers/" + old.id + "/rename?" + sdk::format_query({{"name", aside}}), "",
-      deadline);
-  if (!renamed) return renamed.error();
-  if (renamed->status != 204 && renamed->status != 200) return engine.status_error(*renamed);
+  if (auto st = rename_container(engine, old.id, aside, deadline); !st) return st;
   old.aside_name = aside;
-  auto named = engine.request(
-      "POST", "/containers/" + new_id + "/rename?" + sdk::format_query({{"name", old.name}}), "",
-      deadline);
-  if (!named) return named.error();
-  if (named->status == 409) {
+  auto named = rename_container(engine, new_id, old.name, deadline);
+  if (!named && named.error().code() == Errc::already_exists) {
     return Error(Errc::already_exists, "the name '" + old.name + "' was taken on " + where(engine) +
                                            " by another command meanwhile");
   }
-  if (named->status != 204 && named->status != 200) return engine.status_error(*named);
-  return {};
+  return named;
 }
 
 // Puts a container set aside back: its name again, and running if it was.
 Status restore(sdk::DockerEngine& engine, const Replaced& old) {
   auto deadline = sdk::deadline_after(std::chrono::seconds(10));
   if (!old.aside_name.empty()) {
-    auto renamed = engine.request(
-        "POST", "/containers/" + old.id + "/rename?" + sdk::format_query({{"name", old.name}}), "",
-        deadline);
-    if (!renamed) return renamed.error().wrap("it is kept as '" + old.aside_name + "'");
-    if (renamed->status != 204 && renamed->status != 200) {
-      return engine.status_error(*renamed).wrap("it is kept as '" + old.aside_name + "'");
+    if (auto st = rename_container(engine, old.id, old.name, deadline); !st) {
+      return st.error().wrap("it is kept as '" + old.aside_name + "'");
     }
   }
   if (old.was_running) {
