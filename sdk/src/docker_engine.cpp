@@ -59,15 +59,6 @@ std::string creation_token() {
   return token;
 }
 
-bool is_docker_container_name(std::string_view name) {
-  auto alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
-  return name.size() >= 2 && alnum(name.front()) &&
-         std::all_of(name.begin() + 1, name.end(),
-                     [&](char c) { return alnum(c) || c == '_' || c == '.' || c == '-'; });
-}
-
 EngineBodySource body_from_fd(int fd) {
   return [fd](char* buffer, std::size_t capacity) -> Result<std::size_t> {
     for (;;) {

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "envd/result.hpp"
+#include "envd/text.hpp"
 
 namespace envd::sdk {
 
@@ -120,8 +121,9 @@ struct DockerSettings {
 // reverse. The files are read when the first connection is made.
 Result<DockerSettings> docker_settings_from_env();
 
-// Docker's rule for container (and volume) names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
-bool is_docker_container_name(std::string_view name);
+// is_docker_container_name, Docker's rule for container and volume names,
+// is in envd/text.hpp (header-only, so that code checking a name links none
+// of the Engine's client).
 
 // 32 random hex digits (the kernel's random source), new at every call: a
 // label a driver puts on a container it creates, so that after a create that

@@ -125,4 +125,16 @@ inline bool pem_label_is(std::string_view label, std::string_view kind) {
   return label.size() >= kind.size() && label.substr(label.size() - kind.size()) == kind;
 }
 
+// Docker's rule for container (and volume) names: [a-zA-Z0-9][a-zA-Z0-9_.-]+.
+inline bool is_docker_container_name(std::string_view name) {
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (name.size() < 2 || !alnum(name.front())) return false;
+  for (char c : name.substr(1)) {
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  }
+  return true;
+}
+
 }  // namespace envd::sdk
