@@ -1,6 +1,7 @@
 #include "util/paths.hpp"
 
 #include <pwd.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -57,10 +58,36 @@ Result<fs::path> cache_dir() { return xdg_dir("XDG_CACHE_HOME", ".cache"); }
 
 Result<fs::path> data_dir() { return xdg_dir("XDG_DATA_HOME", ".local/share"); }
 
-Result<fs::path> executable_path() {
+namespace {
+
+// Where this program was started from: /proc/self/exe, else (a chroot or a
+// container without /proc) the path execve was given (the auxiliary vector's
+// AT_EXECFN; a relative one is relative to the directory envd started in,
+// which it has not left when it first asks), resolved by realpath, which
+// needs no /proc. Without it a relocated installation found no modules at
+// all, and `plugin ls` listed none without a word.
+Result<fs::path> own_file() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return Error(Errc::internal, "cannot resolve /proc/self/exe: " + ec.message());
+  if (!ec) return exe;
+  const auto* started = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  if (started != nullptr && *started != '\0') {
+    if (char* real = ::realpath(started, nullptr)) {
+      fs::path resolved(real);
+      std::free(real);  // NOLINT(cppcoreguidelines-no-malloc): realpath's contract
+      return resolved;
+    }
+  }
+  return Error(Errc::internal, "cannot resolve /proc/self/exe: " + ec.message() +
+                                   " (is /proc mounted?), nor the path envd was started as");
+}
+
+}  // namespace
+
+Result<fs::path> executable_path() {
+  auto own = own_file();
+  if (!own) return own.error();
+  const fs::path& exe = *own;
   // The helpers' directory, ENVD_HELPER_DIR under the prefix ("libexec/envd"),
   // is matched component by component from its end.
   const fs::path helper_dir = ENVD_HELPER_DIR;

@@ -66,6 +66,33 @@ TEST_F(PluginCli, ListsTheBackendsAsUsable) {
   }
 }
 
+// Without /proc (a chroot, a bare container) envd still finds where it was
+// started from, and so the modules beside it; it used to list none, exit 0.
+TEST_F(PluginCli, ModulesBesideEnvdAreFoundWithoutProc) {
+  sdk::ProcessOptions options;
+  // The test runs as root, as CI does; a private mount namespace hides /proc
+  // from envd alone.
+  options.argv = {
+      "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none /proc && exec \"$@\"",
+      "sh",      envd_binary(), "plugin", "ls", "--format",
+      "json"};
+  options.env = base_env();
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  std::set<std::string> types;
+  const json::value listed = json::parse(r->out);
+  for (const auto& m : listed.as_array()) {
+    EXPECT_EQ(m.at("status"), "ok") << json::serialize(m);
+    types.insert(std::string(m.at("type").as_string()));
+  }
+  std::set<std::string> built;
+  for (const auto& type : built_builders()) built.insert(type);
+  for (const auto& type : built_runners()) built.insert(type);
+  EXPECT_EQ(types, built) << r->out << r->err;
+}
+
 // A relative ENVD_PLUGIN_PATH entry is never searched (it would load modules
 // from whatever directory envd runs in): the reports that list modules say
 // so too, as every command that loads modules does; completion stays
