@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "envd/address.hpp"
+#include "envd/text.hpp"
 #include "util/text.hpp"
 
 namespace envd::cli {
@@ -63,33 +65,117 @@ Result<EnvValue> parse_env_value(std::string_view text, std::string_view flag) {
   return EnvValue{std::string(key), std::string(text.substr(eq + 1)), false};
 }
 
-Result<PortPublish> parse_publish(std::string_view text) {
-  auto fail = [&] { return invalid("--publish", text, "[IP:]HOST:CONTAINER[/tcp|udp|sctp]"); };
-  PortPublish publish;
+Result<std::vector<PortPublish>> parse_publish(std::string_view text) {
+  constexpr std::string_view kForm = "[[IP:]HOST:]CONTAINER[/tcp|udp|sctp], a port or a range";
+  auto fail = [&] { return invalid("--publish", text, kForm); };
+  if (auto st = check_utf8("--publish", text); !st) return st.error();
+  std::string protocol = "tcp";
   std::string_view rest = text;
   if (auto slash = rest.rfind('/'); slash != std::string_view::npos) {
-    publish.protocol = std::string(rest.substr(slash + 1));
+    protocol = std::string(rest.substr(slash + 1));
     rest = rest.substr(0, slash);
-    if (publish.protocol != "tcp" && publish.protocol != "udp" && publish.protocol != "sctp") {
-      return fail();
+    if (protocol != "tcp" && protocol != "udp" && protocol != "sctp") return fail();
+  }
+  std::string_view container = rest;
+  std::string_view host;
+  std::string host_ip;
+  if (auto last = rest.rfind(':'); last != std::string_view::npos) {
+    container = rest.substr(last + 1);
+    rest = rest.substr(0, last);
+    host = rest;
+    if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+      host = rest.substr(colon + 1);
+      std::string_view ip = rest.substr(0, colon);
+      if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') {
+        ip = ip.substr(1, ip.size() - 2);
+      }
+      host_ip = std::string(ip);
+      if (!is_ip_address(host_ip)) return fail();
     }
   }
-  auto last = rest.rfind(':');
-  if (last == std::string_view::npos) return fail();
-  std::string_view container = rest.substr(last + 1);
-  rest = rest.substr(0, last);
-  std::string_view host = rest;
-  if (auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(colon + 1);
-    std::string_view ip = rest.substr(0, colon);
-    if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-    publish.host_ip = std::string(ip);
-    if (!is_ip_address(publish.host_ip)) return fail();
+  // FIRST or FIRST-LAST, LAST not below FIRST; {0, -1} for an empty HOST.
+  auto range_of = [&](std::string_view ports, bool allow_empty) -> std::pair<int, int> {
+    if (ports.empty()) return allow_empty ? std::pair{0, -1} : std::pair{-1, -1};
+    auto dash = ports.find('-');
+    int first = port_of(ports.substr(0, dash), false);
+    int last = dash == std::string_view::npos ? first : port_of(ports.substr(dash + 1), false);
+    if (first < 0 || last < first) return {-1, -1};
+    return {first, last};
+  };
+  auto [host_first, host_last] = range_of(host, true);
+  auto [first, last] = range_of(container, false);
+  if (host_first < 0 || first < 0) return fail();
+  // Docker also takes a HOST range for one CONTAINER port (any free port of
+  // the range); its runners differ on that, so only equal lengths map.
+  if (host_first != 0 && host_last - host_first != last - first) {
+    return Error(Errc::invalid_argument,
+                 "invalid --publish '" + util::printable(text) +
+                     "': a HOST range needs a CONTAINER range of the same length");
   }
-  publish.host_port = port_of(host, true);
-  publish.container_port = port_of(container, false);
-  if (publish.host_port < 0 || publish.container_port < 0) return fail();
-  return publish;
+  std::vector<PortPublish> out;
+  for (int port = first; port <= last; ++port) {
+    PortPublish publish;
+    publish.host_ip = host_ip;
+    publish.host_port = host_first == 0 ? 0 : host_first + (port - first);
+    publish.container_port = port;
+    publish.protocol = protocol;
+    out.push_back(std::move(publish));
+  }
+  return out;
+}
+
+Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd) {
+  if (auto st = check_utf8("--volume", text); !st) return st.error();
+  auto fail = [&](const std::string& why) {
+    return Error(
+        Errc::invalid_argument,
+        "invalid --volume '" + util::printable(text) + "': " + why +
+            " (expected [SOURCE:]TARGET[:ro|rw], SOURCE a host directory or a volume name)");
+  };
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    auto colon = text.find(':', start);
+    parts.push_back(text.substr(start, colon == std::string_view::npos ? colon : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() > 3) return fail("it has more than three parts");
+  VolumeMount mount;
+  mount.type = "volume";
+  std::string_view source;
+  std::string_view target = parts.front();
+  if (parts.size() >= 2) {
+    source = parts[0];
+    target = parts[1];
+    if (source.empty()) return fail("SOURCE is empty");
+  }
+  if (parts.size() == 3) {
+    if (parts[2] == "ro") {
+      mount.read_only = true;
+    } else if (parts[2] != "rw") {
+      return fail("mode '" + std::string(parts[2]) + "' is not ro or rw");
+    }
+  }
+  if (target.empty() || target.front() != '/') return fail("TARGET is not an absolute path");
+  mount.target = std::filesystem::path(target).lexically_normal().string();
+  if (mount.target.size() > 1 && mount.target.back() == '/') mount.target.pop_back();
+  if (mount.target == "/") return fail("TARGET cannot be /");
+  if (!source.empty() && (source.front() == '/' || source.front() == '.')) {
+    std::filesystem::path path(source);
+    if (path.is_relative()) path = std::filesystem::path(cwd) / path;
+    mount.type = "bind";
+    mount.source = path.lexically_normal().string();
+    if (mount.source.size() > 1 && mount.source.back() == '/') mount.source.pop_back();
+  } else if (!source.empty()) {
+    // Docker's volume name alphabet, the one of container names.
+    if (!sdk::is_docker_container_name(source)) {
+      return fail("SOURCE '" + std::string(source) +
+                  "' is neither a host directory (absolute, or starting with ./ or ../) nor a "
+                  "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+    }
+    mount.source = std::string(source);
+  }
+  return mount;
 }
 
 std::string PortPublish::to_string() const {

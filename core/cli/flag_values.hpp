@@ -35,8 +35,10 @@ struct EnvValue {
 };
 Result<EnvValue> parse_env_value(std::string_view text, std::string_view flag = "--env");
 
-// -p/--publish: [IP:]HOST:CONTAINER[/tcp|udp|sctp], an IPv6 IP in brackets,
-// HOST empty for any free port.
+// -p/--publish: [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], as docker run reads
+// it: an IPv6 IP in brackets; HOST empty or left out for any free port;
+// CONTAINER (and HOST) a port or a range FIRST-LAST, one publish per port
+// (a HOST range must be as long as the CONTAINER range).
 struct PortPublish {
   std::string host_ip;     // "" for every address; IPv6 without brackets
   int host_port = 0;       // 0: any free port; else 1..65535
@@ -46,7 +48,20 @@ struct PortPublish {
   // The flag value that gives this publish back ("[::1]:8080:80/udp").
   std::string to_string() const;
 };
-Result<PortPublish> parse_publish(std::string_view text);
+Result<std::vector<PortPublish>> parse_publish(std::string_view text);
+
+// -v/--volume: [SOURCE:]TARGET[:ro|rw], as docker run reads it. SOURCE is a
+// host directory (absolute, or relative when it starts with "." and then
+// made absolute against `cwd`, as the docker CLI does) or a volume's name;
+// without it the volume is anonymous. TARGET is an absolute path in the
+// environment, not "/".
+struct VolumeMount {
+  std::string type;    // "bind" (a host directory) or "volume"
+  std::string source;  // the directory, the volume's name, or "" (anonymous)
+  std::string target;
+  bool read_only = false;
+};
+Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd);
 
 // A command line split into words as a POSIX shell splits it, without
 // expansions: blanks separate words; '...' is literal; "..." keeps blanks,

@@ -34,18 +34,79 @@ TEST(FlagValues, EnvTakesABareKeyButNoNul) {
 }
 
 TEST(FlagValues, PublishNeedsAnIpAddressAndGivesItselfBack) {
+  auto one = [](std::string_view text) -> std::string {
+    auto p = parse_publish(text);
+    if (!p) return p.error().message();
+    std::string out;
+    for (const auto& item : *p) out += (out.empty() ? "" : " ") + item.to_string();
+    return out;
+  };
   auto p = parse_publish("[::1]::80/udp");
   ASSERT_TRUE(p) << p.error().message();
-  EXPECT_EQ(p->host_ip, "::1");
-  EXPECT_EQ(p->host_port, 0);
-  EXPECT_EQ(p->container_port, 80);
-  EXPECT_EQ(p->to_string(), "[::1]::80/udp");
-  EXPECT_EQ(parse_publish("127.0.0.1:8080:80")->to_string(), "127.0.0.1:8080:80/tcp");
+  ASSERT_EQ(p->size(), 1U);
+  EXPECT_EQ(p->front().host_ip, "::1");
+  EXPECT_EQ(p->front().host_port, 0);
+  EXPECT_EQ(p->front().container_port, 80);
+  EXPECT_EQ(one("[::1]::80/udp"), "[::1]::80/udp");
+  EXPECT_EQ(one("127.0.0.1:8080:80"), "127.0.0.1:8080:80/tcp");
   EXPECT_FALSE(parse_publish("[[x]]:1:2"));
   EXPECT_FALSE(parse_publish("host:1:2"));
   EXPECT_FALSE(parse_publish(std::string("127.0.0.1\0junk:1:2", 18)));
   EXPECT_FALSE(parse_publish("0:80"));
   EXPECT_FALSE(parse_publish("8080:65536"));
+}
+
+// docker run's other forms: a container port alone, and ranges.
+TEST(FlagValues, PublishTakesAContainerPortAloneAndRanges) {
+  auto one = [](std::string_view text) -> std::string {
+    auto p = parse_publish(text);
+    if (!p) return p.error().message();
+    std::string out;
+    for (const auto& item : *p) out += (out.empty() ? "" : " ") + item.to_string();
+    return out;
+  };
+  EXPECT_EQ(one("80"), ":80/tcp");
+  EXPECT_EQ(one("53/udp"), ":53/udp");
+  EXPECT_EQ(one("8000-8002"), ":8000/tcp :8001/tcp :8002/tcp");
+  EXPECT_EQ(one("9000-9001:8000-8001/udp"), "9000:8000/udp 9001:8001/udp");
+  EXPECT_EQ(one("127.0.0.1::7000-7001"), "127.0.0.1::7000/tcp 127.0.0.1::7001/tcp");
+  EXPECT_EQ(one("9000-9010:80"),
+            "invalid --publish '9000-9010:80': a HOST range needs a CONTAINER range of the same "
+            "length");
+  EXPECT_EQ(one("8002-8000"),
+            "invalid --publish '8002-8000': expected [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], a "
+            "port or a range");
+  for (const char* bad : {"", "-", "80-", "-80", "/tcp", "80/icmp", "8000-70000", "a-b"}) {
+    EXPECT_FALSE(parse_publish(bad)) << bad;
+  }
+}
+
+TEST(FlagValues, VolumeIsDockersSourceTargetMode) {
+  auto show = [](std::string_view text) -> std::string {
+    auto v = parse_volume(text, "/home/me/project");
+    if (!v) return v.error().message();
+    return v->type + " [" + v->source + "] " + v->target + (v->read_only ? " ro" : "");
+  };
+  EXPECT_EQ(show("/srv/data:/data"), "bind [/srv/data] /data");
+  EXPECT_EQ(show("/srv/data/:/data/:ro"), "bind [/srv/data] /data ro");
+  // Relative only with a leading dot, made absolute here, as the docker CLI does.
+  EXPECT_EQ(show(".:/src"), "bind [/home/me/project] /src");
+  EXPECT_EQ(show("../shared:/shared:rw"), "bind [/home/me/shared] /shared");
+  EXPECT_EQ(show("cache:/root/.cache"), "volume [cache] /root/.cache");
+  EXPECT_EQ(show("/scratch"), "volume [] /scratch");
+  const std::string form =
+      " (expected [SOURCE:]TARGET[:ro|rw], SOURCE a host directory or a volume name)";
+  EXPECT_EQ(show("data"), "invalid --volume 'data': TARGET is not an absolute path" + form);
+  EXPECT_EQ(show("/a:/"), "invalid --volume '/a:/': TARGET cannot be /" + form);
+  EXPECT_EQ(show("/a:/b:z"), "invalid --volume '/a:/b:z': mode 'z' is not ro or rw" + form);
+  EXPECT_EQ(show("/a:/b:ro:x"),
+            "invalid --volume '/a:/b:ro:x': it has more than three parts" + form);
+  EXPECT_EQ(show(":/b"), "invalid --volume ':/b': SOURCE is empty" + form);
+  EXPECT_EQ(show("~/x:/b"),
+            "invalid --volume '~/x:/b': SOURCE '~/x' is neither a host directory (absolute, or "
+            "starting with ./ or ../) nor a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)" +
+                form);
+  EXPECT_FALSE(parse_volume("/a:/\xff", "/"));
 }
 
 TEST(SizeFlag, RefusesWhatIsNoNumberOrTooLarge) {

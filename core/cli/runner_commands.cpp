@@ -54,6 +54,7 @@ struct RunFlags {
   std::string name;
   std::vector<std::string> env;
   std::vector<std::string> ports;
+  std::vector<std::string> volumes;
   std::string cpus;
   std::string memory;
   std::string gpus;
@@ -113,11 +114,35 @@ Result<json::object> run_spec(const RunFlags& flags) {
   spec["env"] = std::move(env);
   json::array ports;
   for (const auto& item : flags.ports) {
-    auto publish = parse_publish(item);
-    if (!publish) return publish.error();
-    ports.push_back(port_object(*publish));
+    auto publishes = parse_publish(item);
+    if (!publishes) return publishes.error();
+    for (const auto& publish : *publishes) ports.push_back(port_object(publish));
   }
   spec["ports"] = std::move(ports);
+  if (!flags.volumes.empty()) {
+    // Sent only when given: a runner older than ABI 1.7 does not know the
+    // key, and the core refuses it there rather than see it dropped.
+    std::error_code ec;
+    const std::string cwd = std::filesystem::current_path(ec).string();
+    json::array volumes;
+    std::set<std::string> targets;
+    for (const auto& item : flags.volumes) {
+      auto mount = parse_volume(item, cwd);
+      if (!mount) return mount.error();
+      if (mount->type == "bind" && ec) {
+        return usage("--volume '" + util::printable(item) +
+                     "': the current directory is gone: " + ec.message());
+      }
+      if (!targets.insert(mount->target).second) {
+        return usage("--volume: two volumes are mounted at " + util::printable(mount->target));
+      }
+      volumes.push_back(json::object{{"type", mount->type},
+                                     {"source", mount->source},
+                                     {"target", mount->target},
+                                     {"read_only", mount->read_only}});
+    }
+    spec["volumes"] = std::move(volumes);
+  }
   if (!flags.cpus.empty()) {
     char* end = nullptr;
     double cpus = std::strtod(flags.cpus.c_str(), &end);
@@ -401,6 +426,21 @@ std::string describe_text(const json::object& e) {
     }
   }
   section("Ports", ports);
+  std::vector<std::string> volumes;
+  if (const auto* v = e.if_contains("volumes"); v != nullptr && v->is_array()) {
+    for (const auto& item : v->as_array()) {
+      if (!item.is_object()) continue;
+      const auto& mount = item.as_object();
+      std::string source = string_of(mount, "type") == "volume" ? "volume " : "";
+      source += string_of(mount, "source");
+      const auto* read_only = mount.if_contains("read_only");
+      const bool ro = read_only != nullptr && read_only->is_bool() && read_only->as_bool();
+      source.append(" -> ").append(string_of(mount, "target"));
+      if (ro) source += " (read-only)";
+      volumes.push_back(std::move(source));
+    }
+  }
+  section("Volumes", volumes);
   auto pairs = [&](std::string_view key) {
     std::vector<std::string> items;
     if (const auto* o = e.if_contains(key); o != nullptr && o->is_object()) {
@@ -472,6 +512,10 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
 
 }  // namespace
 
+constexpr const char* kVolumeHelp =
+    "Mount [SOURCE:]TARGET[:ro|rw]: SOURCE a host directory (/abs or ./rel) or a volume name, "
+    "none for an anonymous volume (repeatable)";
+
 void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
     auto flags = std::make_shared<RunFlags>();
@@ -481,13 +525,16 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("-n,--name", flags->name,
                     "Name of the environment (default: from the image's name)");
     run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
-    run->add_option("-p,--publish", flags->ports,
-                    "Publish a port [IP:]HOST:CONTAINER[/tcp|udp|sctp] (repeatable)");
+    run->add_option(
+        "-p,--publish", flags->ports,
+        "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)");
+    run->add_option("-v,--volume", flags->volumes, kVolumeHelp);
     run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
     run->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]");
-    run->add_option("--restart", flags->restart,
-                    "Restart policy: always (default), unless-stopped, on-failure, no");
+    run->add_option(
+        "--restart", flags->restart,
+        "Restart policy: always (default), unless-stopped, on-failure[:MAX-RETRIES], no");
     run->add_option("--network", flags->network,
                     "Network mode (default: the runner's; e.g. none, host, bridge)");
     add_runner_timeout_flag(*run, flags->timeout, "the environment to run", "60s");
@@ -513,10 +560,12 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)")
         ->allow_extra_args(false)
         ->group(env);
-    up->add_option("-p,--publish", flags->ports,
-                   "Publish a port [IP:]HOST:CONTAINER[/tcp|udp|sctp] (repeatable)")
+    up->add_option(
+          "-p,--publish", flags->ports,
+          "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)")
         ->allow_extra_args(false)
         ->group(env);
+    up->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false)->group(env);
     up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
     up->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]")->group(env);

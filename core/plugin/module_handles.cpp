@@ -438,7 +438,25 @@ Result<Options> RunnerModule::normalize_options(const Options& options) const {
                                    desc_->runner->normalize_options);
 }
 
+Status RunnerModule::check_spec_keys(const DriverRequest& request) const {
+  constexpr uint16_t kVolumesMinor = 7;
+  if (desc_->abi_minor >= kVolumesMinor) return {};
+  auto args = util::parse_json(request.args_json, "request args");
+  if (!args || !args->is_object()) return {};  // to_request_json names that
+  const json::value* spec = args->as_object().if_contains("spec");
+  const json::value* volumes =
+      spec != nullptr && spec->is_object() ? spec->as_object().if_contains("volumes") : nullptr;
+  if (volumes == nullptr || (volumes->is_array() && volumes->as_array().empty())) return {};
+  return Boundary(desc_, "runner")
+      .error(Errc::unsupported,
+             "cannot mount volumes (-v): the module was built for ABI " +
+                 std::to_string(desc_->abi_major) + "." + std::to_string(desc_->abi_minor) +
+                 ", which has no volumes (they came with ABI 1.7) and would drop them; update "
+                 "the module");
+}
+
 Result<std::string> RunnerModule::create(const DriverRequest& request) const {
+  if (auto st = check_spec_keys(request); !st) return st.error();
   return json_verb(Boundary(desc_, "runner"), "create", json::kind::object, request,
                    desc_->runner->create);
 }
@@ -458,6 +476,7 @@ Status RunnerModule::remove(const DriverRequest& request) const {
 }
 
 Status RunnerModule::check_create(const DriverRequest& request) const {
+  if (auto st = check_spec_keys(request); !st) return st;
   const envd_runner_vtable& table = *desc_->runner;
   // A field past the module's struct_size is not there at all: never read it.
   if (table.struct_size < offsetof(envd_runner_vtable, check_create) + sizeof(void*) ||

@@ -142,6 +142,8 @@ class RunnerModule {
   // Errors are prefixed "runner '<type>': ".
   Result<std::string> normalize_address(std::string_view address) const;
   Result<Options> normalize_options(const Options& options) const;
+  // create and check_create refuse a spec key the module's ABI predates
+  // (Errc::unsupported): "volumes" needs 1.7.
   Result<std::string> create(const DriverRequest& request) const;   // a JSON object
   Result<std::string> list(const DriverRequest& request) const;     // a JSON array
   Result<std::string> inspect(const DriverRequest& request) const;  // a JSON object
@@ -158,6 +160,9 @@ class RunnerModule {
   // (an ABI 1.3 field) and `present` finds the function set.
   Status check_verb(const char* verb, std::size_t end,
                     bool (*present)(const envd_runner_vtable&)) const;
+  // Errc::unsupported for a create spec carrying what the module's ABI has
+  // no word for: the module would drop it unread.
+  Status check_spec_keys(const DriverRequest& request) const;
 
   const envd_plugin_descriptor* desc_;
 };

@@ -569,6 +569,39 @@ TEST_F(ModuleHandleTest, CheckCreateIsAskedOnlyOfAModuleThatHasIt) {
   EXPECT_EQ(fake.calls, 2);
 }
 
+// A module built before ABI 1.7 does not know "volumes": it would create the
+// environment without them, so the core refuses them at its boundary.
+TEST_F(ModuleHandleTest, VolumesAreNeverSentToAModuleOlderThanTheirAbi) {
+  envd_plugin_descriptor descriptor = kRunner;
+  descriptor.runner = &kCheckingRunnerTable;
+  descriptor.abi_minor = 6;
+  RunnerModule old_module(&descriptor);
+  DriverRequest request;
+  request.args_json = R"({"spec":{"image":"x","volumes":[{"type":"volume","target":"/d"}]}})";
+  const std::string refusal =
+      "runner 'memr': cannot mount volumes (-v): the module was built for ABI 1.6, which has no "
+      "volumes (they came with ABI 1.7) and would drop them; update the module";
+  Status checked = old_module.check_create(request);
+  ASSERT_FALSE(checked);
+  EXPECT_EQ(checked.error().code(), Errc::unsupported);
+  EXPECT_EQ(checked.error().message(), refusal);
+  auto created = old_module.create(request);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code(), Errc::unsupported);
+  EXPECT_EQ(created.error().message(), refusal);
+  EXPECT_EQ(fake.calls, 0);
+  // Without volumes (or with none) the older module is asked as before.
+  request.args_json = R"({"spec":{"image":"x","volumes":[]}})";
+  fake.out = "{}";
+  EXPECT_TRUE(old_module.check_create(request));
+  EXPECT_TRUE(old_module.create(request));
+  EXPECT_EQ(fake.calls, 2);
+  descriptor.abi_minor = ENVD_ABI_MINOR;
+  request.args_json = R"({"spec":{"image":"x","volumes":[{"type":"volume","target":"/d"}]}})";
+  EXPECT_TRUE(RunnerModule(&descriptor).check_create(request));
+  EXPECT_EQ(fake.calls, 3);
+}
+
 TEST_F(ModuleHandleTest, DialSessionFailuresAreErrorsAndLeakNoSocket) {
   envd_plugin_descriptor descriptor = kBuilder;
   descriptor.builder = &kSessionBuilderTable;

@@ -101,6 +101,60 @@ std::string gpus_of(const json::object& host_config) {
   return count < 0 ? "all" : std::to_string(count);
 }
 
+// One entry of the spec's "volumes".
+Result<Mount> mount_of(const json::object& o) {
+  Mount mount;
+  mount.type = string_at(o, "type");
+  mount.source = string_at(o, "source");
+  mount.target = string_at(o, "target");
+  if (const json::value* ro = o.if_contains("read_only"); ro != nullptr) {
+    if (!ro->is_bool()) return bad("a volume's read_only must be true or false");
+    mount.read_only = ro->as_bool();
+  }
+  if (mount.target.empty() || mount.target.front() != '/' || mount.target == "/") {
+    return bad("volume target '" + sdk::printable(mount.target, 200) +
+               "' is not an absolute path other than /");
+  }
+  if (mount.type == "bind") {
+    if (mount.source.empty() || mount.source.front() != '/') {
+      return bad("bind source '" + sdk::printable(mount.source, 200) +
+                 "' is not an absolute host path");
+    }
+  } else if (mount.type == "volume") {
+    if (!mount.source.empty() && !sdk::is_docker_container_name(mount.source)) {
+      return bad("volume name '" + sdk::printable(mount.source, 200) +
+                 "' is not a Docker volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+    }
+  } else {
+    return bad("volume type '" + sdk::printable(mount.type, 40) + "' is not bind or volume");
+  }
+  return mount;
+}
+
+// "on-failure:3" -> {"on-failure", 3}; a count only for on-failure, as the
+// Engine takes it.
+Result<std::pair<std::string, int>> restart_policy(const std::string& text) {
+  auto colon = text.find(':');
+  std::string name = text.substr(0, colon);
+  if (name != "no" && name != "always" && name != "unless-stopped" && name != "on-failure") {
+    return bad("restart policy '" + sdk::printable(text, 80) +
+               "' is not one of no, always, unless-stopped, on-failure[:MAX-RETRIES]");
+  }
+  if (colon == std::string::npos) return std::pair{name, 0};
+  std::string count = text.substr(colon + 1);
+  if (name != "on-failure") {
+    return bad("restart policy '" + sdk::printable(text, 80) +
+               "': only on-failure takes a maximum retry count");
+  }
+  if (count.empty() || count.size() > 6 || !std::all_of(count.begin(), count.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return bad("restart policy '" + sdk::printable(text, 80) +
+               "': the maximum retry count must be a number");
+  }
+  return std::pair{name, std::stoi(count)};
+}
+
 }  // namespace
 
 std::string default_name(const std::string& image) {
@@ -194,6 +248,18 @@ Result<Spec> parse_spec(const std::string& args_json) {
       spec.ports.push_back(std::move(b));
     }
   }
+  if (const json::value* volumes = s->if_contains("volumes"); volumes != nullptr) {
+    if (!volumes->is_array()) return bad("volumes must be an array");
+    for (const auto& item : volumes->as_array()) {
+      if (!item.is_object()) return bad("each volume must be an object");
+      auto mount = mount_of(item.as_object());
+      if (!mount) return mount.error();
+      for (const auto& other : spec.volumes) {
+        if (other.target == mount->target) return bad("two volumes are mounted at " + other.target);
+      }
+      spec.volumes.push_back(std::move(*mount));
+    }
+  }
   if (const json::value* cpus = s->if_contains("cpus"); cpus != nullptr) {
     // 0 is no limit. Docker's floor is 0.01: below it the kernel refuses the
     // CPU quota when the container starts, and under 1e-9 it rounds to 0.
@@ -209,11 +275,10 @@ Result<Spec> parse_spec(const std::string& args_json) {
   if (!spec.gpus.empty()) {
     if (auto requests = gpu_requests(spec.gpus); !requests) return requests.error();
   }
-  if (std::string restart = string_at(*s, "restart"); !restart.empty()) spec.restart = restart;
-  if (spec.restart != "no" && spec.restart != "always" && spec.restart != "unless-stopped" &&
-      spec.restart != "on-failure") {
-    return bad("restart policy '" + spec.restart +
-               "' is not one of no, always, unless-stopped, on-failure");
+  if (std::string restart = string_at(*s, "restart"); !restart.empty()) {
+    auto policy = restart_policy(restart);
+    if (!policy) return policy.error();
+    std::tie(spec.restart, spec.max_retries) = *policy;
   }
   spec.network = string_at(*s, "network");
   spec.command = strings_at(*s, "command");
@@ -241,8 +306,18 @@ json::object container_body(const Spec& spec) {
         json::object{{"HostIp", p.host_ip},
                      {"HostPort", p.host_port == 0 ? std::string() : std::to_string(p.host_port)}});
   }
-  json::object host{{"RestartPolicy", json::object{{"Name", spec.restart}}},
-                    {"PortBindings", std::move(merged)}};
+  json::object policy{{"Name", spec.restart}};
+  if (spec.max_retries > 0) policy["MaximumRetryCount"] = spec.max_retries;
+  json::object host{{"RestartPolicy", std::move(policy)}, {"PortBindings", std::move(merged)}};
+  if (!spec.volumes.empty()) {
+    json::array mounts;
+    for (const auto& m : spec.volumes) {
+      json::object mount{{"Type", m.type}, {"Target", m.target}, {"ReadOnly", m.read_only}};
+      if (!m.source.empty()) mount["Source"] = m.source;
+      mounts.push_back(std::move(mount));
+    }
+    host["Mounts"] = std::move(mounts);
+  }
   if (spec.cpus > 0) host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));
   if (spec.memory > 0) host["Memory"] = spec.memory;
   if (!spec.gpus.empty()) {
@@ -352,6 +427,27 @@ json::object environment_of(const json::object& c) {
   std::string restart;
   if (const json::object* policy = object_at(*host, "RestartPolicy")) {
     restart = string_at(*policy, "Name");
+    if (std::int64_t retries = int_at(*policy, "MaximumRetryCount"); retries > 0) {
+      restart += ":" + std::to_string(retries);
+    }
+  }
+
+  // What is mounted (Mounts of the inspect answer, the image's VOLUMEs among
+  // them), in the spec's form; a volume by its name.
+  json::array volumes;
+  if (const json::value* mounts = c.if_contains("Mounts");
+      mounts != nullptr && mounts->is_array()) {
+    for (const auto& item : mounts->as_array()) {
+      if (!item.is_object()) continue;
+      const auto& m = item.as_object();
+      std::string type = string_at(m, "Type");
+      const json::value* rw = m.if_contains("RW");
+      volumes.push_back(
+          json::object{{"type", type},
+                       {"source", type == "volume" ? string_at(m, "Name") : string_at(m, "Source")},
+                       {"target", string_at(m, "Destination")},
+                       {"read_only", rw != nullptr && rw->is_bool() && !rw->as_bool()}});
+    }
   }
 
   return json::object{
@@ -365,6 +461,7 @@ json::object environment_of(const json::object& c) {
       {"started", to_seconds(string_at(*state, "StartedAt"))},
       {"endpoint", endpoint_of(ports)},
       {"ports", std::move(ports_json)},
+      {"volumes", std::move(volumes)},
       {"env", std::move(env)},
       {"resources", std::move(resources)},
       {"labels", without_creation_token(std::move(labels))},

@@ -6,12 +6,16 @@
 //   {"name": "dev", "image": "ubuntu:22.04", "env": {"K": "V"},
 //    "ports": [{"host_ip": "", "host_port": 8080, "container_port": 80,
 //               "protocol": "tcp"}],
+//    "volumes": [{"type": "bind" | "volume", "source": "/srv/data" | "cache" | "",
+//                 "target": "/data", "read_only": false}],
 //    "cpus": 1.5, "memory": 536870912, "gpus": "all" | "2" | "device=0,1",
-//    "restart": "always", "network": "", "command": ["sh"], "force": false}
+//    "restart": "always" | "on-failure:3" | ..., "network": "",
+//    "command": ["sh"], "force": false}
 //
 // An environment (create and inspect answer one, list an array of them):
 //   {"name", "id", "image", "status", "exit_code", "error", "created",
-//    "started", "endpoint", "ports": [...as above], "env": {...},
+//    "started", "endpoint", "ports": [...as above], "volumes": [...as above],
+//    "env": {...},
 //    "resources": {"cpus", "memory", "gpus"}, "labels": {...},
 //    "restart", "network", "command": [...]}
 #pragma once
@@ -42,16 +46,28 @@ struct PortBinding {
   std::string protocol = "tcp";  // tcp, udp or sctp
 };
 
+// A bind mount of a host directory (which must exist: unlike docker run -v,
+// the Engine is asked for a mount, and creates no directory as root), or a
+// named volume, or an anonymous one (source "").
+struct Mount {
+  std::string type;  // "bind" or "volume"
+  std::string source;
+  std::string target;
+  bool read_only = false;
+};
+
 struct Spec {
   std::string name;
   std::string image;
   std::map<std::string, std::string> env;
   std::vector<PortBinding> ports;
-  double cpus = 0;          // 0: no limit
-  std::int64_t memory = 0;  // bytes, 0: no limit
-  std::string gpus;         // "": none
-  std::string restart = "always";
-  std::string network;  // "": the Engine's default
+  std::vector<Mount> volumes;
+  double cpus = 0;                 // 0: no limit
+  std::int64_t memory = 0;         // bytes, 0: no limit
+  std::string gpus;                // "": none
+  std::string restart = "always";  // a policy name
+  int max_retries = 0;             // on-failure's, 0: no limit
+  std::string network;             // "": the Engine's default
   std::vector<std::string> command;
   bool force = false;
 };

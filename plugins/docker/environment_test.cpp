@@ -56,6 +56,31 @@ TEST(DockerRunnerSpec, DefaultsAreUpstreams) {
   EXPECT_EQ(body.at("Tty"), true);
 }
 
+TEST(DockerRunnerSpec, VolumesBecomeMountsAndARetryCountItsPolicy) {
+  auto spec = parse_spec(args(R"({"image":"img","restart":"on-failure:3","volumes":[
+      {"type":"bind","source":"/srv/src","target":"/src","read_only":true},
+      {"type":"volume","source":"cache","target":"/cache"},
+      {"type":"volume","source":"","target":"/scratch"}]})"));
+  ASSERT_TRUE(spec) << spec.error().message();
+  const json::object body = container_body(*spec);
+  const auto& host = body.at("HostConfig").as_object();
+  EXPECT_EQ(host.at("RestartPolicy"),
+            (json::object{{"Name", "on-failure"}, {"MaximumRetryCount", 3}}));
+  EXPECT_EQ(
+      host.at("Mounts"),
+      (json::array{
+          json::object{
+              {"Type", "bind"}, {"Target", "/src"}, {"ReadOnly", true}, {"Source", "/srv/src"}},
+          json::object{
+              {"Type", "volume"}, {"Target", "/cache"}, {"ReadOnly", false}, {"Source", "cache"}},
+          json::object{{"Type", "volume"}, {"Target", "/scratch"}, {"ReadOnly", false}}}));
+  // Without volumes the Engine gets no Mounts at all.
+  EXPECT_FALSE(container_body(*parse_spec(args(R"({"image":"img"})")))
+                   .at("HostConfig")
+                   .as_object()
+                   .contains("Mounts"));
+}
+
 TEST(DockerRunnerSpec, GpusMapToDeviceRequests) {
   auto two = gpu_requests("2");
   ASSERT_TRUE(two);
@@ -84,7 +109,25 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
             "invalid environment spec: container_port 70000 is not a port (1-65535)");
   EXPECT_EQ(message(R"({"image":"i","restart":"sometimes"})"),
             "invalid environment spec: restart policy 'sometimes' is not one of no, always, "
-            "unless-stopped, on-failure");
+            "unless-stopped, on-failure[:MAX-RETRIES]");
+  EXPECT_EQ(message(R"({"image":"i","restart":"always:3"})"),
+            "invalid environment spec: restart policy 'always:3': only on-failure takes a "
+            "maximum retry count");
+  EXPECT_EQ(message(R"({"image":"i","restart":"on-failure:x"})"),
+            "invalid environment spec: restart policy 'on-failure:x': the maximum retry count "
+            "must be a number");
+  EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"bind","source":"rel","target":"/t"}]})"),
+            "invalid environment spec: bind source 'rel' is not an absolute host path");
+  EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"volume","target":"/"}]})"),
+            "invalid environment spec: volume target '/' is not an absolute path other than /");
+  EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"volume","source":"a b","target":"/t"}]})"),
+            "invalid environment spec: volume name 'a b' is not a Docker volume name "
+            "([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
+  EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"tmpfs","target":"/t"}]})"),
+            "invalid environment spec: volume type 'tmpfs' is not bind or volume");
+  EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"volume","target":"/t"},
+                                                 {"type":"volume","target":"/t"}]})"),
+            "invalid environment spec: two volumes are mounted at /t");
   EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
             "invalid environment spec: gpus 'many' is not all, a count or device=ID[,ID...]");
   // A share under Docker's floor would round to NanoCpus 0: no limit at all.
@@ -102,13 +145,16 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
     "Config": {"Image": "img", "Env": ["A=1", "PATH=/bin"], "Cmd": ["sh"],
                "Labels": {"ai.tensorchord.envd.name": "dev", "x": "y"}},
     "HostConfig": {"NanoCpus": 500000000, "Memory": 1024, "NetworkMode": "default",
-                   "RestartPolicy": {"Name": "always"},
+                   "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5},
                    "DeviceRequests": [{"Count": 2}],
                    "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}],
                                     "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}},
     "NetworkSettings": {"Ports": {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
                                   "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}],
-                                  "22/tcp": null}}})");
+                                  "22/tcp": null}},
+    "Mounts": [{"Type": "bind", "Source": "/srv/src", "Destination": "/src", "RW": false},
+               {"Type": "volume", "Name": "cache", "Source": "/var/lib/docker/volumes/cache/_data",
+                "Destination": "/cache", "Driver": "local", "RW": true}]})");
   ASSERT_TRUE(is_environment(c.as_object()));
   json::object env = environment_of(c.as_object());
   EXPECT_EQ(env.at("name"), "dev");
@@ -118,8 +164,17 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
   EXPECT_EQ(env.at("endpoint"), "127.0.0.1:5353->53/udp,0.0.0.0:8080->80/tcp");
   EXPECT_EQ(env.at("env"), (json::object{{"A", "1"}, {"PATH", "/bin"}}));
   EXPECT_EQ(env.at("resources"), (json::object{{"cpus", 0.5}, {"memory", 1024}, {"gpus", "2"}}));
-  EXPECT_EQ(env.at("restart"), "always");
+  EXPECT_EQ(env.at("restart"), "on-failure:5");
   EXPECT_EQ(env.at("command"), (json::array{"sh"}));
+  // A volume by its name, not by where the Engine keeps it.
+  EXPECT_EQ(env.at("volumes"), (json::array{json::object{{"type", "bind"},
+                                                         {"source", "/srv/src"},
+                                                         {"target", "/src"},
+                                                         {"read_only", true}},
+                                            json::object{{"type", "volume"},
+                                                         {"source", "cache"},
+                                                         {"target", "/cache"},
+                                                         {"read_only", false}}}));
 
   json::value other = json::parse(R"({"Config": {"Labels": {"x": "y"}}})");
   EXPECT_FALSE(is_environment(other.as_object()));

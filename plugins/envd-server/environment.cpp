@@ -116,6 +116,12 @@ Result<CreateBody> create_body(const std::string& args_json) {
         "envd-server publishes the SSH port and the ports the image's envd labels declare; "
         "-p cannot be given");
   }
+  if (const json::array* volumes = array_at(*spec, "volumes");
+      volumes != nullptr && !volumes->empty()) {
+    return bad(
+        "envd-server mounts no host directory or volume (-v) into an environment: its pods run "
+        "on the server's cluster, which gives them their own storage");
+  }
   json::object server_spec{{"image", image}};
 
   // As upstream: gpu is a string, "0" without GPUs; shm in MiB.

@@ -53,6 +53,10 @@ TEST(EnvdServerEnvironment, RefusesWhatAPodCannotDo) {
   EXPECT_EQ(refusal(R"({"spec":{"image":"x","command":["sh"]}})"),
             "invalid environment spec: envd-server runs the image's own command; a command "
             "cannot be given");
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","volumes":[{"type":"volume","target":"/d"}]}})"),
+            "invalid environment spec: envd-server mounts no host directory or volume (-v) into "
+            "an environment: its pods run on the server's cluster, which gives them their own "
+            "storage");
   EXPECT_EQ(refusal(R"({"spec":{"image":"x","restart":"no"}})"),
             "invalid environment spec: a restart policy does not apply to envd-server (its pods "
             "are managed by the server)");

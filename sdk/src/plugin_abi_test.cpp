@@ -62,8 +62,8 @@ TEST(PluginAbi, DeclarationsMatchThePinnedVersion) {
 
   // Update together, and only with a version bump when declarations change.
   constexpr int kPinnedMajor = 1;
-  constexpr int kPinnedMinor = 6;
-  const std::string kPinnedFingerprint = "ee17eddf9b864554";
+  constexpr int kPinnedMinor = 7;
+  const std::string kPinnedFingerprint = "91f5fcb234841ef5";
 
   EXPECT_EQ(ENVD_ABI_MAJOR, kPinnedMajor);
   EXPECT_EQ(ENVD_ABI_MINOR, kPinnedMinor);

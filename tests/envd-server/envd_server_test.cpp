@@ -399,7 +399,7 @@ TEST_F(EnvdServerTest, ForceReplacesAnEnvironmentOnceItsPodHasGone) {
   EXPECT_EQ(envs[0].as_object()["spec"].as_object()["image"], "registry.local/other:1");
 }
 
-// What the server's runtime would drop (env, a command, ports) is refused,
+// What the server's runtime would drop (env, a command, ports, volumes) is refused,
 // not sent; nothing is made.
 TEST_F(EnvdServerTest, WhatTheServerWouldDropIsRefused) {
   FakeServer server({"--no-auth"});
@@ -411,6 +411,7 @@ TEST_F(EnvdServerTest, WhatTheServerWouldDropIsRefused) {
       {{"-p", ":8888"},
        "envd-server publishes the SSH port and the ports the image's envd labels "
        "declare; -p cannot be given"},
+      {{"-v", "/srv:/srv"}, "envd-server mounts no host directory or volume (-v)"},
       {{"--", "sleep", "9"},
        "envd-server runs the image's own command; a command cannot be "
        "given"}};

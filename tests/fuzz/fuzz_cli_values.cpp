@@ -1,4 +1,4 @@
-// The values of --build-arg, --builder-opt, -e/--env, -p/--publish and the
+// The values of --build-arg, --builder-opt, -e/--env, -p/--publish, -v/--volume and the
 // size flags (--memory, --keep-storage): the first byte of the input picks the
 // flag, the rest is its value. What is accepted gives the value back; what is
 // refused is one clean line.
@@ -40,19 +40,36 @@ void check_env(std::string_view text) {
 void check_publish(std::string_view text) {
   auto parsed = cli::parse_publish(text);
   if (!parsed) return require_clean_message(parsed.error().message());
-  require(parsed->host_port >= 0 && parsed->host_port <= 65535, "a host port out of range");
-  require(parsed->container_port >= 1 && parsed->container_port <= 65535,
-          "a container port out of range");
-  require(parsed->protocol == "tcp" || parsed->protocol == "udp" || parsed->protocol == "sctp",
-          "an unknown protocol");
-  for (unsigned char c : parsed->host_ip) {
-    require(std::isxdigit(c) != 0 || c == '.' || c == ':', "a host IP that is not an address");
+  require(!parsed->empty(), "an accepted --publish publishes nothing");
+  for (const auto& one : *parsed) {
+    require(one.host_port >= 0 && one.host_port <= 65535, "a host port out of range");
+    require(one.container_port >= 1 && one.container_port <= 65535,
+            "a container port out of range");
+    require(one.protocol == "tcp" || one.protocol == "udp" || one.protocol == "sctp",
+            "an unknown protocol");
+    for (unsigned char c : one.host_ip) {
+      require(std::isxdigit(c) != 0 || c == '.' || c == ':', "a host IP that is not an address");
+    }
+    auto again = cli::parse_publish(one.to_string());
+    require(again.ok() && again->size() == 1 && again->front().host_ip == one.host_ip &&
+                again->front().host_port == one.host_port &&
+                again->front().container_port == one.container_port &&
+                again->front().protocol == one.protocol,
+            "a --publish value does not parse back to itself");
   }
-  auto again = cli::parse_publish(parsed->to_string());
-  require(
-      again.ok() && again->host_ip == parsed->host_ip && again->host_port == parsed->host_port &&
-          again->container_port == parsed->container_port && again->protocol == parsed->protocol,
-      "a --publish value does not parse back to itself");
+}
+
+void check_volume(std::string_view text) {
+  auto parsed = cli::parse_volume(text, "/work");
+  if (!parsed) return require_clean_message(parsed.error().message());
+  require(parsed->type == "bind" || parsed->type == "volume", "an unknown volume type");
+  require(parsed->target.size() > 1 && parsed->target.front() == '/',
+          "a TARGET that is not an absolute path other than /");
+  require(parsed->type != "bind" || parsed->source.front() == '/',
+          "a bind SOURCE that is not absolute");
+  require(parsed->target.find(':') == std::string::npos &&
+              parsed->source.find(':') == std::string::npos,
+          "a part holding ':'");
 }
 
 void check_size(const std::string& text) {
@@ -66,7 +83,7 @@ void check_size(const std::string& text) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string value(envd::fuzz::as_text(data + 1, size - 1));
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
     case 0:
       check_key_value("--build-arg", value);
       break;
@@ -78,6 +95,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 3:
       check_publish(value);
+      break;
+    case 5:
+      check_volume(value);
       break;
     default:
       check_size(value);

@@ -14,8 +14,11 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -132,9 +135,27 @@ json::value parse(const std::string& text) {
 
 TEST_F(DockerRunnerE2e, RunListDescribeDown) {
   std::string n = name("dev");
-  auto r =
-      run({"run", "--image", kBase, "--name", n, "-e", "GREETING=hello", "-p", "127.0.0.1:18080:80",
-           "-p", "5353:53/udp", "--cpus", "0.5", "--memory", "64m", "--timeout", "30s"});
+  auto r = run({"run",
+                "--image",
+                kBase,
+                "--name",
+                n,
+                "-e",
+                "GREETING=hello",
+                "-p",
+                "127.0.0.1:18080:80",
+                "-p",
+                "5353:53/udp",
+                "-p",
+                "7000-7001",
+                "-p",
+                "9090",
+                "--cpus",
+                "0.5",
+                "--memory",
+                "64m",
+                "--timeout",
+                "30s"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, n + "\n");
 
@@ -192,7 +213,9 @@ TEST_F(DockerRunnerE2e, RunListDescribeDown) {
   // What was asked for is in the container's HostConfig, for its next start.
   EXPECT_EQ(docker({"inspect", "-f", "{{json .HostConfig.PortBindings}}", n}).out,
             R"({"53/udp":[{"HostIp":"","HostPort":"5353"}],)"
-            R"("80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}]})"
+            R"("7000/tcp":[{"HostIp":"","HostPort":""}],"7001/tcp":[{"HostIp":"","HostPort":""}],)"
+            R"("80/tcp":[{"HostIp":"127.0.0.1","HostPort":"18080"}],)"
+            R"("9090/tcp":[{"HostIp":"","HostPort":""}]})"
             "\n");
 
   auto text = run({"envs", "describe", n});
@@ -354,6 +377,93 @@ TEST_F(DockerRunnerE2e, ForceKeepsTheReplacedContainersVolumes) {
 // A name of hex digits is a name, never the prefix of a container's id (the
 // Engine resolves /containers/{x}/json by id prefix when no name matches):
 // envd neither describes, replaces nor removes another container for it.
+// -v on the real Engine: a host directory read-write and read-only, a named
+// volume and an anonymous one, and on-failure's retry count; describe shows
+// the mounts; down --volumes keeps the named volume, as docker rm -v does.
+TEST_F(DockerRunnerE2e, VolumesMountHostDirectoriesAndVolumes) {
+  std::string n = name("mounts");
+  const std::string volume = n + "-cache";
+  const fs::path dir = home() / "work";
+  fs::create_directories(dir);
+  std::ofstream(dir / "in") << "from the host\n";
+  auto r = run({"run",
+                "--image",
+                kBase,
+                "--name",
+                n,
+                "--network",
+                "none",
+                "-v",
+                dir.string() + ":/work",
+                "-v",
+                dir.string() + "/:/ro:ro",
+                "-v",
+                volume + ":/cache",
+                "-v",
+                "/scratch",
+                "--restart",
+                "on-failure:2",
+                "--",
+                "sh",
+                "-c",
+                "cat /work/in > /work/copy; (echo x > /ro/denied) 2>/dev/null || echo refused > "
+                "/work/ro; echo kept > /cache/f; sleep 600"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (int i = 0; i < 100 && !fs::exists(dir / "ro"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(read_text(dir / "copy"), "from the host\n");
+  EXPECT_EQ(read_text(dir / "ro"), "refused\n");
+  EXPECT_FALSE(fs::exists(dir / "denied"));
+  EXPECT_EQ(docker({"inspect", "-f",
+                    "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy."
+                    "MaximumRetryCount}}",
+                    n})
+                .out,
+            "on-failure:2\n");
+
+  auto described = run({"envs", "describe", n, "--format", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  json::value d = parse(described.out);
+  EXPECT_EQ(d.at("restart"), "on-failure:2");
+  std::map<std::string, json::value> by_target;
+  for (const auto& m : d.at("volumes").as_array()) {
+    by_target[std::string(m.at("target").as_string())] = m;
+  }
+  ASSERT_EQ(by_target.size(), 4U) << described.out;
+  EXPECT_EQ(
+      by_target["/work"],
+      (json::object{
+          {"type", "bind"}, {"source", dir.string()}, {"target", "/work"}, {"read_only", false}}));
+  EXPECT_EQ(by_target["/ro"].at("read_only"), true);
+  EXPECT_EQ(by_target["/cache"].at("source"), json::value(volume));
+  const std::string anonymous(by_target["/scratch"].at("source").as_string());
+  EXPECT_EQ(anonymous.size(), 64U) << described.out;
+  auto text = run({"envs", "describe", n});
+  EXPECT_NE(text.out.find("  " + dir.string() + " -> /ro (read-only)\n"), std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("  volume " + volume + " -> /cache\n"), std::string::npos) << text.out;
+
+  ASSERT_EQ(run({"down", n, "--volumes"}).exit_code, 0);
+  EXPECT_NE(docker({"volume", "inspect", anonymous}).exit_code, 0) << "the anonymous one stays";
+  auto kept = docker(
+      {"run", "--rm", "--network", "none", "-v", volume + ":/cache", kBase, "cat", "/cache/f"});
+  EXPECT_EQ(kept.out, "kept\n") << kept.err;
+  docker({"volume", "rm", volume});
+
+  // A host directory that is not there is refused, not made (as docker
+  // run -v would make it, owned by root); no container is left.
+  std::string missing = name("missing");
+  auto refused = run({"run", "--image", kBase, "--name", missing, "--network", "none", "-v",
+                      (home() / "nope").string() + ":/x"});
+  EXPECT_NE(
+      error_of(refused).find("bind source path does not exist: " + (home() / "nope").string()),
+      std::string::npos)
+      << refused.err;
+  EXPECT_FALSE(fs::exists(home() / "nope"));
+  EXPECT_NE(docker({"inspect", missing}).exit_code, 0);
+}
+
 TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {
   const std::string victim = name("victim");
   ASSERT_EQ(
@@ -566,8 +676,22 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(bad({"run", "--image", "../containers/x"}),
             "envd: error: --image: invalid image reference '../containers/x': '..' is not a valid "
             "registry host\n");
-  EXPECT_EQ(bad({"run", "--image", kBase, "-p", "80"}),
-            "envd: error: invalid --publish '80': expected [IP:]HOST:CONTAINER[/tcp|udp|sctp]\n");
+  EXPECT_EQ(
+      bad({"run", "--image", kBase, "-p", "80:http"}),
+      "envd: error: invalid --publish '80:http': expected [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], "
+      "a port or a range\n");
+  // -v is the volume's after a command's name, not envd's version flag.
+  for (const auto& command : {std::vector<std::string>{"run", "--image", kBase},
+                              std::vector<std::string>{"up", home().string()}}) {
+    auto args = command;
+    args.insert(args.end(), {"-v", "data"});
+    EXPECT_EQ(bad(args),
+              "envd: error: invalid --volume 'data': TARGET is not an absolute path (expected "
+              "[SOURCE:]TARGET[:ro|rw], SOURCE a host directory or a volume name)\n")
+        << command[0];
+  }
+  EXPECT_EQ(bad({"run", "--image", kBase, "-v", "/a:/d", "-v", "bb:/d/"}),
+            "envd: error: --volume: two volumes are mounted at /d\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--memory", "lots"}),
             "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
             "number of bytes\n");

@@ -54,7 +54,7 @@ extern "C" {
  * functions; bump the major (and reset the minor) for anything else. A unit test
  * pins a hash of this header to these numbers, so an edit without a bump fails. */
 #define ENVD_ABI_MAJOR 1
-#define ENVD_ABI_MINOR 6
+#define ENVD_ABI_MINOR 7
 
 /* The name of the exported entry function, type envd_plugin_entry_fn. */
 #define ENVD_PLUGIN_ENTRY_SYMBOL "envd_plugin_entry"
@@ -235,6 +235,14 @@ typedef struct envd_stdio {
  * A runner driver. Environments cross as JSON objects; `args` in the request
  * carries {"name": "<environment>"} for inspect/remove and {"spec": {...}} for
  * create. Same error conventions as the builder table.
+ *
+ * The spec's keys (docs/runners.md describes their values): "name", "image",
+ * "env", "ports", "cpus", "memory", "gpus", "restart", "network", "command",
+ * "force", and since ABI 1.7 "volumes" (an array of {"type": "bind" or
+ * "volume", "source", "target", "read_only"}). A module must honour each key
+ * it is given or refuse the request (ENVD_ERR_INVALID_ARGUMENT); it must not
+ * drop one unread. The core sends "volumes" only when there are some, and
+ * never to a module built for an ABI older than 1.7.
  */
 typedef struct envd_runner_vtable {
   uint32_t struct_size;
