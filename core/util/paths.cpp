@@ -70,7 +70,9 @@ Result<fs::path> own_file() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) return exe;
-  const auto* started = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  // getauxval hands every entry over as an integer; this one is a pointer.
+  const auto* started = reinterpret_cast<const char*>(  // NOLINT(performance-no-int-to-ptr)
+      ::getauxval(AT_EXECFN));
   if (started != nullptr && *started != '\0') {
     if (char* real = ::realpath(started, nullptr)) {
       fs::path resolved(real);
