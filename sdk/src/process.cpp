@@ -229,12 +229,24 @@ Result<pid_t> spawn_child(const ProcessOptions& options, const std::array<int, 3
   auto env = child_environment(options);
   if (!env) return env.error();
 
+  // /dev/null for the streams not given, opened here: opened by the spawn, a
+  // missing /dev (a chroot, a bare container) failed the spawn with ENOENT,
+  // which read as the program itself being missing.
+  Fd null_device;
+  if (std::find(child_fds.begin(), child_fds.end(), -1) != child_fds.end()) {
+    Fd opened(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (opened.open()) null_device.reset(::fcntl(opened.get(), F_DUPFD_CLOEXEC, 3));
+    if (!null_device.open()) {
+      return Error(Errc::internal, "cannot run '" + name +
+                                       "': cannot open /dev/null for the streams it is not "
+                                       "given: " +
+                                       errno_text(errno) + " (is /dev mounted?)");
+    }
+  }
   SpawnActions actions;
   for (int target = 0; target < 3; ++target) {
-    int rc = child_fds[target] < 0
-                 ? posix_spawn_file_actions_addopen(actions.get(), target, "/dev/null",
-                                                    target == 0 ? O_RDONLY : O_WRONLY, 0)
-                 : posix_spawn_file_actions_adddup2(actions.get(), child_fds[target], target);
+    const int from = child_fds[target] < 0 ? null_device.get() : child_fds[target];
+    int rc = posix_spawn_file_actions_adddup2(actions.get(), from, target);
     if (rc != 0) return Error(Errc::internal, "cannot run '" + name + "': " + errno_text(rc));
   }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))

@@ -93,6 +93,32 @@ TEST_F(PluginCli, ModulesBesideEnvdAreFoundWithoutProc) {
   EXPECT_EQ(types, built) << r->out << r->err;
 }
 
+// Without /dev the scan helper cannot be given /dev/null: said so, not taken
+// for the helper itself missing (the spawn's ENOENT used to read that way).
+TEST_F(PluginCli, WithoutDevTheScanSaysWhatIsMissing) {
+  sdk::ProcessOptions options;
+  options.argv = {
+      "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none /dev && exec \"$@\"",
+      "sh",      envd_binary(), "plugin", "ls", "--format",
+      "json"};
+  options.env = base_env();
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->exit_code, 0) << r->err;
+  const json::value listed = json::parse(r->out);
+  ASSERT_FALSE(listed.as_array().empty()) << r->out;
+  for (const auto& m : listed.as_array()) {
+    EXPECT_EQ(m.at("status"), "refused");
+    const std::string status(m.at("reason").as_string());
+    EXPECT_NE(status.find("cannot open /dev/null for the streams it is not given: No such file "
+                          "or directory (is /dev mounted?)"),
+              std::string::npos)
+        << status;
+    EXPECT_EQ(status.find("envd-plugin-scan': No such file"), std::string::npos) << status;
+  }
+}
+
 // A relative ENVD_PLUGIN_PATH entry is never searched (it would load modules
 // from whatever directory envd runs in): the reports that list modules say
 // so too, as every command that loads modules does; completion stays
