@@ -178,6 +178,44 @@ Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd) 
   return mount;
 }
 
+Result<std::string> parse_cpu_set(std::string_view text) {
+  auto fail = [&] {
+    return invalid("--cpu-set", text, "CPU numbers and ranges such as 0-3 or 1,3");
+  };
+  if (text.empty()) return fail();
+  for (std::size_t start = 0; start <= text.size();) {
+    std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, comma - start);
+    std::size_t dash = item.find('-');
+    auto number = [](std::string_view digits) {
+      if (digits.empty() || digits.size() > 4) return -1;
+      int n = 0;
+      for (char c : digits) {
+        if (std::isdigit(static_cast<unsigned char>(c)) == 0) return -1;
+        n = n * 10 + (c - '0');
+      }
+      return n;
+    };
+    int first = number(item.substr(0, dash));
+    int last = dash == std::string_view::npos ? first : number(item.substr(dash + 1));
+    if (first < 0 || last < first) return fail();
+    start = comma + 1;
+  }
+  return std::string(text);
+}
+
+Result<std::string> parse_capability(std::string_view text) {
+  std::string name;
+  for (char c : text) name += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (name.rfind("CAP_", 0) == 0) name.erase(0, 4);
+  const bool valid =
+      !name.empty() && name.size() <= 40 && std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+      });
+  if (!valid) return invalid("--cap-add", text, "a capability such as SYS_PTRACE, or ALL");
+  return name;
+}
+
 std::string PortPublish::to_string() const {
   std::string out;
   if (!host_ip.empty()) {

@@ -63,6 +63,14 @@ struct VolumeMount {
 };
 Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd);
 
+// --cpu-set: the CPUs an environment may use, as Linux's cpuset lists them
+// ("0-3", "1,3", "0-1,4"); each range ascending. Gives the text back.
+Result<std::string> parse_cpu_set(std::string_view text);
+
+// --cap-add: a Linux capability, "SYS_PTRACE" or "cap_sys_ptrace", or ALL.
+// Gives the name upper-cased without "CAP_", as the Engine takes it.
+Result<std::string> parse_capability(std::string_view text);
+
 // A command line split into words as a POSIX shell splits it, without
 // expansions: blanks separate words; '...' is literal; "..." keeps blanks,
 // a backslash in it quoting only $ ` " \ and a newline; a backslash outside

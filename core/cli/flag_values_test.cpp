@@ -109,6 +109,24 @@ TEST(FlagValues, VolumeIsDockersSourceTargetMode) {
   EXPECT_FALSE(parse_volume("/a:/\xff", "/"));
 }
 
+TEST(FlagValues, CpuSetsAndCapabilitiesAreLinuxs) {
+  EXPECT_EQ(*parse_cpu_set("0-3"), "0-3");
+  EXPECT_EQ(*parse_cpu_set("1,3,5-6"), "1,3,5-6");
+  for (const char* bad : {"", ",", "1,", "3-1", "a", "1-", "-1", "0 1", "12345"}) {
+    EXPECT_FALSE(parse_cpu_set(bad)) << bad;
+  }
+  EXPECT_EQ(parse_cpu_set("3-1").error().message(),
+            "invalid --cpu-set '3-1': expected CPU numbers and ranges such as 0-3 or 1,3");
+  EXPECT_EQ(*parse_capability("SYS_PTRACE"), "SYS_PTRACE");
+  EXPECT_EQ(*parse_capability("cap_net_admin"), "NET_ADMIN");
+  EXPECT_EQ(*parse_capability("all"), "ALL");
+  for (const char* bad : {"", "CAP_", "sys ptrace", "SYS-PTRACE", "x\x1b"}) {
+    EXPECT_FALSE(parse_capability(bad)) << bad;
+  }
+  EXPECT_EQ(parse_capability("SYS-PTRACE").error().message(),
+            "invalid --cap-add 'SYS-PTRACE': expected a capability such as SYS_PTRACE, or ALL");
+}
+
 TEST(SizeFlag, RefusesWhatIsNoNumberOrTooLarge) {
   EXPECT_EQ(*parse_size_flag("1.5g", "--memory"), 1610612736);
   EXPECT_FALSE(parse_size_flag(".", "--memory"));

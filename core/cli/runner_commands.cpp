@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
@@ -55,6 +56,9 @@ struct RunFlags {
   std::vector<std::string> env;
   std::vector<std::string> ports;
   std::vector<std::string> volumes;
+  std::string shm_size;
+  std::string cpu_set;
+  std::vector<std::string> caps;
   std::string cpus;
   std::string memory;
   std::string gpus;
@@ -160,6 +164,36 @@ Result<json::object> run_spec(const RunFlags& flags) {
     if (!bytes) return bytes.error();
     if (*bytes <= 0) return usage("invalid --memory '" + flags.memory + "': it must be positive");
     spec["memory"] = *bytes;
+  }
+  // The keys of ABI 1.7, like volumes: sent only when given.
+  if (!flags.shm_size.empty()) {
+    // Upstream envd read a bare number as MiB, Docker as bytes: neither is
+    // guessed.
+    if (std::all_of(flags.shm_size.begin(), flags.shm_size.end(),
+                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; })) {
+      return usage("invalid --shm-size '" + flags.shm_size +
+                   "': give a unit, e.g. 2048MiB or 2g (upstream envd read a bare number as MiB, "
+                   "Docker as bytes)");
+    }
+    auto bytes = parse_size_flag(flags.shm_size, "--shm-size");
+    if (!bytes) return bytes.error();
+    if (*bytes <= 0)
+      return usage("invalid --shm-size '" + flags.shm_size + "': it must be positive");
+    spec["shm_size"] = *bytes;
+  }
+  if (!flags.cpu_set.empty()) {
+    auto cpus = parse_cpu_set(flags.cpu_set);
+    if (!cpus) return cpus.error();
+    spec["cpuset"] = *cpus;
+  }
+  if (!flags.caps.empty()) {
+    json::array caps;
+    for (const auto& item : flags.caps) {
+      auto cap = parse_capability(item);
+      if (!cap) return cap.error();
+      caps.emplace_back(*cap);
+    }
+    spec["cap_add"] = std::move(caps);
   }
   if (!flags.gpus.empty()) spec["gpus"] = flags.gpus;
   if (!flags.restart.empty()) spec["restart"] = flags.restart;
@@ -396,6 +430,11 @@ std::string describe_text(const json::object& e) {
     line("Command", text);
   }
   line("Restart", string_of(e, "restart"));
+  if (const auto* caps = e.if_contains("cap_add"); caps != nullptr && caps->is_array()) {
+    std::string text;
+    for (const auto& cap : caps->as_array()) text += (text.empty() ? "" : ", ") + scalar_text(cap);
+    line("Caps", text);
+  }
   line("Network", string_of(e, "network"));
   if (const auto* r = e.if_contains("resources"); r != nullptr && r->is_object()) {
     const auto& res = r->as_object();
@@ -404,9 +443,16 @@ std::string describe_text(const json::object& e) {
     std::int64_t memory =
         res.contains("memory") && res.at("memory").is_int64() ? res.at("memory").as_int64() : 0;
     std::string gpus = string_of(res, "gpus");
-    line("Resources", fmt::format("cpus {}, memory {}, gpus {}",
-                                  cpus > 0 ? fmt::format("{:g}", cpus) : "no limit",
-                                  human_memory(memory), gpus.empty() ? "none" : gpus));
+    std::string text = fmt::format("cpus {}, memory {}, gpus {}",
+                                   cpus > 0 ? fmt::format("{:g}", cpus) : "no limit",
+                                   human_memory(memory), gpus.empty() ? "none" : gpus);
+    if (std::string cpuset = string_of(res, "cpuset"); !cpuset.empty()) {
+      text += ", cpu set " + cpuset;
+    }
+    if (const auto* shm = res.if_contains("shm_size"); shm != nullptr && shm->is_int64()) {
+      text += ", shm " + human_memory(shm->as_int64());
+    }
+    line("Resources", text);
   }
   auto section = [&](const std::string& title, const std::vector<std::string>& items) {
     out += title + ":" + (items.empty() ? " none\n" : "\n");
@@ -516,6 +562,12 @@ constexpr const char* kVolumeHelp =
     "Mount [SOURCE:]TARGET[:ro|rw]: SOURCE a host directory (/abs or ./rel) or a volume name, "
     "none for an anonymous volume (repeatable)";
 
+constexpr const char* kCpuSetHelp = "CPUs the environment may use, e.g. 0-3 or 1,3";
+constexpr const char* kShmHelp =
+    "Size of /dev/shm, e.g. 2g or 512MiB (default: the runner's; docker and envd-server: 2GiB, as "
+    "upstream)";
+constexpr const char* kCapHelp = "Add a Linux capability, e.g. SYS_PTRACE (repeatable)";
+
 void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
     auto flags = std::make_shared<RunFlags>();
@@ -530,6 +582,9 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)");
     run->add_option("-v,--volume", flags->volumes, kVolumeHelp);
     run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
+    run->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp);
+    run->add_option("--shm-size", flags->shm_size, kShmHelp);
+    run->add_option("--cap-add,--cap", flags->caps, kCapHelp);
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
     run->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]");
     run->add_option(
@@ -567,6 +622,9 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         ->group(env);
     up->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false)->group(env);
     up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
+    up->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp)->group(env);
+    up->add_option("--shm-size", flags->shm_size, kShmHelp)->group(env);
+    up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
     up->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]")->group(env);
     add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");

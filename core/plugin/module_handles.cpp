@@ -439,20 +439,28 @@ Result<Options> RunnerModule::normalize_options(const Options& options) const {
 }
 
 Status RunnerModule::check_spec_keys(const DriverRequest& request) const {
-  constexpr uint16_t kVolumesMinor = 7;
-  if (desc_->abi_minor >= kVolumesMinor) return {};
+  // The spec keys ABI 1.7 added, with the flag that gives each.
+  constexpr uint16_t kKeysMinor = 7;
+  static constexpr std::pair<const char*, const char*> kKeys[] = {{"volumes", "--volume"},
+                                                                  {"shm_size", "--shm-size"},
+                                                                  {"cpuset", "--cpu-set"},
+                                                                  {"cap_add", "--cap-add"}};
+  if (desc_->abi_minor >= kKeysMinor) return {};
   auto args = util::parse_json(request.args_json, "request args");
   if (!args || !args->is_object()) return {};  // to_request_json names that
   const json::value* spec = args->as_object().if_contains("spec");
-  const json::value* volumes =
-      spec != nullptr && spec->is_object() ? spec->as_object().if_contains("volumes") : nullptr;
-  if (volumes == nullptr || (volumes->is_array() && volumes->as_array().empty())) return {};
-  return Boundary(desc_, "runner")
-      .error(Errc::unsupported,
-             "cannot mount volumes (-v): the module was built for ABI " +
-                 std::to_string(desc_->abi_major) + "." + std::to_string(desc_->abi_minor) +
-                 ", which has no volumes (they came with ABI 1.7) and would drop them; update "
-                 "the module");
+  if (spec == nullptr || !spec->is_object()) return {};
+  for (const auto& [key, flag] : kKeys) {
+    const json::value* value = spec->as_object().if_contains(key);
+    if (value == nullptr || (value->is_array() && value->as_array().empty())) continue;
+    return Boundary(desc_, "runner")
+        .error(Errc::unsupported,
+               std::string("cannot take ") + flag + ": the module was built for ABI " +
+                   std::to_string(desc_->abi_major) + "." + std::to_string(desc_->abi_minor) +
+                   ", whose environments have no '" + key +
+                   "' (it came with ABI 1.7), and would drop it; update the module");
+  }
+  return {};
 }
 
 Result<std::string> RunnerModule::create(const DriverRequest& request) const {

@@ -143,7 +143,7 @@ class RunnerModule {
   Result<std::string> normalize_address(std::string_view address) const;
   Result<Options> normalize_options(const Options& options) const;
   // create and check_create refuse a spec key the module's ABI predates
-  // (Errc::unsupported): "volumes" needs 1.7.
+  // (Errc::unsupported): "volumes", "shm_size", "cpuset" and "cap_add" need 1.7.
   Result<std::string> create(const DriverRequest& request) const;   // a JSON object
   Result<std::string> list(const DriverRequest& request) const;     // a JSON array
   Result<std::string> inspect(const DriverRequest& request) const;  // a JSON object

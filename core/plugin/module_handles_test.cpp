@@ -569,8 +569,9 @@ TEST_F(ModuleHandleTest, CheckCreateIsAskedOnlyOfAModuleThatHasIt) {
   EXPECT_EQ(fake.calls, 2);
 }
 
-// A module built before ABI 1.7 does not know "volumes": it would create the
-// environment without them, so the core refuses them at its boundary.
+// A module built before ABI 1.7 does not know its spec keys ("volumes" and
+// the others): it would create the environment without them, so the core
+// refuses them at its boundary.
 TEST_F(ModuleHandleTest, VolumesAreNeverSentToAModuleOlderThanTheirAbi) {
   envd_plugin_descriptor descriptor = kRunner;
   descriptor.runner = &kCheckingRunnerTable;
@@ -579,8 +580,8 @@ TEST_F(ModuleHandleTest, VolumesAreNeverSentToAModuleOlderThanTheirAbi) {
   DriverRequest request;
   request.args_json = R"({"spec":{"image":"x","volumes":[{"type":"volume","target":"/d"}]}})";
   const std::string refusal =
-      "runner 'memr': cannot mount volumes (-v): the module was built for ABI 1.6, which has no "
-      "volumes (they came with ABI 1.7) and would drop them; update the module";
+      "runner 'memr': cannot take --volume: the module was built for ABI 1.6, whose environments "
+      "have no 'volumes' (it came with ABI 1.7), and would drop it; update the module";
   Status checked = old_module.check_create(request);
   ASSERT_FALSE(checked);
   EXPECT_EQ(checked.error().code(), Errc::unsupported);
@@ -595,6 +596,16 @@ TEST_F(ModuleHandleTest, VolumesAreNeverSentToAModuleOlderThanTheirAbi) {
   fake.out = "{}";
   EXPECT_TRUE(old_module.check_create(request));
   EXPECT_TRUE(old_module.create(request));
+  EXPECT_EQ(fake.calls, 2);
+  // So are the other keys of 1.7.
+  for (const char* spec :
+       {R"({"spec":{"image":"x","shm_size":1048576}})", R"({"spec":{"image":"x","cpuset":"0"}})",
+        R"({"spec":{"image":"x","cap_add":["SYS_PTRACE"]}})"}) {
+    request.args_json = spec;
+    Status st = old_module.check_create(request);
+    ASSERT_FALSE(st) << spec;
+    EXPECT_EQ(st.error().code(), Errc::unsupported) << spec;
+  }
   EXPECT_EQ(fake.calls, 2);
   descriptor.abi_minor = ENVD_ABI_MINOR;
   request.args_json = R"({"spec":{"image":"x","volumes":[{"type":"volume","target":"/d"}]}})";

@@ -101,6 +101,38 @@ std::string gpus_of(const json::object& host_config) {
   return count < 0 ? "all" : std::to_string(count);
 }
 
+// "0-3", "1,3": what Linux's cpuset.cpus takes.
+bool is_cpu_list(std::string_view text) {
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, comma - start);
+    std::size_t dash = item.find('-');
+    auto digits = [](std::string_view d) {
+      return !d.empty() && d.size() <= 4 && std::all_of(d.begin(), d.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      });
+    };
+    if (!digits(item.substr(0, dash))) return false;
+    if (dash != std::string_view::npos) {
+      std::string_view last = item.substr(dash + 1);
+      if (!digits(last) ||
+          std::stoi(std::string(last)) < std::stoi(std::string(item.substr(0, dash)))) {
+        return false;
+      }
+    }
+    start = comma + 1;
+  }
+  return true;
+}
+
+// SYS_PTRACE, CAP_SYS_PTRACE or ALL, as the Engine takes them.
+bool is_capability_name(std::string_view name) {
+  return !name.empty() && name.size() <= 44 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
 // One entry of the spec's "volumes".
 Result<Mount> mount_of(const json::object& o) {
   Mount mount;
@@ -271,6 +303,27 @@ Result<Spec> parse_spec(const std::string& args_json) {
   }
   spec.memory = int_at(*s, "memory");
   if (spec.memory < 0) return bad("memory must be a positive number of bytes");
+  if (const json::value* shm = s->if_contains("shm_size"); shm != nullptr) {
+    if (!shm->is_int64() || shm->as_int64() <= 0) {
+      return bad("shm_size must be a positive number of bytes");
+    }
+    spec.shm_size = shm->as_int64();
+  }
+  spec.cpuset = string_at(*s, "cpuset");
+  if (!spec.cpuset.empty() && !is_cpu_list(spec.cpuset)) {
+    return bad("cpuset '" + sdk::printable(spec.cpuset, 80) +
+               "' is not a list of CPUs and ranges such as 0-3 or 1,3");
+  }
+  if (const json::value* caps = s->if_contains("cap_add"); caps != nullptr) {
+    if (!caps->is_array()) return bad("cap_add must be an array");
+    for (const auto& cap : caps->as_array()) {
+      if (!cap.is_string() || !is_capability_name(cap.as_string())) {
+        return bad("cap_add holds '" + sdk::printable(cap.is_string() ? cap.as_string() : "", 40) +
+                   "', which is not a capability name such as SYS_PTRACE");
+      }
+      spec.cap_add.emplace_back(cap.as_string());
+    }
+  }
   spec.gpus = string_at(*s, "gpus");
   if (!spec.gpus.empty()) {
     if (auto requests = gpu_requests(spec.gpus); !requests) return requests.error();
@@ -319,6 +372,9 @@ json::object container_body(const Spec& spec) {
     host["Mounts"] = std::move(mounts);
   }
   if (spec.cpus > 0) host["NanoCpus"] = static_cast<std::int64_t>(std::llround(spec.cpus * 1e9));
+  host["ShmSize"] = spec.shm_size > 0 ? spec.shm_size : kDefaultShmSize;
+  if (!spec.cpuset.empty()) host["CpusetCpus"] = spec.cpuset;
+  if (!spec.cap_add.empty()) host["CapAdd"] = strings(spec.cap_add);
   if (spec.memory > 0) host["Memory"] = spec.memory;
   if (!spec.gpus.empty()) {
     if (auto requests = gpu_requests(spec.gpus)) host["DeviceRequests"] = std::move(*requests);
@@ -423,7 +479,9 @@ json::object environment_of(const json::object& c) {
   std::int64_t nano_cpus = int_at(*host, "NanoCpus");
   json::object resources{{"cpus", static_cast<double>(nano_cpus) / 1e9},
                          {"memory", int_at(*host, "Memory")},
-                         {"gpus", gpus_of(*host)}};
+                         {"gpus", gpus_of(*host)},
+                         {"shm_size", int_at(*host, "ShmSize")},
+                         {"cpuset", string_at(*host, "CpusetCpus")}};
   std::string restart;
   if (const json::object* policy = object_at(*host, "RestartPolicy")) {
     restart = string_at(*policy, "Name");
@@ -468,6 +526,7 @@ json::object environment_of(const json::object& c) {
       {"restart", restart},
       {"network", string_at(*host, "NetworkMode")},
       {"command", strings(strings_at(*config, "Cmd"))},
+      {"cap_add", strings(strings_at(*host, "CapAdd"))},
   };
 }
 

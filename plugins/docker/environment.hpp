@@ -9,6 +9,7 @@
 //    "volumes": [{"type": "bind" | "volume", "source": "/srv/data" | "cache" | "",
 //                 "target": "/data", "read_only": false}],
 //    "cpus": 1.5, "memory": 536870912, "gpus": "all" | "2" | "device=0,1",
+//    "shm_size": 2147483648, "cpuset": "0-3", "cap_add": ["SYS_PTRACE"],
 //    "restart": "always" | "on-failure:3" | ..., "network": "",
 //    "command": ["sh"], "force": false}
 //
@@ -16,8 +17,8 @@
 //   {"name", "id", "image", "status", "exit_code", "error", "created",
 //    "started", "endpoint", "ports": [...as above], "volumes": [...as above],
 //    "env": {...},
-//    "resources": {"cpus", "memory", "gpus"}, "labels": {...},
-//    "restart", "network", "command": [...]}
+//    "resources": {"cpus", "memory", "gpus", "shm_size", "cpuset"},
+//    "labels": {...}, "restart", "network", "command": [...], "cap_add": [...]}
 #pragma once
 
 #include <boost/json.hpp>
@@ -38,6 +39,10 @@ inline constexpr const char* kVendorLabel = "ai.tensorchord.envd.vendor";
 // from one another envd made under the same name meanwhile; not shown.
 inline constexpr const char* kCreationLabel = "ai.tensorchord.envd.creation";
 inline constexpr const char* kVendor = "envd";
+// /dev/shm's size when the spec gives none: upstream envd's 2048 MiB (the
+// Engine's own 64 MiB is too small for a data loader's worker processes);
+// the envd-server runner asks the same.
+inline constexpr std::int64_t kDefaultShmSize = std::int64_t{2048} * 1024 * 1024;
 
 struct PortBinding {
   std::string host_ip;  // "" for every address
@@ -62,9 +67,12 @@ struct Spec {
   std::map<std::string, std::string> env;
   std::vector<PortBinding> ports;
   std::vector<Mount> volumes;
-  double cpus = 0;                 // 0: no limit
-  std::int64_t memory = 0;         // bytes, 0: no limit
-  std::string gpus;                // "": none
+  double cpus = 0;            // 0: no limit
+  std::int64_t memory = 0;    // bytes, 0: no limit
+  std::string gpus;           // "": none
+  std::int64_t shm_size = 0;  // bytes of /dev/shm, 0: kDefaultShmSize
+  std::string cpuset;         // "": every CPU
+  std::vector<std::string> cap_add;
   std::string restart = "always";  // a policy name
   int max_retries = 0;             // on-failure's, 0: no limit
   std::string network;             // "": the Engine's default

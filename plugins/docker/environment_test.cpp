@@ -21,6 +21,7 @@ TEST(DockerRunnerSpec, ParsesEveryField) {
   auto spec = parse_spec(args(R"({"name":"dev","image":"img","env":{"A":"1"},
       "ports":[{"host_ip":"127.0.0.1","host_port":8080,"container_port":80}],
       "cpus":1.5,"memory":1048576,"gpus":"all","restart":"no","network":"none",
+      "shm_size":134217728,"cpuset":"0-1","cap_add":["SYS_PTRACE"],
       "command":["sh","-c","true"],"force":true})"));
   ASSERT_TRUE(spec) << spec.error().message();
   EXPECT_EQ(spec->name, "dev");
@@ -37,6 +38,9 @@ TEST(DockerRunnerSpec, ParsesEveryField) {
   EXPECT_EQ(host.at("NanoCpus").as_int64(), 1500000000);
   EXPECT_EQ(host.at("Memory").as_int64(), 1048576);
   EXPECT_EQ(host.at("NetworkMode"), "none");
+  EXPECT_EQ(host.at("ShmSize").as_int64(), 134217728);
+  EXPECT_EQ(host.at("CpusetCpus"), "0-1");
+  EXPECT_EQ(host.at("CapAdd"), (json::array{"SYS_PTRACE"}));
   EXPECT_EQ(host.at("RestartPolicy"), (json::object{{"Name", "no"}}));
   EXPECT_EQ(host.at("PortBindings"),
             (json::object{{"80/tcp", json::array{json::object{{"HostIp", "127.0.0.1"},
@@ -52,6 +56,10 @@ TEST(DockerRunnerSpec, DefaultsAreUpstreams) {
   EXPECT_EQ(body.at("HostConfig").as_object().at("RestartPolicy"),
             (json::object{{"Name", "always"}}));
   EXPECT_FALSE(body.at("HostConfig").as_object().contains("NetworkMode"));
+  // Upstream's 2048 MiB of /dev/shm, not the Engine's 64 MiB.
+  EXPECT_EQ(body.at("HostConfig").as_object().at("ShmSize").as_int64(), 2147483648);
+  EXPECT_FALSE(body.at("HostConfig").as_object().contains("CpusetCpus"));
+  EXPECT_FALSE(body.at("HostConfig").as_object().contains("CapAdd"));
   EXPECT_FALSE(body.contains("Cmd"));
   EXPECT_EQ(body.at("Tty"), true);
 }
@@ -128,6 +136,14 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
   EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"volume","target":"/t"},
                                                  {"type":"volume","target":"/t"}]})"),
             "invalid environment spec: two volumes are mounted at /t");
+  EXPECT_EQ(message(R"({"image":"i","shm_size":0})"),
+            "invalid environment spec: shm_size must be a positive number of bytes");
+  EXPECT_EQ(message(R"({"image":"i","cpuset":"1-0"})"),
+            "invalid environment spec: cpuset '1-0' is not a list of CPUs and ranges such as 0-3 "
+            "or 1,3");
+  EXPECT_EQ(message(R"({"image":"i","cap_add":["sys_ptrace"]})"),
+            "invalid environment spec: cap_add holds 'sys_ptrace', which is not a capability name "
+            "such as SYS_PTRACE");
   EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
             "invalid environment spec: gpus 'many' is not all, a count or device=ID[,ID...]");
   // A share under Docker's floor would round to NanoCpus 0: no limit at all.
@@ -145,6 +161,7 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
     "Config": {"Image": "img", "Env": ["A=1", "PATH=/bin"], "Cmd": ["sh"],
                "Labels": {"ai.tensorchord.envd.name": "dev", "x": "y"}},
     "HostConfig": {"NanoCpus": 500000000, "Memory": 1024, "NetworkMode": "default",
+                   "ShmSize": 67108864, "CpusetCpus": "0", "CapAdd": ["SYS_PTRACE"],
                    "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 5},
                    "DeviceRequests": [{"Count": 2}],
                    "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}],
@@ -163,7 +180,12 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
   EXPECT_EQ(env.at("started"), "2026-12-02T08:30:01Z");
   EXPECT_EQ(env.at("endpoint"), "127.0.0.1:5353->53/udp,0.0.0.0:8080->80/tcp");
   EXPECT_EQ(env.at("env"), (json::object{{"A", "1"}, {"PATH", "/bin"}}));
-  EXPECT_EQ(env.at("resources"), (json::object{{"cpus", 0.5}, {"memory", 1024}, {"gpus", "2"}}));
+  EXPECT_EQ(env.at("resources"), (json::object{{"cpus", 0.5},
+                                               {"memory", 1024},
+                                               {"gpus", "2"},
+                                               {"shm_size", 67108864},
+                                               {"cpuset", "0"}}));
+  EXPECT_EQ(env.at("cap_add"), (json::array{"SYS_PTRACE"}));
   EXPECT_EQ(env.at("restart"), "on-failure:5");
   EXPECT_EQ(env.at("command"), (json::array{"sh"}));
   // A volume by its name, not by where the Engine keeps it.

@@ -122,10 +122,24 @@ Result<CreateBody> create_body(const std::string& args_json) {
         "envd-server mounts no host directory or volume (-v) into an environment: its pods run "
         "on the server's cluster, which gives them their own storage");
   }
+  if (!string_at(*spec, "cpuset").empty()) {
+    return bad("envd-server takes no CPU set (--cpu-set): its pods get CPUs by count (--cpus)");
+  }
+  if (const json::array* caps = array_at(*spec, "cap_add"); caps != nullptr && !caps->empty()) {
+    return bad("envd-server adds no capability (--cap-add) to an environment's pod");
+  }
   json::object server_spec{{"image", image}};
 
   // As upstream: gpu is a string, "0" without GPUs; shm in MiB.
   json::object resource{{"gpu", "0"}, {"shm", std::to_string(kDefaultShmMiB) + "Mi"}};
+  if (const json::value* shm = spec->if_contains("shm_size"); shm != nullptr) {
+    // The server takes MiB; a part of one is rounded up, never down to less.
+    if (!shm->is_int64() || shm->as_int64() <= 0) {
+      return bad("shm_size must be a positive number of bytes");
+    }
+    constexpr std::int64_t kMiB = std::int64_t{1024} * 1024;
+    resource["shm"] = std::to_string((shm->as_int64() + kMiB - 1) / kMiB) + "Mi";
+  }
   std::string gpus = string_at(*spec, "gpus");
   if (!gpus.empty()) {
     if (!all_digits(gpus)) {

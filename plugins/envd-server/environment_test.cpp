@@ -30,6 +30,10 @@ TEST(EnvdServerEnvironment, CreateBodyAsUpstreamSendsIt) {
             R"({"name":"dev","spec":{"image":"r/x:1"},)"
             R"("resource":{"gpu":"2","shm":"2048Mi","cpu":"1.5","memory":"536870912"}})");
   EXPECT_TRUE(create_body(R"({"spec":{"image":"x","force":true}})")->force);
+  // --shm-size in the server's MiB, a part of one rounded up.
+  EXPECT_EQ(
+      create_body(R"({"spec":{"image":"x","shm_size":536870913}})")->body.at("resource").at("shm"),
+      "513Mi");
 }
 
 TEST(EnvdServerEnvironment, NamesComeFromTheImage) {
@@ -57,6 +61,12 @@ TEST(EnvdServerEnvironment, RefusesWhatAPodCannotDo) {
             "invalid environment spec: envd-server mounts no host directory or volume (-v) into "
             "an environment: its pods run on the server's cluster, which gives them their own "
             "storage");
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","cpuset":"0"}})"),
+            "invalid environment spec: envd-server takes no CPU set (--cpu-set): its pods get "
+            "CPUs by count (--cpus)");
+  EXPECT_EQ(refusal(R"({"spec":{"image":"x","cap_add":["SYS_PTRACE"]}})"),
+            "invalid environment spec: envd-server adds no capability (--cap-add) to an "
+            "environment's pod");
   EXPECT_EQ(refusal(R"({"spec":{"image":"x","restart":"no"}})"),
             "invalid environment spec: a restart policy does not apply to envd-server (its pods "
             "are managed by the server)");

@@ -412,6 +412,8 @@ TEST_F(EnvdServerTest, WhatTheServerWouldDropIsRefused) {
        "envd-server publishes the SSH port and the ports the image's envd labels "
        "declare; -p cannot be given"},
       {{"-v", "/srv:/srv"}, "envd-server mounts no host directory or volume (-v)"},
+      {{"--cpu-set", "0"}, "envd-server takes no CPU set (--cpu-set)"},
+      {{"--cap-add", "SYS_PTRACE"}, "envd-server adds no capability (--cap-add)"},
       {{"--", "sleep", "9"},
        "envd-server runs the image's own command; a command cannot be "
        "given"}};

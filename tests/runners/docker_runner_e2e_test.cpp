@@ -221,7 +221,8 @@ TEST_F(DockerRunnerE2e, RunListDescribeDown) {
   auto text = run({"envs", "describe", n});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_NE(text.out.find("Status:    running\n"), std::string::npos) << text.out;
-  EXPECT_NE(text.out.find("Resources: cpus 0.5, memory 64.0 MiB, gpus none\n"), std::string::npos)
+  EXPECT_NE(text.out.find("Resources: cpus 0.5, memory 64.0 MiB, gpus none, shm 2.0 GiB\n"),
+            std::string::npos)
       << text.out;
   EXPECT_NE(text.out.find("  GREETING=hello\n"), std::string::npos) << text.out;
 
@@ -462,6 +463,35 @@ TEST_F(DockerRunnerE2e, VolumesMountHostDirectoriesAndVolumes) {
       << refused.err;
   EXPECT_FALSE(fs::exists(home() / "nope"));
   EXPECT_NE(docker({"inspect", missing}).exit_code, 0);
+}
+
+// --shm-size, --cpu-set and --cap-add reach the container: the Engine's
+// HostConfig, and /dev/shm's size as the environment sees it.
+TEST_F(DockerRunnerE2e, ShmCpuSetAndCapabilitiesReachTheContainer) {
+  std::string n = name("limits");
+  auto r = run({"run", "--image", kBase, "--name", n, "--network", "none", "--shm-size", "96m",
+                "--cpu-set", "0", "--cap-add", "sys_ptrace", "--cap", "CAP_NET_ADMIN"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(docker({"inspect", "-f",
+                    "{{.HostConfig.ShmSize}} {{.HostConfig.CpusetCpus}} {{.HostConfig.CapAdd}}", n})
+                .out,
+            "100663296 0 [SYS_PTRACE NET_ADMIN]\n");
+  auto shm = docker({"exec", n, "df", "-k", "/dev/shm"});
+  EXPECT_NE(shm.out.find(" 98304 "), std::string::npos) << shm.out << shm.err;
+  auto text = run({"envs", "describe", n});
+  EXPECT_NE(text.out.find(", cpu set 0, shm 96.0 MiB\n"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("Caps:      SYS_PTRACE, NET_ADMIN\n"), std::string::npos) << text.out;
+
+  // Without --shm-size, upstream's 2 GiB rather than the Engine's 64 MiB.
+  std::string plain = name("plain");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", plain, "--network", "none"}).exit_code, 0);
+  auto plain_shm = docker({"exec", plain, "df", "-k", "/dev/shm"});
+  EXPECT_NE(plain_shm.out.find(" 2097152 "), std::string::npos) << plain_shm.out;
+
+  // A bare number is neither guessed as MiB (upstream) nor as bytes (Docker).
+  EXPECT_EQ(error_of(run({"run", "--image", kBase, "--shm-size", "2048"})),
+            "envd: error: invalid --shm-size '2048': give a unit, e.g. 2048MiB or 2g (upstream "
+            "envd read a bare number as MiB, Docker as bytes)\n");
 }
 
 TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {

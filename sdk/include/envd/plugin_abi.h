@@ -239,10 +239,12 @@ typedef struct envd_stdio {
  * The spec's keys (docs/runners.md describes their values): "name", "image",
  * "env", "ports", "cpus", "memory", "gpus", "restart", "network", "command",
  * "force", and since ABI 1.7 "volumes" (an array of {"type": "bind" or
- * "volume", "source", "target", "read_only"}). A module must honour each key
- * it is given or refuse the request (ENVD_ERR_INVALID_ARGUMENT); it must not
- * drop one unread. The core sends "volumes" only when there are some, and
- * never to a module built for an ABI older than 1.7.
+ * "volume", "source", "target", "read_only"}), "shm_size" (bytes of
+ * /dev/shm), "cpuset" ("0-3", "1,3") and "cap_add" (capability names such as
+ * "SYS_PTRACE"). A module must honour each key it is given or refuse the
+ * request (ENVD_ERR_INVALID_ARGUMENT); it must not drop one unread. The core
+ * sends the keys of 1.7 only when the user gives them, and never to a module
+ * built for an ABI older than 1.7.
  */
 typedef struct envd_runner_vtable {
   uint32_t struct_size;
