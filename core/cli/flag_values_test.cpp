@@ -33,22 +33,25 @@ TEST(FlagValues, EnvTakesABareKeyButNoNul) {
   EXPECT_FALSE(parse_env_value("=c"));
 }
 
+// What a -p value publishes, each binding as the flag value that gives it
+// back, or the error.
+std::string published(std::string_view text) {
+  auto p = parse_publish(text);
+  if (!p) return p.error().message();
+  std::string out;
+  for (const auto& item : *p) out += (out.empty() ? "" : " ") + item.to_string();
+  return out;
+}
+
 TEST(FlagValues, PublishNeedsAnIpAddressAndGivesItselfBack) {
-  auto one = [](std::string_view text) -> std::string {
-    auto p = parse_publish(text);
-    if (!p) return p.error().message();
-    std::string out;
-    for (const auto& item : *p) out += (out.empty() ? "" : " ") + item.to_string();
-    return out;
-  };
   auto p = parse_publish("[::1]::80/udp");
   ASSERT_TRUE(p) << p.error().message();
   ASSERT_EQ(p->size(), 1U);
   EXPECT_EQ(p->front().host_ip, "::1");
   EXPECT_EQ(p->front().host_port, 0);
   EXPECT_EQ(p->front().container_port, 80);
-  EXPECT_EQ(one("[::1]::80/udp"), "[::1]::80/udp");
-  EXPECT_EQ(one("127.0.0.1:8080:80"), "127.0.0.1:8080:80/tcp");
+  EXPECT_EQ(published("[::1]::80/udp"), "[::1]::80/udp");
+  EXPECT_EQ(published("127.0.0.1:8080:80"), "127.0.0.1:8080:80/tcp");
   EXPECT_FALSE(parse_publish("[[x]]:1:2"));
   EXPECT_FALSE(parse_publish("host:1:2"));
   EXPECT_FALSE(parse_publish(std::string("127.0.0.1\0junk:1:2", 18)));
@@ -58,22 +61,15 @@ TEST(FlagValues, PublishNeedsAnIpAddressAndGivesItselfBack) {
 
 // docker run's other forms: a container port alone, and ranges.
 TEST(FlagValues, PublishTakesAContainerPortAloneAndRanges) {
-  auto one = [](std::string_view text) -> std::string {
-    auto p = parse_publish(text);
-    if (!p) return p.error().message();
-    std::string out;
-    for (const auto& item : *p) out += (out.empty() ? "" : " ") + item.to_string();
-    return out;
-  };
-  EXPECT_EQ(one("80"), ":80/tcp");
-  EXPECT_EQ(one("53/udp"), ":53/udp");
-  EXPECT_EQ(one("8000-8002"), ":8000/tcp :8001/tcp :8002/tcp");
-  EXPECT_EQ(one("9000-9001:8000-8001/udp"), "9000:8000/udp 9001:8001/udp");
-  EXPECT_EQ(one("127.0.0.1::7000-7001"), "127.0.0.1::7000/tcp 127.0.0.1::7001/tcp");
-  EXPECT_EQ(one("9000-9010:80"),
+  EXPECT_EQ(published("80"), ":80/tcp");
+  EXPECT_EQ(published("53/udp"), ":53/udp");
+  EXPECT_EQ(published("8000-8002"), ":8000/tcp :8001/tcp :8002/tcp");
+  EXPECT_EQ(published("9000-9001:8000-8001/udp"), "9000:8000/udp 9001:8001/udp");
+  EXPECT_EQ(published("127.0.0.1::7000-7001"), "127.0.0.1::7000/tcp 127.0.0.1::7001/tcp");
+  EXPECT_EQ(published("9000-9010:80"),
             "invalid --publish '9000-9010:80': a HOST range needs a CONTAINER range of the same "
             "length");
-  EXPECT_EQ(one("8002-8000"),
+  EXPECT_EQ(published("8002-8000"),
             "invalid --publish '8002-8000': expected [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], a "
             "port or a range");
   for (const char* bad : {"", "-", "80-", "-80", "/tcp", "80/icmp", "8000-70000", "a-b"}) {

@@ -34,6 +34,22 @@ class PluginCli : public CliTest {
             extra);
     return extra;
   }
+
+  // `envd plugin ls --format json` with an empty tmpfs over `dir` (/proc,
+  // /dev) in a mount namespace of its own: hidden from envd alone. The test
+  // runs as root, as CI does.
+  sdk::ProcessResult plugin_ls_without(const std::string& dir) {
+    sdk::ProcessOptions options;
+    options.argv = {
+        "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none " + dir + " && exec \"$@\"",
+        "sh",      envd_binary(), "plugin", "ls", "--format",
+        "json"};
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    EXPECT_TRUE(r) << r.error().message();
+    return r ? *r : sdk::ProcessResult{};
+  }
 };
 
 TEST_F(PluginCli, ListsTheBackendsAsUsable) {
@@ -69,20 +85,10 @@ TEST_F(PluginCli, ListsTheBackendsAsUsable) {
 // Without /proc (a chroot, a bare container) envd still finds where it was
 // started from, and so the modules beside it; it used to list none, exit 0.
 TEST_F(PluginCli, ModulesBesideEnvdAreFoundWithoutProc) {
-  sdk::ProcessOptions options;
-  // The test runs as root, as CI does; a private mount namespace hides /proc
-  // from envd alone.
-  options.argv = {
-      "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none /proc && exec \"$@\"",
-      "sh",      envd_binary(), "plugin", "ls", "--format",
-      "json"};
-  options.env = base_env();
-  options.timeout = std::chrono::seconds(30);
-  auto r = sdk::run_process(options);
-  ASSERT_TRUE(r) << r.error().message();
-  ASSERT_EQ(r->exit_code, 0) << r->err;
+  auto r = plugin_ls_without("/proc");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   std::set<std::string> types;
-  const json::value listed = json::parse(r->out);
+  const json::value listed = json::parse(r.out);
   for (const auto& m : listed.as_array()) {
     EXPECT_EQ(m.at("status"), "ok") << json::serialize(m);
     types.insert(std::string(m.at("type").as_string()));
@@ -90,24 +96,16 @@ TEST_F(PluginCli, ModulesBesideEnvdAreFoundWithoutProc) {
   std::set<std::string> built;
   for (const auto& type : built_builders()) built.insert(type);
   for (const auto& type : built_runners()) built.insert(type);
-  EXPECT_EQ(types, built) << r->out << r->err;
+  EXPECT_EQ(types, built) << r.out << r.err;
 }
 
 // Without /dev the scan helper cannot be given /dev/null: said so, not taken
 // for the helper itself missing (the spawn's ENOENT used to read that way).
 TEST_F(PluginCli, WithoutDevTheScanSaysWhatIsMissing) {
-  sdk::ProcessOptions options;
-  options.argv = {
-      "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none /dev && exec \"$@\"",
-      "sh",      envd_binary(), "plugin", "ls", "--format",
-      "json"};
-  options.env = base_env();
-  options.timeout = std::chrono::seconds(30);
-  auto r = sdk::run_process(options);
-  ASSERT_TRUE(r) << r.error().message();
-  ASSERT_EQ(r->exit_code, 0) << r->err;
-  const json::value listed = json::parse(r->out);
-  ASSERT_FALSE(listed.as_array().empty()) << r->out;
+  auto r = plugin_ls_without("/dev");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json::value listed = json::parse(r.out);
+  ASSERT_FALSE(listed.as_array().empty()) << r.out;
   for (const auto& m : listed.as_array()) {
     EXPECT_EQ(m.at("status"), "refused");
     const std::string status(m.at("reason").as_string());
