@@ -133,7 +133,7 @@ Result<json::object> run_spec(const RunFlags& flags) {
     for (const auto& item : flags.volumes) {
       auto mount = parse_volume(item, cwd);
       if (!mount) return mount.error();
-      if (mount->type == "bind" && ec) {
+      if (mount->type == "bind" && mount->source.front() != '/') {  // relative, and no cwd
         return usage("--volume '" + util::printable(item) +
                      "': the current directory is gone: " + ec.message());
       }

@@ -722,6 +722,27 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   }
   EXPECT_EQ(bad({"run", "--image", kBase, "-v", "/a:/d", "-v", "bb:/d/"}),
             "envd: error: --volume: two volumes are mounted at /d\n");
+  // A relative SOURCE needs the working directory, which can be gone.
+  sdk::ProcessOptions gone;
+  gone.argv = {"/bin/sh",
+               "-c",
+               "mkdir \"$0\" && cd \"$0\" && rmdir \"$0\" && exec \"$@\"",
+               (home() / "gone").string(),
+               envd_binary(),
+               "run",
+               "--image",
+               kBase,
+               "-v",
+               "./x:/x"};
+  gone.env = base_env();
+  gone.env["DOCKER_HOST"] = "unix:///nonexistent";
+  gone.timeout = std::chrono::seconds(30);
+  auto in_gone = sdk::run_process(gone);
+  ASSERT_TRUE(in_gone) << in_gone.error().message();
+  EXPECT_EQ(in_gone->exit_code, 1);
+  EXPECT_EQ(in_gone->err,
+            "envd: error: --volume './x:/x': the current directory is gone: No such file or "
+            "directory\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--memory", "lots"}),
             "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
             "number of bytes\n");
