@@ -153,7 +153,7 @@ Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd) 
     if (parts[2] == "ro") {
       mount.read_only = true;
     } else if (parts[2] != "rw") {
-      return fail("mode '" + std::string(parts[2]) + "' is not ro or rw");
+      return fail("mode '" + util::printable(parts[2]) + "' is not ro or rw");
     }
   }
   if (target.empty() || target.front() != '/') return fail("TARGET is not an absolute path");
@@ -169,7 +169,7 @@ Result<VolumeMount> parse_volume(std::string_view text, const std::string& cwd) 
   } else if (!source.empty()) {
     // Docker's volume name alphabet, the one of container names.
     if (!sdk::is_docker_container_name(source)) {
-      return fail("SOURCE '" + std::string(source) +
+      return fail("SOURCE '" + util::printable(source) +
                   "' is neither a host directory (absolute, or starting with ./ or ../) nor a "
                   "volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]+)");
     }
