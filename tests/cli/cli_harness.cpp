@@ -47,6 +47,12 @@ std::map<std::string, std::optional<std::string>> CliTest::base_env() const {
   return env;
 }
 
+std::string CliTest::asan_options_without_leak_scan() {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return (asan != nullptr && asan[0] != '\0' ? std::string(asan) + ":" : std::string()) +
+         "detect_leaks=0";
+}
+
 std::map<std::string, std::string> CliTest::full_env(
     const std::map<std::string, std::optional<std::string>>& env) const {
   std::map<std::string, std::string> out;

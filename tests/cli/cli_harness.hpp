@@ -83,6 +83,11 @@ class CliTest : public ::testing::Test {
   // The environment every run starts from.
   std::map<std::string, std::optional<std::string>> base_env() const;
 
+  // ASAN_OPTIONS as this process has them, with LeakSanitizer's exit scan off:
+  // for an envd that cannot scan (no /proc to stop its threads through) or
+  // that the test kills during the scan. Every other envd is scanned.
+  static std::string asan_options_without_leak_scan();
+
   // The whole environment of a run (this process's, with base_env() and then
   // `env` applied) as a PtySession takes it, with TERM=xterm.
   std::map<std::string, std::string> full_env(

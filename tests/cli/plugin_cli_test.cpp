@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -39,12 +40,32 @@ class PluginCli : public CliTest {
   // /dev) in a mount namespace of its own: hidden from envd alone. The test
   // runs as root, as CI does.
   sdk::ProcessResult plugin_ls_without(const std::string& dir) {
+    std::string hide = "mount -t tmpfs none " + dir;
     sdk::ProcessOptions options;
-    options.argv = {
-        "unshare", "--mount",     "sh",     "-c", "mount -t tmpfs none " + dir + " && exec \"$@\"",
-        "sh",      envd_binary(), "plugin", "ls", "--format",
-        "json"};
     options.env = base_env();
+    // An instrumented envd (the sanitizer suite's) reads its sanitizer
+    // options from /proc/self/environ, not from libc; LeakSanitizer stops
+    // threads through /proc/PID/task at exit, and AddressSanitizer warns that
+    // it cannot find a stack's bounds (no /proc/self/maps). So under
+    // AddressSanitizer the empty /proc holds that one file, with the exit
+    // scan off and reports on stderr, not in the suite's report files that
+    // the warnings would fail; what envd itself looks for is still absent.
+    if (dir == "/proc" && std::getenv("ASAN_OPTIONS") != nullptr) {
+      std::string asan;
+      std::string all = asan_options_without_leak_scan();
+      for (std::size_t start = 0; start <= all.size();) {
+        std::size_t end = std::min(all.find(':', start), all.size());
+        std::string option = all.substr(start, end - start);
+        if (option.rfind("log_path=", 0) != 0) asan += (asan.empty() ? "" : ":") + option;
+        start = end + 1;
+      }
+      options.env["ENVD_TEST_ASAN_OPTIONS"] = asan;
+      hide +=
+          " && mkdir /proc/self && printf 'ASAN_OPTIONS=%s\\000' \"$ENVD_TEST_ASAN_OPTIONS\" "
+          "> /proc/self/environ";
+    }
+    options.argv = {"unshare", "--mount", "sh",     "-c", hide + " && exec \"$@\"",
+                    "sh",      envd_binary(), "plugin", "ls", "--format", "json"};
     options.timeout = std::chrono::seconds(30);
     auto r = sdk::run_process(options);
     EXPECT_TRUE(r) << r.error().message();

@@ -195,10 +195,7 @@ TEST_F(StoreStress, KilledWritersLeaveAParsableStore) {
     // exit leaves "Unable to get registers from thread" in the sanitizer
     // report file; the writers killed here do not scan (every other test's
     // envd does, `context create` included).
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    options.env["ASAN_OPTIONS"] =
-        (asan != nullptr && asan[0] != '\0' ? std::string(asan) + ":" : std::string()) +
-        "detect_leaks=0";
+    options.env["ASAN_OPTIONS"] = asan_options_without_leak_scan();
     auto pid = sdk::spawn_process(options, -1, -1, -1);
     EXPECT_TRUE(pid) << pid.error().message();
     if (!pid) return pid_t{-1};
