@@ -566,6 +566,8 @@ constexpr const char* kCpuSetHelp = "CPUs the environment may use, e.g. 0-3 or 1
 constexpr const char* kShmHelp =
     "Size of /dev/shm, e.g. 2g or 512MiB (default: the runner's; docker and envd-server: 2GiB, as "
     "upstream)";
+constexpr const char* kGpusHelp =
+    "GPUs as docker run takes them: all, a count, device=ID[,ID...], capabilities=, driver=";
 constexpr const char* kCapHelp = "Add a Linux capability, e.g. SYS_PTRACE (repeatable)";
 
 void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) {
@@ -586,7 +588,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("--shm-size", flags->shm_size, kShmHelp);
     run->add_option("--cap-add,--cap", flags->caps, kCapHelp);
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
-    run->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]");
+    run->add_option("--gpus", flags->gpus, kGpusHelp);
     run->add_option(
         "--restart", flags->restart,
         "Restart policy: always (default), unless-stopped, on-failure[:MAX-RETRIES], no");
@@ -626,7 +628,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("--shm-size", flags->shm_size, kShmHelp)->group(env);
     up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
-    up->add_option("--gpus", flags->gpus, "GPUs: all, a count, or device=ID[,ID...]")->group(env);
+    up->add_option("--gpus", flags->gpus, kGpusHelp)->group(env);
     add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");
     up->get_option("--timeout")->group(env);
     up->add_flag("--force", flags->force, "Replace an existing environment of the same name")

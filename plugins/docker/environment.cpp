@@ -10,6 +10,7 @@
 
 #include "envd/docker_engine.hpp"
 #include "envd/text.hpp"
+#include "gpu_request.hpp"
 
 namespace envd::plugins::docker_runner {
 namespace {
@@ -83,22 +84,6 @@ std::string endpoint_of(const std::vector<PortBinding>& ports) {
 std::string to_seconds(std::string time) {
   if (time.size() > 19 && time[10] == 'T') return time.substr(0, 19) + "Z";
   return time;
-}
-
-std::string gpus_of(const json::object& host_config) {
-  const json::value* v = host_config.if_contains("DeviceRequests");
-  if (v == nullptr || !v->is_array() || v->as_array().empty()) return "";
-  const json::value& first = v->as_array().front();
-  if (!first.is_object()) return "";
-  const auto& r = first.as_object();
-  std::vector<std::string> ids = strings_at(r, "DeviceIDs");
-  if (!ids.empty()) {
-    std::string out = "device=";
-    for (std::size_t i = 0; i < ids.size(); ++i) out += (i > 0 ? "," : "") + ids[i];
-    return out;
-  }
-  std::int64_t count = int_at(r, "Count");
-  return count < 0 ? "all" : std::to_string(count);
 }
 
 // "0-3", "1,3": what Linux's cpuset.cpus takes.
@@ -207,38 +192,6 @@ std::string default_name(const std::string& image) {
   return out;
 }
 
-Result<json::array> gpu_requests(const std::string& gpus) {
-  json::object request{{"Driver", ""}, {"Capabilities", json::array{json::array{"gpu"}}}};
-  auto expected = [&] {
-    return bad("gpus '" + gpus + "' is not all, a count or device=ID[,ID...]");
-  };
-  if (gpus == "all") {
-    request["Count"] = -1;
-  } else if (gpus.rfind("device=", 0) == 0) {
-    json::array ids;
-    std::string list = gpus.substr(7);
-    std::size_t start = 0;
-    while (start <= list.size()) {
-      std::size_t comma = std::min(list.find(',', start), list.size());
-      std::string id = list.substr(start, comma - start);
-      if (id.empty()) return expected();
-      ids.emplace_back(id);
-      start = comma + 1;
-    }
-    request["DeviceIDs"] = std::move(ids);
-  } else {
-    if (gpus.empty() || gpus.size() > 4 || !std::all_of(gpus.begin(), gpus.end(), [](char c) {
-          return std::isdigit(static_cast<unsigned char>(c)) != 0;
-        })) {
-      return expected();
-    }
-    int count = std::stoi(gpus);
-    if (count == 0) return expected();
-    request["Count"] = count;
-  }
-  return json::array{std::move(request)};
-}
-
 Result<Spec> parse_spec(const std::string& args_json) {
   boost::system::error_code ec;
   json::value args = json::parse(args_json, ec);
@@ -326,7 +279,9 @@ Result<Spec> parse_spec(const std::string& args_json) {
   }
   spec.gpus = string_at(*s, "gpus");
   if (!spec.gpus.empty()) {
-    if (auto requests = gpu_requests(spec.gpus); !requests) return requests.error();
+    if (auto requests = gpu_device_requests(spec.gpus); !requests) {
+      return bad(requests.error().message());
+    }
   }
   if (std::string restart = string_at(*s, "restart"); !restart.empty()) {
     auto policy = restart_policy(restart);
@@ -377,7 +332,9 @@ json::object container_body(const Spec& spec) {
   if (!spec.cap_add.empty()) host["CapAdd"] = strings(spec.cap_add);
   if (spec.memory > 0) host["Memory"] = spec.memory;
   if (!spec.gpus.empty()) {
-    if (auto requests = gpu_requests(spec.gpus)) host["DeviceRequests"] = std::move(*requests);
+    if (auto requests = gpu_device_requests(spec.gpus)) {
+      host["DeviceRequests"] = std::move(*requests);
+    }
   }
   if (!spec.network.empty()) host["NetworkMode"] = spec.network;
   json::object body{

@@ -8,7 +8,7 @@
 //               "protocol": "tcp"}],
 //    "volumes": [{"type": "bind" | "volume", "source": "/srv/data" | "cache" | "",
 //                 "target": "/data", "read_only": false}],
-//    "cpus": 1.5, "memory": 536870912, "gpus": "all" | "2" | "device=0,1",
+//    "cpus": 1.5, "memory": 536870912, "gpus": "all" | "2" | "device=0,1" | ... (gpu_request.hpp),
 //    "shm_size": 2147483648, "cpuset": "0-3", "cap_add": ["SYS_PTRACE"],
 //    "restart": "always" | "on-failure:3" | ..., "network": "",
 //    "command": ["sh"], "force": false}
@@ -89,10 +89,6 @@ Result<Spec> parse_spec(const std::string& args_json);
 // path component without tag or digest, reduced to Docker's name characters
 // and cut to 30 characters, as upstream envd names by directory.
 std::string default_name(const std::string& image);
-
-// The Engine's DeviceRequests for a --gpus value ("all", a count, or
-// "device=ID[,ID...]"); Errc::invalid_argument for anything else.
-Result<boost::json::array> gpu_requests(const std::string& gpus);
 
 // The body of POST /containers/create for `spec` (labelled for envd; with
 // a TTY and open stdin, so a shell as the image's command keeps running).

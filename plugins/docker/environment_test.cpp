@@ -89,21 +89,6 @@ TEST(DockerRunnerSpec, VolumesBecomeMountsAndARetryCountItsPolicy) {
                    .contains("Mounts"));
 }
 
-TEST(DockerRunnerSpec, GpusMapToDeviceRequests) {
-  auto two = gpu_requests("2");
-  ASSERT_TRUE(two);
-  EXPECT_EQ(two->at(0).as_object().at("Count"), 2);
-  EXPECT_EQ(two->at(0).as_object().at("Capabilities"), (json::array{json::array{"gpu"}}));
-  auto ids = gpu_requests("device=0,GPU-3a");
-  ASSERT_TRUE(ids);
-  EXPECT_EQ(ids->at(0).as_object().at("DeviceIDs"), (json::array{"0", "GPU-3a"}));
-  for (const char* bad : {"", "0", "some", "device=", "device=0,"}) {
-    auto r = gpu_requests(bad);
-    ASSERT_FALSE(r) << bad;
-    EXPECT_EQ(r.error().code(), Errc::invalid_argument);
-  }
-}
-
 TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
   auto message = [](const std::string& spec) {
     auto r = parse_spec(args(spec));
@@ -145,7 +130,8 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
             "invalid environment spec: cap_add holds 'sys_ptrace', which is not a capability name "
             "such as SYS_PTRACE");
   EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
-            "invalid environment spec: gpus 'many' is not all, a count or device=ID[,ID...]");
+            "invalid environment spec: gpus 'many' has the count 'many', not all or a number of "
+            "GPUs");
   // A share under Docker's floor would round to NanoCpus 0: no limit at all.
   EXPECT_EQ(message(R"({"image":"i","cpus":1e-10})"),
             "invalid environment spec: cpus must be 0 (no limit) or a number of CPUs from 0.01");

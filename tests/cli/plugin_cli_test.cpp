@@ -64,8 +64,9 @@ class PluginCli : public CliTest {
           " && mkdir /proc/self && printf 'ASAN_OPTIONS=%s\\000' \"$ENVD_TEST_ASAN_OPTIONS\" "
           "> /proc/self/environ";
     }
-    options.argv = {"unshare", "--mount", "sh",     "-c", hide + " && exec \"$@\"",
-                    "sh",      envd_binary(), "plugin", "ls", "--format", "json"};
+    options.argv = {"unshare", "--mount",     "sh",     "-c", hide + " && exec \"$@\"",
+                    "sh",      envd_binary(), "plugin", "ls", "--format",
+                    "json"};
     options.timeout = std::chrono::seconds(30);
     auto r = sdk::run_process(options);
     EXPECT_TRUE(r) << r.error().message();

@@ -601,6 +601,19 @@ TEST_F(DockerRunnerE2e, GpusBecomeDeviceRequestsTheEngineCannotServeHere) {
   EXPECT_NE(err.find("gpu"), std::string::npos) << err;
   // What could not start is not left behind.
   EXPECT_NE(docker({"inspect", n}).exit_code, 0);
+
+  // docker's CSV form: the capabilities asked reach the Engine, whose
+  // refusal names them.
+  err = error_of(run({"run", "--image", kBase, "--name", n, "--network", "none", "--gpus",
+                      R"("device=0,1","capabilities=compute,utility")"}));
+  EXPECT_NE(err.find("[[compute utility gpu]]"), std::string::npos) << err;
+  EXPECT_NE(docker({"inspect", n}).exit_code, 0);
+  // docker reads `0` as no GPU at all; refused before anything is created.
+  err = error_of(run({"run", "--image", kBase, "--name", n, "--gpus", "0"}));
+  EXPECT_EQ(err,
+            "envd: error: runner 'docker': invalid environment spec: gpus '0' asks for no GPU (for "
+            "GPU 0 give device=0; without --gpus there are none)\n");
+  EXPECT_NE(docker({"inspect", n}).exit_code, 0);
 }
 
 TEST_F(DockerRunnerE2e, AnEngineThatIsDownIsNamed) {
