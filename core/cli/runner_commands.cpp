@@ -588,7 +588,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("--shm-size", flags->shm_size, kShmHelp);
     run->add_option("--cap-add,--cap", flags->caps, kCapHelp);
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
-    run->add_option("--gpus", flags->gpus, kGpusHelp);
+    run->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp);
     run->add_option(
         "--restart", flags->restart,
         "Restart policy: always (default), unless-stopped, on-failure[:MAX-RETRIES], no");
@@ -628,7 +628,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("--shm-size", flags->shm_size, kShmHelp)->group(env);
     up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
-    up->add_option("--gpus", flags->gpus, kGpusHelp)->group(env);
+    up->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp)->group(env);
     add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");
     up->get_option("--timeout")->group(env);
     up->add_flag("--force", flags->force, "Replace an existing environment of the same name")

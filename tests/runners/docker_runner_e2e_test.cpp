@@ -602,9 +602,9 @@ TEST_F(DockerRunnerE2e, GpusBecomeDeviceRequestsTheEngineCannotServeHere) {
   // What could not start is not left behind.
   EXPECT_NE(docker({"inspect", n}).exit_code, 0);
 
-  // docker's CSV form: the capabilities asked reach the Engine, whose
-  // refusal names them.
-  err = error_of(run({"run", "--image", kBase, "--name", n, "--network", "none", "--gpus",
+  // docker's CSV form (under upstream's --gpu-set, an alias): the
+  // capabilities asked reach the Engine, whose refusal names them.
+  err = error_of(run({"run", "--image", kBase, "--name", n, "--network", "none", "--gpu-set",
                       R"("device=0,1","capabilities=compute,utility")"}));
   EXPECT_NE(err.find("[[compute utility gpu]]"), std::string::npos) << err;
   EXPECT_NE(docker({"inspect", n}).exit_code, 0);
