@@ -10,9 +10,11 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <set>
 #include <string>
@@ -46,6 +48,28 @@ Error usage(const std::string& message) { return Error(Errc::invalid_argument, m
 std::string string_of(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The runner's restart count ("restarts"; a runner that keeps none sends
+// none), 0 when absent or not a count.
+std::int64_t restarts_of(const json::object& e) {
+  const json::value* v = e.if_contains("restarts");
+  if (v != nullptr && v->is_int64()) return std::max<std::int64_t>(v->as_int64(), 0);
+  if (v != nullptr && v->is_uint64()) {
+    return static_cast<std::int64_t>(
+        std::min<std::uint64_t>(v->as_uint64(), std::numeric_limits<std::int64_t>::max()));
+  }
+  return 0;
+}
+
+// The list's STATUS: "running", or "running (3 restarts)" for a container the
+// runner restarted (one that crashes after `run` saw it up shows so).
+std::string status_with_restarts(const json::object& e) {
+  std::string status = string_of(e, "status");
+  if (std::int64_t n = restarts_of(e); n > 0) {
+    status += fmt::format(" ({} restart{})", n, n == 1 ? "" : "s");
+  }
+  return status;
 }
 
 // ---- envd run ---------------------------------------------------------------
@@ -378,7 +402,7 @@ Status run_ls(Invocation& invocation, const QueryFlags& flags) {
     if (!item.is_object()) continue;
     const auto& e = item.as_object();
     table.add_row({table.keep({string_of(e, "name")}), table.keep({string_of(e, "image")}),
-                   table.keep({string_of(e, "status")}), table.keep({string_of(e, "endpoint")}),
+                   table.keep({status_with_restarts(e)}), table.keep({string_of(e, "endpoint")}),
                    table.keep({string_of(e, "created")})});
   }
   table.print(stdout);
@@ -429,7 +453,12 @@ std::string describe_text(const json::object& e) {
     }
     line("Command", text);
   }
-  line("Restart", string_of(e, "restart"));
+  std::string restart = string_of(e, "restart");
+  if (std::int64_t n = restarts_of(e); n > 0) {
+    restart +=
+        fmt::format("{}restarted {} time{}", restart.empty() ? "" : ", ", n, n == 1 ? "" : "s");
+  }
+  line("Restart", restart);
   if (const auto* caps = e.if_contains("cap_add"); caps != nullptr && caps->is_array()) {
     std::string text;
     for (const auto& cap : caps->as_array()) text += (text.empty() ? "" : ", ") + scalar_text(cap);

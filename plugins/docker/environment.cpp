@@ -481,6 +481,9 @@ json::object environment_of(const json::object& c) {
       {"resources", std::move(resources)},
       {"labels", without_creation_token(std::move(labels))},
       {"restart", restart},
+      // How often the Engine restarted it under that policy: a container
+      // that crashes after `run` saw it up shows here.
+      {"restarts", int_at(c, "RestartCount")},
       {"network", string_at(*host, "NetworkMode")},
       {"command", strings(strings_at(*config, "Cmd"))},
       {"cap_add", strings(strings_at(*host, "CapAdd"))},

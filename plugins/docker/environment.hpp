@@ -18,7 +18,8 @@
 //    "started", "endpoint", "ports": [...as above], "volumes": [...as above],
 //    "env": {...},
 //    "resources": {"cpus", "memory", "gpus", "shm_size", "cpuset"},
-//    "labels": {...}, "restart", "network", "command": [...], "cap_add": [...]}
+//    "labels": {...}, "restart", "restarts", "network", "command": [...],
+//    "cap_add": [...]}
 #pragma once
 
 #include <boost/json.hpp>

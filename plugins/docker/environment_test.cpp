@@ -141,7 +141,7 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
 TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
   json::value c = json::parse(R"({
     "Id": "0123456789abcdef", "Name": "/dev", "Created": "2026-12-02T08:30:00.123456789Z",
-    "RestartCount": 0,
+    "RestartCount": 3,
     "State": {"Status": "running", "ExitCode": 0, "Error": "",
               "StartedAt": "2026-12-02T08:30:01.5Z"},
     "Config": {"Image": "img", "Env": ["A=1", "PATH=/bin"], "Cmd": ["sh"],
@@ -173,6 +173,7 @@ TEST(DockerRunnerEnvironment, MapsAnInspectedContainer) {
                                                {"cpuset", "0"}}));
   EXPECT_EQ(env.at("cap_add"), (json::array{"SYS_PTRACE"}));
   EXPECT_EQ(env.at("restart"), "on-failure:5");
+  EXPECT_EQ(env.at("restarts"), 3);
   EXPECT_EQ(env.at("command"), (json::array{"sh"}));
   // A volume by its name, not by where the Engine keeps it.
   EXPECT_EQ(env.at("volumes"), (json::array{json::object{{"type", "bind"},

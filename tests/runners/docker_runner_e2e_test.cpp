@@ -592,6 +592,33 @@ TEST_F(DockerRunnerE2e, AnEnvironmentThatExitsShowsItsLastLogLines) {
   EXPECT_NE(err.find("its last log lines:\n  bye\n"), std::string::npos) << err;
 }
 
+// A container that crashes after `run` saw it up is restarted by its policy;
+// the list and describe show how often, where a user looks next.
+TEST_F(DockerRunnerE2e, ACrashAfterRunShowsItsRestarts) {
+  std::string n = name("crash");
+  auto r = run({"run", "--image", kBase, "--name", n, "--network", "none", "--restart",
+                "on-failure:2", "--", "sh", "-c", "sleep 1; exit 3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json::value d;
+  for (int i = 0; i < 300; ++i) {  // two restarts, Docker's back-off: about 4 s
+    auto described = run({"envs", "describe", n, "--format", "json"});
+    ASSERT_EQ(described.exit_code, 0) << described.err;
+    d = parse(described.out);
+    if (d.at("restarts") == 2 && d.at("status") == "exited") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(d.at("restarts"), 2) << json::serialize(d);
+  EXPECT_EQ(d.at("status"), "exited");
+  EXPECT_EQ(d.at("exit_code"), 3);
+  auto listed = run({"envs", "ls"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find(" exited (2 restarts) "), std::string::npos) << listed.out;
+  auto text = run({"envs", "describe", n});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("\nRestart:   on-failure:2, restarted 2 times\n"), std::string::npos)
+      << text.out;
+}
+
 TEST_F(DockerRunnerE2e, GpusBecomeDeviceRequestsTheEngineCannotServeHere) {
   std::string n = name("gpu");
   std::string err = error_of(run({"run", "--image", kBase, "--name", n, "--gpus", "all"}));
