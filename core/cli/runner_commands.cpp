@@ -597,6 +597,8 @@ constexpr const char* kShmHelp =
     "upstream)";
 constexpr const char* kGpusHelp =
     "GPUs as docker run takes them: all, a count, device=ID[,ID...], capabilities=, driver=";
+constexpr const char* kRestartHelp =
+    "Restart policy: always (default), unless-stopped, on-failure[:MAX-RETRIES], no";
 constexpr const char* kCapHelp = "Add a Linux capability, e.g. SYS_PTRACE (repeatable)";
 
 void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) {
@@ -618,9 +620,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("--cap-add,--cap", flags->caps, kCapHelp);
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
     run->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp);
-    run->add_option(
-        "--restart", flags->restart,
-        "Restart policy: always (default), unless-stopped, on-failure[:MAX-RETRIES], no");
+    run->add_option("--restart", flags->restart, kRestartHelp);
     run->add_option("--network", flags->network,
                     "Network mode (default: the runner's; e.g. none, host, bridge)");
     add_runner_timeout_flag(*run, flags->timeout, "the environment to run", "60s");
@@ -658,6 +658,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
     up->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp)->group(env);
+    up->add_option("--restart", flags->restart, kRestartHelp)->group(env);
     add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");
     up->get_option("--timeout")->group(env);
     up->add_flag("--force", flags->force, "Replace an existing environment of the same name")

@@ -864,12 +864,19 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
                                      "CMD [\"/bin/sh\"]\n");
   const std::string tag = "envd-e2e/up:" + std::to_string(::getpid());
   // RUN steps on this Engine need --network none (it has no bridge).
-  auto r =
-      run({"up", dir.string(), "-t", tag, "--network", "none", "--name", n, "--timeout", "30s"});
+  auto r = run({"up", dir.string(), "-t", tag, "--network", "none", "--name", n, "--timeout", "30s",
+                "--restart", "on-failure:4"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, n + "\n");
   auto cat = docker({"exec", n, "cat", "/built.txt"});
   EXPECT_EQ(cat.out, "built-by-up\n") << cat.err;
+  // --restart is the environment's, as run's is.
+  EXPECT_EQ(docker({"inspect", "-f",
+                    "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy."
+                    "MaximumRetryCount}}",
+                    n})
+                .out,
+            "on-failure:4\n");
   auto ls = run({"envs", "ls", "--format", "json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("\"" + n + "\""), std::string::npos) << ls.out;
