@@ -271,5 +271,59 @@ TEST_F(BuilderOptionsCli, StoredFilesTravelWithExportAndImport) {
   EXPECT_FALSE(fs::exists(home() / "link.tar"));
 }
 
+// A client key that is not its certificate's would fail every handshake:
+// create and update refuse it, naming both files, and keep what was there.
+using TlsPairCli = CliTest;
+
+TEST_F(TlsPairCli, AKeyThatIsNotTheCertificatesIsRefused) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  TlsPairFiles a = make_tls_pair(home() / "pki", "a");
+  TlsPairFiles b = make_tls_pair(home() / "pki", "b");
+  auto create = [&](const std::string& name, const TlsPairFiles& cert, const fs::path& key) {
+    return envd({"context", "create", name, "--builder", "tcp", "--builder-address",
+                 "127.0.0.1:1234", "--builder-tls-ca", a.cert.string(), "--builder-tls-cert",
+                 cert.cert.string(), "--builder-tls-key", key.string()});
+  };
+  auto mixed = create("mixed", a, b.key);
+  EXPECT_EQ(mixed.exit_code, 1);
+  EXPECT_EQ(mixed.err, "envd: error: --builder-tls-key '" + b.key.string() +
+                           "' does not belong to --builder-tls-cert '" + a.cert.string() +
+                           "' (their public keys differ): every connection would fail its TLS "
+                           "handshake\n");
+  EXPECT_EQ(mixed.out, "");
+  EXPECT_EQ(ls_json().size(), 1U) << "only the default context";
+
+  auto matched = create("matched", a, a.key);
+  ASSERT_EQ(matched.exit_code, 0) << matched.err;
+  // Through --builder-opt too; the stored pair is kept as it was.
+  auto update = envd({"context", "update", "matched", "--builder-opt",
+                      "tls-cert=" + b.cert.string(), "--builder-opt", "tls-key=" + a.key.string()});
+  EXPECT_EQ(update.exit_code, 1);
+  EXPECT_EQ(update.err, "envd: error: --builder-opt tls-key '" + a.key.string() +
+                            "' does not belong to --builder-opt tls-cert '" + b.cert.string() +
+                            "' (their public keys differ): every connection would fail its TLS "
+                            "handshake\n");
+  json::object stored = stored_context(read_store(), "matched");
+  fs::path files = config_dir() / "contexts.d" / std::string(stored.at("id").as_string()) / "files";
+  EXPECT_EQ(read_text(files / "tls-cert"), read_text(a.cert));
+  EXPECT_EQ(read_text(files / "tls-key"), read_text(a.key));
+  EXPECT_EQ(envd({"context", "update", "matched", "--builder-tls-cert", b.cert.string(),
+                  "--builder-tls-key", b.key.string()})
+                .exit_code,
+            0);
+  EXPECT_EQ(read_text(files / "tls-key"), read_text(b.key));
+
+  // PEM blocks that OpenSSL cannot read are named, not taken.
+  fs::path garbled = home() / "pki" / "garbled.pem";
+  write_text(garbled, "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+  auto unreadable = create("garbled", TlsPairFiles{garbled, {}}, a.key);
+  EXPECT_EQ(unreadable.exit_code, 1);
+  EXPECT_EQ(unreadable.err.rfind("envd: error: --builder-tls-cert '" + garbled.string() +
+                                     "' cannot be read as a certificate: ",
+                                 0),
+            0U)
+      << unreadable.err;
+}
+
 }  // namespace
 }  // namespace envd::test

@@ -16,6 +16,7 @@
 namespace envd::test {
 
 namespace fs = std::filesystem;
+namespace json = boost::json;
 
 void CliTest::SetUp() {
   std::string pattern = (fs::temp_directory_path() / "envd-cli-XXXXXX").string();
@@ -242,6 +243,40 @@ void write_text(const fs::path& path, const std::string& text) {
 }
 
 std::string golden(const std::string& name) { return read_text(fs::path(ENVD_GOLDEN_DIR) / name); }
+
+json::object stored_context(const json::object& store, const std::string& name) {
+  for (const auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name").as_string() == name) return ctx.as_object();
+  }
+  ADD_FAILURE() << "no context " << name;
+  return {};
+}
+
+TlsPairFiles make_tls_pair(const fs::path& dir, const std::string& name) {
+  fs::create_directories(dir);
+  TlsPairFiles pair{dir / (name + ".pem"), dir / (name + ".key")};
+  sdk::ProcessOptions options;
+  options.argv = {"openssl",
+                  "req",
+                  "-x509",
+                  "-newkey",
+                  "ec",
+                  "-pkeyopt",
+                  "ec_paramgen_curve:P-256",
+                  "-nodes",
+                  "-keyout",
+                  pair.key.string(),
+                  "-out",
+                  pair.cert.string(),
+                  "-subj",
+                  "/CN=" + name,
+                  "-days",
+                  "2"};
+  options.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(options);
+  EXPECT_TRUE(r && r->exit_code == 0) << (r ? r->err : r.error().message());
+  return pair;
+}
 
 unsigned mode_of(const fs::path& path) {
   struct stat st {};

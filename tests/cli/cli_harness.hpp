@@ -114,6 +114,19 @@ std::string read_text(const std::filesystem::path& path);
 void write_text(const std::filesystem::path& path, const std::string& text);
 std::string golden(const std::string& name);
 
+// The record of context `name` in a parsed store file; fails the test if
+// there is none.
+boost::json::object stored_context(const boost::json::object& store, const std::string& name);
+
+// A self-signed certificate and its unencrypted key (P-256), made with the
+// openssl CLI: `dir`/`name`.pem and `dir`/`name`.key. Fails the test if
+// openssl does.
+struct TlsPairFiles {
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+TlsPairFiles make_tls_pair(const std::filesystem::path& dir, const std::string& name);
+
 // Runs the docker CLI against the engine at `docker_host` (2 min at most).
 sdk::ProcessResult run_docker(const std::string& docker_host, const std::vector<std::string>& args);
 

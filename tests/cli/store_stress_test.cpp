@@ -300,14 +300,6 @@ void run_at_once(const std::vector<std::vector<std::string>>& runs,
   expect_all_succeed(pids, "an update failed");
 }
 
-json::object stored_context(const json::object& store, const std::string& name) {
-  for (const auto& ctx : store.at("contexts").as_array()) {
-    if (ctx.at("name").as_string() == name) return ctx.as_object();
-  }
-  ADD_FAILURE() << "no context " << name;
-  return {};
-}
-
 // Two updates of one context at once, each changing another field: both
 // apply (an update worked out from a record the other made stale is worked
 // out again), where one used to write its stale copy over the other's change.
@@ -333,28 +325,29 @@ TEST_F(StoreStress, ConcurrentTlsUpdatesLeaveOneWholeSet) {
   ENVD_REQUIRE_MODULES("tcp builder");
   envd_ok({"context", "create", "--name", "t", "--builder", "tcp", "--builder-address",
            "127.0.0.1:1000"});
-  auto pem = [](const std::string& kind, const std::string& set) {
-    return "-----BEGIN " + kind + "-----\n" + set + "\n-----END " + kind + "-----\n";
+  // Real pairs: create and update check that a key is its certificate's.
+  struct TlsSet {
+    fs::path ca, cert, key;
   };
+  std::map<std::string, TlsSet> sets;
   std::vector<std::vector<std::string>> updates;
   for (const std::string set : {"A", "B"}) {
     fs::path dir = home() / ("set" + set);
-    write_text(dir / "ca.pem", pem("CERTIFICATE", set + "ca"));
-    write_text(dir / "cert.pem", pem("CERTIFICATE", set + "cert"));
-    write_text(dir / "key.pem", pem("PRIVATE KEY", set + "key"));
-    updates.push_back({"context", "update", "t", "--builder-tls-ca", (dir / "ca.pem").string(),
-                       "--builder-tls-cert", (dir / "cert.pem").string(), "--builder-tls-key",
-                       (dir / "key.pem").string()});
+    TlsPairFiles client = make_tls_pair(dir, "client");
+    sets[set] = {make_tls_pair(dir, "ca").cert, client.cert, client.key};
+    updates.push_back({"context", "update", "t", "--builder-tls-ca", sets[set].ca.string(),
+                       "--builder-tls-cert", client.cert.string(), "--builder-tls-key",
+                       client.key.string()});
   }
   for (int round = 1; round <= 8; ++round) {
     run_at_once({updates[0], updates[1], updates[0], updates[1]}, base_env());
     json::object ctx = stored_context(read_store(), "t");
     fs::path files = config_dir() / "contexts.d" / std::string(ctx.at("id").as_string()) / "files";
     std::string ca = read_text(files / "tls-ca");
-    std::string set = ca.find("Aca") != std::string::npos ? "A" : "B";
-    EXPECT_EQ(ca, pem("CERTIFICATE", set + "ca")) << "round " << round;
-    EXPECT_EQ(read_text(files / "tls-cert"), pem("CERTIFICATE", set + "cert")) << "round " << round;
-    EXPECT_EQ(read_text(files / "tls-key"), pem("PRIVATE KEY", set + "key")) << "round " << round;
+    const TlsSet& set = ca == read_text(sets["A"].ca) ? sets["A"] : sets["B"];
+    EXPECT_EQ(ca, read_text(set.ca)) << "round " << round;
+    EXPECT_EQ(read_text(files / "tls-cert"), read_text(set.cert)) << "round " << round;
+    EXPECT_EQ(read_text(files / "tls-key"), read_text(set.key)) << "round " << round;
     // Nothing staged is left behind.
     for (const auto& entry : fs::directory_iterator(files)) {
       EXPECT_EQ(entry.path().filename().string().rfind('.', 0), std::string::npos) << entry.path();

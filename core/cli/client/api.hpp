@@ -30,6 +30,15 @@ struct LoginRequest {
   std::string timeout;  // --timeout, checked as it was read; "" for 30s
 };
 
+// A client certificate and key a context is given, with where each came from
+// for messages ("--builder-tls-cert 'cert.pem'").
+struct TlsPair {
+  std::string cert_pem;
+  std::string key_pem;
+  std::string cert_source;
+  std::string key_source;
+};
+
 // The client's commands. Each runs one command with the invocation the CLI
 // parsed into; it prints what the command prints and reports failure through
 // its Status.
@@ -48,6 +57,9 @@ struct ClientApi {
                            const std::string& file);
   Status (*context_import)(Invocation& invocation, const std::string& name,
                            const std::string& file);
+  // Not a command: `context create|update`'s check that a client key is its
+  // certificate's (OpenSSL's, which envd itself does not load).
+  Status (*check_tls_pair)(const TlsPair& pair);
 };
 
 }  // namespace envd::cli

@@ -1,6 +1,7 @@
 // Linked into envd-client only: the commands of its table (api.hpp), each defined beside the flags
 // it serves (build_run.cpp, builder_run.cpp, login_run.cpp, context/export_run.cpp,
-// context/import_run.cpp). The CLI's code reaches them through the table.
+// context/import_run.cpp, context/tls_pair_run.cpp). The CLI's code reaches them through the
+// table.
 #pragma once
 
 #include <string>
@@ -32,5 +33,10 @@ Status run_logout(Invocation& invocation);
 // `envd context export|import`.
 Status run_context_export(Invocation& invocation, const std::string& name, const std::string& file);
 Status run_context_import(Invocation& invocation, const std::string& name, const std::string& file);
+
+// Whether `pair`'s key belongs to its certificate (the first in the file, the
+// one TLS presents); Errc::invalid_argument naming both sources if not, or if
+// either cannot be read (an encrypted key: no passphrase is ever asked for).
+Status run_check_tls_pair(const TlsPair& pair);
 
 }  // namespace envd::cli

@@ -21,15 +21,31 @@ namespace {
 int saved_argc = 0;
 const char* const* saved_argv = nullptr;
 
-// Whether the command runs in envd-client. A miss costs nothing but time:
-// client_api() hands the command over when it gets there.
+// Whether the command runs in envd-client. A miss costs nothing but time
+// (client_api() hands the command over when it gets there), and so does a
+// command handed over that needed no client.
 bool runs_in_client(int argc, const char* const* argv) {
   auto [command, subcommand] = command_words(argc, argv);
   for (std::string_view name :
        {"build", "builder", "bootstrap", "prune", "up", "login", "logout"}) {
     if (command == name) return true;
   }
-  return command == "context" && (subcommand == "export" || subcommand == "import");
+  if (command != "context") return false;
+  if (subcommand == "export" || subcommand == "import") return true;
+  // Given a client certificate and key, create and update check that they
+  // belong together, with OpenSSL (builder_options.cpp): handed over before
+  // anything is printed, where a late hand-over would say it twice.
+  if (subcommand == "create" || subcommand == "update") {
+    bool cert = false;
+    bool key = false;
+    for (int i = 1; i < argc; ++i) {
+      std::string_view arg(argv[i]);
+      cert = cert || arg.find("tls-cert") != std::string_view::npos;
+      key = key || arg.find("tls-key") != std::string_view::npos;
+    }
+    return cert && key;
+  }
+  return false;
 }
 
 // Returns only when envd-client could not be executed.

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <utility>
 
+#include "cli/client/program.hpp"
 #include "cli/context/common.hpp"
 #include "cli/empty_values.hpp"
 #include "cli/flag_values.hpp"
@@ -125,6 +126,21 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     }
     change.files[key] = std::move(*content);
     change.options[key] = context::stored_file_value(key);
+  }
+  // A client key that is not its certificate's would fail every handshake:
+  // refused now, naming both files. Parsing certificates takes OpenSSL, which
+  // only envd-client links (client/program.hpp hands such a command over).
+  auto cert = change.files.find("tls-cert");
+  auto key = change.files.find("tls-key");
+  if (cert != change.files.end() && key != change.files.end()) {
+    auto source = [&given](const std::string& option_key) {
+      const GivenOption& option = given.at(option_key);
+      return option.flag + " '" + util::printable(option.value) + "'";
+    };
+    TlsPair pair{cert->second, key->second, source("tls-cert"), source("tls-key")};
+    auto st =
+        run_in_client([&pair](const ClientApi& client) { return client.check_tls_pair(pair); });
+    if (!st) return st.error();
   }
   return change;
 }
