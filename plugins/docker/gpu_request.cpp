@@ -141,7 +141,11 @@ Result<json::array> gpu_device_requests(const std::string& gpus) {
   if (std::find(capabilities.begin(), capabilities.end(), "gpu") == capabilities.end()) {
     caps.emplace_back("gpu");
   }
-  request["Capabilities"] = json::array{std::move(caps)};
+  // One set of capabilities, nested: `json::array{caps}` would copy caps
+  // itself (list-initialisation from one array is a copy).
+  json::array sets;
+  sets.emplace_back(std::move(caps));
+  request["Capabilities"] = std::move(sets);
   if (!options.empty()) request["Options"] = std::move(options);
   return json::array{std::move(request)};
 }

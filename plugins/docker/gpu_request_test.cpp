@@ -21,7 +21,15 @@ std::string refusal(const std::string& gpus) {
   return r.error().message();
 }
 
-const json::array kGpuOnly{json::array{"gpu"}};
+// One capability set: [[...]]. Not json::array{json::array{...}}, which is a
+// copy of the inner array (list-initialisation from one array).
+json::array one_set(json::array capabilities) {
+  json::array sets;
+  sets.emplace_back(std::move(capabilities));
+  return sets;
+}
+
+const json::array kGpuOnly = one_set({"gpu"});
 
 TEST(DockerRunnerGpus, CountsAndAllAsDockerReadsThem) {
   EXPECT_EQ(request_of("all"),
@@ -48,15 +56,14 @@ TEST(DockerRunnerGpus, DevicesQuotedOrNot) {
 TEST(DockerRunnerGpus, CapabilitiesDriverAndOptions) {
   json::object r = request_of(R"(2,"capabilities=compute,utility",driver=nvidia,)"
                               R"("options=mode=fast,flag")");
-  EXPECT_EQ(r,
-            (json::object{{"Driver", "nvidia"},
-                          {"Count", 2},
-                          {"Capabilities", json::array{json::array{"compute", "utility", "gpu"}}},
-                          {"Options", json::object{{"mode", "fast"}, {"flag", ""}}}}));
+  EXPECT_EQ(r, (json::object{{"Driver", "nvidia"},
+                             {"Count", 2},
+                             {"Capabilities", one_set({"compute", "utility", "gpu"})},
+                             {"Options", json::object{{"mode", "fast"}, {"flag", ""}}}}));
   // Unquoted, a capability list takes the bare names after it; a count
   // after it is still docker's count.
   json::object unquoted = request_of("capabilities=compute,video,4");
-  EXPECT_EQ(unquoted.at("Capabilities"), (json::array{json::array{"compute", "video", "gpu"}}));
+  EXPECT_EQ(unquoted.at("Capabilities"), one_set({"compute", "video", "gpu"}));
   EXPECT_EQ(unquoted.at("Count"), 4);
   // `gpu` is asked once.
   EXPECT_EQ(request_of("all,capabilities=gpu").at("Capabilities"), kGpuOnly);
