@@ -312,6 +312,32 @@ TEST_F(TlsPairCli, AKeyThatIsNotTheCertificatesIsRefused) {
                 .exit_code,
             0);
   EXPECT_EQ(read_text(files / "tls-key"), read_text(b.key));
+  // One of the two given on update is checked against the stored other.
+  auto key_alone = envd({"context", "update", "matched", "--builder-tls-key", a.key.string()});
+  EXPECT_EQ(key_alone.exit_code, 1);
+  EXPECT_EQ(key_alone.err, "envd: error: --builder-tls-key '" + a.key.string() +
+                               "' does not belong to the context's stored tls-cert (their public "
+                               "keys differ): every connection would fail its TLS handshake\n");
+  auto cert_alone = envd({"context", "update", "matched", "--builder-tls-cert", a.cert.string()});
+  EXPECT_EQ(cert_alone.exit_code, 1);
+  EXPECT_EQ(cert_alone.err,
+            "envd: error: the context's stored tls-key does not belong to "
+            "--builder-tls-cert '" +
+                a.cert.string() +
+                "' (their public keys differ): every connection would fail its "
+                "TLS handshake\n");
+  EXPECT_EQ(read_text(files / "tls-cert"), read_text(b.cert));
+  EXPECT_EQ(read_text(files / "tls-key"), read_text(b.key));
+  // A certificate renewed for the same key is taken.
+  fs::path renewed = home() / "pki" / "b-renewed.pem";
+  sdk::ProcessOptions renew;
+  renew.argv = {"openssl",        "req",   "-x509", "-new",  "-key", b.key.string(), "-out",
+                renewed.string(), "-subj", "/CN=b", "-days", "3"};
+  auto made = sdk::run_process(renew);
+  ASSERT_TRUE(made && made->exit_code == 0) << (made ? made->err : made.error().message());
+  auto renewal = envd({"context", "update", "matched", "--builder-tls-cert", renewed.string()});
+  EXPECT_EQ(renewal.exit_code, 0) << renewal.err;
+  EXPECT_EQ(read_text(files / "tls-cert"), read_text(renewed));
 
   // PEM blocks that OpenSSL cannot read are named, not taken.
   fs::path garbled = home() / "pki" / "garbled.pem";

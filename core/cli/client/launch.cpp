@@ -32,9 +32,10 @@ bool runs_in_client(int argc, const char* const* argv) {
   }
   if (command != "context") return false;
   if (subcommand == "export" || subcommand == "import") return true;
-  // Given a client certificate and key, create and update check that they
-  // belong together, with OpenSSL (builder_options.cpp): handed over before
-  // anything is printed, where a late hand-over would say it twice.
+  // Given a client certificate and key (on update, either: the other may be
+  // stored), create and update check that they belong together, with OpenSSL
+  // (builder_options.cpp): handed over before anything is printed, where a
+  // late hand-over would say it twice.
   if (subcommand == "create" || subcommand == "update") {
     bool cert = false;
     bool key = false;
@@ -43,7 +44,7 @@ bool runs_in_client(int argc, const char* const* argv) {
       cert = cert || arg.find("tls-cert") != std::string_view::npos;
       key = key || arg.find("tls-key") != std::string_view::npos;
     }
-    return cert && key;
+    return subcommand == "update" ? cert || key : cert && key;
   }
   return false;
 }

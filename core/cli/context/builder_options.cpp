@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -86,7 +87,8 @@ Result<GivenOptions> given_options(const OptionFlags& flags) {
 
 Result<OptionChange> change_builder_options(Invocation& invocation, const std::string& builder,
                                             const context::Options& current,
-                                            const GivenOptions& given) {
+                                            const GivenOptions& given,
+                                            const std::filesystem::path& stored_dir) {
   auto driver = invocation.registry().builder(builder);
   if (!driver) return driver.error();
   std::vector<std::string> file_keys = driver->file_options();
@@ -128,16 +130,36 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     change.options[key] = context::stored_file_value(key);
   }
   // A client key that is not its certificate's would fail every handshake:
-  // refused now, naming both files. Parsing certificates takes OpenSSL, which
-  // only envd-client links (client/program.hpp hands such a command over).
-  auto cert = change.files.find("tls-cert");
-  auto key = change.files.find("tls-key");
-  if (cert != change.files.end() && key != change.files.end()) {
-    auto source = [&given](const std::string& option_key) {
-      const GivenOption& option = given.at(option_key);
-      return option.flag + " '" + util::printable(option.value) + "'";
-    };
-    TlsPair pair{cert->second, key->second, source("tls-cert"), source("tls-key")};
+  // refused now, naming both files, one of which may be the stored one an
+  // update keeps. Parsing certificates takes OpenSSL, which only envd-client
+  // links (client/program.hpp hands such a command over).
+  struct PairSide {
+    std::string pem;
+    std::string source;
+    bool given = false;
+  };
+  auto side = [&](const std::string& key) -> Result<std::optional<PairSide>> {
+    if (auto file = change.files.find(key); file != change.files.end()) {
+      const GivenOption& option = given.at(key);
+      return std::optional<PairSide>(
+          PairSide{file->second, option.flag + " '" + util::printable(option.value) + "'", true});
+    }
+    auto kept = change.options.find(key);
+    if (stored_dir.empty() || kept == change.options.end() ||
+        kept->second != context::stored_file_value(key)) {
+      return std::optional<PairSide>();
+    }
+    const std::string source = "the context's stored " + key;
+    auto content = context::read_option_file((stored_dir / kept->second).string(), source);
+    if (!content) return content.error();
+    return std::optional<PairSide>(PairSide{std::move(*content), source, false});
+  };
+  auto cert = side("tls-cert");
+  if (!cert) return cert.error();
+  auto key = side("tls-key");
+  if (!key) return key.error();
+  if (*cert && *key && ((*cert)->given || (*key)->given)) {
+    TlsPair pair{(*cert)->pem, (*key)->pem, (*cert)->source, (*key)->source};
     auto st =
         run_in_client([&pair](const ClientApi& client) { return client.check_tls_pair(pair); });
     if (!st) return st.error();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -65,9 +66,12 @@ struct OptionChange {
 
 // Loads the `builder` driver. Errors: a TLS flag for a builder that takes no
 // TLS material, the driver refusing the options, an unreadable file, TLS
-// material that is not PEM.
+// material that is not PEM, a client key that is not its certificate's (one
+// of the two may be `current`'s, stored under `stored_dir`, the context's
+// private directory; empty on create).
 Result<OptionChange> change_builder_options(Invocation& invocation, const std::string& builder,
                                             const context::Options& current,
-                                            const GivenOptions& given);
+                                            const GivenOptions& given,
+                                            const std::filesystem::path& stored_dir = {});
 
 }  // namespace envd::cli

@@ -3,6 +3,7 @@
 // once the store holds the new record.
 #include "cli/context/context_commands.hpp"
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +43,8 @@ struct PlannedUpdate {
 };
 
 Result<PlannedUpdate> plan_update(Invocation& invocation, const UpdateRequest& req,
-                                  const Context& found, const GivenOptions& given) {
+                                  const Context& found, const GivenOptions& given,
+                                  const std::filesystem::path& data_dir) {
   const std::string& name = found.name;
   PlannedUpdate plan{found, {}};
   Context& changed = plan.changed;
@@ -64,7 +66,8 @@ Result<PlannedUpdate> plan_update(Invocation& invocation, const UpdateRequest& r
   bool new_builder = changed.builder != found.builder;
   if (new_builder || !given.empty()) {
     context::Options current = new_builder ? context::Options{} : found.builder_options;
-    auto change = change_builder_options(invocation, changed.builder, current, given);
+    auto change = change_builder_options(invocation, changed.builder, current, given,
+                                         new_builder ? std::filesystem::path() : data_dir);
     if (!change) return change.error();
     options = std::move(*change);
     changed.builder_options = options.options;
@@ -135,7 +138,7 @@ Status run_update(Invocation& invocation, const UpdateRequest& req) {
     if (!list) return list.error();
     const Context* found = list->find(*name);
     if (found == nullptr) return missing_context(*name);
-    auto plan = plan_update(invocation, req, *found, *given);
+    auto plan = plan_update(invocation, req, *found, *given, store->data_dir(*found));
     if (!plan) return plan.error();
 
     // The change is made only to the record it was worked out from, and its
