@@ -136,11 +136,14 @@ Result<json::array> gpu_device_requests(const std::string& gpus) {
   }
   // docker adds `gpu` to what is asked: the NVIDIA driver serves requests
   // for that capability.
+  // A capability named twice is asked once: the set is what the driver
+  // matches against.
   json::array caps;
-  for (const auto& c : capabilities) caps.emplace_back(c);
-  if (std::find(capabilities.begin(), capabilities.end(), "gpu") == capabilities.end()) {
-    caps.emplace_back("gpu");
+  std::set<std::string, std::less<>> asked;
+  for (const auto& c : capabilities) {
+    if (asked.insert(c).second) caps.emplace_back(c);
   }
+  if (asked.count("gpu") == 0) caps.emplace_back("gpu");
   // One set of capabilities, nested: `json::array{caps}` would copy caps
   // itself (list-initialisation from one array is a copy).
   json::array sets;

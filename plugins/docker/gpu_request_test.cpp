@@ -65,8 +65,10 @@ TEST(DockerRunnerGpus, CapabilitiesDriverAndOptions) {
   json::object unquoted = request_of("capabilities=compute,video,4");
   EXPECT_EQ(unquoted.at("Capabilities"), one_set({"compute", "video", "gpu"}));
   EXPECT_EQ(unquoted.at("Count"), 4);
-  // `gpu` is asked once.
+  // `gpu` is asked once, and so is every capability named twice.
   EXPECT_EQ(request_of("all,capabilities=gpu").at("Capabilities"), kGpuOnly);
+  EXPECT_EQ(request_of("all,capabilities=video,gpu,video,gpu").at("Capabilities"),
+            one_set({"video", "gpu"}));
 }
 
 TEST(DockerRunnerGpus, RefusalsSayWhatIsWrong) {

@@ -1,7 +1,7 @@
 // The docker runner's --gpus grammar (plugins/docker/gpu_request.hpp): what it
 // refuses is one clean line; what it accepts is one request the Engine can
-// take (a positive count or all, or devices, never both; always the gpu
-// capability), and describe shows it back on one clean line.
+// take (a positive count or all, or devices, never both; the gpu capability
+// and every other once), and describe shows it back on one clean line.
 #include <algorithm>
 #include <string>
 
@@ -35,6 +35,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const json::array& caps = sets.at(0).as_array();
   envd::fuzz::require(std::count(caps.begin(), caps.end(), json::value("gpu")) == 1,
                       "gpu asked exactly once");
+  for (const auto& cap : caps) {
+    envd::fuzz::require(std::count(caps.begin(), caps.end(), cap) == 1,
+                        "no capability asked twice");
+  }
   const std::string described =
       envd::plugins::docker_runner::gpus_of(json::object{{"DeviceRequests", *requests}});
   envd::fuzz::require(!described.empty(), "an accepted request is described");
