@@ -116,8 +116,9 @@ Result<json::array> gpu_device_requests(const std::string& gpus) {
 
   json::object request{{"Driver", driver}};
   if (seen.count("count") != 0) {
-    if (!is_count(count))
+    if (!is_count(count)) {
       return bad("has the count '" + sdk::printable(count, 40) + "', not all or a number of GPUs");
+    }
     if (!devices.empty()) return bad("gives both a count and devices; give one");
     if (count == "all") {
       request["Count"] = -1;
