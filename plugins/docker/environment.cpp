@@ -277,11 +277,10 @@ Result<Spec> parse_spec(const std::string& args_json) {
       spec.cap_add.emplace_back(cap.as_string());
     }
   }
-  spec.gpus = string_at(*s, "gpus");
-  if (!spec.gpus.empty()) {
-    if (auto requests = gpu_device_requests(spec.gpus); !requests) {
-      return bad(requests.error().message());
-    }
+  if (std::string gpus = string_at(*s, "gpus"); !gpus.empty()) {
+    auto requests = gpu_device_requests(gpus);
+    if (!requests) return bad(requests.error().message());
+    spec.gpu_requests = std::move(*requests);
   }
   if (std::string restart = string_at(*s, "restart"); !restart.empty()) {
     auto policy = restart_policy(restart);
@@ -331,11 +330,7 @@ json::object container_body(const Spec& spec) {
   if (!spec.cpuset.empty()) host["CpusetCpus"] = spec.cpuset;
   if (!spec.cap_add.empty()) host["CapAdd"] = strings(spec.cap_add);
   if (spec.memory > 0) host["Memory"] = spec.memory;
-  if (!spec.gpus.empty()) {
-    if (auto requests = gpu_device_requests(spec.gpus)) {
-      host["DeviceRequests"] = std::move(*requests);
-    }
-  }
+  if (!spec.gpu_requests.empty()) host["DeviceRequests"] = spec.gpu_requests;
   if (!spec.network.empty()) host["NetworkMode"] = spec.network;
   json::object body{
       {"Image", spec.image},

@@ -68,11 +68,11 @@ struct Spec {
   std::map<std::string, std::string> env;
   std::vector<PortBinding> ports;
   std::vector<Mount> volumes;
-  double cpus = 0;            // 0: no limit
-  std::int64_t memory = 0;    // bytes, 0: no limit
-  std::string gpus;           // "": none
-  std::int64_t shm_size = 0;  // bytes of /dev/shm, 0: kDefaultShmSize
-  std::string cpuset;         // "": every CPU
+  double cpus = 0;                  // 0: no limit
+  std::int64_t memory = 0;          // bytes, 0: no limit
+  boost::json::array gpu_requests;  // the Engine's DeviceRequests for "gpus"; empty: none
+  std::int64_t shm_size = 0;        // bytes of /dev/shm, 0: kDefaultShmSize
+  std::string cpuset;               // "": every CPU
   std::vector<std::string> cap_add;
   std::string restart = "always";  // a policy name
   int max_retries = 0;             // on-failure's, 0: no limit
