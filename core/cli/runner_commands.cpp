@@ -88,6 +88,7 @@ struct RunFlags {
   std::string gpus;
   std::string restart;
   std::string network;
+  const char* network_flag = "--network";  // up's is --env-network
   std::string timeout;
   bool force = false;
   std::vector<std::string> command;
@@ -111,7 +112,7 @@ Result<json::object> run_spec(const RunFlags& flags) {
         {"--memory", &flags.memory},
         {"--gpus", &flags.gpus},
         {"--restart", &flags.restart},
-        {"--network", &flags.network}}) {
+        {flags.network_flag, &flags.network}}) {
     if (auto st = check_utf8(flag, *value); !st) return st.error();
   }
   for (const auto& word : flags.command) {
@@ -224,9 +225,10 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.network.empty()) spec["network"] = flags.network;
   if (flags.network == "host" && !spec["ports"].as_array().empty()) {
     // As docker run warns: the Engine drops them without a word.
-    warn(
-        "published ports (-p) are discarded with --network host: the environment listens on "
-        "the host's ports directly");
+    warn(fmt::format(
+        "published ports (-p) are discarded with {} host: the environment listens on the host's "
+        "ports directly",
+        flags.network_flag));
   }
   json::array command;
   for (const auto& arg : flags.command) command.emplace_back(arg);
@@ -633,6 +635,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
   {
     auto build = std::make_shared<BuildRequest>();
     auto flags = std::make_shared<RunFlags>();
+    flags->network_flag = "--env-network";
     CLI::App* up = app.add_subcommand(
         "up", "Build PATH with the context's builder, then run it on the context's runner");
     up->add_option("path", build->path, "Build context directory")->capture_default_str();
@@ -659,6 +662,11 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
     up->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp)->group(env);
     up->add_option("--restart", flags->restart, kRestartHelp)->group(env);
+    // up's --network is the build's (RUN steps), as in envd build.
+    up->add_option("--env-network", flags->network,
+                   "Network mode of the environment, as run's --network (up's --network is the "
+                   "build's)")
+        ->group(env);
     add_runner_timeout_flag(*up, flags->timeout, "the environment to run", "60s");
     up->get_option("--timeout")->group(env);
     up->add_flag("--force", flags->force, "Replace an existing environment of the same name")

@@ -865,7 +865,7 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   const std::string tag = "envd-e2e/up:" + std::to_string(::getpid());
   // RUN steps on this Engine need --network none (it has no bridge).
   auto r = run({"up", dir.string(), "-t", tag, "--network", "none", "--name", n, "--timeout", "30s",
-                "--restart", "on-failure:4"});
+                "--restart", "on-failure:4", "--env-network", "host"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, n + "\n");
   auto cat = docker({"exec", n, "cat", "/built.txt"});
@@ -877,6 +877,8 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
                     n})
                 .out,
             "on-failure:4\n");
+  // --env-network is the environment's; --network stayed the build's.
+  EXPECT_EQ(docker({"inspect", "-f", "{{.HostConfig.NetworkMode}}", n}).out, "host\n");
   auto ls = run({"envs", "ls", "--format", "json"});
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("\"" + n + "\""), std::string::npos) << ls.out;
