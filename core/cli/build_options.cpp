@@ -1,5 +1,7 @@
 #include "cli/build_options.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 #include <optional>
 #include <utility>
 
+#include "cli/flag_values.hpp"
 #include "envd/csv.hpp"
 #include "output/image_name.hpp"
 #include "util/text.hpp"
@@ -62,6 +65,7 @@ Result<fs::path> absolute_dir(const std::string& path) {
 Result<buildkit::CacheEntry> parse_cache(const std::string& flag, const std::string& value,
                                          bool exporting) {
   if (value.empty()) return invalid(flag, value, "expected type=TYPE[,KEY=VALUE...] or a REF");
+  if (auto st = check_utf8(flag, value); !st) return st.error();
   std::optional<std::string> bare;
   auto fields = fields_of(flag, value, &bare);
   if (!fields) return fields.error();
@@ -194,6 +198,7 @@ Result<NamedContext> parse_build_context(const std::string& value) {
 Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std::string>& attrs) {
   for (const auto& label : flags.labels) {
     // KEY=VALUE, or a bare KEY for an empty value (as docker build).
+    if (auto st = check_utf8("--label", label); !st) return st;
     auto eq = label.find('=');
     if (eq == 0 || label.empty()) return invalid("--label", label, "expected KEY=VALUE or KEY");
     if (eq == std::string::npos) {
@@ -213,8 +218,21 @@ Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std:
     }
     std::string name = host.substr(0, sep);
     std::string ip = host.substr(sep + 1);
-    if (ip.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
-      return invalid("--add-host", host, "'" + ip + "' is not an IP address");
+    // An IPv6 address may come in brackets, as docker 25 takes it.
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (ip == "host-gateway") {
+      return invalid("--add-host", host,
+                     "envd does not resolve docker's 'host-gateway' (the Engine's address for the "
+                     "host): give the host's IP address");
+    }
+    // The frontend parses it as Go's net.ParseIP does, after the session and
+    // the context are set up; inet_pton agrees on both forms (no leading
+    // zeros in IPv4, no zone in IPv6).
+    in_addr v4{};
+    in6_addr v6{};
+    if (::inet_pton(AF_INET, ip.c_str(), &v4) != 1 && ::inet_pton(AF_INET6, ip.c_str(), &v6) != 1) {
+      return invalid("--add-host", host,
+                     "'" + util::printable(ip, 80) + "' is not an IPv4 or IPv6 address");
     }
     if (name.find_first_of(",= \t") != std::string::npos) {
       return invalid("--add-host", host, "'" + name + "' is not a host name");

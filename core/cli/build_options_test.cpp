@@ -113,7 +113,7 @@ TEST(BuildContexts, DirectoriesAndImages) {
 TEST(FrontendFlags, BecomeTheDockerfileFrontendsAttributes) {
   FrontendFlags flags;
   flags.labels = {"org.opencontainers.image.source=https://example.com/x", "empty=", "bare"};
-  flags.add_hosts = {"db:10.0.0.2", "v6:fe80::1", "other=10.0.0.3"};
+  flags.add_hosts = {"db:10.0.0.2", "v6:fe80::1", "other=10.0.0.3", "b6=[::1]"};
   flags.pull = true;
   flags.contexts = {NamedContext{"assets", "/srv/assets", ""},
                     NamedContext{"base", "", "docker-image://busybox"}};
@@ -123,7 +123,7 @@ TEST(FrontendFlags, BecomeTheDockerfileFrontendsAttributes) {
                        {"label:org.opencontainers.image.source", "https://example.com/x"},
                        {"label:empty", ""},
                        {"label:bare", ""},
-                       {"add-hosts", "db=10.0.0.2,v6=fe80::1,other=10.0.0.3"},
+                       {"add-hosts", "db=10.0.0.2,v6=fe80::1,other=10.0.0.3,b6=::1"},
                        {"image-resolve-mode", "pull"},
                        {"context:assets", "local:assets"},
                        {"context:base", "docker-image://busybox"}}));
@@ -138,9 +138,29 @@ TEST(FrontendFlags, BadValuesAreRefused) {
   FrontendFlags host;
   host.add_hosts = {"db:not-an-ip"};
   EXPECT_EQ(message(add_frontend_flags(host, attrs)),
-            "invalid --add-host 'db:not-an-ip': 'not-an-ip' is not an IP address");
+            "invalid --add-host 'db:not-an-ip': 'not-an-ip' is not an IPv4 or IPv6 address");
+  // Only characters of addresses, but no address: the frontend would refuse
+  // them after the session and the context were set up.
+  for (const char* bad : {"h:1..2", "h:1.2.3.4:5", "h:01.2.3.4", "h:1.2.3", "h:fe80::1::2",
+                          "h:[10.0.0.1", "h:::1]"}) {
+    host.add_hosts = {bad};
+    std::string ip = std::string(bad).substr(2);
+    EXPECT_EQ(message(add_frontend_flags(host, attrs)), "invalid --add-host '" + std::string(bad) +
+                                                            "': '" + ip +
+                                                            "' is not an IPv4 or IPv6 address");
+  }
+  host.add_hosts = {"h:host-gateway"};
+  EXPECT_EQ(message(add_frontend_flags(host, attrs)),
+            "invalid --add-host 'h:host-gateway': envd does not resolve docker's 'host-gateway' "
+            "(the Engine's address for the host): give the host's IP address");
   host.add_hosts = {"db"};
   EXPECT_EQ(message(add_frontend_flags(host, attrs)), "invalid --add-host 'db': expected HOST:IP");
+
+  label.labels = {
+      "a\xff"
+      "b=1"};
+  EXPECT_EQ(message(add_frontend_flags(label, attrs)),
+            "invalid --label 'a\\xffb=1': it is not UTF-8 text");
 }
 
 TEST(BuildMetadata, DecodesBase64JsonAsBuildxDoes) {

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/core.h>
@@ -21,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -232,6 +234,10 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   buildkit::SolveRequest solve;
   solve.frontend = "dockerfile.v0";
   auto& attrs = solve.frontend_attrs;
+  // Every attribute is a protobuf string: text that is not UTF-8 would be
+  // logged by protobuf and refused by a daemon only after the session set-up.
+  if (auto st = check_utf8("--file", dockerfile.filename().string()); !st) return st.error();
+  if (auto st = check_utf8("--target", req.target); !st) return st.error();
   attrs["filename"] = dockerfile.filename().string();
   for (const auto& arg : req.build_args) {
     auto parsed = parse_env_value(arg, "--build-arg");
@@ -241,6 +247,11 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
       // environment; an unset KEY is left out (the Dockerfile's default).
       const char* value = std::getenv(parsed->key.c_str());
       if (value == nullptr) continue;
+      if (auto st = check_utf8("--build-arg " + parsed->key + " (its value in envd's environment)",
+                               value);
+          !st) {
+        return st.error();
+      }
       parsed->value = value;
     }
     attrs["build-arg:" + parsed->key] = parsed->value;
@@ -271,9 +282,16 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   flags.labels = req.labels;
   flags.add_hosts = req.add_hosts;
   flags.pull = req.pull;
+  std::set<std::string> context_names;
   for (const auto& value : req.build_contexts) {
     auto named = parse_build_context(value);
     if (!named) return named.error();
+    // A name is one context, of whichever kind: a second is refused, not
+    // taken over the first.
+    if (!context_names.insert(named->name).second) {
+      return Error(Errc::invalid_argument, "invalid --build-context '" + util::printable(value) +
+                                               "': '" + named->name + "' is given twice");
+    }
     flags.contexts.push_back(std::move(*named));
   }
   if (auto st = add_frontend_flags(flags, attrs); !st) return st.error();
@@ -585,6 +603,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (auto st = util::check_replaceable(fs::absolute(*path)); !st) return st;
   }
   if (!req.output.empty()) {
+    if (auto st = check_utf8("--output", req.output); !st) return st;
     // Checked again when the export is planned; a mistyped flag is told
     // before a builder is bootstrapped or a daemon contacted.
     auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
@@ -605,9 +624,18 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
   }
   if (!req.iidfile.empty()) {
-    // A failed build must not leave an earlier build's ID behind.
-    std::error_code removed;
-    fs::remove(req.iidfile, removed);
+    // A failed build must not leave an earlier build's ID behind. Only what
+    // the write replaces by a rename goes (a regular file, or a link to
+    // one); a device or FIFO (/dev/stdout, /dev/null) is written in place
+    // after the build, and must never be unlinked, least of all by root.
+    struct stat target {};
+    if (::stat(req.iidfile.c_str(), &target) == 0 && S_ISREG(target.st_mode) &&
+        ::unlink(req.iidfile.c_str()) != 0 && errno != ENOENT) {
+      return Error(Errc::permission,
+                   fmt::format("cannot remove the earlier --iidfile '{}' (a failed build must "
+                               "not leave its ID): {}",
+                               util::printable(req.iidfile), std::strerror(errno)));
+    }
   }
 
   // Driver progress (pulling a builder image...) follows --progress too.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -114,6 +115,64 @@ TEST_F(BuildCli, AnUnreachableBuilderLeavesNoOutputBehind) {
   expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()});
   EXPECT_EQ(read_text(out / "image.tar"), "earlier build");
   EXPECT_EQ(std::distance(fs::directory_iterator(out), fs::directory_iterator()), 1);
+}
+
+// --iidfile: an earlier ID goes before the build (a failed one leaves none),
+// a link to it with it; a FIFO (as /dev/stdout may be) is never unlinked,
+// as the ID would be written into it after a build that succeeds.
+TEST_F(BuildCli, AnEarlierIidfileGoesButAFifoStays) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  write_text(home() / "iid", "sha256:earlier");
+  expect_unreachable({"--iidfile", (home() / "iid").string(), dir.string()});
+  EXPECT_FALSE(fs::exists(fs::symlink_status(home() / "iid")));
+
+  write_text(home() / "kept", "sha256:earlier");
+  fs::create_symlink(home() / "kept", home() / "link");
+  expect_unreachable({"--iidfile", (home() / "link").string(), dir.string()});
+  EXPECT_FALSE(fs::exists(fs::symlink_status(home() / "link")));
+  EXPECT_EQ(read_text(home() / "kept"), "sha256:earlier");
+
+  ASSERT_EQ(::mkfifo((home() / "fifo").c_str(), 0600), 0);
+  expect_unreachable({"--iidfile", (home() / "fifo").string(), dir.string()});
+  EXPECT_TRUE(fs::is_fifo(home() / "fifo"));
+}
+
+// What goes into the Solve as text (protobuf strings) must be UTF-8: refused
+// before anything is contacted, in one line, not logged by protobuf and
+// refused by the daemon after the session was set up.
+TEST_F(BuildCli, TextThatIsNotUtf8IsRefusedBeforeTheDaemon) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  const std::string latin1 = "Dock\xe9rfile";
+  write_text(dir / latin1, "FROM scratch\n");
+  auto refused = [&](std::vector<std::string> args,
+                     const std::map<std::string, std::optional<std::string>>& env = {}) {
+    args.insert(args.begin(), {"build", "--connect-timeout", "1s", "--progress", "quiet"});
+    args.push_back(dir.string());
+    auto r = envd(args, env);
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    return r.err;
+  };
+  EXPECT_EQ(refused({"-f", (dir / latin1).string()}),
+            "envd: error: invalid --file 'Dock\\xe9rfile': it is not UTF-8 text\n");
+  EXPECT_EQ(refused({"--target", "x\xff"}),
+            "envd: error: invalid --target 'x\\xff': it is not UTF-8 text\n");
+  EXPECT_EQ(refused({"--build-arg", "X"}, {{"X", "\xff"}}),
+            "envd: error: invalid --build-arg X (its value in envd's environment) '\\xff': it is "
+            "not UTF-8 text\n");
+  EXPECT_EQ(refused({"--cache-from", "type=local,src=/x\xff"}),
+            "envd: error: invalid --cache-from 'type=local,src=/x\\xff': it is not UTF-8 text\n");
+  EXPECT_EQ(refused({"--output", "type=local,dest=/x\xff"}),
+            "envd: error: invalid --output 'type=local,dest=/x\\xff': it is not UTF-8 text\n");
+  // A --build-context name is one context, whatever its kind.
+  EXPECT_EQ(
+      refused({"--build-context", "a=docker-image://x", "--build-context", "a=docker-image://y"}),
+      "envd: error: invalid --build-context 'a=docker-image://y': 'a' is given twice\n");
 }
 
 // A daemon that keeps the build waiting is named after three seconds, once,
