@@ -30,6 +30,30 @@ void append_double(std::string& out, double d) {
   out.append(buffer.data(), end);
 }
 
+// A string as JSON text. Boost.JSON escapes the C0 controls only; DEL and the
+// C1 controls (U+0080..U+009F, 0xC2 0x80..0x9F in UTF-8, where 0xC2 is
+// always a lead byte) are escaped too (\u007f, \u009b). The value is the
+// same to any JSON reader, and what envd prints (a context's fields, a
+// daemon's answer) cannot drive a terminal: 0x9B is an 8-bit CSI.
+void append_string(std::string& out, std::string_view text) {
+  const std::string serialized = json::serialize(json::string_view(text.data(), text.size()));
+  for (std::size_t i = 0; i < serialized.size(); ++i) {
+    const auto c = static_cast<unsigned char>(serialized[i]);
+    const auto next = i + 1 < serialized.size() ? static_cast<unsigned char>(serialized[i + 1]) : 0;
+    if (c == 0x7f) {
+      out += "\\u007f";
+    } else if (c == 0xc2 && next >= 0x80 && next <= 0x9f) {
+      constexpr std::string_view kHex = "0123456789abcdef";
+      out += "\\u00";
+      out += kHex[next >> 4];
+      out += kHex[next & 0xf];
+      ++i;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
 // `indent` < 0: compact, no whitespace at all.
 void pretty(std::string& out, const json::value& v, int indent) {
   auto newline = [&](int level) {
@@ -51,7 +75,7 @@ void pretty(std::string& out, const json::value& v, int indent) {
         if (!first) out += ',';
         first = false;
         newline(indent + 1);
-        out += json::serialize(json::string(member.key()));
+        append_string(out, member.key());
         out += indent < 0 ? ":" : ": ";
         pretty(out, member.value(), inner);
       }
@@ -79,6 +103,9 @@ void pretty(std::string& out, const json::value& v, int indent) {
     }
     case json::kind::double_:
       append_double(out, v.get_double());
+      return;
+    case json::kind::string:
+      append_string(out, v.get_string());
       return;
     default:
       out += json::serialize(v);

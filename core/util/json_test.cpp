@@ -34,6 +34,27 @@ TEST(UtilJson, DoublesAreWrittenShortAndReadBackTheSame) {
   }
 }
 
+// DEL and the C1 controls (0x9B is an 8-bit CSI) are escaped as the C0 ones
+// are, in keys and values: the same text to a JSON reader, nothing a terminal
+// obeys. Other text, U+00A0 and beyond included, is written as it is.
+TEST(UtilJson, ControlCharactersOfEveryRangeAreEscaped) {
+  json::value v = json::object{{"a\xc2\x9b",
+                                "x\xc2\x9b"
+                                "2J\x7f\x1b\xc2\x80\xc2\x9f"},
+                               {"text",
+                                "\xc2\xa0"
+                                "caf\xc3\xa9 \xe2\x82\xac"}};
+  const std::string text = to_compact_json(v);
+  EXPECT_EQ(text,
+            "{\"a\\u009b\":\"x\\u009b2J\\u007f\\u001b\\u0080\\u009f\",\"text\":\"\xc2\xa0"
+            "caf\xc3\xa9 "
+            "\xe2\x82\xac\"}\n");
+  auto back = parse_json(text, "test");
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(*back, v);
+  EXPECT_EQ(to_pretty_json(json::object{{"k", "\xc2\x9b"}}), "{\n  \"k\": \"\\u009b\"\n}\n");
+}
+
 // A file envd rewrites must give back every number as it read it. Boost.JSON
 // keeps integers of 64 bits exactly and reads the rest as doubles; which of
 // those a write changes is what first_inexact_number tells.

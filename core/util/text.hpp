@@ -14,18 +14,26 @@ namespace envd::util {
 
 using sdk::printable;
 
-// As printable(), line by line: the newlines between lines are kept (some
-// messages are several lines on purpose, such as an environment's last log
-// lines), every other control character and escape sequence is escaped.
+// As printable(), but a message's own continuation lines are kept: some
+// messages are several lines on purpose (an environment's last log lines),
+// and those lines are always indented by two spaces. A newline followed by
+// anything else came from a value the message quotes (a name, a path, an
+// option typed with a newline in it) and is escaped like every other control
+// character, so the message stays one line and nothing it quotes can start a
+// line of its own at the left margin ("envd: error: ..." looks like envd's).
 inline std::string printable_lines(std::string_view text) {
   std::string out;
   std::size_t start = 0;
-  for (;;) {
-    std::size_t nl = text.find('\n', start);
+  for (std::size_t from = 0;;) {
+    std::size_t nl = text.find('\n', from);
+    if (nl != std::string_view::npos && text.substr(nl + 1, 2) != "  ") {
+      from = nl + 1;  // part of this line: escaped by printable() below
+      continue;
+    }
     out += printable(text.substr(start, nl == std::string_view::npos ? nl : nl - start));
     if (nl == std::string_view::npos) return out;
     out += '\n';
-    start = nl + 1;
+    start = from = nl + 1;
   }
 }
 
