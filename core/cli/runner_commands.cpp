@@ -608,7 +608,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto flags = std::make_shared<RunFlags>();
     CLI::App* run = app.add_subcommand(
         "run", "Create and start an environment from an image on the context's runner");
-    run->add_option("-i,--image", flags->image, "Image to run (required)");
+    run->add_option("-i,--image", flags->image, "Image to run")->required();
     run->add_option("-n,--name", flags->name,
                     "Name of the environment (default: from the image's name)");
     run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)");

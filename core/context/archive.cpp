@@ -295,6 +295,21 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
     if (!top_meta && !top_material && !under_material) {
       return bad_entry(path, "is not part of a context archive (only meta.json and material/...)");
     }
+    if (under_material) {
+      // What export never carries: the runtime directory (a module makes it
+      // when it runs; the docker-container builder mounts it where buildkitd
+      // makes its socket) and an update's staged file option.
+      const std::string rel = path.substr(kMaterial.size() + 1);
+      if ((rel == kRuntimeDir && is_dir) || rel.rfind(std::string(kRuntimeDir) + "/", 0) == 0) {
+        return bad_entry(path, "is in the runtime directory, which an export never carries");
+      }
+      const std::string staged_prefix = "files/.";
+      if (rel.rfind(staged_prefix, 0) == 0 && rel.size() > staged_prefix.size() + 4 &&
+          rel.compare(rel.size() - 4, 4, ".new") == 0) {
+        return bad_entry(path,
+                         "is a file option staged by an update, which an export never carries");
+      }
+    }
     if (top_meta && !is_file) return bad_entry(path, "must be a regular file");
     if (top_material && !is_dir) return bad_entry(path, "must be a directory");
     if (!seen.insert(path).second) return bad_entry(path, "appears twice");

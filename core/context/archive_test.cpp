@@ -461,6 +461,17 @@ std::vector<Rejection> rejections() {
       {"char device", {meta, {"material/null", AE_IFCHR}}, "entry 'material/null' is a device"},
       {"block device", {meta, {"material/disk", AE_IFBLK}}, "entry 'material/disk' is a device"},
       {"fifo", {meta, {"material/fifo", AE_IFIFO}}, "entry 'material/fifo' is a FIFO"},
+      {"runtime file",
+       {meta, {"material/run/buildkitd.sock", AE_IFREG, "x"}},
+       "entry 'material/run/buildkitd.sock' is in the runtime directory, which an export never "
+       "carries"},
+      {"runtime directory",
+       {meta, {"material/run", AE_IFDIR}},
+       "entry 'material/run' is in the runtime directory, which an export never carries"},
+      {"staged file option",
+       {meta, {"material/files/.tls-ca.new", AE_IFREG, "x"}},
+       "entry 'material/files/.tls-ca.new' is a file option staged by an update, which an export "
+       "never carries"},
       {"unknown top level",
        {meta, {"tls/docker/ca.pem", AE_IFREG, "x"}},
        "entry 'tls/docker/ca.pem' is not part of a context archive (only meta.json and "

@@ -235,12 +235,32 @@ TEST_F(ContextCli, CreateRejectsInvalidNames) {
   envd_ok({"context", "create", "--name", "a1_.+-z"});
 }
 
+// No name, or two, is a command line envd cannot use as given: exit 2, as
+// a missing operand of export or rename is, for every command that takes
+// NAME or --name NAME.
 TEST_F(ContextCli, CreateRequiresAName) {
   auto r = envd({"context", "create", "--builder", "tcp"});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_EQ(r.err, kError + "a context name is required (NAME or --name NAME)\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, kError +
+                       "a context name is required (NAME or --name NAME) (see 'envd context "
+                       "create --help')\n");
   auto two = envd({"context", "create", "one", "--name", "two"});
-  EXPECT_EQ(two.err, kError + "expected one context name, got 2\n");
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_EQ(two.err,
+            kError + "expected one context name, got 2 (see 'envd context create --help')\n");
+  for (const char* command : {"use", "update"}) {
+    auto none = envd({"context", command});
+    EXPECT_EQ(none.exit_code, 2) << command;
+    EXPECT_EQ(none.err, kError + "a context name is required (NAME or --name NAME) (see 'envd " +
+                            "context " + command + " --help')\n");
+  }
+  auto rm = envd({"context", "rm"});
+  EXPECT_EQ(rm.exit_code, 2);
+  EXPECT_EQ(rm.err, kError +
+                        "a context name is required (NAME... or --name NAME) (see 'envd context "
+                        "rm --help')\n");
+  // --help still answers.
+  EXPECT_EQ(envd({"context", "create", "--help"}).exit_code, 0);
 }
 
 TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
@@ -309,7 +329,7 @@ TEST_F(ContextCli, UseRejectsUnknownContexts) {
   EXPECT_EQ(r.err,
             kError + "context 'ghost' does not exist; 'envd context ls' lists the contexts\n");
   auto none = envd({"context", "use"});
-  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_EQ(none.exit_code, 2);  // see CreateRequiresAName
 }
 
 TEST_F(ContextCli, UseWarnsWhenEnvdContextOverridesIt) {
@@ -411,6 +431,13 @@ TEST_F(ContextCli, InspectListsMaterialNamesButNeverContents) {
   auto material = json::parse(r.out).at("material").as_array();
   ASSERT_EQ(material.size(), 1u);
   EXPECT_EQ(material[0], "builder/key.pem");
+
+  // A link in the store is named where it is, not resolved to where it
+  // points (export refuses it).
+  fs::create_directories(data_dir / "files");
+  fs::create_symlink("/etc/passwd", data_dir / "files" / "tls-ca");
+  material = json::parse(envd_ok({"context", "inspect", "demo"}).out).at("material").as_array();
+  EXPECT_EQ(material, (json::array{"builder/key.pem", "files/tls-ca"}));
 }
 
 TEST_F(ContextCli, ResolutionOrderIsFlagThenEnvironmentThenStoreThenDefault) {
@@ -498,6 +525,12 @@ TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
             kError +
                 "runner 'docker': unknown option 'ssh-port' for the 'docker' runner (it takes no "
                 "options)\n");
+  // A newline typed into a value is shown escaped: the error stays one line.
+  auto newline = envd({"context", "update", "default", "--runner-opt", "ssh\nport=1"});
+  EXPECT_EQ(newline.exit_code, 1);
+  EXPECT_EQ(newline.err, kError +
+                             "runner 'docker': unknown option 'ssh\\x0aport' for the 'docker' "
+                             "runner (it takes no options)\n");
   auto malformed = envd({"context", "update", "default", "--runner-opt", "ssh-port"});
   EXPECT_EQ(malformed.exit_code, 1);
   EXPECT_EQ(malformed.err,

@@ -732,7 +732,10 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
     EXPECT_EQ(r.exit_code, 1);
     return r.err;
   };
-  EXPECT_EQ(bad({"run", "--name", "x"}), "envd: error: --image is required\n");
+  // A required flag left out is a command line envd cannot use: exit 2.
+  auto no_image = envd({"run", "--name", "x"}, {{"DOCKER_HOST", "unix:///nonexistent"}});
+  EXPECT_EQ(no_image.exit_code, 2);
+  EXPECT_EQ(no_image.err, "envd: error: --image is required (see 'envd run --help')\n");
   // The runner puts the image into the Engine's URLs: only a reference goes.
   EXPECT_EQ(bad({"run", "--image", "a b"}),
             "envd: error: --image: invalid image reference 'a b': 'a b' must be lowercase letters "

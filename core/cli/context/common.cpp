@@ -22,6 +22,14 @@ std::vector<std::string> NameArgs::all() const {
 void add_name_args(CLI::App* cmd, NameArgs& args) {
   cmd->add_option("name", args.positional, "Name of the context");
   cmd->add_option("--name", args.flagged, "Name of the context")->allow_extra_args(false);
+  // One name, NAME or --name: a command line without it (or with two) is
+  // one envd cannot use as given, exit 2 like a missing operand elsewhere.
+  // Checked once the parse is complete, so --help still answers.
+  cmd->parse_complete_callback([&args] {
+    const std::size_t n = args.all().size();
+    if (n == 0) throw CLI::ValidationError("a context name is required (NAME or --name NAME)");
+    if (n > 1) throw CLI::ValidationError("expected one context name, got " + std::to_string(n));
+  });
 }
 
 Result<std::string> one_context_name(const NameArgs& args) {
@@ -62,16 +70,30 @@ std::string context_in_use(const context::ContextList& list, const Invocation& i
   return context::choose_context(list.current, invocation.context_flag).name;
 }
 
-std::vector<std::string> material_files(const context::ContextStore& store,
-                                        const context::Context& ctx) {
+Result<std::vector<std::string>> material_files(const context::ContextStore& store,
+                                                const context::Context& ctx) {
   std::vector<std::string> files;
   std::error_code ec;
   fs::path dir = store.data_dir(ctx);
-  if (!fs::is_directory(dir, ec)) return files;
-  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    std::string rel = fs::relative(it->path(), dir, ec).string();
-    if (rel != context::kRunnerLoginFile) files.push_back(std::move(rel));
+  if (!fs::is_directory(fs::symlink_status(dir, ec))) return files;
+  auto unreadable = [&](const fs::path& path) {
+    return Error(Errc::permission,
+                 "cannot read '" + util::printable(path.string()) + "': " + ec.message());
+  };
+  fs::recursive_directory_iterator it(dir, ec);
+  if (ec) return unreadable(dir);
+  for (const fs::recursive_directory_iterator end; it != end;) {
+    // Named as stored, links not followed: a link in the store (which
+    // export refuses) is shown where it is, not where it points.
+    const fs::file_status status = it->symlink_status(ec);
+    if (ec) return unreadable(it->path());
+    if (fs::is_regular_file(status) || fs::is_symlink(status)) {
+      std::string rel = it->path().lexically_relative(dir).string();
+      if (rel != context::kRunnerLoginFile) files.push_back(std::move(rel));
+    }
+    const fs::path current = it->path();
+    it.increment(ec);
+    if (ec) return unreadable(current);
   }
   std::sort(files.begin(), files.end());
   return files;

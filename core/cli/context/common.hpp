@@ -62,8 +62,9 @@ Status check_pem(std::string_view content, const std::string& flag, const std::s
 std::string_view tls_file_block(std::string_view key);
 
 // Paths, relative to the context's private directory and sorted, of the
-// regular files in it; empty when it does not exist.
-std::vector<std::string> material_files(const context::ContextStore& store,
-                                        const context::Context& ctx);
+// regular files and symbolic links in it (links not followed); empty when it
+// does not exist; an error naming what cannot be read.
+Result<std::vector<std::string>> material_files(const context::ContextStore& store,
+                                                const context::Context& ctx);
 
 }  // namespace envd::cli

@@ -52,7 +52,9 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   // hand-edited store may hold anything). Only the driver knows its options,
   // so a context with options has its installed drivers loaded for the check
   // (one without loads none); import checks again.
-  const auto material = material_files(*store, *ctx);
+  auto listed = material_files(*store, *ctx);
+  if (!listed) return listed.error();
+  const auto& material = *listed;
   const std::string refused = "cannot export context '" + name + "'";
   const std::string fix = " (import would refuse it; correct it with envd context update)";
   auto check = [&](const auto& driver, const context::Options& options) -> Status {

@@ -61,8 +61,10 @@ Status run_inspect(Invocation& invocation, const std::vector<std::string>& names
   if (ctx->runner_address) out["runner_address"] = *ctx->runner_address;
   out["runner_options"] = options_json(ctx->runner_options);
   // Names of the private files only: their contents (keys) are never printed.
+  auto files = material_files(*store, *ctx);
+  if (!files) return files.error();
   json::array material;
-  for (const auto& file : material_files(*store, *ctx)) material.emplace_back(file);
+  for (const auto& file : *files) material.emplace_back(file);
   out["material"] = std::move(material);
   json::object storage;
   storage["store"] = store->file().string();

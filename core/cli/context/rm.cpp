@@ -90,6 +90,12 @@ void add_context_rm_command(CLI::App& group, Invocation& invocation, Action& act
   cmd->add_option("names", req->names.positional, "Names of the contexts");
   cmd->add_option("--name", req->names.flagged, "Name of a context (repeatable)")
       ->allow_extra_args(false);
+  // As add_name_args: no name at all is a command line envd cannot use.
+  cmd->parse_complete_callback([names = &req->names] {
+    if (names->all().empty()) {
+      throw CLI::ValidationError("a context name is required (NAME... or --name NAME)");
+    }
+  });
   cmd->add_flag("-f,--force", req->force,
                 "Remove the current context too (falling back to 'default') and ignore names "
                 "that do not exist");
