@@ -209,6 +209,7 @@ Status add_frontend_flags(const FrontendFlags& flags, std::map<std::string, std:
   }
   std::string hosts;
   for (const auto& host : flags.add_hosts) {
+    if (auto st = check_utf8("--add-host", host); !st) return st;
     // docker's HOST:IP, where an IPv6 address holds colons itself; buildx
     // also takes HOST=IP. The frontend reads HOST=IP records.
     auto sep = host.find('=');

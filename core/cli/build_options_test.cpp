@@ -155,6 +155,9 @@ TEST(FrontendFlags, BadValuesAreRefused) {
             "(the Engine's address for the host): give the host's IP address");
   host.add_hosts = {"db"};
   EXPECT_EQ(message(add_frontend_flags(host, attrs)), "invalid --add-host 'db': expected HOST:IP");
+  host.add_hosts = {"h\xff:10.0.0.1"};
+  EXPECT_EQ(message(add_frontend_flags(host, attrs)),
+            "invalid --add-host 'h\\xff:10.0.0.1': it is not UTF-8 text");
 
   label.labels = {
       "a\xff"

@@ -448,6 +448,37 @@ std::string explain_cache_refusal(const std::string& message, const buildkit::Da
   return {};
 }
 
+// A failed build must not leave an earlier build's ID behind. A regular file
+// is removed; a link to one is kept and the file emptied (/dev/stdout with
+// stdout a file: unlinking it would remove /dev/stdout itself, as root); a
+// device or FIFO (/dev/null, a pipe) is left alone. The ID is written once
+// the build has succeeded, the same three ways (write_file_atomically).
+Status clear_earlier_iidfile(const std::string& path) {
+  auto failed = [&](const char* what, int err) {
+    const Errc code =
+        err == EACCES || err == EPERM || err == EROFS ? Errc::permission : Errc::internal;
+    return Error(code, fmt::format("cannot {} the earlier --iidfile '{}' (a failed build must "
+                                   "not leave its ID): {}",
+                                   what, util::printable(path), std::strerror(err)));
+  };
+  struct stat link {};
+  if (::lstat(path.c_str(), &link) != 0) return {};  // none, or checked before
+  if (S_ISREG(link.st_mode)) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return failed("remove", errno);
+    return {};
+  }
+  struct stat target {};
+  if (!S_ISLNK(link.st_mode) || ::stat(path.c_str(), &target) != 0 || !S_ISREG(target.st_mode)) {
+    return {};
+  }
+  // O_NONBLOCK: should the link have come to name a FIFO meanwhile, the
+  // open does not wait for a reader.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return failed("empty", errno);
+  ::close(fd);
+  return {};
+}
+
 // Writes what a pipeline reads back: --iidfile and --metadata-file. A file
 // that cannot be written fails the command, after the build.
 Status write_build_results(const BuildRequest& req, const buildkit::SolveResult& result) {
@@ -624,18 +655,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
   }
   if (!req.iidfile.empty()) {
-    // A failed build must not leave an earlier build's ID behind. Only what
-    // the write replaces by a rename goes (a regular file, or a link to
-    // one); a device or FIFO (/dev/stdout, /dev/null) is written in place
-    // after the build, and must never be unlinked, least of all by root.
-    struct stat target {};
-    if (::stat(req.iidfile.c_str(), &target) == 0 && S_ISREG(target.st_mode) &&
-        ::unlink(req.iidfile.c_str()) != 0 && errno != ENOENT) {
-      return Error(Errc::permission,
-                   fmt::format("cannot remove the earlier --iidfile '{}' (a failed build must "
-                               "not leave its ID): {}",
-                               util::printable(req.iidfile), std::strerror(errno)));
-    }
+    if (auto st = clear_earlier_iidfile(req.iidfile); !st) return st;
   }
 
   // Driver progress (pulling a builder image...) follows --progress too.

@@ -125,6 +125,7 @@ std::vector<std::string> option_values(Invocation& invocation, const CLI::Option
   if (is("format")) return {"table", "json"};
   if (is("progress")) return {"auto", "tty", "plain", "quiet"};
   if (is("network")) return {"default", "none", "host"};
+  if (is("env-network")) return {"none", "host", "bridge"};
   if (is("output")) {
     return {"type=local,dest=",  "type=tar,dest=",   "type=oci,dest=",
             "type=docker,dest=", "type=image,name=", "type=moby,name="};

@@ -90,13 +90,25 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   // What is not a regular file, followed through links (/dev/null,
   // /dev/stdout, a FIFO: `--metadata-file /dev/stdout`), is written in place;
   // a rename would replace it, as root even a device node.
-  if (struct stat target{}; ::stat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) {
+  struct stat target {};
+  const bool exists = ::stat(path.c_str(), &target) == 0;
+  if (exists && !S_ISREG(target.st_mode)) {
     if (S_ISDIR(target.st_mode)) return errno_error("write", path, EISDIR);
     Fd out(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
     if (out.get() < 0) return errno_error("write", path, errno);
     if (auto st = write_all(out.get(), content, quoted(path)); !st) return st;
     if (::close(out.release()) != 0) return errno_error("write", path, errno);
     return {};
+  }
+  // A symbolic link to a regular file (a dotfile manager's link to the
+  // store; `--metadata-file /dev/stdout` with stdout a file, as root) is
+  // kept: the file it resolves to is replaced, beside itself. A rename over
+  // the link would replace the link, /dev/stdout included.
+  if (struct stat link{}; exists && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+    std::error_code ec;
+    const fs::path resolved = fs::canonical(path, ec);
+    if (ec) return errno_error("resolve the link", path, ec.value());
+    return write_file_atomically(resolved, content, mode, ReadOnlyFile::replace);
   }
   fs::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
@@ -106,9 +118,14 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
   // hard link to a file elsewhere, which the write would overwrite) is
   // never opened.
   std::string templ = temporary_template(path);
-  const std::string shown_template = templ;
   Fd fd(::mkostemps(templ.data(), 4, O_CLOEXEC));
-  if (fd.get() < 0) return errno_error("create", shown_template, errno);
+  if (fd.get() < 0) {
+    // Named by the directory and the file to replace, not by the template
+    // ("contexts.json.XXXXXX.tmp" is no file anyone made).
+    const int err = errno;
+    Error error = errno_error("create a file in", dir, err);
+    return Error(error.code(), error.message() + " (to replace " + quoted(path) + ")");
+  }
   const fs::path temp = templ;
   // A write that fails part-way (a full disk, RLIMIT_FSIZE) leaves the old
   // file as it was and no temporary file behind.
@@ -290,6 +307,12 @@ Result<bool> names_the_locked_file(int fd, const fs::path& path) {
 Result<int> lock_named_file(const fs::path& path, const std::function<Status(int)>& take) {
   for (;;) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno == ELOOP) {
+      // O_NOFOLLOW's answer for a link, whose strerror speaks of many.
+      return Error(Errc::invalid_argument,
+                   "cannot open lock file " + quoted(path) +
+                       ": it is a symbolic link, which envd does not follow; remove it");
+    }
     if (fd < 0) return errno_error("open lock file", path, errno);
     if (auto st = take(fd); !st) {
       ::close(fd);

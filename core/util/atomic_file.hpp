@@ -37,7 +37,8 @@ enum class ReadOnlyFile {
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
 // existing file is reset to `mode` too). The parent directory must exist.
 // What is not a regular file, links followed (/dev/null, /dev/stdout, a
-// FIFO), is written in place instead: a rename would replace it.
+// FIFO), is written in place instead: a rename would replace it. A symbolic
+// link to a regular file stays: the file it resolves to is replaced.
 // Success once the rename is done, even when the directory's fsync cannot be
 // (a directory that cannot be opened): the change is made, and an error
 // would make the caller undo what it stands for.

@@ -76,6 +76,25 @@ TEST_F(AtomicFile, WhatIsNotARegularFileIsWrittenInPlace) {
       << dir.error().message();
 }
 
+// A link to a regular file (a dotfile manager's link to the store,
+// /dev/stdout when stdout is a file) stays a link: the file it names is
+// replaced, beside itself.
+TEST_F(AtomicFile, ALinkToAFileStaysAndTheFileIsReplaced) {
+  fs::create_directories(dir_ / "real");
+  write_text(dir_ / "real" / "contexts.json", "old");
+  fs::create_symlink(dir_ / "real" / "contexts.json", dir_ / "link");
+  ASSERT_TRUE(write_file_atomically(dir_ / "link", "new", 0600));
+  EXPECT_TRUE(fs::is_symlink(dir_ / "link"));
+  EXPECT_EQ(read_text(dir_ / "real" / "contexts.json"), "new");
+  EXPECT_EQ(fs::status(dir_ / "real" / "contexts.json").permissions(), fs::perms(0600));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "real"), fs::directory_iterator()), 1);
+  // A link to nothing is replaced by the file, as before.
+  fs::create_symlink(dir_ / "missing", dir_ / "dangling");
+  ASSERT_TRUE(write_file_atomically(dir_ / "dangling", "x", 0644));
+  EXPECT_FALSE(fs::is_symlink(dir_ / "dangling"));
+  EXPECT_EQ(read_text(dir_ / "dangling"), "x");
+}
+
 // Two builds remembering one daemon's answer at once: each rename puts a
 // whole file in place, never a mix of the two.
 TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {
@@ -188,6 +207,19 @@ TEST_F(AtomicFile, ALockFileRemovedOnReleaseIsGoneAndTheOtherStays) {
     EXPECT_TRUE(fs::exists(dir_ / "removed.lock"));
   }
   EXPECT_EQ(names(), std::vector<std::string>{"kept.lock"});
+}
+
+// A link in the lock file's place is not followed, and said to be a link (not
+// "Too many levels of symbolic links", O_NOFOLLOW's errno).
+TEST_F(AtomicFile, ALinkInALockFilesPlaceIsNamed) {
+  write_text(dir_ / "elsewhere", "x");
+  fs::create_symlink(dir_ / "elsewhere", dir_ / "store.lock");
+  auto lock = FileLock::exclusive(dir_ / "store.lock");
+  ASSERT_FALSE(lock);
+  EXPECT_EQ(lock.error().message(),
+            "cannot open lock file '" + (dir_ / "store.lock").string() +
+                "': it is a symbolic link, which envd does not follow; remove it");
+  EXPECT_EQ(read_text(dir_ / "elsewhere"), "x");
 }
 
 // A waiter that opened the lock file before its holder removed it would hold
