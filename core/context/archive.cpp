@@ -152,6 +152,7 @@ Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
     }
     if (fs::is_directory(entry_status)) continue;  // recorded through the files inside
     if (rel == kRunnerLoginFile) continue;         // a credential stays on this machine
+    if (is_staged_file(rel)) continue;  // an update cut short left it; it is not the option
     if (fs::is_symlink(entry_status)) {
       return Error(Errc::invalid_argument, what + ": " + shown(path.string()) +
                                                " is a symbolic link; the private directory may "
@@ -303,9 +304,7 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
       if ((rel == kRuntimeDir && is_dir) || rel.rfind(std::string(kRuntimeDir) + "/", 0) == 0) {
         return bad_entry(path, "is in the runtime directory, which an export never carries");
       }
-      const std::string staged_prefix = "files/.";
-      if (rel.rfind(staged_prefix, 0) == 0 && rel.size() > staged_prefix.size() + 4 &&
-          rel.compare(rel.size() - 4, 4, ".new") == 0) {
+      if (is_staged_file(rel)) {
         return bad_entry(path,
                          "is a file option staged by an update, which an export never carries");
       }

@@ -17,6 +17,15 @@ namespace fs = std::filesystem;
 
 std::string stored_file_value(std::string_view key) { return "files/" + std::string(key); }
 
+bool is_staged_file(std::string_view relative_path) {
+  constexpr std::string_view prefix = "files/.";
+  constexpr std::string_view suffix = ".new";
+  return relative_path.size() > prefix.size() + suffix.size() &&
+         relative_path.substr(0, prefix.size()) == prefix &&
+         relative_path.substr(relative_path.size() - suffix.size()) == suffix &&
+         relative_path.find('/', prefix.size()) == std::string_view::npos;
+}
+
 Result<std::string> read_option_file(const std::string& path, const std::string& what) {
   auto fail = [&](const std::string& why) {
     return Error(Errc::invalid_argument, "cannot read " + what + " '" + path + "': " + why);

@@ -32,6 +32,12 @@ inline constexpr const char* kRuntimeDir = "run";
 // The value stored for file option `key`: "files/<key>".
 std::string stored_file_value(std::string_view key);
 
+// Whether `relative_path` (in the private directory) is a file option staged
+// by an update (files/.<key>.new, file_staging.hpp) rather than a stored one:
+// what an update killed half-way leaves, which export leaves out and import
+// refuses.
+bool is_staged_file(std::string_view relative_path);
+
 // Reads the file a user named for an option. `what` names it in errors, e.g.
 // "--builder-tls-ca": "cannot read --builder-tls-ca 'ca.pem': No such file or
 // directory". Refuses anything but a regular file of at most

@@ -438,6 +438,12 @@ TEST_F(ContextCli, InspectListsMaterialNamesButNeverContents) {
   fs::create_symlink("/etc/passwd", data_dir / "files" / "tls-ca");
   material = json::parse(envd_ok({"context", "inspect", "demo"}).out).at("material").as_array();
   EXPECT_EQ(material, (json::array{"builder/key.pem", "files/tls-ca"}));
+  // What export leaves out is not listed: this machine's runtime directory
+  // and an interrupted update's staged file.
+  write_text(data_dir / "run" / "state", "x");
+  write_text(data_dir / "files" / ".tls-ca.new", "x");
+  material = json::parse(envd_ok({"context", "inspect", "demo"}).out).at("material").as_array();
+  EXPECT_EQ(material, (json::array{"builder/key.pem", "files/tls-ca"}));
 }
 
 TEST_F(ContextCli, ResolutionOrderIsFlagThenEnvironmentThenStoreThenDefault) {

@@ -96,6 +96,11 @@ TEST_F(ExportImportCli, ExportNeverOverwritesAFile) {
   EXPECT_EQ(r.err, "envd: error: '" + target.string() +
                        "' already exists; export never overwrites a file\n");
   EXPECT_EQ(read_text(target), "precious");
+  fs::create_directories(home() / "exports");
+  auto dir = envd({"context", "export", "default", (home() / "exports").string()});
+  EXPECT_EQ(dir.exit_code, 1);
+  EXPECT_EQ(dir.err, "envd: error: '" + (home() / "exports").string() +
+                         "' is a directory; give the archive a file name\n");
 }
 
 // A hand-edited store whose file option names a path of its own: import

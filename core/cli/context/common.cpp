@@ -87,9 +87,12 @@ Result<std::vector<std::string>> material_files(const context::ContextStore& sto
     // export refuses) is shown where it is, not where it points.
     const fs::file_status status = it->symlink_status(ec);
     if (ec) return unreadable(it->path());
-    if (fs::is_regular_file(status) || fs::is_symlink(status)) {
-      std::string rel = it->path().lexically_relative(dir).string();
-      if (rel != context::kRunnerLoginFile) files.push_back(std::move(rel));
+    std::string rel = it->path().lexically_relative(dir).generic_string();
+    if (rel == context::kRuntimeDir && fs::is_directory(status)) {
+      it.disable_recursion_pending();  // this machine's only, as export leaves it
+    } else if ((fs::is_regular_file(status) || fs::is_symlink(status)) &&
+               rel != context::kRunnerLoginFile && !context::is_staged_file(rel)) {
+      files.push_back(std::move(rel));
     }
     const fs::path current = it->path();
     it.increment(ec);

@@ -8,8 +8,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "cli/context/common.hpp"
@@ -82,6 +84,11 @@ Status run_context_export(Invocation& invocation, const std::string& name,
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
       int err = errno;
+      std::error_code ec;
+      if (err == EEXIST && std::filesystem::is_directory(file, ec)) {
+        return Error(Errc::already_exists,
+                     "'" + file + "' is a directory; give the archive a file name");
+      }
       if (err == EEXIST) {
         return Error(Errc::already_exists,
                      "'" + file + "' already exists; export never overwrites a file");
