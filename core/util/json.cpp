@@ -35,7 +35,25 @@ void append_double(std::string& out, double d) {
 // always a lead byte) are escaped too (\u007f, \u009b). The value is the
 // same to any JSON reader, and what envd prints (a context's fields, a
 // daemon's answer) cannot drive a terminal: 0x9B is an 8-bit CSI.
+//
+// Bytes that are not UTF-8 (a file name in another encoding) would make the
+// output invalid JSON, and a lone 0x9B is a CSI too: each becomes U+FFFD, as
+// Go's encoding/json writes them.
 void append_string(std::string& out, std::string_view text) {
+  std::string valid;
+  if (!sdk::is_utf8(text)) {
+    for (std::size_t i = 0; i < text.size();) {
+      const std::size_t n = sdk::text_detail::utf8_length(text, i);
+      if (n == 0) {
+        valid += "\xef\xbf\xbd";
+        ++i;
+      } else {
+        valid.append(text.substr(i, n));
+        i += n;
+      }
+    }
+    text = valid;
+  }
   const std::string serialized = json::serialize(json::string_view(text.data(), text.size()));
   for (std::size_t i = 0; i < serialized.size(); ++i) {
     const auto c = static_cast<unsigned char>(serialized[i]);

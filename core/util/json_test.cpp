@@ -53,6 +53,13 @@ TEST(UtilJson, ControlCharactersOfEveryRangeAreEscaped) {
   ASSERT_TRUE(back) << back.error().message();
   EXPECT_EQ(*back, v);
   EXPECT_EQ(to_pretty_json(json::object{{"k", "\xc2\x9b"}}), "{\n  \"k\": \"\\u009b\"\n}\n");
+  // Bytes that are not UTF-8 (a lone 0x9B is a CSI too) become U+FFFD, as Go
+  // writes them: the output stays JSON.
+  EXPECT_EQ(to_compact_json(json::object{{"path",
+                                          "/a\x9b"
+                                          "b/\xff\xc3"}}),
+            "{\"path\":\"/a\xef\xbf\xbd"
+            "b/\xef\xbf\xbd\xef\xbf\xbd\"}\n");
 }
 
 // A file envd rewrites must give back every number as it read it. Boost.JSON
