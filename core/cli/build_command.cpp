@@ -84,12 +84,22 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
       ->group(inputs);
 }
 
+void add_build_path(CLI::App* cmd, std::string& path) {
+  static const CLI::Validator non_empty(
+      [](const std::string& value) {
+        return value.empty() ? std::string("the build context is empty (leave PATH out for .)")
+                             : std::string();
+      },
+      "", "non-empty");
+  cmd->add_option("path", path, "Build context directory")->capture_default_str()->check(non_empty);
+}
+
 void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
   {
     auto req = std::make_shared<BuildRequest>();
     CLI::App* cmd =
         app.add_subcommand("build", "Build an image from a Dockerfile with the context's builder");
-    cmd->add_option("path", req->path, "Build context directory")->capture_default_str();
+    add_build_path(cmd, req->path);
     add_build_flags(cmd, *req);
     cmd->callback([&invocation, &action, req] {
       req->ends_the_process = true;

@@ -54,6 +54,10 @@ struct BuildRequest {
 // (which must outlive parsing).
 void add_build_flags(CLI::App* cmd, BuildRequest& request);
 
+// Declares the PATH operand (the build context, default "."): an empty PATH,
+// a script's unset variable, is refused as an empty flag value is (exit 2).
+void add_build_path(CLI::App* cmd, std::string& path);
+
 // PATH made absolute, or why it cannot be built: "build context 'x' does
 // not exist", "... is not a directory", "cannot read build context 'x': ...".
 Result<std::filesystem::path> build_context_dir(const std::string& path);

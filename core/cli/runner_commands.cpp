@@ -638,7 +638,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     flags->network_flag = "--env-network";
     CLI::App* up = app.add_subcommand(
         "up", "Build PATH with the context's builder, then run it on the context's runner");
-    up->add_option("path", build->path, "Build context directory")->capture_default_str();
+    add_build_path(up, build->path);
     add_build_flags(up, *build);
     up->get_option("--quiet")->description(
         "Print only the environment's name on stdout (no progress, no messages)");

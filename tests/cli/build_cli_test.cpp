@@ -177,6 +177,18 @@ TEST_F(BuildCli, TextThatIsNotUtf8IsRefusedBeforeTheDaemon) {
       "envd: error: invalid --build-context 'a=docker-image://y': 'a' is given twice\n");
 }
 
+// An empty PATH, a script's unset variable, is refused as an empty flag
+// value is: exit 2, not a system error about ''.
+TEST_F(BuildCli, AnEmptyPathIsAUsageError) {
+  for (const char* command : {"build", "up"}) {
+    auto r = envd({command, ""});
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_EQ(r.err, std::string("envd: error: path: the build context is empty (leave PATH out "
+                                 "for .) (see 'envd ") +
+                         command + " --help')\n");
+  }
+}
+
 // A daemon that keeps the build waiting is named after three seconds, once,
 // so a long --connect-timeout does not look like a hang; --progress quiet
 // keeps that line back, and a deadline shorter than that never prints it.
