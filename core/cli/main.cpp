@@ -78,8 +78,18 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
                          envd::util::printable(flag, 80), path, path);
     }
   }
+  // A one-value flag given twice: CLI11 says "--tag: At Most 1 required but
+  // received 2", said here in the words of the rest of envd.
+  std::string what = e.what();
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    constexpr std::string_view kAtMostOne = ": At Most 1 required but received ";
+    if (auto at = what.find(kAtMostOne); at != std::string::npos && what.front() == '-') {
+      what = fmt::format("{} is given {} times; it takes one value", what.substr(0, at),
+                         what.substr(at + kAtMostOne.size()));
+    }
+  }
   // CLI11 quotes the words it could not take as they are: one line, shown.
-  return fmt::format("{} (see '{} --help')", envd::util::printable(e.what(), 1000), path);
+  return fmt::format("{} (see '{} --help')", envd::util::printable(what, 1000), path);
 }
 
 // What a failed write to stdout is called: the system's words, unless stdout
