@@ -236,9 +236,10 @@ Result<buildkit::SolveRequest> solve_request(const BuildRequest& req, const fs::
   auto& attrs = solve.frontend_attrs;
   // Every attribute is a protobuf string: text that is not UTF-8 would be
   // logged by protobuf and refused by a daemon only after the session set-up.
-  if (auto st = check_utf8("--file", dockerfile.filename().string()); !st) return st.error();
+  std::string filename = dockerfile.filename().string();
+  if (auto st = check_utf8("--file", filename); !st) return st.error();
   if (auto st = check_utf8("--target", req.target); !st) return st.error();
-  attrs["filename"] = dockerfile.filename().string();
+  attrs["filename"] = std::move(filename);
   for (const auto& arg : req.build_args) {
     auto parsed = parse_env_value(arg, "--build-arg");
     if (!parsed) return parsed.error();
@@ -408,10 +409,8 @@ Result<std::map<std::string, fs::path>> named_context_dirs(const BuildRequest& r
                    "invalid --build-context '" + value + "': '" + named->name +
                        "' is the name of the build's own directory; choose another name");
     }
-    if (!dirs.emplace(named->name, named->directory).second) {
-      return Error(Errc::invalid_argument,
-                   "invalid --build-context '" + value + "': '" + named->name + "' is given twice");
-    }
+    // A name given twice was refused with the Solve's attributes.
+    dirs.emplace(named->name, named->directory);
   }
   return dirs;
 }
