@@ -15,7 +15,9 @@ namespace envd::cli {
 void add_build_flags(CLI::App* cmd, BuildRequest& request) {
   BuildRequest* req = &request;
   cmd->add_option("-f,--file", req->file, "Dockerfile (default: PATH/Dockerfile)");
-  cmd->add_option("-t,--tag", req->tag, "Image name and tag (default: <basename of PATH>:dev)");
+  cmd->add_option("-t,--tag", req->tags,
+                  "Image name and tag, repeatable (default: <basename of PATH>:dev)")
+      ->allow_extra_args(false);
   // One value per occurrence: a vector option would otherwise swallow PATH.
   cmd->add_option(
          "--build-arg", req->build_args,

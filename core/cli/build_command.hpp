@@ -16,7 +16,9 @@ namespace envd::cli {
 struct BuildRequest {
   std::string path = ".";
   std::string file;
-  std::string tag;
+  // -t, repeatable as docker build's: each names the image; the first is the
+  // one `envd up` runs.
+  std::vector<std::string> tags;
   std::vector<std::string> build_args;
   std::string target;
   std::string platform;

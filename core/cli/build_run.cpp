@@ -117,6 +117,20 @@ Status check_creatable(const fs::path& path, bool directory, const std::string& 
   return {};
 }
 
+// The image's names (-t, or the default one): as an exporter takes several,
+// one comma-separated `name`, and as messages say them ("a:1 and a:latest").
+struct ImageNames {
+  std::string exported;
+  std::string shown;
+
+  explicit ImageNames(const std::vector<std::string>& names) {
+    for (size_t i = 0; i < names.size(); ++i) {
+      exported += (i == 0 ? "" : ",") + names[i];
+      shown += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+    }
+  }
+};
+
 // Where the exported result goes, and what the session must serve for it.
 struct ExportPlan {
   buildkit::Export exporter;
@@ -161,7 +175,7 @@ std::vector<std::string> daemon_pushes(const buildkit::Export& exporter) {
 
 // Follows output::choose_export (export_rules.hpp) and sets up what the
 // session must serve for the chosen exporter.
-Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
+Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
                                const buildkit::DaemonInfo& info, const std::string& builder,
                                std::chrono::milliseconds connect_timeout) {
   ExportPlan plan;
@@ -171,14 +185,15 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
     if (!parsed) return parsed.error();
     spec = std::move(*parsed);
   }
-  auto choice = output::choose_export(spec ? &*spec : nullptr, tag, has_moby_worker(info), builder);
+  auto choice = output::choose_export(spec ? &*spec : nullptr, names.exported,
+                                      has_moby_worker(info), builder);
   if (!choice) return choice.error();
   plan.exporter = std::move(choice->exporter);
   plan.push_names = std::move(choice->push_names);
   if (plan.push_names.empty()) plan.daemon_push_names = daemon_pushes(plan.exporter);
   if (choice->load_into_engine) {
     // The `docker` tarball goes into the Engine at DOCKER_HOST as it arrives.
-    std::string failed = "cannot load " + tag + " into the local Docker Engine";
+    std::string failed = "cannot load " + names.shown + " into the local Docker Engine";
     auto engine = sdk::DockerEngine::from_env();
     if (!engine) return engine.error().wrap(failed);
     auto loader = output::ImageLoader::start(std::move(*engine), connect_timeout);
@@ -189,7 +204,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const std::string& tag,
     return plan;
   }
   if (!spec) {
-    plan.description = "the Docker Engine as " + tag;
+    plan.description = "the Docker Engine as " + names.shown;
     return plan;
   }
   switch (spec->destination) {
@@ -582,14 +597,10 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
-  std::string tag = req.tag;
-  if (tag.empty()) {
-    auto derived = output::default_image_tag(context_dir);
-    if (!derived) return derived.error();
-    tag = *derived;
-  } else if (auto st = output::validate_image_reference(tag); !st) {
-    return st;
-  }
+  auto image_names = output::image_names(req.tags, context_dir);
+  if (!image_names) return image_names.error();
+  const ImageNames names(*image_names);
+  const std::string& tag = names.shown;
   auto solve = solve_request(req, dockerfile);
   if (!solve) return solve.error();
   solve->session_shared_key = context_transfer_key(context_dir);
@@ -718,7 +729,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   std::optional<output::ProgressUi> progress;
   std::optional<Result<buildkit::SolveResult>> outcome;
   for (bool replanned = false;;) {
-    auto planned = plan_export(req, tag, *info, target->context.builder, *timeout);
+    auto planned = plan_export(req, names, *info, target->context.builder, *timeout);
     if (!planned) return planned.error();
     plan = std::move(*planned);
     solve->exports.assign(1, plan.exporter);
@@ -867,7 +878,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // given (--output type=docker,name=app:1): what the tarball is tagged.
   std::string built = tag;
   if (auto name = plan.exporter.attrs.find("name");
-      req.tag.empty() && name != plan.exporter.attrs.end() && !name->second.empty()) {
+      req.tags.empty() && name != plan.exporter.attrs.end() && !name->second.empty()) {
     built = name->second.substr(0, name->second.find(','));
   }
   say("Built " + built + ", exported to " + plan.description);

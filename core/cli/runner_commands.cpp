@@ -307,12 +307,11 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   auto checked_dir = build_context_dir(build.path);
   if (!checked_dir) return checked_dir.error();
   const std::filesystem::path dir = std::move(*checked_dir);
-  if (build.tag.empty()) {
-    auto derived = output::default_image_tag(dir);
-    if (!derived) return derived.error();
-    build.tag = *derived;
-  }
-  flags.image = build.tag;
+  // The environment runs the first name; the build gives the image them all.
+  auto names = output::image_names(build.tags, dir);
+  if (!names) return names.error();
+  build.tags = *names;
+  flags.image = build.tags.front();
   if (flags.name.empty()) flags.name = name_from_directory(dir);
   // The environment's name is up's one line of data, with --quiet too.
   build.quiet_prints_image_id = false;
@@ -351,7 +350,13 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   auto current = invocation.current_context();
   if (!current) return current.error();
   if (current->context.runner == "envd-server") {
-    std::string push = "type=image,name=" + build.tag + ",push=true";
+    // One CSV record: several names are one quoted field ("name=a,b").
+    std::string name_field = "name=";
+    for (const auto& name : build.tags) {
+      name_field += (&name == &build.tags.front() ? "" : ",") + name;
+    }
+    if (build.tags.size() > 1) name_field = '"' + name_field + '"';
+    std::string push = "type=image," + name_field + ",push=true";
     if (!build.output.empty() && build.output != push) {
       return usage("envd up pushes the image for the envd-server runner (" + push +
                    "); drop --output");

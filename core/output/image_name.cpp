@@ -177,4 +177,19 @@ Result<std::string> default_image_tag(const std::filesystem::path& context_dir) 
   return tag;
 }
 
+Result<std::vector<std::string>> image_names(const std::vector<std::string>& tags,
+                                             const std::filesystem::path& context_dir) {
+  if (tags.empty()) {
+    auto derived = default_image_tag(context_dir);
+    if (!derived) return derived.error();
+    return std::vector<std::string>{std::move(*derived)};
+  }
+  std::vector<std::string> names;
+  for (const auto& tag : tags) {
+    if (auto st = validate_image_reference(tag); !st) return st.error();
+    if (std::find(names.begin(), names.end(), tag) == names.end()) names.push_back(tag);
+  }
+  return names;
+}
+
 }  // namespace envd::output

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "envd/result.hpp"
 
@@ -16,5 +17,10 @@ Status validate_image_reference(std::string_view reference);
 // "<basename of the absolute context path, lower-cased>:dev". Fails, asking for
 // -t, when the directory name cannot be an image name.
 Result<std::string> default_image_tag(const std::filesystem::path& context_dir);
+
+// The names `envd build` gives its image: the -t values in their order, each
+// validated and a repeat dropped, or the default tag when there is none.
+Result<std::vector<std::string>> image_names(const std::vector<std::string>& tags,
+                                             const std::filesystem::path& context_dir);
 
 }  // namespace envd::output

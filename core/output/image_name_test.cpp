@@ -122,5 +122,18 @@ TEST(ImageName, DefaultTagIsTheLowerCasedDirectoryName) {
   EXPECT_NE(spaced.error().message().find("pass -t NAME[:TAG]"), std::string::npos);
 }
 
+TEST(ImageName, EveryTagNamesTheImageOnceInItsOrder) {
+  auto names = image_names({"b:1", "a:1", "b:1", "127.0.0.1:5000/b:1"}, "/work/app");
+  ASSERT_TRUE(names) << names.error().message();
+  EXPECT_EQ(*names, (std::vector<std::string>{"b:1", "a:1", "127.0.0.1:5000/b:1"}));
+  auto derived = image_names({}, "/work/App");
+  ASSERT_TRUE(derived) << derived.error().message();
+  EXPECT_EQ(*derived, std::vector<std::string>{"app:dev"});
+  // A bad one fails them all, named; a comma cannot pass for two names.
+  auto bad = image_names({"a:1", "a:1,b:1"}, "/work/app");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("a:1,b:1"), std::string::npos) << bad.error().message();
+}
+
 }  // namespace
 }  // namespace envd::output

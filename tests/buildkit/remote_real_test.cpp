@@ -192,20 +192,28 @@ TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
 }
 
 // Without --output, a daemon without a moby worker exports with `docker` and
-// envd loads the tarball into the Engine at DOCKER_HOST.
+// envd loads the tarball into the Engine at DOCKER_HOST, under every -t.
 TEST_F(RealBuildkitTest, TheDefaultExportIsLoadedIntoTheEngine) {
   use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
   const std::string image = "envd-real/loaded:" + tag_;
-  auto r = run({"build", "--progress", "plain", "-t", image, project("loaded").string()},
-               /*with_engine=*/true);
+  const std::string also = "envd-real/loaded:also-" + tag_;
+  auto r =
+      run({"build", "--progress", "plain", "-t", image, "-t", also, project("loaded").string()},
+          /*with_engine=*/true);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(last_line(r.err),
-            "Loaded " + image + " into the Docker Engine at " + services_.docker_host + "\n");
+  EXPECT_EQ(last_line(r.err), "Loaded " + image + " and " + also + " into the Docker Engine at " +
+                                  services_.docker_host + "\n");
   auto ran = run_docker(services_.docker_host, {"run", "--rm", "--network", "none", image, "cat",
                                                 "/built.txt", "/greeting.txt"});
   EXPECT_EQ(ran.exit_code, 0) << ran.err;
   EXPECT_EQ(ran.out, "built-by-buildkitd\nhello from loaded\n");
-  run_docker(services_.docker_host, {"rmi", "-f", image});
+  auto ids =
+      run_docker(services_.docker_host, {"image", "inspect", "--format", "{{.Id}}", image, also});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  std::string first = ids.out.substr(0, ids.out.find('\n') + 1);
+  EXPECT_TRUE(first.size() > 10) << ids.out;
+  EXPECT_EQ(ids.out, first + first) << "one image under both names";
+  run_docker(services_.docker_host, {"rmi", "-f", image, also});
 }
 
 // The answer remembered from the last build (<cache dir>/envd/daemons/) is

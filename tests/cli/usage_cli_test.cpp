@@ -70,10 +70,10 @@ TEST_F(UsageCli, AnUnknownFlagPointsToItsCommandsHelp) {
 // A flag that takes one value, given twice, is said in envd's words, not as
 // CLI11's "At Most 1 required but received 2".
 TEST_F(UsageCli, AOneValueFlagGivenTwiceIsNamed) {
-  auto r = envd({"build", "-t", "a:1", "--tag", "b:1", "."});
+  auto r = envd({"build", "--target", "a", "--target", "b", "."});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
-            kError + "--tag is given 2 times; it takes one value (see 'envd build --help')\n");
+            kError + "--target is given 2 times; it takes one value (see 'envd build --help')\n");
   auto builder = envd({"context", "create", "x", "--builder", "tcp", "--builder", "unix"});
   EXPECT_EQ(builder.exit_code, 2);
   EXPECT_EQ(builder.err, kError +

@@ -99,6 +99,27 @@ TEST_F(BuildE2e, RunAndCopyLandInTheEngineAndRun) {
   EXPECT_EQ(run.out, "hello from the context\nbuilt-by-envd\n");
 }
 
+// Each -t names the image once more, as docker build's does (the moby
+// exporter takes them as one comma-separated name); a repeat is dropped.
+TEST_F(BuildE2e, EveryTagNamesTheSameImage) {
+  fs::path dir = project("tagged", std::string("FROM ") + kBase + "\nRUN echo tagged > /t.txt\n");
+  auto r = build({"--network", "none", "--progress", "plain", "-t", "envd-e2e/tagged:1", "-t",
+                  "envd-e2e/tagged:latest", "--tag", "envd-e2e/tagged:1", dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("Built envd-e2e/tagged:1 and envd-e2e/tagged:latest, exported to the "
+                       "Docker Engine as envd-e2e/tagged:1 and envd-e2e/tagged:latest\n"),
+            std::string::npos)
+      << r.err;
+  auto ids = docker({"image", "inspect", "--format", "{{.Id}} {{len .RepoTags}}",
+                     "envd-e2e/tagged:1", "envd-e2e/tagged:latest"});
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  // One image ID, twice, with its two names.
+  std::string first = ids.out.substr(0, ids.out.find('\n') + 1);
+  EXPECT_EQ(ids.out, first + first);
+  EXPECT_TRUE(first.size() > 3 && first.substr(first.size() - 3) == " 2\n") << ids.out;
+  docker({"rmi", "envd-e2e/tagged:1", "envd-e2e/tagged:latest"});
+}
+
 TEST_F(BuildE2e, DockerignoreExcludesFilesAndLocalExportWritesThem) {
   fs::path dir = project("ignore", std::string("FROM ") + kBase + "\nCOPY . /ctx\n");
   write_text(dir / "kept.txt", "kept\n");

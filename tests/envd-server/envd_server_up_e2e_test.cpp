@@ -48,14 +48,20 @@ TEST_F(EnvdServerUpE2e, BuildsPushesAndCreatesTheEnvironment) {
   const std::string repository = "envd-e2e/up-server";
   const std::string tag = std::to_string(::getpid());
   const std::string image = services_.registry + "/" + repository + ":" + tag;
+  // A second -t is pushed too (one quoted CSV field, "name=a,b"); the
+  // environment runs the first.
+  const std::string also = "also-" + tag;
   auto up = envd(
-      {"up", dir.string(), "-t", image, "--network", "none", "--name", "dev", "--timeout", "30s"},
+      {"up", dir.string(), "-t", image, "-t", services_.registry + "/" + repository + ":" + also,
+       "--network", "none", "--name", "dev", "--timeout", "30s"},
       env());
   ASSERT_EQ(up.exit_code, 0) << up.err;
   EXPECT_EQ(up.out, "dev\n");  // no terminal: no attach
 
   // The image is in the registry, and the server was asked to run exactly it.
   EXPECT_EQ(registry_digest(services_.registry, repository, tag).rfind("sha256:", 0), 0u);
+  EXPECT_EQ(registry_digest(services_.registry, repository, also),
+            registry_digest(services_.registry, repository, tag));
   auto state = server.state();
   ASSERT_TRUE(state.contains("bob")) << json::serialize(state);
   const auto& envs = state["bob"].as_object()["environments"].as_array();
