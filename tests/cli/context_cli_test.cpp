@@ -481,6 +481,17 @@ TEST_F(ContextCli, ResolutionErrorsSayWhereTheNameCameFrom) {
   auto invalid = envd({"--context", "bad/name", "context", "show"});
   EXPECT_EQ(invalid.exit_code, 2);
   EXPECT_EQ(invalid.err.rfind(kError + "invalid context name 'bad/name'", 0), 0u) << invalid.err;
+  // ls lists the contexts all the same, and warns in the same words.
+  auto listed = envd_ok({"context", "ls"}, {{"ENVD_CONTEXT", "bad name!"}});
+  EXPECT_EQ(
+      listed.err.rfind("envd: warning: invalid context name 'bad name!' (from ENVD_CONTEXT)", 0),
+      0u)
+      << listed.err;
+  EXPECT_NE(listed.out.find("default"), std::string::npos) << listed.out;
+  auto ghost = envd_ok({"context", "ls"}, {{"ENVD_CONTEXT", "ghost"}});
+  EXPECT_EQ(ghost.err,
+            "envd: warning: context 'ghost' (from ENVD_CONTEXT) does not exist; unset "
+            "ENVD_CONTEXT or set it to one of 'envd context ls'\n");
 }
 
 // ---- update ------------------------------------------------------------------

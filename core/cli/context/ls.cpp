@@ -12,8 +12,8 @@
 
 #include "cli/context/common.hpp"
 #include "cli/table.hpp"
+#include "context/resolve.hpp"
 #include "util/json.hpp"
-#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -28,8 +28,11 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
   auto list = store->load();
   if (!list) return list.error();
   std::string current = context_in_use(*list, invocation);
-  if (list->find(current) == nullptr) {
-    warn("the context in use, '" + util::printable(current, 80) + "', does not exist");
+  // A context in use that is not valid or not there is warned of, in the
+  // words every other command fails with (naming where the name came from),
+  // and the contexts are listed all the same, so that the right one is found.
+  if (auto resolved = context::resolve_context(*list, invocation.context_flag); !resolved) {
+    warn(resolved.error().message());
   }
 
   if (*format == OutputFormat::json) {
