@@ -131,21 +131,9 @@ int main(int argc, char** argv) {
   if (auto st = envd::cli::hand_over_to_client(argc, argv); !st) {
     return fail(st.error().message(), kExitFailure);
   }
-  // Started with stdin, stdout or stderr closed (2>&-), the next file envd
-  // opens (the store's lock, a socket) would take that number, and messages
-  // would be written into it: each closed one gets a stand-in, noted so that
-  // data for a closed standard output is refused. stdout's is /dev/full, so
-  // that data written there fails (and is reported) rather than vanishing.
-  for (int fd = 0; fd <= 2; ++fd) {
-    // open() takes the lowest free number: this one, the lower ones being
-    // open by now. Should it fail, there is nothing better to do.
-    if (::fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
-      if (fd != 1 || ::open("/dev/full", O_WRONLY) != 1) {
-        (void)::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
-      }
-      envd::util::note_closed_at_start(fd);
-    }
-  }
+  // A closed stdin, stdout or stderr gets a stand-in before anything is
+  // opened; envd-client is told which were closed (launch.cpp).
+  envd::util::stand_in_for_closed_descriptors();
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);

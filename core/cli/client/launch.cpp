@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -13,6 +14,7 @@
 #include "cli/client/program.hpp"
 #include "cli/command_groups.hpp"
 #include "util/paths.hpp"
+#include "util/terminal.hpp"
 
 namespace envd::cli {
 namespace {
@@ -53,6 +55,21 @@ bool runs_in_client(int argc, const char* const* argv) {
 Error execute_client(int argc, const char* const* argv) {
   auto path = client_program_path();
   if (!path) return path.error();
+  // envd-client's static initializers (gRPC's) open descriptors before its
+  // main() runs, and one of them would take a closed 0, 1 or 2: a build's
+  // `-f -` then read gRPC's eventfd as its Dockerfile. The stand-ins are put
+  // in place here instead, and which were closed goes over in the
+  // environment (kClosedAtStartVariable, program.hpp).
+  util::stand_in_for_closed_descriptors();
+  std::string closed;
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (util::was_closed_at_start(fd)) closed += static_cast<char>('0' + fd);
+  }
+  if (closed.empty()) {
+    ::unsetenv(kClosedAtStartVariable);
+  } else {
+    ::setenv(kClosedAtStartVariable, closed.c_str(), 1);
+  }
   // What envd wrote so far goes out before its buffers are dropped.
   std::fflush(stdout);
   std::fflush(stderr);

@@ -2,9 +2,22 @@
 #include "cli/client/commands.hpp"
 #include "cli/client/program.hpp"
 
+#include <cstdlib>
+
+#include "util/terminal.hpp"
+
 namespace envd::cli {
 
-Status hand_over_to_client(int /*argc*/, const char* const* /*argv*/) { return {}; }
+Status hand_over_to_client(int /*argc*/, const char* const* /*argv*/) {
+  if (const char* closed = std::getenv(kClosedAtStartVariable); closed != nullptr) {
+    for (const char* c = closed; *c != '\0'; ++c) {
+      if (*c >= '0' && *c <= '2') util::note_closed_at_start(*c - '0');
+    }
+    // Not passed on to what envd-client runs (a helper, a shell).
+    ::unsetenv(kClosedAtStartVariable);
+  }
+  return {};
+}
 
 Result<const ClientApi*> client_api() {
   static const ClientApi table = {

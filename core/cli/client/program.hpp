@@ -20,11 +20,17 @@ namespace envd::cli {
 // so either can be moved anywhere.
 Result<std::filesystem::path> client_program_path();
 
+// Which of stdin, stdout and stderr envd found closed ("0", "12", ...): envd
+// gives them stand-ins before executing envd-client, whose static
+// initializers would otherwise take their numbers, and envd-client notes them
+// from this variable (util::was_closed_at_start) and removes it.
+inline constexpr const char* kClosedAtStartVariable = "ENVD_CLOSED_AT_START";
+
 // Called first thing in main. In envd, when the command line names a command
 // that runs in envd-client (and does not ask for help, which envd prints),
 // executes envd-client and returns only if that failed: "cannot run '<path>':
-// <reason>". Otherwise, and always in envd-client, returns success: this
-// program runs the command.
+// <reason>". Otherwise returns success: this program runs the command. In
+// envd-client it notes the descriptors kClosedAtStartVariable names.
 Status hand_over_to_client(int argc, const char* const* argv);
 
 // The client's commands. In envd-client, its own table. In envd, a command
