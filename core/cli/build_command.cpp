@@ -125,8 +125,7 @@ Result<std::filesystem::path> build_context_dir(const std::string& path) {
     // missing directory named "-" or "https:".
     if (path == "-") {
       return Error(Errc::unsupported,
-                   "a build context from standard input ('-') is not supported: give a "
-                   "directory");
+                   "a build from standard input ('-') is envd build's only: give a directory");
     }
     if (path.find("://") != std::string::npos || path.rfind("git@", 0) == 0) {
       return Error(Errc::unsupported, "a remote " + quoted +

@@ -44,6 +44,7 @@
 #include "cli/daemon_answer.hpp"
 #include "cli/flag_values.hpp"
 #include "cli/output_file.hpp"
+#include "cli/stdin_dockerfile.hpp"
 #include "context/resolve.hpp"
 #include "envd/docker_engine.hpp"
 #include "output/export_rules.hpp"
@@ -588,14 +589,37 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!mode) return mode.error();
   auto timeout = connect_timeout(req.connect_timeout);
   if (!timeout) return timeout.error();
-  auto checked_dir = build_context_dir(req.path);
-  if (!checked_dir) return checked_dir.error();
-  const fs::path context_dir = std::move(*checked_dir);
-  if (req.file == "-" && !fs::exists(req.file)) {
-    return Error(Errc::unsupported,
-                 "a Dockerfile from standard input (-f -) is not supported: give a file");
+  // `-` is a Dockerfile on standard input and no context, as in docker
+  // build; `-f -` the Dockerfile alone (stdin_dockerfile.hpp). What the
+  // Dockerfile's own path would be checked for is checked first.
+  const bool no_context = req.path == "-";
+  const bool dockerfile_on_stdin = no_context || req.file == "-";
+  if (no_context && !req.file.empty()) {
+    return Error(Errc::invalid_argument, "-f '" + util::printable(req.file, 80) +
+                                             "' is not taken with '-': standard input is the "
+                                             "Dockerfile");
   }
-  fs::path dockerfile = req.file.empty() ? context_dir / "Dockerfile" : fs::absolute(req.file);
+  if (no_context && req.tags.empty()) {
+    return Error(Errc::invalid_argument,
+                 "a build from standard input ('-') has no directory to name the image after: "
+                 "give -t NAME[:TAG]");
+  }
+  std::optional<fs::path> checked_dir;
+  if (!no_context) {
+    auto dir = build_context_dir(req.path);
+    if (!dir) return dir.error();
+    checked_dir = std::move(*dir);
+  }
+  std::optional<StdinDockerfile> stdin_dockerfile;
+  if (dockerfile_on_stdin) {
+    auto read = StdinDockerfile::read(no_context ? "'-'" : "-f -");
+    if (!read) return read.error();
+    stdin_dockerfile.emplace(std::move(*read));
+  }
+  const fs::path context_dir = no_context ? stdin_dockerfile->empty_context() : *checked_dir;
+  fs::path dockerfile = stdin_dockerfile   ? stdin_dockerfile->dockerfile()
+                        : req.file.empty() ? context_dir / "Dockerfile"
+                                           : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
   auto image_names = output::image_names(req.tags, context_dir);
   if (!image_names) return image_names.error();

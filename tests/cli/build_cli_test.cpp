@@ -358,23 +358,64 @@ TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
   EXPECT_EQ(read_text(home() / "plain"), "a file");
 }
 
-// What docker build also reads (standard input, a URL) is not mistaken for
-// a missing directory named "-" or "https:".
-TEST_F(BuildCli, StdinAndRemoteContextsAreSaidToBeUnsupported) {
+// What docker build also reads from a URL is not mistaken for a missing
+// directory named "https:"; a Dockerfile on standard input (`-f -`, or `-`
+// with no context) is read, and what cannot be one is refused before a
+// daemon is contacted (the builder here is a closed port).
+TEST_F(BuildCli, StdinIsReadAsADockerfileAndRemoteContextsAreSaidToBeUnsupported) {
   ENVD_REQUIRE_MODULES("tcp builder");
   envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
            "127.0.0.1:" + std::to_string(closed_port()), "--use"});
   fs::path dir = project();
-  auto stdin_context = envd({"build", "-"});
-  EXPECT_EQ(stdin_context.exit_code, 1);
-  EXPECT_EQ(stdin_context.err,
-            "envd: error: a build context from standard input ('-') is not supported: give a "
+  const std::string from_flag = "envd: error: the Dockerfile on standard input (-f -)";
+  const std::string from_dash = "envd: error: the Dockerfile on standard input ('-')";
+  auto empty = envd({"build", "-f", "-", dir.string()});
+  EXPECT_EQ(empty.exit_code, 1);
+  EXPECT_EQ(empty.err, from_flag + " is empty\n");
+  const std::string archive_message =
+      " is an archive: envd builds a context directory, not a tarred one; extract it and give "
+      "its directory\n";
+  auto gzip = envd({"build", "-t", "a:1", "-"}, {}, std::string("\x1f\x8b\x08\0", 4));
+  EXPECT_EQ(gzip.exit_code, 1);
+  EXPECT_EQ(gzip.err, from_dash + archive_message);
+  std::string tar_header(512, '\0');
+  tar_header.replace(0, 10, "Dockerfile");
+  tar_header.replace(257, 6, std::string("ustar\0", 6));
+  auto tar = envd({"build", "-f", "-", dir.string()}, {}, tar_header);
+  EXPECT_EQ(tar.err, from_flag + archive_message);
+  // Found wrong before standard input is read.
+  auto untagged = envd({"build", "-"}, {}, "FROM scratch\n");
+  EXPECT_EQ(untagged.exit_code, 1);
+  EXPECT_EQ(untagged.err,
+            "envd: error: a build from standard input ('-') has no directory to name the image "
+            "after: give -t NAME[:TAG]\n");
+  auto with_file = envd({"build", "-t", "a:1", "-f", "Dockerfile", "-"}, {}, "FROM scratch\n");
+  EXPECT_EQ(with_file.err,
+            "envd: error: -f 'Dockerfile' is not taken with '-': standard input is the "
+            "Dockerfile\n");
+  auto missing = envd({"build", "-f", "-", (home() / "nowhere").string()}, {}, "FROM scratch\n");
+  EXPECT_EQ(missing.err,
+            "envd: error: build context '" + (home() / "nowhere").string() + "' does not exist\n");
+  // A closed stdin is said, and not mistaken for a descriptor envd-client's
+  // start-up opened in its place.
+  sdk::ProcessOptions closed;
+  closed.argv = {"sh", "-c", "exec \"$0\" build -f - \"$1\" <&-", envd_binary(), dir.string()};
+  closed.env = base_env();
+  closed.timeout = std::chrono::seconds(30);
+  auto closed_run = sdk::run_process(closed);
+  ASSERT_TRUE(closed_run) << closed_run.error().message();
+  EXPECT_EQ(closed_run->exit_code, 1);
+  EXPECT_EQ(closed_run->err, from_flag + ": standard input is closed; pipe the Dockerfile in\n");
+  // A Dockerfile that is read goes to the daemon: here, the closed port.
+  auto read =
+      envd({"build", "-f", "-", "--connect-timeout", "1s", dir.string()}, {}, "FROM scratch\n");
+  EXPECT_EQ(read.exit_code, 1);
+  EXPECT_NE(read.err.find("cannot connect to buildkitd"), std::string::npos) << read.err;
+  auto up = envd({"up", "-"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_EQ(up.err,
+            "envd: error: a build from standard input ('-') is envd build's only: give a "
             "directory\n");
-  auto stdin_file = envd({"build", "-f", "-", dir.string()});
-  EXPECT_EQ(stdin_file.exit_code, 1);
-  EXPECT_EQ(stdin_file.err,
-            "envd: error: a Dockerfile from standard input (-f -) is not supported: give a "
-            "file\n");
   for (const std::string url : {"https://github.com/x/y.git", "git@github.com:x/y.git"}) {
     auto remote = envd({"build", url});
     EXPECT_EQ(remote.exit_code, 1);
@@ -384,8 +425,6 @@ TEST_F(BuildCli, StdinAndRemoteContextsAreSaidToBeUnsupported) {
   }
 }
 
-// Values a daemon would refuse only after the session and the context were
-// set up are refused first; good ones go on to the (unreachable) daemon.
 TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted) {
   ENVD_REQUIRE_MODULES("tcp builder");
   envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",

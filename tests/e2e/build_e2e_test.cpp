@@ -120,6 +120,37 @@ TEST_F(BuildE2e, EveryTagNamesTheSameImage) {
   docker({"rmi", "envd-e2e/tagged:1", "envd-e2e/tagged:latest"});
 }
 
+// `-f -` builds PATH with the Dockerfile piped in; `-` builds with no
+// context, as docker build does. The Dockerfile's private directory (under
+// TMPDIR) is gone when the build ends.
+TEST_F(BuildE2e, ADockerfileOnStandardInputIsBuilt) {
+  fs::path dir = home() / "piped";
+  write_text(dir / "greeting.txt", "piped context\n");
+  write_text(dir / "Dockerfile", "FROM scratch\nthis file is not the one used\n");
+  fs::path tmp = home() / "tmp";
+  fs::create_directories(tmp);
+  auto with_tmp = env();
+  with_tmp["TMPDIR"] = tmp.string();
+  auto piped = envd(
+      {"build", "--network", "none", "--progress", "plain", "-f", "-", "-t", "envd-e2e/piped:1",
+       dir.string()},
+      with_tmp,
+      std::string("FROM ") + kBase + "\nCOPY greeting.txt /g.txt\nRUN echo from-stdin >> /g.txt\n");
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  auto ran = docker({"run", "--rm", "--network", "none", "envd-e2e/piped:1", "cat", "/g.txt"});
+  EXPECT_EQ(ran.out, "piped context\nfrom-stdin\n") << ran.err;
+  auto bare = envd({"build", "--network", "none", "-q", "-t", "envd-e2e/piped:2", "-"}, with_tmp,
+                   std::string("FROM ") + kBase + "\nRUN ls / > /listing\n");
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(bare.out.rfind("sha256:", 0), 0U) << bare.out;
+  auto listing =
+      docker({"run", "--rm", "--network", "none", "envd-e2e/piped:2", "cat", "/listing"});
+  EXPECT_EQ(listing.exit_code, 0) << listing.err;
+  EXPECT_NE(listing.out.find("bin\n"), std::string::npos) << listing.out;
+  EXPECT_TRUE(fs::is_empty(tmp)) << "the Dockerfile's directory is left in " << tmp;
+  docker({"rmi", "envd-e2e/piped:1", "envd-e2e/piped:2"});
+}
+
 TEST_F(BuildE2e, DockerignoreExcludesFilesAndLocalExportWritesThem) {
   fs::path dir = project("ignore", std::string("FROM ") + kBase + "\nCOPY . /ctx\n");
   write_text(dir / "kept.txt", "kept\n");
