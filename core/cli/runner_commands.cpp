@@ -616,15 +616,19 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("-i,--image", flags->image, "Image to run")->required();
     run->add_option("-n,--name", flags->name,
                     "Name of the environment (default: from the image's name)");
-    run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)");
+    // One value per occurrence, as up's: a vector option would otherwise take
+    // the command's words that follow it (`-e A=1 sleep 9` set A, sleep and 9).
+    run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)")
+        ->allow_extra_args(false);
     run->add_option(
-        "-p,--publish", flags->ports,
-        "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)");
-    run->add_option("-v,--volume", flags->volumes, kVolumeHelp);
+           "-p,--publish", flags->ports,
+           "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)")
+        ->allow_extra_args(false);
+    run->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false);
     run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
     run->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp);
     run->add_option("--shm-size", flags->shm_size, kShmHelp);
-    run->add_option("--cap-add,--cap", flags->caps, kCapHelp);
+    run->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false);
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
     run->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp);
     run->add_option("--restart", flags->restart, kRestartHelp);
@@ -632,7 +636,12 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
                     "Network mode (default: the runner's; e.g. none, host, bridge)");
     add_runner_timeout_flag(*run, flags->timeout, "the environment to run", "60s");
     run->add_flag("--force", flags->force, "Replace an existing container of the same name");
-    run->add_option("command", flags->command, "Command to run instead of the image's (after --)");
+    run->add_option("command", flags->command,
+                    "Command to run instead of the image's (everything after its first word is "
+                    "the command's, as in docker run; -- before it is optional)");
+    // Once the command starts, the rest of the line is its own: `sh -c X` is
+    // not envd's -c (--context), nor is a later -e envd's.
+    run->positionals_at_end();
     run->callback([&invocation, &action, flags] {
       action = [&invocation, flags] { return run_run(invocation, *flags); };
     });

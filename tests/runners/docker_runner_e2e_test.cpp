@@ -264,6 +264,24 @@ TEST_F(DockerRunnerE2e, NamesDefaultToTheImageAndCommandsReplaceItsOwn) {
   EXPECT_EQ(parse(d.out).at("command"), (json::array{"sleep", "60"}));
 }
 
+// Without `--` too, the command is everything from its first word on, as in
+// docker run: a repeatable flag before it takes one value (`-e A=1 sleep 60`
+// did set A, sleep and 60), and a word after it is never envd's (`sh -c X`
+// was envd's -c, --context).
+TEST_F(DockerRunnerE2e, TheCommandIsTheRestOfTheLineWithoutDashDash) {
+  std::string n = name("rest");
+  auto r = run({"run", "--image", kBase, "--name", n, "-e", "A=1", "-p", "18090:90", "-v",
+                "/tmp:/host-tmp", "--cap-add", "SYS_PTRACE", "sh", "-c", "sleep 60", "-e",
+                "B=2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto d = run({"envs", "describe", n, "--format", "json"});
+  ASSERT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_EQ(parse(d.out).at("command"), (json::array{"sh", "-c", "sleep 60", "-e", "B=2"}));
+  auto env = docker({"inspect", "-f", "{{json .Config.Env}}", n});
+  EXPECT_NE(env.out.find("\"A=1\""), std::string::npos) << env.out;
+  EXPECT_EQ(env.out.find("B=2"), std::string::npos) << env.out;
+}
+
 TEST_F(DockerRunnerE2e, AMissingImageOffersUpOrPull) {
   std::string n = name("noimage");
   EXPECT_EQ(error_of(run({"run", "--image", "envd-test/absent:1", "--name", n})),
