@@ -26,6 +26,7 @@
 #include "envd/address.hpp"
 #include "envd/http_client.hpp"
 #include "envd/process.hpp"
+#include "envd/text.hpp"
 #include "util/atomic_file.hpp"
 #include "util/json.hpp"
 #include "util/paths.hpp"
@@ -129,6 +130,8 @@ Status check_login_name(const std::string& name, const std::string& from) {
   if (name.empty()) return bad("it is empty");
   if (name.size() > 128) return bad("it is longer than 128 characters");
   if (name == "." || name == "..") return bad("it is not a name");
+  // It goes into JSON, which holds UTF-8 only.
+  if (!sdk::is_utf8(name)) return bad("it is not UTF-8 text");
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f || c == '/' || c == '\\' || c == '?' || c == '#' || c == '%' ||
         c == ' ') {
@@ -308,7 +311,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                                      "control or non-ASCII character; it is not stored");
   }
 
-  std::string keys_path = "/api/v1/users/" + login_name + "/keys";
+  std::string keys_path = "/api/v1/users/" + sdk::url_path_segment(login_name) + "/keys";
   std::string key_body =
       json::serialize(json::object{{"name", "default"}, {"public_key", key->public_text}});
   auto added = call(server, {"POST", keys_path, key_body, {{"Authorization", token}}}, deadline);

@@ -24,3 +24,17 @@ TEST(PrintableLines, KeepsIndentedContinuationLinesOnly) {
 
 }  // namespace
 }  // namespace envd::util
+
+namespace envd::sdk {
+namespace {
+
+// A name in a URL's path stays one segment whatever it holds.
+TEST(UrlPathSegment, EncodesAllButTheUnreservedCharacters) {
+  EXPECT_EQ(url_path_segment("alice-1.x_y~z"), "alice-1.x_y~z");
+  EXPECT_EQ(url_path_segment("a\"b/../c d?e#f%"), "a%22b%2F..%2Fc%20d%3Fe%23f%25");
+  EXPECT_EQ(url_path_segment("j\xc3\xb6rg\xff"), "j%C3%B6rg%FF");
+  EXPECT_EQ(url_path_segment(""), "");
+}
+
+}  // namespace
+}  // namespace envd::sdk

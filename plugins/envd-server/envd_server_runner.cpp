@@ -50,21 +50,6 @@ struct Session {
   std::string identity_file;             // the private key whose public half login uploaded
 };
 
-std::string escape(std::string_view text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
 // The ssh-port option's value, or nullopt if it is not a port.
 std::optional<int> ssh_port_of(const std::string& text) {
   if (text.empty() || text.size() > 5 ||
@@ -142,7 +127,7 @@ Result<Session> session(const sdk::Request& request) {
 }
 
 std::string environments_path(const Session& s) {
-  return "/api/v1/users/" + escape(s.login) + "/environments";
+  return "/api/v1/users/" + sdk::url_path_segment(s.login) + "/environments";
 }
 
 Result<sdk::HttpAnswer> call(const Session& s, const std::string& method, const std::string& path,
@@ -240,7 +225,7 @@ Result<std::string> environment_name(const sdk::Request& request) {
 
 Result<json::object> get_environment(const Session& s, const std::string& name,
                                      sdk::HttpDeadline deadline) {
-  std::string path = environments_path(s) + "/" + escape(name);
+  std::string path = environments_path(s) + "/" + sdk::url_path_segment(name);
   auto answer = call(s, "GET", path, "", deadline);
   if (!answer) return answer.error();
   if (answer->status != 200) {
@@ -252,7 +237,7 @@ Result<json::object> get_environment(const Session& s, const std::string& name,
 // The environment `name`, or nullopt when the server has none of that name.
 Result<std::optional<json::object>> find_environment(const Session& s, const std::string& name,
                                                      sdk::HttpDeadline deadline) {
-  std::string path = environments_path(s) + "/" + escape(name);
+  std::string path = environments_path(s) + "/" + sdk::url_path_segment(name);
   auto answer = call(s, "GET", path, "", deadline);
   if (!answer) return answer.error();
   if (answer->status == 404) return std::optional<json::object>();
@@ -270,7 +255,8 @@ Result<std::optional<json::object>> find_environment(const Session& s, const std
 Status delete_environment(const Session& s, const std::string& name, sdk::HttpDeadline deadline,
                           std::chrono::milliseconds timeout) {
   std::string doing = "cannot remove environment '" + name + "'";
-  auto answer = call(s, "DELETE", environments_path(s) + "/" + escape(name), "", deadline);
+  auto answer =
+      call(s, "DELETE", environments_path(s) + "/" + sdk::url_path_segment(name), "", deadline);
   if (!answer) return answer.error();
   if (answer->status != 200 && answer->status != 204) return answer_error(s, *answer, doing);
   bool told = false;

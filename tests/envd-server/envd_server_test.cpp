@@ -194,7 +194,8 @@ TEST_F(EnvdServerTest, ALoginNameThatIsNotOnePathSegmentIsRefused) {
   FakeServer server({"--no-auth"});
   ASSERT_TRUE(server.started());
   create_context(server.url());
-  for (const std::string name : {"../../admin", "..", "a b?x=1#f", "a\x1b[31m", "a/b"}) {
+  for (const std::string name :
+       {"../../admin", "..", "a b?x=1#f", "a\x1b[31m", "a/b", "\xff\xfe"}) {
     SCOPED_TRACE(name);
     auto r = envd({"login", "-u", name});
     EXPECT_EQ(r.exit_code, 1);
@@ -204,6 +205,16 @@ TEST_F(EnvdServerTest, ALoginNameThatIsNotOnePathSegmentIsRefused) {
   }
   EXPECT_EQ(server.state().size(), 0U) << json::serialize(server.state());
   EXPECT_FALSE(fs::exists(login_file()));
+  // What stays in its segment percent-encoded reaches the server as typed
+  // (a quote went into the request line raw).
+  for (const std::string name : {"a\"b", "j\xc3\xb6rg"}) {
+    SCOPED_TRACE(name);
+    envd_ok({"login", "-u", name});
+    auto state = server.state();
+    ASSERT_TRUE(state.contains(name)) << json::serialize(state);
+    EXPECT_TRUE(state[name].as_object()["keys"].as_object().contains("default"))
+        << json::serialize(state);
+  }
 }
 
 // Environment names go into the URL's path, and the server names a pod and

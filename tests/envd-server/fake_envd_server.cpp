@@ -201,7 +201,18 @@ Answer Server::credentials(const std::string& body, bool registering) {
     return error(http::status::unauthorized,
                  "crypto/bcrypt: hashedPassword is not the hash of the given password");
   }
-  std::string token = options_.token_prefix + "envd-" + std::to_string(++issued_) + "-" + login;
+  // A token is ASCII, as the real server's JWTs are: a login name of other
+  // characters is in it hex-encoded, byte by byte.
+  std::string readable;
+  for (unsigned char c : login) {
+    if (c > 0x20 && c < 0x7f) {
+      readable += static_cast<char>(c);
+    } else {
+      constexpr const char* kHex = "0123456789abcdef";
+      readable += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  std::string token = options_.token_prefix + "envd-" + std::to_string(++issued_) + "-" + readable;
   tokens_[token] = login;
   return ok(http::status::ok,
             json::object{

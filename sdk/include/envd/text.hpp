@@ -59,6 +59,27 @@ inline bool is_utf8(std::string_view text) {
   return true;
 }
 
+// `text` as one segment of a URL's path (RFC 3986): every byte but the
+// unreserved letters, digits and - . _ ~ percent-encoded, so a name holding
+// a quote, a slash or bytes of any encoding names one resource and no other.
+inline std::string url_path_segment(std::string_view text) {
+  constexpr const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    bool unreserved = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '.' || c == '_' || c == '~';
+    if (unreserved) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
 // Returns `text` with every control character (C0, DEL and the C1 range
 // U+0080..U+009F) and every byte that is not part of well-formed UTF-8 written
 // as \xNN per byte, so a message quoting it stays on one line and cannot drive
