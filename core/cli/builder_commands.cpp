@@ -8,6 +8,7 @@
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/duration_flag.hpp"
+#include "cli/size_flag.hpp"
 
 namespace envd::cli {
 
@@ -94,10 +95,14 @@ void add_builder_commands(CLI::App& app, Invocation& invocation, Action& action)
     auto flags = std::make_shared<PruneRequest>();
     CLI::App* prune = app.add_subcommand("prune", "Remove build cache from the context's builder");
     prune->add_flag("-a,--all", flags->all, "Remove all unused cache, not only what GC would");
-    prune->add_option("--keep-storage", flags->keep_storage,
-                      "Keep this much cache, e.g. 10GB or 512MiB");
-    prune->add_option("--keep-duration", flags->keep_duration,
-                      "Keep cache used within this long, e.g. 48h");
+    prune
+        ->add_option("--keep-storage", flags->keep_storage,
+                     "Keep this much cache, e.g. 10GB or 512MiB")
+        ->check(size_value());
+    prune
+        ->add_option("--keep-duration", flags->keep_duration,
+                     "Keep cache used within this long, e.g. 48h")
+        ->check(duration_value());
     prune->add_option("-f,--format", flags->format, "Output format: table or json")
         ->capture_default_str()
         ->check(one_of({"table", "json"}));

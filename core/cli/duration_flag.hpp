@@ -12,4 +12,8 @@ namespace envd::cli {
 // '0' is not a duration of 1ms or more").
 CLI::Validator positive_duration();
 
+// Any duration util::parse_duration reads, 0 included (--keep-duration 0
+// keeps nothing by age).
+CLI::Validator duration_value();
+
 }  // namespace envd::cli

@@ -627,9 +627,10 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false);
     run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
     run->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp);
-    run->add_option("--shm-size", flags->shm_size, kShmHelp);
+    run->add_option("--shm-size", flags->shm_size, kShmHelp)->check(size_value());
     run->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false);
-    run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g");
+    run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")
+        ->check(size_value());
     run->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp);
     run->add_option("--restart", flags->restart, kRestartHelp);
     run->add_option("--network", flags->network,
@@ -671,9 +672,11 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false)->group(env);
     up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
     up->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp)->group(env);
-    up->add_option("--shm-size", flags->shm_size, kShmHelp)->group(env);
+    up->add_option("--shm-size", flags->shm_size, kShmHelp)->check(size_value())->group(env);
     up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
-    up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")->group(env);
+    up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")
+        ->check(size_value())
+        ->group(env);
     up->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp)->group(env);
     up->add_option("--restart", flags->restart, kRestartHelp)->group(env);
     // up's --network is the build's (RUN steps), as in envd build.

@@ -51,10 +51,28 @@ Result<std::int64_t> parse_size_flag(const std::string& text, const std::string&
     if (unit != name) continue;
     double bytes = std::round(number * factor);
     // 2^63 itself is out of range: the largest int64 is 2^63 - 1.
-    if (!(bytes < static_cast<double>(std::numeric_limits<std::int64_t>::max()))) return fail();
+    if (!(bytes < static_cast<double>(std::numeric_limits<std::int64_t>::max()))) {
+      return Error(Errc::invalid_argument, "invalid " + flag + " '" + util::printable(text) +
+                                               "': larger than the 8 EiB a size can be");
+    }
     return static_cast<std::int64_t>(bytes);
   }
   return fail();
+}
+
+CLI::Validator size_value() {
+  return CLI::Validator(
+      [](const std::string& text) {
+        auto parsed = parse_size_flag(text, "size");
+        if (parsed) return std::string();
+        // Said as CLI11 puts it after the flag, as a bad duration is.
+        const std::string quoted = "'" + util::printable(text, 40) + "'";
+        if (parsed.error().message().find("larger than") != std::string::npos) {
+          return quoted + " is larger than the 8 EiB a size can be";
+        }
+        return quoted + " is not a size (e.g. 10GB, 512MiB, 2g or a number of bytes)";
+      },
+      "", "size");
 }
 
 }  // namespace envd::cli

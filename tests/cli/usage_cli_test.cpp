@@ -81,6 +81,29 @@ TEST_F(UsageCli, AOneValueFlagGivenTwiceIsNamed) {
                              "create --help')\n");
 }
 
+// Sizes and durations are checked as the command line is read, prune's as
+// every other command's: exit 2, nothing contacted.
+TEST_F(UsageCli, ASizeOrDurationThatIsNotOneIsAUsageError) {
+  auto negative = envd({"prune", "--keep-duration", "-5h"});
+  EXPECT_EQ(negative.exit_code, 2);
+  EXPECT_EQ(negative.err, kError +
+                              "--keep-duration: '-5h' is not a duration (e.g. 30s, 1m30s, 500ms; "
+                              "at most 277777h) (see 'envd prune --help')\n");
+  auto storage = envd({"prune", "--keep-storage", "abc"});
+  EXPECT_EQ(storage.exit_code, 2);
+  EXPECT_EQ(storage.err, kError +
+                             "--keep-storage: 'abc' is not a size (e.g. 10GB, 512MiB, 2g or a "
+                             "number of bytes) (see 'envd prune --help')\n");
+  auto huge = envd({"prune", "--keep-storage", "99999999999999999TB"});
+  EXPECT_EQ(huge.exit_code, 2);
+  EXPECT_EQ(huge.err, kError +
+                          "--keep-storage: '99999999999999999TB' is larger than the 8 EiB a size "
+                          "can be (see 'envd prune --help')\n");
+  auto shm = envd({"up", "--shm-size", "zz", "."});
+  EXPECT_EQ(shm.exit_code, 2);
+  EXPECT_NE(shm.err.find("--shm-size: 'zz' is not a size"), std::string::npos) << shm.err;
+}
+
 // `envd help COMMAND...` is `envd COMMAND... --help`, as in the docker CLI,
 // global options kept; `envd help` alone is the top level's help.
 TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {

@@ -271,8 +271,7 @@ TEST_F(DockerRunnerE2e, NamesDefaultToTheImageAndCommandsReplaceItsOwn) {
 TEST_F(DockerRunnerE2e, TheCommandIsTheRestOfTheLineWithoutDashDash) {
   std::string n = name("rest");
   auto r = run({"run", "--image", kBase, "--name", n, "-e", "A=1", "-p", "18090:90", "-v",
-                "/tmp:/host-tmp", "--cap-add", "SYS_PTRACE", "sh", "-c", "sleep 60", "-e",
-                "B=2"});
+                "/tmp:/host-tmp", "--cap-add", "SYS_PTRACE", "sh", "-c", "sleep 60", "-e", "B=2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto d = run({"envs", "describe", n, "--format", "json"});
   ASSERT_EQ(d.exit_code, 0) << d.err;
@@ -804,9 +803,13 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(in_gone->err,
             "envd: error: --volume './x:/x': the current directory is gone: No such file or "
             "directory\n");
-  EXPECT_EQ(bad({"run", "--image", kBase, "--memory", "lots"}),
-            "envd: error: invalid --memory 'lots': expected a size such as 10GB, 512MiB or a "
-            "number of bytes\n");
+  // A value that is not a size is a usage error, as a bad duration is.
+  auto lots =
+      envd({"run", "--image", kBase, "--memory", "lots"}, {{"DOCKER_HOST", "unix:///nonexistent"}});
+  EXPECT_EQ(lots.exit_code, 2);
+  EXPECT_EQ(lots.err,
+            "envd: error: --memory: 'lots' is not a size (e.g. 10GB, 512MiB, 2g or a number of "
+            "bytes) (see 'envd run --help')\n");
   EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
             "envd: error: invalid --cpus '-1': expected a number of CPUs from 0.001, e.g. 1.5\n");
   // A share that would round to no limit at all.
