@@ -61,23 +61,32 @@ const CLI::App& deepest_command(const CLI::App& app, std::string& path) {
   return *deepest;
 }
 
+// The word where a command belongs that names none ("envd nosuch", "envd
+// context nosuch"), or the unknown flag in its place, said in one line; empty
+// when the parse reached a command that takes no command word.
+std::string unknown_command_word(const CLI::App& app) {
+  std::string path;
+  const CLI::App& deepest = deepest_command(app, path);
+  if (deepest.get_require_subcommand_min() == 0) return {};
+  for (const auto& word : app.remaining(true)) {
+    if (word.empty()) continue;
+    if (word.front() != '-') {
+      return fmt::format("unknown command '{}' for '{}' (see '{} --help')", word, path, path);
+    }
+    // "envd --bogus": the flag is the mistake, not the missing command.
+    std::string flag = word.substr(0, word.find('='));
+    return fmt::format("unknown flag '{}' for '{}' (see '{} --help')",
+                       envd::util::printable(flag, 80), path, path);
+  }
+  return {};
+}
+
 // A usage error in one line. CLI11 says only "A subcommand is required" for a
 // word where a command belongs that names none, so that word is named.
 std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
+  if (std::string unknown = unknown_command_word(app); !unknown.empty()) return unknown;
   std::string path;
-  const CLI::App& deepest = deepest_command(app, path);
-  if (deepest.get_require_subcommand_min() > 0) {
-    for (const auto& word : app.remaining(true)) {
-      if (word.empty()) continue;
-      if (word.front() != '-') {
-        return fmt::format("unknown command '{}' for '{}' (see '{} --help')", word, path, path);
-      }
-      // "envd --bogus": the flag is the mistake, not the missing command.
-      std::string flag = word.substr(0, word.find('='));
-      return fmt::format("unknown flag '{}' for '{}' (see '{} --help')",
-                         envd::util::printable(flag, 80), path, path);
-    }
-  }
+  deepest_command(app, path);
   // A one-value flag given twice: CLI11 says "--tag: At Most 1 required but
   // received 2", said here in the words of the rest of envd.
   std::string what = e.what();
@@ -191,6 +200,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(static_cast<int>(word_pointers.size()), word_pointers.data());
   } catch (const CLI::CallForHelp& e) {
+    // `envd nosuch --help`, and `envd help nosuch` rewritten to it: help for
+    // a command that does not exist is an error, not the parent's help.
+    for (const auto& word : app.remaining(true)) {
+      if (!word.empty() && word.front() != '-') {
+        if (std::string unknown = unknown_command_word(app); !unknown.empty()) {
+          return fail(unknown, kExitUsage);
+        }
+        break;
+      }
+    }
     return shown(app.exit(e));
   } catch (const CLI::CallForAllHelp& e) {
     return shown(app.exit(e));

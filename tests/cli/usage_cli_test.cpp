@@ -118,6 +118,20 @@ TEST_F(UsageCli, HelpNamesTheCommandWhoseHelpToShow) {
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_EQ(bogus.err,
             kError + "The following argument was not expected: --bogus (see 'envd help --help')\n");
+  // Help for a command that does not exist is an error, not the help of the
+  // group it was looked for in.
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"help", "nope"}, "unknown command 'nope' for 'envd' (see 'envd --help')"},
+           {{"nope", "--help"}, "unknown command 'nope' for 'envd' (see 'envd --help')"},
+           {{"help", "builder", "nope"},
+            "unknown command 'nope' for 'envd builder' (see 'envd builder --help')"},
+           {{"context", "nope", "-h"},
+            "unknown command 'nope' for 'envd context' (see 'envd context --help')"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 2) << args[1];
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, kError + expected + "\n");
+  }
 }
 
 // A value holding a newline is quoted escaped: the error stays one line.
