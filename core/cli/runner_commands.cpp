@@ -89,6 +89,9 @@ struct RunFlags {
   std::string restart;
   std::string network;
   const char* network_flag = "--network";  // up's is --env-network
+  // Set once run_spec's warnings have been said: up makes the spec twice
+  // (checked before the build, created after it).
+  bool warnings_said = false;
   std::string timeout;
   bool force = false;
   std::vector<std::string> command;
@@ -223,7 +226,7 @@ Result<json::object> run_spec(const RunFlags& flags) {
   if (!flags.gpus.empty()) spec["gpus"] = flags.gpus;
   if (!flags.restart.empty()) spec["restart"] = flags.restart;
   if (!flags.network.empty()) spec["network"] = flags.network;
-  if (flags.network == "host" && !spec["ports"].as_array().empty()) {
+  if (flags.network == "host" && !spec["ports"].as_array().empty() && !flags.warnings_said) {
     // As docker run warns: the Engine drops them without a word.
     warn(fmt::format(
         "published ports (-p) are discarded with {} host: the environment listens on the host's "
@@ -322,6 +325,7 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   {
     auto call = prepare_create(invocation, flags);
     if (!call) return call.error();
+    flags.warnings_said = true;
     if (auto st = call->target.driver.check_create(call->request); !st) return st;
     // A name already taken fails now too, not after the build (which would
     // also have retagged the image that environment may run). --force
@@ -338,6 +342,13 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
                          "' is in use by an environment" +
                          (status.empty() ? "" : " (" + status + ")") +
                          ": choose another --name, or replace it with --force");
+      }
+      // The name is a container's the runner did not make (the docker
+      // runner's "is not an envd environment"): taken all the same.
+      if (found.error().code() == Errc::already_exists) {
+        return Error(
+            Errc::already_exists,
+            found.error().message() + ": choose another --name, or replace it with --force");
       }
       // A runner without inspect cannot say: create will.
       if (found.error().code() != Errc::not_found && found.error().code() != Errc::unsupported) {

@@ -889,9 +889,15 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   const std::string tag = "envd-e2e/up:" + std::to_string(::getpid());
   // RUN steps on this Engine need --network none (it has no bridge).
   auto r = run({"up", dir.string(), "-t", tag, "--network", "none", "--name", n, "--timeout", "30s",
-                "--restart", "on-failure:4", "--env-network", "host"});
+                "--restart", "on-failure:4", "--env-network", "host", "-p", "18095:95"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, n + "\n");
+  // Said once, though the spec is made before the build and after it.
+  const std::string discarded =
+      "envd: warning: published ports (-p) are discarded with --env-network host";
+  auto first_warning = r.err.find(discarded);
+  EXPECT_NE(first_warning, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(discarded, first_warning + 1), std::string::npos) << r.err;
   auto cat = docker({"exec", n, "cat", "/built.txt"});
   EXPECT_EQ(cat.out, "built-by-up\n") << cat.err;
   // --restart is the environment's, as run's is.
@@ -935,6 +941,18 @@ TEST_F(DockerRunnerE2e, UpBuildsThenRuns) {
   EXPECT_EQ(r.err, "envd: error: runner 'docker': the name '" + taken +
                        "' is in use by an environment (running): choose another --name, or "
                        "replace it with --force\n");
+  EXPECT_NE(docker({"image", "inspect", unbuilt}).exit_code, 0) << "the build ran";
+  // A container envd did not make holds its name as firmly, and is said to.
+  std::string foreign = name("foreign");
+  ASSERT_EQ(docker({"run", "-d", "--network", "none", "--name", foreign, kBase, "sleep", "600"})
+                .exit_code,
+            0);
+  r = run({"up", dir.string(), "-t", unbuilt, "--network", "none", "--name", foreign});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: runner 'docker': container '" + foreign +
+                       "' on the Docker Engine at " + services_.docker_host +
+                       " is not an envd environment (it has no label ai.tensorchord.envd.name): "
+                       "choose another --name, or replace it with --force\n");
   EXPECT_NE(docker({"image", "inspect", unbuilt}).exit_code, 0) << "the build ran";
   // --force replaces it, after the build.
   r = run({"up", dir.string(), "-t", unbuilt, "--network", "none", "--name", taken, "--force",
