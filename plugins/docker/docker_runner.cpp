@@ -357,33 +357,62 @@ Status rename_container(sdk::DockerEngine& engine, const std::string& id, const 
 // the new container given the name. On error, restore() undoes what was done.
 Status set_aside(sdk::DockerEngine& engine, Replaced& old, const std::string& new_id,
                  const std::string& token, sdk::Deadline deadline) {
+  // Another `run --force` of the name that got there first has set the old
+  // container aside too, taken the name, and may have removed it already.
+  auto taken = [&] {
+    return Error(Errc::already_exists, "the name '" + old.name + "' was taken on " + where(engine) +
+                                           " by another command meanwhile");
+  };
   if (old.was_running) {
     auto stopped = engine.request("POST", "/containers/" + old.id + "/stop?t=0", "", deadline);
     if (!stopped) return stopped.error();
+    if (stopped->status == 404) return taken();
     if (stopped->status != 204 && stopped->status != 304) return engine.status_error(*stopped);
   }
   const std::string aside = old.name + "-replaced-" + token.substr(0, 12);
-  if (auto st = rename_container(engine, old.id, aside, deadline); !st) return st;
+  if (auto st = rename_container(engine, old.id, aside, deadline); !st) {
+    return st.error().code() == Errc::not_found ? taken() : st;
+  }
   old.aside_name = aside;
   auto named = rename_container(engine, new_id, old.name, deadline);
-  if (!named && named.error().code() == Errc::already_exists) {
-    return Error(Errc::already_exists, "the name '" + old.name + "' was taken on " + where(engine) +
-                                           " by another command meanwhile");
-  }
+  if (!named && named.error().code() == Errc::already_exists) return taken();
   return named;
 }
 
 // Puts a container set aside back: its name again, and running if it was.
+// Errc::not_found when it is gone: another `run --force` of the same name
+// set it aside too and, having won the name, removed it.
 Status restore(sdk::DockerEngine& engine, const Replaced& old) {
   auto deadline = sdk::deadline_after(std::chrono::seconds(10));
   if (!old.aside_name.empty()) {
     if (auto st = rename_container(engine, old.id, old.name, deadline); !st) {
-      return st.error().wrap("it is kept as '" + old.aside_name + "'");
+      // Said as the Engine has it now, not as this command left it: a
+      // concurrent replacement may have renamed it again, or removed it.
+      auto now = inspect_container(engine, old.id, deadline);
+      if (now && !*now) {
+        return Error(Errc::not_found, "another command replaced it meanwhile, and removed it");
+      }
+      std::string kept = old.aside_name;
+      if (now) {
+        if (const auto* named = (*now)->if_contains("Name");
+            named != nullptr && named->is_string()) {
+          kept = std::string(named->as_string());
+          if (!kept.empty() && kept.front() == '/') kept.erase(0, 1);
+        }
+      }
+      if (st.error().code() == Errc::already_exists) {
+        // The message is the aside name alone; undo() says what it means.
+        return Error(Errc::already_exists, kept);
+      }
+      return st.error().wrap("it is kept as '" + kept + "'");
     }
   }
   if (old.was_running) {
     auto started = engine.request("POST", "/containers/" + old.id + "/start", "", deadline);
     if (!started) return started.error();
+    if (started->status == 404) {
+      return Error(Errc::not_found, "another command replaced it meanwhile, and removed it");
+    }
     if (started->status != 204 && started->status != 304) return engine.status_error(*started);
   }
   return {};
@@ -472,6 +501,18 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
     (void)remove_container(*engine, id, true, sdk::deadline_after(std::chrono::seconds(10)));
     if (!replaced) return error;
     if (auto st = restore(*engine, *replaced); !st) {
+      if (st.error().code() == Errc::not_found) {
+        return Error(error.code(), error.message() + "; the container it was to replace is gone: " +
+                                       st.error().message());
+      }
+      if (st.error().code() == Errc::already_exists) {
+        // Another command has the name. If it is another `run --force` of
+        // it, which set the same container aside, it removes that container
+        // once its own has started.
+        return Error(error.code(),
+                     error.message() + "; the container it was to replace is left as '" +
+                         st.error().message() + "' (a concurrent --force of that name removes it)");
+      }
       return Error(error.code(), error.message() + "; and the container it was to replace could " +
                                      "not be put back: " + st.error().message());
     }

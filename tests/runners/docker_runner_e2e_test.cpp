@@ -331,6 +331,46 @@ TEST_F(DockerRunnerE2e, ANameInUseOffersForce) {
   EXPECT_NE(docker({"inspect", "-f", "{{.Id}}", n}).out, first.out);
 }
 
+// Replacements of one name at once: one takes the name; any other says so in
+// one line, and names the replaced container as the Engine has it then (it
+// said "kept as" a container the winner had removed). Nothing is left aside.
+TEST_F(DockerRunnerE2e, ConcurrentForcedReplacementsLeaveOneEnvironment) {
+  std::string n = name("forced");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n, "--", "sleep", "600"}).exit_code, 0);
+  std::vector<sdk::ProcessResult> results(3);
+  std::vector<std::thread> threads;
+  for (auto& result : results) {
+    threads.emplace_back([&, slot = &result] {
+      *slot = run({"run", "--image", kBase, "--name", n, "--force", "--", "sleep", "600"});
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  int succeeded = 0;
+  const std::string taken = "envd: error: runner 'docker': cannot replace container '" + n +
+                            "': the name '" + n + "' was taken on the Docker Engine at " +
+                            services_.docker_host + " by another command meanwhile; the ";
+  for (const auto& r : results) {
+    if (r.exit_code == 0) {
+      ++succeeded;
+      continue;
+    }
+    std::string err = error_of(r);
+    EXPECT_EQ(err.rfind(taken, 0), 0U) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+    bool left = err.find("container it was to replace is left as '" + n + "-replaced-") !=
+                    std::string::npos &&
+                err.find("' (a concurrent --force of that name removes it)\n") != std::string::npos;
+    bool gone = err.find(
+                    "the container it was to replace is gone: another command replaced it "
+                    "meanwhile, and removed it\n") != std::string::npos;
+    EXPECT_TRUE(left || gone) << err;
+  }
+  EXPECT_GE(succeeded, 1);
+  auto names = docker({"ps", "-a", "--filter", "name=" + n, "--format", "{{.Names}}"});
+  EXPECT_EQ(names.out, n + "\n") << "a container was left aside";
+  EXPECT_EQ(docker({"inspect", "-f", "{{.State.Running}}", n}).out, "true\n");
+}
+
 // --force makes the new container before it touches the old one: an Engine
 // refusing the new one (here a memory limit under its minimum) leaves the old
 // environment as it was, running, with what was written in it.
