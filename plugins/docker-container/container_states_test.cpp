@@ -60,6 +60,9 @@ class ScriptedEngine {
   // is black-holed: the engine does what it asks but never answers, and
   // keeps the connection open.
   std::string black_hole;
+  // When set, the probe's exec writes this on stderr and exits 126, as
+  // an image without buildctl makes it ("OCI runtime exec failed: ...").
+  std::string exec_failure;
 
   // The container's state as the next inspect would say it.
   std::string state() {
@@ -144,14 +147,18 @@ class ScriptedEngine {
       send_all(fd, response(201, "Created", R"({"Id":"e1"})"));
     } else if (method == "POST" && target == "/v1.41/exec/e1/start") {
       // `buildctl debug workers` answers on stdout (stream 1), then ends.
-      std::string out = "ID  PLATFORMS\nmoby  linux/amd64\n";
-      std::string frame = {1, 0, 0, 0, 0, 0, 0, static_cast<char>(out.size())};
+      std::string out = exec_failure.empty() ? "ID  PLATFORMS\nmoby  linux/amd64\n" : exec_failure;
+      const char stream = exec_failure.empty() ? 1 : 2;
+      std::string frame = {stream, 0, 0, 0, 0, 0, 0, static_cast<char>(out.size())};
       send_all(fd,
                "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
                "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" +
                    frame + out);
     } else if (method == "GET" && target == "/v1.41/exec/e1/json") {
-      send_all(fd, response(200, "OK", R"({"ID":"e1","Running":false,"ExitCode":0})"));
+      send_all(fd,
+               response(200, "OK",
+                        exec_failure.empty() ? R"({"ID":"e1","Running":false,"ExitCode":0})"
+                                             : R"({"ID":"e1","Running":false,"ExitCode":126})"));
     } else {
       send_all(fd,
                response(404, "Not Found",
@@ -344,6 +351,25 @@ TEST_F(ContainerStates, ANameTheEngineKeepsReservedIsNamedAtTheDeadline) {
   for (const auto& call : script.calls())
     creates += call.find("/containers/create") != std::string::npos;
   EXPECT_LE(creates, 10) << "a pause between the attempts" << joined(script.calls());
+}
+
+// The probe's last failure is quoted at the deadline as one line, the line
+// end the Engine's exec output ends with dropped (it showed as \x0d).
+TEST_F(ContainerStates, AProbeThatCannotRunIsQuotedWithoutItsLineEnd) {
+  ScriptedEngine script({"missing"}, matching_labels());
+  script.exec_failure =
+      "OCI runtime exec failed: exec failed: unable to start container process: exec: "
+      "\"buildctl\": executable file not found in $PATH: unknown\r\n";
+  auto result = bootstrap(script);
+  ASSERT_FALSE(result) << *result;
+  EXPECT_EQ(result.error().code(), Errc::timeout);
+  const std::string& message = result.error().message();
+  EXPECT_NE(message.find("did not answer within 1500 ms (OCI runtime exec failed: exec failed: "
+                         "unable to start container process: exec: \"buildctl\": executable file "
+                         "not found in $PATH: unknown)"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("\\x0d"), std::string::npos) << message;
 }
 
 TEST_F(ContainerStates, ADeadContainerThatCannotBeRemovedIsNamed) {

@@ -23,6 +23,7 @@
 #include "envd/docker_engine.hpp"
 #include "envd/files.hpp"
 #include "envd/host.hpp"
+#include "envd/text.hpp"
 #include "options.hpp"
 
 namespace envd::plugins {
@@ -589,8 +590,8 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget&
     }
     if (state && (*state)->status != "running") return exited_error(engine, name, **state);
     if (out_of_time) {
-      while (!last.empty() && (last.back() == '\n' || last.back() == ' ')) last.pop_back();
-      std::replace(last.begin(), last.end(), '\n', ' ');
+      // The exec's "...: unknown\r\n" without its line end (it showed \x0d).
+      last = sdk::one_line(std::move(last));
       auto logs = dc::container_logs(engine, name, kLogLines, sdk::deadline_after(kLogsTimeout));
       return Error(Errc::timeout, "buildkitd in container '" + name + "' did not answer within " +
                                       std::to_string(budget.timeout.count()) + " ms" +
