@@ -72,4 +72,12 @@ void refuse_empty_values(CLI::App& app) {
   marked().clear();
 }
 
+CLI::Validator non_empty_word(const std::string& what) {
+  return CLI::Validator(
+      [what](const std::string& text) {
+        return text.empty() ? "'' is not " + what : std::string();
+      },
+      "", "non-empty");
+}
+
 }  // namespace envd::cli

@@ -28,6 +28,11 @@ void forget_empty_marks();
 // marks (they name options of this app only).
 void refuse_empty_values(CLI::App& app);
 
+// For a positional argument that names something (an environment): '' is
+// refused as the command line is read, "names: '' is not an environment
+// name", exit 2, as an empty flag value is.
+CLI::Validator non_empty_word(const std::string& what);
+
 // The command line with each "--flag=" (nothing after the '=') before any
 // "--" split into "--flag" and "": CLI11 takes the word after "--flag=" as
 // its value, so `--tag="$UNSET" sub` tagged the build `sub` and built '.'.

@@ -12,6 +12,7 @@
 #include <system_error>
 #include <vector>
 
+#include "cli/empty_values.hpp"
 #include "cli/flag_values.hpp"
 #include "cli/signal_watcher.hpp"
 #include "cli/terminal.hpp"
@@ -104,7 +105,9 @@ Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::
 void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action) {
   auto flags = std::make_shared<LogsFlags>();
   CLI::App* logs = envs.add_subcommand("logs", "Show an environment's output");
-  logs->add_option("name", flags->name, "Environment")->required();
+  logs->add_option("name", flags->name, "Environment")
+      ->required()
+      ->check(non_empty_word("an environment name"));
   logs->add_flag("-f,--follow", flags->follow,
                  "Keep showing new output until the environment stops (or Ctrl-C)");
   // CLI::NonNegativeNumber would answer "-1" with a 300-digit upper bound.
@@ -132,7 +135,9 @@ void add_attach_command(CLI::App& app, Invocation& invocation, Action& action) {
   CLI::App* attach = app.add_subcommand(
       "attach", "Open a shell in an environment (docker: an Engine exec; envd-server: ssh)");
   attach->alias("ssh");
-  attach->add_option("name", *name, "Environment")->required();
+  attach->add_option("name", *name, "Environment")
+      ->required()
+      ->check(non_empty_word("an environment name"));
   attach->add_option("--shell", *shell,
                      "Shell command line to run, split into words as a shell splits it "
                      "(quotes and backslashes; no expansions) (default: the runner's; docker: "

@@ -25,6 +25,7 @@
 #include "cli/choice_flag.hpp"
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
+#include "cli/empty_values.hpp"
 #include "cli/environment_session.hpp"
 #include "cli/flag_values.hpp"
 #include "cli/runner_target.hpp"
@@ -606,8 +607,8 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
 }  // namespace
 
 constexpr const char* kVolumeHelp =
-    "Mount [SOURCE:]TARGET[:ro|rw]: SOURCE a host directory (/abs or ./rel) or a volume name, "
-    "none for an anonymous volume (repeatable)";
+    "Mount [SOURCE:]TARGET[:ro|rw]: SOURCE a host directory (/abs or ./rel) or a volume name; "
+    "without SOURCE, an anonymous volume (repeatable)";
 
 constexpr const char* kCpuSetHelp = "CPUs the environment may use, e.g. 0-3 or 1,3";
 constexpr const char* kShmHelp =
@@ -728,7 +729,9 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto describe_flags = std::make_shared<QueryFlags>();
     CLI::App* describe =
         envs->add_subcommand("describe", "Show an environment: ports, env, resources, labels");
-    describe->add_option("name", *name, "Environment")->required();
+    describe->add_option("name", *name, "Environment")
+        ->required()
+        ->check(non_empty_word("an environment name"));
     describe->add_option("-f,--format", describe_flags->format, "Output format: table or json")
         ->capture_default_str()
         ->check(one_of({"table", "json"}));
@@ -745,7 +748,9 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto names = std::make_shared<std::vector<std::string>>();
     auto volumes = std::make_shared<bool>(false);
     CLI::App* down = app.add_subcommand("down", "Stop and remove environments");
-    down->add_option("names", *names, "Environments")->required();
+    down->add_option("names", *names, "Environments")
+        ->required()
+        ->check(non_empty_word("an environment name"));
     down->add_flag("--volumes", *volumes, "Remove their anonymous volumes too");
     auto timeout = std::make_shared<std::string>();
     add_runner_timeout_flag(*down, *timeout, "each environment's removal", "30s");

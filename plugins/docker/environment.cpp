@@ -167,7 +167,7 @@ Result<std::pair<std::string, int>> restart_policy(const std::string& text) {
         return std::isdigit(static_cast<unsigned char>(c)) != 0;
       })) {
     return bad("restart policy '" + sdk::printable(text, 80) +
-               "': the maximum retry count must be a number");
+               "': the maximum retry count must be a whole number, 0 or more");
   }
   return std::pair{name, std::stoi(count)};
 }

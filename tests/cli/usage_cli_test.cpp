@@ -81,6 +81,22 @@ TEST_F(UsageCli, AOneValueFlagGivenTwiceIsNamed) {
                              "create --help')\n");
 }
 
+// An environment named '' (a script's unset variable) is a command line envd
+// cannot use: exit 2 before the runner is asked, as an empty flag value.
+TEST_F(UsageCli, AnEmptyEnvironmentNameIsAUsageError) {
+  for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"down", "dev", ""}, "names: '' is not an environment name (see 'envd down --help')"},
+           {{"attach", ""}, "name: '' is not an environment name (see 'envd attach --help')"},
+           {{"envs", "logs", ""},
+            "name: '' is not an environment name (see 'envd envs logs --help')"},
+           {{"envs", "describe", ""},
+            "name: '' is not an environment name (see 'envd envs describe --help')"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 2) << args[0];
+    EXPECT_EQ(r.err, kError + expected + "\n");
+  }
+}
+
 // Sizes and durations are checked as the command line is read, prune's as
 // every other command's: exit 2, nothing contacted.
 TEST_F(UsageCli, ASizeOrDurationThatIsNotOneIsAUsageError) {
