@@ -121,6 +121,9 @@ void add_commands(CLI::App& app, Invocation& invocation, Action& action, int arg
   CommandWords words;
   if (!asks_for_help(argc, argv)) words = command_words(argc, argv);
   invocation.subcommand_word = words.subcommand;
+  // `help` names other commands (completed by `envd __complete help ...`):
+  // every one is registered, as for the top level's help.
+  if (words.command == "help") words = CommandWords{};
   forget_empty_marks();
   add_named(app, invocation, action, kGroups, words.command);
   refuse_empty_values(app);

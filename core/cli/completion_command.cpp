@@ -154,6 +154,20 @@ std::vector<std::string> positional_values(Invocation& invocation, const CLI::Ap
     return given.empty() ? std::vector<std::string>{"bash", "fish", "zsh"}
                          : std::vector<std::string>{};
   }
+  if (parent == root_of(app) && name == "help") {
+    // `envd help context cr<TAB>`: the command words below those given.
+    const CLI::App* at = parent;
+    for (const auto& word : given) {
+      at = find_subcommand(at, word);
+      if (at == nullptr) return {};
+    }
+    std::vector<std::string> names;
+    for (const CLI::App* sub : at->get_subcommands({})) {
+      const std::string& sub_name = sub->get_name();
+      if (!sub_name.empty() && sub_name.rfind("__", 0) != 0) names.push_back(sub_name);
+    }
+    return names;
+  }
   if (parent == nullptr || parent->get_name() != "context") return {};
   static const std::vector<std::string> one_name = {"use", "update", "rename", "export"};
   static const std::vector<std::string> many_names = {"rm", "inspect"};

@@ -71,6 +71,10 @@ TEST_F(CompletionTest, CommandsAndSubcommands) {
   EXPECT_EQ(std::find(top.begin(), top.end(), "__complete"), top.end());
   EXPECT_EQ(complete({"bui"}), (std::vector<std::string>{"build", "builder"}));
   EXPECT_EQ(complete({"context", "r"}), (std::vector<std::string>{"rename", "rm"}));
+  // `help` takes command words, completed as the commands themselves are.
+  EXPECT_EQ(complete({"help", "bui"}), (std::vector<std::string>{"build", "builder"}));
+  EXPECT_EQ(complete({"help", "context", "r"}), (std::vector<std::string>{"rename", "rm"}));
+  EXPECT_EQ(complete({"help", "nope", ""}), std::vector<std::string>{});
 }
 
 TEST_F(CompletionTest, FlagsAndTheirValues) {
