@@ -108,7 +108,10 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
             "maximum retry count");
   EXPECT_EQ(message(R"({"image":"i","restart":"on-failure:x"})"),
             "invalid environment spec: restart policy 'on-failure:x': the maximum retry count "
-            "must be a number");
+            "must be a whole number, 0 or more");
+  EXPECT_EQ(message(R"({"image":"i","restart":"on-failure:-1"})"),
+            "invalid environment spec: restart policy 'on-failure:-1': the maximum retry count "
+            "must be a whole number, 0 or more");
   EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"bind","source":"rel","target":"/t"}]})"),
             "invalid environment spec: bind source 'rel' is not an absolute host path");
   EXPECT_EQ(message(R"({"image":"i","volumes":[{"type":"volume","target":"/"}]})"),
