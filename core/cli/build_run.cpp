@@ -124,9 +124,9 @@ struct ImageNames {
   std::string exported;
   std::string shown;
 
-  explicit ImageNames(const std::vector<std::string>& names) {
+  explicit ImageNames(const std::vector<std::string>& names)
+      : exported(output::exporter_name(names)) {
     for (size_t i = 0; i < names.size(); ++i) {
-      exported += (i == 0 ? "" : ",") + names[i];
       shown += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
     }
   }

@@ -363,10 +363,7 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   if (!current) return current.error();
   if (current->context.runner == "envd-server") {
     // One CSV record: several names are one quoted field ("name=a,b").
-    std::string name_field = "name=";
-    for (const auto& name : build.tags) {
-      name_field += (&name == &build.tags.front() ? "" : ",") + name;
-    }
+    std::string name_field = "name=" + output::exporter_name(build.tags);
     if (build.tags.size() > 1) name_field = '"' + name_field + '"';
     std::string push = "type=image," + name_field + ",push=true";
     if (!build.output.empty() && build.output != push) {

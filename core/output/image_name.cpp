@@ -192,4 +192,10 @@ Result<std::vector<std::string>> image_names(const std::vector<std::string>& tag
   return names;
 }
 
+std::string exporter_name(const std::vector<std::string>& names) {
+  std::string joined;
+  for (const auto& name : names) joined += (joined.empty() ? "" : ",") + name;
+  return joined;
+}
+
 }  // namespace envd::output

@@ -23,4 +23,7 @@ Result<std::string> default_image_tag(const std::filesystem::path& context_dir);
 Result<std::vector<std::string>> image_names(const std::vector<std::string>& tags,
                                              const std::filesystem::path& context_dir);
 
+// The names as an image exporter's `name` attribute takes several: "a:1,b:1".
+std::string exporter_name(const std::vector<std::string>& names);
+
 }  // namespace envd::output
