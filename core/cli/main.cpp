@@ -22,6 +22,7 @@
 #include "cli/command_groups.hpp"
 #include "cli/commands.hpp"
 #include "cli/empty_values.hpp"
+#include "cli/global_flags.hpp"
 #include "cli/invocation.hpp"
 #include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
@@ -232,6 +233,14 @@ int main(int argc, char** argv) {
       }
     }
     if (!action) return fail("no command given (see 'envd --help')", kExitUsage);
+    const std::vector<std::string> command = envd::cli::parsed_command(app);
+    if (std::string unused = envd::cli::unused_buildkitd_image(invocation, command);
+        !unused.empty()) {
+      return fail(unused, kExitUsage);
+    }
+    if (auto st = envd::cli::check_context_flag(invocation, command); !st) {
+      return fail(st.error().message(), kExitFailure);
+    }
     if (auto st = action(); !st) {
       if (st.error().code() != envd::Errc::cancelled)
         return fail(st.error().message(), kExitFailure);

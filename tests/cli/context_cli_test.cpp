@@ -494,6 +494,51 @@ TEST_F(ContextCli, ResolutionErrorsSayWhereTheNameCameFrom) {
             "ENVD_CONTEXT or set it to one of 'envd context ls'\n");
 }
 
+// A global flag the command has no use for is refused, not ignored: --context
+// must name a context for every command (as it must for those that use it),
+// and --buildkitd-image is for the commands that use a builder. Nothing is
+// done: the context named for removal is still there.
+TEST_F(ContextCli, GlobalFlagsACommandDoesNotUseAreCheckedNotIgnored) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
+  envd_ok({"context", "create", "kept"});
+  const std::string missing =
+      kError +
+      "context 'ghost' (from --context) does not exist; 'envd context ls' lists the "
+      "contexts\n";
+  for (const std::vector<std::string>& command : {std::vector<std::string>{"version"},
+                                                  {"plugin", "ls"},
+                                                  {"completion", "bash"},
+                                                  {"context", "rm", "kept"},
+                                                  {"context", "inspect", "kept"}}) {
+    std::vector<std::string> args{"-c", "ghost"};
+    args.insert(args.end(), command.begin(), command.end());
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 1) << command[0];
+    EXPECT_EQ(r.err, missing) << command[0];
+    EXPECT_EQ(r.out, "") << command[0];
+  }
+  EXPECT_NE(envd_ok({"context", "ls"}).out.find("kept"), std::string::npos);
+  // A context that exists is fine, though these commands do not use it.
+  EXPECT_EQ(envd_ok({"-c", "kept", "version"}).out.rfind("envd:", 0), 0u);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"version"}, "envd version"},
+      {{"plugin", "ls"}, "envd plugin ls"},
+      {{"context", "rm", "kept"}, "envd context rm"},
+      {{"run", "--image", "busybox"}, "envd run"},
+      {{"envs", "ls"}, "envd envs ls"}};
+  for (const auto& [command, shown] : refused) {
+    std::vector<std::string> args{"--buildkitd-image", "moby/buildkit:v0.11.6"};
+    args.insert(args.end(), command.begin(), command.end());
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 2) << shown;
+    EXPECT_EQ(r.err, kError +
+                         "--buildkitd-image is for the commands that use a builder (build, up, "
+                         "bootstrap, builder, prune), not '" +
+                         shown + "'\n");
+  }
+  EXPECT_NE(envd_ok({"context", "ls"}).out.find("kept"), std::string::npos);
+}
+
 // ---- update ------------------------------------------------------------------
 
 TEST_F(ContextCli, UpdateChangesAddressesThroughTheDriver) {
