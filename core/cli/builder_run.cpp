@@ -224,6 +224,13 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
     fmt::print("Builder:    {}\n", target.context.builder_endpoint());
     // What a driver or daemon says is shown printable: it may hold anything.
     if (!state.empty()) fmt::print("State:      {}\n", util::printable(state));
+    // A builder with no container or pod of its own (tcp, unix, moby-worker)
+    // says here what its state means ("unknown": envd does not manage it).
+    std::string detail = string_of(driver, "detail");
+    if (!down && !detail.empty() && !driver.contains("container_state") &&
+        !driver.contains("pod")) {
+      fmt::print("Detail:     {}\n", util::printable(detail));
+    }
     if (std::string c = string_of(driver, "container_state"); !c.empty()) {
       fmt::print("Container:  {} ({})\n", util::printable(string_of(driver, "container")),
                  util::printable(c));
@@ -247,7 +254,7 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
       print_probe(out);
       fmt::print("Round trip: {:.1f} ms\n", out["rtt_ms"].to_number<double>());
     }
-    if (down) fmt::print("Detail:     {}\n", util::printable(string_of(driver, "detail")));
+    if (down) fmt::print("Detail:     {}\n", util::printable(detail));
   }
   // Down is a state to bootstrap from, unless the driver says its settings
   // cannot make a daemon (a file they name cannot be read): then the next

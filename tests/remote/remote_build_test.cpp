@@ -180,6 +180,12 @@ class RemoteBuild : public BridgeTest {
     EXPECT_EQ(table.exit_code, 0) << table.err;
     EXPECT_TRUE(contains(table.out, "Builder:    " + endpoint + "\n")) << table.out;
     EXPECT_TRUE(contains(table.out, "Reachable:  yes\n")) << table.out;
+    // A daemon envd does not manage says so under its state.
+    EXPECT_TRUE(contains(table.out, "State:      " + std::string(v.at("state").as_string()) +
+                                        "\nDetail:     " + std::string(v.at("detail").as_string()) +
+                                        "\n"))
+        << table.out;
+    EXPECT_TRUE(contains(std::string(v.at("detail").as_string()), "envd does not manage")) << r.out;
   }
 
   // ... and no longer does, for `reason`.
