@@ -154,7 +154,9 @@ struct DockerEngine::Impl {
     std::string daemon_version;
     auto answer = (*connection)->exchange("GET", "/_ping", "", {}, "GET /_ping", &daemon_version);
     if (!answer) return answer.error();
-    if (answer->status != 200) return (*connection)->status_error(answer->status, answer->body);
+    if (answer->status != 200) {
+      return (*connection)->status_error(answer->request, answer->status, answer->body);
+    }
     std::string chosen = DockerEngine::client_api_version;
     // A daemon that does not say (very old ones) gets our version and will
     // refuse it clearly if it is too new.
@@ -190,7 +192,7 @@ const DockerEndpoint& DockerEngine::endpoint() const { return impl_->endpoint; }
 const DockerTls* DockerEngine::tls() const { return impl_->tls ? &*impl_->tls : nullptr; }
 
 Error DockerEngine::status_error(const EngineResponse& answer) const {
-  return engine::answer_error(impl_->endpoint.url, answer.status, answer.body);
+  return engine::answer_error(impl_->endpoint.url, answer.request, answer.status, answer.body);
 }
 
 Result<std::string> DockerEngine::api_version(Deadline deadline) {
@@ -230,7 +232,7 @@ Result<std::string> DockerEngine::call(std::string_view method, std::string_view
   auto answer = connection->exchange(method, target, body_json, {}, impl_->what(method, path));
   if (!answer) return answer.error();
   if (answer->status < 200 || answer->status > 299)
-    return connection->status_error(answer->status, answer->body);
+    return connection->status_error(answer->request, answer->status, answer->body);
   return std::move(answer->body);
 }
 

@@ -343,8 +343,15 @@ TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
       send_all(fd, response(404, "Not Found", R"({"message":"No such image: nope:latest"})"));
     } else if (r.target().find("/containers/") != std::string::npos) {
       send_all(fd, response(409, "Conflict", R"({"message":"name in use"})"));
-    } else {
+    } else if (r.target().find("/info") != std::string::npos) {
       send_all(fd, response(500, "Internal Server Error", "plain failure\n"));
+    } else if (r.target().find("/networks") != std::string::npos) {
+      send_all(fd,
+               response(404, "Not Found", "<!DOCTYPE HTML>\n<html><p>File not found</p></html>\n"));
+    } else if (r.target().find("/volumes") != std::string::npos) {
+      send_all(fd, response(502, "Bad Gateway", ""));
+    } else {
+      send_all(fd, response(500, "Internal Server Error", "first line\nsecond line\n"));
     }
   });
   auto engine = fake.engine();
@@ -359,7 +366,26 @@ TEST(DockerEngineClient, MapsErrorsToTheDaemonsMessage) {
   auto broken = engine.call("GET", "/info", "", soon());
   ASSERT_FALSE(broken);
   EXPECT_EQ(broken.error().code(), Errc::internal);
-  EXPECT_EQ(broken.error().message(), "the Docker Engine at " + fake.url() + ": plain failure");
+  EXPECT_EQ(broken.error().message(),
+            "the Docker Engine at " + fake.url() + ": GET /info: HTTP status 500: plain failure");
+  // What answers is not an Engine (a web server, a proxy): the request and
+  // the status are said, never a page of HTML.
+  auto page = engine.call("GET", "/networks", "", soon());
+  ASSERT_FALSE(page);
+  EXPECT_EQ(page.error().code(), Errc::not_found);
+  EXPECT_EQ(page.error().message(), "the Docker Engine at " + fake.url() +
+                                        ": GET /networks: HTTP status 404 and an HTML page, not "
+                                        "the Engine API's error");
+  auto empty = engine.call("GET", "/volumes", "", soon());
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error().message(), "the Docker Engine at " + fake.url() +
+                                         ": GET /volumes: HTTP status 502 with no explanation");
+  auto lines = engine.call("DELETE", "/build/prune", "", soon());
+  ASSERT_FALSE(lines);
+  EXPECT_EQ(lines.error().message(),
+            "the Docker Engine at " + fake.url() +
+                ": DELETE /build/prune: HTTP status 500 and 23 bytes of text, not the Engine "
+                "API's error");
   auto raw = engine.request("GET", "/images/x/json", "", soon());
   ASSERT_TRUE(raw);
   EXPECT_EQ(raw->status, 404);

@@ -49,8 +49,11 @@ std::string ssl_reason(const error_code& ec);
 // checked. Errc::invalid_argument naming the file that cannot be used.
 Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const DockerTls& tls);
 
-// The Error a non-2xx answer of the Engine at `url` stands for.
-Error answer_error(const std::string& url, int status, std::string_view body);
+// The Error a non-2xx answer of the Engine at `url` to `request` ("GET
+// /_ping") stands for: the Engine's own message, else (a proxy's page, a web
+// server where the Engine was expected) the request and the status.
+Error answer_error(const std::string& url, std::string_view request, int status,
+                   std::string_view body);
 
 // Delivers streamed data to the caller's callback, whole lines or raw pieces.
 class Delivery {
@@ -107,7 +110,7 @@ class Connection {
                 const EngineHeaders& headers, std::string_view protocol, std::string_view what);
   // After a plain hijack(): the socket itself, blocking, owned by the caller.
   Result<int> take_socket();
-  Error status_error(int status, std::string_view body) const;
+  Error status_error(std::string_view what, int status, std::string_view body) const;
 
   // After a TLS hijack() (tls_relay.cpp): copies bytes between the TLS
   // connection and `local` (our end of a socketpair) until both directions

@@ -46,27 +46,41 @@ Errc code_for_status(int status) {
 }
 
 // The daemon's explanation of a failed call: the "message" of its JSON error
-// body, else the body itself, else the HTTP status.
-std::string daemon_message(int status, std::string_view body) {
+// body. The daemon's words are quoted printably: they are one line, and never
+// drive a terminal.
+std::string daemon_message(std::string_view request, int status, std::string_view body) {
   error_code ec;
   auto value = boost::json::parse(body, ec);
   if (!ec && value.is_object()) {
     if (auto* message = value.as_object().if_contains("message"); message && message->is_string())
-      return std::string(message->as_string());
+      return printable(message->as_string());
   }
-  std::string text(body);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
-  if (text.empty()) return "HTTP status " + std::to_string(status);
-  return text;
+  // Not the Engine API's error: what answered is named by the request and
+  // the status, with a short line of text quoted ("404 page not found"); a
+  // page of HTML or many lines (a proxy's, a web server's) is not.
+  std::string_view text = body;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  std::string said = printable(request, 200) + ": HTTP status " + std::to_string(status);
+  if (text.empty()) return said + " with no explanation";
+  if (text.front() == '<') return said + " and an HTML page, not the Engine API's error";
+  if (text.size() > 200 || text.find('\n') != std::string_view::npos) {
+    return said + " and " + std::to_string(body.size()) +
+           " bytes of text, not the Engine API's error";
+  }
+  return said + ": " + printable(text);
 }
 
 }  // namespace
 
-// The Error a non-2xx answer of the Engine at `url` stands for. The daemon's
-// words are quoted printably: they are one line, and never drive a terminal.
-Error answer_error(const std::string& url, int status, std::string_view body) {
+Error answer_error(const std::string& url, std::string_view request, int status,
+                   std::string_view body) {
   return Error(code_for_status(status),
-               "the Docker Engine at " + url + ": " + printable(daemon_message(status, body)));
+               "the Docker Engine at " + url + ": " + daemon_message(request, status, body));
 }
 
 bool Delivery::put(std::string_view data) {
@@ -91,8 +105,8 @@ bool Delivery::finish() {
   return callback_(rest);
 }
 
-Error Connection::status_error(int status, std::string_view body) const {
-  return answer_error(endpoint_.url, status, body);
+Error Connection::status_error(std::string_view what, int status, std::string_view body) const {
+  return answer_error(endpoint_.url, what, status, body);
 }
 
 Error Connection::cancelled(std::string_view what) const {
@@ -159,7 +173,8 @@ Result<EngineResponse> Connection::exchange(std::string_view method, const std::
   }
   auto& res = parser.get();
   if (api_version) *api_version = std::string(res["Api-Version"]);
-  return EngineResponse{static_cast<int>(res.result_int()), std::move(res.body())};
+  return EngineResponse{static_cast<int>(res.result_int()), std::move(res.body()),
+                        std::string(what)};
 }
 
 // Reads a response and streams a 2xx body to `delivery`.
@@ -179,7 +194,7 @@ Result<int> Connection::read_streamed(Delivery& delivery, std::string_view what)
         return io_error(ec, what);
       }
     }
-    return status_error(status, whole.get().body());
+    return status_error(what, status, whole.get().body());
   }
   std::vector<char> chunk(kStreamBuffer);
   while (!parser.is_done()) {
@@ -303,7 +318,7 @@ Status Connection::hijack(std::string_view method, const std::string& target,
       return io_error(e, what);
     }
   }
-  return status_error(status, parser.get().body());
+  return status_error(what, status, parser.get().body());
 }
 
 // After a plain hijack(): the socket itself, blocking, owned by the caller.

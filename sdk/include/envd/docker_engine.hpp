@@ -135,6 +135,9 @@ std::string creation_token();
 struct EngineResponse {
   int status = 0;
   std::string body;
+  // The request it answers ("GET /containers/json"), which status_error()
+  // names when the answer is not the Engine API's own error.
+  std::string request;
 };
 
 // What GET /version says about the daemon (the fields envd uses).
