@@ -235,6 +235,29 @@ std::string reason_of(const grpc::Status& status, std::chrono::milliseconds dead
   }
 }
 
+// A daemon's message without the "rpc error: code = NotFound desc = " that
+// grpc-go puts in front of an error it passes on (one of this client's own
+// session answers, quoted back: "cannot open local directory ..."): the
+// words after it say what failed; the code says nothing to a user.
+std::string without_grpc_wrapping(std::string message) {
+  static constexpr std::string_view kPrefix = "rpc error: code = ";
+  static constexpr std::string_view kDesc = " desc = ";
+  for (std::size_t at = message.find(kPrefix); at != std::string::npos;
+       at = message.find(kPrefix, at)) {
+    std::size_t code_end = at + kPrefix.size();
+    while (code_end < message.size() &&
+           std::isalpha(static_cast<unsigned char>(message[code_end]))) {
+      ++code_end;
+    }
+    if (message.compare(code_end, kDesc.size(), kDesc) != 0) {
+      at = code_end;
+      continue;
+    }
+    message.erase(at, code_end + kDesc.size() - at);
+  }
+  return message;
+}
+
 // `connect_deadline` is the time connect() has in all.
 grpc::ChannelArguments channel_arguments(std::chrono::milliseconds connect_deadline) {
   grpc::ChannelArguments args;
@@ -995,9 +1018,9 @@ Result<SolveResult> Client::solve(const SolveRequest& request,
                        (status.error_message().empty() ? "cancelled" : status.error_message()) +
                        " (not envd: is the daemon stopping?)");
     default:
-      return Error(errc_of(status.error_code()), status.error_message().empty()
-                                                     ? "the build failed on " + address
-                                                     : status.error_message());
+      return Error(errc_of(status.error_code()),
+                   status.error_message().empty() ? "the build failed on " + address
+                                                  : without_grpc_wrapping(status.error_message()));
   }
 }
 

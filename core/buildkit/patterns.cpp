@@ -1,8 +1,9 @@
 #include "buildkit/patterns.hpp"
 
-#include "util/text.hpp"
-
 #include <utility>
+
+#include "envd/text.hpp"
+#include "util/text.hpp"
 
 namespace envd::buildkit {
 
@@ -38,6 +39,24 @@ std::vector<std::string_view> split_segments(std::string_view path) {
     out.push_back(path.substr(start, slash - start));
     start = slash + 1;
   }
+}
+
+// The code point of the well-formed UTF-8 sequence of `n` bytes at text[i].
+char32_t decode_utf8(std::string_view text, std::size_t i, std::size_t n) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  if (n == 1) return byte(0);
+  char32_t cp = byte(0) & (0x7fU >> n);
+  for (std::size_t k = 1; k < n; ++k) cp = (cp << 6U) | (byte(k) & 0x3fU);
+  return cp;
+}
+
+// One character of a path, as Go's regexp (which moby's patternmatcher
+// compiles patterns to) reads it: a UTF-8 sequence, or one byte that is not
+// one (U+FFFD). Its length goes to `length`.
+char32_t path_char(std::string_view path, std::size_t i, std::size_t& length) {
+  std::size_t n = sdk::text_detail::utf8_length(path, i);
+  length = n == 0 ? 1 : n;
+  return n == 0 ? char32_t{0xfffd} : decode_utf8(path, i, n);
 }
 
 }  // namespace
@@ -131,36 +150,51 @@ Result<PatternMatcher> PatternMatcher::create(const std::vector<std::string>& pa
       } else if (c == '?') {
         token.kind = Token::any_char;
       } else if (c == '[') {
+        // Go's filepath.Match grammar, against which moby's patternmatcher
+        // checks every pattern: '^' (only) negates; then one or more ranges,
+        // each a character or lo-hi, where '-' and ']' are only taken
+        // escaped ('\\'). "[!x]" is a class of '!' and 'x', as in Docker.
         token.kind = Token::class_set;
         std::size_t j = i + 1;
-        if (j < p.size() && (p[j] == '!' || p[j] == '^')) {
+        if (j < p.size() && p[j] == '^') {
           token.negated = true;
           ++j;
         }
-        bool closed = false;
-        bool first = true;
-        while (j < p.size()) {
-          if (p[j] == ']' && !first) {
-            closed = true;
-            break;
+        std::string why;
+        auto one = [&](char32_t& out) {
+          if (j >= p.size()) {
+            why = "unterminated character class";
+          } else if (p[j] == '-' || p[j] == ']') {
+            why = std::string("'") + p[j] + "' in a character class must be escaped with '\\'";
+          } else {
+            if (p[j] == '\\' && ++j >= p.size()) {
+              why = "unterminated character class";
+              return false;
+            }
+            std::size_t n = sdk::text_detail::utf8_length(p, j);
+            if (n == 0) {
+              why = "a character class holds bytes that are not UTF-8";
+              return false;
+            }
+            out = decode_utf8(p, j, n);
+            j += n;
+            return true;
           }
-          first = false;
-          unsigned char lo = static_cast<unsigned char>(p[j]);
-          if (lo == '\\') {
-            if (++j >= p.size()) break;
-            lo = static_cast<unsigned char>(p[j]);
-          }
-          unsigned char hi = lo;
-          if (j + 2 < p.size() && p[j + 1] == '-' && p[j + 2] != ']') {
-            j += 2;
-            if (p[j] == '\\' && ++j >= p.size()) break;
-            hi = static_cast<unsigned char>(p[j]);
+          return false;
+        };
+        for (;;) {
+          if (j < p.size() && p[j] == ']' && !token.ranges.empty()) break;
+          if (j < p.size() && p[j] == ']') return invalid("empty character class");
+          char32_t lo = 0;
+          if (!one(lo)) return invalid(why);
+          char32_t hi = lo;
+          if (j < p.size() && p[j] == '-') {
+            ++j;
+            if (!one(hi)) return invalid(why);
             if (hi < lo) return invalid("character class range is reversed");
           }
           token.ranges.emplace_back(lo, hi);
-          ++j;
         }
-        if (!closed) return invalid("unterminated character class");
         i = j;
       } else if (c == '\\') {
         if (i + 1 >= p.size()) return invalid("trailing backslash");
@@ -203,6 +237,7 @@ bool PatternMatcher::match_here(const std::vector<Token>& tokens, std::size_t ti
                                 std::string_view path, std::size_t pi, std::vector<bool>& failed) {
   while (ti < tokens.size()) {
     const Token& token = tokens[ti];
+    std::size_t step = 1;  // the path's bytes the token took
     switch (token.kind) {
       case Token::globstar_all:
         return true;
@@ -220,10 +255,12 @@ bool PatternMatcher::match_here(const std::vector<Token>& tokens, std::size_t ti
         }
       case Token::any_char:
         if (pi >= path.size() || path[pi] == '/') return false;
+        path_char(path, pi, step);
         break;
       case Token::class_set: {
+        // Never '/', as in filepath.Match, which the daemon's COPY applies.
         if (pi >= path.size() || path[pi] == '/') return false;
-        auto c = static_cast<unsigned char>(path[pi]);
+        char32_t c = path_char(path, pi, step);
         bool in = false;
         for (auto [lo, hi] : token.ranges) in = in || (c >= lo && c <= hi);
         if (in == token.negated) return false;
@@ -234,7 +271,7 @@ bool PatternMatcher::match_here(const std::vector<Token>& tokens, std::size_t ti
         break;
     }
     ++ti;
-    ++pi;
+    pi += step;
   }
   return pi == path.size();
 }

@@ -2,12 +2,14 @@
 // include-patterns and exclude-patterns of a FileSync request.
 //
 // Syntax of one pattern: '*' matches any run of non-'/' characters, '?' one
-// non-'/' character, '[...]' a character class ('[!...]' or '[^...]' negated,
-// ranges 'a-z'), '\' escapes the next character, and '**' matches any number
-// of whole path segments ("**/x", "a/**/x", "a/**"). A leading '!' makes the
-// pattern an exception that re-includes what earlier patterns matched.
-// Patterns and paths are cleaned first: surrounding whitespace, a leading '/'
-// and "./" are removed, "." and ".." parts are resolved.
+// non-'/' character (a UTF-8 sequence), '[...]' a character class ('[^...]'
+// negated, ranges 'a-z' of code points, '-' and ']' escaped; '!' is a plain
+// character there, as in Go's filepath.Match), '\' escapes the next
+// character, and '**' matches any number of whole path segments ("**/x",
+// "a/**/x", "a/**"). A leading '!' makes the pattern an exception that
+// re-includes what earlier patterns matched. Patterns and paths are cleaned
+// first: surrounding whitespace, a leading '/' and "./" are removed, "." and
+// ".." parts are resolved.
 //
 // Matching follows Docker: the rules are tried in order and the last rule that
 // matches the path, or any of its parent directories, decides. So "dir" (or
@@ -34,8 +36,9 @@ std::string clean_relative_path(std::string_view path);
 class PatternMatcher {
  public:
   // Compiles `patterns` in order. Empty (after trimming) patterns are skipped.
-  // Fails with Errc::invalid_argument for a lone "!" or a malformed class
-  // ("pattern '[a' is invalid: unterminated character class").
+  // Fails with Errc::invalid_argument for a lone "!" or a class Go's
+  // filepath.Match refuses, as Docker does ("pattern '[a' is invalid:
+  // unterminated character class"; "[a-]", "[]a]", "[]").
   static Result<PatternMatcher> create(const std::vector<std::string>& patterns);
 
   PatternMatcher() = default;
@@ -67,7 +70,7 @@ class PatternMatcher {
     Kind kind = literal;
     char ch = 0;
     bool negated = false;
-    std::vector<std::pair<unsigned char, unsigned char>> ranges;
+    std::vector<std::pair<char32_t, char32_t>> ranges;
   };
   struct Rule {
     std::string text;

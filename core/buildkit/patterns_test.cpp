@@ -145,12 +145,32 @@ TEST(PatternMatcher, QuestionMarkAndClasses) {
   EXPECT_FALSE(m.matches("file/.txt"));
   EXPECT_TRUE(m.matches("bx"));
   EXPECT_FALSE(m.matches("dx"));
-  EXPECT_TRUE(m.matches("ay"));
-  EXPECT_FALSE(m.matches("5y"));
+  // '!' is a plain character in a class, as in Go's filepath.Match and
+  // Docker (only '^' negates): "[!0-9]" is '!' or a digit.
+  EXPECT_FALSE(m.matches("ay"));
+  EXPECT_TRUE(m.matches("5y"));
+  EXPECT_TRUE(m.matches("!y"));
   EXPECT_TRUE(m.matches("az"));
   EXPECT_FALSE(m.matches("qz"));
   EXPECT_TRUE(m.matches("*lit"));
   EXPECT_FALSE(m.matches("xlit"));
+}
+
+// '?' and a class take one character, not one byte, as Go's regexp does in
+// moby's patternmatcher: "caf?" is café (two bytes at the end); a byte that
+// is not UTF-8 is one character too.
+TEST(PatternMatcher, QuestionMarkAndClassesTakeOneUtf8Character) {
+  auto m = make({"caf?", "[à-ö]x", "[^a]y"});
+  EXPECT_TRUE(m.matches("caf\xc3\xa9"));
+  EXPECT_TRUE(m.matches("caf\xff"));
+  EXPECT_FALSE(
+      m.matches("caf\xc3\xa9"
+                "e"));
+  EXPECT_TRUE(m.matches("\xc3\xa9x"));   // é is within à-ö
+  EXPECT_FALSE(m.matches("\xc3\xb8x"));  // ø is not
+  EXPECT_TRUE(m.matches("\xe2\x82\xacy"));
+  EXPECT_FALSE(m.matches("ay"));
+  EXPECT_FALSE(m.matches("/y"));
 }
 
 TEST(PatternMatcher, PathsAreCleaned) {
@@ -187,6 +207,20 @@ TEST(PatternMatcher, InvalidPatterns) {
   EXPECT_FALSE(PatternMatcher::create({"[z-a]"}).ok());
   auto error = PatternMatcher::create({"[abc"});
   EXPECT_NE(error.error().message().find("'[abc'"), std::string::npos);
+  // What Go's filepath.Match refuses (and so Docker): '-' and ']' unescaped
+  // where they are not a range's or the class's, and an empty class.
+  for (const char* refused : {"[a-]*", "[]]br", "[]", "[^]", "[-a]", "[a-\\", "[\xff]"}) {
+    auto r = PatternMatcher::create({refused});
+    EXPECT_FALSE(r.ok()) << refused;
+  }
+  EXPECT_EQ(PatternMatcher::create({"[a-]"}).error().message(),
+            "pattern '[a-]' is invalid: ']' in a character class must be escaped with '\\'");
+  EXPECT_EQ(PatternMatcher::create({"[]"}).error().message(),
+            "pattern '[]' is invalid: empty character class");
+  auto escaped = make({"[\\]\\-]x"});
+  EXPECT_TRUE(escaped.matches("]x"));
+  EXPECT_TRUE(escaped.matches("-x"));
+  EXPECT_FALSE(escaped.matches("ax"));
 }
 
 // Found by the dockerignore fuzz target: runs of '*' and '**' made matching

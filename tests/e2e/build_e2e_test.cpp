@@ -187,6 +187,35 @@ TEST_F(BuildE2e, WildcardCopySourcesCopyWhatTheyMatch) {
   }
   EXPECT_EQ(copied, (std::set<std::string>{"a.txt", "b.txt", "d.go"}));
   EXPECT_EQ(read_text(out / "o" / "d.go"), "d\n");
+
+  // A class is Docker's: '!' is one of its characters (only '^' negates),
+  // and a class Go's filepath.Match refuses fails the build, said without
+  // grpc-go's "rpc error: code = ..." in front.
+  write_text(dir / "!.txt", "bang\n");
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY [!a]*.txt /o/\nCOPY [^a].txt /n/\n");
+  fs::path classes = home() / "classes-out";
+  r = build(
+      {"--progress", "plain", "--output", "type=local,dest=" + classes.string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> matched;
+  for (const auto& entry : fs::directory_iterator(classes / "o")) {
+    matched.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(matched, (std::set<std::string>{"a.txt", "!.txt"}));
+  std::set<std::string> negated;
+  for (const auto& entry : fs::directory_iterator(classes / "n")) {
+    negated.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(negated, (std::set<std::string>{"b.txt", "!.txt"}));
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY [a-]*.txt /o/\n");
+  r = build({"--progress", "quiet", "--output", "type=local,dest=" + (home() / "x").string(),
+             dir.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("pattern '[a-]*.txt' is invalid: ']' in a character class must be "
+                       "escaped with '\\'\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("rpc error"), std::string::npos) << r.err;
 }
 
 TEST_F(BuildE2e, BuildArgsAndTargetReachTheFrontend) {
