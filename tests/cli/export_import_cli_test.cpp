@@ -88,6 +88,42 @@ TEST_F(ExportImportCli, ExportWithoutMaterialDoesNotWarn) {
   EXPECT_EQ(out.err.find("warning"), std::string::npos) << out.err;
 }
 
+// A CA certificate is public: the warning is for private keys.
+TEST_F(ExportImportCli, ExportOfACertificateWithoutAKeyDoesNotWarn) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  TlsPairFiles ca = make_tls_pair(home() / "pki", "ca");
+  envd_ok({"context", "create", "onlyca", "--builder", "tcp", "--builder-address", "10.1.2.3:8888",
+           "--builder-tls-ca", ca.cert.string()});
+  auto out = envd_ok({"context", "export", "onlyca", "-"});
+  EXPECT_EQ(out.err, "Context onlyca is exported to standard output\n");
+}
+
+// An unset variable is not standard output: an archive with keys is never
+// written where '' happens to lead. Two names where one is taken, and a
+// rename to the same name, are said as such.
+TEST_F(ExportImportCli, EmptyFileNamesAndExtraNamesAreUsageErrors) {
+  auto exported = envd({"context", "export", "default", ""});
+  EXPECT_EQ(exported.exit_code, 2);
+  EXPECT_EQ(exported.out, "");
+  EXPECT_EQ(
+      exported.err.rfind("envd: error: file: '' is not a file name ('-' is standard output)", 0),
+      0u)
+      << exported.err;
+  auto imported = envd({"context", "import", "x", ""});
+  EXPECT_EQ(imported.exit_code, 2);
+  EXPECT_EQ(
+      imported.err.rfind("envd: error: file: '' is not a file name ('-' is standard input)", 0), 0u)
+      << imported.err;
+  auto inspected = envd({"context", "inspect", "default", "default"});
+  EXPECT_EQ(inspected.exit_code, 2);
+  EXPECT_EQ(inspected.out, "");
+  EXPECT_EQ(inspected.err.rfind("envd: error: expected one context name, got 2", 0), 0u)
+      << inspected.err;
+  auto renamed = envd_ok({"context", "rename", "default", "default"});
+  EXPECT_EQ(renamed.err, "Context default already has that name; nothing is changed\n");
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
 TEST_F(ExportImportCli, ExportNeverOverwritesAFile) {
   fs::path target = home() / "existing.tar";
   write_text(target, "precious");
@@ -235,7 +271,7 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
     std::vector<std::pair<std::string, std::string>> files;  // under material/
     std::string error;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {"notpem",
        {{"files/tls-ca", "not pem\n"}},
        "entry 'material/files/tls-ca' is not a PEM file (no -----BEGIN line)"},
@@ -248,10 +284,22 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
        "entry 'material/runner-login.json' is a login, which envd never exports; log in with "
        "'envd login' after the import instead"},
   };
+  // A client key that is not its certificate's, as create refuses it.
+  const std::string pair_meta =
+      R"({"name":"x","builder":"tcp","builder_address":"10.1.2.3:8888",)"
+      R"("builder_options":{"tls-cert":"files/tls-cert","tls-key":"files/tls-key"},)"
+      R"("runner":"envd-server","runner_address":"http://10.1.2.3:8080"})";
+  TlsPairFiles a = make_tls_pair(home() / "pki", "a");
+  TlsPairFiles b = make_tls_pair(home() / "pki", "b");
+  cases.push_back(
+      {"mismatch",
+       {{"files/tls-cert", read_text(a.cert)}, {"files/tls-key", read_text(b.key)}},
+       "entry 'material/files/tls-key' does not belong to entry 'material/files/tls-cert' (their "
+       "public keys differ): every connection would fail its TLS handshake"});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     fs::path dir = home() / c.name;
-    write_text(dir / "meta.json", meta);
+    write_text(dir / "meta.json", c.name == "mismatch" ? pair_meta : meta);
     std::vector<std::string> entries = {"meta.json", "material"};
     for (const auto& [rel, content] : c.files) write_text(dir / "material" / rel, content);
     fs::path archive = home() / (c.name + ".tar");

@@ -6,6 +6,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/context/context_commands.hpp"
+#include "cli/empty_values.hpp"
 
 namespace envd::cli {
 
@@ -15,7 +16,9 @@ void add_context_export_command(CLI::App& group, Invocation& invocation, Action&
   CLI::App* cmd =
       group.add_subcommand("export", "Write a context and its private material as a tar archive");
   cmd->add_option("name", *name, "Name of the context")->required();
-  cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)");
+  // '' (an unset variable) is not standard output: the archive holds keys.
+  cmd->add_option("file", *file, "Output file, created new (default or '-': standard output)")
+      ->check(non_empty_word("a file name ('-' is standard output)"));
   cmd->callback([&invocation, &action, name, file] {
     action = [&invocation, name, file] {
       return run_in_client(

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -105,7 +106,11 @@ Status run_context_export(Invocation& invocation, const std::string& name,
       return st;
     }
   }
-  if (!material.empty()) {
+  // A private key is what must not leak; a CA certificate alone is public.
+  const bool keys = std::any_of(material.begin(), material.end(), [](const std::string& path) {
+    return path.find("key") != std::string::npos;
+  });
+  if (keys) {
     warn("the archive contains the private material of context '" + name +
          "' (TLS keys included); keep it safe");
   }

@@ -6,6 +6,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/context/context_commands.hpp"
+#include "cli/empty_values.hpp"
 
 namespace envd::cli {
 
@@ -14,7 +15,9 @@ void add_context_import_command(CLI::App& group, Invocation& invocation, Action&
   auto file = std::make_shared<std::string>();
   CLI::App* cmd = group.add_subcommand("import", "Create a context from an exported archive");
   cmd->add_option("name", *name, "Name for the new context")->required();
-  cmd->add_option("file", *file, "Archive file ('-': standard input)")->required();
+  cmd->add_option("file", *file, "Archive file ('-': standard input)")
+      ->required()
+      ->check(non_empty_word("a file name ('-' is standard input)"));
   cmd->callback([&invocation, &action, name, file] {
     action = [&invocation, name, file] {
       return run_in_client(

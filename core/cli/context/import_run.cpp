@@ -102,6 +102,23 @@ Status check_material(Invocation& invocation, const Context& ctx,
         if (auto st = check_option_file(key, content); !st) return st;
       }
     }
+    // A client key that is not its certificate's fails every connection:
+    // refused here, as context create and update refuse it.
+    auto entry = [&](const std::string& key) -> const std::pair<std::string, std::string>* {
+      if (options->count(key) == 0) return nullptr;
+      const std::string stored = context::stored_file_value(key);
+      for (const auto& item : archive.material) {
+        if (item.first == stored) return &item;
+      }
+      return nullptr;
+    };
+    const auto* cert = entry("tls-cert");
+    const auto* key = entry("tls-key");
+    if (cert != nullptr && key != nullptr) {
+      TlsPair pair{cert->second, key->second, "entry 'material/" + cert->first + "'",
+                   "entry 'material/" + key->first + "'"};
+      if (auto st = run_check_tls_pair(pair); !st) return st;
+    }
   }
   return {};
 }

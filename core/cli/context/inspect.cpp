@@ -81,6 +81,13 @@ void add_context_inspect_command(CLI::App& group, Invocation& invocation, Action
   CLI::App* cmd =
       group.add_subcommand("inspect", "Show a context as JSON (default: the one in use)");
   cmd->add_option("name", *names, "Name of the context");
+  // Two names are a command line envd cannot use as given: exit 2, as for
+  // every command that takes one context name (add_name_args).
+  cmd->parse_complete_callback([names] {
+    if (names->size() > 1) {
+      throw CLI::ValidationError("expected one context name, got " + std::to_string(names->size()));
+    }
+  });
   cmd->callback([&invocation, &action, names] {
     action = [&invocation, names] { return run_inspect(invocation, *names); };
   });

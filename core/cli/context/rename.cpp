@@ -31,7 +31,8 @@ Status run_rename(Invocation& invocation, const std::string& from, const std::st
     return {};
   });
   if (!st) return st;
-  inform("Context " + from + " is renamed to " + to);
+  inform(from == to ? "Context " + from + " already has that name; nothing is changed"
+                    : "Context " + from + " is renamed to " + to);
   return {};
 }
 
