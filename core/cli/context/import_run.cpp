@@ -104,8 +104,10 @@ Status check_material(Invocation& invocation, const Context& ctx,
     }
     // A client key that is not its certificate's fails every connection:
     // refused here, as context create and update refuse it.
+    // (A copy: a lambda cannot capture a structured binding before C++20.)
+    const auto* side_options = options;
     auto entry = [&](const std::string& key) -> const std::pair<std::string, std::string>* {
-      if (options->count(key) == 0) return nullptr;
+      if (side_options->count(key) == 0) return nullptr;
       const std::string stored = context::stored_file_value(key);
       for (const auto& item : archive.material) {
         if (item.first == stored) return &item;
