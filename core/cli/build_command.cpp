@@ -31,7 +31,8 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request) {
       ->check(one_of({"default", "none", "host"}));
   cmd->add_option("-o,--output", req->output,
                   "Output as one CSV record: type=local,dest=DIR | type=tar,dest=FILE | "
-                  "type=image,name=REF,push=true | ...");
+                  "type=image,name=REF,push=true | ...; a DIR alone is type=local, '-' a tar "
+                  "on standard output");
   cmd->add_option("--progress", req->progress, "Progress display: auto, tty, plain or quiet")
       ->capture_default_str()
       ->check(one_of({"auto", "tty", "plain", "quiet"}));

@@ -672,7 +672,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // Checked again when the export is planned; a mistyped flag is told
     // before a builder is bootstrapped or a daemon contacted.
     auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
-    if (!spec) return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
+    if (!spec) {
+      // The CSV reader names the flag and the value itself.
+      if (spec.error().message().rfind("invalid --output '", 0) == 0) return spec.error();
+      return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
+    }
     if (spec->destination == output::OutputSpec::Destination::standard_output &&
         util::was_closed_at_start(STDOUT_FILENO)) {
       return Error(Errc::invalid_argument, "--output '" + util::printable(req.output, 80) +

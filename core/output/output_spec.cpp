@@ -44,6 +44,16 @@ bool attribute_is_true(const std::string& value) {
 }
 
 Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal) {
+  // docker build's shorthand: a value with no '=' is a directory for the
+  // local exporter, and '-' a tar on standard output.
+  if (!value.empty() && value.find('=') == std::string_view::npos) {
+    if (value == "-") return parse_output("type=tar", stdout_is_terminal);
+    OutputSpec spec;
+    spec.type = "local";
+    spec.destination = OutputSpec::Destination::directory;
+    spec.dest = std::string(value);
+    return spec;
+  }
   auto fields = sdk::split_csv_record(value, "--output");
   if (!fields) return fields.error();
   OutputSpec spec;

@@ -57,6 +57,25 @@ TEST(OutputSpec, LocalNeedsADirectory) {
   EXPECT_EQ(error_of("type=local"), "output directory is required for local exporter");
 }
 
+// docker build's shorthand: PATH is type=local,dest=PATH; '-' a tar on
+// standard output (never a terminal).
+TEST(OutputSpec, APathAloneIsALocalDirectoryAndADashATar) {
+  auto dir = parse_output("./out", false);
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(dir->type, "local");
+  EXPECT_EQ(dir->destination, Destination::directory);
+  EXPECT_EQ(dir->dest, "./out");
+  auto commas = parse_output("out,b", false);
+  ASSERT_TRUE(commas);
+  EXPECT_EQ(commas->dest, "out,b");
+  auto dash = parse_output("-", false);
+  ASSERT_TRUE(dash);
+  EXPECT_EQ(dash->type, "tar");
+  EXPECT_EQ(dash->destination, Destination::standard_output);
+  EXPECT_EQ(error_of("-", true),
+            "output file is required for tar exporter. refusing to write to console");
+}
+
 TEST(OutputSpec, TarballsGoToAFileOrToStdoutButNeverAConsole) {
   for (const char* type : {"tar", "oci", "docker"}) {
     auto file = parse_output(std::string("type=") + type + ",dest=out.tar", false);

@@ -445,6 +445,11 @@ TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted
   EXPECT_EQ(push.err,
             "envd: error: --output 'type=image,name=a,push=maybe': push=maybe is not a boolean "
             "(true or false)\n");
+  // The CSV reader's own error names the flag and the value once.
+  auto quote = envd({"build", "-o", "type=local,dest=x,\"bad", dir.string()});
+  EXPECT_EQ(quote.exit_code, 1);
+  EXPECT_EQ(quote.err,
+            "envd: error: invalid --output 'type=local,dest=x,\"bad': unterminated quote\n");
   for (const std::string platform :
        {"linux", "linux/amd64", "linux/arm64/v8,linux/amd64", "linux/arm64/v8.0", "linux/arm/v7",
         "windows(10.0.20348)/amd64", "darwin"}) {
