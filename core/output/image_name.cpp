@@ -187,6 +187,11 @@ Result<std::vector<std::string>> image_names(const std::vector<std::string>& tag
   std::vector<std::string> names;
   for (const auto& tag : tags) {
     if (auto st = validate_image_reference(tag); !st) return st.error();
+    // A digest is what the build makes, not a name it can give (docker
+    // build refuses it too); the Engine would refuse it after the build.
+    if (tag.find('@') != std::string::npos) {
+      return bad(tag, "a build's tag cannot contain a digest");
+    }
     if (std::find(names.begin(), names.end(), tag) == names.end()) names.push_back(tag);
   }
   return names;

@@ -133,6 +133,11 @@ TEST(ImageName, EveryTagNamesTheImageOnceInItsOrder) {
   auto bad = image_names({"a:1", "a:1,b:1"}, "/work/app");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("a:1,b:1"), std::string::npos) << bad.error().message();
+  const std::string digest = "a@sha256:" + std::string(64, '0');
+  auto pinned = image_names({digest}, "/work/app");
+  ASSERT_FALSE(pinned);
+  EXPECT_EQ(pinned.error().message(),
+            "invalid image reference '" + digest + "': a build's tag cannot contain a digest");
 }
 
 }  // namespace
