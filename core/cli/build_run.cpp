@@ -666,6 +666,12 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     // A read-only file is refused now, not after the build (or, for
     // --iidfile, removed with the earlier build's ID).
     if (auto st = util::check_replaceable(fs::absolute(*path)); !st) return st;
+    // The file is written beside itself and renamed into place: its
+    // directory must take a new file (not read-only, not immutable).
+    if (::access(parent.c_str(), W_OK | X_OK) != 0) {
+      return Error(Errc::permission, "cannot write '" + *path + "': cannot create a file in '" +
+                                         parent.string() + "': " + std::strerror(errno));
+    }
   }
   if (!req.output.empty()) {
     if (auto st = check_utf8("--output", req.output); !st) return st;
