@@ -239,7 +239,13 @@ Result<buildkit::Client> connect_builder(const BuilderTarget& target,
   auto transport = target.driver.dial(driver_request(target, timeout, args_json));
   const bool recreate = !transport && confirm_recreate(transport.error());
   if (!transport && SignalWatcher::received() != 0) {
-    return Error(Errc::cancelled, "recreating the builder cancelled; it is left as it was");
+    // Only a builder that no longer matches its context was offered to be
+    // recreated (confirm_recreate); any other dial was just cut short.
+    if (transport.error().code() == Errc::already_exists) {
+      return Error(Errc::cancelled, "recreating the builder cancelled; it is left as it was");
+    }
+    return Error(Errc::cancelled,
+                 "cancelled while connecting to buildkitd at " + target.context.builder_endpoint());
   }
   if (recreate) {
     auto recreated =

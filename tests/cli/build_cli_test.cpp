@@ -2,6 +2,7 @@
 // write may appear, and nothing already there may be touched.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -55,6 +56,11 @@ class SilentListener {
   SilentListener& operator=(const SilentListener&) = delete;
   ~SilentListener() { ::close(fd_); }
   int port() const { return port_; }
+  // Whether a client connected (and waits to be accepted) within `timeout`.
+  bool connected_within(std::chrono::milliseconds timeout) const {
+    pollfd ready{fd_, POLLIN, 0};
+    return ::poll(&ready, 1, static_cast<int>(timeout.count())) == 1;
+  }
 
  private:
   int fd_ = -1;
@@ -276,6 +282,29 @@ TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
     EXPECT_EQ(WEXITSTATUS(*status), 128 + signal) << bg->err();
     EXPECT_NE(bg->err().find("envd: error: "), std::string::npos) << bg->err();
   }
+}
+
+// Ctrl-C while the builder's driver dials (moby-worker: the Engine's /grpc
+// upgrade, which this Engine never answers) says the connect was cut short,
+// not that a builder was being recreated.
+TEST_F(BuildCli, ASignalDuringTheDriversDialSaysWhatItCut) {
+  ENVD_REQUIRE_MODULES("moby-worker builder");
+  SilentListener silent;
+  envd_ok({"context", "create", "--name", "engine", "--builder", "moby-worker", "--use"});
+  auto bg = envd_background({"build", "--connect-timeout", "60s", project().string()},
+                            {{"DOCKER_HOST", "tcp://127.0.0.1:" + std::to_string(silent.port())}});
+  ASSERT_TRUE(bg->start_error().empty()) << bg->start_error();
+  // The dial is under way once the Engine's port has a connection waiting.
+  ASSERT_TRUE(silent.connected_within(std::chrono::seconds(30))) << bg->err();
+  ASSERT_EQ(::kill(bg->pid(), SIGINT), 0);
+  auto status = bg->wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status) << "envd did not end at the signal: " << bg->err();
+  ASSERT_TRUE(WIFEXITED(*status)) << *status;
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << bg->err();
+  EXPECT_NE(bg->err().find("envd: error: cancelled while connecting to buildkitd at "
+                           "moby-worker://envd_buildkitd\n"),
+            std::string::npos)
+      << bg->err();
 }
 
 // `builder status` on a docker-container context whose Engine hears nothing:
