@@ -351,6 +351,26 @@ TEST_F(ContextCli, RmRefusesTheCurrentContextWithoutForce) {
   EXPECT_EQ(ls_json().size(), 1u);
 }
 
+// The context in use through ENVD_CONTEXT or --context is as current as the
+// store's (context ls marks it so): removed only with --force.
+TEST_F(ContextCli, RmRefusesTheContextInUseFromTheEnvironmentOrTheFlag) {
+  ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
+  envd_ok({"context", "create", "other"});
+  auto env = envd({"context", "rm", "other"}, {{"ENVD_CONTEXT", "other"}});
+  EXPECT_EQ(env.exit_code, 1);
+  EXPECT_EQ(env.err, kError +
+                         "cannot remove context 'other': it is the one in use (from "
+                         "ENVD_CONTEXT); pass --force to remove it anyway\n");
+  auto flag = envd({"-c", "other", "context", "rm", "other"});
+  EXPECT_EQ(flag.exit_code, 1);
+  EXPECT_EQ(flag.err, kError +
+                          "cannot remove context 'other': it is the one in use (from "
+                          "--context); pass --force to remove it anyway\n");
+  EXPECT_EQ(ls_json().size(), 2u);
+  envd_ok({"context", "rm", "--force", "other"}, {{"ENVD_CONTEXT", "other"}});
+  EXPECT_EQ(ls_json().size(), 1u);
+}
+
 TEST_F(ContextCli, RmForceOnTheCurrentContextFallsBackToDefault) {
   ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   envd_ok({"context", "create", "--name", "demo", "--use"});

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/context/common.hpp"
+#include "context/resolve.hpp"
 #include "context/store.hpp"
 
 namespace envd::cli {
@@ -41,6 +42,10 @@ Status run_rm(Invocation& invocation, const RmRequest& req) {
     removed.clear();
     current_changed = false;
     std::set<std::string> doomed;
+    // The context in use may come from ENVD_CONTEXT or --context rather than
+    // the store: `context ls` marks it current, and it is as much in use.
+    const context::ContextChoice in_use =
+        context::choose_context(list.current, invocation.context_flag);
     for (const auto& name : names) {
       const Context* ctx = list.find(name);
       if (ctx == nullptr) {
@@ -51,6 +56,11 @@ Status run_rm(Invocation& invocation, const RmRequest& req) {
         return Error(Errc::invalid_argument,
                      "cannot remove the current context '" + name +
                          "'; switch with 'envd context use NAME' first, or pass --force");
+      }
+      if (name == in_use.name && !req.force) {
+        return Error(Errc::invalid_argument,
+                     "cannot remove context '" + name + "': it is the one in use (from " +
+                         context::describe(in_use.source) + "); pass --force to remove it anyway");
       }
       if (doomed.insert(name).second) removed.push_back(*ctx);
     }
