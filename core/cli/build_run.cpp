@@ -431,9 +431,37 @@ Result<std::map<std::string, fs::path>> named_context_dirs(const BuildRequest& r
   return dirs;
 }
 
+// Why the Engine's embedded BuildKit refuses a cache of `type`: it exports
+// cache only inline and imports it only from a registry or a local directory.
+std::string moby_cache_refusal(const std::string& type, bool exporting) {
+  std::string text = "the Docker Engine's embedded BuildKit cannot ";
+  text += exporting ? "export" : "import";
+  text.append(" build cache as type=").append(type).append(" (");
+  text.append(exporting ? "--cache-to" : "--cache-from").append("): it ");
+  text += exporting ? "exports cache only as type=inline"
+                    : "imports cache only from type=registry and type=local";
+  return text +
+         "; build on a buildkitd (docker-container, tcp, unix or kube-pod builder) for the "
+         "other types";
+}
+
+// What a moby-worker builder will refuse, said before it is contacted (and
+// before a local cache directory is made for an export it refuses).
+Status check_moby_caches(const buildkit::SolveRequest& solve) {
+  for (const auto& entry : solve.cache_exports) {
+    if (entry.type != "inline")
+      return Error(Errc::unsupported, moby_cache_refusal(entry.type, true));
+  }
+  for (const auto& entry : solve.cache_imports) {
+    if (entry.type != "registry" && entry.type != "local") {
+      return Error(Errc::unsupported, moby_cache_refusal(entry.type, false));
+    }
+  }
+  return {};
+}
+
 // The daemon's refusal of a cache type (`unknown cache exporter: "registry"`),
-// said plainly: the Engine's embedded BuildKit exports cache only inline and
-// imports it only from a registry or a local directory. "" for other errors.
+// said plainly (moby_cache_refusal on the Engine). "" for other errors.
 std::string explain_cache_refusal(const std::string& message, const buildkit::DaemonInfo& info) {
   for (const char* what : {"exporter", "importer"}) {
     std::string marker = std::string("unknown cache ") + what + ": \"";
@@ -443,22 +471,10 @@ std::string explain_cache_refusal(const std::string& message, const buildkit::Da
     auto end = message.find('"', start);
     std::string type = message.substr(start, end == std::string::npos ? end : end - start);
     bool exporting = std::string(what) == "exporter";
-    std::string flag = exporting ? "--cache-to" : "--cache-from";
-    std::string text;
-    if (has_moby_worker(info)) {
-      text = "the Docker Engine's embedded BuildKit cannot ";
-      text += exporting ? "export" : "import";
-      text.append(" build cache as type=").append(type).append(" (").append(flag).append("): it ");
-      text += exporting ? "exports cache only as type=inline"
-                        : "imports cache only from type=registry and type=local";
-      text +=
-          "; build on a buildkitd (docker-container, tcp, unix or kube-pod builder) for the "
-          "other types";
-    } else {
-      text = "this buildkitd has no cache ";
-      text.append(what).append(" of type=").append(type).append(" (").append(flag).append(")");
-    }
-    return text;
+    if (has_moby_worker(info)) return moby_cache_refusal(type, exporting);
+    std::string text = "this buildkitd has no cache ";
+    text.append(what).append(" of type=").append(type).append(" (");
+    return text.append(exporting ? "--cache-to" : "--cache-from").append(")");
   }
   return {};
 }
@@ -711,6 +727,11 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   auto grpc_ready = std::make_shared<buildkit::GrpcWarmUp>();
   auto target = resolve_builder(invocation);
   if (!target) return target.error();
+  if (target->context.builder == "moby-worker") {
+    if (auto st = check_moby_caches(*solve); !st) {
+      return st.error().wrap("build failed on " + target->context.builder_endpoint());
+    }
+  }
   BuildTimings::step("driver loaded");
   // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.

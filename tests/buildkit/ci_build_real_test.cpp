@@ -161,6 +161,19 @@ TEST_F(CiBuildTest, TheEnginesEmbeddedBuildkitSaysWhichCacheItLacks) {
                        "type=registry (--cache-to): it exports cache only as type=inline"))
       << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Said before the Engine is contacted: a local cache's directory is not
+  // made for an export the Engine refuses.
+  fs::path cache = home() / "refused-cache" / "deep";
+  r = run({"build", "--network", "none", "-t", "envd-ci/engine-cache:" + tag_, "--cache-to",
+           "type=local,dest=" + cache.string(), dir.string()},
+          /*with_engine=*/true);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.err,
+            "envd: error: build failed on moby-worker://envd_buildkitd: the Docker "
+            "Engine's embedded BuildKit cannot export build cache as type=local "
+            "(--cache-to): it exports cache only as type=inline; build on a buildkitd "
+            "(docker-container, tcp, unix or kube-pod builder) for the other types\n");
+  EXPECT_FALSE(fs::exists(home() / "refused-cache")) << "made for a refused export";
 
   r = run({"build", "--network", "none", "-t", "envd-ci/engine-cache:" + tag_, "--cache-to",
            "type=inline", dir.string()},
