@@ -871,11 +871,18 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       return Error(result.error().code(),
                    "build failed on " + client->address() + ": " + explained);
     }
-    // Name the builder, unless the client's message already does.
-    if (result.error().message().find(client->address()) != std::string::npos) {
-      return result.error();
+    Error failure = result.error();
+    // An Engine started without a bridge (dockerd --bridge=none) runs no
+    // RUN step on the default network, and says only that it has none.
+    if (failure.message().find("network bridge not found") != std::string::npos &&
+        req.network == "default") {
+      failure = Error(failure.code(), failure.message() +
+                                          " (the Engine has no bridge network: build with "
+                                          "--network none or --network host)");
     }
-    return result.error().wrap("build failed on " + client->address());
+    // Name the builder, unless the client's message already does.
+    if (failure.message().find(client->address()) != std::string::npos) return failure;
+    return failure.wrap("build failed on " + client->address());
   }
   if (plan.output_file) {
     // An export with no bytes still makes its (empty) file.

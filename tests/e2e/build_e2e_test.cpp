@@ -120,6 +120,20 @@ TEST_F(BuildE2e, EveryTagNamesTheSameImage) {
   docker({"rmi", "envd-e2e/tagged:1", "envd-e2e/tagged:latest"});
 }
 
+// The test Engine runs without a bridge (dockerd --bridge=none), as many CI
+// machines do: a RUN step on the default network fails, and says how to
+// build there instead of only that the network is missing.
+TEST_F(BuildE2e, ARunStepOnAnEngineWithoutABridgeSaysWhatToDo) {
+  fs::path dir = project("no-bridge", std::string("FROM ") + kBase + "\nRUN echo hi\n");
+  auto r = build({"--progress", "quiet", "--output",
+                  "type=local,dest=" + (home() / "no-bridge-out").string(), dir.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("network bridge not found (the Engine has no bridge network: build with "
+                       "--network none or --network host)\n"),
+            std::string::npos)
+      << r.err;
+}
+
 // `-f -` builds PATH with the Dockerfile piped in; `-` builds with no
 // context, as docker build does. The Dockerfile's private directory (under
 // TMPDIR) is gone when the build ends.
