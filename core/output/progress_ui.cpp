@@ -19,8 +19,9 @@ namespace {
 
 namespace bk = moby::buildkit::v1;
 
-constexpr size_t kLogTail = 12;      // log lines kept per step for failure reports
-constexpr size_t kLiveLogLines = 6;  // log lines shown under a running step (tty)
+constexpr size_t kLogTail = 12;            // log lines kept per step for failure reports
+constexpr size_t kPlainLineLimit = 16384;  // plain: a log line longer is shown in parts
+constexpr size_t kLiveLogLines = 6;        // log lines shown under a running step (tty)
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
 
 constexpr int kDefaultWidth = 80;
@@ -170,8 +171,10 @@ struct ProgressUi::Vertex {
   envd::wellknown::Timestamp started_at;
   envd::wellknown::Timestamp completed_at;
   std::chrono::steady_clock::time_point seen_started;
-  std::string partial_line;                       // log bytes after the last newline
-  std::deque<std::string> tail;                   // last complete log lines
+  std::string partial_line;      // log bytes after the last newline
+  std::string plain_partial;     // plain: the same, not yet printed (whole lines only)
+  double plain_partial_at = 0;   // plain: when its first piece came
+  std::deque<std::string> tail;  // last complete log lines
   std::map<std::string, std::string> sub_status;  // id -> "name current/total"
 };
 
@@ -261,7 +264,10 @@ void ProgressUi::update(const bk::StatusResponse& status) {
   for (const auto& st : status.statuses()) {
     number_of(st.vertex());
     Vertex& v = *vertices_.at(st.vertex());
-    std::string text = util::printable(st.name().empty() ? st.id() : st.name());
+    // The status's ID says what moves ("transferring context:", a layer's
+    // digest); its name only the action ("transferring"). buildctl and buildx
+    // show the ID.
+    std::string text = util::printable(st.id().empty() ? st.name() : st.id());
     // Sizes in decimal units as buildx shows them: "transferring context: 292.74MB".
     if (st.total() > 0) {
       text += " " + human_size(st.current()) + " / " + human_size(st.total());
@@ -304,25 +310,32 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     if (st.has_completed())
       util::write_message(out_, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]));
   }
+  // Whole lines, as buildctl prints them: a line written in pieces ("abc",
+  // then "def\n" a second later) is one line, at the time of its first piece.
   for (const auto& log : status.logs()) {
     Vertex& v = *vertices_.at(log.vertex());
     announce(v);
     double t =
         v.started && log.has_timestamp() ? seconds_between(v.started_at, log.timestamp()) : 0.0;
-    std::string_view msg = log.msg();
-    while (!msg.empty()) {
-      size_t nl = msg.find('\n');
-      std::string_view line = msg.substr(0, nl);
-      util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number, t, shown_line(line)));
-      if (nl == std::string_view::npos) break;
-      msg.remove_prefix(nl + 1);
+    if (v.plain_partial.empty()) v.plain_partial_at = t;
+    std::string data = v.plain_partial + log.msg();
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line = std::string_view(data).substr(start, nl - start);
+      util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number,
+                                            start == 0 ? v.plain_partial_at : t, shown_line(line)));
     }
+    v.plain_partial = data.substr(start);
+    if (start > 0) v.plain_partial_at = t;
+    // Output that never ends its line (a progress bar) is shown all the same.
+    if (v.plain_partial.size() > kPlainLineLimit) print_partial(v);
   }
   for (const auto& vx : status.vertexes()) {
     Vertex& v = *vertices_.at(vx.digest());
     if ((!vx.has_completed() && !vx.cached()) || v.finished) continue;
     v.finished = true;
     announce(v);
+    print_partial(v);
     if (!v.error.empty()) {
       util::write_message(out_, fmt::format("#{} ERROR: {}\n", v.number, v.error));
     } else if (v.cached) {
@@ -400,8 +413,18 @@ void ProgressUi::redraw(bool final) {
   drawn_lines_ = static_cast<int>(1 + body.size() - first);
 }
 
+void ProgressUi::print_partial(Vertex& v) {
+  if (v.plain_partial.empty()) return;
+  util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number, v.plain_partial_at,
+                                        shown_line(v.plain_partial)));
+  v.plain_partial.clear();
+}
+
 void ProgressUi::done() {
   if (mode_ == ProgressMode::tty) redraw(true);
+  if (mode_ != ProgressMode::plain) return;
+  for (const auto& digest : order_) print_partial(*vertices_.at(digest));
+  std::fflush(out_);
 }
 
 void ProgressUi::cancelled() {
@@ -409,6 +432,7 @@ void ProgressUi::cancelled() {
   if (mode_ != ProgressMode::plain) return;
   for (const auto& digest : order_) {
     Vertex& v = *vertices_.at(digest);
+    print_partial(v);
     if (!v.announced || v.finished || v.cached || v.completed) continue;
     v.finished = true;
     util::write_message(out_, fmt::format("#{} CANCELED\n", v.number));

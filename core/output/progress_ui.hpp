@@ -57,6 +57,8 @@ class ProgressUi : public buildkit::ProgressSink {
  private:
   struct Vertex;
   void print_plain(const moby::buildkit::v1::StatusResponse& status);
+  // plain: prints the log bytes of `v` after its last newline as a line.
+  void print_partial(Vertex& v);
   void redraw(bool final);
   int number_of(const std::string& digest);
 

@@ -153,11 +153,35 @@ TEST(ProgressUi, ACancelledBuildMarksItsRunningStepsCanceled) {
   EXPECT_EQ(last.find("still going"), std::string::npos) << "a stopped step shows no live log";
 }
 
+// A line a step writes in pieces is one line, as buildctl prints it; what is
+// left without a newline is printed when the step ends. A transfer is named
+// by its status's ID ("transferring context:"), as buildctl names it.
+TEST(ProgressUi, PlainPrintsWholeLinesAndTransfersByTheirId) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file());
+  ui.update(vertex("sha256:b", "[2/2] RUN printf", true, false));
+  ui.update(log("sha256:b", "abc"));
+  ui.update(log("sha256:b", "def\nghi\njk"));
+  ui.update(log("sha256:b", "l"));
+  ui.update(vertex("sha256:b", "[2/2] RUN printf", true, true));
+  auto done = transfer("sha256:c", "transferring context:", "transferring", 310);
+  done.mutable_statuses(0)->mutable_completed()->set_seconds(1);
+  ui.update(done);
+  ui.done();
+  EXPECT_EQ(out.text(),
+            "#1 [2/2] RUN printf\n"
+            "#1 0.250 abcdef\n"
+            "#1 0.250 ghi\n"
+            "#1 0.250 jkl\n"
+            "#1 DONE 1.5s\n"
+            "#2 transferring context: 310B done\n");
+}
+
 TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
   Capture out;
   ProgressUi ui(ProgressMode::tty, out.file(), 60);
   ui.update(vertex("sha256:f", "[internal] load build context", true, false));
-  ui.update(transfer("sha256:f", "context", "transferring context:", 292743494));
+  ui.update(transfer("sha256:f", "transferring context:", "transferring", 292743494));
   ui.update(vertex("sha256:g", "[2/2] RUN make", true, false));
   for (int i = 1; i <= 8; ++i) ui.update(log("sha256:g", fmt::format("line {}\n", i)));
   ui.update(log("sha256:g", "compiling without a newline yet"));
@@ -356,7 +380,7 @@ TEST(ProgressUi, PlainShowsTheOutcomeOfAStepThatRanAgain) {
   ui.update(at("sha256:f", "[1/2] FROM base", 100, 100, false));
   ui.update(at("sha256:c", "[internal] load build context", 100, 100, false));
   ui.update(at("sha256:c", "[internal] load build context", 101, 0, false));
-  ui.update(transfer("sha256:c", "context", "transferring", 310));
+  ui.update(transfer("sha256:c", "transferring context:", "transferring", 310));
   // Started again and found cached in one update.
   ui.update(at("sha256:f", "[1/2] FROM base", 102, 102, true));
   ui.update(at("sha256:c", "[internal] load build context", 101, 106, false));

@@ -297,7 +297,8 @@ TEST_F(BuildE2e, AContextTransferIsNeverReusedForAnotherDirectory) {
   fs::path b = make("reuse-b", 'b');
   // Builds `dir` into export `out`; returns the bytes the daemon reports
   // for the context's transfer ("#N [internal] load build context", then
-  // "#N transferring 1.05MB"; the export's own transfer is another vertex).
+  // "#N transferring context: 1.05MB"; the export's own transfer is another
+  // vertex).
   auto export_of = [&](const fs::path& dir, const std::string& out) {
     auto r = build({"--progress", "plain", "--output", "type=local,dest=" + (home() / out).string(),
                     dir.string()});
@@ -308,8 +309,8 @@ TEST_F(BuildE2e, AContextTransferIsNeverReusedForAnotherDirectory) {
     for (std::string line; std::getline(in, line);) {
       if (line.find(" [internal] load build context") != std::string::npos) {
         vertex = line.substr(0, line.find(' ') + 1);
-      } else if (!vertex.empty() && line.rfind(vertex + "transferring ", 0) == 0) {
-        std::istringstream figure(line.substr(vertex.size() + 13));
+      } else if (!vertex.empty() && line.rfind(vertex + "transferring context: ", 0) == 0) {
+        std::istringstream figure(line.substr(vertex.size() + 22));
         std::string unit;
         figure >> bytes >> unit;
         if (unit.rfind("kB", 0) == 0) bytes *= 1e3;
