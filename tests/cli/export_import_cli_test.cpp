@@ -157,6 +157,26 @@ TEST_F(ExportImportCli, ExportRefusesWhatImportWouldRefuse) {
             "envd: error: cannot export context 'edited': option 'tls-ca' must name its stored "
             "file 'files/tls-ca', not '/etc/hosts'\n");
   EXPECT_FALSE(fs::exists(archive));
+
+  // A stored copy damaged in place (no longer PEM, or grown past 1 MiB).
+  TlsPairFiles ca = make_tls_pair(home() / "pki", "ca");
+  envd_ok({"context", "create", "damaged", "--builder", "tcp", "--builder-address", "10.1.2.3:8888",
+           "--builder-tls-ca", ca.cert.string()});
+  auto v = json::parse(envd_ok({"context", "inspect", "damaged"}).out);
+  fs::path stored =
+      fs::path(std::string(v.at("storage").at("data_dir").as_string())) / "files" / "tls-ca";
+  write_text(stored, "garbage\n");
+  r = envd({"context", "export", "damaged", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "envd: error: cannot export context 'damaged': the context's stored file "
+            "'files/tls-ca' is not a PEM file (no -----BEGIN line) (import would refuse it; "
+            "correct it with envd context update)\n");
+  write_text(stored, read_text(ca.cert) + std::string(std::size_t{2} << 20, '\n'));
+  r = envd({"context", "export", "damaged", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("larger than 1 MiB (import would refuse it"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(archive));
 }
 
 // An option the driver refuses (a hand-edited store, an option an older

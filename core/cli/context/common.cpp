@@ -108,6 +108,19 @@ std::string_view tls_file_block(std::string_view key) {
   return {};
 }
 
+Status check_option_file(const std::string& key, std::string_view content, const std::string& what,
+                         const std::string& name) {
+  if (content.size() > context::kMaxOptionFileBytes) {
+    return Error(Errc::invalid_argument, what + " '" + name + "' is larger than " +
+                                             std::to_string(context::kMaxOptionFileBytes >> 20) +
+                                             " MiB");
+  }
+  if (std::string_view block = tls_file_block(key); !block.empty()) {
+    return check_pem(content, what, name, block);
+  }
+  return {};
+}
+
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block) {
   auto found = sdk::pem_labels(content);

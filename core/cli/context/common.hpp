@@ -56,6 +56,12 @@ std::string context_in_use(const context::ContextList& list, const Invocation& i
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block);
 
+// A stored file option's content, held to what create holds a file to: at
+// most kMaxOptionFileBytes, and a TLS file the PEM block it is for. The
+// errors name it as `what` '`name`' ("entry 'material/files/tls-ca'").
+Status check_option_file(const std::string& key, std::string_view content, const std::string& what,
+                         const std::string& name);
+
 // The PEM block the TLS file option `key` must hold ("tls-ca", "tls-cert"
 // and "runner-tls-ca": CERTIFICATE; "tls-key": PRIVATE KEY), or an empty
 // view for an option that is no TLS file (a daemon config).

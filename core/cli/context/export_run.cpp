@@ -60,12 +60,33 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   const auto& material = *listed;
   const std::string refused = "cannot export context '" + name + "'";
   const std::string fix = " (import would refuse it; correct it with envd context update)";
+  // "cannot export context 'x': <why> (import would refuse it; ...)".
+  auto refusal = [&](const Error& why) {
+    std::string message = refused;
+    message.append(": ").append(why.message()).append(fix);
+    return Error(why.code(), std::move(message));
+  };
   auto check = [&](const auto& driver, const context::Options& options) -> Status {
     if (auto normalized = driver.normalize_options(options); !normalized) {
-      return Error(normalized.error().code(), refused + ": " + normalized.error().message() + fix);
+      return refusal(normalized.error());
     }
     auto st = context::check_stored_files(options, driver.file_options(), material);
-    return st ? st : st.error().wrap(refused);
+    if (!st) return st.error().wrap(refused);
+    // The stored copies themselves, held to what import holds them to (a
+    // hand-edited or damaged store may hold anything).
+    for (const std::string& key : driver.file_options()) {
+      auto value = options.find(key);
+      if (value == options.end() || value->second != context::stored_file_value(key)) continue;
+      const std::string path = (store->data_dir(*ctx) / value->second).string();
+      auto content = context::read_option_file(path, "the context's stored " + key);
+      if (!content) return refusal(content.error());
+      if (auto checked =
+              check_option_file(key, *content, "the context's stored file", value->second);
+          !checked) {
+        return refusal(checked.error());
+      }
+    }
+    return Status{};
   };
   if (!ctx->builder_options.empty()) {
     if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {

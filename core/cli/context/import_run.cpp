@@ -49,21 +49,6 @@ Status check_options(Invocation& invocation, Context& ctx) {
   return {};
 }
 
-// A stored file option's content, held to what create holds a file to: at
-// most kMaxOptionFileBytes, and a TLS file the PEM block it is for.
-Status check_option_file(const std::string& key, const std::string& content) {
-  const std::string entry = "material/" + context::stored_file_value(key);
-  if (content.size() > context::kMaxOptionFileBytes) {
-    return Error(Errc::invalid_argument, "entry '" + entry + "' is larger than " +
-                                             std::to_string(context::kMaxOptionFileBytes >> 20) +
-                                             " MiB");
-  }
-  if (std::string_view block = tls_file_block(key); !block.empty()) {
-    return check_pem(content, "entry", entry, block);
-  }
-  return {};
-}
-
 // Every file option of the imported context must name a file the archive
 // carries, and hold what `context create` would have taken. A login is never
 // exported (export_run.cpp), so an archive with one was made by hand: its
@@ -99,7 +84,11 @@ Status check_material(Invocation& invocation, const Context& ctx,
       const std::string stored = context::stored_file_value(key);
       for (const auto& [path, content] : archive.material) {
         if (path != stored) continue;
-        if (auto st = check_option_file(key, content); !st) return st;
+        if (auto st = check_option_file(key, content, "entry",
+                                        "material/" + context::stored_file_value(key));
+            !st) {
+          return st;
+        }
       }
     }
     // A client key that is not its certificate's fails every connection:
