@@ -146,8 +146,10 @@ Result<std::map<std::string, std::string>> read_material(const fs::path& dir,
     std::string rel = path.lexically_relative(dir).generic_string();
     fs::file_status entry_status = it->symlink_status(ec);
     if (ec) break;
-    if (rel == kRuntimeDir && fs::is_directory(entry_status)) {
-      it.disable_recursion_pending();  // a socket and the like stay on this machine
+    // The runtime directory (or whatever stands in its place) stays on this
+    // machine: a socket and the like.
+    if (rel == kRuntimeDir) {
+      if (fs::is_directory(entry_status)) it.disable_recursion_pending();
       continue;
     }
     if (fs::is_directory(entry_status)) continue;  // recorded through the files inside
@@ -301,7 +303,7 @@ Result<ContextArchive> parse_archive(std::string_view bytes, std::string_view so
       // when it runs; the docker-container builder mounts it where buildkitd
       // makes its socket) and an update's staged file option.
       const std::string rel = path.substr(kMaterial.size() + 1);
-      if ((rel == kRuntimeDir && is_dir) || rel.rfind(std::string(kRuntimeDir) + "/", 0) == 0) {
+      if (rel == kRuntimeDir || rel.rfind(std::string(kRuntimeDir) + "/", 0) == 0) {
         return bad_entry(path, "is in the runtime directory, which an export never carries");
       }
       if (is_staged_file(rel)) {

@@ -88,8 +88,9 @@ Result<std::vector<std::string>> material_files(const context::ContextStore& sto
     const fs::file_status status = it->symlink_status(ec);
     if (ec) return unreadable(it->path());
     std::string rel = it->path().lexically_relative(dir).generic_string();
-    if (rel == context::kRuntimeDir && fs::is_directory(status)) {
-      it.disable_recursion_pending();  // this machine's only, as export leaves it
+    if (rel == context::kRuntimeDir) {
+      // This machine's only (whatever stands there), as export leaves it.
+      if (fs::is_directory(status)) it.disable_recursion_pending();
     } else if ((fs::is_regular_file(status) || fs::is_symlink(status)) &&
                rel != context::kRunnerLoginFile && !context::is_staged_file(rel)) {
       files.push_back(std::move(rel));
