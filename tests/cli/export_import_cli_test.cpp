@@ -256,6 +256,28 @@ TEST_F(ExportImportCli, ImportRefusesATakenNameAndBadInput) {
   auto huge = envd({"context", "import", "x", "-"}, {}, std::string(11 * 1024 * 1024, '\0'));
   EXPECT_EQ(huge.exit_code, 1);
   EXPECT_NE(huge.err.find("standard input"), std::string::npos) << huge.err;
+
+  // No bytes at all, from a file or a pipe, and a closed standard input.
+  fs::path empty = home() / "empty.tar";
+  write_text(empty, "");
+  auto nothing = envd({"context", "import", "x", empty.string()});
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_EQ(nothing.err, "envd: error: cannot import file '" + empty.string() +
+                             "': it is empty, not a context archive\n");
+  auto piped = envd({"context", "import", "x", "-"}, {}, "");
+  EXPECT_EQ(piped.exit_code, 1);
+  EXPECT_EQ(piped.err,
+            "envd: error: cannot import standard input: it is empty, not a context archive\n");
+  sdk::ProcessOptions closed;
+  closed.argv = {"sh", "-c", "exec \"$0\" context import x - <&-", envd_binary()};
+  closed.env = base_env();
+  closed.timeout = std::chrono::seconds(30);
+  auto r = sdk::run_process(closed);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->exit_code, 1);
+  EXPECT_EQ(r->err,
+            "envd: error: standard input is closed, so there is no context archive to read; "
+            "give a FILE or redirect standard input\n");
   EXPECT_EQ(ls_json().size(), 1u);
 }
 

@@ -128,6 +128,11 @@ Status run_context_import(Invocation& invocation, const std::string& name,
                  "refusing to read a context archive from a terminal; give a FILE or redirect "
                  "standard input");
   }
+  if (from_stdin && util::was_closed_at_start(STDIN_FILENO)) {
+    return Error(Errc::invalid_argument,
+                 "standard input is closed, so there is no context archive to read; give a FILE "
+                 "or redirect standard input");
+  }
   if (from_stdin) {
     bytes = util::read_all(STDIN_FILENO, context::kMaxArchiveBytes, source);
   } else {
@@ -138,6 +143,11 @@ Status run_context_import(Invocation& invocation, const std::string& name,
     ::close(fd);
   }
   if (!bytes) return bytes.error();
+  // libarchive's word for no bytes at all is "Unrecognized archive format".
+  if (bytes->empty()) {
+    return Error(Errc::invalid_argument,
+                 "cannot import " + source + ": it is empty, not a context archive");
+  }
   auto archive = context::parse_archive(*bytes, source);
   if (!archive) return archive.error();
 
