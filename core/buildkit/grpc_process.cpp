@@ -27,8 +27,11 @@ GrpcWarmUp::GrpcWarmUp()
     : thread_([] {
         sigset_t blocked;
         sigemptyset(&blocked);
+        // The signals cli::SignalWatcher collects: gRPC's threads, made
+        // from this one, must never take one (its default would end envd).
         sigaddset(&blocked, SIGINT);
         sigaddset(&blocked, SIGTERM);
+        sigaddset(&blocked, SIGHUP);
         pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
         // Before gRPC's first line, so start-up messages are filtered too.
         install_grpc_log_filter();

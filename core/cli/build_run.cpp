@@ -733,7 +733,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     }
   }
   BuildTimings::step("driver loaded");
-  // resolve_builder() blocked SIGINT/SIGTERM before gRPC starts its threads,
+  // resolve_builder() blocked SIGINT/SIGTERM/SIGHUP before gRPC starts its threads,
   // which inherit the mask: a signal reaches its watcher, which cancels this.
   buildkit::CancelToken cancel = target->cancel;
   // The connect probe (ListWorkers) names the daemon's workers, and they

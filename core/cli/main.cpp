@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     if (auto st = action(); !st) {
       if (st.error().code() != envd::Errc::cancelled)
         return fail(st.error().message(), kExitFailure);
-      // Ctrl-C or SIGTERM, as the watcher collected it (130 or 143).
+      // Ctrl-C, SIGTERM or SIGHUP, as the watcher collected it (130, 143, 129).
       const int signal = envd::cli::SignalWatcher::received();
       return fail(st.error().message(), signal != 0 ? 128 + signal : kExitInterrupted);
     }

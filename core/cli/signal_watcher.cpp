@@ -44,6 +44,9 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  // Ignored (nohup), SIGHUP is dropped before it could be read: the command
+  // goes on, as the user asked.
+  sigaddset(&set_, SIGHUP);
   // A signalfd and an eventfd let the watcher sleep until a signal arrives or
   // the command ends, so stopping it costs nothing (a polling tick would add
   // up to a tick to every build's wall time). Without either (the process is

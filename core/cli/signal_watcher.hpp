@@ -1,5 +1,6 @@
-// Ctrl-C and SIGTERM for commands whose work runs on other threads (gRPC's,
-// a driver's): collected by one watcher thread instead of killing envd.
+// Ctrl-C, SIGTERM and SIGHUP (the terminal went away) for commands whose
+// work runs on other threads (gRPC's, a driver's): collected by one watcher
+// thread instead of killing envd, so the command cleans up after itself.
 #pragma once
 
 #include <signal.h>
@@ -9,7 +10,8 @@
 
 namespace envd::cli {
 
-// Ctrl-C and SIGTERM call `on_signal` (on the watcher's thread): the signals
+// Ctrl-C, SIGTERM and SIGHUP call `on_signal` (on the watcher's thread),
+// unless the signal is ignored (`nohup envd build` keeps running): the signals
 // are blocked in every thread created after construction and collected by one
 // watcher thread, so gRPC's threads never see them. Construct it before the
 // first gRPC call.
@@ -25,8 +27,8 @@ class SignalWatcher {
   SignalWatcher& operator=(const SignalWatcher&) = delete;
   ~SignalWatcher();
 
-  // The first signal any watcher collected in this process (SIGINT or
-  // SIGTERM), 0 if none: a cancelled command exits 128 + it, as a shell
+  // The first signal any watcher collected in this process (SIGINT, SIGTERM
+  // or SIGHUP), 0 if none: a cancelled command exits 128 + it, as a shell
   // reports a process that signal ended.
   static int received();
 
@@ -34,7 +36,7 @@ class SignalWatcher {
   std::function<void()> on_signal_;
   sigset_t set_{};
   sigset_t old_{};
-  int signal_fd_ = -1;  // SIGINT and SIGTERM, blocked and read here
+  int signal_fd_ = -1;  // SIGINT, SIGTERM and SIGHUP, blocked and read here
   int stop_fd_ = -1;    // eventfd: the command is over
   std::thread thread_;
 };

@@ -263,14 +263,15 @@ TEST_F(BuildCli, AWaitForTheDaemonIsSaidOnce) {
   EXPECT_EQ(r.err.find("Waiting", 1), std::string::npos) << r.err;
 }
 
-// Ctrl-C and SIGTERM while envd waits for the daemon end it at once, with
-// the status a shell gives a process that signal ended (130, 143).
+// Ctrl-C, SIGTERM and SIGHUP while envd waits for the daemon end it at
+// once, with the status a shell gives a process that signal ended (130, 143,
+// 129), through the same clean-up.
 TEST_F(BuildCli, ASignalDuringTheWaitEndsItWithTheSignalsStatus) {
   ENVD_REQUIRE_MODULES("tcp builder");
   SilentListener silent;
   use_silent_daemon(silent);
   fs::path dir = project();
-  for (int signal : {SIGINT, SIGTERM}) {
+  for (int signal : {SIGINT, SIGTERM, SIGHUP}) {
     SCOPED_TRACE(signal);
     auto bg = envd_background({"build", "--connect-timeout", "60s", dir.string()});
     ASSERT_TRUE(bg->start_error().empty()) << bg->start_error();
