@@ -221,7 +221,7 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
   ASSERT_EQ(::chmod((project / "kept.json").c_str(), 0444), 0);
   const std::string kept = (project / "kept.json").string();
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"-o", "garbage"}, "--output 'garbage': invalid value garbage"},
+      {{"-o", "type=tar,garbage"}, "--output 'type=tar,garbage': invalid value garbage"},
       {{"-o", "type=local"},
        "--output 'type=local': output directory is required for local "
        "exporter"},
