@@ -63,8 +63,7 @@ Status check_context_flag(const Invocation& invocation, const std::vector<std::s
   if (!store) return store.error();
   auto list = store->load();
   if (!list) return list.error();
-  if (list->find(*invocation.context_flag) != nullptr) return {};
-  // The message every command that resolves the context gives.
+  // Found, or the error every command that resolves the context gives.
   auto resolved = context::resolve_context(*list, invocation.context_flag);
   if (!resolved) return resolved.error();
   return {};

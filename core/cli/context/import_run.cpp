@@ -77,34 +77,29 @@ Status check_material(Invocation& invocation, const Context& ctx,
       !st) {
     return st;
   }
+  // The archive's entry for file option `key` of `options`, if it has one.
+  auto entry = [&archive](const context::Options& options,
+                          const std::string& key) -> const std::pair<std::string, std::string>* {
+    if (options.count(key) == 0) return nullptr;
+    const std::string stored = context::stored_file_value(key);
+    for (const auto& item : archive.material) {
+      if (item.first == stored) return &item;
+    }
+    return nullptr;
+  };
   for (const auto& [options, keys] : {std::pair{&ctx.builder_options, builder->file_options()},
                                       std::pair{&ctx.runner_options, runner->file_options()}}) {
     for (const std::string& key : keys) {
-      if (options->count(key) == 0) continue;
-      const std::string stored = context::stored_file_value(key);
-      for (const auto& [path, content] : archive.material) {
-        if (path != stored) continue;
-        if (auto st = check_option_file(key, content, "entry",
-                                        "material/" + context::stored_file_value(key));
-            !st) {
-          return st;
-        }
+      const auto* file = entry(*options, key);
+      if (file == nullptr) continue;
+      if (auto st = check_option_file(key, file->second, "entry", "material/" + file->first); !st) {
+        return st;
       }
     }
     // A client key that is not its certificate's fails every connection:
     // refused here, as context create and update refuse it.
-    // (A copy: a lambda cannot capture a structured binding before C++20.)
-    const auto* side_options = options;
-    auto entry = [&](const std::string& key) -> const std::pair<std::string, std::string>* {
-      if (side_options->count(key) == 0) return nullptr;
-      const std::string stored = context::stored_file_value(key);
-      for (const auto& item : archive.material) {
-        if (item.first == stored) return &item;
-      }
-      return nullptr;
-    };
-    const auto* cert = entry("tls-cert");
-    const auto* key = entry("tls-key");
+    const auto* cert = entry(*options, "tls-cert");
+    const auto* key = entry(*options, "tls-key");
     if (cert != nullptr && key != nullptr) {
       TlsPair pair{cert->second, key->second, "entry 'material/" + cert->first + "'",
                    "entry 'material/" + key->first + "'"};
