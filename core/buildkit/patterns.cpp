@@ -327,4 +327,24 @@ bool PatternMatcher::may_reinclude_below(std::string_view dir) const {
   return any_may_match_below(dir, true);
 }
 
+Status check_ignore_text(std::string_view text) {
+  constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
+  if (text.substr(0, kByteOrderMark.size()) == kByteOrderMark) {
+    text.remove_prefix(kByteOrderMark.size());
+  }
+  std::size_t number = 0;
+  while (!text.empty()) {
+    ++number;
+    auto end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text = end == std::string_view::npos ? std::string_view{} : text.substr(end + 1);
+    // The comment test comes before trimming: " #x" is a pattern, as there.
+    if (!line.empty() && line.front() == '#') continue;
+    if (auto compiled = PatternMatcher::create({std::string(line)}); !compiled) {
+      return compiled.error().wrap("line " + std::to_string(number));
+    }
+  }
+  return {};
+}
+
 }  // namespace envd::buildkit

@@ -33,6 +33,16 @@ namespace envd::buildkit {
 // The root itself is "".
 std::string clean_relative_path(std::string_view path);
 
+// Checks the text of an ignore file (`.dockerignore`, `Dockerfile.dockerignore`)
+// line by line, as the Dockerfile frontend reads it and moby's patternmatcher
+// then compiles it: a UTF-8 byte-order mark is dropped from the first line, a
+// line starting with '#' is a comment, blank lines are skipped, the rest is a
+// pattern. Fails with Errc::invalid_argument naming the first bad line
+// ("line 3: pattern '[a-]' is invalid: ..."). The frontend does not check the
+// patterns itself: the session (this client) meets them only once the build
+// has started, without the file's name.
+Status check_ignore_text(std::string_view text);
+
 class PatternMatcher {
  public:
   // Compiles `patterns` in order. Empty (after trimming) patterns are skipped.

@@ -242,5 +242,24 @@ TEST(PatternMatcher, InvalidPatternsAreQuotedPrintably) {
   EXPECT_EQ(error.error().message().find('\x1b'), std::string::npos) << error.error().message();
 }
 
+// An ignore file is checked as the frontend reads it: comments (only at the
+// line's start), blank lines and a byte-order mark are no patterns, and the
+// first bad line is named by its number.
+TEST(IgnoreText, TheFirstBadLineIsNamed) {
+  EXPECT_TRUE(check_ignore_text(""));
+  EXPECT_TRUE(check_ignore_text("\xEF\xBB\xBF# [a-] in a comment\n\n  \nlogs\r\n!logs/keep\n"));
+  auto bad = check_ignore_text("logs\n# comment\n\n*.tmp\n[a-]*.txt\n[\n");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Errc::invalid_argument);
+  EXPECT_EQ(bad.error().message(),
+            "line 5: pattern '[a-]*.txt' is invalid: ']' in a character class must be escaped "
+            "with '\\'");
+  // Only a '#' at the very start makes a comment, as in the frontend.
+  EXPECT_EQ(check_ignore_text(" #[\n").error().message(),
+            "line 1: pattern ' #[' is invalid: unterminated character class");
+  EXPECT_EQ(check_ignore_text("a\n!\n").error().message(),
+            "line 2: pattern '!' is invalid: '!' needs a pattern after it");
+}
+
 }  // namespace
 }  // namespace envd::buildkit

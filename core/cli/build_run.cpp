@@ -35,6 +35,7 @@
 #include "buildkit/filesend.hpp"
 #include "buildkit/filesync.hpp"
 #include "buildkit/grpc_process.hpp"
+#include "buildkit/patterns.hpp"
 #include "buildkit/secrets.hpp"
 #include "buildkit/ssh_forward.hpp"
 #include "cli/build_command.hpp"
@@ -87,6 +88,26 @@ Status check_dockerfile(const fs::path& dockerfile) {
   }
   if (::access(dockerfile.c_str(), R_OK) != 0) {
     return Error(Errc::permission, "cannot read " + quoted + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+// The context's ignore file, as the Dockerfile frontend picks it (one
+// named after the Dockerfile beside it, else the context's .dockerignore),
+// checked now: its patterns come back to the session only once the build has
+// started, without the file's name or line. A file that cannot be read is
+// left to the daemon, which ignores it as docker build does.
+Status check_ignore_file(const fs::path& context_dir, const fs::path& dockerfile) {
+  constexpr size_t kLimit = 16 << 20;
+  fs::path path = dockerfile.parent_path() / (dockerfile.filename().string() + ".dockerignore");
+  auto text = util::read_file(path, kLimit);
+  if (!text && text.error().code() == Errc::not_found) {
+    path = context_dir / ".dockerignore";
+    text = util::read_file(path, kLimit);
+  }
+  if (!text) return {};
+  if (auto st = buildkit::check_ignore_text(*text); !st) {
+    return st.error().wrap("ignore file '" + path.string() + "'");
   }
   return {};
 }
@@ -637,6 +658,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
                         : req.file.empty() ? context_dir / "Dockerfile"
                                            : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
+  if (auto st = check_ignore_file(context_dir, dockerfile); !st) return st;
   auto image_names = output::image_names(req.tags, context_dir);
   if (!image_names) return image_names.error();
   const ImageNames names(*image_names);

@@ -182,6 +182,31 @@ TEST_F(BuildE2e, DockerignoreExcludesFilesAndLocalExportWritesThem) {
   EXPECT_TRUE(fs::exists(out / "bin" / "busybox")) << "the base image is part of the export";
 }
 
+// A bad pattern in the ignore file is told before the build, naming the file
+// and the line; a Dockerfile's own ignore file beside it is the one the
+// frontend reads instead, so the context's bad one is not in the way then.
+TEST_F(BuildE2e, AnIgnoreFileIsCheckedAsTheFrontendPicksIt) {
+  fs::path dir = project("bad-ignore", std::string("FROM ") + kBase + "\nCOPY . /ctx\n");
+  write_text(dir / "kept.txt", "kept\n");
+  write_text(dir / "other.txt", "other\n");
+  write_text(dir / ".dockerignore", "# comment\nlogs\n[a-]*.txt\n");
+  fs::path out = home() / "bad-ignore-out";
+  auto r =
+      build({"--progress", "plain", "--output", "type=local,dest=" + out.string(), dir.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: ignore file '" + (dir / ".dockerignore").string() +
+                       "': line 3: pattern '[a-]*.txt' is invalid: ']' in a character class "
+                       "must be escaped with '\\'\n");
+  EXPECT_FALSE(fs::exists(out)) << "nothing was built";
+
+  write_text(dir / "Dockerfile.dockerignore", "other.txt\n");
+  r = build({"--progress", "plain", "--output", "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(out / "ctx" / "kept.txt"), "kept\n");
+  EXPECT_FALSE(fs::exists(out / "ctx" / "other.txt"));
+  EXPECT_TRUE(fs::exists(out / "ctx" / ".dockerignore")) << "the context's file is not used";
+}
+
 // COPY's wildcard sources (sent to the session as followpaths) copy what
 // they match on the Engine's BuildKit, as docker build copies it.
 TEST_F(BuildE2e, WildcardCopySourcesCopyWhatTheyMatch) {
