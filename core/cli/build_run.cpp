@@ -452,6 +452,32 @@ Result<std::map<std::string, fs::path>> named_context_dirs(const BuildRequest& r
   return dirs;
 }
 
+// A Dockerfile frontend older than named contexts (BuildKit v0.10; the
+// Engine 20.10's own) ignores `context:NAME` and takes `FROM NAME` or
+// `COPY --from=NAME` for an image on Docker Hub, which then fails to
+// resolve: when the failure names a directory context's NAME as that image,
+// say why. An image context (docker-image://) is left out: resolving its
+// reference is what a newer frontend does too.
+std::string named_context_hint(const BuildRequest& req, const std::string& failure) {
+  for (const auto& value : req.build_contexts) {
+    auto named = parse_build_context(value);
+    if (!named || named->directory.empty()) continue;
+    const std::string image = named->name.find('/') == std::string::npos
+                                  ? "docker.io/library/" + named->name
+                                  : "docker.io/" + named->name;
+    const std::string in_url = image.substr(image.find('/')) + "/manifests/";
+    if (failure.find(image + ":") == std::string::npos &&
+        failure.find(image + "@") == std::string::npos &&
+        failure.find(in_url) == std::string::npos) {
+      continue;
+    }
+    return " (the builder's Dockerfile frontend took --build-context '" + named->name +
+           "' for an image: it predates named contexts, which need BuildKit v0.10 or later, "
+           "as in Docker Engine 23 or a docker-container builder)";
+  }
+  return {};
+}
+
 // Why the Engine's embedded BuildKit refuses a cache of `type`: it exports
 // cache only inline and imports it only from a registry or a local directory.
 std::string moby_cache_refusal(const std::string& type, bool exporting) {
@@ -901,6 +927,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       failure = Error(failure.code(), failure.message() +
                                           " (the Engine has no bridge network: build with "
                                           "--network none or --network host)");
+    }
+    if (std::string hint = named_context_hint(req, report + failure.message()); !hint.empty()) {
+      failure = Error(failure.code(), failure.message() + hint);
     }
     // Name the builder, unless the client's message already does.
     if (failure.message().find(client->address()) != std::string::npos) return failure;

@@ -207,6 +207,31 @@ TEST_F(BuildE2e, AnIgnoreFileIsCheckedAsTheFrontendPicksIt) {
   EXPECT_TRUE(fs::exists(out / "ctx" / ".dockerignore")) << "the context's file is not used";
 }
 
+// A named directory context on the Engine: its own Dockerfile frontend
+// knows named contexts from Engine 23 (BuildKit v0.10) on. Before that it
+// takes the name for an image on Docker Hub, and the failure says so.
+TEST_F(BuildE2e, ANamedContextIsServedOrItsOldFrontendIsNamed) {
+  fs::path dir = project("named", "FROM scratch\nCOPY --from=extra f.txt /f.txt\n");
+  fs::path extra = home() / "extra";
+  write_text(extra / "f.txt", "extra\n");
+  auto version = docker({"version", "--format", "{{.Server.Version}}"});
+  ASSERT_EQ(version.exit_code, 0) << version.err;
+  const int major = std::stoi(version.out);
+  fs::path out = home() / "named-out";
+  auto r = build({"--progress", "plain", "--build-context", "extra=" + extra.string(), "--output",
+                  "type=local,dest=" + out.string(), dir.string()});
+  if (major >= 23) {
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(read_text(out / "f.txt"), "extra\n");
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 1) << "Engine " << version.out;
+  EXPECT_NE(r.err.find("(the builder's Dockerfile frontend took --build-context 'extra' for an "
+                       "image: it predates named contexts, which need BuildKit v0.10 or later"),
+            std::string::npos)
+      << r.err;
+}
+
 // COPY's wildcard sources (sent to the session as followpaths) copy what
 // they match on the Engine's BuildKit, as docker build copies it.
 TEST_F(BuildE2e, WildcardCopySourcesCopyWhatTheyMatch) {
