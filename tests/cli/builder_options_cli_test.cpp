@@ -23,7 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 namespace json = boost::json;
 
-constexpr const char* kPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+constexpr const char* kPem = kTestCaPem;
 
 class BuilderOptionsCli : public CliTest {
  protected:
@@ -105,6 +105,32 @@ TEST_F(BuilderOptionsCli, BadFilesAreRefusedAndNothingIsStored) {
   EXPECT_EQ(swapped.exit_code, 1);
   EXPECT_EQ(swapped.err, "envd: error: --builder-tls-ca '" + key.string() +
                              "' holds no CERTIFICATE block (it holds RSA PRIVATE KEY)\n");
+
+  // CERTIFICATE blocks OpenSSL cannot read: mangled, or a CA file cut off
+  // in its second certificate (a truncated copy). A TLS connection loads
+  // them all, so each is read now, as it will be read then.
+  fs::path mangled =
+      write("mangled.pem", "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n");
+  auto garbled = run({"context", "create", "r", "--builder", "test-builder", "--builder-address",
+                      "h:1", "--builder-tls-ca", mangled.string()});
+  EXPECT_EQ(garbled.exit_code, 1);
+  EXPECT_EQ(garbled.err, "envd: error: --builder-tls-ca '" + mangled.string() +
+                             "' cannot be read as a certificate: bad base64 decode\n");
+  const std::string ca_pem = kPem;
+  fs::path truncated = write("bundle.pem", ca_pem + ca_pem.substr(0, 200) + "\n");
+  auto cut = run({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+                  "--builder-tls-ca", truncated.string()});
+  EXPECT_EQ(cut.exit_code, 1);
+  EXPECT_EQ(cut.err.rfind("envd: error: --builder-tls-ca '" + truncated.string() +
+                              "': its certificate 2 cannot be read: ",
+                          0),
+            0U)
+      << cut.err;
+  // A bundle of two, and a certificate beside its key, are taken.
+  fs::path bundle = write("two.pem", ca_pem + ca_pem);
+  run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
+          "--builder-tls-ca", bundle.string()});
+  run_ok({"context", "rm", "r"});
 
   auto dir = run({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
                   "--buildkitd-config", home().string()});

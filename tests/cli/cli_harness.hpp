@@ -118,6 +118,22 @@ std::string golden(const std::string& name);
 // there is none.
 boost::json::object stored_context(const boost::json::object& store, const std::string& name);
 
+// A real self-signed CA certificate (P-256, valid until 2126), for tests that
+// store one: context create, update and import read every certificate of a
+// CA file with OpenSSL.
+inline constexpr const char* kTestCaPem =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBhDCCASugAwIBAgIUAqB0Rp5YkHGXd4yXIktgfktR+w8wCgYIKoZIzj0EAwIw\n"
+    "FzEVMBMGA1UEAwwMZW52ZC10ZXN0LWNhMCAXDTI2MTIwNzAzMTY1M1oYDzIxMjYx\n"
+    "MTEzMDMxNjUzWjAXMRUwEwYDVQQDDAxlbnZkLXRlc3QtY2EwWTATBgcqhkjOPQIB\n"
+    "BggqhkjOPQMBBwNCAAQK3RlAH2FfwYzQkbDtOaYrvPoVyTEp5DThHDC8XFIU/jJd\n"
+    "EcdOoJOWDsL9yUreetQc+H9djfEw0/XaoO5uyXUlo1MwUTAdBgNVHQ4EFgQUmiSk\n"
+    "K67HmCwMxPGSPyN4j0+N7hEwHwYDVR0jBBgwFoAUmiSkK67HmCwMxPGSPyN4j0+N\n"
+    "7hEwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiB9NGHhcPfUD3ww\n"
+    "frEIy0zyEn8LDihRxfXVKZD2mXrLRQIgRbKQj2ZIwKNBy/38PtQ26Agz8sgwQCP/\n"
+    "Ep2PCsq8GXI=\n"
+    "-----END CERTIFICATE-----\n";
+
 // A self-signed certificate and its unencrypted key (P-256), made with the
 // openssl CLI: `dir`/`name`.pem and `dir`/`name`.key. Fails the test if
 // openssl does.

@@ -307,7 +307,7 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
   const std::string meta = R"({"name":"x","builder":"tcp","builder_address":"10.1.2.3:8888",)"
                            R"("builder_options":{"tls-ca":"files/tls-ca"},"runner":"envd-server",)"
                            R"("runner_address":"http://10.1.2.3:8080"})";
-  const std::string pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+  const std::string pem = kTestCaPem;
   struct Case {
     std::string name;
     std::vector<std::pair<std::string, std::string>> files;  // under material/
@@ -317,6 +317,9 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
       {"notpem",
        {{"files/tls-ca", "not pem\n"}},
        "entry 'material/files/tls-ca' is not a PEM file (no -----BEGIN line)"},
+      {"garbled",
+       {{"files/tls-ca", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}},
+       "entry 'material/files/tls-ca' cannot be read as a certificate: "},
       {"huge",
        {{"files/tls-ca", pem + std::string(std::size_t{3} << 20, 'x')}},
        "entry 'material/files/tls-ca' is larger than 1 MiB"},
@@ -352,8 +355,13 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
     ASSERT_TRUE(made && made->succeeded());
     auto r = envd({"context", "import", c.name, archive.string()});
     EXPECT_EQ(r.exit_code, 1);
-    EXPECT_EQ(r.err,
-              "envd: error: cannot import file '" + archive.string() + "': " + c.error + "\n");
+    const std::string said =
+        "envd: error: cannot import file '" + archive.string() + "': " + c.error;
+    if (c.error.back() == ' ') {
+      EXPECT_EQ(r.err.rfind(said, 0), 0U) << r.err;  // OpenSSL's reason follows
+    } else {
+      EXPECT_EQ(r.err, said + "\n");
+    }
   }
   EXPECT_EQ(ls_json().size(), 1u);
 }

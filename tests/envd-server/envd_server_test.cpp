@@ -721,6 +721,17 @@ TEST_F(EnvdServerTest, RunnerTlsCaIsStoredAndUsedByLogin) {
                                        server.url() +
                                        " over TLS: its certificate is not signed by the CA in '" +
                                        stored.string() + "'\n");
+  // A CA file OpenSSL cannot read is refused, the stored one kept.
+  fs::path cut = home() / "certs" / "cut.pem";
+  write_text(cut, read_text(certs.ca).substr(0, 120) + "\n-----END CERTIFICATE-----\n");
+  auto unreadable = envd({"context", "update", "es", "--runner-tls-ca", cut.string()});
+  EXPECT_EQ(unreadable.exit_code, 1);
+  EXPECT_EQ(unreadable.err.rfind("envd: error: --runner-tls-ca '" + cut.string() +
+                                     "' cannot be read as a certificate: ",
+                                 0),
+            0U)
+      << unreadable.err;
+  EXPECT_EQ(read_text(stored), read_text(certs.other_ca));
   // Removing it falls back to the system's CAs.
   envd_ok({"context", "update", "es", "--runner-tls-ca", ""});
   EXPECT_FALSE(fs::exists(stored));

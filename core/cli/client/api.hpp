@@ -60,6 +60,9 @@ struct ClientApi {
   // Not a command: `context create|update`'s check that a client key is its
   // certificate's (OpenSSL's, which envd itself does not load).
   Status (*check_tls_pair)(const TlsPair& pair);
+  // Likewise, that a CA file's every certificate can be read: `source` names
+  // the file in the error ("--builder-tls-ca 'ca.pem'").
+  Status (*check_tls_ca)(const std::string& pem, const std::string& source);
 };
 
 }  // namespace envd::cli

@@ -1,6 +1,6 @@
 // Linked into envd-client only: the commands of its table (api.hpp), each defined beside the flags
 // it serves (build_run.cpp, builder_run.cpp, login_run.cpp, context/export_run.cpp,
-// context/import_run.cpp, context/tls_pair_run.cpp). The CLI's code reaches them through the
+// context/import_run.cpp, context/tls_files_run.cpp). The CLI's code reaches them through the
 // table.
 #pragma once
 
@@ -38,5 +38,10 @@ Status run_context_import(Invocation& invocation, const std::string& name, const
 // one TLS presents); Errc::invalid_argument naming both sources if not, or if
 // either cannot be read (an encrypted key: no passphrase is ever asked for).
 Status run_check_tls_pair(const TlsPair& pair);
+
+// Whether every certificate in `pem` (a CA file, which may hold several) can
+// be read, and there is at least one, as a TLS connection will load them;
+// Errc::invalid_argument naming `source` with OpenSSL's reason if not.
+Status run_check_tls_ca(const std::string& pem, const std::string& source);
 
 }  // namespace envd::cli

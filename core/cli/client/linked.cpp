@@ -23,7 +23,7 @@ Result<const ClientApi*> client_api() {
   static const ClientApi table = {
       &run_build,          &run_builder_status, &run_bootstrap,      &run_builder_stop,
       &run_builder_rm,     &run_prune,          &run_login,          &run_logout,
-      &run_context_export, &run_context_import, &run_check_tls_pair,
+      &run_context_export, &run_context_import, &run_check_tls_pair, &run_check_tls_ca,
   };
   return &table;
 }

@@ -154,6 +154,15 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     if (!content) return content.error();
     return std::optional<PairSide>(PairSide{std::move(*content), source, false});
   };
+  // Likewise a CA file whose certificates OpenSSL cannot read (a truncated
+  // copy, a block mangled by an editor).
+  if (auto ca = change.files.find("tls-ca"); ca != change.files.end()) {
+    const GivenOption& option = given.at("tls-ca");
+    const std::string source = option.flag + " '" + util::printable(option.value) + "'";
+    auto st = run_in_client(
+        [&](const ClientApi& client) { return client.check_tls_ca(ca->second, source); });
+    if (!st) return st.error();
+  }
   auto cert = side("tls-cert");
   if (!cert) return cert.error();
   auto key = side("tls-key");

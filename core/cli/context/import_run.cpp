@@ -95,6 +95,12 @@ Status check_material(Invocation& invocation, const Context& ctx,
       if (auto st = check_option_file(key, file->second, "entry", "material/" + file->first); !st) {
         return st;
       }
+      if (tls_file_block(key) == "CERTIFICATE" && key != "tls-cert") {
+        // A CA file (tls-ca, runner-tls-ca), read as create reads it.
+        if (auto st = run_check_tls_ca(file->second, "entry 'material/" + file->first + "'"); !st) {
+          return st;
+        }
+      }
     }
     // A client key that is not its certificate's fails every connection:
     // refused here, as context create and update refuse it.

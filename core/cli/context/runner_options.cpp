@@ -4,10 +4,12 @@
 #include <map>
 #include <utility>
 
+#include "cli/client/program.hpp"
 #include "cli/context/common.hpp"
 #include "cli/empty_values.hpp"
 #include "cli/flag_values.hpp"
 #include "context/stored_files.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -78,6 +80,13 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   auto content = context::read_option_file(*flag, "--runner-tls-ca");
   if (!content) return content.error();
   if (auto st = check_pem(*content, "--runner-tls-ca", *flag, tls_file_block(kRunnerTlsCaKey));
+      !st) {
+    return st.error();
+  }
+  // The certificates themselves are read with OpenSSL, in envd-client.
+  const std::string source = "--runner-tls-ca '" + util::printable(*flag) + "'";
+  if (auto st = run_in_client(
+          [&](const ClientApi& client) { return client.check_tls_ca(*content, source); });
       !st) {
     return st.error();
   }

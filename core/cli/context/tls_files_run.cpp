@@ -1,7 +1,7 @@
-// envd-client's side of `context create|update`'s TLS pair check
-// (client/commands.hpp): a client key that is not its certificate's fails
-// every connection, so it is refused when the context is given it, not at the
-// first build.
+// envd-client's side of `context create|update|import`'s TLS file checks
+// (client/commands.hpp): a client key that is not its certificate's, or a CA
+// file OpenSSL cannot read, fails every connection, so it is refused when the
+// context is given it, not at the first build.
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -42,6 +42,29 @@ std::unique_ptr<BIO, BioFree> memory_of(const std::string& pem) {
 int no_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*data*/) { return 0; }
 
 }  // namespace
+
+Status run_check_tls_ca(const std::string& pem, const std::string& source) {
+  auto bio = memory_of(pem);
+  if (!bio) return Error(Errc::internal, "out of memory reading TLS material");
+  // As a TLS context loads a CA file (Asio's add_certificate_authority):
+  // every CERTIFICATE block, until only the end is left.
+  int read = 0;
+  while (std::unique_ptr<X509, X509Free>(
+      ::PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr))) {
+    ++read;
+  }
+  const unsigned long last = ::ERR_peek_last_error();
+  if (read > 0 && ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE) {
+    ::ERR_clear_error();
+    return {};
+  }
+  if (read == 0) {
+    return Error(Errc::invalid_argument,
+                 source + " cannot be read as a certificate: " + openssl_reason());
+  }
+  return Error(Errc::invalid_argument, source + ": its certificate " + std::to_string(read + 1) +
+                                           " cannot be read: " + openssl_reason());
+}
 
 Status run_check_tls_pair(const TlsPair& pair) {
   auto cert_bio = memory_of(pair.cert_pem);
