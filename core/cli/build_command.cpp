@@ -3,6 +3,10 @@
 #include "cli/build_command.hpp"
 #include "cli/choice_flag.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -138,6 +142,11 @@ Result<std::filesystem::path> build_context_dir(const std::string& path) {
   if (ec) return Error(Errc::permission, "cannot read " + quoted + ": " + ec.message());
   if (!fs::is_directory(status))
     return Error(Errc::invalid_argument, quoted + " is not a directory");
+  // The session opens it when the daemon asks, mid-build: a directory envd
+  // cannot list or enter is said now.
+  if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+    return Error(Errc::permission, "cannot read " + quoted + ": " + std::strerror(errno));
+  }
   return dir;
 }
 

@@ -149,8 +149,8 @@ TEST_F(BuildCli, AnEarlierIidfileGoesButAFifoStays) {
 }
 
 // --iidfile and --metadata-file are written beside themselves and renamed
-// into place: a directory that takes no new file (immutable, which even root
-// cannot write) is refused before the build, not after the image was made.
+// into place: a directory that takes no new file (read-only to envd) is
+// refused before the build, not after the image was made.
 TEST_F(BuildCli, AResultFileInADirectoryThatTakesNoFileIsRefusedFirst) {
   ENVD_REQUIRE_MODULES("tcp builder");
   envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
@@ -158,30 +158,37 @@ TEST_F(BuildCli, AResultFileInADirectoryThatTakesNoFileIsRefusedFirst) {
   fs::path dir = project();
   fs::path locked = home() / "locked";
   fs::create_directories(locked);
-  sdk::ProcessOptions lock;
-  lock.argv = {"chattr", "+i", locked.string()};
-  auto made = sdk::run_process(lock);
-  if (!made || !made->succeeded()) {
-    GTEST_SKIP() << "chattr +i is not supported on " << locked << " (not root, or the file "
-                 << "system has no immutable flag): the case needs a directory root cannot write";
-  }
-  struct Unlock {
-    fs::path path;
-    ~Unlock() {
-      sdk::ProcessOptions unlock;
-      unlock.argv = {"chattr", "-i", path.string()};
-      (void)sdk::run_process(unlock);
-    }
-  } unlock{locked};
+  fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
   for (const char* flag : {"--iidfile", "--metadata-file"}) {
     fs::path file = locked / "result";
-    auto r = envd({"build", "--progress", "quiet", "-t", "x:1", flag, file.string(), dir.string()});
+    auto r = envd_bound_by_permissions(
+        {"build", "--progress", "quiet", "-t", "x:1", flag, file.string(), dir.string()});
     EXPECT_EQ(r.exit_code, 1) << flag;
     EXPECT_EQ(r.err, "envd: error: cannot write '" + file.string() +
                          "': cannot create a file in '" + locked.string() +
-                         "': Operation not permitted\n")
+                         "': Permission denied\n")
         << flag;
   }
+  fs::permissions(locked, fs::perms::owner_all);
+}
+
+// The session opens the context directory when the daemon asks for it,
+// mid-build: one envd cannot list is said first (the Dockerfile is elsewhere,
+// so its own check does not say it).
+TEST_F(BuildCli, AContextDirectoryEnvdCannotReadIsSaidBeforeAnythingIsContacted) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  fs::path closed = home() / "closed";
+  fs::create_directories(closed);
+  fs::permissions(closed, fs::perms::none);
+  auto r = envd_bound_by_permissions({"build", "--progress", "quiet", "-t", "x:1", "-f",
+                                      (dir / "Dockerfile").string(), closed.string()});
+  fs::permissions(closed, fs::perms::owner_all);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: cannot read build context '" + closed.string() +
+                       "': Permission denied\n");
 }
 
 // What goes into the Solve as text (protobuf strings) must be UTF-8: refused

@@ -90,7 +90,23 @@ std::vector<std::filesystem::path> CliTest::remembered_daemon_answers() const {
 sdk::ProcessResult CliTest::envd(const std::vector<std::string>& args,
                                  const std::map<std::string, std::optional<std::string>>& env,
                                  const std::string& stdin_data) {
+  return run_envd({}, args, env, stdin_data);
+}
+
+sdk::ProcessResult CliTest::envd_bound_by_permissions(
+    const std::vector<std::string>& args,
+    const std::map<std::string, std::optional<std::string>>& env) {
+  if (::geteuid() != 0) return envd(args, env);
+  const std::string caps = "-dac_override,-dac_read_search,-fowner";
+  return run_envd({"setpriv", "--bounding-set", caps, "--inh-caps", caps}, args, env, "");
+}
+
+sdk::ProcessResult CliTest::run_envd(const std::vector<std::string>& prefix,
+                                     const std::vector<std::string>& args,
+                                     const std::map<std::string, std::optional<std::string>>& env,
+                                     const std::string& stdin_data) {
   sdk::ProcessOptions options;
+  options.argv = prefix;
   options.argv.push_back(ENVD_BINARY);
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.env = base_env();

@@ -76,6 +76,15 @@ class CliTest : public ::testing::Test {
       const std::vector<std::string>& args,
       const std::map<std::string, std::optional<std::string>>& env = {}, int stdout_fd = -1);
 
+  // Runs envd as envd() does, but bound by file permissions as a user is: as
+  // root (CI), without the capabilities that override them
+  // (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER), dropped from its
+  // bounding set with setpriv, so a mode 000 directory is closed to it too.
+  // Not root: envd() itself.
+  sdk::ProcessResult envd_bound_by_permissions(
+      const std::vector<std::string>& args,
+      const std::map<std::string, std::optional<std::string>>& env = {});
+
   // Like envd() but fails the test unless the command exits 0.
   sdk::ProcessResult envd_ok(const std::vector<std::string>& args,
                              const std::map<std::string, std::optional<std::string>>& env = {});
@@ -107,6 +116,12 @@ class CliTest : public ::testing::Test {
   boost::json::array ls_json();
 
  private:
+  // `prefix` (a program that runs envd, or none), envd and `args`.
+  sdk::ProcessResult run_envd(const std::vector<std::string>& prefix,
+                              const std::vector<std::string>& args,
+                              const std::map<std::string, std::optional<std::string>>& env,
+                              const std::string& stdin_data);
+
   std::filesystem::path home_;
 };
 

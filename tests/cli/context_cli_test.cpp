@@ -672,17 +672,47 @@ TEST_F(ContextCli, CorruptStoreIsReportedAndNeverOverwritten) {
   }
 }
 
+// A store envd may not read, or a directory in its place, is one error
+// naming it; a config directory it may not write refuses every change in one
+// line and is left as it was. (As root, envd runs without the capabilities
+// that override permissions: what a user meets.)
 TEST_F(ContextCli, UnreadableStoreIsAnError) {
-  if (::geteuid() == 0) {
-    // root reads through permissions; an unreadable store is a directory instead.
-    fs::create_directories(store_file());
-  } else {
-    write_text(store_file(), "{}");
-    fs::permissions(store_file(), fs::perms::none);
-  }
-  auto r = envd({"context", "ls"});
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
+  envd_ok({"context", "create", "--name", "kept", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:1234"});
+  const std::string before = read_text(store_file());
+  fs::permissions(store_file(), fs::perms::none);
+  auto r = envd_bound_by_permissions({"context", "ls"});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.err.find(store_file().string()), std::string::npos) << r.err;
+  EXPECT_EQ(r.err, "envd: error: the context store is unreadable: cannot read '" +
+                       store_file().string() + "': Permission denied; check the owner and " +
+                       "permissions of the file and of '" + config_dir().string() + "'\n");
+  fs::permissions(store_file(), fs::perms::owner_read | fs::perms::owner_write);
+
+  fs::permissions(config_dir(), fs::perms::owner_read | fs::perms::owner_exec);
+  auto ls = envd_bound_by_permissions({"context", "ls", "--format", "json"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_NE(ls.out.find("\"kept\""), std::string::npos) << ls.out;
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"context", "create", "--name", "new", "--builder",
+                                              "tcp", "--builder-address", "tcp://127.0.0.1:9"},
+                                             {"context", "use", "kept"},
+                                             {"context", "rm", "kept"}}) {
+    auto refused = envd_bound_by_permissions(args);
+    EXPECT_EQ(refused.exit_code, 1) << sdk::format_command(args);
+    EXPECT_EQ(refused.err, "envd: error: cannot create a file in '" + config_dir().string() +
+                               "': Permission denied (to replace '" + store_file().string() +
+                               "')\n")
+        << sdk::format_command(args);
+  }
+  fs::permissions(config_dir(), fs::perms::owner_all);
+  EXPECT_EQ(read_text(store_file()), before);
+
+  fs::remove(store_file());
+  fs::create_directories(store_file());
+  auto directory = envd({"context", "ls"});
+  EXPECT_EQ(directory.exit_code, 1);
+  EXPECT_NE(directory.err.find(store_file().string()), std::string::npos) << directory.err;
 }
 
 // A store write that fails part-way (here: a file-size limit, as a full disk
