@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `envd build` (moby-worker context) against `DOCKER_BUILDKIT=1 docker build`,
 # both on the same Docker Engine and its embedded BuildKit, same Dockerfile:
-#   (a) cached rebuild of a small context: median of several runs after a warm-up
+#   (a) cached rebuild of a small context: median of several runs, in rounds
+#       of both clients (one hyperfine run each, one warm-up, order swapped)
 #   (b) a context of 10,000 files x 4 KiB plus one 256 MiB file, COPY . /ctx and
 #       a trivial RUN with --network none, built with --no-cache; the context
 #       directory is renamed before every run, so neither client can reuse an
 #       earlier transfer (docker keys its reuse on the directory's path, envd
 #       keys it on the directory) and every run sends the whole context, into
-#       an empty build cache on the private Engine (see empty_cache below)
+#       an empty build cache on the private Engine (hyperfine's --prepare
+#       renames and prunes, outside the timing)
 #   (c) the context of (b) sent once into a fixed directory, one 4 KiB file
 #       changed, and built again: the bytes each client sent for the context
 #       on the rebuild, as the daemon reports them ("transferring ..." in
@@ -15,11 +17,12 @@
 # For each: wall time, the CLIENT's CPU time (user + sys) and its peak
 # resident memory, medians.
 #
-# What is measured: the command runs under /usr/bin/time, which reports the
-# wall time of the client and the user and system CPU time of the client
-# process and every descendant it waited for (wait4 rusage). envd has no
-# children; docker build has none either without buildx. The daemon's CPU time
-# (dockerd, BuildKit, containerd, the RUN container) is not included.
+# What is measured: hyperfine times the runs (wall time per run; the CPU time
+# of the client process and every descendant it waited for, as hyperfine's
+# mean per command and round). envd has no children; docker build has none
+# either without buildx. The daemon's CPU time (dockerd, BuildKit,
+# containerd, the RUN container) is not included. hyperfine does not measure
+# memory: one more run of each under /usr/bin/time gives the peak RSS.
 #
 # docker: /usr/bin/docker when present (Debian's docker.io CLI, whose
 # DOCKER_BUILDKIT=1 builder is built in and talks to the Engine's /session and
@@ -31,7 +34,7 @@
 # stopped on exit. The base image is envd-test/busybox:latest (made offline by
 # scripts/base-image.sh if missing).
 #
-# Usage: bench/build.sh [runs]   (default 9 for (a), 3 for (b))
+# Usage: bench/build.sh [runs]   (default 9 for (a), rounded up to rounds of 3; 3 for (b))
 #   ENVD=/path/to/envd   the envd binary (default build/bin/envd; built if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +51,7 @@ fi
 docker_cli=$(command -v /usr/bin/docker || command -v docker || true)
 [[ -n "$docker_cli" ]] || { echo "bench: no docker CLI on PATH" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "bench: hyperfine is missing (apt-get install hyperfine)" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/envd-bench.XXXXXX)
 services=""
@@ -90,25 +94,57 @@ median() {
   sort -n | awk '{a[NR]=$1} END {printf "%.3f", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'
 }
 
+# Appends, for each result of hyperfine's JSON export $1 (in the order of the
+# commands), "<wall s> <user+sys s>" per run to the file named by $2, $3, ...:
+# every run's wall time, and the command's mean CPU time (hyperfine 1.15
+# exports CPU time only as a mean over the command's runs).
+collect() {
+  python3 - "$@" <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+for result, path in zip(results, sys.argv[2:]):
+    cpu = result["user"] + result["system"]
+    with open(path, "a") as out:
+        for wall in result["times"]:
+            out.write(f"{wall:.4f} {cpu:.4f}\n")
+PY
+}
+
 # --- (a) cached rebuild of a small context ---------------------------------
+# In rounds: each round is one hyperfine run of both clients (round_runs runs
+# each after one warm-up), the order swapped from round to round, so neither
+# client always meets the daemon first; between rounds, one ENVD_TIMINGS=1
+# build gives the floor.
 small="$work/small"
 mkdir -p "$small"
 printf 'FROM %s\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n' "$base" >"$small/Dockerfile"
 echo "small context" >"$small/a.txt"
-envd_small=(env ENVD_TIMINGS=1 "$envd" build --progress quiet --network none -t bench-small:envd "$small")
-docker_small=("$docker_cli" build -q --network none -t bench-small:docker "$small")
-measure "${envd_small[@]}" >/dev/null  # warm-up: fills the cache
-measure "${docker_small[@]}" >/dev/null
+envd_small="$envd build --progress quiet --network none -t bench-small:envd $small"
+docker_small="$docker_cli build -q --network none -t bench-small:docker $small"
+round_runs=3
+rounds=$(((runs + round_runs - 1) / round_runs))
+runs=$((rounds * round_runs))
 : >"$work/a.envd"
 : >"$work/a.docker"
 : >"$work/a.floor"
-for _ in $(seq 1 "$runs"); do
-  measure "${envd_small[@]}" >>"$work/a.envd"
+for round in $(seq 1 "$rounds"); do
+  if ((round % 2)); then
+    hyperfine -N --style none --warmup 1 --runs "$round_runs" \
+      --export-json "$work/a.json" "$envd_small" "$docker_small" >/dev/null
+    collect "$work/a.json" "$work/a.envd" "$work/a.docker"
+  else
+    hyperfine -N --style none --warmup 1 --runs "$round_runs" \
+      --export-json "$work/a.json" "$docker_small" "$envd_small" >/dev/null
+    collect "$work/a.json" "$work/a.docker" "$work/a.envd"
+  fi
   # The Solve call's duration, as envd timed it: the daemon's solve plus the
   # session's few round trips. No client can finish a build faster.
-  sed -n 's/^envd: timings: .*solve \([0-9.]*\) s.*/\1/p' "$work/cmd.log" >>"$work/a.floor"
-  measure "${docker_small[@]}" >>"$work/a.docker"
+  ENVD_TIMINGS=1 $envd_small 2>&1 >/dev/null |
+    sed -n 's/^envd: timings: .*solve \([0-9.]*\) s.*/\1/p' >>"$work/a.floor"
 done
+# Peak resident memory, which hyperfine does not measure: one more run each.
+a_rss_envd=$(measure $envd_small | cut -d' ' -f3)
+a_rss_docker=$(measure $docker_small | cut -d' ' -f3)
 
 # --- (b) large context --------------------------------------------------------
 big="$work/big-0"
@@ -128,17 +164,32 @@ rename() {
 # Into an empty build cache, as the target says: the private Engine's build
 # cache is emptied before every run. An Engine of the user's (DOCKER_HOST) is
 # never pruned; its runs start from whatever cache it has.
-empty_cache() {
-  if [[ -n "$services" ]]; then "$docker_cli" builder prune -af >/dev/null; fi
-}
+prune=true
+if [[ -n "$services" ]]; then prune="$docker_cli builder prune -af"; fi
+# One hyperfine run of each client per round, envd first; each run's
+# --prepare renames the directory to the name its command builds and empties
+# the cache, outside the timing.
 for _ in $(seq 1 "$big_runs"); do
-  rename
-  empty_cache
-  measure "$envd" build --progress quiet --no-cache --network none -t bench-big:envd "$big" >>"$work/b.envd"
-  rename
-  empty_cache
-  measure "$docker_cli" build -q --no-cache --network none -t bench-big:docker "$big" >>"$work/b.docker"
+  from="$work/big-$n"
+  to_envd="$work/big-$((n + 1))"
+  to_docker="$work/big-$((n + 2))"
+  hyperfine --style none --runs 1 --export-json "$work/b.json" \
+    --prepare "mv $from $to_envd && $prune >/dev/null" \
+    --prepare "mv $to_envd $to_docker && $prune >/dev/null" \
+    "$envd build --progress quiet --no-cache --network none -t bench-big:envd $to_envd" \
+    "$docker_cli build -q --no-cache --network none -t bench-big:docker $to_docker" >/dev/null
+  collect "$work/b.json" "$work/b.envd" "$work/b.docker"
+  n=$((n + 2))
+  big="$to_docker"
 done
+rename
+$prune >/dev/null
+b_rss_envd=$(measure "$envd" build --progress quiet --no-cache --network none -t bench-big:envd "$big" |
+  cut -d' ' -f3)
+rename
+$prune >/dev/null
+b_rss_docker=$(measure "$docker_cli" build -q --no-cache --network none -t bench-big:docker "$big" |
+  cut -d' ' -f3)
 
 # --- (c) a rebuild after one file changed -------------------------------------
 sent() { python3 "$repo/bench/lib/sent-bytes.py" "$1"; }
@@ -158,21 +209,21 @@ rename
 c_docker=$(rebuild_sent docker "$docker_cli" build --progress plain --network none -t bench-big:docker "$big")
 
 # --- report ---------------------------------------------------------------------
-row() {  # label file
+row() {  # label file peak-RSS
   printf '%-60s %12s %14s %14s\n' "$1" "$(cut -d' ' -f1 "$2" | median)" "$(cut -d' ' -f2 "$2" | median)" \
-    "$(cut -d' ' -f3 "$2" | median)"
+    "$3"
 }
 engine_version=$("$docker_cli" version --format '{{.Server.Version}}' 2>/dev/null || echo "?")
 client_version=$("$docker_cli" version --format '{{.Client.Version}}' 2>/dev/null || echo "?")
 printf 'Docker Engine %s (embedded BuildKit), docker CLI %s, %s CPUs (%s)\n' "$engine_version" \
   "$client_version" "$(nproc)" "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')"
 printf '%-60s %12s %14s %14s\n' "command" "wall (s)" "client CPU (s)" "peak RSS (MiB)"
-row "(a) cached rebuild, envd, median of $runs" "$work/a.envd"
-row "(a) cached rebuild, docker build, median of $runs" "$work/a.docker"
-printf '%-60s %12s %14s %14s\n' "(a) the daemon's Solve alone (the floor), median of $runs" \
+row "(a) cached rebuild, envd, median of $runs" "$work/a.envd" "$a_rss_envd"
+row "(a) cached rebuild, docker build, median of $runs" "$work/a.docker" "$a_rss_docker"
+printf '%-60s %12s %14s %14s\n' "(a) the daemon's Solve alone (the floor), median of $rounds" \
   "$(median <"$work/a.floor")" "-" "-"
-row "(b) 10,000 x 4 KiB + 256 MiB, envd, median of $big_runs" "$work/b.envd"
-row "(b) 10,000 x 4 KiB + 256 MiB, docker build, median of $big_runs" "$work/b.docker"
+row "(b) 10,000 x 4 KiB + 256 MiB, envd, median of $big_runs" "$work/b.envd" "$b_rss_envd"
+row "(b) 10,000 x 4 KiB + 256 MiB, docker build, median of $big_runs" "$work/b.docker" "$b_rss_docker"
 printf '%-60s %12s %14s\n' "(c) context bytes sent, one 4 KiB file changed" "first build" "rebuild"
 printf '%-60s %12s %14s\n' "(c) envd" $c_envd
 printf '%-60s %12s %14s\n' "(c) docker build" $c_docker
