@@ -119,8 +119,11 @@ small="$work/small"
 mkdir -p "$small"
 printf 'FROM %s\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n' "$base" >"$small/Dockerfile"
 echo "small context" >"$small/a.txt"
-envd_small="$envd build --progress quiet --network none -t bench-small:envd $small"
-docker_small="$docker_cli build -q --network none -t bench-small:docker $small"
+envd_small_argv=("$envd" build --progress quiet --network none -t bench-small:envd "$small")
+docker_small_argv=("$docker_cli" build -q --network none -t bench-small:docker "$small")
+# As hyperfine takes a command (split as a shell would; the paths hold no spaces).
+envd_small="${envd_small_argv[*]}"
+docker_small="${docker_small_argv[*]}"
 round_runs=3
 rounds=$(((runs + round_runs - 1) / round_runs))
 runs=$((rounds * round_runs))
@@ -139,12 +142,12 @@ for round in $(seq 1 "$rounds"); do
   fi
   # The Solve call's duration, as envd timed it: the daemon's solve plus the
   # session's few round trips. No client can finish a build faster.
-  ENVD_TIMINGS=1 $envd_small 2>&1 >/dev/null |
+  ENVD_TIMINGS=1 "${envd_small_argv[@]}" 2>&1 >/dev/null |
     sed -n 's/^envd: timings: .*solve \([0-9.]*\) s.*/\1/p' >>"$work/a.floor"
 done
 # Peak resident memory, which hyperfine does not measure: one more run each.
-a_rss_envd=$(measure $envd_small | cut -d' ' -f3)
-a_rss_docker=$(measure $docker_small | cut -d' ' -f3)
+a_rss_envd=$(measure "${envd_small_argv[@]}" | cut -d' ' -f3)
+a_rss_docker=$(measure "${docker_small_argv[@]}" | cut -d' ' -f3)
 
 # --- (b) large context --------------------------------------------------------
 big="$work/big-0"
