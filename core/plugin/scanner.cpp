@@ -64,9 +64,28 @@ std::string scanner_identity() {
   return identity;
 }
 
+namespace {
+
+// Refusals that depend on the module's surroundings, not on its bytes: a
+// file envd may not read (its owner, group or mode may change), a library
+// the dynamic loader cannot find or a symbol it cannot resolve (the library
+// installed later, another LD_LIBRARY_PATH). The fix a user makes leaves the
+// module's file as it was, so such a verdict is not remembered.
+ModuleInfo not_remembered(ModuleInfo info) {
+  if (!info.ok && (info.reason.rfind("cannot be read: ", 0) == 0 ||
+                   info.reason.rfind("cannot be loaded: ", 0) == 0)) {
+    info.cacheable = false;
+  }
+  return info;
+}
+
+}  // namespace
+
 ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) {
   // Files that cannot be ELF are refused without starting anything.
-  if (auto st = check_elf_header(path); !st) return refused(st.error().message());
+  if (auto st = check_elf_header(path); !st) {
+    return not_remembered(refused(st.error().message()));
+  }
 
   sdk::ProcessOptions options;
   options.argv = {scan_helper().string(), path.string(), std::to_string(::getpid())};
@@ -98,7 +117,7 @@ ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) 
   if (scan->out.empty()) return refused("exited while loading without describing itself");
   auto parsed = util::parse_json(scan->out, "scan result");
   if (parsed && parsed->is_object()) {
-    if (auto facts = facts_from_json(parsed->get_object())) return *facts;
+    if (auto facts = facts_from_json(parsed->get_object())) return not_remembered(*facts);
   }
   return refused("cannot be scanned: the scanning process sent an unreadable answer");
 }
