@@ -63,7 +63,15 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
   std::vector<ModuleFile> files;
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
-  if (ec) return files;
+  if (ec) {
+    // A directory on the search path that envd may not list (it exists: the
+    // search path holds no other) would hide its modules without a word:
+    // said as the refusal of an entry that names the directory.
+    if (ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
+      files.push_back(ModuleFile{dir, dir, "the directory cannot be listed: " + ec.message()});
+    }
+    return files;
+  }
 
   // The directory resolved once: an entry that is not a symbolic link then
   // resolves to it plus its name, without a readlink() per component of

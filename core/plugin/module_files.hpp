@@ -21,7 +21,9 @@ struct ModuleFile {
   std::string refusal;              // the permission problem, empty if none
 };
 
-// The module files of `dir` (a directory that exists), sorted by name.
+// The module files of `dir` (a directory that exists), sorted by name. A
+// directory that cannot be listed (no read or search permission) gives one
+// entry, `dir` itself, whose refusal says so.
 std::vector<ModuleFile> list_module_files(const std::filesystem::path& dir);
 
 }  // namespace envd::plugin

@@ -186,6 +186,65 @@ TEST_F(PluginCli, AGarbageModuleIsRefusedWithOneWarningAndNothingElseBreaks) {
   EXPECT_EQ(ls.err, "");
 }
 
+// A module envd may not read is refused, but not remembered so: who may
+// read it changes without touching the file (a user joins its group), and
+// the next run, able to read it, takes it. (envd first runs without the
+// capabilities that override permissions, as a user would.)
+TEST_F(PluginCli, AModuleThatCannotBeReadIsNotRememberedAsRefused) {
+  fs::path plugins = home() / "plugins";
+  fs::create_directories(plugins);
+  const fs::path module = plugins / "logging-builder.so";
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, module);
+  fs::permissions(module, fs::perms::none);
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", plugins.string()}};
+  auto listed = [](const sdk::ProcessResult& r, const fs::path& path) {
+    const json::value modules = json::parse(r.out);
+    for (const auto& entry : modules.as_array()) {
+      if (entry.at("path").as_string() == path.string()) return entry.as_object();
+    }
+    return json::object{};
+  };
+  auto refused = envd_bound_by_permissions({"plugin", "ls", "--format", "json"}, env);
+  ASSERT_EQ(refused.exit_code, 0) << refused.err;
+  json::object entry = listed(refused, module);
+  EXPECT_EQ(entry["status"], "refused") << refused.out;
+  EXPECT_EQ(entry["reason"], "cannot be read: Permission denied") << refused.out;
+
+  // The file is untouched (its stamp is the cached one); what changed is who
+  // reads it: here a root that permissions do not bind, as a user who joined
+  // the file's group would be.
+  auto taken = envd({"plugin", "ls", "--format", "json"}, env);
+  ASSERT_EQ(taken.exit_code, 0) << taken.err;
+  entry = listed(taken, module);
+  EXPECT_EQ(entry["status"], "ok") << taken.out;
+}
+
+// A plugin directory envd may not list would hide its modules silently: it
+// is listed as a refused entry, and commands warn of it.
+TEST_F(PluginCli, APluginDirectoryThatCannotBeListedIsSaid) {
+  ENVD_REQUIRE_MODULES("tcp builder", "docker runner");
+  fs::path plugins = home() / "closed-plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(ENVD_TEST_LOGGING_MODULE, plugins / "logging-builder.so");
+  fs::permissions(plugins, fs::perms::none);
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", plugins.string()}};
+  auto ls = envd_bound_by_permissions({"plugin", "ls", "--format", "json"}, env);
+  auto create = envd_bound_by_permissions(
+      {"context", "create", "remote", "--builder", "tcp", "--builder-address", "127.0.0.1:8888"},
+      env);
+  fs::permissions(plugins, fs::perms::owner_all);
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  const json::value modules = json::parse(ls.out);
+  const json::object& first = modules.as_array().at(0).as_object();
+  EXPECT_EQ(first.at("path").as_string(), plugins.string()) << ls.out;
+  EXPECT_EQ(first.at("status"), "refused") << ls.out;
+  EXPECT_EQ(first.at("reason"), "the directory cannot be listed: Permission denied") << ls.out;
+  EXPECT_EQ(create.exit_code, 0) << create.err;
+  EXPECT_EQ(create.err, "envd: warning: skipping plugin '" + plugins.string() +
+                            "': the directory cannot be listed: Permission denied\n"
+                            "Context remote is created\n");
+}
+
 // An envd whose scan helper is missing (a broken or half-done install)
 // refuses every module, naming both places it looked; that is not a fact
 // about the modules, so it is not cached: once the helper is back, the same
@@ -246,6 +305,21 @@ TEST_F(PluginCli, BuilderStatusShowsADriversFactsPrintable) {
   EXPECT_NE(r.out.find("Detail:     gone\\x1b]0;pwned\\x07\\x1b[2J\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Image:      img\\x1b[5mblink\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Volume:     v\\x0aw\n"), std::string::npos) << r.out;
+}
+
+// The ABI gives a driver its context's private directory (0700) to keep
+// files in: it exists when a verb runs, also for a context that stores no
+// file (which has not needed one before).
+TEST_F(PluginCli, ADriverVerbFindsItsPrivateDirectory) {
+  ENVD_REQUIRE_MODULES("docker runner");
+  auto env = use_test_builder(R"({"state":"stopped","detail":"here"})");
+  json::object ctx = stored_context(read_store(), "t");
+  const fs::path dir = config_dir() / "contexts.d" / std::string(ctx.at("id").as_string());
+  ASSERT_FALSE(fs::exists(dir)) << "a context without stored files has no directory yet";
+  auto r = envd({"builder", "status"}, env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_directory(dir));
+  EXPECT_EQ(mode_of(dir), 0700u);
 }
 
 // A driver whose look took nearly the whole --connect-timeout leaves the
