@@ -199,11 +199,7 @@ plugin::DriverRequest driver_request(const BuilderTarget& target, std::chrono::m
   request.address = target.context.builder_address;
   request.options = context::resolve_stored_files(
       target.store, target.context, target.context.builder_options, target.driver.file_options());
-  // The ABI promises a driver its context's private directory (0700): made
-  // now if the context has none yet (no stored files). A store envd cannot
-  // write still names it; a driver that writes there says why it cannot.
-  auto private_dir = target.store.ensure_data_dir(target.context);
-  request.data_dir = (private_dir ? *private_dir : target.store.data_dir(target.context)).string();
+  request.data_dir = target.store.driver_data_dir(target.context).string();
   request.timeout = timeout;
   request.args_json = with_image(std::move(args_json), target.buildkitd_image);
   return request;

@@ -29,9 +29,7 @@ plugin::DriverRequest runner_request(const RunnerTarget& target, std::chrono::mi
   request.address = target.context.runner_address.value_or("");
   request.options = context::resolve_stored_files(
       target.store, target.context, target.context.runner_options, target.driver.file_options());
-  // As for a builder (builder_target.cpp): the private directory exists.
-  auto private_dir = target.store.ensure_data_dir(target.context);
-  request.data_dir = (private_dir ? *private_dir : target.store.data_dir(target.context)).string();
+  request.data_dir = target.store.driver_data_dir(target.context).string();
   request.timeout = timeout;
   request.args_json = json::serialize(args);
   return request;

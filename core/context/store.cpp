@@ -72,6 +72,11 @@ fs::path ContextStore::data_dir(const Context& context) const {
   return data_root() / context.id;
 }
 
+fs::path ContextStore::driver_data_dir(const Context& context) const {
+  auto made = ensure_data_dir(context);
+  return made ? *made : data_dir(context);
+}
+
 Result<std::optional<ContextList>> ContextStore::read() const {
   auto text = util::read_file(file(), kMaxStoreBytes);
   if (!text) {

@@ -83,6 +83,12 @@ class ContextStore {
   // missing and returns it. Error if the context has no valid id.
   Result<std::filesystem::path> ensure_data_dir(const Context& context) const;
 
+  // The private directory a driver's request names (the ABI promises it
+  // exists): made if missing, as ensure_data_dir does; when that fails (a
+  // store envd cannot write, a context without an id) the path all the same,
+  // so a driver that writes there says why it cannot.
+  std::filesystem::path driver_data_dir(const Context& context) const;
+
   // Called once when a write has waited a second for another process's lock
   // (the CLI says why nothing happens); the wait goes on.
   void on_lock_wait(std::function<void()> waiting) { lock_wait_ = std::move(waiting); }

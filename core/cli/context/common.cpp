@@ -109,6 +109,8 @@ std::string_view tls_file_block(std::string_view key) {
   return {};
 }
 
+bool is_ca_file(std::string_view key) { return key == "tls-ca" || key == "runner-tls-ca"; }
+
 Status check_option_file(const std::string& key, std::string_view content, const std::string& what,
                          const std::string& name) {
   if (content.size() > context::kMaxOptionFileBytes) {

@@ -67,6 +67,10 @@ Status check_option_file(const std::string& key, std::string_view content, const
 // view for an option that is no TLS file (a daemon config).
 std::string_view tls_file_block(std::string_view key);
 
+// Whether file option `key` is a CA file ("tls-ca", "runner-tls-ca"), whose
+// every certificate is read with OpenSSL before it is stored.
+bool is_ca_file(std::string_view key);
+
 // Paths, relative to the context's private directory and sorted, of the
 // regular files and symbolic links in it (links not followed); empty when it
 // does not exist; an error naming what cannot be read.

@@ -95,8 +95,8 @@ Status check_material(Invocation& invocation, const Context& ctx,
       if (auto st = check_option_file(key, file->second, "entry", "material/" + file->first); !st) {
         return st;
       }
-      if (key == "tls-ca" || key == "runner-tls-ca") {
-        // A CA file, read as create reads it.
+      if (is_ca_file(key)) {
+        // Read as create reads it.
         if (auto st = run_check_tls_ca(file->second, "entry 'material/" + file->first + "'"); !st) {
           return st;
         }
