@@ -672,6 +672,14 @@ TEST_F(ContextCli, CorruptStoreIsReportedAndNeverOverwritten) {
   }
 }
 
+// Commands that write the store, on a store holding the context "kept".
+std::vector<std::vector<std::string>> store_writes() {
+  return {{"context", "create", "--name", "new", "--builder", "tcp", "--builder-address",
+           "tcp://127.0.0.1:9"},
+          {"context", "use", "kept"},
+          {"context", "rm", "kept"}};
+}
+
 // A store envd may not read, or a directory in its place, is one error
 // naming it; a config directory it may not write refuses every change in one
 // line and is left as it was. (As root, envd runs without the capabilities
@@ -693,11 +701,7 @@ TEST_F(ContextCli, UnreadableStoreIsAnError) {
   auto ls = envd_bound_by_permissions({"context", "ls", "--format", "json"});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("\"kept\""), std::string::npos) << ls.out;
-  for (const auto& args :
-       std::vector<std::vector<std::string>>{{"context", "create", "--name", "new", "--builder",
-                                              "tcp", "--builder-address", "tcp://127.0.0.1:9"},
-                                             {"context", "use", "kept"},
-                                             {"context", "rm", "kept"}}) {
+  for (const auto& args : store_writes()) {
     auto refused = envd_bound_by_permissions(args);
     EXPECT_EQ(refused.exit_code, 1) << sdk::format_command(args);
     EXPECT_EQ(refused.err, "envd: error: cannot create a file in '" + config_dir().string() +
@@ -788,11 +792,7 @@ TEST_F(ContextCli, AReadOnlyConfigDirectoryReadsAndRefusesWritesCleanly) {
   ASSERT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("\"kept\""), std::string::npos) << ls.out;
 
-  for (const auto& args :
-       std::vector<std::vector<std::string>>{{"context", "create", "--name", "new", "--builder",
-                                              "tcp", "--builder-address", "tcp://127.0.0.1:9"},
-                                             {"context", "use", "kept"},
-                                             {"context", "rm", "kept"}}) {
+  for (const auto& args : store_writes()) {
     auto r = read_only(args);
     EXPECT_EQ(r.term_signal, 0) << r.err;
     EXPECT_EQ(r.exit_code, 1) << sdk::format_command(args) << "\n" << r.err;
