@@ -92,22 +92,93 @@ Status check_dockerfile(const fs::path& dockerfile) {
   return {};
 }
 
+// The file a frontend reads as `name` in a directory it was sent: the sender
+// follows the name's symbolic links (fsutil's FollowPaths) and the frontend
+// resolves them inside the sent tree, so an absolute target starts at `root`
+// and ".." stops there. A link out of the directory therefore names a path
+// inside it, usually none. nullopt when a part is missing or not a directory,
+// or after 40 links (a loop).
+std::optional<fs::path> file_in_sent_tree(const fs::path& root, const std::string& name) {
+  auto parts_of = [](const std::string& path) {
+    std::vector<std::string> parts;
+    for (std::size_t start = 0; start <= path.size();) {
+      auto slash = std::min(path.find('/', start), path.size());
+      if (slash > start) parts.push_back(path.substr(start, slash - start));
+      start = slash + 1;
+    }
+    return parts;
+  };
+  std::vector<std::string> pending = parts_of(name);  // in reverse: next at the back
+  std::reverse(pending.begin(), pending.end());
+  fs::path resolved;  // relative to root, free of links
+  int links = 0;
+  while (!pending.empty()) {
+    std::string part = std::move(pending.back());
+    pending.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      resolved = resolved.has_parent_path() ? resolved.parent_path() : fs::path();
+      continue;
+    }
+    const fs::path candidate = root / resolved / part;
+    struct stat st {};
+    if (::lstat(candidate.c_str(), &st) != 0) return std::nullopt;
+    if (S_ISLNK(st.st_mode)) {
+      if (++links > 40) return std::nullopt;
+      std::error_code ec;
+      const std::string target = fs::read_symlink(candidate, ec).string();
+      if (ec) return std::nullopt;
+      if (target.starts_with('/')) resolved.clear();
+      auto target_parts = parts_of(target);
+      pending.insert(pending.end(), target_parts.rbegin(), target_parts.rend());
+      continue;
+    }
+    if (!pending.empty() && !S_ISDIR(st.st_mode)) return std::nullopt;
+    resolved /= part;
+  }
+  return root / resolved;
+}
+
+// The text of the ignore file `name` in `root` as the frontend reads it;
+// nullopt when it reads none (a missing file, one it cannot read).
+std::optional<std::string> ignore_file_text(const fs::path& root, const std::string& name) {
+  constexpr size_t kLimit = 16 << 20;
+  auto path = file_in_sent_tree(root, name);
+  if (!path) return std::nullopt;
+  auto text = util::read_file(*path, kLimit);
+  if (!text) return std::nullopt;
+  return std::move(*text);
+}
+
 // The context's ignore file, as the Dockerfile frontend picks it (one
 // named after the Dockerfile beside it, else the context's .dockerignore),
-// checked now: its patterns come back to the session only once the build has
-// started, without the file's name or line. A file that cannot be read is
-// left to the daemon, which ignores it as docker build does.
-Status check_ignore_file(const fs::path& context_dir, const fs::path& dockerfile) {
-  constexpr size_t kLimit = 16 << 20;
-  fs::path path = dockerfile.parent_path() / (dockerfile.filename().string() + ".dockerignore");
-  auto text = util::read_file(path, kLimit);
-  if (!text && text.error().code() == Errc::not_found) {
-    path = context_dir / ".dockerignore";
-    text = util::read_file(path, kLimit);
+// and each named directory context's .dockerignore, checked now: their
+// patterns come back to the session only once the build has started,
+// without the file's name or line. A file the frontend would not read (one
+// that cannot be read, a link out of its directory) is left alone, as the
+// frontend leaves it.
+Status check_ignore_files(const fs::path& context_dir, const fs::path& dockerfile,
+                          const std::map<std::string, fs::path>& named_dirs) {
+  auto check = [](const fs::path& root, const std::string& name,
+                  const std::string& text) -> Status {
+    if (auto st = buildkit::check_ignore_text(text); !st) {
+      return st.error().wrap("ignore file '" + (root / name).string() + "'");
+    }
+    return {};
+  };
+  const fs::path dockerfile_dir = dockerfile.parent_path();
+  const std::string own_name = dockerfile.filename().string() + ".dockerignore";
+  if (auto own = ignore_file_text(dockerfile_dir, own_name)) {
+    if (auto st = check(dockerfile_dir, own_name, *own); !st) return st;
+  } else if (auto shared = ignore_file_text(context_dir, ".dockerignore")) {
+    if (auto st = check(context_dir, ".dockerignore", *shared); !st) return st;
   }
-  if (!text) return {};
-  if (auto st = buildkit::check_ignore_text(*text); !st) {
-    return st.error().wrap("ignore file '" + path.string() + "'");
+  for (const auto& [name, dir] : named_dirs) {
+    auto text = ignore_file_text(dir, ".dockerignore");
+    if (!text) continue;
+    if (auto st = check(dir, ".dockerignore", *text); !st) {
+      return st.error().wrap("--build-context " + name);
+    }
   }
   return {};
 }
@@ -684,7 +755,6 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
                         : req.file.empty() ? context_dir / "Dockerfile"
                                            : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
-  if (auto st = check_ignore_file(context_dir, dockerfile); !st) return st;
   auto image_names = output::image_names(req.tags, context_dir);
   if (!image_names) return image_names.error();
   const ImageNames names(*image_names);
@@ -694,6 +764,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   solve->session_shared_key = context_transfer_key(context_dir);
   auto named_dirs = named_context_dirs(req);
   if (!named_dirs) return named_dirs.error();
+  if (auto st = check_ignore_files(context_dir, dockerfile, *named_dirs); !st) return st;
   // Secret values are read now, so a missing file or variable fails before
   // anything is contacted; they stay in memory only.
   SecretReadOptions secret_reading;

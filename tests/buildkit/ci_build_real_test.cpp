@@ -311,6 +311,56 @@ TEST_F(CiBuildTest, NamedBuildContextsResolve) {
               fs::exists(home() / "out" / "bin" / "sh"));
 }
 
+// The ignore files are read as the frontend reads them. A symbolic link is
+// resolved inside the directory sent (an absolute target starts there), so
+// one leading out of it is no ignore file: the build goes on with every
+// file, as buildctl's does. A directory context has its own .dockerignore,
+// checked up front too.
+TEST_F(CiBuildTest, IgnoreFilesAreReadAsTheFrontendReadsThem) {
+  use_tcp();
+  fs::path dir = home() / "linked-ignore";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY . /ctx\nCOPY --from=assets . /assets\n");
+  write_text(dir / "kept.txt", "kept\n");
+  write_text(dir / "dropped.txt", "dropped\n");
+  write_text(home() / "outside-ignore", "dropped.txt\n[a-\n");
+  fs::create_symlink(home() / "outside-ignore", dir / ".dockerignore");
+  fs::path assets = home() / "assets";
+  write_text(assets / "logo.txt", "the logo\n");
+  write_text(assets / "draft.txt", "draft\n");
+  write_text(assets / ".dockerignore", "draft.txt\n");
+  auto build = [&](const std::string& out) {
+    return run({"build", "--progress", "plain", "--build-context", "assets=" + assets.string(),
+                "--output", "type=local,dest=" + (home() / out).string(), dir.string()});
+  };
+  auto r = build("out-outside");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(home() / "out-outside" / "ctx" / "dropped.txt"), "dropped\n");
+  EXPECT_TRUE(fs::exists(home() / "out-outside" / "assets" / "logo.txt"));
+  EXPECT_FALSE(fs::exists(home() / "out-outside" / "assets" / "draft.txt"));
+
+  // The same absolute target inside the directory is its ignore file.
+  fs::path inside = dir / home().relative_path() / "outside-ignore";
+  write_text(inside, "dropped.txt\n");
+  r = build("out-inside");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(home() / "out-inside" / "ctx" / "kept.txt"));
+  EXPECT_FALSE(fs::exists(home() / "out-inside" / "ctx" / "dropped.txt"));
+
+  write_text(inside, "dropped.txt\n[a-\n");
+  r = build("out-bad");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: ignore file '" + (dir / ".dockerignore").string() +
+                       "': line 2: pattern '[a-' is invalid: unterminated character class\n");
+  write_text(inside, "dropped.txt\n");
+  write_text(assets / ".dockerignore", "draft.txt\n[z-\n");
+  r = build("out-bad");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "envd: error: --build-context assets: ignore file '" +
+                       (assets / ".dockerignore").string() +
+                       "': line 2: pattern '[z-' is invalid: unterminated character class\n");
+  EXPECT_FALSE(fs::exists(home() / "out-bad")) << "nothing was built";
+}
+
 TEST_F(CiBuildTest, AddHostReachesRunSteps) {
   use_tcp();
   fs::path dir = home() / "hosts";
