@@ -162,7 +162,7 @@ Status check_ignore_files(const fs::path& context_dir, const fs::path& dockerfil
   auto check = [](const fs::path& root, const std::string& name,
                   const std::string& text) -> Status {
     if (auto st = buildkit::check_ignore_text(text); !st) {
-      return st.error().wrap("ignore file '" + (root / name).string() + "'");
+      return st.error().wrap("ignore file '" + (root / name).lexically_normal().string() + "'");
     }
     return {};
   };
@@ -330,9 +330,14 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
       break;
     }
     case OutputSpec::Destination::none:
-      plan.description = plan.exporter.type == "moby"
-                             ? "the Docker Engine as " + plan.exporter.attrs.at("name")
-                             : plan.exporter.type + " exporter";
+      if (plan.exporter.type == "moby") {
+        plan.description = "the Docker Engine as " + plan.exporter.attrs.at("name");
+      } else if (plan.exporter.type == "image") {
+        // Not pushed (a push says "Pushed"): only the daemon has it.
+        plan.description = "the builder's own image store (not pushed; push=true pushes it)";
+      } else {
+        plan.description = plan.exporter.type + " exporter";
+      }
       break;
   }
   return plan;
@@ -598,11 +603,14 @@ std::string explain_cache_refusal(const std::string& message, const buildkit::Da
 }
 
 // A failed build must not leave an earlier build's ID behind. A regular file
-// is removed; a link to one is kept and the file emptied (/dev/stdout with
-// stdout a file: unlinking it would remove /dev/stdout itself, as root); a
-// device or FIFO (/dev/null, a pipe) is left alone. The ID is written once
+// is removed; a link to one is kept and the file emptied (unlinking would
+// remove the link); a device or FIFO (/dev/null, a pipe) and a descriptor
+// (/dev/stdout) are left alone. The ID is written once
 // the build has succeeded, the same three ways (write_file_atomically).
 Status clear_earlier_iidfile(const std::string& path) {
+  // /dev/stdout and its kind: the ID is written through the descriptor;
+  // emptying the file behind it would truncate the user's redirected log.
+  if (util::descriptor_named(path)) return {};
   auto failed = [&](const char* what, int err) {
     const Errc code =
         err == EACCES || err == EPERM || err == EROFS ? Errc::permission : Errc::internal;
@@ -771,6 +779,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   if (!req.quiet) {
     secret_reading.notice = [](const std::string& line) { inform(line); };
   }
+  if (dockerfile_on_stdin) secret_reading.stdin_read_by = no_context ? "'-'" : "-f -";
   auto secrets = load_secrets(req.secrets, secret_reading);
   if (!secrets) return secrets.error();
   auto ssh_agents = resolve_ssh_agents(req.ssh);
@@ -818,11 +827,41 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       if (spec.error().message().rfind("invalid --output '", 0) == 0) return spec.error();
       return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
     }
-    if (spec->destination == output::OutputSpec::Destination::standard_output &&
-        util::was_closed_at_start(STDOUT_FILENO)) {
-      return Error(Errc::invalid_argument, "--output '" + util::printable(req.output, 80) +
-                                               "': standard output is closed, so the " +
-                                               spec->type + " would be lost; give dest=FILE");
+    const std::string quoted_output = "--output '" + util::printable(req.output, 80) + "'";
+    if (spec->destination == output::OutputSpec::Destination::standard_output) {
+      if (util::was_closed_at_start(STDOUT_FILENO)) {
+        return Error(Errc::invalid_argument, quoted_output +
+                                                 ": standard output is closed, so the " +
+                                                 spec->type + " would be lost; give dest=FILE");
+      }
+      // Nothing else may go where the archive goes: a line after it is a
+      // corrupt archive for whatever reads the stream.
+      if (req.quiet && req.quiet_prints_image_id && spec->type != "tar") {
+        return Error(Errc::invalid_argument,
+                     "-q prints the image ID on standard output, where " + quoted_output +
+                         " writes the " + spec->type +
+                         " archive; use --progress quiet (and --iidfile FILE for the ID)");
+      }
+      for (const auto& [flag, path] : {std::pair{"--iidfile", &req.iidfile},
+                                       std::pair{"--metadata-file", &req.metadata_file}}) {
+        if (util::descriptor_named(*path) == STDOUT_FILENO) {
+          return Error(Errc::invalid_argument, std::string(flag) + " '" + *path +
+                                                   "' is standard output, where " + quoted_output +
+                                                   " writes the " + spec->type +
+                                                   " archive; give it a file");
+        }
+      }
+    }
+    // A push needs a name of the user's: the default one (<dir>:dev) is a
+    // Docker Hub name nobody chose.
+    if (spec->type == "image" && req.tags.empty() && !spec->attrs.contains("name")) {
+      if (auto push = spec->attrs.find("push");
+          push != spec->attrs.end() && output::attribute_is_true(push->second)) {
+        return Error(Errc::invalid_argument,
+                     quoted_output +
+                         ": a push needs the image's name: give -t NAME[:TAG] or "
+                         "name=REF");
+      }
     }
   }
   if (!req.iidfile.empty() && !req.output.empty()) {

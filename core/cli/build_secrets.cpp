@@ -16,6 +16,7 @@
 
 #include "envd/csv.hpp"
 #include "envd/files.hpp"
+#include "util/atomic_file.hpp"
 #include "util/text.hpp"
 #include "util/unique_fd.hpp"
 
@@ -26,23 +27,6 @@ std::string single_quoted(std::string_view text) { return "'" + util::printable(
 
 Error invalid_secret(std::string_view value, const std::string& why) {
   return Error(Errc::invalid_argument, "invalid --secret " + single_quoted(value) + ": " + why);
-}
-
-// The descriptor a path names that this process already holds: /dev/stdin,
-// /dev/fd/N or /proc/self/fd/N. Opening such a path opens the file behind
-// the descriptor anew, which for a pipe whose writer has already left is a
-// new reader that waits for a new writer for ever; a duplicate reads what the
-// shell redirected, and works for a socket too (a socket cannot be opened).
-std::optional<int> held_descriptor(std::string_view path) {
-  if (path == "/dev/stdin") return STDIN_FILENO;
-  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
-    if (!path.starts_with(prefix)) continue;
-    std::string_view digits = path.substr(prefix.size());
-    int fd = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
-    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
-  }
-  return std::nullopt;
 }
 
 // Waits until `fd` can be read without blocking. The notice is given once,
@@ -74,7 +58,7 @@ Result<std::string> read_secret_file(const std::string& path, const std::string&
   };
   util::UniqueFd fd;
   bool held = false;
-  if (auto number = held_descriptor(path)) {
+  if (auto number = util::descriptor_named(path)) {
     // Its flags are shared with whoever else holds it: left as they are.
     fd = util::UniqueFd(::fcntl(*number, F_DUPFD_CLOEXEC, 0));
     if (!fd) return failed(errno);
@@ -165,24 +149,81 @@ Result<SecretSpec> parse_secret_flag(std::string_view value) {
   return spec;
 }
 
+namespace {
+
+// A secret's flag and where its value comes from.
+struct SecretSource {
+  std::string id;
+  std::string flag;
+  std::string env;   // a variable, or
+  std::string file;  // a file
+};
+
+// Refuses, before anything is read, a secret that would come out empty: a
+// second reader of a stream (a pipe, a FIFO, a socket: its first reader
+// takes everything; a descriptor envd holds: read from where the earlier
+// reader left off, whatever the file), or a reader of the standard input
+// the Dockerfile came through. A device reads the same again (/dev/null, a
+// terminal).
+Status check_streams(const std::vector<SecretSource>& sources, const SecretReadOptions& options) {
+  struct Stream {
+    dev_t dev;
+    ino_t ino;
+    const std::string* flag;
+  };
+  std::vector<Stream> streams;
+  struct stat stdin_st {};
+  const bool stdin_known = ::fstat(STDIN_FILENO, &stdin_st) == 0;
+  for (const auto& source : sources) {
+    if (source.file.empty()) continue;
+    const auto held = util::descriptor_named(source.file);
+    struct stat st {};
+    const bool known = held ? ::fstat(*held, &st) == 0 : ::stat(source.file.c_str(), &st) == 0;
+    const bool stream = known && (held || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+    const bool is_stdin = held ? *held == STDIN_FILENO
+                               : stream && stdin_known && st.st_dev == stdin_st.st_dev &&
+                                     st.st_ino == stdin_st.st_ino;
+    if (is_stdin && !options.stdin_read_by.empty()) {
+      return Error(Errc::invalid_argument,
+                   source.flag + ": standard input is read by " + options.stdin_read_by +
+                       " (the Dockerfile), so this secret would be empty; give it in a file or "
+                       "a variable");
+    }
+    if (!stream) continue;
+    for (const auto& earlier : streams) {
+      if (earlier.dev != st.st_dev || earlier.ino != st.st_ino) continue;
+      return Error(Errc::invalid_argument, source.flag + ": " + single_quoted(source.file) +
+                                               " is read to its end by " + *earlier.flag +
+                                               "; this secret would be empty");
+    }
+    streams.push_back({st.st_dev, st.st_ino, &source.flag});
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values,
                                            const SecretReadOptions& options) {
-  buildkit::SecretStore store;
+  std::vector<SecretSource> sources;
   for (const auto& value : values) {
     auto spec = parse_secret_flag(value);
     if (!spec) return spec.error();
-    std::string flag = "--secret " + util::printable(value, 300);
+    SecretSource source{spec->id, "--secret " + util::printable(value, 300), spec->env, spec->file};
     // Neither src nor env: the variable named like the id if it is set, else
     // the file named like it (BuildKit's rule).
-    std::string env = spec->env;
-    std::string file = spec->file;
-    if (env.empty() && file.empty()) {
+    if (source.env.empty() && source.file.empty()) {
       if (std::getenv(spec->id.c_str()) != nullptr) {
-        env = spec->id;
+        source.env = spec->id;
       } else {
-        file = spec->id;
+        source.file = spec->id;
       }
     }
+    sources.push_back(std::move(source));
+  }
+  if (auto st = check_streams(sources, options); !st) return st.error();
+  buildkit::SecretStore store;
+  for (const auto& [id, flag, env, file] : sources) {
     std::string secret;
     if (!env.empty()) {
       const char* set = std::getenv(env.c_str());
@@ -203,7 +244,7 @@ Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& value
       }
       secret = std::move(*read);
     }
-    store[spec->id] = std::move(secret);
+    store[id] = std::move(secret);
   }
   return store;
 }

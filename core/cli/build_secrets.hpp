@@ -55,11 +55,16 @@ Result<SecretSpec> parse_secret_flag(std::string_view value);
 struct SecretReadOptions {
   std::function<void(const std::string&)> notice;
   std::chrono::milliseconds notice_after{1000};
+  // What has read standard input to its end already ("-f -"), if anything:
+  // a secret from it is refused then, as it would be empty.
+  std::string stdin_read_by;
 };
 
 // Parses every --secret value and reads each secret's value from its file or
 // variable. /dev/stdin, /dev/fd/N and /proc/self/fd/N are read through the
-// descriptor envd already holds, not opened anew.
+// descriptor envd already holds, not opened anew. A stream (a pipe, a FIFO,
+// a terminal) is read by one secret only, and standard input by none when
+// `options.stdin_read_by` says it is taken: the other would be empty.
 Result<buildkit::SecretStore> load_secrets(const std::vector<std::string>& values,
                                            const SecretReadOptions& options = {});
 

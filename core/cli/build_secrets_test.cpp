@@ -282,6 +282,46 @@ TEST(SecretFlagTest, AHeldDescriptorIsReadNotReopened) {
             "--secret id=h,src=/dev/fd/987: cannot read '/dev/fd/987': Bad file descriptor");
 }
 
+// A pipe is read to its end by its first reader, and a held descriptor from
+// where its last reader left off: a second secret from either, or a secret
+// from the standard input the Dockerfile came through, would be empty, so
+// it is refused. A device reads the same again.
+TEST(SecretFlagTest, AStreamIsReadByOneSecretOnly) {
+  TempDir dir;
+  fs::path fifo = dir / "pipe";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const std::string a = "id=a,src=" + fifo.string();
+  const std::string b = "id=b,src=" + fifo.string();
+  auto twice = load_secrets({a, b});
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message(), "--secret " + b + ": '" + fifo.string() +
+                                         "' is read to its end by --secret " + a +
+                                         "; this secret would be empty");
+
+  write_text(dir / "file", "value");
+  int held = ::open((dir / "file").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(held, 0) << std::strerror(errno);
+  const std::string path = "/dev/fd/" + std::to_string(held);
+  auto again = load_secrets({"id=a,src=" + path, "id=b,src=/proc/self/fd/" + std::to_string(held)});
+  ::close(held);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().message().find("is read to its end by --secret id=a,src=" + path),
+            std::string::npos)
+      << again.error().message();
+
+  auto devices = load_secrets({"id=a,src=/dev/null", "id=b,src=/dev/null"});
+  ASSERT_TRUE(devices) << devices.error().message();
+  EXPECT_EQ(devices->at("b"), "");
+
+  SecretReadOptions dockerfile_on_stdin;
+  dockerfile_on_stdin.stdin_read_by = "-f -";
+  auto from_stdin = load_secrets({"id=t,src=/dev/stdin"}, dockerfile_on_stdin);
+  ASSERT_FALSE(from_stdin);
+  EXPECT_EQ(from_stdin.error().message(),
+            "--secret id=t,src=/dev/stdin: standard input is read by -f - (the Dockerfile), so "
+            "this secret would be empty; give it in a file or a variable");
+}
+
 TEST(SshFlagTest, Grammar) {
   auto plain = parse_ssh_flag("default");
   EXPECT_EQ(plain.id, "default");

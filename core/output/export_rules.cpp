@@ -33,7 +33,11 @@ Result<ExportChoice> choose_export(const OutputSpec* output, const std::string& 
   }
   choice.exporter = {output->type, output->attrs};
   auto& attrs = choice.exporter.attrs;
-  if ((output->type == "image" || output->type == "moby") && !attrs.count("name")) {
+  // As buildx: an image in a tarball is tagged with them too, so what
+  // `docker load` makes is the image the success line names.
+  if ((output->type == "image" || output->type == "moby" || output->type == "docker" ||
+       output->type == "oci") &&
+      !attrs.count("name")) {
     attrs["name"] = tag;
   }
   // BuildKit v0.8 inside dockerd has no `image` exporter and cannot push.

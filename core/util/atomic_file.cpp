@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -82,14 +83,34 @@ Status check_replaceable(const fs::path& path) {
   return {};
 }
 
+std::optional<int> descriptor_named(std::string_view path) {
+  if (path == "/dev/stdin") return STDIN_FILENO;
+  if (path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stderr") return STDERR_FILENO;
+  for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
+    if (!path.starts_with(prefix)) continue;
+    std::string_view digits = path.substr(prefix.size());
+    int fd = 0;
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
+  }
+  return std::nullopt;
+}
+
 Status write_file_atomically(const fs::path& path, std::string_view content, mode_t mode,
                              ReadOnlyFile read_only) {
+  // Through the descriptor, where the shell sent it: reopening
+  // /proc/self/fd/1 would truncate a redirected log, and a rename would
+  // replace the log's file with this content alone.
+  if (auto fd = descriptor_named(path.native())) {
+    return write_all(*fd, content, quoted(path));
+  }
   if (read_only == ReadOnlyFile::refuse) {
     if (auto st = check_replaceable(path); !st) return st;
   }
-  // What is not a regular file, followed through links (/dev/null,
-  // /dev/stdout, a FIFO: `--metadata-file /dev/stdout`), is written in place;
-  // a rename would replace it, as root even a device node.
+  // What is not a regular file, followed through links (/dev/null, a
+  // FIFO), is written in place; a rename would replace it, as root even a
+  // device node.
   struct stat target {};
   const bool exists = ::stat(path.c_str(), &target) == 0;
   if (exists && !S_ISREG(target.st_mode)) {
@@ -101,9 +122,8 @@ Status write_file_atomically(const fs::path& path, std::string_view content, mod
     return {};
   }
   // A symbolic link to a regular file (a dotfile manager's link to the
-  // store; `--metadata-file /dev/stdout` with stdout a file, as root) is
-  // kept: the file it resolves to is replaced, beside itself. A rename over
-  // the link would replace the link, /dev/stdout included.
+  // store) is kept: the file it resolves to is replaced, beside itself. A
+  // rename over the link would replace the link.
   if (struct stat link{}; exists && ::lstat(path.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
     std::error_code ec;
     const fs::path resolved = fs::canonical(path, ec);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,10 +35,20 @@ enum class ReadOnlyFile {
   replace,
 };
 
+// The descriptor of this process that `path` names, by its spelling:
+// /dev/stdin, /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N.
+// Opening such a path opens the file behind the descriptor anew: for a pipe
+// whose writer has left, a reader that waits for ever; for a file the shell
+// redirected to, one whose O_TRUNC (or a rename over it) destroys what else
+// went there. Such a path is used through the descriptor instead.
+std::optional<int> descriptor_named(std::string_view path);
+
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
 // existing file is reset to `mode` too). The parent directory must exist.
-// What is not a regular file, links followed (/dev/null, /dev/stdout, a
-// FIFO), is written in place instead: a rename would replace it. A symbolic
+// A path naming one of this process's descriptors (`--metadata-file
+// /dev/stdout`, see descriptor_named) is written through it, at its offset.
+// What is not a regular file, links followed (/dev/null, a FIFO), is
+// written in place instead: a rename would replace it. A symbolic
 // link to a regular file stays: the file it resolves to is replaced.
 // Success once the rename is done, even when the directory's fsync cannot be
 // (a directory that cannot be opened): the change is made, and an error

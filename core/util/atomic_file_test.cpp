@@ -3,6 +3,7 @@
 // writers of one file never share an inode.
 #include "util/atomic_file.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,9 +77,36 @@ TEST_F(AtomicFile, WhatIsNotARegularFileIsWrittenInPlace) {
       << dir.error().message();
 }
 
-// A link to a regular file (a dotfile manager's link to the store,
-// /dev/stdout when stdout is a file) stays a link: the file it names is
-// replaced, beside itself.
+// `--metadata-file /dev/stdout` with stdout a file the shell redirected:
+// written through the descriptor, after what is already there. Reopening
+// /proc/self/fd/N truncated the log; a rename replaced its file.
+TEST_F(AtomicFile, ADescriptorsPathIsWrittenThroughTheDescriptor) {
+  EXPECT_EQ(descriptor_named("/dev/stdout"), 1);
+  EXPECT_EQ(descriptor_named("/dev/stdin"), 0);
+  EXPECT_EQ(descriptor_named("/dev/stderr"), 2);
+  EXPECT_EQ(descriptor_named("/proc/self/fd/12"), 12);
+  EXPECT_EQ(descriptor_named("/dev/fd/3"), 3);
+  for (const char* other : {"/dev/fd/", "/dev/fd/3x", "/dev/null", "stdout", "/proc/1/fd/1"}) {
+    EXPECT_EQ(descriptor_named(other), std::nullopt) << other;
+  }
+  const fs::path log = dir_ / "build.log";
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "before\n", 7), 7);
+  struct stat was {};
+  ASSERT_EQ(::stat(log.c_str(), &was), 0);
+  ASSERT_TRUE(write_file_atomically("/proc/self/fd/" + std::to_string(fd), "sha256:1\n", 0644));
+  ASSERT_EQ(::write(fd, "after\n", 6), 6);
+  ::close(fd);
+  EXPECT_EQ(read_text(log), "before\nsha256:1\nafter\n");
+  struct stat now {};
+  ASSERT_EQ(::stat(log.c_str(), &now), 0);
+  EXPECT_EQ(now.st_ino, was.st_ino) << "the log's file was replaced";
+  EXPECT_EQ(names(), std::vector<std::string>{"build.log"});
+}
+
+// A link to a regular file (a dotfile manager's link to the store) stays a
+// link: the file it names is replaced, beside itself.
 TEST_F(AtomicFile, ALinkToAFileStaysAndTheFileIsReplaced) {
   fs::create_directories(dir_ / "real");
   write_text(dir_ / "real" / "contexts.json", "old");

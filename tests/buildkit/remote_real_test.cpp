@@ -189,6 +189,22 @@ TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
       << r.err;
   EXPECT_NE(must({"tar", "-xOf", docker_tar.string(), "manifest.json"}).find("envd-real/named:1"),
             std::string::npos);
+
+  // -t names the image in a tarball too, as buildx does: `docker load`
+  // makes the image the summary names, not an untagged one.
+  r = run({"build", "-t", "envd-real/tagged:2", "--output",
+           "type=docker,dest=" + docker_tar.string(), project("tagged").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(must({"tar", "-xOf", docker_tar.string(), "manifest.json"})
+                .find("\"RepoTags\":[\"envd-real/tagged:2\"]"),
+            std::string::npos);
+
+  // An image kept on the builder (no push) is said to be only there.
+  r = run({"build", "-t", "envd-real/kept:1", "--output", "type=image", project("kept").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(last_line(r.err),
+            "Built envd-real/kept:1, exported to the builder's own image store (not pushed; "
+            "push=true pushes it)\n");
 }
 
 // Without --output, a daemon without a moby worker exports with `docker` and

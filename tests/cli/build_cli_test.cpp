@@ -1,5 +1,6 @@
 // `envd build` failing before it reaches a daemon: nothing it was asked to
 // write may appear, and nothing already there may be touched.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -135,8 +136,8 @@ TEST_F(BuildCli, AnEarlierIidfileGoesButAFifoStays) {
   expect_unreachable({"--iidfile", (home() / "iid").string(), dir.string()});
   EXPECT_FALSE(fs::exists(fs::symlink_status(home() / "iid")));
 
-  // A link to a file (/dev/stdout with stdout a file) stays, the file it
-  // names emptied: unlinking /dev/stdout would remove it from /dev.
+  // A link to a file stays, the file it names emptied: unlinking would
+  // remove the link.
   write_text(home() / "kept", "sha256:earlier");
   fs::create_symlink(home() / "kept", home() / "link");
   expect_unreachable({"--iidfile", (home() / "link").string(), dir.string()});
@@ -146,6 +147,18 @@ TEST_F(BuildCli, AnEarlierIidfileGoesButAFifoStays) {
   ASSERT_EQ(::mkfifo((home() / "fifo").c_str(), 0600), 0);
   expect_unreachable({"--iidfile", (home() / "fifo").string(), dir.string()});
   EXPECT_TRUE(fs::is_fifo(home() / "fifo"));
+
+  // A descriptor's path, with stdout a file the shell redirected (here the
+  // test's own descriptor, passed on): left as it is, neither emptied nor
+  // replaced. The ID would be written through the descriptor, after what
+  // the log holds.
+  write_text(home() / "build.log", "before\n");
+  int log = ::open((home() / "build.log").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(log, 0);
+  const std::string fd_path = "/dev/fd/" + std::to_string(log);
+  expect_unreachable({"--iidfile", fd_path, "--metadata-file", fd_path, dir.string()});
+  ::close(log);
+  EXPECT_EQ(read_text(home() / "build.log"), "before\n");
 }
 
 // --iidfile and --metadata-file are written beside themselves and renamed
@@ -484,6 +497,13 @@ TEST_F(BuildCli, StdinIsReadAsADockerfileAndRemoteContextsAreSaidToBeUnsupported
       envd({"build", "-f", "-", "--connect-timeout", "1s", dir.string()}, {}, "FROM scratch\n");
   EXPECT_EQ(read.exit_code, 1);
   EXPECT_NE(read.err.find("cannot connect to buildkitd"), std::string::npos) << read.err;
+  // A secret from the same standard input would be empty.
+  auto secret = envd({"build", "-f", "-", "--secret", "id=t,src=/dev/stdin", dir.string()}, {},
+                     "FROM scratch\n");
+  EXPECT_EQ(secret.exit_code, 1);
+  EXPECT_EQ(secret.err,
+            "envd: error: --secret id=t,src=/dev/stdin: standard input is read by -f - (the "
+            "Dockerfile), so this secret would be empty; give it in a file or a variable\n");
   auto up = envd({"up", "-"});
   EXPECT_EQ(up.exit_code, 1);
   EXPECT_EQ(up.err,
@@ -528,6 +548,41 @@ TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted
         "windows(10.0.20348)/amd64", "darwin"}) {
     expect_unreachable({"--platform", platform, dir.string()});
   }
+}
+
+// An archive on stdout is all that goes there: -q's image ID or a result
+// file naming stdout would follow it and corrupt it for whatever reads the
+// stream. A push needs a name the user gave, not the default <dir>:dev,
+// which is a Docker Hub name. Refused before anything is contacted.
+TEST_F(BuildCli, WhatWouldSpoilAnArchiveOrPushANameNobodyChoseIsRefusedFirst) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  envd_ok({"context", "create", "--name", "gone", "--builder", "tcp", "--builder-address",
+           "127.0.0.1:" + std::to_string(closed_port()), "--use"});
+  fs::path dir = project();
+  auto quiet = envd({"build", "-q", "-o", "type=oci", dir.string()});
+  EXPECT_EQ(quiet.exit_code, 1);
+  EXPECT_EQ(quiet.err,
+            "envd: error: -q prints the image ID on standard output, where --output 'type=oci' "
+            "writes the oci archive; use --progress quiet (and --iidfile FILE for the ID)\n");
+  EXPECT_EQ(quiet.out, "");
+  for (const char* file : {"--iidfile", "--metadata-file"}) {
+    auto r = envd({"build", file, "/dev/stdout", "-o", "type=docker,dest=-", dir.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, std::string("envd: error: ") + file +
+                         " '/dev/stdout' is standard output, where --output 'type=docker,dest=-' "
+                         "writes the docker archive; give it a file\n");
+  }
+  // A tarball of files has no ID: -q adds nothing to it.
+  expect_unreachable({"-q", "-o", "type=tar", dir.string()});
+
+  for (const char* output : {"type=image,push=true", "type=registry"}) {
+    auto r = envd({"build", "-o", output, dir.string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.err, std::string("envd: error: --output '") + output +
+                         "': a push needs the image's name: give -t NAME[:TAG] or name=REF\n");
+  }
+  expect_unreachable({"-t", "reg.example:5000/app:1", "-o", "type=registry", dir.string()});
+  expect_unreachable({"-o", "type=image,name=reg.example:5000/app:1,push=true", dir.string()});
 }
 
 // --buildkitd-image is for a builder made from an image (docker-container):
