@@ -29,6 +29,7 @@
 #include "cli/environment_session.hpp"
 #include "cli/flag_values.hpp"
 #include "cli/runner_target.hpp"
+#include "cli/signal_watcher.hpp"
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
 #include "output/image_name.hpp"
@@ -316,7 +317,8 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   if (!names) return names.error();
   build.tags = *names;
   flags.image = build.tags.front();
-  if (flags.name.empty()) flags.name = name_from_directory(dir);
+  const bool named_after_directory = flags.name.empty();
+  if (named_after_directory) flags.name = name_from_directory(dir);
   // The environment's name is up's one line of data, with --quiet too.
   build.quiet_prints_image_id = false;
   // The runner checks what create will be given (ABI 1.6: the name, its
@@ -327,7 +329,20 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
     auto call = prepare_create(invocation, flags);
     if (!call) return call.error();
     flags.warnings_said = true;
-    if (auto st = call->target.driver.check_create(call->request); !st) return st;
+    if (auto st = call->target.driver.check_create(call->request); !st) {
+      // A name the runner refuses that the user never gave: say where it
+      // came from, and how to give one.
+      if (named_after_directory && st.error().code() == Errc::invalid_argument &&
+          st.error().message().find("'" + flags.name + "'") != std::string::npos) {
+        std::error_code ec;
+        auto resolved = std::filesystem::weakly_canonical(dir, ec);
+        if (ec) resolved = std::filesystem::absolute(dir).lexically_normal();
+        return Error(Errc::invalid_argument, st.error().message() +
+                                                 " (the name is made from the directory '" +
+                                                 resolved.string() + "'; give one with --name)");
+      }
+      return st;
+    }
     // A name already taken fails now too, not after the build (which would
     // also have retagged the image that environment may run). --force
     // replaces it after the build, as create does.
@@ -582,6 +597,11 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
   std::set<std::string> asked;
   for (const auto& name : names) {
     if (!asked.insert(name).second) continue;  // `down a a` removes a once
+    // Ctrl-C stops the command: a removal it interrupted may still have
+    // been done (and said), but no other is begun.
+    if (SignalWatcher::received() != 0) {
+      return Error(Errc::cancelled, "interrupted before environment '" + name + "' was removed");
+    }
     Status removed = target->driver.remove(
         runner_request(*target, *timeout, json::object{{"name", name}, {"volumes", volumes}}));
     if (removed) {

@@ -60,7 +60,10 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
     return;
   }
   thread_ = std::thread([this] {
-    std::optional<std::chrono::steady_clock::time_point> deadline;  // set by the first signal
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> deadline;  // set by the first signal
+    Clock::time_point first_at;
+    std::uint32_t first_sender = 0;  // the process that sent it; 0 for the terminal
     for (;;) {
       pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
       int wait_ms = -1;
@@ -83,10 +86,22 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
       signalfd_siginfo info{};
       if ((fds[0].revents & POLLIN) != 0 &&
           ::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        if (deadline) end_now("interrupted again; ending envd without its clean-up");
+        if (deadline) {
+          // One stop sent twice by one process at once is one request:
+          // timeout(1) signals its child and then the child's whole group,
+          // so envd hears it twice within microseconds. The terminal's
+          // Ctrl-C comes once per key press (sender 0), and another `kill`
+          // is another process.
+          const bool echo = info.ssi_pid != 0 && info.ssi_pid == first_sender &&
+                            Clock::now() - first_at < std::chrono::seconds(1);
+          if (echo) continue;
+          end_now("interrupted again; ending envd without its clean-up");
+        }
         int none = 0;
         first_signal.compare_exchange_strong(none, static_cast<int>(info.ssi_signo));
-        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kGraceMs);
+        first_at = Clock::now();
+        first_sender = info.ssi_pid;
+        deadline = first_at + std::chrono::milliseconds(kGraceMs);
         on_signal_();
       }
     }

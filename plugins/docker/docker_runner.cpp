@@ -530,7 +530,9 @@ Result<std::string> DockerRunner::create(const sdk::Request& request) {
   }
 
   if (auto started = engine->call("POST", "/containers/" + id + "/start", "", deadline); !started) {
-    if (started.error().code() == Errc::cancelled) return undo(started.error());
+    if (started.error().code() == Errc::cancelled) {
+      return undo(sdk::cancelled_error("starting environment '" + name + "'"));
+    }
     return undo(started.error().wrap("cannot start environment '" + name + "'"));
   }
   if (replaced) {
@@ -603,6 +605,22 @@ Status DockerRunner::remove(const sdk::Request& request) {
     // Another command removed it between the look and the removal.
     return Error(Errc::not_found,
                  "environment '" + *name + "' was removed meanwhile (by another command)");
+  }
+  if (!removed && removed.error().code() == Errc::cancelled) {
+    // The Engine goes on with a DELETE whose client left: whether it is
+    // done is looked up, so a removed environment is not said to be kept.
+    // Stopping the container first takes the Engine a moment: looked for
+    // up to two seconds.
+    sdk::IgnoreCancellation look;
+    const auto until = sdk::deadline_after(std::chrono::seconds(2));
+    for (;;) {
+      auto still = inspect_container(*engine, id, until);
+      if (still && !*still) return {};
+      if (!still || Clock::now() + std::chrono::milliseconds(100) >= until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return Error(Errc::cancelled, "removing environment '" + *name +
+                                      "' was interrupted; the Docker Engine may still remove it");
   }
   if (!removed) return removed.error().wrap("cannot remove environment '" + *name + "'");
   return {};

@@ -132,6 +132,11 @@ TEST(DockerRunnerSpec, RejectsBadSpecsNamingTheField) {
   EXPECT_EQ(message(R"({"image":"i","cap_add":["sys_ptrace"]})"),
             "invalid environment spec: cap_add holds 'sys_ptrace', which is not a capability name "
             "such as SYS_PTRACE");
+  // A misspelt one is found here, before `envd up` builds, not by the Engine.
+  EXPECT_EQ(message(R"({"image":"i","cap_add":["SYS_PTRAC"]})"),
+            "invalid environment spec: cap_add holds 'SYS_PTRAC', which is not a capability name "
+            "such as SYS_PTRACE");
+  EXPECT_TRUE(parse_spec(args(R"({"image":"i","cap_add":["ALL","CAP_NET_ADMIN","BPF"]})")));
   EXPECT_EQ(message(R"({"image":"i","gpus":"many"})"),
             "invalid environment spec: gpus 'many' has the count 'many', not all or a number of "
             "GPUs");

@@ -13,6 +13,8 @@ namespace {
 
 namespace json = boost::json;
 
+constexpr std::int64_t kMiB = std::int64_t{1024} * 1024;
+
 Error bad(const std::string& message) {
   return Error(Errc::invalid_argument, "invalid environment spec: " + message);
 }
@@ -137,7 +139,6 @@ Result<CreateBody> create_body(const std::string& args_json) {
     if (!shm->is_int64() || shm->as_int64() <= 0) {
       return bad("shm_size must be a positive number of bytes");
     }
-    constexpr std::int64_t kMiB = std::int64_t{1024} * 1024;
     resource["shm"] = std::to_string((shm->as_int64() + kMiB - 1) / kMiB) + "Mi";
   }
   std::string gpus = string_at(*spec, "gpus");
@@ -218,7 +219,13 @@ json::object environment_of(const json::object& env, const std::string& login,
   if (all_digits(memory) && memory.size() < 19) resources["memory"] = std::stoll(memory);
   std::string gpu = string_at(*resource, "gpu");
   resources["gpus"] = gpu == "0" ? "" : gpu;
-  resources["shm"] = string_at(*resource, "shm");
+  // As the docker runner says it, in bytes: the server keeps "<N>Mi"
+  // (what create sends, see above).
+  std::string shm = string_at(*resource, "shm");
+  if (shm.size() > 2 && shm.size() < 14 && shm.ends_with("Mi") &&
+      all_digits(shm.substr(0, shm.size() - 2))) {
+    resources["shm_size"] = std::stoll(shm.substr(0, shm.size() - 2)) * kMiB;
+  }
 
   std::string ssh_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return json::object{

@@ -85,7 +85,7 @@ TEST(EnvdServerEnvironment, EnvironmentOfTheServersAnswer) {
   EXPECT_EQ(env["image"], "x:1");
   EXPECT_EQ(json::serialize(env["env"]), R"({"A":"1"})");
   EXPECT_EQ(json::serialize(env["resources"]),
-            R"({"cpus":2E0,"memory":1024,"gpus":"","shm":"2048Mi"})");
+            R"({"cpus":2E0,"memory":1024,"gpus":"","shm_size":2147483648})");
   EXPECT_EQ(env["server"], server);
 }
 

@@ -95,6 +95,17 @@ TEST_F(EnvdServerUpE2e, BuildsPushesAndCreatesTheEnvironment) {
             "envd: error: runner 'envd-server': environment name 'a/b' is invalid: the envd "
             "server names a pod and a service after it, so it must be 1 to 63 lowercase letters, "
             "digits and '-', starting with a letter and ending with a letter or digit\n");
+  // A name made from the directory says so, and how to give another.
+  fs::path odd = home() / "My_Project";
+  write_text(odd / "Dockerfile", "FROM envd-test/busybox:latest\n");
+  auto from_dir = envd({"up", odd.string(), "-t", unpushed_image, "--network", "none"}, env());
+  EXPECT_EQ(from_dir.exit_code, 1);
+  EXPECT_EQ(from_dir.err,
+            "envd: error: runner 'envd-server': environment name 'my_project' is invalid: the "
+            "envd server names a pod and a service after it, so it must be 1 to 63 lowercase "
+            "letters, digits and '-', starting with a letter and ending with a letter or digit "
+            "(the name is made from the directory '" +
+                odd.string() + "'; give one with --name)\n");
   envd_ok({"logout"}, env());
   auto logged_out =
       envd({"up", dir.string(), "-t", unpushed_image, "--network", "none", "--name", "dev"}, env());
