@@ -119,9 +119,15 @@ std::vector<std::string> context_names(Invocation& invocation) {
   return names;
 }
 
-// What may follow `option`: its fixed values, or names envd knows.
-std::vector<std::string> option_values(Invocation& invocation, const CLI::Option* option) {
+// What may follow `option` of `app`: its fixed values, or names envd knows.
+std::vector<std::string> option_values(Invocation& invocation, const CLI::App* app,
+                                       const CLI::Option* option) {
   auto is = [option](const char* name) { return has_long_name(option, name); };
+  // `context rm --name NAME`, the user's guide's form: an existing context
+  // (create's --name is a new one).
+  if (is("name") && app->get_parent() != nullptr && app->get_parent()->get_name() == "context") {
+    return app->get_name() == "create" ? std::vector<std::string>{} : context_names(invocation);
+  }
   if (is("format")) return {"table", "json"};
   if (is("progress")) return {"auto", "tty", "plain", "quiet"};
   if (is("network")) return {"default", "none", "host"};
@@ -169,8 +175,8 @@ std::vector<std::string> positional_values(Invocation& invocation, const CLI::Ap
     return names;
   }
   if (parent == nullptr || parent->get_name() != "context") return {};
-  static const std::vector<std::string> one_name = {"use", "update", "rename", "export"};
-  static const std::vector<std::string> many_names = {"rm", "inspect"};
+  static const std::vector<std::string> one_name = {"use", "update", "rename", "export", "inspect"};
+  static const std::vector<std::string> many_names = {"rm"};
   auto among = [&](const std::vector<std::string>& commands) {
     return std::find(commands.begin(), commands.end(), name) != commands.end();
   };
@@ -241,9 +247,9 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
     if (joined != nullptr && is_flag(joined)) joined = nullptr;
   }
   if (pending != nullptr) {
-    candidates = option_values(invocation, pending);
+    candidates = option_values(invocation, app, pending);
   } else if (joined != nullptr) {
-    candidates = option_values(invocation, joined);
+    candidates = option_values(invocation, app, joined);
     prefix = partial.substr(0, partial.find('=') + 1);
     partial.erase(0, prefix.size());
   } else if (!options_ended && partial.rfind('-', 0) == 0) {

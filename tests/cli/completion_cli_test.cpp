@@ -120,6 +120,13 @@ TEST_F(CompletionTest, ContextNamesComeFromTheStore) {
   EXPECT_EQ(complete({"context", "export", "staging-local", ""}), std::vector<std::string>{});
   EXPECT_EQ(complete({"context", "rename", "staging-local", ""}), std::vector<std::string>{});
   EXPECT_EQ(complete({"context", "use", "staging-local", ""}), std::vector<std::string>{});
+  EXPECT_EQ(complete({"context", "inspect", "staging-local", ""}), std::vector<std::string>{});
+  // --NAME, the user's guide's form, is an existing context; create's is new.
+  EXPECT_EQ(complete({"context", "rm", "--name", "staging-r"}),
+            (std::vector<std::string>{"staging-remote"}));
+  EXPECT_EQ(complete({"context", "use", "--name=staging-l"}),
+            (std::vector<std::string>{"--name=staging-local"}));
+  EXPECT_EQ(complete({"context", "create", "--name", "stag"}), std::vector<std::string>{});
   // rm takes several: those already named are not offered again.
   EXPECT_EQ(complete({"context", "rm", "staging-local", "stag"}),
             (std::vector<std::string>{"staging-remote"}));
