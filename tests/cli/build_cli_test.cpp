@@ -148,16 +148,25 @@ TEST_F(BuildCli, AnEarlierIidfileGoesButAFifoStays) {
   expect_unreachable({"--iidfile", (home() / "fifo").string(), dir.string()});
   EXPECT_TRUE(fs::is_fifo(home() / "fifo"));
 
-  // A descriptor's path, with stdout a file the shell redirected (here the
-  // test's own descriptor, passed on): left as it is, neither emptied nor
-  // replaced. The ID would be written through the descriptor, after what
-  // the log holds.
+  // /dev/stdout with stdout a log file the shell redirected: left as it
+  // is, neither emptied nor replaced (the ID would be written through the
+  // descriptor, after what the log holds).
   write_text(home() / "build.log", "before\n");
-  int log = ::open((home() / "build.log").c_str(), O_WRONLY | O_APPEND);
-  ASSERT_GE(log, 0);
-  const std::string fd_path = "/dev/fd/" + std::to_string(log);
-  expect_unreachable({"--iidfile", fd_path, "--metadata-file", fd_path, dir.string()});
-  ::close(log);
+  sdk::ProcessOptions logged;
+  logged.argv = {"sh",
+                 "-c",
+                 "exec \"$0\" build --connect-timeout 1s --progress quiet --iidfile /dev/stdout "
+                 "--metadata-file /dev/stdout \"$1\" >>\"$2\"",
+                 envd_binary(),
+                 dir.string(),
+                 (home() / "build.log").string()};
+  logged.env = base_env();
+  logged.timeout = std::chrono::seconds(30);
+  auto logged_run = sdk::run_process(logged);
+  ASSERT_TRUE(logged_run) << logged_run.error().message();
+  EXPECT_EQ(logged_run->exit_code, 1) << logged_run->err;
+  EXPECT_NE(logged_run->err.find("cannot connect to buildkitd"), std::string::npos)
+      << logged_run->err;
   EXPECT_EQ(read_text(home() / "build.log"), "before\n");
 }
 
