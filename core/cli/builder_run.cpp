@@ -205,8 +205,10 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
     const Error& e = driver_status.error();
     std::string why =
         "cannot look at the builder " + target.context.builder_endpoint() + ": " + e.message();
-    if (e.code() == Errc::timeout) {
-      why += " (connect timeout: " + std::to_string(timeout.count()) + " ms)";
+    // Unless the driver's own words say the time already.
+    const std::string ms = std::to_string(timeout.count()) + " ms";
+    if (e.code() == Errc::timeout && e.message().find(ms) == std::string::npos) {
+      why += " (connect timeout: " + ms + ")";
     }
     reachable = Error(e.code(), why);
   } else if (down) {

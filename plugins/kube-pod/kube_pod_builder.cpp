@@ -49,12 +49,22 @@ struct KubePodBuilder::Execs {
   std::vector<std::shared_ptr<Child>> children;  // guarded by mu
   std::shared_ptr<Child> last;                   // guarded by mu
 
+  // Each child leads its own process group: a kubectl that is a wrapper
+  // script (an asdf shim) runs the real one as its child, which holds the
+  // stderr pipe the watcher reads to its end. The whole group is asked to
+  // stop, and killed when it has not within a second.
   ~Execs() {
     std::lock_guard lock(mu);
     for (auto& child : children) {
       {
-        std::lock_guard child_lock(child->mu);
-        if (!child->done) ::kill(child->pid, SIGTERM);
+        std::unique_lock child_lock(child->mu);
+        if (!child->done) {
+          ::kill(-child->pid, SIGTERM);
+          if (!child->ended.wait_for(child_lock, std::chrono::seconds(1),
+                                     [&] { return child->done; })) {
+            ::kill(-child->pid, SIGKILL);
+          }
+        }
       }
       if (child->watcher.joinable()) child->watcher.join();
     }
@@ -77,6 +87,7 @@ struct KubePodBuilder::Execs {
     }
     sdk::ProcessOptions options;
     options.argv = argv;
+    options.new_process_group = true;
     auto pid = sdk::spawn_process(options, io[1], io[1], err[1]);
     ::close(io[1]);
     ::close(err[1]);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "envd/process.hpp"
+#include "envd/text.hpp"
 
 namespace envd::plugins::kube {
 namespace {
@@ -107,7 +108,8 @@ Error kubectl_error(const std::string& err, int exit_code) {
       contains(reason, "must be logged in")) {
     code = Errc::permission;
   }
-  return Error(code, "kubectl: " + reason);
+  // kubectl's last line, as it is, up to a length a message can hold.
+  return Error(code, "kubectl: " + sdk::printable(reason, 400));
 }
 
 }  // namespace envd::plugins::kube

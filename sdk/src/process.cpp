@@ -265,7 +265,12 @@ Result<pid_t> spawn_child(const ProcessOptions& options, const std::array<int, 3
   sigaddset(&pipe_only, SIGPIPE);
   posix_spawnattr_setsigmask(attributes.get(), &empty);
   posix_spawnattr_setsigdefault(attributes.get(), &pipe_only);
-  posix_spawnattr_setflags(attributes.get(), POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  if (options.new_process_group) {
+    posix_spawnattr_setpgroup(attributes.get(), 0);
+    flags |= POSIX_SPAWN_SETPGROUP;
+  }
+  posix_spawnattr_setflags(attributes.get(), flags);
 
   std::vector<std::string> argv = options.argv;
   auto argv_c = c_strings(argv);

@@ -357,6 +357,41 @@ TEST_F(BuildCli, BuilderStatusReportsTheLookThatTookTheDeadline) {
       << r.out;
 }
 
+// A kubectl that is a wrapper script (an asdf shim) runs the real one as its
+// child, which holds the exec's pipes open: a dial that gets no answer ends
+// them all when envd ends, the wrapper's child too, instead of envd waiting
+// for it.
+TEST_F(BuildCli, AKubectlWrappersChildrenEndWithTheDial) {
+  ENVD_REQUIRE_MODULES("kube-pod builder");
+  const fs::path grandchild = home() / ("kubectl-exec-" + std::to_string(::getpid()));
+  write_text(grandchild, "#!/bin/sh\nexec sleep 30\n");
+  const fs::path kubectl = home() / "kubectl";
+  write_text(kubectl,
+             "#!/bin/sh\n"
+             "for a in \"$@\"; do [ \"$a\" = exec ] && { \"" +
+                 grandchild.string() +
+                 "\"; exit 0; }; done\n"
+                 "echo '{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bk\","
+                 "\"namespace\":\"ci\"},\"spec\":{\"containers\":[{\"name\":\"buildkitd\"}]},"
+                 "\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+                 "\"status\":\"True\"}]}}'\n");
+  fs::permissions(kubectl, fs::perms(0755));
+  fs::permissions(grandchild, fs::perms(0755));
+  envd_ok({"context", "create", "--name", "kp", "--builder", "kube-pod", "--builder-address",
+           "bk?namespace=ci", "--use"});
+  const auto start = std::chrono::steady_clock::now();
+  auto r =
+      envd({"builder", "status", "--connect-timeout", "2s"}, {{"ENVD_KUBECTL", kubectl.string()}});
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_LT(took, std::chrono::seconds(15)) << "envd waited for the wrapper's child";
+  sdk::ProcessOptions look;
+  look.argv = {"pgrep", "-f", grandchild.string()};
+  auto left = sdk::run_process(look);
+  ASSERT_TRUE(left);
+  EXPECT_EQ(left->out, "") << "the wrapper's child is left running";
+}
+
 // A shell starts a background job (`envd build &` in a script) with SIGINT
 // ignored. envd reads its signals from a signalfd, with them blocked, and an
 // ignored signal is dropped on arrival even when blocked: envd was deaf to

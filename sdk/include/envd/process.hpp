@@ -36,6 +36,10 @@ struct ProcessOptions {
   std::string cwd;                       // empty: inherit
   std::string stdin_data;                // written to the child's stdin, which is then closed
   std::chrono::milliseconds timeout{0};  // 0: no deadline
+  // The child leads a process group of its own (its pid is the group's id),
+  // so kill(-pid, ...) reaches what it starts too: a wrapper script's
+  // children, which would otherwise outlive it holding its pipes open.
+  bool new_process_group = false;
 };
 
 struct ProcessResult {
