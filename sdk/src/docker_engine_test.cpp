@@ -73,7 +73,7 @@ TEST(DockerHost, RejectsTcpWithAPathOrQuery) {
   EXPECT_EQ(path.error().code(), Errc::invalid_argument);
   EXPECT_EQ(path.error().message(),
             "DOCKER_HOST 'tcp://10.0.0.5:2375/v1.41' is invalid: tcp:// takes only host[:port]; "
-            "expected unix:///path/to/docker.sock or tcp://host[:port]");
+            "expected unix:///path/to/docker.sock, tcp://host[:port] or ssh://[user@]host[:port]");
   EXPECT_EQ(parse_docker_host("tcp://10.0.0.5:99999").error().code(), Errc::invalid_argument);
   EXPECT_EQ(parse_docker_host("tcp://").error().code(), Errc::invalid_argument);
 }
@@ -258,7 +258,7 @@ TEST(DockerHost, RejectsMalformedValues) {
   EXPECT_EQ(bare.error().code(), Errc::invalid_argument);
   EXPECT_EQ(bare.error().message(),
             "DOCKER_HOST '/var/run/docker.sock' is invalid: it has no scheme; expected "
-            "unix:///path/to/docker.sock or tcp://host[:port]");
+            "unix:///path/to/docker.sock, tcp://host[:port] or ssh://[user@]host[:port]");
   EXPECT_EQ(parse_docker_host("unix://").error().code(), Errc::invalid_argument);
   EXPECT_EQ(parse_docker_host("unix:///" + std::string(200, 'x')).error().code(),
             Errc::invalid_argument);

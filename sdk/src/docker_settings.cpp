@@ -76,7 +76,8 @@ namespace {
 
 Result<DockerEndpoint> parse_docker_host_text(std::string_view docker_host) {
   std::string_view text = docker_host.empty() ? std::string_view(kDefaultHost) : docker_host;
-  const std::string expected = "unix:///path/to/docker.sock or tcp://host[:port]";
+  const std::string expected =
+      "unix:///path/to/docker.sock, tcp://host[:port] or ssh://[user@]host[:port]";
   auto scheme = scheme_of(text);
   if (scheme.empty()) {
     return Error(Errc::invalid_argument, "DOCKER_HOST '" + std::string(text) +

@@ -732,6 +732,21 @@ TEST_F(EnvdServerTest, RunnerTlsCaIsStoredAndUsedByLogin) {
             0U)
       << unreadable.err;
   EXPECT_EQ(read_text(stored), read_text(certs.other_ca));
+  // A plain http:// address has no TLS for a CA to verify: refused, with
+  // the CA given, and with the address moved to http:// under a stored one.
+  const std::string plain = "http://127.0.0.1:1";
+  const std::string plain_refusal =
+      "envd: error: --runner-tls-ca verifies an https:// runner, but the runner address '" + plain +
+      "' is plain HTTP: give an https:// address, or remove the CA (--runner-tls-ca '')\n";
+  auto over_http = envd({"context", "create", "--name", "h", "--builder", "tcp",
+                         "--builder-address", "tcp://127.0.0.1:1", "--runner", "envd-server",
+                         "--runner-address", plain, "--runner-tls-ca", certs.ca.string()});
+  EXPECT_EQ(over_http.exit_code, 1);
+  EXPECT_EQ(over_http.err, plain_refusal);
+  auto moved = envd({"context", "update", "es", "--runner-address", plain});
+  EXPECT_EQ(moved.exit_code, 1);
+  EXPECT_EQ(moved.err, plain_refusal);
+  EXPECT_EQ(read_text(stored), read_text(certs.other_ca));
   // Removing it falls back to the system's CAs.
   envd_ok({"context", "update", "es", "--runner-tls-ca", ""});
   EXPECT_FALSE(fs::exists(stored));

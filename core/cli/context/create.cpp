@@ -88,6 +88,7 @@ Status run_create(Invocation& invocation, const CreateRequest& req) {
   auto runner_options = change_runner_options(invocation, ctx.runner, {}, req.runner_options);
   if (!runner_options) return runner_options.error();
   ctx.runner_options = runner_options->options;
+  if (auto st = check_runner_tls_ca(ctx); !st) return st;
   options.files.insert(runner_options->files.begin(), runner_options->files.end());
   context::StagedFiles files(*store, ctx);
   if (auto st = files.stage(options.files); !st) return st;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/context/common.hpp"
+#include "cli/context/runner_options.hpp"
 #include "context/archive.hpp"
 #include "context/store.hpp"
 #include "context/stored_files.hpp"
@@ -171,6 +172,7 @@ Status run_context_import(Invocation& invocation, const std::string& name,
   ctx.runner_address = runner_address->empty() ? std::nullopt : std::optional(*runner_address);
   if (auto st = check_options(invocation, ctx); !st)
     return st.error().wrap("cannot import " + source);
+  if (auto st = check_runner_tls_ca(ctx); !st) return st.error().wrap("cannot import " + source);
   if (auto st = check_material(invocation, ctx, *archive); !st) {
     return st.error().wrap("cannot import " + source);
   }

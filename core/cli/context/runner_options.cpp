@@ -95,4 +95,16 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   return change;
 }
 
+Status check_runner_tls_ca(const context::Context& ctx) {
+  if (ctx.runner_options.count(kRunnerTlsCaKey) == 0 || !ctx.runner_address ||
+      !ctx.runner_address->starts_with("http://")) {
+    return {};
+  }
+  return Error(Errc::invalid_argument,
+               "--runner-tls-ca verifies an https:// runner, but the runner address '" +
+                   util::printable(*ctx.runner_address) +
+                   "' is plain HTTP: give an https:// address, or remove the CA "
+                   "(--runner-tls-ca '')");
+}
+
 }  // namespace envd::cli

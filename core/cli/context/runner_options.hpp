@@ -38,4 +38,8 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
                                            const context::Options& current,
                                            const RunnerOptionFlags& flags);
 
+// Refuses a context whose runner CA could never be used: its runner address
+// is plain http://, which no certificate verifies (create, update, import).
+Status check_runner_tls_ca(const context::Context& ctx);
+
 }  // namespace envd::cli

@@ -109,6 +109,7 @@ Result<PlannedUpdate> plan_update(Invocation& invocation, const UpdateRequest& r
     options.removed_files.insert(options.removed_files.end(), runner_options->removed_files.begin(),
                                  runner_options->removed_files.end());
   }
+  if (auto st = check_runner_tls_ca(changed); !st) return st.error();
   // A file written anew is not removed afterwards (commit removes after it renames).
   std::erase_if(options.removed_files,
                 [&](const std::string& key) { return options.files.count(key) != 0; });
