@@ -204,6 +204,23 @@ TEST_F(ExportImportCli, ExportRefusesAnOptionTheDriverRefuses) {
   envd_ok({"context", "export", "edited", archive.string()});
   auto in = envd({"context", "import", "copied", archive.string()});
   EXPECT_EQ(in.exit_code, 0) << in.err;
+
+  // An address the driver refuses is refused too: import would.
+  store = read_store();
+  for (auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name") == "edited") ctx.as_object()["builder_address"] = "not an address";
+  }
+  write_text(store_file(), json::serialize(store));
+  fs::path second = home() / "address.tar";
+  auto address = envd({"context", "export", "edited", second.string()});
+  EXPECT_EQ(address.exit_code, 1);
+  EXPECT_EQ(address.err.rfind("envd: error: cannot export context 'edited': ", 0), 0u)
+      << address.err;
+  EXPECT_NE(address.err.find("'not an address'"), std::string::npos) << address.err;
+  EXPECT_NE(address.err.find("(import would refuse it; correct it with envd context update)\n"),
+            std::string::npos)
+      << address.err;
+  EXPECT_FALSE(fs::exists(second));
 }
 
 TEST_F(ExportImportCli, ExportRefusesATerminal) {

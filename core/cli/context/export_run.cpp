@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/context/common.hpp"
+#include "cli/context/runner_options.hpp"
 #include "context/archive.hpp"
 #include "context/store.hpp"
 #include "context/stored_files.hpp"
@@ -50,11 +51,11 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   // as a missing file by the check below.
   auto archive = context::export_archive(*store, *ctx);
   if (!archive) return archive.error();
-  // What import will refuse is refused here: an option the driver refuses,
-  // and a file option that does not name the copy the store holds (a
-  // hand-edited store may hold anything). Only the driver knows its options,
-  // so a context with options has its installed drivers loaded for the check
-  // (one without loads none); import checks again.
+  // What import will refuse is refused here: an address or an option the
+  // driver refuses, and a file option that does not name the copy the store
+  // holds (a hand-edited store may hold anything). Only the driver knows
+  // them, so the context's installed drivers are loaded for the check;
+  // import checks again.
   auto listed = material_files(*store, *ctx);
   if (!listed) return listed.error();
   const auto& material = *listed;
@@ -88,16 +89,26 @@ Status run_context_export(Invocation& invocation, const std::string& name,
     }
     return Status{};
   };
-  if (!ctx->builder_options.empty()) {
-    if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
+  // The addresses as well, which import has the drivers normalize: a
+  // hand-edited one may be anything. A driver not installed here is left to
+  // the importing machine's.
+  if (auto builder = invocation.registry(true).builder(ctx->builder); builder) {
+    if (auto address = builder->normalize_address(ctx->builder_address); !address) {
+      return refusal(address.error());
+    }
+    if (!ctx->builder_options.empty()) {
       if (auto st = check(*builder, ctx->builder_options); !st) return st;
     }
   }
-  if (!ctx->runner_options.empty()) {
-    if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
+  if (auto runner = invocation.registry(true).runner(ctx->runner); runner) {
+    if (auto address = runner->normalize_address(ctx->runner_address.value_or("")); !address) {
+      return refusal(address.error());
+    }
+    if (!ctx->runner_options.empty()) {
       if (auto st = check(*runner, ctx->runner_options); !st) return st;
     }
   }
+  if (auto st = check_runner_tls_ca(*ctx); !st) return refusal(st.error());
 
   if (to_stdout) {
     if (auto st = util::write_all(STDOUT_FILENO, *archive, "standard output"); !st) return st;
