@@ -798,6 +798,8 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   for (const auto* path : {&req.iidfile, &req.metadata_file}) {
     if (path->empty()) continue;
+    // Written through the descriptor (/dev/fd/1's directory takes no file).
+    if (util::descriptor_named(*path)) continue;
     std::error_code parent_ec;
     fs::path parent = fs::absolute(*path).parent_path();
     if (!fs::is_directory(parent, parent_ec)) {
@@ -807,6 +809,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (fs::is_directory(*path, parent_ec)) {
       return Error(Errc::invalid_argument, "cannot write '" + *path + "': it is a directory");
     }
+    // What is not a regular file (/dev/null, a FIFO) is written in place:
+    // its directory need take no file.
+    if (struct stat st{}; ::stat(path->c_str(), &st) == 0 && !S_ISREG(st.st_mode)) continue;
     // A read-only file is refused now, not after the build (or, for
     // --iidfile, removed with the earlier build's ID).
     if (auto st = util::check_replaceable(fs::absolute(*path)); !st) return st;

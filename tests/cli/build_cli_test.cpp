@@ -180,6 +180,7 @@ TEST_F(BuildCli, AResultFileInADirectoryThatTakesNoFileIsRefusedFirst) {
   fs::path dir = project();
   fs::path locked = home() / "locked";
   fs::create_directories(locked);
+  ASSERT_EQ(::mkfifo((locked / "pipe").c_str(), 0600), 0);
   fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
   for (const char* flag : {"--iidfile", "--metadata-file"}) {
     fs::path file = locked / "result";
@@ -191,6 +192,14 @@ TEST_F(BuildCli, AResultFileInADirectoryThatTakesNoFileIsRefusedFirst) {
                          "': Permission denied\n")
         << flag;
   }
+  // What is written in place needs no new file there: a FIFO in that
+  // directory, a descriptor's path (/dev/fd/1, whose directory takes none).
+  auto in_place = envd_bound_by_permissions(
+      {"build", "--connect-timeout", "1s", "--progress", "quiet", "-t", "x:1", "--iidfile",
+       (locked / "pipe").string(), "--metadata-file", "/dev/fd/1", dir.string()});
+  EXPECT_EQ(in_place.exit_code, 1);
+  EXPECT_NE(in_place.err.find("cannot connect to buildkitd"), std::string::npos) << in_place.err;
+  EXPECT_TRUE(fs::is_fifo(locked / "pipe"));
   fs::permissions(locked, fs::perms::owner_all);
 }
 
