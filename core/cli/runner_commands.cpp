@@ -281,14 +281,20 @@ Status run_run(Invocation& invocation, const RunFlags& flags) {
 
 // ---- envd up -------------------------------------------------------------------
 
-// An environment name from a directory, as upstream envd makes it: the
-// basename in Docker's name alphabet, at most 30 characters. The directory
-// is resolved first, as for the image's name (output::default_image_tag):
+// `dir` resolved, as for the image's name (output::default_image_tag):
 // `envd up` gives "<cwd>/.", whose own last component is ".".
-std::string name_from_directory(const std::filesystem::path& dir) {
+std::filesystem::path resolved_directory(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::path resolved = std::filesystem::weakly_canonical(dir, ec);
   if (ec) resolved = std::filesystem::absolute(dir).lexically_normal();
+  return resolved;
+}
+
+// An environment name from a directory, as upstream envd makes it: the
+// resolved directory's basename in Docker's name alphabet, at most 30
+// characters.
+std::string name_from_directory(const std::filesystem::path& dir) {
+  const std::filesystem::path resolved = resolved_directory(dir);
   std::string base = resolved.filename().string();
   if (base.empty()) base = resolved.parent_path().filename().string();
   std::string name;
@@ -334,12 +340,9 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
       // came from, and how to give one.
       if (named_after_directory && st.error().code() == Errc::invalid_argument &&
           st.error().message().find("'" + flags.name + "'") != std::string::npos) {
-        std::error_code ec;
-        auto resolved = std::filesystem::weakly_canonical(dir, ec);
-        if (ec) resolved = std::filesystem::absolute(dir).lexically_normal();
-        return Error(Errc::invalid_argument, st.error().message() +
-                                                 " (the name is made from the directory '" +
-                                                 resolved.string() + "'; give one with --name)");
+        return Error(Errc::invalid_argument,
+                     st.error().message() + " (the name is made from the directory '" +
+                         resolved_directory(dir).string() + "'; give one with --name)");
       }
       return st;
     }
