@@ -97,4 +97,20 @@ Status check_stored_files(const Options& options, const std::vector<std::string>
   return {};
 }
 
+std::optional<std::string> unnamed_stored_file(const std::vector<std::string>& material_paths,
+                                               const std::vector<FileOptionSet>& sets) {
+  const std::string prefix = stored_file_value("");
+  for (const std::string& path : material_paths) {
+    if (path.compare(0, prefix.size(), prefix) != 0) continue;
+    bool named = std::any_of(sets.begin(), sets.end(), [&path](const FileOptionSet& set) {
+      return std::any_of(set.file_keys.begin(), set.file_keys.end(), [&](const std::string& key) {
+        auto it = set.options->find(key);
+        return it != set.options->end() && it->second == path && path == stored_file_value(key);
+      });
+    });
+    if (!named) return path;
+  }
+  return std::nullopt;
+}
+
 }  // namespace envd::context

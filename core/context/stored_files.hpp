@@ -6,6 +6,7 @@
 // of the copy (resolve_stored_files).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,5 +64,18 @@ Options resolve_stored_files(const ContextStore& store, const Context& context,
 // the option.
 Status check_stored_files(const Options& options, const std::vector<std::string>& file_keys,
                           const std::vector<std::string>& material_paths);
+
+// One driver's options with the keys among them that are file options.
+struct FileOptionSet {
+  const Options* options;
+  std::vector<std::string> file_keys;
+};
+
+// For imported and exported contexts: the first path among `material_paths`
+// under files/ that is not the stored file of a file option set in one of
+// `sets`. Such a file is used by nothing, yet an import would install it and
+// every export carry it on, so both refuse it.
+std::optional<std::string> unnamed_stored_file(const std::vector<std::string>& material_paths,
+                                               const std::vector<FileOptionSet>& sets);
 
 }  // namespace envd::context

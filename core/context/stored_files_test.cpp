@@ -47,6 +47,20 @@ TEST(StoredFiles, ImportedOptionsMustNameFilesTheArchiveCarries) {
   EXPECT_EQ(missing.error().message(), "option 'tls-ca' names 'files/tls-ca', which is missing");
 }
 
+TEST(StoredFiles, AStoredFileNoOptionNamesIsRefused) {
+  Options builder{{"tls-ca", "files/tls-ca"}};
+  Options runner{{"runner-tls-ca", "files/runner-tls-ca"}};
+  std::vector<FileOptionSet> sets{{&builder, {"tls-ca", "tls-cert"}}, {&runner, {"runner-tls-ca"}}};
+  EXPECT_EQ(unnamed_stored_file(
+                {"files/tls-ca", "files/runner-tls-ca", "buildkitd.toml", "ssh_known_hosts"}, sets),
+            std::nullopt);
+  EXPECT_EQ(unnamed_stored_file({"files/tls-ca", "files/tls-cert"}, sets), "files/tls-cert");
+  // A file option's stored name belongs to its own key only.
+  Options crossed{{"tls-ca", "files/tls-cert"}};
+  EXPECT_EQ(unnamed_stored_file({"files/tls-cert"}, {{&crossed, {"tls-ca"}}}), "files/tls-cert");
+  EXPECT_EQ(unnamed_stored_file({"files/sub/x"}, sets), "files/sub/x");
+}
+
 TEST(StoredFiles, OnlyRegularFilesOfBoundedSizeAreRead) {
   TempDir tmp;
   fs::path big = tmp.path() / "big";

@@ -177,6 +177,24 @@ TEST_F(ExportImportCli, ExportRefusesWhatImportWouldRefuse) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("larger than 1 MiB (import would refuse it"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(archive));
+
+  // A stored file no option names (the option edited out of the store).
+  write_text(stored, read_text(ca.cert));
+  store = read_store();
+  for (auto& ctx : store.at("contexts").as_array()) {
+    if (ctx.at("name") == "damaged") ctx.as_object().erase("builder_options");
+  }
+  write_text(store_file(), json::serialize(store));
+  r = envd({"context", "export", "damaged", archive.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err,
+            "envd: error: cannot export context 'damaged': its private directory holds "
+            "'files/tls-ca', a stored file that no option of the context names (import "
+            "would refuse it; remove '" +
+                stored.string() + "')\n");
+  EXPECT_FALSE(fs::exists(archive));
+  fs::remove(stored);
+  envd_ok({"context", "export", "damaged", archive.string()});
 }
 
 // An option the driver refuses (a hand-edited store, an option an older
@@ -345,6 +363,12 @@ TEST_F(ExportImportCli, ImportHoldsTheArchivesFilesToWhatCreateTakes) {
         {"runner-login.json", R"({"identity_token":"t","identity_file":"/etc/shadow"})"}},
        "entry 'material/runner-login.json' is a login, which envd never exports; log in with "
        "'envd login' after the import instead"},
+      // A key no option names would be installed, used by nothing, and
+      // carried on by every export.
+      {"unnamed",
+       {{"files/tls-ca", pem}, {"files/tls-key", "-----BEGIN PRIVATE KEY-----\n"}},
+       "entry 'material/files/tls-key' is a stored file that no option of the context names; "
+       "remove it from the archive or set the option it belongs to"},
   };
   // A client key that is not its certificate's, as create refuses it.
   const std::string pair_meta =

@@ -22,6 +22,7 @@
 #include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
 #include "util/terminal.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -67,6 +68,23 @@ Status run_context_export(Invocation& invocation, const std::string& name,
     message.append(": ").append(why.message()).append(fix);
     return Error(why.code(), std::move(message));
   };
+  // A stored file no option names would be refused by import. The drivers
+  // may not be installed here, so a file is named when an option holds its
+  // stored name (a file option's only valid value).
+  auto keys_of = [](const context::Options& options) {
+    std::vector<std::string> keys;
+    for (const auto& [key, value] : options) keys.push_back(key);
+    return keys;
+  };
+  if (auto unnamed = context::unnamed_stored_file(
+          material, {{&ctx->builder_options, keys_of(ctx->builder_options)},
+                     {&ctx->runner_options, keys_of(ctx->runner_options)}})) {
+    return Error(Errc::invalid_argument,
+                 refused + ": its private directory holds '" + util::printable(*unnamed) +
+                     "', a stored file that no option of the context names (import would "
+                     "refuse it; remove '" +
+                     util::printable((store->data_dir(*ctx) / *unnamed).string()) + "')");
+  }
   auto check = [&](const auto& driver, const context::Options& options) -> Status {
     if (auto normalized = driver.normalize_options(options); !normalized) {
       return refusal(normalized.error());

@@ -23,6 +23,7 @@
 #include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
 #include "util/terminal.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 namespace {
@@ -77,6 +78,15 @@ Status check_material(Invocation& invocation, const Context& ctx,
   if (auto st = context::check_stored_files(ctx.runner_options, runner->file_options(), paths);
       !st) {
     return st;
+  }
+  // What no option names would be installed and carried on by every export.
+  if (auto unnamed =
+          context::unnamed_stored_file(paths, {{&ctx.builder_options, builder->file_options()},
+                                               {&ctx.runner_options, runner->file_options()}})) {
+    return Error(Errc::invalid_argument,
+                 "entry 'material/" + util::printable(*unnamed) +
+                     "' is a stored file that no option of the context names; remove it from "
+                     "the archive or set the option it belongs to");
   }
   // The archive's entry for file option `key` of `options`, if it has one.
   auto entry = [&archive](const context::Options& options,
