@@ -87,15 +87,25 @@ std::string unknown_command_word(const CLI::App& app) {
 std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
   if (std::string unknown = unknown_command_word(app); !unknown.empty()) return unknown;
   std::string path;
-  deepest_command(app, path);
+  const CLI::App& deepest = deepest_command(app, path);
   // A one-value flag given twice: CLI11 says "--tag: At Most 1 required but
-  // received 2", said here in the words of the rest of envd.
+  // received 2", said here in the words of the rest of envd; as for a
+  // one-value positional given twice ("expected one context name, got 2",
+  // the noun from its description "Name of the context").
   std::string what = e.what();
   if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
     constexpr std::string_view kAtMostOne = ": At Most 1 required but received ";
-    if (auto at = what.find(kAtMostOne); at != std::string::npos && what.front() == '-') {
-      what = fmt::format("{} is given {} times; it takes one value", what.substr(0, at),
-                         what.substr(at + kAtMostOne.size()));
+    if (auto at = what.find(kAtMostOne); at != std::string::npos) {
+      const std::string name = what.substr(0, at);
+      const std::string count = what.substr(at + kAtMostOne.size());
+      if (what.front() == '-') {
+        what = fmt::format("{} is given {} times; it takes one value", name, count);
+      } else if (const CLI::Option* positional = deepest.get_option_no_throw(name)) {
+        constexpr std::string_view kNameOf = "Name of the ";
+        std::string noun = positional->get_description();
+        noun = noun.rfind(kNameOf, 0) == 0 ? noun.substr(kNameOf.size()) + " name" : name;
+        what = fmt::format("expected one {}, got {}", noun, count);
+      }
     }
   }
   // CLI11 quotes the words it could not take as they are: one line, shown.

@@ -259,8 +259,20 @@ TEST_F(ContextCli, CreateRequiresAName) {
   EXPECT_EQ(rm.err, kError +
                         "a context name is required (NAME... or --name NAME) (see 'envd context "
                         "rm --help')\n");
-  // --help still answers.
-  EXPECT_EQ(envd({"context", "create", "--help"}).exit_code, 0);
+  // Two or three given positionally: the same words, and the usage line
+  // shows one name (CLI11 shows a list's as "[name...]").
+  for (const char* command : {"create", "use", "inspect", "update"}) {
+    auto three = envd({"context", command, "a", "b", "c"});
+    EXPECT_EQ(three.exit_code, 2) << command;
+    EXPECT_EQ(three.err, kError + "expected one context name, got 3 (see 'envd context " + command +
+                             " --help')\n");
+    auto help = envd({"context", command, "--help"});
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.out.find("Usage: envd context " + std::string(command) + " [OPTIONS] [name]\n"),
+              std::string::npos)
+        << help.out;
+  }
+  EXPECT_NE(envd_ok({"context", "rm", "--help"}).out.find("[names...]"), std::string::npos);
 }
 
 TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {

@@ -20,7 +20,9 @@ std::vector<std::string> NameArgs::all() const {
 }
 
 void add_name_args(CLI::App* cmd, NameArgs& args) {
-  cmd->add_option("name", args.positional, "Name of the context");
+  // One positional name: as a vector's it would show as "[name...]" in the
+  // usage line. A second is refused by CLI11 (usage_error in main.cpp words it).
+  cmd->add_option("name", args.positional, "Name of the context")->expected(0, 1);
   cmd->add_option("--name", args.flagged, "Name of the context")->allow_extra_args(false);
   // One name, NAME or --name: a command line without it (or with two) is
   // one envd cannot use as given, exit 2 like a missing operand elsewhere.
