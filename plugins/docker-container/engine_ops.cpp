@@ -1,7 +1,5 @@
 #include "engine_ops.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "config_archive.hpp"
 #include "container_spec.hpp"
 #include "envd/address.hpp"
 #include "envd/host.hpp"
@@ -396,47 +395,6 @@ Result<std::vector<std::string>> container_logs(sdk::DockerEngine& engine, const
   }
   return out;
 }
-
-namespace {
-
-la_ssize_t append_to_string(archive* /*a*/, void* out, const void* buffer, size_t length) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(buffer), length);
-  return static_cast<la_ssize_t>(length);
-}
-
-// A tar of `dir`/ and `dir`/`file` holding `text`, made with libarchive.
-Result<std::string> config_tar(const std::string& dir, const std::string& file,
-                               const std::string& text) {
-  std::string out;
-  std::unique_ptr<archive, decltype(&archive_write_free)> a(archive_write_new(),
-                                                            archive_write_free);
-  std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(),
-                                                                      archive_entry_free);
-  if (!a || !entry) return Error(Errc::internal, "cannot make the config archive: out of memory");
-  auto ok = [](int rc) { return rc == ARCHIVE_OK; };
-  bool good = ok(archive_write_set_format_pax_restricted(a.get())) &&
-              ok(archive_write_open(a.get(), &out, nullptr, append_to_string, nullptr));
-  auto add = [&](const std::string& path, const std::string* content) {
-    archive_entry_clear(entry.get());
-    archive_entry_set_pathname(entry.get(), path.c_str());
-    archive_entry_set_filetype(entry.get(), content ? AE_IFREG : AE_IFDIR);
-    archive_entry_set_perm(entry.get(), content ? 0444 : 0755);
-    archive_entry_set_size(entry.get(), content ? static_cast<la_int64_t>(content->size()) : 0);
-    if (!ok(archive_write_header(a.get(), entry.get()))) return false;
-    return !content || archive_write_data(a.get(), content->data(), content->size()) ==
-                           static_cast<la_ssize_t>(content->size());
-  };
-  good = good && add(dir + "/", nullptr) && add(dir + "/" + file, &text) &&
-         ok(archive_write_close(a.get()));
-  if (!good) {
-    const char* why = archive_error_string(a.get());
-    return Error(Errc::internal,
-                 std::string("cannot make the config archive: ") + (why ? why : "unknown error"));
-  }
-  return out;
-}
-
-}  // namespace
 
 Status put_config(sdk::DockerEngine& engine, const std::string& container, const std::string& text,
                   sdk::Deadline deadline) {

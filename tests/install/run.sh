@@ -38,6 +38,11 @@ for module in "$prefix"/lib/envd/plugins/envd-*.so; do
   if readelf -d "$module" | grep -qE 'NEEDED.*lib(ssl|crypto)\.'; then
     fail "$module loads the shared OpenSSL, which envd's modules link in"
   fi
+  # libarchive brings nine libraries (ICU, libxml2, the compressors) to every
+  # load: the docker-container module opens it when it needs it.
+  if readelf -d "$module" | grep -q 'NEEDED.*libarchive'; then
+    fail "$module links libarchive, which a module opens only when it writes an archive"
+  fi
 done
 
 # The scanner's helper is installed where the installed envd looks for it.
