@@ -32,9 +32,10 @@ class Invocation {
   Invocation(const Invocation&) = delete;
   Invocation& operator=(const Invocation&) = delete;
 
-  // The services driver modules get (progress, logs, cancellation); outlives
-  // the registry and every module it loads.
-  plugin::Host host;
+  // The services driver modules get (progress, logs, cancellation): the
+  // process's, which outlives this invocation, the registry and every module
+  // (a module's thread may call it after main() returns).
+  plugin::Host& host = plugin::process_host();
 
   // --context, if given.
   std::optional<std::string> context_flag;

@@ -41,4 +41,10 @@ int32_t Host::is_cancelled(void* context) {
   return static_cast<const Host*>(context)->cancelled_.load() ? 1 : 0;
 }
 
+Host& process_host() {
+  // Leaked on purpose: no destructor runs at exit under a module's thread.
+  static Host* const host = new Host();  // NOLINT(cppcoreguidelines-owning-memory)
+  return *host;
+}
+
 }  // namespace envd::plugin

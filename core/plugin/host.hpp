@@ -48,4 +48,9 @@ class Host {
   envd_host_api api_{};
 };
 
+// The process's Host: made on first use and never destroyed, since modules
+// may keep threads that call it after main() returns (plugin_abi.h promises
+// the table for the life of the process).
+Host& process_host();
+
 }  // namespace envd::plugin

@@ -1,6 +1,7 @@
 /* A working builder module. Built several times with different TEST_TYPE and
  * TEST_DESCRIPTION: the good builder, a second builder of another type (two
  * modules in one process) and a duplicate of the first one's type. */
+#include <pthread.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -13,9 +14,35 @@
 #define TEST_DESCRIPTION "builder for the dlopen tests"
 #endif
 
-/* "<type>:<address>", so a test sees which module answered. */
+#if ENVD_ABI_MINOR >= 2
+/* ABI 1.2: the host's services. bootstrap reports progress through them and
+ * answers whether the host cancelled, so the dlopen test sees both cross. */
+static const envd_host_api* host_api = NULL;
+static void set_host(const envd_host_api* host) { host_api = host; }
+
+/* Calls the host until the process ends: the table is promised for the life
+ * of the process, also after main() returns. */
+static void* chatter(void* unused) {
+  (void)unused;
+  for (;;) {
+    host_api->log(host_api->context, ENVD_LOG_DEBUG, "chatter");
+    (void)host_api->cancelled(host_api->context);
+  }
+  return NULL;
+}
+#endif
+
+/* "<type>:<address>", so a test sees which module answered. Address
+ * "chatter" leaves a thread calling the host behind. */
 static envd_status normalize_address(const char* address, char** normalized, char** error) {
   (void)error;
+#if ENVD_ABI_MINOR >= 2
+  pthread_t thread;
+  if (strcmp(address, "chatter") == 0 && host_api != NULL &&
+      pthread_create(&thread, NULL, chatter, NULL) == 0) {
+    pthread_detach(thread);
+  }
+#endif
   *normalized = test_concat(TEST_TYPE ":", address);
   return ENVD_OK;
 }
@@ -67,13 +94,6 @@ static envd_status remove_daemon(const char* request_json, char** error) {
  * modules/abi-1.1), so its descriptor has exactly that version's layout. */
 #if ENVD_ABI_MINOR >= 1
 static const char* const file_options[] = {"tls-ca", "config", NULL};
-#endif
-
-#if ENVD_ABI_MINOR >= 2
-/* ABI 1.2: the host's services. bootstrap reports progress through them and
- * answers whether the host cancelled, so the dlopen test sees both cross. */
-static const envd_host_api* host_api = NULL;
-static void set_host(const envd_host_api* host) { host_api = host; }
 #endif
 
 static envd_status bootstrap_with_host(const char* request_json, char** result_json, char** error) {
