@@ -19,9 +19,14 @@ std::string shown(std::string_view text) { return util::printable(text, 64); }
 constexpr std::size_t kMaxVersionBytes = 64;
 constexpr std::size_t kMaxDescriptionBytes = 256;
 
-// `text` (one line of UTF-8) cut to `limit` bytes at a character's start.
+// `text` (clean UTF-8: is_clean_text) cut at the last character's start
+// within `limit` bytes, with "...": at most `limit` + 3 bytes, what a cached
+// record may hold (facts_from_json).
 std::string bounded(std::string_view text, std::size_t limit) {
-  return text.size() <= limit ? std::string(text) : util::printable(text, limit);
+  if (text.size() <= limit) return std::string(text);
+  std::size_t cut = limit;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "...";
 }
 
 // One line of well-formed UTF-8 without control characters.

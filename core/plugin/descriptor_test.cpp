@@ -199,6 +199,22 @@ TEST_F(DescriptorTest, LongVersionAndDescriptionAreCut) {
   auto again = facts_from_json(facts_to_json(cut));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->description, cut.description);
+
+  // A character that straddles the limit is left out whole, so the text
+  // stays within what the cache takes back (it once overshot, and the scan's
+  // answer was refused as unreadable).
+  const std::string wide_version = std::string(63, 'v') + "\xc3\xa9\xc3\xa9\xc3\xa9";
+  const std::string wide_description = std::string(255, 'd') + "\xe2\x82\xac\xe2\x82\xac";
+  builder.version = wide_version.c_str();
+  builder.description = wide_description.c_str();
+  ModuleInfo wide = describe_descriptor(&builder);
+  EXPECT_TRUE(wide.ok) << wide.reason;
+  EXPECT_EQ(wide.version, std::string(63, 'v') + "...");
+  EXPECT_EQ(wide.description, std::string(255, 'd') + "...");
+  auto wide_again = facts_from_json(facts_to_json(wide));
+  ASSERT_TRUE(wide_again);
+  EXPECT_EQ(wide_again->version, wide.version);
+  EXPECT_EQ(wide_again->description, wide.description);
 }
 
 TEST_F(DescriptorTest, UnknownMaturityIsAcceptedAndShownAsUnknown) {

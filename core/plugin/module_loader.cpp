@@ -2,6 +2,8 @@
 
 #include <elf.h>
 #include <fcntl.h>
+#include <link.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bit>
@@ -17,6 +19,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "util/text.hpp"
 
 namespace envd::plugin {
 namespace {
@@ -65,6 +69,11 @@ std::string dlerror_text(const std::string& what, const fs::path& path) {
 
 Error refusal(std::string reason) { return Error(Errc::unavailable, std::move(reason)); }
 
+// What a module or the loader said, for a refusal's reason: one line of
+// clean text, bounded (a reason is shown in `envd plugin ls`, crosses from
+// the scanning process as JSON and is cached, each of which takes only that).
+std::string said(std::string text) { return util::printable(sdk::one_line(std::move(text)), 400); }
+
 // The machine this envd runs on, as an ELF header names it.
 constexpr std::uint16_t kHostMachine =
 #if defined(__x86_64__)
@@ -107,6 +116,50 @@ std::string machine_name(std::uint16_t machine) {
   }
 }
 
+// A file cut short (an unfinished copy or download) is mapped by dlopen as
+// far as it goes, and the first touch beyond its end is SIGBUS: so every
+// part the ELF headers place in the file must lie within it. For this
+// machine's class and byte order (check_elf_header has checked both).
+Status check_elf_extent(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  auto truncated = [size](std::uint64_t needed) {
+    return refusal("is truncated: it is " + std::to_string(size) +
+                   " bytes, and its ELF headers place data up to byte " + std::to_string(needed) +
+                   " (an unfinished copy?)");
+  };
+  ElfW(Ehdr) ehdr{};
+  if (::pread(fd, &ehdr, sizeof ehdr, 0) != static_cast<ssize_t>(sizeof ehdr)) {
+    return truncated(sizeof ehdr);
+  }
+  const std::uint64_t ph_end =
+      std::uint64_t{ehdr.e_phoff} + std::uint64_t{ehdr.e_phnum} * ehdr.e_phentsize;
+  if (ph_end > size) return truncated(ph_end);
+  if (ehdr.e_shoff != 0) {
+    const std::uint64_t sh_end =
+        std::uint64_t{ehdr.e_shoff} + std::uint64_t{ehdr.e_shnum} * ehdr.e_shentsize;
+    if (sh_end > size) return truncated(sh_end);
+  }
+  if (ehdr.e_phentsize != sizeof(ElfW(Phdr))) return {};  // dlopen says what is wrong
+  for (unsigned i = 0; i < ehdr.e_phnum; ++i) {
+    ElfW(Phdr) phdr{};
+    const auto at = static_cast<off_t>(ehdr.e_phoff + std::uint64_t{i} * sizeof phdr);
+    if (::pread(fd, &phdr, sizeof phdr, at) != static_cast<ssize_t>(sizeof phdr)) {
+      return truncated(ph_end);
+    }
+    const std::uint64_t end = std::uint64_t{phdr.p_offset} + phdr.p_filesz;
+    if (phdr.p_type == PT_LOAD && end > size) return truncated(end);
+  }
+  return {};
+}
+
 }  // namespace
 
 Status check_elf_header(const fs::path& path) {
@@ -147,7 +200,7 @@ Status check_elf_header(const fs::path& path) {
     return refusal("built for " + machine_name(machine) + "; this envd runs on " +
                    machine_name(kHostMachine));
   }
-  return {};
+  return check_elf_extent(path);
 }
 
 Result<const envd_plugin_descriptor*> load_module(const fs::path& path) {
@@ -159,7 +212,7 @@ Result<const envd_plugin_descriptor*> load_module(const fs::path& path) {
   try {
     library.load(path, dll::load_mode::rtld_now | dll::load_mode::rtld_local);
   } catch (const std::exception& e) {
-    return refusal("cannot be loaded: " + dlerror_text(e.what(), path));
+    return refusal("cannot be loaded: " + said(dlerror_text(e.what(), path)));
   }
   if (!library.has(ENVD_PLUGIN_ENTRY_SYMBOL)) {
     // Its static constructors have run; keep it mapped like every other module.
@@ -173,7 +226,7 @@ Result<const envd_plugin_descriptor*> load_module(const fs::path& path) {
     entry.emplace(dll::import_symbol<EntryFn>(std::move(library), ENVD_PLUGIN_ENTRY_SYMBOL));
   } catch (const std::exception& e) {
     return refusal("cannot resolve '" ENVD_PLUGIN_ENTRY_SYMBOL "': " +
-                   dlerror_text(e.what(), path));
+                   said(dlerror_text(e.what(), path)));
   }
 
   const envd_plugin_descriptor* descriptor = nullptr;
@@ -181,7 +234,7 @@ Result<const envd_plugin_descriptor*> load_module(const fs::path& path) {
   try {
     descriptor = (*entry)();
   } catch (const std::exception& e) {
-    failure = refusal(std::string("entry threw an exception: ") + e.what());
+    failure = refusal("entry threw an exception: " + said(e.what()));
   } catch (...) {
     failure = refusal("entry threw an exception of unknown type");
   }

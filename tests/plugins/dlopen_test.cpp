@@ -86,6 +86,8 @@ std::vector<ZooCase> zoo_cases() {
        "needs ABI " + abi(ENVD_ABI_MAJOR, ENVD_ABI_MINOR + 1) + ", this envd has " + kHostAbi},
       {"null-entry.so", ENVD_TEST_MODULE_NULL_ENTRY, "entry returned no descriptor"},
       {"throw-entry.so", ENVD_TEST_MODULE_THROW_ENTRY, "entry threw an exception: boom from entry"},
+      {"throw-entry-lines.so", ENVD_TEST_MODULE_THROW_ENTRY_LINES,
+       "entry threw an exception: boom from \\xff entry"},
       {"segv-entry.so", ENVD_TEST_MODULE_SEGV_ENTRY, "crashed while loading (signal 11)"},
       {"ctor-crash.so", ENVD_TEST_MODULE_CTOR_CRASH, "crashed while loading (signal 11)"},
       {"ctor-print.so", ENVD_TEST_MODULE_CTOR_PRINT,
@@ -179,6 +181,25 @@ std::string zoo_case_name(const ::testing::TestParamInfo<ZooCase>& param_info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modules, Zoo, ::testing::ValuesIn(zoo_cases()), zoo_case_name);
+
+// A module cut short (an unfinished copy) is refused before it is mapped:
+// dlopen maps it as far as it goes, and the first touch past the end is
+// SIGBUS, which would read "crashed while loading (signal 7)".
+TEST(TruncatedModule, IsRefusedAsTruncated) {
+  TempDir tmp;
+  fs::path dir = tmp.mkdir("plugins");
+  std::string bytes = util::testing::read_text(ENVD_TEST_MODULE_GOOD_BUILDER);
+  ASSERT_GT(bytes.size(), 3000u);
+  testing::write_text(dir / "cut.so", bytes.substr(0, 3000));
+  Registry registry = Registry::discover({dir}, tmp.path() / "cache.json");
+  const ModuleInfo* m = find_module(registry, "cut.so");
+  ASSERT_NE(m, nullptr);
+  EXPECT_FALSE(m->ok);
+  constexpr std::string_view kSaid =
+      "is truncated: it is 3000 bytes, and its ELF headers place data up to byte ";
+  EXPECT_EQ(m->reason.rfind(kSaid, 0), 0u) << m->reason;
+  EXPECT_EQ(m->reason.substr(m->reason.size() - 22), " (an unfinished copy?)") << m->reason;
+}
 
 TEST_F(Zoo, UsableModulesCarryTheirDescriptorFacts) {
   const ModuleInfo* b = find_module(*registry_, "a-good-builder.so");
