@@ -27,6 +27,7 @@
 #include "cli/signal_watcher.hpp"
 #include "context/context.hpp"
 #include "envd/relay.hpp"
+#include "plugin/call_in_flight.hpp"
 #include "util/message_out.hpp"
 #include "util/step_times.hpp"
 #include "util/terminal.hpp"
@@ -157,6 +158,9 @@ int main(int argc, char** argv) {
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);
+  // A driver module that crashes or calls exit() ends envd with it: the
+  // driver and its verb are named in one line rather than nothing said.
+  envd::plugin::install_crash_report();
   // A shell starts a background job (`envd build &` in a script) with SIGINT
   // ignored. envd takes it back at once, as Go's signal.Notify does for the
   // docker CLI and buildctl: while it waits on a secret's FIFO, before any

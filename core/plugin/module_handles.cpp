@@ -10,6 +10,7 @@
 #include <exception>
 #include <utility>
 
+#include "plugin/call_in_flight.hpp"
 #include "plugin/descriptor.hpp"
 #include "util/json.hpp"
 
@@ -87,7 +88,9 @@ const char* status_name(int status) {
 class Boundary {
  public:
   Boundary(const envd_plugin_descriptor* desc, const char* kind)
-      : desc_(desc), prefix_(std::string(kind) + " '" + desc->type_name + "': ") {}
+      : desc_(desc),
+        driver_(std::string(kind) + " '" + desc->type_name + "'"),
+        prefix_(driver_ + ": ") {}
 
   Error error(Errc code, const std::string& message) const {
     return Error(code, prefix_ + message);
@@ -100,6 +103,8 @@ class Boundary {
     ModuleString message(desc_->free_string);
     int status = ENVD_ERR_INTERNAL;
     try {
+      // A crash or exit() inside is said as the module's (call_in_flight.hpp).
+      CallInFlight in_flight(driver_, verb);
       status = static_cast<int>(fn(message.out()));
     } catch (const std::exception& e) {
       return error(Errc::internal, std::string(verb) + " threw an exception: " + e.what());
@@ -160,6 +165,7 @@ class Boundary {
 
  private:
   const envd_plugin_descriptor* desc_;
+  std::string driver_;  // "builder 'tcp'"
   std::string prefix_;
 };
 

@@ -77,6 +77,38 @@ TEST_F(BuilderOptionsCli, AModulesThreadMayCallTheHostUntilTheProcessEnds) {
   }
 }
 
+// A module that crashes or calls exit() ends envd: which driver did it, and
+// in which verb, is said in one line instead of nothing. (Under
+// AddressSanitizer its own handler reports the crash instead.)
+TEST_F(BuilderOptionsCli, AModuleThatEndsTheProcessIsNamed) {
+  // Run directly: the harness takes any death by a signal for a defect.
+  sdk::ProcessOptions options;
+  options.argv = {envd_binary(),  "context",           "create", "c", "--builder",
+                  "test-builder", "--builder-address", "crash"};
+  options.env = base_env();
+  for (const auto& [key, value] : env_) options.env[key] = value;
+  options.timeout = std::chrono::seconds(60);
+  auto crashed = sdk::run_process(options);
+  ASSERT_TRUE(crashed) << crashed.error().message();
+  const sdk::ProcessResult& crash = *crashed;
+  EXPECT_EQ(crash.term_signal, SIGSEGV) << crash.err;
+#if !defined(__SANITIZE_ADDRESS__)
+  EXPECT_EQ(crash.err,
+            "envd: error: builder 'test-builder' crashed in normalize_address (signal 11: "
+            "Segmentation fault); envd cannot go on\n");
+#endif
+  auto exited =
+      run({"context", "create", "e", "--builder", "test-builder", "--builder-address", "exit"});
+  EXPECT_EQ(exited.exit_code, 3);
+  EXPECT_EQ(exited.err,
+            "envd: error: builder 'test-builder' called exit() in normalize_address, which ends "
+            "envd\n");
+  json::object store = read_store();  // the loop must not outlive it
+  for (const auto& ctx : store.at("contexts").as_array()) {
+    EXPECT_EQ(ctx.at("name"), "default");  // nothing was stored
+  }
+}
+
 TEST_F(BuilderOptionsCli, TlsFilesAreCopiedIntoTheStoreAndOutliveTheOriginal) {
   fs::path ca = write("ca.pem", kPem);
   run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",

@@ -2,6 +2,8 @@
  * TEST_DESCRIPTION: the good builder, a second builder of another type (two
  * modules in one process) and a duplicate of the first one's type. */
 #include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -33,9 +35,12 @@ static void* chatter(void* unused) {
 #endif
 
 /* "<type>:<address>", so a test sees which module answered. Address
- * "chatter" leaves a thread calling the host behind. */
+ * "chatter" leaves a thread calling the host behind; "crash" and "exit" end
+ * the process as a broken module would. */
 static envd_status normalize_address(const char* address, char** normalized, char** error) {
   (void)error;
+  if (strcmp(address, "crash") == 0) raise(SIGSEGV);
+  if (strcmp(address, "exit") == 0) exit(3);
 #if ENVD_ABI_MINOR >= 2
   pthread_t thread;
   if (strcmp(address, "chatter") == 0 && host_api != NULL &&
