@@ -9,6 +9,14 @@
 #include "util/text.hpp"
 
 namespace envd::plugin {
+namespace {
+
+// A module's progress or log line as shown: at most this many bytes (a 10 MiB
+// line went to stderr whole), with "..." where it was cut, as a module's
+// error message is bounded (module_handles.cpp).
+constexpr std::size_t kMaxLineBytes = std::size_t{16} * 1024;
+
+}  // namespace
 
 Host::Host(std::FILE* err) : err_(err) {
   const char* debug = std::getenv("ENVD_DEBUG");
@@ -24,16 +32,18 @@ void Host::progress(void* context, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr || host->quiet_.load()) return;
   // A module's line may quote a daemon: nothing in it drives the terminal.
-  util::write_message(host->err_, fmt::format("{}\n", util::printable(line)));
+  util::write_message(host->err_, fmt::format("{}\n", util::printable(line, kMaxLineBytes)));
 }
 
 void Host::log(void* context, int32_t level, const char* line) {
   auto* host = static_cast<Host*>(context);
   if (line == nullptr) return;
   if (level >= ENVD_LOG_WARNING) {
-    util::write_message(host->err_, fmt::format("envd: warning: {}\n", util::printable(line)));
+    util::write_message(host->err_,
+                        fmt::format("envd: warning: {}\n", util::printable(line, kMaxLineBytes)));
   } else if (host->debug_) {
-    util::write_message(host->err_, fmt::format("envd: debug: {}\n", util::printable(line)));
+    util::write_message(host->err_,
+                        fmt::format("envd: debug: {}\n", util::printable(line, kMaxLineBytes)));
   }
 }
 

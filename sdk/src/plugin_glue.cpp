@@ -109,8 +109,14 @@ envd_status guarded(const Call& call, char** out, char** error, Body&& body) noe
   });
 }
 
-// Stores `text` in *out; only out of memory can fail.
+// Stores `text` in *out. The core reads a C string, which ends at its first
+// NUL: text holding one would arrive cut, so it is refused.
 envd_status deliver(const Call& call, const std::string& text, char** out, char** error) {
+  if (auto nul = text.find('\0'); nul != std::string::npos) {
+    return report(
+        error, ENVD_ERR_INTERNAL,
+        call.driver() + " returned text with a NUL byte at offset " + std::to_string(nul));
+  }
   CString copy = copy_string(text);
   if (!copy) return report(error, ENVD_ERR_INTERNAL, call.driver() + " ran out of memory");
   *out = copy.release();

@@ -47,6 +47,7 @@ class EchoBuilder : public BuilderDriver {
   Result<std::string> normalize_address(const std::string& address) const override {
     if (address == "throw") throw std::runtime_error("address parser exploded");
     if (address == "throw-int") throw 42;
+    if (address == "nul") return std::string("echo:a\0b", 8);
     if (address.empty()) return Error(Errc::invalid_argument, "echo needs an address");
     return "echo:" + address;
   }
@@ -224,6 +225,16 @@ TEST(PluginGlue, ErrorOutParameterMayBeNull) {
   EXPECT_EQ(bare()->builder->remove(kRequest, nullptr), ENVD_ERR_UNSUPPORTED);
   EXPECT_EQ(echo()->builder->normalize_address("ok", out.out(), nullptr), ENVD_OK);
   EXPECT_EQ(out.str(), "echo:ok");
+}
+
+// A C string ends at its first NUL: the core would see "echo:a" and store
+// it, so text with one is refused, not cut.
+TEST(PluginGlue, AResultWithANulByteIsRefusedNotCut) {
+  Owned out(echo());
+  Owned error(echo());
+  EXPECT_EQ(echo()->builder->normalize_address("nul", out.out(), error.out()), ENVD_ERR_INTERNAL);
+  EXPECT_EQ(out.get(), nullptr);
+  EXPECT_EQ(error.str(), "the 'echo' builder returned text with a NUL byte at offset 6");
 }
 
 TEST(PluginGlue, NullInputsAndOutputsAreInvalidArguments) {
