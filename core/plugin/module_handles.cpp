@@ -13,6 +13,7 @@
 #include "plugin/call_in_flight.hpp"
 #include "plugin/descriptor.hpp"
 #include "util/json.hpp"
+#include "util/text.hpp"
 
 namespace envd::plugin {
 namespace {
@@ -201,6 +202,13 @@ Result<Options> normalize_options(const Boundary& boundary, const Options& optio
   if (!out) return out.error();
   auto parsed = options_from_json(*out);
   if (!parsed) return boundary.error(Errc::internal, parsed.error().message());
+  // Keys are stored and shown, and given on the command line as K=V.
+  for (const auto& [key, value] : *parsed) {
+    if (key.empty() || util::printable(key) != key || key.find('=') != std::string::npos) {
+      return boundary.error(Errc::internal, "normalize_options returned an invalid option name '" +
+                                                util::printable(key, 200) + "'");
+    }
+  }
   return parsed;
 }
 
@@ -216,6 +224,14 @@ Result<std::string> normalize_address(const Boundary& boundary, std::string_view
                           "normalize_address returned " + std::to_string(normalized->size()) +
                               " bytes, more than the " + std::to_string(kMaxAddressBytes) +
                               " an address may hold");
+  }
+  // The store takes only UTF-8 text, and a listing shows it: the module is
+  // named for it here, not the store later.
+  if (normalized && util::printable(*normalized) != *normalized) {
+    return boundary.error(Errc::internal,
+                          "normalize_address returned an address that is not one line of UTF-8 "
+                          "text: '" +
+                              util::printable(*normalized, 200) + "'");
   }
   return normalized;
 }
@@ -409,8 +425,16 @@ Result<util::UniqueFd> BuilderModule::dial_session(DriverRequest request,
 }
 
 Result<std::string> BuilderModule::status(const DriverRequest& request) const {
-  return json_verb(Boundary(desc_, "builder"), "status", json::kind::object, request,
-                   desc_->builder->status);
+  Boundary boundary(desc_, "builder");
+  auto out = json_verb(boundary, "status", json::kind::object, request, desc_->builder->status);
+  if (!out) return out;
+  // plugin_abi.h: at least {"state", "detail"}; what envd reports on is the state.
+  const json::value parsed = json::parse(*out);
+  const json::value* state = parsed.as_object().if_contains("state");
+  if (state == nullptr || !state->is_string()) {
+    return boundary.error(Errc::internal, "status returned an object without a \"state\" string");
+  }
+  return out;
 }
 
 Result<std::string> BuilderModule::bootstrap(const DriverRequest& request) const {
@@ -476,8 +500,23 @@ Result<std::string> RunnerModule::create(const DriverRequest& request) const {
 }
 
 Result<std::string> RunnerModule::list(const DriverRequest& request) const {
-  return json_verb(Boundary(desc_, "runner"), "list", json::kind::array, request,
-                   desc_->runner->list);
+  Boundary boundary(desc_, "runner");
+  auto out = json_verb(boundary, "list", json::kind::array, request, desc_->runner->list);
+  if (!out) return out;
+  // Environment objects, each named: anything else would be a blank row in
+  // `envd envs ls` and passed on as it is by --format json.
+  const json::value parsed = json::parse(*out);
+  const json::array& items = parsed.as_array();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const json::value* name =
+        items[i].is_object() ? items[i].as_object().if_contains("name") : nullptr;
+    if (name == nullptr || !name->is_string() || name->as_string().empty()) {
+      return boundary.error(Errc::internal, "list returned item " + std::to_string(i) +
+                                                " that is not an environment object with a "
+                                                "\"name\" string");
+    }
+  }
+  return out;
 }
 
 Result<std::string> RunnerModule::inspect(const DriverRequest& request) const {

@@ -198,6 +198,43 @@ TEST_F(ModuleHandleTest, AnAddressBeyond16KiBIsRefused) {
             "address may hold");
 }
 
+// What a module returns is checked where it crosses, so the error names the
+// module (the store once refused such an address, blaming itself), and a
+// listing shows no blank rows.
+TEST_F(ModuleHandleTest, ResultsAreCheckedWhereTheyCross) {
+  fake.out = "h:1\x1b[2J";
+  auto address = builder.normalize_address("x");
+  ASSERT_FALSE(address);
+  EXPECT_EQ(address.error().message(),
+            "builder 'mem': normalize_address returned an address that is not one line of UTF-8 "
+            "text: 'h:1\\x1b[2J'");
+  fake.out = R"({"k\u001b[31m":"v"})";
+  auto options = builder.normalize_options({{"k", "v"}});
+  ASSERT_FALSE(options);
+  EXPECT_EQ(options.error().message(),
+            "builder 'mem': normalize_options returned an invalid option name 'k\\x1b[31m'");
+  fake.out = R"({"a=b":"v"})";
+  EXPECT_FALSE(builder.normalize_options({{"k", "v"}}));
+  fake.out = R"({"detail":"no state"})";
+  auto status = builder.status({});
+  ASSERT_FALSE(status);
+  EXPECT_EQ(status.error().message(),
+            "builder 'mem': status returned an object without a \"state\" string");
+  fake.out = R"({"state":"running"})";
+  EXPECT_TRUE(builder.status({}));
+  for (const char* list :
+       {R"([{"name":"a"},3])", R"([{"name":"a"},{"name":""}])", R"([{"name":7}])", R"(["x"])"}) {
+    fake.out = list;
+    auto listed = runner.list({});
+    ASSERT_FALSE(listed) << list;
+    EXPECT_NE(listed.error().message().find("runner 'memr': list returned item "),
+              std::string::npos)
+        << listed.error().message();
+  }
+  fake.out = R"([{"name":"a","image":"i"}])";
+  EXPECT_TRUE(runner.list({}));
+}
+
 // A 64 MiB message went to stderr whole.
 TEST_F(ModuleHandleTest, AModulesMessageIsCutAt16KiB) {
   std::string huge = std::string(16 * 1024 - 1, 'a') + "\u00e9" + std::string(100, 'b');
