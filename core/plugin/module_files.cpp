@@ -24,18 +24,32 @@ std::string octal_mode(mode_t mode) {
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
+// Who may own what envd loads code from: root or the user running envd.
+// Anyone else could replace it (a module renamed into an owned directory),
+// and envd would run their code as this user.
+// "owned by uid N, which is ..." for another owner, else "".
+std::string foreign_owner(uid_t owner) {
+  const uid_t euid = ::geteuid();
+  if (owner == 0 || owner == euid) return {};
+  return "owned by uid " + std::to_string(owner) +
+         ", which is neither root nor the current user (uid " + std::to_string(euid) + ")";
+}
+
+// The permission problem of a module's directory, or "".
+std::string dir_refusal_of(const fs::path& dir, const struct stat& st) {
+  if ((st.st_mode & S_IWOTH) != 0) return "directory " + quoted(dir) + " is world-writable";
+  std::string owner = foreign_owner(st.st_uid);
+  return owner.empty() ? owner : "directory " + quoted(dir) + " is " + owner;
+}
+
 // The permission problem of a module file, or "".
 std::string file_refusal(const fs::path& path, const struct stat& st) {
   if ((st.st_mode & S_IWOTH) != 0) {
     return "file is world-writable (mode " + octal_mode(st.st_mode) + "); run chmod o-w " +
            quoted(path) + " if you trust it";
   }
-  uid_t euid = ::geteuid();
-  if (st.st_uid != 0 && st.st_uid != euid) {
-    return "file is owned by uid " + std::to_string(st.st_uid) +
-           ", which is neither root nor the current user (uid " + std::to_string(euid) + ")";
-  }
-  return {};
+  std::string owner = foreign_owner(st.st_uid);
+  return owner.empty() ? owner : "file is " + owner;
 }
 
 // Why a "*.so" entry that stat() could not show as a regular file is not a
@@ -82,9 +96,7 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
 
   std::string dir_refusal;
   struct stat dir_st {};
-  if (::stat(dir.c_str(), &dir_st) == 0 && (dir_st.st_mode & S_IWOTH) != 0) {
-    dir_refusal = "directory " + quoted(dir) + " is world-writable";
-  }
+  if (::stat(dir.c_str(), &dir_st) == 0) dir_refusal = dir_refusal_of(dir, dir_st);
 
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     if (ec) break;
@@ -117,6 +129,9 @@ std::vector<ModuleFile> list_module_files(const fs::path& dir) {
       if (::stat(where.c_str(), &target_dir) == 0 && (target_dir.st_mode & S_IWOTH) != 0) {
         file.refusal =
             "it links to " + quoted(canonical) + ", in world-writable directory " + quoted(where);
+      } else if (std::string owner = foreign_owner(target_dir.st_uid); !owner.empty()) {
+        file.refusal =
+            "it links to " + quoted(canonical) + ", in directory " + quoted(where) + " " + owner;
       }
     }
     file.canonical = std::move(canonical);

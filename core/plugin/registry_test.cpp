@@ -254,6 +254,33 @@ TEST_F(RegistryTest, AFileOfAnotherUserIsRefused) {
             "file is owned by uid 4242, which is neither root nor the current user (uid 0)");
 }
 
+// Whoever owns the directory can rename another module over this one.
+TEST_F(RegistryTest, EveryModuleOfAnotherUsersDirectoryIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give a directory to another user";
+  fs::path theirs = tmp.mkdir("theirs");
+  add_module(theirs, "a.so", usable_facts(Kind::builder, "a"));
+  ASSERT_EQ(::chown(theirs.c_str(), 4242, 4242), 0);
+  Registry registry = discover({theirs});
+  ASSERT_EQ(registry.modules().size(), 1u);
+  EXPECT_EQ(registry.modules()[0].reason, "directory '" + theirs.string() +
+                                              "' is owned by uid 4242, which is neither root "
+                                              "nor the current user (uid 0)");
+  // And a link into it, from a directory of this user's.
+  fs::path link = dir / "b.so";
+  fs::create_symlink(theirs / "a.so", link);
+  Registry linked = discover();
+  bool seen = false;
+  for (const auto& m : linked.modules()) {
+    if (m.path != link) continue;
+    seen = true;
+    EXPECT_EQ(m.reason, "it links to '" + (theirs / "a.so").string() + "', in directory '" +
+                            theirs.string() +
+                            "' owned by uid 4242, which is neither root nor the current user "
+                            "(uid 0)");
+  }
+  EXPECT_TRUE(seen);
+}
+
 // ---- warnings and lookup errors
 
 TEST_F(RegistryTest, WarningsNameEachRefusedModule) {
