@@ -123,9 +123,17 @@ std::string output_lost(const std::string& reason) {
 // The exit code of help or the version that CLI11 wrote to std::cout, unless
 // the text could not be written (a closed stdout, a full disk).
 int shown(int code) {
+  // A short text failed already as CLI11 flushed it (std::endl): the
+  // system's reason (ENOSPC) is in errno then; a longer one fails here.
+  const int earlier = errno;
+  errno = 0;
   std::cout.flush();
-  if (!std::cout || std::fflush(stdout) != 0) {
-    return fail(output_lost("cannot write the output: a write failed"), kExitFailure);
+  const bool lost = !std::cout;
+  const bool unflushed = std::fflush(stdout) != 0;
+  const int err = errno != 0 ? errno : earlier;
+  if (lost || unflushed) {
+    const std::string why = err != 0 ? std::strerror(err) : "a write failed";
+    return fail(output_lost("cannot write the output: " + why), kExitFailure);
   }
   return code;
 }

@@ -437,6 +437,23 @@ TEST_F(UsageCli, HelpIsShownEvenWhenAValueIsBad) {
   EXPECT_NE(after.err.find("--image: the value is empty"), std::string::npos) << after.err;
 }
 
+// Help and the version to a full disk: the system's reason, as for every
+// other command's output (they once said only "a write failed").
+TEST_F(UsageCli, HelpToAFullDiskSaysWhy) {
+  for (const std::string& args : {std::string("--help"), std::string("--version"),
+                                  std::string("context --help"), std::string("build --help")}) {
+    SCOPED_TRACE(args);
+    sdk::ProcessOptions options;
+    options.argv = {"sh", "-c", "exec \"$0\" " + args + " >/dev/full", envd_binary()};
+    options.env = base_env();
+    options.timeout = std::chrono::seconds(30);
+    auto r = sdk::run_process(options);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(r->exit_code, 1);
+    EXPECT_EQ(r->err, "envd: error: cannot write the output: No space left on device\n");
+  }
+}
+
 // With stdout closed (>&-) a listing has nowhere to go: said, exit 1, as for
 // a full disk, not a success with the data gone. A command whose only output
 // is a message (on stderr) is not affected.
