@@ -109,6 +109,16 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
       }
     }
   }
+  // A flag's check that reads the value as the command will (runner_commands
+  // read_by) says "invalid --cpus '...': ..." itself: CLI11's "--cpus: "
+  // before it would say the flag twice.
+  if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr) {
+    if (auto colon = what.find(": invalid ");
+        colon != std::string::npos && what.front() == '-' && what.find(' ') > colon &&
+        what.compare(colon + 10, colon, what, 0, colon) == 0) {
+      what.erase(0, colon + 2);
+    }
+  }
   // CLI11 quotes the words it could not take as they are: one line, shown.
   return fmt::format("{} (see '{} --help')", envd::util::printable(what, 1000), path);
 }

@@ -99,6 +99,64 @@ struct RunFlags {
   std::vector<std::string> command;
 };
 
+// --cpus: from 0.001 (Kubernetes' 1m, the least any runner takes): under
+// 1e-9 a share rounds to Docker's NanoCpus 0, no limit at all. The docker
+// runner asks for 0.01, Docker's own floor.
+Result<double> parse_cpus(const std::string& text) {
+  char* end = nullptr;
+  double cpus = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(cpus >= 0.001) || cpus > 1e6) {
+    return usage("invalid --cpus '" + util::printable(text, 80) +
+                 "': expected a number of CPUs from 0.001, e.g. 1.5");
+  }
+  return cpus;
+}
+
+// --memory: a positive size.
+Result<std::int64_t> parse_memory(const std::string& text) {
+  auto bytes = parse_size_flag(text, "--memory");
+  if (!bytes) return bytes.error();
+  if (*bytes <= 0) {
+    return usage("invalid --memory '" + util::printable(text, 80) + "': it must be positive");
+  }
+  return bytes;
+}
+
+// --shm-size: a positive size with its unit. Upstream envd read a bare
+// number as MiB, Docker as bytes: neither is guessed.
+Result<std::int64_t> parse_shm_size(const std::string& text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return usage("invalid --shm-size '" + util::printable(text, 80) +
+                 "': give a unit, e.g. 2048MiB or 2g (upstream envd read a bare number as MiB, "
+                 "Docker as bytes)");
+  }
+  auto bytes = parse_size_flag(text, "--shm-size");
+  if (!bytes) return bytes.error();
+  if (*bytes <= 0) {
+    return usage("invalid --shm-size '" + util::printable(text, 80) + "': it must be positive");
+  }
+  return bytes;
+}
+
+// A check of CLI11's that reads the flag's value with `parse`, as run_spec
+// reads it later: a malformed value is then a usage error (exit 2) like a
+// size or a duration that is not one, in the parser's own words.
+template <typename Parse>
+CLI::Validator read_by(Parse parse) {
+  return CLI::Validator(
+      [parse](const std::string& text) {
+        auto read = parse(text);
+        return read ? std::string() : read.error().message();
+      },
+      "", "");
+}
+
+// --volume's own shape; a relative SOURCE is resolved against the working
+// directory only when the spec is made (run_spec), which may find it gone.
+Result<VolumeMount> volume_shape(const std::string& text) { return parse_volume(text, "/"); }
+
 json::object port_object(const PortPublish& publish) {
   return json::object{{"host_ip", publish.host_ip},
                       {"host_port", publish.host_port},
@@ -178,37 +236,19 @@ Result<json::object> run_spec(const RunFlags& flags) {
     spec["volumes"] = std::move(volumes);
   }
   if (!flags.cpus.empty()) {
-    char* end = nullptr;
-    double cpus = std::strtod(flags.cpus.c_str(), &end);
-    // From 0.001 (Kubernetes' 1m, the least any runner takes): under 1e-9 a
-    // share rounds to Docker's NanoCpus 0, no limit at all. The docker runner
-    // asks for 0.01, Docker's own floor.
-    if (end == flags.cpus.c_str() || *end != '\0' || !(cpus >= 0.001) || cpus > 1e6) {
-      return usage("invalid --cpus '" + util::printable(flags.cpus, 80) +
-                   "': expected a number of CPUs from 0.001, e.g. 1.5");
-    }
-    spec["cpus"] = cpus;
+    auto cpus = parse_cpus(flags.cpus);
+    if (!cpus) return cpus.error();
+    spec["cpus"] = *cpus;
   }
   if (!flags.memory.empty()) {
-    auto bytes = parse_size_flag(flags.memory, "--memory");
+    auto bytes = parse_memory(flags.memory);
     if (!bytes) return bytes.error();
-    if (*bytes <= 0) return usage("invalid --memory '" + flags.memory + "': it must be positive");
     spec["memory"] = *bytes;
   }
   // The keys of ABI 1.7, like volumes: sent only when given.
   if (!flags.shm_size.empty()) {
-    // Upstream envd read a bare number as MiB, Docker as bytes: neither is
-    // guessed.
-    if (std::all_of(flags.shm_size.begin(), flags.shm_size.end(),
-                    [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; })) {
-      return usage("invalid --shm-size '" + flags.shm_size +
-                   "': give a unit, e.g. 2048MiB or 2g (upstream envd read a bare number as MiB, "
-                   "Docker as bytes)");
-    }
-    auto bytes = parse_size_flag(flags.shm_size, "--shm-size");
+    auto bytes = parse_shm_size(flags.shm_size);
     if (!bytes) return bytes.error();
-    if (*bytes <= 0)
-      return usage("invalid --shm-size '" + flags.shm_size + "': it must be positive");
     spec["shm_size"] = *bytes;
   }
   if (!flags.cpu_set.empty()) {
@@ -655,14 +695,23 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     run->add_option(
            "-p,--publish", flags->ports,
            "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)")
-        ->allow_extra_args(false);
-    run->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false);
-    run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5");
-    run->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp);
-    run->add_option("--shm-size", flags->shm_size, kShmHelp)->check(size_value());
-    run->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false);
+        ->allow_extra_args(false)
+        ->check(read_by(parse_publish));
+    run->add_option("-v,--volume", flags->volumes, kVolumeHelp)
+        ->allow_extra_args(false)
+        ->check(read_by(volume_shape));
+    run->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->check(read_by(parse_cpus));
+    run->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp)
+        ->check(read_by(parse_cpu_set));
+    run->add_option("--shm-size", flags->shm_size, kShmHelp)
+        ->check(size_value())
+        ->check(read_by(parse_shm_size));
+    run->add_option("--cap-add,--cap", flags->caps, kCapHelp)
+        ->allow_extra_args(false)
+        ->check(read_by(parse_capability));
     run->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")
-        ->check(size_value());
+        ->check(size_value())
+        ->check(read_by(parse_memory));
     run->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp);
     run->add_option("--restart", flags->restart, kRestartHelp);
     run->add_option("--network", flags->network,
@@ -700,14 +749,29 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
           "-p,--publish", flags->ports,
           "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)")
         ->allow_extra_args(false)
+        ->check(read_by(parse_publish))
         ->group(env);
-    up->add_option("-v,--volume", flags->volumes, kVolumeHelp)->allow_extra_args(false)->group(env);
-    up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")->group(env);
-    up->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp)->group(env);
-    up->add_option("--shm-size", flags->shm_size, kShmHelp)->check(size_value())->group(env);
-    up->add_option("--cap-add,--cap", flags->caps, kCapHelp)->allow_extra_args(false)->group(env);
+    up->add_option("-v,--volume", flags->volumes, kVolumeHelp)
+        ->allow_extra_args(false)
+        ->check(read_by(volume_shape))
+        ->group(env);
+    up->add_option("--cpus", flags->cpus, "CPU limit, e.g. 1.5")
+        ->check(read_by(parse_cpus))
+        ->group(env);
+    up->add_option("--cpu-set,--cpuset-cpus", flags->cpu_set, kCpuSetHelp)
+        ->check(read_by(parse_cpu_set))
+        ->group(env);
+    up->add_option("--shm-size", flags->shm_size, kShmHelp)
+        ->check(size_value())
+        ->check(read_by(parse_shm_size))
+        ->group(env);
+    up->add_option("--cap-add,--cap", flags->caps, kCapHelp)
+        ->allow_extra_args(false)
+        ->check(read_by(parse_capability))
+        ->group(env);
     up->add_option("--memory", flags->memory, "Memory limit, e.g. 512MiB or 2g")
         ->check(size_value())
+        ->check(read_by(parse_memory))
         ->group(env);
     up->add_option("--gpus,--gpu-set", flags->gpus, kGpusHelp)->group(env);
     up->add_option("--restart", flags->restart, kRestartHelp)->group(env);

@@ -546,9 +546,12 @@ TEST_F(DockerRunnerE2e, ShmCpuSetAndCapabilitiesReachTheContainer) {
   EXPECT_NE(plain_shm.out.find(" 2097152 "), std::string::npos) << plain_shm.out;
 
   // A bare number is neither guessed as MiB (upstream) nor as bytes (Docker).
-  EXPECT_EQ(error_of(run({"run", "--image", kBase, "--shm-size", "2048"})),
+  // A usage error (exit 2), found as the command line is read.
+  auto bare = run({"run", "--image", kBase, "--shm-size", "2048"});
+  EXPECT_EQ(bare.exit_code, 2);
+  EXPECT_EQ(bare.err,
             "envd: error: invalid --shm-size '2048': give a unit, e.g. 2048MiB or 2g (upstream "
-            "envd read a bare number as MiB, Docker as bytes)\n");
+            "envd read a bare number as MiB, Docker as bytes) (see 'envd run --help')\n");
 }
 
 TEST_F(DockerRunnerE2e, AHexNameIsNeverTakenForAnIdPrefix) {
@@ -789,6 +792,16 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
     EXPECT_EQ(r.exit_code, 1);
     return r.err;
   };
+  // A flag's value malformed in itself is found as the command line is
+  // read: a usage error (exit 2), as a size or a duration that is not one.
+  auto malformed = [&](const std::vector<std::string>& args) {
+    auto r = envd(args, {{"DOCKER_HOST", "unix:///nonexistent"}});
+    EXPECT_EQ(r.exit_code, 2);
+    const std::string see = " (see 'envd " + args[0] + " --help')\n";
+    EXPECT_TRUE(r.err.size() > see.size() && r.err.substr(r.err.size() - see.size()) == see)
+        << r.err;
+    return r.err.size() > see.size() ? r.err.substr(0, r.err.size() - see.size()) + "\n" : r.err;
+  };
   // A required flag left out is a command line envd cannot use: exit 2.
   auto no_image = envd({"run", "--name", "x"}, {{"DOCKER_HOST", "unix:///nonexistent"}});
   EXPECT_EQ(no_image.exit_code, 2);
@@ -807,7 +820,7 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
             "envd: error: --image: invalid image reference '../containers/x': '..' is not a valid "
             "registry host\n");
   EXPECT_EQ(
-      bad({"run", "--image", kBase, "-p", "80:http"}),
+      malformed({"run", "--image", kBase, "-p", "80:http"}),
       "envd: error: invalid --publish '80:http': expected [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], "
       "a port or a range\n");
   // -v is the volume's after a command's name, not envd's version flag.
@@ -815,7 +828,7 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
                               std::vector<std::string>{"up", home().string()}}) {
     auto args = command;
     args.insert(args.end(), {"-v", "data"});
-    EXPECT_EQ(bad(args),
+    EXPECT_EQ(malformed(args),
               "envd: error: invalid --volume 'data': TARGET is not an absolute path (expected "
               "[SOURCE:]TARGET[:ro|rw], SOURCE a host directory or a volume name)\n")
         << command[0];
@@ -850,10 +863,10 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(lots.err,
             "envd: error: --memory: 'lots' is not a size (e.g. 10GB, 512MiB, 2g or a number of "
             "bytes) (see 'envd run --help')\n");
-  EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "-1"}),
+  EXPECT_EQ(malformed({"run", "--image", kBase, "--cpus", "-1"}),
             "envd: error: invalid --cpus '-1': expected a number of CPUs from 0.001, e.g. 1.5\n");
   // A share that would round to no limit at all.
-  EXPECT_EQ(bad({"run", "--image", kBase, "--cpus", "0.0000000001"}),
+  EXPECT_EQ(malformed({"run", "--image", kBase, "--cpus", "0.0000000001"}),
             "envd: error: invalid --cpus '0.0000000001': expected a number of CPUs from 0.001, "
             "e.g. 1.5\n");
   // A malformed duration is a usage error, found as the command line is read.
