@@ -60,7 +60,11 @@ struct Request {
   std::string address;                       // normalised address, as stored
   Options options;                           // normalised driver options
   std::string data_dir;                      // the context's private directory (0700)
-  std::chrono::milliseconds timeout{10000};  // deadline for the whole call
+  // The time the whole call may take. Zero means no deadline: `logs
+  // --follow` without --timeout runs until the user stops it (check
+  // sdk::cancelled()); a driver that turns it into a deadline must take 0 as
+  // none, not as "now".
+  std::chrono::milliseconds timeout{10000};
   std::string args_json = "{}";              // verb-specific arguments, a JSON object
 };
 
