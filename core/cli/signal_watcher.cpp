@@ -16,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "plugin/call_in_flight.hpp"
 #include "util/message_out.hpp"
 
 namespace envd::cli {
@@ -30,8 +31,8 @@ constexpr int kGraceMs = 10000;
 // A command that did not stop (a driver that ignores cancellation, a call
 // that never returns) would leave envd deaf to the user: it ends here, with
 // the status the first signal stands for, and says why.
-[[noreturn]] void end_now(const char* why) {
-  util::write_message(stderr, std::string("envd: error: ") + why + "\n");
+[[noreturn]] void end_now(const std::string& why) {
+  util::write_message(stderr, "envd: error: " + why + "\n");
   const int signal = first_signal.load();
   ::_exit(128 + (signal != 0 ? signal : SIGINT));
 }
@@ -79,9 +80,12 @@ SignalWatcher::SignalWatcher(std::function<void()> on_signal) : on_signal_(std::
       }
       if ((fds[1].revents & POLLIN) != 0) return;
       if (ready == 0) {
-        end_now(
-            "interrupted, but the command did not stop within 10 s; ending envd without its "
-            "clean-up");
+        // A driver module that ignores cancellation is the usual cause:
+        // named, so that its author can be told.
+        const std::string waiting = plugin::calls_in_flight();
+        end_now("interrupted, but the command did not stop within 10 s" +
+                (waiting.empty() ? std::string() : " (still waiting on " + waiting + ")") +
+                "; ending envd without its clean-up");
       }
       signalfd_siginfo info{};
       if ((fds[0].revents & POLLIN) != 0 &&

@@ -3,9 +3,11 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace envd::plugin {
 
@@ -15,6 +17,16 @@ struct CallInFlightAccess {
 };
 
 namespace {
+
+// Every call in flight, in the order they began (calls_in_flight()).
+std::mutex& calls_mutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+std::vector<const CallInFlight*>& calls() {
+  static auto* all = new std::vector<const CallInFlight*>();
+  return *all;
+}
 
 // The innermost call of this thread, or nullptr.
 // A crash is delivered to the thread that faulted, so the handler reads its
@@ -88,9 +100,28 @@ void on_exit() {
 CallInFlight::CallInFlight(const std::string& driver, const char* verb)
     : driver_(driver), verb_(verb), outer_(tl_in_flight) {
   tl_in_flight = this;
+  std::lock_guard lock(calls_mutex());
+  calls().push_back(this);
 }
 
-CallInFlight::~CallInFlight() { tl_in_flight = outer_; }
+CallInFlight::~CallInFlight() {
+  tl_in_flight = outer_;
+  std::lock_guard lock(calls_mutex());
+  auto& all = calls();
+  all.erase(std::find(all.begin(), all.end(), this));
+}
+
+std::string calls_in_flight() {
+  std::lock_guard lock(calls_mutex());
+  std::string said;
+  for (const CallInFlight* call : calls()) {
+    if (!said.empty()) said += ", ";
+    said.append(CallInFlightAccess::driver(*call))
+        .append(" in ")
+        .append(CallInFlightAccess::verb(*call));
+  }
+  return said;
+}
 
 void install_crash_report() {
   static std::once_flag once;

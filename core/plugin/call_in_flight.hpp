@@ -34,4 +34,8 @@ class CallInFlight {
 // have.
 void install_crash_report();
 
+// The calls in flight on any thread, outermost first, for a message: "builder
+// 'tcp' in dial" (", "-separated), or "" when none is.
+std::string calls_in_flight();
+
 }  // namespace envd::plugin

@@ -220,7 +220,8 @@ TEST_F(BuilderOptionsCli, ADriverThatIgnoresCancellationCannotKeepEnvdRunning) {
       {{SIGTERM, SIGTERM},
        false,
        143,
-       "interrupted, but the command did not stop within 10 s; ending envd without its clean-up",
+       "interrupted, but the command did not stop within 10 s (still waiting on builder "
+       "'test-builder' in stop); ending envd without its clean-up",
        std::chrono::seconds(20)},
   };
   for (const Case& c : cases) {
