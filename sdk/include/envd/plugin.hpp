@@ -56,16 +56,16 @@ using Options = std::map<std::string, std::string>;
 
 // One call's parameters (the request JSON of plugin_abi.h, parsed).
 struct Request {
-  std::string context;                       // the context's name
-  std::string address;                       // normalised address, as stored
-  Options options;                           // normalised driver options
-  std::string data_dir;                      // the context's private directory (0700)
+  std::string context;   // the context's name
+  std::string address;   // normalised address, as stored
+  Options options;       // normalised driver options
+  std::string data_dir;  // the context's private directory (0700)
   // The time the whole call may take. Zero means no deadline: `logs
   // --follow` without --timeout runs until the user stops it (check
   // sdk::cancelled()); a driver that turns it into a deadline must take 0 as
   // none, not as "now".
   std::chrono::milliseconds timeout{10000};
-  std::string args_json = "{}";              // verb-specific arguments, a JSON object
+  std::string args_json = "{}";  // verb-specific arguments, a JSON object
 };
 
 // How the core reaches the BuildKit daemon (see envd_transport).
