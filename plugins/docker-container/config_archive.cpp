@@ -42,24 +42,35 @@ struct LibArchive {
 #undef ENVD_CONFIG_ARCHIVE_MEMBER
 };
 
-// Opened once, never closed (RTLD_LOCAL: nothing else binds to it by
-// accident); the reason it could not be, or "".
-std::string open_libarchive(LibArchive& table) {
+// Opens libarchive (never closed; RTLD_LOCAL: nothing else binds to it by
+// accident) and finds every function.
+Result<const LibArchive*> open_libarchive() {
+  auto fail = [](const std::string& reason) {
+    return Error(Errc::internal, std::string("cannot make the config archive: cannot load ") +
+                                     kLibArchiveSoname + ": " + reason + " (install libarchive13)");
+  };
   void* handle = ::dlopen(kLibArchiveSoname, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* reason = ::dlerror();
-    return reason != nullptr ? reason : "dlopen failed";
+    return fail(reason != nullptr ? reason : "dlopen failed");
   }
+  static LibArchive table;
   // Object pointer to function pointer, as POSIX allows for dlsym's result.
 #define ENVD_CONFIG_ARCHIVE_FIND(name)                            \
   if (void* symbol = ::dlsym(handle, #name); symbol != nullptr) { \
     std::memcpy(&table.name, &symbol, sizeof table.name);         \
   } else {                                                        \
-    return std::string("it has no function ") + #name;            \
+    return fail(std::string("it has no function ") + #name);      \
   }
   ENVD_CONFIG_ARCHIVE_FUNCTIONS(ENVD_CONFIG_ARCHIVE_FIND)
 #undef ENVD_CONFIG_ARCHIVE_FIND
-  return {};
+  return &table;
+}
+
+// The table, opened on the first call; later calls return the same.
+Result<const LibArchive*> libarchive() {
+  static const Result<const LibArchive*> opened = open_libarchive();
+  return opened;
 }
 
 la_ssize_t append_to_string(archive* /*a*/, void* out, const void* buffer, size_t length) {
@@ -71,13 +82,9 @@ la_ssize_t append_to_string(archive* /*a*/, void* out, const void* buffer, size_
 
 Result<std::string> config_tar(const std::string& dir, const std::string& file,
                                const std::string& text) {
-  static LibArchive la;
-  static const std::string load_problem = open_libarchive(la);
-  if (!load_problem.empty()) {
-    return Error(Errc::internal, std::string("cannot make the config archive: cannot load ") +
-                                     kLibArchiveSoname + ": " + load_problem +
-                                     " (install libarchive13)");
-  }
+  auto loaded = libarchive();
+  if (!loaded) return loaded.error();
+  const LibArchive& la = **loaded;
   std::string out;
   std::unique_ptr<archive, decltype(la.archive_write_free)> a(la.archive_write_new(),
                                                               la.archive_write_free);
