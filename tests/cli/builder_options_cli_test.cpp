@@ -78,9 +78,11 @@ TEST_F(BuilderOptionsCli, AModulesThreadMayCallTheHostUntilTheProcessEnds) {
 }
 
 // A module that crashes or calls exit() ends envd: which driver did it, and
-// in which verb, is said in one line instead of nothing. (Under
-// AddressSanitizer its own handler reports the crash instead.)
+// in which verb, is said in one line instead of nothing.
 TEST_F(BuilderOptionsCli, AModuleThatEndsTheProcessIsNamed) {
+  // Under AddressSanitizer (scripts/sanitize.sh) its own handler takes the
+  // crash, reports it as a finding and aborts: only the exit is checked there.
+#if !defined(__SANITIZE_ADDRESS__)
   // Run directly: the harness takes any death by a signal for a defect.
   sdk::ProcessOptions options;
   options.argv = {envd_binary(),  "context",           "create", "c", "--builder",
@@ -90,10 +92,8 @@ TEST_F(BuilderOptionsCli, AModuleThatEndsTheProcessIsNamed) {
   options.timeout = std::chrono::seconds(60);
   auto crashed = sdk::run_process(options);
   ASSERT_TRUE(crashed) << crashed.error().message();
-  const sdk::ProcessResult& crash = *crashed;
-  EXPECT_EQ(crash.term_signal, SIGSEGV) << crash.err;
-#if !defined(__SANITIZE_ADDRESS__)
-  EXPECT_EQ(crash.err,
+  EXPECT_EQ(crashed->term_signal, SIGSEGV) << crashed->err;
+  EXPECT_EQ(crashed->err,
             "envd: error: builder 'test-builder' crashed in normalize_address (signal 11: "
             "Segmentation fault); envd cannot go on\n");
 #endif
