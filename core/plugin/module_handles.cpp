@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <utility>
 
 #include "plugin/call_in_flight.hpp"
@@ -86,6 +87,9 @@ const char* status_name(int status) {
 }
 
 // The calling side of one module: the prefix for its messages and its free_string.
+// What a verb's JSON result lacks of the shape the ABI gives it, or "".
+using ResultShape = std::function<std::string(const json::value&)>;
+
 class Boundary {
  public:
   Boundary(const envd_plugin_descriptor* desc, const char* kind)
@@ -148,9 +152,11 @@ class Boundary {
     return out.copy();
   }
 
-  // invoke_out, then checks the result is JSON of the expected kind.
+  // invoke_out, then checks the result is JSON of the expected kind and, with
+  // `shape`, what shape() says of it ("" when it holds what the ABI asks).
   template <typename Fn>
-  Result<std::string> invoke_json(const char* verb, json::kind expected, Fn&& fn) const {
+  Result<std::string> invoke_json(const char* verb, json::kind expected, Fn&& fn,
+                                  const ResultShape& shape) const {
     auto out = invoke_out(verb, std::forward<Fn>(fn));
     if (!out) return out;
     auto parsed = util::parse_json(*out, std::string(verb) + " result");
@@ -158,6 +164,11 @@ class Boundary {
     if (parsed->kind() != expected) {
       const char* want = expected == json::kind::array ? "an array" : "an object";
       return error(Errc::internal, std::string(verb) + " returned JSON that is not " + want);
+    }
+    if (shape) {
+      if (std::string problem = shape(*parsed); !problem.empty()) {
+        return error(Errc::internal, std::string(verb) + " returned " + problem);
+      }
     }
     return out;
   }
@@ -236,15 +247,39 @@ Result<std::string> normalize_address(const Boundary& boundary, std::string_view
   return normalized;
 }
 
-// A verb taking the request and returning JSON of `expected` kind.
+// A verb taking the request and returning JSON of `expected` kind (and of
+// `shape`, when given).
 Result<std::string> json_verb(const Boundary& boundary, const char* verb, json::kind expected,
                               const DriverRequest& request,
-                              envd_status (*fn)(const char*, char**, char**)) {
+                              envd_status (*fn)(const char*, char**, char**),
+                              const ResultShape& shape = {}) {
   auto text = to_request_json(request);
   if (!text) return boundary.error(text.error().code(), text.error().message());
-  return boundary.invoke_json(verb, expected, [&](char** result, char** message) {
-    return fn(text->c_str(), result, message);
-  });
+  return boundary.invoke_json(
+      verb, expected,
+      [&](char** result, char** message) { return fn(text->c_str(), result, message); }, shape);
+}
+
+// plugin_abi.h: a status is at least {"state", "detail"}; what envd reports
+// on is the state.
+std::string status_shape(const json::value& status) {
+  const json::value* state = status.as_object().if_contains("state");
+  return state != nullptr && state->is_string() ? "" : "an object without a \"state\" string";
+}
+
+// Environment objects, each named: anything else would be a blank row in
+// `envd envs ls` and passed on as it is by --format json.
+std::string list_shape(const json::value& list) {
+  const json::array& items = list.as_array();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const json::value* name =
+        items[i].is_object() ? items[i].as_object().if_contains("name") : nullptr;
+    if (name == nullptr || !name->is_string() || name->as_string().empty()) {
+      return "item " + std::to_string(i) +
+             " that is not an environment object with a \"name\" string";
+    }
+  }
+  return {};
 }
 
 Status plain_verb(const Boundary& boundary, const char* verb, const DriverRequest& request,
@@ -425,16 +460,8 @@ Result<util::UniqueFd> BuilderModule::dial_session(DriverRequest request,
 }
 
 Result<std::string> BuilderModule::status(const DriverRequest& request) const {
-  Boundary boundary(desc_, "builder");
-  auto out = json_verb(boundary, "status", json::kind::object, request, desc_->builder->status);
-  if (!out) return out;
-  // plugin_abi.h: at least {"state", "detail"}; what envd reports on is the state.
-  const json::value parsed = json::parse(*out);
-  const json::value* state = parsed.as_object().if_contains("state");
-  if (state == nullptr || !state->is_string()) {
-    return boundary.error(Errc::internal, "status returned an object without a \"state\" string");
-  }
-  return out;
+  return json_verb(Boundary(desc_, "builder"), "status", json::kind::object, request,
+                   desc_->builder->status, status_shape);
 }
 
 Result<std::string> BuilderModule::bootstrap(const DriverRequest& request) const {
@@ -500,23 +527,8 @@ Result<std::string> RunnerModule::create(const DriverRequest& request) const {
 }
 
 Result<std::string> RunnerModule::list(const DriverRequest& request) const {
-  Boundary boundary(desc_, "runner");
-  auto out = json_verb(boundary, "list", json::kind::array, request, desc_->runner->list);
-  if (!out) return out;
-  // Environment objects, each named: anything else would be a blank row in
-  // `envd envs ls` and passed on as it is by --format json.
-  const json::value parsed = json::parse(*out);
-  const json::array& items = parsed.as_array();
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    const json::value* name =
-        items[i].is_object() ? items[i].as_object().if_contains("name") : nullptr;
-    if (name == nullptr || !name->is_string() || name->as_string().empty()) {
-      return boundary.error(Errc::internal, "list returned item " + std::to_string(i) +
-                                                " that is not an environment object with a "
-                                                "\"name\" string");
-    }
-  }
-  return out;
+  return json_verb(Boundary(desc_, "runner"), "list", json::kind::array, request,
+                   desc_->runner->list, list_shape);
 }
 
 Result<std::string> RunnerModule::inspect(const DriverRequest& request) const {

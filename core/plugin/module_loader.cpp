@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "util/text.hpp"
+#include "util/unique_fd.hpp"
 
 namespace envd::plugin {
 namespace {
@@ -119,14 +120,9 @@ std::string machine_name(std::uint16_t machine) {
 // A file cut short (an unfinished copy or download) is mapped by dlopen as
 // far as it goes, and the first touch beyond its end is SIGBUS: so every
 // part the ELF headers place in the file must lie within it. For this
-// machine's class and byte order (check_elf_header has checked both).
-Status check_elf_extent(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
-  struct FdCloser {
-    int fd;
-    ~FdCloser() { ::close(fd); }
-  } closer{fd};
+// machine's class and byte order (check_elf_header has checked both), on
+// the descriptor check_elf_header read the identification from.
+Status check_elf_extent(int fd) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
   const auto size = static_cast<std::uint64_t>(st.st_size);
@@ -163,14 +159,12 @@ Status check_elf_extent(const fs::path& path) {
 }  // namespace
 
 Status check_elf_header(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
+  util::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return refusal(std::string("cannot be read: ") + std::strerror(errno));
   // e_ident, e_type and e_machine lie at the same offsets in both classes.
   unsigned char header[EI_NIDENT + 4] = {};
-  ssize_t n = ::read(fd, header, sizeof header);
-  int err = errno;
-  ::close(fd);
-  if (n < 0) return refusal(std::string("cannot be read: ") + std::strerror(err));
+  ssize_t n = ::read(fd.get(), header, sizeof header);
+  if (n < 0) return refusal(std::string("cannot be read: ") + std::strerror(errno));
   if (n != sizeof header || std::memcmp(header, ELFMAG, SELFMAG) != 0) {
     return refusal("not an ELF shared library");
   }
@@ -200,7 +194,7 @@ Status check_elf_header(const fs::path& path) {
     return refusal("built for " + machine_name(machine) + "; this envd runs on " +
                    machine_name(kHostMachine));
   }
-  return check_elf_extent(path);
+  return check_elf_extent(fd.get());
 }
 
 Result<const envd_plugin_descriptor*> load_module(const fs::path& path) {
