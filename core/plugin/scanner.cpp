@@ -24,6 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr size_t kMaxScanAnswer = size_t{1} << 20;
+
 ModuleInfo refused(std::string reason) {
   ModuleInfo info;
   info.reason = std::move(reason);
@@ -90,6 +92,9 @@ ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) 
   sdk::ProcessOptions options;
   options.argv = {scan_helper().string(), path.string(), std::to_string(::getpid())};
   options.timeout = timeout;
+  // A description is a few KiB: a module that floods the answer's pipe as it
+  // loads is stopped rather than read until the timeout.
+  options.max_output = kMaxScanAnswer;
   // The scan is bounded by its timeout; a scan cut short by Ctrl-C would be
   // remembered in the manifest cache as the module's refusal.
   sdk::IgnoreCancellation bounded;
@@ -104,6 +109,10 @@ ModuleInfo scan_module(const fs::path& path, std::chrono::milliseconds timeout) 
     ModuleInfo info = refused("cannot be scanned: " + scan.error().message() + tried);
     info.cacheable = false;
     return info;
+  }
+  if (scan->output_exceeded) {
+    return refused("sent more than " + std::to_string(kMaxScanAnswer >> 20) +
+                   " MiB as it loaded, more than any module's description (stopped there)");
   }
   if (scan->timed_out) {
     return refused("timed out while loading (killed after " + duration_text(timeout) + ")");

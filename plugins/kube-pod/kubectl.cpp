@@ -16,6 +16,10 @@ bool is_klog_line(const std::string& line) {
          std::isdigit(static_cast<unsigned char>(line[4])) != 0;
 }
 
+// More JSON than any pod listing a selector should match: a kubectl that
+// writes without end is stopped here rather than held in memory.
+constexpr size_t kMaxGetOutput = size_t{64} * 1024 * 1024;
+
 bool contains(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
 }
@@ -51,6 +55,7 @@ Result<std::string> Kubectl::get_json(const std::vector<std::string>& args,
   options.argv.emplace_back("get");
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   options.timeout = timeout;
+  options.max_output = kMaxGetOutput;
   auto run = sdk::run_process(options);
   if (!run) {
     if (run.error().code() == Errc::not_found) return missing();
@@ -61,6 +66,12 @@ Result<std::string> Kubectl::get_json(const std::vector<std::string>& args,
                                     std::to_string(timeout.count()) +
                                     " ms (is the cluster's "
                                     "API server reachable?)");
+  }
+  if (run->output_exceeded) {
+    return Error(Errc::unavailable,
+                 "kubectl get wrote more than " + std::to_string(kMaxGetOutput >> 20) +
+                     " MiB, so envd stopped it (does the address's selector match too many "
+                     "pods?)");
   }
   if (!run->succeeded()) return kubectl_error(run->err, run->exit_code);
   return run->out;

@@ -28,6 +28,7 @@ class Kubectl {
   // reaped at the deadline (or on the host's cancellation). Errors:
   // Errc::not_found, Errc::permission or Errc::unavailable "kubectl: <why>"
   // from its stderr; Errc::timeout when it did not finish in time;
+  // Errc::unavailable when it wrote more than 64 MiB (stopped there);
   // Errc::cancelled.
   Result<std::string> get_json(const std::vector<std::string>& args,
                                std::chrono::milliseconds timeout) const;

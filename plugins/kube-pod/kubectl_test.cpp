@@ -2,9 +2,15 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace envd::plugins::kube {
 namespace {
+
+namespace fs = std::filesystem;
 
 TEST(Kubectl, TheReasonIsItsLastLineWithoutLogsOrPrefixes) {
   EXPECT_EQ(kubectl_reason("Error from server (NotFound): pods \"bk-9\" not found\n"),
@@ -75,6 +81,27 @@ TEST(Kubectl, AMissingKubectlIsNamed) {
   EXPECT_EQ(got.error().message(),
             "kubectl is not installed: 'kubectl' is not on PATH (install kubectl, or set "
             "ENVD_KUBECTL)");
+}
+
+// A kubectl that writes without end is stopped at the bound, not read into
+// memory until the machine runs out.
+TEST(Kubectl, AnEndlessAnswerIsStopped) {
+  const fs::path dir = fs::temp_directory_path() / ("envd-kubectl-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path fake = dir / "kubectl";
+  std::ofstream(fake) << "#!/bin/sh\nexec yes '{\"kind\": \"Pod\"}'\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  ::setenv("ENVD_KUBECTL", fake.c_str(), 1);
+  KubeTarget target;
+  target.name = "bk-0";
+  auto got = Kubectl(target).get_json({"pod", "bk-0"}, std::chrono::seconds(60));
+  ::unsetenv("ENVD_KUBECTL");
+  fs::remove_all(dir);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code(), Errc::unavailable);
+  EXPECT_EQ(got.error().message(),
+            "kubectl get wrote more than 64 MiB, so envd stopped it (does the address's selector "
+            "match too many pods?)");
 }
 
 }  // namespace

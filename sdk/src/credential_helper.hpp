@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 
 #include "envd/process.hpp"
@@ -11,6 +12,10 @@
 #include "envd/result.hpp"
 
 namespace envd::sdk {
+
+// The most of a helper's stdout (and of its stderr) read: a credential is a
+// few KiB, and a helper that writes without end is stopped there.
+constexpr size_t kMaxHelperOutput = size_t{1} << 20;
 
 // What one run of `docker-credential-<helper> get` for config key `key`
 // answered: the credentials of its {"Username","Secret"} (Username "<token>"

@@ -448,6 +448,18 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
         if ((n < 0 && errno != EAGAIN) || written == options.stdin_data.size()) in.reset();
       }
     }
+    if (options.max_output > 0 &&
+        (result.out.size() > options.max_output || result.err.size() > options.max_output)) {
+      ::kill(options.new_process_group ? -*pid : *pid, SIGKILL);
+      auto status = reap(*pid, std::nullopt);
+      if (!status) return status.error();
+      result.out.resize(std::min(result.out.size(), options.max_output));
+      result.err.resize(std::min(result.err.size(), options.max_output));
+      result.exit_code = status->exit_code;
+      result.term_signal = status->term_signal;
+      result.output_exceeded = true;
+      return result;
+    }
   }
 
   auto status = reap(*pid, deadline);

@@ -92,6 +92,33 @@ TEST(RunProcess, TimeoutKillsTheChild) {
   EXPECT_FALSE(result.succeeded());
 }
 
+// A child that writes without end is killed at the bound, on either
+// stream, and its caller keeps the bound's worth; output within it is whole.
+TEST(RunProcess, OutputBeyondTheBoundKillsTheChild) {
+  for (const char* stream : {"", " >&2"}) {
+    ProcessOptions options = shell(std::string("exec yes envd") + stream);
+    options.max_output = 100 * 1024;
+    options.timeout = milliseconds(30000);
+    auto start = Clock::now();
+    auto result = run_ok(options);
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(10)) << stream;
+    EXPECT_TRUE(result.output_exceeded) << stream;
+    EXPECT_FALSE(result.timed_out) << stream;
+    EXPECT_EQ(result.term_signal, SIGKILL) << stream;
+    EXPECT_FALSE(result.succeeded()) << stream;
+    const std::string& kept = stream[0] == '\0' ? result.out : result.err;
+    EXPECT_EQ(kept.size(), options.max_output) << stream;
+    EXPECT_EQ(kept.substr(0, 10), "envd\nenvd\n") << stream;
+  }
+  ProcessOptions within = shell("head -c 100000 /dev/zero; echo err >&2");
+  within.max_output = 100000;
+  auto result = run_ok(within);
+  EXPECT_TRUE(result.succeeded());
+  EXPECT_FALSE(result.output_exceeded);
+  EXPECT_EQ(result.out.size(), 100000U);
+  EXPECT_EQ(result.err, "err\n");
+}
+
 TEST(RunProcess, GrandchildHoldingThePipeDoesNotOutliveTheDeadline) {
   // The shell exits at once, a background sleep keeps stdout open. At the
   // deadline the child has already exited, so this is no timeout.

@@ -77,6 +77,7 @@ Result<RegistryCredentials> run_helper(const RegistryAuthOptions& options,
   process.argv = {"docker-credential-" + helper, "get"};
   process.stdin_data = key;
   process.timeout = options.helper_timeout;
+  process.max_output = kMaxHelperOutput;
   auto ran = run_process(process);
   if (!ran)
     return ran.error().wrap("cannot run credential helper 'docker-credential-" + helper + "'");
@@ -111,6 +112,11 @@ Result<RegistryCredentials> helper_answer(const std::string& helper, const std::
   if (ran.timed_out) {
     return Error(Errc::timeout,
                  what + " did not answer within " + std::to_string(timeout.count()) + " ms");
+  }
+  if (ran.output_exceeded) {
+    return Error(Errc::unavailable, what + " wrote more than " +
+                                        std::to_string(kMaxHelperOutput >> 10) + " KiB for '" +
+                                        printable(key) + "', so envd stopped it");
   }
   if (!ran.succeeded()) {
     std::string output = ran.out + ran.err;

@@ -66,6 +66,28 @@ TEST(RegistryAuthHeader, ComesFromACredentialHelperForDriversToo) {
             R"({"username":"helper-user","password":"s3cret","serveraddress":"127.0.0.1:5000"})");
 }
 
+// A helper that writes without end is stopped at 1 MiB and named, instead
+// of being read until memory runs out.
+TEST(RegistryAuthHeader, AHelperThatWritesWithoutEndIsStopped) {
+  TempDir dir;
+  dir.write("docker-credential-envdtest", "#!/bin/sh\nexec yes '{\"Username\":\"u\"}'\n",
+            fs::perms::owner_all);
+  dir.write("config.json", R"({"credsStore": "envdtest"})",
+            fs::perms::owner_read | fs::perms::owner_write);
+  std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
+  ::setenv("PATH", (dir.path().string() + ":" + old_path).c_str(), 1);
+  RegistryAuthOptions options;
+  options.config_dir = dir.path();
+  auto header = registry_auth_header_for("127.0.0.1:5000", options);
+  ::setenv("PATH", old_path.c_str(), 1);
+  ASSERT_FALSE(header);
+  EXPECT_NE(header.error().message().find("credential helper 'docker-credential-envdtest' wrote "
+                                          "more than 1024 KiB for '127.0.0.1:5000', so envd "
+                                          "stopped it"),
+            std::string::npos)
+      << header.error().message();
+}
+
 TEST(RegistryAuthHeader, AMissingConfigMeansNoCredentials) {
   TempDir dir;
   RegistryAuthOptions options;

@@ -92,6 +92,8 @@ std::vector<ZooCase> zoo_cases() {
       {"ctor-crash.so", ENVD_TEST_MODULE_CTOR_CRASH, "crashed while loading (signal 11)"},
       {"ctor-print.so", ENVD_TEST_MODULE_CTOR_PRINT,
        "it writes to stdout as it loads (8 bytes), which would corrupt envd's output"},
+      {"ctor-flood.so", ENVD_TEST_MODULE_CTOR_FLOOD,
+       "sent more than 1 MiB as it loaded, more than any module's description (stopped there)"},
       {"exit-entry.so", ENVD_TEST_MODULE_EXIT_ENTRY, "exited with status 3 while loading"},
       {"wrong-kind.so", ENVD_TEST_MODULE_WRONG_KIND,
        "kind is builder but the builder table is missing"},

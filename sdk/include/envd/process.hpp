@@ -40,16 +40,25 @@ struct ProcessOptions {
   // so kill(-pid, ...) reaches what it starts too: a wrapper script's
   // children, which would otherwise outlive it holding its pipes open.
   bool new_process_group = false;
+  // The most run_process keeps of stdout, and of stderr (0: no bound). A child
+  // that writes more is killed with SIGKILL and output_exceeded set: a
+  // misbehaving helper cannot make its caller hold gigabytes.
+  size_t max_output = 0;
 };
 
 struct ProcessResult {
   int exit_code = -1;      // valid when the child exited (term_signal == 0)
   int term_signal = 0;     // the signal that ended the child, 0 if it exited
   bool timed_out = false;  // the deadline passed and the child was killed
-  std::string out;         // everything written to stdout
-  std::string err;         // everything written to stderr
+  // The child wrote more than max_output to stdout or stderr and was killed;
+  // out and err hold what came before, up to max_output each.
+  bool output_exceeded = false;
+  std::string out;  // everything written to stdout
+  std::string err;  // everything written to stderr
 
-  bool succeeded() const { return term_signal == 0 && !timed_out && exit_code == 0; }
+  bool succeeded() const {
+    return term_signal == 0 && !timed_out && !output_exceeded && exit_code == 0;
+  }
 };
 
 // Runs a process to completion, capturing stdout and stderr. Fails only if the

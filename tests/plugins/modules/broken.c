@@ -3,6 +3,9 @@
  * builder, so the refusal reason names exactly that flaw. */
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "module_util.h"
 
@@ -94,6 +97,22 @@ __attribute__((constructor)) static void crash_on_load(void) {
 /* Output at dlopen time: loaded for use, it would land in envd's stdout,
  * the middle of a --format json answer. Left in stdio's buffer on purpose. */
 __attribute__((constructor)) static void print_on_load(void) { fputs("GARBAGE\n", stdout); }
+#endif
+
+#if defined(BROKEN_CTOR_FLOOD)
+/* A hostile module that finds the scan's answer pipe (a descriptor beyond
+ * stdio) and floods it as it loads: the scan must stop reading at a bound. */
+__attribute__((constructor)) static void flood_on_load(void) {
+  static char chunk[65536];
+  memset(chunk, '{', sizeof chunk);
+  for (int fd = 3; fd < 64; ++fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) continue;
+    for (int i = 0; i < 64; ++i) {
+      if (write(fd, chunk, sizeof chunk) < 0) break;
+    }
+  }
+}
 #endif
 
 #if defined(BROKEN_UNDEFINED_SYMBOL)
