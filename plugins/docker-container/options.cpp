@@ -369,7 +369,7 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
       out.config_file = value;
     } else {
       std::string message = "unknown driver option '" + key;
-      message += "' for the docker-container builder (allowed: ";
+      message += "' (allowed: ";
       for (size_t i = 0; i < option_keys().size(); ++i) {
         if (i > 0) message += ", ";
         message += option_keys()[i];

@@ -108,7 +108,7 @@ TEST(DockerContainerOptions, SecurityOptionsFollowTheDockerCli) {
 
 TEST(DockerContainerOptions, RejectsUnknownKeysNamingTheAllowedOnes) {
   EXPECT_EQ(rejected({{"memory", "1g"}}),
-            "unknown driver option 'memory' for the docker-container builder (allowed: image, "
+            "unknown driver option 'memory' (allowed: image, "
             "privileged, cap-add, cap-drop, security-opt, device, mount, network, env, "
             "buildkitd-flags, rootless, gc-keep-storage, config)");
 }

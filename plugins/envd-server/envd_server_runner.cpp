@@ -418,8 +418,8 @@ Result<sdk::Options> EnvdServerRunner::normalize_options(const sdk::Options& opt
       continue;
     }
     if (key != "runner-tls-ca") {
-      return Error(Errc::invalid_argument, "the envd-server runner has no option '" + key +
-                                               "' (it takes runner-tls-ca and ssh-port)");
+      return Error(Errc::invalid_argument,
+                   "unknown option '" + key + "' (allowed: runner-tls-ca, ssh-port)");
     }
     if (value.empty()) return Error(Errc::invalid_argument, "runner-tls-ca needs a file");
   }

@@ -56,5 +56,19 @@ TEST(EnvdServerRunner, RejectsOtherUrls) {
             message("http://localhost:8080/#x", "a fragment ('#') is not allowed"));
 }
 
+// Option errors say what is wrong and what is allowed, without naming the
+// runner: envd puts "runner 'envd-server': " before them.
+TEST(EnvdServerRunner, OptionsAreCheckedAndNamed) {
+  EnvdServerRunner runner;
+  auto error = [&](const sdk::Options& options) {
+    auto got = runner.normalize_options(options);
+    return got ? std::string("accepted") : got.error().message();
+  };
+  EXPECT_EQ(error({{"ssh-port", "2222"}, {"runner-tls-ca", "files/runner-tls-ca"}}), "accepted");
+  EXPECT_EQ(error({{"image", "x"}}), "unknown option 'image' (allowed: runner-tls-ca, ssh-port)");
+  EXPECT_EQ(error({{"ssh-port", "0"}}), "ssh-port '0' is not a port number (1-65535)");
+  EXPECT_EQ(error({{"runner-tls-ca", ""}}), "runner-tls-ca needs a file");
+}
+
 }  // namespace
 }  // namespace envd::plugins

@@ -139,9 +139,7 @@ std::string KubeTarget::describe() const {
 Result<KubeTarget> parse_address(const std::string& address) {
   if (address.empty()) {
     return Error(Errc::invalid_argument,
-                 std::string("the kube-pod builder has no default address: pass "
-                             "--builder-address ") +
-                     kExpectedAddress);
+                 std::string("no default address: pass --builder-address ") + kExpectedAddress);
   }
   auto fail = [&](const std::string& reason) {
     return sdk::address_error(kSubject, address, reason, kExpectedAddress);

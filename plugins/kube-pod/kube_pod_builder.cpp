@@ -224,11 +224,10 @@ Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl
 }
 
 Error not_managed(std::string_view verb) {
-  return Error(Errc::unsupported,
-               "the kube-pod builder uses buildkitd pods that you deploy; there is nothing to " +
-                   std::string(verb) +
-                   " (deploy buildkitd with kubectl: see examples/kubernetes and "
-                   "docs/kubernetes.md)");
+  return Error(Errc::unsupported, "nothing to " + std::string(verb) +
+                                      ": it uses buildkitd pods that you deploy (deploy buildkitd "
+                                      "with kubectl: see examples/kubernetes and "
+                                      "docs/kubernetes.md)");
 }
 
 }  // namespace

@@ -55,8 +55,7 @@ TEST(KubePodBuilder, WorkloadsAndSelectorsPickAPod) {
 
 TEST(KubePodBuilder, EmptyAddressNamesTheExpectedForm) {
   EXPECT_EQ(rejected(""),
-            std::string("the kube-pod builder has no default address: pass --builder-address ") +
-                kube::kExpectedAddress);
+            std::string("no default address: pass --builder-address ") + kube::kExpectedAddress);
   EXPECT_EQ(rejected("kube-pod://"), message("kube-pod://", "the pod name is missing"));
   EXPECT_EQ(rejected("?namespace=ci"), message("?namespace=ci", "the pod name is missing"));
   EXPECT_EQ(rejected("deployment/"), message("deployment/", "the deployment name is missing"));

@@ -40,9 +40,8 @@ std::string json_string(std::string_view text) {
 
 Error not_managed(std::string_view verb) {
   return Error(Errc::unsupported,
-               "the moby-worker builder uses the Docker Engine's own BuildKit; there is nothing "
-               "to " +
-                   std::string(verb) + " (the engine is not managed by envd)");
+               "nothing to " + std::string(verb) +
+                   ": it uses the Docker Engine's own BuildKit, which envd does not manage");
 }
 
 }  // namespace

@@ -63,8 +63,8 @@ TEST(MobyWorkerBuilder, LifecycleVerbsSayTheEngineIsNotManaged) {
   ASSERT_FALSE(bootstrapped);
   EXPECT_EQ(bootstrapped.error().code(), Errc::unsupported);
   EXPECT_EQ(bootstrapped.error().message(),
-            "the moby-worker builder uses the Docker Engine's own BuildKit; there is nothing to "
-            "bootstrap (the engine is not managed by envd)");
+            "nothing to bootstrap: it uses the Docker Engine's own BuildKit, which envd does not "
+            "manage");
   EXPECT_EQ(builder.stop(sdk::Request{}).error().code(), Errc::unsupported);
   EXPECT_EQ(builder.remove(sdk::Request{}).error().code(), Errc::unsupported);
 }

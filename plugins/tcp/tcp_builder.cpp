@@ -90,20 +90,18 @@ Error unknown_option(const std::string& key) {
     if (!allowed.empty()) allowed += ", ";
     allowed += k;
   }
-  return Error(Errc::invalid_argument,
-               "unknown option '" + key + "' for the tcp builder (allowed: " + allowed + ")");
+  return Error(Errc::invalid_argument, "unknown option '" + key + "' (allowed: " + allowed + ")");
 }
 
 Error empty_option(const std::string& key) {
-  return Error(Errc::invalid_argument, "option '" + key + "' of the tcp builder is empty");
+  return Error(Errc::invalid_argument, "option '" + key + "' is empty");
 }
 
 Error not_managed(std::string_view verb) {
   return Error(Errc::unsupported,
-               "the tcp builder connects to a buildkitd that someone else runs; there is nothing "
-               "to " +
-                   std::string(verb) +
-                   " (start the daemon yourself, e.g. `buildkitd --addr tcp://0.0.0.0:8888`)");
+               "nothing to " + std::string(verb) +
+                   ": it connects to a buildkitd that someone else runs (start the daemon "
+                   "yourself, e.g. `buildkitd --addr tcp://0.0.0.0:8888`)");
 }
 
 }  // namespace
@@ -111,7 +109,7 @@ Error not_managed(std::string_view verb) {
 Result<std::string> TcpBuilder::normalize_address(const std::string& address) const {
   if (address.empty()) {
     return Error(Errc::invalid_argument,
-                 "the tcp builder has no default address: pass --builder-address host:port, "
+                 "no default address: pass --builder-address host:port, "
                  "e.g. --builder-address 10.0.0.5:8888");
   }
   auto rest = sdk::strip_optional_scheme(address, "tcp");

@@ -35,8 +35,8 @@ TEST(TcpBuilder, StripsTheTcpSchemeAndNormalisesCase) {
 
 TEST(TcpBuilder, EmptyAddressSaysAnAddressIsRequired) {
   EXPECT_EQ(rejected(""),
-            "the tcp builder has no default address: pass --builder-address host:port, e.g. "
-            "--builder-address 10.0.0.5:8888");
+            "no default address: pass --builder-address host:port, e.g. --builder-address "
+            "10.0.0.5:8888");
 }
 
 TEST(TcpBuilder, RejectsOtherFormsNamingTheExpectedOne) {
@@ -101,7 +101,7 @@ TEST(TcpBuilderOptions, AcceptsNoneServerOnlyAndMutualTls) {
 
 TEST(TcpBuilderOptions, RejectsUnknownKeysNamingTheAllowedOnes) {
   EXPECT_EQ(options_error({{"image", "x"}}),
-            "unknown option 'image' for the tcp builder (allowed: tls-ca, tls-cert, tls-key, "
+            "unknown option 'image' (allowed: tls-ca, tls-cert, tls-key, "
             "tls-servername)");
 }
 
@@ -121,7 +121,7 @@ TEST(TcpBuilderOptions, ServerNameNeedsTlsAndMustBeAName) {
   EXPECT_EQ(options_error({{"tls-ca", "ca.pem"}, {"tls-servername", "not a name"}}),
             "tls-servername 'not a name' is not a DNS name or an IP address, e.g. "
             "buildkitd.example.com");
-  EXPECT_EQ(options_error({{"tls-ca", ""}}), "option 'tls-ca' of the tcp builder is empty");
+  EXPECT_EQ(options_error({{"tls-ca", ""}}), "option 'tls-ca' is empty");
 }
 
 // ---- dial ----------------------------------------------------------------------
@@ -242,8 +242,8 @@ TEST_F(TcpBuilderDial, LifecycleVerbsSayTheDaemonIsNotManaged) {
   ASSERT_FALSE(b);
   EXPECT_EQ(b.error().code(), Errc::unsupported);
   EXPECT_EQ(b.error().message(),
-            "the tcp builder connects to a buildkitd that someone else runs; there is nothing to "
-            "bootstrap (start the daemon yourself, e.g. `buildkitd --addr tcp://0.0.0.0:8888`)");
+            "nothing to bootstrap: it connects to a buildkitd that someone else runs (start the "
+            "daemon yourself, e.g. `buildkitd --addr tcp://0.0.0.0:8888`)");
   EXPECT_EQ(driver.stop(request("h:1")).error().code(), Errc::unsupported);
   EXPECT_EQ(driver.remove(request("h:1")).error().code(), Errc::unsupported);
 }

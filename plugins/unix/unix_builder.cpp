@@ -39,10 +39,9 @@ std::string format_duration(std::chrono::milliseconds d) {
 
 Error not_managed(std::string_view verb) {
   return Error(Errc::unsupported,
-               "the unix builder connects to a buildkitd that someone else runs; there is nothing "
-               "to " +
-                   std::string(verb) +
-                   " (start the daemon yourself, e.g. `buildkitd --addr "
+               "nothing to " + std::string(verb) +
+                   ": it connects to a buildkitd that someone else runs (start the daemon "
+                   "yourself, e.g. `buildkitd --addr "
                    "unix:///run/buildkit/buildkitd.sock` or `rootlesskit buildkitd`)");
 }
 

@@ -1,10 +1,11 @@
 #include "envd/plugin.hpp"
 
-// The defaults do not know the driver's type name, so they fail with an empty
-// message and the glue (plugin_glue.cpp), which knows the type and the verb,
-// writes the standard text: "the '<type>' builder cannot dial yet: ..." for an
-// empty Errc::unsupported, "unknown option '<key>' for the '<type>' builder (it
-// takes no options)" for an empty Errc::invalid_argument from normalize_options.
+// The defaults do not know the verb, so they fail with an empty message and
+// the glue (plugin_glue.cpp), which knows it, writes the standard text:
+// "cannot dial yet: this version does not provide it" for an empty
+// Errc::unsupported, "unknown option '<key>' (it takes no options)" for an
+// empty Errc::invalid_argument from normalize_options. The core puts
+// "builder '<type>': " before either.
 
 namespace envd::sdk {
 namespace {

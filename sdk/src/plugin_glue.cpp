@@ -18,13 +18,10 @@ namespace {
 
 namespace json = boost::json;
 
-// What a worker knows about its call, for messages: "the 'tcp' builder".
+// What a worker knows about its call. Its messages do not name the driver:
+// the core prefixes every module message with "builder '<type>': ".
 struct Call {
-  const char* kind;  // "builder" or "runner"
-  const PluginInfo& info;
   std::string_view verb;  // completes "cannot <verb> yet", e.g. "report status"
-
-  std::string driver() const { return "the '" + std::string(info.type_name) + "' " + kind; }
 };
 
 struct FreeDeleter {
@@ -52,7 +49,7 @@ envd_status report(char** error, envd_status code, std::string_view message) {
 envd_status report_exception(const Call& call, char** error, const char* what) noexcept {
   try {
     std::string reason = what != nullptr && *what != '\0' ? what : "unknown exception";
-    return report(error, ENVD_ERR_INTERNAL, call.driver() + " failed: " + reason);
+    return report(error, ENVD_ERR_INTERNAL, "failed to " + std::string(call.verb) + ": " + reason);
   } catch (...) {
     return ENVD_ERR_INTERNAL;
   }
@@ -66,19 +63,16 @@ bool is_error_status(Errc code) {
 envd_status report(const Call& call, char** error, const Error& failure) {
   if (!is_error_status(failure.code())) {
     return report(error, ENVD_ERR_INTERNAL,
-                  call.driver() + " failed to " + std::string(call.verb) +
-                      " with an invalid error code " +
+                  "failed to " + std::string(call.verb) + " with an invalid error code " +
                       std::to_string(static_cast<int>(failure.code())) + ": " + failure.message());
   }
   auto code = static_cast<envd_status>(failure.code());
   if (!failure.message().empty()) return report(error, code, failure.message());
   if (failure.code() == Errc::unsupported) {
     return report(error, code,
-                  call.driver() + " cannot " + std::string(call.verb) +
-                      " yet: this version does not provide it");
+                  "cannot " + std::string(call.verb) + " yet: this version does not provide it");
   }
-  return report(error, code,
-                call.driver() + " failed to " + std::string(call.verb) + " without saying why");
+  return report(error, code, "failed to " + std::string(call.verb) + " without saying why");
 }
 
 // Runs a worker body, turning any exception into ENVD_ERR_INTERNAL. *error is
@@ -102,8 +96,7 @@ envd_status guarded(const Call& call, char** out, char** error, Body&& body) noe
   return guarded(call, error, [&] {
     if (out == nullptr) {
       return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                    call.driver() + " was asked to " + std::string(call.verb) +
-                        " without an output parameter");
+                    "was asked to " + std::string(call.verb) + " without an output parameter");
     }
     return body();
   });
@@ -111,14 +104,13 @@ envd_status guarded(const Call& call, char** out, char** error, Body&& body) noe
 
 // Stores `text` in *out. The core reads a C string, which ends at its first
 // NUL: text holding one would arrive cut, so it is refused.
-envd_status deliver(const Call& call, const std::string& text, char** out, char** error) {
+envd_status deliver(const std::string& text, char** out, char** error) {
   if (auto nul = text.find('\0'); nul != std::string::npos) {
-    return report(
-        error, ENVD_ERR_INTERNAL,
-        call.driver() + " returned text with a NUL byte at offset " + std::to_string(nul));
+    return report(error, ENVD_ERR_INTERNAL,
+                  "returned text with a NUL byte at offset " + std::to_string(nul));
   }
   CString copy = copy_string(text);
-  if (!copy) return report(error, ENVD_ERR_INTERNAL, call.driver() + " ran out of memory");
+  if (!copy) return report(error, ENVD_ERR_INTERNAL, "ran out of memory");
   *out = copy.release();
   return ENVD_OK;
 }
@@ -197,9 +189,9 @@ Result<Request> parse_request_json(const char* text) {
   return request;
 }
 
-Result<Request> parse_request(const Call& call, const char* text) {
+Result<Request> parse_request(const char* text) {
   auto request = parse_request_json(text);
-  if (!request) return request.error().wrap(call.driver() + " got a malformed request");
+  if (!request) return request.error().wrap("got a malformed request");
   return request;
 }
 
@@ -208,11 +200,11 @@ envd_status normalize_address(const Call& call, Factory factory, const char* add
                               char** error) {
   return guarded(call, out, error, [&] {
     if (address == nullptr) {
-      return report(error, ENVD_ERR_INVALID_ARGUMENT, call.driver() + " got no address (NULL)");
+      return report(error, ENVD_ERR_INVALID_ARGUMENT, "got no address (NULL)");
     }
     auto normalized = factory().normalize_address(address);
     if (!normalized) return report(call, error, normalized.error());
-    return deliver(call, *normalized, out, error);
+    return deliver(*normalized, out, error);
   });
 }
 
@@ -224,8 +216,7 @@ envd_status normalize_options(const Call& call, Factory factory, const char* opt
     Result<Options> options = parsed ? options_from_json(*parsed) : Result<Options>(parsed.error());
     if (!options) {
       return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                    "options for " + call.driver() +
-                        " must be a JSON object of strings: " + options.error().message());
+                    "options must be a JSON object of strings: " + options.error().message());
     }
     auto normalized = factory().normalize_options(*options);
     if (!normalized) {
@@ -233,12 +224,11 @@ envd_status normalize_options(const Call& call, Factory factory, const char* opt
       if (failure.code() == Errc::invalid_argument && failure.message().empty() &&
           !options->empty()) {
         return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                      "unknown option '" + options->begin()->first + "' for " + call.driver() +
-                          " (it takes no options)");
+                      "unknown option '" + options->begin()->first + "' (it takes no options)");
       }
       return report(call, error, failure);
     }
-    return deliver(call, options_to_json(*normalized), out, error);
+    return deliver(options_to_json(*normalized), out, error);
   });
 }
 
@@ -247,11 +237,11 @@ template <typename Factory, typename Verb>
 envd_status text_verb(const Call& call, Factory factory, const char* request_json, char** out,
                       char** error, Verb verb) {
   return guarded(call, out, error, [&] {
-    auto request = parse_request(call, request_json);
+    auto request = parse_request(request_json);
     if (!request) return report(error, ENVD_ERR_INVALID_ARGUMENT, request.error().message());
     Result<std::string> result = verb(factory(), *request);
     if (!result) return report(call, error, result.error());
-    return deliver(call, *result, out, error);
+    return deliver(*result, out, error);
   });
 }
 
@@ -260,7 +250,7 @@ template <typename Factory, typename Verb>
 envd_status status_verb(const Call& call, Factory factory, const char* request_json, char** error,
                         Verb verb) {
   return guarded(call, error, [&] {
-    auto request = parse_request(call, request_json);
+    auto request = parse_request(request_json);
     if (!request) return report(error, ENVD_ERR_INVALID_ARGUMENT, request.error().message());
     Status result = verb(factory(), *request);
     if (!result) return report(call, error, result.error());
@@ -283,8 +273,7 @@ struct OptionalField {
 // Copies `result` into the caller's struct. All or nothing: on failure the
 // struct is untouched and the driver's socket is closed here, because the
 // driver handed it over and nobody else will.
-envd_status deliver_transport(const Call& call, const Transport& result, envd_transport* transport,
-                              char** error) {
+envd_status deliver_transport(const Transport& result, envd_transport* transport, char** error) {
   struct Socket {
     int fd;
     ~Socket() {
@@ -292,23 +281,21 @@ envd_status deliver_transport(const Call& call, const Transport& result, envd_tr
     }
   } socket{result.kind == Transport::Kind::fd ? result.fd : -1};
 
-  const std::string driver = call.driver();
   if (result.kind == Transport::Kind::fd && socket.fd < 0) {
-    return report(error, ENVD_ERR_INTERNAL, driver + " dialled but returned no socket");
+    return report(error, ENVD_ERR_INTERNAL, "dialled but returned no socket");
   }
   if (result.kind == Transport::Kind::grpc_target && result.target.empty()) {
-    return report(error, ENVD_ERR_INTERNAL, driver + " dialled but returned an empty gRPC target");
+    return report(error, ENVD_ERR_INTERNAL, "dialled but returned an empty gRPC target");
   }
   if (result.kind != Transport::Kind::fd && result.kind != Transport::Kind::grpc_target) {
     return report(error, ENVD_ERR_INTERNAL,
-                  driver + " dialled but returned an unknown transport kind " +
+                  "dialled but returned an unknown transport kind " +
                       std::to_string(static_cast<int>(result.kind)));
   }
   if (result.tls_cert_pem.empty() != result.tls_key_pem.empty()) {
     return report(error, ENVD_ERR_INTERNAL,
-                  driver +
-                      " dialled but returned a TLS client certificate without its key, "
-                      "or a key without its certificate");
+                  "dialled but returned a TLS client certificate without its key, "
+                  "or a key without its certificate");
   }
 
   const std::string no_target;
@@ -335,12 +322,12 @@ envd_status deliver_transport(const Call& call, const Transport& result, envd_tr
       // connects to (or drop TLS), so refuse instead of silently losing it.
       if (std::string_view(field.name) == "description") continue;
       return report(error, ENVD_ERR_UNSUPPORTED,
-                    driver + " needs the transport field '" + field.name +
+                    "needs the transport field '" + std::string(field.name) +
                         "', which this envd does not know (its envd_transport has " +
                         std::to_string(transport->struct_size) + " bytes)");
     }
     copies[i] = copy_string(*field.value);
-    if (!copies[i]) return report(error, ENVD_ERR_INTERNAL, driver + " ran out of memory");
+    if (!copies[i]) return report(error, ENVD_ERR_INTERNAL, "ran out of memory");
   }
 
   transport->kind = static_cast<int32_t>(result.kind);
@@ -390,130 +377,115 @@ Result<SessionRequest> parse_session(const Request& request) {
   return out;
 }
 
-constexpr const char* kBuilder = "builder";
-constexpr const char* kRunner = "runner";
-
 }  // namespace
 
 void free_string(char* s) { std::free(s); }
 
-envd_status builder_normalize_address(BuilderFactory f, const PluginInfo& info, const char* address,
-                                      char** out, char** error) {
-  return normalize_address(Call{kBuilder, info, "normalize addresses"}, f, address, out, error);
+envd_status builder_normalize_address(BuilderFactory f, const char* address, char** out,
+                                      char** error) {
+  return normalize_address(Call{"normalize addresses"}, f, address, out, error);
 }
 
-envd_status builder_normalize_options(BuilderFactory f, const PluginInfo& info,
-                                      const char* options_json, char** out, char** error) {
-  return normalize_options(Call{kBuilder, info, "normalize options"}, f, options_json, out, error);
+envd_status builder_normalize_options(BuilderFactory f, const char* options_json, char** out,
+                                      char** error) {
+  return normalize_options(Call{"normalize options"}, f, options_json, out, error);
 }
 
-envd_status builder_dial(BuilderFactory f, const PluginInfo& info, const char* request,
-                         envd_transport* transport, char** error) {
-  Call call{kBuilder, info, "dial"};
+envd_status builder_dial(BuilderFactory f, const char* request, envd_transport* transport,
+                         char** error) {
+  Call call{"dial"};
   return guarded(call, error, [&] {
     // kind and fd are the fields every envd_transport must have.
     if (transport == nullptr ||
         !covers(transport, offsetof(envd_transport, fd), sizeof transport->fd)) {
       return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                    call.driver() + " was asked to dial without a usable envd_transport");
+                    "was asked to dial without a usable envd_transport");
     }
-    auto parsed = parse_request(call, request);
+    auto parsed = parse_request(request);
     if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
     auto result = f().dial(*parsed);
     if (!result) return report(call, error, result.error());
-    return deliver_transport(call, *result, transport, error);
+    return deliver_transport(*result, transport, error);
   });
 }
 
-envd_status builder_dial_session(BuilderFactory f, const PluginInfo& info, const char* request,
-                                 int32_t* fd, char** error) {
-  Call call{kBuilder, info, "open a session connection"};
+envd_status builder_dial_session(BuilderFactory f, const char* request, int32_t* fd, char** error) {
+  Call call{"open a session connection"};
   return guarded(call, error, [&] {
     if (fd == nullptr) {
       return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                    call.driver() + " was asked to open a session connection without an fd");
+                    "was asked to open a session connection without an fd");
     }
     *fd = -1;
-    auto parsed = parse_request(call, request);
+    auto parsed = parse_request(request);
     if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
     auto session = parse_session(*parsed);
     if (!session) {
-      return report(
-          error, ENVD_ERR_INVALID_ARGUMENT,
-          call.driver() + " got a malformed session request: " + session.error().message());
+      return report(error, ENVD_ERR_INVALID_ARGUMENT,
+                    "got a malformed session request: " + session.error().message());
     }
     auto result = f().dial_session(*parsed, *session);
     if (!result) return report(call, error, result.error());
     if (*result < 0) {
-      return report(error, ENVD_ERR_INTERNAL,
-                    call.driver() + " opened a session connection but returned no socket");
+      return report(error, ENVD_ERR_INTERNAL, "opened a session connection but returned no socket");
     }
     *fd = *result;
     return ENVD_OK;
   });
 }
 
-envd_status builder_status(BuilderFactory f, const PluginInfo& info, const char* request,
-                           char** out, char** error) {
-  return text_verb(Call{kBuilder, info, "report status"}, f, request, out, error,
+envd_status builder_status(BuilderFactory f, const char* request, char** out, char** error) {
+  return text_verb(Call{"report status"}, f, request, out, error,
                    [](BuilderDriver& d, const Request& r) { return d.status(r); });
 }
 
-envd_status builder_bootstrap(BuilderFactory f, const PluginInfo& info, const char* request,
-                              char** out, char** error) {
-  return text_verb(Call{kBuilder, info, "bootstrap"}, f, request, out, error,
+envd_status builder_bootstrap(BuilderFactory f, const char* request, char** out, char** error) {
+  return text_verb(Call{"bootstrap"}, f, request, out, error,
                    [](BuilderDriver& d, const Request& r) { return d.bootstrap(r); });
 }
 
-envd_status builder_stop(BuilderFactory f, const PluginInfo& info, const char* request,
-                         char** error) {
-  return status_verb(Call{kBuilder, info, "stop"}, f, request, error,
+envd_status builder_stop(BuilderFactory f, const char* request, char** error) {
+  return status_verb(Call{"stop"}, f, request, error,
                      [](BuilderDriver& d, const Request& r) { return d.stop(r); });
 }
 
-envd_status builder_remove(BuilderFactory f, const PluginInfo& info, const char* request,
-                           char** error) {
-  return status_verb(Call{kBuilder, info, "remove"}, f, request, error,
+envd_status builder_remove(BuilderFactory f, const char* request, char** error) {
+  return status_verb(Call{"remove"}, f, request, error,
                      [](BuilderDriver& d, const Request& r) { return d.remove(r); });
 }
 
-envd_status runner_normalize_address(RunnerFactory f, const PluginInfo& info, const char* address,
-                                     char** out, char** error) {
-  return normalize_address(Call{kRunner, info, "normalize addresses"}, f, address, out, error);
+envd_status runner_normalize_address(RunnerFactory f, const char* address, char** out,
+                                     char** error) {
+  return normalize_address(Call{"normalize addresses"}, f, address, out, error);
 }
 
-envd_status runner_normalize_options(RunnerFactory f, const PluginInfo& info,
-                                     const char* options_json, char** out, char** error) {
-  return normalize_options(Call{kRunner, info, "normalize options"}, f, options_json, out, error);
+envd_status runner_normalize_options(RunnerFactory f, const char* options_json, char** out,
+                                     char** error) {
+  return normalize_options(Call{"normalize options"}, f, options_json, out, error);
 }
 
-envd_status runner_create(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
-                          char** error) {
-  return text_verb(Call{kRunner, info, "create environments"}, f, request, out, error,
+envd_status runner_create(RunnerFactory f, const char* request, char** out, char** error) {
+  return text_verb(Call{"create environments"}, f, request, out, error,
                    [](RunnerDriver& d, const Request& r) { return d.create(r); });
 }
 
-envd_status runner_list(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
-                        char** error) {
-  return text_verb(Call{kRunner, info, "list environments"}, f, request, out, error,
+envd_status runner_list(RunnerFactory f, const char* request, char** out, char** error) {
+  return text_verb(Call{"list environments"}, f, request, out, error,
                    [](RunnerDriver& d, const Request& r) { return d.list(r); });
 }
 
-envd_status runner_inspect(RunnerFactory f, const PluginInfo& info, const char* request, char** out,
-                           char** error) {
-  return text_verb(Call{kRunner, info, "inspect environments"}, f, request, out, error,
+envd_status runner_inspect(RunnerFactory f, const char* request, char** out, char** error) {
+  return text_verb(Call{"inspect environments"}, f, request, out, error,
                    [](RunnerDriver& d, const Request& r) { return d.inspect(r); });
 }
 
-envd_status runner_remove(RunnerFactory f, const PluginInfo& info, const char* request,
-                          char** error) {
-  return status_verb(Call{kRunner, info, "remove environments"}, f, request, error,
+envd_status runner_remove(RunnerFactory f, const char* request, char** error) {
+  return status_verb(Call{"remove environments"}, f, request, error,
                      [](RunnerDriver& d, const Request& r) { return d.remove(r); });
 }
 
-envd_status runner_check_create(RunnerFactory f, const PluginInfo& info, const char* request,
-                                char** error) {
-  return status_verb(Call{kRunner, info, "check environment specs"}, f, request, error,
+envd_status runner_check_create(RunnerFactory f, const char* request, char** error) {
+  return status_verb(Call{"check environment specs"}, f, request, error,
                      [](RunnerDriver& d, const Request& r) { return d.check_create(r); });
 }
 
@@ -541,34 +513,32 @@ Result<Stdio> stdio_from(const envd_stdio* io) {
 
 }  // namespace
 
-envd_status runner_logs(RunnerFactory f, const PluginInfo& info, const char* request,
-                        const envd_stdio* stdio, char** error) {
-  Call call{kRunner, info, "show logs"};
+envd_status runner_logs(RunnerFactory f, const char* request, const envd_stdio* stdio,
+                        char** error) {
+  Call call{"show logs"};
   return guarded(call, error, [&] {
-    auto parsed = parse_request(call, request);
+    auto parsed = parse_request(request);
     if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
     auto io = stdio_from(stdio);
-    if (!io)
-      return report(error, ENVD_ERR_INVALID_ARGUMENT, call.driver() + ": " + io.error().message());
+    if (!io) return report(error, ENVD_ERR_INVALID_ARGUMENT, io.error().message());
     Status result = f().logs(*parsed, *io);
     if (!result) return report(call, error, result.error());
     return ENVD_OK;
   });
 }
 
-envd_status runner_attach(RunnerFactory f, const PluginInfo& info, const char* request,
-                          const envd_stdio* stdio, int32_t* exit_code, char** error) {
-  Call call{kRunner, info, "attach"};
+envd_status runner_attach(RunnerFactory f, const char* request, const envd_stdio* stdio,
+                          int32_t* exit_code, char** error) {
+  Call call{"attach"};
   return guarded(call, error, [&] {
     if (exit_code == nullptr) {
       return report(error, ENVD_ERR_INVALID_ARGUMENT,
-                    call.driver() + " was asked to attach without an exit code parameter");
+                    "was asked to attach without an exit code parameter");
     }
-    auto parsed = parse_request(call, request);
+    auto parsed = parse_request(request);
     if (!parsed) return report(error, ENVD_ERR_INVALID_ARGUMENT, parsed.error().message());
     auto io = stdio_from(stdio);
-    if (!io)
-      return report(error, ENVD_ERR_INVALID_ARGUMENT, call.driver() + ": " + io.error().message());
+    if (!io) return report(error, ENVD_ERR_INVALID_ARGUMENT, io.error().message());
     Result<int> code = f().attach(*parsed, *io);
     if (!code) return report(call, error, code.error());
     *exit_code = *code;

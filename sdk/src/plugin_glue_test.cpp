@@ -189,19 +189,19 @@ TEST(PluginGlue, ExceptionsBecomeInternalErrors) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->normalize_address("throw", out.out(), error.out()), ENVD_ERR_INTERNAL);
   EXPECT_EQ(out.get(), nullptr);
-  EXPECT_EQ(error.str(), "the 'echo' builder failed: address parser exploded");
+  EXPECT_EQ(error.str(), "failed to normalize addresses: address parser exploded");
 
   Owned out2(echo());
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->normalize_address("throw-int", out2.out(), error2.out()),
             ENVD_ERR_INTERNAL);
-  EXPECT_EQ(error2.str(), "the 'echo' builder failed: unknown exception");
+  EXPECT_EQ(error2.str(), "failed to normalize addresses: unknown exception");
 
   Owned out3(echo());
   Owned error3(echo());
   EXPECT_EQ(echo()->builder->bootstrap(kRequest, out3.out(), error3.out()), ENVD_ERR_INTERNAL);
   EXPECT_EQ(out3.get(), nullptr);
-  EXPECT_EQ(error3.str(), "the 'echo' builder failed: docker is down");
+  EXPECT_EQ(error3.str(), "failed to bootstrap: docker is down");
 }
 
 TEST(PluginGlue, ExceptionFromTheDriverConstructorIsCaughtAndRetried) {
@@ -209,7 +209,7 @@ TEST(PluginGlue, ExceptionFromTheDriverConstructorIsCaughtAndRetried) {
   Owned out(d);
   Owned error(d);
   EXPECT_EQ(d->builder->normalize_address("x", out.out(), error.out()), ENVD_ERR_INTERNAL);
-  EXPECT_EQ(error.str(), "the 'fragile' builder failed: cannot read its configuration");
+  EXPECT_EQ(error.str(), "failed to normalize addresses: cannot read its configuration");
 
   Owned out2(d);
   Owned error2(d);
@@ -234,7 +234,7 @@ TEST(PluginGlue, AResultWithANulByteIsRefusedNotCut) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->normalize_address("nul", out.out(), error.out()), ENVD_ERR_INTERNAL);
   EXPECT_EQ(out.get(), nullptr);
-  EXPECT_EQ(error.str(), "the 'echo' builder returned text with a NUL byte at offset 6");
+  EXPECT_EQ(error.str(), "returned text with a NUL byte at offset 6");
 }
 
 TEST(PluginGlue, NullInputsAndOutputsAreInvalidArguments) {
@@ -242,17 +242,16 @@ TEST(PluginGlue, NullInputsAndOutputsAreInvalidArguments) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->normalize_address(nullptr, out.out(), error.out()),
             ENVD_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(error.str(), "the 'echo' builder got no address (NULL)");
+  EXPECT_EQ(error.str(), "got no address (NULL)");
 
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->normalize_address("h:1", nullptr, error2.out()),
             ENVD_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(error2.str(),
-            "the 'echo' builder was asked to normalize addresses without an output parameter");
+  EXPECT_EQ(error2.str(), "was asked to normalize addresses without an output parameter");
 
   Owned error3(echo());
   EXPECT_EQ(echo()->builder->status(nullptr, out.out(), error3.out()), ENVD_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(error3.str(), "the 'echo' builder got a malformed request: no JSON text (NULL)");
+  EXPECT_EQ(error3.str(), "got a malformed request: no JSON text (NULL)");
 }
 
 // --- Requests ------------------------------------------------------------------
@@ -293,8 +292,7 @@ TEST(PluginGlue, MalformedRequestsAreInvalidArguments) {
     EXPECT_EQ(echo()->builder->status(request, out.out(), error.out()), ENVD_ERR_INVALID_ARGUMENT)
         << request;
     EXPECT_EQ(out.get(), nullptr);
-    EXPECT_TRUE(error.str().starts_with(
-        std::string("the 'echo' builder got a malformed request: ") + reason))
+    EXPECT_TRUE(error.str().starts_with(std::string("got a malformed request: ") + reason))
         << error.str();
   }
 }
@@ -305,8 +303,8 @@ TEST(PluginGlue, DefaultBuilderVerbsSayTheyAreNotAvailableYet) {
   const envd_builder_vtable* b = bare()->builder;
   auto expect_unsupported = [](envd_status status, const Owned& error, const char* verb) {
     EXPECT_EQ(status, ENVD_ERR_UNSUPPORTED);
-    EXPECT_EQ(error.str(), std::string("the 'bare' builder cannot ") + verb +
-                               " yet: this version does not provide it");
+    EXPECT_EQ(error.str(),
+              std::string("cannot ") + verb + " yet: this version does not provide it");
   };
   {
     envd_transport transport{};
@@ -349,8 +347,8 @@ TEST(PluginGlue, DefaultRunnerVerbsSayTheyAreNotAvailableYet) {
   const envd_runner_vtable* r = plain()->runner;
   auto expect_unsupported = [](envd_status status, const Owned& error, const char* verb) {
     EXPECT_EQ(status, ENVD_ERR_UNSUPPORTED);
-    EXPECT_EQ(error.str(), std::string("the 'plain' runner cannot ") + verb +
-                               " yet: this version does not provide it");
+    EXPECT_EQ(error.str(),
+              std::string("cannot ") + verb + " yet: this version does not provide it");
   };
   {
     Owned out(plain());
@@ -390,7 +388,7 @@ TEST(PluginGlue, UnsupportedCheckStillNeedsAWellFormedRequest) {
 TEST(PluginGlue, AnEmptyMessageForOtherCodesIsFilledIn) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->remove(kRequest, error.out()), ENVD_ERR_TIMEOUT);
-  EXPECT_EQ(error.str(), "the 'echo' builder failed to remove without saying why");
+  EXPECT_EQ(error.str(), "failed to remove without saying why");
 
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->stop(kRequest, error2.out()), ENVD_ERR_UNAVAILABLE);
@@ -411,13 +409,13 @@ TEST(PluginGlue, DefaultOptionsAcceptOnlyAnEmptyObject) {
       bare()->builder->normalize_options(R"({"zeta":"1","alpha":"2"})", out2.out(), error2.out()),
       ENVD_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(out2.get(), nullptr);
-  EXPECT_EQ(error2.str(), "unknown option 'alpha' for the 'bare' builder (it takes no options)");
+  EXPECT_EQ(error2.str(), "unknown option 'alpha' (it takes no options)");
 
   Owned out3(plain());
   Owned error3(plain());
   EXPECT_EQ(plain()->runner->normalize_options(R"({"x":"1"})", out3.out(), error3.out()),
             ENVD_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(error3.str(), "unknown option 'x' for the 'plain' runner (it takes no options)");
+  EXPECT_EQ(error3.str(), "unknown option 'x' (it takes no options)");
 }
 
 TEST(PluginGlue, OptionsMustBeAnObjectOfStrings) {
@@ -434,8 +432,8 @@ TEST(PluginGlue, OptionsMustBeAnObjectOfStrings) {
     EXPECT_EQ(echo()->builder->normalize_options(json, out.out(), error.out()),
               ENVD_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(out.get(), nullptr);
-    EXPECT_TRUE(error.str().starts_with(
-        std::string("options for the 'echo' builder must be a JSON object of strings: ") + reason))
+    EXPECT_TRUE(
+        error.str().starts_with(std::string("options must be a JSON object of strings: ") + reason))
         << error.str();
   }
 }
@@ -619,7 +617,7 @@ TEST(PluginGlue, DialRefusesToDropFieldsThatChangeTheConnection) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &g.t, error.out()), ENVD_ERR_UNSUPPORTED);
   EXPECT_EQ(error.str(),
-            "the 'echo' builder needs the transport field 'tls_ca_pem', which this envd does not "
+            "needs the transport field 'tls_ca_pem', which this envd does not "
             "know (its envd_transport has " +
                 std::to_string(offsetof(envd_transport, target)) + " bytes)");
   EXPECT_EQ(g.t.kind, 0);
@@ -648,7 +646,7 @@ TEST(PluginGlue, DialFailuresLeaveTheStructUntouched) {
   g_dial = [](const Request&) -> Result<Transport> { throw std::runtime_error("socket exploded"); };
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &g.t, error2.out()), ENVD_ERR_INTERNAL);
-  EXPECT_EQ(error2.str(), "the 'echo' builder failed: socket exploded");
+  EXPECT_EQ(error2.str(), "failed to dial: socket exploded");
   EXPECT_EQ(g.t.kind, 0);
 }
 
@@ -657,7 +655,7 @@ TEST(PluginGlue, DialRejectsInconsistentTransports) {
   GuardedTransport g(sizeof(envd_transport));
   Owned error(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &g.t, error.out()), ENVD_ERR_INTERNAL);
-  EXPECT_EQ(error.str(), "the 'echo' builder dialled but returned no socket");
+  EXPECT_EQ(error.str(), "dialled but returned no socket");
 
   g_dial = [](const Request&) -> Result<Transport> {
     Transport t;
@@ -666,7 +664,7 @@ TEST(PluginGlue, DialRejectsInconsistentTransports) {
   };
   Owned error2(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &g.t, error2.out()), ENVD_ERR_INTERNAL);
-  EXPECT_EQ(error2.str(), "the 'echo' builder dialled but returned an empty gRPC target");
+  EXPECT_EQ(error2.str(), "dialled but returned an empty gRPC target");
 
   SocketPair pair;
   ASSERT_GE(pair.driver_end, 0);
@@ -678,8 +676,8 @@ TEST(PluginGlue, DialRejectsInconsistentTransports) {
   };
   Owned error3(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, &g.t, error3.out()), ENVD_ERR_INTERNAL);
-  EXPECT_TRUE(error3.str().starts_with(
-      "the 'echo' builder dialled but returned a TLS client certificate without its key"));
+  EXPECT_TRUE(
+      error3.str().starts_with("dialled but returned a TLS client certificate without its key"));
   EXPECT_FALSE(fd_is_open(pair.driver_end));
   EXPECT_EQ(g.t.kind, 0);
   EXPECT_EQ(g.t.tls_cert_pem, nullptr);
@@ -688,7 +686,7 @@ TEST(PluginGlue, DialRejectsInconsistentTransports) {
 TEST(PluginGlue, DialNeedsAUsableTransportStruct) {
   Owned error(echo());
   EXPECT_EQ(echo()->builder->dial(kRequest, nullptr, error.out()), ENVD_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(error.str(), "the 'echo' builder was asked to dial without a usable envd_transport");
+  EXPECT_EQ(error.str(), "was asked to dial without a usable envd_transport");
 
   envd_transport tiny{};
   tiny.struct_size = sizeof(uint32_t);  // not even kind and fd
@@ -741,7 +739,7 @@ TEST(PluginGlue, DialSessionFailuresLeaveNoSocket) {
     Owned error(echo());
     int32_t fd = -1;
     EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()), ENVD_ERR_INTERNAL);
-    EXPECT_EQ(error.str(), "the 'echo' builder opened a session connection but returned no socket");
+    EXPECT_EQ(error.str(), "opened a session connection but returned no socket");
   }
   g_dial_session = [](const Request&, const SessionRequest&) -> Result<int> {
     throw std::runtime_error("hijack exploded");
@@ -750,7 +748,7 @@ TEST(PluginGlue, DialSessionFailuresLeaveNoSocket) {
     Owned error(echo());
     int32_t fd = -1;
     EXPECT_EQ(echo()->builder->dial_session(kSessionRequest, &fd, error.out()), ENVD_ERR_INTERNAL);
-    EXPECT_EQ(error.str(), "the 'echo' builder failed: hijack exploded");
+    EXPECT_EQ(error.str(), "failed to open a session connection: hijack exploded");
     EXPECT_EQ(fd, -1);
   }
 }
@@ -775,9 +773,7 @@ TEST(PluginGlue, DialSessionRefusesMalformedSessions) {
     int32_t fd = -1;
     EXPECT_EQ(echo()->builder->dial_session(request, &fd, error.out()), ENVD_ERR_INVALID_ARGUMENT)
         << request;
-    EXPECT_EQ(error.str(),
-              std::string("the 'echo' builder got a malformed session request: ") + reason)
-        << request;
+    EXPECT_EQ(error.str(), std::string("got a malformed session request: ") + reason) << request;
     EXPECT_EQ(fd, -1);
   }
   Owned error(echo());

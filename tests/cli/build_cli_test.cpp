@@ -647,7 +647,7 @@ TEST_F(BuildCli, BuildkitdImageIsRefusedForABuilderNotMadeFromAnImage) {
            "127.0.0.1:" + std::to_string(closed_port()), "--use"});
   const std::string expected =
       "envd: error: --buildkitd-image cannot be used with context 'gone': builder 'tcp': "
-      "unknown option 'image' for the tcp builder (allowed: tls-ca, tls-cert, tls-key, "
+      "unknown option 'image' (allowed: tls-ca, tls-cert, tls-key, "
       "tls-servername)\n";
   for (const std::vector<std::string>& command :
        {std::vector<std::string>{"build", "--progress", "quiet", project().string()},

@@ -615,16 +615,13 @@ TEST_F(ContextCli, UpdateNeedsSomethingToChangeAndAnExistingContext) {
   // --runner-opt goes to the runner's driver, which checks it: docker takes none.
   auto opt = envd({"context", "update", "default", "--runner-opt", "ssh-port=2222"});
   EXPECT_EQ(opt.exit_code, 1);
-  EXPECT_EQ(opt.err,
-            kError +
-                "runner 'docker': unknown option 'ssh-port' for the 'docker' runner (it takes no "
-                "options)\n");
+  EXPECT_EQ(opt.err, kError + "runner 'docker': unknown option 'ssh-port' (it takes no options)\n");
   // A newline typed into a value is shown escaped: the error stays one line.
   auto newline = envd({"context", "update", "default", "--runner-opt", "ssh\nport=1"});
   EXPECT_EQ(newline.exit_code, 1);
   EXPECT_EQ(newline.err, kError +
-                             "runner 'docker': unknown option 'ssh\\x0aport' for the 'docker' "
-                             "runner (it takes no options)\n");
+                             "runner 'docker': unknown option 'ssh\\x0aport' (it takes no "
+                             "options)\n");
   auto malformed = envd({"context", "update", "default", "--runner-opt", "ssh-port"});
   EXPECT_EQ(malformed.exit_code, 1);
   EXPECT_EQ(malformed.err,

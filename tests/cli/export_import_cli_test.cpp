@@ -214,7 +214,7 @@ TEST_F(ExportImportCli, ExportRefusesAnOptionTheDriverRefuses) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.err,
             "envd: error: cannot export context 'edited': builder 'tcp': unknown option 'bogus' "
-            "for the tcp builder (allowed: tls-ca, tls-cert, tls-key, tls-servername) (import "
+            "(allowed: tls-ca, tls-cert, tls-key, tls-servername) (import "
             "would refuse it; correct it with envd context update)\n");
   EXPECT_FALSE(fs::exists(archive));
 

@@ -134,7 +134,7 @@ TEST_F(RealModules, OptionsAreRejectedUntilADriverDeclaresSome) {
   ASSERT_FALSE(options);
   EXPECT_EQ(options.error().code(), Errc::invalid_argument);
   EXPECT_EQ(options.error().message(),
-            "builder 'unix': unknown option 'image' for the 'unix' builder (it takes no options)");
+            "builder 'unix': unknown option 'image' (it takes no options)");
 }
 
 // The remote builders connect to daemons that someone else runs: the tcp
@@ -147,7 +147,7 @@ TEST_F(RealModules, RemoteBuildersDeclareTheirFilesAndManageNoDaemon) {
   auto options = tcp->normalize_options({{"image", "x"}});
   ASSERT_FALSE(options);
   EXPECT_EQ(options.error().message(),
-            "builder 'tcp': unknown option 'image' for the tcp builder (allowed: tls-ca, "
+            "builder 'tcp': unknown option 'image' (allowed: tls-ca, "
             "tls-cert, tls-key, tls-servername)");
   auto unix_builder = registry_->builder("unix");
   ASSERT_TRUE(unix_builder);

@@ -36,7 +36,9 @@
 // drivers that keep mutable state must guard it.
 //
 // A verb that is not overridden fails with ENVD_ERR_UNSUPPORTED and the message
-// "the '<type>' <kind> cannot <verb> yet: this version does not provide it".
+// "cannot <verb> yet: this version does not provide it". envd shows every
+// message of a module after "builder '<type>': " (or "runner '<type>': "), so
+// a message does not name its own driver.
 #pragma once
 
 #include <chrono>
