@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/global_flags.hpp"
 #include "context/store.hpp"
 
 namespace envd::cli {
@@ -192,6 +193,23 @@ std::vector<std::string> positional_values(Invocation& invocation, const CLI::Ap
   return names;
 }
 
+// The words of the command `app` is: {"context", "create"} (none for the top).
+std::vector<std::string> command_of(const CLI::App* app) {
+  std::vector<std::string> command;
+  for (; app->get_parent() != nullptr; app = app->get_parent()) {
+    command.insert(command.begin(), app->get_name());
+  }
+  return command;
+}
+
+// Whether a flag of a command above `command` is offered to it: not one it
+// would refuse. --buildkitd-image is for the commands that use a builder
+// (global_flags.hpp).
+bool offered_below(const CLI::Option* option, const std::vector<std::string>& command) {
+  if (has_long_name(option, "buildkitd-image")) return uses_builder(command);
+  return true;
+}
+
 }  // namespace
 
 Status complete_command_line(Invocation& invocation, const CLI::App* root,
@@ -256,6 +274,7 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
     for (const CLI::App* at = app; at != nullptr; at = at->get_parent()) {
       for (const CLI::Option* option : at->get_options()) {
         if (!option->nonpositional()) continue;
+        if (at != app && !offered_below(option, command_of(app))) continue;
         for (const auto& l : option->get_lnames()) candidates.push_back("--" + l);
       }
       if (at == root) break;

@@ -43,10 +43,14 @@ std::vector<std::string> parsed_command(const CLI::App& app) {
   return command;
 }
 
+bool uses_builder(const std::vector<std::string>& command) {
+  return !command.empty() && among(command.front(), kBuilderCommands);
+}
+
 std::string unused_buildkitd_image(const Invocation& invocation,
                                    const std::vector<std::string>& command) {
   if (invocation.buildkitd_image.empty() || command.empty()) return {};
-  if (among(command.front(), kBuilderCommands)) return {};
+  if (uses_builder(command)) return {};
   return "--buildkitd-image is for the commands that use a builder (build, up, bootstrap, "
          "builder, prune), not '" +
          shown_command(command) + "'";

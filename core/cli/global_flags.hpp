@@ -16,6 +16,10 @@ namespace envd::cli {
 // The parsed command's words below the top level: {"plugin", "ls"}.
 std::vector<std::string> parsed_command(const CLI::App& app);
 
+// Whether the command works through the context's builder (build, up,
+// bootstrap, builder ..., prune): the commands --buildkitd-image is for.
+bool uses_builder(const std::vector<std::string>& command);
+
 // --buildkitd-image given to a command that uses no builder: the usage
 // error's message ("--buildkitd-image is for ..."); empty when it is fine.
 std::string unused_buildkitd_image(const Invocation& invocation,

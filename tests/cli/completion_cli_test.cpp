@@ -103,6 +103,14 @@ TEST_F(CompletionTest, FlagsAndTheirValues) {
   auto flags = complete({"build", "--con"});
   EXPECT_NE(std::find(flags.begin(), flags.end(), "--context"), flags.end());
   EXPECT_NE(std::find(flags.begin(), flags.end(), "--connect-timeout"), flags.end());
+  // ...but not one the subcommand refuses: --buildkitd-image is the builder
+  // commands'.
+  EXPECT_EQ(complete({"build", "--buildkitd"}), (std::vector<std::string>{"--buildkitd-image"}));
+  EXPECT_EQ(complete({"builder", "status", "--buildkitd"}),
+            (std::vector<std::string>{"--buildkitd-image"}));
+  EXPECT_EQ(complete({"context", "create", "--buildkitd"}),
+            (std::vector<std::string>{"--buildkitd-config"}));
+  EXPECT_EQ(complete({"envs", "ls", "--buildkitd"}), std::vector<std::string>{});
 }
 
 TEST_F(CompletionTest, ContextNamesComeFromTheStore) {

@@ -909,6 +909,18 @@ TEST_F(ContextCli, HelpGoesToStdoutEverywhere) {
   }
   auto version = envd_ok({"--version"});
   EXPECT_EQ(version.out.rfind("envd ", 0), 0u);
+  // --version answers under every command, before the command's own checks
+  // of its arguments (a name that create and rm require), as --help does.
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"context", "create", "--version"},
+                                             {"context", "rm", "--version"},
+                                             {"context", "ls", "--version"},
+                                             {"build", "--version"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 0) << args[1] << ": " << r.err;
+    EXPECT_EQ(r.out, version.out) << args[1];
+    EXPECT_EQ(r.err, "") << args[1];
+  }
 }
 
 }  // namespace

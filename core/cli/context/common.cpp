@@ -19,6 +19,12 @@ std::vector<std::string> NameArgs::all() const {
   return names;
 }
 
+bool version_asked(const CLI::App* cmd) {
+  while (cmd->get_parent() != nullptr) cmd = cmd->get_parent();
+  const CLI::Option* version = cmd->get_version_ptr();
+  return version != nullptr && version->count() > 0;
+}
+
 void add_name_args(CLI::App* cmd, NameArgs& args) {
   // One positional name: as a vector's it would show as "[name...]" in the
   // usage line. A second is refused by CLI11 (usage_error in main.cpp words it).
@@ -26,8 +32,10 @@ void add_name_args(CLI::App* cmd, NameArgs& args) {
   cmd->add_option("--name", args.flagged, "Name of the context")->allow_extra_args(false);
   // One name, NAME or --name: a command line without it (or with two) is
   // one envd cannot use as given, exit 2 like a missing operand elsewhere.
-  // Checked once the parse is complete, so --help still answers.
-  cmd->parse_complete_callback([&args] {
+  // Checked once the parse is complete, so --help still answers, and
+  // --version too (as under every other command).
+  cmd->parse_complete_callback([cmd, &args] {
+    if (version_asked(cmd)) return;
     const std::size_t n = args.all().size();
     if (n == 0) throw CLI::ValidationError("a context name is required (NAME or --name NAME)");
     if (n > 1) throw CLI::ValidationError("expected one context name, got " + std::to_string(n));

@@ -26,6 +26,10 @@ struct NameArgs {
 
 // Declares NAME and --name NAME ("Name of the context") on `cmd`, filling
 // `args`.
+// Whether --version was given on the command line, at any level: it answers
+// before a command's own checks of its arguments, as --help does.
+bool version_asked(const CLI::App* cmd);
+
 void add_name_args(CLI::App* cmd, NameArgs& args);
 
 // The one context name a command takes: exactly one in `args`, and a valid

@@ -101,8 +101,8 @@ void add_context_rm_command(CLI::App& group, Invocation& invocation, Action& act
   cmd->add_option("--name", req->names.flagged, "Name of a context (repeatable)")
       ->allow_extra_args(false);
   // As add_name_args: no name at all is a command line envd cannot use.
-  cmd->parse_complete_callback([names = &req->names] {
-    if (names->all().empty()) {
+  cmd->parse_complete_callback([cmd, names = &req->names] {
+    if (names->all().empty() && !version_asked(cmd)) {
       throw CLI::ValidationError("a context name is required (NAME... or --name NAME)");
     }
   });
