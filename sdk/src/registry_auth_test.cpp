@@ -44,15 +44,11 @@ TEST(RegistryAuthHeader, CredentialsFromADockerConfigAuthsEntry) {
             "MTo1MDAwIn0=");
 }
 
-TEST(RegistryAuthHeader, ComesFromACredentialHelperForDriversToo) {
-  // A credsStore helper on PATH answers for every registry; drivers that pull
-  // (the docker-container builder) get the same header as the core's push.
+// The header for 127.0.0.1:5000 with a credsStore helper, the shell
+// script `script`, first on PATH.
+Result<std::string> header_from_helper(const std::string& script) {
   TempDir dir;
-  dir.write("docker-credential-envdtest",
-            "#!/bin/sh\nread key\n"
-            "printf '{\"ServerURL\":\"%s\",\"Username\":\"helper-user\",\"Secret\":\"s3cret\"}' "
-            "\"$key\"\n",
-            fs::perms::owner_all);
+  dir.write("docker-credential-envdtest", script, fs::perms::owner_all);
   dir.write("config.json", R"({"credsStore": "envdtest"})",
             fs::perms::owner_read | fs::perms::owner_write);
   std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
@@ -61,6 +57,16 @@ TEST(RegistryAuthHeader, ComesFromACredentialHelperForDriversToo) {
   options.config_dir = dir.path();
   auto header = registry_auth_header_for("127.0.0.1:5000", options);
   ::setenv("PATH", old_path.c_str(), 1);
+  return header;
+}
+
+TEST(RegistryAuthHeader, ComesFromACredentialHelperForDriversToo) {
+  // A credsStore helper on PATH answers for every registry; drivers that pull
+  // (the docker-container builder) get the same header as the core's push.
+  auto header = header_from_helper(
+      "#!/bin/sh\nread key\n"
+      "printf '{\"ServerURL\":\"%s\",\"Username\":\"helper-user\",\"Secret\":\"s3cret\"}' "
+      "\"$key\"\n");
   ASSERT_TRUE(header) << header.error().message();
   EXPECT_EQ(base64_decode(*header).value(),
             R"({"username":"helper-user","password":"s3cret","serveraddress":"127.0.0.1:5000"})");
@@ -69,17 +75,7 @@ TEST(RegistryAuthHeader, ComesFromACredentialHelperForDriversToo) {
 // A helper that writes without end is stopped at 1 MiB and named, instead
 // of being read until memory runs out.
 TEST(RegistryAuthHeader, AHelperThatWritesWithoutEndIsStopped) {
-  TempDir dir;
-  dir.write("docker-credential-envdtest", "#!/bin/sh\nexec yes '{\"Username\":\"u\"}'\n",
-            fs::perms::owner_all);
-  dir.write("config.json", R"({"credsStore": "envdtest"})",
-            fs::perms::owner_read | fs::perms::owner_write);
-  std::string old_path = std::getenv("PATH") != nullptr ? std::getenv("PATH") : "";
-  ::setenv("PATH", (dir.path().string() + ":" + old_path).c_str(), 1);
-  RegistryAuthOptions options;
-  options.config_dir = dir.path();
-  auto header = registry_auth_header_for("127.0.0.1:5000", options);
-  ::setenv("PATH", old_path.c_str(), 1);
+  auto header = header_from_helper("#!/bin/sh\nexec yes '{\"Username\":\"u\"}'\n");
   ASSERT_FALSE(header);
   EXPECT_NE(header.error().message().find("credential helper 'docker-credential-envdtest' wrote "
                                           "more than 1024 KiB for '127.0.0.1:5000', so envd "
