@@ -574,6 +574,31 @@ TEST(DockerEngineClient, ALiveStreamArrivesAsItComes) {
   EXPECT_TRUE(*held_until_seen) << "the first chunk reached the caller only with the rest";
 }
 
+// An Engine that stops (or is killed) in the middle of a followed log: the
+// connection was lost, not answered badly.
+TEST(DockerEngineClient, AStreamCutShortSaysTheConnectionClosed) {
+  FakeEngine fake([](int fd, const Received&) {
+    const std::string whole = chunked_response({"one\n", "two\n"});
+    send_all(fd, whole.substr(0, whole.find("4\r\ntwo")));
+  });
+  auto engine = fake.engine();
+  std::string all;
+  auto status = engine.stream(
+      "GET", "/containers/x/logs?follow=1", "", {}, StreamMode::chunks,
+      [&](std::string_view data) {
+        all += data;
+        return true;
+      },
+      soon());
+  ASSERT_FALSE(status);
+  EXPECT_EQ(all, "one\n");
+  EXPECT_EQ(status.error().code(), Errc::unavailable);
+  EXPECT_EQ(status.error().message(),
+            "the Docker Engine at " + fake.url() +
+                " closed the connection in the middle of its answer to GET "
+                "/containers/x/logs?follow=1");
+}
+
 TEST(DockerEngineClient, AStreamThatFailsReportsTheMessage) {
   FakeEngine fake([](int fd, const Received&) {
     send_all(fd, response(404, "Not Found", R"({"message":"pull access denied for x"})"));

@@ -182,6 +182,13 @@ Error Connection::io_error(error_code ec, std::string_view what) {
     return Error(Errc::unavailable, "the Docker Engine at " + endpoint_.url +
                                         " closed the connection during " + std::string(what));
   }
+  // The Engine went away with its answer unfinished (stopped, or killed, in
+  // a followed log): the answer was no worse than any other.
+  if (ec == http::error::partial_message) {
+    return Error(Errc::unavailable, "the Docker Engine at " + endpoint_.url +
+                                        " closed the connection in the middle of its answer to " +
+                                        std::string(what));
+  }
   if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
     return Error(Errc::internal, "the Docker Engine at " + endpoint_.url +
                                      " sent an invalid HTTP answer to " + std::string(what) + ": " +
