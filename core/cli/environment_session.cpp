@@ -105,7 +105,7 @@ Status attach_to(Invocation& invocation, const RunnerTarget& target, const std::
 void add_logs_command(CLI::App& envs, Invocation& invocation, Action& action) {
   auto flags = std::make_shared<LogsFlags>();
   CLI::App* logs = envs.add_subcommand("logs", "Show an environment's output");
-  logs->add_option("name", flags->name, "Environment")
+  logs->add_option("name", flags->name, "Name of the environment")
       ->required()
       ->check(non_empty_word("an environment name"));
   logs->add_flag("-f,--follow", flags->follow,
@@ -135,13 +135,28 @@ void add_attach_command(CLI::App& app, Invocation& invocation, Action& action) {
   CLI::App* attach = app.add_subcommand(
       "attach", "Open a shell in an environment (docker: an Engine exec; envd-server: ssh)");
   attach->alias("ssh");
-  attach->add_option("name", *name, "Environment")
+  attach->add_option("name", *name, "Name of the environment")
       ->required()
       ->check(non_empty_word("an environment name"));
-  attach->add_option("--shell", *shell,
-                     "Shell command line to run, split into words as a shell splits it "
-                     "(quotes and backslashes; no expansions) (default: the runner's; docker: "
-                     "bash if the image has it, else sh)");
+  // A command line that cannot be split, or holds no word, is a usage error
+  // like any malformed value; attach_to splits it again, the same way.
+  const CLI::Validator shell_words(
+      [](const std::string& value) {
+        auto split = split_command_line("--shell", value);
+        if (!split) {
+          std::string reason = split.error().message();
+          if (reason.rfind("--shell: ", 0) == 0) reason.erase(0, 9);  // CLI11 names the flag
+          return reason;
+        }
+        return split->empty() ? std::string("it names no program") : std::string();
+      },
+      "", "shell-words");
+  attach
+      ->add_option("--shell", *shell,
+                   "Shell command line to run, split into words as a shell splits it "
+                   "(quotes and backslashes; no expansions) (default: the runner's; docker: "
+                   "bash if the image has it, else sh)")
+      ->check(shell_words);
   auto timeout = std::make_shared<std::string>();
   add_runner_timeout_flag(*attach, *timeout, "the shell to start", "30s");
   attach->callback([&invocation, &action, name, shell, timeout] {

@@ -109,14 +109,40 @@ std::string usage_error(const CLI::App& app, const CLI::ParseError& e) {
       }
     }
   }
+  // A missing positional: CLI11 says "names is required"; said with the noun
+  // of its description ("Names of the environments": "at least one
+  // environment name is required").
+  if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what.front() != '-') {
+    constexpr std::string_view kIsRequired = " is required";
+    const std::string name = what.substr(0, what.find(kIsRequired));
+    const CLI::Option* positional = deepest.get_option_no_throw(name);
+    const std::string description = positional != nullptr ? positional->get_description() : "";
+    constexpr std::string_view kNameOf = "Name of the ";
+    constexpr std::string_view kNamesOf = "Names of the ";
+    if (what.size() == name.size() + kIsRequired.size() && description.rfind(kNameOf, 0) == 0) {
+      const std::string noun = description.substr(kNameOf.size());
+      const bool vowel = std::string_view("aeiou").find(noun.front()) != std::string_view::npos;
+      what = fmt::format("{} {} name is required", vowel ? "an" : "a", noun);
+    } else if (what.size() == name.size() + kIsRequired.size() &&
+               description.rfind(kNamesOf, 0) == 0 && description.back() == 's') {
+      const std::string noun =
+          description.substr(kNamesOf.size(), description.size() - kNamesOf.size() - 1);
+      what = fmt::format("at least one {} name is required", noun);
+    }
+  }
   // A flag's check that reads the value as the command will (runner_commands
   // read_by) says "invalid --cpus '...': ..." itself: CLI11's "--cpus: "
-  // before it would say the flag twice.
+  // before it would say the flag twice; a positional's check names what the
+  // value is not ("'' is not an environment name"), so "name: " goes too.
   if (dynamic_cast<const CLI::ValidationError*>(&e) != nullptr) {
     if (auto colon = what.find(": invalid ");
         colon != std::string::npos && what.front() == '-' && what.find(' ') > colon &&
         what.compare(colon + 10, colon, what, 0, colon) == 0) {
       what.erase(0, colon + 2);
+    } else if (auto sep = what.find(": ");
+               sep != std::string::npos && what.front() != '-' && what.find(' ') > sep) {
+      const CLI::Option* positional = deepest.get_option_no_throw(what.substr(0, sep));
+      if (positional != nullptr && positional->get_positional()) what.erase(0, sep + 2);
     }
   }
   // CLI11 quotes the words it could not take as they are: one line, shown.

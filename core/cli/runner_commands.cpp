@@ -157,6 +157,26 @@ CLI::Validator read_by(Parse parse) {
 // directory only when the spec is made (run_spec), which may find it gone.
 Result<VolumeMount> volume_shape(const std::string& text) { return parse_volume(text, "/"); }
 
+Result<EnvValue> env_shape(const std::string& text) { return parse_env_value(text); }
+
+Status image_shape(const std::string& text) {
+  if (auto st = check_utf8("--image", text); !st) return st;
+  return output::validate_image_reference(text);
+}
+
+// Two --volume flags with one TARGET: a command line that cannot be run as
+// given, refused with the usage errors once the parse is complete.
+void refuse_shared_targets(const std::vector<std::string>& volumes) {
+  std::set<std::string> targets;
+  for (const auto& item : volumes) {
+    auto mount = volume_shape(item);
+    if (mount && !targets.insert(mount->target).second) {
+      throw CLI::ValidationError("--volume: two volumes are mounted at " +
+                                 util::printable(mount->target));
+    }
+  }
+}
+
 json::object port_object(const PortPublish& publish) {
   return json::object{{"host_ip", publish.host_ip},
                       {"host_port", publish.host_port},
@@ -216,17 +236,13 @@ Result<json::object> run_spec(const RunFlags& flags) {
     // key, and the core refuses it there rather than see it dropped.
     std::error_code ec;
     const std::string cwd = std::filesystem::current_path(ec).string();
-    json::array volumes;
-    std::set<std::string> targets;
+    json::array volumes;  // targets distinct: refuse_shared_targets
     for (const auto& item : flags.volumes) {
       auto mount = parse_volume(item, cwd);
       if (!mount) return mount.error();
       if (mount->type == "bind" && mount->source.front() != '/') {  // relative, and no cwd
         return usage("--volume '" + util::printable(item) +
                      "': the current directory is gone: " + ec.message());
-      }
-      if (!targets.insert(mount->target).second) {
-        return usage("--volume: two volumes are mounted at " + util::printable(mount->target));
       }
       volumes.push_back(json::object{{"type", mount->type},
                                      {"source", mount->source},
@@ -685,13 +701,16 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto flags = std::make_shared<RunFlags>();
     CLI::App* run = app.add_subcommand(
         "run", "Create and start an environment from an image on the context's runner");
-    run->add_option("-i,--image", flags->image, "Image to run")->required();
+    run->add_option("-i,--image", flags->image, "Image to run")
+        ->required()
+        ->check(read_by(image_shape));
     run->add_option("-n,--name", flags->name,
                     "Name of the environment (default: from the image's name)");
     // One value per occurrence, as up's: a vector option would otherwise take
     // the command's words that follow it (`-e A=1 sleep 9` set A, sleep and 9).
     run->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)")
-        ->allow_extra_args(false);
+        ->allow_extra_args(false)
+        ->check(read_by(env_shape));
     run->add_option(
            "-p,--publish", flags->ports,
            "Publish a port [[IP:]HOST:]CONTAINER[/tcp|udp|sctp], ports or ranges (repeatable)")
@@ -724,6 +743,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     // Once the command starts, the rest of the line is its own: `sh -c X` is
     // not envd's -c (--context), nor is a later -e envd's.
     run->positionals_at_end();
+    run->parse_complete_callback([flags] { refuse_shared_targets(flags->volumes); });
     run->callback([&invocation, &action, flags] {
       action = [&invocation, flags] { return run_run(invocation, *flags); };
     });
@@ -744,6 +764,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
         ->group(env);
     up->add_option("-e,--env", flags->env, "Environment variable KEY=VALUE (repeatable)")
         ->allow_extra_args(false)
+        ->check(read_by(env_shape))
         ->group(env);
     up->add_option(
           "-p,--publish", flags->ports,
@@ -788,6 +809,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     up->add_flag("-d,--detach", *detach,
                  "Do not attach a shell once it runs (up never attaches without a terminal)")
         ->group(env);
+    up->parse_complete_callback([flags] { refuse_shared_targets(flags->volumes); });
     up->callback([&invocation, &action, build, flags, detach] {
       action = [&invocation, build, flags, detach] {
         return run_up(invocation, *build, *flags, *detach);
@@ -813,7 +835,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto describe_flags = std::make_shared<QueryFlags>();
     CLI::App* describe =
         envs->add_subcommand("describe", "Show an environment: ports, env, resources, labels");
-    describe->add_option("name", *name, "Environment")
+    describe->add_option("name", *name, "Name of the environment")
         ->required()
         ->check(non_empty_word("an environment name"));
     describe->add_option("-f,--format", describe_flags->format, "Output format: table or json")
@@ -832,7 +854,7 @@ void add_runner_commands(CLI::App& app, Invocation& invocation, Action& action) 
     auto names = std::make_shared<std::vector<std::string>>();
     auto volumes = std::make_shared<bool>(false);
     CLI::App* down = app.add_subcommand("down", "Stop and remove environments");
-    down->add_option("names", *names, "Environments")
+    down->add_option("names", *names, "Names of the environments")
         ->required()
         ->check(non_empty_word("an environment name"));
     down->add_flag("--volumes", *volumes, "Remove their anonymous volumes too");

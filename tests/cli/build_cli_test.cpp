@@ -263,7 +263,7 @@ TEST_F(BuildCli, AnEmptyPathIsAUsageError) {
   for (const char* command : {"build", "up"}) {
     auto r = envd({command, ""});
     EXPECT_EQ(r.exit_code, 2) << command;
-    EXPECT_EQ(r.err, std::string("envd: error: path: the build context is empty (leave PATH out "
+    EXPECT_EQ(r.err, std::string("envd: error: the build context is empty (leave PATH out "
                                  "for .) (see 'envd ") +
                          command + " --help')\n");
   }

@@ -850,8 +850,6 @@ TEST_F(ContextCli, ValuesThatAreNotUtf8AreRefusedAndTheStoreStaysReadable) {
        "invalid --builder-tls-servername 'x\\xff': it is not UTF-8 text"},
       {{"context", "update", "ok", "--runner-opt", "a=\xff"},
        "invalid --runner-opt 'a=\\xff': it is not UTF-8 text"},
-      {{"run", "-i", "alpine", "-e", "K=\xff"}, "invalid --env 'K=\\xff': it is not UTF-8 text"},
-      {{"run", "-i", "alp\xffine"}, "invalid --image 'alp\\xffine': it is not UTF-8 text"},
       {{"down", "x\xff"}, "invalid environment name 'x\\xff': it is not UTF-8 text"}};
   for (const auto& [args, said] : cases) {
     SCOPED_TRACE(args[0] + " " + args[1]);
@@ -859,6 +857,15 @@ TEST_F(ContextCli, ValuesThatAreNotUtf8AreRefusedAndTheStoreStaysReadable) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_EQ(r.err, "envd: error: " + said + "\n");
     EXPECT_EQ(read_text(store_file()), before);
+  }
+  // --image and --env are read as the command line is read: exit 2.
+  for (const auto& [args, said] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"run", "-i", "alp\xffine"}, "invalid --image 'alp\\xffine': it is not UTF-8 text"},
+           {{"run", "-i", "alpine", "-e", "K=\xff"},
+            "invalid --env 'K=\\xff': it is not UTF-8 text"}}) {
+    auto r = envd(args);
+    EXPECT_EQ(r.exit_code, 2) << said;
+    EXPECT_EQ(r.err, "envd: error: " + said + " (see 'envd run --help')\n");
   }
   envd_ok({"context", "ls"});
   // A file's path reaches the driver as JSON text too: the message says how

@@ -105,14 +105,12 @@ TEST_F(ExportImportCli, EmptyFileNamesAndExtraNamesAreUsageErrors) {
   auto exported = envd({"context", "export", "default", ""});
   EXPECT_EQ(exported.exit_code, 2);
   EXPECT_EQ(exported.out, "");
-  EXPECT_EQ(
-      exported.err.rfind("envd: error: file: '' is not a file name ('-' is standard output)", 0),
-      0u)
+  EXPECT_EQ(exported.err.rfind("envd: error: '' is not a file name ('-' is standard output)", 0),
+            0u)
       << exported.err;
   auto imported = envd({"context", "import", "x", ""});
   EXPECT_EQ(imported.exit_code, 2);
-  EXPECT_EQ(
-      imported.err.rfind("envd: error: file: '' is not a file name ('-' is standard input)", 0), 0u)
+  EXPECT_EQ(imported.err.rfind("envd: error: '' is not a file name ('-' is standard input)", 0), 0u)
       << imported.err;
   auto inspected = envd({"context", "inspect", "default", "default"});
   EXPECT_EQ(inspected.exit_code, 2);

@@ -85,15 +85,35 @@ TEST_F(UsageCli, AOneValueFlagGivenTwiceIsNamed) {
 // cannot use: exit 2 before the runner is asked, as an empty flag value.
 TEST_F(UsageCli, AnEmptyEnvironmentNameIsAUsageError) {
   for (const auto& [args, expected] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"down", "dev", ""}, "names: '' is not an environment name (see 'envd down --help')"},
-           {{"attach", ""}, "name: '' is not an environment name (see 'envd attach --help')"},
-           {{"envs", "logs", ""},
-            "name: '' is not an environment name (see 'envd envs logs --help')"},
+           {{"down", "dev", ""}, "'' is not an environment name (see 'envd down --help')"},
+           {{"attach", ""}, "'' is not an environment name (see 'envd attach --help')"},
+           {{"envs", "logs", ""}, "'' is not an environment name (see 'envd envs logs --help')"},
            {{"envs", "describe", ""},
-            "name: '' is not an environment name (see 'envd envs describe --help')"}}) {
+            "'' is not an environment name (see 'envd envs describe --help')"},
+           // None at all: said with the noun, not CLI11's "names is required".
+           {{"down"}, "at least one environment name is required (see 'envd down --help')"},
+           {{"attach"}, "an environment name is required (see 'envd attach --help')"},
+           {{"envs", "logs"}, "an environment name is required (see 'envd envs logs --help')"},
+           {{"envs", "describe"},
+            "an environment name is required (see 'envd envs describe --help')"},
+           {{"context", "export"},
+            "a context name is required (see 'envd context export --help')"}}) {
     auto r = envd(args);
     EXPECT_EQ(r.exit_code, 2) << args[0];
     EXPECT_EQ(r.err, kError + expected + "\n");
+  }
+}
+
+// attach's --shell is split as the command line is read: one that cannot
+// be split, or names no program, is a usage error like any malformed value.
+TEST_F(UsageCli, AnAttachShellThatCannotBeSplitIsAUsageError) {
+  for (const auto& [shell, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"sh -c \"unterminated", "--shell: a \" is not closed"},
+           {"sh -c 'x", "--shell: a ' is not closed"},
+           {"   ", "--shell: it names no program"}}) {
+    auto r = envd({"attach", "dev", "--shell", shell});
+    EXPECT_EQ(r.exit_code, 2) << shell;
+    EXPECT_EQ(r.err, kError + expected + " (see 'envd attach --help')\n");
   }
 }
 

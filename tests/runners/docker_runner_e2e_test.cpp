@@ -787,11 +787,6 @@ TEST_F(DockerRunnerE2e, TheContextsRunnerAddressChoosesTheEngine) {
 }
 
 TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
-  auto bad = [&](const std::vector<std::string>& args) {
-    auto r = envd(args, {{"DOCKER_HOST", "unix:///nonexistent"}});
-    EXPECT_EQ(r.exit_code, 1);
-    return r.err;
-  };
   // A flag's value malformed in itself is found as the command line is
   // read: a usage error (exit 2), as a size or a duration that is not one.
   auto malformed = [&](const std::vector<std::string>& args) {
@@ -807,16 +802,16 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
   EXPECT_EQ(no_image.exit_code, 2);
   EXPECT_EQ(no_image.err, "envd: error: --image is required (see 'envd run --help')\n");
   // The runner puts the image into the Engine's URLs: only a reference goes.
-  EXPECT_EQ(bad({"run", "--image", "a b"}),
+  EXPECT_EQ(malformed({"run", "--image", "a b"}),
             "envd: error: --image: invalid image reference 'a b': 'a b' must be lowercase letters "
             "and digits, separated by '.', '_', '__' or '-'\n");
   EXPECT_EQ(
-      bad({"run", "--image", "busybox/json HTTP/1.1\r\nX: y"})
+      malformed({"run", "--image", "busybox/json HTTP/1.1\r\nX: y"})
           .rfind("envd: error: --image: invalid image reference 'busybox/json HTTP/1.1\\x0d\\x0aX: "
                  "y': ",
                  0),
       0u);
-  EXPECT_EQ(bad({"run", "--image", "../containers/x"}),
+  EXPECT_EQ(malformed({"run", "--image", "../containers/x"}),
             "envd: error: --image: invalid image reference '../containers/x': '..' is not a valid "
             "registry host\n");
   EXPECT_EQ(
@@ -833,8 +828,17 @@ TEST_F(DockerRunnerE2e, FlagsAreCheckedBeforeTheRunnerIsContacted) {
               "[SOURCE:]TARGET[:ro|rw], SOURCE a host directory or a volume name)\n")
         << command[0];
   }
-  EXPECT_EQ(bad({"run", "--image", kBase, "-v", "/a:/d", "-v", "bb:/d/"}),
+  EXPECT_EQ(malformed({"run", "--image", kBase, "-v", "/a:/d", "-v", "bb:/d/"}),
             "envd: error: --volume: two volumes are mounted at /d\n");
+  EXPECT_EQ(malformed({"up", home().string(), "-v", "/a:/d", "-v", "bb:/d/"}),
+            "envd: error: --volume: two volumes are mounted at /d\n");
+  for (const auto& command : {std::vector<std::string>{"run", "--image", kBase},
+                              std::vector<std::string>{"up", home().string()}}) {
+    auto args = command;
+    args.insert(args.end(), {"-e", "=x"});
+    EXPECT_EQ(malformed(args), "envd: error: invalid --env '=x': expected KEY=VALUE or KEY\n")
+        << command[0];
+  }
   // A relative SOURCE needs the working directory, which can be gone.
   sdk::ProcessOptions gone;
   gone.argv = {"/bin/sh",
