@@ -266,7 +266,13 @@ Result<int> attach_shell(sdk::DockerEngine& engine, const std::string& id,
   bool input_open = stdio.in_fd >= 0;
   std::array<char, std::size_t{32} * 1024> buffer{};
   for (;;) {
-    if (sdk::cancelled()) return sdk::cancelled_error("the shell");
+    // The Engine has no call that ends an exec: closing the session ends its
+    // input, not what it runs, as with docker exec.
+    if (sdk::cancelled()) {
+      return Error(Errc::cancelled,
+                   "the shell session cancelled; what it started may go on running in the "
+                   "environment");
+    }
     if (tty) {
       std::uint16_t rows = 0;
       std::uint16_t columns = 0;

@@ -1111,6 +1111,35 @@ TEST_F(DockerRunnerE2e, CtrlCEndsAFollowedLogWithoutAnError) {
   }
 }
 
+// Ctrl-C ends an attached session with the signal's status and says that
+// what the session started may go on: the Engine cannot end an exec.
+TEST_F(DockerRunnerE2e, CtrlCEndsAnAttachedSessionAndSaysWhatMayGoOn) {
+  std::string n = name("ctrlc");
+  ASSERT_EQ(run({"run", "--image", kBase, "--name", n}).exit_code, 0);
+  int out[2];
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  auto attached =
+      envd_background({"attach", n, "--shell", "sh -c 'echo ready; sleep 600'"}, env(), out[1]);
+  ::close(out[1]);
+  ASSERT_EQ(attached->start_error(), "");
+  std::string shown;
+  for (char c = 0; shown.find("ready") == std::string::npos;) {
+    pollfd ready{out[0], POLLIN, 0};
+    ASSERT_GT(::poll(&ready, 1, 30000), 0) << "the shell said nothing within 30 s";
+    ASSERT_EQ(::read(out[0], &c, 1), 1) << "envd ended before the shell spoke";
+    shown.push_back(c);
+  }
+  ASSERT_EQ(::kill(attached->pid(), SIGINT), 0);
+  auto status = attached->wait_exit(std::chrono::seconds(10));
+  ASSERT_TRUE(status.has_value()) << "still attached 10 s after Ctrl-C";
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 130);
+  EXPECT_EQ(attached->err(),
+            "envd: error: runner 'docker': the shell session cancelled; what it started may go on "
+            "running in the environment\n");
+  ::close(out[0]);
+}
+
 // attach without a terminal: stdin, stdout and stderr as separate streams,
 // the shell's exit code passed through.
 TEST_F(DockerRunnerE2e, AttachWithoutATerminalPassesStreamsAndTheExitCode) {
