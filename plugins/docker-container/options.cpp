@@ -28,7 +28,9 @@ std::string trim(std::string_view text) {
 // The items of a list option: a CSV record (an item in double quotes holds
 // commas: env="NO_PROXY=a,b",FOO=1), each item trimmed, empty ones dropped.
 Result<std::vector<std::string>> split_list(std::string_view key, std::string_view value) {
-  auto fields = sdk::split_csv_record(value, "driver option '" + std::string(key) + "'");
+  // Lazy, as the stored form csv_field writes: `FOO="x"` is a value.
+  auto fields = sdk::split_csv_record(value, "driver option '" + std::string(key) + "'",
+                                      sdk::CsvQuotes::lazy);
   if (!fields) return fields.error();
   std::vector<std::string> out;
   for (const auto& field : *fields) {

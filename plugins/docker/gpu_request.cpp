@@ -52,10 +52,17 @@ Result<json::array> gpu_device_requests(const std::string& gpus) {
   auto bad = [&gpus](const std::string& why) {
     return Error(Errc::invalid_argument, "gpus '" + sdk::printable(gpus, 200) + "' " + why);
   };
+  // The CSV reader's reason, after its "invalid gpus '...': ".
+  auto csv_problem = [](const Error& error) {
+    const std::string& message = error.message();
+    const auto colon = message.rfind("': ");
+    return colon == std::string::npos ? message : message.substr(colon + 3);
+  };
   auto fields = sdk::split_csv_record(gpus, "gpus");
   if (!fields) {
-    return bad(gpus.find_first_of("\r\n") != std::string::npos ? "has a line break"
-                                                               : "has an unterminated quote");
+    if (gpus.find_first_of("\r\n") != std::string::npos) return bad("has a line break");
+    const std::string why = csv_problem(fields.error());
+    return bad(why == "unterminated quote" ? "has an unterminated quote" : "is not CSV: " + why);
   }
 
   std::set<std::string, std::less<>> seen;
@@ -100,7 +107,11 @@ Result<json::array> gpu_device_requests(const std::string& gpus) {
       driver = value;
     } else {
       auto pairs = sdk::split_csv_record(value, "gpus options");
-      if (!pairs) return bad("has options with an unterminated quote");
+      if (!pairs) {
+        const std::string why = csv_problem(pairs.error());
+        return bad(why == "unterminated quote" ? "has options with an unterminated quote"
+                                               : "has options that are not CSV: " + why);
+      }
       for (const std::string& pair : *pairs) {
         std::size_t peq = pair.find('=');
         if (peq == 0 || pair.empty()) return bad("has an option without a name");

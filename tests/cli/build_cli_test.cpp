@@ -596,6 +596,16 @@ TEST_F(BuildCli, PlatformsAndOutputAttributesAreCheckedBeforeAnythingIsContacted
   EXPECT_EQ(quote.exit_code, 1);
   EXPECT_EQ(quote.err,
             "envd: error: invalid --output 'type=local,dest=x,\"bad': unterminated quote\n");
+  // A quote inside a field that is not quoted is refused, as buildctl does,
+  // rather than taken into the path (a directory named '"out').
+  auto stray = envd({"build", "-o", "type=local,dest=\"out", dir.string()});
+  EXPECT_EQ(stray.exit_code, 1);
+  EXPECT_EQ(stray.err.rfind("envd: error: invalid --output 'type=local,dest=\"out': a '\"' inside "
+                            "a field that is not quoted",
+                            0),
+            0u)
+      << stray.err;
+  EXPECT_FALSE(fs::exists("\"out"));
   for (const std::string platform :
        {"linux", "linux/amd64", "linux/arm64/v8,linux/amd64", "linux/arm64/v8.0", "linux/arm/v7",
         "windows(10.0.20348)/amd64", "darwin"}) {

@@ -13,52 +13,72 @@
 
 namespace envd::sdk {
 
+// How a '"' that does not open a field is read.
+enum class CsvQuotes {
+  strict,  // refused, as Go's encoding/csv does by default (docker, buildctl)
+  lazy,    // an ordinary character (a driver's list options: `FOO="x"`)
+};
+
 // Splits `text` into its fields. A field that starts with '"' is quoted: it
-// ends at the next lone '"', and "" inside it is one '"'; a '"' anywhere else
-// is an ordinary character. Fails with Errc::invalid_argument, naming `what`
-// ("--output"), on a line break outside quotes or an unterminated quote.
+// ends at the next lone '"', and "" inside it is one '"'. Strict, a ',' or
+// the end must follow that '"', and a '"' inside a field that is not quoted
+// is refused; lazy, both are ordinary characters. Fails with
+// Errc::invalid_argument, naming `what` ("--output"), on a line break
+// outside quotes, an unterminated quote, or (strict) a stray '"'.
 inline Result<std::vector<std::string>> split_csv_record(std::string_view text,
-                                                         std::string_view what) {
+                                                         std::string_view what,
+                                                         CsvQuotes quotes = CsvQuotes::strict) {
+  auto invalid = [&](std::string_view reason) {
+    return Error(Errc::invalid_argument, "invalid " + std::string(what) + " '" +
+                                             printable(text, 300) + "': " + std::string(reason));
+  };
+  const bool strict = quotes == CsvQuotes::strict;
   std::vector<std::string> fields;
   std::string field;
-  bool quoted = false;
-  bool field_started_quoted = false;
+  bool quoted = false;   // inside a quoted field
+  bool closed = false;   // after a quoted field's closing quote
+  bool started = false;  // the field has begun (a character or an opening quote)
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
+      if (c != '"') {
         field += c;
+      } else if (i + 1 < text.size() && text[i + 1] == '"') {
+        field += '"';
+        ++i;
+      } else {
+        quoted = false;
+        closed = true;
       }
-    } else if (c == '"' && field.empty() && !field_started_quoted) {
-      quoted = true;
-      field_started_quoted = true;
     } else if (c == ',') {
       fields.push_back(std::move(field));
       field.clear();
-      field_started_quoted = false;
+      closed = started = false;
     } else if (c == '\n' || c == '\r') {
       return Error(Errc::invalid_argument,
                    std::string(what) + " takes one CSV record, not several lines");
+    } else if (closed && strict) {
+      return invalid(
+          "a character after the quote that ends a quoted field (write a '\"' inside "
+          "it as '\"\"')");
+    } else if (c == '"' && !started) {
+      quoted = started = true;
+    } else if (c == '"' && strict) {
+      return invalid(
+          "a '\"' inside a field that is not quoted (quote the whole field, "
+          "\"key=value\", and write a '\"' inside it as '\"\"')");
     } else {
       field += c;
+      started = true;
     }
   }
-  if (quoted) {
-    return Error(Errc::invalid_argument, "invalid " + std::string(what) + " '" +
-                                             printable(text, 300) + "': unterminated quote");
-  }
+  if (quoted) return invalid("unterminated quote");
   fields.push_back(std::move(field));
   return fields;
 }
 
-// `field` as one field of a record split_csv_record reads back unchanged:
+// `field` as one field of a record split_csv_record reads back unchanged
+// with lazy quotes:
 // quoted ("" for each '"') when it holds a comma or a line break or starts
 // with a quote, as is otherwise.
 inline std::string csv_field(std::string_view field) {
