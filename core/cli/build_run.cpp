@@ -224,6 +224,18 @@ struct ImageNames {
   }
 };
 
+// The names of an exporter's comma-separated `name` attribute, as messages
+// say them ("a:1 and a:2").
+std::string shown_names(const std::string& exported) {
+  std::vector<std::string> names;
+  for (size_t start = 0; start <= exported.size();) {
+    size_t comma = std::min(exported.find(',', start), exported.size());
+    if (comma > start) names.push_back(exported.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return ImageNames(names).shown;
+}
+
 // Where the exported result goes, and what the session must serve for it.
 struct ExportPlan {
   buildkit::Export exporter;
@@ -331,7 +343,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
     }
     case OutputSpec::Destination::none:
       if (plan.exporter.type == "moby") {
-        plan.description = "the Docker Engine as " + plan.exporter.attrs.at("name");
+        plan.description = "the Docker Engine as " + shown_names(plan.exporter.attrs.at("name"));
       } else if (plan.exporter.type == "image") {
         // Not pushed (a push says "Pushed"): only the daemon has it.
         plan.description = "the builder's own image store (not pushed; push=true pushes it)";
@@ -1107,7 +1119,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   std::string built = tag;
   if (auto name = plan.exporter.attrs.find("name");
       req.tags.empty() && name != plan.exporter.attrs.end() && !name->second.empty()) {
-    built = name->second.substr(0, name->second.find(','));
+    built = shown_names(name->second);
   }
   say("Built " + built + ", exported to " + plan.description);
   if (!plan.push_names.empty()) {

@@ -551,6 +551,13 @@ TEST_F(BuildE2e, ImageOutputWithPushLandsInTheRegistry) {
   EXPECT_EQ(r.err.substr(at + pushed_v1.size() + 64, 2), ")\n") << r.err;
   EXPECT_NE(r.err.find("Pushed " + repo + ":also (" + digest + ")\n"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("The push refers to repository [" + repo + "]"), std::string::npos) << r.err;
+  // Both names, said as -t's are ("a and b"), not as the attribute's text.
+  EXPECT_NE(r.err.find("Built " + repo + ":v1 and " + repo +
+                       ":also, exported to the Docker Engine "
+                       "as " +
+                       repo + ":v1 and " + repo + ":also\n"),
+            std::string::npos)
+      << r.err;
   auto head = curl({"-fI", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
                     "http://" + services_.registry + "/v2/envd-e2e/pushed/manifests/v1"});
   EXPECT_NE(head.out.find("Docker-Content-Digest: " + digest), std::string::npos) << head.out;
