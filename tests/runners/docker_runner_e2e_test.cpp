@@ -1077,6 +1077,19 @@ TEST_F(DockerRunnerE2e, LogsShowAllTheTailAndFollowToTheEnd) {
   EXPECT_EQ(attached.exit_code, 1) << attached.err;
 }
 
+// What `fd` gives until it has given `text`, or until 30 s pass without a
+// byte or the writer closes it: then what came so far.
+std::string read_until(int fd, std::string_view text) {
+  std::string shown;
+  while (shown.find(text) == std::string::npos) {
+    pollfd ready{fd, POLLIN, 0};
+    char c = 0;
+    if (::poll(&ready, 1, 30000) <= 0 || ::read(fd, &c, 1) != 1) break;
+    shown.push_back(c);
+  }
+  return shown;
+}
+
 // Ctrl-C is how a followed log ends: with the signal's status and no error
 // line, as docker logs -f ends.
 TEST_F(DockerRunnerE2e, CtrlCEndsAFollowedLogWithoutAnError) {
@@ -1094,13 +1107,7 @@ TEST_F(DockerRunnerE2e, CtrlCEndsAFollowedLogWithoutAnError) {
     // The signal once the log flows: envd is following it by then, past
     // start-up (a signal before its watcher exists ends it by the default
     // action, which is another test).
-    std::string shown;
-    for (char c = 0; shown.find("one") == std::string::npos;) {
-      pollfd ready{out[0], POLLIN, 0};
-      ASSERT_GT(::poll(&ready, 1, 30000), 0) << "no log line within 30 s";
-      ASSERT_EQ(::read(out[0], &c, 1), 1) << "envd ended before the log came";
-      shown.push_back(c);
-    }
+    ASSERT_EQ(read_until(out[0], "one"), "one") << "no log line within 30 s";
     ASSERT_EQ(::kill(followed->pid(), signal), 0);
     auto status = followed->wait_exit(std::chrono::seconds(10));
     ASSERT_TRUE(status.has_value()) << "still following 10 s after the signal";
@@ -1122,13 +1129,7 @@ TEST_F(DockerRunnerE2e, CtrlCEndsAnAttachedSessionAndSaysWhatMayGoOn) {
       envd_background({"attach", n, "--shell", "sh -c 'echo ready; sleep 600'"}, env(), out[1]);
   ::close(out[1]);
   ASSERT_EQ(attached->start_error(), "");
-  std::string shown;
-  for (char c = 0; shown.find("ready") == std::string::npos;) {
-    pollfd ready{out[0], POLLIN, 0};
-    ASSERT_GT(::poll(&ready, 1, 30000), 0) << "the shell said nothing within 30 s";
-    ASSERT_EQ(::read(out[0], &c, 1), 1) << "envd ended before the shell spoke";
-    shown.push_back(c);
-  }
+  ASSERT_EQ(read_until(out[0], "ready\n"), "ready\n") << "the shell said nothing within 30 s";
   ASSERT_EQ(::kill(attached->pid(), SIGINT), 0);
   auto status = attached->wait_exit(std::chrono::seconds(10));
   ASSERT_TRUE(status.has_value()) << "still attached 10 s after Ctrl-C";
