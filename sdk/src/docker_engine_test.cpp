@@ -521,19 +521,24 @@ TEST(DockerEngineClient, StreamsLinesAcrossChunks) {
                                              R"({"status":"c"})"}));
 }
 
+// Streams GET `path` in chunks into `all`.
+Result<int> stream_chunks(DockerEngine& engine, const std::string& path, std::string& all) {
+  return engine.stream(
+      "GET", path, "", {}, StreamMode::chunks,
+      [&](std::string_view data) {
+        all += data;
+        return true;
+      },
+      soon());
+}
+
 TEST(DockerEngineClient, StreamsChunksAndStopsWhenAsked) {
   FakeEngine fake([](int fd, const Received&) {
     send_all(fd, chunked_response({"one\n", "two\n"}));
   });
   auto engine = fake.engine();
   std::string all;
-  auto status = engine.stream(
-      "GET", "/events", "", {}, StreamMode::chunks,
-      [&](std::string_view data) {
-        all += data;
-        return true;
-      },
-      soon());
+  auto status = stream_chunks(engine, "/events", all);
   ASSERT_TRUE(status) << status.error().message();
   EXPECT_EQ(all, "one\ntwo\n");
   auto stopped = engine.stream(
@@ -583,13 +588,7 @@ TEST(DockerEngineClient, AStreamCutShortSaysTheConnectionClosed) {
   });
   auto engine = fake.engine();
   std::string all;
-  auto status = engine.stream(
-      "GET", "/containers/x/logs?follow=1", "", {}, StreamMode::chunks,
-      [&](std::string_view data) {
-        all += data;
-        return true;
-      },
-      soon());
+  auto status = stream_chunks(engine, "/containers/x/logs?follow=1", all);
   ASSERT_FALSE(status);
   EXPECT_EQ(all, "one\n");
   EXPECT_EQ(status.error().code(), Errc::unavailable);
