@@ -11,6 +11,18 @@ done
 mapfile -t files < <(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
 clang-format --dry-run -Werror "${files[@]}"
 echo "lint: ${#files[@]} files formatted" >&2
+# The core writes its data through util::data_out() and util::data_fd()
+# (core/util/data_out.hpp): once main() starts, descriptor 1 and stdio's
+# stdout are stderr, where a module's stray print goes. Writing to them is
+# a bug; flushing them (a module's lines before an error) is not.
+if stray=$(git grep -nE 'fmt::print\("|std::cout|\bprintf\(|\bputs\(|[(, ]stdout\)|STDOUT_FILENO|isatty\(1\)' \
+    -- 'core/*.cpp' 'core/*.hpp' ':!*_test.cpp' ':!*test_support*' ':!core/util/data_out.cpp' \
+    ':!core/plugin/scan_helper_main.cpp' |
+  grep -vE 'fflush\(stdout\)|was_closed_at_start\(STDOUT_FILENO\)|return fd == STDOUT_FILENO|^[^:]+:[0-9]+: *//'); then
+  echo "$stray" >&2
+  echo "lint: the core writes data to stdout directly; use util::data_out() or util::data_fd()" >&2
+  exit 1
+fi
 # Product code only: core/, sdk/src/, plugins/, without the *_test.cpp files.
 # Each file once: a source compiled into several targets (envd-client and a
 # test) has an entry per target, and run-clang-tidy would check it each time.

@@ -55,6 +55,7 @@
 #include "output/output_spec.hpp"
 #include "output/progress_ui.hpp"
 #include "util/atomic_file.hpp"
+#include "util/data_out.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
 #include "util/message_out.hpp"
@@ -286,7 +287,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
   ExportPlan plan;
   std::optional<OutputSpec> spec;
   if (!req.output.empty()) {
-    auto parsed = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    auto parsed = output::parse_output(req.output, util::is_terminal(util::data_fd()));
     if (!parsed) return parsed.error();
     spec = std::move(*parsed);
   }
@@ -337,7 +338,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
       } else {
         plan.description = "standard output";
         plan.target = buildkit::FileSendTarget::stream(
-            buildkit::FileSendTarget::fd_sink(STDOUT_FILENO, plan.description));
+            buildkit::FileSendTarget::fd_sink(util::data_fd(), plan.description));
       }
       break;
     }
@@ -838,7 +839,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (auto st = check_utf8("--output", req.output); !st) return st;
     // Checked again when the export is planned; a mistyped flag is told
     // before a builder is bootstrapped or a daemon contacted.
-    auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    auto spec = output::parse_output(req.output, util::is_terminal(util::data_fd()));
     if (!spec) {
       // The CSV reader names the flag and the value itself.
       if (spec.error().message().rfind("invalid --output '", 0) == 0) return spec.error();
@@ -861,7 +862,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       }
       for (const auto& [flag, path] : {std::pair{"--iidfile", &req.iidfile},
                                        std::pair{"--metadata-file", &req.metadata_file}}) {
-        if (util::descriptor_named(*path) == STDOUT_FILENO) {
+        if (util::descriptor_named(*path) == util::data_fd()) {
           return Error(Errc::invalid_argument, std::string(flag) + " '" + *path +
                                                    "' is standard output, where " + quoted_output +
                                                    " writes the " + spec->type +
@@ -883,7 +884,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   }
   if (!req.iidfile.empty() && !req.output.empty()) {
     // As buildx: files make no image, so there is no ID to write.
-    auto spec = output::parse_output(req.output, util::is_terminal(STDOUT_FILENO));
+    auto spec = output::parse_output(req.output, util::is_terminal(util::data_fd()));
     if (spec && (spec->type == "local" || spec->type == "tar")) {
       return Error(Errc::invalid_argument,
                    "--iidfile needs an image; --output type=" + spec->type + " writes files");
@@ -1079,7 +1080,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (auto st = write_build_results(req, *result); !st) return st;
     if (req.quiet && req.quiet_prints_image_id) {
       std::string id = image_id(result->exporter_response);
-      if (!id.empty()) fmt::print("{}\n", id);
+      if (!id.empty()) fmt::print(util::data_out(), "{}\n", id);
     }
     // The build is over and so is the process: closing the channel and
     // joining gRPC's threads would only make the user wait (0.5 to 4 ms,

@@ -16,6 +16,7 @@
 
 #include "cli/builder_target.hpp"
 #include "cli/size_flag.hpp"
+#include "util/data_out.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
 #include "util/text.hpp"
@@ -117,7 +118,7 @@ std::string describe_gc_rule(const json::object& rule) {
 
 void print_probe(const json::object& out) {
   std::string version = string_of(out, "version");
-  fmt::print("BuildKit:   {}\n",
+  fmt::print(util::data_out(), "BuildKit:   {}\n",
              version.empty() ? "unknown (the daemon has no Info API)" : util::printable(version));
   if (const auto* workers = out.if_contains("workers"); workers != nullptr) {
     for (const auto& w : workers->as_array()) {
@@ -125,12 +126,12 @@ void print_probe(const json::object& out) {
       for (const auto& p : w.at("platforms").as_array()) {
         platforms += (platforms.empty() ? "" : ", ") + std::string(p.as_string());
       }
-      fmt::print("Worker:     {} ({})\n", util::printable(w.at("id").as_string()),
+      fmt::print(util::data_out(), "Worker:     {} ({})\n", util::printable(w.at("id").as_string()),
                  util::printable(platforms));
       const auto* gc = w.as_object().if_contains("gc_policy");
       if (gc == nullptr) continue;
       for (const auto& rule : gc->as_array()) {
-        fmt::print("GC rule:    {}\n", describe_gc_rule(rule.as_object()));
+        fmt::print(util::data_out(), "GC rule:    {}\n", describe_gc_rule(rule.as_object()));
       }
     }
   }
@@ -220,43 +221,44 @@ Status run_builder_status(Invocation& invocation, const std::string& format_flag
   if (!reachable) out["error"] = reachable.error().message();
 
   if (format == OutputFormat::json) {
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
   } else {
-    fmt::print("Context:    {}\n", target.context.name);
-    fmt::print("Builder:    {}\n", target.context.builder_endpoint());
+    fmt::print(util::data_out(), "Context:    {}\n", target.context.name);
+    fmt::print(util::data_out(), "Builder:    {}\n", target.context.builder_endpoint());
     // What a driver or daemon says is shown printable: it may hold anything.
-    if (!state.empty()) fmt::print("State:      {}\n", util::printable(state));
+    if (!state.empty()) fmt::print(util::data_out(), "State:      {}\n", util::printable(state));
     // A builder with no container or pod of its own (tcp, unix, moby-worker)
     // says here what its state means ("unknown": envd does not manage it).
     std::string detail = string_of(driver, "detail");
     if (!down && !detail.empty() && !driver.contains("container_state") &&
         !driver.contains("pod")) {
-      fmt::print("Detail:     {}\n", util::printable(detail));
+      fmt::print(util::data_out(), "Detail:     {}\n", util::printable(detail));
     }
     if (std::string c = string_of(driver, "container_state"); !c.empty()) {
-      fmt::print("Container:  {} ({})\n", util::printable(string_of(driver, "container")),
-                 util::printable(c));
+      fmt::print(util::data_out(), "Container:  {} ({})\n",
+                 util::printable(string_of(driver, "container")), util::printable(c));
     }
     if (std::string pod = string_of(driver, "pod"); !pod.empty()) {
-      fmt::print("Pod:        {} (namespace {}, {})\n", util::printable(pod),
+      fmt::print(util::data_out(), "Pod:        {} (namespace {}, {})\n", util::printable(pod),
                  util::printable(string_of(driver, "namespace")),
                  util::printable(string_of(driver, "phase")));
     }
     if (std::string image = string_of(driver, "image"); !image.empty()) {
-      fmt::print("Image:      {}\n", util::printable(image));
+      fmt::print(util::data_out(), "Image:      {}\n", util::printable(image));
     }
     if (std::string volume = string_of(driver, "volume"); !volume.empty()) {
-      fmt::print("Volume:     {}\n", util::printable(volume));
+      fmt::print(util::data_out(), "Volume:     {}\n", util::printable(volume));
     }
     if (std::string stale = string_of(driver, "stale"); !stale.empty()) {
-      fmt::print("Stale:      {} (envd bootstrap --recreate)\n", util::printable(stale));
+      fmt::print(util::data_out(), "Stale:      {} (envd bootstrap --recreate)\n",
+                 util::printable(stale));
     }
-    fmt::print("Reachable:  {}\n", reachable ? "yes" : "no");
+    fmt::print(util::data_out(), "Reachable:  {}\n", reachable ? "yes" : "no");
     if (reachable) {
       print_probe(out);
-      fmt::print("Round trip: {:.1f} ms\n", out["rtt_ms"].to_number<double>());
+      fmt::print(util::data_out(), "Round trip: {:.1f} ms\n", out["rtt_ms"].to_number<double>());
     }
-    if (down) fmt::print("Detail:     {}\n", util::printable(detail));
+    if (down) fmt::print(util::data_out(), "Detail:     {}\n", util::printable(detail));
   }
   // Down is a state to bootstrap from, unless the driver says its settings
   // cannot make a daemon (a file they name cannot be read): then the next
@@ -288,17 +290,17 @@ Status run_bootstrap(Invocation& invocation, bool recreate, const std::string& f
     return probed;
   }
   if (format == OutputFormat::json) {
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
     return {};
   }
   std::string action = string_of(out, "action");
-  fmt::print("Builder:    {}{}\n", target.context.builder_endpoint(),
+  fmt::print(util::data_out(), "Builder:    {}{}\n", target.context.builder_endpoint(),
              action.empty() ? "" : " (" + action + ")");
   if (std::string image = string_of(out, "image"); !image.empty()) {
-    fmt::print("Image:      {}\n", util::printable(image));
+    fmt::print(util::data_out(), "Image:      {}\n", util::printable(image));
   }
   if (std::string volume = string_of(out, "volume"); !volume.empty()) {
-    fmt::print("Volume:     {}\n", util::printable(volume));
+    fmt::print(util::data_out(), "Volume:     {}\n", util::printable(volume));
   }
   print_probe(out);
   return {};
@@ -355,9 +357,9 @@ Status run_prune(Invocation& invocation, const PruneRequest& flags) {
   if (!pruned) return pruned.error();
   if (command->format == OutputFormat::json) {
     json::object out{{"records", pruned->records}, {"reclaimed_bytes", pruned->reclaimed_bytes}};
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
   } else {
-    fmt::print("Removed {} cache record{}, reclaimed {}\n", pruned->records,
+    fmt::print(util::data_out(), "Removed {} cache record{}, reclaimed {}\n", pruned->records,
                pruned->records == 1 ? "" : "s", human_bytes(pruned->reclaimed_bytes));
   }
   return {};

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/empty_values.hpp"
+#include "util/data_out.hpp"
 
 namespace envd::cli {
 namespace {
@@ -19,7 +20,7 @@ void add_help_command(CLI::App& app, Invocation& /*invocation*/, Action& action)
   help->add_option("command", "The command whose help to show")->expected(0, -1);
   help->callback([&app, &action] {
     action = [&app] {
-      fmt::print("{}", app.help());
+      fmt::print(util::data_out(), "{}", app.help());
       return Status{};
     };
   });

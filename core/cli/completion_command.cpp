@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/global_flags.hpp"
 #include "context/store.hpp"
+#include "util/data_out.hpp"
 
 namespace envd::cli {
 namespace {
@@ -294,7 +295,7 @@ Status complete_command_line(Invocation& invocation, const CLI::App* root,
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   for (const auto& c : candidates) {
-    if (c.rfind(partial, 0) == 0) fmt::print("{}{}\n", prefix, c);
+    if (c.rfind(partial, 0) == 0) fmt::print(util::data_out(), "{}{}\n", prefix, c);
   }
   return {};
 }
@@ -311,9 +312,9 @@ void add_completion_commands(CLI::App& app, Invocation& /*invocation*/, Action& 
       "  fish: envd completion fish > ~/.config/fish/completions/envd.fish");
   cmd->callback([&action, shell] {
     action = [shell]() -> Status {
-      if (*shell == "bash") fmt::print("{}", kBashScript);
-      if (*shell == "zsh") fmt::print("{}", kZshScript);
-      if (*shell == "fish") fmt::print("{}", kFishScript);
+      if (*shell == "bash") fmt::print(util::data_out(), "{}", kBashScript);
+      if (*shell == "zsh") fmt::print(util::data_out(), "{}", kZshScript);
+      if (*shell == "fish") fmt::print(util::data_out(), "{}", kFishScript);
       return {};
     };
   });

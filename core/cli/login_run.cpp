@@ -28,6 +28,7 @@
 #include "envd/process.hpp"
 #include "envd/text.hpp"
 #include "util/atomic_file.hpp"
+#include "util/data_out.hpp"
 #include "util/json.hpp"
 #include "util/paths.hpp"
 #include "util/text.hpp"
@@ -354,7 +355,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
     return st;
   }
   // The server's words: one line, nothing that drives the terminal.
-  fmt::print("{}\n", util::printable(status, 200));
+  fmt::print(util::data_out(), "{}\n", util::printable(status, 200));
   return {};
 }
 

@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <iostream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -28,6 +28,7 @@
 #include "context/context.hpp"
 #include "envd/relay.hpp"
 #include "plugin/call_in_flight.hpp"
+#include "util/data_out.hpp"
 #include "util/message_out.hpp"
 #include "util/step_times.hpp"
 #include "util/terminal.hpp"
@@ -41,7 +42,8 @@ constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as shells report it
 
 int fail(const std::string& message, int code) {
   // What the command printed comes first, whole, also when stdout and stderr
-  // share a terminal or a file.
+  // share a terminal or a file; so does what a module printed (data_out.hpp).
+  std::fflush(envd::util::data_out());
   std::fflush(stdout);
   // The message may quote a daemon's answer, a file or a name: whatever
   // control characters or escape sequences it holds are shown, not obeyed.
@@ -156,19 +158,22 @@ std::string output_lost(const std::string& reason) {
   return "standard output is closed, so the output was lost; give it a file or a pipe";
 }
 
-// The exit code of help or the version that CLI11 wrote to std::cout, unless
-// the text could not be written (a closed stdout, a full disk).
-int shown(int code) {
-  // A short text failed already as CLI11 flushed it (std::endl): the
-  // system's reason (ENOSPC) is in errno then; a longer one fails here.
-  const int earlier = errno;
+// Help or the version, as CLI11 words it, written to the data stream
+// (CLI11 would write to std::cout, which is stderr once data is kept apart);
+// its exit code, unless the text could not be written (a closed stdout, a
+// full disk).
+int shown(const CLI::App& app, const CLI::Error& e) {
+  std::ostringstream out;
+  std::ostringstream err;
+  const int code = app.exit(e, out, err);
+  std::fputs(err.str().c_str(), stderr);
+  std::FILE* data = envd::util::data_out();
   errno = 0;
-  std::cout.flush();
-  const bool lost = !std::cout;
-  const bool unflushed = std::fflush(stdout) != 0;
-  const int err = errno != 0 ? errno : earlier;
+  const bool lost = std::fputs(out.str().c_str(), data) == EOF;
+  const bool unflushed = std::fflush(data) != 0;
+  const int error = errno;
   if (lost || unflushed) {
-    const std::string why = err != 0 ? std::strerror(err) : "a write failed";
+    const std::string why = error != 0 ? std::strerror(error) : "a write failed";
     return fail(output_lost("cannot write the output: " + why), kExitFailure);
   }
   return code;
@@ -199,6 +204,9 @@ int main(int argc, char** argv) {
   // A closed stdin, stdout or stderr gets a stand-in before anything is
   // opened; envd-client is told which were closed (launch.cpp).
   envd::util::stand_in_for_closed_descriptors();
+  // Driver modules run in this process: what one prints goes to stderr,
+  // never into the data on stdout (util/data_out.hpp).
+  envd::util::keep_data_apart();
   // A file-size limit (ulimit -f) makes an oversized write fail with EFBIG,
   // which every writer reports, instead of killing envd half-way through it.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -269,18 +277,18 @@ int main(int argc, char** argv) {
         break;
       }
     }
-    return shown(app.exit(e));
+    return shown(app, e);
   } catch (const CLI::CallForAllHelp& e) {
-    return shown(app.exit(e));
+    return shown(app, e);
   } catch (const CLI::CallForVersion& e) {
-    return shown(app.exit(e));
+    return shown(app, e);
   } catch (const CLI::ParseError& e) {
     // CLI11 checks values before it looks for --help, so `run -i '' --help`
     // would answer with the value's error; a user asking for help gets it.
     // Unknown flags and missing values are still errors, as in the docker CLI.
     const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) != nullptr ||
                            dynamic_cast<const CLI::ConversionError*>(&e) != nullptr;
-    if (bad_value && asks_for_help(app)) return app.exit(CLI::CallForHelp());
+    if (bad_value && asks_for_help(app)) return shown(app, CLI::CallForHelp());
     return fail(usage_error(app, e), kExitUsage);
   }
 
@@ -321,8 +329,9 @@ int main(int argc, char** argv) {
   }
   // Data written through stdio (a listing) fails here, if at all: a full disk
   // or a closed pipe is reported, not taken for a complete listing.
-  const int flush_error = std::fflush(stdout) == 0 ? 0 : errno;
-  if (flush_error != 0 || std::ferror(stdout) != 0) {
+  std::FILE* data = envd::util::data_out();
+  const int flush_error = std::fflush(data) == 0 ? 0 : errno;
+  if (flush_error != 0 || std::ferror(data) != 0) {
     return fail(output_lost(std::string("cannot write the output: ") +
                             (flush_error != 0 ? std::strerror(flush_error) : "a write failed")),
                 kExitFailure);
@@ -334,6 +343,7 @@ int main(int argc, char** argv) {
     // ssh process behind it) end as they would at exit; the builder's
     // module said it keeps nothing running.
     envd::sdk::relay_registry().stop_all();
+    std::fflush(stdout);  // a module's stray lines (data_out.hpp)
     std::fflush(stderr);
     std::_Exit(invocation.exit_code);
   }

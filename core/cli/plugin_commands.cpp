@@ -7,6 +7,7 @@
 #include "cli/choice_flag.hpp"
 #include "cli/commands.hpp"
 #include "cli/table.hpp"
+#include "util/data_out.hpp"
 #include "util/json.hpp"
 
 namespace envd::cli {
@@ -42,7 +43,7 @@ Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
       if (!m.ok) row["reason"] = m.reason;
       out.push_back(std::move(row));
     }
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
     return {};
   }
   Table table({"TYPE", "KIND", "VERSION", "MATURITY", "PATH", "STATUS"});
@@ -53,7 +54,7 @@ Status run_plugin_ls(Invocation& invocation, const std::string& format_flag) {
                    table.keep({m.path.native()}),
                    m.ok ? "ok" : table.keep({"refused: ", m.reason})});
   }
-  table.print(stdout);
+  table.print(util::data_out());
   return {};
 }
 

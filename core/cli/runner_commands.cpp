@@ -33,6 +33,7 @@
 #include "cli/size_flag.hpp"
 #include "cli/table.hpp"
 #include "output/image_name.hpp"
+#include "util/data_out.hpp"
 #include "util/duration.hpp"
 #include "util/json.hpp"
 #include "util/text.hpp"
@@ -331,7 +332,7 @@ Status run_run(Invocation& invocation, const RunFlags& flags) {
   if (auto st = refuse_closed_stdout("the environment's name"); !st) return st;
   auto name = start_environment(invocation, flags);
   if (!name) return name.error();
-  fmt::print("{}\n", *name);
+  fmt::print(util::data_out(), "{}\n", *name);
   return {};
 }
 
@@ -454,11 +455,11 @@ Status run_up(Invocation& invocation, BuildRequest build, RunFlags flags, bool d
   if (!built) return built;
   auto name = start_environment(invocation, flags);
   if (!name) return name.error();
-  fmt::print("{}\n", *name);
+  fmt::print(util::data_out(), "{}\n", *name);
   // As upstream: a developer at a terminal lands in the environment; a script
   // (or --detach) gets the name and the environment keeps running.
-  if (detach || ::isatty(STDIN_FILENO) != 1 || ::isatty(STDOUT_FILENO) != 1) return {};
-  std::fflush(stdout);
+  if (detach || ::isatty(STDIN_FILENO) != 1 || ::isatty(util::data_fd()) != 1) return {};
+  std::fflush(util::data_out());
   auto target = resolve_runner(invocation);
   if (!target) return target.error();
   return attach_to(invocation, *target, *name, "");
@@ -484,7 +485,7 @@ Status run_ls(Invocation& invocation, const QueryFlags& flags) {
   auto parsed = util::parse_json(*listed, "the runner's list");
   if (!parsed) return parsed.error();
   if (*format == OutputFormat::json) {
-    fmt::print("{}", util::to_compact_json(*parsed));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(*parsed));
     return {};
   }
   Table table({"NAME", "IMAGE", "STATUS", "ENDPOINT", "CREATED"});
@@ -495,7 +496,7 @@ Status run_ls(Invocation& invocation, const QueryFlags& flags) {
                    table.keep({status_with_restarts(e)}), table.keep({string_of(e, "endpoint")}),
                    table.keep({string_of(e, "created")})});
   }
-  table.print(stdout);
+  table.print(util::data_out());
   return {};
 }
 
@@ -633,10 +634,10 @@ Status run_describe(Invocation& invocation, const std::string& name, const Query
   auto parsed = util::parse_json(*found, "the runner's answer");
   if (!parsed) return parsed.error();
   if (*format == OutputFormat::json) {
-    fmt::print("{}", util::to_pretty_json(*parsed));
+    fmt::print(util::data_out(), "{}", util::to_pretty_json(*parsed));
     return {};
   }
-  fmt::print("{}", describe_text(parsed->as_object()));
+  fmt::print(util::data_out(), "{}", describe_text(parsed->as_object()));
   return {};
 }
 
@@ -664,7 +665,7 @@ Status run_down(Invocation& invocation, const std::vector<std::string>& names, b
     Status removed = target->driver.remove(
         runner_request(*target, *timeout, json::object{{"name", name}, {"volumes", volumes}}));
     if (removed) {
-      fmt::print("{}\n", name);
+      fmt::print(util::data_out(), "{}\n", name);
     } else if (removed.error().code() == Errc::cancelled) {
       return removed.error();
     } else {

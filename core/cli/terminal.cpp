@@ -1,4 +1,5 @@
 #include "cli/terminal.hpp"
+#include "util/data_out.hpp"
 
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -20,7 +21,7 @@ extern "C" void on_window_change(int /*signal*/) {
 }  // namespace
 
 TerminalLease::TerminalLease()
-    : is_terminal_(::isatty(STDIN_FILENO) == 1 && ::isatty(STDOUT_FILENO) == 1) {
+    : is_terminal_(::isatty(STDIN_FILENO) == 1 && ::isatty(util::data_fd()) == 1) {
   if (!is_terminal_) return;
   struct ::sigaction action {};
   action.sa_handler = on_window_change;
@@ -53,7 +54,7 @@ std::uint32_t TerminalLease::window_size(std::uint16_t& rows, std::uint16_t& col
   // on the next poll rather than lost.
   std::uint32_t generation = g_window_changes.load(std::memory_order_relaxed);
   winsize size{};
-  if (!is_terminal_ || ::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) != 0) {
+  if (!is_terminal_ || ::ioctl(util::data_fd(), TIOCGWINSZ, &size) != 0) {
     rows = 0;
     columns = 0;
     return generation;
@@ -66,7 +67,7 @@ std::uint32_t TerminalLease::window_size(std::uint16_t& rows, std::uint16_t& col
 plugin::RunnerStdio TerminalLease::stdio() {
   plugin::RunnerStdio io;
   io.in_fd = STDIN_FILENO;
-  io.out_fd = STDOUT_FILENO;
+  io.out_fd = util::data_fd();
   io.err_fd = STDERR_FILENO;
   io.is_terminal = is_terminal_;
   io.make_raw = [this] { make_raw(); };

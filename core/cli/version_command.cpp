@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "envd/plugin_abi.h"
 #include "envd_git_revision.h"  // generated at every build: ENVD_GIT_REVISION
+#include "util/data_out.hpp"
 #include "util/json.hpp"
 #include "util/text.hpp"
 
@@ -46,20 +47,20 @@ Status run_version(Invocation& invocation, const std::string& format_flag) {
                      {"git_revision", ENVD_GIT_REVISION},
                      {"plugin_abi", abi},
                      {"plugins", std::move(plugins)}};
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
     return {};
   }
-  fmt::print("envd:         {}\n", ENVD_VERSION);
-  fmt::print("Git revision: {}\n", ENVD_GIT_REVISION);
-  fmt::print("Plugin ABI:   {}\n", abi);
+  fmt::print(util::data_out(), "envd:         {}\n", ENVD_VERSION);
+  fmt::print(util::data_out(), "Git revision: {}\n", ENVD_GIT_REVISION);
+  fmt::print(util::data_out(), "Plugin ABI:   {}\n", abi);
   for (const auto& m : modules) {
     if (m.ok) {
-      fmt::print("Plugin:       {} {} {} (ABI {})\n", plugin::to_string(m.kind), m.type,
-                 util::printable(m.version), abi_of(m));
+      fmt::print(util::data_out(), "Plugin:       {} {} {} (ABI {})\n", plugin::to_string(m.kind),
+                 m.type, util::printable(m.version), abi_of(m));
     } else {
       // A file name is anyone's: escaped, as in the warnings.
-      fmt::print("Plugin:       {} refused: {}\n", util::printable(m.path.string()),
-                 util::printable(m.reason));
+      fmt::print(util::data_out(), "Plugin:       {} refused: {}\n",
+                 util::printable(m.path.string()), util::printable(m.reason));
     }
   }
   return {};

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "envd/files.hpp"
+#include "util/data_out.hpp"
 #include "util/prefault.hpp"
 
 namespace envd::util {
@@ -85,14 +86,16 @@ Status check_replaceable(const fs::path& path) {
 
 std::optional<int> descriptor_named(std::string_view path) {
   if (path == "/dev/stdin") return STDIN_FILENO;
-  if (path == "/dev/stdout") return STDOUT_FILENO;
+  if (path == "/dev/stdout") return data_fd();
   if (path == "/dev/stderr") return STDERR_FILENO;
   for (std::string_view prefix : {"/dev/fd/", "/proc/self/fd/"}) {
     if (!path.starts_with(prefix)) continue;
     std::string_view digits = path.substr(prefix.size());
     int fd = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
-    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) return fd;
+    if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) {
+      return fd == STDOUT_FILENO ? data_fd() : fd;  // the user's stdout is kept apart
+    }
   }
   return std::nullopt;
 }

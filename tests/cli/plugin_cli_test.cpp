@@ -450,5 +450,41 @@ TEST_F(PluginCli, ModuleCodeRunsOnlyWhenTheCacheIsStaleOrTheDriverIsUsed) {
   EXPECT_EQ(calls(), after_scan + 2);
 }
 
+// A module runs in envd's process, so a debugging printf left in one would
+// land in the middle of `envs ls --format json`. envd keeps its data on a
+// descriptor of its own (core/util/data_out.hpp): what the module prints,
+// buffered or written to descriptor 1, goes to stderr, and the data stays
+// whole, for data the core prints as for data the module writes (logs).
+TEST_F(PluginCli, WhatAModulePrintsGoesToStderrNotIntoTheData) {
+  ENVD_REQUIRE_MODULES("tcp builder");
+  fs::path plugins = home() / "plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(ENVD_TEST_CHATTY_RUNNER_MODULE, plugins / "chatty-runner.so");
+  std::map<std::string, std::optional<std::string>> env{{"ENVD_PLUGIN_PATH", plugins.string()}};
+  envd_ok({"context", "create", "c", "--builder", "tcp", "--builder-address", "tcp://127.0.0.1:1",
+           "--runner", "chatty-runner", "--runner-address", "x", "--use"},
+          env);
+
+  auto ls = envd_ok({"envs", "ls", "--format", "json"}, env);
+  json::value listed = json::parse(ls.out);  // throws, failing the test, if spoilt
+  ASSERT_TRUE(listed.is_array()) << ls.out;
+  ASSERT_EQ(listed.as_array().size(), 1u) << ls.out;
+  EXPECT_EQ(listed.as_array()[0].at("name"), "dev") << ls.out;
+  EXPECT_NE(ls.err.find("printf from list\n"), std::string::npos) << ls.err;
+  EXPECT_NE(ls.err.find("write(1) from list\n"), std::string::npos) << ls.err;
+
+  auto table = envd_ok({"envs", "ls"}, env);
+  EXPECT_EQ(table.out.find("from list"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("dev"), std::string::npos) << table.out;
+
+  // The module writes the request to the descriptor envd hands it for the
+  // output, and "err" to the one for errors.
+  auto logs = envd_ok({"envs", "logs", "dev"}, env);
+  EXPECT_EQ(logs.out.find("from logs"), std::string::npos) << logs.out;
+  EXPECT_NO_THROW((void)json::parse(logs.out)) << logs.out;
+  EXPECT_NE(logs.err.find("write(1) from logs\n"), std::string::npos) << logs.err;
+  EXPECT_NE(logs.err.find("err\n"), std::string::npos) << logs.err;
+}
+
 }  // namespace
 }  // namespace envd::test

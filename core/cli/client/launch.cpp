@@ -13,6 +13,7 @@
 
 #include "cli/client/program.hpp"
 #include "cli/command_groups.hpp"
+#include "util/data_out.hpp"
 #include "util/paths.hpp"
 #include "util/terminal.hpp"
 
@@ -70,7 +71,9 @@ Error execute_client(int argc, const char* const* argv) {
   } else {
     ::setenv(kClosedAtStartVariable, closed.c_str(), 1);
   }
-  // What envd wrote so far goes out before its buffers are dropped.
+  // What envd wrote so far goes out before its buffers are dropped, and
+  // envd-client gets the user's stdout on descriptor 1, where envd found it.
+  util::put_data_back();
   std::fflush(stdout);
   std::fflush(stderr);
   // argv[0] stays the user's: ps, and every message, still say envd.

@@ -21,6 +21,7 @@
 #include "context/store.hpp"
 #include "context/stored_files.hpp"
 #include "util/atomic_file.hpp"
+#include "util/data_out.hpp"
 #include "util/terminal.hpp"
 #include "util/text.hpp"
 
@@ -36,7 +37,7 @@ Status run_context_export(Invocation& invocation, const std::string& name,
     return Error(Errc::invalid_argument,
                  "standard output is closed, so the context archive would be lost; give a FILE");
   }
-  if (to_stdout && util::is_terminal(STDOUT_FILENO)) {
+  if (to_stdout && util::is_terminal(util::data_fd())) {
     return Error(Errc::invalid_argument,
                  "refusing to write the context archive to a terminal; give a FILE or redirect "
                  "standard output");
@@ -129,7 +130,7 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   if (auto st = check_runner_tls_ca(*ctx); !st) return refusal(st.error());
 
   if (to_stdout) {
-    if (auto st = util::write_all(STDOUT_FILENO, *archive, "standard output"); !st) return st;
+    if (auto st = util::write_all(util::data_fd(), *archive, "standard output"); !st) return st;
   } else {
     // O_EXCL: an export never overwrites an existing file.
     int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);

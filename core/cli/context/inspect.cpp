@@ -12,6 +12,7 @@
 #include "cli/context/common.hpp"
 #include "context/resolve.hpp"
 #include "context/store.hpp"
+#include "util/data_out.hpp"
 #include "util/json.hpp"
 
 namespace envd::cli {
@@ -70,7 +71,7 @@ Status run_inspect(Invocation& invocation, const std::vector<std::string>& names
   storage["store"] = store->file().string();
   storage["data_dir"] = store->data_dir(*ctx).string();
   out["storage"] = std::move(storage);
-  fmt::print("{}", util::to_pretty_json(out));
+  fmt::print(util::data_out(), "{}", util::to_pretty_json(out));
   return {};
 }
 

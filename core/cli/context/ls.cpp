@@ -13,6 +13,7 @@
 #include "cli/context/common.hpp"
 #include "cli/table.hpp"
 #include "context/resolve.hpp"
+#include "util/data_out.hpp"
 #include "util/json.hpp"
 
 namespace envd::cli {
@@ -47,7 +48,7 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
       row["current"] = ctx.name == current;
       out.push_back(std::move(row));
     }
-    fmt::print("{}", util::to_compact_json(out));
+    fmt::print(util::data_out(), "{}", util::to_compact_json(out));
     return {};
   }
   Table table({"CONTEXT", "BUILDER", "BUILDER ADDR", "RUNNER", "RUNNER ADDR"});
@@ -57,7 +58,7 @@ Status run_ls(Invocation& invocation, const std::string& format_flag) {
                    ctx.builder, table.keep({ctx.builder, "://", ctx.builder_address}), ctx.runner,
                    ctx.runner_address ? std::string_view(*ctx.runner_address) : ""});
   }
-  table.print(stdout);
+  table.print(util::data_out());
   return {};
 }
 

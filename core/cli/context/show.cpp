@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "context/store.hpp"
+#include "util/data_out.hpp"
 
 namespace envd::cli {
 namespace {
@@ -11,7 +12,7 @@ namespace {
 Status run_show(Invocation& invocation) {
   auto current = invocation.current_context();
   if (!current) return current.error();
-  fmt::print("{}\n", current->context.name);
+  fmt::print(util::data_out(), "{}\n", current->context.name);
   return {};
 }
 
