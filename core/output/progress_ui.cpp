@@ -1,6 +1,8 @@
 #include "output/progress_ui.hpp"
 
 #include <fmt/core.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -23,6 +25,9 @@ constexpr size_t kLogTail = 12;            // log lines kept per step for failur
 constexpr size_t kPlainLineLimit = 16384;  // plain: a log line longer is shown in parts
 constexpr size_t kLiveLogLines = 6;        // log lines shown under a running step (tty)
 constexpr auto kRedrawInterval = std::chrono::milliseconds(100);
+// plain: collected lines are written before the next tick past this many bytes
+// (a step that prints fast), so what waits stays small.
+constexpr size_t kCollectedLimit = size_t{64} << 10;
 
 constexpr int kDefaultWidth = 80;
 
@@ -164,9 +169,12 @@ struct ProgressUi::Vertex {
   bool cached = false;
   bool started = false;
   bool completed = false;
-  bool announced = false;  // plain: the "#N name" line was printed
-  bool finished = false;   // plain: its DONE/CACHED/ERROR line was printed
-  bool shown = false;      // tty: in shown_
+  bool announced = false;              // plain: the "#N name" line was printed
+  bool finished = false;               // plain: its DONE/CACHED/ERROR line was printed
+  bool shown = false;                  // tty: in shown_
+  std::vector<std::string> collected;  // plain: lines not yet written
+  bool listed = false;                 // plain: in collected_
+  bool outcome_last = false;           // plain: collected ends with its DONE/CACHED/ERROR
   std::string error;
   envd::wellknown::Timestamp started_at;
   envd::wellknown::Timestamp completed_at;
@@ -201,15 +209,47 @@ Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_
                                            from + ": expected auto, tty, plain or quiet");
 }
 
-ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width, int height)
+ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width, int height,
+                       std::chrono::milliseconds tick)
     : mode_(mode),
       out_(out),
       fixed_width_(width > 0 ? width : 0),
       fixed_height_(height > 0 ? height : 0),
       width_(width > 0 ? width : kDefaultWidth),
-      start_(std::chrono::steady_clock::now()) {}
+      start_(std::chrono::steady_clock::now()),
+      tick_(mode == ProgressMode::quiet ? std::chrono::milliseconds(0) : tick) {
+  if (tick_.count() <= 0) return;
+  // Started with every signal blocked, which the thread inherits: Ctrl-C is
+  // the signal watcher's (cli/signal_watcher.hpp), also when the view is
+  // made before the watcher.
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  ticker_ = std::thread([this] { tick_until_stopped(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
 
-ProgressUi::~ProgressUi() = default;
+ProgressUi::~ProgressUi() { stop_ticking(); }
+
+void ProgressUi::tick_until_stopped() {
+  std::unique_lock lock(mu_);
+  while (!stop_.wait_for(lock, tick_, [this] { return stopping_; })) {
+    if (mode_ == ProgressMode::plain) write_collected();
+    // Not before the first frame: a build that fails before its first step
+    // shows no empty view.
+    if (mode_ == ProgressMode::tty && drawn_lines_ > 0) redraw(false);
+  }
+}
+
+void ProgressUi::stop_ticking() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  stop_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+}
 
 int ProgressUi::number_of(const std::string& digest) {
   auto it = vertices_.find(digest);
@@ -223,6 +263,7 @@ int ProgressUi::number_of(const std::string& digest) {
 }
 
 void ProgressUi::update(const bk::StatusResponse& status) {
+  std::lock_guard lock(mu_);
   for (const auto& vx : status.vertexes()) {
     number_of(vx.digest());
     Vertex& v = *vertices_.at(vx.digest());
@@ -242,6 +283,7 @@ void ProgressUi::update(const bk::StatusResponse& status) {
       v.finished = false;
       v.started = false;
       v.cached = false;
+      v.outcome_last = false;  // what comes now is the new run's
     }
     v.cached = v.cached || vx.cached();
     if (vx.has_started() && !v.started) {
@@ -290,15 +332,48 @@ void ProgressUi::update(const bk::StatusResponse& status) {
     // escape sequence cut in two included); shown through shown_line().
     v.partial_line = data.substr(start);
   }
-  if (mode_ == ProgressMode::plain) print_plain(status);
+  if (mode_ == ProgressMode::plain) {
+    print_plain(status);
+    if (tick_.count() <= 0 || collected_bytes_ > kCollectedLimit) write_collected();
+  }
   if (mode_ == ProgressMode::tty) redraw(false);
+}
+
+void ProgressUi::collect(Vertex& v, std::string line, bool before_outcome) {
+  collected_bytes_ += line.size();
+  if (!v.listed) {
+    v.listed = true;
+    collected_.push_back(&v);
+  }
+  if (before_outcome && v.outcome_last) {
+    v.collected.insert(v.collected.end() - 1, std::move(line));
+  } else {
+    v.collected.push_back(std::move(line));
+    v.outcome_last = false;
+  }
+}
+
+void ProgressUi::write_collected() {
+  if (collected_.empty()) return;
+  std::string text;
+  text.reserve(collected_bytes_);
+  for (Vertex* v : collected_) {
+    for (const std::string& line : v->collected) text += line;
+    v->collected.clear();
+    v->listed = false;
+    v->outcome_last = false;
+  }
+  collected_.clear();
+  collected_bytes_ = 0;
+  util::write_message(out_, text);
+  std::fflush(out_);
 }
 
 void ProgressUi::print_plain(const bk::StatusResponse& status) {
   auto announce = [&](Vertex& v) {
     if (v.announced || v.name.empty()) return;
     v.announced = true;
-    util::write_message(out_, fmt::format("#{} {}\n", v.number, v.name));
+    collect(v, fmt::format("#{} {}\n", v.number, v.name));
   };
   for (const auto& vx : status.vertexes()) {
     Vertex& v = *vertices_.at(vx.digest());
@@ -307,8 +382,9 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
   for (const auto& st : status.statuses()) {
     Vertex& v = *vertices_.at(st.vertex());
     announce(v);
-    if (st.has_completed())
-      util::write_message(out_, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]));
+    if (st.has_completed()) {
+      collect(v, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]), true);
+    }
   }
   // Whole lines, as buildctl prints them: a line written in pieces ("abc",
   // then "def\n" a second later) is one line, at the time of its first piece.
@@ -322,8 +398,10 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     std::size_t start = 0;
     for (std::size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1) {
       std::string_view line = std::string_view(data).substr(start, nl - start);
-      util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number,
-                                            start == 0 ? v.plain_partial_at : t, shown_line(line)));
+      collect(v,
+              fmt::format("#{} {:.3f} {}\n", v.number, start == 0 ? v.plain_partial_at : t,
+                          shown_line(line)),
+              true);
     }
     v.plain_partial = data.substr(start);
     if (start > 0) v.plain_partial_at = t;
@@ -337,15 +415,15 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     announce(v);
     print_partial(v);
     if (!v.error.empty()) {
-      util::write_message(out_, fmt::format("#{} ERROR: {}\n", v.number, v.error));
+      collect(v, fmt::format("#{} ERROR: {}\n", v.number, v.error));
     } else if (v.cached) {
-      util::write_message(out_, fmt::format("#{} CACHED\n", v.number));
+      collect(v, fmt::format("#{} CACHED\n", v.number));
     } else {
-      util::write_message(out_, fmt::format("#{} DONE {:.1f}s\n", v.number,
-                                            seconds_between(v.started_at, v.completed_at)));
+      collect(v, fmt::format("#{} DONE {:.1f}s\n", v.number,
+                             seconds_between(v.started_at, v.completed_at)));
     }
+    v.outcome_last = true;
   }
-  std::fflush(out_);
 }
 
 void ProgressUi::redraw(bool final) {
@@ -415,19 +493,24 @@ void ProgressUi::redraw(bool final) {
 
 void ProgressUi::print_partial(Vertex& v) {
   if (v.plain_partial.empty()) return;
-  util::write_message(out_, fmt::format("#{} {:.3f} {}\n", v.number, v.plain_partial_at,
-                                        shown_line(v.plain_partial)));
+  collect(v,
+          fmt::format("#{} {:.3f} {}\n", v.number, v.plain_partial_at, shown_line(v.plain_partial)),
+          true);
   v.plain_partial.clear();
 }
 
 void ProgressUi::done() {
+  // The last frame or lines are this call's: no tick comes after them.
+  stop_ticking();
+  std::lock_guard lock(mu_);
   if (mode_ == ProgressMode::tty) redraw(true);
   if (mode_ != ProgressMode::plain) return;
   for (const auto& digest : order_) print_partial(*vertices_.at(digest));
-  std::fflush(out_);
+  write_collected();
 }
 
 void ProgressUi::cancelled() {
+  std::lock_guard lock(mu_);
   cancelled_ = true;
   if (mode_ != ProgressMode::plain) return;
   for (const auto& digest : order_) {
@@ -435,12 +518,14 @@ void ProgressUi::cancelled() {
     print_partial(v);
     if (!v.announced || v.finished || v.cached || v.completed) continue;
     v.finished = true;
-    util::write_message(out_, fmt::format("#{} CANCELED\n", v.number));
+    collect(v, fmt::format("#{} CANCELED\n", v.number));
+    v.outcome_last = true;
   }
-  std::fflush(out_);
+  write_collected();
 }
 
 std::string ProgressUi::failure_report() const {
+  std::lock_guard lock(mu_);
   for (const auto& digest : order_) {
     const Vertex& v = *vertices_.at(digest);
     if (v.error.empty()) continue;

@@ -11,11 +11,14 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "buildkit/progress.hpp"
@@ -32,6 +35,9 @@ Result<ProgressMode> resolve_progress_mode(const std::string& flag, bool out_is_
 // "292.74MB": decimal units with two decimals, as buildx shows transfers.
 std::string human_size(std::int64_t bytes);
 
+// How often the view catches up without a message from the daemon (below).
+inline constexpr std::chrono::milliseconds kProgressTick{100};
+
 class ProgressUi : public buildkit::ProgressSink {
  public:
   // `width` and `height` are the terminal's size for tty mode; 0 asks the
@@ -41,8 +47,18 @@ class ProgressUi : public buildkit::ProgressSink {
   // times are flush right; a frame taller than the terminal keeps its header
   // and its last lines, as BuildKit's own display does, since the lines
   // scrolled off could not be redrawn over.
-  ProgressUi(ProgressMode mode, std::FILE* out, int width = 0, int height = 0);
+  //
+  // Every `tick`, on a thread of its own, the view catches up: tty redraws
+  // (a running step's time moves on while the daemon says nothing), plain
+  // writes what it collected since the last tick, step by step, as buildctl
+  // does: a status line the daemon sends in the message after its step's
+  // DONE still comes before the DONE. A tick of 0 starts no thread: plain
+  // writes after every update, tty redraws only on updates (tests).
+  ProgressUi(ProgressMode mode, std::FILE* out, int width = 0, int height = 0,
+             std::chrono::milliseconds tick = kProgressTick);
   ~ProgressUi() override;
+  ProgressUi(const ProgressUi&) = delete;
+  ProgressUi& operator=(const ProgressUi&) = delete;
 
   void update(const moby::buildkit::v1::StatusResponse& status) override;
   void done() override;
@@ -57,10 +73,17 @@ class ProgressUi : public buildkit::ProgressSink {
  private:
   struct Vertex;
   void print_plain(const moby::buildkit::v1::StatusResponse& status);
-  // plain: prints the log bytes of `v` after its last newline as a line.
+  // plain: the log bytes of `v` after its last newline, as a line.
   void print_partial(Vertex& v);
+  // plain: collects `line` of `v` for the next write; a line that is not an
+  // outcome goes before the outcome its step collected last (`before_outcome`).
+  void collect(Vertex& v, std::string line, bool before_outcome = false);
+  // plain: writes what was collected, step by step.
+  void write_collected();
   void redraw(bool final);
   int number_of(const std::string& digest);
+  void tick_until_stopped();
+  void stop_ticking();
 
   ProgressMode mode_;
   std::FILE* out_;
@@ -74,6 +97,16 @@ class ProgressUi : public buildkit::ProgressSink {
   std::vector<std::string> shown_;  // digests in the order they started or were found cached
   int drawn_lines_ = 0;
   bool cancelled_ = false;
+  std::vector<Vertex*> collected_;  // plain: steps with lines to write, in order
+  std::size_t collected_bytes_ = 0;
+
+  // update() comes from the status stream's thread, done() and cancelled()
+  // from the command's, the ticks from ticker_.
+  mutable std::mutex mu_;
+  std::chrono::milliseconds tick_;
+  std::condition_variable stop_;
+  bool stopping_ = false;
+  std::thread ticker_;
 };
 
 }  // namespace envd::output

@@ -5,9 +5,13 @@
 #include <stdio.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <thread>
 
 #include "github.com/moby/buildkit/api/services/control/control.pb.h"
 #include "output/test_support.hpp"
@@ -18,6 +22,28 @@ namespace {
 namespace bk = moby::buildkit::v1;
 
 using testing::Capture;
+
+// No ticker thread: plain writes after every update, tty redraws only on
+// updates, so a test can look at the output between updates.
+constexpr std::chrono::milliseconds kNoTicks{0};
+
+// What `out` holds so far, read through a file description of its own while
+// the display's ticker may write: Capture::text() rewinds the display's own.
+std::string written_so_far(const Capture& out) {
+  std::ifstream in("/proc/self/fd/" + std::to_string(::fileno(out.file())), std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Waits up to 10 s for `done` to say yes about what `out` holds; whether it did.
+template <typename Pred>
+bool wait_for_output(const Capture& out, Pred done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done(written_so_far(out))) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
 
 bk::StatusResponse vertex(const std::string& digest, const std::string& name, bool started,
                           bool completed, bool cached = false, const std::string& error = "") {
@@ -97,7 +123,7 @@ TEST(ProgressUi, ACompletionStampedBeforeItsStartIsNoNegativeTime) {
 
 TEST(ProgressUi, FailureReportHasTheStepAndItsLogTail) {
   Capture out;
-  ProgressUi ui(ProgressMode::plain, out.file());
+  ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, kNoTicks);
   ui.update(vertex("sha256:c", "[2/2] RUN make", true, false));
   ui.update(log("sha256:c", "compiling\nerror: boom"));
   ui.update(vertex("sha256:c", "[2/2] RUN make", true, true, false, "exit code: 2"));
@@ -107,7 +133,7 @@ TEST(ProgressUi, FailureReportHasTheStepAndItsLogTail) {
 
 TEST(ProgressUi, TtyRedrawsInPlace) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 40);
+  ProgressUi ui(ProgressMode::tty, out.file(), 40, 0, kNoTicks);
   ui.update(vertex("sha256:d", "[1/1] RUN sleep 1", true, false));
   ui.update(vertex("sha256:d", "[1/1] RUN sleep 1", true, true));
   ui.done();
@@ -138,7 +164,7 @@ TEST(ProgressUi, ACancelledBuildMarksItsRunningStepsCanceled) {
               "#2 CANCELED\n");
   }
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 40);
+  ProgressUi ui(ProgressMode::tty, out.file(), 40, 0, kNoTicks);
   ui.update(vertex("sha256:a", "[1/2] RUN true", true, true));
   ui.update(vertex("sha256:b", "[2/2] RUN sleep 30", true, false));
   ui.update(log("sha256:b", "still going\n"));
@@ -179,7 +205,7 @@ TEST(ProgressUi, PlainPrintsWholeLinesAndTransfersByTheirId) {
 
 TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ProgressUi ui(ProgressMode::tty, out.file(), 60, 0, kNoTicks);
   ui.update(vertex("sha256:f", "[internal] load build context", true, false));
   ui.update(transfer("sha256:f", "transferring context:", "transferring", 292743494));
   ui.update(vertex("sha256:g", "[2/2] RUN make", true, false));
@@ -198,7 +224,7 @@ TEST(ProgressUi, TtyShowsSizesInHumanUnitsAndARunningStepsLastLines) {
 
 TEST(ProgressUi, TtyCutsLongLinesSoNoneWraps) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 30);
+  ProgressUi ui(ProgressMode::tty, out.file(), 30, 0, kNoTicks);
   ui.update(vertex("sha256:h", "[1/1] RUN " + std::string(100, 'x'), true, false));
   ui.update(log("sha256:h", std::string(100, 'y') + "\n"));
   ui.done();
@@ -214,7 +240,7 @@ TEST(ProgressUi, TtyCutsLongLinesSoNoneWraps) {
 // and left a stale line behind on every redraw.
 TEST(ProgressUi, TtyCutsWideCharactersByTheirColumns) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 30);
+  ProgressUi ui(ProgressMode::tty, out.file(), 30, 0, kNoTicks);
   std::string wide;
   for (int i = 0; i < 40; ++i) wide += "\u4f60";  // 你, two columns each
   ui.update(vertex("sha256:w", "[1/1] RUN echo " + wide, true, false));
@@ -237,7 +263,7 @@ TEST(ProgressUi, TtyCutsWideCharactersByTheirColumns) {
 // redraw cannot clear it: each redraw left a stale copy in the scrollback.
 TEST(ProgressUi, TtyFramesFitTheTerminalsHeight) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 40, 10);
+  ProgressUi ui(ProgressMode::tty, out.file(), 40, 10, kNoTicks);
   bk::StatusResponse many;
   for (int i = 1; i <= 30; ++i) {
     auto* v = many.add_vertexes();
@@ -259,7 +285,7 @@ TEST(ProgressUi, TtyFramesFitTheTerminalsHeight) {
 
 TEST(ProgressUi, TtyListsStepsInTheOrderTheyStarted) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ProgressUi ui(ProgressMode::tty, out.file(), 60, 0, kNoTicks);
   ui.update(vertex("sha256:late", "[2/2] RUN late", false, false));
   ui.update(vertex("sha256:early", "[1/2] RUN early", true, false));
   ui.update(vertex("sha256:late", "[2/2] RUN late", true, false));
@@ -296,7 +322,7 @@ TEST(ProgressUi, PlainNeutralisesWhatTheBuildPrints) {
 
 TEST(ProgressUi, TtyWritesNoEscapeButItsOwnRedraw) {
   Capture out;
-  ProgressUi ui(ProgressMode::tty, out.file(), 60);
+  ProgressUi ui(ProgressMode::tty, out.file(), 60, 0, kNoTicks);
   ui.update(vertex("sha256:f", "[1/1] RUN \x1b]0;pwned\a", true, false));
   ui.update(transfer("sha256:f", "\x1b[1Aid", "", 10));
   // A sequence cut between two messages is still not written raw.
@@ -353,7 +379,7 @@ namespace {
 
 TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
   Capture out;
-  ProgressUi ui(ProgressMode::plain, out.file());
+  ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, kNoTicks);
   // The daemon re-sends finished vertices with every later update.
   ui.update(vertex("sha256:e", "[1/1] FROM base", true, true));
   ui.update(vertex("sha256:e", "[1/1] FROM base", true, true));
@@ -365,7 +391,7 @@ TEST(ProgressUi, PlainPrintsEachOutcomeOnce) {
 // FROM that completes and then comes back cached. The last outcome is shown.
 TEST(ProgressUi, PlainShowsTheOutcomeOfAStepThatRanAgain) {
   Capture out;
-  ProgressUi ui(ProgressMode::plain, out.file());
+  ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, kNoTicks);
   auto at = [](const std::string& digest, const std::string& name, std::int64_t started,
                std::int64_t completed, bool cached) {
     bk::StatusResponse r;
@@ -391,6 +417,69 @@ TEST(ProgressUi, PlainShowsTheOutcomeOfAStepThatRanAgain) {
             "#2 [internal] load build context\n#2 DONE 0.0s\n"
             "#1 CACHED\n"
             "#2 DONE 5.0s\n");
+}
+
+// Collected between ticks, plain lines are written step by step, as buildctl
+// writes them: the daemon's last word on a transfer, sent in the message after
+// its step's completion, comes before the step's DONE, and a step's lines are
+// not cut by another step's.
+TEST(ProgressUi, PlainWritesAStepsLateLinesBeforeItsOutcome) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, std::chrono::hours(1));
+  ui.update(vertex("sha256:a", "[internal] load build context", true, false));
+  ui.update(transfer("sha256:a", "transferring context:", "transferring", 100));
+  ui.update(vertex("sha256:b", "[1/2] FROM base", true, false));
+  ui.update(vertex("sha256:a", "[internal] load build context", true, true));
+  auto last = transfer("sha256:a", "transferring context:", "transferring", 310);
+  last.mutable_statuses(0)->mutable_completed()->set_seconds(1);
+  ui.update(last);
+  ui.update(log("sha256:b", "pulled\n"));
+  ui.update(vertex("sha256:b", "[1/2] FROM base", true, true));
+  EXPECT_EQ(written_so_far(out), "") << "nothing before the first tick";
+  ui.done();
+  EXPECT_EQ(out.text(),
+            "#1 [internal] load build context\n"
+            "#1 transferring context: 310B done\n"
+            "#1 DONE 1.5s\n"
+            "#2 [1/2] FROM base\n"
+            "#2 0.250 pulled\n"
+            "#2 DONE 1.5s\n");
+}
+
+// A step that prints a line and then nothing for a long time: the line is
+// written at the next tick, without waiting for the daemon's next message.
+TEST(ProgressUi, PlainWritesWhatItCollectedAtTheNextTick) {
+  Capture out;
+  ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, std::chrono::milliseconds(20));
+  ui.update(vertex("sha256:c", "[2/2] RUN sleep 600", true, false));
+  ui.update(log("sha256:c", "started\n"));
+  EXPECT_TRUE(wait_for_output(out, [](const std::string& text) {
+    return text == "#1 [2/2] RUN sleep 600\n#1 0.250 started\n";
+  })) << written_so_far(out);
+  ui.done();
+}
+
+// A running step's time moves on while the daemon says nothing: the ticker
+// redraws the frame; before the first update it draws none (a build that
+// fails before its first step shows no empty view).
+TEST(ProgressUi, TtyRedrawsAtEachTick) {
+  Capture out;
+  ProgressUi ui(ProgressMode::tty, out.file(), 60, 0, std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(written_so_far(out), "") << "no frame before the first update";
+  ui.update(vertex("sha256:d", "[1/1] RUN sleep 600", true, false));
+  auto frames = [](const std::string& text) {
+    std::size_t n = 0;
+    for (auto at = text.find("[+] Building"); at != std::string::npos;
+         at = text.find("[+] Building", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(wait_for_output(out, [&](const std::string& text) { return frames(text) >= 3; }))
+      << written_so_far(out);
+  ui.done();
+  EXPECT_NE(out.text().rfind("FINISHED"), std::string::npos);
 }
 
 }  // namespace

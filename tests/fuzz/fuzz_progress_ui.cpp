@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -110,15 +112,16 @@ bool update_of(const std::string& line, bk::StatusResponse& update) {
   }
 }
 
-// Runs the script through a display in `mode` and returns what it wrote.
-std::string render(const std::vector<bk::StatusResponse>& updates,
-                   envd::output::ProgressMode mode) {
+// Runs the script through a display in `mode` and returns what it wrote;
+// with a `tick` of an hour, plain collects every line until done().
+std::string render(const std::vector<bk::StatusResponse>& updates, envd::output::ProgressMode mode,
+                   std::chrono::milliseconds tick = std::chrono::milliseconds(0)) {
   char* buffer = nullptr;
   size_t length = 0;
   FILE* out = ::open_memstream(&buffer, &length);
   require(out != nullptr, "open_memstream failed");
   {
-    envd::output::ProgressUi ui(mode, out, 60);
+    envd::output::ProgressUi ui(mode, out, 60, 0, tick);
     for (const auto& update : updates) ui.update(update);
     ui.done();
     // The failure report goes to stderr after a failed build: it must be as
@@ -168,7 +171,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (update_of(line, update)) updates.push_back(std::move(update));
     if (updates.size() >= 200) break;
   }
-  require_printable_lines(render(updates, envd::output::ProgressMode::plain));
+  const std::string plain = render(updates, envd::output::ProgressMode::plain);
+  require_printable_lines(plain);
+  // Collected and written step by step, the lines are the same ones: only
+  // their order may differ.
+  auto sorted_lines = [](const std::string& text) {
+    std::vector<std::string> out = envd::fuzz::lines(text);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  const std::string collected =
+      render(updates, envd::output::ProgressMode::plain, std::chrono::hours(1));
+  if (sorted_lines(collected) != sorted_lines(plain)) {
+    std::fprintf(stderr, "fuzz: plain wrote other lines when it collected them:\n%s\n---\n%s\n",
+                 plain.c_str(), collected.c_str());
+    std::abort();
+  }
   require_printable_lines(without_redraws(render(updates, envd::output::ProgressMode::tty)));
   return 0;
 }
