@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "envd/csv.hpp"
+#include "util/atomic_file.hpp"
+#include "util/data_out.hpp"
 #include "util/text.hpp"
 
 namespace envd::output {
@@ -106,7 +108,10 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
     spec.destination = OutputSpec::Destination::directory;
     spec.dest = *dest;
   } else if (is_tarball(spec.type)) {
-    if (!dest || dest->empty() || *dest == "-") {
+    // /dev/stdout, /dev/fd/1: the user's standard output, which is not
+    // descriptor 1 inside envd (util/data_out.hpp), so not a path to open.
+    if (!dest || dest->empty() || *dest == "-" ||
+        util::descriptor_named(*dest) == util::data_fd()) {
       if (stdout_is_terminal) {
         return invalid("output file is required for " + spec.type +
                        " exporter. refusing to write to console");

@@ -87,6 +87,16 @@ TEST(OutputSpec, TarballsGoToAFileOrToStdoutButNeverAConsole) {
     auto dash = parse_output(std::string("type=") + type + ",dest=-", false);
     ASSERT_TRUE(dash);
     EXPECT_EQ(dash->destination, Destination::standard_output);
+    // The paths that name standard output are it, not files to open: inside
+    // envd, descriptor 1 is stderr (util/data_out.hpp).
+    for (const char* path : {"/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"}) {
+      auto named = parse_output(std::string("type=") + type + ",dest=" + path, false);
+      ASSERT_TRUE(named) << path;
+      EXPECT_EQ(named->destination, Destination::standard_output) << path;
+      EXPECT_EQ(error_of(std::string("type=") + type + ",dest=" + path, true),
+                std::string("output file is required for ") + type +
+                    " exporter. refusing to write to console");
+    }
     EXPECT_EQ(error_of(std::string("type=") + type, true),
               std::string("output file is required for ") + type +
                   " exporter. refusing to write to console");

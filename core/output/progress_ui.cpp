@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 #include <iterator>
 #include <string_view>
 
@@ -219,18 +220,34 @@ ProgressUi::ProgressUi(ProgressMode mode, std::FILE* out, int width, int height,
       start_(std::chrono::steady_clock::now()),
       tick_(mode == ProgressMode::quiet ? std::chrono::milliseconds(0) : tick) {
   if (tick_.count() <= 0) return;
-  // Started with every signal blocked, which the thread inherits: Ctrl-C is
-  // the signal watcher's (cli/signal_watcher.hpp), also when the view is
-  // made before the watcher.
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // Started with Ctrl-C, SIGTERM and SIGHUP blocked, which the thread
+  // inherits: they are the signal watcher's (cli/signal_watcher.hpp), also
+  // when the view is made before the watcher. Every other signal is left
+  // as it was (SIGPIPE from a closed stderr still ends envd).
+  struct BlockedWhileStarting {
+    sigset_t old{};
+    BlockedWhileStarting() {
+      sigset_t watched;
+      sigemptyset(&watched);
+      for (int signal : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&watched, signal);
+      pthread_sigmask(SIG_BLOCK, &watched, &old);
+    }
+    ~BlockedWhileStarting() { pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+    BlockedWhileStarting(const BlockedWhileStarting&) = delete;
+    BlockedWhileStarting& operator=(const BlockedWhileStarting&) = delete;
+  } blocked;
   ticker_ = std::thread([this] { tick_until_stopped(); });
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-ProgressUi::~ProgressUi() { stop_ticking(); }
+ProgressUi::~ProgressUi() {
+  stop_ticking();
+  // Without done() (a solve left by an error): what was collected still goes out.
+  std::lock_guard lock(mu_);
+  try {
+    if (mode_ == ProgressMode::plain) write_collected();
+  } catch (const std::exception&) {  // out of memory for the text: nothing better to do
+  }
+}
 
 void ProgressUi::tick_until_stopped() {
   std::unique_lock lock(mu_);
@@ -334,7 +351,8 @@ void ProgressUi::update(const bk::StatusResponse& status) {
   }
   if (mode_ == ProgressMode::plain) {
     print_plain(status);
-    if (tick_.count() <= 0 || collected_bytes_ > kCollectedLimit) write_collected();
+    // With no ticks (0, or none left after done()), now.
+    if (tick_.count() <= 0 || stopping_ || collected_bytes_ > kCollectedLimit) write_collected();
   }
   if (mode_ == ProgressMode::tty) redraw(false);
 }

@@ -446,6 +446,23 @@ TEST(ProgressUi, PlainWritesAStepsLateLinesBeforeItsOutcome) {
             "#2 DONE 1.5s\n");
 }
 
+// A display dropped without done() (a solve left by an error) still writes
+// what it collected; an update after done() is written at once.
+TEST(ProgressUi, PlainWritesWhatItCollectedWhenDroppedOrAfterDone) {
+  Capture out;
+  {
+    ProgressUi ui(ProgressMode::plain, out.file(), 0, 0, std::chrono::hours(1));
+    ui.update(vertex("sha256:a", "[1/1] RUN false", true, true, false, "exit code: 1"));
+    EXPECT_EQ(written_so_far(out), "");
+  }
+  EXPECT_EQ(out.text(), "#1 [1/1] RUN false\n#1 ERROR: exit code: 1\n");
+  Capture late;
+  ProgressUi ui(ProgressMode::plain, late.file(), 0, 0, std::chrono::hours(1));
+  ui.done();
+  ui.update(vertex("sha256:b", "[1/1] FROM base", false, true, /*cached=*/true));
+  EXPECT_EQ(written_so_far(late), "#1 [1/1] FROM base\n#1 CACHED\n");
+}
+
 // A step that prints a line and then nothing for a long time: the line is
 // written at the next tick, without waiting for the daemon's next message.
 TEST(ProgressUi, PlainWritesWhatItCollectedAtTheNextTick) {

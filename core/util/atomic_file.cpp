@@ -94,7 +94,11 @@ std::optional<int> descriptor_named(std::string_view path) {
     int fd = 0;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), fd);
     if (ec == std::errc() && end == digits.data() + digits.size() && !digits.empty()) {
-      return fd == STDOUT_FILENO ? data_fd() : fd;  // the user's stdout is kept apart
+      if (fd == STDOUT_FILENO) return data_fd();  // the user's stdout, kept apart
+      // envd's own copy of stdout is not a descriptor the user handed it:
+      // named, it is one they did not open (EBADF when used).
+      if (fd == data_fd()) return -1;
+      return fd;
     }
   }
   return std::nullopt;

@@ -41,7 +41,8 @@ enum class ReadOnlyFile {
 // whose writer has left, a reader that waits for ever; for a file the shell
 // redirected to, one whose O_TRUNC (or a rename over it) destroys what else
 // went there. Such a path is used through the descriptor instead. The
-// user's standard output (/dev/stdout, /dev/fd/1) is util::data_fd().
+// user's standard output (/dev/stdout, /dev/fd/1) is util::data_fd(); the
+// number of that descriptor, named, is -1 (not one the user opened).
 std::optional<int> descriptor_named(std::string_view path);
 
 // Replaces `path` with `content`, creating it with `mode` (the mode of an

@@ -16,9 +16,10 @@
 namespace envd::util {
 
 // Moves the user's standard output to a new close-on-exec descriptor and
-// points descriptor 1 at stderr (at /dev/null when stderr cannot be
-// duplicated). Once, before any module is loaded; later calls do nothing.
-// Without it (unit tests), data_out() is stdout and data_fd() is 1.
+// points descriptor 1 at stderr. Once, before any module is loaded; later
+// calls do nothing. Should a step fail (no descriptor left), data stays on
+// descriptor 1, as without it (unit tests): data_out() is stdout and
+// data_fd() is 1.
 void keep_data_apart();
 
 // Puts the user's standard output back on descriptor 1, for a program that

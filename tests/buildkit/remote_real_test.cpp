@@ -177,6 +177,15 @@ TEST_F(RealBuildkitTest, LocalAndTarOutputsOverTcp) {
   write_text(piped_tar, piped.out);
   EXPECT_EQ(must({"tar", "-xOf", piped_tar.string(), "built.txt", "greeting.txt"}),
             "built-by-buildkitd\nhello from piped\n");
+  // dest=/dev/stdout is the same stream (inside envd descriptor 1 is
+  // stderr, util/data_out.hpp: the path is not opened).
+  auto named = envd({"build", "--output", "type=tar,dest=/dev/stdout", project("piped").string()},
+                    env(false));
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  write_text(piped_tar, named.out);
+  EXPECT_EQ(must({"tar", "-xOf", piped_tar.string(), "built.txt", "greeting.txt"}),
+            "built-by-buildkitd\nhello from piped\n");
+  EXPECT_EQ(named.err.find("ustar"), std::string::npos) << "no archive on stderr";
 
   // An export that names its image (no -t): the summary says that name, the
   // one the tarball carries, not the directory's default.

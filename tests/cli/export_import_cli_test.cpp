@@ -81,6 +81,11 @@ TEST_F(ExportImportCli, RoundTripThroughPipes) {
   auto in = envd({"context", "import", "piped", "-"}, {}, out.out);
   EXPECT_EQ(in.exit_code, 0) << in.err;
   EXPECT_EQ(ls_json().back().at("context"), "piped");
+  // /dev/stdout names the same stream (not a file to create: it exists).
+  auto named = envd_ok({"context", "export", "remote", "/dev/stdout"});
+  in = envd({"context", "import", "named", "-"}, {}, named.out);
+  EXPECT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(ls_json().back().at("context"), "named");
 }
 
 TEST_F(ExportImportCli, ExportWithoutMaterialDoesNotWarn) {

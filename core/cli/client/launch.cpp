@@ -89,6 +89,7 @@ Error execute_client(int argc, const char* const* argv) {
   pthread_sigmask(SIG_SETMASK, &none, &previous);
   ::execv(path->c_str(), args.data());
   const int error = errno;
+  util::keep_data_apart();  // envd goes on (to say why), its data apart again
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   return Error(Errc::internal, "cannot run '" + path->string() + "': " + std::strerror(error) +
                                    " (reinstall envd: the program ships with it)");
