@@ -176,6 +176,7 @@ struct ProgressUi::Vertex {
   std::vector<std::string> collected;  // plain: lines not yet written
   bool listed = false;                 // plain: in collected_
   bool outcome_last = false;           // plain: collected ends with its DONE/CACHED/ERROR
+  std::string last_line;               // plain: the line collected last, wherever it went
   std::string error;
   envd::wellknown::Timestamp started_at;
   envd::wellknown::Timestamp completed_at;
@@ -359,6 +360,7 @@ void ProgressUi::update(const bk::StatusResponse& status) {
 
 void ProgressUi::collect(Vertex& v, std::string line, bool before_outcome) {
   collected_bytes_ += line.size();
+  v.last_line = line;
   if (!v.listed) {
     v.listed = true;
     collected_.push_back(&v);
@@ -432,14 +434,14 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     v.finished = true;
     announce(v);
     print_partial(v);
-    if (!v.error.empty()) {
-      collect(v, fmt::format("#{} ERROR: {}\n", v.number, v.error));
-    } else if (v.cached) {
-      collect(v, fmt::format("#{} CACHED\n", v.number));
-    } else {
-      collect(v, fmt::format("#{} DONE {:.1f}s\n", v.number,
-                             seconds_between(v.started_at, v.completed_at)));
-    }
+    std::string outcome = !v.error.empty() ? fmt::format("#{} ERROR: {}\n", v.number, v.error)
+                          : v.cached       ? fmt::format("#{} CACHED\n", v.number)
+                                           : fmt::format("#{} DONE {:.1f}s\n", v.number,
+                                                         seconds_between(v.started_at, v.completed_at));
+    // A step run again to the same outcome with nothing said between (a FROM
+    // the Engine resolves twice) says it once.
+    if (outcome == v.last_line) continue;
+    collect(v, std::move(outcome));
     v.outcome_last = true;
   }
 }

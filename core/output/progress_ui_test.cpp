@@ -412,6 +412,8 @@ TEST(ProgressUi, PlainShowsTheOutcomeOfAStepThatRanAgain) {
   ui.update(at("sha256:c", "[internal] load build context", 101, 106, false));
   // Re-sent unchanged with a later update: no third line.
   ui.update(at("sha256:c", "[internal] load build context", 101, 106, false));
+  // Run again to the same outcome, nothing said between: said once.
+  ui.update(at("sha256:f", "[1/2] FROM base", 107, 107, true));
   EXPECT_EQ(out.text(),
             "#1 [1/2] FROM base\n#1 DONE 0.0s\n"
             "#2 [internal] load build context\n#2 DONE 0.0s\n"
