@@ -862,7 +862,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       }
       for (const auto& [flag, path] : {std::pair{"--iidfile", &req.iidfile},
                                        std::pair{"--metadata-file", &req.metadata_file}}) {
-        if (util::descriptor_named(*path) == util::data_fd()) {
+        if (util::names_standard_output(*path)) {
           return Error(Errc::invalid_argument, std::string(flag) + " '" + *path +
                                                    "' is standard output, where " + quoted_output +
                                                    " writes the " + spec->type +

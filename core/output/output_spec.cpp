@@ -8,7 +8,6 @@
 
 #include "envd/csv.hpp"
 #include "util/atomic_file.hpp"
-#include "util/data_out.hpp"
 #include "util/text.hpp"
 
 namespace envd::output {
@@ -110,8 +109,7 @@ Result<OutputSpec> parse_output(std::string_view value, bool stdout_is_terminal)
   } else if (is_tarball(spec.type)) {
     // /dev/stdout, /dev/fd/1: the user's standard output, which is not
     // descriptor 1 inside envd (util/data_out.hpp), so not a path to open.
-    if (!dest || dest->empty() || *dest == "-" ||
-        util::descriptor_named(*dest) == util::data_fd()) {
+    if (!dest || dest->empty() || *dest == "-" || util::names_standard_output(*dest)) {
       if (stdout_is_terminal) {
         return invalid("output file is required for " + spec.type +
                        " exporter. refusing to write to console");

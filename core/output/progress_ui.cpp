@@ -174,7 +174,6 @@ struct ProgressUi::Vertex {
   bool finished = false;               // plain: its DONE/CACHED/ERROR line was printed
   bool shown = false;                  // tty: in shown_
   std::vector<std::string> collected;  // plain: lines not yet written
-  bool listed = false;                 // plain: in collected_
   bool outcome_last = false;           // plain: collected ends with its DONE/CACHED/ERROR
   std::string last_line;               // plain: the line collected last, wherever it went
   std::string error;
@@ -358,18 +357,15 @@ void ProgressUi::update(const bk::StatusResponse& status) {
   if (mode_ == ProgressMode::tty) redraw(false);
 }
 
-void ProgressUi::collect(Vertex& v, std::string line, bool before_outcome) {
+void ProgressUi::collect(Vertex& v, std::string line, Line kind) {
   collected_bytes_ += line.size();
   v.last_line = line;
-  if (!v.listed) {
-    v.listed = true;
-    collected_.push_back(&v);
-  }
-  if (before_outcome && v.outcome_last) {
+  if (v.collected.empty()) collected_.push_back(&v);
+  if (kind == Line::output && v.outcome_last) {
     v.collected.insert(v.collected.end() - 1, std::move(line));
   } else {
     v.collected.push_back(std::move(line));
-    v.outcome_last = false;
+    v.outcome_last = kind == Line::outcome;
   }
 }
 
@@ -380,7 +376,6 @@ void ProgressUi::write_collected() {
   for (Vertex* v : collected_) {
     for (const std::string& line : v->collected) text += line;
     v->collected.clear();
-    v->listed = false;
     v->outcome_last = false;
   }
   collected_.clear();
@@ -393,7 +388,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
   auto announce = [&](Vertex& v) {
     if (v.announced || v.name.empty()) return;
     v.announced = true;
-    collect(v, fmt::format("#{} {}\n", v.number, v.name));
+    collect(v, fmt::format("#{} {}\n", v.number, v.name), Line::heading);
   };
   for (const auto& vx : status.vertexes()) {
     Vertex& v = *vertices_.at(vx.digest());
@@ -403,7 +398,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     Vertex& v = *vertices_.at(st.vertex());
     announce(v);
     if (st.has_completed()) {
-      collect(v, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]), true);
+      collect(v, fmt::format("#{} {}\n", v.number, v.sub_status[st.id()]), Line::output);
     }
   }
   // Whole lines, as buildctl prints them: a line written in pieces ("abc",
@@ -421,7 +416,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
       collect(v,
               fmt::format("#{} {:.3f} {}\n", v.number, start == 0 ? v.plain_partial_at : t,
                           shown_line(line)),
-              true);
+              Line::output);
     }
     v.plain_partial = data.substr(start);
     if (start > 0) v.plain_partial_at = t;
@@ -441,8 +436,7 @@ void ProgressUi::print_plain(const bk::StatusResponse& status) {
     // A step run again to the same outcome with nothing said between (a FROM
     // the Engine resolves twice) says it once.
     if (outcome == v.last_line) continue;
-    collect(v, std::move(outcome));
-    v.outcome_last = true;
+    collect(v, std::move(outcome), Line::outcome);
   }
 }
 
@@ -515,7 +509,7 @@ void ProgressUi::print_partial(Vertex& v) {
   if (v.plain_partial.empty()) return;
   collect(v,
           fmt::format("#{} {:.3f} {}\n", v.number, v.plain_partial_at, shown_line(v.plain_partial)),
-          true);
+          Line::output);
   v.plain_partial.clear();
 }
 
@@ -538,8 +532,7 @@ void ProgressUi::cancelled() {
     print_partial(v);
     if (!v.announced || v.finished || v.cached || v.completed) continue;
     v.finished = true;
-    collect(v, fmt::format("#{} CANCELED\n", v.number));
-    v.outcome_last = true;
+    collect(v, fmt::format("#{} CANCELED\n", v.number), Line::outcome);
   }
   write_collected();
 }

@@ -75,9 +75,11 @@ class ProgressUi : public buildkit::ProgressSink {
   void print_plain(const moby::buildkit::v1::StatusResponse& status);
   // plain: the log bytes of `v` after its last newline, as a line.
   void print_partial(Vertex& v);
-  // plain: collects `line` of `v` for the next write; a line that is not an
-  // outcome goes before the outcome its step collected last (`before_outcome`).
-  void collect(Vertex& v, std::string line, bool before_outcome = false);
+  // plain: what a line of a step is. Output (a log or transfer line) that
+  // comes after the step's outcome was collected goes before that outcome.
+  enum class Line { heading, output, outcome };
+  // plain: collects `line` of `v` for the next write.
+  void collect(Vertex& v, std::string line, Line kind);
   // plain: writes what was collected, step by step.
   void write_collected();
   void redraw(bool final);

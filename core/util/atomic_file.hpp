@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "envd/result.hpp"
+#include "util/data_out.hpp"
 
 namespace envd::util {
 
@@ -44,6 +45,13 @@ enum class ReadOnlyFile {
 // user's standard output (/dev/stdout, /dev/fd/1) is util::data_fd(); the
 // number of that descriptor, named, is -1 (not one the user opened).
 std::optional<int> descriptor_named(std::string_view path);
+
+// Whether `path` names the user's standard output (/dev/stdout, /dev/fd/1,
+// /proc/self/fd/1): data for it goes to util::data_fd(), never through the
+// path, which inside envd opens stderr.
+inline bool names_standard_output(std::string_view path) {
+  return descriptor_named(path) == data_fd();
+}
 
 // Replaces `path` with `content`, creating it with `mode` (the mode of an
 // existing file is reset to `mode` too). The parent directory must exist.

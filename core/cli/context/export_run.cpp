@@ -34,7 +34,7 @@ Status run_context_export(Invocation& invocation, const std::string& name,
   if (auto st = context::validate_name(name); !st) return st;
   // /dev/stdout and /dev/fd/1 are standard output too: inside envd,
   // descriptor 1 is stderr (util/data_out.hpp).
-  bool to_stdout = file.empty() || file == "-" || util::descriptor_named(file) == util::data_fd();
+  bool to_stdout = file.empty() || file == "-" || util::names_standard_output(file);
   if (to_stdout && util::was_closed_at_start(STDOUT_FILENO)) {
     return Error(Errc::invalid_argument,
                  "standard output is closed, so the context archive would be lost; give a FILE");
