@@ -8,11 +8,15 @@
 // Where the binaries are absent every test is reported SKIPPED with the
 // reason (ENVD_TEST_BUILDKIT_DIR says where to look), never passed.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
+#include <ios>
 #include <set>
 #include <string>
 #include <thread>
@@ -357,6 +361,28 @@ TEST_F(RealBuildkitTest, NamesThatAreNotUtf8GoAndComeBackAsTheyAre) {
   EXPECT_FALSE(contains(r.err, "libprotobuf")) << r.err;
   EXPECT_EQ(read_text(out / "ctx" / "bad\xff\xfe"), "bytes\n");
   EXPECT_EQ(fs::read_symlink(out / "ctx" / "link").string(), "tar\xffget");
+}
+
+// A named pipe in the context goes as one (fsutil's mode bits, never
+// opened: an open would wait for a writer) and comes back from buildkitd's
+// COPY as a named pipe with its permissions. (The Docker Engine 20.10's
+// embedded BuildKit receives it too, a bind mount of the context shows it,
+// but its COPY leaves named pipes out: docs/building.md.)
+TEST_F(RealBuildkitTest, ANamedPipeInTheContextArrivesAsANamedPipe) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = home() / "fifo";
+  write_text(dir / "Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+  write_text(dir / "a.txt", "a\n");
+  ASSERT_EQ(::mkfifo((dir / "pipe").c_str(), 0640), 0) << std::strerror(errno);
+  fs::path out = home() / "fifo-out";
+  auto r = run({"build", "--progress", "plain", "--output", "type=local,dest=" + out.string(),
+                dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  struct stat st {};
+  ASSERT_EQ(::lstat((out / "ctx" / "pipe").c_str(), &st), 0) << std::strerror(errno);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << std::oct << st.st_mode;
+  EXPECT_EQ(st.st_mode & 07777, 0640u) << std::oct << st.st_mode;
+  EXPECT_EQ(read_text(out / "ctx" / "a.txt"), "a\n");
 }
 
 // A rebuild of a context holding a hard link (and a directory) has the
