@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The suites that need no daemon, under sanitizers: AddressSanitizer +
-# UndefinedBehaviorSanitizer (the asan preset: the SDK, util, context and
+# UndefinedBehaviorSanitizer (the asan preset: the SDK, util, context, output and
 # plugin libraries, the real-dlopen plugin suite with its broken modules, the
 # driver modules' unit tests, and the CLI suite, which runs the instrumented
 # envd binary with every instrumented module) and ThreadSanitizer (the tsan preset: the
-# SDK's threaded parts, relays, processes and HTTP, and the BuildKit session's
-# attachables: file sync, file send, secrets, SSH forwarding). A finding fails the run;
+# SDK's threaded parts, relays, processes and HTTP, the BuildKit session's
+# attachables: file sync, file send, secrets, SSH forwarding, and the output
+# library, whose progress display writes from a ticker thread while the build's
+# updates arrive on another). A finding fails the run;
 # it is fixed, not suppressed (docs/security.md).
 # Usage: scripts/sanitize.sh [asan|tsan]...   (default: both)
 set -euo pipefail
@@ -25,8 +27,8 @@ source scripts/ccache-env.sh
 # tests/e2e and tests/docker-container, not here).
 asan_tests=(envd_sdk_test envd_util_test envd_context_test envd_plugin_test envd_plugin_dlopen_test
   envd_plugin_docker_test envd_plugin_docker_container_test envd_plugin_envd_server_test
-  envd_plugin_tcp_test envd_cli_test)
-tsan_tests=(envd_sdk_test envd_buildkit_attachables_test)
+  envd_plugin_tcp_test envd_output_test envd_cli_test)
+tsan_tests=(envd_sdk_test envd_buildkit_attachables_test envd_output_test)
 # ASan and TSan stop at the first report. UBSan reports and goes on, and a
 # report (or a "runtime error:" in a test's output) fails the run: halting would also turn
 # the dlopen suite's deliberately crashing modules (a store to NULL, in the
