@@ -26,6 +26,7 @@
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/empty_values.hpp"
+#include "cli/environment_name.hpp"
 #include "cli/environment_session.hpp"
 #include "cli/flag_values.hpp"
 #include "cli/runner_target.hpp"
@@ -347,24 +348,13 @@ std::filesystem::path resolved_directory(const std::filesystem::path& dir) {
   return resolved;
 }
 
-// An environment name from a directory, as upstream envd makes it: the
-// resolved directory's basename in Docker's name alphabet, at most 30
-// characters.
+// An environment name from a directory, as upstream envd makes it
+// (environment_name.hpp): from the resolved directory's basename.
 std::string name_from_directory(const std::filesystem::path& dir) {
   const std::filesystem::path resolved = resolved_directory(dir);
   std::string base = resolved.filename().string();
   if (base.empty()) base = resolved.parent_path().filename().string();
-  std::string name;
-  for (char c : base) {
-    bool keep =
-        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '.' || c == '-';
-    if (keep) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  while (!name.empty() && !std::isalnum(static_cast<unsigned char>(name.front()))) {
-    name.erase(0, 1);
-  }
-  if (name.size() > 30) name.resize(30);
-  return name.size() < 2 ? "envd-env" : name;
+  return environment_name_from(base);
 }
 
 // Builds PATH with the context's builder, then runs the image on its runner:
