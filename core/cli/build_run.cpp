@@ -211,6 +211,21 @@ Status check_creatable(const fs::path& path, bool directory, const std::string& 
   return {};
 }
 
+// Whether the export's destination can be made: a directory, or a file in an
+// existing directory, that envd may write.
+Status check_output_destination(const output::OutputSpec& spec) {
+  switch (spec.destination) {
+    case output::OutputSpec::Destination::directory:
+      return check_creatable(spec.dest, true, "cannot create output directory '" + spec.dest + "'");
+    case output::OutputSpec::Destination::file:
+      return check_creatable(spec.dest, false, "cannot create '" + spec.dest + "'");
+    case output::OutputSpec::Destination::none:
+    case output::OutputSpec::Destination::standard_output:
+      return {};
+  }
+  return {};
+}
+
 // The image's names (-t, or the default one): as an exporter takes several,
 // one comma-separated `name`, and as messages say them ("a:1 and a:latest").
 struct ImageNames {
@@ -315,11 +330,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
   }
   switch (spec->destination) {
     case OutputSpec::Destination::directory: {
-      if (auto st = check_creatable(spec->dest, true,
-                                    "cannot create output directory '" + spec->dest + "'");
-          !st) {
-        return st.error();
-      }
+      if (auto st = check_output_destination(*spec); !st) return st.error();
       plan.target = buildkit::FileSendTarget::directory(fs::absolute(spec->dest));
       plan.description = "directory " + spec->dest;
       break;
@@ -327,10 +338,7 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
     case OutputSpec::Destination::file:
     case OutputSpec::Destination::standard_output: {
       if (spec->destination == OutputSpec::Destination::file) {
-        if (auto st = check_creatable(spec->dest, false, "cannot create '" + spec->dest + "'");
-            !st) {
-          return st.error();
-        }
+        if (auto st = check_output_destination(*spec); !st) return st.error();
         plan.output_file = std::make_shared<OutputFile>(spec->dest);
         plan.description = "file " + spec->dest;
         plan.target = buildkit::FileSendTarget::stream(
@@ -846,6 +854,9 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
       return spec.error().wrap("--output '" + util::printable(req.output, 80) + "'");
     }
     const std::string quoted_output = "--output '" + util::printable(req.output, 80) + "'";
+    // A destination envd cannot write is told before a builder is started
+    // (docker-container may create one), and again when the export is planned.
+    if (auto st = check_output_destination(*spec); !st) return st;
     if (spec->destination == output::OutputSpec::Destination::standard_output) {
       if (util::was_closed_at_start(STDOUT_FILENO)) {
         return Error(Errc::invalid_argument, quoted_output +

@@ -497,6 +497,31 @@ TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeAnythingIsContacted) {
   EXPECT_EQ(read_text(home() / "plain"), "a file");
 }
 
+// On docker-container, reaching the builder may create and start its
+// container: a destination envd cannot write is said before the Engine is
+// asked anything (here there is no Engine; it was once its error instead).
+TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeTheBuilderIsStarted) {
+  ENVD_REQUIRE_MODULES("docker-container builder");
+  fs::path dir = project();
+  write_text(home() / "plain", "a file");
+  const std::map<std::string, std::optional<std::string>> no_engine{
+      {"DOCKER_HOST", "unix://" + (home() / "no-such.sock").string()}};
+  auto local = envd({"--context", "default", "build", "--progress", "quiet", "--output",
+                     "type=local,dest=" + (home() / "plain" / "files").string(), dir.string()},
+                    no_engine);
+  EXPECT_EQ(local.exit_code, 1) << local.err;
+  EXPECT_EQ(local.err, "envd: error: cannot create output directory '" +
+                           (home() / "plain" / "files").string() + "': Not a directory\n");
+  auto tar = envd({"--context", "default", "build", "--progress", "quiet", "--output",
+                   "type=tar,dest=" + (home() / "missing" / "image.tar").string(), dir.string()},
+                  no_engine);
+  EXPECT_EQ(tar.exit_code, 1) << tar.err;
+  EXPECT_EQ(tar.err, "envd: error: cannot create '" + (home() / "missing" / "image.tar").string() +
+                         "': No such file or directory\n");
+  EXPECT_EQ(read_text(home() / "plain"), "a file");
+  EXPECT_FALSE(fs::exists(home() / "missing"));
+}
+
 // What docker build also reads from a URL is not mistaken for a missing
 // directory named "https:"; a Dockerfile on standard input (`-f -`, or `-`
 // with no context) is read, and what cannot be one is refused before a
@@ -686,11 +711,15 @@ TEST_F(BuildCli, AnUnreachableEngineLeavesNoOutputBehind) {
   fs::path out = home() / "out";
   std::map<std::string, std::optional<std::string>> env{
       {"DOCKER_HOST", "unix://" + (home() / "no-such.sock").string()}};
-  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()},
-                     env);
   expect_unreachable({"--output", "type=local,dest=" + (out / "files").string(), dir.string()},
                      env);
   EXPECT_FALSE(fs::exists(out)) << "the build made " << out;
+  // A tarball's directory must exist (it is not made): with it, the Engine
+  // is what fails, and the directory stays empty.
+  fs::create_directories(out);
+  expect_unreachable({"--output", "type=tar,dest=" + (out / "image.tar").string(), dir.string()},
+                     env);
+  EXPECT_TRUE(fs::is_empty(out)) << "the build left something in " << out;
 }
 
 }  // namespace
