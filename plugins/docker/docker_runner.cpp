@@ -6,7 +6,6 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
-#include <cstdlib>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -57,18 +56,13 @@ constexpr auto kCreateAnswerGrace = std::chrono::seconds(1);
 constexpr int kLogLines = 10;
 
 // The Engine the context names: its address if it has one (TLS from the
-// environment, as for DOCKER_HOST), else DOCKER_HOST's.
+// environment, as the docker CLI takes it for -H), else DOCKER_HOST's.
 Result<sdk::DockerEngine> engine_for(const sdk::Request& request) {
   if (request.address.empty()) return sdk::DockerEngine::from_env();
-  auto endpoint = sdk::parse_docker_host(request.address);
-  if (!endpoint) return endpoint.error();
-  bool tls = std::getenv("DOCKER_TLS_VERIFY") != nullptr || std::getenv("DOCKER_TLS") != nullptr;
-  if (tls && endpoint->url.rfind("tcp://", 0) == 0) {
-    auto settings = sdk::docker_settings_from_env();
-    if (!settings) return settings.error();
-    if (settings->tls) return sdk::DockerEngine(std::move(*endpoint), *settings->tls);
-  }
-  return sdk::DockerEngine(std::move(*endpoint));
+  auto settings = sdk::docker_settings_for(request.address);
+  if (!settings) return settings.error();
+  if (settings->tls) return sdk::DockerEngine(std::move(settings->endpoint), *settings->tls);
+  return sdk::DockerEngine(std::move(settings->endpoint));
 }
 
 std::string where(const sdk::DockerEngine& engine) {

@@ -191,6 +191,31 @@ TEST_F(DockerTlsSettings, AUnixSocketIgnoresTls) {
   EXPECT_FALSE(settings->tls);
 }
 
+// A context's runner address takes TLS from the same variables whatever
+// DOCKER_HOST is, as `docker -H tcp://... ` does; it once got TLS only when
+// DOCKER_HOST was tcp:// or unset, and spoke plain TCP to a TLS Engine.
+TEST_F(DockerTlsSettings, AnAddressOfEnvdsOwnTakesTlsWhateverDockerHostIs) {
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "unix:///run/docker.sock"},
+                         {"DOCKER_TLS", "1"},
+                         {"DOCKER_CERT_PATH", "/nonexistent/certs"}}));
+  auto settings = docker_settings_for("tcp://engine.example");
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "tcp://engine.example:2376") << "TLS's default port";
+  ASSERT_TRUE(settings->tls);
+  EXPECT_FALSE(settings->tls->verify);
+  auto socket = docker_settings_for("unix:///other.sock");
+  ASSERT_TRUE(socket) << socket.error().message();
+  EXPECT_FALSE(socket->tls) << "a socket takes no TLS";
+}
+
+TEST_F(DockerTlsSettings, AnAddressOfEnvdsOwnWithoutTlsVariablesIsPlain) {
+  ScopedEnv env(tls_env({{"DOCKER_HOST", "tcp://127.0.0.1:2376"}, {"DOCKER_TLS", ""}}));
+  auto settings = docker_settings_for("tcp://engine.example");
+  ASSERT_TRUE(settings) << settings.error().message();
+  EXPECT_EQ(settings->endpoint.url, "tcp://engine.example:2375");
+  EXPECT_FALSE(settings->tls) << "an empty DOCKER_TLS is unset, as the docker CLI reads it";
+}
+
 TEST_F(DockerTlsSettings, SshIgnoresTls) {
   ScopedEnv env(tls_env({{"DOCKER_HOST", "ssh://me@host"},
                          {"DOCKER_TLS_VERIFY", "1"},

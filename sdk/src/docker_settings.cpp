@@ -153,9 +153,12 @@ Result<DockerEndpoint> parse_docker_host_text(std::string_view docker_host) {
 }  // namespace
 
 Result<DockerSettings> docker_settings_from_env() {
+  return docker_settings_for(env_value("DOCKER_HOST"));
+}
+
+Result<DockerSettings> docker_settings_for(std::string host) {
   const bool verify = env_set("DOCKER_TLS_VERIFY");
   const bool tls = verify || env_set("DOCKER_TLS");
-  std::string host = env_value("DOCKER_HOST");
   if (host.empty() && tls) host = kDefaultTlsHost;
   auto endpoint = parse_docker_host(host);
   if (!endpoint) return endpoint.error();

@@ -121,6 +121,11 @@ struct DockerSettings {
 // reverse. The files are read when the first connection is made.
 Result<DockerSettings> docker_settings_from_env();
 
+// The same for an Engine address of envd's own (a context's runner address):
+// `host` in DOCKER_HOST's place, TLS from the same variables, as the docker
+// CLI reads them for `-H host`. Empty `host` is DOCKER_HOST's default.
+Result<DockerSettings> docker_settings_for(std::string host);
+
 // is_docker_container_name, Docker's rule for container and volume names,
 // is in envd/text.hpp (header-only, so that code checking a name links none
 // of the Engine's client).
