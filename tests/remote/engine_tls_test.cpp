@@ -286,6 +286,41 @@ TEST_F(EngineTls, MobyWorkerBuildsThroughATlsEngine) {
   EXPECT_FALSE(fs::exists(home() / "x.tar"));
 }
 
+// A context's docker runner address is its Engine instead of DOCKER_HOST,
+// with TLS from the same variables whatever DOCKER_HOST is (here the same
+// daemon's plain unix socket), as `docker -H` takes them: it once got TLS
+// only when DOCKER_HOST was tcp:// too, and spoke plain TCP to a TLS Engine.
+TEST_F(EngineTls, ARunnerAddressTakesTlsWhateverDockerHostIs) {
+  auto engine = start_engine();
+  auto env = envd_env(tls_env(*engine, good_certs()));
+  env["DOCKER_HOST"] = services_.docker_host;
+  envd_ok({"context", "create", "--name", "tls-runner", "--runner", "docker", "--runner-address",
+           "tcp://" + engine->address(), "--use"},
+          env);
+  const std::string name = "envd-tls-runner-" + std::to_string(::getpid());
+  containers_.push_back(name);
+  auto ran = envd({"run", "--image", kBase, "--network", "none", "--name", name}, env);
+  ASSERT_EQ(ran.exit_code, 0) << ran.err;
+  EXPECT_EQ(ran.out, name + "\n");
+  auto listed = envd({"envs", "ls", "--format", "json"}, env);
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_TRUE(contains(listed.out, "\"" + name + "\"")) << listed.out;
+
+  // The certificates are the runner's Engine's: another CA is refused there.
+  fs::path wrong = cert_dir("runner-wrong-ca", pki_->other_ca, pki_->client_cert, pki_->client_key);
+  auto wrong_env = env;
+  wrong_env["DOCKER_CERT_PATH"] = wrong.string();
+  auto refused = envd({"envs", "ls"}, wrong_env);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(contains(refused.err, "its certificate is not signed by the CA in '" +
+                                        (wrong / "ca.pem").string() + "'"))
+      << refused.err;
+
+  auto down = envd({"down", name}, env);
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(down.out, name + "\n");
+}
+
 // The whole docker-container path over TLS: bootstrap through the Engine API,
 // readiness execs, and the build's `buildctl dial-stdio` exec, hijacked
 // through the TLS relay.
