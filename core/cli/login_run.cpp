@@ -244,6 +244,15 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
                      (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
   if (!from.empty()) {
+    // Held to what a context's address may be (the module's normalize_address).
+    if (!url->user.empty() || !url->query.empty()) {
+      return Error(
+          Errc::invalid_argument,
+          "the envd server address '" + sdk::redact_password(server.base_url) + "'" +
+              std::string(from) + " is invalid: " +
+              (url->user.empty() ? "query parameters are not accepted"
+                                 : "a user name is not accepted (log in with envd login)"));
+    }
     // As a context's address is stored: "http://host:8080/" is the server
     // at "http://host:8080", whose paths do not start with "//".
     while (!url->path.empty() && url->path.back() == '/') url->path.pop_back();
@@ -253,8 +262,7 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
       context::resolve_stored_files(store, ctx, ctx.runner_options, driver->file_options());
   if (auto ca = options.find("runner-tls-ca"); ca != options.end()) server.ca_file = ca->second;
 
-  auto key = public_key();
-  if (!key) return key.error();
+  // The login name and the timeout are checked before the SSH key is made.
   std::string login = flags.username.empty() ? default_login_name() : flags.username;
   if (auto st = check_login_name(
           login, flags.username.empty() ? "the default, <user>-<host>" : "-u/--username");
@@ -263,6 +271,8 @@ Status run_login(Invocation& invocation, const LoginRequest& flags) {
   }
   auto timeout = runner_timeout(flags.timeout, kLoginTimeout);
   if (!timeout) return timeout.error();
+  auto key = public_key();
+  if (!key) return key.error();
   auto deadline = sdk::http_deadline_after(*timeout);
   std::string credentials =
       json::serialize(json::object{{"login_name", login}, {"password", password}});

@@ -80,6 +80,15 @@ Result<Session> session(const sdk::Request& request) {
                      (url ? "it is not an http:// or https:// URL" : url.error().message()));
   }
   if (!from.empty()) {
+    // Held to what a context's address may be (normalize_address below).
+    if (!url->user.empty() || !url->query.empty()) {
+      return Error(
+          Errc::invalid_argument,
+          "the envd server address '" + sdk::redact_password(s.server.base_url) + "'" +
+              std::string(from) + " is invalid: " +
+              (url->user.empty() ? "query parameters are not accepted"
+                                 : "a user name is not accepted (log in with envd login)"));
+    }
     // As a context's address is stored: "http://host:8080/" is the server
     // at "http://host:8080", whose paths do not start with "//".
     while (!url->path.empty() && url->path.back() == '/') url->path.pop_back();

@@ -205,6 +205,8 @@ TEST_F(EnvdServerTest, ALoginNameThatIsNotOnePathSegmentIsRefused) {
   }
   EXPECT_EQ(server.state().size(), 0U) << json::serialize(server.state());
   EXPECT_FALSE(fs::exists(login_file()));
+  // Refused before the SSH key is made (it was made first).
+  EXPECT_FALSE(fs::exists(config_dir() / "id_rsa_envd"));
   // What stays in its segment percent-encoded reaches the server as typed
   // (a quote went into the request line raw).
   for (const std::string name : {"a\"b", "j\xc3\xb6rg"}) {
@@ -540,7 +542,14 @@ TEST_F(EnvdServerTest, APasswordInEnvdServerHostIsRefusedAndNotEchoed) {
        "invalid: port 's3' is not a number from 1 to 65535\n"},
       {"tcp://127.0.0.1:1",
        "the envd server address 'tcp://127.0.0.1:1' (from ENVD_SERVER_HOST) is invalid: it is "
-       "not an http:// or https:// URL\n"}};
+       "not an http:// or https:// URL\n"},
+      // What --runner-address refuses is refused here too (they were taken).
+      {"http://me@127.0.0.1:1",
+       "the envd server address 'http://me@127.0.0.1:1' (from ENVD_SERVER_HOST) is invalid: a "
+       "user name is not accepted (log in with envd login)\n"},
+      {"http://127.0.0.1:1/?x=1",
+       "the envd server address 'http://127.0.0.1:1/?x=1' (from ENVD_SERVER_HOST) is invalid: "
+       "query parameters are not accepted\n"}};
   for (const auto& [address, said] : cases) {
     SCOPED_TRACE(address);
     std::map<std::string, std::optional<std::string>> env = {{"ENVD_SERVER_HOST", address}};
