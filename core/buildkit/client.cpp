@@ -435,10 +435,11 @@ struct Client::State {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<bk::Control::Stub> stub;
-  bool reconnects = false;               // a plaintext target channel redials; an fd channel cannot
-  bool self_contained = false;           // the driver keeps nothing running for it
-  std::vector<Worker> workers;           // what connect()'s probe listed (written before `probed`)
-  Client::SessionDialer session_dialer;  // empty: every session is tunnelled
+  bool reconnects = false;      // a plaintext target channel redials; an fd channel cannot
+  bool unix_socket = false;     // the unix builder's socket (the Engine's is a common mistake)
+  bool self_contained = false;  // the driver keeps nothing running for it
+  std::vector<Worker> workers;  // what connect()'s probe listed (written before `probed`)
+  Client::SessionDialer session_dialer;           // empty: every session is tunnelled
   std::atomic<bool> session_dial_refused{false};  // the dialer said unsupported once
 
   // The connect probe's outcome; for a concurrent probe also its thread, what
@@ -565,11 +566,13 @@ namespace {
 // `workers`), refuses for good, `end` passes, or `cancel` fires (its state
 // passed too: the token's own is private to Client). Errors are connect()'s.
 // With `expected` (see Client::connect), first only for the other workers.
-Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* tunnel,
-                     Security security, Clock::time_point end, std::chrono::milliseconds deadline,
-                     const CancelToken* cancel, CancelToken::State* cancel_state,
-                     const std::string& prefix, const std::vector<Worker>& expected,
-                     std::vector<Worker>& workers) {
+// `unix_socket`: the address is a unix socket the user named (the unix
+// builder), which a daemon closing the connection may not be buildkitd's.
+Status probe_workers(bk::Control::Stub& stub, bool reconnects, bool unix_socket,
+                     const TlsTunnel* tunnel, Security security, Clock::time_point end,
+                     std::chrono::milliseconds deadline, const CancelToken* cancel,
+                     CancelToken::State* cancel_state, const std::string& prefix,
+                     const std::vector<Worker>& expected, std::vector<Worker>& workers) {
   auto backoff = std::chrono::milliseconds(50);
   grpc::Status earlier;  // the last failure that said why, for when the deadline cuts the next
   int drops = 0;         // consecutive connections the daemon accepted and dropped at once
@@ -638,10 +641,12 @@ Status probe_workers(bk::Control::Stub& stub, bool reconnects, const TlsTunnel* 
             "trusts)";
       } else if (dropped && security == Security::plaintext && reconnects) {
         reason += " (does it expect TLS? set --builder-tls-ca)";
-      } else if (!reconnects && (reason == "connection closed by the daemon" ||
+      } else if (unix_socket && (reason == "connection closed by the daemon" ||
                                  reason == "connection reset by the daemon")) {
-        // A socket the driver connected (unix): the Docker Engine's closes a
-        // gRPC connection at once, and is a common thing to point it at.
+        // The Docker Engine's socket closes a gRPC connection at once, and is
+        // a common thing to point the unix builder at. (Not said for the
+        // other connected sockets: a docker-container or kube-pod stream, or
+        // the Engine's own /grpc, which are buildkitd's or the Engine's.)
         reason +=
             " (is it a buildkitd socket? the Docker Engine's socket is the moby-worker "
             "builder's)";
@@ -665,6 +670,7 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   auto state = std::make_unique<State>();
   state->address = transport.description.empty() ? transport.target : transport.description;
   state->reconnects = transport.kind == ENVD_TRANSPORT_GRPC_TARGET;
+  state->unix_socket = !state->reconnects && state->address.rfind("unix://", 0) == 0;
   state->self_contained = transport.self_contained;
   const Security security = security_of(transport);
   install_grpc_log_filter();
@@ -690,9 +696,10 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
   util::StepTimes::global().mark("channel created");
 
   if (probe == Probe::wait) {
-    auto probed = probe_workers(
-        *state->stub, state->reconnects, state->tunnel.get(), security, end, deadline, cancel,
-        cancel != nullptr ? cancel->state_.get() : nullptr, prefix, expected, state->workers);
+    auto probed = probe_workers(*state->stub, state->reconnects, state->unix_socket,
+                                state->tunnel.get(), security, end, deadline, cancel,
+                                cancel != nullptr ? cancel->state_.get() : nullptr, prefix,
+                                expected, state->workers);
     if (!probed) return probed.error();
     state->probed = true;
     state->probe_done.cancel();
@@ -706,9 +713,9 @@ Result<Client> Client::connect(plugin::Transport transport, std::chrono::millise
     // Ctrl-C ends the probe as it ends the solve; so does the client going away.
     std::optional<CancelGuard> forward;
     if (user_cancel) forward.emplace(*user_cancel->state_, [raw] { raw->probe_stop.cancel(); });
-    Status outcome = probe_workers(*raw->stub, raw->reconnects, raw->tunnel.get(), security, end,
-                                   deadline, &raw->probe_stop, raw->probe_stop.state_.get(), prefix,
-                                   expected, raw->workers);
+    Status outcome = probe_workers(*raw->stub, raw->reconnects, raw->unix_socket, raw->tunnel.get(),
+                                   security, end, deadline, &raw->probe_stop,
+                                   raw->probe_stop.state_.get(), prefix, expected, raw->workers);
     forward.reset();
     if (outcome) util::StepTimes::global().mark("probe answered");
     {
