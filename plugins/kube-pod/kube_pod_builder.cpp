@@ -176,6 +176,20 @@ Result<KubeTarget> target_of(const sdk::Request& request) {
   return target;
 }
 
+// A container= the pod does not have fails before kubectl exec would, with
+// the names it does have.
+Status check_container(const KubeTarget& target, const kube::PodFacts& pod) {
+  if (target.container.empty()) return {};
+  std::string names;
+  for (const auto& c : pod.containers) {
+    if (c == target.container) return {};
+    names += (names.empty() ? "" : ", ") + c;
+  }
+  return Error(Errc::not_found, "pod " + pod.name + in_namespace(pod.namespace_) +
+                                    " has no container '" + target.container +
+                                    "' (it has: " + names + ")");
+}
+
 // The pod a dial goes to (and status reports).
 Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl& kubectl,
                                    const std::string& context, Clock::time_point end) {
@@ -187,19 +201,7 @@ Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl
     if (pod->phase != "Running" || pod->deleting) {
       return Error(Errc::unavailable, pod->why_unusable());
     }
-    if (!target.container.empty()) {
-      bool found = false;
-      std::string names;
-      for (const auto& c : pod->containers) {
-        found = found || c == target.container;
-        names += (names.empty() ? "" : ", ") + c;
-      }
-      if (!found) {
-        return Error(Errc::not_found, "pod " + pod->name + in_namespace(pod->namespace_) +
-                                          " has no container '" + target.container +
-                                          "' (it has: " + names + ")");
-      }
-    }
+    if (auto st = check_container(target, *pod); !st) return st.error();
     return pod;
   }
   std::string selector = target.selector;
@@ -220,7 +222,12 @@ Result<kube::PodFacts> resolve_pod(const KubeTarget& target, const kube::Kubectl
   if (!json) return json.error();
   auto pods = kube::parse_pod_list(*json);
   if (!pods) return pods.error();
-  return kube::choose_pod(*pods, context, what);
+  auto chosen = kube::choose_pod(*pods, context, what);
+  if (!chosen) return chosen.error();
+  // A workload's pods share their template, so the chosen one speaks for
+  // all (a selector's may not, and only the chosen one is dialled).
+  if (auto st = check_container(target, *chosen); !st) return st.error();
+  return chosen;
 }
 
 Error not_managed(std::string_view verb) {

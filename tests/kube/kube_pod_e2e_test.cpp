@@ -186,6 +186,8 @@ class KubePodE2ETest : public RealBuildkitTestBase {
     EXPECT_EQ(error.rfind("envd: error: cannot connect to buildkitd at kube-pod://", 0), 0U)
         << r.err;
     for (const auto& part : parts) EXPECT_TRUE(contains(r.err, part)) << r.err;
+    // The unix builder's hint about the Engine's socket is not this one's.
+    EXPECT_FALSE(contains(r.err, "is it a buildkitd socket")) << r.err;
     EXPECT_LT(took, limit) << r.err;
     EXPECT_FALSE(fs::exists(home() / "never"));
   }
@@ -420,6 +422,19 @@ TEST_F(KubePodE2ETest, AnUnknownContainerIsOneLine) {
   start_cluster();
   use_context("container", "buildkitd-0?namespace=ci&container=sidecar");
   expect_one_line_failure({"sidecar", "buildkitd-0"});
+}
+
+// A workload's or a selector's pod is held to container= too, before any
+// exec (kubectl's "container sidecar not found" came after it).
+TEST_F(KubePodE2ETest, AnUnknownContainerOfAWorkloadIsOneLine) {
+  start_cluster();
+  for (const std::string address : {"deployment/buildkitd?namespace=ci&container=sidecar",
+                                    "?namespace=ci&selector=app%3Dbuildkitd&container=sidecar"}) {
+    SCOPED_TRACE(address);
+    use_context("container-" + std::to_string(address.size()), address);
+    expect_one_line_failure({"has no container 'sidecar' (it has: buildkitd)"});
+  }
+  EXPECT_TRUE(kube_->execs().empty());
 }
 
 TEST_F(KubePodE2ETest, AnUnknownKubeContextIsOneLine) {
