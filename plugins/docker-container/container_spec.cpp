@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <string>
+#include <string_view>
 
 #include <boost/json.hpp>
 
@@ -89,11 +91,13 @@ ContainerSpec make_spec(const std::string& name, const std::string& context,
   json::array devices;
   if (options.rootless) {
     // What the rootless image needs to nest user namespaces and mount fuse
-    // overlays (BuildKit's docs/rootless.md).
-    for (const char* opt : {"seccomp=unconfined", "apparmor=unconfined"}) {
-      if (std::find(security_opt.begin(), security_opt.end(), opt) == security_opt.end()) {
-        security_opt.emplace_back(opt);
-      }
+    // overlays (BuildKit's docs/rootless.md), unless security-opt chose a
+    // seccomp or AppArmor profile itself: the Engine takes the last one given
+    // for a key, so an added "unconfined" would have overridden the user's.
+    for (std::string_view key : {"seccomp=", "apparmor="}) {
+      bool chosen = std::any_of(security_opt.begin(), security_opt.end(),
+                                [key](const std::string& opt) { return opt.starts_with(key); });
+      if (!chosen) security_opt.emplace_back(std::string(key) + "unconfined");
     }
     devices.push_back(json::object{{"PathOnHost", "/dev/fuse"},
                                    {"PathInContainer", "/dev/fuse"},

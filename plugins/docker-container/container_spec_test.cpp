@@ -71,6 +71,19 @@ TEST(DockerContainerSpec, RootlessUsesTheRootlessImageAndUnconfinedProfiles) {
   EXPECT_EQ(host.at("Mounts").as_array()[0].at("Target"), "/home/user/.local/share/buildkit");
 }
 
+// A profile the user chose is kept: the Engine takes the last value of a
+// key, so an "unconfined" added after it would have won unsaid.
+TEST(DockerContainerSpec, RootlessKeepsAProfileTheUserChose) {
+  auto options = options_of({{"rootless", "true"}, {"security-opt", "apparmor=envd-bk"}});
+  auto spec = make_spec("bk", "ctx", options, effective_image(options, ""), "/c", "");
+  EXPECT_EQ(create_body(spec).at("HostConfig").at("SecurityOpt"),
+            (json::array{"apparmor=envd-bk", "seccomp=unconfined"}));
+  auto builtin = options_of({{"rootless", "true"}, {"security-opt", "seccomp=builtin"}});
+  auto builtin_spec = make_spec("bk", "ctx", builtin, effective_image(builtin, ""), "/c", "");
+  EXPECT_EQ(create_body(builtin_spec).at("HostConfig").at("SecurityOpt"),
+            (json::array{"seccomp=builtin", "apparmor=unconfined"}));
+}
+
 TEST(DockerContainerSpec, OptionsShapeTheHostConfig) {
   auto options = options_of({{"privileged", "false"},
                              {"cap-add", "ALL"},
