@@ -308,7 +308,17 @@ Result<ContainerOptions> parse(const sdk::Options& options) {
   for (const auto& [key, raw] : options) {
     const std::string value = trim(raw);
     if (key == "image") {
-      if (value.empty() || has_space(value)) {
+      // The reference's characters (names, tag, digest); the Engine checks
+      // the rest when it pulls. A ',' is two values: --builder-opt joins a
+      // repeated key's with one.
+      if (value.find(',') != std::string::npos) {
+        return invalid(key, raw, "it takes one image reference (image= was given twice?)");
+      }
+      bool reference = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+               std::string_view("._-/:@").find(c) != std::string_view::npos;
+      });
+      if (!reference) {
         return invalid(key, raw, "expected an image reference such as moby/buildkit:v0.19.0");
       }
       out.image = value;

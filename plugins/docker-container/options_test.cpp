@@ -142,6 +142,13 @@ TEST(DockerContainerOptions, RejectsBadValues) {
   EXPECT_EQ(rejected({{"image", "a b"}}),
             "driver option 'image=a b' is invalid: expected an image reference such as "
             "moby/buildkit:v0.19.0");
+  EXPECT_EQ(rejected({{"image", "moby/buildkit:v0.19.0\"}"}}),
+            "driver option 'image=moby/buildkit:v0.19.0\"}' is invalid: expected an image "
+            "reference such as moby/buildkit:v0.19.0");
+  // Two --builder-opt image= reach the driver joined with ','.
+  EXPECT_EQ(rejected({{"image", "moby/buildkit:a,moby/buildkit:b"}}),
+            "driver option 'image=moby/buildkit:a,moby/buildkit:b' is invalid: it takes one "
+            "image reference (image= was given twice?)");
 }
 
 TEST(DockerContainerOptions, GcKeepStorageAndConfigExcludeEachOther) {
