@@ -79,8 +79,8 @@ dpkg-deb -f "$out"/envd_*_amd64.deb Depends | tr ',' '\n' | sed -E 's/^ *([^ ]+)
   done
 
 # dpkg -i of the CLI and one plugin, into a private root with its own dpkg
-# database (the system's libraries stand in for the Depends; maintainer
-# scripts run outside the root: they only call ldconfig).
+# database (the system's libraries stand in for the Depends; the packages
+# carry no maintainer scripts: none installs a library where ldconfig looks).
 root="$work/root"
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
 touch "$root/var/lib/dpkg/status"
