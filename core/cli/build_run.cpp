@@ -328,9 +328,9 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
     plan.description = "the Docker Engine as " + names.shown;
     return plan;
   }
+  if (auto st = check_output_destination(*spec); !st) return st.error();
   switch (spec->destination) {
     case OutputSpec::Destination::directory: {
-      if (auto st = check_output_destination(*spec); !st) return st.error();
       plan.target = buildkit::FileSendTarget::directory(fs::absolute(spec->dest));
       plan.description = "directory " + spec->dest;
       break;
@@ -338,7 +338,6 @@ Result<ExportPlan> plan_export(const BuildRequest& req, const ImageNames& names,
     case OutputSpec::Destination::file:
     case OutputSpec::Destination::standard_output: {
       if (spec->destination == OutputSpec::Destination::file) {
-        if (auto st = check_output_destination(*spec); !st) return st.error();
         plan.output_file = std::make_shared<OutputFile>(spec->dest);
         plan.description = "file " + spec->dest;
         plan.target = buildkit::FileSendTarget::stream(
