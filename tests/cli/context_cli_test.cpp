@@ -275,6 +275,28 @@ TEST_F(ContextCli, CreateRequiresAName) {
   EXPECT_NE(envd_ok({"context", "rm", "--help"}).out.find("[names...]"), std::string::npos);
 }
 
+// `--` ends the flags, as everywhere else: the name after it is the NAME of
+// every command that takes one (CLI11 passed `--` up to the group when the
+// name was optional, and the name was lost).
+TEST_F(ContextCli, TheNameMayFollowADoubleDash) {
+  envd_ok({"context", "create", "--", "dd"});
+  envd_ok({"context", "update", "--runner", "docker", "--", "dd"});
+  envd_ok({"context", "use", "--", "dd"});
+  EXPECT_NE(envd_ok({"context", "inspect", "--", "dd"}).out.find("\"name\": \"dd\""),
+            std::string::npos);
+  envd_ok({"context", "use", "default"});
+  envd_ok({"context", "rm", "--", "dd"});
+  auto gone = envd({"context", "inspect", "dd"});
+  EXPECT_EQ(gone.exit_code, 1);
+  EXPECT_EQ(gone.err,
+            kError + "context 'dd' does not exist; 'envd context ls' lists the contexts\n");
+  // After `--` a flag is a name too, so this is two names.
+  auto two = envd({"context", "create", "--", "a", "--builder"});
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_EQ(two.err,
+            kError + "expected one context name, got 2 (see 'envd context create --help')\n");
+}
+
 TEST_F(ContextCli, CreateRejectsUnknownDriverTypes) {
   ENVD_REQUIRE_MODULES("docker-container builder", "docker runner");
   auto r = envd({"context", "create", "--name", "x", "--builder", "podman-container"});

@@ -67,6 +67,17 @@ TEST_F(UsageCli, AnUnknownFlagPointsToItsCommandsHelp) {
                        "--help')\n");
 }
 
+// A command that takes a context name, given only an unknown flag: the flag
+// is the mistake, not the name it did not reach.
+TEST_F(UsageCli, AnUnknownFlagIsNamedBeforeAMissingName) {
+  for (const char* command : {"create", "use", "update", "inspect", "rm"}) {
+    auto r = envd({"context", command, "-x"});
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_EQ(r.err, kError + "The following argument was not expected: -x (see 'envd context " +
+                         command + " --help')\n");
+  }
+}
+
 // A flag that takes one value, given twice, is said in envd's words, not as
 // CLI11's "At Most 1 required but received 2".
 TEST_F(UsageCli, AOneValueFlagGivenTwiceIsNamed) {

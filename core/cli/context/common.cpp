@@ -25,17 +25,26 @@ bool version_asked(const CLI::App* cmd) {
   return version != nullptr && version->count() > 0;
 }
 
+bool words_left_over(const CLI::App* cmd) {
+  while (cmd->get_parent() != nullptr) cmd = cmd->get_parent();
+  return cmd->remaining_size(true) > 0;
+}
+
 void add_name_args(CLI::App* cmd, NameArgs& args) {
   // One positional name: as a vector's it would show as "[name...]" in the
   // usage line. A second is refused by CLI11 (usage_error in main.cpp words it).
-  cmd->add_option("name", args.positional, "Name of the context")->expected(0, 1);
+  // Expected once rather than "0 or 1": CLI11 hands the words after `--` to a
+  // command only while one of its positionals still expects a value, so
+  // `context create -- demo` would lose its name; the name stays optional
+  // (it is not required(), and --name may give it instead).
+  cmd->add_option("name", args.positional, "Name of the context")->expected(1, 1);
   cmd->add_option("--name", args.flagged, "Name of the context")->allow_extra_args(false);
   // One name, NAME or --name: a command line without it (or with two) is
   // one envd cannot use as given, exit 2 like a missing operand elsewhere.
   // Checked once the parse is complete, so --help still answers, and
   // --version too (as under every other command).
   cmd->parse_complete_callback([cmd, &args] {
-    if (version_asked(cmd)) return;
+    if (version_asked(cmd) || words_left_over(cmd)) return;
     const std::size_t n = args.all().size();
     if (n == 0) throw CLI::ValidationError("a context name is required (NAME or --name NAME)");
     if (n > 1) throw CLI::ValidationError("expected one context name, got " + std::to_string(n));

@@ -24,12 +24,17 @@ struct NameArgs {
   std::vector<std::string> all() const;
 };
 
-// Declares NAME and --name NAME ("Name of the context") on `cmd`, filling
-// `args`.
 // Whether --version was given on the command line, at any level: it answers
 // before a command's own checks of its arguments, as --help does.
 bool version_asked(const CLI::App* cmd);
 
+// Whether the parse left a word it could not place (an unknown flag such as
+// `-x`): CLI11 reports it once the whole parse is over, and that is the
+// mistake to name, not the missing name a command's own check would see.
+bool words_left_over(const CLI::App* cmd);
+
+// Declares NAME and --name NAME ("Name of the context") on `cmd`, filling
+// `args`. NAME may follow `--`.
 void add_name_args(CLI::App* cmd, NameArgs& args);
 
 // The one context name a command takes: exactly one in `args`, and a valid

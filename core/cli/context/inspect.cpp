@@ -81,8 +81,9 @@ void add_context_inspect_command(CLI::App& group, Invocation& invocation, Action
   auto names = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd =
       group.add_subcommand("inspect", "Show a context as JSON (default: the one in use)");
-  // One positional name, shown as "[name]" (add_name_args says why).
-  cmd->add_option("name", *names, "Name of the context")->expected(0, 1);
+  // One positional name, shown as "[name]", that may follow `--`
+  // (add_name_args says why it is expected once).
+  cmd->add_option("name", *names, "Name of the context")->expected(1, 1);
   // Two names are a command line envd cannot use as given: exit 2, as for
   // every command that takes one context name (add_name_args).
   cmd->parse_complete_callback([names] {

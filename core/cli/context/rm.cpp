@@ -102,7 +102,7 @@ void add_context_rm_command(CLI::App& group, Invocation& invocation, Action& act
       ->allow_extra_args(false);
   // As add_name_args: no name at all is a command line envd cannot use.
   cmd->parse_complete_callback([cmd, names = &req->names] {
-    if (names->all().empty() && !version_asked(cmd)) {
+    if (names->all().empty() && !version_asked(cmd) && !words_left_over(cmd)) {
       throw CLI::ValidationError("a context name is required (NAME... or --name NAME)");
     }
   });
