@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -17,6 +18,8 @@ struct CallInFlightAccess {
 };
 
 namespace {
+
+constexpr int kExitFailure = 1;  // as main's failures
 
 // Every call in flight, in the order they began (calls_in_flight()).
 std::mutex& calls_mutex() {
@@ -87,11 +90,18 @@ void on_fatal_signal(int signal) {
 
 void on_exit() {
   if (const CallInFlight* call = tl_in_flight; call != nullptr) {
+    // What the command printed goes out first, as main's own failures do.
+    std::fflush(nullptr);
     write_all("envd: error: ");
     write_all(CallInFlightAccess::driver(*call));
     write_all(" called exit() in ");
     write_all(CallInFlightAccess::verb(*call));
     write_all(", which ends envd\n");
+    // The module's status is not envd's: exit(0) from a verb is no success
+    // (a script would take `envd run` for done), and exit(7) is outside
+    // envd's codes. The handlers registered after this one, the module's own
+    // (its relays) among them, have run; stdio was flushed above.
+    ::_exit(kExitFailure);
   }
 }
 

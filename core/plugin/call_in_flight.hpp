@@ -30,8 +30,8 @@ class CallInFlight {
 // write "envd: error: <driver> crashed in <verb> (signal N: <name>); envd
 // cannot go on" and end the process by the same signal; an exit() from inside
 // a call writes "envd: error: <driver> called exit() in <verb>, which ends
-// envd". Outside a call nothing is written and the process ends as it would
-// have.
+// envd" and ends the process with status 1, whatever the module's. Outside
+// a call nothing is written and the process ends as it would have.
 void install_crash_report();
 
 // The calls in flight on any thread, outermost first, for a message: "builder

@@ -99,10 +99,15 @@ TEST_F(BuilderOptionsCli, AModuleThatEndsTheProcessIsNamed) {
 #endif
   auto exited =
       run({"context", "create", "e", "--builder", "test-builder", "--builder-address", "exit"});
-  EXPECT_EQ(exited.exit_code, 3);
+  EXPECT_EQ(exited.exit_code, 1);  // the module's exit(3) is not envd's status
   EXPECT_EQ(exited.err,
             "envd: error: builder 'test-builder' called exit() in normalize_address, which ends "
             "envd\n");
+  // exit(0) from a verb is no success: a script must not take it for one.
+  auto exited0 =
+      run({"context", "create", "e", "--builder", "test-builder", "--builder-address", "exit0"});
+  EXPECT_EQ(exited0.exit_code, 1);
+  EXPECT_EQ(exited0.err, exited.err);
   json::object store = read_store();  // the loop must not outlive it
   for (const auto& ctx : store.at("contexts").as_array()) {
     EXPECT_EQ(ctx.at("name"), "default");  // nothing was stored
