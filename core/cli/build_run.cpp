@@ -507,6 +507,9 @@ std::string build_node_id() {
     unsigned bits = device();
     for (int j = 0; j < 4; ++j, bits >>= 4) id += kHex[bits & 0xf];
   }
+  // Not kept over a FIFO (its write would wait for a reader for ever) or
+  // anything else that is not a file.
+  if (util::holds_other_than_a_file(file)) return {};
   std::error_code ec;
   fs::create_directories(*cache, ec);
   if (ec || !util::write_file_atomically(file, id + "\n", 0600, util::ReadOnlyFile::replace)) {

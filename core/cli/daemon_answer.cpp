@@ -99,6 +99,9 @@ void save_daemon_answer(const context::Context& context,
   lock_path += ".lock";
   auto lock = util::FileLock::exclusive(lock_path);
   if (!lock) return;
+  // A FIFO in its place would hold the build's end for ever (the write
+  // opens it); the answer is only a speed-up, so it is not kept.
+  if (util::holds_other_than_a_file(file)) return;
   (void)util::write_file_atomically(file, text, 0600, util::ReadOnlyFile::replace);
 }
 

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "util/test_support.hpp"
@@ -86,6 +89,25 @@ TEST_F(DaemonAnswer, AReadOnlyAnswerIsStillReplaced) {
   ASSERT_EQ(::chmod(file().c_str(), 0444), 0);
   save_daemon_answer(context_, workers_);
   EXPECT_TRUE(load_daemon_answer(context_));
+}
+
+// A FIFO in the answer's place is not opened for writing (that would wait
+// for a reader for ever, after the build was done): the answer is not kept.
+TEST_F(DaemonAnswer, AFifoInTheAnswersPlaceIsLeftAlone) {
+  fs::create_directories(file().parent_path());
+  ASSERT_EQ(::mkfifo(file().c_str(), 0600), 0);
+  EXPECT_FALSE(load_daemon_answer(context_));
+  // On a thread of its own, detached: a save that waits fails the test
+  // instead of hanging it.
+  std::promise<void> done;
+  auto saved = done.get_future();
+  std::thread([context = context_, workers = workers_, done = std::move(done)]() mutable {
+    save_daemon_answer(context, workers);
+    done.set_value();
+  }).detach();
+  ASSERT_EQ(saved.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the save waited on the FIFO";
+  EXPECT_EQ(fs::status(file()).type(), fs::file_type::fifo);
 }
 
 TEST_F(DaemonAnswer, TheSameAnswerIsNotWrittenAgain) {

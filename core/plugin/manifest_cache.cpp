@@ -139,8 +139,7 @@ Status ManifestCache::save(const fs::path& file) const {
   if (!lock) return lock.error().code() == Errc::unavailable ? Status{} : Status{lock.error()};
   // Something other than a file at the path (a FIFO would block the write
   // for ever, a device take it) is left alone; the cache is only a speed-up.
-  struct stat st {};
-  if (::stat(file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+  if (util::holds_other_than_a_file(file)) {
     return Error(Errc::invalid_argument,
                  "'" + file.string() + "' is not a regular file; the manifest cache is not kept");
   }

@@ -207,6 +207,11 @@ void remove_stale_temporaries(const fs::path& path) {
   }
 }
 
+bool holds_other_than_a_file(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+}
+
 Result<std::string> read_file(const fs::path& path) {
   return read_file(path, std::string::npos - 1);
 }

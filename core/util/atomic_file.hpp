@@ -83,6 +83,11 @@ void remove_stale_temporaries(const std::filesystem::path& path);
 // work whose result would land there.
 Status check_replaceable(const std::filesystem::path& path);
 
+// Whether something other than a regular file is at `path`, links followed
+// (a FIFO, a directory, a device): a cache kept there would block its write
+// (a FIFO) or land in a device, so a cache is not kept over one.
+bool holds_other_than_a_file(const std::filesystem::path& path);
+
 // Reads a whole regular file. A missing file is Errc::not_found; anything
 // else (a directory, a FIFO, a device) is Errc::unsupported, found without
 // blocking: a FIFO in the store's place cannot hang envd.

@@ -123,6 +123,23 @@ TEST_F(AtomicFile, ALinkToAFileStaysAndTheFileIsReplaced) {
   EXPECT_EQ(read_text(dir_ / "dangling"), "x");
 }
 
+// What a cache may be kept over: a file, a link to one, or nothing; not a
+// FIFO (whose write would wait for a reader) nor a directory.
+TEST_F(AtomicFile, OnlyAFileOrNothingHoldsACache) {
+  EXPECT_FALSE(holds_other_than_a_file(dir_ / "missing"));
+  write_text(dir_ / "file", "x");
+  EXPECT_FALSE(holds_other_than_a_file(dir_ / "file"));
+  fs::create_symlink(dir_ / "file", dir_ / "link");
+  EXPECT_FALSE(holds_other_than_a_file(dir_ / "link"));
+  fs::create_symlink(dir_ / "missing", dir_ / "dangling");
+  EXPECT_FALSE(holds_other_than_a_file(dir_ / "dangling"));
+  ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+  EXPECT_TRUE(holds_other_than_a_file(dir_ / "fifo"));
+  fs::create_directories(dir_ / "dir");
+  EXPECT_TRUE(holds_other_than_a_file(dir_ / "dir"));
+  EXPECT_TRUE(holds_other_than_a_file("/dev/null"));
+}
+
 // Two builds remembering one daemon's answer at once: each rename puts a
 // whole file in place, never a mix of the two.
 TEST_F(AtomicFile, UnlockedWritersOfOneFileDoNotInterleave) {

@@ -320,6 +320,35 @@ TEST_F(RealBuildkitTest, ARememberedWorkerIsConfirmedWithoutBeingListed) {
   run_docker(services_.docker_host, {"rmi", "-f", image});
 }
 
+// The remembered answer and the build node's id are caches: a FIFO in
+// either place (a user's mkfifo, a restored backup) is read without waiting
+// and left as it is, never opened for writing, which would wait for a reader
+// for ever after the build was done.
+TEST_F(RealBuildkitTest, FifosInTheCacheDirectoryAreNeitherWaitedOnNorReplaced) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = project("fifos");
+  fs::path out = home() / "fifos-out";
+  auto first =
+      run({"build", "--progress", "plain", "-o", "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto files = remembered_daemon_answers();
+  ASSERT_EQ(files.size(), 1u);
+  const fs::path node_id = home() / ".cache/envd/build-node-id";
+  ASSERT_TRUE(fs::is_regular_file(node_id));
+  for (const fs::path& file : {files[0], node_id}) {
+    fs::remove(file);
+    ASSERT_EQ(::mkfifo(file.c_str(), 0600), 0) << file << ": " << std::strerror(errno);
+  }
+  fs::remove_all(out);
+  auto second =
+      run({"build", "--progress", "plain", "-o", "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(read_text(out / "greeting.txt"), "hello from fifos\n");
+  for (const fs::path& file : {files[0], node_id}) {
+    EXPECT_EQ(fs::status(file).type(), fs::file_type::fifo) << file;
+  }
+}
+
 // COPY's wildcard sources (sent to the session as followpaths) copy what
 // they match, as buildctl copies them; a symlink a wildcard matches is
 // copied as the link, its target sent with it.
