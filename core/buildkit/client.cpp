@@ -112,8 +112,13 @@ std::string between(const std::string& m, const std::string& after, const std::s
 // HTTP/1 error ("Trying to connect an http1.x server"), or bytes it cannot
 // read as a frame ("failed parsing HTTP/2").
 bool not_http2(const grpc::Status& status) {
-  return contains(status.error_message(), "failed parsing HTTP/2") ||
-         contains(status.error_message(), "http1.x server");
+  const std::string& m = status.error_message();
+  // An HTTP/1 answer's status is mapped to a gRPC code, and 200 maps to OK:
+  // the channel then fails with "last error: OK", the HTTP/1 detail gone.
+  constexpr std::string_view kLastErrorOk = "last error: OK";
+  return contains(m, "failed parsing HTTP/2") || contains(m, "http1.x server") ||
+         (m.size() >= kLastErrorOk.size() &&
+          m.compare(m.size() - kLastErrorOk.size(), kLastErrorOk.size(), kLastErrorOk) == 0);
 }
 
 const char* const kNotHttp2 =
