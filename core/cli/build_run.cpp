@@ -189,12 +189,23 @@ Status check_ignore_files(const fs::path& context_dir, const fs::path& dockerfil
 // of a tarball when its first bytes do): the path, or else its nearest
 // existing parent, must be a directory envd may write to; a file must not be
 // a directory. The reason is in strerror's words, as creating would say it.
-Status check_creatable(const fs::path& path, bool directory, const std::string& what) {
+Status check_creatable(const fs::path& given, bool directory, const std::string& what) {
   auto refuse = [&](int error) {
     return Error(Errc::internal, what + ": " + std::strerror(error));
   };
   std::error_code ec;
+  // A symbolic link to nothing yet: a file is written through it, as
+  // open(2) follows it, so what must be creatable is the path it leads to;
+  // a directory is not made through one (mkdir(2) does not follow it).
+  fs::path path = given;
+  for (int links = 0; fs::is_symlink(fs::symlink_status(path, ec)); ++links) {
+    if (links == 40) return refuse(ELOOP);  // as the kernel counts them
+    fs::path target = fs::read_symlink(path, ec);
+    if (ec) return refuse(ec.value());
+    path = target.is_absolute() ? target : fs::absolute(path, ec).parent_path() / target;
+  }
   auto status = fs::status(path, ec);
+  if (directory && path != given && !fs::exists(status)) return refuse(EEXIST);
   if (fs::exists(status)) {
     if (directory != fs::is_directory(status)) return refuse(directory ? ENOTDIR : EISDIR);
     if (::access(path.c_str(), directory ? (W_OK | X_OK) : W_OK) != 0) return refuse(errno);

@@ -518,6 +518,29 @@ TEST_F(BuildCli, AnOutputThatCannotBeMadeIsSaidBeforeTheBuilderIsStarted) {
   EXPECT_EQ(tar.exit_code, 1) << tar.err;
   EXPECT_EQ(tar.err, "envd: error: cannot create '" + (home() / "missing" / "image.tar").string() +
                          "': No such file or directory\n");
+  // A symbolic link to a file in a missing directory: the file is written
+  // through the link, so it is where the link leads that is checked.
+  fs::create_symlink(home() / "missing" / "image.tar", home() / "dangling.tar");
+  auto linked = envd({"--context", "default", "build", "--progress", "quiet", "--output",
+                      "type=tar,dest=" + (home() / "dangling.tar").string(), dir.string()},
+                     no_engine);
+  EXPECT_EQ(linked.exit_code, 1) << linked.err;
+  EXPECT_EQ(linked.err, "envd: error: cannot create '" + (home() / "dangling.tar").string() +
+                            "': No such file or directory\n");
+  fs::create_symlink("loop.tar", home() / "loop.tar");
+  auto loop = envd({"--context", "default", "build", "--progress", "quiet", "--output",
+                    "type=tar,dest=" + (home() / "loop.tar").string(), dir.string()},
+                   no_engine);
+  EXPECT_EQ(loop.exit_code, 1) << loop.err;
+  EXPECT_EQ(loop.err, "envd: error: cannot create '" + (home() / "loop.tar").string() +
+                          "': Too many levels of symbolic links\n");
+  // A directory is not made through a link (mkdir does not follow one).
+  auto into_link = envd({"--context", "default", "build", "--progress", "quiet", "--output",
+                         "type=local,dest=" + (home() / "dangling.tar").string(), dir.string()},
+                        no_engine);
+  EXPECT_EQ(into_link.exit_code, 1) << into_link.err;
+  EXPECT_EQ(into_link.err, "envd: error: cannot create output directory '" +
+                               (home() / "dangling.tar").string() + "': File exists\n");
   EXPECT_EQ(read_text(home() / "plain"), "a file");
   EXPECT_FALSE(fs::exists(home() / "missing"));
 }
