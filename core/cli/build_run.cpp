@@ -85,7 +85,13 @@ Status check_dockerfile(const fs::path& dockerfile) {
   if (ec) return Error(Errc::permission, "cannot read " + quoted + ": " + ec.message());
   if (fs::is_directory(status)) return Error(Errc::invalid_argument, quoted + " is a directory");
   if (!fs::is_regular_file(status)) {
-    return Error(Errc::invalid_argument, quoted + " is not a regular file");
+    // `-f /dev/stdin` with a pipe: what was meant is a Dockerfile on stdin.
+    const bool stream = status.type() == fs::file_type::fifo ||
+                        status.type() == fs::file_type::character ||
+                        status.type() == fs::file_type::socket;
+    return Error(Errc::invalid_argument,
+                 quoted + " is not a regular file" +
+                     (stream ? " (a Dockerfile on standard input is given as -f -)" : ""));
   }
   if (::access(dockerfile.c_str(), R_OK) != 0) {
     return Error(Errc::permission, "cannot read " + quoted + ": " + std::strerror(errno));
@@ -138,6 +144,20 @@ std::optional<fs::path> file_in_sent_tree(const fs::path& root, const std::strin
     resolved /= part;
   }
   return root / resolved;
+}
+
+// The Dockerfile as the daemon is sent it: its directory and its name. The
+// frontend resolves a link among them inside that directory, so a link that
+// leads out of it (`-f /etc/df` to /srv/Dockerfile, `-f /dev/stdin` with a
+// file on stdin) would name a file the daemon cannot see; such a Dockerfile
+// is sent from where the link leads. One the frontend finds as given keeps
+// its own name and directory (and so its `<name>.dockerignore`).
+fs::path dockerfile_as_sent(const fs::path& dockerfile) {
+  std::error_code ec;
+  auto inside = file_in_sent_tree(dockerfile.parent_path(), dockerfile.filename().string());
+  if (inside && fs::equivalent(*inside, dockerfile, ec)) return dockerfile;
+  fs::path resolved = fs::canonical(dockerfile, ec);
+  return ec ? dockerfile : resolved;
 }
 
 // The text of the ignore file `name` in `root` as the frontend reads it;
@@ -797,6 +817,7 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
                         : req.file.empty() ? context_dir / "Dockerfile"
                                            : fs::absolute(req.file);
   if (auto st = check_dockerfile(dockerfile); !st) return st;
+  dockerfile = dockerfile_as_sent(dockerfile);
   auto image_names = output::image_names(req.tags, context_dir);
   if (!image_names) return image_names.error();
   const ImageNames names(*image_names);

@@ -349,6 +349,31 @@ TEST_F(RealBuildkitTest, FifosInTheCacheDirectoryAreNeitherWaitedOnNorReplaced) 
   }
 }
 
+// The Dockerfile frontend resolves a link among the Dockerfile's directory
+// and name inside that directory: a link leading out of it named a path
+// inside the daemon's mount ("failed to read dockerfile: open
+// /tmp/buildkit-mount.../srv/df"). envd sends such a Dockerfile from where
+// the link leads; a link inside the directory is sent as it is.
+TEST_F(RealBuildkitTest, ADockerfileLinkedFromElsewhereIsRead) {
+  use_context("remote-context", {"--builder", "tcp", "--builder-address", bk_.tcp});
+  fs::path dir = project("linked");
+  write_text(home() / "elsewhere" / "real.Dockerfile",
+             "FROM " + bk_.base + "\nCOPY greeting.txt /linked.txt\n");
+  fs::create_directories(home() / "links");
+  fs::create_symlink(home() / "elsewhere" / "real.Dockerfile", home() / "links" / "Dockerfile");
+  fs::path out = home() / "linked-out";
+  auto r = run({"build", "--progress", "plain", "-f", (home() / "links" / "Dockerfile").string(),
+                "-o", "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(out / "linked.txt"), "hello from linked\n");
+  fs::create_symlink("../elsewhere/real.Dockerfile", home() / "links" / "Relative");
+  fs::remove_all(out);
+  r = run({"build", "--progress", "plain", "-f", (home() / "links" / "Relative").string(), "-o",
+           "type=local,dest=" + out.string(), dir.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_text(out / "linked.txt"), "hello from linked\n");
+}
+
 // COPY's wildcard sources (sent to the session as followpaths) copy what
 // they match, as buildctl copies them; a symlink a wildcard matches is
 // copied as the link, its target sent with it.

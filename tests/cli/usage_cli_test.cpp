@@ -259,7 +259,11 @@ TEST_F(UsageCli, BuildChecksItsOutputAndDockerfileBeforeAnyBuilder) {
       {{"-f", (project / "sub").string()},
        "Dockerfile '" + (project / "sub").string() + "' is a directory"},
       {{"-f", (project / "fifo").string()},
-       "Dockerfile '" + (project / "fifo").string() + "' is not a regular file"},
+       "Dockerfile '" + (project / "fifo").string() +
+           "' is not a regular file (a Dockerfile on standard input is given as -f -)"},
+      {{"-f", "/dev/null"},
+       "Dockerfile '/dev/null' is not a regular file (a Dockerfile on standard input is given "
+       "as -f -)"},
       {{"-f", (project / "none").string()},
        "Dockerfile '" + (project / "none").string() + "' does not exist"},
       {{"--metadata-file", kept},
