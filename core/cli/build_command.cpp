@@ -13,6 +13,7 @@
 #include "cli/client/program.hpp"
 #include "cli/commands.hpp"
 #include "cli/duration_flag.hpp"
+#include "util/text.hpp"
 
 namespace envd::cli {
 
@@ -109,6 +110,9 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
     add_build_path(cmd, req->path);
     add_build_flags(cmd, *req);
     cmd->callback([&invocation, &action, req] {
+      if (std::string mistake = stdin_build_mistake(*req); !mistake.empty()) {
+        throw CLI::ValidationError(mistake);
+      }
       req->ends_the_process = true;
       action = [&invocation, req] {
         return run_in_client(
@@ -116,6 +120,19 @@ void add_build_commands(CLI::App& app, Invocation& invocation, Action& action) {
       };
     });
   }
+}
+
+std::string stdin_build_mistake(const BuildRequest& request) {
+  if (request.path != "-") return {};
+  if (!request.file.empty()) {
+    return "-f '" + util::printable(request.file, 80) +
+           "' is not taken with '-': standard input is the Dockerfile";
+  }
+  if (request.tags.empty()) {
+    return "a build from standard input ('-') has no directory to name the image after: give "
+           "-t NAME[:TAG]";
+  }
+  return {};
 }
 
 Result<std::filesystem::path> build_context_dir(const std::string& path) {

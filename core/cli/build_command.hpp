@@ -60,6 +60,12 @@ void add_build_flags(CLI::App* cmd, BuildRequest& request);
 // a script's unset variable, is refused as an empty flag value is (exit 2).
 void add_build_path(CLI::App* cmd, std::string& path);
 
+// What is wrong with a build from standard input (PATH `-`, no context):
+// `-f` beside it, or no `-t` (there is no directory to name the image
+// after); "" for any other request. A command line envd cannot use as
+// given: the parse refuses it (exit 2), and run_build again.
+std::string stdin_build_mistake(const BuildRequest& request);
+
 // PATH made absolute, or why it cannot be built: "build context 'x' does
 // not exist", "... is not a directory", "cannot read build context 'x': ...".
 Result<std::filesystem::path> build_context_dir(const std::string& path);

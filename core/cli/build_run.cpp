@@ -790,15 +790,8 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   // Dockerfile's own path would be checked for is checked first.
   const bool no_context = req.path == "-";
   const bool dockerfile_on_stdin = no_context || req.file == "-";
-  if (no_context && !req.file.empty()) {
-    return Error(Errc::invalid_argument, "-f '" + util::printable(req.file, 80) +
-                                             "' is not taken with '-': standard input is the "
-                                             "Dockerfile");
-  }
-  if (no_context && req.tags.empty()) {
-    return Error(Errc::invalid_argument,
-                 "a build from standard input ('-') has no directory to name the image after: "
-                 "give -t NAME[:TAG]");
+  if (std::string mistake = stdin_build_mistake(req); !mistake.empty()) {
+    return Error(Errc::invalid_argument, mistake);
   }
   std::optional<fs::path> checked_dir;
   if (!no_context) {

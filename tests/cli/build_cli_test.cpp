@@ -570,16 +570,18 @@ TEST_F(BuildCli, StdinIsReadAsADockerfileAndRemoteContextsAreSaidToBeUnsupported
   tar_header.replace(257, 6, std::string("ustar\0", 6));
   auto tar = envd({"build", "-f", "-", dir.string()}, {}, tar_header);
   EXPECT_EQ(tar.err, from_flag + archive_message);
-  // Found wrong before standard input is read.
+  // Found wrong before standard input is read: command lines envd cannot
+  // use as given, so usage errors (exit 2), as a required flag left out is.
   auto untagged = envd({"build", "-"}, {}, "FROM scratch\n");
-  EXPECT_EQ(untagged.exit_code, 1);
+  EXPECT_EQ(untagged.exit_code, 2);
   EXPECT_EQ(untagged.err,
             "envd: error: a build from standard input ('-') has no directory to name the image "
-            "after: give -t NAME[:TAG]\n");
+            "after: give -t NAME[:TAG] (see 'envd build --help')\n");
   auto with_file = envd({"build", "-t", "a:1", "-f", "Dockerfile", "-"}, {}, "FROM scratch\n");
+  EXPECT_EQ(with_file.exit_code, 2);
   EXPECT_EQ(with_file.err,
             "envd: error: -f 'Dockerfile' is not taken with '-': standard input is the "
-            "Dockerfile\n");
+            "Dockerfile (see 'envd build --help')\n");
   auto missing = envd({"build", "-f", "-", (home() / "nowhere").string()}, {}, "FROM scratch\n");
   EXPECT_EQ(missing.err,
             "envd: error: build context '" + (home() / "nowhere").string() + "' does not exist\n");
