@@ -289,6 +289,12 @@ void Session::close() {
   }
   s.incoming.join();
   (void)s.stream->Finish();
+  // Nothing travels through the tunnel once both pumps are gone. A handler
+  // still writing (a DiffCopy when the daemon died mid-upload) is waiting
+  // for its bytes to leave through it, and the server's shutdown waits for
+  // that handler: ending the tunnel fails the write, as a dropped
+  // connection fails a direct session's.
+  ::shutdown(s.tunnel_fd, SHUT_RDWR);
   s.server->Shutdown(std::chrono::system_clock::now() + kCloseGrace);
   s.server->Wait();
 }

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -721,6 +722,18 @@ Status write_build_results(const BuildRequest& req, const buildkit::SolveResult&
 // go below. A second line gives each step's time since the process began
 // (util/step_times.hpp), "first Solve byte" being when the Solve request is
 // handed to gRPC (bench/first-solve.sh reads it).
+// Runs `hand_over` when it goes out of scope, on every return.
+class LeftToExit {
+ public:
+  explicit LeftToExit(std::function<void()> hand_over) : hand_over_(std::move(hand_over)) {}
+  LeftToExit(const LeftToExit&) = delete;
+  LeftToExit& operator=(const LeftToExit&) = delete;
+  ~LeftToExit() { hand_over_(); }
+
+ private:
+  std::function<void()> hand_over_;
+};
+
 class BuildTimings {
  public:
   using Clock = std::chrono::steady_clock;
@@ -967,6 +980,20 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
   auto client = connect_builder(*target, *timeout, "{}", probe,
                                 last_answer.value_or(std::vector<buildkit::Worker>{}));
   if (!client) return client.error();
+  // The build is over and so is the process, whatever its outcome: closing
+  // the channel and joining gRPC's threads would only make the user wait
+  // (0.5 to 4 ms after a success, docs/performance.md; after an upload the
+  // daemon's death cut short, up to 10 s, while a poller gRPC started for
+  // the session's stuck write finishes its wait). Only when the driver said
+  // nothing of it runs for the connection: a driver's relay or helper is
+  // ended by its orderly teardown, which the process's end without
+  // destructors would skip. Declared after the client, so it goes first.
+  LeftToExit hand_over([&] {
+    if (!req.ends_the_process || !client || !client->self_contained()) return;
+    invocation.leave_to_exit(grpc_ready);
+    invocation.leave_to_exit(std::make_shared<buildkit::Client>(std::move(*client)));
+    timings.left_to_exit();
+  });
   // The probe's answer is all the build needs (the exporter, the wording of a
   // cache refusal), so no Info and no second ListWorkers.
   auto info = std::make_optional<buildkit::DaemonInfo>();
@@ -1119,16 +1146,6 @@ Status run_build(Invocation& invocation, const BuildRequest& req) {
     if (req.quiet && req.quiet_prints_image_id) {
       std::string id = image_id(result->exporter_response);
       if (!id.empty()) fmt::print(util::data_out(), "{}\n", id);
-    }
-    // The build is over and so is the process: closing the channel and
-    // joining gRPC's threads would only make the user wait (0.5 to 4 ms,
-    // docs/performance.md). Only when the driver said nothing of it runs for
-    // the connection: a driver's relay or helper is ended by its orderly
-    // teardown, which the process's end without destructors would skip.
-    if (req.ends_the_process && client->self_contained()) {
-      invocation.leave_to_exit(grpc_ready);
-      invocation.leave_to_exit(std::make_shared<buildkit::Client>(std::move(*client)));
-      timings.left_to_exit();
     }
     return {};
   };

@@ -191,6 +191,21 @@ bool asks_for_help(const CLI::App& app) {
   return false;
 }
 
+// Returns `code`, unless the command left something to the process's end
+// (Invocation::leave_to_exit), after a failure too: then that is not torn
+// down, and the process ends here with `code`, running no destructor.
+int end_process(const envd::cli::Invocation& invocation, int code) {
+  if (!invocation.leaves_anything_to_exit()) return code;
+  // The core's own relays (an image load through an ssh:// Engine has an
+  // ssh process behind it) end as they would at exit; the builder's module
+  // said it keeps nothing running.
+  envd::sdk::relay_registry().stop_all();
+  std::fflush(envd::util::data_out());
+  std::fflush(stdout);  // a module's stray lines (data_out.hpp)
+  std::fflush(stderr);
+  std::_Exit(code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -308,11 +323,13 @@ int main(int argc, char** argv) {
       return fail(st.error().message(), kExitFailure);
     }
     if (auto st = action(); !st) {
-      if (st.error().code() != envd::Errc::cancelled)
-        return fail(st.error().message(), kExitFailure);
+      if (st.error().code() != envd::Errc::cancelled) {
+        return end_process(invocation, fail(st.error().message(), kExitFailure));
+      }
       // Ctrl-C, SIGTERM or SIGHUP, as the watcher collected it (130, 143, 129).
       const int signal = envd::cli::SignalWatcher::received();
-      return fail(st.error().message(), signal != 0 ? 128 + signal : kExitInterrupted);
+      return end_process(invocation, fail(st.error().message(),
+                                          signal != 0 ? 128 + signal : kExitInterrupted));
     }
   } catch (const std::system_error& e) {
     // fmt::print's report of a write to stdout that failed half-way (a full
@@ -336,16 +353,5 @@ int main(int argc, char** argv) {
                             (flush_error != 0 ? std::strerror(flush_error) : "a write failed")),
                 kExitFailure);
   }
-  // What the command left to the process's end is not torn down
-  // (Invocation::leave_to_exit): no destructor runs after this.
-  if (invocation.leaves_anything_to_exit()) {
-    // The core's own relays (an image load through an ssh:// Engine has an
-    // ssh process behind it) end as they would at exit; the builder's
-    // module said it keeps nothing running.
-    envd::sdk::relay_registry().stop_all();
-    std::fflush(stdout);  // a module's stray lines (data_out.hpp)
-    std::fflush(stderr);
-    std::_Exit(invocation.exit_code);
-  }
-  return invocation.exit_code;
+  return end_process(invocation, invocation.exit_code);
 }

@@ -457,6 +457,16 @@ TEST_F(UnixFaultTest, AResetDuringTheContextUploadIsOneLine) {
                              "reset-upload", std::chrono::seconds(60));
 }
 
+// An upload big enough to fill the session's tunnel both ways when the
+// connection goes: the session's server waited on a write that could never
+// leave, and envd with it, until gRPC's own poller gave up 10 s later (or
+// for good). It ends within seconds, as every other connection loss does.
+TEST_F(UnixFaultTest, AConnectionLostDuringABigUploadEndsWithinSeconds) {
+  write_text(dir_ / "data.bin", std::string(64 << 20, 'x'));
+  expect_fault_then_recovery(fault_plan(Fault::reset, 8 << 20, Direction::from_client),
+                             "reset-big-upload", std::chrono::seconds(8));
+}
+
 // ---- the Docker Engine at DOCKER_HOST --------------------------------------
 
 class EngineFaultTest : public FaultTest {
