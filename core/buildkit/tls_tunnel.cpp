@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -17,6 +18,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
+#include <ctime>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -63,7 +66,41 @@ int reason_code(const error_code& ec) {
 // The cause of a TLS failure seen by the client, handshake or first read: an
 // alert the daemon sent, or a daemon that does not speak TLS. "" when `ec`
 // says neither.
-std::string alert_cause(const error_code& ec, bool sent_client_cert) {
+// An ASN.1 time as "2021-01-01 00:00:00 UTC".
+std::string utc_time(const ASN1_TIME* time) {
+  struct tm parts {};
+  if (time == nullptr || ::ASN1_TIME_to_tm(time, &parts) != 1) return "an unreadable date";
+  char text[32];
+  return std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S UTC", &parts) > 0
+             ? std::string(text)
+             : std::string("an unreadable date");
+}
+
+// What in the client's own certificate (the first of tls-cert) a daemon
+// rejects whatever CA signed it: its dates, or an extended key usage without
+// clientAuth. Empty when none of that is wrong.
+std::string own_certificate_problem(const std::string& cert_pem) {
+  std::unique_ptr<BIO, decltype(&::BIO_free)> bio(
+      ::BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &::BIO_free);
+  if (!bio) return {};
+  std::unique_ptr<X509, decltype(&::X509_free)> cert(
+      ::PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &::X509_free);
+  ::ERR_clear_error();
+  if (!cert) return {};
+  if (::X509_cmp_current_time(::X509_get0_notAfter(cert.get())) < 0) {
+    return "tls-cert expired on " + utc_time(::X509_get0_notAfter(cert.get()));
+  }
+  if (::X509_cmp_current_time(::X509_get0_notBefore(cert.get())) > 0) {
+    return "tls-cert is not valid until " + utc_time(::X509_get0_notBefore(cert.get()));
+  }
+  if ((::X509_get_extension_flags(cert.get()) & EXFLAG_XKUSAGE) != 0 &&
+      (::X509_get_extended_key_usage(cert.get()) & XKU_SSL_CLIENT) == 0) {
+    return "tls-cert is not for client authentication: its extended key usage lacks clientAuth";
+  }
+  return {};
+}
+
+std::string alert_cause(const error_code& ec, bool sent_client_cert, const std::string& cert_pem) {
   switch (reason_code(ec)) {
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
@@ -82,6 +119,10 @@ std::string alert_cause(const error_code& ec, bool sent_client_cert) {
       if (!sent_client_cert) {
         return "the daemon requires a client certificate (set --builder-tls-cert and "
                "--builder-tls-key)";
+      }
+      if (std::string problem = own_certificate_problem(cert_pem); !problem.empty()) {
+        return "the daemon rejected the client certificate (" + problem + ") (" + ssl_reason(ec) +
+               ")";
       }
       return "the daemon rejected the client certificate (tls-cert is not signed by a CA the "
              "daemon trusts) (" +
@@ -148,6 +189,11 @@ struct TlsTunnel::State {
   std::array<char, kRelayBuffer> up{};    // gRPC -> daemon
   std::array<char, kRelayBuffer> down{};  // daemon -> gRPC
   bool sent_client_cert = false;
+  std::string client_cert_pem;  // what was sent, to say why a daemon rejects it
+  // Whether the daemon's own certificate (the chain's leaf) holds a
+  // subjectAltName, noted while it is verified: after a failed handshake
+  // OpenSSL keeps no peer certificate to read it from.
+  bool daemon_cert_has_san = true;
   bool closed = false;  // relay thread only
   int grpc_fd = -1;
   std::thread thread;
@@ -172,7 +218,7 @@ struct TlsTunnel::State {
   // The daemon side failed: remember a TLS cause for connect() to report.
   void fail(const error_code& ec) {
     if (!closed && ec != asio::error::operation_aborted) {
-      std::string cause = alert_cause(ec, sent_client_cert);
+      std::string cause = alert_cause(ec, sent_client_cert, client_cert_pem);
       if (!cause.empty()) {
         std::lock_guard lock(mu);
         failure = kHandshakeFailed + cause;
@@ -249,10 +295,17 @@ Error setup_error(const std::string& what, const error_code& ec) {
 }
 
 // Why verifying the daemon's certificate failed, and what to do about it.
-std::string verify_cause(long verify, const std::string& name, bool own_ca) {
+std::string verify_cause(long verify, const std::string& name, bool own_ca, bool peer_has_san) {
   switch (verify) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      // A name only in the subject's Common Name is not taken (as Go's
+      // clients, buildctl's among them, do not take it): said, since
+      // OpenSSL's own fallback to it would have accepted the certificate.
+      if (!peer_has_san) {
+        return "the daemon's certificate has no subjectAltName, and a name in its Common Name "
+               "alone is not accepted: reissue it with subjectAltName=DNS:<name> or IP:<address>";
+      }
       return "the daemon's certificate is not valid for '" + name +
              "' (check the address or --builder-tls-servername)";
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -291,6 +344,16 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
     if (ec) return setup_error("tls-ca holds no usable certificate", ec);
   }
   state->context.set_verify_mode(ssl::verify_peer);
+  state->context.set_verify_callback(
+      [raw = state.get()](bool preverified, ssl::verify_context& verify) {
+        X509_STORE_CTX* store = verify.native_handle();
+        if (::X509_STORE_CTX_get_error_depth(store) == 0) {
+          if (X509* leaf = ::X509_STORE_CTX_get_current_cert(store)) {
+            raw->daemon_cert_has_san = ::X509_get_ext_by_NID(leaf, NID_subject_alt_name, -1) >= 0;
+          }
+        }
+        return preverified;  // OpenSSL's verdict stands; this only looks
+      });
   if (!settings.cert_pem.empty()) {
     state->context.use_certificate_chain(asio::buffer(settings.cert_pem), ec);
     if (ec) return setup_error("tls-cert holds no usable certificate", ec);
@@ -312,6 +375,7 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
                    "TLS setup failed: tls-key is not the private key of tls-cert");
     }
     state->sent_client_cert = true;
+    state->client_cert_pem = settings.cert_pem;
   }
 
   // Resolve (names only; literals need no lookup).
@@ -375,7 +439,9 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
   if (is_ip(name)) {
     ::X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str());
   } else {
-    ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    // The name must be in a subjectAltName: no fallback to the Common Name.
+    ::X509_VERIFY_PARAM_set_hostflags(
+        param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     ::X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
   }
   static const unsigned char kAlpn[] = {2, 'h', '2'};
@@ -402,8 +468,10 @@ Result<std::unique_ptr<TlsTunnel>> TlsTunnel::dial(const TcpTarget& target,
       long verify = ::SSL_get_verify_result(ssl_handle);
       std::string cause;
       if (reason_code(hec) == SSL_R_CERTIFICATE_VERIFY_FAILED && verify != X509_V_OK) {
-        cause = verify_cause(verify, name, !settings.ca_pem.empty());
-      } else if (std::string alert = alert_cause(hec, state->sent_client_cert); !alert.empty()) {
+        cause = verify_cause(verify, name, !settings.ca_pem.empty(), state->daemon_cert_has_san);
+      } else if (std::string alert =
+                     alert_cause(hec, state->sent_client_cert, state->client_cert_pem);
+                 !alert.empty()) {
         cause = alert;
       } else if (is_eof(hec)) {
         cause = "the daemon closed the connection during the handshake (is it a TLS port?)";

@@ -80,6 +80,9 @@ Status Connection::handshake() {
   if (!ip) ::SSL_set_tlsext_host_name(ssl, host.c_str());
   if (tls_setup_->settings.verify) {
     X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
+    // The name must be in a subjectAltName, as the docker CLI (Go) requires:
+    // no fallback to the subject's Common Name.
+    ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     int ok = ip ? ::X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
                 : ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
     if (ok != 1) {

@@ -145,6 +145,9 @@ Status Call::handshake() {
   const bool ip = is_ipv4(host) || is_ipv6(host);
   if (!ip) ::SSL_set_tlsext_host_name(ssl, host.c_str());
   X509_VERIFY_PARAM* param = ::SSL_get0_param(ssl);
+  // The name must be in a subjectAltName, as Go's clients require: no
+  // fallback to the subject's Common Name.
+  ::X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
   int ok = ip ? ::X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
               : ::X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
   if (ok != 1) return Error(Errc::internal, "cannot check the name '" + host + "'");

@@ -660,6 +660,49 @@ TEST_F(RealBuildkitTest, AForeignClientCertificateIsRejectedByTheDaemon) {
   expect_connect_failure("tcp://" + bk_.mtls, "the daemon rejected the client certificate");
 }
 
+// A client certificate the daemon rejects for its dates (signed by the CA
+// the daemon trusts all the same) is said so, not taken for one from another
+// CA: envd reads its own certificate when the daemon's alert comes.
+TEST_F(RealBuildkitTest, AnExpiredClientCertificateIsNamedAsExpired) {
+  const fs::path csr = home() / "expired.csr";
+  const fs::path expired = home() / "expired-cert.pem";
+  sdk::ProcessOptions request;
+  request.argv = {"openssl", "req",         "-new", "-key",      bk_.pki("client-key.pem"),
+                  "-subj",   "/CN=envd-ci", "-out", csr.string()};
+  auto requested = sdk::run_process(request);
+  ASSERT_TRUE(requested && requested->exit_code == 0)
+      << (requested ? requested->err : requested.error().message());
+  // "-days -1": valid until a day before it was issued.
+  write_text(home() / "client.ext", "extendedKeyUsage=clientAuth\n");
+  sdk::ProcessOptions sign;
+  sign.argv = {"openssl",
+               "x509",
+               "-req",
+               "-in",
+               csr.string(),
+               "-CA",
+               bk_.pki("ca.pem"),
+               "-CAkey",
+               bk_.pki("ca-key.pem"),
+               "-set_serial",
+               "7",
+               "-days",
+               "-1",
+               "-extfile",
+               (home() / "client.ext").string(),
+               "-out",
+               expired.string()};
+  auto signed_cert = sdk::run_process(sign);
+  ASSERT_TRUE(signed_cert && signed_cert->exit_code == 0)
+      << (signed_cert ? signed_cert->err : signed_cert.error().message());
+
+  auto flags = tls_flags(bk_.pki("ca.pem"), expired, bk_.pki("client-key.pem"));
+  flags.insert(flags.begin(), {"--builder", "tcp", "--builder-address", bk_.mtls});
+  use_context("ci", flags);
+  expect_connect_failure("tcp://" + bk_.mtls,
+                         "the daemon rejected the client certificate (tls-cert expired on ");
+}
+
 // envd never asks for a passphrase: an encrypted client key is refused when
 // the context is made, and one that reached the store anyway (an older envd,
 // a hand-copied file) fails the connection at once. OpenSSL's default, which

@@ -175,11 +175,22 @@ TEST_F(BuilderOptionsCli, BadFilesAreRefusedAndNothingIsStored) {
                           0),
             0U)
       << cut.err;
-  // A bundle of two, and a certificate beside its key, are taken.
+  // A bundle of two is taken.
   fs::path bundle = write("two.pem", ca_pem + ca_pem);
   run_ok({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
           "--builder-tls-ca", bundle.string()});
   run_ok({"context", "rm", "r"});
+  // A CA file with the CA's key in it: the key would be stored, and leave
+  // with an exported context without a word.
+  fs::path with_key = write(
+      "ca-and-key.pem", ca_pem + "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+  auto keyed = run({"context", "create", "r", "--builder", "test-builder", "--builder-address",
+                    "h:1", "--builder-tls-ca", with_key.string()});
+  EXPECT_EQ(keyed.exit_code, 1);
+  EXPECT_EQ(keyed.err, "envd: error: --builder-tls-ca '" + with_key.string() +
+                           "' holds a private key (PRIVATE KEY) beside the CA's certificate: "
+                           "envd would store it and export it with the context; give the "
+                           "certificate alone (openssl x509 -in FILE -out CA.pem)\n");
 
   auto dir = run({"context", "create", "r", "--builder", "test-builder", "--builder-address", "h:1",
                   "--buildkitd-config", home().string()});

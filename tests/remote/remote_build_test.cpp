@@ -354,6 +354,47 @@ TEST_F(RemoteBuild, AServerNameMismatchFailsNamingTheName) {
                          std::chrono::seconds(4));
 }
 
+// A server certificate that names its host only in the subject's Common
+// Name is refused, as Go's clients (buildctl) refuse it: OpenSSL's fallback
+// to the Common Name accepted it.
+TEST_F(RemoteBuild, AServerNameOnlyInTheCommonNameIsRefused) {
+  auto in = [&](const char* name) { return (pki_->dir / name).string(); };
+  sdk::ProcessOptions request;
+  request.argv = {"openssl", "req",           "-new", "-key",           pki_->server_key.string(),
+                  "-subj",   "/CN=localhost", "-out", in("cn-only.csr")};
+  auto requested = sdk::run_process(request);
+  ASSERT_TRUE(requested && requested->exit_code == 0)
+      << (requested ? requested->err : requested.error().message());
+  sdk::ProcessOptions sign;
+  sign.argv = {"openssl",
+               "x509",
+               "-req",
+               "-in",
+               in("cn-only.csr"),
+               "-CA",
+               pki_->ca.string(),
+               "-CAkey",
+               in("ca.key"),
+               "-set_serial",
+               "9",
+               "-days",
+               "2",
+               "-out",
+               in("cn-only.pem")};
+  auto signed_cert = sdk::run_process(sign);
+  ASSERT_TRUE(signed_cert && signed_cert->exit_code == 0)
+      << (signed_cert ? signed_cert->err : signed_cert.error().message());
+  auto bridge =
+      start_bridge({"--tls-cert", in("cn-only.pem"), "--tls-key", pki_->server_key.string()});
+  auto port = bridge->address().substr(bridge->address().find(':') + 1);
+  create_context("cn-only", {"--builder", "tcp", "--builder-address", "localhost:" + port,
+                             "--builder-tls-ca", pki_->ca.string()});
+  expect_connect_failure("tcp://localhost:" + port,
+                         "TLS handshake failed: the daemon's certificate has no subjectAltName, "
+                         "and a name in its Common Name alone is not accepted",
+                         std::chrono::seconds(4));
+}
+
 TEST_F(RemoteBuild, PlaintextAgainstATlsDaemonFailsClearly) {
   auto bridge = start_tls_bridge(false);
   create_context("remote-context", {"--builder", "tcp", "--builder-address", bridge->address()});

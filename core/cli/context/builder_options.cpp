@@ -123,8 +123,10 @@ Result<OptionChange> change_builder_options(Invocation& invocation, const std::s
     if (change.options.count(key) == 0) continue;  // the driver dropped it
     auto content = context::read_option_file(option.value, option.flag);
     if (!content) return content.error();
-    if (std::string_view block = tls_file_block(key); !block.empty()) {
-      if (auto st = check_pem(*content, option.flag, option.value, block); !st) return st.error();
+    if (!tls_file_block(key).empty()) {
+      if (auto st = check_tls_file(key, *content, option.flag, option.value); !st) {
+        return st.error();
+      }
     }
     change.files[key] = std::move(*content);
     change.options[key] = context::stored_file_value(key);

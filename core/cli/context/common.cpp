@@ -137,8 +137,22 @@ Status check_option_file(const std::string& key, std::string_view content, const
                                              std::to_string(context::kMaxOptionFileBytes >> 20) +
                                              " MiB");
   }
-  if (std::string_view block = tls_file_block(key); !block.empty()) {
-    return check_pem(content, what, name, block);
+  if (!tls_file_block(key).empty()) return check_tls_file(key, content, what, name);
+  return {};
+}
+
+Status check_tls_file(std::string_view key, std::string_view content, const std::string& flag,
+                      const std::string& value) {
+  if (auto st = check_pem(content, flag, value, tls_file_block(key)); !st) return st;
+  if (!is_ca_file(key)) return {};
+  for (const auto& label : sdk::pem_labels(content)) {
+    if (sdk::pem_label_is(label, "PRIVATE KEY")) {
+      return Error(Errc::invalid_argument,
+                   flag + " '" + value + "' holds a private key (" + util::printable(label, 40) +
+                       ") beside the CA's certificate: envd would store it and export it with "
+                       "the context; give the certificate alone (openssl x509 -in FILE -out "
+                       "CA.pem)");
+    }
   }
   return {};
 }

@@ -65,6 +65,13 @@ std::string context_in_use(const context::ContextList& list, const Invocation& i
 Status check_pem(std::string_view content, const std::string& flag, const std::string& value,
                  std::string_view block);
 
+// The TLS file option `key` given as `flag` 'value' with `content`: the PEM
+// block it is for (check_pem), and for a CA file ("tls-ca",
+// "runner-tls-ca") no private key beside the certificates: a CA's signing
+// key would be stored, and exported with the context, without a word.
+Status check_tls_file(std::string_view key, std::string_view content, const std::string& flag,
+                      const std::string& value);
+
 // A stored file option's content, held to what create holds a file to: at
 // most kMaxOptionFileBytes, and a TLS file the PEM block it is for. The
 // errors name it as `what` '`name`' ("entry 'material/files/tls-ca'").

@@ -79,8 +79,7 @@ Result<OptionChange> change_runner_options(Invocation& invocation, const std::st
   if (!flag || flag->empty()) return change;
   auto content = context::read_option_file(*flag, "--runner-tls-ca");
   if (!content) return content.error();
-  if (auto st = check_pem(*content, "--runner-tls-ca", *flag, tls_file_block(kRunnerTlsCaKey));
-      !st) {
+  if (auto st = check_tls_file(kRunnerTlsCaKey, *content, "--runner-tls-ca", *flag); !st) {
     return st.error();
   }
   // The certificates themselves are read with OpenSSL, in envd-client.
