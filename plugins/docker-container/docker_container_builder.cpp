@@ -586,7 +586,9 @@ Status wait_ready(sdk::DockerEngine& engine, const Target& target, const Budget&
       return in_phase(state.error(), "waiting for buildkitd in container '" + name + "'", budget);
     }
     if (state && !*state) {
-      return Error(Errc::unavailable, "buildkitd container '" + name + "' disappeared");
+      // Errc::not_found: bring_up looks again (another envd's --recreate
+      // removes the container it then makes anew under the same name).
+      return Error(Errc::not_found, "buildkitd container '" + name + "' disappeared");
     }
     if (state && (*state)->status != "running") return exited_error(engine, name, **state);
     if (out_of_time) {
@@ -622,9 +624,8 @@ bool pause_until(sdk::Deadline deadline) {
 // another envd, `docker start`, a restart policy): then its buildkitd may not
 // listen yet, and a dial would fail.
 Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Budget& budget,
-                             std::string& created) {
+                             std::string& created, bool recreate) {
   const auto& name = target.name;
-  bool recreate = target.args.recreate;
   bool started = false;
   std::string action;
   std::string last_state;  // for the timeout message
@@ -632,6 +633,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   bool fresh = false;      // found running, started a moment ago
   std::string refusal;     // the last create's refusal of the name, while none was found
   std::string socket_dir;  // where its buildkitd's socket shows on this machine, if it does
+  std::string first_seen;  // the id of the container found first: the one --recreate replaces
   const std::string inspecting = "cannot inspect buildkitd container '" + name + "'";
   auto out_of_time = [&] {
     std::string why;
@@ -674,12 +676,22 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
       }
       created = made->id;
       if (action.empty()) action = "created";
+      // Made here: the fresh container a --recreate asks for.
+      recreate = false;
       started = true;
       continue;
     }
     const auto& s = **state;
     last_state = s.status;
     refusal.clear();
+    if (first_seen.empty()) first_seen = s.id;
+    // Another envd replaced the container this one meant to (its own
+    // --recreate, at the same time): that one is as fresh as a recreate
+    // here would make it, and replacing it would cut that envd's wait short.
+    if (recreate && s.id != first_seen && s.id != created) {
+      recreate = false;
+      waited = true;
+    }
     if (s.status == "removing" || s.status == "restarting") {
       if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
       waited = true;
@@ -695,6 +707,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
         return in_phase(st.error(), what, budget);
       }
       action = "recreated";
+      recreate = false;  // the dead one was what there was to replace
       // The engine may still report it dead for a moment.
       if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
       continue;
@@ -757,7 +770,16 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
   // Brought up here, by another envd this one waited for, or a moment ago:
   // its buildkitd may not listen yet.
   if (auto st = wait_ready(engine, target, budget, socket_dir, action.empty() && !waited); !st) {
-    return st.error();
+    // Removed while this one waited for it: by another envd's --recreate,
+    // which makes it anew (or by hand): looked at again from the start,
+    // without recreating what is found then.
+    if (st.error().code() != Errc::not_found || Clock::now() >= budget.deadline) {
+      return st.error();
+    }
+    if (!pause_until(budget.deadline)) return sdk::cancelled_error("bootstrap of " + name);
+    auto again = bring_up(engine, target, budget, created, false);
+    if (!again) return again.error();
+    return action.empty() ? *again : action;
   }
   return action.empty() ? std::string("running") : action;
 }
@@ -769,7 +791,7 @@ Result<std::string> bring_up(sdk::DockerEngine& engine, const Target& target, Bu
 // attempt uses it.
 Result<std::string> ensure(sdk::DockerEngine& engine, const Target& target, Budget& budget) {
   std::string created;  // the id of the container this call created
-  auto result = bring_up(engine, target, budget, created);
+  auto result = bring_up(engine, target, budget, created, target.args.recreate);
   if (!result && result.error().code() == Errc::cancelled && !created.empty()) {
     // Another envd may have waited for this container and be using it: one
     // whose buildkitd answers is not half made, and is kept.

@@ -16,6 +16,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <string>
 #include <vector>
@@ -302,6 +303,35 @@ TEST_F(DockerContainer, AChangedImageOrConfigIsDetectedAndRecreateReplacesIt) {
   ASSERT_GE(container_env.size(), 2u) << json::serialize(container_env);
   EXPECT_EQ(container_env[0], "NO_PROXY=a,b");
   EXPECT_EQ(container_env[1], "A=1");
+}
+
+// --recreate with no container to replace makes one, once: it made one, and
+// then replaced the one it had just made.
+TEST_F(DockerContainer, RecreateWithNothingToReplaceCreatesOnce) {
+  create_context(name_, options());
+  auto r = run({"bootstrap", "--recreate", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out).as_object().at("action"), "created") << r.out;
+  EXPECT_FALSE(has(r.err, "to recreate it")) << r.err;
+  EXPECT_EQ(r.err.find("creating container"), r.err.rfind("creating container")) << r.err;
+  EXPECT_EQ(state_of(name_), "running");
+}
+
+// Two --recreate at once (two CI jobs): each may replace the container once,
+// but neither replaces the one the other just made, and neither fails
+// because the container it waited for was replaced under it ("buildkitd
+// container ... disappeared").
+TEST_F(DockerContainer, TwoRecreatesAtOnceBothSucceed) {
+  create_context(name_, options());
+  EXPECT_EQ(run_json({"bootstrap"})["action"], "created");
+  for (int round = 0; round < 3; ++round) {
+    auto first = std::async(std::launch::async, [&] { return run({"bootstrap", "--recreate"}); });
+    auto second = run({"bootstrap", "--recreate"});
+    auto other = first.get();
+    EXPECT_EQ(other.exit_code, 0) << "round " << round << ": " << other.err;
+    EXPECT_EQ(second.exit_code, 0) << "round " << round << ": " << second.err;
+  }
+  EXPECT_EQ(state_of(name_), "running");
 }
 
 TEST_F(DockerContainer, OnATerminalAStaleBuilderIsRecreatedWhenTheUserConfirms) {
