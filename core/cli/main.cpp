@@ -328,8 +328,8 @@ int main(int argc, char** argv) {
       }
       // Ctrl-C, SIGTERM or SIGHUP, as the watcher collected it (130, 143, 129).
       const int signal = envd::cli::SignalWatcher::received();
-      return end_process(invocation, fail(st.error().message(),
-                                          signal != 0 ? 128 + signal : kExitInterrupted));
+      return end_process(invocation,
+                         fail(st.error().message(), signal != 0 ? 128 + signal : kExitInterrupted));
     }
   } catch (const std::system_error& e) {
     // fmt::print's report of a write to stdout that failed half-way (a full

@@ -147,11 +147,13 @@ Status check_tls_file(std::string_view key, std::string_view content, const std:
   if (!is_ca_file(key)) return {};
   for (const auto& label : sdk::pem_labels(content)) {
     if (sdk::pem_label_is(label, "PRIVATE KEY")) {
-      return Error(Errc::invalid_argument,
-                   flag + " '" + value + "' holds a private key (" + util::printable(label, 40) +
-                       ") beside the CA's certificate: envd would store it and export it with "
-                       "the context; give the certificate alone (openssl x509 -in FILE -out "
-                       "CA.pem)");
+      std::string message = flag;
+      message.append(" '").append(value).append("' holds a private key (");
+      message += util::printable(label, 40);
+      message +=
+          ") beside the CA's certificate: envd would store it and export it with the context; "
+          "give the certificate alone (openssl x509 -in FILE -out CA.pem)";
+      return Error(Errc::invalid_argument, std::move(message));
     }
   }
   return {};
