@@ -715,13 +715,6 @@ Status write_build_results(const BuildRequest& req, const buildkit::SolveResult&
   return {};
 }
 
-// ENVD_TIMINGS=1 prints, when a build ends, where its wall time went:
-// reaching the builder (dial + probe), the solve (the daemon's work plus the
-// session's transfers) and what follows it (load, push). bench/build.sh uses
-// it to show the daemon's share of a cached rebuild, the floor no client can
-// go below. A second line gives each step's time since the process began
-// (util/step_times.hpp), "first Solve byte" being when the Solve request is
-// handed to gRPC (bench/first-solve.sh reads it).
 // Runs `hand_over` when it goes out of scope, on every return.
 class LeftToExit {
  public:
@@ -734,6 +727,13 @@ class LeftToExit {
   std::function<void()> hand_over_;
 };
 
+// ENVD_TIMINGS=1 prints, when a build ends, where its wall time went:
+// reaching the builder (dial + probe), the solve (the daemon's work plus the
+// session's transfers) and what follows it (load, push). bench/build.sh uses
+// it to show the daemon's share of a cached rebuild, the floor no client can
+// go below. A second line gives each step's time since the process began
+// (util/step_times.hpp), "first Solve byte" being when the Solve request is
+// handed to gRPC (bench/first-solve.sh reads it).
 class BuildTimings {
  public:
   using Clock = std::chrono::steady_clock;
