@@ -63,9 +63,6 @@ int reason_code(const error_code& ec) {
   return ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
 }
 
-// The cause of a TLS failure seen by the client, handshake or first read: an
-// alert the daemon sent, or a daemon that does not speak TLS. "" when `ec`
-// says neither.
 // An ASN.1 time as "2021-01-01 00:00:00 UTC".
 std::string utc_time(const ASN1_TIME* time) {
   struct tm parts {};
@@ -100,6 +97,10 @@ std::string own_certificate_problem(const std::string& cert_pem) {
   return {};
 }
 
+// The cause of a TLS failure seen by the client, handshake or first read: an
+// alert the daemon sent, or a daemon that does not speak TLS. "" when `ec`
+// says neither. `cert_pem` is the client certificate sent, if any: a
+// rejection of it names what is wrong with it, when envd can tell.
 std::string alert_cause(const error_code& ec, bool sent_client_cert, const std::string& cert_pem) {
   switch (reason_code(ec)) {
     case SSL_R_WRONG_VERSION_NUMBER:
