@@ -618,7 +618,8 @@ bool pause_until(sdk::Deadline deadline) {
 
 // Brings the container to running, as its state requires, within the
 // budget. Returns what it did; sets `created` to the id of the container it
-// created, once it did.
+// created, once it did. With `recreate` (--recreate), the container it finds
+// first is replaced, unless another envd replaced it meanwhile.
 // A container found running is taken as ready, unless this call waited for
 // another envd bringing it up, or it started less than kFreshStart ago (by
 // another envd, `docker start`, a restart policy): then its buildkitd may not
