@@ -532,6 +532,9 @@ std::string build_node_id() {
     std::string id = text->substr(0, text->find('\n'));
     if (valid(id)) return id;
   }
+  // Not kept over a FIFO (its write would wait for a reader for ever) or
+  // anything else that is not a file.
+  if (util::holds_other_than_a_file(file)) return {};
   std::random_device device;
   std::string id;
   static constexpr char kHex[] = "0123456789abcdef";
@@ -539,9 +542,6 @@ std::string build_node_id() {
     unsigned bits = device();
     for (int j = 0; j < 4; ++j, bits >>= 4) id += kHex[bits & 0xf];
   }
-  // Not kept over a FIFO (its write would wait for a reader for ever) or
-  // anything else that is not a file.
-  if (util::holds_other_than_a_file(file)) return {};
   std::error_code ec;
   fs::create_directories(*cache, ec);
   if (ec || !util::write_file_atomically(file, id + "\n", 0600, util::ReadOnlyFile::replace)) {
